@@ -1,0 +1,243 @@
+// Package auth keeps the platform API's credentials: tokens with a clientId
+// (the token id, "Token:<uuidv7>"), a secret shown once, and permissions.
+//
+// Secrets are 256-bit random values, so a slow password hash adds nothing but
+// latency on every request; we store HMAC-SHA256(secret) keyed with a
+// per-installation key kept in the database's secrets table, and compare in
+// constant time. A stolen copy of api_tokens alone therefore cannot be used
+// to test guesses offline without the key, and cannot be replayed as a secret.
+package auth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store"
+)
+
+// hmacKeyName is the secrets-table entry holding the token HMAC key.
+const hmacKeyName = "api-token-hmac-key"
+
+// ErrInvalidCredentials is returned by Authenticate for any failure, so a
+// caller cannot learn whether the clientId exists.
+var ErrInvalidCredentials = errors.New("auth: invalid credentials")
+
+// Token is an API token as listed (never with its secret).
+type Token struct {
+	ID          string             `json:"id"`
+	Name        string             `json:"name"`
+	Permissions []vaspd.Permission `json:"permissions"`
+	CreatedAt   time.Time          `json:"createdAt"`
+	UpdatedAt   time.Time          `json:"updatedAt"`
+}
+
+// CreatedToken is a token with its one-time secret.
+type CreatedToken struct {
+	Token
+	ClientID     string `json:"clientId"`
+	ClientSecret string `json:"clientSecret"`
+}
+
+// Tokens stores and checks API tokens. Create it with NewTokens.
+type Tokens struct {
+	db    *store.DB
+	clock vaspd.Clock
+	key   []byte
+}
+
+// NewTokens loads (or creates, on first start) the HMAC key.
+func NewTokens(ctx context.Context, db *store.DB, clock vaspd.Clock) (*Tokens, error) {
+	if clock == nil {
+		clock = vaspd.SystemClock{}
+	}
+	key, err := store.GetOrCreateSecret(ctx, db, hmacKeyName, func() ([]byte, error) { return randomBytes(32) })
+	if err != nil {
+		return nil, err
+	}
+	return &Tokens{db: db, clock: clock, key: key}, nil
+}
+
+// Create makes a new token and returns its secret, which is not stored.
+func (t *Tokens) Create(ctx context.Context, name string, perms []vaspd.Permission) (CreatedToken, error) {
+	return t.create(ctx, t.db, name, perms)
+}
+
+// CreateTx is Create inside the caller's transaction.
+func (t *Tokens) CreateTx(ctx context.Context, tx *store.Tx, name string, perms []vaspd.Permission) (CreatedToken, error) {
+	return t.create(ctx, tx, name, perms)
+}
+
+func (t *Tokens) create(ctx context.Context, q store.Querier, name string, perms []vaspd.Permission) (CreatedToken, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 {
+		return CreatedToken{}, vaspd.InvalidInput("name is required (1 to 200 characters)")
+	}
+	if len(perms) == 0 {
+		return CreatedToken{}, vaspd.InvalidInput("permissions must list at least one of VIEW, TRANSACT, MANAGE")
+	}
+	raw, err := randomBytes(32)
+	if err != nil {
+		return CreatedToken{}, err
+	}
+	secret := base64.RawURLEncoding.EncodeToString(raw)
+	now := t.clock.Now()
+	tok := Token{ID: vaspd.NewID(vaspd.IDToken), Name: name, Permissions: perms, CreatedAt: now.UTC(), UpdatedAt: now.UTC()}
+	_, err = q.ExecContext(ctx, `INSERT INTO api_tokens (id, name, permissions, secret_hash, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $5)`, tok.ID, tok.Name, joinPerms(perms), t.hash(secret), store.Micros(now))
+	if err != nil {
+		return CreatedToken{}, fmt.Errorf("insert token: %w", err)
+	}
+	return CreatedToken{Token: tok, ClientID: tok.ID, ClientSecret: secret}, nil
+}
+
+// Authenticate checks a clientId/secret pair and returns the token.
+func (t *Tokens) Authenticate(ctx context.Context, clientID, secret string) (Token, error) {
+	if len(clientID) > 100 || len(secret) > 200 {
+		return Token{}, ErrInvalidCredentials
+	}
+	var (
+		tok   Token
+		perms string
+		hash  []byte
+		c, u  int64
+	)
+	err := t.db.QueryRowContext(ctx, `SELECT id, name, permissions, secret_hash, created_at, updated_at
+		FROM api_tokens WHERE id = $1 AND deleted_at IS NULL`, clientID).Scan(&tok.ID, &tok.Name, &perms, &hash, &c, &u)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Spend the same HMAC work as a hit, so timing does not reveal which ids exist.
+		hmac.Equal(t.hash(secret), make([]byte, sha256.Size))
+		return Token{}, ErrInvalidCredentials
+	}
+	if err != nil {
+		return Token{}, fmt.Errorf("look up token: %w", err)
+	}
+	if !hmac.Equal(t.hash(secret), hash) {
+		return Token{}, ErrInvalidCredentials
+	}
+	tok.Permissions = splitPerms(perms)
+	tok.CreatedAt, tok.UpdatedAt = store.Time(c), store.Time(u)
+	return tok, nil
+}
+
+// Get returns a live token by id.
+func (t *Tokens) Get(ctx context.Context, id string) (Token, error) {
+	toks, err := t.scan(ctx, `SELECT id, name, permissions, created_at, updated_at FROM api_tokens
+		WHERE id = $1 AND deleted_at IS NULL`, id)
+	if err != nil {
+		return Token{}, err
+	}
+	if len(toks) == 0 {
+		return Token{}, vaspd.NotFound(vaspd.CodeTokenNotFound, "token %s not found", id)
+	}
+	return toks[0], nil
+}
+
+// ListFilter narrows List. Tokens come newest first; After is the id of the
+// last token of the previous page.
+type ListFilter struct {
+	Name  string
+	After string
+	Limit int
+}
+
+// List returns up to f.Limit+1 live tokens (the extra one tells the caller
+// there is another page).
+func (t *Tokens) List(ctx context.Context, f ListFilter) ([]Token, error) {
+	q := `SELECT id, name, permissions, created_at, updated_at FROM api_tokens WHERE deleted_at IS NULL`
+	args := []any{}
+	if f.Name != "" {
+		args = append(args, f.Name)
+		q += fmt.Sprintf(" AND name = $%d", len(args))
+	}
+	if f.After != "" {
+		args = append(args, f.After)
+		q += fmt.Sprintf(" AND id < $%d", len(args))
+	}
+	args = append(args, f.Limit+1)
+	q += fmt.Sprintf(" ORDER BY id DESC LIMIT $%d", len(args))
+	return t.scan(ctx, q, args...)
+}
+
+// Delete revokes a token; it stops authenticating at once.
+func (t *Tokens) Delete(ctx context.Context, id string) error {
+	res, err := t.db.ExecContext(ctx, `UPDATE api_tokens SET deleted_at = $2, updated_at = $2
+		WHERE id = $1 AND deleted_at IS NULL`, id, store.Micros(t.clock.Now()))
+	if err != nil {
+		return fmt.Errorf("delete token: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return vaspd.NotFound(vaspd.CodeTokenNotFound, "token %s not found", id)
+	}
+	return nil
+}
+
+// Count returns the number of live tokens.
+func (t *Tokens) Count(ctx context.Context) (int, error) {
+	var n int
+	err := t.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_tokens WHERE deleted_at IS NULL`).Scan(&n)
+	return n, err
+}
+
+func (t *Tokens) scan(ctx context.Context, q string, args ...any) ([]Token, error) {
+	rows, err := t.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []Token
+	for rows.Next() {
+		var (
+			tok   Token
+			perms string
+			c, u  int64
+		)
+		if err := rows.Scan(&tok.ID, &tok.Name, &perms, &c, &u); err != nil {
+			return nil, err
+		}
+		tok.Permissions = splitPerms(perms)
+		tok.CreatedAt, tok.UpdatedAt = store.Time(c), store.Time(u)
+		out = append(out, tok)
+	}
+	return out, rows.Err()
+}
+
+func (t *Tokens) hash(secret string) []byte {
+	m := hmac.New(sha256.New, t.key)
+	m.Write([]byte(secret))
+	return m.Sum(nil)
+}
+
+func joinPerms(p []vaspd.Permission) string {
+	s := make([]string, len(p))
+	for i, x := range p {
+		s[i] = string(x)
+	}
+	return strings.Join(s, ",")
+}
+
+func splitPerms(s string) []vaspd.Permission {
+	var out []vaspd.Permission
+	for _, p := range strings.Split(s, ",") {
+		if p != "" {
+			out = append(out, vaspd.Permission(p))
+		}
+	}
+	return out
+}
+
+func randomBytes(n int) ([]byte, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}

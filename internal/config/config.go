@@ -1,0 +1,270 @@
+// Package config loads vaspd's settings from, in order of precedence,
+// command-line flags, VASPD_* environment variables, an optional YAML file,
+// and built-in defaults. Every setting is declared once (Settings), which is
+// what `vaspd serve --help` prints and what the README's table documents.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Setting is one configurable value.
+type Setting struct {
+	Name    string // flag name and YAML key, e.g. "database-url"
+	Default string
+	Help    string
+	Secret  bool // masked when printed
+	set     func(string) error
+	get     func() string
+}
+
+// Env is the environment variable for the setting: VASPD_ + NAME in upper
+// snake case.
+func (s *Setting) Env() string {
+	return "VASPD_" + strings.ToUpper(strings.ReplaceAll(s.Name, "-", "_"))
+}
+
+// Value returns the current value as text (masked for secrets).
+func (s *Setting) Value() string {
+	v := s.get()
+	if s.Secret && v != "" {
+		return "****"
+	}
+	return v
+}
+
+// Set is a declared collection of settings bound to Go variables.
+type Set struct {
+	list []*Setting
+	by   map[string]*Setting
+}
+
+func (c *Set) add(s *Setting) {
+	if c.by == nil {
+		c.by = map[string]*Setting{}
+	}
+	if _, dup := c.by[s.Name]; dup {
+		panic("config: duplicate setting " + s.Name)
+	}
+	c.list = append(c.list, s)
+	c.by[s.Name] = s
+}
+
+// String declares a string setting.
+func (c *Set) String(p *string, name, def, help string) *Setting {
+	*p = def
+	s := &Setting{Name: name, Default: def, Help: help,
+		set: func(v string) error { *p = v; return nil },
+		get: func() string { return *p }}
+	c.add(s)
+	return s
+}
+
+// Int64 declares an integer setting.
+func (c *Set) Int64(p *int64, name string, def int64, help string) *Setting {
+	*p = def
+	s := &Setting{Name: name, Default: strconv.FormatInt(def, 10), Help: help,
+		set: func(v string) error {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return fmt.Errorf("want an integer, got %q", v)
+			}
+			*p = n
+			return nil
+		},
+		get: func() string { return strconv.FormatInt(*p, 10) }}
+	c.add(s)
+	return s
+}
+
+// Int declares a small integer setting.
+func (c *Set) Int(p *int, name string, def int, help string) *Setting {
+	*p = def
+	s := &Setting{Name: name, Default: strconv.Itoa(def), Help: help,
+		set: func(v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("want an integer, got %q", v)
+			}
+			*p = n
+			return nil
+		},
+		get: func() string { return strconv.Itoa(*p) }}
+	c.add(s)
+	return s
+}
+
+// Duration declares a duration setting ("10s", "1h").
+func (c *Set) Duration(p *time.Duration, name string, def time.Duration, help string) *Setting {
+	*p = def
+	s := &Setting{Name: name, Default: def.String(), Help: help,
+		set: func(v string) error {
+			d, err := time.ParseDuration(strings.TrimSpace(v))
+			if err != nil || d < 0 {
+				return fmt.Errorf("want a duration such as 10s or 1h, got %q", v)
+			}
+			*p = d
+			return nil
+		},
+		get: func() string { return p.String() }}
+	c.add(s)
+	return s
+}
+
+// Bool declares a boolean setting.
+func (c *Set) Bool(p *bool, name string, def bool, help string) *Setting {
+	*p = def
+	s := &Setting{Name: name, Default: strconv.FormatBool(def), Help: help,
+		set: func(v string) error {
+			b, err := strconv.ParseBool(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("want true or false, got %q", v)
+			}
+			*p = b
+			return nil
+		},
+		get: func() string { return strconv.FormatBool(*p) }}
+	c.add(s)
+	return s
+}
+
+// Settings lists the declared settings in declaration order.
+func (c *Set) Settings() []*Setting { return c.list }
+
+// Lookup returns a setting by name.
+func (c *Set) Lookup(name string) *Setting { return c.by[name] }
+
+// Parse applies, for each setting, the first of: its flag, its environment
+// variable, its key in the YAML file named by the "config" setting (if
+// declared and non-empty), its default. Errors name the setting and where
+// its bad value came from.
+func (c *Set) Parse(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	for _, s := range c.list {
+		s := s
+		fs.Func(s.Name, s.Help+" (env "+s.Env()+", default "+quoteDefault(s.Default)+")", func(v string) error {
+			return s.set(v)
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	fromFlag := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { fromFlag[f.Name] = true })
+
+	// Environment next, then file: the file's name may itself come from env.
+	fromEnv := map[string]bool{}
+	for _, s := range c.list {
+		if fromFlag[s.Name] {
+			continue
+		}
+		if v, ok := lookupEnv(getenv, s.Env()); ok {
+			if err := s.set(v); err != nil {
+				return fmt.Errorf("setting %s from %s: %v", s.Name, s.Env(), err)
+			}
+			fromEnv[s.Name] = true
+		}
+	}
+	if cfg := c.by["config"]; cfg != nil && cfg.get() != "" {
+		values, err := readFile(cfg.get())
+		if err != nil {
+			return fmt.Errorf("setting config: %v", err)
+		}
+		keys := make([]string, 0, len(values))
+		for k := range values {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			s := c.by[k]
+			if s == nil || k == "config" {
+				return fmt.Errorf("setting config: %s: unknown key %q", cfg.get(), k)
+			}
+			if fromFlag[k] || fromEnv[k] {
+				continue
+			}
+			if err := s.set(values[k]); err != nil {
+				return fmt.Errorf("setting %s from %s: %v", k, cfg.get(), err)
+			}
+		}
+	}
+	return nil
+}
+
+func lookupEnv(getenv func(string) string, name string) (string, bool) {
+	if getenv == nil {
+		return os.LookupEnv(name)
+	}
+	v := getenv(name)
+	return v, v != ""
+}
+
+func quoteDefault(d string) string {
+	if d == "" {
+		return `""`
+	}
+	return d
+}
+
+// readFile reads a flat YAML mapping of setting names to scalar values.
+func readFile(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %v", path, errors.Unwrap(err))
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %v", path, err)
+	}
+	var raw map[string]yaml.Node
+	if err := yaml.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("%s is not valid YAML: %v", path, err)
+	}
+	out := map[string]string{}
+	for k, n := range raw {
+		switch n.Kind {
+		case yaml.ScalarNode:
+			out[k] = n.Value
+		case yaml.SequenceNode:
+			var items []string
+			for _, it := range n.Content {
+				if it.Kind != yaml.ScalarNode {
+					return nil, fmt.Errorf("%s: %s: list items must be plain values", path, k)
+				}
+				items = append(items, it.Value)
+			}
+			out[k] = strings.Join(items, ",")
+		default:
+			return nil, fmt.Errorf("%s: %s: want a plain value or a list", path, k)
+		}
+	}
+	return out, nil
+}
+
+// ParseURL checks a URL setting.
+func ParseURL(name, v string, schemes ...string) (*url.URL, error) {
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("setting %s: %q is not an absolute URL", name, v)
+	}
+	for _, s := range schemes {
+		if u.Scheme == s {
+			return u, nil
+		}
+	}
+	return nil, fmt.Errorf("setting %s: scheme must be one of %s", name, strings.Join(schemes, ", "))
+}

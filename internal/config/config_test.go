@@ -1,0 +1,85 @@
+package config
+
+import (
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+type testConfig struct {
+	File    string
+	Name    string
+	Port    int64
+	Wait    time.Duration
+	Verbose bool
+}
+
+func parse(t *testing.T, args []string, env map[string]string) (testConfig, error) {
+	t.Helper()
+	var c testConfig
+	s := &Set{}
+	s.String(&c.File, "config", "", "file")
+	s.String(&c.Name, "name", "default-name", "name")
+	s.Int64(&c.Port, "port", 80, "port")
+	s.Duration(&c.Wait, "wait", time.Second, "wait")
+	s.Bool(&c.Verbose, "verbose", false, "verbose")
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	err := s.Parse(fs, args, func(k string) string { return env[k] })
+	return c, err
+}
+
+func TestPrecedenceFlagsEnvFileDefaults(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "vaspd.yaml")
+	os.WriteFile(file, []byte("name: from-file\nport: 3000\nwait: 5s\nverbose: true\n"), 0o600)
+
+	c, err := parse(t, nil, nil)
+	if err != nil || c.Name != "default-name" || c.Port != 80 || c.Wait != time.Second || c.Verbose {
+		t.Fatalf("defaults: %+v %v", c, err)
+	}
+	c, err = parse(t, []string{"--config", file}, nil)
+	if err != nil || c.Name != "from-file" || c.Port != 3000 || c.Wait != 5*time.Second || !c.Verbose {
+		t.Fatalf("file: %+v %v", c, err)
+	}
+	c, err = parse(t, nil, map[string]string{"VASPD_CONFIG": file, "VASPD_PORT": "4000"})
+	if err != nil || c.Name != "from-file" || c.Port != 4000 {
+		t.Fatalf("env over file: %+v %v", c, err)
+	}
+	c, err = parse(t, []string{"--port=5000", "--config", file}, map[string]string{"VASPD_PORT": "4000", "VASPD_NAME": "env"})
+	if err != nil || c.Port != 5000 || c.Name != "env" || c.Wait != 5*time.Second {
+		t.Fatalf("flag over env over file: %+v %v", c, err)
+	}
+}
+
+func TestBadInputNamesTheSetting(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("name: [unclosed\n"), 0o600)
+	unknown := filepath.Join(dir, "unknown.yaml")
+	os.WriteFile(unknown, []byte("nmae: typo\n"), 0o600)
+	badVal := filepath.Join(dir, "badval.yaml")
+	os.WriteFile(badVal, []byte("port: eighty\n"), 0o600)
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--port", "x"}, nil, "port"},
+		{nil, map[string]string{"VASPD_WAIT": "soon"}, "setting wait from VASPD_WAIT"},
+		{[]string{"--config", filepath.Join(dir, "missing.yaml")}, nil, "setting config: cannot read"},
+		{[]string{"--config", bad}, nil, "not valid YAML"},
+		{[]string{"--config", unknown}, nil, `unknown key "nmae"`},
+		{[]string{"--config", badVal}, nil, "setting port from"},
+		{[]string{"extra"}, nil, "unexpected argument"},
+	} {
+		_, err := parse(t, c.args, c.env)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v %v: err = %v, want it to mention %q", c.args, c.env, err, c.want)
+		}
+	}
+}

@@ -1,0 +1,143 @@
+package store
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migration is one versioned schema change.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+// Migrations returns the migrations for a driver variant ("sqlite" or
+// "postgres"), in version order. A file NNNN_name.sql serves both databases;
+// NNNN_name.<variant>.sql, when present, replaces it for that database.
+func Migrations(variant string) ([]Migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	type pick struct {
+		m        Migration
+		specific bool
+	}
+	byVersion := map[int]pick{}
+	for _, e := range entries {
+		name := e.Name()
+		base := strings.TrimSuffix(name, ".sql")
+		specific := false
+		if i := strings.LastIndexByte(base, '.'); i >= 0 {
+			if base[i+1:] != variant {
+				continue // another database's variant
+			}
+			base, specific = base[:i], true
+		}
+		num, label, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration file %q: want NNNN_name.sql", name)
+		}
+		body, err := migrationFiles.ReadFile("migrations/" + name)
+		if err != nil {
+			return nil, err
+		}
+		prev, seen := byVersion[v]
+		switch {
+		case seen && prev.specific == specific:
+			return nil, fmt.Errorf("migration version %d is used twice (%s, %s)", v, prev.m.Name, label)
+		case seen && prev.specific:
+			continue
+		}
+		byVersion[v] = pick{m: Migration{Version: v, Name: label, SQL: string(body)}, specific: specific}
+	}
+	out := make([]Migration, 0, len(byVersion))
+	for _, p := range byVersion {
+		out = append(out, p.m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	return out, nil
+}
+
+// Migrate applies every migration not yet applied, each in its own
+// transaction, under the driver's cross-process migration lock, so several
+// vaspd processes starting at once on one PostgreSQL database are safe.
+func (db *DB) Migrate(ctx context.Context) error {
+	unlock, err := db.driver.LockMigrations(ctx, db.sql)
+	if err != nil {
+		return fmt.Errorf("lock migrations: %w", err)
+	}
+	defer unlock()
+
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version BIGINT PRIMARY KEY,
+		name TEXT NOT NULL,
+		applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	applied := map[int]bool{}
+	rows, err := db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("read schema_migrations: %w", err)
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return err
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+
+	ms, err := Migrations(db.driver.MigrationVariant())
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if applied[m.Version] {
+			continue
+		}
+		err := db.inTxOnce(ctx, func(tx *Tx) error {
+			// Multi-statement DDL: executed without arguments, which both
+			// drivers send as one script.
+			if _, err := tx.tx.ExecContext(ctx, m.SQL); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+				m.Version, m.Name, Micros(timeNow()))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
+		}
+		db.log.Info("applied migration", "version", m.Version, "name", m.Name)
+	}
+	return nil
+}
+
+// MigrationsDone reports whether every known migration is applied; /readyz uses it.
+func (db *DB) MigrationsDone(ctx context.Context) (bool, error) {
+	ms, err := Migrations(db.driver.MigrationVariant())
+	if err != nil {
+		return false, err
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil {
+		return false, err
+	}
+	return n >= len(ms), nil
+}

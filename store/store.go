@@ -1,0 +1,215 @@
+// Package store is vaspd's persistence layer: one API over two databases.
+//
+// Every package that persists something (tokens, the nonce cache, the
+// Lightning node, the webhook outbox, the ledger) writes plain SQL against a
+// *DB or a *Tx from this package. Queries use PostgreSQL's "$1" placeholders;
+// the SQLite driver rewrites them to SQLite's numbered "?1" form, so one query
+// string serves both databases. The schema is portable on purpose (TEXT,
+// BIGINT, BOOLEAN, BYTEA, no sequences, no database-side clocks) and lives in
+// one place, the versioned migrations under migrations/.
+//
+// The database-specific parts — opening, locking, error classification —
+// live in the driver packages store/sqlite and store/postgres, each of which
+// implements [Driver]. Package storetest runs one suite against both.
+//
+// Times are stored as BIGINT microseconds since the Unix epoch (UTC), never as
+// database timestamps, so both databases compare and sort them identically.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// ErrNotFound is returned by helpers that look up a single row.
+var ErrNotFound = errors.New("store: not found")
+
+// Driver is what a database package provides. Implementations: store/sqlite,
+// store/postgres.
+type Driver interface {
+	// Name is "sqlite" or "postgres".
+	Name() string
+	// Rebind turns a "$1"-style query into the driver's placeholder syntax.
+	Rebind(query string) string
+	// IsUniqueViolation reports whether err is a unique/primary-key conflict.
+	IsUniqueViolation(err error) bool
+	// IsRetryable reports whether a transaction failed in a way that is safe
+	// to run again from the start (serialization failure, deadlock, busy).
+	IsRetryable(err error) bool
+	// SkipLocked is the clause appended to a SELECT that claims rows:
+	// "FOR UPDATE SKIP LOCKED" on PostgreSQL, "" on SQLite, whose write
+	// transactions are already exclusive.
+	SkipLocked() string
+	// LockMigrations serialises schema migrations across processes and
+	// returns the function that releases the lock.
+	LockMigrations(ctx context.Context, db *sql.DB) (unlock func(), err error)
+	// MigrationVariant picks the file suffix for dialect-specific migrations.
+	MigrationVariant() string
+	// SerializeWrites reports whether write transactions should queue in
+	// process before reaching the database. SQLite allows one writer at a
+	// time; waiting on a Go mutex is far cheaper than SQLite's busy-retry.
+	SerializeWrites() bool
+}
+
+// Querier is what both *DB and *Tx offer; read helpers accept it so they can
+// run inside or outside a transaction.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	Driver() Driver
+}
+
+// DB is an open database with migrations applied. Safe for concurrent use.
+type DB struct {
+	sql    *sql.DB
+	driver Driver
+	log    *slog.Logger
+	wmu    sync.Mutex // held around write transactions when the driver serialises writes
+}
+
+// New wraps an opened *sql.DB. Driver packages call it; applications call the
+// driver package's Open.
+func New(db *sql.DB, d Driver, log *slog.Logger) *DB {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &DB{sql: db, driver: d, log: log}
+}
+
+// SQL exposes the underlying pool for code that needs database/sql directly
+// (for example the webhook receiver's SQL de-duplication store).
+func (db *DB) SQL() *sql.DB { return db.sql }
+
+// Driver returns the database driver.
+func (db *DB) Driver() Driver { return db.driver }
+
+// Close closes the pool.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// Ping checks the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
+
+func (db *DB) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return db.sql.ExecContext(ctx, db.driver.Rebind(q), args...)
+}
+
+func (db *DB) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return db.sql.QueryContext(ctx, db.driver.Rebind(q), args...)
+}
+
+func (db *DB) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	return db.sql.QueryRowContext(ctx, db.driver.Rebind(q), args...)
+}
+
+// Tx is a database transaction. Packages that must change state together —
+// a payment's status, its ledger postings and the webhook that announces it —
+// all accept the same *Tx.
+type Tx struct {
+	tx          *sql.Tx
+	driver      Driver
+	afterCommit []func()
+}
+
+func (tx *Tx) Driver() Driver { return tx.driver }
+
+func (tx *Tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return tx.tx.ExecContext(ctx, tx.driver.Rebind(q), args...)
+}
+
+func (tx *Tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return tx.tx.QueryContext(ctx, tx.driver.Rebind(q), args...)
+}
+
+func (tx *Tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	return tx.tx.QueryRowContext(ctx, tx.driver.Rebind(q), args...)
+}
+
+// AfterCommit registers fn to run once the transaction has committed (never
+// if it rolls back). Used to wake workers without polling delay; anything that
+// matters must already be in the database, since a crash can skip fn.
+func (tx *Tx) AfterCommit(fn func()) { tx.afterCommit = append(tx.afterCommit, fn) }
+
+// InTx runs fn in a transaction and commits it if fn returns nil. A
+// transaction that fails with a retryable error (serialization failure,
+// deadlock, SQLite busy) is run again from the start, up to a few times, so
+// fn must not have side effects outside the database other than via AfterCommit.
+func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	const attempts = 8
+	backoff := 5 * time.Millisecond
+	var err error
+	for i := 0; i < attempts; i++ {
+		err = db.inTxOnce(ctx, fn)
+		if err == nil || !db.driver.IsRetryable(err) || ctx.Err() != nil {
+			return err
+		}
+		db.log.Debug("retrying transaction", "attempt", i+1, "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+	}
+	return err
+}
+
+func (db *DB) inTxOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	if db.driver.SerializeWrites() {
+		db.wmu.Lock()
+		defer db.wmu.Unlock()
+	}
+	stx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	tx := &Tx{tx: stx, driver: db.driver}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = stx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = stx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = stx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	for _, f := range tx.afterCommit {
+		f()
+	}
+	return nil
+}
+
+// Micros converts a time to the stored representation (UTC microseconds).
+func Micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// Time converts a stored microsecond value back; 0 is the zero time.
+func Time(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
+
+// NullMicros converts an optional time; the zero time becomes NULL.
+func NullMicros(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}

@@ -1,0 +1,161 @@
+package storetest_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+)
+
+// The storage suite: what every package relies on, checked on both databases.
+func TestStore(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+
+		t.Run("migrations are recorded and idempotent", func(t *testing.T) {
+			done, err := db.MigrationsDone(ctx)
+			if err != nil || !done {
+				t.Fatalf("MigrationsDone = %v, %v", done, err)
+			}
+			if err := db.Migrate(ctx); err != nil {
+				t.Fatalf("second Migrate: %v", err)
+			}
+		})
+
+		t.Run("rollback leaves nothing", func(t *testing.T) {
+			boom := errors.New("boom")
+			err := db.InTx(ctx, func(tx *store.Tx) error {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value, updated_at) VALUES ($1, $2, $3)`, "rb", "x", 1); err != nil {
+					return err
+				}
+				return boom
+			})
+			if !errors.Is(err, boom) {
+				t.Fatalf("InTx err = %v", err)
+			}
+			var n int
+			if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM settings WHERE name = $1`, "rb").Scan(&n); err != nil || n != 0 {
+				t.Fatalf("rolled-back row visible: n=%d err=%v", n, err)
+			}
+		})
+
+		t.Run("after-commit hooks run only on commit", func(t *testing.T) {
+			var ran atomic.Int32
+			_ = db.InTx(ctx, func(tx *store.Tx) error { tx.AfterCommit(func() { ran.Add(1) }); return errors.New("no") })
+			_ = db.InTx(ctx, func(tx *store.Tx) error { tx.AfterCommit(func() { ran.Add(10) }); return nil })
+			if ran.Load() != 10 {
+				t.Fatalf("hooks ran %d", ran.Load())
+			}
+		})
+
+		t.Run("unique violations are recognised", func(t *testing.T) {
+			ins := `INSERT INTO settings (name, value, updated_at) VALUES ($1, $2, $3)`
+			if _, err := db.ExecContext(ctx, ins, "u", "1", 1); err != nil {
+				t.Fatal(err)
+			}
+			_, err := db.ExecContext(ctx, ins, "u", "2", 2)
+			if err == nil || !db.Driver().IsUniqueViolation(err) {
+				t.Fatalf("want unique violation, got %v", err)
+			}
+		})
+
+		t.Run("placeholders repeat and reorder", func(t *testing.T) {
+			var a, b string
+			err := db.QueryRowContext(ctx, `SELECT $2 || '$1', $1 || $2`, "x", "y").Scan(&a, &b)
+			if err != nil || a != "y$1" || b != "xy" {
+				t.Fatalf("got %q %q %v", a, b, err)
+			}
+		})
+
+		t.Run("secrets are created once under races", func(t *testing.T) {
+			var wg sync.WaitGroup
+			got := make([][]byte, 8)
+			for i := range got {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					v, err := store.GetOrCreateSecret(ctx, db, "race", func() ([]byte, error) { return []byte{byte(i)}, nil })
+					if err != nil {
+						t.Error(err)
+					}
+					got[i] = v
+				}()
+			}
+			wg.Wait()
+			for _, v := range got {
+				if string(v) != string(got[0]) {
+					t.Fatalf("different secrets returned: %v", got)
+				}
+			}
+		})
+
+		t.Run("concurrent increments are not lost", func(t *testing.T) {
+			if _, err := db.ExecContext(ctx, `INSERT INTO settings (name, value, updated_at) VALUES ('ctr', '0', 0)`); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			for i := 0; i < 20; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					err := db.InTx(ctx, func(tx *store.Tx) error {
+						_, err := tx.ExecContext(ctx, `UPDATE settings SET updated_at = updated_at + 1 WHERE name = 'ctr'`)
+						return err
+					})
+					if err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			var n int64
+			if err := db.QueryRowContext(ctx, `SELECT updated_at FROM settings WHERE name = 'ctr'`).Scan(&n); err != nil || n != 20 {
+				t.Fatalf("counter = %d, %v", n, err)
+			}
+		})
+
+		t.Run("booleans and bytes round-trip", func(t *testing.T) {
+			if _, err := db.ExecContext(ctx, `CREATE TABLE rt (b BOOLEAN NOT NULL, x BYTEA)`); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.ExecContext(ctx, `INSERT INTO rt (b, x) VALUES ($1, $2)`, true, []byte{0, 1, 255}); err != nil {
+				t.Fatal(err)
+			}
+			var b bool
+			var x []byte
+			if err := db.QueryRowContext(ctx, `SELECT b, x FROM rt WHERE b = $1`, true).Scan(&b, &x); err != nil || !b || string(x) != "\x00\x01\xff" {
+				t.Fatalf("got %v %v %v", b, x, err)
+			}
+		})
+	})
+}
+
+// Several processes starting at once on one PostgreSQL database migrate safely.
+func TestConcurrentMigrationsPostgres(t *testing.T) {
+	t.Parallel()
+	u := storetest.PostgresURL(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			db, err := openPostgres(u)
+			if err != nil {
+				errs <- err
+				return
+			}
+			db.Close()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}

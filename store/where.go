@@ -1,0 +1,40 @@
+package store
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Where builds the WHERE clause of a filtered list query, so that every
+// list endpoint numbers its placeholders the same way. Each condition is
+// written with one "?" for its value; String numbers them $1, $2, … in
+// order (the SQLite driver rewrites those to its own form). The zero value
+// is an empty filter.
+type Where struct {
+	conds []string
+	args  []any
+}
+
+// Add appends cond (with one "?") and its value.
+func (w *Where) Add(cond string, v any) {
+	w.args = append(w.args, v)
+	w.conds = append(w.conds, strings.Replace(cond, "?", "$"+strconv.Itoa(len(w.args)), 1))
+}
+
+// Raw appends a condition without a value.
+func (w *Where) Raw(cond string) { w.conds = append(w.conds, cond) }
+
+// String is the conditions joined with AND, or "1 = 1" when there are none.
+func (w *Where) String() string {
+	if len(w.conds) == 0 {
+		return "1 = 1"
+	}
+	return strings.Join(w.conds, " AND ")
+}
+
+// Args are the values, in placeholder order.
+func (w *Where) Args() []any { return w.args }
+
+// Next is the number of the next placeholder, for clauses appended after
+// the WHERE (LIMIT $n).
+func (w *Where) Next() int { return len(w.args) + 1 }

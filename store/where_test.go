@@ -1,0 +1,22 @@
+package store
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestWhere(t *testing.T) {
+	var w Where
+	if w.String() != "1 = 1" || len(w.Args()) != 0 || w.Next() != 1 {
+		t.Fatalf("zero Where: %q %v %d", w.String(), w.Args(), w.Next())
+	}
+	w.Add("status = ?", "PENDING")
+	w.Raw("deleted_at IS NULL")
+	w.Add("created_at >= ?", int64(5))
+	if got, want := w.String(), "status = $1 AND deleted_at IS NULL AND created_at >= $2"; got != want {
+		t.Fatalf("String() = %q, want %q", got, want)
+	}
+	if !reflect.DeepEqual(w.Args(), []any{"PENDING", int64(5)}) || w.Next() != 3 {
+		t.Fatalf("Args() = %v, Next() = %d", w.Args(), w.Next())
+	}
+}
