@@ -1,0 +1,158 @@
+package uma
+
+import (
+	"net"
+	"strings"
+)
+
+// Address is an UMA address ($bob@vasp2.com) or a plain Lightning Address
+// (bob@wallet.example, LUD-16). The zero value is not a valid address.
+type Address struct {
+	User   string // without the "$", lowercase
+	Domain string // host[:port], lowercase
+	UMA    bool   // written with a leading "$"
+}
+
+// maxUserLen follows the JS SDK: 64 characters, not counting the "$".
+const maxUserLen = 64
+
+// ParseAddress parses "$user@domain[:port]" (UMA) or "user@domain[:port]"
+// (Lightning Address), trimming surrounding spaces and normalising case.
+// The user part may hold a-z 0-9 - _ . + (case-insensitive, at most 64
+// characters); the domain is checked by ValidateDomain. Failures are
+// INVALID_INPUT *Errors.
+func ParseAddress(s string) (Address, error) {
+	s = strings.TrimSpace(s)
+	uma := strings.HasPrefix(s, "$")
+	rest := strings.TrimPrefix(s, "$")
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return Address{}, Errorf(CodeInvalidInput, "address %q has no @", truncate(s))
+	}
+	user, domain := strings.ToLower(rest[:at]), strings.ToLower(rest[at+1:])
+	if user == "" || len(user) > maxUserLen {
+		return Address{}, Errorf(CodeInvalidInput, "address user part must be 1..%d characters", maxUserLen)
+	}
+	for i := 0; i < len(user); i++ {
+		if !isUserChar(user[i]) {
+			return Address{}, Errorf(CodeInvalidInput, "address user part has an invalid character")
+		}
+	}
+	if err := ValidateDomain(domain); err != nil {
+		return Address{}, err
+	}
+	return Address{User: user, Domain: domain, UMA: uma}, nil
+}
+
+// ParseUMAAddress is ParseAddress that also requires the leading "$".
+func ParseUMAAddress(s string) (Address, error) {
+	a, err := ParseAddress(s)
+	if err != nil {
+		return Address{}, err
+	}
+	if !a.UMA {
+		return Address{}, Errorf(CodeInvalidInput, "UMA address must start with $")
+	}
+	return a, nil
+}
+
+func isUserChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '+'
+}
+
+// String is the normalised form: "$user@domain" or "user@domain".
+func (a Address) String() string {
+	if a.User == "" {
+		return ""
+	}
+	if a.UMA {
+		return "$" + a.User + "@" + a.Domain
+	}
+	return a.User + "@" + a.Domain
+}
+
+// PathSegment is the last segment of the LNURLP path: "$bob" or "bob".
+func (a Address) PathSegment() string {
+	if a.UMA {
+		return "$" + a.User
+	}
+	return a.User
+}
+
+// LnurlpURL is the unsigned LUD-16 URL, e.g. https://vasp2.com/.well-known/lnurlp/$bob.
+func (a Address) LnurlpURL() string {
+	return BaseURL(a.Domain) + "/.well-known/lnurlp/" + a.PathSegment()
+}
+
+// ValidateDomain accepts a DNS name or IPv4 address, optionally with a
+// ":port": lowercase letters, digits, "-" and "." (the JS SDK rule plus a
+// port). It exists so that a domain taken from a message (vaspDomain, an
+// identifier) can be put into a URL without changing its path or query.
+func ValidateDomain(domain string) error {
+	host, port := splitHostPort(domain)
+	if host == "" || len(domain) > 253 {
+		return Errorf(CodeInvalidInput, "invalid domain %q", truncate(domain))
+	}
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return Errorf(CodeInvalidInput, "invalid domain %q", truncate(domain))
+		}
+	}
+	if host[0] == '.' || host[0] == '-' || strings.Contains(host, "..") {
+		return Errorf(CodeInvalidInput, "invalid domain %q", truncate(domain))
+	}
+	if strings.Contains(domain, ":") {
+		if port == "" || len(port) > 5 {
+			return Errorf(CodeInvalidInput, "invalid port in domain %q", truncate(domain))
+		}
+		n := 0
+		for i := 0; i < len(port); i++ {
+			if port[i] < '0' || port[i] > '9' {
+				return Errorf(CodeInvalidInput, "invalid port in domain %q", truncate(domain))
+			}
+			n = n*10 + int(port[i]-'0')
+		}
+		if n == 0 || n > 65535 {
+			return Errorf(CodeInvalidInput, "invalid port in domain %q", truncate(domain))
+		}
+	}
+	return nil
+}
+
+func splitHostPort(domain string) (host, port string) {
+	if i := strings.LastIndexByte(domain, ':'); i >= 0 {
+		return domain[:i], domain[i+1:]
+	}
+	return domain, ""
+}
+
+// IsLocalDomain applies the rule every SDK uses to pick plain http: the host
+// (port stripped) is localhost or 127.0.0.1, or ends in .local or .internal.
+func IsLocalDomain(domain string) bool {
+	host, _ := splitHostPort(strings.ToLower(domain))
+	if h, _, err := net.SplitHostPort(domain); err == nil {
+		host = strings.ToLower(h)
+	}
+	return host == "localhost" || host == "127.0.0.1" ||
+		strings.HasSuffix(host, ".local") || strings.HasSuffix(host, ".internal")
+}
+
+// Scheme is "http" for local domains (IsLocalDomain) and "https" otherwise.
+func Scheme(domain string) string {
+	if IsLocalDomain(domain) {
+		return "http"
+	}
+	return "https"
+}
+
+// BaseURL is scheme://domain, e.g. "https://vasp2.com" or "http://localhost:8081".
+func BaseURL(domain string) string { return Scheme(domain) + "://" + domain }
+
+// truncate shortens hostile input before it is echoed in an error reason.
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}

@@ -1,0 +1,88 @@
+package uma
+
+import "testing"
+
+func TestParseAddress(t *testing.T) {
+	for _, tc := range []struct {
+		in, norm string
+		uma      bool
+		ok       bool
+	}{
+		{"$Bob@VASP2.com", "$bob@vasp2.com", true, true},
+		{" $bob@localhost:8081 ", "$bob@localhost:8081", true, true},
+		{"bob@wallet.example", "bob@wallet.example", false, true},
+		{"$bob@vasp2.com:0", "", true, false},
+		{"$bob@vasp2.com:70000", "", true, false},
+		{"$bob@vasp2.com:", "", true, false},
+		{"$bob@vasp2.com/path", "", true, false},
+		{"$bob@vasp2.com?x=1", "", true, false},
+		{"$bob@.vasp2.com", "", true, false},
+		{"$bob", "", true, false},
+		{"$b@b@vasp.com", "", true, false},
+		{"$", "", true, false},
+		{"", "", false, false},
+	} {
+		a, err := ParseAddress(tc.in)
+		if tc.ok != (err == nil) {
+			t.Errorf("%q: err %v", tc.in, err)
+			continue
+		}
+		if err == nil && (a.String() != tc.norm || a.UMA != tc.uma) {
+			t.Errorf("%q: %q uma=%v", tc.in, a, a.UMA)
+		}
+	}
+}
+
+func TestSchemeRule(t *testing.T) {
+	for domain, want := range map[string]string{
+		"localhost":           "http",
+		"localhost:8081":      "http",
+		"127.0.0.1:9000":      "http",
+		"vasp.local":          "http",
+		"vasp.internal:443":   "http",
+		"vasp2.com":           "https",
+		"localhost.evil.com":  "https",
+		"local":               "https",
+		"127.0.0.2":           "https",
+		"myinternal.com:8080": "https",
+	} {
+		if got := Scheme(domain); got != want {
+			t.Errorf("%s: %s, want %s", domain, got, want)
+		}
+	}
+	a, _ := ParseAddress("$bob@localhost:8081")
+	if a.LnurlpURL() != "http://localhost:8081/.well-known/lnurlp/$bob" {
+		t.Error(a.LnurlpURL())
+	}
+	b, _ := ParseAddress("bob@vasp2.com")
+	if b.LnurlpURL() != "https://vasp2.com/.well-known/lnurlp/bob" || PubKeyURL("vasp2.com") != "https://vasp2.com/.well-known/lnurlpubkey" {
+		t.Error(b.LnurlpURL())
+	}
+}
+
+func TestVersions(t *testing.T) {
+	for req, want := range map[string]string{"1.0": "1.0", "1.3": "1.0", "1.12": "1.0", "0.3": "0.3", "0.1": "0.1"} {
+		v, err := NegotiateVersion(req)
+		if err != nil || v.String() != want {
+			t.Errorf("%s: %v %v", req, v, err)
+		}
+	}
+	for _, req := range []string{"2.0", "100.0", "1", "a.b", "1.0.0", "", "-1.0", "1.-1"} {
+		_, err := NegotiateVersion(req)
+		wantCode(t, err, CodeUnsupportedUMAVersion)
+	}
+	if _, err := SelectHighestSupportedVersion([]int{2, 3}); err == nil {
+		t.Fatal("no common version accepted")
+	} else {
+		wantCode(t, err, CodeNoCompatibleUMAVersion)
+	}
+	if v, _ := SelectHighestSupportedVersion([]int{0}); v != Version0 {
+		t.Error(v)
+	}
+	if v, _ := SelectInvoiceVersion("1.0,0.3"); v != Version1 {
+		t.Error(v)
+	}
+	if v, _ := SelectInvoiceVersion("0.3"); v != Version0 {
+		t.Error(v)
+	}
+}

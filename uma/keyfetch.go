@@ -1,0 +1,214 @@
+package uma
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// PublicKeySource yields a counterparty's keys by domain. *KeyFetcher is the
+// implementation; tests and the server may substitute their own (for
+// example a static map for a private network of VASPs).
+type PublicKeySource interface {
+	PublicKeys(ctx context.Context, domain string) (*PublicKeys, error)
+}
+
+// KeyCache stores counterparty keys by domain. Get must not return an entry
+// whose expiry is at or before now. MemoryKeyCache is the in-memory
+// implementation; one instance can be shared by many fetchers.
+type KeyCache interface {
+	Get(domain string, now time.Time) (*PublicKeys, bool)
+	Put(domain string, keys *PublicKeys, expiresAt time.Time)
+}
+
+// KeyFetcher fetches GET <scheme>://<domain>/.well-known/lnurlpubkey and
+// caches the result. The zero value works: http.Client with a 10 s timeout,
+// a private MemoryKeyCache, time.Now.
+type KeyFetcher struct {
+	// Client performs the request; inject a transport for tests or proxies.
+	Client *http.Client
+	// Cache stores keys by domain; nil means a private in-memory cache.
+	Cache KeyCache
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// MaxTTL caps how long keys stay cached even when the counterparty's
+	// expirationTimestamp is far away, so rotated keys are picked up
+	// (default 24h). Keys without expirationTimestamp are cached DefaultTTL
+	// (default 1h).
+	MaxTTL     time.Duration
+	DefaultTTL time.Duration
+
+	once    sync.Once
+	private *MemoryKeyCache
+}
+
+// maxPubKeyBody bounds the response we read (real ones are ~2 KiB).
+const maxPubKeyBody = 256 << 10
+
+var defaultHTTPClient = &http.Client{Timeout: 10 * time.Second}
+
+// PubKeyURL is the lnurlpubkey URL of domain.
+func PubKeyURL(domain string) string { return BaseURL(domain) + "/.well-known/lnurlpubkey" }
+
+// PublicKeys returns the keys of domain from the cache or the network.
+// Errors: INVALID_INPUT for a malformed domain, COUNTERPARTY_PUBKEY_FETCH_ERROR
+// (424) when the request fails or answers non-200, INVALID_PUBKEY_FORMAT or
+// CERT_CHAIN_INVALID when the body is unusable.
+func (f *KeyFetcher) PublicKeys(ctx context.Context, domain string) (*PublicKeys, error) {
+	if err := ValidateDomain(domain); err != nil {
+		return nil, err
+	}
+	now := f.now()
+	cache := f.cache()
+	if k, ok := cache.Get(domain, now); ok {
+		return k, nil
+	}
+	keys, err := f.fetch(ctx, domain)
+	if err != nil {
+		return nil, err
+	}
+	exp := now.Add(f.defaultTTL())
+	if !keys.ExpiresAt.IsZero() {
+		exp = keys.ExpiresAt
+	}
+	if max := now.Add(f.maxTTL()); exp.After(max) {
+		exp = max
+	}
+	if exp.After(now) {
+		cache.Put(domain, keys, exp)
+	}
+	return keys, nil
+}
+
+// Invalidate drops domain from the cache, e.g. after a signature failure
+// that may be due to a key rotation. Only works with the private cache or a
+// cache that implements Delete(domain string).
+func (f *KeyFetcher) Invalidate(domain string) {
+	if d, ok := f.cache().(interface{ Delete(string) }); ok {
+		d.Delete(domain)
+	}
+}
+
+func (f *KeyFetcher) fetch(ctx context.Context, domain string) (*PublicKeys, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, PubKeyURL(domain), nil)
+	if err != nil {
+		return nil, wrapErr(CodeInvalidInput, err, "cannot build pubkey request")
+	}
+	req.Header.Set("Accept", "application/json")
+	client := f.Client
+	if client == nil {
+		client = defaultHTTPClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, &Error{Code: CodeCounterpartyPubkeyFetchError, Reason: "cannot fetch public keys of " + domain, Err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPubKeyBody+1))
+	if err != nil {
+		return nil, &Error{Code: CodeCounterpartyPubkeyFetchError, Reason: "cannot read public keys of " + domain, Err: err}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, Errorf(CodeCounterpartyPubkeyFetchError, "public keys of %s: HTTP %d", domain, resp.StatusCode)
+	}
+	if len(body) > maxPubKeyBody {
+		return nil, Errorf(CodeInvalidPubkeyFormat, "pubkey response of %s is too large", domain)
+	}
+	r, err := ParsePubKeyResponse(body)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := r.PublicKeys()
+	if err != nil {
+		return nil, fmt.Errorf("public keys of %s: %w", domain, err)
+	}
+	return keys, nil
+}
+
+func (f *KeyFetcher) now() time.Time {
+	if f.Now != nil {
+		return f.Now()
+	}
+	return time.Now()
+}
+
+func (f *KeyFetcher) cache() KeyCache {
+	if f.Cache != nil {
+		return f.Cache
+	}
+	f.once.Do(func() { f.private = &MemoryKeyCache{} })
+	return f.private
+}
+
+func (f *KeyFetcher) maxTTL() time.Duration {
+	if f.MaxTTL > 0 {
+		return f.MaxTTL
+	}
+	return 24 * time.Hour
+}
+
+func (f *KeyFetcher) defaultTTL() time.Duration {
+	if f.DefaultTTL > 0 {
+		return f.DefaultTTL
+	}
+	return time.Hour
+}
+
+// MemoryKeyCache is a KeyCache in process memory, safe for concurrent use.
+// Its zero value is ready. Expired entries are dropped when read.
+type MemoryKeyCache struct {
+	mu sync.Mutex
+	m  map[string]keyCacheEntry
+}
+
+type keyCacheEntry struct {
+	keys *PublicKeys
+	exp  time.Time
+}
+
+// Get implements KeyCache.
+func (c *MemoryKeyCache) Get(domain string, now time.Time) (*PublicKeys, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[domain]
+	if !ok {
+		return nil, false
+	}
+	if !now.Before(e.exp) {
+		delete(c.m, domain)
+		return nil, false
+	}
+	return e.keys, true
+}
+
+// Put implements KeyCache.
+func (c *MemoryKeyCache) Put(domain string, keys *PublicKeys, expiresAt time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[string]keyCacheEntry)
+	}
+	c.m[domain] = keyCacheEntry{keys: keys, exp: expiresAt}
+}
+
+// Delete removes domain.
+func (c *MemoryKeyCache) Delete(domain string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, domain)
+}
+
+// StaticKeys is a PublicKeySource backed by a fixed map, for tests and
+// closed networks.
+type StaticKeys map[string]*PublicKeys
+
+// PublicKeys implements PublicKeySource.
+func (s StaticKeys) PublicKeys(_ context.Context, domain string) (*PublicKeys, error) {
+	if k, ok := s[domain]; ok {
+		return k, nil
+	}
+	return nil, Errorf(CodeCounterpartyPubkeyFetchError, "no keys for %s", truncate(domain))
+}
