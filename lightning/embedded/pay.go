@@ -1,0 +1,257 @@
+package embedded
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/lightning/bolt11"
+	"github.com/vaspd/vaspd/store"
+)
+
+// Pay pays a BOLT11 invoice.
+//
+// Before any money moves it checks the invoice: a mainnet invoice is
+// refused (ErrMainnetNotAllowed), as are invoices for another network
+// (ErrWrongNetwork), with a bad signature or encoding (ErrInvalidInvoice),
+// expired (ErrInvoiceExpired) or with an amount that does not fit the request
+// (ErrAmountMismatch). Those return an error and record nothing.
+//
+// Otherwise the payment is recorded IN_FLIGHT with amount and fee debited in
+// one transaction (or recorded FAILED: NO_ROUTE when no peer serves the payee
+// or the fee exceeds MaxFeeMsat, INSUFFICIENT_BALANCE when the balance does
+// not cover it), and only then delivered. Pay returns the payment, with a nil
+// error, once it is SUCCEEDED or FAILED, or IN_FLIGHT when req.Timeout passes.
+//
+// Paying a hash this node already paid or is paying returns that payment; a
+// FAILED payment is attempted again.
+func (n *Node) Pay(ctx context.Context, req lightning.PayRequest) (lightning.Payment, error) {
+	inv, err := n.decodeForPay(req.Invoice)
+	if err != nil {
+		return lightning.Payment{}, err
+	}
+	timeout := req.Timeout
+	if timeout <= 0 {
+		timeout = DefaultPayTimeout
+	}
+	deadline := time.Now().Add(timeout)
+
+	existing, err := n.loadPayment(ctx, n.db, inv.PaymentHash)
+	switch {
+	case err == nil && existing.Status != lightning.StatusFailed:
+		return n.wait(ctx, inv.PaymentHash, deadline)
+	case err != nil && !errors.Is(err, lightning.ErrNotFound):
+		return lightning.Payment{}, err
+	}
+
+	if inv.Expired(n.now()) {
+		return lightning.Payment{}, fmt.Errorf("embedded: %w (expired %s)", lightning.ErrInvoiceExpired, inv.ExpiresAt().Format(time.RFC3339))
+	}
+	amount := inv.AmountMsat
+	switch {
+	case amount == 0 && req.AmountMsat <= 0:
+		return lightning.Payment{}, fmt.Errorf("embedded: %w: invoice has no amount, request must give one", lightning.ErrAmountMismatch)
+	case amount == 0:
+		if req.AmountMsat > bolt11.MaxAmountMsat {
+			return lightning.Payment{}, fmt.Errorf("embedded: %w: amount out of range", lightning.ErrAmountMismatch)
+		}
+		amount = req.AmountMsat
+	case req.AmountMsat != 0 && req.AmountMsat != amount:
+		return lightning.Payment{}, fmt.Errorf("embedded: %w: request %d msat, invoice %d msat", lightning.ErrAmountMismatch, req.AmountMsat, amount)
+	}
+	if req.MaxFeeMsat < 0 {
+		return lightning.Payment{}, errors.New("embedded: negative fee limit")
+	}
+
+	var (
+		fee    int64
+		reason lightning.FailureReason
+	)
+	if inv.Destination != n.pubkey {
+		if _, ok := n.peers.lookup(ctx, inv.Destination); !ok {
+			reason = lightning.FailureNoRoute
+		} else if fee = n.fee(amount); fee > req.MaxFeeMsat {
+			reason, fee = lightning.FailureNoRoute, 0
+		}
+	}
+	if err := n.record(ctx, inv, req.Invoice, amount, fee, reason); err != nil {
+		return lightning.Payment{}, err
+	}
+	return n.wait(ctx, inv.PaymentHash, deadline)
+}
+
+// decodeForPay decodes and verifies an invoice this node is asked to pay.
+func (n *Node) decodeForPay(pr string) (bolt11.Invoice, error) {
+	network, err := bolt11.NetworkOf(pr)
+	if err != nil {
+		return bolt11.Invoice{}, fmt.Errorf("embedded: %w", err)
+	}
+	if network == bolt11.Mainnet {
+		return bolt11.Invoice{}, fmt.Errorf("embedded: %w", lightning.ErrMainnetNotAllowed)
+	}
+	inv, err := bolt11.Decode(pr, n.opts.Network)
+	if err != nil {
+		return bolt11.Invoice{}, fmt.Errorf("embedded: %w", err)
+	}
+	return inv, nil
+}
+
+// fee is the routing fee for a payment of amount to another node.
+func (n *Node) fee(amount int64) int64 {
+	// amount ≤ 2.1e18 and ppm ≤ 1e6 would overflow int64 as a product, so
+	// divide first and add the remainder's share.
+	ppm := n.opts.FeePPM
+	return n.opts.FeeBaseMsat + amount/1_000_000*ppm + amount%1_000_000*ppm/1_000_000
+}
+
+// record writes the payment and debits amount+fee in one transaction. With
+// a reason, the payment is recorded FAILED and nothing is debited. A
+// payment that exists and is not FAILED is left alone (someone else is
+// paying, or has paid, the same hash).
+func (n *Node) record(ctx context.Context, inv bolt11.Invoice, pr string, amount, fee int64, reason lightning.FailureReason) error {
+	now := store.Micros(n.now())
+	hash := hexHash(inv.PaymentHash)
+	return n.db.InTx(ctx, func(tx *store.Tx) error {
+		status, resolved := lightning.StatusInFlight, int64(0)
+		if reason != lightning.FailureNone {
+			status, resolved = lightning.StatusFailed, now
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO ln_embedded_payments
+			(node_pubkey, payment_hash, payment_request, destination, amount_msat, fee_msat, status,
+			 preimage, failure_reason, attempts, created_at, resolved_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, '', $8, 0, $9, $10)
+			ON CONFLICT (node_pubkey, payment_hash) DO NOTHING`,
+			n.pubkey, hash, pr, inv.Destination, amount, fee, string(status), string(reason), now, resolved)
+		if err != nil {
+			return fmt.Errorf("embedded: record payment: %w", err)
+		}
+		if k, _ := res.RowsAffected(); k == 0 {
+			// Paid before and FAILED: try again, unless another caller got
+			// there first.
+			res, err = tx.ExecContext(ctx, `UPDATE ln_embedded_payments
+				SET payment_request = $3, amount_msat = $4, fee_msat = $5, status = $6, preimage = '',
+				    failure_reason = $7, attempts = 0, resolved_at = $8
+				WHERE node_pubkey = $1 AND payment_hash = $2 AND status = $9`,
+				n.pubkey, hash, pr, amount, fee, string(status), string(reason), resolved, string(lightning.StatusFailed))
+			if err != nil {
+				return fmt.Errorf("embedded: retry payment: %w", err)
+			}
+			if k, _ := res.RowsAffected(); k == 0 {
+				return nil
+			}
+		}
+		if status == lightning.StatusFailed {
+			return nil
+		}
+		// The conditional UPDATE is the overdraft guard: concurrent payments
+		// (in this process or another on the same database) serialise on
+		// the node row, and each re-checks the balance it finds.
+		res, err = tx.ExecContext(ctx, `UPDATE ln_embedded_nodes SET balance_msat = balance_msat - $2
+			WHERE pubkey = $1 AND balance_msat >= $2`, n.pubkey, amount+fee)
+		if err != nil {
+			return fmt.Errorf("embedded: debit: %w", err)
+		}
+		if k, _ := res.RowsAffected(); k == 1 {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE ln_embedded_payments SET status = $3, failure_reason = $4, fee_msat = 0, resolved_at = $5
+			WHERE node_pubkey = $1 AND payment_hash = $2`,
+			n.pubkey, hash, string(lightning.StatusFailed), string(lightning.FailureInsufficientBalance), now)
+		return err
+	})
+}
+
+// wait drives the payment until it is final or the deadline passes.
+func (n *Node) wait(ctx context.Context, hash lightning.Hash, deadline time.Time) (lightning.Payment, error) {
+	backoff := 20 * time.Millisecond
+	for {
+		p, err := n.loadPayment(ctx, n.db, hash)
+		if err != nil || p.Status != lightning.StatusInFlight {
+			return p, err
+		}
+		remaining := time.Until(deadline)
+		if remaining <= 0 {
+			return p, nil
+		}
+		timer := time.NewTimer(remaining)
+		select {
+		case <-n.kick(hash):
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return p, ctx.Err()
+		}
+		timer.Stop()
+		// An attempt ended without a final answer (payee unreachable, or
+		// payments held): pause before the next.
+		p, err = n.loadPayment(ctx, n.db, hash)
+		if err != nil || p.Status != lightning.StatusInFlight {
+			return p, err
+		}
+		pause := min(backoff, time.Until(deadline))
+		if pause > 0 {
+			t := time.NewTimer(pause)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return p, ctx.Err()
+			}
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// TrackPayment returns an outgoing payment by hash. A payment in flight is
+// also nudged: an attempt to resolve it starts if none is running here.
+func (n *Node) TrackPayment(ctx context.Context, paymentHash lightning.Hash) (lightning.Payment, error) {
+	p, err := n.loadPayment(ctx, n.db, paymentHash)
+	if err == nil && p.Status == lightning.StatusInFlight {
+		n.kick(paymentHash)
+	}
+	return p, err
+}
+
+const paymentColumns = `payment_hash, payment_request, destination, amount_msat, fee_msat, status,
+	preimage, failure_reason, attempts, created_at, resolved_at`
+
+type paymentRow struct {
+	lightning.Payment
+	attempts int64
+}
+
+func (n *Node) loadPayment(ctx context.Context, q store.Querier, hash lightning.Hash) (lightning.Payment, error) {
+	r, err := n.loadPaymentRow(ctx, q, hash)
+	return r.Payment, err
+}
+
+func (n *Node) loadPaymentRow(ctx context.Context, q store.Querier, hash lightning.Hash) (paymentRow, error) {
+	var (
+		r                      paymentRow
+		h, status, pre, reason string
+		created, resolved      int64
+	)
+	err := q.QueryRowContext(ctx, `SELECT `+paymentColumns+` FROM ln_embedded_payments
+		WHERE node_pubkey = $1 AND payment_hash = $2`, n.pubkey, hexHash(hash)).Scan(
+		&h, &r.PaymentRequest, &r.Destination, &r.AmountMsat, &r.FeeMsat, &status, &pre, &reason,
+		&r.attempts, &created, &resolved)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("embedded: payment %s: %w", hash, lightning.ErrNotFound)
+	}
+	if err != nil {
+		return r, fmt.Errorf("embedded: read payment: %w", err)
+	}
+	r.PaymentHash = hash
+	r.Status = lightning.PaymentStatus(status)
+	r.FailureReason = lightning.FailureReason(reason)
+	if pre != "" {
+		if r.Preimage, err = parseHash(pre); err != nil {
+			return r, err
+		}
+	}
+	r.CreatedAt, r.ResolvedAt = store.Time(created), store.Time(resolved)
+	return r, nil
+}

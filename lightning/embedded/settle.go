@@ -1,0 +1,110 @@
+package embedded
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/store"
+)
+
+// refusal is a payee's definitive "no": the payment will never settle, so
+// the payer may fail it and take its money back.
+type refusal struct {
+	reason  lightning.FailureReason
+	message string
+}
+
+func (r *refusal) Error() string { return fmt.Sprintf("payment refused: %s (%s)", r.message, r.reason) }
+
+func refuse(msg string) *refusal {
+	return &refusal{reason: lightning.FailureIncorrectDetails, message: msg}
+}
+
+// errSettleRace means another transaction settled the invoice between our
+// read and our write; the caller runs the transaction again and then sees
+// the settled invoice.
+var errSettleRace = errors.New("embedded: concurrent settlement")
+
+// accept is the payee's half of a payment, inside tx: it settles the open
+// invoice paymentHash for amountMsat paid by payer, credits the balance and
+// allocates the next settle index, and returns the preimage. It is
+// idempotent per payer: an invoice already settled by payer returns the same
+// preimage, so a payer that lost the answer (crash, timeout) may ask again.
+// Every check runs inside the transaction, against the clock at settlement
+// time, so a refusal is final: no earlier, slower request can settle later.
+func (n *Node) accept(ctx context.Context, tx *store.Tx, paymentHash lightning.Hash, amountMsat int64, payer string) (lightning.Hash, *refusal, error) {
+	var (
+		preHex, state, paidBy string
+		amount, expiresAt     int64
+	)
+	err := tx.QueryRowContext(ctx, `SELECT preimage, state, paid_by, amount_msat, expires_at
+		FROM ln_embedded_invoices WHERE node_pubkey = $1 AND payment_hash = $2`,
+		n.pubkey, hexHash(paymentHash)).Scan(&preHex, &state, &paidBy, &amount, &expiresAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return lightning.Hash{}, refuse("unknown invoice"), nil
+	}
+	if err != nil {
+		return lightning.Hash{}, nil, fmt.Errorf("read invoice: %w", err)
+	}
+	pre, err := parseHash(preHex)
+	if err != nil {
+		return lightning.Hash{}, nil, err
+	}
+	now := n.now()
+	switch {
+	case state == string(lightning.InvoiceSettled) && paidBy == payer:
+		return pre, nil, nil
+	case state != string(lightning.InvoiceOpen):
+		return lightning.Hash{}, refuse("invoice already paid"), nil
+	case store.Micros(now) >= expiresAt:
+		return lightning.Hash{}, refuse("invoice expired"), nil
+	case amountMsat <= 0:
+		return lightning.Hash{}, refuse("no amount"), nil
+	case amount > 0 && amountMsat != amount:
+		return lightning.Hash{}, refuse(fmt.Sprintf("amount %d msat does not match invoice amount %d msat", amountMsat, amount)), nil
+	}
+	var index int64
+	if err := tx.QueryRowContext(ctx, `UPDATE ln_embedded_nodes
+		SET settle_index = settle_index + 1, balance_msat = balance_msat + $2
+		WHERE pubkey = $1 RETURNING settle_index`, n.pubkey, amountMsat).Scan(&index); err != nil {
+		return lightning.Hash{}, nil, fmt.Errorf("allocate settle index: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE ln_embedded_invoices
+		SET state = $3, amount_paid_msat = $4, settled_at = $5, settle_index = $6, paid_by = $7
+		WHERE node_pubkey = $1 AND payment_hash = $2 AND state = $8`,
+		n.pubkey, hexHash(paymentHash), string(lightning.InvoiceSettled), amountMsat, store.Micros(now), index, payer,
+		string(lightning.InvoiceOpen))
+	if err != nil {
+		return lightning.Hash{}, nil, fmt.Errorf("settle invoice: %w", err)
+	}
+	if k, err := res.RowsAffected(); err != nil {
+		return lightning.Hash{}, nil, err
+	} else if k != 1 {
+		return lightning.Hash{}, nil, errSettleRace
+	}
+	tx.AfterCommit(n.wake.notify)
+	return pre, nil, nil
+}
+
+// settleIncoming runs accept in its own transaction (the devnet handler's
+// path), again after a lost race.
+func (n *Node) settleIncoming(ctx context.Context, paymentHash lightning.Hash, amountMsat int64, payer string) (lightning.Hash, *refusal, error) {
+	for i := 0; ; i++ {
+		var (
+			pre lightning.Hash
+			ref *refusal
+		)
+		err := n.db.InTx(ctx, func(tx *store.Tx) error {
+			var err error
+			pre, ref, err = n.accept(ctx, tx, paymentHash, amountMsat, payer)
+			return err
+		})
+		if errors.Is(err, errSettleRace) && i < 3 {
+			continue
+		}
+		return pre, ref, err
+	}
+}

@@ -1,0 +1,41 @@
+package lnd_test
+
+import (
+	"context"
+	"log"
+	"time"
+
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/lightning/lnd"
+	"github.com/vaspd/vaspd/store"
+)
+
+// Connecting vaspd to an lnd node: pin its certificate, use a macaroon
+// baked with only the permissions the backend needs, and resolve payments
+// a previous process left in flight before serving.
+func Example() {
+	var db *store.DB // vaspd's database, migrated
+	node, err := lnd.New(lnd.Options{
+		RESTURL:      "https://127.0.0.1:8080",
+		TLSCertPath:  "/home/lnd/.lnd/tls.cert",
+		MacaroonPath: "/etc/vaspd/lnd.macaroon", // lncli bakemacaroon info:read invoices:read invoices:write offchain:read offchain:write
+		DB:           db,
+		MaxFeeMsat:   50_000,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := node.ResolveInFlight(ctx); err != nil {
+		log.Print(err) // lnd unreachable: retry later; nothing is lost
+	}
+	inv, err := node.CreateInvoice(ctx, lightning.InvoiceRequest{
+		AmountMsat:      21_000_000,
+		DescriptionHash: lightning.Hash{}, // sha256(UMA metadata + payerData)
+		Expiry:          10 * time.Minute,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Print(inv.PaymentRequest)
+}

@@ -1,0 +1,397 @@
+package lnd_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/lightning/lnd"
+	"github.com/vaspd/vaspd/store"
+)
+
+// fakeLND answers the REST calls the backend makes with lnd's JSON shapes
+// (protojson: int64 as strings, bytes as base64, hex string fields where lnd
+// declares them), so the backend's error paths — failures, dropped streams,
+// refused macaroons — can be driven deterministically. The real thing is
+// exercised by the regtest tests.
+type fakeLND struct {
+	t        *testing.T
+	srv      *httptest.Server
+	macaroon []byte
+	pubkey   string
+
+	mu          sync.Mutex
+	invoices    []map[string]any // lnd Invoice messages, in add order
+	settleIndex uint64
+	payReqs     map[string]map[string]any // bolt11 → PayReq message
+	payments    map[string]map[string]any // hex hash → Payment message
+	sends       []map[string]any          // bodies of SendPaymentV2 calls
+	subs        []uint64                  // settle_index of each SubscribeInvoices call
+	badMacaroon int
+	changed     chan struct{} // closed and replaced whenever state changes
+
+	// onSend decides SendPaymentV2's answer: the payment messages to
+	// stream, and whether to hold the stream open afterwards (until the
+	// client goes away). nil streams IN_FLIGHT then SUCCEEDED.
+	onSend func(hash string) (updates []map[string]any, hold bool)
+	// refuse makes SendPaymentV2 answer with this error instead.
+	refuse string
+	// dropAfter ends every subscription stream after that many settled
+	// invoices (0: never), as a flaky proxy or restarting lnd would.
+	dropAfter int
+	// silent streams replay what was settled before they connected but
+	// never push live settlements: a stream that is up but missed events.
+	silent bool
+}
+
+func newFakeLND(t *testing.T) *fakeLND {
+	f := &fakeLND{
+		t: t, macaroon: []byte("\x02\x01\x03lnd-test-macaroon"),
+		pubkey:  "02" + strings.Repeat("ab", 32),
+		payReqs: map[string]map[string]any{}, payments: map[string]map[string]any{},
+		changed: make(chan struct{}),
+	}
+	f.srv = httptest.NewTLSServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// options are the backend's options for this fake, on db.
+func (f *fakeLND) options(db *store.DB) lnd.Options {
+	return lnd.Options{
+		RESTURL:    f.srv.URL,
+		TLSCertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw}),
+		Macaroon:   f.macaroon, DB: db,
+		RequestTimeout: 5 * time.Second, PollInterval: 50 * time.Millisecond, ReconnectMax: 50 * time.Millisecond,
+	}
+}
+
+func (f *fakeLND) node(t *testing.T, db *store.DB, mod ...func(*lnd.Options)) *lnd.Node {
+	t.Helper()
+	o := f.options(db)
+	for _, m := range mod {
+		m(&o)
+	}
+	n, err := lnd.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (f *fakeLND) notify() {
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// payReq registers a BOLT11 string lnd would decode to the given payment.
+func (f *fakeLND) payReq(amountMsat int64, expiry time.Duration) (bolt11 string, hash lightning.Hash, preimage lightning.Hash) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	preimage = sha256.Sum256([]byte(fmt.Sprintf("preimage %d %d", len(f.payReqs), time.Now().UnixNano())))
+	hash = sha256.Sum256(preimage[:])
+	bolt11 = fmt.Sprintf("lnbcrt%dn1fake%d", amountMsat/100, len(f.payReqs))
+	f.payReqs[bolt11] = map[string]any{
+		"destination": "03" + strings.Repeat("cd", 32), "payment_hash": hash.String(),
+		"num_satoshis": strconv.FormatInt(amountMsat/1000, 10), "num_msat": strconv.FormatInt(amountMsat, 10),
+		"timestamp": strconv.FormatInt(time.Now().Unix(), 10), "expiry": strconv.FormatInt(int64(expiry/time.Second), 10),
+		"preimage": preimage.String(), // not lnd's; the fake pays with it
+	}
+	return bolt11, hash, preimage
+}
+
+// settle settles the invoice with this hash, as an incoming payment would.
+func (f *fakeLND) settle(hash lightning.Hash) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, inv := range f.invoices {
+		if inv["r_hash"] == b64(hash[:]) && inv["state"] == "OPEN" {
+			f.settleIndex++
+			inv["state"], inv["settle_index"] = "SETTLED", strconv.FormatUint(f.settleIndex, 10)
+			inv["amt_paid_msat"], inv["settle_date"] = inv["value_msat"], strconv.FormatInt(time.Now().Unix(), 10)
+			f.notify()
+			return
+		}
+	}
+	f.t.Errorf("fake lnd: no open invoice %s", hash)
+}
+
+// addSettled adds an invoice that is already settled.
+func (f *fakeLND) addSettled(t *testing.T, amountMsat int64) lightning.Hash {
+	hash := f.addInvoice(map[string]any{"value_msat": strconv.FormatInt(amountMsat, 10), "expiry": "600"})
+	f.settle(hash)
+	return hash
+}
+
+func (f *fakeLND) addInvoice(req map[string]any) lightning.Hash {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	preimage := sha256.Sum256([]byte(fmt.Sprintf("invoice %d %d", len(f.invoices), time.Now().UnixNano())))
+	hash := lightning.Hash(sha256.Sum256(preimage[:]))
+	inv := map[string]any{
+		"r_hash": b64(hash[:]), "r_preimage": b64(preimage[:]), "payment_request": "lnbcrt1fakeinvoice" + hash.String()[:8],
+		"value": "0", "value_msat": "0", "amt_paid_msat": "0", "creation_date": strconv.FormatInt(time.Now().Unix(), 10),
+		"settle_date": "0", "expiry": "86400", "settle_index": "0", "state": "OPEN",
+		"add_index": strconv.Itoa(len(f.invoices) + 1), "description_hash": nil,
+	}
+	for k, v := range req {
+		inv[k] = v
+	}
+	f.invoices = append(f.invoices, inv)
+	f.notify()
+	return hash
+}
+
+var fakeChannelPoint = strings.Repeat("7f", 32) + ":0"
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// grpcError is the gateway's error body for a gRPC status.
+func grpcError(w http.ResponseWriter, status, code int, msg string) {
+	writeJSON(w, status, map[string]any{"code": code, "message": msg, "details": []any{}})
+}
+
+func (f *fakeLND) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Grpc-Metadata-macaroon") != hex.EncodeToString(f.macaroon) {
+		f.mu.Lock()
+		f.badMacaroon++
+		f.mu.Unlock()
+		grpcError(w, http.StatusInternalServerError, 2, "verification failed: signature mismatch after caveat verification")
+		return
+	}
+	p := r.URL.Path
+	switch {
+	case r.Method == http.MethodGet && p == "/v1/getinfo":
+		writeJSON(w, 200, map[string]any{"identity_pubkey": f.pubkey, "alias": "fake",
+			"chains": []any{map[string]any{"chain": "bitcoin", "network": "regtest"}}, "synced_to_chain": true})
+	case r.Method == http.MethodPost && p == "/v1/invoices":
+		var req map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			grpcError(w, 400, 3, err.Error())
+			return
+		}
+		hash := f.addInvoice(req)
+		writeJSON(w, 200, map[string]any{"r_hash": b64(hash[:]), "payment_request": "lnbcrt1fake", "add_index": "1"})
+	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/invoice/"):
+		want, _ := hex.DecodeString(strings.TrimPrefix(p, "/v1/invoice/"))
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for _, inv := range f.invoices {
+			if inv["r_hash"] == b64(want) {
+				writeJSON(w, 200, inv)
+				return
+			}
+		}
+		grpcError(w, 404, 5, "there are no existing invoices")
+	case r.Method == http.MethodGet && p == "/v1/invoices":
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		writeJSON(w, 200, map[string]any{"invoices": f.invoices, "last_index_offset": strconv.Itoa(len(f.invoices)),
+			"first_index_offset": "1"})
+	case r.Method == http.MethodGet && p == "/v1/invoices/subscribe":
+		f.subscribe(w, r)
+	case r.Method == http.MethodGet && p == "/v1/channels":
+		writeJSON(w, 200, map[string]any{"channels": []any{
+			map[string]any{"active": true, "channel_point": fakeChannelPoint, "chan_id": "123", "local_balance": "500000"},
+			map[string]any{"active": false, "channel_point": strings.Repeat("ee", 32) + ":1", "chan_id": "456", "local_balance": "7"},
+		}})
+	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/payreq/"):
+		pr, _ := url.PathUnescape(strings.TrimPrefix(r.URL.EscapedPath(), "/v1/payreq/"))
+		f.mu.Lock()
+		dec, ok := f.payReqs[pr]
+		f.mu.Unlock()
+		switch {
+		case strings.HasPrefix(pr, "lnbc1"):
+			grpcError(w, 500, 2, "invoice not for current active network 'regtest'")
+			return
+		case !ok:
+			grpcError(w, 500, 2, "invalid index of 1")
+			return
+		}
+		writeJSON(w, 200, dec)
+	case r.Method == http.MethodPost && p == "/v2/router/send":
+		f.send(w, r)
+	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v2/router/track/"):
+		raw, err := base64.URLEncoding.DecodeString(strings.TrimPrefix(p, "/v2/router/track/"))
+		if err != nil {
+			grpcError(w, 400, 3, "bad hash")
+			return
+		}
+		f.mu.Lock()
+		pay, ok := f.payments[hex.EncodeToString(raw)]
+		f.mu.Unlock()
+		if !ok {
+			// What lnd's gateway answers for a payment it never saw.
+			writeJSON(w, 500, map[string]any{"error": map[string]any{"code": 2, "message": "payment isn't initiated"}})
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"result": pay})
+	default:
+		grpcError(w, 404, 5, "Not Found")
+	}
+}
+
+func (f *fakeLND) subscribe(w http.ResponseWriter, r *http.Request) {
+	cursor, _ := strconv.ParseUint(r.URL.Query().Get("settle_index"), 10, 64)
+	f.mu.Lock()
+	f.subs = append(f.subs, cursor)
+	f.mu.Unlock()
+	w.WriteHeader(200)
+	sent := 0
+	live := false
+	for {
+		f.mu.Lock()
+		var batch []map[string]any
+		for _, inv := range f.invoices {
+			idx, _ := strconv.ParseUint(inv["settle_index"].(string), 10, 64)
+			if inv["state"] == "SETTLED" && idx > cursor {
+				batch = append(batch, inv)
+			}
+		}
+		sort.Slice(batch, func(i, j int) bool {
+			a, _ := strconv.Atoi(batch[i]["settle_index"].(string))
+			b, _ := strconv.Atoi(batch[j]["settle_index"].(string))
+			return a < b
+		})
+		changed := f.changed
+		silent, dropAfter := f.silent, f.dropAfter
+		f.mu.Unlock()
+		if !(live && silent) {
+			for _, inv := range batch {
+				json.NewEncoder(w).Encode(map[string]any{"result": inv})
+				w.(http.Flusher).Flush()
+				cursor, _ = strconv.ParseUint(inv["settle_index"].(string), 10, 64)
+				sent++
+				if dropAfter > 0 && sent >= dropAfter {
+					return
+				}
+			}
+		}
+		live = true
+		select {
+		case <-changed:
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+func (f *fakeLND) send(w http.ResponseWriter, r *http.Request) {
+	var req map[string]any
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		grpcError(w, 400, 3, err.Error())
+		return
+	}
+	f.mu.Lock()
+	f.sends = append(f.sends, req)
+	pr, _ := req["payment_request"].(string)
+	dec, ok := f.payReqs[pr]
+	if !ok {
+		f.mu.Unlock()
+		grpcError(w, 500, 2, "invalid payment request")
+		return
+	}
+	hash := dec["payment_hash"].(string)
+	if pay, ok := f.payments[hash]; ok && pay["status"] != "FAILED" {
+		f.mu.Unlock()
+		// lnd refuses a second payment to a hash it is paying or paid.
+		writeJSON(w, 500, map[string]any{"error": map[string]any{"code": 6, "message": "invoice is already paid"}})
+		return
+	}
+	onSend, refuse := f.onSend, f.refuse
+	f.mu.Unlock()
+	if refuse != "" {
+		// lnd's router refusing to start the payment: the stream's only
+		// line is the error.
+		writeJSON(w, 500, map[string]any{"error": map[string]any{"code": 2, "message": refuse}})
+		return
+	}
+	updates, hold := []map[string]any{{"status": "IN_FLIGHT"}, {"status": "SUCCEEDED"}}, false
+	if onSend != nil {
+		updates, hold = onSend(hash)
+	}
+	w.WriteHeader(200)
+	for _, u := range updates {
+		pay := f.payment(hash, dec, u)
+		json.NewEncoder(w).Encode(map[string]any{"result": pay})
+		w.(http.Flusher).Flush()
+	}
+	if hold {
+		<-r.Context().Done()
+	}
+}
+
+// payment merges an update into the stored Payment message for hash.
+func (f *fakeLND) payment(hash string, dec map[string]any, update map[string]any) map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	pay := map[string]any{
+		"payment_hash": hash, "value": dec["num_satoshis"], "value_msat": dec["num_msat"],
+		"value_sat": dec["num_satoshis"], "payment_request": "", "status": "IN_FLIGHT", "fee_msat": "0",
+		"payment_preimage": strings.Repeat("0", 64), "failure_reason": "FAILURE_REASON_NONE",
+		"creation_time_ns": strconv.FormatInt(time.Now().UnixNano(), 10), "htlcs": []any{},
+	}
+	for k, v := range update {
+		pay[k] = v
+	}
+	if pay["status"] == "SUCCEEDED" {
+		pay["payment_preimage"], pay["fee_msat"] = dec["preimage"], "1000"
+		pay["htlcs"] = []any{map[string]any{"status": "SUCCEEDED",
+			"resolve_time_ns": strconv.FormatInt(time.Now().UnixNano(), 10),
+			"route":           map[string]any{"total_amt_msat": dec["num_msat"], "hops": []any{map[string]any{"chan_id": "123"}}}}}
+	}
+	f.payments[hash] = pay
+	f.notify()
+	return pay
+}
+
+// resolvePayment makes lnd finish a payment it holds in flight.
+func (f *fakeLND) resolvePayment(hash lightning.Hash, status, reason string) {
+	f.mu.Lock()
+	var dec map[string]any
+	for _, d := range f.payReqs {
+		if d["payment_hash"] == hash.String() {
+			dec = d
+		}
+	}
+	f.mu.Unlock()
+	f.payment(hash.String(), dec, map[string]any{"status": status, "failure_reason": reason})
+}
+
+func (f *fakeLND) sendCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.sends)
+}
+
+func fctx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func contextWithCancel(t *testing.T) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return ctx, cancel
+}

@@ -1,0 +1,222 @@
+package lnd
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/lightning/lnd/internal/rest"
+	"github.com/vaspd/vaspd/store"
+)
+
+// Node is the LND backend: a lightning.Node over lnd's REST API.
+// Create it with New; safe for concurrent use.
+type Node struct {
+	rest  *rest.Client
+	opts  Options
+	db    *store.DB
+	clock vaspd.Clock
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	info    lightning.NodeInfo               // cached once lnd answered
+	open    map[lightning.Hash]time.Time     // invoices created here, still open: hash → expiry
+	pollers map[chan lightning.Hash]struct{} // SubscribeSettled loops to nudge
+}
+
+var _ lightning.Node = (*Node)(nil)
+
+// New checks opts and prepares the client. It does not contact lnd, so
+// vaspd can start while its node is still starting; the first call that
+// needs lnd reports ErrUnavailable until it answers.
+func New(opts Options) (*Node, error) {
+	if err := opts.withDefaults(); err != nil {
+		return nil, err
+	}
+	c, err := rest.New(rest.Config{
+		BaseURL:        opts.RESTURL,
+		TLSCertPEM:     opts.TLSCertPEM,
+		Macaroon:       opts.Macaroon,
+		RequestTimeout: opts.RequestTimeout,
+		DialTimeout:    opts.DialTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lnd: %w", err)
+	}
+	n := &Node{
+		rest: c, opts: opts, db: opts.DB, clock: opts.Clock, log: opts.Logger,
+		open:    map[lightning.Hash]time.Time{},
+		pollers: map[chan lightning.Hash]struct{}{},
+	}
+	n.opts.Macaroon = nil // the client holds it; keep no second copy around
+	return n, nil
+}
+
+// Info returns the node's identity from GetInfo (cached after the first
+// success: a node's key and network do not change).
+func (n *Node) Info(ctx context.Context) (lightning.NodeInfo, error) {
+	n.mu.Lock()
+	info := n.info
+	n.mu.Unlock()
+	if info.PubKey != "" {
+		return info, nil
+	}
+	var r struct {
+		IdentityPubkey string `json:"identity_pubkey"`
+		Alias          string `json:"alias"`
+		Chains         []struct {
+			Chain   string `json:"chain"`
+			Network string `json:"network"`
+		} `json:"chains"`
+	}
+	if err := n.rest.Do(ctx, http.MethodGet, "/v1/getinfo", nil, &r); err != nil {
+		return lightning.NodeInfo{}, n.wrap("getinfo", err)
+	}
+	if len(r.IdentityPubkey) != 66 {
+		return lightning.NodeInfo{}, fmt.Errorf("lnd getinfo: bad identity_pubkey %q", r.IdentityPubkey)
+	}
+	info = lightning.NodeInfo{PubKey: r.IdentityPubkey, Alias: r.Alias}
+	if len(r.Chains) > 0 {
+		info.Network = r.Chains[0].Network
+	}
+	n.mu.Lock()
+	n.info = info
+	n.mu.Unlock()
+	return info, nil
+}
+
+// CreateInvoice adds an invoice (AddInvoice) and returns it as lnd stored
+// it (LookupInvoice), so every field comes from the node.
+func (n *Node) CreateInvoice(ctx context.Context, req lightning.InvoiceRequest) (lightning.Invoice, error) {
+	if req.AmountMsat < 0 {
+		return lightning.Invoice{}, fmt.Errorf("lnd: invoice amount %d msat is negative", req.AmountMsat)
+	}
+	if req.Expiry < 0 {
+		return lightning.Invoice{}, fmt.Errorf("lnd: invoice expiry %s is negative", req.Expiry)
+	}
+	body := map[string]any{"value_msat": strconv.FormatInt(req.AmountMsat, 10)}
+	if !req.DescriptionHash.IsZero() {
+		body["description_hash"] = base64.StdEncoding.EncodeToString(req.DescriptionHash[:])
+	}
+	if req.Expiry > 0 {
+		secs := int64((req.Expiry + time.Second - 1) / time.Second) // BOLT11 expiry is whole seconds: round up
+		body["expiry"] = strconv.FormatInt(secs, 10)
+	}
+	var r struct {
+		RHash string `json:"r_hash"`
+	}
+	if err := n.rest.Do(ctx, http.MethodPost, "/v1/invoices", body, &r); err != nil {
+		return lightning.Invoice{}, n.wrap("addinvoice", err)
+	}
+	hash, err := b64Hash("r_hash", r.RHash)
+	if err != nil || hash.IsZero() {
+		return lightning.Invoice{}, fmt.Errorf("lnd addinvoice: bad r_hash in answer")
+	}
+	inv, err := n.LookupInvoice(ctx, hash)
+	if err != nil {
+		return lightning.Invoice{}, err
+	}
+	n.mu.Lock()
+	n.open[hash] = inv.ExpiresAt
+	n.mu.Unlock()
+	return inv, nil
+}
+
+// LookupInvoice returns an invoice by payment hash.
+func (n *Node) LookupInvoice(ctx context.Context, paymentHash lightning.Hash) (lightning.Invoice, error) {
+	var w wireInvoice
+	if err := n.rest.Do(ctx, http.MethodGet, "/v1/invoice/"+paymentHash.String(), nil, &w); err != nil {
+		if rest.IsNotFound(err) {
+			return lightning.Invoice{}, fmt.Errorf("lnd invoice %s: %w", paymentHash, lightning.ErrNotFound)
+		}
+		return lightning.Invoice{}, n.wrap("lookupinvoice", err)
+	}
+	return w.toInvoice()
+}
+
+// UTXOs returns, for a zero hash, the node's active channels with their
+// local balance; for a payment hash, the channels its successful HTLCs left
+// through with the amount each carried.
+func (n *Node) UTXOs(ctx context.Context, paymentHash lightning.Hash) ([]lightning.UTXO, error) {
+	var lc struct {
+		Channels []wireChannel `json:"channels"`
+	}
+	if err := n.rest.Do(ctx, http.MethodGet, "/v1/channels", nil, &lc); err != nil {
+		return nil, n.wrap("listchannels", err)
+	}
+	if paymentHash.IsZero() {
+		var out []lightning.UTXO
+		for _, c := range lc.Channels {
+			if !c.Active {
+				continue
+			}
+			sat, err := num("local_balance", c.LocalBalance)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, lightning.UTXO{Outpoint: c.ChannelPoint, AmountMsat: sat * 1000})
+		}
+		return out, nil
+	}
+	w, err := n.trackOnce(ctx, paymentHash)
+	if rest.IsNotFound(err) {
+		return nil, fmt.Errorf("lnd payment %s: %w", paymentHash, lightning.ErrNotFound)
+	}
+	if err != nil {
+		return nil, n.wrap("track", err)
+	}
+	points := map[string]string{}
+	for _, c := range lc.Channels {
+		points[c.ChanID] = c.ChannelPoint
+	}
+	byPoint := map[string]int64{}
+	var order []string
+	for _, h := range w.Htlcs {
+		if h.Status != "SUCCEEDED" || len(h.Route.Hops) == 0 {
+			continue
+		}
+		point, ok := points[h.Route.Hops[0].ChanID]
+		if !ok {
+			continue // channel since closed: its outpoint is no longer listed
+		}
+		amt, err := num("total_amt_msat", h.Route.TotalAmtMsat)
+		if err != nil {
+			return nil, err
+		}
+		if _, seen := byPoint[point]; !seen {
+			order = append(order, point)
+		}
+		byPoint[point] += amt
+	}
+	out := make([]lightning.UTXO, 0, len(order))
+	for _, p := range order {
+		out = append(out, lightning.UTXO{Outpoint: p, AmountMsat: byPoint[p]})
+	}
+	return out, nil
+}
+
+// wrap classifies transport failures as ErrUnavailable (the caller may retry
+// later) and leaves lnd's own answers as they are.
+func (n *Node) wrap(op string, err error) error {
+	var le *rest.Error
+	if errors.As(err, &le) {
+		if le.Code == 14 || le.HTTPStatus == http.StatusServiceUnavailable { // gRPC Unavailable: starting, syncing
+			return fmt.Errorf("lnd %s: %w: %w", op, lightning.ErrUnavailable, err)
+		}
+		return fmt.Errorf("lnd %s: %w", op, err)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("lnd %s: %w: %w", op, lightning.ErrUnavailable, err)
+	}
+	return fmt.Errorf("lnd %s: %w", op, err)
+}

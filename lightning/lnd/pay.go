@@ -1,0 +1,499 @@
+package lnd
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/lightning/lnd/internal/rest"
+	"github.com/vaspd/vaspd/store"
+)
+
+// Pay pays a BOLT11 invoice with SendPaymentV2. The payment is recorded as
+// IN_FLIGHT before lnd sees it; paying an invoice already paid or in flight
+// returns that payment without sending again (a FAILED one is retried).
+//
+// An invoice that cannot be paid as given is an error (ErrInvalidInvoice,
+// ErrWrongNetwork, ErrInvoiceExpired, ErrAmountMismatch) and records
+// nothing. Otherwise Pay returns the payment and a nil error when it is
+// final — SUCCEEDED, or FAILED with a typed FailureReason — or, with Status
+// IN_FLIGHT, when req.Timeout passes first. Errors then mean vaspd could not
+// learn the outcome (lnd unreachable); the payment is tracked later.
+func (n *Node) Pay(ctx context.Context, req lightning.PayRequest) (lightning.Payment, error) {
+	if strings.TrimSpace(req.Invoice) == "" {
+		return lightning.Payment{}, fmt.Errorf("lnd pay: empty invoice: %w", lightning.ErrInvalidInvoice)
+	}
+	if req.AmountMsat < 0 || req.MaxFeeMsat < 0 {
+		return lightning.Payment{}, fmt.Errorf("lnd pay: negative amount or fee limit")
+	}
+	timeout := req.Timeout
+	if timeout <= 0 {
+		timeout = n.opts.PayTimeout
+	}
+	info, err := n.Info(ctx)
+	if err != nil {
+		return lightning.Payment{}, err
+	}
+	pr, err := n.decode(ctx, req.Invoice)
+	if err != nil {
+		return lightning.Payment{}, err
+	}
+	amount := pr.amountMsat
+	switch {
+	case amount > 0 && req.AmountMsat != 0 && req.AmountMsat != amount:
+		return lightning.Payment{}, fmt.Errorf("lnd pay: invoice is for %d msat, request says %d: %w", amount, req.AmountMsat, lightning.ErrAmountMismatch)
+	case amount == 0 && req.AmountMsat == 0:
+		return lightning.Payment{}, fmt.Errorf("lnd pay: zero-amount invoice needs an amount: %w", lightning.ErrAmountMismatch)
+	case amount == 0:
+		amount = req.AmountMsat
+	}
+
+	// Already paid or being paid by this node: report that payment, even if
+	// the invoice has expired since.
+	if rec, err := getRecord(ctx, n.db, info.PubKey, pr.hash); err == nil && rec.Status != lightning.StatusFailed {
+		return n.await(ctx, info.PubKey, rec, timeout)
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return lightning.Payment{}, err
+	}
+	if !n.clock.Now().Before(pr.expiresAt) {
+		return lightning.Payment{}, fmt.Errorf("lnd pay: invoice expired at %s: %w", pr.expiresAt.Format(time.RFC3339), lightning.ErrInvoiceExpired)
+	}
+	maxFee := n.opts.MaxFeeMsat
+	if req.MaxFeeMsat > 0 && req.MaxFeeMsat < maxFee {
+		maxFee = req.MaxFeeMsat
+	}
+
+	p := lightning.Payment{PaymentHash: pr.hash, PaymentRequest: req.Invoice, Destination: pr.destination, AmountMsat: amount}
+	rec, claimed, err := n.claim(ctx, info.PubKey, p, maxFee)
+	if err != nil {
+		return lightning.Payment{}, err
+	}
+	if !claimed {
+		return n.await(ctx, info.PubKey, rec, timeout)
+	}
+	return n.send(ctx, info.PubKey, rec, pr.amountMsat == 0, timeout)
+}
+
+// send hands a claimed payment to lnd and follows it until final or timeout.
+func (n *Node) send(ctx context.Context, node string, rec record, zeroAmount bool, timeout time.Duration) (lightning.Payment, error) {
+	// lnd keeps trying routes for timeout_seconds; that is independent of
+	// how long we wait, and never shorter than the configured pay timeout.
+	lndTimeout := max(timeout, n.opts.PayTimeout)
+	body := map[string]any{
+		"payment_request":     rec.PaymentRequest,
+		"fee_limit_msat":      strconv.FormatInt(rec.MaxFeeMsat, 10),
+		"timeout_seconds":     int32(min((lndTimeout+time.Second-1)/time.Second, 3600)),
+		"no_inflight_updates": false, // the first update confirms lnd has the payment
+	}
+	if zeroAmount {
+		body["amt_msat"] = strconv.FormatInt(rec.AmountMsat, 10)
+	}
+	// Handing the payment to lnd is bounded by RequestTimeout, not by
+	// timeout: a short timeout means "do not wait for the result", never
+	// "perhaps do not send". lnd's first stream message confirms it has
+	// registered the payment; timeout runs from then.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		final *wirePayment
+		err   error
+	}
+	done := make(chan result, 1)
+	accepted := make(chan struct{})
+	go func() {
+		var final *wirePayment
+		first := true
+		err := n.rest.Stream(sctx, http.MethodPost, "/v2/router/send", body, func(raw json.RawMessage) (bool, error) {
+			if first {
+				first = false
+				close(accepted)
+			}
+			var w wirePayment
+			if err := json.Unmarshal(raw, &w); err != nil {
+				return true, fmt.Errorf("lnd send: decode payment: %w", err)
+			}
+			if w.Status == "SUCCEEDED" || w.Status == "FAILED" {
+				final = &w
+				return true, nil
+			}
+			return false, nil
+		})
+		done <- result{final, err}
+	}()
+	var res result
+	acceptTimer := time.NewTimer(n.opts.RequestTimeout)
+	defer acceptTimer.Stop()
+	select {
+	case res = <-done:
+	case <-accepted:
+		waitTimer := time.NewTimer(timeout)
+		defer waitTimer.Stop()
+		select {
+		case res = <-done:
+		case <-waitTimer.C:
+			res.err = errWaitOver
+		case <-ctx.Done():
+			res.err = ctx.Err()
+		}
+	case <-acceptTimer.C:
+		res.err = fmt.Errorf("lnd did not acknowledge the payment within %s: %w", n.opts.RequestTimeout, context.DeadlineExceeded)
+	case <-ctx.Done():
+		res.err = ctx.Err()
+	}
+	cancel()
+	final, err := res.final, res.err
+	if final != nil {
+		return n.finish(ctx, node, rec, *final)
+	}
+	var lndErr *rest.Error
+	if errors.As(err, &lndErr) {
+		// lnd answered with an error. If it knows a payment for this hash
+		// (already paid, or in transition), that payment is the answer;
+		// otherwise nothing was sent and the attempt failed.
+		w, terr := n.trackOnce(ctx, rec.PaymentHash)
+		if terr == nil {
+			return n.followKnown(ctx, node, rec, w, timeout)
+		}
+		if !rest.IsNotFound(terr) {
+			return rec.Payment, fmt.Errorf("lnd send: %w (and track: %v)", err, terr)
+		}
+		reason, sentinel := sendRefusal(lndErr.Message)
+		rec.Status, rec.FailureReason = lightning.StatusFailed, reason
+		if sentinel != nil {
+			// The invoice cannot be paid as given: an error, and no
+			// payment left behind (nothing was sent).
+			if rerr := n.unclaim(context.WithoutCancel(ctx), node, rec); rerr != nil {
+				return lightning.Payment{}, rerr
+			}
+			return lightning.Payment{}, fmt.Errorf("lnd send: %w: %w", sentinel, err)
+		}
+		if rerr := n.resolve(context.WithoutCancel(ctx), node, rec.Payment); rerr != nil {
+			return rec.Payment, rerr
+		}
+		return rec.Payment, nil
+	}
+	// Timeout, cancellation or a transport failure: lnd may well be paying.
+	// Report the freshest state we can get; TrackPayment resolves it later.
+	tctx, tcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer tcancel()
+	if w, terr := n.trackOnce(tctx, rec.PaymentHash); terr == nil {
+		return n.finish(tctx, node, rec, w)
+	}
+	if ctx.Err() != nil {
+		return rec.Payment, ctx.Err()
+	}
+	if errors.Is(err, errWaitOver) { // the payment is the caller's to track
+		return rec.Payment, nil
+	}
+	return rec.Payment, n.wrap("send", err)
+}
+
+// errWaitOver: lnd has the payment, but PayRequest.Timeout passed first.
+var errWaitOver = errors.New("pay timeout passed; payment in flight")
+
+// sendRefusal classifies an error lnd returned instead of starting a
+// payment (nothing was sent). A payment the node cannot make is a FAILED
+// payment with a reason (sentinel nil); an invoice that cannot be paid as
+// given is an error (sentinel set) and leaves no payment.
+func sendRefusal(msg string) (lightning.FailureReason, error) {
+	m := strings.ToLower(msg)
+	switch {
+	case strings.Contains(m, "expired"):
+		return lightning.FailureError, lightning.ErrInvoiceExpired
+	case strings.Contains(m, "insufficient"):
+		return lightning.FailureInsufficientBalance, nil
+	case strings.Contains(m, "self-payment"), strings.Contains(m, "self payment"), strings.Contains(m, "route"):
+		return lightning.FailureNoRoute, nil
+	default:
+		return lightning.FailureError, lightning.ErrInvalidInvoice
+	}
+}
+
+// await waits, up to timeout, for a payment some earlier call started.
+func (n *Node) await(ctx context.Context, node string, rec record, timeout time.Duration) (lightning.Payment, error) {
+	if rec.Status != lightning.StatusInFlight {
+		return rec.Payment, nil
+	}
+	// Another call claimed it and is handing it to lnd, or did so and died:
+	// wait (up to timeout) for lnd to know it, then follow it.
+	deadline := time.Now().Add(timeout)
+	var w wirePayment
+	for {
+		var err error
+		w, err = n.trackOnce(ctx, rec.PaymentHash)
+		if err == nil {
+			break
+		}
+		if !rest.IsNotFound(err) {
+			return rec.Payment, n.wrap("track", err)
+		}
+		if cur, err := getRecord(ctx, n.db, node, rec.PaymentHash); err == nil && cur.Status != lightning.StatusInFlight {
+			return cur.Payment, nil
+		}
+		if time.Now().After(deadline) {
+			return n.TrackPayment(ctx, rec.PaymentHash) // the grace rule decides
+		}
+		select {
+		case <-ctx.Done():
+			return rec.Payment, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return n.followKnown(ctx, node, rec, w, timeout)
+}
+
+// followKnown continues from a payment lnd reported: final → store it; in
+// flight → follow the track stream until final or timeout.
+func (n *Node) followKnown(ctx context.Context, node string, rec record, w wirePayment, timeout time.Duration) (lightning.Payment, error) {
+	if w.Status == "SUCCEEDED" || w.Status == "FAILED" {
+		return n.finish(ctx, node, rec, w)
+	}
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var final *wirePayment
+	err := n.rest.Stream(sctx, http.MethodGet, trackPath(rec.PaymentHash, true), nil, func(raw json.RawMessage) (bool, error) {
+		var w wirePayment
+		if err := json.Unmarshal(raw, &w); err != nil {
+			return true, fmt.Errorf("lnd track: decode payment: %w", err)
+		}
+		if w.Status == "SUCCEEDED" || w.Status == "FAILED" {
+			final = &w
+			return true, nil
+		}
+		return false, nil
+	})
+	if final != nil {
+		return n.finish(ctx, node, rec, *final)
+	}
+	if sctx.Err() != nil && ctx.Err() == nil {
+		p, _ := n.convert(rec, w)
+		return p, nil // still in flight after timeout
+	}
+	if ctx.Err() != nil {
+		return rec.Payment, ctx.Err()
+	}
+	return rec.Payment, n.wrap("track", err)
+}
+
+// finish converts lnd's payment, stores a final state and returns it.
+func (n *Node) finish(ctx context.Context, node string, rec record, w wirePayment) (lightning.Payment, error) {
+	p, err := n.convert(rec, w)
+	if err != nil {
+		return rec.Payment, err
+	}
+	if p.Status != lightning.StatusInFlight {
+		// The result must be stored even if the caller's ctx just ended.
+		if err := n.resolve(context.WithoutCancel(ctx), node, p); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// TrackPayment returns an outgoing payment's current state. A final state in
+// the database is returned as is; an in-flight one is refreshed from lnd
+// (TrackPaymentV2) and stored when final. A payment recorded as in flight
+// that lnd has never heard of after UnknownPaymentGrace was never sent (the
+// process died between recording and sending): it is marked FAILED, so it
+// may safely be paid again.
+func (n *Node) TrackPayment(ctx context.Context, paymentHash lightning.Hash) (lightning.Payment, error) {
+	info, err := n.Info(ctx)
+	if err != nil {
+		return lightning.Payment{}, err
+	}
+	rec, err := getRecord(ctx, n.db, info.PubKey, paymentHash)
+	found := err == nil
+	switch {
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return lightning.Payment{}, err
+	case found && rec.Status != lightning.StatusInFlight:
+		return rec.Payment, nil
+	}
+	w, err := n.trackOnce(ctx, paymentHash)
+	switch {
+	case err == nil:
+		if !found {
+			rec = record{Payment: lightning.Payment{PaymentHash: paymentHash}}
+		}
+		p, err := n.convert(rec, w)
+		if err != nil {
+			return lightning.Payment{}, err
+		}
+		if found {
+			if err := n.resolve(ctx, info.PubKey, p); err != nil {
+				return p, err
+			}
+		}
+		return p, nil
+	case !rest.IsNotFound(err):
+		return lightning.Payment{}, n.wrap("track", err)
+	case !found:
+		return lightning.Payment{}, fmt.Errorf("lnd payment %s: %w", paymentHash, lightning.ErrNotFound)
+	case n.clock.Now().Sub(rec.AttemptedAt) < n.opts.UnknownPaymentGrace:
+		return rec.Payment, nil // just recorded; the send may still be on its way
+	}
+	n.log.Warn("lnd: payment recorded as in flight is unknown to lnd; marking failed",
+		"payment_hash", paymentHash.String(), "attempted_at", rec.AttemptedAt)
+	rec.Status, rec.FailureReason = lightning.StatusFailed, lightning.FailureError
+	if err := n.resolve(ctx, info.PubKey, rec.Payment); err != nil {
+		return rec.Payment, err
+	}
+	return n.TrackPayment(ctx, paymentHash)
+}
+
+// ResolveInFlight tracks every payment recorded as in flight — call it once
+// at start-up so payments interrupted by a restart reach their final state
+// in the database. It returns how many are still in flight.
+func (n *Node) ResolveInFlight(ctx context.Context) (stillInFlight int, err error) {
+	info, err := n.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	hashes, err := inFlightHashes(ctx, n.db, info.PubKey)
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	for _, h := range hashes {
+		p, err := n.TrackPayment(ctx, h)
+		if err != nil {
+			errs = append(errs, err)
+			stillInFlight++
+			continue
+		}
+		if p.Status == lightning.StatusInFlight {
+			stillInFlight++
+		}
+	}
+	return stillInFlight, errors.Join(errs...)
+}
+
+// trackOnce asks lnd for a payment's current state: the first message of
+// TrackPaymentV2 (with in-flight updates on, so it answers at once).
+func (n *Node) trackOnce(ctx context.Context, hash lightning.Hash) (wirePayment, error) {
+	ctx, cancel := context.WithTimeout(ctx, n.opts.RequestTimeout)
+	defer cancel()
+	var out *wirePayment
+	err := n.rest.Stream(ctx, http.MethodGet, trackPath(hash, false), nil, func(raw json.RawMessage) (bool, error) {
+		var w wirePayment
+		if err := json.Unmarshal(raw, &w); err != nil {
+			return true, fmt.Errorf("lnd track: decode payment: %w", err)
+		}
+		out = &w
+		return true, nil
+	})
+	if out != nil {
+		return *out, nil
+	}
+	var le *rest.Error
+	if errors.As(err, &le) && strings.Contains(le.Message, "isn't initiated") {
+		le.Code = rest.CodeNotFound // older lnd answers Unknown for this
+	}
+	return wirePayment{}, err
+}
+
+func trackPath(hash lightning.Hash, noInflight bool) string {
+	return "/v2/router/track/" + base64.URLEncoding.EncodeToString(hash[:]) +
+		"?no_inflight_updates=" + strconv.FormatBool(noInflight)
+}
+
+// convert merges lnd's view of a payment into our record.
+func (n *Node) convert(rec record, w wirePayment) (lightning.Payment, error) {
+	p := rec.Payment
+	if w.PaymentHash != "" {
+		h, err := hexHash("payment_hash", w.PaymentHash)
+		if err != nil {
+			return p, err
+		}
+		if h != rec.PaymentHash {
+			return p, fmt.Errorf("lnd: tracked payment %s answered for %s", rec.PaymentHash, h)
+		}
+	}
+	status, err := paymentStatus(w.Status)
+	if err != nil {
+		return p, err
+	}
+	p.Status = status
+	if p.PaymentRequest == "" {
+		p.PaymentRequest = w.PaymentRequest
+	}
+	if v, err := num("value_msat", w.ValueMsat); err == nil && v > 0 {
+		p.AmountMsat = v
+	}
+	if p.FeeMsat, err = num("fee_msat", w.FeeMsat); err != nil {
+		return p, err
+	}
+	if created, err := num("creation_time_ns", w.CreationTimeNs); err == nil && p.CreatedAt.IsZero() {
+		p.CreatedAt = unixNanos(created)
+	}
+	p.FailureReason = lightning.FailureNone
+	p.Preimage = lightning.Hash{}
+	p.ResolvedAt = time.Time{}
+	switch status {
+	case lightning.StatusSucceeded:
+		if p.Preimage, err = hexHash("payment_preimage", w.PaymentPreimage); err != nil {
+			return p, err
+		}
+	case lightning.StatusFailed:
+		p.FailureReason = failureReason(w.FailureReason)
+	}
+	if status != lightning.StatusInFlight {
+		var last int64
+		for _, h := range w.Htlcs {
+			if t, err := num("resolve_time_ns", h.ResolveTimeNs); err == nil && t > last {
+				last = t
+			}
+		}
+		p.ResolvedAt = unixNanos(last)
+		if p.ResolvedAt.IsZero() {
+			p.ResolvedAt = n.clock.Now().UTC()
+		}
+	}
+	return p, nil
+}
+
+// payReq is what Pay needs from a decoded invoice.
+type payReq struct {
+	hash        lightning.Hash
+	destination string
+	amountMsat  int64
+	expiresAt   time.Time
+}
+
+// decode asks lnd to decode (and verify) a BOLT11 string. lnd checks the
+// signature and that the invoice is for its own network.
+func (n *Node) decode(ctx context.Context, bolt11 string) (payReq, error) {
+	var w wirePayReq
+	if err := n.rest.Do(ctx, http.MethodGet, "/v1/payreq/"+url.PathEscape(strings.TrimSpace(bolt11)), nil, &w); err != nil {
+		var le *rest.Error
+		if errors.As(err, &le) {
+			if strings.Contains(le.Message, "network") {
+				return payReq{}, fmt.Errorf("lnd decodepayreq: %s: %w", le.Message, lightning.ErrWrongNetwork)
+			}
+			return payReq{}, fmt.Errorf("lnd decodepayreq: %s: %w", le.Message, lightning.ErrInvalidInvoice)
+		}
+		return payReq{}, n.wrap("decodepayreq", err)
+	}
+	h, err := hexHash("payment_hash", w.PaymentHash)
+	if err != nil || h.IsZero() {
+		return payReq{}, fmt.Errorf("lnd decodepayreq: bad payment_hash: %w", lightning.ErrInvalidInvoice)
+	}
+	amt, err := num("num_msat", w.NumMsat)
+	if err != nil || amt < 0 {
+		return payReq{}, fmt.Errorf("lnd decodepayreq: bad num_msat: %w", lightning.ErrInvalidInvoice)
+	}
+	ts, err1 := num("timestamp", w.Timestamp)
+	exp, err2 := num("expiry", w.Expiry)
+	if err1 != nil || err2 != nil {
+		return payReq{}, fmt.Errorf("lnd decodepayreq: bad timestamp or expiry: %w", lightning.ErrInvalidInvoice)
+	}
+	return payReq{hash: h, destination: w.Destination, amountMsat: amt, expiresAt: unixSeconds(ts).Add(time.Duration(exp) * time.Second)}, nil
+}

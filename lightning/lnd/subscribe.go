@@ -1,0 +1,247 @@
+package lnd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/lightning/lnd/internal/rest"
+)
+
+// SubscribeSettled streams settled invoices with a settle index above
+// afterSettleIndex, in settle-index order, until ctx ends.
+//
+// It holds one SubscribeInvoices stream (settle_index = the last index
+// delivered, so lnd replays everything settled since) and reconnects with
+// capped exponential back-off whenever the stream breaks, resuming from the
+// last invoice actually handed to the caller: nothing is skipped and nothing
+// is delivered twice. As a safety net against a stream that is up but
+// silently missed an event, the open invoices this process created are
+// looked up every PollInterval; a settlement the stream has not delivered
+// forces a resubscription, which replays it in order.
+//
+// Cursor 0 means "from the beginning": lnd's stream cannot replay from
+// index 0, so the settled invoices are first read with ListInvoices.
+//
+// The subscription ends with an error only when retrying cannot help
+// (rejected macaroon, certificate mismatch).
+func (n *Node) SubscribeSettled(ctx context.Context, afterSettleIndex uint64) (<-chan lightning.Invoice, func() error, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	s := &subscription{n: n, out: make(chan lightning.Invoice)}
+	s.cursor.Store(afterSettleIndex)
+	go func() {
+		err := s.run(ctx)
+		s.mu.Lock()
+		s.err = err
+		s.mu.Unlock()
+		close(s.out)
+	}()
+	return s.out, func() error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.err
+	}, nil
+}
+
+type subscription struct {
+	n      *Node
+	out    chan lightning.Invoice
+	cursor atomic.Uint64 // settle index of the last invoice delivered
+
+	mu           sync.Mutex
+	err          error
+	cancelStream context.CancelFunc // the live stream, for the poller to break
+}
+
+func (s *subscription) run(ctx context.Context) error {
+	pollDone := make(chan struct{})
+	pctx, stopPoll := context.WithCancel(ctx)
+	go func() { defer close(pollDone); s.poll(pctx) }()
+	defer func() { stopPoll(); <-pollDone }()
+
+	backoff := 100 * time.Millisecond
+	for {
+		sctx, cancel := context.WithCancel(ctx)
+		s.mu.Lock()
+		s.cancelStream = cancel
+		s.mu.Unlock()
+		before := s.cursor.Load()
+		err := s.streamOnce(sctx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if rest.IsPermanent(err) {
+			return s.n.wrap("subscribeinvoices", err)
+		}
+		if s.cursor.Load() != before {
+			backoff = 100 * time.Millisecond // it worked for a while
+		}
+		s.n.log.Warn("lnd: invoice stream ended; resubscribing", "err", err,
+			"settle_index", s.cursor.Load(), "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, s.n.opts.ReconnectMax)
+	}
+}
+
+// streamOnce delivers the backlog and live settlements of one stream.
+func (s *subscription) streamOnce(ctx context.Context) error {
+	if s.cursor.Load() == 0 {
+		if err := s.listBacklog(ctx); err != nil {
+			return err
+		}
+	}
+	path := "/v1/invoices/subscribe?settle_index=" + strconv.FormatUint(s.cursor.Load(), 10)
+	return s.n.rest.Stream(ctx, http.MethodGet, path, nil, func(raw json.RawMessage) (bool, error) {
+		var w wireInvoice
+		if err := json.Unmarshal(raw, &w); err != nil {
+			return true, err
+		}
+		if w.State != "SETTLED" {
+			return false, nil // additions, cancellations, accepted HTLCs
+		}
+		inv, err := w.toInvoice()
+		if err != nil {
+			return true, err
+		}
+		return false, s.deliver(ctx, inv)
+	})
+}
+
+// listBacklog delivers every settled invoice, for a cursor of 0.
+func (s *subscription) listBacklog(ctx context.Context) error {
+	var settled []lightning.Invoice
+	var offset uint64
+	for {
+		var page struct {
+			Invoices        []wireInvoice `json:"invoices"`
+			LastIndexOffset string        `json:"last_index_offset"`
+		}
+		path := "/v1/invoices?num_max_invoices=1000&index_offset=" + strconv.FormatUint(offset, 10)
+		if err := s.n.rest.Do(ctx, http.MethodGet, path, nil, &page); err != nil {
+			return err
+		}
+		for _, w := range page.Invoices {
+			if w.State != "SETTLED" {
+				continue
+			}
+			inv, err := w.toInvoice()
+			if err != nil {
+				return err
+			}
+			settled = append(settled, inv)
+		}
+		next, err := unum("last_index_offset", page.LastIndexOffset)
+		if err != nil {
+			return err
+		}
+		if len(page.Invoices) == 0 || next <= offset {
+			break
+		}
+		offset = next
+	}
+	sort.Slice(settled, func(i, j int) bool { return settled[i].SettleIndex < settled[j].SettleIndex })
+	for _, inv := range settled {
+		if err := s.deliver(ctx, inv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deliver hands one invoice to the caller if it is past the cursor.
+func (s *subscription) deliver(ctx context.Context, inv lightning.Invoice) error {
+	if inv.SettleIndex <= s.cursor.Load() {
+		return nil // replayed by a resubscription: already delivered
+	}
+	select {
+	case s.out <- inv:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s.cursor.Store(inv.SettleIndex)
+	s.n.mu.Lock()
+	delete(s.n.open, inv.PaymentHash)
+	s.n.mu.Unlock()
+	return nil
+}
+
+// maxPolledInvoices bounds the lookups of one poll round.
+const maxPolledInvoices = 500
+
+// poll is the safety net: it looks up this process's open invoices and
+// breaks the stream when one is settled beyond what was delivered.
+func (s *subscription) poll(ctx context.Context) {
+	// A settlement seen by one round may just be on its way through the
+	// stream (or waiting for a slow consumer); only one still undelivered a
+	// whole round later means the stream missed it.
+	suspects := map[lightning.Hash]bool{}
+	t := time.NewTicker(s.n.opts.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := s.n.clock.Now()
+		s.n.mu.Lock()
+		hashes := make([]lightning.Hash, 0, min(len(s.n.open), maxPolledInvoices))
+		for h, exp := range s.n.open {
+			if now.After(exp.Add(time.Minute)) {
+				delete(s.n.open, h) // expired unpaid: nothing will settle it
+				continue
+			}
+			if len(hashes) < maxPolledInvoices {
+				hashes = append(hashes, h)
+			}
+		}
+		s.n.mu.Unlock()
+		next := map[lightning.Hash]bool{}
+		for _, h := range hashes {
+			inv, err := s.n.LookupInvoice(ctx, h)
+			if err != nil {
+				if errors.Is(err, lightning.ErrNotFound) {
+					s.forget(h)
+				}
+				continue // lnd unreachable: the stream is reconnecting anyway
+			}
+			switch {
+			case inv.State == lightning.InvoiceCanceled:
+				s.forget(h)
+			case inv.State == lightning.InvoiceSettled && inv.SettleIndex > s.cursor.Load() && !suspects[h]:
+				next[h] = true
+			case inv.State == lightning.InvoiceSettled && inv.SettleIndex > s.cursor.Load():
+				s.n.log.Warn("lnd: poll found a settlement the stream has not delivered; resubscribing",
+					"payment_hash", h.String(), "settle_index", inv.SettleIndex)
+				s.mu.Lock()
+				if s.cancelStream != nil {
+					s.cancelStream()
+				}
+				s.mu.Unlock()
+			case inv.State == lightning.InvoiceSettled:
+				s.forget(h)
+			}
+		}
+		suspects = next
+	}
+}
+
+func (s *subscription) forget(h lightning.Hash) {
+	s.n.mu.Lock()
+	delete(s.n.open, h)
+	s.n.mu.Unlock()
+}
