@@ -1,0 +1,134 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/vaspd/vaspd/internal/ssrf"
+)
+
+// MaxLoggedBody is how much of a response body the attempt log keeps.
+const MaxLoggedBody = 8 << 10
+
+// maxSyncBody is how much of a response body a synchronous send returns to
+// its caller (an approval reply carries receiverUserInfo).
+const maxSyncBody = 64 << 10
+
+// newClient builds the HTTP client every attempt uses: SSRF check at dial
+// time, no proxy (a proxy would dial on our behalf, past the guard), no
+// redirects, bounded connect and TLS handshake.
+func newClient(g *ssrf.Guard, connect time.Duration) *http.Client {
+	tr := ssrf.NewTransport(g, connect)
+	return &http.Client{
+		Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// target is what an attempt needs to know about its endpoint.
+type target struct {
+	id      string
+	url     string
+	timeout time.Duration
+	secrets []string
+	ed25519 bool
+	streak  int64
+}
+
+// attemptResult is one attempt's outcome, as logged.
+type attemptResult struct {
+	started    time.Time
+	latency    time.Duration
+	status     int // 0 = no response
+	header     http.Header
+	body       []byte // up to the caller's limit
+	err        error
+	retryAfter time.Duration
+}
+
+func (r *attemptResult) errString() string {
+	if r.err == nil {
+		return ""
+	}
+	s := r.err.Error()
+	if len(s) > 1000 {
+		s = s[:1000]
+	}
+	return s
+}
+
+// attempt POSTs body to t once, signed, within t.timeout.
+func (s *Service) attempt(ctx context.Context, t target, webhookID string, body []byte, bodyLimit int64) attemptResult {
+	now := s.opt.Clock.Now()
+	started := time.Now()
+	res := attemptResult{started: now}
+	ctx, cancel := context.WithTimeout(ctx, t.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
+	if err != nil {
+		res.err = fmt.Errorf("build request: %w", err)
+		return res
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "vaspd-webhooks/1")
+	in := SignInput{WebhookID: webhookID, Timestamp: now, Body: body, Secrets: t.secrets}
+	if t.ed25519 {
+		k, err := s.signingKey(ctx)
+		if err != nil {
+			res.err = err
+			return res
+		}
+		in.SigningKey = k
+	}
+	if err := s.opt.Signer.Sign(req.Header, in); err != nil {
+		res.err = fmt.Errorf("sign: %w", err)
+		return res
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		res.latency = time.Since(started)
+		res.err = describe(err, t.timeout)
+		return res
+	}
+	res.status = resp.StatusCode
+	res.header = resp.Header
+	res.body, err = io.ReadAll(io.LimitReader(resp.Body, bodyLimit))
+	if err != nil {
+		res.err = describe(err, t.timeout)
+	}
+	// Drain a little more so the connection can be reused, never much.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	res.latency = time.Since(started)
+	res.retryAfter = retryAfter(res.status, resp.Header, now, s.opt.Retry.MaxRetryAfter)
+	return res
+}
+
+// describe turns transport errors into short log lines without URLs (which
+// may carry credentials in their query).
+func describe(err error, timeout time.Duration) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	switch {
+	case errors.Is(err, ssrf.ErrRefused):
+		return err
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("timed out after %s", timeout)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("timed out after %s", timeout)
+	}
+	return err
+}

@@ -1,0 +1,266 @@
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/webhook"
+)
+
+func TestEnqueueCommitsWithCallerTransaction(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := vaspd.NewFakeClock(t0)
+		s := newTestService(t, db, clock)
+		rc := newReceiver(t)
+		_, secret := mustEndpoint(t, s, rc.URL)
+
+		// Rolled back: no event, nothing sent.
+		boom := errors.New("payment failed")
+		err := db.InTx(ctx, func(tx *store.Tx) error {
+			if _, err := s.Enqueue(ctx, tx, Event{Type: TypeOutgoingPayment, Data: map[string]any{"transaction": map[string]any{"id": "Transaction:1"}}}); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatal(err)
+		}
+		if n := step(t, s); n != 0 {
+			t.Fatalf("rolled-back event was attempted %d times", n)
+		}
+
+		// Committed: delivered once, body = data + envelope, signed.
+		evTime := t0.Add(-time.Minute)
+		id := enqueue(t, s, Event{Type: TypeOutgoingPayment, Time: evTime, Data: map[string]any{"transaction": map[string]any{"id": "Transaction:2"}}})
+		if n := step(t, s); n != 1 {
+			t.Fatalf("attempts = %d, want 1", n)
+		}
+		reqs := rc.requests()
+		if len(reqs) != 1 {
+			t.Fatalf("receiver got %d requests", len(reqs))
+		}
+		var body map[string]any
+		if err := json.Unmarshal(reqs[0].body, &body); err != nil {
+			t.Fatal(err)
+		}
+		if body["webhookId"] != id || body["type"] != TypeOutgoingPayment || body["timestamp"] != evTime.Format(time.RFC3339Nano) {
+			t.Fatalf("envelope: %v", body)
+		}
+		if body["transaction"].(map[string]any)["id"] != "Transaction:2" {
+			t.Fatalf("data: %v", body)
+		}
+		v, err := webhook.NewStandardVerifier(webhook.StandardConfig{Secrets: []string{secret}, Now: clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Verify(reqs[0].header, reqs[0].body); err != nil {
+			t.Fatalf("signature: %v", err)
+		}
+		if reqs[0].header.Get("X-UMAaas-Signature") == "" || reqs[0].header.Get("webhook-id") != id {
+			t.Fatalf("headers: %v", reqs[0].header)
+		}
+		d := onlyDelivery(t, s, id)
+		if d.Status != StatusDelivered || d.Attempts != 1 || len(d.AttemptLog) != 1 || d.AttemptLog[0].StatusCode != 200 {
+			t.Fatalf("delivery: %+v", d)
+		}
+		if n := step(t, s); n != 0 {
+			t.Fatalf("delivered webhook attempted again (%d)", n)
+		}
+	})
+}
+
+func TestTypedWebhookEnvelope(t *testing.T) {
+	typed := &webhook.TestWebhook{}
+	typed.Type = webhook.TypeTest
+	ev := Event{Data: typed} // the type comes from the typed webhook
+	body, err := ev.encode(t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Type != TypeTest || !strings.Contains(string(body), `"webhookId":"`+ev.ID+`"`) || !strings.Contains(string(body), `"type":"TEST"`) {
+		t.Fatalf("typed body %s (type %s)", body, ev.Type)
+	}
+	var nilTyped *webhook.TestWebhook
+	if _, err := (&Event{Data: nilTyped}).encode(t0); err == nil {
+		t.Fatal("nil typed webhook without a type was accepted")
+	}
+	if _, err := (&Event{Type: TypeTest, Data: []int{1}}).encode(t0); err == nil {
+		t.Fatal("non-object data accepted")
+	}
+	if _, err := (&Event{Type: "bad type"}).encode(t0); err == nil {
+		t.Fatal("bad type accepted")
+	}
+	if _, err := (&Event{Type: TypeTest, ID: "Webhook:nope"}).encode(t0); err == nil {
+		t.Fatal("bad id accepted")
+	}
+}
+
+func TestEventTypeFilter(t *testing.T) {
+	db := storetest.SQLite(t)
+	s := newTestService(t, db, vaspd.NewFakeClock(t0))
+	all, only := newReceiver(t), newReceiver(t)
+	mustEndpoint(t, s, all.URL)
+	mustEndpoint(t, s, only.URL, func(in *EndpointInput) { in.EventTypes = &[]string{TypeIncomingPayment} })
+	enqueue(t, s, Event{Type: TypeOutgoingPayment})
+	enqueue(t, s, Event{Type: TypeIncomingPayment})
+	step(t, s)
+	if len(all.requests()) != 2 || len(only.requests()) != 1 {
+		t.Fatalf("all got %d, filtered got %d", len(all.requests()), len(only.requests()))
+	}
+}
+
+// TestStatusRules covers how each answer moves a delivery on.
+func TestStatusRules(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		cases := []struct {
+			name       string
+			answer     func(w http.ResponseWriter, r *http.Request)
+			wantStatus string
+			wantNext   time.Duration // pending: next attempt after t0
+			disabled   bool
+		}{
+			{"200", status(200), StatusDelivered, 0, false},
+			{"204", status(204), StatusDelivered, 0, false},
+			{"202", status(202), StatusDelivered, 0, false},
+			{"409 already processed", status(409), StatusDelivered, 0, false},
+			{"500", status(500), StatusPending, 10 * time.Second, false},
+			{"400", status(400), StatusPending, 10 * time.Second, false},
+			{"404", status(404), StatusPending, 10 * time.Second, false},
+			{"302 not followed", func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, "/elsewhere", http.StatusFound)
+			}, StatusPending, 10 * time.Second, false},
+			{"429 Retry-After 120", func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Retry-After", "120")
+				w.WriteHeader(429)
+			}, StatusPending, 120 * time.Second, false},
+			{"503 Retry-After beyond bound", func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Retry-After", "999999")
+				w.WriteHeader(503)
+			}, StatusPending, time.Hour, false},
+			{"503 Retry-After date", func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Retry-After", t0.Add(30*time.Minute).Format(http.TimeFormat))
+				w.WriteHeader(503)
+			}, StatusPending, 30 * time.Minute, false},
+			{"500 Retry-After ignored", func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Retry-After", "600")
+				w.WriteHeader(500)
+			}, StatusPending, 10 * time.Second, false},
+			{"410 disables", status(410), StatusPending, 0, true},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				ctx := context.Background()
+				clock := vaspd.NewFakeClock(t0)
+				s := newTestService(t, db, clock)
+				rc := newReceiver(t)
+				rc.set(tc.answer)
+				ep, _ := mustEndpoint(t, s, rc.URL)
+				id := enqueue(t, s, Event{Type: TypeTest})
+				if n := step(t, s); n != 1 {
+					t.Fatalf("attempts = %d", n)
+				}
+				d := onlyDelivery(t, s, id)
+				if d.Status != tc.wantStatus {
+					t.Fatalf("status %s, want %s (%+v)", d.Status, tc.wantStatus, d)
+				}
+				if len(rc.requests()) != 1 {
+					t.Fatalf("receiver saw %d requests (redirect followed?)", len(rc.requests()))
+				}
+				if tc.wantStatus == StatusPending && !tc.disabled {
+					if got := d.NextAttemptAt.Sub(t0); got != tc.wantNext {
+						t.Fatalf("next attempt after %s, want %s", got, tc.wantNext)
+					}
+					if d.LastError == "" || d.AttemptLog[0].StatusCode == 0 {
+						t.Fatalf("attempt not logged: %+v", d)
+					}
+				}
+				e, err := s.GetEndpoint(ctx, ep.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e.Enabled == tc.disabled {
+					t.Fatalf("endpoint enabled = %v", e.Enabled)
+				}
+				if !tc.disabled {
+					_ = s.DeleteEndpoint(ctx, ep.ID) // keep the next case's claims to its own endpoint
+					return
+				}
+				// 410: the delivery waits while the endpoint is disabled …
+				clock.Advance(time.Hour)
+				if n := step(t, s); n != 0 {
+					t.Fatalf("disabled endpoint attempted %d times", n)
+				}
+				if e.DisabledReason == "" {
+					t.Fatal("no disabled reason")
+				}
+				// … and resumes when it is re-enabled.
+				rc.status(200)
+				if _, err := s.UpdateEndpoint(ctx, ep.ID, EndpointInput{Enabled: ptr(true)}); err != nil {
+					t.Fatal(err)
+				}
+				if n := step(t, s); n != 1 {
+					t.Fatalf("re-enabled endpoint: %d attempts", n)
+				}
+				if d := onlyDelivery(t, s, id); d.Status != StatusDelivered || d.Attempts != 2 {
+					t.Fatalf("after re-enabling: %+v", d)
+				}
+				_ = s.DeleteEndpoint(ctx, ep.ID)
+			})
+		}
+	})
+}
+
+func status(code int) func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(code) }
+}
+
+func TestAttemptTimeout(t *testing.T) {
+	db := storetest.SQLite(t)
+	s := newTestService(t, db, vaspd.NewFakeClock(t0))
+	rc := newReceiver(t)
+	release := make(chan struct{})
+	defer close(release)
+	rc.set(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	mustEndpoint(t, s, rc.URL, func(in *EndpointInput) { in.TimeoutMS = ptr(int64(200)) })
+	id := enqueue(t, s, Event{Type: TypeTest})
+	start := time.Now()
+	step(t, s)
+	if el := time.Since(start); el > 3*time.Second {
+		t.Fatalf("attempt took %s with a 200 ms timeout", el)
+	}
+	d := onlyDelivery(t, s, id)
+	if d.Status != StatusPending || !strings.Contains(d.LastError, "timed out") || d.AttemptLog[0].StatusCode != 0 {
+		t.Fatalf("%+v", d)
+	}
+}
+
+func TestResponseBodyLoggedUpTo8KiB(t *testing.T) {
+	db := storetest.SQLite(t)
+	s := newTestService(t, db, vaspd.NewFakeClock(t0))
+	rc := newReceiver(t)
+	rc.set(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(500)
+		_, _ = w.Write([]byte(strings.Repeat("x", 100<<10)))
+	})
+	mustEndpoint(t, s, rc.URL)
+	id := enqueue(t, s, Event{Type: TypeTest})
+	step(t, s)
+	d := onlyDelivery(t, s, id)
+	if len(d.AttemptLog[0].ResponseBody) != MaxLoggedBody {
+		t.Fatalf("logged %d bytes", len(d.AttemptLog[0].ResponseBody))
+	}
+}

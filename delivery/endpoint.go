@@ -1,0 +1,433 @@
+package delivery
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/webhook"
+)
+
+// Endpoint is a receiver of webhooks, as shown by the management API. Its
+// secrets are never part of it: they are returned once, on creation and
+// rotation.
+type Endpoint struct {
+	ID             string    `json:"id"`
+	URL            string    `json:"url"`
+	Description    string    `json:"description"`
+	EventTypes     []string  `json:"eventTypes"` // empty = every type
+	Enabled        bool      `json:"enabled"`
+	DisabledReason string    `json:"disabledReason,omitempty"`
+	Primary        bool      `json:"primary"` // the platform config's webhookEndpoint
+	TimeoutMS      int64     `json:"timeoutMs,omitempty"`
+	SignEd25519    bool      `json:"signEd25519"`
+	FailureStreak  int64     `json:"failureStreak"`
+	BackoffUntil   time.Time `json:"backoffUntil,omitzero"`
+	// PreviousSecretUntil is when the rotated-out secret stops signing.
+	PreviousSecretUntil time.Time `json:"previousSecretUntil,omitzero"`
+	CreatedAt           time.Time `json:"createdAt"`
+	UpdatedAt           time.Time `json:"updatedAt"`
+}
+
+// EndpointInput creates or changes an endpoint; nil fields are left alone
+// (on creation: URL is required, Enabled defaults to true).
+type EndpointInput struct {
+	URL         *string   `json:"url,omitempty"`
+	Description *string   `json:"description,omitempty"`
+	EventTypes  *[]string `json:"eventTypes,omitempty"`
+	Enabled     *bool     `json:"enabled,omitempty"`
+	TimeoutMS   *int64    `json:"timeoutMs,omitempty"`
+	SignEd25519 *bool     `json:"signEd25519,omitempty"`
+}
+
+const endpointCols = `id, url, description, event_types, enabled, disabled_reason, is_primary, timeout_ms,
+	sign_ed25519, failure_streak, backoff_until, prev_secret_until, created_at, updated_at`
+
+func scanEndpoint(r scanner) (Endpoint, error) {
+	var e Endpoint
+	var types string
+	var backoff, prevUntil, created, updated int64
+	if err := r.Scan(&e.ID, &e.URL, &e.Description, &types, &e.Enabled, &e.DisabledReason, &e.Primary, &e.TimeoutMS,
+		&e.SignEd25519, &e.FailureStreak, &backoff, &prevUntil, &created, &updated); err != nil {
+		return e, err
+	}
+	e.EventTypes = []string{}
+	if types != "" {
+		e.EventTypes = strings.Split(types, ",")
+	}
+	e.BackoffUntil, e.PreviousSecretUntil = store.Time(backoff), store.Time(prevUntil)
+	e.CreatedAt, e.UpdatedAt = store.Time(created), store.Time(updated)
+	return e, nil
+}
+
+// validate checks the fields that are set.
+func (s *Service) validate(in EndpointInput) error {
+	if in.URL != nil {
+		if err := s.validateURL(*in.URL); err != nil {
+			return err
+		}
+	}
+	if in.Description != nil && len(*in.Description) > 1000 {
+		return vaspd.InvalidInput("description is longer than 1000 bytes")
+	}
+	if in.EventTypes != nil {
+		if len(*in.EventTypes) > 50 {
+			return vaspd.InvalidInput("at most 50 event types")
+		}
+		for _, t := range *in.EventTypes {
+			if !typePattern.MatchString(t) {
+				return vaspd.InvalidInput("event type %q is not a webhook type such as INCOMING_PAYMENT", truncate(t, 64))
+			}
+		}
+	}
+	if in.TimeoutMS != nil {
+		if max := s.opt.MaxAttemptTimeout.Milliseconds(); *in.TimeoutMS < 0 || *in.TimeoutMS > max {
+			return vaspd.InvalidInput("timeoutMs must be from 0 (the default, %d) to %d", s.opt.AttemptTimeout.Milliseconds(), max)
+		}
+	}
+	return nil
+}
+
+// validateURL refuses what can never be delivered to: non-HTTP schemes,
+// credentials in the URL, and literal addresses the SSRF guard blocks. Host
+// names are checked again at every connection, after DNS.
+func (s *Service) validateURL(raw string) error {
+	if len(raw) > 2048 {
+		return vaspd.InvalidInput("url is longer than 2048 bytes")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Opaque != "" {
+		return vaspd.InvalidInput("url must be an absolute http or https URL")
+	}
+	if u.User != nil {
+		return vaspd.InvalidInput("url must not contain credentials")
+	}
+	if u.Fragment != "" {
+		return vaspd.InvalidInput("url must not contain a fragment")
+	}
+	host := u.Hostname()
+	if ip, err := netip.ParseAddr(host); err == nil && !s.guard.HostAllowed(host) {
+		if err := s.guard.Check(ip); err != nil {
+			return vaspd.InvalidInput("url points at a non-public address (%s); allow it in the webhook allow-list setting if intended", ip)
+		}
+	} else if strings.EqualFold(host, "localhost") && !s.guard.HostAllowed(host) {
+		if err := s.guard.Check(netip.MustParseAddr("127.0.0.1")); err != nil {
+			return vaspd.InvalidInput("url points at localhost; allow it in the webhook allow-list setting if intended")
+		}
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// newSecret returns a fresh "whsec_" secret, stored as its bytes.
+func newSecret() ([]byte, error) {
+	s, err := webhook.NewSecret()
+	return []byte(s), err
+}
+
+// CreateEndpoint adds an endpoint and returns it with its signing secret,
+// which is shown only now.
+func (s *Service) CreateEndpoint(ctx context.Context, in EndpointInput) (Endpoint, string, error) {
+	if in.URL == nil {
+		return Endpoint{}, "", vaspd.InvalidInput("url is required")
+	}
+	var e Endpoint
+	var secret []byte
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		e, secret, err = s.createEndpoint(ctx, tx, in, false)
+		return err
+	})
+	if err != nil {
+		return Endpoint{}, "", err
+	}
+	return e, string(secret), nil
+}
+
+func (s *Service) createEndpoint(ctx context.Context, tx *store.Tx, in EndpointInput, primary bool) (Endpoint, []byte, error) {
+	if err := s.validate(in); err != nil {
+		return Endpoint{}, nil, err
+	}
+	secret, err := newSecret()
+	if err != nil {
+		return Endpoint{}, nil, err
+	}
+	id := vaspd.NewID(vaspd.IDEndpoint)
+	us := store.Micros(s.opt.Clock.Now())
+	enabled := in.Enabled == nil || *in.Enabled
+	_, err = tx.ExecContext(ctx, `INSERT INTO webhook_endpoints (id, url, description, event_types, enabled, disabled_reason,
+		is_primary, timeout_ms, sign_ed25519, secret, prev_secret, prev_secret_until, failure_streak, backoff_until,
+		created_at, updated_at, deleted_at)
+		VALUES ($1, $2, $3, $4, $5, '', $6, $7, $8, $9, NULL, 0, 0, 0, $10, $10, 0)`,
+		id, *in.URL, deref(in.Description), strings.Join(derefSlice(in.EventTypes), ","), enabled, primary,
+		deref(in.TimeoutMS), deref(in.SignEd25519), secret, us)
+	if err != nil {
+		return Endpoint{}, nil, fmt.Errorf("delivery: create endpoint: %w", err)
+	}
+	e, err := getEndpoint(ctx, tx, id)
+	return e, secret, err
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+func derefSlice(p *[]string) []string {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func getEndpoint(ctx context.Context, q store.Querier, id string) (Endpoint, error) {
+	e, err := scanEndpoint(q.QueryRowContext(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints WHERE id = $1 AND deleted_at = 0`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, vaspd.NotFound(vaspd.CodeWebhookEndpointNotFound, "webhook endpoint %s not found", truncate(id, 80))
+	}
+	return e, err
+}
+
+// GetEndpoint returns one endpoint.
+func (s *Service) GetEndpoint(ctx context.Context, id string) (Endpoint, error) {
+	return getEndpoint(ctx, s.db, id)
+}
+
+// ListEndpoints returns up to limit+1 endpoints with ids after the cursor
+// key after (oldest first), for api.NewPage.
+func (s *Service) ListEndpoints(ctx context.Context, after string, limit int) ([]Endpoint, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints
+		WHERE deleted_at = 0 AND id > $1 ORDER BY id LIMIT $2`, after, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Endpoint{}
+	for rows.Next() {
+		e, err := scanEndpoint(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// UpdateEndpoint changes the fields set in in. Re-enabling an endpoint
+// clears its failure state, and its waiting deliveries resume at once.
+func (s *Service) UpdateEndpoint(ctx context.Context, id string, in EndpointInput) (Endpoint, error) {
+	if err := s.validate(in); err != nil {
+		return Endpoint{}, err
+	}
+	var e Endpoint
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		e, err = s.updateEndpoint(ctx, tx, id, in)
+		return err
+	})
+	if err == nil && e.Enabled {
+		s.Wake()
+	}
+	return e, err
+}
+
+func (s *Service) updateEndpoint(ctx context.Context, tx *store.Tx, id string, in EndpointInput) (Endpoint, error) {
+	cur, err := getEndpoint(ctx, tx, id)
+	if err != nil {
+		return cur, err
+	}
+	us := store.Micros(s.opt.Clock.Now())
+	set := []string{"updated_at = $2"}
+	args := []any{id, us}
+	add := func(col string, v any) {
+		args = append(args, v)
+		set = append(set, fmt.Sprintf("%s = $%d", col, len(args)))
+	}
+	if in.URL != nil {
+		add("url", *in.URL)
+	}
+	if in.Description != nil {
+		add("description", *in.Description)
+	}
+	if in.EventTypes != nil {
+		add("event_types", strings.Join(*in.EventTypes, ","))
+	}
+	if in.TimeoutMS != nil {
+		add("timeout_ms", *in.TimeoutMS)
+	}
+	if in.SignEd25519 != nil {
+		add("sign_ed25519", *in.SignEd25519)
+	}
+	if in.Enabled != nil {
+		add("enabled", *in.Enabled)
+		if *in.Enabled && !cur.Enabled {
+			set = append(set, "disabled_reason = ''", "failure_streak = 0", "backoff_until = 0")
+		}
+		if !*in.Enabled && cur.Enabled {
+			add("disabled_reason", "disabled by an operator")
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET `+strings.Join(set, ", ")+` WHERE id = $1`, args...); err != nil {
+		return cur, fmt.Errorf("delivery: update endpoint: %w", err)
+	}
+	if in.Enabled != nil && *in.Enabled && !cur.Enabled {
+		// The deliveries that waited resume now, with a fresh retry window:
+		// the time the endpoint was disabled does not count against them.
+		// Those leased by an attempt in flight are left to it.
+		if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET next_attempt_at = $2, first_attempt_at = 0, updated_at = $2
+			WHERE endpoint_id = $1 AND status = 'pending' AND lease_token = ''`, id, us); err != nil {
+			return cur, fmt.Errorf("delivery: resume deliveries: %w", err)
+		}
+	}
+	return getEndpoint(ctx, tx, id)
+}
+
+// DeleteEndpoint removes an endpoint. Its pending deliveries become dead
+// ("endpoint deleted"), so they stay visible in the log.
+func (s *Service) DeleteEndpoint(ctx context.Context, id string) error {
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := getEndpoint(ctx, tx, id); err != nil {
+			return err
+		}
+		return s.deleteEndpoint(ctx, tx, id)
+	})
+}
+
+func (s *Service) deleteEndpoint(ctx context.Context, tx *store.Tx, id string) error {
+	us := store.Micros(s.opt.Clock.Now())
+	if _, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET deleted_at = $2, enabled = FALSE, is_primary = FALSE,
+		updated_at = $2 WHERE id = $1`, id, us); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = 'dead', last_error = 'endpoint deleted',
+		lease_token = '', updated_at = $2, finished_at = $2 WHERE endpoint_id = $1 AND status = 'pending'`, id, us)
+	return err
+}
+
+// RotateSecret gives the endpoint a new secret and returns it. The old one
+// keeps signing beside it for grace (0 = Options.SecretGrace; negative =
+// stop at once), so receivers can switch without losing a webhook.
+func (s *Service) RotateSecret(ctx context.Context, id string, grace time.Duration) (string, Endpoint, error) {
+	if grace == 0 {
+		grace = s.opt.SecretGrace
+	}
+	if grace > 7*24*time.Hour {
+		return "", Endpoint{}, vaspd.InvalidInput("grace period must be at most 7 days")
+	}
+	secret, err := newSecret()
+	if err != nil {
+		return "", Endpoint{}, err
+	}
+	now := s.opt.Clock.Now()
+	until := int64(0)
+	if grace > 0 {
+		until = store.Micros(now.Add(grace))
+	}
+	var e Endpoint
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := getEndpoint(ctx, tx, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET prev_secret = secret, prev_secret_until = $2,
+			secret = $3, updated_at = $4 WHERE id = $1`, id, until, secret, store.Micros(now)); err != nil {
+			return err
+		}
+		e, err = getEndpoint(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return "", Endpoint{}, err
+	}
+	return string(secret), e, nil
+}
+
+// PrimaryEndpoint returns the platform config's endpoint, or ErrNoEndpoint.
+func (s *Service) PrimaryEndpoint(ctx context.Context) (Endpoint, error) {
+	e, err := scanEndpoint(s.db.QueryRowContext(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints
+		WHERE is_primary AND deleted_at = 0 ORDER BY id LIMIT 1`))
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, ErrNoEndpoint
+	}
+	return e, err
+}
+
+// SetPrimaryURL maps UMAaaS `PATCH /config {webhookEndpoint}` onto the primary
+// endpoint, in the caller's transaction: it creates the endpoint (secret
+// returned, non-empty only then) or changes its URL, and when the URL changed
+// enqueues a TEST webhook to it. An empty url deletes the primary endpoint.
+func (s *Service) SetPrimaryURL(ctx context.Context, tx *store.Tx, rawURL string) (e Endpoint, secret string, changed bool, err error) {
+	var cur Endpoint
+	err = scanEndpointInto(&cur, tx.QueryRowContext(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints
+		WHERE is_primary AND deleted_at = 0 ORDER BY id LIMIT 1`))
+	exists := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return e, "", false, err
+	}
+	if rawURL != "" {
+		if err := s.validateURL(rawURL); err != nil {
+			return e, "", false, err
+		}
+	}
+	switch {
+	case rawURL == "" && !exists:
+		return e, "", false, nil
+	case rawURL == "":
+		// The platform no longer wants webhooks there: the endpoint goes, as
+		// with DeleteEndpoint (its pending deliveries become dead, visible).
+		return Endpoint{}, "", true, s.deleteEndpoint(ctx, tx, cur.ID)
+	case exists && cur.URL == rawURL:
+		return cur, "", false, nil
+	case exists:
+		// A new URL also re-enables the endpoint: a 410 came from the old one.
+		e, err = s.updateEndpoint(ctx, tx, cur.ID, EndpointInput{URL: &rawURL, Enabled: ptr(true)})
+	default:
+		var raw []byte
+		e, raw, err = s.createEndpoint(ctx, tx, EndpointInput{URL: &rawURL, Description: ptr("platform webhookEndpoint")}, true)
+		if raw != nil {
+			secret = string(raw)
+		}
+	}
+	if err != nil {
+		return Endpoint{}, "", false, err
+	}
+	if _, err := s.EnqueueTo(ctx, tx, e.ID, Event{Type: TypeTest}); err != nil {
+		return Endpoint{}, "", false, err
+	}
+	return e, secret, true, nil
+}
+
+func scanEndpointInto(e *Endpoint, r scanner) error {
+	v, err := scanEndpoint(r)
+	*e = v
+	return err
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// ConfigurePrimary is SetPrimaryURL in a transaction of its own, for callers
+// that have no state change to commit with it (the management API's
+// PATCH /config when nothing else in the config changes).
+func (s *Service) ConfigurePrimary(ctx context.Context, rawURL string) (e Endpoint, secret string, changed bool, err error) {
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		e, secret, changed, err = s.SetPrimaryURL(ctx, tx, rawURL)
+		return err
+	})
+	return e, secret, changed, err
+}

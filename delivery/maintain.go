@@ -1,0 +1,104 @@
+package delivery
+
+import (
+	"context"
+	"time"
+
+	"github.com/vaspd/vaspd/store"
+)
+
+// maintain runs the periodic chores beside the worker: replay jobs, queue
+// gauges and retention pruning. Each is safe to run in several processes.
+func (s *Service) maintain(ctx context.Context) {
+	jobs := time.NewTicker(time.Second)
+	defer jobs.Stop()
+	gauges := time.NewTicker(10 * time.Second)
+	defer gauges.Stop()
+	prune := time.NewTimer(time.Minute) // not at start: starts should be quick
+	defer prune.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-jobs.C:
+			if err := s.runJobs(ctx); err != nil && ctx.Err() == nil {
+				s.opt.Log.Warn("webhook replay job failed", "err", err)
+			}
+		case <-gauges.C:
+			s.refreshGauges(ctx)
+		case <-prune.C:
+			if n, err := s.Prune(ctx); err != nil && ctx.Err() == nil {
+				s.opt.Log.Warn("webhook retention pruning failed", "err", err)
+			} else if n > 0 {
+				s.opt.Log.Info("pruned old webhook records", "rows", n)
+			}
+			prune.Reset(time.Hour)
+		}
+	}
+}
+
+func (s *Service) refreshGauges(ctx context.Context) {
+	if s.m == nil {
+		return
+	}
+	var n int64
+	var oldest *int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM webhook_deliveries WHERE status = 'pending'`).
+		Scan(&n, &oldest); err != nil {
+		return
+	}
+	age := 0.0
+	if oldest != nil && *oldest > 0 {
+		age = max(s.opt.Clock.Now().Sub(store.Time(*oldest)).Seconds(), 0)
+	}
+	s.m.queue(n, age)
+}
+
+// Prune deletes what is older than the retention period: finished
+// deliveries, attempts of deliveries no longer pending, events no delivery
+// refers to, and finished jobs. It also fails synchronous sends that a crash
+// left "sending". It returns how many rows went.
+func (s *Service) Prune(ctx context.Context) (int64, error) {
+	now := s.opt.Clock.Now()
+	cutoff := store.Micros(now.Add(-s.opt.Retention))
+	var total int64
+	steps := []struct {
+		q    string
+		args []any
+	}{
+		{`UPDATE webhook_deliveries SET status = 'failed', last_error = 'interrupted: vaspd stopped during a synchronous send',
+			lease_token = '', finished_at = $2, updated_at = $2
+			WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'sending' AND created_at < $1 LIMIT 1000)`,
+			[]any{store.Micros(now.Add(-time.Hour)), store.Micros(now)}},
+		{`DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries
+			WHERE status IN ('delivered', 'failed', 'dead') AND finished_at > 0 AND finished_at < $1 LIMIT 1000)`, []any{cutoff}},
+		{`DELETE FROM webhook_attempts WHERE id IN (SELECT a.id FROM webhook_attempts a WHERE a.started_at < $1
+			AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.id = a.delivery_id AND d.status IN ('pending', 'sending'))
+			LIMIT 1000)`, []any{cutoff}},
+		{`DELETE FROM webhook_events WHERE id IN (SELECT ev.id FROM webhook_events ev WHERE ev.created_at < $1
+			AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = ev.id) LIMIT 1000)`, []any{cutoff}},
+		{`DELETE FROM webhook_jobs WHERE id IN (SELECT id FROM webhook_jobs WHERE status IN ('completed', 'failed')
+			AND finished_at < $1 LIMIT 1000)`, []any{cutoff}},
+	}
+	for _, st := range steps {
+		for ctx.Err() == nil {
+			var n int64
+			err := s.db.InTx(ctx, func(tx *store.Tx) error {
+				res, err := tx.ExecContext(ctx, st.q, st.args...)
+				if err != nil {
+					return err
+				}
+				n, err = res.RowsAffected()
+				return err
+			})
+			if err != nil {
+				return total, err
+			}
+			total += n
+			if n < 1000 {
+				break
+			}
+		}
+	}
+	return total, ctx.Err()
+}

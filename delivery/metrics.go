@@ -1,0 +1,87 @@
+package delivery
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are registered on the Registerer given in Options, never on the
+// global registry. A nil *metrics records nothing.
+type metrics struct {
+	outcomes *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	backlog  prometheus.Gauge
+	oldest   prometheus.Gauge
+	streaks  *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	if reg == nil {
+		return nil, nil
+	}
+	m := &metrics{
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vaspd_webhook_deliveries_total",
+			Help: "Webhook attempt outcomes: delivered, retry, dead, gone (410, endpoint disabled), sync_delivered, sync_failed.",
+		}, []string{"outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "vaspd_webhook_attempt_duration_seconds",
+			Help:    "Duration of webhook HTTP attempts, by status class (2xx, 4xx, 5xx, error).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"class"}),
+		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vaspd_webhook_backlog",
+			Help: "Deliveries pending (waiting, due or in flight), including those of disabled endpoints.",
+		}),
+		oldest: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vaspd_webhook_oldest_pending_seconds",
+			Help: "Age of the oldest pending delivery.",
+		}),
+		streaks: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vaspd_webhook_endpoint_failure_streak",
+			Help: "Consecutive failed attempts per endpoint (0 after a success).",
+		}, []string{"endpoint"}),
+	}
+	for _, c := range []prometheus.Collector{m.outcomes, m.latency, m.backlog, m.oldest, m.streaks} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) outcome(label string) {
+	if m != nil && label != "" {
+		m.outcomes.WithLabelValues(label).Inc()
+	}
+}
+
+func (m *metrics) attempt(r attemptResult) {
+	if m == nil {
+		return
+	}
+	class := "error"
+	switch {
+	case r.status >= 200 && r.status < 300:
+		class = "2xx"
+	case r.status >= 300 && r.status < 400:
+		class = "3xx"
+	case r.status >= 400 && r.status < 500:
+		class = "4xx"
+	case r.status >= 500:
+		class = "5xx"
+	}
+	m.latency.WithLabelValues(class).Observe(r.latency.Seconds())
+}
+
+func (m *metrics) streak(endpoint string, n int64) {
+	if m != nil {
+		m.streaks.WithLabelValues(endpoint).Set(float64(n))
+	}
+}
+
+func (m *metrics) queue(backlog int64, oldestSeconds float64) {
+	if m != nil {
+		m.backlog.Set(float64(backlog))
+		m.oldest.Set(oldestSeconds)
+	}
+}

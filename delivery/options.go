@@ -1,0 +1,93 @@
+package delivery
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vaspd/vaspd"
+)
+
+// Options configures a Service. The zero value is usable: defaults are in
+// each field's comment.
+type Options struct {
+	// Clock tells the time; default vaspd.SystemClock.
+	Clock vaspd.Clock
+	// Log receives operational messages; never payloads or secrets.
+	Log *slog.Logger
+	// Signer adds the signature headers; default the webhook package's
+	// (X-UMAaas-Signature and Standard Webhooks).
+	Signer Signer
+	// Retry is the retry schedule; zero value = 10 s doubling, 1 h cap, 3 days.
+	Retry RetryPolicy
+
+	// AllowNets opens the SSRF guard for these CIDRs, IPs or host names,
+	// e.g. "127.0.0.1/32" for a receiver on the same machine.
+	AllowNets []string
+
+	// ConnectTimeout bounds TCP connect (and TLS handshake); default 5 s.
+	ConnectTimeout time.Duration
+	// AttemptTimeout bounds one whole attempt unless the endpoint sets its
+	// own; default 10 s. Endpoint timeouts are capped at MaxAttemptTimeout.
+	AttemptTimeout time.Duration
+	// MaxAttemptTimeout caps per-endpoint timeouts; default 60 s.
+	MaxAttemptTimeout time.Duration
+	// LeaseMargin is added to an attempt's timeout to form its lease: a
+	// delivery claimed by a process that then dies is retried by any
+	// process once the lease ends. Default 5 s.
+	LeaseMargin time.Duration
+
+	// PerEndpoint is how many attempts to one endpoint may be in flight in
+	// this process; default 16. A failing endpoint gets one at a time.
+	PerEndpoint int
+	// MaxInFlight bounds attempts in flight in this process; default 1024.
+	// Waiting on a slow endpoint costs a goroutine, not a worker thread.
+	MaxInFlight int
+	// ClaimBatch is the most deliveries one claim takes per endpoint; default 256.
+	ClaimBatch int
+	// PollInterval is how often the worker looks for due deliveries when
+	// nothing woke it (other processes' enqueues, retries); default 250 ms.
+	PollInterval time.Duration
+
+	// Retention is how long finished deliveries, their attempts and events
+	// are kept; default 30 days. Pending deliveries are never pruned.
+	Retention time.Duration
+	// SecretGrace is how long a rotated-out secret keeps signing; default 24 h.
+	SecretGrace time.Duration
+
+	// Registerer receives the metrics; nil = no metrics.
+	Registerer prometheus.Registerer
+}
+
+func (o Options) withDefaults() Options {
+	if o.Clock == nil {
+		o.Clock = vaspd.SystemClock{}
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	o.Retry = o.Retry.withDefaults()
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.ConnectTimeout, 5*time.Second)
+	def(&o.AttemptTimeout, 10*time.Second)
+	def(&o.MaxAttemptTimeout, 60*time.Second)
+	def(&o.LeaseMargin, 5*time.Second)
+	def(&o.PollInterval, 250*time.Millisecond)
+	def(&o.Retention, 30*24*time.Hour)
+	def(&o.SecretGrace, 24*time.Hour)
+	if o.PerEndpoint <= 0 {
+		o.PerEndpoint = 16
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 1024
+	}
+	if o.ClaimBatch <= 0 {
+		o.ClaimBatch = 256
+	}
+	return o
+}

@@ -1,0 +1,145 @@
+package delivery
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// RetryPolicy says when a delivery that did not succeed is tried again. Its
+// zero value is the default policy: 10 s, 20 s, 40 s … doubling, each delay
+// capped at 1 h, ±10 % jitter, until 3 days after the first attempt.
+type RetryPolicy struct {
+	Initial       time.Duration // first retry delay; default 10 s
+	Max           time.Duration // cap on one delay; default 1 h
+	Window        time.Duration // no retry later than this after the first attempt; default 72 h
+	Jitter        float64       // ± fraction of each delay; default 0.1, negative = none
+	MaxRetryAfter time.Duration // bound on a receiver's Retry-After; default 1 h
+}
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p.Initial <= 0 {
+		p.Initial = 10 * time.Second
+	}
+	if p.Max <= 0 {
+		p.Max = time.Hour
+	}
+	if p.Window <= 0 {
+		p.Window = 72 * time.Hour
+	}
+	if p.Jitter == 0 {
+		p.Jitter = 0.1
+	}
+	if p.Jitter < 0 {
+		p.Jitter = 0
+	}
+	if p.MaxRetryAfter <= 0 {
+		p.MaxRetryAfter = time.Hour
+	}
+	return p
+}
+
+// Delay is the pause after the n-th failed attempt (n ≥ 1), before jitter.
+func (p RetryPolicy) Delay(n int) time.Duration {
+	p = p.withDefaults()
+	d := p.Initial
+	for i := 1; i < n && d < p.Max; i++ {
+		d *= 2
+	}
+	return min(d, p.Max)
+}
+
+// next returns when to try again after the n-th failed attempt, or dead=true
+// when that would fall outside the retry window that began at first.
+// retryAfter (0 = none) is a receiver's throttling hint, already bounded.
+func (p RetryPolicy) next(n int, first, now time.Time, retryAfter time.Duration, rnd func() float64) (at time.Time, dead bool) {
+	p = p.withDefaults()
+	d := p.Delay(n)
+	if p.Jitter > 0 {
+		d = time.Duration(float64(d) * (1 + p.Jitter*(2*rnd()-1)))
+	}
+	d = max(d, retryAfter)
+	at = now.Add(d)
+	if at.After(first.Add(p.Window)) {
+		return time.Time{}, true
+	}
+	return at, false
+}
+
+func defaultRand() float64 { return rand.Float64() }
+
+// outcome is what one attempt's result means for its delivery.
+type outcome int
+
+const (
+	outcomeDelivered outcome = iota // 2xx, or 409: the receiver already has this webhookId
+	outcomeRetry                    // anything else: try again on the schedule
+	outcomeGone                     // 410: disable the endpoint; the delivery waits for re-enabling
+)
+
+func (o outcome) String() string {
+	switch o {
+	case outcomeDelivered:
+		return "delivered"
+	case outcomeGone:
+		return "gone"
+	default:
+		return "retry"
+	}
+}
+
+// classify maps an HTTP status (0 = no response) to an outcome. Redirects are
+// never followed, so a 3xx lands here and is a failure.
+func classify(status int) outcome {
+	switch {
+	case status >= 200 && status < 300, status == http.StatusConflict:
+		return outcomeDelivered
+	case status == http.StatusGone:
+		return outcomeGone
+	default:
+		return outcomeRetry
+	}
+}
+
+// retryAfter reads a 429/503 Retry-After header (seconds or an HTTP date),
+// bounded by limit; 0 when absent, unparsable or for other statuses.
+func retryAfter(status int, h http.Header, now time.Time, limit time.Duration) time.Duration {
+	if status != http.StatusTooManyRequests && status != http.StatusServiceUnavailable {
+		return 0
+	}
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		if secs > int64(limit/time.Second) {
+			return limit
+		}
+		d = time.Duration(secs) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	} else {
+		return 0
+	}
+	return min(max(d, 0), limit)
+}
+
+// endpointBackoff is how long a failing endpoint is left alone after streak
+// consecutive failures: 1 s, 2 s, 4 s … capped at 5 min. Its due deliveries
+// are not claimed meanwhile, so they hold no worker and burn no attempt.
+func endpointBackoff(streak int64) time.Duration {
+	if streak <= 0 {
+		return 0
+	}
+	d := time.Second
+	for i := int64(1); i < streak && d < 5*time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, 5*time.Minute)
+}

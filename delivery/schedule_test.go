@@ -1,0 +1,164 @@
+package delivery
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store/storetest"
+)
+
+func TestRetryPolicyDelays(t *testing.T) {
+	var p RetryPolicy
+	want := []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, 80 * time.Second, 160 * time.Second,
+		320 * time.Second, 640 * time.Second, 1280 * time.Second, 2560 * time.Second, time.Hour, time.Hour}
+	for i, w := range want {
+		if got := p.Delay(i + 1); got != w {
+			t.Errorf("Delay(%d) = %s, want %s", i+1, got, w)
+		}
+	}
+	// Jitter stays within ±10 %.
+	for _, r := range []float64{0, 0.25, 0.999999} {
+		at, dead := p.next(1, t0, t0, 0, func() float64 { return r })
+		d := at.Sub(t0)
+		if dead || d < 9*time.Second || d > 11*time.Second {
+			t.Errorf("rnd %v: delay %s dead %v", r, d, dead)
+		}
+	}
+	// The window: no retry scheduled past 72 h after the first attempt.
+	if _, dead := p.next(50, t0, t0.Add(71*time.Hour+30*time.Minute), 0, func() float64 { return 0.5 }); !dead {
+		t.Error("retry beyond the window was scheduled")
+	}
+	if _, dead := p.next(50, t0, t0.Add(70*time.Hour), 0, func() float64 { return 0.5 }); dead {
+		t.Error("retry inside the window refused")
+	}
+	// Configurable.
+	q := RetryPolicy{Initial: time.Second, Max: 4 * time.Second, Window: time.Minute, Jitter: -1}
+	if q.Delay(1) != time.Second || q.Delay(5) != 4*time.Second {
+		t.Errorf("custom policy: %s %s", q.Delay(1), q.Delay(5))
+	}
+}
+
+// TestScheduleEndToEnd drives a delivery to a receiver that always fails
+// through its whole life on a fake clock: the attempts follow the schedule
+// and the delivery is dead-lettered 3 days after its first attempt.
+func TestScheduleEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	clock := vaspd.NewFakeClock(t0)
+	s := newTestService(t, db, clock)
+	rc := newReceiver(t)
+	rc.status(500)
+	ep, _ := mustEndpoint(t, s, rc.URL)
+	id := enqueue(t, s, Event{Type: TypeTest})
+
+	var gaps []time.Duration
+	last := t0
+	for i := 0; i < 200; i++ {
+		if n := step(t, s); n != 1 {
+			t.Fatalf("turn %d: %d attempts", i, n)
+		}
+		d := onlyDelivery(t, s, id)
+		if d.Status == StatusDead {
+			break
+		}
+		if d.Status != StatusPending {
+			t.Fatalf("status %s", d.Status)
+		}
+		gaps = append(gaps, d.NextAttemptAt.Sub(clock.Now()))
+		// The endpoint back-off must not push attempts beyond the schedule.
+		e, _ := s.GetEndpoint(ctx, ep.ID)
+		next := d.NextAttemptAt
+		if e.BackoffUntil.After(next) {
+			next = e.BackoffUntil
+		}
+		last = next
+		clock.Set(next)
+	}
+	d := onlyDelivery(t, s, id)
+	if d.Status != StatusDead {
+		t.Fatalf("never dead-lettered: %+v", d)
+	}
+	want := []time.Duration{10, 20, 40, 80, 160, 320, 640, 1280, 2560}
+	for i, w := range want {
+		if gaps[i] != w*time.Second {
+			t.Fatalf("gap %d = %s, want %ds (gaps %v)", i, gaps[i], w, gaps)
+		}
+	}
+	for _, g := range gaps[len(want):] {
+		if g != time.Hour {
+			t.Fatalf("capped gap %s, want 1h", g)
+		}
+	}
+	if span := last.Sub(t0); span > 72*time.Hour || span < 71*time.Hour {
+		t.Fatalf("last attempt %s after the first", span)
+	}
+	if int(d.Attempts) != len(gaps)+1 || len(d.AttemptLog) != len(gaps)+1 {
+		t.Fatalf("attempts %d, log %d, gaps %d", d.Attempts, len(d.AttemptLog), len(gaps))
+	}
+	if len(rc.requests()) != int(d.Attempts) {
+		t.Fatalf("receiver saw %d, delivery says %d", len(rc.requests()), d.Attempts)
+	}
+}
+
+// TestFailingEndpointBackedOff: an endpoint this process does not know yet
+// gets one attempt at a time (slow start); while it fails it is left alone
+// for a growing back-off and probed one attempt at a time; a success
+// restores its concurrency. A healthy endpoint beside it is not held up.
+func TestFailingEndpointBackedOff(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	clock := vaspd.NewFakeClock(t0)
+	s := newTestService(t, db, clock)
+	bad, good := newReceiver(t), newReceiver(t)
+	bad.status(503)
+	badEP, _ := mustEndpoint(t, s, bad.URL, func(in *EndpointInput) { in.EventTypes = &[]string{TypeOutgoingPayment} })
+	mustEndpoint(t, s, good.URL, func(in *EndpointInput) { in.EventTypes = &[]string{TypeIncomingPayment} })
+	for i := 0; i < 5; i++ {
+		enqueue(t, s, Event{Type: TypeOutgoingPayment})
+		enqueue(t, s, Event{Type: TypeIncomingPayment})
+	}
+	step(t, s)
+	if n := len(bad.requests()); n != 1 {
+		t.Fatalf("first turn: %d attempts to the failing endpoint, want 1", n)
+	}
+	for i := 0; i < 5 && len(good.requests()) < 5; i++ {
+		step(t, s)
+	}
+	if n := len(good.requests()); n != 5 {
+		t.Fatalf("healthy endpoint got %d of 5 beside a failing one", n)
+	}
+	if n := len(bad.requests()); n != 1 {
+		t.Fatalf("failing endpoint attempted %d times before its back-off ended", n)
+	}
+	e, _ := s.GetEndpoint(ctx, badEP.ID)
+	if e.FailureStreak != 1 || !e.BackoffUntil.After(clock.Now()) {
+		t.Fatalf("streak %d backoff %s", e.FailureStreak, e.BackoffUntil)
+	}
+	// Due again, but the endpoint is in back-off: no attempt.
+	clock.Set(e.BackoffUntil.Add(-time.Millisecond))
+	step(t, s)
+	if n := len(bad.requests()); n != 1 {
+		t.Fatalf("backed-off endpoint attempted %d times", n)
+	}
+	clock.Set(e.BackoffUntil.Add(11 * time.Second))
+	step(t, s)
+	if n := len(bad.requests()); n != 2 {
+		t.Fatalf("failing endpoint probed with %d attempts, want 1", n-1)
+	}
+	bad.status(200)
+	e, _ = s.GetEndpoint(ctx, badEP.ID)
+	clock.Set(e.BackoffUntil.Add(time.Hour))
+	step(t, s)
+	if n := len(bad.requests()); n != 3 {
+		t.Fatalf("probe after back-off: %d attempts, want 1", n-2)
+	}
+	step(t, s)
+	if n := len(bad.requests()); n != 7 {
+		t.Fatalf("after recovery %d attempts in all, want the remaining 4 in one turn", n)
+	}
+	if e, _ := s.GetEndpoint(ctx, badEP.ID); e.FailureStreak != 0 {
+		t.Fatalf("streak after success %d", e.FailureStreak)
+	}
+}

@@ -1,0 +1,237 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/webhook"
+)
+
+// TestSynchronousSend covers the approval flow's answers: the caller gets
+// the status and body, the attempt is logged, nothing is retried.
+func TestSynchronousSend(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := vaspd.NewFakeClock(t0)
+		s := newTestService(t, db, clock)
+		if _, err := s.Send(ctx, Event{Type: TypeIncomingPayment}, SendOptions{}); !errors.Is(err, ErrNoEndpoint) {
+			t.Fatalf("no endpoint: %v", err)
+		}
+		rc := newReceiver(t)
+		e, _, changed, err := s.ConfigurePrimary(ctx, rc.URL)
+		if err != nil || !changed {
+			t.Fatal(err)
+		}
+		// The primary endpoint got a TEST webhook queued when it was set.
+		if n := step(t, s); n != 1 || !strings.Contains(string(rc.requests()[0].body), `"type":"TEST"`) {
+			t.Fatalf("TEST on configuration: %d", n)
+		}
+		for _, c := range []struct {
+			code      int
+			body      string
+			delivered bool
+		}{
+			{200, `{"receiverUserInfo":{"FULL_NAME":"A"}}`, true},
+			{202, ``, true},
+			{403, `{"code":"payment_rejected","message":"no"}`, false},
+			{422, `{"requiredFields":["NATIONALITY"]}`, false},
+		} {
+			rc.set(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(c.code)
+				_, _ = w.Write([]byte(c.body))
+			})
+			resp, err := s.Send(ctx, Event{Type: TypeIncomingPayment, Data: map[string]any{"transaction": map[string]any{"id": "Transaction:x"}}}, SendOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Status != c.code || string(resp.Body) != c.body || resp.Delivered() != c.delivered || resp.URL != e.URL {
+				t.Fatalf("%d: got %d %q delivered=%v", c.code, resp.Status, resp.Body, resp.Delivered())
+			}
+			d := onlyDelivery(t, s, resp.WebhookID)
+			want := StatusFailed
+			if c.delivered {
+				want = StatusDelivered
+			}
+			if d.Status != want || len(d.AttemptLog) != 1 || d.AttemptLog[0].StatusCode != c.code || d.AttemptLog[0].ResponseBody != c.body {
+				t.Fatalf("%d: logged %+v", c.code, d)
+			}
+		}
+		if n := step(t, s); n != 0 {
+			t.Fatalf("synchronous sends were retried (%d)", n)
+		}
+		// A receiver slower than the deadline: no status, an error, logged.
+		release := make(chan struct{})
+		rc.set(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		})
+		defer close(release)
+		start := time.Now()
+		resp, err := s.Send(ctx, Event{Type: TypeIncomingPayment}, SendOptions{Timeout: 150 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Status != 0 || resp.Err == nil || resp.Delivered() || time.Since(start) > 3*time.Second {
+			t.Fatalf("timeout: %+v after %s", resp, time.Since(start))
+		}
+		if d := onlyDelivery(t, s, resp.WebhookID); d.Status != StatusFailed || !strings.Contains(d.AttemptLog[0].Error, "timed out") {
+			t.Fatalf("timeout logged as %+v", d)
+		}
+	})
+}
+
+func TestSendTestReportsFailureAs400(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	s := newTestService(t, db, vaspd.NewFakeClock(t0))
+	if _, err := s.SendTest(ctx, ""); vaspd.AsError(err).Code != vaspd.CodeWebhookEndpointNotSet {
+		t.Fatalf("no endpoint: %v", err)
+	}
+	rc := newReceiver(t)
+	rc.set(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(500)
+		_, _ = w.Write([]byte("down"))
+	})
+	if _, _, _, err := s.ConfigurePrimary(ctx, rc.URL); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.SendTest(ctx, "")
+	e := vaspd.AsError(err)
+	if e.Status != 400 || e.Code != vaspd.CodeWebhookDeliveryError || res.ResponseStatus != 500 || res.ResponseBody != "down" || e.Details["response_status"] != 500 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	rc.status(200)
+	if res, err := s.SendTest(ctx, ""); err != nil || res.ResponseStatus != 200 || res.URL != rc.URL {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
+
+// TestSecretRotationGracePeriod: during the grace period both secrets sign
+// (either verifies); after it only the new one does.
+func TestSecretRotationGracePeriod(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := vaspd.NewFakeClock(t0)
+		s := newTestService(t, db, clock)
+		rc := newReceiver(t)
+		ep, oldSecret := mustEndpoint(t, s, rc.URL)
+		newSecret, e, err := s.RotateSecret(ctx, ep.ID, time.Hour)
+		if err != nil || newSecret == oldSecret || !e.PreviousSecretUntil.Equal(t0.Add(time.Hour)) {
+			t.Fatalf("rotate: %v %+v", err, e)
+		}
+		verifies := func(r received, secret string) bool {
+			std, err := webhook.NewStandardVerifier(webhook.StandardConfig{Secrets: []string{secret}, Now: clock.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			um, err := webhook.NewUMAaaSVerifier(secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			errStd, errUM := std.Verify(r.header, r.body), um.Verify(r.header, r.body)
+			if (errStd == nil) != (errUM == nil) {
+				t.Fatalf("schemes disagree: standard %v, X-UMAaas-Signature %v", errStd, errUM)
+			}
+			return errStd == nil
+		}
+		enqueue(t, s, Event{Type: TypeTest})
+		step(t, s)
+		r := rc.requests()[0]
+		if !verifies(r, oldSecret) || !verifies(r, newSecret) {
+			t.Fatal("during the grace period both secrets must verify")
+		}
+		clock.Advance(time.Hour + time.Second)
+		enqueue(t, s, Event{Type: TypeTest})
+		step(t, s)
+		r = rc.requests()[1]
+		if verifies(r, oldSecret) || !verifies(r, newSecret) {
+			t.Fatal("after the grace period only the new secret may verify")
+		}
+		// Grace < 0: the old secret stops at once.
+		third, _, err := s.RotateSecret(ctx, ep.ID, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enqueue(t, s, Event{Type: TypeTest})
+		step(t, s)
+		r = rc.requests()[2]
+		if verifies(r, newSecret) || !verifies(r, third) {
+			t.Fatal("rotation without grace")
+		}
+		if _, _, err := s.RotateSecret(ctx, ep.ID, 8*24*time.Hour); vaspd.AsError(err).Status != 400 {
+			t.Fatalf("8-day grace accepted: %v", err)
+		}
+	})
+}
+
+func TestEd25519Signature(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	clock := vaspd.NewFakeClock(t0)
+	s := newTestService(t, db, clock)
+	rc := newReceiver(t)
+	mustEndpoint(t, s, rc.URL, func(in *EndpointInput) { in.SignEd25519 = ptr(true) })
+	enqueue(t, s, Event{Type: TypeTest})
+	step(t, s)
+	pub, err := s.PublicKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := webhook.NewStandardVerifier(webhook.StandardConfig{PublicKeys: []string{pub}, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rc.requests()[0]
+	if err := v.Verify(r.header, r.body); err != nil || !strings.Contains(r.header.Get("webhook-signature"), "v1a,") {
+		t.Fatalf("v1a: %v (%s)", err, r.header.Get("webhook-signature"))
+	}
+}
+
+// TestSSRFRefusals: non-public URLs are refused when configured, and a
+// host that resolves to a non-public address is refused at dial time.
+func TestSSRFRefusals(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	clock := vaspd.NewFakeClock(t0)
+	strict := newTestService(t, db, clock, func(o *Options) { o.AllowNets = nil })
+	for _, u := range []string{
+		"http://127.0.0.1/h", "http://[::1]/h", "http://10.0.0.1/h", "http://169.254.169.254/latest/meta-data",
+		"http://100.64.1.1/h", "http://[fd00:ec2::254]/h", "http://localhost:8080/h", "http://0.0.0.0/h",
+		"ftp://example.com/h", "http://user:pw@example.com/h", "/relative", "http://example.com/#frag",
+	} {
+		if _, _, err := strict.CreateEndpoint(ctx, EndpointInput{URL: ptr(u)}); vaspd.AsError(err).Status != 400 {
+			t.Errorf("%s: want 400, got %v", u, err)
+		}
+	}
+	// An endpoint created where loopback was allowed, delivered by a process
+	// where it is not: refused at dial time, nothing reaches the receiver.
+	rc := newReceiver(t)
+	lax := newTestService(t, db, clock)
+	mustEndpoint(t, lax, strings.Replace(rc.URL, "127.0.0.1", "localhost", 1))
+	id := enqueue(t, strict, Event{Type: TypeTest})
+	if n := step(t, strict); n != 1 {
+		t.Fatalf("attempts %d", n)
+	}
+	d := onlyDelivery(t, strict, id)
+	if len(rc.requests()) != 0 || d.Status != StatusPending || !strings.Contains(d.LastError, "SSRF") {
+		t.Fatalf("dial-time refusal: %d requests, %+v", len(rc.requests()), d)
+	}
+	// Allow-listing the host name opens it.
+	byName := newTestService(t, db, clock, func(o *Options) { o.AllowNets = []string{"localhost"} })
+	clock.Advance(time.Hour)
+	if n := step(t, byName); n != 1 || len(rc.requests()) != 1 {
+		t.Fatalf("allow-listed host: %d attempts, %d requests", n, len(rc.requests()))
+	}
+	if _, err := New(db, Options{AllowNets: []string{"bad entry/"}}); err == nil {
+		t.Fatal("bad allow-list entry accepted")
+	}
+}

@@ -1,0 +1,170 @@
+package delivery
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store"
+)
+
+// Response is what a synchronous send got back.
+type Response struct {
+	WebhookID  string        `json:"webhookId"`
+	DeliveryID string        `json:"deliveryId"`
+	URL        string        `json:"url"`
+	Status     int           `json:"status"` // 0 when no HTTP response arrived (timeout, refused)
+	Body       []byte        `json:"-"`      // up to 64 KiB
+	Header     http.Header   `json:"-"`
+	Latency    time.Duration `json:"-"`
+	Err        error         `json:"-"` // transport error or timeout; nil when Status is set
+}
+
+// Delivered reports whether the receiver accepted the webhook (2xx or 409).
+func (r *Response) Delivered() bool { return r.Err == nil && classify(r.Status) == outcomeDelivered }
+
+// SendOptions tune a synchronous send.
+type SendOptions struct {
+	// EndpointID picks the endpoint; empty = the primary endpoint.
+	EndpointID string
+	// Timeout bounds the attempt (also bounded by ctx); 0 = the endpoint's timeout.
+	Timeout time.Duration
+}
+
+// Send delivers ev to one endpoint now and returns the receiver's answer
+// within the deadline — for webhooks whose reply decides something, such as
+// the INCOMING_PAYMENT approval (200 / 202 / 403 / 422 / timeout). The event,
+// the delivery and the attempt are recorded like any other, but the send is
+// never retried: the caller acts on the answer or its absence. A receiver's
+// non-2xx answer is a Response, not an error; errors mean the send could not
+// be made (no endpoint, database failure).
+func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Response, error) {
+	now := s.opt.Clock.Now()
+	body, err := ev.encode(now)
+	if err != nil {
+		return nil, err
+	}
+	us := store.Micros(now)
+	var t *target
+	deliveryID := vaspd.NewID(vaspd.IDDelivery)
+	token := newToken()
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		q := `SELECT id, url, timeout_ms, secret, prev_secret, prev_secret_until, sign_ed25519, failure_streak
+			FROM webhook_endpoints WHERE deleted_at = 0 AND `
+		var row scanner
+		if opt.EndpointID == "" {
+			row = tx.QueryRowContext(ctx, q+`is_primary ORDER BY id LIMIT 1`)
+		} else {
+			row = tx.QueryRowContext(ctx, q+`id = $1`, opt.EndpointID)
+		}
+		var err error
+		t, err = s.scanTarget(row, us)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO webhook_events (id, type, payload, occurred_at, created_at) VALUES ($1, $2, $3, $4, $5)`,
+			ev.ID, ev.Type, body, store.Micros(ev.Time), us); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO webhook_deliveries
+			(id, event_id, endpoint_id, status, attempts, next_attempt_at, lease_token, first_attempt_at,
+			 last_status, last_error, created_at, updated_at, finished_at)
+			VALUES ($1, $2, $3, 'sending', 0, $4, $5, $4, 0, '', $4, $4, 0)`, deliveryID, ev.ID, t.id, us, token)
+		return err
+	})
+	switch {
+	case errors.Is(err, sql.ErrNoRows) && opt.EndpointID == "":
+		return nil, ErrNoEndpoint
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, vaspd.NotFound(vaspd.CodeWebhookEndpointNotFound, "webhook endpoint %s not found", truncate(opt.EndpointID, 80))
+	case err != nil:
+		return nil, fmt.Errorf("delivery: record sync send: %w", err)
+	}
+	if opt.Timeout > 0 {
+		t.timeout = min(opt.Timeout, t.timeout)
+	}
+	res := s.attempt(ctx, *t, ev.ID, body, maxSyncBody)
+	resp := &Response{WebhookID: ev.ID, DeliveryID: deliveryID, URL: t.url, Status: res.status, Body: res.body,
+		Header: res.header, Latency: res.latency, Err: res.err}
+	if res.err != nil {
+		resp.Status = 0
+	}
+
+	status, label := StatusFailed, "sync_failed"
+	if resp.Delivered() {
+		status, label = StatusDelivered, "sync_delivered"
+	}
+	msg := res.errString()
+	if msg == "" && status == StatusFailed {
+		msg = fmt.Sprintf("HTTP %d %s", res.status, http.StatusText(res.status))
+	}
+	logged := res.body
+	if len(logged) > MaxLoggedBody {
+		logged = logged[:MaxLoggedBody]
+	}
+	if logged == nil {
+		logged = []byte{}
+	}
+	// Record even if the caller's context is done: the attempt happened.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	end := store.Micros(s.opt.Clock.Now())
+	err = s.db.InTx(rctx, func(tx *store.Tx) error {
+		if _, err := tx.ExecContext(rctx, `INSERT INTO webhook_attempts (id, delivery_id, attempt, started_at, latency_us,
+			status_code, response_body, error) VALUES ($1, $2, 1, $3, $4, $5, $6, $7)`,
+			deliveryID+"/1", deliveryID, store.Micros(res.started), res.latency.Microseconds(), res.status, logged, msg); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(rctx, `UPDATE webhook_deliveries SET status = $2, attempts = 1, last_status = $3,
+			last_error = $4, lease_token = '', updated_at = $5, finished_at = $5 WHERE id = $1`,
+			deliveryID, status, res.status, msg, end)
+		return err
+	})
+	s.m.attempt(res)
+	s.m.outcome(label)
+	if err != nil {
+		// The receiver's answer stands; only the log is missing.
+		s.opt.Log.Error("recording a synchronous webhook attempt failed", "delivery", deliveryID, "err", err)
+	}
+	return resp, nil
+}
+
+// TestResult is the UMAaaS TestWebhookResponse.
+type TestResult struct {
+	URL            string `json:"url"`
+	ResponseStatus int    `json:"response_status"`
+	ResponseBody   string `json:"response_body"`
+}
+
+// SendTest sends a TEST webhook synchronously (POST /webhooks/test) to the
+// given endpoint, or the primary one when endpointID is empty. A receiver
+// that did not accept it is reported as a 400 WEBHOOK_DELIVERY_ERROR whose
+// details carry the same fields.
+func (s *Service) SendTest(ctx context.Context, endpointID string) (TestResult, error) {
+	resp, err := s.Send(ctx, Event{Type: TypeTest}, SendOptions{EndpointID: endpointID})
+	if errors.Is(err, ErrNoEndpoint) {
+		return TestResult{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeWebhookEndpointNotSet, "no webhook endpoint is configured")
+	}
+	if err != nil {
+		return TestResult{}, err
+	}
+	out := TestResult{URL: resp.URL, ResponseStatus: resp.Status, ResponseBody: string(resp.Body)}
+	if len(out.ResponseBody) > MaxLoggedBody {
+		out.ResponseBody = out.ResponseBody[:MaxLoggedBody]
+	}
+	if !resp.Delivered() {
+		msg := "the webhook endpoint did not accept the test webhook"
+		if resp.Err != nil {
+			msg += ": " + resp.Err.Error()
+		}
+		return out, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeWebhookDeliveryError, "%s", msg).WithDetails(map[string]any{
+			"url": out.URL, "response_status": out.ResponseStatus, "response_body": out.ResponseBody,
+		})
+	}
+	return out, nil
+}

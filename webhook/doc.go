@@ -1,0 +1,58 @@
+// Package webhook is both ends of vaspd's webhooks: the payload types and
+// signatures vaspd sends, and the toolkit a platform imports to receive them.
+// docs/webhooks.md is the wire contract, with published test vectors.
+//
+// # The wire format
+//
+// A webhook is a POST whose JSON body is one of the UMAaaS webhook
+// payloads ([IncomingPaymentWebhook], [OutgoingPaymentWebhook],
+// [TestWebhook], [BulkUploadWebhook], [InvitationClaimedWebhook]), each
+// ending with the envelope [BaseWebhook]: the event timestamp, a webhookId
+// ("Webhook:<uuidv7>", the same on every retry) and the type. [Marshal]
+// produces the body; [Parse] decodes one into its typed [Event]. Money is an
+// integer in the currency's smallest unit; rates are exact decimal text.
+//
+// Every request carries two signature schemes over the exact body bytes,
+// both keyed by the endpoint secret ("whsec_" + base64, from [NewSecret]):
+//
+//   - X-UMAaas-Signature (UMAaaS v1): lowercase hex HMAC-SHA256 of the body,
+//     keyed with the secret string exactly as issued;
+//   - Standard Webhooks: webhook-id, webhook-timestamp (attempt time) and
+//     webhook-signature, a list of "v1,<base64 HMAC-SHA256>" keyed with the
+//     base64-decoded part after "whsec_", over id "." timestamp "." body,
+//     plus "v1a,<base64 ed25519>" when the endpoint has a signing key
+//     ([NewSigningKey]; receivers trust its [PublicKey]).
+//
+// During a secret rotation every active secret signs, newest first. The
+// sender side is [Sign] / [Signer]; package delivery calls it once per
+// attempt.
+//
+// # Receiving
+//
+// A platform builds a [Verifier] from its secret or keys and hands it to
+// [NewHandler] with its own [EventHandler]. The [Handler] reads the raw body
+// (size-limited, 413), verifies it (401), decodes the typed event (400),
+// de-duplicates on webhookId through a [Store] (409 for an id already
+// processed, 429 while a duplicate is in flight), runs the platform's code
+// and writes its [Reply]: [Approve] (200 with receiverUserInfo), [Async]
+// (202), [Reject] (403 with a reason), [NeedMoreInfo] (422 with
+// requiredFields) or [OK]. A handler error, panic or 5xx reply releases the
+// id so the sender's retry runs it again.
+//
+// Verifiers, all comparing in constant time:
+//
+//   - [StandardVerifier]: Standard Webhooks v1 and v1a, any matching
+//     signature of any trusted key, the timestamp within 5 minutes both
+//     ways. The one to use for vaspd.
+//   - [BodyHMACVerifier]: hex HMAC of the body in one header, for
+//     X-UMAaas-Signature ([NewUMAaaSVerifier]), Lightspark's
+//     lightspark-signature ([NewLightsparkVerifier]) and Coinbase Commerce /
+//     LlamaPay's X-CC-Webhook-Signature ([NewCoinbaseCommerceVerifier]).
+//     These sign no timestamp, so replay protection is the Store's.
+//   - [P256Verifier]: the ECDSA P-256 scheme of UMAaaS after 2025-05-30 and
+//     of Grid.
+//
+// Stores: [MemoryStore] (in process, entries expire), [SQLStore] on any
+// database/sql pool ([NewSQLStore], table from [CreateTableSQL]) or on
+// vaspd's own database ([NewDBStore], table from migration 0240).
+package webhook

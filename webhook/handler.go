@@ -1,0 +1,243 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// EventHandler is the platform's code: it receives each verified,
+// de-duplicated event once and decides the reply. An error (or a panic)
+// answers 500 and releases the event, so the sender's retry runs the handler
+// again; a Reply with a 5xx status does the same. Any other Reply marks the
+// event processed.
+//
+// ctx is the request's context: it ends when the sender hangs up.
+type EventHandler interface {
+	HandleEvent(ctx context.Context, ev Event) (Reply, error)
+}
+
+// EventHandlerFunc adapts a function to [EventHandler].
+type EventHandlerFunc func(ctx context.Context, ev Event) (Reply, error)
+
+// HandleEvent calls f.
+func (f EventHandlerFunc) HandleEvent(ctx context.Context, ev Event) (Reply, error) {
+	return f(ctx, ev)
+}
+
+// Defaults for [HandlerConfig].
+const (
+	// DefaultMaxBodyBytes bounds a webhook body; vaspd's are a few KB.
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultLease is how long a claim blocks duplicates while the handler
+	// runs; a process that dies mid-handler frees the id after this.
+	DefaultLease = 2 * time.Minute
+	// DefaultRetention is how long a processed id answers 409. It must
+	// outlast the sender's retry schedule (about three days for vaspd).
+	DefaultRetention = 7 * 24 * time.Hour
+)
+
+// HandlerConfig configures a [Handler].
+type HandlerConfig struct {
+	// Verifier authenticates requests; required. For vaspd webhooks use a
+	// [StandardVerifier] with the endpoint secret.
+	Verifier Verifier
+	// Handler is the platform's code; required.
+	Handler EventHandler
+	// Store de-duplicates by webhookId; nil means a fresh [MemoryStore].
+	Store Store
+	// MaxBodyBytes bounds the body; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Lease and Retention are passed to the Store; 0 means DefaultLease and
+	// DefaultRetention.
+	Lease, Retention time.Duration
+	// Logger receives one line per rejected request and per handler
+	// failure, never key material; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Handler is an http.Handler receiving vaspd (and UMAaaS) webhooks:
+//
+//  1. only POST (405 otherwise); the raw body is read up to MaxBodyBytes (413);
+//  2. the signature is verified against the raw bytes (401);
+//  3. the body is decoded into a typed [Event] (400 if malformed, or if a
+//     signed webhook-id header disagrees with the body's webhookId);
+//  4. the webhookId is claimed in the Store: 409 if already processed, 429
+//     with Retry-After if a concurrent duplicate is being processed;
+//  5. the platform's EventHandler runs; on success the id is marked
+//     processed before the reply is written, on failure it is released.
+type Handler struct {
+	cfg HandlerConfig
+	log *slog.Logger
+}
+
+// NewHandler checks cfg and fills in the defaults.
+func NewHandler(cfg HandlerConfig) (*Handler, error) {
+	if cfg.Verifier == nil {
+		return nil, errors.New("webhook: HandlerConfig.Verifier is required")
+	}
+	if cfg.Handler == nil {
+		return nil, errors.New("webhook: HandlerConfig.Handler is required")
+	}
+	if cfg.MaxBodyBytes < 0 || cfg.Lease < 0 || cfg.Retention < 0 {
+		return nil, errors.New("webhook: negative limit in HandlerConfig")
+	}
+	if cfg.Store == nil {
+		cfg.Store = &MemoryStore{}
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.Lease == 0 {
+		cfg.Lease = DefaultLease
+	}
+	if cfg.Retention == 0 {
+		cfg.Retention = DefaultRetention
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Handler{cfg: cfg, log: log}, nil
+}
+
+// Error codes of the Handler's own answers (UMAaaS error body shape).
+const (
+	CodeInvalidSignature = "INVALID_SIGNATURE"
+	CodeInvalidInput     = "INVALID_INPUT"
+	CodeDuplicate        = "WEBHOOK_ALREADY_PROCESSED"
+	CodeInProgress       = "WEBHOOK_IN_PROGRESS"
+	CodeInternal         = "INTERNAL_ERROR"
+)
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, http.StatusMethodNotAllowed, CodeInvalidInput, "webhooks are delivered with POST")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, CodeInvalidInput, "body exceeds "+strconv.FormatInt(h.cfg.MaxBodyBytes, 10)+" bytes")
+			return
+		}
+		writeError(w, http.StatusBadRequest, CodeInvalidInput, "could not read body")
+		return
+	}
+	if err := h.cfg.Verifier.Verify(r.Header, body); err != nil {
+		h.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook rejected: signature", slog.String("reason", err.Error()), slog.String("remote", r.RemoteAddr))
+		writeError(w, http.StatusUnauthorized, CodeInvalidSignature, "signature verification failed")
+		return
+	}
+	ev, err := Parse(body)
+	if err != nil {
+		h.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook rejected: payload", slog.String("reason", err.Error()))
+		writeError(w, http.StatusBadRequest, CodeInvalidInput, err.Error())
+		return
+	}
+	id := ev.Envelope().WebhookID
+	if hid := r.Header.Get(HeaderWebhookID); hid != "" && hid != id {
+		h.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook rejected: webhook-id header differs from body webhookId", slog.String("webhook_id", id))
+		writeError(w, http.StatusBadRequest, CodeInvalidInput, "webhook-id header differs from webhookId")
+		return
+	}
+
+	token, err := h.cfg.Store.Claim(r.Context(), id, h.cfg.Lease)
+	switch {
+	case errors.Is(err, ErrDuplicate):
+		writeError(w, http.StatusConflict, CodeDuplicate, "webhook "+id+" was already processed")
+		return
+	case errors.Is(err, ErrInProgress):
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusTooManyRequests, CodeInProgress, "webhook "+id+" is being processed")
+		return
+	case err != nil:
+		h.log.LogAttrs(r.Context(), slog.LevelError, "webhook store claim failed", slog.String("webhook_id", id), slog.String("error", err.Error()))
+		writeError(w, http.StatusInternalServerError, CodeInternal, "internal error")
+		return
+	}
+
+	reply, err := h.run(r.Context(), ev, id, token)
+	if err != nil {
+		h.log.LogAttrs(r.Context(), slog.LevelError, "webhook handler failed", slog.String("webhook_id", id), slog.String("type", string(ev.Envelope().Type)), slog.String("error", err.Error()))
+		writeError(w, http.StatusInternalServerError, CodeInternal, "internal error")
+		return
+	}
+	status := reply.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if status < 100 || status > 599 {
+		h.release(context.WithoutCancel(r.Context()), id, token)
+		h.log.LogAttrs(r.Context(), slog.LevelError, "webhook handler returned an invalid status", slog.String("webhook_id", id), slog.Int("status", status))
+		writeError(w, http.StatusInternalServerError, CodeInternal, "internal error")
+		return
+	}
+	var encoded []byte
+	if reply.Body != nil {
+		if encoded, err = json.Marshal(reply.Body); err != nil {
+			// Encode before marking the event processed: a reply that cannot
+			// be sent must not turn the sender's retry into a 409.
+			h.release(context.WithoutCancel(r.Context()), id, token)
+			h.log.LogAttrs(r.Context(), slog.LevelError, "webhook reply body cannot be encoded", slog.String("webhook_id", id), slog.String("error", err.Error()))
+			writeError(w, http.StatusInternalServerError, CodeInternal, "internal error")
+			return
+		}
+	}
+	// Bookkeeping must not be cut short by the sender hanging up.
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+	defer cancel()
+	if status >= 500 {
+		h.release(bctx, id, token)
+	} else if err := h.cfg.Store.Complete(bctx, id, token, h.cfg.Retention); err != nil {
+		// The handler's work is done; the reply stands. The cost is that a
+		// retry may run the handler again, which handlers must tolerate.
+		h.log.LogAttrs(r.Context(), slog.LevelError, "webhook store complete failed", slog.String("webhook_id", id), slog.String("error", err.Error()))
+	}
+	if encoded == nil {
+		w.WriteHeader(status)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(encoded)
+}
+
+// run calls the platform handler, turning a panic into an error after
+// releasing the claim, so that one bad event cannot wedge its id for the
+// whole lease.
+func (h *Handler) run(ctx context.Context, ev Event, id, token string) (reply Reply, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("handler panic: %v", p)
+		}
+		if err != nil {
+			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			h.release(bctx, id, token)
+		}
+	}()
+	return h.cfg.Handler.HandleEvent(ctx, ev)
+}
+
+func (h *Handler) release(ctx context.Context, id, token string) {
+	if err := h.cfg.Store.Release(ctx, id, token); err != nil {
+		h.log.LogAttrs(ctx, slog.LevelError, "webhook store release failed", slog.String("webhook_id", id), slog.String("error", err.Error()))
+	}
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	b, _ := json.Marshal(APIError{Status: status, Code: code, Message: msg}) // cannot fail: strings and an int
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

@@ -1,0 +1,114 @@
+package webhook
+
+import (
+	"encoding/base64"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestNewSecret(t *testing.T) {
+	seen := map[string]bool{}
+	for range 100 {
+		s, err := NewSecret()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(s, SecretPrefix) || seen[s] {
+			t.Fatalf("bad or repeated secret %q", s)
+		}
+		seen[s] = true
+		key, err := ParseSecret(s)
+		if err != nil || len(key) != 32 {
+			t.Fatalf("ParseSecret(NewSecret()) = %d bytes, %v", len(key), err)
+		}
+	}
+}
+
+func TestSigningKeys(t *testing.T) {
+	sk, pk, err := NewSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(sk, SigningKeyPrefix) || !strings.HasPrefix(pk, PublicKeyPrefix) {
+		t.Fatalf("prefixes: %q %q", sk[:5], pk[:5])
+	}
+	if got, err := PublicKey(sk); err != nil || got != pk {
+		t.Fatalf("PublicKey = %q, %v; want %q", got, err, pk)
+	}
+	// The 64-byte seed||public form is accepted, and checked.
+	seed, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(vecSigningKey, SigningKeyPrefix))
+	pub, _ := ParsePublicKey(vecPublicKey)
+	long := SigningKeyPrefix + base64.StdEncoding.EncodeToString(append(append([]byte{}, seed...), pub...))
+	if got, err := PublicKey(long); err != nil || got != vecPublicKey {
+		t.Fatalf("64-byte key: %q, %v", got, err)
+	}
+	bad := append(append([]byte{}, seed...), make([]byte, 32)...)
+	if _, err := PublicKey(SigningKeyPrefix + base64.StdEncoding.EncodeToString(bad)); err == nil {
+		t.Fatal("64-byte key with a wrong public half accepted")
+	}
+	for _, k := range []string{"", "whsk_", "whsec_" + seed64(seed), "whsk_AAAA", "whsk_%%%%"} {
+		if _, err := PublicKey(k); err == nil {
+			t.Errorf("PublicKey(%q) accepted", k)
+		}
+	}
+}
+
+func seed64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func TestSignRejects(t *testing.T) {
+	at := time.Unix(1795330805, 0)
+	body := []byte(vecTestBody)
+	good := Keys{Secrets: []string{vecSecret}}
+	for _, c := range []struct {
+		name string
+		keys Keys
+		id   string
+		at   time.Time
+	}{
+		{"no secret", Keys{}, vecTestID, at},
+		{"secret without prefix", Keys{Secrets: []string{strings.TrimPrefix(vecSecret, SecretPrefix)}}, vecTestID, at},
+		{"bad signing key", Keys{Secrets: []string{vecSecret}, SigningKeys: []string{vecPublicKey}}, vecTestID, at},
+		{"too many keys", Keys{Secrets: []string{vecSecret, vecSecret, vecSecret, vecSecret, vecSecret, vecSecret, vecSecret, vecSecret, vecSecret, vecSecret, vecSecret}}, vecTestID, at},
+		{"empty id", good, "", at},
+		{"id with a dot", good, "Webhook:a.b", at},
+		{"id with a space", good, "Webhook:a b", at},
+		{"id with a newline", good, "Webhook:a\r\nX-Evil: 1", at},
+		{"id too long", good, "Webhook:" + strings.Repeat("a", 300), at},
+		{"zero time", good, vecTestID, time.Time{}},
+	} {
+		if _, err := Sign(c.keys, c.id, c.at, body); err == nil {
+			t.Errorf("%s: signed", c.name)
+		}
+	}
+}
+
+// TestSignVerifyRoundTrip: whatever a Signer produces, the matching
+// verifiers accept, with any one of the keys it signed with.
+func TestSignVerifyRoundTrip(t *testing.T) {
+	s1, _ := NewSecret()
+	s2, _ := NewSecret()
+	sk, pk, _ := NewSigningKey()
+	at := time.Now()
+	signer, err := NewSigner(Keys{Secrets: []string{s1, s2}, SigningKeys: []string{sk}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range [][]byte{{}, []byte("{}"), []byte(vecIncomingBody), make([]byte, 100_000)} {
+		h, err := signer.Sign(vecTestID, at, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, cfg := range []StandardConfig{{Secrets: []string{s1}}, {Secrets: []string{s2}}, {PublicKeys: []string{pk}}} {
+			if err := mustStandard(t, cfg).Verify(h, body); err != nil {
+				t.Errorf("config %d, body %d bytes: %v", i, len(body), err)
+			}
+		}
+		for _, s := range []string{s1, s2} {
+			u, _ := NewUMAaaSVerifier(s)
+			if err := u.Verify(h, body); err != nil {
+				t.Errorf("X-UMAaas-Signature, body %d bytes: %v", len(body), err)
+			}
+		}
+	}
+}

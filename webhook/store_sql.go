@@ -1,0 +1,195 @@
+package webhook
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/vaspd/vaspd/store"
+)
+
+// CreateTableSQL creates the table [SQLStore] uses, under its default name.
+// It runs unchanged on SQLite (3.24 or later) and PostgreSQL. Times are
+// Unix microseconds, which sort and compare the same on both.
+//
+//   - state is 'processing' (claimed, expires_at = end of the lease) or
+//     'done' (processed, expires_at = end of the retention);
+//   - token identifies the claim holder, so a holder whose lease expired
+//     cannot complete or release another request's claim.
+const CreateTableSQL = `CREATE TABLE IF NOT EXISTS webhook_receipts (
+    webhook_id  TEXT   NOT NULL PRIMARY KEY,
+    state       TEXT   NOT NULL CHECK (state IN ('processing', 'done')),
+    token       TEXT   NOT NULL,
+    expires_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_receipts_expires_at ON webhook_receipts (expires_at);`
+
+// DefaultTable is the table name in [CreateTableSQL]. vaspd's own database
+// has it already: migration 0240_webhook_receipts creates it.
+const DefaultTable = "webhook_receipts"
+
+// sqlConn is what the store needs from a database: *sql.DB and *store.DB
+// both provide it.
+type sqlConn interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// SQLStore is a [Store] in a SQL database through database/sql, for
+// receivers that run several instances or must remember processed ids
+// across restarts. It works on SQLite and PostgreSQL (placeholders $1…,
+// INSERT … ON CONFLICT … DO UPDATE … WHERE). Create the table with
+// [CreateTableSQL] or [SQLStore.CreateTable]; delete expired rows now and
+// then with [SQLStore.Purge].
+type SQLStore struct {
+	db    sqlConn
+	table string
+	// Now returns the current time; nil means time.Now. All instances
+	// sharing a table should have roughly synchronised clocks, since leases
+	// and retention are compared against it.
+	Now func() time.Time
+
+	claim, complete, release, state, purge string
+}
+
+var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// NewSQLStore returns a store using table (empty means DefaultTable) in db.
+// The table name is checked, never taken from outside input.
+func NewSQLStore(db *sql.DB, table string) (*SQLStore, error) {
+	if db == nil {
+		return nil, errors.New("webhook: nil *sql.DB")
+	}
+	return newSQLStore(db, table)
+}
+
+// NewDBStore returns a store in vaspd's own database (SQLite or PostgreSQL
+// through package store), in the webhook_receipts table its migrations
+// create; there is no need to call CreateTable.
+func NewDBStore(db *store.DB) (*SQLStore, error) {
+	if db == nil {
+		return nil, errors.New("webhook: nil *store.DB")
+	}
+	return newSQLStore(db, DefaultTable)
+}
+
+func newSQLStore(db sqlConn, table string) (*SQLStore, error) {
+	if table == "" {
+		table = DefaultTable
+	}
+	if !tableName.MatchString(table) {
+		return nil, fmt.Errorf("webhook: table name %q must match %s", table, tableName)
+	}
+	s := &SQLStore{db: db, table: table}
+	s.claim = `INSERT INTO ` + table + ` (webhook_id, state, token, expires_at, updated_at)
+VALUES ($1, 'processing', $2, $3, $4)
+ON CONFLICT (webhook_id) DO UPDATE
+SET state = 'processing', token = excluded.token, expires_at = excluded.expires_at, updated_at = excluded.updated_at
+WHERE ` + table + `.expires_at <= excluded.updated_at`
+	s.complete = `UPDATE ` + table + ` SET state = 'done', expires_at = $3, updated_at = $4
+WHERE webhook_id = $1 AND token = $2 AND state = 'processing'`
+	s.release = `DELETE FROM ` + table + ` WHERE webhook_id = $1 AND token = $2 AND state = 'processing'`
+	s.state = `SELECT state, expires_at FROM ` + table + ` WHERE webhook_id = $1`
+	s.purge = `DELETE FROM ` + table + ` WHERE expires_at <= $1`
+	return s, nil
+}
+
+// CreateTable runs [CreateTableSQL] (with the store's table name).
+func (s *SQLStore) CreateTable(ctx context.Context) error {
+	ddl := strings.ReplaceAll(CreateTableSQL, DefaultTable, s.table)
+	for stmt := range strings.SplitSeq(ddl, ";") {
+		if strings.TrimSpace(stmt) == "" {
+			continue
+		}
+		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("webhook: creating %s: %w", s.table, err)
+		}
+	}
+	return nil
+}
+
+func (s *SQLStore) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Claim implements [Store] with one atomic upsert: it inserts the id, or
+// takes over a row whose lease or retention has expired, and otherwise
+// changes nothing. Zero rows affected means someone holds the id.
+func (s *SQLStore) Claim(ctx context.Context, id string, lease time.Duration) (string, error) {
+	token, err := newToken()
+	if err != nil {
+		return "", err
+	}
+	// Two rounds: a row can be purged between the upsert and the look-up.
+	for range 2 {
+		now := s.now()
+		res, err := s.db.ExecContext(ctx, s.claim, id, token, now.Add(lease).UnixMicro(), now.UnixMicro())
+		if err != nil {
+			return "", fmt.Errorf("webhook: claiming %s: %w", id, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return "", fmt.Errorf("webhook: claiming %s: %w", id, err)
+		}
+		if n == 1 {
+			return token, nil
+		}
+		var state string
+		var expires int64
+		err = s.db.QueryRowContext(ctx, s.state, id).Scan(&state, &expires)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("webhook: reading %s: %w", id, err)
+		}
+		if state == "done" {
+			return "", ErrDuplicate
+		}
+		return "", ErrInProgress
+	}
+	return "", ErrInProgress
+}
+
+// Complete implements [Store].
+func (s *SQLStore) Complete(ctx context.Context, id, token string, retain time.Duration) error {
+	now := s.now()
+	res, err := s.db.ExecContext(ctx, s.complete, id, token, now.Add(retain).UnixMicro(), now.UnixMicro())
+	if err != nil {
+		return fmt.Errorf("webhook: completing %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("webhook: completing %s: %w", id, err)
+	}
+	if n == 0 {
+		return ErrClaimLost
+	}
+	return nil
+}
+
+// Release implements [Store].
+func (s *SQLStore) Release(ctx context.Context, id, token string) error {
+	if _, err := s.db.ExecContext(ctx, s.release, id, token); err != nil {
+		return fmt.Errorf("webhook: releasing %s: %w", id, err)
+	}
+	return nil
+}
+
+// Purge deletes expired rows (finished retentions and abandoned leases) and
+// reports how many. Run it periodically, e.g. hourly.
+func (s *SQLStore) Purge(ctx context.Context) (int64, error) {
+	res, err := s.db.ExecContext(ctx, s.purge, s.now().UnixMicro())
+	if err != nil {
+		return 0, fmt.Errorf("webhook: purging %s: %w", s.table, err)
+	}
+	return res.RowsAffected()
+}

@@ -1,0 +1,273 @@
+package webhook
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite"
+
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+)
+
+// fakeClock is a settable clock shared by a store under test.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Unix(1795330805, 0)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// storeCase builds a fresh, empty store using clock.
+type storeCase struct {
+	name string
+	open func(t *testing.T, clock *fakeClock) Store
+}
+
+func storeCases() []storeCase {
+	cases := []storeCase{
+		{"memory", func(t *testing.T, clock *fakeClock) Store { return &MemoryStore{Now: clock.Now} }},
+		{"sqlite", func(t *testing.T, clock *fakeClock) Store {
+			// A file, not :memory:, so that several connections share it.
+			dsn := "file:" + filepath.Join(t.TempDir(), "receipts.db") + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
+			return openSQLStore(t, "sqlite", dsn, clock, "")
+		}},
+		// vaspd's own database: the table comes from migration 0240.
+		{"store.DB sqlite", func(t *testing.T, clock *fakeClock) Store { return openDBStore(t, storetest.SQLite(t), clock) }},
+	}
+	if url := os.Getenv("VASPD_TEST_POSTGRES_URL"); url != "" {
+		cases = append(cases, storeCase{"postgres", func(t *testing.T, clock *fakeClock) Store {
+			table := fmt.Sprintf("webhook_receipts_test_%d", time.Now().UnixNano())
+			s := openSQLStore(t, "pgx", url, clock, table)
+			t.Cleanup(func() {
+				db, err := sql.Open("pgx", url)
+				if err == nil {
+					db.Exec("DROP TABLE IF EXISTS " + table)
+					db.Close()
+				}
+			})
+			return s
+		}}, storeCase{"store.DB postgres", func(t *testing.T, clock *fakeClock) Store {
+			return openDBStore(t, storetest.Postgres(t), clock)
+		}})
+	}
+	return cases
+}
+
+func openDBStore(t *testing.T, db *store.DB, clock *fakeClock) *SQLStore {
+	t.Helper()
+	s, err := NewDBStore(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Now = clock.Now
+	return s
+}
+
+func openSQLStore(t *testing.T, driver, dsn string, clock *fakeClock, table string) *SQLStore {
+	t.Helper()
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s, err := NewSQLStore(db, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Now = clock.Now
+	if err := s.CreateTable(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// CreateTable is idempotent.
+	if err := s.CreateTable(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestStore(t *testing.T) {
+	if os.Getenv("VASPD_TEST_POSTGRES_URL") == "" {
+		t.Log("VASPD_TEST_POSTGRES_URL unset: PostgreSQL store not tested")
+	}
+	ctx := context.Background()
+	const lease, retain = time.Minute, time.Hour
+	for _, sc := range storeCases() {
+		t.Run(sc.name, func(t *testing.T) {
+			t.Run("lifecycle", func(t *testing.T) {
+				clock := newFakeClock()
+				s := sc.open(t, clock)
+				tok, err := s.Claim(ctx, "Webhook:a", lease)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.Claim(ctx, "Webhook:a", lease); !errors.Is(err, ErrInProgress) {
+					t.Fatalf("second claim: %v, want ErrInProgress", err)
+				}
+				if _, err := s.Claim(ctx, "Webhook:b", lease); err != nil {
+					t.Fatalf("other id: %v", err)
+				}
+				if err := s.Complete(ctx, "Webhook:a", "wrong-token", retain); !errors.Is(err, ErrClaimLost) {
+					t.Fatalf("complete with a wrong token: %v", err)
+				}
+				if err := s.Complete(ctx, "Webhook:a", tok, retain); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.Claim(ctx, "Webhook:a", lease); !errors.Is(err, ErrDuplicate) {
+					t.Fatalf("claim after complete: %v, want ErrDuplicate", err)
+				}
+				if err := s.Complete(ctx, "Webhook:a", tok, retain); !errors.Is(err, ErrClaimLost) {
+					t.Fatalf("second complete: %v, want ErrClaimLost", err)
+				}
+				// Release of a done id changes nothing.
+				if err := s.Release(ctx, "Webhook:a", tok); err != nil {
+					t.Fatal(err)
+				}
+				clock.Advance(retain - time.Second)
+				if _, err := s.Claim(ctx, "Webhook:a", lease); !errors.Is(err, ErrDuplicate) {
+					t.Fatalf("claim just before retention ends: %v", err)
+				}
+				clock.Advance(time.Second)
+				if _, err := s.Claim(ctx, "Webhook:a", lease); err != nil {
+					t.Fatalf("claim after retention: %v", err)
+				}
+			})
+			t.Run("release lets a retry run", func(t *testing.T) {
+				clock := newFakeClock()
+				s := sc.open(t, clock)
+				tok, _ := s.Claim(ctx, "Webhook:r", lease)
+				if err := s.Release(ctx, "Webhook:r", "not-mine"); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.Claim(ctx, "Webhook:r", lease); !errors.Is(err, ErrInProgress) {
+					t.Fatalf("a wrong token released the claim: %v", err)
+				}
+				if err := s.Release(ctx, "Webhook:r", tok); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.Claim(ctx, "Webhook:r", lease); err != nil {
+					t.Fatalf("claim after release: %v", err)
+				}
+			})
+			t.Run("expired lease is taken over", func(t *testing.T) {
+				clock := newFakeClock()
+				s := sc.open(t, clock)
+				stale, _ := s.Claim(ctx, "Webhook:l", lease)
+				clock.Advance(lease)
+				fresh, err := s.Claim(ctx, "Webhook:l", lease)
+				if err != nil {
+					t.Fatalf("claim after lease: %v", err)
+				}
+				// The stale holder can neither complete nor release.
+				if err := s.Complete(ctx, "Webhook:l", stale, retain); !errors.Is(err, ErrClaimLost) {
+					t.Fatalf("stale complete: %v", err)
+				}
+				s.Release(ctx, "Webhook:l", stale)
+				if _, err := s.Claim(ctx, "Webhook:l", lease); !errors.Is(err, ErrInProgress) {
+					t.Fatalf("stale release freed the new claim: %v", err)
+				}
+				if err := s.Complete(ctx, "Webhook:l", fresh, retain); err != nil {
+					t.Fatal(err)
+				}
+			})
+			t.Run("concurrent claims", func(t *testing.T) {
+				clock := newFakeClock()
+				s := sc.open(t, clock)
+				const n = 8
+				for round := range 5 {
+					id := fmt.Sprintf("Webhook:c%d", round)
+					var won, busy atomic.Int32
+					var wg sync.WaitGroup
+					start := make(chan struct{})
+					for range n {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							<-start
+							_, err := s.Claim(ctx, id, lease)
+							switch {
+							case err == nil:
+								won.Add(1)
+							case errors.Is(err, ErrInProgress):
+								busy.Add(1)
+							default:
+								t.Errorf("claim: %v", err)
+							}
+						}()
+					}
+					close(start)
+					wg.Wait()
+					if won.Load() != 1 || busy.Load() != n-1 {
+						t.Fatalf("round %d: %d won, %d busy; want 1 and %d", round, won.Load(), busy.Load(), n-1)
+					}
+				}
+			})
+		})
+	}
+}
+
+func TestSQLStorePurgeAndNames(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	dsn := "file:" + filepath.Join(t.TempDir(), "p.db")
+	s := openSQLStore(t, "sqlite", dsn, clock, "my_receipts")
+	tok, _ := s.Claim(ctx, "Webhook:done", time.Minute)
+	s.Complete(ctx, "Webhook:done", tok, time.Hour)
+	s.Claim(ctx, "Webhook:abandoned", time.Minute)
+	s.Claim(ctx, "Webhook:fresh", 2*time.Hour)
+	clock.Advance(time.Hour)
+	n, err := s.Purge(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("Purge = %d, %v; want 2", n, err)
+	}
+	if _, err := s.Claim(ctx, "Webhook:fresh", time.Minute); !errors.Is(err, ErrInProgress) {
+		t.Fatalf("purge removed a live claim: %v", err)
+	}
+	for _, bad := range []string{"x; DROP TABLE y", "Receipts", "1abc", "a-b"} {
+		if _, err := NewSQLStore(s.db.(*sql.DB), bad); err == nil {
+			t.Errorf("table name %q accepted", bad)
+		}
+	}
+	if _, err := NewSQLStore(nil, ""); err == nil {
+		t.Error("nil db accepted")
+	}
+	if _, err := NewDBStore(nil); err == nil {
+		t.Error("nil store.DB accepted")
+	}
+}
+
+func TestMemoryStoreSweeps(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	s := &MemoryStore{Now: clock.Now}
+	for i := range sweepEvery - 1 {
+		tok, _ := s.Claim(ctx, fmt.Sprintf("Webhook:%d", i), time.Minute)
+		s.Complete(ctx, fmt.Sprintf("Webhook:%d", i), tok, time.Hour)
+	}
+	clock.Advance(2 * time.Hour)
+	s.Claim(ctx, "Webhook:last", time.Minute) // the sweepEvery-th claim sweeps
+	if n := s.Len(); n != 1 {
+		t.Fatalf("after sweep %d entries, want 1", n)
+	}
+}
