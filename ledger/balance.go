@@ -1,0 +1,270 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"slices"
+	"time"
+
+	"github.com/vaspd/vaspd/store"
+)
+
+// Balance is an account's balance in one currency.
+type Balance struct {
+	Account  Account
+	Currency string
+	Amount   int64
+}
+
+// Balance returns acct's balance in currency (0 if it never moved). For
+// user and hold accounts it reads the balance row; for system accounts,
+// which have none, it sums their postings.
+func (l *Ledger) Balance(ctx context.Context, q store.Querier, acct Account, currency string) (int64, error) {
+	bs, err := l.Balances(ctx, q, acct)
+	if err != nil {
+		return 0, err
+	}
+	for _, b := range bs {
+		if b.Currency == currency {
+			return b.Amount, nil
+		}
+	}
+	return 0, nil
+}
+
+// Balances returns acct's balances in every currency it ever held, sorted by
+// currency (zero balances included).
+func (l *Ledger) Balances(ctx context.Context, q store.Querier, acct Account) ([]Balance, error) {
+	if err := acct.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidMovement, err)
+	}
+	query := `SELECT currency, balance FROM ledger_balances WHERE account = $1 ORDER BY currency`
+	if acct.MayGoNegative() {
+		// SUM of BIGINT is NUMERIC on PostgreSQL: read it as text.
+		query = `SELECT currency, CAST(SUM(amount) AS TEXT) FROM ledger_postings WHERE account = $1
+			GROUP BY currency ORDER BY currency`
+	}
+	rows, err := q.QueryContext(ctx, query, string(acct))
+	if err != nil {
+		return nil, fmt.Errorf("ledger: read balances: %w", err)
+	}
+	defer rows.Close()
+	var out []Balance
+	for rows.Next() {
+		var (
+			cur string
+			amt string
+		)
+		if err := rows.Scan(&cur, &amt); err != nil {
+			return nil, err
+		}
+		n, ok := new(big.Int).SetString(amt, 10)
+		if !ok || !n.IsInt64() {
+			return nil, fmt.Errorf("%w: %s %s", ErrOverflow, acct, cur)
+		}
+		out = append(out, Balance{Account: acct, Currency: cur, Amount: n.Int64()})
+	}
+	return out, rows.Err()
+}
+
+// UserBalance is what a user has in one currency: Available to spend, and
+// Held for outgoing payments in flight.
+type UserBalance struct {
+	Currency  string
+	Available int64
+	Held      int64
+}
+
+// UserBalances returns a user's balances in every currency they ever held,
+// sorted by currency.
+func (l *Ledger) UserBalances(ctx context.Context, q store.Querier, userID string) ([]UserBalance, error) {
+	avail, err := l.Balances(ctx, q, UserAccount(userID))
+	if err != nil {
+		return nil, err
+	}
+	held, err := l.Balances(ctx, q, HoldAccount(userID))
+	if err != nil {
+		return nil, err
+	}
+	by := map[string]*UserBalance{}
+	var out []*UserBalance
+	get := func(cur string) *UserBalance {
+		if b, ok := by[cur]; ok {
+			return b
+		}
+		b := &UserBalance{Currency: cur}
+		by[cur] = b
+		out = append(out, b)
+		return b
+	}
+	for _, b := range avail {
+		get(b.Currency).Available = b.Amount
+	}
+	for _, b := range held {
+		get(b.Currency).Held = b.Amount
+	}
+	res := make([]UserBalance, len(out))
+	for i, b := range out {
+		res[i] = *b
+	}
+	slices.SortFunc(res, func(a, b UserBalance) int {
+		switch {
+		case a.Currency < b.Currency:
+			return -1
+		case a.Currency > b.Currency:
+			return 1
+		}
+		return 0
+	})
+	return res, nil
+}
+
+// Entry is one posting as it appears in an account's history.
+type Entry struct {
+	MovementID string
+	Kind       string
+	Reference  string
+	Account    Account
+	Currency   string
+	Amount     int64
+	CreatedAt  time.Time
+	Seq        int
+}
+
+// History returns up to limit postings of acct, newest first, older than
+// the posting identified by (beforeMovement, beforeSeq) when given.
+func (l *Ledger) History(ctx context.Context, q store.Querier, acct Account, beforeMovement string, beforeSeq, limit int) ([]Entry, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	query := `SELECT p.movement_id, m.kind, m.reference, p.account, p.currency, p.amount, p.created_at, p.seq
+		FROM ledger_postings p JOIN ledger_movements m ON m.id = p.movement_id WHERE p.account = $1`
+	args := []any{string(acct)}
+	if beforeMovement != "" {
+		query += ` AND (p.created_at, p.movement_id, p.seq) < (SELECT created_at, movement_id, seq FROM ledger_postings
+			WHERE movement_id = $2 AND seq = $3)`
+		args = append(args, beforeMovement, beforeSeq)
+	}
+	query += fmt.Sprintf(` ORDER BY p.created_at DESC, p.movement_id DESC, p.seq DESC LIMIT %d`, limit)
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: read history: %w", err)
+	}
+	defer rows.Close()
+	var out []Entry
+	for rows.Next() {
+		var (
+			e  Entry
+			us int64
+		)
+		if err := rows.Scan(&e.MovementID, &e.Kind, &e.Reference, &e.Account, &e.Currency, &e.Amount, &us, &e.Seq); err != nil {
+			return nil, err
+		}
+		e.CreatedAt = store.Time(us)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Check audits the whole ledger and returns an error describing the first
+// inconsistency found, or nil:
+//
+//   - every currency's postings sum to zero (money is never created or lost);
+//   - every movement balances on its own;
+//   - every balance row equals the sum of its account's postings, and no
+//     account that may not go negative has postings without a row.
+//
+// It reads every posting, so it is for tests and `vaspd ledger check`-style
+// operations, not for request paths.
+func (l *Ledger) Check(ctx context.Context, q store.Querier) error {
+	type key struct{ a, c string }
+	sums := map[key]*big.Int{}
+	perCurrency := map[string]*big.Int{}
+	perMovement := map[string]map[string]*big.Int{}
+	rows, err := q.QueryContext(ctx, `SELECT movement_id, account, currency, amount FROM ledger_postings`)
+	if err != nil {
+		return fmt.Errorf("ledger check: read postings: %w", err)
+	}
+	bump := func(m map[string]*big.Int, k string, v int64) {
+		if m[k] == nil {
+			m[k] = new(big.Int)
+		}
+		m[k].Add(m[k], big.NewInt(v))
+	}
+	for rows.Next() {
+		var (
+			mid, acct, cur string
+			amt            int64
+		)
+		if err := rows.Scan(&mid, &acct, &cur, &amt); err != nil {
+			rows.Close()
+			return err
+		}
+		k := key{acct, cur}
+		if sums[k] == nil {
+			sums[k] = new(big.Int)
+		}
+		sums[k].Add(sums[k], big.NewInt(amt))
+		bump(perCurrency, cur, amt)
+		if perMovement[mid] == nil {
+			perMovement[mid] = map[string]*big.Int{}
+		}
+		bump(perMovement[mid], cur, amt)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for cur, s := range perCurrency {
+		if s.Sign() != 0 {
+			return fmt.Errorf("ledger check: postings in %s sum to %s, not zero", cur, s)
+		}
+	}
+	for mid, cs := range perMovement {
+		for cur, s := range cs {
+			if s.Sign() != 0 {
+				return fmt.Errorf("ledger check: movement %s does not balance in %s (%s)", mid, cur, s)
+			}
+		}
+	}
+	rows, err = q.QueryContext(ctx, `SELECT account, currency, balance FROM ledger_balances`)
+	if err != nil {
+		return fmt.Errorf("ledger check: read balances: %w", err)
+	}
+	seen := map[key]bool{}
+	for rows.Next() {
+		var (
+			acct, cur string
+			bal       int64
+		)
+		if err := rows.Scan(&acct, &cur, &bal); err != nil {
+			rows.Close()
+			return err
+		}
+		k := key{acct, cur}
+		seen[k] = true
+		want := sums[k]
+		if want == nil {
+			want = new(big.Int)
+		}
+		if big.NewInt(bal).Cmp(want) != 0 {
+			rows.Close()
+			return fmt.Errorf("ledger check: balance of %s in %s is %d, postings sum to %s", acct, cur, bal, want)
+		}
+		if bal < 0 {
+			rows.Close()
+			return fmt.Errorf("ledger check: %s is negative in %s (%d)", acct, cur, bal)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for k, s := range sums {
+		if !Account(k.a).MayGoNegative() && !seen[k] {
+			return fmt.Errorf("ledger check: %s has postings in %s (sum %s) but no balance row", k.a, k.c, s)
+		}
+	}
+	return nil
+}

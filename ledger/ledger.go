@@ -1,0 +1,259 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store"
+)
+
+// Ledger records movements and answers balance questions. Create it with
+// New; it is safe for concurrent use and holds no state besides its
+// database and clock.
+type Ledger struct {
+	db    *store.DB
+	clock vaspd.Clock
+}
+
+// New returns a Ledger over db (whose migrations created the ledger tables).
+// A nil clock means the system clock.
+func New(db *store.DB, clock vaspd.Clock) *Ledger {
+	if clock == nil {
+		clock = vaspd.SystemClock{}
+	}
+	return &Ledger{db: db, clock: clock}
+}
+
+// Post records m in a transaction of its own. See Transfer.
+func (l *Ledger) Post(ctx context.Context, m Movement) (Movement, error) {
+	var out Movement
+	err := l.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		out, err = l.Transfer(ctx, tx, m)
+		return err
+	})
+	return out, err
+}
+
+// Transfer records m inside the caller's transaction, so a payment's state
+// change, its money movement and the webhook announcing it commit together
+// or not at all.
+//
+// It checks that m balances, then either records it or, if a movement with
+// the same ID exists, returns that one with Replayed set (or an error
+// wrapping ErrIdempotencyConflict if its content differs). Accounts that may
+// not go negative are debited with conditional UPDATEs, so concurrent
+// movements can never overdraw them on either database; an overdraft fails
+// with an error wrapping ErrInsufficientFunds (a *vaspd.Error with code
+// INSUFFICIENT_BALANCE).
+//
+// Transfer runs under a savepoint: when it returns an error, nothing of m
+// was written and tx is still usable (on PostgreSQL too), so the caller may
+// record the failure — e.g. mark the payment FAILED — in the same
+// transaction.
+func (l *Ledger) Transfer(ctx context.Context, tx *store.Tx, m Movement) (out Movement, err error) {
+	if err := m.Validate(); err != nil {
+		return Movement{}, err
+	}
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT ledger_transfer`); err != nil {
+		return Movement{}, fmt.Errorf("ledger: savepoint: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT ledger_transfer`); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("ledger: rollback to savepoint: %w", rerr))
+				return
+			}
+		}
+		if _, rerr := tx.ExecContext(ctx, `RELEASE SAVEPOINT ledger_transfer`); rerr != nil && err == nil {
+			err = fmt.Errorf("ledger: release savepoint: %w", rerr)
+		}
+	}()
+	return l.transfer(ctx, tx, m)
+}
+
+func (l *Ledger) transfer(ctx context.Context, tx *store.Tx, m Movement) (Movement, error) {
+	now := l.clock.Now().UTC()
+	nowUS := store.Micros(now)
+	res, err := tx.ExecContext(ctx, `INSERT INTO ledger_movements (id, kind, reference, created_at)
+		VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING`, m.ID, m.Kind, m.Reference, nowUS)
+	if err != nil {
+		if !tx.Driver().IsUniqueViolation(err) {
+			return Movement{}, fmt.Errorf("ledger: insert movement: %w", err)
+		}
+		// The reference is taken. On PostgreSQL a concurrent transaction
+		// recording this very movement can win the race on the reference
+		// index rather than on the id (ON CONFLICT only waits on the id):
+		// undo the failed insert and look for the movement again.
+		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT ledger_transfer`); rerr != nil {
+			return Movement{}, fmt.Errorf("ledger: rollback to savepoint: %w", rerr)
+		}
+		if _, gerr := l.Get(ctx, tx, m.ID); gerr == nil {
+			return l.replay(ctx, tx, m)
+		} else if !errors.Is(gerr, ErrNotFound) {
+			return Movement{}, gerr
+		}
+		return Movement{}, referenceExists(m.Kind, m.Reference)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return Movement{}, err
+	} else if n == 0 {
+		// Recorded before (perhaps by a concurrent transaction that has
+		// just committed: ON CONFLICT waited for it).
+		return l.replay(ctx, tx, m)
+	}
+
+	nets, err := netChanges(m.Postings)
+	if err != nil {
+		return Movement{}, err
+	}
+	for _, p := range nets {
+		if p.Account.MayGoNegative() {
+			continue // system accounts have no balance row; see Balance
+		}
+		if err := applyBalance(ctx, tx, p, nowUS); err != nil {
+			return Movement{}, err
+		}
+	}
+
+	var q strings.Builder
+	q.WriteString(`INSERT INTO ledger_postings (movement_id, seq, account, currency, amount, created_at) VALUES `)
+	args := []any{m.ID, nowUS}
+	for i, p := range m.Postings {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		n := len(args)
+		fmt.Fprintf(&q, "($1, $%d, $%d, $%d, $%d, $2)", n+1, n+2, n+3, n+4)
+		args = append(args, i, string(p.Account), p.Currency, p.Amount)
+	}
+	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		return Movement{}, fmt.Errorf("ledger: insert postings: %w", err)
+	}
+	m.Postings = append([]Posting(nil), m.Postings...)
+	m.CreatedAt = store.Time(nowUS)
+	m.Replayed = false
+	return m, nil
+}
+
+// replay returns the recorded movement with m's ID, marked Replayed, if it
+// records the same thing as m.
+func (l *Ledger) replay(ctx context.Context, tx *store.Tx, m Movement) (Movement, error) {
+	prev, err := l.Get(ctx, tx, m.ID)
+	if err != nil {
+		return Movement{}, fmt.Errorf("ledger: read replayed movement: %w", err)
+	}
+	if !sameContent(prev, m) {
+		return Movement{}, idempotencyConflict(m.ID)
+	}
+	prev.Replayed = true
+	return prev, nil
+}
+
+// applyBalance adds p.Amount to a non-negative account's balance row, or
+// fails without changing it. The WHERE clause is the overdraft check, so it
+// holds under concurrency: PostgreSQL re-evaluates it on the latest row
+// version after waiting for a concurrent writer; SQLite has one writer.
+func applyBalance(ctx context.Context, tx *store.Tx, p Posting, nowUS int64) error {
+	// balance + amount must stay within [0, MaxInt64].
+	lo, hi := int64(0), int64(math.MaxInt64)
+	if p.Amount < 0 {
+		lo = -p.Amount
+	} else {
+		hi = math.MaxInt64 - p.Amount
+	}
+	update := func() (bool, error) {
+		res, err := tx.ExecContext(ctx, `UPDATE ledger_balances SET balance = balance + $1, updated_at = $2
+			WHERE account = $3 AND currency = $4 AND balance >= $5 AND balance <= $6`,
+			p.Amount, nowUS, string(p.Account), p.Currency, lo, hi)
+		if err != nil {
+			return false, fmt.Errorf("ledger: update balance: %w", err)
+		}
+		n, err := res.RowsAffected()
+		return n == 1, err
+	}
+	ok, err := update()
+	if err != nil || ok {
+		return err
+	}
+	if p.Amount > 0 {
+		// Probably no row yet: create it with this credit. If a concurrent
+		// transaction created it first, ON CONFLICT waits for it and we
+		// try the conditional update once more.
+		res, err := tx.ExecContext(ctx, `INSERT INTO ledger_balances (account, currency, balance, updated_at)
+			VALUES ($1, $2, $3, $4) ON CONFLICT (account, currency) DO NOTHING`,
+			string(p.Account), p.Currency, p.Amount, nowUS)
+		if err != nil {
+			return fmt.Errorf("ledger: insert balance: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
+		}
+		if ok, err := update(); err != nil || ok {
+			return err
+		}
+	}
+	var bal int64
+	err = tx.QueryRowContext(ctx, `SELECT balance FROM ledger_balances WHERE account = $1 AND currency = $2`,
+		string(p.Account), p.Currency).Scan(&bal)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("ledger: read balance: %w", err)
+	}
+	if p.Amount > 0 {
+		return fmt.Errorf("%w: %s %s", ErrOverflow, p.Account, p.Currency)
+	}
+	return insufficient(p.Account, p.Currency, bal, -p.Amount)
+}
+
+// Get returns the recorded movement with the given ID, or an error wrapping
+// ErrNotFound.
+func (l *Ledger) Get(ctx context.Context, q store.Querier, id string) (Movement, error) {
+	var (
+		m  Movement
+		us int64
+	)
+	err := q.QueryRowContext(ctx, `SELECT id, kind, reference, created_at FROM ledger_movements WHERE id = $1`, id).
+		Scan(&m.ID, &m.Kind, &m.Reference, &us)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Movement{}, fmt.Errorf("%w: %s", ErrNotFound, trunc(id))
+	}
+	if err != nil {
+		return Movement{}, fmt.Errorf("ledger: read movement: %w", err)
+	}
+	m.CreatedAt = store.Time(us)
+	rows, err := q.QueryContext(ctx, `SELECT account, currency, amount FROM ledger_postings
+		WHERE movement_id = $1 ORDER BY seq`, id)
+	if err != nil {
+		return Movement{}, fmt.Errorf("ledger: read postings: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p Posting
+		if err := rows.Scan(&p.Account, &p.Currency, &p.Amount); err != nil {
+			return Movement{}, err
+		}
+		m.Postings = append(m.Postings, p)
+	}
+	return m, rows.Err()
+}
+
+// FindByReference returns the movement of the given kind and reference, or
+// an error wrapping ErrNotFound. References are unique only for deposits and
+// withdrawals; for other kinds the earliest matching movement is returned.
+func (l *Ledger) FindByReference(ctx context.Context, q store.Querier, kind, reference string) (Movement, error) {
+	var id string
+	err := q.QueryRowContext(ctx, `SELECT id FROM ledger_movements WHERE kind = $1 AND reference = $2
+		ORDER BY created_at, id LIMIT 1`, kind, reference).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Movement{}, fmt.Errorf("%w: %s %s", ErrNotFound, kind, trunc(reference))
+	}
+	if err != nil {
+		return Movement{}, fmt.Errorf("ledger: find movement: %w", err)
+	}
+	return l.Get(ctx, q, id)
+}

@@ -1,0 +1,212 @@
+package rates
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/vaspd/vaspd"
+)
+
+// Provider prices currencies. Implementations must be safe for concurrent
+// use. A Provider is asked for the current rate; locking a rate for a quote is
+// the quote's job (store the Rate it got).
+type Provider interface {
+	// Currencies lists the supported currencies in the operator's order of
+	// preference.
+	Currencies(ctx context.Context) ([]Currency, error)
+	// Rate returns the current rate for code, or an error wrapping
+	// ErrUnknownCurrency.
+	Rate(ctx context.Context, code string) (Rate, error)
+}
+
+// Config is the rates file: one entry per currency, in order of preference.
+//
+//	currencies:
+//	  - code: USD
+//	    name: US Dollar
+//	    symbol: "$"
+//	    decimals: 2
+//	    btcPrice: "100000"      # price of 1 BTC in major units (exact decimal), or:
+//	    # msatsPerUnit: "10000" # msats per smallest unit (exact decimal)
+//	    spreadBps: 50           # 0.50% against the customer, each direction
+//	    fixedFee: 0             # per payment, in cents
+//	    min: 1                  # smallest accepted payment, in cents
+//	    max: 1000000000         # largest accepted payment, in cents (0 = none)
+type Config struct {
+	Currencies []CurrencyConfig `yaml:"currencies"`
+}
+
+// CurrencyConfig is one currency in the rates file. Exactly one of BTCPrice
+// and MsatsPerUnit must be set; both are decimal strings, never floats.
+type CurrencyConfig struct {
+	Code         string `yaml:"code"`
+	Name         string `yaml:"name"`
+	Symbol       string `yaml:"symbol"`
+	Decimals     int    `yaml:"decimals"`
+	BTCPrice     string `yaml:"btcPrice"`
+	MsatsPerUnit string `yaml:"msatsPerUnit"`
+	SpreadBps    int64  `yaml:"spreadBps"`
+	FixedFee     int64  `yaml:"fixedFee"`
+	Min          int64  `yaml:"min"`
+	Max          int64  `yaml:"max"`
+}
+
+// msatsPerBTC is 10^11: 10^8 sats of 10^3 msats.
+var msatsPerBTC = big.NewRat(100_000_000_000, 1)
+
+// DefaultConfig returns the built-in DEMO rates, used when no rates file is
+// configured. They are fixed numbers chosen for testing (1 BTC = 100,000 USD
+// = 92,000 EUR = 79,000 GBP = 1,900,000 MXN, 0.5% spread, no fixed fee),
+// plus SAT (satoshis, exactly 1000 msats, no spread): never use them for
+// real money.
+func DefaultConfig() Config {
+	fiat := func(code, name, symbol, price string) CurrencyConfig {
+		return CurrencyConfig{Code: code, Name: name, Symbol: symbol, Decimals: 2, BTCPrice: price,
+			SpreadBps: 50, Min: 1, Max: 100_000_000}
+	}
+	return Config{Currencies: []CurrencyConfig{
+		fiat("USD", "US Dollar", "$", "100000"),
+		fiat("EUR", "Euro", "€", "92000"),
+		fiat("GBP", "Pound Sterling", "£", "79000"),
+		fiat("MXN", "Mexican Peso", "MX$", "1900000"),
+		{Code: "SAT", Name: "Satoshi", Symbol: "sat", Decimals: 0, MsatsPerUnit: "1000", Min: 1, Max: 100_000_000},
+	}}
+}
+
+// ParseConfig reads a rates file. Unknown keys are errors, so a misspelt
+// "spreadBPS" does not silently mean zero spread.
+func ParseConfig(data []byte) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("rates file: %w", err)
+	}
+	if _, err := c.rates(time.Time{}); err != nil {
+		return Config{}, fmt.Errorf("rates file: %w", err)
+	}
+	return c, nil
+}
+
+// LoadConfig reads and parses the rates file at path.
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read rates file: %w", err)
+	}
+	return ParseConfig(b)
+}
+
+// rates validates c and returns one Rate per currency.
+func (c Config) rates(at time.Time) ([]Rate, error) {
+	if len(c.Currencies) == 0 {
+		return nil, fmt.Errorf("no currencies configured")
+	}
+	seen := map[string]bool{}
+	out := make([]Rate, 0, len(c.Currencies))
+	for i, cc := range c.Currencies {
+		if seen[cc.Code] {
+			return nil, fmt.Errorf("currency %s is listed twice", cc.Code)
+		}
+		seen[cc.Code] = true
+		r, err := cc.rate(at)
+		if err != nil {
+			return nil, fmt.Errorf("currencies[%d]: %w", i, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (cc CurrencyConfig) rate(at time.Time) (Rate, error) {
+	cur := Currency{Code: cc.Code, Name: cc.Name, Symbol: cc.Symbol, Decimals: cc.Decimals}
+	if cc.Name == "" {
+		cur.Name = cc.Code
+	}
+	if cc.Decimals < 0 || cc.Decimals > MaxDecimals {
+		return Rate{}, fmt.Errorf("currency %s: decimals must be 0..%d", cc.Code, MaxDecimals)
+	}
+	var per string
+	switch {
+	case (cc.BTCPrice == "") == (cc.MsatsPerUnit == ""):
+		return Rate{}, fmt.Errorf("currency %s: set exactly one of btcPrice and msatsPerUnit", cc.Code)
+	case cc.MsatsPerUnit != "":
+		per = cc.MsatsPerUnit
+	default:
+		price, err := parsePositiveRat(cc.BTCPrice)
+		if err != nil {
+			return Rate{}, fmt.Errorf("currency %s: btcPrice: %w", cc.Code, err)
+		}
+		// msats per smallest unit = 10^11 / (price × 10^decimals)
+		units := new(big.Rat).Mul(price, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(cc.Decimals)), nil)))
+		per = new(big.Rat).Quo(msatsPerBTC, units).RatString()
+	}
+	return NewRate(cur, per, cc.SpreadBps, cc.FixedFee, cc.Min, cc.Max, at)
+}
+
+// ConfigProvider serves fixed rates from a Config. Safe for concurrent use.
+type ConfigProvider struct {
+	clock vaspd.Clock
+	order []Currency
+	rates map[string]Rate
+}
+
+// NewConfigProvider validates c and returns a provider. clock stamps each
+// Rate's At; nil means the system clock.
+func NewConfigProvider(c Config, clock vaspd.Clock) (*ConfigProvider, error) {
+	if clock == nil {
+		clock = vaspd.SystemClock{}
+	}
+	rs, err := c.rates(time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	p := &ConfigProvider{clock: clock, rates: make(map[string]Rate, len(rs))}
+	for _, r := range rs {
+		p.order = append(p.order, r.Currency)
+		p.rates[r.Currency.Code] = r
+	}
+	return p, nil
+}
+
+// Currencies lists the configured currencies in file order.
+func (p *ConfigProvider) Currencies(ctx context.Context) ([]Currency, error) {
+	return append([]Currency(nil), p.order...), nil
+}
+
+// Rate returns the configured rate for code, stamped with the current time.
+func (p *ConfigProvider) Rate(ctx context.Context, code string) (Rate, error) {
+	r, ok := p.rates[code]
+	if !ok {
+		return Rate{}, fmt.Errorf("%w %q", ErrUnknownCurrency, truncate(code))
+	}
+	r.At = p.clock.Now().UTC()
+	return r, nil
+}
+
+// Lookup returns the currency with the given code, if configured. It needs
+// no context, so validators (e.g. of users' preferred currencies) can use it.
+func (p *ConfigProvider) Lookup(code string) (Currency, bool) {
+	r, ok := p.rates[code]
+	return r.Currency, ok
+}
+
+// Find returns the currency with the given code from any Provider.
+func Find(ctx context.Context, p Provider, code string) (Currency, error) {
+	cs, err := p.Currencies(ctx)
+	if err != nil {
+		return Currency{}, err
+	}
+	for _, c := range cs {
+		if c.Code == code {
+			return c, nil
+		}
+	}
+	return Currency{}, fmt.Errorf("%w %q", ErrUnknownCurrency, truncate(code))
+}

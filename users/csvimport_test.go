@@ -1,0 +1,85 @@
+package users_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/users"
+)
+
+// The spec's example (umaaas-api.md §5), plus rows that must fail.
+const importCSV = "\ufeffumaAddress,platformUserId,userType,fullName,birthDate,addressLine1,city,state,postalCode,country,accountType,accountNumber,bankName,platformAccountId,businessLegalName,routingNumber,accountCategory,preferredCurrencies,kycStatus\n" +
+	"john.doe@vasp.example,user123,INDIVIDUAL,John Doe,1990-01-15,123 Main St,San Francisco,CA,94105,US,US_ACCOUNT,123456789,Chase Bank,chase_primary_1234,,222888888,SAVINGS,USD;EUR,VERIFIED\n" +
+	"acme@vasp.example,biz456,BUSINESS,,,400 Commerce Way,Austin,TX,78701,US,US_ACCOUNT,987654321,Bank of America,boa_business_5678,Acme Corp,121212121,CHECKING,,\n" +
+	"$john.doe,dup,INDIVIDUAL,J,,,,,,,,,,,,,,,\n" +
+	"bad@other.example,,INDIVIDUAL,,,,,,,,,,,,,,,,\n" +
+	"$eve,eve1,INDIVIDUAL,Eve,1990-01-01,,,,,,US_ACCOUNT,1,B,,,12,CHECKING,,\n" +
+	"$zed,zed1,ROBOT,,,,,,,,,,,,,,,,\n"
+
+func TestImportCSV(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s, _ := newService(t, db)
+		res, err := s.ImportCSV(ctx, strings.NewReader(importCSV), "vasp.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Total != 6 || res.Successful != 2 || res.Failed != 4 || len(res.Created) != 2 {
+			t.Fatalf("result %+v", res)
+		}
+		want := map[string]string{"dup": vaspd.CodeUMAAddressExists, "row_4": vaspd.CodeInvalidUMAAddress,
+			"eve1": vaspd.CodeInvalidInput, "zed1": vaspd.CodeInvalidInput}
+		for _, e := range res.Errors {
+			if want[e.CorrelationID] != e.Error.Code || e.Error.Status < 400 || e.Error.Message == "" {
+				t.Errorf("row error %+v", e)
+			}
+			delete(want, e.CorrelationID)
+		}
+		if len(want) != 0 {
+			t.Errorf("missing row errors %v", want)
+		}
+		j, err := s.GetByUMALocal(ctx, db, "john.doe")
+		if err != nil || j.FullName != "John Doe" || j.BankAccount.AccountHolderName != "John Doe" ||
+			j.BankAccount.AccountCategory != "SAVINGS" || j.Address.City != "San Francisco" ||
+			strings.Join(j.PreferredCurrencies, ",") != "USD,EUR" || j.KYCStatus != users.KYCVerified {
+			t.Fatalf("john: %+v %v", j, err)
+		}
+		a, err := s.GetByUMALocal(ctx, db, "acme")
+		if err != nil || a.UserType != users.Business || a.FullName != "Acme Corp" || a.BankAccount.AccountHolderName != "Acme Corp" {
+			t.Fatalf("acme: %+v %v", a, err)
+		}
+
+		// A second run creates nobody twice.
+		res, err = s.ImportCSV(ctx, strings.NewReader(importCSV), "vasp.example")
+		if err != nil || res.Successful != 0 || res.Failed != 6 {
+			t.Fatalf("second run %+v %v", res, err)
+		}
+	})
+}
+
+func TestImportCSVFileErrors(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, storetest.SQLite(t))
+	for name, in := range map[string]string{
+		"empty":          "",
+		"unknown column": "umaAddress,platformUserId,userType,fulName\n",
+		"missing column": "umaAddress,userType\n",
+		"duplicate":      "umaAddress,platformUserId,userType,userType\n",
+		"malformed":      "umaAddress,\"platformUserId\n",
+	} {
+		_, err := s.ImportCSV(ctx, strings.NewReader(in), "vasp.example")
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		wantCode(t, err, 400, vaspd.CodeInvalidInput)
+	}
+	// A row with the wrong number of fields is a row error, not a file error.
+	res, err := s.ImportCSV(ctx, strings.NewReader("umaAddress,platformUserId,userType\n$a,p,INDIVIDUAL,extra\n$b,p,INDIVIDUAL\n"), "vasp.example")
+	if err != nil || res.Failed != 1 || res.Successful != 1 || res.Errors[0].CorrelationID != "row_1" {
+		t.Fatalf("%+v %v", res, err)
+	}
+}

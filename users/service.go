@@ -1,0 +1,359 @@
+package users
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/rates"
+	"github.com/vaspd/vaspd/store"
+)
+
+// Service stores users. Create it with New; it is safe for concurrent use.
+type Service struct {
+	db    *store.DB
+	clock vaspd.Clock
+	rates rates.Provider
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithRates makes the Service accept only preferred currencies that p
+// prices (checked on Create and when an Update changes them), and give users created without preferred currencies p's first
+// currency. Without it any well-formed currency code is accepted.
+func WithRates(p rates.Provider) Option { return func(s *Service) { s.rates = p } }
+
+// New returns a Service over db (whose migrations created the users table).
+// A nil clock means the system clock.
+func New(db *store.DB, clock vaspd.Clock, opts ...Option) *Service {
+	if clock == nil {
+		clock = vaspd.SystemClock{}
+	}
+	s := &Service{db: db, clock: clock}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// DB returns the Service's database, for callers that combine user checks
+// with other writes (ledger movements) in one transaction.
+func (s *Service) DB() *store.DB { return s.db }
+
+// profile is the JSON document holding a user's personal data.
+type profile struct {
+	FullName     string           `json:"fullName,omitempty"`
+	BirthDate    string           `json:"birthDate,omitempty"`
+	Nationality  string           `json:"nationality,omitempty"`
+	Email        string           `json:"email,omitempty"`
+	Address      *Address         `json:"address,omitempty"`
+	BankAccount  *BankAccountInfo `json:"bankAccountInfo,omitempty"`
+	BusinessInfo *BusinessInfo    `json:"businessInfo,omitempty"`
+}
+
+const columns = `id, platform_user_id, user_type, uma_local, kyc_status, preferred_currencies, profile,
+	created_at, updated_at, deleted_at`
+
+func notFound(id string) error {
+	return vaspd.NotFound(vaspd.CodeUserNotFound, "user %s not found", truncate(id))
+}
+
+func addressExists(local string) error {
+	return vaspd.Conflict(vaspd.CodeUMAAddressExists, "the UMA address $%s is already taken", local)
+}
+
+// validate normalises u and checks its currencies against the rates
+// provider.
+func (s *Service) validate(ctx context.Context, u *User, checkCurrencies bool) error {
+	if err := u.normalize(); err != nil {
+		return err
+	}
+	if s.rates == nil || !checkCurrencies {
+		return nil
+	}
+	cs, err := s.rates.Currencies(ctx)
+	if err != nil {
+		return fmt.Errorf("users: list currencies: %w", err)
+	}
+	known := map[string]bool{}
+	for _, c := range cs {
+		known[c.Code] = true
+	}
+	for _, c := range u.PreferredCurrencies {
+		if !known[c] {
+			return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidCurrency,
+				"currency %s is not supported by this VASP", c)
+		}
+	}
+	if len(u.PreferredCurrencies) == 0 && len(cs) > 0 {
+		u.PreferredCurrencies = []string{cs[0].Code}
+	}
+	return nil
+}
+
+// Create validates u and stores it as a new live user with a fresh ID and
+// timestamps (ID, CreatedAt, UpdatedAt and DeletedAt of u are ignored). A
+// UMA address held by a live user is a 409 UMA_ADDRESS_EXISTS.
+func (s *Service) Create(ctx context.Context, q store.Querier, u User) (User, error) {
+	if err := s.validate(ctx, &u, true); err != nil {
+		return User{}, err
+	}
+	now := s.clock.Now().UTC().Truncate(time.Microsecond) // stored in microseconds
+	u.ID = vaspd.NewID(vaspd.IDUser)
+	u.CreatedAt, u.UpdatedAt, u.DeletedAt = now, now, time.Time{}
+	cur, prof, err := encode(u)
+	if err != nil {
+		return User{}, err
+	}
+	_, err = q.ExecContext(ctx, `INSERT INTO users (`+columns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, NULL)`,
+		u.ID, u.PlatformUserID, u.UserType, u.UMALocal, u.KYCStatus, cur, prof, store.Micros(now))
+	if err != nil {
+		if q.Driver().IsUniqueViolation(err) {
+			return User{}, addressExists(u.UMALocal)
+		}
+		return User{}, fmt.Errorf("users: insert: %w", err)
+	}
+	return u, nil
+}
+
+func encode(u User) (currencies, prof string, err error) {
+	pc := u.PreferredCurrencies
+	if pc == nil {
+		pc = []string{}
+	}
+	cb, err := json.Marshal(pc)
+	if err != nil {
+		return "", "", err
+	}
+	p := profile{Address: u.Address, BankAccount: u.BankAccount, BusinessInfo: u.BusinessInfo}
+	if u.UserType == Individual {
+		p.FullName, p.BirthDate, p.Nationality, p.Email = u.FullName, u.BirthDate, u.Nationality, u.Email
+	}
+	pb, err := json.Marshal(p)
+	if err != nil {
+		return "", "", err
+	}
+	return string(cb), string(pb), nil
+}
+
+// Get returns the live user with the given id; a missing or deleted user is
+// a 404 USER_NOT_FOUND.
+func (s *Service) Get(ctx context.Context, q store.Querier, id string) (User, error) {
+	u, err := s.GetIncludingDeleted(ctx, q, id)
+	if err != nil {
+		return User{}, err
+	}
+	if u.IsDeleted() {
+		return User{}, notFound(id)
+	}
+	return u, nil
+}
+
+// GetIncludingDeleted returns the user with the given id, live or deleted
+// (IsDeleted tells); a missing user is a 404 USER_NOT_FOUND.
+func (s *Service) GetIncludingDeleted(ctx context.Context, q store.Querier, id string) (User, error) {
+	us, err := s.query(ctx, q, `SELECT `+columns+` FROM users WHERE id = $1`, id)
+	if err != nil {
+		return User{}, err
+	}
+	if len(us) == 0 {
+		return User{}, notFound(id)
+	}
+	return us[0], nil
+}
+
+// GetByUMALocal returns the live user whose UMA address has the local part
+// local ("alice" for $alice@our.domain; case and a leading "$" do not
+// matter). A missing or deleted user, or a malformed local part, is a 404
+// USER_NOT_FOUND.
+func (s *Service) GetByUMALocal(ctx context.Context, q store.Querier, local string) (User, error) {
+	norm, err := NormalizeLocal(local)
+	if err != nil {
+		return User{}, vaspd.NotFound(vaspd.CodeUserNotFound, "no user $%s", truncate(strings.TrimPrefix(local, "$")))
+	}
+	us, err := s.query(ctx, q, `SELECT `+columns+` FROM users WHERE uma_local = $1 AND deleted_at IS NULL`, norm)
+	if err != nil {
+		return User{}, err
+	}
+	if len(us) == 0 {
+		return User{}, vaspd.NotFound(vaspd.CodeUserNotFound, "no user $%s", norm)
+	}
+	return us[0], nil
+}
+
+// Lock returns the live user id inside tx and, on PostgreSQL, locks the row
+// until tx ends, so that a concurrent Delete waits (SQLite transactions are
+// already exclusive). Use it before crediting a user.
+func (s *Service) Lock(ctx context.Context, tx *store.Tx, id string) (User, error) {
+	q := `SELECT ` + columns + ` FROM users WHERE id = $1`
+	if tx.Driver().Name() == "postgres" {
+		q += ` FOR UPDATE`
+	}
+	us, err := s.query(ctx, tx, q, id)
+	if err != nil {
+		return User{}, err
+	}
+	if len(us) == 0 || us[0].IsDeleted() {
+		return User{}, notFound(id)
+	}
+	return us[0], nil
+}
+
+// Patch is a partial update: nil fields are left unchanged.
+type Patch struct {
+	PlatformUserID      *string
+	UMALocal            *string
+	KYCStatus           *string
+	PreferredCurrencies *[]string
+	FullName            *string // individual only
+	BirthDate           *string // individual only
+	Nationality         *string // individual only
+	Email               *string // individual only
+	Address             *Address
+	BankAccount         *BankAccountInfo
+	BusinessInfo        *BusinessInfo // business only
+}
+
+// Update applies p to the live user id inside tx and returns the result. A
+// deleted user is a 410 GONE; taking a live user's UMA address is a 409
+// UMA_ADDRESS_EXISTS.
+func (s *Service) Update(ctx context.Context, tx *store.Tx, id string, p Patch) (User, error) {
+	q := `SELECT ` + columns + ` FROM users WHERE id = $1`
+	if tx.Driver().Name() == "postgres" {
+		q += ` FOR UPDATE`
+	}
+	us, err := s.query(ctx, tx, q, id)
+	if err != nil {
+		return User{}, err
+	}
+	if len(us) == 0 {
+		return User{}, notFound(id)
+	}
+	u := us[0]
+	if u.IsDeleted() {
+		return User{}, vaspd.Errorf(http.StatusGone, vaspd.CodeGone, "user %s was deleted", id)
+	}
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&u.PlatformUserID, p.PlatformUserID)
+	set(&u.UMALocal, p.UMALocal)
+	set(&u.KYCStatus, p.KYCStatus)
+	set(&u.FullName, p.FullName)
+	set(&u.BirthDate, p.BirthDate)
+	set(&u.Nationality, p.Nationality)
+	set(&u.Email, p.Email)
+	if p.PreferredCurrencies != nil {
+		u.PreferredCurrencies = append([]string{}, *p.PreferredCurrencies...)
+	}
+	if p.Address != nil {
+		u.Address = p.Address
+	}
+	if p.BankAccount != nil {
+		u.BankAccount = p.BankAccount
+	}
+	if p.BusinessInfo != nil {
+		u.BusinessInfo = p.BusinessInfo
+	}
+	if u.UserType == Business {
+		if p.FullName != nil {
+			return User{}, invalid("a BUSINESS user's name goes in businessInfo.legalName")
+		}
+		u.FullName = "" // derived from businessInfo again by normalize
+	}
+	// Currencies are checked against the rates only when they change, so a
+	// currency dropped from the rates file does not block other edits.
+	if err := s.validate(ctx, &u, p.PreferredCurrencies != nil); err != nil {
+		return User{}, err
+	}
+	u.UpdatedAt = s.clock.Now().UTC().Truncate(time.Microsecond)
+	cur, prof, err := encode(u)
+	if err != nil {
+		return User{}, err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE users SET platform_user_id = $2, uma_local = $3, kyc_status = $4,
+		preferred_currencies = $5, profile = $6, updated_at = $7 WHERE id = $1`,
+		u.ID, u.PlatformUserID, u.UMALocal, u.KYCStatus, cur, prof, store.Micros(u.UpdatedAt))
+	if err != nil {
+		if tx.Driver().IsUniqueViolation(err) {
+			return User{}, addressExists(u.UMALocal)
+		}
+		return User{}, fmt.Errorf("users: update: %w", err)
+	}
+	return u, nil
+}
+
+// Delete soft-deletes the live user id inside tx and returns it. Its UMA
+// address becomes free for new users; its history stays. A user deleted
+// already is a 410 GONE. The caller may check more (e.g. a zero balance)
+// in the same tx and roll back.
+func (s *Service) Delete(ctx context.Context, tx *store.Tx, id string) (User, error) {
+	now := s.clock.Now().UTC().Truncate(time.Microsecond)
+	res, err := tx.ExecContext(ctx, `UPDATE users SET deleted_at = $2, updated_at = $2
+		WHERE id = $1 AND deleted_at IS NULL`, id, store.Micros(now))
+	if err != nil {
+		return User{}, fmt.Errorf("users: delete: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return User{}, err
+	}
+	u, err := s.GetIncludingDeleted(ctx, tx, id)
+	if err != nil {
+		return User{}, err
+	}
+	if n == 0 {
+		return User{}, vaspd.Errorf(http.StatusGone, vaspd.CodeGone, "user %s was deleted already", id)
+	}
+	return u, nil
+}
+
+func (s *Service) query(ctx context.Context, q store.Querier, query string, args ...any) ([]User, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("users: query: %w", err)
+	}
+	defer rows.Close()
+	var out []User
+	for rows.Next() {
+		var (
+			u                User
+			cur, prof        string
+			created, updated int64
+			deleted          sql.NullInt64
+		)
+		if err := rows.Scan(&u.ID, &u.PlatformUserID, &u.UserType, &u.UMALocal, &u.KYCStatus, &cur, &prof,
+			&created, &updated, &deleted); err != nil {
+			return nil, fmt.Errorf("users: scan: %w", err)
+		}
+		if err := json.Unmarshal([]byte(cur), &u.PreferredCurrencies); err != nil {
+			return nil, fmt.Errorf("users: %s: preferred currencies: %w", u.ID, err)
+		}
+		var p profile
+		if err := json.Unmarshal([]byte(prof), &p); err != nil {
+			return nil, fmt.Errorf("users: %s: profile: %w", u.ID, err)
+		}
+		u.FullName, u.BirthDate, u.Nationality, u.Email = p.FullName, p.BirthDate, p.Nationality, p.Email
+		u.Address, u.BankAccount, u.BusinessInfo = p.Address, p.BankAccount, p.BusinessInfo
+		if u.BusinessInfo != nil && u.UserType == Business {
+			u.FullName = u.BusinessInfo.LegalName
+		}
+		u.CreatedAt, u.UpdatedAt = store.Time(created), store.Time(updated)
+		if deleted.Valid {
+			u.DeletedAt = store.Time(deleted.Int64)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("users: query: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,231 @@
+package vasp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/delivery"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/uma"
+	"github.com/vaspd/vaspd/webhook"
+)
+
+// Approval of incoming payments. The platform is asked synchronously with
+// an INCOMING_PAYMENT webhook in status PENDING (UMAaaS's wording; the row
+// is CREATED until approved):
+//
+//	200 approves; its receiverUserInfo fills the payee data we return,
+//	202 defers: POST /transactions/{id}/approve or /reject must come before
+//	    the deadline (the decision is stored, so any vaspd process may take it),
+//	403 rejects, 422 asks the sender for more payer data,
+//	anything else, or no answer by the deadline, rejects.
+//
+// A platform with no webhook endpoint configured has nobody to ask, and its
+// payments are approved (logged); configure an endpoint to decide.
+
+// approvalResult is what an approval decided about the payee data.
+type approvalResult struct {
+	name  string
+	extra map[string]json.RawMessage
+}
+
+// Stored decisions (uma_transactions.approval).
+type decision struct {
+	Decision         string         `json:"decision"` // APPROVED or REJECTED
+	Reason           string         `json:"reason,omitempty"`
+	ReceiverUserInfo map[string]any `json:"receiverUserInfo,omitempty"`
+}
+
+func (s *Service) approve(ctx context.Context, t Transaction, req *uma.PayRequest) (approvalResult, error) {
+	deadline := s.opt.ApprovalTimeout
+	ctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	w := s.incomingWebhook(ctx, t)
+	w.Transaction.Status = webhook.StatusPending
+	for key, opt := range req.PayeeData {
+		if name, ok := payeeFieldNames[key]; ok {
+			w.RequestedReceiverUserInfoFields = append(w.RequestedReceiverUserInfoFields,
+				webhook.CounterpartyFieldDefinition{Name: name, Mandatory: opt.Mandatory})
+		}
+	}
+	resp, err := s.opt.Webhooks.Send(ctx, delivery.Event{Type: string(webhook.TypeIncomingPayment), Time: t.CreatedAt, Data: w},
+		delivery.SendOptions{Timeout: deadline})
+	switch {
+	case errors.Is(err, delivery.ErrNoEndpoint):
+		s.log.Info("incoming payment approved: no webhook endpoint is configured to ask", "transaction", t.ID)
+		return s.approved(ctx, t.ID, nil)
+	case err != nil:
+		return s.reject(ctx, t.ID, "PAYMENT_APPROVAL_WEBHOOK_ERROR", uma.Errorf(uma.CodeInternalError, "the receiver could not approve the payment"), err)
+	case resp.Err != nil || resp.Status == 0:
+		if ctx.Err() != nil || errors.Is(resp.Err, context.DeadlineExceeded) {
+			return s.reject(ctx, t.ID, "PAYMENT_APPROVAL_TIMED_OUT", uma.Errorf(uma.CodeSenderNotAccepted, "the receiver did not approve the payment in time"), resp.Err)
+		}
+		return s.reject(ctx, t.ID, "PAYMENT_APPROVAL_WEBHOOK_ERROR", uma.Errorf(uma.CodeSenderNotAccepted, "the receiver could not approve the payment"), resp.Err)
+	}
+	switch {
+	case resp.Status == http.StatusAccepted:
+		return s.awaitDecision(ctx, t.ID)
+	case resp.Status >= 200 && resp.Status < 300:
+		var body webhook.IncomingPaymentWebhookResponse
+		if len(resp.Body) > 0 {
+			_ = json.Unmarshal(resp.Body, &body) // an empty or non-JSON 200 approves with no info
+		}
+		return s.approved(ctx, t.ID, body.ReceiverUserInfo)
+	case resp.Status == http.StatusForbidden:
+		var body webhook.IncomingPaymentWebhookForbiddenResponse
+		_ = json.Unmarshal(resp.Body, &body)
+		msg := "the receiver's platform rejected the payment"
+		if body.Reason != "" {
+			msg += ": " + truncate(body.Reason, 200)
+		}
+		return s.reject(ctx, t.ID, "REJECTED_BY_PLATFORM", uma.Errorf(uma.CodeSenderNotAccepted, "%s", msg), nil)
+	case resp.Status == http.StatusUnprocessableEntity:
+		var body webhook.IncomingPaymentWebhookUnprocessableResponse
+		_ = json.Unmarshal(resp.Body, &body)
+		fields := make([]string, 0, len(body.RequiredFields))
+		for _, f := range body.RequiredFields {
+			fields = append(fields, truncate(f, 64))
+		}
+		return s.reject(ctx, t.ID, "ADDITIONAL_INFO_REQUIRED", uma.Errorf(uma.CodeMissingMandatoryPayerData,
+			"the receiver needs more payer data: %s", strings.Join(fields, ", ")), nil)
+	default:
+		return s.reject(ctx, t.ID, "PAYMENT_APPROVAL_WEBHOOK_ERROR", uma.Errorf(uma.CodeSenderNotAccepted,
+			"the receiver could not approve the payment"), fmt.Errorf("approval webhook answered HTTP %d", resp.Status))
+	}
+}
+
+// payeeFieldNames maps LUD-22 payee data keys to UMAaaS field names.
+var payeeFieldNames = map[string]string{
+	"name": webhook.FieldFullName, "email": webhook.FieldEmail, "identifier": webhook.FieldIdentifier,
+	"countryOfResidence": webhook.FieldCountryOfResidence, "birthDate": webhook.FieldBirthDate,
+	"nationality": webhook.FieldNationality, "phoneNumber": webhook.FieldPhoneNumber,
+	"postalAddress": webhook.FieldPostalAddress, "accountIdentifier": webhook.FieldAccountIdentifier,
+}
+
+// The first decision recorded wins: a platform that answered
+// POST /transactions/{id}/approve or /reject while its webhook reply was on
+// the way, or just as the deadline passed, was told its decision was taken.
+// approved and reject therefore only write an empty decision, and otherwise
+// apply the one already stored.
+
+func (s *Service) approved(ctx context.Context, id string, info map[string]any) (approvalResult, error) {
+	d, _ := json.Marshal(decision{Decision: "APPROVED", ReceiverUserInfo: info})
+	res, err := s.db.ExecContext(context.WithoutCancel(ctx), `UPDATE uma_transactions SET approval = $1, updated_at = $2
+		WHERE id = $3 AND approval = ''`, string(d), store.Micros(s.clock.Now()), id)
+	if err != nil {
+		return approvalResult{}, fmt.Errorf("record approval: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return s.storedDecision(ctx, id)
+	}
+	return resultFromInfo(info), nil
+}
+
+// storedDecision applies the decision recorded first for id.
+func (s *Service) storedDecision(ctx context.Context, id string) (approvalResult, error) {
+	ctx = context.WithoutCancel(ctx)
+	var raw string
+	if err := s.db.QueryRowContext(ctx, `SELECT approval FROM uma_transactions WHERE id = $1`, id).Scan(&raw); err != nil {
+		return approvalResult{}, fmt.Errorf("read approval: %w", err)
+	}
+	var d decision
+	if err := json.Unmarshal([]byte(raw), &d); err != nil {
+		return approvalResult{}, fmt.Errorf("read approval: %w", err)
+	}
+	if d.Decision == "APPROVED" {
+		return resultFromInfo(d.ReceiverUserInfo), nil
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, failure_reason = $2, updated_at = $3
+		WHERE id = $4 AND status = $5`, StatusRejected, "REJECTED_BY_PLATFORM", store.Micros(s.clock.Now()), id, StatusCreated); err != nil {
+		return approvalResult{}, fmt.Errorf("record rejection: %w", err)
+	}
+	return approvalResult{}, uma.Errorf(uma.CodeSenderNotAccepted, "the receiver's platform rejected the payment")
+}
+
+func resultFromInfo(info map[string]any) approvalResult {
+	var r approvalResult
+	for field, v := range info {
+		if field == webhook.FieldFullName {
+			r.name, _ = v.(string)
+			continue
+		}
+		for key, name := range payeeFieldNames {
+			if name == field && key != "name" && key != "identifier" {
+				if b, err := json.Marshal(v); err == nil {
+					if r.extra == nil {
+						r.extra = map[string]json.RawMessage{}
+					}
+					r.extra[key] = b
+				}
+			}
+		}
+	}
+	return r
+}
+
+// reject records the rejection and returns umaErr for the sender; cause
+// is logged, never sent.
+func (s *Service) reject(ctx context.Context, id, reason string, umaErr *uma.Error, cause error) (approvalResult, error) {
+	if cause != nil {
+		s.log.Warn("incoming payment rejected", "transaction", id, "reason", reason, "err", cause)
+	}
+	d, _ := json.Marshal(decision{Decision: "REJECTED", Reason: reason})
+	res, err := s.db.ExecContext(context.WithoutCancel(ctx), `UPDATE uma_transactions SET status = $1, failure_reason = $2, approval = $3, updated_at = $4
+		WHERE id = $5 AND status = $6 AND approval = ''`, StatusRejected, reason, string(d), store.Micros(s.clock.Now()), id, StatusCreated)
+	if err != nil {
+		return approvalResult{}, fmt.Errorf("record rejection: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return s.storedDecision(ctx, id)
+	}
+	return approvalResult{}, umaErr
+}
+
+// awaitDecision polls for the platform's POST /transactions/{id}/approve
+// or /reject until ctx's deadline.
+func (s *Service) awaitDecision(ctx context.Context, id string) (approvalResult, error) {
+	for {
+		var raw string
+		err := s.db.QueryRowContext(ctx, `SELECT approval FROM uma_transactions WHERE id = $1`, id).Scan(&raw)
+		if err == nil && raw != "" {
+			return s.storedDecision(ctx, id)
+		}
+		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
+			return approvalResult{}, fmt.Errorf("read approval: %w", err)
+		}
+		if !sleep(ctx, 50*time.Millisecond) {
+			return s.reject(ctx, id, "PAYMENT_APPROVAL_TIMED_OUT", uma.Errorf(uma.CodeSenderNotAccepted, "the receiver did not approve the payment in time"), nil)
+		}
+	}
+}
+
+// Decide records the platform's answer to a deferred (202) approval:
+// POST /transactions/{id}/approve (approve = true, with receiverUserInfo)
+// or /reject. Only an incoming payment still waiting can be decided.
+func (s *Service) Decide(ctx context.Context, id string, approve bool, info map[string]any, reason string) (Transaction, error) {
+	d := decision{Decision: "REJECTED", Reason: reason}
+	if approve {
+		d = decision{Decision: "APPROVED", ReceiverUserInfo: info}
+	}
+	raw, _ := json.Marshal(d)
+	res, err := s.db.ExecContext(ctx, `UPDATE uma_transactions SET approval = $1, updated_at = $2
+		WHERE id = $3 AND direction = $4 AND status = $5 AND approval = ''`,
+		string(raw), store.Micros(s.clock.Now()), id, Incoming, StatusCreated)
+	if err != nil {
+		return Transaction{}, fmt.Errorf("record decision: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		t, err := s.GetTransaction(ctx, id)
+		if err != nil {
+			return t, err
+		}
+		return t, vaspd.Conflict("TRANSACTION_NOT_PENDING_APPROVAL", "transaction %s is %s and not waiting for approval", id, t.Status)
+	}
+	return s.GetTransaction(ctx, id)
+}

@@ -1,0 +1,75 @@
+package vasp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/vaspd/vaspd/uma"
+)
+
+// Compliance is where a VASP's rules plug into the flows. Every method is
+// called on the path of a payment, so it must answer fast; an error stops
+// the payment with a clear UMA error (COUNTERPARTY_NOT_ALLOWED) to the
+// counterparty or a 403 to the platform. DomainPolicy is the default.
+type Compliance interface {
+	// CounterpartyAllowed is asked before we answer or call the VASP at domain.
+	CounterpartyAllowed(ctx context.Context, domain string) error
+	// ScreenPayment pre-screens the counterparty's node and channel UTXOs
+	// before we accept a payment (direction Incoming) or pay (Outgoing).
+	ScreenPayment(ctx context.Context, direction, domain, nodePubKey string, utxos []string) error
+	// TravelRuleInfo is the sender's travel-rule data about our user, sent
+	// encrypted to the receiver; format is e.g. "IVMS@101.2023", or "" for
+	// plain JSON.
+	TravelRuleInfo(ctx context.Context, sender Recipient, senderAddress, receiver string) (info []byte, format string, err error)
+	// RegisterTransaction is told about every completed payment, after it
+	// is committed (e.g. to report it); errors are the implementation's to
+	// retry, the payment is final.
+	RegisterTransaction(ctx context.Context, t Transaction)
+}
+
+// DomainPolicy is the default Compliance: counterparty domains are checked
+// against an allow list (empty = everyone) and a deny list, nodes and
+// UTXOs are not screened, the travel-rule data is the sender's name and
+// address, and completed payments are only logged by the flows.
+type DomainPolicy struct {
+	Allow []string // lower-case domains (host[:port]); empty allows all not denied
+	Deny  []string
+}
+
+var _ Compliance = DomainPolicy{}
+
+func matchDomain(list []string, domain string) bool {
+	for _, d := range list {
+		if strings.EqualFold(d, domain) {
+			return true
+		}
+	}
+	return false
+}
+
+// CounterpartyAllowed applies the lists.
+func (p DomainPolicy) CounterpartyAllowed(_ context.Context, domain string) error {
+	if matchDomain(p.Deny, domain) || (len(p.Allow) > 0 && !matchDomain(p.Allow, domain)) {
+		return uma.Errorf(uma.CodeCounterpartyNotAllowed, "this VASP does not transact with %s", truncate(domain, 100))
+	}
+	return nil
+}
+
+// ScreenPayment accepts every node and UTXO.
+func (DomainPolicy) ScreenPayment(context.Context, string, string, string, []string) error {
+	return nil
+}
+
+// TravelRuleInfo is a minimal originator record.
+func (DomainPolicy) TravelRuleInfo(_ context.Context, sender Recipient, senderAddress, _ string) ([]byte, string, error) {
+	b, err := json.Marshal(map[string]any{"originator": map[string]any{"name": sender.Name, "identifier": senderAddress}})
+	if err != nil {
+		return nil, "", fmt.Errorf("travel-rule info: %w", err)
+	}
+	return b, "", nil
+}
+
+// RegisterTransaction does nothing; the flows log every completed payment.
+func (DomainPolicy) RegisterTransaction(context.Context, Transaction) {}

@@ -1,0 +1,322 @@
+package vasp
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/ledger"
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/uma"
+)
+
+// The sending side, step 3: executing a quote. One transaction claims the
+// quote, reserves the user's money (user -> hold; this is where an
+// overdraft is refused) and records the OUTGOING transaction as PROCESSING;
+// only then is the invoice paid. The payment hash is the node's idempotency
+// key, so paying again after a crash cannot pay twice. The result is booked
+// in a second transaction: settle (hold -> FX, the bitcoin leaves the node)
+// or release (hold -> user), each with its OUTGOING_PAYMENT webhook.
+// resolveOutgoing finishes payments whose process died in between.
+
+// ErrQuoteExpired is returned (wrapped in a *vaspd.Error) when a quote's
+// invoice expired before it was executed.
+var ErrQuoteExpired = errors.New("quote expired")
+
+// errExecuteRaced says another execute claimed the quote first.
+var errExecuteRaced = errors.New("quote claimed by a concurrent execute")
+
+// ExecuteQuote pays q for its user. idempotencyKey is optional; a retried
+// execute of the same quote returns the same transaction, never a second
+// payment.
+func (s *Service) ExecuteQuote(ctx context.Context, quoteID, idempotencyKey string) (Transaction, error) {
+	now := s.clock.Now()
+	var t Transaction
+	var fresh bool
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		fresh = false
+		q, err := scanQuote(tx.QueryRowContext(ctx, `SELECT `+quoteColumns+` FROM uma_quotes WHERE id = $1`, quoteID))
+		if errors.Is(err, sql.ErrNoRows) {
+			return vaspd.NotFound("QUOTE_NOT_FOUND", "quote %s not found", quoteID)
+		}
+		if err != nil {
+			return err // a retryable conflict is retried by InTx
+		}
+		if q.TransactionID != "" {
+			t, err = scanTransaction(tx.QueryRowContext(ctx, `SELECT `+txColumns+` FROM uma_transactions WHERE id = $1`, q.TransactionID))
+			return err
+		}
+		if !now.Before(q.ExpiresAt) {
+			return &vaspd.Error{Status: http.StatusConflict, Code: "QUOTE_EXPIRED", Err: ErrQuoteExpired,
+				Message: fmt.Sprintf("quote %s expired at %s: the receiver's invoice can no longer be paid; POST /quotes/%s/refresh for a new quote",
+					q.ID, q.ExpiresAt.UTC().Format(time.RFC3339), q.ID)}
+		}
+		sender, err := s.opt.Users.ByID(ctx, q.UserID)
+		if err != nil {
+			return err
+		}
+		t = Transaction{
+			ID: vaspd.NewID(vaspd.IDTransaction), Direction: Outgoing, Status: StatusProcessing,
+			UserID: q.UserID, PlatformUserID: sender.PlatformUserID, OurAddress: s.address(sender.Local),
+			Counterparty: q.Receiver, QuoteID: q.ID, PaymentHash: q.PaymentHash, Invoice: q.Invoice,
+			Currency: q.SendingCurrency, Amount: q.SendingAmount, Msats: q.Msats, Fee: q.Fee,
+			CounterCurrency: q.ReceivingCurrency, CounterAmount: q.ReceivingAmount,
+			CreatedAt: now, UpdatedAt: now,
+		}
+		t.Details.Comment = q.Request.Description
+		var d quoteDetails
+		var raw string
+		if err := tx.QueryRowContext(ctx, `SELECT details FROM uma_quotes WHERE id = $1`, q.ID).Scan(&raw); err == nil {
+			_ = json.Unmarshal([]byte(raw), &d)
+			t.Details.UtxoCallback = d.UtxoCallback
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE uma_quotes SET status = $1, transaction_id = $2, idempotency_key = $3, updated_at = $4
+			WHERE id = $5 AND status = $6 AND transaction_id IS NULL`,
+			QuoteProcessing, t.ID, nullable(idempotencyKey), store.Micros(now), q.ID, QuotePending)
+		if err != nil {
+			if tx.Driver().IsUniqueViolation(err) {
+				return vaspd.Conflict("IDEMPOTENCY_KEY_REUSED", "Idempotency-Key was already used for another quote")
+			}
+			return fmt.Errorf("claim quote: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errExecuteRaced
+		}
+		if _, err := s.opt.Ledger.Transfer(ctx, tx, ledger.Reserve("reserve/"+q.PaymentHash, q.UserID, q.SendingCurrency, q.SendingAmount, t.ID)); err != nil {
+			if errors.Is(err, ledger.ErrInsufficientFunds) {
+				return vaspd.Errorf(http.StatusBadRequest, "INSUFFICIENT_BALANCE",
+					"the user's %s balance does not cover %d", q.SendingCurrency, q.SendingAmount)
+			}
+			return err
+		}
+		fresh = true
+		return insertTransaction(ctx, tx, t)
+	})
+	if errors.Is(err, errExecuteRaced) {
+		// A concurrent execute claimed the quote between our read and our
+		// update (PostgreSQL, READ COMMITTED): answer its transaction.
+		q, qerr := s.GetQuote(ctx, quoteID)
+		if qerr != nil {
+			return t, qerr
+		}
+		if q.TransactionID == "" {
+			return t, vaspd.Conflict("QUOTE_NOT_PENDING", "quote %s cannot be executed now", quoteID)
+		}
+		return s.GetTransaction(ctx, q.TransactionID)
+	}
+	if err != nil || !fresh {
+		return t, err
+	}
+	s.log.Info("outgoing payment started", "transaction", t.ID, "receiver", t.Counterparty, "msats", t.Msats)
+	return s.pay(ctx, t)
+}
+
+// maxFee is the routing fee we accept for a payment of msats.
+func (s *Service) maxFee(msats int64) int64 {
+	return max(1_000, msats/1_000_000*s.opt.MaxRoutingFeePPM+msats%1_000_000*s.opt.MaxRoutingFeePPM/1_000_000)
+}
+
+// pay sends t's payment and books its result; a payment still in flight
+// when the timeout passes stays PROCESSING for resolveOutgoing.
+func (s *Service) pay(ctx context.Context, t Transaction) (Transaction, error) {
+	p, err := s.opt.Node.Pay(context.WithoutCancel(ctx), lightning.PayRequest{
+		Invoice: t.Invoice, MaxFeeMsat: s.maxFee(t.Msats), Timeout: s.opt.PayTimeout,
+	})
+	if err != nil {
+		// Refused before anything was sent (expired, wrong network, …).
+		s.log.Warn("payment refused by the node", "transaction", t.ID, "err", err)
+		return s.finish(ctx, t, lightning.Payment{Status: lightning.StatusFailed, FailureReason: reasonOf(err)})
+	}
+	return s.finish(ctx, t, p)
+}
+
+func reasonOf(err error) lightning.FailureReason {
+	switch {
+	case errors.Is(err, lightning.ErrInvoiceExpired):
+		return "INVOICE_EXPIRED"
+	default:
+		return "PAYMENT_REFUSED"
+	}
+}
+
+// finish books a final payment result once.
+func (s *Service) finish(ctx context.Context, t Transaction, p lightning.Payment) (Transaction, error) {
+	if p.Status != lightning.StatusSucceeded && p.Status != lightning.StatusFailed {
+		return t, nil
+	}
+	now := s.clock.Now()
+	done := false
+	err := s.db.InTx(context.WithoutCancel(ctx), func(tx *store.Tx) error {
+		done = false
+		status, quoteStatus := StatusCompleted, QuoteCompleted
+		if p.Status == lightning.StatusFailed {
+			status, quoteStatus = StatusFailed, QuoteFailed
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, failure_reason = $2, settled_at = $3, updated_at = $3
+			WHERE id = $4 AND status = $5`, status, string(p.FailureReason), store.Micros(now), t.ID, StatusProcessing)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil // booked already
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE uma_quotes SET status = $1, updated_at = $2 WHERE id = $3`, quoteStatus, store.Micros(now), t.QuoteID); err != nil {
+			return err
+		}
+		var m ledger.Movement
+		if status == StatusCompleted {
+			m = ledger.Settle{ID: "settle/" + t.PaymentHash, Reference: t.ID, UserID: t.UserID, Currency: t.Currency,
+				Amount: t.Amount, FeeAmount: t.Fee, Msats: t.Msats, RoutingFeeMsats: p.FeeMsat}.Movement()
+			t.Details.RoutingFeeMsats = p.FeeMsat
+			t.Details.Preimage = p.Preimage.String()
+			d, _ := json.Marshal(t.Details)
+			if _, err := tx.ExecContext(ctx, `UPDATE uma_transactions SET details = $1 WHERE id = $2`, string(d), t.ID); err != nil {
+				return err
+			}
+		} else {
+			m = ledger.Release("release/"+t.PaymentHash, t.UserID, t.Currency, t.Amount, t.ID)
+		}
+		if _, err := s.opt.Ledger.Transfer(ctx, tx, m); err != nil {
+			return fmt.Errorf("post %s: %w", m.Kind, err)
+		}
+		t.Status, t.FailureReason, t.SettledAt, t.UpdatedAt = status, string(p.FailureReason), now, now
+		done = true
+		return s.announce(ctx, tx, t)
+	})
+	if err != nil {
+		return t, err
+	}
+	if done {
+		s.opt.Webhooks.Wake()
+		s.log.Info("outgoing payment finished", "transaction", t.ID, "status", t.Status, "reason", t.FailureReason)
+		if t.Status == StatusCompleted {
+			s.opt.Compliance.RegisterTransaction(ctx, t)
+			s.background(func(ctx context.Context) { s.postTransaction(ctx, t) })
+		}
+		return t, nil
+	}
+	return s.GetTransaction(ctx, t.ID)
+}
+
+// resolveOutgoing finishes payments left PROCESSING: in flight when Pay
+// returned, or never sent because the process died after reserving.
+func (s *Service) resolveOutgoing(ctx context.Context) {
+	for sleep(ctx, 2*time.Second) {
+		cutoff := store.Micros(s.clock.Now().Add(-s.opt.PayTimeout - 5*time.Second))
+		rows, err := s.db.QueryContext(ctx, `SELECT `+txColumns+` FROM uma_transactions
+			WHERE direction = $1 AND status = $2 AND updated_at < $3 ORDER BY id LIMIT 100`, Outgoing, StatusProcessing, cutoff)
+		if err != nil {
+			s.log.Warn("find payments in flight", "err", err)
+			continue
+		}
+		var stuck []Transaction
+		for rows.Next() {
+			if t, err := scanTransaction(rows); err == nil {
+				stuck = append(stuck, t)
+			}
+		}
+		rows.Close()
+		for _, t := range stuck {
+			hash, err := lightning.ParseHash(t.PaymentHash)
+			if err != nil {
+				continue
+			}
+			p, err := s.opt.Node.TrackPayment(ctx, hash)
+			if errors.Is(err, lightning.ErrNotFound) {
+				// Reserved but never sent: send it now (or fail it, once expired).
+				_, _ = s.pay(ctx, t)
+				continue
+			}
+			if err != nil {
+				s.log.Warn("track payment", "transaction", t.ID, "err", err)
+				continue
+			}
+			if _, err := s.finish(ctx, t, p); err != nil {
+				s.log.Warn("book payment", "transaction", t.ID, "err", err)
+			}
+		}
+	}
+}
+
+// postTransaction sends UMA's post-transaction callback for a completed
+// payment to the counterparty's utxoCallback: as the sender, the UTXOs that
+// paid; as the receiver, the UTXOs that were paid (no reference VASP does
+// this side). Best effort, retried a few times in this process: the payment
+// is final either way.
+func (s *Service) postTransaction(ctx context.Context, t Transaction) {
+	if t.Details.UtxoCallback == "" {
+		return
+	}
+	hash, err := lightning.ParseHash(t.PaymentHash)
+	if err != nil {
+		return
+	}
+	utxos, _ := s.opt.Node.UTXOs(ctx, hash)
+	cb := &uma.PostTransactionCallback{VaspDomain: s.opt.Domain, TransactionStatus: uma.TransactionCompleted, Utxos: []uma.UtxoWithAmount{}}
+	for _, u := range utxos {
+		cb.Utxos = append(cb.Utxos, uma.UtxoWithAmount{Utxo: u.Outpoint, AmountMsats: u.AmountMsat})
+	}
+	cb.Sign(s.opt.Keys.Signing, s.clock.Now())
+	body, err := json.Marshal(cb)
+	if err != nil {
+		return
+	}
+	for attempt, delay := 0, time.Second; attempt < 5; attempt, delay = attempt+1, delay*2 {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		status, _, err := s.fetch(cctx, http.MethodPost, t.Details.UtxoCallback, body)
+		cancel()
+		if err == nil && status/100 == 2 {
+			return
+		}
+		if ctx.Err() != nil {
+			return // shutting down
+		}
+		s.log.Warn("post-transaction callback failed", "transaction", t.ID, "status", status, "err", err, "attempt", attempt+1)
+		if !sleep(ctx, delay) {
+			return
+		}
+	}
+}
+
+// ReceiveUtxoCallback verifies and stores a counterparty's post-transaction
+// callback about one of our transactions.
+func (s *Service) ReceiveUtxoCallback(ctx context.Context, txID string, body []byte) error {
+	cb, err := uma.ParsePostTransactionCallback(body)
+	if err != nil {
+		return err
+	}
+	var t Transaction
+	if _, perr := vaspd.ParseID(vaspd.IDQuote, txID); perr == nil {
+		// Our payreqs name the quote: its id exists before the transaction.
+		t, err = scanTransaction(s.db.QueryRowContext(ctx, `SELECT `+txColumns+` FROM uma_transactions WHERE quote_id = $1`, txID))
+	} else {
+		t, err = s.GetTransaction(ctx, txID)
+	}
+	if err != nil {
+		return uma.Errorf(uma.CodeRequestNotFound, "no such transaction")
+	}
+	if cb.VaspDomain == "" {
+		return uma.Errorf(uma.CodeParseUTXOCallbackError, "vaspDomain is required")
+	}
+	addr, err := uma.ParseAddress(t.Counterparty)
+	if err != nil {
+		// A plain LNURL payment has no UMA counterparty to hear from.
+		return uma.Errorf(uma.CodeRequestNotFound, "no such transaction")
+	}
+	if !strings.EqualFold(addr.Domain, cb.VaspDomain) {
+		return uma.Errorf(uma.CodeInvalidSignature, "callback from %s about a payment with %s", truncate(cb.VaspDomain, 100), addr.Domain)
+	}
+	if err := s.verifier.VerifyPostTransactionCallback(ctx, cb, cb.VaspDomain); err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO uma_utxo_callbacks (id, transaction_id, vasp_domain, body, received_at) VALUES ($1, $2, $3, $4, $5)`,
+		vaspd.NewID("UtxoCallback"), t.ID, cb.VaspDomain, string(body), store.Micros(s.clock.Now()))
+	return err
+}

@@ -1,0 +1,178 @@
+package vasp
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/uma"
+)
+
+// The sending side, step 1: a lookup of the receiver (signed lnurlp). Its
+// verified answer is stored so that a quote is built on exactly what the
+// receiver offered.
+
+// Lookup is a verified lnurlp answer about a receiver.
+type Lookup struct {
+	ID        string
+	UserID    string // our sending user
+	Receiver  string // "$bob@vasp2.com"
+	Response  *uma.LnurlpResponse
+	CreatedAt time.Time
+}
+
+// maxBody bounds every counterparty response we read.
+const maxBody = 1 << 20
+
+// fetch does one HTTP call to a counterparty and returns status and body.
+func (s *Service) fetch(ctx context.Context, method, u string, body []byte) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		return resp.StatusCode, nil, err
+	}
+	if len(b) > maxBody {
+		return resp.StatusCode, nil, errors.New("response body over 1 MiB")
+	}
+	return resp.StatusCode, b, nil
+}
+
+// counterpartyError turns a counterparty's error answer into ours: a
+// *vaspd.Error for the platform API, carrying the UMA code when there was one.
+func counterpartyError(step string, status int, body []byte, err error) error {
+	if err != nil && status != 0 {
+		return vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "%s: the receiver's VASP answered HTTP %d with an unreadable or oversized body", step, status)
+	}
+	if err != nil {
+		return vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_UNREACHABLE", "%s: the receiver's VASP could not be reached", step)
+	}
+	if e, ok := uma.ParseErrorBody(body); ok {
+		return &vaspd.Error{Status: http.StatusBadGateway, Code: "COUNTERPARTY_ERROR",
+			Message: fmt.Sprintf("%s: the receiver's VASP answered %s: %s", step, e.Code, truncate(e.Reason, 300)),
+			Details: map[string]any{"umaCode": string(e.Code), "httpStatus": status}}
+	}
+	return &vaspd.Error{Status: http.StatusBadGateway, Code: "COUNTERPARTY_ERROR",
+		Message: fmt.Sprintf("%s: the receiver's VASP answered HTTP %d", step, status)}
+}
+
+// LookupReceiver asks the receiver's VASP about receiver on behalf of our
+// user userID, verifies the signed answer and stores it.
+func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (Lookup, error) {
+	addr, err := uma.ParseUMAAddress(receiver)
+	if err != nil {
+		return Lookup{}, vaspd.InvalidInput("%s is not a valid UMA address", truncate(receiver, 100))
+	}
+	if _, err := s.opt.Users.ByID(ctx, userID); err != nil {
+		return Lookup{}, err
+	}
+	if err := s.opt.Compliance.CounterpartyAllowed(ctx, addr.Domain); err != nil {
+		return Lookup{}, vaspd.Errorf(http.StatusForbidden, "COUNTERPARTY_NOT_ALLOWED", "%s", uma.AsError(err).Reason)
+	}
+	version := uma.Version1
+	var resp *uma.LnurlpResponse
+	for attempt := 0; ; attempt++ {
+		req, err := uma.NewLnurlpRequest(s.opt.Keys.Signing, addr, s.opt.Domain, true, version, s.clock.Now())
+		if err != nil {
+			return Lookup{}, err
+		}
+		u, err := req.URL()
+		if err != nil {
+			return Lookup{}, err
+		}
+		status, body, err := s.fetch(ctx, http.MethodGet, u.String(), nil)
+		if err == nil && status == http.StatusPreconditionFailed && attempt == 0 {
+			if e, ok := uma.ParseErrorBody(body); ok {
+				if v, verr := uma.SelectHighestSupportedVersion(e.SupportedMajorVersions); verr == nil && v != version {
+					version = v
+					continue
+				}
+			}
+		}
+		if err != nil || status != http.StatusOK {
+			if status == http.StatusNotFound {
+				return Lookup{}, vaspd.NotFound("RECEIVER_NOT_FOUND", "%s does not exist", addr.String())
+			}
+			return Lookup{}, counterpartyError("lookup", status, body, err)
+		}
+		if resp, err = uma.ParseLnurlpResponse(body); err != nil {
+			return Lookup{}, counterpartyError("lookup", status, body, nil)
+		}
+		break
+	}
+	if !resp.IsUMA() {
+		return Lookup{}, vaspd.Errorf(http.StatusBadRequest, "RECEIVER_NOT_UMA", "%s answered as a plain Lightning Address; only UMA receivers can be paid", addr.String())
+	}
+	if _, err := s.verifier.VerifyLnurlpResponse(ctx, resp, addr); err != nil {
+		s.log.Warn("lookup answer does not verify", "receiver", addr.String(), "err", err)
+		return Lookup{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "lookup: the receiver's answer does not verify: %v", uma.AsError(err).Code)
+	}
+	l := Lookup{ID: vaspd.NewID(vaspd.IDLookup), UserID: userID, Receiver: addr.String(), Response: resp, CreatedAt: s.clock.Now()}
+	raw, err := json.Marshal(resp)
+	if err != nil {
+		return Lookup{}, err
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO uma_lookups (id, user_id, receiver, response, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		l.ID, l.UserID, l.Receiver, string(raw), store.Micros(l.CreatedAt)); err != nil {
+		return Lookup{}, fmt.Errorf("record lookup: %w", err)
+	}
+	return l, nil
+}
+
+// UserIDByAddress finds our user by their UMA address ("$alice@our.domain"),
+// as UMAaaS's senderUmaAddress names the sender of a lookup.
+func (s *Service) UserIDByAddress(ctx context.Context, address string) (string, error) {
+	addr, err := uma.ParseAddress(address)
+	if err != nil || !strings.EqualFold(addr.Domain, s.opt.Domain) {
+		return "", vaspd.InvalidInput("senderUmaAddress must be one of our users' addresses ($name@%s)", s.opt.Domain)
+	}
+	r, err := s.opt.Users.ByUMALocal(ctx, addr.User)
+	if err != nil {
+		return "", err
+	}
+	return r.UserID, nil
+}
+
+// getLookup loads a lookup made for userID.
+func (s *Service) getLookup(ctx context.Context, id, userID string) (Lookup, error) {
+	var l Lookup
+	var raw string
+	var created int64
+	err := s.db.QueryRowContext(ctx, `SELECT id, user_id, receiver, response, created_at FROM uma_lookups WHERE id = $1`, id).
+		Scan(&l.ID, &l.UserID, &l.Receiver, &raw, &created)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && userID != "" && l.UserID != userID) {
+		return l, vaspd.NotFound("LOOKUP_NOT_FOUND", "lookup %s not found", id)
+	}
+	if err != nil {
+		return l, err
+	}
+	if l.Response, err = uma.ParseLnurlpResponse([]byte(raw)); err != nil {
+		return l, fmt.Errorf("lookup %s: %w", id, err)
+	}
+	l.CreatedAt = store.Time(created)
+	return l, nil
+}

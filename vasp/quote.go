@@ -1,0 +1,284 @@
+package vasp
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/lightning/bolt11"
+	"github.com/vaspd/vaspd/rates"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/uma"
+)
+
+// The sending side, step 2: a quote. We send the receiver a signed payreq
+// with our user's payer data and encrypted travel-rule information, verify
+// its signed answer, check the invoice against what we asked for, and lock
+// our own rate until the invoice expires.
+
+// Locked sides of a quote.
+const (
+	LockedSending   = "SENDING"   // the sender spends exactly Amount of the sending currency
+	LockedReceiving = "RECEIVING" // the receiver gets exactly Amount of the receiving currency
+)
+
+// Quote statuses.
+const (
+	QuotePending    = "PENDING"
+	QuoteProcessing = "PROCESSING"
+	QuoteCompleted  = "COMPLETED"
+	QuoteFailed     = "FAILED"
+	QuoteExpired    = "EXPIRED"
+)
+
+// QuoteRequest asks for a quote.
+type QuoteRequest struct {
+	LookupID          string
+	UserID            string // our sending user; must be the lookup's
+	SendingCurrency   string
+	ReceivingCurrency string
+	LockedSide        string
+	Amount            int64 // smallest unit of the locked side's currency
+	Description       string
+}
+
+// Quote is a locked price for paying a receiver.
+type Quote struct {
+	ID                string
+	LookupID          string
+	UserID            string
+	Receiver          string
+	Status            string
+	LockedSide        string
+	SendingCurrency   string
+	SendingAmount     int64 // debited from the user, our fee included
+	Fee               int64 // our fee, in the sending currency
+	ReceivingCurrency string
+	ReceivingAmount   int64
+	Msats             int64 // the invoice amount
+	ReceiverFeeMsats  int64
+	Invoice           string
+	PaymentHash       string
+	TransactionID     string
+	Request           QuoteRequest
+	ExpiresAt         time.Time
+	CreatedAt         time.Time
+}
+
+type quoteDetails struct {
+	Receiver         string       `json:"receiver"`
+	ReceiverFeeMsats int64        `json:"receiverFeeMsats"`
+	UtxoCallback     string       `json:"utxoCallback,omitempty"`
+	PayeeData        any          `json:"payeeData,omitempty"`
+	Request          QuoteRequest `json:"request"`
+	MsatsPerUnit     string       `json:"msatsPerUnit"`
+}
+
+func quoteInput(m string, args ...any) error {
+	return vaspd.InvalidInput(m, args...)
+}
+
+// CreateQuote asks the receiver of lookup for an invoice and locks a price.
+func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, error) {
+	if in.LockedSide != LockedSending && in.LockedSide != LockedReceiving {
+		return Quote{}, quoteInput("lockedCurrencySide must be SENDING or RECEIVING")
+	}
+	if in.Amount <= 0 {
+		return Quote{}, quoteInput("lockedCurrencyAmount must be a positive integer in the currency's smallest unit")
+	}
+	l, err := s.getLookup(ctx, in.LookupID, in.UserID)
+	if err != nil {
+		return Quote{}, err
+	}
+	if in.UserID == "" {
+		in.UserID = l.UserID
+	}
+	sender, err := s.opt.Users.ByID(ctx, in.UserID)
+	if err != nil {
+		return Quote{}, err
+	}
+	rate, err := s.opt.Rates.Rate(ctx, in.SendingCurrency)
+	if err != nil {
+		return Quote{}, quoteInput("sendingCurrencyCode %q is not supported", truncate(in.SendingCurrency, 16))
+	}
+	theirs, ok := uma.FindCurrency(l.Response.Currencies, in.ReceivingCurrency)
+	if !ok {
+		return Quote{}, quoteInput("the receiver does not accept %q", truncate(in.ReceivingCurrency, 16))
+	}
+	receiver, err := uma.ParseUMAAddress(l.Receiver)
+	if err != nil {
+		return Quote{}, err
+	}
+	keys, err := s.verifier.Keys.PublicKeys(ctx, receiver.Domain)
+	if err != nil {
+		return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "cannot fetch the receiver's keys")
+	}
+
+	q := Quote{
+		ID: vaspd.NewID(vaspd.IDQuote), LookupID: l.ID, UserID: in.UserID, Receiver: l.Receiver, Status: QuotePending,
+		LockedSide: in.LockedSide, SendingCurrency: rate.Currency.Code, ReceivingCurrency: theirs.Code,
+		Request: in, CreatedAt: s.clock.Now(),
+	}
+	pr := &uma.PayRequest{ReceivingCurrency: theirs.Code, Comment: truncate(in.Description, 255), PayeeData: uma.UMADataOptions("name")}
+	var sendConv rates.Conversion
+	if in.LockedSide == LockedSending {
+		if sendConv, err = rate.SendForAmount(in.Amount); err != nil {
+			return Quote{}, quoteInput("cannot send %d %s: %v", in.Amount, rate.Currency.Code, err)
+		}
+		pr.Amount = sendConv.Msats // sender-locked: msats, converted by the receiver
+		if min, max := l.Response.MinSendable, l.Response.MaxSendable; pr.Amount < min || (max > 0 && pr.Amount > max) {
+			return Quote{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
+				"%d %s is %d msats; the receiver accepts %d to %d msats", in.Amount, rate.Currency.Code, pr.Amount, min, max)
+		}
+	} else {
+		pr.Amount, pr.SendingCurrency = in.Amount, theirs.Code
+		if min, max := theirs.Convertible.Min, theirs.Convertible.Max; in.Amount < min || (max > 0 && in.Amount > max) {
+			return Quote{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
+				"the receiver accepts %d to %d %s (smallest unit), not %d", min, max, theirs.Code, in.Amount)
+		}
+	}
+	info, err := s.opt.Node.Info(ctx)
+	if err != nil {
+		return Quote{}, fmt.Errorf("node info: %w", err)
+	}
+	me := s.address(sender.Local)
+	travel, format, err := s.opt.Compliance.TravelRuleInfo(ctx, sender, me, l.Receiver)
+	if err != nil {
+		return Quote{}, err
+	}
+	encrypted, err := uma.EncryptTravelRuleInfo(keys.Encryption, travel)
+	if err != nil {
+		return Quote{}, fmt.Errorf("encrypt travel-rule info: %w", err)
+	}
+	kyc := uma.KycNotVerified
+	if sender.KYCVerified {
+		kyc = uma.KycVerified
+	}
+	pr.PayerData = &uma.PayerData{Identifier: me, Name: sender.Name, Compliance: &uma.CompliancePayerData{
+		KycStatus: kyc, NodePubKey: info.PubKey, EncryptedTravelRuleInfo: encrypted, TravelRuleFormat: format,
+		UtxoCallback: s.opt.BaseURL + "/api/uma/utxoCallback?txid=" + url.QueryEscape(q.ID),
+	}}
+	if err := pr.Sign(s.opt.Keys.Signing, s.clock.Now()); err != nil {
+		return Quote{}, err
+	}
+	body, err := json.Marshal(pr)
+	if err != nil {
+		return Quote{}, err
+	}
+	status, respBody, err := s.fetch(ctx, http.MethodPost, l.Response.Callback, body)
+	if err != nil || status != http.StatusOK {
+		return Quote{}, counterpartyError("quote", status, respBody, err)
+	}
+	resp, err := uma.ParsePayReqResponse(respBody)
+	if err != nil {
+		return Quote{}, counterpartyError("quote", status, respBody, nil)
+	}
+	if _, err := s.verifier.VerifyPayReqResponse(ctx, resp, me, receiver); err != nil {
+		return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's answer does not verify: %v", uma.AsError(err).Code)
+	}
+	if resp.PayeeData != nil && resp.PayeeData.Compliance != nil {
+		c := resp.PayeeData.Compliance
+		if err := s.opt.Compliance.ScreenPayment(ctx, Outgoing, receiver.Domain, c.NodePubKey, c.Utxos); err != nil {
+			return Quote{}, vaspd.Errorf(http.StatusForbidden, "COUNTERPARTY_NOT_ALLOWED", "%s", uma.AsError(err).Reason)
+		}
+	}
+	inv, err := bolt11.Decode(resp.PR, info.Network)
+	if err != nil {
+		return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's invoice is not payable by our node: %v", err)
+	}
+	if inv.Expired(s.clock.Now()) || inv.AmountMsat <= 0 {
+		return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's invoice is expired or has no amount")
+	}
+	conv := resp.Converted
+	if conv == nil || conv.CurrencyCode != theirs.Code {
+		return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver did not convert to %s", theirs.Code)
+	}
+	if in.LockedSide == LockedSending {
+		if inv.AmountMsat != sendConv.Msats {
+			return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's invoice is for %d msats, not the %d asked", inv.AmountMsat, sendConv.Msats)
+		}
+		q.SendingAmount, q.Fee = in.Amount, sendConv.FeeAmount
+	} else {
+		if conv.Amount != in.Amount {
+			return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver converted %d, not the %d asked", conv.Amount, in.Amount)
+		}
+		c, err := rate.SendForMsats(inv.AmountMsat)
+		if err != nil {
+			return Quote{}, quoteInput("cannot send %d msats in %s: %v", inv.AmountMsat, rate.Currency.Code, err)
+		}
+		q.SendingAmount, q.Fee = c.Amount, c.FeeAmount
+	}
+	q.ReceivingAmount, q.ReceiverFeeMsats, q.Msats = conv.Amount, conv.Fee, inv.AmountMsat
+	q.Invoice, q.PaymentHash, q.ExpiresAt = resp.PR, inv.PaymentHash.String(), inv.ExpiresAt()
+	d := quoteDetails{Receiver: l.Receiver, ReceiverFeeMsats: conv.Fee, Request: in, MsatsPerUnit: rate.SendMultiplier().FloatString(12)}
+	if resp.PayeeData != nil {
+		if resp.PayeeData.Compliance != nil {
+			d.UtxoCallback = resp.PayeeData.Compliance.UtxoCallback
+		}
+		d.PayeeData = map[string]any{"identifier": resp.PayeeData.Identifier, "name": resp.PayeeData.Name}
+	}
+	raw, _ := json.Marshal(d)
+	_, err = s.db.ExecContext(ctx, `INSERT INTO uma_quotes (id, lookup_id, user_id, status, locked_side, sending_currency,
+		sending_amount, fee, receiving_currency, receiving_amount, msats, invoice, payment_hash, details, expires_at, created_at, updated_at)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$16)`,
+		q.ID, q.LookupID, q.UserID, q.Status, q.LockedSide, q.SendingCurrency, q.SendingAmount, q.Fee,
+		q.ReceivingCurrency, q.ReceivingAmount, q.Msats, q.Invoice, q.PaymentHash, string(raw),
+		store.Micros(q.ExpiresAt), store.Micros(q.CreatedAt))
+	if err != nil {
+		return Quote{}, fmt.Errorf("record quote: %w", err)
+	}
+	return q, nil
+}
+
+const quoteColumns = `id, lookup_id, user_id, status, locked_side, sending_currency, sending_amount, fee,
+	receiving_currency, receiving_amount, msats, invoice, payment_hash, details, COALESCE(transaction_id, ''), expires_at, created_at`
+
+func scanQuote(row interface{ Scan(...any) error }) (Quote, error) {
+	var q Quote
+	var raw string
+	var exp, created int64
+	err := row.Scan(&q.ID, &q.LookupID, &q.UserID, &q.Status, &q.LockedSide, &q.SendingCurrency, &q.SendingAmount, &q.Fee,
+		&q.ReceivingCurrency, &q.ReceivingAmount, &q.Msats, &q.Invoice, &q.PaymentHash, &raw, &q.TransactionID, &exp, &created)
+	if err != nil {
+		return q, err
+	}
+	var d quoteDetails
+	if err := json.Unmarshal([]byte(raw), &d); err != nil {
+		return q, fmt.Errorf("quote %s: %w", q.ID, err)
+	}
+	q.Receiver, q.ReceiverFeeMsats, q.Request = d.Receiver, d.ReceiverFeeMsats, d.Request
+	q.ExpiresAt, q.CreatedAt = store.Time(exp), store.Time(created)
+	return q, nil
+}
+
+// GetQuote returns a quote; its Status reads EXPIRED once the invoice
+// expired unexecuted.
+func (s *Service) GetQuote(ctx context.Context, id string) (Quote, error) {
+	q, err := scanQuote(s.db.QueryRowContext(ctx, `SELECT `+quoteColumns+` FROM uma_quotes WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return q, vaspd.NotFound("QUOTE_NOT_FOUND", "quote %s not found", id)
+	}
+	if err == nil && q.Status == QuotePending && !s.clock.Now().Before(q.ExpiresAt) {
+		q.Status = QuoteExpired
+	}
+	return q, err
+}
+
+// RefreshQuote re-quotes an expired (or any unexecuted) quote's request
+// with a fresh lookup-verified payreq; the old quote is left as it is.
+func (s *Service) RefreshQuote(ctx context.Context, id string) (Quote, error) {
+	q, err := s.GetQuote(ctx, id)
+	if err != nil {
+		return q, err
+	}
+	if q.Status != QuotePending && q.Status != QuoteExpired {
+		return q, vaspd.Conflict("QUOTE_ALREADY_EXECUTED", "quote %s was executed; it cannot be refreshed", id)
+	}
+	return s.CreateQuote(ctx, q.Request)
+}

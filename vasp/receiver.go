@@ -1,0 +1,293 @@
+package vasp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/rates"
+	"github.com/vaspd/vaspd/uma"
+)
+
+// The receiving side of a payment: a counterparty VASP (or a plain
+// Lightning Address wallet) asks about one of our users (lnurlp), then asks
+// for an invoice (payreq). Errors returned here are *uma.Error, ready to be
+// written as the UMA error JSON with their status.
+
+// payerDataOptions is what we require from senders: their identifier and
+// compliance data (mandatory in UMA), and their name when they have it.
+func payerDataOptions() uma.CounterpartyDataOptions { return uma.UMADataOptions("name") }
+
+// metadata is the LNURL metadata for one user. It is deterministic, so the
+// description hash of the invoice matches what the lnurlp response showed.
+func (s *Service) metadata(local string) string {
+	return uma.BuildMetadata("Pay to "+s.opt.Domain+" user $"+local, s.address(local))
+}
+
+// recipient finds a user by UMA local part as the protocol needs it.
+func (s *Service) recipient(ctx context.Context, local string) (Recipient, error) {
+	addr, err := uma.ParseAddress("$" + local + "@" + s.opt.Domain)
+	if err != nil {
+		return Recipient{}, uma.Errorf(uma.CodeUserNotFound, "no such user")
+	}
+	r, err := s.opt.Users.ByUMALocal(ctx, addr.User)
+	if err != nil {
+		var ve *vaspd.Error
+		if errors.As(err, &ve) && ve.Status == 404 {
+			return Recipient{}, uma.Errorf(uma.CodeUserNotFound, "no user $%s at %s", addr.User, s.opt.Domain)
+		}
+		return Recipient{}, fmt.Errorf("find user: %w", err)
+	}
+	return r, nil
+}
+
+// currencies are the currencies r can receive, priced now, with the
+// range each accepts; the first is r's default.
+func (s *Service) currencies(ctx context.Context, r Recipient) ([]uma.Currency, []rates.Rate, error) {
+	codes := r.Currencies
+	if len(codes) == 0 {
+		all, err := s.opt.Rates.Currencies(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("list currencies: %w", err)
+		}
+		for _, c := range all {
+			codes = append(codes, c.Code)
+		}
+	}
+	var out []uma.Currency
+	var rs []rates.Rate
+	for _, code := range codes {
+		rate, err := s.opt.Rates.Rate(ctx, code)
+		if err != nil {
+			s.log.Warn("currency without a rate skipped", "currency", code, "err", err)
+			continue
+		}
+		max := rate.Max
+		if max <= 0 {
+			max = 1 << 53
+		}
+		out = append(out, uma.Currency{
+			Code: rate.Currency.Code, Name: rate.Currency.Name, Symbol: rate.Currency.Symbol,
+			Multiplier: rate.UMAMultiplier(), Decimals: rate.Currency.Decimals,
+			Convertible: uma.Convertible{Min: max64(rate.Min, 1), Max: max},
+		})
+		rs = append(rs, rate)
+	}
+	if len(out) == 0 {
+		return nil, nil, uma.Errorf(uma.CodeUserNotReady, "the user cannot receive any currency now")
+	}
+	return out, rs, nil
+}
+
+func max64(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// Lnurlp answers GET /.well-known/lnurlp/{local}. u is the request's URL
+// with Host set to the Host the request was sent to (the sender signed it).
+// Requests without UMA parameters get a plain LNURL-pay answer, so that
+// Lightning Address wallets can pay our users too.
+func (s *Service) Lnurlp(ctx context.Context, u *url.URL, local string) (*uma.LnurlpResponse, error) {
+	r, err := s.recipient(ctx, local)
+	if err != nil {
+		return nil, err
+	}
+	resp := &uma.LnurlpResponse{
+		Callback:    s.opt.BaseURL + "/api/uma/payreq/" + url.PathEscape(r.Local),
+		MinSendable: s.opt.MinSendableMsats,
+		MaxSendable: s.opt.MaxSendableMsats,
+		Metadata:    s.metadata(r.Local),
+	}
+	// Parsing first: some but not all UMA parameters is a broken UMA
+	// request (400), not a plain LNURL one.
+	req, err := uma.ParseLnurlpRequest(u)
+	if err != nil {
+		return nil, err
+	}
+	if !req.IsUMA() {
+		return resp, nil
+	}
+	if err := s.opt.Compliance.CounterpartyAllowed(ctx, req.VaspDomain); err != nil {
+		return nil, err
+	}
+	if _, err := s.verifier.VerifyLnurlpRequest(ctx, req); err != nil {
+		return nil, err
+	}
+	version, err := uma.NegotiateVersion(req.UmaVersion)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Currencies, _, err = s.currencies(ctx, r); err != nil {
+		return nil, err
+	}
+	kyc := uma.KycNotVerified
+	if r.KYCVerified {
+		kyc = uma.KycVerified
+	}
+	resp.PayerData = payerDataOptions()
+	resp.Compliance = &uma.LnurlComplianceResponse{KycStatus: kyc, IsSubjectToTravelRule: true, ReceiverIdentifier: s.address(r.Local)}
+	resp.UmaVersion = version.String()
+	if err := resp.Sign(s.opt.Keys.Signing, s.clock.Now()); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// incomingQuote is the price of one incoming payment.
+type incomingQuote struct {
+	rate  rates.Rate
+	conv  rates.Conversion
+	msats int64 // the invoice amount
+}
+
+// priceIncoming applies our rates to a payreq: which currency r is
+// credited in, how much, and for how many msats.
+func (s *Service) priceIncoming(ctx context.Context, r Recipient, req *uma.PayRequest) (incomingQuote, error) {
+	offered, rs, err := s.currencies(ctx, r)
+	if err != nil {
+		return incomingQuote{}, err
+	}
+	if !req.Settlement.IsLightning() {
+		return incomingQuote{}, uma.Errorf(uma.CodeInvalidCurrency, "only Lightning settlement is supported")
+	}
+	code := req.ReceivingCurrency
+	if code == "" {
+		if req.SendingCurrency != "" {
+			return incomingQuote{}, uma.Errorf(uma.CodeInvalidCurrency, "an amount in a currency needs convert")
+		}
+		code = offered[0].Code // plain LNURL: credit the default currency
+	}
+	i := slices.IndexFunc(offered, func(c uma.Currency) bool { return c.Code == code })
+	if i < 0 {
+		return incomingQuote{}, uma.Errorf(uma.CodeInvalidCurrency, "currency %q is not offered", truncate(code, 16))
+	}
+	rate := rs[i]
+	var conv rates.Conversion
+	if req.SendingCurrency != "" {
+		if req.SendingCurrency != code {
+			return incomingQuote{}, uma.Errorf(uma.CodeInvalidCurrency, "amount currency %q differs from convert %q", truncate(req.SendingCurrency, 16), code)
+		}
+		if !rate.InRange(req.Amount) {
+			return incomingQuote{}, uma.Errorf(uma.CodeAmountOutOfRange, "amount %d %s is outside [%d, %d]", req.Amount, code, offered[i].Convertible.Min, offered[i].Convertible.Max)
+		}
+		conv, err = rate.ReceiveForAmount(req.Amount)
+	} else {
+		conv, err = rate.ReceiveForMsats(req.Amount)
+	}
+	if err != nil {
+		return incomingQuote{}, uma.Errorf(uma.CodeAmountOutOfRange, "amount %d cannot be received: %v", req.Amount, err)
+	}
+	if conv.Msats < s.opt.MinSendableMsats || conv.Msats > s.opt.MaxSendableMsats {
+		return incomingQuote{}, uma.Errorf(uma.CodeAmountOutOfRange, "amount of %d msats is outside [%d, %d]", conv.Msats, s.opt.MinSendableMsats, s.opt.MaxSendableMsats)
+	}
+	return incomingQuote{rate: rate, conv: conv, msats: conv.Msats}, nil
+}
+
+// PayRequest answers a payreq for local: it verifies the sender, prices the
+// payment, asks the platform to approve it (INCOMING_PAYMENT, PENDING),
+// issues the invoice and records the incoming transaction, which is
+// credited when the invoice settles.
+func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequest) (*uma.PayReqResponse, error) {
+	r, err := s.recipient(ctx, local)
+	if err != nil {
+		return nil, err
+	}
+	isUMA := req.IsUMA()
+	if isUMA {
+		domain, err := req.SenderDomain()
+		if err != nil {
+			return nil, err
+		}
+		if err := s.opt.Compliance.CounterpartyAllowed(ctx, domain); err != nil {
+			return nil, err
+		}
+		if _, err := s.verifier.VerifyPayRequest(ctx, req); err != nil {
+			return nil, err
+		}
+		c := req.PayerData.Compliance
+		if err := s.opt.Compliance.ScreenPayment(ctx, Incoming, domain, c.NodePubKey, c.Utxos); err != nil {
+			return nil, err
+		}
+		if err := req.CheckMandatoryPayerData(payerDataOptions()); err != nil {
+			return nil, err
+		}
+		for key, opt := range req.PayeeData {
+			if _, known := payeeFieldNames[key]; opt.Mandatory && !known && key != uma.DataCompliance {
+				return nil, uma.Errorf(uma.CodeUnrecognizedMandatoryPayeeDataKey, "payee data %q cannot be provided", truncate(key, 64))
+			}
+		}
+	} else if req.PayerData != nil && req.PayerData.Compliance != nil {
+		return nil, uma.Errorf(uma.CodeMissingMandatoryPayerData, "payerData.identifier is required")
+	}
+	q, err := s.priceIncoming(ctx, r, req)
+	if err != nil {
+		return nil, err
+	}
+	in, err := s.newIncoming(ctx, r, req, q)
+	if err != nil {
+		return nil, err
+	}
+	approval, err := s.approve(ctx, in, req)
+	if err != nil {
+		return nil, err
+	}
+
+	hash := uma.DescriptionHash(s.metadata(r.Local), req.PayerDataJSON())
+	inv, err := s.opt.Node.CreateInvoice(ctx, lightning.InvoiceRequest{
+		AmountMsat: q.msats, DescriptionHash: lightning.Hash(hash), Expiry: s.opt.InvoiceExpiry,
+	})
+	if err != nil {
+		_ = s.failIncoming(context.WithoutCancel(ctx), in.ID, "INVOICE_CREATION_FAILED")
+		return nil, fmt.Errorf("create invoice: %w", err)
+	}
+	if err := s.invoiceIssued(ctx, in.ID, inv); err != nil {
+		return nil, err
+	}
+
+	resp := &uma.PayReqResponse{
+		PR: inv.PaymentRequest,
+		Converted: &uma.Converted{
+			Amount: q.conv.Amount, CurrencyCode: q.rate.Currency.Code, Decimals: q.rate.Currency.Decimals,
+			Multiplier: q.rate.UMAMultiplier(), Fee: q.conv.FeeMsats,
+		},
+	}
+	if !isUMA {
+		return resp, nil
+	}
+	info, err := s.opt.Node.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("node info: %w", err)
+	}
+	resp.PayeeData = &uma.PayeeData{
+		Identifier: s.address(r.Local),
+		Compliance: &uma.CompliancePayeeData{
+			NodePubKey:   info.PubKey,
+			UtxoCallback: s.opt.BaseURL + "/api/uma/utxoCallback?txid=" + url.QueryEscape(in.ID),
+		},
+	}
+	if _, asked := req.PayeeData["name"]; asked || approval.name != "" {
+		resp.PayeeData.Name = approval.name
+		if resp.PayeeData.Name == "" {
+			resp.PayeeData.Name = r.Name
+		}
+	}
+	resp.PayeeData.Extra = approval.extra
+	if err := resp.Sign(s.opt.Keys.Signing, req.PayerData.Identifier, s.clock.Now()); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

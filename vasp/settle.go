@@ -1,0 +1,187 @@
+package vasp
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/vaspd/vaspd/ledger"
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/store"
+)
+
+// Crediting incoming payments. The node's stream of settled invoices is
+// read from a cursor kept in the database (the last settle index
+// processed), so a restart resumes where it stopped and several processes
+// can follow the same node: crediting is one transaction that moves the
+// payment PENDING -> COMPLETED, posts the ledger movement (its id is the
+// payment hash, so it can happen once) and enqueues the COMPLETED webhook.
+// A slower sweep looks up PENDING payments directly as a safety net and
+// expires those whose invoice expired unpaid.
+
+const settleCursorKey = "vasp.settle_index"
+
+func (s *Service) settleCursor(ctx context.Context) (uint64, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = $1`, settleCursorKey).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(v, 10, 64)
+}
+
+// advanceCursor never moves the cursor back (another process may be ahead).
+// Values are zero-padded so that text comparison is numeric comparison.
+func advanceCursor(ctx context.Context, tx *store.Tx, idx uint64, now time.Time) error {
+	v := fmt.Sprintf("%020d", idx)
+	_, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+		WHERE settings.value < excluded.value`, settleCursorKey, v, store.Micros(now))
+	return err
+}
+
+func (s *Service) watchSettlements(ctx context.Context) {
+	sweep := time.NewTicker(15 * time.Second)
+	defer sweep.Stop()
+	for ctx.Err() == nil {
+		cursor, err := s.settleCursor(ctx)
+		if err != nil {
+			s.log.Warn("read settle cursor", "err", err)
+			sleep(ctx, time.Second)
+			continue
+		}
+		ch, wait, err := s.opt.Node.SubscribeSettled(ctx, cursor)
+		if err != nil {
+			s.log.Warn("subscribe to settled invoices", "err", err)
+			sleep(ctx, time.Second)
+			continue
+		}
+	stream:
+		for {
+			select {
+			case inv, ok := <-ch:
+				if !ok {
+					break stream
+				}
+				for ctx.Err() == nil {
+					if err := s.credit(ctx, inv, true); err != nil {
+						s.log.Error("credit incoming payment; retrying", "payment_hash", inv.PaymentHash.String(), "err", err)
+						sleep(ctx, time.Second)
+						continue
+					}
+					break
+				}
+			case <-sweep.C:
+				s.sweepPending(ctx)
+			}
+		}
+		if err := wait(); err != nil && ctx.Err() == nil {
+			s.log.Warn("settled-invoice stream ended; resubscribing", "err", err)
+		}
+		sleep(ctx, 500*time.Millisecond)
+	}
+}
+
+// credit books one settled invoice, once.
+func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance bool) error {
+	now := s.clock.Now()
+	var done *Transaction
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		done = nil
+		if advance {
+			if err := advanceCursor(ctx, tx, inv.SettleIndex, now); err != nil {
+				return err
+			}
+		}
+		t, err := scanTransaction(tx.QueryRowContext(ctx, `SELECT `+txColumns+` FROM uma_transactions
+			WHERE direction = $1 AND payment_hash = $2`, Incoming, inv.PaymentHash.String()))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // not an UMA payment of ours
+		}
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, settled_at = $2, updated_at = $2
+			WHERE id = $3 AND status IN ($4, $5)`, StatusCompleted, store.Micros(now), t.ID, StatusPending, StatusExpired)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil // credited already (by us or another process)
+		}
+		if inv.AmountPaidMsat > 0 && inv.AmountPaidMsat < t.Msats {
+			return fmt.Errorf("invoice %s paid %d msats, less than its %d", inv.PaymentHash, inv.AmountPaidMsat, t.Msats)
+		}
+		if _, err := s.opt.Ledger.Transfer(ctx, tx, ledger.Receive{
+			ID: "receive/" + t.PaymentHash, Reference: t.ID, UserID: t.UserID,
+			Msats: t.Msats, FeeMsats: t.Fee, Currency: t.Currency, Amount: t.Amount,
+		}.Movement()); err != nil {
+			return fmt.Errorf("post receive: %w", err)
+		}
+		t.Status, t.SettledAt, t.UpdatedAt = StatusCompleted, now, now
+		if err := s.announce(ctx, tx, t); err != nil {
+			return err
+		}
+		done = &t
+		return nil
+	})
+	if err == nil && done != nil {
+		s.log.Info("incoming payment completed", "transaction", done.ID, "user", done.UserID,
+			"amount", done.Amount, "currency", done.Currency, "msats", done.Msats)
+		s.opt.Webhooks.Wake()
+		s.opt.Compliance.RegisterTransaction(ctx, *done)
+		t := *done
+		s.background(func(ctx context.Context) { s.postTransaction(ctx, t) })
+	}
+	return err
+}
+
+// sweepPending looks up incoming payments still PENDING: it credits those
+// whose invoice settled (should the stream have missed one) and expires
+// those whose invoice expired unpaid.
+func (s *Service) sweepPending(ctx context.Context) {
+	cutoff := store.Micros(s.clock.Now().Add(-10 * time.Second))
+	rows, err := s.db.QueryContext(ctx, `SELECT payment_hash FROM uma_transactions
+		WHERE direction = $1 AND status = $2 AND updated_at < $3 ORDER BY id LIMIT 200`, Incoming, StatusPending, cutoff)
+	if err != nil {
+		s.log.Warn("sweep pending payments", "err", err)
+		return
+	}
+	var hashes []string
+	for rows.Next() {
+		var h string
+		if rows.Scan(&h) == nil {
+			hashes = append(hashes, h)
+		}
+	}
+	rows.Close()
+	for _, h := range hashes {
+		hash, err := lightning.ParseHash(h)
+		if err != nil {
+			continue
+		}
+		inv, err := s.opt.Node.LookupInvoice(ctx, hash)
+		if err != nil {
+			continue
+		}
+		switch {
+		case inv.State == lightning.InvoiceSettled:
+			if err := s.credit(ctx, inv, false); err != nil {
+				s.log.Warn("credit from sweep", "payment_hash", h, "err", err)
+			}
+		case inv.State == lightning.InvoiceCanceled || (!inv.ExpiresAt.IsZero() && s.clock.Now().After(inv.ExpiresAt.Add(time.Minute))):
+			_, err := s.db.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, failure_reason = 'INVOICE_EXPIRED', updated_at = $2
+				WHERE direction = $3 AND payment_hash = $4 AND status = $5`,
+				StatusExpired, store.Micros(s.clock.Now()), Incoming, h, StatusPending)
+			if err != nil {
+				s.log.Warn("expire payment", "payment_hash", h, "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,241 @@
+package vasp
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/uma"
+)
+
+// Transaction directions and statuses (UMAaaS words).
+const (
+	Incoming = "INCOMING"
+	Outgoing = "OUTGOING"
+
+	StatusCreated    = "CREATED"    // incoming: waiting for the platform's approval
+	StatusPending    = "PENDING"    // incoming: invoice issued, waiting for payment
+	StatusProcessing = "PROCESSING" // outgoing: payment sent, waiting for its result
+	StatusCompleted  = "COMPLETED"
+	StatusFailed     = "FAILED"
+	StatusRejected   = "REJECTED"
+	StatusExpired    = "EXPIRED"
+)
+
+// ValidStatus reports whether s is one of the transaction statuses.
+func ValidStatus(s string) bool {
+	switch s {
+	case StatusCreated, StatusPending, StatusProcessing, StatusCompleted, StatusFailed, StatusRejected, StatusExpired:
+		return true
+	}
+	return false
+}
+
+// Transaction is one UMA payment, in or out.
+type Transaction struct {
+	ID             string
+	Direction      string
+	Status         string
+	UserID         string
+	PlatformUserID string
+	OurAddress     string // our user's UMA address
+	Counterparty   string // the other side's UMA (or Lightning) address; may be empty for plain LNURL
+	QuoteID        string
+	PaymentHash    string
+	Invoice        string
+	// Currency and Amount are our user's side: what they receive
+	// (incoming) or spend (outgoing), fees included for outgoing.
+	Currency string
+	Amount   int64
+	Msats    int64 // the invoice amount
+	Fee      int64 // ours: msats for incoming (UMA converted.fee), Currency units for outgoing
+	// CounterCurrency and CounterAmount are the other side's, when known.
+	CounterCurrency string
+	CounterAmount   int64
+	FailureReason   string
+	Details         Details
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	SettledAt       time.Time
+}
+
+// Details are kept whole as JSON: what the counterparty told us and how
+// the amount was priced.
+type Details struct {
+	PayerData        json.RawMessage `json:"payerData,omitempty"`
+	PayeeData        json.RawMessage `json:"payeeData,omitempty"`
+	TravelRuleInfo   string          `json:"travelRuleInfo,omitempty"` // decrypted, as received
+	Comment          string          `json:"comment,omitempty"`
+	MsatsPerUnit     string          `json:"msatsPerUnit,omitempty"` // the locked rate, exact decimal
+	ReceiverUserInfo map[string]any  `json:"receiverUserInfo,omitempty"`
+	UtxoCallback     string          `json:"utxoCallback,omitempty"` // the counterparty's
+	RoutingFeeMsats  int64           `json:"routingFeeMsats,omitempty"`
+	Preimage         string          `json:"preimage,omitempty"`
+}
+
+const txColumns = `id, direction, status, user_id, platform_user_id, our_address, counterparty,
+	COALESCE(quote_id, ''), COALESCE(payment_hash, ''), invoice, currency, amount, msats, fee,
+	counter_currency, counter_amount, failure_reason, details, created_at, updated_at, settled_at`
+
+func scanTransaction(row interface{ Scan(...any) error }) (Transaction, error) {
+	var t Transaction
+	var details string
+	var created, updated int64
+	var settled sql.NullInt64
+	err := row.Scan(&t.ID, &t.Direction, &t.Status, &t.UserID, &t.PlatformUserID, &t.OurAddress, &t.Counterparty,
+		&t.QuoteID, &t.PaymentHash, &t.Invoice, &t.Currency, &t.Amount, &t.Msats, &t.Fee,
+		&t.CounterCurrency, &t.CounterAmount, &t.FailureReason, &details, &created, &updated, &settled)
+	if err != nil {
+		return t, err
+	}
+	if err := json.Unmarshal([]byte(details), &t.Details); err != nil {
+		return t, fmt.Errorf("transaction %s: details: %w", t.ID, err)
+	}
+	t.CreatedAt, t.UpdatedAt = store.Time(created), store.Time(updated)
+	if settled.Valid {
+		t.SettledAt = store.Time(settled.Int64)
+	}
+	return t, nil
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func insertTransaction(ctx context.Context, q store.Querier, t Transaction) error {
+	details, err := json.Marshal(t.Details)
+	if err != nil {
+		return err
+	}
+	_, err = q.ExecContext(ctx, `INSERT INTO uma_transactions (id, direction, status, user_id, platform_user_id,
+		our_address, counterparty, quote_id, payment_hash, invoice, currency, amount, msats, fee,
+		counter_currency, counter_amount, failure_reason, details, approval, created_at, updated_at)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,'',$19,$19)`,
+		t.ID, t.Direction, t.Status, t.UserID, t.PlatformUserID, t.OurAddress, t.Counterparty,
+		nullable(t.QuoteID), nullable(t.PaymentHash), t.Invoice, t.Currency, t.Amount, t.Msats, t.Fee,
+		t.CounterCurrency, t.CounterAmount, t.FailureReason, string(details), store.Micros(t.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("record transaction: %w", err)
+	}
+	return nil
+}
+
+// GetTransaction returns one transaction.
+func (s *Service) GetTransaction(ctx context.Context, id string) (Transaction, error) {
+	t, err := scanTransaction(s.db.QueryRowContext(ctx, `SELECT `+txColumns+` FROM uma_transactions WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, vaspd.NotFound("TRANSACTION_NOT_FOUND", "transaction %s not found", id)
+	}
+	return t, err
+}
+
+// TransactionFilter narrows ListTransactions.
+type TransactionFilter struct {
+	UserID    string
+	Direction string
+	Status    string
+	From, To  time.Time // created at, [From, To)
+}
+
+// ListTransactions returns transactions newest first, after the cursor id
+// (exclusive), at most limit.
+func (s *Service) ListTransactions(ctx context.Context, f TransactionFilter, before string, limit int) ([]Transaction, error) {
+	var w store.Where
+	if f.UserID != "" {
+		w.Add("user_id = ?", f.UserID)
+	}
+	if f.Direction != "" {
+		w.Add("direction = ?", f.Direction)
+	}
+	if f.Status != "" {
+		w.Add("status = ?", f.Status)
+	}
+	if !f.From.IsZero() {
+		w.Add("created_at >= ?", store.Micros(f.From))
+	}
+	if !f.To.IsZero() {
+		w.Add("created_at < ?", store.Micros(f.To))
+	}
+	if before != "" {
+		w.Add("id < ?", before)
+	}
+	q := fmt.Sprintf("SELECT %s FROM uma_transactions WHERE %s ORDER BY id DESC LIMIT $%d", txColumns, w.String(), w.Next())
+	args := append(w.Args(), limit)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list transactions: %w", err)
+	}
+	defer rows.Close()
+	var out []Transaction
+	for rows.Next() {
+		t, err := scanTransaction(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// newIncoming records an incoming payment awaiting approval.
+func (s *Service) newIncoming(ctx context.Context, r Recipient, req *uma.PayRequest, q incomingQuote) (Transaction, error) {
+	now := s.clock.Now()
+	t := Transaction{
+		ID: vaspd.NewID(vaspd.IDTransaction), Direction: Incoming, Status: StatusCreated,
+		UserID: r.UserID, PlatformUserID: r.PlatformUserID, OurAddress: s.address(r.Local),
+		Currency: q.rate.Currency.Code, Amount: q.conv.Amount, Msats: q.msats, Fee: q.conv.FeeMsats,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	t.Details.MsatsPerUnit = q.rate.ReceiveMultiplier().FloatString(12)
+	t.Details.Comment = truncate(req.Comment, 1000)
+	if req.PayerData != nil {
+		t.Counterparty = truncate(req.PayerData.Identifier, 300)
+		t.Details.PayerData = req.PayerDataJSON()
+		if c := req.PayerData.Compliance; c != nil {
+			t.Details.UtxoCallback = truncate(c.UtxoCallback, 2000)
+			if c.EncryptedTravelRuleInfo != "" {
+				if info, err := uma.DecryptTravelRuleInfo(s.opt.Keys.Encryption, c.EncryptedTravelRuleInfo); err == nil {
+					t.Details.TravelRuleInfo = string(info)
+				} else {
+					s.log.Warn("travel-rule info does not decrypt", "transaction", t.ID, "err", err)
+				}
+			}
+		}
+	}
+	if err := insertTransaction(ctx, s.db, t); err != nil {
+		return t, err
+	}
+	return t, nil
+}
+
+// invoiceIssued moves an approved incoming payment to PENDING with its invoice.
+func (s *Service) invoiceIssued(ctx context.Context, id string, inv lightning.Invoice) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, payment_hash = $2, invoice = $3, updated_at = $4
+		WHERE id = $5 AND status = $6`,
+		StatusPending, inv.PaymentHash.String(), inv.PaymentRequest, store.Micros(s.clock.Now()), id, StatusCreated)
+	if err != nil {
+		return fmt.Errorf("record invoice: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		// Never hand out an invoice the ledger would not credit.
+		return fmt.Errorf("record invoice: transaction %s is no longer waiting for one", id)
+	}
+	return nil
+}
+
+// failIncoming ends an incoming payment that never got an invoice.
+func (s *Service) failIncoming(ctx context.Context, id, reason string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, failure_reason = $2, updated_at = $3
+		WHERE id = $4 AND status = $5`,
+		StatusRejected, reason, store.Micros(s.clock.Now()), id, StatusCreated)
+	return err
+}

@@ -1,0 +1,222 @@
+package vasp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/delivery"
+	"github.com/vaspd/vaspd/ledger"
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/rates"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/uma"
+)
+
+// Recipient is what the flows need to know about one of our users.
+type Recipient struct {
+	UserID         string
+	PlatformUserID string
+	Local          string   // UMA local part, "bob" for $bob@our.domain
+	Name           string   // full name or business name, may be empty
+	Currencies     []string // preferred currencies, first = default; empty = every currency we offer
+	KYCVerified    bool
+}
+
+// Directory finds our users. The users package implements it in the
+// daemon; tests use a map.
+type Directory interface {
+	// ByUMALocal returns the live user with that UMA local part, or a
+	// *vaspd.Error with status 404.
+	ByUMALocal(ctx context.Context, local string) (Recipient, error)
+	// ByID returns the live user with that id, or a 404 *vaspd.Error.
+	ByID(ctx context.Context, id string) (Recipient, error)
+}
+
+// Options configure a Service. DB, Domain, Keys, Node, Ledger, Rates,
+// Users and Webhooks are required.
+type Options struct {
+	DB       *store.DB
+	Domain   string // our UMA domain, "vasp2.com" or "localhost:8081"
+	BaseURL  string // public base URL; default from Domain by UMA's scheme rule
+	Keys     *uma.Keys
+	Node     lightning.Node
+	Ledger   *ledger.Ledger
+	Rates    rates.Provider
+	Users    Directory
+	Webhooks *delivery.Service
+	// Compliance holds the VASP's rules; default DomainPolicy{} (everyone).
+	Compliance Compliance
+
+	// HTTPClient calls counterparty VASPs (lnurlp, payreq, keys, post-tx
+	// callbacks); default: 10 s timeout, no redirects.
+	HTTPClient *http.Client
+	// KeySource overrides how counterparty keys are found (tests);
+	// default: a uma.KeyFetcher with an in-memory cache over HTTPClient.
+	KeySource uma.PublicKeySource
+
+	Clock vaspd.Clock
+	Log   *slog.Logger
+
+	// ApprovalTimeout bounds the INCOMING_PAYMENT approval (5 s).
+	ApprovalTimeout time.Duration
+	// InvoiceExpiry is the life of the invoices we issue (10 min); a quote
+	// expires with its invoice.
+	InvoiceExpiry time.Duration
+	// MinSendableMsats and MaxSendableMsats bound incoming payments
+	// (1 sat .. 10 BTC by default).
+	MinSendableMsats, MaxSendableMsats int64
+	// MaxRoutingFeeMsats caps the routing fee of an outgoing payment, per
+	// payment: max(1000 msats, this fraction in ppm of the amount).
+	MaxRoutingFeePPM int64
+	// PayTimeout is how long an execute waits for the payment (30 s);
+	// payments still in flight finish in the background.
+	PayTimeout time.Duration
+}
+
+// Service runs the UMA flows of one VASP: it answers counterparties as a
+// receiver, pays them as a sender, and books every movement in the ledger.
+type Service struct {
+	opt      Options
+	db       *store.DB
+	clock    vaspd.Clock
+	log      *slog.Logger
+	client   *http.Client
+	verifier *uma.Verifier
+	nonces   *NonceCache
+
+	// bg bounds background work started by requests (post-transaction
+	// callbacks); Run cancels it and waits for that work when it returns.
+	bg     context.Context
+	stopBg context.CancelFunc
+	bgWork sync.WaitGroup
+}
+
+// New checks opts and returns a Service. Run its background work with Run.
+func New(opts Options) (*Service, error) {
+	switch {
+	case opts.DB == nil, opts.Domain == "", opts.Keys == nil, opts.Node == nil, opts.Ledger == nil,
+		opts.Rates == nil, opts.Users == nil, opts.Webhooks == nil:
+		return nil, errors.New("vasp: DB, Domain, Keys, Node, Ledger, Rates, Users and Webhooks are required")
+	}
+	if err := opts.Keys.Validate(); err != nil {
+		return nil, fmt.Errorf("vasp: keys: %w", err)
+	}
+	if opts.BaseURL == "" {
+		opts.BaseURL = uma.BaseURL(opts.Domain)
+	}
+	opts.BaseURL = strings.TrimSuffix(opts.BaseURL, "/")
+	if opts.Clock == nil {
+		opts.Clock = vaspd.SystemClock{}
+	}
+	if opts.Compliance == nil {
+		opts.Compliance = DomainPolicy{}
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{
+			Timeout: 10 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		}
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&opts.ApprovalTimeout, 5*time.Second)
+	def(&opts.InvoiceExpiry, 10*time.Minute)
+	def(&opts.PayTimeout, 30*time.Second)
+	if opts.MinSendableMsats <= 0 {
+		opts.MinSendableMsats = 1_000
+	}
+	if opts.MaxSendableMsats <= 0 {
+		opts.MaxSendableMsats = 1_000_000_000_000
+	}
+	if opts.MaxRoutingFeePPM <= 0 {
+		opts.MaxRoutingFeePPM = 5_000 // 0.5 %
+	}
+	s := &Service{opt: opts, db: opts.DB, clock: opts.Clock, log: opts.Log, client: opts.HTTPClient}
+	s.bg, s.stopBg = context.WithCancel(context.Background())
+	s.nonces = &NonceCache{DB: opts.DB, Now: opts.Clock.Now}
+	keys := opts.KeySource
+	if keys == nil {
+		keys = &uma.KeyFetcher{Client: opts.HTTPClient, Now: opts.Clock.Now}
+	}
+	s.verifier = &uma.Verifier{Keys: keys, Nonces: s.nonces, Now: opts.Clock.Now}
+	return s, nil
+}
+
+// Domain is our UMA domain.
+func (s *Service) Domain() string { return s.opt.Domain }
+
+// address renders a local part as our UMA address.
+func (s *Service) address(local string) string { return "$" + local + "@" + s.opt.Domain }
+
+// PubKeyResponse is the /.well-known/lnurlpubkey body: our keys, cached by
+// counterparties for a day.
+func (s *Service) PubKeyResponse() *uma.PubKeyResponse {
+	return s.opt.Keys.PubKeyResponse(s.clock.Now().Add(24 * time.Hour))
+}
+
+// Configuration is the /.well-known/uma-configuration document.
+func (s *Service) Configuration() *uma.Configuration {
+	return uma.NewConfiguration(s.opt.Domain, s.opt.BaseURL+"/api/uma/request_pay")
+}
+
+// Run does the background work until ctx ends: crediting settled incoming
+// payments, resolving outgoing payments left in flight, and purging old
+// nonces. Each loop retries its own failures; Run returns when ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	done := make(chan struct{}, 2)
+	go func() { s.watchSettlements(ctx); done <- struct{}{} }()
+	go func() { s.resolveOutgoing(ctx); done <- struct{}{} }()
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			<-done
+			<-done
+			s.stopBg()
+			s.bgWork.Wait()
+			return nil
+		case <-tick.C:
+			if _, err := s.nonces.Purge(ctx); err != nil {
+				s.log.Warn("purge nonces", "err", err)
+			}
+		}
+	}
+}
+
+// background runs f in a goroutine that Run waits for when it stops; f's
+// context is canceled then.
+func (s *Service) background(f func(ctx context.Context)) {
+	s.bgWork.Add(1)
+	go func() {
+		defer s.bgWork.Done()
+		f(s.bg)
+	}()
+}
+
+// sleep waits d or until ctx ends, reporting whether to go on.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

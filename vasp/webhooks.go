@@ -1,0 +1,93 @@
+package vasp
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/vaspd/vaspd/delivery"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/webhook"
+)
+
+// The platform learns about payments through the webhook engine; these
+// build the UMAaaS payloads from our transactions.
+
+func (s *Service) currencyOf(ctx context.Context, code string) webhook.Currency {
+	c := webhook.Currency{Code: code}
+	if rate, err := s.opt.Rates.Rate(ctx, code); err == nil {
+		c.Name, c.Symbol, c.Decimals = rate.Currency.Name, rate.Currency.Symbol, rate.Currency.Decimals
+	}
+	return c
+}
+
+func baseTransaction(t Transaction) webhook.Transaction {
+	wt := webhook.Transaction{
+		ID: t.ID, Status: webhook.TransactionStatus(t.Status), Type: webhook.TransactionType(t.Direction),
+		UserID: t.UserID, PlatformUserID: t.PlatformUserID, CreatedAt: t.CreatedAt, SettledAt: t.SettledAt,
+		Description: t.Details.Comment,
+	}
+	if t.Direction == Incoming {
+		wt.SenderUmaAddress, wt.ReceiverUmaAddress = t.Counterparty, t.OurAddress
+	} else {
+		wt.SenderUmaAddress, wt.ReceiverUmaAddress = t.OurAddress, t.Counterparty
+	}
+	if len(t.Details.PayerData) > 0 && t.Direction == Incoming {
+		var info map[string]any
+		if json.Unmarshal(t.Details.PayerData, &info) == nil {
+			delete(info, "compliance")
+			wt.CounterpartyInformation = info
+		}
+	}
+	return wt
+}
+
+func (s *Service) incomingWebhook(ctx context.Context, t Transaction) *webhook.IncomingPaymentWebhook {
+	w := &webhook.IncomingPaymentWebhook{
+		Transaction: webhook.IncomingTransaction{
+			Transaction:    baseTransaction(t),
+			ReceivedAmount: webhook.CurrencyAmount{Amount: t.Amount, Currency: s.currencyOf(ctx, t.Currency)},
+			FailureReason:  t.FailureReason,
+		},
+	}
+	if t.Status != StatusCreated {
+		w.Transaction.ReconciliationInstructions = &webhook.ReconciliationInstructions{Reference: t.ID}
+	}
+	return w
+}
+
+func (s *Service) outgoingWebhook(ctx context.Context, t Transaction) *webhook.OutgoingPaymentWebhook {
+	fee := t.Fee
+	ot := webhook.OutgoingTransaction{
+		Transaction:   baseTransaction(t),
+		SentAmount:    webhook.CurrencyAmount{Amount: t.Amount, Currency: s.currencyOf(ctx, t.Currency)},
+		Fees:          &fee,
+		QuoteID:       t.QuoteID,
+		FailureReason: t.FailureReason,
+	}
+	if t.CounterCurrency != "" {
+		ot.ReceivedAmount = &webhook.CurrencyAmount{Amount: t.CounterAmount, Currency: s.currencyOf(ctx, t.CounterCurrency)}
+	}
+	return &webhook.OutgoingPaymentWebhook{Transaction: ot}
+}
+
+// announce enqueues the webhook for t's current state inside tx, so the
+// state change and its webhook commit together.
+func (s *Service) announce(ctx context.Context, tx *store.Tx, t Transaction) error {
+	ev := delivery.Event{Time: t.UpdatedAt}
+	if t.Direction == Incoming {
+		ev.Type, ev.Data = string(webhook.TypeIncomingPayment), s.incomingWebhook(ctx, t)
+	} else {
+		ev.Type, ev.Data = string(webhook.TypeOutgoingPayment), s.outgoingWebhook(ctx, t)
+	}
+	_, err := s.opt.Webhooks.Enqueue(ctx, tx, ev)
+	return err
+}
+
+// Render is t in the UMAaaS API shape: an IncomingTransaction or an
+// OutgoingTransaction.
+func (s *Service) Render(ctx context.Context, t Transaction) any {
+	if t.Direction == Incoming {
+		return s.incomingWebhook(ctx, t).Transaction
+	}
+	return s.outgoingWebhook(ctx, t).Transaction
+}
