@@ -1,0 +1,233 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/api"
+	"github.com/vaspd/vaspd/auth"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+)
+
+type fixture struct {
+	srv    *httptest.Server
+	tokens *auth.Tokens
+	admin  auth.CreatedToken
+	viewer auth.CreatedToken
+}
+
+func newFixture(t *testing.T, db *store.DB, extra func(s *api.Server)) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	tokens, err := auth.NewTokens(ctx, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := tokens.Create(ctx, "admin", vaspd.AllPermissions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer, err := tokens.Create(ctx, "viewer", []vaspd.Permission{vaspd.PermView})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := api.New(api.Options{Tokens: tokens})
+	if extra != nil {
+		extra(s)
+	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	return &fixture{srv: srv, tokens: tokens, admin: admin, viewer: viewer}
+}
+
+func (f *fixture) do(t *testing.T, method, path string, tok *auth.CreatedToken, contentType, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
+	if tok != nil {
+		req.SetBasicAuth(tok.ClientID, tok.ClientSecret)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("%s %s: body is not JSON: %q", method, path, b)
+		}
+	}
+	return resp.StatusCode, m
+}
+
+// wantError checks the UMAaaS error shape.
+func wantError(t *testing.T, status int, body map[string]any, wantStatus int, wantCode string) {
+	t.Helper()
+	if status != wantStatus || body["code"] != wantCode || body["status"] != float64(wantStatus) || body["message"] == "" {
+		t.Fatalf("got %d %v, want %d %s", status, body, wantStatus, wantCode)
+	}
+}
+
+func TestAuthAndPermissions(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, nil)
+		st, body := f.do(t, "GET", "/tokens", nil, "", "")
+		wantError(t, st, body, 401, "UNAUTHORIZED")
+		wrong := f.admin
+		wrong.ClientSecret = "not-the-secret"
+		st, body = f.do(t, "GET", "/tokens", &wrong, "", "")
+		wantError(t, st, body, 401, "UNAUTHORIZED")
+		unknown := f.admin
+		unknown.ClientID = vaspd.NewID(vaspd.IDToken)
+		st, body = f.do(t, "GET", "/tokens", &unknown, "", "")
+		wantError(t, st, body, 401, "UNAUTHORIZED")
+		st, body = f.do(t, "GET", "/tokens", &f.viewer, "", "")
+		wantError(t, st, body, 403, "FORBIDDEN")
+		st, body = f.do(t, "GET", "/tokens", &f.admin, "", "")
+		if st != 200 || body["hasMore"] != false || len(body["data"].([]any)) != 2 {
+			t.Fatalf("list: %d %v", st, body)
+		}
+
+		// A deleted token stops working at once.
+		st, _ = f.do(t, "DELETE", "/tokens/"+f.viewer.ClientID, &f.admin, "", "")
+		if st != 204 {
+			t.Fatalf("delete: %d", st)
+		}
+		st, body = f.do(t, "GET", "/tokens", &f.viewer, "", "")
+		wantError(t, st, body, 401, "UNAUTHORIZED")
+		st, body = f.do(t, "DELETE", "/tokens/"+f.viewer.ClientID, &f.admin, "", "")
+		wantError(t, st, body, 404, "TOKEN_NOT_FOUND")
+		st, body = f.do(t, "GET", "/tokens/not-an-id", &f.admin, "", "")
+		wantError(t, st, body, 404, "TOKEN_NOT_FOUND")
+	})
+}
+
+func TestCreateTokenValidation(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, storetest.SQLite(t), nil)
+	cases := []struct {
+		name, ct, body string
+		status         int
+		code           string
+	}{
+		{"malformed", "application/json", `{"name":`, 400, "INVALID_REQUEST_FORMAT"},
+		{"syntax", "application/json", `{"name" "x"}`, 400, "INVALID_REQUEST_FORMAT"},
+		{"empty", "application/json", ``, 400, "INVALID_REQUEST_FORMAT"},
+		{"two values", "application/json", `{"name":"a","permissions":["VIEW"]} {}`, 400, "INVALID_REQUEST_FORMAT"},
+		{"wrong type", "application/json", `{"name":7,"permissions":["VIEW"]}`, 400, "INVALID_INPUT"},
+		{"unknown field", "application/json", `{"name":"a","permissions":["VIEW"],"admin":true}`, 400, "INVALID_INPUT"},
+		{"no content type", "", `{"name":"a","permissions":["VIEW"]}`, 415, "UNSUPPORTED_MEDIA_TYPE"},
+		{"form", "application/x-www-form-urlencoded", `name=a`, 415, "UNSUPPORTED_MEDIA_TYPE"},
+		{"bad permission", "application/json", `{"name":"a","permissions":["ROOT"]}`, 400, "INVALID_INPUT"},
+		{"no permission", "application/json", `{"name":"a","permissions":[]}`, 400, "INVALID_INPUT"},
+		{"no name", "application/json", `{"name":"  ","permissions":["VIEW"]}`, 400, "INVALID_INPUT"},
+		{"oversized", "application/json", `{"name":"` + strings.Repeat("a", api.MaxBodyBytes) + `"}`, 413, "REQUEST_TOO_LARGE"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			st, body := f.do(t, "POST", "/tokens", &f.admin, c.ct, c.body)
+			wantError(t, st, body, c.status, c.code)
+		})
+	}
+	st, body := f.do(t, "POST", "/tokens", &f.admin, "application/json; charset=utf-8", `{"name":"ok","permissions":["view","MANAGE","VIEW"]}`)
+	if st != 201 || body["clientSecret"] == "" || fmt.Sprint(body["permissions"]) != "[VIEW MANAGE]" {
+		t.Fatalf("create: %d %v", st, body)
+	}
+	// The new credential works.
+	tok := auth.CreatedToken{ClientID: body["clientId"].(string), ClientSecret: body["clientSecret"].(string)}
+	if st, _ := f.do(t, "GET", "/tokens", &tok, "", ""); st != 200 {
+		t.Fatalf("new token: %d", st)
+	}
+}
+
+func TestPagination(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, storetest.SQLite(t), nil)
+	for i := 0; i < 5; i++ {
+		if _, err := f.tokens.Create(context.Background(), fmt.Sprintf("t%d", i), []vaspd.Permission{vaspd.PermView}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	path := "/tokens?limit=3"
+	pages := 0
+	for {
+		st, body := f.do(t, "GET", path, &f.admin, "", "")
+		if st != 200 {
+			t.Fatalf("%d %v", st, body)
+		}
+		pages++
+		for _, d := range body["data"].([]any) {
+			id := d.(map[string]any)["id"].(string)
+			if seen[id] {
+				t.Fatalf("token %s listed twice", id)
+			}
+			seen[id] = true
+		}
+		if body["hasMore"] != true {
+			break
+		}
+		path = "/tokens?limit=3&cursor=" + body["nextCursor"].(string)
+	}
+	if len(seen) != 7 || pages != 3 {
+		t.Fatalf("saw %d tokens over %d pages", len(seen), pages)
+	}
+	for _, q := range []string{"limit=0", "limit=101", "limit=x", "cursor=***"} {
+		st, body := f.do(t, "GET", "/tokens?"+q, &f.admin, "", "")
+		wantError(t, st, body, 400, "INVALID_INPUT")
+	}
+}
+
+func TestPanicsAndUnknownRoutes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, storetest.SQLite(t), func(s *api.Server) {
+		s.Handle("GET /boom", vaspd.PermView, func(w http.ResponseWriter, r *http.Request) error { panic("kaboom") })
+		s.Handle("GET /fail", vaspd.PermView, func(w http.ResponseWriter, r *http.Request) error {
+			return fmt.Errorf("database password=hunter2 exploded")
+		})
+	})
+	st, body := f.do(t, "GET", "/boom", &f.admin, "", "")
+	wantError(t, st, body, 500, "INTERNAL_ERROR")
+	st, body = f.do(t, "GET", "/fail", &f.admin, "", "")
+	wantError(t, st, body, 500, "INTERNAL_ERROR")
+	if strings.Contains(fmt.Sprint(body), "hunter2") {
+		t.Fatal("internal error cause leaked to the client")
+	}
+	st, body = f.do(t, "GET", "/nope", nil, "", "")
+	wantError(t, st, body, 404, "NOT_FOUND")
+	st, body = f.do(t, "GET", "/healthz", nil, "", "")
+	if st != 200 || body["status"] != "ok" {
+		t.Fatalf("healthz: %d %v", st, body)
+	}
+}
+
+func TestRequestIDs(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, storetest.SQLite(t), nil)
+	for in, keep := range map[string]bool{"abc-123": true, "bad id;drop": false, strings.Repeat("a", 65): false} {
+		req, _ := http.NewRequest("GET", f.srv.URL+"/healthz", nil)
+		req.Header.Set("X-Request-Id", in)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got := resp.Header.Get("X-Request-Id")
+		if (got == in) != keep || got == "" {
+			t.Errorf("X-Request-Id %q -> %q", in, got)
+		}
+	}
+}

@@ -1,0 +1,73 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/auth"
+)
+
+const tokenKey ctxKey = 100
+
+// Caller returns the token that authenticated the request.
+func Caller(ctx context.Context) (auth.Token, bool) {
+	t, ok := ctx.Value(tokenKey).(auth.Token)
+	return t, ok
+}
+
+// authenticate checks HTTP Basic credentials (clientId:clientSecret) and the
+// permission perm before calling h: 401 without valid credentials, 403 when
+// the token lacks the permission.
+func (s *Server) authenticate(perm vaspd.Permission, h HandlerFunc) HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if s.opts.Tokens == nil {
+			return vaspd.Errorf(http.StatusServiceUnavailable, vaspd.CodeUnavailable, "the database is not ready yet")
+		}
+		id, secret, ok := basicAuth(r)
+		if !ok {
+			return vaspd.Errorf(http.StatusUnauthorized, vaspd.CodeUnauthorized,
+				"missing credentials: use HTTP Basic with clientId:clientSecret")
+		}
+		tok, err := s.opts.Tokens.Authenticate(r.Context(), id, secret)
+		if errors.Is(err, auth.ErrInvalidCredentials) {
+			return vaspd.Errorf(http.StatusUnauthorized, vaspd.CodeUnauthorized, "invalid credentials")
+		}
+		if err != nil {
+			return err
+		}
+		if !vaspd.Allows(tok.Permissions, perm) {
+			return vaspd.Errorf(http.StatusForbidden, vaspd.CodeForbidden, "this token lacks the %s permission", perm)
+		}
+		return h(w, r.WithContext(context.WithValue(r.Context(), tokenKey, tok)))
+	}
+}
+
+// basicAuth reads HTTP Basic credentials. Our clientIds are token ids
+// ("Token:<uuid>"), which contain a colon, and RFC 7617 splits user from
+// password at the first colon; secrets never contain one, so we split at the
+// last colon instead. A bare "<uuid>" clientId is accepted too.
+func basicAuth(r *http.Request) (id, secret string, ok bool) {
+	h := r.Header.Get("Authorization")
+	const prefix = "basic "
+	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) || len(h) > 1024 {
+		return "", "", false
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(h[len(prefix):]))
+	if err != nil {
+		return "", "", false
+	}
+	cred := string(raw)
+	i := strings.LastIndexByte(cred, ':')
+	if i <= 0 {
+		return "", "", false
+	}
+	id, secret = cred[:i], cred[i+1:]
+	if !strings.HasPrefix(id, vaspd.IDToken+":") {
+		id = vaspd.IDToken + ":" + id
+	}
+	return id, secret, true
+}

@@ -1,0 +1,220 @@
+package api
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/ledger"
+	"github.com/vaspd/vaspd/rates"
+	"github.com/vaspd/vaspd/store"
+)
+
+// ledgerMaxAmount bounds deposits and withdrawals as UMAaaS bounds amounts.
+const ledgerMaxAmount = 9_000_000_000_000_000
+
+// ledgerMaxKey bounds an idempotency key.
+const ledgerMaxKey = 128
+
+// ledgerBalance is one currency of GET /users/{userId}/balances, in the
+// currency's smallest unit: available to spend, and held for outgoing
+// payments in flight.
+type ledgerBalance struct {
+	Currency  rates.Currency `json:"currency"`
+	Available int64          `json:"available"`
+	Held      int64          `json:"held"`
+}
+
+type ledgerBalances struct {
+	UserID   string          `json:"userId"`
+	Balances []ledgerBalance `json:"balances"`
+}
+
+// ledgerCurrencies returns the provider's currencies by code.
+func (h *userHandlers) ledgerCurrencies(r *http.Request) (map[string]rates.Currency, error) {
+	cs, err := h.rates.Currencies(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]rates.Currency, len(cs))
+	for _, c := range cs {
+		out[c.Code] = c
+	}
+	return out, nil
+}
+
+// balances lists the user's balances: their preferred currencies first (at
+// zero if never used), then every other currency they ever held.
+func (h *userHandlers) balances(w http.ResponseWriter, r *http.Request) error {
+	id, err := userPathID(r)
+	if err != nil {
+		return err
+	}
+	u, err := h.users.GetIncludingDeleted(r.Context(), h.users.DB(), id)
+	if err != nil {
+		return err
+	}
+	bs, err := h.ledger.UserBalances(r.Context(), h.users.DB(), id)
+	if err != nil {
+		return err
+	}
+	known, err := h.ledgerCurrencies(r)
+	if err != nil {
+		return err
+	}
+	out := ledgerBalances{UserID: id, Balances: []ledgerBalance{}}
+	seen := map[string]bool{}
+	add := func(b ledger.UserBalance) {
+		c, ok := known[b.Currency]
+		if !ok {
+			c = rates.Currency{Code: b.Currency, Name: b.Currency} // no longer configured
+		}
+		seen[b.Currency] = true
+		out.Balances = append(out.Balances, ledgerBalance{Currency: c, Available: b.Available, Held: b.Held})
+	}
+	for _, code := range u.PreferredCurrencies {
+		b := ledger.UserBalance{Currency: code}
+		for _, x := range bs {
+			if x.Currency == code {
+				b = x
+			}
+		}
+		add(b)
+	}
+	for _, b := range bs {
+		if !seen[b.Currency] {
+			add(b)
+		}
+	}
+	WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// ledgerTransferRequest is the body of POST /users/{userId}/deposits and
+// /withdrawals: money the platform received for the user, or paid out to
+// them, on its own fiat rails.
+type ledgerTransferRequest struct {
+	CurrencyCode string `json:"currencyCode"`
+	Amount       int64  `json:"amount"`
+	// Reference is the platform's reference of the bank transfer; unique
+	// per kind (one deposit per reference).
+	Reference string `json:"reference"`
+	// IdempotencyKey may replace the Idempotency-Key header.
+	IdempotencyKey string `json:"idempotencyKey"`
+}
+
+// ledgerTransfer is the response: the recorded movement.
+type ledgerTransfer struct {
+	ID        string         `json:"id"` // the ledger movement id
+	Type      string         `json:"type"`
+	UserID    string         `json:"userId"`
+	Currency  rates.Currency `json:"currency"`
+	Amount    int64          `json:"amount"`
+	Reference string         `json:"reference,omitempty"`
+	CreatedAt time.Time      `json:"createdAt"`
+}
+
+func (h *userHandlers) deposit(w http.ResponseWriter, r *http.Request) error {
+	return h.ledgerTransfer(w, r, "deposit")
+}
+
+func (h *userHandlers) withdrawal(w http.ResponseWriter, r *http.Request) error {
+	return h.ledgerTransfer(w, r, "withdrawal")
+}
+
+// ledgerMovementID derives the movement id, which makes the request
+// idempotent: the Idempotency-Key header or idempotencyKey field if given,
+// else the reference. Keys are scoped per user and kind.
+func ledgerMovementID(r *http.Request, kind, userID string, req ledgerTransferRequest) (string, error) {
+	key := r.Header.Get("Idempotency-Key")
+	if req.IdempotencyKey != "" {
+		if key != "" && key != req.IdempotencyKey {
+			return "", vaspd.InvalidInput("the Idempotency-Key header and the idempotencyKey field differ")
+		}
+		key = req.IdempotencyKey
+	}
+	if key == "" {
+		if req.Reference == "" {
+			return "", vaspd.InvalidInput("an Idempotency-Key header (or an idempotencyKey or reference field) is "+
+				"required, so that a retried %s is never recorded twice", kind)
+		}
+		sum := sha256.Sum256([]byte(req.Reference))
+		return kind + "/" + userID + "/ref:" + hex.EncodeToString(sum[:16]), nil
+	}
+	if len(key) > ledgerMaxKey {
+		return "", vaspd.InvalidInput("the idempotency key must be at most %d characters", ledgerMaxKey)
+	}
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c < 0x21 || c > 0x7e {
+			return "", vaspd.InvalidInput("the idempotency key must be printable ASCII without spaces")
+		}
+	}
+	return kind + "/" + userID + "/" + key, nil
+}
+
+func (h *userHandlers) ledgerTransfer(w http.ResponseWriter, r *http.Request, kind string) error {
+	id, err := userPathID(r)
+	if err != nil {
+		return err
+	}
+	var req ledgerTransferRequest
+	if err := DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Amount <= 0 || req.Amount > ledgerMaxAmount {
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidAmount,
+			"amount must be from 1 to %d, in the currency's smallest unit", int64(ledgerMaxAmount))
+	}
+	req.Reference = strings.TrimSpace(req.Reference)
+	if len(req.Reference) > 200 || strings.ContainsFunc(req.Reference, func(r rune) bool { return r < 0x20 || r == 0x7f || r == 0xfffd }) {
+		return vaspd.InvalidInput("reference must be at most 200 characters of printable text")
+	}
+	cur, err := rates.Find(r.Context(), h.rates, strings.ToUpper(strings.TrimSpace(req.CurrencyCode)))
+	if errors.Is(err, rates.ErrUnknownCurrency) {
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidCurrency, "currency %q is not supported by this VASP",
+			truncate(req.CurrencyCode, 16))
+	}
+	if err != nil {
+		return err
+	}
+	mid, err := ledgerMovementID(r, kind, id, req)
+	if err != nil {
+		return err
+	}
+	var m ledger.Movement
+	err = h.users.DB().InTx(r.Context(), func(tx *store.Tx) error {
+		if kind == "deposit" {
+			// Only live users receive money; the lock keeps a concurrent
+			// DELETE from passing its zero-balance check meanwhile.
+			if _, err := h.users.Lock(r.Context(), tx, id); err != nil {
+				return err
+			}
+			m, err = h.ledger.Transfer(r.Context(), tx, ledger.Deposit(mid, id, cur.Code, req.Amount, req.Reference))
+			return err
+		}
+		// A deleted user may still withdraw money that reached them late.
+		if _, err := h.users.GetIncludingDeleted(r.Context(), tx, id); err != nil {
+			return err
+		}
+		m, err = h.ledger.Transfer(r.Context(), tx, ledger.Withdrawal(mid, id, cur.Code, req.Amount, req.Reference))
+		return err
+	})
+	if errors.Is(err, ledger.ErrOverflow) {
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidAmount, "the balance would exceed the largest amount this VASP can hold")
+	}
+	if err != nil {
+		return err
+	}
+	status := http.StatusCreated
+	if m.Replayed {
+		status = http.StatusOK
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	WriteJSON(w, status, ledgerTransfer{ID: m.ID, Type: strings.ToUpper(kind), UserID: id, Currency: cur,
+		Amount: req.Amount, Reference: m.Reference, CreatedAt: m.CreatedAt})
+	return nil
+}

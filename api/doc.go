@@ -1,0 +1,21 @@
+// Package api is vaspd's HTTP surface: the public UMA endpoints other VASPs
+// call, the authenticated platform API (modelled on Lightspark's UMAaaS API),
+// and the operations endpoints (/healthz, /readyz, /metrics).
+//
+// The platform-API conventions live here, once, so endpoints cannot drift:
+//
+//   - Handlers have the signature func(w, r) error and are registered with the
+//     permission they need (Server.handle). They return errors; a returned
+//     *vaspd.Error is rendered as the UMAaaS error JSON
+//     {status, code, message, details?}, anything else as a 500 whose cause is
+//     logged with the request id and never sent.
+//   - JSON request bodies go through DecodeJSON: size limit, content type,
+//     unknown fields rejected, one value only.
+//   - Lists use ListParams and NewPage: ?limit (1–100, default 20) and
+//     ?cursor, answered as {data, hasMore, nextCursor}.
+//   - Authentication is HTTP Basic with clientId:clientSecret (package auth).
+//
+// Every request gets an id (X-Request-Id, accepted from the client when sane),
+// a structured log line and a latency observation labelled by route pattern
+// and status; a panic in a handler is recovered and answered with a 500.
+package api

@@ -1,0 +1,116 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/vaspd/vaspd"
+)
+
+// MaxBodyBytes bounds every request body unless a route says otherwise.
+const MaxBodyBytes = 1 << 20
+
+// WriteJSON writes v as JSON with the given status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"status":500,"code":"INTERNAL_ERROR","message":"internal error"}` + "\n")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// DecodeJSON reads a JSON request body into v. It insists on a JSON content
+// type, at most MaxBodyBytes, exactly one JSON value and no unknown fields,
+// and answers each violation with the right 4xx.
+func DecodeJSON(r *http.Request, v any) error {
+	return decodeJSON(r, v, true)
+}
+
+// DecodeJSONLenient is DecodeJSON that ignores unknown fields, for bodies
+// whose senders are known to add extras (e.g. other VASPs).
+func DecodeJSONLenient(r *http.Request, v any) error {
+	return decodeJSON(r, v, false)
+}
+
+func decodeJSON(r *http.Request, v any, strict bool) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return vaspd.Errorf(http.StatusUnsupportedMediaType, vaspd.CodeUnsupportedMediaType,
+				"Content-Type must be application/json")
+		}
+	} else {
+		return vaspd.Errorf(http.StatusUnsupportedMediaType, vaspd.CodeUnsupportedMediaType,
+			"Content-Type must be application/json")
+	}
+	body := http.MaxBytesReader(nil, r.Body, MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return jsonError(err)
+		}
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "request body must hold a single JSON value")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var (
+		maxErr    *http.MaxBytesError
+		syntaxErr *json.SyntaxError
+		typeErr   *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &maxErr):
+		return vaspd.Errorf(http.StatusRequestEntityTooLarge, vaspd.CodeRequestTooLarge,
+			"request body is larger than %d bytes", maxErr.Limit)
+	case errors.Is(err, io.EOF):
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "request body is empty")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "request body is truncated JSON")
+	case errors.As(err, &syntaxErr):
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "malformed JSON at byte %d", syntaxErr.Offset)
+	case errors.As(err, &typeErr):
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidInput, "field %q must be %s", typeErr.Field, typeErr.Type)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidInput, "unknown field %s",
+			strings.TrimPrefix(err.Error(), "json: unknown field "))
+	default:
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "malformed JSON: %s", truncate(err.Error(), 200))
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// PathID reads a typed id from the route's path parameter name and checks it.
+func PathID(r *http.Request, name, typ, notFoundCode string) (string, error) {
+	id := r.PathValue(name)
+	if _, err := vaspd.ParseID(typ, id); err != nil {
+		return "", vaspd.Errorf(http.StatusNotFound, notFoundCode, "%s", fmt.Sprint(err))
+	}
+	return id, nil
+}

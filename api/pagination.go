@@ -1,0 +1,63 @@
+package api
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/vaspd/vaspd"
+)
+
+// Page is the UMAaaS list envelope.
+type Page[T any] struct {
+	Data       []T    `json:"data"`
+	HasMore    bool   `json:"hasMore"`
+	NextCursor string `json:"nextCursor,omitempty"`
+	TotalCount *int   `json:"totalCount,omitempty"`
+}
+
+// ListParams are the common list query parameters. After is the decoded
+// cursor: the sort key of the last item of the previous page (opaque to
+// clients, who only pass nextCursor back).
+type ListParams struct {
+	Limit int
+	After string
+}
+
+// ParseListParams reads ?limit (1–100, default 20) and ?cursor.
+func ParseListParams(r *http.Request) (ListParams, error) {
+	p := ListParams{Limit: 20}
+	q := r.URL.Query()
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 100 {
+			return p, vaspd.InvalidInput("limit must be an integer from 1 to 100")
+		}
+		p.Limit = n
+	}
+	if c := q.Get("cursor"); c != "" {
+		b, err := base64.RawURLEncoding.DecodeString(c)
+		if err != nil || len(b) == 0 || len(b) > 512 || !utf8.Valid(b) {
+			return p, vaspd.InvalidInput("cursor is not one this server issued")
+		}
+		p.After = string(b)
+	}
+	return p, nil
+}
+
+// NewPage builds a page from up to limit+1 items fetched in sort order: the
+// extra item only says there is more. key returns an item's sort key, which
+// becomes the cursor.
+func NewPage[T any](items []T, limit int, key func(T) string) Page[T] {
+	p := Page[T]{Data: items}
+	if p.Data == nil {
+		p.Data = []T{}
+	}
+	if len(items) > limit {
+		p.Data = items[:limit]
+		p.HasMore = true
+		p.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(key(items[limit-1])))
+	}
+	return p
+}

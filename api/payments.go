@@ -1,0 +1,294 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/uma"
+	"github.com/vaspd/vaspd/vasp"
+)
+
+// The platform's payment endpoints (UMAaaS §3–4): look up a receiver,
+// quote, execute, follow transactions, and decide deferred approvals.
+
+// MountPayments adds the payment endpoints served by v.
+func (s *Server) MountPayments(v *vasp.Service) {
+	h := &paymentHandlers{v: v}
+	s.Handle("GET /receiver/{receiver}", vaspd.PermTransact, h.lookup)
+	s.Handle("POST /quotes", vaspd.PermTransact, h.createQuote)
+	s.Handle("GET /quotes/{quoteId}", vaspd.PermView, h.getQuote)
+	s.Handle("POST /quotes/{quoteId}/execute", vaspd.PermTransact, h.executeQuote)
+	s.Handle("POST /quotes/{quoteId}/refresh", vaspd.PermTransact, h.refreshQuote)
+	s.Handle("GET /transactions", vaspd.PermView, h.listTransactions)
+	s.Handle("GET /transactions/{transactionId}", vaspd.PermView, h.getTransaction)
+	s.Handle("POST /transactions/{transactionId}/approve", vaspd.PermTransact, h.approve)
+	s.Handle("POST /transactions/{transactionId}/reject", vaspd.PermTransact, h.reject)
+}
+
+type paymentHandlers struct{ v *vasp.Service }
+
+type paymentCurrency struct {
+	Code     string `json:"code"`
+	Name     string `json:"name,omitempty"`
+	Symbol   string `json:"symbol,omitempty"`
+	Decimals int    `json:"decimals"`
+}
+
+type currencyPreference struct {
+	Currency paymentCurrency `json:"currency"`
+	// EstimatedExchangeRate is msats per smallest unit as the receiver
+	// advertised it (not locked).
+	EstimatedExchangeRate float64 `json:"estimatedExchangeRate"`
+	Min                   int64   `json:"min"`
+	Max                   int64   `json:"max"`
+}
+
+type fieldDefinition struct {
+	Name      string `json:"name"`
+	Mandatory bool   `json:"mandatory"`
+}
+
+type lookupResponse struct {
+	ReceiverUmaAddress      string               `json:"receiverUmaAddress"`
+	SupportedCurrencies     []currencyPreference `json:"supportedCurrencies"`
+	MinSendableMsats        int64                `json:"minSendableMsats"`
+	MaxSendableMsats        int64                `json:"maxSendableMsats"`
+	RequiredPayerDataFields []fieldDefinition    `json:"requiredPayerDataFields"`
+	LookupID                string               `json:"lookupId"`
+	KycStatus               string               `json:"kycStatus"`
+}
+
+var payerFieldNames = map[string]string{"name": "FULL_NAME", "email": "EMAIL", "identifier": "IDENTIFIER",
+	"countryOfResidence": "COUNTRY_OF_RESIDENCE", "birthDate": "BIRTH_DATE", "nationality": "NATIONALITY",
+	"phoneNumber": "PHONE_NUMBER", "postalAddress": "POSTAL_ADDRESS", "accountIdentifier": "ACCOUNT_IDENTIFIER"}
+
+func (h *paymentHandlers) lookup(w http.ResponseWriter, r *http.Request) error {
+	userID, sender := r.URL.Query().Get("userId"), r.URL.Query().Get("senderUmaAddress")
+	switch {
+	case userID == "" && sender == "":
+		return vaspd.InvalidInput("query parameter userId or senderUmaAddress (the sending user) is required")
+	case userID == "":
+		id, err := h.v.UserIDByAddress(r.Context(), sender)
+		if err != nil {
+			return err
+		}
+		userID = id
+	default:
+		if _, err := vaspd.ParseID(vaspd.IDUser, userID); err != nil {
+			return vaspd.InvalidInput("userId: %v", err)
+		}
+	}
+	l, err := h.v.LookupReceiver(r.Context(), userID, r.PathValue("receiver"))
+	if err != nil {
+		return err
+	}
+	out := lookupResponse{ReceiverUmaAddress: l.Receiver, LookupID: l.ID, KycStatus: "UNKNOWN",
+		MinSendableMsats: l.Response.MinSendable, MaxSendableMsats: l.Response.MaxSendable,
+		SupportedCurrencies: []currencyPreference{}, RequiredPayerDataFields: []fieldDefinition{}}
+	if c := l.Response.Compliance; c != nil {
+		switch c.KycStatus {
+		case uma.KycVerified:
+			out.KycStatus = "VERIFIED"
+		case uma.KycNotVerified:
+			out.KycStatus = "NOT_VERIFIED"
+		case uma.KycPending:
+			out.KycStatus = "PENDING"
+		}
+	}
+	for _, c := range l.Response.Currencies {
+		out.SupportedCurrencies = append(out.SupportedCurrencies, currencyPreference{
+			Currency:              paymentCurrency{Code: c.Code, Name: c.Name, Symbol: c.Symbol, Decimals: c.Decimals},
+			EstimatedExchangeRate: c.Multiplier, Min: c.Convertible.Min, Max: c.Convertible.Max,
+		})
+	}
+	for key, opt := range l.Response.PayerData {
+		if name, ok := payerFieldNames[key]; ok {
+			out.RequiredPayerDataFields = append(out.RequiredPayerDataFields, fieldDefinition{Name: name, Mandatory: opt.Mandatory})
+		}
+	}
+	WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+type createQuoteRequest struct {
+	LookupID              string         `json:"lookupId"`
+	SendingCurrencyCode   string         `json:"sendingCurrencyCode"`
+	ReceivingCurrencyCode string         `json:"receivingCurrencyCode"`
+	LockedCurrencySide    string         `json:"lockedCurrencySide"`
+	LockedCurrencyAmount  int64          `json:"lockedCurrencyAmount"`
+	Description           string         `json:"description"`
+	SenderUserInfo        map[string]any `json:"senderUserInfo"`
+}
+
+type quoteResponse struct {
+	QuoteID              string          `json:"quoteId"`
+	Status               string          `json:"status"`
+	LookupID             string          `json:"lookupId"`
+	ReceiverUmaAddress   string          `json:"receiverUmaAddress"`
+	SendingCurrency      paymentCurrency `json:"sendingCurrency"`
+	ReceivingCurrency    paymentCurrency `json:"receivingCurrency"`
+	LockedCurrencySide   string          `json:"lockedCurrencySide"`
+	TotalSendingAmount   int64           `json:"totalSendingAmount"`
+	TotalReceivingAmount int64           `json:"totalReceivingAmount"`
+	FeesIncluded         int64           `json:"feesIncluded"`
+	InvoiceAmountMsats   int64           `json:"invoiceAmountMsats"`
+	ReceiverFeeMsats     int64           `json:"receiverFeeMsats"`
+	ExpiresAt            time.Time       `json:"expiresAt"`
+	CreatedAt            time.Time       `json:"createdAt"`
+	TransactionID        string          `json:"transactionId,omitempty"`
+}
+
+func renderQuote(q vasp.Quote) quoteResponse {
+	return quoteResponse{
+		QuoteID: q.ID, Status: q.Status, LookupID: q.LookupID, ReceiverUmaAddress: q.Receiver,
+		SendingCurrency: paymentCurrency{Code: q.SendingCurrency}, ReceivingCurrency: paymentCurrency{Code: q.ReceivingCurrency},
+		LockedCurrencySide: q.LockedSide, TotalSendingAmount: q.SendingAmount, TotalReceivingAmount: q.ReceivingAmount,
+		FeesIncluded: q.Fee, InvoiceAmountMsats: q.Msats, ReceiverFeeMsats: q.ReceiverFeeMsats,
+		ExpiresAt: q.ExpiresAt.UTC(), CreatedAt: q.CreatedAt.UTC(), TransactionID: q.TransactionID,
+	}
+}
+
+func (h *paymentHandlers) createQuote(w http.ResponseWriter, r *http.Request) error {
+	var req createQuoteRequest
+	if err := DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if _, err := vaspd.ParseID(vaspd.IDLookup, req.LookupID); err != nil {
+		return vaspd.InvalidInput("lookupId: %v", err)
+	}
+	if req.LockedCurrencyAmount <= 0 || req.LockedCurrencyAmount > 9e15 {
+		return vaspd.InvalidInput("lockedCurrencyAmount must be between 1 and 9e15")
+	}
+	q, err := h.v.CreateQuote(r.Context(), vasp.QuoteRequest{
+		LookupID: req.LookupID, SendingCurrency: strings.ToUpper(req.SendingCurrencyCode),
+		ReceivingCurrency: strings.ToUpper(req.ReceivingCurrencyCode), LockedSide: req.LockedCurrencySide,
+		Amount: req.LockedCurrencyAmount, Description: req.Description,
+	})
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusCreated, renderQuote(q))
+	return nil
+}
+
+func (h *paymentHandlers) getQuote(w http.ResponseWriter, r *http.Request) error {
+	id, err := PathID(r, "quoteId", vaspd.IDQuote, "QUOTE_NOT_FOUND")
+	if err != nil {
+		return err
+	}
+	q, err := h.v.GetQuote(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, renderQuote(q))
+	return nil
+}
+
+func (h *paymentHandlers) refreshQuote(w http.ResponseWriter, r *http.Request) error {
+	id, err := PathID(r, "quoteId", vaspd.IDQuote, "QUOTE_NOT_FOUND")
+	if err != nil {
+		return err
+	}
+	q, err := h.v.RefreshQuote(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusCreated, renderQuote(q))
+	return nil
+}
+
+func (h *paymentHandlers) executeQuote(w http.ResponseWriter, r *http.Request) error {
+	id, err := PathID(r, "quoteId", vaspd.IDQuote, "QUOTE_NOT_FOUND")
+	if err != nil {
+		return err
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > 255 {
+		return vaspd.InvalidInput("Idempotency-Key is longer than 255 characters")
+	}
+	t, err := h.v.ExecuteQuote(r.Context(), id, key)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, h.v.Render(r.Context(), t))
+	return nil
+}
+
+func (h *paymentHandlers) getTransaction(w http.ResponseWriter, r *http.Request) error {
+	id, err := PathID(r, "transactionId", vaspd.IDTransaction, "TRANSACTION_NOT_FOUND")
+	if err != nil {
+		return err
+	}
+	t, err := h.v.GetTransaction(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, h.v.Render(r.Context(), t))
+	return nil
+}
+
+func (h *paymentHandlers) listTransactions(w http.ResponseWriter, r *http.Request) error {
+	p, err := ParseListParams(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := vasp.TransactionFilter{UserID: q.Get("userId"), Status: q.Get("status"), Direction: q.Get("type")}
+	if f.Direction != "" && f.Direction != vasp.Incoming && f.Direction != vasp.Outgoing {
+		return vaspd.InvalidInput("type must be INCOMING or OUTGOING")
+	}
+	if f.Status != "" && !vasp.ValidStatus(f.Status) {
+		return vaspd.InvalidInput("status %q is not a transaction status", truncate(f.Status, 32))
+	}
+	for name, dst := range map[string]*time.Time{"startDate": &f.From, "endDate": &f.To} {
+		if v := q.Get(name); v != "" {
+			if *dst, err = time.Parse(time.RFC3339, v); err != nil {
+				return vaspd.InvalidInput("%s must be an RFC 3339 time", name)
+			}
+		}
+	}
+	ts, err := h.v.ListTransactions(r.Context(), f, p.After, p.Limit+1)
+	if err != nil {
+		return err
+	}
+	page := NewPage(ts, p.Limit, func(t vasp.Transaction) string { return t.ID })
+	out := Page[any]{Data: make([]any, 0, len(page.Data)), HasMore: page.HasMore, NextCursor: page.NextCursor}
+	for _, t := range page.Data {
+		out.Data = append(out.Data, h.v.Render(r.Context(), t))
+	}
+	WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+type decisionRequest struct {
+	ReceiverUserInfo map[string]any `json:"receiverUserInfo"`
+	Reason           string         `json:"reason"`
+}
+
+func (h *paymentHandlers) decide(w http.ResponseWriter, r *http.Request, approve bool) error {
+	id, err := PathID(r, "transactionId", vaspd.IDTransaction, "TRANSACTION_NOT_FOUND")
+	if err != nil {
+		return err
+	}
+	var req decisionRequest
+	if r.ContentLength != 0 {
+		if err := DecodeJSON(r, &req); err != nil {
+			return err
+		}
+	}
+	t, err := h.v.Decide(r.Context(), id, approve, req.ReceiverUserInfo, truncate(req.Reason, 200))
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, h.v.Render(r.Context(), t))
+	return nil
+}
+
+func (h *paymentHandlers) approve(w http.ResponseWriter, r *http.Request) error {
+	return h.decide(w, r, true)
+}
+func (h *paymentHandlers) reject(w http.ResponseWriter, r *http.Request) error {
+	return h.decide(w, r, false)
+}

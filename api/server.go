@@ -1,0 +1,110 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/auth"
+)
+
+// Options configures a Server. DB-backed services are optional so that the
+// server can answer /healthz and /readyz while the database is still
+// unreachable at start; routes needing them are added once they exist.
+type Options struct {
+	Logger   *slog.Logger
+	Registry *prometheus.Registry // metrics go here (not the global registry)
+	Clock    vaspd.Clock
+
+	// Ready reports whether the process can serve traffic (database
+	// reachable, migrations applied). nil means always ready.
+	Ready func(ctx context.Context) error
+
+	Tokens *auth.Tokens
+}
+
+// Server routes and serves vaspd's HTTP API. Build it with New, add feature
+// routes with Handle, and serve Handler().
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	mux     *http.ServeMux
+	metrics *httpMetrics
+}
+
+// HandlerFunc is the signature of every API handler: it returns errors
+// rather than writing them.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// New builds a server with the operations routes and, when Tokens is set,
+// the token routes.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	if opts.Clock == nil {
+		opts.Clock = vaspd.SystemClock{}
+	}
+	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), metrics: newHTTPMetrics(opts.Registry)}
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry}))
+	s.mux.Handle("/", s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		return vaspd.Errorf(http.StatusNotFound, vaspd.CodeNotFound, "no route for %s %s", r.Method, truncate(r.URL.Path, 200))
+	}))
+	if opts.Tokens != nil {
+		s.tokenRoutes()
+	}
+	return s
+}
+
+// Handler returns the root handler with request ids, logging, metrics and
+// panic recovery around every route.
+func (s *Server) Handler() http.Handler {
+	return s.middleware(s.mux)
+}
+
+// Logger returns the server's logger.
+func (s *Server) Logger() *slog.Logger { return s.log }
+
+// Handle registers a platform-API route that needs permission perm.
+// pattern is a net/http pattern such as "GET /users/{id}".
+func (s *Server) Handle(pattern string, perm vaspd.Permission, h HandlerFunc) {
+	s.mux.Handle(pattern, s.wrap(s.authenticate(perm, h)))
+}
+
+// HandlePublic registers an unauthenticated route (UMA endpoints, devnet).
+// h is responsible for its own error format (UMA endpoints answer UMA error JSON).
+func (s *Server) HandlePublic(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, h)
+}
+
+// wrap turns a HandlerFunc into an http.Handler that renders its error.
+func (s *Server) wrap(h HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			WriteError(w, r, s.log, err)
+		}
+	})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Ready != nil {
+		if err := s.opts.Ready(r.Context()); err != nil {
+			WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
+			return
+		}
+	}
+	WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

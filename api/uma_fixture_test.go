@@ -1,0 +1,262 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/api"
+	"github.com/vaspd/vaspd/auth"
+	"github.com/vaspd/vaspd/delivery"
+	"github.com/vaspd/vaspd/ledger"
+	"github.com/vaspd/vaspd/lightning/embedded"
+	"github.com/vaspd/vaspd/rates"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/uma"
+	"github.com/vaspd/vaspd/vasp"
+)
+
+// mapDirectory is the vasp.Directory of the payment fixtures.
+type mapDirectory map[string]vasp.Recipient
+
+func (d mapDirectory) ByUMALocal(_ context.Context, local string) (vasp.Recipient, error) {
+	for _, r := range d {
+		if r.Local == local {
+			return r, nil
+		}
+	}
+	return vasp.Recipient{}, vaspd.NotFound("USER_NOT_FOUND", "no user %s", local)
+}
+
+func (d mapDirectory) ByID(_ context.Context, id string) (vasp.Recipient, error) {
+	if r, ok := d[id]; ok {
+		return r, nil
+	}
+	return vasp.Recipient{}, vaspd.NotFound("USER_NOT_FOUND", "no user %s", id)
+}
+
+// payFixture is one real VASP behind the real HTTP handlers: UMA and
+// platform endpoints, an embedded Lightning node, ledger, rates and
+// webhooks on db. Its users can pay each other through UMA, over HTTP to
+// itself (the node pays itself).
+type payFixture struct {
+	db     *store.DB
+	base   string
+	domain string
+	keys   *uma.Keys
+	svc    *vasp.Service
+	node   *embedded.Node
+	ledger *ledger.Ledger
+	admin  auth.CreatedToken
+	viewer auth.CreatedToken
+	alice  vasp.Recipient // USD, funded with $1,000.00
+	bob    vasp.Recipient // EUR
+}
+
+func newKeys(t *testing.T, domain string) *uma.Keys {
+	t.Helper()
+	k, err := uma.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	cert, err := uma.NewSelfSignedCertificate(k, domain, now.Add(-time.Hour), now.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &uma.Keys{Signing: k, Encryption: k, SigningCertChain: [][]byte{cert}, EncryptionCertChain: [][]byte{cert}}
+}
+
+// keyServer serves keys at /.well-known/lnurlpubkey and returns its domain.
+func keyServer(t *testing.T, keys func(domain string) *uma.Keys) (string, *uma.Keys) {
+	t.Helper()
+	var k *uma.Keys
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(k.PubKeyResponse(time.Now().Add(time.Hour)))
+	}))
+	t.Cleanup(srv.Close)
+	domain := "localhost:" + strings.TrimPrefix(srv.URL, "http://127.0.0.1:")
+	k = keys(domain)
+	return domain, k
+}
+
+func newPayFixture(t *testing.T, db *store.DB) *payFixture {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &payFixture{db: db, domain: fmt.Sprintf("localhost:%d", ln.Addr().(*net.TCPAddr).Port)}
+	f.base = "http://" + f.domain
+	f.keys = newKeys(t, f.domain)
+	node, err := embedded.Open(ctx, db, embedded.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.node = node
+	provider, err := rates.NewConfigProvider(rates.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks, err := delivery.New(db, delivery.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ledger = ledger.New(db, nil)
+	f.alice = vasp.Recipient{UserID: vaspd.NewID(vaspd.IDUser), PlatformUserID: "p-alice", Local: "alice", Name: "Alice Sender", Currencies: []string{"USD"}, KYCVerified: true}
+	f.bob = vasp.Recipient{UserID: vaspd.NewID(vaspd.IDUser), PlatformUserID: "p-bob", Local: "bob", Name: "Bob Receiver", Currencies: []string{"EUR"}}
+	dir := mapDirectory{f.alice.UserID: f.alice, f.bob.UserID: f.bob}
+	f.svc, err = vasp.New(vasp.Options{DB: db, Domain: f.domain, Keys: f.keys, Node: node, Ledger: f.ledger,
+		Rates: provider, Users: dir, Webhooks: hooks, ApprovalTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := auth.NewTokens(ctx, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.admin, err = tokens.Create(ctx, "admin", vaspd.AllPermissions); err != nil {
+		t.Fatal(err)
+	}
+	if f.viewer, err = tokens.Create(ctx, "viewer", []vaspd.Permission{vaspd.PermView}); err != nil {
+		t.Fatal(err)
+	}
+	s := api.New(api.Options{Tokens: tokens})
+	s.MountUMA(f.svc)
+	s.MountPayments(f.svc)
+	srv := httptest.NewUnstartedServer(s.Handler())
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	done := make(chan struct{})
+	go func() { _ = f.svc.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		<-done
+		_ = node.Close()
+		// Money is never created or lost, whatever the scenario did.
+		if err := f.ledger.Check(context.Background(), db); err != nil {
+			t.Errorf("ledger check: %v", err)
+		}
+	})
+	err = db.InTx(ctx, func(tx *store.Tx) error {
+		_, err := f.ledger.Transfer(ctx, tx, ledger.Deposit("deposit/alice", f.alice.UserID, "USD", 100_000, "test"))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// call sends a request (body may be "") and returns status, the raw body
+// and the body as a JSON object (nil when it is not one).
+func (f *payFixture) call(t *testing.T, method, path string, tok *auth.CreatedToken, body string, headers ...string) (int, []byte, map[string]any) {
+	t.Helper()
+	r, err := http.NewRequest(method, f.base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok != nil {
+		r.SetBasicAuth(tok.ClientID, tok.ClientSecret)
+	}
+	if body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		r.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return resp.StatusCode, b, m
+}
+
+// wantUMAError checks UMA's error JSON {"status":"ERROR","reason","code"}.
+func wantUMAError(t *testing.T, status int, raw []byte, wantStatus int, wantCode uma.ErrorCode) {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("got %d %q, want UMA error JSON %d %s", status, raw, wantStatus, wantCode)
+	}
+	reason, _ := m["reason"].(string)
+	if status != wantStatus || m["status"] != "ERROR" || m["code"] != string(wantCode) || reason == "" {
+		t.Fatalf("got %d %s, want %d %s", status, raw, wantStatus, wantCode)
+	}
+	if _, ok := m["message"]; ok {
+		t.Fatalf("UMA error carries the platform API's message field: %s", raw)
+	}
+}
+
+// wantAPIError checks the platform API's error JSON {status,code,message}.
+func wantAPIError(t *testing.T, status int, raw []byte, wantStatus int, wantCode string) {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("got %d %q, want API error JSON %d %s", status, raw, wantStatus, wantCode)
+	}
+	msg, _ := m["message"].(string)
+	if status != wantStatus || m["status"] != float64(wantStatus) || m["code"] != wantCode || msg == "" {
+		t.Fatalf("got %d %s, want %d %s", status, raw, wantStatus, wantCode)
+	}
+}
+
+// lnurlpPath is a signed lnurlp path and query for local, from signer.
+func (f *payFixture) lnurlpPath(t *testing.T, local, senderDomain string, key *uma.PrivateKey, at time.Time) string {
+	t.Helper()
+	addr, err := uma.ParseAddress("$" + local + "@" + f.domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := uma.NewLnurlpRequest(key, addr, senderDomain, true, uma.Version1, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := req.URL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.RequestURI()
+}
+
+// payReq is a signed UMA payreq from $alice (of senderDomain, signed with
+// key) asking for amount of currency (or msats when currency is "").
+func (f *payFixture) payReq(t *testing.T, amount int64, currency, convert, identifier string, key *uma.PrivateKey, at time.Time) *uma.PayRequest {
+	t.Helper()
+	pr := &uma.PayRequest{Amount: amount, SendingCurrency: currency, ReceivingCurrency: convert,
+		PayerData: &uma.PayerData{Identifier: identifier, Name: "Alice Sender", Compliance: &uma.CompliancePayerData{
+			KycStatus: uma.KycVerified, NodePubKey: "02" + strings.Repeat("ab", 32),
+			UtxoCallback: f.base + "/api/uma/utxoCallback?txid=x",
+		}},
+		PayeeData: uma.UMADataOptions("name"),
+	}
+	if err := pr.Sign(key, at); err != nil {
+		t.Fatal(err)
+	}
+	return pr
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,293 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/ledger"
+	"github.com/vaspd/vaspd/rates"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/users"
+)
+
+// MountUsers adds the users API (UMAaaS shapes) and the users' ledger API:
+//
+//	POST   /users                       MANAGE    create (201)
+//	GET    /users                       VIEW      list, UMAaaS filters, cursor pages
+//	GET    /users/{userId}              VIEW      deleted users too (isDeleted)
+//	PATCH  /users/{userId}              MANAGE    partial update
+//	DELETE /users/{userId}              MANAGE    soft delete; 410 if deleted already
+//	GET    /users/{userId}/balances     VIEW
+//	POST   /users/{userId}/deposits     TRANSACT  idempotent (Idempotency-Key)
+//	POST   /users/{userId}/withdrawals  TRANSACT  idempotent (Idempotency-Key)
+//
+// domain is this VASP's UMA domain: addresses are "$local@domain".
+func (s *Server) MountUsers(u *users.Service, l *ledger.Ledger, r rates.Provider, domain string) {
+	h := &userHandlers{users: u, ledger: l, rates: r, domain: strings.ToLower(domain)}
+	s.Handle("POST /users", vaspd.PermManage, h.create)
+	s.Handle("GET /users", vaspd.PermView, h.list)
+	s.Handle("GET /users/{userId}", vaspd.PermView, h.get)
+	s.Handle("PATCH /users/{userId}", vaspd.PermManage, h.update)
+	s.Handle("DELETE /users/{userId}", vaspd.PermManage, h.delete)
+	s.Handle("GET /users/{userId}/balances", vaspd.PermView, h.balances)
+	s.Handle("POST /users/{userId}/deposits", vaspd.PermTransact, h.deposit)
+	s.Handle("POST /users/{userId}/withdrawals", vaspd.PermTransact, h.withdrawal)
+}
+
+type userHandlers struct {
+	users  *users.Service
+	ledger *ledger.Ledger
+	rates  rates.Provider
+	domain string
+}
+
+// userJSON is the UMAaaS IndividualUser / BusinessUser, plus kycStatus and
+// preferredCurrencies.
+type userJSON struct {
+	ID                  string                 `json:"id"`
+	UMAAddress          string                 `json:"umaAddress"`
+	PlatformUserID      string                 `json:"platformUserId"`
+	UserType            string                 `json:"userType"`
+	KYCStatus           string                 `json:"kycStatus"`
+	PreferredCurrencies []string               `json:"preferredCurrencies"`
+	FullName            string                 `json:"fullName,omitempty"`
+	BirthDate           string                 `json:"birthDate,omitempty"`
+	Nationality         string                 `json:"nationality,omitempty"`
+	Email               string                 `json:"email,omitempty"`
+	Address             *users.Address         `json:"address,omitempty"`
+	BankAccountInfo     *users.BankAccountInfo `json:"bankAccountInfo,omitempty"`
+	BusinessInfo        *users.BusinessInfo    `json:"businessInfo,omitempty"`
+	CreatedAt           time.Time              `json:"createdAt"`
+	UpdatedAt           time.Time              `json:"updatedAt"`
+	IsDeleted           bool                   `json:"isDeleted"`
+}
+
+func (h *userHandlers) render(u users.User) userJSON {
+	j := userJSON{ID: u.ID, UMAAddress: u.UMAAddress(h.domain), PlatformUserID: u.PlatformUserID,
+		UserType: u.UserType, KYCStatus: u.KYCStatus, PreferredCurrencies: u.PreferredCurrencies,
+		Address: u.Address, BankAccountInfo: u.BankAccount, BusinessInfo: u.BusinessInfo,
+		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt, IsDeleted: u.IsDeleted()}
+	if j.PreferredCurrencies == nil {
+		j.PreferredCurrencies = []string{}
+	}
+	if u.UserType == users.Individual {
+		j.FullName, j.BirthDate, j.Nationality, j.Email = u.FullName, u.BirthDate, u.Nationality, u.Email
+	}
+	return j
+}
+
+// userCreateRequest is the POST /users body.
+type userCreateRequest struct {
+	UMAAddress          string                 `json:"umaAddress"`
+	PlatformUserID      string                 `json:"platformUserId"`
+	UserType            string                 `json:"userType"`
+	KYCStatus           string                 `json:"kycStatus"`
+	PreferredCurrencies []string               `json:"preferredCurrencies"`
+	FullName            string                 `json:"fullName"`
+	BirthDate           string                 `json:"birthDate"`
+	Nationality         string                 `json:"nationality"`
+	Email               string                 `json:"email"`
+	Address             *users.Address         `json:"address"`
+	BankAccountInfo     *users.BankAccountInfo `json:"bankAccountInfo"`
+	BusinessInfo        *users.BusinessInfo    `json:"businessInfo"`
+}
+
+func (h *userHandlers) create(w http.ResponseWriter, r *http.Request) error {
+	var req userCreateRequest
+	if err := DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if strings.TrimSpace(req.UMAAddress) == "" {
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidUMAAddress, "umaAddress is required")
+	}
+	local, err := users.ParseAddress(req.UMAAddress, h.domain)
+	if err != nil {
+		return err
+	}
+	u, err := h.users.Create(r.Context(), h.users.DB(), users.User{
+		PlatformUserID: req.PlatformUserID, UserType: req.UserType, UMALocal: local, KYCStatus: req.KYCStatus,
+		PreferredCurrencies: req.PreferredCurrencies, FullName: req.FullName, BirthDate: req.BirthDate,
+		Nationality: req.Nationality, Email: req.Email, Address: req.Address, BankAccount: req.BankAccountInfo,
+		BusinessInfo: req.BusinessInfo,
+	})
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusCreated, h.render(u))
+	return nil
+}
+
+func userPathID(r *http.Request) (string, error) {
+	return PathID(r, "userId", vaspd.IDUser, vaspd.CodeUserNotFound)
+}
+
+func (h *userHandlers) get(w http.ResponseWriter, r *http.Request) error {
+	id, err := userPathID(r)
+	if err != nil {
+		return err
+	}
+	u, err := h.users.GetIncludingDeleted(r.Context(), h.users.DB(), id)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, h.render(u))
+	return nil
+}
+
+// userQueryTime reads an optional RFC 3339 query parameter.
+func userQueryTime(r *http.Request, name string) (time.Time, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	// A "+" offset left unescaped in the query string arrives as a space.
+	t, err := time.Parse(time.RFC3339Nano, strings.ReplaceAll(s, " ", "+"))
+	if err != nil {
+		return time.Time{}, vaspd.InvalidInput("%s must be an RFC 3339 date-time", name)
+	}
+	return t, nil
+}
+
+func (h *userHandlers) list(w http.ResponseWriter, r *http.Request) error {
+	p, err := ParseListParams(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := users.ListFilter{After: p.After, Limit: p.Limit, PlatformUserID: q.Get("platformUserId"),
+		UserType: q.Get("userType"), KYCStatus: q.Get("kycStatus")}
+	switch f.UserType {
+	case "", users.Individual, users.Business:
+	default:
+		return vaspd.InvalidInput("userType must be INDIVIDUAL or BUSINESS")
+	}
+	switch f.KYCStatus {
+	case "", users.KYCUnknown, users.KYCNotVerified, users.KYCPending, users.KYCVerified:
+	default:
+		return vaspd.InvalidInput("kycStatus must be UNKNOWN, NOT_VERIFIED, PENDING or VERIFIED")
+	}
+	if a := q.Get("umaAddress"); a != "" {
+		if f.UMALocal, err = users.ParseAddress(a, h.domain); err != nil {
+			return err
+		}
+	}
+	if s := q.Get("isIncludingDeleted"); s != "" {
+		if f.IncludeDeleted, err = strconv.ParseBool(s); err != nil {
+			return vaspd.InvalidInput("isIncludingDeleted must be true or false")
+		}
+	}
+	for name, dst := range map[string]*time.Time{"createdAfter": &f.CreatedAfter, "createdBefore": &f.CreatedBefore,
+		"updatedAfter": &f.UpdatedAfter, "updatedBefore": &f.UpdatedBefore} {
+		if *dst, err = userQueryTime(r, name); err != nil {
+			return err
+		}
+	}
+	us, err := h.users.List(r.Context(), h.users.DB(), f)
+	if err != nil {
+		return err
+	}
+	page := NewPage(us, p.Limit, func(u users.User) string { return u.ID })
+	out := Page[userJSON]{Data: make([]userJSON, len(page.Data)), HasMore: page.HasMore, NextCursor: page.NextCursor}
+	for i, u := range page.Data {
+		out.Data[i] = h.render(u)
+	}
+	WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// userPatchRequest is the PATCH /users/{userId} body: absent fields stay.
+type userPatchRequest struct {
+	UMAAddress          *string                `json:"umaAddress"`
+	PlatformUserID      *string                `json:"platformUserId"`
+	UserType            *string                `json:"userType"` // may be sent; must not change
+	KYCStatus           *string                `json:"kycStatus"`
+	PreferredCurrencies *[]string              `json:"preferredCurrencies"`
+	FullName            *string                `json:"fullName"`
+	BirthDate           *string                `json:"birthDate"`
+	Nationality         *string                `json:"nationality"`
+	Email               *string                `json:"email"`
+	Address             *users.Address         `json:"address"`
+	BankAccountInfo     *users.BankAccountInfo `json:"bankAccountInfo"`
+	BusinessInfo        *users.BusinessInfo    `json:"businessInfo"`
+}
+
+func (h *userHandlers) update(w http.ResponseWriter, r *http.Request) error {
+	id, err := userPathID(r)
+	if err != nil {
+		return err
+	}
+	var req userPatchRequest
+	if err := DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	p := users.Patch{PlatformUserID: req.PlatformUserID, KYCStatus: req.KYCStatus,
+		PreferredCurrencies: req.PreferredCurrencies, FullName: req.FullName, BirthDate: req.BirthDate,
+		Nationality: req.Nationality, Email: req.Email, Address: req.Address, BankAccount: req.BankAccountInfo,
+		BusinessInfo: req.BusinessInfo}
+	if req.UMAAddress != nil {
+		local, err := users.ParseAddress(*req.UMAAddress, h.domain)
+		if err != nil {
+			return err
+		}
+		p.UMALocal = &local
+	}
+	var u users.User
+	err = h.users.DB().InTx(r.Context(), func(tx *store.Tx) error {
+		if req.UserType != nil {
+			cur, err := h.users.GetIncludingDeleted(r.Context(), tx, id)
+			if err != nil {
+				return err
+			}
+			if *req.UserType != cur.UserType {
+				return vaspd.InvalidInput("userType cannot change (the user is %s)", cur.UserType)
+			}
+		}
+		var err error
+		u, err = h.users.Update(r.Context(), tx, id, p)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, h.render(u))
+	return nil
+}
+
+// delete soft-deletes a user whose balances are all zero: money left on a
+// deleted account would be stranded, so the platform withdraws it first.
+func (h *userHandlers) delete(w http.ResponseWriter, r *http.Request) error {
+	id, err := userPathID(r)
+	if err != nil {
+		return err
+	}
+	var u users.User
+	err = h.users.DB().InTx(r.Context(), func(tx *store.Tx) error {
+		var err error
+		// Delete's UPDATE locks the row, so no deposit (which locks it
+		// too) can slip in between it and the balance check.
+		if u, err = h.users.Delete(r.Context(), tx, id); err != nil {
+			return err
+		}
+		bs, err := h.ledger.UserBalances(r.Context(), tx, id)
+		if err != nil {
+			return err
+		}
+		for _, b := range bs {
+			if b.Available != 0 || b.Held != 0 {
+				return vaspd.Conflict(vaspd.CodeConflict,
+					"user %s still holds %d %s (%d held for payments in flight): withdraw it before deleting the user",
+					id, b.Available, b.Currency, b.Held).
+					WithDetails(map[string]any{"currency": b.Currency, "available": b.Available, "held": b.Held})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, h.render(u))
+	return nil
+}

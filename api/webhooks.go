@@ -1,0 +1,400 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/delivery"
+)
+
+// MountWebhooks registers the webhook management API over svc:
+//
+//	POST   /webhooks/endpoints                           MANAGE  create (the secret is returned once)
+//	GET    /webhooks/endpoints                           VIEW    list (cursor pagination)
+//	GET    /webhooks/endpoints/{endpointId}              VIEW
+//	PATCH  /webhooks/endpoints/{endpointId}              MANAGE  change url, description, eventTypes, enabled, timeoutMs, signEd25519
+//	DELETE /webhooks/endpoints/{endpointId}              MANAGE
+//	POST   /webhooks/endpoints/{endpointId}/rotate-secret MANAGE {gracePeriodSeconds?} → {secret, endpoint}
+//	GET    /webhooks/deliveries                          VIEW    ?endpointId&status&type&webhookId&since&until, newest first
+//	GET    /webhooks/deliveries/{deliveryId}             VIEW    with payload and attempt log
+//	POST   /webhooks/deliveries/{deliveryId}/redeliver   MANAGE
+//	POST   /webhooks/replays                             MANAGE  {endpointId, since, until, status?} → background job
+//	GET    /webhooks/replays/{jobId}                     VIEW    the job's progress
+//	POST   /webhooks/test                                MANAGE  UMAaaS sendTestWebhook → {url, response_status, response_body}
+//	GET    /webhooks/public-key                          VIEW    the ed25519 key verifying v1a signatures
+//	GET    /config, PATCH /config                        VIEW / MANAGE  UMAaaS {webhookEndpoint}, the primary endpoint
+func (s *Server) MountWebhooks(svc *delivery.Service) {
+	h := &webhookHandlers{svc: svc}
+	s.Handle("POST /webhooks/endpoints", vaspd.PermManage, h.createEndpoint)
+	s.Handle("GET /webhooks/endpoints", vaspd.PermView, h.listEndpoints)
+	s.Handle("GET /webhooks/endpoints/{endpointId}", vaspd.PermView, h.getEndpoint)
+	s.Handle("PATCH /webhooks/endpoints/{endpointId}", vaspd.PermManage, h.updateEndpoint)
+	s.Handle("DELETE /webhooks/endpoints/{endpointId}", vaspd.PermManage, h.deleteEndpoint)
+	s.Handle("POST /webhooks/endpoints/{endpointId}/rotate-secret", vaspd.PermManage, h.rotateSecret)
+	s.Handle("GET /webhooks/deliveries", vaspd.PermView, h.listDeliveries)
+	s.Handle("GET /webhooks/deliveries/{deliveryId}", vaspd.PermView, h.getDelivery)
+	s.Handle("POST /webhooks/deliveries/{deliveryId}/redeliver", vaspd.PermManage, h.redeliver)
+	s.Handle("POST /webhooks/replays", vaspd.PermManage, h.startReplay)
+	s.Handle("GET /webhooks/replays/{jobId}", vaspd.PermView, h.getReplay)
+	s.Handle("POST /webhooks/test", vaspd.PermManage, h.sendTest)
+	s.Handle("GET /webhooks/public-key", vaspd.PermView, h.publicKey)
+	s.Handle("GET /config", vaspd.PermView, h.getConfig)
+	s.Handle("PATCH /config", vaspd.PermManage, h.patchConfig)
+}
+
+type webhookHandlers struct {
+	svc *delivery.Service
+}
+
+// webhookCreatedEndpoint is an endpoint with its secret, shown once.
+type webhookCreatedEndpoint struct {
+	delivery.Endpoint
+	Secret string `json:"secret"`
+}
+
+func webhookEndpointID(r *http.Request) (string, error) {
+	return PathID(r, "endpointId", vaspd.IDEndpoint, vaspd.CodeWebhookEndpointNotFound)
+}
+
+// webhookDecodeOptional decodes a JSON body into v, or leaves v alone when
+// the request has no body (these POSTs take optional parameters).
+func webhookDecodeOptional(r *http.Request, v any) error {
+	if r.ContentLength == 0 {
+		return nil
+	}
+	return DecodeJSON(r, v)
+}
+
+func (h *webhookHandlers) createEndpoint(w http.ResponseWriter, r *http.Request) error {
+	var in delivery.EndpointInput
+	if err := DecodeJSON(r, &in); err != nil {
+		return err
+	}
+	e, secret, err := h.svc.CreateEndpoint(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusCreated, webhookCreatedEndpoint{Endpoint: e, Secret: secret})
+	return nil
+}
+
+func (h *webhookHandlers) listEndpoints(w http.ResponseWriter, r *http.Request) error {
+	p, err := ParseListParams(r)
+	if err != nil {
+		return err
+	}
+	eps, err := h.svc.ListEndpoints(r.Context(), p.After, p.Limit)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, NewPage(eps, p.Limit, func(e delivery.Endpoint) string { return e.ID }))
+	return nil
+}
+
+func (h *webhookHandlers) getEndpoint(w http.ResponseWriter, r *http.Request) error {
+	id, err := webhookEndpointID(r)
+	if err != nil {
+		return err
+	}
+	e, err := h.svc.GetEndpoint(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, e)
+	return nil
+}
+
+func (h *webhookHandlers) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
+	id, err := webhookEndpointID(r)
+	if err != nil {
+		return err
+	}
+	var in delivery.EndpointInput
+	if err := DecodeJSON(r, &in); err != nil {
+		return err
+	}
+	e, err := h.svc.UpdateEndpoint(r.Context(), id, in)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, e)
+	return nil
+}
+
+func (h *webhookHandlers) deleteEndpoint(w http.ResponseWriter, r *http.Request) error {
+	id, err := webhookEndpointID(r)
+	if err != nil {
+		return err
+	}
+	if err := h.svc.DeleteEndpoint(r.Context(), id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type webhookRotateRequest struct {
+	// GracePeriodSeconds is how long the old secret keeps signing beside
+	// the new one; absent = the server's default (24 h), 0 = stop at once.
+	GracePeriodSeconds *int64 `json:"gracePeriodSeconds"`
+}
+
+type webhookRotateResponse struct {
+	Secret   string            `json:"secret"`
+	Endpoint delivery.Endpoint `json:"endpoint"`
+}
+
+func (h *webhookHandlers) rotateSecret(w http.ResponseWriter, r *http.Request) error {
+	id, err := webhookEndpointID(r)
+	if err != nil {
+		return err
+	}
+	var req webhookRotateRequest
+	if err := webhookDecodeOptional(r, &req); err != nil {
+		return err
+	}
+	var grace time.Duration // 0 = the service's default
+	if g := req.GracePeriodSeconds; g != nil {
+		if *g < 0 || *g > 7*24*3600 {
+			return vaspd.InvalidInput("gracePeriodSeconds must be from 0 to 604800 (7 days)")
+		}
+		grace = time.Duration(*g) * time.Second
+		if grace == 0 {
+			grace = -1 // the old secret stops signing now
+		}
+	}
+	secret, e, err := h.svc.RotateSecret(r.Context(), id, grace)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, webhookRotateResponse{Secret: secret, Endpoint: e})
+	return nil
+}
+
+// webhookTime reads an optional RFC 3339 query parameter.
+func webhookTime(r *http.Request, name string) (time.Time, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, vaspd.InvalidInput("%s must be an RFC 3339 time such as 2025-01-02T15:04:05Z", name)
+	}
+	return t, nil
+}
+
+func (h *webhookHandlers) listDeliveries(w http.ResponseWriter, r *http.Request) error {
+	p, err := ParseListParams(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := delivery.DeliveryFilter{
+		EndpointID: q.Get("endpointId"),
+		Status:     q.Get("status"),
+		Type:       q.Get("type"),
+		WebhookID:  q.Get("webhookId"),
+	}
+	if f.EndpointID != "" {
+		if _, err := vaspd.ParseID(vaspd.IDEndpoint, f.EndpointID); err != nil {
+			return vaspd.InvalidInput("endpointId: %v", err)
+		}
+	}
+	if f.WebhookID != "" {
+		if _, err := vaspd.ParseID(vaspd.IDWebhook, f.WebhookID); err != nil {
+			return vaspd.InvalidInput("webhookId: %v", err)
+		}
+	}
+	if len(f.Type) > 64 {
+		return vaspd.InvalidInput("type is longer than 64 bytes")
+	}
+	if f.Since, err = webhookTime(r, "since"); err != nil {
+		return err
+	}
+	if f.Until, err = webhookTime(r, "until"); err != nil {
+		return err
+	}
+	ds, err := h.svc.ListDeliveries(r.Context(), f, p.After, p.Limit)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, NewPage(ds, p.Limit, func(d delivery.Delivery) string { return d.ID }))
+	return nil
+}
+
+// webhookDeliveryDetail is a delivery with the exact body it sends.
+type webhookDeliveryDetail struct {
+	delivery.Delivery
+	Payload json.RawMessage `json:"payload"`
+}
+
+func (h *webhookHandlers) getDelivery(w http.ResponseWriter, r *http.Request) error {
+	id, err := PathID(r, "deliveryId", vaspd.IDDelivery, vaspd.CodeWebhookDeliveryNotFound)
+	if err != nil {
+		return err
+	}
+	d, err := h.svc.GetDelivery(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	out := webhookDeliveryDetail{Delivery: d, Payload: d.Payload}
+	if !json.Valid(out.Payload) {
+		out.Payload = nil
+	}
+	WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *webhookHandlers) redeliver(w http.ResponseWriter, r *http.Request) error {
+	id, err := PathID(r, "deliveryId", vaspd.IDDelivery, vaspd.CodeWebhookDeliveryNotFound)
+	if err != nil {
+		return err
+	}
+	d, err := h.svc.Redeliver(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusAccepted, d)
+	return nil
+}
+
+type webhookReplayRequest struct {
+	EndpointID string `json:"endpointId"`
+	Since      string `json:"since"`
+	Until      string `json:"until"`
+	Status     string `json:"status"`
+}
+
+func (h *webhookHandlers) startReplay(w http.ResponseWriter, r *http.Request) error {
+	var req webhookReplayRequest
+	if err := DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if _, err := vaspd.ParseID(vaspd.IDEndpoint, req.EndpointID); err != nil {
+		return vaspd.InvalidInput("endpointId: %v", err)
+	}
+	p := delivery.ReplayParams{EndpointID: req.EndpointID, Status: req.Status}
+	for _, f := range []struct {
+		name string
+		v    string
+		t    *time.Time
+	}{{"since", req.Since, &p.Since}, {"until", req.Until, &p.Until}} {
+		t, err := time.Parse(time.RFC3339Nano, f.v)
+		if err != nil {
+			return vaspd.InvalidInput("%s must be an RFC 3339 time such as 2025-01-02T15:04:05Z", f.name)
+		}
+		*f.t = t
+	}
+	job, err := h.svc.StartReplay(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusAccepted, job)
+	return nil
+}
+
+func (h *webhookHandlers) getReplay(w http.ResponseWriter, r *http.Request) error {
+	id, err := PathID(r, "jobId", vaspd.IDJob, vaspd.CodeNotFound)
+	if err != nil {
+		return err
+	}
+	job, err := h.svc.GetJob(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, job)
+	return nil
+}
+
+type webhookTestRequest struct {
+	// EndpointID picks the endpoint; absent = the primary one (UMAaaS).
+	EndpointID string `json:"endpointId"`
+}
+
+func (h *webhookHandlers) sendTest(w http.ResponseWriter, r *http.Request) error {
+	var req webhookTestRequest
+	if err := webhookDecodeOptional(r, &req); err != nil {
+		return err
+	}
+	if req.EndpointID != "" {
+		if _, err := vaspd.ParseID(vaspd.IDEndpoint, req.EndpointID); err != nil {
+			return vaspd.InvalidInput("endpointId: %v", err)
+		}
+	}
+	res, err := h.svc.SendTest(r.Context(), req.EndpointID)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func (h *webhookHandlers) publicKey(w http.ResponseWriter, r *http.Request) error {
+	k, err := h.svc.PublicKey(r.Context())
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, map[string]string{"publicKey": k, "signatureScheme": "v1a (ed25519, Standard Webhooks)"})
+	return nil
+}
+
+// webhookConfig is the part of the UMAaaS PlatformConfig this package
+// serves: the webhookEndpoint, mapped onto the primary endpoint.
+type webhookConfig struct {
+	WebhookEndpoint   *string `json:"webhookEndpoint"`
+	WebhookEndpointID string  `json:"webhookEndpointId,omitempty"`
+	// WebhookSecret is the primary endpoint's signing secret, returned only
+	// by the PATCH that created the endpoint.
+	WebhookSecret string `json:"webhookSecret,omitempty"`
+}
+
+func (h *webhookHandlers) getConfig(w http.ResponseWriter, r *http.Request) error {
+	var out webhookConfig
+	e, err := h.svc.PrimaryEndpoint(r.Context())
+	switch {
+	case errors.Is(err, delivery.ErrNoEndpoint):
+	case err != nil:
+		return err
+	default:
+		out.WebhookEndpoint, out.WebhookEndpointID = &e.URL, e.ID
+	}
+	WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+type webhookConfigPatch struct {
+	// WebhookEndpoint: a URL sets the primary endpoint (a TEST webhook is
+	// sent when it changes); "" or null removes it; absent leaves it.
+	WebhookEndpoint json.RawMessage `json:"webhookEndpoint"`
+}
+
+func (h *webhookHandlers) patchConfig(w http.ResponseWriter, r *http.Request) error {
+	var req webhookConfigPatch
+	if err := DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if len(req.WebhookEndpoint) > 0 {
+		var url *string
+		if err := json.Unmarshal(req.WebhookEndpoint, &url); err != nil {
+			return vaspd.InvalidInput("webhookEndpoint must be a URL string or null")
+		}
+		if url == nil {
+			url = new(string)
+		}
+		e, secret, _, err := h.svc.ConfigurePrimary(r.Context(), *url)
+		if err != nil {
+			return err
+		}
+		out := webhookConfig{WebhookSecret: secret}
+		if e.ID != "" {
+			out.WebhookEndpoint, out.WebhookEndpointID = &e.URL, e.ID
+		}
+		WriteJSON(w, http.StatusOK, out)
+		return nil
+	}
+	return h.getConfig(w, r)
+}

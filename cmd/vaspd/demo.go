@@ -1,0 +1,20 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+
+	"github.com/vaspd/vaspd/internal/demo"
+)
+
+// runDemo starts two vaspd instances on loopback and pays between them.
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("vaspd demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "", "keep both instances' data in this directory (default: a temporary one, removed at the end)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return demo.Run(ctx, stdout, demo.Options{Dir: *dir})
+}

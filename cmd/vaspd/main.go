@@ -1,0 +1,89 @@
+// Command vaspd is a self-hosted UMA VASP in one binary.
+//
+//	vaspd serve                 run the server (SQLite in ./vaspd-data by default)
+//	vaspd token create …        create a platform-API token against the local database
+//	vaspd webhooks …            manage webhook endpoints and deliveries through the API
+//	vaspd demo                  two VASPs on loopback pay each other, step by step
+//	vaspd version               print the version
+//
+// Every subcommand accepts -h for its settings. This file and its siblings
+// only parse the command line and wire packages together.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the vaspd server", runServe},
+		{"token", "manage platform-API tokens (token create|list|delete)", runToken},
+		{"webhooks", "manage webhooks through the API (webhooks endpoints|deliveries|replay|test|config …)", runWebhooks},
+		{"demo", "run two VASPs on loopback and pay $bob €10 from $alice's dollars, step by step", runDemo},
+		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
+			fmt.Fprintf(stdout, "vaspd %s\n", version)
+			return nil
+		}},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the process exit code: 0 on
+// success, 2 for usage errors, 1 for everything else (with one line on stderr).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			err := c.run(ctx, args[1:], stdout, stderr)
+			switch {
+			case err == nil, errors.Is(err, flag.ErrHelp):
+				return 0
+			case errors.Is(err, errUsage):
+				return 2
+			default:
+				fmt.Fprintf(stderr, "vaspd %s: %v\n", c.name, err)
+				return 1
+			}
+		}
+	}
+	fmt.Fprintf(stderr, "vaspd: unknown command %q\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+var errUsage = errors.New("usage error")
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "vaspd — a self-hosted UMA VASP\n\nUsage: vaspd <command> [flags]\n\nCommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nRun 'vaspd <command> -h' for a command's settings.\n")
+}

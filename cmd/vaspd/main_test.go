@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vaspd/vaspd/internal/config"
+	"github.com/vaspd/vaspd/internal/daemon"
+)
+
+func runCmd(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestVersionAndUsage(t *testing.T) {
+	if code, out, _ := runCmd("version"); code != 0 || !strings.HasPrefix(out, "vaspd ") {
+		t.Fatalf("version: %d %q", code, out)
+	}
+	if code, _, errs := runCmd("frobnicate"); code != 2 || !strings.Contains(errs, "unknown command") {
+		t.Fatalf("unknown command: %d %q", code, errs)
+	}
+	if code, _, _ := runCmd(); code != 2 {
+		t.Fatalf("no command: %d", code)
+	}
+}
+
+func TestServeHelpListsEverySetting(t *testing.T) {
+	code, _, errs := runCmd("serve", "--help")
+	if code != 0 {
+		t.Fatalf("serve --help exited %d", code)
+	}
+	for _, want := range []string{"-data-dir", "./vaspd-data", "VASPD_DATA_DIR", "-database-url", "-listen", "127.0.0.1:8080",
+		"-domain", "-base-url", "-log-format", "-config", "-uma-signing-key-file"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("serve --help does not mention %q", want)
+		}
+	}
+}
+
+func TestBadConfigIsOneClearLine(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--database-url", "mysql://x"}, "setting database-url"},
+		{[]string{"serve", "--listen", "nope"}, "setting listen"},
+		{[]string{"serve", "--config", filepath.Join(dir, "missing.yaml")}, "setting config"},
+		{[]string{"serve", "--uma-signing-key-file", filepath.Join(dir, "missing")}, "setting uma-signing-key-file"},
+		{[]string{"serve", "--data-dir", "/proc/vaspd-cannot-write-here", "--listen", "127.0.0.1:0"}, "setting data-dir"},
+	} {
+		code, _, errs := runCmd(c.args...)
+		lines := strings.Split(strings.TrimSpace(errs), "\n")
+		last := lines[len(lines)-1]
+		if code != 1 || !strings.Contains(last, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 1 and a line naming %q", c.args, code, errs, c.want)
+		}
+	}
+}
+
+// A token created by the CLI authenticates against the server; a VIEW token
+// gets 403 on a MANAGE endpoint; a wrong secret gets 401.
+func TestTokenCreateCLIAuthenticates(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := runCmd("token", "create", "--data-dir", dir, "--name", "ops", "--permissions", "VIEW")
+	if code != 0 {
+		t.Fatalf("token create: %d %s", code, errs)
+	}
+	var id, secret string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "clientId:" {
+			id = f[1]
+		} else if len(f) == 2 && f[0] == "clientSecret:" {
+			secret = f[1]
+		}
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() {
+		var o, e bytes.Buffer
+		done <- run(ctx, []string{"serve", "--data-dir", dir, "--listen", addr, "--log-format", "json"}, &o, &e)
+	}()
+	url := "http://" + addr
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server not ready")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	status := func(path, id, secret string) int {
+		req, _ := http.NewRequest("GET", url+path, nil)
+		req.SetBasicAuth(id, secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := status("/tokens", id, secret); st != 403 {
+		t.Errorf("VIEW token on MANAGE endpoint: %d, want 403", st)
+	}
+	if st := status("/tokens", id, secret+"x"); st != 401 {
+		t.Errorf("wrong secret: %d, want 401", st)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+}
+
+// TestReadmeDocumentsEverySetting keeps README.md's configuration table true:
+// every setting `vaspd serve` accepts has a row naming it and its variable.
+func TestReadmeDocumentsEverySetting(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Skip("README.md not found beside the module: ", err)
+	}
+	var cfg daemon.Config
+	set := &config.Set{}
+	cfg.Declare(set)
+	for _, s := range set.Settings() {
+		row := fmt.Sprintf("| `%s` | `%s` |", s.Name, s.Env())
+		if !bytes.Contains(readme, []byte(row)) {
+			t.Errorf("README.md has no configuration row %q", row)
+		}
+	}
+}

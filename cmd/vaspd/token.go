@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/auth"
+	"github.com/vaspd/vaspd/internal/daemon"
+)
+
+// runToken manages tokens directly in the configured database, so an
+// operator can mint a credential without one (e.g. after losing the admin secret).
+func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "Usage: vaspd token create --name NAME --permissions VIEW,TRANSACT,MANAGE | token list | token delete --id Token:…")
+		return errUsage
+	}
+	sub, args := args[0], args[1:]
+	var name, perms, id string
+	cfg, err := loadConfig("token "+sub, args, stderr, func(fs *flag.FlagSet) {
+		switch sub {
+		case "create":
+			fs.StringVar(&name, "name", "", "token name (required)")
+			fs.StringVar(&perms, "permissions", "", "comma-separated permissions: VIEW, TRANSACT, MANAGE (required)")
+		case "delete":
+			fs.StringVar(&id, "id", "", "token id, Token:… (required)")
+		}
+	})
+	if err != nil {
+		return err
+	}
+	db, err := daemon.OpenDB(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	tokens, err := auth.NewTokens(ctx, db, nil)
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "create":
+		p, err := vaspd.ParsePermissions(perms)
+		if err != nil {
+			return fmt.Errorf("--permissions: %v", err)
+		}
+		tok, err := tokens.Create(ctx, name, p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "clientId:     %s\nclientSecret: %s\npermissions:  %s\n(the secret is shown only once)\n",
+			tok.ClientID, tok.ClientSecret, perms)
+	case "list":
+		toks, err := tokens.List(ctx, auth.ListFilter{Limit: 1000})
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(stdout)
+		for _, t := range toks {
+			_ = enc.Encode(t)
+		}
+	case "delete":
+		if !strings.HasPrefix(id, vaspd.IDToken+":") {
+			return fmt.Errorf("--id: want Token:<uuid>")
+		}
+		if err := tokens.Delete(ctx, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "deleted %s\n", id)
+	default:
+		return fmt.Errorf("unknown token command %q (want create, list or delete)", sub)
+	}
+	return nil
+}

@@ -1,0 +1,335 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+const webhooksUsage = `Usage: vaspd webhooks <command> [flags]
+
+Manage webhook endpoints and deliveries through a running vaspd's HTTP API.
+Credentials come from VASPD_CLIENT_ID and VASPD_CLIENT_SECRET (a token with
+MANAGE for changes, VIEW for reading); --url (or VASPD_URL) is the server.
+
+Commands:
+  endpoints list [--limit N] [--cursor C]
+  endpoints get ID
+  endpoints create --endpoint-url URL [--description D] [--event-types T1,T2] [--timeout 10s] [--disabled] [--ed25519]
+  endpoints update ID [--endpoint-url URL] [--description D] [--event-types T1,T2] [--timeout D] [--enabled=true|false] [--ed25519=true|false]
+  endpoints delete ID
+  endpoints rotate-secret ID [--grace 24h]   (--grace 0: the old secret stops at once)
+  deliveries list [--endpoint ID] [--status S] [--type T] [--webhook-id ID] [--since T] [--until T] [--limit N] [--cursor C]
+  deliveries get ID
+  deliveries redeliver ID
+  replay --endpoint ID --since RFC3339 --until RFC3339 [--status delivered|failed|dead]
+  replay-status JOB_ID
+  test [--endpoint ID]                        send a TEST webhook now and show the answer
+  config get
+  config set --webhook-endpoint URL           the primary endpoint ("" removes it; a change sends TEST)
+  public-key                                  the ed25519 key that verifies v1a signatures
+`
+
+// runWebhooks is "vaspd webhooks …": a thin client of the webhook
+// management API (api.Server.MountWebhooks). It prints the JSON answers.
+func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, webhooksUsage)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return flag.ErrHelp
+	}
+	cmd, args := args[0], args[1:]
+	if cmd == "endpoints" || cmd == "deliveries" || cmd == "config" {
+		if len(args) == 0 {
+			fmt.Fprint(stderr, webhooksUsage)
+			return errUsage
+		}
+		cmd, args = cmd+" "+args[0], args[1:]
+	}
+	c := &webhookClient{}
+	fs := flag.NewFlagSet("webhooks "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, webhooksUsage) }
+	fs.StringVar(&c.base, "url", envOr("VASPD_URL", "http://127.0.0.1:8080"), "vaspd API base URL (env VASPD_URL)")
+	fs.DurationVar(&c.timeout, "request-timeout", 60*time.Second, "HTTP request timeout")
+
+	var (
+		limit                                                int
+		cursor, endpointURL, description, eventTypes         string
+		endpoint, status, typ, webhookID, since, until, hook string
+		timeout, grace                                       time.Duration
+		disabled, ed25519                                    bool
+		enabled, ed25519Update                               string
+	)
+	switch cmd {
+	case "endpoints list", "deliveries list":
+		fs.IntVar(&limit, "limit", 20, "page size (1-100)")
+		fs.StringVar(&cursor, "cursor", "", "nextCursor of the previous page")
+	}
+	switch cmd {
+	case "endpoints create", "endpoints update":
+		fs.StringVar(&endpointURL, "endpoint-url", "", "the receiver's URL")
+		fs.StringVar(&description, "description", "", "free text")
+		fs.StringVar(&eventTypes, "event-types", "", "comma-separated webhook types (empty: every type)")
+		fs.DurationVar(&timeout, "timeout", 0, "whole-attempt timeout (0: the server's default, 10s)")
+	case "endpoints rotate-secret":
+		fs.DurationVar(&grace, "grace", 0, "how long the old secret keeps signing (unset: the server's default, 24h; 0: stops at once)")
+	case "deliveries list":
+		fs.StringVar(&endpoint, "endpoint", "", "endpoint id")
+		fs.StringVar(&status, "status", "", "pending, sending, delivered, failed or dead")
+		fs.StringVar(&typ, "type", "", "webhook type, e.g. INCOMING_PAYMENT")
+		fs.StringVar(&webhookID, "webhook-id", "", "Webhook:… id")
+		fs.StringVar(&since, "since", "", "created at or after (RFC 3339)")
+		fs.StringVar(&until, "until", "", "created before (RFC 3339)")
+	case "replay":
+		fs.StringVar(&endpoint, "endpoint", "", "endpoint id (required)")
+		fs.StringVar(&since, "since", "", "from (RFC 3339, required)")
+		fs.StringVar(&until, "until", "", "to, exclusive (RFC 3339, required)")
+		fs.StringVar(&status, "status", "", "only deliveries with this status (default: every finished one)")
+	case "test":
+		fs.StringVar(&endpoint, "endpoint", "", "endpoint id (default: the primary endpoint)")
+	case "config set":
+		fs.StringVar(&hook, "webhook-endpoint", "", "URL of the primary endpoint (required; \"\" removes it)")
+	}
+	switch cmd {
+	case "endpoints create":
+		fs.BoolVar(&disabled, "disabled", false, "create it disabled")
+		fs.BoolVar(&ed25519, "ed25519", false, "also sign with vaspd's ed25519 key (v1a)")
+	case "endpoints update":
+		fs.StringVar(&enabled, "enabled", "", "true or false")
+		fs.StringVar(&ed25519Update, "ed25519", "", "true or false: also sign with ed25519 (v1a)")
+	}
+	pos, err := webhookParse(fs, args)
+	if err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	want := 0
+	switch cmd {
+	case "endpoints get", "endpoints update", "endpoints delete", "endpoints rotate-secret",
+		"deliveries get", "deliveries redeliver", "replay-status":
+		want = 1
+	}
+	if len(pos) != want {
+		fmt.Fprintf(stderr, "vaspd webhooks %s: want %d argument(s), got %d\n", cmd, want, len(pos))
+		return errUsage
+	}
+	id := ""
+	if want == 1 {
+		id = url.PathEscape(pos[0])
+	}
+	if err := c.init(); err != nil {
+		return err
+	}
+
+	var method, path string
+	var body any
+	switch cmd {
+	case "endpoints list", "deliveries list":
+		q := url.Values{}
+		q.Set("limit", fmt.Sprint(limit))
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		for k, v := range map[string]string{"endpointId": endpoint, "status": status, "type": typ, "webhookId": webhookID, "since": since, "until": until} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		method, path = "GET", "/webhooks/"+strings.TrimSuffix(cmd, " list")+"?"+q.Encode()
+	case "endpoints get":
+		method, path = "GET", "/webhooks/endpoints/"+id
+	case "endpoints create", "endpoints update":
+		in := map[string]any{}
+		if set["endpoint-url"] || cmd == "endpoints create" {
+			in["url"] = endpointURL
+		}
+		if set["description"] {
+			in["description"] = description
+		}
+		if set["event-types"] {
+			types := []string{}
+			for _, t := range strings.Split(eventTypes, ",") {
+				if t = strings.TrimSpace(t); t != "" {
+					types = append(types, t)
+				}
+			}
+			in["eventTypes"] = types
+		}
+		if set["timeout"] {
+			in["timeoutMs"] = timeout.Milliseconds()
+		}
+		if cmd == "endpoints create" {
+			in["enabled"] = !disabled
+			in["signEd25519"] = ed25519
+			method, path = "POST", "/webhooks/endpoints"
+		} else {
+			for flagName, field := range map[string]string{"enabled": "enabled", "ed25519": "signEd25519"} {
+				if !set[flagName] {
+					continue
+				}
+				v := map[string]string{"enabled": enabled, "ed25519": ed25519Update}[flagName]
+				switch v {
+				case "true", "false":
+					in[field] = v == "true"
+				default:
+					return fmt.Errorf("--%s: want true or false", flagName)
+				}
+			}
+			method, path = "PATCH", "/webhooks/endpoints/"+id
+		}
+		body = in
+	case "endpoints delete":
+		method, path = "DELETE", "/webhooks/endpoints/"+id
+	case "endpoints rotate-secret":
+		method, path = "POST", "/webhooks/endpoints/"+id+"/rotate-secret"
+		if set["grace"] {
+			body = map[string]any{"gracePeriodSeconds": int64(grace / time.Second)}
+		}
+	case "deliveries get":
+		method, path = "GET", "/webhooks/deliveries/"+id
+	case "deliveries redeliver":
+		method, path = "POST", "/webhooks/deliveries/"+id+"/redeliver"
+	case "replay":
+		method, path = "POST", "/webhooks/replays"
+		body = map[string]any{"endpointId": endpoint, "since": since, "until": until, "status": status}
+	case "replay-status":
+		method, path = "GET", "/webhooks/replays/"+id
+	case "test":
+		method, path = "POST", "/webhooks/test"
+		if endpoint != "" {
+			body = map[string]any{"endpointId": endpoint}
+		}
+	case "config get":
+		method, path = "GET", "/config"
+	case "config set":
+		if !set["webhook-endpoint"] {
+			return errors.New("--webhook-endpoint is required")
+		}
+		method, path, body = "PATCH", "/config", map[string]any{"webhookEndpoint": hook}
+	case "public-key":
+		method, path = "GET", "/webhooks/public-key"
+	default:
+		fmt.Fprintf(stderr, "vaspd webhooks: unknown command %q\n", cmd)
+		fmt.Fprint(stderr, webhooksUsage)
+		return errUsage
+	}
+	return c.call(ctx, method, path, body, stdout)
+}
+
+// webhookParse parses flags anywhere among the arguments and returns the
+// positional ones.
+func webhookParse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, errUsage
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+type webhookClient struct {
+	base    string
+	timeout time.Duration
+	id      string
+	secret  string
+	http    *http.Client
+}
+
+func (c *webhookClient) init() error {
+	c.id, c.secret = os.Getenv("VASPD_CLIENT_ID"), os.Getenv("VASPD_CLIENT_SECRET")
+	if c.id == "" || c.secret == "" {
+		return errors.New("set VASPD_CLIENT_ID and VASPD_CLIENT_SECRET to an API token (vaspd token create)")
+	}
+	u, err := url.Parse(c.base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--url: want http(s)://host:port, got %q", c.base)
+	}
+	c.base = strings.TrimSuffix(c.base, "/")
+	c.http = &http.Client{Timeout: c.timeout}
+	return nil
+}
+
+// call sends one request and prints the JSON answer, indented; an API
+// error becomes an error carrying its status, code and message.
+func (c *webhookClient) call(ctx context.Context, method, path string, body any, stdout io.Writer) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.SetBasicAuth(c.id, c.secret)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Code    string         `json:"code"`
+			Message string         `json:"message"`
+			Details map[string]any `json:"details"`
+		}
+		if json.Unmarshal(raw, &e) != nil || e.Code == "" {
+			return fmt.Errorf("HTTP %d from %s %s", resp.StatusCode, method, path)
+		}
+		if len(e.Details) > 0 {
+			d, _ := json.Marshal(e.Details)
+			return fmt.Errorf("HTTP %d %s: %s %s", resp.StatusCode, e.Code, e.Message, d)
+		}
+		return fmt.Errorf("HTTP %d %s: %s", resp.StatusCode, e.Code, e.Message)
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		fmt.Fprintf(stdout, "done (HTTP %d)\n", resp.StatusCode)
+		return nil
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, raw, "", "  "); err != nil {
+		_, err = stdout.Write(raw)
+		return err
+	}
+	out.WriteByte('\n')
+	_, err = stdout.Write(out.Bytes())
+	return err
+}

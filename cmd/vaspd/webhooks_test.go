@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/api"
+	"github.com/vaspd/vaspd/auth"
+	"github.com/vaspd/vaspd/delivery"
+	"github.com/vaspd/vaspd/store/storetest"
+)
+
+// TestWebhooksCLI drives "vaspd webhooks …" against a real API server.
+func TestWebhooksCLI(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	tokens, err := auth.NewTokens(ctx, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := tokens.Create(ctx, "admin", vaspd.AllPermissions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := delivery.New(db, delivery.Options{AllowNets: []string{"127.0.0.0/8"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := api.New(api.Options{Tokens: tokens})
+	srv.MountWebhooks(svc)
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	defer rc.Close()
+
+	cli := func(args ...string) (map[string]any, error) {
+		var out, errb bytes.Buffer
+		err := runWebhooks(ctx, append(args, "--url", ts.URL), &out, &errb)
+		var m map[string]any
+		if err == nil && strings.HasPrefix(out.String(), "{") {
+			if jerr := json.Unmarshal(out.Bytes(), &m); jerr != nil {
+				t.Fatalf("%v: output is not JSON: %q", args, out.String())
+			}
+		}
+		return m, err
+	}
+
+	if _, err := cli("endpoints", "list"); err == nil || !strings.Contains(err.Error(), "VASPD_CLIENT_ID") {
+		t.Fatalf("without credentials: %v", err)
+	}
+	t.Setenv("VASPD_CLIENT_ID", admin.ClientID)
+	t.Setenv("VASPD_CLIENT_SECRET", admin.ClientSecret)
+
+	ep, err := cli("endpoints", "create", "--endpoint-url", rc.URL, "--event-types", "TEST,OUTGOING_PAYMENT", "--timeout", "3s")
+	if err != nil || ep["secret"] == nil || ep["timeoutMs"] != float64(3000) {
+		t.Fatalf("create: %v %v", ep, err)
+	}
+	id := ep["id"].(string)
+	if got, err := cli("endpoints", "update", id, "--description", "mine", "--enabled=false"); err != nil || got["enabled"] != false || got["description"] != "mine" {
+		t.Fatalf("update: %v %v", got, err)
+	}
+	if got, err := cli("endpoints", "get", id); err != nil || got["description"] != "mine" {
+		t.Fatalf("get: %v %v", got, err)
+	}
+	if got, err := cli("endpoints", "rotate-secret", id, "--grace", "1h"); err != nil || got["secret"] == nil {
+		t.Fatalf("rotate: %v %v", got, err)
+	}
+	if got, err := cli("endpoints", "list", "--limit", "5"); err != nil || len(got["data"].([]any)) != 1 {
+		t.Fatalf("list: %v %v", got, err)
+	}
+	if _, err := cli("config", "set", "--webhook-endpoint", rc.URL); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := cli("test"); err != nil || got["response_status"] != float64(200) || got["response_body"] != "ok" {
+		t.Fatalf("test: %v %v", got, err)
+	}
+	got, err := cli("deliveries", "list", "--status", "delivered")
+	if err != nil || len(got["data"].([]any)) != 1 {
+		t.Fatalf("deliveries: %v %v", got, err)
+	}
+	did := got["data"].([]any)[0].(map[string]any)["id"].(string)
+	if got, err := cli("deliveries", "get", did); err != nil || len(got["attemptLog"].([]any)) != 1 {
+		t.Fatalf("delivery: %v %v", got, err)
+	}
+	if got, err := cli("deliveries", "redeliver", did); err != nil || got["status"] != "pending" {
+		t.Fatalf("redeliver: %v %v", got, err)
+	}
+	job, err := cli("replay", "--endpoint", id, "--since", "2020-01-01T00:00:00Z", "--until", "2100-01-01T00:00:00Z")
+	if err != nil || job["status"] != "pending" {
+		t.Fatalf("replay: %v %v", job, err)
+	}
+	if got, err := cli("replay-status", job["id"].(string)); err != nil || got["kind"] != "replay" {
+		t.Fatalf("replay-status: %v %v", got, err)
+	}
+	if got, err := cli("public-key"); err != nil || !strings.HasPrefix(got["publicKey"].(string), "whpk_") {
+		t.Fatalf("public-key: %v %v", got, err)
+	}
+	if _, err := cli("endpoints", "delete", id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli("endpoints", "get", id); err == nil || !strings.Contains(err.Error(), "WEBHOOK_ENDPOINT_NOT_FOUND") {
+		t.Fatalf("deleted: %v", err)
+	}
+	if _, err := cli("endpoints", "get"); err != errUsage {
+		t.Fatalf("missing id: %v", err)
+	}
+	if _, err := cli("frobnicate"); err != errUsage {
+		t.Fatalf("unknown command: %v", err)
+	}
+	if _, err := cli("endpoints", "update", id, "--enabled=maybe"); err == nil {
+		t.Fatal("--enabled=maybe accepted")
+	}
+}

@@ -1,0 +1,163 @@
+package daemon
+
+import (
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/vaspd/vaspd/internal/config"
+)
+
+// Config is everything `vaspd serve` can be told. Declare binds it to a
+// config.Set; Resolve checks it and fills in derived values.
+type Config struct {
+	ConfigFile      string
+	DataDir         string
+	DatabaseURL     string
+	Listen          string
+	Domain          string
+	BaseURL         string
+	LogFormat       string
+	LogLevel        string
+	ShutdownTimeout time.Duration
+	DBRetryTimeout  time.Duration
+
+	SigningKeyFile    string
+	EncryptionKeyFile string
+
+	Lightning LightningConfig
+	Webhooks  WebhookConfig
+	Payments  PaymentConfig
+
+	// Derived by Resolve.
+	signingKey    []byte
+	encryptionKey []byte
+}
+
+// Declare registers every setting with its default and help text.
+func (c *Config) Declare(s *config.Set) {
+	s.String(&c.ConfigFile, "config", "", "path to an optional YAML file of settings (keys are the flag names)")
+	s.String(&c.DataDir, "data-dir", "./vaspd-data", "directory for the embedded SQLite database and other local state")
+	s.String(&c.DatabaseURL, "database-url", "", "database: empty for SQLite in the data directory, postgres://… for PostgreSQL, or sqlite:PATH").Secret = true
+	s.String(&c.Listen, "listen", "127.0.0.1:8080", "address the HTTP server listens on")
+	s.String(&c.Domain, "domain", "", "UMA domain: users are $name@DOMAIN (default: the listen address, e.g. localhost:8080)")
+	s.String(&c.BaseURL, "base-url", "", "public base URL other VASPs reach us at (default: from the domain; http for localhost, .local, .internal, https otherwise)")
+	s.String(&c.LogFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
+	s.String(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long in-flight requests and workers get to finish on shutdown")
+	s.Duration(&c.DBRetryTimeout, "db-retry-timeout", 0, "give up if the database stays unreachable this long at start (0 = keep retrying)")
+	s.String(&c.SigningKeyFile, "uma-signing-key-file", "", "file with the hex secp256k1 UMA signing key (default: generated on first start and kept in the database)")
+	s.String(&c.EncryptionKeyFile, "uma-encryption-key-file", "", "file with the hex secp256k1 UMA encryption key (default: generated on first start and kept in the database)")
+	c.Lightning.declare(s)
+	c.Webhooks.declare(s)
+	c.Payments.declare(s)
+}
+
+// Resolve validates the settings and derives the defaults that depend on
+// others. Errors name the setting.
+func (c *Config) Resolve() error {
+	switch c.LogFormat {
+	case "auto", "text", "json":
+	default:
+		return fmt.Errorf("setting log-format: want auto, text or json, got %q", c.LogFormat)
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return fmt.Errorf("setting log-level: want debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("setting data-dir: must not be empty")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("setting listen: %q is not host:port", c.Listen)
+	}
+	if kind, _ := c.databaseKind(); kind == "" {
+		return fmt.Errorf("setting database-url: want postgres://…, postgresql://…, sqlite:PATH or empty")
+	}
+	if kind, v := c.databaseKind(); kind == "postgres" {
+		if _, err := url.Parse(v); err != nil {
+			return fmt.Errorf("setting database-url: not a valid URL")
+		}
+	}
+	if c.Domain == "" {
+		host, port, _ := net.SplitHostPort(c.Listen)
+		if host == "" || host == "0.0.0.0" || host == "::" || host == "127.0.0.1" {
+			host = "localhost"
+		}
+		c.Domain = net.JoinHostPort(host, port)
+	}
+	c.Domain = strings.ToLower(c.Domain)
+	if strings.ContainsAny(c.Domain, "/@$ ") {
+		return fmt.Errorf("setting domain: %q must be a host name with an optional port", c.Domain)
+	}
+	if c.BaseURL == "" {
+		c.BaseURL = SchemeFor(c.Domain) + "://" + c.Domain
+	}
+	u, err := config.ParseURL("base-url", c.BaseURL, "http", "https")
+	if err != nil {
+		return err
+	}
+	c.BaseURL = strings.TrimSuffix(u.String(), "/")
+	if c.signingKey, err = readKeyFile("uma-signing-key-file", c.SigningKeyFile); err != nil {
+		return err
+	}
+	if c.encryptionKey, err = readKeyFile("uma-encryption-key-file", c.EncryptionKeyFile); err != nil {
+		return err
+	}
+	if err := c.Lightning.resolve(); err != nil {
+		return err
+	}
+	if err := c.Webhooks.resolve(); err != nil {
+		return err
+	}
+	return c.Payments.resolve()
+}
+
+// databaseKind returns "sqlite" or "postgres" and the path or URL.
+func (c *Config) databaseKind() (string, string) {
+	switch u := c.DatabaseURL; {
+	case u == "":
+		return "sqlite", filepath.Join(c.DataDir, "vaspd.db")
+	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
+		return "postgres", u
+	case strings.HasPrefix(u, "sqlite:"):
+		return "sqlite", strings.TrimPrefix(strings.TrimPrefix(u, "sqlite:"), "//")
+	}
+	return "", ""
+}
+
+// SchemeFor is UMA's rule: plain http for local development hosts, https
+// for everything else.
+func SchemeFor(domain string) string {
+	host := domain
+	if h, _, err := net.SplitHostPort(domain); err == nil {
+		host = h
+	}
+	host = strings.ToLower(host)
+	if host == "localhost" || host == "127.0.0.1" || host == "::1" ||
+		strings.HasSuffix(host, ".local") || strings.HasSuffix(host, ".internal") || strings.HasSuffix(host, ".localhost") {
+		return "http"
+	}
+	return "https"
+}
+
+func readKeyFile(setting, path string) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("setting %s: cannot read %s", setting, path)
+	}
+	k, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(k) != 32 {
+		return nil, fmt.Errorf("setting %s: %s must hold a 32-byte secp256k1 private key in hex", setting, path)
+	}
+	return k, nil
+}

@@ -1,0 +1,316 @@
+// Package daemon assembles a running vaspd from a Config: it opens the
+// database (retrying while it is down), loads or creates keys, builds the
+// HTTP API and the background workers, and shuts them all down in order.
+// cmd/vaspd only parses the command line and calls Run; end-to-end tests
+// start daemons in-process the same way.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/api"
+	"github.com/vaspd/vaspd/auth"
+	"github.com/vaspd/vaspd/lightning/embedded"
+	"github.com/vaspd/vaspd/lightning/lnd"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/postgres"
+	"github.com/vaspd/vaspd/store/sqlite"
+)
+
+// Daemon is one running vaspd process.
+type Daemon struct {
+	cfg   Config
+	log   *slog.Logger
+	out   io.Writer // where first-start credentials and the banner go (stdout), never the log
+	clock vaspd.Clock
+
+	ln       net.Listener
+	srv      *http.Server
+	handler  atomic.Pointer[http.Handler]
+	registry *prometheus.Registry
+
+	db      atomic.Pointer[store.DB]
+	workers sync.WaitGroup
+	closers []func() error // run in reverse order at shutdown, before the database closes
+}
+
+// New validates nothing further (call cfg.Resolve first) and binds the
+// listener, so that the address is known before Run.
+func New(cfg Config, log *slog.Logger, out io.Writer) (*Daemon, error) {
+	if out == nil {
+		out = io.Discard
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("setting listen: %w", err)
+	}
+	return NewWithListener(cfg, ln, log, out), nil
+}
+
+// NewWithListener is New on a listener the caller bound, so that tests can
+// know every process's address before configuring any of them.
+func NewWithListener(cfg Config, ln net.Listener, log *slog.Logger, out io.Writer) *Daemon {
+	if out == nil {
+		out = io.Discard
+	}
+	d := &Daemon{cfg: cfg, log: log, out: out, clock: vaspd.SystemClock{}, ln: ln, registry: prometheus.NewRegistry()}
+	d.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return d
+}
+
+// Addr is the address the HTTP server listens on.
+func (d *Daemon) Addr() net.Addr { return d.ln.Addr() }
+
+// DB returns the database once it is open (nil before).
+func (d *Daemon) DB() *store.DB { return d.db.Load() }
+
+// Run serves until ctx ends, then shuts down gracefully: the listener stops
+// accepting, in-flight requests get ShutdownTimeout to finish, workers stop,
+// and the database closes.
+func (d *Daemon) Run(ctx context.Context) error {
+	if err := os.MkdirAll(d.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("setting data-dir: cannot create %s: %w", d.cfg.DataDir, err)
+	}
+	if err := checkWritable(d.cfg.DataDir); err != nil {
+		return fmt.Errorf("setting data-dir: %s is not writable: %w", d.cfg.DataDir, err)
+	}
+
+	// Until the database is up the server answers /healthz, /readyz (503)
+	// and 503 for everything else.
+	starting := api.New(api.Options{Logger: d.log, Registry: prometheus.NewRegistry(), Ready: func(context.Context) error {
+		return errors.New("starting: waiting for the database")
+	}})
+	d.setHandler(startingHandler(starting.Handler()))
+	d.srv = &http.Server{
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*d.handler.Load()).ServeHTTP(w, r) }),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- d.srv.Serve(d.ln) }()
+	fmt.Fprintf(d.out, "vaspd listening on http://%s\n  UMA domain: %s (users are $name@%s)\n  public base URL: %s\n",
+		d.ln.Addr(), d.cfg.Domain, d.cfg.Domain, d.cfg.BaseURL)
+
+	err := d.start(ctx)
+	if err == nil {
+		select {
+		case <-ctx.Done():
+		case err = <-serveErr:
+		}
+	}
+	return errors.Join(err, d.shutdown())
+}
+
+func (d *Daemon) start(ctx context.Context) error {
+	db, err := d.openDB(ctx)
+	if err != nil {
+		return err
+	}
+	d.db.Store(db)
+
+	keys, err := loadKeys(ctx, db, d.cfg)
+	if err != nil {
+		return err
+	}
+
+	tokens, err := auth.NewTokens(ctx, db, d.clock)
+	if err != nil {
+		return err
+	}
+	if tok, first, err := tokens.Bootstrap(ctx); err != nil {
+		return fmt.Errorf("create the first admin credential: %w", err)
+	} else if first {
+		fmt.Fprintf(d.out, "\nFirst start: created an admin API credential (all permissions). It is shown only once:\n"+
+			"  clientId:     %s\n  clientSecret: %s\n  e.g. curl -u '%s:%s' %s/tokens\n\n",
+			tok.ClientID, tok.ClientSecret, tok.ClientID, tok.ClientSecret, "http://"+d.ln.Addr().String())
+	}
+
+	node, embeddedNode, err := openLightning(ctx, db, d.cfg.Lightning, d.log)
+	if err != nil {
+		return err
+	}
+	if c, ok := node.(interface{ Close() error }); ok {
+		d.closers = append(d.closers, c.Close)
+	}
+	if n, ok := node.(*lnd.Node); ok {
+		d.goWorker(ctx, "lnd-resolve", func(ctx context.Context) error { return resolveLND(ctx, n, d.log) })
+	}
+
+	webhooks, err := openDelivery(db, d.cfg.Webhooks, d.clock, d.log, d.registry)
+	if err != nil {
+		return err
+	}
+	d.goWorker(ctx, "webhook-delivery", webhooks.Run)
+
+	payments, userSvc, led, provider, err := openPayments(paymentDeps{db: db, cfg: d.cfg, keys: keys, node: node, webhooks: webhooks, clock: d.clock, log: d.log})
+	if err != nil {
+		return err
+	}
+	d.goWorker(ctx, "payments", payments.Run)
+
+	srv := api.New(api.Options{
+		Logger:   d.log,
+		Registry: d.registry,
+		Clock:    d.clock,
+		Ready:    d.ready,
+		Tokens:   tokens,
+	})
+	srv.MountUsers(userSvc, led, provider, d.cfg.Domain)
+	srv.MountWebhooks(webhooks)
+	srv.MountUMA(payments)
+	srv.MountPayments(payments)
+	if embeddedNode != nil {
+		srv.HandlePublic(embedded.DevnetPrefix, embeddedNode.DevnetHandler())
+	}
+	d.setHandler(srv.Handler())
+	d.log.Info("vaspd ready", "addr", d.ln.Addr().String(), "domain", d.cfg.Domain, "database", db.Driver().Name())
+	return nil
+}
+
+func (d *Daemon) setHandler(h http.Handler) { d.handler.Store(&h) }
+
+func (d *Daemon) ready(ctx context.Context) error {
+	db := d.db.Load()
+	if db == nil {
+		return errors.New("database not open")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := db.Ping(ctx); err != nil {
+		return errors.New("database unreachable")
+	}
+	done, err := db.MigrationsDone(ctx)
+	if err != nil || !done {
+		return errors.New("migrations not applied")
+	}
+	return nil
+}
+
+// openDB opens the configured database, retrying with capped exponential
+// backoff while it is unreachable (a database starting after vaspd is normal
+// under an orchestrator). Configuration errors are not retried.
+func (d *Daemon) openDB(ctx context.Context) (*store.DB, error) {
+	kind, where := d.cfg.databaseKind()
+	deadline := time.Time{}
+	if d.cfg.DBRetryTimeout > 0 {
+		deadline = time.Now().Add(d.cfg.DBRetryTimeout)
+	}
+	backoff := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		var (
+			db  *store.DB
+			err error
+		)
+		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if kind == "postgres" {
+			db, err = postgres.Open(octx, where, d.log)
+		} else {
+			db, err = sqlite.Open(octx, where, d.log)
+		}
+		cancel()
+		if err == nil {
+			return db, nil
+		}
+		if kind == "sqlite" || ctx.Err() != nil || (!deadline.IsZero() && time.Now().After(deadline)) {
+			return nil, fmt.Errorf("setting database-url: %w", err)
+		}
+		d.log.Warn("database unavailable; retrying", "database", kind, "attempt", attempt, "retry_in", backoff.String(), "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+func (d *Daemon) shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if err := d.srv.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	done := make(chan struct{})
+	go func() { d.workers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, errors.New("workers did not stop in time"))
+	}
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		if err := d.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if db := d.db.Load(); db != nil {
+		if err := db.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	d.log.Info("vaspd stopped")
+	return errors.Join(errs...)
+}
+
+// goWorker runs fn until the daemon's context ends; shutdown waits for it.
+func (d *Daemon) goWorker(ctx context.Context, name string, fn func(ctx context.Context) error) {
+	d.workers.Add(1)
+	go func() {
+		defer d.workers.Done()
+		if err := fn(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			d.log.Error("worker stopped", "worker", name, "err", err)
+		}
+	}()
+}
+
+func checkWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+// OpenDB opens the configured database once (no retries) for CLI commands
+// that work against the local installation.
+func OpenDB(ctx context.Context, cfg Config, log *slog.Logger) (*store.DB, error) {
+	kind, where := cfg.databaseKind()
+	if kind == "postgres" {
+		return postgres.Open(ctx, where, log)
+	}
+	return sqlite.Open(ctx, where, log)
+}
+
+// startingHandler answers /healthz and /readyz from h and 503 for the rest
+// until the database is up and the real routes are installed.
+func startingHandler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Retry-After", "5")
+		api.WriteError(w, r, nil, vaspd.Errorf(http.StatusServiceUnavailable, vaspd.CodeUnavailable,
+			"vaspd is starting: waiting for the database"))
+	})
+}

@@ -1,0 +1,298 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vaspd/vaspd/store/storetest"
+)
+
+// syncBuffer collects a daemon's stdout safely.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+type running struct {
+	d    *Daemon
+	out  *syncBuffer
+	stop func() error
+	url  string
+}
+
+func start(t *testing.T, cfg Config) *running {
+	t.Helper()
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	if cfg.LogFormat == "" {
+		cfg.LogFormat, cfg.LogLevel, cfg.ShutdownTimeout = "json", "info", 5*time.Second
+	}
+	if err := cfg.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	d, err := New(cfg, slog.New(slog.DiscardHandler), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- d.Run(ctx) }()
+	r := &running{d: d, out: out, url: "http://" + d.Addr().String()}
+	var once sync.Once
+	var stopErr error
+	r.stop = func() error {
+		once.Do(func() { cancel(); stopErr = <-errc })
+		return stopErr
+	}
+	t.Cleanup(func() { r.stop() })
+	waitReady(t, r.url)
+	return r
+}
+
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s never became ready", url)
+}
+
+func credential(t *testing.T, out string) (id, secret string) {
+	t.Helper()
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 && f[0] == "clientId:" {
+			id = f[1]
+		}
+		if len(f) == 2 && f[0] == "clientSecret:" {
+			secret = f[1]
+		}
+	}
+	return id, secret
+}
+
+func get(t *testing.T, url, id, secret string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.SetBasicAuth(id, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestFirstStartOnSQLite(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	r := start(t, Config{DataDir: dir})
+	id, secret := credential(t, r.out.String())
+	if id == "" || secret == "" {
+		t.Fatalf("no admin credential printed:\n%s", r.out.String())
+	}
+	if !strings.Contains(r.out.String(), "UMA domain: localhost:") {
+		t.Fatalf("banner lacks the domain:\n%s", r.out.String())
+	}
+	if st := get(t, r.url+"/tokens", id, secret); st != 200 {
+		t.Fatalf("admin credential: %d", st)
+	}
+	keys1, err := loadKeys(context.Background(), r.d.DB(), r.d.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "vaspd.db")); err != nil {
+		t.Fatalf("database not in the data dir: %v", err)
+	}
+
+	// Second start: same keys, no new credential, the old one still works.
+	r2 := start(t, Config{DataDir: dir})
+	if id2, _ := credential(t, r2.out.String()); id2 != "" {
+		t.Fatal("a second start printed a new admin credential")
+	}
+	if st := get(t, r2.url+"/tokens", id, secret); st != 200 {
+		t.Fatalf("credential after restart: %d", st)
+	}
+	keys2, err := loadKeys(context.Background(), r2.d.DB(), r2.d.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !keys1.Signing.Key.Equals(&keys2.Signing.Key) || !keys1.Encryption.Key.Equals(&keys2.Encryption.Key) {
+		t.Fatal("keys were regenerated on restart")
+	}
+	if keys1.Signing.Key.Equals(&keys1.Encryption.Key) {
+		t.Fatal("signing and encryption keys are the same")
+	}
+}
+
+func TestTwoProcessesSharePostgres(t *testing.T) {
+	t.Parallel()
+	u := storetest.PostgresURL(t)
+	a := start(t, Config{DataDir: t.TempDir(), DatabaseURL: u})
+	b := start(t, Config{DataDir: t.TempDir(), DatabaseURL: u})
+	ida, seca := credential(t, a.out.String())
+	idb, _ := credential(t, b.out.String())
+	if (ida == "") == (idb == "") {
+		t.Fatalf("exactly one process must print the admin credential: a=%q b=%q", ida, idb)
+	}
+	if ida == "" {
+		a, b = b, a
+		ida, seca = credential(t, a.out.String())
+	}
+	for _, r := range []*running{a, b} {
+		if st := get(t, r.url+"/tokens", ida, seca); st != 200 {
+			t.Fatalf("%s: %d", r.url, st)
+		}
+	}
+	ka, _ := loadKeys(context.Background(), a.d.DB(), a.d.cfg)
+	kb, _ := loadKeys(context.Background(), b.d.DB(), b.d.cfg)
+	if !ka.Signing.Key.Equals(&kb.Signing.Key) {
+		t.Fatal("processes sharing a database disagree on the signing key")
+	}
+}
+
+func TestReadyzWhileDatabaseDown(t *testing.T) {
+	t.Parallel()
+	cfg := Config{DataDir: t.TempDir(), DatabaseURL: "postgres://127.0.0.1:1/none?connect_timeout=1", Listen: "127.0.0.1:0",
+		LogFormat: "json", LogLevel: "info", ShutdownTimeout: 5 * time.Second}
+	if err := cfg.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(cfg, slog.New(slog.DiscardHandler), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- d.Run(ctx) }()
+	url := "http://" + d.Addr().String()
+	deadline := time.Now().Add(10 * time.Second)
+	var health, ready int
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url + "/healthz"); err == nil {
+			health = resp.StatusCode
+			resp.Body.Close()
+		}
+		if resp, err := http.Get(url + "/readyz"); err == nil {
+			ready = resp.StatusCode
+			var body map[string]string
+			json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+		}
+		if health == 200 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if health != 200 || ready != 503 {
+		t.Fatalf("healthz %d readyz %d, want 200 and 503 while the database is down", health, ready)
+	}
+	if st := get(t, url+"/tokens", "Token:x", "y"); st != 503 {
+		t.Fatalf("platform API while starting: %d, want 503", st)
+	}
+	cancel()
+	select {
+	case <-errc:
+	case <-time.After(10 * time.Second):
+		t.Fatal("daemon did not stop while retrying the database")
+	}
+}
+
+func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
+	t.Parallel()
+	r := start(t, Config{DataDir: t.TempDir()})
+	// A slow request in flight when shutdown starts still completes.
+	slow := make(chan int, 1)
+	r.d.setHandler(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+		w.WriteHeader(204)
+	}))
+	go func() {
+		resp, err := http.Get(r.url + "/slow")
+		if err != nil {
+			slow <- 0
+			return
+		}
+		resp.Body.Close()
+		slow <- resp.StatusCode
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if st := <-slow; st != 204 {
+		t.Fatalf("in-flight request got %d", st)
+	}
+}
+
+func TestResolveRejectsBadConfig(t *testing.T) {
+	t.Parallel()
+	keyFile := filepath.Join(t.TempDir(), "key")
+	os.WriteFile(keyFile, []byte("not hex"), 0o600)
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{DataDir: "d", Listen: "nope", LogFormat: "auto", LogLevel: "info"}, "setting listen"},
+		{Config{DataDir: "d", Listen: ":1", LogFormat: "xml", LogLevel: "info"}, "setting log-format"},
+		{Config{DataDir: "d", Listen: ":1", LogFormat: "auto", LogLevel: "loud"}, "setting log-level"},
+		{Config{DataDir: "d", Listen: ":1", LogFormat: "auto", LogLevel: "info", DatabaseURL: "mysql://x"}, "setting database-url"},
+		{Config{DataDir: "d", Listen: ":1", LogFormat: "auto", LogLevel: "info", BaseURL: "ftp://x"}, "setting base-url"},
+		{Config{DataDir: "d", Listen: ":1", LogFormat: "auto", LogLevel: "info", Domain: "a/b"}, "setting domain"},
+		{Config{DataDir: "d", Listen: ":1", LogFormat: "auto", LogLevel: "info", SigningKeyFile: keyFile}, "setting uma-signing-key-file"},
+		{Config{DataDir: "d", Listen: ":1", LogFormat: "auto", LogLevel: "info", EncryptionKeyFile: "/nonexistent"}, "setting uma-encryption-key-file"},
+	} {
+		if err := c.cfg.Resolve(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: err = %v, want %q", c.cfg, err, c.want)
+		}
+	}
+}
+
+func TestDomainAndBaseURL(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ listen, domain, base, wantDomain, wantBase string }{
+		{"127.0.0.1:8080", "", "", "localhost:8080", "http://localhost:8080"},
+		{"0.0.0.0:443", "pay.example.com", "", "pay.example.com", "https://pay.example.com"},
+		{":8080", "vasp.internal:8080", "", "vasp.internal:8080", "http://vasp.internal:8080"},
+		{":8080", "Example.COM", "https://example.com/uma/", "example.com", "https://example.com/uma"},
+	} {
+		cfg := Config{DataDir: "d", Listen: c.listen, Domain: c.domain, BaseURL: c.base, LogFormat: "auto", LogLevel: "info"}
+		if err := cfg.Resolve(); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Domain != c.wantDomain || cfg.BaseURL != c.wantBase {
+			t.Errorf("%+v -> %s %s", c, cfg.Domain, cfg.BaseURL)
+		}
+	}
+}

@@ -1,0 +1,169 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/vaspd/vaspd/internal/config"
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/lightning/embedded"
+	"github.com/vaspd/vaspd/lightning/lnd"
+	"github.com/vaspd/vaspd/store"
+)
+
+// LightningConfig selects and configures the Lightning backend.
+type LightningConfig struct {
+	Backend string // "embedded" (default) or "lnd"
+
+	// Embedded node.
+	Network            string
+	InitialBalanceMsat int64
+	FeeBaseMsat        int64
+	FeePPM             int64
+	DevnetSecret       string
+	DevnetPeers        string // comma-separated
+
+	// LND.
+	LNDRESTURL      string
+	LNDTLSCert      string
+	LNDMacaroon     string
+	LNDMaxFeeMsat   int64
+	LNDTimeout      time.Duration
+	devnetPeersList []string
+}
+
+func (c *LightningConfig) declare(s *config.Set) {
+	s.String(&c.Backend, "lightning", "embedded", "Lightning backend: embedded (a test-network node kept in the database) or lnd")
+	s.String(&c.Network, "lightning-network", "regtest", "embedded node's network: regtest, testnet, signet or simnet (mainnet is refused)")
+	s.Int64(&c.InitialBalanceMsat, "lightning-initial-balance-msat", embedded.DefaultInitialBalanceMsat, "embedded node's opening balance in msats, credited once when the node is created")
+	s.Int64(&c.FeeBaseMsat, "lightning-fee-base-msat", 0, "embedded node's routing fee per payment to another node, in msats")
+	s.Int64(&c.FeePPM, "lightning-fee-ppm", 0, "embedded node's proportional routing fee, in millionths of the amount")
+	s.String(&c.DevnetSecret, "devnet-secret", "", "shared secret of the embedded nodes' devnet (empty disables paying other vaspd processes)").Secret = true
+	s.String(&c.DevnetPeers, "devnet-peers", "", "comma-separated base URLs of other vaspd processes on the devnet, optionally PUBKEY@URL")
+	s.String(&c.LNDRESTURL, "lnd-rest-url", "", "lnd REST URL, e.g. https://127.0.0.1:8080 (lightning=lnd)")
+	s.String(&c.LNDTLSCert, "lnd-tls-cert", "", "path to lnd's tls.cert; the connection is pinned to it (lightning=lnd)")
+	s.String(&c.LNDMacaroon, "lnd-macaroon", "", "path to an lnd macaroon with invoice and offchain permissions (lightning=lnd)")
+	s.Int64(&c.LNDMaxFeeMsat, "lnd-max-fee-msat", lnd.DefaultMaxFeeMsat, "default routing-fee limit of a payment through lnd, in msats")
+	s.Duration(&c.LNDTimeout, "lnd-timeout", 30*time.Second, "timeout of one lnd REST call")
+}
+
+func (c *LightningConfig) resolve() error {
+	// The zero value is the default: an embedded regtest node.
+	if c.Backend == "" {
+		c.Backend = "embedded"
+	}
+	if c.Network == "" {
+		c.Network = "regtest"
+	}
+	if c.LNDTimeout <= 0 {
+		c.LNDTimeout = 30 * time.Second
+	}
+	switch c.Backend {
+	case "embedded":
+		switch c.Network {
+		case "regtest", "testnet", "signet", "simnet":
+		default:
+			return fmt.Errorf("setting lightning-network: want regtest, testnet, signet or simnet, got %q", c.Network)
+		}
+		if c.InitialBalanceMsat < 0 || c.FeeBaseMsat < 0 || c.FeePPM < 0 {
+			return fmt.Errorf("setting lightning-initial-balance-msat, lightning-fee-base-msat, lightning-fee-ppm: must not be negative")
+		}
+		c.devnetPeersList = nil
+		for _, p := range strings.Split(c.DevnetPeers, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				u := p
+				if i := strings.LastIndex(p, "@"); i >= 0 {
+					u = p[i+1:]
+				}
+				if _, err := config.ParseURL("devnet-peers", u, "http", "https"); err != nil {
+					return err
+				}
+				c.devnetPeersList = append(c.devnetPeersList, p)
+			}
+		}
+		if len(c.devnetPeersList) > 0 && c.DevnetSecret == "" {
+			return fmt.Errorf("setting devnet-secret: required when devnet-peers is set")
+		}
+	case "lnd":
+		if _, err := config.ParseURL("lnd-rest-url", c.LNDRESTURL, "https"); err != nil {
+			return err
+		}
+		if c.LNDTLSCert == "" {
+			return fmt.Errorf("setting lnd-tls-cert: required with lightning=lnd")
+		}
+		if c.LNDMacaroon == "" {
+			return fmt.Errorf("setting lnd-macaroon: required with lightning=lnd")
+		}
+		if c.LNDMaxFeeMsat < 0 {
+			return fmt.Errorf("setting lnd-max-fee-msat: must not be negative")
+		}
+	default:
+		return fmt.Errorf("setting lightning: want embedded or lnd, got %q", c.Backend)
+	}
+	return nil
+}
+
+// openLightning starts the configured backend. For the embedded node it
+// also returns the devnet handler to mount on the HTTP server.
+func openLightning(ctx context.Context, db *store.DB, c LightningConfig, log *slog.Logger) (lightning.Node, *embedded.Node, error) {
+	log = log.With("component", "lightning")
+	if c.Backend == "lnd" {
+		n, err := lnd.New(lnd.Options{
+			RESTURL:        c.LNDRESTURL,
+			TLSCertPath:    c.LNDTLSCert,
+			MacaroonPath:   c.LNDMacaroon,
+			DB:             db,
+			MaxFeeMsat:     c.LNDMaxFeeMsat,
+			RequestTimeout: c.LNDTimeout,
+			Logger:         log,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("setting lnd-rest-url: %w", err)
+		}
+		ictx, cancel := context.WithTimeout(ctx, c.LNDTimeout)
+		defer cancel()
+		info, err := n.Info(ictx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("setting lnd-rest-url: cannot reach lnd: %w", err)
+		}
+		log.Info("lightning: lnd", "pubkey", info.PubKey, "network", info.Network)
+		return n, nil, nil
+	}
+	n, err := embedded.Open(ctx, db, embedded.Options{
+		Network:            c.Network,
+		Alias:              "vaspd",
+		InitialBalanceMsat: c.InitialBalanceMsat,
+		FeeBaseMsat:        c.FeeBaseMsat,
+		FeePPM:             c.FeePPM,
+		DevnetSecret:       c.DevnetSecret,
+		DevnetPeers:        c.devnetPeersList,
+		Logger:             log,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("open the embedded Lightning node: %w", err)
+	}
+	log.Info("lightning: embedded node", "pubkey", n.PubKey(), "network", c.Network, "devnet", c.DevnetSecret != "")
+	return n, n, nil
+}
+
+// resolveLND tracks payments lnd left in flight (e.g. across a crash of
+// vaspd) to a final state: once at start, then every minute while some
+// remain.
+func resolveLND(ctx context.Context, n *lnd.Node, log *slog.Logger) error {
+	for {
+		left, err := n.ResolveInFlight(ctx)
+		if err != nil && ctx.Err() == nil {
+			log.Error("lightning: resolve payments in flight", "err", err)
+		} else if left == 0 && err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Minute):
+		}
+	}
+}

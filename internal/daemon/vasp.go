@@ -1,0 +1,183 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/delivery"
+	"github.com/vaspd/vaspd/internal/config"
+	"github.com/vaspd/vaspd/internal/ssrf"
+	"github.com/vaspd/vaspd/ledger"
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/rates"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/uma"
+	"github.com/vaspd/vaspd/users"
+	"github.com/vaspd/vaspd/vasp"
+)
+
+// PaymentConfig tunes the UMA payment flows.
+type PaymentConfig struct {
+	RatesFile       string
+	ApprovalTimeout time.Duration
+	InvoiceExpiry   time.Duration
+	PayTimeout      time.Duration
+	AllowDomains    string // comma-separated
+	DenyDomains     string
+	AllowNets       string // comma-separated CIDRs/hosts exempt from the SSRF guard
+}
+
+func (c *PaymentConfig) declare(s *config.Set) {
+	s.String(&c.RatesFile, "rates-file", "", "YAML file of exchange rates, spreads and fees per currency (default: built-in DEMO rates, never for real money)")
+	s.Duration(&c.ApprovalTimeout, "approval-timeout", 5*time.Second, "how long the platform has to approve an incoming payment (INCOMING_PAYMENT webhook)")
+	s.Duration(&c.InvoiceExpiry, "invoice-expiry", 10*time.Minute, "life of the invoices vaspd issues to senders")
+	s.Duration(&c.PayTimeout, "pay-timeout", 30*time.Second, "how long executing a quote waits for the payment before answering PROCESSING")
+	s.String(&c.AllowDomains, "counterparty-allow", "", "comma-separated VASP domains we transact with (empty: all not denied)")
+	s.String(&c.DenyDomains, "counterparty-deny", "", "comma-separated VASP domains we never transact with")
+	s.String(&c.AllowNets, "counterparty-allow-nets", "", "comma-separated CIDRs or hosts of counterparty VASPs that may be private or loopback (e.g. 127.0.0.0/8 to pay another vaspd on this machine)")
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.ToLower(strings.TrimSpace(s)); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (c *PaymentConfig) resolve() error {
+	for name, d := range map[string]time.Duration{"approval-timeout": c.ApprovalTimeout, "invoice-expiry": c.InvoiceExpiry, "pay-timeout": c.PayTimeout} {
+		if d < 0 {
+			return fmt.Errorf("setting %s: must not be negative", name)
+		}
+	}
+	if _, err := ssrf.New(splitList(c.AllowNets)); err != nil {
+		return fmt.Errorf("setting counterparty-allow-nets: %w", err)
+	}
+	if c.RatesFile != "" {
+		if _, err := rates.LoadConfig(c.RatesFile); err != nil {
+			return fmt.Errorf("setting rates-file: %w", err)
+		}
+	}
+	return nil
+}
+
+func (c PaymentConfig) provider(clock vaspd.Clock) (rates.Provider, error) {
+	rc := rates.DefaultConfig()
+	if c.RatesFile != "" {
+		var err error
+		if rc, err = rates.LoadConfig(c.RatesFile); err != nil {
+			return nil, fmt.Errorf("setting rates-file: %w", err)
+		}
+	}
+	p, err := rates.NewConfigProvider(rc, clock)
+	if err != nil {
+		return nil, fmt.Errorf("setting rates-file: %w", err)
+	}
+	return p, nil
+}
+
+// directory lets the payment flows find users.
+type directory struct {
+	db    *store.DB
+	users *users.Service
+}
+
+func recipient(u users.User) vasp.Recipient {
+	return vasp.Recipient{UserID: u.ID, PlatformUserID: u.PlatformUserID, Local: u.UMALocal, Name: u.FullName,
+		Currencies: u.PreferredCurrencies, KYCVerified: u.KYCStatus == users.KYCVerified}
+}
+
+func (d directory) ByUMALocal(ctx context.Context, local string) (vasp.Recipient, error) {
+	u, err := d.users.GetByUMALocal(ctx, d.db, local)
+	if err != nil {
+		return vasp.Recipient{}, err
+	}
+	return recipient(u), nil
+}
+
+func (d directory) ByID(ctx context.Context, id string) (vasp.Recipient, error) {
+	u, err := d.users.Get(ctx, d.db, id)
+	if err != nil {
+		return vasp.Recipient{}, err
+	}
+	return recipient(u), nil
+}
+
+// umaKeys turns the stored secp256k1 keys into the protocol's keys with
+// self-signed certificates (UMA counterparties accept them; a CA-issued
+// chain can replace them later).
+func umaKeys(k Keys, domain string, now time.Time) (*uma.Keys, error) {
+	sign, err := uma.ParsePrivateKey(k.Signing.Serialize())
+	if err != nil {
+		return nil, err
+	}
+	enc, err := uma.ParsePrivateKey(k.Encryption.Serialize())
+	if err != nil {
+		return nil, err
+	}
+	from, to := now.Add(-24*time.Hour), now.AddDate(1, 0, 0)
+	signCert, err := uma.NewSelfSignedCertificate(sign, domain, from, to)
+	if err != nil {
+		return nil, err
+	}
+	encCert, err := uma.NewSelfSignedCertificate(enc, domain, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return &uma.Keys{Signing: sign, Encryption: enc, SigningCertChain: [][]byte{signCert}, EncryptionCertChain: [][]byte{encCert}}, nil
+}
+
+type paymentDeps struct {
+	db       *store.DB
+	cfg      Config
+	keys     Keys
+	node     lightning.Node
+	webhooks *delivery.Service
+	clock    vaspd.Clock
+	log      *slog.Logger
+}
+
+func openPayments(d paymentDeps) (*vasp.Service, *users.Service, *ledger.Ledger, rates.Provider, error) {
+	provider, err := d.cfg.Payments.provider(d.clock)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	us := users.New(d.db, d.clock, users.WithRates(provider))
+	led := ledger.New(d.db, d.clock)
+	keys, err := umaKeys(d.keys, d.cfg.Domain, d.clock.Now())
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("UMA keys: %w", err)
+	}
+	guard, err := ssrf.New(splitList(d.cfg.Payments.AllowNets))
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("setting counterparty-allow-nets: %w", err)
+	}
+	// Counterparty domains come from user input: the client refuses
+	// private, loopback and metadata addresses at dial time, and redirects.
+	client := &http.Client{
+		Transport:     ssrf.NewTransport(guard, 5*time.Second),
+		Timeout:       15 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	v, err := vasp.New(vasp.Options{
+		HTTPClient: client,
+		DB:         d.db, Domain: d.cfg.Domain, BaseURL: d.cfg.BaseURL, Keys: keys, Node: d.node, Ledger: led,
+		Rates: provider, Users: directory{db: d.db, users: us}, Webhooks: d.webhooks,
+		Clock: d.clock, Log: d.log.With("component", "payments"),
+		ApprovalTimeout: d.cfg.Payments.ApprovalTimeout, InvoiceExpiry: d.cfg.Payments.InvoiceExpiry,
+		PayTimeout: d.cfg.Payments.PayTimeout,
+		Compliance: vasp.DomainPolicy{Allow: splitList(d.cfg.Payments.AllowDomains), Deny: splitList(d.cfg.Payments.DenyDomains)},
+	})
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return v, us, led, provider, nil
+}

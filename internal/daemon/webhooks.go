@@ -1,0 +1,74 @@
+package daemon
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/delivery"
+	"github.com/vaspd/vaspd/internal/config"
+	"github.com/vaspd/vaspd/store"
+)
+
+// WebhookConfig tunes the durable webhook sender.
+type WebhookConfig struct {
+	AllowNets      string // comma-separated CIDRs or host names exempt from the SSRF guard
+	Retention      time.Duration
+	AttemptTimeout time.Duration
+	RetryWindow    time.Duration
+	PerEndpoint    int
+
+	allowList []string
+}
+
+func (c *WebhookConfig) declare(s *config.Set) {
+	s.String(&c.AllowNets, "webhook-allow-nets", "", "comma-separated CIDRs or hosts that webhooks may be sent to although private or loopback (e.g. 127.0.0.0/8 for local development)")
+	s.Duration(&c.Retention, "webhook-retention", 30*24*time.Hour, "how long delivered webhooks and their attempts are kept")
+	s.Duration(&c.AttemptTimeout, "webhook-timeout", 10*time.Second, "default timeout of one webhook attempt (per endpoint configurable)")
+	s.Duration(&c.RetryWindow, "webhook-retry-window", 72*time.Hour, "how long a failing webhook is retried (10s doubling, capped at 1h) before it is dead-lettered")
+	s.Int(&c.PerEndpoint, "webhook-endpoint-concurrency", 16, "at most this many attempts in flight per endpoint")
+}
+
+func (c *WebhookConfig) resolve() error {
+	c.allowList = nil
+	for _, n := range strings.Split(c.AllowNets, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			c.allowList = append(c.allowList, n)
+		}
+	}
+	// Zero values take the defaults; negative ones are mistakes.
+	if c.Retention < 0 {
+		return fmt.Errorf("setting webhook-retention: must be positive")
+	}
+	if c.AttemptTimeout < 0 || c.AttemptTimeout > time.Minute {
+		return fmt.Errorf("setting webhook-timeout: want between 0 and 1m, got %s", c.AttemptTimeout)
+	}
+	if c.RetryWindow < 0 {
+		return fmt.Errorf("setting webhook-retry-window: must be positive")
+	}
+	if c.PerEndpoint < 0 {
+		return fmt.Errorf("setting webhook-endpoint-concurrency: must be positive")
+	}
+	return nil
+}
+
+func openDelivery(db *store.DB, c WebhookConfig, clock vaspd.Clock, log *slog.Logger, reg prometheus.Registerer) (*delivery.Service, error) {
+	svc, err := delivery.New(db, delivery.Options{
+		Clock:          clock,
+		Log:            log.With("component", "webhooks"),
+		Retry:          delivery.RetryPolicy{Window: c.RetryWindow},
+		AllowNets:      c.allowList,
+		AttemptTimeout: c.AttemptTimeout,
+		PerEndpoint:    c.PerEndpoint,
+		Retention:      c.Retention,
+		Registerer:     reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("setting webhook-allow-nets: %w", err)
+	}
+	return svc, nil
+}
