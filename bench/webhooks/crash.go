@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -233,14 +234,54 @@ func (f *fleet) start(i int) error {
 		f.cmds, f.done = map[int]*exec.Cmd{}, map[int]chan error{}
 	}
 	cmd := exec.Command(f.exe, f.args...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	rw := &readyWriter{ready: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = rw, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
+	ready := rw.ready
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	f.cmds[i], f.done[i] = cmd, done
-	return nil
+	// Until the worker says it handles SIGTERM, stopAll could kill it
+	// before it can stop gracefully. A SIGKILL before then is fine, but
+	// the driver's kills come after a pause anyway.
+	select {
+	case <-ready:
+		return nil
+	case err := <-done:
+		done <- err
+		return fmt.Errorf("worker %d exited before it was ready: %v", i, err)
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("worker %d not ready after 30 s", i)
+	}
+}
+
+// readyLine is what a worker prints on stdout once it handles SIGTERM.
+const readyLine = "vaspd-webhooks-worker: ready"
+
+// readyWriter passes a worker's stdout on to ours and closes ready when
+// the worker's ready line has gone by.
+type readyWriter struct {
+	seen  []byte
+	done  bool
+	ready chan struct{}
+}
+
+func (w *readyWriter) Write(p []byte) (int, error) {
+	if !w.done {
+		w.seen = append(w.seen, p...)
+		if i := bytes.Index(w.seen, []byte(readyLine+"\n")); i >= 0 {
+			w.done = true
+			close(w.ready)
+			rest := append(w.seen[:i:i], w.seen[i+len(readyLine)+1:]...)
+			w.seen = nil
+			_, _ = os.Stderr.Write(rest)
+			return len(p), nil
+		}
+		return len(p), nil
+	}
+	return os.Stderr.Write(p)
 }
 
 // kill SIGKILLs worker i, waits until it is gone and returns its pid.

@@ -86,6 +86,10 @@ func workerMain(args []string) error {
 	if err != nil {
 		return err
 	}
+	// Tell the crash driver SIGTERM is handled from here on: a SIGTERM
+	// that came before would kill the process like a SIGKILL and be
+	// reported as a failed graceful stop.
+	fmt.Println(readyLine)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
