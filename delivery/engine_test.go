@@ -244,6 +244,11 @@ func TestSlowStartIsolatesDeadEndpoints(t *testing.T) {
 	if got := len(healthy.requests()); got != 3 {
 		t.Fatalf("healthy endpoint got %d of 3 beside hanging ones", got)
 	}
+	for i, rc := range dead {
+		if n := len(rc.requests()); n != 1 {
+			t.Errorf("hanging endpoint %d got %d requests, want 1", i, n)
+		}
+	}
 	close(hang)
 	w.wg.Wait()
 	close(w.results)
