@@ -52,89 +52,129 @@ type ImportResult struct {
 	Created    []User           `json:"-"`
 }
 
-// ImportCSV creates one user per data row of a UMAaaS bulk-upload CSV. The
-// header row names the columns (exact names; unknown ones are an error for
-// the whole file, so a misspelt column is not silently dropped). Each row is
-// created in its own transaction: a bad row is reported in the result and
-// does not stop the others. Rows whose address is taken fail with
-// UMA_ADDRESS_EXISTS, so running an import twice creates nobody twice.
-// domain is this VASP's UMA domain; addresses may omit it or the "$".
+// ImportCSV creates one user per data row of a UMAaaS bulk-upload CSV,
+// synchronously (the platform API's POST /users/bulk/csv runs the same rows
+// as a durable background job: see Importer). The header row names the
+// columns (exact names; unknown ones are an error for the whole file, so a
+// misspelt column is not silently dropped). Each row is created in its own
+// transaction: a bad row is reported in the result and does not stop the
+// others. Rows whose address is taken fail with UMA_ADDRESS_EXISTS, so
+// running an import twice creates nobody twice. domain is this VASP's UMA
+// domain; addresses may omit it or the "$".
 //
 // The returned error is for problems with the file as a whole (not CSV, bad
 // header, too many rows) or the database; row problems are in the result.
 func (s *Service) ImportCSV(ctx context.Context, r io.Reader, domain string) (ImportResult, error) {
 	res := ImportResult{Errors: []ImportRowError{}}
-	cr := csv.NewReader(r)
-	cr.ReuseRecord = false
-	header, err := cr.Read()
-	if errors.Is(err, io.EOF) {
-		return res, invalid("the CSV file is empty: want a header row")
-	}
+	f, err := openCSV(r, domain)
 	if err != nil {
-		return res, invalid("the CSV file is malformed: %v", err)
+		return res, err
 	}
-	col := map[string]int{}
-	for i, h := range header {
-		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
-		if !csvColumns[h] {
-			return res, invalid("unknown CSV column %q", truncate(h))
-		}
-		if _, dup := col[h]; dup {
-			return res, invalid("CSV column %q appears twice", h)
-		}
-		col[h] = i
-	}
-	for _, need := range []string{"umaAddress", "platformUserId", "userType"} {
-		if _, ok := col[need]; !ok {
-			return res, invalid("the CSV header lacks the %s column", need)
-		}
-	}
-	for row := 1; ; row++ {
-		rec, err := cr.Read()
+	for {
+		_, corr, u, rowErr, err := f.next()
 		if errors.Is(err, io.EOF) {
-			break
-		}
-		var perr *csv.ParseError
-		if err != nil && !errors.As(err, &perr) {
-			return res, fmt.Errorf("users: read CSV: %w", err)
-		}
-		if row > MaxImportRows {
-			return res, invalid("the CSV file has more than %d rows", MaxImportRows)
-		}
-		res.Total++
-		corr := fmt.Sprintf("row_%d", row)
-		var u User
-		if err == nil {
-			get := func(name string) string {
-				if i, ok := col[name]; ok && i < len(rec) {
-					return strings.TrimSpace(rec[i])
-				}
-				return ""
-			}
-			if id := get("platformUserId"); id != "" {
-				corr = id
-			}
-			u, err = csvUser(get, domain)
-		} else {
-			err = invalid("malformed CSV row: %v", err)
-		}
-		if err == nil {
-			u, err = s.Create(ctx, s.db, u)
+			return res, nil
 		}
 		if err != nil {
-			var e *vaspd.Error
-			if !errors.As(err, &e) || e.Status >= 500 {
-				return res, fmt.Errorf("users: import %s: %w", corr, err)
+			return res, err
+		}
+		res.Total++
+		if rowErr == nil {
+			u, rowErr = s.Create(ctx, s.db, u)
+		}
+		if rowErr != nil {
+			e, ok := asRowError(rowErr)
+			if !ok {
+				return res, fmt.Errorf("users: import %s: %w", corr, rowErr)
 			}
 			res.Failed++
-			res.Errors = append(res.Errors, ImportRowError{CorrelationID: corr,
-				Error: ImportErrorBody{Status: e.Status, Code: e.Code, Message: e.Message}})
+			res.Errors = append(res.Errors, ImportRowError{CorrelationID: corr, Error: e})
 			continue
 		}
 		res.Successful++
 		res.Created = append(res.Created, u)
 	}
-	return res, nil
+}
+
+// asRowError is err as a row's error, if it is the row's fault (a 4xx);
+// anything else (the database failing) must stop the import instead.
+func asRowError(err error) (ImportErrorBody, bool) {
+	var e *vaspd.Error
+	if !errors.As(err, &e) || e.Status >= 500 {
+		return ImportErrorBody{}, false
+	}
+	return ImportErrorBody{Status: e.Status, Code: e.Code, Message: e.Message}, true
+}
+
+// csvFile reads a bulk-upload CSV row by row.
+type csvFile struct {
+	cr     *csv.Reader
+	col    map[string]int
+	row    int
+	domain string
+}
+
+// openCSV reads and checks the header row.
+func openCSV(r io.Reader, domain string) (*csvFile, error) {
+	cr := csv.NewReader(r)
+	header, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, invalid("the CSV file is empty: want a header row")
+	}
+	if err != nil {
+		return nil, invalid("the CSV file is malformed: %v", err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
+		if !csvColumns[h] {
+			return nil, invalid("unknown CSV column %q", truncate(h))
+		}
+		if _, dup := col[h]; dup {
+			return nil, invalid("CSV column %q appears twice", h)
+		}
+		col[h] = i
+	}
+	for _, need := range []string{"umaAddress", "platformUserId", "userType"} {
+		if _, ok := col[need]; !ok {
+			return nil, invalid("the CSV header lacks the %s column", need)
+		}
+	}
+	return &csvFile{cr: cr, col: col, domain: domain}, nil
+}
+
+// next reads the next data row: its number (from 1), its correlation id
+// (platformUserId, or "row_N"), and the user it describes or, if the row is
+// bad, rowErr (a *vaspd.Error). err is io.EOF after the last row, or a
+// problem with the file as a whole.
+func (f *csvFile) next() (row int, corr string, u User, rowErr, err error) {
+	rec, err := f.cr.Read()
+	if errors.Is(err, io.EOF) {
+		return 0, "", User{}, nil, io.EOF
+	}
+	var perr *csv.ParseError
+	if err != nil && !errors.As(err, &perr) {
+		return 0, "", User{}, nil, fmt.Errorf("users: read CSV: %w", err)
+	}
+	f.row++
+	if f.row > MaxImportRows {
+		return 0, "", User{}, nil, invalid("the CSV file has more than %d rows", MaxImportRows)
+	}
+	corr = fmt.Sprintf("row_%d", f.row)
+	if err != nil {
+		return f.row, corr, User{}, invalid("malformed CSV row: %v", err), nil
+	}
+	get := func(name string) string {
+		if i, ok := f.col[name]; ok && i < len(rec) {
+			return strings.TrimSpace(rec[i])
+		}
+		return ""
+	}
+	if id := get("platformUserId"); id != "" {
+		corr = truncate(id)
+	}
+	u, rowErr = csvUser(get, f.domain)
+	return f.row, corr, u, rowErr, nil
 }
 
 // csvUser builds a user from one row; get returns a column's value.

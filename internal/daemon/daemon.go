@@ -29,6 +29,7 @@ import (
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/postgres"
 	"github.com/vaspd/vaspd/store/sqlite"
+	"github.com/vaspd/vaspd/users"
 )
 
 // Daemon is one running vaspd process.
@@ -166,6 +167,12 @@ func (d *Daemon) start(ctx context.Context) error {
 	}
 	d.goWorker(ctx, "payments", payments.Run)
 
+	imports := users.NewImporter(userSvc, users.ImporterOptions{
+		Log:       d.log.With("component", "user-imports"),
+		Announcer: importAnnouncer{webhooks},
+	})
+	d.goWorker(ctx, "user-imports", imports.Run)
+
 	srv := api.New(api.Options{
 		Logger:   d.log,
 		Registry: d.registry,
@@ -174,6 +181,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		Tokens:   tokens,
 	})
 	srv.MountUsers(userSvc, led, provider, d.cfg.Domain)
+	srv.MountUserImports(imports, d.cfg.Domain)
 	srv.MountWebhooks(webhooks)
 	srv.MountUMA(payments)
 	srv.MountPayments(payments)

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"github.com/vaspd/vaspd/delivery"
 	"github.com/vaspd/vaspd/internal/config"
 	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/users"
+	"github.com/vaspd/vaspd/webhook"
 )
 
 // WebhookConfig tunes the durable webhook sender.
@@ -71,4 +74,17 @@ func openDelivery(db *store.DB, c WebhookConfig, clock vaspd.Clock, log *slog.Lo
 		return nil, fmt.Errorf("setting webhook-allow-nets: %w", err)
 	}
 	return svc, nil
+}
+
+// importAnnouncer sends the BULK_UPLOAD webhook of a finished bulk user
+// import through the durable sender, in the transaction that finishes it.
+type importAnnouncer struct{ webhooks *delivery.Service }
+
+func (a importAnnouncer) AnnounceImport(ctx context.Context, tx *store.Tx, j users.ImportJob) error {
+	_, err := a.webhooks.Enqueue(ctx, tx, delivery.Event{
+		Type: delivery.TypeBulkUpload,
+		Time: j.CompletedAt,
+		Data: &webhook.BulkUploadWebhook{BulkUserImportJob: j.Webhook()},
+	})
+	return err
 }

@@ -1,0 +1,116 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/users"
+)
+
+// MountUserImports adds the bulk CSV user upload (UMAaaS):
+//
+//	POST /users/bulk/csv             MANAGE  multipart field "file" (or a text/csv body) → 202 {jobId, status}
+//	GET  /users/bulk/jobs/{jobId}    VIEW    BulkUserImportJob
+//
+// The file's header is checked at once (400 for a bad header, 413 for a file
+// over users.MaxImportBytes); its rows are imported by a durable background
+// job, which ends with a BULK_UPLOAD webhook. domain is this VASP's UMA
+// domain: addresses in the file may omit it.
+func (s *Server) MountUserImports(im *users.Importer, domain string) {
+	h := &importHandlers{im: im, domain: strings.ToLower(domain)}
+	s.Handle("POST /users/bulk/csv", vaspd.PermManage, h.upload)
+	s.Handle("GET /users/bulk/jobs/{jobId}", vaspd.PermView, h.get)
+}
+
+type importHandlers struct {
+	im     *users.Importer
+	domain string
+}
+
+func (h *importHandlers) upload(w http.ResponseWriter, r *http.Request) error {
+	file, err := readCSVUpload(w, r)
+	if err != nil {
+		return err
+	}
+	j, err := h.im.Submit(r.Context(), file, h.domain)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusAccepted, map[string]string{"jobId": j.ID, "status": j.Status})
+	return nil
+}
+
+func (h *importHandlers) get(w http.ResponseWriter, r *http.Request) error {
+	id, err := PathID(r, "jobId", vaspd.IDJob, vaspd.CodeBulkUploadJobNotFound)
+	if err != nil {
+		return err
+	}
+	j, err := h.im.Get(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, j.Webhook())
+	return nil
+}
+
+// readCSVUpload returns the uploaded file: the "file" part of a
+// multipart/form-data body, as UMAaaS specifies, or a text/csv body.
+func readCSVUpload(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	const slack = 64 << 10 // multipart headers and boundaries
+	r.Body = http.MaxBytesReader(w, r.Body, users.MaxImportBytes+slack)
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		mt = ""
+	}
+	switch mt {
+	case "text/csv":
+		return readLimited(r.Body)
+	case "multipart/form-data":
+	default:
+		return nil, vaspd.Errorf(http.StatusUnsupportedMediaType, vaspd.CodeUnsupportedMediaType,
+			"Content-Type must be multipart/form-data with the CSV in the field \"file\" (or text/csv)")
+	}
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "malformed multipart body: %s", truncate(err.Error(), 200))
+	}
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return nil, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidInput, "the multipart body has no \"file\" field")
+		}
+		if err != nil {
+			return nil, uploadError(err)
+		}
+		if part.FormName() != "file" {
+			_ = part.Close()
+			continue
+		}
+		return readLimited(part)
+	}
+}
+
+func readLimited(r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, users.MaxImportBytes+1))
+	if err != nil {
+		return nil, uploadError(err)
+	}
+	if len(b) > users.MaxImportBytes {
+		return nil, vaspd.Errorf(http.StatusRequestEntityTooLarge, vaspd.CodeRequestTooLarge,
+			"the CSV file is larger than %d bytes", users.MaxImportBytes)
+	}
+	return b, nil
+}
+
+func uploadError(err error) error {
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &maxErr) {
+		return vaspd.Errorf(http.StatusRequestEntityTooLarge, vaspd.CodeRequestTooLarge,
+			"request body is larger than %d bytes", maxErr.Limit)
+	}
+	return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "malformed upload: %s", truncate(err.Error(), 200))
+}

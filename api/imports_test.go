@@ -1,0 +1,120 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"mime/multipart"
+	"strings"
+	"testing"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/api"
+	"github.com/vaspd/vaspd/rates"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/users"
+)
+
+const uploadCSV = "umaAddress,platformUserId,userType,fullName\n" +
+	"john.doe@vasp.example,user123,INDIVIDUAL,John Doe\n" +
+	"$jane,user124,INDIVIDUAL,Jane Roe\n" +
+	"bad@elsewhere.example,user125,INDIVIDUAL,Bad Domain\n"
+
+// multipartBody is a multipart/form-data body with the given fields.
+func multipartBody(t *testing.T, fields map[string]string) (contentType, body string) {
+	t.Helper()
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	for name, v := range fields {
+		fw, err := mw.CreateFormFile(name, name+".csv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = fw.Write([]byte(v))
+	}
+	if err := mw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return mw.FormDataContentType(), b.String()
+}
+
+func TestBulkUserUpload(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		p, err := rates.NewConfigProvider(rates.DefaultConfig(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		im := users.NewImporter(users.New(db, nil, users.WithRates(p)), users.ImporterOptions{})
+		f := newFixture(t, db, func(s *api.Server) { s.MountUserImports(im, "VASP.example") })
+
+		ct, body := multipartBody(t, map[string]string{"file": uploadCSV})
+		st, resp := f.do(t, "POST", "/users/bulk/csv", &f.admin, ct, body)
+		if st != 202 || resp["status"] != "PENDING" || !strings.HasPrefix(resp["jobId"].(string), "Job:") {
+			t.Fatalf("upload: %d %v", st, resp)
+		}
+		id := resp["jobId"].(string)
+		st, resp = f.do(t, "GET", "/users/bulk/jobs/"+id, &f.viewer, "", "")
+		if st != 200 || resp["status"] != "PENDING" || resp["progress"].(map[string]any)["total"] != float64(3) {
+			t.Fatalf("pending job: %d %v", st, resp)
+		}
+		if found, err := im.Step(context.Background()); !found || err != nil {
+			t.Fatalf("step %v %v", found, err)
+		}
+		st, resp = f.do(t, "GET", "/users/bulk/jobs/"+id, &f.viewer, "", "")
+		prog, _ := resp["progress"].(map[string]any)
+		errs, _ := resp["errors"].([]any)
+		if st != 200 || resp["status"] != "COMPLETED" || prog["processed"] != float64(3) || prog["successful"] != float64(2) ||
+			prog["failed"] != float64(1) || len(errs) != 1 || resp["completedAt"] == nil {
+			t.Fatalf("finished job: %d %v", st, resp)
+		}
+		e := errs[0].(map[string]any)
+		if e["correlationId"] != "user125" || e["error"].(map[string]any)["code"] != vaspd.CodeInvalidUMAAddress {
+			t.Fatalf("row error %v", e)
+		}
+
+		// A text/csv body is accepted too.
+		st, resp = f.do(t, "POST", "/users/bulk/csv", &f.admin, "text/csv", "umaAddress,platformUserId,userType\n$x,p,INDIVIDUAL\n")
+		if st != 202 {
+			t.Fatalf("text/csv upload: %d %v", st, resp)
+		}
+
+		for _, c := range []struct {
+			name, ct, body string
+			status         int
+			code           string
+		}{
+			{"json", "application/json", `{}`, 415, vaspd.CodeUnsupportedMediaType},
+			{"no content type", "", uploadCSV, 415, vaspd.CodeUnsupportedMediaType},
+			{"broken multipart", "multipart/form-data; boundary=xyz", "--xyz\r\nnot a part", 400, vaspd.CodeInvalidRequestFormat},
+			{"multipart without boundary", "multipart/form-data", "x", 400, vaspd.CodeInvalidRequestFormat},
+			{"bad header", "text/csv", "umaAddress,userType\n", 400, vaspd.CodeInvalidInput},
+			{"empty file", "text/csv", "", 400, vaspd.CodeInvalidInput},
+		} {
+			st, resp := f.do(t, "POST", "/users/bulk/csv", &f.admin, c.ct, c.body)
+			if st != c.status || resp["code"] != c.code {
+				t.Errorf("%s: %d %v, want %d %s", c.name, st, resp, c.status, c.code)
+			}
+		}
+		ct, body = multipartBody(t, map[string]string{"other": uploadCSV})
+		if st, resp := f.do(t, "POST", "/users/bulk/csv", &f.admin, ct, body); st != 400 || resp["code"] != vaspd.CodeInvalidInput {
+			t.Errorf("no file field: %d %v", st, resp)
+		}
+		big := "umaAddress,platformUserId,userType\n" + strings.Repeat("$a,p,INDIVIDUAL\n", users.MaxImportBytes/16+1)
+		if st, resp := f.do(t, "POST", "/users/bulk/csv", &f.admin, "text/csv", big); st != 413 || resp["code"] != vaspd.CodeRequestTooLarge {
+			t.Errorf("too large: %d %v", st, resp)
+		}
+		ct, body = multipartBody(t, map[string]string{"file": uploadCSV})
+		if st, _ := f.do(t, "POST", "/users/bulk/csv", &f.viewer, ct, body); st != 403 {
+			t.Errorf("a VIEW token uploaded: %d", st)
+		}
+		if st, _ := f.do(t, "POST", "/users/bulk/csv", nil, ct, body); st != 401 {
+			t.Errorf("anonymous upload: %d", st)
+		}
+		for _, p := range []string{"/users/bulk/jobs/" + vaspd.NewID(vaspd.IDJob), "/users/bulk/jobs/nope", "/users/bulk/jobs/" + vaspd.NewID(vaspd.IDUser)} {
+			if st, resp := f.do(t, "GET", p, &f.viewer, "", ""); st != 404 || resp["code"] != vaspd.CodeBulkUploadJobNotFound {
+				t.Errorf("GET %s: %d %v", p, st, resp)
+			}
+		}
+	})
+}

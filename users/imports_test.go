@@ -1,0 +1,238 @@
+package users_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/users"
+)
+
+// announcements records the jobs an Importer announced, and checks each
+// was announced inside a live transaction.
+type announcements struct {
+	mu   sync.Mutex
+	jobs []users.ImportJob
+}
+
+func (a *announcements) AnnounceImport(ctx context.Context, tx *store.Tx, j users.ImportJob) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM user_imports WHERE id = $1 AND status = $2`, j.ID, j.Status).Scan(&n); err != nil || n != 1 {
+		return fmt.Errorf("announced outside the finishing transaction: %v %d", err, n)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.jobs = append(a.jobs, j)
+	return nil
+}
+
+func (a *announcements) list() []users.ImportJob {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]users.ImportJob(nil), a.jobs...)
+}
+
+func TestImportJob(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s, _ := newService(t, db)
+		ann := &announcements{}
+		im := users.NewImporter(s, users.ImporterOptions{Announcer: ann})
+		j, err := im.Submit(ctx, []byte(importCSV), "vasp.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.Status != users.ImportPending || j.Total != 6 || !strings.HasPrefix(j.ID, "Job:") {
+			t.Fatalf("submitted %+v", j)
+		}
+		if found, err := im.Step(ctx); !found || err != nil {
+			t.Fatalf("step: %v %v", found, err)
+		}
+		if found, err := im.Step(ctx); found || err != nil {
+			t.Fatalf("a finished job was claimed again: %v %v", found, err)
+		}
+		j, err = im.Get(ctx, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.Status != users.ImportCompleted || j.Processed != 6 || j.Successful != 2 || j.Failed != 4 ||
+			len(j.Errors) != 4 || j.CompletedAt.IsZero() {
+			t.Fatalf("finished %+v", j)
+		}
+		if j.Errors[0].CorrelationID != "dup" || j.Errors[0].Error.Code != vaspd.CodeUMAAddressExists ||
+			j.Errors[1].CorrelationID != "row_4" || j.Errors[1].Error.Code != vaspd.CodeInvalidUMAAddress {
+			t.Fatalf("errors %+v", j.Errors)
+		}
+		if a := ann.list(); len(a) != 1 || a[0].Status != users.ImportCompleted || a[0].Successful != 2 {
+			t.Fatalf("announced %+v", a)
+		}
+		w := j.Webhook()
+		if w.JobID != j.ID || w.Progress.Total != 6 || w.Progress.Failed != 4 || len(w.Errors) != 4 ||
+			w.Errors[0].Error.Status != 409 {
+			t.Fatalf("webhook shape %+v", w)
+		}
+		if _, err := s.GetByUMALocal(ctx, db, "john.doe"); err != nil {
+			t.Fatal(err)
+		}
+		_, err = im.Get(ctx, vaspd.NewID(vaspd.IDJob))
+		wantCode(t, err, 404, vaspd.CodeBulkUploadJobNotFound)
+	})
+}
+
+func TestImportJobRejectsBadFiles(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, storetest.SQLite(t))
+	im := users.NewImporter(s, users.ImporterOptions{})
+	for name, in := range map[string]string{
+		"empty":          "",
+		"unknown column": "umaAddress,platformUserId,userType,fulName\n",
+		"missing column": "umaAddress,userType\n",
+	} {
+		_, err := im.Submit(ctx, []byte(in), "vasp.example")
+		wantCode(t, err, 400, vaspd.CodeInvalidInput)
+		_ = name
+	}
+	big := make([]byte, users.MaxImportBytes+1)
+	_, err := im.Submit(ctx, big, "vasp.example")
+	wantCode(t, err, 413, vaspd.CodeRequestTooLarge)
+	if found, err := im.Step(ctx); found || err != nil {
+		t.Fatalf("a rejected file left a job: %v %v", found, err)
+	}
+}
+
+// bigCSV is n valid individual rows, user0 … user(n-1).
+func bigCSV(n int) []byte {
+	var b strings.Builder
+	b.WriteString("umaAddress,platformUserId,userType,fullName\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "$user%d,p%d,INDIVIDUAL,User %d\n", i, i, i)
+	}
+	return []byte(b.String())
+}
+
+func countUsers(t *testing.T, db *store.DB) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestImportJobResumesAfterCrash: a process that dies mid-job (its context
+// cut at a random row) leaves the job at a row boundary; once its lease
+// runs out another process finishes the job, importing every row exactly
+// once, and the job is announced once.
+func TestImportJobResumesAfterCrash(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s, clock := newService(t, db)
+		ann := &announcements{}
+		opt := users.ImporterOptions{Announcer: ann, Lease: 10 * time.Second}
+		first := users.NewImporter(s, opt)
+		const rows = 300
+		j, err := first.Submit(ctx, bigCSV(rows), "vasp.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		go func() {
+			// "Crash" once some rows are in.
+			for countUsers(t, db) < 40 {
+				time.Sleep(time.Millisecond)
+			}
+			cancel()
+		}()
+		if _, err := first.Step(cctx); err == nil {
+			t.Fatal("the interrupted step finished the job")
+		}
+		cancel()
+		mid, err := first.Get(ctx, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mid.Status != users.ImportProcessing || mid.Processed == 0 || mid.Processed == rows ||
+			int(mid.Successful) != countUsers(t, db) {
+			t.Fatalf("after the crash %+v, %d users", mid, countUsers(t, db))
+		}
+
+		second := users.NewImporter(s, opt)
+		if found, err := second.Step(ctx); found || err != nil {
+			t.Fatalf("claimed a job still leased to a process that may be alive: %v %v", found, err)
+		}
+		clock.Advance(11 * time.Second)
+		if found, err := second.Step(ctx); !found || err != nil {
+			t.Fatalf("resume: %v %v", found, err)
+		}
+		end, err := second.Get(ctx, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if end.Status != users.ImportCompleted || end.Successful != rows || end.Failed != 0 || countUsers(t, db) != rows {
+			t.Fatalf("after resuming %+v, %d users", end, countUsers(t, db))
+		}
+		if a := ann.list(); len(a) != 1 {
+			t.Fatalf("announced %d times", len(a))
+		}
+	})
+}
+
+// TestImportJobsTwoProcesses: importers sharing one database work through
+// several jobs at once; every row is imported once and every job
+// announced once.
+func TestImportJobsTwoProcesses(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s, _ := newService(t, db)
+		ann := &announcements{}
+		opt := users.ImporterOptions{Announcer: ann, PollInterval: 5 * time.Millisecond}
+		a, b := users.NewImporter(s, opt), users.NewImporter(s, opt)
+		var ids []string
+		for k := 0; k < 4; k++ {
+			var sb strings.Builder
+			sb.WriteString("umaAddress,platformUserId,userType,fullName\n")
+			for i := 0; i < 50; i++ {
+				fmt.Fprintf(&sb, "$j%du%d,p,INDIVIDUAL,U\n", k, i)
+			}
+			// The same address in every job: exactly one job creates it.
+			sb.WriteString("$shared,p,INDIVIDUAL,S\n")
+			j, err := a.Submit(ctx, []byte(sb.String()), "vasp.example")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, j.ID)
+		}
+		rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		var wg sync.WaitGroup
+		for _, im := range []*users.Importer{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = im.Run(rctx)
+			}()
+		}
+		for len(ann.list()) < len(ids) && rctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		wg.Wait()
+		var ok, failed int64
+		for _, id := range ids {
+			j, err := a.Get(ctx, id)
+			if err != nil || j.Status != users.ImportCompleted {
+				t.Fatalf("job %s: %+v %v", id, j, err)
+			}
+			ok, failed = ok+j.Successful, failed+j.Failed
+		}
+		if ok != 201 || failed != 3 || countUsers(t, db) != 201 || len(ann.list()) != 4 {
+			t.Fatalf("successful %d failed %d users %d announced %d", ok, failed, countUsers(t, db), len(ann.list()))
+		}
+	})
+}
