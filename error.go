@@ -70,6 +70,7 @@ const (
 	CodeInsufficientBalance       = "INSUFFICIENT_BALANCE"
 	CodeInvitationAlreadyClaimed  = "INVITATION_ALREADY_CLAIMED"
 	CodeInvitationCancelled       = "INVITATION_CANCELLED"
+	CodeInvitationExpired         = "INVITATION_EXPIRED"
 	CodeParseLnurlpResponseError  = "PARSE_LNURLP_RESPONSE_ERROR"
 	CodeParsePayreqResponseError  = "PARSE_PAYREQ_RESPONSE_ERROR"
 	CodeMissingRequiredUMAParams  = "MISSING_REQUIRED_UMA_PARAMETERS"

@@ -24,6 +24,7 @@ import (
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/api"
 	"github.com/vaspd/vaspd/auth"
+	"github.com/vaspd/vaspd/invitations"
 	"github.com/vaspd/vaspd/lightning/embedded"
 	"github.com/vaspd/vaspd/lightning/lnd"
 	"github.com/vaspd/vaspd/store"
@@ -182,6 +183,10 @@ func (d *Daemon) start(ctx context.Context) error {
 	})
 	srv.MountUsers(userSvc, led, provider, d.cfg.Domain)
 	srv.MountUserImports(imports, d.cfg.Domain)
+	srv.MountInvitations(invitations.New(db, userSvc, invitations.Options{
+		Clock: d.clock, Rates: provider, Announcer: claimAnnouncer{webhooks},
+		Domain: d.cfg.Domain, BaseURL: d.cfg.BaseURL,
+	}))
 	srv.MountWebhooks(webhooks)
 	srv.MountUMA(payments)
 	srv.MountPayments(payments)

@@ -88,3 +88,16 @@ func (a importAnnouncer) AnnounceImport(ctx context.Context, tx *store.Tx, j use
 	})
 	return err
 }
+
+// claimAnnouncer sends the INVITATION_CLAIMED webhook through the durable
+// sender, in the transaction that claims the invitation.
+type claimAnnouncer struct{ webhooks *delivery.Service }
+
+func (a claimAnnouncer) AnnounceClaim(ctx context.Context, tx *store.Tx, inv webhook.UmaInvitation) error {
+	_, err := a.webhooks.Enqueue(ctx, tx, delivery.Event{
+		Type: delivery.TypeInvitationClaimed,
+		Time: inv.ClaimedAt,
+		Data: &webhook.InvitationClaimedWebhook{Invitation: inv},
+	})
+	return err
+}

@@ -1,0 +1,350 @@
+// Package invitations implements UMA invitations (UMAaaS /invitations): a
+// user of this VASP invites someone to open an UMA account, the invitee's
+// platform claims the invitation with the new address, and the inviter's
+// platform is told by an INVITATION_CLAIMED webhook, committed with the
+// claim. An invitation may carry an amount the inviter's platform means to
+// send once it is claimed ("pay by link"); as in UMAaaS nothing is
+// escrowed: the platform pays with a sender-locked quote when told.
+package invitations
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/rates"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/uma"
+	"github.com/vaspd/vaspd/users"
+	"github.com/vaspd/vaspd/webhook"
+)
+
+// Statuses (UMAaaS UmaInvitation.status). Expired is never stored: a
+// pending invitation past its expiry reads as expired.
+const (
+	Pending   = "PENDING"
+	Claimed   = "CLAIMED"
+	Expired   = "EXPIRED"
+	Cancelled = "CANCELLED"
+)
+
+// MaxFirstName bounds the invitee's first name.
+const MaxFirstName = 100
+
+// Invitation is one invitation as stored.
+type Invitation struct {
+	Code          string
+	InviterUserID string
+	InviterLocal  string // the inviter's address's local part
+	FirstName     string
+	Amount        int64  // to send once claimed, in Currency's smallest unit; 0 = none
+	Currency      string // the inviter's currency when invited; "" without an amount
+	Status        string // as stored: Pending, Claimed or Cancelled (see StatusAt)
+	InviteeUMA    string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	ClaimedAt     time.Time
+	ExpiresAt     time.Time // zero: never
+}
+
+// StatusAt is i's status at now: a pending invitation past its expiry is
+// Expired.
+func (i Invitation) StatusAt(now time.Time) string {
+	if i.Status == Pending && !i.ExpiresAt.IsZero() && !now.Before(i.ExpiresAt) {
+		return Expired
+	}
+	return i.Status
+}
+
+// Announcer tells the inviter's platform that an invitation was claimed,
+// inside the claiming transaction. The daemon passes the webhook engine.
+type Announcer interface {
+	AnnounceClaim(ctx context.Context, tx *store.Tx, inv webhook.UmaInvitation) error
+}
+
+// Options configure a Service.
+type Options struct {
+	Clock     vaspd.Clock
+	Rates     rates.Provider // names the amount's currency; nil: code only
+	Announcer Announcer      // nil: nobody is told
+	// Domain is this VASP's UMA domain; BaseURL its public base URL, under
+	// which an invitation's url is BaseURL/i/CODE.
+	Domain  string
+	BaseURL string
+}
+
+// Service creates, reads, claims and cancels invitations.
+type Service struct {
+	db    *store.DB
+	users *users.Service
+	opt   Options
+}
+
+// New returns a Service storing invitations in db; inviters are users of u.
+func New(db *store.DB, u *users.Service, opt Options) *Service {
+	if opt.Clock == nil {
+		opt.Clock = vaspd.SystemClock{}
+	}
+	opt.Domain = strings.ToLower(opt.Domain)
+	opt.BaseURL = strings.TrimRight(opt.BaseURL, "/")
+	return &Service{db: db, users: u, opt: opt}
+}
+
+// CreateInput is POST /invitations.
+type CreateInput struct {
+	InviterUMA   string     // one of our users, with or without "$" and domain
+	FirstName    string     // the invitee's, for display
+	AmountToSend *int64     // in the inviter's currency's smallest unit
+	ExpiresAt    *time.Time // must be in the future
+}
+
+func invalid(format string, args ...any) error {
+	return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidInput, format, args...)
+}
+
+// Create stores a new pending invitation from in.InviterUMA, a live user
+// of this VASP. An amount is in the inviter's first preferred currency.
+func (s *Service) Create(ctx context.Context, in CreateInput) (Invitation, error) {
+	if strings.TrimSpace(in.InviterUMA) == "" {
+		return Invitation{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidUMAAddress, "inviterUma is required")
+	}
+	local, err := users.ParseAddress(in.InviterUMA, s.opt.Domain)
+	if err != nil {
+		return Invitation{}, err
+	}
+	inviter, err := s.users.GetByUMALocal(ctx, s.db, local)
+	if err != nil {
+		return Invitation{}, err
+	}
+	now := s.opt.Clock.Now().UTC().Truncate(time.Microsecond)
+	inv := Invitation{InviterUserID: inviter.ID, InviterLocal: inviter.UMALocal, Status: Pending,
+		FirstName: strings.TrimSpace(in.FirstName), CreatedAt: now, UpdatedAt: now}
+	if len(inv.FirstName) > MaxFirstName || strings.ContainsAny(inv.FirstName, "\x00\r\n") {
+		return Invitation{}, invalid("firstName must be at most %d characters on one line", MaxFirstName)
+	}
+	if in.AmountToSend != nil {
+		if *in.AmountToSend <= 0 {
+			return Invitation{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidAmount, "amountToSend must be positive")
+		}
+		if len(inviter.PreferredCurrencies) == 0 {
+			return Invitation{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidCurrency,
+				"the inviter has no preferred currency to send amountToSend in")
+		}
+		inv.Amount, inv.Currency = *in.AmountToSend, inviter.PreferredCurrencies[0]
+	}
+	if in.ExpiresAt != nil {
+		if !in.ExpiresAt.After(now) {
+			return Invitation{}, invalid("expiresAt must be in the future")
+		}
+		inv.ExpiresAt = in.ExpiresAt.UTC().Truncate(time.Microsecond)
+	}
+	var expires any
+	if !inv.ExpiresAt.IsZero() {
+		expires = store.Micros(inv.ExpiresAt)
+	}
+	for try := 0; ; try++ {
+		inv.Code = newCode()
+		_, err = s.db.ExecContext(ctx, `INSERT INTO invitations (code, inviter_user_id, inviter_local, first_name,
+			amount, currency, status, created_at, updated_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)`,
+			inv.Code, inv.InviterUserID, inv.InviterLocal, inv.FirstName, inv.Amount, inv.Currency, inv.Status,
+			store.Micros(now), expires)
+		if err != nil && s.db.Driver().IsUniqueViolation(err) && try < 3 {
+			continue // a code collision: 2^-48 per pair, but cheap to survive
+		}
+		if err != nil {
+			return Invitation{}, fmt.Errorf("invitations: insert: %w", err)
+		}
+		return inv, nil
+	}
+}
+
+// newCode is 12 random hex digits: short enough for a link, 48 bits so
+// codes cannot be guessed in practice.
+func newCode() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func notFound(code string) error {
+	return vaspd.NotFound(vaspd.CodeInvitationNotFound, "invitation %q not found", truncate(code))
+}
+
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+// validCode reports whether code could be one of ours, so garbage never
+// reaches the database.
+func validCode(code string) bool {
+	if len(code) != 12 {
+		return false
+	}
+	_, err := hex.DecodeString(code)
+	return err == nil && strings.ToLower(code) == code
+}
+
+const columns = `code, inviter_user_id, inviter_local, first_name, amount, currency, status, invitee_uma,
+	created_at, updated_at, claimed_at, expires_at`
+
+func scan(row interface{ Scan(...any) error }) (Invitation, error) {
+	var (
+		i                  Invitation
+		invitee            sql.NullString
+		created, updated   int64
+		claimed, expiresAt sql.NullInt64
+	)
+	err := row.Scan(&i.Code, &i.InviterUserID, &i.InviterLocal, &i.FirstName, &i.Amount, &i.Currency, &i.Status,
+		&invitee, &created, &updated, &claimed, &expiresAt)
+	if err != nil {
+		return Invitation{}, err
+	}
+	i.InviteeUMA = invitee.String
+	i.CreatedAt, i.UpdatedAt = store.Time(created), store.Time(updated)
+	if claimed.Valid {
+		i.ClaimedAt = store.Time(claimed.Int64)
+	}
+	if expiresAt.Valid {
+		i.ExpiresAt = store.Time(expiresAt.Int64)
+	}
+	return i, nil
+}
+
+func (s *Service) get(ctx context.Context, q store.Querier, code string, lock bool) (Invitation, error) {
+	if !validCode(code) {
+		return Invitation{}, notFound(code)
+	}
+	query := `SELECT ` + columns + ` FROM invitations WHERE code = $1`
+	if lock && q.Driver().Name() == "postgres" {
+		query += ` FOR UPDATE` // SQLite's write transactions are exclusive already
+	}
+	i, err := scan(q.QueryRowContext(ctx, query, code))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Invitation{}, notFound(code)
+	}
+	if err != nil {
+		return Invitation{}, fmt.Errorf("invitations: read %s: %w", code, err)
+	}
+	return i, nil
+}
+
+// Get returns the invitation with code.
+func (s *Service) Get(ctx context.Context, code string) (Invitation, error) {
+	return s.get(ctx, s.db, code, false)
+}
+
+// Claim records that inviteeUMA (any UMA address, usually on another VASP)
+// accepted invitation code, and announces it in the same transaction.
+// Claiming again with the same address answers the claimed invitation, so
+// a retried claim is harmless; any other claim of a claimed, cancelled or
+// expired invitation is a 400 saying which.
+func (s *Service) Claim(ctx context.Context, code, inviteeUMA string) (Invitation, error) {
+	if strings.TrimSpace(inviteeUMA) == "" {
+		return Invitation{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidUMAAddress, "inviteeUma is required")
+	}
+	addr, err := uma.ParseAddress(inviteeUMA)
+	if err != nil || !addr.UMA {
+		return Invitation{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidUMAAddress,
+			"inviteeUma %q is not an UMA address ($user@domain)", truncate(inviteeUMA))
+	}
+	invitee := addr.String()
+	var out Invitation
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		i, err := s.get(ctx, tx, code, true)
+		if err != nil {
+			return err
+		}
+		now := s.opt.Clock.Now().UTC().Truncate(time.Microsecond)
+		switch i.StatusAt(now) {
+		case Claimed:
+			if i.InviteeUMA == invitee {
+				out = i
+				return nil
+			}
+			return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvitationAlreadyClaimed,
+				"invitation %s was already claimed", code).WithDetails(map[string]any{"status": Claimed, "inviteeUma": i.InviteeUMA})
+		case Cancelled:
+			return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvitationCancelled, "invitation %s was cancelled", code)
+		case Expired:
+			return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvitationExpired, "invitation %s has expired", code).
+				WithDetails(map[string]any{"expirationTime": i.ExpiresAt.Format(time.RFC3339)})
+		}
+		if invitee == "$"+i.InviterLocal+"@"+s.opt.Domain {
+			return invalid("an invitation cannot be claimed by its inviter")
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE invitations SET status = $1, invitee_uma = $2, claimed_at = $3, updated_at = $3
+			WHERE code = $4 AND status = $5`, Claimed, invitee, store.Micros(now), code, Pending)
+		if err != nil {
+			return fmt.Errorf("invitations: claim %s: %w", code, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return fmt.Errorf("invitations: claim %s: the invitation changed underneath", code)
+		}
+		i.Status, i.InviteeUMA, i.ClaimedAt, i.UpdatedAt = Claimed, invitee, now, now
+		out = i
+		if s.opt.Announcer != nil {
+			return s.opt.Announcer.AnnounceClaim(ctx, tx, s.Render(ctx, i))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Cancel withdraws a pending invitation; anything else is a 400 saying why.
+// Cancelling a cancelled invitation again answers it unchanged.
+func (s *Service) Cancel(ctx context.Context, code string) (Invitation, error) {
+	var out Invitation
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		i, err := s.get(ctx, tx, code, true)
+		if err != nil {
+			return err
+		}
+		now := s.opt.Clock.Now().UTC().Truncate(time.Microsecond)
+		switch i.StatusAt(now) {
+		case Cancelled:
+			out = i
+			return nil
+		case Claimed:
+			return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvitationAlreadyClaimed,
+				"invitation %s was already claimed", code).WithDetails(map[string]any{"status": Claimed, "inviteeUma": i.InviteeUMA})
+		case Expired:
+			return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvitationExpired, "invitation %s has expired", code).
+				WithDetails(map[string]any{"expirationTime": i.ExpiresAt.Format(time.RFC3339)})
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE invitations SET status = $1, updated_at = $2 WHERE code = $3 AND status = $4`,
+			Cancelled, store.Micros(now), code, Pending); err != nil {
+			return fmt.Errorf("invitations: cancel %s: %w", code, err)
+		}
+		i.Status, i.UpdatedAt = Cancelled, now
+		out = i
+		return nil
+	})
+	return out, err
+}
+
+// Render is i in the UMAaaS shape (UmaInvitation), with its status now.
+func (s *Service) Render(ctx context.Context, i Invitation) webhook.UmaInvitation {
+	w := webhook.UmaInvitation{Code: i.Code, CreatedAt: i.CreatedAt, ClaimedAt: i.ClaimedAt, ExpiresAt: i.ExpiresAt,
+		URL: s.opt.BaseURL + "/i/" + i.Code, InviterUma: "$" + i.InviterLocal + "@" + s.opt.Domain,
+		InviteeUma: i.InviteeUMA, Status: i.StatusAt(s.opt.Clock.Now()), FirstName: i.FirstName}
+	if i.Amount > 0 {
+		c := webhook.Currency{Code: i.Currency}
+		if s.opt.Rates != nil {
+			if r, err := s.opt.Rates.Rate(ctx, i.Currency); err == nil {
+				c.Name, c.Symbol, c.Decimals = r.Currency.Name, r.Currency.Symbol, r.Currency.Decimals
+			}
+		}
+		w.AmountToSend = &webhook.CurrencyAmount{Amount: i.Amount, Currency: c}
+	}
+	return w
+}

@@ -1,0 +1,206 @@
+package invitations_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/invitations"
+	"github.com/vaspd/vaspd/rates"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/users"
+	"github.com/vaspd/vaspd/webhook"
+)
+
+var (
+	ctx = context.Background()
+	t0  = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+)
+
+type claims struct {
+	mu  sync.Mutex
+	got []webhook.UmaInvitation
+}
+
+func (c *claims) AnnounceClaim(ctx context.Context, tx *store.Tx, inv webhook.UmaInvitation) error {
+	var st string
+	if err := tx.QueryRowContext(ctx, `SELECT status FROM invitations WHERE code = $1`, inv.Code).Scan(&st); err != nil || st != invitations.Claimed {
+		return errors.New("announced outside the claiming transaction")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.got = append(c.got, inv)
+	return nil
+}
+
+func (c *claims) count() int { c.mu.Lock(); defer c.mu.Unlock(); return len(c.got) }
+
+func setup(t *testing.T, db *store.DB) (*invitations.Service, *vaspd.FakeClock, *claims) {
+	t.Helper()
+	p, err := rates.NewConfigProvider(rates.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := vaspd.NewFakeClock(t0)
+	u := users.New(db, clock, users.WithRates(p))
+	if _, err := u.Create(ctx, db, users.User{PlatformUserID: "a1", UserType: users.Individual, UMALocal: "alice",
+		FullName: "Alice", PreferredCurrencies: []string{"USD"}}); err != nil {
+		t.Fatal(err)
+	}
+	c := &claims{}
+	return invitations.New(db, u, invitations.Options{Clock: clock, Rates: p, Announcer: c,
+		Domain: "VASP.example", BaseURL: "https://vasp.example/"}), clock, c
+}
+
+func wantCode(t *testing.T, err error, status int, code string) {
+	t.Helper()
+	e := vaspd.AsError(err)
+	if err == nil || e.Status != status || e.Code != code {
+		t.Fatalf("got %v, want %d %s", err, status, code)
+	}
+}
+
+func TestInvitationLifecycle(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s, clock, c := setup(t, db)
+		amount := int64(1000)
+		exp := t0.Add(time.Hour)
+		inv, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "$alice@vasp.example", FirstName: " Bob ",
+			AmountToSend: &amount, ExpiresAt: &exp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(inv.Code) != 12 || inv.Status != invitations.Pending || inv.Currency != "USD" || inv.FirstName != "Bob" {
+			t.Fatalf("created %+v", inv)
+		}
+		w := s.Render(ctx, inv)
+		if w.URL != "https://vasp.example/i/"+inv.Code || w.InviterUma != "$alice@vasp.example" || w.Status != "PENDING" ||
+			w.AmountToSend == nil || w.AmountToSend.Amount != 1000 || w.AmountToSend.Currency.Decimals != 2 {
+			t.Fatalf("rendered %+v", w)
+		}
+
+		_, err = s.Claim(ctx, inv.Code, "bob@other.example")
+		wantCode(t, err, 400, vaspd.CodeInvalidUMAAddress) // a Lightning Address is not an UMA address
+		_, err = s.Claim(ctx, inv.Code, "$alice@vasp.example")
+		wantCode(t, err, 400, vaspd.CodeInvalidInput)
+
+		got, err := s.Claim(ctx, inv.Code, "$Bob@Other.example")
+		if err != nil || got.Status != invitations.Claimed || got.InviteeUMA != "$bob@other.example" || !got.ClaimedAt.Equal(t0) {
+			t.Fatalf("claim: %+v %v", got, err)
+		}
+		if c.count() != 1 || c.got[0].Status != "CLAIMED" || c.got[0].InviteeUma != "$bob@other.example" {
+			t.Fatalf("announced %+v", c.got)
+		}
+		// A retried claim by the same invitee is answered, not announced again.
+		if again, err := s.Claim(ctx, inv.Code, "$bob@other.example"); err != nil || again.Status != invitations.Claimed || c.count() != 1 {
+			t.Fatalf("retried claim: %+v %v, %d announcements", again, err, c.count())
+		}
+		_, err = s.Claim(ctx, inv.Code, "$carol@other.example")
+		wantCode(t, err, 400, vaspd.CodeInvitationAlreadyClaimed)
+		if d := vaspd.AsError(err).Details; d["inviteeUma"] != "$bob@other.example" {
+			t.Fatalf("details %v", d)
+		}
+		_, err = s.Cancel(ctx, inv.Code)
+		wantCode(t, err, 400, vaspd.CodeInvitationAlreadyClaimed)
+
+		// Cancel, and expiry.
+		other, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "alice", ExpiresAt: &exp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x, err := s.Cancel(ctx, other.Code); err != nil || x.Status != invitations.Cancelled {
+			t.Fatalf("cancel: %+v %v", x, err)
+		}
+		if _, err := s.Cancel(ctx, other.Code); err != nil {
+			t.Fatalf("cancelling twice: %v", err)
+		}
+		_, err = s.Claim(ctx, other.Code, "$bob@other.example")
+		wantCode(t, err, 400, vaspd.CodeInvitationCancelled)
+
+		late, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "$alice", ExpiresAt: &exp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clock.Set(exp)
+		if g, err := s.Get(ctx, late.Code); err != nil || s.Render(ctx, g).Status != "EXPIRED" {
+			t.Fatalf("expired read: %+v %v", g, err)
+		}
+		_, err = s.Claim(ctx, late.Code, "$bob@other.example")
+		wantCode(t, err, 400, vaspd.CodeInvitationExpired)
+		_, err = s.Cancel(ctx, late.Code)
+		wantCode(t, err, 400, vaspd.CodeInvitationExpired)
+		if c.count() != 1 {
+			t.Fatalf("%d announcements", c.count())
+		}
+	})
+}
+
+func TestInvitationInputErrors(t *testing.T) {
+	t.Parallel()
+	s, _, _ := setup(t, storetest.SQLite(t))
+	zero, past := int64(0), t0.Add(-time.Second)
+	for name, c := range map[string]struct {
+		in     invitations.CreateInput
+		status int
+		code   string
+	}{
+		"no inviter":        {invitations.CreateInput{}, 400, vaspd.CodeInvalidUMAAddress},
+		"foreign inviter":   {invitations.CreateInput{InviterUMA: "$alice@elsewhere.example"}, 400, vaspd.CodeInvalidUMAAddress},
+		"unknown inviter":   {invitations.CreateInput{InviterUMA: "$nobody"}, 404, vaspd.CodeUserNotFound},
+		"zero amount":       {invitations.CreateInput{InviterUMA: "$alice", AmountToSend: &zero}, 400, vaspd.CodeInvalidAmount},
+		"past expiry":       {invitations.CreateInput{InviterUMA: "$alice", ExpiresAt: &past}, 400, vaspd.CodeInvalidInput},
+		"name on two lines": {invitations.CreateInput{InviterUMA: "$alice", FirstName: "a\nb"}, 400, vaspd.CodeInvalidInput},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := s.Create(ctx, c.in)
+			wantCode(t, err, c.status, c.code)
+		})
+	}
+	for _, code := range []string{"", "nope", "0123456789ab", "0123456789AB", "'; DROP TABLE invitations; --"} {
+		_, err := s.Get(ctx, code)
+		wantCode(t, err, 404, vaspd.CodeInvitationNotFound)
+		_, err = s.Claim(ctx, code, "$bob@other.example")
+		wantCode(t, err, 404, vaspd.CodeInvitationNotFound)
+		_, err = s.Cancel(ctx, code)
+		wantCode(t, err, 404, vaspd.CodeInvitationNotFound)
+	}
+}
+
+// TestConcurrentClaims: of many platforms claiming one invitation at once,
+// exactly one wins and exactly one webhook is announced.
+func TestConcurrentClaims(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s, _, c := setup(t, db)
+		inv, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "$alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wins := 0
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := s.Claim(ctx, inv.Code, "$p"+string(rune('a'+i))+"@other.example")
+				if err == nil {
+					mu.Lock()
+					wins++
+					mu.Unlock()
+				} else if vaspd.AsError(err).Code != vaspd.CodeInvitationAlreadyClaimed {
+					t.Errorf("claim: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if wins != 1 || c.count() != 1 {
+			t.Fatalf("%d claims won, %d announced", wins, c.count())
+		}
+	})
+}
