@@ -23,6 +23,7 @@ const (
 	IDPlatform    = "Platform"
 	IDPayment     = "Payment"
 	IDPosting     = "Posting"
+	IDUmaRequest  = "UmaRequest"
 )
 
 // NewID returns a fresh "<typ>:<uuidv7>" identifier. It panics only if the

@@ -25,6 +25,8 @@ func (s *Server) MountPayments(v *vasp.Service) {
 	s.Handle("GET /transactions/{transactionId}", vaspd.PermView, h.getTransaction)
 	s.Handle("POST /transactions/{transactionId}/approve", vaspd.PermTransact, h.approve)
 	s.Handle("POST /transactions/{transactionId}/reject", vaspd.PermTransact, h.reject)
+	s.Handle("GET /uma-requests", vaspd.PermView, h.listUmaRequests)
+	s.Handle("GET /uma-requests/{umaRequestId}", vaspd.PermView, h.getUmaRequest)
 }
 
 type paymentHandlers struct{ v *vasp.Service }

@@ -127,10 +127,3 @@ func (h *umaHandlers) utxoCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	WriteJSON(w, http.StatusOK, map[string]string{"status": "OK"})
 }
-
-// requestPay is the UMA-request (invoice-first) endpoint named in our
-// uma-configuration. vaspd does not yet accept payment requests pushed by
-// other VASPs; it says so in UMA's own words.
-func (h *umaHandlers) requestPay(w http.ResponseWriter, r *http.Request) {
-	h.umaError(w, r, uma.Errorf(uma.CodeNotImplemented, "UMA requests are not supported by this VASP yet"))
-}

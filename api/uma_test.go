@@ -324,7 +324,7 @@ func TestUMAWellKnown(t *testing.T) {
 			}
 		}
 		status, raw, _ = f.call(t, "POST", "/api/uma/request_pay", nil, `{"invoice":"uma1x"}`)
-		wantUMAError(t, status, raw, 501, uma.CodeNotImplemented)
+		wantUMAError(t, status, raw, 400, uma.CodeInvalidInvoice)
 		for _, tc := range []struct{ method, path string }{
 			{"PUT", "/api/uma/payreq/bob"},
 			{"DELETE", "/.well-known/lnurlp/bob"},

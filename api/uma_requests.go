@@ -1,0 +1,52 @@
+package api
+
+import (
+	"io"
+	"net/http"
+
+	"github.com/vaspd/vaspd/uma"
+	"github.com/vaspd/vaspd/vasp"
+)
+
+// requestPay is our uma_request_endpoint (UMAD-11): a receiving VASP POSTs
+// {"invoice": "uma1…"} addressed to one of our users. It is verified,
+// kept, announced to the platform (UMA_REQUEST webhook) and answered 200;
+// the platform decides whether its user pays.
+func (h *umaHandlers) requestPay(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, vasp.MaxUmaRequestBody))
+	if err != nil {
+		h.umaError(w, r, uma.Errorf(uma.CodeInvalidRequestFormat, "UMA request body is unreadable or larger than %d bytes", vasp.MaxUmaRequestBody))
+		return
+	}
+	if _, err := h.v.ReceiveUmaRequest(r.Context(), body); err != nil {
+		h.umaError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte("{}"))
+}
+
+// listUmaRequests is GET /uma-requests?userId=…: UMA requests received for
+// our users, newest first, cursor-paginated.
+func (h *paymentHandlers) listUmaRequests(w http.ResponseWriter, r *http.Request) error {
+	p, err := ParseListParams(r)
+	if err != nil {
+		return err
+	}
+	rs, err := h.v.ListUmaRequests(r.Context(), r.URL.Query().Get("userId"), p.After, p.Limit+1)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, NewPage(rs, p.Limit, func(x vasp.UmaRequest) string { return x.ID }))
+	return nil
+}
+
+// getUmaRequest is GET /uma-requests/{umaRequestId}.
+func (h *paymentHandlers) getUmaRequest(w http.ResponseWriter, r *http.Request) error {
+	x, err := h.v.GetUmaRequest(r.Context(), r.PathValue("umaRequestId"))
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, x)
+	return nil
+}

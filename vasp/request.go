@@ -1,0 +1,178 @@
+package vasp
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/delivery"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/uma"
+)
+
+// TypeUmaRequest is the webhook that tells the platform one of its users
+// was sent an UMA request. It is vaspd's own: UMAaaS has no UMA requests.
+const TypeUmaRequest = "UMA_REQUEST"
+
+// UmaRequest is an UMA invoice another VASP addressed to one of our users
+// (UMAD-11: "pay me this"), verified and kept until the user pays or
+// ignores it. Paying it is the platform's call, through lookup and quote
+// with the invoice's receiver, amount and currency.
+type UmaRequest struct {
+	ID          string    `json:"id"`
+	UserID      string    `json:"userId"`
+	ReceiverUMA string    `json:"receiverUmaAddress"`
+	InvoiceUUID string    `json:"invoiceUUID"`
+	Invoice     string    `json:"invoice"` // bech32, as received
+	Amount      int64     `json:"amount"`  // smallest unit of Currency
+	Currency    string    `json:"currency"`
+	ExpiresAt   time.Time `json:"expiresAt"`
+	CreatedAt   time.Time `json:"createdAt"`
+}
+
+// MaxUmaRequestBody bounds the body of a received UMA request.
+const MaxUmaRequestBody = 16 << 10
+
+// ReceiveUmaRequest handles a POST to our uma_request_endpoint: body is
+// {"invoice": "uma1…"}. The invoice must be signed by its receiver's VASP
+// (keys fetched from the receiver's domain), unexpired, allowed by the
+// compliance policy, and addressed (senderUma) to one of our live users.
+// It is kept once per (receiver, invoiceUUID) and announced to the platform
+// (UMA_REQUEST) in the same transaction; a repeat answers the same request
+// without announcing it again. Errors are UMA errors for the counterparty.
+func (s *Service) ReceiveUmaRequest(ctx context.Context, body []byte) (UmaRequest, error) {
+	if len(body) > MaxUmaRequestBody {
+		return UmaRequest{}, uma.Errorf(uma.CodeInvalidRequestFormat, "UMA request body is larger than %d bytes", MaxUmaRequestBody)
+	}
+	var req uma.UmaRequest
+	if err := json.Unmarshal(body, &req); err != nil || req.Invoice == "" {
+		return UmaRequest{}, uma.Errorf(uma.CodeInvalidRequestFormat, `UMA request body must be {"invoice": "uma1…"}`)
+	}
+	inv, err := uma.DecodeInvoice(req.Invoice)
+	if err != nil {
+		return UmaRequest{}, err
+	}
+	recv, err := uma.ParseAddress(inv.ReceiverUMA)
+	if err != nil || !recv.UMA {
+		return UmaRequest{}, uma.Errorf(uma.CodeInvalidInvoice, "invoice receiverUma is not an UMA address")
+	}
+	if strings.EqualFold(recv.Domain, s.opt.Domain) {
+		return UmaRequest{}, uma.Errorf(uma.CodeInvalidInvoice, "invoice receiver is on this VASP")
+	}
+	if inv.SenderUMA == "" {
+		return UmaRequest{}, uma.Errorf(uma.CodeInvalidInvoice, "an UMA request must name its sender (senderUma)")
+	}
+	sender, err := uma.ParseAddress(inv.SenderUMA)
+	if err != nil || !strings.EqualFold(sender.Domain, s.opt.Domain) {
+		return UmaRequest{}, uma.Errorf(uma.CodeUserNotFound, "senderUma is not a user of %s", s.opt.Domain)
+	}
+	if err := s.opt.Compliance.CounterpartyAllowed(ctx, recv.Domain); err != nil {
+		return UmaRequest{}, err
+	}
+	// Verify before looking the sender up, so an unsigned probe cannot
+	// learn which of our users exist.
+	if _, err := s.verifier.VerifyInvoice(ctx, inv); err != nil {
+		return UmaRequest{}, err
+	}
+	if inv.Amount <= 0 || inv.ReceivingCurrency.Code == "" {
+		return UmaRequest{}, uma.Errorf(uma.CodeInvalidInvoice, "invoice amount and currency are required")
+	}
+	user, err := s.opt.Users.ByUMALocal(ctx, sender.User)
+	if err != nil {
+		if vaspd.AsError(err).Status == 404 {
+			return UmaRequest{}, uma.Errorf(uma.CodeUserNotFound, "no user %s", sender.String())
+		}
+		return UmaRequest{}, err
+	}
+	now := s.clock.Now().UTC().Truncate(time.Microsecond)
+	r := UmaRequest{ID: vaspd.NewID(vaspd.IDUmaRequest), UserID: user.UserID, ReceiverUMA: recv.String(),
+		InvoiceUUID: inv.InvoiceUUID, Invoice: strings.TrimPrefix(strings.TrimSpace(req.Invoice), "uma://"),
+		Amount: inv.Amount, Currency: inv.ReceivingCurrency.Code, ExpiresAt: inv.ExpiresAt().UTC(), CreatedAt: now}
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		prev, err := scanUmaRequest(tx.QueryRowContext(ctx, `SELECT `+umaRequestColumns+` FROM uma_requests
+			WHERE receiver_uma = $1 AND invoice_uuid = $2`, r.ReceiverUMA, r.InvoiceUUID))
+		if err == nil {
+			if prev.UserID != r.UserID {
+				return uma.Errorf(uma.CodeInvalidInvoice, "invoice %s was already requested from another user", truncate(r.InvoiceUUID, 40))
+			}
+			r = prev // a repeat: answered, not announced again
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO uma_requests (`+umaRequestColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, r.ID, r.UserID, r.ReceiverUMA, r.InvoiceUUID, r.Invoice,
+			r.Amount, r.Currency, store.Micros(r.ExpiresAt), store.Micros(r.CreatedAt)); err != nil {
+			return fmt.Errorf("store UMA request: %w", err)
+		}
+		_, err = s.opt.Webhooks.Enqueue(ctx, tx, delivery.Event{Type: TypeUmaRequest, Time: now,
+			Data: map[string]any{"umaRequest": r, "platformUserId": user.PlatformUserID}})
+		return err
+	})
+	if err != nil {
+		return UmaRequest{}, err
+	}
+	return r, nil
+}
+
+const umaRequestColumns = `id, user_id, receiver_uma, invoice_uuid, invoice, amount, currency, expires_at, created_at`
+
+func scanUmaRequest(row interface{ Scan(...any) error }) (UmaRequest, error) {
+	var r UmaRequest
+	var exp, created int64
+	if err := row.Scan(&r.ID, &r.UserID, &r.ReceiverUMA, &r.InvoiceUUID, &r.Invoice, &r.Amount, &r.Currency, &exp, &created); err != nil {
+		return UmaRequest{}, err
+	}
+	r.ExpiresAt, r.CreatedAt = store.Time(exp), store.Time(created)
+	return r, nil
+}
+
+// GetUmaRequest returns a received UMA request (404 UMA_REQUEST_NOT_FOUND).
+func (s *Service) GetUmaRequest(ctx context.Context, id string) (UmaRequest, error) {
+	notFound := vaspd.NotFound("UMA_REQUEST_NOT_FOUND", "UMA request %s not found", truncate(id, 80))
+	if _, err := vaspd.ParseID(vaspd.IDUmaRequest, id); err != nil {
+		return UmaRequest{}, notFound
+	}
+	r, err := scanUmaRequest(s.db.QueryRowContext(ctx, `SELECT `+umaRequestColumns+` FROM uma_requests WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return UmaRequest{}, notFound
+	}
+	if err != nil {
+		return UmaRequest{}, fmt.Errorf("read UMA request: %w", err)
+	}
+	return r, nil
+}
+
+// ListUmaRequests returns the UMA requests sent to userID (all users when
+// empty), newest first, after the id cursor (exclusive; "" = from the
+// newest), at most limit.
+func (s *Service) ListUmaRequests(ctx context.Context, userID, cursor string, limit int) ([]UmaRequest, error) {
+	w := store.Where{}
+	if userID != "" {
+		w.Add("user_id = ?", userID)
+	}
+	if cursor != "" {
+		w.Add("id < ?", cursor)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+umaRequestColumns+` FROM uma_requests WHERE `+w.String()+
+		fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, w.Next()), append(w.Args(), limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("list UMA requests: %w", err)
+	}
+	defer rows.Close()
+	out := []UmaRequest{}
+	for rows.Next() {
+		r, err := scanUmaRequest(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
