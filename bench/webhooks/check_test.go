@@ -14,8 +14,8 @@ func TestCheck(t *testing.T) {
 		return outcome{
 			events: map[string]string{"Webhook:a": "A", "Webhook:b": "B"},
 			got: map[string][]receipt{
-				"Webhook:a": {{start: at(0), sender: "101", body: "A"}, {start: at(5000), sender: "102", body: "A"}},
-				"Webhook:b": {{start: at(10), sender: "102", body: "B"}},
+				"Webhook:a": {{start: at(0), sender: "101", conn: 1, body: "A"}, {start: at(5000), sender: "102", conn: 2, body: "A"}},
+				"Webhook:b": {{start: at(10), sender: "102", conn: 2, body: "B"}},
 			},
 			killed: map[string]bool{"101": true},
 		}
@@ -29,6 +29,7 @@ func TestCheck(t *testing.T) {
 		{"duplicate without a crash", func(o *outcome) { o.killed = nil }, "was not killed"},
 		{"another process's crash explains nothing", func(o *outcome) { o.killed = map[string]bool{"102": true} }, "was not killed"},
 		{"duplicate from the killed process itself", func(o *outcome) { o.got["Webhook:a"][1].sender = "101" }, "was not killed"},
+		{"duplicate on the first attempt's connection", func(o *outcome) { o.got["Webhook:a"][1].conn = 1 }, "same process repeated it"},
 		{"event never delivered", func(o *outcome) { delete(o.got, "Webhook:b") }, "never delivered"},
 		{"rolled-back event delivered", func(o *outcome) {
 			o.got["Webhook:c"] = []receipt{{start: at(1), sender: "102", body: "C"}}
@@ -50,6 +51,86 @@ func TestCheck(t *testing.T) {
 				t.Fatalf("want a problem mentioning %q, got:\n%s", tt.want, joined)
 			}
 			if tt.want == "" && (s.Events != 2 || s.Received != 3 || s.Duplicates != 1) {
+				t.Fatalf("summary %+v", s)
+			}
+		})
+	}
+}
+
+// Without sender ids (the requests of vaspd itself), a duplicate needs a
+// SIGKILL between the previous attempt and the repeat; the checker must
+// catch every repeat that no kill explains.
+func TestCheckSenderless(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	killAt := func(ms int) kill { return kill{from: at(ms), to: at(ms + 5)} }
+	good := func() outcome {
+		return outcome{
+			senderless: true,
+			events:     map[string]string{"Webhook:a": "A", "Webhook:b": "B"},
+			got: map[string][]receipt{
+				"Webhook:a": {{start: at(1000), conn: 1, body: "A"}, {start: at(9000), conn: 7, body: "A"}},
+				"Webhook:b": {{start: at(1010), conn: 2, body: "B"}},
+			},
+			kills: []kill{killAt(1200)},
+		}
+	}
+	tests := []struct {
+		name   string
+		change func(*outcome)
+		want   string // "" = no problem
+	}{
+		{"duplicate after a kill is allowed", func(*outcome) {}, ""},
+		{"a request that reached the receiver just after its sender's kill", func(o *outcome) { o.kills = []kill{killAt(1000 - 300)} }, ""},
+		{"duplicate without any kill", func(o *outcome) { o.kills = nil }, "no process was killed"},
+		{"kill long before the first attempt", func(o *outcome) { o.kills = []kill{killAt(100)} }, "no process was killed"},
+		{"kill only after the repeat", func(o *outcome) { o.kills = []kill{killAt(9500)} }, "no process was killed"},
+		{"kill just beyond the slack before the first attempt", func(o *outcome) {
+			o.kills = []kill{{from: at(1000).Add(-killSlack - 20*time.Millisecond), to: at(1000).Add(-killSlack - 10*time.Millisecond)}}
+		}, "no process was killed"},
+		{"second repeat with no kill since the first repeat", func(o *outcome) {
+			o.got["Webhook:a"] = append(o.got["Webhook:a"], receipt{start: at(17000), conn: 9, body: "A"})
+		}, "no process was killed since its delivery at Jan  1 00:00:09"},
+		{"repeat on the same connection despite a kill", func(o *outcome) { o.got["Webhook:a"][1].conn = 1 }, "same process repeated it"},
+		// When the receiver could name both senders (the connections'
+		// owners), the rule is the one of sender ids.
+		{"known senders: the previous one was killed", func(o *outcome) {
+			o.got["Webhook:a"][0].sender, o.got["Webhook:a"][1].sender = "101", "102"
+			o.killed = map[string]bool{"101": true}
+		}, ""},
+		{"known senders: the previous one lived on, whatever else was killed", func(o *outcome) {
+			o.got["Webhook:a"][0].sender, o.got["Webhook:a"][1].sender = "101", "102"
+			o.killed = map[string]bool{"103": true}
+		}, "was not killed"},
+		{"known senders: one process sent both", func(o *outcome) {
+			o.got["Webhook:a"][0].sender, o.got["Webhook:a"][1].sender = "101", "101"
+			o.killed = map[string]bool{"101": true}
+		}, "was not killed"},
+		{"one sender unknown: kill times decide", func(o *outcome) {
+			o.got["Webhook:a"][0].sender = "101"
+			o.killed = map[string]bool{"101": true}
+			o.kills = nil
+		}, "no process was killed"},
+		{"body changed on retry", func(o *outcome) { o.got["Webhook:a"][1].body = "A2" }, "body differs"},
+		{"event never delivered", func(o *outcome) { delete(o.got, "Webhook:b") }, "never delivered"},
+		{"rolled-back event delivered", func(o *outcome) {
+			o.got["Webhook:c"] = []receipt{{start: at(1), conn: 3, body: "C"}}
+		}, "never committed"},
+		{"receiver saw an overlap", func(o *outcome) { o.rcvProblems = []string{"overlap: Webhook:a attempted by two senders at once"} }, "overlap"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := good()
+			tt.change(&o)
+			s, bad := check(o)
+			joined := strings.Join(bad, "\n")
+			if tt.want == "" && len(bad) > 0 {
+				t.Fatalf("unexpected problems:\n%s", joined)
+			}
+			if tt.want != "" && !strings.Contains(joined, tt.want) {
+				t.Fatalf("want a problem mentioning %q, got:\n%s", tt.want, joined)
+			}
+			if tt.want == "" && (s.Events != 2 || s.Received != 3 || s.Duplicates != 1 || s.Kills != len(o.kills)) {
 				t.Fatalf("summary %+v", s)
 			}
 		})

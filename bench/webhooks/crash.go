@@ -7,7 +7,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,18 +24,21 @@ import (
 	"github.com/vaspd/vaspd/webhook"
 )
 
-// crashMain runs the crash test: -procs worker processes (this binary's
-// "worker" command) enqueue and deliver -events events to a recording
-// receiver while they are SIGKILLed -kills times at random moments and
-// restarted; then it checks every promise (see check) and prints one JSON line.
+// crashMain runs the crash test: -procs processes share one database and
+// deliver -events events to a recording receiver while they are SIGKILLed
+// -kills times at random moments and restarted; then it checks every promise
+// (see check) and prints one JSON line. The processes are this binary's
+// "worker" command (delivery worker plus enqueue loop), or with -vaspd the
+// real `vaspd serve`, the driver then enqueueing the events itself.
 func crashMain(args []string) error {
 	fs := flag.NewFlagSet("crash", flag.ContinueOnError)
 	dbKind := fs.String("db", "sqlite", "sqlite or postgres")
 	pgURL := fs.String("pg", os.Getenv("VASPD_TEST_POSTGRES_URL"), "PostgreSQL server URL (with -db postgres); a schema is created and dropped")
-	procs := fs.Int("procs", 1, "worker processes sharing the database (more than 1 needs PostgreSQL)")
+	vaspdBin := fs.String("vaspd", "", "path to a built vaspd binary: kill `vaspd serve` processes instead of workers; this process enqueues")
+	procs := fs.Int("procs", 1, "processes sharing the database (more than 1 needs PostgreSQL)")
 	events := fs.Int("events", 3000, "events to enqueue")
 	kills := fs.Int("kills", 6, "SIGKILLs")
-	rate := fs.Int("rate", 300, "enqueue rate per process, events/s")
+	rate := fs.Int("rate", 300, "enqueue rate (per worker process; in all with -vaspd), events/s")
 	limit := fs.Duration("timeout", 100*time.Second, "give up after this long")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -40,18 +46,21 @@ func crashMain(args []string) error {
 	if *procs > 1 && *dbKind != "postgres" {
 		return errors.New("-procs > 1 needs -db postgres")
 	}
+	if *procs < 1 || *events < 1 || *kills < 0 || *rate < 1 {
+		return errors.New("-procs, -events and -rate must be positive, -kills not negative")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), *limit)
 	defer cancel()
 
+	tmp, err := os.MkdirTemp("", "webhook-crash")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
 	var dsn string
 	switch *dbKind {
 	case "sqlite":
-		dir, err := os.MkdirTemp("", "webhook-crash")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		dsn = filepath.Join(dir, "vaspd.db")
+		dsn = filepath.Join(tmp, "vaspd.db")
 	case "postgres":
 		if *pgURL == "" {
 			return errors.New("-pg or VASPD_TEST_POSTGRES_URL is required with -db postgres")
@@ -76,7 +85,13 @@ func crashMain(args []string) error {
 		return err
 	}
 	defer db.Close()
-	svc, err := delivery.New(db, crashOptions(nil))
+	opts := crashOptions(nil)
+	if *vaspdBin != "" {
+		// The driver only creates the endpoint and enqueues; vaspd signs
+		// and sends with its own settings.
+		opts = delivery.Options{AllowNets: []string{"127.0.0.1/32"}}
+	}
+	svc, err := delivery.New(db, opts)
 	if err != nil {
 		return err
 	}
@@ -92,56 +107,106 @@ func crashMain(args []string) error {
 	if err != nil {
 		return err
 	}
+	live := &pidSet{}
+	if *vaspdBin != "" {
+		// vaspd names no sender: the receiver asks the kernel which of
+		// the live processes holds each connection.
+		rc.owner = func(clientPort, serverPort int) string { return connOwner(live.list(), clientPort, serverPort) }
+	}
 	rc.serve(verify, std)
 
-	exe, err := os.Executable()
-	if err != nil {
-		return err
+	var f *fleet
+	enqueued := make(chan error, 1)
+	if *vaspdBin != "" {
+		f, err = vaspdFleet(*vaspdBin, dsn, tmp)
+		if err != nil {
+			return err
+		}
+		// vaspd has no enqueue loop of its own: the driver's transactions
+		// commit into the shared database while vaspd delivers, as the
+		// payment code's would.
+		ectx, stopEnqueue := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		defer wg.Wait() // before the database closes
+		defer stopEnqueue()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			enqueued <- enqueueLoop(ectx, db, svc, *events, 20, 0.1, *rate)
+		}()
+	} else {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		f = workerFleet(exe, dsn, *events, *rate)
+		enqueued <- nil // the workers enqueue
 	}
-	f := &fleet{exe: exe, args: []string{"worker", "-db", dsn, "-events", strconv.Itoa(*events), "-rate", strconv.Itoa(*rate)}}
+	f.live = live
 	defer f.stopAll(10 * time.Second)
 	for i := 0; i < *procs; i++ {
-		if err := f.start(i); err != nil {
+		if err := f.start(ctx, i); err != nil {
 			return err
 		}
 	}
 	killed := map[string]bool{}
+	var killTimes []kill
 	for k := 0; k < *kills; k++ {
 		if err := sleep(ctx, 500*time.Millisecond+rand.N(2*time.Second)); err != nil {
 			return err
 		}
 		i := rand.IntN(*procs)
+		from := time.Now()
 		pid, err := f.kill(i)
 		if err != nil {
 			return err
 		}
+		killTimes = append(killTimes, kill{from: from, to: time.Now()})
 		killed[strconv.Itoa(pid)] = true
 		if err := sleep(ctx, rand.N(500*time.Millisecond)); err != nil {
 			return err
 		}
-		if err := f.start(i); err != nil {
+		if err := f.start(ctx, i); err != nil {
 			return err
 		}
 	}
-	if err := drained(ctx, db, *events); err != nil {
-		return err
+	select {
+	case err := <-enqueued:
+		if err != nil {
+			return err
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("enqueueing not finished in time: %w", ctx.Err())
 	}
+	// Not drained in time is a failure, but what did arrive still tells
+	// more (missing events, unexplained repeats), so the check runs anyway.
+	drainErr := drained(ctx, db, *events)
 	if err := f.stopAll(30 * time.Second); err != nil {
-		return err
+		return errors.Join(drainErr, err)
 	}
 
-	o, err := load(ctx, db)
+	lctx, lcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer lcancel()
+	o, err := load(lctx, db)
 	if err != nil {
-		return err
+		return errors.Join(drainErr, err)
 	}
 	rc.mu.Lock()
 	o.got, o.rcvProblems = rc.got, rc.problems
 	rc.mu.Unlock()
-	o.killed = killed
+	o.killed, o.kills, o.senderless = killed, killTimes, *vaspdBin != ""
 	s, bad := check(o)
-	line, _ := json.Marshal(map[string]any{"check": "webhook-crash", "db": *dbKind, "procs": *procs,
-		"events": s.Events, "received": s.Received, "duplicates": s.Duplicates, "kills": s.Kills, "ok": len(bad) == 0})
+	mode := "worker"
+	if *vaspdBin != "" {
+		mode = "vaspd"
+	}
+	line, _ := json.Marshal(map[string]any{"check": "webhook-crash", "mode": mode, "db": *dbKind, "procs": *procs,
+		"events": s.Events, "received": s.Received, "duplicates": s.Duplicates, "kills": s.Kills, "unattributed": s.Unattributed,
+		"ok": len(bad) == 0 && drainErr == nil})
 	fmt.Println(string(line))
+	if drainErr != nil {
+		bad = append([]string{drainErr.Error()}, bad...)
+	}
 	if s.Events < *events {
 		bad = append(bad, fmt.Sprintf("only %d of %d events were enqueued", s.Events, *events))
 	}
@@ -160,15 +225,19 @@ func crashMain(args []string) error {
 
 // drained waits until the database holds want events and nothing is pending.
 func drained(ctx context.Context, db *store.DB, want int) error {
+	have, pending := -1, -1 // as last read; -1 = never read
 	for {
-		var have, pending int
+		var h, p int
 		err := db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM webhook_events),
-			(SELECT COUNT(*) FROM webhook_deliveries WHERE status <> 'delivered')`).Scan(&have, &pending)
-		if err == nil && have >= want && pending == 0 {
-			return nil
+			(SELECT COUNT(*) FROM webhook_deliveries WHERE status <> 'delivered')`).Scan(&h, &p)
+		if err == nil {
+			have, pending = h, p
+			if have >= want && pending == 0 {
+				return nil
+			}
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("not drained in time: %d of %d events enqueued, %d deliveries not delivered", have, want, pending)
+			return fmt.Errorf("not drained in time: %d of %d events enqueued, %d deliveries not delivered (-1: never read)", have, want, pending)
 		}
 		_ = sleep(ctx, 200*time.Millisecond)
 	}
@@ -218,43 +287,204 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// fleet is the worker processes.
+// fleet is the processes the crash test starts and kills.
 type fleet struct {
-	exe  string
-	args []string
+	// launch returns the command of process i (not started) and a function
+	// that returns once the started process handles SIGTERM, or an error
+	// if it exits first (exited closes) or is not ready in time.
+	launch func(i int) (cmd *exec.Cmd, ready func(exited <-chan struct{}) error, err error)
+	live   *pidSet // the processes started and not yet reaped
+
 	mu   sync.Mutex
 	cmds map[int]*exec.Cmd
 	done map[int]chan error
 }
 
-func (f *fleet) start(i int) error {
+// start starts process i and waits until it is ready: until then a SIGTERM
+// would kill it like a SIGKILL, and the final graceful stop would fail.
+// A process that lost its listen port to another one between the driver
+// choosing it and the process binding it is started again, twice at most.
+func (f *fleet) start(ctx context.Context, i int) error {
+	for attempt := 1; ; attempt++ {
+		err := f.startOnce(i)
+		if err == nil || !errors.Is(err, errPortTaken) || attempt == 3 || ctx.Err() != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "webhooks crash: process %d: %v; starting it again\n", i, err)
+	}
+}
+
+func (f *fleet) startOnce(i int) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.cmds == nil {
 		f.cmds, f.done = map[int]*exec.Cmd{}, map[int]chan error{}
 	}
-	cmd := exec.Command(f.exe, f.args...)
-	rw := &readyWriter{ready: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = rw, os.Stderr
+	cmd, ready, err := f.launch(i)
+	if err != nil {
+		return err
+	}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start worker: %w", err)
+		return fmt.Errorf("start process %d: %w", i, err)
 	}
-	ready := rw.ready
+	pid := cmd.Process.Pid
+	f.live.add(pid)
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	f.cmds[i], f.done[i] = cmd, done
-	// Until the worker says it handles SIGTERM, stopAll could kill it
-	// before it can stop gracefully. A SIGKILL before then is fine, but
-	// the driver's kills come after a pause anyway.
-	select {
-	case <-ready:
-		return nil
-	case err := <-done:
+	exited := make(chan struct{})
+	go func() {
+		err := cmd.Wait()
+		f.live.remove(pid)
 		done <- err
-		return fmt.Errorf("worker %d exited before it was ready: %v", i, err)
-	case <-time.After(30 * time.Second):
-		return fmt.Errorf("worker %d not ready after 30 s", i)
+		close(exited)
+	}()
+	if err := ready(exited); err != nil {
+		select {
+		case <-exited:
+		default:
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			<-exited
+		}
+		werr := <-done
+		return fmt.Errorf("process %d (%s): %w (exit: %v)", i, filepath.Base(cmd.Path), err, werr)
 	}
+	f.cmds[i], f.done[i] = cmd, done
+	return nil
+}
+
+// workerFleet runs this binary's worker command (delivery worker plus
+// enqueue loop) on dsn.
+func workerFleet(exe, dsn string, events, rate int) *fleet {
+	args := []string{"worker", "-db", dsn, "-events", strconv.Itoa(events), "-rate", strconv.Itoa(rate)}
+	return &fleet{launch: func(int) (*exec.Cmd, func(<-chan struct{}) error, error) {
+		cmd := exec.Command(exe, args...)
+		rw := &readyWriter{ready: make(chan struct{})}
+		cmd.Stdout, cmd.Stderr = rw, os.Stderr
+		return cmd, func(exited <-chan struct{}) error {
+			select {
+			case <-rw.ready:
+				return nil
+			case <-exited:
+				return errors.New("exited before it was ready")
+			case <-time.After(30 * time.Second):
+				return errors.New("not ready after 30 s")
+			}
+		}, nil
+	}}
+}
+
+// errPortTaken is a vaspd that could not bind the port it was given.
+var errPortTaken = errors.New("listen port taken")
+
+// vaspdFleet runs `bin serve` on the database dsn (a postgres:// URL or a
+// SQLite file). Process i keeps its own data directory under tmp across
+// restarts, as a restarted daemon would, and listens on a loopback port
+// chosen afresh at each start. Settings: webhooks may go to 127.0.0.1 (the
+// receiver), an attempt times out after 2 s, so a killed process's leases
+// (attempt timeout + the engine's 5 s margin) end within 7 s.
+func vaspdFleet(bin, dsn, tmp string) (*fleet, error) {
+	bin, err := filepath.Abs(bin)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(bin); err != nil || st.IsDir() {
+		return nil, fmt.Errorf("-vaspd %s: not a binary (%v)", bin, err)
+	}
+	dbURL := dsn
+	if !isPostgres(dsn) {
+		dbURL = "sqlite:" + dsn
+	}
+	return &fleet{launch: func(i int) (*exec.Cmd, func(<-chan struct{}) error, error) {
+		dataDir := filepath.Join(tmp, fmt.Sprintf("vaspd-%d", i))
+		if err := os.MkdirAll(dataDir, 0o700); err != nil {
+			return nil, nil, err
+		}
+		addr, err := freePort()
+		if err != nil {
+			return nil, nil, err
+		}
+		cmd := exec.Command(bin, "serve",
+			"--database-url", dbURL,
+			"--data-dir", dataDir,
+			"--listen", addr,
+			"--webhook-allow-nets", "127.0.0.1/32",
+			"--webhook-timeout", "2s",
+			"--log-level", "warn")
+		// vaspd's stdout is its banner and first-start admin credential:
+		// of no use here, and not for a CI log.
+		cmd.Stdout = nil
+		tail := &tailWriter{w: os.Stderr}
+		cmd.Stderr = tail
+		return cmd, func(exited <-chan struct{}) error {
+			err := awaitReady(exited, "http://"+addr+"/readyz", 30*time.Second)
+			if err != nil && bytes.Contains(tail.bytes(), []byte("address already in use")) {
+				return fmt.Errorf("%w: %v", errPortTaken, err)
+			}
+			return err
+		}, nil
+	}}, nil
+}
+
+// awaitReady polls url until it answers 200. vaspd installs its SIGTERM
+// handler before it listens, so a ready vaspd stops gracefully.
+func awaitReady(exited <-chan struct{}, url string, limit time.Duration) error {
+	// No keep-alive: the process may be killed soon, and the driver has
+	// nothing more to ask it.
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	deadline := time.Now().Add(limit)
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not 200 after %s", url, limit)
+		}
+		select {
+		case <-exited:
+			return errors.New("exited before it was ready")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// freePort returns a loopback address with a port nothing listens on now.
+// Another process may take it before vaspd binds it; fleet.start retries.
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("choose a port: %w", err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr, nil
+}
+
+// tailWriter passes a process's stderr on and keeps its last 4 KiB, to tell
+// why the process exited.
+type tailWriter struct {
+	w    io.Writer
+	mu   sync.Mutex
+	tail []byte
+}
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	t.tail = append(t.tail, p...)
+	if n := len(t.tail); n > 4096 {
+		t.tail = append(t.tail[:0], t.tail[n-4096:]...)
+	}
+	t.mu.Unlock()
+	return t.w.Write(p)
+}
+
+func (t *tailWriter) bytes() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]byte(nil), t.tail...)
 }
 
 // readyLine is what a worker prints on stdout once it handles SIGTERM.
@@ -284,7 +514,7 @@ func (w *readyWriter) Write(p []byte) (int, error) {
 	return os.Stderr.Write(p)
 }
 
-// kill SIGKILLs worker i, waits until it is gone and returns its pid.
+// kill SIGKILLs process i, waits until it is gone and returns its pid.
 func (f *fleet) kill(i int) (int, error) {
 	f.mu.Lock()
 	cmd, done := f.cmds[i], f.done[i]
@@ -295,7 +525,7 @@ func (f *fleet) kill(i int) (int, error) {
 	}
 	select {
 	case err := <-done:
-		return 0, fmt.Errorf("worker %d had already exited: %v", i, err)
+		return 0, fmt.Errorf("process %d had already exited: %v", i, err)
 	default:
 	}
 	_ = cmd.Process.Signal(syscall.SIGKILL)
@@ -303,7 +533,7 @@ func (f *fleet) kill(i int) (int, error) {
 	return cmd.Process.Pid, nil
 }
 
-// stopAll asks every worker to finish (SIGTERM) and waits; one that does not
+// stopAll asks every process to finish (SIGTERM) and waits; one that does not
 // exit in time, or exits with an error, is reported.
 func (f *fleet) stopAll(grace time.Duration) error {
 	f.mu.Lock()
@@ -314,12 +544,12 @@ func (f *fleet) stopAll(grace time.Duration) error {
 		select {
 		case err := <-f.done[i]:
 			if err != nil {
-				errs = append(errs, fmt.Errorf("worker %d: %w", i, err))
+				errs = append(errs, fmt.Errorf("process %d: %w", i, err))
 			}
 		case <-time.After(grace):
 			_ = cmd.Process.Signal(syscall.SIGKILL)
 			<-f.done[i]
-			errs = append(errs, fmt.Errorf("worker %d did not stop within %s", i, grace))
+			errs = append(errs, fmt.Errorf("process %d did not stop within %s", i, grace))
 		}
 		delete(f.cmds, i)
 	}

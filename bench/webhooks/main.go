@@ -1,13 +1,16 @@
 // Command webhooks is the proof harness of vaspd's webhook engine (package
 // delivery): a crash test and a benchmark that run the real engine on a real
-// database, independent of the daemon.
+// database.
 //
-//	webhooks crash -db sqlite                      # kill -9 test, one process
-//	webhooks crash -db postgres -procs 2           # two processes sharing PostgreSQL
-//	webhooks bench [-pg postgres://…]              # one JSON line of numbers
+//	webhooks crash -vaspd ./vaspd -db sqlite            # kill -9 test of `vaspd serve`
+//	webhooks crash -vaspd ./vaspd -db postgres -procs 2 # two daemons sharing PostgreSQL
+//	webhooks crash -db postgres -procs 2                # the same with this binary's workers
+//	webhooks bench [-pg postgres://…]                   # one JSON line of numbers
 //
-// "worker" is the process the crash test starts and kills: the delivery
-// worker plus an enqueue loop on one database.
+// With -vaspd the crash test starts and kills the daemon (a built vaspd
+// binary) and enqueues the events itself; without it, it kills "worker"
+// processes: the delivery worker plus an enqueue loop on one database, whose
+// requests name their sender.
 //
 // scripts/ci/webhook-crash.sh and scripts/ci/webhook-bench.sh run it; the
 // numbers and their reading are in docs/webhook-engine-benchmarks.md.

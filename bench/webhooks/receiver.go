@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vaspd/vaspd/webhook"
@@ -16,8 +18,18 @@ import (
 // receipt is one complete request the receiver got for a webhookId.
 type receipt struct {
 	start  time.Time
-	sender string // the X-Bench-Sender header: the sending process
+	sender string // the sending process: X-Bench-Sender, else the connection's owner; "" = unknown
+	conn   uint64 // the TCP connection it came on (numbered from 1 by the receiver)
 	body   string
+}
+
+// connKey carries a connection's *connInfo in its requests' contexts.
+type connKey struct{}
+
+// connInfo is what the receiver knows of one TCP connection.
+type connInfo struct {
+	id     uint64 // numbered from 1 in accept order
+	sender string // the owning process, from owner; "" = unknown
 }
 
 // receiver is a loopback webhook receiver that records every webhookId it
@@ -39,6 +51,11 @@ type receiver struct {
 	problems []string
 	n        int // complete requests
 	notify   chan struct{}
+	conns    atomic.Uint64 // connections accepted so far
+
+	// owner, when set (before serve), names the process at the client end
+	// of a new connection, for requests without X-Bench-Sender; "" = unknown.
+	owner func(clientPort, serverPort int) string
 }
 
 // newReceiver listens on a loopback port; serve starts answering.
@@ -56,7 +73,20 @@ func newReceiver(hold time.Duration) (*receiver, error) {
 		first:    map[string]time.Time{},
 		notify:   make(chan struct{}, 1),
 	}
-	rc.srv = &http.Server{Handler: rc, ReadHeaderTimeout: 10 * time.Second}
+	rc.srv = &http.Server{Handler: rc, ReadHeaderTimeout: 10 * time.Second,
+		// Numbering connections lets the checker tell that two requests
+		// came from one process: a connection never outlives its process.
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			ci := &connInfo{id: rc.conns.Add(1)}
+			if rc.owner != nil {
+				cl, ok1 := c.RemoteAddr().(*net.TCPAddr)
+				sv, ok2 := c.LocalAddr().(*net.TCPAddr)
+				if ok1 && ok2 {
+					ci.sender = rc.owner(cl.Port, sv.Port)
+				}
+			}
+			return context.WithValue(ctx, connKey{}, ci)
+		}}
 	return rc, nil
 }
 
@@ -126,7 +156,14 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc.mu.Lock()
 	prev := rc.got[env.WebhookID]
 	if rc.verify != nil {
-		rc.got[env.WebhookID] = append(prev, receipt{start: start, sender: r.Header.Get(senderHeader), body: string(body)})
+		rcp := receipt{start: start, sender: r.Header.Get(senderHeader), body: string(body)}
+		if ci, ok := r.Context().Value(connKey{}).(*connInfo); ok {
+			rcp.conn = ci.id
+			if rcp.sender == "" {
+				rcp.sender = ci.sender
+			}
+		}
+		rc.got[env.WebhookID] = append(prev, rcp)
 	} else if len(prev) == 0 {
 		rc.got[env.WebhookID] = []receipt{{start: start}}
 	}

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"net"
+	"os"
+	"strconv"
+	"testing"
+)
+
+// connOwner must find the process holding a connection's client end, or
+// the vaspd crash test would fall back to kill times for every duplicate.
+func TestConnOwner(t *testing.T) {
+	if _, err := os.Stat("/proc/net/tcp"); err != nil {
+		t.Skip("no /proc/net/tcp (not Linux): senders stay unknown")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	client, server := c.LocalAddr().(*net.TCPAddr).Port, ln.Addr().(*net.TCPAddr).Port
+	me := os.Getpid()
+	if got := connOwner([]int{me + 1_000_000, me}, client, server); got != strconv.Itoa(me) {
+		t.Fatalf("connOwner = %q, want %d", got, me)
+	}
+	// A connection that does not exist (the client port to the wrong server).
+	if got := connOwner([]int{me}, client, client); got != "" {
+		t.Fatalf("connOwner of no connection = %q, want unknown", got)
+	}
+	if got := connOwner(nil, client, server); got != "" {
+		t.Fatalf("connOwner without candidates = %q, want unknown", got)
+	}
+}
