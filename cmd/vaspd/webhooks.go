@@ -13,6 +13,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/vaspd/vaspd/internal/apiclient"
 )
 
 const webhooksUsage = `Usage: vaspd webhooks <command> [flags]
@@ -258,70 +260,32 @@ func envOr(name, def string) string {
 type webhookClient struct {
 	base    string
 	timeout time.Duration
-	id      string
-	secret  string
-	http    *http.Client
+	api     apiclient.Client
 }
 
 func (c *webhookClient) init() error {
-	c.id, c.secret = os.Getenv("VASPD_CLIENT_ID"), os.Getenv("VASPD_CLIENT_SECRET")
-	if c.id == "" || c.secret == "" {
+	id, secret := os.Getenv("VASPD_CLIENT_ID"), os.Getenv("VASPD_CLIENT_SECRET")
+	if id == "" || secret == "" {
 		return errors.New("set VASPD_CLIENT_ID and VASPD_CLIENT_SECRET to an API token (vaspd token create)")
 	}
 	u, err := url.Parse(c.base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("--url: want http(s)://host:port, got %q", c.base)
 	}
-	c.base = strings.TrimSuffix(c.base, "/")
-	c.http = &http.Client{Timeout: c.timeout}
+	c.api = apiclient.Client{BaseURL: strings.TrimSuffix(c.base, "/"), ClientID: id, ClientSecret: secret,
+		HTTP: &http.Client{Timeout: c.timeout}}
 	return nil
 }
 
 // call sends one request and prints the JSON answer, indented; an API
 // error becomes an error carrying its status, code and message.
 func (c *webhookClient) call(ctx context.Context, method, path string, body any, stdout io.Writer) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
+	var raw json.RawMessage
+	if err := c.api.Do(ctx, method, path, body, &raw); err != nil {
 		return err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.SetBasicAuth(c.id, c.secret)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Code    string         `json:"code"`
-			Message string         `json:"message"`
-			Details map[string]any `json:"details"`
-		}
-		if json.Unmarshal(raw, &e) != nil || e.Code == "" {
-			return fmt.Errorf("HTTP %d from %s %s", resp.StatusCode, method, path)
-		}
-		if len(e.Details) > 0 {
-			d, _ := json.Marshal(e.Details)
-			return fmt.Errorf("HTTP %d %s: %s %s", resp.StatusCode, e.Code, e.Message, d)
-		}
-		return fmt.Errorf("HTTP %d %s: %s", resp.StatusCode, e.Code, e.Message)
-	}
-	if len(bytes.TrimSpace(raw)) == 0 {
-		fmt.Fprintf(stdout, "done (HTTP %d)\n", resp.StatusCode)
+	if len(raw) == 0 {
+		fmt.Fprintln(stdout, "done")
 		return nil
 	}
 	var out bytes.Buffer
@@ -330,6 +294,6 @@ func (c *webhookClient) call(ctx context.Context, method, path string, body any,
 		return err
 	}
 	out.WriteByte('\n')
-	_, err = stdout.Write(out.Bytes())
+	_, err := stdout.Write(out.Bytes())
 	return err
 }

@@ -6,9 +6,7 @@
 package demo
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +21,7 @@ import (
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/auth"
+	"github.com/vaspd/vaspd/internal/apiclient"
 	"github.com/vaspd/vaspd/internal/daemon"
 	"github.com/vaspd/vaspd/ledger"
 	"github.com/vaspd/vaspd/webhook"
@@ -174,7 +173,7 @@ func money(cents int64) string {
 type instance struct {
 	name, domain, base string
 	d                  *daemon.Daemon
-	clientID, secret   string
+	api                apiclient.Client
 	hooks              *receiver
 }
 
@@ -220,7 +219,7 @@ func start(ctx context.Context, wg *sync.WaitGroup, name string, opt Options, se
 	if err != nil {
 		return nil, err
 	}
-	v.clientID, v.secret = tok.ClientID, tok.ClientSecret
+	v.api = apiclient.Client{BaseURL: v.base, ClientID: tok.ClientID, ClientSecret: tok.ClientSecret}
 	return v, nil
 }
 
@@ -264,37 +263,10 @@ func (v *instance) platform(ctx context.Context, out io.Writer) error {
 	return nil
 }
 
+// call does a platform API request and decodes a 2xx answer into out.
 func (v *instance) call(ctx context.Context, method, path string, body, out any, header ...string) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, v.base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.SetBasicAuth(v.clientID, v.secret)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s: %s %s: HTTP %d: %s", v.name, method, path, resp.StatusCode, b)
-	}
-	if out != nil {
-		return json.Unmarshal(b, out)
+	if err := v.api.Do(ctx, method, path, body, out, header...); err != nil {
+		return fmt.Errorf("%s: %s %s: %w", v.name, method, path, err)
 	}
 	return nil
 }
