@@ -52,17 +52,26 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 	var t *target
 	deliveryID := vaspd.NewID(vaspd.IDDelivery)
 	token := newToken()
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		q := `SELECT id, url, timeout_ms, secret, prev_secret, prev_secret_until, sign_ed25519, failure_streak
+	findTarget := func(q store.Querier) (*target, error) {
+		const sel = `SELECT id, url, timeout_ms, secret, prev_secret, prev_secret_until, sign_ed25519, failure_streak
 			FROM webhook_endpoints WHERE deleted_at = 0 AND `
-		var row scanner
 		if opt.EndpointID == "" {
-			row = tx.QueryRowContext(ctx, q+`is_primary ORDER BY id LIMIT 1`)
-		} else {
-			row = tx.QueryRowContext(ctx, q+`id = $1`, opt.EndpointID)
+			return s.scanTarget(q.QueryRowContext(ctx, sel+`is_primary ORDER BY id LIMIT 1`), us)
 		}
+		return s.scanTarget(q.QueryRowContext(ctx, sel+`id = $1`, opt.EndpointID), us)
+	}
+	// Look for the endpoint with a plain read first: a platform without
+	// one (every incoming payment is then approved without asking) must not
+	// open a write transaction per send only to roll it back — on SQLite
+	// that queued every payreq behind the single writer. The transaction
+	// below reads the endpoint again, so an endpoint deleted or replaced
+	// in between is seen as before.
+	if _, err := findTarget(s.db); err != nil {
+		return nil, s.targetError(err, opt.EndpointID)
+	}
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		t, err = s.scanTarget(row, us)
+		t, err = findTarget(tx)
 		if err != nil {
 			return err
 		}
@@ -77,13 +86,8 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 			VALUES ($1, $2, $3, 'sending', 0, $4, $5, $4, 0, '', $4, $4, 0)`, deliveryID, ev.ID, t.id, us, token)
 		return err
 	})
-	switch {
-	case errors.Is(err, sql.ErrNoRows) && opt.EndpointID == "":
-		return nil, ErrNoEndpoint
-	case errors.Is(err, sql.ErrNoRows):
-		return nil, vaspd.NotFound(vaspd.CodeWebhookEndpointNotFound, "webhook endpoint %s not found", truncate(opt.EndpointID, 80))
-	case err != nil:
-		return nil, fmt.Errorf("delivery: record sync send: %w", err)
+	if err != nil {
+		return nil, s.targetError(err, opt.EndpointID)
 	}
 	if opt.Timeout > 0 {
 		t.timeout = min(opt.Timeout, t.timeout)
@@ -132,6 +136,20 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 		s.opt.Log.Error("recording a synchronous webhook attempt failed", "delivery", deliveryID, "err", err)
 	}
 	return resp, nil
+}
+
+// targetError maps a failure to find or record a synchronous send's
+// endpoint: no row is ErrNoEndpoint for the primary endpoint and a 404 for
+// a named one.
+func (s *Service) targetError(err error, endpointID string) error {
+	switch {
+	case errors.Is(err, sql.ErrNoRows) && endpointID == "":
+		return ErrNoEndpoint
+	case errors.Is(err, sql.ErrNoRows):
+		return vaspd.NotFound(vaspd.CodeWebhookEndpointNotFound, "webhook endpoint %s not found", truncate(endpointID, 80))
+	default:
+		return fmt.Errorf("delivery: record sync send: %w", err)
+	}
 }
 
 // TestResult is the UMAaaS TestWebhookResponse.

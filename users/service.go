@@ -19,6 +19,7 @@ type Service struct {
 	db    *store.DB
 	clock vaspd.Clock
 	rates rates.Provider
+	cache localCache // GetByUMALocal outside transactions
 }
 
 // Option configures a Service.
@@ -35,7 +36,7 @@ func New(db *store.DB, clock vaspd.Clock, opts ...Option) *Service {
 	if clock == nil {
 		clock = vaspd.SystemClock{}
 	}
-	s := &Service{db: db, clock: clock}
+	s := &Service{db: db, clock: clock, cache: localCache{ttl: DefaultLocalCacheTTL}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -172,10 +173,22 @@ func (s *Service) GetIncludingDeleted(ctx context.Context, q store.Querier, id s
 // local ("alice" for $alice@our.domain; case and a leading "$" do not
 // matter). A missing or deleted user, or a malformed local part, is a 404
 // USER_NOT_FOUND.
+//
+// Read with the Service's own database (not a transaction), a user found
+// may come from a short-lived cache: see DefaultLocalCacheTTL.
 func (s *Service) GetByUMALocal(ctx context.Context, q store.Querier, local string) (User, error) {
 	norm, err := NormalizeLocal(local)
 	if err != nil {
 		return User{}, vaspd.NotFound(vaspd.CodeUserNotFound, "no user $%s", truncate(strings.TrimPrefix(local, "$")))
+	}
+	cached := s.cache.ttl > 0 && q == store.Querier(s.db)
+	var gen uint64
+	if cached {
+		var u User
+		var hit bool
+		if u, hit, gen = s.cache.get(norm); hit {
+			return u, nil
+		}
 	}
 	us, err := s.query(ctx, q, `SELECT `+columns+` FROM users WHERE uma_local = $1 AND deleted_at IS NULL`, norm)
 	if err != nil {
@@ -184,7 +197,18 @@ func (s *Service) GetByUMALocal(ctx context.Context, q store.Querier, local stri
 	if len(us) == 0 {
 		return User{}, vaspd.NotFound(vaspd.CodeUserNotFound, "no user $%s", norm)
 	}
+	if cached {
+		s.cache.put(norm, us[0], gen)
+	}
 	return us[0], nil
+}
+
+// changed empties the lookup cache now and again when tx commits: a
+// lookup between the two may read the row as it was and cache it, and
+// the second emptying removes it (a lookup straddling it is not cached).
+func (s *Service) changed(tx *store.Tx) {
+	s.cache.invalidate()
+	tx.AfterCommit(s.cache.invalidate)
 }
 
 // Lock returns the live user id inside tx and, on PostgreSQL, locks the row
@@ -279,6 +303,7 @@ func (s *Service) Update(ctx context.Context, tx *store.Tx, id string, p Patch) 
 	if err != nil {
 		return User{}, err
 	}
+	s.changed(tx)
 	_, err = tx.ExecContext(ctx, `UPDATE users SET platform_user_id = $2, uma_local = $3, kyc_status = $4,
 		preferred_currencies = $5, profile = $6, updated_at = $7 WHERE id = $1`,
 		u.ID, u.PlatformUserID, u.UMALocal, u.KYCStatus, cur, prof, store.Micros(u.UpdatedAt))
@@ -297,6 +322,7 @@ func (s *Service) Update(ctx context.Context, tx *store.Tx, id string, p Patch) 
 // in the same tx and roll back.
 func (s *Service) Delete(ctx context.Context, tx *store.Tx, id string) (User, error) {
 	now := s.clock.Now().UTC().Truncate(time.Microsecond)
+	s.changed(tx)
 	res, err := tx.ExecContext(ctx, `UPDATE users SET deleted_at = $2, updated_at = $2
 		WHERE id = $1 AND deleted_at IS NULL`, id, store.Micros(now))
 	if err != nil {

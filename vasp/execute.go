@@ -38,45 +38,47 @@ var errExecuteRaced = errors.New("quote claimed by a concurrent execute")
 // payment.
 func (s *Service) ExecuteQuote(ctx context.Context, quoteID, idempotencyKey string) (Transaction, error) {
 	now := s.clock.Now()
-	var t Transaction
-	var fresh bool
-	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		fresh = false
-		q, err := scanQuote(tx.QueryRowContext(ctx, `SELECT `+quoteColumns+` FROM uma_quotes WHERE id = $1`, quoteID))
-		if errors.Is(err, sql.ErrNoRows) {
-			return vaspd.NotFound("QUOTE_NOT_FOUND", "quote %s not found", quoteID)
-		}
-		if err != nil {
-			return err // a retryable conflict is retried by InTx
-		}
-		if q.TransactionID != "" {
-			t, err = scanTransaction(tx.QueryRowContext(ctx, `SELECT `+txColumns+` FROM uma_transactions WHERE id = $1`, q.TransactionID))
-			return err
-		}
-		if !now.Before(q.ExpiresAt) {
-			return &vaspd.Error{Status: http.StatusConflict, Code: "QUOTE_EXPIRED", Err: ErrQuoteExpired,
-				Message: fmt.Sprintf("quote %s expired at %s: the receiver's invoice can no longer be paid; POST /quotes/%s/refresh for a new quote",
-					q.ID, q.ExpiresAt.UTC().Format(time.RFC3339), q.ID)}
-		}
-		sender, err := s.opt.Users.ByID(ctx, q.UserID)
-		if err != nil {
-			return err
-		}
-		t = Transaction{
-			ID: vaspd.NewID(vaspd.IDTransaction), Direction: Outgoing, Status: StatusProcessing,
-			UserID: q.UserID, PlatformUserID: sender.PlatformUserID, OurAddress: s.address(sender.Local),
-			Counterparty: q.Receiver, QuoteID: q.ID, PaymentHash: q.PaymentHash, Invoice: q.Invoice,
-			Currency: q.SendingCurrency, Amount: q.SendingAmount, Msats: q.Msats, Fee: q.Fee,
-			CounterCurrency: q.ReceivingCurrency, CounterAmount: q.ReceivingAmount,
-			CreatedAt: now, UpdatedAt: now,
-		}
-		t.Details.Comment = q.Request.Description
-		var d quoteDetails
-		var raw string
-		if err := tx.QueryRowContext(ctx, `SELECT details FROM uma_quotes WHERE id = $1`, q.ID).Scan(&raw); err == nil {
-			_ = json.Unmarshal([]byte(raw), &d)
-			t.Details.UtxoCallback = d.UtxoCallback
-		}
+	// The quote is read before the transaction: its terms never change
+	// once made, and the claim below is conditional, so a concurrent
+	// execute between this read and the claim is caught there.
+	q, err := scanQuote(s.db.QueryRowContext(ctx, `SELECT `+quoteColumns+` FROM uma_quotes WHERE id = $1`, quoteID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Transaction{}, vaspd.NotFound("QUOTE_NOT_FOUND", "quote %s not found", quoteID)
+	}
+	if err != nil {
+		return Transaction{}, fmt.Errorf("read quote: %w", err)
+	}
+	if q.TransactionID != "" {
+		return s.GetTransaction(ctx, q.TransactionID)
+	}
+	if !now.Before(q.ExpiresAt) {
+		return Transaction{}, &vaspd.Error{Status: http.StatusConflict, Code: "QUOTE_EXPIRED", Err: ErrQuoteExpired,
+			Message: fmt.Sprintf("quote %s expired at %s: the receiver's invoice can no longer be paid; POST /quotes/%s/refresh for a new quote",
+				q.ID, q.ExpiresAt.UTC().Format(time.RFC3339), q.ID)}
+	}
+	sender, err := s.opt.Users.ByID(ctx, q.UserID)
+	if err != nil {
+		return Transaction{}, err
+	}
+	t := Transaction{
+		ID: vaspd.NewID(vaspd.IDTransaction), Direction: Outgoing, Status: StatusProcessing,
+		UserID: q.UserID, PlatformUserID: sender.PlatformUserID, OurAddress: s.address(sender.Local),
+		Counterparty: q.Receiver, QuoteID: q.ID, PaymentHash: q.PaymentHash, Invoice: q.Invoice,
+		Currency: q.SendingCurrency, Amount: q.SendingAmount, Msats: q.Msats, Fee: q.Fee,
+		CounterCurrency: q.ReceivingCurrency, CounterAmount: q.ReceivingAmount,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	t.Details.Comment, t.Details.UtxoCallback = q.Request.Description, q.utxoCallback
+	payReq := s.payRequest(t)
+	// A node on our database records the payment (and debits itself) in
+	// the transaction that reserves the user's money: one commit less per
+	// payment, and the two records can never disagree. An invoice the node
+	// refuses is left to pay below, which books the refusal as before.
+	var recordPayment func(context.Context, *store.Tx) error
+	if n, ok := s.opt.Node.(paymentRecorder); ok && n.DB() == s.db {
+		recordPayment, _ = n.PreparePayment(ctx, payReq)
+	}
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE uma_quotes SET status = $1, transaction_id = $2, idempotency_key = $3, updated_at = $4
 			WHERE id = $5 AND status = $6 AND transaction_id IS NULL`,
 			QuoteProcessing, t.ID, nullable(idempotencyKey), store.Micros(now), q.ID, QuotePending)
@@ -96,8 +98,13 @@ func (s *Service) ExecuteQuote(ctx context.Context, quoteID, idempotencyKey stri
 			}
 			return err
 		}
-		fresh = true
-		return insertTransaction(ctx, tx, t)
+		if err := insertTransaction(ctx, tx, t, ""); err != nil {
+			return err
+		}
+		if recordPayment != nil {
+			return recordPayment(ctx, tx)
+		}
+		return nil
 	})
 	if errors.Is(err, errExecuteRaced) {
 		// A concurrent execute claimed the quote between our read and our
@@ -111,11 +118,23 @@ func (s *Service) ExecuteQuote(ctx context.Context, quoteID, idempotencyKey stri
 		}
 		return s.GetTransaction(ctx, q.TransactionID)
 	}
-	if err != nil || !fresh {
-		return t, err
+	if err != nil {
+		return Transaction{}, err
 	}
 	s.log.Info("outgoing payment started", "transaction", t.ID, "receiver", t.Counterparty, "msats", t.Msats)
 	return s.pay(ctx, t)
+}
+
+// paymentRecorder is a Lightning node that can record a payment in the
+// caller's transaction before sending it (lightning/embedded).
+type paymentRecorder interface {
+	DB() *store.DB
+	PreparePayment(ctx context.Context, req lightning.PayRequest) (func(context.Context, *store.Tx) error, error)
+}
+
+// payRequest is what the node is asked to pay for t.
+func (s *Service) payRequest(t Transaction) lightning.PayRequest {
+	return lightning.PayRequest{Invoice: t.Invoice, MaxFeeMsat: s.maxFee(t.Msats), Timeout: s.opt.PayTimeout}
 }
 
 // maxFee is the routing fee we accept for a payment of msats.
@@ -126,9 +145,7 @@ func (s *Service) maxFee(msats int64) int64 {
 // pay sends t's payment and books its result; a payment still in flight
 // when the timeout passes stays PROCESSING for resolveOutgoing.
 func (s *Service) pay(ctx context.Context, t Transaction) (Transaction, error) {
-	p, err := s.opt.Node.Pay(context.WithoutCancel(ctx), lightning.PayRequest{
-		Invoice: t.Invoice, MaxFeeMsat: s.maxFee(t.Msats), Timeout: s.opt.PayTimeout,
-	})
+	p, err := s.opt.Node.Pay(context.WithoutCancel(ctx), s.payRequest(t))
 	if err != nil {
 		// Refused before anything was sent (expired, wrong network, …).
 		s.log.Warn("payment refused by the node", "transaction", t.ID, "err", err)

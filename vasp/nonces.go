@@ -2,7 +2,10 @@ package vasp
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/vaspd/vaspd/store"
@@ -42,7 +45,29 @@ func (c *NonceCache) CheckAndSave(ctx context.Context, domain, nonce string, ts 
 	if len(domain) > 255 || len(nonce) > 255 {
 		return uma.Errorf(uma.CodeInvalidNonce, "nonce or domain too long")
 	}
-	res, err := c.DB.ExecContext(ctx,
+	if b, ok := ctx.Value(nonceBatchKey{}).(*nonceBatch); ok {
+		// Deferred: a nonce stored already is refused now, so that a
+		// replay fails first with INVALID_NONCE as it always did (a
+		// replayed message must not reach the checks of its content);
+		// the insert in the caller's transaction is the check that also
+		// holds for concurrent copies (see deferNonces).
+		var one int
+		err := c.DB.QueryRowContext(ctx, `SELECT 1 FROM uma_nonces WHERE domain = $1 AND nonce = $2`, domain, nonce).Scan(&one)
+		switch {
+		case err == nil:
+			return uma.Errorf(uma.CodeInvalidNonce, "nonce already used")
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("check nonce: %w", err)
+		}
+		b.add(pendingNonce{domain: domain, nonce: nonce, signedAt: ts})
+		return nil
+	}
+	return c.save(ctx, c.DB, domain, nonce, ts)
+}
+
+// save inserts one nonce with q, refusing it if it is stored already.
+func (c *NonceCache) save(ctx context.Context, q store.Querier, domain, nonce string, ts time.Time) error {
+	res, err := q.ExecContext(ctx,
 		`INSERT INTO uma_nonces (domain, nonce, signed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
 		domain, nonce, store.Micros(ts))
 	if err != nil {
@@ -52,6 +77,55 @@ func (c *NonceCache) CheckAndSave(ctx context.Context, domain, nonce string, ts 
 		return fmt.Errorf("record nonce: %w", err)
 	} else if n == 0 {
 		return uma.Errorf(uma.CodeInvalidNonce, "nonce already used")
+	}
+	return nil
+}
+
+// nonceBatchKey marks a context under which CheckAndSave defers the insert
+// of accepted nonces to the caller's transaction (deferNonces).
+type nonceBatchKey struct{}
+
+type pendingNonce struct {
+	domain, nonce string
+	signedAt      time.Time
+}
+
+// nonceBatch collects the nonces accepted under one deferNonces context.
+type nonceBatch struct {
+	mu   sync.Mutex
+	list []pendingNonce
+}
+
+func (b *nonceBatch) add(n pendingNonce) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.list = append(b.list, n)
+}
+
+// deferNonces returns a context under which the NonceCache refuses nonces
+// stored already but collects new ones instead of storing them; the caller
+// must then store them with saveDeferred in the transaction that records
+// what the signed message caused, and act on the message outside the
+// database only once that transaction has committed. That saves a commit
+// per message, and a message whose effects are rolled back leaves its
+// nonce unused, so the sender may retry it. Copies of one message sent at
+// once all pass the first check; the unique key lets only one transaction
+// store the nonce, and the others fail with INVALID_NONCE there, having
+// stored nothing.
+func deferNonces(ctx context.Context) (context.Context, *nonceBatch) {
+	b := &nonceBatch{}
+	return context.WithValue(ctx, nonceBatchKey{}, b), b
+}
+
+// saveDeferred stores the nonces collected in b with q (a transaction).
+func (c *NonceCache) saveDeferred(ctx context.Context, q store.Querier, b *nonceBatch) error {
+	b.mu.Lock()
+	list := append([]pendingNonce(nil), b.list...)
+	b.mu.Unlock()
+	for _, n := range list {
+		if err := c.save(ctx, q, n.domain, n.nonce, n.signedAt); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -69,6 +69,8 @@ type Quote struct {
 	Request           QuoteRequest
 	ExpiresAt         time.Time
 	CreatedAt         time.Time
+
+	utxoCallback string // the receiver's, from the payreq answer
 }
 
 type quoteDetails struct {
@@ -252,7 +254,7 @@ func scanQuote(row interface{ Scan(...any) error }) (Quote, error) {
 	if err := json.Unmarshal([]byte(raw), &d); err != nil {
 		return q, fmt.Errorf("quote %s: %w", q.ID, err)
 	}
-	q.Receiver, q.ReceiverFeeMsats, q.Request = d.Receiver, d.ReceiverFeeMsats, d.Request
+	q.Receiver, q.ReceiverFeeMsats, q.Request, q.utxoCallback = d.Receiver, d.ReceiverFeeMsats, d.Request, d.UtxoCallback
 	q.ExpiresAt, q.CreatedAt = store.Time(exp), store.Time(created)
 	return q, nil
 }

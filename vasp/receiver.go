@@ -8,8 +8,10 @@ import (
 	"slices"
 
 	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/delivery"
 	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/rates"
+	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/uma"
 )
 
@@ -200,6 +202,7 @@ func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequ
 		return nil, err
 	}
 	isUMA := req.IsUMA()
+	nonces := &nonceBatch{}
 	if isUMA {
 		domain, err := req.SenderDomain()
 		if err != nil {
@@ -208,7 +211,11 @@ func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequ
 		if err := s.opt.Compliance.CounterpartyAllowed(ctx, domain); err != nil {
 			return nil, err
 		}
-		if _, err := s.verifier.VerifyPayRequest(ctx, req); err != nil {
+		// The nonce is stored in the transaction that records the payment
+		// (one commit instead of two).
+		vctx, batch := deferNonces(ctx)
+		nonces = batch
+		if _, err := s.verifier.VerifyPayRequest(vctx, req); err != nil {
 			return nil, err
 		}
 		c := req.PayerData.Compliance
@@ -230,25 +237,42 @@ func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequ
 	if err != nil {
 		return nil, err
 	}
-	in, err := s.newIncoming(ctx, r, req, q)
-	if err != nil {
-		return nil, err
+	in := s.newIncoming(r, req, q)
+	invReq := lightning.InvoiceRequest{
+		AmountMsat:      q.msats,
+		DescriptionHash: lightning.Hash(uma.DescriptionHash(s.metadata(r.Local), req.PayerDataJSON())),
+		Expiry:          s.opt.InvoiceExpiry,
 	}
-	approval, err := s.approve(ctx, in, req)
-	if err != nil {
-		return nil, err
-	}
-
-	hash := uma.DescriptionHash(s.metadata(r.Local), req.PayerDataJSON())
-	inv, err := s.opt.Node.CreateInvoice(ctx, lightning.InvoiceRequest{
-		AmountMsat: q.msats, DescriptionHash: lightning.Hash(hash), Expiry: s.opt.InvoiceExpiry,
-	})
-	if err != nil {
-		_ = s.failIncoming(context.WithoutCancel(ctx), in.ID, "INVOICE_CREATION_FAILED")
-		return nil, fmt.Errorf("create invoice: %w", err)
-	}
-	if err := s.invoiceIssued(ctx, in.ID, inv); err != nil {
-		return nil, err
+	var (
+		approval approvalResult
+		inv      lightning.Invoice
+	)
+	// A platform with no webhook endpoint has nobody to ask: the payment
+	// is approved and recorded with its invoice at once. Otherwise the
+	// CREATED row must exist before the approval webhook, which names it
+	// (a 202 is decided later by id).
+	if _, perr := s.opt.Webhooks.PrimaryEndpoint(ctx); errors.Is(perr, delivery.ErrNoEndpoint) {
+		if inv, err = s.recordApproved(ctx, in, nonces, invReq); err != nil {
+			return nil, err
+		}
+		s.log.Info("incoming payment approved: no webhook endpoint is configured to ask", "transaction", in.ID)
+	} else {
+		// On an error finding the endpoint, approve sends and handles
+		// the failure as it handles any failed approval webhook.
+		if err := s.db.InTx(ctx, func(tx *store.Tx) error {
+			if err := s.nonces.saveDeferred(ctx, tx, nonces); err != nil {
+				return err
+			}
+			return insertTransaction(ctx, tx, in, "")
+		}); err != nil {
+			return nil, err
+		}
+		if approval, err = s.approve(ctx, in, req); err != nil {
+			return nil, err
+		}
+		if inv, err = s.issueInvoice(ctx, in.ID, invReq); err != nil {
+			return nil, err
+		}
 	}
 
 	resp := &uma.PayReqResponse{

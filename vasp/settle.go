@@ -3,6 +3,7 @@ package vasp
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -107,8 +108,23 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, settled_at = $2, updated_at = $2
-			WHERE id = $3 AND status IN ($4, $5)`, StatusCompleted, store.Micros(now), t.ID, StatusPending, StatusExpired)
+		// The travel-rule data left encrypted by the payreq is decrypted
+		// now and stored with the settlement, so every paid payment
+		// keeps it in the clear (and the compliance hook and webhook
+		// below see it).
+		details := ""
+		if revealed, err := s.revealTravelRule(&t); err != nil {
+			s.log.Warn("travel-rule info does not decrypt; kept as received", "transaction", t.ID, "err", err)
+		} else if revealed {
+			b, err := json.Marshal(t.Details)
+			if err != nil {
+				return fmt.Errorf("encode details: %w", err)
+			}
+			details = string(b)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, settled_at = $2, updated_at = $2,
+			details = CASE WHEN $6 = '' THEN details ELSE $6 END
+			WHERE id = $3 AND status IN ($4, $5)`, StatusCompleted, store.Micros(now), t.ID, StatusPending, StatusExpired, details)
 		if err != nil {
 			return err
 		}

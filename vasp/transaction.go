@@ -68,15 +68,21 @@ type Transaction struct {
 // Details are kept whole as JSON: what the counterparty told us and how
 // the amount was priced.
 type Details struct {
-	PayerData        json.RawMessage `json:"payerData,omitempty"`
-	PayeeData        json.RawMessage `json:"payeeData,omitempty"`
-	TravelRuleInfo   string          `json:"travelRuleInfo,omitempty"` // decrypted, as received
-	Comment          string          `json:"comment,omitempty"`
-	MsatsPerUnit     string          `json:"msatsPerUnit,omitempty"` // the locked rate, exact decimal
-	ReceiverUserInfo map[string]any  `json:"receiverUserInfo,omitempty"`
-	UtxoCallback     string          `json:"utxoCallback,omitempty"` // the counterparty's
-	RoutingFeeMsats  int64           `json:"routingFeeMsats,omitempty"`
-	Preimage         string          `json:"preimage,omitempty"`
+	PayerData      json.RawMessage `json:"payerData,omitempty"`
+	PayeeData      json.RawMessage `json:"payeeData,omitempty"`
+	TravelRuleInfo string          `json:"travelRuleInfo,omitempty"` // decrypted, as received
+	// EncryptedTravelRuleInfo is the sender's travel-rule data as received
+	// (ECIES to our encryption key, hex), kept until it is decrypted: at
+	// settlement, when the decrypted data is stored in its place, or for
+	// the reader of a payment not settled (see revealTravelRule). Empty
+	// once TravelRuleInfo is set, and kept when it does not decrypt.
+	EncryptedTravelRuleInfo string         `json:"encryptedTravelRuleInfo,omitempty"`
+	Comment                 string         `json:"comment,omitempty"`
+	MsatsPerUnit            string         `json:"msatsPerUnit,omitempty"` // the locked rate, exact decimal
+	ReceiverUserInfo        map[string]any `json:"receiverUserInfo,omitempty"`
+	UtxoCallback            string         `json:"utxoCallback,omitempty"` // the counterparty's
+	RoutingFeeMsats         int64          `json:"routingFeeMsats,omitempty"`
+	Preimage                string         `json:"preimage,omitempty"`
 }
 
 const txColumns = `id, direction, status, user_id, platform_user_id, our_address, counterparty,
@@ -111,7 +117,9 @@ func nullable(s string) any {
 	return s
 }
 
-func insertTransaction(ctx context.Context, q store.Querier, t Transaction) error {
+// insertTransaction records t with the stored approval decision approval
+// (empty: none yet).
+func insertTransaction(ctx context.Context, q store.Querier, t Transaction, approval string) error {
 	details, err := json.Marshal(t.Details)
 	if err != nil {
 		return err
@@ -119,21 +127,41 @@ func insertTransaction(ctx context.Context, q store.Querier, t Transaction) erro
 	_, err = q.ExecContext(ctx, `INSERT INTO uma_transactions (id, direction, status, user_id, platform_user_id,
 		our_address, counterparty, quote_id, payment_hash, invoice, currency, amount, msats, fee,
 		counter_currency, counter_amount, failure_reason, details, approval, created_at, updated_at)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,'',$19,$19)`,
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$20)`,
 		t.ID, t.Direction, t.Status, t.UserID, t.PlatformUserID, t.OurAddress, t.Counterparty,
 		nullable(t.QuoteID), nullable(t.PaymentHash), t.Invoice, t.Currency, t.Amount, t.Msats, t.Fee,
-		t.CounterCurrency, t.CounterAmount, t.FailureReason, string(details), store.Micros(t.CreatedAt))
+		t.CounterCurrency, t.CounterAmount, t.FailureReason, string(details), approval,
+		store.Micros(t.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("record transaction: %w", err)
 	}
 	return nil
 }
 
-// GetTransaction returns one transaction.
+// revealTravelRule decrypts t's travel-rule data if it is still
+// encrypted, reporting whether it did; data that does not decrypt stays as
+// received and is returned as the error.
+func (s *Service) revealTravelRule(t *Transaction) (bool, error) {
+	enc := t.Details.EncryptedTravelRuleInfo
+	if enc == "" || t.Details.TravelRuleInfo != "" {
+		return false, nil
+	}
+	info, err := uma.DecryptTravelRuleInfo(s.opt.Keys.Encryption, enc)
+	if err != nil {
+		return false, fmt.Errorf("travel-rule info of %s does not decrypt: %w", t.ID, err)
+	}
+	t.Details.TravelRuleInfo, t.Details.EncryptedTravelRuleInfo = string(info), ""
+	return true, nil
+}
+
+// GetTransaction returns one transaction, its travel-rule data decrypted.
 func (s *Service) GetTransaction(ctx context.Context, id string) (Transaction, error) {
 	t, err := scanTransaction(s.db.QueryRowContext(ctx, `SELECT `+txColumns+` FROM uma_transactions WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, vaspd.NotFound("TRANSACTION_NOT_FOUND", "transaction %s not found", id)
+	}
+	if err == nil {
+		_, _ = s.revealTravelRule(&t) // undecryptable data stays as received
 	}
 	return t, err
 }
@@ -147,7 +175,7 @@ type TransactionFilter struct {
 }
 
 // ListTransactions returns transactions newest first, after the cursor id
-// (exclusive), at most limit.
+// (exclusive), at most limit, their travel-rule data decrypted.
 func (s *Service) ListTransactions(ctx context.Context, f TransactionFilter, before string, limit int) ([]Transaction, error) {
 	var w store.Where
 	if f.UserID != "" {
@@ -181,13 +209,14 @@ func (s *Service) ListTransactions(ctx context.Context, f TransactionFilter, bef
 		if err != nil {
 			return nil, err
 		}
+		_, _ = s.revealTravelRule(&t) // undecryptable data stays as received
 		out = append(out, t)
 	}
 	return out, rows.Err()
 }
 
-// newIncoming records an incoming payment awaiting approval.
-func (s *Service) newIncoming(ctx context.Context, r Recipient, req *uma.PayRequest, q incomingQuote) (Transaction, error) {
+// newIncoming is an incoming payment awaiting approval, not yet recorded.
+func (s *Service) newIncoming(r Recipient, req *uma.PayRequest, q incomingQuote) Transaction {
 	now := s.clock.Now()
 	t := Transaction{
 		ID: vaspd.NewID(vaspd.IDTransaction), Direction: Incoming, Status: StatusCreated,
@@ -202,24 +231,116 @@ func (s *Service) newIncoming(ctx context.Context, r Recipient, req *uma.PayRequ
 		t.Details.PayerData = req.PayerDataJSON()
 		if c := req.PayerData.Compliance; c != nil {
 			t.Details.UtxoCallback = truncate(c.UtxoCallback, 2000)
-			if c.EncryptedTravelRuleInfo != "" {
-				if info, err := uma.DecryptTravelRuleInfo(s.opt.Keys.Encryption, c.EncryptedTravelRuleInfo); err == nil {
-					t.Details.TravelRuleInfo = string(info)
-				} else {
-					s.log.Warn("travel-rule info does not decrypt", "transaction", t.ID, "err", err)
-				}
-			}
+			// Decrypting costs an elliptic-curve multiplication, as much
+			// as verifying the payreq: it is left for when the data is
+			// needed, so payreqs never paid do not pay for it.
+			t.Details.EncryptedTravelRuleInfo = c.EncryptedTravelRuleInfo
 		}
 	}
-	if err := insertTransaction(ctx, s.db, t); err != nil {
-		return t, err
+	return t
+}
+
+// invoiceStore is a Lightning node that keeps its invoices in a database
+// and can store one in the caller's transaction (lightning/embedded). When
+// it shares our database, an invoice and the payment it is for are
+// recorded in one transaction.
+type invoiceStore interface {
+	DB() *store.DB
+	SignInvoice(req lightning.InvoiceRequest) (lightning.Invoice, error)
+	SaveInvoice(ctx context.Context, q store.Querier, inv lightning.Invoice) error
+}
+
+// sharedInvoices returns the node as an invoiceStore on our database, or nil.
+func (s *Service) sharedInvoices() invoiceStore {
+	if n, ok := s.opt.Node.(invoiceStore); ok && n.DB() == s.db {
+		return n
 	}
-	return t, nil
+	return nil
+}
+
+// approvedDecision is what an approval without a webhook endpoint stores.
+var approvedDecision = func() string {
+	d, _ := json.Marshal(decision{Decision: "APPROVED"})
+	return string(d)
+}()
+
+// recordApproved records t, approved without asking, with its invoice and
+// the payreq's nonces: when the node shares our database, in a single
+// transaction (nonces, PENDING transaction with its invoice, the node's
+// invoice row), so that a crash leaves either all of it or nothing and
+// the invoice is handed out only once all of it is committed.
+func (s *Service) recordApproved(ctx context.Context, t Transaction, nonces *nonceBatch, req lightning.InvoiceRequest) (lightning.Invoice, error) {
+	n := s.sharedInvoices()
+	if n == nil {
+		// Another backend stores its invoices itself: the payment is
+		// recorded (approved) first, then the invoice issued and recorded.
+		if err := s.db.InTx(ctx, func(tx *store.Tx) error {
+			if err := s.nonces.saveDeferred(ctx, tx, nonces); err != nil {
+				return err
+			}
+			return insertTransaction(ctx, tx, t, approvedDecision)
+		}); err != nil {
+			return lightning.Invoice{}, err
+		}
+		return s.issueInvoice(ctx, t.ID, req)
+	}
+	inv, err := n.SignInvoice(req)
+	if err != nil {
+		return lightning.Invoice{}, fmt.Errorf("create invoice: %w", err)
+	}
+	t.Status, t.PaymentHash, t.Invoice = StatusPending, inv.PaymentHash.String(), inv.PaymentRequest
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := s.nonces.saveDeferred(ctx, tx, nonces); err != nil {
+			return err
+		}
+		if err := insertTransaction(ctx, tx, t, approvedDecision); err != nil {
+			return err
+		}
+		return n.SaveInvoice(ctx, tx, inv)
+	})
+	if err != nil {
+		return lightning.Invoice{}, err
+	}
+	return inv, nil
+}
+
+// issueInvoice issues the invoice of the approved incoming payment id and
+// moves it to PENDING. When the node shares our database the node's
+// invoice row and the move commit together; otherwise the node stores the
+// invoice first, and a payment that cannot be moved (decided otherwise in
+// between) never hands its invoice out.
+func (s *Service) issueInvoice(ctx context.Context, id string, req lightning.InvoiceRequest) (lightning.Invoice, error) {
+	if n := s.sharedInvoices(); n != nil {
+		inv, err := n.SignInvoice(req)
+		if err != nil {
+			_ = s.failIncoming(context.WithoutCancel(ctx), id, "INVOICE_CREATION_FAILED")
+			return lightning.Invoice{}, fmt.Errorf("create invoice: %w", err)
+		}
+		err = s.db.InTx(ctx, func(tx *store.Tx) error {
+			if err := n.SaveInvoice(ctx, tx, inv); err != nil {
+				return err
+			}
+			return s.invoiceIssued(ctx, tx, id, inv)
+		})
+		if err != nil {
+			return lightning.Invoice{}, err
+		}
+		return inv, nil
+	}
+	inv, err := s.opt.Node.CreateInvoice(ctx, req)
+	if err != nil {
+		_ = s.failIncoming(context.WithoutCancel(ctx), id, "INVOICE_CREATION_FAILED")
+		return lightning.Invoice{}, fmt.Errorf("create invoice: %w", err)
+	}
+	if err := s.invoiceIssued(ctx, s.db, id, inv); err != nil {
+		return lightning.Invoice{}, err
+	}
+	return inv, nil
 }
 
 // invoiceIssued moves an approved incoming payment to PENDING with its invoice.
-func (s *Service) invoiceIssued(ctx context.Context, id string, inv lightning.Invoice) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, payment_hash = $2, invoice = $3, updated_at = $4
+func (s *Service) invoiceIssued(ctx context.Context, q store.Querier, id string, inv lightning.Invoice) error {
+	res, err := q.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, payment_hash = $2, invoice = $3, updated_at = $4
 		WHERE id = $5 AND status = $6`,
 		StatusPending, inv.PaymentHash.String(), inv.PaymentRequest, store.Micros(s.clock.Now()), id, StatusCreated)
 	if err != nil {

@@ -17,6 +17,29 @@ import (
 // random preimage and payment secret, the request's description hash and
 // expiry, and lnd's feature bits.
 func (n *Node) CreateInvoice(ctx context.Context, req lightning.InvoiceRequest) (lightning.Invoice, error) {
+	inv, err := n.SignInvoice(req)
+	if err != nil {
+		return lightning.Invoice{}, err
+	}
+	if err := n.SaveInvoice(ctx, n.db, inv); err != nil {
+		return lightning.Invoice{}, err
+	}
+	return inv, nil
+}
+
+// DB is the database the node keeps its state in. A caller sharing it may
+// store invoices in its own transactions (SignInvoice, SaveInvoice).
+func (n *Node) DB() *store.DB { return n.db }
+
+// SignInvoice is the first half of CreateInvoice: it makes and signs the
+// invoice but does not store it, so the node cannot settle it yet. The
+// caller stores it with SaveInvoice — typically in the same transaction as
+// its own record of what the invoice is for, so that an invoice is never
+// payable without that record, nor the record without the invoice — and
+// must not hand the invoice out before that transaction has committed.
+// Signing happens here, outside any transaction, so that no write lock is
+// held during the elliptic-curve work.
+func (n *Node) SignInvoice(req lightning.InvoiceRequest) (lightning.Invoice, error) {
 	if req.AmountMsat < 0 || req.AmountMsat > bolt11.MaxAmountMsat {
 		return lightning.Invoice{}, fmt.Errorf("embedded: invoice amount %d msat out of range", req.AmountMsat)
 	}
@@ -65,16 +88,28 @@ func (n *Node) CreateInvoice(ctx context.Context, req lightning.InvoiceRequest) 
 		ExpiresAt:       created.Add(expiry),
 		Preimage:        preimage,
 	}
-	_, err = n.db.ExecContext(ctx, `INSERT INTO ln_embedded_invoices
+	return inv, nil
+}
+
+// SaveInvoice stores an invoice made by SignInvoice with q, which must be
+// the node's database (DB) or a transaction on it; the invoice can be paid
+// once that is committed. An invoice is stored once: a second SaveInvoice
+// of the same payment hash fails.
+func (n *Node) SaveInvoice(ctx context.Context, q store.Querier, inv lightning.Invoice) error {
+	if inv.State != lightning.InvoiceOpen || inv.PaymentRequest == "" || inv.Preimage.IsZero() ||
+		lightning.Hash(sha256.Sum256(inv.Preimage[:])) != inv.PaymentHash {
+		return errors.New("embedded: save invoice: not an invoice made by SignInvoice")
+	}
+	_, err := q.ExecContext(ctx, `INSERT INTO ln_embedded_invoices
 		(node_pubkey, payment_hash, preimage, payment_request, amount_msat, amount_paid_msat,
 		 description_hash, state, created_at, expires_at, settled_at, settle_index, paid_by)
 		VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, 0, 0, '')`,
-		n.pubkey, hexHash(hash), hexHash(preimage), pr, req.AmountMsat,
-		hexHash(req.DescriptionHash), string(lightning.InvoiceOpen), store.Micros(created), store.Micros(inv.ExpiresAt))
+		n.pubkey, hexHash(inv.PaymentHash), hexHash(inv.Preimage), inv.PaymentRequest, inv.AmountMsat,
+		hexHash(inv.DescriptionHash), string(lightning.InvoiceOpen), store.Micros(inv.CreatedAt), store.Micros(inv.ExpiresAt))
 	if err != nil {
-		return lightning.Invoice{}, fmt.Errorf("embedded: store invoice: %w", err)
+		return fmt.Errorf("embedded: store invoice: %w", err)
 	}
-	return inv, nil
+	return nil
 }
 
 const invoiceColumns = `payment_hash, preimage, payment_request, amount_msat, amount_paid_msat,

@@ -47,23 +47,67 @@ func (n *Node) Pay(ctx context.Context, req lightning.PayRequest) (lightning.Pay
 		return lightning.Payment{}, err
 	}
 
+	p, err := n.prepare(ctx, inv, req)
+	if err != nil {
+		return lightning.Payment{}, err
+	}
+	if err := n.db.InTx(ctx, func(tx *store.Tx) error { return n.record(ctx, tx, p) }); err != nil {
+		return lightning.Payment{}, err
+	}
+	return n.wait(ctx, inv.PaymentHash, deadline)
+}
+
+// PreparePayment checks req as Pay does (an invalid, expired or mismatched
+// invoice is an error and nothing is recorded) and finds its route and fee,
+// without recording anything. It returns the function that records the
+// payment — IN_FLIGHT with its debit, or FAILED — in the caller's
+// transaction tx on the node's database (DB), so that the caller's own
+// record of the payment and the node's commit together. Once tx has
+// committed, Pay with the same request delivers that payment and returns
+// its result; if tx rolls back, nothing was recorded. A hash this node
+// already paid or is paying is left as it is, as Pay does.
+//
+// Routing may ask devnet peers over HTTP, which is why it happens here and
+// not in the transaction.
+func (n *Node) PreparePayment(ctx context.Context, req lightning.PayRequest) (record func(ctx context.Context, tx *store.Tx) error, err error) {
+	inv, err := n.decodeForPay(req.Invoice)
+	if err != nil {
+		return nil, err
+	}
+	p, err := n.prepare(ctx, inv, req)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, tx *store.Tx) error { return n.record(ctx, tx, p) }, nil
+}
+
+// preparedPayment is a checked payment, ready to be recorded.
+type preparedPayment struct {
+	inv         bolt11.Invoice
+	pr          string
+	amount, fee int64
+	reason      lightning.FailureReason // set: recorded FAILED, nothing debited
+}
+
+// prepare checks the request against the decoded invoice and picks the fee.
+func (n *Node) prepare(ctx context.Context, inv bolt11.Invoice, req lightning.PayRequest) (preparedPayment, error) {
 	if inv.Expired(n.now()) {
-		return lightning.Payment{}, fmt.Errorf("embedded: %w (expired %s)", lightning.ErrInvoiceExpired, inv.ExpiresAt().Format(time.RFC3339))
+		return preparedPayment{}, fmt.Errorf("embedded: %w (expired %s)", lightning.ErrInvoiceExpired, inv.ExpiresAt().Format(time.RFC3339))
 	}
 	amount := inv.AmountMsat
 	switch {
 	case amount == 0 && req.AmountMsat <= 0:
-		return lightning.Payment{}, fmt.Errorf("embedded: %w: invoice has no amount, request must give one", lightning.ErrAmountMismatch)
+		return preparedPayment{}, fmt.Errorf("embedded: %w: invoice has no amount, request must give one", lightning.ErrAmountMismatch)
 	case amount == 0:
 		if req.AmountMsat > bolt11.MaxAmountMsat {
-			return lightning.Payment{}, fmt.Errorf("embedded: %w: amount out of range", lightning.ErrAmountMismatch)
+			return preparedPayment{}, fmt.Errorf("embedded: %w: amount out of range", lightning.ErrAmountMismatch)
 		}
 		amount = req.AmountMsat
 	case req.AmountMsat != 0 && req.AmountMsat != amount:
-		return lightning.Payment{}, fmt.Errorf("embedded: %w: request %d msat, invoice %d msat", lightning.ErrAmountMismatch, req.AmountMsat, amount)
+		return preparedPayment{}, fmt.Errorf("embedded: %w: request %d msat, invoice %d msat", lightning.ErrAmountMismatch, req.AmountMsat, amount)
 	}
 	if req.MaxFeeMsat < 0 {
-		return lightning.Payment{}, errors.New("embedded: negative fee limit")
+		return preparedPayment{}, errors.New("embedded: negative fee limit")
 	}
 
 	var (
@@ -77,10 +121,7 @@ func (n *Node) Pay(ctx context.Context, req lightning.PayRequest) (lightning.Pay
 			reason, fee = lightning.FailureNoRoute, 0
 		}
 	}
-	if err := n.record(ctx, inv, req.Invoice, amount, fee, reason); err != nil {
-		return lightning.Payment{}, err
-	}
-	return n.wait(ctx, inv.PaymentHash, deadline)
+	return preparedPayment{inv: inv, pr: req.Invoice, amount: amount, fee: fee, reason: reason}, nil
 }
 
 // decodeForPay decodes and verifies an invoice this node is asked to pay.
@@ -107,61 +148,60 @@ func (n *Node) fee(amount int64) int64 {
 	return n.opts.FeeBaseMsat + amount/1_000_000*ppm + amount%1_000_000*ppm/1_000_000
 }
 
-// record writes the payment and debits amount+fee in one transaction. With
+// record writes the payment and debits amount+fee in tx. With
 // a reason, the payment is recorded FAILED and nothing is debited. A
 // payment that exists and is not FAILED is left alone (someone else is
 // paying, or has paid, the same hash).
-func (n *Node) record(ctx context.Context, inv bolt11.Invoice, pr string, amount, fee int64, reason lightning.FailureReason) error {
+func (n *Node) record(ctx context.Context, tx *store.Tx, p preparedPayment) error {
 	now := store.Micros(n.now())
-	hash := hexHash(inv.PaymentHash)
-	return n.db.InTx(ctx, func(tx *store.Tx) error {
-		status, resolved := lightning.StatusInFlight, int64(0)
-		if reason != lightning.FailureNone {
-			status, resolved = lightning.StatusFailed, now
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO ln_embedded_payments
-			(node_pubkey, payment_hash, payment_request, destination, amount_msat, fee_msat, status,
-			 preimage, failure_reason, attempts, created_at, resolved_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, '', $8, 0, $9, $10)
-			ON CONFLICT (node_pubkey, payment_hash) DO NOTHING`,
-			n.pubkey, hash, pr, inv.Destination, amount, fee, string(status), string(reason), now, resolved)
+	hash := hexHash(p.inv.PaymentHash)
+	inv, pr, amount, fee, reason := p.inv, p.pr, p.amount, p.fee, p.reason
+	status, resolved := lightning.StatusInFlight, int64(0)
+	if reason != lightning.FailureNone {
+		status, resolved = lightning.StatusFailed, now
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO ln_embedded_payments
+		(node_pubkey, payment_hash, payment_request, destination, amount_msat, fee_msat, status,
+		 preimage, failure_reason, attempts, created_at, resolved_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, '', $8, 0, $9, $10)
+		ON CONFLICT (node_pubkey, payment_hash) DO NOTHING`,
+		n.pubkey, hash, pr, inv.Destination, amount, fee, string(status), string(reason), now, resolved)
+	if err != nil {
+		return fmt.Errorf("embedded: record payment: %w", err)
+	}
+	if k, _ := res.RowsAffected(); k == 0 {
+		// Paid before and FAILED: try again, unless another caller got
+		// there first.
+		res, err = tx.ExecContext(ctx, `UPDATE ln_embedded_payments
+			SET payment_request = $3, amount_msat = $4, fee_msat = $5, status = $6, preimage = '',
+			    failure_reason = $7, attempts = 0, resolved_at = $8
+			WHERE node_pubkey = $1 AND payment_hash = $2 AND status = $9`,
+			n.pubkey, hash, pr, amount, fee, string(status), string(reason), resolved, string(lightning.StatusFailed))
 		if err != nil {
-			return fmt.Errorf("embedded: record payment: %w", err)
+			return fmt.Errorf("embedded: retry payment: %w", err)
 		}
 		if k, _ := res.RowsAffected(); k == 0 {
-			// Paid before and FAILED: try again, unless another caller got
-			// there first.
-			res, err = tx.ExecContext(ctx, `UPDATE ln_embedded_payments
-				SET payment_request = $3, amount_msat = $4, fee_msat = $5, status = $6, preimage = '',
-				    failure_reason = $7, attempts = 0, resolved_at = $8
-				WHERE node_pubkey = $1 AND payment_hash = $2 AND status = $9`,
-				n.pubkey, hash, pr, amount, fee, string(status), string(reason), resolved, string(lightning.StatusFailed))
-			if err != nil {
-				return fmt.Errorf("embedded: retry payment: %w", err)
-			}
-			if k, _ := res.RowsAffected(); k == 0 {
-				return nil
-			}
-		}
-		if status == lightning.StatusFailed {
 			return nil
 		}
-		// The conditional UPDATE is the overdraft guard: concurrent payments
-		// (in this process or another on the same database) serialise on
-		// the node row, and each re-checks the balance it finds.
-		res, err = tx.ExecContext(ctx, `UPDATE ln_embedded_nodes SET balance_msat = balance_msat - $2
-			WHERE pubkey = $1 AND balance_msat >= $2`, n.pubkey, amount+fee)
-		if err != nil {
-			return fmt.Errorf("embedded: debit: %w", err)
-		}
-		if k, _ := res.RowsAffected(); k == 1 {
-			return nil
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE ln_embedded_payments SET status = $3, failure_reason = $4, fee_msat = 0, resolved_at = $5
-			WHERE node_pubkey = $1 AND payment_hash = $2`,
-			n.pubkey, hash, string(lightning.StatusFailed), string(lightning.FailureInsufficientBalance), now)
-		return err
-	})
+	}
+	if status == lightning.StatusFailed {
+		return nil
+	}
+	// The conditional UPDATE is the overdraft guard: concurrent payments
+	// (in this process or another on the same database) serialise on
+	// the node row, and each re-checks the balance it finds.
+	res, err = tx.ExecContext(ctx, `UPDATE ln_embedded_nodes SET balance_msat = balance_msat - $2
+		WHERE pubkey = $1 AND balance_msat >= $2`, n.pubkey, amount+fee)
+	if err != nil {
+		return fmt.Errorf("embedded: debit: %w", err)
+	}
+	if k, _ := res.RowsAffected(); k == 1 {
+		return nil
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE ln_embedded_payments SET status = $3, failure_reason = $4, fee_msat = 0, resolved_at = $5
+		WHERE node_pubkey = $1 AND payment_hash = $2`,
+		n.pubkey, hash, string(lightning.StatusFailed), string(lightning.FailureInsufficientBalance), now)
+	return err
 }
 
 // wait drives the payment until it is final or the deadline passes.
