@@ -215,7 +215,7 @@ func (s *Service) finish(ctx context.Context, t Transaction, p lightning.Payment
 		s.log.Info("outgoing payment finished", "transaction", t.ID, "status", t.Status, "reason", t.FailureReason)
 		if t.Status == StatusCompleted {
 			s.opt.Compliance.RegisterTransaction(ctx, t)
-			s.background(func(ctx context.Context) { s.postTransaction(ctx, t) })
+			s.wakeCallbacks()
 		}
 		return t, nil
 	}
@@ -258,46 +258,6 @@ func (s *Service) resolveOutgoing(ctx context.Context) {
 			if _, err := s.finish(ctx, t, p); err != nil {
 				s.log.Warn("book payment", "transaction", t.ID, "err", err)
 			}
-		}
-	}
-}
-
-// postTransaction sends UMA's post-transaction callback for a completed
-// payment to the counterparty's utxoCallback: as the sender, the UTXOs that
-// paid; as the receiver, the UTXOs that were paid (no reference VASP does
-// this side). Best effort, retried a few times in this process: the payment
-// is final either way.
-func (s *Service) postTransaction(ctx context.Context, t Transaction) {
-	if t.Details.UtxoCallback == "" {
-		return
-	}
-	hash, err := lightning.ParseHash(t.PaymentHash)
-	if err != nil {
-		return
-	}
-	utxos, _ := s.opt.Node.UTXOs(ctx, hash)
-	cb := &uma.PostTransactionCallback{VaspDomain: s.opt.Domain, TransactionStatus: uma.TransactionCompleted, Utxos: []uma.UtxoWithAmount{}}
-	for _, u := range utxos {
-		cb.Utxos = append(cb.Utxos, uma.UtxoWithAmount{Utxo: u.Outpoint, AmountMsats: u.AmountMsat})
-	}
-	cb.Sign(s.opt.Keys.Signing, s.clock.Now())
-	body, err := json.Marshal(cb)
-	if err != nil {
-		return
-	}
-	for attempt, delay := 0, time.Second; attempt < 5; attempt, delay = attempt+1, delay*2 {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		status, _, err := s.fetch(cctx, http.MethodPost, t.Details.UtxoCallback, body)
-		cancel()
-		if err == nil && status/100 == 2 {
-			return
-		}
-		if ctx.Err() != nil {
-			return // shutting down
-		}
-		s.log.Warn("post-transaction callback failed", "transaction", t.ID, "status", status, "err", err, "attempt", attempt+1)
-		if !sleep(ctx, delay) {
-			return
 		}
 	}
 }

@@ -152,8 +152,7 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 			"amount", done.Amount, "currency", done.Currency, "msats", done.Msats)
 		s.opt.Webhooks.Wake()
 		s.opt.Compliance.RegisterTransaction(ctx, *done)
-		t := *done
-		s.background(func(ctx context.Context) { s.postTransaction(ctx, t) })
+		s.wakeCallbacks()
 	}
 	return err
 }

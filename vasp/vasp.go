@@ -91,11 +91,9 @@ type Service struct {
 	verifier *uma.Verifier
 	nonces   *NonceCache
 
-	// bg bounds background work started by requests (post-transaction
-	// callbacks); Run cancels it and waits for that work when it returns.
-	bg     context.Context
-	stopBg context.CancelFunc
-	bgWork sync.WaitGroup
+	// callbackWake tells the post-transaction callback sender that a
+	// payment just completed (see callbacks.go).
+	callbackWake chan struct{}
 }
 
 // New checks opts and returns a Service. Run its background work with Run.
@@ -147,7 +145,7 @@ func New(opts Options) (*Service, error) {
 		opts.MaxRoutingFeePPM = 5_000 // 0.5 %
 	}
 	s := &Service{opt: opts, db: opts.DB, clock: opts.Clock, log: opts.Log, client: opts.HTTPClient}
-	s.bg, s.stopBg = context.WithCancel(context.Background())
+	s.callbackWake = make(chan struct{}, 1)
 	s.nonces = &NonceCache{DB: opts.DB, Now: opts.Clock.Now}
 	keys := opts.KeySource
 	if keys == nil {
@@ -175,21 +173,24 @@ func (s *Service) Configuration() *uma.Configuration {
 }
 
 // Run does the background work until ctx ends: crediting settled incoming
-// payments, resolving outgoing payments left in flight, and purging old
-// nonces. Each loop retries its own failures; Run returns when ctx ends.
+// payments, resolving outgoing payments left in flight, sending
+// post-transaction callbacks, and purging old nonces. Each loop retries its
+// own failures; Run returns when ctx ends and they have stopped.
 func (s *Service) Run(ctx context.Context) error {
-	done := make(chan struct{}, 2)
-	go func() { s.watchSettlements(ctx); done <- struct{}{} }()
-	go func() { s.resolveOutgoing(ctx); done <- struct{}{} }()
+	var wg sync.WaitGroup
+	for _, loop := range []func(context.Context){s.watchSettlements, s.resolveOutgoing, s.sendCallbacks} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loop(ctx)
+		}()
+	}
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			<-done
-			<-done
-			s.stopBg()
-			s.bgWork.Wait()
+			wg.Wait()
 			return nil
 		case <-tick.C:
 			if _, err := s.nonces.Purge(ctx); err != nil {
@@ -197,16 +198,6 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}
 	}
-}
-
-// background runs f in a goroutine that Run waits for when it stops; f's
-// context is canceled then.
-func (s *Service) background(f func(ctx context.Context)) {
-	s.bgWork.Add(1)
-	go func() {
-		defer s.bgWork.Done()
-		f(s.bg)
-	}()
 }
 
 // sleep waits d or until ctx ends, reporting whether to go on.

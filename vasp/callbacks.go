@@ -1,0 +1,214 @@
+package vasp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/vaspd/vaspd/delivery"
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/uma"
+)
+
+// Post-transaction callbacks (UMA's utxoCallback) go out durably, on the
+// webhooks' schedule. What is owed lives on the transaction row
+// (callback_state, migration 0420): a payment that reaches COMPLETED owes
+// its callback from that very commit, whichever process made it, so a
+// crash or a restart loses none. Any process may send one; a claim pushes
+// callback_next_at past a lease, so two processes never send the same
+// callback at once, and one that dies mid-send hands it on when the lease
+// ends. Each attempt is signed afresh (the counterparty checks the
+// timestamp). The payment is final whatever happens here.
+
+// Callback states.
+const (
+	callbackPending = "pending" // owed once the transaction is COMPLETED
+	callbackSent    = "sent"
+	callbackNone    = "none" // the counterparty gave no callback URL
+	callbackDead    = "dead" // retried for the whole window
+)
+
+const (
+	// callbackLease is how long a claimed callback is left to its sender.
+	callbackLease = 30 * time.Second
+	// callbackBatch is how many callbacks one round claims and sends.
+	callbackBatch = 16
+	// callbackTimeout bounds one attempt.
+	callbackTimeout = 10 * time.Second
+)
+
+// callbackPolicy is the webhooks' schedule: 10 s doubling, each delay
+// capped at 1 h, for 3 days after the payment completed.
+var callbackPolicy = delivery.RetryPolicy{}
+
+const callbackWindow = 72 * time.Hour
+
+// wakeCallbacks tells the sender a callback may be due now.
+func (s *Service) wakeCallbacks() {
+	select {
+	case s.callbackWake <- struct{}{}:
+	default:
+	}
+}
+
+// sendCallbacks sends the callbacks owed until ctx ends.
+func (s *Service) sendCallbacks(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		n, err := s.callbackRound(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			s.log.Warn("post-transaction callbacks", "err", err)
+		}
+		if n == callbackBatch && err == nil {
+			continue // more may be due
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-s.callbackWake:
+		}
+	}
+}
+
+// owedCallback is a claimed callback.
+type owedCallback struct {
+	t        Transaction
+	attempts int
+}
+
+// callbackRound claims the callbacks due and sends them; it returns how
+// many it claimed.
+func (s *Service) callbackRound(ctx context.Context) (int, error) {
+	now := s.clock.Now()
+	var owed []owedCallback
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		owed = owed[:0]
+		rows, err := tx.QueryContext(ctx, `UPDATE uma_transactions SET callback_next_at = $1
+			WHERE id IN (SELECT id FROM uma_transactions
+				WHERE callback_state = 'pending' AND status = 'COMPLETED' AND callback_next_at <= $2
+				ORDER BY callback_next_at LIMIT $3 `+tx.Driver().SkipLocked()+`)
+			RETURNING `+txColumns+`, callback_attempts`,
+			store.Micros(now.Add(callbackLease)), store.Micros(now), callbackBatch)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var o owedCallback
+			t, err := scanTransaction(scanWithExtra{rows, &o.attempts})
+			if err != nil {
+				return err
+			}
+			o.t = t
+			owed = append(owed, o)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return 0, fmt.Errorf("claim callbacks: %w", err)
+	}
+	var wg sync.WaitGroup
+	for _, o := range owed {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.sendCallback(ctx, o)
+		}()
+	}
+	wg.Wait()
+	return len(owed), nil
+}
+
+// scanWithExtra scans a transaction row followed by extra columns.
+type scanWithExtra struct {
+	rows  interface{ Scan(...any) error }
+	extra *int
+}
+
+func (x scanWithExtra) Scan(dest ...any) error {
+	return x.rows.Scan(append(dest, x.extra)...)
+}
+
+// sendCallback makes one attempt at o's callback and records the outcome.
+func (s *Service) sendCallback(ctx context.Context, o owedCallback) {
+	t := o.t
+	if t.Details.UtxoCallback == "" {
+		s.recordCallback(ctx, t.ID, callbackNone, o.attempts, 0, "")
+		return
+	}
+	body, err := s.callbackBody(ctx, t)
+	if err != nil {
+		s.log.Warn("post-transaction callback not built", "transaction", t.ID, "err", err)
+		s.recordCallback(ctx, t.ID, callbackDead, o.attempts, 0, truncate(err.Error(), 200))
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, callbackTimeout)
+	status, _, err := s.fetch(cctx, http.MethodPost, t.Details.UtxoCallback, body)
+	cancel()
+	if ctx.Err() != nil {
+		return // shutting down: the lease hands it on
+	}
+	n := o.attempts + 1
+	if err == nil && status/100 == 2 {
+		s.recordCallback(ctx, t.ID, callbackSent, n, 0, "")
+		return
+	}
+	why := fmt.Sprintf("HTTP %d", status)
+	if err != nil {
+		why = truncate(err.Error(), 200)
+	}
+	completed := t.UpdatedAt
+	if !t.SettledAt.IsZero() {
+		completed = t.SettledAt
+	}
+	now := s.clock.Now()
+	d := callbackPolicy.Delay(n)
+	d = time.Duration(float64(d) * (0.9 + 0.2*rand.Float64())) // ±10 %, as the webhooks
+	if next := now.Add(d); next.After(completed.Add(callbackWindow)) {
+		s.log.Error("post-transaction callback given up", "transaction", t.ID, "attempts", n, "err", why)
+		s.recordCallback(ctx, t.ID, callbackDead, n, 0, why)
+	} else {
+		s.log.Warn("post-transaction callback failed", "transaction", t.ID, "attempt", n, "err", why, "retry_at", next)
+		s.recordCallback(ctx, t.ID, callbackPending, n, store.Micros(next), why)
+	}
+}
+
+// recordCallback stores an attempt's outcome; if that fails the lease runs
+// out and the callback is tried again.
+func (s *Service) recordCallback(ctx context.Context, id, state string, attempts int, next int64, why string) {
+	if _, err := s.db.ExecContext(context.WithoutCancel(ctx), `UPDATE uma_transactions
+		SET callback_state = $1, callback_attempts = $2, callback_next_at = $3, callback_error = $4 WHERE id = $5`,
+		state, attempts, next, why, id); err != nil {
+		s.log.Warn("record post-transaction callback", "transaction", id, "err", err)
+	}
+}
+
+// callbackBody is t's signed callback: as the sender, the UTXOs that paid;
+// as the receiver, the UTXOs that were paid (no reference VASP does this
+// side).
+func (s *Service) callbackBody(ctx context.Context, t Transaction) ([]byte, error) {
+	hash, err := lightning.ParseHash(t.PaymentHash)
+	if err != nil {
+		return nil, err
+	}
+	utxos, err := s.opt.Node.UTXOs(ctx, hash)
+	if err != nil {
+		s.log.Debug("no UTXOs for callback", "transaction", t.ID, "err", err)
+	}
+	cb := &uma.PostTransactionCallback{VaspDomain: s.opt.Domain, TransactionStatus: uma.TransactionCompleted, Utxos: []uma.UtxoWithAmount{}}
+	for _, u := range utxos {
+		cb.Utxos = append(cb.Utxos, uma.UtxoWithAmount{Utxo: u.Outpoint, AmountMsats: u.AmountMsat})
+	}
+	cb.Sign(s.opt.Keys.Signing, s.clock.Now())
+	return json.Marshal(cb)
+}
