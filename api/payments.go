@@ -122,6 +122,8 @@ type createQuoteRequest struct {
 	LockedCurrencyAmount  int64          `json:"lockedCurrencyAmount"`
 	Description           string         `json:"description"`
 	SenderUserInfo        map[string]any `json:"senderUserInfo"`
+	// UmaRequestID (vaspd's own) pays an UMA request the user received.
+	UmaRequestID string `json:"umaRequestId"`
 }
 
 type quoteResponse struct {
@@ -166,7 +168,7 @@ func (h *paymentHandlers) createQuote(w http.ResponseWriter, r *http.Request) er
 	q, err := h.v.CreateQuote(r.Context(), vasp.QuoteRequest{
 		LookupID: req.LookupID, SendingCurrency: strings.ToUpper(req.SendingCurrencyCode),
 		ReceivingCurrency: strings.ToUpper(req.ReceivingCurrencyCode), LockedSide: req.LockedCurrencySide,
-		Amount: req.LockedCurrencyAmount, Description: req.Description,
+		Amount: req.LockedCurrencyAmount, Description: req.Description, UmaRequestID: req.UmaRequestID,
 	})
 	if err != nil {
 		return err

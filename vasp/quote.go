@@ -46,6 +46,11 @@ type QuoteRequest struct {
 	LockedSide        string
 	Amount            int64 // smallest unit of the locked side's currency
 	Description       string
+	// UmaRequestID pays an UMA request our user received (see
+	// ReceiveUmaRequest): the lookup must be of its receiver, the quote
+	// receiver-locked to its amount and currency, and the payreq names its
+	// invoice (invoiceUUID) so the receiver knows what is paid.
+	UmaRequestID string `json:",omitempty"`
 }
 
 // Quote is a locked price for paying a receiver.
@@ -105,6 +110,12 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	if err != nil {
 		return Quote{}, err
 	}
+	var invoiceUUID string
+	if in.UmaRequestID != "" {
+		if invoiceUUID, err = s.checkUmaRequest(ctx, in, l.Receiver); err != nil {
+			return Quote{}, err
+		}
+	}
 	rate, err := s.opt.Rates.Rate(ctx, in.SendingCurrency)
 	if err != nil {
 		return Quote{}, quoteInput("sendingCurrencyCode %q is not supported", truncate(in.SendingCurrency, 16))
@@ -127,7 +138,8 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 		LockedSide: in.LockedSide, SendingCurrency: rate.Currency.Code, ReceivingCurrency: theirs.Code,
 		Request: in, CreatedAt: s.clock.Now(),
 	}
-	pr := &uma.PayRequest{ReceivingCurrency: theirs.Code, Comment: truncate(in.Description, 255), PayeeData: uma.UMADataOptions("name")}
+	pr := &uma.PayRequest{ReceivingCurrency: theirs.Code, Comment: truncate(in.Description, 255), PayeeData: uma.UMADataOptions("name"),
+		InvoiceUUID: invoiceUUID}
 	var sendConv rates.Conversion
 	if in.LockedSide == LockedSending {
 		if sendConv, err = rate.SendForAmount(in.Amount); err != nil {

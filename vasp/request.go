@@ -176,3 +176,26 @@ func (s *Service) ListUmaRequests(ctx context.Context, userID, cursor string, li
 	}
 	return out, rows.Err()
 }
+
+// checkUmaRequest checks that quote request in pays UMA request
+// in.UmaRequestID of its user, whose receiver the lookup found, and returns
+// the invoice's UUID.
+func (s *Service) checkUmaRequest(ctx context.Context, in QuoteRequest, receiver string) (string, error) {
+	r, err := s.GetUmaRequest(ctx, in.UmaRequestID)
+	if err != nil {
+		return "", err
+	}
+	if r.UserID != in.UserID {
+		return "", vaspd.NotFound("UMA_REQUEST_NOT_FOUND", "UMA request %s not found for this user", r.ID)
+	}
+	if !strings.EqualFold(r.ReceiverUMA, receiver) {
+		return "", vaspd.InvalidInput("the lookup is of %s; UMA request %s is from %s", receiver, r.ID, r.ReceiverUMA)
+	}
+	if in.LockedSide != LockedReceiving || in.ReceivingCurrency != r.Currency || in.Amount != r.Amount {
+		return "", vaspd.InvalidInput("UMA request %s is paid receiver-locked: lockedCurrencySide RECEIVING, %d %s", r.ID, r.Amount, r.Currency)
+	}
+	if !s.clock.Now().Before(r.ExpiresAt) {
+		return "", vaspd.Errorf(409, "QUOTE_EXPIRED", "UMA request %s expired at %s", r.ID, r.ExpiresAt.Format(time.RFC3339))
+	}
+	return r.InvoiceUUID, nil
+}
