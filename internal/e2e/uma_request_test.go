@@ -45,7 +45,7 @@ func TestUmaRequestPaid(t *testing.T) {
 		bobAddr := "$bob@" + b.domain
 		inv := &uma.Invoice{ReceiverUMA: bobAddr, InvoiceUUID: uuid.NewString(), Amount: 7_50,
 			ReceivingCurrency: uma.InvoiceCurrency{Code: "EUR", Name: "Euro", Symbol: "€", Decimals: 2},
-			Expiration: time.Now().Add(time.Hour).Unix(), IsSubjectToTravelRule: true, UmaVersions: "1.0",
+			Expiration:        time.Now().Add(time.Hour).Unix(), IsSubjectToTravelRule: true, UmaVersions: "1.0",
 			SenderUMA: "$alice@" + a.domain, Callback: b.base + "/api/uma/payreq/bob"}
 		if err := inv.Sign(key); err != nil {
 			t.Fatal(err)
