@@ -31,9 +31,11 @@ func (c *claims) AnnounceClaim(ctx context.Context, tx *store.Tx, inv webhook.Um
 	if err := tx.QueryRowContext(ctx, `SELECT status FROM invitations WHERE code = $1`, inv.Code).Scan(&st); err != nil || st != invitations.Claimed {
 		return errors.New("announced outside the claiming transaction")
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.got = append(c.got, inv)
+	tx.AfterCommit(func() { // counted once committed, as the webhook engine's enqueue is
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.got = append(c.got, inv)
+	})
 	return nil
 }
 

@@ -357,7 +357,8 @@ func (im *Importer) importRow(ctx context.Context, id, token string, row int64, 
 // finish ends job id with status and announces it, in one transaction.
 func (im *Importer) finish(ctx context.Context, id, token, status, failure string) error {
 	s := im.users
-	return s.db.InTx(ctx, func(tx *store.Tx) error {
+	var j ImportJob
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		now := store.Micros(s.clock.Now())
 		var fail any
 		if failure != "" {
@@ -372,15 +373,17 @@ func (im *Importer) finish(ctx context.Context, id, token, status, failure strin
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
 			return errLeaseLost
 		}
+		if j, err = getImport(ctx, tx, id); err != nil {
+			return err
+		}
 		if im.opt.Announcer == nil {
 			return nil
 		}
-		j, err := getImport(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		im.opt.Log.Info("bulk user import finished", "job", id, "status", status,
-			"successful", j.Successful, "failed", j.Failed)
 		return im.opt.Announcer.AnnounceImport(ctx, tx, j)
 	})
+	if err == nil {
+		im.opt.Log.Info("bulk user import finished", "job", id, "status", status,
+			"successful", j.Successful, "failed", j.Failed)
+	}
+	return err
 }

@@ -3,12 +3,15 @@ package users_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/rates"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
 	"github.com/vaspd/vaspd/users"
@@ -26,9 +29,12 @@ func (a *announcements) AnnounceImport(ctx context.Context, tx *store.Tx, j user
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM user_imports WHERE id = $1 AND status = $2`, j.ID, j.Status).Scan(&n); err != nil || n != 1 {
 		return fmt.Errorf("announced outside the finishing transaction: %v %d", err, n)
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.jobs = append(a.jobs, j)
+	// Counted once committed, as the webhook engine's enqueue is.
+	tx.AfterCommit(func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		a.jobs = append(a.jobs, j)
+	})
 	return nil
 }
 
@@ -135,30 +141,29 @@ func TestImportJobResumesAfterCrash(t *testing.T) {
 		s, clock := newService(t, db)
 		ann := &announcements{}
 		opt := users.ImporterOptions{Announcer: ann, Lease: 10 * time.Second}
-		first := users.NewImporter(s, opt)
+		// The first process "crashes" (its context ends) in the middle of
+		// row 40: the rates provider, asked once per row, cuts it there.
+		p, err := rates.NewConfigProvider(rates.DefaultConfig(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		crashing := users.New(db, clock, users.WithRates(&cancelAt{Provider: p, at: 40, cancel: cancel}))
+		first := users.NewImporter(crashing, opt)
 		const rows = 300
 		j, err := first.Submit(ctx, bigCSV(rows), "vasp.example")
 		if err != nil {
 			t.Fatal(err)
 		}
-		cctx, cancel := context.WithCancel(ctx)
-		go func() {
-			// "Crash" once some rows are in.
-			for countUsers(t, db) < 40 {
-				time.Sleep(time.Millisecond)
-			}
-			cancel()
-		}()
 		if _, err := first.Step(cctx); err == nil {
 			t.Fatal("the interrupted step finished the job")
 		}
-		cancel()
 		mid, err := first.Get(ctx, j.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if mid.Status != users.ImportProcessing || mid.Processed == 0 || mid.Processed == rows ||
-			int(mid.Successful) != countUsers(t, db) {
+		if mid.Status != users.ImportProcessing || mid.Processed != 39 || int(mid.Successful) != countUsers(t, db) {
 			t.Fatalf("after the crash %+v, %d users", mid, countUsers(t, db))
 		}
 
@@ -191,7 +196,10 @@ func TestImportJobsTwoProcesses(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s, _ := newService(t, db)
 		ann := &announcements{}
-		opt := users.ImporterOptions{Announcer: ann, PollInterval: 5 * time.Millisecond}
+		// A short lease, so that a step failing for a passing reason is
+		// retried within the test's time; the log says what it was.
+		opt := users.ImporterOptions{Announcer: ann, PollInterval: 5 * time.Millisecond, Lease: 2 * time.Second,
+			Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))}
 		a, b := users.NewImporter(s, opt), users.NewImporter(s, opt)
 		var ids []string
 		for k := 0; k < 4; k++ {
@@ -208,7 +216,7 @@ func TestImportJobsTwoProcesses(t *testing.T) {
 			}
 			ids = append(ids, j.ID)
 		}
-		rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		rctx, cancel := context.WithTimeout(ctx, 120*time.Second)
 		defer cancel()
 		var wg sync.WaitGroup
 		for _, im := range []*users.Importer{a, b} {
@@ -218,7 +226,15 @@ func TestImportJobsTwoProcesses(t *testing.T) {
 				_ = im.Run(rctx)
 			}()
 		}
-		for len(ann.list()) < len(ids) && rctx.Err() == nil {
+		done := func() bool {
+			for _, id := range ids {
+				if j, err := a.Get(ctx, id); err != nil || j.Status != users.ImportCompleted {
+					return false
+				}
+			}
+			return true
+		}
+		for !done() && rctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}
 		cancel()
@@ -235,4 +251,27 @@ func TestImportJobsTwoProcesses(t *testing.T) {
 			t.Fatalf("successful %d failed %d users %d announced %d", ok, failed, countUsers(t, db), len(ann.list()))
 		}
 	})
+}
+
+// cancelAt is a rates provider that calls cancel on its at-th Currencies
+// call (users.Service asks once per created user).
+type cancelAt struct {
+	rates.Provider
+	n      atomic.Int32
+	at     int32
+	cancel func()
+}
+
+func (c *cancelAt) Currencies(ctx context.Context) ([]rates.Currency, error) {
+	if c.n.Add(1) == c.at {
+		c.cancel()
+	}
+	return c.Provider.Currencies(ctx)
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
 }
