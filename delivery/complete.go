@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/vaspd/vaspd/store"
@@ -126,12 +127,14 @@ func (w *worker) record(batch []finished) error {
 		for start := 0; start < len(batch); start += 100 {
 			end := min(start+100, len(batch))
 			args := make([]any, 0, (end-start)*cols)
-			q := `INSERT INTO webhook_attempts (id, delivery_id, attempt, started_at, latency_us, status_code, response_body, error) VALUES `
+			var q strings.Builder
+			q.WriteString(`INSERT INTO webhook_attempts (id, delivery_id, attempt, started_at, latency_us, status_code, response_body, error) VALUES `)
+			p := newParams(tx.Driver())
 			for i, f := range batch[start:end] {
 				if i > 0 {
-					q += ", "
+					q.WriteString(", ")
 				}
-				q += "(" + placeholders(i*cols+1, cols) + ")"
+				q.WriteString("(" + p.list(cols) + ")")
 				n := f.c.attempts + 1
 				body := f.res.body
 				if body == nil {
@@ -143,34 +146,37 @@ func (w *worker) record(batch []finished) error {
 			// A lease that expired mid-attempt (it cannot, attempts are
 			// bounded by a shorter timeout, but be safe) may log the same
 			// attempt number twice: keep the first.
-			q += " ON CONFLICT (id) DO NOTHING"
-			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			q.WriteString(" ON CONFLICT (id) DO NOTHING")
+			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 				return fmt.Errorf("insert attempts: %w", err)
 			}
 		}
-		for _, f := range batch {
-			o, err := s.recordDelivery(ctx, tx, f, now, us)
-			if err != nil {
-				return err
-			}
-			outcomes = append(outcomes, o)
+		var err error
+		outcomes, err = s.recordDeliveries(ctx, tx, batch, now, us)
+		if err != nil {
+			return err
 		}
+		var released []claimed
+		for _, f := range batch {
+			released = append(released, f.release...)
+		}
+		if err := releaseIn(ctx, tx, released, us); err != nil {
+			return err
+		}
+		var changed []string
 		for id, ec := range eps {
 			if ec.disable != "" {
+				s.endpointsChanged()
 				if _, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = $2, updated_at = $3
 					WHERE id = $1`, id, ec.disable, us); err != nil {
 					return err
 				}
 			}
-			if !ec.changed {
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET failure_streak = $2, backoff_until = $3 WHERE id = $1`,
-				id, ec.streak, store.Micros(ec.backoff)); err != nil {
-				return err
+			if ec.changed {
+				changed = append(changed, id)
 			}
 		}
-		return nil
+		return updateStreaks(ctx, tx, changed, eps)
 	})
 	if err != nil {
 		return err
@@ -196,52 +202,129 @@ func (w *worker) record(batch []finished) error {
 	return nil
 }
 
-// recordDelivery moves one delivery on after its attempt and returns the
-// outcome's metric label.
-func (s *Service) recordDelivery(ctx context.Context, tx *store.Tx, f finished, now time.Time, us int64) (string, error) {
+// updateStreaks writes the failure streak and back-off of the endpoints in
+// ids, many rows per statement.
+func updateStreaks(ctx context.Context, tx *store.Tx, ids []string, eps map[string]*endpointChange) error {
+	pg := tx.Driver().Name() == "postgres"
+	for start := 0; start < len(ids); start += 200 {
+		end := min(start+200, len(ids))
+		p := newParams(tx.Driver())
+		var b strings.Builder
+		b.WriteString(`UPDATE webhook_endpoints SET failure_streak = v.column2, backoff_until = v.column3 FROM (VALUES `)
+		args := make([]any, 0, 3*(end-start))
+		for i, id := range ids[start:end] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			if pg {
+				b.WriteString("(CAST(" + p.next() + " AS TEXT), CAST(" + p.next() + " AS BIGINT), CAST(" + p.next() + " AS BIGINT))")
+			} else {
+				b.WriteString("(" + p.list(3) + ")")
+			}
+			ec := eps[id]
+			args = append(args, id, ec.streak, store.Micros(ec.backoff))
+		}
+		b.WriteString(`) AS v WHERE webhook_endpoints.id = v.column1`)
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("update endpoint streaks: %w", err)
+		}
+	}
+	return nil
+}
+
+// deliveryUpdate is the new state of one delivery after its attempt.
+type deliveryUpdate struct {
+	status    string // "": leave as it is (pending)
+	lastError string
+	nextAt    int64 // -1: leave next_attempt_at as it is
+	finished  int64 // -1: leave finished_at as it is
+}
+
+// recordDeliveries moves the batch's deliveries on after their attempts,
+// many rows per statement (UPDATE … FROM VALUES, which both databases
+// support), and returns each outcome's metric label. Every row is guarded by
+// its lease token: a late result from an expired lease changes nothing.
+func (s *Service) recordDeliveries(ctx context.Context, tx *store.Tx, batch []finished, now time.Time, us int64) ([]string, error) {
+	labels := make([]string, len(batch))
+	ups := make([]deliveryUpdate, len(batch))
+	for i, f := range batch {
+		labels[i], ups[i] = s.nextState(f, now, us)
+	}
+	// VALUES columns are column1… on both databases; the casts give
+	// PostgreSQL the types it cannot infer from a bare VALUES list.
+	const cols = 9
+	pg := tx.Driver().Name() == "postgres"
+	for start := 0; start < len(batch); start += 100 {
+		end := min(start+100, len(batch))
+		var b strings.Builder
+		p := newParams(tx.Driver())
+		b.WriteString(`UPDATE webhook_deliveries SET status = CASE WHEN v.column3 = '' THEN webhook_deliveries.status ELSE v.column3 END,
+			attempts = v.column4, first_attempt_at = v.column5,
+			last_status = v.column6, last_error = v.column7,
+			next_attempt_at = CASE WHEN v.column8 < 0 THEN webhook_deliveries.next_attempt_at ELSE v.column8 END,
+			lease_token = '', updated_at = ` + p.next() + `,
+			finished_at = CASE WHEN v.column9 < 0 THEN webhook_deliveries.finished_at ELSE v.column9 END
+			FROM (VALUES `)
+		args := make([]any, 0, 1+(end-start)*cols)
+		args = append(args, us)
+		for i := start; i < end; i++ {
+			c, r, u := batch[i].c, batch[i].res, ups[i]
+			first := c.first
+			if first.IsZero() {
+				first = r.started
+			}
+			if i > start {
+				b.WriteString(", ")
+			}
+			if pg {
+				b.WriteString("(")
+				for k, typ := range [cols]string{"TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "TEXT", "BIGINT", "BIGINT"} {
+					if k > 0 {
+						b.WriteString(", ")
+					}
+					b.WriteString("CAST(" + p.next() + " AS " + typ + ")")
+				}
+				b.WriteString(")")
+			} else {
+				// SQLite compares and stores the bound values as they are;
+				// a shorter statement is cheaper to parse.
+				b.WriteString("(" + p.list(cols) + ")")
+			}
+			args = append(args, c.id, c.token, u.status, c.attempts+1, store.Micros(first), int64(r.status), u.lastError,
+				u.nextAt, u.finished)
+		}
+		b.WriteString(`) AS v WHERE webhook_deliveries.id = v.column1 AND webhook_deliveries.lease_token = v.column2`)
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return nil, fmt.Errorf("update deliveries: %w", err)
+		}
+	}
+	return labels, nil
+}
+
+// nextState decides what one attempt's result does to its delivery and
+// returns the outcome's metric label.
+func (s *Service) nextState(f finished, now time.Time, us int64) (string, deliveryUpdate) {
 	c, r := f.c, f.res
 	n := c.attempts + 1
 	first := c.first
 	if first.IsZero() {
 		first = r.started
 	}
-	var err error
-	var label string
 	switch classify(r.status) {
 	case outcomeDelivered:
-		label = StatusDelivered
-		_, err = tx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = 'delivered', attempts = $3, first_attempt_at = $4,
-			last_status = $5, last_error = '', lease_token = '', updated_at = $6, finished_at = $6
-			WHERE id = $1 AND lease_token = $2`, c.id, c.token, n, store.Micros(first), r.status, us)
+		return StatusDelivered, deliveryUpdate{status: StatusDelivered, nextAt: -1, finished: us}
 	case outcomeGone:
 		// The delivery waits, due at once, for its endpoint to be re-enabled.
-		label = "gone"
-		_, err = tx.ExecContext(ctx, `UPDATE webhook_deliveries SET attempts = $3, first_attempt_at = $4, last_status = $5,
-			last_error = $6, next_attempt_at = $7, lease_token = '', updated_at = $7
-			WHERE id = $1 AND lease_token = $2`, c.id, c.token, n, store.Micros(first), r.status,
-			"410 Gone: endpoint disabled until re-enabled", us)
-	default:
-		msg := r.errString()
-		if msg == "" {
-			msg = fmt.Sprintf("HTTP %d %s", r.status, http.StatusText(r.status))
-		}
-		at, dead := s.opt.Retry.next(int(n), first, now, r.retryAfter, s.rnd)
-		if dead {
-			label = StatusDead
-			s.opt.Log.Warn("webhook dead-lettered", "delivery", c.id, "endpoint", c.t.id, "attempts", n)
-			_, err = tx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = 'dead', attempts = $3, first_attempt_at = $4,
-				last_status = $5, last_error = $6, lease_token = '', updated_at = $7, finished_at = $7
-				WHERE id = $1 AND lease_token = $2`, c.id, c.token, n, store.Micros(first), r.status, msg, us)
-		} else {
-			label = "retry"
-			_, err = tx.ExecContext(ctx, `UPDATE webhook_deliveries SET attempts = $3, first_attempt_at = $4,
-				last_status = $5, last_error = $6, next_attempt_at = $7, lease_token = '', updated_at = $8
-				WHERE id = $1 AND lease_token = $2`, c.id, c.token, n, store.Micros(first), r.status, msg,
-				store.Micros(at), us)
-		}
+		return "gone", deliveryUpdate{lastError: "410 Gone: endpoint disabled until re-enabled", nextAt: us, finished: -1}
 	}
-	if err != nil {
-		return "", fmt.Errorf("update delivery %s: %w", c.id, err)
+	msg := r.errString()
+	if msg == "" {
+		msg = fmt.Sprintf("HTTP %d %s", r.status, http.StatusText(r.status))
 	}
-	return label, nil
+	at, dead := s.opt.Retry.next(int(n), first, now, r.retryAfter, s.rnd)
+	if dead {
+		s.opt.Log.Warn("webhook dead-lettered", "delivery", c.id, "endpoint", c.t.id, "attempts", n)
+		return StatusDead, deliveryUpdate{status: StatusDead, lastError: msg, nextAt: -1, finished: us}
+	}
+	return "retry", deliveryUpdate{lastError: msg, nextAt: store.Micros(at), finished: -1}
 }

@@ -264,3 +264,67 @@ func TestResponseBodyLoggedUpTo8KiB(t *testing.T) {
 		t.Fatalf("logged %d bytes", len(d.AttemptLog[0].ResponseBody))
 	}
 }
+
+// TestEnqueueManyAndEndpointCache covers the batch enqueue and the
+// per-transaction endpoint match cache: an endpoint created inside the same
+// transaction gets the events enqueued after it.
+func TestEnqueueManyAndEndpointCache(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := newTestService(t, db, vaspd.NewFakeClock(t0))
+		all, only, late := newReceiver(t), newReceiver(t), newReceiver(t)
+		mustEndpoint(t, s, all.URL)
+		mustEndpoint(t, s, only.URL, func(in *EndpointInput) { in.EventTypes = &[]string{TypeIncomingPayment} })
+
+		// Rolled back: nothing is sent.
+		boom := errors.New("boom")
+		err := db.InTx(ctx, func(tx *store.Tx) error {
+			if _, err := s.EnqueueMany(ctx, tx, []Event{{Type: TypeOutgoingPayment}, {Type: TypeIncomingPayment}}); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatal(err)
+		}
+		if n := step(t, s); n != 0 {
+			t.Fatalf("rolled-back events attempted %d times", n)
+		}
+
+		var ids []string
+		err = db.InTx(ctx, func(tx *store.Tx) error {
+			var err error
+			evs := []Event{{Type: TypeOutgoingPayment}, {Type: TypeIncomingPayment}, {Type: TypeOutgoingPayment, Data: map[string]any{"n": 3}}}
+			if ids, err = s.EnqueueMany(ctx, tx, evs); err != nil {
+				return err
+			}
+			if evs[0].ID != "" {
+				t.Error("EnqueueMany changed the caller's events")
+			}
+			if _, err := s.Enqueue(ctx, tx, Event{Type: TypeIncomingPayment}); err != nil {
+				return err
+			}
+			url := late.URL
+			if _, _, err := s.createEndpoint(ctx, tx, EndpointInput{URL: &url}, false); err != nil {
+				return err
+			}
+			_, err = s.Enqueue(ctx, tx, Event{Type: TypeIncomingPayment})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ids) != 3 || ids[0] == ids[2] {
+			t.Fatalf("ids %v", ids)
+		}
+		for step(t, s) > 0 {
+		}
+		if len(all.requests()) != 5 || len(only.requests()) != 3 || len(late.requests()) != 1 {
+			t.Fatalf("all got %d (want 5), filtered %d (want 3), created in the transaction %d (want 1)",
+				len(all.requests()), len(only.requests()), len(late.requests()))
+		}
+		if d := onlyDelivery(t, s, ids[2]); d.Status != StatusDelivered || !strings.Contains(string(d.Payload), `"n":3`) {
+			t.Fatalf("delivery %+v", d)
+		}
+	})
+}

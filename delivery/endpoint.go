@@ -168,6 +168,7 @@ func (s *Service) createEndpoint(ctx context.Context, tx *store.Tx, in EndpointI
 	id := vaspd.NewID(vaspd.IDEndpoint)
 	us := store.Micros(s.opt.Clock.Now())
 	enabled := in.Enabled == nil || *in.Enabled
+	s.endpointsChanged() // before the write: the enqueue match cache must not outlive it
 	_, err = tx.ExecContext(ctx, `INSERT INTO webhook_endpoints (id, url, description, event_types, enabled, disabled_reason,
 		is_primary, timeout_ms, sign_ed25519, secret, prev_secret, prev_secret_until, failure_streak, backoff_until,
 		created_at, updated_at, deleted_at)
@@ -283,6 +284,7 @@ func (s *Service) updateEndpoint(ctx context.Context, tx *store.Tx, id string, i
 			add("disabled_reason", "disabled by an operator")
 		}
 	}
+	s.endpointsChanged() // before the write: the enqueue match cache must not outlive it
 	if _, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET `+strings.Join(set, ", ")+` WHERE id = $1`, args...); err != nil {
 		return cur, fmt.Errorf("delivery: update endpoint: %w", err)
 	}
@@ -311,6 +313,7 @@ func (s *Service) DeleteEndpoint(ctx context.Context, id string) error {
 
 func (s *Service) deleteEndpoint(ctx context.Context, tx *store.Tx, id string) error {
 	us := store.Micros(s.opt.Clock.Now())
+	s.endpointsChanged() // before the write: the enqueue match cache must not outlive it
 	if _, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET deleted_at = $2, enabled = FALSE, is_primary = FALSE,
 		updated_at = $2 WHERE id = $1`, id, us); err != nil {
 		return err

@@ -3,10 +3,12 @@ package delivery
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -29,16 +31,25 @@ type claimed struct {
 type finished struct {
 	c   claimed
 	res attemptResult
+	// release: the endpoint's other claimed, unstarted deliveries, handed
+	// back in the transaction that records this failure (so a hundred
+	// endpoints failing at once cost one transaction, not a hundred).
+	release []claimed
 }
 
 // worker is the state of one Run call.
 type worker struct {
 	s       *Service
 	mu      sync.Mutex
-	busy    map[string]int       // endpoint id → attempts in flight here
-	queue   map[string][]claimed // endpoint id → claimed, not yet started
-	streak  map[string]int64     // endpoint id → consecutive failures, as last known here
-	share   int                  // fair share of MaxInFlight per active endpoint, from the last claim
+	busy    map[string]int           // endpoint id → attempts in flight here
+	queue   map[string][]claimed     // endpoint id → claimed, not yet started
+	streak  map[string]int64         // endpoint id → consecutive failures, as last known here
+	share   int                      // fair share of MaxInFlight per active endpoint, from the last claim
+	lat     map[string]time.Duration // endpoint id → moving average of its successful attempts' latency
+	depth   map[string]int           // endpoint id → how many rows the last claim aimed to hold
+	drained map[string]bool          // endpoint id → the last claim got fewer rows than it asked for
+	starved bool                     // the last claim left due work unclaimed for lack of MaxInFlight room
+	more    bool                     // the last claim got all it asked for from some endpoint: more may be due
 	total   int
 	freed   chan struct{}
 	results chan finished
@@ -51,6 +62,9 @@ func newWorker(s *Service) *worker {
 		busy:    map[string]int{},
 		queue:   map[string][]claimed{},
 		streak:  map[string]int64{},
+		lat:     map[string]time.Duration{},
+		depth:   map[string]int{},
+		drained: map[string]bool{},
 		share:   s.opt.MaxInFlight,
 		freed:   make(chan struct{}, 1),
 		results: make(chan finished, s.opt.MaxInFlight),
@@ -78,17 +92,30 @@ func (s *Service) Run(ctx context.Context) error {
 
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var lastAll time.Time // last claim that looked at every endpoint
 	for {
+		woken := false
 		select {
 		case <-ctx.Done():
 		case <-timer.C:
 		case <-s.wake:
+			woken = true
 		case <-w.freed:
 		}
 		if ctx.Err() != nil {
 			break
 		}
-		n, full, err := w.claim(ctx)
+		// Woken by new deliveries for one endpoint only: claim for it
+		// alone, unless the poll interval has passed since every endpoint
+		// was looked at (other processes' work, retries falling due).
+		var only string
+		ids, all := s.takeWake()
+		if woken && !all && len(ids) == 1 && time.Since(lastAll) < s.opt.PollInterval {
+			only = ids[0]
+		} else {
+			lastAll = time.Now()
+		}
+		_, full, err := w.claimFor(ctx, only)
 		if err != nil && ctx.Err() == nil {
 			s.opt.Log.Warn("webhook claim failed", "err", err)
 		}
@@ -101,7 +128,7 @@ func (s *Service) Run(ctx context.Context) error {
 		switch {
 		case err != nil:
 			timer.Reset(s.opt.PollInterval)
-		case n > 0 && !full:
+		case !full && w.more:
 			timer.Reset(0) // there may be more due work and room for it
 		default:
 			timer.Reset(s.opt.PollInterval)
@@ -129,10 +156,36 @@ func newToken() string {
 }
 
 // claimDepth is how many concurrency windows of deliveries one claim takes
-// for an endpoint that is not failing: the extra rows wait in memory,
-// under the same lease, and start as attempts finish, so one claim feeds
-// many attempts.
+// for an endpoint that is not failing, until its latency is known: the
+// extra rows wait in memory, under the same lease, and start as attempts
+// finish, so one claim feeds many attempts.
 const claimDepth = 4
+
+// claimAhead is how much work, at an endpoint's measured latency and
+// window, one claim takes for it (at most ClaimBatch rows). A fast endpoint
+// thus gets a deep batch, so it keeps sending while the next claim waits for
+// the database (on SQLite behind other writers); a slow one gets about a
+// window's worth, so claimed rows do not wait long under their lease.
+const claimAhead = 250 * time.Millisecond
+
+// maxClaimEndpoints bounds how many endpoints one claim serves (one UPDATE
+// each, in one transaction). When a hundred endpoints come due together —
+// say, timing-out ones whose back-off ended — the claim that probes them
+// would otherwise hold the worker (and, on SQLite, the writer) long enough
+// to delay a healthy endpoint's next claim; served healthy first, 32 at a
+// time, the others follow in the next claims right away.
+const maxClaimEndpoints = 32
+
+// claimRows is how many rows endpoint t should hold (in flight plus queued)
+// after a claim. Called with w.mu held.
+func (w *worker) claimRows(id string, limit int) int {
+	d := claimDepth * limit
+	if l := w.lat[id]; l > 0 {
+		ahead := min(claimAhead, w.s.opt.LeaseMargin/4)
+		d = int(int64(limit) * int64(ahead) / int64(l))
+	}
+	return max(limit, min(d, w.s.opt.ClaimBatch))
+}
 
 // claim leases due deliveries for every endpoint that has room and starts
 // their attempts. full reports that some endpoint or the process is at its
@@ -142,11 +195,14 @@ const claimDepth = 4
 // MaxInFlight / (endpoints with work) attempts in flight, and within that its
 // slow-start window (see window), healthy endpoints served first. So
 // endpoints that time out can never take the room a healthy one needs.
-func (w *worker) claim(ctx context.Context) (n int, full bool, err error) {
+func (w *worker) claim(ctx context.Context) (n int, full bool, err error) { return w.claimFor(ctx, "") }
+
+// claimFor is claim for endpoint only, or for every endpoint if only is "".
+func (w *worker) claimFor(ctx context.Context, only string) (n int, full bool, err error) {
 	s := w.s
 	now := s.opt.Clock.Now()
 	us := store.Micros(now)
-	targets, err := s.dueEndpoints(ctx, us)
+	targets, err := s.dueEndpoints(ctx, us, only)
 	if err != nil {
 		return 0, false, err
 	}
@@ -163,7 +219,13 @@ func (w *worker) claim(ctx context.Context) (n int, full bool, err error) {
 			active++
 		}
 	}
-	w.share = max(1, s.opt.MaxInFlight/max(1, active))
+	share := max(1, s.opt.MaxInFlight/max(1, active))
+	if only != "" {
+		// Endpoints not looked at may have work too: never more than the
+		// share the last full claim found.
+		share = min(share, w.share)
+	}
+	w.share = share
 	// Healthy endpoints (no failure streak, widest window) first.
 	sort.SliceStable(targets, func(i, j int) bool {
 		a, b := targets[i], targets[j]
@@ -173,6 +235,11 @@ func (w *worker) claim(ctx context.Context) (n int, full bool, err error) {
 		return s.window(a.id) > s.window(b.id)
 	})
 	want := map[string]int{}
+	capped := false
+	w.more = false
+	if only == "" {
+		w.starved = false // a claim for one endpoint does not see the others' waits
+	}
 	room := s.opt.MaxInFlight - w.total
 	for _, t := range targets {
 		win := s.window(t.id)
@@ -182,15 +249,36 @@ func (w *worker) claim(ctx context.Context) (n int, full bool, err error) {
 		limit := min(win, w.share)
 		busy, queued := w.busy[t.id], len(w.queue[t.id])
 		slots := limit - busy - queued // attempts that could start now
-		if slots <= 0 || room <= 0 {
+		f := 0
+		if slots > 0 && room > 0 {
+			f = min(slots, room)
+			room -= f
+		}
+		if t.streak == 0 && room > 0 {
+			// Not failing: a deeper batch, started as the window allows,
+			// topped up once half of it is used (run asks for a claim
+			// then), before the queue runs dry.
+			d := w.claimRows(t.id, limit)
+			w.depth[t.id] = d
+			if queued < d/2 {
+				f = max(f, d-busy-queued)
+			}
+		}
+		if f <= 0 {
+			// Due work waits for a slot: the attempt that frees one must
+			// trigger a claim (see run).
+			w.drained[t.id] = false
+			if room <= 0 {
+				w.starved = true
+			}
 			full = true
 			continue
 		}
-		f := min(slots, room)
-		room -= f
-		if t.streak == 0 {
-			// Not failing: a deeper batch, started as the window allows.
-			f = claimDepth*limit - busy - queued
+		if len(want) >= maxClaimEndpoints {
+			// The rest next time round, right after this claim (more).
+			w.drained[t.id] = false
+			capped = true
+			continue
 		}
 		want[t.id] = min(f, s.opt.ClaimBatch)
 	}
@@ -215,7 +303,8 @@ func (w *worker) claim(ctx context.Context) (n int, full bool, err error) {
 				WHERE id IN (SELECT id FROM webhook_deliveries
 					WHERE endpoint_id = $1 AND status = 'pending' AND next_attempt_at <= $2
 					ORDER BY next_attempt_at LIMIT $3 `+tx.Driver().SkipLocked()+`)
-				RETURNING id, event_id, attempts, first_attempt_at`,
+				RETURNING id, event_id, attempts, first_attempt_at,
+					(SELECT payload FROM webhook_events e WHERE e.id = webhook_deliveries.event_id)`,
 				t.id, us, f, store.Micros(leaseEnd), token)
 			if err != nil {
 				return err
@@ -224,9 +313,13 @@ func (w *worker) claim(ctx context.Context) (n int, full bool, err error) {
 			for rows.Next() {
 				c := claimed{token: token, t: t, leaseEnd: leaseEnd}
 				var first int64
-				if err := rows.Scan(&c.id, &c.eventID, &c.attempts, &first); err != nil {
+				if err := rows.Scan(&c.id, &c.eventID, &c.attempts, &first, &c.body); err != nil {
 					rows.Close()
 					return err
+				}
+				if c.body == nil {
+					rows.Close()
+					return errors.New("delivery " + c.id + ": its event " + c.eventID + " is missing")
 				}
 				c.first = store.Time(first)
 				got = append(got, c)
@@ -239,19 +332,24 @@ func (w *worker) claim(ctx context.Context) (n int, full bool, err error) {
 			part := got[from:]
 			sort.Slice(part, func(i, j int) bool { return part[i].id < part[j].id })
 		}
-		if len(got) == 0 {
-			return nil
-		}
-		return s.loadBodies(ctx, tx, got)
+		return nil
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("claim: %w", err)
 	}
 	w.mu.Lock()
+	per := map[string]int{}
 	for _, c := range got {
 		w.queue[c.t.id] = append(w.queue[c.t.id], c)
+		per[c.t.id]++
 	}
-	for id := range want {
+	for id, f := range want {
+		// An endpoint whose due rows ran out is not claimed for again as
+		// its attempts finish, only when woken (new work) or polled.
+		w.drained[id] = per[id] < f
+		if !w.drained[id] {
+			w.more = true
+		}
 		w.pump(id)
 		if len(w.queue[id]) > 0 || w.busy[id] >= w.limit(id) {
 			full = true
@@ -259,6 +357,9 @@ func (w *worker) claim(ctx context.Context) (n int, full bool, err error) {
 	}
 	if w.total >= s.opt.MaxInFlight {
 		full = true
+	}
+	if capped {
+		w.more, full = true, false
 	}
 	w.mu.Unlock()
 	return len(got), full, nil
@@ -324,6 +425,11 @@ func (w *worker) run(c claimed) {
 	w.total--
 	if classify(res.status) == outcomeDelivered {
 		s.grow(id)
+		if l, ok := w.lat[id]; ok {
+			w.lat[id] = l - l/8 + res.latency/8
+		} else {
+			w.lat[id] = max(res.latency, time.Microsecond)
+		}
 		w.pump(id)
 	} else {
 		// The endpoint is failing: back to one attempt at a time, and hand
@@ -332,12 +438,11 @@ func (w *worker) run(c claimed) {
 		dropped = w.queue[id]
 		delete(w.queue, id)
 	}
-	refill := len(w.queue[id]) < w.limit(id)
+	// Claim more before the queue runs dry (a claim may wait for the
+	// database), unless the last claim found no more due rows.
+	refill := w.starved || (!w.drained[id] && len(w.queue[id]) < max(w.limit(id), w.depth[id]/2))
 	w.mu.Unlock()
-	w.results <- finished{c: c, res: res}
-	if len(dropped) > 0 {
-		w.release(dropped)
-	}
+	w.results <- finished{c: c, res: res, release: dropped}
 	if refill {
 		select {
 		case w.freed <- struct{}{}:
@@ -356,28 +461,72 @@ func (w *worker) release(cs []claimed) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	us := store.Micros(s.opt.Clock.Now())
-	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		for _, c := range cs {
-			if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET next_attempt_at = $3, lease_token = '', updated_at = $3
-				WHERE id = $1 AND lease_token = $2 AND status = 'pending'`, c.id, c.token, us); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err := s.db.InTx(ctx, func(tx *store.Tx) error { return releaseIn(ctx, tx, cs, us) })
 	if err != nil {
 		s.opt.Log.Warn("handing back claimed webhooks failed; their lease will end", "n", len(cs), "err", err)
 	}
 }
 
-// dueEndpoints lists enabled endpoints, not backed off, that have due deliveries.
-func (s *Service) dueEndpoints(ctx context.Context, us int64) ([]*target, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT e.id, e.url, e.timeout_ms, e.secret, e.prev_secret, e.prev_secret_until,
-			e.sign_ed25519, e.failure_streak
-		FROM webhook_endpoints e
-		WHERE e.enabled AND e.deleted_at = 0 AND e.backoff_until <= $1
-		  AND EXISTS (SELECT 1 FROM webhook_deliveries d
-		              WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= $1)`, us)
+// releaseIn makes claimed deliveries due at us and unleased, in tx, many
+// rows per statement (rows of one claim share its lease token). A row whose
+// lease has meanwhile been taken over is left alone.
+func releaseIn(ctx context.Context, tx *store.Tx, cs []claimed, us int64) error {
+	byToken := map[string][]any{}
+	var tokens []string
+	for _, c := range cs {
+		if _, ok := byToken[c.token]; !ok {
+			tokens = append(tokens, c.token)
+		}
+		byToken[c.token] = append(byToken[c.token], c.id)
+	}
+	for _, tok := range tokens {
+		ids := byToken[tok]
+		for start := 0; start < len(ids); start += 500 {
+			end := min(start+500, len(ids))
+			p := newParams(tx.Driver())
+			q := `UPDATE webhook_deliveries SET next_attempt_at = ` + p.next() + `, lease_token = '', updated_at = ` + p.next() + `
+				WHERE lease_token = ` + p.next() + ` AND status = 'pending' AND id IN (` + p.list(end-start) + `)`
+			args := append([]any{us, us, tok}, ids[start:end]...)
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+				return fmt.Errorf("release claimed deliveries: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+const dueEndpointsQuery = `SELECT e.id, e.url, e.timeout_ms, e.secret, e.prev_secret, e.prev_secret_until,
+		e.sign_ed25519, e.failure_streak
+	FROM webhook_endpoints e
+	WHERE e.enabled AND e.deleted_at = 0 AND e.backoff_until <= $1
+	  AND EXISTS (SELECT 1 FROM webhook_deliveries d
+	              WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= $1)`
+
+// dueEndpoints lists enabled endpoints, not backed off, that have due
+// deliveries; only endpoint only if it is not "". It runs before every
+// claim, so its statements are prepared once (SQLite would otherwise parse
+// them each time); if preparing fails they are run plainly.
+func (s *Service) dueEndpoints(ctx context.Context, us int64, only string) ([]*target, error) {
+	q, stp, args := dueEndpointsQuery, &s.dueStmt, []any{us}
+	if only != "" {
+		q, stp, args = dueEndpointsQuery+` AND e.id = $2`, &s.oneStmt, []any{us, only}
+	}
+	s.dueMu.Lock()
+	if *stp == nil {
+		st, err := s.db.SQL().PrepareContext(ctx, s.db.Driver().Rebind(q))
+		if err == nil {
+			*stp = st
+		}
+	}
+	st := *stp
+	s.dueMu.Unlock()
+	var rows *sql.Rows
+	var err error
+	if st != nil {
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = s.db.QueryContext(ctx, q, args...)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -413,43 +562,37 @@ func (s *Service) scanTarget(r scanner, nowUS int64) (*target, error) {
 	return &t, nil
 }
 
-func (s *Service) loadBodies(ctx context.Context, q store.Querier, got []claimed) error {
-	byEvent := map[string][]int{}
-	var ids []any
-	for i, c := range got {
-		if _, ok := byEvent[c.eventID]; !ok {
-			ids = append(ids, c.eventID)
-		}
-		byEvent[c.eventID] = append(byEvent[c.eventID], i)
+// params writes the placeholders of a statement in the order of its
+// arguments. On SQLite they are plain "?": binding numbered ones ("?N", what
+// store's rebinding makes of "$N") costs SQLite a linear search per
+// parameter, quadratic in the multi-row statements here. So every
+// placeholder written with it must appear once, in argument order.
+type params struct {
+	pg bool
+	n  int
+}
+
+func newParams(d store.Driver) *params { return &params{pg: d.Name() == "postgres"} }
+
+// next returns the next placeholder.
+func (p *params) next() string {
+	p.n++
+	if p.pg {
+		return "$" + strconv.Itoa(p.n)
 	}
-	for start := 0; start < len(ids); start += 500 {
-		end := min(start+500, len(ids))
-		rows, err := q.QueryContext(ctx, `SELECT id, payload FROM webhook_events WHERE id IN (`+placeholders(1, end-start)+`)`, ids[start:end]...)
-		if err != nil {
-			return err
+	return "?"
+}
+
+// list returns k placeholders separated by commas.
+func (p *params) list(k int) string {
+	var b strings.Builder
+	for i := 0; i < k; i++ {
+		if i > 0 {
+			b.WriteString(", ")
 		}
-		for rows.Next() {
-			var id string
-			var body []byte
-			if err := rows.Scan(&id, &body); err != nil {
-				rows.Close()
-				return err
-			}
-			for _, i := range byEvent[id] {
-				got[i].body = body
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
+		b.WriteString(p.next())
 	}
-	for _, c := range got {
-		if c.body == nil {
-			return errors.New("delivery " + c.id + ": its event " + c.eventID + " is missing")
-		}
-	}
-	return nil
+	return b.String()
 }
 
 // placeholders returns "$from, $from+1, …" n times.
