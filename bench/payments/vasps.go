@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/auth"
+	"github.com/vaspd/vaspd/internal/apiclient"
 	"github.com/vaspd/vaspd/internal/daemon"
 	"github.com/vaspd/vaspd/ledger"
 	"github.com/vaspd/vaspd/users"
@@ -30,7 +29,7 @@ import (
 type instance struct {
 	name, domain, base string
 	d                  *daemon.Daemon
-	clientID, secret   string
+	api                apiclient.Client
 	client             *http.Client
 	done               chan error
 }
@@ -189,7 +188,7 @@ func start(ctx context.Context, p *pair, name, dir, dbURL string, self, peer net
 	if err != nil {
 		return nil, err
 	}
-	v.clientID, v.secret = tok.ClientID, tok.ClientSecret
+	v.api = apiclient.Client{BaseURL: v.base, ClientID: tok.ClientID, ClientSecret: tok.ClientSecret, HTTP: v.client}
 	return v, nil
 }
 
@@ -227,36 +226,8 @@ func (v *instance) checkBooks(ctx context.Context) error {
 
 // call does a platform API request and decodes a 2xx answer into out.
 func (v *instance) call(ctx context.Context, method, path string, body, out any, header ...string) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, v.base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.SetBasicAuth(v.clientID, v.secret)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := v.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s: %s %s: HTTP %d: %s", v.name, method, path, resp.StatusCode, b)
-	}
-	if out != nil {
-		return json.Unmarshal(b, out)
+	if err := v.api.Do(ctx, method, path, body, out, header...); err != nil {
+		return fmt.Errorf("%s: %s %s: %w", v.name, method, path, err)
 	}
 	return nil
 }
