@@ -68,6 +68,14 @@ func (p RetryPolicy) next(n int, first, now time.Time, retryAfter time.Duration,
 	return at, false
 }
 
+// Next returns when to try again after the n-th failed attempt (n ≥ 1) of
+// something first attempted at first, jittered, or dead=true when that
+// would fall outside the retry window. Other durable senders (UMA's
+// post-transaction callbacks) use it to retry on the webhooks' schedule.
+func (p RetryPolicy) Next(n int, first, now time.Time) (at time.Time, dead bool) {
+	return p.next(n, first, now, 0, defaultRand)
+}
+
 func defaultRand() float64 { return rand.Float64() }
 
 // outcome is what one attempt's result means for its delivery.

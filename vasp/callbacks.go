@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
@@ -43,10 +42,8 @@ const (
 )
 
 // callbackPolicy is the webhooks' schedule: 10 s doubling, each delay
-// capped at 1 h, for 3 days after the payment completed.
+// capped at 1 h, ±10 %, for 3 days after the payment completed.
 var callbackPolicy = delivery.RetryPolicy{}
-
-const callbackWindow = 72 * time.Hour
 
 // wakeCallbacks tells the sender a callback may be due now.
 func (s *Service) wakeCallbacks() {
@@ -171,10 +168,7 @@ func (s *Service) sendCallback(ctx context.Context, o owedCallback) {
 	if !t.SettledAt.IsZero() {
 		completed = t.SettledAt
 	}
-	now := s.clock.Now()
-	d := callbackPolicy.Delay(n)
-	d = time.Duration(float64(d) * (0.9 + 0.2*rand.Float64())) // ±10 %, as the webhooks
-	if next := now.Add(d); next.After(completed.Add(callbackWindow)) {
+	if next, dead := callbackPolicy.Next(n, completed, s.clock.Now()); dead {
 		s.log.Error("post-transaction callback given up", "transaction", t.ID, "attempts", n, "err", why)
 		s.recordCallback(ctx, t.ID, callbackDead, n, 0, why)
 	} else {
