@@ -265,19 +265,11 @@ func (s *Service) Claim(ctx context.Context, code, inviteeUMA string) (Invitatio
 			return err
 		}
 		now := s.opt.Clock.Now().UTC().Truncate(time.Microsecond)
-		switch i.StatusAt(now) {
-		case Claimed:
-			if i.InviteeUMA == invitee {
-				out = i
-				return nil
-			}
-			return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvitationAlreadyClaimed,
-				"invitation %s was already claimed", code).WithDetails(map[string]any{"status": Claimed, "inviteeUma": i.InviteeUMA})
-		case Cancelled:
-			return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvitationCancelled, "invitation %s was cancelled", code)
-		case Expired:
-			return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvitationExpired, "invitation %s has expired", code).
-				WithDetails(map[string]any{"expirationTime": i.ExpiresAt.Format(time.RFC3339)})
+		if st := i.StatusAt(now); st == Claimed && i.InviteeUMA == invitee {
+			out = i // a retried claim
+			return nil
+		} else if st != Pending {
+			return notPending(i, st)
 		}
 		if invitee == "$"+i.InviterLocal+"@"+s.opt.Domain {
 			return invalid("an invitation cannot be claimed by its inviter")
@@ -310,16 +302,11 @@ func (s *Service) Cancel(ctx context.Context, code string) (Invitation, error) {
 			return err
 		}
 		now := s.opt.Clock.Now().UTC().Truncate(time.Microsecond)
-		switch i.StatusAt(now) {
-		case Cancelled:
-			out = i
+		if st := i.StatusAt(now); st == Cancelled {
+			out = i // cancelled already
 			return nil
-		case Claimed:
-			return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvitationAlreadyClaimed,
-				"invitation %s was already claimed", code).WithDetails(map[string]any{"status": Claimed, "inviteeUma": i.InviteeUMA})
-		case Expired:
-			return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvitationExpired, "invitation %s has expired", code).
-				WithDetails(map[string]any{"expirationTime": i.ExpiresAt.Format(time.RFC3339)})
+		} else if st != Pending {
+			return notPending(i, st)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE invitations SET status = $1, updated_at = $2 WHERE code = $3 AND status = $4`,
 			Cancelled, store.Micros(now), code, Pending); err != nil {
@@ -330,6 +317,21 @@ func (s *Service) Cancel(ctx context.Context, code string) (Invitation, error) {
 		return nil
 	})
 	return out, err
+}
+
+// notPending is the 400 for acting on invitation i, whose status is st
+// (not pending).
+func notPending(i Invitation, st string) error {
+	switch st {
+	case Claimed:
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvitationAlreadyClaimed,
+			"invitation %s was already claimed", i.Code).WithDetails(map[string]any{"status": Claimed, "inviteeUma": i.InviteeUMA})
+	case Expired:
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvitationExpired, "invitation %s has expired", i.Code).
+			WithDetails(map[string]any{"expirationTime": i.ExpiresAt.Format(time.RFC3339)})
+	default:
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvitationCancelled, "invitation %s was cancelled", i.Code)
+	}
 }
 
 // Render is i in the UMAaaS shape (UmaInvitation), with its status now.

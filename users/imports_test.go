@@ -100,9 +100,10 @@ func TestImportJobRejectsBadFiles(t *testing.T) {
 		"unknown column": "umaAddress,platformUserId,userType,fulName\n",
 		"missing column": "umaAddress,userType\n",
 	} {
-		_, err := im.Submit(ctx, []byte(in), "vasp.example")
-		wantCode(t, err, 400, vaspd.CodeInvalidInput)
-		_ = name
+		t.Run(name, func(t *testing.T) {
+			_, err := im.Submit(ctx, []byte(in), "vasp.example")
+			wantCode(t, err, 400, vaspd.CodeInvalidInput)
+		})
 	}
 	big := make([]byte, users.MaxImportBytes+1)
 	_, err := im.Submit(ctx, big, "vasp.example")
