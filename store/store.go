@@ -71,6 +71,7 @@ type DB struct {
 	driver Driver
 	log    *slog.Logger
 	wmu    sync.Mutex // held around write transactions when the driver serialises writes
+	stmts  *stmtCache // nil: every query runs unprepared (see SetStatementCache)
 }
 
 // New wraps an opened *sql.DB. Driver packages call it; applications call the
@@ -90,20 +91,32 @@ func (db *DB) SQL() *sql.DB { return db.sql }
 func (db *DB) Driver() Driver { return db.driver }
 
 // Close closes the pool.
-func (db *DB) Close() error { return db.sql.Close() }
+func (db *DB) Close() error {
+	db.stmts.close()
+	return db.sql.Close()
+}
 
 // Ping checks the database answers.
 func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
 
 func (db *DB) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := db.stmts.get(ctx, q, db.driver.Rebind); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
 	return db.sql.ExecContext(ctx, db.driver.Rebind(q), args...)
 }
 
 func (db *DB) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := db.stmts.get(ctx, q, db.driver.Rebind); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
 	return db.sql.QueryContext(ctx, db.driver.Rebind(q), args...)
 }
 
 func (db *DB) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := db.stmts.get(ctx, q, db.driver.Rebind); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return db.sql.QueryRowContext(ctx, db.driver.Rebind(q), args...)
 }
 
@@ -114,19 +127,31 @@ type Tx struct {
 	tx          *sql.Tx
 	driver      Driver
 	afterCommit []func()
+	stmts       *stmtCache           // the DB's, or nil
+	local       map[string]*sql.Stmt // this transaction's copies of cached statements
+	flushers    []keyedFlusher       // run in order just before COMMIT
 }
 
 func (tx *Tx) Driver() Driver { return tx.driver }
 
 func (tx *Tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := tx.txStmt(ctx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
 	return tx.tx.ExecContext(ctx, tx.driver.Rebind(q), args...)
 }
 
 func (tx *Tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := tx.txStmt(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
 	return tx.tx.QueryContext(ctx, tx.driver.Rebind(q), args...)
 }
 
 func (tx *Tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := tx.txStmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return tx.tx.QueryRowContext(ctx, tx.driver.Rebind(q), args...)
 }
 
@@ -134,6 +159,46 @@ func (tx *Tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.R
 // if it rolls back). Used to wake workers without polling delay; anything that
 // matters must already be in the database, since a crash can skip fn.
 func (tx *Tx) AfterCommit(fn func()) { tx.afterCommit = append(tx.afterCommit, fn) }
+
+// Flusher is work a package adds to a transaction to run just before it
+// commits: typically rows buffered by many calls in the transaction and
+// written together in a few statements.
+type Flusher interface {
+	// Flush runs inside the transaction, after the caller's function has
+	// returned nil and before COMMIT. An error rolls the transaction back
+	// and is what InTx returns.
+	Flush(ctx context.Context, tx *Tx) error
+}
+
+type keyedFlusher struct {
+	key any
+	f   Flusher
+}
+
+// Flusher returns the transaction's Flusher registered under key, calling
+// create to register one on first use. Flushers run in the order they were
+// registered; one may register another. Rows a Flusher has buffered are not
+// in the database until it runs, so a package that buffers must not expect
+// to read them back earlier in the same transaction.
+func (tx *Tx) Flusher(key any, create func() Flusher) Flusher {
+	for _, kf := range tx.flushers {
+		if kf.key == key {
+			return kf.f
+		}
+	}
+	f := create()
+	tx.flushers = append(tx.flushers, keyedFlusher{key, f})
+	return f
+}
+
+func (tx *Tx) flush(ctx context.Context) error {
+	for i := 0; i < len(tx.flushers); i++ {
+		if err := tx.flushers[i].f.Flush(ctx, tx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // InTx runs fn in a transaction and commits it if fn returns nil. A
 // transaction that fails with a retryable error (serialization failure,
@@ -168,7 +233,7 @@ func (db *DB) inTxOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx := &Tx{tx: stx, driver: db.driver}
+	tx := &Tx{tx: stx, driver: db.driver, stmts: db.stmts}
 	defer func() {
 		if p := recover(); p != nil {
 			_ = stx.Rollback()
@@ -179,6 +244,9 @@ func (db *DB) inTxOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
 		}
 	}()
 	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = tx.flush(ctx); err != nil {
 		return err
 	}
 	if err = stx.Commit(); err != nil {

@@ -53,6 +53,10 @@ func (Driver) LockMigrations(ctx context.Context, db *sql.DB) (func(), error) {
 	return func() {}, nil
 }
 
+// statementCacheSize bounds the prepared statements kept per database;
+// vaspd runs a few hundred distinct short queries.
+const statementCacheSize = 1024
+
 // Open opens (creating if needed) the SQLite database at path and applies
 // migrations. The connection uses WAL (readers never block the writer),
 // a busy timeout (a second process such as `vaspd token create` waits rather
@@ -87,5 +91,8 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*store.DB, error)
 		sdb.Close()
 		return nil, err
 	}
+	// Compile each of vaspd's queries once per connection, not per call
+	// (store/stmtcache.go); after the migrations, which run once.
+	db.SetStatementCache(statementCacheSize)
 	return db, nil
 }

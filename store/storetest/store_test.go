@@ -119,6 +119,64 @@ func TestStore(t *testing.T) {
 			}
 		})
 
+		t.Run("flushers run before commit, in order, and an error rolls back", func(t *testing.T) {
+			var order []string
+			count := func(prefix string) int {
+				var n int
+				if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM settings WHERE name LIKE $1`, prefix+"%").Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			err := db.InTx(ctx, func(tx *store.Tx) error {
+				a := tx.Flusher("a", func() store.Flusher { return &settingsFlusher{name: "a", order: &order} }).(*settingsFlusher)
+				a.rows = append(a.rows, "fl-a1")
+				// The same key returns the same flusher.
+				again := tx.Flusher("a", func() store.Flusher { t.Fatal("created twice"); return nil }).(*settingsFlusher)
+				again.rows = append(again.rows, "fl-a2")
+				b := tx.Flusher("b", func() store.Flusher { return &settingsFlusher{name: "b", order: &order} }).(*settingsFlusher)
+				b.rows = append(b.rows, "fl-b1")
+				// A flusher registered while flushing runs too.
+				b.then = &settingsFlusher{name: "c", order: &order, rows: []string{"fl-c1"}}
+				if n := count("fl-"); n != 0 {
+					t.Errorf("%d rows written before the transaction ended", n)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := count("fl-"); n != 4 || len(order) != 3 || order[0] != "a" || order[1] != "b" || order[2] != "c" {
+				t.Fatalf("%d rows, flush order %v; want 4 rows, [a b c]", n, order)
+			}
+
+			boom := errors.New("flush failed")
+			err = db.InTx(ctx, func(tx *store.Tx) error {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value, updated_at) VALUES ('rb-direct', '', 0)`); err != nil {
+					return err
+				}
+				f := tx.Flusher("a", func() store.Flusher { return &settingsFlusher{name: "a", order: &order, fail: boom} }).(*settingsFlusher)
+				f.rows = append(f.rows, "rb-flushed")
+				return nil
+			})
+			if !errors.Is(err, boom) {
+				t.Fatalf("InTx = %v, want the flusher's error", err)
+			}
+			if n := count("rb-"); n != 0 {
+				t.Fatalf("a failed flush left %d rows", n)
+			}
+
+			// A transaction that fails itself never flushes.
+			order = nil
+			_ = db.InTx(ctx, func(tx *store.Tx) error {
+				tx.Flusher("a", func() store.Flusher { return &settingsFlusher{name: "a", order: &order, rows: []string{"rb-never"}} })
+				return boom
+			})
+			if n := count("rb-"); n != 0 || len(order) != 0 {
+				t.Fatalf("a rolled-back transaction flushed (%d rows, %v)", n, order)
+			}
+		})
+
 		t.Run("booleans and bytes round-trip", func(t *testing.T) {
 			if _, err := db.ExecContext(ctx, `CREATE TABLE rt (b BOOLEAN NOT NULL, x BYTEA)`); err != nil {
 				t.Fatal(err)
@@ -158,4 +216,26 @@ func TestConcurrentMigrationsPostgres(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+}
+
+// settingsFlusher buffers settings rows and writes them at flush.
+type settingsFlusher struct {
+	name  string
+	order *[]string
+	rows  []string
+	fail  error
+	then  *settingsFlusher // registered while flushing
+}
+
+func (f *settingsFlusher) Flush(ctx context.Context, tx *store.Tx) error {
+	*f.order = append(*f.order, f.name)
+	for _, r := range f.rows {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value, updated_at) VALUES ($1, '', 0)`, r); err != nil {
+			return err
+		}
+	}
+	if f.then != nil {
+		tx.Flusher(f.then.name, func() store.Flusher { return f.then })
+	}
+	return f.fail
 }

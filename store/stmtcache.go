@@ -1,0 +1,112 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"sync/atomic"
+)
+
+// Statement cache.
+//
+// modernc.org/sqlite compiles a query (sqlite3_prepare_v2) on every
+// ExecContext/QueryContext that database/sql sends it unprepared, and
+// finalizes it afterwards; for vaspd's short statements that compile is most
+// of the statement's CPU. A database/sql *Stmt prepared once on the pool is
+// compiled once per connection and reused, inside transactions too
+// (Tx.StmtContext finds the connection's copy). PostgreSQL needs none of
+// this: pgx already caches prepared statements per connection.
+//
+// The cache is keyed by the query text as the caller wrote it ("$1"
+// placeholders), so a hit also skips Rebind. It never evicts — a *sql.Stmt
+// closed while another goroutine is about to use it would fail that call —
+// so it is bounded instead: queries longer than maxCachedQuery (multi-row
+// statements built for a batch, whose compile is already amortised over the
+// batch) and queries beyond the cache's capacity run unprepared, as before.
+
+const maxCachedQuery = 2048
+
+type stmtCache struct {
+	db    *sql.DB
+	limit int
+	m     sync.Map // query text -> *sql.Stmt
+	n     atomic.Int64
+	mu    sync.Mutex // serialises preparing, so one query is prepared once
+}
+
+// SetStatementCache makes db prepare up to n distinct queries once and reuse
+// them (n <= 0 turns the cache off). Driver packages call it before db is
+// shared: store/sqlite does, store/postgres does not.
+func (db *DB) SetStatementCache(n int) {
+	if n <= 0 {
+		db.stmts = nil
+		return
+	}
+	db.stmts = &stmtCache{db: db.sql, limit: n}
+}
+
+// get returns the prepared statement for q, preparing it on first use, or
+// nil when q is not cached (too long, cache full, or it failed to prepare:
+// the caller then runs it plainly and gets the real error from there).
+func (c *stmtCache) get(ctx context.Context, q string, rebind func(string) string) *sql.Stmt {
+	if c == nil || len(q) > maxCachedQuery {
+		return nil
+	}
+	if st, ok := c.m.Load(q); ok {
+		return st.(*sql.Stmt)
+	}
+	if c.n.Load() >= int64(c.limit) {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m.Load(q); ok {
+		return st.(*sql.Stmt)
+	}
+	if c.n.Load() >= int64(c.limit) {
+		return nil
+	}
+	// The statement belongs to the pool, not to this call: a cancelled
+	// request must not leave a half-prepared entry behind.
+	st, err := c.db.PrepareContext(context.WithoutCancel(ctx), rebind(q))
+	if err != nil {
+		return nil
+	}
+	c.m.Store(q, st)
+	c.n.Add(1)
+	return st
+}
+
+// close closes every cached statement; the DB is closing.
+func (c *stmtCache) close() {
+	if c == nil {
+		return
+	}
+	c.m.Range(func(_, v any) bool {
+		_ = v.(*sql.Stmt).Close()
+		return true
+	})
+}
+
+// txStmt returns tx's copy of the cached statement for q (nil when q is not
+// cached). Copies are kept for the transaction's life, so a statement run
+// many times in one transaction (an event per Enqueue) is bound to the
+// transaction's connection once.
+func (tx *Tx) txStmt(ctx context.Context, q string) *sql.Stmt {
+	if tx.stmts == nil {
+		return nil
+	}
+	if st, ok := tx.local[q]; ok {
+		return st
+	}
+	st := tx.stmts.get(ctx, q, tx.driver.Rebind)
+	if st == nil {
+		return nil
+	}
+	ts := tx.tx.StmtContext(ctx, st)
+	if tx.local == nil {
+		tx.local = make(map[string]*sql.Stmt)
+	}
+	tx.local[q] = ts
+	return ts
+}
