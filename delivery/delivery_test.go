@@ -328,3 +328,69 @@ func TestEnqueueManyAndEndpointCache(t *testing.T) {
 		}
 	})
 }
+
+// TestEnqueueWritesAtCommit covers the buffered enqueue: a transaction's
+// events are written when it commits, in statements of bounded size, and a
+// write that fails there (a duplicate webhookId) fails the whole
+// transaction, the caller's own rows included.
+func TestEnqueueWritesAtCommit(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := newTestService(t, db, vaspd.NewFakeClock(t0))
+		a, b := newReceiver(t), newReceiver(t)
+		mustEndpoint(t, s, a.URL)
+		mustEndpoint(t, s, b.URL)
+		count := func(q string, args ...any) int {
+			var n int
+			if err := db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+
+		// More events than one statement takes (eventsPerStatement), and
+		// more deliveries too (deliveriesPerStatement).
+		const n = eventsPerStatement*2 + 50
+		err := db.InTx(ctx, func(tx *store.Tx) error {
+			for i := range n {
+				if _, err := s.Enqueue(ctx, tx, Event{Type: TypeOutgoingPayment, Data: map[string]any{"i": i}}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := count(`SELECT COUNT(*) FROM webhook_events`); got != n {
+			t.Fatalf("%d events, want %d", got, n)
+		}
+		if got := count(`SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'`); got != 2*n {
+			t.Fatalf("%d deliveries, want %d", got, 2*n)
+		}
+
+		// A webhookId already used: the error comes from the commit, and
+		// the transaction's other writes roll back with it.
+		dup := vaspd.NewID(vaspd.IDWebhook)
+		enqueue(t, s, Event{ID: dup, Type: TypeTest})
+		err = db.InTx(ctx, func(tx *store.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value, updated_at) VALUES ('enqueue-dup', '', 0)`); err != nil {
+				return err
+			}
+			if _, err := s.Enqueue(ctx, tx, Event{Type: TypeTest}); err != nil {
+				return err
+			}
+			_, err := s.Enqueue(ctx, tx, Event{ID: dup, Type: TypeTest})
+			return err
+		})
+		if err == nil || !strings.Contains(err.Error(), "insert events") {
+			t.Fatalf("InTx = %v, want the events insert's error", err)
+		}
+		if got := count(`SELECT COUNT(*) FROM settings WHERE name = 'enqueue-dup'`); got != 0 {
+			t.Fatal("the caller's row committed although its webhooks failed")
+		}
+		if got := count(`SELECT COUNT(*) FROM webhook_events`); got != n+1 {
+			t.Fatalf("%d events, want %d", got, n+1)
+		}
+	})
+}

@@ -2,7 +2,6 @@ package delivery
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/internal/ssrf"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/webhook"
@@ -46,10 +44,6 @@ type Service struct {
 	epGen   atomic.Uint64 // bumped on every endpoint change (matchCache)
 	matchMu sync.Mutex
 	match   matchCache
-
-	dueMu   sync.Mutex
-	dueStmt *sql.Stmt // dueEndpoints, prepared on first use
-	oneStmt *sql.Stmt // dueEndpoints for one endpoint
 
 	wakeMu  sync.Mutex
 	wakeAll bool                // Wake: look at every endpoint
@@ -92,6 +86,12 @@ func New(db *store.DB, opt Options) (*Service, error) {
 // matches ev.Type, inside tx: the caller's state change and its webhook
 // commit or roll back together. It returns the webhookId. Nothing is sent
 // before tx commits.
+//
+// The rows are written when tx commits (a store.Flusher), together with
+// every other event enqueued in tx, in a few multi-row statements: a
+// transaction enqueueing a hundred events costs about what one costs. An
+// error writing them (such as a duplicate Event.ID) is returned by the
+// transaction's InTx instead of by Enqueue.
 func (s *Service) Enqueue(ctx context.Context, tx *store.Tx, ev Event) (string, error) {
 	return s.enqueue(ctx, tx, ev, "")
 }
@@ -103,111 +103,6 @@ func (s *Service) EnqueueTo(ctx context.Context, tx *store.Tx, endpointID string
 		return "", errors.New("delivery: EnqueueTo needs an endpoint id")
 	}
 	return s.enqueue(ctx, tx, ev, endpointID)
-}
-
-func (s *Service) enqueue(ctx context.Context, tx *store.Tx, ev Event, only string) (string, error) {
-	now := s.opt.Clock.Now()
-	body, err := ev.encode(now)
-	if err != nil {
-		return "", err
-	}
-	us := store.Micros(now)
-	var targets []string
-	if only != "" {
-		var id string
-		err := tx.QueryRowContext(ctx, `SELECT id FROM webhook_endpoints WHERE id = $1 AND deleted_at = 0`, only).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) {
-			return "", vaspd.NotFound(vaspd.CodeWebhookEndpointNotFound, "webhook endpoint %s not found", only)
-		}
-		if err != nil {
-			return "", fmt.Errorf("delivery: match endpoints: %w", err)
-		}
-		targets = []string{id}
-	} else if targets, err = s.matchEndpoints(ctx, tx, ev.Type); err != nil {
-		return "", err
-	}
-	if err := insertEventAndDeliveries(ctx, tx, ev, body, targets, us); err != nil {
-		return "", err
-	}
-	if len(targets) > 0 {
-		tx.AfterCommit(func() { s.wakeFor(targets) })
-	}
-	return ev.ID, nil
-}
-
-// EnqueueMany is Enqueue for several events in one transaction: the same
-// records, written with a few multi-row statements instead of one or more
-// per event. It returns the webhookIds in the order of evs.
-func (s *Service) EnqueueMany(ctx context.Context, tx *store.Tx, evs []Event) ([]string, error) {
-	now := s.opt.Clock.Now()
-	us := store.Micros(now)
-	ids := make([]string, len(evs))
-	types := make([]string, len(evs))
-	times := make([]int64, len(evs))
-	bodies := make([][]byte, len(evs))
-	var deliveries [][2]string // event id, endpoint id
-	for i := range evs {
-		ev := evs[i] // encode fills in defaults; leave the caller's slice alone
-		body, err := ev.encode(now)
-		if err != nil {
-			return nil, err
-		}
-		targets, err := s.matchEndpoints(ctx, tx, ev.Type)
-		if err != nil {
-			return nil, err
-		}
-		for _, ep := range targets {
-			deliveries = append(deliveries, [2]string{ev.ID, ep})
-		}
-		ids[i], types[i], times[i], bodies[i] = ev.ID, ev.Type, store.Micros(ev.Time), body
-	}
-	const evPer = 200 // 5 placeholders a row
-	for start := 0; start < len(evs); start += evPer {
-		end := min(start+evPer, len(evs))
-		var b strings.Builder
-		b.WriteString(`INSERT INTO webhook_events (id, type, payload, occurred_at, created_at) VALUES `)
-		args := make([]any, 0, 5*(end-start))
-		p := newParams(tx.Driver())
-		for i := start; i < end; i++ {
-			if i > start {
-				b.WriteString(", ")
-			}
-			b.WriteString("(" + p.list(5) + ")")
-			args = append(args, ids[i], types[i], bodies[i], times[i], us)
-		}
-		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
-			return nil, fmt.Errorf("delivery: insert events: %w", err)
-		}
-	}
-	const dPer = 500 // 6 placeholders a row
-	for start := 0; start < len(deliveries); start += dPer {
-		end := min(start+dPer, len(deliveries))
-		var b strings.Builder
-		b.WriteString(`INSERT INTO webhook_deliveries
-			(id, event_id, endpoint_id, status, attempts, next_attempt_at, lease_token, first_attempt_at,
-			 last_status, last_error, created_at, updated_at, finished_at) VALUES `)
-		args := make([]any, 0, 6*(end-start))
-		p := newParams(tx.Driver())
-		for i := start; i < end; i++ {
-			if i > start {
-				b.WriteString(", ")
-			}
-			fmt.Fprintf(&b, "(%s, %s, %s, 'pending', 0, %s, '', 0, 0, '', %s, %s, 0)",
-				p.next(), p.next(), p.next(), p.next(), p.next(), p.next())
-			args = append(args, vaspd.NewID(vaspd.IDDelivery), deliveries[i][0], deliveries[i][1], us, us, us)
-		}
-		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
-			return nil, fmt.Errorf("delivery: insert deliveries: %w", err)
-		}
-	}
-	if len(deliveries) > 0 {
-		eps := make([]string, len(deliveries))
-		for i, d := range deliveries {
-			eps[i] = d[1]
-		}
-		tx.AfterCommit(func() { s.wakeFor(eps) })
-	}
-	return ids, nil
 }
 
 // matchCache remembers, for the most recent transaction that enqueued, which
@@ -271,50 +166,6 @@ func (s *Service) matchEndpoints(ctx context.Context, tx *store.Tx, typ string) 
 	s.match.byType[typ] = targets
 	s.matchMu.Unlock()
 	return targets, nil
-}
-
-// insertEventAndDeliveries writes the event and one pending delivery per
-// endpoint, many rows per statement. On PostgreSQL the event rides in the
-// first deliveries statement (a data-modifying WITH), so a typical event
-// costs one round trip.
-func insertEventAndDeliveries(ctx context.Context, tx *store.Tx, ev Event, body []byte, endpoints []string, us int64) error {
-	const insertEvent = `INSERT INTO webhook_events (id, type, payload, occurred_at, created_at) VALUES ($1, $2, $3, $4, $5)`
-	eventArgs := []any{ev.ID, ev.Type, body, store.Micros(ev.Time), us}
-	withEvent := tx.Driver().Name() == "postgres" && len(endpoints) > 0
-	if !withEvent {
-		if _, err := tx.ExecContext(ctx, insertEvent, eventArgs...); err != nil {
-			return fmt.Errorf("delivery: insert event: %w", err)
-		}
-	}
-	const per = 100
-	for start := 0; start < len(endpoints); start += per {
-		part := endpoints[start:min(start+per, len(endpoints))]
-		var b strings.Builder
-		args := make([]any, 0, 7+2*len(part))
-		evN, at := 1, 2 // placeholders of the event id and the time
-		if withEvent && start == 0 {
-			b.WriteString("WITH ev AS (" + insertEvent + ") ")
-			args = append(args, eventArgs...)
-			at = 5
-		} else {
-			args = append(args, ev.ID, us)
-		}
-		b.WriteString(`INSERT INTO webhook_deliveries
-			(id, event_id, endpoint_id, status, attempts, next_attempt_at, lease_token, first_attempt_at,
-			 last_status, last_error, created_at, updated_at, finished_at) VALUES `)
-		for i, ep := range part {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			n := len(args) + 1
-			fmt.Fprintf(&b, "($%d, $%d, $%d, 'pending', 0, $%d, '', 0, 0, '', $%d, $%d, 0)", n, evN, n+1, at, at, at)
-			args = append(args, vaspd.NewID(vaspd.IDDelivery), ep)
-		}
-		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
-			return fmt.Errorf("delivery: insert event deliveries: %w", err)
-		}
-	}
-	return nil
 }
 
 // Wake makes a running worker look for due deliveries now.

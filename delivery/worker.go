@@ -3,7 +3,6 @@ package delivery
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -502,31 +501,18 @@ const dueEndpointsQuery = `SELECT e.id, e.url, e.timeout_ms, e.secret, e.prev_se
 	  AND EXISTS (SELECT 1 FROM webhook_deliveries d
 	              WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= $1)`
 
+const dueEndpointsOneQuery = dueEndpointsQuery + ` AND e.id = $2`
+
 // dueEndpoints lists enabled endpoints, not backed off, that have due
 // deliveries; only endpoint only if it is not "". It runs before every
-// claim, so its statements are prepared once (SQLite would otherwise parse
-// them each time); if preparing fails they are run plainly.
+// claim; the store's statement cache (SQLite) or pgx's (PostgreSQL) keeps
+// both forms prepared.
 func (s *Service) dueEndpoints(ctx context.Context, us int64, only string) ([]*target, error) {
-	q, stp, args := dueEndpointsQuery, &s.dueStmt, []any{us}
+	q, args := dueEndpointsQuery, []any{us}
 	if only != "" {
-		q, stp, args = dueEndpointsQuery+` AND e.id = $2`, &s.oneStmt, []any{us, only}
+		q, args = dueEndpointsOneQuery, []any{us, only}
 	}
-	s.dueMu.Lock()
-	if *stp == nil {
-		st, err := s.db.SQL().PrepareContext(ctx, s.db.Driver().Rebind(q))
-		if err == nil {
-			*stp = st
-		}
-	}
-	st := *stp
-	s.dueMu.Unlock()
-	var rows *sql.Rows
-	var err error
-	if st != nil {
-		rows, err = st.QueryContext(ctx, args...)
-	} else {
-		rows, err = s.db.QueryContext(ctx, q, args...)
-	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
