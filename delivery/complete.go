@@ -22,7 +22,12 @@ func (w *worker) complete() {
 	closed := false // Run is stopping: no more results will come
 	failures := 0
 	for {
-		if len(batch) == 0 {
+		// Results left from the last transaction (a chunk, or a failed
+		// commit) go out without waiting for stragglers.
+		wait := 2 * time.Millisecond
+		if len(batch) > 0 {
+			wait = 0
+		} else {
 			if closed {
 				return
 			}
@@ -33,9 +38,9 @@ func (w *worker) complete() {
 			batch = append(batch, f)
 		}
 		// Gather what is already there, and give stragglers a moment.
-		linger := time.NewTimer(2 * time.Millisecond)
+		linger := time.NewTimer(wait)
 	gather:
-		for len(batch) < maxBatch {
+		for len(batch) < maxBatch && !closed {
 			select {
 			case f, ok := <-w.results:
 				if !ok {
@@ -48,7 +53,8 @@ func (w *worker) complete() {
 			}
 		}
 		linger.Stop()
-		if err := w.record(batch); err != nil {
+		n := recordChunk(batch)
+		if err := w.record(batch[:n]); err != nil {
 			failures++
 			if closed && failures >= 50 {
 				// Shutting down with the database unreachable: do not hang.
@@ -58,12 +64,38 @@ func (w *worker) complete() {
 				batch, failures = batch[:0], 0
 				continue
 			}
-			w.s.opt.Log.Warn("recording webhook attempts failed; retrying", "n", len(batch), "err", err)
+			w.s.opt.Log.Warn("recording webhook attempts failed; retrying", "n", n, "err", err)
 			time.Sleep(200 * time.Millisecond)
 			continue
 		}
-		batch, failures = batch[:0], 0
+		batch, failures = append(batch[:0], batch[n:]...), 0
 	}
+}
+
+// recordCost bounds the work of one recording transaction. A success costs
+// 1 (an attempt row and a delivery update); a failure costs more, since it
+// also hands back its endpoint's claimed rows and updates the endpoint. A
+// hundred endpoints timing out together are thus recorded in several short
+// transactions, between which other writers — on SQLite, every other
+// transaction of the process — get their turn, instead of one long one
+// that a healthy endpoint's next claim and its producers wait behind.
+const recordCost = 128
+
+// recordChunk returns how many results from the front of batch make one
+// recording transaction (at least one).
+func recordChunk(batch []finished) int {
+	cost := 0
+	for i, f := range batch {
+		c := 1
+		if classify(f.res.status) != outcomeDelivered {
+			c = 4 + len(f.release)
+		}
+		if i > 0 && cost+c > recordCost {
+			return i
+		}
+		cost += c
+	}
+	return len(batch)
 }
 
 type endpointChange struct {
@@ -111,7 +143,16 @@ func (w *worker) record(batch []finished) error {
 		default:
 			ec.streak++
 			ec.changed = true
-			until := f.res.started.Add(max(endpointBackoff(ec.streak), f.res.retryAfter))
+			// From when the failure was seen, not when the attempt
+			// began: after a 10 s timeout a 1 s back-off counted from
+			// the start has long run out, and the endpoint would be
+			// probed again at once, all timed-out endpoints together.
+			// Jittered like the retries, so endpoints that failed
+			// together (a timeout storm) come due again spread out, not
+			// in one claim.
+			backoff := endpointBackoff(ec.streak)
+			backoff = time.Duration(float64(backoff) * (1 + s.opt.Retry.Jitter*(2*s.rnd()-1)))
+			until := f.res.started.Add(f.res.latency).Add(max(backoff, f.res.retryAfter))
 			if until.After(ec.backoff) {
 				ec.backoff = until
 			}
@@ -185,6 +226,13 @@ func (w *worker) record(batch []finished) error {
 	w.mu.Lock()
 	for id, ec := range eps {
 		w.streak[id] = ec.streak
+	}
+	for _, f := range batch {
+		if id := f.c.t.id; classify(f.res.status) != outcomeDelivered && w.failing[id] > 0 {
+			if w.failing[id]--; w.failing[id] == 0 {
+				delete(w.failing, id)
+			}
+		}
 	}
 	w.mu.Unlock()
 	for id, ec := range eps {

@@ -2,10 +2,12 @@ package delivery
 
 import (
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
 )
 
@@ -160,5 +162,98 @@ func TestFailingEndpointBackedOff(t *testing.T) {
 	}
 	if e, _ := s.GetEndpoint(ctx, badEP.ID); e.FailureStreak != 0 {
 		t.Fatalf("streak after success %d", e.FailureStreak)
+	}
+}
+
+// TestTimeoutStormIsNotProbedAgainAtOnce covers what keeps a hundred
+// endpoints that time out together from being probed again together: an
+// endpoint whose failure this process has seen but not yet recorded is not
+// claimed for, and its back-off counts from when the failure was seen (the
+// end of a slow attempt), not from when the attempt began.
+func TestTimeoutStormIsNotProbedAgainAtOnce(t *testing.T) {
+	ctx := context.Background()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		clock := vaspd.NewFakeClock(t0)
+		s := newTestService(t, db, clock)
+		slow := newReceiver(t)
+		const took = 300 * time.Millisecond
+		slow.set(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(took)
+			w.WriteHeader(http.StatusServiceUnavailable)
+		})
+		ep, _ := mustEndpoint(t, s, slow.URL)
+		for i := 0; i < 10; i++ {
+			enqueue(t, s, Event{Type: TypeOutgoingPayment})
+		}
+		w := newWorker(s)
+		claimAndWait := func() {
+			t.Helper()
+			if _, _, err := w.claim(ctx); err != nil {
+				t.Fatal(err)
+			}
+			w.wg.Wait()
+		}
+		claimAndWait()
+		if n := len(slow.requests()); n != 1 {
+			t.Fatalf("first claim: %d attempts, want 1 (slow start)", n)
+		}
+		// Failed, not recorded yet: due rows remain, but no claim for it.
+		claimAndWait()
+		if n := len(slow.requests()); n != 1 {
+			t.Fatalf("probed again (%d attempts) before its failure was recorded", n)
+		}
+		var batch []finished
+		for len(w.results) > 0 {
+			batch = append(batch, <-w.results)
+		}
+		if err := w.record(batch); err != nil {
+			t.Fatal(err)
+		}
+		e, err := s.GetEndpoint(ctx, ep.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// No jitter in tests: exactly 1 s after the attempt ended.
+		if min := t0.Add(took + time.Second); e.BackoffUntil.Before(min) {
+			t.Fatalf("back-off until %s, want at least %s (1 s after the %s attempt ended)", e.BackoffUntil, min, took)
+		}
+		claimAndWait()
+		if n := len(slow.requests()); n != 1 {
+			t.Fatalf("attempted during its back-off (%d attempts)", n)
+		}
+		clock.Set(e.BackoffUntil)
+		claimAndWait()
+		if n := len(slow.requests()); n != 2 {
+			t.Fatalf("after the back-off: %d attempts, want the probe", n)
+		}
+	})
+}
+
+// TestRecordChunk: successes are recorded many per transaction, failures
+// (which also hand rows back and update their endpoint) fewer, and every
+// chunk makes progress.
+func TestRecordChunk(t *testing.T) {
+	ok := finished{res: attemptResult{status: 200}}
+	fail := finished{res: attemptResult{status: 0}, release: make([]claimed, 3)}
+	batch := func(f finished, n int) []finished {
+		b := make([]finished, n)
+		for i := range b {
+			b[i] = f
+		}
+		return b
+	}
+	for _, c := range []struct {
+		name  string
+		batch []finished
+		want  int
+	}{
+		{"512 successes", batch(ok, 512), recordCost},
+		{"100 timeouts", batch(fail, 100), recordCost / 7},
+		{"a few", batch(fail, 3), 3},
+		{"one costly failure", []finished{{release: make([]claimed, 500)}}, 1},
+	} {
+		if got := recordChunk(c.batch); got != c.want {
+			t.Errorf("%s: chunk of %d, want %d", c.name, got, c.want)
+		}
 	}
 }

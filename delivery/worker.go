@@ -47,6 +47,7 @@ type worker struct {
 	lat     map[string]time.Duration // endpoint id → moving average of its successful attempts' latency
 	depth   map[string]int           // endpoint id → how many rows the last claim aimed to hold
 	drained map[string]bool          // endpoint id → the last claim got fewer rows than it asked for
+	failing map[string]int           // endpoint id → failed attempts not yet recorded (no claims for it until they are)
 	starved bool                     // the last claim left due work unclaimed for lack of MaxInFlight room
 	more    bool                     // the last claim got all it asked for from some endpoint: more may be due
 	total   int
@@ -64,6 +65,7 @@ func newWorker(s *Service) *worker {
 		lat:     map[string]time.Duration{},
 		depth:   map[string]int{},
 		drained: map[string]bool{},
+		failing: map[string]int{},
 		share:   s.opt.MaxInFlight,
 		freed:   make(chan struct{}, 1),
 		results: make(chan finished, s.opt.MaxInFlight),
@@ -241,6 +243,14 @@ func (w *worker) claimFor(ctx context.Context, only string) (n int, full bool, e
 	}
 	room := s.opt.MaxInFlight - w.total
 	for _, t := range targets {
+		if w.failing[t.id] > 0 {
+			// It just failed here and its back-off is not committed yet:
+			// a claim now would probe it again at once (after a timeout
+			// storm, a hundred endpoints in several claim transactions
+			// that the healthy ones wait behind). Recording that failure
+			// sets the back-off; the claims after it see it.
+			continue
+		}
 		win := s.window(t.id)
 		if t.streak > 0 {
 			win = 1 // a failing endpoint is probed one attempt at a time
@@ -434,6 +444,7 @@ func (w *worker) run(c claimed) {
 		// The endpoint is failing: back to one attempt at a time, and hand
 		// its other claimed deliveries back; they wait for its back-off.
 		s.shrink(id)
+		w.failing[id]++
 		dropped = w.queue[id]
 		delete(w.queue, id)
 	}
