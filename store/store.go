@@ -72,6 +72,9 @@ type DB struct {
 	log    *slog.Logger
 	wmu    sync.Mutex // held around write transactions when the driver serialises writes
 	stmts  *stmtCache // nil: every query runs unprepared (see SetStatementCache)
+
+	closeMu sync.Mutex
+	onClose []func()
 }
 
 // New wraps an opened *sql.DB. Driver packages call it; applications call the
@@ -92,8 +95,23 @@ func (db *DB) Driver() Driver { return db.driver }
 
 // Close closes the pool.
 func (db *DB) Close() error {
+	db.closeMu.Lock()
+	fns := db.onClose
+	db.onClose = nil
+	db.closeMu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
 	db.stmts.close()
 	return db.sql.Close()
+}
+
+// OnClose registers fn to run when Close is called, before the pool closes:
+// driver packages stop their background work with it.
+func (db *DB) OnClose(fn func()) {
+	db.closeMu.Lock()
+	db.onClose = append(db.onClose, fn)
+	db.closeMu.Unlock()
 }
 
 // Ping checks the database answers.

@@ -72,6 +72,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*store.DB, error)
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walBackstopPages))
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
@@ -94,5 +95,15 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*store.DB, error)
 	// Compile each of vaspd's queries once per connection, not per call
 	// (store/stmtcache.go); after the migrations, which run once.
 	db.SetStatementCache(statementCacheSize)
+	ctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	go func() {
+		defer close(done)
+		checkpointLoop(ctx, sdb, log)
+	}()
+	db.OnClose(func() { stop(); <-done })
 	return db, nil
 }
