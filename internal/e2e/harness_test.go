@@ -1,9 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/auth"
+	"github.com/vaspd/vaspd/internal/apiclient"
 	"github.com/vaspd/vaspd/internal/daemon"
 	"github.com/vaspd/vaspd/ledger"
 	"github.com/vaspd/vaspd/store"
@@ -230,36 +231,20 @@ func (w testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// call does a platform API request and decodes the answer into out.
+// call does a platform API request through internal/apiclient (what the CLI
+// and the demo use) and decodes the answer into out. It returns the HTTP
+// status of an error answer, 200 for a success.
 func (p *vaspProc) call(method, path string, body any, out any, header ...string) (int, error) {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, p.base+path, rd)
-	req.SetBasicAuth(p.clientID, p.secret)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	c := apiclient.Client{BaseURL: p.base, ClientID: p.clientID, ClientSecret: p.secret}
+	err := c.Do(context.Background(), method, path, body, out, header...)
+	var ae *apiclient.Error
+	switch {
+	case errors.As(err, &ae):
+		return ae.Status, err
+	case err != nil:
 		return 0, err
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		return resp.StatusCode, fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, b)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("%s %s: %w: %s", method, path, err, b)
-		}
-	}
-	return resp.StatusCode, nil
+	return http.StatusOK, nil
 }
 
 func (p *vaspProc) mustCall(method, path string, body any, out any, header ...string) {
