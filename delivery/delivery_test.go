@@ -394,3 +394,40 @@ func TestEnqueueWritesAtCommit(t *testing.T) {
 		}
 	})
 }
+
+// TestEncodeMapFastPath: a map payload takes the one-pass encoding, and
+// its bytes are exactly those of the general path (marshal, merge the
+// envelope, marshal), special characters and nesting included.
+func TestEncodeMapFastPath(t *testing.T) {
+	data := map[string]any{
+		"transaction": map[string]any{"id": "Transaction:1", "note": "<b>&amp;</b> \u2028 é", "amounts": []any{1, 2.5, nil}},
+		"type":        "overridden by the envelope",
+		"zeta":        true,
+	}
+	at := t0.Add(123456 * time.Microsecond)
+	fast := Event{Type: TypeOutgoingPayment, ID: vaspd.NewID(vaspd.IDWebhook), Time: at, Data: data}
+	got, err := fast.encode(t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The general path, through a type that is not a map[string]any.
+	type wrapped map[string]any
+	slow := Event{Type: fast.Type, ID: fast.ID, Time: at, Data: wrapped(data)}
+	want, err := slow.encode(t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("map fast path:\n%s\ngeneral path:\n%s", got, want)
+	}
+	if !strings.Contains(string(got), `"type":"OUTGOING_PAYMENT"`) {
+		t.Fatalf("envelope not applied: %s", got)
+	}
+	var nilMap map[string]any
+	e := Event{Type: TypeTest, ID: fast.ID, Time: at, Data: nilMap}
+	b, err := e.encode(t0)
+	var keys map[string]any
+	if err != nil || json.Unmarshal(b, &keys) != nil || len(keys) != 3 {
+		t.Fatalf("nil map: %s %v, want the envelope alone", b, err)
+	}
+}
