@@ -337,9 +337,13 @@ func TestEnqueueWritesAtCommit(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		s := newTestService(t, db, vaspd.NewFakeClock(t0))
-		a, b := newReceiver(t), newReceiver(t)
-		mustEndpoint(t, s, a.URL)
-		mustEndpoint(t, s, b.URL)
+		// Three endpoints: a chunk of eventsPerStatement events then has
+		// more deliveries than one statement takes (deliveriesPerStatement),
+		// and the last, smaller chunk fewer, so on PostgreSQL both the
+		// separate statements and the one with the events in a WITH run.
+		for range 3 {
+			mustEndpoint(t, s, newReceiver(t).URL)
+		}
 		count := func(q string, args ...any) int {
 			var n int
 			if err := db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
@@ -348,8 +352,6 @@ func TestEnqueueWritesAtCommit(t *testing.T) {
 			return n
 		}
 
-		// More events than one statement takes (eventsPerStatement), and
-		// more deliveries too (deliveriesPerStatement).
 		const n = eventsPerStatement*2 + 50
 		err := db.InTx(ctx, func(tx *store.Tx) error {
 			for i := range n {
@@ -365,8 +367,11 @@ func TestEnqueueWritesAtCommit(t *testing.T) {
 		if got := count(`SELECT COUNT(*) FROM webhook_events`); got != n {
 			t.Fatalf("%d events, want %d", got, n)
 		}
-		if got := count(`SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'`); got != 2*n {
-			t.Fatalf("%d deliveries, want %d", got, 2*n)
+		if got := count(`SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'`); got != 3*n {
+			t.Fatalf("%d deliveries, want %d", got, 3*n)
+		}
+		if got := count(`SELECT COUNT(DISTINCT event_id) FROM webhook_deliveries`); got != n {
+			t.Fatalf("deliveries of %d events, want %d", got, n)
 		}
 
 		// A webhookId already used: the error comes from the commit, and
