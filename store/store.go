@@ -14,6 +14,12 @@
 //
 // Times are stored as BIGINT microseconds since the Unix epoch (UTC), never as
 // database timestamps, so both databases compare and sort them identically.
+//
+// Write transactions go through [DB.InTx]. A package that writes many rows
+// over one transaction can buffer them and write them together just before
+// COMMIT with a [Flusher] ([Tx.Flusher]); the webhook outbox does. On SQLite
+// the DB also keeps its short queries prepared ([DB.SetStatementCache]),
+// since the driver would otherwise compile each statement on every call.
 package store
 
 import (
