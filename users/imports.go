@@ -355,7 +355,15 @@ func (im *Importer) importRow(ctx context.Context, id, token string, row int64, 
 }
 
 // finish ends job id with status and announces it, in one transaction.
+//
+// It is not cut short by ctx ending (the importer stopping): cancelling a
+// transaction while its COMMIT is on the wire leaves its outcome unknown
+// here — the job finished and announced in the database, while this
+// process saw an error and ran none of its after-commit work. A short,
+// bounded transaction is let finish instead.
 func (im *Importer) finish(ctx context.Context, id, token, status, failure string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	s := im.users
 	var j ImportJob
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
