@@ -134,8 +134,10 @@ func (d *PayerData) UnmarshalJSON(b []byte) error {
 	}
 	*d = PayerData{Identifier: id, Name: name, Email: email, Extra: extra}
 	if comp != nil {
+		// comp is valid JSON (part of b) and not null: call the method
+		// directly rather than have json.Unmarshal validate it again.
 		d.Compliance = new(CompliancePayerData)
-		return json.Unmarshal(comp, d.Compliance)
+		return d.Compliance.UnmarshalJSON(comp)
 	}
 	return nil
 }

@@ -9,7 +9,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -210,6 +212,15 @@ func FuzzParsePayRequest(f *testing.F) {
 		Nonces: NewMemoryNonceCache(time.Time{}), Now: func() time.Time { return fuzzTime }}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := ParsePayRequest(body)
+		// ParsePayRequest skips json.Unmarshal's own validation pass (and
+		// so do the nested payerData/compliance decoders): it must accept
+		// and build exactly what json.Unmarshal would.
+		var viaJSON PayRequest
+		if jerr := json.Unmarshal(body, &viaJSON); (jerr == nil) != (err == nil) {
+			t.Fatalf("ParsePayRequest err %v, json.Unmarshal err %v", err, jerr)
+		} else if err == nil && !reflect.DeepEqual(*r, viaJSON) {
+			t.Fatalf("ParsePayRequest %+v, json.Unmarshal %+v", *r, viaJSON)
+		}
 		if err != nil {
 			checkTypedErr(t, err, CodeParsePayreqRequestError, CodeInvalidCurrency)
 			return
@@ -596,6 +607,24 @@ func FuzzParseVersion(f *testing.F) {
 		}
 		if _, err := NegotiateVersion(s); err != nil {
 			checkTypedErr(t, err, CodeUnsupportedUMAVersion, CodeInvalidInput, CodeParseLnurlpRequestError)
+		}
+	})
+}
+
+// FuzzOptString: for every JSON string literal, optString's shortcut for
+// strings without escapes gives what encoding/json decodes.
+func FuzzOptString(f *testing.F) {
+	for _, s := range []string{`"abc"`, `""`, `"é\u00e9"`, `"a\"b"`, "\"\xff\xfe\"", `"\ud800"`, `"` + strings.Repeat("ab", 600) + `"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var want string
+		if !json.Valid(b) || json.Unmarshal(b, &want) != nil {
+			return // not a JSON string: the decoder never hands optString such bytes
+		}
+		var got optString
+		if err := json.Unmarshal(b, &got); err != nil || string(got) != want {
+			t.Fatalf("optString %q (%v), encoding/json %q", got, err, want)
 		}
 	})
 }

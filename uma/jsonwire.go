@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Helpers for reading numbers liberally: peers send integers as JSON numbers,
@@ -127,6 +128,15 @@ func (o *optString) UnmarshalJSON(b []byte) error {
 			return err
 		}
 		*o = optString(n.String())
+		return nil
+	}
+	// b is a JSON value the decoder has already validated. A string
+	// without escapes and in valid UTF-8 is its own content; decoding it
+	// again would scan it twice more (validation, then the copy), and the
+	// longest strings a receiver reads — encrypted travel-rule data — are
+	// of this kind.
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b) {
+		*o = optString(b[1 : len(b)-1])
 		return nil
 	}
 	var s string

@@ -219,8 +219,10 @@ func (r *PayRequest) UnmarshalJSON(b []byte) error {
 		r.SendingCurrency = string(w.Currency)
 	}
 	if pd := bytes.TrimSpace(w.PayerData); len(pd) > 0 && string(pd) != "null" {
+		// pd is valid JSON already (part of b), so the method is called
+		// directly: json.Unmarshal would validate it once more first.
 		r.PayerData = new(PayerData)
-		if err := json.Unmarshal(pd, r.PayerData); err != nil {
+		if err := r.PayerData.UnmarshalJSON(pd); err != nil {
 			return wrapErr(CodeParsePayreqRequestError, err, "invalid payerData")
 		}
 		r.rawPayerData = append(json.RawMessage(nil), pd...)
@@ -232,8 +234,10 @@ func (r *PayRequest) UnmarshalJSON(b []byte) error {
 // are PARSE_PAYREQ_REQUEST_ERROR (INVALID_CURRENCY for a v0 amount whose
 // suffix contradicts "currency").
 func ParsePayRequest(body []byte) (*PayRequest, error) {
+	// UnmarshalJSON validates body itself; through json.Unmarshal it would
+	// be scanned twice. A receiver parses every payreq: this is its hot path.
 	var r PayRequest
-	if err := json.Unmarshal(body, &r); err != nil {
+	if err := r.UnmarshalJSON(body); err != nil {
 		return nil, wrapErr(CodeParsePayreqRequestError, err, "invalid pay request")
 	}
 	return &r, nil
