@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -62,11 +63,22 @@ const statementCacheSize = 1024
 // a busy timeout (a second process such as `vaspd token create` waits rather
 // than fails), foreign keys, and IMMEDIATE transactions so that a transaction
 // that will write takes the write lock up front instead of failing to upgrade.
+//
+// The database holds vaspd's private keys, so a new file is created
+// readable and writable by its owner only (SQLite gives the -wal and -shm
+// files the database file's mode); an existing file that others can read
+// is reported in the log, not changed.
 func Open(ctx context.Context, path string, log *slog.Logger) (*store.DB, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create database directory: %w", err)
 		}
+	}
+	if err := createPrivate(path, log); err != nil {
+		return nil, err
 	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
@@ -97,13 +109,27 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*store.DB, error)
 	db.SetStatementCache(statementCacheSize)
 	ctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	go func() {
 		defer close(done)
 		checkpointLoop(ctx, sdb, log)
 	}()
 	db.OnClose(func() { stop(); <-done })
 	return db, nil
+}
+
+// createPrivate creates the database file with mode 0600 if it does not
+// exist, and warns if an existing one is open to other users.
+func createPrivate(path string, log *slog.Logger) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		return f.Close()
+	case !errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("create database %s: %w", path, err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("the database file is readable by other users; it holds private keys (chmod 600 it and its -wal and -shm files)",
+			"path", path, "mode", fmt.Sprintf("%#o", fi.Mode().Perm()))
+	}
+	return nil
 }
