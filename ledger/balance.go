@@ -146,7 +146,8 @@ func (l *Ledger) History(ctx context.Context, q store.Querier, acct Account, bef
 			WHERE movement_id = $2 AND seq = $3)`
 		args = append(args, beforeMovement, beforeSeq)
 	}
-	query += fmt.Sprintf(` ORDER BY p.created_at DESC, p.movement_id DESC, p.seq DESC LIMIT %d`, limit)
+	args = append(args, limit) // a parameter, so every page size shares one prepared statement
+	query += fmt.Sprintf(` ORDER BY p.created_at DESC, p.movement_id DESC, p.seq DESC LIMIT $%d`, len(args))
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: read history: %w", err)

@@ -68,7 +68,9 @@ func (s *Service) List(ctx context.Context, q store.Querier, f ListFilter) ([]Us
 	if f.After != "" {
 		w.Add("id < ?", f.After)
 	}
-	query := fmt.Sprintf("SELECT %s FROM users WHERE %s ORDER BY id DESC LIMIT %d", columns, w.String(), f.Limit+1)
-	args := w.Args()
+	// The limit is a parameter, not text, so every page size shares one
+	// prepared statement.
+	query := fmt.Sprintf("SELECT %s FROM users WHERE %s ORDER BY id DESC LIMIT $%d", columns, w.String(), w.Next())
+	args := append(w.Args(), f.Limit+1)
 	return s.query(ctx, q, query, args...)
 }
