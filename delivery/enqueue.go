@@ -65,9 +65,8 @@ func (s *Service) buffer(tx *store.Tx) *enqueueBuffer {
 
 // enqueueBuffer holds the events a transaction enqueued until it commits.
 type enqueueBuffer struct {
-	s          *Service
-	events     []bufferedEvent
-	deliveries int
+	s      *Service
+	events []bufferedEvent
 }
 
 type bufferedEvent struct {
@@ -81,7 +80,6 @@ type bufferedEvent struct {
 func (b *enqueueBuffer) add(ev Event, body []byte, endpoints []string, us int64) {
 	b.events = append(b.events, bufferedEvent{id: ev.ID, typ: ev.Type, body: body,
 		occurredAt: store.Micros(ev.Time), createdAt: us, endpoints: endpoints})
-	b.deliveries += len(endpoints)
 }
 
 // Row limits per statement keep every statement under both databases'
@@ -118,11 +116,11 @@ func (b *enqueueBuffer) Flush(ctx context.Context, tx *store.Tx) error {
 			return err
 		}
 	}
-	if b.deliveries > 0 {
-		var eps []string
-		for _, ev := range evs {
-			eps = append(eps, ev.endpoints...)
-		}
+	var eps []string
+	for _, ev := range evs {
+		eps = append(eps, ev.endpoints...)
+	}
+	if len(eps) > 0 {
 		tx.AfterCommit(func() { b.s.wakeFor(eps) })
 	}
 	return nil
@@ -130,8 +128,9 @@ func (b *enqueueBuffer) Flush(ctx context.Context, tx *store.Tx) error {
 
 const insertEvents = `INSERT INTO webhook_events (id, type, payload, occurred_at, created_at) VALUES `
 
-// writeEvents inserts evs in one statement, or appends that INSERT to a
-// WITH clause in b for the caller to complete.
+// writeEvents inserts evs in one statement or, when with is not nil,
+// appends that INSERT to the statement with for the caller to complete (the
+// WITH clause of writeDeliveries).
 func writeEvents(ctx context.Context, tx *store.Tx, evs []bufferedEvent, with *stmt) error {
 	st := with
 	if st == nil {

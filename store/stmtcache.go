@@ -27,11 +27,12 @@ import (
 const maxCachedQuery = 2048
 
 type stmtCache struct {
-	db    *sql.DB
-	limit int
-	m     sync.Map // query text -> *sql.Stmt
-	n     atomic.Int64
-	mu    sync.Mutex // serialises preparing, so one query is prepared once
+	db     *sql.DB
+	rebind func(string) string // the driver's
+	limit  int
+	m      sync.Map // query text -> *sql.Stmt
+	n      atomic.Int64
+	mu     sync.Mutex // serialises preparing, so one query is prepared once
 }
 
 // SetStatementCache makes db prepare up to n distinct queries once and reuse
@@ -42,13 +43,13 @@ func (db *DB) SetStatementCache(n int) {
 		db.stmts = nil
 		return
 	}
-	db.stmts = &stmtCache{db: db.sql, limit: n}
+	db.stmts = &stmtCache{db: db.sql, rebind: db.driver.Rebind, limit: n}
 }
 
 // get returns the prepared statement for q, preparing it on first use, or
 // nil when q is not cached (too long, cache full, or it failed to prepare:
 // the caller then runs it plainly and gets the real error from there).
-func (c *stmtCache) get(ctx context.Context, q string, rebind func(string) string) *sql.Stmt {
+func (c *stmtCache) get(ctx context.Context, q string) *sql.Stmt {
 	if c == nil || len(q) > maxCachedQuery {
 		return nil
 	}
@@ -68,7 +69,7 @@ func (c *stmtCache) get(ctx context.Context, q string, rebind func(string) strin
 	}
 	// The statement belongs to the pool, not to this call: a cancelled
 	// request must not leave a half-prepared entry behind.
-	st, err := c.db.PrepareContext(context.WithoutCancel(ctx), rebind(q))
+	st, err := c.db.PrepareContext(context.WithoutCancel(ctx), c.rebind(q))
 	if err != nil {
 		return nil
 	}
@@ -99,7 +100,7 @@ func (tx *Tx) txStmt(ctx context.Context, q string) *sql.Stmt {
 	if st, ok := tx.local[q]; ok {
 		return st
 	}
-	st := tx.stmts.get(ctx, q, tx.driver.Rebind)
+	st := tx.stmts.get(ctx, q)
 	if st == nil {
 		return nil
 	}

@@ -124,21 +124,21 @@ func (db *DB) OnClose(fn func()) {
 func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
 
 func (db *DB) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	if st := db.stmts.get(ctx, q, db.driver.Rebind); st != nil {
+	if st := db.stmts.get(ctx, q); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
 	return db.sql.ExecContext(ctx, db.driver.Rebind(q), args...)
 }
 
 func (db *DB) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	if st := db.stmts.get(ctx, q, db.driver.Rebind); st != nil {
+	if st := db.stmts.get(ctx, q); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
 	return db.sql.QueryContext(ctx, db.driver.Rebind(q), args...)
 }
 
 func (db *DB) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	if st := db.stmts.get(ctx, q, db.driver.Rebind); st != nil {
+	if st := db.stmts.get(ctx, q); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
 	return db.sql.QueryRowContext(ctx, db.driver.Rebind(q), args...)

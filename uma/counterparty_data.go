@@ -157,9 +157,9 @@ func (d *PayeeData) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*d = PayeeData{Identifier: id, Name: name, Email: email, Extra: extra}
-	if comp != nil {
+	if comp != nil { // valid JSON, not null: as in PayerData.UnmarshalJSON
 		d.Compliance = new(CompliancePayeeData)
-		return json.Unmarshal(comp, d.Compliance)
+		return d.Compliance.UnmarshalJSON(comp)
 	}
 	return nil
 }
