@@ -66,24 +66,7 @@ func (s *suite) testConcurrentPayments(t *testing.T) {
 	aliceBefore, haveBalances := s.balance(t, alice)
 	bobBefore, _ := s.balance(t, bob)
 
-	pays := make([]lightning.Payment, len(invs))
-	var wg sync.WaitGroup
-	for i := range invs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p, err := alice.Pay(s.ctx(t), s.payReq(invs[i].PaymentRequest))
-			if err != nil {
-				t.Errorf("Pay %d: %v", i, err)
-				return
-			}
-			pays[i] = p
-		}()
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
+	pays := s.payAll(t, alice, invs)
 	var spent, received int64
 	minIndex := uint64(0)
 	for i := range pays {
@@ -141,24 +124,7 @@ func (s *suite) testNoOverdraw(t *testing.T) {
 	for i := range invs {
 		invs[i] = s.invoice(t, bob, s.cfg.AmountMsat)
 	}
-	pays := make([]lightning.Payment, len(invs))
-	var wg sync.WaitGroup
-	for i := range invs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p, err := alice.Pay(s.ctx(t), s.payReq(invs[i].PaymentRequest))
-			if err != nil {
-				t.Errorf("Pay %d: %v", i, err)
-				return
-			}
-			pays[i] = p
-		}()
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
+	pays := s.payAll(t, alice, invs)
 	succeeded := 0
 	for i := range pays {
 		p := s.final(t, alice, pays[i])
@@ -180,4 +146,29 @@ func (s *suite) testNoOverdraw(t *testing.T) {
 	if got, want := bal.Balance(t, bob), bobBefore+int64(affordable)*s.cfg.AmountMsat; got != want {
 		t.Fatalf("bob balance %d, want %d", got, want)
 	}
+}
+
+// payAll has from pay every invoice at once and returns the payments in
+// the order of invs; a Pay that errs fails the test.
+func (s *suite) payAll(t *testing.T, from lightning.Node, invs []lightning.Invoice) []lightning.Payment {
+	t.Helper()
+	pays := make([]lightning.Payment, len(invs))
+	var wg sync.WaitGroup
+	for i := range invs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := from.Pay(s.ctx(t), s.payReq(invs[i].PaymentRequest))
+			if err != nil {
+				t.Errorf("Pay %d: %v", i, err)
+				return
+			}
+			pays[i] = p
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return pays
 }
