@@ -22,26 +22,8 @@ import (
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/uma"
 	"github.com/vaspd/vaspd/vasp"
+	"github.com/vaspd/vaspd/vasp/vasptest"
 )
-
-// mapDirectory is the vasp.Directory of the payment fixtures.
-type mapDirectory map[string]vasp.Recipient
-
-func (d mapDirectory) ByUMALocal(_ context.Context, local string) (vasp.Recipient, error) {
-	for _, r := range d {
-		if r.Local == local {
-			return r, nil
-		}
-	}
-	return vasp.Recipient{}, vaspd.NotFound("USER_NOT_FOUND", "no user %s", local)
-}
-
-func (d mapDirectory) ByID(_ context.Context, id string) (vasp.Recipient, error) {
-	if r, ok := d[id]; ok {
-		return r, nil
-	}
-	return vasp.Recipient{}, vaspd.NotFound("USER_NOT_FOUND", "no user %s", id)
-}
 
 // payFixture is one real VASP behind the real HTTP handlers: UMA and
 // platform endpoints, an embedded Lightning node, ledger, rates and
@@ -115,7 +97,7 @@ func newPayFixture(t *testing.T, db *store.DB) *payFixture {
 	f.ledger = ledger.New(db, nil)
 	f.alice = vasp.Recipient{UserID: vaspd.NewID(vaspd.IDUser), PlatformUserID: "p-alice", Local: "alice", Name: "Alice Sender", Currencies: []string{"USD"}, KYCVerified: true}
 	f.bob = vasp.Recipient{UserID: vaspd.NewID(vaspd.IDUser), PlatformUserID: "p-bob", Local: "bob", Name: "Bob Receiver", Currencies: []string{"EUR"}}
-	dir := mapDirectory{f.alice.UserID: f.alice, f.bob.UserID: f.bob}
+	dir := vasptest.Directory{f.alice.UserID: f.alice, f.bob.UserID: f.bob}
 	f.svc, err = vasp.New(vasp.Options{DB: db, Domain: f.domain, Keys: f.keys, Node: node, Ledger: f.ledger,
 		Rates: provider, Users: dir, Webhooks: hooks, ApprovalTimeout: 2 * time.Second})
 	if err != nil {

@@ -20,27 +20,10 @@ import (
 	"github.com/vaspd/vaspd/store/storetest"
 	"github.com/vaspd/vaspd/uma"
 	"github.com/vaspd/vaspd/vasp"
+	"github.com/vaspd/vaspd/vasp/vasptest"
 )
 
 const ourDomain = "vasp2.example"
-
-type mapDirectory map[string]vasp.Recipient
-
-func (d mapDirectory) ByUMALocal(_ context.Context, local string) (vasp.Recipient, error) {
-	for _, r := range d {
-		if r.Local == local {
-			return r, nil
-		}
-	}
-	return vasp.Recipient{}, vaspd.NotFound("USER_NOT_FOUND", "no user %s", local)
-}
-
-func (d mapDirectory) ByID(_ context.Context, id string) (vasp.Recipient, error) {
-	if r, ok := d[id]; ok {
-		return r, nil
-	}
-	return vasp.Recipient{}, vaspd.NotFound("USER_NOT_FOUND", "no user %s", id)
-}
 
 func newKeys(t *testing.T, domain string) *uma.Keys {
 	t.Helper()
@@ -63,7 +46,7 @@ type world struct {
 	node  *embedded.Node
 	ours  *uma.Keys
 	keys  uma.StaticKeys
-	users mapDirectory
+	users vasptest.Directory
 	bob   vasp.Recipient
 	alice vasp.Recipient
 	clock *vaspd.FakeClock
@@ -79,7 +62,7 @@ func newWorld(t *testing.T, db *store.DB) *world {
 	w := &world{db: db, node: node, ours: newKeys(t, ourDomain), keys: uma.StaticKeys{}, clock: vaspd.NewFakeClock(time.Now())}
 	w.bob = vasp.Recipient{UserID: vaspd.NewID(vaspd.IDUser), PlatformUserID: "p-bob", Local: "bob", Name: "Bob", Currencies: []string{"EUR"}}
 	w.alice = vasp.Recipient{UserID: vaspd.NewID(vaspd.IDUser), PlatformUserID: "p-alice", Local: "alice", Name: "Alice", Currencies: []string{"USD"}}
-	w.users = mapDirectory{w.bob.UserID: w.bob, w.alice.UserID: w.alice}
+	w.users = vasptest.Directory{w.bob.UserID: w.bob, w.alice.UserID: w.alice}
 	return w
 }
 
