@@ -2,25 +2,21 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/auth"
 	"github.com/vaspd/vaspd/internal/apiclient"
 	"github.com/vaspd/vaspd/internal/daemon"
 	"github.com/vaspd/vaspd/ledger"
+	"github.com/vaspd/vaspd/store/postgres"
 	"github.com/vaspd/vaspd/users"
 )
 
@@ -69,13 +65,13 @@ func startPair(ctx context.Context, db, pgURL, dir string, log *slog.Logger) (*p
 	urls := [2]string{}
 	if db == "postgres" {
 		for i := range urls {
-			u, drop, err := postgresSchema(ctx, pgURL)
+			u, drop, err := postgres.NewSchema(ctx, pgURL, "bench_payments_")
 			if err != nil {
 				l1.Close()
 				l2.Close()
 				return nil, err
 			}
-			p.cleanup = append(p.cleanup, drop)
+			p.cleanup = append(p.cleanup, func() { _ = drop() })
 			urls[i] = u
 		}
 	}
@@ -90,41 +86,6 @@ func startPair(ctx context.Context, db, pgURL, dir string, log *slog.Logger) (*p
 	}
 	ok = true
 	return p, nil
-}
-
-// postgresSchema creates a schema of its own in base's database and
-// returns a URL that uses it, and a function that drops it.
-func postgresSchema(ctx context.Context, base string) (string, func(), error) {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "bench_payments_" + hex.EncodeToString(b[:])
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(cctx, base)
-	if err != nil {
-		return "", nil, fmt.Errorf("connect to PostgreSQL: %w", err)
-	}
-	defer conn.Close(cctx)
-	if _, err := conn.Exec(cctx, "CREATE SCHEMA "+schema); err != nil {
-		return "", nil, fmt.Errorf("create schema: %w", err)
-	}
-	drop := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, base); err == nil {
-			_, _ = c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(ctx)
-		}
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		drop()
-		return "", nil, fmt.Errorf("parse PostgreSQL URL: %w", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), drop, nil
 }
 
 func start(ctx context.Context, p *pair, name, dir, dbURL string, self, peer net.Listener, log *slog.Logger) (*instance, error) {

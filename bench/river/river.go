@@ -22,6 +22,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store/postgres"
 	"github.com/vaspd/vaspd/webhook"
 )
 
@@ -169,11 +170,11 @@ func runRiver(ctx context.Context, rc *receiver, dbKind, url string, n, conc int
 			return c, err
 		}
 	case "postgres":
-		u, drop, err := newSchema(ctx, url)
+		u, drop, err := postgres.NewSchema(ctx, url, "riverbench_")
 		if err != nil {
 			return 0, 0, err
 		}
-		defer drop()
+		defer func() { _ = drop() }()
 		pcfg, err := pgxpool.ParseConfig(u)
 		if err != nil {
 			return 0, 0, err

@@ -2,15 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/vaspd/vaspd/delivery"
 	"github.com/vaspd/vaspd/store"
@@ -32,11 +27,11 @@ func runVaspd(ctx context.Context, rc *receiver, dbKind, pgURL string, n, conc i
 			return 0, 0, err
 		}
 	case "postgres":
-		u, drop, err := newSchema(ctx, pgURL)
+		u, drop, err := postgres.NewSchema(ctx, pgURL, "riverbench_")
 		if err != nil {
 			return 0, 0, err
 		}
-		defer drop()
+		defer func() { _ = drop() }()
 		if db, err = postgres.Open(ctx, u, nil); err != nil {
 			return 0, 0, err
 		}
@@ -83,37 +78,4 @@ func runVaspd(ctx context.Context, rc *receiver, dbKind, pgURL string, n, conc i
 		return 0, 0, err
 	}
 	return enqueue, time.Since(start), nil
-}
-
-// newSchema creates an empty schema and returns a URL whose search_path
-// points at it, and a function dropping it.
-func newSchema(ctx context.Context, base string) (string, func(), error) {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "riverbench_" + hex.EncodeToString(b[:])
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		return "", nil, err
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		return "", nil, err
-	}
-	drop := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, base); err == nil {
-			_, _ = c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(ctx)
-		}
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		drop()
-		return "", nil, err
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), drop, nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/delivery"
 	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/postgres"
 )
 
 // benchConfig is one benchmark run's parameters.
@@ -154,11 +155,11 @@ func freshDB(ctx context.Context, kind, pgURL string) (testDB, error) {
 	var dsn string
 	var cleanup func()
 	if kind == "postgres" {
-		u, drop, err := newSchema(ctx, pgURL)
+		u, drop, err := postgres.NewSchema(ctx, pgURL, "whbench_")
 		if err != nil {
 			return testDB{}, err
 		}
-		dsn, cleanup = u, drop
+		dsn, cleanup = u, func() { _ = drop() }
 	} else {
 		dir, err := os.MkdirTemp("", "webhook-bench")
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/vaspd/vaspd/delivery"
 	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/postgres"
 	"github.com/vaspd/vaspd/webhook"
 )
 
@@ -65,11 +66,11 @@ func crashMain(args []string) error {
 		if *pgURL == "" {
 			return errors.New("-pg or VASPD_TEST_POSTGRES_URL is required with -db postgres")
 		}
-		u, drop, err := newSchema(ctx, *pgURL)
+		u, drop, err := postgres.NewSchema(ctx, *pgURL, "whcrash_")
 		if err != nil {
 			return err
 		}
-		defer drop()
+		defer func() { _ = drop() }()
 		dsn = u
 	default:
 		return fmt.Errorf("unknown -db %q", *dbKind)

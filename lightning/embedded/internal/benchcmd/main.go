@@ -17,14 +17,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/lightning/embedded"
@@ -75,11 +72,11 @@ func run(pgURL string) error {
 	)
 	if pgURL != "" {
 		kind = "postgres"
-		u, drop, serr := scratchSchema(ctx, pgURL)
+		u, drop, serr := postgres.NewSchema(ctx, pgURL, "lnbench_")
 		if serr != nil {
 			return serr
 		}
-		defer drop()
+		defer func() { _ = drop() }()
 		db, err = postgres.Open(ctx, u, nil)
 	} else {
 		dir, derr := os.MkdirTemp("", "vaspd-lnbench")
@@ -159,35 +156,6 @@ func run(pgURL string) error {
 		Create: toMeasure(create), PaySelf: toMeasure(self), PayDevnet: toMeasure(devnet),
 	}
 	return json.NewEncoder(os.Stdout).Encode(out)
-}
-
-// scratchSchema creates an empty schema and returns a URL using it, so the
-// benchmark neither needs nor touches existing tables.
-func scratchSchema(ctx context.Context, base string) (string, func(), error) {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "lnbench_" + hex.EncodeToString(b[:])
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		return "", nil, err
-	}
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		conn.Close(ctx)
-		return "", nil, err
-	}
-	drop := func() {
-		_, _ = conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		conn.Close(context.Background())
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		drop()
-		return "", nil, err
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), drop, nil
 }
 
 func toMeasure(r testing.BenchmarkResult) measure {
