@@ -64,7 +64,7 @@ func New(db *store.DB, opt Options) (*Service, error) {
 		return nil, fmt.Errorf("delivery: allow-list: %w", err)
 	}
 	if opt.Signer == nil {
-		opt.Signer = defaultSigner()
+		opt.Signer = DefaultSigner()
 	}
 	s := &Service{
 		db:    db,

@@ -32,7 +32,10 @@ type SignerFunc func(h http.Header, m SignInput) error
 
 func (f SignerFunc) Sign(h http.Header, m SignInput) error { return f(h, m) }
 
-func defaultSigner() Signer {
+// DefaultSigner is the Signer used when Options.Signer is nil: the webhook
+// package's headers (X-UMAaas-Signature and Standard Webhooks, plus v1a when
+// the endpoint signs with ed25519). A custom Signer may wrap it.
+func DefaultSigner() Signer {
 	return SignerFunc(func(h http.Header, m SignInput) error {
 		k := webhook.Keys{Secrets: m.Secrets}
 		if m.SigningKey != "" {

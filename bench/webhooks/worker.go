@@ -18,7 +18,6 @@ import (
 
 	"github.com/vaspd/vaspd/delivery"
 	"github.com/vaspd/vaspd/store"
-	"github.com/vaspd/vaspd/webhook"
 )
 
 // senderHeader names the process that sent a crash-test request.
@@ -34,20 +33,13 @@ var errRollback = errors.New("rolled back on purpose")
 // checker knows which process sent what.
 func crashOptions(log *slog.Logger) delivery.Options {
 	sender := strconv.Itoa(os.Getpid())
+	sign := delivery.DefaultSigner()
 	return delivery.Options{
 		Log: log,
-		// The engine's own signing (the webhook package's), plus the sender.
+		// The engine's own signing, plus the sender.
 		Signer: delivery.SignerFunc(func(h http.Header, m delivery.SignInput) error {
-			k := webhook.Keys{Secrets: m.Secrets}
-			if m.SigningKey != "" {
-				k.SigningKeys = []string{m.SigningKey}
-			}
-			sh, err := webhook.Sign(k, m.WebhookID, m.Timestamp, m.Body)
-			if err != nil {
+			if err := sign.Sign(h, m); err != nil {
 				return err
-			}
-			for name, v := range sh {
-				h[name] = v
 			}
 			h.Set(senderHeader, sender)
 			return nil
