@@ -164,12 +164,12 @@ func (w *worker) record(batch []finished) error {
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		outcomes = outcomes[:0]
 		// Attempt log, many rows per statement.
-		const cols = 8
+		const cols = 7
 		for start := 0; start < len(batch); start += 100 {
 			end := min(start+100, len(batch))
 			args := make([]any, 0, (end-start)*cols)
 			var q strings.Builder
-			q.WriteString(`INSERT INTO webhook_attempts (id, delivery_id, attempt, started_at, latency_us, status_code, response_body, error) VALUES `)
+			q.WriteString(`INSERT INTO webhook_attempts (delivery_id, attempt, started_at, latency_us, status_code, response_body, error) VALUES `)
 			p := newParams(tx.Driver())
 			for i, f := range batch[start:end] {
 				if i > 0 {
@@ -181,13 +181,13 @@ func (w *worker) record(batch []finished) error {
 				if body == nil {
 					body = []byte{}
 				}
-				args = append(args, fmt.Sprintf("%s/%d", f.c.id, n), f.c.id, n, store.Micros(f.res.started),
+				args = append(args, f.c.id, n, store.Micros(f.res.started),
 					f.res.latency.Microseconds(), f.res.status, body, f.res.errString())
 			}
 			// A lease that expired mid-attempt (it cannot, attempts are
 			// bounded by a shorter timeout, but be safe) may log the same
 			// attempt number twice: keep the first.
-			q.WriteString(" ON CONFLICT (id) DO NOTHING")
+			q.WriteString(" ON CONFLICT (delivery_id, attempt) DO NOTHING")
 			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 				return fmt.Errorf("insert attempts: %w", err)
 			}
@@ -310,7 +310,7 @@ func (s *Service) recordDeliveries(ctx context.Context, tx *store.Tx, batch []fi
 			attempts = v.column4, first_attempt_at = v.column5,
 			last_status = v.column6, last_error = v.column7,
 			next_attempt_at = CASE WHEN v.column8 < 0 THEN webhook_deliveries.next_attempt_at ELSE v.column8 END,
-			lease_token = '', updated_at = ` + p.next() + `,
+			lease_token = '', lease_until = 0, updated_at = ` + p.next() + `,
 			finished_at = CASE WHEN v.column9 < 0 THEN webhook_deliveries.finished_at ELSE v.column9 END
 			FROM (VALUES `)
 		args := make([]any, 0, 1+(end-start)*cols)

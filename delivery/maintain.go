@@ -71,8 +71,8 @@ func (s *Service) Prune(ctx context.Context) (int64, error) {
 			WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'sending' AND created_at < $1 LIMIT 1000)`,
 			[]any{store.Micros(now.Add(-time.Hour)), store.Micros(now)}},
 		{`DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries
-			WHERE status IN ('delivered', 'failed', 'dead') AND finished_at > 0 AND finished_at < $1 LIMIT 1000)`, []any{cutoff}},
-		{`DELETE FROM webhook_attempts WHERE id IN (SELECT a.id FROM webhook_attempts a WHERE a.started_at < $1
+			WHERE created_at < $1 AND status IN ('delivered', 'failed', 'dead') AND finished_at > 0 AND finished_at < $1 LIMIT 1000)`, []any{cutoff}},
+		{`DELETE FROM webhook_attempts WHERE (delivery_id, attempt) IN (SELECT a.delivery_id, a.attempt FROM webhook_attempts a WHERE a.started_at < $1
 			AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.id = a.delivery_id AND d.status IN ('pending', 'sending'))
 			LIMIT 1000)`, []any{cutoff}},
 		{`DELETE FROM webhook_events WHERE id IN (SELECT ev.id FROM webhook_events ev WHERE ev.created_at < $1

@@ -119,9 +119,9 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 	defer cancel()
 	end := store.Micros(s.opt.Clock.Now())
 	err = s.db.InTx(rctx, func(tx *store.Tx) error {
-		if _, err := tx.ExecContext(rctx, `INSERT INTO webhook_attempts (id, delivery_id, attempt, started_at, latency_us,
-			status_code, response_body, error) VALUES ($1, $2, 1, $3, $4, $5, $6, $7)`,
-			deliveryID+"/1", deliveryID, store.Micros(res.started), res.latency.Microseconds(), res.status, logged, msg); err != nil {
+		if _, err := tx.ExecContext(rctx, `INSERT INTO webhook_attempts (delivery_id, attempt, started_at, latency_us,
+			status_code, response_body, error) VALUES ($1, 1, $2, $3, $4, $5, $6)`,
+			deliveryID, store.Micros(res.started), res.latency.Microseconds(), res.status, logged, msg); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(rctx, `UPDATE webhook_deliveries SET status = $2, attempts = 1, last_status = $3,

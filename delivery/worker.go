@@ -308,9 +308,9 @@ func (w *worker) claimFor(ctx context.Context, only string) (n int, full bool, e
 			// Lease: the rows stop being due until the endpoint's timeout
 			// plus the margin has passed.
 			leaseEnd := now.Add(t.timeout + s.opt.LeaseMargin)
-			rows, err := tx.QueryContext(ctx, `UPDATE webhook_deliveries SET next_attempt_at = $4, lease_token = $5, updated_at = $2
+			rows, err := tx.QueryContext(ctx, `UPDATE webhook_deliveries SET lease_until = $4, lease_token = $5, updated_at = $2
 				WHERE id IN (SELECT id FROM webhook_deliveries
-					WHERE endpoint_id = $1 AND status = 'pending' AND next_attempt_at <= $2
+					WHERE endpoint_id = $1 AND status = 'pending' AND next_attempt_at <= $2 AND lease_until <= $2
 					ORDER BY next_attempt_at LIMIT $3 `+tx.Driver().SkipLocked()+`)
 				RETURNING id, event_id, attempts, first_attempt_at,
 					(SELECT payload FROM webhook_events e WHERE e.id = webhook_deliveries.event_id)`,
@@ -494,9 +494,9 @@ func releaseIn(ctx context.Context, tx *store.Tx, cs []claimed, us int64) error 
 		for start := 0; start < len(ids); start += 500 {
 			end := min(start+500, len(ids))
 			p := newParams(tx.Driver())
-			q := `UPDATE webhook_deliveries SET next_attempt_at = ` + p.next() + `, lease_token = '', updated_at = ` + p.next() + `
+			q := `UPDATE webhook_deliveries SET lease_until = 0, lease_token = '', updated_at = ` + p.next() + `
 				WHERE lease_token = ` + p.next() + ` AND status = 'pending' AND id IN (` + p.list(end-start) + `)`
-			args := append([]any{us, us, tok}, ids[start:end]...)
+			args := append([]any{us, tok}, ids[start:end]...)
 			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 				return fmt.Errorf("release claimed deliveries: %w", err)
 			}
@@ -510,7 +510,8 @@ const dueEndpointsQuery = `SELECT e.id, e.url, e.timeout_ms, e.secret, e.prev_se
 	FROM webhook_endpoints e
 	WHERE e.enabled AND e.deleted_at = 0 AND e.backoff_until <= $1
 	  AND EXISTS (SELECT 1 FROM webhook_deliveries d
-	              WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= $1)`
+	              WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= $1
+	                AND d.lease_until <= $1)`
 
 const dueEndpointsOneQuery = dueEndpointsQuery + ` AND e.id = $2`
 
