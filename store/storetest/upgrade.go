@@ -25,28 +25,12 @@ func EachUpgrade(t *testing.T, before int, seed func(t *testing.T, old *sql.DB),
 	t.Helper()
 	t.Run("sqlite", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "vaspd.db")
-		old, err := sql.Open("sqlite", path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		migrateOld(t, old, "sqlite", before)
-		seed(t, old)
-		if err := old.Close(); err != nil {
-			t.Fatal(err)
-		}
+		writeOld(t, "sqlite", path, "sqlite", before, seed)
 		check(t, SQLiteAt(t, path))
 	})
 	t.Run("postgres", func(t *testing.T) {
 		u := PostgresURL(t)
-		old, err := sql.Open("pgx", u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		migrateOld(t, old, "postgres", before)
-		seed(t, old)
-		if err := old.Close(); err != nil {
-			t.Fatal(err)
-		}
+		writeOld(t, "pgx", u, "postgres", before, seed)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		db, err := postgres.Open(ctx, u, nil)
@@ -56,6 +40,19 @@ func EachUpgrade(t *testing.T, before int, seed func(t *testing.T, old *sql.DB),
 		t.Cleanup(func() { db.Close() })
 		check(t, db)
 	})
+}
+
+// writeOld opens dsn with the database/sql driver named driver, migrates it
+// up to (not including) version before and lets seed write to it.
+func writeOld(t *testing.T, driver, dsn, variant string, before int, seed func(t *testing.T, old *sql.DB)) {
+	t.Helper()
+	old, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	migrateOld(t, old, variant, before)
+	seed(t, old)
 }
 
 // migrateOld applies the migrations before version before, recording them
