@@ -310,7 +310,7 @@ func (s *Service) recordDeliveries(ctx context.Context, tx *store.Tx, batch []fi
 			attempts = v.column4, first_attempt_at = v.column5,
 			last_status = v.column6, last_error = v.column7,
 			next_attempt_at = CASE WHEN v.column8 < 0 THEN webhook_deliveries.next_attempt_at ELSE v.column8 END,
-			lease_token = '', lease_until = 0, updated_at = ` + p.next() + `,
+			lease_token = '', updated_at = ` + p.next() + `,
 			finished_at = CASE WHEN v.column9 < 0 THEN webhook_deliveries.finished_at ELSE v.column9 END
 			FROM (VALUES `)
 		args := make([]any, 0, 1+(end-start)*cols)

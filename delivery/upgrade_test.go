@@ -12,11 +12,11 @@ import (
 	"github.com/vaspd/vaspd/store/storetest"
 )
 
-// TestUpgradeToLeaseColumn: a database written before migration 0250 (the
-// lease column, pending-only indexes, the attempt log keyed by delivery and
+// TestUpgradeQueueIndexes: a database written before migration 0250
+// (pending-only queue indexes, the attempt log keyed by delivery and
 // attempt number) keeps its attempt log, and a delivery its process died
 // attempting is retried once its old lease has ended.
-func TestUpgradeToLeaseColumn(t *testing.T) {
+func TestUpgradeQueueIndexes(t *testing.T) {
 	us := store.Micros(t0)
 	var rc *receiver // each database's own
 	storetest.EachUpgrade(t, 250, func(t *testing.T, old *sql.DB) {

@@ -1,19 +1,12 @@
 -- Fewer index writes per delivery (docs/webhook-engine-benchmarks.md, round 4).
---
--- A claim now sets lease_until, a column no index holds, instead of pushing
--- next_attempt_at to the lease end: claiming writes the row alone (on
--- PostgreSQL it may be a HOT update), where it used to rewrite two index
--- entries. A row is due when status = 'pending', next_attempt_at <= now and
--- lease_until <= now; the attempt's result or a hand-back sets lease_until
--- back to 0.
-ALTER TABLE webhook_deliveries ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0;
 
 -- The queue index holds pending rows only: a delivered row leaves it with one
--- deletion and no other index changes.
+-- deletion. (A claim still moves its rows within it: the lease is their
+-- next_attempt_at, so leased rows are out of the due range.)
 DROP INDEX webhook_deliveries_due;
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (endpoint_id, next_attempt_at) WHERE status = 'pending';
 
--- (status, next_attempt_at) was rewritten by every claim and result; what
+-- (status, next_attempt_at) was rewritten by every claim and result too; what
 -- used it needs only the pending rows (backlog metrics) or the synchronous
 -- sends a crash left 'sending' (pruning). Pruning finished rows goes by
 -- created_at.
