@@ -1,7 +1,6 @@
 package embedded_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/lightning/embedded"
 	"github.com/vaspd/vaspd/store"
-	"github.com/vaspd/vaspd/store/postgres"
 	"github.com/vaspd/vaspd/store/storetest"
 )
 
@@ -25,16 +23,7 @@ func eachReopenable(t *testing.T, fn func(t *testing.T, open func() *store.DB)) 
 	})
 	t.Run("postgres", func(t *testing.T) {
 		u := storetest.PostgresURL(t)
-		fn(t, func() *store.DB {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			db, err := postgres.Open(ctx, u, nil)
-			if err != nil {
-				t.Fatalf("open postgres: %v", err)
-			}
-			t.Cleanup(func() { db.Close() })
-			return db
-		})
+		fn(t, func() *store.DB { return storetest.PostgresAt(t, u) })
 	})
 }
 

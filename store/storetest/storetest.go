@@ -54,7 +54,13 @@ func SQLiteAt(t testing.TB, path string) *store.DB {
 // skips the test when VASPD_TEST_POSTGRES_URL is not set.
 func Postgres(t testing.TB) *store.DB {
 	t.Helper()
-	u := PostgresURL(t)
+	return PostgresAt(t, PostgresURL(t))
+}
+
+// PostgresAt opens (or reopens) the PostgreSQL database at u, a URL from
+// PostgresURL; reopening the same URL simulates a restart.
+func PostgresAt(t testing.TB, u string) *store.DB {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	db, err := postgres.Open(ctx, u, nil)

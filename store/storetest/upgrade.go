@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/postgres"
+	"github.com/vaspd/vaspd/store/sqlite"
 )
 
 // EachUpgrade tests a migration on data written before it, as an upgrade
@@ -25,57 +25,30 @@ func EachUpgrade(t *testing.T, before int, seed func(t *testing.T, old *sql.DB),
 	t.Helper()
 	t.Run("sqlite", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "vaspd.db")
-		writeOld(t, "sqlite", path, "sqlite", before, seed)
+		writeOld(t, "sqlite", path, sqlite.Driver{}, before, seed)
 		check(t, SQLiteAt(t, path))
 	})
 	t.Run("postgres", func(t *testing.T) {
 		u := PostgresURL(t)
-		writeOld(t, "pgx", u, "postgres", before, seed)
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		db, err := postgres.Open(ctx, u, nil)
-		if err != nil {
-			t.Fatalf("reopen postgres: %v", err)
-		}
-		t.Cleanup(func() { db.Close() })
-		check(t, db)
+		writeOld(t, "pgx", u, postgres.Driver{}, before, seed)
+		check(t, PostgresAt(t, u))
 	})
 }
 
-// writeOld opens dsn with the database/sql driver named driver, migrates it
-// up to (not including) version before and lets seed write to it.
-func writeOld(t *testing.T, driver, dsn, variant string, before int, seed func(t *testing.T, old *sql.DB)) {
+// writeOld opens dsn with the database/sql driver named sqlDriver, applies
+// the migrations before version before and lets seed write to it.
+func writeOld(t *testing.T, sqlDriver, dsn string, d store.Driver, before int, seed func(t *testing.T, old *sql.DB)) {
 	t.Helper()
-	old, err := sql.Open(driver, dsn)
+	sdb, err := sql.Open(sqlDriver, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
+	old := store.New(sdb, d, nil)
 	defer old.Close()
-	migrateOld(t, old, variant, before)
-	seed(t, old)
-}
-
-// migrateOld applies the migrations before version before, recording them
-// as store.DB.Migrate does.
-func migrateOld(t *testing.T, old *sql.DB, variant string, before int) {
-	t.Helper()
-	ms, err := store.Migrations(variant)
-	if err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := old.MigrateBefore(ctx, before); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := old.Exec(`CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms {
-		if m.Version >= before {
-			break
-		}
-		if _, err := old.Exec(m.SQL); err != nil {
-			t.Fatalf("migration %04d_%s: %v", m.Version, m.Name, err)
-		}
-		if _, err := old.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (` +
-			strconv.Itoa(m.Version) + `, '` + m.Name + `', 0)`); err != nil {
-			t.Fatal(err)
-		}
-	}
+	seed(t, sdb)
 }
