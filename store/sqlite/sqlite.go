@@ -86,6 +86,14 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*store.DB, error)
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walBackstopPages))
 	q.Add("_pragma", "foreign_keys(1)")
+	// A multi-row statement inside a transaction keeps a statement journal
+	// (the pages it changed, to undo it alone on a constraint failure);
+	// beyond 64 KiB SQLite spills it to a temporary file, two pwrites per
+	// page. A webhook fan-out to 100 endpoints spilled ~100 queue-index
+	// pages: 26 % of its time (docs/webhook-engine-benchmarks.md, round 5).
+	// Temporary tables and sorts live in memory too; vaspd's are bounded by
+	// its page sizes.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	sdb, err := sql.Open("sqlite", dsn)

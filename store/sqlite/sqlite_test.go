@@ -52,3 +52,45 @@ func TestFilesArePrivate(t *testing.T) {
 		t.Fatalf("no warning for a 0644 database; log: %s", logged.String())
 	}
 }
+
+// TestConnectionSettings: every connection of the pool, not only the first,
+// runs with the settings Open promises (the DSN's pragmas apply per
+// connection).
+func TestConnectionSettings(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	want := map[string]string{
+		"journal_mode": "wal",
+		"synchronous":  "1", // NORMAL: WAL commits without an fsync each
+		"foreign_keys": "1",
+		"busy_timeout": "10000",
+		"temp_store":   "2", // MEMORY: statement journals never spill to a file
+	}
+	// Hold several connections at once so the pool must open new ones.
+	var conns []interface{ Close() error }
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 3; i++ {
+		c, err := db.SQL().Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		for name, w := range want {
+			var got string
+			if err := c.QueryRowContext(ctx, "PRAGMA "+name).Scan(&got); err != nil {
+				t.Fatalf("connection %d: PRAGMA %s: %v", i, name, err)
+			}
+			if got != w {
+				t.Errorf("connection %d: PRAGMA %s = %s, want %s", i, name, got, w)
+			}
+		}
+	}
+}
