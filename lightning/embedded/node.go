@@ -146,7 +146,7 @@ type Node struct {
 	wg     sync.WaitGroup
 
 	mu       sync.Mutex
-	inflight map[lightning.Hash]chan struct{} // attempts running in this process
+	inflight map[lightning.Hash]*run // attempts running in this process
 	closed   bool
 }
 
@@ -188,7 +188,7 @@ func Open(ctx context.Context, db *store.DB, opts Options) (*Node, error) {
 		log:      opts.Logger.With("component", "lightning/embedded"),
 		peers:    peers,
 		wake:     newNotifier(),
-		inflight: map[lightning.Hash]chan struct{}{},
+		inflight: map[lightning.Hash]*run{},
 	}
 	n.faults.Store(&Faults{})
 	if _, err := db.ExecContext(ctx,

@@ -39,10 +39,12 @@ func (n *Node) Pay(ctx context.Context, req lightning.PayRequest) (lightning.Pay
 	}
 	deadline := time.Now().Add(timeout)
 
-	existing, err := n.loadPayment(ctx, n.db, inv.PaymentHash)
+	existing, err := n.loadPaymentRow(ctx, n.db, inv.PaymentHash)
 	switch {
 	case err == nil && existing.Status != lightning.StatusFailed:
-		return n.wait(ctx, inv.PaymentHash, deadline)
+		// Recorded already (by PreparePayment's caller, or another
+		// payer of the same hash): wait from the row just read.
+		return n.wait(ctx, inv.PaymentHash, deadline, &existing)
 	case err != nil && !errors.Is(err, lightning.ErrNotFound):
 		return lightning.Payment{}, err
 	}
@@ -54,7 +56,7 @@ func (n *Node) Pay(ctx context.Context, req lightning.PayRequest) (lightning.Pay
 	if err := n.db.InTx(ctx, func(tx *store.Tx) error { return n.record(ctx, tx, p) }); err != nil {
 		return lightning.Payment{}, err
 	}
-	return n.wait(ctx, inv.PaymentHash, deadline)
+	return n.wait(ctx, inv.PaymentHash, deadline, nil)
 }
 
 // PreparePayment checks req as Pay does (an invalid, expired or mismatched
@@ -204,32 +206,50 @@ func (n *Node) record(ctx context.Context, tx *store.Tx, p preparedPayment) erro
 	return err
 }
 
-// wait drives the payment until it is final or the deadline passes.
-func (n *Node) wait(ctx context.Context, hash lightning.Hash, deadline time.Time) (lightning.Payment, error) {
+// wait drives the payment until it is final or the deadline passes. known,
+// if not nil, is the payment's row as the caller has just read it, used
+// instead of reading it again.
+func (n *Node) wait(ctx context.Context, hash lightning.Hash, deadline time.Time, known *paymentRow) (lightning.Payment, error) {
 	backoff := 20 * time.Millisecond
 	for {
-		p, err := n.loadPayment(ctx, n.db, hash)
+		var (
+			p   paymentRow
+			err error
+		)
+		if known != nil {
+			p, known = *known, nil
+		} else {
+			p, err = n.loadPaymentRow(ctx, n.db, hash)
+		}
 		if err != nil || p.Status != lightning.StatusInFlight {
-			return p, err
+			return p.Payment, err
 		}
 		remaining := time.Until(deadline)
 		if remaining <= 0 {
-			return p, nil
+			return p.Payment, nil
 		}
 		timer := time.NewTimer(remaining)
+		r := n.kick(hash, &p)
+		ended := false
 		select {
-		case <-n.kick(hash):
+		case <-r.done:
+			ended = true
 		case <-timer.C:
 		case <-ctx.Done():
 			timer.Stop()
-			return p, ctx.Err()
+			return p.Payment, ctx.Err()
 		}
 		timer.Stop()
+		if ended && r.ok {
+			// The attempt recorded the final outcome: that is the
+			// payment now, no need to read it back.
+			return r.final, nil
+		}
 		// An attempt ended without a final answer (payee unreachable, or
 		// payments held): pause before the next.
-		p, err = n.loadPayment(ctx, n.db, hash)
-		if err != nil || p.Status != lightning.StatusInFlight {
-			return p, err
+		q, err := n.loadPayment(ctx, n.db, hash)
+		if err != nil || q.Status != lightning.StatusInFlight {
+			return q, err
 		}
 		pause := min(backoff, time.Until(deadline))
 		if pause > 0 {
@@ -238,7 +258,7 @@ func (n *Node) wait(ctx context.Context, hash lightning.Hash, deadline time.Time
 			case <-t.C:
 			case <-ctx.Done():
 				t.Stop()
-				return p, ctx.Err()
+				return q, ctx.Err()
 			}
 		}
 		backoff = min(2*backoff, time.Second)
@@ -248,11 +268,11 @@ func (n *Node) wait(ctx context.Context, hash lightning.Hash, deadline time.Time
 // TrackPayment returns an outgoing payment by hash. A payment in flight is
 // also nudged: an attempt to resolve it starts if none is running here.
 func (n *Node) TrackPayment(ctx context.Context, paymentHash lightning.Hash) (lightning.Payment, error) {
-	p, err := n.loadPayment(ctx, n.db, paymentHash)
+	p, err := n.loadPaymentRow(ctx, n.db, paymentHash)
 	if err == nil && p.Status == lightning.StatusInFlight {
-		n.kick(paymentHash)
+		n.kick(paymentHash, &p)
 	}
-	return p, err
+	return p.Payment, err
 }
 
 const paymentColumns = `payment_hash, payment_request, destination, amount_msat, fee_msat, status,

@@ -12,33 +12,48 @@ import (
 	"github.com/vaspd/vaspd/store"
 )
 
+// run is one delivery attempt running in this process. done is closed when
+// it ends; if the attempt itself recorded the payment's final outcome,
+// final holds the payment as recorded (ok is true) and waiters need not
+// read it back.
+type run struct {
+	done  chan struct{}
+	final lightning.Payment
+	ok    bool
+}
+
 // kick starts an attempt to resolve the in-flight payment hash, unless one
-// is already running in this process, and returns a channel closed when that
-// attempt ends. After Close it returns a closed channel.
-func (n *Node) kick(hash lightning.Hash) <-chan struct{} {
+// is already running in this process, and returns that attempt; its done
+// channel is closed when it ends. known, if not nil, is the payment's row
+// as the caller has just read it: the attempt starts from it instead of
+// reading it again (a stale row only makes the attempt's conditional claim
+// find nothing to do). After Close it returns an attempt already done.
+func (n *Node) kick(hash lightning.Hash, known *paymentRow) *run {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if ch, ok := n.inflight[hash]; ok {
-		return ch
+	if r, ok := n.inflight[hash]; ok {
+		return r
 	}
-	ch := make(chan struct{})
+	r := &run{done: make(chan struct{})}
 	if n.closed {
-		close(ch)
-		return ch
+		close(r.done)
+		return r
 	}
-	n.inflight[hash] = ch
+	n.inflight[hash] = r
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		if err := n.attempt(n.ctx, hash); err != nil && n.ctx.Err() == nil {
+		final, ok, err := n.attempt(n.ctx, hash, known)
+		if err != nil && n.ctx.Err() == nil {
 			n.log.Warn("payment attempt", "payment_hash", hash.String(), "err", err)
 		}
 		n.mu.Lock()
 		delete(n.inflight, hash)
 		n.mu.Unlock()
-		close(ch)
+		r.final, r.ok = final, ok && err == nil
+		close(r.done)
 	}()
-	return ch
+	return r
 }
 
 // retryLoop resolves payments left in flight: by an earlier process that
@@ -84,13 +99,15 @@ func (n *Node) retryInFlight(ctx context.Context) error {
 		return err
 	}
 	for _, h := range hashes {
-		n.kick(h)
+		n.kick(h, nil)
 	}
 	return nil
 }
 
 // attempt makes one delivery attempt for an in-flight payment and records
-// the outcome if it is final.
+// the outcome if it is final. It starts from known, the payment's row as
+// just read, when the caller has one. When it recorded the final outcome
+// itself it returns the payment as recorded and true.
 //
 // Crash safety rests on two rules. The payee's answer is idempotent per
 // payer, so any number of attempts, by any process, settle at most once and
@@ -98,23 +115,31 @@ func (n *Node) retryInFlight(ctx context.Context) error {
 // payee's refusal only when no attempt can have reached the payee: the
 // attempt is the first (attempts moved 0→1 under our conditional UPDATE)
 // and it never left this process.
-func (n *Node) attempt(ctx context.Context, hash lightning.Hash) error {
-	p, err := n.loadPaymentRow(ctx, n.db, hash)
-	if err != nil || p.Status != lightning.StatusInFlight {
-		return err
+func (n *Node) attempt(ctx context.Context, hash lightning.Hash, known *paymentRow) (lightning.Payment, bool, error) {
+	var p paymentRow
+	if known != nil {
+		p = *known
+	} else {
+		var err error
+		if p, err = n.loadPaymentRow(ctx, n.db, hash); err != nil {
+			return lightning.Payment{}, false, err
+		}
+	}
+	if p.Status != lightning.StatusInFlight {
+		return lightning.Payment{}, false, nil
 	}
 	faults := n.faults.Load()
 	if faults.HoldInFlight {
-		return nil
+		return lightning.Payment{}, false, nil
 	}
 	res, err := n.db.ExecContext(ctx, `UPDATE ln_embedded_payments SET attempts = attempts + 1
 		WHERE node_pubkey = $1 AND payment_hash = $2 AND status = $3 AND attempts = $4`,
 		n.pubkey, hexHash(hash), string(lightning.StatusInFlight), p.attempts)
 	if err != nil {
-		return fmt.Errorf("claim attempt: %w", err)
+		return lightning.Payment{}, false, fmt.Errorf("claim attempt: %w", err)
 	}
 	if k, _ := res.RowsAffected(); k != 1 {
-		return nil // another attempt (maybe another process) went first
+		return lightning.Payment{}, false, nil // another attempt (maybe another process) went first
 	}
 	first := p.attempts == 0
 	claimed := p.attempts + 1
@@ -124,11 +149,11 @@ func (n *Node) attempt(ctx context.Context, hash lightning.Hash) error {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return ctx.Err()
+			return lightning.Payment{}, false, ctx.Err()
 		}
 	}
 	if first && faults.FailReason != lightning.FailureNone {
-		return n.fail(ctx, hash, faults.FailReason, claimed)
+		return n.fail(ctx, p.Payment, faults.FailReason, claimed)
 	}
 
 	if p.Destination == n.pubkey {
@@ -137,83 +162,120 @@ func (n *Node) attempt(ctx context.Context, hash lightning.Hash) error {
 	peer, ok := n.peers.lookup(ctx, p.Destination)
 	if !ok {
 		if first {
-			return n.fail(ctx, hash, lightning.FailureNoRoute, claimed)
+			return n.fail(ctx, p.Payment, lightning.FailureNoRoute, claimed)
 		}
-		return fmt.Errorf("no devnet peer for %s", p.Destination)
+		return lightning.Payment{}, false, fmt.Errorf("no devnet peer for %s", p.Destination)
 	}
 	pre, ref, err := n.peers.pay(ctx, peer, devnetPayRequest{
 		PaymentRequest: p.PaymentRequest, AmountMsat: p.AmountMsat, Payer: n.pubkey,
 	})
 	switch {
 	case err != nil && first && notDelivered(err):
-		return n.fail(ctx, hash, lightning.FailureNoRoute, claimed)
+		return n.fail(ctx, p.Payment, lightning.FailureNoRoute, claimed)
 	case err != nil:
-		return err // outcome unknown: stays in flight, retried later
+		return lightning.Payment{}, false, err // outcome unknown: stays in flight, retried later
 	case ref != nil:
-		return n.fail(ctx, hash, ref.reason, -1)
+		return n.fail(ctx, p.Payment, ref.reason, -1)
 	case sha256.Sum256(pre[:]) != hash:
 		// Without the preimage there is no proof of payment, and in
 		// Lightning the HTLC would time out back to the payer.
 		n.log.Error("devnet payee returned a wrong preimage", "payee", p.Destination, "payment_hash", hash.String())
-		return n.fail(ctx, hash, lightning.FailureError, -1)
+		return n.fail(ctx, p.Payment, lightning.FailureError, -1)
 	}
-	return n.db.InTx(ctx, func(tx *store.Tx) error { return n.succeed(ctx, tx, hash, pre) })
+	var (
+		final lightning.Payment
+		done  bool
+	)
+	err = n.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		final, done, err = n.succeed(ctx, tx, p.Payment, pre)
+		return err
+	})
+	return final, done && err == nil, err
 }
 
 // payLocal pays an invoice of this node: payee and payer halves in one
 // transaction, so there is nothing in between to crash in.
-func (n *Node) payLocal(ctx context.Context, p lightning.Payment, claimed int64) error {
+func (n *Node) payLocal(ctx context.Context, p lightning.Payment, claimed int64) (lightning.Payment, bool, error) {
 	for i := 0; ; i++ {
+		var (
+			final lightning.Payment
+			done  bool
+		)
 		err := n.db.InTx(ctx, func(tx *store.Tx) error {
 			pre, ref, err := n.accept(ctx, tx, p.PaymentHash, p.AmountMsat, n.pubkey)
 			if err != nil {
 				return err
 			}
 			if ref != nil {
-				return n.failTx(ctx, tx, p.PaymentHash, ref.reason, -1)
+				final, done, err = n.failTx(ctx, tx, p, ref.reason, -1)
+				return err
 			}
-			return n.succeed(ctx, tx, p.PaymentHash, pre)
+			final, done, err = n.succeed(ctx, tx, p, pre)
+			return err
 		})
 		if errors.Is(err, errSettleRace) && i < 3 {
 			continue
 		}
-		return err
+		return final, done && err == nil, err
 	}
 }
 
-func (n *Node) succeed(ctx context.Context, tx *store.Tx, hash lightning.Hash, pre lightning.Hash) error {
-	_, err := tx.ExecContext(ctx, `UPDATE ln_embedded_payments SET status = $3, preimage = $4, resolved_at = $5
+// succeed records in-flight payment p SUCCEEDED with preimage pre. It
+// returns the payment as recorded and true, or false if p was no longer in
+// flight (resolved by another attempt).
+func (n *Node) succeed(ctx context.Context, tx *store.Tx, p lightning.Payment, pre lightning.Hash) (lightning.Payment, bool, error) {
+	now := store.Micros(n.now())
+	res, err := tx.ExecContext(ctx, `UPDATE ln_embedded_payments SET status = $3, preimage = $4, resolved_at = $5
 		WHERE node_pubkey = $1 AND payment_hash = $2 AND status = $6`,
-		n.pubkey, hexHash(hash), string(lightning.StatusSucceeded), hexHash(pre), store.Micros(n.now()),
+		n.pubkey, hexHash(p.PaymentHash), string(lightning.StatusSucceeded), hexHash(pre), now,
 		string(lightning.StatusInFlight))
 	if err != nil {
-		return fmt.Errorf("record success: %w", err)
+		return lightning.Payment{}, false, fmt.Errorf("record success: %w", err)
 	}
-	return nil
+	if k, err := res.RowsAffected(); err != nil || k != 1 {
+		return lightning.Payment{}, false, err
+	}
+	p.Status, p.Preimage, p.ResolvedAt = lightning.StatusSucceeded, pre, store.Time(now)
+	return p, true, nil
 }
 
-// fail marks the payment FAILED and returns its debit. With onlyAttempt ≥ 0
-// it does so only if no later attempt has been claimed meanwhile.
-func (n *Node) fail(ctx context.Context, hash lightning.Hash, reason lightning.FailureReason, onlyAttempt int64) error {
-	return n.db.InTx(ctx, func(tx *store.Tx) error { return n.failTx(ctx, tx, hash, reason, onlyAttempt) })
+// fail marks in-flight payment p FAILED and returns its debit. With
+// onlyAttempt ≥ 0 it does so only if no later attempt has been claimed
+// meanwhile. It returns the payment as recorded and true, or false if it
+// recorded nothing.
+func (n *Node) fail(ctx context.Context, p lightning.Payment, reason lightning.FailureReason, onlyAttempt int64) (lightning.Payment, bool, error) {
+	var (
+		final lightning.Payment
+		done  bool
+	)
+	err := n.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		final, done, err = n.failTx(ctx, tx, p, reason, onlyAttempt)
+		return err
+	})
+	return final, done && err == nil, err
 }
 
-func (n *Node) failTx(ctx context.Context, tx *store.Tx, hash lightning.Hash, reason lightning.FailureReason, onlyAttempt int64) error {
+func (n *Node) failTx(ctx context.Context, tx *store.Tx, p lightning.Payment, reason lightning.FailureReason, onlyAttempt int64) (lightning.Payment, bool, error) {
 	var amount, fee int64
+	now := store.Micros(n.now())
 	err := tx.QueryRowContext(ctx, `UPDATE ln_embedded_payments SET status = $3, failure_reason = $4, resolved_at = $5
 		WHERE node_pubkey = $1 AND payment_hash = $2 AND status = $6 AND (CAST($7 AS BIGINT) < 0 OR attempts = CAST($7 AS BIGINT))
 		RETURNING amount_msat, fee_msat`,
-		n.pubkey, hexHash(hash), string(lightning.StatusFailed), string(reason), store.Micros(n.now()),
+		n.pubkey, hexHash(p.PaymentHash), string(lightning.StatusFailed), string(reason), now,
 		string(lightning.StatusInFlight), onlyAttempt).Scan(&amount, &fee)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil // already resolved, or a newer attempt is under way
+		return lightning.Payment{}, false, nil // already resolved, or a newer attempt is under way
 	}
 	if err != nil {
-		return fmt.Errorf("record failure: %w", err)
+		return lightning.Payment{}, false, fmt.Errorf("record failure: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE ln_embedded_nodes SET balance_msat = balance_msat + $2 WHERE pubkey = $1`,
 		n.pubkey, amount+fee); err != nil {
-		return fmt.Errorf("refund: %w", err)
+		return lightning.Payment{}, false, fmt.Errorf("refund: %w", err)
 	}
-	return nil
+	p.Status, p.FailureReason, p.ResolvedAt = lightning.StatusFailed, reason, store.Time(now)
+	p.AmountMsat, p.FeeMsat = amount, fee
+	return p, true, nil
 }
