@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/url"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/vasp"
 )
 
 // lookupBob looks $bob up for alice and returns the lookupId.
@@ -217,6 +220,16 @@ func TestPaymentsTransactions(t *testing.T) {
 			t.Fatalf("execute: %d %s", status, raw)
 		}
 		outID := out["id"].(string)
+		// The success is stored with its proof of payment, in the same
+		// UPDATE as the status.
+		stored, err := f.svc.GetTransaction(t.Context(), outID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pre, err := hex.DecodeString(stored.Details.Preimage)
+		if sum := sha256.Sum256(pre); err != nil || hex.EncodeToString(sum[:]) != stored.PaymentHash || stored.Status != vasp.StatusCompleted {
+			t.Fatalf("stored after execute: %s, preimage %q for hash %s", stored.Status, stored.Details.Preimage, stored.PaymentHash)
+		}
 
 		list := func(query string) []string {
 			t.Helper()

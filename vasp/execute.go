@@ -176,8 +176,26 @@ func (s *Service) finish(ctx context.Context, t Transaction, p lightning.Payment
 		if p.Status == lightning.StatusFailed {
 			status, quoteStatus = StatusFailed, QuoteFailed
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, failure_reason = $2, settled_at = $3, updated_at = $3
-			WHERE id = $4 AND status = $5`, status, string(p.FailureReason), store.Micros(now), t.ID, StatusProcessing)
+		// A success also stores the routing fee and the preimage in the
+		// details, in the same UPDATE.
+		details := t.Details
+		var m ledger.Movement
+		if status == StatusCompleted {
+			m = ledger.Settle{ID: "settle/" + t.PaymentHash, Reference: t.ID, UserID: t.UserID, Currency: t.Currency,
+				Amount: t.Amount, FeeAmount: t.Fee, Msats: t.Msats, RoutingFeeMsats: p.FeeMsat}.Movement()
+			details.RoutingFeeMsats = p.FeeMsat
+			details.Preimage = p.Preimage.String()
+		} else {
+			m = ledger.Release("release/"+t.PaymentHash, t.UserID, t.Currency, t.Amount, t.ID)
+		}
+		newDetails := ""
+		if status == StatusCompleted {
+			d, _ := json.Marshal(details)
+			newDetails = string(d)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, failure_reason = $2, settled_at = $3, updated_at = $3,
+			details = CASE WHEN $6 = '' THEN details ELSE $6 END
+			WHERE id = $4 AND status = $5`, status, string(p.FailureReason), store.Micros(now), t.ID, StatusProcessing, newDetails)
 		if err != nil {
 			return err
 		}
@@ -187,23 +205,11 @@ func (s *Service) finish(ctx context.Context, t Transaction, p lightning.Payment
 		if _, err := tx.ExecContext(ctx, `UPDATE uma_quotes SET status = $1, updated_at = $2 WHERE id = $3`, quoteStatus, store.Micros(now), t.QuoteID); err != nil {
 			return err
 		}
-		var m ledger.Movement
-		if status == StatusCompleted {
-			m = ledger.Settle{ID: "settle/" + t.PaymentHash, Reference: t.ID, UserID: t.UserID, Currency: t.Currency,
-				Amount: t.Amount, FeeAmount: t.Fee, Msats: t.Msats, RoutingFeeMsats: p.FeeMsat}.Movement()
-			t.Details.RoutingFeeMsats = p.FeeMsat
-			t.Details.Preimage = p.Preimage.String()
-			d, _ := json.Marshal(t.Details)
-			if _, err := tx.ExecContext(ctx, `UPDATE uma_transactions SET details = $1 WHERE id = $2`, string(d), t.ID); err != nil {
-				return err
-			}
-		} else {
-			m = ledger.Release("release/"+t.PaymentHash, t.UserID, t.Currency, t.Amount, t.ID)
-		}
 		if _, err := s.opt.Ledger.Transfer(ctx, tx, m); err != nil {
 			return fmt.Errorf("post %s: %w", m.Kind, err)
 		}
 		t.Status, t.FailureReason, t.SettledAt, t.UpdatedAt = status, string(p.FailureReason), now, now
+		t.Details = details
 		done = true
 		return s.announce(ctx, tx, t)
 	})
