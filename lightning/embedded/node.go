@@ -141,6 +141,8 @@ type Node struct {
 	faults atomic.Pointer[Faults]
 	wake   *notifier
 
+	decoded decodedInvoices // invoices decoded to pay
+
 	ctx    context.Context // ends at Close; background work runs under it
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/vaspd/vaspd/lightning"
@@ -135,11 +137,52 @@ func (n *Node) decodeForPay(pr string) (bolt11.Invoice, error) {
 	if network == bolt11.Mainnet {
 		return bolt11.Invoice{}, fmt.Errorf("embedded: %w", lightning.ErrMainnetNotAllowed)
 	}
+	if inv, ok := n.decoded.get(pr); ok {
+		return inv, nil
+	}
 	inv, err := bolt11.Decode(pr, n.opts.Network)
 	if err != nil {
 		return bolt11.Invoice{}, fmt.Errorf("embedded: %w", err)
 	}
+	n.decoded.put(pr, inv)
 	return inv, nil
+}
+
+// decodedInvoices remembers the last few invoices this node decoded to pay,
+// so that PreparePayment and the Pay that follows it verify the invoice's
+// signature once. A decoded invoice depends only on its text and the
+// node's network; whether it has expired is checked on every use.
+type decodedInvoices struct {
+	mu   sync.Mutex
+	m    map[string]bolt11.Invoice
+	ring [64]string // insertion order, oldest evicted first
+	next int
+}
+
+func (c *decodedInvoices) get(pr string) (bolt11.Invoice, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	inv, ok := c.m[pr]
+	if ok {
+		inv.Features = slices.Clone(inv.Features)
+	}
+	return inv, ok
+}
+
+func (c *decodedInvoices) put(pr string, inv bolt11.Invoice) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[pr]; ok {
+		return
+	}
+	if c.m == nil {
+		c.m = make(map[string]bolt11.Invoice, len(c.ring))
+	}
+	delete(c.m, c.ring[c.next])
+	c.ring[c.next] = pr
+	c.next = (c.next + 1) % len(c.ring)
+	inv.Features = slices.Clone(inv.Features)
+	c.m[pr] = inv
 }
 
 // fee is the routing fee for a payment of amount to another node.

@@ -1,6 +1,7 @@
 package embedded_test
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -68,5 +69,27 @@ func TestPayAnswersThePaymentAsStored(t *testing.T) {
 		check("failed first attempt", alice, payFinal(t, alice, inv.PaymentRequest), lightning.StatusFailed, lightning.FailureTimeout)
 		alice.SetFaults(embedded.Faults{})
 		check("retried", alice, payFinal(t, alice, inv.PaymentRequest), lightning.StatusSucceeded, lightning.FailureNone)
+	})
+}
+
+// An invoice decoded once (the node remembers it, so that PreparePayment
+// and Pay verify its signature once) is still checked for expiry on every
+// use.
+func TestDecodedInvoiceStillExpires(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		c := newCluster(t, db, nil)
+		alice, bob := c.alice(), c.bob()
+		inv := newInvoice(t, bob, 26_000)
+		req := lightning.PayRequest{Invoice: inv.PaymentRequest, MaxFeeMsat: 1_000_000, Timeout: 20 * time.Second}
+		if _, err := alice.PreparePayment(testCtx(t), req); err != nil {
+			t.Fatal(err)
+		}
+		c.clock.Advance(2 * time.Hour)
+		if _, err := alice.PreparePayment(testCtx(t), req); !errors.Is(err, lightning.ErrInvoiceExpired) {
+			t.Fatalf("PreparePayment of an expired invoice: %v", err)
+		}
+		if _, err := alice.Pay(testCtx(t), req); !errors.Is(err, lightning.ErrInvoiceExpired) {
+			t.Fatalf("Pay of an expired invoice: %v", err)
+		}
 	})
 }
