@@ -199,6 +199,10 @@ func TestPaymentsExecute(t *testing.T) {
 			q := f.quote(t, 5_000_000) // € 50,000 > $1,000
 			status, raw, _ := f.call(t, "POST", "/quotes/"+q+"/execute", &f.admin, "")
 			wantAPIError(t, status, raw, 400, "INSUFFICIENT_BALANCE")
+			// The refusal rolled the claim back with the reservation: the
+			// quote is still pending, and refused again the same way.
+			status, raw, _ = f.call(t, "POST", "/quotes/"+q+"/execute", &f.admin, "")
+			wantAPIError(t, status, raw, 400, "INSUFFICIENT_BALANCE")
 		})
 	})
 }

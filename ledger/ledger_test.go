@@ -280,6 +280,53 @@ func TestTransferInCallerTx(t *testing.T) {
 	})
 }
 
+// TestTransferNoSavepoint: the same movements and answers as Transfer
+// (recorded, replayed, refused for an overdraft or a conflicting replay);
+// after an error the caller rolls back and nothing of it remains.
+func TestTransferNoSavepoint(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		l := newLedger(t, db)
+		alice := vaspd.NewID(vaspd.IDUser)
+		if _, err := l.Post(ctx, ledger.Deposit("d1", alice, "USD", 100, "")); err != nil {
+			t.Fatal(err)
+		}
+		transfer := func(m ledger.Movement) (ledger.Movement, error) {
+			var out ledger.Movement
+			err := db.InTx(ctx, func(tx *store.Tx) error {
+				var err error
+				out, err = l.TransferNoSavepoint(ctx, tx, m)
+				return err
+			})
+			return out, err
+		}
+		first, err := transfer(ledger.Reserve("r1", alice, "USD", 60, "Transaction:1"))
+		if err != nil || first.Replayed {
+			t.Fatalf("reserve: %+v %v", first, err)
+		}
+		again, err := transfer(ledger.Reserve("r1", alice, "USD", 60, "Transaction:1"))
+		if err != nil || !again.Replayed || !again.CreatedAt.Equal(first.CreatedAt) {
+			t.Fatalf("replay: %+v %v", again, err)
+		}
+		if _, err := transfer(ledger.Reserve("r1", alice, "USD", 61, "Transaction:1")); !errors.Is(err, ledger.ErrIdempotencyConflict) {
+			t.Fatalf("conflicting replay: %v", err)
+		}
+		if _, err := transfer(ledger.Reserve("r2", alice, "USD", 41, "Transaction:2")); !errors.Is(err, ledger.ErrInsufficientFunds) {
+			t.Fatalf("overdraft: %v", err)
+		}
+		if _, err := l.Get(ctx, db, "r2"); !errors.Is(err, ledger.ErrNotFound) {
+			t.Fatalf("refused movement exists: %v", err)
+		}
+		if _, err := transfer(ledger.Release("rel1", alice, "USD", 60, "Transaction:1")); err != nil {
+			t.Fatal(err)
+		}
+		if got := balance(t, l, db, ledger.UserAccount(alice), "USD"); got != 100 {
+			t.Fatalf("alice %d", got)
+		}
+		audit(t, l, db)
+	})
+}
+
 // TestConcurrentDebitsNeverOverdraw: many goroutines reserve from one
 // balance at once; exactly as many succeed as the balance covers.
 func TestConcurrentDebitsNeverOverdraw(t *testing.T) {

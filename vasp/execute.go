@@ -91,7 +91,9 @@ func (s *Service) ExecuteQuote(ctx context.Context, quoteID, idempotencyKey stri
 		if n, _ := res.RowsAffected(); n == 0 {
 			return errExecuteRaced
 		}
-		if _, err := s.opt.Ledger.Transfer(ctx, tx, ledger.Reserve("reserve/"+q.PaymentHash, q.UserID, q.SendingCurrency, q.SendingAmount, t.ID)); err != nil {
+		// Any error below rolls the whole transaction back, and the claim
+		// above keeps a second execute of q out: no savepoint needed.
+		if _, err := s.opt.Ledger.TransferNoSavepoint(ctx, tx, ledger.Reserve("reserve/"+q.PaymentHash, q.UserID, q.SendingCurrency, q.SendingAmount, t.ID)); err != nil {
 			if errors.Is(err, ledger.ErrInsufficientFunds) {
 				return vaspd.Errorf(http.StatusBadRequest, "INSUFFICIENT_BALANCE",
 					"the user's %s balance does not cover %d", q.SendingCurrency, q.SendingAmount)
@@ -205,7 +207,9 @@ func (s *Service) finish(ctx context.Context, t Transaction, p lightning.Payment
 		if _, err := tx.ExecContext(ctx, `UPDATE uma_quotes SET status = $1, updated_at = $2 WHERE id = $3`, quoteStatus, store.Micros(now), t.QuoteID); err != nil {
 			return err
 		}
-		if _, err := s.opt.Ledger.Transfer(ctx, tx, m); err != nil {
+		// An error rolls everything back; the conditional UPDATE above
+		// keeps a concurrent finish of t out: no savepoint needed.
+		if _, err := s.opt.Ledger.TransferNoSavepoint(ctx, tx, m); err != nil {
 			return fmt.Errorf("post %s: %w", m.Kind, err)
 		}
 		t.Status, t.FailureReason, t.SettledAt, t.UpdatedAt = status, string(p.FailureReason), now, now

@@ -134,7 +134,9 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 		if inv.AmountPaidMsat > 0 && inv.AmountPaidMsat < t.Msats {
 			return fmt.Errorf("invoice %s paid %d msats, less than its %d", inv.PaymentHash, inv.AmountPaidMsat, t.Msats)
 		}
-		if _, err := s.opt.Ledger.Transfer(ctx, tx, ledger.Receive{
+		// An error rolls everything back; the conditional UPDATE above
+		// keeps a concurrent credit of t out: no savepoint needed.
+		if _, err := s.opt.Ledger.TransferNoSavepoint(ctx, tx, ledger.Receive{
 			ID: "receive/" + t.PaymentHash, Reference: t.ID, UserID: t.UserID,
 			Msats: t.Msats, FeeMsats: t.Fee, Currency: t.Currency, Amount: t.Amount,
 		}.Movement()); err != nil {
