@@ -144,16 +144,36 @@ func (s *Service) maxFee(msats int64) int64 {
 	return max(1_000, msats/1_000_000*s.opt.MaxRoutingFeePPM+msats%1_000_000*s.opt.MaxRoutingFeePPM/1_000_000)
 }
 
+// successRecorder is a Lightning node that can leave the record of a
+// payment's success to the caller's transaction (lightning/embedded).
+type successRecorder interface {
+	DB() *store.DB
+	PaySuccessInto(ctx context.Context, req lightning.PayRequest) (lightning.Payment, func(context.Context, *store.Tx) error, error)
+}
+
 // pay sends t's payment and books its result; a payment still in flight
 // when the timeout passes stays PROCESSING for resolveOutgoing.
 func (s *Service) pay(ctx context.Context, t Transaction) (Transaction, error) {
-	p, err := s.opt.Node.Pay(context.WithoutCancel(ctx), s.payRequest(t))
+	var (
+		p      lightning.Payment
+		record func(context.Context, *store.Tx) error
+		err    error
+	)
+	if n, ok := s.opt.Node.(successRecorder); ok && n.DB() == s.db {
+		// A node on our database records the success in finish's
+		// transaction: one commit less per payment, and the node's record
+		// and ours commit together. Should that transaction not commit,
+		// the node's payment is still in flight and is resolved as such.
+		p, record, err = n.PaySuccessInto(context.WithoutCancel(ctx), s.payRequest(t))
+	} else {
+		p, err = s.opt.Node.Pay(context.WithoutCancel(ctx), s.payRequest(t))
+	}
 	if err != nil {
 		// Refused before anything was sent (expired, wrong network, …).
 		s.log.Warn("payment refused by the node", "transaction", t.ID, "err", err)
-		return s.finish(ctx, t, lightning.Payment{Status: lightning.StatusFailed, FailureReason: reasonOf(err)})
+		return s.finish(ctx, t, lightning.Payment{Status: lightning.StatusFailed, FailureReason: reasonOf(err)}, nil)
 	}
-	return s.finish(ctx, t, p)
+	return s.finish(ctx, t, p, record)
 }
 
 func reasonOf(err error) lightning.FailureReason {
@@ -165,8 +185,9 @@ func reasonOf(err error) lightning.FailureReason {
 	}
 }
 
-// finish books a final payment result once.
-func (s *Service) finish(ctx context.Context, t Transaction, p lightning.Payment) (Transaction, error) {
+// finish books a final payment result once. nodeRecord, if not nil,
+// records the result in the node (PaySuccessInto) in the same transaction.
+func (s *Service) finish(ctx context.Context, t Transaction, p lightning.Payment, nodeRecord func(context.Context, *store.Tx) error) (Transaction, error) {
 	if p.Status != lightning.StatusSucceeded && p.Status != lightning.StatusFailed {
 		return t, nil
 	}
@@ -174,6 +195,11 @@ func (s *Service) finish(ctx context.Context, t Transaction, p lightning.Payment
 	done := false
 	err := s.db.InTx(context.WithoutCancel(ctx), func(tx *store.Tx) error {
 		done = false
+		if nodeRecord != nil {
+			if err := nodeRecord(ctx, tx); err != nil {
+				return err
+			}
+		}
 		status, quoteStatus := StatusCompleted, QuoteCompleted
 		if p.Status == lightning.StatusFailed {
 			status, quoteStatus = StatusFailed, QuoteFailed
@@ -265,7 +291,7 @@ func (s *Service) resolveOutgoing(ctx context.Context) {
 				s.log.Warn("track payment", "transaction", t.ID, "err", err)
 				continue
 			}
-			if _, err := s.finish(ctx, t, p); err != nil {
+			if _, err := s.finish(ctx, t, p, nil); err != nil {
 				s.log.Warn("book payment", "transaction", t.ID, "err", err)
 			}
 		}

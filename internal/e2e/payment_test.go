@@ -87,6 +87,12 @@ func TestPaymentAcrossCurrencies(t *testing.T) {
 			if tx.Status != "COMPLETED" || tx.Type != "OUTGOING" || tx.SentAmount.Amount != q.TotalSendingAmount {
 				t.Fatalf("execute: %+v", tx)
 			}
+			// The sender's node recorded the success in the transaction
+			// that completed the payment: none is left in flight.
+			var inFlight int
+			if err := a.daemon.DB().QueryRowContext(t.Context(), `SELECT COUNT(*) FROM ln_embedded_payments WHERE status <> 'SUCCEEDED'`).Scan(&inFlight); err != nil || inFlight != 0 {
+				t.Fatalf("%d node payments not SUCCEEDED after a completed execute (%v)", inFlight, err)
+			}
 			// A retried execute returns the same transaction and pays nothing more.
 			var again txResp
 			a.mustCall("POST", "/quotes/"+q.QuoteID+"/execute", nil, &again, "Idempotency-Key", "k-"+q.QuoteID)

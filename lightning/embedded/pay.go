@@ -31,9 +31,35 @@ import (
 // Paying a hash this node already paid or is paying returns that payment; a
 // FAILED payment is attempted again.
 func (n *Node) Pay(ctx context.Context, req lightning.PayRequest) (lightning.Payment, error) {
+	p, _, err := n.pay(ctx, req, false)
+	return p, err
+}
+
+// PaySuccessInto is Pay for a caller that books the payment in a
+// transaction of its own on the node's database (DB), so that the node's
+// record of a success commits with the caller's booking instead of before
+// it: one transaction less per payment.
+//
+// When the delivery attempt this call waits for learns the preimage, the
+// node does not record the success; PaySuccessInto returns the payment as
+// SUCCEEDED together with record, which the caller runs in the transaction
+// that books it. Until that transaction commits the node's payment stays
+// IN_FLIGHT. If it never commits (a crash, a rollback), the payment is
+// resolved as any payment left in flight is: a later attempt asks the payee
+// again, who answers with the same preimage (the payee's answer is
+// idempotent per payer), and records the success. record is nil when the
+// outcome was recorded otherwise (a failure, a payment to this node, an
+// attempt made by another caller); it is a no-op once the payment is no
+// longer IN_FLIGHT.
+func (n *Node) PaySuccessInto(ctx context.Context, req lightning.PayRequest) (lightning.Payment, func(context.Context, *store.Tx) error, error) {
+	return n.pay(ctx, req, true)
+}
+
+// pay is Pay; with take, a success is handed to the caller (PaySuccessInto).
+func (n *Node) pay(ctx context.Context, req lightning.PayRequest, take bool) (lightning.Payment, func(context.Context, *store.Tx) error, error) {
 	inv, err := n.decodeForPay(req.Invoice)
 	if err != nil {
-		return lightning.Payment{}, err
+		return lightning.Payment{}, nil, err
 	}
 	timeout := req.Timeout
 	if timeout <= 0 {
@@ -46,19 +72,19 @@ func (n *Node) Pay(ctx context.Context, req lightning.PayRequest) (lightning.Pay
 	case err == nil && existing.Status != lightning.StatusFailed:
 		// Recorded already (by PreparePayment's caller, or another
 		// payer of the same hash): wait from the row just read.
-		return n.wait(ctx, inv.PaymentHash, deadline, &existing)
+		return n.wait(ctx, inv.PaymentHash, deadline, &existing, take)
 	case err != nil && !errors.Is(err, lightning.ErrNotFound):
-		return lightning.Payment{}, err
+		return lightning.Payment{}, nil, err
 	}
 
 	p, err := n.prepare(ctx, inv, req)
 	if err != nil {
-		return lightning.Payment{}, err
+		return lightning.Payment{}, nil, err
 	}
 	if err := n.db.InTx(ctx, func(tx *store.Tx) error { return n.record(ctx, tx, p) }); err != nil {
-		return lightning.Payment{}, err
+		return lightning.Payment{}, nil, err
 	}
-	return n.wait(ctx, inv.PaymentHash, deadline, nil)
+	return n.wait(ctx, inv.PaymentHash, deadline, nil, take)
 }
 
 // PreparePayment checks req as Pay does (an invalid, expired or mismatched
@@ -251,8 +277,10 @@ func (n *Node) record(ctx context.Context, tx *store.Tx, p preparedPayment) erro
 
 // wait drives the payment until it is final or the deadline passes. known,
 // if not nil, is the payment's row as the caller has just read it, used
-// instead of reading it again.
-func (n *Node) wait(ctx context.Context, hash lightning.Hash, deadline time.Time, known *paymentRow) (lightning.Payment, error) {
+// instead of reading it again. With take, a success learned by an attempt
+// waited for is handed over with the function that records it (see
+// PaySuccessInto).
+func (n *Node) wait(ctx context.Context, hash lightning.Hash, deadline time.Time, known *paymentRow, take bool) (lightning.Payment, func(context.Context, *store.Tx) error, error) {
 	backoff := 20 * time.Millisecond
 	for {
 		var (
@@ -265,34 +293,61 @@ func (n *Node) wait(ctx context.Context, hash lightning.Hash, deadline time.Time
 			p, err = n.loadPaymentRow(ctx, n.db, hash)
 		}
 		if err != nil || p.Status != lightning.StatusInFlight {
-			return p.Payment, err
+			return p.Payment, nil, err
 		}
 		remaining := time.Until(deadline)
 		if remaining <= 0 {
-			return p.Payment, nil
+			return p.Payment, nil, nil
 		}
 		timer := time.NewTimer(remaining)
 		r := n.kick(hash, &p)
+		if take {
+			n.mu.Lock()
+			r.takers++
+			n.mu.Unlock()
+		}
 		ended := false
 		select {
 		case <-r.done:
 			ended = true
 		case <-timer.C:
 		case <-ctx.Done():
-			timer.Stop()
-			return p.Payment, ctx.Err()
 		}
 		timer.Stop()
-		if ended && r.ok {
+		n.mu.Lock()
+		if take {
+			r.takers--
+		}
+		handed := r.handed
+		n.mu.Unlock()
+		if take && handed && !ended {
+			// The attempt is handing us its success as we leave: it ends
+			// at once, and the success is ours to record.
+			<-r.done
+			ended = true
+		}
+		if !ended && ctx.Err() != nil {
+			return p.Payment, nil, ctx.Err()
+		}
+		switch {
+		case ended && r.ok && !handed:
 			// The attempt recorded the final outcome: that is the
 			// payment now, no need to read it back.
-			return r.final, nil
+			return r.final, nil, nil
+		case ended && r.ok && take:
+			// The attempt handed us the success, to record.
+			final := r.final
+			return final, func(ctx context.Context, tx *store.Tx) error {
+				_, _, err := n.succeed(ctx, tx, final, final.Preimage, store.Micros(final.ResolvedAt))
+				return err
+			}, nil
 		}
 		// An attempt ended without a final answer (payee unreachable, or
-		// payments held): pause before the next.
+		// payments held; or its success went to a caller that records it
+		// in its own transaction): pause before the next.
 		q, err := n.loadPayment(ctx, n.db, hash)
 		if err != nil || q.Status != lightning.StatusInFlight {
-			return q, err
+			return q, nil, err
 		}
 		pause := min(backoff, time.Until(deadline))
 		if pause > 0 {
@@ -301,7 +356,7 @@ func (n *Node) wait(ctx context.Context, hash lightning.Hash, deadline time.Time
 			case <-t.C:
 			case <-ctx.Done():
 				t.Stop()
-				return q, ctx.Err()
+				return q, nil, ctx.Err()
 			}
 		}
 		backoff = min(2*backoff, time.Second)

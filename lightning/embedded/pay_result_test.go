@@ -1,6 +1,7 @@
 package embedded_test
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"testing"
@@ -90,6 +91,90 @@ func TestDecodedInvoiceStillExpires(t *testing.T) {
 		}
 		if _, err := alice.Pay(testCtx(t), req); !errors.Is(err, lightning.ErrInvoiceExpired) {
 			t.Fatalf("Pay of an expired invoice: %v", err)
+		}
+	})
+}
+
+// PaySuccessInto leaves the record of a success to the caller's
+// transaction: the node's payment is SUCCEEDED when that transaction
+// commits, exactly as answered. If it rolls back, the payment is still in
+// flight and resolved as such: the payee is asked again, answers with the
+// same preimage, and is paid once.
+func TestPaySuccessInto(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		c := newCluster(t, db, nil)
+		alice, bob := c.alice(), c.bob()
+		pay := func(amount int64) (lightning.Invoice, lightning.Payment, func(context.Context, *store.Tx) error) {
+			t.Helper()
+			inv := newInvoice(t, bob, amount)
+			p, record, err := alice.PaySuccessInto(testCtx(t), lightning.PayRequest{Invoice: inv.PaymentRequest, MaxFeeMsat: 1_000_000, Timeout: 20 * time.Second})
+			if err != nil || p.Status != lightning.StatusSucceeded || record == nil {
+				t.Fatalf("PaySuccessInto: %+v, record %v, %v", p, record != nil, err)
+			}
+			if got, err := alice.TrackPayment(testCtx(t), p.PaymentHash); err != nil || got.Status != lightning.StatusInFlight {
+				t.Fatalf("before the caller's commit: %+v, %v", got, err)
+			}
+			return inv, p, record
+		}
+		a0, b0 := balance(t, alice), balance(t, bob)
+
+		// Committed with the caller's transaction.
+		_, p, record := pay(31_000)
+		if err := db.InTx(testCtx(t), func(tx *store.Tx) error { return record(testCtx(t), tx) }); err != nil {
+			t.Fatal(err)
+		}
+		stored, err := alice.TrackPayment(testCtx(t), p.PaymentHash)
+		if err != nil || !reflect.DeepEqual(p, stored) {
+			t.Fatalf("answered\n%+v\nstored\n%+v (%v)", p, stored, err)
+		}
+		// Recording again is a no-op.
+		if err := db.InTx(testCtx(t), func(tx *store.Tx) error { return record(testCtx(t), tx) }); err != nil {
+			t.Fatal(err)
+		}
+
+		// Rolled back with the caller's transaction: resolved anyway.
+		inv, q, record := pay(32_000)
+		errRollback := errors.New("roll back")
+		if err := db.InTx(testCtx(t), func(tx *store.Tx) error {
+			if err := record(testCtx(t), tx); err != nil {
+				return err
+			}
+			return errRollback
+		}); !errors.Is(err, errRollback) {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got, err := alice.TrackPayment(testCtx(t), q.PaymentHash)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status == lightning.StatusSucceeded {
+				if got.Preimage != q.Preimage {
+					t.Fatalf("resolved with preimage %s, answered %s", got.Preimage, q.Preimage)
+				}
+				break
+			}
+			if got.Status != lightning.StatusInFlight || time.Now().After(deadline) {
+				t.Fatalf("after the rollback: %+v", got)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got, _ := bob.LookupInvoice(testCtx(t), inv.PaymentHash); got.State != lightning.InvoiceSettled || got.AmountPaidMsat != 32_000 {
+			t.Fatalf("invoice %+v", got)
+		}
+		if got := balance(t, bob) - b0; got != 31_000+32_000 {
+			t.Fatalf("bob received %d", got)
+		}
+		if got := a0 - balance(t, alice); got != 31_000+32_000+p.FeeMsat+q.FeeMsat {
+			t.Fatalf("alice paid %d", got)
+		}
+
+		// A payment to itself is recorded by the node: nothing to record.
+		own := newInvoice(t, alice, 33_000)
+		s, record, err := alice.PaySuccessInto(testCtx(t), lightning.PayRequest{Invoice: own.PaymentRequest, Timeout: 20 * time.Second})
+		if err != nil || s.Status != lightning.StatusSucceeded || record != nil {
+			t.Fatalf("self-payment: %+v, record %v, %v", s, record != nil, err)
 		}
 	})
 }

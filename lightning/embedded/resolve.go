@@ -16,10 +16,18 @@ import (
 // it ends; if the attempt itself recorded the payment's final outcome,
 // final holds the payment as recorded (ok is true) and waiters need not
 // read it back.
+//
+// A waiter that books the payment in a transaction of its own on the
+// node's database (PaySuccessInto) registers as a taker; an attempt that
+// learns the preimage while the run has takers hands the success to them
+// (handed) instead of recording it.
 type run struct {
 	done  chan struct{}
 	final lightning.Payment
 	ok    bool
+
+	takers int  // guarded by Node.mu
+	handed bool // guarded by Node.mu; set before done is closed
 }
 
 // kick starts an attempt to resolve the in-flight payment hash, unless one
@@ -43,7 +51,7 @@ func (n *Node) kick(hash lightning.Hash, known *paymentRow) *run {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		final, ok, err := n.attempt(n.ctx, hash, known)
+		final, ok, err := n.attempt(n.ctx, hash, known, r)
 		if err != nil && n.ctx.Err() == nil {
 			n.log.Warn("payment attempt", "payment_hash", hash.String(), "err", err)
 		}
@@ -115,7 +123,7 @@ func (n *Node) retryInFlight(ctx context.Context) error {
 // payee's refusal only when no attempt can have reached the payee: the
 // attempt is the first (attempts moved 0→1 under our conditional UPDATE)
 // and it never left this process.
-func (n *Node) attempt(ctx context.Context, hash lightning.Hash, known *paymentRow) (lightning.Payment, bool, error) {
+func (n *Node) attempt(ctx context.Context, hash lightning.Hash, known *paymentRow, r *run) (lightning.Payment, bool, error) {
 	var p paymentRow
 	if known != nil {
 		p = *known
@@ -182,13 +190,22 @@ func (n *Node) attempt(ctx context.Context, hash lightning.Hash, known *paymentR
 		n.log.Error("devnet payee returned a wrong preimage", "payee", p.Destination, "payment_hash", hash.String())
 		return n.fail(ctx, p.Payment, lightning.FailureError, -1)
 	}
+	resolved := store.Micros(n.now())
+	n.mu.Lock()
+	if r.takers > 0 {
+		// A waiter records the success in its own transaction.
+		r.handed = true
+		n.mu.Unlock()
+		return succeeded(p.Payment, pre, resolved), true, nil
+	}
+	n.mu.Unlock()
 	var (
 		final lightning.Payment
 		done  bool
 	)
 	err = n.db.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		final, done, err = n.succeed(ctx, tx, p.Payment, pre)
+		final, done, err = n.succeed(ctx, tx, p.Payment, pre, resolved)
 		return err
 	})
 	return final, done && err == nil, err
@@ -211,7 +228,7 @@ func (n *Node) payLocal(ctx context.Context, p lightning.Payment, claimed int64)
 				final, done, err = n.failTx(ctx, tx, p, ref.reason, -1)
 				return err
 			}
-			final, done, err = n.succeed(ctx, tx, p, pre)
+			final, done, err = n.succeed(ctx, tx, p, pre, store.Micros(n.now()))
 			return err
 		})
 		if errors.Is(err, errSettleRace) && i < 3 {
@@ -221,14 +238,13 @@ func (n *Node) payLocal(ctx context.Context, p lightning.Payment, claimed int64)
 	}
 }
 
-// succeed records in-flight payment p SUCCEEDED with preimage pre. It
-// returns the payment as recorded and true, or false if p was no longer in
-// flight (resolved by another attempt).
-func (n *Node) succeed(ctx context.Context, tx *store.Tx, p lightning.Payment, pre lightning.Hash) (lightning.Payment, bool, error) {
-	now := store.Micros(n.now())
+// succeed records in-flight payment p SUCCEEDED with preimage pre,
+// resolved at resolved (micros). It returns the payment as recorded and
+// true, or false if p was no longer in flight (resolved by another attempt).
+func (n *Node) succeed(ctx context.Context, tx *store.Tx, p lightning.Payment, pre lightning.Hash, resolved int64) (lightning.Payment, bool, error) {
 	res, err := tx.ExecContext(ctx, `UPDATE ln_embedded_payments SET status = $3, preimage = $4, resolved_at = $5
 		WHERE node_pubkey = $1 AND payment_hash = $2 AND status = $6`,
-		n.pubkey, hexHash(p.PaymentHash), string(lightning.StatusSucceeded), hexHash(pre), now,
+		n.pubkey, hexHash(p.PaymentHash), string(lightning.StatusSucceeded), hexHash(pre), resolved,
 		string(lightning.StatusInFlight))
 	if err != nil {
 		return lightning.Payment{}, false, fmt.Errorf("record success: %w", err)
@@ -236,8 +252,13 @@ func (n *Node) succeed(ctx context.Context, tx *store.Tx, p lightning.Payment, p
 	if k, err := res.RowsAffected(); err != nil || k != 1 {
 		return lightning.Payment{}, false, err
 	}
-	p.Status, p.Preimage, p.ResolvedAt = lightning.StatusSucceeded, pre, store.Time(now)
-	return p, true, nil
+	return succeeded(p, pre, resolved), true, nil
+}
+
+// succeeded is in-flight payment p as succeed records it.
+func succeeded(p lightning.Payment, pre lightning.Hash, resolved int64) lightning.Payment {
+	p.Status, p.Preimage, p.ResolvedAt = lightning.StatusSucceeded, pre, store.Time(resolved)
+	return p
 }
 
 // fail marks in-flight payment p FAILED and returns its debit. With
