@@ -141,7 +141,8 @@ type Node struct {
 	faults atomic.Pointer[Faults]
 	wake   *notifier
 
-	decoded decodedInvoices // invoices decoded to pay
+	decoded  decodedInvoices  // invoices decoded to pay
+	recorded recordedPayments // payments just recorded, for the Pay that follows
 
 	ctx    context.Context // ends at Close; background work runs under it
 	cancel context.CancelFunc

@@ -67,7 +67,10 @@ func (n *Node) pay(ctx context.Context, req lightning.PayRequest, take bool) (li
 	}
 	deadline := time.Now().Add(timeout)
 
-	existing, err := n.loadPaymentRow(ctx, n.db, inv.PaymentHash)
+	existing, ok := n.recorded.take(inv.PaymentHash)
+	if !ok {
+		existing, err = n.loadPaymentRow(ctx, n.db, inv.PaymentHash)
+	}
 	switch {
 	case err == nil && existing.Status != lightning.StatusFailed:
 		// Recorded already (by PreparePayment's caller, or another
@@ -84,7 +87,11 @@ func (n *Node) pay(ctx context.Context, req lightning.PayRequest, take bool) (li
 	if err := n.db.InTx(ctx, func(tx *store.Tx) error { return n.record(ctx, tx, p) }); err != nil {
 		return lightning.Payment{}, nil, err
 	}
-	return n.wait(ctx, inv.PaymentHash, deadline, nil, take)
+	var recorded *paymentRow
+	if row, ok := n.recorded.take(inv.PaymentHash); ok {
+		recorded = &row
+	}
+	return n.wait(ctx, inv.PaymentHash, deadline, recorded, take)
 }
 
 // PreparePayment checks req as Pay does (an invalid, expired or mismatched
@@ -174,6 +181,51 @@ func (n *Node) decodeForPay(pr string) (bolt11.Invoice, error) {
 	return inv, nil
 }
 
+// recordedPayments remembers the rows of payments this node has just
+// recorded (inserted IN_FLIGHT, committed), so that the Pay that follows —
+// PreparePayment's caller's, or Pay's own — starts from the row instead of
+// reading it back. A row is taken once, and only within a second of its
+// commit; should it be stale by then (another process already attempting
+// or resolving the payment), the attempt's conditional claim finds nothing
+// to do and the payment is read again, as after any attempt that ends
+// without an answer.
+type recordedPayments struct {
+	mu   sync.Mutex
+	m    map[lightning.Hash]recordedPayment
+	ring [64]lightning.Hash
+	next int
+}
+
+type recordedPayment struct {
+	row paymentRow
+	at  time.Time
+}
+
+func (c *recordedPayments) put(row paymentRow) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[lightning.Hash]recordedPayment, len(c.ring))
+	}
+	if _, ok := c.m[row.PaymentHash]; !ok {
+		delete(c.m, c.ring[c.next])
+		c.ring[c.next] = row.PaymentHash
+		c.next = (c.next + 1) % len(c.ring)
+	}
+	c.m[row.PaymentHash] = recordedPayment{row: row, at: time.Now()}
+}
+
+func (c *recordedPayments) take(hash lightning.Hash) (paymentRow, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.m[hash]
+	if !ok {
+		return paymentRow{}, false
+	}
+	delete(c.m, hash)
+	return r.row, time.Since(r.at) < time.Second
+}
+
 // decodedInvoices remembers the last few invoices this node decoded to pay,
 // so that PreparePayment and the Pay that follows it verify the invoice's
 // signature once. A decoded invoice depends only on its text and the
@@ -240,7 +292,9 @@ func (n *Node) record(ctx context.Context, tx *store.Tx, p preparedPayment) erro
 	if err != nil {
 		return fmt.Errorf("embedded: record payment: %w", err)
 	}
+	inserted := true
 	if k, _ := res.RowsAffected(); k == 0 {
+		inserted = false
 		// Paid before and FAILED: try again, unless another caller got
 		// there first.
 		res, err = tx.ExecContext(ctx, `UPDATE ln_embedded_payments
@@ -267,6 +321,13 @@ func (n *Node) record(ctx context.Context, tx *store.Tx, p preparedPayment) erro
 		return fmt.Errorf("embedded: debit: %w", err)
 	}
 	if k, _ := res.RowsAffected(); k == 1 {
+		if inserted {
+			row := paymentRow{Payment: lightning.Payment{
+				PaymentHash: inv.PaymentHash, PaymentRequest: pr, Destination: inv.Destination,
+				AmountMsat: amount, FeeMsat: fee, Status: lightning.StatusInFlight, CreatedAt: store.Time(now),
+			}}
+			tx.AfterCommit(func() { n.recorded.put(row) })
+		}
 		return nil
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE ln_embedded_payments SET status = $3, failure_reason = $4, fee_msat = 0, resolved_at = $5

@@ -178,3 +178,39 @@ func TestPaySuccessInto(t *testing.T) {
 		}
 	})
 }
+
+// Pay starts from the row PreparePayment's transaction just committed
+// instead of reading it. Should another process have claimed an attempt in
+// between, that row is stale: the payment is still delivered, once.
+func TestPayAfterAStaleRecordedRow(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		c := newCluster(t, db, nil)
+		alice, bob := c.alice(), c.bob()
+		b0 := balance(t, bob)
+		inv := newInvoice(t, bob, 41_000)
+		req := lightning.PayRequest{Invoice: inv.PaymentRequest, MaxFeeMsat: 1_000_000, Timeout: 20 * time.Second}
+		record, err := alice.PreparePayment(testCtx(t), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.InTx(testCtx(t), func(tx *store.Tx) error { return record(testCtx(t), tx) }); err != nil {
+			t.Fatal(err)
+		}
+		// Another process claims an attempt (and has not finished it).
+		if _, err := db.ExecContext(testCtx(t), `UPDATE ln_embedded_payments SET attempts = attempts + 1 WHERE node_pubkey = $1`, alice.PubKey()); err != nil {
+			t.Fatal(err)
+		}
+		check := func(p lightning.Payment) {
+			t.Helper()
+			stored, err := alice.TrackPayment(testCtx(t), p.PaymentHash)
+			if err != nil || p.Status != lightning.StatusSucceeded || !reflect.DeepEqual(p, stored) {
+				t.Fatalf("Pay answered\n%+v\nstored\n%+v (%v)", p, stored, err)
+			}
+		}
+		check(payFinal(t, alice, inv.PaymentRequest))
+		check(payFinal(t, alice, inv.PaymentRequest))
+		if got := balance(t, bob) - b0; got != 41_000 {
+			t.Fatalf("bob received %d", got)
+		}
+	})
+}
