@@ -1,9 +1,11 @@
 package api_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/lightning/embedded"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
 	"github.com/vaspd/vaspd/vasp"
@@ -204,6 +207,41 @@ func TestPaymentsExecute(t *testing.T) {
 			status, raw, _ = f.call(t, "POST", "/quotes/"+q+"/execute", &f.admin, "")
 			wantAPIError(t, status, raw, 400, "INSUFFICIENT_BALANCE")
 		})
+	})
+}
+
+// TestExecuteOutlivesItsClient: a platform that gives up on an execute
+// once the payment is under way (its request cancelled) does not stop the
+// booking. The money has left; the payment is booked as soon as it
+// settles, not left PROCESSING for the background resolver, which only
+// looks at payments older than the pay timeout.
+func TestExecuteOutlivesItsClient(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newPayFixture(t, db)
+		q := f.quote(t, 100)
+		f.node.SetFaults(embedded.Faults{SettleDelay: 300 * time.Millisecond})
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		r, err := http.NewRequestWithContext(ctx, "POST", f.base+"/quotes/"+q+"/execute", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.SetBasicAuth(f.admin.ClientID, f.admin.ClientSecret)
+		if resp, err := http.DefaultClient.Do(r); err == nil {
+			resp.Body.Close()
+			t.Fatalf("execute answered %d before its payment settled", resp.StatusCode)
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			_, raw, m := f.call(t, "GET", "/quotes/"+q, &f.admin, "")
+			if m["status"] == "COMPLETED" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("quote not completed 2 s after its execute was abandoned: %s", raw)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	})
 }
 

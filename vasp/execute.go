@@ -191,9 +191,13 @@ func (s *Service) finish(ctx context.Context, t Transaction, p lightning.Payment
 	if p.Status != lightning.StatusSucceeded && p.Status != lightning.StatusFailed {
 		return t, nil
 	}
+	// The payment is final whether or not the platform still waits for the
+	// answer: a cancelled request must not leave it unbooked (PROCESSING
+	// until the resolver's next look, a pay timeout later).
+	ctx = context.WithoutCancel(ctx)
 	now := s.clock.Now()
 	done := false
-	err := s.db.InTx(context.WithoutCancel(ctx), func(tx *store.Tx) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		done = false
 		if nodeRecord != nil {
 			if err := nodeRecord(ctx, tx); err != nil {
