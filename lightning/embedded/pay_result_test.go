@@ -41,13 +41,7 @@ func TestPayAnswersThePaymentAsStored(t *testing.T) {
 		// Recorded in the caller's transaction, then delivered by Pay.
 		inv = newInvoice(t, bob, 22_000)
 		req := lightning.PayRequest{Invoice: inv.PaymentRequest, MaxFeeMsat: 1_000_000, Timeout: 20 * time.Second}
-		record, err := alice.PreparePayment(testCtx(t), req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := db.InTx(testCtx(t), func(tx *store.Tx) error { return record(testCtx(t), tx) }); err != nil {
-			t.Fatal(err)
-		}
+		recordIn(t, db, alice, req)
 		p, err := alice.Pay(testCtx(t), req)
 		if err != nil {
 			t.Fatal(err)
@@ -189,13 +183,7 @@ func TestPayAfterAStaleRecordedRow(t *testing.T) {
 		b0 := balance(t, bob)
 		inv := newInvoice(t, bob, 41_000)
 		req := lightning.PayRequest{Invoice: inv.PaymentRequest, MaxFeeMsat: 1_000_000, Timeout: 20 * time.Second}
-		record, err := alice.PreparePayment(testCtx(t), req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := db.InTx(testCtx(t), func(tx *store.Tx) error { return record(testCtx(t), tx) }); err != nil {
-			t.Fatal(err)
-		}
+		recordIn(t, db, alice, req)
 		// Another process claims an attempt (and has not finished it).
 		if _, err := db.ExecContext(testCtx(t), `UPDATE ln_embedded_payments SET attempts = attempts + 1 WHERE node_pubkey = $1`, alice.PubKey()); err != nil {
 			t.Fatal(err)
@@ -213,4 +201,17 @@ func TestPayAfterAStaleRecordedRow(t *testing.T) {
 			t.Fatalf("bob received %d", got)
 		}
 	})
+}
+
+// recordIn records req's payment by n in a transaction of the caller's, as
+// vasp's execute does (PreparePayment), and commits it.
+func recordIn(t *testing.T, db *store.DB, n *embedded.Node, req lightning.PayRequest) {
+	t.Helper()
+	record, err := n.PreparePayment(testCtx(t), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.InTx(testCtx(t), func(tx *store.Tx) error { return record(testCtx(t), tx) }); err != nil {
+		t.Fatal(err)
+	}
 }
