@@ -141,8 +141,8 @@ type Node struct {
 	faults atomic.Pointer[Faults]
 	wake   *notifier
 
-	decoded  decodedInvoices  // invoices decoded to pay
-	recorded recordedPayments // payments just recorded, for the Pay that follows
+	decoded  recent[string, bolt11.Invoice]          // invoices decoded to pay (decodeForPay)
+	recorded recent[lightning.Hash, recordedPayment] // payments just recorded, for the Pay that follows
 
 	ctx    context.Context // ends at Close; background work runs under it
 	cancel context.CancelFunc

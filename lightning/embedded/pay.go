@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/vaspd/vaspd/lightning"
@@ -67,7 +66,7 @@ func (n *Node) pay(ctx context.Context, req lightning.PayRequest, take bool) (li
 	}
 	deadline := time.Now().Add(timeout)
 
-	existing, ok := n.recorded.take(inv.PaymentHash)
+	existing, ok := n.takeRecorded(inv.PaymentHash)
 	if !ok {
 		existing, err = n.loadPaymentRow(ctx, n.db, inv.PaymentHash)
 	}
@@ -88,7 +87,7 @@ func (n *Node) pay(ctx context.Context, req lightning.PayRequest, take bool) (li
 		return lightning.Payment{}, nil, err
 	}
 	var recorded *paymentRow
-	if row, ok := n.recorded.take(inv.PaymentHash); ok {
+	if row, ok := n.takeRecorded(inv.PaymentHash); ok {
 		recorded = &row
 	}
 	return n.wait(ctx, inv.PaymentHash, deadline, recorded, take)
@@ -170,97 +169,43 @@ func (n *Node) decodeForPay(pr string) (bolt11.Invoice, error) {
 	if network == bolt11.Mainnet {
 		return bolt11.Invoice{}, fmt.Errorf("embedded: %w", lightning.ErrMainnetNotAllowed)
 	}
+	// The node remembers the invoices it decoded to pay (Node.decoded), so
+	// that PreparePayment and the Pay that follows it verify the signature
+	// once. A decoded invoice depends only on its text and the node's
+	// network; whether it has expired is checked on every use. Its Features
+	// are the caller's to keep: each side gets a copy.
 	if inv, ok := n.decoded.get(pr); ok {
+		inv.Features = slices.Clone(inv.Features)
 		return inv, nil
 	}
 	inv, err := bolt11.Decode(pr, n.opts.Network)
 	if err != nil {
 		return bolt11.Invoice{}, fmt.Errorf("embedded: %w", err)
 	}
-	n.decoded.put(pr, inv)
+	kept := inv
+	kept.Features = slices.Clone(inv.Features)
+	n.decoded.put(pr, kept)
 	return inv, nil
 }
 
-// recordedPayments remembers the rows of payments this node has just
-// recorded (inserted IN_FLIGHT, committed), so that the Pay that follows —
-// PreparePayment's caller's, or Pay's own — starts from the row instead of
-// reading it back. A row is taken once, and only within a second of its
-// commit; should it be stale by then (another process already attempting
-// or resolving the payment), the attempt's conditional claim finds nothing
-// to do and the payment is read again, as after any attempt that ends
-// without an answer.
-type recordedPayments struct {
-	mu   sync.Mutex
-	m    map[lightning.Hash]recordedPayment
-	ring [64]lightning.Hash
-	next int
-}
-
+// recordedPayment is the row of a payment this node has just recorded
+// (inserted IN_FLIGHT, committed), kept (Node.recorded) so that the Pay
+// that follows — PreparePayment's caller's, or Pay's own — starts from it
+// instead of reading it back. It is taken once, and only within a second of
+// its commit; should it be stale by then (another process already
+// attempting or resolving the payment), the attempt's conditional claim
+// finds nothing to do and the payment is read again, as after any attempt
+// that ends without an answer.
 type recordedPayment struct {
 	row paymentRow
 	at  time.Time
 }
 
-func (c *recordedPayments) put(row paymentRow) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = make(map[lightning.Hash]recordedPayment, len(c.ring))
-	}
-	if _, ok := c.m[row.PaymentHash]; !ok {
-		delete(c.m, c.ring[c.next])
-		c.ring[c.next] = row.PaymentHash
-		c.next = (c.next + 1) % len(c.ring)
-	}
-	c.m[row.PaymentHash] = recordedPayment{row: row, at: time.Now()}
-}
-
-func (c *recordedPayments) take(hash lightning.Hash) (paymentRow, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r, ok := c.m[hash]
-	if !ok {
-		return paymentRow{}, false
-	}
-	delete(c.m, hash)
-	return r.row, time.Since(r.at) < time.Second
-}
-
-// decodedInvoices remembers the last few invoices this node decoded to pay,
-// so that PreparePayment and the Pay that follows it verify the invoice's
-// signature once. A decoded invoice depends only on its text and the
-// node's network; whether it has expired is checked on every use.
-type decodedInvoices struct {
-	mu   sync.Mutex
-	m    map[string]bolt11.Invoice
-	ring [64]string // insertion order, oldest evicted first
-	next int
-}
-
-func (c *decodedInvoices) get(pr string) (bolt11.Invoice, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	inv, ok := c.m[pr]
-	if ok {
-		inv.Features = slices.Clone(inv.Features)
-	}
-	return inv, ok
-}
-
-func (c *decodedInvoices) put(pr string, inv bolt11.Invoice) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.m[pr]; ok {
-		return
-	}
-	if c.m == nil {
-		c.m = make(map[string]bolt11.Invoice, len(c.ring))
-	}
-	delete(c.m, c.ring[c.next])
-	c.ring[c.next] = pr
-	c.next = (c.next + 1) % len(c.ring)
-	inv.Features = slices.Clone(inv.Features)
-	c.m[pr] = inv
+// takeRecorded returns the row of payment hash if this node recorded it
+// within the last second.
+func (n *Node) takeRecorded(hash lightning.Hash) (paymentRow, bool) {
+	r, ok := n.recorded.take(hash)
+	return r.row, ok && time.Since(r.at) < time.Second
 }
 
 // fee is the routing fee for a payment of amount to another node.
@@ -326,7 +271,7 @@ func (n *Node) record(ctx context.Context, tx *store.Tx, p preparedPayment) erro
 				PaymentHash: inv.PaymentHash, PaymentRequest: pr, Destination: inv.Destination,
 				AmountMsat: amount, FeeMsat: fee, Status: lightning.StatusInFlight, CreatedAt: store.Time(now),
 			}}
-			tx.AfterCommit(func() { n.recorded.put(row) })
+			tx.AfterCommit(func() { n.recorded.put(row.PaymentHash, recordedPayment{row: row, at: time.Now()}) })
 		}
 		return nil
 	}
