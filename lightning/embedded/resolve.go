@@ -199,13 +199,22 @@ func (n *Node) attempt(ctx context.Context, hash lightning.Hash, known *paymentR
 		return succeeded(p.Payment, pre, resolved), true, nil
 	}
 	n.mu.Unlock()
+	return n.resolveTx(ctx, func(tx *store.Tx) (lightning.Payment, bool, error) {
+		return n.succeed(ctx, tx, p.Payment, pre, resolved)
+	})
+}
+
+// resolveTx runs record, which records a payment's outcome, in a
+// transaction of its own, and returns the payment as recorded and true
+// only if record recorded it and the transaction committed.
+func (n *Node) resolveTx(ctx context.Context, record func(tx *store.Tx) (lightning.Payment, bool, error)) (lightning.Payment, bool, error) {
 	var (
 		final lightning.Payment
 		done  bool
 	)
-	err = n.db.InTx(ctx, func(tx *store.Tx) error {
+	err := n.db.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		final, done, err = n.succeed(ctx, tx, p.Payment, pre, resolved)
+		final, done, err = record(tx)
 		return err
 	})
 	return final, done && err == nil, err
@@ -215,26 +224,20 @@ func (n *Node) attempt(ctx context.Context, hash lightning.Hash, known *paymentR
 // transaction, so there is nothing in between to crash in.
 func (n *Node) payLocal(ctx context.Context, p lightning.Payment, claimed int64) (lightning.Payment, bool, error) {
 	for i := 0; ; i++ {
-		var (
-			final lightning.Payment
-			done  bool
-		)
-		err := n.db.InTx(ctx, func(tx *store.Tx) error {
+		final, done, err := n.resolveTx(ctx, func(tx *store.Tx) (lightning.Payment, bool, error) {
 			pre, ref, err := n.accept(ctx, tx, p.PaymentHash, p.AmountMsat, n.pubkey)
 			if err != nil {
-				return err
+				return lightning.Payment{}, false, err
 			}
 			if ref != nil {
-				final, done, err = n.failTx(ctx, tx, p, ref.reason, -1)
-				return err
+				return n.failTx(ctx, tx, p, ref.reason, -1)
 			}
-			final, done, err = n.succeed(ctx, tx, p, pre, store.Micros(n.now()))
-			return err
+			return n.succeed(ctx, tx, p, pre, store.Micros(n.now()))
 		})
 		if errors.Is(err, errSettleRace) && i < 3 {
 			continue
 		}
-		return final, done && err == nil, err
+		return final, done, err
 	}
 }
 
@@ -266,16 +269,9 @@ func succeeded(p lightning.Payment, pre lightning.Hash, resolved int64) lightnin
 // meanwhile. It returns the payment as recorded and true, or false if it
 // recorded nothing.
 func (n *Node) fail(ctx context.Context, p lightning.Payment, reason lightning.FailureReason, onlyAttempt int64) (lightning.Payment, bool, error) {
-	var (
-		final lightning.Payment
-		done  bool
-	)
-	err := n.db.InTx(ctx, func(tx *store.Tx) error {
-		var err error
-		final, done, err = n.failTx(ctx, tx, p, reason, onlyAttempt)
-		return err
+	return n.resolveTx(ctx, func(tx *store.Tx) (lightning.Payment, bool, error) {
+		return n.failTx(ctx, tx, p, reason, onlyAttempt)
 	})
-	return final, done && err == nil, err
 }
 
 func (n *Node) failTx(ctx context.Context, tx *store.Tx, p lightning.Payment, reason lightning.FailureReason, onlyAttempt int64) (lightning.Payment, bool, error) {
