@@ -210,20 +210,17 @@ func (s *Service) finish(ctx context.Context, t Transaction, p lightning.Payment
 		}
 		// A success also stores the routing fee and the preimage in the
 		// details, in the same UPDATE.
-		details := t.Details
+		details, newDetails := t.Details, "" // "": the stored details stay
 		var m ledger.Movement
 		if status == StatusCompleted {
 			m = ledger.Settle{ID: "settle/" + t.PaymentHash, Reference: t.ID, UserID: t.UserID, Currency: t.Currency,
 				Amount: t.Amount, FeeAmount: t.Fee, Msats: t.Msats, RoutingFeeMsats: p.FeeMsat}.Movement()
 			details.RoutingFeeMsats = p.FeeMsat
 			details.Preimage = p.Preimage.String()
-		} else {
-			m = ledger.Release("release/"+t.PaymentHash, t.UserID, t.Currency, t.Amount, t.ID)
-		}
-		newDetails := ""
-		if status == StatusCompleted {
 			d, _ := json.Marshal(details)
 			newDetails = string(d)
+		} else {
+			m = ledger.Release("release/"+t.PaymentHash, t.UserID, t.Currency, t.Amount, t.ID)
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, failure_reason = $2, settled_at = $3, updated_at = $3,
 			details = CASE WHEN $6 = '' THEN details ELSE $6 END
