@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vaspd/vaspd/internal/cputime"
 	"github.com/vaspd/vaspd/uma"
 )
 
@@ -59,7 +60,7 @@ func measureBound(d time.Duration, payer, payee string) (bound, error) {
 			first error
 		)
 		stop := time.Now().Add(d)
-		began, cpu := time.Now(), cpuTime()
+		began, cpu := time.Now(), cputime.Process()
 		for w := 0; w < workers; w++ {
 			wg.Add(1)
 			go func() {
@@ -83,7 +84,7 @@ func measureBound(d time.Duration, payer, payee string) (bound, error) {
 			return 0, 0, first
 		}
 		ops := max(n.Load(), 1)
-		return float64(ops) / time.Since(began).Seconds(), (cpuTime() - cpu) / time.Duration(ops), nil
+		return float64(ops) / time.Since(began).Seconds(), (cputime.Process() - cpu) / time.Duration(ops), nil
 	}
 	b := bound{Cores: runtime.GOMAXPROCS(0)}
 	if b.PerSecondOneCore, b.CPUPerOp, err = run(1); err != nil {

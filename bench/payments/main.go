@@ -39,6 +39,8 @@ import (
 	"runtime/pprof"
 	"runtime/trace"
 	"time"
+
+	"github.com/vaspd/vaspd/internal/cputime"
 )
 
 // options are the benchmark's knobs.
@@ -207,7 +209,7 @@ func run(ctx context.Context, o options) (result, error) {
 		return r, fmt.Errorf("secp256k1 bound: %w", err)
 	}
 	var pr payreqResult
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	err = profiled(o.ProfileDir, "payreq", func() error {
 		pr = loadPayreqs(ctx, p.v2.client, callback, bodies[warm:], o.Concurrency, o.PayreqMax)
 		return nil
@@ -215,7 +217,7 @@ func run(ctx context.Context, o options) (result, error) {
 	if err != nil {
 		return r, err
 	}
-	cpu := cpuTime() - cpu0
+	cpu := cputime.Process() - cpu0
 	b2, err := measureBound(o.BoundTime, payerID, payeeID)
 	if err != nil {
 		return r, fmt.Errorf("secp256k1 bound: %w", err)

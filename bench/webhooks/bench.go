@@ -22,6 +22,7 @@ import (
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/delivery"
+	"github.com/vaspd/vaspd/internal/cputime"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/postgres"
 )
@@ -128,13 +129,23 @@ func benchMain(args []string) error {
 		if err != nil {
 			return err
 		}
-		raw := (before + after) / 2
+		raw := (before.perSecond + after.perSecond) / 2
 		r["raw_posts_per_s"] = round(raw)
-		r["raw_posts_per_s_before_after"] = []float64{round(before), round(after)}
+		r["raw_posts_per_s_before_after"] = []float64{round(before.perSecond), round(after.perSecond)}
+		rawCPU := (before.cpuPerPost + after.cpuPerPost) / 2
+		rawMachine := (before.machinePerPost + after.machinePerPost) / 2
+		r["raw_cpu_us_per_post"] = micros(rawCPU)
+		r["raw_machine_cpu_us_per_post"] = micros(rawMachine)
 		if d, ok := r["deliveries_per_s"].(float64); ok {
 			r["vs_raw"] = round(d / raw)
 			r["goal_vs_raw"] = goal
 			r["goal_vs_raw_met"] = r["vs_raw"].(float64) >= goal
+		}
+		if cpu, ok := r["cpu_us_per_delivery"].(float64); ok && cpu > 0 {
+			r["cpu_vs_raw"] = round(micros(rawCPU) / cpu)
+		}
+		if cpu, ok := r["machine_cpu_us_per_delivery"].(float64); ok && cpu > 0 {
+			r["machine_cpu_vs_raw"] = round(micros(rawMachine) / cpu)
 		}
 		out[kind] = r
 	}
@@ -238,7 +249,7 @@ func benchDB(ctx context.Context, rc *receiver, kind, pgURL string, c benchConfi
 		return nil, err
 	}
 	if c.phases["throughput"] {
-		start := time.Now()
+		start, cpu0, machine0 := time.Now(), cputime.Process(), cputime.Machine()
 		for i := 0; i < c.n; i += 100 {
 			err := e.db.InTx(ctx, func(tx *store.Tx) error {
 				if c.enqueueMany {
@@ -272,7 +283,7 @@ func benchDB(ctx context.Context, rc *receiver, kind, pgURL string, c benchConfi
 			err := e.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'delivered'`).Scan(&n)
 			return err == nil && n >= c.n
 		})
-		durable := time.Since(start)
+		durable, cpu, machine := time.Since(start), cputime.Process()-cpu0, cputime.Machine()-machine0
 		if err != nil {
 			e.stop()
 			return nil, fmt.Errorf("throughput run: deliveries not recorded: %w", err)
@@ -280,6 +291,13 @@ func benchDB(ctx context.Context, rc *receiver, kind, pgURL string, c benchConfi
 		out["enqueue_per_s"] = round(float64(c.n) / enqueued.Seconds())
 		out["received_per_s"] = round(float64(c.n) / received.Seconds())
 		out["deliveries_per_s"] = round(float64(c.n) / durable.Seconds())
+		if cpu > 0 {
+			out["cpu_us_per_delivery"] = micros(cpu / time.Duration(c.n))
+		}
+		if machine > 0 {
+			out["machine_cpu_us_per_delivery"] = micros(machine / time.Duration(c.n))
+			out["machine_busy"] = round(float64(machine) / float64(durable) / float64(runtime.NumCPU()))
+		}
 	}
 
 	if c.phases["latency"] {
@@ -472,9 +490,17 @@ func (l latencies) json() map[string]any {
 	return out
 }
 
+// rawResult is one raw POST measurement: the rate, and the CPU time per
+// POST of this process (client and receiver) and of the whole machine.
+type rawResult struct {
+	perSecond      float64
+	cpuPerPost     time.Duration
+	machinePerPost time.Duration
+}
+
 // rawRate is how many POSTs per second conc keep-alive clients get through
 // to the receiver in dur, each with a body like the engine's.
-func rawRate(ctx context.Context, rc *receiver, dur time.Duration, conc int) (float64, error) {
+func rawRate(ctx context.Context, rc *receiver, dur time.Duration, conc int) (rawResult, error) {
 	const n = 4096 // distinct bodies, reused round robin
 	tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxIdleConns: conc}
 	defer tr.CloseIdleConnections()
@@ -492,7 +518,7 @@ func rawRate(ctx context.Context, rc *receiver, dur time.Duration, conc int) (fl
 	var next atomic.Int64
 	var failed atomic.Value
 	var wg sync.WaitGroup
-	start := time.Now()
+	start, cpu0, machine0 := time.Now(), cputime.Process(), cputime.Machine()
 	end := start.Add(dur)
 	for g := 0; g < conc; g++ {
 		wg.Add(1)
@@ -513,10 +539,15 @@ func rawRate(ctx context.Context, rc *receiver, dur time.Duration, conc int) (fl
 		}()
 	}
 	wg.Wait()
+	elapsed, cpu, machine, posts := time.Since(start), cputime.Process()-cpu0, cputime.Machine()-machine0, next.Load()
 	if err, ok := failed.Load().(error); ok {
-		return 0, fmt.Errorf("raw POSTs: %w", err)
+		return rawResult{}, fmt.Errorf("raw POSTs: %w", err)
 	}
-	return float64(next.Load()) / time.Since(start).Seconds(), nil
+	r := rawResult{perSecond: float64(posts) / elapsed.Seconds()}
+	if posts > 0 {
+		r.cpuPerPost, r.machinePerPost = cpu/time.Duration(posts), machine/time.Duration(posts)
+	}
+	return r, nil
 }
 
 // loadAvg is the machine's 1-minute load average, or -1: benchmark numbers
@@ -547,3 +578,5 @@ func waitFor(ctx context.Context, limit time.Duration, cond func() bool) error {
 }
 
 func round(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
+
+func micros(d time.Duration) float64 { return round(float64(d.Nanoseconds()) / 1e3) }
