@@ -209,6 +209,15 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	if inv.Expired(s.clock.Now()) || inv.AmountMsat <= 0 {
 		return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's invoice is expired or has no amount")
 	}
+	// One invoice is paid once: an invoice already quoted (for this or
+	// another payreq) is the receiver's error, not a second payment.
+	var reused int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM uma_quotes WHERE payment_hash = $1`, inv.PaymentHash.String()).Scan(&reused); err != nil {
+		return Quote{}, fmt.Errorf("check invoice reuse: %w", err)
+	}
+	if reused > 0 {
+		return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's invoice was already given for another quote")
+	}
 	conv := resp.Converted
 	if conv == nil || conv.CurrencyCode != theirs.Code {
 		return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver did not convert to %s", theirs.Code)

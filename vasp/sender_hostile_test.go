@@ -1,0 +1,175 @@
+package vasp_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/ledger"
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/uma"
+	"github.com/vaspd/vaspd/vasp"
+)
+
+// hostile is a receiving VASP whose lnurlp and payreq answers a test
+// scripts, with the sending Service s that talks to it.
+type hostile struct {
+	w       *world
+	s       *vasp.Service
+	srv     *httptest.Server
+	domain  string
+	keys    *uma.Keys
+	nodeKey string // our node's pubkey: the invoices below are its own
+	// lnurlp edits the signed lnurlp answer before it is signed; payreq
+	// answers a payreq.
+	lnurlp func(*uma.LnurlpResponse)
+	payreq func(rw http.ResponseWriter, pr *uma.PayRequest)
+}
+
+func newHostile(t *testing.T, db *store.DB) *hostile {
+	t.Helper()
+	h := &hostile{w: newWorld(t, db)}
+	h.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/.well-known/lnurlp/") {
+			resp := &uma.LnurlpResponse{Callback: h.srv.URL + "/cb", MinSendable: 1000, MaxSendable: 1e12,
+				Metadata:   uma.BuildMetadata("pay", "$bob@"+h.domain),
+				Currencies: []uma.Currency{{Code: "EUR", Decimals: 2, Multiplier: 1000, Convertible: uma.Convertible{Min: 1, Max: 1e9}}},
+				PayerData:  uma.UMADataOptions(), UmaVersion: "1.0",
+				Compliance: &uma.LnurlComplianceResponse{KycStatus: uma.KycVerified, IsSubjectToTravelRule: true, ReceiverIdentifier: "$bob@" + h.domain}}
+			if h.lnurlp != nil {
+				h.lnurlp(resp)
+			}
+			_ = resp.Sign(h.keys.Signing, time.Now())
+			b, _ := resp.MarshalJSON()
+			_, _ = rw.Write(b)
+			return
+		}
+		b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		pr, err := uma.ParsePayRequest(b)
+		if err != nil {
+			t.Errorf("our payreq does not parse: %v", err)
+			rw.WriteHeader(400)
+			return
+		}
+		h.payreq(rw, pr)
+	}))
+	t.Cleanup(h.srv.Close)
+	h.domain = "localhost:" + strings.TrimPrefix(h.srv.URL, "http://127.0.0.1:")
+	h.keys = h.w.counterparty(t, h.domain)
+	h.s = h.w.service(t, func(o *vasp.Options) { o.Clock = vaspd.SystemClock{} })
+	info, err := h.w.node.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.nodeKey = info.PubKey
+	h.payreq = h.reply(nil)
+	return h
+}
+
+// invoice is an invoice of our own node (the embedded node pays itself).
+func (h *hostile) invoice(t *testing.T, msats int64, expiry time.Duration) string {
+	inv, err := h.w.node.CreateInvoice(context.Background(), lightning.InvoiceRequest{AmountMsat: msats, Expiry: expiry,
+		DescriptionHash: lightning.Hash(uma.DescriptionHash("[]", nil))})
+	if err != nil {
+		t.Error(err)
+	}
+	return inv.PaymentRequest
+}
+
+// reply answers a payreq with a signed response for the amount asked (an
+// invoice of a minute), edited by edit.
+func (h *hostile) reply(edit func(pr *uma.PayRequest, resp *uma.PayReqResponse)) func(http.ResponseWriter, *uma.PayRequest) {
+	return func(rw http.ResponseWriter, pr *uma.PayRequest) {
+		msats := pr.Amount
+		if pr.SendingCurrency != "" {
+			msats = pr.Amount * 1000
+		}
+		inv, err := h.w.node.CreateInvoice(context.Background(), lightning.InvoiceRequest{AmountMsat: msats, Expiry: time.Minute,
+			DescriptionHash: lightning.Hash(uma.DescriptionHash("[]", nil))})
+		if err != nil {
+			panic(err)
+		}
+		resp := &uma.PayReqResponse{PR: inv.PaymentRequest,
+			Converted: &uma.Converted{Amount: msats / 1000, CurrencyCode: "EUR", Decimals: 2, Multiplier: 1000},
+			PayeeData: &uma.PayeeData{Identifier: "$bob@" + h.domain, Compliance: &uma.CompliancePayeeData{NodePubKey: h.nodeKey}}}
+		if edit != nil {
+			edit(pr, resp)
+		}
+		_ = resp.Sign(h.keys.Signing, pr.PayerData.Identifier, time.Now())
+		b, _ := resp.MarshalJSON()
+		_, _ = rw.Write(b)
+	}
+}
+
+func (h *hostile) lookup(t *testing.T) vasp.Lookup {
+	t.Helper()
+	l, err := h.s.LookupReceiver(t.Context(), h.w.alice.UserID, "$bob@"+h.domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// fund gives alice amount USD cents.
+func (h *hostile) fund(t *testing.T, amount int64) {
+	t.Helper()
+	l := ledger.New(h.w.db, nil)
+	err := h.w.db.InTx(t.Context(), func(tx *store.Tx) error {
+		_, err := l.Transfer(t.Context(), tx, ledger.Deposit("deposit/"+vaspd.NewID("Test"), h.w.alice.UserID, "USD", amount, "test"))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h *hostile) quote(t *testing.T, l vasp.Lookup, side string, amount int64) (vasp.Quote, error) {
+	return h.s.CreateQuote(t.Context(), vasp.QuoteRequest{LookupID: l.ID, SendingCurrency: "USD", ReceivingCurrency: "EUR",
+		LockedSide: side, Amount: amount})
+}
+
+func wantStatus(t *testing.T, err error, status int, code string) {
+	t.Helper()
+	if e := vaspd.AsError(err); err == nil || e.Status != status || e.Code != code {
+		t.Fatalf("got %v (%d %s), want %d %s", err, e.Status, e.Code, status, code)
+	}
+}
+
+// A receiver answering two payreqs with one invoice never gets a second
+// quote for it: executing both would pay the invoice once but fail the
+// second execute with an internal error.
+func TestQuoteSameInvoiceTwice(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		h.fund(t, 100_000)
+		l := h.lookup(t)
+		var first string
+		h.payreq = h.reply(func(_ *uma.PayRequest, r *uma.PayReqResponse) {
+			if first == "" {
+				first = r.PR
+			}
+			r.PR = first
+		})
+		q1, err := h.quote(t, l, vasp.LockedSending, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q2, err := h.quote(t, l, vasp.LockedSending, 1000)
+		if err == nil {
+			// Executing both must not be an internal error.
+			if _, err := h.s.ExecuteQuote(t.Context(), q1.ID, ""); err != nil {
+				t.Fatal(err)
+			}
+			_, err = h.s.ExecuteQuote(t.Context(), q2.ID, "")
+			t.Fatalf("second quote %s for the same invoice accepted; its execute: %v", q2.ID, err)
+		}
+		wantStatus(t, err, 502, "COUNTERPARTY_ERROR")
+	})
+}
