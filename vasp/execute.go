@@ -98,6 +98,12 @@ func (s *Service) ExecuteQuote(ctx context.Context, quoteID, idempotencyKey stri
 				return vaspd.Errorf(http.StatusBadRequest, "INSUFFICIENT_BALANCE",
 					"the user's %s balance does not cover %d", q.SendingCurrency, q.SendingAmount)
 			}
+			if errors.Is(err, ledger.ErrIdempotencyConflict) {
+				// The reservation is named by the payment hash: another
+				// quote holding the same invoice (the receiver gave it
+				// twice) reserved for it already.
+				return vaspd.Conflict("INVOICE_ALREADY_PAID", "the receiver's invoice of quote %s was paid through another quote; ask for a new quote", q.ID)
+			}
 			return err
 		}
 		if err := insertTransaction(ctx, tx, t, ""); err != nil {

@@ -173,3 +173,33 @@ func TestQuoteSameInvoiceTwice(t *testing.T) {
 		wantStatus(t, err, 502, "COUNTERPARTY_ERROR")
 	})
 }
+
+// Two quotes holding one invoice (two payreqs answered at once, before
+// either quote was stored): the second execute is refused as such, never
+// paid, and its quote stays unexecuted.
+func TestExecuteInvoicePaidByAnotherQuote(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		h.fund(t, 100_000)
+		l := h.lookup(t)
+		q1, err := h.quote(t, l, vasp.LockedSending, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q2, err := h.quote(t, l, vasp.LockedSending, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(t.Context(), `UPDATE uma_quotes SET invoice = $1, payment_hash = $2 WHERE id = $3`, q1.Invoice, q1.PaymentHash, q2.ID); err != nil {
+			t.Fatal(err)
+		}
+		if tr, err := h.s.ExecuteQuote(t.Context(), q1.ID, ""); err != nil || tr.Status != vasp.StatusCompleted {
+			t.Fatalf("first execute: %+v %v", tr, err)
+		}
+		_, err = h.s.ExecuteQuote(t.Context(), q2.ID, "key-2")
+		wantStatus(t, err, 409, "INVOICE_ALREADY_PAID")
+		if q, err := h.s.GetQuote(t.Context(), q2.ID); err != nil || q.Status != vasp.QuotePending {
+			t.Fatalf("second quote: %+v %v", q, err)
+		}
+	})
+}
