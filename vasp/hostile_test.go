@@ -426,12 +426,17 @@ func TestQuoteHostileReceiver(t *testing.T) {
 			}
 			return inv.PaymentRequest
 		}
+		info, err := w.node.Info(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodeKey := info.PubKey // the invoices' node
 		// reply answers a signed payreq response built by edit.
 		reply := func(key *uma.PrivateKey, edit func(pr *uma.PayRequest, resp *uma.PayReqResponse)) func(http.ResponseWriter, *uma.PayRequest) {
 			return func(rw http.ResponseWriter, pr *uma.PayRequest) {
 				resp := &uma.PayReqResponse{PR: invoice(pr.Amount),
 					Converted: &uma.Converted{Amount: pr.Amount / 1000, CurrencyCode: "EUR", Decimals: 2, Multiplier: 1000},
-					PayeeData: &uma.PayeeData{Identifier: "$bob@" + domain, Compliance: &uma.CompliancePayeeData{NodePubKey: "02ab"}}}
+					PayeeData: &uma.PayeeData{Identifier: "$bob@" + domain, Compliance: &uma.CompliancePayeeData{NodePubKey: nodeKey}}}
 				if edit != nil {
 					edit(pr, resp)
 				}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/vaspd/vaspd"
@@ -208,6 +209,12 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	}
 	if inv.Expired(s.clock.Now()) || inv.AmountMsat <= 0 {
 		return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's invoice is expired or has no amount")
+	}
+	// The node screened above is the node paid: an invoice to another
+	// node would pay someone the screening never saw.
+	if c := resp.PayeeData.Compliance; c != nil && c.NodePubKey != "" && !strings.EqualFold(c.NodePubKey, inv.Destination) {
+		return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's invoice pays node %s, not its node %s",
+			inv.Destination, truncate(c.NodePubKey, 70))
 	}
 	// One invoice is paid once: an invoice already quoted (for this or
 	// another payreq) is the receiver's error, not a second payment.

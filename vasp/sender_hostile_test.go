@@ -203,3 +203,25 @@ func TestExecuteInvoicePaidByAnotherQuote(t *testing.T) {
 		}
 	})
 }
+
+// The node the receiver names for screening (payeeData.compliance.
+// nodePubKey) is the node its invoice pays: an invoice to another node
+// would pay someone the screening never saw.
+func TestQuoteInvoiceToAnotherNode(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		l := h.lookup(t)
+		h.payreq = h.reply(func(_ *uma.PayRequest, r *uma.PayReqResponse) {
+			r.PayeeData.Compliance.NodePubKey = "02" + strings.Repeat("ab", 32)
+		})
+		_, err := h.quote(t, l, vasp.LockedSending, 1000)
+		wantStatus(t, err, 502, "COUNTERPARTY_ERROR")
+		// Named in upper case, or not named at all, the invoice's node is fine.
+		for _, key := range []string{strings.ToUpper(h.nodeKey), ""} {
+			h.payreq = h.reply(func(_ *uma.PayRequest, r *uma.PayReqResponse) { r.PayeeData.Compliance.NodePubKey = key })
+			if _, err := h.quote(t, l, vasp.LockedSending, 1000); err != nil {
+				t.Fatalf("nodePubKey %q: %v", key, err)
+			}
+		}
+	})
+}
