@@ -29,6 +29,12 @@ const (
 	LockedReceiving = "RECEIVING" // the receiver gets exactly Amount of the receiving currency
 )
 
+// maxQuoteLife bounds how long a quote locks our rate. A quote expires
+// with the receiver's invoice, but the receiver chooses that invoice's
+// expiry (BOLT11 allows a year, and a timestamp in the future): past this
+// the platform refreshes the quote.
+const maxQuoteLife = time.Hour
+
 // Quote statuses.
 const (
 	QuotePending    = "PENDING"
@@ -246,6 +252,9 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	}
 	q.ReceivingAmount, q.ReceiverFeeMsats, q.Msats = conv.Amount, conv.Fee, inv.AmountMsat
 	q.Invoice, q.PaymentHash, q.ExpiresAt = resp.PR, inv.PaymentHash.String(), inv.ExpiresAt()
+	if limit := q.CreatedAt.Add(maxQuoteLife); q.ExpiresAt.After(limit) {
+		q.ExpiresAt = limit // the receiver chose the invoice's life, not our rate's
+	}
 	d := quoteDetails{Receiver: l.Receiver, ReceiverFeeMsats: conv.Fee, Request: in, MsatsPerUnit: rate.SendMultiplier().FloatString(12)}
 	if resp.PayeeData != nil {
 		if resp.PayeeData.Compliance != nil {

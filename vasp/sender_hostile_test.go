@@ -225,3 +225,31 @@ func TestQuoteInvoiceToAnotherNode(t *testing.T) {
 		}
 	})
 }
+
+// A quote locks our rate until it expires: an invoice valid for months
+// (or dated in the future) must not lock it for months.
+func TestQuoteLifeBounded(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		l := h.lookup(t)
+		h.payreq = h.reply(func(pr *uma.PayRequest, r *uma.PayReqResponse) {
+			r.PR = h.invoice(t, pr.Amount, 300*24*time.Hour)
+		})
+		q, err := h.quote(t, l, vasp.LockedSending, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if life := q.ExpiresAt.Sub(q.CreatedAt); life <= 0 || life > 24*time.Hour {
+			t.Fatalf("quote expires %s after it was made", life)
+		}
+		// A short invoice still sets the quote's expiry.
+		h.payreq = h.reply(nil)
+		q, err = h.quote(t, l, vasp.LockedSending, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if life := q.ExpiresAt.Sub(q.CreatedAt); life > time.Minute+time.Second {
+			t.Fatalf("quote on a one-minute invoice expires %s after it was made", life)
+		}
+	})
+}
