@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -80,6 +81,27 @@ func counterpartyError(step string, status int, body []byte, err error) error {
 		Message: fmt.Sprintf("%s: the receiver's VASP answered HTTP %d", step, status)}
 }
 
+// checkCounterpartyURL accepts a URL a counterparty gives us to call: absolute,
+// without credentials, https (plain http only to a local host, UMA's scheme
+// rule: what we send there, and the unsigned parts of its answer, must not
+// cross the internet in the clear).
+func checkCounterpartyURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Opaque != "" || u.User != nil {
+		return errors.New("not an absolute URL")
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if uma.IsLocalDomain(u.Host) {
+			return nil
+		}
+		return errors.New("plain http to a non-local host")
+	}
+	return errors.New("not an http(s) URL")
+}
+
 // LookupReceiver asks the receiver's VASP about receiver on behalf of our
 // user userID, verifies the signed answer and stores it.
 func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (Lookup, error) {
@@ -126,6 +148,9 @@ func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (
 	}
 	if !resp.IsUMA() {
 		return Lookup{}, vaspd.Errorf(http.StatusBadRequest, "RECEIVER_NOT_UMA", "%s answered as a plain Lightning Address; only UMA receivers can be paid", addr.String())
+	}
+	if err := checkCounterpartyURL(resp.Callback); err != nil {
+		return Lookup{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "lookup: the receiver's callback %q: %v", truncate(resp.Callback, 100), err)
 	}
 	if _, err := s.verifier.VerifyLnurlpResponse(ctx, resp, addr); err != nil {
 		s.log.Warn("lookup answer does not verify", "receiver", addr.String(), "err", err)

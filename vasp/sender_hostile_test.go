@@ -253,3 +253,38 @@ func TestQuoteLifeBounded(t *testing.T) {
 		}
 	})
 }
+
+// The payreq (our user's payer data, and the invoice we will pay in the
+// unsigned part of the answer) goes to the lnurlp callback: it must be an
+// absolute https URL (plain http only to a local host, UMA's scheme rule).
+func TestLookupCallbackURL(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		for _, tc := range []struct {
+			callback string
+			ok       bool
+		}{
+			{h.srv.URL + "/cb", true},
+			{"https://pay.example.com/cb?u=bob", true},
+			{"http://pay.example.com/cb", false},
+			{"HTTP://pay.example.com/cb", false},
+			{"ftp://pay.example.com/cb", false},
+			{"/cb", false},
+			{"https:///cb", false},
+			{"https://user:pw@pay.example.com/cb", false},
+			{"javascript:alert(1)", false},
+		} {
+			t.Run(tc.callback, func(t *testing.T) {
+				h.lnurlp = func(r *uma.LnurlpResponse) { r.Callback = tc.callback }
+				_, err := h.s.LookupReceiver(t.Context(), h.w.alice.UserID, "$bob@"+h.domain)
+				if tc.ok {
+					if err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				wantStatus(t, err, 502, "COUNTERPARTY_ERROR")
+			})
+		}
+	})
+}
