@@ -102,6 +102,23 @@ func checkCounterpartyURL(raw string) error {
 	return errors.New("not an http(s) URL")
 }
 
+// usableCurrencies keeps the currencies that follow UMA's rules
+// (uma.Currency.Validate: multiplier > 0, decimals 0..8, 0 <= min <= max),
+// the first of each code: the platform is offered, and quotes are priced
+// in, nothing else.
+func usableCurrencies(cs []uma.Currency) []uma.Currency {
+	out := make([]uma.Currency, 0, len(cs))
+	seen := make(map[string]bool, len(cs))
+	for _, c := range cs {
+		if c.Validate() != nil || seen[c.Code] {
+			continue
+		}
+		seen[c.Code] = true
+		out = append(out, c)
+	}
+	return out
+}
+
 // LookupReceiver asks the receiver's VASP about receiver on behalf of our
 // user userID, verifies the signed answer and stores it.
 func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (Lookup, error) {
@@ -155,6 +172,12 @@ func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (
 	if _, err := s.verifier.VerifyLnurlpResponse(ctx, resp, addr); err != nil {
 		s.log.Warn("lookup answer does not verify", "receiver", addr.String(), "err", err)
 		return Lookup{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "lookup: the receiver's answer does not verify: %v", uma.AsError(err).Code)
+	}
+	offered := len(resp.Currencies)
+	if resp.Currencies = usableCurrencies(resp.Currencies); len(resp.Currencies) == 0 {
+		return Lookup{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "lookup: the receiver offers no valid currency")
+	} else if len(resp.Currencies) < offered {
+		s.log.Warn("lookup answer has invalid or repeated currencies; not offered", "receiver", addr.String(), "dropped", offered-len(resp.Currencies))
 	}
 	l := Lookup{ID: vaspd.NewID(vaspd.IDLookup), UserID: userID, Receiver: addr.String(), Response: resp, CreatedAt: s.clock.Now()}
 	raw, err := json.Marshal(resp)

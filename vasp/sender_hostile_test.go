@@ -288,3 +288,51 @@ func TestLookupCallbackURL(t *testing.T) {
 		}
 	})
 }
+
+// Currencies the receiver offers are checked at lookup: one that breaks
+// UMA's rules (multiplier > 0, decimals 0..8, 0 <= min <= max) or repeats
+// a code is not offered to the platform, and a receiver left with none
+// cannot be paid.
+func TestLookupCurrencies(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		eur := uma.Currency{Code: "EUR", Decimals: 2, Multiplier: 1000, Convertible: uma.Convertible{Min: 1, Max: 1e9}}
+		bad := func(edit func(c *uma.Currency)) uma.Currency {
+			c := eur
+			c.Code = "GBP"
+			edit(&c)
+			return c
+		}
+		h.lnurlp = func(r *uma.LnurlpResponse) {
+			r.Currencies = []uma.Currency{
+				bad(func(c *uma.Currency) { c.Multiplier = -1000 }),
+				bad(func(c *uma.Currency) { c.Code = "JPY"; c.Decimals = 40 }),
+				bad(func(c *uma.Currency) { c.Code = "CHF"; c.Convertible = uma.Convertible{Min: 100, Max: 10} }),
+				bad(func(c *uma.Currency) { c.Code = "" }),
+				eur,
+				bad(func(c *uma.Currency) { c.Code = "EUR"; c.Multiplier = 1 }),
+			}
+		}
+		l := h.lookup(t)
+		if len(l.Response.Currencies) != 1 || l.Response.Currencies[0] != eur {
+			t.Fatalf("currencies offered: %+v", l.Response.Currencies)
+		}
+		_, err := h.s.CreateQuote(t.Context(), vasp.QuoteRequest{LookupID: l.ID, SendingCurrency: "USD", ReceivingCurrency: "GBP",
+			LockedSide: vasp.LockedReceiving, Amount: 100})
+		wantStatus(t, err, 400, vaspd.CodeInvalidInput)
+		if _, err := h.quote(t, l, vasp.LockedReceiving, 100); err != nil {
+			t.Fatal(err)
+		}
+
+		for name, cs := range map[string][]uma.Currency{
+			"none valid":  {bad(func(c *uma.Currency) { c.Multiplier = 0 })},
+			"two invalid": {bad(func(c *uma.Currency) { c.Decimals = 9 }), bad(func(c *uma.Currency) { c.Convertible.Min = -1 })},
+		} {
+			t.Run(name, func(t *testing.T) {
+				h.lnurlp = func(r *uma.LnurlpResponse) { r.Currencies = cs }
+				_, err := h.s.LookupReceiver(t.Context(), h.w.alice.UserID, "$bob@"+h.domain)
+				wantStatus(t, err, 502, "COUNTERPARTY_ERROR")
+			})
+		}
+	})
+}
