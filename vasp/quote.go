@@ -235,6 +235,9 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	if conv == nil || conv.CurrencyCode != theirs.Code {
 		return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver did not convert to %s", theirs.Code)
 	}
+	if conv.Amount < 0 || conv.Fee < 0 {
+		return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's conversion has a negative amount (%d) or fee (%d)", conv.Amount, conv.Fee)
+	}
 	if in.LockedSide == LockedSending {
 		if inv.AmountMsat != sendConv.Msats {
 			return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's invoice is for %d msats, not the %d asked", inv.AmountMsat, sendConv.Msats)

@@ -336,3 +336,27 @@ func TestLookupCurrencies(t *testing.T) {
 		}
 	})
 }
+
+// The receiver's conversion is shown to the platform and recorded with the
+// payment: negative amounts or fees are refused.
+func TestQuoteNegativeConversion(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		l := h.lookup(t)
+		for _, tc := range []struct {
+			name string
+			side string
+			edit func(c *uma.Converted)
+		}{
+			{"sending-locked, negative amount", vasp.LockedSending, func(c *uma.Converted) { c.Amount = -1 }},
+			{"sending-locked, negative fee", vasp.LockedSending, func(c *uma.Converted) { c.Fee = -5000 }},
+			{"receiving-locked, negative fee", vasp.LockedReceiving, func(c *uma.Converted) { c.Fee = -5000 }},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				h.payreq = h.reply(func(_ *uma.PayRequest, r *uma.PayReqResponse) { tc.edit(r.Converted) })
+				_, err := h.quote(t, l, tc.side, 1000)
+				wantStatus(t, err, 502, "COUNTERPARTY_ERROR")
+			})
+		}
+	})
+}
