@@ -35,6 +35,9 @@ const (
 // the platform refreshes the quote.
 const maxQuoteLife = time.Hour
 
+// maxCallbackURL bounds a counterparty's utxoCallback URL.
+const maxCallbackURL = 2000
+
 // Quote statuses.
 const (
 	QuotePending    = "PENDING"
@@ -260,8 +263,15 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	}
 	d := quoteDetails{Receiver: l.Receiver, ReceiverFeeMsats: conv.Fee, Request: in, MsatsPerUnit: rate.SendMultiplier().FloatString(12)}
 	if resp.PayeeData != nil {
-		if resp.PayeeData.Compliance != nil {
-			d.UtxoCallback = resp.PayeeData.Compliance.UtxoCallback
+		if c := resp.PayeeData.Compliance; c != nil && c.UtxoCallback != "" {
+			cb := c.UtxoCallback
+			// Our post-transaction callback goes there: kept only when it is
+			// a URL we may call (an incoming payer's is bounded alike).
+			if err := checkCounterpartyURL(cb); err != nil || len(cb) > maxCallbackURL {
+				s.log.Warn("receiver's utxoCallback not kept", "receiver", l.Receiver, "length", len(cb), "err", err)
+			} else {
+				d.UtxoCallback = cb
+			}
 		}
 		d.PayeeData = map[string]any{"identifier": resp.PayeeData.Identifier, "name": resp.PayeeData.Name}
 	}

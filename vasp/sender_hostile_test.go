@@ -360,3 +360,43 @@ func TestQuoteNegativeConversion(t *testing.T) {
 		}
 	})
 }
+
+// The receiver's utxoCallback is where our post-transaction callback goes:
+// one that is not an https URL (plain http only to a local host), or is
+// oversized, is not kept; the payment goes ahead without a callback.
+func TestQuoteUtxoCallbackURL(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		h.fund(t, 100_000)
+		l := h.lookup(t)
+		for _, tc := range []struct {
+			callback string
+			kept     bool
+		}{
+			{h.srv.URL + "/utxo?txid=1", true},
+			{"https://pay.example.com/utxo", true},
+			{"http://pay.example.com/utxo", false},
+			{"gopher://pay.example.com/utxo", false},
+			{"https://pay.example.com/" + strings.Repeat("x", 5000), false},
+		} {
+			t.Run(tc.callback[:min(len(tc.callback), 40)], func(t *testing.T) {
+				h.payreq = h.reply(func(_ *uma.PayRequest, r *uma.PayReqResponse) { r.PayeeData.Compliance.UtxoCallback = tc.callback })
+				q, err := h.quote(t, l, vasp.LockedSending, 100)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tr, err := h.s.ExecuteQuote(t.Context(), q.ID, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := ""
+				if tc.kept {
+					want = tc.callback
+				}
+				if tr.Details.UtxoCallback != want {
+					t.Fatalf("callback kept: %q, want %q", tr.Details.UtxoCallback, want)
+				}
+			})
+		}
+	})
+}
