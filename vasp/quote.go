@@ -250,6 +250,19 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 		if conv.Amount != in.Amount {
 			return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver converted %d, not the %d asked", conv.Amount, in.Amount)
 		}
+		// The invoice is amount × multiplier + fee by the receiver's own
+		// conversion (UMAD-05). Peers round differently (Go rounds the
+		// product, then adds the fee; we ceil with the exact rate) and the
+		// multiplier is a float: a margin of 2 msats + 1 ppb covers both.
+		// Less is the receiver's loss; more is not what it agreed to.
+		want, err := uma.InvoiceMsatsForAmount(in.Amount, conv.Multiplier, conv.Fee)
+		if err != nil {
+			return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's conversion cannot be checked: %v", uma.AsError(err).Reason)
+		}
+		if inv.AmountMsat-2-want/1_000_000_000 > want {
+			return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's invoice is for %d msats, its conversion of %d %s for %d",
+				inv.AmountMsat, in.Amount, theirs.Code, want)
+		}
 		c, err := rate.SendForMsats(inv.AmountMsat)
 		if err != nil {
 			return Quote{}, quoteInput("cannot send %d msats in %s: %v", inv.AmountMsat, rate.Currency.Code, err)

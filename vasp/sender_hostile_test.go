@@ -400,3 +400,43 @@ func TestQuoteUtxoCallbackURL(t *testing.T) {
 		}
 	})
 }
+
+// Receiver-locked, the invoice is amount × converted.multiplier +
+// converted.fee (UMAD-05, rounding aside): an invoice for more than the
+// receiver's own conversion says is refused; one for less is its loss.
+func TestQuoteReceiverLockedInvoiceAmount(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		l := h.lookup(t)
+		for _, tc := range []struct {
+			name  string
+			msats func(amount int64) int64 // invoice for amount EUR cents at 1000 msats + 500 msats fee
+			ok    bool
+		}{
+			{"exact", func(a int64) int64 { return a*1000 + 500 }, true},
+			{"one msat more (rounding)", func(a int64) int64 { return a*1000 + 501 }, true},
+			{"less", func(a int64) int64 { return a * 1000 }, true},
+			{"twice as much", func(a int64) int64 { return 2 * (a*1000 + 500) }, false},
+			{"a sat more", func(a int64) int64 { return a*1000 + 1500 }, false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				h.payreq = h.reply(func(pr *uma.PayRequest, r *uma.PayReqResponse) {
+					r.PR = h.invoice(t, tc.msats(pr.Amount), time.Minute)
+					r.Converted.Fee = 500
+				})
+				q, err := h.quote(t, l, vasp.LockedReceiving, 12345)
+				if !tc.ok {
+					wantStatus(t, err, 502, "COUNTERPARTY_ERROR")
+					return
+				}
+				if err != nil || q.Msats != tc.msats(12345) {
+					t.Fatalf("quote %+v: %v", q, err)
+				}
+			})
+		}
+		// Without a usable multiplier the invoice cannot be checked.
+		h.payreq = h.reply(func(_ *uma.PayRequest, r *uma.PayReqResponse) { r.Converted.Multiplier = 0 })
+		_, err := h.quote(t, l, vasp.LockedReceiving, 12345)
+		wantStatus(t, err, 502, "COUNTERPARTY_ERROR")
+	})
+}
