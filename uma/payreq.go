@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // PayRequest is the sender's POST to the receiver's callback (UMAD-05).
@@ -219,6 +220,12 @@ func (r *PayRequest) UnmarshalJSON(b []byte) error {
 		r.SendingCurrency = string(w.Currency)
 	}
 	if pd := bytes.TrimSpace(w.PayerData); len(pd) > 0 && string(pd) != "null" {
+		// Kept as received (the description hash is over these bytes)
+		// and stored: it must be text. encoding/json accepts bytes that
+		// are not UTF-8 inside strings.
+		if !utf8.Valid(pd) {
+			return Errorf(CodeParsePayreqRequestError, "payerData is not valid UTF-8")
+		}
 		// pd is valid JSON already (part of b), so the method is called
 		// directly: json.Unmarshal would validate it once more first.
 		r.PayerData = new(PayerData)
@@ -259,6 +266,9 @@ func ParsePayRequestQuery(q url.Values) (*PayRequest, error) {
 		pd = q.Get("payerdata")
 	}
 	if pd != "" {
+		if !utf8.ValidString(pd) {
+			return nil, Errorf(CodeParsePayreqRequestError, "payerData is not valid UTF-8")
+		}
 		r.PayerData = new(PayerData)
 		if err := json.Unmarshal([]byte(pd), r.PayerData); err != nil {
 			return nil, wrapErr(CodeParsePayreqRequestError, err, "invalid payerData")
