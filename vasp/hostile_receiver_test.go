@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
 	"github.com/vaspd/vaspd/uma"
+	"github.com/vaspd/vaspd/vasp"
 )
 
 // More hostile senders, as a receiver sees them (see hostile_test.go).
@@ -57,6 +59,24 @@ func TestPayRequestInvalidUTF8PayerData(t *testing.T) {
 		})
 		if n := countRows(t, db, "uma_transactions"); n != 0 {
 			t.Fatalf("%d transactions recorded", n)
+		}
+	})
+}
+
+// A plain LNURL payer's identifier is kept, cut to a bounded length: the
+// cut must not split a character (PostgreSQL refuses invalid UTF-8).
+func TestPayRequestLongUnicodeIdentifier(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		s := w.service(t, nil)
+		id := "x" + strings.Repeat("é", 400) + "@wallet.example"
+		pr := &uma.PayRequest{Amount: 100_000, PayerData: &uma.PayerData{Identifier: id}}
+		if _, err := s.PayRequest(t.Context(), "bob", pr); err != nil {
+			t.Fatalf("plain LNURL payreq: %v", err)
+		}
+		ts, err := s.ListTransactions(t.Context(), vasp.TransactionFilter{}, "", 1)
+		if err != nil || len(ts) != 1 || !strings.HasPrefix(id, strings.TrimSuffix(ts[0].Counterparty, "…")) {
+			t.Fatalf("transactions %+v, %v", ts, err)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/delivery"
@@ -309,9 +310,15 @@ func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequ
 	return resp, nil
 }
 
+// truncate cuts s to at most n bytes (plus "…") without splitting a
+// character: what it returns is stored, and PostgreSQL refuses text that
+// is not UTF-8.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }
