@@ -3,6 +3,7 @@ package uma
 import (
 	"encoding/json"
 	"time"
+	"unicode/utf8"
 )
 
 // PostTransactionCallback is POSTed to the counterparty's utxoCallback after
@@ -108,6 +109,11 @@ func (c *PostTransactionCallback) UnmarshalJSON(b []byte) error {
 // ParsePostTransactionCallback parses a callback body. Errors are
 // PARSE_UTXO_CALLBACK_ERROR.
 func ParsePostTransactionCallback(body []byte) (*PostTransactionCallback, error) {
+	// Receivers keep the body as received: it must be text, which
+	// encoding/json does not check inside strings.
+	if !utf8.Valid(body) {
+		return nil, Errorf(CodeParseUTXOCallbackError, "post-transaction callback is not valid UTF-8")
+	}
 	var c PostTransactionCallback
 	if err := json.Unmarshal(body, &c); err != nil {
 		return nil, wrapErr(CodeParseUTXOCallbackError, err, "invalid post-transaction callback")

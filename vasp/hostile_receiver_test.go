@@ -80,3 +80,52 @@ func TestPayRequestLongUnicodeIdentifier(t *testing.T) {
 		}
 	})
 }
+
+// The utxoCallback endpoint: only a callback signed by the counterparty of
+// the payment it names is kept, once; anything else is a clear 4xx.
+func TestUtxoCallbackRefusals(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		alices := w.counterparty(t, "vasp1.example")
+		other := w.counterparty(t, "other.example")
+		s := w.service(t, nil)
+		tr := completed(t, w, s, "", w.clock.Now())
+		signed := func(key *uma.PrivateKey, domain string, edit func([]byte) []byte) []byte {
+			cb := &uma.PostTransactionCallback{VaspDomain: domain, Utxos: []uma.UtxoWithAmount{{Utxo: "ab:0", AmountMsats: 1000}}}
+			cb.Sign(key, w.clock.Now())
+			b, err := json.Marshal(cb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if edit != nil {
+				b = edit(b)
+			}
+			return b
+		}
+		good := signed(alices.Signing, "vasp1.example", nil)
+		wantCode(t, s.ReceiveUtxoCallback(t.Context(), tr.ID, good), "")
+		for _, tc := range []struct {
+			name string
+			txid string
+			body []byte
+			code uma.ErrorCode
+		}{
+			{"replayed", tr.ID, good, uma.CodeInvalidNonce},
+			{"unknown transaction", "Transaction:0197a0d4-6a5e-7000-8000-000000000000", signed(alices.Signing, "vasp1.example", nil), uma.CodeRequestNotFound},
+			{"no txid", "", signed(alices.Signing, "vasp1.example", nil), uma.CodeRequestNotFound},
+			{"another VASP", tr.ID, signed(other.Signing, "other.example", nil), uma.CodeInvalidSignature},
+			{"signed by another VASP", tr.ID, signed(other.Signing, "vasp1.example", nil), uma.CodeInvalidSignature},
+			{"garbage", tr.ID, []byte(`{"utxos":`), uma.CodeParseUTXOCallbackError},
+			{"not UTF-8", tr.ID, signed(alices.Signing, "vasp1.example", func(b []byte) []byte {
+				return bytes.Replace(b, []byte(`"ab:0"`), []byte("\"ab\xff:0\""), 1)
+			}), uma.CodeParseUTXOCallbackError},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				wantCode(t, s.ReceiveUtxoCallback(t.Context(), tc.txid, tc.body), tc.code)
+			})
+		}
+		if n := countRows(t, db, "uma_utxo_callbacks"); n != 1 {
+			t.Fatalf("%d callbacks kept, want 1", n)
+		}
+	})
+}
