@@ -129,3 +129,38 @@ func TestUtxoCallbackRefusals(t *testing.T) {
 		}
 	})
 }
+
+// A v0.3 sender (we answered its lnurlp with umaVersion 0.3) sends a v0
+// payreq and reads a v0 answer: top-level compliance and paymentInfo.
+func TestPayRequestV0IsAnsweredV0(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		pr := payRequest(t, sender.Signing, "$alice@vasp1.example", w.clock.Now())
+		pr.V0 = true
+		body, err := json.Marshal(pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed, err := uma.ParsePayRequest(body)
+		if err != nil || !parsed.V0 {
+			t.Fatalf("v0 payreq parsed V0=%v: %v", parsed != nil && parsed.V0, err)
+		}
+		resp, err := s.PayRequest(t.Context(), "bob", parsed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := json.Marshal(resp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wire map[string]json.RawMessage
+		if err := json.Unmarshal(out, &wire); err != nil {
+			t.Fatal(err)
+		}
+		if wire["paymentInfo"] == nil || wire["compliance"] == nil || wire["payeeData"] != nil {
+			t.Fatalf("v0 payreq answered %s, want the v0 shape", out)
+		}
+	})
+}

@@ -304,6 +304,9 @@ func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequ
 		}
 	}
 	resp.PayeeData.Extra = approval.extra
+	// A v0.3 payreq comes from a sender we answered with umaVersion 0.3:
+	// it reads top-level compliance and paymentInfo.
+	resp.V0 = req.V0
 	if err := resp.Sign(s.opt.Keys.Signing, req.PayerData.Identifier, s.clock.Now()); err != nil {
 		return nil, err
 	}
