@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vaspd/vaspd/rates"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
 	"github.com/vaspd/vaspd/uma"
@@ -161,6 +162,41 @@ func TestPayRequestV0IsAnsweredV0(t *testing.T) {
 		}
 		if wire["paymentInfo"] == nil || wire["compliance"] == nil || wire["payeeData"] != nil {
 			t.Fatalf("v0 payreq answered %s, want the v0 shape", out)
+		}
+	})
+}
+
+// The range a currency accepts (convertible.min/max in the lnurlp answer,
+// the rate's min/max) holds for what the payee is credited however the
+// payer locked the amount: in the currency or in msats.
+func TestPayRequestSenderLockedOutsideCurrencyRange(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		cfg := rates.Config{Currencies: []rates.CurrencyConfig{{Code: "EUR", Decimals: 2, BTCPrice: "92000", Min: 100, Max: 10_000}}}
+		p, err := rates.NewConfigProvider(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := w.service(t, func(o *vasp.Options) { o.Rates = p })
+		for _, tc := range []struct {
+			name  string
+			msats int64
+			code  uma.ErrorCode
+		}{
+			{"within", 1_000_000_00, ""},                           // 0.001 BTC = €92
+			{"above max", 1_000_000_000, uma.CodeAmountOutOfRange}, // 0.01 BTC = €920 > €100
+			{"below min", 100_000, uma.CodeAmountOutOfRange},       // 100 sats = €0.09 < €1
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				pr := payRequest(t, sender.Signing, "$alice@vasp1.example", w.clock.Now())
+				pr.Amount, pr.SendingCurrency = tc.msats, ""
+				if err := pr.Sign(sender.Signing, w.clock.Now()); err != nil {
+					t.Fatal(err)
+				}
+				_, err := s.PayRequest(t.Context(), "bob", pr)
+				wantCode(t, err, tc.code)
+			})
 		}
 	})
 }

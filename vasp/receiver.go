@@ -187,6 +187,12 @@ func (s *Service) priceIncoming(ctx context.Context, r Recipient, req *uma.PayRe
 	if err != nil {
 		return incomingQuote{}, uma.Errorf(uma.CodeAmountOutOfRange, "amount %d cannot be received: %v", req.Amount, err)
 	}
+	// The currency's range bounds what r is credited, also when the
+	// sender locked the msats.
+	if !rate.InRange(conv.Amount) {
+		return incomingQuote{}, uma.Errorf(uma.CodeAmountOutOfRange, "amount of %d msats converts to %d %s, outside [%d, %d]",
+			req.Amount, conv.Amount, code, offered[i].Convertible.Min, offered[i].Convertible.Max)
+	}
 	if conv.Msats < s.opt.MinSendableMsats || conv.Msats > s.opt.MaxSendableMsats {
 		return incomingQuote{}, uma.Errorf(uma.CodeAmountOutOfRange, "amount of %d msats is outside [%d, %d]", conv.Msats, s.opt.MinSendableMsats, s.opt.MaxSendableMsats)
 	}
