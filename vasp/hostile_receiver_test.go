@@ -2,10 +2,14 @@ package vasp_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/vaspd/vaspd/rates"
 	"github.com/vaspd/vaspd/store"
@@ -197,6 +201,59 @@ func TestPayRequestSenderLockedOutsideCurrencyRange(t *testing.T) {
 				_, err := s.PayRequest(t.Context(), "bob", pr)
 				wantCode(t, err, tc.code)
 			})
+		}
+	})
+}
+
+// Copies of one UMA request arriving at once (a sender retrying after a
+// timeout) are all answered as the repeat they are: one request kept,
+// announced once, no 500 for the copies that lost the race.
+func TestUmaRequestConcurrentCopies(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		carols := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		const rounds, copies = 4, 16
+		for round := range rounds {
+			inv := &uma.Invoice{
+				ReceiverUMA: "$carol@vasp1.example", InvoiceUUID: fmt.Sprintf("c7c07fec-cf00-431c-916f-6c13fc4b69f%d", round), Amount: 1250,
+				ReceivingCurrency: uma.InvoiceCurrency{Code: "USD", Name: "US Dollar", Symbol: "$", Decimals: 2},
+				Expiration:        w.clock.Now().Add(time.Hour).Unix(), IsSubjectToTravelRule: true,
+				UmaVersions: uma.Version1.String(), SenderUMA: "$alice@" + ourDomain,
+				Callback: "https://vasp1.example/api/uma/payreq/carol",
+			}
+			if err := inv.Sign(carols.Signing); err != nil {
+				t.Fatal(err)
+			}
+			link, err := inv.URI()
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := json.Marshal(uma.UmaRequest{Invoice: link})
+			var wg sync.WaitGroup
+			ids := make([]string, copies)
+			errs := make([]error, copies)
+			for i := range copies {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r, err := s.ReceiveUmaRequest(context.Background(), body)
+					ids[i], errs[i] = r.ID, err
+				}()
+			}
+			wg.Wait()
+			for i := range copies {
+				if errs[i] != nil || ids[i] != ids[0] {
+					t.Fatalf("round %d, copy %d: %q %v, want %q", round, i, ids[i], errs[i], ids[0])
+				}
+			}
+		}
+		if n := countRows(t, db, "uma_requests"); n != rounds {
+			t.Fatalf("%d UMA requests kept, want %d", n, rounds)
+		}
+		var announced int
+		if err := db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM webhook_events WHERE type = 'UMA_REQUEST'`).Scan(&announced); err != nil || announced != rounds {
+			t.Fatalf("UMA_REQUEST webhooks: %d %v, want %d", announced, err, rounds)
 		}
 	})
 }

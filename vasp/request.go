@@ -94,22 +94,40 @@ func (s *Service) ReceiveUmaRequest(ctx context.Context, body []byte) (UmaReques
 		InvoiceUUID: inv.InvoiceUUID, Invoice: strings.TrimPrefix(strings.TrimSpace(req.Invoice), "uma://"),
 		Amount: inv.Amount, Currency: inv.ReceivingCurrency.Code, ExpiresAt: inv.ExpiresAt().UTC(), CreatedAt: now}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		prev, err := scanUmaRequest(tx.QueryRowContext(ctx, `SELECT `+umaRequestColumns+` FROM uma_requests
-			WHERE receiver_uma = $1 AND invoice_uuid = $2`, r.ReceiverUMA, r.InvoiceUUID))
-		if err == nil {
+		// repeat answers a request kept already, by this transaction's
+		// first look or by a copy that committed while it ran.
+		repeat := func() (bool, error) {
+			prev, err := scanUmaRequest(tx.QueryRowContext(ctx, `SELECT `+umaRequestColumns+` FROM uma_requests
+				WHERE receiver_uma = $1 AND invoice_uuid = $2`, r.ReceiverUMA, r.InvoiceUUID))
+			if errors.Is(err, sql.ErrNoRows) {
+				return false, nil
+			}
+			if err != nil {
+				return false, err
+			}
 			if prev.UserID != r.UserID {
-				return uma.Errorf(uma.CodeInvalidInvoice, "invoice %s was already requested from another user", truncate(r.InvoiceUUID, 40))
+				return false, uma.Errorf(uma.CodeInvalidInvoice, "invoice %s was already requested from another user", truncate(r.InvoiceUUID, 40))
 			}
 			r = prev // a repeat: answered, not announced again
-			return nil
+			return true, nil
 		}
-		if !errors.Is(err, sql.ErrNoRows) {
+		if done, err := repeat(); done || err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO uma_requests (`+umaRequestColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, r.ID, r.UserID, r.ReceiverUMA, r.InvoiceUUID, r.Invoice,
-			r.Amount, r.Currency, store.Micros(r.ExpiresAt), store.Micros(r.CreatedAt)); err != nil {
+		res, err := tx.ExecContext(ctx, `INSERT INTO uma_requests (`+umaRequestColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`, r.ID, r.UserID, r.ReceiverUMA, r.InvoiceUUID, r.Invoice,
+			r.Amount, r.Currency, store.Micros(r.ExpiresAt), store.Micros(r.CreatedAt))
+		if err != nil {
 			return fmt.Errorf("store UMA request: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("store UMA request: %w", err)
+		} else if n == 0 {
+			// A copy of this request committed first (unique key).
+			if done, err := repeat(); done || err != nil {
+				return err
+			}
+			return fmt.Errorf("store UMA request %s: conflict without a kept request", r.InvoiceUUID)
 		}
 		_, err = s.opt.Webhooks.Enqueue(ctx, tx, delivery.Event{Type: TypeUmaRequest, Time: now,
 			Data: map[string]any{"umaRequest": r, "platformUserId": user.PlatformUserID}})
