@@ -3,6 +3,7 @@ package vasp_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -255,5 +256,25 @@ func TestUmaRequestConcurrentCopies(t *testing.T) {
 		if err := db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM webhook_events WHERE type = 'UMA_REQUEST'`).Scan(&announced); err != nil || announced != rounds {
 			t.Fatalf("UMA_REQUEST webhooks: %d %v, want %d", announced, err, rounds)
 		}
+	})
+}
+
+// A nonce is the signer's choice of bytes and is stored: one that is not
+// UTF-8 (possible in an lnurlp query, "%FF") is refused, not a 500 from a
+// database that only stores text.
+func TestLnurlpNonceNotUTF8(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		u := lnurlpURL(t, sender.Signing, "bob", "vasp1.example", w.clock.Now())
+		q := u.Query()
+		nonce := "\xff42"
+		payload := "$bob@" + ourDomain + "|" + nonce + "|" + q.Get("timestamp")
+		q.Set("nonce", nonce)
+		q.Set("signature", hex.EncodeToString(uma.SignPayload(sender.Signing, []byte(payload))))
+		u.RawQuery = q.Encode()
+		_, err := s.Lnurlp(t.Context(), u, "bob")
+		clientError(t, err)
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/uma"
@@ -42,8 +43,10 @@ func (c *NonceCache) CheckAndSave(ctx context.Context, domain, nonce string, ts 
 	if ts.Before(now.Add(-c.maxAge())) {
 		return uma.Errorf(uma.CodeInvalidNonce, "signature timestamp is too old")
 	}
-	if len(domain) > 255 || len(nonce) > 255 {
-		return uma.Errorf(uma.CodeInvalidNonce, "nonce or domain too long")
+	// Stored as text: PostgreSQL refuses bytes that are not UTF-8, and a
+	// nonce in an lnurlp query may be any bytes ("%FF").
+	if len(domain) > 255 || len(nonce) > 255 || !utf8.ValidString(domain) || !utf8.ValidString(nonce) {
+		return uma.Errorf(uma.CodeInvalidNonce, "nonce or domain too long or not UTF-8")
 	}
 	if b, ok := ctx.Value(nonceBatchKey{}).(*nonceBatch); ok {
 		// Deferred: a nonce stored already is refused now, so that a
