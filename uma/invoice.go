@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vaspd/vaspd/uma/internal/bech32"
 )
@@ -313,6 +314,14 @@ func decodeInvoiceTLV(data []byte) (*Invoice, error) {
 	}
 	if inv.ReceivingCurrency.Code == "" {
 		return nil, Errorf(CodeInvalidInvoice, "invoice currency has no code")
+	}
+	// Text fields are kept and shown: bytes that are not UTF-8 are no text.
+	c := inv.ReceivingCurrency
+	for _, f := range []string{inv.ReceiverUMA, inv.InvoiceUUID, inv.UmaVersions, inv.Callback, inv.SenderUMA,
+		string(inv.KycStatus), c.Code, c.Name, c.Symbol} {
+		if !utf8.ValidString(f) {
+			return nil, Errorf(CodeInvalidInvoice, "invoice text fields must be UTF-8")
+		}
 	}
 	inv.Signature = byTag[tagSignature]
 	return inv, nil

@@ -278,3 +278,42 @@ func TestLnurlpNonceNotUTF8(t *testing.T) {
 		clientError(t, err)
 	})
 }
+
+// The text fields of an UMA invoice are bytes the signer chose; those the
+// UMA request keeps (invoiceUUID, currency) must be UTF-8 or the request
+// is refused as an invalid invoice, not a 500 from the database.
+func TestUmaRequestInvoiceNotUTF8(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		carols := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		for _, tc := range []struct {
+			name string
+			edit func(*uma.Invoice)
+		}{
+			{"invoiceUUID", func(inv *uma.Invoice) { inv.InvoiceUUID = "c7c07fec\xff" }},
+			{"currency", func(inv *uma.Invoice) { inv.ReceivingCurrency.Code = "US\xff" }},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				inv := &uma.Invoice{
+					ReceiverUMA: "$carol@vasp1.example", InvoiceUUID: "c7c07fec-cf00-431c-916f-6c13fc4b69f9", Amount: 1250,
+					ReceivingCurrency: uma.InvoiceCurrency{Code: "USD", Name: "US Dollar", Symbol: "$", Decimals: 2},
+					Expiration:        w.clock.Now().Add(time.Hour).Unix(), IsSubjectToTravelRule: true,
+					UmaVersions: uma.Version1.String(), SenderUMA: "$alice@" + ourDomain,
+					Callback: "https://vasp1.example/api/uma/payreq/carol",
+				}
+				tc.edit(inv)
+				if err := inv.Sign(carols.Signing); err != nil {
+					t.Fatal(err)
+				}
+				link, err := inv.URI()
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := json.Marshal(uma.UmaRequest{Invoice: link})
+				_, err = s.ReceiveUmaRequest(t.Context(), body)
+				wantCode(t, err, uma.CodeInvalidInvoice)
+			})
+		}
+	})
+}
