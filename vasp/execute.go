@@ -333,10 +333,18 @@ func (s *Service) ReceiveUtxoCallback(ctx context.Context, txID string, body []b
 	if !strings.EqualFold(addr.Domain, cb.VaspDomain) {
 		return uma.Errorf(uma.CodeInvalidSignature, "callback from %s about a payment with %s", truncate(cb.VaspDomain, 100), addr.Domain)
 	}
-	if err := s.verifier.VerifyPostTransactionCallback(ctx, cb, cb.VaspDomain); err != nil {
+	// The nonce is stored with the callback: one that could not be kept
+	// leaves its nonce unused, so the sender's retry is not a replay.
+	vctx, nonces := deferNonces(ctx)
+	if err := s.verifier.VerifyPostTransactionCallback(vctx, cb, cb.VaspDomain); err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO uma_utxo_callbacks (id, transaction_id, vasp_domain, body, received_at) VALUES ($1, $2, $3, $4, $5)`,
-		vaspd.NewID("UtxoCallback"), t.ID, cb.VaspDomain, string(body), store.Micros(s.clock.Now()))
-	return err
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := s.nonces.saveDeferred(ctx, tx, nonces); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO uma_utxo_callbacks (id, transaction_id, vasp_domain, body, received_at) VALUES ($1, $2, $3, $4, $5)`,
+			vaspd.NewID("UtxoCallback"), t.ID, cb.VaspDomain, string(body), store.Micros(s.clock.Now()))
+		return err
+	})
 }

@@ -317,3 +317,44 @@ func TestUmaRequestInvoiceNotUTF8(t *testing.T) {
 		}
 	})
 }
+
+// A post-transaction callback we fail to keep (the database refused the
+// row) is answered 500 and must stay acceptable: the sender's retry of the
+// same signed callback is kept, not refused as a replay.
+func TestUtxoCallbackKeptOrNonceUnused(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		alices := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		tr := completed(t, w, s, "", w.clock.Now())
+		cb := &uma.PostTransactionCallback{VaspDomain: "vasp1.example", Utxos: []uma.UtxoWithAmount{{Utxo: "ab:0", AmountMsats: 1000}}}
+		cb.Sign(alices.Signing, w.clock.Now())
+		body, err := json.Marshal(cb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		failing := []string{`CREATE TRIGGER utxo_boom BEFORE INSERT ON uma_utxo_callbacks BEGIN SELECT RAISE(ABORT, 'boom'); END`}
+		healed := `DROP TRIGGER utxo_boom`
+		if db.Driver().Name() == "postgres" {
+			failing = []string{`CREATE FUNCTION utxo_boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'boom'; END $$`,
+				`CREATE TRIGGER utxo_boom BEFORE INSERT ON uma_utxo_callbacks FOR EACH ROW EXECUTE FUNCTION utxo_boom()`}
+			healed = `DROP TRIGGER utxo_boom ON uma_utxo_callbacks`
+		}
+		for _, q := range failing {
+			if _, err := db.ExecContext(t.Context(), q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.ReceiveUtxoCallback(t.Context(), tr.ID, body); err == nil {
+			t.Fatal("kept a callback the database refused")
+		}
+		if _, err := db.ExecContext(t.Context(), healed); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, s.ReceiveUtxoCallback(t.Context(), tr.ID, body), "")
+		wantCode(t, s.ReceiveUtxoCallback(t.Context(), tr.ID, body), uma.CodeInvalidNonce)
+		if n := countRows(t, db, "uma_utxo_callbacks"); n != 1 {
+			t.Fatalf("%d callbacks kept, want 1", n)
+		}
+	})
+}
