@@ -29,6 +29,11 @@ func ParseAddress(s string) (Address, error) {
 	if at < 0 {
 		return Address{}, Errorf(CodeInvalidInput, "address %q has no @", truncate(s))
 	}
+	// Only ASCII is valid: checked before lowercasing, which maps some
+	// other characters to ASCII letters (KELVIN SIGN to "k").
+	if !isASCII(rest) {
+		return Address{}, Errorf(CodeInvalidInput, "address %q has a character that is not ASCII", truncate(s))
+	}
 	user, domain := strings.ToLower(rest[:at]), strings.ToLower(rest[at+1:])
 	if user == "" || len(user) > maxUserLen {
 		return Address{}, Errorf(CodeInvalidInput, "address user part must be 1..%d characters", maxUserLen)
@@ -54,6 +59,15 @@ func ParseUMAAddress(s string) (Address, error) {
 		return Address{}, Errorf(CodeInvalidInput, "UMA address must start with $")
 	}
 	return a, nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func isUserChar(c byte) bool {

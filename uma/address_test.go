@@ -1,6 +1,9 @@
 package uma
 
-import "testing"
+import (
+	"net/url"
+	"testing"
+)
 
 func TestParseAddress(t *testing.T) {
 	for _, tc := range []struct {
@@ -20,6 +23,11 @@ func TestParseAddress(t *testing.T) {
 		{"$bob", "", true, false},
 		{"$b@b@vasp.com", "", true, false},
 		{"$", "", true, false},
+		// Non-ASCII letters that lowercase to ASCII (KELVIN SIGN → k) are
+		// not the letters they resemble.
+		{"$\u212Aarl@vasp2.com", "", true, false},
+		{"$karl@\u212Avasp.com", "", true, false},
+		{"$b\u00f6b@vasp2.com", "", true, false},
 		{"", "", false, false},
 	} {
 		a, err := ParseAddress(tc.in)
@@ -85,4 +93,14 @@ func TestVersions(t *testing.T) {
 	if v, _ := SelectInvoiceVersion("0.3"); v != Version0 {
 		t.Error(v)
 	}
+}
+
+// vaspDomain is lowercased too: KELVIN SIGN must not become "k" there either.
+func TestLnurlpVaspDomainNotASCII(t *testing.T) {
+	u, err := url.Parse("https://vasp2.com/.well-known/lnurlp/$bob?signature=00&vaspDomain=%E2%84%AAvasp.com&nonce=1&timestamp=1&umaVersion=1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ParseLnurlpRequest(u)
+	wantCode(t, err, CodeParseLnurlpRequestError)
 }

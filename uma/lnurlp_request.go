@@ -197,8 +197,10 @@ func ParseLnurlpRequest(u *url.URL) (*LnurlpRequest, error) {
 	if err != nil {
 		return nil, Errorf(CodeInvalidTimestamp, "timestamp must be unix seconds")
 	}
+	// ASCII is checked before ToLower, which maps some other characters
+	// to ASCII letters (KELVIN SIGN to "k").
 	r.VaspDomain = strings.ToLower(q.Get("vaspDomain"))
-	if err := ValidateDomain(r.VaspDomain); err != nil {
+	if !isASCII(q.Get("vaspDomain")) || ValidateDomain(r.VaspDomain) != nil {
 		return nil, Errorf(CodeParseLnurlpRequestError, "invalid vaspDomain")
 	}
 	r.Nonce = q.Get("nonce")
