@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -112,6 +113,29 @@ func TestAuthAndPermissions(t *testing.T) {
 		wantError(t, st, body, 404, "TOKEN_NOT_FOUND")
 		st, body = f.do(t, "GET", "/tokens/not-an-id", &f.admin, "", "")
 		wantError(t, st, body, 404, "TOKEN_NOT_FOUND")
+	})
+}
+
+// TestAuthMalformedClientID: a clientId that cannot be a token id (NUL,
+// invalid UTF-8, another id type) is a 401 like any wrong credential, never
+// a database error (PostgreSQL rejects such text outright).
+func TestAuthMalformedClientID(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, nil)
+		for _, id := range []string{"Token:\x00", "Token:\xff", "\x00", "User:" + strings.TrimPrefix(f.admin.ClientID, "Token:"), "Token:not-a-uuid"} {
+			req, _ := http.NewRequest("GET", f.srv.URL+"/tokens", nil)
+			req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(id+":"+f.admin.ClientSecret)))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var body map[string]any
+			_ = json.Unmarshal(b, &body)
+			wantError(t, resp.StatusCode, body, 401, "UNAUTHORIZED")
+		}
 	})
 }
 

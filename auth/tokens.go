@@ -104,6 +104,12 @@ func (t *Tokens) Authenticate(ctx context.Context, clientID, secret string) (Tok
 	if len(clientID) > 100 || len(secret) > 200 {
 		return Token{}, ErrInvalidCredentials
 	}
+	// Only a well-formed token id can exist; anything else (NUL, invalid
+	// UTF-8, which PostgreSQL refuses as text) never reaches the database.
+	if _, err := vaspd.ParseID(vaspd.IDToken, clientID); err != nil {
+		hmac.Equal(t.hash(secret), make([]byte, sha256.Size))
+		return Token{}, ErrInvalidCredentials
+	}
 	var (
 		tok   Token
 		perms string
