@@ -158,6 +158,8 @@ func TestCreateTokenValidation(t *testing.T) {
 		{"bad permission", "application/json", `{"name":"a","permissions":["ROOT"]}`, 400, "INVALID_INPUT"},
 		{"no permission", "application/json", `{"name":"a","permissions":[]}`, 400, "INVALID_INPUT"},
 		{"no name", "application/json", `{"name":"  ","permissions":["VIEW"]}`, 400, "INVALID_INPUT"},
+		{"NUL in name", "application/json", `{"name":"a\u0000b","permissions":["VIEW"]}`, 400, "INVALID_INPUT"},
+		{"newline in name", "application/json", `{"name":"a\nforged log line","permissions":["VIEW"]}`, 400, "INVALID_INPUT"},
 		{"oversized", "application/json", `{"name":"` + strings.Repeat("a", api.MaxBodyBytes) + `"}`, 413, "REQUEST_TOO_LARGE"},
 	}
 	for _, c := range cases {

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/store"
@@ -80,6 +81,9 @@ func (t *Tokens) create(ctx context.Context, q store.Querier, name string, perms
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 200 {
 		return CreatedToken{}, vaspd.InvalidInput("name is required (1 to 200 characters)")
+	}
+	if !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return CreatedToken{}, vaspd.InvalidInput("name must be printable text (no control characters)")
 	}
 	if len(perms) == 0 {
 		return CreatedToken{}, vaspd.InvalidInput("permissions must list at least one of VIEW, TRANSACT, MANAGE")
