@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/vaspd/vaspd"
@@ -38,12 +39,18 @@ func ParseListParams(r *http.Request) (ListParams, error) {
 	}
 	if c := q.Get("cursor"); c != "" {
 		b, err := base64.RawURLEncoding.DecodeString(c)
-		if err != nil || len(b) == 0 || len(b) > 512 || !utf8.Valid(b) {
+		if err != nil || len(b) == 0 || len(b) > 512 || !utf8.Valid(b) || !printable(string(b)) {
 			return p, vaspd.InvalidInput("cursor is not one this server issued")
 		}
 		p.After = string(b)
 	}
 	return p, nil
+}
+
+// printable reports whether s holds no control characters. Query values
+// reach SQL as text, and PostgreSQL refuses a NUL in text outright.
+func printable(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 // NewPage builds a page from up to limit+1 items fetched in sort order: the
