@@ -53,6 +53,29 @@ func printable(s string) bool {
 	return !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
+// QueryText reads an optional free-text query parameter used as a filter:
+// at most max bytes of printable UTF-8, else a 400.
+func QueryText(r *http.Request, name string, max int) (string, error) {
+	v := r.URL.Query().Get(name)
+	if len(v) > max || !utf8.ValidString(v) || !printable(v) {
+		return "", vaspd.InvalidInput("%s must be at most %d characters of printable text", name, max)
+	}
+	return v, nil
+}
+
+// QueryID reads an optional id query parameter of type typ ("" if absent);
+// anything but a well-formed id of that type is a 400.
+func QueryID(r *http.Request, name, typ string) (string, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return "", nil
+	}
+	if _, err := vaspd.ParseID(typ, v); err != nil {
+		return "", vaspd.InvalidInput("%s: %v", name, err)
+	}
+	return v, nil
+}
+
 // NewPage builds a page from up to limit+1 items fetched in sort order: the
 // extra item only says there is more. key returns an item's sort key, which
 // becomes the cursor.

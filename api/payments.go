@@ -239,7 +239,10 @@ func (h *paymentHandlers) listTransactions(w http.ResponseWriter, r *http.Reques
 		return err
 	}
 	q := r.URL.Query()
-	f := vasp.TransactionFilter{UserID: q.Get("userId"), Status: q.Get("status"), Direction: q.Get("type")}
+	f := vasp.TransactionFilter{Status: q.Get("status"), Direction: q.Get("type")}
+	if f.UserID, err = QueryID(r, "userId", vaspd.IDUser); err != nil {
+		return err
+	}
 	if f.Direction != "" && f.Direction != vasp.Incoming && f.Direction != vasp.Outgoing {
 		return vaspd.InvalidInput("type must be INCOMING or OUTGOING")
 	}

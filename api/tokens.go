@@ -41,7 +41,11 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	toks, err := s.opts.Tokens.List(r.Context(), auth.ListFilter{Name: r.URL.Query().Get("name"), After: p.After, Limit: p.Limit})
+	name, err := QueryText(r, "name", 200)
+	if err != nil {
+		return err
+	}
+	toks, err := s.opts.Tokens.List(r.Context(), auth.ListFilter{Name: name, After: p.After, Limit: p.Limit})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/uma"
 	"github.com/vaspd/vaspd/vasp"
 )
@@ -33,7 +34,11 @@ func (h *paymentHandlers) listUmaRequests(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	rs, err := h.v.ListUmaRequests(r.Context(), r.URL.Query().Get("userId"), p.After, p.Limit+1)
+	userID, err := QueryID(r, "userId", vaspd.IDUser)
+	if err != nil {
+		return err
+	}
+	rs, err := h.v.ListUmaRequests(r.Context(), userID, p.After, p.Limit+1)
 	if err != nil {
 		return err
 	}

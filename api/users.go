@@ -157,8 +157,10 @@ func (h *userHandlers) list(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	f := users.ListFilter{After: p.After, Limit: p.Limit, PlatformUserID: q.Get("platformUserId"),
-		UserType: q.Get("userType"), KYCStatus: q.Get("kycStatus")}
+	f := users.ListFilter{After: p.After, Limit: p.Limit, UserType: q.Get("userType"), KYCStatus: q.Get("kycStatus")}
+	if f.PlatformUserID, err = QueryText(r, "platformUserId", 256); err != nil {
+		return err
+	}
 	switch f.UserType {
 	case "", users.Individual, users.Business:
 	default:
