@@ -145,15 +145,24 @@ func ledgerMovementID(r *http.Request, kind, userID string, req ledgerTransferRe
 		sum := sha256.Sum256([]byte(req.Reference))
 		return kind + "/" + userID + "/ref:" + hex.EncodeToString(sum[:16]), nil
 	}
-	if len(key) > ledgerMaxKey {
-		return "", vaspd.InvalidInput("the idempotency key must be at most %d characters", ledgerMaxKey)
+	if err := checkIdempotencyKey(key, ledgerMaxKey); err != nil {
+		return "", err
+	}
+	return kind + "/" + userID + "/" + key, nil
+}
+
+// checkIdempotencyKey refuses a key longer than max or holding anything but
+// printable ASCII without spaces: keys are stored and compared as text.
+func checkIdempotencyKey(key string, max int) error {
+	if len(key) > max {
+		return vaspd.InvalidInput("the idempotency key must be at most %d characters", max)
 	}
 	for i := 0; i < len(key); i++ {
 		if c := key[i]; c < 0x21 || c > 0x7e {
-			return "", vaspd.InvalidInput("the idempotency key must be printable ASCII without spaces")
+			return vaspd.InvalidInput("the idempotency key must be printable ASCII without spaces")
 		}
 	}
-	return kind + "/" + userID + "/" + key, nil
+	return nil
 }
 
 func (h *userHandlers) ledgerTransfer(w http.ResponseWriter, r *http.Request, kind string) error {

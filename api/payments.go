@@ -209,8 +209,8 @@ func (h *paymentHandlers) executeQuote(w http.ResponseWriter, r *http.Request) e
 		return err
 	}
 	key := r.Header.Get("Idempotency-Key")
-	if len(key) > 255 {
-		return vaspd.InvalidInput("Idempotency-Key is longer than 255 characters")
+	if err := checkIdempotencyKey(key, 255); err != nil {
+		return err
 	}
 	t, err := h.v.ExecuteQuote(r.Context(), id, key)
 	if err != nil {

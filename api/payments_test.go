@@ -402,3 +402,21 @@ func TestPaymentsDecideNotPending(t *testing.T) {
 		wantAPIError(t, status, raw, 403, "FORBIDDEN")
 	})
 }
+
+// TestExecuteRefusesMalformedIdempotencyKey: a key that is not printable
+// ASCII is a 400 that leaves the quote untouched (it was a 500 on
+// PostgreSQL, which cannot store invalid UTF-8).
+func TestExecuteRefusesMalformedIdempotencyKey(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newPayFixture(t, db)
+		q := f.quote(t, 100)
+		for _, key := range []string{"k\xff", "caf\xc3\xa9", "a b", strings.Repeat("k", 256)} {
+			status, raw, _ := f.call(t, "POST", "/quotes/"+q+"/execute", &f.admin, "", "Idempotency-Key", key)
+			wantAPIError(t, status, raw, 400, vaspd.CodeInvalidInput)
+		}
+		status, raw, out := f.call(t, "POST", "/quotes/"+q+"/execute", &f.admin, "", "Idempotency-Key", "good-key")
+		if status != 200 || out["id"] == nil {
+			t.Fatalf("execute after refused keys: %d %s", status, raw)
+		}
+	})
+}
