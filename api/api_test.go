@@ -235,6 +235,27 @@ func TestPanicsAndUnknownRoutes(t *testing.T) {
 	}
 	st, body = f.do(t, "GET", "/nope", nil, "", "")
 	wantError(t, st, body, 404, "NOT_FOUND")
+	// A known path with the wrong method is a 405 naming the right ones,
+	// before any authentication (the route does not exist for it).
+	for _, c := range []struct{ method, path, allow string }{
+		{"PUT", "/tokens", "GET, HEAD, POST"},
+		{"POST", "/tokens/" + f.admin.ClientID, "DELETE, GET, HEAD"},
+		{"PATCH", "/boom", "GET, HEAD"},
+	} {
+		req, _ := http.NewRequest(c.method, f.srv.URL+c.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		wantError(t, resp.StatusCode, m, 405, "METHOD_NOT_ALLOWED")
+		if got := resp.Header.Get("Allow"); got != c.allow {
+			t.Errorf("%s %s: Allow %q, want %q", c.method, c.path, got, c.allow)
+		}
+	}
 	st, body = f.do(t, "GET", "/healthz", nil, "", "")
 	if st != 200 || body["status"] != "ok" {
 		t.Fatalf("healthz: %d %v", st, body)

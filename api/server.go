@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -57,6 +58,11 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry}))
 	s.mux.Handle("/", s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		if allow := s.allowedMethods(r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			return vaspd.Errorf(http.StatusMethodNotAllowed, vaspd.CodeMethodNotAllowed, "%s %s is not allowed; use %s",
+				truncate(r.Method, 20), truncate(r.URL.Path, 200), strings.Join(allow, ", "))
+		}
 		return vaspd.Errorf(http.StatusNotFound, vaspd.CodeNotFound, "no route for %s %s", r.Method, truncate(r.URL.Path, 200))
 	}))
 	if opts.Tokens != nil {
@@ -93,6 +99,24 @@ func (s *Server) wrap(h HandlerFunc) http.Handler {
 			WriteError(w, r, s.log, err)
 		}
 	})
+}
+
+// allowedMethods lists the methods that have a route for r's path other
+// than the catch-all "/", so that a wrong method is told apart from a
+// wrong path (405, not 404).
+func (s *Server) allowedMethods(r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodDelete, http.MethodGet, http.MethodHead, http.MethodPatch, http.MethodPost, http.MethodPut} {
+		if m == r.Method {
+			continue
+		}
+		probe := *r
+		probe.Method = m
+		if _, pattern := s.mux.Handler(&probe); pattern != "" && pattern != "/" {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
