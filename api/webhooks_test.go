@@ -79,6 +79,8 @@ func TestWebhookEndpointsCRUD(t *testing.T) {
 		for _, bad := range []string{
 			`{"url":"http://10.0.0.1/hook"}`, `{"url":"ftp://x/"}`, `{}`, `{"url":"` + rc.URL + `","admin":true}`,
 			`{"url":"` + rc.URL + `","eventTypes":["no such type"]}`, `{"url":"` + rc.URL + `","timeoutMs":-1}`,
+			// PostgreSQL cannot store a NUL in text: a 400, not a 500.
+			`{"url":"` + rc.URL + `","description":"a\u0000b"}`, `{"url":"` + rc.URL + `","description":"\u001b[31mred"}`,
 		} {
 			st, body = f.do(t, "POST", "/webhooks/endpoints", &f.admin, jsonCT, bad)
 			wantError(t, st, body, 400, "INVALID_INPUT")
@@ -127,6 +129,8 @@ func TestWebhookEndpointsCRUD(t *testing.T) {
 		}
 		st, body = f.do(t, "PATCH", "/webhooks/endpoints/"+ids[0], &f.viewer, jsonCT, `{"enabled":true}`)
 		wantError(t, st, body, 403, "FORBIDDEN")
+		st, body = f.do(t, "PATCH", "/webhooks/endpoints/"+ids[0], &f.admin, jsonCT, `{"description":"a\u0000b"}`)
+		wantError(t, st, body, 400, "INVALID_INPUT")
 
 		// Rotation: a new secret, the old one signing for the grace period.
 		st, body = f.do(t, "POST", "/webhooks/endpoints/"+ids[1]+"/rotate-secret", &f.admin, "", "")

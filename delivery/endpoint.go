@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/store"
@@ -74,8 +75,17 @@ func (s *Service) validate(in EndpointInput) error {
 			return err
 		}
 	}
-	if in.Description != nil && len(*in.Description) > 1000 {
-		return vaspd.InvalidInput("description is longer than 1000 bytes")
+	if in.Description != nil {
+		d := *in.Description
+		if len(d) > 1000 {
+			return vaspd.InvalidInput("description is longer than 1000 bytes")
+		}
+		// Stored as text (PostgreSQL refuses NUL) and shown in consoles.
+		if !utf8.ValidString(d) || strings.ContainsFunc(d, func(r rune) bool {
+			return (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0x7f
+		}) {
+			return vaspd.InvalidInput("description must be printable text")
+		}
 	}
 	if in.EventTypes != nil {
 		if len(*in.EventTypes) > 50 {
