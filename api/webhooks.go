@@ -209,8 +209,8 @@ func (h *webhookHandlers) listDeliveries(w http.ResponseWriter, r *http.Request)
 			return vaspd.InvalidInput("webhookId: %v", err)
 		}
 	}
-	if len(f.Type) > 64 {
-		return vaspd.InvalidInput("type is longer than 64 bytes")
+	if f.Type, err = QueryText(r, "type", 64); err != nil {
+		return err
 	}
 	if f.Since, err = webhookTime(r, "since"); err != nil {
 		return err

@@ -270,7 +270,8 @@ func TestWebhookDeliveriesRedeliverReplay(t *testing.T) {
 		if st != 200 || len(body["data"].([]any)) != 1 || body["hasMore"] != false {
 			t.Fatalf("second page: %d %v", st, body)
 		}
-		for _, q := range []string{"status=nope", "since=yesterday", "endpointId=x", "webhookId=Webhook:x", "limit=0"} {
+		for _, q := range []string{"status=nope", "since=yesterday", "endpointId=x", "webhookId=Webhook:x", "limit=0",
+			"type=%00", "type=%FF", "type=" + strings.Repeat("A", 65)} {
 			st, body = f.do(t, "GET", "/webhooks/deliveries?"+q, &f.viewer, "", "")
 			wantError(t, st, body, 400, "INVALID_INPUT")
 		}
