@@ -3,6 +3,7 @@ package users
 import (
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/uma"
@@ -55,9 +56,15 @@ func invalidAddress(format string, args ...any) *vaspd.Error {
 	return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidUMAAddress, format, args...)
 }
 
+// truncate cuts s to at most 80 bytes, at a character boundary so that
+// valid UTF-8 stays valid.
 func truncate(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
+	if len(s) <= 80 {
+		return s
 	}
-	return s
+	n := 80
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

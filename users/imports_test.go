@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/rates"
@@ -88,6 +89,46 @@ func TestImportJob(t *testing.T) {
 		}
 		_, err = im.Get(ctx, vaspd.NewID(vaspd.IDJob))
 		wantCode(t, err, 404, vaspd.CodeBulkUploadJobNotFound)
+	})
+}
+
+// TestImportJobHostileCorrelationIDs: a failed row's platformUserId becomes
+// its correlation id, stored as text. A NUL, invalid UTF-8 or a long
+// multi-byte id cut mid-character must not stop the job (PostgreSQL
+// refuses such text): the rows are reported and the job completes.
+func TestImportJobHostileCorrelationIDs(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s, _ := newService(t, db)
+		im := users.NewImporter(s, users.ImporterOptions{})
+		long := "a" + strings.Repeat("é", 50)
+		file := "umaAddress,platformUserId,userType\n" +
+			"$r1,p\x00x,ROBOT\n" +
+			"$r2,p\xffx,INDIVIDUAL\n" +
+			"$r3," + long + ",ROBOT\n" +
+			"$r4,p\x1b[2Jx,ROBOT\n"
+		j, err := im.Submit(ctx, []byte(file), "vasp.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if found, err := im.Step(ctx); !found || err != nil {
+			t.Fatalf("step: %v %v", found, err)
+		}
+		j, err = im.Get(ctx, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.Status != users.ImportCompleted || j.Failed != 4 || len(j.Errors) != 4 {
+			t.Fatalf("job %+v", j)
+		}
+		for _, e := range j.Errors {
+			if !utf8.ValidString(e.CorrelationID) || strings.ContainsFunc(e.CorrelationID, func(r rune) bool { return r < 0x20 }) {
+				t.Errorf("correlation id %q", e.CorrelationID)
+			}
+		}
+		if !strings.HasPrefix(long, strings.TrimSuffix(j.Errors[2].CorrelationID, "…")) {
+			t.Errorf("long id reported as %q", j.Errors[2].CorrelationID)
+		}
 	})
 }
 
