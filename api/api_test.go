@@ -158,6 +158,10 @@ func TestCreateTokenValidation(t *testing.T) {
 		{"bad permission", "application/json", `{"name":"a","permissions":["ROOT"]}`, 400, "INVALID_INPUT"},
 		{"no permission", "application/json", `{"name":"a","permissions":[]}`, 400, "INVALID_INPUT"},
 		{"no name", "application/json", `{"name":"  ","permissions":["VIEW"]}`, 400, "INVALID_INPUT"},
+		// Go keeps the last of repeated keys, matched case-insensitively: a
+		// body two parsers may read differently is refused.
+		{"duplicate key", "application/json", `{"name":"a","permissions":["VIEW"],"name":"b"}`, 400, "INVALID_REQUEST_FORMAT"},
+		{"duplicate key in other case", "application/json", `{"name":"a","permissions":["VIEW"],"Permissions":["MANAGE"]}`, 400, "INVALID_REQUEST_FORMAT"},
 		{"NUL in name", "application/json", `{"name":"a\u0000b","permissions":["VIEW"]}`, 400, "INVALID_INPUT"},
 		{"newline in name", "application/json", `{"name":"a\nforged log line","permissions":["VIEW"]}`, 400, "INVALID_INPUT"},
 		{"oversized", "application/json", `{"name":"` + strings.Repeat("a", api.MaxBodyBytes) + `"}`, 413, "REQUEST_TOO_LARGE"},
