@@ -102,6 +102,18 @@ func TestAuthAndPermissions(t *testing.T) {
 			t.Fatalf("list: %d %v", st, body)
 		}
 
+		// Listed and read tokens carry clientId, which the UMAaaS ApiToken
+		// requires (never the secret).
+		for _, d := range body["data"].([]any) {
+			tok := d.(map[string]any)
+			if tok["clientId"] != tok["id"] || tok["clientSecret"] != nil {
+				t.Fatalf("listed token %v", tok)
+			}
+		}
+		st, body = f.do(t, "GET", "/tokens/"+f.viewer.ClientID, &f.admin, "", "")
+		if st != 200 || body["clientId"] != f.viewer.ClientID || body["clientSecret"] != nil {
+			t.Fatalf("get token: %d %v", st, body)
+		}
 		// A deleted token stops working at once.
 		st, _ = f.do(t, "DELETE", "/tokens/"+f.viewer.ClientID, &f.admin, "", "")
 		if st != 204 {

@@ -36,6 +36,15 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// tokenJSON is the UMAaaS ApiToken as listed and read: clientId (the token
+// id) is required there; the secret is only ever in the create response.
+type tokenJSON struct {
+	auth.Token
+	ClientID string `json:"clientId"`
+}
+
+func renderToken(t auth.Token) tokenJSON { return tokenJSON{Token: t, ClientID: t.ID} }
+
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
 	p, err := ParseListParams(r)
 	if err != nil {
@@ -49,7 +58,12 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusOK, NewPage(toks, p.Limit, func(t auth.Token) string { return t.ID }))
+	page := NewPage(toks, p.Limit, func(t auth.Token) string { return t.ID })
+	out := Page[tokenJSON]{Data: make([]tokenJSON, len(page.Data)), HasMore: page.HasMore, NextCursor: page.NextCursor}
+	for i, t := range page.Data {
+		out.Data[i] = renderToken(t)
+	}
+	WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -62,7 +76,7 @@ func (s *Server) getToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusOK, tok)
+	WriteJSON(w, http.StatusOK, renderToken(tok))
 	return nil
 }
 
