@@ -384,8 +384,8 @@ func TestPaymentsDecideNotPending(t *testing.T) {
 				status         int
 				code           string
 			}{
-				{"incoming already approved", incoming, "", 409, "TRANSACTION_NOT_PENDING_APPROVAL"},
-				{"outgoing", outgoing, `{"reason":"no"}`, 409, "TRANSACTION_NOT_PENDING_APPROVAL"},
+				{"incoming already approved", incoming, "", 409, vaspd.CodeTransactionNotPending},
+				{"outgoing", outgoing, `{"reason":"no"}`, 409, vaspd.CodeTransactionNotPending},
 				{"unknown", vaspd.NewID(vaspd.IDTransaction), "", 404, "TRANSACTION_NOT_FOUND"},
 				{"malformed id", "123", "", 404, "TRANSACTION_NOT_FOUND"},
 				{"malformed body", incoming, `{"receiverUserInfo":`, 400, vaspd.CodeInvalidRequestFormat},

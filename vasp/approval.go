@@ -225,7 +225,7 @@ func (s *Service) Decide(ctx context.Context, id string, approve bool, info map[
 		if err != nil {
 			return t, err
 		}
-		return t, vaspd.Conflict("TRANSACTION_NOT_PENDING_APPROVAL", "transaction %s is %s and not waiting for approval", id, t.Status)
+		return t, vaspd.Conflict(vaspd.CodeTransactionNotPending, "transaction %s is %s and not waiting for approval", id, t.Status)
 	}
 	return s.GetTransaction(ctx, id)
 }
