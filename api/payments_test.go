@@ -86,7 +86,7 @@ func TestPaymentsQuoteErrors(t *testing.T) {
 			status     int
 			code       string
 		}{
-			{"unknown lookupId", body(vaspd.NewID(vaspd.IDLookup), "USD", "EUR", "SENDING", 100), 404, "LOOKUP_NOT_FOUND"},
+			{"unknown lookupId", body(vaspd.NewID(vaspd.IDLookup), "USD", "EUR", "SENDING", 100), 404, vaspd.CodeLookupRequestNotFound},
 			{"foreign lookupId (a quote id)", body(vaspd.NewID(vaspd.IDQuote), "USD", "EUR", "SENDING", 100), 400, vaspd.CodeInvalidInput},
 			{"garbage lookupId", body("'; DROP TABLE uma_quotes; --", "USD", "EUR", "SENDING", 100), 400, vaspd.CodeInvalidInput},
 			{"bad lockedCurrencySide", body(lookup, "USD", "EUR", "BOTH", 100), 400, vaspd.CodeInvalidInput},

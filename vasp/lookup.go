@@ -213,7 +213,7 @@ func (s *Service) getLookup(ctx context.Context, id, userID string) (Lookup, err
 	err := s.db.QueryRowContext(ctx, `SELECT id, user_id, receiver, response, created_at FROM uma_lookups WHERE id = $1`, id).
 		Scan(&l.ID, &l.UserID, &l.Receiver, &raw, &created)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && userID != "" && l.UserID != userID) {
-		return l, vaspd.NotFound("LOOKUP_NOT_FOUND", "lookup %s not found", id)
+		return l, vaspd.NotFound(vaspd.CodeLookupRequestNotFound, "lookup %s not found", id)
 	}
 	if err != nil {
 		return l, err
