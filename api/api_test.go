@@ -195,6 +195,27 @@ func TestCreateTokenValidation(t *testing.T) {
 	}
 }
 
+// TestCreateTokenNoEscalation: a token can only grant what it holds, so a
+// MANAGE token without TRANSACT cannot mint itself a way to move money.
+func TestCreateTokenNoEscalation(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, storetest.SQLite(t), nil)
+	m, err := f.tokens.Create(context.Background(), "manager", []vaspd.Permission{vaspd.PermManage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, perms := range []string{`["TRANSACT"]`, `["VIEW","TRANSACT"]`, `["MANAGE","transact"]`} {
+		st, body := f.do(t, "POST", "/tokens", &m, "application/json", `{"name":"x","permissions":`+perms+`}`)
+		wantError(t, st, body, 403, "FORBIDDEN")
+	}
+	// What it holds (MANAGE implies VIEW) it may grant.
+	for _, perms := range []string{`["VIEW"]`, `["MANAGE"]`, `["VIEW","MANAGE"]`} {
+		if st, body := f.do(t, "POST", "/tokens", &m, "application/json", `{"name":"x","permissions":`+perms+`}`); st != 201 {
+			t.Fatalf("%s: %d %v", perms, st, body)
+		}
+	}
+}
+
 func TestPagination(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, storetest.SQLite(t), nil)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/vaspd/vaspd"
@@ -27,6 +28,18 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 	perms, err := vaspd.ParsePermissions(req.Permissions...)
 	if err != nil {
 		return vaspd.InvalidInput("%v", err)
+	}
+	// A token grants only what its creator holds: MANAGE does not imply
+	// TRANSACT, and must not be a way to obtain it.
+	caller, ok := Caller(r.Context())
+	if !ok {
+		return vaspd.Internal(errors.New("createToken: no authenticated caller"))
+	}
+	for _, p := range perms {
+		if !vaspd.Allows(caller.Permissions, p) {
+			return vaspd.Errorf(http.StatusForbidden, vaspd.CodeForbidden,
+				"this token lacks the %s permission, so it cannot grant it", p)
+		}
 	}
 	tok, err := s.opts.Tokens.Create(r.Context(), req.Name, perms)
 	if err != nil {
