@@ -1,6 +1,7 @@
 package users
 
 import (
+	"bufio"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -117,7 +118,14 @@ type csvFile struct {
 
 // openCSV reads and checks the header row.
 func openCSV(r io.Reader, domain string) (*csvFile, error) {
-	cr := csv.NewReader(r)
+	// A UTF-8 byte-order mark (Excel writes one) is not part of the first
+	// column: drop it before the CSV reader, which would take the quote of
+	// a quoted first header after it for a stray one.
+	br := bufio.NewReader(r)
+	if b, err := br.Peek(3); err == nil && string(b) == "\ufeff" {
+		_, _ = br.Discard(3)
+	}
+	cr := csv.NewReader(br)
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
 		return nil, invalid("the CSV file is empty: want a header row")
@@ -127,7 +135,7 @@ func openCSV(r io.Reader, domain string) (*csvFile, error) {
 	}
 	col := map[string]int{}
 	for i, h := range header {
-		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
+		h = strings.TrimSpace(h)
 		if !csvColumns[h] {
 			return nil, invalid("unknown CSV column %q", truncate(h))
 		}

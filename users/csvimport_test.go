@@ -83,3 +83,15 @@ func TestImportCSVFileErrors(t *testing.T) {
 		t.Fatalf("%+v %v", res, err)
 	}
 }
+
+// A UTF-8 byte-order mark (as Excel writes) may precede a quoted header:
+// it is not part of the first column's name, and not a stray quote.
+func TestImportCSVBOMBeforeQuotedHeader(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, storetest.SQLite(t))
+	in := "\ufeff\"umaAddress\",\"platformUserId\",\"userType\"\r\n\"$bom\",\"p1\",\"INDIVIDUAL\"\r\n"
+	res, err := s.ImportCSV(ctx, strings.NewReader(in), "vasp.example")
+	if err != nil || res.Successful != 1 || res.Failed != 0 {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
