@@ -219,6 +219,9 @@ func quoteDefault(d string) string {
 	return d
 }
 
+// maxFileSize bounds the config file.
+const maxFileSize = 1 << 20
+
 // readFile reads a flat YAML mapping of setting names to scalar values.
 func readFile(path string) (map[string]string, error) {
 	f, err := os.Open(path)
@@ -226,9 +229,13 @@ func readFile(path string) (map[string]string, error) {
 		return nil, fmt.Errorf("cannot read %s: %v", path, errors.Unwrap(err))
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read %s: %v", path, err)
+	}
+	if len(b) > maxFileSize {
+		// Never parse a prefix: a cut can end a value half-way.
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxFileSize)
 	}
 	var raw map[string]yaml.Node
 	if err := yaml.Unmarshal(b, &raw); err != nil {

@@ -83,3 +83,19 @@ func TestBadInputNamesTheSetting(t *testing.T) {
 		}
 	}
 }
+
+// A config file larger than the reader's limit is an error, not silently
+// cut short: a cut could end a value half-way and still parse.
+func TestOversizedFileIsRefused(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "big.yaml")
+	pad := "# " + strings.Repeat("x", 1<<20) + "\n"
+	// The file's last line is "name: from-file"; cut at 1 MiB it would be
+	// dropped (or truncated) without a word.
+	if err := os.WriteFile(file, []byte(pad+"name: from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := parse(t, []string{"--config", file}, nil)
+	if err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("err = %v (name %q), want a too-large error", err, c.Name)
+	}
+}
