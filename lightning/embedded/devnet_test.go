@@ -296,3 +296,33 @@ func devnetPost(t *testing.T, base, body string) *http.Response {
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
 }
+
+// TestDevnetAmountOutOfRange: a payer naming more than 21M BTC for an
+// any-amount invoice is refused, finally, and credits nothing (the payer's
+// own Pay never sends such an amount; the payee must not trust that).
+func TestDevnetAmountOutOfRange(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		c := newCluster(t, db, nil)
+		bob := c.bob()
+		before := balance(t, bob)
+		inv := newInvoice(t, bob, 0)
+		for _, amt := range []string{"2100000000000000001", "9223372036854775807"} {
+			resp := devnetPost(t, c.srv[1].URL, `{"payment_request":"`+inv.PaymentRequest+`","amount_msat":`+amt+
+				`,"payer":"`+c.alice().PubKey()+`"}`)
+			var out struct {
+				Result        string `json:"result"`
+				FailureReason string `json:"failure_reason"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 ||
+				out.Result != "FAILED" || out.FailureReason != "INCORRECT_PAYMENT_DETAILS" {
+				t.Fatalf("amount %s: HTTP %d %+v %v, want FAILED INCORRECT_PAYMENT_DETAILS", amt, resp.StatusCode, out, err)
+			}
+		}
+		if got, _ := bob.LookupInvoice(testCtx(t), inv.PaymentHash); got.State != lightning.InvoiceOpen {
+			t.Fatalf("invoice %s after refused requests", got.State)
+		}
+		if got := balance(t, bob); got != before {
+			t.Fatalf("balance %d, want %d", got, before)
+		}
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/lightning/bolt11"
 	"github.com/vaspd/vaspd/store"
 )
 
@@ -63,6 +64,10 @@ func (n *Node) accept(ctx context.Context, tx *store.Tx, paymentHash lightning.H
 		return lightning.Hash{}, refuse("invoice expired"), nil
 	case amountMsat <= 0:
 		return lightning.Hash{}, refuse("no amount"), nil
+	case amountMsat > bolt11.MaxAmountMsat:
+		// An any-amount invoice takes what the payer names: never more
+		// than there can be bitcoin (nor enough to overflow the balance).
+		return lightning.Hash{}, refuse("amount out of range"), nil
 	case amount > 0 && amountMsat != amount:
 		return lightning.Hash{}, refuse(fmt.Sprintf("amount %d msat does not match invoice amount %d msat", amountMsat, amount)), nil
 	}
