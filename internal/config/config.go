@@ -193,10 +193,10 @@ func (c *Set) Parse(fs *flag.FlagSet, args []string, getenv func(string) string)
 			if s == nil || k == "config" {
 				return fmt.Errorf("setting config: %s: unknown key %q", cfg.get(), k)
 			}
-			if fromFlag[k] || fromEnv[k] {
-				continue
+			if fromFlag[k] || fromEnv[k] || values[k] == nil {
+				continue // a YAML null leaves the setting unset
 			}
-			if err := s.set(values[k]); err != nil {
+			if err := s.set(*values[k]); err != nil {
 				return fmt.Errorf("setting %s from %s: %v", k, cfg.get(), err)
 			}
 		}
@@ -222,8 +222,10 @@ func quoteDefault(d string) string {
 // maxFileSize bounds the config file.
 const maxFileSize = 1 << 20
 
-// readFile reads a flat YAML mapping of setting names to scalar values.
-func readFile(path string) (map[string]string, error) {
+// readFile reads a flat YAML mapping of setting names to scalar values. A
+// null value ("key: ~", "key: null", "key:") is a nil entry: the key is
+// there, the value is not (never the text "null").
+func readFile(path string) (map[string]*string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read %s: %v", path, errors.Unwrap(err))
@@ -241,20 +243,26 @@ func readFile(path string) (map[string]string, error) {
 	if err := yaml.Unmarshal(b, &raw); err != nil {
 		return nil, fmt.Errorf("%s is not valid YAML: %v", path, err)
 	}
-	out := map[string]string{}
+	out := map[string]*string{}
 	for k, n := range raw {
 		switch n.Kind {
 		case yaml.ScalarNode:
-			out[k] = n.Value
+			if n.ShortTag() == "!!null" {
+				out[k] = nil
+				continue
+			}
+			v := n.Value
+			out[k] = &v
 		case yaml.SequenceNode:
 			var items []string
 			for _, it := range n.Content {
-				if it.Kind != yaml.ScalarNode {
+				if it.Kind != yaml.ScalarNode || it.ShortTag() == "!!null" {
 					return nil, fmt.Errorf("%s: %s: list items must be plain values", path, k)
 				}
 				items = append(items, it.Value)
 			}
-			out[k] = strings.Join(items, ",")
+			v := strings.Join(items, ",")
+			out[k] = &v
 		default:
 			return nil, fmt.Errorf("%s: %s: want a plain value or a list", path, k)
 		}

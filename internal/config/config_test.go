@@ -99,3 +99,31 @@ func TestOversizedFileIsRefused(t *testing.T) {
 		t.Fatalf("err = %v (name %q), want a too-large error", err, c.Name)
 	}
 }
+
+// A YAML null ("key: ~", "key: null", "key:") is no value: the setting
+// keeps its default, never the text "~" or "null" (a devnet secret of
+// "null" would switch the devnet on with a public secret).
+func TestNullMeansUnset(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "null.yaml")
+	if err := os.WriteFile(file, []byte("name: ~\nport: null\nwait:\nverbose: Null\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := parse(t, []string{"--config", file}, nil)
+	if err != nil || c.Name != "default-name" || c.Port != 80 || c.Wait != time.Second || c.Verbose {
+		t.Fatalf("%+v %v, want the defaults", c, err)
+	}
+	// A misspelt key is unknown even without a value.
+	if err := os.WriteFile(file, []byte("nmae: ~\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parse(t, []string{"--config", file}, nil); err == nil || !strings.Contains(err.Error(), `unknown key "nmae"`) {
+		t.Fatalf("null unknown key: %v", err)
+	}
+	// A quoted "null" is a string like any other.
+	if err := os.WriteFile(file, []byte("name: \"null\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := parse(t, []string{"--config", file}, nil); err != nil || c.Name != "null" {
+		t.Fatalf("%+v %v, want name \"null\"", c, err)
+	}
+}
