@@ -484,3 +484,27 @@ func TestUTXOs(t *testing.T) {
 		}
 	})
 }
+
+// A SUCCEEDED answer whose preimage is missing or does not hash to the
+// payment hash is no proof of payment: it is not taken for a success (nor
+// stored as one); the payment stays in flight.
+func TestSucceededNeedsTheRightPreimage(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFakeLND(t)
+		n := f.node(t, db)
+		for _, bad := range []string{strings.Repeat("11", 32), ""} {
+			pr, hash, _ := f.payReq(20_000, time.Hour)
+			f.mu.Lock()
+			f.payReqs[pr]["preimage"] = bad // what the fake reports on success
+			f.mu.Unlock()
+			p, err := n.Pay(fctx(t), lightning.PayRequest{Invoice: pr, Timeout: 5 * time.Second})
+			if err == nil || p.Status == lightning.StatusSucceeded {
+				t.Fatalf("preimage %q: pay %+v, %v; want an error and no success", bad, p, err)
+			}
+			tr, err := f.node(t, db).TrackPayment(fctx(t), hash)
+			if err == nil || tr.Status == lightning.StatusSucceeded {
+				t.Fatalf("preimage %q: tracked %+v, %v; want an error and no success", bad, tr, err)
+			}
+		}
+	})
+}

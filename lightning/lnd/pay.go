@@ -2,6 +2,7 @@ package lnd
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -441,6 +442,11 @@ func (n *Node) convert(rec record, w wirePayment) (lightning.Payment, error) {
 	case lightning.StatusSucceeded:
 		if p.Preimage, err = hexHash("payment_preimage", w.PaymentPreimage); err != nil {
 			return p, err
+		}
+		// The preimage is the proof of payment: a success without it is
+		// not one we can stand behind (nor store as final).
+		if sha256.Sum256(p.Preimage[:]) != p.PaymentHash {
+			return rec.Payment, fmt.Errorf("lnd: payment %s reported SUCCEEDED without its preimage", p.PaymentHash)
 		}
 	case lightning.StatusFailed:
 		p.FailureReason = failureReason(w.FailureReason)
