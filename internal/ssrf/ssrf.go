@@ -100,7 +100,9 @@ func (g *Guard) HostAllowed(host string) bool {
 
 // Check returns nil if ip may be dialled, or an error wrapping ErrRefused.
 func (g *Guard) Check(ip netip.Addr) error {
-	ip = ip.Unmap()
+	// A zone ("fe80::1%eth0") only picks the interface; prefixes never
+	// contain a zoned address, so judge the address without it.
+	ip = ip.WithZone("").Unmap()
 	if g != nil {
 		for _, p := range g.allowNets {
 			if p.Contains(ip) {

@@ -63,3 +63,25 @@ func TestControl(t *testing.T) {
 		t.Error("udp accepted")
 	}
 }
+
+// TestZonedAddresses: an IPv6 zone ("fe80::1%eth0", from a URL such as
+// http://[fe80::1%25eth0]/) must not hide the address from the check:
+// netip.Prefix.Contains is false for every zoned address.
+func TestZonedAddresses(t *testing.T) {
+	var g Guard
+	for _, s := range []string{"fe80::1%eth0", "::1%lo", "fd00:ec2::254%1", "::ffff:127.0.0.1%eth0", "ff02::1%eth0"} {
+		if err := g.Check(netip.MustParseAddr(s)); !errors.Is(err, ErrRefused) {
+			t.Errorf("%s: want refusal, got %v", s, err)
+		}
+	}
+	if err := g.Control("tcp6", "[fe80::1%eth0]:80", nil); !errors.Is(err, ErrRefused) {
+		t.Errorf("zoned link-local dial: %v", err)
+	}
+	a, err := New([]string{"fe80::/10"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Check(netip.MustParseAddr("fe80::1%eth0")); err != nil {
+		t.Errorf("allow-listed zoned address: %v", err)
+	}
+}
