@@ -127,12 +127,19 @@ func (s *Service) validateURL(raw string) error {
 		if err := s.guard.Check(ip); err != nil {
 			return vaspd.InvalidInput("url points at a non-public address (%s); allow it in the webhook allow-list setting if intended", ip)
 		}
-	} else if strings.EqualFold(host, "localhost") && !s.guard.HostAllowed(host) {
+	} else if isLocalhost(host) && !s.guard.HostAllowed(host) {
 		if err := s.guard.Check(netip.MustParseAddr("127.0.0.1")); err != nil {
 			return vaspd.InvalidInput("url points at localhost; allow it in the webhook allow-list setting if intended")
 		}
 	}
 	return nil
+}
+
+// isLocalhost reports whether host is "localhost" or a name under it (RFC
+// 6761), however spelled: any case, with or without the root's trailing dot.
+func isLocalhost(host string) bool {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	return h == "localhost" || strings.HasSuffix(h, ".localhost")
 }
 
 func truncate(s string, n int) string {

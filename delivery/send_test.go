@@ -207,6 +207,7 @@ func TestSSRFRefusals(t *testing.T) {
 		"http://127.0.0.1/h", "http://[::1]/h", "http://10.0.0.1/h", "http://169.254.169.254/latest/meta-data",
 		"http://100.64.1.1/h", "http://[fd00:ec2::254]/h", "http://localhost:8080/h", "http://0.0.0.0/h",
 		"ftp://example.com/h", "http://user:pw@example.com/h", "/relative", "http://example.com/#frag",
+		"http://[fe80::1%25eth0]/h", "http://[::1%25lo]:8080/h", "http://localhost./h", "http://LocalHost.:80/h", "http://api.localhost/h",
 	} {
 		if _, _, err := strict.CreateEndpoint(ctx, EndpointInput{URL: ptr(u)}); vaspd.AsError(err).Status != 400 {
 			t.Errorf("%s: want 400, got %v", u, err)
