@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vaspd/vaspd/internal/ssrf"
 )
@@ -59,11 +61,21 @@ func (r *attemptResult) errString() string {
 	if r.err == nil {
 		return ""
 	}
-	s := r.err.Error()
-	if len(s) > 1000 {
-		s = s[:1000]
+	return logText(r.err.Error(), 1000)
+}
+
+// logText makes s storable in a TEXT column and cuts it to at most n bytes:
+// an error's text may quote a receiver's bytes, and PostgreSQL refuses NUL
+// and invalid UTF-8, including a character cut in half.
+func logText(s string, n int) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // attempt POSTs body to t once, signed, within t.timeout.

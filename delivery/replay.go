@@ -182,6 +182,6 @@ func (s *Service) replayChunks(ctx context.Context, jobID string, p ReplayParams
 func (s *Service) finishJob(ctx context.Context, id, status, msg string) error {
 	us := store.Micros(s.opt.Clock.Now())
 	_, err := s.db.ExecContext(ctx, `UPDATE webhook_jobs SET status = $2, error = $3, lease_until = 0, updated_at = $4,
-		finished_at = $4 WHERE id = $1`, id, status, truncate(msg, 1000), us)
+		finished_at = $4 WHERE id = $1`, id, status, logText(msg, 1000), us)
 	return err
 }

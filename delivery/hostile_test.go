@@ -1,0 +1,98 @@
+package delivery
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+)
+
+// rawReceiver answers every connection with the bytes of reply, whatever the
+// request, then hangs up: a receiver speaking broken HTTP.
+func rawReceiver(t *testing.T, reply func() string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = http.ReadRequest(bufio.NewReader(c))
+				_, _ = c.Write([]byte(reply()))
+			}()
+		}
+	}()
+	return "http://" + l.Addr().String() + "/hook"
+}
+
+// TestHostileStatusLineIsLoggable: the error text of a broken answer quotes
+// the receiver's bytes and is cut to 1000 bytes for the log. Cut inside a
+// multi-byte character, it was invalid UTF-8, which PostgreSQL refuses in
+// TEXT columns: recording the batch failed, and was retried for ever.
+func TestHostileStatusLineIsLoggable(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := vaspd.NewFakeClock(t0)
+		s := newTestService(t, db, clock)
+		// Two receivers whose status lines differ by one ASCII byte: the
+		// cut at byte 1000 falls inside a "é" for one of them.
+		for _, pad := range []string{"x", "xx"} {
+			u := rawReceiver(t, func() string { return pad + strings.Repeat("é", 800) + "\r\n\r\n" })
+			mustEndpoint(t, s, u, func(in *EndpointInput) { in.EventTypes = &[]string{"T_" + strings.ToUpper(pad)} })
+			id := enqueue(t, s, Event{Type: "T_" + strings.ToUpper(pad)})
+			if n := step(t, s); n != 1 {
+				t.Fatalf("pad %q: %d attempts", pad, n)
+			}
+			d := onlyDelivery(t, s, id)
+			if d.Status != StatusPending || d.Attempts != 1 || len(d.AttemptLog) != 1 {
+				t.Fatalf("pad %q: not recorded: %+v", pad, d)
+			}
+			for _, e := range []string{d.LastError, d.AttemptLog[0].Error} {
+				if e == "" || !utf8.ValidString(e) || len(e) > 1000 {
+					t.Fatalf("pad %q: logged error %q", pad, e)
+				}
+			}
+			// The synchronous send records the same error.
+			resp, err := s.Send(ctx, Event{Type: TypeTest}, SendOptions{EndpointID: d.EndpointID})
+			if err != nil || resp.Err == nil {
+				t.Fatalf("pad %q: send: %v %+v", pad, err, resp)
+			}
+			if sd := onlyDelivery(t, s, resp.WebhookID); sd.Status != StatusFailed || !utf8.ValidString(sd.LastError) {
+				t.Fatalf("pad %q: synchronous send not recorded: %+v", pad, sd)
+			}
+		}
+	})
+}
+
+func TestLogText(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"plain", 10, "plain"},
+		{"a\x00b", 10, "a\uFFFDb"},
+		{"a\xffb", 10, "a\uFFFDb"},
+		{"aé", 2, "a"},
+		{"aéb", 3, "aé"},
+		{"ééé", 5, "éé"},
+	} {
+		if got := logText(c.in, c.n); got != c.want {
+			t.Errorf("logText(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		}
+	}
+}
