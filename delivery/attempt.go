@@ -136,11 +136,20 @@ func describe(err error, timeout time.Duration) error {
 	case errors.Is(err, ssrf.ErrRefused):
 		return err
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("timed out after %s", timeout)
+		return timeoutError(timeout)
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return fmt.Errorf("timed out after %s", timeout)
+		return timeoutError(timeout)
 	}
 	return err
 }
+
+// timeoutError is an attempt that ran out of time. It reads "timed out
+// after …" and is a context.DeadlineExceeded for errors.Is, so a caller of
+// Send can tell a timeout from a broken receiver.
+type timeoutError time.Duration
+
+func (e timeoutError) Error() string { return "timed out after " + time.Duration(e).String() }
+func (timeoutError) Unwrap() error   { return context.DeadlineExceeded }
+func (timeoutError) Timeout() bool   { return true }

@@ -236,3 +236,30 @@ func TestSSRFRefusals(t *testing.T) {
 		t.Fatal("bad allow-list entry accepted")
 	}
 }
+
+// TestSendTimeoutIsDeadlineExceeded: a synchronous send cut short by the
+// endpoint's own timeout (shorter than the caller's deadline) reports an
+// error that is a context.DeadlineExceeded, so the approval flow can tell a
+// timeout from a broken receiver.
+func TestSendTimeoutIsDeadlineExceeded(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	s := newTestService(t, db, vaspd.NewFakeClock(t0))
+	rc := newReceiver(t)
+	release := make(chan struct{})
+	defer close(release)
+	rc.set(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	e, _ := mustEndpoint(t, s, rc.URL, func(in *EndpointInput) { in.TimeoutMS = ptr(int64(100)) })
+	resp, err := s.Send(ctx, Event{Type: TypeTest}, SendOptions{EndpointID: e.ID, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != 0 || !errors.Is(resp.Err, context.DeadlineExceeded) || !strings.Contains(resp.Err.Error(), "timed out after 100ms") {
+		t.Fatalf("timeout reported as %v", resp.Err)
+	}
+}
