@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -97,7 +98,9 @@ func decode(body []byte, v any) error {
 	if err := d.Decode(v); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidPayload, err)
 	}
-	if d.More() {
+	// Anything but white space after the object is refused. (d.More()
+	// missed a stray "]", which it takes for the end of an array.)
+	if _, err := d.Token(); !errors.Is(err, io.EOF) {
 		return fmt.Errorf("%w: trailing data after the JSON object", ErrInvalidPayload)
 	}
 	return nil
