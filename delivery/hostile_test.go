@@ -96,3 +96,22 @@ func TestLogText(t *testing.T) {
 		}
 	}
 }
+
+// TestHugeResponseHeadersRefused: a receiver's response headers are read
+// into memory whole, for every attempt in flight; beyond a bound (64 KiB,
+// not net/http's 10 MiB default) the answer is a failure.
+func TestHugeResponseHeadersRefused(t *testing.T) {
+	db := storetest.SQLite(t)
+	s := newTestService(t, db, vaspd.NewFakeClock(t0))
+	u := rawReceiver(t, func() string {
+		return "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", 1<<20) + "\r\nContent-Length: 0\r\n\r\n"
+	})
+	mustEndpoint(t, s, u)
+	id := enqueue(t, s, Event{Type: TypeTest})
+	if n := step(t, s); n != 1 {
+		t.Fatalf("%d attempts", n)
+	}
+	if d := onlyDelivery(t, s, id); d.Status != StatusPending || d.AttemptLog[0].StatusCode != 0 || !strings.Contains(d.LastError, "header") {
+		t.Fatalf("1 MiB of response headers accepted: %+v", d)
+	}
+}

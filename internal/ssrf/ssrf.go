@@ -159,6 +159,9 @@ func (g *Guard) Control(network, address string, _ syscall.RawConn) error {
 	return g.Check(ap.Addr())
 }
 
+// MaxResponseHeaderBytes bounds the response headers NewTransport reads.
+const MaxResponseHeaderBytes = 64 << 10
+
 // NewTransport is an http.Transport whose every connection is checked by g
 // at dial time (after DNS, so a name resolving to a private address is
 // refused too). Allow-listed host names dial unchecked. It uses no proxy: a
@@ -176,9 +179,12 @@ func NewTransport(g *Guard, connect time.Duration) *http.Transport {
 			return guarded.DialContext(ctx, network, addr)
 		},
 		TLSHandshakeTimeout: connect,
-		MaxIdleConns:        1024,
-		MaxIdleConnsPerHost: 64,
-		IdleConnTimeout:     90 * time.Second,
-		ForceAttemptHTTP2:   true,
+		// A receiver's headers are read into memory whole, for every
+		// attempt in flight: bound them well below net/http's 10 MiB.
+		MaxResponseHeaderBytes: MaxResponseHeaderBytes,
+		MaxIdleConns:           1024,
+		MaxIdleConnsPerHost:    64,
+		IdleConnTimeout:        90 * time.Second,
+		ForceAttemptHTTP2:      true,
 	}
 }
