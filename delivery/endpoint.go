@@ -308,9 +308,12 @@ func (s *Service) updateEndpoint(ctx context.Context, tx *store.Tx, id string, i
 	if in.Enabled != nil && *in.Enabled && !cur.Enabled {
 		// The deliveries that waited resume now, with a fresh retry window:
 		// the time the endpoint was disabled does not count against them.
-		// Those leased by an attempt in flight are left to it.
-		if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET next_attempt_at = $2, first_attempt_at = 0, updated_at = $2
-			WHERE endpoint_id = $1 AND status = 'pending' AND lease_token = ''`, id, us); err != nil {
+		// Those leased by an attempt in flight are left to it; a lease
+		// that has ended (its process died: a claim moves next_attempt_at
+		// to the lease's end) holds nothing.
+		if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET next_attempt_at = $2, first_attempt_at = 0,
+			lease_token = '', updated_at = $2
+			WHERE endpoint_id = $1 AND status = 'pending' AND (lease_token = '' OR next_attempt_at <= $2)`, id, us); err != nil {
 			return cur, fmt.Errorf("delivery: resume deliveries: %w", err)
 		}
 	}

@@ -535,3 +535,41 @@ func TestConnectionRefusedIsRetried(t *testing.T) {
 		t.Fatalf("%+v", d)
 	}
 }
+
+// TestExpiredLeaseDoesNotBlockResume: a delivery whose claim died with its
+// process (the lease token stays, its lease has ended) is not in flight:
+// re-enabling its endpoint gives it a fresh retry window like the others.
+func TestExpiredLeaseDoesNotBlockResume(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := vaspd.NewFakeClock(t0)
+		s := newTestService(t, db, clock)
+		rc := newReceiver(t)
+		rc.status(500)
+		ep, _ := mustEndpoint(t, s, rc.URL)
+		id := enqueue(t, s, Event{Type: TypeTest})
+		if n := step(t, s); n != 1 { // first attempt at t0
+			t.Fatalf("%d attempts", n)
+		}
+		clock.Advance(time.Minute)
+		// A process claims and attempts it, then dies before recording.
+		w := newWorker(s)
+		if n, _, err := w.claim(ctx); err != nil || n != 1 {
+			t.Fatalf("claim: %d %v", n, err)
+		}
+		w.wg.Wait()
+		if _, err := s.UpdateEndpoint(ctx, ep.ID, EndpointInput{Enabled: ptr(false)}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(4 * 24 * time.Hour)
+		if _, err := s.UpdateEndpoint(ctx, ep.ID, EndpointInput{Enabled: ptr(true)}); err != nil {
+			t.Fatal(err)
+		}
+		if n := step(t, s); n != 1 {
+			t.Fatalf("after re-enabling: %d attempts", n)
+		}
+		if d := onlyDelivery(t, s, id); d.Status != StatusPending || !d.FirstAttemptAt.Equal(clock.Now()) {
+			t.Fatalf("no fresh retry window after re-enabling: %+v", d)
+		}
+	})
+}

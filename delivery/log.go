@@ -202,7 +202,8 @@ func (s *Service) Redeliver(ctx context.Context, id string) (Delivery, error) {
 }
 
 // requeue makes deliveries pending and due now with a fresh retry window.
-// In-flight pending ones (leased) are left to finish.
+// In-flight pending ones (leased) are left to finish; a lease that has ended
+// (a claim moves next_attempt_at to its end) holds nothing.
 func (s *Service) requeue(ctx context.Context, tx *store.Tx, ids []string) error {
 	us := store.Micros(s.opt.Clock.Now())
 	for start := 0; start < len(ids); start += 500 {
@@ -212,8 +213,8 @@ func (s *Service) requeue(ctx context.Context, tx *store.Tx, ids []string) error
 			args = append(args, id)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $1,
-			first_attempt_at = 0, finished_at = 0, updated_at = $1
-			WHERE (status IN ('delivered', 'failed', 'dead') OR (status = 'pending' AND lease_token = ''))
+			first_attempt_at = 0, finished_at = 0, lease_token = '', updated_at = $1
+			WHERE (status IN ('delivered', 'failed', 'dead') OR (status = 'pending' AND (lease_token = '' OR next_attempt_at <= $1)))
 			  AND id IN (`+placeholders(2, end-start)+`)`, args...); err != nil {
 			return err
 		}
