@@ -176,7 +176,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if status == 0 {
 		status = http.StatusOK
 	}
-	if status < 100 || status > 599 {
+	// A 1xx is no final answer: net/http sends it as an interim response
+	// and then a 200 the handler never chose.
+	if status < 200 || status > 599 {
 		h.release(context.WithoutCancel(r.Context()), id, token)
 		h.log.LogAttrs(r.Context(), slog.LevelError, "webhook handler returned an invalid status", slog.String("webhook_id", id), slog.Int("status", status))
 		writeError(w, http.StatusInternalServerError, CodeInternal, "internal error")

@@ -302,6 +302,8 @@ func TestHandlerFailuresRelease(t *testing.T) {
 		{"panic", func() (Reply, error) { panic("boom") }},
 		{"5xx reply", func() (Reply, error) { return Reply{Status: http.StatusServiceUnavailable}, nil }},
 		{"invalid status", func() (Reply, error) { return Reply{Status: 1000}, nil }},
+		{"informational status", func() (Reply, error) { return Reply{Status: http.StatusEarlyHints}, nil }},
+		{"switching protocols", func() (Reply, error) { return Reply{Status: http.StatusSwitchingProtocols}, nil }},
 		{"unencodable body", func() (Reply, error) { return Reply{Body: func() {}}, nil }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
