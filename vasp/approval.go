@@ -207,16 +207,18 @@ func (s *Service) awaitDecision(ctx context.Context, id string) (approvalResult,
 
 // Decide records the platform's answer to a deferred (202) approval:
 // POST /transactions/{id}/approve (approve = true, with receiverUserInfo)
-// or /reject. Only an incoming payment still waiting can be decided.
+// or /reject. Only an incoming payment still waiting, and still within its
+// approval deadline, can be decided.
 func (s *Service) Decide(ctx context.Context, id string, approve bool, info map[string]any, reason string) (Transaction, error) {
 	d := decision{Decision: "REJECTED", Reason: reason}
 	if approve {
 		d = decision{Decision: "APPROVED", ReceiverUserInfo: info}
 	}
 	raw, _ := json.Marshal(d)
+	now := s.clock.Now()
 	res, err := s.db.ExecContext(ctx, `UPDATE uma_transactions SET approval = $1, updated_at = $2
-		WHERE id = $3 AND direction = $4 AND status = $5 AND approval = ''`,
-		string(raw), store.Micros(s.clock.Now()), id, Incoming, StatusCreated)
+		WHERE id = $3 AND direction = $4 AND status = $5 AND approval = '' AND created_at >= $6`,
+		string(raw), store.Micros(now), id, Incoming, StatusCreated, store.Micros(now.Add(-s.opt.ApprovalTimeout)))
 	if err != nil {
 		return Transaction{}, fmt.Errorf("record decision: %w", err)
 	}
@@ -225,7 +227,59 @@ func (s *Service) Decide(ctx context.Context, id string, approve bool, info map[
 		if err != nil {
 			return t, err
 		}
+		if t.Direction == Incoming && t.Status == StatusCreated {
+			return t, vaspd.Conflict(vaspd.CodeTransactionNotPending, "transaction %s is no longer waiting for approval: its deadline passed or it was decided", id)
+		}
 		return t, vaspd.Conflict(vaspd.CodeTransactionNotPending, "transaction %s is %s and not waiting for approval", id, t.Status)
 	}
 	return s.GetTransaction(ctx, id)
+}
+
+// sweepCreated ends the incoming payments left CREATED well after their
+// approval deadline: the process asking the platform stopped (crash,
+// restart), or the sender hung up after the approval so the invoice was
+// never issued. No invoice was handed out, so no money can move; each
+// ends REJECTED, as the live flow would have ended it: unanswered, as timed
+// out (the decision is recorded, so a late approval is refused); refused
+// by the platform, as such; approved but without an invoice, as
+// PAY_REQUEST_FAILED. Like the live rejections, it sends no webhook.
+func (s *Service) sweepCreated(ctx context.Context) {
+	now := s.clock.Now()
+	cutoff := store.Micros(now.Add(-s.opt.ApprovalTimeout - time.Minute))
+	rows, err := s.db.QueryContext(ctx, `SELECT id, approval FROM uma_transactions
+		WHERE status = $1 AND direction = $2 AND created_at < $3 ORDER BY id LIMIT 200`, StatusCreated, Incoming, cutoff)
+	if err != nil {
+		s.log.Warn("sweep payments awaiting approval", "err", err)
+		return
+	}
+	type row struct{ id, approval string }
+	var stale []row
+	for rows.Next() {
+		var r row
+		if rows.Scan(&r.id, &r.approval) == nil {
+			stale = append(stale, r)
+		}
+	}
+	rows.Close()
+	timedOut, _ := json.Marshal(decision{Decision: "REJECTED", Reason: "PAYMENT_APPROVAL_TIMED_OUT"})
+	for _, r := range stale {
+		reason, approval := "PAY_REQUEST_FAILED", r.approval
+		var d decision
+		switch {
+		case r.approval == "":
+			reason, approval = "PAYMENT_APPROVAL_TIMED_OUT", string(timedOut)
+		case json.Unmarshal([]byte(r.approval), &d) == nil && d.Decision == "REJECTED":
+			reason = "REJECTED_BY_PLATFORM"
+		}
+		res, err := s.db.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, failure_reason = $2, approval = $3, updated_at = $4
+			WHERE id = $5 AND status = $6 AND approval = $7`,
+			StatusRejected, reason, approval, store.Micros(s.clock.Now()), r.id, StatusCreated, r.approval)
+		if err != nil {
+			s.log.Warn("end payment awaiting approval", "transaction", r.id, "err", err)
+			continue
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			s.log.Warn("incoming payment never got an invoice; rejected after its approval deadline", "transaction", r.id, "reason", reason)
+		}
+	}
 }

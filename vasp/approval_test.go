@@ -3,12 +3,14 @@ package vasp_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/delivery"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
@@ -99,6 +101,71 @@ func TestApprovalFirstDecisionWins(t *testing.T) {
 					t.Fatal("a decided payment was decided again")
 				}
 			})
+		}
+	})
+}
+
+// An incoming payment left CREATED (the process crashed while asking the
+// platform, or the sender hung up after the approval so no invoice was
+// issued) ends REJECTED once its approval deadline has passed, and can no
+// longer be approved or rejected then: 409 TRANSACTION_NOT_PENDING_PLATFORM_APPROVAL.
+func TestStaleCreatedPaymentsEnd(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		s := w.service(t, func(o *vasp.Options) { o.ApprovalTimeout = 5 * time.Second })
+		created := func(approval string) string {
+			t.Helper()
+			now := w.clock.Now()
+			tr := vasp.Transaction{ID: vaspd.NewID(vaspd.IDTransaction), Direction: vasp.Incoming, Status: vasp.StatusCreated,
+				UserID: w.bob.UserID, PlatformUserID: w.bob.PlatformUserID, OurAddress: "$bob@" + ourDomain,
+				Counterparty: "$alice@vasp1.example", Currency: "EUR", Amount: 500, Msats: 5_000_000, CreatedAt: now, UpdatedAt: now}
+			if err := s.InsertDecidedTransaction(t.Context(), tr, approval); err != nil {
+				t.Fatal(err)
+			}
+			return tr.ID
+		}
+		wantStatus := func(id, status, reason string) {
+			t.Helper()
+			tr, err := s.GetTransaction(t.Context(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tr.Status != status || tr.FailureReason != reason {
+				t.Fatalf("transaction is %s (%s), want %s (%s)", tr.Status, tr.FailureReason, status, reason)
+			}
+		}
+		wantRefused := func(id string) {
+			t.Helper()
+			for _, approve := range []bool{true, false} {
+				_, err := s.Decide(t.Context(), id, approve, nil, "late")
+				var e *vaspd.Error
+				if !errors.As(err, &e) || e.Status != 409 || e.Code != vaspd.CodeTransactionNotPending {
+					t.Fatalf("decide (approve=%v) after the deadline: %v, want 409 %s", approve, err, vaspd.CodeTransactionNotPending)
+				}
+			}
+		}
+		crashed := created("")          // nobody ever answered
+		approved := created("APPROVED") // approved, but the invoice was never issued
+		refused := created("REJECTED")  // rejected by the API, not yet applied
+		w.clock.Advance(4 * time.Second)
+		fresh := created("")
+		s.SweepCreated(t.Context())
+		wantStatus(crashed, vasp.StatusCreated, "") // within its deadline: left alone
+
+		w.clock.Advance(2 * time.Second) // crashed's deadline passed, not fresh's
+		wantRefused(crashed)
+		if _, err := s.Decide(t.Context(), fresh, true, nil, ""); err != nil {
+			t.Fatalf("decide within the deadline: %v", err)
+		}
+
+		w.clock.Advance(2 * time.Minute)
+		s.SweepCreated(t.Context())
+		wantStatus(crashed, vasp.StatusRejected, "PAYMENT_APPROVAL_TIMED_OUT")
+		wantStatus(approved, vasp.StatusRejected, "PAY_REQUEST_FAILED")
+		wantStatus(refused, vasp.StatusRejected, "REJECTED_BY_PLATFORM")
+		wantStatus(fresh, vasp.StatusRejected, "PAY_REQUEST_FAILED")
+		for _, id := range []string{crashed, approved, refused, fresh} {
+			wantRefused(id)
 		}
 	})
 }

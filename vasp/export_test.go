@@ -1,6 +1,9 @@
 package vasp
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+)
 
 // Test hooks into the post-transaction callback sender.
 
@@ -17,3 +20,17 @@ func (s *Service) CallbackState(ctx context.Context, id string) (state string, a
 	err = s.db.QueryRowContext(ctx, `SELECT callback_state, callback_attempts FROM uma_transactions WHERE id = $1`, id).Scan(&state, &attempts)
 	return state, attempts, err
 }
+
+// InsertDecidedTransaction records t with the stored approval decision
+// approval ("APPROVED", "REJECTED" or "" for none).
+func (s *Service) InsertDecidedTransaction(ctx context.Context, t Transaction, approval string) error {
+	d := ""
+	if approval != "" {
+		b, _ := json.Marshal(decision{Decision: approval})
+		d = string(b)
+	}
+	return insertTransaction(ctx, s.db, t, d)
+}
+
+// SweepCreated runs one sweep of the payments left CREATED.
+func (s *Service) SweepCreated(ctx context.Context) { s.sweepCreated(ctx) }

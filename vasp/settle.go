@@ -21,7 +21,8 @@ import (
 // payment PENDING -> COMPLETED, posts the ledger movement (its id is the
 // payment hash, so it can happen once) and enqueues the COMPLETED webhook.
 // A slower sweep looks up PENDING payments directly as a safety net and
-// expires those whose invoice expired unpaid.
+// expires those whose invoice expired unpaid, and ends those left CREATED
+// (never given an invoice) after their approval deadline (sweepCreated).
 
 const settleCursorKey = "vasp.settle_index"
 
@@ -80,6 +81,7 @@ func (s *Service) watchSettlements(ctx context.Context) {
 				}
 			case <-sweep.C:
 				s.sweepPending(ctx)
+				s.sweepCreated(ctx)
 			}
 		}
 		if err := wait(); err != nil && ctx.Err() == nil {
