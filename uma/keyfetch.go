@@ -1,6 +1,7 @@
 package uma
 
 import (
+	"container/list"
 	"context"
 	"fmt"
 	"io"
@@ -158,29 +159,47 @@ func (f *KeyFetcher) defaultTTL() time.Duration {
 }
 
 // MemoryKeyCache is a KeyCache in process memory, safe for concurrent use.
-// Its zero value is ready. Expired entries are dropped when read.
+// Its zero value is ready. Expired entries are dropped when read, and the
+// cache holds at most MaxEntries domains: any domain can serve valid keys,
+// so without a bound many of them would grow it without limit. Making room
+// drops the expired entries first (expired by the latest time passed to
+// Get), then the least recently used.
 type MemoryKeyCache struct {
-	mu sync.Mutex
-	m  map[string]keyCacheEntry
+	// MaxEntries bounds the number of domains cached (default 10,000).
+	MaxEntries int
+
+	mu      sync.Mutex
+	m       map[string]*list.Element // of *keyCacheEntry
+	lru     list.List                // most recently used first
+	now     time.Time                // the latest time passed to Get
+	sweptAt time.Time                // when expired entries were last dropped
 }
 
 type keyCacheEntry struct {
-	keys *PublicKeys
-	exp  time.Time
+	domain string
+	keys   *PublicKeys
+	exp    time.Time
 }
+
+const defaultMaxKeyCacheEntries = 10_000
 
 // Get implements KeyCache.
 func (c *MemoryKeyCache) Get(domain string, now time.Time) (*PublicKeys, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.m[domain]
+	if now.After(c.now) {
+		c.now = now
+	}
+	el, ok := c.m[domain]
 	if !ok {
 		return nil, false
 	}
+	e := el.Value.(*keyCacheEntry)
 	if !now.Before(e.exp) {
-		delete(c.m, domain)
+		c.remove(el)
 		return nil, false
 	}
+	c.lru.MoveToFront(el)
 	return e.keys, true
 }
 
@@ -189,16 +208,54 @@ func (c *MemoryKeyCache) Put(domain string, keys *PublicKeys, expiresAt time.Tim
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
-		c.m = make(map[string]keyCacheEntry)
+		c.m = make(map[string]*list.Element)
 	}
-	c.m[domain] = keyCacheEntry{keys: keys, exp: expiresAt}
+	if el, ok := c.m[domain]; ok {
+		e := el.Value.(*keyCacheEntry)
+		e.keys, e.exp = keys, expiresAt
+		c.lru.MoveToFront(el)
+		return
+	}
+	max := c.MaxEntries
+	if max <= 0 {
+		max = defaultMaxKeyCacheEntries
+	}
+	if len(c.m) >= max && c.now.Sub(c.sweptAt) >= time.Minute {
+		// A full pass, at most once a minute (of the callers' clock).
+		c.sweptAt = c.now
+		for el := c.lru.Back(); el != nil; {
+			prev := el.Prev()
+			if !c.now.Before(el.Value.(*keyCacheEntry).exp) {
+				c.remove(el)
+			}
+			el = prev
+		}
+	}
+	for len(c.m) >= max {
+		c.remove(c.lru.Back())
+	}
+	c.m[domain] = c.lru.PushFront(&keyCacheEntry{domain: domain, keys: keys, exp: expiresAt})
+}
+
+func (c *MemoryKeyCache) remove(el *list.Element) {
+	delete(c.m, el.Value.(*keyCacheEntry).domain)
+	c.lru.Remove(el)
+}
+
+// Len is the number of domains cached, expired or not.
+func (c *MemoryKeyCache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
 }
 
 // Delete removes domain.
 func (c *MemoryKeyCache) Delete(domain string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.m, domain)
+	if el, ok := c.m[domain]; ok {
+		c.remove(el)
+	}
 }
 
 // StaticKeys is a PublicKeySource backed by a fixed map, for tests and

@@ -6,6 +6,7 @@ import (
 	"encoding/asn1"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -289,4 +290,55 @@ func TestErrors(t *testing.T) {
 	wantCode(t, err, CodeLnurlpRequestFailed)
 	_, err = ParsePayReqResponse([]byte(`{"status":"ERROR","reason":"x","code":"USER_NOT_FOUND"}`))
 	wantCode(t, err, CodeUserNotFound)
+}
+
+// Any domain can serve valid keys: the memory cache stays within its
+// bound, making room with expired entries first, then the least recently
+// used.
+func TestMemoryKeyCacheIsBounded(t *testing.T) {
+	key, _ := GeneratePrivateKey()
+	keys := &PublicKeys{Signing: key.PublicKey(), Encryption: key.PublicKey()}
+	now := time.Unix(1_800_000_000, 0)
+	c := &MemoryKeyCache{}
+	for i := range 2 * defaultMaxKeyCacheEntries {
+		c.Put(fmt.Sprintf("d%d.example", i), keys, now.Add(time.Hour))
+	}
+	if n := c.Len(); n != defaultMaxKeyCacheEntries {
+		t.Fatalf("default cache holds %d domains, want %d", n, defaultMaxKeyCacheEntries)
+	}
+
+	c = &MemoryKeyCache{MaxEntries: 3}
+	c.Put("soon.example", keys, now.Add(10*time.Second))
+	c.Put("a.example", keys, now.Add(time.Hour))
+	c.Put("b.example", keys, now.Add(time.Hour))
+	// soon is the most recently used, then a; b is the least.
+	for _, d := range []string{"a.example", "soon.example"} {
+		if _, ok := c.Get(d, now); !ok {
+			t.Fatalf("%s not cached", d)
+		}
+	}
+	now = now.Add(time.Minute) // soon has expired, unread
+	if _, ok := c.Get("a.example", now); !ok {
+		t.Fatal("a not cached")
+	}
+	c.Put("c.example", keys, now.Add(time.Hour)) // room made by dropping soon, not b
+	for _, d := range []string{"b.example", "a.example", "c.example"} {
+		if _, ok := c.Get(d, now); !ok {
+			t.Fatalf("%s not cached", d)
+		}
+	}
+	c.Put("d.example", keys, now.Add(time.Hour)) // nothing expired: b, the least recently used, goes
+	if n := c.Len(); n != 3 {
+		t.Fatalf("cache holds %d domains, want 3", n)
+	}
+	for d, want := range map[string]bool{"soon.example": false, "b.example": false, "a.example": true, "c.example": true, "d.example": true} {
+		if _, ok := c.Get(d, now); ok != want {
+			t.Errorf("%s cached: %v, want %v", d, ok, want)
+		}
+	}
+	// Replacing a cached domain takes no room.
+	c.Put("a.example", keys, now.Add(2*time.Hour))
+	if n := c.Len(); n != 3 {
+		t.Fatalf("cache holds %d domains after a replacement, want 3", n)
+	}
 }
