@@ -279,7 +279,7 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 		if c := resp.PayeeData.Compliance; c != nil && c.UtxoCallback != "" {
 			cb := c.UtxoCallback
 			// Our post-transaction callback goes there: kept only when it is
-			// a URL we may call (an incoming payer's is bounded alike).
+			// a URL we may call (an incoming payer's is checked alike).
 			if err := checkCounterpartyURL(cb); err != nil || len(cb) > maxCallbackURL {
 				s.log.Warn("receiver's utxoCallback not kept", "receiver", l.Receiver, "length", len(cb), "err", err)
 			} else {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -210,6 +211,54 @@ func TestTravelRuleInfoDecryptedLazily(t *testing.T) {
 						t.Fatalf("not credited: %s", status)
 					}
 					time.Sleep(20 * time.Millisecond)
+				}
+			})
+		}
+	})
+}
+
+// The sender's utxoCallback is where our post-transaction callback goes,
+// for days: one that is not an https URL (plain http only to a local
+// host), carries credentials or is oversized is not kept, and the payment
+// goes ahead without a callback.
+func TestPayRequestUtxoCallbackURL(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		for _, tc := range []struct {
+			callback string
+			kept     bool
+		}{
+			{"https://vasp1.example/utxo?txid=1", true},
+			{"http://127.0.0.1:8080/utxo", true},
+			{"http://localhost:8080/utxo", true},
+			{"http://vasp1.example/utxo", false},
+			{"http://10.0.0.1/utxo", false},
+			{"https://user:pw@vasp1.example/utxo", false},
+			{"gopher://vasp1.example/utxo", false},
+			{"/utxo", false},
+			{"https://vasp1.example/" + strings.Repeat("x", 5000), false},
+		} {
+			t.Run(tc.callback[:min(len(tc.callback), 40)], func(t *testing.T) {
+				pr := &uma.PayRequest{Amount: 500, SendingCurrency: "EUR", ReceivingCurrency: "EUR",
+					PayerData: &uma.PayerData{Identifier: "$alice@vasp1.example", Compliance: &uma.CompliancePayerData{
+						KycStatus: uma.KycVerified, NodePubKey: "02ab", UtxoCallback: tc.callback}}}
+				if err := pr.Sign(sender.Signing, w.clock.Now()); err != nil {
+					t.Fatal(err)
+				}
+				_, err := s.PayRequest(t.Context(), "bob", pr)
+				wantCode(t, err, "")
+				ts, err := s.ListTransactions(t.Context(), vasp.TransactionFilter{}, "", 1)
+				if err != nil || len(ts) != 1 {
+					t.Fatalf("list: %d, %v", len(ts), err)
+				}
+				want := ""
+				if tc.kept {
+					want = tc.callback
+				}
+				if ts[0].Status != vasp.StatusPending || ts[0].Details.UtxoCallback != want {
+					t.Fatalf("transaction %s, callback kept: %q, want PENDING with %q", ts[0].Status, ts[0].Details.UtxoCallback, want)
 				}
 			})
 		}

@@ -230,7 +230,15 @@ func (s *Service) newIncoming(r Recipient, req *uma.PayRequest, q incomingQuote)
 		t.Counterparty = truncate(req.PayerData.Identifier, 300)
 		t.Details.PayerData = req.PayerDataJSON()
 		if c := req.PayerData.Compliance; c != nil {
-			t.Details.UtxoCallback = truncate(c.UtxoCallback, 2000)
+			// We POST our post-transaction callback there: kept only when
+			// it is a URL we may call, as a receiver's is (see quote.go).
+			if cb := c.UtxoCallback; cb != "" {
+				if err := checkCounterpartyURL(cb); err != nil || len(cb) > maxCallbackURL {
+					s.log.Warn("sender's utxoCallback not kept", "sender", truncate(req.PayerData.Identifier, 100), "length", len(cb), "err", err)
+				} else {
+					t.Details.UtxoCallback = cb
+				}
+			}
 			// Decrypting costs an elliptic-curve multiplication, as much
 			// as verifying the payreq: it is left for when the data is
 			// needed, so payreqs never paid do not pay for it.
