@@ -16,6 +16,14 @@ type Address struct {
 // maxUserLen follows the JS SDK: 64 characters, not counting the "$".
 const maxUserLen = 64
 
+// maxDomainLen bounds a domain, port included (DNS's 253).
+const maxDomainLen = 253
+
+// MaxAddressLen is the longest Address.String() of an address ParseAddress
+// accepts: "$", the user part, "@" and the domain. The input itself may be
+// longer (surrounding spaces): store the normalised form.
+const MaxAddressLen = 1 + maxUserLen + 1 + maxDomainLen
+
 // ParseAddress parses "$user@domain[:port]" (UMA) or "user@domain[:port]"
 // (Lightning Address), trimming surrounding spaces and normalising case.
 // The user part may hold a-z 0-9 - _ . + (case-insensitive, at most 64
@@ -104,7 +112,7 @@ func (a Address) LnurlpURL() string {
 // identifier) can be put into a URL without changing its path or query.
 func ValidateDomain(domain string) error {
 	host, port := splitHostPort(domain)
-	if host == "" || len(domain) > 253 {
+	if host == "" || len(domain) > maxDomainLen {
 		return Errorf(CodeInvalidInput, "invalid domain %q", truncate(domain))
 	}
 	for i := 0; i < len(host); i++ {

@@ -2,6 +2,7 @@ package uma
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -103,4 +104,21 @@ func TestLnurlpVaspDomainNotASCII(t *testing.T) {
 	}
 	_, err = ParseLnurlpRequest(u)
 	wantCode(t, err, CodeParseLnurlpRequestError)
+}
+
+// MaxAddressLen is the length of the longest address ParseAddress accepts.
+func TestMaxAddressLen(t *testing.T) {
+	user, domain := strings.Repeat("u", maxUserLen), strings.Repeat("d", maxDomainLen-6)+":65535"
+	a, err := ParseAddress(" $" + strings.ToUpper(user) + "@" + domain + " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(a.String()); n != MaxAddressLen {
+		t.Fatalf("longest address is %d bytes, MaxAddressLen %d", n, MaxAddressLen)
+	}
+	for _, s := range []string{"$" + user + "u@" + domain, "$" + user + "@d" + domain} {
+		if _, err := ParseAddress(s); err == nil {
+			t.Errorf("%d-byte address accepted", len(s))
+		}
+	}
 }

@@ -358,3 +358,32 @@ func TestUtxoCallbackKeptOrNonceUnused(t *testing.T) {
 		}
 	})
 }
+
+// The longest addresses parse: a payment from one is stored with its
+// sender whole, so that sender's post-transaction callback is heard (it
+// was cut at 300 bytes and refused as about an unknown payment).
+func TestLongSenderAddressCallback(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		domain := strings.Repeat("v", 230) + ".example"
+		sender := w.counterparty(t, domain)
+		s := w.service(t, nil)
+		identifier := "$" + strings.Repeat("A", 64) + "@" + domain
+		_, err := s.PayRequest(t.Context(), "bob", payRequest(t, sender.Signing, identifier, w.clock.Now()))
+		wantCode(t, err, "")
+		ts, err := s.ListTransactions(t.Context(), vasp.TransactionFilter{}, "", 1)
+		if err != nil || len(ts) != 1 {
+			t.Fatalf("list: %d, %v", len(ts), err)
+		}
+		if want := strings.ToLower(identifier); ts[0].Counterparty != want {
+			t.Fatalf("counterparty stored as %q, want %q", ts[0].Counterparty, want)
+		}
+		cb := &uma.PostTransactionCallback{VaspDomain: domain, Utxos: []uma.UtxoWithAmount{{Utxo: "ab:0", AmountMsats: 1000}}}
+		cb.Sign(sender.Signing, w.clock.Now())
+		b, err := json.Marshal(cb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, s.ReceiveUtxoCallback(t.Context(), ts[0].ID, b), "")
+	})
+}

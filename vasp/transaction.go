@@ -227,7 +227,13 @@ func (s *Service) newIncoming(r Recipient, req *uma.PayRequest, q incomingQuote)
 	t.Details.MsatsPerUnit = q.rate.ReceiveMultiplier().FloatString(12)
 	t.Details.Comment = truncate(req.Comment, 1000)
 	if req.PayerData != nil {
-		t.Counterparty = truncate(req.PayerData.Identifier, 300)
+		// Stored normalised, so never cut (uma.MaxAddressLen): it must
+		// parse again when the sender's post-transaction callback comes.
+		if addr, err := uma.ParseAddress(req.PayerData.Identifier); err == nil {
+			t.Counterparty = addr.String()
+		} else {
+			t.Counterparty = truncate(req.PayerData.Identifier, 300)
+		}
 		t.Details.PayerData = req.PayerDataJSON()
 		if c := req.PayerData.Compliance; c != nil {
 			// We POST our post-transaction callback there: kept only when
