@@ -106,6 +106,8 @@ func TestPaymentsQuoteErrors(t *testing.T) {
 			{"array", `[]`, 400, vaspd.CodeInvalidInput},
 			{"two values", body(lookup, "USD", "EUR", "SENDING", 100) + `{}`, 400, vaspd.CodeInvalidRequestFormat},
 			{"oversized", `{"description":"` + strings.Repeat("x", 2<<20) + `"}`, 413, vaspd.CodeRequestTooLarge},
+			{"description over 255 characters", strings.TrimSuffix(body(lookup, "USD", "EUR", "SENDING", 100), "}") +
+				`,"description":"` + strings.Repeat("é", vasp.MaxDescriptionLen+1) + `"}`, 400, vaspd.CodeInvalidInput},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -117,6 +119,27 @@ func TestPaymentsQuoteErrors(t *testing.T) {
 		wantAPIError(t, status, raw, 404, "QUOTE_NOT_FOUND")
 		status, raw, _ = f.call(t, "POST", "/quotes/"+vaspd.NewID(vaspd.IDQuote)+"/refresh", &f.admin, "")
 		wantAPIError(t, status, raw, 404, "QUOTE_NOT_FOUND")
+	})
+}
+
+// A description of up to 255 characters reaches the receiver whole as the
+// payreq's comment, however many bytes its characters take.
+func TestPaymentsQuoteDescription(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newPayFixture(t, db)
+		desc := strings.Repeat("é", vasp.MaxDescriptionLen) // 510 bytes
+		body := fmt.Sprintf(`{"lookupId":%q,"sendingCurrencyCode":"USD","receivingCurrencyCode":"EUR","lockedCurrencySide":"RECEIVING","lockedCurrencyAmount":100,"description":%q}`,
+			f.lookupBob(t), desc)
+		if status, raw, _ := f.call(t, "POST", "/quotes", &f.admin, body); status != 201 {
+			t.Fatalf("quote: %d %s", status, raw)
+		}
+		ts, err := f.svc.ListTransactions(t.Context(), vasp.TransactionFilter{Direction: vasp.Incoming}, "", 1)
+		if err != nil || len(ts) != 1 {
+			t.Fatalf("incoming payments: %d, %v", len(ts), err)
+		}
+		if ts[0].Details.Comment != desc {
+			t.Fatalf("the receiver got the comment %q (%d bytes), want the whole description", ts[0].Details.Comment, len(ts[0].Details.Comment))
+		}
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/lightning/bolt11"
@@ -37,6 +38,12 @@ const maxQuoteLife = time.Hour
 
 // maxCallbackURL bounds a counterparty's utxoCallback URL.
 const maxCallbackURL = 2000
+
+// MaxDescriptionLen bounds a quote's description, in characters: it is
+// sent to the receiver as the payreq's LUD-12 comment, whose limit
+// (commentAllowed) counts characters, commonly 255. The UMAaaS API sets
+// no limit; a longer one is refused, never cut.
+const MaxDescriptionLen = 255
 
 // Quote statuses.
 const (
@@ -109,6 +116,9 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	if in.Amount <= 0 {
 		return Quote{}, quoteInput("lockedCurrencyAmount must be a positive integer in the currency's smallest unit")
 	}
+	if !utf8.ValidString(in.Description) || utf8.RuneCountInString(in.Description) > MaxDescriptionLen {
+		return Quote{}, quoteInput("description must be at most %d characters of UTF-8 text", MaxDescriptionLen)
+	}
 	l, err := s.getLookup(ctx, in.LookupID, in.UserID)
 	if err != nil {
 		return Quote{}, err
@@ -148,7 +158,7 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 		LockedSide: in.LockedSide, SendingCurrency: rate.Currency.Code, ReceivingCurrency: theirs.Code,
 		Request: in, CreatedAt: s.clock.Now(),
 	}
-	pr := &uma.PayRequest{ReceivingCurrency: theirs.Code, Comment: truncate(in.Description, 255), PayeeData: uma.UMADataOptions("name"),
+	pr := &uma.PayRequest{ReceivingCurrency: theirs.Code, Comment: in.Description, PayeeData: uma.UMADataOptions("name"),
 		InvoiceUUID: invoiceUUID}
 	var sendConv rates.Conversion
 	if in.LockedSide == LockedSending {
