@@ -210,7 +210,7 @@ func TestPaymentsExecute(t *testing.T) {
 				t.Fatalf("execute: %d %s", status, raw)
 			}
 			status, raw, _ = f.call(t, "POST", "/quotes/"+q2+"/execute", &f.admin, "", "Idempotency-Key", "key-1")
-			wantAPIError(t, status, raw, 409, "IDEMPOTENCY_KEY_REUSED")
+			wantAPIError(t, status, raw, 422, vaspd.CodeIdempotencyKeyReused)
 			// q2 is untouched: it can still be executed with its own key.
 			status, raw, _ = f.call(t, "POST", "/quotes/"+q2+"/execute", &f.admin, "", "Idempotency-Key", "key-2")
 			if status != 200 {

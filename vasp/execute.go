@@ -84,7 +84,10 @@ func (s *Service) ExecuteQuote(ctx context.Context, quoteID, idempotencyKey stri
 			QuoteProcessing, t.ID, nullable(idempotencyKey), store.Micros(now), q.ID, QuotePending)
 		if err != nil {
 			if tx.Driver().IsUniqueViolation(err) {
-				return vaspd.Conflict("IDEMPOTENCY_KEY_REUSED", "Idempotency-Key was already used for another quote")
+				// 422 like every reuse of a key for another request (the
+				// ledger's, and the IETF Idempotency-Key draft's).
+				return vaspd.Errorf(http.StatusUnprocessableEntity, vaspd.CodeIdempotencyKeyReused,
+					"Idempotency-Key was already used for another quote")
 			}
 			return fmt.Errorf("claim quote: %w", err)
 		}
