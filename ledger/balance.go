@@ -41,9 +41,13 @@ func (l *Ledger) Balances(ctx context.Context, q store.Querier, acct Account) ([
 	}
 	query := `SELECT currency, balance FROM ledger_balances WHERE account = $1 ORDER BY currency`
 	if acct.MayGoNegative() {
-		// SUM of BIGINT is NUMERIC on PostgreSQL: read it as text.
-		query = `SELECT currency, CAST(SUM(amount) AS TEXT) FROM ledger_postings WHERE account = $1
-			GROUP BY currency ORDER BY currency`
+		// A system account's sum may leave the int64 range, where SQLite's
+		// SUM fails: sum the high and low parts of the amounts apart (each
+		// fits for billions of postings, exact on both databases, where /
+		// and % truncate toward zero) and add them up here. SUM of BIGINT
+		// is NUMERIC on PostgreSQL: read them as text.
+		query = `SELECT currency, CAST(SUM(amount / 1000000000) AS TEXT), CAST(SUM(amount % 1000000000) AS TEXT)
+			FROM ledger_postings WHERE account = $1 GROUP BY currency ORDER BY currency`
 	}
 	rows, err := q.QueryContext(ctx, query, string(acct))
 	if err != nil {
@@ -55,12 +59,24 @@ func (l *Ledger) Balances(ctx context.Context, q store.Querier, acct Account) ([
 		var (
 			cur string
 			amt string
+			low = "0"
 		)
-		if err := rows.Scan(&cur, &amt); err != nil {
+		dest := []any{&cur, &amt}
+		if acct.MayGoNegative() {
+			dest = append(dest, &low)
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
 		n, ok := new(big.Int).SetString(amt, 10)
-		if !ok || !n.IsInt64() {
+		l, lok := new(big.Int).SetString(low, 10)
+		if !ok || !lok {
+			return nil, fmt.Errorf("ledger: read balances: %s %s: not a number", acct, cur)
+		}
+		if acct.MayGoNegative() {
+			n.Mul(n, big.NewInt(1_000_000_000)).Add(n, l)
+		}
+		if !n.IsInt64() {
 			return nil, fmt.Errorf("%w: %s %s", ErrOverflow, acct, cur)
 		}
 		out = append(out, Balance{Account: acct, Currency: cur, Amount: n.Int64()})

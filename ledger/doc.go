@@ -7,9 +7,10 @@
 // Each [Account] has a balance per currency, in the currency's smallest unit
 // (msats for [BTC]). A balance is what the VASP owes the account's owner:
 //
-//   - user:<id> — a user's spendable money; never negative.
+//   - user:<id> — a user's spendable money; never negative, and never
+//     credited beyond [MaxBalance] (9e15) per currency.
 //   - hold:<id> — a user's money reserved for outgoing payments in flight;
-//     never negative.
+//     never negative, capped likewise.
 //   - system:node — the bitcoin on our Lightning node, negative by what the
 //     node holds for the ledger.
 //   - system:fiat — the platform's fiat rails, negative by the fiat the

@@ -179,12 +179,16 @@ func (l *Ledger) replay(ctx context.Context, tx *store.Tx, m Movement) (Movement
 // holds under concurrency: PostgreSQL re-evaluates it on the latest row
 // version after waiting for a concurrent writer; SQLite has one writer.
 func applyBalance(ctx context.Context, tx *store.Tx, p Posting, nowUS int64) error {
-	// balance + amount must stay within [0, MaxInt64].
+	// A credit must leave the balance at most MaxBalance; a debit must
+	// leave it at least 0 (and may come from a balance above MaxBalance).
 	lo, hi := int64(0), int64(math.MaxInt64)
 	if p.Amount < 0 {
 		lo = -p.Amount
 	} else {
-		hi = math.MaxInt64 - p.Amount
+		if p.Amount > MaxBalance {
+			return fmt.Errorf("%w: %s %s", ErrOverflow, p.Account, p.Currency)
+		}
+		hi = MaxBalance - p.Amount
 	}
 	update := func() (bool, error) {
 		res, err := tx.ExecContext(ctx, `UPDATE ledger_balances SET balance = balance + $1, updated_at = $2

@@ -454,7 +454,7 @@ func TestAppendOnlyAndOverflow(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		l := newLedger(t, db)
 		alice := vaspd.NewID(vaspd.IDUser)
-		if _, err := l.Post(ctx, ledger.Deposit("d1", alice, "USD", math.MaxInt64, "")); err != nil {
+		if _, err := l.Post(ctx, ledger.Deposit("d1", alice, "USD", ledger.MaxBalance, "")); err != nil {
 			t.Fatal(err)
 		}
 		_, err := l.Post(ctx, ledger.Deposit("d2", alice, "USD", 1, ""))
@@ -474,6 +474,55 @@ func TestAppendOnlyAndOverflow(t *testing.T) {
 		// The database itself refuses a negative balance row.
 		if _, err := db.ExecContext(ctx, `UPDATE ledger_balances SET balance = -1`); err == nil {
 			t.Error("negative balance row accepted")
+		}
+		audit(t, l, db)
+	})
+}
+
+// Balances are capped at MaxBalance, so what many accounts hold together
+// (a system account holds minus their sum) stays readable; a system
+// account whose sum does leave the int64 range (or passes beyond it on
+// the way) reads as ErrOverflow or its exact value, never a database error.
+func TestBalanceCapKeepsSumsInRange(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		l := newLedger(t, db)
+		users := []string{vaspd.NewID(vaspd.IDUser), vaspd.NewID(vaspd.IDUser)}
+		for i, u := range users {
+			if _, err := l.Post(ctx, ledger.Deposit(fmt.Sprintf("full-%d", i), u, "USD", ledger.MaxBalance, "")); err != nil {
+				t.Fatal(err)
+			}
+			for _, amt := range []int64{1, math.MaxInt64 - ledger.MaxBalance, math.MaxInt64} {
+				if _, err := l.Post(ctx, ledger.Deposit(fmt.Sprintf("more-%d-%d", i, amt), u, "USD", amt, "")); !errors.Is(err, ledger.ErrOverflow) {
+					t.Fatalf("deposit of %d beyond the cap: %v, want ErrOverflow", amt, err)
+				}
+			}
+			// What is above the cap can still be withdrawn from.
+			if _, err := l.Post(ctx, ledger.Withdrawal(fmt.Sprintf("w-%d", i), u, "USD", 1, "")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, want := balance(t, l, db, ledger.FiatRails, "USD"), -2*int64(ledger.MaxBalance)+2; got != want {
+			t.Fatalf("fiat rails hold %d, want %d", got, want)
+		}
+		// System accounts are not capped: sums beyond int64, on the way or
+		// at the end, are computed exactly.
+		sys := func(id string, from, to ledger.Account, amt int64) {
+			t.Helper()
+			m := ledger.Movement{ID: id, Kind: "test", Postings: []ledger.Posting{
+				{Account: from, Currency: "EUR", Amount: -amt}, {Account: to, Currency: "EUR", Amount: amt}}}
+			if _, err := l.Post(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sys("s1", ledger.FX, ledger.Fees, math.MaxInt64)
+		sys("s2", ledger.FX, ledger.Fees, math.MaxInt64)
+		if _, err := l.Balance(ctx, db, ledger.FX, "EUR"); !errors.Is(err, ledger.ErrOverflow) {
+			t.Fatalf("FX beyond int64: %v, want ErrOverflow", err)
+		}
+		sys("s3", ledger.Node, ledger.FX, math.MaxInt64)
+		if got := balance(t, l, db, ledger.FX, "EUR"); got != -math.MaxInt64 {
+			t.Fatalf("FX holds %d, want %d", got, -math.MaxInt64)
 		}
 		audit(t, l, db)
 	})

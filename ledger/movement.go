@@ -79,9 +79,18 @@ var (
 	ErrInvalidMovement = errors.New("ledger: invalid movement")
 	// ErrNotFound: no movement with that ID.
 	ErrNotFound = errors.New("ledger: movement not found")
-	// ErrOverflow: a balance would leave the int64 range.
+	// ErrOverflow: a user or hold balance would exceed MaxBalance, or a
+	// system account's balance is beyond the int64 range.
 	ErrOverflow = errors.New("ledger: balance overflow")
 )
+
+// MaxBalance caps every user and hold account's balance in each currency
+// (9e15, the largest amount the API accepts, about 2^53): a movement that
+// would credit one beyond it fails with ErrOverflow. Far below the int64
+// range, it keeps the sums of many balances (a system account's is minus
+// the sum of what everyone else holds) within range for any realistic
+// number of accounts, and Balances reads them without overflowing in SQL.
+const MaxBalance = 9_000_000_000_000_000
 
 var (
 	kindRE     = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
