@@ -81,11 +81,16 @@ type NodeInfo struct {
 	Alias   string
 }
 
+// MaxAmountMsat is 21 million bitcoin in millisatoshi. No amount a backend
+// accepts — of an invoice it issues or pays, or given for a zero-amount
+// invoice — may exceed it, so no int64 arithmetic on amounts can overflow.
+const MaxAmountMsat = 21_000_000 * 100_000_000 * 1000
+
 // InvoiceRequest asks for a new invoice.
 type InvoiceRequest struct {
-	AmountMsat      int64
-	DescriptionHash Hash // BOLT11 'h' tag; required by UMA (LUD-18)
-	Expiry          time.Duration
+	AmountMsat      int64         // 0 (any amount) to MaxAmountMsat
+	DescriptionHash Hash          // BOLT11 'h' tag; required by UMA (LUD-18): a zero hash is refused
+	Expiry          time.Duration // 0: the backend's default
 }
 
 // InvoiceState mirrors lnd's invoice states.

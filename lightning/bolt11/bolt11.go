@@ -34,7 +34,7 @@ const (
 
 // MaxAmountMsat is 21 million bitcoin in millisatoshi: no invoice may ask for
 // more, and no int64 arithmetic on amounts below it can overflow.
-const MaxAmountMsat = 21_000_000 * 100_000_000 * 1000
+const MaxAmountMsat = lightning.MaxAmountMsat
 
 // MaxExpiry bounds the expiry an invoice may carry. BOLT11 allows any
 // 64-bit number of seconds, which overflows time.Duration; a year is far

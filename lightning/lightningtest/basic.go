@@ -94,11 +94,16 @@ func (s *suite) testValidation(t *testing.T) {
 	}
 	s.notRecorded(t, alice, inv.PaymentHash)
 
-	// CreateInvoice refuses a negative amount.
-	if _, err := bob.CreateInvoice(ctx, lightning.InvoiceRequest{
-		AmountMsat: -1, DescriptionHash: descHash(t, "neg"), Expiry: time.Minute,
-	}); err == nil {
-		t.Fatal("CreateInvoice with a negative amount succeeded")
+	// CreateInvoice refuses an amount below 0 or above 21M BTC, and a
+	// request without a description hash.
+	for name, req := range map[string]lightning.InvoiceRequest{
+		"a negative amount":   {AmountMsat: -1, DescriptionHash: descHash(t, "neg"), Expiry: time.Minute},
+		"21M BTC + 1 msat":    {AmountMsat: lightning.MaxAmountMsat + 1, DescriptionHash: descHash(t, "max"), Expiry: time.Minute},
+		"no description hash": {AmountMsat: s.cfg.AmountMsat, Expiry: time.Minute},
+	} {
+		if _, err := bob.CreateInvoice(ctx, req); err == nil {
+			t.Fatalf("CreateInvoice with %s succeeded", name)
+		}
 	}
 
 	// Unknown hashes are ErrNotFound.
@@ -236,6 +241,10 @@ func (s *suite) testZeroAmount(t *testing.T) {
 	}
 	_, err := alice.Pay(s.ctx(t), s.payReq(inv.PaymentRequest))
 	wantErr(t, "pay a zero-amount invoice without an amount", err, lightning.ErrAmountMismatch)
+	tooMuch := s.payReq(inv.PaymentRequest)
+	tooMuch.AmountMsat = lightning.MaxAmountMsat + 1
+	_, err = alice.Pay(s.ctx(t), tooMuch)
+	wantErr(t, "pay a zero-amount invoice 21M BTC + 1 msat", err, lightning.ErrAmountMismatch)
 	s.notRecorded(t, alice, inv.PaymentHash)
 
 	amount := s.cfg.AmountMsat + 1000

@@ -2,6 +2,7 @@ package lnd_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"log"
 	"time"
 
@@ -29,9 +30,10 @@ func Example() {
 	if _, err := node.ResolveInFlight(ctx); err != nil {
 		log.Print(err) // lnd unreachable: retry later; nothing is lost
 	}
+	metadata, payerData := `[["text/plain","Pay to $alice"]]`, `{"identifier":"$bob@vasp.example"}`
 	inv, err := node.CreateInvoice(ctx, lightning.InvoiceRequest{
 		AmountMsat:      21_000_000,
-		DescriptionHash: lightning.Hash{}, // sha256(UMA metadata + payerData)
+		DescriptionHash: sha256.Sum256([]byte(metadata + payerData)), // LUD-18; required
 		Expiry:          10 * time.Minute,
 	})
 	if err != nil {

@@ -97,15 +97,18 @@ func (n *Node) Info(ctx context.Context) (lightning.NodeInfo, error) {
 // CreateInvoice adds an invoice (AddInvoice) and returns it as lnd stored
 // it (LookupInvoice), so every field comes from the node.
 func (n *Node) CreateInvoice(ctx context.Context, req lightning.InvoiceRequest) (lightning.Invoice, error) {
-	if req.AmountMsat < 0 {
-		return lightning.Invoice{}, fmt.Errorf("lnd: invoice amount %d msat is negative", req.AmountMsat)
+	if req.AmountMsat < 0 || req.AmountMsat > lightning.MaxAmountMsat {
+		return lightning.Invoice{}, fmt.Errorf("lnd: invoice amount %d msat out of range", req.AmountMsat)
 	}
-	if req.Expiry < 0 {
-		return lightning.Invoice{}, fmt.Errorf("lnd: invoice expiry %s is negative", req.Expiry)
+	if req.Expiry < 0 || req.Expiry > maxInvoiceExpiry {
+		return lightning.Invoice{}, fmt.Errorf("lnd: invoice expiry %s out of range (0 to %s)", req.Expiry, maxInvoiceExpiry)
 	}
-	body := map[string]any{"value_msat": strconv.FormatInt(req.AmountMsat, 10)}
-	if !req.DescriptionHash.IsZero() {
-		body["description_hash"] = base64.StdEncoding.EncodeToString(req.DescriptionHash[:])
+	if req.DescriptionHash.IsZero() {
+		return lightning.Invoice{}, errors.New("lnd: invoice needs a description hash")
+	}
+	body := map[string]any{
+		"value_msat":       strconv.FormatInt(req.AmountMsat, 10),
+		"description_hash": base64.StdEncoding.EncodeToString(req.DescriptionHash[:]),
 	}
 	if req.Expiry > 0 {
 		secs := int64((req.Expiry + time.Second - 1) / time.Second) // BOLT11 expiry is whole seconds: round up
@@ -130,6 +133,10 @@ func (n *Node) CreateInvoice(ctx context.Context, req lightning.InvoiceRequest) 
 	n.mu.Unlock()
 	return inv, nil
 }
+
+// maxInvoiceExpiry is the longest expiry CreateInvoice asks lnd for: a
+// year, as the embedded node (bolt11.MaxExpiry).
+const maxInvoiceExpiry = 365 * 24 * time.Hour
 
 // LookupInvoice returns an invoice by payment hash.
 func (n *Node) LookupInvoice(ctx context.Context, paymentHash lightning.Hash) (lightning.Invoice, error) {

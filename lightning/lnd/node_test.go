@@ -351,7 +351,7 @@ func TestSubscribePollingSafetyNet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv, err := n.CreateInvoice(ctx, lightning.InvoiceRequest{AmountMsat: 5000, Expiry: time.Hour})
+	inv, err := n.CreateInvoice(ctx, lightning.InvoiceRequest{AmountMsat: 5000, DescriptionHash: lightning.Hash{5}, Expiry: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

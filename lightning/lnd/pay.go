@@ -53,6 +53,8 @@ func (n *Node) Pay(ctx context.Context, req lightning.PayRequest) (lightning.Pay
 		return lightning.Payment{}, fmt.Errorf("lnd pay: invoice is for %d msat, request says %d: %w", amount, req.AmountMsat, lightning.ErrAmountMismatch)
 	case amount == 0 && req.AmountMsat == 0:
 		return lightning.Payment{}, fmt.Errorf("lnd pay: zero-amount invoice needs an amount: %w", lightning.ErrAmountMismatch)
+	case amount == 0 && req.AmountMsat > lightning.MaxAmountMsat:
+		return lightning.Payment{}, fmt.Errorf("lnd pay: amount %d msat out of range: %w", req.AmountMsat, lightning.ErrAmountMismatch)
 	case amount == 0:
 		amount = req.AmountMsat
 	}
@@ -493,8 +495,8 @@ func (n *Node) decode(ctx context.Context, bolt11 string) (payReq, error) {
 		return payReq{}, fmt.Errorf("lnd decodepayreq: bad payment_hash: %w", lightning.ErrInvalidInvoice)
 	}
 	amt, err := num("num_msat", w.NumMsat)
-	if err != nil || amt < 0 {
-		return payReq{}, fmt.Errorf("lnd decodepayreq: bad num_msat: %w", lightning.ErrInvalidInvoice)
+	if err != nil || amt < 0 || amt > lightning.MaxAmountMsat {
+		return payReq{}, fmt.Errorf("lnd decodepayreq: num_msat out of range: %w", lightning.ErrInvalidInvoice)
 	}
 	ts, err1 := num("timestamp", w.Timestamp)
 	exp, err2 := num("expiry", w.Expiry)

@@ -418,7 +418,7 @@ func TestRegtest(t *testing.T) {
 			t.Fatal(err)
 		}
 		n := alice.backend(t, func(o *lnd.Options) { o.MacaroonPath = ro })
-		if _, err := n.CreateInvoice(ctx, lightning.InvoiceRequest{AmountMsat: 1000, Expiry: time.Minute}); err == nil {
+		if _, err := n.CreateInvoice(ctx, lightning.InvoiceRequest{AmountMsat: 1000, DescriptionHash: randHash(t), Expiry: time.Minute}); err == nil {
 			t.Fatal("CreateInvoice succeeded with a read-only macaroon")
 		}
 		inv := mustInvoice(t, b, 1_000, time.Minute)

@@ -1,0 +1,82 @@
+package lnd_test
+
+import (
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+)
+
+// Amounts above 21M BTC are refused as the embedded node refuses them: a
+// zero-amount payment with such an amount is ErrAmountMismatch, an invoice
+// lnd decodes to such an amount is ErrInvalidInvoice; nothing is recorded
+// or sent. The largest valid amount is paid.
+func TestPayAmountAbove21M(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFakeLND(t)
+		n := f.node(t, db)
+		ctx := fctx(t)
+
+		zero, zeroHash, _ := f.payReq(0, time.Hour)
+		_, err := n.Pay(ctx, lightning.PayRequest{Invoice: zero, AmountMsat: lightning.MaxAmountMsat + 1, Timeout: 5 * time.Second})
+		if !errors.Is(err, lightning.ErrAmountMismatch) {
+			t.Errorf("zero-amount invoice paid with 21M BTC + 1 msat: %v, want ErrAmountMismatch", err)
+		}
+
+		huge, hugeHash, _ := f.payReq(1000, time.Hour)
+		f.mu.Lock()
+		f.payReqs[huge]["num_msat"] = strconv.FormatInt(lightning.MaxAmountMsat+1, 10)
+		f.mu.Unlock()
+		if _, err := n.Pay(ctx, lightning.PayRequest{Invoice: huge, Timeout: 5 * time.Second}); !errors.Is(err, lightning.ErrInvalidInvoice) {
+			t.Errorf("invoice decoded to 21M BTC + 1 msat: %v, want ErrInvalidInvoice", err)
+		}
+		for _, h := range []lightning.Hash{zeroHash, hugeHash} {
+			if _, err := n.TrackPayment(ctx, h); !errors.Is(err, lightning.ErrNotFound) {
+				t.Errorf("a refused payment was recorded: %v", err)
+			}
+		}
+		if f.sendCount() != 0 {
+			t.Fatalf("%d payments reached lnd; none should have", f.sendCount())
+		}
+
+		p, err := n.Pay(ctx, lightning.PayRequest{Invoice: zero, AmountMsat: lightning.MaxAmountMsat, Timeout: 5 * time.Second})
+		if err != nil || p.Status != lightning.StatusSucceeded || p.AmountMsat != lightning.MaxAmountMsat {
+			t.Fatalf("zero-amount invoice paid with exactly 21M BTC: %+v, %v", p, err)
+		}
+	})
+}
+
+// CreateInvoice keeps the interface's contract, as the embedded node does:
+// an amount up to 21M BTC, an expiry up to a year, and a description hash
+// (UMA, LUD-18). Refused requests never reach lnd.
+func TestCreateInvoiceLimits(t *testing.T) {
+	f := newFakeLND(t)
+	n := f.node(t, storetest.SQLite(t))
+	ctx := fctx(t)
+	dh := lightning.Hash{7}
+	for name, req := range map[string]lightning.InvoiceRequest{
+		"negative amount":     {AmountMsat: -1, DescriptionHash: dh, Expiry: time.Hour},
+		"21M BTC + 1 msat":    {AmountMsat: lightning.MaxAmountMsat + 1, DescriptionHash: dh, Expiry: time.Hour},
+		"no description hash": {AmountMsat: 1000, Expiry: time.Hour},
+		"negative expiry":     {AmountMsat: 1000, DescriptionHash: dh, Expiry: -time.Second},
+		"expiry that wraps":   {AmountMsat: 1000, DescriptionHash: dh, Expiry: time.Duration(1<<63 - 1)},
+	} {
+		if inv, err := n.CreateInvoice(ctx, req); err == nil {
+			t.Errorf("%s: CreateInvoice succeeded: %+v", name, inv)
+		}
+	}
+	f.mu.Lock()
+	created := len(f.invoices)
+	f.mu.Unlock()
+	if created != 0 {
+		t.Fatalf("%d refused invoices reached lnd", created)
+	}
+	inv, err := n.CreateInvoice(ctx, lightning.InvoiceRequest{AmountMsat: lightning.MaxAmountMsat, DescriptionHash: dh, Expiry: time.Hour})
+	if err != nil || inv.AmountMsat != lightning.MaxAmountMsat || inv.DescriptionHash != dh {
+		t.Fatalf("invoice for exactly 21M BTC: %+v, %v", inv, err)
+	}
+}
