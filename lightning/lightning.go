@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -40,7 +41,10 @@ type Node interface {
 	// Pay pays a BOLT11 invoice. It returns when the payment is final or
 	// when req.Timeout passes (then Status is StatusInFlight and the caller
 	// tracks it). Paying an invoice this node already paid or is paying
-	// returns that payment (no second movement of money).
+	// returns that payment (no second movement of money); paying one whose
+	// payment FAILED tries again. An invoice other than the one this node
+	// paid, is paying or tried to pay under the same payment hash is
+	// refused (ErrInvalidInvoice; see SameInvoice).
 	Pay(ctx context.Context, req PayRequest) (Payment, error)
 
 	// TrackPayment returns the current state of an outgoing payment by
@@ -69,6 +73,20 @@ func ParseHash(s string) (Hash, error) {
 	}
 	copy(h[:], b)
 	return h, nil
+}
+
+// SameInvoice reports whether a and b are the same BOLT11 payment request,
+// however written: case, surrounding space and a "lightning:" scheme aside.
+//
+// The payment hash identifies an invoice. Two different invoices with one
+// hash are not a retry but a payee's trick (or mistake), so a node refuses
+// to pay an invoice under a hash it has already recorded with another.
+func SameInvoice(a, b string) bool {
+	return normalizeInvoice(a) == normalizeInvoice(b)
+}
+
+func normalizeInvoice(s string) string {
+	return strings.TrimPrefix(strings.ToLower(strings.TrimSpace(s)), "lightning:")
 }
 
 // IsZero reports whether h is all zeroes.

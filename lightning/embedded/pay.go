@@ -28,7 +28,9 @@ import (
 // error, once it is SUCCEEDED or FAILED, or IN_FLIGHT when req.Timeout passes.
 //
 // Paying a hash this node already paid or is paying returns that payment; a
-// FAILED payment is attempted again.
+// FAILED payment is attempted again. An invoice other than the one recorded
+// for its payment hash is refused (ErrInvalidInvoice, see
+// lightning.SameInvoice), whatever the recorded payment's state.
 func (n *Node) Pay(ctx context.Context, req lightning.PayRequest) (lightning.Payment, error) {
 	p, _, err := n.pay(ctx, req, false)
 	return p, err
@@ -71,6 +73,8 @@ func (n *Node) pay(ctx context.Context, req lightning.PayRequest, take bool) (li
 		existing, err = n.loadPaymentRow(ctx, n.db, inv.PaymentHash)
 	}
 	switch {
+	case err == nil && !lightning.SameInvoice(existing.PaymentRequest, req.Invoice):
+		return lightning.Payment{}, nil, errOtherInvoice(inv.PaymentHash)
 	case err == nil && existing.Status != lightning.StatusFailed:
 		// Recorded already (by PreparePayment's caller, or another
 		// payer of the same hash): wait from the row just read.
@@ -101,7 +105,8 @@ func (n *Node) pay(ctx context.Context, req lightning.PayRequest, take bool) (li
 // record of the payment and the node's commit together. Once tx has
 // committed, Pay with the same request delivers that payment and returns
 // its result; if tx rolls back, nothing was recorded. A hash this node
-// already paid or is paying is left as it is, as Pay does.
+// already paid or is paying is left as it is, as Pay does; one recorded
+// for another invoice makes record fail (ErrInvalidInvoice).
 //
 // Routing may ask devnet peers over HTTP, which is why it happens here and
 // not in the transaction.
@@ -219,7 +224,9 @@ func (n *Node) fee(amount int64) int64 {
 // record writes the payment and debits amount+fee in tx. With
 // a reason, the payment is recorded FAILED and nothing is debited. A
 // payment that exists and is not FAILED is left alone (someone else is
-// paying, or has paid, the same hash).
+// paying, or has paid, the same hash). A payment that exists for another
+// invoice is an error: a retry delivers the recorded invoice to the
+// recorded destination, so it must be the same invoice.
 func (n *Node) record(ctx context.Context, tx *store.Tx, p preparedPayment) error {
 	now := store.Micros(n.now())
 	hash := hexHash(p.inv.PaymentHash)
@@ -240,6 +247,14 @@ func (n *Node) record(ctx context.Context, tx *store.Tx, p preparedPayment) erro
 	inserted := true
 	if k, _ := res.RowsAffected(); k == 0 {
 		inserted = false
+		var recorded string
+		if err := tx.QueryRowContext(ctx, `SELECT payment_request FROM ln_embedded_payments
+			WHERE node_pubkey = $1 AND payment_hash = $2`, n.pubkey, hash).Scan(&recorded); err != nil {
+			return fmt.Errorf("embedded: read payment: %w", err)
+		}
+		if !lightning.SameInvoice(recorded, pr) {
+			return errOtherInvoice(inv.PaymentHash)
+		}
 		// Paid before and FAILED: try again, unless another caller got
 		// there first.
 		res, err = tx.ExecContext(ctx, `UPDATE ln_embedded_payments
@@ -279,6 +294,11 @@ func (n *Node) record(ctx context.Context, tx *store.Tx, p preparedPayment) erro
 		WHERE node_pubkey = $1 AND payment_hash = $2`,
 		n.pubkey, hash, string(lightning.StatusFailed), string(lightning.FailureInsufficientBalance), now)
 	return err
+}
+
+// errOtherInvoice: the payment hash is recorded for a different invoice.
+func errOtherInvoice(hash lightning.Hash) error {
+	return fmt.Errorf("embedded: %w: payment hash %s is recorded for another invoice", lightning.ErrInvalidInvoice, hash)
 }
 
 // wait drives the payment until it is final or the deadline passes. known,

@@ -24,7 +24,8 @@ import (
 //
 // An invoice that cannot be paid as given is an error (ErrInvalidInvoice,
 // ErrWrongNetwork, ErrInvoiceExpired, ErrAmountMismatch) and records
-// nothing. Otherwise Pay returns the payment and a nil error when it is
+// nothing; so is one whose payment hash is recorded for another invoice
+// (ErrInvalidInvoice). Otherwise Pay returns the payment and a nil error when it is
 // final — SUCCEEDED, or FAILED with a typed FailureReason — or, with Status
 // IN_FLIGHT, when req.Timeout passes first. Errors then mean vaspd could not
 // learn the outcome (lnd unreachable); the payment is tracked later.
@@ -60,10 +61,15 @@ func (n *Node) Pay(ctx context.Context, req lightning.PayRequest) (lightning.Pay
 	}
 
 	// Already paid or being paid by this node: report that payment, even if
-	// the invoice has expired since.
-	if rec, err := getRecord(ctx, n.db, info.PubKey, pr.hash); err == nil && rec.Status != lightning.StatusFailed {
+	// the invoice has expired since. Under this hash only the invoice
+	// recorded for it may be paid (or, after a failure, paid again).
+	rec, err := getRecord(ctx, n.db, info.PubKey, pr.hash)
+	switch {
+	case err == nil && !lightning.SameInvoice(rec.PaymentRequest, req.Invoice):
+		return lightning.Payment{}, errOtherInvoice(pr.hash)
+	case err == nil && rec.Status != lightning.StatusFailed:
 		return n.await(ctx, info.PubKey, rec, timeout)
-	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return lightning.Payment{}, err
 	}
 	if !n.clock.Now().Before(pr.expiresAt) {

@@ -64,7 +64,9 @@ func getRecord(ctx context.Context, q store.Querier, node string, hash lightning
 // claim records that this process is about to send the payment. It returns
 // claimed=false and the existing record when the payment is already in
 // flight or succeeded (by this or another process): the caller must not
-// send. A FAILED record is claimed again for a new attempt.
+// send. A FAILED record is claimed again for a new attempt, which sends the
+// recorded payment request: a record for another invoice with the same
+// hash is an error (errOtherInvoice), whatever its state.
 func (n *Node) claim(ctx context.Context, node string, p lightning.Payment, maxFee int64) (rec record, claimed bool, err error) {
 	now := n.clock.Now()
 	err = n.db.InTx(ctx, func(tx *store.Tx) error {
@@ -87,6 +89,8 @@ func (n *Node) claim(ctx context.Context, node string, p lightning.Payment, maxF
 			return nil
 		case err != nil:
 			return err
+		case !lightning.SameInvoice(existing.PaymentRequest, p.PaymentRequest):
+			return errOtherInvoice(p.PaymentHash)
 		case existing.Status != lightning.StatusFailed:
 			rec = existing
 			return nil
@@ -109,9 +113,16 @@ func (n *Node) claim(ctx context.Context, node string, p lightning.Payment, maxF
 		return nil
 	})
 	if errors.Is(err, errRace) {
-		// Another process claimed it between our read and write: theirs wins.
+		// Another process claimed it between our read and write: theirs
+		// wins, if it is for the same invoice.
 		rec, err = getRecord(ctx, n.db, node, p.PaymentHash)
+		if err == nil && !lightning.SameInvoice(rec.PaymentRequest, p.PaymentRequest) {
+			return record{}, false, errOtherInvoice(p.PaymentHash)
+		}
 		return rec, false, err
+	}
+	if errors.Is(err, lightning.ErrInvalidInvoice) {
+		return record{}, false, err
 	}
 	if err != nil {
 		return record{}, false, fmt.Errorf("lnd: record payment: %w", err)
@@ -120,6 +131,12 @@ func (n *Node) claim(ctx context.Context, node string, p lightning.Payment, maxF
 }
 
 var errRace = errors.New("payment record changed concurrently")
+
+// errOtherInvoice: the payment hash is recorded with a different invoice
+// (see lightning.SameInvoice). Nothing is recorded or sent.
+func errOtherInvoice(hash lightning.Hash) error {
+	return fmt.Errorf("lnd pay: payment hash %s is recorded for another invoice: %w", hash, lightning.ErrInvalidInvoice)
+}
 
 // resolve stores a final state, once: a record already final is left alone
 // (lnd never changes a final payment; a second writer saw the same result).
