@@ -25,6 +25,13 @@ func TestNewValidates(t *testing.T) {
 		"missing cert": func(o *lnd.Options) { o.TLSCertPEM, o.TLSCertPath = nil, "/nonexistent/tls.cert" },
 		"no macaroon":  func(o *lnd.Options) { o.Macaroon = nil },
 		"negative fee": func(o *lnd.Options) { o.MaxFeeMsat = -1 },
+		"grace within the request timeout": func(o *lnd.Options) {
+			o.RequestTimeout, o.UnknownPaymentGrace = 5*time.Minute, 2*time.Minute
+		},
+		"grace without a margin": func(o *lnd.Options) {
+			o.RequestTimeout, o.UnknownPaymentGrace = time.Minute, time.Minute+lnd.UnknownPaymentMargin-1
+		},
+		"request timeout that overflows": func(o *lnd.Options) { o.RequestTimeout = 1<<63 - 1 },
 	} {
 		o := f.options(db)
 		mod(&o)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"time"
 
@@ -61,7 +62,12 @@ type Options struct {
 
 	// UnknownPaymentGrace is how long a payment recorded as IN_FLIGHT may
 	// stay unknown to lnd before TrackPayment concludes the send never
-	// reached lnd and marks it FAILED (default 2 minutes).
+	// reached lnd and marks it FAILED. Handing a payment to lnd may take up
+	// to RequestTimeout, so the grace must be at least RequestTimeout +
+	// UnknownPaymentMargin (New refuses less): otherwise another process
+	// could mark FAILED a send still on its way, which may then succeed —
+	// paid, but booked failed. Default: 2 minutes, or RequestTimeout +
+	// UnknownPaymentMargin if that is longer.
 	UnknownPaymentGrace time.Duration
 
 	Clock  vaspd.Clock  // default vaspd.SystemClock{}
@@ -70,6 +76,12 @@ type Options struct {
 
 // DefaultMaxFeeMsat is the routing-fee limit when Options.MaxFeeMsat is 0.
 const DefaultMaxFeeMsat = 100_000
+
+// UnknownPaymentMargin is how much longer than RequestTimeout
+// Options.UnknownPaymentGrace must be at least: time for the claim to
+// commit, for lnd to register a send that reached it just as the request
+// timed out, and for clock differences between processes.
+const UnknownPaymentMargin = 30 * time.Second
 
 func (o *Options) withDefaults() error {
 	if o.RESTURL == "" {
@@ -115,7 +127,17 @@ func (o *Options) withDefaults() error {
 	def(&o.PayTimeout, 60*time.Second)
 	def(&o.PollInterval, 15*time.Second)
 	def(&o.ReconnectMax, 5*time.Second)
-	def(&o.UnknownPaymentGrace, 2*time.Minute)
+	if o.RequestTimeout > math.MaxInt64-UnknownPaymentMargin {
+		return fmt.Errorf("lnd: RequestTimeout %s out of range", o.RequestTimeout)
+	}
+	minGrace := o.RequestTimeout + UnknownPaymentMargin
+	switch {
+	case o.UnknownPaymentGrace <= 0:
+		o.UnknownPaymentGrace = max(2*time.Minute, minGrace)
+	case o.UnknownPaymentGrace < minGrace:
+		return fmt.Errorf("lnd: UnknownPaymentGrace %s must be at least RequestTimeout %s + %s: "+
+			"a payment still being handed to lnd could be marked failed", o.UnknownPaymentGrace, o.RequestTimeout, UnknownPaymentMargin)
+	}
 	if o.Clock == nil {
 		o.Clock = vaspd.SystemClock{}
 	}

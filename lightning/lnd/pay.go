@@ -108,7 +108,8 @@ func (n *Node) send(ctx context.Context, node string, rec record, zeroAmount boo
 	// Handing the payment to lnd is bounded by RequestTimeout, not by
 	// timeout: a short timeout means "do not wait for the result", never
 	// "perhaps do not send". lnd's first stream message confirms it has
-	// registered the payment; timeout runs from then.
+	// registered the payment; timeout runs from then. (TrackPayment relies
+	// on this bound: UnknownPaymentGrace is longer.)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
