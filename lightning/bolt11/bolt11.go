@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"strings"
 	"time"
@@ -183,8 +184,14 @@ func fromZpay(s, network string, zi *zpay32.Invoice) (Invoice, error) {
 		inv.DescriptionHash = *zi.DescriptionHash
 	}
 	inv.PaymentAddr = zi.PaymentAddr.UnwrapOr([32]byte{})
+	// zpay32 multiplies the 'x' seconds by time.Second without an overflow
+	// check, so 2^55+3600 s decodes as an hour: bound the raw value first.
+	secs, err := expirySeconds(s)
+	if err != nil {
+		return Invoice{}, err
+	}
 	inv.Expiry = zi.Expiry()
-	if inv.Expiry <= 0 || inv.Expiry > MaxExpiry {
+	if secs > uint64(MaxExpiry/time.Second) || inv.Expiry <= 0 || inv.Expiry > MaxExpiry {
 		return Invoice{}, fmt.Errorf("%w: expiry out of range", lightning.ErrInvalidInvoice)
 	}
 	inv.MinFinalCLTVExpiry = zi.MinFinalCLTVExpiry()
@@ -258,6 +265,54 @@ func amountFromHRP(s, network string) (int64, error) {
 		return 0, bad
 	}
 	return int64(msat), nil
+}
+
+// bech32Charset maps 5-bit values to the characters of a bech32 string.
+const bech32Charset = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+
+// Lengths in 5-bit groups of a payment request's timestamp, signature and
+// checksum (BOLT11), and the 'x' (expiry) field type.
+const (
+	timestampGroups = 7
+	signatureGroups = 104
+	checksumGroups  = 6
+	fieldTypeX      = 6
+)
+
+// expirySeconds reads the expiry in seconds from the first 'x' field of s, a
+// payment request zpay32 has decoded (lower case, checksum verified), as
+// zpay32 reads it but with overflow checks. 0 means there is no 'x' field.
+func expirySeconds(s string) (uint64, error) {
+	bad := fmt.Errorf("%w: malformed tagged fields", lightning.ErrInvalidInvoice)
+	sep := strings.LastIndexByte(s, '1')
+	if sep < 0 || len(s)-sep-1 < timestampGroups+signatureGroups+checksumGroups {
+		return 0, bad
+	}
+	fields := s[sep+1+timestampGroups : len(s)-checksumGroups-signatureGroups]
+	if strings.Trim(fields, bech32Charset) != "" {
+		return 0, bad
+	}
+	group := func(i int) uint64 { return uint64(strings.IndexByte(bech32Charset, fields[i])) }
+	for i := 0; i+3 <= len(fields); {
+		typ, n := group(i), int(group(i+1)<<5|group(i+2))
+		i += 3
+		if i+n > len(fields) {
+			return 0, bad
+		}
+		if typ != fieldTypeX {
+			i += n
+			continue
+		}
+		var secs uint64
+		for j := i; j < i+n; j++ {
+			if secs > math.MaxUint64>>5 {
+				return 0, fmt.Errorf("%w: expiry out of range", lightning.ErrInvalidInvoice)
+			}
+			secs = secs<<5 | group(j)
+		}
+		return secs, nil
+	}
+	return 0, nil
 }
 
 func sortInts(a []int) {

@@ -27,6 +27,7 @@ func FuzzDecode(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(s)
+		f.Add(withExpiry(f, s, 1<<55+3600, key)) // wraps to an hour in zpay32
 	}
 	f.Add(specHashedDescription)
 	f.Fuzz(func(t *testing.T, s string) {
