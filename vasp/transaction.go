@@ -171,7 +171,7 @@ type TransactionFilter struct {
 	UserID    string
 	Direction string
 	Status    string
-	From, To  time.Time // created at, [From, To)
+	From, To  time.Time // created at, [From, To]: both inclusive, as UMAaaS's startDate and endDate
 }
 
 // ListTransactions returns transactions newest first, after the cursor id
@@ -191,7 +191,7 @@ func (s *Service) ListTransactions(ctx context.Context, f TransactionFilter, bef
 		w.Add("created_at >= ?", store.Micros(f.From))
 	}
 	if !f.To.IsZero() {
-		w.Add("created_at < ?", store.Micros(f.To))
+		w.Add("created_at <= ?", store.Micros(f.To))
 	}
 	if before != "" {
 		w.Add("id < ?", before)
