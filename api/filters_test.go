@@ -42,3 +42,29 @@ func TestPaymentListsRefuseBadUserID(t *testing.T) {
 		}
 	})
 }
+
+// TestDateFiltersTakeUnescapedPlus: a "+" offset left unescaped in a query
+// string arrives as a space; every date filter reads it as the "+" it was,
+// as /users always did, and still refuses what is not a date.
+func TestDateFiltersTakeUnescapedPlus(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		pay := newPayFixture(t, db)
+		for _, q := range []string{"startDate=2025-01-02T15:04:05+01:00", "endDate=2025-01-02T15:04:05.5+01:00"} {
+			status, raw, _ := pay.call(t, "GET", "/transactions?"+q, &pay.viewer, "")
+			if status != http.StatusOK {
+				t.Errorf("/transactions?%s: %d %s", q, status, raw)
+			}
+		}
+		status, raw, _ := pay.call(t, "GET", "/transactions?endDate=2025-01-02T15:04:05%2001:00x", &pay.viewer, "")
+		wantAPIError(t, status, raw, http.StatusBadRequest, vaspd.CodeInvalidInput)
+
+		wh := newWebhookFixture(t, db)
+		for _, q := range []string{"since=2025-01-02T15:04:05+01:00", "until=2025-01-02T15:04:05.5+01:00"} {
+			if st, m := wh.do(t, "GET", "/webhooks/deliveries?"+q, &wh.viewer, "", ""); st != http.StatusOK {
+				t.Errorf("/webhooks/deliveries?%s: %d %v", q, st, m)
+			}
+		}
+		st, m := wh.do(t, "GET", "/webhooks/deliveries?until=2025-13-02T15:04:05+01:00", &wh.viewer, "", "")
+		wantError(t, st, m, http.StatusBadRequest, vaspd.CodeInvalidInput)
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/vaspd/vaspd"
@@ -61,6 +62,22 @@ func QueryText(r *http.Request, name string, max int) (string, error) {
 		return "", vaspd.InvalidInput("%s must be at most %d characters of printable text", name, max)
 	}
 	return v, nil
+}
+
+// QueryTime reads an optional RFC 3339 date-time query parameter (the
+// zero time if absent); anything else is a 400. Every list's date filters
+// read it, alike: a "+" offset left unescaped in the query string arrives
+// as a space, so a space is read as the "+" it was.
+func QueryTime(r *http.Request, name string) (time.Time, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, strings.ReplaceAll(v, " ", "+"))
+	if err != nil {
+		return time.Time{}, vaspd.InvalidInput("%s must be an RFC 3339 date-time such as 2025-01-02T15:04:05Z", name)
+	}
+	return t, nil
 }
 
 // QueryID reads an optional id query parameter of type typ ("" if absent);

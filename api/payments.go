@@ -250,10 +250,8 @@ func (h *paymentHandlers) listTransactions(w http.ResponseWriter, r *http.Reques
 		return vaspd.InvalidInput("status %q is not a transaction status", truncate(f.Status, 32))
 	}
 	for name, dst := range map[string]*time.Time{"startDate": &f.From, "endDate": &f.To} {
-		if v := q.Get(name); v != "" {
-			if *dst, err = time.Parse(time.RFC3339, v); err != nil {
-				return vaspd.InvalidInput("%s must be an RFC 3339 time", name)
-			}
+		if *dst, err = QueryTime(r, name); err != nil {
+			return err
 		}
 	}
 	ts, err := h.v.ListTransactions(r.Context(), f, p.After, p.Limit+1)

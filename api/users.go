@@ -137,20 +137,6 @@ func (h *userHandlers) get(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// userQueryTime reads an optional RFC 3339 query parameter.
-func userQueryTime(r *http.Request, name string) (time.Time, error) {
-	s := r.URL.Query().Get(name)
-	if s == "" {
-		return time.Time{}, nil
-	}
-	// A "+" offset left unescaped in the query string arrives as a space.
-	t, err := time.Parse(time.RFC3339Nano, strings.ReplaceAll(s, " ", "+"))
-	if err != nil {
-		return time.Time{}, vaspd.InvalidInput("%s must be an RFC 3339 date-time", name)
-	}
-	return t, nil
-}
-
 func (h *userHandlers) list(w http.ResponseWriter, r *http.Request) error {
 	p, err := ParseListParams(r)
 	if err != nil {
@@ -183,7 +169,7 @@ func (h *userHandlers) list(w http.ResponseWriter, r *http.Request) error {
 	}
 	for name, dst := range map[string]*time.Time{"createdAfter": &f.CreatedAfter, "createdBefore": &f.CreatedBefore,
 		"updatedAfter": &f.UpdatedAfter, "updatedBefore": &f.UpdatedBefore} {
-		if *dst, err = userQueryTime(r, name); err != nil {
+		if *dst, err = QueryTime(r, name); err != nil {
 			return err
 		}
 	}

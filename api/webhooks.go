@@ -174,19 +174,6 @@ func (h *webhookHandlers) rotateSecret(w http.ResponseWriter, r *http.Request) e
 	return nil
 }
 
-// webhookTime reads an optional RFC 3339 query parameter.
-func webhookTime(r *http.Request, name string) (time.Time, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil {
-		return time.Time{}, vaspd.InvalidInput("%s must be an RFC 3339 time such as 2025-01-02T15:04:05Z", name)
-	}
-	return t, nil
-}
-
 func (h *webhookHandlers) listDeliveries(w http.ResponseWriter, r *http.Request) error {
 	p, err := ParseListParams(r)
 	if err != nil {
@@ -212,10 +199,10 @@ func (h *webhookHandlers) listDeliveries(w http.ResponseWriter, r *http.Request)
 	if f.Type, err = QueryText(r, "type", 64); err != nil {
 		return err
 	}
-	if f.Since, err = webhookTime(r, "since"); err != nil {
+	if f.Since, err = QueryTime(r, "since"); err != nil {
 		return err
 	}
-	if f.Until, err = webhookTime(r, "until"); err != nil {
+	if f.Until, err = QueryTime(r, "until"); err != nil {
 		return err
 	}
 	ds, err := h.svc.ListDeliveries(r.Context(), f, p.After, p.Limit)
