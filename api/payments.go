@@ -1,6 +1,7 @@
 package api
 
 import (
+	"math/big"
 	"net/http"
 	"strings"
 	"time"
@@ -136,12 +137,22 @@ type quoteResponse struct {
 	LockedCurrencySide   string          `json:"lockedCurrencySide"`
 	TotalSendingAmount   int64           `json:"totalSendingAmount"`
 	TotalReceivingAmount int64           `json:"totalReceivingAmount"`
-	FeesIncluded         int64           `json:"feesIncluded"`
-	InvoiceAmountMsats   int64           `json:"invoiceAmountMsats"`
-	ReceiverFeeMsats     int64           `json:"receiverFeeMsats"`
-	ExpiresAt            time.Time       `json:"expiresAt"`
-	CreatedAt            time.Time       `json:"createdAt"`
-	TransactionID        string          `json:"transactionId,omitempty"`
+	// ExchangeRate is what the quote locked: sending-currency per
+	// receiving-currency smallest unit, FeesIncluded (our fee) excluded:
+	// (TotalSendingAmount - FeesIncluded) / TotalReceivingAmount. Left out
+	// only when there is no positive rate (nothing received).
+	ExchangeRate       float64   `json:"exchangeRate,omitempty"`
+	FeesIncluded       int64     `json:"feesIncluded"`
+	InvoiceAmountMsats int64     `json:"invoiceAmountMsats"`
+	ReceiverFeeMsats   int64     `json:"receiverFeeMsats"`
+	ExpiresAt          time.Time `json:"expiresAt"`
+	CreatedAt          time.Time `json:"createdAt"`
+	// TransactionID is required by the schema: "" until executed.
+	TransactionID string `json:"transactionId"`
+	// The schema's required paymentInstructions is left out: it tells the
+	// platform where to send fiat (a bank account of one of six kinds),
+	// and a vaspd quote is paid from the user's balance by execute; the
+	// schema has no shape saying "none".
 }
 
 func renderQuote(q vasp.Quote) quoteResponse {
@@ -151,7 +162,17 @@ func renderQuote(q vasp.Quote) quoteResponse {
 		LockedCurrencySide: q.LockedSide, TotalSendingAmount: q.SendingAmount, TotalReceivingAmount: q.ReceivingAmount,
 		FeesIncluded: q.Fee, InvoiceAmountMsats: q.Msats, ReceiverFeeMsats: q.ReceiverFeeMsats,
 		ExpiresAt: q.ExpiresAt.UTC(), CreatedAt: q.CreatedAt.UTC(), TransactionID: q.TransactionID,
+		ExchangeRate: exchangeRate(q.SendingAmount-q.Fee, q.ReceivingAmount),
 	}
+}
+
+// exchangeRate is sent per received unit, 0 if either is not positive.
+func exchangeRate(sent, received int64) float64 {
+	if sent <= 0 || received <= 0 {
+		return 0
+	}
+	f, _ := new(big.Rat).SetFrac64(sent, received).Float64()
+	return f
 }
 
 func (h *paymentHandlers) createQuote(w http.ResponseWriter, r *http.Request) error {
