@@ -82,6 +82,17 @@ func (h *paymentHandlers) lookup(w http.ResponseWriter, r *http.Request) error {
 		if _, err := vaspd.ParseID(vaspd.IDUser, userID); err != nil {
 			return vaspd.InvalidInput("userId: %v", err)
 		}
+		if sender == "" {
+			break
+		}
+		// Both name the sender: they must name the same user.
+		id, err := h.v.UserIDByAddress(r.Context(), sender)
+		if e := vaspd.AsError(err); err != nil && e.Status != http.StatusNotFound {
+			return err
+		}
+		if id != userID {
+			return vaspd.InvalidInput("userId and senderUmaAddress name different users; give one, or both for the same user")
+		}
 	}
 	l, err := h.v.LookupReceiver(r.Context(), userID, r.PathValue("receiver"))
 	if err != nil {

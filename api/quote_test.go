@@ -1,7 +1,12 @@
 package api_test
 
 import (
+	"net/http"
+	"net/url"
+	"strings"
 	"testing"
+
+	"github.com/vaspd/vaspd"
 
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
@@ -42,6 +47,27 @@ func TestQuoteRequiredFields(t *testing.T) {
 		tx := m["id"].(string)
 		if _, _, m = f.call(t, "GET", "/quotes/"+q, &f.viewer, ""); m != nil {
 			check(m, tx)
+		}
+	})
+}
+
+// TestLookupUserIDAndSenderAddress: a lookup naming its sender twice,
+// by userId and senderUmaAddress, is fine when both name one user and a
+// 400 naming both otherwise (senderUmaAddress was silently ignored).
+func TestLookupUserIDAndSenderAddress(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newPayFixture(t, db)
+		bob := "/receiver/" + url.PathEscape("$bob@"+f.domain)
+		status, raw, _ := f.call(t, "GET", bob+"?userId="+f.alice.UserID+"&senderUmaAddress="+url.QueryEscape("$alice@"+f.domain), &f.admin, "")
+		if status != http.StatusOK {
+			t.Fatalf("same user twice: %d %s", status, raw)
+		}
+		for _, sender := range []string{"$bob@" + f.domain, "$nobody@" + f.domain} {
+			status, raw, _ = f.call(t, "GET", bob+"?userId="+f.alice.UserID+"&senderUmaAddress="+url.QueryEscape(sender), &f.admin, "")
+			wantAPIError(t, status, raw, http.StatusBadRequest, vaspd.CodeInvalidInput)
+			if !strings.Contains(string(raw), "userId") || !strings.Contains(string(raw), "senderUmaAddress") {
+				t.Errorf("%s: error does not name both parameters: %s", sender, raw)
+			}
 		}
 	})
 }
