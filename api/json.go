@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/vaspd/vaspd"
 )
@@ -157,9 +158,16 @@ func jsonError(err error) error {
 	}
 }
 
+// truncate cuts s to at most n bytes (plus "…") without splitting a
+// character: what it returns is stored (a reject's reason) or sent back
+// (error messages quoting input), and PostgreSQL refuses text that is not
+// UTF-8.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }

@@ -315,6 +315,9 @@ func (h *paymentHandlers) decide(w http.ResponseWriter, r *http.Request, approve
 			return err
 		}
 	}
+	// reason is optional free text for debugging or the platform's own
+	// use, with no limit in the OpenAPI: a long one is accepted and kept
+	// to its first 200 bytes, cut between characters.
 	t, err := h.v.Decide(r.Context(), id, approve, req.ReceiverUserInfo, truncate(req.Reason, 200))
 	if err != nil {
 		return err
