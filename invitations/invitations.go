@@ -17,8 +17,11 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/ledger"
 	"github.com/vaspd/vaspd/rates"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/uma"
@@ -35,7 +38,7 @@ const (
 	Cancelled = "CANCELLED"
 )
 
-// MaxFirstName bounds the invitee's first name.
+// MaxFirstName bounds the invitee's first name, in characters.
 const MaxFirstName = 100
 
 // Invitation is one invitation as stored.
@@ -126,12 +129,16 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Invitation, error
 	now := s.opt.Clock.Now().UTC().Truncate(time.Microsecond)
 	inv := Invitation{InviterUserID: inviter.ID, InviterLocal: inviter.UMALocal, Status: Pending,
 		FirstName: strings.TrimSpace(in.FirstName), CreatedAt: now, UpdatedAt: now}
-	if len(inv.FirstName) > MaxFirstName || strings.ContainsAny(inv.FirstName, "\x00\r\n") {
-		return Invitation{}, invalid("firstName must be at most %d characters on one line", MaxFirstName)
+	// Stored as text and shown to the invitee: PostgreSQL refuses a NUL
+	// and invalid UTF-8, and no control character belongs in a name.
+	if !utf8.ValidString(inv.FirstName) || utf8.RuneCountInString(inv.FirstName) > MaxFirstName ||
+		strings.ContainsFunc(inv.FirstName, unicode.IsControl) {
+		return Invitation{}, invalid("firstName must be at most %d characters of printable text on one line", MaxFirstName)
 	}
 	if in.AmountToSend != nil {
-		if *in.AmountToSend <= 0 {
-			return Invitation{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidAmount, "amountToSend must be positive")
+		if a := *in.AmountToSend; a <= 0 || a > ledger.MaxBalance {
+			return Invitation{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidAmount,
+				"amountToSend must be from 1 to %d (the currency's smallest unit)", int64(ledger.MaxBalance))
 		}
 		if len(inviter.PreferredCurrencies) == 0 {
 			return Invitation{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidCurrency,

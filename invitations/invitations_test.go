@@ -3,12 +3,14 @@ package invitations_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/invitations"
+	"github.com/vaspd/vaspd/ledger"
 	"github.com/vaspd/vaspd/rates"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
@@ -203,6 +205,30 @@ func TestConcurrentClaims(t *testing.T) {
 		wg.Wait()
 		if wins != 1 || c.count() != 1 {
 			t.Fatalf("%d claims won, %d announced", wins, c.count())
+		}
+	})
+}
+
+// TestInvitationRefusesHostileInput: a firstName that is not printable
+// UTF-8 on one line, or longer than MaxFirstName characters, and an
+// amountToSend over ledger.MaxBalance are 400s on every database, never a
+// 500; the limit counts characters, not bytes.
+func TestInvitationRefusesHostileInput(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s, _, _ := setup(t, db)
+		for _, name := range []string{"a\x00b", "a\tb", "a\x1bb", "a\x7fb", "a\u0085b", "a\xffb", "\xc3(", strings.Repeat("é", invitations.MaxFirstName+1)} {
+			_, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "$alice", FirstName: name})
+			wantCode(t, err, 400, vaspd.CodeInvalidInput)
+		}
+		long := strings.Repeat("é", invitations.MaxFirstName) // 200 bytes
+		if inv, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "$alice", FirstName: long}); err != nil || inv.FirstName != long {
+			t.Fatalf("a %d-character name: %v", invitations.MaxFirstName, err)
+		}
+		over, max := int64(ledger.MaxBalance+1), int64(ledger.MaxBalance)
+		_, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "$alice", AmountToSend: &over})
+		wantCode(t, err, 400, vaspd.CodeInvalidAmount)
+		if inv, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "$alice", AmountToSend: &max}); err != nil || inv.Amount != max {
+			t.Fatalf("amountToSend %d: %v", max, err)
 		}
 	})
 }
