@@ -98,11 +98,28 @@ func (s *Service) validate(ctx context.Context, u *User, checkCurrencies bool) e
 	return nil
 }
 
+// checkBirthDate refuses a birth date (already a valid YYYY-MM-DD, or "")
+// after today by s's clock wherever that is latest (UTC+14), so a user
+// born today anywhere is accepted.
+func (s *Service) checkBirthDate(date string) error {
+	if date == "" {
+		return nil
+	}
+	today := s.clock.Now().UTC().Add(14 * time.Hour).Format(time.DateOnly)
+	if date > today { // YYYY-MM-DD compares as dates
+		return invalid("birthDate must not be in the future")
+	}
+	return nil
+}
+
 // Create validates u and stores it as a new live user with a fresh ID and
 // timestamps (ID, CreatedAt, UpdatedAt and DeletedAt of u are ignored). A
 // UMA address held by a live user is a 409 UMA_ADDRESS_EXISTS.
 func (s *Service) Create(ctx context.Context, q store.Querier, u User) (User, error) {
 	if err := s.validate(ctx, &u, true); err != nil {
+		return User{}, err
+	}
+	if err := s.checkBirthDate(u.BirthDate); err != nil {
 		return User{}, err
 	}
 	now := s.clock.Now().UTC().Truncate(time.Microsecond) // stored in microseconds
@@ -297,6 +314,13 @@ func (s *Service) Update(ctx context.Context, tx *store.Tx, id string, p Patch) 
 	// currency dropped from the rates file does not block other edits.
 	if err := s.validate(ctx, &u, p.PreferredCurrencies != nil); err != nil {
 		return User{}, err
+	}
+	// Checked only when it changes, as currencies are: a date stored
+	// before this check does not block other edits.
+	if p.BirthDate != nil {
+		if err := s.checkBirthDate(u.BirthDate); err != nil {
+			return User{}, err
+		}
 	}
 	u.UpdatedAt = s.clock.Now().UTC().Truncate(time.Microsecond)
 	cur, prof, err := encode(u)
