@@ -35,6 +35,9 @@ type UmaRequest struct {
 	CreatedAt   time.Time `json:"createdAt"`
 }
 
+// maxExpiry is the latest invoice expiry an UMA request may have.
+var maxExpiry = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+
 // MaxUmaRequestBody bounds the body of a received UMA request.
 const MaxUmaRequestBody = 16 << 10
 
@@ -81,6 +84,11 @@ func (s *Service) ReceiveUmaRequest(ctx context.Context, body []byte) (UmaReques
 	}
 	if inv.Amount <= 0 || inv.ReceivingCurrency.Code == "" {
 		return UmaRequest{}, uma.Errorf(uma.CodeInvalidInvoice, "invoice amount and currency are required")
+	}
+	// The signer chooses the expiry: past year 9999 it is no time we can
+	// store (microseconds wrap) or render (RFC 3339).
+	if inv.ExpiresAt().After(maxExpiry) {
+		return UmaRequest{}, uma.Errorf(uma.CodeInvalidInvoice, "invoice expiration is after year 9999")
 	}
 	user, err := s.opt.Users.ByUMALocal(ctx, sender.User)
 	if err != nil {
