@@ -54,6 +54,10 @@ type Service struct {
 
 	keyMu sync.Mutex
 	key   string
+
+	// primaryRace, when set (by tests), runs in SetPrimaryURL after it
+	// found no primary endpoint and before it creates one.
+	primaryRace func(ctx context.Context, tx *store.Tx)
 }
 
 // New returns a Service over db, whose migrations must be applied.
