@@ -189,7 +189,7 @@ func (s *Service) Redeliver(ctx context.Context, id string) (Delivery, error) {
 		if status == StatusSending {
 			return vaspd.Conflict(vaspd.CodeConflict, "delivery %s is being sent synchronously", id)
 		}
-		if _, err := getEndpoint(ctx, tx, endpoint); err != nil {
+		if err := lockLiveEndpoint(ctx, tx, endpoint); err != nil {
 			return err
 		}
 		return s.requeue(ctx, tx, []string{id})
@@ -199,6 +199,25 @@ func (s *Service) Redeliver(ctx context.Context, id string) (Delivery, error) {
 	}
 	s.Wake()
 	return s.GetDelivery(ctx, id)
+}
+
+// lockLiveEndpoint returns NotFound unless the endpoint exists and is not
+// deleted, and holds its row until tx ends, so that a deletion cannot commit
+// between this check and deliveries re-queued to the endpoint: on
+// PostgreSQL a concurrent DeleteEndpoint waits for tx and then dead-letters
+// what tx made pending, or tx waits for it and finds the endpoint gone.
+// (SQLite's write transactions are exclusive already.)
+func lockLiveEndpoint(ctx context.Context, tx *store.Tx, id string) error {
+	res, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET updated_at = updated_at WHERE id = $1 AND deleted_at = 0`, id)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return vaspd.NotFound(vaspd.CodeWebhookEndpointNotFound, "webhook endpoint %s not found", truncate(id, 80))
+	}
+	return nil
 }
 
 // requeue makes deliveries pending and due now with a fresh retry window.

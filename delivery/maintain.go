@@ -57,7 +57,9 @@ func (s *Service) refreshGauges(ctx context.Context) {
 // Prune deletes what is older than the retention period: finished
 // deliveries, attempts of deliveries no longer pending, events no delivery
 // refers to, and finished jobs. It also fails synchronous sends that a crash
-// left "sending". It returns how many rows went.
+// left "sending", and dead-letters the pending deliveries of deleted
+// endpoints (as DeleteEndpoint does) that a transaction racing the deletion
+// queued: no worker would ever claim them. It returns how many rows went.
 func (s *Service) Prune(ctx context.Context) (int64, error) {
 	now := s.opt.Clock.Now()
 	cutoff := store.Micros(now.Add(-s.opt.Retention))
@@ -70,6 +72,11 @@ func (s *Service) Prune(ctx context.Context) (int64, error) {
 			lease_token = '', finished_at = $2, updated_at = $2
 			WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'sending' AND created_at < $1 LIMIT 1000)`,
 			[]any{store.Micros(now.Add(-time.Hour)), store.Micros(now)}},
+		{`UPDATE webhook_deliveries SET status = 'dead', last_error = 'endpoint deleted', lease_token = '',
+			updated_at = $1, finished_at = $1
+			WHERE id IN (SELECT d.id FROM webhook_deliveries d WHERE d.status = 'pending' AND NOT EXISTS
+				(SELECT 1 FROM webhook_endpoints e WHERE e.id = d.endpoint_id AND e.deleted_at = 0) LIMIT 1000)`,
+			[]any{store.Micros(now)}},
 		{`DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries
 			WHERE created_at < $1 AND status IN ('delivered', 'failed', 'dead') AND finished_at > 0 AND finished_at < $1 LIMIT 1000)`, []any{cutoff}},
 		{`DELETE FROM webhook_attempts WHERE (delivery_id, attempt) IN (SELECT a.delivery_id, a.attempt FROM webhook_attempts a WHERE a.started_at < $1

@@ -125,6 +125,11 @@ func (s *Service) replayChunks(ctx context.Context, jobID string, p ReplayParams
 	for ctx.Err() == nil {
 		var n int
 		err := s.db.InTx(ctx, func(tx *store.Tx) error {
+			// An endpoint deleted meanwhile ends the job (failed, "not
+			// found"): its deliveries must not become pending again.
+			if err := lockLiveEndpoint(ctx, tx, p.EndpointID); err != nil {
+				return err
+			}
 			args := []any{cursor}
 			where, args, err := f.where(args)
 			if err != nil {
