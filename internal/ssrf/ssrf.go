@@ -78,7 +78,7 @@ func New(allow []string) (*Guard, error) {
 			continue
 		}
 		if p, err := netip.ParsePrefix(a); err == nil {
-			g.allowNets = append(g.allowNets, p.Masked())
+			g.allowNets = append(g.allowNets, unmapPrefix(p.Masked()))
 			continue
 		}
 		if ip, err := netip.ParseAddr(a); err == nil {
@@ -91,6 +91,17 @@ func New(allow []string) (*Guard, error) {
 		g.allowHosts[strings.ToLower(strings.TrimSuffix(a, "."))] = true
 	}
 	return g, nil
+}
+
+// unmapPrefix turns an IPv4-mapped prefix ("::ffff:10.0.0.0/104") into the
+// IPv4 prefix it covers ("10.0.0.0/8"): Check unmaps the addresses it
+// judges, so a mapped prefix would never match. A mapped prefix of fewer
+// than 96 bits is not one (its masked address is no longer mapped).
+func unmapPrefix(p netip.Prefix) netip.Prefix {
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p
 }
 
 // HostAllowed reports whether host is on the allow-list by name.

@@ -51,6 +51,36 @@ func TestAllowList(t *testing.T) {
 	}
 }
 
+// Allow-list CIDRs in IPv4-mapped form cover the IPv4 addresses they map,
+// whichever form the address to check comes in.
+func TestAllowListMappedPrefixes(t *testing.T) {
+	g, err := New([]string{"::ffff:10.0.0.0/104", "::FFFF:192.168.1.7/128"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"10.1.2.3", "::ffff:10.1.2.3", "192.168.1.7", "::ffff:192.168.1.7"} {
+		if err := g.Check(netip.MustParseAddr(s)); err != nil {
+			t.Errorf("%s: allow-listed, got %v", s, err)
+		}
+	}
+	for _, s := range []string{"127.0.0.1", "192.168.1.8", "::ffff:172.16.0.1", "fd00::1"} {
+		if err := g.Check(netip.MustParseAddr(s)); err == nil {
+			t.Errorf("%s: not allow-listed, but allowed", s)
+		}
+	}
+	// The whole mapped range is every IPv4 address.
+	all, err := New([]string{"::ffff:0.0.0.0/96"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := all.Check(netip.MustParseAddr("127.0.0.1")); err != nil {
+		t.Errorf("::ffff:0.0.0.0/96 does not allow 127.0.0.1: %v", err)
+	}
+	if err := all.Check(netip.MustParseAddr("::1")); err == nil {
+		t.Error("::ffff:0.0.0.0/96 allows ::1")
+	}
+}
+
 func TestControl(t *testing.T) {
 	var g Guard
 	if err := g.Control("tcp4", "127.0.0.1:80", nil); !errors.Is(err, ErrRefused) {
