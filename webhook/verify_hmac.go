@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -73,11 +74,14 @@ func NewCoinbaseCommerceVerifier(secrets ...string) (*BodyHMACVerifier, error) {
 }
 
 // Verify implements [Verifier]. The header may hold several hex values
-// separated by spaces (vaspd during a secret rotation); any match is enough.
+// separated by spaces (vaspd during a secret rotation), on one line or
+// several; any match is enough.
 // Hex is compared as bytes after decoding, so upper and lower case both work.
 func (v *BodyHMACVerifier) Verify(h http.Header, body []byte) error {
+	// Entries split over several header lines are one list (RFC 9110
+	// §5.3): an empty line is no reason to ignore the others.
 	values := h.Values(v.header)
-	if len(values) == 0 || values[0] == "" {
+	if !slices.ContainsFunc(values, func(s string) bool { return strings.TrimSpace(s) != "" }) {
 		return fmt.Errorf("%w: %s", ErrMissingHeader, v.header)
 	}
 	macs := make([][]byte, len(v.keys))

@@ -193,6 +193,35 @@ func TestBodyHMACVerifier(t *testing.T) {
 	}
 }
 
+// Header lines are one list: an empty (or blank) line before the one with
+// the signature does not hide it, and only blank lines are a missing header.
+func TestBodyHMACVerifierEmptyFirstLine(t *testing.T) {
+	u, err := NewUMAaaSVerifier(vecSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(vecTestBody)
+	for _, c := range []struct {
+		name  string
+		lines []string
+		want  error
+	}{
+		{"empty, then valid", []string{"", ourVectors[0].umaaas}, nil},
+		{"blank, then valid", []string{"  ", ourVectors[0].umaaas}, nil},
+		{"garbage, then valid", []string{"zz", ourVectors[0].umaaas}, nil},
+		{"empty, then another body's", []string{"", ourVectors[1].umaaas}, ErrNoMatch},
+		{"only empty lines", []string{"", " "}, ErrMissingHeader},
+	} {
+		h := http.Header{}
+		for _, l := range c.lines {
+			h.Add("x-umaaas-signature", l)
+		}
+		if err := u.Verify(h, body); !errorIs(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+}
+
 func TestP256Verifier(t *testing.T) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
