@@ -17,7 +17,7 @@ import (
 //	GET    /webhooks/endpoints/{endpointId}              VIEW
 //	PATCH  /webhooks/endpoints/{endpointId}              MANAGE  change url, description, eventTypes, enabled, timeoutMs, signEd25519
 //	DELETE /webhooks/endpoints/{endpointId}              MANAGE
-//	POST   /webhooks/endpoints/{endpointId}/rotate-secret MANAGE {gracePeriodSeconds?} → {secret, endpoint}
+//	POST   /webhooks/endpoints/{endpointId}/rotate-secret MANAGE {gracePeriodSeconds?} → {secret, endpoint}; 409 during a grace period unless 0
 //	GET    /webhooks/deliveries                          VIEW    ?endpointId&status&type&webhookId&since&until, newest first
 //	GET    /webhooks/deliveries/{deliveryId}             VIEW    with payload and attempt log
 //	POST   /webhooks/deliveries/{deliveryId}/redeliver   MANAGE

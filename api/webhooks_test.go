@@ -137,6 +137,10 @@ func TestWebhookEndpointsCRUD(t *testing.T) {
 		if st != 200 || !strings.HasPrefix(body["secret"].(string), "whsec_") || body["endpoint"].(map[string]any)["previousSecretUntil"] == nil {
 			t.Fatalf("rotate: %d %v", st, body)
 		}
+		// Again with a grace period during this one's: refused, it would
+		// cut the old secret's grace short.
+		st, body = f.do(t, "POST", "/webhooks/endpoints/"+ids[1]+"/rotate-secret", &f.admin, jsonCT, `{"gracePeriodSeconds":60}`)
+		wantError(t, st, body, 409, "CONFLICT")
 		st, body = f.do(t, "POST", "/webhooks/endpoints/"+ids[1]+"/rotate-secret", &f.admin, jsonCT, `{"gracePeriodSeconds":0}`)
 		if st != 200 || body["endpoint"].(map[string]any)["previousSecretUntil"] != nil {
 			t.Fatalf("rotate without grace: %d %v", st, body)

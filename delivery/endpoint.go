@@ -346,6 +346,11 @@ func (s *Service) deleteEndpoint(ctx context.Context, tx *store.Tx, id string) e
 // RotateSecret gives the endpoint a new secret and returns it. The old one
 // keeps signing beside it for grace (0 = Options.SecretGrace; negative =
 // stop at once), so receivers can switch without losing a webhook.
+//
+// Only one old secret is kept, so a rotation with a grace period while an
+// earlier one's grace runs is refused (409): it would end the earlier old
+// secret's grace before the time promised. A rotation without grace (the
+// caller ends every old secret now) is always allowed.
 func (s *Service) RotateSecret(ctx context.Context, id string, grace time.Duration) (string, Endpoint, error) {
 	if grace == 0 {
 		grace = s.opt.SecretGrace
@@ -364,15 +369,25 @@ func (s *Service) RotateSecret(ctx context.Context, id string, grace time.Durati
 	}
 	var e Endpoint
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		if _, err := getEndpoint(ctx, tx, id); err != nil {
+		// The condition is in the UPDATE, so of two concurrent rotations
+		// (PostgreSQL) the second sees the first's grace.
+		res, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET prev_secret = secret, prev_secret_until = $2,
+			secret = $3, updated_at = $4
+			WHERE id = $1 AND deleted_at = 0 AND ($5 OR prev_secret IS NULL OR prev_secret_until <= $4)`,
+			id, until, secret, store.Micros(now), until == 0)
+		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET prev_secret = secret, prev_secret_until = $2,
-			secret = $3, updated_at = $4 WHERE id = $1`, id, until, secret, store.Micros(now)); err != nil {
+		n, err := res.RowsAffected()
+		if err != nil {
 			return err
 		}
-		e, err = getEndpoint(ctx, tx, id)
-		return err
+		if e, err = getEndpoint(ctx, tx, id); err != nil || n == 1 {
+			return err
+		}
+		return vaspd.Conflict(vaspd.CodeConflict, "webhook endpoint %s is in the grace period of its previous secret until %s; "+
+			"rotating again now would end that secret's grace early: rotate after then, or with gracePeriodSeconds 0 "+
+			"to stop every old secret now", id, e.PreviousSecretUntil.Format(time.RFC3339))
 	})
 	if err != nil {
 		return "", Endpoint{}, err

@@ -173,6 +173,53 @@ func TestSecretRotationGracePeriod(t *testing.T) {
 	})
 }
 
+// A rotation with a grace period during an earlier one's grace is refused:
+// only one old secret is kept, and the earlier one was promised until its
+// grace ends. Without grace (the caller ends every old secret) it goes.
+func TestSecondRotationDuringGrace(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := vaspd.NewFakeClock(t0)
+		s := newTestService(t, db, clock)
+		rc := newReceiver(t)
+		ep, first := mustEndpoint(t, s, rc.URL)
+		second, _, err := s.RotateSecret(ctx, ep.ID, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(30 * time.Minute)
+		for _, grace := range []time.Duration{0, time.Minute} { // 0: the default, 24 h
+			if _, _, err := s.RotateSecret(ctx, ep.ID, grace); vaspd.AsError(err).Status != 409 ||
+				!strings.Contains(err.Error(), "grace period") {
+				t.Fatalf("rotation (grace %v) during the grace period: %v, want 409", grace, err)
+			}
+		}
+		// Both secrets still sign, until the first rotation's grace ends.
+		enqueue(t, s, Event{Type: TypeTest})
+		step(t, s)
+		for _, secret := range []string{first, second} {
+			um, err := webhook.NewUMAaaSVerifier(secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := um.Verify(rc.requests()[0].header, rc.requests()[0].body); err != nil {
+				t.Fatalf("a secret of the grace period no longer signs: %v", err)
+			}
+		}
+		clock.Advance(30 * time.Minute) // the grace has ended
+		_, e, err := s.RotateSecret(ctx, ep.ID, time.Hour)
+		if err != nil || !e.PreviousSecretUntil.Equal(clock.Now().Add(time.Hour)) {
+			t.Fatalf("rotation after the grace period: %v %+v", err, e)
+		}
+		if _, _, err := s.RotateSecret(ctx, ep.ID, -1); err != nil {
+			t.Fatalf("rotation without grace during a grace period: %v", err)
+		}
+		if _, _, err := s.RotateSecret(ctx, vaspd.NewID(vaspd.IDEndpoint), time.Hour); vaspd.AsError(err).Status != 404 {
+			t.Fatalf("unknown endpoint: %v", err)
+		}
+	})
+}
+
 func TestEd25519Signature(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.SQLite(t)

@@ -29,7 +29,7 @@ Commands:
   endpoints create --endpoint-url URL [--description D] [--event-types T1,T2] [--timeout 10s] [--disabled] [--ed25519]
   endpoints update ID [--endpoint-url URL] [--description D] [--event-types T1,T2] [--timeout D] [--enabled=true|false] [--ed25519=true|false]
   endpoints delete ID
-  endpoints rotate-secret ID [--grace 24h]   (--grace 0: the old secret stops at once)
+  endpoints rotate-secret ID [--grace 24h]   (--grace 0: the old secret stops at once; refused during a grace period otherwise)
   deliveries list [--endpoint ID] [--status S] [--type T] [--webhook-id ID] [--since T] [--until T] [--limit N] [--cursor C]
   deliveries get ID
   deliveries redeliver ID
