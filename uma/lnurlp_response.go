@@ -88,6 +88,12 @@ func (r *LnurlpResponse) IsUMA() bool {
 	return r.Compliance != nil && r.UmaVersion != "" && r.Currencies != nil && r.PayerData != nil
 }
 
+// isUMAShaped reports whether r is being built as an UMA response (it has a
+// compliance statement and a version), whatever its currencies.
+func (r *LnurlpResponse) isUMAShaped() bool {
+	return r.Compliance != nil && r.UmaVersion != ""
+}
+
 // SignablePayload is "receiverIdentifier|signatureNonce|signatureTimestamp".
 func (r *LnurlpResponse) SignablePayload() string {
 	if r.Compliance == nil {
@@ -133,7 +139,7 @@ type lnurlpResponseWire struct {
 	MinSendable       int64                    `json:"minSendable"`
 	MaxSendable       int64                    `json:"maxSendable"`
 	Metadata          string                   `json:"metadata"`
-	Currencies        []any                    `json:"currencies,omitempty"`
+	Currencies        *[]any                   `json:"currencies,omitempty"` // nil: key omitted; empty: []
 	PayerData         CounterpartyDataOptions  `json:"payerData,omitempty"`
 	Compliance        *LnurlComplianceResponse `json:"compliance,omitempty"`
 	UmaVersion        string                   `json:"umaVersion,omitempty"`
@@ -156,14 +162,15 @@ func (r LnurlpResponse) MarshalJSON() ([]byte, error) {
 		w.Tag = "payRequest"
 	}
 	major := majorOf(r.UmaVersion)
-	if r.Currencies != nil {
-		w.Currencies = make([]any, len(r.Currencies))
+	// An UMA response always carries the key, [] when empty: the Go and JS
+	// SDKs read a response without it as plain LNURL. A plain LNURL
+	// response carries it only when it has currencies (LUD-21).
+	if len(r.Currencies) > 0 || r.isUMAShaped() {
+		cs := make([]any, len(r.Currencies))
 		for i, c := range r.Currencies {
-			w.Currencies[i] = c.wire(major)
+			cs[i] = c.wire(major)
 		}
-	}
-	if r.IsUMA() && len(w.Currencies) == 0 {
-		w.Currencies = []any{} // UMA requires the key
+		w.Currencies = &cs
 	}
 	return marshalNoEscape(w)
 }
