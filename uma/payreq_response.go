@@ -93,8 +93,9 @@ func (r *PayReqResponse) Sign(key *PrivateKey, payerIdentifier string, now time.
 // Verify checks the payee signature with the receiver's signing key.
 // payerIdentifier is the one we sent; receiverAddress the address we paid.
 // The signed payee identifier is taken from payeeData.identifier (Kotlin,
-// Python) and, failing that, is the receiver address (Go, JS, and the JS
-// demo that omits "$" and port from payeeData.identifier).
+// Python) and, failing that, is the receiver address (Go, JS; the JS SDK
+// leaves payeeData.identifier out). Verify does not check that the two
+// agree; Verifier.VerifyPayReqResponse does.
 func (r *PayReqResponse) Verify(pub *PublicKey, payerIdentifier, receiverAddress string) error {
 	if r.V0 {
 		return Errorf(CodeInvalidInput, "v0 payreq responses are not signed")

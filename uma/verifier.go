@@ -141,12 +141,20 @@ func (v *Verifier) VerifyPayRequest(ctx context.Context, r *PayRequest) (*Public
 
 // VerifyPayReqResponse verifies the payee's signature (sender side) with the
 // keys of receiver's domain. payerIdentifier is the PayerData.Identifier we sent.
+// payeeData.identifier, when present, must be receiver (compared
+// case-insensitively, as the Python SDK does): it is what Kotlin and Python
+// verify the signature over, and a receiver may not speak for another of
+// its addresses. Without one (the JS SDK does not add it) the signature is
+// over receiver, as Go and JS verify it.
 func (v *Verifier) VerifyPayReqResponse(ctx context.Context, r *PayReqResponse, payerIdentifier string, receiver Address) (*PublicKeys, error) {
 	if r.V0 {
 		return nil, Errorf(CodeInvalidInput, "v0 payreq responses are not signed")
 	}
 	if r.PayeeData == nil || r.PayeeData.Compliance == nil {
 		return nil, Errorf(CodeMissingRequiredUMAParameters, "payreq response has no payeeData.compliance")
+	}
+	if id := r.PayeeData.Identifier; id != "" && !strings.EqualFold(id, receiver.String()) {
+		return nil, Errorf(CodeInvalidSignature, "payreq response is for %q, not %q", truncate(r.PayeeData.Identifier), receiver.String())
 	}
 	if v.Keys == nil || v.Nonces == nil {
 		return nil, Errorf(CodeInternalError, "verifier needs Keys and Nonces")

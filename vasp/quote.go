@@ -39,6 +39,10 @@ const maxQuoteLife = time.Hour
 // maxCallbackURL bounds a counterparty's utxoCallback URL.
 const maxCallbackURL = 2000
 
+// maxPayeeName bounds the payee name we store, in bytes (as our own users'
+// names); a longer one is cut on a character boundary.
+const maxPayeeName = 256
+
 // MaxDescriptionLen bounds a quote's description, in characters: it is
 // sent to the receiver as the payreq's LUD-12 comment, whose limit
 // (commentAllowed) counts characters, commonly 255. The UMAaaS API sets
@@ -214,7 +218,7 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 		return Quote{}, counterpartyError("quote", status, respBody, nil)
 	}
 	if _, err := s.verifier.VerifyPayReqResponse(ctx, resp, me, receiver); err != nil {
-		return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's answer does not verify: %v", uma.AsError(err).Code)
+		return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's answer does not verify: %s: %s", uma.AsError(err).Code, uma.AsError(err).Reason)
 	}
 	if resp.PayeeData != nil && resp.PayeeData.Compliance != nil {
 		c := resp.PayeeData.Compliance
@@ -296,7 +300,14 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 				d.UtxoCallback = cb
 			}
 		}
-		d.PayeeData = map[string]any{"identifier": resp.PayeeData.Identifier, "name": resp.PayeeData.Name}
+		// The identifier is the receiver's address (VerifyPayReqResponse),
+		// which it stands for when absent; the name, optional display data,
+		// is cut rather than refused.
+		id := resp.PayeeData.Identifier
+		if id == "" {
+			id = l.Receiver
+		}
+		d.PayeeData = map[string]any{"identifier": id, "name": truncate(resp.PayeeData.Name, maxPayeeName)}
 	}
 	raw, _ := json.Marshal(d)
 	_, err = s.db.ExecContext(ctx, `INSERT INTO uma_quotes (id, lookup_id, user_id, status, locked_side, sending_currency,

@@ -2,12 +2,14 @@ package vasp_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/ledger"
@@ -438,5 +440,62 @@ func TestQuoteReceiverLockedInvoiceAmount(t *testing.T) {
 		h.payreq = h.reply(func(_ *uma.PayRequest, r *uma.PayReqResponse) { r.Converted.Multiplier = 0 })
 		_, err := h.quote(t, l, vasp.LockedReceiving, 12345)
 		wantStatus(t, err, 502, "COUNTERPARTY_ERROR")
+	})
+}
+
+// payeeData.identifier is the receiver we looked up (case aside): an
+// answer signed for another address is refused. Absent (the JS SDK), it
+// is the address we paid. The payee name we store is bounded.
+func TestQuotePayeeIdentifier(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		l := h.lookup(t)
+		for _, id := range []string{"$mallory@" + h.domain, "$bob@vasp3.example", "bob@" + h.domain} {
+			h.payreq = h.reply(func(_ *uma.PayRequest, r *uma.PayReqResponse) { r.PayeeData.Identifier = id })
+			_, err := h.quote(t, l, vasp.LockedSending, 1000)
+			wantStatus(t, err, 502, "COUNTERPARTY_ERROR")
+		}
+		stored := func(q vasp.Quote) (id, name string) {
+			var raw string
+			if err := db.QueryRowContext(t.Context(), `SELECT details FROM uma_quotes WHERE id = $1`, q.ID).Scan(&raw); err != nil {
+				t.Fatal(err)
+			}
+			var d struct {
+				PayeeData struct{ Identifier, Name string } `json:"payeeData"`
+			}
+			if err := json.Unmarshal([]byte(raw), &d); err != nil {
+				t.Fatal(err)
+			}
+			return d.PayeeData.Identifier, d.PayeeData.Name
+		}
+		long := strings.Repeat("é", 1000)
+		h.payreq = h.reply(func(_ *uma.PayRequest, r *uma.PayReqResponse) {
+			r.PayeeData.Identifier = strings.ToUpper("$bob@" + h.domain)
+			r.PayeeData.Name = long
+		})
+		q, err := h.quote(t, l, vasp.LockedSending, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id, name := stored(q); !strings.EqualFold(id, "$bob@"+h.domain) || len(name) > 260 ||
+			!utf8.ValidString(name) || !strings.HasPrefix(long, strings.TrimSuffix(name, "…")) {
+			t.Fatalf("stored payee data %q, %d bytes of name", id, len(name))
+		}
+		// Without an identifier (signed for bob, then dropped).
+		h.payreq = func(rw http.ResponseWriter, pr *uma.PayRequest) {
+			rec := httptest.NewRecorder()
+			h.reply(nil)(rec, pr)
+			body := strings.Replace(rec.Body.String(), `,"identifier":"$bob@`+h.domain+`"`, ``, 1)
+			if body == rec.Body.String() {
+				t.Errorf("no identifier to drop in %s", body)
+			}
+			_, _ = rw.Write([]byte(body))
+		}
+		if q, err = h.quote(t, l, vasp.LockedSending, 1000); err != nil {
+			t.Fatal(err)
+		}
+		if id, _ := stored(q); id != "$bob@"+h.domain {
+			t.Fatalf("stored payee identifier %q", id)
+		}
 	})
 }
