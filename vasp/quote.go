@@ -112,6 +112,21 @@ func quoteInput(m string, args ...any) error {
 	return vaspd.InvalidInput(m, args...)
 }
 
+// sendingInRange applies our range for the sending currency (the rates
+// file's min/max, as for what we receive) to what our user spends, fee
+// included.
+func sendingInRange(rate rates.Rate, amount int64) error {
+	if rate.InRange(amount) {
+		return nil
+	}
+	max := "no limit"
+	if rate.Max > 0 {
+		max = fmt.Sprint(rate.Max)
+	}
+	return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange, "sending %d %s is outside our range [%d, %s]",
+		amount, rate.Currency.Code, rate.Min, max)
+}
+
 // CreateQuote asks the receiver of lookup for an invoice and locks a price.
 func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, error) {
 	if in.LockedSide != LockedSending && in.LockedSide != LockedReceiving {
@@ -168,6 +183,9 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	if in.LockedSide == LockedSending {
 		if sendConv, err = rate.SendForAmount(in.Amount); err != nil {
 			return Quote{}, quoteInput("cannot send %d %s: %v", in.Amount, rate.Currency.Code, err)
+		}
+		if err := sendingInRange(rate, in.Amount); err != nil {
+			return Quote{}, err
 		}
 		pr.Amount = sendConv.Msats // sender-locked: msats, converted by the receiver
 		if min, max := l.Response.MinSendable, l.Response.MaxSendable; pr.Amount < min || (max > 0 && pr.Amount > max) {
@@ -280,6 +298,9 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 		c, err := rate.SendForMsats(inv.AmountMsat)
 		if err != nil {
 			return Quote{}, quoteInput("cannot send %d msats in %s: %v", inv.AmountMsat, rate.Currency.Code, err)
+		}
+		if err := sendingInRange(rate, c.Amount); err != nil {
+			return Quote{}, err
 		}
 		q.SendingAmount, q.Fee = c.Amount, c.FeeAmount
 	}

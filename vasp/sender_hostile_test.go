@@ -14,6 +14,7 @@ import (
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/ledger"
 	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/rates"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
 	"github.com/vaspd/vaspd/uma"
@@ -496,6 +497,54 @@ func TestQuotePayeeIdentifier(t *testing.T) {
 		}
 		if id, _ := stored(q); id != "$bob@"+h.domain {
 			t.Fatalf("stored payee identifier %q", id)
+		}
+	})
+}
+
+// Our range for the sending currency (the rates file's min/max) bounds
+// what our user spends, whichever side is locked, as it bounds what our
+// users receive.
+func TestQuoteSendingCurrencyRange(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		// 1 USD cent = 10,000 msats = 10 EUR cents at the receiver's 1000.
+		cfg := rates.Config{Currencies: []rates.CurrencyConfig{{Code: "USD", Decimals: 2, BTCPrice: "100000", Min: 100, Max: 10_000}}}
+		p, err := rates.NewConfigProvider(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := h.w.service(t, func(o *vasp.Options) { o.Clock = vaspd.SystemClock{}; o.Rates = p })
+		l, err := s.LookupReceiver(t.Context(), h.w.alice.UserID, "$bob@"+h.domain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name   string
+			side   string
+			amount int64
+			ok     bool
+		}{
+			{"sending-locked within", vasp.LockedSending, 500, true},
+			{"sending-locked below min", vasp.LockedSending, 50, false},
+			{"sending-locked above max", vasp.LockedSending, 20_000, false},
+			{"receiving-locked within", vasp.LockedReceiving, 5_000, true},
+			{"receiving-locked below min", vasp.LockedReceiving, 500, false},
+			{"receiving-locked above max", vasp.LockedReceiving, 200_000, false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				q, err := s.CreateQuote(t.Context(), vasp.QuoteRequest{LookupID: l.ID, SendingCurrency: "USD", ReceivingCurrency: "EUR",
+					LockedSide: tc.side, Amount: tc.amount})
+				if tc.ok {
+					if err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				if err == nil {
+					t.Fatalf("quote sending %d USD cents accepted", q.SendingAmount)
+				}
+				wantStatus(t, err, 400, vaspd.CodeAmountOutOfRange)
+			})
 		}
 	})
 }
