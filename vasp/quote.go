@@ -277,6 +277,20 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 		if inv.AmountMsat != sendConv.Msats {
 			return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's invoice is for %d msats, not the %d asked", inv.AmountMsat, sendConv.Msats)
 		}
+		// converted.amount is what the payee is credited: round((msats −
+		// fee) / multiplier) by the receiver's own conversion (UMAD-06).
+		// Receivers round differently (Go/JS round, Python and we floor)
+		// and the multiplier is a float: a margin of 1 unit + 1 ppb
+		// covers both. Anything else (0: the payee credited nothing) is not
+		// the payment our user is shown.
+		want, err := uma.ConvertedAmountForMsats(inv.AmountMsat, conv.Multiplier, conv.Fee)
+		if err != nil {
+			return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's conversion cannot be checked: %v", uma.AsError(err).Reason)
+		}
+		if d := conv.Amount - want; d > 1+want/1_000_000_000 || -d > 1+want/1_000_000_000 {
+			return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver converts %d msats to %d %s, its own rate gives %d",
+				inv.AmountMsat, conv.Amount, theirs.Code, want)
+		}
 		q.SendingAmount, q.Fee = in.Amount, sendConv.FeeAmount
 	} else {
 		if conv.Amount != in.Amount {

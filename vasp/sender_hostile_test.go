@@ -548,3 +548,44 @@ func TestQuoteSendingCurrencyRange(t *testing.T) {
 		}
 	})
 }
+
+// Sender-locked, converted.amount (what the payee is credited) is
+// round((invoice msats − converted.fee) / converted.multiplier), rounding
+// aside: a receiver crediting nothing, or much less or more, is refused.
+func TestQuoteSenderLockedConvertedAmount(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		l := h.lookup(t)
+		for _, tc := range []struct {
+			name string
+			edit func(msats int64, c *uma.Converted) // at a multiplier of 1000 msats per cent
+			ok   bool
+		}{
+			{"exact", func(m int64, c *uma.Converted) {}, true},
+			{"one more (rounding)", func(m int64, c *uma.Converted) { c.Amount++ }, true},
+			{"one less (rounding)", func(m int64, c *uma.Converted) { c.Amount-- }, true},
+			{"fee deducted", func(m int64, c *uma.Converted) { c.Fee = 1500; c.Amount = (m - 1500) / 1000 }, true},
+			{"nothing", func(m int64, c *uma.Converted) { c.Amount = 0 }, false},
+			{"half", func(m int64, c *uma.Converted) { c.Amount /= 2 }, false},
+			{"twice", func(m int64, c *uma.Converted) { c.Amount *= 2 }, false},
+			{"fee not deducted", func(m int64, c *uma.Converted) { c.Fee = 5000 }, false},
+			{"fee above the invoice", func(m int64, c *uma.Converted) { c.Fee = m + 1 }, false},
+			{"no multiplier", func(m int64, c *uma.Converted) { c.Multiplier = 0 }, false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				h.payreq = h.reply(func(pr *uma.PayRequest, r *uma.PayReqResponse) { tc.edit(pr.Amount, r.Converted) })
+				q, err := h.quote(t, l, vasp.LockedSending, 1000)
+				if !tc.ok {
+					wantStatus(t, err, 502, "COUNTERPARTY_ERROR")
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if q.ReceivingAmount <= 0 {
+					t.Fatalf("quote %+v", q)
+				}
+			})
+		}
+	})
+}
