@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vaspd/vaspd/ledger"
 	"github.com/vaspd/vaspd/rates"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
@@ -385,5 +386,37 @@ func TestLongSenderAddressCallback(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantCode(t, s.ReceiveUtxoCallback(t.Context(), ts[0].ID, b), "")
+	})
+}
+
+// A payment that would credit the payee past ledger.MaxBalance is refused
+// when it is priced: once paid, its credit would fail and be retried
+// forever.
+func TestPayRequestPastBalanceCap(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		if _, err := ledger.New(db, nil).Post(t.Context(), ledger.Deposit("deposit/cap", w.bob.UserID, "EUR", ledger.MaxBalance-400, "test")); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name   string
+			amount int64
+			code   uma.ErrorCode
+		}{
+			{"past the cap", 401, uma.CodeAmountOutOfRange},
+			{"up to the cap", 400, ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				pr := payRequest(t, sender.Signing, "$alice@vasp1.example", w.clock.Now())
+				pr.Amount = tc.amount
+				if err := pr.Sign(sender.Signing, w.clock.Now()); err != nil {
+					t.Fatal(err)
+				}
+				_, err := s.PayRequest(t.Context(), "bob", pr)
+				wantCode(t, err, tc.code)
+			})
+		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/delivery"
+	"github.com/vaspd/vaspd/ledger"
 	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/rates"
 	"github.com/vaspd/vaspd/store"
@@ -196,7 +197,29 @@ func (s *Service) priceIncoming(ctx context.Context, r Recipient, req *uma.PayRe
 	if conv.Msats < s.opt.MinSendableMsats || conv.Msats > s.opt.MaxSendableMsats {
 		return incomingQuote{}, uma.Errorf(uma.CodeAmountOutOfRange, "amount of %d msats is outside [%d, %d]", conv.Msats, s.opt.MinSendableMsats, s.opt.MaxSendableMsats)
 	}
+	if err := s.checkBalanceRoom(ctx, r, code, conv.Amount); err != nil {
+		return incomingQuote{}, err
+	}
 	return incomingQuote{rate: rate, conv: conv, msats: conv.Msats}, nil
+}
+
+// checkBalanceRoom refuses a payment that would credit r past
+// ledger.MaxBalance in currency: the credit on settlement would fail, and
+// the settlement watcher retry it forever, with the payer's money on our
+// node. This reads the balance now; payments already invoiced but not yet
+// settled (or settling concurrently) are not counted, so several of them
+// can still together take r past the cap.
+func (s *Service) checkBalanceRoom(ctx context.Context, r Recipient, currency string, amount int64) error {
+	bal, err := s.opt.Ledger.Balance(ctx, s.db, ledger.UserAccount(r.UserID), currency)
+	if err != nil {
+		return fmt.Errorf("read balance: %w", err)
+	}
+	// The reason does not tell the sender how much room is left: that
+	// would be the payee's balance.
+	if amount > ledger.MaxBalance-bal {
+		return uma.Errorf(uma.CodeAmountOutOfRange, "%d %s would take the payee's balance past the largest one allowed", amount, currency)
+	}
+	return nil
 }
 
 // PayRequest answers a payreq for local: it verifies the sender, prices the
