@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/rates"
 	"github.com/vaspd/vaspd/uma"
 	"github.com/vaspd/vaspd/vasp"
 )
@@ -169,12 +170,21 @@ type quoteResponse struct {
 func renderQuote(q vasp.Quote) quoteResponse {
 	return quoteResponse{
 		QuoteID: q.ID, Status: q.Status, LookupID: q.LookupID, ReceiverUmaAddress: q.Receiver,
-		SendingCurrency: paymentCurrency{Code: q.SendingCurrency}, ReceivingCurrency: paymentCurrency{Code: q.ReceivingCurrency},
+		SendingCurrency: quoteCurrency(q.SendingCurrency, q.SendingCurrencyInfo), ReceivingCurrency: quoteCurrency(q.ReceivingCurrency, q.ReceivingCurrencyInfo),
 		LockedCurrencySide: q.LockedSide, TotalSendingAmount: q.SendingAmount, TotalReceivingAmount: q.ReceivingAmount,
 		FeesIncluded: q.Fee, InvoiceAmountMsats: q.Msats, ReceiverFeeMsats: q.ReceiverFeeMsats,
 		ExpiresAt: q.ExpiresAt.UTC(), CreatedAt: q.CreatedAt.UTC(), TransactionID: q.TransactionID,
 		ExchangeRate: exchangeRate(q.SendingAmount-q.Fee, q.ReceivingAmount),
 	}
+}
+
+// quoteCurrency is a quote's currency in full, or only its code when the
+// quote does not know it.
+func quoteCurrency(code string, c rates.Currency) paymentCurrency {
+	if c.Code == "" {
+		return paymentCurrency{Code: code}
+	}
+	return paymentCurrency{Code: c.Code, Name: c.Name, Symbol: c.Symbol, Decimals: c.Decimals}
 }
 
 // exchangeRate is sent per received unit, 0 if either is not positive.

@@ -1,6 +1,9 @@
 package api_test
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -69,5 +72,57 @@ func TestLookupUserIDAndSenderAddress(t *testing.T) {
 				t.Errorf("%s: error does not name both parameters: %s", sender, raw)
 			}
 		}
+	})
+}
+
+// TestQuoteCurrencies: a Quote's sendingCurrency and receivingCurrency are
+// whole Currency objects, with their real decimals (they read 0), also for
+// a quote recorded before the currencies were kept with it.
+func TestQuoteCurrencies(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newPayFixture(t, db)
+		want := map[string]map[string]any{
+			"sendingCurrency":   {"code": "USD", "name": "US Dollar", "symbol": "$", "decimals": 2.0},
+			"receivingCurrency": {"code": "EUR", "name": "Euro", "symbol": "€", "decimals": 2.0},
+		}
+		check := func(what string, m map[string]any) {
+			t.Helper()
+			for field, w := range want {
+				got, _ := m[field].(map[string]any)
+				for k, v := range w {
+					if got[k] != v {
+						t.Errorf("%s: %s.%s = %v, want %v", what, field, k, got[k], v)
+					}
+				}
+			}
+		}
+		body := fmt.Sprintf(`{"lookupId":%q,"sendingCurrencyCode":"USD","receivingCurrencyCode":"EUR","lockedCurrencySide":"RECEIVING","lockedCurrencyAmount":1000}`, f.lookupBob(t))
+		status, raw, m := f.call(t, "POST", "/quotes", &f.admin, body)
+		if status != 201 {
+			t.Fatalf("quote: %d %s", status, raw)
+		}
+		check("created", m)
+		q := m["quoteId"].(string)
+		_, _, m = f.call(t, "GET", "/quotes/"+q, &f.viewer, "")
+		check("got", m)
+
+		// An older quote's details lack the currencies.
+		ctx := context.Background()
+		var details string
+		if err := db.QueryRowContext(ctx, `SELECT details FROM uma_quotes WHERE id = $1`, q).Scan(&details); err != nil {
+			t.Fatal(err)
+		}
+		var d map[string]any
+		if err := json.Unmarshal([]byte(details), &d); err != nil {
+			t.Fatal(err)
+		}
+		delete(d, "sending")
+		delete(d, "receiving")
+		old, _ := json.Marshal(d)
+		if _, err := db.ExecContext(ctx, `UPDATE uma_quotes SET details = $1 WHERE id = $2`, string(old), q); err != nil {
+			t.Fatal(err)
+		}
+		_, _, m = f.call(t, "GET", "/quotes/"+q, &f.viewer, "")
+		check("old", m)
 	})
 }

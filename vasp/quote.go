@@ -95,6 +95,9 @@ type Quote struct {
 	Request           QuoteRequest
 	ExpiresAt         time.Time
 	CreatedAt         time.Time
+	// The currencies in full (name, symbol, decimals): the sending one
+	// from our rates, the receiving one as the receiver advertised it.
+	SendingCurrencyInfo, ReceivingCurrencyInfo rates.Currency
 
 	utxoCallback string // the receiver's, from the payreq answer
 }
@@ -106,6 +109,10 @@ type quoteDetails struct {
 	PayeeData        any          `json:"payeeData,omitempty"`
 	Request          QuoteRequest `json:"request"`
 	MsatsPerUnit     string       `json:"msatsPerUnit"`
+	// Sending and Receiving are the currencies' details when quoted;
+	// quotes recorded before they were kept have none.
+	Sending   *rates.Currency `json:"sending,omitempty"`
+	Receiving *rates.Currency `json:"receiving,omitempty"`
 }
 
 func quoteInput(m string, args ...any) error {
@@ -175,7 +182,8 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	q := Quote{
 		ID: vaspd.NewID(vaspd.IDQuote), LookupID: l.ID, UserID: in.UserID, Receiver: l.Receiver, Status: QuotePending,
 		LockedSide: in.LockedSide, SendingCurrency: rate.Currency.Code, ReceivingCurrency: theirs.Code,
-		Request: in, CreatedAt: s.clock.Now(),
+		Request: in, CreatedAt: s.clock.Now(), SendingCurrencyInfo: rate.Currency,
+		ReceivingCurrencyInfo: rates.Currency{Code: theirs.Code, Name: theirs.Name, Symbol: theirs.Symbol, Decimals: theirs.Decimals},
 	}
 	pr := &uma.PayRequest{ReceivingCurrency: theirs.Code, Comment: in.Description, PayeeData: uma.UMADataOptions("name"),
 		InvoiceUUID: invoiceUUID}
@@ -323,7 +331,8 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	if limit := q.CreatedAt.Add(maxQuoteLife); q.ExpiresAt.After(limit) {
 		q.ExpiresAt = limit // the receiver chose the invoice's life, not our rate's
 	}
-	d := quoteDetails{Receiver: l.Receiver, ReceiverFeeMsats: conv.Fee, Request: in, MsatsPerUnit: rate.SendMultiplier().FloatString(12)}
+	d := quoteDetails{Receiver: l.Receiver, ReceiverFeeMsats: conv.Fee, Request: in, MsatsPerUnit: rate.SendMultiplier().FloatString(12),
+		Sending: &q.SendingCurrencyInfo, Receiving: &q.ReceivingCurrencyInfo}
 	if resp.PayeeData != nil {
 		if c := resp.PayeeData.Compliance; c != nil && c.UtxoCallback != "" {
 			cb := c.UtxoCallback
@@ -375,7 +384,33 @@ func scanQuote(row interface{ Scan(...any) error }) (Quote, error) {
 	}
 	q.Receiver, q.ReceiverFeeMsats, q.Request, q.utxoCallback = d.Receiver, d.ReceiverFeeMsats, d.Request, d.UtxoCallback
 	q.ExpiresAt, q.CreatedAt = store.Time(exp), store.Time(created)
+	if d.Sending != nil {
+		q.SendingCurrencyInfo = *d.Sending
+	}
+	if d.Receiving != nil {
+		q.ReceivingCurrencyInfo = *d.Receiving
+	}
 	return q, nil
+}
+
+// fillCurrencies completes the currencies of a quote recorded without
+// them: the sending one from our rates, the receiving one from the
+// lookup's answer; a currency neither knows keeps only its code.
+func (s *Service) fillCurrencies(ctx context.Context, q *Quote) {
+	if q.SendingCurrencyInfo.Code == "" {
+		q.SendingCurrencyInfo.Code = q.SendingCurrency
+		if rate, err := s.opt.Rates.Rate(ctx, q.SendingCurrency); err == nil {
+			q.SendingCurrencyInfo = rate.Currency
+		}
+	}
+	if q.ReceivingCurrencyInfo.Code == "" {
+		q.ReceivingCurrencyInfo.Code = q.ReceivingCurrency
+		if l, err := s.getLookup(ctx, q.LookupID, ""); err == nil {
+			if c, ok := uma.FindCurrency(l.Response.Currencies, q.ReceivingCurrency); ok {
+				q.ReceivingCurrencyInfo = rates.Currency{Code: c.Code, Name: c.Name, Symbol: c.Symbol, Decimals: c.Decimals}
+			}
+		}
+	}
 }
 
 // GetQuote returns a quote; its Status reads EXPIRED once the invoice
@@ -387,6 +422,9 @@ func (s *Service) GetQuote(ctx context.Context, id string) (Quote, error) {
 	}
 	if err == nil && q.Status == QuotePending && !s.clock.Now().Before(q.ExpiresAt) {
 		q.Status = QuoteExpired
+	}
+	if err == nil {
+		s.fillCurrencies(ctx, &q)
 	}
 	return q, err
 }
