@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vaspd/vaspd"
 
@@ -124,5 +125,50 @@ func TestQuoteCurrencies(t *testing.T) {
 		}
 		_, _, m = f.call(t, "GET", "/quotes/"+q, &f.viewer, "")
 		check("old", m)
+	})
+}
+
+// TestTransactionPaymentInstructions: an OutgoingTransaction carries the
+// paymentInstructions its schema requires in a valid shape (it had
+// accountType ""): FBO, confirmed by the quote's execute endpoint. An
+// IncomingTransaction has none.
+func TestTransactionPaymentInstructions(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newPayFixture(t, db)
+		q := f.quote(t, 100)
+		status, raw, m := f.call(t, "POST", "/quotes/"+q+"/execute", &f.admin, "")
+		if status != 200 {
+			t.Fatalf("execute: %d %s", status, raw)
+		}
+		check := func(what string, m map[string]any) {
+			t.Helper()
+			pi, _ := m["paymentInstructions"].(map[string]any)
+			acct, _ := pi["bankAccountInfo"].(map[string]any)
+			if pi["reference"] != q || acct["accountType"] != "FBO" || acct["paymentMethod"] != "POST" {
+				t.Fatalf("%s: paymentInstructions %v", what, m["paymentInstructions"])
+			}
+			u, err := url.Parse(fmt.Sprint(acct["paymentUrl"]))
+			if err != nil || !u.IsAbs() || u.Host != f.domain || u.Path != "/quotes/"+q+"/execute" {
+				t.Errorf("%s: paymentUrl %v", what, acct["paymentUrl"])
+			}
+		}
+		check("execute", m)
+		_, _, m = f.call(t, "GET", "/transactions/"+m["id"].(string), &f.viewer, "")
+		check("get", m)
+
+		pr := f.payReq(t, 100, "EUR", "EUR", "$alice@"+f.domain, f.keys.Signing, time.Now())
+		if status, raw, _ := f.call(t, "POST", "/api/uma/payreq/bob", nil, mustJSON(t, pr)); status != 200 {
+			t.Fatalf("payreq: %d %s", status, raw)
+		}
+		_, _, m = f.call(t, "GET", "/transactions?type=INCOMING", &f.viewer, "")
+		data, _ := m["data"].([]any)
+		if len(data) == 0 {
+			t.Fatalf("no incoming transaction: %v", m)
+		}
+		for _, d := range data {
+			if _, ok := d.(map[string]any)["paymentInstructions"]; ok {
+				t.Errorf("incoming transaction with paymentInstructions: %v", d)
+			}
+		}
 	})
 }

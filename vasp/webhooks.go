@@ -3,6 +3,8 @@ package vasp
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/url"
 
 	"github.com/vaspd/vaspd/delivery"
 	"github.com/vaspd/vaspd/store"
@@ -58,16 +60,31 @@ func (s *Service) incomingWebhook(ctx context.Context, t Transaction) *webhook.I
 func (s *Service) outgoingWebhook(ctx context.Context, t Transaction) *webhook.OutgoingPaymentWebhook {
 	fee := t.Fee
 	ot := webhook.OutgoingTransaction{
-		Transaction:   baseTransaction(t),
-		SentAmount:    webhook.CurrencyAmount{Amount: t.Amount, Currency: s.currencyOf(ctx, t.Currency)},
-		Fees:          &fee,
-		QuoteID:       t.QuoteID,
-		FailureReason: t.FailureReason,
+		Transaction:         baseTransaction(t),
+		SentAmount:          webhook.CurrencyAmount{Amount: t.Amount, Currency: s.currencyOf(ctx, t.Currency)},
+		Fees:                &fee,
+		QuoteID:             t.QuoteID,
+		FailureReason:       t.FailureReason,
+		PaymentInstructions: s.paymentInstructions(t),
 	}
 	if t.CounterCurrency != "" {
 		ot.ReceivedAmount = &webhook.CurrencyAmount{Amount: t.CounterAmount, Currency: s.currencyOf(ctx, t.CounterCurrency)}
 	}
 	return &webhook.OutgoingPaymentWebhook{Transaction: ot}
+}
+
+// paymentInstructions are an outgoing transaction's, which the schema
+// requires. A vaspd payment is funded from the user's balance when the
+// platform executes its quote, never by a bank transfer: the one account
+// kind that says so is FBO, whose paymentUrl confirms the payment — here
+// the quote's execute endpoint, already called.
+func (s *Service) paymentInstructions(t Transaction) webhook.PaymentInstructions {
+	return webhook.PaymentInstructions{
+		Reference:         t.QuoteID,
+		InstructionsNotes: "Funded from the user's balance by executing the quote; there is nothing to transfer.",
+		BankAccountInfo: webhook.PaymentAccountInfo{AccountType: "FBO", PaymentMethod: http.MethodPost,
+			PaymentURL: s.opt.BaseURL + "/quotes/" + url.PathEscape(t.QuoteID) + "/execute"},
+	}
 }
 
 // announce enqueues the webhook for t's current state inside tx, so the
