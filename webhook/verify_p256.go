@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -59,14 +60,50 @@ func NewP256Verifier(header string, publicKeysPEM ...[]byte) (*P256Verifier, err
 // 72 bytes, 96 in base64.
 const maxP256Header = 512
 
-// Verify implements [Verifier].
+// Verify implements [Verifier]. Like the body-HMAC verifier it reads every
+// line of the header (RFC 9110 §5.3): the header is missing only when all
+// are blank, a signature on any line that verifies is enough, and only
+// when no line holds a well-formed signature is the header malformed.
 func (v *P256Verifier) Verify(h http.Header, body []byte) error {
-	value := strings.TrimSpace(h.Get(v.header))
-	if value == "" {
+	values := h.Values(v.header)
+	if !slices.ContainsFunc(values, func(s string) bool { return strings.TrimSpace(s) != "" }) {
 		return fmt.Errorf("%w: %s", ErrMissingHeader, v.header)
 	}
+	digest := sha256.Sum256(body)
+	var malformed error
+	seen, parsed := 0, 0
+	for _, value := range values {
+		value = strings.TrimSpace(value)
+		if value == "" {
+			continue
+		}
+		if seen++; seen > maxSignatures {
+			break
+		}
+		sig, err := v.parse(value)
+		if err != nil {
+			if malformed == nil {
+				malformed = err
+			}
+			continue
+		}
+		parsed++
+		for _, p := range v.pubs {
+			if ecdsa.VerifyASN1(p, digest[:], sig) {
+				return nil
+			}
+		}
+	}
+	if parsed == 0 {
+		return malformed
+	}
+	return ErrNoMatch
+}
+
+// parse reads one header line: the JSON envelope or the bare base64.
+func (v *P256Verifier) parse(value string) ([]byte, error) {
 	if len(value) > maxP256Header {
-		return fmt.Errorf("%w: %s too long", ErrMalformedHeader, v.header)
+		return nil, fmt.Errorf("%w: %s too long", ErrMalformedHeader, v.header)
 	}
 	sigText := value
 	if strings.HasPrefix(value, "{") {
@@ -75,22 +112,16 @@ func (v *P256Verifier) Verify(h http.Header, body []byte) error {
 			S string `json:"s"`
 		}
 		if err := json.Unmarshal([]byte(value), &env); err != nil || env.S == "" {
-			return fmt.Errorf("%w: %s is not {\"v\":\"1\",\"s\":…}", ErrMalformedHeader, v.header)
+			return nil, fmt.Errorf("%w: %s is not {\"v\":\"1\",\"s\":…}", ErrMalformedHeader, v.header)
 		}
 		if env.V != "1" {
-			return fmt.Errorf("%w: %s version %q unsupported", ErrMalformedHeader, v.header, env.V)
+			return nil, fmt.Errorf("%w: %s version %q unsupported", ErrMalformedHeader, v.header, env.V)
 		}
 		sigText = env.S
 	}
 	sig, err := base64.StdEncoding.DecodeString(sigText)
 	if err != nil {
-		return fmt.Errorf("%w: %s is not base64", ErrMalformedHeader, v.header)
+		return nil, fmt.Errorf("%w: %s is not base64", ErrMalformedHeader, v.header)
 	}
-	digest := sha256.Sum256(body)
-	for _, p := range v.pubs {
-		if ecdsa.VerifyASN1(p, digest[:], sig) {
-			return nil
-		}
-	}
-	return ErrNoMatch
+	return sig, nil
 }

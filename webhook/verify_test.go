@@ -262,6 +262,31 @@ func TestP256Verifier(t *testing.T) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
 		}
 	}
+	// Header lines are one list, as for the body-HMAC verifier: an empty
+	// or malformed first line does not hide a valid signature on a later
+	// one, and only blank lines are a missing header.
+	other := base64.StdEncoding.EncodeToString(append([]byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01}, 0x01))
+	for _, c := range []struct {
+		name  string
+		lines []string
+		want  error
+	}{
+		{"empty, then valid", []string{"", b}, nil},
+		{"blank, then valid json", []string{"  ", `{"v":"1","s":"` + b + `"}`}, nil},
+		{"garbage, then valid", []string{"%%%", b}, nil},
+		{"not matching, then valid", []string{other, b}, nil},
+		{"empty, then not matching", []string{"", other}, ErrNoMatch},
+		{"empty, then garbage", []string{"", "%%%"}, ErrMalformedHeader},
+		{"only blank lines", []string{"", " "}, ErrMissingHeader},
+	} {
+		h := http.Header{}
+		for _, l := range c.lines {
+			h.Add(HeaderUMAaaSSignature, l)
+		}
+		if err := v.Verify(h, body); !errorIs(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
 	if _, err := NewP256Verifier(HeaderGridSignature, []byte("not pem")); err == nil {
 		t.Error("garbage key accepted")
 	}
