@@ -270,11 +270,16 @@ func readFile(path string) (map[string]*string, error) {
 	return out, nil
 }
 
-// ParseURL checks a URL setting.
+// ParseURL checks a URL setting. Its errors show the value with any
+// password redacted (RedactURL), never url.Parse's error, which repeats
+// the whole value.
 func ParseURL(name, v string, schemes ...string) (*url.URL, error) {
 	u, err := url.Parse(v)
 	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("setting %s: %q is not an absolute URL", name, v)
+		if r := RedactURL(v); r != "" {
+			return nil, fmt.Errorf("setting %s: %q is not an absolute URL", name, r)
+		}
+		return nil, fmt.Errorf("setting %s: not an absolute URL (the value is not echoed: it may hold a password)", name)
 	}
 	for _, s := range schemes {
 		if u.Scheme == s {
@@ -282,4 +287,20 @@ func ParseURL(name, v string, schemes ...string) (*url.URL, error) {
 		}
 	}
 	return nil, fmt.Errorf("setting %s: scheme must be one of %s", name, strings.Join(schemes, ", "))
+}
+
+// RedactURL is v to echo in an error or a log line, its password hidden:
+// url.URL.Redacted for a user:password@ part, and libpq's password query
+// parameter too. It is "" for a value that must not be echoed at all: one
+// that does not parse as a URL, or has an '@' but no authority to redact.
+func RedactURL(v string) string {
+	u, err := url.Parse(v)
+	if err != nil || (u.Opaque != "" && strings.Contains(v, "@")) {
+		return ""
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
 }

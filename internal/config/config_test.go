@@ -127,3 +127,30 @@ func TestNullMeansUnset(t *testing.T) {
 		t.Fatalf("%+v %v, want name \"null\"", c, err)
 	}
 }
+
+// A URL setting's error shows the value without its password: the
+// user:password@ part redacted, and a value that does not parse (whose
+// parse error would repeat it) or has an '@' outside an authority not
+// echoed at all.
+func TestParseURLHidesPassword(t *testing.T) {
+	for _, c := range []struct{ value, want string }{
+		{"postgres://user:s3cret@/db", `"postgres://user:xxxxx@/db" is not an absolute URL`},
+		{"https://user:s3cret@", `"https://user:xxxxx@" is not an absolute URL`},
+		{"/db?password=s3cret", `"/db?password=xxxxx" is not an absolute URL`},
+		{"https://user:s3cret%zz@host", "not echoed"},
+		{"user:s3cret@host", "not echoed"},
+		{"ftp://user:s3cret@host", "scheme must be"},
+	} {
+		_, err := ParseURL("database-url", c.value, "https", "postgres")
+		if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), c.want) ||
+			!strings.Contains(err.Error(), "setting database-url") {
+			t.Errorf("%s: err = %v, want it to say %q without the password", c.value, err, c.want)
+		}
+	}
+	if got := RedactURL("https://user:s3cret@host/p?password=s3cret&x=1"); got != "https://user:xxxxx@host/p?password=xxxxx&x=1" {
+		t.Errorf("RedactURL: %s", got)
+	}
+	if got := RedactURL("https://host:8080/p"); got != "https://host:8080/p" {
+		t.Errorf("RedactURL changed a URL without password: %s", got)
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/api"
 	"github.com/vaspd/vaspd/auth"
+	"github.com/vaspd/vaspd/internal/config"
 	"github.com/vaspd/vaspd/invitations"
 	"github.com/vaspd/vaspd/lightning/embedded"
 	"github.com/vaspd/vaspd/lightning/lnd"
@@ -109,7 +110,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- d.srv.Serve(d.ln) }()
 	fmt.Fprintf(d.out, "vaspd listening on http://%s\n  UMA domain: %s (users are $name@%s)\n  public base URL: %s\n",
-		d.ln.Addr(), d.cfg.Domain, d.cfg.Domain, d.cfg.BaseURL)
+		d.ln.Addr(), d.cfg.Domain, d.cfg.Domain, config.RedactURL(d.cfg.BaseURL))
 
 	err := d.start(ctx)
 	if err == nil {

@@ -296,3 +296,34 @@ func TestDomainAndBaseURL(t *testing.T) {
 		}
 	}
 }
+
+// A URL setting echoed by an error or the start banner never shows its
+// password: base-url and lnd-rest-url when refused, the database URL when
+// the database cannot be reached.
+func TestURLSettingsHidePasswords(t *testing.T) {
+	t.Parallel()
+	base := Config{DataDir: "d", Listen: ":1", LogFormat: "auto", LogLevel: "info"}
+	bad := base
+	bad.BaseURL = "https://user:s3cret@"
+	lnd := base
+	lnd.Lightning = LightningConfig{Backend: "lnd", LNDRESTURL: "https://user:s3cret@"}
+	for _, c := range []Config{bad, lnd} {
+		if err := c.Resolve(); err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "user:xxxxx@") {
+			t.Errorf("resolve: err = %v, want the URL with its password redacted", err)
+		}
+	}
+	for _, u := range []string{"postgres://user:s3cret@127.0.0.1:1/db?connect_timeout=5", "postgres://127.0.0.1:1/db?password=s3cret"} {
+		db := base
+		db.DatabaseURL = u
+		if err := db.Resolve(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := OpenDB(context.Background(), db, slog.New(slog.DiscardHandler)); err == nil || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("open %s: err = %v, want one without the password", u, err)
+		}
+	}
+	r := start(t, Config{DataDir: filepath.Join(t.TempDir(), "data"), BaseURL: "http://user:s3cret@localhost:1"})
+	if out := r.out.String(); strings.Contains(out, "s3cret") || !strings.Contains(out, "public base URL: http://user:xxxxx@localhost:1") {
+		t.Errorf("banner shows the base URL's password or not the URL:\n%s", out)
+	}
+}
