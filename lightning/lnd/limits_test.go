@@ -80,3 +80,38 @@ func TestCreateInvoiceLimits(t *testing.T) {
 		t.Fatalf("invoice for exactly 21M BTC: %+v, %v", inv, err)
 	}
 }
+
+// An expiry lnd reports is bounded as bolt11 bounds it (a year), never
+// multiplied by time.Second unchecked, which wraps: an invoice's is read
+// as a year (or zero below zero), so it is still delivered and polled; a
+// payment request's is ErrInvalidInvoice and nothing is sent.
+func TestReportedExpiryBounded(t *testing.T) {
+	f := newFakeLND(t)
+	n := f.node(t, storetest.SQLite(t))
+	ctx := fctx(t)
+	year := 365 * 24 * time.Hour
+	for expiry, want := range map[string]time.Duration{
+		"9223372036854775807": year, "9223372037": year, "31536001": year, "31536000": year, "600": 10 * time.Minute, "-5": 0,
+	} {
+		h := f.addInvoice(map[string]any{"value_msat": "1000", "expiry": expiry})
+		inv, err := n.LookupInvoice(ctx, h)
+		if err != nil {
+			t.Fatalf("expiry %s: %v", expiry, err)
+		}
+		if got := inv.ExpiresAt.Sub(inv.CreatedAt); got != want {
+			t.Errorf("expiry %s: invoice expires %s after creation, want %s", expiry, got, want)
+		}
+	}
+	for _, expiry := range []string{"9223372036854775807", "9223372037", "31536001", "-1"} {
+		b, _, _ := f.payReq(1000, time.Hour)
+		f.mu.Lock()
+		f.payReqs[b]["expiry"] = expiry
+		f.mu.Unlock()
+		if _, err := n.Pay(ctx, lightning.PayRequest{Invoice: b, Timeout: 5 * time.Second}); !errors.Is(err, lightning.ErrInvalidInvoice) {
+			t.Errorf("payment request with expiry %s: %v, want ErrInvalidInvoice", expiry, err)
+		}
+	}
+	if f.sendCount() != 0 {
+		t.Fatalf("%d payments reached lnd; none should have", f.sendCount())
+	}
+}

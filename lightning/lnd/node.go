@@ -135,7 +135,8 @@ func (n *Node) CreateInvoice(ctx context.Context, req lightning.InvoiceRequest) 
 }
 
 // maxInvoiceExpiry is the longest expiry CreateInvoice asks lnd for: a
-// year, as the embedded node (bolt11.MaxExpiry).
+// year, as the embedded node (bolt11.MaxExpiry). An invoice lnd reports
+// with a longer one is read as a year, a payment request refused.
 const maxInvoiceExpiry = 365 * 24 * time.Hour
 
 // LookupInvoice returns an invoice by payment hash.

@@ -170,6 +170,11 @@ func (w *wireInvoice) toInvoice() (lightning.Invoice, error) {
 		return lightning.Invoice{}, err
 	}
 	inv.CreatedAt = unixSeconds(created)
+	// A settled invoice is delivered whatever its expiry, so an expiry out
+	// of range is bounded, not refused: above a year (the most vaspd asks
+	// lnd for, as bolt11.MaxExpiry) it is a year, where multiplying by
+	// time.Second would wrap; below zero it is zero.
+	expiry = min(max(expiry, 0), int64(maxInvoiceExpiry/time.Second))
 	inv.ExpiresAt = inv.CreatedAt.Add(time.Duration(expiry) * time.Second)
 	switch w.State {
 	case "SETTLED":
