@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -104,6 +105,11 @@ type endpointChange struct {
 	backoff    time.Time
 	disable    string
 	successful bool
+	// goneURLs are the URLs that answered 410: the endpoint is disabled
+	// only if its URL is still one of them, not if the platform pointed it
+	// elsewhere while the attempt was in flight.
+	goneURLs []string
+	disabled bool // committed: the endpoint was disabled
 }
 
 // record writes a batch of results: attempt rows, delivery states, endpoint
@@ -140,6 +146,9 @@ func (w *worker) record(batch []finished) error {
 		case outcomeGone:
 			ec.disable = "410 Gone from the receiver"
 			ec.changed = true
+			if !slices.Contains(ec.goneURLs, f.c.t.url) {
+				ec.goneURLs = append(ec.goneURLs, f.c.t.url)
+			}
 		default:
 			ec.streak++
 			ec.changed = true
@@ -206,11 +215,21 @@ func (w *worker) record(batch []finished) error {
 		}
 		var changed []string
 		for id, ec := range eps {
+			ec.disabled = false
 			if ec.disable != "" {
 				s.endpointsChanged()
-				if _, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = $2, updated_at = $3
-					WHERE id = $1`, id, ec.disable, us); err != nil {
-					return err
+				for _, u := range ec.goneURLs {
+					res, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = $2, updated_at = $3
+						WHERE id = $1 AND url = $4`, id, ec.disable, us, u)
+					if err != nil {
+						return err
+					}
+					if n, err := res.RowsAffected(); err != nil {
+						return err
+					} else if n > 0 {
+						ec.disabled = true
+						break
+					}
 				}
 			}
 			if ec.changed {
@@ -236,8 +255,10 @@ func (w *worker) record(batch []finished) error {
 	}
 	w.mu.Unlock()
 	for id, ec := range eps {
-		if ec.disable != "" {
+		if ec.disabled {
 			s.opt.Log.Warn("webhook endpoint disabled", "endpoint", id, "reason", ec.disable)
+		} else if ec.disable != "" {
+			s.opt.Log.Info("410 Gone from a webhook endpoint's former URL; not disabled", "endpoint", id)
 		}
 		if ec.changed {
 			s.m.streak(id, ec.streak)

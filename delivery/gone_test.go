@@ -1,0 +1,63 @@
+package delivery
+
+import (
+	"context"
+	"testing"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+)
+
+// TestLateGoneAfterURLChange: a 410 from an attempt in flight against an
+// endpoint's old URL, recorded after the platform pointed the endpoint
+// elsewhere, does not disable it: the delivery is due again and goes to
+// the new URL. A 410 from the URL the endpoint still has disables it.
+func TestLateGoneAfterURLChange(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := newTestService(t, db, vaspd.NewFakeClock(t0))
+		old, moved := newReceiver(t), newReceiver(t)
+		old.status(410)
+		ep, _ := mustEndpoint(t, s, old.URL)
+		id := enqueue(t, s, Event{Type: TypeTest})
+
+		// The attempt against the old URL ends with 410; before it is
+		// recorded, the endpoint is moved.
+		w := newWorker(s)
+		if n, _, err := w.claim(ctx); err != nil || n != 1 {
+			t.Fatalf("claim: %d %v", n, err)
+		}
+		w.wg.Wait()
+		close(w.results)
+		var batch []finished
+		for f := range w.results {
+			batch = append(batch, f)
+		}
+		if _, err := s.UpdateEndpoint(ctx, ep.ID, EndpointInput{URL: &moved.URL}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.record(batch); err != nil {
+			t.Fatal(err)
+		}
+		if e, err := s.GetEndpoint(ctx, ep.ID); err != nil || !e.Enabled || e.DisabledReason != "" {
+			t.Fatalf("endpoint after a late 410 from its old URL: %+v, %v", e, err)
+		}
+		if n := step(t, s); n != 1 || len(moved.requests()) != 1 {
+			t.Fatalf("after the move: %d attempts, %d at the new URL", n, len(moved.requests()))
+		}
+		if d := onlyDelivery(t, s, id); d.Status != StatusDelivered {
+			t.Fatalf("delivery: %+v", d)
+		}
+
+		// The new URL going away does disable the endpoint.
+		moved.status(410)
+		enqueue(t, s, Event{Type: TypeTest})
+		if n := step(t, s); n != 1 {
+			t.Fatalf("%d attempts", n)
+		}
+		if e, err := s.GetEndpoint(ctx, ep.ID); err != nil || e.Enabled {
+			t.Fatalf("endpoint after 410 from its URL: %+v, %v", e, err)
+		}
+	})
+}
