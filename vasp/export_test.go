@@ -3,7 +3,12 @@ package vasp
 import (
 	"context"
 	"encoding/json"
+
+	"github.com/vaspd/vaspd/uma"
 )
+
+// SetPayeeData changes what our payreqs ask of the payee.
+func (s *Service) SetPayeeData(o uma.CounterpartyDataOptions) { s.payeeData = o }
 
 // Test hooks into the post-transaction callback sender.
 

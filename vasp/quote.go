@@ -185,7 +185,7 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 		Request: in, CreatedAt: s.clock.Now(), SendingCurrencyInfo: rate.Currency,
 		ReceivingCurrencyInfo: rates.Currency{Code: theirs.Code, Name: theirs.Name, Symbol: theirs.Symbol, Decimals: theirs.Decimals},
 	}
-	pr := &uma.PayRequest{ReceivingCurrency: theirs.Code, Comment: in.Description, PayeeData: uma.UMADataOptions("name"),
+	pr := &uma.PayRequest{ReceivingCurrency: theirs.Code, Comment: in.Description, PayeeData: s.payeeData,
 		InvoiceUUID: invoiceUUID}
 	var sendConv rates.Conversion
 	if in.LockedSide == LockedSending {
@@ -245,6 +245,9 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	}
 	if _, err := s.verifier.VerifyPayReqResponse(ctx, resp, me, receiver); err != nil {
 		return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's answer does not verify: %s: %s", uma.AsError(err).Code, uma.AsError(err).Reason)
+	}
+	if err := checkPayeeData(pr.PayeeData, resp); err != nil {
+		return Quote{}, err
 	}
 	if resp.PayeeData != nil && resp.PayeeData.Compliance != nil {
 		c := resp.PayeeData.Compliance
@@ -440,4 +443,22 @@ func (s *Service) RefreshQuote(ctx context.Context, id string) (Quote, error) {
 		return q, vaspd.Conflict("QUOTE_ALREADY_EXECUTED", "quote %s was executed; it cannot be refreshed", id)
 	}
 	return s.CreateQuote(ctx, q.Request)
+}
+
+// checkPayeeData refuses a verified payreq answer that lacks payee data
+// asked as mandatory (LUD-22, UMAD-06). The identifier is not required:
+// the signature verified binds the answer to the address we paid (see
+// uma.Verifier.VerifyPayReqResponse), and the JS SDK leaves it out.
+func checkPayeeData(asked uma.CounterpartyDataOptions, resp *uma.PayReqResponse) error {
+	opts := make(uma.CounterpartyDataOptions, len(asked))
+	for k, v := range asked {
+		if k != uma.DataIdentifier {
+			opts[k] = v
+		}
+	}
+	if err := resp.CheckMandatoryPayeeData(opts); err != nil {
+		return vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's answer lacks payee data we require: %s: %s",
+			uma.AsError(err).Code, uma.AsError(err).Reason)
+	}
+	return nil
 }

@@ -90,6 +90,10 @@ type Service struct {
 	client   *http.Client
 	verifier *uma.Verifier
 	nonces   *NonceCache
+	// payeeData is what our payreqs ask of the payee: identifier and
+	// compliance mandatory, name optional. A receiver's answer lacking a
+	// mandatory key is refused (checkPayeeData).
+	payeeData uma.CounterpartyDataOptions
 
 	// callbackWake tells the post-transaction callback sender that a
 	// payment just completed (see callbacks.go).
@@ -144,7 +148,8 @@ func New(opts Options) (*Service, error) {
 	if opts.MaxRoutingFeePPM <= 0 {
 		opts.MaxRoutingFeePPM = 5_000 // 0.5 %
 	}
-	s := &Service{opt: opts, db: opts.DB, clock: opts.Clock, log: opts.Log, client: opts.HTTPClient}
+	s := &Service{opt: opts, db: opts.DB, clock: opts.Clock, log: opts.Log, client: opts.HTTPClient,
+		payeeData: uma.UMADataOptions("name")}
 	s.callbackWake = make(chan struct{}, 1)
 	s.nonces = &NonceCache{DB: opts.DB, Now: opts.Clock.Now}
 	keys := opts.KeySource
