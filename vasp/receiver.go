@@ -108,6 +108,8 @@ func (s *Service) Lnurlp(ctx context.Context, u *url.URL, local string) (*uma.Ln
 		MinSendable: s.opt.MinSendableMsats,
 		MaxSendable: s.opt.MaxSendableMsats,
 		Metadata:    s.metadata(r.Local),
+		// LUD-12: longer comments are refused (checkComment).
+		CommentAllowed: MaxDescriptionLen,
 	}
 	// Parsing first: some but not all UMA parameters is a broken UMA
 	// request (400), not a plain LNURL one.
@@ -263,6 +265,9 @@ func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequ
 	} else if req.PayerData != nil && req.PayerData.Compliance != nil {
 		return nil, uma.Errorf(uma.CodeMissingMandatoryPayerData, "payerData.identifier is required")
 	}
+	if err := checkComment(req.Comment); err != nil {
+		return nil, err
+	}
 	q, err := s.priceIncoming(ctx, r, req)
 	if err != nil {
 		return nil, err
@@ -353,4 +358,16 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// checkComment applies the commentAllowed our lnurlp answers advertise
+// (LUD-12, in characters): a longer comment is refused, never cut.
+func checkComment(c string) error {
+	if !utf8.ValidString(c) {
+		return uma.Errorf(uma.CodeInvalidInput, "comment is not UTF-8 text")
+	}
+	if n := utf8.RuneCountInString(c); n > MaxDescriptionLen {
+		return uma.Errorf(uma.CodeInvalidInput, "comment is %d characters; commentAllowed is %d", n, MaxDescriptionLen)
+	}
+	return nil
 }

@@ -225,7 +225,7 @@ func (s *Service) newIncoming(r Recipient, req *uma.PayRequest, q incomingQuote)
 		CreatedAt: now, UpdatedAt: now,
 	}
 	t.Details.MsatsPerUnit = q.rate.ReceiveMultiplier().FloatString(12)
-	t.Details.Comment = truncate(req.Comment, 1000)
+	t.Details.Comment = req.Comment // at most MaxDescriptionLen characters (checkComment)
 	if req.PayerData != nil {
 		// Stored normalised, so never cut (uma.MaxAddressLen): it must
 		// parse again when the sender's post-transaction callback comes.
