@@ -37,18 +37,11 @@ func NewID(typ string) string {
 func ParseID(typ, s string) (uuid.UUID, error) {
 	prefix, rest, ok := strings.Cut(s, ":")
 	if !ok || prefix != typ {
-		return uuid.UUID{}, fmt.Errorf("id %q is not a %s id (want %s:<uuid>)", truncate(s, 80), typ, typ)
+		return uuid.UUID{}, fmt.Errorf("id %q is not a %s id (want %s:<uuid>)", Truncate(s, 80), typ, typ)
 	}
 	u, err := uuid.Parse(rest)
 	if err != nil || len(rest) != 36 {
-		return uuid.UUID{}, fmt.Errorf("id %q has a malformed uuid", truncate(s, 80))
+		return uuid.UUID{}, fmt.Errorf("id %q has a malformed uuid", Truncate(s, 80))
 	}
 	return u, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -33,7 +33,7 @@ func ParsePermissions(items ...string) ([]Permission, error) {
 			}
 			perm := Permission(p)
 			if !slices.Contains(AllPermissions, perm) {
-				return nil, fmt.Errorf("unknown permission %q (want VIEW, TRANSACT or MANAGE)", truncate(p, 40))
+				return nil, fmt.Errorf("unknown permission %q (want VIEW, TRANSACT or MANAGE)", Truncate(p, 40))
 			}
 			if !slices.Contains(out, perm) {
 				out = append(out, perm)

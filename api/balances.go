@@ -185,7 +185,7 @@ func (h *userHandlers) ledgerTransfer(w http.ResponseWriter, r *http.Request, ki
 	cur, err := rates.Find(r.Context(), h.rates, strings.ToUpper(strings.TrimSpace(req.CurrencyCode)))
 	if errors.Is(err, rates.ErrUnknownCurrency) {
 		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidCurrency, "currency %q is not supported by this VASP",
-			truncate(req.CurrencyCode, 16))
+			vaspd.Truncate(req.CurrencyCode, 16))
 	}
 	if err != nil {
 		return err

@@ -76,7 +76,7 @@ func readCSVUpload(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	}
 	mr, err := r.MultipartReader()
 	if err != nil {
-		return nil, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "malformed multipart body: %s", truncate(err.Error(), 200))
+		return nil, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "malformed multipart body: %s", vaspd.Truncate(err.Error(), 200))
 	}
 	for {
 		part, err := mr.NextPart()
@@ -112,5 +112,5 @@ func uploadError(err error) error {
 		return vaspd.Errorf(http.StatusRequestEntityTooLarge, vaspd.CodeRequestTooLarge,
 			"request body is larger than %d bytes", maxErr.Limit)
 	}
-	return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "malformed upload: %s", truncate(err.Error(), 200))
+	return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "malformed upload: %s", vaspd.Truncate(err.Error(), 200))
 }

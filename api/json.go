@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/vaspd/vaspd"
 )
@@ -103,7 +102,7 @@ func duplicateKeys(data []byte) error {
 				f := foldKey(key)
 				if _, dup := stack[top].keys[f]; dup {
 					return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat,
-						"key %q appears twice in one JSON object (keys are matched case-insensitively)", truncate(key, 64))
+						"key %q appears twice in one JSON object (keys are matched case-insensitively)", vaspd.Truncate(key, 64))
 				}
 				stack[top].keys[f] = struct{}{}
 				stack[top].wantKey = false
@@ -154,22 +153,8 @@ func jsonError(err error) error {
 		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidInput, "unknown field %s",
 			strings.TrimPrefix(err.Error(), "json: unknown field "))
 	default:
-		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "malformed JSON: %s", truncate(err.Error(), 200))
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "malformed JSON: %s", vaspd.Truncate(err.Error(), 200))
 	}
-}
-
-// truncate cuts s to at most n bytes (plus "…") without splitting a
-// character: what it returns is stored (a reject's reason) or sent back
-// (error messages quoting input), and PostgreSQL refuses text that is not
-// UTF-8.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 // PathID reads a typed id from the route's path parameter name and checks it.

@@ -117,7 +117,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				level = slog.LevelDebug
 			}
 			s.log.Log(ctx, level, "http request", "request_id", id, "method", r.Method, "route", route,
-				"path", truncate(r.URL.Path, 200), "status", status, "duration_ms", float64(d.Microseconds())/1000)
+				"path", vaspd.Truncate(r.URL.Path, 200), "status", status, "duration_ms", float64(d.Microseconds())/1000)
 		}()
 		next.ServeHTTP(sw, r)
 	})

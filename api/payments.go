@@ -289,7 +289,7 @@ func (h *paymentHandlers) listTransactions(w http.ResponseWriter, r *http.Reques
 		return vaspd.InvalidInput("type must be INCOMING or OUTGOING")
 	}
 	if f.Status != "" && !vasp.ValidStatus(f.Status) {
-		return vaspd.InvalidInput("status %q is not a transaction status", truncate(f.Status, 32))
+		return vaspd.InvalidInput("status %q is not a transaction status", vaspd.Truncate(f.Status, 32))
 	}
 	for name, dst := range map[string]*time.Time{"startDate": &f.From, "endDate": &f.To} {
 		if *dst, err = QueryTime(r, name); err != nil {
@@ -328,7 +328,7 @@ func (h *paymentHandlers) decide(w http.ResponseWriter, r *http.Request, approve
 	// reason is optional free text for debugging or the platform's own
 	// use, with no limit in the OpenAPI: a long one is accepted and kept
 	// to its first 200 bytes, cut between characters.
-	t, err := h.v.Decide(r.Context(), id, approve, req.ReceiverUserInfo, truncate(req.Reason, 200))
+	t, err := h.v.Decide(r.Context(), id, approve, req.ReceiverUserInfo, vaspd.Truncate(req.Reason, 200))
 	if err != nil {
 		return err
 	}

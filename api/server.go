@@ -61,9 +61,9 @@ func New(opts Options) *Server {
 		if allow := s.allowedMethods(r); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
 			return vaspd.Errorf(http.StatusMethodNotAllowed, vaspd.CodeMethodNotAllowed, "%s %s is not allowed; use %s",
-				truncate(r.Method, 20), truncate(r.URL.Path, 200), strings.Join(allow, ", "))
+				vaspd.Truncate(r.Method, 20), vaspd.Truncate(r.URL.Path, 200), strings.Join(allow, ", "))
 		}
-		return vaspd.Errorf(http.StatusNotFound, vaspd.CodeNotFound, "no route for %s %s", r.Method, truncate(r.URL.Path, 200))
+		return vaspd.Errorf(http.StatusNotFound, vaspd.CodeNotFound, "no route for %s %s", r.Method, vaspd.Truncate(r.URL.Path, 200))
 	}))
 	if opts.Tokens != nil {
 		s.tokenRoutes()

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/uma"
 	"github.com/vaspd/vaspd/vasp"
 )
@@ -40,7 +41,7 @@ func (s *Server) MountUMA(v *vasp.Service) {
 }
 
 func (h *umaHandlers) notFound(w http.ResponseWriter, r *http.Request) {
-	h.umaError(w, r, uma.Errorf(uma.CodeRequestNotFound, "no UMA endpoint %s %s", r.Method, truncate(r.URL.Path, 200)))
+	h.umaError(w, r, uma.Errorf(uma.CodeRequestNotFound, "no UMA endpoint %s %s", r.Method, vaspd.Truncate(r.URL.Path, 200)))
 }
 
 type umaHandlers struct {

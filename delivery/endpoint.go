@@ -93,7 +93,7 @@ func (s *Service) validate(in EndpointInput) error {
 		}
 		for _, t := range *in.EventTypes {
 			if !typePattern.MatchString(t) {
-				return vaspd.InvalidInput("event type %q is not a webhook type such as INCOMING_PAYMENT", truncate(t, 64))
+				return vaspd.InvalidInput("event type %q is not a webhook type such as INCOMING_PAYMENT", vaspd.Truncate(t, 64))
 			}
 		}
 	}
@@ -140,13 +140,6 @@ func (s *Service) validateURL(raw string) error {
 func isLocalhost(host string) bool {
 	h := strings.ToLower(strings.TrimSuffix(host, "."))
 	return h == "localhost" || strings.HasSuffix(h, ".localhost")
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // newSecret returns a fresh "whsec_" secret, stored as its bytes.
@@ -217,7 +210,7 @@ func derefSlice(p *[]string) []string {
 func getEndpoint(ctx context.Context, q store.Querier, id string) (Endpoint, error) {
 	e, err := scanEndpoint(q.QueryRowContext(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints WHERE id = $1 AND deleted_at = 0`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return e, vaspd.NotFound(vaspd.CodeWebhookEndpointNotFound, "webhook endpoint %s not found", truncate(id, 80))
+		return e, vaspd.NotFound(vaspd.CodeWebhookEndpointNotFound, "webhook endpoint %s not found", vaspd.Truncate(id, 80))
 	}
 	return e, err
 }

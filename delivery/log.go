@@ -145,7 +145,7 @@ func (s *Service) GetDelivery(ctx context.Context, id string) (Delivery, error) 
 	d, err := scanDelivery(s.db.QueryRowContext(ctx, `SELECT `+deliveryCols+` FROM webhook_deliveries d
 		JOIN webhook_events ev ON ev.id = d.event_id WHERE d.id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return d, vaspd.NotFound(vaspd.CodeWebhookDeliveryNotFound, "webhook delivery %s not found", truncate(id, 80))
+		return d, vaspd.NotFound(vaspd.CodeWebhookDeliveryNotFound, "webhook delivery %s not found", vaspd.Truncate(id, 80))
 	}
 	if err != nil {
 		return d, err
@@ -181,7 +181,7 @@ func (s *Service) Redeliver(ctx context.Context, id string) (Delivery, error) {
 		var status, endpoint string
 		err := tx.QueryRowContext(ctx, `SELECT status, endpoint_id FROM webhook_deliveries WHERE id = $1`, id).Scan(&status, &endpoint)
 		if errors.Is(err, sql.ErrNoRows) {
-			return vaspd.NotFound(vaspd.CodeWebhookDeliveryNotFound, "webhook delivery %s not found", truncate(id, 80))
+			return vaspd.NotFound(vaspd.CodeWebhookDeliveryNotFound, "webhook delivery %s not found", vaspd.Truncate(id, 80))
 		}
 		if err != nil {
 			return err
@@ -215,7 +215,7 @@ func lockLiveEndpoint(ctx context.Context, tx *store.Tx, id string) error {
 	if n, err := res.RowsAffected(); err != nil {
 		return err
 	} else if n == 0 {
-		return vaspd.NotFound(vaspd.CodeWebhookEndpointNotFound, "webhook endpoint %s not found", truncate(id, 80))
+		return vaspd.NotFound(vaspd.CodeWebhookEndpointNotFound, "webhook endpoint %s not found", vaspd.Truncate(id, 80))
 	}
 	return nil
 }

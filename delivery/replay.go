@@ -69,7 +69,7 @@ func (s *Service) GetJob(ctx context.Context, id string) (Job, error) {
 	err := s.db.QueryRowContext(ctx, `SELECT id, kind, params, status, processed, error, created_at, updated_at, finished_at
 		FROM webhook_jobs WHERE id = $1`, id).Scan(&j.ID, &j.Kind, &params, &j.Status, &j.Processed, &j.Error, &created, &updated, &fin)
 	if errors.Is(err, sql.ErrNoRows) {
-		return j, vaspd.NotFound(vaspd.CodeNotFound, "job %s not found", truncate(id, 80))
+		return j, vaspd.NotFound(vaspd.CodeNotFound, "job %s not found", vaspd.Truncate(id, 80))
 	}
 	if err != nil {
 		return j, err

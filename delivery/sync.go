@@ -146,7 +146,7 @@ func (s *Service) targetError(err error, endpointID string) error {
 	case errors.Is(err, sql.ErrNoRows) && endpointID == "":
 		return ErrNoEndpoint
 	case errors.Is(err, sql.ErrNoRows):
-		return vaspd.NotFound(vaspd.CodeWebhookEndpointNotFound, "webhook endpoint %s not found", truncate(endpointID, 80))
+		return vaspd.NotFound(vaspd.CodeWebhookEndpointNotFound, "webhook endpoint %s not found", vaspd.Truncate(endpointID, 80))
 	default:
 		return fmt.Errorf("delivery: record sync send: %w", err)
 	}

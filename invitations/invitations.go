@@ -184,12 +184,7 @@ func notFound(code string) error {
 	return vaspd.NotFound(vaspd.CodeInvitationNotFound, "invitation %q not found", truncate(code))
 }
 
-func truncate(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
-}
+func truncate(s string) string { return vaspd.Truncate(s, 40) }
 
 // validCode reports whether code could be one of ours, so garbage never
 // reaches the database.

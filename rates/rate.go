@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/vaspd/vaspd"
 )
 
 // Currency is the UMAaaS Currency model: ISO-4217 code (or a ticker such as
@@ -325,12 +327,7 @@ func parsePositiveRat(s string) (*big.Rat, error) {
 	return r, nil
 }
 
-func truncate(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
-}
+func truncate(s string) string { return vaspd.Truncate(s, 64) }
 
 // mulInt returns r × n as a new Rat.
 func mulInt(r *big.Rat, n int64) *big.Rat {

@@ -3,7 +3,6 @@ package users
 import (
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/uma"
@@ -56,15 +55,5 @@ func invalidAddress(format string, args ...any) *vaspd.Error {
 	return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidUMAAddress, format, args...)
 }
 
-// truncate cuts s to at most 80 bytes, at a character boundary so that
-// valid UTF-8 stays valid.
-func truncate(s string) string {
-	if len(s) <= 80 {
-		return s
-	}
-	n := 80
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
+// truncate shortens hostile input before it is echoed or stored.
+func truncate(s string) string { return vaspd.Truncate(s, 80) }

@@ -82,7 +82,7 @@ func (s *Service) approve(ctx context.Context, t Transaction, req *uma.PayReques
 		_ = json.Unmarshal(resp.Body, &body)
 		msg := "the receiver's platform rejected the payment"
 		if body.Reason != "" {
-			msg += ": " + truncate(body.Reason, 200)
+			msg += ": " + vaspd.Truncate(body.Reason, 200)
 		}
 		return s.reject(ctx, t.ID, "REJECTED_BY_PLATFORM", uma.Errorf(uma.CodeSenderNotAccepted, "%s", msg), nil)
 	case resp.Status == http.StatusUnprocessableEntity:
@@ -90,7 +90,7 @@ func (s *Service) approve(ctx context.Context, t Transaction, req *uma.PayReques
 		_ = json.Unmarshal(resp.Body, &body)
 		fields := make([]string, 0, len(body.RequiredFields))
 		for _, f := range body.RequiredFields {
-			fields = append(fields, truncate(f, 64))
+			fields = append(fields, vaspd.Truncate(f, 64))
 		}
 		return s.reject(ctx, t.ID, "ADDITIONAL_INFO_REQUIRED", uma.Errorf(uma.CodeMissingMandatoryPayerData,
 			"the receiver needs more payer data: %s", strings.Join(fields, ", ")), nil)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/delivery"
 	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/store"
@@ -146,7 +147,7 @@ func (s *Service) sendCallback(ctx context.Context, o owedCallback) {
 	body, err := s.callbackBody(ctx, t)
 	if err != nil {
 		s.log.Warn("post-transaction callback not built", "transaction", t.ID, "err", err)
-		s.recordCallback(ctx, t.ID, callbackDead, o.attempts, 0, truncate(err.Error(), 200))
+		s.recordCallback(ctx, t.ID, callbackDead, o.attempts, 0, vaspd.Truncate(err.Error(), 200))
 		return
 	}
 	cctx, cancel := context.WithTimeout(ctx, callbackTimeout)
@@ -162,7 +163,7 @@ func (s *Service) sendCallback(ctx context.Context, o owedCallback) {
 	}
 	why := fmt.Sprintf("HTTP %d", status)
 	if err != nil {
-		why = truncate(err.Error(), 200)
+		why = vaspd.Truncate(err.Error(), 200)
 	}
 	completed := t.UpdatedAt
 	if !t.SettledAt.IsZero() {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/uma"
 )
 
@@ -52,7 +53,7 @@ func matchDomain(list []string, domain string) bool {
 // CounterpartyAllowed applies the lists.
 func (p DomainPolicy) CounterpartyAllowed(_ context.Context, domain string) error {
 	if matchDomain(p.Deny, domain) || (len(p.Allow) > 0 && !matchDomain(p.Allow, domain)) {
-		return uma.Errorf(uma.CodeCounterpartyNotAllowed, "this VASP does not transact with %s", truncate(domain, 100))
+		return uma.Errorf(uma.CodeCounterpartyNotAllowed, "this VASP does not transact with %s", vaspd.Truncate(domain, 100))
 	}
 	return nil
 }

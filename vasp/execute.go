@@ -334,7 +334,7 @@ func (s *Service) ReceiveUtxoCallback(ctx context.Context, txID string, body []b
 		return uma.Errorf(uma.CodeRequestNotFound, "no such transaction")
 	}
 	if !strings.EqualFold(addr.Domain, cb.VaspDomain) {
-		return uma.Errorf(uma.CodeInvalidSignature, "callback from %s about a payment with %s", truncate(cb.VaspDomain, 100), addr.Domain)
+		return uma.Errorf(uma.CodeInvalidSignature, "callback from %s about a payment with %s", vaspd.Truncate(cb.VaspDomain, 100), addr.Domain)
 	}
 	// The nonce is stored with the callback: one that could not be kept
 	// leaves its nonce unused, so the sender's retry is not a replay.

@@ -74,7 +74,7 @@ func counterpartyError(step string, status int, body []byte, err error) error {
 	}
 	if e, ok := uma.ParseErrorBody(body); ok {
 		return &vaspd.Error{Status: http.StatusBadGateway, Code: "COUNTERPARTY_ERROR",
-			Message: fmt.Sprintf("%s: the receiver's VASP answered %s: %s", step, e.Code, truncate(e.Reason, 300)),
+			Message: fmt.Sprintf("%s: the receiver's VASP answered %s: %s", step, e.Code, vaspd.Truncate(e.Reason, 300)),
 			Details: map[string]any{"umaCode": string(e.Code), "httpStatus": status}}
 	}
 	return &vaspd.Error{Status: http.StatusBadGateway, Code: "COUNTERPARTY_ERROR",
@@ -124,7 +124,7 @@ func usableCurrencies(cs []uma.Currency) []uma.Currency {
 func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (Lookup, error) {
 	addr, err := uma.ParseUMAAddress(receiver)
 	if err != nil {
-		return Lookup{}, vaspd.InvalidInput("%s is not a valid UMA address", truncate(receiver, 100))
+		return Lookup{}, vaspd.InvalidInput("%s is not a valid UMA address", vaspd.Truncate(receiver, 100))
 	}
 	if _, err := s.opt.Users.ByID(ctx, userID); err != nil {
 		return Lookup{}, err
@@ -167,7 +167,7 @@ func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (
 		return Lookup{}, vaspd.Errorf(http.StatusBadRequest, "RECEIVER_NOT_UMA", "%s answered as a plain Lightning Address; only UMA receivers can be paid", addr.String())
 	}
 	if err := checkCounterpartyURL(resp.Callback); err != nil {
-		return Lookup{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "lookup: the receiver's callback %q: %v", truncate(resp.Callback, 100), err)
+		return Lookup{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "lookup: the receiver's callback %q: %v", vaspd.Truncate(resp.Callback, 100), err)
 	}
 	if _, err := s.verifier.VerifyLnurlpResponse(ctx, resp, addr); err != nil {
 		s.log.Warn("lookup answer does not verify", "receiver", addr.String(), "err", err)

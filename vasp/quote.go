@@ -164,11 +164,11 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	}
 	rate, err := s.opt.Rates.Rate(ctx, in.SendingCurrency)
 	if err != nil {
-		return Quote{}, quoteInput("sendingCurrencyCode %q is not supported", truncate(in.SendingCurrency, 16))
+		return Quote{}, quoteInput("sendingCurrencyCode %q is not supported", vaspd.Truncate(in.SendingCurrency, 16))
 	}
 	theirs, ok := uma.FindCurrency(l.Response.Currencies, in.ReceivingCurrency)
 	if !ok {
-		return Quote{}, quoteInput("the receiver does not accept %q", truncate(in.ReceivingCurrency, 16))
+		return Quote{}, quoteInput("the receiver does not accept %q", vaspd.Truncate(in.ReceivingCurrency, 16))
 	}
 	receiver, err := uma.ParseUMAAddress(l.Receiver)
 	if err != nil {
@@ -266,7 +266,7 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	// node would pay someone the screening never saw.
 	if c := resp.PayeeData.Compliance; c != nil && c.NodePubKey != "" && !strings.EqualFold(c.NodePubKey, inv.Destination) {
 		return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's invoice pays node %s, not its node %s",
-			inv.Destination, truncate(c.NodePubKey, 70))
+			inv.Destination, vaspd.Truncate(c.NodePubKey, 70))
 	}
 	// One invoice is paid once: an invoice already quoted (for this or
 	// another payreq) is the receiver's error, not a second payment.
@@ -354,7 +354,7 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 		if id == "" {
 			id = l.Receiver
 		}
-		d.PayeeData = map[string]any{"identifier": id, "name": truncate(resp.PayeeData.Name, maxPayeeName)}
+		d.PayeeData = map[string]any{"identifier": id, "name": vaspd.Truncate(resp.PayeeData.Name, maxPayeeName)}
 	}
 	raw, _ := json.Marshal(d)
 	_, err = s.db.ExecContext(ctx, `INSERT INTO uma_quotes (id, lookup_id, user_id, status, locked_side, sending_currency,

@@ -172,13 +172,13 @@ func (s *Service) priceIncoming(ctx context.Context, r Recipient, req *uma.PayRe
 	}
 	i := slices.IndexFunc(offered, func(c uma.Currency) bool { return c.Code == code })
 	if i < 0 {
-		return incomingQuote{}, uma.Errorf(uma.CodeInvalidCurrency, "currency %q is not offered", truncate(code, 16))
+		return incomingQuote{}, uma.Errorf(uma.CodeInvalidCurrency, "currency %q is not offered", vaspd.Truncate(code, 16))
 	}
 	rate := rs[i]
 	var conv rates.Conversion
 	if req.SendingCurrency != "" {
 		if req.SendingCurrency != code {
-			return incomingQuote{}, uma.Errorf(uma.CodeInvalidCurrency, "amount currency %q differs from convert %q", truncate(req.SendingCurrency, 16), code)
+			return incomingQuote{}, uma.Errorf(uma.CodeInvalidCurrency, "amount currency %q differs from convert %q", vaspd.Truncate(req.SendingCurrency, 16), code)
 		}
 		if !rate.InRange(req.Amount) {
 			return incomingQuote{}, uma.Errorf(uma.CodeAmountOutOfRange, "amount %d %s is outside [%d, %d]", req.Amount, code, offered[i].Convertible.Min, offered[i].Convertible.Max)
@@ -259,7 +259,7 @@ func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequ
 		}
 		for key, opt := range req.PayeeData {
 			if _, known := payeeFieldNames[key]; opt.Mandatory && !known && key != uma.DataCompliance {
-				return nil, uma.Errorf(uma.CodeUnrecognizedMandatoryPayeeDataKey, "payee data %q cannot be provided", truncate(key, 64))
+				return nil, uma.Errorf(uma.CodeUnrecognizedMandatoryPayeeDataKey, "payee data %q cannot be provided", vaspd.Truncate(key, 64))
 			}
 		}
 	} else if req.PayerData != nil && req.PayerData.Compliance != nil {
@@ -345,19 +345,6 @@ func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequ
 		return nil, err
 	}
 	return resp, nil
-}
-
-// truncate cuts s to at most n bytes (plus "…") without splitting a
-// character: what it returns is stored, and PostgreSQL refuses text that
-// is not UTF-8.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 // checkComment applies the commentAllowed our lnurlp answers advertise

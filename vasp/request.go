@@ -114,7 +114,7 @@ func (s *Service) ReceiveUmaRequest(ctx context.Context, body []byte) (UmaReques
 				return false, err
 			}
 			if prev.UserID != r.UserID {
-				return false, uma.Errorf(uma.CodeInvalidInvoice, "invoice %s was already requested from another user", truncate(r.InvoiceUUID, 40))
+				return false, uma.Errorf(uma.CodeInvalidInvoice, "invoice %s was already requested from another user", vaspd.Truncate(r.InvoiceUUID, 40))
 			}
 			r = prev // a repeat: answered, not announced again
 			return true, nil
@@ -161,7 +161,7 @@ func scanUmaRequest(row interface{ Scan(...any) error }) (UmaRequest, error) {
 
 // GetUmaRequest returns a received UMA request (404 UMA_REQUEST_NOT_FOUND).
 func (s *Service) GetUmaRequest(ctx context.Context, id string) (UmaRequest, error) {
-	notFound := vaspd.NotFound("UMA_REQUEST_NOT_FOUND", "UMA request %s not found", truncate(id, 80))
+	notFound := vaspd.NotFound("UMA_REQUEST_NOT_FOUND", "UMA request %s not found", vaspd.Truncate(id, 80))
 	if _, err := vaspd.ParseID(vaspd.IDUmaRequest, id); err != nil {
 		return UmaRequest{}, notFound
 	}

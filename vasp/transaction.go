@@ -232,7 +232,7 @@ func (s *Service) newIncoming(r Recipient, req *uma.PayRequest, q incomingQuote)
 		if addr, err := uma.ParseAddress(req.PayerData.Identifier); err == nil {
 			t.Counterparty = addr.String()
 		} else {
-			t.Counterparty = truncate(req.PayerData.Identifier, 300)
+			t.Counterparty = vaspd.Truncate(req.PayerData.Identifier, 300)
 		}
 		t.Details.PayerData = req.PayerDataJSON()
 		if c := req.PayerData.Compliance; c != nil {
@@ -240,7 +240,7 @@ func (s *Service) newIncoming(r Recipient, req *uma.PayRequest, q incomingQuote)
 			// it is a URL we may call, as a receiver's is (see quote.go).
 			if cb := c.UtxoCallback; cb != "" {
 				if err := checkCounterpartyURL(cb); err != nil || len(cb) > maxCallbackURL {
-					s.log.Warn("sender's utxoCallback not kept", "sender", truncate(req.PayerData.Identifier, 100), "length", len(cb), "err", err)
+					s.log.Warn("sender's utxoCallback not kept", "sender", vaspd.Truncate(req.PayerData.Identifier, 100), "length", len(cb), "err", err)
 				} else {
 					t.Details.UtxoCallback = cb
 				}

@@ -1,4 +1,4 @@
-package api
+package vaspd
 
 import (
 	"strings"
@@ -6,18 +6,18 @@ import (
 	"unicode/utf8"
 )
 
-// TestTruncateKeepsCharactersWhole: truncate cuts on a character boundary,
+// TestTruncateKeepsCharactersWhole: Truncate cuts on a character boundary,
 // never inside one. What it returns is stored (a reject's reason) or sent
 // (error messages echoing input), and must stay UTF-8.
 func TestTruncateKeepsCharactersWhole(t *testing.T) {
 	for _, s := range []string{"a" + strings.Repeat("é", 150), strings.Repeat("€", 100), "ab" + strings.Repeat("😀", 60)} {
-		got := truncate(s, 200)
+		got := Truncate(s, 200)
 		cut := strings.TrimSuffix(got, "…")
 		if !utf8.ValidString(got) || !strings.HasPrefix(s, cut) || len(cut) > 200 || len(cut) < 197 || cut == got {
-			t.Errorf("truncate(%d bytes, 200) = %q (%d bytes)", len(s), got, len(got))
+			t.Errorf("Truncate(%d bytes, 200) = %q (%d bytes)", len(s), got, len(got))
 		}
 	}
-	if got := truncate("short", 200); got != "short" {
-		t.Errorf("truncate of a short string = %q", got)
+	if got := Truncate("short", 200); got != "short" {
+		t.Errorf("Truncate of a short string = %q", got)
 	}
 }
