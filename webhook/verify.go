@@ -203,3 +203,15 @@ func parseUnixSeconds(s string) (int64, error) {
 	}
 	return strconv.ParseInt(s, 10, 64)
 }
+
+// allBlank reports that a header's lines hold nothing: it is missing. A
+// header's entries may be split over several lines (RFC 9110 §5.3), so an
+// empty first line is no reason to ignore the others.
+func allBlank(values []string) bool {
+	for _, v := range values {
+		if strings.TrimSpace(v) != "" {
+			return false
+		}
+	}
+	return true
+}

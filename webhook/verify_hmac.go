@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 )
 
@@ -78,10 +77,8 @@ func NewCoinbaseCommerceVerifier(secrets ...string) (*BodyHMACVerifier, error) {
 // several; any match is enough.
 // Hex is compared as bytes after decoding, so upper and lower case both work.
 func (v *BodyHMACVerifier) Verify(h http.Header, body []byte) error {
-	// Entries split over several header lines are one list (RFC 9110
-	// §5.3): an empty line is no reason to ignore the others.
 	values := h.Values(v.header)
-	if !slices.ContainsFunc(values, func(s string) bool { return strings.TrimSpace(s) != "" }) {
+	if allBlank(values) {
 		return fmt.Errorf("%w: %s", ErrMissingHeader, v.header)
 	}
 	macs := make([][]byte, len(v.keys))

@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 )
 
@@ -66,7 +65,7 @@ const maxP256Header = 512
 // when no line holds a well-formed signature is the header malformed.
 func (v *P256Verifier) Verify(h http.Header, body []byte) error {
 	values := h.Values(v.header)
-	if !slices.ContainsFunc(values, func(s string) bool { return strings.TrimSpace(s) != "" }) {
+	if allBlank(values) {
 		return fmt.Errorf("%w: %s", ErrMissingHeader, v.header)
 	}
 	digest := sha256.Sum256(body)
