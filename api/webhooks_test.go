@@ -219,6 +219,18 @@ func TestWebhookConfigAndTest(t *testing.T) {
 		st, body = f.do(t, "POST", "/webhooks/test", &f.admin, jsonCT, `{"endpointId":"bad"}`)
 		wantError(t, st, body, 400, "INVALID_INPUT")
 
+		// A disabled endpoint is not sent to: 409, nothing reaches it.
+		st, body = f.do(t, "PATCH", "/webhooks/endpoints/"+primary, &f.admin, jsonCT, `{"enabled":false}`)
+		if st != 200 || body["enabled"] != false {
+			t.Fatalf("disable: %d %v", st, body)
+		}
+		sent := len(rc.bodies())
+		st, body = f.do(t, "POST", "/webhooks/test", &f.admin, "", "")
+		wantError(t, st, body, 409, "CONFLICT")
+		if msg, _ := body["message"].(string); !strings.Contains(msg, "disabled") || len(rc.bodies()) != sent {
+			t.Fatalf("test webhook to a disabled endpoint: %v, %d sent", body, len(rc.bodies())-sent)
+		}
+
 		// null removes the primary endpoint.
 		st, body = f.do(t, "PATCH", "/config", &f.admin, jsonCT, `{"webhookEndpoint":null}`)
 		if st != 200 || body["webhookEndpoint"] != nil {

@@ -310,3 +310,47 @@ func TestSendTimeoutIsDeadlineExceeded(t *testing.T) {
 		t.Fatalf("timeout reported as %v", resp.Err)
 	}
 }
+
+// TestSendToDisabledEndpoint: a disabled endpoint gets no synchronous send
+// (the approval webhook, POST /webhooks/test): the caller gets a 409 that
+// is ErrEndpointDisabled, nothing reaches the receiver, nothing is logged.
+// Re-enabled, it is sent to again.
+func TestSendToDisabledEndpoint(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := newTestService(t, db, vaspd.NewFakeClock(t0))
+		rc := newReceiver(t)
+		e, _, _, err := s.ConfigurePrimary(ctx, rc.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		step(t, s) // the TEST queued by the configuration
+		if _, err := s.UpdateEndpoint(ctx, e.ID, EndpointInput{Enabled: ptr(false)}); err != nil {
+			t.Fatal(err)
+		}
+		before := len(rc.requests())
+		for _, id := range []string{"", e.ID} {
+			_, err := s.Send(ctx, Event{Type: TypeIncomingPayment}, SendOptions{EndpointID: id})
+			if !errors.Is(err, ErrEndpointDisabled) || vaspd.AsError(err).Status != 409 ||
+				!strings.Contains(err.Error(), "disabled by an operator") {
+				t.Fatalf("send to the disabled endpoint %q: %v", id, err)
+			}
+			if _, err := s.SendTest(ctx, id); vaspd.AsError(err).Status != 409 || vaspd.AsError(err).Code != vaspd.CodeConflict {
+				t.Fatalf("test webhook to the disabled endpoint %q: %v", id, err)
+			}
+		}
+		if n := len(rc.requests()); n != before {
+			t.Fatalf("the disabled endpoint got %d synchronous sends", n-before)
+		}
+		// Only the configuration's TEST is in the log.
+		if ds, err := s.ListDeliveries(ctx, DeliveryFilter{EndpointID: e.ID}, "", 10); err != nil || len(ds) != 1 {
+			t.Fatalf("refused sends logged as deliveries: %d, %v", len(ds), err)
+		}
+		if _, err := s.UpdateEndpoint(ctx, e.ID, EndpointInput{Enabled: ptr(true)}); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := s.SendTest(ctx, ""); err != nil || res.ResponseStatus != 200 || len(rc.requests()) != before+1 {
+			t.Fatalf("re-enabled: %+v %v", res, err)
+		}
+	})
+}

@@ -27,6 +27,11 @@ const (
 // configured (the API maps it to WEBHOOK_ENDPOINT_NOT_SET).
 var ErrNoEndpoint = errors.New("delivery: no webhook endpoint configured")
 
+// ErrEndpointDisabled is what a synchronous send's error wraps (errors.Is)
+// when its endpoint exists but is disabled; the error itself is a 409
+// *vaspd.Error naming the endpoint and why it is disabled.
+var ErrEndpointDisabled = errors.New("delivery: webhook endpoint disabled")
+
 // Service is the durable webhook sender: Enqueue in the caller's transaction,
 // Run the worker, Send synchronously, and manage endpoints and deliveries.
 // One Service per process; any number of processes may share a PostgreSQL

@@ -41,7 +41,10 @@ type SendOptions struct {
 // the delivery and the attempt are recorded like any other, but the send is
 // never retried: the caller acts on the answer or its absence. A receiver's
 // non-2xx answer is a Response, not an error; errors mean the send could not
-// be made (no endpoint, database failure).
+// be made (no endpoint, database failure). A disabled endpoint is not sent
+// to (ErrEndpointDisabled, a 409): it was disabled so that nothing reaches
+// it, and a send that is never retried cannot wait for it as queued
+// deliveries do.
 func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Response, error) {
 	now := s.opt.Clock.Now()
 	body, err := ev.encode(now)
@@ -53,12 +56,19 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 	deliveryID := vaspd.NewID(vaspd.IDDelivery)
 	token := newToken()
 	findTarget := func(q store.Querier) (*target, error) {
-		const sel = `SELECT id, url, timeout_ms, secret, prev_secret, prev_secret_until, sign_ed25519, failure_streak
-			FROM webhook_endpoints WHERE deleted_at = 0 AND `
+		const sel = `SELECT id, url, timeout_ms, secret, prev_secret, prev_secret_until, sign_ed25519, failure_streak,
+			enabled, disabled_reason FROM webhook_endpoints WHERE deleted_at = 0 AND `
+		row := q.QueryRowContext(ctx, sel+`id = $1`, opt.EndpointID)
 		if opt.EndpointID == "" {
-			return s.scanTarget(q.QueryRowContext(ctx, sel+`is_primary ORDER BY id LIMIT 1`), us)
+			row = q.QueryRowContext(ctx, sel+`is_primary ORDER BY id LIMIT 1`)
 		}
-		return s.scanTarget(q.QueryRowContext(ctx, sel+`id = $1`, opt.EndpointID), us)
+		var enabled bool
+		var reason string
+		t, err := s.scanTarget(extraCols{row, []any{&enabled, &reason}}, us)
+		if err == nil && !enabled {
+			return nil, disabledError(t.id, reason)
+		}
+		return t, err
 	}
 	// Look for the endpoint with a plain read first: a platform without
 	// one (every incoming payment is then approved without asking) must not
@@ -143,6 +153,8 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 // a named one.
 func (s *Service) targetError(err error, endpointID string) error {
 	switch {
+	case errors.Is(err, ErrEndpointDisabled):
+		return err
 	case errors.Is(err, sql.ErrNoRows) && endpointID == "":
 		return ErrNoEndpoint
 	case errors.Is(err, sql.ErrNoRows):
@@ -151,6 +163,29 @@ func (s *Service) targetError(err error, endpointID string) error {
 		return fmt.Errorf("delivery: record sync send: %w", err)
 	}
 }
+
+// disabledError is a synchronous send's refusal to post to a disabled
+// endpoint: the platform (or a 410 from the receiver) stopped deliveries
+// to it, and a webhook that is not retried cannot wait for it to resume
+// as queued ones do. A 409 for the API, ErrEndpointDisabled for callers.
+func disabledError(id, reason string) error {
+	if reason == "" {
+		reason = "no reason recorded"
+	}
+	e := vaspd.Conflict(vaspd.CodeConflict, "webhook endpoint %s is disabled (%s); re-enable it first "+
+		"(PATCH /webhooks/endpoints/{id} with enabled true)", id, vaspd.Truncate(reason, 200))
+	e.Err = ErrEndpointDisabled
+	return e
+}
+
+// extraCols scans a row's trailing columns into extra after the ones a
+// shared scanner (scanTarget) reads.
+type extraCols struct {
+	r     scanner
+	extra []any
+}
+
+func (x extraCols) Scan(dest ...any) error { return x.r.Scan(append(dest, x.extra...)...) }
 
 // TestResult is the UMAaaS TestWebhookResponse.
 type TestResult struct {
@@ -162,7 +197,8 @@ type TestResult struct {
 // SendTest sends a TEST webhook synchronously (POST /webhooks/test) to the
 // given endpoint, or the primary one when endpointID is empty. A receiver
 // that did not accept it is reported as a 400 WEBHOOK_DELIVERY_ERROR whose
-// details carry the same fields.
+// details carry the same fields; a disabled endpoint is a 409 CONFLICT and
+// gets nothing.
 func (s *Service) SendTest(ctx context.Context, endpointID string) (TestResult, error) {
 	resp, err := s.Send(ctx, Event{Type: TypeTest}, SendOptions{EndpointID: endpointID})
 	if errors.Is(err, ErrNoEndpoint) {

@@ -27,7 +27,10 @@ import (
 //	anything else, or no answer by the deadline, rejects.
 //
 // A platform with no webhook endpoint configured has nobody to ask, and its
-// payments are approved (logged); configure an endpoint to decide.
+// payments are approved (logged); configure an endpoint to decide. A
+// platform whose endpoint is disabled (by it, or by a 410 from its
+// receiver) did configure one: its payments are rejected
+// (PAYMENT_APPROVAL_WEBHOOK_ERROR), not approved unasked.
 
 // approvalResult is what an approval decided about the payee data.
 type approvalResult struct {
@@ -60,6 +63,10 @@ func (s *Service) approve(ctx context.Context, t Transaction, req *uma.PayReques
 	case errors.Is(err, delivery.ErrNoEndpoint):
 		s.log.Info("incoming payment approved: no webhook endpoint is configured to ask", "transaction", t.ID)
 		return s.approved(ctx, t.ID, nil)
+	case errors.Is(err, delivery.ErrEndpointDisabled):
+		// The platform chose to be asked, and cannot be: rejecting costs the
+		// sender a retry, approving would move money nobody screened.
+		return s.reject(ctx, t.ID, "PAYMENT_APPROVAL_WEBHOOK_ERROR", uma.Errorf(uma.CodeSenderNotAccepted, "the receiver could not approve the payment"), err)
 	case err != nil:
 		return s.reject(ctx, t.ID, "PAYMENT_APPROVAL_WEBHOOK_ERROR", uma.Errorf(uma.CodeInternalError, "the receiver could not approve the payment"), err)
 	case resp.Err != nil || resp.Status == 0:

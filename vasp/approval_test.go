@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,6 +167,44 @@ func TestStaleCreatedPaymentsEnd(t *testing.T) {
 		wantStatus(fresh, vasp.StatusRejected, "PAY_REQUEST_FAILED")
 		for _, id := range []string{crashed, approved, refused, fresh} {
 			wantRefused(id)
+		}
+	})
+}
+
+// A disabled primary endpoint is not asked, and its silence is no
+// approval: the payment is rejected (PAYMENT_APPROVAL_WEBHOOK_ERROR), as a
+// platform that configured an endpoint meant to screen what it receives.
+func TestApprovalWithDisabledEndpointRejects(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		var asked atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			asked.Add(1)
+			rw.WriteHeader(200)
+		}))
+		t.Cleanup(srv.Close)
+		hooks, err := delivery.New(db, delivery.Options{AllowNets: []string{"127.0.0.0/8"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, _, _, err := hooks.ConfigurePrimary(t.Context(), srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off := false
+		if _, err := hooks.UpdateEndpoint(t.Context(), e.ID, delivery.EndpointInput{Enabled: &off}); err != nil {
+			t.Fatal(err)
+		}
+		s := w.service(t, func(o *vasp.Options) { o.Webhooks = hooks })
+		_, err = s.PayRequest(t.Context(), "bob", payRequest(t, sender.Signing, "$alice@vasp1.example", time.Now()))
+		wantCode(t, err, uma.CodeSenderNotAccepted)
+		ts, err := s.ListTransactions(t.Context(), vasp.TransactionFilter{}, "", 1)
+		if err != nil || len(ts) != 1 {
+			t.Fatalf("list: %d, %v", len(ts), err)
+		}
+		if ts[0].Status != vasp.StatusRejected || ts[0].FailureReason != "PAYMENT_APPROVAL_WEBHOOK_ERROR" || asked.Load() != 0 {
+			t.Fatalf("transaction is %s (%s), the disabled endpoint was asked %d times", ts[0].Status, ts[0].FailureReason, asked.Load())
 		}
 	})
 }
