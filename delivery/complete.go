@@ -99,6 +99,9 @@ func recordChunk(batch []finished) int {
 	return len(batch)
 }
 
+// goneReason is the disabled_reason of an endpoint that answered 410 Gone.
+const goneReason = "410 Gone from the receiver"
+
 type endpointChange struct {
 	streak     int64
 	changed    bool
@@ -144,7 +147,7 @@ func (w *worker) record(batch []finished) error {
 			ec.backoff = time.Time{}
 			ec.successful = true
 		case outcomeGone:
-			ec.disable = "410 Gone from the receiver"
+			ec.disable = goneReason
 			ec.changed = true
 			if !slices.Contains(ec.goneURLs, f.c.t.url) {
 				ec.goneURLs = append(ec.goneURLs, f.c.t.url)

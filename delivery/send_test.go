@@ -354,3 +354,55 @@ func TestSendToDisabledEndpoint(t *testing.T) {
 		}
 	})
 }
+
+// TestSendGoneDisablesEndpoint: a 410 to a synchronous send disables the
+// endpoint, as it does for a queued delivery (its queued deliveries then
+// wait), unless the endpoint's URL changed while the send was in flight.
+func TestSendGoneDisablesEndpoint(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := newTestService(t, db, vaspd.NewFakeClock(t0))
+		old, moved := newReceiver(t), newReceiver(t)
+		ep, _ := mustEndpoint(t, s, old.URL)
+
+		// The URL changes while the send is in flight: the old URL's 410
+		// disables nothing.
+		old.set(func(w http.ResponseWriter, r *http.Request) {
+			if _, err := s.UpdateEndpoint(context.Background(), ep.ID, EndpointInput{URL: &moved.URL}); err != nil {
+				t.Error(err)
+			}
+			w.WriteHeader(http.StatusGone)
+		})
+		resp, err := s.Send(ctx, Event{Type: TypeTest}, SendOptions{EndpointID: ep.ID})
+		if err != nil || resp.Status != 410 {
+			t.Fatalf("send: %+v %v", resp, err)
+		}
+		if e, err := s.GetEndpoint(ctx, ep.ID); err != nil || !e.Enabled {
+			t.Fatalf("endpoint after a 410 from its former URL: %+v, %v", e, err)
+		}
+		if d := onlyDelivery(t, s, resp.WebhookID); d.Status != StatusFailed || strings.Contains(d.LastError, "disabled") {
+			t.Fatalf("delivery after a 410 from the former URL: %+v", d)
+		}
+
+		// The current URL answers 410: the endpoint is disabled, the
+		// delivery says so, and queued deliveries wait.
+		moved.status(http.StatusGone)
+		res, err := s.SendTest(ctx, ep.ID)
+		if vaspd.AsError(err).Code != vaspd.CodeWebhookDeliveryError || res.ResponseStatus != 410 {
+			t.Fatalf("test webhook answered 410: %+v %v", res, err)
+		}
+		e, err := s.GetEndpoint(ctx, ep.ID)
+		if err != nil || e.Enabled || e.DisabledReason != goneReason {
+			t.Fatalf("endpoint after a 410: %+v, %v", e, err)
+		}
+		ds, err := s.ListDeliveries(ctx, DeliveryFilter{EndpointID: ep.ID, Status: StatusFailed}, "", 10)
+		if err != nil || len(ds) != 2 || !strings.Contains(ds[0].LastError, "410 Gone: endpoint disabled") {
+			t.Fatalf("deliveries: %+v, %v", ds, err)
+		}
+		moved.status(200)
+		enqueue(t, s, Event{Type: TypeTest})
+		if n := step(t, s); n != 0 || len(moved.requests()) != 1 {
+			t.Fatalf("a disabled endpoint got %d queued attempts", n)
+		}
+	})
+}

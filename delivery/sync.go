@@ -128,15 +128,38 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	end := store.Micros(s.opt.Clock.Now())
+	gone, disabled := classify(res.status) == outcomeGone, false
 	err = s.db.InTx(rctx, func(tx *store.Tx) error {
+		// A 410 disables the endpoint, as it does for queued deliveries
+		// (complete.go): its waiting deliveries then wait for it to be
+		// re-enabled. Only if it still has the URL that answered, and is
+		// still enabled (an operator's reason for disabling it stays).
+		disabled = false
+		if gone {
+			s.endpointsChanged() // before the write, as updateEndpoint does
+			r, err := tx.ExecContext(rctx, `UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = $2, updated_at = $3
+				WHERE id = $1 AND url = $4 AND enabled`, t.id, goneReason, end, t.url)
+			if err != nil {
+				return err
+			}
+			n, err := r.RowsAffected()
+			if err != nil {
+				return err
+			}
+			disabled = n > 0
+		}
+		logMsg := msg
+		if disabled {
+			logMsg += ": endpoint disabled until re-enabled"
+		}
 		if _, err := tx.ExecContext(rctx, `INSERT INTO webhook_attempts (delivery_id, attempt, started_at, latency_us,
 			status_code, response_body, error) VALUES ($1, 1, $2, $3, $4, $5, $6)`,
-			deliveryID, store.Micros(res.started), res.latency.Microseconds(), res.status, logged, msg); err != nil {
+			deliveryID, store.Micros(res.started), res.latency.Microseconds(), res.status, logged, logMsg); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(rctx, `UPDATE webhook_deliveries SET status = $2, attempts = 1, last_status = $3,
 			last_error = $4, lease_token = '', updated_at = $5, finished_at = $5 WHERE id = $1`,
-			deliveryID, status, res.status, msg, end)
+			deliveryID, status, res.status, logMsg, end)
 		return err
 	})
 	s.m.attempt(res)
@@ -144,6 +167,8 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 	if err != nil {
 		// The receiver's answer stands; only the log is missing.
 		s.opt.Log.Error("recording a synchronous webhook attempt failed", "delivery", deliveryID, "err", err)
+	} else if disabled {
+		s.opt.Log.Warn("webhook endpoint disabled", "endpoint", t.id, "reason", goneReason)
 	}
 	return resp, nil
 }
