@@ -204,18 +204,8 @@ func (w *worker) record(batch []finished) error {
 				return fmt.Errorf("insert attempts: %w", err)
 			}
 		}
-		var err error
-		outcomes, err = s.recordDeliveries(ctx, tx, batch, now, us)
-		if err != nil {
-			return err
-		}
-		var released []claimed
-		for _, f := range batch {
-			released = append(released, f.release...)
-		}
-		if err := releaseIn(ctx, tx, released, us); err != nil {
-			return err
-		}
+		// 410s disable their endpoints first: a delivery's last_error
+		// says whether its endpoint was disabled, which only this tells.
 		var changed []string
 		for id, ec := range eps {
 			ec.disabled = false
@@ -238,6 +228,18 @@ func (w *worker) record(batch []finished) error {
 			if ec.changed {
 				changed = append(changed, id)
 			}
+		}
+		var err error
+		outcomes, err = s.recordDeliveries(ctx, tx, batch, eps, now, us)
+		if err != nil {
+			return err
+		}
+		var released []claimed
+		for _, f := range batch {
+			released = append(released, f.release...)
+		}
+		if err := releaseIn(ctx, tx, released, us); err != nil {
+			return err
 		}
 		return updateStreaks(ctx, tx, changed, eps)
 	})
@@ -316,11 +318,13 @@ type deliveryUpdate struct {
 // many rows per statement (UPDATE … FROM VALUES, which both databases
 // support), and returns each outcome's metric label. Every row is guarded by
 // its lease token: a late result from an expired lease changes nothing.
-func (s *Service) recordDeliveries(ctx context.Context, tx *store.Tx, batch []finished, now time.Time, us int64) ([]string, error) {
+func (s *Service) recordDeliveries(ctx context.Context, tx *store.Tx, batch []finished, eps map[string]*endpointChange,
+	now time.Time, us int64) ([]string, error) {
 	labels := make([]string, len(batch))
 	ups := make([]deliveryUpdate, len(batch))
 	for i, f := range batch {
-		labels[i], ups[i] = s.nextState(f, now, us)
+		ec := eps[f.c.t.id]
+		labels[i], ups[i] = s.nextState(f, ec != nil && ec.disabled, now, us)
 	}
 	// VALUES columns are column1… on both databases; the casts give
 	// PostgreSQL the types it cannot infer from a bare VALUES list.
@@ -374,8 +378,9 @@ func (s *Service) recordDeliveries(ctx context.Context, tx *store.Tx, batch []fi
 }
 
 // nextState decides what one attempt's result does to its delivery and
-// returns the outcome's metric label.
-func (s *Service) nextState(f finished, now time.Time, us int64) (string, deliveryUpdate) {
+// returns the outcome's metric label; disabled tells whether recording the
+// batch disabled the delivery's endpoint.
+func (s *Service) nextState(f finished, disabled bool, now time.Time, us int64) (string, deliveryUpdate) {
 	c, r := f.c, f.res
 	n := c.attempts + 1
 	first := c.first
@@ -386,7 +391,14 @@ func (s *Service) nextState(f finished, now time.Time, us int64) (string, delive
 	case outcomeDelivered:
 		return StatusDelivered, deliveryUpdate{status: StatusDelivered, nextAt: -1, finished: us}
 	case outcomeGone:
-		// The delivery waits, due at once, for its endpoint to be re-enabled.
+		// The delivery is due at once. Its endpoint disabled, it waits for it
+		// to be re-enabled; a 410 from a URL the endpoint no longer has (it
+		// changed during the attempt) disabled nothing, and the delivery
+		// goes to the new URL.
+		if !disabled {
+			return "gone", deliveryUpdate{lastError: "410 Gone from the endpoint's former URL: not disabled, due again at its current URL",
+				nextAt: us, finished: -1}
+		}
 		return "gone", deliveryUpdate{lastError: "410 Gone: endpoint disabled until re-enabled", nextAt: us, finished: -1}
 	}
 	msg := r.errString()

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/vaspd/vaspd"
@@ -43,6 +44,11 @@ func TestLateGoneAfterURLChange(t *testing.T) {
 		if e, err := s.GetEndpoint(ctx, ep.ID); err != nil || !e.Enabled || e.DisabledReason != "" {
 			t.Fatalf("endpoint after a late 410 from its old URL: %+v, %v", e, err)
 		}
+		// Its log tells what happened, not that the endpoint was disabled.
+		if d := onlyDelivery(t, s, id); d.Status != StatusPending || strings.Contains(d.LastError, "disabled until") ||
+			!strings.Contains(d.LastError, "former URL") {
+			t.Fatalf("delivery after a late 410 from the old URL: %+v", d)
+		}
 		if n := step(t, s); n != 1 || len(moved.requests()) != 1 {
 			t.Fatalf("after the move: %d attempts, %d at the new URL", n, len(moved.requests()))
 		}
@@ -52,12 +58,15 @@ func TestLateGoneAfterURLChange(t *testing.T) {
 
 		// The new URL going away does disable the endpoint.
 		moved.status(410)
-		enqueue(t, s, Event{Type: TypeTest})
+		id = enqueue(t, s, Event{Type: TypeTest})
 		if n := step(t, s); n != 1 {
 			t.Fatalf("%d attempts", n)
 		}
 		if e, err := s.GetEndpoint(ctx, ep.ID); err != nil || e.Enabled {
 			t.Fatalf("endpoint after 410 from its URL: %+v, %v", e, err)
+		}
+		if d := onlyDelivery(t, s, id); d.Status != StatusPending || d.LastError != "410 Gone: endpoint disabled until re-enabled" {
+			t.Fatalf("delivery after a 410 from the current URL: %+v", d)
 		}
 	})
 }
