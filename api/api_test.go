@@ -316,3 +316,76 @@ func TestRequestIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteLastManageToken: the API refuses (409) to delete the last token
+// holding MANAGE, itself included, which would lock the platform out of its
+// own API; with another manager left, a token may delete itself, and the
+// request doing so completes.
+func TestDeleteLastManageToken(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, nil)
+		ctx := context.Background()
+		st, body := f.do(t, "DELETE", "/tokens/"+f.admin.ClientID, &f.admin, "", "")
+		wantError(t, st, body, 409, "CONFLICT")
+		if msg, _ := body["message"].(string); !strings.Contains(msg, "last one with the MANAGE permission") {
+			t.Fatalf("message: %q", msg)
+		}
+		// Deleting a token without MANAGE is no concern.
+		if st, body := f.do(t, "DELETE", "/tokens/"+f.viewer.ClientID, &f.admin, "", ""); st != 204 {
+			t.Fatalf("delete the viewer: %d %v", st, body)
+		}
+		// With another manager, a token deletes itself; it then stops working.
+		m, err := f.tokens.Create(ctx, "manager", []vaspd.Permission{vaspd.PermManage})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, body := f.do(t, "DELETE", "/tokens/"+f.admin.ClientID, &f.admin, "", ""); st != 204 {
+			t.Fatalf("self-delete with another manager left: %d %v", st, body)
+		}
+		st, body = f.do(t, "GET", "/tokens", &f.admin, "", "")
+		wantError(t, st, body, 401, "UNAUTHORIZED")
+		st, body = f.do(t, "DELETE", "/tokens/"+m.ClientID, &m, "", "")
+		wantError(t, st, body, 409, "CONFLICT")
+
+		// Two managers deleting each other at once: one of them stays.
+		for round := 0; round < 10; round++ {
+			a, err := f.tokens.Create(ctx, "a", []vaspd.Permission{vaspd.PermManage})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := f.tokens.Create(ctx, "b", vaspd.AllPermissions)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.tokens.Delete(ctx, m.ClientID); err != nil { // the CLI may
+				t.Fatal(err)
+			}
+			done := make(chan int, 2)
+			for _, p := range [][2]auth.CreatedToken{{a, b}, {b, a}} {
+				go func() {
+					req, _ := http.NewRequest("DELETE", f.srv.URL+"/tokens/"+p[1].ClientID, nil)
+					req.SetBasicAuth(p[0].ClientID, p[0].ClientSecret)
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						done <- 0
+						return
+					}
+					resp.Body.Close()
+					done <- resp.StatusCode
+				}()
+			}
+			got := []int{<-done, <-done}
+			left := 0
+			for _, tok := range []auth.CreatedToken{a, b} {
+				if _, err := f.tokens.Get(ctx, tok.ClientID); err == nil {
+					left++
+					m = tok
+				}
+			}
+			if left != 1 {
+				t.Fatalf("round %d: %d managers left (answers %v)", round, left, got)
+			}
+		}
+	})
+}

@@ -98,7 +98,7 @@ func (s *Server) deleteToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.opts.Tokens.Delete(r.Context(), id); err != nil {
+	if err := s.opts.Tokens.DeleteKeepingManager(r.Context(), id); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -178,8 +178,10 @@ func (t *Tokens) List(ctx context.Context, f ListFilter) ([]Token, error) {
 }
 
 // Delete revokes a token; it stops authenticating at once.
-func (t *Tokens) Delete(ctx context.Context, id string) error {
-	res, err := t.db.ExecContext(ctx, `UPDATE api_tokens SET deleted_at = $2, updated_at = $2
+func (t *Tokens) Delete(ctx context.Context, id string) error { return t.delete(ctx, t.db, id) }
+
+func (t *Tokens) delete(ctx context.Context, q store.Querier, id string) error {
+	res, err := q.ExecContext(ctx, `UPDATE api_tokens SET deleted_at = $2, updated_at = $2
 		WHERE id = $1 AND deleted_at IS NULL`, id, store.Micros(t.clock.Now()))
 	if err != nil {
 		return fmt.Errorf("delete token: %w", err)
@@ -188,6 +190,53 @@ func (t *Tokens) Delete(ctx context.Context, id string) error {
 		return vaspd.NotFound(vaspd.CodeTokenNotFound, "token %s not found", id)
 	}
 	return nil
+}
+
+// DeleteKeepingManager is Delete for the platform API: it refuses (409
+// CONFLICT) to delete the last live token holding MANAGE, the permission
+// that creates tokens, since the API would then have no way to issue
+// another and only `vaspd token create` on the server could. A token may
+// delete itself while another MANAGE token lives; the request doing so
+// completes, and the next one with it is refused. The CLI keeps Delete: it
+// reaches the database, so it can always mint a token again.
+func (t *Tokens) DeleteKeepingManager(ctx context.Context, id string) error {
+	return t.db.InTx(ctx, func(tx *store.Tx) error {
+		// Lock the live managers (in id order: concurrent deletes do not
+		// deadlock), so that two concurrent deletes of the last two cannot
+		// both see the other one left: on PostgreSQL the second waits and
+		// then no longer sees the row the first deleted. SQLite's write
+		// transactions are exclusive already.
+		q := `SELECT id FROM api_tokens WHERE deleted_at IS NULL AND (',' || permissions || ',') LIKE '%,MANAGE,%' ORDER BY id`
+		if tx.Driver().Name() == "postgres" {
+			q += ` FOR UPDATE`
+		}
+		rows, err := tx.QueryContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("find manager tokens: %w", err)
+		}
+		var others, self bool
+		for rows.Next() {
+			var m string
+			if err := rows.Scan(&m); err != nil {
+				rows.Close()
+				return err
+			}
+			if m == id {
+				self = true
+			} else {
+				others = true
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if self && !others {
+			return vaspd.Conflict(vaspd.CodeConflict, "token %s is the last one with the MANAGE permission: deleting it "+
+				"would leave no token able to manage the API (or create a token); create another MANAGE token first", id)
+		}
+		return t.delete(ctx, tx, id)
+	})
 }
 
 // Count returns the number of live tokens.
