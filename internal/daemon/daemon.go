@@ -233,13 +233,21 @@ func (d *Daemon) openDB(ctx context.Context) (*store.DB, error) {
 			db  *store.DB
 			err error
 		)
-		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		if kind == "postgres" {
-			db, err = postgres.Open(octx, where, d.log)
+			// Only reaching the server is bounded: the migrations wait for
+			// another process's (the lock) and may take long themselves,
+			// and cutting them short would start them over forever.
+			octx, cancel := context.WithTimeout(ctx, connectTimeout)
+			db, err = postgres.Connect(octx, where, d.log)
+			cancel()
+			if err == nil {
+				if err = db.Migrate(ctx); err != nil {
+					db.Close()
+				}
+			}
 		} else {
-			db, err = sqlite.Open(octx, where, d.log)
+			db, err = sqlite.Open(ctx, where, d.log) // a local file: nothing to wait for but migrations
 		}
-		cancel()
 		if err == nil {
 			return db, nil
 		}
@@ -255,6 +263,10 @@ func (d *Daemon) openDB(ctx context.Context) (*store.DB, error) {
 		backoff = min(backoff*2, 10*time.Second)
 	}
 }
+
+// connectTimeout bounds one attempt to reach the database server (not the
+// migrations that follow).
+var connectTimeout = 30 * time.Second
 
 func (d *Daemon) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownTimeout)

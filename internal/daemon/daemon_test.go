@@ -327,3 +327,69 @@ func TestURLSettingsHidePasswords(t *testing.T) {
 		t.Errorf("banner shows the base URL's password or not the URL:\n%s", out)
 	}
 }
+
+// startLogged runs a daemon on cfg with its log kept, without waiting for
+// it to be ready; the returned channel yields Run's result.
+func startLogged(t *testing.T, cfg Config) (d *Daemon, log *syncBuffer, errc chan error) {
+	t.Helper()
+	cfg.Listen, cfg.LogFormat, cfg.LogLevel, cfg.ShutdownTimeout = "127.0.0.1:0", "json", "info", 5*time.Second
+	if err := cfg.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	log = &syncBuffer{}
+	d, err := New(cfg, slog.New(slog.NewJSONHandler(log, nil)), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc = make(chan error, 1)
+	go func() { errc <- d.Run(ctx) }()
+	t.Cleanup(cancel)
+	return d, log, errc
+}
+
+// TestStartWaitsForSlowMigrations: the bound on reaching the database does
+// not cut short the migrations that follow. A process starting while
+// another holds the migration lock for longer than that bound waits for
+// it, instead of giving up and starting over (logged as "database
+// unavailable"); a migration itself longer than the bound would otherwise
+// be cancelled on every attempt and never complete.
+func TestStartWaitsForSlowMigrations(t *testing.T) {
+	defer func(d time.Duration) { connectTimeout = d }(connectTimeout)
+	connectTimeout = 300 * time.Millisecond
+	const held = 1500 * time.Millisecond
+
+	u := storetest.PostgresURL(t)
+	db := storetest.PostgresAt(t, u) // migrated; its lock stands for another process migrating
+	unlock, err := db.Driver().LockMigrations(context.Background(), db.SQL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(held, unlock)
+	d, log, errc := startLogged(t, Config{DataDir: t.TempDir(), DatabaseURL: u})
+	waitUp(t, d, errc)
+	if strings.Contains(log.String(), "database unavailable") {
+		t.Fatalf("the wait for the migration lock was cut short and retried:\n%s", log.String())
+	}
+}
+
+// waitUp waits until d answers /readyz 200, failing if Run ends first.
+func waitUp(t *testing.T, d *Daemon, errc chan error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-errc:
+			t.Fatalf("daemon stopped before it was ready: %v", err)
+		default:
+		}
+		if resp, err := http.Get("http://" + d.Addr().String() + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("daemon not ready in 20 s")
+}

@@ -68,6 +68,22 @@ func (Driver) LockMigrations(ctx context.Context, db *sql.DB) (func(), error) {
 
 // Open connects to the database at url (postgres://…) and applies migrations.
 func Open(ctx context.Context, url string, log *slog.Logger) (*store.DB, error) {
+	db, err := Connect(ctx, url, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Connect is Open without the migrations: the caller applies them with
+// [store.DB.Migrate]. A caller bounding how long reaching the database may
+// take bounds only this step, since migrations wait for another process's
+// and may themselves take long on a large database.
+func Connect(ctx context.Context, url string, log *slog.Logger) (*store.DB, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database URL: %w", redact(err))
@@ -80,10 +96,6 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*store.DB, error) 
 	if err := db.Ping(ctx); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("connect to PostgreSQL at %s:%d: %w", cfg.Host, cfg.Port, redact(err))
-	}
-	if err := db.Migrate(ctx); err != nil {
-		sdb.Close()
-		return nil, err
 	}
 	return db, nil
 }
