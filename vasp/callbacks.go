@@ -22,7 +22,10 @@ import (
 // crash or a restart loses none. Any process may send one; a claim pushes
 // callback_next_at past a lease, so two processes never send the same
 // callback at once, and one that dies mid-send hands it on when the lease
-// ends. Each attempt is signed afresh (the counterparty checks the
+// ends. An attempt's outcome is recorded only while its claim still holds
+// (callback_next_at is still the lease it set): an attempt that outlived
+// its lease, whose callback another process has claimed since, changes
+// nothing. Each attempt is signed afresh (the counterparty checks the
 // timestamp). The payment is final whatever happens here.
 
 // Callback states.
@@ -38,7 +41,7 @@ const (
 	callbackLease = 30 * time.Second
 	// callbackBatch is how many callbacks one round claims and sends.
 	callbackBatch = 16
-	// callbackTimeout bounds one attempt.
+	// callbackTimeout bounds building one attempt, and sending it.
 	callbackTimeout = 10 * time.Second
 )
 
@@ -82,12 +85,14 @@ func (s *Service) sendCallbacks(ctx context.Context) {
 type owedCallback struct {
 	t        Transaction
 	attempts int
+	lease    int64 // callback_next_at as the claim set it; guards the record
 }
 
 // callbackRound claims the callbacks due and sends them; it returns how
 // many it claimed.
 func (s *Service) callbackRound(ctx context.Context) (int, error) {
 	now := s.clock.Now()
+	lease := store.Micros(now.Add(callbackLease))
 	var owed []owedCallback
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		owed = owed[:0]
@@ -96,13 +101,13 @@ func (s *Service) callbackRound(ctx context.Context) (int, error) {
 				WHERE callback_state = 'pending' AND status = 'COMPLETED' AND callback_next_at <= $2
 				ORDER BY callback_next_at LIMIT $3 `+tx.Driver().SkipLocked()+`)
 			RETURNING `+txColumns+`, callback_attempts`,
-			store.Micros(now.Add(callbackLease)), store.Micros(now), callbackBatch)
+			lease, store.Micros(now), callbackBatch)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var o owedCallback
+			o := owedCallback{lease: lease}
 			t, err := scanTransaction(scanWithExtra{rows, &o.attempts})
 			if err != nil {
 				return err
@@ -141,13 +146,17 @@ func (x scanWithExtra) Scan(dest ...any) error {
 func (s *Service) sendCallback(ctx context.Context, o owedCallback) {
 	t := o.t
 	if t.Details.UtxoCallback == "" {
-		s.recordCallback(ctx, t.ID, callbackNone, o.attempts, 0, "")
+		s.recordCallback(ctx, o, callbackNone, o.attempts, 0, "")
 		return
 	}
-	body, err := s.callbackBody(ctx, t)
+	// Building (the node's UTXOs) and sending are bounded apart, so an
+	// attempt ends well within its lease (2 × callbackTimeout < callbackLease).
+	bctx, cancel := context.WithTimeout(ctx, callbackTimeout)
+	body, err := s.callbackBody(bctx, t)
+	cancel()
 	if err != nil {
 		s.log.Warn("post-transaction callback not built", "transaction", t.ID, "err", err)
-		s.recordCallback(ctx, t.ID, callbackDead, o.attempts, 0, vaspd.Truncate(err.Error(), 200))
+		s.recordCallback(ctx, o, callbackDead, o.attempts, 0, vaspd.Truncate(err.Error(), 200))
 		return
 	}
 	cctx, cancel := context.WithTimeout(ctx, callbackTimeout)
@@ -158,7 +167,7 @@ func (s *Service) sendCallback(ctx context.Context, o owedCallback) {
 	}
 	n := o.attempts + 1
 	if err == nil && status/100 == 2 {
-		s.recordCallback(ctx, t.ID, callbackSent, n, 0, "")
+		s.recordCallback(ctx, o, callbackSent, n, 0, "")
 		return
 	}
 	why := fmt.Sprintf("HTTP %d", status)
@@ -171,20 +180,27 @@ func (s *Service) sendCallback(ctx context.Context, o owedCallback) {
 	}
 	if next, dead := callbackPolicy.Next(n, completed, s.clock.Now()); dead {
 		s.log.Error("post-transaction callback given up", "transaction", t.ID, "attempts", n, "err", why)
-		s.recordCallback(ctx, t.ID, callbackDead, n, 0, why)
+		s.recordCallback(ctx, o, callbackDead, n, 0, why)
 	} else {
 		s.log.Warn("post-transaction callback failed", "transaction", t.ID, "attempt", n, "err", why, "retry_at", next)
-		s.recordCallback(ctx, t.ID, callbackPending, n, store.Micros(next), why)
+		s.recordCallback(ctx, o, callbackPending, n, store.Micros(next), why)
 	}
 }
 
-// recordCallback stores an attempt's outcome; if that fails the lease runs
-// out and the callback is tried again.
-func (s *Service) recordCallback(ctx context.Context, id, state string, attempts int, next int64, why string) {
-	if _, err := s.db.ExecContext(context.WithoutCancel(ctx), `UPDATE uma_transactions
-		SET callback_state = $1, callback_attempts = $2, callback_next_at = $3, callback_error = $4 WHERE id = $5`,
-		state, attempts, next, why, id); err != nil {
-		s.log.Warn("record post-transaction callback", "transaction", id, "err", err)
+// recordCallback stores an attempt's outcome if o's claim still holds; if
+// that fails the lease runs out and the callback is tried again.
+func (s *Service) recordCallback(ctx context.Context, o owedCallback, state string, attempts int, next int64, why string) {
+	res, err := s.db.ExecContext(context.WithoutCancel(ctx), `UPDATE uma_transactions
+		SET callback_state = $1, callback_attempts = $2, callback_next_at = $3, callback_error = $4
+		WHERE id = $5 AND callback_state = $6 AND callback_next_at = $7`,
+		state, attempts, next, why, o.t.ID, callbackPending, o.lease)
+	if err != nil {
+		s.log.Warn("record post-transaction callback", "transaction", o.t.ID, "err", err)
+		return
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		s.log.Warn("post-transaction callback attempt outlived its lease; its outcome is not recorded",
+			"transaction", o.t.ID, "outcome", state)
 	}
 }
 

@@ -165,3 +165,52 @@ func TestCallbacksOncePerProcessGroup(t *testing.T) {
 		}
 	})
 }
+
+// TestCallbackLateResultOfLostLease: a process whose callback attempt
+// outlived its lease, so that another process claimed and sent the
+// callback meanwhile, records nothing when its own attempt ends: its late
+// failure must not make the sent callback owed again (and sent a third
+// time).
+func TestCallbackLateResultOfLostLease(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		a := w.service(t, func(o *vasp.Options) { o.HTTPClient = http.DefaultClient })
+		b := w.service(t, func(o *vasp.Options) { o.HTTPClient = http.DefaultClient })
+		arrived, release := make(chan struct{}), make(chan struct{})
+		var calls atomic.Int32
+		sink := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			if calls.Add(1) == 1 {
+				close(arrived)
+				<-release // process a's attempt hangs past its lease, then fails
+				rw.WriteHeader(503)
+				return
+			}
+			rw.WriteHeader(200)
+		}))
+		defer sink.Close()
+		tr := completed(t, w, a, sink.URL+"/cb", w.clock.Now())
+
+		done := make(chan error, 1)
+		go func() { _, err := a.CallbackRound(t.Context()); done <- err }()
+		<-arrived
+		w.clock.Advance(31 * time.Second) // a's lease has run out
+		if n, err := b.CallbackRound(t.Context()); n != 1 || err != nil {
+			t.Fatalf("process b claimed %d callbacks (%v), want the one whose lease ended", n, err)
+		}
+		if st, _, _ := b.CallbackState(t.Context(), tr.ID); st != "sent" {
+			t.Fatalf("after b's successful send: %s", st)
+		}
+		close(release)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if st, n, _ := a.CallbackState(t.Context(), tr.ID); st != "sent" || n != 1 {
+			t.Fatalf("after a's late failure: %s after %d attempts, want sent after 1", st, n)
+		}
+		w.clock.Advance(time.Hour)
+		if n, _ := a.CallbackRound(t.Context()); n != 0 || calls.Load() != 2 {
+			t.Fatalf("a sent callback was claimed again (%d calls)", calls.Load())
+		}
+	})
+}
