@@ -13,9 +13,10 @@ import (
 // deletions made through this Service empty the cache when they commit, so
 // a process never serves its own stale data; what another process sharing
 // the database changed is seen within this TTL. A recipient deleted
-// elsewhere may thus receive one more second of payreqs, which is no worse
-// than a payreq answered just before the deletion (its invoice stays
-// payable for its whole expiry).
+// elsewhere may thus still be found for one more second (an lnurlp answer),
+// but is issued no invoice: the daemon's payment flow reads the user afresh
+// in the transaction that makes an invoice payable (vasp.LiveChecker). An
+// invoice issued just before the deletion stays payable for its expiry.
 const DefaultLocalCacheTTL = time.Second
 
 // WithLocalCacheTTL sets how long GetByUMALocal may answer from memory

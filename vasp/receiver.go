@@ -305,7 +305,7 @@ func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequ
 		if approval, err = s.approve(ctx, in, req); err != nil {
 			return nil, err
 		}
-		if inv, err = s.issueInvoice(ctx, in.ID, invReq); err != nil {
+		if inv, err = s.issueInvoice(ctx, in.ID, in.UserID, invReq); err != nil {
 			return nil, err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/vaspd/vaspd"
@@ -296,7 +297,7 @@ func (s *Service) recordApproved(ctx context.Context, t Transaction, nonces *non
 		}); err != nil {
 			return lightning.Invoice{}, err
 		}
-		return s.issueInvoice(ctx, t.ID, req)
+		return s.issueInvoice(ctx, t.ID, t.UserID, req)
 	}
 	inv, err := n.SignInvoice(req)
 	if err != nil {
@@ -304,6 +305,9 @@ func (s *Service) recordApproved(ctx context.Context, t Transaction, nonces *non
 	}
 	t.Status, t.PaymentHash, t.Invoice = StatusPending, inv.PaymentHash.String(), inv.PaymentRequest
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := s.checkLive(ctx, tx, t.UserID); err != nil {
+			return err
+		}
 		if err := s.nonces.saveDeferred(ctx, tx, nonces); err != nil {
 			return err
 		}
@@ -323,7 +327,20 @@ func (s *Service) recordApproved(ctx context.Context, t Transaction, nonces *non
 // invoice row and the move commit together; otherwise the node stores the
 // invoice first, and a payment that cannot be moved (decided otherwise in
 // between) never hands its invoice out.
-func (s *Service) issueInvoice(ctx context.Context, id string, req lightning.InvoiceRequest) (lightning.Invoice, error) {
+func (s *Service) issueInvoice(ctx context.Context, id, userID string, req lightning.InvoiceRequest) (lightning.Invoice, error) {
+	// A recipient deleted meanwhile (perhaps by another process, while
+	// the platform approved) gets no invoice; the payment ends now.
+	gone := false
+	checkLive := func(tx *store.Tx) error {
+		err := s.checkLive(ctx, tx, userID)
+		gone = err != nil && vaspd.AsError(err).Status == http.StatusNotFound
+		return err
+	}
+	defer func() {
+		if gone {
+			_ = s.failIncoming(context.WithoutCancel(ctx), id, "PAY_REQUEST_FAILED")
+		}
+	}()
 	if n := s.sharedInvoices(); n != nil {
 		inv, err := n.SignInvoice(req)
 		if err != nil {
@@ -331,6 +348,9 @@ func (s *Service) issueInvoice(ctx context.Context, id string, req lightning.Inv
 			return lightning.Invoice{}, fmt.Errorf("create invoice: %w", err)
 		}
 		err = s.db.InTx(ctx, func(tx *store.Tx) error {
+			if err := checkLive(tx); err != nil {
+				return err
+			}
 			if err := n.SaveInvoice(ctx, tx, inv); err != nil {
 				return err
 			}
@@ -346,10 +366,24 @@ func (s *Service) issueInvoice(ctx context.Context, id string, req lightning.Inv
 		_ = s.failIncoming(context.WithoutCancel(ctx), id, "INVOICE_CREATION_FAILED")
 		return lightning.Invoice{}, fmt.Errorf("create invoice: %w", err)
 	}
-	if err := s.invoiceIssued(ctx, s.db, id, inv); err != nil {
+	if err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := checkLive(tx); err != nil {
+			return err
+		}
+		return s.invoiceIssued(ctx, tx, id, inv)
+	}); err != nil {
 		return lightning.Invoice{}, err
 	}
 	return inv, nil
+}
+
+// checkLive confirms, with q, that userID is still a live user, when the
+// Directory can tell (LiveChecker).
+func (s *Service) checkLive(ctx context.Context, q store.Querier, userID string) error {
+	if c, ok := s.opt.Users.(LiveChecker); ok {
+		return c.CheckLive(ctx, q, userID)
+	}
+	return nil
 }
 
 // invoiceIssued moves an approved incoming payment to PENDING with its invoice.

@@ -39,6 +39,18 @@ type Directory interface {
 	ByID(ctx context.Context, id string) (Recipient, error)
 }
 
+// LiveChecker is implemented by a Directory whose ByUMALocal may answer
+// from a cache that a deletion made by another process sharing the
+// database has not reached yet (users.DefaultLocalCacheTTL). The receiver
+// then confirms, in the transaction that makes an incoming payment's
+// invoice payable, that its recipient is still live: no invoice is handed
+// out for a user deleted before it, by whichever process.
+type LiveChecker interface {
+	// CheckLive returns a *vaspd.Error with status 404 unless userID is a
+	// live user, read with q.
+	CheckLive(ctx context.Context, q store.Querier, userID string) error
+}
+
 // Options configure a Service. DB, Domain, Keys, Node, Ledger, Rates,
 // Users and Webhooks are required.
 type Options struct {

@@ -111,6 +111,16 @@ func (d directory) ByID(ctx context.Context, id string) (vasp.Recipient, error) 
 	return recipient(u), nil
 }
 
+// CheckLive reads the user afresh in the transaction making an incoming
+// payment's invoice payable: ByUMALocal's cache may not yet know of a
+// deletion made by another process (vasp.LiveChecker).
+func (d directory) CheckLive(ctx context.Context, q store.Querier, id string) error {
+	_, err := d.users.Get(ctx, q, id)
+	return err
+}
+
+var _ vasp.LiveChecker = directory{}
+
 // umaKeys turns the stored secp256k1 keys into the protocol's keys with
 // self-signed certificates (UMA counterparties accept them; a CA-issued
 // chain can replace them later).

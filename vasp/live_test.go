@@ -1,0 +1,106 @@
+package vasp_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/delivery"
+	"github.com/vaspd/vaspd/rates"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/users"
+	"github.com/vaspd/vaspd/vasp"
+)
+
+// usersDirectory is the daemon's directory: users.Service lookups, whose
+// ByUMALocal may answer from the Service's cache, and a fresh read in the
+// caller's transaction for CheckLive.
+type usersDirectory struct {
+	db *store.DB
+	s  *users.Service
+}
+
+func (d usersDirectory) recipient(u users.User) vasp.Recipient {
+	return vasp.Recipient{UserID: u.ID, PlatformUserID: u.PlatformUserID, Local: u.UMALocal, Name: u.FullName,
+		Currencies: u.PreferredCurrencies, KYCVerified: u.KYCStatus == users.KYCVerified}
+}
+
+func (d usersDirectory) ByUMALocal(ctx context.Context, local string) (vasp.Recipient, error) {
+	u, err := d.s.GetByUMALocal(ctx, d.db, local)
+	return d.recipient(u), err
+}
+
+func (d usersDirectory) ByID(ctx context.Context, id string) (vasp.Recipient, error) {
+	u, err := d.s.Get(ctx, d.db, id)
+	return d.recipient(u), err
+}
+
+func (d usersDirectory) CheckLive(ctx context.Context, q store.Querier, id string) error {
+	_, err := d.s.Get(ctx, q, id)
+	return err
+}
+
+// TestNoInvoiceForUserDeletedElsewhere: a process whose user cache still
+// holds a recipient that another process sharing the database deleted
+// issues no invoice for it, with or without an approval webhook, and the
+// payment asked for ends.
+func TestNoInvoiceForUserDeletedElsewhere(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		p, err := rates.NewConfigProvider(rates.DefaultConfig(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Process A deletes; process B's cache (an hour here, a second in
+		// vaspd) has not heard of it.
+		usersA := users.New(db, vaspd.SystemClock{}, users.WithRates(p))
+		usersB := users.New(db, vaspd.SystemClock{}, users.WithRates(p), users.WithLocalCacheTTL(time.Hour))
+		hooks, err := delivery.New(db, delivery.Options{AllowNets: []string{"127.0.0.0/8"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		platform := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			rw.WriteHeader(200) // approves
+		}))
+		defer platform.Close()
+		procB := w.service(t, func(o *vasp.Options) { o.Users, o.Webhooks = usersDirectory{db: db, s: usersB}, hooks })
+		for _, approval := range []bool{false, true} {
+			local := "carol"
+			if approval {
+				local = "dave"
+			}
+			u, err := usersA.Create(t.Context(), db, users.User{PlatformUserID: "p-" + local, UserType: users.Individual,
+				UMALocal: local, KYCStatus: users.KYCVerified, PreferredCurrencies: []string{"EUR"}, FullName: local})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := usersB.GetByUMALocal(t.Context(), db, local); err != nil { // B caches it
+				t.Fatal(err)
+			}
+			if err := db.InTx(t.Context(), func(tx *store.Tx) error { _, err := usersA.Delete(t.Context(), tx, u.ID); return err }); err != nil {
+				t.Fatal(err)
+			}
+			if approval { // asked, the platform approves
+				if _, _, _, err := hooks.ConfigurePrimary(t.Context(), platform.URL); err != nil {
+					t.Fatal(err)
+				}
+			}
+			resp, err := procB.PayRequest(t.Context(), local, payRequest(t, sender.Signing, "$alice@vasp1.example", w.clock.Now()))
+			if err == nil || vaspd.AsError(err).Status != 404 {
+				t.Fatalf("approval %v: payreq for a user deleted by another process answered %+v, %v; want 404", approval, resp, err)
+			}
+			var n int
+			if err := db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM uma_transactions
+				WHERE user_id = $1 AND status IN ('CREATED', 'PENDING')`, u.ID).Scan(&n); err != nil || n != 0 {
+				t.Fatalf("approval %v: %d payments left open for the deleted user (%v)", approval, n, err)
+			}
+		}
+	})
+}
