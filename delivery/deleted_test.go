@@ -89,3 +89,48 @@ func TestPruneDeadLettersPendingOfDeletedEndpoint(t *testing.T) {
 		}
 	})
 }
+
+// A replay job whose process stalls past its lease is taken over by
+// another process; when the first wakes up it neither re-queues its chunk
+// again nor ends the job a second time: the job counts each delivery once.
+func TestReplayJobTakenOverAfterItsLease(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := vaspd.NewFakeClock(t0)
+		a, b := newTestService(t, db, clock), newTestService(t, db, clock)
+		rc := newReceiver(t)
+		ep, _ := mustEndpoint(t, a, rc.URL)
+		enqueue(t, a, Event{Type: TypeTest})
+		if n := step(t, a); n != 1 {
+			t.Fatalf("%d attempts", n)
+		}
+		clock.Advance(time.Minute)
+		job, err := a.StartReplay(ctx, ReplayParams{EndpointID: ep.ID, Since: t0.Add(-time.Hour), Until: clock.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Process a claims the job, then stalls before its first chunk
+		// while process b, once a's lease has run out, does the whole job.
+		a.jobChunk = func() {
+			a.jobChunk = nil
+			clock.Advance(jobLease + time.Second)
+			if err := b.runJobs(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n := step(t, b); n != 1 { // the replayed delivery is sent again
+				t.Fatalf("%d attempts of the replay", n)
+			}
+		}
+		if err := a.runJobs(ctx); err != nil {
+			t.Fatal(err)
+		}
+		job, err = a.GetJob(ctx, job.ID)
+		if err != nil || job.Status != "completed" || job.Processed != 1 {
+			t.Fatalf("job after the take-over: %+v, %v; want completed with 1 processed", job, err)
+		}
+		step(t, a)
+		if n := len(rc.requests()); n != 2 {
+			t.Fatalf("the receiver got %d requests, want 2 (the delivery and one replay)", n)
+		}
+	})
+}

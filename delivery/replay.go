@@ -81,12 +81,20 @@ func (s *Service) GetJob(ctx context.Context, id string) (Job, error) {
 
 const jobLease = time.Minute
 
+// errJobLost stops work on a job whose lease ran out and that another
+// process has claimed since.
+var errJobLost = errors.New("delivery: replay job lease lost")
+
 // runJobs takes one due job (pending, or running with an expired lease: its
-// process died) and works it to the end.
+// process died) and works it to the end. Its lease_until, as this process
+// last set it, is its claim: every write to the job checks it, so a
+// process that stalled past its lease, while another took the job over,
+// neither re-queues a chunk again nor ends the job.
 func (s *Service) runJobs(ctx context.Context) error {
 	for ctx.Err() == nil {
 		now := s.opt.Clock.Now()
 		us := store.Micros(now)
+		lease := store.Micros(now.Add(jobLease))
 		var id, params, cursor string
 		var processed int64
 		err := s.db.InTx(ctx, func(tx *store.Tx) error {
@@ -97,7 +105,7 @@ func (s *Service) runJobs(ctx context.Context) error {
 				return err
 			}
 			_, err = tx.ExecContext(ctx, `UPDATE webhook_jobs SET status = 'running', lease_until = $2, updated_at = $3 WHERE id = $1`,
-				id, store.Micros(now.Add(jobLease)), us)
+				id, lease, us)
 			return err
 		})
 		if errors.Is(err, sql.ErrNoRows) {
@@ -108,23 +116,46 @@ func (s *Service) runJobs(ctx context.Context) error {
 		}
 		var p ReplayParams
 		if err := json.Unmarshal([]byte(params), &p); err != nil {
-			return s.finishJob(ctx, id, "failed", "bad parameters: "+err.Error())
+			return s.finishJob(ctx, id, lease, "failed", "bad parameters: "+err.Error())
 		}
-		if err := s.replayChunks(ctx, id, p, cursor, processed); err != nil {
+		if err := s.replayChunks(ctx, id, p, cursor, &lease); err != nil {
 			if ctx.Err() != nil {
 				return nil // the lease expires and another run resumes it
 			}
-			return s.finishJob(ctx, id, "failed", err.Error())
+			if errors.Is(err, errJobLost) {
+				s.opt.Log.Warn("webhook replay job taken over by another process", "job", id)
+				continue
+			}
+			return s.finishJob(ctx, id, lease, "failed", err.Error())
 		}
 	}
 	return nil
 }
 
-func (s *Service) replayChunks(ctx context.Context, jobID string, p ReplayParams, cursor string, processed int64) error {
+// replayChunks works job jobID from cursor on, under *lease (renewed).
+func (s *Service) replayChunks(ctx context.Context, jobID string, p ReplayParams, cursor string, lease *int64) error {
 	f := DeliveryFilter{EndpointID: p.EndpointID, Since: p.Since, Until: p.Until}
 	for ctx.Err() == nil {
-		var n int
+		if s.jobChunk != nil {
+			s.jobChunk()
+		}
+		var (
+			n    int
+			last string
+		)
+		now := s.opt.Clock.Now()
+		renewed := store.Micros(now.Add(jobLease))
 		err := s.db.InTx(ctx, func(tx *store.Tx) error {
+			// First, while the lease is still ours: this also holds the
+			// job's row until the chunk commits.
+			res, err := tx.ExecContext(ctx, `UPDATE webhook_jobs SET lease_until = $2, updated_at = $3
+				WHERE id = $1 AND status = 'running' AND lease_until = $4`, jobID, renewed, store.Micros(now), *lease)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				return errJobLost
+			}
 			// An endpoint deleted meanwhile ends the job (failed, "not
 			// found"): its deliveries must not become pending again.
 			if err := lockLiveEndpoint(ctx, tx, p.EndpointID); err != nil {
@@ -165,28 +196,30 @@ func (s *Service) replayChunks(ctx context.Context, jobID string, p ReplayParams
 			if err := s.requeue(ctx, tx, ids); err != nil {
 				return err
 			}
-			cursor = ids[n-1]
-			now := s.opt.Clock.Now()
-			_, err = tx.ExecContext(ctx, `UPDATE webhook_jobs SET cursor = $2, processed = processed + $3, lease_until = $4,
-				updated_at = $5 WHERE id = $1`, jobID, cursor, n, store.Micros(now.Add(jobLease)), store.Micros(now))
+			last = ids[n-1]
+			_, err = tx.ExecContext(ctx, `UPDATE webhook_jobs SET cursor = $2, processed = processed + $3
+				WHERE id = $1`, jobID, last, n)
 			return err
 		})
 		if err != nil {
 			return err
 		}
+		*lease = renewed
 		if n > 0 {
+			cursor = last
 			s.Wake()
 		}
 		if n < 500 {
-			return s.finishJob(ctx, jobID, "completed", "")
+			return s.finishJob(ctx, jobID, *lease, "completed", "")
 		}
 	}
 	return ctx.Err()
 }
 
-func (s *Service) finishJob(ctx context.Context, id, status, msg string) error {
+// finishJob ends job id if lease is still its claim.
+func (s *Service) finishJob(ctx context.Context, id string, lease int64, status, msg string) error {
 	us := store.Micros(s.opt.Clock.Now())
 	_, err := s.db.ExecContext(ctx, `UPDATE webhook_jobs SET status = $2, error = $3, lease_until = 0, updated_at = $4,
-		finished_at = $4 WHERE id = $1`, id, status, logText(msg, 1000), us)
+		finished_at = $4 WHERE id = $1 AND lease_until = $5`, id, status, logText(msg, 1000), us, lease)
 	return err
 }

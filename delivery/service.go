@@ -63,6 +63,8 @@ type Service struct {
 	// primaryRace, when set (by tests), runs in SetPrimaryURL after it
 	// found no primary endpoint and before it creates one.
 	primaryRace func(ctx context.Context, tx *store.Tx)
+	// jobChunk, when set (by tests), runs before each chunk of a replay job.
+	jobChunk func()
 }
 
 // New returns a Service over db, whose migrations must be applied.
