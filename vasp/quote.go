@@ -46,7 +46,8 @@ const maxPayeeName = 256
 // MaxDescriptionLen bounds a quote's description, in characters: it is
 // sent to the receiver as the payreq's LUD-12 comment, whose limit
 // (commentAllowed) counts characters, commonly 255. The UMAaaS API sets
-// no limit; a longer one is refused, never cut.
+// no limit; a longer one is refused, never cut. The receiver's own
+// commentAllowed applies too (commentFor).
 const MaxDescriptionLen = 255
 
 // Quote statuses.
@@ -162,6 +163,10 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 			return Quote{}, err
 		}
 	}
+	comment, err := commentFor(in.Description, l.Response.CommentAllowed)
+	if err != nil {
+		return Quote{}, err
+	}
 	rate, err := s.opt.Rates.Rate(ctx, in.SendingCurrency)
 	if err != nil {
 		return Quote{}, quoteInput("sendingCurrencyCode %q is not supported", vaspd.Truncate(in.SendingCurrency, 16))
@@ -185,7 +190,7 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 		Request: in, CreatedAt: s.clock.Now(), SendingCurrencyInfo: rate.Currency,
 		ReceivingCurrencyInfo: rates.Currency{Code: theirs.Code, Name: theirs.Name, Symbol: theirs.Symbol, Decimals: theirs.Decimals},
 	}
-	pr := &uma.PayRequest{ReceivingCurrency: theirs.Code, Comment: in.Description, PayeeData: s.payeeData,
+	pr := &uma.PayRequest{ReceivingCurrency: theirs.Code, Comment: comment, PayeeData: s.payeeData,
 		InvoiceUUID: invoiceUUID}
 	var sendConv rates.Conversion
 	if in.LockedSide == LockedSending {
@@ -443,6 +448,25 @@ func (s *Service) RefreshQuote(ctx context.Context, id string) (Quote, error) {
 		return q, vaspd.Conflict("QUOTE_ALREADY_EXECUTED", "quote %s was executed; it cannot be refreshed", id)
 	}
 	return s.CreateQuote(ctx, q.Request)
+}
+
+// commentFor is the payreq comment that carries a quote's description to
+// a receiver whose lookup advertised commentAllowed limit (LUD-12, in
+// characters). A longer description is refused (400, naming the limit)
+// before any payreq is sent, never cut: the receiver would refuse the
+// payreq with an error of its own. A receiver that takes no comments (0 or
+// absent) is sent none, as LUD-12 requires; the description stays our
+// user's memo of the payment (the quote and outgoing transaction keep it).
+func commentFor(description string, limit int) (string, error) {
+	if description == "" || limit <= 0 {
+		return "", nil
+	}
+	if n := utf8.RuneCountInString(description); n > limit {
+		return "", &vaspd.Error{Status: http.StatusBadRequest, Code: vaspd.CodeInvalidInput,
+			Message: fmt.Sprintf("description is %d characters; the receiver accepts comments of at most %d", n, limit),
+			Details: map[string]any{"commentAllowed": limit}}
+	}
+	return description, nil
 }
 
 // checkPayeeData refuses a verified payreq answer that lacks payee data

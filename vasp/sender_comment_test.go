@@ -1,0 +1,57 @@
+package vasp_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/uma"
+	"github.com/vaspd/vaspd/vasp"
+)
+
+// A quote's description goes to the receiver as the payreq comment only
+// within the commentAllowed its lookup advertised (LUD-12, characters): a
+// longer one is refused with 400 before any payreq is sent; a receiver
+// that takes no comments (0 or absent) is sent none.
+func TestQuoteDescriptionCommentAllowed(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		var payreqs int
+		var got string
+		h.payreq = func(rw http.ResponseWriter, pr *uma.PayRequest) {
+			payreqs++
+			got = pr.Comment
+			h.reply(nil)(rw, pr)
+		}
+		quote := func(l vasp.Lookup, desc string) error {
+			_, err := h.s.CreateQuote(t.Context(), vasp.QuoteRequest{LookupID: l.ID, SendingCurrency: "USD", ReceivingCurrency: "EUR",
+				LockedSide: vasp.LockedSending, Amount: 1000, Description: desc})
+			return err
+		}
+		h.lnurlp = func(r *uma.LnurlpResponse) { r.CommentAllowed = 10 }
+		l := h.lookup(t)
+		err := quote(l, strings.Repeat("é", 11))
+		wantStatus(t, err, http.StatusBadRequest, vaspd.CodeInvalidInput)
+		if e := vaspd.AsError(err); !strings.Contains(e.Message, "at most 10") || e.Details["commentAllowed"] != 10 {
+			t.Fatalf("error %q %v does not name the receiver's limit", e.Message, e.Details)
+		}
+		if payreqs != 0 {
+			t.Fatalf("%d payreqs sent for a description the receiver refuses", payreqs)
+		}
+		if err := quote(l, strings.Repeat("é", 10)); err != nil || got != strings.Repeat("é", 10) {
+			t.Fatalf("quote at the limit: %v; comment sent %q", err, got)
+		}
+
+		for _, allowed := range []int{0, -1} { // absent, and nonsense (read as 0)
+			h.lnurlp = func(r *uma.LnurlpResponse) { r.CommentAllowed = allowed }
+			l := h.lookup(t)
+			payreqs, got = 0, "?"
+			if err := quote(l, "thanks"); err != nil || payreqs != 1 || got != "" {
+				t.Fatalf("commentAllowed %d: %v; %d payreqs, comment %q; want one without a comment", allowed, err, payreqs, got)
+			}
+		}
+	})
+}
