@@ -158,12 +158,21 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 		return Quote{}, err
 	}
 	var invoiceUUID string
+	commentAllowed := l.Response.CommentAllowed
 	if in.UmaRequestID != "" {
-		if invoiceUUID, err = s.checkUmaRequest(ctx, in, l.Receiver); err != nil {
+		var invoiceComments int
+		if invoiceUUID, invoiceComments, err = s.checkUmaRequest(ctx, in, l.Receiver); err != nil {
 			return Quote{}, err
 		}
+		// The invoice's commentCharsAllowed is the receiver's word for
+		// this payment: it applies, within the lookup's limit if any. An
+		// invoice cannot say "no comments" (0 is not encoded), so without
+		// it the lookup's limit stands.
+		if invoiceComments > 0 && (commentAllowed <= 0 || invoiceComments < commentAllowed) {
+			commentAllowed = invoiceComments
+		}
 	}
-	comment, err := commentFor(in.Description, l.Response.CommentAllowed)
+	comment, err := commentFor(in.Description, commentAllowed)
 	if err != nil {
 		return Quote{}, err
 	}

@@ -205,23 +205,28 @@ func (s *Service) ListUmaRequests(ctx context.Context, userID, cursor string, li
 
 // checkUmaRequest checks that quote request in pays UMA request
 // in.UmaRequestID of its user, whose receiver the lookup found, and returns
-// the invoice's UUID.
-func (s *Service) checkUmaRequest(ctx context.Context, in QuoteRequest, receiver string) (string, error) {
+// the invoice's UUID and commentCharsAllowed (0: not given).
+func (s *Service) checkUmaRequest(ctx context.Context, in QuoteRequest, receiver string) (string, int, error) {
 	r, err := s.GetUmaRequest(ctx, in.UmaRequestID)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	if r.UserID != in.UserID {
-		return "", vaspd.NotFound("UMA_REQUEST_NOT_FOUND", "UMA request %s not found for this user", r.ID)
+		return "", 0, vaspd.NotFound("UMA_REQUEST_NOT_FOUND", "UMA request %s not found for this user", r.ID)
 	}
 	if !strings.EqualFold(r.ReceiverUMA, receiver) {
-		return "", vaspd.InvalidInput("the lookup is of %s; UMA request %s is from %s", receiver, r.ID, r.ReceiverUMA)
+		return "", 0, vaspd.InvalidInput("the lookup is of %s; UMA request %s is from %s", receiver, r.ID, r.ReceiverUMA)
 	}
 	if in.LockedSide != LockedReceiving || in.ReceivingCurrency != r.Currency || in.Amount != r.Amount {
-		return "", vaspd.InvalidInput("UMA request %s is paid receiver-locked: lockedCurrencySide RECEIVING, %d %s", r.ID, r.Amount, r.Currency)
+		return "", 0, vaspd.InvalidInput("UMA request %s is paid receiver-locked: lockedCurrencySide RECEIVING, %d %s", r.ID, r.Amount, r.Currency)
 	}
 	if !s.clock.Now().Before(r.ExpiresAt) {
-		return "", vaspd.Errorf(409, "QUOTE_EXPIRED", "UMA request %s expired at %s", r.ID, r.ExpiresAt.Format(time.RFC3339))
+		return "", 0, vaspd.Errorf(409, "QUOTE_EXPIRED", "UMA request %s expired at %s", r.ID, r.ExpiresAt.Format(time.RFC3339))
 	}
-	return r.InvoiceUUID, nil
+	// Kept as received, verified then: it decodes again.
+	inv, err := uma.DecodeInvoice(r.Invoice)
+	if err != nil {
+		return "", 0, fmt.Errorf("UMA request %s: stored invoice: %w", r.ID, err)
+	}
+	return r.InvoiceUUID, inv.CommentCharsAllowed, nil
 }

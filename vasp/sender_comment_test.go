@@ -1,9 +1,13 @@
 package vasp_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/store"
@@ -52,6 +56,71 @@ func TestQuoteDescriptionCommentAllowed(t *testing.T) {
 			if err := quote(l, "thanks"); err != nil || payreqs != 1 || got != "" {
 				t.Fatalf("commentAllowed %d: %v; %d payreqs, comment %q; want one without a comment", allowed, err, payreqs, got)
 			}
+		}
+	})
+}
+
+// Paying an UMA request, the invoice's commentCharsAllowed is the limit
+// too: a description past it is refused before any payreq is sent.
+func TestQuoteUmaRequestCommentCharsAllowed(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		var payreqs int
+		var got string
+		h.payreq = func(rw http.ResponseWriter, pr *uma.PayRequest) {
+			payreqs++
+			got = pr.Comment
+			h.reply(nil)(rw, pr)
+		}
+		request := func(uuid string, commentChars int) vasp.UmaRequest {
+			inv := &uma.Invoice{
+				ReceiverUMA: "$bob@" + h.domain, InvoiceUUID: uuid, Amount: 1250,
+				ReceivingCurrency: uma.InvoiceCurrency{Code: "EUR", Name: "Euro", Symbol: "€", Decimals: 2},
+				Expiration:        time.Now().Add(time.Hour).Unix(), IsSubjectToTravelRule: true, CommentCharsAllowed: commentChars,
+				UmaVersions: uma.Version1.String(), SenderUMA: "$alice@" + ourDomain, Callback: h.srv.URL + "/cb",
+			}
+			if err := inv.Sign(h.keys.Signing); err != nil {
+				t.Fatal(err)
+			}
+			link, err := inv.URI()
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := json.Marshal(uma.UmaRequest{Invoice: link})
+			r, err := h.s.ReceiveUmaRequest(t.Context(), body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		quote := func(l vasp.Lookup, r vasp.UmaRequest, desc string) error {
+			_, err := h.s.CreateQuote(t.Context(), vasp.QuoteRequest{LookupID: l.ID, SendingCurrency: "USD", ReceivingCurrency: "EUR",
+				LockedSide: vasp.LockedReceiving, Amount: r.Amount, Description: desc, UmaRequestID: r.ID})
+			return err
+		}
+		for _, tc := range []struct {
+			name                  string
+			lookup, invoice, want int // commentAllowed, commentCharsAllowed, the limit applied
+		}{
+			{"invoice limit under the lookup's", 255, 5, 5},
+			{"lookup limit under the invoice's", 4, 5, 4},
+			{"invoice without a limit", 3, 0, 3},
+			{"lookup taking no comments", 0, 5, 5},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				h.lnurlp = func(r *uma.LnurlpResponse) { r.CommentAllowed = tc.lookup }
+				l := h.lookup(t)
+				r := request(uuid.NewString(), tc.invoice)
+				payreqs = 0
+				err := quote(l, r, strings.Repeat("é", tc.want+1))
+				wantStatus(t, err, http.StatusBadRequest, vaspd.CodeInvalidInput)
+				if e := vaspd.AsError(err); e.Details["commentAllowed"] != tc.want || payreqs != 0 {
+					t.Fatalf("error %q %v, %d payreqs; want limit %d and none sent", e.Message, e.Details, payreqs, tc.want)
+				}
+				if err := quote(l, r, strings.Repeat("é", tc.want)); err != nil || got != strings.Repeat("é", tc.want) {
+					t.Fatalf("quote at the limit: %v; comment sent %q", err, got)
+				}
+			})
 		}
 	})
 }
