@@ -272,6 +272,15 @@ func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequ
 	if err != nil {
 		return nil, err
 	}
+	// Everything the answer needs is fetched before anything is recorded:
+	// past the invoice, a failure would leave a payment (and an invoice)
+	// that the sender was never given.
+	var info lightning.NodeInfo
+	if isUMA {
+		if info, err = s.opt.Node.Info(ctx); err != nil {
+			return nil, fmt.Errorf("node info: %w", err)
+		}
+	}
 	in := s.newIncoming(r, req, q)
 	invReq := lightning.InvoiceRequest{
 		AmountMsat:      q.msats,
@@ -320,10 +329,6 @@ func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequ
 	if !isUMA {
 		return resp, nil
 	}
-	info, err := s.opt.Node.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("node info: %w", err)
-	}
 	resp.PayeeData = &uma.PayeeData{
 		Identifier: s.address(r.Local),
 		Compliance: &uma.CompliancePayeeData{
@@ -341,6 +346,9 @@ func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequ
 	// A v0.3 payreq comes from a sender we answered with umaVersion 0.3:
 	// it reads top-level compliance and paymentInfo.
 	resp.V0 = req.V0
+	// Sign fails only without the identifiers and compliance set above.
+	// A crash from the recording on leaves a PENDING payment whose invoice
+	// nobody was given: sweepPending expires it with its invoice.
 	if err := resp.Sign(s.opt.Keys.Signing, req.PayerData.Identifier, s.clock.Now()); err != nil {
 		return nil, err
 	}
