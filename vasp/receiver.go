@@ -207,10 +207,10 @@ func (s *Service) priceIncoming(ctx context.Context, r Recipient, req *uma.PayRe
 
 // checkBalanceRoom refuses a payment that would credit r past
 // ledger.MaxBalance in currency: the credit on settlement would fail, and
-// the settlement watcher retry it forever, with the payer's money on our
-// node. This reads the balance now; payments already invoiced but not yet
-// settled (or settling concurrently) are not counted, so several of them
-// can still together take r past the cap.
+// the payment wait PENDING, the payer's money on our node, until r has
+// room (creditLater). This reads the balance now; payments already
+// invoiced but not yet settled (or settling concurrently) are not counted,
+// so several of them can still together take r past the cap.
 func (s *Service) checkBalanceRoom(ctx context.Context, r Recipient, currency string, amount int64) error {
 	bal, err := s.opt.Ledger.Balance(ctx, s.db, ledger.UserAccount(r.UserID), currency)
 	if err != nil {

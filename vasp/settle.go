@@ -20,6 +20,8 @@ import (
 // can follow the same node: crediting is one transaction that moves the
 // payment PENDING -> COMPLETED, posts the ledger movement (its id is the
 // payment hash, so it can happen once) and enqueues the COMPLETED webhook.
+// A credit the payee's balance cap refuses does not hold up the stream: it
+// waits PENDING for the sweep (creditLater).
 // A slower sweep looks up PENDING payments directly as a safety net and
 // expires those whose invoice expired unpaid, and ends those left CREATED
 // (never given an invoice) after their approval deadline (sweepCreated).
@@ -72,7 +74,11 @@ func (s *Service) watchSettlements(ctx context.Context) {
 					break stream
 				}
 				for ctx.Err() == nil {
-					if err := s.credit(ctx, inv, true); err != nil {
+					err := s.credit(ctx, inv, true)
+					if errors.Is(err, ledger.ErrOverflow) {
+						err = s.creditLater(ctx, inv, err)
+					}
+					if err != nil {
 						s.log.Error("credit incoming payment; retrying", "payment_hash", inv.PaymentHash.String(), "err", err)
 						sleep(ctx, time.Second)
 						continue
@@ -89,6 +95,22 @@ func (s *Service) watchSettlements(ctx context.Context) {
 		}
 		sleep(ctx, 500*time.Millisecond)
 	}
+}
+
+// creditLater handles a settled invoice whose credit the ledger refused
+// for the payee's balance cap (ledger.MaxBalance): payments each within
+// the cap when priced (checkBalanceRoom) can together exceed it, or the
+// balance grew meanwhile. Retrying it here would stall every settlement
+// after it until the payee spends. The cursor moves past it alone; the
+// payment stays PENDING, its money on our node and booked to no one
+// (nothing half-booked: its credit rolled back whole), and sweepPending
+// credits it once the payee's balance has room.
+func (s *Service) creditLater(ctx context.Context, inv lightning.Invoice, cause error) error {
+	s.log.Error("incoming payment settled but its credit would exceed the payee's balance cap; left PENDING and retried by the sweep",
+		"payment_hash", inv.PaymentHash.String(), "err", cause)
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		return advanceCursor(ctx, tx, inv.SettleIndex, s.clock.Now())
+	})
 }
 
 // credit books one settled invoice, once.
