@@ -420,3 +420,42 @@ func TestPayRequestPastBalanceCap(t *testing.T) {
 		}
 	})
 }
+
+// Payments asked for and not yet credited count against the cap: payreqs
+// each within it cannot together take the payee past it once they settle.
+// One that ends unpaid frees its room.
+func TestPayRequestPendingCountsAgainstBalanceCap(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		if _, err := ledger.New(db, nil).Post(t.Context(), ledger.Deposit("deposit/cap", w.bob.UserID, "EUR", ledger.MaxBalance-400, "test")); err != nil {
+			t.Fatal(err)
+		}
+		payreq := func(amount int64) (string, error) {
+			pr := payRequest(t, sender.Signing, "$alice@vasp1.example", w.clock.Now())
+			pr.Amount = amount
+			if err := pr.Sign(sender.Signing, w.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := s.PayRequest(t.Context(), "bob", pr)
+			if err != nil {
+				return "", err
+			}
+			return resp.PR, nil
+		}
+		first, err := payreq(300)
+		wantCode(t, err, "")
+		_, err = payreq(101)
+		wantCode(t, err, uma.CodeAmountOutOfRange)
+		_, err = payreq(100)
+		wantCode(t, err, "")
+		_, err = payreq(1)
+		wantCode(t, err, uma.CodeAmountOutOfRange)
+		if _, err := db.ExecContext(t.Context(), `UPDATE uma_transactions SET status = $1 WHERE invoice = $2`, vasp.StatusExpired, first); err != nil {
+			t.Fatal(err)
+		}
+		_, err = payreq(300)
+		wantCode(t, err, "")
+	})
+}
