@@ -263,9 +263,16 @@ func (s *Service) sweepCreated(ctx context.Context) {
 	var stale []row
 	for rows.Next() {
 		var r row
-		if rows.Scan(&r.id, &r.approval) == nil {
-			stale = append(stale, r)
+		if err := rows.Scan(&r.id, &r.approval); err != nil {
+			s.log.Warn("sweep payments awaiting approval: read row", "err", err)
+			continue
 		}
+		stale = append(stale, r)
+	}
+	// A read that broke off leaves the rest for the next sweep; the rows
+	// read are ended all the same (each update below re-checks its row).
+	if err := rows.Err(); err != nil {
+		s.log.Warn("sweep payments awaiting approval: read", "err", err)
 	}
 	rows.Close()
 	timedOut, _ := json.Marshal(decision{Decision: "REJECTED", Reason: "PAYMENT_APPROVAL_TIMED_OUT"})

@@ -281,9 +281,16 @@ func (s *Service) resolveOutgoing(ctx context.Context) {
 		}
 		var stuck []Transaction
 		for rows.Next() {
-			if t, err := scanTransaction(rows); err == nil {
-				stuck = append(stuck, t)
+			t, err := scanTransaction(rows)
+			if err != nil {
+				s.log.Warn("find payments in flight: read row", "err", err)
+				continue
 			}
+			stuck = append(stuck, t)
+		}
+		// A read that broke off leaves the rest for the next round.
+		if err := rows.Err(); err != nil {
+			s.log.Warn("find payments in flight: read", "err", err)
 		}
 		rows.Close()
 		for _, t := range stuck {

@@ -197,9 +197,16 @@ func (s *Service) sweepPending(ctx context.Context) {
 	var hashes []string
 	for rows.Next() {
 		var h string
-		if rows.Scan(&h) == nil {
-			hashes = append(hashes, h)
+		if err := rows.Scan(&h); err != nil {
+			s.log.Warn("sweep pending payments: read row", "err", err)
+			continue
 		}
+		hashes = append(hashes, h)
+	}
+	// A read that broke off leaves the rest for the next sweep; the rows
+	// read are handled all the same (each update re-checks its row).
+	if err := rows.Err(); err != nil {
+		s.log.Warn("sweep pending payments: read", "err", err)
 	}
 	rows.Close()
 	for _, h := range hashes {
