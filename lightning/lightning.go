@@ -44,7 +44,10 @@ type Node interface {
 	// returns that payment (no second movement of money); paying one whose
 	// payment FAILED tries again. An invoice other than the one this node
 	// paid, is paying or tried to pay under the same payment hash is
-	// refused (ErrInvalidInvoice; see SameInvoice).
+	// refused (ErrInvalidInvoice; see SameInvoice). An error wrapping
+	// ErrInvalidInvoice, ErrWrongNetwork, ErrInvoiceExpired,
+	// ErrAmountMismatch or ErrMainnetNotAllowed means nothing was sent;
+	// after any other error the outcome is unknown and TrackPayment tells.
 	Pay(ctx context.Context, req PayRequest) (Payment, error)
 
 	// TrackPayment returns the current state of an outgoing payment by

@@ -24,7 +24,9 @@ import (
 // key, so paying again after a crash cannot pay twice. The result is booked
 // in a second transaction: settle (hold -> FX, the bitcoin leaves the node)
 // or release (hold -> user), each with its OUTGOING_PAYMENT webhook.
-// resolveOutgoing finishes payments whose process died in between.
+// resolveOutgoing finishes payments whose process died in between, and
+// those whose Pay ended in an error that does not say the invoice was
+// refused (the outcome is then unknown: the node may be paying).
 
 // ErrQuoteExpired is returned (wrapped in a *vaspd.Error) when a quote's
 // invoice expired before it was executed.
@@ -177,12 +179,35 @@ func (s *Service) pay(ctx context.Context, t Transaction) (Transaction, error) {
 	} else {
 		p, err = s.opt.Node.Pay(context.WithoutCancel(ctx), s.payRequest(t))
 	}
-	if err != nil {
+	if err != nil && refused(err) {
 		// Refused before anything was sent (expired, wrong network, …).
 		s.log.Warn("payment refused by the node", "transaction", t.ID, "err", err)
 		return s.finish(ctx, t, lightning.Payment{Status: lightning.StatusFailed, FailureReason: reasonOf(err)}, nil)
 	}
+	if err != nil {
+		// Any other error (the node unreachable, a connection broken
+		// mid-send, a database error) leaves the outcome unknown: the
+		// node may have the payment and pay it. It stays PROCESSING,
+		// reserved, for resolveOutgoing, which asks the node (and sends
+		// it if the node never got it); releasing the money now could
+		// pay it out twice.
+		s.log.Warn("payment outcome unknown; left to the resolver", "transaction", t.ID, "err", err)
+		return t, nil
+	}
 	return s.finish(ctx, t, p, record)
+}
+
+// refused reports whether a Pay error says the invoice cannot be paid as
+// given: nothing was sent, and nothing ever will be for this request.
+func refused(err error) bool {
+	for _, e := range []error{lightning.ErrInvalidInvoice, lightning.ErrWrongNetwork, lightning.ErrInvoiceExpired,
+		lightning.ErrAmountMismatch, lightning.ErrMainnetNotAllowed, lightning.ErrAlreadyPaid,
+		lightning.ErrInsufficientFunds, lightning.ErrNoRoute} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func reasonOf(err error) lightning.FailureReason {
@@ -272,45 +297,50 @@ func (s *Service) finish(ctx context.Context, t Transaction, p lightning.Payment
 // returned, or never sent because the process died after reserving.
 func (s *Service) resolveOutgoing(ctx context.Context) {
 	for sleep(ctx, 2*time.Second) {
-		cutoff := store.Micros(s.clock.Now().Add(-s.opt.PayTimeout - 5*time.Second))
-		rows, err := s.db.QueryContext(ctx, `SELECT `+txColumns+` FROM uma_transactions
-			WHERE direction = $1 AND status = $2 AND updated_at < $3 ORDER BY id LIMIT 100`, Outgoing, StatusProcessing, cutoff)
+		s.resolveOutgoingRound(ctx)
+	}
+}
+
+// resolveOutgoingRound looks up the payments left PROCESSING once.
+func (s *Service) resolveOutgoingRound(ctx context.Context) {
+	cutoff := store.Micros(s.clock.Now().Add(-s.opt.PayTimeout - 5*time.Second))
+	rows, err := s.db.QueryContext(ctx, `SELECT `+txColumns+` FROM uma_transactions
+		WHERE direction = $1 AND status = $2 AND updated_at < $3 ORDER BY id LIMIT 100`, Outgoing, StatusProcessing, cutoff)
+	if err != nil {
+		s.log.Warn("find payments in flight", "err", err)
+		return
+	}
+	var stuck []Transaction
+	for rows.Next() {
+		t, err := scanTransaction(rows)
 		if err != nil {
-			s.log.Warn("find payments in flight", "err", err)
+			s.log.Warn("find payments in flight: read row", "err", err)
 			continue
 		}
-		var stuck []Transaction
-		for rows.Next() {
-			t, err := scanTransaction(rows)
-			if err != nil {
-				s.log.Warn("find payments in flight: read row", "err", err)
-				continue
-			}
-			stuck = append(stuck, t)
+		stuck = append(stuck, t)
+	}
+	// A read that broke off leaves the rest for the next round.
+	if err := rows.Err(); err != nil {
+		s.log.Warn("find payments in flight: read", "err", err)
+	}
+	rows.Close()
+	for _, t := range stuck {
+		hash, err := lightning.ParseHash(t.PaymentHash)
+		if err != nil {
+			continue
 		}
-		// A read that broke off leaves the rest for the next round.
-		if err := rows.Err(); err != nil {
-			s.log.Warn("find payments in flight: read", "err", err)
+		p, err := s.opt.Node.TrackPayment(ctx, hash)
+		if errors.Is(err, lightning.ErrNotFound) {
+			// Reserved but never sent: send it now (or fail it, once expired).
+			_, _ = s.pay(ctx, t)
+			continue
 		}
-		rows.Close()
-		for _, t := range stuck {
-			hash, err := lightning.ParseHash(t.PaymentHash)
-			if err != nil {
-				continue
-			}
-			p, err := s.opt.Node.TrackPayment(ctx, hash)
-			if errors.Is(err, lightning.ErrNotFound) {
-				// Reserved but never sent: send it now (or fail it, once expired).
-				_, _ = s.pay(ctx, t)
-				continue
-			}
-			if err != nil {
-				s.log.Warn("track payment", "transaction", t.ID, "err", err)
-				continue
-			}
-			if _, err := s.finish(ctx, t, p, nil); err != nil {
-				s.log.Warn("book payment", "transaction", t.ID, "err", err)
-			}
+		if err != nil {
+			s.log.Warn("track payment", "transaction", t.ID, "err", err)
+			continue
+		}
+		if _, err := s.finish(ctx, t, p, nil); err != nil {
+			s.log.Warn("book payment", "transaction", t.ID, "err", err)
 		}
 	}
 }

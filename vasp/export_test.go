@@ -42,3 +42,6 @@ func (s *Service) SweepCreated(ctx context.Context) { s.sweepCreated(ctx) }
 
 // SweepPending runs one sweep of the incoming payments left PENDING.
 func (s *Service) SweepPending(ctx context.Context) { s.sweepPending(ctx) }
+
+// ResolveOutgoing runs one round of the resolver of payments left PROCESSING.
+func (s *Service) ResolveOutgoing(ctx context.Context) { s.resolveOutgoingRound(ctx) }

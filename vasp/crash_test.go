@@ -1,0 +1,103 @@
+package vasp_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/vaspd/vaspd/ledger"
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/lightning/embedded"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/vasp"
+)
+
+// lostAnswerNode is the real node behind a connection that breaks: Pay
+// hands the payment to the node (which records and delivers it), then the
+// caller sees a transport error instead of the answer — what the lnd
+// adapter returns when lnd took a payment and then stopped answering.
+// Only the lightning.Node methods show, so vasp uses it as a node of its
+// own (Pay, then TrackPayment), as it uses lnd.
+type lostAnswerNode struct {
+	lightning.Node
+	lose bool // Pay's answer is lost
+}
+
+func (n *lostAnswerNode) Pay(ctx context.Context, req lightning.PayRequest) (lightning.Payment, error) {
+	p, err := n.Node.Pay(ctx, req)
+	if err != nil || !n.lose {
+		return p, err
+	}
+	return p, fmt.Errorf("lnd send: %w: %w", lightning.ErrUnavailable, context.DeadlineExceeded)
+}
+
+// balance is user's balance in currency, on account acct.
+func balance(t *testing.T, db *store.DB, acct ledger.Account, currency string) int64 {
+	t.Helper()
+	b, err := ledger.New(db, nil).Balance(t.Context(), db, acct, currency)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// A Pay that returns an error once the node may have sent the payment
+// leaves its outcome unknown: the payment stays PROCESSING with the money
+// reserved, and the resolver books what the node did. Booking it FAILED
+// would give the user the money back while the node pays it out.
+func TestPayErrorAfterSendIsNotAFailure(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		h.fund(t, 100_000)
+		l := h.lookup(t)
+		q, err := h.quote(t, l, vasp.LockedSending, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		node := &lostAnswerNode{Node: h.w.node, lose: true}
+		s := h.w.service(t, func(o *vasp.Options) { o.Node, o.PayTimeout = node, 50*time.Millisecond })
+		// The node takes the payment but does not deliver it yet.
+		h.w.node.SetFaults(embedded.Faults{HoldInFlight: true})
+		tr, err := s.ExecuteQuote(t.Context(), q.ID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr.Status != vasp.StatusProcessing {
+			t.Errorf("execute answered %s (%s), want %s: the node has the payment", tr.Status, tr.FailureReason, vasp.StatusProcessing)
+		}
+		if got, want := balance(t, db, ledger.UserAccount(h.w.alice.UserID), "USD"), int64(100_000)-q.SendingAmount; got != want {
+			t.Errorf("alice's balance is %d after the execute, want %d (the amount stays reserved)", got, want)
+		}
+		// The node delivers the payment; the resolver books the success.
+		h.w.node.SetFaults(embedded.Faults{})
+		node.lose = false
+		h.w.clock.Advance(time.Minute)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s.ResolveOutgoing(t.Context())
+			if tr, err = s.GetTransaction(t.Context(), tr.ID); err != nil {
+				t.Fatal(err)
+			}
+			if tr.Status != vasp.StatusProcessing || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		hash, _ := lightning.ParseHash(q.PaymentHash)
+		p, err := h.w.node.TrackPayment(t.Context(), hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr.Status != vasp.StatusCompleted || p.Status != lightning.StatusSucceeded {
+			t.Fatalf("transaction %s, node payment %s: want both done", tr.Status, p.Status)
+		}
+		if got, want := balance(t, db, ledger.UserAccount(h.w.alice.UserID), "USD"), int64(100_000)-q.SendingAmount; got != want {
+			t.Errorf("alice's balance is %d, want %d: paid once, never given back", got, want)
+		}
+		if got := balance(t, db, ledger.HoldAccount(h.w.alice.UserID), "USD"); got != 0 {
+			t.Errorf("alice's hold is %d after the payment settled, want 0", got)
+		}
+	})
+}
