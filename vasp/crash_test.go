@@ -2,10 +2,12 @@ package vasp_test
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/ledger"
 	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/lightning/embedded"
@@ -20,17 +22,33 @@ import (
 // adapter returns when lnd took a payment and then stopped answering.
 // Only the lightning.Node methods show, so vasp uses it as a node of its
 // own (Pay, then TrackPayment), as it uses lnd.
+//
+// With down, Pay fails before reaching the node (lnd unreachable); with
+// stuck, TrackPayment reports those payments in flight, as lnd does for a
+// payment whose HTLC is stuck in the network, for hours or days.
 type lostAnswerNode struct {
 	lightning.Node
-	lose bool // Pay's answer is lost
+	lose  bool // Pay's answer is lost
+	down  bool // Pay never reaches the node
+	stuck map[lightning.Hash]bool
 }
 
 func (n *lostAnswerNode) Pay(ctx context.Context, req lightning.PayRequest) (lightning.Payment, error) {
+	if n.down {
+		return lightning.Payment{}, fmt.Errorf("lnd getinfo: %w: connection refused", lightning.ErrUnavailable)
+	}
 	p, err := n.Node.Pay(ctx, req)
 	if err != nil || !n.lose {
 		return p, err
 	}
 	return p, fmt.Errorf("lnd send: %w: %w", lightning.ErrUnavailable, context.DeadlineExceeded)
+}
+
+func (n *lostAnswerNode) TrackPayment(ctx context.Context, hash lightning.Hash) (lightning.Payment, error) {
+	if n.stuck[hash] {
+		return lightning.Payment{PaymentHash: hash, Status: lightning.StatusInFlight}, nil
+	}
+	return n.Node.TrackPayment(ctx, hash)
 }
 
 // balance is user's balance in currency, on account acct.
@@ -98,6 +116,55 @@ func TestPayErrorAfterSendIsNotAFailure(t *testing.T) {
 		}
 		if got := balance(t, db, ledger.HoldAccount(h.w.alice.UserID), "USD"); got != 0 {
 			t.Errorf("alice's hold is %d after the payment settled, want 0", got)
+		}
+	})
+}
+
+// Payments stuck in flight for long (a stuck HTLC: days) do not keep the
+// resolver from the payments behind them: one left reserved and unsent
+// (the node was down at execute, or the process died before paying) is
+// still sent, whatever number of stuck payments sort before it.
+func TestResolverGetsPastStuckPayments(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		h.fund(t, 100_000)
+		l := h.lookup(t)
+		node := &lostAnswerNode{Node: h.w.node, stuck: map[lightning.Hash]bool{}}
+		s := h.w.service(t, func(o *vasp.Options) { o.Node, o.PayTimeout = node, 50*time.Millisecond })
+		now := h.w.clock.Now()
+		for range 150 {
+			var hash lightning.Hash
+			_, _ = rand.Read(hash[:])
+			node.stuck[hash] = true
+			tr := vasp.Transaction{ID: vaspd.NewID(vaspd.IDTransaction), Direction: vasp.Outgoing, Status: vasp.StatusProcessing,
+				UserID: h.w.alice.UserID, QuoteID: vaspd.NewID(vaspd.IDQuote), PaymentHash: hash.String(), Invoice: "lnbcrt1",
+				Currency: "USD", Amount: 10, Msats: 10_000, CreatedAt: now, UpdatedAt: now}
+			if err := s.InsertTransaction(t.Context(), tr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		q, err := h.quote(t, l, vasp.LockedSending, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		node.down = true
+		tr, err := s.ExecuteQuote(t.Context(), q.ID, "")
+		if err != nil || tr.Status != vasp.StatusProcessing {
+			t.Fatalf("execute with the node down: %s %v, want %s", tr.Status, err, vasp.StatusProcessing)
+		}
+		node.down = false
+		h.w.clock.Advance(time.Minute)
+		for range 5 {
+			s.ResolveOutgoing(t.Context())
+		}
+		if tr, err = s.GetTransaction(t.Context(), tr.ID); err != nil {
+			t.Fatal(err)
+		}
+		if tr.Status != vasp.StatusCompleted {
+			t.Fatalf("after five resolver rounds the payment behind 150 stuck ones is %s, want %s", tr.Status, vasp.StatusCompleted)
+		}
+		if got := balance(t, db, ledger.HoldAccount(h.w.alice.UserID), "USD"); got != 0 {
+			t.Errorf("alice's hold is %d, want 0", got)
 		}
 	})
 }

@@ -301,17 +301,27 @@ func (s *Service) resolveOutgoing(ctx context.Context) {
 	}
 }
 
-// resolveOutgoingRound looks up the payments left PROCESSING once.
+// resolveBatch is how many payments one resolver round looks up.
+const resolveBatch = 100
+
+// resolveOutgoingRound looks up the next batch of payments left
+// PROCESSING. Rounds walk the payments by id and start over after the
+// last: payments that stay in flight for days (a stuck HTLC) must not keep
+// the resolver from those behind them, as a batch always taken from the
+// first would.
 func (s *Service) resolveOutgoingRound(ctx context.Context) {
 	cutoff := store.Micros(s.clock.Now().Add(-s.opt.PayTimeout - 5*time.Second))
 	rows, err := s.db.QueryContext(ctx, `SELECT `+txColumns+` FROM uma_transactions
-		WHERE direction = $1 AND status = $2 AND updated_at < $3 ORDER BY id LIMIT 100`, Outgoing, StatusProcessing, cutoff)
+		WHERE direction = $1 AND status = $2 AND updated_at < $3 AND id > $4 ORDER BY id LIMIT $5`,
+		Outgoing, StatusProcessing, cutoff, s.resolveAfter, resolveBatch)
 	if err != nil {
 		s.log.Warn("find payments in flight", "err", err)
 		return
 	}
 	var stuck []Transaction
+	n := 0
 	for rows.Next() {
+		n++
 		t, err := scanTransaction(rows)
 		if err != nil {
 			s.log.Warn("find payments in flight: read row", "err", err)
@@ -319,11 +329,18 @@ func (s *Service) resolveOutgoingRound(ctx context.Context) {
 		}
 		stuck = append(stuck, t)
 	}
-	// A read that broke off leaves the rest for the next round.
-	if err := rows.Err(); err != nil {
-		s.log.Warn("find payments in flight: read", "err", err)
-	}
+	rerr := rows.Err()
 	rows.Close()
+	switch {
+	case rerr != nil:
+		// A read that broke off: the next round starts over from the first.
+		s.log.Warn("find payments in flight: read", "err", rerr)
+		s.resolveAfter = ""
+	case n == resolveBatch && len(stuck) > 0:
+		s.resolveAfter = stuck[len(stuck)-1].ID
+	default:
+		s.resolveAfter = "" // the end: next round from the first
+	}
 	for _, t := range stuck {
 		hash, err := lightning.ParseHash(t.PaymentHash)
 		if err != nil {

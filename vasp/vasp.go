@@ -110,6 +110,10 @@ type Service struct {
 	// callbackWake tells the post-transaction callback sender that a
 	// payment just completed (see callbacks.go).
 	callbackWake chan struct{}
+
+	// resolveAfter is where the outgoing resolver's next round starts (a
+	// transaction id; "" from the first). Only its goroutine uses it.
+	resolveAfter string
 }
 
 // New checks opts and returns a Service. Run its background work with Run.
