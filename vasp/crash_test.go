@@ -168,3 +168,53 @@ func TestResolverGetsPastStuckPayments(t *testing.T) {
 		}
 	})
 }
+
+// pendingIncoming records a PENDING incoming payment to bob whose invoice
+// the node does not know (issued by a node since replaced, say): the
+// sweep can neither credit nor expire it.
+func pendingIncoming(t *testing.T, w *world, s *vasp.Service) {
+	t.Helper()
+	var hash lightning.Hash
+	_, _ = rand.Read(hash[:])
+	now := w.clock.Now()
+	tr := vasp.Transaction{ID: vaspd.NewID(vaspd.IDTransaction), Direction: vasp.Incoming, Status: vasp.StatusPending,
+		UserID: w.bob.UserID, PlatformUserID: w.bob.PlatformUserID, OurAddress: "$bob@" + ourDomain,
+		Counterparty: "$alice@vasp1.example", PaymentHash: hash.String(), Invoice: "lnbcrt1",
+		Currency: "EUR", Amount: 1000, Msats: 1_000_000, CreatedAt: now, UpdatedAt: now}
+	if err := s.InsertTransaction(t.Context(), tr); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The sweep of pending incoming payments (the safety net of the settled
+// invoices' stream) gets past the payments it cannot end: a settled
+// invoice behind 250 of them is still credited.
+func TestSweepGetsPastPaymentsItCannotEnd(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		for range 250 {
+			pendingIncoming(t, w, s)
+		}
+		resp, err := s.PayRequest(t.Context(), "bob", payRequest(t, sender.Signing, "$alice@vasp1.example", w.clock.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Paid while no settlement watcher ran: only the sweep can see it.
+		if p, err := w.node.Pay(t.Context(), lightning.PayRequest{Invoice: resp.PR, Timeout: 10 * time.Second}); err != nil || p.Status != lightning.StatusSucceeded {
+			t.Fatalf("pay: %+v, %v", p, err)
+		}
+		w.clock.Advance(time.Minute)
+		for range 3 {
+			s.SweepPending(t.Context())
+		}
+		var status string
+		if err := db.QueryRowContext(t.Context(), `SELECT status FROM uma_transactions WHERE invoice = $1`, resp.PR).Scan(&status); err != nil {
+			t.Fatal(err)
+		}
+		if status != vasp.StatusCompleted {
+			t.Fatalf("settled payment behind 250 the sweep cannot end is %s after three sweeps, want %s", status, vasp.StatusCompleted)
+		}
+	})
+}

@@ -40,8 +40,8 @@ func (s *Service) InsertDecidedTransaction(ctx context.Context, t Transaction, a
 // SweepCreated runs one sweep of the payments left CREATED.
 func (s *Service) SweepCreated(ctx context.Context) { s.sweepCreated(ctx) }
 
-// SweepPending runs one sweep of the incoming payments left PENDING.
-func (s *Service) SweepPending(ctx context.Context) { s.sweepPending(ctx) }
-
 // ResolveOutgoing runs one round of the resolver of payments left PROCESSING.
 func (s *Service) ResolveOutgoing(ctx context.Context) { s.resolveOutgoingRound(ctx) }
+
+// SweepPending runs one sweep of the incoming payments left PENDING.
+func (s *Service) SweepPending(ctx context.Context) { s.sweepPending(ctx) }

@@ -183,32 +183,49 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 	return err
 }
 
+// sweepBatch is how many pending payments one sweep looks up.
+const sweepBatch = 200
+
 // sweepPending looks up incoming payments still PENDING: it credits those
 // whose invoice settled (should the stream have missed one) and expires
 // those whose invoice expired unpaid.
+//
+// Sweeps walk the payments by id, a batch each, and start over after the
+// last: payments the sweep cannot end (an invoice the node cannot look
+// up, a credit that keeps failing) must not keep it from those behind
+// them, as a batch always taken from the first would.
 func (s *Service) sweepPending(ctx context.Context) {
 	cutoff := store.Micros(s.clock.Now().Add(-10 * time.Second))
-	rows, err := s.db.QueryContext(ctx, `SELECT payment_hash FROM uma_transactions
-		WHERE direction = $1 AND status = $2 AND updated_at < $3 ORDER BY id LIMIT 200`, Incoming, StatusPending, cutoff)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, payment_hash FROM uma_transactions
+		WHERE direction = $1 AND status = $2 AND updated_at < $3 AND id > $4 ORDER BY id LIMIT $5`,
+		Incoming, StatusPending, cutoff, s.sweepAfter, sweepBatch)
 	if err != nil {
 		s.log.Warn("sweep pending payments", "err", err)
 		return
 	}
 	var hashes []string
+	n, last := 0, ""
 	for rows.Next() {
-		var h string
-		if err := rows.Scan(&h); err != nil {
+		n++
+		var id, h string
+		if err := rows.Scan(&id, &h); err != nil {
 			s.log.Warn("sweep pending payments: read row", "err", err)
 			continue
 		}
-		hashes = append(hashes, h)
+		hashes, last = append(hashes, h), id
 	}
-	// A read that broke off leaves the rest for the next sweep; the rows
-	// read are handled all the same (each update re-checks its row).
-	if err := rows.Err(); err != nil {
-		s.log.Warn("sweep pending payments: read", "err", err)
+	// A read that broke off: the rows read are handled all the same (each
+	// update re-checks its row), and the next sweep starts from the first.
+	rerr := rows.Err()
+	if rerr != nil {
+		s.log.Warn("sweep pending payments: read", "err", rerr)
 	}
 	rows.Close()
+	if n == sweepBatch && last != "" && rerr == nil {
+		s.sweepAfter = last
+	} else {
+		s.sweepAfter = "" // the end: next sweep from the first
+	}
 	for _, h := range hashes {
 		hash, err := lightning.ParseHash(h)
 		if err != nil {

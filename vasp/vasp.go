@@ -114,6 +114,9 @@ type Service struct {
 	// resolveAfter is where the outgoing resolver's next round starts (a
 	// transaction id; "" from the first). Only its goroutine uses it.
 	resolveAfter string
+	// sweepAfter is where the next sweep of pending incoming payments
+	// starts, alike; only watchSettlements's goroutine uses it.
+	sweepAfter string
 }
 
 // New checks opts and returns a Service. Run its background work with Run.
