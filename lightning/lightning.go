@@ -46,8 +46,9 @@ type Node interface {
 	// paid, is paying or tried to pay under the same payment hash is
 	// refused (ErrInvalidInvoice; see SameInvoice). An error wrapping
 	// ErrInvalidInvoice, ErrWrongNetwork, ErrInvoiceExpired,
-	// ErrAmountMismatch or ErrMainnetNotAllowed means nothing was sent;
-	// after any other error the outcome is unknown and TrackPayment tells.
+	// ErrAmountMismatch, ErrMainnetNotAllowed, ErrAlreadyPaid,
+	// ErrInsufficientFunds or ErrNoRoute means nothing was sent; after any
+	// other error the outcome is unknown and TrackPayment tells.
 	Pay(ctx context.Context, req PayRequest) (Payment, error)
 
 	// TrackPayment returns the current state of an outgoing payment by
