@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -28,7 +27,6 @@ import (
 type cluster struct {
 	front *vaspProc   // the VASP as others see it: the balancer's address
 	procs []*vaspProc // each process, reachable directly
-	outs  []*bytes.Buffer
 }
 
 // lockedBuffer is a bytes.Buffer a daemon may write while the test reads.
@@ -88,24 +86,7 @@ func newCluster(t *testing.T, n int, peer net.Listener, tune func(*daemon.Config
 	outs := make([]*lockedBuffer, n)
 	for i, p := range c.procs {
 		outs[i] = &lockedBuffer{}
-		p.domain, p.base = p.cfg.Domain, p.cfg.BaseURL
-		log := slog.New(slog.NewTextHandler(testWriter{t, p.name}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		p.daemon = daemon.NewWithListener(p.cfg, p.ln, log, outs[i])
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- p.daemon.Run(ctx) }()
-		p.stop = func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("%s stopped with %v", p.name, err)
-			}
-		}
-		t.Cleanup(func() {
-			if p.stop != nil {
-				p.stop()
-				p.stop = nil
-			}
-		})
+		p.launch(outs[i])
 	}
 	for _, p := range c.procs {
 		waitReady(t, p.name, "http://"+p.ln.Addr().String())

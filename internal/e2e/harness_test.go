@@ -148,9 +148,31 @@ func config(t *testing.T, self, peer net.Listener, dbURL string) daemon.Config {
 
 func (p *vaspProc) start() {
 	t := p.t
+	p.launch(io.Discard)
+	waitReady(t, p.name, p.base)
+	if p.clientID == "" {
+		ctx := context.Background()
+		tokens, err := auth.NewTokens(ctx, p.daemon.DB(), vaspd.SystemClock{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := tokens.Create(ctx, "e2e", []vaspd.Permission{vaspd.PermView, vaspd.PermTransact, vaspd.PermManage})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.clientID, p.secret = tok.ClientID, tok.ClientSecret
+		p.hooks = newHookReceiver(t)
+		p.mustCall("PATCH", "/config", map[string]any{"webhookEndpoint": p.hooks.srv.URL}, nil)
+	}
+}
+
+// launch starts the daemon without waiting for it to be ready; its
+// standard output (where the first admin credential is printed) goes to out.
+func (p *vaspProc) launch(out io.Writer) {
+	t := p.t
 	p.domain, p.base = p.cfg.Domain, p.cfg.BaseURL
 	log := slog.New(slog.NewTextHandler(testWriter{t, p.name}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	p.daemon = daemon.NewWithListener(p.cfg, p.ln, log, io.Discard)
+	p.daemon = daemon.NewWithListener(p.cfg, p.ln, log, out)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.daemon.Run(ctx) }()
@@ -166,33 +188,6 @@ func (p *vaspProc) start() {
 			p.stop = nil
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(p.base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready: %v", p.name, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if p.clientID == "" {
-		tokens, err := auth.NewTokens(ctx, p.daemon.DB(), vaspd.SystemClock{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok, err := tokens.Create(ctx, "e2e", []vaspd.Permission{vaspd.PermView, vaspd.PermTransact, vaspd.PermManage})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.clientID, p.secret = tok.ClientID, tok.ClientSecret
-		p.hooks = newHookReceiver(t)
-		p.mustCall("PATCH", "/config", map[string]any{"webhookEndpoint": p.hooks.srv.URL}, nil)
-	}
 }
 
 // restart stops the daemon and starts it again on the same address and data.
