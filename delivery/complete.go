@@ -2,6 +2,8 @@ package delivery
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -112,7 +114,12 @@ type endpointChange struct {
 	// only if its URL is still one of them, not if the platform pointed it
 	// elsewhere while the attempt was in flight.
 	goneURLs []string
-	disabled bool // committed: the endpoint was disabled
+	disabled bool // committed: this batch disabled the endpoint
+	// wasDisabled: a 410 found the endpoint disabled already (by the
+	// platform, or an earlier 410) and left it, and its reason, as it was;
+	// reason is that reason.
+	wasDisabled bool
+	reason      string
 }
 
 // record writes a batch of results: attempt rows, delivery states, endpoint
@@ -208,22 +215,8 @@ func (w *worker) record(batch []finished) error {
 		// says whether its endpoint was disabled, which only this tells.
 		var changed []string
 		for id, ec := range eps {
-			ec.disabled = false
-			if ec.disable != "" {
-				s.endpointsChanged()
-				for _, u := range ec.goneURLs {
-					res, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = $2, updated_at = $3
-						WHERE id = $1 AND url = $4`, id, ec.disable, us, u)
-					if err != nil {
-						return err
-					}
-					if n, err := res.RowsAffected(); err != nil {
-						return err
-					} else if n > 0 {
-						ec.disabled = true
-						break
-					}
-				}
+			if err := disableGone(ctx, tx, s, id, ec, us); err != nil {
+				return err
 			}
 			if ec.changed {
 				changed = append(changed, id)
@@ -260,9 +253,12 @@ func (w *worker) record(batch []finished) error {
 	}
 	w.mu.Unlock()
 	for id, ec := range eps {
-		if ec.disabled {
+		switch {
+		case ec.disabled:
 			s.opt.Log.Warn("webhook endpoint disabled", "endpoint", id, "reason", ec.disable)
-		} else if ec.disable != "" {
+		case ec.wasDisabled:
+			s.opt.Log.Info("410 Gone from a webhook endpoint disabled already; its reason stays", "endpoint", id)
+		case ec.disable != "":
 			s.opt.Log.Info("410 Gone from a webhook endpoint's former URL; not disabled", "endpoint", id)
 		}
 		if ec.changed {
@@ -273,6 +269,45 @@ func (w *worker) record(batch []finished) error {
 		s.m.attempt(f.res)
 		s.m.outcome(outcomes[i])
 	}
+	return nil
+}
+
+// disableGone disables endpoint id, in tx, if a result in the batch was a
+// 410 from the URL it still has, and records in ec what happened. Only an
+// enabled endpoint is disabled: one the platform disabled while the attempt
+// was in flight keeps its reason ("disabled by an operator"), which is what
+// a re-enabling operator must see. When nothing was disabled, one more read
+// (410s only) tells the delivery's log why: disabled already, or the 410
+// came from a URL the endpoint no longer has.
+func disableGone(ctx context.Context, tx *store.Tx, s *Service, id string, ec *endpointChange, us int64) error {
+	ec.disabled, ec.wasDisabled, ec.reason = false, false, ""
+	if ec.disable == "" {
+		return nil
+	}
+	s.endpointsChanged() // before the write, as updateEndpoint does
+	for _, u := range ec.goneURLs {
+		res, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = $2, updated_at = $3
+			WHERE id = $1 AND url = $4 AND enabled`, id, ec.disable, us, u)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n > 0 {
+			ec.disabled = true
+			return nil
+		}
+	}
+	var enabled bool
+	err := tx.QueryRowContext(ctx, `SELECT enabled, disabled_reason FROM webhook_endpoints WHERE id = $1`, id).
+		Scan(&enabled, &ec.reason)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // cannot be (endpoints are deleted softly); nothing to say
+	}
+	if err != nil {
+		return err
+	}
+	ec.wasDisabled = !enabled
 	return nil
 }
 
@@ -324,7 +359,10 @@ func (s *Service) recordDeliveries(ctx context.Context, tx *store.Tx, batch []fi
 	ups := make([]deliveryUpdate, len(batch))
 	for i, f := range batch {
 		ec := eps[f.c.t.id]
-		labels[i], ups[i] = s.nextState(f, ec != nil && ec.disabled, now, us)
+		if ec == nil {
+			ec = &endpointChange{}
+		}
+		labels[i], ups[i] = s.nextState(f, ec, now, us)
 	}
 	// VALUES columns are column1… on both databases; the casts give
 	// PostgreSQL the types it cannot infer from a bare VALUES list.
@@ -378,9 +416,9 @@ func (s *Service) recordDeliveries(ctx context.Context, tx *store.Tx, batch []fi
 }
 
 // nextState decides what one attempt's result does to its delivery and
-// returns the outcome's metric label; disabled tells whether recording the
-// batch disabled the delivery's endpoint.
-func (s *Service) nextState(f finished, disabled bool, now time.Time, us int64) (string, deliveryUpdate) {
+// returns the outcome's metric label; ec tells what recording the batch did
+// to the delivery's endpoint (disabled it, found it disabled already).
+func (s *Service) nextState(f finished, ec *endpointChange, now time.Time, us int64) (string, deliveryUpdate) {
 	c, r := f.c, f.res
 	n := c.attempts + 1
 	first := c.first
@@ -391,15 +429,24 @@ func (s *Service) nextState(f finished, disabled bool, now time.Time, us int64) 
 	case outcomeDelivered:
 		return StatusDelivered, deliveryUpdate{status: StatusDelivered, nextAt: -1, finished: us}
 	case outcomeGone:
-		// The delivery is due at once. Its endpoint disabled, it waits for it
-		// to be re-enabled; a 410 from a URL the endpoint no longer has (it
-		// changed during the attempt) disabled nothing, and the delivery
-		// goes to the new URL.
-		if !disabled {
-			return "gone", deliveryUpdate{lastError: "410 Gone from the endpoint's former URL: not disabled, due again at its current URL",
-				nextAt: us, finished: -1}
+		// The delivery is due at once. Its endpoint disabled (by this 410,
+		// or already, say by the platform during the attempt), it waits for
+		// it to be re-enabled; a 410 from a URL the endpoint no longer has
+		// (it changed during the attempt) disabled nothing, and the
+		// delivery goes to the new URL.
+		switch {
+		case ec.disabled:
+			return "gone", deliveryUpdate{lastError: "410 Gone: endpoint disabled until re-enabled", nextAt: us, finished: -1}
+		case ec.wasDisabled:
+			reason := ec.reason
+			if reason == "" {
+				reason = "no reason recorded"
+			}
+			return "gone", deliveryUpdate{lastError: "410 Gone: endpoint already disabled (" + logText(reason, 200) +
+				"); waits until re-enabled", nextAt: us, finished: -1}
 		}
-		return "gone", deliveryUpdate{lastError: "410 Gone: endpoint disabled until re-enabled", nextAt: us, finished: -1}
+		return "gone", deliveryUpdate{lastError: "410 Gone from the endpoint's former URL: not disabled, due again at its current URL",
+			nextAt: us, finished: -1}
 	}
 	msg := r.errString()
 	if msg == "" {

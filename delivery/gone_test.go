@@ -70,3 +70,57 @@ func TestLateGoneAfterURLChange(t *testing.T) {
 		}
 	})
 }
+
+// TestLateGoneKeepsOperatorsReason: a 410 recorded after the platform
+// disabled the endpoint (the attempt was in flight) leaves the operator's
+// reason in place, and the delivery's log says the endpoint was disabled
+// already, not that the 410 disabled it nor that it came from a former URL.
+func TestLateGoneKeepsOperatorsReason(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := newTestService(t, db, vaspd.NewFakeClock(t0))
+		rc := newReceiver(t)
+		rc.status(410)
+		ep, _ := mustEndpoint(t, s, rc.URL)
+		id := enqueue(t, s, Event{Type: TypeTest})
+
+		w := newWorker(s)
+		if n, _, err := w.claim(ctx); err != nil || n != 1 {
+			t.Fatalf("claim: %d %v", n, err)
+		}
+		w.wg.Wait()
+		close(w.results)
+		var batch []finished
+		for f := range w.results {
+			batch = append(batch, f)
+		}
+		if _, err := s.UpdateEndpoint(ctx, ep.ID, EndpointInput{Enabled: ptr(false)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.record(batch); err != nil {
+			t.Fatal(err)
+		}
+		if e, err := s.GetEndpoint(ctx, ep.ID); err != nil || e.Enabled || e.DisabledReason != "disabled by an operator" {
+			t.Fatalf("endpoint after a late 410: %+v, %v; want the operator's reason kept", e, err)
+		}
+		d := onlyDelivery(t, s, id)
+		if d.Status != StatusPending || d.LastError != "410 Gone: endpoint already disabled (disabled by an operator); waits until re-enabled" {
+			t.Fatalf("delivery after a late 410 to an endpoint disabled meanwhile: %+v", d)
+		}
+
+		// Re-enabled, the endpoint gets the delivery (and, still gone,
+		// is disabled by this 410, with its own reason).
+		if _, err := s.UpdateEndpoint(ctx, ep.ID, EndpointInput{Enabled: ptr(true)}); err != nil {
+			t.Fatal(err)
+		}
+		if n := step(t, s); n != 1 {
+			t.Fatalf("%d attempts after re-enabling", n)
+		}
+		if e, err := s.GetEndpoint(ctx, ep.ID); err != nil || e.Enabled || e.DisabledReason != goneReason {
+			t.Fatalf("endpoint after a 410 while enabled: %+v, %v", e, err)
+		}
+		if d := onlyDelivery(t, s, id); d.LastError != "410 Gone: endpoint disabled until re-enabled" {
+			t.Fatalf("delivery after a 410 while enabled: %+v", d)
+		}
+	})
+}
