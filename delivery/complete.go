@@ -211,30 +211,43 @@ func (w *worker) record(batch []finished) error {
 				return fmt.Errorf("insert attempts: %w", err)
 			}
 		}
-		// 410s disable their endpoints first: a delivery's last_error
-		// says whether its endpoint was disabled, which only this tells.
+		// Endpoint rows before delivery rows, in id order: see lockEndpoints.
+		// In the common case (every attempt delivered, no streak to reset)
+		// there is no endpoint to write and this costs nothing.
 		var changed []string
 		for id, ec := range eps {
-			if err := disableGone(ctx, tx, s, id, ec, us); err != nil {
-				return err
-			}
-			if ec.changed {
+			if ec.changed { // every 410 is a change
 				changed = append(changed, id)
 			}
+		}
+		slices.Sort(changed)
+		if err := lockEndpoints(ctx, tx, changed); err != nil {
+			return err
+		}
+		// 410s disable their endpoints before the deliveries are updated:
+		// a delivery's last_error says whether its endpoint was disabled,
+		// which only this tells.
+		for _, id := range changed {
+			if err := disableGone(ctx, tx, s, id, eps[id], us); err != nil {
+				return err
+			}
+		}
+		if err := updateStreaks(ctx, tx, changed, eps); err != nil {
+			return err
 		}
 		var err error
 		outcomes, err = s.recordDeliveries(ctx, tx, batch, eps, now, us)
 		if err != nil {
 			return err
 		}
+		if s.recordLocked != nil {
+			s.recordLocked()
+		}
 		var released []claimed
 		for _, f := range batch {
 			released = append(released, f.release...)
 		}
-		if err := releaseIn(ctx, tx, released, us); err != nil {
-			return err
-		}
-		return updateStreaks(ctx, tx, changed, eps)
+		return releaseIn(ctx, tx, released, us)
 	})
 	if err != nil {
 		return err
@@ -270,6 +283,57 @@ func (w *worker) record(batch []finished) error {
 		s.m.outcome(outcomes[i])
 	}
 	return nil
+}
+
+// lockEndpoints takes the row locks of endpoints ids (sorted), in that
+// order, before record writes any delivery row — on PostgreSQL; SQLite's
+// write transactions are exclusive and need no lock order.
+//
+// Every other transaction that writes both tables locks the endpoint first:
+// UpdateEndpoint (the endpoint, then, re-enabling it, its waiting
+// deliveries), DeleteEndpoint and SetPrimaryURL (the endpoint, then all its
+// pending deliveries, leased ones included), Redeliver and replay chunks
+// (lockLiveEndpoint, then the re-queued rows), Send (a 410's endpoint, then
+// its delivery). record used to update its deliveries first and the
+// failure streaks last, so recording a failure while its endpoint was being
+// deleted deadlocked: each held a row the other waited for, until
+// PostgreSQL aborted one (40P01) after deadlock_timeout and InTx ran it
+// again — a second's stall, no loss (TestRecordLocksEndpointsFirst).
+//
+// One endpoint row is locked by the UPDATE that writes it, before any
+// delivery row; no statement is added. Several are locked here in id order
+// first, since the order in which one UPDATE … FROM VALUES locks its rows
+// is the plan's: two processes recording failures for the same endpoints
+// must not take them in opposite orders. That costs one statement, only in
+// a batch whose results changed several endpoints (failures, 410s, the
+// first success after failures).
+func lockEndpoints(ctx context.Context, tx *store.Tx, ids []string) error {
+	if len(ids) < 2 || tx.Driver().Name() != "postgres" {
+		return nil
+	}
+	// FOR NO KEY UPDATE is the lock the UPDATEs take anyway; ORDER BY
+	// makes PostgreSQL lock the rows in that order (locking follows the
+	// sort in its plans).
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM webhook_endpoints WHERE id IN (`+placeholders(1, len(ids))+`)
+		ORDER BY id FOR NO KEY UPDATE`, anys(ids)...)
+	if err != nil {
+		return fmt.Errorf("lock endpoints: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("lock endpoints: %w", err)
+	}
+	return nil
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }
 
 // disableGone disables endpoint id, in tx, if a result in the batch was a

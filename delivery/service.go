@@ -65,6 +65,9 @@ type Service struct {
 	primaryRace func(ctx context.Context, tx *store.Tx)
 	// jobChunk, when set (by tests), runs before each chunk of a replay job.
 	jobChunk func()
+	// recordLocked, when set (by tests), runs in the transaction that
+	// records attempts once it has updated their deliveries.
+	recordLocked func()
 }
 
 // New returns a Service over db, whose migrations must be applied.
