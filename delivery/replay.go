@@ -126,7 +126,19 @@ func (s *Service) runJobs(ctx context.Context) error {
 				s.opt.Log.Warn("webhook replay job taken over by another process", "job", id)
 				continue
 			}
-			return s.finishJob(ctx, id, lease, "failed", err.Error())
+			var verr *vaspd.Error
+			if errors.As(err, &verr) {
+				// Final: the endpoint was deleted, the parameters are
+				// not valid. Another try would end the same way.
+				return s.finishJob(ctx, id, lease, "failed", err.Error())
+			}
+			// Anything else is the database's (a connection lost, a
+			// timeout, a lock): the job is resumed, in chunks from its
+			// cursor, a bounded number of times.
+			if rerr := s.retryJob(ctx, id, lease, err); rerr != nil {
+				// Not even that could be written: the lease ends on its own.
+				return fmt.Errorf("replay job %s: %w (and recording it: %v)", id, err, rerr)
+			}
 		}
 	}
 	return nil
@@ -148,7 +160,8 @@ func (s *Service) replayChunks(ctx context.Context, jobID string, p ReplayParams
 		err := s.db.InTx(ctx, func(tx *store.Tx) error {
 			// First, while the lease is still ours: this also holds the
 			// job's row until the chunk commits.
-			res, err := tx.ExecContext(ctx, `UPDATE webhook_jobs SET lease_until = $2, updated_at = $3
+			// A chunk that commits ends a run of failures (retryJob).
+			res, err := tx.ExecContext(ctx, `UPDATE webhook_jobs SET lease_until = $2, updated_at = $3, failures = 0, error = ''
 				WHERE id = $1 AND status = 'running' AND lease_until = $4`, jobID, renewed, store.Micros(now), *lease)
 			if err != nil {
 				return err
@@ -214,6 +227,56 @@ func (s *Service) replayChunks(ctx context.Context, jobID string, p ReplayParams
 		}
 	}
 	return ctx.Err()
+}
+
+// maxJobFailures is how many times in a row a replay job's chunk may fail
+// before the job fails: each failure lets the job be resumed after
+// jobRetryDelay, so it gives up after about five minutes of errors from a
+// database that could still record them — one that can never run the chunk.
+// (While the database cannot be written at all, nothing is counted: the
+// lease ends and the job resumes once it is back.)
+const maxJobFailures = 10
+
+// jobRetryDelay is how long a job waits after its n-th failure in a row:
+// 2 s doubling, at most the lease.
+func jobRetryDelay(n int64) time.Duration {
+	return min(2*time.Second<<min(n-1, 10), jobLease)
+}
+
+// retryJob records that job id, under lease, failed with cause: it stays
+// running, with cause as its error, and its lease ends after jobRetryDelay,
+// when any process resumes it from its cursor; the maxJobFailures-th
+// failure in a row fails it with the reason. The job's failures count is
+// in its row, so it holds across processes and restarts.
+func (s *Service) retryJob(ctx context.Context, id string, lease int64, cause error) error {
+	now := s.opt.Clock.Now()
+	us := store.Micros(now)
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		var n int64
+		err := tx.QueryRowContext(ctx, `SELECT failures FROM webhook_jobs WHERE id = $1 AND status = 'running' AND lease_until = $2`,
+			id, lease).Scan(&n)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // taken over meanwhile: the other process decides
+		}
+		if err != nil {
+			return err
+		}
+		n++
+		if n >= maxJobFailures {
+			msg := fmt.Sprintf("gave up after %d failed attempts in a row; the last: %v", n, cause)
+			s.opt.Log.Warn("webhook replay job failed", "job", id, "failures", n, "err", cause)
+			_, err = tx.ExecContext(ctx, `UPDATE webhook_jobs SET status = 'failed', failures = $3, error = $4,
+				lease_until = 0, updated_at = $5, finished_at = $5 WHERE id = $1 AND lease_until = $2`,
+				id, lease, n, logText(msg, 1000), us)
+			return err
+		}
+		delay := jobRetryDelay(n)
+		s.opt.Log.Warn("webhook replay job interrupted; it resumes", "job", id, "failures", n, "in", delay, "err", cause)
+		msg := fmt.Sprintf("attempt %d of %d failed, resuming: %v", n, maxJobFailures, cause)
+		_, err = tx.ExecContext(ctx, `UPDATE webhook_jobs SET failures = $3, error = $4, lease_until = $5, updated_at = $6
+			WHERE id = $1 AND lease_until = $2`, id, lease, n, logText(msg, 1000), store.Micros(now.Add(delay)), us)
+		return err
+	})
 }
 
 // finishJob ends job id if lease is still its claim.

@@ -1,0 +1,118 @@
+package delivery
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+)
+
+// breakEvents makes every replay chunk fail with a real database error
+// (its query reads webhook_events) until the returned func undoes it.
+func breakEvents(t *testing.T, db *store.DB) (undo func()) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `ALTER TABLE webhook_events RENAME TO webhook_events_away`); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if _, err := db.ExecContext(ctx, `ALTER TABLE webhook_events_away RENAME TO webhook_events`); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// replayFixture is an endpoint with one delivered delivery and a replay job
+// queued for it.
+func replayFixture(t *testing.T, s *Service, clock *vaspd.FakeClock) (*receiver, string, Job) {
+	t.Helper()
+	rc := newReceiver(t)
+	ep, _ := mustEndpoint(t, s, rc.URL)
+	id := enqueue(t, s, Event{Type: TypeTest})
+	if n := step(t, s); n != 1 {
+		t.Fatalf("%d attempts", n)
+	}
+	clock.Advance(time.Minute)
+	job, err := s.StartReplay(context.Background(), ReplayParams{EndpointID: ep.ID, Since: t0.Add(-time.Hour), Until: clock.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rc, id, job
+}
+
+// TestReplayResumesAfterATransientError: a database error in a chunk
+// leaves the job running, to be resumed (by any process) once its lease
+// ends, instead of failing it.
+func TestReplayResumesAfterATransientError(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := vaspd.NewFakeClock(t0)
+		s := newTestService(t, db, clock)
+		rc, id, job := replayFixture(t, s, clock)
+		var undo func()
+		s.jobChunk = func() {
+			s.jobChunk = nil
+			undo = breakEvents(t, db)
+		}
+		if err := s.runJobs(ctx); err != nil {
+			t.Logf("runJobs: %v", err)
+		}
+		undo()
+		job, err := s.GetJob(ctx, job.ID)
+		if err != nil || job.Status != "running" || job.Processed != 0 || !strings.Contains(job.Error, "webhook_events") {
+			t.Fatalf("job after a failed chunk: %+v, %v; want running, the error shown", job, err)
+		}
+		clock.Advance(jobLease)
+		if err := s.runJobs(ctx); err != nil {
+			t.Fatal(err)
+		}
+		job, err = s.GetJob(ctx, job.ID)
+		if err != nil || job.Status != "completed" || job.Processed != 1 || job.Error != "" {
+			t.Fatalf("job resumed: %+v, %v; want completed with 1 processed", job, err)
+		}
+		if d := onlyDelivery(t, s, id); d.Status != StatusPending {
+			t.Fatalf("replayed delivery: %+v", d)
+		}
+		if n := step(t, s); n != 1 || len(rc.requests()) != 2 {
+			t.Fatalf("replay: %d attempts, %d requests", n, len(rc.requests()))
+		}
+	})
+}
+
+// TestReplayFailsAfterRepeatedErrors: a job whose chunk never succeeds is
+// retried a bounded number of times, then fails with the reason.
+func TestReplayFailsAfterRepeatedErrors(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := vaspd.NewFakeClock(t0)
+		s := newTestService(t, db, clock)
+		_, id, job := replayFixture(t, s, clock)
+		chunks := 0
+		s.jobChunk = func() { chunks++ }
+		undo := breakEvents(t, db)
+		for i := 0; i < 3*maxJobFailures; i++ {
+			if err := s.runJobs(ctx); err != nil {
+				t.Logf("runJobs: %v", err)
+			}
+			clock.Advance(jobLease)
+		}
+		undo()
+		job, err := s.GetJob(ctx, job.ID)
+		want := fmt.Sprintf("gave up after %d failed attempts in a row", maxJobFailures)
+		if err != nil || job.Status != "failed" || !strings.Contains(job.Error, want) ||
+			!strings.Contains(job.Error, "webhook_events") || job.FinishedAt.IsZero() {
+			t.Fatalf("job: %+v, %v; want failed, %q and the last error", job, err, want)
+		}
+		if chunks != maxJobFailures {
+			t.Fatalf("%d chunks tried, want %d", chunks, maxJobFailures)
+		}
+		if d := onlyDelivery(t, s, id); d.Status != StatusDelivered {
+			t.Fatalf("delivery: %+v", d)
+		}
+	})
+}
