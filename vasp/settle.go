@@ -11,6 +11,7 @@ import (
 
 	"github.com/vaspd/vaspd/ledger"
 	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/lightning/bolt11"
 	"github.com/vaspd/vaspd/store"
 )
 
@@ -23,8 +24,11 @@ import (
 // A credit the payee's balance cap refuses does not hold up the stream: it
 // waits PENDING for the sweep (creditLater).
 // A slower sweep looks up PENDING payments directly as a safety net and
-// expires those whose invoice expired unpaid, and ends those left CREATED
+// expires those whose invoice expired unpaid (or that the node no longer
+// knows, well after their invoice's expiry), and ends those left CREATED
 // (never given an invoice) after their approval deadline (sweepCreated).
+// An EXPIRED payment stays creditable: a settlement that turns up late
+// completes it all the same.
 
 const settleCursorKey = "vasp.settle_index"
 
@@ -146,8 +150,10 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 			}
 			details = string(b)
 		}
+		// A payment expired (INVOICE_EXPIRED) and paid after all is
+		// completed: the reason of its failure goes with it.
 		res, err := tx.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, settled_at = $2, updated_at = $2,
-			details = CASE WHEN $6 = '' THEN details ELSE $6 END
+			failure_reason = '', details = CASE WHEN $6 = '' THEN details ELSE $6 END
 			WHERE id = $3 AND status IN ($4, $5)`, StatusCompleted, store.Micros(now), t.ID, StatusPending, StatusExpired, details)
 		if err != nil {
 			return err
@@ -166,7 +172,7 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 		}.Movement()); err != nil {
 			return fmt.Errorf("post receive: %w", err)
 		}
-		t.Status, t.SettledAt, t.UpdatedAt = StatusCompleted, now, now
+		t.Status, t.FailureReason, t.SettledAt, t.UpdatedAt = StatusCompleted, "", now, now
 		if err := s.announce(ctx, tx, t); err != nil {
 			return err
 		}
@@ -186,9 +192,17 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 // sweepBatch is how many pending payments one sweep looks up.
 const sweepBatch = 200
 
+// lostInvoiceMargin is how long past its invoice's expiry a PENDING
+// payment whose invoice the node does not know (a node replaced, or its
+// data lost) waits before it is expired. No payment can arrive for an
+// expired invoice; the margin is for clocks, and a settlement that still
+// turns up credits the EXPIRED payment (credit).
+const lostInvoiceMargin = time.Hour
+
 // sweepPending looks up incoming payments still PENDING: it credits those
 // whose invoice settled (should the stream have missed one) and expires
-// those whose invoice expired unpaid.
+// those whose invoice expired unpaid, or whose invoice the node does not
+// know and expired more than lostInvoiceMargin ago.
 //
 // Sweeps walk the payments by id, a batch each, and start over after the
 // last: payments the sweep cannot end (an invoice the node cannot look
@@ -196,23 +210,25 @@ const sweepBatch = 200
 // them, as a batch always taken from the first would.
 func (s *Service) sweepPending(ctx context.Context) {
 	cutoff := store.Micros(s.clock.Now().Add(-10 * time.Second))
-	rows, err := s.db.QueryContext(ctx, `SELECT id, payment_hash FROM uma_transactions
+	rows, err := s.db.QueryContext(ctx, `SELECT id, payment_hash, invoice FROM uma_transactions
 		WHERE direction = $1 AND status = $2 AND updated_at < $3 AND id > $4 ORDER BY id LIMIT $5`,
 		Incoming, StatusPending, cutoff, s.sweepAfter, sweepBatch)
 	if err != nil {
 		s.log.Warn("sweep pending payments", "err", err)
 		return
 	}
-	var hashes []string
+	type pending struct{ hash, invoice string }
+	var todo []pending
 	n, last := 0, ""
 	for rows.Next() {
 		n++
-		var id, h string
-		if err := rows.Scan(&id, &h); err != nil {
+		var id string
+		var p pending
+		if err := rows.Scan(&id, &p.hash, &p.invoice); err != nil {
 			s.log.Warn("sweep pending payments: read row", "err", err)
 			continue
 		}
-		hashes, last = append(hashes, h), id
+		todo, last = append(todo, p), id
 	}
 	// A read that broke off: the rows read are handled all the same (each
 	// update re-checks its row), and the next sweep starts from the first.
@@ -226,12 +242,19 @@ func (s *Service) sweepPending(ctx context.Context) {
 	} else {
 		s.sweepAfter = "" // the end: next sweep from the first
 	}
-	for _, h := range hashes {
+	for _, p := range todo {
+		h := p.hash
 		hash, err := lightning.ParseHash(h)
 		if err != nil {
 			continue
 		}
 		inv, err := s.opt.Node.LookupInvoice(ctx, hash)
+		if errors.Is(err, lightning.ErrNotFound) {
+			// Only a definite "unknown": a node that cannot be
+			// reached says nothing about the invoice.
+			s.expireLost(ctx, hash, p.invoice)
+			continue
+		}
 		if err != nil {
 			continue
 		}
@@ -241,12 +264,39 @@ func (s *Service) sweepPending(ctx context.Context) {
 				s.log.Warn("credit from sweep", "payment_hash", h, "err", err)
 			}
 		case inv.State == lightning.InvoiceCanceled || (!inv.ExpiresAt.IsZero() && s.clock.Now().After(inv.ExpiresAt.Add(time.Minute))):
-			_, err := s.db.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, failure_reason = 'INVOICE_EXPIRED', updated_at = $2
-				WHERE direction = $3 AND payment_hash = $4 AND status = $5`,
-				StatusExpired, store.Micros(s.clock.Now()), Incoming, h, StatusPending)
-			if err != nil {
-				s.log.Warn("expire payment", "payment_hash", h, "err", err)
-			}
+			s.expire(ctx, h)
 		}
 	}
+}
+
+// expireLost expires the PENDING payment whose invoice the node does not
+// know, once that invoice (as we recorded it) expired lostInvoiceMargin
+// ago. An invoice that does not decode, or is not the payment's, tells no
+// expiry: the payment is left as it is.
+func (s *Service) expireLost(ctx context.Context, hash lightning.Hash, invoice string) {
+	inv, err := bolt11.Decode(invoice, "")
+	if err != nil || inv.PaymentHash != hash {
+		return
+	}
+	if !s.clock.Now().After(inv.ExpiresAt().Add(lostInvoiceMargin)) {
+		return
+	}
+	if s.expire(ctx, hash.String()) {
+		s.log.Warn("incoming payment expired: the node does not know its invoice, which expired unpaid as far as we know",
+			"payment_hash", hash.String(), "invoice_expired_at", inv.ExpiresAt())
+	}
+}
+
+// expire moves the PENDING incoming payment with payment hash h to
+// EXPIRED, reporting whether it did.
+func (s *Service) expire(ctx context.Context, h string) bool {
+	res, err := s.db.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, failure_reason = 'INVOICE_EXPIRED', updated_at = $2
+		WHERE direction = $3 AND payment_hash = $4 AND status = $5`,
+		StatusExpired, store.Micros(s.clock.Now()), Incoming, h, StatusPending)
+	if err != nil {
+		s.log.Warn("expire payment", "payment_hash", h, "err", err)
+		return false
+	}
+	n, _ := res.RowsAffected()
+	return n == 1
 }
