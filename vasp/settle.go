@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -110,11 +111,48 @@ func (s *Service) watchSettlements(ctx context.Context) {
 // (nothing half-booked: its credit rolled back whole), and sweepPending
 // credits it once the payee's balance has room.
 func (s *Service) creditLater(ctx context.Context, inv lightning.Invoice, cause error) error {
-	s.log.Error("incoming payment settled but its credit would exceed the payee's balance cap; left PENDING and retried by the sweep",
-		"payment_hash", inv.PaymentHash.String(), "err", cause)
+	s.noteCapped(ctx, inv.PaymentHash.String(), cause)
 	return s.db.InTx(ctx, func(tx *store.Tx) error {
 		return advanceCursor(ctx, tx, inv.SettleIndex, s.clock.Now())
 	})
+}
+
+// cappedLogEvery is how often a payment the balance cap keeps PENDING is
+// logged as an error. The sweep retries it every 15 s, for as long as the
+// payee's balance has no room (days, maybe): logging each retry would
+// bury everything else; the retries in between are logged at debug level.
+const cappedLogEvery = time.Hour
+
+// noteCapped logs that the credit of the settled payment with payment hash
+// h was refused for the payee's balance cap: as an error the first time
+// this process sees it and once every cappedLogEvery after, at debug level
+// otherwise.
+func (s *Service) noteCapped(ctx context.Context, h string, cause error) {
+	now := s.clock.Now()
+	s.cappedMu.Lock()
+	last, seen := s.capped[h]
+	due := !seen || now.Sub(last) >= cappedLogEvery
+	if due {
+		if s.capped == nil {
+			s.capped = map[string]time.Time{}
+		}
+		// Entries past the interval would be logged anew anyway:
+		// dropping them forgets the payments credited since (by any
+		// process) and keeps the map to those still capped.
+		for k, t := range s.capped {
+			if now.Sub(t) >= cappedLogEvery {
+				delete(s.capped, k)
+			}
+		}
+		s.capped[h] = now
+	}
+	s.cappedMu.Unlock()
+	level := slog.LevelDebug
+	if due {
+		level = slog.LevelError
+	}
+	s.log.Log(ctx, level, "incoming payment settled but its credit would exceed the payee's balance cap; left PENDING and retried by the sweep until the payee's balance has room",
+		"payment_hash", h, "err", cause)
 }
 
 // credit books one settled invoice, once.
@@ -260,7 +298,9 @@ func (s *Service) sweepPending(ctx context.Context) {
 		}
 		switch {
 		case inv.State == lightning.InvoiceSettled:
-			if err := s.credit(ctx, inv, false); err != nil {
+			if err := s.credit(ctx, inv, false); errors.Is(err, ledger.ErrOverflow) {
+				s.noteCapped(ctx, h, err)
+			} else if err != nil {
 				s.log.Warn("credit from sweep", "payment_hash", h, "err", err)
 			}
 		case inv.State == lightning.InvoiceCanceled || (!inv.ExpiresAt.IsZero() && s.clock.Now().After(inv.ExpiresAt.Add(time.Minute))):

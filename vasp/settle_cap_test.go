@@ -1,7 +1,12 @@
 package vasp_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,6 +87,83 @@ func TestSettlementPastBalanceCap(t *testing.T) {
 		s.SweepPending(t.Context())
 		if st, bal := status(a.PR), balance(w.bob, "EUR"); st != vasp.StatusCompleted || bal != ledger.MaxBalance-100-1000+500 {
 			t.Fatalf("after the sweep the payment is %s, bob has %d", st, bal)
+		}
+	})
+}
+
+// syncBuffer is a log sink safe for the service's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// count is how many log lines at level or above mention substr.
+func (s *syncBuffer) count(t *testing.T, level slog.Level, substr string) int {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+		var rec struct{ Level slog.Level }
+		if line == "" || !strings.Contains(line, substr) {
+			continue
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec.Level >= level {
+			n++
+		}
+	}
+	return n
+}
+
+// A payment the balance cap keeps PENDING is retried by every sweep (each
+// 15 s) but logged as a warning once an hour, not at every retry.
+func TestSettlementPastBalanceCapLogsOnceAnHour(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		var logs syncBuffer
+		s := w.service(t, func(o *vasp.Options) {
+			o.Log = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		})
+		l := ledger.New(db, nil)
+		resp, err := s.PayRequest(t.Context(), "bob", payRequest(t, sender.Signing, "$alice@vasp1.example", w.clock.Now()))
+		wantCode(t, err, "")
+		if _, err := l.Post(t.Context(), ledger.Deposit("deposit/cap", w.bob.UserID, "EUR", ledger.MaxBalance-100, "test")); err != nil {
+			t.Fatal(err)
+		}
+		p, err := w.node.Pay(t.Context(), lightning.PayRequest{Invoice: resp.PR, Timeout: 10 * time.Second})
+		if err != nil || p.Status != lightning.StatusSucceeded {
+			t.Fatalf("pay: %+v, %v", p, err)
+		}
+		hash := p.PaymentHash.String()
+		w.clock.Advance(time.Minute)
+		for range 240 { // an hour of sweeps, 15 s apart
+			s.SweepPending(t.Context())
+			w.clock.Advance(15 * time.Second)
+		}
+		if n := logs.count(t, slog.LevelWarn, hash); n != 1 {
+			t.Fatalf("an hour of sweeps retrying a payment past the balance cap logged %d warnings, want 1", n)
+		}
+		if n := logs.count(t, slog.LevelDebug, hash); n < 240 {
+			t.Fatalf("%d retries logged at debug level, want every one of the 240", n)
+		}
+		w.clock.Advance(time.Minute)
+		s.SweepPending(t.Context())
+		if n := logs.count(t, slog.LevelWarn, hash); n != 2 {
+			t.Fatalf("an hour later the payment past the cap logged %d warnings in all, want 2", n)
+		}
+		var st string
+		if err := db.QueryRowContext(t.Context(), `SELECT status FROM uma_transactions WHERE invoice = $1`, resp.PR).Scan(&st); err != nil || st != vasp.StatusPending {
+			t.Fatalf("payment past the cap is %s (%v), want PENDING", st, err)
 		}
 	})
 }

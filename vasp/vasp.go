@@ -117,6 +117,11 @@ type Service struct {
 	// sweepAfter is where the next sweep of pending incoming payments
 	// starts, alike; only watchSettlements's goroutine uses it.
 	sweepAfter string
+
+	// capped is when each payment the balance cap keeps PENDING (by
+	// payment hash) was last logged as such: see noteCapped.
+	cappedMu sync.Mutex
+	capped   map[string]time.Time
 }
 
 // New checks opts and returns a Service. Run its background work with Run.
