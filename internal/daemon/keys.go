@@ -25,9 +25,11 @@ type Keys struct {
 // a counterparty verifies one process's signature with the key another
 // published, and one process decrypts travel-rule data encrypted to the key
 // another served. The first process to start records the public keys it
-// serves in the database (from its key files, or the database's own); a
-// later process whose keys are not the recorded ones refuses to start,
-// naming the key-file setting it must be given.
+// serves in the database (from its key files, or the database's own); on
+// PostgreSQL, a later process whose keys are not the recorded ones refuses
+// to start, naming the key-file setting it must be given. SQLite serves one
+// process (the data directory's lock), so a key that differs there is a
+// deliberate change — a new key file, or one removed — and is recorded.
 func loadKeys(ctx context.Context, db *store.DB, cfg Config) (Keys, error) {
 	sign, err := loadKey(ctx, db, "uma-signing-key", "uma-signing-key-file", cfg.signingKey)
 	if err != nil {
@@ -66,6 +68,13 @@ func loadKey(ctx context.Context, db *store.DB, name, setting string, fromFile [
 		return nil, fmt.Errorf("record %s: %w", name, err)
 	}
 	if recorded == pub {
+		return key, nil
+	}
+	if db.Driver().Name() == "sqlite" {
+		if _, err := db.ExecContext(ctx, `UPDATE settings SET value = $2, updated_at = $3 WHERE name = $1`,
+			name+".public", pub, store.Micros(time.Now())); err != nil {
+			return nil, fmt.Errorf("record %s: %w", name, err)
+		}
 		return key, nil
 	}
 	if fromFile == nil {
