@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -84,30 +85,7 @@ func TestTokenCreateCLIAuthenticates(t *testing.T) {
 			secret = f[1]
 		}
 	}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
-	go func() {
-		var o, e bytes.Buffer
-		done <- run(ctx, []string{"serve", "--data-dir", dir, "--listen", addr, "--log-format", "json"}, &o, &e)
-	}()
-	url := "http://" + addr
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("server not ready")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	url, stop := serveInProcess(t, dir)
 	status := func(path, id, secret string) int {
 		req, _ := http.NewRequest("GET", url+path, nil)
 		req.SetBasicAuth(id, secret)
@@ -124,9 +102,104 @@ func TestTokenCreateCLIAuthenticates(t *testing.T) {
 	if st := status("/tokens", id, secret+"x"); st != 401 {
 		t.Errorf("wrong secret: %d, want 401", st)
 	}
-	cancel()
-	if code := <-done; code != 0 {
+	if code := stop(); code != 0 {
 		t.Fatalf("serve exited %d", code)
+	}
+}
+
+// serveInProcess runs `vaspd serve` on dir until the returned stop, which
+// gives its exit code; it returns once the server is ready.
+func serveInProcess(t *testing.T, dir string) (url string, stop func() int) {
+	t.Helper()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		var o, e bytes.Buffer
+		done <- run(ctx, []string{"serve", "--data-dir", dir, "--listen", addr, "--log-format", "json"}, &o, &e)
+	}()
+	code, stopped := 0, false
+	stop = func() int {
+		if !stopped {
+			cancel()
+			code, stopped = <-done, true
+		}
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	url = "http://" + addr
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return url, stop
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server not ready")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSecondServeOnSQLiteExitsAtOnce: SQLite is a one-process deployment,
+// so a second `vaspd serve` on the data directory stops at once with one
+// line saying why; `vaspd token` beside the server still works (its short
+// transactions wait on SQLite's own lock).
+func TestSecondServeOnSQLiteExitsAtOnce(t *testing.T) {
+	switch runtime.GOOS {
+	case "darwin", "dragonfly", "freebsd", "illumos", "linux", "netbsd", "openbsd": // flock: see internal/daemon/lock.go
+	default:
+		t.Skip("no flock on " + runtime.GOOS + ": a second serve is not refused")
+	}
+	dir := t.TempDir()
+	url, stop := serveInProcess(t, dir)
+
+	// Bounded: a second server that is not refused runs until this ends,
+	// then stops with exit code 0.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	begin := time.Now()
+	var o, e bytes.Buffer
+	code := run(ctx, []string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--log-format", "json"}, &o, &e)
+	errs := e.String()
+	lines := strings.Split(strings.TrimSpace(errs), "\n")
+	last := lines[len(lines)-1]
+	if code != 1 || !strings.Contains(last, "another vaspd process") || !strings.Contains(last, dir) {
+		t.Errorf("second serve: exit %d, stderr %q; want exit 1 and a line naming %s and the other process", code, errs, dir)
+	}
+	if d := time.Since(begin); d > 5*time.Second {
+		t.Errorf("second serve took %s to give up", d)
+	}
+
+	code, out, errs := runCmd("token", "create", "--data-dir", dir, "--name", "beside", "--permissions", "MANAGE")
+	if code != 0 {
+		t.Fatalf("token create beside a running serve: %d %s", code, errs)
+	}
+	var id, secret string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "clientId:" {
+			id = f[1]
+		} else if len(f) == 2 && f[0] == "clientSecret:" {
+			secret = f[1]
+		}
+	}
+	req, _ := http.NewRequest("GET", url+"/tokens", nil)
+	req.SetBasicAuth(id, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("token created beside the server: /tokens %d", resp.StatusCode)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("the first serve exited %d", code)
 	}
 }
 

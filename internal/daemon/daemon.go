@@ -91,6 +91,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := checkWritable(d.cfg.DataDir); err != nil {
 		return fmt.Errorf("setting data-dir: %s is not writable: %w", d.cfg.DataDir, err)
 	}
+	// One server per SQLite database (lock.go); held until Run returns,
+	// after the database has closed. Taken before the server answers
+	// anything, so a refused second process never looks alive.
+	if kind, where := d.cfg.databaseKind(); kind == "sqlite" {
+		setting := "data-dir"
+		if d.cfg.DatabaseURL != "" {
+			setting = "database-url"
+		}
+		release, err := lockSQLite(setting, where)
+		if err != nil {
+			d.ln.Close()
+			return err
+		}
+		defer release()
+	}
 
 	// Until the database is up the server answers /healthz, /readyz (503)
 	// and 503 for everything else.

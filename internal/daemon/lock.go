@@ -1,0 +1,80 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// SQLite is a one-process deployment: the store serialises writers with an
+// in-process mutex, migrations take no lock of their own on SQLite, and
+// nothing coordinates two servers' background loops through one file.
+// So `vaspd serve` holds an exclusive OS lock on DATABASE.lock (beside the
+// database) for its whole life, and a second server on the same database
+// stops at once instead of running beside the first. Several processes
+// need PostgreSQL.
+//
+// The lock is flock(2) where the platform has it (lock_flock.go): the
+// kernel drops it when the process ends in any way, kill -9 included, so
+// a crash never leaves a stale lock to clean up. The file itself stays
+// (removing it would let a third process lock a new file while a second
+// still holds the old one); it records the holder's PID for the error.
+//
+// CLI commands that open the database (vaspd token …) do not take it:
+// their short transactions wait for the server's through SQLite's own
+// file locking and busy timeout.
+
+// errLocked is what tryLock returns when another process holds the lock.
+var errLocked = errors.New("locked")
+
+// lockSQLite takes the server's lock for the SQLite database at dbPath.
+// setting names the configuration setting that chose the database, for
+// the error. release gives the lock up.
+func lockSQLite(setting, dbPath string) (release func() error, err error) {
+	dir := filepath.Dir(dbPath)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("setting %s: cannot create %s: %w", setting, dir, err)
+	}
+	path := dbPath + ".lock"
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("setting %s: open lock file: %w", setting, err)
+	}
+	if err := tryLock(f); err != nil {
+		f.Close()
+		if !errors.Is(err, errLocked) {
+			return nil, fmt.Errorf("setting %s: lock %s: %w", setting, path, err)
+		}
+		if abs, err := filepath.Abs(dir); err == nil {
+			dir, path = abs, filepath.Join(abs, filepath.Base(path))
+		}
+		holder := "another vaspd process"
+		if pid := readPID(path); pid > 0 {
+			holder = fmt.Sprintf("another vaspd process (pid %d)", pid)
+		}
+		return nil, fmt.Errorf("setting %s: %s already serves the SQLite database in %s (it holds %s); "+
+			"SQLite allows one vaspd serve per database: stop that one, give this one its own database, "+
+			"or use PostgreSQL (database-url) to run several", setting, holder, dir, path)
+	}
+	// Best effort: the PID only makes the error above more helpful.
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return f.Close, nil // closing the descriptor releases the lock
+}
+
+// readPID returns the PID recorded in a lock file, or 0.
+func readPID(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) > 32 {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	return pid
+}
