@@ -208,25 +208,17 @@ func (s *Service) priceIncoming(ctx context.Context, r Recipient, req *uma.PayRe
 // checkBalanceRoom refuses a payment that would credit r past
 // ledger.MaxBalance in currency: the credit on settlement would fail, and
 // the payment wait PENDING, the payer's money on our node, until r has
-// room (creditLater). The payments to r already asked for and not yet
-// credited (CREATED, PENDING) count as credited, so that many payreqs each
-// within the cap cannot together exceed it. Payreqs priced at the same
-// moment can still (neither sees the other): creditLater covers those.
+// room (creditLater). This reads the balance now; payments already
+// invoiced but not yet settled (or settling concurrently) are not counted,
+// so several of them can still together take r past the cap.
 func (s *Service) checkBalanceRoom(ctx context.Context, r Recipient, currency string, amount int64) error {
 	bal, err := s.opt.Ledger.Balance(ctx, s.db, ledger.UserAccount(r.UserID), currency)
 	if err != nil {
 		return fmt.Errorf("read balance: %w", err)
 	}
-	// Each was admitted within the cap, so the sum stays far inside int64.
-	var pending int64
-	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(amount), 0) FROM uma_transactions
-		WHERE status IN ($1, $2) AND direction = $3 AND user_id = $4 AND currency = $5`,
-		StatusCreated, StatusPending, Incoming, r.UserID, currency).Scan(&pending); err != nil {
-		return fmt.Errorf("read pending payments: %w", err)
-	}
 	// The reason does not tell the sender how much room is left: that
 	// would be the payee's balance.
-	if amount > ledger.MaxBalance-bal-pending {
+	if amount > ledger.MaxBalance-bal {
 		return uma.Errorf(uma.CodeAmountOutOfRange, "%d %s would take the payee's balance past the largest one allowed", amount, currency)
 	}
 	return nil
