@@ -151,3 +151,82 @@ func (db *DB) MigrationsDone(ctx context.Context) (bool, error) {
 	}
 	return n >= len(ms), nil
 }
+
+// SchemaError is what [DB.CheckSchema] returns for a database whose
+// applied migrations are not exactly this binary's.
+type SchemaError struct {
+	Applied  int // the newest migration the database records; 0 when none
+	Expected int // the newest migration this binary has
+	Missing  int // the oldest of this binary's migrations not applied; 0 when none
+	Unknown  int // the newest migration recorded that this binary does not have (a newer vaspd applied it); 0 when none
+}
+
+func (e *SchemaError) Error() string {
+	switch {
+	case e.Unknown != 0:
+		return fmt.Sprintf("the database is at migration %04d, this vaspd expects %04d and does not know migration %04d",
+			e.Applied, e.Expected, e.Unknown)
+	case e.Applied == 0:
+		return fmt.Sprintf("the database has no migrations applied, this vaspd expects %04d", e.Expected)
+	case e.Missing < e.Applied:
+		// A gap: an older migration added after newer ones were applied.
+		return fmt.Sprintf("the database is at migration %04d but lacks %04d, this vaspd expects %04d",
+			e.Applied, e.Missing, e.Expected)
+	default:
+		return fmt.Sprintf("the database is at migration %04d, this vaspd expects %04d", e.Applied, e.Expected)
+	}
+}
+
+// CheckSchema compares the migrations the database records with this
+// binary's, without changing the database (unlike [DB.Migrate], which
+// creates the bookkeeping table and applies what is missing). It returns
+// nil when they are the same set and a *SchemaError otherwise: CLI
+// commands, which must not migrate a database a server may be using, call
+// it before they touch anything else.
+func (db *DB) CheckSchema(ctx context.Context) error {
+	ms, err := Migrations(db.driver.MigrationVariant())
+	if err != nil {
+		return err
+	}
+	known := make(map[int]bool, len(ms))
+	for _, m := range ms {
+		known[m.Version] = true
+	}
+	e := &SchemaError{Expected: ms[len(ms)-1].Version}
+	applied := map[int]bool{}
+	exists, err := db.driver.TableExists(ctx, db, "schema_migrations")
+	if err != nil {
+		return fmt.Errorf("read schema_migrations: %w", err)
+	}
+	if exists {
+		rows, err := db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+		if err != nil {
+			return fmt.Errorf("read schema_migrations: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var v int
+			if err := rows.Scan(&v); err != nil {
+				return fmt.Errorf("read schema_migrations: %w", err)
+			}
+			applied[v] = true
+			e.Applied = max(e.Applied, v)
+			if !known[v] {
+				e.Unknown = max(e.Unknown, v)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read schema_migrations: %w", err)
+		}
+	}
+	for _, m := range ms {
+		if !applied[m.Version] {
+			e.Missing = m.Version
+			break
+		}
+	}
+	if e.Unknown != 0 || e.Missing != 0 {
+		return e
+	}
+	return nil
+}

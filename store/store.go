@@ -56,6 +56,10 @@ type Driver interface {
 	LockMigrations(ctx context.Context, db *sql.DB) (unlock func(), err error)
 	// MigrationVariant picks the file suffix for dialect-specific migrations.
 	MigrationVariant() string
+	// TableExists reports whether the schema the queries run in has the
+	// table: [DB.CheckSchema] asks before it reads schema_migrations, which
+	// an empty database lacks.
+	TableExists(ctx context.Context, q Querier, table string) (bool, error)
 	// SerializeWrites reports whether write transactions should queue in
 	// process before reaching the database. SQLite allows one writer at a
 	// time; waiting on a Go mutex is far cheaper than SQLite's busy-retry.
@@ -71,7 +75,8 @@ type Querier interface {
 	Driver() Driver
 }
 
-// DB is an open database with migrations applied. Safe for concurrent use.
+// DB is an open database: with migrations applied when the driver package's
+// Open opened it, as found when its Connect did. Safe for concurrent use.
 type DB struct {
 	sql    *sql.DB
 	driver Driver

@@ -70,9 +70,11 @@ func TestBadConfigIsOneClearLine(t *testing.T) {
 }
 
 // A token created by the CLI authenticates against the server; a VIEW token
-// gets 403 on a MANAGE endpoint; a wrong secret gets 401.
+// gets 403 on a MANAGE endpoint; a wrong secret gets 401. The server runs
+// first: it creates and migrates the database, which the CLI does not.
 func TestTokenCreateCLIAuthenticates(t *testing.T) {
 	dir := t.TempDir()
+	url, stop := serveInProcess(t, dir)
 	code, out, errs := runCmd("token", "create", "--data-dir", dir, "--name", "ops", "--permissions", "VIEW")
 	if code != 0 {
 		t.Fatalf("token create: %d %s", code, errs)
@@ -85,7 +87,6 @@ func TestTokenCreateCLIAuthenticates(t *testing.T) {
 			secret = f[1]
 		}
 	}
-	url, stop := serveInProcess(t, dir)
 	status := func(path, id, secret string) int {
 		req, _ := http.NewRequest("GET", url+path, nil)
 		req.SetBasicAuth(id, secret)

@@ -18,7 +18,10 @@ import (
 // operator can mint a credential without one (e.g. after losing the admin secret).
 // It may run beside `vaspd serve`, even on SQLite: it does not take the
 // server's lock (internal/daemon/lock.go), and its short transactions wait
-// for the server's on SQLite's own lock (busy_timeout).
+// for the server's on SQLite's own lock (busy_timeout). It never migrates
+// (only serve does, so a CLI of another version cannot change the schema
+// under a server): daemon.OpenDB refuses a database that is not at exactly
+// this binary's migrations.
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, "Usage: vaspd token create --name NAME --permissions VIEW,TRANSACT,MANAGE | token list | token delete --id Token:…")

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -333,13 +334,38 @@ func checkWritable(dir string) error {
 }
 
 // OpenDB opens the configured database once (no retries) for CLI commands
-// that work against the local installation.
+// that work against the local installation. It does not migrate: a CLI
+// command may run beside a serving vaspd, of another version or still
+// migrating, and only `vaspd serve` changes the schema (under its lock).
+// So it refuses a database that is not exactly at this binary's
+// migrations, saying which binary to run.
 func OpenDB(ctx context.Context, cfg Config, log *slog.Logger) (*store.DB, error) {
 	kind, where := cfg.databaseKind()
+	var db *store.DB
+	var err error
 	if kind == "postgres" {
-		return postgres.Open(ctx, where, log)
+		db, err = postgres.Connect(ctx, where, log)
+	} else {
+		db, err = sqlite.Connect(ctx, where, log)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no database at %s: start `vaspd serve` (which creates and migrates it) first", where)
+		}
 	}
-	return sqlite.Open(ctx, where, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.CheckSchema(ctx); err != nil {
+		db.Close()
+		var se *store.SchemaError
+		switch {
+		case errors.As(err, &se) && se.Unknown != 0:
+			return nil, fmt.Errorf("%w: this vaspd binary is older than the database; use the newer binary", err)
+		case errors.As(err, &se):
+			return nil, fmt.Errorf("%w: start `vaspd serve` (which migrates) first", err)
+		}
+		return nil, err
+	}
+	return db, nil
 }
 
 // startingHandler answers /healthz and /readyz from h and 503 for the rest

@@ -25,7 +25,8 @@ import (
 //
 // CLI commands that open the database (vaspd token …) do not take it:
 // their short transactions wait for the server's through SQLite's own
-// file locking and busy timeout.
+// file locking and busy timeout, and they never migrate (OpenDB), so the
+// server is the only process that changes the schema.
 
 // errLocked is what tryLock returns when another process holds the lock.
 var errLocked = errors.New("locked")

@@ -38,6 +38,15 @@ func (Driver) IsRetryable(err error) bool {
 	return errors.As(err, &e) && (e.Code == "40001" || e.Code == "40P01")
 }
 
+// TableExists looks in current_schema(), where the migrations create
+// their tables (the schema LockMigrations keys its lock by).
+func (Driver) TableExists(ctx context.Context, q store.Querier, table string) (bool, error) {
+	var ok bool
+	err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM information_schema.tables
+		WHERE table_schema = current_schema() AND table_name = $1)`, table).Scan(&ok)
+	return ok, err
+}
+
 // LockMigrations takes a session advisory lock keyed by the current schema,
 // so processes sharing a database serialise their migrations while tests in
 // separate schemas do not wait for each other.

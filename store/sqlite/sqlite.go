@@ -48,6 +48,13 @@ func (Driver) IsRetryable(err error) bool {
 	return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
 }
 
+// TableExists looks in the main database's catalogue.
+func (Driver) TableExists(ctx context.Context, q store.Querier, table string) (bool, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1`, table).Scan(&n)
+	return n > 0, err
+}
+
 // LockMigrations needs no extra lock: migrations run in IMMEDIATE
 // transactions, which SQLite already makes exclusive between writers.
 func (Driver) LockMigrations(ctx context.Context, db *sql.DB) (func(), error) {
@@ -80,7 +87,44 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*store.DB, error)
 	if err := createPrivate(path, log); err != nil {
 		return nil, err
 	}
+	db, err := connect(ctx, path, log, "rwc")
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	start(ctx, db, log)
+	return db, nil
+}
+
+// Connect is Open for an existing database, without the migrations: it
+// neither creates the file (an error wrapping fs.ErrNotExist says it is
+// missing) nor changes the schema. CLI commands use it beside a running
+// server, which alone migrates, and check the schema with
+// [store.DB.CheckSchema].
+func Connect(ctx context.Context, path string, log *slog.Logger) (*store.DB, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	// mode=rw as well: a file removed since the Stat is not created again.
+	db, err := connect(ctx, path, log, "rw")
+	if err != nil {
+		return nil, err
+	}
+	start(ctx, db, log)
+	return db, nil
+}
+
+// connect opens the pool on path with SQLite's open mode ("rw": the file
+// must exist; "rwc": created if missing) and checks it answers.
+func connect(ctx context.Context, path string, log *slog.Logger, mode string) (*store.DB, error) {
 	q := url.Values{}
+	q.Set("mode", mode)
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
@@ -108,10 +152,12 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*store.DB, error)
 		sdb.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	if err := db.Migrate(ctx); err != nil {
-		sdb.Close()
-		return nil, err
-	}
+	return db, nil
+}
+
+// start readies an open db for sharing: the statement cache and the
+// background checkpoints, which Close stops.
+func start(ctx context.Context, db *store.DB, log *slog.Logger) {
 	// Compile each of vaspd's queries once per connection, not per call
 	// (store/stmtcache.go); after the migrations, which run once.
 	db.SetStatementCache(statementCacheSize)
@@ -119,10 +165,9 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*store.DB, error)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		checkpointLoop(ctx, sdb, log)
+		checkpointLoop(ctx, db.SQL(), log)
 	}()
 	db.OnClose(func() { stop(); <-done })
-	return db, nil
 }
 
 // createPrivate creates the database file with mode 0600 if it does not

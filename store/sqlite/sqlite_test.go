@@ -3,11 +3,15 @@ package sqlite
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vaspd/vaspd/store"
 )
 
 // TestFilesArePrivate: a new database and its log files are readable by
@@ -55,14 +59,28 @@ func TestFilesArePrivate(t *testing.T) {
 
 // TestConnectionSettings: every connection of the pool, not only the first,
 // runs with the settings Open promises (the DSN's pragmas apply per
-// connection).
+// connection), and Connect's too: the CLI opens with it beside a server and
+// needs the busy timeout to wait for the server's writes.
 func TestConnectionSettings(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"), nil)
+	path := filepath.Join(t.TempDir(), "s.db")
+	db, err := Open(ctx, path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	checkConnectionSettings(t, db)
+	cdb, err := Connect(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cdb.Close()
+	checkConnectionSettings(t, cdb)
+}
+
+func checkConnectionSettings(t *testing.T, db *store.DB) {
+	t.Helper()
+	ctx := context.Background()
 	want := map[string]string{
 		"journal_mode": "wal",
 		"synchronous":  "1", // NORMAL: WAL commits without an fsync each
@@ -92,5 +110,33 @@ func TestConnectionSettings(t *testing.T) {
 				t.Errorf("connection %d: PRAGMA %s = %s, want %s", i, name, got, w)
 			}
 		}
+	}
+}
+
+// TestConnectNeitherCreatesNorMigrates: Connect, for CLI commands, says a
+// missing database is missing instead of creating an empty one, and
+// leaves an existing one's schema as it is.
+func TestConnectNeitherCreatesNorMigrates(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "missing.db")
+	if db, err := Connect(ctx, path, nil); !errors.Is(err, fs.ErrNotExist) {
+		if db != nil {
+			db.Close()
+		}
+		t.Errorf("Connect on a missing file: %v, want fs.ErrNotExist", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Connect created %s (stat: %v)", path, err)
+	}
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Connect(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if ok, err := (Driver{}).TableExists(ctx, db, "schema_migrations"); err != nil || ok {
+		t.Errorf("after Connect, schema_migrations exists = %v (%v), want false", ok, err)
 	}
 }

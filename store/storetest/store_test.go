@@ -3,6 +3,8 @@ package storetest_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -238,4 +240,47 @@ func (f *settingsFlusher) Flush(ctx context.Context, tx *store.Tx) error {
 		tx.Flusher(f.then.name, func() store.Flusher { return f.then })
 	}
 	return f.fail
+}
+
+// TestCheckSchema: CheckSchema accepts a database at exactly this binary's
+// migrations and otherwise names what differs: a migration missing (here
+// in the middle, as when an older-numbered one is added later) or one this
+// binary does not know (a newer binary applied it).
+func TestCheckSchema(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if err := db.CheckSchema(ctx); err != nil {
+			t.Fatalf("migrated database: %v", err)
+		}
+		ms, err := store.Migrations(db.Driver().MigrationVariant())
+		if err != nil {
+			t.Fatal(err)
+		}
+		known := map[int]bool{}
+		for _, m := range ms {
+			known[m.Version] = true
+		}
+		last, mid := ms[len(ms)-1].Version, ms[len(ms)/2].Version
+		if _, err := db.ExecContext(ctx, `DELETE FROM schema_migrations WHERE version = $1`, mid); err != nil {
+			t.Fatal(err)
+		}
+		var se *store.SchemaError
+		err = db.CheckSchema(ctx)
+		if !errors.As(err, &se) || se.Applied != last || se.Expected != last || se.Missing != mid || se.Unknown != 0 ||
+			!strings.Contains(err.Error(), fmt.Sprintf("lacks %04d", mid)) {
+			t.Errorf("migration %d missing: %#v %v", mid, se, err)
+		}
+		unknown := 2
+		for known[unknown] {
+			unknown++
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, 'elsewhere', 0)`, unknown); err != nil {
+			t.Fatal(err)
+		}
+		err = db.CheckSchema(ctx)
+		if !errors.As(err, &se) || se.Unknown != unknown || !strings.Contains(err.Error(), fmt.Sprintf("does not know migration %04d", unknown)) {
+			t.Errorf("unknown migration %d: %#v %v", unknown, se, err)
+		}
+	})
 }

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/postgres"
+	"github.com/vaspd/vaspd/store/sqlite"
+	"github.com/vaspd/vaspd/store/storetest"
+)
+
+// TestTokenCLIDoesNotMigrate: `vaspd token` may run beside a server of
+// another version, so it never changes the schema. It refuses a database
+// behind this binary (empty or partly migrated) and leaves it as it was,
+// refuses one a newer binary migrated, and works on one exactly at this
+// binary's migrations.
+func TestTokenCLIDoesNotMigrate(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "vaspd.db")
+		code, _, errs := runCmd("token", "list", "--data-dir", dir)
+		if code != 1 || !strings.Contains(errs, "no database at") || !strings.Contains(errs, "start `vaspd serve`") {
+			t.Errorf("no database: exit %d, stderr %q", code, errs)
+		}
+		if _, err := os.Stat(path); err == nil {
+			t.Error("token list created the database")
+		}
+		if err := os.WriteFile(path, nil, 0o600); err != nil { // an empty SQLite database
+			t.Fatal(err)
+		}
+		db, err := sqlite.Connect(context.Background(), path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testTokenCLISchema(t, db, "--data-dir", dir)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		u := storetest.PostgresURL(t)
+		db, err := postgres.Connect(context.Background(), u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testTokenCLISchema(t, db, "--database-url", u)
+	})
+}
+
+// pad4 is how migration versions are printed.
+func pad4(v int) string { return fmt.Sprintf("%04d", v) }
+
+// testTokenCLISchema runs the token CLI, with flags naming db, against db
+// empty, partly migrated, migrated and migrated by a newer binary.
+func testTokenCLISchema(t *testing.T, db *store.DB, flags ...string) {
+	ctx := context.Background()
+	defer db.Close()
+	token := func(args ...string) (int, string, string) {
+		return runCmd(append(append([]string{"token"}, args...), flags...)...)
+	}
+	ms, err := store.Migrations(db.Driver().MigrationVariant())
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := ms[len(ms)-1].Version
+	applied := func() (n int) {
+		t.Helper()
+		if ok, err := db.Driver().TableExists(ctx, db, "schema_migrations"); err != nil || !ok {
+			return -1 // no table at all
+		}
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	code, _, errs := token("create", "--name", "early", "--permissions", "VIEW")
+	if code != 1 || !strings.Contains(errs, "no migrations applied") || !strings.Contains(errs, "start `vaspd serve` (which migrates) first") {
+		t.Errorf("empty database: exit %d, stderr %q", code, errs)
+	}
+	if n := applied(); n != -1 {
+		t.Errorf("token create on an empty database migrated it: schema_migrations has %d rows", n)
+	}
+
+	if err := db.MigrateBefore(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs = token("create", "--name", "early", "--permissions", "VIEW")
+	want := "is at migration " + pad4(ms[len(ms)-2].Version) + ", this vaspd expects " + pad4(last) + ": start `vaspd serve` (which migrates) first"
+	if code != 1 || !strings.Contains(errs, want) {
+		t.Errorf("database one migration behind: exit %d, stderr %q; want %q", code, errs, want)
+	}
+	if n := applied(); n != len(ms)-1 {
+		t.Errorf("token create on a database behind migrated it: %d of %d migrations applied", n, len(ms))
+	}
+
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := token("create", "--name", "ops", "--permissions", "VIEW")
+	if code != 0 || !strings.Contains(out, "clientId:") {
+		t.Fatalf("migrated database: exit %d, stderr %q", code, errs)
+	}
+	if code, out, errs := token("list"); code != 0 || strings.Count(out, `"name":"ops"`) != 1 {
+		t.Errorf("token list: exit %d, out %q, stderr %q", code, out, errs)
+	}
+
+	if _, err := db.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, 'from_the_future', 0)`, last+1); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs = token("create", "--name", "late", "--permissions", "VIEW")
+	if code != 1 || !strings.Contains(errs, "does not know migration "+pad4(last+1)) ||
+		!strings.Contains(errs, "this vaspd binary is older than the database; use the newer binary") {
+		t.Errorf("database a newer vaspd migrated: exit %d, stderr %q", code, errs)
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_tokens`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("tokens after the refusals: %d (%v), want 1", n, err)
+	}
+}
