@@ -165,6 +165,10 @@ func TestStaleCreatedPaymentsEnd(t *testing.T) {
 		wantStatus(approved, vasp.StatusRejected, "PAY_REQUEST_FAILED")
 		wantStatus(refused, vasp.StatusRejected, "REJECTED_BY_PLATFORM")
 		wantStatus(fresh, vasp.StatusRejected, "PAY_REQUEST_FAILED")
+		// The platform's refusal is told by status REJECTED alone: the
+		// specification's failure reasons have no word for it.
+		wantSpecTransaction(t, s, refused, "")
+		wantSpecTransaction(t, s, crashed, "PAYMENT_APPROVAL_TIMED_OUT")
 		for _, id := range []string{crashed, approved, refused, fresh} {
 			wantRefused(id)
 		}

@@ -99,6 +99,7 @@ func TestSweepExpiresPaymentsTheNodeForgot(t *testing.T) {
 		if got := statusOf(t, s, lost); got != vasp.StatusExpired+"/INVOICE_EXPIRED" {
 			t.Fatalf("a payment whose invoice the node forgot and expired hours ago is %s; want EXPIRED/INVOICE_EXPIRED", got)
 		}
+		wantSpecTransaction(t, s, lost, "QUOTE_EXPIRED")
 		// An invoice that does not decode tells no expiry: left alone.
 		if got := statusOf(t, s, notInvoice); got != vasp.StatusPending+"/" {
 			t.Fatalf("a payment whose invoice does not decode is %s; want it PENDING", got)

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 
 	"github.com/vaspd/vaspd/delivery"
+	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/webhook"
 )
@@ -48,7 +50,7 @@ func (s *Service) incomingWebhook(ctx context.Context, t Transaction) *webhook.I
 		Transaction: webhook.IncomingTransaction{
 			Transaction:    baseTransaction(t),
 			ReceivedAmount: webhook.CurrencyAmount{Amount: t.Amount, Currency: s.currencyOf(ctx, t.Currency)},
-			FailureReason:  t.FailureReason,
+			FailureReason:  incomingFailureReason(t.FailureReason),
 		},
 	}
 	if t.Status != StatusCreated {
@@ -64,13 +66,51 @@ func (s *Service) outgoingWebhook(ctx context.Context, t Transaction) *webhook.O
 		SentAmount:          webhook.CurrencyAmount{Amount: t.Amount, Currency: s.currencyOf(ctx, t.Currency)},
 		Fees:                &fee,
 		QuoteID:             t.QuoteID,
-		FailureReason:       t.FailureReason,
+		FailureReason:       outgoingFailureReason(t.FailureReason),
 		PaymentInstructions: s.paymentInstructions(t),
 	}
 	if t.CounterCurrency != "" {
 		ot.ReceivedAmount = &webhook.CurrencyAmount{Amount: t.CounterAmount, Currency: s.currencyOf(ctx, t.CounterCurrency)}
 	}
 	return &webhook.OutgoingPaymentWebhook{Transaction: ot}
+}
+
+// incomingFailureReason is the stored reason of an incoming payment in the
+// specification's words: platforms' generated clients refuse any value
+// outside its enum. The stored reason stays as it was (the logs name it).
+func incomingFailureReason(stored string) string {
+	switch stored {
+	case "INVOICE_EXPIRED":
+		// Our invoice is the receiver's quote: it expired unpaid.
+		return webhook.IncomingFailureQuoteExpired
+	case "REJECTED_BY_PLATFORM", "ADDITIONAL_INFO_REQUIRED":
+		// The platform refused it (403 or 422 to the approval webhook):
+		// status REJECTED says so, and no enum value does.
+		return ""
+	}
+	if slices.Contains(webhook.IncomingFailureReasons, stored) {
+		return stored
+	}
+	return ""
+}
+
+// outgoingFailureReason is the stored reason of an outgoing payment (the
+// node's, e.g. NO_ROUTE or INCORRECT_PAYMENT_DETAILS, or ours) in the
+// specification's words.
+func outgoingFailureReason(stored string) string {
+	switch stored {
+	case "":
+		return ""
+	case "INVOICE_EXPIRED":
+		// The receiver's invoice is what our quote locked: it expired.
+		return webhook.OutgoingFailureQuoteExpired
+	case string(lightning.FailureTimeout):
+		return webhook.OutgoingFailureTimeout
+	}
+	if slices.Contains(webhook.OutgoingFailureReasons, stored) {
+		return stored
+	}
+	return webhook.OutgoingFailureLightningPaymentFailed
 }
 
 // paymentInstructions are an outgoing transaction's, which the schema

@@ -171,6 +171,25 @@ type IncomingTransaction struct {
 	FailureReason              string                      `json:"failureReason,omitempty"`
 }
 
+// Why an incoming transaction failed: the specification's
+// IncomingTransactionFailureReason enum, the only values failureReason
+// takes on an IncomingTransaction.
+const (
+	IncomingFailureLnurlpFailed              = "LNURLP_FAILED"
+	IncomingFailurePayRequestFailed          = "PAY_REQUEST_FAILED"
+	IncomingFailureApprovalWebhookError      = "PAYMENT_APPROVAL_WEBHOOK_ERROR"
+	IncomingFailureApprovalTimedOut          = "PAYMENT_APPROVAL_TIMED_OUT"
+	IncomingFailureOfframpFailed             = "OFFRAMP_FAILED"
+	IncomingFailureMissingMandatoryPayeeData = "MISSING_MANDATORY_PAYEE_DATA"
+	IncomingFailureQuoteExpired              = "QUOTE_EXPIRED"
+	IncomingFailureQuoteExecutionFailed      = "QUOTE_EXECUTION_FAILED"
+)
+
+// IncomingFailureReasons lists the IncomingFailure values.
+var IncomingFailureReasons = []string{IncomingFailureLnurlpFailed, IncomingFailurePayRequestFailed,
+	IncomingFailureApprovalWebhookError, IncomingFailureApprovalTimedOut, IncomingFailureOfframpFailed,
+	IncomingFailureMissingMandatoryPayeeData, IncomingFailureQuoteExpired, IncomingFailureQuoteExecutionFailed}
+
 // ReconciliationInstructions carries the reference that matches a payout.
 type ReconciliationInstructions struct {
 	Reference string `json:"reference"`
@@ -205,6 +224,24 @@ type OutgoingTransaction struct {
 	FailureReason              string               `json:"failureReason,omitempty"`
 	CounterpartyDeliveryStatus string               `json:"counterpartyDeliveryStatus,omitempty"`
 }
+
+// Why an outgoing transaction failed: the specification's
+// OutgoingTransactionFailureReason enum, the only values failureReason
+// takes on an OutgoingTransaction.
+const (
+	OutgoingFailureQuoteExpired             = "QUOTE_EXPIRED"
+	OutgoingFailureQuoteExecutionFailed     = "QUOTE_EXECUTION_FAILED"
+	OutgoingFailureLightningPaymentFailed   = "LIGHTNING_PAYMENT_FAILED"
+	OutgoingFailureFundingAmountMismatch    = "FUNDING_AMOUNT_MISMATCH"
+	OutgoingFailureCounterpartyPostTxFailed = "COUNTERPARTY_POST_TX_FAILED"
+	OutgoingFailureTimeout                  = "TIMEOUT"
+	OutgoingFailureManualRefund             = "MANUAL_REFUND"
+)
+
+// OutgoingFailureReasons lists the OutgoingFailure values.
+var OutgoingFailureReasons = []string{OutgoingFailureQuoteExpired, OutgoingFailureQuoteExecutionFailed,
+	OutgoingFailureLightningPaymentFailed, OutgoingFailureFundingAmountMismatch,
+	OutgoingFailureCounterpartyPostTxFailed, OutgoingFailureTimeout, OutgoingFailureManualRefund}
 
 // PaymentInstructions say how the platform funds an outgoing payment.
 type PaymentInstructions struct {

@@ -49,6 +49,7 @@ type hookReceiver struct {
 	srv *httptest.Server
 	mu  sync.Mutex
 	got []map[string]any
+	raw [][]byte // the bodies as received
 	// approve answers INCOMING_PAYMENT PENDING; default 200 with a name.
 	approve func(body map[string]any) (int, any)
 }
@@ -61,6 +62,7 @@ func newHookReceiver(t *testing.T) *hookReceiver {
 		_ = json.Unmarshal(b, &m)
 		h.mu.Lock()
 		h.got = append(h.got, m)
+		h.raw = append(h.raw, b)
 		approve := h.approve
 		h.mu.Unlock()
 		status, reply := 200, any(nil)
@@ -91,6 +93,19 @@ func (h *hookReceiver) find(typ, status string) []map[string]any {
 		}
 	}
 	return out
+}
+
+// count returns how many webhooks of type typ arrived.
+func (h *hookReceiver) count(typ string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, m := range h.got {
+		if m["type"] == typ {
+			n++
+		}
+	}
+	return n
 }
 
 // databaseURL is "" (SQLite in the data dir) or a fresh PostgreSQL schema.
