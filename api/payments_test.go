@@ -55,7 +55,7 @@ func TestPaymentsLookupErrors(t *testing.T) {
 			{"malformed userId", "/receiver/" + bob + "?userId=1%20OR%201", true, 400, vaspd.CodeInvalidInput},
 			{"unknown user", "/receiver/" + bob + "?userId=" + vaspd.NewID(vaspd.IDUser), true, 404, "USER_NOT_FOUND"},
 			{"not an UMA address", "/receiver/bob?userId=" + f.alice.UserID, true, 400, vaspd.CodeInvalidInput},
-			{"unknown receiver", "/receiver/" + url.PathEscape("$nobody@"+f.domain) + "?userId=" + f.alice.UserID, true, 404, "RECEIVER_NOT_FOUND"},
+			{"unknown receiver", "/receiver/" + url.PathEscape("$nobody@"+f.domain) + "?userId=" + f.alice.UserID, true, 404, vaspd.CodeUserNotFound},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {

@@ -207,7 +207,7 @@ func vaspdPaysSDK(t *testing.T, v *vaspdProc, s *sdkvasp.VASP) {
 	}
 
 	// Negative control: a user the SDK VASP does not have.
-	if status, body := v.call("GET", "/receiver/"+url.PathEscape("$nobody@"+s.Domain)+"?userId="+url.QueryEscape(alice.ID), nil); status != 404 || !bytes.Contains(body, []byte("RECEIVER_NOT_FOUND")) {
+	if status, body := v.call("GET", "/receiver/"+url.PathEscape("$nobody@"+s.Domain)+"?userId="+url.QueryEscape(alice.ID), nil); status != 404 || !bytes.Contains(body, []byte(`"code":"USER_NOT_FOUND"`)) {
 		t.Fatalf("lookup of an unknown SDK user: %d %s", status, body)
 	}
 

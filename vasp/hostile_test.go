@@ -331,11 +331,11 @@ func TestLookupHostileReceiver(t *testing.T) {
 			{"signed by an impostor", signed(impostor.Signing), 502, "COUNTERPARTY_ERROR"},
 			{"500 with HTML", text(500, "<html>oops</html>"), 502, "COUNTERPARTY_ERROR"},
 			{"UMA error JSON", text(403, `{"status":"ERROR","reason":"no","code":"COUNTERPARTY_NOT_ALLOWED"}`), 502, "COUNTERPARTY_ERROR"},
-			{"404", text(404, `{"status":"ERROR","reason":"no","code":"USER_NOT_FOUND"}`), 404, "RECEIVER_NOT_FOUND"},
+			{"404", text(404, `{"status":"ERROR","reason":"no","code":"USER_NOT_FOUND"}`), 404, vaspd.CodeUserNotFound},
 			{"200 garbage", text(200, `{"callback":`), 502, "COUNTERPARTY_ERROR"},
 			{"200 wrong types", text(200, `{"callback":7,"minSendable":"x","currencies":{}}`), 502, "COUNTERPARTY_ERROR"},
 			{"200 status ERROR", text(200, `{"status":"ERROR","reason":"boom"}`), 502, "COUNTERPARTY_ERROR"},
-			{"plain LNURL", text(200, `{"tag":"payRequest","callback":"http://x/cb","minSendable":1000,"maxSendable":2000,"metadata":"[]"}`), 400, "RECEIVER_NOT_UMA"},
+			{"plain LNURL", text(200, `{"tag":"payRequest","callback":"http://x/cb","minSendable":1000,"maxSendable":2000,"metadata":"[]"}`), 400, vaspd.CodeInvalidReceiver},
 			{"over 1 MiB", text(200, `{"callback":"`+strings.Repeat("x", 2<<20)+`"}`), 502, "COUNTERPARTY_ERROR"},
 			{"412 forever", text(412, `{"status":"ERROR","reason":"v","code":"UNSUPPORTED_UMA_VERSION","supportedMajorVersions":[0,1]}`), 502, "COUNTERPARTY_ERROR"},
 			{"redirect", func(rw http.ResponseWriter, r *http.Request) {

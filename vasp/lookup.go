@@ -154,7 +154,11 @@ func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (
 		}
 		if err != nil || status != http.StatusOK {
 			if status == http.StatusNotFound {
-				return Lookup{}, vaspd.NotFound("RECEIVER_NOT_FOUND", "%s does not exist", addr.String())
+				// The UMAaaS lookup's 404 is "UMA address not found", with
+				// the codes of Error404 only; details tell it from an
+				// unknown sending user (also USER_NOT_FOUND).
+				return Lookup{}, vaspd.NotFound(vaspd.CodeUserNotFound, "%s does not exist", addr.String()).
+					WithDetails(map[string]any{"receiverUmaAddress": addr.String()})
 			}
 			return Lookup{}, counterpartyError("lookup", status, body, err)
 		}
@@ -164,7 +168,7 @@ func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (
 		break
 	}
 	if !resp.IsUMA() {
-		return Lookup{}, vaspd.Errorf(http.StatusBadRequest, "RECEIVER_NOT_UMA", "%s answered as a plain Lightning Address; only UMA receivers can be paid", addr.String())
+		return Lookup{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidReceiver, "%s answered as a plain Lightning Address; only UMA receivers can be paid", addr.String())
 	}
 	if err := checkCounterpartyURL(resp.Callback); err != nil {
 		return Lookup{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "lookup: the receiver's callback %q: %v", vaspd.Truncate(resp.Callback, 100), err)
