@@ -194,6 +194,27 @@ func TestSpecConformance(t *testing.T) {
 		r.check(a, "GET", "/transactions/{transactionId}", "/transactions/"+str(t, sent, "id"), nil, 200)
 		eventually(t, "bob credited", func() bool { return b.balance(bob.ID, "EUR") == 3_00 })
 
+		// A payment bob's platform approves later (202, then approve).
+		approved := make(chan json.RawMessage, 1)
+		b.hooks.mu.Lock()
+		b.hooks.approve = func(m map[string]any) (int, any) {
+			id, _ := m["transaction"].(map[string]any)["id"].(string)
+			go func() {
+				var out json.RawMessage
+				_, err := b.call("POST", "/transactions/"+id+"/approve", map[string]any{"receiverUserInfo": map[string]any{"FULL_NAME": "Bob R."}}, &out)
+				if err != nil {
+					out = json.RawMessage(fmt.Sprintf("%q", err.Error()))
+				}
+				approved <- out
+			}()
+			return 202, nil
+		}
+		b.hooks.mu.Unlock()
+		lookup = r.check(a, "GET", "/receiver/{receiverUmaAddress}", "/receiver/"+url.PathEscape(bobAddr)+"?userId="+url.QueryEscape(alice.ID), nil, 200)
+		r.check(a, "POST", "/quotes", "/quotes", quoteBody(str(t, lookup, "lookupId")), 201)
+		body := <-approved
+		r.report("POST /transactions/{id}/approve → 200", body, spec.CheckResponse("POST", "/transactions/{transactionId}/approve", 200, body))
+
 		// A payment bob's platform refuses: REJECTED on b.
 		b.hooks.mu.Lock()
 		b.hooks.approve = func(map[string]any) (int, any) {
