@@ -25,16 +25,7 @@ func TestLateGoneAfterURLChange(t *testing.T) {
 
 		// The attempt against the old URL ends with 410; before it is
 		// recorded, the endpoint is moved.
-		w := newWorker(s)
-		if n, _, err := w.claim(ctx); err != nil || n != 1 {
-			t.Fatalf("claim: %d %v", n, err)
-		}
-		w.wg.Wait()
-		close(w.results)
-		var batch []finished
-		for f := range w.results {
-			batch = append(batch, f)
-		}
+		w, batch := attemptOne(t, s)
 		if _, err := s.UpdateEndpoint(ctx, ep.ID, EndpointInput{URL: &moved.URL}); err != nil {
 			t.Fatal(err)
 		}
@@ -84,16 +75,7 @@ func TestLateGoneKeepsOperatorsReason(t *testing.T) {
 		ep, _ := mustEndpoint(t, s, rc.URL)
 		id := enqueue(t, s, Event{Type: TypeTest})
 
-		w := newWorker(s)
-		if n, _, err := w.claim(ctx); err != nil || n != 1 {
-			t.Fatalf("claim: %d %v", n, err)
-		}
-		w.wg.Wait()
-		close(w.results)
-		var batch []finished
-		for f := range w.results {
-			batch = append(batch, f)
-		}
+		w, batch := attemptOne(t, s)
 		if _, err := s.UpdateEndpoint(ctx, ep.ID, EndpointInput{Enabled: ptr(false)}); err != nil {
 			t.Fatal(err)
 		}

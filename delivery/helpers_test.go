@@ -145,3 +145,20 @@ func onlyDelivery(t *testing.T, s *Service, webhookID string) Delivery {
 	}
 	return d
 }
+
+// attemptOne claims the one due delivery and makes its attempt, without
+// recording the result: the test records batch with w.record when it has
+// set the scene (an endpoint moved, disabled or deleted meanwhile).
+func attemptOne(t *testing.T, s *Service) (w *worker, batch []finished) {
+	t.Helper()
+	w = newWorker(s)
+	if n, _, err := w.claim(context.Background()); err != nil || n != 1 {
+		t.Fatalf("claim: %d %v", n, err)
+	}
+	w.wg.Wait()
+	close(w.results)
+	for f := range w.results {
+		batch = append(batch, f)
+	}
+	return w, batch
+}

@@ -29,16 +29,7 @@ func TestRecordLocksEndpointsFirst(t *testing.T) {
 	ep, _ := mustEndpoint(t, s, rc.URL)
 	id := enqueue(t, s, Event{Type: TypeTest})
 
-	w := newWorker(s)
-	if n, _, err := w.claim(ctx); err != nil || n != 1 {
-		t.Fatalf("claim: %d %v", n, err)
-	}
-	w.wg.Wait()
-	close(w.results)
-	var batch []finished
-	for f := range w.results {
-		batch = append(batch, f)
-	}
+	w, batch := attemptOne(t, s)
 
 	// Once recording has updated the delivery row, the endpoint is deleted
 	// in another transaction; recording goes on once that one waits for a
