@@ -75,18 +75,7 @@ func TestBadConfigIsOneClearLine(t *testing.T) {
 func TestTokenCreateCLIAuthenticates(t *testing.T) {
 	dir := t.TempDir()
 	url, stop := serveInProcess(t, dir)
-	code, out, errs := runCmd("token", "create", "--data-dir", dir, "--name", "ops", "--permissions", "VIEW")
-	if code != 0 {
-		t.Fatalf("token create: %d %s", code, errs)
-	}
-	var id, secret string
-	for _, line := range strings.Split(out, "\n") {
-		if f := strings.Fields(line); len(f) == 2 && f[0] == "clientId:" {
-			id = f[1]
-		} else if len(f) == 2 && f[0] == "clientSecret:" {
-			secret = f[1]
-		}
-	}
+	id, secret := createTokenCLI(t, dir, "ops", "VIEW")
 	status := func(path, id, secret string) int {
 		req, _ := http.NewRequest("GET", url+path, nil)
 		req.SetBasicAuth(id, secret)
@@ -177,18 +166,7 @@ func TestSecondServeOnSQLiteExitsAtOnce(t *testing.T) {
 		t.Errorf("second serve took %s to give up", d)
 	}
 
-	code, out, errs := runCmd("token", "create", "--data-dir", dir, "--name", "beside", "--permissions", "MANAGE")
-	if code != 0 {
-		t.Fatalf("token create beside a running serve: %d %s", code, errs)
-	}
-	var id, secret string
-	for _, line := range strings.Split(out, "\n") {
-		if f := strings.Fields(line); len(f) == 2 && f[0] == "clientId:" {
-			id = f[1]
-		} else if len(f) == 2 && f[0] == "clientSecret:" {
-			secret = f[1]
-		}
-	}
+	id, secret := createTokenCLI(t, dir, "beside", "MANAGE")
 	req, _ := http.NewRequest("GET", url+"/tokens", nil)
 	req.SetBasicAuth(id, secret)
 	resp, err := http.DefaultClient.Do(req)
@@ -220,4 +198,22 @@ func TestReadmeDocumentsEverySetting(t *testing.T) {
 			t.Errorf("README.md has no configuration row %q", row)
 		}
 	}
+}
+
+// createTokenCLI runs `vaspd token create` on data directory dir and
+// returns the new token's credentials.
+func createTokenCLI(t *testing.T, dir, name, perms string) (id, secret string) {
+	t.Helper()
+	code, out, errs := runCmd("token", "create", "--data-dir", dir, "--name", name, "--permissions", perms)
+	if code != 0 {
+		t.Fatalf("token create: %d %s", code, errs)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "clientId:" {
+			id = f[1]
+		} else if len(f) == 2 && f[0] == "clientSecret:" {
+			secret = f[1]
+		}
+	}
+	return id, secret
 }
