@@ -96,9 +96,13 @@ const (
 	CodeBulkUploadJobNotFound     = "BULK_UPLOAD_JOB_NOT_FOUND"
 	CodeWebhookEndpointNotFound   = "WEBHOOK_ENDPOINT_NOT_FOUND"
 	CodeWebhookDeliveryNotFound   = "WEBHOOK_DELIVERY_NOT_FOUND"
+	CodeUmaRequestNotFound        = "UMA_REQUEST_NOT_FOUND"
 	CodeTransactionNotPending     = "TRANSACTION_NOT_PENDING_PLATFORM_APPROVAL" // 409
 	CodeUMAAddressExists          = "UMA_ADDRESS_EXISTS"                        // 409
 	CodeConflict                  = "CONFLICT"                                  // 409
+	CodeInvoiceAlreadyPaid        = "INVOICE_ALREADY_PAID"                      // 409
+	CodeQuoteNotPending           = "QUOTE_NOT_PENDING"                         // 409
+	CodeQuoteAlreadyExecuted      = "QUOTE_ALREADY_EXECUTED"                    // 409
 	CodeIdempotencyKeyReused      = "IDEMPOTENCY_KEY_REUSED"                    // 422
 	CodeGone                      = "GONE"                                      // 410
 	CodeUnsupportedUMAVersion     = "UNSUPPORTED_UMA_VERSION"                   // 412
@@ -127,6 +131,15 @@ func NotFound(code, format string, args ...any) *Error {
 // Conflict is a 409 with the given code.
 func Conflict(code, format string, args ...any) *Error {
 	return Errorf(http.StatusConflict, code, format, args...)
+}
+
+// FailedDependency is a 424: a counterparty VASP failed us at one step of a
+// payment (code says which: CodeLnurlpRequestFailed, CodePayreqRequestFailed,
+// CodeCounterpartyPubkeyFetch, CodeNoCompatibleUMAVersion). It is not a 5xx:
+// nothing of ours is broken, and a retry may succeed once the counterparty
+// answers properly.
+func FailedDependency(code, format string, args ...any) *Error {
+	return Errorf(http.StatusFailedDependency, code, format, args...)
 }
 
 // Internal wraps an unexpected error as a 500 whose message reveals nothing.

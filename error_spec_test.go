@@ -4,6 +4,8 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,6 +50,10 @@ var ownErrorCodes = map[string]string{
 	CodeWebhookDeliveryNotFound: "404 from /webhooks/deliveries, vaspd's own endpoints",
 	CodeConflict:                "409 for conflicts the document has no code for: the last MANAGE token (README), a user holding money (docs/users.md), a disabled endpoint (docs/webhook-delivery.md)",
 	CodeIdempotencyKeyReused:    "422 for a reused Idempotency-Key (README)",
+	CodeInvoiceAlreadyPaid:      "409 from execute, an endpoint UMAaaS lacks: the receiver gave the invoice to two quotes",
+	CodeQuoteNotPending:         "409 from execute, likewise: the quote is being executed",
+	CodeQuoteAlreadyExecuted:    "409 from refresh, an endpoint UMAaaS lacks",
+	CodeUmaRequestNotFound:      "404 from /uma-requests, vaspd's own endpoints",
 	CodeGone:                    "410 from DELETE /users/{id}, whose 410 is the generic Error (any code)",
 	CodeUnavailable:             "503 while the database is not ready, or when a request times out",
 }
@@ -103,5 +109,78 @@ func TestErrorCodesMatchSpec(t *testing.T) {
 		if listed[c] {
 			t.Errorf("%s is now one of the document's codes: move it to specErrorStatus", c)
 		}
+	}
+}
+
+// TestErrorCodeLiteralsAreInTheTable: a code written as a string where a
+// *vaspd.Error is built (vaspd.Errorf, NotFound, Conflict, FailedDependency,
+// vaspd.Error{Code: …}) is one of error.go's, so TestErrorCodesMatchSpec
+// sees it: no code of our own (such as the former 502 COUNTERPARTY_ERROR)
+// reaches platforms unchecked.
+func TestErrorCodeLiteralsAreInTheTable(t *testing.T) {
+	known := map[string]bool{}
+	for c := range specErrorStatus {
+		known[c] = true
+	}
+	for c := range ownErrorCodes {
+		known[c] = true
+	}
+	codeArg := map[string]int{"Errorf": 1, "NotFound": 0, "Conflict": 0, "FailedDependency": 0}
+	fset := token.NewFileSet()
+	checked := 0
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (path == "interop" || path == "uma" || d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) && path != "." {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return err
+		}
+		use := func(e ast.Expr) {
+			if lit, ok := e.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				checked++
+				if c, _ := strconv.Unquote(lit.Value); !known[c] {
+					t.Errorf("%s: code %q is not in error.go's table", fset.Position(lit.Pos()), c)
+				}
+			}
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.CallExpr:
+				if sel, ok := n.Fun.(*ast.SelectorExpr); ok {
+					if pkg, ok := sel.X.(*ast.Ident); ok && pkg.Name == "vaspd" {
+						if i, ok := codeArg[sel.Sel.Name]; ok && i < len(n.Args) {
+							use(n.Args[i])
+						}
+					}
+				}
+			case *ast.CompositeLit:
+				if sel, ok := n.Type.(*ast.SelectorExpr); ok && sel.Sel.Name == "Error" {
+					if pkg, ok := sel.X.(*ast.Ident); ok && pkg.Name == "vaspd" {
+						for _, el := range n.Elts {
+							if kv, ok := el.(*ast.KeyValueExpr); ok {
+								if k, ok := kv.Key.(*ast.Ident); ok && k.Name == "Code" {
+									use(kv.Value)
+								}
+							}
+						}
+					}
+				}
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked == 0 {
+		t.Fatal("no code literal found: the scan is broken")
 	}
 }

@@ -328,19 +328,19 @@ func TestLookupHostileReceiver(t *testing.T) {
 			code   string
 		}{
 			{"valid", signed(theirs.Signing), 0, ""},
-			{"signed by an impostor", signed(impostor.Signing), 502, "COUNTERPARTY_ERROR"},
-			{"500 with HTML", text(500, "<html>oops</html>"), 502, "COUNTERPARTY_ERROR"},
-			{"UMA error JSON", text(403, `{"status":"ERROR","reason":"no","code":"COUNTERPARTY_NOT_ALLOWED"}`), 502, "COUNTERPARTY_ERROR"},
+			{"signed by an impostor", signed(impostor.Signing), 424, vaspd.CodeLnurlpRequestFailed},
+			{"500 with HTML", text(500, "<html>oops</html>"), 424, vaspd.CodeLnurlpRequestFailed},
+			{"UMA error JSON", text(403, `{"status":"ERROR","reason":"no","code":"COUNTERPARTY_NOT_ALLOWED"}`), 424, vaspd.CodeLnurlpRequestFailed},
 			{"404", text(404, `{"status":"ERROR","reason":"no","code":"USER_NOT_FOUND"}`), 404, vaspd.CodeUserNotFound},
-			{"200 garbage", text(200, `{"callback":`), 502, "COUNTERPARTY_ERROR"},
-			{"200 wrong types", text(200, `{"callback":7,"minSendable":"x","currencies":{}}`), 502, "COUNTERPARTY_ERROR"},
-			{"200 status ERROR", text(200, `{"status":"ERROR","reason":"boom"}`), 502, "COUNTERPARTY_ERROR"},
+			{"200 garbage", text(200, `{"callback":`), 424, vaspd.CodeLnurlpRequestFailed},
+			{"200 wrong types", text(200, `{"callback":7,"minSendable":"x","currencies":{}}`), 424, vaspd.CodeLnurlpRequestFailed},
+			{"200 status ERROR", text(200, `{"status":"ERROR","reason":"boom"}`), 424, vaspd.CodeLnurlpRequestFailed},
 			{"plain LNURL", text(200, `{"tag":"payRequest","callback":"http://x/cb","minSendable":1000,"maxSendable":2000,"metadata":"[]"}`), 400, vaspd.CodeInvalidReceiver},
-			{"over 1 MiB", text(200, `{"callback":"`+strings.Repeat("x", 2<<20)+`"}`), 502, "COUNTERPARTY_ERROR"},
-			{"412 forever", text(412, `{"status":"ERROR","reason":"v","code":"UNSUPPORTED_UMA_VERSION","supportedMajorVersions":[0,1]}`), 502, "COUNTERPARTY_ERROR"},
+			{"over 1 MiB", text(200, `{"callback":"`+strings.Repeat("x", 2<<20)+`"}`), 424, vaspd.CodeLnurlpRequestFailed},
+			{"412 forever", text(412, `{"status":"ERROR","reason":"v","code":"UNSUPPORTED_UMA_VERSION","supportedMajorVersions":[0,1]}`), 424, vaspd.CodeLnurlpRequestFailed},
 			{"redirect", func(rw http.ResponseWriter, r *http.Request) {
 				http.Redirect(rw, r, "http://169.254.169.254/latest/meta-data", http.StatusFound)
-			}, 502, "COUNTERPARTY_ERROR"},
+			}, 424, vaspd.CodeLnurlpRequestFailed},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				answer = tc.answer
@@ -357,6 +357,14 @@ func TestLookupHostileReceiver(t *testing.T) {
 				}
 			})
 		}
+		// Keys we cannot get: the more specific 424 code.
+		delete(w.keys, domain)
+		answer = signed(theirs.Signing)
+		_, err := s.LookupReceiver(t.Context(), w.alice.UserID, "$bob@"+domain)
+		if e := vaspd.AsError(err); err == nil || e.Status != 424 || e.Code != vaspd.CodeCounterpartyPubkeyFetch {
+			t.Errorf("receiver without keys: got %v, want 424 COUNTERPARTY_PUBKEY_FETCH_ERROR", err)
+		}
+		w.keys[domain] = &uma.PublicKeys{Signing: theirs.Signing.PublicKey(), Encryption: theirs.Encryption.PublicKey()}
 		// Bad input from the platform.
 		for _, receiver := range []string{"", "bob", "$bob", "$bob@", "$BOB@" + domain + "/x", "$" + strings.Repeat("b", 100) + "@" + domain} {
 			_, err := s.LookupReceiver(t.Context(), w.alice.UserID, receiver)
@@ -364,7 +372,7 @@ func TestLookupHostileReceiver(t *testing.T) {
 				t.Errorf("%q: got %v, want 400", receiver, err)
 			}
 		}
-		_, err := s.LookupReceiver(t.Context(), vaspd.NewID(vaspd.IDUser), "$bob@"+domain)
+		_, err = s.LookupReceiver(t.Context(), vaspd.NewID(vaspd.IDUser), "$bob@"+domain)
 		if e := vaspd.AsError(err); e.Status != 404 {
 			t.Errorf("unknown sender: got %v, want 404", err)
 		}
@@ -372,7 +380,7 @@ func TestLookupHostileReceiver(t *testing.T) {
 }
 
 // A receiver VASP answering the payreq badly never yields a quote: every
-// inconsistency is a 502 COUNTERPARTY_ERROR, never a 5xx of ours.
+// inconsistency is a 424 PAYREQ_REQUEST_FAILED, never a 5xx of ours.
 func TestQuoteHostileReceiver(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db)
@@ -479,10 +487,19 @@ func TestQuoteHostileReceiver(t *testing.T) {
 					}
 					return
 				}
-				if e := vaspd.AsError(err); err == nil || e.Status != 502 || e.Code != "COUNTERPARTY_ERROR" {
-					t.Fatalf("got %v, want 502 COUNTERPARTY_ERROR", err)
+				if e := vaspd.AsError(err); err == nil || e.Status != 424 || e.Code != vaspd.CodePayreqRequestFailed {
+					t.Fatalf("got %v, want 424 PAYREQ_REQUEST_FAILED", err)
 				}
 			})
+		}
+		// The receiver's keys, needed to encrypt our travel-rule data,
+		// cannot be had: the more specific 424 code, before any payreq.
+		delete(w.keys, domain)
+		answer = reply(theirs.Signing, nil)
+		_, err = s.CreateQuote(t.Context(), vasp.QuoteRequest{LookupID: l.ID, SendingCurrency: "USD", ReceivingCurrency: "EUR",
+			LockedSide: vasp.LockedSending, Amount: 1000})
+		if e := vaspd.AsError(err); err == nil || e.Status != 424 || e.Code != vaspd.CodeCounterpartyPubkeyFetch {
+			t.Fatalf("receiver without keys: got %v, want 424 COUNTERPARTY_PUBKEY_FETCH_ERROR", err)
 		}
 	})
 }

@@ -63,24 +63,6 @@ func (s *Service) fetch(ctx context.Context, method, u string, body []byte) (int
 	return resp.StatusCode, b, nil
 }
 
-// counterpartyError turns a counterparty's error answer into ours: a
-// *vaspd.Error for the platform API, carrying the UMA code when there was one.
-func counterpartyError(step string, status int, body []byte, err error) error {
-	if err != nil && status != 0 {
-		return vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "%s: the receiver's VASP answered HTTP %d with an unreadable or oversized body", step, status)
-	}
-	if err != nil {
-		return vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_UNREACHABLE", "%s: the receiver's VASP could not be reached", step)
-	}
-	if e, ok := uma.ParseErrorBody(body); ok {
-		return &vaspd.Error{Status: http.StatusBadGateway, Code: "COUNTERPARTY_ERROR",
-			Message: fmt.Sprintf("%s: the receiver's VASP answered %s: %s", step, e.Code, vaspd.Truncate(e.Reason, 300)),
-			Details: map[string]any{"umaCode": string(e.Code), "httpStatus": status}}
-	}
-	return &vaspd.Error{Status: http.StatusBadGateway, Code: "COUNTERPARTY_ERROR",
-		Message: fmt.Sprintf("%s: the receiver's VASP answered HTTP %d", step, status)}
-}
-
 // checkCounterpartyURL accepts a URL a counterparty gives us to call: absolute,
 // without credentials, https (plain http only to a local host, UMA's scheme
 // rule: what we send there, and the unsigned parts of its answer, must not
@@ -160,10 +142,10 @@ func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (
 				return Lookup{}, vaspd.NotFound(vaspd.CodeUserNotFound, "%s does not exist", addr.String()).
 					WithDetails(map[string]any{"receiverUmaAddress": addr.String()})
 			}
-			return Lookup{}, counterpartyError("lookup", status, body, err)
+			return Lookup{}, counterpartyError(lookupStep, status, body, err)
 		}
 		if resp, err = uma.ParseLnurlpResponse(body); err != nil {
-			return Lookup{}, counterpartyError("lookup", status, body, nil)
+			return Lookup{}, counterpartyError(lookupStep, status, body, nil)
 		}
 		break
 	}
@@ -171,15 +153,15 @@ func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (
 		return Lookup{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidReceiver, "%s answered as a plain Lightning Address; only UMA receivers can be paid", addr.String())
 	}
 	if err := checkCounterpartyURL(resp.Callback); err != nil {
-		return Lookup{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "lookup: the receiver's callback %q: %v", vaspd.Truncate(resp.Callback, 100), err)
+		return Lookup{}, lookupStep.failed("the receiver's callback %q: %v", vaspd.Truncate(resp.Callback, 100), err)
 	}
 	if _, err := s.verifier.VerifyLnurlpResponse(ctx, resp, addr); err != nil {
 		s.log.Warn("lookup answer does not verify", "receiver", addr.String(), "err", err)
-		return Lookup{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "lookup: the receiver's answer does not verify: %v", uma.AsError(err).Code)
+		return Lookup{}, lookupStep.unverified(err)
 	}
 	offered := len(resp.Currencies)
 	if resp.Currencies = usableCurrencies(resp.Currencies); len(resp.Currencies) == 0 {
-		return Lookup{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "lookup: the receiver offers no valid currency")
+		return Lookup{}, lookupStep.failed("the receiver offers no valid currency")
 	} else if len(resp.Currencies) < offered {
 		s.log.Warn("lookup answer has invalid or repeated currencies; not offered", "receiver", addr.String(), "dropped", offered-len(resp.Currencies))
 	}

@@ -190,7 +190,7 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	}
 	keys, err := s.verifier.Keys.PublicKeys(ctx, receiver.Domain)
 	if err != nil {
-		return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "cannot fetch the receiver's keys")
+		return Quote{}, vaspd.FailedDependency(vaspd.CodeCounterpartyPubkeyFetch, "quote: cannot fetch the receiver's keys: %s", uma.AsError(err).Reason)
 	}
 
 	q := Quote{
@@ -251,14 +251,14 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	}
 	status, respBody, err := s.fetch(ctx, http.MethodPost, l.Response.Callback, body)
 	if err != nil || status != http.StatusOK {
-		return Quote{}, counterpartyError("quote", status, respBody, err)
+		return Quote{}, counterpartyError(quoteStep, status, respBody, err)
 	}
 	resp, err := uma.ParsePayReqResponse(respBody)
 	if err != nil {
-		return Quote{}, counterpartyError("quote", status, respBody, nil)
+		return Quote{}, counterpartyError(quoteStep, status, respBody, nil)
 	}
 	if _, err := s.verifier.VerifyPayReqResponse(ctx, resp, me, receiver); err != nil {
-		return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's answer does not verify: %s: %s", uma.AsError(err).Code, uma.AsError(err).Reason)
+		return Quote{}, quoteStep.unverified(err)
 	}
 	if err := checkPayeeData(pr.PayeeData, resp); err != nil {
 		return Quote{}, err
@@ -271,15 +271,15 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	}
 	inv, err := bolt11.Decode(resp.PR, info.Network)
 	if err != nil {
-		return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's invoice is not payable by our node: %v", err)
+		return Quote{}, quoteStep.failed("the receiver's invoice is not payable by our node: %v", err)
 	}
 	if inv.Expired(s.clock.Now()) || inv.AmountMsat <= 0 {
-		return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's invoice is expired or has no amount")
+		return Quote{}, quoteStep.failed("the receiver's invoice is expired or has no amount")
 	}
 	// The node screened above is the node paid: an invoice to another
 	// node would pay someone the screening never saw.
 	if c := resp.PayeeData.Compliance; c != nil && c.NodePubKey != "" && !strings.EqualFold(c.NodePubKey, inv.Destination) {
-		return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's invoice pays node %s, not its node %s",
+		return Quote{}, quoteStep.failed("the receiver's invoice pays node %s, not its node %s",
 			inv.Destination, vaspd.Truncate(c.NodePubKey, 70))
 	}
 	// One invoice is paid once: an invoice already quoted (for this or
@@ -289,18 +289,18 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 		return Quote{}, fmt.Errorf("check invoice reuse: %w", err)
 	}
 	if reused > 0 {
-		return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's invoice was already given for another quote")
+		return Quote{}, quoteStep.failed("the receiver's invoice was already given for another quote")
 	}
 	conv := resp.Converted
 	if conv == nil || conv.CurrencyCode != theirs.Code {
-		return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver did not convert to %s", theirs.Code)
+		return Quote{}, quoteStep.failed("the receiver did not convert to %s", theirs.Code)
 	}
 	if conv.Amount < 0 || conv.Fee < 0 {
-		return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's conversion has a negative amount (%d) or fee (%d)", conv.Amount, conv.Fee)
+		return Quote{}, quoteStep.failed("the receiver's conversion has a negative amount (%d) or fee (%d)", conv.Amount, conv.Fee)
 	}
 	if in.LockedSide == LockedSending {
 		if inv.AmountMsat != sendConv.Msats {
-			return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's invoice is for %d msats, not the %d asked", inv.AmountMsat, sendConv.Msats)
+			return Quote{}, quoteStep.failed("the receiver's invoice is for %d msats, not the %d asked", inv.AmountMsat, sendConv.Msats)
 		}
 		// converted.amount is what the payee is credited: round((msats −
 		// fee) / multiplier) by the receiver's own conversion (UMAD-06).
@@ -310,16 +310,16 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 		// the payment our user is shown.
 		want, err := uma.ConvertedAmountForMsats(inv.AmountMsat, conv.Multiplier, conv.Fee)
 		if err != nil {
-			return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's conversion cannot be checked: %v", uma.AsError(err).Reason)
+			return Quote{}, quoteStep.failed("the receiver's conversion cannot be checked: %v", uma.AsError(err).Reason)
 		}
 		if d := conv.Amount - want; d > 1+want/1_000_000_000 || -d > 1+want/1_000_000_000 {
-			return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver converts %d msats to %d %s, its own rate gives %d",
+			return Quote{}, quoteStep.failed("the receiver converts %d msats to %d %s, its own rate gives %d",
 				inv.AmountMsat, conv.Amount, theirs.Code, want)
 		}
 		q.SendingAmount, q.Fee = in.Amount, sendConv.FeeAmount
 	} else {
 		if conv.Amount != in.Amount {
-			return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver converted %d, not the %d asked", conv.Amount, in.Amount)
+			return Quote{}, quoteStep.failed("the receiver converted %d, not the %d asked", conv.Amount, in.Amount)
 		}
 		// The invoice is amount × multiplier + fee by the receiver's own
 		// conversion (UMAD-05). Peers round differently (Go rounds the
@@ -328,10 +328,10 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 		// Less is the receiver's loss; more is not what it agreed to.
 		want, err := uma.InvoiceMsatsForAmount(in.Amount, conv.Multiplier, conv.Fee)
 		if err != nil {
-			return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's conversion cannot be checked: %v", uma.AsError(err).Reason)
+			return Quote{}, quoteStep.failed("the receiver's conversion cannot be checked: %v", uma.AsError(err).Reason)
 		}
 		if inv.AmountMsat-2-want/1_000_000_000 > want {
-			return Quote{}, vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's invoice is for %d msats, its conversion of %d %s for %d",
+			return Quote{}, quoteStep.failed("the receiver's invoice is for %d msats, its conversion of %d %s for %d",
 				inv.AmountMsat, in.Amount, theirs.Code, want)
 		}
 		c, err := rate.SendForMsats(inv.AmountMsat)
@@ -490,7 +490,7 @@ func checkPayeeData(asked uma.CounterpartyDataOptions, resp *uma.PayReqResponse)
 		}
 	}
 	if err := resp.CheckMandatoryPayeeData(opts); err != nil {
-		return vaspd.Errorf(http.StatusBadGateway, "COUNTERPARTY_ERROR", "quote: the receiver's answer lacks payee data we require: %s: %s",
+		return quoteStep.failed("the receiver's answer lacks payee data we require: %s: %s",
 			uma.AsError(err).Code, uma.AsError(err).Reason)
 	}
 	return nil

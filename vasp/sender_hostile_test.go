@@ -173,7 +173,7 @@ func TestQuoteSameInvoiceTwice(t *testing.T) {
 			_, err = h.s.ExecuteQuote(t.Context(), q2.ID, "")
 			t.Fatalf("second quote %s for the same invoice accepted; its execute: %v", q2.ID, err)
 		}
-		wantStatus(t, err, 502, "COUNTERPARTY_ERROR")
+		wantStatus(t, err, 424, vaspd.CodePayreqRequestFailed)
 	})
 }
 
@@ -218,7 +218,7 @@ func TestQuoteInvoiceToAnotherNode(t *testing.T) {
 			r.PayeeData.Compliance.NodePubKey = "02" + strings.Repeat("ab", 32)
 		})
 		_, err := h.quote(t, l, vasp.LockedSending, 1000)
-		wantStatus(t, err, 502, "COUNTERPARTY_ERROR")
+		wantStatus(t, err, 424, vaspd.CodePayreqRequestFailed)
 		// Named in upper case, or not named at all, the invoice's node is fine.
 		for _, key := range []string{strings.ToUpper(h.nodeKey), ""} {
 			h.payreq = h.reply(func(_ *uma.PayRequest, r *uma.PayReqResponse) { r.PayeeData.Compliance.NodePubKey = key })
@@ -286,7 +286,7 @@ func TestLookupCallbackURL(t *testing.T) {
 					}
 					return
 				}
-				wantStatus(t, err, 502, "COUNTERPARTY_ERROR")
+				wantStatus(t, err, 424, vaspd.CodeLnurlpRequestFailed)
 			})
 		}
 	})
@@ -334,7 +334,7 @@ func TestLookupCurrencies(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				h.lnurlp = func(r *uma.LnurlpResponse) { r.Currencies = cs }
 				_, err := h.s.LookupReceiver(t.Context(), h.w.alice.UserID, "$bob@"+h.domain)
-				wantStatus(t, err, 502, "COUNTERPARTY_ERROR")
+				wantStatus(t, err, 424, vaspd.CodeLnurlpRequestFailed)
 			})
 		}
 	})
@@ -358,7 +358,7 @@ func TestQuoteNegativeConversion(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				h.payreq = h.reply(func(_ *uma.PayRequest, r *uma.PayReqResponse) { tc.edit(r.Converted) })
 				_, err := h.quote(t, l, tc.side, 1000)
-				wantStatus(t, err, 502, "COUNTERPARTY_ERROR")
+				wantStatus(t, err, 424, vaspd.CodePayreqRequestFailed)
 			})
 		}
 	})
@@ -429,7 +429,7 @@ func TestQuoteReceiverLockedInvoiceAmount(t *testing.T) {
 				})
 				q, err := h.quote(t, l, vasp.LockedReceiving, 12345)
 				if !tc.ok {
-					wantStatus(t, err, 502, "COUNTERPARTY_ERROR")
+					wantStatus(t, err, 424, vaspd.CodePayreqRequestFailed)
 					return
 				}
 				if err != nil || q.Msats != tc.msats(12345) {
@@ -440,7 +440,7 @@ func TestQuoteReceiverLockedInvoiceAmount(t *testing.T) {
 		// Without a usable multiplier the invoice cannot be checked.
 		h.payreq = h.reply(func(_ *uma.PayRequest, r *uma.PayReqResponse) { r.Converted.Multiplier = 0 })
 		_, err := h.quote(t, l, vasp.LockedReceiving, 12345)
-		wantStatus(t, err, 502, "COUNTERPARTY_ERROR")
+		wantStatus(t, err, 424, vaspd.CodePayreqRequestFailed)
 	})
 }
 
@@ -454,7 +454,7 @@ func TestQuotePayeeIdentifier(t *testing.T) {
 		for _, id := range []string{"$mallory@" + h.domain, "$bob@vasp3.example", "bob@" + h.domain} {
 			h.payreq = h.reply(func(_ *uma.PayRequest, r *uma.PayReqResponse) { r.PayeeData.Identifier = id })
 			_, err := h.quote(t, l, vasp.LockedSending, 1000)
-			wantStatus(t, err, 502, "COUNTERPARTY_ERROR")
+			wantStatus(t, err, 424, vaspd.CodePayreqRequestFailed)
 		}
 		stored := func(q vasp.Quote) (id, name string) {
 			var raw string
@@ -576,7 +576,7 @@ func TestQuoteSenderLockedConvertedAmount(t *testing.T) {
 				h.payreq = h.reply(func(pr *uma.PayRequest, r *uma.PayReqResponse) { tc.edit(pr.Amount, r.Converted) })
 				q, err := h.quote(t, l, vasp.LockedSending, 1000)
 				if !tc.ok {
-					wantStatus(t, err, 502, "COUNTERPARTY_ERROR")
+					wantStatus(t, err, 424, vaspd.CodePayreqRequestFailed)
 					return
 				}
 				if err != nil {

@@ -39,13 +39,13 @@ func TestQuoteMandatoryPayeeData(t *testing.T) {
 		}
 		h.payreq = h.reply(with("", ""))
 		_, err := h.quote(t, l, vasp.LockedSending, 1000)
-		wantStatus(t, err, http.StatusBadGateway, "COUNTERPARTY_ERROR")
+		wantStatus(t, err, http.StatusFailedDependency, vaspd.CodePayreqRequestFailed)
 		if msg := vaspd.AsError(err).Message; !strings.Contains(msg, "accountIdentifier, name") {
 			t.Fatalf("error %q does not name the missing keys", msg)
 		}
 		h.payreq = h.reply(with("Bob", ""))
 		_, err = h.quote(t, l, vasp.LockedSending, 1000)
-		wantStatus(t, err, http.StatusBadGateway, "COUNTERPARTY_ERROR")
+		wantStatus(t, err, http.StatusFailedDependency, vaspd.CodePayreqRequestFailed)
 		if msg := vaspd.AsError(err).Message; !strings.Contains(msg, "accountIdentifier") || strings.Contains(msg, "name") {
 			t.Fatalf("error %q", msg)
 		}

@@ -107,7 +107,7 @@ func TestReceiverDownMidFlow(t *testing.T) {
 		"lookupId": l.LookupID, "sendingCurrencyCode": "USD", "receivingCurrencyCode": "EUR",
 		"lockedCurrencySide": "SENDING", "lockedCurrencyAmount": 1_00,
 	}, nil)
-	if status != 502 || err == nil {
+	if status != 424 || err == nil || !strings.Contains(err.Error(), "PAYREQ_REQUEST_FAILED") {
 		t.Fatalf("quote with the receiver down: %d %v", status, err)
 	}
 	if got := a.balance(alice.ID, "USD"); got != 100_00 {
@@ -146,7 +146,7 @@ func TestDeniedCounterparty(t *testing.T) {
 	b.cfg.Payments.DenyDomains = a.domain
 	b.restart2(nil)
 	status, err := a.call("GET", "/receiver/"+url.PathEscape("$bob@"+b.domain)+"?userId="+url.QueryEscape(alice.ID), nil, nil)
-	if status != 502 || err == nil || !strings.Contains(err.Error(), "COUNTERPARTY_NOT_ALLOWED") {
+	if status != 424 || err == nil || !strings.Contains(err.Error(), "LNURLP_REQUEST_FAILED") || !strings.Contains(err.Error(), "COUNTERPARTY_NOT_ALLOWED") {
 		t.Fatalf("lookup at a VASP that denies us: %d %v", status, err)
 	}
 	// vasp1 only deals with others: refused before any request leaves.
@@ -169,7 +169,7 @@ func TestCounterpartyCallsAreSSRFGuarded(t *testing.T) {
 	b.user("bob", "EUR", "Bob Receiver")
 	for _, receiver := range []string{"$bob@" + b.domain, "$bob@169.254.169.254", "$bob@127.0.0.1:" + strings.Split(b.domain, ":")[1]} {
 		status, err := a.call("GET", "/receiver/"+url.PathEscape(receiver)+"?userId="+url.QueryEscape(alice.ID), nil, nil)
-		if status != 502 || err == nil || !strings.Contains(err.Error(), "COUNTERPARTY_UNREACHABLE") {
+		if status != 424 || err == nil || !strings.Contains(err.Error(), "LNURLP_REQUEST_FAILED") || !strings.Contains(err.Error(), "could not be reached") {
 			t.Errorf("lookup of %s: %d %v", receiver, status, err)
 		}
 	}
@@ -195,7 +195,7 @@ func TestApprovalTimeout(t *testing.T) {
 		"lookupId": l.LookupID, "sendingCurrencyCode": "USD", "receivingCurrencyCode": "EUR",
 		"lockedCurrencySide": "RECEIVING", "lockedCurrencyAmount": 1_00,
 	}, nil)
-	if status != 502 || err == nil || !strings.Contains(err.Error(), "did not approve the payment in time") {
+	if status != 424 || err == nil || !strings.Contains(err.Error(), "PAYREQ_REQUEST_FAILED") || !strings.Contains(err.Error(), "did not approve the payment in time") {
 		t.Fatalf("quote with a silent platform: %d %v", status, err)
 	}
 	var list struct {

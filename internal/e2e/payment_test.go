@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -161,7 +162,7 @@ func TestApprovalReplies(t *testing.T) {
 				"lookupId": l.LookupID, "sendingCurrencyCode": "USD", "receivingCurrencyCode": "EUR",
 				"lockedCurrencySide": "RECEIVING", "lockedCurrencyAmount": 1_00,
 			}, nil)
-			if status != 502 || err == nil {
+			if status != 424 || err == nil || !strings.Contains(err.Error(), "PAYREQ_REQUEST_FAILED") {
 				t.Fatalf("quote after a %d approval: %d %v", tc.status, status, err)
 			}
 		})

@@ -84,8 +84,6 @@ var deviations = []struct{ match, why string }{
 		"README: a quote has no paymentInstructions (the schema's are fiat bank details; execute pays from the balance)"},
 	{`→ 200: $: required property "paymentInstructions" missing`, // GET /quotes/{id}
 		"README: a quote has no paymentInstructions (the schema's are fiat bank details; execute pays from the balance)"},
-	{`POST /quotes refused by the receiver → 502: POST /quotes declares no 502 answer`,
-		"docs/uma.md: a counterparty's failure is 502 COUNTERPARTY_ERROR/COUNTERPARTY_UNREACHABLE, not the spec's 424 codes (not changed: a documented rule)"},
 	{`POST /invitations → 404: POST /invitations declares no 404 answer`,
 		"an inviter who is no user of ours is 404 USER_NOT_FOUND (invitations tests), a code of the spec's Error404; the operation lists 400 only (left as it is)"},
 }
@@ -307,6 +305,8 @@ func TestSpecConformance(t *testing.T) {
 			{"POST", "/users", "/users", map[string]any{"umaAddress": "$eve@elsewhere.example", "platformUserId": "e", "userType": "INDIVIDUAL"}, 400},
 			{"GET", "/transactions", "/transactions?status=BOGUS", nil, 400},
 			{"GET", "/receiver/{receiverUmaAddress}", "/receiver/bob?userId=" + url.QueryEscape(alice.ID), nil, 400},
+			// A receiver VASP that cannot be reached (nothing listens on port 1): 424 LNURLP_REQUEST_FAILED.
+			{"GET", "/receiver/{receiverUmaAddress}", "/receiver/" + url.PathEscape("$bob@localhost:1") + "?userId=" + url.QueryEscape(alice.ID), nil, 424},
 			{"POST", "/tokens", "/tokens", map[string]any{"name": "x", "permissions": []string{"ROOT"}}, 400},
 			{"PATCH", "/config", "/config", map[string]any{"webhookEndpoint": "ftp://nowhere"}, 400},
 			{"POST", "/invitations", "/invitations", map[string]any{"inviterUma": "$nobody@" + a.domain}, 404},

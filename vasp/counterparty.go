@@ -1,0 +1,67 @@
+package vasp
+
+import (
+	"fmt"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/uma"
+)
+
+// How a counterparty's failure reaches the platform (README, "Counterparty
+// failures"): the UMAaaS document's 424 with the code of the step that
+// failed, never a 5xx (nothing of ours is broken) nor a 400 (the
+// platform's request was fine). A receiver that answers but lies (a bad
+// signature, an invoice for another amount) failed its step as much as
+// one that does not answer; the message says which, details carry the
+// counterparty's own UMA code and HTTP status when it gave them.
+
+// step is one request of the sending side to the receiver's VASP.
+type step struct {
+	name string // prefix of our messages
+	code string // the UMAaaS 424 code of its failure
+}
+
+var (
+	lookupStep = step{"lookup", vaspd.CodeLnurlpRequestFailed}
+	quoteStep  = step{"quote", vaspd.CodePayreqRequestFailed}
+)
+
+// failed is the step's 424 with a formatted message.
+func (st step) failed(format string, args ...any) *vaspd.Error {
+	return vaspd.FailedDependency(st.code, "%s: %s", st.name, fmt.Sprintf(format, args...))
+}
+
+// unverified is the step's answer failing verification; keys we could not
+// fetch are COUNTERPARTY_PUBKEY_FETCH_ERROR, the more specific code.
+func (st step) unverified(err error) *vaspd.Error {
+	e := uma.AsError(err)
+	code := st.code
+	if e.Code == uma.CodeCounterpartyPubkeyFetchError {
+		code = vaspd.CodeCounterpartyPubkeyFetch
+	}
+	return vaspd.FailedDependency(code, "%s: the receiver's answer does not verify: %s: %s", st.name, e.Code, vaspd.Truncate(e.Reason, 300)).
+		WithDetails(map[string]any{"umaCode": string(e.Code)})
+}
+
+// counterpartyError turns a counterparty's failed answer to st (err: the
+// request or reading its body failed; else a non-200 status or a body that
+// does not parse) into ours.
+func counterpartyError(st step, status int, body []byte, err error) error {
+	if err != nil && status != 0 {
+		return st.failed("the receiver's VASP answered HTTP %d with an unreadable or oversized body", status).
+			WithDetails(map[string]any{"httpStatus": status})
+	}
+	if err != nil {
+		return st.failed("the receiver's VASP could not be reached").WithDetails(map[string]any{"unreachable": true})
+	}
+	if e, ok := uma.ParseErrorBody(body); ok {
+		if e.Code == "" { // LNURL's {"status":"ERROR","reason"}: no code
+			return st.failed("the receiver's VASP answered an error: %s", vaspd.Truncate(e.Reason, 300)).
+				WithDetails(map[string]any{"httpStatus": status})
+		}
+		code := vaspd.Truncate(string(e.Code), 64) // theirs: any length
+		return st.failed("the receiver's VASP answered %s: %s", code, vaspd.Truncate(e.Reason, 300)).
+			WithDetails(map[string]any{"umaCode": code, "httpStatus": status})
+	}
+	return st.failed("the receiver's VASP answered HTTP %d", status).WithDetails(map[string]any{"httpStatus": status})
+}
