@@ -38,7 +38,7 @@ var specErrorStatus = map[string]int{
 // ownErrorCodes are vaspd's codes that no Error<status> schema lists, and
 // why each exists.
 var ownErrorCodes = map[string]string{
-	CodeUnsupportedUMAVersion:   "412: the schema's enum says UNSUPPORTED_UMA_VERSIONED, its own table UNSUPPORTED_UMA_VERSION (a typo in the document)",
+	CodeUnsupportedUMAVersion:   "412 for a receiver refusing our UMA version: the schema's enum says UNSUPPORTED_UMA_VERSIONED, its own table UNSUPPORTED_UMA_VERSION (a typo in the document; README)",
 	CodeQuoteExpired:            "409 from execute, an endpoint UMAaaS lacks (a bank transfer funds its quotes)",
 	CodeInsufficientBalance:     "400 from execute and withdrawals, endpoints UMAaaS lacks",
 	CodeInvitationExpired:       "400 from claim/cancel; the enum lacks it, though UMAaaS's own example answers invitation_expired",
@@ -109,6 +109,14 @@ func TestErrorCodesMatchSpec(t *testing.T) {
 		if listed[c] {
 			t.Errorf("%s is now one of the document's codes: move it to specErrorStatus", c)
 		}
+	}
+	// The 412 vaspd answers (a receiver refusing our UMA version) carries
+	// the code Error412's own table and UMA name; its enum's is a typo.
+	props, _ := spec.Schema("Error412")["properties"].(map[string]any)
+	code, _ := props["code"].(map[string]any)
+	desc, _ := code["description"].(string)
+	if !strings.Contains(desc, "| "+CodeUnsupportedUMAVersion+" |") {
+		t.Errorf("Error412's table no longer names %s: %q", CodeUnsupportedUMAVersion, desc)
 	}
 }
 

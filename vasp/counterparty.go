@@ -2,6 +2,7 @@ package vasp
 
 import (
 	"fmt"
+	"net/http"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/uma"
@@ -59,9 +60,32 @@ func counterpartyError(st step, status int, body []byte, err error) error {
 			return st.failed("the receiver's VASP answered an error: %s", vaspd.Truncate(e.Reason, 300)).
 				WithDetails(map[string]any{"httpStatus": status})
 		}
+		if e.Code == uma.CodeUnsupportedUMAVersion {
+			return versionError(st, status, e)
+		}
 		code := vaspd.Truncate(string(e.Code), 64) // theirs: any length
 		return st.failed("the receiver's VASP answered %s: %s", code, vaspd.Truncate(e.Reason, 300)).
 			WithDetails(map[string]any{"umaCode": code, "httpStatus": status})
 	}
 	return st.failed("the receiver's VASP answered HTTP %d", status).WithDetails(map[string]any{"httpStatus": status})
+}
+
+// versionError is a receiver refusing our UMA version (the lookup retried
+// with the best common one already): 412 UNSUPPORTED_UMA_VERSION, the
+// document's 412 (its enum's UNSUPPORTED_UMA_VERSIONED is a typo of the
+// code its own table and UMA name), or 424 NO_COMPATIBLE_UMA_VERSION when
+// it speaks no major version we do.
+func versionError(st step, status int, e *uma.Error) error {
+	theirs := e.SupportedMajorVersions
+	if len(theirs) > 16 { // theirs: any length
+		theirs = theirs[:16]
+	}
+	details := map[string]any{"umaCode": string(e.Code), "httpStatus": status,
+		"supportedMajorVersions": theirs, "ourMajorVersions": uma.SupportedMajorVersions()}
+	if _, err := uma.SelectHighestSupportedVersion(e.SupportedMajorVersions); err != nil {
+		return vaspd.FailedDependency(vaspd.CodeNoCompatibleUMAVersion, "%s: the receiver's VASP speaks UMA major versions %v, we speak %v",
+			st.name, theirs, uma.SupportedMajorVersions()).WithDetails(details)
+	}
+	return vaspd.Errorf(http.StatusPreconditionFailed, vaspd.CodeUnsupportedUMAVersion, "%s: the receiver's VASP does not support our UMA version: %s",
+		st.name, vaspd.Truncate(e.Reason, 300)).WithDetails(details)
 }

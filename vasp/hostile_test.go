@@ -337,7 +337,8 @@ func TestLookupHostileReceiver(t *testing.T) {
 			{"200 status ERROR", text(200, `{"status":"ERROR","reason":"boom"}`), 424, vaspd.CodeLnurlpRequestFailed},
 			{"plain LNURL", text(200, `{"tag":"payRequest","callback":"http://x/cb","minSendable":1000,"maxSendable":2000,"metadata":"[]"}`), 400, vaspd.CodeInvalidReceiver},
 			{"over 1 MiB", text(200, `{"callback":"`+strings.Repeat("x", 2<<20)+`"}`), 424, vaspd.CodeLnurlpRequestFailed},
-			{"412 forever", text(412, `{"status":"ERROR","reason":"v","code":"UNSUPPORTED_UMA_VERSION","supportedMajorVersions":[0,1]}`), 424, vaspd.CodeLnurlpRequestFailed},
+			{"412 forever", text(412, `{"status":"ERROR","reason":"v","code":"UNSUPPORTED_UMA_VERSION","supportedMajorVersions":[0,1]}`), 412, vaspd.CodeUnsupportedUMAVersion},
+			{"412 no common major", text(412, `{"status":"ERROR","reason":"v","code":"UNSUPPORTED_UMA_VERSION","supportedMajorVersions":[7]}`), 424, vaspd.CodeNoCompatibleUMAVersion},
 			{"redirect", func(rw http.ResponseWriter, r *http.Request) {
 				http.Redirect(rw, r, "http://169.254.169.254/latest/meta-data", http.StatusFound)
 			}, 424, vaspd.CodeLnurlpRequestFailed},
@@ -491,6 +492,13 @@ func TestQuoteHostileReceiver(t *testing.T) {
 					t.Fatalf("got %v, want 424 PAYREQ_REQUEST_FAILED", err)
 				}
 			})
+		}
+		// A payreq refused for its UMA version: the document's 412.
+		answer = text(412, `{"status":"ERROR","reason":"v2 only","code":"UNSUPPORTED_UMA_VERSION","supportedMajorVersions":[1]}`)
+		_, err = s.CreateQuote(t.Context(), vasp.QuoteRequest{LookupID: l.ID, SendingCurrency: "USD", ReceivingCurrency: "EUR",
+			LockedSide: vasp.LockedSending, Amount: 1000})
+		if e := vaspd.AsError(err); err == nil || e.Status != 412 || e.Code != vaspd.CodeUnsupportedUMAVersion {
+			t.Fatalf("payreq answered 412: got %v, want 412 UNSUPPORTED_UMA_VERSION", err)
 		}
 		// The receiver's keys, needed to encrypt our travel-rule data,
 		// cannot be had: the more specific 424 code, before any payreq.
