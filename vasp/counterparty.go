@@ -63,6 +63,12 @@ func counterpartyError(st step, status int, body []byte, err error) error {
 		if e.Code == uma.CodeUnsupportedUMAVersion {
 			return versionError(st, status, e)
 		}
+		if e.Code == uma.CodeCounterpartyNotAllowed {
+			// It refuses to deal with us: the same 403 as our own
+			// deny list (compliance.go), which no retry changes.
+			return vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s: the receiver's VASP does not transact with us: %s",
+				st.name, vaspd.Truncate(e.Reason, 300)).WithDetails(map[string]any{"umaCode": string(e.Code), "httpStatus": status})
+		}
 		code := vaspd.Truncate(string(e.Code), 64) // theirs: any length
 		return st.failed("the receiver's VASP answered %s: %s", code, vaspd.Truncate(e.Reason, 300)).
 			WithDetails(map[string]any{"umaCode": code, "httpStatus": status})

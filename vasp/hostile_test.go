@@ -330,7 +330,7 @@ func TestLookupHostileReceiver(t *testing.T) {
 			{"valid", signed(theirs.Signing), 0, ""},
 			{"signed by an impostor", signed(impostor.Signing), 424, vaspd.CodeLnurlpRequestFailed},
 			{"500 with HTML", text(500, "<html>oops</html>"), 424, vaspd.CodeLnurlpRequestFailed},
-			{"UMA error JSON", text(403, `{"status":"ERROR","reason":"no","code":"COUNTERPARTY_NOT_ALLOWED"}`), 424, vaspd.CodeLnurlpRequestFailed},
+			{"UMA error JSON", text(403, `{"status":"ERROR","reason":"no","code":"COUNTERPARTY_NOT_ALLOWED"}`), 403, vaspd.CodeCounterpartyNotAllowed},
 			{"404", text(404, `{"status":"ERROR","reason":"no","code":"USER_NOT_FOUND"}`), 404, vaspd.CodeUserNotFound},
 			{"200 garbage", text(200, `{"callback":`), 424, vaspd.CodeLnurlpRequestFailed},
 			{"200 wrong types", text(200, `{"callback":7,"minSendable":"x","currencies":{}}`), 424, vaspd.CodeLnurlpRequestFailed},
