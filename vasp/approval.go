@@ -31,6 +31,12 @@ import (
 // platform whose endpoint is disabled (by it, or by a 410 from its
 // receiver) did configure one: its payments are rejected
 // (PAYMENT_APPROVAL_WEBHOOK_ERROR), not approved unasked.
+//
+// Every rejection of a payment the platform was asked about (or may have
+// been) enqueues its INCOMING_PAYMENT REJECTED webhook with the rejection,
+// its own refusals included: a platform holding the PENDING ask closes it
+// from webhooks alone, whether its answer counted or came too late. A
+// payment rejected unasked is no news to a platform that never saw it.
 
 // approvalResult is what an approval decided about the payee data.
 type approvalResult struct {
@@ -66,14 +72,18 @@ func (s *Service) approve(ctx context.Context, t Transaction, req *uma.PayReques
 	case errors.Is(err, delivery.ErrEndpointDisabled):
 		// The platform chose to be asked, and cannot be: rejecting costs the
 		// sender a retry, approving would move money nobody screened.
-		return s.reject(ctx, t.ID, "PAYMENT_APPROVAL_WEBHOOK_ERROR", uma.Errorf(uma.CodeSenderNotAccepted, "the receiver could not approve the payment"), err)
+		// Nothing was sent: the platform never heard of the payment, so
+		// it hears of no end either (asked false), here and below.
+		return s.reject(ctx, t.ID, "PAYMENT_APPROVAL_WEBHOOK_ERROR", false, uma.Errorf(uma.CodeSenderNotAccepted, "the receiver could not approve the payment"), err)
 	case err != nil:
-		return s.reject(ctx, t.ID, "PAYMENT_APPROVAL_WEBHOOK_ERROR", uma.Errorf(uma.CodeInternalError, "the receiver could not approve the payment"), err)
+		return s.reject(ctx, t.ID, "PAYMENT_APPROVAL_WEBHOOK_ERROR", false, uma.Errorf(uma.CodeInternalError, "the receiver could not approve the payment"), err)
 	case resp.Err != nil || resp.Status == 0:
 		if ctx.Err() != nil || errors.Is(resp.Err, context.DeadlineExceeded) {
-			return s.reject(ctx, t.ID, "PAYMENT_APPROVAL_TIMED_OUT", uma.Errorf(uma.CodeSenderNotAccepted, "the receiver did not approve the payment in time"), resp.Err)
+			return s.reject(ctx, t.ID, "PAYMENT_APPROVAL_TIMED_OUT", true, uma.Errorf(uma.CodeSenderNotAccepted, "the receiver did not approve the payment in time"), resp.Err)
 		}
-		return s.reject(ctx, t.ID, "PAYMENT_APPROVAL_WEBHOOK_ERROR", uma.Errorf(uma.CodeSenderNotAccepted, "the receiver could not approve the payment"), resp.Err)
+		// The request went out: it may have reached the platform (a
+		// timeout, a reset) and be recorded there.
+		return s.reject(ctx, t.ID, "PAYMENT_APPROVAL_WEBHOOK_ERROR", true, uma.Errorf(uma.CodeSenderNotAccepted, "the receiver could not approve the payment"), resp.Err)
 	}
 	switch {
 	case resp.Status == http.StatusAccepted:
@@ -91,7 +101,7 @@ func (s *Service) approve(ctx context.Context, t Transaction, req *uma.PayReques
 		if body.Reason != "" {
 			msg += ": " + vaspd.Truncate(body.Reason, 200)
 		}
-		return s.reject(ctx, t.ID, "REJECTED_BY_PLATFORM", uma.Errorf(uma.CodeSenderNotAccepted, "%s", msg), nil)
+		return s.reject(ctx, t.ID, "REJECTED_BY_PLATFORM", true, uma.Errorf(uma.CodeSenderNotAccepted, "%s", msg), nil)
 	case resp.Status == http.StatusUnprocessableEntity:
 		var body webhook.IncomingPaymentWebhookUnprocessableResponse
 		_ = json.Unmarshal(resp.Body, &body)
@@ -99,10 +109,10 @@ func (s *Service) approve(ctx context.Context, t Transaction, req *uma.PayReques
 		for _, f := range body.RequiredFields {
 			fields = append(fields, vaspd.Truncate(f, 64))
 		}
-		return s.reject(ctx, t.ID, "ADDITIONAL_INFO_REQUIRED", uma.Errorf(uma.CodeMissingMandatoryPayerData,
+		return s.reject(ctx, t.ID, "ADDITIONAL_INFO_REQUIRED", true, uma.Errorf(uma.CodeMissingMandatoryPayerData,
 			"the receiver needs more payer data: %s", strings.Join(fields, ", ")), nil)
 	default:
-		return s.reject(ctx, t.ID, "PAYMENT_APPROVAL_WEBHOOK_ERROR", uma.Errorf(uma.CodeSenderNotAccepted,
+		return s.reject(ctx, t.ID, "PAYMENT_APPROVAL_WEBHOOK_ERROR", true, uma.Errorf(uma.CodeSenderNotAccepted,
 			"the receiver could not approve the payment"), fmt.Errorf("approval webhook answered HTTP %d", resp.Status))
 	}
 }
@@ -148,7 +158,7 @@ func (s *Service) storedDecision(ctx context.Context, id string) (approvalResult
 	if d.Decision == "APPROVED" {
 		return resultFromInfo(d.ReceiverUserInfo), nil
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, failure_reason = $2, updated_at = $3
+	if _, err := s.endIncoming(ctx, true, `UPDATE uma_transactions SET status = $1, failure_reason = $2, updated_at = $3
 		WHERE id = $4 AND status = $5`, StatusRejected, "REJECTED_BY_PLATFORM", store.Micros(s.clock.Now()), id, StatusCreated); err != nil {
 		return approvalResult{}, fmt.Errorf("record rejection: %w", err)
 	}
@@ -177,18 +187,20 @@ func resultFromInfo(info map[string]any) approvalResult {
 }
 
 // reject records the rejection and returns umaErr for the sender; cause
-// is logged, never sent.
-func (s *Service) reject(ctx context.Context, id, reason string, umaErr *uma.Error, cause error) (approvalResult, error) {
+// is logged, never sent. asked is whether the approval webhook was sent
+// (or may have been): only then does the platform know of the payment and
+// get its REJECTED webhook, with the rejection.
+func (s *Service) reject(ctx context.Context, id, reason string, asked bool, umaErr *uma.Error, cause error) (approvalResult, error) {
 	if cause != nil {
 		s.log.Warn("incoming payment rejected", "transaction", id, "reason", reason, "err", cause)
 	}
 	d, _ := json.Marshal(decision{Decision: "REJECTED", Reason: reason})
-	res, err := s.db.ExecContext(context.WithoutCancel(ctx), `UPDATE uma_transactions SET status = $1, failure_reason = $2, approval = $3, updated_at = $4
+	ended, err := s.endIncoming(context.WithoutCancel(ctx), asked, `UPDATE uma_transactions SET status = $1, failure_reason = $2, approval = $3, updated_at = $4
 		WHERE id = $5 AND status = $6 AND approval = ''`, StatusRejected, reason, string(d), store.Micros(s.clock.Now()), id, StatusCreated)
 	if err != nil {
 		return approvalResult{}, fmt.Errorf("record rejection: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if !ended {
 		return s.storedDecision(ctx, id)
 	}
 	return approvalResult{}, umaErr
@@ -207,7 +219,7 @@ func (s *Service) awaitDecision(ctx context.Context, id string) (approvalResult,
 			return approvalResult{}, fmt.Errorf("read approval: %w", err)
 		}
 		if !sleep(ctx, 50*time.Millisecond) {
-			return s.reject(ctx, id, "PAYMENT_APPROVAL_TIMED_OUT", uma.Errorf(uma.CodeSenderNotAccepted, "the receiver did not approve the payment in time"), nil)
+			return s.reject(ctx, id, "PAYMENT_APPROVAL_TIMED_OUT", true, uma.Errorf(uma.CodeSenderNotAccepted, "the receiver did not approve the payment in time"), nil)
 		}
 	}
 }
@@ -249,7 +261,9 @@ func (s *Service) Decide(ctx context.Context, id string, approve bool, info map[
 // ends REJECTED, as the live flow would have ended it: unanswered, as timed
 // out (the decision is recorded, so a late approval is refused); refused
 // by the platform, as such; approved but without an invoice, as
-// PAY_REQUEST_FAILED. Like the live rejections, it sends no webhook.
+// PAY_REQUEST_FAILED. Like the live rejections, each sends its REJECTED
+// webhook with the rejection: the platform was asked, or may have been
+// (a process that stopped while asking leaves no trace of whether it sent).
 func (s *Service) sweepCreated(ctx context.Context) {
 	now := s.clock.Now()
 	cutoff := store.Micros(now.Add(-s.opt.ApprovalTimeout - time.Minute))
@@ -275,25 +289,31 @@ func (s *Service) sweepCreated(ctx context.Context) {
 		s.log.Warn("sweep payments awaiting approval: read", "err", err)
 	}
 	rows.Close()
-	timedOut, _ := json.Marshal(decision{Decision: "REJECTED", Reason: "PAYMENT_APPROVAL_TIMED_OUT"})
 	for _, r := range stale {
-		reason, approval := "PAY_REQUEST_FAILED", r.approval
-		var d decision
-		switch {
-		case r.approval == "":
-			reason, approval = "PAYMENT_APPROVAL_TIMED_OUT", string(timedOut)
-		case json.Unmarshal([]byte(r.approval), &d) == nil && d.Decision == "REJECTED":
-			reason = "REJECTED_BY_PLATFORM"
-		}
-		res, err := s.db.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, failure_reason = $2, approval = $3, updated_at = $4
-			WHERE id = $5 AND status = $6 AND approval = $7`,
-			StatusRejected, reason, approval, store.Micros(s.clock.Now()), r.id, StatusCreated, r.approval)
-		if err != nil {
-			s.log.Warn("end payment awaiting approval", "transaction", r.id, "err", err)
-			continue
-		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			s.log.Warn("incoming payment never got an invoice; rejected after its approval deadline", "transaction", r.id, "reason", reason)
-		}
+		s.endCreated(ctx, r.id, r.approval)
+	}
+}
+
+// endCreated ends the incoming payment id left CREATED past its deadline
+// with the decision the sweep read (approval), unless it moved meanwhile.
+func (s *Service) endCreated(ctx context.Context, id, approval string) {
+	reason, final := "PAY_REQUEST_FAILED", approval
+	var d decision
+	switch {
+	case approval == "":
+		b, _ := json.Marshal(decision{Decision: "REJECTED", Reason: "PAYMENT_APPROVAL_TIMED_OUT"})
+		reason, final = "PAYMENT_APPROVAL_TIMED_OUT", string(b)
+	case json.Unmarshal([]byte(approval), &d) == nil && d.Decision == "REJECTED":
+		reason = "REJECTED_BY_PLATFORM"
+	}
+	ended, err := s.endIncoming(ctx, true, `UPDATE uma_transactions SET status = $1, failure_reason = $2, approval = $3, updated_at = $4
+		WHERE id = $5 AND status = $6 AND approval = $7`,
+		StatusRejected, reason, final, store.Micros(s.clock.Now()), id, StatusCreated, approval)
+	if err != nil {
+		s.log.Warn("end payment awaiting approval", "transaction", id, "err", err)
+		return
+	}
+	if ended {
+		s.log.Warn("incoming payment never got an invoice; rejected after its approval deadline", "transaction", id, "reason", reason)
 	}
 }

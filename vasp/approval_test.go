@@ -97,6 +97,13 @@ func TestApprovalFirstDecisionWins(t *testing.T) {
 				if ts[0].Status != tc.want {
 					t.Fatalf("transaction is %s (%s), want %s", ts[0].Status, ts[0].FailureReason, tc.want)
 				}
+				// One REJECTED webhook, from whichever path won; none for
+				// a rejection that lost to an approval.
+				if tc.want == vasp.StatusRejected {
+					wantEndHooks(t, db, ts[0].ID, "REJECTED/")
+				} else {
+					wantEndHooks(t, db, ts[0].ID)
+				}
 				// Decided: the API can no longer change it.
 				if _, err := s.Decide(t.Context(), ts[0].ID, true, nil, ""); err == nil {
 					t.Fatal("a decided payment was decided again")
@@ -210,5 +217,6 @@ func TestApprovalWithDisabledEndpointRejects(t *testing.T) {
 		if ts[0].Status != vasp.StatusRejected || ts[0].FailureReason != "PAYMENT_APPROVAL_WEBHOOK_ERROR" || asked.Load() != 0 {
 			t.Fatalf("transaction is %s (%s), the disabled endpoint was asked %d times", ts[0].Status, ts[0].FailureReason, asked.Load())
 		}
+		wantEndHooks(t, db, ts[0].ID) // never asked: told nothing
 	})
 }

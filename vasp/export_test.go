@@ -45,3 +45,14 @@ func (s *Service) ResolveOutgoing(ctx context.Context) { s.resolveOutgoingRound(
 
 // SweepPending runs one sweep of the incoming payments left PENDING.
 func (s *Service) SweepPending(ctx context.Context) { s.sweepPending(ctx) }
+
+// EndCreated ends the payment left CREATED as a sweep that read it with
+// the stored decision approval (as InsertDecidedTransaction takes it) does.
+func (s *Service) EndCreated(ctx context.Context, id, approval string) {
+	d := ""
+	if approval != "" {
+		b, _ := json.Marshal(decision{Decision: approval})
+		d = string(b)
+	}
+	s.endCreated(ctx, id, d)
+}

@@ -101,6 +101,13 @@ func TestNoInvoiceForUserDeletedElsewhere(t *testing.T) {
 				WHERE user_id = $1 AND status IN ('CREATED', 'PENDING')`, u.ID).Scan(&n); err != nil || n != 0 {
 				t.Fatalf("approval %v: %d payments left open for the deleted user (%v)", approval, n, err)
 			}
+			if approval { // the platform approved it: it hears of its end
+				var id string
+				if err := db.QueryRowContext(t.Context(), `SELECT id FROM uma_transactions WHERE user_id = $1`, u.ID).Scan(&id); err != nil {
+					t.Fatal(err)
+				}
+				wantEndHooks(t, db, id, "REJECTED/PAY_REQUEST_FAILED")
+			}
 		}
 	})
 }

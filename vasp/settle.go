@@ -28,8 +28,11 @@ import (
 // expires those whose invoice expired unpaid (or that the node no longer
 // knows, well after their invoice's expiry), and ends those left CREATED
 // (never given an invoice) after their approval deadline (sweepCreated).
-// An EXPIRED payment stays creditable: a settlement that turns up late
-// completes it all the same.
+// Each end enqueues its INCOMING_PAYMENT webhook in the transaction that
+// ends the payment (endIncoming), so the platform that was asked about a
+// payment hears of its end. An EXPIRED payment stays creditable: a
+// settlement that turns up late completes it all the same (and the
+// platform then gets COMPLETED after EXPIRED).
 
 const settleCursorKey = "vasp.settle_index"
 
@@ -328,15 +331,17 @@ func (s *Service) expireLost(ctx context.Context, hash lightning.Hash, invoice s
 }
 
 // expire moves the PENDING incoming payment with payment hash h to
-// EXPIRED, reporting whether it did.
+// EXPIRED and enqueues its INCOMING_PAYMENT webhook (QUOTE_EXPIRED) with
+// the move, reporting whether it did: the platform approved the payment,
+// and hears of its end as it would of its credit. A payment already moved
+// (credited, or expired by another process) is left to that move.
 func (s *Service) expire(ctx context.Context, h string) bool {
-	res, err := s.db.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, failure_reason = 'INVOICE_EXPIRED', updated_at = $2
+	ended, err := s.endIncoming(ctx, true, `UPDATE uma_transactions SET status = $1, failure_reason = 'INVOICE_EXPIRED', updated_at = $2
 		WHERE direction = $3 AND payment_hash = $4 AND status = $5`,
 		StatusExpired, store.Micros(s.clock.Now()), Incoming, h, StatusPending)
 	if err != nil {
 		s.log.Warn("expire payment", "payment_hash", h, "err", err)
 		return false
 	}
-	n, _ := res.RowsAffected()
-	return n == 1
+	return ended
 }

@@ -100,6 +100,7 @@ func TestSweepExpiresPaymentsTheNodeForgot(t *testing.T) {
 			t.Fatalf("a payment whose invoice the node forgot and expired hours ago is %s; want EXPIRED/INVOICE_EXPIRED", got)
 		}
 		wantSpecTransaction(t, s, lost, "QUOTE_EXPIRED")
+		wantEndHooks(t, db, lost, "EXPIRED/QUOTE_EXPIRED")
 		// An invoice that does not decode tells no expiry: left alone.
 		if got := statusOf(t, s, notInvoice); got != vasp.StatusPending+"/" {
 			t.Fatalf("a payment whose invoice does not decode is %s; want it PENDING", got)
@@ -147,5 +148,6 @@ func TestForgottenPaymentSettledLateCreditedOnce(t *testing.T) {
 		if got := balance(t, db, ledger.UserAccount(w.bob.UserID), "EUR"); got != 500 {
 			t.Fatalf("bob has %d, want 500 credited once", got)
 		}
+		wantEndHooks(t, db, tr[0].ID, "EXPIRED/QUOTE_EXPIRED", "COMPLETED/")
 	})
 }

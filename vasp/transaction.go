@@ -401,9 +401,10 @@ func (s *Service) invoiceIssued(ctx context.Context, q store.Querier, id string,
 	return nil
 }
 
-// failIncoming ends an incoming payment that never got an invoice.
+// failIncoming ends an approved incoming payment that never got an
+// invoice, with its REJECTED webhook: the platform approved it.
 func (s *Service) failIncoming(ctx context.Context, id, reason string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, failure_reason = $2, updated_at = $3
+	_, err := s.endIncoming(ctx, true, `UPDATE uma_transactions SET status = $1, failure_reason = $2, updated_at = $3
 		WHERE id = $4 AND status = $5`,
 		StatusRejected, reason, store.Micros(s.clock.Now()), id, StatusCreated)
 	return err

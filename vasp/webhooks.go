@@ -2,7 +2,9 @@ package vasp
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -138,6 +140,36 @@ func (s *Service) announce(ctx context.Context, tx *store.Tx, t Transaction) err
 	}
 	_, err := s.opt.Webhooks.Enqueue(ctx, tx, ev)
 	return err
+}
+
+// endIncoming runs update, a conditional UPDATE (without its RETURNING)
+// that moves one incoming payment to an end state, and, when tell, enqueues
+// in the same transaction the INCOMING_PAYMENT webhook of the state it
+// moved the payment to: the end and its webhook commit together. An update
+// whose condition no longer holds (another process, or the platform's
+// decision, moved the payment first) ends nothing and tells nothing: the
+// webhook is the winner's. It reports whether the update ended the payment.
+func (s *Service) endIncoming(ctx context.Context, tell bool, update string, args ...any) (bool, error) {
+	ended := false
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		ended = false
+		t, err := scanTransaction(tx.QueryRowContext(ctx, update+` RETURNING `+txColumns, args...))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		ended = true
+		if !tell {
+			return nil
+		}
+		return s.announce(ctx, tx, t)
+	})
+	if err == nil && ended && tell {
+		s.opt.Webhooks.Wake()
+	}
+	return ended, err
 }
 
 // Render is t in the UMAaaS API shape: an IncomingTransaction or an
