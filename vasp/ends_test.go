@@ -263,3 +263,56 @@ func TestUnaskedRejectionNotAnnounced(t *testing.T) {
 		wantEndHooks(t, db, ts[0].ID)
 	})
 }
+
+// noInvoiceNode stores invoices itself (as lnd does) and cannot create one.
+type noInvoiceNode struct{ lightning.Node }
+
+func (noInvoiceNode) CreateInvoice(context.Context, lightning.InvoiceRequest) (lightning.Invoice, error) {
+	return lightning.Invoice{}, lightning.ErrUnavailable
+}
+
+// An approved payment our node could give no invoice ends REJECTED with
+// PAY_REQUEST_FAILED, in the webhook and the API: a REJECTED with no
+// reason is the platform's own refusal, which this is not.
+func TestInvoiceCreationFailureAnnounced(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		var mu sync.Mutex
+		var asked string
+		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			var m struct {
+				Transaction struct{ ID, Status string } `json:"transaction"`
+			}
+			_ = json.NewDecoder(r.Body).Decode(&m)
+			if m.Transaction.Status == vasp.StatusPending {
+				mu.Lock()
+				asked = m.Transaction.ID
+				mu.Unlock()
+			}
+			rw.WriteHeader(200) // approves
+		}))
+		t.Cleanup(srv.Close)
+		hooks, err := delivery.New(db, delivery.Options{AllowNets: []string{"127.0.0.0/8"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, _, err := hooks.ConfigurePrimary(t.Context(), srv.URL); err != nil {
+			t.Fatal(err)
+		}
+		s := w.service(t, func(o *vasp.Options) { o.Webhooks, o.Node = hooks, noInvoiceNode{w.node} })
+		if _, err := s.PayRequest(t.Context(), "bob", payRequest(t, sender.Signing, "$alice@vasp1.example", time.Now())); err == nil {
+			t.Fatal("a payreq with no invoice was answered")
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if asked == "" {
+			t.Fatal("the platform was not asked")
+		}
+		if got := statusOf(t, s, asked); got != vasp.StatusRejected+"/INVOICE_CREATION_FAILED" {
+			t.Fatalf("payment is %s", got)
+		}
+		wantSpecTransaction(t, s, asked, "PAY_REQUEST_FAILED")
+		wantEndHooks(t, db, asked, "REJECTED/PAY_REQUEST_FAILED")
+	})
+}

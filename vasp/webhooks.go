@@ -85,6 +85,11 @@ func incomingFailureReason(stored string) string {
 	case "INVOICE_EXPIRED":
 		// Our invoice is the receiver's quote: it expired unpaid.
 		return webhook.IncomingFailureQuoteExpired
+	case "INVOICE_CREATION_FAILED":
+		// Approved, but our node gave no invoice: the pay request
+		// failed on our side. Left empty it would read as the
+		// platform's own refusal (below).
+		return webhook.IncomingFailurePayRequestFailed
 	case "REJECTED_BY_PLATFORM", "ADDITIONAL_INFO_REQUIRED":
 		// The platform refused it (403 or 422 to the approval webhook):
 		// status REJECTED says so, and no enum value does.
