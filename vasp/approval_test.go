@@ -121,17 +121,7 @@ func TestStaleCreatedPaymentsEnd(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db)
 		s := w.service(t, func(o *vasp.Options) { o.ApprovalTimeout = 5 * time.Second })
-		created := func(approval string) string {
-			t.Helper()
-			now := w.clock.Now()
-			tr := vasp.Transaction{ID: vaspd.NewID(vaspd.IDTransaction), Direction: vasp.Incoming, Status: vasp.StatusCreated,
-				UserID: w.bob.UserID, PlatformUserID: w.bob.PlatformUserID, OurAddress: "$bob@" + ourDomain,
-				Counterparty: "$alice@vasp1.example", Currency: "EUR", Amount: 500, Msats: 5_000_000, CreatedAt: now, UpdatedAt: now}
-			if err := s.InsertDecidedTransaction(t.Context(), tr, approval); err != nil {
-				t.Fatal(err)
-			}
-			return tr.ID
-		}
+		created := func(approval string) string { return insertCreated(t, w, s, approval) }
 		wantStatus := func(id, status, reason string) {
 			t.Helper()
 			tr, err := s.GetTransaction(t.Context(), id)
@@ -219,4 +209,19 @@ func TestApprovalWithDisabledEndpointRejects(t *testing.T) {
 		}
 		wantEndHooks(t, db, ts[0].ID) // never asked: told nothing
 	})
+}
+
+// insertCreated records an incoming payment to Bob left CREATED, with the
+// platform's decision approval ("" = none stored), as a process that
+// crashed while asking leaves it; it returns the payment's id.
+func insertCreated(t *testing.T, w *world, s *vasp.Service, approval string) string {
+	t.Helper()
+	now := w.clock.Now()
+	tr := vasp.Transaction{ID: vaspd.NewID(vaspd.IDTransaction), Direction: vasp.Incoming, Status: vasp.StatusCreated,
+		UserID: w.bob.UserID, PlatformUserID: w.bob.PlatformUserID, OurAddress: "$bob@" + ourDomain,
+		Counterparty: "$alice@vasp1.example", Currency: "EUR", Amount: 500, Msats: 5_000_000, CreatedAt: now, UpdatedAt: now}
+	if err := s.InsertDecidedTransaction(t.Context(), tr, approval); err != nil {
+		t.Fatal(err)
+	}
+	return tr.ID
 }

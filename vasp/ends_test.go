@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/delivery"
 	"github.com/vaspd/vaspd/internal/specschema"
 	"github.com/vaspd/vaspd/lightning"
@@ -158,17 +157,7 @@ func TestStaleCreatedEndsAnnounced(t *testing.T) {
 		w := newWorld(t, db)
 		s := w.service(t, func(o *vasp.Options) { o.ApprovalTimeout = 5 * time.Second })
 		other := w.service(t, func(o *vasp.Options) { o.ApprovalTimeout = 5 * time.Second })
-		created := func(approval string) string {
-			t.Helper()
-			now := w.clock.Now()
-			tr := vasp.Transaction{ID: vaspd.NewID(vaspd.IDTransaction), Direction: vasp.Incoming, Status: vasp.StatusCreated,
-				UserID: w.bob.UserID, PlatformUserID: w.bob.PlatformUserID, OurAddress: "$bob@" + ourDomain,
-				Counterparty: "$alice@vasp1.example", Currency: "EUR", Amount: 500, Msats: 5_000_000, CreatedAt: now, UpdatedAt: now}
-			if err := s.InsertDecidedTransaction(t.Context(), tr, approval); err != nil {
-				t.Fatal(err)
-			}
-			return tr.ID
-		}
+		created := func(approval string) string { return insertCreated(t, w, s, approval) }
 		crashed, approved, refused := created(""), created("APPROVED"), created("REJECTED")
 		w.clock.Advance(2 * time.Minute)
 		var wg sync.WaitGroup
