@@ -312,6 +312,9 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 		if err != nil {
 			return Quote{}, quoteStep.failed("the receiver's conversion cannot be checked: %v", uma.AsError(err).Reason)
 		}
+		if want <= 0 || conv.Amount <= 0 {
+			return Quote{}, quoteStep.failed("the receiver credits the payee nothing for %d msats (fee %d msats)", inv.AmountMsat, conv.Fee)
+		}
 		if d := conv.Amount - want; d > 1+want/1_000_000_000 || -d > 1+want/1_000_000_000 {
 			return Quote{}, quoteStep.failed("the receiver converts %d msats to %d %s, its own rate gives %d",
 				inv.AmountMsat, conv.Amount, theirs.Code, want)

@@ -570,6 +570,7 @@ func TestQuoteSenderLockedConvertedAmount(t *testing.T) {
 			{"twice", func(m int64, c *uma.Converted) { c.Amount *= 2 }, false},
 			{"fee not deducted", func(m int64, c *uma.Converted) { c.Fee = 5000 }, false},
 			{"fee above the invoice", func(m int64, c *uma.Converted) { c.Fee = m + 1 }, false},
+			{"fee is the whole invoice", func(m int64, c *uma.Converted) { c.Fee = m; c.Amount = 0 }, false},
 			{"no multiplier", func(m int64, c *uma.Converted) { c.Multiplier = 0 }, false},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
