@@ -92,21 +92,8 @@ func (db *DB) MigrateBefore(ctx context.Context, version int) error {
 		applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
-	applied := map[int]bool{}
-	rows, err := db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	applied, err := db.appliedVersions(ctx)
 	if err != nil {
-		return fmt.Errorf("read schema_migrations: %w", err)
-	}
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
-			return err
-		}
-		applied[v] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 
@@ -137,6 +124,27 @@ func (db *DB) MigrateBefore(ctx context.Context, version int) error {
 		db.log.Info("applied migration", "version", m.Version, "name", m.Name)
 	}
 	return nil
+}
+
+// appliedVersions reads the versions schema_migrations records.
+func (db *DB) appliedVersions(ctx context.Context) (map[int]bool, error) {
+	rows, err := db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	defer rows.Close()
+	applied := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("read schema_migrations: %w", err)
+		}
+		applied[v] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	return applied, nil
 }
 
 // MigrationsDone reports whether every known migration is applied; /readyz uses it.
@@ -199,24 +207,14 @@ func (db *DB) CheckSchema(ctx context.Context) error {
 		return fmt.Errorf("read schema_migrations: %w", err)
 	}
 	if exists {
-		rows, err := db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
-		if err != nil {
-			return fmt.Errorf("read schema_migrations: %w", err)
+		if applied, err = db.appliedVersions(ctx); err != nil {
+			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var v int
-			if err := rows.Scan(&v); err != nil {
-				return fmt.Errorf("read schema_migrations: %w", err)
-			}
-			applied[v] = true
-			e.Applied = max(e.Applied, v)
-			if !known[v] {
-				e.Unknown = max(e.Unknown, v)
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("read schema_migrations: %w", err)
+	}
+	for v := range applied {
+		e.Applied = max(e.Applied, v)
+		if !known[v] {
+			e.Unknown = max(e.Unknown, v)
 		}
 	}
 	for _, m := range ms {
