@@ -220,7 +220,7 @@ func (h *paymentHandlers) createQuote(w http.ResponseWriter, r *http.Request) er
 }
 
 func (h *paymentHandlers) getQuote(w http.ResponseWriter, r *http.Request) error {
-	id, err := PathID(r, "quoteId", vaspd.IDQuote, "QUOTE_NOT_FOUND")
+	id, err := PathID(r, "quoteId", vaspd.IDQuote, vaspd.CodeQuoteNotFound)
 	if err != nil {
 		return err
 	}
@@ -233,7 +233,7 @@ func (h *paymentHandlers) getQuote(w http.ResponseWriter, r *http.Request) error
 }
 
 func (h *paymentHandlers) refreshQuote(w http.ResponseWriter, r *http.Request) error {
-	id, err := PathID(r, "quoteId", vaspd.IDQuote, "QUOTE_NOT_FOUND")
+	id, err := PathID(r, "quoteId", vaspd.IDQuote, vaspd.CodeQuoteNotFound)
 	if err != nil {
 		return err
 	}
@@ -246,7 +246,7 @@ func (h *paymentHandlers) refreshQuote(w http.ResponseWriter, r *http.Request) e
 }
 
 func (h *paymentHandlers) executeQuote(w http.ResponseWriter, r *http.Request) error {
-	id, err := PathID(r, "quoteId", vaspd.IDQuote, "QUOTE_NOT_FOUND")
+	id, err := PathID(r, "quoteId", vaspd.IDQuote, vaspd.CodeQuoteNotFound)
 	if err != nil {
 		return err
 	}

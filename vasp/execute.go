@@ -45,7 +45,7 @@ func (s *Service) ExecuteQuote(ctx context.Context, quoteID, idempotencyKey stri
 	// execute between this read and the claim is caught there.
 	q, err := scanQuote(s.db.QueryRowContext(ctx, `SELECT `+quoteColumns+` FROM uma_quotes WHERE id = $1`, quoteID))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Transaction{}, vaspd.NotFound("QUOTE_NOT_FOUND", "quote %s not found", quoteID)
+		return Transaction{}, vaspd.NotFound(vaspd.CodeQuoteNotFound, "quote %s not found", quoteID)
 	}
 	if err != nil {
 		return Transaction{}, fmt.Errorf("read quote: %w", err)
@@ -107,7 +107,7 @@ func (s *Service) ExecuteQuote(ctx context.Context, quoteID, idempotencyKey stri
 				// The reservation is named by the payment hash: another
 				// quote holding the same invoice (the receiver gave it
 				// twice) reserved for it already.
-				return vaspd.Conflict("INVOICE_ALREADY_PAID", "the receiver's invoice of quote %s was paid through another quote; ask for a new quote", q.ID)
+				return vaspd.Conflict(vaspd.CodeInvoiceAlreadyPaid, "the receiver's invoice of quote %s was paid through another quote; ask for a new quote", q.ID)
 			}
 			return err
 		}
@@ -127,7 +127,7 @@ func (s *Service) ExecuteQuote(ctx context.Context, quoteID, idempotencyKey stri
 			return t, qerr
 		}
 		if q.TransactionID == "" {
-			return t, vaspd.Conflict("QUOTE_NOT_PENDING", "quote %s cannot be executed now", quoteID)
+			return t, vaspd.Conflict(vaspd.CodeQuoteNotPending, "quote %s cannot be executed now", quoteID)
 		}
 		return s.GetTransaction(ctx, q.TransactionID)
 	}

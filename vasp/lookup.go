@@ -112,7 +112,7 @@ func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (
 		return Lookup{}, err
 	}
 	if err := s.opt.Compliance.CounterpartyAllowed(ctx, addr.Domain); err != nil {
-		return Lookup{}, vaspd.Errorf(http.StatusForbidden, "COUNTERPARTY_NOT_ALLOWED", "%s", uma.AsError(err).Reason)
+		return Lookup{}, vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s", uma.AsError(err).Reason)
 	}
 	version := uma.Version1
 	var resp *uma.LnurlpResponse

@@ -266,7 +266,7 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	if resp.PayeeData != nil && resp.PayeeData.Compliance != nil {
 		c := resp.PayeeData.Compliance
 		if err := s.opt.Compliance.ScreenPayment(ctx, Outgoing, receiver.Domain, c.NodePubKey, c.Utxos); err != nil {
-			return Quote{}, vaspd.Errorf(http.StatusForbidden, "COUNTERPARTY_NOT_ALLOWED", "%s", uma.AsError(err).Reason)
+			return Quote{}, vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s", uma.AsError(err).Reason)
 		}
 	}
 	inv, err := bolt11.Decode(resp.PR, info.Network)
@@ -438,7 +438,7 @@ func (s *Service) fillCurrencies(ctx context.Context, q *Quote) {
 func (s *Service) GetQuote(ctx context.Context, id string) (Quote, error) {
 	q, err := scanQuote(s.db.QueryRowContext(ctx, `SELECT `+quoteColumns+` FROM uma_quotes WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return q, vaspd.NotFound("QUOTE_NOT_FOUND", "quote %s not found", id)
+		return q, vaspd.NotFound(vaspd.CodeQuoteNotFound, "quote %s not found", id)
 	}
 	if err == nil && q.Status == QuotePending && !s.clock.Now().Before(q.ExpiresAt) {
 		q.Status = QuoteExpired
@@ -457,7 +457,7 @@ func (s *Service) RefreshQuote(ctx context.Context, id string) (Quote, error) {
 		return q, err
 	}
 	if q.Status != QuotePending && q.Status != QuoteExpired {
-		return q, vaspd.Conflict("QUOTE_ALREADY_EXECUTED", "quote %s was executed; it cannot be refreshed", id)
+		return q, vaspd.Conflict(vaspd.CodeQuoteAlreadyExecuted, "quote %s was executed; it cannot be refreshed", id)
 	}
 	return s.CreateQuote(ctx, q.Request)
 }

@@ -161,7 +161,7 @@ func scanUmaRequest(row interface{ Scan(...any) error }) (UmaRequest, error) {
 
 // GetUmaRequest returns a received UMA request (404 UMA_REQUEST_NOT_FOUND).
 func (s *Service) GetUmaRequest(ctx context.Context, id string) (UmaRequest, error) {
-	notFound := vaspd.NotFound("UMA_REQUEST_NOT_FOUND", "UMA request %s not found", vaspd.Truncate(id, 80))
+	notFound := vaspd.NotFound(vaspd.CodeUmaRequestNotFound, "UMA request %s not found", vaspd.Truncate(id, 80))
 	if _, err := vaspd.ParseID(vaspd.IDUmaRequest, id); err != nil {
 		return UmaRequest{}, notFound
 	}
@@ -212,7 +212,7 @@ func (s *Service) checkUmaRequest(ctx context.Context, in QuoteRequest, receiver
 		return "", 0, err
 	}
 	if r.UserID != in.UserID {
-		return "", 0, vaspd.NotFound("UMA_REQUEST_NOT_FOUND", "UMA request %s not found for this user", r.ID)
+		return "", 0, vaspd.NotFound(vaspd.CodeUmaRequestNotFound, "UMA request %s not found for this user", r.ID)
 	}
 	if !strings.EqualFold(r.ReceiverUMA, receiver) {
 		return "", 0, vaspd.InvalidInput("the lookup is of %s; UMA request %s is from %s", receiver, r.ID, r.ReceiverUMA)
