@@ -68,26 +68,20 @@ func (a Account) UserID() (string, bool) {
 func (a Account) Validate() error {
 	kind, rest, ok := strings.Cut(string(a), ":")
 	if !ok {
-		return fmt.Errorf("account %q: want user:<id>, hold:<id> or system:<name>", trunc(string(a)))
+		return fmt.Errorf("account %q: want user:<id>, hold:<id> or system:<name>", vaspd.Truncate(string(a), 80))
 	}
 	switch kind {
 	case "user", "hold":
 		if _, err := vaspd.ParseID(vaspd.IDUser, rest); err != nil {
-			return fmt.Errorf("account %q: %w", trunc(string(a)), err)
+			return fmt.Errorf("account %q: %w", vaspd.Truncate(string(a), 80), err)
 		}
 	case "system":
 		if !systemNameRE.MatchString(rest) {
-			return fmt.Errorf("account %q: system account names are lower-case letters, digits, _ . -", trunc(string(a)))
+			return fmt.Errorf("account %q: system account names are lower-case letters, digits, _ . -", vaspd.Truncate(string(a), 80))
 		}
 	default:
-		return fmt.Errorf("account %q: unknown kind %q", trunc(string(a)), trunc(kind))
+		return fmt.Errorf("account %q: unknown kind %q", vaspd.Truncate(string(a), 80), vaspd.Truncate(kind, 80))
 	}
 	return nil
 }
 
-func trunc(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
-}

@@ -243,7 +243,7 @@ func (l *Ledger) Get(ctx context.Context, q store.Querier, id string) (Movement,
 	err := q.QueryRowContext(ctx, `SELECT id, kind, reference, created_at FROM ledger_movements WHERE id = $1`, id).
 		Scan(&m.ID, &m.Kind, &m.Reference, &us)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Movement{}, fmt.Errorf("%w: %s", ErrNotFound, trunc(id))
+		return Movement{}, fmt.Errorf("%w: %s", ErrNotFound, vaspd.Truncate(id, 80))
 	}
 	if err != nil {
 		return Movement{}, fmt.Errorf("ledger: read movement: %w", err)
@@ -273,7 +273,7 @@ func (l *Ledger) FindByReference(ctx context.Context, q store.Querier, kind, ref
 	err := q.QueryRowContext(ctx, `SELECT id FROM ledger_movements WHERE kind = $1 AND reference = $2
 		ORDER BY created_at, id LIMIT 1`, kind, reference).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Movement{}, fmt.Errorf("%w: %s %s", ErrNotFound, kind, trunc(reference))
+		return Movement{}, fmt.Errorf("%w: %s %s", ErrNotFound, kind, vaspd.Truncate(reference, 80))
 	}
 	if err != nil {
 		return Movement{}, fmt.Errorf("ledger: find movement: %w", err)

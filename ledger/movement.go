@@ -119,7 +119,7 @@ func (m *Movement) Validate() error {
 		}
 	}
 	if !kindRE.MatchString(m.Kind) {
-		return invalid("kind %q: want lower-case letters, digits and _", trunc(m.Kind))
+		return invalid("kind %q: want lower-case letters, digits and _", vaspd.Truncate(m.Kind, 80))
 	}
 	if len(m.Reference) > 200 || !utf8.ValidString(m.Reference) || strings.ContainsFunc(m.Reference, isControl) {
 		return invalid("reference must be at most 200 characters of printable UTF-8")
@@ -133,7 +133,7 @@ func (m *Movement) Validate() error {
 			return invalid("posting %d: %v", i, err)
 		}
 		if !currencyRE.MatchString(p.Currency) {
-			return invalid("posting %d: currency %q", i, trunc(p.Currency))
+			return invalid("posting %d: currency %q", i, vaspd.Truncate(p.Currency, 80))
 		}
 		if p.Amount == 0 || p.Amount == math.MinInt64 {
 			return invalid("posting %d: amount must be non-zero", i)
@@ -237,7 +237,7 @@ func idempotencyConflict(id string) error {
 		Status:  http.StatusUnprocessableEntity,
 		Code:    vaspd.CodeIdempotencyKeyReused,
 		Message: "this idempotency key was already used for a different request",
-		Err:     fmt.Errorf("%w: %s", ErrIdempotencyConflict, trunc(id)),
+		Err:     fmt.Errorf("%w: %s", ErrIdempotencyConflict, vaspd.Truncate(id, 80)),
 	}
 }
 
@@ -245,7 +245,7 @@ func referenceExists(kind, ref string) error {
 	return &vaspd.Error{
 		Status:  http.StatusConflict,
 		Code:    vaspd.CodeConflict,
-		Message: fmt.Sprintf("a %s with reference %q already exists", kind, trunc(ref)),
+		Message: fmt.Sprintf("a %s with reference %q already exists", kind, vaspd.Truncate(ref, 80)),
 		Err:     ErrReferenceExists,
 	}
 }

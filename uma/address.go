@@ -3,6 +3,7 @@ package uma
 import (
 	"net"
 	"strings"
+	"unicode/utf8"
 )
 
 // Address is an UMA address ($bob@vasp2.com) or a plain Lightning Address
@@ -171,10 +172,16 @@ func Scheme(domain string) string {
 // BaseURL is scheme://domain, e.g. "https://vasp2.com" or "http://localhost:8081".
 func BaseURL(domain string) string { return Scheme(domain) + "://" + domain }
 
-// truncate shortens hostile input before it is echoed in an error reason.
+// truncate shortens hostile input before it is echoed in an error reason,
+// between characters, as vaspd.Truncate does (uma, the protocol package,
+// imports nothing of vaspd's).
 func truncate(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
+	n := 64
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
