@@ -112,11 +112,20 @@ func (s *Service) watchSettlements(ctx context.Context) {
 // after it until the payee spends. The cursor moves past it alone; the
 // payment stays PENDING, its money on our node and booked to no one
 // (nothing half-booked: its credit rolled back whole), and sweepPending
-// credits it once the payee's balance has room.
+// credits it once the payee's balance has room. A payment the sweep had
+// expired (its invoice unknown to the node, or expired by our clock) and
+// that was paid after all goes back to PENDING with it: the sweep retries
+// PENDING payments only, and the settled invoice says it did not expire.
 func (s *Service) creditLater(ctx context.Context, inv lightning.Invoice, cause error) error {
 	s.noteCapped(ctx, inv.PaymentHash.String(), cause)
 	return s.db.InTx(ctx, func(tx *store.Tx) error {
-		return advanceCursor(ctx, tx, inv.SettleIndex, s.clock.Now())
+		now := s.clock.Now()
+		if _, err := tx.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, failure_reason = '', updated_at = $2
+			WHERE direction = $3 AND payment_hash = $4 AND status = $5`,
+			StatusPending, store.Micros(now), Incoming, inv.PaymentHash.String(), StatusExpired); err != nil {
+			return err
+		}
+		return advanceCursor(ctx, tx, inv.SettleIndex, now)
 	})
 }
 

@@ -20,8 +20,18 @@ import (
 // A settled payment whose credit would take the payee past
 // ledger.MaxBalance (the balance grew after it was priced) neither stalls
 // the settlements after it nor is lost: it stays PENDING, booked to no
-// one, and is credited whole once the payee's balance has room.
+// one, and is credited whole once the payee's balance has room. So is
+// one the sweep had expired before it was paid after all: it goes back to
+// PENDING, which is what the sweep retries.
 func TestSettlementPastBalanceCap(t *testing.T) {
+	for _, expired := range []bool{false, true} {
+		t.Run(map[bool]string{false: "pending", true: "expired"}[expired], func(t *testing.T) {
+			settlementPastBalanceCap(t, expired)
+		})
+	}
+}
+
+func settlementPastBalanceCap(t *testing.T, expired bool) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db)
 		sender := w.counterparty(t, "vasp1.example")
@@ -59,6 +69,12 @@ func TestSettlementPastBalanceCap(t *testing.T) {
 		wantCode(t, err, "")
 		if _, err := l.Post(t.Context(), ledger.Deposit("deposit/cap", w.bob.UserID, "EUR", ledger.MaxBalance-100, "test")); err != nil {
 			t.Fatal(err)
+		}
+		if expired {
+			if _, err := db.ExecContext(t.Context(), `UPDATE uma_transactions SET status = $1, failure_reason = 'INVOICE_EXPIRED'
+				WHERE invoice = $2`, vasp.StatusExpired, a.PR); err != nil {
+				t.Fatal(err)
+			}
 		}
 		pay(a.PR)
 
