@@ -51,6 +51,11 @@ func TestSynchronousSend(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Nothing of the send holds a connection once it returned (a
+			// query left unread keeps one until its context ends).
+			if n := db.SQL().Stats().InUse; n != 0 {
+				t.Fatalf("%d database connections still in use after the send", n)
+			}
 			if resp.Status != c.code || string(resp.Body) != c.body || resp.Delivered() != c.delivered || resp.URL != e.URL {
 				t.Fatalf("%d: got %d %q delivered=%v", c.code, resp.Status, resp.Body, resp.Delivered())
 			}

@@ -58,9 +58,11 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 	findTarget := func(q store.Querier) (*target, error) {
 		const sel = `SELECT id, url, timeout_ms, secret, prev_secret, prev_secret_until, sign_ed25519, failure_streak,
 			enabled, disabled_reason FROM webhook_endpoints WHERE deleted_at = 0 AND `
-		row := q.QueryRowContext(ctx, sel+`id = $1`, opt.EndpointID)
+		var row *sql.Row
 		if opt.EndpointID == "" {
 			row = q.QueryRowContext(ctx, sel+`is_primary ORDER BY id LIMIT 1`)
+		} else {
+			row = q.QueryRowContext(ctx, sel+`id = $1`, opt.EndpointID)
 		}
 		var enabled bool
 		var reason string
