@@ -46,9 +46,11 @@ type Node interface {
 	// paid, is paying or tried to pay under the same payment hash is
 	// refused (ErrInvalidInvoice; see SameInvoice). An error wrapping
 	// ErrInvalidInvoice, ErrWrongNetwork, ErrInvoiceExpired,
-	// ErrAmountMismatch, ErrMainnetNotAllowed, ErrAlreadyPaid,
-	// ErrInsufficientFunds or ErrNoRoute means nothing was sent; after any
-	// other error the outcome is unknown and TrackPayment tells.
+	// ErrAmountMismatch, ErrMainnetNotAllowed, ErrInsufficientFunds or
+	// ErrNoRoute means nothing was sent; after any other error the outcome
+	// is unknown and TrackPayment tells. (ErrAlreadyPaid is not one of
+	// them: "already paid" may be this node's own earlier payment, whose
+	// record was lost.)
 	Pay(ctx context.Context, req PayRequest) (Payment, error)
 
 	// TrackPayment returns the current state of an outgoing payment by

@@ -201,7 +201,7 @@ func (s *Service) pay(ctx context.Context, t Transaction) (Transaction, error) {
 // given: nothing was sent, and nothing ever will be for this request.
 func refused(err error) bool {
 	for _, e := range []error{lightning.ErrInvalidInvoice, lightning.ErrWrongNetwork, lightning.ErrInvoiceExpired,
-		lightning.ErrAmountMismatch, lightning.ErrMainnetNotAllowed, lightning.ErrAlreadyPaid,
+		lightning.ErrAmountMismatch, lightning.ErrMainnetNotAllowed,
 		lightning.ErrInsufficientFunds, lightning.ErrNoRoute} {
 		if errors.Is(err, e) {
 			return true
