@@ -336,6 +336,20 @@ func anys(ss []string) []any {
 	return out
 }
 
+// disableGoneURL disables endpoint id for a 410 Gone from url, in tx, and
+// reports whether it did: only if the endpoint still has that URL (not if
+// the platform pointed it elsewhere while the attempt was in flight) and is
+// still enabled (an operator's reason for disabling it stays).
+func disableGoneURL(ctx context.Context, tx *store.Tx, id, url string, us int64) (bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = $2, updated_at = $3
+		WHERE id = $1 AND url = $4 AND enabled`, id, goneReason, us, url)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
 // disableGone disables endpoint id, in tx, if a result in the batch was a
 // 410 from the URL it still has, and records in ec what happened. Only an
 // enabled endpoint is disabled: one the platform disabled while the attempt
@@ -350,14 +364,11 @@ func disableGone(ctx context.Context, tx *store.Tx, s *Service, id string, ec *e
 	}
 	s.endpointsChanged() // before the write, as updateEndpoint does
 	for _, u := range ec.goneURLs {
-		res, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = $2, updated_at = $3
-			WHERE id = $1 AND url = $4 AND enabled`, id, ec.disable, us, u)
+		disabled, err := disableGoneURL(ctx, tx, id, u, us)
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n > 0 {
+		if disabled {
 			ec.disabled = true
 			return nil
 		}

@@ -139,16 +139,10 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 		disabled = false
 		if gone {
 			s.endpointsChanged() // before the write, as updateEndpoint does
-			r, err := tx.ExecContext(rctx, `UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = $2, updated_at = $3
-				WHERE id = $1 AND url = $4 AND enabled`, t.id, goneReason, end, t.url)
-			if err != nil {
+			var err error
+			if disabled, err = disableGoneURL(rctx, tx, t.id, t.url, end); err != nil {
 				return err
 			}
-			n, err := r.RowsAffected()
-			if err != nil {
-				return err
-			}
-			disabled = n > 0
 		}
 		logMsg := msg
 		if disabled {
