@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -171,6 +172,19 @@ func (s *Service) Get(ctx context.Context, q store.Querier, id string) (User, er
 		return User{}, notFound(id)
 	}
 	return u, nil
+}
+
+// CheckLive reports, with one indexed read of nothing but the row's
+// existence, whether the user with the given id exists and is not deleted:
+// a 404 USER_NOT_FOUND otherwise. Payment flows call it inside their
+// transaction, where Get's full read and decoding would be wasted.
+func (s *Service) CheckLive(ctx context.Context, q store.Querier, id string) error {
+	var one int
+	err := q.QueryRowContext(ctx, `SELECT 1 FROM users WHERE id = $1 AND deleted_at IS NULL`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound(id)
+	}
+	return err
 }
 
 // GetIncludingDeleted returns the user with the given id, live or deleted

@@ -41,8 +41,7 @@ func (d usersDirectory) ByID(ctx context.Context, id string) (vasp.Recipient, er
 }
 
 func (d usersDirectory) CheckLive(ctx context.Context, q store.Querier, id string) error {
-	_, err := d.s.Get(ctx, q, id)
-	return err
+	return d.s.CheckLive(ctx, q, id)
 }
 
 // TestNoInvoiceForUserDeletedElsewhere: a process whose user cache still

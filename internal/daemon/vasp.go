@@ -115,8 +115,7 @@ func (d directory) ByID(ctx context.Context, id string) (vasp.Recipient, error) 
 // payment's invoice payable: ByUMALocal's cache may not yet know of a
 // deletion made by another process (vasp.LiveChecker).
 func (d directory) CheckLive(ctx context.Context, q store.Querier, id string) error {
-	_, err := d.users.Get(ctx, q, id)
-	return err
+	return d.users.CheckLive(ctx, q, id)
 }
 
 var _ vasp.LiveChecker = directory{}
