@@ -62,7 +62,7 @@ func benchMain(args []string) error {
 	dbs := fs.String("db", "sqlite,postgres", "databases to run on (postgres is skipped without -pg)")
 	pgURL := fs.String("pg", os.Getenv("VASPD_TEST_POSTGRES_URL"), "PostgreSQL server URL; a schema is created and dropped per run")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run here")
-	memprofile := fs.String("memprofile", "", "write an allocation profile of the whole run here (go tool pprof -sample_index=alloc_space)")
+	memprofile := fs.String("memprofile", "", "write an allocation profile of the whole run here (sampled; go tool pprof -sample_index=alloc_space)")
 	debugAddr := fs.String("debug-addr", "", "serve net/http/pprof here during the run (e.g. 127.0.0.1:6060)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -93,9 +93,13 @@ func benchMain(args []string) error {
 			return err
 		}
 		defer f.Close()
-		// Written when the run ends: the allocs profile counts every
-		// allocation since the start, whatever the sampling saw.
-		defer func() { _ = pprof.Lookup("allocs").WriteTo(f, 0) }()
+		// Written when the run ends: the allocs profile is the runtime's
+		// sampled record of every allocation since the start, complete up
+		// to the last collection (hence the GC first).
+		defer func() {
+			runtime.GC()
+			_ = pprof.Lookup("allocs").WriteTo(f, 0)
+		}()
 	}
 	if *debugAddr != "" {
 		go func() { _ = http.ListenAndServe(*debugAddr, nil) }()
