@@ -84,4 +84,3 @@ func (a Account) Validate() error {
 	}
 	return nil
 }
-
