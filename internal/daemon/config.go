@@ -47,7 +47,7 @@ func (c *Config) Declare(s *config.Set) {
 	s.String(&c.DatabaseURL, "database-url", "", "database: empty for SQLite in the data directory, postgres://… for PostgreSQL, or sqlite:PATH").Secret = true
 	s.String(&c.Listen, "listen", "127.0.0.1:8080", "address the HTTP server listens on")
 	s.String(&c.Domain, "domain", "", "UMA domain: users are $name@DOMAIN (default: the listen address, e.g. localhost:8080)")
-	s.String(&c.BaseURL, "base-url", "", "public base URL other VASPs reach us at (default: from the domain; http for localhost, .local, .internal, https otherwise)")
+	s.String(&c.BaseURL, "base-url", "", "public base URL other VASPs reach us at, http(s)://host[:port][/path] without user info, query or fragment (default: from the domain; http for localhost, .local, .internal, https otherwise)")
 	s.String(&c.LogFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
 	s.String(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long in-flight requests and workers get to finish on shutdown")
@@ -99,7 +99,7 @@ func (c *Config) Resolve() error {
 	if c.BaseURL == "" {
 		c.BaseURL = SchemeFor(c.Domain) + "://" + c.Domain
 	}
-	u, err := config.ParseURL("base-url", c.BaseURL, "http", "https")
+	u, err := parseBaseURL(c.BaseURL)
 	if err != nil {
 		return err
 	}
@@ -117,6 +117,31 @@ func (c *Config) Resolve() error {
 		return err
 	}
 	return c.Payments.resolve()
+}
+
+// parseBaseURL checks the base-url setting. The base URL is sent to other
+// VASPs (the payreq callback, utxo callbacks, the pay-request URL) and
+// paths are appended to it, so it must be a plain http(s) URL with a host
+// and an optional path: no user info (it would hand the credential to
+// every counterparty), no query and no fragment (an appended path would
+// land inside them). Errors never echo the password, nor the query or
+// fragment, which may hold secrets too.
+func parseBaseURL(v string) (*url.URL, error) {
+	u, err := config.ParseURL("base-url", v, "http", "https")
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case u.User != nil:
+		return nil, fmt.Errorf("setting base-url: must not carry a user name or password (user:password@): other VASPs are sent this URL")
+	case u.Hostname() == "":
+		return nil, fmt.Errorf("setting base-url: %q has no host", u.Scheme+"://"+u.Host)
+	case u.RawQuery != "" || u.ForceQuery:
+		return nil, fmt.Errorf("setting base-url: must not have a query (?…): vaspd appends paths to it")
+	case strings.Contains(v, "#"):
+		return nil, fmt.Errorf("setting base-url: must not have a fragment (#…): vaspd appends paths to it")
+	}
+	return u, nil
 }
 
 // databaseKind returns "sqlite" or "postgres" and the path or URL.

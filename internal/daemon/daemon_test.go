@@ -297,9 +297,10 @@ func TestDomainAndBaseURL(t *testing.T) {
 	}
 }
 
-// A URL setting echoed by an error or the start banner never shows its
-// password: base-url and lnd-rest-url when refused, the database URL when
-// the database cannot be reached.
+// A URL setting echoed by an error never shows its password: base-url and
+// lnd-rest-url when refused, the database URL when the database cannot be
+// reached. (A base URL with a password is refused, so the start banner
+// cannot show one.)
 func TestURLSettingsHidePasswords(t *testing.T) {
 	t.Parallel()
 	base := Config{DataDir: "d", Listen: ":1", LogFormat: "auto", LogLevel: "info"}
@@ -322,9 +323,44 @@ func TestURLSettingsHidePasswords(t *testing.T) {
 			t.Errorf("open %s: err = %v, want one without the password", u, err)
 		}
 	}
-	r := start(t, Config{DataDir: filepath.Join(t.TempDir(), "data"), BaseURL: "http://user:s3cret@localhost:1"})
-	if out := r.out.String(); strings.Contains(out, "s3cret") || !strings.Contains(out, "public base URL: http://user:xxxxx@localhost:1") {
-		t.Errorf("banner shows the base URL's password or not the URL:\n%s", out)
+}
+
+// TestBaseURLRefusesWhatCounterpartiesMustNotGet: the base URL is sent to
+// other VASPs (callbacks, the payreq URL) with paths appended, so it is
+// refused with user info (never echoing the password), a query or a
+// fragment (a path appended would land inside them), a scheme other than
+// http(s), or no host.
+func TestBaseURLRefusesWhatCounterpartiesMustNotGet(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ base, want string }{
+		{"https://user:s3cret@pay.example.com", "user name or password"},
+		{"https://user@pay.example.com", "user name or password"},
+		{"https://:s3cret@pay.example.com", "user name or password"},
+		{"https://pay.example.com/uma?key=s3cret", "query"},
+		{"https://pay.example.com/?", "query"},
+		{"https://pay.example.com/uma#s3cret", "fragment"},
+		{"https://pay.example.com/#", "fragment"},
+		{"ftp://pay.example.com", "scheme"},
+		{"https://", "absolute URL"},
+		{"https://:443", "host"},
+		{"https:pay.example.com", "absolute URL"},
+		{"/uma", "absolute URL"},
+	} {
+		cfg := Config{DataDir: "d", Listen: ":1", LogFormat: "auto", LogLevel: "info", BaseURL: c.base}
+		err := cfg.Resolve()
+		if err == nil || !strings.Contains(err.Error(), "setting base-url") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want one naming base-url and %q", c.base, err, c.want)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: err = %v echoes the secret", c.base, err)
+		}
+	}
+	for _, ok := range []string{"https://pay.example.com", "https://pay.example.com:8443/uma/", "http://localhost:8080", "HTTPS://Pay.Example.com/x"} {
+		cfg := Config{DataDir: "d", Listen: ":1", LogFormat: "auto", LogLevel: "info", BaseURL: ok}
+		if err := cfg.Resolve(); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
 	}
 }
 
