@@ -147,17 +147,32 @@ func (db *DB) appliedVersions(ctx context.Context) (map[int]bool, error) {
 	return applied, nil
 }
 
-// MigrationsDone reports whether every known migration is applied; /readyz uses it.
+// MigrationsDone reports whether every migration this binary knows is
+// applied; /readyz uses it. It checks the versions, not how many rows
+// schema_migrations has: an extra row never makes up for a missing one.
+//
+// A recorded version this binary does not know (a newer vaspd applied it)
+// does not make it false. That is consistent with `vaspd serve`, whose
+// [DB.Migrate] applies only what is missing and runs on such a database, as
+// during a rolling upgrade where the first new process migrates while older
+// ones still serve; failing their readiness would take them all out of
+// rotation at once. Commands that must see exactly this binary's schema
+// use [DB.CheckSchema], which refuses unknown versions.
 func (db *DB) MigrationsDone(ctx context.Context) (bool, error) {
 	ms, err := Migrations(db.driver.MigrationVariant())
 	if err != nil {
 		return false, err
 	}
-	var n int
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil {
+	applied, err := db.appliedVersions(ctx)
+	if err != nil {
 		return false, err
 	}
-	return n >= len(ms), nil
+	for _, m := range ms {
+		if !applied[m.Version] {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // SchemaError is what [DB.CheckSchema] returns for a database whose
