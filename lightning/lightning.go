@@ -88,10 +88,14 @@ func ParseHash(s string) (Hash, error) {
 // hash are not a retry but a payee's trick (or mistake), so a node refuses
 // to pay an invoice under a hash it has already recorded with another.
 func SameInvoice(a, b string) bool {
-	return normalizeInvoice(a) == normalizeInvoice(b)
+	return NormalizeInvoice(a) == NormalizeInvoice(b)
 }
 
-func normalizeInvoice(s string) string {
+// NormalizeInvoice is a BOLT11 payment request as vaspd reads it: without
+// surrounding space, lower case (bech32 strings may be all upper case, as
+// in QR codes) and without a "lightning:" URI scheme. bolt11 decodes what
+// it returns; SameInvoice compares it.
+func NormalizeInvoice(s string) string {
 	return strings.TrimPrefix(strings.ToLower(strings.TrimSpace(s)), "lightning:")
 }
 
@@ -109,6 +113,12 @@ type NodeInfo struct {
 // accepts — of an invoice it issues or pays, or given for a zero-amount
 // invoice — may exceed it, so no int64 arithmetic on amounts can overflow.
 const MaxAmountMsat = 21_000_000 * 100_000_000 * 1000
+
+// MaxInvoiceExpiry is the longest expiry an invoice may carry, issued or
+// paid, on every backend. BOLT11 allows any 64-bit number of seconds, which
+// overflows time.Duration; a year is far beyond anything a VASP issues or
+// should pay. (bolt11.MaxExpiry is this.)
+const MaxInvoiceExpiry = 365 * 24 * time.Hour
 
 // InvoiceRequest asks for a new invoice.
 type InvoiceRequest struct {

@@ -37,10 +37,10 @@ const (
 // more, and no int64 arithmetic on amounts below it can overflow.
 const MaxAmountMsat = lightning.MaxAmountMsat
 
-// MaxExpiry bounds the expiry an invoice may carry. BOLT11 allows any
-// 64-bit number of seconds, which overflows time.Duration; a year is far
-// beyond anything a VASP issues or should pay.
-const MaxExpiry = 365 * 24 * time.Hour
+// MaxExpiry bounds the expiry an invoice may carry: a year, what every
+// backend allows (lightning.MaxInvoiceExpiry). BOLT11 allows any 64-bit
+// number of seconds, which overflows time.Duration.
+const MaxExpiry = lightning.MaxInvoiceExpiry
 
 // MaxLength is the longest payment request accepted (zpay32's limit).
 const MaxLength = 7089
@@ -108,20 +108,13 @@ func Prefix(network string) string {
 // checking anything else. Longer prefixes are tried first: "lnbcrt" is
 // regtest although it starts with mainnet's "lnbc".
 func NetworkOf(s string) (string, error) {
-	s = normalize(s)
+	s = lightning.NormalizeInvoice(s) // lower case (bech32 may be all upper case), no "lightning:" scheme
 	for _, n := range []string{Regtest, Signet, Testnet, Simnet, Mainnet} {
 		if strings.HasPrefix(s, Prefix(n)) {
 			return n, nil
 		}
 	}
 	return "", fmt.Errorf("%w: unknown prefix", lightning.ErrInvalidInvoice)
-}
-
-// normalize lowercases s (bech32 strings may be all upper case, as in QR
-// codes) and drops a "lightning:" URI scheme.
-func normalize(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
-	return strings.TrimPrefix(s, "lightning:")
 }
 
 // Decode parses and verifies a payment request for network: bech32 checksum,
@@ -133,7 +126,7 @@ func Decode(s string, network string) (Invoice, error) {
 	if len(s) > MaxLength+len("lightning:")+2 {
 		return Invoice{}, fmt.Errorf("%w: too long", lightning.ErrInvalidInvoice)
 	}
-	s = normalize(s)
+	s = lightning.NormalizeInvoice(s) // lower case (bech32 may be all upper case), no "lightning:" scheme
 	got, err := NetworkOf(s)
 	if err != nil {
 		return Invoice{}, err

@@ -81,6 +81,23 @@ func TestCreateInvoiceLimits(t *testing.T) {
 	}
 }
 
+// CreateInvoice's expiry bound is lightning.MaxInvoiceExpiry, the one the
+// embedded node and bolt11 use: exactly it is asked of lnd, a second more
+// is refused before reaching it.
+func TestCreateInvoiceExpiryBound(t *testing.T) {
+	f := newFakeLND(t)
+	n := f.node(t, storetest.SQLite(t))
+	ctx := fctx(t)
+	dh := lightning.Hash{7}
+	if inv, err := n.CreateInvoice(ctx, lightning.InvoiceRequest{AmountMsat: 1000, DescriptionHash: dh, Expiry: lightning.MaxInvoiceExpiry + time.Second}); err == nil {
+		t.Fatalf("expiry beyond lightning.MaxInvoiceExpiry: CreateInvoice succeeded: %+v", inv)
+	}
+	inv, err := n.CreateInvoice(ctx, lightning.InvoiceRequest{AmountMsat: 1000, DescriptionHash: dh, Expiry: lightning.MaxInvoiceExpiry})
+	if err != nil || inv.ExpiresAt.Sub(inv.CreatedAt) != lightning.MaxInvoiceExpiry {
+		t.Fatalf("expiry of exactly lightning.MaxInvoiceExpiry: %+v, %v", inv, err)
+	}
+}
+
 // An expiry lnd reports is bounded as bolt11 bounds it (a year), never
 // multiplied by time.Second unchecked, which wraps: an invoice's is read
 // as a year (or zero below zero), so it is still delivered and polled; a

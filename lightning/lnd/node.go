@@ -100,8 +100,8 @@ func (n *Node) CreateInvoice(ctx context.Context, req lightning.InvoiceRequest) 
 	if req.AmountMsat < 0 || req.AmountMsat > lightning.MaxAmountMsat {
 		return lightning.Invoice{}, fmt.Errorf("lnd: invoice amount %d msat out of range", req.AmountMsat)
 	}
-	if req.Expiry < 0 || req.Expiry > maxInvoiceExpiry {
-		return lightning.Invoice{}, fmt.Errorf("lnd: invoice expiry %s out of range (0 to %s)", req.Expiry, maxInvoiceExpiry)
+	if req.Expiry < 0 || req.Expiry > lightning.MaxInvoiceExpiry {
+		return lightning.Invoice{}, fmt.Errorf("lnd: invoice expiry %s out of range (0 to %s)", req.Expiry, lightning.MaxInvoiceExpiry)
 	}
 	if req.DescriptionHash.IsZero() {
 		return lightning.Invoice{}, errors.New("lnd: invoice needs a description hash")
@@ -133,11 +133,6 @@ func (n *Node) CreateInvoice(ctx context.Context, req lightning.InvoiceRequest) 
 	n.mu.Unlock()
 	return inv, nil
 }
-
-// maxInvoiceExpiry is the longest expiry CreateInvoice asks lnd for: a
-// year, as the embedded node (bolt11.MaxExpiry). An invoice lnd reports
-// with a longer one is read as a year, a payment request refused.
-const maxInvoiceExpiry = 365 * 24 * time.Hour
 
 // LookupInvoice returns an invoice by payment hash.
 func (n *Node) LookupInvoice(ctx context.Context, paymentHash lightning.Hash) (lightning.Invoice, error) {

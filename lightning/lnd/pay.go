@@ -510,10 +510,10 @@ func (n *Node) decode(ctx context.Context, bolt11 string) (payReq, error) {
 	if err1 != nil || err2 != nil {
 		return payReq{}, fmt.Errorf("lnd decodepayreq: bad timestamp or expiry: %w", lightning.ErrInvalidInvoice)
 	}
-	// Beyond a year bolt11.Decode refuses an invoice (MaxExpiry), and
+	// Beyond a year (lightning.MaxInvoiceExpiry, as bolt11.Decode) an invoice is refused, and
 	// exp × time.Second would wrap.
-	if exp < 0 || exp > int64(maxInvoiceExpiry/time.Second) {
-		return payReq{}, fmt.Errorf("lnd decodepayreq: expiry %d s out of range (0 to %d): %w", exp, int64(maxInvoiceExpiry/time.Second), lightning.ErrInvalidInvoice)
+	if exp < 0 || exp > int64(lightning.MaxInvoiceExpiry/time.Second) {
+		return payReq{}, fmt.Errorf("lnd decodepayreq: expiry %d s out of range (0 to %d): %w", exp, int64(lightning.MaxInvoiceExpiry/time.Second), lightning.ErrInvalidInvoice)
 	}
 	return payReq{hash: h, destination: w.Destination, amountMsat: amt, expiresAt: unixSeconds(ts).Add(time.Duration(exp) * time.Second)}, nil
 }

@@ -172,9 +172,9 @@ func (w *wireInvoice) toInvoice() (lightning.Invoice, error) {
 	inv.CreatedAt = unixSeconds(created)
 	// A settled invoice is delivered whatever its expiry, so an expiry out
 	// of range is bounded, not refused: above a year (the most vaspd asks
-	// lnd for, as bolt11.MaxExpiry) it is a year, where multiplying by
+	// lnd for, lightning.MaxInvoiceExpiry) it is a year, where multiplying by
 	// time.Second would wrap; below zero it is zero.
-	expiry = min(max(expiry, 0), int64(maxInvoiceExpiry/time.Second))
+	expiry = min(max(expiry, 0), int64(lightning.MaxInvoiceExpiry/time.Second))
 	inv.ExpiresAt = inv.CreatedAt.Add(time.Duration(expiry) * time.Second)
 	switch w.State {
 	case "SETTLED":
