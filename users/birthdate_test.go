@@ -41,3 +41,54 @@ func TestBirthDateNotInFuture(t *testing.T) {
 		}
 	})
 }
+
+// TestBirthDateKiribatiToday: the earliest place on Earth (Kiribati's Line
+// Islands, UTC+14) reaches a date 14 hours before UTC does. Someone born
+// there "today" while it is still yesterday in UTC is accepted, on create
+// and update, from the first second of that day there; one second before
+// (still yesterday in Kiribati too) the date is in the future everywhere
+// and refused. The clock's own time zone does not matter.
+func TestBirthDateKiribatiToday(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s, clock := newService(t, db)
+		kiribati := time.FixedZone("LINT", 14*60*60)
+		midnight := time.Date(2026, 1, 3, 0, 0, 0, 0, kiribati) // 2026-01-02T10:00:00Z
+		if got := midnight.UTC().Format(time.DateOnly); got != "2026-01-02" {
+			t.Fatalf("test setup: UTC date %s", got)
+		}
+		create := func(local, date string) error {
+			u := alice()
+			u.PlatformUserID, u.UMALocal, u.BirthDate = "p-"+local, "$"+local, date
+			_, err := s.Create(ctx, s.DB(), u)
+			return err
+		}
+
+		clock.Set(midnight.Add(-time.Second))
+		wantCode(t, create("early", "2026-01-03"), 400, vaspd.CodeInvalidInput)
+		a, err := s.Create(ctx, s.DB(), alice()) // no birth date yet
+		if err != nil {
+			t.Fatal(err)
+		}
+		update := func(date string) error {
+			return db.InTx(ctx, func(tx *store.Tx) error {
+				_, err := s.Update(ctx, tx, a.ID, users.Patch{BirthDate: &date})
+				return err
+			})
+		}
+		wantCode(t, update("2026-01-03"), 400, vaspd.CodeInvalidInput)
+
+		for _, now := range []time.Time{midnight, midnight.In(time.UTC), midnight.In(time.FixedZone("HST", -10*60*60))} {
+			clock.Set(now)
+			if err := create("k"+now.Format("150405")+now.Location().String()[:1], "2026-01-03"); err != nil {
+				t.Fatalf("born today in Kiribati at %s (%s in UTC): %v", now, now.UTC(), err)
+			}
+		}
+		if err := update("2026-01-03"); err != nil {
+			t.Fatalf("update to today in Kiribati: %v", err)
+		}
+		// The day after Kiribati's today is in the future everywhere.
+		clock.Set(midnight.Add(24*time.Hour - time.Second))
+		wantCode(t, create("later", "2026-01-04"), 400, vaspd.CodeInvalidInput)
+		wantCode(t, update("2026-01-04"), 400, vaspd.CodeInvalidInput)
+	})
+}
