@@ -98,6 +98,12 @@ func (b *enqueueBuffer) Flush(ctx context.Context, tx *store.Tx) error {
 	evs := b.events
 	b.events = nil // a second Flush (none is expected) writes nothing twice
 	pg := tx.Driver().Name() == "postgres"
+	// Rows this Service's running worker can take are written leased to it
+	// and handed over after the commit (handoff.go).
+	var h *handoff
+	if w := b.s.running.Load(); w != nil {
+		h = w.planHandoff(evs)
+	}
 	for start := 0; start < len(evs); start += eventsPerStatement {
 		chunk := evs[start:min(start+eventsPerStatement, len(evs))]
 		n := 0
@@ -112,16 +118,25 @@ func (b *enqueueBuffer) Flush(ctx context.Context, tx *store.Tx) error {
 				return err
 			}
 		}
-		if err := writeDeliveries(ctx, tx, chunk, withEvents); err != nil {
+		if err := writeDeliveries(ctx, tx, chunk, withEvents, h); err != nil {
 			return err
 		}
 	}
+	// Wake the worker for the endpoints of the rows not handed off.
 	var eps []string
-	for _, ev := range evs {
-		eps = append(eps, ev.endpoints...)
+	if h != nil {
+		eps = h.due
+	} else {
+		for _, ev := range evs {
+			eps = append(eps, ev.endpoints...)
+		}
 	}
 	if len(eps) > 0 {
 		tx.AfterCommit(func() { b.s.wakeFor(eps) })
+	}
+	if h != nil && len(h.rows) > 0 {
+		rows := h.rows
+		tx.AfterCommit(func() { h.w.accept(rows) })
 	}
 	return nil
 }
@@ -155,8 +170,9 @@ func writeEvents(ctx context.Context, tx *store.Tx, evs []bufferedEvent, with *s
 
 // writeDeliveries inserts one pending delivery per event and endpoint, in
 // statements of at most deliveriesPerStatement rows; withEvents puts the
-// events' own INSERT in front of the first (PostgreSQL only).
-func writeDeliveries(ctx context.Context, tx *store.Tx, evs []bufferedEvent, withEvents bool) error {
+// events' own INSERT in front of the first (PostgreSQL only). Rows h hands
+// off are written leased (handoff.go), the others due now and unleased.
+func writeDeliveries(ctx context.Context, tx *store.Tx, evs []bufferedEvent, withEvents bool, h *handoff) error {
 	st := newStmt(tx.Driver())
 	rows := 0
 	what := "deliveries"
@@ -181,7 +197,8 @@ func writeDeliveries(ctx context.Context, tx *store.Tx, evs []bufferedEvent, wit
 		}
 		st.b.WriteString(") ")
 	}
-	for _, ev := range evs {
+	for i := range evs {
+		ev := &evs[i]
 		for _, ep := range ev.endpoints {
 			if rows == deliveriesPerStatement {
 				if err := flush(); err != nil {
@@ -196,9 +213,14 @@ func writeDeliveries(ctx context.Context, tx *store.Tx, evs []bufferedEvent, wit
 				st.b.WriteString(", ")
 			}
 			p := st.p
-			fmt.Fprintf(&st.b, "(%s, %s, %s, 'pending', 0, %s, '', 0, 0, '', %s, %s, 0)",
-				p.next(), p.next(), p.next(), p.next(), p.next(), p.next())
-			st.args = append(st.args, vaspd.NewID(vaspd.IDDelivery), ev.id, ep, ev.createdAt, ev.createdAt, ev.createdAt)
+			fmt.Fprintf(&st.b, "(%s, %s, %s, 'pending', 0, %s, %s, 0, 0, '', %s, %s, 0)",
+				p.next(), p.next(), p.next(), p.next(), p.next(), p.next(), p.next())
+			id := vaspd.NewID(vaspd.IDDelivery)
+			nextAt, token, ok := h.take(id, ev, ep)
+			if !ok {
+				nextAt = ev.createdAt
+			}
+			st.args = append(st.args, id, ev.id, ep, nextAt, token, ev.createdAt, ev.createdAt)
 			rows++
 		}
 	}

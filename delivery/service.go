@@ -45,6 +45,9 @@ type Service struct {
 	rnd    func() float64
 
 	wake chan struct{}
+	// running is the worker of the Run in progress, which enqueues hand
+	// their rows to (handoff.go); nil when none runs.
+	running atomic.Pointer[worker]
 
 	epGen   atomic.Uint64 // bumped on every endpoint change (matchCache)
 	matchMu sync.Mutex
@@ -68,6 +71,11 @@ type Service struct {
 	// recordLocked, when set (by tests), runs in the transaction that
 	// records attempts once it has updated their deliveries.
 	recordLocked func()
+	// claimTx, when set (by tests), runs before each claim transaction.
+	claimTx func(only string)
+	// dropHandoff, when set (by tests), sees each committed handoff and
+	// may drop it (true), as a process dying before the handoff would.
+	dropHandoff func(rows []claimed) bool
 }
 
 // New returns a Service over db, whose migrations must be applied.

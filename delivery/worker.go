@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -50,6 +48,9 @@ type worker struct {
 	failing map[string]int           // endpoint id → failed attempts not yet recorded (no claims for it until they are)
 	starved bool                     // the last claim left due work unclaimed for lack of MaxInFlight room
 	more    bool                     // the last claim got all it asked for from some endpoint: more may be due
+	seen    map[string]reading       // endpoint id → what the last claim read about it (handoff.go)
+	stopped bool                     // Run is stopping: no more handoffs are queued
+	token   string                   // lease token of handed-off rows
 	total   int
 	freed   chan struct{}
 	results chan finished
@@ -66,6 +67,8 @@ func newWorker(s *Service) *worker {
 		depth:   map[string]int{},
 		drained: map[string]bool{},
 		failing: map[string]int{},
+		seen:    map[string]reading{},
+		token:   newToken(),
 		share:   s.opt.MaxInFlight,
 		freed:   make(chan struct{}, 1),
 		results: make(chan finished, s.opt.MaxInFlight),
@@ -80,6 +83,11 @@ func newWorker(s *Service) *worker {
 // Run also prunes old deliveries, runs replay jobs and refreshes metrics.
 func (s *Service) Run(ctx context.Context) error {
 	w := newWorker(s)
+	// Enqueues hand their rows to this worker (handoff.go). Should Run be
+	// called twice at once on one Service, the second gets no handoffs.
+	if s.running.CompareAndSwap(nil, w) {
+		defer s.running.CompareAndSwap(w, nil)
+	}
 	completerDone := make(chan struct{})
 	go func() {
 		defer close(completerDone)
@@ -135,19 +143,26 @@ func (s *Service) Run(ctx context.Context) error {
 			timer.Reset(s.opt.PollInterval)
 		}
 	}
-	w.mu.Lock()
-	var unstarted []claimed
-	for id, q := range w.queue {
-		unstarted = append(unstarted, q...)
-		delete(w.queue, id)
-	}
-	w.mu.Unlock()
-	w.release(unstarted)
+	w.release(w.stop())
 	w.wg.Wait()
 	close(w.results)
 	<-completerDone
 	<-maintDone
 	return nil
+}
+
+// stop makes the worker take no more handoffs (a late one hands its rows
+// back, see accept) and returns its claimed, unstarted rows.
+func (w *worker) stop() []claimed {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
+	var unstarted []claimed
+	for id, q := range w.queue {
+		unstarted = append(unstarted, q...)
+		delete(w.queue, id)
+	}
+	return unstarted
 }
 
 func newToken() string {
@@ -203,6 +218,7 @@ func (w *worker) claimFor(ctx context.Context, only string) (n int, full bool, e
 	s := w.s
 	now := s.opt.Clock.Now()
 	us := store.Micros(now)
+	gen := s.epGen.Load() // before the read: a change during it makes the reading stale
 	targets, err := s.dueEndpoints(ctx, us, only)
 	if err != nil {
 		return 0, false, err
@@ -210,6 +226,7 @@ func (w *worker) claimFor(ctx context.Context, only string) (n int, full bool, e
 	if len(targets) == 0 {
 		return 0, false, nil
 	}
+	read := time.Now()
 	w.mu.Lock()
 	active := len(w.busy)
 	for _, t := range targets {
@@ -220,6 +237,7 @@ func (w *worker) claimFor(ctx context.Context, only string) (n int, full bool, e
 			active++
 		}
 	}
+	w.remember(targets, gen, read)
 	share := max(1, s.opt.MaxInFlight/max(1, active))
 	if only != "" {
 		// Endpoints not looked at may have work too: never more than the
@@ -298,6 +316,9 @@ func (w *worker) claimFor(ctx context.Context, only string) (n int, full bool, e
 
 	token := newToken()
 	var got []claimed
+	if s.claimTx != nil {
+		s.claimTx(only)
+	}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		got = got[:0]
 		for _, t := range targets {
@@ -577,49 +598,4 @@ func (s *Service) scanTarget(r scanner, nowUS int64) (*target, error) {
 		t.secrets = append(t.secrets, string(prev))
 	}
 	return &t, nil
-}
-
-// params writes the placeholders of a statement in the order of its
-// arguments. On SQLite they are plain "?": binding numbered ones ("?N", what
-// store's rebinding makes of "$N") costs SQLite a linear search per
-// parameter, quadratic in the multi-row statements here. So every
-// placeholder written with it must appear once, in argument order.
-type params struct {
-	pg bool
-	n  int
-}
-
-func newParams(d store.Driver) *params { return &params{pg: d.Name() == "postgres"} }
-
-// next returns the next placeholder.
-func (p *params) next() string {
-	p.n++
-	if p.pg {
-		return "$" + strconv.Itoa(p.n)
-	}
-	return "?"
-}
-
-// list returns k placeholders separated by commas.
-func (p *params) list(k int) string {
-	var b strings.Builder
-	for i := 0; i < k; i++ {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(p.next())
-	}
-	return b.String()
-}
-
-// placeholders returns "$from, $from+1, …" n times.
-func placeholders(from, n int) string {
-	var b strings.Builder
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "$%d", from+i)
-	}
-	return b.String()
 }
