@@ -102,7 +102,10 @@ func (b *enqueueBuffer) Flush(ctx context.Context, tx *store.Tx) error {
 	// and handed over after the commit (handoff.go).
 	var h *handoff
 	if w := b.s.running.Load(); w != nil {
-		h = w.planHandoff(evs)
+		var err error
+		if h, err = w.planHandoff(ctx, tx, evs); err != nil {
+			return err
+		}
 	}
 	for start := 0; start < len(evs); start += eventsPerStatement {
 		chunk := evs[start:min(start+eventsPerStatement, len(evs))]

@@ -1,6 +1,8 @@
 package delivery
 
 import (
+	"context"
+	"fmt"
 	"time"
 
 	"github.com/vaspd/vaspd/store"
@@ -27,16 +29,19 @@ import (
 // and unleased, and woken for, as before.
 
 // readingFresh is how old the worker's reading of an endpoint (its url,
-// secrets, timeout, ed25519 flag and failure streak, from the last claim's
-// dueEndpoints) may be for a handoff to use it. Claimed rows already wait in
-// memory about claimAhead with the target read at claim time (at most
-// LeaseMargin/2, pump's stale check), so a handed-off row started with a
-// reading this old is no staler than a claimed one. A stream of handoffs
-// refreshes the reading at least this often: once it is too old, the next
-// enqueue takes the old path, whose claim reads the endpoint again.
+// secrets, timeout, ed25519 flag and failure streak) may be for a handoff
+// to use it. Claimed rows already wait in memory about claimAhead with the
+// target read at claim time (at most LeaseMargin/2, pump's stale check), so
+// a handed-off row started with a reading this old is no staler than a
+// claimed one. An older reading is read again inside the enqueueing
+// transaction (refreshReadings): a stream of handoffs makes no claims, so
+// claims alone would let it age and send one event in every readingFresh
+// the slow way, through a wake-up and a claim — enough of a healthy
+// stream's events (2 % at 200/s) to be its p99.
 const readingFresh = claimAhead
 
-// reading is what the worker last read about an endpoint in a claim.
+// reading is what the worker last read about an endpoint, in a claim or in
+// an enqueueing transaction.
 type reading struct {
 	t   *target
 	at  time.Time // when (real time: what ages is the database row, not the fake clock of tests)
@@ -63,14 +68,15 @@ type handoff struct {
 	due      []string  // the endpoints of the rows written due (not handed off), to wake for
 }
 
-// planHandoff decides, for the deliveries about to be written for evs, which
-// endpoints take some already leased, and how many (the oldest first). It
-// returns nil when none does. An endpoint takes rows only if this worker read
-// it freshly in a claim (readingFresh, and no endpoint change by this Service
-// since), it has no failure streak and no failure being recorded here, and
-// its in-flight plus queued rows are below the depth a claim would take for
-// it (claimRows), with MaxInFlight room: exactly what a claim woken for these
-// rows would have taken. Otherwise the rows go the old way (due, woken for).
+// planHandoff decides, in tx just before the deliveries for evs are
+// written, which endpoints take some of them already leased, and how many
+// (the oldest first). It returns nil when none does. An endpoint takes rows
+// only if this worker has a fresh reading of it (readingFresh, and no
+// endpoint change by this Service since: see refreshReadings), it has no
+// failure streak and no failure being recorded here, and its in-flight
+// plus queued rows are below the depth a claim would take for it
+// (claimRows), with MaxInFlight room: what a claim woken for these rows
+// would have taken. Otherwise the rows go the old way (due, woken for).
 //
 // Nothing is reserved: a transaction that rolls back has no hook to give a
 // reservation back. On SQLite transactions are serialized from Flush through
@@ -78,7 +84,7 @@ type handoff struct {
 // committing together may each fill an endpoint up to its depth, bounded by
 // their number, and pump's stale check hands back any row that then waits
 // too long.
-func (w *worker) planHandoff(evs []bufferedEvent) *handoff {
+func (w *worker) planHandoff(ctx context.Context, tx *store.Tx, evs []bufferedEvent) (*handoff, error) {
 	s := w.s
 	count := map[string]int{}
 	for _, ev := range evs {
@@ -89,18 +95,33 @@ func (w *worker) planHandoff(evs []bufferedEvent) *handoff {
 	gen := s.epGen.Load()
 	wall := time.Now()
 	now := s.opt.Clock.Now()
+	// Endpoints this worker knows and could take rows for but read too long
+	// ago are read again, here: the transaction sees them at least as
+	// recently as a claim after its commit would.
+	var stale []string
+	w.mu.Lock()
+	if w.stopped || w.total >= s.opt.MaxInFlight {
+		w.mu.Unlock()
+		return nil, nil
+	}
+	for id := range count {
+		r, ok := w.seen[id]
+		if ok && (r.gen != gen || wall.Sub(r.at) >= readingFresh) && w.canTake(id) {
+			stale = append(stale, id)
+		}
+	}
+	w.mu.Unlock()
+	if len(stale) > 0 {
+		if err := w.refreshReadings(ctx, tx, stale, gen, wall, store.Micros(now)); err != nil {
+			return nil, err
+		}
+	}
 	var h *handoff
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.stopped || w.total >= s.opt.MaxInFlight {
-		return nil
-	}
 	for id, n := range count {
 		r, ok := w.seen[id]
-		if !ok || r.gen != gen || wall.Sub(r.at) >= readingFresh {
-			continue
-		}
-		if r.t.streak > 0 || w.streak[id] > 0 || w.failing[id] > 0 {
+		if !ok || r.gen != gen || wall.Sub(r.at) >= readingFresh || r.t.streak > 0 || !w.canTake(id) {
 			continue
 		}
 		k := min(n, w.claimRows(id, w.limit(id))-w.busy[id]-len(w.queue[id]))
@@ -116,7 +137,55 @@ func (w *worker) planHandoff(evs []bufferedEvent) *handoff {
 		// timeout plus the margin has passed.
 		h.leaseEnd[id] = now.Add(r.t.timeout + s.opt.LeaseMargin)
 	}
-	return h
+	return h, nil
+}
+
+// canTake reports whether the worker may take rows for endpoint id without
+// a claim, as far as its own state goes: running, room left, and the
+// endpoint not failing here. Called with w.mu held.
+func (w *worker) canTake(id string) bool {
+	return !w.stopped && w.total < w.s.opt.MaxInFlight && w.streak[id] == 0 && w.failing[id] == 0
+}
+
+// endpointReadingQuery reads what an attempt needs of endpoints that may be
+// attempted now: enabled, not deleted, not backed off (dueEndpoints' test,
+// without the due rows, which the caller is writing).
+const endpointReadingQuery = `SELECT e.id, e.url, e.timeout_ms, e.secret, e.prev_secret, e.prev_secret_until,
+		e.sign_ed25519, e.failure_streak
+	FROM webhook_endpoints e
+	WHERE e.enabled AND e.deleted_at = 0 AND e.backoff_until <= `
+
+// refreshReadings reads endpoints ids again in tx, the enqueueing
+// transaction, for planHandoff (gen loaded before the read). One that is
+// disabled, deleted or backed off now is forgotten: its rows go the old way
+// until a claim reads it again.
+func (w *worker) refreshReadings(ctx context.Context, tx *store.Tx, ids []string, gen uint64, wall time.Time, us int64) error {
+	p := newParams(tx.Driver())
+	q := endpointReadingQuery + p.next() + ` AND e.id IN (` + p.list(len(ids)) + `)`
+	args := append([]any{us}, anys(ids)...)
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("delivery: read endpoints: %w", err)
+	}
+	defer rows.Close()
+	var got []*target
+	for rows.Next() {
+		t, err := w.s.scanTarget(rows, us)
+		if err != nil {
+			return fmt.Errorf("delivery: read endpoints: %w", err)
+		}
+		got = append(got, t)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("delivery: read endpoints: %w", err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, id := range ids {
+		delete(w.seen, id)
+	}
+	w.remember(got, gen, wall)
+	return nil
 }
 
 // take reports whether the delivery id of ev to endpoint ep is handed off,

@@ -209,12 +209,13 @@ func TestHandoffLostByACrashIsRetriedAfterItsLease(t *testing.T) {
 	})
 }
 
-// TestNoHandoffWithoutAFreshHealthyReading: an endpoint that is failing
-// here, has a failure streak, was read too long ago, or was changed by this
-// Service since it was read gets its rows the old way: due, unleased, for a
-// claim to read the endpoint again.
-func TestNoHandoffWithoutAFreshHealthyReading(t *testing.T) {
+// TestNoHandoffToAFailingEndpoint: an endpoint that is failing here, has a
+// failure streak, or is backed off (by another process, seen when its stale
+// reading is read again), or a worker that is stopping, gets its rows the
+// old way: due, unleased, for a claim to read the endpoint again.
+func TestNoHandoffToAFailingEndpoint(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
 		clock := vaspd.NewFakeClock(t0)
 		s := newTestService(t, db, clock)
 		rc := newReceiver(t)
@@ -222,31 +223,43 @@ func TestNoHandoffWithoutAFreshHealthyReading(t *testing.T) {
 		w := attach(t, s)
 		prime(t, s, w)
 		w.wg.Wait()
+		backoff := func(until time.Time) {
+			err := db.InTx(ctx, func(tx *store.Tx) error {
+				_, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET backoff_until = $1 WHERE id = $2`,
+					store.Micros(until), e.ID)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
 
 		cases := []struct {
 			name      string
-			set, undo func()
+			set, undo func() // set runs with w.mu held
 		}{
 			{"failing here", func() { w.failing[e.ID] = 1 }, func() { delete(w.failing, e.ID) }},
 			{"failure streak", func() { w.streak[e.ID] = 1 }, func() { delete(w.streak, e.ID) }},
-			{"stale reading", func() {
+			{"worker stopping", func() { w.stopped = true }, func() { w.stopped = false }},
+			{"backed off elsewhere", func() {
 				r := w.seen[e.ID]
 				r.at = r.at.Add(-readingFresh)
 				w.seen[e.ID] = r
 			}, func() {}},
-			{"worker stopping", func() { w.stopped = true }, func() { w.stopped = false }},
-			{"endpoint changed", func() { s.endpointsChanged() }, func() {}}, // last: stale for good
 		}
-		// The handoff works before each case (so the cases test something).
 		for _, c := range cases {
 			w.mu.Lock()
 			r := w.seen[e.ID] // fresh again, however slow the machine
 			r.at = time.Now()
 			w.seen[e.ID] = r
 			w.mu.Unlock()
+			// The handoff works before each case (so the case tests something).
 			id := enqueue(t, s, Event{Type: TypeTest})
 			if token, _, _ := deliveryRow(t, s, id); token != w.token {
 				t.Fatalf("before %q: not handed off", c.name)
+			}
+			if c.name == "backed off elsewhere" {
+				backoff(t0.Add(time.Hour))
 			}
 			w.mu.Lock()
 			c.set()
@@ -260,10 +273,68 @@ func TestNoHandoffWithoutAFreshHealthyReading(t *testing.T) {
 			c.undo()
 			w.mu.Unlock()
 		}
+		w.mu.Lock()
+		_, known := w.seen[e.ID]
+		w.mu.Unlock()
+		if known {
+			t.Fatal("the reading of a backed-off endpoint was kept")
+		}
 		finish(t, w)
+		backoff(time.Time{})
 		// The ones not handed off are claimed as before.
 		if n := step(t, s); n != len(cases) {
 			t.Fatalf("claimed %d, want %d", n, len(cases))
+		}
+	})
+}
+
+// TestStaleReadingIsReadAgainAtEnqueue: a reading too old, or from before
+// this Service changed the endpoint, is read again in the enqueueing
+// transaction, so the handoff uses the endpoint as it is now (its new URL).
+func TestStaleReadingIsReadAgainAtEnqueue(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := vaspd.NewFakeClock(t0)
+		s := newTestService(t, db, clock)
+		claims := countClaims(s)
+		rc, rc2 := newReceiver(t), newReceiver(t)
+		e, _ := mustEndpoint(t, s, rc.URL)
+		w := attach(t, s)
+		prime(t, s, w)
+		w.wg.Wait()
+
+		w.mu.Lock()
+		old := w.seen[e.ID]
+		old.at = old.at.Add(-readingFresh)
+		w.seen[e.ID] = old
+		w.mu.Unlock()
+		id := enqueue(t, s, Event{Type: TypeTest})
+		if token, _, _ := deliveryRow(t, s, id); token != w.token {
+			t.Fatal("stale reading: not handed off")
+		}
+		w.mu.Lock()
+		if r := w.seen[e.ID]; !r.at.After(old.at) {
+			t.Fatal("stale reading not read again")
+		}
+		w.mu.Unlock()
+
+		url := rc2.URL
+		if _, err := s.UpdateEndpoint(ctx, e.ID, EndpointInput{URL: &url}); err != nil {
+			t.Fatal(err)
+		}
+		id = enqueue(t, s, Event{Type: TypeTest})
+		if token, _, _ := deliveryRow(t, s, id); token != w.token {
+			t.Fatal("changed endpoint: not handed off")
+		}
+		finish(t, w)
+		if got := rc2.requests(); len(got) != 1 || got[0].header.Get("webhook-id") != id {
+			t.Fatalf("the new URL got %d requests, want the one enqueued after the change", len(got))
+		}
+		if n := len(rc.requests()); n != 2 {
+			t.Fatalf("the old URL got %d requests, want 2", n)
+		}
+		if c := claims.Load(); c != 1 {
+			t.Fatalf("%d claims, want 1 (priming)", c)
 		}
 	})
 }
