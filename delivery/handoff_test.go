@@ -397,7 +397,6 @@ func TestTwoServicesWithHandoffsNeverShareADelivery(t *testing.T) {
 		got := map[string]int{} // receiver + webhookId → requests
 		inFlight := map[string]bool{}
 		overlap := ""
-		var rcs []*receiver
 		for i := 0; i < 2; i++ {
 			rc := newReceiver(t)
 			name := fmt.Sprint(i)
@@ -416,7 +415,6 @@ func TestTwoServicesWithHandoffsNeverShareADelivery(t *testing.T) {
 				mu.Unlock()
 				w.WriteHeader(http.StatusOK)
 			})
-			rcs = append(rcs, rc)
 			mustEndpoint(t, a, rc.URL)
 		}
 		var handed atomic.Int64
