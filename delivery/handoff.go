@@ -48,8 +48,9 @@ type reading struct {
 	gen uint64    // Service.epGen before the read: this Service's endpoint changes since make it stale
 }
 
-// remember keeps the endpoints a claim's dueEndpoints read (gen loaded before
-// the read) for handoffs. Called with w.mu held.
+// remember keeps the endpoints read by a claim's dueEndpoints or by
+// refreshReadings (gen loaded before the read) for handoffs. Called with
+// w.mu held.
 func (w *worker) remember(targets []*target, gen uint64, at time.Time) {
 	for _, t := range targets {
 		w.seen[t.id] = reading{t: t, at: at, gen: gen}
