@@ -218,7 +218,9 @@ func (w *worker) claimFor(ctx context.Context, only string) (n int, full bool, e
 	s := w.s
 	now := s.opt.Clock.Now()
 	us := store.Micros(now)
-	gen := s.epGen.Load() // before the read: a change during it makes the reading stale
+	// Before the read: a change during it makes the reading stale, and its
+	// age counts from its start.
+	gen, read := s.epGen.Load(), time.Now()
 	targets, err := s.dueEndpoints(ctx, us, only)
 	if err != nil {
 		return 0, false, err
@@ -226,7 +228,6 @@ func (w *worker) claimFor(ctx context.Context, only string) (n int, full bool, e
 	if len(targets) == 0 {
 		return 0, false, nil
 	}
-	read := time.Now()
 	w.mu.Lock()
 	active := len(w.busy)
 	for _, t := range targets {
