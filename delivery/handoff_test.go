@@ -39,23 +39,6 @@ func prime(t *testing.T, s *Service, w *worker) string {
 	return id
 }
 
-// finish waits for w's attempts and records their results.
-func finish(t *testing.T, w *worker) int {
-	t.Helper()
-	w.wg.Wait()
-	close(w.results)
-	var batch []finished
-	for f := range w.results {
-		batch = append(batch, f)
-	}
-	if len(batch) > 0 {
-		if err := w.record(batch); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return len(batch)
-}
-
 // deliveryRow reads the lease and schedule of webhookID's only delivery.
 func deliveryRow(t *testing.T, s *Service, webhookID string) (token string, nextAt int64, status string) {
 	t.Helper()

@@ -115,6 +115,13 @@ func step(t *testing.T, s *Service) int {
 	if err != nil {
 		t.Fatal(err)
 	}
+	finish(t, w)
+	return n
+}
+
+// finish waits for w's attempts and records their results.
+func finish(t *testing.T, w *worker) int {
+	t.Helper()
 	w.wg.Wait()
 	close(w.results)
 	var batch []finished
@@ -126,7 +133,7 @@ func step(t *testing.T, s *Service) int {
 			t.Fatal(err)
 		}
 	}
-	return n
+	return len(batch)
 }
 
 // onlyDelivery returns the single delivery of webhookID.
