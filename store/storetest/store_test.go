@@ -253,20 +253,13 @@ func TestCheckSchema(t *testing.T) {
 		if err := db.CheckSchema(ctx); err != nil {
 			t.Fatalf("migrated database: %v", err)
 		}
-		ms, err := store.Migrations(db.Driver().MigrationVariant())
-		if err != nil {
-			t.Fatal(err)
-		}
-		known := map[int]bool{}
-		for _, m := range ms {
-			known[m.Version] = true
-		}
+		ms, known := knownMigrations(t, db)
 		last, mid := ms[len(ms)-1].Version, ms[len(ms)/2].Version
 		if _, err := db.ExecContext(ctx, `DELETE FROM schema_migrations WHERE version = $1`, mid); err != nil {
 			t.Fatal(err)
 		}
 		var se *store.SchemaError
-		err = db.CheckSchema(ctx)
+		err := db.CheckSchema(ctx)
 		if !errors.As(err, &se) || se.Applied != last || se.Expected != last || se.Missing != mid || se.Unknown != 0 ||
 			!strings.Contains(err.Error(), fmt.Sprintf("lacks %04d", mid)) {
 			t.Errorf("migration %d missing: %#v %v", mid, se, err)
@@ -283,6 +276,21 @@ func TestCheckSchema(t *testing.T) {
 			t.Errorf("unknown migration %d: %#v %v", unknown, se, err)
 		}
 	})
+}
+
+// knownMigrations returns this binary's migrations for db and their
+// versions as a set.
+func knownMigrations(t *testing.T, db *store.DB) ([]store.Migration, map[int]bool) {
+	t.Helper()
+	ms, err := store.Migrations(db.Driver().MigrationVariant())
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[int]bool{}
+	for _, m := range ms {
+		known[m.Version] = true
+	}
+	return ms, known
 }
 
 // TestMigrationsDone: /readyz's check is true exactly when every migration
@@ -302,14 +310,7 @@ func TestMigrationsDone(t *testing.T) {
 			}
 		}
 		done(true, "migrated")
-		ms, err := store.Migrations(db.Driver().MigrationVariant())
-		if err != nil {
-			t.Fatal(err)
-		}
-		known := map[int]bool{}
-		for _, m := range ms {
-			known[m.Version] = true
-		}
+		ms, known := knownMigrations(t, db)
 		unknown := func(from int) int {
 			for known[from] {
 				from++
