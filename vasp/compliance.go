@@ -27,6 +27,16 @@ type Compliance interface {
 	// RegisterTransaction is told about every completed payment, after it
 	// is committed (e.g. to report it); errors are the implementation's to
 	// retry, the payment is final.
+	//
+	// It is told at least once, not exactly once: the registration owed
+	// is recorded with the completion, and one that a crash (or a
+	// shutdown) kept from returning, or from being recorded as made, is
+	// made again by the next Run, in this process or another sharing the
+	// database, a minute or more after the payment completed. So it may
+	// be called more than once for one transaction, possibly by two
+	// processes at once should a call outlast that minute, and must be
+	// idempotent, keyed by the transaction's ID. A call whose ctx ends
+	// before it returns counts as not made.
 	RegisterTransaction(ctx context.Context, t Transaction)
 }
 

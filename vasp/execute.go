@@ -285,7 +285,7 @@ func (s *Service) finish(ctx context.Context, t Transaction, p lightning.Payment
 		s.opt.Webhooks.Wake()
 		s.log.Info("outgoing payment finished", "transaction", t.ID, "status", t.Status, "reason", t.FailureReason)
 		if t.Status == StatusCompleted {
-			s.opt.Compliance.RegisterTransaction(ctx, t)
+			s.register(ctx, t)
 			s.wakeCallbacks()
 		}
 		return t, nil

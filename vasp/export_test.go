@@ -56,3 +56,7 @@ func (s *Service) EndCreated(ctx context.Context, id, approval string) {
 	}
 	s.endCreated(ctx, id, d)
 }
+
+// RegisterRound claims the completed payments whose registration is owed
+// and registers them, returning how many it claimed.
+func (s *Service) RegisterRound(ctx context.Context) (int, error) { return s.registerRound(ctx) }

@@ -233,7 +233,7 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 		s.log.Info("incoming payment completed", "transaction", done.ID, "user", done.UserID,
 			"amount", done.Amount, "currency", done.Currency, "msats", done.Msats)
 		s.opt.Webhooks.Wake()
-		s.opt.Compliance.RegisterTransaction(ctx, *done)
+		s.register(ctx, *done)
 		s.wakeCallbacks()
 	}
 	return err

@@ -203,11 +203,13 @@ func (s *Service) Configuration() *uma.Configuration {
 
 // Run does the background work until ctx ends: crediting settled incoming
 // payments, resolving outgoing payments left in flight, sending
-// post-transaction callbacks, and purging old nonces. Each loop retries its
-// own failures; Run returns when ctx ends and they have stopped.
+// post-transaction callbacks, registering the completed payments a crash
+// left unregistered (Compliance.RegisterTransaction), and purging old
+// nonces. Each loop retries its own failures; Run returns when ctx ends
+// and they have stopped.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){s.watchSettlements, s.resolveOutgoing, s.sendCallbacks} {
+	for _, loop := range []func(context.Context){s.watchSettlements, s.resolveOutgoing, s.sendCallbacks, s.registerOwed} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -1,0 +1,118 @@
+package vasp
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/vaspd/vaspd/store"
+)
+
+// Registering completed payments with the compliance hook
+// (Compliance.RegisterTransaction), at least once. What is owed lives on
+// the transaction row (register_state, migration 0460): a payment that
+// reaches COMPLETED owes its registration from that very commit,
+// whichever process made it. The process that completes a payment calls
+// the hook right after the commit and marks it done; should it die in
+// between (or its context end), the payment stays owed and the sweep
+// below, in any process, registers it once registerLease has passed since
+// it settled (the completing process's own claim). The sweep claims as
+// the callback sender does: a claim pushes register_next_at a lease
+// ahead, so two processes do not register the same payment at once, and
+// one that dies mid-call hands it on when the lease ends. A hook that
+// outlives its lease, or a crash after the call but before the mark, has
+// the payment registered again: hence "at least once", and the hook must
+// be idempotent (by the transaction's ID).
+
+const (
+	// registerLease is how long a registration is left to the process
+	// that completed the payment, or that claimed it.
+	registerLease = time.Minute
+	// registerBatch is how many registrations one round claims.
+	registerBatch = 100
+	// registerEvery is how often the sweep looks for registrations owed.
+	registerEvery = 15 * time.Second
+)
+
+// register tells the compliance hook of t, which the caller just
+// completed, and marks it registered. A context ended before or during
+// the call leaves it owed, to the sweep.
+func (s *Service) register(ctx context.Context, t Transaction) {
+	if ctx.Err() != nil {
+		return
+	}
+	s.opt.Compliance.RegisterTransaction(ctx, t)
+	if ctx.Err() != nil {
+		return
+	}
+	s.markRegistered(ctx, t.ID)
+}
+
+// markRegistered records that t's registration was made; if that fails,
+// the sweep registers it again.
+func (s *Service) markRegistered(ctx context.Context, id string) {
+	if _, err := s.db.ExecContext(context.WithoutCancel(ctx), `UPDATE uma_transactions SET register_state = 'done'
+		WHERE id = $1 AND register_state = 'pending'`, id); err != nil {
+		s.log.Warn("record compliance registration; it will be made again", "transaction", id, "err", err)
+	}
+}
+
+// registerOwed registers the completed payments left unregistered, at
+// start and every registerEvery, until ctx ends.
+func (s *Service) registerOwed(ctx context.Context) {
+	for {
+		n, err := s.registerRound(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			s.log.Warn("compliance registrations", "err", err)
+		}
+		if n == registerBatch && err == nil {
+			continue // more may be owed
+		}
+		if !sleep(ctx, registerEvery) {
+			return
+		}
+	}
+}
+
+// registerRound claims the registrations owed and makes them; it returns
+// how many it claimed.
+func (s *Service) registerRound(ctx context.Context) (int, error) {
+	now := s.clock.Now()
+	var owed []Transaction
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		owed = owed[:0]
+		rows, err := tx.QueryContext(ctx, `UPDATE uma_transactions SET register_next_at = $1
+			WHERE id IN (SELECT id FROM uma_transactions
+				WHERE register_state = 'pending' AND status = 'COMPLETED' AND register_next_at <= $2
+					AND COALESCE(settled_at, 0) <= $3
+				ORDER BY register_next_at LIMIT $4 `+tx.Driver().SkipLocked()+`)
+			RETURNING `+txColumns,
+			store.Micros(now.Add(registerLease)), store.Micros(now), store.Micros(now.Add(-registerLease)), registerBatch)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			t, err := scanTransaction(rows)
+			if err != nil {
+				return err
+			}
+			owed = append(owed, t)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return 0, fmt.Errorf("claim compliance registrations: %w", err)
+	}
+	for _, t := range owed {
+		if ctx.Err() != nil {
+			break // shutting down: the lease hands the rest on
+		}
+		s.log.Info("registering a completed payment left unregistered", "transaction", t.ID)
+		s.register(ctx, t)
+	}
+	return len(owed), nil
+}
