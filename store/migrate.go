@@ -175,6 +175,41 @@ func (db *DB) MigrationsDone(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
+// UnknownMigrations returns the migrations the database records that this
+// binary does not have (a newer vaspd applied them), in version order,
+// with their recorded names and no SQL; none on a database at this
+// binary's migrations or older. `vaspd serve` runs on such a database (see
+// [DB.MigrationsDone]) and warns of them at startup.
+func (db *DB) UnknownMigrations(ctx context.Context) ([]Migration, error) {
+	ms, err := Migrations(db.driver.MigrationVariant())
+	if err != nil {
+		return nil, err
+	}
+	known := make(map[int]bool, len(ms))
+	for _, m := range ms {
+		known[m.Version] = true
+	}
+	rows, err := db.QueryContext(ctx, `SELECT version, name FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	defer rows.Close()
+	var unknown []Migration
+	for rows.Next() {
+		var m Migration
+		if err := rows.Scan(&m.Version, &m.Name); err != nil {
+			return nil, fmt.Errorf("read schema_migrations: %w", err)
+		}
+		if !known[m.Version] {
+			unknown = append(unknown, m)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	return unknown, nil
+}
+
 // SchemaError is what [DB.CheckSchema] returns for a database whose
 // applied migrations are not exactly this binary's.
 type SchemaError struct {

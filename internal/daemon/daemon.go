@@ -144,6 +144,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		return err
 	}
 	d.db.Store(db)
+	d.warnNewerSchema(ctx, db)
 
 	keys, err := loadKeys(ctx, db, d.cfg)
 	if err != nil {
@@ -213,6 +214,29 @@ func (d *Daemon) start(ctx context.Context) error {
 	d.setHandler(srv.Handler())
 	d.log.Info("vaspd ready", "addr", d.ln.Addr().String(), "domain", d.cfg.Domain, "database", db.Driver().Name())
 	return nil
+}
+
+// warnNewerSchema logs, once, that db records migrations this binary does
+// not have: a newer vaspd migrated it. Serving it is allowed (a rolling
+// upgrade runs old and new processes on one database for a while) but
+// should not go unnoticed: this binary does not know what those
+// migrations changed.
+func (d *Daemon) warnNewerSchema(ctx context.Context, db *store.DB) {
+	unknown, err := db.UnknownMigrations(ctx)
+	if err != nil {
+		d.log.Warn("could not compare the database's migrations with this vaspd's", "err", err)
+		return
+	}
+	if len(unknown) == 0 {
+		return
+	}
+	names := make([]string, len(unknown))
+	for i, m := range unknown {
+		names[i] = fmt.Sprintf("%04d_%s", m.Version, m.Name)
+	}
+	d.log.Warn("the database was migrated by a newer vaspd: it records migrations this vaspd does not have; "+
+		"serving it as during a rolling upgrade, but this vaspd should be replaced by the newer one",
+		"unknown_migrations", names)
 }
 
 func (d *Daemon) setHandler(h http.Handler) { d.handler.Store(&h) }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -428,4 +429,45 @@ func waitUp(t *testing.T, d *Daemon, errc chan error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatal("daemon not ready in 20 s")
+}
+
+// TestWarnsOfANewerSchema: `vaspd serve` on a database that a newer vaspd
+// migrated (schema_migrations records versions this binary does not have)
+// serves it, as in a rolling upgrade, but says so once at startup, naming
+// those versions.
+func TestWarnsOfANewerSchema(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := storetest.SQLiteAt(t, filepath.Join(dir, "vaspd.db"))
+	for _, v := range []string{`(9998, 'later', 0)`, `(9999, 'latest', 0)`} {
+		if _, err := db.ExecContext(context.Background(), `INSERT INTO schema_migrations (version, name, applied_at) VALUES `+v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	d, log, errc := startLogged(t, Config{DataDir: dir})
+	waitUp(t, d, errc)
+	var warnings []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(log.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec["level"] == "WARN" && strings.Contains(fmt.Sprint(rec["msg"]), "newer vaspd") {
+			warnings = append(warnings, rec)
+		}
+	}
+	if len(warnings) != 1 {
+		t.Fatalf("%d warnings of a newer schema, want 1; log:\n%s", len(warnings), log.String())
+	}
+	if got := fmt.Sprint(warnings[0]["unknown_migrations"]); got != "[9998_later 9999_latest]" {
+		t.Errorf("the warning names %s, want [9998_later 9999_latest]", got)
+	}
+
+	// A database at exactly this binary's migrations gets no such warning.
+	d, log, errc = startLogged(t, Config{DataDir: t.TempDir()})
+	waitUp(t, d, errc)
+	if strings.Contains(log.String(), "newer vaspd") {
+		t.Errorf("a warning of a newer schema on a fresh database:\n%s", log.String())
+	}
 }

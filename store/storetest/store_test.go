@@ -339,3 +339,24 @@ func TestMigrationsDone(t *testing.T) {
 		done(true, fmt.Sprintf("%04d recorded again, with two extra rows", mid))
 	})
 }
+
+// TestUnknownMigrations: the versions a newer vaspd recorded, with their
+// names, in order; none on a database at exactly this binary's.
+func TestUnknownMigrations(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if got, err := db.UnknownMigrations(ctx); err != nil || len(got) != 0 {
+			t.Fatalf("migrated database: %v, %v; want none", got, err)
+		}
+		for _, v := range []string{`(9999, 'latest', 0)`, `(9998, 'later', 0)`} {
+			if _, err := db.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES `+v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := db.UnknownMigrations(ctx)
+		if err != nil || len(got) != 2 || got[0].Version != 9998 || got[0].Name != "later" || got[1].Version != 9999 || got[1].Name != "latest" {
+			t.Fatalf("with two newer migrations: %+v, %v", got, err)
+		}
+	})
+}
