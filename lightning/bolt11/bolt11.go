@@ -275,6 +275,14 @@ const (
 // expirySeconds reads the expiry in seconds from the first 'x' field of s, a
 // payment request zpay32 has decoded (lower case, checksum verified), as
 // zpay32 reads it but with overflow checks. 0 means there is no 'x' field.
+//
+// It is hand-rolled because zpay32 cannot tell an absurd expiry from a
+// sane one: it keeps the field only as a time.Duration, multiplied by
+// time.Second without an overflow check (parseExpiry; 2^55+3600 s comes
+// out as an hour), and exposes neither the raw value nor its tagged
+// fields. btcutil's bech32 decoder would only replace the character
+// lookup below, not the walk over the tagged fields, at the cost of a
+// second checksum pass.
 func expirySeconds(s string) (uint64, error) {
 	bad := fmt.Errorf("%w: malformed tagged fields", lightning.ErrInvalidInvoice)
 	sep := strings.LastIndexByte(s, '1')
