@@ -257,8 +257,9 @@ func (s *Service) finish(ctx context.Context, t Transaction, p lightning.Payment
 			m = ledger.Release("release/"+t.PaymentHash, t.UserID, t.Currency, t.Amount, t.ID)
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, failure_reason = $2, settled_at = $3, updated_at = $3,
-			details = CASE WHEN $6 = '' THEN details ELSE $6 END
-			WHERE id = $4 AND status = $5`, status, string(p.FailureReason), store.Micros(now), t.ID, StatusProcessing, newDetails)
+			details = CASE WHEN $6 = '' THEN details ELSE $6 END, register_state = $7
+			WHERE id = $4 AND status = $5`, status, string(p.FailureReason), store.Micros(now), t.ID, StatusProcessing, newDetails,
+			s.registerState())
 		if err != nil {
 			return err
 		}
@@ -285,7 +286,7 @@ func (s *Service) finish(ctx context.Context, t Transaction, p lightning.Payment
 		s.opt.Webhooks.Wake()
 		s.log.Info("outgoing payment finished", "transaction", t.ID, "status", t.Status, "reason", t.FailureReason)
 		if t.Status == StatusCompleted {
-			s.register(ctx, t)
+			s.registerCompleted(ctx, t)
 			s.wakeCallbacks()
 		}
 		return t, nil

@@ -22,7 +22,9 @@ import (
 // one that dies mid-call hands it on when the lease ends. A hook that
 // outlives its lease, or a crash after the call but before the mark, has
 // the payment registered again: hence "at least once", and the hook must
-// be idempotent (by the transaction's ID).
+// be idempotent (by the transaction's ID). With the default DomainPolicy,
+// whose hook does nothing, a payment completes registered: no call, and
+// no second commit to mark it.
 
 const (
 	// registerLease is how long a registration is left to the process
@@ -34,16 +36,43 @@ const (
 	registerEvery = 15 * time.Second
 )
 
-// register tells the compliance hook of t, which the caller just
-// completed, and marks it registered. A context ended before or during
-// the call leaves it owed, to the sweep.
+// registerState is the register_state a payment is given as it
+// completes: pending, unless the hook is the default DomainPolicy, whose
+// RegisterTransaction does nothing. Telling it of a payment after the
+// commit would only cost each payment a second commit (marking it done),
+// so such a payment completes registered.
+func (s *Service) registerState() string {
+	if _, noop := s.opt.Compliance.(DomainPolicy); noop {
+		return registerDone
+	}
+	return registerPending
+}
+
+// Registration states (register_state).
+const (
+	registerPending = "pending" // owed once the transaction is COMPLETED
+	registerDone    = "done"
+)
+
+// registerCompleted registers t, which the caller just completed with
+// register_state registerState().
+func (s *Service) registerCompleted(ctx context.Context, t Transaction) {
+	if s.registerState() == registerPending {
+		s.register(ctx, t)
+	}
+}
+
+// register tells the compliance hook of t and marks it registered. A
+// context ended before or during the call leaves it owed, to the sweep.
 func (s *Service) register(ctx context.Context, t Transaction) {
 	if ctx.Err() != nil {
 		return
 	}
-	s.opt.Compliance.RegisterTransaction(ctx, t)
-	if ctx.Err() != nil {
-		return
+	if _, noop := s.opt.Compliance.(DomainPolicy); !noop {
+		s.opt.Compliance.RegisterTransaction(ctx, t)
+		if ctx.Err() != nil {
+			return
+		}
 	}
 	s.markRegistered(ctx, t.ID)
 }
@@ -51,8 +80,8 @@ func (s *Service) register(ctx context.Context, t Transaction) {
 // markRegistered records that t's registration was made; if that fails,
 // the sweep registers it again.
 func (s *Service) markRegistered(ctx context.Context, id string) {
-	if _, err := s.db.ExecContext(context.WithoutCancel(ctx), `UPDATE uma_transactions SET register_state = 'done'
-		WHERE id = $1 AND register_state = 'pending'`, id); err != nil {
+	if _, err := s.db.ExecContext(context.WithoutCancel(ctx), `UPDATE uma_transactions SET register_state = $1
+		WHERE id = $2 AND register_state = $3`, registerDone, id, registerPending); err != nil {
 		s.log.Warn("record compliance registration; it will be made again", "transaction", id, "err", err)
 	}
 }

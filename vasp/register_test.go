@@ -199,3 +199,51 @@ func TestUpgradeRegistrationOwed(t *testing.T) {
 		}
 	})
 }
+
+// With the default DomainPolicy, whose hook does nothing, a payment
+// completes registered (no second commit per payment to mark it), and a
+// registration another process's hook left owed is marked made, not
+// claimed again lease after lease.
+func TestNoopRegistrationCostsNothing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		state := func(id string) string {
+			t.Helper()
+			var st string
+			if err := db.QueryRowContext(t.Context(), `SELECT register_state FROM uma_transactions WHERE id = $1`, id).Scan(&st); err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}
+		pr, err := s.PayRequest(t.Context(), "bob", payRequest(t, sender.Signing, "$alice@vasp1.example", w.clock.Now()))
+		wantCode(t, err, "")
+		if p, err := w.node.Pay(t.Context(), lightning.PayRequest{Invoice: pr.PR, Timeout: 10 * time.Second}); err != nil || p.Status != lightning.StatusSucceeded {
+			t.Fatalf("pay: %+v, %v", p, err)
+		}
+		w.clock.Advance(time.Minute)
+		s.SweepPending(t.Context())
+		var id string
+		if err := db.QueryRowContext(t.Context(), `SELECT id FROM uma_transactions WHERE invoice = $1 AND status = $2`,
+			pr.PR, vasp.StatusCompleted).Scan(&id); err != nil {
+			t.Fatalf("the incoming payment is not COMPLETED: %v", err)
+		}
+		if st := state(id); st != "done" {
+			t.Fatalf("a payment completed under DomainPolicy has register_state %s, want done", st)
+		}
+
+		owed := completed(t, w, s, "", w.clock.Now()) // as completed under another hook: owed
+		w.clock.Advance(2 * time.Minute)
+		if n, err := s.RegisterRound(t.Context()); n != 1 || err != nil {
+			t.Fatalf("first round: %d, %v; want the one owed", n, err)
+		}
+		if st := state(owed.ID); st != "done" {
+			t.Fatalf("an owed registration is %s after a DomainPolicy round, want done", st)
+		}
+		w.clock.Advance(2 * time.Minute)
+		if n, err := s.RegisterRound(t.Context()); n != 0 || err != nil {
+			t.Fatalf("second round: %d, %v; want none", n, err)
+		}
+	})
+}

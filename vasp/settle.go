@@ -203,8 +203,9 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 		// A payment expired (INVOICE_EXPIRED) and paid after all is
 		// completed: the reason of its failure goes with it.
 		res, err := tx.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, settled_at = $2, updated_at = $2,
-			failure_reason = '', details = CASE WHEN $6 = '' THEN details ELSE $6 END
-			WHERE id = $3 AND status IN ($4, $5)`, StatusCompleted, store.Micros(now), t.ID, StatusPending, StatusExpired, details)
+			failure_reason = '', details = CASE WHEN $6 = '' THEN details ELSE $6 END, register_state = $7
+			WHERE id = $3 AND status IN ($4, $5)`, StatusCompleted, store.Micros(now), t.ID, StatusPending, StatusExpired, details,
+			s.registerState())
 		if err != nil {
 			return err
 		}
@@ -233,7 +234,7 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 		s.log.Info("incoming payment completed", "transaction", done.ID, "user", done.UserID,
 			"amount", done.Amount, "currency", done.Currency, "msats", done.Msats)
 		s.opt.Webhooks.Wake()
-		s.register(ctx, *done)
+		s.registerCompleted(ctx, *done)
 		s.wakeCallbacks()
 	}
 	return err
