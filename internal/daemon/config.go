@@ -157,6 +157,15 @@ func (c *Config) databaseKind() (string, string) {
 	return "", ""
 }
 
+// databaseSetting names the setting that chose the database, for errors:
+// database-url when it is set, data-dir (SQLite inside it) otherwise.
+func (c *Config) databaseSetting() string {
+	if c.DatabaseURL != "" {
+		return "database-url"
+	}
+	return "data-dir"
+}
+
 // SchemeFor is UMA's rule: plain http for local development hosts, https
 // for everything else.
 func SchemeFor(domain string) string {

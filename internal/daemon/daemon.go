@@ -96,11 +96,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// after the database has closed. Taken before the server answers
 	// anything, so a refused second process never looks alive.
 	if kind, where := d.cfg.databaseKind(); kind == "sqlite" {
-		setting := "data-dir"
-		if d.cfg.DatabaseURL != "" {
-			setting = "database-url"
-		}
-		release, err := lockSQLite(setting, where)
+		release, err := lockSQLite(d.cfg.databaseSetting(), where)
 		if err != nil {
 			d.ln.Close()
 			return err

@@ -26,14 +26,18 @@ import (
 // CLI commands that open the database (vaspd token …) do not take it:
 // their short transactions wait for the server's through SQLite's own
 // file locking and busy timeout, and they never migrate (OpenDB), so the
-// server is the only process that changes the schema.
+// server is the only process that changes the schema. The exception is
+// `vaspd keys forget` (ForgetKeys), which is only safe with no server
+// running: it takes the lock, so it is refused while one runs and a
+// server starting meanwhile is refused until it is done.
 
 // errLocked is what tryLock returns when another process holds the lock.
 var errLocked = errors.New("locked")
 
 // lockSQLite takes the server's lock for the SQLite database at dbPath.
 // setting names the configuration setting that chose the database, for
-// the error. release gives the lock up.
+// the error, which is a *lockHeldError when another process holds the
+// lock. release gives the lock up.
 func lockSQLite(setting, dbPath string) (release func() error, err error) {
 	dir := filepath.Dir(dbPath)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -52,19 +56,36 @@ func lockSQLite(setting, dbPath string) (release func() error, err error) {
 		if abs, err := filepath.Abs(dir); err == nil {
 			dir, path = abs, filepath.Join(abs, filepath.Base(path))
 		}
-		holder := "another vaspd process"
-		if pid := readPID(path); pid > 0 {
-			holder = fmt.Sprintf("another vaspd process (pid %d)", pid)
-		}
-		return nil, fmt.Errorf("setting %s: %s already serves the SQLite database in %s (it holds %s); "+
-			"SQLite allows one vaspd serve per database: stop that one, give this one its own database, "+
-			"or use PostgreSQL (database-url) to run several", setting, holder, dir, path)
+		return nil, &lockHeldError{setting: setting, dir: dir, path: path, pid: readPID(path)}
 	}
 	// Best effort: the PID only makes the error above more helpful.
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	return f.Close, nil // closing the descriptor releases the lock
+}
+
+// lockHeldError is lockSQLite's error when another process holds the lock.
+// Its message is the one for a second `vaspd serve`; other commands that
+// take the lock (vaspd keys forget) say it their way.
+type lockHeldError struct {
+	setting   string // the setting that chose the database
+	dir, path string // the database's directory and the lock file, absolute if possible
+	pid       int    // the holder's PID as it recorded it, or 0
+}
+
+// holder names the process holding the lock.
+func (e *lockHeldError) holder() string {
+	if e.pid > 0 {
+		return fmt.Sprintf("another vaspd process (pid %d)", e.pid)
+	}
+	return "another vaspd process"
+}
+
+func (e *lockHeldError) Error() string {
+	return fmt.Sprintf("setting %s: %s already serves the SQLite database in %s (it holds %s); "+
+		"SQLite allows one vaspd serve per database: stop that one, give this one its own database, "+
+		"or use PostgreSQL (database-url) to run several", e.setting, e.holder(), e.dir, e.path)
 }
 
 // readPID returns the PID recorded in a lock file, or 0.
