@@ -157,6 +157,13 @@ func (c *Config) databaseKind() (string, string) {
 	return "", ""
 }
 
+// OnSQLite reports whether the database is SQLite (one process; the
+// server's lock tells whether it runs) rather than PostgreSQL.
+func (c *Config) OnSQLite() bool {
+	kind, _ := c.databaseKind()
+	return kind == "sqlite"
+}
+
 // databaseSetting names the setting that chose the database, for errors:
 // database-url when it is set, data-dir (SQLite inside it) otherwise.
 func (c *Config) databaseSetting() string {

@@ -2,7 +2,9 @@ package daemon
 
 import (
 	"context"
+	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,6 +12,14 @@ import (
 
 	"github.com/vaspd/vaspd/store"
 )
+
+// keyNames name the UMA keys: name is the secret the database's own key is
+// kept under (store.GetOrCreateSecret) and, with ".public", the setting its
+// recorded public key is (recordPublicKey); setting is its key file's.
+var keyNames = [2]struct{ what, name, setting string }{
+	{"signing", "uma-signing-key", "uma-signing-key-file"},
+	{"encryption", "uma-encryption-key", "uma-encryption-key-file"},
+}
 
 // Keys are the process's UMA keys.
 type Keys struct {
@@ -31,11 +41,11 @@ type Keys struct {
 // process (the data directory's lock), so a key that differs there is a
 // deliberate change — a new key file, or one removed — and is recorded.
 func loadKeys(ctx context.Context, db *store.DB, cfg Config) (Keys, error) {
-	sign, err := loadKey(ctx, db, "uma-signing-key", "uma-signing-key-file", cfg.signingKey)
+	sign, err := loadKey(ctx, db, keyNames[0].name, keyNames[0].setting, cfg.signingKey)
 	if err != nil {
 		return Keys{}, err
 	}
-	enc, err := loadKey(ctx, db, "uma-encryption-key", "uma-encryption-key-file", cfg.encryptionKey)
+	enc, err := loadKey(ctx, db, keyNames[1].name, keyNames[1].setting, cfg.encryptionKey)
 	if err != nil {
 		return Keys{}, err
 	}
@@ -96,4 +106,132 @@ func recordPublicKey(ctx context.Context, db *store.DB, name, pub string) (strin
 	var v string
 	err := db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = $1`, name).Scan(&v)
 	return v, err
+}
+
+// RecordedKey is a UMA public key as the database records it: the key
+// every process of the deployment serves (loadKeys).
+type RecordedKey struct {
+	Key     string // "signing" or "encryption"
+	Setting string // its key-file setting: uma-signing-key-file or uma-encryption-key-file
+	// Public is the hex compressed secp256k1 public key, as served at
+	// /.well-known/lnurlpubkey; "" when none is recorded (before the first
+	// start, or after ForgetKeys).
+	Public   string
+	Recorded time.Time // when it was recorded
+	Source   KeySource
+}
+
+// KeySource is where a recorded key comes from, as far as the database
+// tells: it records public keys only, so this compares the recorded one
+// with the database's own key.
+type KeySource string
+
+const (
+	// KeyFromDatabase: the database's own key, generated on a start
+	// without a key file and kept in the database. (Key files holding that
+	// same key cannot be told apart.)
+	KeyFromDatabase KeySource = "database"
+	// KeyFromFile: not the database's own key (it has another, or none),
+	// so a key file's.
+	KeyFromFile KeySource = "file"
+)
+
+// RecordedKeys returns the recorded UMA public keys, signing then
+// encryption, with Public "" for one not recorded. It reads the database's
+// own private keys only to compare their public keys; it returns none.
+func RecordedKeys(ctx context.Context, db *store.DB) ([]RecordedKey, error) {
+	return recordedKeys(ctx, db)
+}
+
+func recordedKeys(ctx context.Context, q store.Querier) ([]RecordedKey, error) {
+	keys := make([]RecordedKey, 0, len(keyNames))
+	for _, k := range keyNames {
+		rk := RecordedKey{Key: k.what, Setting: k.setting}
+		var at int64
+		err := q.QueryRowContext(ctx, `SELECT value, updated_at FROM settings WHERE name = $1`, k.name+".public").Scan(&rk.Public, &at)
+		if errors.Is(err, sql.ErrNoRows) {
+			keys = append(keys, rk)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read the recorded %s key: %w", k.what, err)
+		}
+		rk.Recorded = store.Time(at)
+		rk.Source = KeyFromFile
+		own, err := store.GetSecret(ctx, q, k.name)
+		switch {
+		case err == nil:
+			if len(own) == 32 && hex.EncodeToString(secp256k1.PrivKeyFromBytes(own).PubKey().SerializeCompressed()) == rk.Public {
+				rk.Source = KeyFromDatabase
+			}
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, err
+		}
+		keys = append(keys, rk)
+	}
+	return keys, nil
+}
+
+// ForgetKeys deletes the recorded UMA public keys of cfg's database db
+// (OpenDB) in one transaction and returns those it deleted. The next
+// process to start records the keys it serves: its key files', or the
+// database's own, which this leaves as they are. That is how a deployment
+// replaces a key on purpose, with every process stopped (README, "UMA keys
+// across processes"): a process still running would go on serving the old
+// key beside processes serving the new one.
+//
+// On SQLite it holds the server's lock (lock.go) while it works, so it is
+// refused while a `vaspd serve` runs on the database, and a server starting
+// meanwhile is refused. On PostgreSQL nothing tells whether processes run:
+// the caller must have made sure none does.
+func ForgetKeys(ctx context.Context, cfg Config, db *store.DB) ([]RecordedKey, error) {
+	if kind, where := cfg.databaseKind(); kind == "sqlite" {
+		release, err := lockSQLite(cfg.databaseSetting(), where)
+		if held := (*lockHeldError)(nil); errors.As(err, &held) {
+			return nil, fmt.Errorf("setting %s: %s holds %s: a vaspd serve runs on the SQLite database in %s; "+
+				"stop it, then forget the keys (nothing was changed)", held.setting, held.holder(), held.path, held.dir)
+		}
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
+	var forgot []RecordedKey
+	err := db.InTx(ctx, func(tx *store.Tx) error {
+		forgot = forgot[:0]
+		keys, err := recordedKeys(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if k.Public == "" {
+				continue
+			}
+			res, err := tx.ExecContext(ctx, `DELETE FROM settings WHERE name = $1 AND value = $2`, recordName(k), k.Public)
+			if err != nil {
+				return fmt.Errorf("forget the %s key: %w", k.Key, err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("forget the %s key: %w", k.Key, err)
+			} else if n != 1 {
+				return fmt.Errorf("the recorded %s key changed while it was being forgotten: is a vaspd process running? (nothing was changed)", k.Key)
+			}
+			forgot = append(forgot, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return forgot, nil
+}
+
+// recordName is the setting k is recorded under.
+func recordName(k RecordedKey) string {
+	for _, u := range keyNames {
+		if u.what == k.Key {
+			return u.name + ".public"
+		}
+	}
+	panic("daemon: unknown UMA key " + k.Key)
 }
