@@ -2,6 +2,7 @@
 //
 //	vaspd serve                 run the server (SQLite in ./vaspd-data by default)
 //	vaspd token create …        create a platform-API token against the local database
+//	vaspd keys show|forget      show or forget the UMA public keys recorded in the database
 //	vaspd webhooks …            manage webhook endpoints and deliveries through the API
 //	vaspd demo                  two VASPs on loopback pay each other, step by step
 //	vaspd version               print the version
@@ -34,6 +35,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the vaspd server", runServe},
 		{"token", "manage platform-API tokens (token create|list|delete)", runToken},
+		{"keys", "show or forget the UMA public keys recorded in the database (keys show|forget)", runKeys},
 		{"webhooks", "manage webhooks through the API (webhooks endpoints|deliveries|replay|test|config …)", runWebhooks},
 		{"demo", "run two VASPs on loopback and pay $bob €10 from $alice's dollars, step by step", runDemo},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {

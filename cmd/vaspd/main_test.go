@@ -101,6 +101,12 @@ func TestTokenCreateCLIAuthenticates(t *testing.T) {
 // gives its exit code; it returns once the server is ready.
 func serveInProcess(t *testing.T, dir string) (url string, stop func() int) {
 	t.Helper()
+	return serveWith(t, "--data-dir", dir)
+}
+
+// serveWith is serveInProcess with settings given as flags.
+func serveWith(t *testing.T, flags ...string) (url string, stop func() int) {
+	t.Helper()
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close()
@@ -108,7 +114,7 @@ func serveInProcess(t *testing.T, dir string) (url string, stop func() int) {
 	done := make(chan int, 1)
 	go func() {
 		var o, e bytes.Buffer
-		done <- run(ctx, []string{"serve", "--data-dir", dir, "--listen", addr, "--log-format", "json"}, &o, &e)
+		done <- run(ctx, append([]string{"serve", "--listen", addr, "--log-format", "json"}, flags...), &o, &e)
 	}()
 	code, stopped := 0, false
 	stop = func() int {

@@ -113,10 +113,12 @@ func recordPublicKey(ctx context.Context, db *store.DB, name, pub string) (strin
 type RecordedKey struct {
 	Key     string // "signing" or "encryption"
 	Setting string // its key-file setting: uma-signing-key-file or uma-encryption-key-file
-	// Public is the hex compressed secp256k1 public key, as served at
-	// /.well-known/lnurlpubkey; "" when none is recorded (before the first
-	// start, or after ForgetKeys).
-	Public   string
+	// Public is the hex compressed secp256k1 public key, as recorded; ""
+	// when none is recorded (before the first start, or after ForgetKeys).
+	Public string
+	// Served is the same key as /.well-known/lnurlpubkey serves it: hex
+	// uncompressed (04 ‖ X ‖ Y). "" if Public is not a valid key.
+	Served   string
 	Recorded time.Time // when it was recorded
 	Source   KeySource
 }
@@ -157,6 +159,11 @@ func recordedKeys(ctx context.Context, q store.Querier) ([]RecordedKey, error) {
 			return nil, fmt.Errorf("read the recorded %s key: %w", k.what, err)
 		}
 		rk.Recorded = store.Time(at)
+		if b, err := hex.DecodeString(rk.Public); err == nil {
+			if pub, err := secp256k1.ParsePubKey(b); err == nil {
+				rk.Served = hex.EncodeToString(pub.SerializeUncompressed())
+			}
+		}
 		rk.Source = KeyFromFile
 		own, err := store.GetSecret(ctx, q, k.name)
 		switch {

@@ -174,7 +174,8 @@ func TestRecordedKeysAndForgetKeys(t *testing.T) {
 		ownSign, ownEnc := pubHex(own.Signing.Serialize()), pubHex(own.Encryption.Serialize())
 		keys := recorded()
 		for i, want := range []string{ownSign, ownEnc} {
-			if k := keys[i]; k.Public != want || k.Source != KeyFromDatabase || k.Recorded.Before(before) || k.Recorded.After(time.Now()) {
+			if k := keys[i]; k.Public != want || k.Source != KeyFromDatabase || k.Recorded.Before(before) || k.Recorded.After(time.Now()) ||
+				k.Served != hex.EncodeToString([]*secp256k1.PrivateKey{own.Signing, own.Encryption}[i].PubKey().SerializeUncompressed()) {
 				t.Errorf("after a start without key files: %+v, want public key %s from the database", k, want)
 			}
 		}
