@@ -89,10 +89,12 @@ func loadKey(ctx context.Context, db *store.DB, name, setting string, fromFile [
 	}
 	if fromFile == nil {
 		return nil, fmt.Errorf("setting %s: this deployment serves the UMA key with public key %s (recorded in its database), "+
-			"which is not the key kept in the database: give every process the key file the others use", setting, recorded)
+			"which is not the key kept in the database: give every process the key file the others use "+
+			"(to replace the key on purpose: stop every process, then vaspd keys forget)", setting, recorded)
 	}
 	return nil, fmt.Errorf("setting %s: the file's key (public key %s) is not the one this deployment serves (public key %s, "+
-		"recorded in its database): every process of a deployment must serve the same key (see README, Configuration)", setting, pub, recorded)
+		"recorded in its database): every process of a deployment must serve the same key (see README, Configuration; "+
+		"to replace the key on purpose: stop every process, then vaspd keys forget)", setting, pub, recorded)
 }
 
 // recordPublicKey records pub under name unless a key is recorded there
