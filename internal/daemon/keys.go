@@ -14,8 +14,9 @@ import (
 )
 
 // keyNames name the UMA keys: name is the secret the database's own key is
-// kept under (store.GetOrCreateSecret) and, with ".public", the setting its
-// recorded public key is (recordPublicKey); setting is its key file's.
+// kept under (store.GetOrCreateSecret) and, with ".public", the row of the
+// settings table its recorded public key is in (recordPublicKey); setting
+// is the configuration setting of its key file.
 var keyNames = [2]struct{ what, name, setting string }{
 	{"signing", "uma-signing-key", "uma-signing-key-file"},
 	{"encryption", "uma-encryption-key", "uma-encryption-key-file"},
