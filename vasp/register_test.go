@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -173,13 +172,7 @@ func TestRegistrationSurvivesACrash(t *testing.T) {
 func TestUpgradeRegistrationOwed(t *testing.T) {
 	storetest.EachUpgrade(t, 460, func(t *testing.T, old *sql.DB) {
 		for i, st := range []string{vasp.StatusCompleted, vasp.StatusExpired, vasp.StatusFailed} {
-			if _, err := old.Exec(fmt.Sprintf(`INSERT INTO uma_transactions (id, direction, status, user_id, platform_user_id,
-				our_address, counterparty, payment_hash, invoice, currency, amount, msats, fee, counter_currency, counter_amount,
-				failure_reason, details, approval, created_at, updated_at, settled_at)
-				VALUES ('Transaction:%s', 'INCOMING', '%s', 'User:1', 'p', '$bob@x', '$alice@y', '%064d', 'lnbcrt1', 'EUR', 1, 1000, 0, 'EUR', 1,
-				'', '{}', '', 1, 1, 1)`, st, st, i)); err != nil {
-				t.Fatal(err)
-			}
+			insertOldTransaction(t, old, "INCOMING", st, i)
 		}
 	}, func(t *testing.T, db *store.DB) {
 		for st, want := range map[string]string{vasp.StatusCompleted: "done", vasp.StatusExpired: "pending", vasp.StatusFailed: "pending"} {

@@ -18,13 +18,7 @@ func TestUpgradeExpiredCallbackOwed(t *testing.T) {
 	statuses := []string{vasp.StatusCompleted, vasp.StatusExpired, vasp.StatusFailed}
 	storetest.EachUpgrade(t, 420, func(t *testing.T, old *sql.DB) {
 		for i, st := range statuses {
-			if _, err := old.Exec(fmt.Sprintf(`INSERT INTO uma_transactions (id, direction, status, user_id, platform_user_id,
-				our_address, counterparty, payment_hash, invoice, currency, amount, msats, fee, counter_currency, counter_amount,
-				failure_reason, details, approval, created_at, updated_at, settled_at)
-				VALUES ('Transaction:%s', 'OUTGOING', '%s', 'User:1', 'p', '$alice@x', '$bob@y', '%064d', 'lnbcrt1', 'USD', 1, 1000, 0, 'EUR', 1,
-				'', '{}', '', 1, 1, 1)`, st, st, i)); err != nil {
-				t.Fatal(err)
-			}
+			insertOldTransaction(t, old, "OUTGOING", st, i)
 		}
 	}, func(t *testing.T, db *store.DB) {
 		want := map[string]string{vasp.StatusCompleted: "none", vasp.StatusExpired: "pending", vasp.StatusFailed: "none"}
@@ -38,4 +32,19 @@ func TestUpgradeExpiredCallbackOwed(t *testing.T) {
 			}
 		}
 	})
+}
+
+// insertOldTransaction writes a finished payment, Transaction:<status>,
+// into a database migrated to an older version (storetest.EachUpgrade),
+// with columns the table has had since before durable callbacks (0420); n
+// makes its payment hash unique.
+func insertOldTransaction(t *testing.T, old *sql.DB, direction, status string, n int) {
+	t.Helper()
+	if _, err := old.Exec(fmt.Sprintf(`INSERT INTO uma_transactions (id, direction, status, user_id, platform_user_id,
+		our_address, counterparty, payment_hash, invoice, currency, amount, msats, fee, counter_currency, counter_amount,
+		failure_reason, details, approval, created_at, updated_at, settled_at)
+		VALUES ('Transaction:%s', '%s', '%s', 'User:1', 'p', '$bob@x', '$alice@y', '%064d', 'lnbcrt1', 'EUR', 1, 1000, 0, 'EUR', 1,
+		'', '{}', '', 1, 1, 1)`, status, direction, status, n)); err != nil {
+		t.Fatal(err)
+	}
 }
