@@ -1,7 +1,9 @@
 package uma
 
 import (
+	"errors"
 	"net"
+	"net/url"
 	"strings"
 	"unicode/utf8"
 )
@@ -171,6 +173,32 @@ func Scheme(domain string) string {
 
 // BaseURL is scheme://domain, e.g. "https://vasp2.com" or "http://localhost:8081".
 func BaseURL(domain string) string { return Scheme(domain) + "://" + domain }
+
+// CheckBaseURL reports whether s can be a VASP's public base URL: the URL
+// counterparties are given, with paths appended (the payreq callback, the
+// UMA-request endpoint, utxo callbacks). It must be http or https with a
+// host and at most a path: user info would hand a credential to every
+// counterparty, and a query or fragment would swallow the appended path.
+// Errors never echo the URL, whose user info, query or fragment may be
+// secret.
+func CheckBaseURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return errors.New("is not a URL")
+	case !strings.EqualFold(u.Scheme, "http") && !strings.EqualFold(u.Scheme, "https"), u.Opaque != "":
+		return errors.New("must be an absolute http or https URL")
+	case u.User != nil:
+		return errors.New("must not carry a user name or password (user:password@): counterparties are sent this URL")
+	case u.Hostname() == "":
+		return errors.New("has no host")
+	case u.RawQuery != "" || u.ForceQuery:
+		return errors.New("must not have a query (?…): paths are appended to it")
+	case strings.Contains(s, "#"):
+		return errors.New("must not have a fragment (#…): paths are appended to it")
+	}
+	return nil
+}
 
 // truncate shortens hostile input before it is echoed in an error reason,
 // between characters, as vaspd.Truncate does (uma, the protocol package,

@@ -122,3 +122,36 @@ func TestMaxAddressLen(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckBaseURL: a VASP's public base URL is given to counterparties
+// with paths appended, so it is a plain http(s) URL with a host and an
+// optional path; the errors name the problem without echoing a secret.
+func TestCheckBaseURL(t *testing.T) {
+	for _, c := range []struct{ base, want string }{
+		{"https://user:s3cret@pay.example.com", "user name or password"},
+		{"https://user@pay.example.com", "user name or password"},
+		{"https://pay.example.com/uma?key=s3cret", "query"},
+		{"https://pay.example.com/?", "query"},
+		{"https://pay.example.com/uma#s3cret", "fragment"},
+		{"https://pay.example.com/#", "fragment"},
+		{"ftp://pay.example.com", "http or https"},
+		{"https://:443", "host"},
+		{"/uma", "http or https"},
+		{"https://pay.example.com/%zz?s3cret", "not a URL"},
+		{"", "http or https"},
+	} {
+		err := CheckBaseURL(c.base)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: err = %v, want one naming %q", c.base, err, c.want)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%q: err = %v echoes the secret", c.base, err)
+		}
+	}
+	for _, ok := range []string{"https://pay.example.com", "https://pay.example.com:8443/uma/", "http://localhost:8080", "HTTPS://Pay.Example.com/x"} {
+		if err := CheckBaseURL(ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+}

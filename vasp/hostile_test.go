@@ -75,6 +75,16 @@ func (w *world) counterparty(t *testing.T, domain string) *uma.Keys {
 
 func (w *world) service(t *testing.T, tune func(*vasp.Options)) *vasp.Service {
 	t.Helper()
+	s, err := vasp.New(w.options(t, tune))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// options are the Options of w's Service, changed by tune if not nil.
+func (w *world) options(t *testing.T, tune func(*vasp.Options)) vasp.Options {
+	t.Helper()
 	p, err := rates.NewConfigProvider(rates.DefaultConfig(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -88,11 +98,7 @@ func (w *world) service(t *testing.T, tune func(*vasp.Options)) *vasp.Service {
 	if tune != nil {
 		tune(&opt)
 	}
-	s, err := vasp.New(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return opt
 }
 
 // lnurlpURL is the URL a sender at senderDomain GETs for $local, signed at.
@@ -508,6 +514,26 @@ func TestQuoteHostileReceiver(t *testing.T) {
 			LockedSide: vasp.LockedSending, Amount: 1000})
 		if e := vaspd.AsError(err); err == nil || e.Status != 424 || e.Code != vaspd.CodeCounterpartyPubkeyFetch {
 			t.Fatalf("receiver without keys: got %v, want 424 COUNTERPARTY_PUBKEY_FETCH_ERROR", err)
+		}
+	})
+}
+
+// TestNewRefusesABaseURLCounterpartiesMustNotGet: the base URL is given to
+// every counterparty (callbacks, the UMA-request endpoint), so New refuses
+// one with user info, a query, a fragment or no host, as the daemon's
+// configuration does, without echoing it.
+func TestNewRefusesABaseURLCounterpartiesMustNotGet(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		for _, base := range []string{"https://ops:s3cret@" + ourDomain, "https://" + ourDomain + "/?key=s3cret",
+			"https://" + ourDomain + "/#s3cret", "https://:443", "ftp://" + ourDomain} {
+			_, err := vasp.New(w.options(t, func(o *vasp.Options) { o.BaseURL = base }))
+			if err == nil || !strings.Contains(err.Error(), "BaseURL") || strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("%s: err = %v, want one naming BaseURL without the secret", base, err)
+			}
+		}
+		if _, err := vasp.New(w.options(t, func(o *vasp.Options) { o.BaseURL = "https://" + ourDomain + "/vasp/" })); err != nil {
+			t.Errorf("a base URL with a path: %v", err)
 		}
 	})
 }

@@ -137,6 +137,9 @@ func New(opts Options) (*Service, error) {
 	if opts.BaseURL == "" {
 		opts.BaseURL = uma.BaseURL(opts.Domain)
 	}
+	if err := uma.CheckBaseURL(opts.BaseURL); err != nil {
+		return nil, fmt.Errorf("vasp: BaseURL %w", err)
+	}
 	opts.BaseURL = strings.TrimSuffix(opts.BaseURL, "/")
 	if opts.Clock == nil {
 		opts.Clock = vaspd.SystemClock{}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vaspd/vaspd/internal/config"
+	"github.com/vaspd/vaspd/uma"
 )
 
 // Config is everything `vaspd serve` can be told. Declare binds it to a
@@ -119,27 +120,16 @@ func (c *Config) Resolve() error {
 	return c.Payments.resolve()
 }
 
-// parseBaseURL checks the base-url setting. The base URL is sent to other
-// VASPs (the payreq callback, utxo callbacks, the pay-request URL) and
-// paths are appended to it, so it must be a plain http(s) URL with a host
-// and an optional path: no user info (it would hand the credential to
-// every counterparty), no query and no fragment (an appended path would
-// land inside them). Errors never echo the password, nor the query or
-// fragment, which may hold secrets too.
+// parseBaseURL checks the base-url setting: an http(s) URL
+// (config.ParseURL), and one counterparties may be given (uma.CheckBaseURL:
+// no user info, query or fragment; a host). Neither error echoes the URL.
 func parseBaseURL(v string) (*url.URL, error) {
 	u, err := config.ParseURL("base-url", v, "http", "https")
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case u.User != nil:
-		return nil, fmt.Errorf("setting base-url: must not carry a user name or password (user:password@): other VASPs are sent this URL")
-	case u.Hostname() == "":
-		return nil, fmt.Errorf("setting base-url: %q has no host", u.Scheme+"://"+u.Host)
-	case u.RawQuery != "" || u.ForceQuery:
-		return nil, fmt.Errorf("setting base-url: must not have a query (?…): vaspd appends paths to it")
-	case strings.Contains(v, "#"):
-		return nil, fmt.Errorf("setting base-url: must not have a fragment (#…): vaspd appends paths to it")
+	if err := uma.CheckBaseURL(v); err != nil {
+		return nil, fmt.Errorf("setting base-url: %w", err)
 	}
 	return u, nil
 }
