@@ -124,6 +124,8 @@ type RecordedKey struct {
 	Served   string
 	Recorded time.Time // when it was recorded
 	Source   KeySource
+
+	record string // the settings row it is recorded in
 }
 
 // KeySource is where a recorded key comes from, as far as the database
@@ -151,9 +153,9 @@ func RecordedKeys(ctx context.Context, db *store.DB) ([]RecordedKey, error) {
 func recordedKeys(ctx context.Context, q store.Querier) ([]RecordedKey, error) {
 	keys := make([]RecordedKey, 0, len(keyNames))
 	for _, k := range keyNames {
-		rk := RecordedKey{Key: k.what, Setting: k.setting}
+		rk := RecordedKey{Key: k.what, Setting: k.setting, record: k.name + ".public"}
 		var at int64
-		err := q.QueryRowContext(ctx, `SELECT value, updated_at FROM settings WHERE name = $1`, k.name+".public").Scan(&rk.Public, &at)
+		err := q.QueryRowContext(ctx, `SELECT value, updated_at FROM settings WHERE name = $1`, rk.record).Scan(&rk.Public, &at)
 		if errors.Is(err, sql.ErrNoRows) {
 			keys = append(keys, rk)
 			continue
@@ -217,7 +219,7 @@ func ForgetKeys(ctx context.Context, cfg Config, db *store.DB) ([]RecordedKey, e
 			if k.Public == "" {
 				continue
 			}
-			res, err := tx.ExecContext(ctx, `DELETE FROM settings WHERE name = $1 AND value = $2`, recordName(k), k.Public)
+			res, err := tx.ExecContext(ctx, `DELETE FROM settings WHERE name = $1 AND value = $2`, k.record, k.Public)
 			if err != nil {
 				return fmt.Errorf("forget the %s key: %w", k.Key, err)
 			}
@@ -234,14 +236,4 @@ func ForgetKeys(ctx context.Context, cfg Config, db *store.DB) ([]RecordedKey, e
 		return nil, err
 	}
 	return forgot, nil
-}
-
-// recordName is the setting k is recorded under.
-func recordName(k RecordedKey) string {
-	for _, u := range keyNames {
-		if u.what == k.Key {
-			return u.name + ".public"
-		}
-	}
-	panic("daemon: unknown UMA key " + k.Key)
 }
