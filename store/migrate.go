@@ -105,7 +105,7 @@ func (db *DB) MigrateBefore(ctx context.Context, version int) error {
 		if m.Version >= version {
 			break
 		}
-		if applied[m.Version] {
+		if _, ok := applied[m.Version]; ok {
 			continue
 		}
 		err := db.inTxOnce(ctx, func(tx *Tx) error {
@@ -126,20 +126,21 @@ func (db *DB) MigrateBefore(ctx context.Context, version int) error {
 	return nil
 }
 
-// appliedVersions reads the versions schema_migrations records.
-func (db *DB) appliedVersions(ctx context.Context) (map[int]bool, error) {
-	rows, err := db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+// appliedVersions reads what schema_migrations records: version → name.
+func (db *DB) appliedVersions(ctx context.Context) (map[int]string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT version, name FROM schema_migrations`)
 	if err != nil {
 		return nil, fmt.Errorf("read schema_migrations: %w", err)
 	}
 	defer rows.Close()
-	applied := map[int]bool{}
+	applied := map[int]string{}
 	for rows.Next() {
 		var v int
-		if err := rows.Scan(&v); err != nil {
+		var name string
+		if err := rows.Scan(&v, &name); err != nil {
 			return nil, fmt.Errorf("read schema_migrations: %w", err)
 		}
-		applied[v] = true
+		applied[v] = name
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read schema_migrations: %w", err)
@@ -168,7 +169,7 @@ func (db *DB) MigrationsDone(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	for _, m := range ms {
-		if !applied[m.Version] {
+		if _, ok := applied[m.Version]; !ok {
 			return false, nil
 		}
 	}
@@ -185,28 +186,18 @@ func (db *DB) UnknownMigrations(ctx context.Context) ([]Migration, error) {
 	if err != nil {
 		return nil, err
 	}
-	known := make(map[int]bool, len(ms))
-	for _, m := range ms {
-		known[m.Version] = true
-	}
-	rows, err := db.QueryContext(ctx, `SELECT version, name FROM schema_migrations ORDER BY version`)
+	applied, err := db.appliedVersions(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read schema_migrations: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	var unknown []Migration
-	for rows.Next() {
-		var m Migration
-		if err := rows.Scan(&m.Version, &m.Name); err != nil {
-			return nil, fmt.Errorf("read schema_migrations: %w", err)
-		}
-		if !known[m.Version] {
-			unknown = append(unknown, m)
-		}
+	for _, m := range ms {
+		delete(applied, m.Version)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	unknown := make([]Migration, 0, len(applied))
+	for v, name := range applied {
+		unknown = append(unknown, Migration{Version: v, Name: name})
 	}
+	sort.Slice(unknown, func(i, j int) bool { return unknown[i].Version < unknown[j].Version })
 	return unknown, nil
 }
 
@@ -251,7 +242,7 @@ func (db *DB) CheckSchema(ctx context.Context) error {
 		known[m.Version] = true
 	}
 	e := &SchemaError{Expected: ms[len(ms)-1].Version}
-	applied := map[int]bool{}
+	applied := map[int]string{}
 	exists, err := db.driver.TableExists(ctx, db, "schema_migrations")
 	if err != nil {
 		return fmt.Errorf("read schema_migrations: %w", err)
@@ -268,7 +259,7 @@ func (db *DB) CheckSchema(ctx context.Context) error {
 		}
 	}
 	for _, m := range ms {
-		if !applied[m.Version] {
+		if _, ok := applied[m.Version]; !ok {
 			e.Missing = m.Version
 			break
 		}
