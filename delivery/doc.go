@@ -8,8 +8,9 @@
 // transactions are exclusive), POSTs the stored body, signed, and records
 // the attempt. A delivery enqueued while this Service's Run is running is
 // usually written already leased to it and handed over after the commit,
-// without a claim (handoff.go); in the database it is a claimed row. A process that dies mid-attempt leaves a lease that expires;
-// any process then retries the delivery with the same webhookId. So delivery
+// without a claim (handoff.go); in the database it is a claimed row. A
+// process that dies mid-attempt leaves a lease that expires; any process
+// then retries the delivery with the same webhookId. So delivery
 // is at-least-once, duplicates happen only after a crash mid-attempt, and no
 // two processes attempt one delivery at once.
 //
