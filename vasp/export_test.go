@@ -10,6 +10,9 @@ import (
 // SetPayeeData changes what our payreqs ask of the payee.
 func (s *Service) SetPayeeData(o uma.CounterpartyDataOptions) { s.payeeData = o }
 
+// RegisterEvery is how often Run looks for registrations owed.
+const RegisterEvery = registerEvery
+
 // Test hooks into the post-transaction callback sender.
 
 // CallbackRound claims the callbacks due and sends them.

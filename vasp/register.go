@@ -19,7 +19,9 @@ import (
 // it settled (the completing process's own claim). The sweep claims as
 // the callback sender does: a claim pushes register_next_at a lease
 // ahead, so two processes do not register the same payment at once, and
-// one that dies mid-call hands it on when the lease ends. A hook that
+// one that dies mid-call hands it on when the lease ends. Rows another
+// claim holds locked just then (the callback sender's, on the same rows)
+// are passed over to the next round, registerEvery later. A hook that
 // outlives its lease, or a crash after the call but before the mark, has
 // the payment registered again: hence "at least once", and the hook must
 // be idempotent (by the transaction's ID). With the default DomainPolicy,

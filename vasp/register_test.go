@@ -116,7 +116,11 @@ func TestRegistrationSurvivesACrash(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
 		go func() { done <- restarted.Run(ctx) }()
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		// Run's first round usually registers both at once; but the
+		// callback sender, started beside it, may hold the rows' locks
+		// for its own claim just then, and the round passes locked rows
+		// over (SKIP LOCKED) to the next, RegisterEvery later.
+		for deadline := time.Now().Add(vasp.RegisterEvery + 10*time.Second); ; time.Sleep(20 * time.Millisecond) {
 			a, _ := reg.times(in)
 			b, _ := reg.times(out.TransactionID)
 			if a > 0 && b > 0 {
