@@ -23,11 +23,23 @@ import (
 // under a server): daemon.OpenDB refuses a database that is not at exactly
 // this binary's migrations.
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	const usage = "Usage: vaspd token create --name NAME --permissions VIEW,TRANSACT,MANAGE | token list | token delete --id Token:…"
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "Usage: vaspd token create --name NAME --permissions VIEW,TRANSACT,MANAGE | token list | token delete --id Token:…")
+		fmt.Fprintln(stderr, usage)
 		return errUsage
 	}
 	sub, args := args[0], args[1:]
+	// Check the command before the database is opened: `vaspd token -h`
+	// and a misspelt command need no database.
+	switch sub {
+	case "create", "list", "delete":
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(stderr, usage)
+		return flag.ErrHelp
+	default:
+		fmt.Fprintf(stderr, "vaspd token: unknown command %q (want create, list or delete)\n%s\n", sub, usage)
+		return errUsage
+	}
 	var name, perms, id string
 	cfg, err := loadConfig("token "+sub, args, stderr, func(fs *flag.FlagSet) {
 		switch sub {
@@ -79,8 +91,6 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		fmt.Fprintf(stdout, "deleted %s\n", id)
-	default:
-		return fmt.Errorf("unknown token command %q (want create, list or delete)", sub)
 	}
 	return nil
 }

@@ -120,3 +120,21 @@ func testTokenCLISchema(t *testing.T, db *store.DB, flags ...string) {
 		t.Errorf("tokens after the refusals: %d (%v), want 1", n, err)
 	}
 }
+
+// TestTokenCLIUsage: `vaspd token -h` and an unknown command are answered
+// without opening (or needing) a database.
+func TestTokenCLIUsage(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errs := runCmd("token", "-h", "--data-dir", dir); code != 0 || !strings.Contains(errs, "Usage: vaspd token create") {
+		t.Errorf("token -h: exit %d, stderr %q", code, errs)
+	}
+	if code, _, errs := runCmd("token", "mint", "--data-dir", dir); code != 2 || !strings.Contains(errs, `unknown command "mint"`) {
+		t.Errorf("token mint: exit %d, stderr %q", code, errs)
+	}
+	if code, _, errs := runCmd("token", "create", "-h"); code != 0 || !strings.Contains(errs, "-permissions") {
+		t.Errorf("token create -h: exit %d, stderr %q", code, errs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "vaspd.db")); err == nil {
+		t.Error("the usage created a database")
+	}
+}
