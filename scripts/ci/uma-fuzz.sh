@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every fuzz target of the uma package and of its bech32 decoder for a
-# short, bounded time (default 3 s each, 15 targets: about a minute of
+# short, bounded time (default 3 s each, 16 targets: about a minute of
 # fuzzing after the build). A crasher makes the script fail and is saved to
 # uma/testdata/fuzz/<Target>/ (or uma/internal/bech32/testdata/...): check it
 # in with the fix, it then runs as a regression test in `go test`.
