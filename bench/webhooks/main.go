@@ -17,6 +17,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 )
@@ -35,6 +37,9 @@ func main() {
 		err = benchMain(os.Args[2:])
 	default:
 		usage()
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return // -h: the flags were printed
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "webhooks %s: %v\n", os.Args[1], err)

@@ -20,6 +20,10 @@ import (
 // server, `keys forget` on SQLite takes the server's lock and so refuses
 // while one runs.
 func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprintln(stderr, "Usage: vaspd keys show | keys forget [--yes]")
+		return flag.ErrHelp
+	}
 	if len(args) == 0 || (args[0] != "show" && args[0] != "forget") {
 		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 			fmt.Fprintf(stderr, "vaspd keys: unknown command %q (want show or forget)\n", args[0])

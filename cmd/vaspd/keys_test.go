@@ -218,6 +218,9 @@ func TestKeysCLIUsage(t *testing.T) {
 	if code, _, errs := runCmd("keys"); code != 2 || !strings.Contains(errs, "vaspd keys show | keys forget [--yes]") {
 		t.Errorf("keys: exit %d, stderr %q", code, errs)
 	}
+	if code, _, errs := runCmd("keys", "-h"); code != 0 || !strings.Contains(errs, "vaspd keys show | keys forget [--yes]") {
+		t.Errorf("keys -h: exit %d, stderr %q", code, errs)
+	}
 	if code, _, errs := runCmd("keys", "rotate"); code != 2 || !strings.Contains(errs, `unknown command "rotate"`) {
 		t.Errorf("keys rotate: exit %d, stderr %q", code, errs)
 	}

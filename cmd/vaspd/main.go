@@ -52,7 +52,9 @@ func main() {
 }
 
 // run executes one command line and returns the process exit code: 0 on
-// success, 2 for usage errors, 1 for everything else (with one line on stderr).
+// success and for -h, 2 for a missing or unknown command or subcommand, 1
+// for everything else (with one line on stderr), a bad flag or setting
+// value included.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
