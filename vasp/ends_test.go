@@ -107,22 +107,36 @@ func TestApprovalRejectionsAnnounced(t *testing.T) {
 		if _, _, _, err := hooks.ConfigurePrimary(t.Context(), srv.URL); err != nil {
 			t.Fatal(err)
 		}
-		const deadline = 300 * time.Millisecond
-		s := w.service(t, func(o *vasp.Options) { o.Webhooks, o.ApprovalTimeout = hooks, deadline })
+		// The deadline bounds the whole ask: the payreq's work before the
+		// webhook, the webhook's enqueue and its round trip. Answers that
+		// must count get a deadline they cannot miss, even under -race on
+		// a loaded machine; the deadline that must pass is short, but not
+		// so short that the ask could miss it and reach nobody.
+		const deadline = 2 * time.Second
+		answered := w.service(t, func(o *vasp.Options) { o.Webhooks, o.ApprovalTimeout = hooks, time.Minute })
+		timesOut := w.service(t, func(o *vasp.Options) { o.Webhooks, o.ApprovalTimeout = hooks, deadline })
 		status := func(code int) func(http.ResponseWriter) {
 			return func(rw http.ResponseWriter) { rw.WriteHeader(code) }
 		}
+		var returned chan struct{} // closed once the payreq has its answer
 		for _, tc := range []struct {
 			name  string
+			s     *vasp.Service
 			reply func(http.ResponseWriter)
 			want  string
 		}{
-			{"403", status(403), "REJECTED/"},
-			{"422", status(422), "REJECTED/"},
-			{"500", status(500), "REJECTED/PAYMENT_APPROVAL_WEBHOOK_ERROR"},
-			{"202 and no decision", status(202), "REJECTED/PAYMENT_APPROVAL_TIMED_OUT"},
-			{"200 after the deadline", func(rw http.ResponseWriter) { time.Sleep(2 * deadline); rw.WriteHeader(200) }, "REJECTED/PAYMENT_APPROVAL_TIMED_OUT"},
-			{"connection dropped", func(rw http.ResponseWriter) {
+			{"403", answered, status(403), "REJECTED/"},
+			{"422", answered, status(422), "REJECTED/"},
+			{"500", answered, status(500), "REJECTED/PAYMENT_APPROVAL_WEBHOOK_ERROR"},
+			{"202 and no decision", timesOut, status(202), "REJECTED/PAYMENT_APPROVAL_TIMED_OUT"},
+			{"200 after the deadline", timesOut, func(rw http.ResponseWriter) {
+				mu.Lock()
+				r := returned
+				mu.Unlock()
+				<-r
+				rw.WriteHeader(200)
+			}, "REJECTED/PAYMENT_APPROVAL_TIMED_OUT"},
+			{"connection dropped", answered, func(rw http.ResponseWriter) {
 				c, _, err := rw.(http.Hijacker).Hijack()
 				if err == nil {
 					c.Close()
@@ -131,9 +145,10 @@ func TestApprovalRejectionsAnnounced(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				mu.Lock()
-				reply, asked = tc.reply, ""
+				reply, asked, returned = tc.reply, "", make(chan struct{})
 				mu.Unlock()
-				_, err := s.PayRequest(t.Context(), "bob", payRequest(t, sender.Signing, "$alice@vasp1.example", time.Now()))
+				_, err := tc.s.PayRequest(t.Context(), "bob", payRequest(t, sender.Signing, "$alice@vasp1.example", time.Now()))
+				close(returned)
 				if err == nil {
 					t.Fatal("the payreq was answered")
 				}
