@@ -130,7 +130,14 @@ func TestResolverGetsPastStuckPayments(t *testing.T) {
 		h.fund(t, 100_000)
 		l := h.lookup(t)
 		node := &lostAnswerNode{Node: h.w.node, stuck: map[lightning.Hash]bool{}}
-		s := h.w.service(t, func(o *vasp.Options) { o.Node, o.PayTimeout = node, 50*time.Millisecond })
+		// The resolver sends the unsent payment with Pay, which waits up to
+		// the pay timeout, in real time, for the node to deliver it; a
+		// timeout short enough for a loaded machine to miss leaves it in
+		// flight, and later rounds only look it up. The resolver looks at
+		// payments older than the pay timeout and a margin, by the test's
+		// clock: advanced past both below.
+		const payTimeout = 20 * time.Second
+		s := h.w.service(t, func(o *vasp.Options) { o.Node, o.PayTimeout = node, payTimeout })
 		now := h.w.clock.Now()
 		for range 150 {
 			var hash lightning.Hash
@@ -153,7 +160,7 @@ func TestResolverGetsPastStuckPayments(t *testing.T) {
 			t.Fatalf("execute with the node down: %s %v, want %s", tr.Status, err, vasp.StatusProcessing)
 		}
 		node.down = false
-		h.w.clock.Advance(time.Minute)
+		h.w.clock.Advance(payTimeout + time.Minute)
 		for range 5 {
 			s.ResolveOutgoing(t.Context())
 		}
