@@ -179,13 +179,18 @@ func TestCounterpartyCallsAreSSRFGuarded(t *testing.T) {
 // webhook within approval-timeout rejects the payment; the sender gets a
 // clear error and nothing is paid or credited.
 func TestApprovalTimeout(t *testing.T) {
-	a, b := twoVASPs(t, sqliteDB, func(c *daemon.Config) { c.Payments.ApprovalTimeout = 500 * time.Millisecond })
+	// The deadline bounds the whole ask, from the payreq's arrival to the
+	// platform's answer: short enough to wait out, long enough that even
+	// a loaded machine running -race has sent the ask before it passes
+	// (past it, the ask is never sent: a different rejection).
+	a, b := twoVASPs(t, sqliteDB, func(c *daemon.Config) { c.Payments.ApprovalTimeout = 2 * time.Second })
 	alice := a.user("alice", "USD", "Alice Sender")
 	bob := b.user("bob", "EUR", "Bob Receiver")
 	a.deposit(alice.ID, "USD", 100_00)
+	quoted := make(chan struct{}) // the platform answers once the sender has its answer: too late
 	b.hooks.mu.Lock()
 	b.hooks.approve = func(map[string]any) (int, any) {
-		time.Sleep(1500 * time.Millisecond)
+		<-quoted
 		return 200, nil
 	}
 	b.hooks.mu.Unlock()
@@ -195,6 +200,7 @@ func TestApprovalTimeout(t *testing.T) {
 		"lookupId": l.LookupID, "sendingCurrencyCode": "USD", "receivingCurrencyCode": "EUR",
 		"lockedCurrencySide": "RECEIVING", "lockedCurrencyAmount": 1_00,
 	}, nil)
+	close(quoted)
 	if status != 424 || err == nil || !strings.Contains(err.Error(), "PAYREQ_REQUEST_FAILED") || !strings.Contains(err.Error(), "did not approve the payment in time") {
 		t.Fatalf("quote with a silent platform: %d %v", status, err)
 	}
