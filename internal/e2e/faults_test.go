@@ -63,12 +63,16 @@ func TestReceiverReplaysSettlementsOnce(t *testing.T) {
 }
 
 func TestQuoteExpiryAndRefresh(t *testing.T) {
-	a, b := twoVASPs(t, sqliteDB, func(c *daemon.Config) { c.Payments.InvoiceExpiry = 2 * time.Second })
+	// An invoice's timestamp has second precision, so a quote lives between
+	// expiry-1s and expiry: the quote, and the refresh and execute below,
+	// have at least 2 s, a margin for -race on a loaded machine.
+	const expiry = 3 * time.Second
+	a, b := twoVASPs(t, sqliteDB, func(c *daemon.Config) { c.Payments.InvoiceExpiry = expiry })
 	alice := a.user("alice", "USD", "Alice Sender")
 	bob := b.user("bob", "EUR", "Bob Receiver")
 	a.deposit(alice.ID, "USD", 100_00)
 	q := quote(t, a, alice.ID, "$bob@"+b.domain, "RECEIVING", 2_00)
-	time.Sleep(2100 * time.Millisecond)
+	time.Sleep(expiry + 100*time.Millisecond)
 	var got quoteResp
 	a.mustCall("GET", "/quotes/"+q.QuoteID, nil, &got)
 	if got.Status != "EXPIRED" {
