@@ -235,7 +235,12 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 	r := start(t, Config{DataDir: t.TempDir()})
 	// A slow request in flight when shutdown starts still completes.
 	slow := make(chan int, 1)
+	started := make(chan struct{}, 1)
 	r.d.setHandler(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		select {
+		case started <- struct{}{}:
+		default:
+		}
 		time.Sleep(300 * time.Millisecond)
 		w.WriteHeader(204)
 	}))
@@ -248,7 +253,15 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 		resp.Body.Close()
 		slow <- resp.StatusCode
 	}()
-	time.Sleep(100 * time.Millisecond)
+	// In flight: being handled. A connection not yet accepted when the
+	// listener closes is refused, as by any server that stops.
+	select {
+	case <-started:
+	case st := <-slow:
+		t.Fatalf("the request failed (%d) before it was handled", st)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request was not handled in 10 s")
+	}
 	if err := r.stop(); err != nil {
 		t.Fatal(err)
 	}
