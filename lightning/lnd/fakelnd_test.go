@@ -41,6 +41,7 @@ type fakeLND struct {
 	payments    map[string]map[string]any // hex hash → Payment message
 	sends       []map[string]any          // bodies of SendPaymentV2 calls
 	subs        []uint64                  // settle_index of each SubscribeInvoices call
+	liveSubs    int                       // SubscribeInvoices streams past their replay, now live
 	badMacaroon int
 	changed     chan struct{} // closed and replaced whenever state changes
 
@@ -286,6 +287,11 @@ func (f *fakeLND) subscribe(w http.ResponseWriter, r *http.Request) {
 					return
 				}
 			}
+		}
+		if !live {
+			f.mu.Lock()
+			f.liveSubs++
+			f.mu.Unlock()
 		}
 		live = true
 		select {

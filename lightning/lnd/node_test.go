@@ -362,7 +362,19 @@ func TestSubscribePollingSafetyNet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // the stream is up and quiet
+	// The stream is up and quiet: past its replay, which would deliver a
+	// settlement made before it (connecting is slow under -race).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		f.mu.Lock()
+		live := f.liveSubs
+		f.mu.Unlock()
+		if live > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the invoice stream never connected")
+		}
+	}
 	f.settle(inv.PaymentHash)
 	select {
 	case got := <-ch:
