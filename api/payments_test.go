@@ -254,14 +254,19 @@ func TestExecuteOutlivesItsClient(t *testing.T) {
 			resp.Body.Close()
 			t.Fatalf("execute answered %d before its payment settled", resp.StatusCode)
 		}
-		deadline := time.Now().Add(2 * time.Second)
+		// The resolver looks only at payments older than the pay timeout
+		// (30 s, the fixture's) and a margin: completed well before that,
+		// the payment was booked by its execute. The wait leaves a loaded
+		// machine running -race room for the settlement and the booking.
+		const wait = 10 * time.Second
+		deadline := time.Now().Add(wait)
 		for {
 			_, raw, m := f.call(t, "GET", "/quotes/"+q, &f.admin, "")
 			if m["status"] == "COMPLETED" {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("quote not completed 2 s after its execute was abandoned: %s", raw)
+				t.Fatalf("quote not completed %s after its execute was abandoned: %s", wait, raw)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
