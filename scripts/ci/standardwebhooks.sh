@@ -19,12 +19,16 @@ for tool in node npm go; do
 done
 
 # One install per lockfile content: a changed pin gets a fresh directory.
+# The stamp is written only after npm ci succeeded: an install cut short
+# (timeout, killed run) can leave standardwebhooks/ without its
+# dependencies, and must not be reused by every later run.
 lockhash=$(sha256sum "$SRC/package.json" "$SRC/package-lock.json" | sha256sum | cut -c1-16)
 DIR="$CACHE/npm-standardwebhooks-$lockhash"
-if [ ! -f "$DIR/node_modules/standardwebhooks/package.json" ]; then
+if [ ! -f "$DIR/.installed" ]; then
   rm -rf "$DIR" && mkdir -p "$DIR"
   cp "$SRC/package.json" "$SRC/package-lock.json" "$DIR/"
   timeout 45 npm ci --prefix "$DIR" --no-audit --no-fund --ignore-scripts --loglevel=error
+  touch "$DIR/.installed"
 fi
 
 export VASPD_STANDARDWEBHOOKS_MODULES="$DIR/node_modules"
