@@ -46,7 +46,7 @@ build() {
     "github.com/btcsuite/btcd@$BTCD_VERSION" "github.com/btcsuite/btcd/cmd/btcctl@$BTCD_VERSION"
   local dir
   # (from outside the repository, so vaspd's go.mod and go.sum stay untouched)
-  dir=$(cd "$tmp" && GOFLAGS= go mod download -json "github.com/lightningnetwork/lnd@$LND_VERSION" |
+  dir=$(cd "$tmp" && GOFLAGS= timeout 600 go mod download -json "github.com/lightningnetwork/lnd@$LND_VERSION" |
     sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
   [ -d "$dir" ] || { echo "lnd $LND_VERSION: module download failed"; return 1; }
   (cd "$dir" && GOFLAGS=-buildvcs=false timeout 1500 go build -ldflags "-s -w" -o "$tmp/" ./cmd/lnd ./cmd/lncli)
