@@ -131,24 +131,49 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 	if opts.PushSat < 0 || opts.PushSat >= opts.ChannelSat {
 		return nil, fmt.Errorf("regtest: PushSat %d outside [0, ChannelSat %d)", opts.PushSat, opts.ChannelSat)
 	}
-	n := &Network{Dir: opts.Dir}
-	if n.Dir == "" {
-		d, err := os.MkdirTemp("", "vaspd-regtest-")
-		if err != nil {
-			return nil, err
+	for attempt := 1; ; attempt++ {
+		n := &Network{Dir: opts.Dir}
+		if n.Dir == "" {
+			d, err := os.MkdirTemp("", "vaspd-regtest-")
+			if err != nil {
+				return nil, err
+			}
+			n.Dir, n.removeDir = d, true
 		}
-		n.Dir, n.removeDir = d, true
-	}
-	if u, err := user.Current(); err == nil && u.HomeDir != "" {
-		n.btcdHome = filepath.Join(u.HomeDir, ".btcd")
-		if _, err := os.Stat(n.btcdHome); errors.Is(err, os.ErrNotExist) {
-			n.removeBTCDHome = true
+		if u, err := user.Current(); err == nil && u.HomeDir != "" {
+			n.btcdHome = filepath.Join(u.HomeDir, ".btcd")
+			if _, err := os.Stat(n.btcdHome); errors.Is(err, os.ErrNotExist) {
+				n.removeBTCDHome = true
+			}
 		}
-	}
-	if err := n.start(ctx, opts); err != nil {
+		err := n.start(ctx, opts)
+		if err == nil {
+			return n, nil
+		}
+		// The ports are chosen free, then released for the daemons to
+		// bind; another process may take one in between. Start again on
+		// fresh ports and a fresh directory (only in a directory of our
+		// own: a caller's Dir now holds a half-started network).
+		if attempt < 3 && n.removeDir && ctx.Err() == nil && n.portTaken() {
+			tail := n.LogTail(5)
+			if cerr := n.Close(); cerr == nil {
+				fmt.Fprintf(os.Stderr, "regtest: a daemon's port was taken (%v); starting again on new ports\n%s", err, tail)
+				continue
+			}
+		}
 		return n, err
 	}
-	return n, nil
+}
+
+// portTaken reports whether a daemon's output says it could not bind a
+// listen address.
+func (n *Network) portTaken() bool {
+	for _, p := range n.logPaths() {
+		if data, err := os.ReadFile(p); err == nil && strings.Contains(string(data), "address already in use") {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *Network) start(ctx context.Context, opts Options) error {
@@ -336,16 +361,7 @@ func (n *Network) Close() error {
 // reports.
 func (n *Network) LogTail(lines int) string {
 	var b strings.Builder
-	paths := []string{}
-	if n.BTCD != nil {
-		paths = append(paths, filepath.Join(n.BTCD.Dir, "stdout.log"))
-	}
-	for _, l := range []*LND{n.Alice, n.Bob} {
-		if l != nil {
-			paths = append(paths, filepath.Join(l.Dir, "stdout.log"))
-		}
-	}
-	for _, p := range paths {
+	for _, p := range n.logPaths() {
 		data, err := os.ReadFile(p)
 		if err != nil {
 			continue
@@ -357,6 +373,20 @@ func (n *Network) LogTail(lines int) string {
 		fmt.Fprintf(&b, "==> %s <==\n%s\n", p, strings.Join(ls, "\n"))
 	}
 	return b.String()
+}
+
+// logPaths are the daemons' output files.
+func (n *Network) logPaths() []string {
+	var paths []string
+	if n.BTCD != nil {
+		paths = append(paths, filepath.Join(n.BTCD.Dir, "stdout.log"))
+	}
+	for _, l := range []*LND{n.Alice, n.Bob} {
+		if l != nil {
+			paths = append(paths, filepath.Join(l.Dir, "stdout.log"))
+		}
+	}
+	return paths
 }
 
 func (n *Network) newLND(name, bin, rpc, rest, p2p string) *LND {
