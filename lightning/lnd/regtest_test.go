@@ -128,7 +128,7 @@ func TestRegtest(t *testing.T) {
 		ctx := testCtx(t)
 		meta := []byte(`[["text/plain","pay $bob@localhost"]]`)
 		dh := lightning.Hash(sha256.Sum256(meta))
-		settled, errFn, err := b.SubscribeSettled(ctx, currentSettleIndex(t, b))
+		settled, errFn, err := b.SubscribeSettled(ctx, currentSettleIndex(t, net.Bob))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -273,7 +273,7 @@ func TestRegtest(t *testing.T) {
 	t.Run("RestartAndResume", func(t *testing.T) {
 		ctx := testCtx(t)
 		// vaspd processed settlements up to cursor, then stopped.
-		cursor := currentSettleIndex(t, b)
+		cursor := currentSettleIndex(t, net.Bob)
 		inv1 := mustInvoice(t, b, 1_100_000, time.Minute)
 		inv2 := mustInvoice(t, b, 1_200_000, time.Minute)
 		// Payments while vaspd is down; one interrupted mid-flight from
@@ -513,28 +513,44 @@ func localMsat(t *testing.T, l *regtest.LND) int64 {
 	}
 }
 
-// currentSettleIndex is the highest settle index so far: a cursor from
-// which only new settlements are delivered.
-func currentSettleIndex(t *testing.T, n *lnd.Node) uint64 {
+// currentSettleIndex is the highest settle index so far on l: a cursor
+// from which only new settlements are delivered. It is read from lnd itself
+// (every invoice, paged), not from a subscription's backlog, which would
+// have to guess when the backlog is over.
+func currentSettleIndex(t *testing.T, l *regtest.LND) uint64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ch, _, err := n.SubscribeSettled(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var last uint64
-	// The backlog arrives at once; then the stream goes quiet.
+	var last, offset uint64
 	for {
-		select {
-		case inv, ok := <-ch:
-			if !ok {
-				return last
+		var page struct {
+			Invoices []struct {
+				SettleIndex string `json:"settle_index"`
+			} `json:"invoices"`
+			LastIndexOffset string `json:"last_index_offset"`
+		}
+		if err := l.CLIJSON(ctx, &page, "listinvoices", "--paginate-forwards", "--max_invoices=1000",
+			"--index_offset="+strconv.FormatUint(offset, 10)); err != nil {
+			t.Fatal(err)
+		}
+		for _, inv := range page.Invoices {
+			if inv.SettleIndex == "" {
+				continue
 			}
-			last = inv.SettleIndex
-		case <-time.After(time.Second):
+			i, err := strconv.ParseUint(inv.SettleIndex, 10, 64)
+			if err != nil {
+				t.Fatalf("listinvoices: settle_index %q: %v", inv.SettleIndex, err)
+			}
+			last = max(last, i)
+		}
+		next, err := strconv.ParseUint(page.LastIndexOffset, 10, 64)
+		if err != nil {
+			t.Fatalf("listinvoices: last_index_offset %q: %v", page.LastIndexOffset, err)
+		}
+		if len(page.Invoices) == 0 || next <= offset {
 			return last
 		}
+		offset = next
 	}
 }
 
