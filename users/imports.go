@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +35,13 @@ const MaxImportBytes = 32 << 20
 // job read and its webhook into megabytes.
 const MaxReportedImportErrors = 1000
 
+// MaxReportedImportErrorBytes bounds the reported row errors as JSON, too:
+// a row's correlation id and message echo up to 80 bytes of the file each,
+// and characters JSON escapes six-fold ("<" is \u003c) would otherwise let
+// 1 000 errors exceed the 1 MiB that receivers (webhook.DefaultMaxBodyBytes)
+// accept, and the BULK_UPLOAD webhook would be refused on every attempt.
+const MaxReportedImportErrorBytes = 512 << 10
+
 // ImportJob is a bulk CSV import (UMAaaS BulkUserImportJob).
 type ImportJob struct {
 	ID         string
@@ -43,7 +51,8 @@ type ImportJob struct {
 	Successful int64
 	Failed     int64
 	// Errors are the failed rows, first ones first, at most
-	// MaxReportedImportErrors of them.
+	// MaxReportedImportErrors of them and MaxReportedImportErrorBytes as
+	// JSON.
 	Errors []ImportRowError
 	// Failure says why a FAILED job stopped.
 	Failure     string
@@ -186,10 +195,18 @@ func getImport(ctx context.Context, q store.Querier, id string) (ImportJob, erro
 		return ImportJob{}, fmt.Errorf("users: read import errors: %w", err)
 	}
 	defer rows.Close()
+	size := 0
 	for rows.Next() {
 		var e ImportRowError
 		if err := rows.Scan(&e.CorrelationID, &e.Error.Status, &e.Error.Code, &e.Error.Message); err != nil {
 			return ImportJob{}, fmt.Errorf("users: read import errors: %w", err)
+		}
+		b, err := json.Marshal(e) // the webhook's shape: same fields, same escaping
+		if err != nil {
+			return ImportJob{}, fmt.Errorf("users: encode import error: %w", err)
+		}
+		if size += len(b) + 1; size > MaxReportedImportErrorBytes {
+			break
 		}
 		j.Errors = append(j.Errors, e)
 	}

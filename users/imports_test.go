@@ -2,6 +2,7 @@ package users_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
 	"github.com/vaspd/vaspd/users"
+	"github.com/vaspd/vaspd/webhook"
 )
 
 // announcements records the jobs an Importer announced, and checks each
@@ -316,4 +318,53 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(b)))
 	return len(b), nil
+}
+
+// TestImportJobWebhookFitsReceivers: a file of failed rows whose ids and
+// addresses are characters JSON escapes six-fold ("<" is \u003c) must
+// still give a BULK_UPLOAD body that vaspd's own webhook receiver accepts
+// (webhook.DefaultMaxBodyBytes): a larger one is refused with a 413 on
+// every attempt, until the sender gives up, so the platform never learns
+// the job ended. The counters stay exact; only the listed errors shrink.
+func TestImportJobWebhookFitsReceivers(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s, _ := newService(t, db)
+		im := users.NewImporter(s, users.ImporterOptions{})
+		var b strings.Builder
+		b.WriteString("umaAddress,platformUserId,userType\n")
+		lt := func(n int) string { return strings.Repeat("<", n) }
+		for i := 0; i < users.MaxReportedImportErrors; i++ {
+			fmt.Fprintf(&b, "%s%d%s@other.example,%s%d%s,INDIVIDUAL\n", lt(70), i, lt(20), lt(75), i, lt(10))
+		}
+		j, err := im.Submit(ctx, []byte(b.String()), "vasp.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if found, err := im.Step(ctx); !found || err != nil {
+			t.Fatalf("step: %v %v", found, err)
+		}
+		j, err = im.Get(ctx, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.Status != users.ImportCompleted || j.Failed != int64(users.MaxReportedImportErrors) || len(j.Errors) == 0 {
+			t.Fatalf("job %+v", j)
+		}
+		for i, e := range j.Errors { // the first ones, in order
+			if !strings.Contains(e.CorrelationID, fmt.Sprintf("<%d<", i)) {
+				t.Fatalf("error %d is %q", i, e.CorrelationID)
+			}
+		}
+		w := webhook.BulkUploadWebhook{BulkUserImportJob: j.Webhook()}
+		w.Type, w.WebhookID, w.Timestamp = "BULK_UPLOAD", vaspd.NewID(vaspd.IDWebhook), time.Now()
+		body, err := json.Marshal(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(body) > webhook.DefaultMaxBodyBytes {
+			t.Fatalf("BULK_UPLOAD body of %d bytes (%d errors listed); vaspd's receiver takes at most %d",
+				len(body), len(j.Errors), webhook.DefaultMaxBodyBytes)
+		}
+	})
 }
