@@ -109,17 +109,7 @@ func TestImportJobHostileCorrelationIDs(t *testing.T) {
 			"$r2,p\xffx,INDIVIDUAL\n" +
 			"$r3," + long + ",ROBOT\n" +
 			"$r4,p\x1b[2Jx,ROBOT\n"
-		j, err := im.Submit(ctx, []byte(file), "vasp.example")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if found, err := im.Step(ctx); !found || err != nil {
-			t.Fatalf("step: %v %v", found, err)
-		}
-		j, err = im.Get(ctx, j.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		j := importFile(t, im, file)
 		if j.Status != users.ImportCompleted || j.Failed != 4 || len(j.Errors) != 4 {
 			t.Fatalf("job %+v", j)
 		}
@@ -297,6 +287,24 @@ func TestImportJobsTwoProcesses(t *testing.T) {
 	})
 }
 
+// importFile submits file and works on it to its end, in one Step; it
+// returns the job as read after.
+func importFile(t *testing.T, im *users.Importer, file string) users.ImportJob {
+	t.Helper()
+	j, err := im.Submit(ctx, []byte(file), "vasp.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found, err := im.Step(ctx); !found || err != nil {
+		t.Fatalf("step: %v %v", found, err)
+	}
+	j, err = im.Get(ctx, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
 // cancelAt is a rates provider that calls cancel on its at-th Currencies
 // call (users.Service asks once per created user).
 type cancelAt struct {
@@ -337,17 +345,7 @@ func TestImportJobWebhookFitsReceivers(t *testing.T) {
 		for i := 0; i < users.MaxReportedImportErrors; i++ {
 			fmt.Fprintf(&b, "%s%d%s@other.example,%s%d%s,INDIVIDUAL\n", lt(70), i, lt(20), lt(75), i, lt(10))
 		}
-		j, err := im.Submit(ctx, []byte(b.String()), "vasp.example")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if found, err := im.Step(ctx); !found || err != nil {
-			t.Fatalf("step: %v %v", found, err)
-		}
-		j, err = im.Get(ctx, j.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		j := importFile(t, im, b.String())
 		if j.Status != users.ImportCompleted || j.Failed != int64(users.MaxReportedImportErrors) || len(j.Errors) == 0 {
 			t.Fatalf("job %+v", j)
 		}
