@@ -8,20 +8,14 @@
 # of the lnd/btcd dependencies adds about 2-3 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/ci/go75804.sh
 
 FUZZTIME=${LIGHTNING_FUZZTIME:-20s}
 go test -count=1 -timeout 120s -run '^FuzzDecode$' ./lightning/bolt11
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 if ! timeout 600 go test -timeout 600s -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$FUZZTIME" -parallel 2 ./lightning/bolt11 >"$log" 2>&1; then
-  # go1.26's coordinator can fail a clean run with a bare "context deadline
-  # exceeded" at the -fuzztime boundary (golang/go#75804, fixed in go1.27;
-  # see uma-fuzz.sh). A real finding always prints more (the panic or
-  # error, "Failing input written to ...") and writes a crasher. So:
-  # tolerate only a log made of progress lines, that error and go test's
-  # closing FAIL lines.
-  if grep -q '^    context deadline exceeded$' "$log" &&
-    ! grep -qvE '^(fuzz: elapsed: |--- FAIL: FuzzDecode \([0-9.]+s\)$|    context deadline exceeded$|FAIL$|exit status 1$|FAIL	github\.com/vaspd/vaspd/lightning/bolt11	[0-9.]+s$)' "$log"; then
+  if go75804_only "$log"; then
     cat "$log"
     echo "lightning-fuzz: (ignored go#75804 shutdown race at the fuzztime deadline; no crasher)"
     exit 0

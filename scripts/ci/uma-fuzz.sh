@@ -8,6 +8,7 @@
 # Usage: scripts/ci/uma-fuzz.sh [seconds-per-target]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/ci/go75804.sh
 
 per="${1:-3}"
 par="${UMA_FUZZ_PARALLEL:-2}" # the CI machine has two cores
@@ -27,12 +28,7 @@ fuzz_pkg() {
 		echo "== fuzz $pkg $t (${per}s)"
 		if ! (cd "$pkg" && timeout $((per + 60)) "$work/$name.test" -test.run '^$' -test.fuzz "^${t}\$" \
 			-test.fuzztime "${per}s" -test.fuzzminimizetime 1s -test.parallel "$par" -test.fuzzcachedir "$work/cache-$name" >"$work/log" 2>&1); then
-			# go1.26's coordinator can fail a clean run with a bare "context
-			# deadline exceeded" at the -fuzztime boundary (golang/go#75804,
-			# fixed in go1.27). A real finding always writes a crasher.
-			# So: tolerate only a log made of progress lines and that error.
-			if grep -q '^    context deadline exceeded$' "$work/log" &&
-				! grep -qvE '^(fuzz: elapsed: |--- FAIL: Fuzz[A-Za-z0-9]+ \([0-9.]+s\)$|    context deadline exceeded$|FAIL$)' "$work/log"; then
+			if go75804_only "$work/log"; then
 				echo "   (ignored go#75804 shutdown race at the fuzztime deadline; no crasher)"
 				continue
 			fi
