@@ -27,6 +27,19 @@ func attach(t *testing.T, s *Service) *worker {
 	return w
 }
 
+// primed is a Service on a fake clock with one endpoint, at a test
+// receiver, and an attached worker that has read it (prime).
+func primed(t *testing.T, db *store.DB) (*Service, *vaspd.FakeClock, *receiver, Endpoint, *worker) {
+	t.Helper()
+	clock := vaspd.NewFakeClock(t0)
+	s := newTestService(t, db, clock)
+	rc := newReceiver(t)
+	e, _ := mustEndpoint(t, s, rc.URL)
+	w := attach(t, s)
+	prime(t, s, w)
+	return s, clock, rc, e, w
+}
+
 // prime enqueues one event and lets w claim and attempt it, so that w has
 // read the endpoints (the reading a handoff needs).
 func prime(t *testing.T, s *Service, w *worker) string {
@@ -115,12 +128,7 @@ func TestHandoffSkipsTheClaim(t *testing.T) {
 // writes no row, hands nothing to the worker and sends nothing.
 func TestRolledBackEnqueueHandsOffNothing(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		clock := vaspd.NewFakeClock(t0)
-		s := newTestService(t, db, clock)
-		rc := newReceiver(t)
-		mustEndpoint(t, s, rc.URL)
-		w := attach(t, s)
-		prime(t, s, w)
+		s, _, rc, _, w := primed(t, db)
 		boom := errors.New("rolled back")
 		var id string
 		err := db.InTx(context.Background(), func(tx *store.Tx) error {
@@ -158,12 +166,7 @@ func TestRolledBackEnqueueHandsOffNothing(t *testing.T) {
 // claim; another process delivers them once the lease ends, not before.
 func TestHandoffLostByACrashIsRetriedAfterItsLease(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		clock := vaspd.NewFakeClock(t0)
-		s := newTestService(t, db, clock)
-		rc := newReceiver(t)
-		mustEndpoint(t, s, rc.URL)
-		w := attach(t, s)
-		prime(t, s, w)
+		s, clock, rc, _, w := primed(t, db)
 		finish(t, w)
 		dropped := 0
 		s.dropHandoff = func(rows []claimed) bool { dropped += len(rows); return true }
@@ -199,12 +202,7 @@ func TestHandoffLostByACrashIsRetriedAfterItsLease(t *testing.T) {
 func TestNoHandoffToAFailingEndpoint(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		clock := vaspd.NewFakeClock(t0)
-		s := newTestService(t, db, clock)
-		rc := newReceiver(t)
-		e, _ := mustEndpoint(t, s, rc.URL)
-		w := attach(t, s)
-		prime(t, s, w)
+		s, clock, _, e, w := primed(t, db)
 		w.wg.Wait()
 		backoff := func(until time.Time) {
 			err := db.InTx(ctx, func(tx *store.Tx) error {
@@ -327,12 +325,7 @@ func TestStaleReadingIsReadAgainAtEnqueue(t *testing.T) {
 // again, unleased), not left leased until the lease ends.
 func TestHandoffAfterStopReleasesRows(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		clock := vaspd.NewFakeClock(t0)
-		s := newTestService(t, db, clock)
-		rc := newReceiver(t)
-		mustEndpoint(t, s, rc.URL)
-		w := attach(t, s)
-		prime(t, s, w)
+		s, clock, rc, _, w := primed(t, db)
 		finish(t, w)
 		var id string
 		err := db.InTx(context.Background(), func(tx *store.Tx) error {
