@@ -92,31 +92,15 @@ type owedCallback struct {
 // many it claimed.
 func (s *Service) callbackRound(ctx context.Context) (int, error) {
 	now := s.clock.Now()
-	lease := store.Micros(now.Add(callbackLease))
-	var owed []owedCallback
-	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		owed = owed[:0]
-		rows, err := tx.QueryContext(ctx, `UPDATE uma_transactions SET callback_next_at = $1
-			WHERE id IN (SELECT id FROM uma_transactions
-				WHERE callback_state = 'pending' AND status = 'COMPLETED' AND callback_next_at <= $2
-				ORDER BY callback_next_at LIMIT $3 `+tx.Driver().SkipLocked()+`)
-			RETURNING `+txColumns+`, callback_attempts`,
-			lease, store.Micros(now), callbackBatch)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			o := owedCallback{lease: lease}
-			t, err := scanTransaction(scanWithExtra{rows, &o.attempts})
-			if err != nil {
-				return err
-			}
+	until := now.Add(callbackLease)
+	owed, err := claimOwed(ctx, s.db, owedClaim{work: "callback", now: now, until: until, limit: callbackBatch,
+		extra: ", callback_attempts"},
+		func(row interface{ Scan(...any) error }) (owedCallback, error) {
+			o := owedCallback{lease: store.Micros(until)}
+			t, err := scanTransaction(scanWithExtra{row, &o.attempts})
 			o.t = t
-			owed = append(owed, o)
-		}
-		return rows.Err()
-	})
+			return o, err
+		})
 	if err != nil {
 		return 0, fmt.Errorf("claim callbacks: %w", err)
 	}

@@ -17,9 +17,9 @@ import (
 // between (or its context end), the payment stays owed and the sweep
 // below, in any process, registers it once registerLease has passed since
 // it settled (the completing process's own claim). The sweep claims as
-// the callback sender does: a claim pushes register_next_at a lease
-// ahead, so two processes do not register the same payment at once, and
-// one that dies mid-call hands it on when the lease ends. Rows another
+// the callback sender does (claim.go): a claim pushes register_next_at a
+// lease ahead, so two processes do not register the same payment at once,
+// and one that dies mid-call hands it on when the lease ends. Rows another
 // claim holds locked just then (the callback sender's, on the same rows)
 // are passed over to the next round, registerEvery later. A hook that
 // outlives its lease, or a crash after the call but before the mark, has
@@ -112,29 +112,10 @@ func (s *Service) registerOwed(ctx context.Context) {
 // how many it claimed.
 func (s *Service) registerRound(ctx context.Context) (int, error) {
 	now := s.clock.Now()
-	var owed []Transaction
-	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		owed = owed[:0]
-		rows, err := tx.QueryContext(ctx, `UPDATE uma_transactions SET register_next_at = $1
-			WHERE id IN (SELECT id FROM uma_transactions
-				WHERE register_state = 'pending' AND status = 'COMPLETED' AND register_next_at <= $2
-					AND COALESCE(settled_at, 0) <= $3
-				ORDER BY register_next_at LIMIT $4 `+tx.Driver().SkipLocked()+`)
-			RETURNING `+txColumns,
-			store.Micros(now.Add(registerLease)), store.Micros(now), store.Micros(now.Add(-registerLease)), registerBatch)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			t, err := scanTransaction(rows)
-			if err != nil {
-				return err
-			}
-			owed = append(owed, t)
-		}
-		return rows.Err()
-	})
+	owed, err := claimOwed(ctx, s.db, owedClaim{work: "register", now: now, until: now.Add(registerLease), limit: registerBatch,
+		// The completing process's own claim runs from settled_at.
+		and: "AND COALESCE(settled_at, 0) <= $4", args: []any{store.Micros(now.Add(-registerLease))}},
+		scanTransaction)
 	if err != nil {
 		return 0, fmt.Errorf("claim compliance registrations: %w", err)
 	}
