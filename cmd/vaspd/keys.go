@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -16,9 +15,9 @@ import (
 // database: the keys every process of the deployment serves
 // (internal/daemon/keys.go). Forgetting them is how a key is replaced on
 // purpose (README, "UMA keys across processes"). It opens the database as
-// `vaspd token` does (never migrating); `keys show` may run beside a
-// server, `keys forget` on SQLite takes the server's lock and so refuses
-// while one runs.
+// `vaspd token` does (openLocalDB: never migrating); `keys show` may run
+// beside a server, `keys forget` on SQLite takes the server's lock and so
+// refuses while one runs.
 func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
 		fmt.Fprintln(stderr, "Usage: vaspd keys show | keys forget [--yes]")
@@ -33,15 +32,11 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	sub, args := args[0], args[1:]
 	var yes bool
-	cfg, err := loadConfig("keys "+sub, args, stderr, func(fs *flag.FlagSet) {
+	cfg, db, err := openLocalDB(ctx, "keys "+sub, args, stderr, func(fs *flag.FlagSet) {
 		if sub == "forget" {
 			fs.BoolVar(&yes, "yes", false, "forget the recorded keys (without it, only say what forgetting does)")
 		}
 	})
-	if err != nil {
-		return err
-	}
-	db, err := daemon.OpenDB(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}

@@ -6,12 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/auth"
-	"github.com/vaspd/vaspd/internal/daemon"
 )
 
 // runToken manages tokens directly in the configured database, so an
@@ -20,7 +18,7 @@ import (
 // server's lock (internal/daemon/lock.go), and its short transactions wait
 // for the server's on SQLite's own lock (busy_timeout). It never migrates
 // (only serve does, so a CLI of another version cannot change the schema
-// under a server): daemon.OpenDB refuses a database that is not at exactly
+// under a server): openLocalDB refuses a database that is not at exactly
 // this binary's migrations.
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	const usage = "Usage: vaspd token create --name NAME --permissions VIEW,TRANSACT,MANAGE | token list | token delete --id Token:…"
@@ -41,7 +39,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errUsage
 	}
 	var name, perms, id string
-	cfg, err := loadConfig("token "+sub, args, stderr, func(fs *flag.FlagSet) {
+	_, db, err := openLocalDB(ctx, "token "+sub, args, stderr, func(fs *flag.FlagSet) {
 		switch sub {
 		case "create":
 			fs.StringVar(&name, "name", "", "token name (required)")
@@ -50,10 +48,6 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			fs.StringVar(&id, "id", "", "token id, Token:… (required)")
 		}
 	})
-	if err != nil {
-		return err
-	}
-	db, err := daemon.OpenDB(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}

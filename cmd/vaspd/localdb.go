@@ -1,0 +1,27 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+
+	"github.com/vaspd/vaspd/internal/daemon"
+	"github.com/vaspd/vaspd/store"
+)
+
+// openLocalDB is how `vaspd token` and `vaspd keys` reach the local
+// installation: it loads cmd's settings as serve does (loadConfig, with
+// extra's flags) and opens the database they name once, without retrying
+// and never migrating (daemon.OpenDB refuses a database that is not at
+// exactly this binary's migrations). -h stops it before the database is
+// opened; callers check their subcommand first, so a misspelt one needs no
+// database either. The caller closes the database.
+func openLocalDB(ctx context.Context, cmd string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (daemon.Config, *store.DB, error) {
+	cfg, err := loadConfig(cmd, args, stderr, extra)
+	if err != nil {
+		return cfg, nil, err
+	}
+	db, err := daemon.OpenDB(ctx, cfg, slog.New(slog.DiscardHandler))
+	return cfg, db, err
+}
