@@ -25,7 +25,10 @@ func TestInvitationsAPI(t *testing.T) {
 			UMALocal: "alice", FullName: "Alice"}); err != nil {
 			t.Fatal(err)
 		}
-		inv := invitations.New(db, u, invitations.Options{Rates: p, Domain: "vasp.example", BaseURL: "https://vasp.example"})
+		inv, err := invitations.New(db, u, invitations.Options{Rates: p, Domain: "vasp.example", BaseURL: "https://vasp.example"})
+		if err != nil {
+			t.Fatal(err)
+		}
 		f := newFixture(t, db, func(s *api.Server) { s.MountInvitations(inv) })
 
 		st, created := f.do(t, "POST", "/invitations", &f.admin, "application/json", `{"inviterUma":"$alice@vasp.example","amountToSend":250}`)

@@ -78,7 +78,9 @@ type Options struct {
 	Rates     rates.Provider // names the amount's currency; nil: code only
 	Announcer Announcer      // nil: nobody is told
 	// Domain is this VASP's UMA domain; BaseURL its public base URL, under
-	// which an invitation's url is BaseURL/i/CODE.
+	// which an invitation's url is BaseURL/i/CODE: an absolute http or
+	// https URL with a host and at most a path (uma.CheckBaseURL), as the
+	// daemon's base-url setting is. Empty means uma.BaseURL(Domain).
 	Domain  string
 	BaseURL string
 }
@@ -91,13 +93,21 @@ type Service struct {
 }
 
 // New returns a Service storing invitations in db; inviters are users of u.
-func New(db *store.DB, u *users.Service, opt Options) *Service {
+// A BaseURL an invitation's link cannot be built on (see Options) is an
+// error, not a broken link in every invitation.
+func New(db *store.DB, u *users.Service, opt Options) (*Service, error) {
 	if opt.Clock == nil {
 		opt.Clock = vaspd.SystemClock{}
 	}
 	opt.Domain = strings.ToLower(opt.Domain)
+	if opt.BaseURL == "" {
+		opt.BaseURL = uma.BaseURL(opt.Domain)
+	}
+	if err := uma.CheckBaseURL(opt.BaseURL); err != nil {
+		return nil, fmt.Errorf("invitations: BaseURL %w", err)
+	}
 	opt.BaseURL = strings.TrimRight(opt.BaseURL, "/")
-	return &Service{db: db, users: u, opt: opt}
+	return &Service{db: db, users: u, opt: opt}, nil
 }
 
 // CreateInput is POST /invitations.

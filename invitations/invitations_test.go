@@ -56,8 +56,12 @@ func setup(t *testing.T, db *store.DB) (*invitations.Service, *vaspd.FakeClock, 
 		t.Fatal(err)
 	}
 	c := &claims{}
-	return invitations.New(db, u, invitations.Options{Clock: clock, Rates: p, Announcer: c,
-		Domain: "VASP.example", BaseURL: "https://vasp.example/"}), clock, c
+	s, err := invitations.New(db, u, invitations.Options{Clock: clock, Rates: p, Announcer: c,
+		Domain: "VASP.example", BaseURL: "https://vasp.example/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, clock, c
 }
 
 func wantCode(t *testing.T, err error, status int, code string) {
@@ -231,4 +235,46 @@ func TestInvitationRefusesHostileInput(t *testing.T) {
 			t.Fatalf("amountToSend %d: %v", max, err)
 		}
 	})
+}
+
+// TestNewRefusesABaseURLLinksCannotBeBuiltOn: an invitation's link is
+// BaseURL/i/CODE, so New refuses a BaseURL that is not an absolute http(s)
+// URL with a host and at most a path, without echoing it; an empty one is
+// the domain's (uma.BaseURL), and a trailing slash is dropped.
+func TestNewRefusesABaseURLLinksCannotBeBuiltOn(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ base, want string }{
+		{"vasp.example", "absolute http or https URL"},
+		{"/pay", "absolute http or https URL"},
+		{"ftp://vasp.example", "absolute http or https URL"},
+		{"https:vasp.example", "absolute http or https URL"},
+		{"https://", "no host"},
+		{"https://:443/pay", "no host"},
+		{"https://vasp.example/pay?ref=s3cret", "query"},
+		{"https://vasp.example/?", "query"},
+		{"https://vasp.example/pay#s3cret", "fragment"},
+		{"https://user:s3cret@vasp.example", "user name or password"},
+	} {
+		_, err := invitations.New(nil, nil, invitations.Options{Domain: "vasp.example", BaseURL: c.base})
+		if err == nil || !strings.Contains(err.Error(), "BaseURL") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: err = %v, want one naming BaseURL and %q", c.base, err, c.want)
+		} else if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%q: err = %v echoes the URL", c.base, err)
+		}
+	}
+	for _, c := range []struct{ domain, base, want string }{
+		{"vasp.example", "https://vasp.example", "https://vasp.example/i/0123456789ab"},
+		{"vasp.example", "https://pay.example:8443/uma/", "https://pay.example:8443/uma/i/0123456789ab"},
+		{"Vasp.Example", "", "https://vasp.example/i/0123456789ab"},
+		{"localhost:8080", "", "http://localhost:8080/i/0123456789ab"},
+	} {
+		s, err := invitations.New(nil, nil, invitations.Options{Domain: c.domain, BaseURL: c.base})
+		if err != nil {
+			t.Errorf("%q %q: %v", c.domain, c.base, err)
+			continue
+		}
+		if got := s.Render(ctx, invitations.Invitation{Code: "0123456789ab", InviterLocal: "alice"}).URL; got != c.want {
+			t.Errorf("%q %q: url %q, want %q", c.domain, c.base, got, c.want)
+		}
+	}
 }

@@ -56,6 +56,8 @@ func TestBadConfigIsOneClearLine(t *testing.T) {
 	}{
 		{[]string{"serve", "--database-url", "mysql://x"}, "setting database-url"},
 		{[]string{"serve", "--listen", "nope"}, "setting listen"},
+		{[]string{"serve", "--base-url", "https://pay.example.com/?ref=x"}, "setting base-url"},
+		{[]string{"serve", "--base-url", "pay.example.com"}, "setting base-url"},
 		{[]string{"serve", "--config", filepath.Join(dir, "missing.yaml")}, "setting config"},
 		{[]string{"serve", "--uma-signing-key-file", filepath.Join(dir, "missing")}, "setting uma-signing-key-file"},
 		{[]string{"serve", "--data-dir", "/proc/vaspd-cannot-write-here", "--listen", "127.0.0.1:0"}, "setting data-dir"},

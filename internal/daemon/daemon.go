@@ -197,10 +197,14 @@ func (d *Daemon) start(ctx context.Context) error {
 	})
 	srv.MountUsers(userSvc, led, provider, d.cfg.Domain)
 	srv.MountUserImports(imports, d.cfg.Domain)
-	srv.MountInvitations(invitations.New(db, userSvc, invitations.Options{
+	invites, err := invitations.New(db, userSvc, invitations.Options{
 		Clock: d.clock, Rates: provider, Announcer: claimAnnouncer{webhooks},
 		Domain: d.cfg.Domain, BaseURL: d.cfg.BaseURL,
-	}))
+	})
+	if err != nil {
+		return err
+	}
+	srv.MountInvitations(invites)
 	srv.MountWebhooks(webhooks)
 	srv.MountUMA(payments)
 	srv.MountPayments(payments)
