@@ -64,10 +64,6 @@ type lookupResponse struct {
 	KycStatus               string               `json:"kycStatus"`
 }
 
-var payerFieldNames = map[string]string{"name": "FULL_NAME", "email": "EMAIL", "identifier": "IDENTIFIER",
-	"countryOfResidence": "COUNTRY_OF_RESIDENCE", "birthDate": "BIRTH_DATE", "nationality": "NATIONALITY",
-	"phoneNumber": "PHONE_NUMBER", "postalAddress": "POSTAL_ADDRESS", "accountIdentifier": "ACCOUNT_IDENTIFIER"}
-
 func (h *paymentHandlers) lookup(w http.ResponseWriter, r *http.Request) error {
 	userID, sender := r.URL.Query().Get("userId"), r.URL.Query().Get("senderUmaAddress")
 	switch {
@@ -119,7 +115,7 @@ func (h *paymentHandlers) lookup(w http.ResponseWriter, r *http.Request) error {
 		})
 	}
 	for key, opt := range l.Response.PayerData {
-		if name, ok := payerFieldNames[key]; ok {
+		if name, ok := vasp.PayerFieldNames[key]; ok {
 			out.RequiredPayerDataFields = append(out.RequiredPayerDataFields, fieldDefinition{Name: name, Mandatory: opt.Mandatory})
 		}
 	}
@@ -211,6 +207,7 @@ func (h *paymentHandlers) createQuote(w http.ResponseWriter, r *http.Request) er
 		LookupID: req.LookupID, SendingCurrency: strings.ToUpper(req.SendingCurrencyCode),
 		ReceivingCurrency: strings.ToUpper(req.ReceivingCurrencyCode), LockedSide: req.LockedCurrencySide,
 		Amount: req.LockedCurrencyAmount, Description: req.Description, UmaRequestID: req.UmaRequestID,
+		SenderUserInfo: req.SenderUserInfo,
 	})
 	if err != nil {
 		return err

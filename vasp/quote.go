@@ -73,6 +73,11 @@ type QuoteRequest struct {
 	// receiver-locked to its amount and currency, and the payreq names its
 	// invoice (invoiceUUID) so the receiver knows what is paid.
 	UmaRequestID string `json:",omitempty"`
+	// SenderUserInfo is the payer data the platform gives for the
+	// receiver's requiredPayerDataFields, by UMAaaS name (FULL_NAME,
+	// EMAIL, NATIONALITY, …; see senderPayerData). It is kept with the
+	// quote, so a refresh sends it again.
+	SenderUserInfo map[string]any `json:",omitempty"`
 }
 
 // Quote is a locked price for paying a receiver.
@@ -157,6 +162,10 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	if err != nil {
 		return Quote{}, err
 	}
+	payer, err := senderPayerData(l.Response.PayerData, sender.Name, in.SenderUserInfo)
+	if err != nil {
+		return Quote{}, err
+	}
 	var invoiceUUID string
 	commentAllowed := l.Response.CommentAllowed
 	if in.UmaRequestID != "" {
@@ -238,10 +247,11 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	if sender.KYCVerified {
 		kyc = uma.KycVerified
 	}
-	pr.PayerData = &uma.PayerData{Identifier: me, Name: sender.Name, Compliance: &uma.CompliancePayerData{
+	payer.Identifier, payer.Compliance = me, &uma.CompliancePayerData{
 		KycStatus: kyc, NodePubKey: info.PubKey, EncryptedTravelRuleInfo: encrypted, TravelRuleFormat: format,
 		UtxoCallback: s.opt.BaseURL + "/api/uma/utxoCallback?txid=" + url.QueryEscape(q.ID),
-	}}
+	}
+	pr.PayerData = payer
 	if err := pr.Sign(s.opt.Keys.Signing, s.clock.Now()); err != nil {
 		return Quote{}, err
 	}
