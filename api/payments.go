@@ -23,6 +23,7 @@ func (s *Server) MountPayments(v *vasp.Service) {
 	s.Handle("GET /quotes/{quoteId}", vaspd.PermView, h.getQuote)
 	s.Handle("POST /quotes/{quoteId}/execute", vaspd.PermTransact, h.executeQuote)
 	s.Handle("POST /quotes/{quoteId}/refresh", vaspd.PermTransact, h.refreshQuote)
+	s.Handle("POST /quotes/{quoteId}/retry", vaspd.PermTransact, h.retryQuote)
 	s.Handle("GET /transactions", vaspd.PermView, h.listTransactions)
 	s.Handle("GET /transactions/{transactionId}", vaspd.PermView, h.getTransaction)
 	s.Handle("POST /transactions/{transactionId}/approve", vaspd.PermTransact, h.approve)
@@ -157,6 +158,10 @@ type quoteResponse struct {
 	CreatedAt          time.Time `json:"createdAt"`
 	// TransactionID is required by the schema: "" until executed.
 	TransactionID string `json:"transactionId"`
+	// OriginalQuoteID is, for a quote made by POST /quotes/{id}/retry (or
+	// a refresh of one), the first quote of the payment it retries; left
+	// out otherwise (the schema's is a string, not nullable).
+	OriginalQuoteID string `json:"originalQuoteId,omitempty"`
 	// The schema's required paymentInstructions is left out: it tells the
 	// platform where to send fiat (a bank account of one of six kinds),
 	// and a vaspd quote is paid from the user's balance by execute; the
@@ -169,7 +174,7 @@ func renderQuote(q vasp.Quote) quoteResponse {
 		SendingCurrency: quoteCurrency(q.SendingCurrency, q.SendingCurrencyInfo), ReceivingCurrency: quoteCurrency(q.ReceivingCurrency, q.ReceivingCurrencyInfo),
 		LockedCurrencySide: q.LockedSide, TotalSendingAmount: q.SendingAmount, TotalReceivingAmount: q.ReceivingAmount,
 		FeesIncluded: q.Fee, InvoiceAmountMsats: q.Msats, ReceiverFeeMsats: q.ReceiverFeeMsats,
-		ExpiresAt: q.ExpiresAt.UTC(), CreatedAt: q.CreatedAt.UTC(), TransactionID: q.TransactionID,
+		ExpiresAt: q.ExpiresAt.UTC(), CreatedAt: q.CreatedAt.UTC(), TransactionID: q.TransactionID, OriginalQuoteID: q.OriginalQuoteID,
 		ExchangeRate: exchangeRate(q.SendingAmount-q.Fee, q.ReceivingAmount),
 	}
 }
@@ -235,6 +240,36 @@ func (h *paymentHandlers) refreshQuote(w http.ResponseWriter, r *http.Request) e
 		return err
 	}
 	q, err := h.v.RefreshQuote(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusCreated, renderQuote(q))
+	return nil
+}
+
+type retryQuoteRequest struct {
+	LookupID       string         `json:"lookupId"`
+	SenderUserInfo map[string]any `json:"senderUserInfo"`
+}
+
+// retryQuote retries a FAILED payment with a new quote for the same
+// request through a new lookup of the same receiver (vasp.RetryQuote).
+func (h *paymentHandlers) retryQuote(w http.ResponseWriter, r *http.Request) error {
+	id, err := PathID(r, "quoteId", vaspd.IDQuote, vaspd.CodeQuoteNotFound)
+	if err != nil {
+		return err
+	}
+	var req retryQuoteRequest
+	if err := DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.LookupID == "" {
+		return vaspd.InvalidInput("lookupId is required: a new lookup of the quote's receiver")
+	}
+	if _, err := vaspd.ParseID(vaspd.IDLookup, req.LookupID); err != nil {
+		return vaspd.InvalidInput("lookupId: %v", err)
+	}
+	q, err := h.v.RetryQuote(r.Context(), id, req.LookupID, req.SenderUserInfo)
 	if err != nil {
 		return err
 	}

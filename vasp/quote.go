@@ -78,6 +78,9 @@ type QuoteRequest struct {
 	// EMAIL, NATIONALITY, …; see senderPayerData). It is kept with the
 	// quote, so a refresh sends it again.
 	SenderUserInfo map[string]any `json:",omitempty"`
+	// OriginalQuoteID makes the quote a retry of that FAILED payment
+	// (RetryQuote); its own column, not kept in the details.
+	OriginalQuoteID string `json:"-"`
 }
 
 // Quote is a locked price for paying a receiver.
@@ -98,9 +101,12 @@ type Quote struct {
 	Invoice           string
 	PaymentHash       string
 	TransactionID     string
-	Request           QuoteRequest
-	ExpiresAt         time.Time
-	CreatedAt         time.Time
+	// OriginalQuoteID is, for a retry (RetryQuote) or a refresh of one,
+	// the first quote of the payment it retries; "" otherwise.
+	OriginalQuoteID string
+	Request         QuoteRequest
+	ExpiresAt       time.Time
+	CreatedAt       time.Time
 	// The currencies in full (name, symbol, decimals): the sending one
 	// from our rates, the receiving one as the receiver advertised it.
 	SendingCurrencyInfo, ReceivingCurrencyInfo rates.Currency
@@ -205,7 +211,7 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	q := Quote{
 		ID: vaspd.NewID(vaspd.IDQuote), LookupID: l.ID, UserID: in.UserID, Receiver: l.Receiver, Status: QuotePending,
 		LockedSide: in.LockedSide, SendingCurrency: rate.Currency.Code, ReceivingCurrency: theirs.Code,
-		Request: in, CreatedAt: s.clock.Now(), SendingCurrencyInfo: rate.Currency,
+		Request: in, CreatedAt: s.clock.Now(), SendingCurrencyInfo: rate.Currency, OriginalQuoteID: in.OriginalQuoteID,
 		ReceivingCurrencyInfo: rates.Currency{Code: theirs.Code, Name: theirs.Name, Symbol: theirs.Symbol, Decimals: theirs.Decimals},
 	}
 	pr := &uma.PayRequest{ReceivingCurrency: theirs.Code, Comment: comment, PayeeData: s.payeeData,
@@ -385,11 +391,12 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	}
 	raw, _ := json.Marshal(d)
 	_, err = s.db.ExecContext(ctx, `INSERT INTO uma_quotes (id, lookup_id, user_id, status, locked_side, sending_currency,
-		sending_amount, fee, receiving_currency, receiving_amount, msats, invoice, payment_hash, details, expires_at, created_at, updated_at)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$16)`,
+		sending_amount, fee, receiving_currency, receiving_amount, msats, invoice, payment_hash, details, expires_at, created_at, updated_at,
+		original_quote_id)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$16,$17)`,
 		q.ID, q.LookupID, q.UserID, q.Status, q.LockedSide, q.SendingCurrency, q.SendingAmount, q.Fee,
 		q.ReceivingCurrency, q.ReceivingAmount, q.Msats, q.Invoice, q.PaymentHash, string(raw),
-		store.Micros(q.ExpiresAt), store.Micros(q.CreatedAt))
+		store.Micros(q.ExpiresAt), store.Micros(q.CreatedAt), nullable(q.OriginalQuoteID))
 	if err != nil {
 		return Quote{}, fmt.Errorf("record quote: %w", err)
 	}
@@ -397,14 +404,16 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 }
 
 const quoteColumns = `id, lookup_id, user_id, status, locked_side, sending_currency, sending_amount, fee,
-	receiving_currency, receiving_amount, msats, invoice, payment_hash, details, COALESCE(transaction_id, ''), expires_at, created_at`
+	receiving_currency, receiving_amount, msats, invoice, payment_hash, details, COALESCE(transaction_id, ''), expires_at, created_at,
+	COALESCE(original_quote_id, '')`
 
 func scanQuote(row interface{ Scan(...any) error }) (Quote, error) {
 	var q Quote
 	var raw string
 	var exp, created int64
 	err := row.Scan(&q.ID, &q.LookupID, &q.UserID, &q.Status, &q.LockedSide, &q.SendingCurrency, &q.SendingAmount, &q.Fee,
-		&q.ReceivingCurrency, &q.ReceivingAmount, &q.Msats, &q.Invoice, &q.PaymentHash, &raw, &q.TransactionID, &exp, &created)
+		&q.ReceivingCurrency, &q.ReceivingAmount, &q.Msats, &q.Invoice, &q.PaymentHash, &raw, &q.TransactionID, &exp, &created,
+		&q.OriginalQuoteID)
 	if err != nil {
 		return q, err
 	}
@@ -414,6 +423,7 @@ func scanQuote(row interface{ Scan(...any) error }) (Quote, error) {
 	}
 	q.Receiver, q.ReceiverFeeMsats, q.Request, q.utxoCallback = d.Receiver, d.ReceiverFeeMsats, d.Request, d.UtxoCallback
 	q.ExpiresAt, q.CreatedAt = store.Time(exp), store.Time(created)
+	q.Request.OriginalQuoteID = q.OriginalQuoteID // a refresh of a retry stays one
 	if d.Sending != nil {
 		q.SendingCurrencyInfo = *d.Sending
 	}
@@ -460,7 +470,8 @@ func (s *Service) GetQuote(ctx context.Context, id string) (Quote, error) {
 }
 
 // RefreshQuote re-quotes an expired (or any unexecuted) quote's request
-// with a fresh lookup-verified payreq; the old quote is left as it is.
+// with a fresh lookup-verified payreq; the old quote is left as it is. A
+// refreshed retry is a retry of the same payment (OriginalQuoteID).
 func (s *Service) RefreshQuote(ctx context.Context, id string) (Quote, error) {
 	q, err := s.GetQuote(ctx, id)
 	if err != nil {
