@@ -6,9 +6,11 @@
 //
 // A webhook is a POST whose JSON body is one of the UMAaaS webhook
 // payloads ([IncomingPaymentWebhook], [OutgoingPaymentWebhook],
-// [TestWebhook], [BulkUploadWebhook], [InvitationClaimedWebhook]), each
-// ending with the envelope [BaseWebhook]: the event timestamp, a webhookId
-// ("Webhook:<uuidv7>", the same on every retry) and the type. [Marshal]
+// [TestWebhook], [BulkUploadWebhook], [InvitationClaimedWebhook]) or
+// vaspd's own [UmaRequestWebhook] (UMA_REQUEST: an UMA request another VASP
+// sent one of the platform's users), each with the envelope [BaseWebhook]:
+// the event timestamp, a webhookId ("Webhook:<uuidv7>", the same on every
+// retry) and the type. [Marshal]
 // produces the body; [Parse] decodes one into its typed [Event]. Money is an
 // integer in the currency's smallest unit; rates are exact decimal text.
 //

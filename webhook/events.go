@@ -6,9 +6,13 @@ import (
 )
 
 // This file models the UMAaaS webhook payloads (umaaas-api OpenAPI, schemas
-// BaseWebhook and its five subtypes) with their exact JSON names. vaspd
-// builds its payloads from these structs and platforms decode them with
-// [Parse], so both sides share one definition.
+// BaseWebhook and its five subtypes) with their exact JSON names, plus
+// UMA_REQUEST, vaspd's own type. vaspd builds the UMAaaS payloads from these
+// structs and platforms decode them with [Parse], so both sides share one
+// definition. UMA_REQUEST's body is built from package vasp's UmaRequest
+// (the object GET /uma-requests/{id} answers); api's
+// TestUmaRequestWebhookParses checks that [Parse] reads back every field
+// vaspd sends.
 //
 // Money is int64 in the currency's smallest unit. Exchange rates and fee
 // rates are exact decimal text (json.Number), never float64, so a value is
@@ -25,6 +29,10 @@ const (
 	TypeBulkUpload        WebhookType = "BULK_UPLOAD"
 	TypeInvitationClaimed WebhookType = "INVITATION_CLAIMED"
 )
+
+// TypeUmaRequest is vaspd's own webhook type (UMAaaS has no UMA requests):
+// another VASP sent one of the platform's users an UMA request.
+const TypeUmaRequest WebhookType = "UMA_REQUEST"
 
 // BaseWebhook is the envelope every webhook body carries, after the
 // type-specific fields.
@@ -44,8 +52,8 @@ func (b *BaseWebhook) Envelope() *BaseWebhook { return b }
 
 // Event is a decoded webhook: one of *IncomingPaymentWebhook,
 // *OutgoingPaymentWebhook, *TestWebhook, *BulkUploadWebhook,
-// *InvitationClaimedWebhook, or *UnknownWebhook for types this version does
-// not know.
+// *InvitationClaimedWebhook, *UmaRequestWebhook (vaspd's own), or
+// *UnknownWebhook for types this version does not know.
 type Event interface {
 	Envelope() *BaseWebhook
 }
@@ -85,6 +93,44 @@ type BulkUploadWebhook struct {
 type InvitationClaimedWebhook struct {
 	Invitation UmaInvitation `json:"invitation"`
 	BaseWebhook
+}
+
+// UmaRequestWebhook (UMA_REQUEST, vaspd's own type) reports that another
+// VASP sent one of the platform's users an UMA request (UMAD-11: an UMA
+// invoice saying "pay me this"). It is sent once per request and is
+// informational: acknowledge it with [OK]. If the user wants to pay, the
+// platform looks up UmaRequest.ReceiverUmaAddress and makes a
+// receiver-locked quote (POST /quotes) for UmaRequest.Amount in
+// UmaRequest.Currency with "umaRequestId": UmaRequest.ID.
+type UmaRequestWebhook struct {
+	UmaRequest UmaRequest `json:"umaRequest"`
+	// PlatformUserID is the platform's own id of the user asked to pay
+	// (UmaRequest.UserID is vaspd's).
+	PlatformUserID string `json:"platformUserId"`
+	BaseWebhook
+}
+
+// UmaRequest is an UMA request received for one of the platform's users:
+// the same object GET /uma-requests/{id} answers.
+type UmaRequest struct {
+	// ID is "UmaRequest:<uuidv7>", what a quote paying it names as umaRequestId.
+	ID string `json:"id"`
+	// UserID is vaspd's id of the user asked to pay (the invoice's senderUma).
+	UserID string `json:"userId"`
+	// ReceiverUmaAddress is who asks to be paid, at the other VASP.
+	ReceiverUmaAddress string `json:"receiverUmaAddress"`
+	// InvoiceUUID is the invoice's own id, which the payment will name.
+	InvoiceUUID string `json:"invoiceUUID"`
+	// Invoice is the signed UMA invoice as received (bech32, "uma1…").
+	Invoice string `json:"invoice"`
+	// Amount is in the smallest unit of Currency.
+	Amount int64 `json:"amount"`
+	// Currency is the code of the currency the receiver wants (e.g. "USD").
+	Currency string `json:"currency"`
+	// ExpiresAt is when the invoice stops being payable.
+	ExpiresAt time.Time `json:"expiresAt"`
+	// CreatedAt is when vaspd received the request.
+	CreatedAt time.Time `json:"createdAt"`
 }
 
 // UnknownWebhook is a webhook whose type this version does not model; Raw

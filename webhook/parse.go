@@ -40,6 +40,8 @@ func Parse(body []byte) (Event, error) {
 		ev = &BulkUploadWebhook{}
 	case TypeInvitationClaimed:
 		ev = &InvitationClaimedWebhook{}
+	case TypeUmaRequest:
+		ev = &UmaRequestWebhook{}
 	default:
 		return &UnknownWebhook{BaseWebhook: base, Raw: json.RawMessage(bytes.Clone(body))}, nil
 	}
@@ -72,6 +74,8 @@ func Marshal(ev Event) ([]byte, error) {
 		want = TypeBulkUpload
 	case *InvitationClaimedWebhook:
 		want = TypeInvitationClaimed
+	case *UmaRequestWebhook:
+		want = TypeUmaRequest
 	case *UnknownWebhook:
 		return nil, fmt.Errorf("%w: an UnknownWebhook cannot be sent", ErrInvalidPayload)
 	default:
@@ -123,7 +127,8 @@ func checkEnvelope(b *BaseWebhook) error {
 }
 
 // checkPayload enforces the fields the specification marks required that a
-// receiver cannot do without.
+// receiver cannot do without (for UMA_REQUEST, vaspd's own type: what paying
+// the request takes).
 func checkPayload(ev Event) error {
 	switch e := ev.(type) {
 	case *IncomingPaymentWebhook:
@@ -147,6 +152,11 @@ func checkPayload(ev Event) error {
 	case *InvitationClaimedWebhook:
 		if e.Invitation.Code == "" {
 			return fmt.Errorf("%w: INVITATION_CLAIMED without invitation.code", ErrInvalidPayload)
+		}
+	case *UmaRequestWebhook:
+		r := e.UmaRequest
+		if r.ID == "" || r.UserID == "" || r.ReceiverUmaAddress == "" || r.Currency == "" || r.Amount <= 0 {
+			return fmt.Errorf("%w: UMA_REQUEST without umaRequest id, userId, receiverUmaAddress, currency and a positive amount", ErrInvalidPayload)
 		}
 	}
 	return nil

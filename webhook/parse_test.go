@@ -155,6 +155,54 @@ func TestParseTypedFields(t *testing.T) {
 	}
 }
 
+// umaRequestBody is an UMA_REQUEST as vaspd sends it (keys in the order
+// of its map encoding), with extra fields inserted at the top level and
+// inside umaRequest (given as `,"k":v` fragments).
+func umaRequestBody(top, inner string) string {
+	return `{"platformUserId":"p-alice","timestamp":"2026-11-22T07:00:00.123456Z","type":"UMA_REQUEST",` +
+		`"umaRequest":{"id":"UmaRequest:01a2020d-f980-7c3e-8f21-5d6b0c1e9a10","userId":"User:01a2020d-f980-7c3e-8f21-5d6b0c1e9a11",` +
+		`"receiverUmaAddress":"$carol@vasp1.example","invoiceUUID":"c7c07fec-cf00-431c-916f-6c13fc4b69f9","invoice":"uma1qqxy",` +
+		`"amount":1250,"currency":"USD","expiresAt":"2026-11-22T08:00:00Z","createdAt":"2026-11-22T07:00:00.123456Z"` + inner + `}` +
+		top + `,"webhookId":"Webhook:01a2020d-f980-7c3e-8f21-5d6b0c1e9a12"}`
+}
+
+func TestParseUmaRequest(t *testing.T) {
+	at := time.Date(2026, 11, 22, 7, 0, 0, 123456000, time.UTC)
+	want := &UmaRequestWebhook{
+		UmaRequest: UmaRequest{ID: "UmaRequest:01a2020d-f980-7c3e-8f21-5d6b0c1e9a10", UserID: "User:01a2020d-f980-7c3e-8f21-5d6b0c1e9a11",
+			ReceiverUmaAddress: "$carol@vasp1.example", InvoiceUUID: "c7c07fec-cf00-431c-916f-6c13fc4b69f9", Invoice: "uma1qqxy",
+			Amount: 1250, Currency: "USD", ExpiresAt: at.Truncate(time.Hour).Add(time.Hour), CreatedAt: at},
+		PlatformUserID: "p-alice",
+		BaseWebhook:    BaseWebhook{Timestamp: at, WebhookID: "Webhook:01a2020d-f980-7c3e-8f21-5d6b0c1e9a12", Type: TypeUmaRequest},
+	}
+	for _, c := range []struct{ name, body string }{
+		{"as sent", umaRequestBody("", "")},
+		// Fields a newer vaspd may add are ignored, as for every type.
+		{"unknown fields", umaRequestBody(`,"futureField":{"x":[1]}`, `,"note":"later","memo":{"a":1}`)},
+	} {
+		ev, err := Parse([]byte(c.body))
+		if err != nil {
+			t.Fatalf("%s: Parse: %v", c.name, err)
+		}
+		got, ok := ev.(*UmaRequestWebhook)
+		if !ok {
+			t.Fatalf("%s: Parse gave %T, want *UmaRequestWebhook", c.name, ev)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: Parse gave\n%+v\nwant\n%+v", c.name, got, want)
+		}
+	}
+	// Marshal sends it (envelope last) and Parse reads that back the same.
+	b, err := Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertJSONSubset(t, []byte(umaRequestBody("", "")), b)
+	if ev, err := Parse(b); err != nil || !reflect.DeepEqual(ev, want) {
+		t.Fatalf("Parse(Marshal) = %+v, %v", ev, err)
+	}
+}
+
 func TestParseRejects(t *testing.T) {
 	const env = `"timestamp":"2026-11-22T07:00:00Z","webhookId":"Webhook:1"`
 	for _, c := range []struct{ name, body string }{
@@ -183,6 +231,17 @@ func TestParseRejects(t *testing.T) {
 		{"account number as a number", `{"transaction":{"id":"Transaction:1","status":"COMPLETED","paymentInstructions":{"bankAccountInfo":{"accountType":"US_ACCOUNT","accountNumber":987654321}}},` + env + `,"type":"OUTGOING_PAYMENT"}`},
 		{"bulk without job id", `{"bulkUserImportJob":{},` + env + `,"type":"BULK_UPLOAD"}`},
 		{"invitation without code", `{"invitation":{},` + env + `,"type":"INVITATION_CLAIMED"}`},
+		{"UMA request without umaRequest", `{"platformUserId":"p-alice",` + env + `,"type":"UMA_REQUEST"}`},
+		{"UMA request with null umaRequest", strings.Replace(umaRequestBody("", ""), `"umaRequest":{`, `"umaRequest":null,"x":{`, 1)},
+		{"UMA request without id", strings.Replace(umaRequestBody("", ""), `"id":"UmaRequest:01a2020d-f980-7c3e-8f21-5d6b0c1e9a10",`, ``, 1)},
+		{"UMA request without userId", strings.Replace(umaRequestBody("", ""), `"userId":`, `"uid":`, 1)},
+		{"UMA request without receiver", strings.Replace(umaRequestBody("", ""), `"receiverUmaAddress":`, `"receiver":`, 1)},
+		{"UMA request without amount", strings.Replace(umaRequestBody("", ""), `"amount":1250,`, ``, 1)},
+		{"UMA request with a zero amount", strings.Replace(umaRequestBody("", ""), `"amount":1250`, `"amount":0`, 1)},
+		{"UMA request with a negative amount", strings.Replace(umaRequestBody("", ""), `"amount":1250`, `"amount":-1`, 1)},
+		{"UMA request with amount as float", strings.Replace(umaRequestBody("", ""), `"amount":1250`, `"amount":12.5`, 1)},
+		{"UMA request without currency", strings.Replace(umaRequestBody("", ""), `"currency":"USD"`, `"currency":""`, 1)},
+		{"UMA request with a bad expiresAt", strings.Replace(umaRequestBody("", ""), `"expiresAt":"2026-11-22T08:00:00Z"`, `"expiresAt":"soon"`, 1)},
 	} {
 		if ev, err := Parse([]byte(c.body)); !errors.Is(err, ErrInvalidPayload) {
 			t.Errorf("%s: Parse = %v, %v; want ErrInvalidPayload", c.name, ev, err)
@@ -212,6 +271,8 @@ func TestMarshal(t *testing.T) {
 		{"no timestamp", &TestWebhook{BaseWebhook{WebhookID: "Webhook:1"}}},
 		{"incoming without transaction", &IncomingPaymentWebhook{BaseWebhook: BaseWebhook{Timestamp: at, WebhookID: "Webhook:1"}}},
 		{"invitation without code", &InvitationClaimedWebhook{BaseWebhook: BaseWebhook{Timestamp: at, WebhookID: "Webhook:1"}}},
+		{"UMA request without umaRequest", &UmaRequestWebhook{PlatformUserID: "p", BaseWebhook: BaseWebhook{Timestamp: at, WebhookID: "Webhook:1"}}},
+		{"UMA request typed otherwise", &UmaRequestWebhook{BaseWebhook: BaseWebhook{Timestamp: at, WebhookID: "Webhook:1", Type: TypeTest}}},
 	} {
 		if b, err := Marshal(c.ev); !errors.Is(err, ErrInvalidPayload) {
 			t.Errorf("%s: Marshal = %s, %v; want ErrInvalidPayload", c.name, b, err)
