@@ -1,0 +1,170 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/uma"
+	"github.com/vaspd/vaspd/webhook"
+)
+
+// TestUmaRequestWebhookParses cross-checks producer and consumer of
+// UMA_REQUEST, vaspd's own webhook: the body vaspd enqueues (the exact bytes
+// it signs and sends) when another VASP posts an UMA request to
+// /api/uma/request_pay decodes, with the webhook package platforms import,
+// into a *webhook.UmaRequestWebhook whose every field is set and equal to
+// what was sent; the typed event encodes back to the same JSON (no field of
+// the body is left unmodelled); its umaRequest is exactly what
+// GET /uma-requests/{id} answers; and a webhook.Handler delivers it to the
+// platform's code and acknowledges it with a bare 200.
+func TestUmaRequestWebhookParses(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newPayFixture(t, db)
+		domain, k := keyServer(t, func(d string) *uma.Keys { return newKeys(t, d) })
+		inv := &uma.Invoice{
+			ReceiverUMA: "$carol@" + domain, InvoiceUUID: "0b3c1f5e-8a51-4d7e-9c1a-3f2e6d5c4b1a", Amount: 4321,
+			ReceivingCurrency: uma.InvoiceCurrency{Code: "EUR", Name: "Euro", Symbol: "€", Decimals: 2},
+			Expiration:        time.Now().Add(time.Hour).Unix(), IsSubjectToTravelRule: true,
+			UmaVersions: uma.Version1.String(), SenderUMA: "$alice@" + f.domain,
+			Callback: "http://" + domain + "/api/uma/payreq/carol",
+		}
+		if err := inv.Sign(k.Signing); err != nil {
+			t.Fatal(err)
+		}
+		link, err := inv.URI()
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := json.Marshal(uma.UmaRequest{Invoice: link})
+		before := time.Now().UTC().Truncate(time.Microsecond)
+		if status, raw, _ := f.call(t, "POST", "/api/uma/request_pay", nil, string(req)); status != 200 {
+			t.Fatalf("UMA request: %d %s", status, raw)
+		}
+		after := time.Now().UTC()
+
+		var eventID string
+		var body []byte
+		if err := db.QueryRowContext(t.Context(), `SELECT id, payload FROM webhook_events WHERE type = 'UMA_REQUEST'`).Scan(&eventID, &body); err != nil {
+			t.Fatalf("the UMA_REQUEST webhook: %v", err)
+		}
+		ev, err := webhook.Parse(body)
+		if err != nil {
+			t.Fatalf("Parse(%s): %v", body, err)
+		}
+		got, ok := ev.(*webhook.UmaRequestWebhook)
+		if !ok {
+			t.Fatalf("Parse gave %T, want *webhook.UmaRequestWebhook; body %s", ev, body)
+		}
+
+		// Every field, envelope included, is set: a field added to the
+		// webhook type that vaspd does not send fails here.
+		var unset func(path string, v reflect.Value)
+		unset = func(path string, v reflect.Value) {
+			if v.Kind() == reflect.Struct && v.Type() != reflect.TypeFor[time.Time]() {
+				for i := range v.NumField() {
+					unset(path+"."+v.Type().Field(i).Name, v.Field(i))
+				}
+				return
+			}
+			if v.IsZero() {
+				t.Errorf("%s is not set; body %s", path, body)
+			}
+		}
+		unset("UmaRequestWebhook", reflect.ValueOf(*got))
+
+		r := got.UmaRequest
+		if got.Type != webhook.TypeUmaRequest || got.WebhookID != eventID {
+			t.Errorf("envelope %+v, want type UMA_REQUEST and webhookId %s", got.BaseWebhook, eventID)
+		}
+		if !strings.HasPrefix(r.ID, "UmaRequest:") || r.UserID != f.alice.UserID || got.PlatformUserID != f.alice.PlatformUserID {
+			t.Errorf("id %q, user %q / %q; want an UmaRequest id for %s / %s", r.ID, r.UserID, got.PlatformUserID, f.alice.UserID, f.alice.PlatformUserID)
+		}
+		if r.ReceiverUmaAddress != inv.ReceiverUMA || r.InvoiceUUID != inv.InvoiceUUID || r.Invoice != strings.TrimPrefix(link, "uma://") ||
+			r.Amount != inv.Amount || r.Currency != inv.ReceivingCurrency.Code {
+			t.Errorf("umaRequest %+v; sent invoice %+v (%s)", r, inv, link)
+		}
+		if !r.ExpiresAt.Equal(time.Unix(inv.Expiration, 0)) {
+			t.Errorf("expiresAt %v, want %v", r.ExpiresAt, time.Unix(inv.Expiration, 0).UTC())
+		}
+		if !r.CreatedAt.Equal(got.Timestamp) || r.CreatedAt.Before(before) || r.CreatedAt.After(after) {
+			t.Errorf("createdAt %v, timestamp %v; want one instant in [%v, %v]", r.CreatedAt, got.Timestamp, before, after)
+		}
+
+		// Nothing in the body is left out of the typed event.
+		again, err := webhook.Marshal(got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, b := jsonValue(t, body), jsonValue(t, again); !reflect.DeepEqual(a, b) {
+			t.Errorf("the typed event re-encodes differently:\nsent %s\ngot  %s", body, again)
+		}
+
+		// The webhook's umaRequest is what the platform API answers for it.
+		status, getRaw, _ := f.call(t, "GET", "/uma-requests/"+r.ID, &f.viewer, "")
+		if status != 200 {
+			t.Fatalf("GET /uma-requests/%s: %d %s", r.ID, status, getRaw)
+		}
+		var sent struct {
+			UmaRequest json.RawMessage `json:"umaRequest"`
+		}
+		if err := json.Unmarshal(body, &sent); err != nil {
+			t.Fatal(err)
+		}
+		if a, b := jsonValue(t, sent.UmaRequest), jsonValue(t, getRaw); !reflect.DeepEqual(a, b) {
+			t.Errorf("webhook umaRequest and GET /uma-requests/{id} differ:\nwebhook %s\nGET     %s", sent.UmaRequest, getRaw)
+		}
+
+		// A platform's webhook.Handler hands it to its code as the typed
+		// event and acknowledges it with a bare 200.
+		secret, err := webhook.NewSecret()
+		if err != nil {
+			t.Fatal(err)
+		}
+		verifier, err := webhook.NewStandardVerifier(webhook.StandardConfig{Secrets: []string{secret}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var handled webhook.Event
+		h, err := webhook.NewHandler(webhook.HandlerConfig{Verifier: verifier,
+			Handler: webhook.EventHandlerFunc(func(_ context.Context, ev webhook.Event) (webhook.Reply, error) {
+				handled = ev
+				return webhook.OK(), nil
+			})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdr, err := webhook.Sign(webhook.Keys{Secrets: []string{secret}}, eventID, time.Now(), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hreq := httptest.NewRequest(http.MethodPost, "/webhooks", bytes.NewReader(body))
+		hreq.Header = hdr
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, hreq)
+		if rec.Code != 200 || rec.Body.Len() != 0 || !reflect.DeepEqual(handled, ev) {
+			t.Errorf("handler: %d %q, handed %#v; want 200, no body, %#v", rec.Code, rec.Body, handled, ev)
+		}
+	})
+}
+
+// jsonValue decodes b with numbers kept as text, for comparing JSON values
+// regardless of key order.
+func jsonValue(t *testing.T, b []byte) any {
+	t.Helper()
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	return v
+}
