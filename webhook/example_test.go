@@ -48,8 +48,11 @@ func Example_receiving() {
 				return webhook.Approve(info), nil
 			case *webhook.OutgoingPaymentWebhook:
 				// Mark e.Transaction.ID completed or failed in your records.
+			case *webhook.UmaRequestWebhook:
+				// Show user e.PlatformUserID the request; to pay it, quote
+				// it receiver-locked with "umaRequestId": e.UmaRequest.ID.
 			}
-			return webhook.OK(), nil // TEST, and types you do not know
+			return webhook.OK(), nil // TEST, UMA_REQUEST, and types you do not know
 		}),
 	})
 	if err != nil {

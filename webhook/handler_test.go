@@ -216,6 +216,46 @@ func TestHandlerReplies(t *testing.T) {
 	}
 }
 
+// UMA_REQUEST is informational: the Handler treats it like every type, and
+// a platform that acknowledges it (OK, or the zero Reply) answers a bare
+// 200, which marks it processed.
+func TestHandlerUmaRequest(t *testing.T) {
+	const id = "Webhook:01a2020d-f980-7c3e-8f21-5d6b0c1e9a12"
+	body := umaRequestBody("", "")
+	for _, c := range []struct {
+		name  string
+		reply Reply
+	}{{"ok", OK()}, {"zero reply", Reply{}}} {
+		t.Run(c.name, func(t *testing.T) {
+			var got *UmaRequestWebhook
+			r := newReceiver(t, nil, func(ev Event) (Reply, error) {
+				got, _ = ev.(*UmaRequestWebhook)
+				return c.reply, nil
+			})
+			res := r.serve(t, signed(t, id, body))
+			res.expect(t, http.StatusOK, "")
+			if res.raw != "" {
+				t.Fatalf("body %q, want none", res.raw)
+			}
+			if got == nil || got.UmaRequest.ID != "UmaRequest:01a2020d-f980-7c3e-8f21-5d6b0c1e9a10" || got.UmaRequest.Amount != 1250 ||
+				got.PlatformUserID != "p-alice" || got.WebhookID != id {
+				t.Fatalf("the handler got %#v, want the *UmaRequestWebhook sent", got)
+			}
+			r.serve(t, signed(t, id, body)).expect(t, http.StatusConflict, CodeDuplicate)
+			if n := r.calls.Load(); n != 1 {
+				t.Fatalf("handler ran %d times, want 1", n)
+			}
+		})
+	}
+	// One without what paying it takes never reaches the platform.
+	r := newReceiver(t, nil, approveAll)
+	bad := strings.Replace(body, `"currency":"USD"`, `"currency":""`, 1)
+	r.serve(t, signed(t, id, bad)).expect(t, http.StatusBadRequest, CodeInvalidInput)
+	if n := r.calls.Load(); n != 0 {
+		t.Fatalf("the platform handler ran %d times", n)
+	}
+}
+
 func TestHandlerDuplicates(t *testing.T) {
 	storetestCases := []struct {
 		name string
