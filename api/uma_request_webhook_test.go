@@ -22,10 +22,11 @@ import (
 // it signs and sends) when another VASP posts an UMA request to
 // /api/uma/request_pay decodes, with the webhook package platforms import,
 // into a *webhook.UmaRequestWebhook whose every field is set and equal to
-// what was sent; the typed event encodes back to the same JSON (no field of
-// the body is left unmodelled); its umaRequest is exactly what
-// GET /uma-requests/{id} answers; and a webhook.Handler delivers it to the
-// platform's code and acknowledges it with a bare 200.
+// what was sent; the body ends with the envelope, like every webhook's; the
+// typed event encodes back to the same JSON (no field of the body is left
+// unmodelled); its umaRequest is exactly what GET /uma-requests/{id}
+// answers; and a webhook.Handler delivers it to the platform's code and
+// acknowledges it with a bare 200.
 func TestUmaRequestWebhookParses(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newPayFixture(t, db)
@@ -97,6 +98,12 @@ func TestUmaRequestWebhookParses(t *testing.T) {
 		}
 		if !r.CreatedAt.Equal(got.Timestamp) || r.CreatedAt.Before(before) || r.CreatedAt.After(after) {
 			t.Errorf("createdAt %v, timestamp %v; want one instant in [%v, %v]", r.CreatedAt, got.Timestamp, before, after)
+		}
+
+		// Like every webhook, the body ends with the envelope
+		// (docs/webhooks.md: the type-specific fields, then the envelope).
+		if end := `,"timestamp":"` + got.Timestamp.Format(time.RFC3339Nano) + `","webhookId":"` + eventID + `","type":"UMA_REQUEST"}`; !bytes.HasSuffix(body, []byte(end)) {
+			t.Errorf("body %s\ndoes not end with the envelope %s", body, end)
 		}
 
 		// Nothing in the body is left out of the typed event.

@@ -13,11 +13,12 @@ import (
 	"github.com/vaspd/vaspd/delivery"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/uma"
+	"github.com/vaspd/vaspd/webhook"
 )
 
 // TypeUmaRequest is the webhook that tells the platform one of its users
 // was sent an UMA request. It is vaspd's own: UMAaaS has no UMA requests.
-const TypeUmaRequest = "UMA_REQUEST"
+const TypeUmaRequest = string(webhook.TypeUmaRequest)
 
 // UmaRequest is an UMA invoice another VASP addressed to one of our users
 // (UMAD-11: "pay me this"), verified and kept until the user pays or
@@ -138,13 +139,21 @@ func (s *Service) ReceiveUmaRequest(ctx context.Context, body []byte) (UmaReques
 			return fmt.Errorf("store UMA request %s: conflict without a kept request", r.InvoiceUUID)
 		}
 		_, err = s.opt.Webhooks.Enqueue(ctx, tx, delivery.Event{Type: TypeUmaRequest, Time: now,
-			Data: map[string]any{"umaRequest": r, "platformUserId": user.PlatformUserID}})
+			Data: &webhook.UmaRequestWebhook{UmaRequest: r.asWebhook(), PlatformUserID: user.PlatformUserID}})
 		return err
 	})
 	if err != nil {
 		return UmaRequest{}, err
 	}
 	return r, nil
+}
+
+// asWebhook is r as the UMA_REQUEST webhook carries it: the same object
+// GET /uma-requests/{id} answers (api's TestUmaRequestWebhookParses
+// compares the two).
+func (r UmaRequest) asWebhook() webhook.UmaRequest {
+	return webhook.UmaRequest{ID: r.ID, UserID: r.UserID, ReceiverUmaAddress: r.ReceiverUMA, InvoiceUUID: r.InvoiceUUID,
+		Invoice: r.Invoice, Amount: r.Amount, Currency: r.Currency, ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt}
 }
 
 const umaRequestColumns = `id, user_id, receiver_uma, invoice_uuid, invoice, amount, currency, expires_at, created_at`

@@ -7,12 +7,11 @@ import (
 
 // This file models the UMAaaS webhook payloads (umaaas-api OpenAPI, schemas
 // BaseWebhook and its five subtypes) with their exact JSON names, plus
-// UMA_REQUEST, vaspd's own type. vaspd builds the UMAaaS payloads from these
+// UMA_REQUEST, vaspd's own type. vaspd builds its payloads from these
 // structs and platforms decode them with [Parse], so both sides share one
-// definition. UMA_REQUEST's body is built from package vasp's UmaRequest
-// (the object GET /uma-requests/{id} answers); api's
-// TestUmaRequestWebhookParses checks that [Parse] reads back every field
-// vaspd sends.
+// definition. (UMA_REQUEST's [UmaRequest] is also what GET /uma-requests/{id}
+// answers, from package vasp's own struct; api's TestUmaRequestWebhookParses
+// checks the two agree.)
 //
 // Money is int64 in the currency's smallest unit. Exchange rates and fee
 // rates are exact decimal text (json.Number), never float64, so a value is
