@@ -355,7 +355,18 @@ func (s *Service) resolveOutgoingRound(ctx context.Context) {
 		}
 		p, err := s.opt.Node.TrackPayment(ctx, hash)
 		if errors.Is(err, lightning.ErrNotFound) {
-			// Reserved but never sent: send it now (or fail it, once expired).
+			// Reserved but never sent: send it now (or fail it, once
+			// expired) — if no other resolver has taken it since we read
+			// it. A node pays a FAILED payment again when asked, so two
+			// processes sending it could book the first send's failure
+			// (releasing the money to the user) and then pay it out with
+			// the second.
+			if ok, err := s.claimSend(ctx, t); err != nil {
+				s.log.Warn("claim payment to send", "transaction", t.ID, "err", err)
+				continue
+			} else if !ok {
+				continue
+			}
 			_, _ = s.pay(ctx, t)
 			continue
 		}
@@ -367,6 +378,22 @@ func (s *Service) resolveOutgoingRound(ctx context.Context) {
 			s.log.Warn("book payment", "transaction", t.ID, "err", err)
 		}
 	}
+}
+
+// claimSend takes t, read PROCESSING by a resolver round, for that round
+// to send: its updated_at moves to now only if nothing changed the row
+// since it was read, so of the resolvers that read it (one per process)
+// one sends it, and the others leave it to that one. The move also keeps
+// later rounds off it for a pay timeout, while that send runs.
+func (s *Service) claimSend(ctx context.Context, t Transaction) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE uma_transactions SET updated_at = $1
+		WHERE id = $2 AND status = $3 AND updated_at = $4`,
+		store.Micros(s.clock.Now()), t.ID, StatusProcessing, store.Micros(t.UpdatedAt))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 // ReceiveUtxoCallback verifies and stores a counterparty's post-transaction
