@@ -176,15 +176,17 @@ func (s *Service) pay(ctx context.Context, t Transaction) (Transaction, error) {
 		record func(context.Context, *store.Tx) error
 		err    error
 	)
+	pctx, cancel := s.sendContext(ctx, t)
 	if n, ok := s.opt.Node.(successRecorder); ok && n.DB() == s.db {
 		// A node on our database records the success in finish's
 		// transaction: one commit less per payment, and the node's record
 		// and ours commit together. Should that transaction not commit,
 		// the node's payment is still in flight and is resolved as such.
-		p, record, err = n.PaySuccessInto(context.WithoutCancel(ctx), s.payRequest(t))
+		p, record, err = n.PaySuccessInto(pctx, s.payRequest(t))
 	} else {
-		p, err = s.opt.Node.Pay(context.WithoutCancel(ctx), s.payRequest(t))
+		p, err = s.opt.Node.Pay(pctx, s.payRequest(t))
 	}
+	cancel()
 	if err != nil && refused(err) {
 		// Refused before anything was sent (expired, wrong network, …).
 		s.log.Warn("payment refused by the node", "transaction", t.ID, "err", err)
@@ -201,6 +203,48 @@ func (s *Service) pay(ctx context.Context, t Transaction) (Transaction, error) {
 		return t, nil
 	}
 	return s.finish(ctx, t, p, record)
+}
+
+// resolveMargin is how much longer than PayTimeout a payment stays
+// PROCESSING, since its updated_at, before the resolver looks at it (and,
+// should the node not know it, sends it).
+const resolveMargin = 5 * time.Second
+
+// sendSlack is how much longer than PayTimeout, since t's updated_at, the
+// node call of pay may run (see sendContext). It is less than
+// resolveMargin.
+const sendSlack = 2 * time.Second
+
+// sendContext is the context of pay's node call: not cancelled with ctx
+// (a payment handed to the node is followed even if the platform stopped
+// waiting), but with a deadline at t.UpdatedAt + PayTimeout + sendSlack.
+//
+// The deadline is what makes the resolver's send safe. The resolver sends
+// a PROCESSING payment the node does not know once its updated_at is older
+// than PayTimeout + resolveMargin (resolveOutgoingRound, claimSend), and a
+// node pays a FAILED payment again when asked. Without a deadline, an
+// execute's Pay held up before it reaches the node for longer than that
+// window (lnd's GetInfo and DecodePayReq may each take lnd-timeout, 30 s by
+// default, against a window of 35 s; a database queue adds more) would
+// find the payment the resolver sent in the meantime FAILED and booked
+// FAILED, the user's money released, and pay it again: the receiver paid
+// with money the user was given back. With it, the node call of execute
+// (updated_at set when the reservation is made) and of a resolver's send
+// (updated_at moved by claimSend) can no longer reach the node after
+// updated_at + PayTimeout + sendSlack: every backend records the payment
+// in a database transaction, or asks its node, under this context, and a
+// cancelled context lets neither start. Once the node has recorded the
+// payment, TrackPayment knows it and no resolver sends it. The remaining
+// resolveMargin − sendSlack (3 s) covers a record whose commit was under
+// way at the deadline and the clock difference between processes.
+//
+// The deadline only bounds the call: a payment the node took by then is
+// followed by the node as always, and a call cut short by it leaves the
+// payment PROCESSING for the resolver (its outcome is unknown to pay). The
+// wait for the result is PayRequest.Timeout (PayTimeout), within it.
+func (s *Service) sendContext(ctx context.Context, t Transaction) (context.Context, context.CancelFunc) {
+	left := t.UpdatedAt.Add(s.opt.PayTimeout + sendSlack).Sub(s.clock.Now())
+	return context.WithTimeout(context.WithoutCancel(ctx), left)
 }
 
 // refused reports whether a Pay error says the invoice cannot be paid as
@@ -317,7 +361,7 @@ const resolveBatch = 100
 // the resolver from those behind them, as a batch always taken from the
 // first would.
 func (s *Service) resolveOutgoingRound(ctx context.Context) {
-	cutoff := store.Micros(s.clock.Now().Add(-s.opt.PayTimeout - 5*time.Second))
+	cutoff := store.Micros(s.clock.Now().Add(-s.opt.PayTimeout - resolveMargin))
 	rows, err := s.db.QueryContext(ctx, `SELECT `+txColumns+` FROM uma_transactions
 		WHERE direction = $1 AND status = $2 AND updated_at < $3 AND id > $4 ORDER BY id LIMIT $5`,
 		Outgoing, StatusProcessing, cutoff, s.resolveAfter, resolveBatch)
@@ -361,12 +405,14 @@ func (s *Service) resolveOutgoingRound(ctx context.Context) {
 			// processes sending it could book the first send's failure
 			// (releasing the money to the user) and then pay it out with
 			// the second.
-			if ok, err := s.claimSend(ctx, t); err != nil {
+			claimed, ok, err := s.claimSend(ctx, t)
+			if err != nil {
 				s.log.Warn("claim payment to send", "transaction", t.ID, "err", err)
 				continue
 			} else if !ok {
 				continue
 			}
+			t.UpdatedAt = claimed // pay's deadline runs from the claim (sendContext)
 			_, _ = s.pay(ctx, t)
 			continue
 		}
@@ -385,15 +431,16 @@ func (s *Service) resolveOutgoingRound(ctx context.Context) {
 // since it was read, so of the resolvers that read it (one per process)
 // one sends it, and the others leave it to that one. The move also keeps
 // later rounds off it for a pay timeout, while that send runs.
-func (s *Service) claimSend(ctx context.Context, t Transaction) (bool, error) {
+func (s *Service) claimSend(ctx context.Context, t Transaction) (updatedAt time.Time, ok bool, err error) {
+	now := s.clock.Now()
 	res, err := s.db.ExecContext(ctx, `UPDATE uma_transactions SET updated_at = $1
 		WHERE id = $2 AND status = $3 AND updated_at = $4`,
-		store.Micros(s.clock.Now()), t.ID, StatusProcessing, store.Micros(t.UpdatedAt))
+		store.Micros(now), t.ID, StatusProcessing, store.Micros(t.UpdatedAt))
 	if err != nil {
-		return false, err
+		return time.Time{}, false, err
 	}
 	n, err := res.RowsAffected()
-	return n == 1, err
+	return store.Time(store.Micros(now)), n == 1, err
 }
 
 // ReceiveUtxoCallback verifies and stores a counterparty's post-transaction

@@ -156,3 +156,103 @@ func TestResolversSendAnUnsentPaymentOnce(t *testing.T) {
 		}
 	})
 }
+
+// lateExecuteNode is a node as vasp uses lnd (Pay records the payment,
+// TrackPayment knows only what Pay recorded) whose first Pay — execute's —
+// is held before it reaches the node until released: a node or network
+// slow enough that the call outlasts the resolver's window (lnd: GetInfo
+// and DecodePayReq may each take up to lnd-timeout, 30 s by default, when
+// the resolver takes over after pay-timeout + 5 s, 35 s by default). The
+// other Pay calls — the resolver's — fail (no route at that moment).
+type lateExecuteNode struct {
+	lightning.Node
+	node    *embedded.Node
+	entered chan struct{} // execute's Pay is on its way
+	release chan struct{} // execute's Pay may go on
+	calls   atomic.Int32
+}
+
+func (n *lateExecuteNode) Pay(ctx context.Context, req lightning.PayRequest) (lightning.Payment, error) {
+	if n.calls.Add(1) == 1 {
+		close(n.entered)
+		<-n.release
+		// Held past the resolver's window: whatever deadline execute's
+		// call carries has passed by now (the window is longer).
+		if _, ok := ctx.Deadline(); ok {
+			<-ctx.Done()
+		}
+		return n.node.Pay(ctx, req)
+	}
+	n.node.SetFaults(embedded.Faults{FailReason: lightning.FailureNoRoute})
+	defer n.node.SetFaults(embedded.Faults{})
+	// Wait for the failure (within the call's own deadline), not only the
+	// test's short pay timeout: a loaded machine may take longer.
+	req.Timeout = time.Minute
+	return n.node.Pay(ctx, req)
+}
+
+// An execute whose Pay is delayed past the resolver's window before it
+// reaches the node must not pay after the resolver has sent the payment,
+// seen it fail and booked it FAILED (releasing the money to the user): the
+// node retries a FAILED payment when asked again.
+func TestLateExecutePayCannotPayAfterResolverFailedIt(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		h.fund(t, 100_000)
+		l := h.lookup(t)
+		q, err := h.quote(t, l, vasp.LockedSending, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hash, _ := lightning.ParseHash(q.PaymentHash)
+		node := &lateExecuteNode{Node: h.w.node, node: h.w.node, entered: make(chan struct{}), release: make(chan struct{})}
+		const payTimeout = 100 * time.Millisecond
+		s := h.w.service(t, func(o *vasp.Options) { o.Node, o.PayTimeout = node, payTimeout })
+		type result struct {
+			tr  vasp.Transaction
+			err error
+		}
+		executed := make(chan result, 1)
+		go func() {
+			tr, err := s.ExecuteQuote(context.WithoutCancel(t.Context()), q.ID, "")
+			executed <- result{tr, err}
+		}()
+		select {
+		case <-node.entered:
+		case r := <-executed:
+			t.Fatalf("execute returned before paying: %+v %v", r.tr, r.err)
+		}
+		// The resolver's window passes; it finds the payment unknown to
+		// the node, sends it, and books the failure.
+		h.w.clock.Advance(payTimeout + 10*time.Second)
+		s.ResolveOutgoing(t.Context())
+		var txID string
+		if err := db.QueryRowContext(t.Context(), `SELECT id FROM uma_transactions WHERE quote_id = $1`, q.ID).Scan(&txID); err != nil {
+			t.Fatal(err)
+		}
+		tr, err := s.GetTransaction(t.Context(), txID)
+		if err != nil || tr.Status != vasp.StatusFailed {
+			t.Fatalf("after the resolver's send: %s %v, want %s", tr.Status, err, vasp.StatusFailed)
+		}
+		close(node.release)
+		r := <-executed
+		if r.err != nil {
+			t.Fatalf("execute: %v", r.err)
+		}
+		p, err := h.w.node.TrackPayment(t.Context(), hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr, err = s.GetTransaction(t.Context(), txID); err != nil {
+			t.Fatal(err)
+		}
+		alice := balance(t, db, ledger.UserAccount(h.w.alice.UserID), "USD")
+		if p.Status == lightning.StatusSucceeded && tr.Status != vasp.StatusCompleted {
+			t.Fatalf("the node paid the invoice but the payment is booked %s: alice has %d USD back and the receiver was paid",
+				tr.Status, alice)
+		}
+		if p.Status != lightning.StatusFailed || tr.Status != vasp.StatusFailed || alice != 100_000 {
+			t.Fatalf("node payment %s, booked %s, alice has %d: want FAILED, FAILED, 100000", p.Status, tr.Status, alice)
+		}
+	})
+}
