@@ -49,8 +49,14 @@ type fakeLND struct {
 	// stream, and whether to hold the stream open afterwards (until the
 	// client goes away). nil streams IN_FLIGHT then SUCCEEDED.
 	onSend func(hash string) (updates []map[string]any, hold bool)
-	// refuse makes SendPaymentV2 answer with this error instead.
-	refuse string
+	// refuse makes SendPaymentV2 answer with this error instead: by
+	// default lnd's own refusal (HTTP 500, gRPC Unknown); refuseHTTP and
+	// refuseCode, when set, are the HTTP status and gRPC code, and a
+	// refuseCode of -1 answers refuse as a plain body (a proxy's page,
+	// no gRPC status).
+	refuse     string
+	refuseHTTP int
+	refuseCode int
 	// dropAfter ends every subscription stream after that many settled
 	// invoices (0: never), as a flaky proxy or restarting lnd would.
 	dropAfter int
@@ -324,12 +330,20 @@ func (f *fakeLND) send(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 500, map[string]any{"error": map[string]any{"code": 6, "message": "invoice is already paid"}})
 		return
 	}
-	onSend, refuse := f.onSend, f.refuse
+	onSend, refuse, refuseHTTP, refuseCode := f.onSend, f.refuse, f.refuseHTTP, f.refuseCode
 	f.mu.Unlock()
 	if refuse != "" {
+		if refuseHTTP == 0 {
+			refuseHTTP, refuseCode = 500, 2
+		}
+		if refuseCode < 0 {
+			w.WriteHeader(refuseHTTP)
+			fmt.Fprint(w, refuse)
+			return
+		}
 		// lnd's router refusing to start the payment: the stream's only
 		// line is the error.
-		writeJSON(w, 500, map[string]any{"error": map[string]any{"code": 2, "message": refuse}})
+		writeJSON(w, refuseHTTP, map[string]any{"error": map[string]any{"code": refuseCode, "message": refuse}})
 		return
 	}
 	updates, hold := []map[string]any{{"status": "IN_FLIGHT"}, {"status": "SUCCEEDED"}}, false

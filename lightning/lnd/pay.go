@@ -167,13 +167,20 @@ func (n *Node) send(ctx context.Context, node string, rec record, zeroAmount boo
 	if errors.As(err, &lndErr) {
 		// lnd answered with an error. If it knows a payment for this hash
 		// (already paid, or in transition), that payment is the answer;
-		// otherwise nothing was sent and the attempt failed.
+		// otherwise, if the answer is lnd's refusal (refusedSend),
+		// nothing was sent and the attempt failed.
 		w, terr := n.trackOnce(ctx, rec.PaymentHash)
 		if terr == nil {
 			return n.followKnown(ctx, node, rec, w, timeout)
 		}
 		if !rest.IsNotFound(terr) {
 			return rec.Payment, fmt.Errorf("lnd send: %w (and track: %v)", err, terr)
+		}
+		if !refusedSend(lndErr) {
+			// Not lnd refusing: lnd may have the payment and register
+			// it after our look. The record stays in flight, for
+			// TrackPayment and its grace rule.
+			return rec.Payment, n.wrap("send", err)
 		}
 		reason, sentinel := sendRefusal(lndErr.Message)
 		rec.Status, rec.FailureReason = lightning.StatusFailed, reason
@@ -208,6 +215,30 @@ func (n *Node) send(ctx context.Context, node string, rec record, zeroAmount boo
 
 // errWaitOver: lnd has the payment, but PayRequest.Timeout passed first.
 var errWaitOver = errors.New("pay timeout passed; payment in flight")
+
+// refusedSend reports whether an error answer to SendPaymentV2 is lnd
+// refusing to start the payment, the only answer that proves nothing was
+// sent (with TrackPaymentV2 not knowing the hash). lnd refuses with a gRPC
+// status: Unknown for its plain errors, InvalidArgument, FailedPrecondition
+// and the like. Not refusals: an answer without a gRPC status (a reverse
+// proxy's or the gateway's own error page: 502, 504, …); the statuses a
+// call gets when it broke on its way or in its handler — Canceled,
+// DeadlineExceeded, ResourceExhausted, Aborted, Internal, Unavailable (lnd's
+// REST proxy unable to reach its gRPC server), DataLoss — after which lnd
+// may still register the payment; and "already paid" or "in flight" for a
+// payment lnd does not show (lnd's own record says it has it).
+func refusedSend(e *rest.Error) bool {
+	switch e.Code {
+	case 0, 1, 4, 8, 10, 13, 14, 15:
+		return false
+	}
+	switch e.HTTPStatus {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return false
+	}
+	m := strings.ToLower(e.Message)
+	return !strings.Contains(m, "already") && !strings.Contains(m, "in transition") && !strings.Contains(m, "in flight")
+}
 
 // sendRefusal classifies an error lnd returned instead of starting a
 // payment (nothing was sent). A payment the node cannot make is a FAILED

@@ -1,0 +1,84 @@
+package lnd_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+)
+
+// An error answer to SendPaymentV2 that does not come from lnd refusing
+// the payment — its REST proxy unable to reach its gRPC server, a gateway
+// or reverse proxy timing out, a call cancelled on the way — does not say
+// that lnd never took the payment: it may have, and register it a moment
+// later. Such a send is not a refusal (which the caller books FAILED,
+// releasing the money): Pay reports an unknown outcome and the payment
+// stays recorded IN_FLIGHT, for TrackPayment (and its grace rule) to
+// resolve. So is an "already paid" or "in flight" answer for a payment lnd
+// does not show.
+func TestSendErrorsThatAreNotRefusals(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFakeLND(t)
+		n := f.node(t, db)
+		ctx := fctx(t)
+		for _, tc := range []struct {
+			what       string
+			http, code int
+			msg        string
+		}{
+			{"lnd's REST proxy cannot reach its gRPC server", 503, 14,
+				`connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:10009: connect: connection refused"`},
+			{"gRPC deadline exceeded", 504, 4, "context deadline exceeded"},
+			{"gRPC call cancelled", 499, 1, "context canceled"},
+			{"gRPC internal error", 500, 13, "grpc: error while marshaling: proto: invalid UTF-8"},
+			{"reverse proxy timeout", 504, -1, "<html><head><title>504 Gateway Time-out</title></head></html>"},
+			{"reverse proxy, lnd down", 502, -1, "<html><head><title>502 Bad Gateway</title></head></html>"},
+			{"already paid, yet unknown to lnd", 500, 6, "invoice is already paid"},
+			{"in flight, yet unknown to lnd", 500, 6, "payment is in transition"},
+		} {
+			f.mu.Lock()
+			f.refuse, f.refuseHTTP, f.refuseCode = tc.msg, tc.http, tc.code
+			f.mu.Unlock()
+			pr, hash, preimage := f.payReq(50_000, time.Hour)
+			p, err := n.Pay(ctx, lightning.PayRequest{Invoice: pr, Timeout: 5 * time.Second})
+			if err == nil || p.Status == lightning.StatusFailed || refusal(err) {
+				t.Errorf("%s: Pay answered %s/%s, %v; want an error that is not a refusal (outcome unknown)", tc.what, p.Status, p.FailureReason, err)
+			}
+			if tr, err := n.TrackPayment(ctx, hash); err != nil || tr.Status != lightning.StatusInFlight {
+				t.Errorf("%s: record afterwards: %s, %v; want IN_FLIGHT (kept for the resolver)", tc.what, tr.Status, err)
+			}
+			// lnd did have the payment after all: it is found and booked.
+			f.resolvePayment(hash, "SUCCEEDED", "")
+			if tr, err := n.TrackPayment(ctx, hash); err != nil || tr.Status != lightning.StatusSucceeded || tr.Preimage != preimage {
+				t.Errorf("%s: once lnd shows the payment: %s, %v; want SUCCEEDED with its preimage", tc.what, tr.Status, err)
+			}
+		}
+
+		// An "already paid" answer for a payment lnd shows as paid is that
+		// payment's success, with its preimage.
+		f.mu.Lock()
+		f.refuse, f.refuseHTTP, f.refuseCode = "invoice is already paid", 500, 6
+		f.mu.Unlock()
+		pr, hash, preimage := f.payReq(50_000, time.Hour)
+		f.resolvePayment(hash, "SUCCEEDED", "")
+		p, err := n.Pay(ctx, lightning.PayRequest{Invoice: pr, Timeout: 5 * time.Second})
+		if err != nil || p.Status != lightning.StatusSucceeded || p.Preimage != preimage {
+			t.Errorf("already paid by lnd: %s, %v; want SUCCEEDED with the preimage", p.Status, err)
+		}
+	})
+}
+
+// refusal reports the errors after which vasp books a payment FAILED
+// without asking again (vasp.refused).
+func refusal(err error) bool {
+	for _, e := range []error{lightning.ErrInvalidInvoice, lightning.ErrWrongNetwork, lightning.ErrInvoiceExpired,
+		lightning.ErrAmountMismatch, lightning.ErrMainnetNotAllowed, lightning.ErrInsufficientFunds, lightning.ErrNoRoute} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
