@@ -60,6 +60,10 @@ type fakeLND struct {
 	// dropAfter ends every subscription stream after that many settled
 	// invoices (0: never), as a flaky proxy or restarting lnd would.
 	dropAfter int
+	// trackNotFoundPage makes TrackPaymentV2 answer as a reverse proxy or
+	// a web server without the route does: HTTP 404 with a plain page, no
+	// gRPC status (lnd never saw the call).
+	trackNotFoundPage bool
 	// silent streams replay what was settled before they connected but
 	// never push live settlements: a stream that is up but missed events.
 	silent bool
@@ -246,7 +250,12 @@ func (f *fakeLND) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		f.mu.Lock()
 		pay, ok := f.payments[hex.EncodeToString(raw)]
+		page := f.trackNotFoundPage
 		f.mu.Unlock()
+		if page {
+			http.Error(w, "404 page not found", http.StatusNotFound)
+			return
+		}
 		if !ok {
 			// What lnd's gateway answers for a payment it never saw.
 			writeJSON(w, 500, map[string]any{"error": map[string]any{"code": 2, "message": "payment isn't initiated"}})

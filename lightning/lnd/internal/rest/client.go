@@ -106,10 +106,13 @@ const (
 	CodeUnauthenticated  = 16
 )
 
-// IsNotFound reports an lnd NotFound answer.
+// IsNotFound reports an lnd NotFound answer: the gRPC status NotFound.
+// An HTTP 404 without it is not lnd's answer (a reverse proxy without the
+// route, a web server in lnd's place): callers conclude from "not found"
+// that lnd never heard of a payment, and fail it.
 func IsNotFound(err error) bool {
 	var e *Error
-	return errors.As(err, &e) && (e.Code == CodeNotFound || e.HTTPStatus == http.StatusNotFound)
+	return errors.As(err, &e) && e.Code == CodeNotFound
 }
 
 // IsPermanent reports errors that retrying cannot fix: a rejected or

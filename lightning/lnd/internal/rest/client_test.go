@@ -164,6 +164,7 @@ func TestErrorMapping(t *testing.T) {
 		{404, `{"error":{"code":5,"message":"payment isn't initiated"}}` + "\n", 5, "payment isn't initiated", true, false},
 		{503, `upstream down`, 0, "upstream down", false, false},
 		{502, ``, 0, "Bad Gateway", false, false},
+		{404, "404 page not found\n", 0, "404 page not found", false, false}, // not lnd: no gRPC status
 	} {
 		s := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(tc.status)
