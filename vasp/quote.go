@@ -311,6 +311,14 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	if conv == nil || conv.CurrencyCode != theirs.Code {
 		return Quote{}, quoteStep.failed("the receiver did not convert to %s", theirs.Code)
 	}
+	// converted.amount is in the unit converted.decimals says; we record
+	// and show it in the currency's smallest unit as the lookup advertised
+	// it (ReceivingCurrencyInfo). Another unit (whole euros where the
+	// lookup said cents) would book the payee's amount a power of ten off.
+	if conv.Decimals != theirs.Decimals {
+		return Quote{}, quoteStep.failed("the receiver's conversion has %d decimals; its lookup advertised %d for %s",
+			conv.Decimals, theirs.Decimals, theirs.Code)
+	}
 	if conv.Amount < 0 || conv.Fee < 0 {
 		return Quote{}, quoteStep.failed("the receiver's conversion has a negative amount (%d) or fee (%d)", conv.Amount, conv.Fee)
 	}

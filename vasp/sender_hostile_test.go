@@ -590,3 +590,38 @@ func TestQuoteSenderLockedConvertedAmount(t *testing.T) {
 		}
 	})
 }
+
+// converted.decimals is the unit of converted.amount: the quote records
+// the receiving amount in the smallest unit of the currency as the lookup
+// advertised it (q.ReceivingCurrencyInfo.Decimals). A conversion in
+// another unit (whole euros where the lookup said cents) would be booked
+// and shown 100 times off, so it is refused, as are decimals UMA does not
+// allow.
+func TestQuoteConversionDecimals(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		l := h.lookup(t)
+		for _, tc := range []struct {
+			name string
+			side string
+			edit func(pr *uma.PayRequest, c *uma.Converted)
+		}{
+			// Whole euros at 100,000 msats each: consistent in itself.
+			{"sending-locked, whole euros", vasp.LockedSending, func(pr *uma.PayRequest, c *uma.Converted) {
+				c.Decimals, c.Multiplier, c.Amount = 0, 100_000, pr.Amount/100_000
+			}},
+			{"receiving-locked, decimals 0", vasp.LockedReceiving, func(_ *uma.PayRequest, c *uma.Converted) { c.Decimals = 0 }},
+			{"sending-locked, decimals 9", vasp.LockedSending, func(_ *uma.PayRequest, c *uma.Converted) { c.Decimals = 9 }},
+			{"receiving-locked, decimals 1000", vasp.LockedReceiving, func(_ *uma.PayRequest, c *uma.Converted) { c.Decimals = 1000 }},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				h.payreq = h.reply(func(pr *uma.PayRequest, r *uma.PayReqResponse) { tc.edit(pr, r.Converted) })
+				q, err := h.quote(t, l, tc.side, 1000)
+				if err == nil {
+					t.Fatalf("quote accepted: receiving %d %s recorded with %d decimals", q.ReceivingAmount, q.ReceivingCurrency, q.ReceivingCurrencyInfo.Decimals)
+				}
+				wantStatus(t, err, 424, vaspd.CodePayreqRequestFailed)
+			})
+		}
+	})
+}
