@@ -176,7 +176,7 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	commentAllowed := l.Response.CommentAllowed
 	if in.UmaRequestID != "" {
 		var invoiceComments int
-		if invoiceUUID, invoiceComments, err = s.checkUmaRequest(ctx, in, l.Receiver); err != nil {
+		if invoiceUUID, invoiceComments, err = s.checkUmaRequest(ctx, in, l.Receiver, l.Response.Currencies); err != nil {
 			return Quote{}, err
 		}
 		// The invoice's commentCharsAllowed is the receiver's word for

@@ -214,8 +214,10 @@ func (s *Service) ListUmaRequests(ctx context.Context, userID, cursor string, li
 
 // checkUmaRequest checks that quote request in pays UMA request
 // in.UmaRequestID of its user, whose receiver the lookup found, and returns
-// the invoice's UUID and commentCharsAllowed (0: not given).
-func (s *Service) checkUmaRequest(ctx context.Context, in QuoteRequest, receiver string) (string, int, error) {
+// the invoice's UUID and commentCharsAllowed (0: not given). offered are
+// the currencies of the lookup: the invoice's amount must be in the unit
+// (decimals) the lookup gives its currency, the unit the payreq asks in.
+func (s *Service) checkUmaRequest(ctx context.Context, in QuoteRequest, receiver string, offered []uma.Currency) (string, int, error) {
 	r, err := s.GetUmaRequest(ctx, in.UmaRequestID)
 	if err != nil {
 		return "", 0, err
@@ -236,6 +238,15 @@ func (s *Service) checkUmaRequest(ctx context.Context, in QuoteRequest, receiver
 	inv, err := uma.DecodeInvoice(r.Invoice)
 	if err != nil {
 		return "", 0, fmt.Errorf("UMA request %s: stored invoice: %w", r.ID, err)
+	}
+	// The quote asks the receiver for r.Amount in the lookup's smallest
+	// unit: an invoice counting in another (cents against whole euros)
+	// would pay a power of ten more, or less, than it requests. Both are
+	// the receiver's VASP's word: contradicting itself, it failed the
+	// quote (424), before any payreq.
+	if c, ok := uma.FindCurrency(offered, r.Currency); ok && c.Decimals != inv.ReceivingCurrency.Decimals {
+		return "", 0, quoteStep.failed("UMA request %s is for %d %s with %d decimals; the receiver's lookup gives %s %d decimals",
+			r.ID, r.Amount, r.Currency, inv.ReceivingCurrency.Decimals, c.Code, c.Decimals)
 	}
 	return r.InvoiceUUID, inv.CommentCharsAllowed, nil
 }

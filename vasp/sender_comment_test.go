@@ -124,3 +124,51 @@ func TestQuoteUmaRequestCommentCharsAllowed(t *testing.T) {
 		}
 	})
 }
+
+// An UMA request's amount is in the smallest unit of its currency as its
+// decimals say; the quote paying it asks the receiver for that amount in
+// the unit of the receiver's lookup. A request whose decimals differ
+// (cents in the invoice, whole euros in the lookup) would pay 100 times
+// what was requested: it is the receiver's VASP contradicting itself, a
+// failed quote (424), refused before any payreq is sent.
+func TestQuoteUmaRequestDecimals(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		var payreqs int
+		h.payreq = func(rw http.ResponseWriter, pr *uma.PayRequest) {
+			payreqs++
+			h.reply(func(_ *uma.PayRequest, r *uma.PayReqResponse) { r.Converted.Decimals = 0 })(rw, pr)
+		}
+		// The lookup: EUR in whole euros.
+		h.lnurlp = func(r *uma.LnurlpResponse) { r.Currencies[0].Decimals = 0 }
+		l := h.lookup(t)
+		inv := &uma.Invoice{
+			ReceiverUMA: "$bob@" + h.domain, InvoiceUUID: uuid.NewString(), Amount: 1250, // €12.50
+			ReceivingCurrency: uma.InvoiceCurrency{Code: "EUR", Name: "Euro", Symbol: "€", Decimals: 2},
+			Expiration:        time.Now().Add(time.Hour).Unix(), IsSubjectToTravelRule: true,
+			UmaVersions: uma.Version1.String(), SenderUMA: "$alice@" + ourDomain, Callback: h.srv.URL + "/cb",
+		}
+		if err := inv.Sign(h.keys.Signing); err != nil {
+			t.Fatal(err)
+		}
+		link, err := inv.URI()
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := json.Marshal(uma.UmaRequest{Invoice: link})
+		r, err := h.s.ReceiveUmaRequest(t.Context(), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := h.s.CreateQuote(t.Context(), vasp.QuoteRequest{LookupID: l.ID, SendingCurrency: "USD", ReceivingCurrency: "EUR",
+			LockedSide: vasp.LockedReceiving, Amount: r.Amount, UmaRequestID: r.ID})
+		if err == nil {
+			t.Fatalf("quote for a request of 1250 EUR cents pays %d EUR (decimals %d), %d msats",
+				q.ReceivingAmount, q.ReceivingCurrencyInfo.Decimals, q.Msats)
+		}
+		wantStatus(t, err, http.StatusFailedDependency, vaspd.CodePayreqRequestFailed)
+		if payreqs != 0 {
+			t.Fatalf("%d payreqs sent", payreqs)
+		}
+	})
+}
