@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vaspd/vaspd/ledger"
+	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/rates"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
@@ -417,6 +419,57 @@ func TestPayRequestPastBalanceCap(t *testing.T) {
 				_, err := s.PayRequest(t.Context(), "bob", pr)
 				wantCode(t, err, tc.code)
 			})
+		}
+	})
+}
+
+// Amounts at the edges of int64, as a hostile sender may ask them, with a
+// receiver that sets no limits of its own (a rate without max, maxSendable
+// at math.MaxInt64, which no invoice can reach: 21M BTC is the most one
+// asks): each is refused with the UMA error for it, never an overflow into
+// a small invoice, an internal error, a panic or a recorded payment.
+func TestPayRequestExtremeAmounts(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		cfg := rates.Config{Currencies: []rates.CurrencyConfig{{Code: "EUR", Decimals: 2, BTCPrice: "92000", SpreadBps: 50, FixedFee: 3}}}
+		p, err := rates.NewConfigProvider(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := w.service(t, func(o *vasp.Options) { o.Rates = p; o.MaxSendableMsats = math.MaxInt64 })
+		for _, tc := range []struct {
+			name     string
+			amount   int64
+			currency string // "" = msats (sender-locked)
+			code     uma.ErrorCode
+		}{
+			{"receiver-locked MaxInt64", math.MaxInt64, "EUR", uma.CodeAmountOutOfRange},
+			{"receiver-locked past MaxInt64/1000", math.MaxInt64/1000 + 1, "EUR", uma.CodeAmountOutOfRange},
+			{"receiver-locked 0", 0, "EUR", uma.CodeAmountOutOfRange},
+			{"receiver-locked at the fee", 3, "EUR", ""},
+			{"sender-locked MaxInt64 msats", math.MaxInt64, "", uma.CodeAmountOutOfRange},
+			{"sender-locked past 21M BTC", lightning.MaxAmountMsat + 1, "", uma.CodeAmountOutOfRange},
+			{"sender-locked 0 msats", 0, "", uma.CodeAmountOutOfRange},
+			{"sender-locked below the fee", 1_000, "", uma.CodeAmountOutOfRange},
+			{"suffix in lower case", 500, "eur", uma.CodeInvalidCurrency},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				pr := payRequest(t, sender.Signing, "$alice@vasp1.example", w.clock.Now())
+				pr.Amount, pr.SendingCurrency = tc.amount, tc.currency
+				if err := pr.Sign(sender.Signing, w.clock.Now()); err != nil {
+					t.Fatal(err)
+				}
+				resp, err := s.PayRequest(t.Context(), "bob", pr)
+				wantCode(t, err, tc.code)
+				if err == nil && (resp.Converted.Amount != tc.amount || resp.Converted.Fee <= 0) {
+					t.Fatalf("converted %+v", *resp.Converted)
+				}
+			})
+		}
+		var n int
+		if err := db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM uma_transactions`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%d transactions recorded (%v), want the one accepted", n, err)
 		}
 	})
 }

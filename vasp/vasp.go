@@ -82,7 +82,9 @@ type Options struct {
 	// expires with its invoice.
 	InvoiceExpiry time.Duration
 	// MinSendableMsats and MaxSendableMsats bound incoming payments
-	// (1 sat .. 10 BTC by default).
+	// (1 sat .. 10 BTC by default). MaxSendableMsats is at most
+	// lightning.MaxAmountMsat (21M BTC, the most an invoice can ask):
+	// larger is taken as that.
 	MinSendableMsats, MaxSendableMsats int64
 	// MaxRoutingFeeMsats caps the routing fee of an outgoing payment, per
 	// payment: max(1000 msats, this fraction in ppm of the amount).
@@ -172,6 +174,10 @@ func New(opts Options) (*Service, error) {
 	if opts.MaxSendableMsats <= 0 {
 		opts.MaxSendableMsats = 1_000_000_000_000
 	}
+	// No invoice asks for more than 21M BTC: a larger maxSendable would
+	// price a payreq we then fail to invoice (an internal error for the
+	// sender's amount) and advertise what we cannot issue.
+	opts.MaxSendableMsats = min(opts.MaxSendableMsats, lightning.MaxAmountMsat)
 	if opts.MaxRoutingFeePPM <= 0 {
 		opts.MaxRoutingFeePPM = 5_000 // 0.5 %
 	}
