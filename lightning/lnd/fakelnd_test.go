@@ -64,6 +64,9 @@ type fakeLND struct {
 	// a web server without the route does: HTTP 404 with a plain page, no
 	// gRPC status (lnd never saw the call).
 	trackNotFoundPage bool
+	// decodeBroken makes DecodePayReq answer as a call that broke on its
+	// way (HTTP decodeBroken, gRPC Unavailable; a plain page for 502/504).
+	decodeBroken int
 	// silent streams replay what was settled before they connected but
 	// never push live settlements: a stream that is up but missed events.
 	silent bool
@@ -230,8 +233,16 @@ func (f *fakeLND) serve(w http.ResponseWriter, r *http.Request) {
 		pr, _ := url.PathUnescape(strings.TrimPrefix(r.URL.EscapedPath(), "/v1/payreq/"))
 		f.mu.Lock()
 		dec, ok := f.payReqs[pr]
+		broken := f.decodeBroken
 		f.mu.Unlock()
 		switch {
+		case broken == http.StatusServiceUnavailable:
+			grpcError(w, broken, 14, "connection error: desc = \"transport: Error while dialing: dial tcp 127.0.0.1:10009: connect: connection refused\"")
+			return
+		case broken != 0:
+			w.WriteHeader(broken)
+			fmt.Fprintf(w, "<html><head><title>%d</title></head></html>", broken)
+			return
 		case strings.HasPrefix(pr, "lnbc1"):
 			grpcError(w, 500, 2, "invoice not for current active network 'regtest'")
 			return

@@ -228,6 +228,20 @@ var errWaitOver = errors.New("pay timeout passed; payment in flight")
 // may still register the payment; and "already paid" or "in flight" for a
 // payment lnd does not show (lnd's own record says it has it).
 func refusedSend(e *rest.Error) bool {
+	if !lndAnswered(e) {
+		return false
+	}
+	m := strings.ToLower(e.Message)
+	return !strings.Contains(m, "already") && !strings.Contains(m, "in transition") && !strings.Contains(m, "in flight")
+}
+
+// lndAnswered reports whether an error answer is lnd's own verdict on the
+// call, rather than the call breaking on its way to lnd or inside it: no
+// gRPC status (a proxy's or the gateway's own page), a 502/503/504, or
+// one of the statuses of a broken call (Canceled, DeadlineExceeded,
+// ResourceExhausted, Aborted, Internal, Unavailable, DataLoss). Only a
+// verdict proves anything about the request itself.
+func lndAnswered(e *rest.Error) bool {
 	switch e.Code {
 	case 0, 1, 4, 8, 10, 13, 14, 15:
 		return false
@@ -236,8 +250,7 @@ func refusedSend(e *rest.Error) bool {
 	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return false
 	}
-	m := strings.ToLower(e.Message)
-	return !strings.Contains(m, "already") && !strings.Contains(m, "in transition") && !strings.Contains(m, "in flight")
+	return true
 }
 
 // sendRefusal classifies an error lnd returned instead of starting a
@@ -520,7 +533,12 @@ func (n *Node) decode(ctx context.Context, bolt11 string) (payReq, error) {
 	var w wirePayReq
 	if err := n.rest.Do(ctx, http.MethodGet, "/v1/payreq/"+url.PathEscape(strings.TrimSpace(bolt11)), nil, &w); err != nil {
 		var le *rest.Error
-		if errors.As(err, &le) {
+		// Only lnd's verdict says the invoice is bad: a call that broke
+		// (lnd restarting, a proxy timing out) says nothing about it, and
+		// calling it invalid would fail the payment for good over a
+		// moment's outage. n.wrap makes it an outcome-unknown error, so
+		// the payment stays reserved and the resolver sends it later.
+		if errors.As(err, &le) && lndAnswered(le) {
 			if strings.Contains(le.Message, "network") {
 				return payReq{}, fmt.Errorf("lnd decodepayreq: %s: %w", le.Message, lightning.ErrWrongNetwork)
 			}

@@ -82,3 +82,40 @@ func refusal(err error) bool {
 	}
 	return false
 }
+
+// DecodePayReq, Pay's first call to lnd, breaking on its way (lnd's REST
+// proxy unable to reach its gRPC server, a reverse proxy's 502 or 504
+// page) says nothing about the invoice. It is not a refusal, which vasp
+// books FAILED for good: Pay reports an outcome-unknown error, having
+// recorded and sent nothing, so the payment stays reserved and is sent
+// once lnd answers again. lnd's own verdict on a bad invoice is still one.
+func TestDecodeBrokenOnItsWayIsNotARefusal(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFakeLND(t)
+		n := f.node(t, db)
+		ctx := fctx(t)
+		for _, status := range []int{503, 502, 504} {
+			f.mu.Lock()
+			f.decodeBroken = status
+			f.mu.Unlock()
+			pr, hash, preimage := f.payReq(50_000, time.Hour)
+			p, err := n.Pay(ctx, lightning.PayRequest{Invoice: pr, Timeout: 5 * time.Second})
+			if err == nil || p.Status == lightning.StatusFailed || refusal(err) {
+				t.Errorf("decode answered %d: Pay answered %s, %v; want an error that is not a refusal", status, p.Status, err)
+			}
+			if _, err := n.TrackPayment(ctx, hash); !errors.Is(err, lightning.ErrNotFound) {
+				t.Errorf("decode answered %d: TrackPayment: %v; want not found (nothing recorded or sent)", status, err)
+			}
+			f.mu.Lock()
+			f.decodeBroken = 0
+			f.mu.Unlock()
+			p, err = n.Pay(ctx, lightning.PayRequest{Invoice: pr, Timeout: 5 * time.Second})
+			if err != nil || p.Status != lightning.StatusSucceeded || p.Preimage != preimage {
+				t.Errorf("decode answered %d, then lnd is back: %s, %v; want SUCCEEDED", status, p.Status, err)
+			}
+		}
+		if _, err := n.Pay(ctx, lightning.PayRequest{Invoice: "lnbcrt1notaninvoice", Timeout: 5 * time.Second}); !errors.Is(err, lightning.ErrInvalidInvoice) {
+			t.Errorf("lnd's verdict on an invoice it cannot decode: %v; want ErrInvalidInvoice", err)
+		}
+	})
+}
