@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"errors"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -130,6 +131,10 @@ func retryAfter(status int, h http.Header, now time.Time, limit time.Duration) t
 			return limit
 		}
 		d = time.Duration(secs) * time.Second
+	} else if errors.Is(err, strconv.ErrRange) && secs > 0 {
+		// Digits beyond int64 (ParseInt then returns its maximum): still
+		// delta-seconds, far in the future, so the bound, not nothing.
+		return limit
 	} else if t, err := http.ParseTime(v); err == nil {
 		d = t.Sub(now)
 	} else {

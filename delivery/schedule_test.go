@@ -257,3 +257,42 @@ func TestRecordChunk(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryAfterBounds: a receiver's Retry-After, however hostile, pushes
+// the next attempt to at least the time it names, bounded; what is not a
+// Retry-After value (garbage, a date or a number in the past) is ignored.
+func TestRetryAfterBounds(t *testing.T) {
+	const limit = time.Hour
+	cases := []struct {
+		value string
+		want  time.Duration
+	}{
+		{"120", 2 * time.Minute},
+		{" 120 ", 2 * time.Minute},
+		{"0", 0},
+		{"-5", 0},
+		{"3599", 3599 * time.Second},
+		{"3601", limit},
+		{"999999", limit},
+		// Valid delta-seconds (RFC 9110 §10.2.3: 1*DIGIT) too large for an
+		// int64: far in the future, so bounded, not ignored.
+		{"99999999999999999999", limit},
+		{"-99999999999999999999", 0},
+		{"1.5", 0},
+		{"soon", 0},
+		{t0.Add(30 * time.Minute).Format(http.TimeFormat), 30 * time.Minute},
+		{t0.Add(48 * time.Hour).Format(http.TimeFormat), limit},
+		{t0.Add(-time.Hour).Format(http.TimeFormat), 0},
+	}
+	for _, tc := range cases {
+		h := http.Header{"Retry-After": {tc.value}}
+		for _, st := range []int{429, 503} {
+			if got := retryAfter(st, h, t0, limit); got != tc.want {
+				t.Errorf("%d Retry-After %q: %s, want %s", st, tc.value, got, tc.want)
+			}
+		}
+		if got := retryAfter(500, h, t0, limit); got != 0 {
+			t.Errorf("500 Retry-After %q: %s, want 0", tc.value, got)
+		}
+	}
+}
