@@ -41,9 +41,24 @@ type target struct {
 	id      string
 	url     string
 	timeout time.Duration
-	secrets []string
-	ed25519 bool
-	streak  int64
+	secret  string
+	// prev is the secret a rotation replaced; it signs too until
+	// prevUntil (exclusive), judged when each attempt is signed: a
+	// delivery claimed (or handed off) before the grace period ended
+	// may start after it.
+	prev      string
+	prevUntil time.Time
+	ed25519   bool
+	streak    int64
+}
+
+// secretsAt returns the secrets that sign an attempt made at now, current
+// first.
+func (t *target) secretsAt(now time.Time) []string {
+	if t.prev != "" && now.Before(t.prevUntil) {
+		return []string{t.secret, t.prev}
+	}
+	return []string{t.secret}
 }
 
 // attemptResult is one attempt's outcome, as logged.
@@ -92,7 +107,7 @@ func (s *Service) attempt(ctx context.Context, t target, webhookID string, body 
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "vaspd-webhooks/1")
-	in := SignInput{WebhookID: webhookID, Timestamp: now, Body: body, Secrets: t.secrets}
+	in := SignInput{WebhookID: webhookID, Timestamp: now, Body: body, Secrets: t.secretsAt(now)}
 	if t.ed25519 {
 		k, err := s.signingKey(ctx)
 		if err != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -410,4 +412,76 @@ func TestSendGoneDisablesEndpoint(t *testing.T) {
 			t.Fatalf("a disabled endpoint got %d queued attempts", n)
 		}
 	})
+}
+
+// TestGraceEndsForClaimedDeliveries: the old secret stops signing when its
+// grace period ends, also for deliveries claimed before that and attempted
+// after (queued behind an attempt in flight): which secrets sign is decided
+// when the attempt is signed, not when its delivery was claimed.
+func TestGraceEndsForClaimedDeliveries(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	clock := vaspd.NewFakeClock(t0)
+	s := newTestService(t, db, clock)
+	rc := newReceiver(t)
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	var waited atomic.Bool
+	rc.set(func(w http.ResponseWriter, r *http.Request) {
+		if !waited.Swap(true) { // only the first attempt waits
+			arrived <- struct{}{}
+			<-release
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	ep, oldSecret := mustEndpoint(t, s, rc.URL)
+	newSecret, _, err := s.RotateSecret(ctx, ep.ID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, s, Event{Type: TypeTest})
+	enqueue(t, s, Event{Type: TypeTest})
+	clock.Set(t0.Add(time.Hour - time.Second)) // one second of grace left
+	w := newWorker(s)
+	// A new endpoint's window is 1: both rows are claimed, one starts.
+	if n, _, err := w.claim(ctx); err != nil || n != 2 {
+		t.Fatalf("claim: %d %v", n, err)
+	}
+	<-arrived
+	clock.Advance(2 * time.Second) // the grace period is over; the lease still covers the second attempt
+	close(release)
+	finish(t, w)
+	reqs := rc.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d requests, want 2", len(reqs))
+	}
+	verifies := func(r received, secret string) bool {
+		v, err := webhook.NewStandardVerifier(webhook.StandardConfig{Secrets: []string{secret}, Now: clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Verify(r.header, r.body) == nil
+	}
+	if !verifies(reqs[0], oldSecret) || !verifies(reqs[0], newSecret) {
+		t.Fatal("inside the grace period both secrets must sign")
+	}
+	if !verifies(reqs[1], newSecret) {
+		t.Fatal("the new secret must sign")
+	}
+	if verifies(reqs[1], oldSecret) {
+		t.Fatalf("the old secret signed an attempt at %s, after its grace ended at %s",
+			webhookTimestamp(t, reqs[1]), t0.Add(time.Hour))
+	}
+	if n := len(reqs[1].header.Values(webhook.HeaderUMAaaSSignature)); n != 1 ||
+		strings.Contains(reqs[1].header.Get(webhook.HeaderUMAaaSSignature), " ") {
+		t.Fatalf("X-UMAaas-Signature after the grace period: %q", reqs[1].header.Values(webhook.HeaderUMAaaSSignature))
+	}
+}
+
+func webhookTimestamp(t *testing.T, r received) time.Time {
+	t.Helper()
+	sec, err := strconv.ParseInt(r.header.Get(webhook.HeaderWebhookTimestamp), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return time.Unix(sec, 0).UTC()
 }

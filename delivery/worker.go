@@ -594,9 +594,9 @@ func (s *Service) scanTarget(r scanner, nowUS int64) (*target, error) {
 	if timeoutMS > 0 {
 		t.timeout = min(time.Duration(timeoutMS)*time.Millisecond, s.opt.MaxAttemptTimeout)
 	}
-	t.secrets = []string{string(secret)}
+	t.secret = string(secret)
 	if len(prev) > 0 && prevUntil > nowUS {
-		t.secrets = append(t.secrets, string(prev))
+		t.prev, t.prevUntil = string(prev), store.Time(prevUntil)
 	}
 	return &t, nil
 }
