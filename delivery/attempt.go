@@ -126,10 +126,21 @@ func (s *Service) attempt(ctx context.Context, t target, webhookID string, body 
 		res.err = describe(err, t.timeout)
 		return res
 	}
+	// The timeout bounds reading the body too. The request's context does
+	// that for an ordinary body, but not for the body of a "101 Switching
+	// Protocols" answer (which no attempt asks for, but any receiver may
+	// send): net/http hands over the raw connection as that body, and a
+	// receiver that then says nothing would hold the attempt for ever.
+	// Closing the body when the context ends unblocks any read.
+	stop := context.AfterFunc(ctx, func() { resp.Body.Close() })
+	defer stop()
 	res.status = resp.StatusCode
 	res.header = resp.Header
 	res.body, err = io.ReadAll(io.LimitReader(resp.Body, bodyLimit))
 	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err() // the read failed because the body was closed at the deadline
+		}
 		res.err = describe(err, t.timeout)
 	}
 	// Drain a little more so the connection can be reused, never much.

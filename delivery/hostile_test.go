@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/vaspd/vaspd"
@@ -113,5 +115,71 @@ func TestHugeResponseHeadersRefused(t *testing.T) {
 	}
 	if d := onlyDelivery(t, s, id); d.Status != StatusPending || d.AttemptLog[0].StatusCode != 0 || !strings.Contains(d.LastError, "header") {
 		t.Fatalf("1 MiB of response headers accepted: %+v", d)
+	}
+}
+
+// TestSwitchingProtocolsCannotOutliveTheTimeout: a receiver that answers
+// "101 Switching Protocols" (which vaspd never asks for) and then holds the
+// connection open: net/http hands the raw connection over as the response
+// body, outside the request's context, so reading it was not bounded by
+// the attempt's timeout and the attempt hung for as long as the receiver
+// liked — past its lease, holding its endpoint's slot. The attempt, queued
+// or synchronous, ends at its timeout like any other.
+func TestSwitchingProtocolsCannotOutliveTheTimeout(t *testing.T) {
+	db := storetest.SQLite(t)
+	s := newTestService(t, db, vaspd.NewFakeClock(t0))
+	hold := make(chan struct{})
+	var once sync.Once
+	hangUp := func() { once.Do(func() { close(hold) }) }
+	t.Cleanup(hangUp)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = http.ReadRequest(bufio.NewReader(c))
+				_, _ = c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nhello"))
+				<-hold // then says nothing more, for as long as it likes
+			}()
+		}
+	}()
+	e, _ := mustEndpoint(t, s, "http://"+l.Addr().String()+"/hook", func(in *EndpointInput) { in.TimeoutMS = ptr(int64(200)) })
+	// within runs f, which must end well within the watchdog; if it does
+	// not, the receiver hangs up (so f ends) and the test fails.
+	within := func(what string, f func()) {
+		t.Helper()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			f()
+		}()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second): // a watchdog, not synchronization: the attempt's timeout is 200 ms
+			hangUp()
+			<-done
+			t.Fatalf("%s outlived its 200 ms timeout until the receiver hung up", what)
+		}
+	}
+	id := enqueue(t, s, Event{Type: TypeTest})
+	within("a queued attempt", func() { step(t, s) })
+	d := onlyDelivery(t, s, id)
+	if d.Status != StatusPending || d.AttemptLog[0].StatusCode != 101 || !strings.Contains(d.LastError, "timed out after 200ms") {
+		t.Fatalf("101 answer: %+v", d)
+	}
+	var resp *Response
+	within("a synchronous send", func() {
+		resp, err = s.Send(context.Background(), Event{Type: TypeTest}, SendOptions{EndpointID: e.ID})
+	})
+	if err != nil || resp.Delivered() {
+		t.Fatalf("send: %v %+v", err, resp)
 	}
 }
