@@ -98,6 +98,14 @@ func (s *Service) attempt(ctx context.Context, t target, webhookID string, body 
 	now := s.opt.Clock.Now()
 	started := time.Now()
 	res := attemptResult{started: now}
+	// What bounds the attempt, as its log says: its timeout, or the
+	// caller's earlier deadline (a synchronous send's).
+	limit := t.timeout
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl).Round(time.Millisecond); left < limit {
+			limit = max(left, 0)
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
@@ -123,7 +131,7 @@ func (s *Service) attempt(ctx context.Context, t target, webhookID string, body 
 	resp, err := s.client.Do(req)
 	if err != nil {
 		res.latency = time.Since(started)
-		res.err = describe(err, t.timeout)
+		res.err = describe(err, limit)
 		return res
 	}
 	// The timeout bounds reading the body too. The request's context does
@@ -141,7 +149,7 @@ func (s *Service) attempt(ctx context.Context, t target, webhookID string, body 
 		if ctx.Err() != nil {
 			err = ctx.Err() // the read failed because the body was closed at the deadline
 		}
-		res.err = describe(err, t.timeout)
+		res.err = describe(err, limit)
 	}
 	// Drain a little more so the connection can be reused, never much.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

@@ -485,3 +485,31 @@ func webhookTimestamp(t *testing.T, r received) time.Time {
 	}
 	return time.Unix(sec, 0).UTC()
 }
+
+// TestSendCutByCallersDeadline: a synchronous send cut short by the
+// caller's deadline (the approval flow's), shorter than the endpoint's
+// timeout, is logged and reported as timing out after the time it had, not
+// after the endpoint's 10 s it never got.
+func TestSendCutByCallersDeadline(t *testing.T) {
+	db := storetest.SQLite(t)
+	s := newTestService(t, db, vaspd.NewFakeClock(t0))
+	rc := newReceiver(t)
+	rc.set(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	e, _ := mustEndpoint(t, s, rc.URL) // the default 10 s timeout
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	resp, err := s.Send(ctx, Event{Type: TypeTest}, SendOptions{EndpointID: e.ID})
+	if err != nil || !errors.Is(resp.Err, context.DeadlineExceeded) {
+		t.Fatalf("send: %v %v", err, resp.Err)
+	}
+	d := onlyDelivery(t, s, resp.WebhookID)
+	for _, msg := range []string{resp.Err.Error(), d.LastError, d.AttemptLog[0].Error} {
+		after, ok := strings.CutPrefix(msg, "timed out after ")
+		if !ok {
+			t.Fatalf("%q is no timeout", msg)
+		}
+		if took, err := time.ParseDuration(after); err != nil || took <= 0 || took > 300*time.Millisecond {
+			t.Fatalf("a send with a 300 ms deadline reported as %q", msg)
+		}
+	}
+}
