@@ -108,6 +108,11 @@ func (f *KeyFetcher) fetch(ctx context.Context, domain string) (*PublicKeys, err
 		return nil, &Error{Code: CodeCounterpartyPubkeyFetchError, Reason: "cannot fetch public keys of " + domain, Err: err}
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// Never asked for; its body is the raw connection, which no client
+		// timeout or context bounds, so it is not read.
+		return nil, Errorf(CodeCounterpartyPubkeyFetchError, "public keys of %s: HTTP 101 Switching Protocols", domain)
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPubKeyBody+1))
 	if err != nil {
 		return nil, &Error{Code: CodeCounterpartyPubkeyFetchError, Reason: "cannot read public keys of " + domain, Err: err}

@@ -63,3 +63,9 @@ func (s *Service) EndCreated(ctx context.Context, id, approval string) {
 // RegisterRound claims the completed payments whose registration is owed
 // and registers them, returning how many it claimed.
 func (s *Service) RegisterRound(ctx context.Context) (int, error) { return s.registerRound(ctx) }
+
+// Fetch does one HTTP call to a counterparty, as lookups, payreqs and
+// post-transaction callbacks do.
+func (s *Service) Fetch(ctx context.Context, method, u string) (int, []byte, error) {
+	return s.fetch(ctx, method, u, nil)
+}

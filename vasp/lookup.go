@@ -53,6 +53,12 @@ func (s *Service) fetch(ctx context.Context, method, u string, body []byte) (int
 		return 0, nil, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// Never asked for. Its body is the raw connection, which neither
+		// the client's timeout nor ctx bounds: a counterparty that then
+		// says nothing would hold this call for ever. Close() drops it.
+		return 0, nil, errors.New("counterparty answered 101 Switching Protocols, which no UMA call asks for")
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		return resp.StatusCode, nil, err

@@ -274,6 +274,11 @@ func (b *peerBook) call(ctx context.Context, method, u string, body, out any) er
 		return err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// Never asked for; its body is the raw connection, which no client
+		// timeout or context bounds, so it is not drained.
+		return httpStatusError{resp.StatusCode}
+	}
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDevnetBody))
 		return httpStatusError{resp.StatusCode}

@@ -1,0 +1,52 @@
+// Package silentpeer is a test server for the one hostile answer no HTTP
+// client timeout bounds: "101 Switching Protocols", then silence. net/http
+// hands over the raw connection as the body of a 101, and neither
+// http.Client.Timeout nor the request's context applies to reading it, so
+// every client of vaspd that reads an answer from another party
+// (counterparty VASPs, devnet peers, webhook receivers) must refuse a 101
+// it never asked for instead of reading it.
+package silentpeer
+
+import (
+	"net"
+	"sync"
+	"testing"
+)
+
+// SwitchingProtocols starts a server on loopback that answers every
+// request "101 Switching Protocols" and then holds the connection open,
+// saying nothing, until the test ends. It returns the server's base URL,
+// "http://127.0.0.1:PORT".
+func SwitchingProtocols(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go func() {
+				_, _ = c.Read(make([]byte, 64<<10))
+				_, _ = c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n"))
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
