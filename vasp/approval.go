@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,6 +94,14 @@ func (s *Service) approve(ctx context.Context, t Transaction, req *uma.PayReques
 		if len(resp.Body) > 0 {
 			_ = json.Unmarshal(resp.Body, &body) // an empty or non-JSON 200 approves with no info
 		}
+		if missing := missingReceiverUserInfo(t.Details.RequiredReceiverUserInfo, body.ReceiverUserInfo); len(missing) > 0 {
+			// Approving would hand the sender an answer without payee
+			// data it asked as mandatory, which it must refuse after
+			// we issued the invoice.
+			return s.reject(ctx, t.ID, webhook.IncomingFailureMissingMandatoryPayeeData, true,
+				uma.Errorf(uma.CodeMissingMandatoryPayeeData, "the receiver did not provide mandatory payee data: %s", strings.Join(missing, ", ")),
+				fmt.Errorf("the approval webhook's 200 lacks receiverUserInfo %s, which the sender asked as mandatory", strings.Join(missing, ", ")))
+		}
 		return s.approved(ctx, t.ID, body.ReceiverUserInfo)
 	case resp.Status == http.StatusForbidden:
 		var body webhook.IncomingPaymentWebhookForbiddenResponse
@@ -123,6 +132,37 @@ var payeeFieldNames = map[string]string{
 	"countryOfResidence": webhook.FieldCountryOfResidence, "birthDate": webhook.FieldBirthDate,
 	"nationality": webhook.FieldNationality, "phoneNumber": webhook.FieldPhoneNumber,
 	"postalAddress": webhook.FieldPostalAddress, "accountIdentifier": webhook.FieldAccountIdentifier,
+}
+
+// requiredReceiverUserInfo is what the platform's approval of a payment to
+// r must give in receiverUserInfo: the payee data asked as mandatory,
+// less what vaspd fills itself (the identifier, r's UMA address; the name
+// when r has one). Keys no field stands for were refused before
+// (UNRECOGNIZED_MANDATORY_PAYEE_DATA_KEY) or are compliance, ours.
+func requiredReceiverUserInfo(r Recipient, asked uma.CounterpartyDataOptions) []string {
+	var out []string
+	for key, opt := range asked {
+		name, known := payeeFieldNames[key]
+		if !opt.Mandatory || !known || name == webhook.FieldIdentifier || name == webhook.FieldFullName && r.Name != "" {
+			continue
+		}
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// missingReceiverUserInfo lists the fields of required that info lacks
+// (absent, null or blank).
+func missingReceiverUserInfo(required []string, info map[string]any) []string {
+	var out []string
+	for _, f := range required {
+		v, ok := info[f]
+		if s, isString := v.(string); !ok || v == nil || isString && strings.TrimSpace(s) == "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // The first decision recorded wins: a platform that answered
@@ -227,8 +267,24 @@ func (s *Service) awaitDecision(ctx context.Context, id string) (approvalResult,
 // Decide records the platform's answer to a deferred (202) approval:
 // POST /transactions/{id}/approve (approve = true, with receiverUserInfo)
 // or /reject. Only an incoming payment still waiting, and still within its
-// approval deadline, can be decided.
+// approval deadline, can be decided. An approval lacking receiverUserInfo
+// the sender asked as mandatory is refused (400
+// MISSING_MANDATORY_USER_INFO) and records nothing: the platform may
+// approve again with it before the deadline.
 func (s *Service) Decide(ctx context.Context, id string, approve bool, info map[string]any, reason string) (Transaction, error) {
+	if approve {
+		t, err := s.GetTransaction(ctx, id)
+		if err != nil {
+			return t, err
+		}
+		if t.Direction == Incoming && t.Status == StatusCreated {
+			if missing := missingReceiverUserInfo(t.Details.RequiredReceiverUserInfo, info); len(missing) > 0 {
+				return t, (&vaspd.Error{Status: http.StatusBadRequest, Code: vaspd.CodeMissingMandatoryUserInfo,
+					Message: fmt.Sprintf("receiverUserInfo lacks %s, which the sender asked as mandatory", strings.Join(missing, ", "))}).
+					WithDetails(map[string]any{"requiredFields": missing})
+			}
+		}
+	}
 	d := decision{Decision: "REJECTED", Reason: reason}
 	if approve {
 		d = decision{Decision: "APPROVED", ReceiverUserInfo: info}

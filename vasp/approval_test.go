@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/vaspd/vaspd/store/storetest"
 	"github.com/vaspd/vaspd/uma"
 	"github.com/vaspd/vaspd/vasp"
+	"github.com/vaspd/vaspd/webhook"
 )
 
 // The platform's first decision about an incoming payment stands, whether
@@ -224,4 +227,127 @@ func insertCreated(t *testing.T, w *world, s *vasp.Service, approval string) str
 		t.Fatal(err)
 	}
 	return tr.ID
+}
+
+// Payee data the sender asks as mandatory, and that vaspd cannot fill
+// itself, must come from the platform's approval (UMAaaS: the requested
+// fields "must be included"). POST /transactions/{id}/approve without
+// them is refused (400 MISSING_MANDATORY_USER_INFO) and leaves the payment
+// waiting, so the platform can approve again with them, here through
+// another process on the same database than the one holding the payreq; a
+// 200 reply without them rejects the payment (MISSING_MANDATORY_PAYEE_DATA)
+// instead of handing the sender an invoice with an answer it must refuse.
+// The name is not needed from the platform when the user has one.
+func TestApprovalMandatoryReceiverUserInfo(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		type ask struct{ ID string }
+		asks := make(chan ask, 1)
+		var reply atomic.Value // func(http.ResponseWriter)
+		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			var m struct {
+				Transaction struct{ ID, Status string } `json:"transaction"`
+			}
+			_ = json.Unmarshal(b, &m)
+			if m.Transaction.Status != "PENDING" {
+				rw.WriteHeader(200)
+				return
+			}
+			asks <- ask{m.Transaction.ID}
+			reply.Load().(func(http.ResponseWriter))(rw)
+		}))
+		t.Cleanup(srv.Close)
+		newHooks := func() *delivery.Service {
+			h, err := delivery.New(db, delivery.Options{AllowNets: []string{"127.0.0.0/8"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return h
+		}
+		hooksA := newHooks()
+		if _, _, _, err := hooksA.ConfigurePrimary(t.Context(), srv.URL); err != nil {
+			t.Fatal(err)
+		}
+		a := w.service(t, func(o *vasp.Options) { o.Webhooks, o.ApprovalTimeout = hooksA, time.Minute })
+		b := w.service(t, func(o *vasp.Options) { o.Webhooks, o.ApprovalTimeout = newHooks(), time.Minute })
+		payreq := func(payee uma.CounterpartyDataOptions) *uma.PayRequest {
+			pr := &uma.PayRequest{Amount: 500, SendingCurrency: "EUR", ReceivingCurrency: "EUR", PayeeData: payee,
+				PayerData: &uma.PayerData{Identifier: "$alice@vasp1.example", Compliance: &uma.CompliancePayerData{KycStatus: uma.KycVerified, NodePubKey: "02ab"}}}
+			if err := pr.Sign(sender.Signing, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			return pr
+		}
+		emailAsked := uma.CounterpartyDataOptions{uma.DataIdentifier: {Mandatory: true}, uma.DataCompliance: {Mandatory: true},
+			uma.DataName: {Mandatory: true}, uma.DataEmail: {Mandatory: true}, "nationality": {}}
+
+		t.Run("202, approved without then with the field", func(t *testing.T) {
+			decided := make(chan error, 1)
+			reply.Store(func(rw http.ResponseWriter) { rw.WriteHeader(202) })
+			go func() {
+				q := <-asks
+				// Without EMAIL (NATIONALITY is optional, FULL_NAME is Bob's own).
+				_, err := b.Decide(context.Background(), q.ID, true, map[string]any{"NATIONALITY": "FR"}, "")
+				var e *vaspd.Error
+				if !errors.As(err, &e) || e.Status != 400 || e.Code != vaspd.CodeMissingMandatoryUserInfo || !strings.Contains(e.Message, "EMAIL") {
+					decided <- fmt.Errorf("approve without EMAIL: %v, want 400 %s naming EMAIL", err, vaspd.CodeMissingMandatoryUserInfo)
+					return
+				}
+				_, err = b.Decide(context.Background(), q.ID, true, map[string]any{"EMAIL": "bob@example.com"}, "")
+				decided <- err
+			}()
+			resp, err := a.PayRequest(t.Context(), "bob", payreq(emailAsked))
+			if derr := <-decided; derr != nil {
+				t.Fatal(derr)
+			}
+			wantCode(t, err, "")
+			// As the sender reads it.
+			raw, err := json.Marshal(resp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got uma.PayReqResponse
+			if err := json.Unmarshal(raw, &got); err != nil {
+				t.Fatal(err)
+			}
+			if err := got.CheckMandatoryPayeeData(emailAsked); err != nil || got.PayeeData.Email != "bob@example.com" || got.PayeeData.Name != "Bob" {
+				t.Fatalf("the sender reads payee data %s: %v", raw, err)
+			}
+		})
+
+		t.Run("200 without the field", func(t *testing.T) {
+			reply.Store(func(rw http.ResponseWriter) {
+				rw.Header().Set("Content-Type", "application/json")
+				rw.WriteHeader(200)
+				_, _ = rw.Write([]byte(`{"receiverUserInfo":{"NATIONALITY":"FR"}}`))
+			})
+			_, err := a.PayRequest(t.Context(), "bob", payreq(emailAsked))
+			q := <-asks
+			wantCode(t, err, uma.CodeMissingMandatoryPayeeData)
+			tr, gerr := a.GetTransaction(t.Context(), q.ID)
+			if gerr != nil {
+				t.Fatal(gerr)
+			}
+			if tr.Status != vasp.StatusRejected || tr.FailureReason != webhook.IncomingFailureMissingMandatoryPayeeData {
+				t.Fatalf("transaction is %s (%s)", tr.Status, tr.FailureReason)
+			}
+			wantEndHooks(t, db, q.ID, "REJECTED/"+webhook.IncomingFailureMissingMandatoryPayeeData)
+			if _, err := b.Decide(t.Context(), q.ID, true, map[string]any{"EMAIL": "bob@example.com"}, ""); err == nil {
+				t.Fatal("a rejected payment was approved")
+			}
+		})
+
+		t.Run("200 without the name, which Bob has", func(t *testing.T) {
+			reply.Store(func(rw http.ResponseWriter) { rw.WriteHeader(200) })
+			nameAsked := uma.CounterpartyDataOptions{uma.DataIdentifier: {Mandatory: true}, uma.DataCompliance: {Mandatory: true}, uma.DataName: {Mandatory: true}}
+			resp, err := a.PayRequest(t.Context(), "bob", payreq(nameAsked))
+			<-asks
+			wantCode(t, err, "")
+			if resp.PayeeData.Name != "Bob" {
+				t.Fatalf("payee name %q", resp.PayeeData.Name)
+			}
+		})
+	})
 }

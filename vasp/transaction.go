@@ -84,6 +84,11 @@ type Details struct {
 	UtxoCallback            string         `json:"utxoCallback,omitempty"` // the counterparty's
 	RoutingFeeMsats         int64          `json:"routingFeeMsats,omitempty"`
 	Preimage                string         `json:"preimage,omitempty"`
+	// RequiredReceiverUserInfo lists, for an incoming payment, the
+	// receiverUserInfo fields (UMAaaS names) the platform's approval must
+	// give: the payee data the sender asked as mandatory that vaspd does
+	// not fill itself (see requiredReceiverUserInfo).
+	RequiredReceiverUserInfo []string `json:"requiredReceiverUserInfo,omitempty"`
 }
 
 const txColumns = `id, direction, status, user_id, platform_user_id, our_address, counterparty,
@@ -252,6 +257,7 @@ func (s *Service) newIncoming(r Recipient, req *uma.PayRequest, q incomingQuote)
 			t.Details.EncryptedTravelRuleInfo = c.EncryptedTravelRuleInfo
 		}
 	}
+	t.Details.RequiredReceiverUserInfo = requiredReceiverUserInfo(r, req.PayeeData)
 	return t
 }
 
