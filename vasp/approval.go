@@ -99,7 +99,7 @@ func (s *Service) approve(ctx context.Context, t Transaction, req *uma.PayReques
 			// data it asked as mandatory, which it must refuse after
 			// we issued the invoice.
 			return s.reject(ctx, t.ID, webhook.IncomingFailureMissingMandatoryPayeeData, true,
-				uma.Errorf(uma.CodeMissingMandatoryPayeeData, "the receiver did not provide mandatory payee data: %s", strings.Join(missing, ", ")),
+				uma.Errorf(uma.CodeMissingMandatoryPayeeData, "the receiver did not provide mandatory payee data: %s", payeeDataKeys(missing)),
 				fmt.Errorf("the approval webhook's 200 lacks receiverUserInfo %s, which the sender asked as mandatory", strings.Join(missing, ", ")))
 		}
 		return s.approved(ctx, t.ID, body.ReceiverUserInfo)
@@ -150,6 +150,21 @@ func requiredReceiverUserInfo(r Recipient, asked uma.CounterpartyDataOptions) []
 	}
 	slices.Sort(out)
 	return out
+}
+
+// payeeDataKeys names receiverUserInfo fields as the sender asked them:
+// payee data keys (LUD-22), comma-separated.
+func payeeDataKeys(fields []string) string {
+	keys := make([]string, 0, len(fields))
+	for _, f := range fields {
+		for key, name := range payeeFieldNames {
+			if name == f {
+				keys = append(keys, key)
+			}
+		}
+	}
+	slices.Sort(keys)
+	return strings.Join(keys, ", ")
 }
 
 // missingReceiverUserInfo lists the fields of required that info lacks

@@ -351,3 +351,37 @@ func TestApprovalMandatoryReceiverUserInfo(t *testing.T) {
 		})
 	})
 }
+
+// With no webhook endpoint nobody is asked, so nobody can give the payee
+// data the sender asked as mandatory that vaspd does not fill: the payreq
+// is refused (MISSING_MANDATORY_PAYEE_DATA) before anything is recorded,
+// as for a mandatory key vaspd does not know, rather than answered with an
+// invoice and payee data the sender must refuse.
+func TestNoEndpointMandatoryPayeeData(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		payreq := func(payee uma.CounterpartyDataOptions) *uma.PayRequest {
+			pr := &uma.PayRequest{Amount: 500, SendingCurrency: "EUR", ReceivingCurrency: "EUR", PayeeData: payee,
+				PayerData: &uma.PayerData{Identifier: "$alice@vasp1.example", Compliance: &uma.CompliancePayerData{KycStatus: uma.KycVerified, NodePubKey: "02ab"}}}
+			if err := pr.Sign(sender.Signing, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			return pr
+		}
+		_, err := s.PayRequest(t.Context(), "bob", payreq(uma.CounterpartyDataOptions{uma.DataIdentifier: {Mandatory: true},
+			uma.DataCompliance: {Mandatory: true}, uma.DataEmail: {Mandatory: true}}))
+		wantCode(t, err, uma.CodeMissingMandatoryPayeeData)
+		if ts, err := s.ListTransactions(t.Context(), vasp.TransactionFilter{}, "", 10); err != nil || len(ts) != 0 {
+			t.Fatalf("%d transactions recorded (%v), want none", len(ts), err)
+		}
+		// The name vaspd gives itself (Bob has one); optional data may lack.
+		resp, err := s.PayRequest(t.Context(), "bob", payreq(uma.CounterpartyDataOptions{uma.DataIdentifier: {Mandatory: true},
+			uma.DataCompliance: {Mandatory: true}, uma.DataName: {Mandatory: true}, uma.DataEmail: {}}))
+		wantCode(t, err, "")
+		if resp.PayeeData.Name != "Bob" {
+			t.Fatalf("payee name %q", resp.PayeeData.Name)
+		}
+	})
+}

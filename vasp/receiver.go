@@ -296,6 +296,12 @@ func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequ
 	// CREATED row must exist before the approval webhook, which names it
 	// (a 202 is decided later by id).
 	if _, perr := s.opt.Webhooks.PrimaryEndpoint(ctx); errors.Is(perr, delivery.ErrNoEndpoint) {
+		// Nobody to ask is nobody to give the payee data asked as
+		// mandatory that vaspd does not fill: refused, like a mandatory
+		// key we do not know, rather than answered without it.
+		if missing := in.Details.RequiredReceiverUserInfo; len(missing) > 0 {
+			return nil, uma.Errorf(uma.CodeMissingMandatoryPayeeData, "the receiver cannot provide mandatory payee data: %s", payeeDataKeys(missing))
+		}
 		if inv, err = s.recordApproved(ctx, in, nonces, invReq); err != nil {
 			return nil, err
 		}
