@@ -172,11 +172,11 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	if err != nil {
 		return Quote{}, err
 	}
-	var invoiceUUID string
+	var umaReq UmaRequest // the UMA request paid, if any
 	commentAllowed := l.Response.CommentAllowed
 	if in.UmaRequestID != "" {
 		var invoiceComments int
-		if invoiceUUID, invoiceComments, err = s.checkUmaRequest(ctx, in, l.Receiver, l.Response.Currencies); err != nil {
+		if umaReq, invoiceComments, err = s.checkUmaRequest(ctx, in, l.Receiver, l.Response.Currencies); err != nil {
 			return Quote{}, err
 		}
 		// The invoice's commentCharsAllowed is the receiver's word for
@@ -215,7 +215,7 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 		ReceivingCurrencyInfo: rates.Currency{Code: theirs.Code, Name: theirs.Name, Symbol: theirs.Symbol, Decimals: theirs.Decimals},
 	}
 	pr := &uma.PayRequest{ReceivingCurrency: theirs.Code, Comment: comment, PayeeData: s.payeeData,
-		InvoiceUUID: invoiceUUID}
+		InvoiceUUID: umaReq.InvoiceUUID}
 	var sendConv rates.Conversion
 	if in.LockedSide == LockedSending {
 		if sendConv, err = rate.SendForAmount(in.Amount); err != nil {
@@ -374,6 +374,11 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	q.Invoice, q.PaymentHash, q.ExpiresAt = resp.PR, inv.PaymentHash.String(), inv.ExpiresAt()
 	if limit := q.CreatedAt.Add(maxQuoteLife); q.ExpiresAt.After(limit) {
 		q.ExpiresAt = limit // the receiver chose the invoice's life, not our rate's
+	}
+	if umaReq.ID != "" && q.ExpiresAt.After(umaReq.ExpiresAt) {
+		// The UMA request asks to be paid until then: its receiver's
+		// invoice may outlive it, but an expired request is not paid.
+		q.ExpiresAt = umaReq.ExpiresAt
 	}
 	d := quoteDetails{Receiver: l.Receiver, ReceiverFeeMsats: conv.Fee, Request: in, MsatsPerUnit: rate.SendMultiplier().FloatString(12),
 		Sending: &q.SendingCurrencyInfo, Receiving: &q.ReceivingCurrencyInfo}

@@ -214,30 +214,31 @@ func (s *Service) ListUmaRequests(ctx context.Context, userID, cursor string, li
 
 // checkUmaRequest checks that quote request in pays UMA request
 // in.UmaRequestID of its user, whose receiver the lookup found, and returns
-// the invoice's UUID and commentCharsAllowed (0: not given). offered are
+// it with the invoice's commentCharsAllowed (0: not given): the quote names
+// its invoiceUUID and expires with it (ExpiresAt). offered are
 // the currencies of the lookup: the invoice's amount must be in the unit
 // (decimals) the lookup gives its currency, the unit the payreq asks in.
-func (s *Service) checkUmaRequest(ctx context.Context, in QuoteRequest, receiver string, offered []uma.Currency) (string, int, error) {
+func (s *Service) checkUmaRequest(ctx context.Context, in QuoteRequest, receiver string, offered []uma.Currency) (UmaRequest, int, error) {
 	r, err := s.GetUmaRequest(ctx, in.UmaRequestID)
 	if err != nil {
-		return "", 0, err
+		return UmaRequest{}, 0, err
 	}
 	if r.UserID != in.UserID {
-		return "", 0, vaspd.NotFound(vaspd.CodeUmaRequestNotFound, "UMA request %s not found for this user", r.ID)
+		return UmaRequest{}, 0, vaspd.NotFound(vaspd.CodeUmaRequestNotFound, "UMA request %s not found for this user", r.ID)
 	}
 	if !strings.EqualFold(r.ReceiverUMA, receiver) {
-		return "", 0, vaspd.InvalidInput("the lookup is of %s; UMA request %s is from %s", receiver, r.ID, r.ReceiverUMA)
+		return UmaRequest{}, 0, vaspd.InvalidInput("the lookup is of %s; UMA request %s is from %s", receiver, r.ID, r.ReceiverUMA)
 	}
 	if in.LockedSide != LockedReceiving || in.ReceivingCurrency != r.Currency || in.Amount != r.Amount {
-		return "", 0, vaspd.InvalidInput("UMA request %s is paid receiver-locked: lockedCurrencySide RECEIVING, %d %s", r.ID, r.Amount, r.Currency)
+		return UmaRequest{}, 0, vaspd.InvalidInput("UMA request %s is paid receiver-locked: lockedCurrencySide RECEIVING, %d %s", r.ID, r.Amount, r.Currency)
 	}
 	if !s.clock.Now().Before(r.ExpiresAt) {
-		return "", 0, vaspd.Errorf(409, "QUOTE_EXPIRED", "UMA request %s expired at %s", r.ID, r.ExpiresAt.Format(time.RFC3339))
+		return UmaRequest{}, 0, vaspd.Errorf(409, "QUOTE_EXPIRED", "UMA request %s expired at %s", r.ID, r.ExpiresAt.Format(time.RFC3339))
 	}
 	// Kept as received, verified then: it decodes again.
 	inv, err := uma.DecodeInvoice(r.Invoice)
 	if err != nil {
-		return "", 0, fmt.Errorf("UMA request %s: stored invoice: %w", r.ID, err)
+		return UmaRequest{}, 0, fmt.Errorf("UMA request %s: stored invoice: %w", r.ID, err)
 	}
 	// The quote asks the receiver for r.Amount in the lookup's smallest
 	// unit: an invoice counting in another (cents against whole euros)
@@ -245,8 +246,8 @@ func (s *Service) checkUmaRequest(ctx context.Context, in QuoteRequest, receiver
 	// the receiver's VASP's word: contradicting itself, it failed the
 	// quote (424), before any payreq.
 	if c, ok := uma.FindCurrency(offered, r.Currency); ok && c.Decimals != inv.ReceivingCurrency.Decimals {
-		return "", 0, quoteStep.failed("UMA request %s is for %d %s with %d decimals; the receiver's lookup gives %s %d decimals",
+		return UmaRequest{}, 0, quoteStep.failed("UMA request %s is for %d %s with %d decimals; the receiver's lookup gives %s %d decimals",
 			r.ID, r.Amount, r.Currency, inv.ReceivingCurrency.Decimals, c.Code, c.Decimals)
 	}
-	return r.InvoiceUUID, inv.CommentCharsAllowed, nil
+	return r, inv.CommentCharsAllowed, nil
 }

@@ -2,12 +2,16 @@ package vasp_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
 	"github.com/vaspd/vaspd/uma"
+	"github.com/vaspd/vaspd/vasp"
 )
 
 // An UMA request whose invoice expires after year 9999 is an invalid
@@ -60,6 +64,54 @@ func TestUmaRequestExpirationBeyond9999(t *testing.T) {
 		}
 		if n := countRows(t, db, "uma_requests"); n != 1 {
 			t.Fatalf("%d UMA requests kept, want 1", n)
+		}
+	})
+}
+
+// A quote paying an UMA request expires with the request, not only with
+// the receiver's BOLT11 invoice: executed after the request expired, it
+// is refused (409 QUOTE_EXPIRED) and nothing is paid. The receiver's
+// invoice here lives a minute, the request 20 seconds.
+func TestQuoteUmaRequestExpiresWithRequest(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		h.fund(t, 100_000)
+		l := h.lookup(t)
+		inv := &uma.Invoice{
+			ReceiverUMA: "$bob@" + h.domain, InvoiceUUID: uuid.NewString(), Amount: 1250,
+			ReceivingCurrency: uma.InvoiceCurrency{Code: "EUR", Name: "Euro", Symbol: "€", Decimals: 2},
+			Expiration:        h.w.clock.Now().Add(20 * time.Second).Unix(), IsSubjectToTravelRule: true,
+			UmaVersions: uma.Version1.String(), SenderUMA: "$alice@" + ourDomain, Callback: h.srv.URL + "/cb",
+		}
+		if err := inv.Sign(h.keys.Signing); err != nil {
+			t.Fatal(err)
+		}
+		link, err := inv.URI()
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := json.Marshal(uma.UmaRequest{Invoice: link})
+		r, err := h.s.ReceiveUmaRequest(t.Context(), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := h.w.service(t, nil) // on the world's clock
+		q, err := s.CreateQuote(t.Context(), vasp.QuoteRequest{LookupID: l.ID, SendingCurrency: "USD", ReceivingCurrency: "EUR",
+			LockedSide: vasp.LockedReceiving, Amount: r.Amount, UmaRequestID: r.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.ExpiresAt.After(r.ExpiresAt) {
+			t.Errorf("quote expires at %v, after the UMA request it pays (%v)", q.ExpiresAt, r.ExpiresAt)
+		}
+		h.w.clock.Advance(30 * time.Second) // the request expired; the receiver's invoice has not
+		tr, err := s.ExecuteQuote(t.Context(), q.ID, "")
+		if err == nil {
+			t.Fatalf("executing a quote for an UMA request that expired paid it: %s %s", tr.ID, tr.Status)
+		}
+		wantStatus(t, err, http.StatusConflict, "QUOTE_EXPIRED")
+		if got, err := s.GetQuote(t.Context(), q.ID); err != nil || got.Status != vasp.QuoteExpired {
+			t.Fatalf("quote reads %s (%v), want %s", got.Status, err, vasp.QuoteExpired)
 		}
 	})
 }
