@@ -2,6 +2,7 @@ package vasp_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"github.com/vaspd/vaspd/rates"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/uma"
 	"github.com/vaspd/vaspd/users"
 	"github.com/vaspd/vaspd/vasp"
 )
@@ -107,6 +109,62 @@ func TestNoInvoiceForUserDeletedElsewhere(t *testing.T) {
 				}
 				wantEndHooks(t, db, id, "REJECTED/PAY_REQUEST_FAILED")
 			}
+		}
+	})
+}
+
+// TestNoUmaRequestForUserDeletedElsewhere: a process whose user cache still
+// holds a user that another process sharing the database deleted neither
+// keeps nor announces an UMA request addressed to it: it is USER_NOT_FOUND,
+// as for a user this process deleted.
+func TestNoUmaRequestForUserDeletedElsewhere(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		carols := w.counterparty(t, "vasp1.example")
+		p, err := rates.NewConfigProvider(rates.DefaultConfig(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		usersA := users.New(db, vaspd.SystemClock{}, users.WithRates(p))
+		usersB := users.New(db, vaspd.SystemClock{}, users.WithRates(p), users.WithLocalCacheTTL(time.Hour))
+		procB := w.service(t, func(o *vasp.Options) { o.Users = usersDirectory{db: db, s: usersB} })
+		u, err := usersA.Create(t.Context(), db, users.User{PlatformUserID: "p-erin", UserType: users.Individual,
+			UMALocal: "erin", KYCStatus: users.KYCVerified, PreferredCurrencies: []string{"USD"}, FullName: "Erin"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := usersB.GetByUMALocal(t.Context(), db, "erin"); err != nil { // B caches her
+			t.Fatal(err)
+		}
+		if err := db.InTx(t.Context(), func(tx *store.Tx) error { _, err := usersA.Delete(t.Context(), tx, u.ID); return err }); err != nil {
+			t.Fatal(err)
+		}
+		inv := &uma.Invoice{
+			ReceiverUMA: "$carol@vasp1.example", InvoiceUUID: "9d4b7c1e-52a8-4a43-8f5e-1f0c8d2e6b70", Amount: 1250,
+			ReceivingCurrency: uma.InvoiceCurrency{Code: "USD", Name: "US Dollar", Symbol: "$", Decimals: 2},
+			Expiration:        w.clock.Now().Add(time.Hour).Unix(), IsSubjectToTravelRule: true,
+			UmaVersions: uma.Version1.String(), SenderUMA: "$erin@" + ourDomain,
+			Callback: "https://vasp1.example/api/uma/payreq/carol",
+		}
+		if err := inv.Sign(carols.Signing); err != nil {
+			t.Fatal(err)
+		}
+		link, err := inv.URI()
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := json.Marshal(uma.UmaRequest{Invoice: link})
+		r, err := procB.ReceiveUmaRequest(t.Context(), body)
+		if err == nil {
+			t.Errorf("UMA request for a user deleted by another process kept as %s", r.ID)
+		}
+		wantCode(t, err, uma.CodeUserNotFound)
+		if n := countRows(t, db, "uma_requests"); n != 0 {
+			t.Fatalf("%d UMA requests kept for a deleted user", n)
+		}
+		var hooks int
+		if err := db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM webhook_events WHERE type = $1`, vasp.TypeUmaRequest).Scan(&hooks); err != nil || hooks != 0 {
+			t.Fatalf("%d UMA_REQUEST webhooks enqueued for a deleted user (%v)", hooks, err)
 		}
 	})
 }

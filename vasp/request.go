@@ -45,7 +45,8 @@ const MaxUmaRequestBody = 16 << 10
 // ReceiveUmaRequest handles a POST to our uma_request_endpoint: body is
 // {"invoice": "uma1…"}. The invoice must be signed by its receiver's VASP
 // (keys fetched from the receiver's domain), unexpired, allowed by the
-// compliance policy, and addressed (senderUma) to one of our live users.
+// compliance policy, and addressed (senderUma) to one of our live users
+// (read afresh in the transaction that keeps it, see LiveChecker).
 // It is kept once per (receiver, invoiceUUID) and announced to the platform
 // (UMA_REQUEST) in the same transaction; a repeat answers the same request
 // without announcing it again. Errors are UMA errors for the counterparty.
@@ -103,6 +104,16 @@ func (s *Service) ReceiveUmaRequest(ctx context.Context, body []byte) (UmaReques
 		InvoiceUUID: inv.InvoiceUUID, Invoice: strings.TrimPrefix(strings.TrimSpace(req.Invoice), "uma://"),
 		Amount: inv.Amount, Currency: inv.ReceivingCurrency.Code, ExpiresAt: inv.ExpiresAt().UTC(), CreatedAt: now}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		// ByUMALocal may answer from a cache that a deletion made by
+		// another process has not reached, and a deletion may commit
+		// since: the user is read afresh here, where the request is kept
+		// and announced (LiveChecker).
+		if err := s.checkLive(ctx, tx, user.UserID); err != nil {
+			if vaspd.AsError(err).Status == 404 {
+				return uma.Errorf(uma.CodeUserNotFound, "no user %s", sender.String())
+			}
+			return err
+		}
 		// repeat answers a request kept already, by this transaction's
 		// first look or by a copy that committed while it ran.
 		repeat := func() (bool, error) {
