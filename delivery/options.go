@@ -20,6 +20,7 @@ type Options struct {
 	// (X-UMAaas-Signature and Standard Webhooks).
 	Signer Signer
 	// Retry is the retry schedule; zero value = 10 s doubling, 1 h cap, 3 days.
+	// New refuses one that makes no sense (RetryPolicy.Validate).
 	Retry RetryPolicy
 
 	// AllowNets opens the SSRF guard for these CIDRs, IPs or host names,

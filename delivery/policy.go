@@ -2,6 +2,8 @@ package delivery
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -11,13 +13,45 @@ import (
 
 // RetryPolicy says when a delivery that did not succeed is tried again. Its
 // zero value is the default policy: 10 s, 20 s, 40 s … doubling, each delay
-// capped at 1 h, ±10 % jitter, until 3 days after the first attempt.
+// capped at 1 h, ±10 % jitter, until 3 days after the first attempt. A zero
+// field means its default; Validate refuses what makes no sense (New calls
+// it).
 type RetryPolicy struct {
 	Initial       time.Duration // first retry delay; default 10 s
-	Max           time.Duration // cap on one delay; default 1 h
+	Max           time.Duration // cap on one delay; default 1 h; at least Initial
 	Window        time.Duration // no retry later than this after the first attempt; default 72 h
-	Jitter        float64       // ± fraction of each delay; default 0.1, negative = none
+	Jitter        float64       // ± fraction of each delay, below 1; default 0.1, negative = none
 	MaxRetryAfter time.Duration // bound on a receiver's Retry-After; default 1 h
+}
+
+// Validate reports a policy that makes no sense, naming the field (as
+// Options.Retry): a negative duration (0 means the default), a jitter of
+// 100 % or more (a delay could come out zero or negative: an immediate
+// retry) or not a number, or a cap (Max, or its default) below the first
+// delay (Initial, or its default). A window shorter than the first delay is
+// allowed: the first failure is then final.
+func (p RetryPolicy) Validate() error {
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+		def  string
+	}{
+		{"Initial", p.Initial, "10s"},
+		{"Max", p.Max, "1h"},
+		{"Window", p.Window, "72h"},
+		{"MaxRetryAfter", p.MaxRetryAfter, "1h"},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("delivery: Retry.%s is %s: must not be negative (0 means the default, %s)", f.name, f.v, f.def)
+		}
+	}
+	if math.IsNaN(p.Jitter) || math.IsInf(p.Jitter, 0) || p.Jitter >= 1 {
+		return fmt.Errorf("delivery: Retry.Jitter is %v: must be a fraction below 1 (0 means the default, 0.1; negative means none)", p.Jitter)
+	}
+	if d := p.withDefaults(); d.Max < d.Initial {
+		return fmt.Errorf("delivery: Retry.Max (%s) is below Retry.Initial (%s): the cap on a delay must be at least the first delay", d.Max, d.Initial)
+	}
+	return nil
 }
 
 func (p RetryPolicy) withDefaults() RetryPolicy {
@@ -73,6 +107,7 @@ func (p RetryPolicy) next(n int, first, now time.Time, retryAfter time.Duration,
 // something first attempted at first, jittered, or dead=true when that
 // would fall outside the retry window. Other durable senders (UMA's
 // post-transaction callbacks) use it to retry on the webhooks' schedule.
+// p must be valid (Validate).
 func (p RetryPolicy) Next(n int, first, now time.Time) (at time.Time, dead bool) {
 	return p.next(n, first, now, 0, defaultRand)
 }

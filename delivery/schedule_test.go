@@ -2,7 +2,9 @@ package delivery
 
 import (
 	"context"
+	"math"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -293,6 +295,54 @@ func TestRetryAfterBounds(t *testing.T) {
 		}
 		if got := retryAfter(500, h, t0, limit); got != 0 {
 			t.Errorf("500 Retry-After %q: %s, want 0", tc.value, got)
+		}
+	}
+}
+
+// TestRetryPolicyRefusesNonsense: a policy whose delays could be negative
+// (jitter of 100 % or more: immediate retries), whose cap is below its first
+// delay, or with negative durations is refused by New, naming the field;
+// zero values still mean the defaults, and a negative jitter still means
+// none.
+func TestRetryPolicyRefusesNonsense(t *testing.T) {
+	db := storetest.SQLite(t)
+	for _, c := range []struct {
+		p    RetryPolicy
+		want string // "" = accepted
+	}{
+		{RetryPolicy{}, ""},
+		{RetryPolicy{Jitter: -1}, ""},
+		{RetryPolicy{Jitter: 0.5}, ""},
+		{RetryPolicy{Initial: time.Hour}, ""},                             // equal to the default cap
+		{RetryPolicy{Initial: time.Second, Max: time.Second}, ""},         // no doubling at all
+		{RetryPolicy{Initial: 10 * time.Second, Window: time.Second}, ""}, // no retry at all
+		{RetryPolicy{Jitter: 1}, "Retry.Jitter"},
+		{RetryPolicy{Jitter: 1.5}, "Retry.Jitter"},
+		{RetryPolicy{Jitter: math.NaN()}, "Retry.Jitter"},
+		{RetryPolicy{Jitter: math.Inf(-1)}, "Retry.Jitter"},
+		{RetryPolicy{Initial: -time.Second}, "Retry.Initial"},
+		{RetryPolicy{Max: -time.Second}, "Retry.Max"},
+		{RetryPolicy{Window: -time.Hour}, "Retry.Window"},
+		{RetryPolicy{MaxRetryAfter: -time.Second}, "Retry.MaxRetryAfter"},
+		{RetryPolicy{Initial: time.Minute, Max: time.Second}, "Retry.Max"},
+		{RetryPolicy{Initial: 2 * time.Hour}, "Retry.Max"}, // above the default cap
+	} {
+		err := c.p.Validate()
+		_, nerr := New(db, Options{Retry: c.p})
+		switch {
+		case c.want == "" && (err != nil || nerr != nil):
+			t.Errorf("%+v refused: %v / %v", c.p, err, nerr)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%+v: Validate = %v, want an error naming %s", c.p, err, c.want)
+		case c.want != "" && (nerr == nil || !strings.Contains(nerr.Error(), c.want)):
+			t.Errorf("%+v: New = %v, want an error naming %s", c.p, nerr, c.want)
+		}
+	}
+	// Whatever rnd says, an accepted policy's delays are never negative.
+	p := RetryPolicy{Jitter: 0.99}
+	for _, r := range []float64{0, 0.5, 0.999999} {
+		if at, dead := p.next(1, t0, t0, 0, func() float64 { return r }); dead || at.Before(t0) {
+			t.Errorf("jitter 0.99, rnd %v: next at %s (dead %v), before now", r, at, dead)
 		}
 	}
 }

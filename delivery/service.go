@@ -79,7 +79,11 @@ type Service struct {
 }
 
 // New returns a Service over db, whose migrations must be applied.
+// It refuses options that make no sense (RetryPolicy.Validate).
 func New(db *store.DB, opt Options) (*Service, error) {
+	if err := opt.Retry.Validate(); err != nil {
+		return nil, err
+	}
 	opt = opt.withDefaults()
 	guard, err := ssrf.New(opt.AllowNets)
 	if err != nil {

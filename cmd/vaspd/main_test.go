@@ -61,6 +61,7 @@ func TestBadConfigIsOneClearLine(t *testing.T) {
 		{[]string{"serve", "--config", filepath.Join(dir, "missing.yaml")}, "setting config"},
 		{[]string{"serve", "--uma-signing-key-file", filepath.Join(dir, "missing")}, "setting uma-signing-key-file"},
 		{[]string{"serve", "--data-dir", "/proc/vaspd-cannot-write-here", "--listen", "127.0.0.1:0"}, "setting data-dir"},
+		{[]string{"serve", "--webhook-retry-window", "-1h"}, "flag -webhook-retry-window"}, // refused as it is parsed
 	} {
 		code, _, errs := runCmd(c.args...)
 		lines := strings.Split(strings.TrimSpace(errs), "\n")

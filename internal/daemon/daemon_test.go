@@ -286,6 +286,7 @@ func TestResolveRejectsBadConfig(t *testing.T) {
 		{Config{DataDir: "d", Listen: ":1", LogFormat: "auto", LogLevel: "info", Domain: "a/b"}, "setting domain"},
 		{Config{DataDir: "d", Listen: ":1", LogFormat: "auto", LogLevel: "info", SigningKeyFile: keyFile}, "setting uma-signing-key-file"},
 		{Config{DataDir: "d", Listen: ":1", LogFormat: "auto", LogLevel: "info", EncryptionKeyFile: "/nonexistent"}, "setting uma-encryption-key-file"},
+		{Config{DataDir: "d", Listen: ":1", LogFormat: "auto", LogLevel: "info", Webhooks: WebhookConfig{RetryWindow: -time.Hour}}, "setting webhook-retry-window"},
 	} {
 		if err := c.cfg.Resolve(); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: err = %v, want %q", c.cfg, err, c.want)

@@ -50,8 +50,9 @@ func (c *WebhookConfig) resolve() error {
 	if c.AttemptTimeout < 0 || c.AttemptTimeout > time.Minute {
 		return fmt.Errorf("setting webhook-timeout: want between 0 and 1m, got %s", c.AttemptTimeout)
 	}
-	if c.RetryWindow < 0 {
-		return fmt.Errorf("setting webhook-retry-window: must be positive")
+	if err := c.retryPolicy().Validate(); err != nil {
+		// The window is the policy's only configurable field.
+		return fmt.Errorf("setting webhook-retry-window: want a positive duration (0 = the default, 72h), got %s", c.RetryWindow)
 	}
 	if c.PerEndpoint < 0 {
 		return fmt.Errorf("setting webhook-endpoint-concurrency: must be positive")
@@ -59,11 +60,22 @@ func (c *WebhookConfig) resolve() error {
 	return nil
 }
 
+// retryPolicy is the webhooks' retry schedule: the defaults, but for the
+// window.
+func (c *WebhookConfig) retryPolicy() delivery.RetryPolicy {
+	return delivery.RetryPolicy{Window: c.RetryWindow}
+}
+
 func openDelivery(db *store.DB, c WebhookConfig, clock vaspd.Clock, log *slog.Logger, reg prometheus.Registerer) (*delivery.Service, error) {
+	// resolve has checked it; should it not have, name the right setting
+	// (New's other error is the allow-list's).
+	if err := c.retryPolicy().Validate(); err != nil {
+		return nil, fmt.Errorf("setting webhook-retry-window: %w", err)
+	}
 	svc, err := delivery.New(db, delivery.Options{
 		Clock:          clock,
 		Log:            log.With("component", "webhooks"),
-		Retry:          delivery.RetryPolicy{Window: c.RetryWindow},
+		Retry:          c.retryPolicy(),
 		AllowNets:      c.allowList,
 		AttemptTimeout: c.AttemptTimeout,
 		PerEndpoint:    c.PerEndpoint,
