@@ -24,8 +24,9 @@
 //   - anything else, including 3xx (redirects are never followed), timeouts
 //     and refused connections: retried after 10 s, 20 s, 40 s … doubling,
 //     each delay capped at 1 h, ±10 % jitter, until 3 days after the first
-//     attempt; then the delivery is dead-lettered (status "dead"), visible and
-//     replayable ([Service.Redeliver], [Service.StartReplay]).
+//     attempt (no attempt starts after that, whatever held it up); then the
+//     delivery is dead-lettered (status "dead"), visible and replayable
+//     ([Service.Redeliver], [Service.StartReplay]).
 //
 // Isolation: attempts to one endpoint are limited per process
 // (Options.PerEndpoint); an endpoint that fails is backed off as a whole

@@ -89,6 +89,15 @@ func (p RetryPolicy) Delay(n int) time.Duration {
 // next returns when to try again after the n-th failed attempt, or dead=true
 // when that would fall outside the retry window that began at first.
 // retryAfter (0 = none) is a receiver's throttling hint, already bounded.
+//
+// The rule is that no attempt starts after first + Window (one exactly at
+// the window's end may). A retry whose time falls beyond it is not moved
+// to the window's end for a last attempt: that would disregard the delay,
+// or the receiver's Retry-After (at least that long), which pushed it there;
+// the delivery is dead-lettered at once. A retry scheduled inside the window
+// that still cannot start before its end (its endpoint backed off, or no
+// process running, past it) is dead-lettered when it would have been
+// claimed, without an attempt (worker.go, windowEnded).
 func (p RetryPolicy) next(n int, first, now time.Time, retryAfter time.Duration, rnd func() float64) (at time.Time, dead bool) {
 	p = p.withDefaults()
 	d := p.Delay(n)

@@ -346,3 +346,111 @@ func TestRetryPolicyRefusesNonsense(t *testing.T) {
 		}
 	}
 }
+
+// TestNoAttemptAfterTheWindow: no attempt starts after first attempt +
+// window. A delivery whose retry falls inside its window, but whose endpoint
+// is then backed off beyond it (another delivery's 503 Retry-After: 1 h), or
+// whose process was down past it, is dead-lettered when it would have been
+// claimed, without an attempt — visible, and replayable with a fresh window.
+func TestNoAttemptAfterTheWindow(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := vaspd.NewFakeClock(t0)
+		s := newTestService(t, db, clock, func(o *Options) {
+			o.Retry = RetryPolicy{Initial: 10 * time.Second, Window: time.Minute}
+		})
+		rc := newReceiver(t)
+		rc.status(500)
+		ep, _ := mustEndpoint(t, s, rc.URL)
+		id1 := enqueue(t, s, Event{Type: TypeTest})
+		step(t, s)
+		d1 := onlyDelivery(t, s, id1)
+		if d1.Status != StatusPending || !d1.NextAttemptAt.Equal(t0.Add(10*time.Second)) {
+			t.Fatalf("after the first failure: %+v", d1)
+		}
+		// Another delivery to the endpoint is throttled for an hour.
+		clock.Set(t0.Add(9 * time.Second))
+		rc.set(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "3600")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		})
+		id2 := enqueue(t, s, Event{Type: TypeTest})
+		step(t, s)
+		if d2 := onlyDelivery(t, s, id2); d2.Status != StatusDead || d2.Attempts != 1 {
+			// Its Retry-After reaches past its window: dead at once.
+			t.Fatalf("throttled delivery: %+v", d2)
+		}
+		e, _ := s.GetEndpoint(ctx, ep.ID)
+		if end := t0.Add(time.Minute); !e.BackoffUntil.After(end) {
+			t.Fatalf("endpoint backed off until %s, not past the first delivery's window end %s", e.BackoffUntil, end)
+		}
+		rc.status(200)
+		clock.Set(e.BackoffUntil)
+		step(t, s)
+		if n := len(rc.requests()); n != 2 {
+			t.Fatalf("%d attempts in all, want 2: the first delivery was attempted %s after its window ended",
+				n, clock.Now().Sub(t0.Add(time.Minute)))
+		}
+		d1 = onlyDelivery(t, s, id1)
+		if d1.Status != StatusDead || d1.Attempts != 1 || !strings.Contains(d1.LastError, "window") ||
+			!strings.Contains(d1.LastError, "HTTP 500") {
+			t.Fatalf("past its window: %+v", d1)
+		}
+		dead, err := s.ListDeliveries(ctx, DeliveryFilter{Status: StatusDead}, "", 10)
+		if err != nil || len(dead) != 2 {
+			t.Fatalf("dead letters: %v %d", err, len(dead))
+		}
+		// Replayable: a fresh window.
+		if _, err := s.Redeliver(ctx, d1.ID); err != nil {
+			t.Fatal(err)
+		}
+		if n := step(t, s); n != 1 {
+			t.Fatalf("redelivery: %d attempts", n)
+		}
+		if d1 = onlyDelivery(t, s, id1); d1.Status != StatusDelivered || d1.Attempts != 2 {
+			t.Fatalf("after redelivery: %+v", d1)
+		}
+
+		// A process down past the window: the retry is not made either.
+		rc.status(500)
+		id3 := enqueue(t, s, Event{Type: TypeTest})
+		step(t, s)
+		clock.Advance(2 * time.Minute)
+		rc.status(200)
+		if n := step(t, s); n != 0 {
+			t.Fatalf("%d attempts after the window", n)
+		}
+		if d3 := onlyDelivery(t, s, id3); d3.Status != StatusDead || d3.Attempts != 1 {
+			t.Fatalf("after the window: %+v", d3)
+		}
+	})
+}
+
+// TestClaimedRowNotStartedAfterItsWindow: a claimed delivery that waits in
+// memory (for a slot) until its window has ended is handed back, not
+// attempted; the next claim dead-letters it.
+func TestClaimedRowNotStartedAfterItsWindow(t *testing.T) {
+	db := storetest.SQLite(t)
+	clock := vaspd.NewFakeClock(t0)
+	s := newTestService(t, db, clock, func(o *Options) {
+		o.Retry = RetryPolicy{Initial: 10 * time.Second, Window: time.Minute}
+	})
+	rc := newReceiver(t)
+	ep, secret := mustEndpoint(t, s, rc.URL)
+	w := newWorker(s)
+	tg := &target{id: ep.ID, url: rc.URL, timeout: time.Second, secret: secret}
+	now := t0.Add(time.Minute + time.Millisecond)
+	clock.Set(now)
+	w.mu.Lock()
+	w.queue[ep.ID] = []claimed{
+		{id: "WebhookDelivery:late", eventID: "WebhookDelivery:late", token: "tok", attempts: 1, first: t0, leaseEnd: now.Add(time.Hour), t: tg},
+		{id: "WebhookDelivery:fresh", eventID: "WebhookDelivery:fresh", token: "tok", attempts: 1, first: t0.Add(time.Second), leaseEnd: now.Add(time.Hour), t: tg},
+	}
+	w.pump(ep.ID)
+	w.pump(ep.ID)
+	w.mu.Unlock()
+	w.wg.Wait()
+	if got := rc.requests(); len(got) != 1 || got[0].header.Get("webhook-id") != "WebhookDelivery:fresh" {
+		t.Fatalf("%d attempts, want 1 (the delivery whose window has not ended)", len(got))
+	}
+}

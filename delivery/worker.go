@@ -316,12 +316,14 @@ func (w *worker) claimFor(ctx context.Context, only string) (n int, full bool, e
 	}
 
 	token := newToken()
-	var got []claimed
+	var got, expired []claimed
+	per := map[string]int{} // endpoint id → rows claimed, expired ones included
 	if s.claimTx != nil {
 		s.claimTx(only)
 	}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		got = got[:0]
+		got, expired = got[:0], expired[:0]
+		clear(per)
 		for _, t := range targets {
 			f := want[t.id]
 			if f == 0 {
@@ -347,6 +349,14 @@ func (w *worker) claimFor(ctx context.Context, only string) (n int, full bool, e
 					return errors.New("delivery " + c.id + ": its event " + c.eventID + " is missing")
 				}
 				c.first = store.Time(first)
+				per[t.id]++
+				if s.windowEnded(c.first, now) {
+					// Due, but its retry window has ended (its endpoint
+					// was backed off, or no process ran, past it): no
+					// attempt, it is dead-lettered below.
+					expired = append(expired, c)
+					continue
+				}
 				got = append(got, c)
 			}
 			rows.Close()
@@ -357,16 +367,19 @@ func (w *worker) claimFor(ctx context.Context, only string) (n int, full bool, e
 			part := got[from:]
 			sort.Slice(part, func(i, j int) bool { return part[i].id < part[j].id })
 		}
-		return nil
+		return s.expireIn(ctx, tx, expired, us)
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("claim: %w", err)
 	}
+	for _, c := range expired {
+		s.opt.Log.Warn("webhook dead-lettered: its retry window ended before its next attempt",
+			"delivery", c.id, "endpoint", c.t.id, "attempts", c.attempts)
+		s.m.outcome(StatusDead)
+	}
 	w.mu.Lock()
-	per := map[string]int{}
 	for _, c := range got {
 		w.queue[c.t.id] = append(w.queue[c.t.id], c)
-		per[c.t.id]++
 	}
 	for id, f := range want {
 		// An endpoint whose due rows ran out is not claimed for again as
@@ -411,7 +424,10 @@ func (w *worker) pump(id string) {
 	for len(q) > 0 && w.busy[id] < limit && w.total < w.s.opt.MaxInFlight {
 		c := q[0]
 		q = q[1:]
-		if w.s.opt.Clock.Now().Add(c.t.timeout + w.s.opt.LeaseMargin/2).After(c.leaseEnd) {
+		now := w.s.opt.Clock.Now()
+		if now.Add(c.t.timeout+w.s.opt.LeaseMargin/2).After(c.leaseEnd) || w.s.windowEnded(c.first, now) {
+			// Stale, or its retry window ended while it waited here: no
+			// attempt may start after it (the next claim dead-letters it).
 			stale = append(stale, c)
 			continue
 		}
@@ -491,6 +507,41 @@ func (w *worker) release(cs []claimed) {
 	if err != nil {
 		s.opt.Log.Warn("handing back claimed webhooks failed; their lease will end", "n", len(cs), "err", err)
 	}
+}
+
+// windowEnded reports whether a delivery first attempted at first (zero:
+// never attempted, no window yet) may no longer be attempted at now: its
+// retry window has ended. An attempt may start at the window's very end,
+// not after it; RetryPolicy.next uses the same bound for the retries it
+// schedules.
+func (s *Service) windowEnded(first, now time.Time) bool {
+	return !first.IsZero() && now.After(first.Add(s.opt.Retry.Window))
+}
+
+// expireIn dead-letters claimed deliveries whose retry window has ended, in
+// the claim's transaction, instead of attempting them. Their last error is
+// kept after a note saying why they stopped; like every dead delivery they
+// stay in the log and can be redelivered or replayed.
+func (s *Service) expireIn(ctx context.Context, tx *store.Tx, cs []claimed, us int64) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	note := fmt.Sprintf("retry window (%s after the first attempt) ended before the next attempt; last error: ", s.opt.Retry.Window)
+	for start := 0; start < len(cs); start += 500 {
+		end := min(start+500, len(cs))
+		p := newParams(tx.Driver())
+		q := `UPDATE webhook_deliveries SET status = 'dead', lease_token = '', finished_at = ` + p.next() + `, updated_at = ` + p.next() + `,
+				last_error = CAST(` + p.next() + ` AS TEXT) || last_error
+			WHERE lease_token = ` + p.next() + ` AND status = 'pending' AND id IN (` + p.list(end-start) + `)`
+		args := []any{us, us, note, cs[start].token}
+		for _, c := range cs[start:end] {
+			args = append(args, c.id)
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("dead-letter deliveries past their window: %w", err)
+		}
+	}
+	return nil
 }
 
 // releaseIn makes claimed deliveries due at us and unleased, in tx, many
