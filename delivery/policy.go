@@ -18,7 +18,7 @@ import (
 // it).
 type RetryPolicy struct {
 	Initial       time.Duration // first retry delay; default 10 s
-	Max           time.Duration // cap on one delay; default 1 h; at least Initial
+	Max           time.Duration // cap on one delay, jitter included; default 1 h; at least Initial
 	Window        time.Duration // no retry later than this after the first attempt; default 72 h
 	Jitter        float64       // ± fraction of each delay, below 1; default 0.1, negative = none
 	MaxRetryAfter time.Duration // bound on a receiver's Retry-After; default 1 h
@@ -102,7 +102,10 @@ func (p RetryPolicy) next(n int, first, now time.Time, retryAfter time.Duration,
 	p = p.withDefaults()
 	d := p.Delay(n)
 	if p.Jitter > 0 {
-		d = time.Duration(float64(d) * (1 + p.Jitter*(2*rnd()-1)))
+		// The cap bounds the delay after jitter ("each delay capped at
+		// 1 h"): a capped delay is only ever shortened, 54–60 min by
+		// default; delays below the cap keep their full ±Jitter.
+		d = min(time.Duration(float64(d)*(1+p.Jitter*(2*rnd()-1))), p.Max)
 	}
 	d = max(d, retryAfter)
 	at = now.Add(d)

@@ -454,3 +454,37 @@ func TestClaimedRowNotStartedAfterItsWindow(t *testing.T) {
 		t.Fatalf("%d attempts, want 1 (the delivery whose window has not ended)", len(got))
 	}
 }
+
+// TestJitterStaysUnderTheCap: "each delay capped at 1 h" holds after
+// jitter: a capped delay is jittered downwards only (54–60 min), while the
+// delays below the cap keep their ±10 %. A receiver's Retry-After, bounded
+// on its own, may still ask for longer than the cap.
+func TestJitterStaysUnderTheCap(t *testing.T) {
+	var p RetryPolicy
+	for _, c := range []struct {
+		n        int
+		r        float64
+		min, max time.Duration
+	}{
+		{20, 0.999999, 59*time.Minute + 59*time.Second, time.Hour},
+		{20, 0.5, time.Hour, time.Hour},
+		{20, 0, 54 * time.Minute, 54 * time.Minute},
+		{9, 0.999999, 2816*time.Second - time.Second, 2816 * time.Second}, // 2560 s + 10 %: below the cap
+		{1, 0, 9 * time.Second, 9 * time.Second},
+	} {
+		at, dead := p.next(c.n, t0, t0, 0, func() float64 { return c.r })
+		if d := at.Sub(t0); dead || d < c.min || d > c.max {
+			t.Errorf("attempt %d, rnd %v: delay %s (dead %v), want %s–%s", c.n, c.r, d, dead, c.min, c.max)
+		}
+	}
+	// Initial = Max: every delay is at most the cap.
+	q := RetryPolicy{Initial: time.Second, Max: time.Second}
+	if at, _ := q.next(1, t0, t0, 0, func() float64 { return 0.999999 }); at.Sub(t0) > time.Second {
+		t.Errorf("Initial = Max = 1s: delay %s", at.Sub(t0))
+	}
+	// Retry-After above the cap is honoured (it is bounded by MaxRetryAfter).
+	r := RetryPolicy{Max: time.Minute}
+	if at, _ := r.next(20, t0, t0, 10*time.Minute, func() float64 { return 0.999999 }); at.Sub(t0) != 10*time.Minute {
+		t.Errorf("Retry-After 10m with a 1m cap: delay %s", at.Sub(t0))
+	}
+}
