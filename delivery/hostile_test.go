@@ -17,8 +17,9 @@ import (
 )
 
 // rawReceiver answers every connection with the bytes of reply, whatever the
-// request, then hangs up: a receiver speaking broken HTTP.
-func rawReceiver(t *testing.T, reply func() string) string {
+// request, then hangs up: a receiver speaking broken HTTP. Given a hold, it
+// holds each connection open, saying nothing more, until hold is closed.
+func rawReceiver(t *testing.T, reply func() string, hold <-chan struct{}) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -35,6 +36,9 @@ func rawReceiver(t *testing.T, reply func() string) string {
 				defer c.Close()
 				_, _ = http.ReadRequest(bufio.NewReader(c))
 				_, _ = c.Write([]byte(reply()))
+				if hold != nil {
+					<-hold
+				}
 			}()
 		}
 	}()
@@ -53,7 +57,7 @@ func TestHostileStatusLineIsLoggable(t *testing.T) {
 		// Two receivers whose status lines differ by one ASCII byte: the
 		// cut at byte 1000 falls inside a "é" for one of them.
 		for _, pad := range []string{"x", "xx"} {
-			u := rawReceiver(t, func() string { return pad + strings.Repeat("é", 800) + "\r\n\r\n" })
+			u := rawReceiver(t, func() string { return pad + strings.Repeat("é", 800) + "\r\n\r\n" }, nil)
 			mustEndpoint(t, s, u, func(in *EndpointInput) { in.EventTypes = &[]string{"T_" + strings.ToUpper(pad)} })
 			id := enqueue(t, s, Event{Type: "T_" + strings.ToUpper(pad)})
 			if n := step(t, s); n != 1 {
@@ -107,7 +111,7 @@ func TestHugeResponseHeadersRefused(t *testing.T) {
 	s := newTestService(t, db, vaspd.NewFakeClock(t0))
 	u := rawReceiver(t, func() string {
 		return "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", 1<<20) + "\r\nContent-Length: 0\r\n\r\n"
-	})
+	}, nil)
 	mustEndpoint(t, s, u)
 	id := enqueue(t, s, Event{Type: TypeTest})
 	if n := step(t, s); n != 1 {
@@ -132,26 +136,12 @@ func TestSwitchingProtocolsCannotOutliveTheTimeout(t *testing.T) {
 	var once sync.Once
 	hangUp := func() { once.Do(func() { close(hold) }) }
 	t.Cleanup(hangUp)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = http.ReadRequest(bufio.NewReader(c))
-				_, _ = c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nhello"))
-				<-hold // then says nothing more, for as long as it likes
-			}()
-		}
-	}()
-	e, _ := mustEndpoint(t, s, "http://"+l.Addr().String()+"/hook", func(in *EndpointInput) { in.TimeoutMS = ptr(int64(200)) })
+	// After its 101 the receiver says nothing more, for as long as it likes
+	// (until hangUp).
+	u := rawReceiver(t, func() string {
+		return "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nhello"
+	}, hold)
+	e, _ := mustEndpoint(t, s, u, func(in *EndpointInput) { in.TimeoutMS = ptr(int64(200)) })
 	// within runs f, which must end well within the watchdog; if it does
 	// not, the receiver hangs up (so f ends) and the test fails.
 	within := func(what string, f func()) {
@@ -176,6 +166,7 @@ func TestSwitchingProtocolsCannotOutliveTheTimeout(t *testing.T) {
 		t.Fatalf("101 answer: %+v", d)
 	}
 	var resp *Response
+	var err error
 	within("a synchronous send", func() {
 		resp, err = s.Send(context.Background(), Event{Type: TypeTest}, SendOptions{EndpointID: e.ID})
 	})
