@@ -68,12 +68,7 @@ func balance(t *testing.T, db *store.DB, acct ledger.Account, currency string) i
 func TestPayErrorAfterSendIsNotAFailure(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		h := newHostile(t, db)
-		h.fund(t, 100_000)
-		l := h.lookup(t)
-		q, err := h.quote(t, l, vasp.LockedSending, 1000)
-		if err != nil {
-			t.Fatal(err)
-		}
+		q := h.fundedQuote(t)
 		node := &lostAnswerNode{Node: h.w.node, lose: true}
 		s := h.w.service(t, func(o *vasp.Options) { o.Node, o.PayTimeout = node, 50*time.Millisecond })
 		// The node takes the payment but does not deliver it yet.

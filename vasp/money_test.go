@@ -93,12 +93,7 @@ func (n *racingResolversNode) TrackPayment(ctx context.Context, hash lightning.H
 func TestResolversSendAnUnsentPaymentOnce(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		h := newHostile(t, db)
-		h.fund(t, 100_000)
-		l := h.lookup(t)
-		q, err := h.quote(t, l, vasp.LockedSending, 1000)
-		if err != nil {
-			t.Fatal(err)
-		}
+		q := h.fundedQuote(t)
 		hash, _ := lightning.ParseHash(q.PaymentHash)
 		node := &racingResolversNode{Node: h.w.node, node: h.w.node, db: db, hash: hash,
 			arrived: make(chan struct{}, 2), both: make(chan struct{}), errs: make(chan error, 8)}
@@ -198,12 +193,7 @@ func (n *lateExecuteNode) Pay(ctx context.Context, req lightning.PayRequest) (li
 func TestLateExecutePayCannotPayAfterResolverFailedIt(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		h := newHostile(t, db)
-		h.fund(t, 100_000)
-		l := h.lookup(t)
-		q, err := h.quote(t, l, vasp.LockedSending, 1000)
-		if err != nil {
-			t.Fatal(err)
-		}
+		q := h.fundedQuote(t)
 		hash, _ := lightning.ParseHash(q.PaymentHash)
 		node := &lateExecuteNode{Node: h.w.node, node: h.w.node, entered: make(chan struct{}), release: make(chan struct{})}
 		const payTimeout = 100 * time.Millisecond

@@ -138,6 +138,18 @@ func (h *hostile) quote(t *testing.T, l vasp.Lookup, side string, amount int64) 
 		LockedSide: side, Amount: amount})
 }
 
+// fundedQuote gives alice 100,000 USD cents and quotes her sending 1000 of
+// them to the receiver.
+func (h *hostile) fundedQuote(t *testing.T) vasp.Quote {
+	t.Helper()
+	h.fund(t, 100_000)
+	q, err := h.quote(t, h.lookup(t), vasp.LockedSending, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
 func wantStatus(t *testing.T, err error, status int, code string) {
 	t.Helper()
 	if e := vaspd.AsError(err); err == nil || e.Status != status || e.Code != code {
