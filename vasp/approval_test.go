@@ -22,6 +22,27 @@ import (
 	"github.com/vaspd/vaspd/webhook"
 )
 
+// approvalHook is a platform's webhook receiver: it acknowledges every event
+// with 200 but an approval ask (a transaction still PENDING), which ask
+// answers, given the transaction's ID.
+func approvalHook(t *testing.T, ask func(rw http.ResponseWriter, txID string)) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var m struct {
+			Transaction struct{ ID, Status string } `json:"transaction"`
+		}
+		_ = json.Unmarshal(b, &m)
+		if m.Transaction.Status != vasp.StatusPending {
+			rw.WriteHeader(200)
+			return
+		}
+		ask(rw, m.Transaction.ID)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 // The platform's first decision about an incoming payment stands, whether
 // it came as the webhook's reply or as POST /transactions/{id}/approve|reject
 // racing it.
@@ -35,19 +56,10 @@ func TestApprovalFirstDecisionWins(t *testing.T) {
 		var decide string
 		var later bool
 		var status int
-		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-			b, _ := io.ReadAll(r.Body)
-			var m struct {
-				Transaction struct{ ID, Status string } `json:"transaction"`
-			}
-			_ = json.Unmarshal(b, &m)
-			if m.Transaction.Status != "PENDING" {
-				rw.WriteHeader(200)
-				return
-			}
+		srv := approvalHook(t, func(rw http.ResponseWriter, txID string) {
 			do := func() {
 				if decide != "" {
-					if _, err := s.Decide(context.Background(), m.Transaction.ID, decide == "approve", nil, "no"); err != nil {
+					if _, err := s.Decide(context.Background(), txID, decide == "approve", nil, "no"); err != nil {
 						t.Errorf("decide: %v", err)
 					}
 				}
@@ -58,8 +70,7 @@ func TestApprovalFirstDecisionWins(t *testing.T) {
 				do()
 			}
 			rw.WriteHeader(status)
-		}))
-		t.Cleanup(srv.Close)
+		})
 		hooks, err := delivery.New(db, delivery.Options{AllowNets: []string{"127.0.0.0/8"}})
 		if err != nil {
 			t.Fatal(err)
@@ -245,20 +256,10 @@ func TestApprovalMandatoryReceiverUserInfo(t *testing.T) {
 		type ask struct{ ID string }
 		asks := make(chan ask, 1)
 		var reply atomic.Value // func(http.ResponseWriter)
-		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-			b, _ := io.ReadAll(r.Body)
-			var m struct {
-				Transaction struct{ ID, Status string } `json:"transaction"`
-			}
-			_ = json.Unmarshal(b, &m)
-			if m.Transaction.Status != "PENDING" {
-				rw.WriteHeader(200)
-				return
-			}
-			asks <- ask{m.Transaction.ID}
+		srv := approvalHook(t, func(rw http.ResponseWriter, txID string) {
+			asks <- ask{txID}
 			reply.Load().(func(http.ResponseWriter))(rw)
-		}))
-		t.Cleanup(srv.Close)
+		})
 		newHooks := func() *delivery.Service {
 			h, err := delivery.New(db, delivery.Options{AllowNets: []string{"127.0.0.0/8"}})
 			if err != nil {

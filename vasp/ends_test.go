@@ -3,9 +3,7 @@ package vasp_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -83,23 +81,13 @@ func TestApprovalRejectionsAnnounced(t *testing.T) {
 		var mu sync.Mutex
 		var reply func(http.ResponseWriter)
 		var asked string // the transaction the last approval ask named
-		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-			b, _ := io.ReadAll(r.Body)
-			var m struct {
-				Transaction struct{ ID, Status string } `json:"transaction"`
-			}
-			_ = json.Unmarshal(b, &m)
-			if m.Transaction.Status != vasp.StatusPending {
-				rw.WriteHeader(200)
-				return
-			}
+		srv := approvalHook(t, func(rw http.ResponseWriter, txID string) {
 			mu.Lock()
-			asked = m.Transaction.ID
+			asked = txID
 			f := reply
 			mu.Unlock()
 			f(rw)
-		}))
-		t.Cleanup(srv.Close)
+		})
 		hooks, err := delivery.New(db, delivery.Options{AllowNets: []string{"127.0.0.0/8"}})
 		if err != nil {
 			t.Fatal(err)
@@ -284,19 +272,12 @@ func TestInvoiceCreationFailureAnnounced(t *testing.T) {
 		sender := w.counterparty(t, "vasp1.example")
 		var mu sync.Mutex
 		var asked string
-		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-			var m struct {
-				Transaction struct{ ID, Status string } `json:"transaction"`
-			}
-			_ = json.NewDecoder(r.Body).Decode(&m)
-			if m.Transaction.Status == vasp.StatusPending {
-				mu.Lock()
-				asked = m.Transaction.ID
-				mu.Unlock()
-			}
+		srv := approvalHook(t, func(rw http.ResponseWriter, txID string) {
+			mu.Lock()
+			asked = txID
+			mu.Unlock()
 			rw.WriteHeader(200) // approves
-		}))
-		t.Cleanup(srv.Close)
+		})
 		hooks, err := delivery.New(db, delivery.Options{AllowNets: []string{"127.0.0.0/8"}})
 		if err != nil {
 			t.Fatal(err)
