@@ -60,6 +60,35 @@ func TestQuoteDescriptionCommentAllowed(t *testing.T) {
 	})
 }
 
+// umaRequest is an UMA request for 1250 EUR cents (€12.50) that the
+// receiver's bob sends alice, its invoice edited by edit, as our VASP
+// received it.
+func (h *hostile) umaRequest(t *testing.T, edit func(inv *uma.Invoice)) vasp.UmaRequest {
+	t.Helper()
+	inv := &uma.Invoice{
+		ReceiverUMA: "$bob@" + h.domain, InvoiceUUID: uuid.NewString(), Amount: 1250,
+		ReceivingCurrency: uma.InvoiceCurrency{Code: "EUR", Name: "Euro", Symbol: "€", Decimals: 2},
+		Expiration:        time.Now().Add(time.Hour).Unix(), IsSubjectToTravelRule: true,
+		UmaVersions: uma.Version1.String(), SenderUMA: "$alice@" + ourDomain, Callback: h.srv.URL + "/cb",
+	}
+	if edit != nil {
+		edit(inv)
+	}
+	if err := inv.Sign(h.keys.Signing); err != nil {
+		t.Fatal(err)
+	}
+	link, err := inv.URI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(uma.UmaRequest{Invoice: link})
+	r, err := h.s.ReceiveUmaRequest(t.Context(), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // Paying an UMA request, the invoice's commentCharsAllowed is the limit
 // too: a description past it is refused before any payreq is sent.
 func TestQuoteUmaRequestCommentCharsAllowed(t *testing.T) {
@@ -71,27 +100,6 @@ func TestQuoteUmaRequestCommentCharsAllowed(t *testing.T) {
 			payreqs++
 			got = pr.Comment
 			h.reply(nil)(rw, pr)
-		}
-		request := func(uuid string, commentChars int) vasp.UmaRequest {
-			inv := &uma.Invoice{
-				ReceiverUMA: "$bob@" + h.domain, InvoiceUUID: uuid, Amount: 1250,
-				ReceivingCurrency: uma.InvoiceCurrency{Code: "EUR", Name: "Euro", Symbol: "€", Decimals: 2},
-				Expiration:        time.Now().Add(time.Hour).Unix(), IsSubjectToTravelRule: true, CommentCharsAllowed: commentChars,
-				UmaVersions: uma.Version1.String(), SenderUMA: "$alice@" + ourDomain, Callback: h.srv.URL + "/cb",
-			}
-			if err := inv.Sign(h.keys.Signing); err != nil {
-				t.Fatal(err)
-			}
-			link, err := inv.URI()
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := json.Marshal(uma.UmaRequest{Invoice: link})
-			r, err := h.s.ReceiveUmaRequest(t.Context(), body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return r
 		}
 		quote := func(l vasp.Lookup, r vasp.UmaRequest, desc string) error {
 			_, err := h.s.CreateQuote(t.Context(), vasp.QuoteRequest{LookupID: l.ID, SendingCurrency: "USD", ReceivingCurrency: "EUR",
@@ -110,7 +118,7 @@ func TestQuoteUmaRequestCommentCharsAllowed(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				h.lnurlp = func(r *uma.LnurlpResponse) { r.CommentAllowed = tc.lookup }
 				l := h.lookup(t)
-				r := request(uuid.NewString(), tc.invoice)
+				r := h.umaRequest(t, func(inv *uma.Invoice) { inv.CommentCharsAllowed = tc.invoice })
 				payreqs = 0
 				err := quote(l, r, strings.Repeat("é", tc.want+1))
 				wantStatus(t, err, http.StatusBadRequest, vaspd.CodeInvalidInput)
@@ -142,24 +150,7 @@ func TestQuoteUmaRequestDecimals(t *testing.T) {
 		// The lookup: EUR in whole euros.
 		h.lnurlp = func(r *uma.LnurlpResponse) { r.Currencies[0].Decimals = 0 }
 		l := h.lookup(t)
-		inv := &uma.Invoice{
-			ReceiverUMA: "$bob@" + h.domain, InvoiceUUID: uuid.NewString(), Amount: 1250, // €12.50
-			ReceivingCurrency: uma.InvoiceCurrency{Code: "EUR", Name: "Euro", Symbol: "€", Decimals: 2},
-			Expiration:        time.Now().Add(time.Hour).Unix(), IsSubjectToTravelRule: true,
-			UmaVersions: uma.Version1.String(), SenderUMA: "$alice@" + ourDomain, Callback: h.srv.URL + "/cb",
-		}
-		if err := inv.Sign(h.keys.Signing); err != nil {
-			t.Fatal(err)
-		}
-		link, err := inv.URI()
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := json.Marshal(uma.UmaRequest{Invoice: link})
-		r, err := h.s.ReceiveUmaRequest(t.Context(), body)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := h.umaRequest(t, nil) // 1250 EUR cents: decimals 2, not the lookup's 0
 		q, err := h.s.CreateQuote(t.Context(), vasp.QuoteRequest{LookupID: l.ID, SendingCurrency: "USD", ReceivingCurrency: "EUR",
 			LockedSide: vasp.LockedReceiving, Amount: r.Amount, UmaRequestID: r.ID})
 		if err == nil {
