@@ -31,23 +31,12 @@ func TestUmaRequestWebhookParses(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newPayFixture(t, db)
 		domain, k := keyServer(t, func(d string) *uma.Keys { return newKeys(t, d) })
-		inv := &uma.Invoice{
-			ReceiverUMA: "$carol@" + domain, InvoiceUUID: "0b3c1f5e-8a51-4d7e-9c1a-3f2e6d5c4b1a", Amount: 4321,
-			ReceivingCurrency: uma.InvoiceCurrency{Code: "EUR", Name: "Euro", Symbol: "€", Decimals: 2},
-			Expiration:        time.Now().Add(time.Hour).Unix(), IsSubjectToTravelRule: true,
-			UmaVersions: uma.Version1.String(), SenderUMA: "$alice@" + f.domain,
-			Callback: "http://" + domain + "/api/uma/payreq/carol",
-		}
-		if err := inv.Sign(k.Signing); err != nil {
-			t.Fatal(err)
-		}
-		link, err := inv.URI()
-		if err != nil {
-			t.Fatal(err)
-		}
-		req, _ := json.Marshal(uma.UmaRequest{Invoice: link})
+		inv, link, req := umaRequest(t, f, domain, k.Signing, func(inv *uma.Invoice) {
+			inv.InvoiceUUID, inv.Amount = "0b3c1f5e-8a51-4d7e-9c1a-3f2e6d5c4b1a", 4321
+			inv.ReceivingCurrency = uma.InvoiceCurrency{Code: "EUR", Name: "Euro", Symbol: "€", Decimals: 2}
+		})
 		before := time.Now().UTC().Truncate(time.Microsecond)
-		if status, raw, _ := f.call(t, "POST", "/api/uma/request_pay", nil, string(req)); status != 200 {
+		if status, raw, _ := f.call(t, "POST", "/api/uma/request_pay", nil, req); status != 200 {
 			t.Fatalf("UMA request: %d %s", status, raw)
 		}
 		after := time.Now().UTC()

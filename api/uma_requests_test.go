@@ -11,6 +11,32 @@ import (
 	"github.com/vaspd/vaspd/uma"
 )
 
+// umaRequest is an UMA invoice in which carol, at domain, asks f's alice
+// for 12.50 USD, edited by mod and signed with key: the invoice, its
+// uma:// link, and the body of POST /api/uma/request_pay carrying it.
+func umaRequest(t *testing.T, f *payFixture, domain string, key *uma.PrivateKey, mod func(*uma.Invoice)) (inv *uma.Invoice, link, body string) {
+	t.Helper()
+	inv = &uma.Invoice{
+		ReceiverUMA: "$carol@" + domain, InvoiceUUID: "c7c07fec-cf00-431c-916f-6c13fc4b69f9", Amount: 1250,
+		ReceivingCurrency: uma.InvoiceCurrency{Code: "USD", Name: "US Dollar", Symbol: "$", Decimals: 2},
+		Expiration:        time.Now().Add(time.Hour).Unix(), IsSubjectToTravelRule: true,
+		UmaVersions: uma.Version1.String(), SenderUMA: "$alice@" + f.domain,
+		Callback: "http://" + domain + "/api/uma/payreq/carol",
+	}
+	if mod != nil {
+		mod(inv)
+	}
+	if err := inv.Sign(key); err != nil {
+		t.Fatal(err)
+	}
+	link, err := inv.URI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(uma.UmaRequest{Invoice: link})
+	return inv, link, string(b)
+}
+
 // TestReceiveUmaRequest: another VASP's signed UMA invoice addressed to
 // one of our users is kept once and listed for the platform; forged,
 // expired, misaddressed and malformed ones are refused in UMA's words.
@@ -19,25 +45,8 @@ func TestReceiveUmaRequest(t *testing.T) {
 		f := newPayFixture(t, db)
 		domain, k := keyServer(t, func(d string) *uma.Keys { return newKeys(t, d) })
 		invoice := func(mod func(*uma.Invoice), key *uma.PrivateKey) string {
-			inv := &uma.Invoice{
-				ReceiverUMA: "$carol@" + domain, InvoiceUUID: "c7c07fec-cf00-431c-916f-6c13fc4b69f9", Amount: 1250,
-				ReceivingCurrency: uma.InvoiceCurrency{Code: "USD", Name: "US Dollar", Symbol: "$", Decimals: 2},
-				Expiration:        time.Now().Add(time.Hour).Unix(), IsSubjectToTravelRule: true,
-				UmaVersions: uma.Version1.String(), SenderUMA: "$alice@" + f.domain,
-				Callback: "http://" + domain + "/api/uma/payreq/carol",
-			}
-			if mod != nil {
-				mod(inv)
-			}
-			if err := inv.Sign(key); err != nil {
-				t.Fatal(err)
-			}
-			s, err := inv.URI()
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := json.Marshal(uma.UmaRequest{Invoice: s})
-			return string(b)
+			_, _, body := umaRequest(t, f, domain, key, mod)
+			return body
 		}
 		good := invoice(nil, k.Signing)
 		for i := 0; i < 2; i++ { // the repeat is answered the same, and kept once
