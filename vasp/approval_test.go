@@ -273,14 +273,6 @@ func TestApprovalMandatoryReceiverUserInfo(t *testing.T) {
 		}
 		a := w.service(t, func(o *vasp.Options) { o.Webhooks, o.ApprovalTimeout = hooksA, time.Minute })
 		b := w.service(t, func(o *vasp.Options) { o.Webhooks, o.ApprovalTimeout = newHooks(), time.Minute })
-		payreq := func(payee uma.CounterpartyDataOptions) *uma.PayRequest {
-			pr := &uma.PayRequest{Amount: 500, SendingCurrency: "EUR", ReceivingCurrency: "EUR", PayeeData: payee,
-				PayerData: &uma.PayerData{Identifier: "$alice@vasp1.example", Compliance: &uma.CompliancePayerData{KycStatus: uma.KycVerified, NodePubKey: "02ab"}}}
-			if err := pr.Sign(sender.Signing, time.Now()); err != nil {
-				t.Fatal(err)
-			}
-			return pr
-		}
 		emailAsked := uma.CounterpartyDataOptions{uma.DataIdentifier: {Mandatory: true}, uma.DataCompliance: {Mandatory: true},
 			uma.DataName: {Mandatory: true}, uma.DataEmail: {Mandatory: true}, "nationality": {}}
 
@@ -299,7 +291,7 @@ func TestApprovalMandatoryReceiverUserInfo(t *testing.T) {
 				_, err = b.Decide(context.Background(), q.ID, true, map[string]any{"EMAIL": "bob@example.com"}, "")
 				decided <- err
 			}()
-			resp, err := a.PayRequest(t.Context(), "bob", payreq(emailAsked))
+			resp, err := a.PayRequest(t.Context(), "bob", payRequestAsking(t, sender.Signing, emailAsked))
 			if derr := <-decided; derr != nil {
 				t.Fatal(derr)
 			}
@@ -324,7 +316,7 @@ func TestApprovalMandatoryReceiverUserInfo(t *testing.T) {
 				rw.WriteHeader(200)
 				_, _ = rw.Write([]byte(`{"receiverUserInfo":{"NATIONALITY":"FR"}}`))
 			})
-			_, err := a.PayRequest(t.Context(), "bob", payreq(emailAsked))
+			_, err := a.PayRequest(t.Context(), "bob", payRequestAsking(t, sender.Signing, emailAsked))
 			q := <-asks
 			wantCode(t, err, uma.CodeMissingMandatoryPayeeData)
 			tr, gerr := a.GetTransaction(t.Context(), q.ID)
@@ -343,7 +335,7 @@ func TestApprovalMandatoryReceiverUserInfo(t *testing.T) {
 		t.Run("200 without the name, which Bob has", func(t *testing.T) {
 			reply.Store(func(rw http.ResponseWriter) { rw.WriteHeader(200) })
 			nameAsked := uma.CounterpartyDataOptions{uma.DataIdentifier: {Mandatory: true}, uma.DataCompliance: {Mandatory: true}, uma.DataName: {Mandatory: true}}
-			resp, err := a.PayRequest(t.Context(), "bob", payreq(nameAsked))
+			resp, err := a.PayRequest(t.Context(), "bob", payRequestAsking(t, sender.Signing, nameAsked))
 			<-asks
 			wantCode(t, err, "")
 			if resp.PayeeData.Name != "Bob" {
@@ -363,22 +355,14 @@ func TestNoEndpointMandatoryPayeeData(t *testing.T) {
 		w := newWorld(t, db)
 		sender := w.counterparty(t, "vasp1.example")
 		s := w.service(t, nil)
-		payreq := func(payee uma.CounterpartyDataOptions) *uma.PayRequest {
-			pr := &uma.PayRequest{Amount: 500, SendingCurrency: "EUR", ReceivingCurrency: "EUR", PayeeData: payee,
-				PayerData: &uma.PayerData{Identifier: "$alice@vasp1.example", Compliance: &uma.CompliancePayerData{KycStatus: uma.KycVerified, NodePubKey: "02ab"}}}
-			if err := pr.Sign(sender.Signing, time.Now()); err != nil {
-				t.Fatal(err)
-			}
-			return pr
-		}
-		_, err := s.PayRequest(t.Context(), "bob", payreq(uma.CounterpartyDataOptions{uma.DataIdentifier: {Mandatory: true},
+		_, err := s.PayRequest(t.Context(), "bob", payRequestAsking(t, sender.Signing, uma.CounterpartyDataOptions{uma.DataIdentifier: {Mandatory: true},
 			uma.DataCompliance: {Mandatory: true}, uma.DataEmail: {Mandatory: true}}))
 		wantCode(t, err, uma.CodeMissingMandatoryPayeeData)
 		if ts, err := s.ListTransactions(t.Context(), vasp.TransactionFilter{}, "", 10); err != nil || len(ts) != 0 {
 			t.Fatalf("%d transactions recorded (%v), want none", len(ts), err)
 		}
 		// The name vaspd gives itself (Bob has one); optional data may lack.
-		resp, err := s.PayRequest(t.Context(), "bob", payreq(uma.CounterpartyDataOptions{uma.DataIdentifier: {Mandatory: true},
+		resp, err := s.PayRequest(t.Context(), "bob", payRequestAsking(t, sender.Signing, uma.CounterpartyDataOptions{uma.DataIdentifier: {Mandatory: true},
 			uma.DataCompliance: {Mandatory: true}, uma.DataName: {Mandatory: true}, uma.DataEmail: {}}))
 		wantCode(t, err, "")
 		if resp.PayeeData.Name != "Bob" {

@@ -129,6 +129,16 @@ func payRequest(t *testing.T, key *uma.PrivateKey, identifier string, at time.Ti
 	return pr
 }
 
+// payRequestAsking is payRequest from vasp1.example's alice, signed now,
+// asking the receiver for the payee data payee (which the payer's signature
+// does not cover).
+func payRequestAsking(t *testing.T, key *uma.PrivateKey, payee uma.CounterpartyDataOptions) *uma.PayRequest {
+	t.Helper()
+	pr := payRequest(t, key, "$alice@vasp1.example", time.Now())
+	pr.PayeeData = payee
+	return pr
+}
+
 func wantCode(t *testing.T, err error, code uma.ErrorCode) {
 	t.Helper()
 	if code == "" {
