@@ -17,18 +17,12 @@ import (
 func TestKeyFetchSwitchingProtocolsIsRefused(t *testing.T) {
 	domain := strings.TrimPrefix(silentpeer.SwitchingProtocols(t), "http://")
 	f := &uma.KeyFetcher{Client: &http.Client{Timeout: 2 * time.Second}}
-	done := make(chan error, 1)
-	go func() {
+	err := silentpeer.Await(t, "the key fetch", func() error {
 		_, err := f.PublicKeys(t.Context(), domain)
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		var ue *uma.Error
-		if !errors.As(err, &ue) || ue.Code != uma.CodeCounterpartyPubkeyFetchError {
-			t.Fatalf("got %v, want a %s error", err, uma.CodeCounterpartyPubkeyFetchError)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("a 101 answer held the key fetch past its 2 s timeout")
+		return err
+	})
+	var ue *uma.Error
+	if !errors.As(err, &ue) || ue.Code != uma.CodeCounterpartyPubkeyFetchError {
+		t.Fatalf("got %v, want a %s error", err, uma.CodeCounterpartyPubkeyFetchError)
 	}
 }

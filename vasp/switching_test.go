@@ -19,18 +19,12 @@ func TestCounterpartySwitchingProtocolsIsRefused(t *testing.T) {
 		w := newWorld(t, db)
 		s := w.service(t, func(o *vasp.Options) { o.HTTPClient = &http.Client{Timeout: 2 * time.Second} })
 		url := silentpeer.SwitchingProtocols(t) + "/.well-known/lnurlp/bob"
-		done := make(chan error, 1)
-		go func() {
+		err := silentpeer.Await(t, "a call to a counterparty", func() error {
 			_, _, err := s.Fetch(t.Context(), http.MethodGet, url)
-			done <- err
-		}()
-		select {
-		case err := <-done:
-			if err == nil {
-				t.Fatal("a 101 answer was taken as a response")
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatal("a counterparty's 101 answer held the call past its 2 s timeout")
+			return err
+		})
+		if err == nil {
+			t.Fatal("a 101 answer was taken as a response")
 		}
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // SwitchingProtocols starts a server on loopback that answers every
@@ -49,4 +50,21 @@ func SwitchingProtocols(t testing.TB) string {
 		}
 	}()
 	return "http://" + ln.Addr().String()
+}
+
+// Await runs call, a call to a SwitchingProtocols server through a client
+// with a timeout of a few seconds, and returns its error. If call has not
+// returned after 20 s (a watchdog, not synchronization), the 101 held it:
+// the test fails, naming what was held.
+func Await(t testing.TB, what string, call func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- call() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatalf("a 101 answer held %s past its client's timeout", what)
+		return nil
+	}
 }

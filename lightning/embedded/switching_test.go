@@ -17,17 +17,12 @@ func TestDevnetPeerSwitchingProtocolsIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() {
+	url := silentpeer.SwitchingProtocols(t) + "/devnet/info"
+	err = silentpeer.Await(t, "a call to a peer", func() error {
 		var out map[string]any
-		done <- b.call(t.Context(), http.MethodGet, silentpeer.SwitchingProtocols(t)+"/devnet/info", nil, &out)
-	}()
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatal("a 101 answer was taken as a response")
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("a peer's 101 answer held the call past its 2 s timeout")
+		return b.call(t.Context(), http.MethodGet, url, nil, &out)
+	})
+	if err == nil {
+		t.Fatal("a 101 answer was taken as a response")
 	}
 }
