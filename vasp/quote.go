@@ -71,7 +71,8 @@ type QuoteRequest struct {
 	// UmaRequestID pays an UMA request our user received (see
 	// ReceiveUmaRequest): the lookup must be of its receiver, the quote
 	// receiver-locked to its amount and currency, and the payreq names its
-	// invoice (invoiceUUID) so the receiver knows what is paid.
+	// invoice (invoiceUUID) so the receiver knows what is paid. The quote
+	// also records it in a column of its own (uma_request_id).
 	UmaRequestID string `json:",omitempty"`
 	// SenderUserInfo is the payer data the platform gives for the
 	// receiver's requiredPayerDataFields, by UMAaaS name (FULL_NAME,
@@ -405,11 +406,11 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	raw, _ := json.Marshal(d)
 	_, err = s.db.ExecContext(ctx, `INSERT INTO uma_quotes (id, lookup_id, user_id, status, locked_side, sending_currency,
 		sending_amount, fee, receiving_currency, receiving_amount, msats, invoice, payment_hash, details, expires_at, created_at, updated_at,
-		original_quote_id)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$16,$17)`,
+		original_quote_id, uma_request_id)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$16,$17,$18)`,
 		q.ID, q.LookupID, q.UserID, q.Status, q.LockedSide, q.SendingCurrency, q.SendingAmount, q.Fee,
 		q.ReceivingCurrency, q.ReceivingAmount, q.Msats, q.Invoice, q.PaymentHash, string(raw),
-		store.Micros(q.ExpiresAt), store.Micros(q.CreatedAt), nullable(q.OriginalQuoteID))
+		store.Micros(q.ExpiresAt), store.Micros(q.CreatedAt), nullable(q.OriginalQuoteID), nullable(umaReq.ID))
 	if err != nil {
 		return Quote{}, fmt.Errorf("record quote: %w", err)
 	}

@@ -48,3 +48,49 @@ func insertOldTransaction(t *testing.T, old *sql.DB, direction, status string, n
 		t.Fatal(err)
 	}
 }
+
+// TestUpgradeUmaRequestQuotes: quotes recorded before migration 0490 gave
+// the UMA request they pay a column of its own have it filled from their
+// details, so a request paid before the upgrade is not paid again after
+// it; quotes paying none, or merely mentioning one in their description,
+// name none.
+func TestUpgradeUmaRequestQuotes(t *testing.T) {
+	r1, r2 := "UmaRequest:019542f5-b3e7-1d02-0000-000000000001", "UmaRequest:019542f5-b3e7-1d02-0000-000000000002"
+	quotes := []struct {
+		id      string
+		details string
+		want    string // uma_request_id after the upgrade
+	}{
+		{"Quote:paid", `{"receiver":"$bob@x","request":{"LookupID":"Lookup:1","UmaRequestID":"` + r1 + `","SenderUserInfo":{"EMAIL":"a@b"}},"msatsPerUnit":"1"}`, r1},
+		{"Quote:last", `{"receiver":"$bob@x","request":{"LookupID":"Lookup:1","UmaRequestID":"` + r2 + `"}}`, r2},
+		{"Quote:plain", `{"receiver":"$bob@x","request":{"LookupID":"Lookup:1","Description":"lunch"}}`, ""},
+		{"Quote:mentions", `{"receiver":"$bob@x","request":{"LookupID":"Lookup:1","Description":"\"UmaRequestID\":\"` + r1 + `\""}}`, ""},
+		{"Quote:unknown", `{"receiver":"$bob@x","request":{"LookupID":"Lookup:1","UmaRequestID":"UmaRequest:gone"}}`, ""},
+	}
+	storetest.EachUpgrade(t, 490, func(t *testing.T, old *sql.DB) {
+		for _, r := range []string{r1, r2} {
+			if _, err := old.Exec(`INSERT INTO uma_requests (id, user_id, receiver_uma, invoice_uuid, invoice, amount, currency, expires_at, created_at)
+				VALUES ('` + r + `', 'User:1', '$bob@x', '` + r + `', 'uma1', 1, 'EUR', 1, 1)`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, q := range quotes {
+			if _, err := old.Exec(fmt.Sprintf(`INSERT INTO uma_quotes (id, lookup_id, user_id, status, locked_side, sending_currency,
+				sending_amount, fee, receiving_currency, receiving_amount, msats, invoice, payment_hash, details, expires_at, created_at, updated_at)
+				VALUES ('%s', 'Lookup:1', 'User:1', 'COMPLETED', 'RECEIVING', 'USD', 1, 0, 'EUR', 1, 1000, 'lnbcrt1', '%064d', '%s', 1, 1, 1)`,
+				q.id, i, q.details)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}, func(t *testing.T, db *store.DB) {
+		for _, q := range quotes {
+			var got string
+			if err := db.QueryRowContext(t.Context(), `SELECT COALESCE(uma_request_id, '') FROM uma_quotes WHERE id = $1`, q.id).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != q.want {
+				t.Errorf("quote %s pays UMA request %q after the upgrade, want %q", q.id, got, q.want)
+			}
+		}
+	})
+}
