@@ -81,11 +81,9 @@ func (s *Service) ExecuteQuote(ctx context.Context, quoteID, idempotencyKey stri
 		recordPayment, _ = n.PreparePayment(ctx, payReq)
 	}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		if q.OriginalQuoteID != "" {
-			// A retry: its payment is paid once, whatever the retries.
-			if err := claimRetry(ctx, tx, q); err != nil {
-				return err
-			}
+		// A retry: its payment is paid once, whatever the retries.
+		if err := claimPayments(ctx, tx, q); err != nil {
+			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE uma_quotes SET status = $1, transaction_id = $2, idempotency_key = $3, updated_at = $4
 			WHERE id = $5 AND status = $6 AND transaction_id IS NULL`,

@@ -2,14 +2,11 @@ package vasp
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/vaspd/vaspd"
-	"github.com/vaspd/vaspd/store"
 )
 
 // Retrying a failed payment (UMAaaS POST /quotes/{id}/retry). A payment
@@ -27,7 +24,7 @@ import (
 // is paid at most once: a retry is refused once one of the payment's
 // quotes is executed and not FAILED, and ExecuteQuote refuses (409
 // QUOTE_ALREADY_EXECUTED) a retry while another quote of its payment is PROCESSING or
-// COMPLETED, checked under a lock on the first quote's row.
+// COMPLETED, checked under a lock on the first quote's row (see payment).
 
 // RetryQuote makes a new quote that retries the FAILED payment of quote id
 // through lookup lookupID, which must be of the same receiver and made for
@@ -65,11 +62,8 @@ func (s *Service) RetryQuote(ctx context.Context, id, lookupID string, senderUse
 	if q.OriginalQuoteID != "" {
 		first = q.OriginalQuoteID
 	}
-	if paid, err := paidBy(ctx, s.db, first, ""); err != nil {
+	if err := retryOf(first).refuseIfPaid(ctx, s.db); err != nil {
 		return Quote{}, err
-	} else if paid != "" {
-		return Quote{}, vaspd.Conflict(vaspd.CodeQuoteAlreadyExecuted,
-			"the payment of quote %s is already paid, or being paid, by quote %s", first, paid)
 	}
 	req := q.Request
 	req.LookupID, req.UserID, req.SenderUserInfo, req.OriginalQuoteID = l.ID, q.UserID, senderUserInfo, first
@@ -81,43 +75,4 @@ func (s *Service) RetryQuote(ctx context.Context, id, lookupID string, senderUse
 		return Quote{}, &c
 	}
 	return nq, err
-}
-
-// queryRower is a *store.DB or a *store.Tx.
-type queryRower interface {
-	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
-}
-
-// paidBy names the quote of the payment first began, other than except,
-// that is executed and not FAILED (PROCESSING or COMPLETED), or "".
-func paidBy(ctx context.Context, db queryRower, first, except string) (string, error) {
-	var id string
-	err := db.QueryRowContext(ctx, `SELECT id FROM uma_quotes WHERE (id = $1 OR original_quote_id = $1) AND id <> $2
-		AND status IN ($3, $4) ORDER BY id LIMIT 1`, first, except, QuoteProcessing, QuoteCompleted).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("find the payment's executed quotes: %w", err)
-	}
-	return id, nil
-}
-
-// claimRetry, in the transaction that claims retry q for execute, refuses
-// it when another quote of its payment is executed and not FAILED. The
-// first quote's row is locked first, so two retries executed at once are
-// checked one after the other (PostgreSQL; SQLite runs one writer).
-func claimRetry(ctx context.Context, tx *store.Tx, q Quote) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE uma_quotes SET updated_at = updated_at WHERE id = $1`, q.OriginalQuoteID); err != nil {
-		return fmt.Errorf("lock the payment's first quote: %w", err)
-	}
-	paid, err := paidBy(ctx, tx, q.OriginalQuoteID, q.ID)
-	if err != nil {
-		return err
-	}
-	if paid != "" {
-		return vaspd.Conflict(vaspd.CodeQuoteAlreadyExecuted, "quote %s retries the payment of quote %s, already paid, or being paid, by quote %s",
-			q.ID, q.OriginalQuoteID, paid)
-	}
-	return nil
 }
