@@ -52,7 +52,7 @@ var ownErrorCodes = map[string]string{
 	CodeIdempotencyKeyReused:    "422 for a reused Idempotency-Key (README)",
 	CodeInvoiceAlreadyPaid:      "409 from execute, an endpoint UMAaaS lacks: the receiver gave the invoice to two quotes",
 	CodeQuoteNotPending:         "409 from execute, likewise: the quote is being executed",
-	CodeQuoteAlreadyExecuted:    "409 from refresh, an endpoint UMAaaS lacks, and from retry, whose answers list no 409: a payment not FAILED, or paid by another retry (README)",
+	CodeQuoteAlreadyExecuted:    "409 from refresh and execute, endpoints UMAaaS lacks, from retry, whose answers list no 409, and from POST /quotes only with vaspd's own umaRequestId: a payment not FAILED, paid by another retry, or an UMA request paid by another quote (README)",
 	CodeUmaRequestNotFound:      "404 from /uma-requests, vaspd's own endpoints",
 	CodeGone:                    "410 from DELETE /users/{id}, whose 410 is the generic Error (any code)",
 	CodeUnavailable:             "503 while the database is not ready, or when a request times out",

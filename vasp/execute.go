@@ -81,7 +81,8 @@ func (s *Service) ExecuteQuote(ctx context.Context, quoteID, idempotencyKey stri
 		recordPayment, _ = n.PreparePayment(ctx, payReq)
 	}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		// A retry: its payment is paid once, whatever the retries.
+		// A retry, or a quote paying an UMA request: what it pays is paid
+		// once, whatever the quotes made for it.
 		if err := claimPayments(ctx, tx, q); err != nil {
 			return err
 		}

@@ -10,23 +10,28 @@ import (
 	"github.com/vaspd/vaspd/store"
 )
 
-// Paying once what several quotes may pay. The attempts at one payment —
-// its first quote and the retries of its FAILED payment (RetryQuote), which
-// name the first quote (OriginalQuoteID) — pay one thing, which must be
-// paid at most once whatever the number of quotes made, and however many
-// of them are executed at once (a double click, a retried client).
+// Paying once what several quotes may pay. Some quotes pay the same thing,
+// which must be paid at most once whatever the number of quotes made, and
+// however many of them are executed at once (a double click, a retried
+// client):
 //
-// Such a group of quotes is a payment. A payment is paid, or being paid,
-// while one of its quotes is PROCESSING or COMPLETED; a FAILED one was
-// given back to the user (finish releases the reservation) and does not
-// count. ExecuteQuote claims a quote only after claimPayments found none of
-// the quote's payments paid, under a lock on each payment's row (the first
-// quote's) taken in its transaction: two executes of quotes of one payment
-// are checked one after the other, the second seeing the first PROCESSING
-// (PostgreSQL; SQLite runs one writer). A retry of a payment already paid
-// is refused before any payreq (refuseIfPaid), without the lock: execute's
-// check is the one that holds. Either refusal is 409
-// QUOTE_ALREADY_EXECUTED, naming the quote that paid.
+//   - the attempts at one payment: its first quote and the retries of its
+//     FAILED payment (RetryQuote), which name the first quote
+//     (OriginalQuoteID);
+//   - the quotes paying one UMA request (CreateQuote with UmaRequestID): an
+//     invoice is a request to be paid once.
+//
+// Each is a payment. A payment is paid, or being paid, while one of its
+// quotes is PROCESSING or COMPLETED; a FAILED one was given back to the
+// user (finish releases the reservation) and does not count. ExecuteQuote
+// claims a quote only after claimPayments found none of the quote's
+// payments paid, under a lock on each payment's row (the first quote's, the
+// UMA request's) taken in its transaction: two executes of quotes of one
+// payment are checked one after the other, the second seeing the first
+// PROCESSING (PostgreSQL; SQLite runs one writer). The quote making, refresh
+// and retry of a payment already paid are refused before any payreq
+// (refuseIfPaid), without the lock: execute's check is the one that holds.
+// Either refusal is 409 QUOTE_ALREADY_EXECUTED, naming the quote that paid.
 
 // paymentKind is a kind of payment: how its quotes are found, and the row
 // that serialises their executes.
@@ -36,11 +41,18 @@ type paymentKind struct {
 	quotes string // the condition on uma_quotes selecting its quotes; $1 likewise
 }
 
-// retryPayments are the attempts at one payment, named by its first
-// quote.
-var retryPayments = paymentKind{noun: "the payment of quote %s",
-	lock:   `UPDATE uma_quotes SET updated_at = updated_at WHERE id = $1`,
-	quotes: `(id = $1 OR original_quote_id = $1)`}
+var (
+	// retryPayments are the attempts at one payment, named by its first
+	// quote.
+	retryPayments = paymentKind{noun: "the payment of quote %s",
+		lock:   `UPDATE uma_quotes SET updated_at = updated_at WHERE id = $1`,
+		quotes: `(id = $1 OR original_quote_id = $1)`}
+	// umaRequestPayments are the quotes paying one UMA request, named by
+	// it (their uma_request_id column, migration 0490).
+	umaRequestPayments = paymentKind{noun: "UMA request %s",
+		lock:   `UPDATE uma_requests SET amount = amount WHERE id = $1`,
+		quotes: `uma_request_id = $1`}
+)
 
 // payment is one thing paid at most once.
 type payment struct {
@@ -48,14 +60,19 @@ type payment struct {
 	id   string
 }
 
-func retryOf(first string) payment { return payment{retryPayments, first} }
+func retryOf(first string) payment        { return payment{retryPayments, first} }
+func umaRequestPayment(id string) payment { return payment{umaRequestPayments, id} }
 
 func (p payment) String() string { return fmt.Sprintf(p.kind.noun, p.id) }
 
 // paymentsOf are the payments quote q is for, in the order execute locks
 // them (always the same, so that two executes cannot wait for each other).
+// A retry of a payment of an UMA request is for both.
 func paymentsOf(q Quote) []payment {
 	var ps []payment
+	if q.Request.UmaRequestID != "" {
+		ps = append(ps, umaRequestPayment(q.Request.UmaRequestID))
+	}
 	if q.OriginalQuoteID != "" {
 		ps = append(ps, retryOf(q.OriginalQuoteID))
 	}

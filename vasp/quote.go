@@ -72,7 +72,8 @@ type QuoteRequest struct {
 	// ReceiveUmaRequest): the lookup must be of its receiver, the quote
 	// receiver-locked to its amount and currency, and the payreq names its
 	// invoice (invoiceUUID) so the receiver knows what is paid. The quote
-	// also records it in a column of its own (uma_request_id).
+	// also records it in a column of its own (uma_request_id): the
+	// request is paid at most once (see payment).
 	UmaRequestID string `json:",omitempty"`
 	// SenderUserInfo is the payer data the platform gives for the
 	// receiver's requiredPayerDataFields, by UMAaaS name (FULL_NAME,

@@ -224,7 +224,9 @@ func (s *Service) ListUmaRequests(ctx context.Context, userID, cursor string, li
 }
 
 // checkUmaRequest checks that quote request in pays UMA request
-// in.UmaRequestID of its user, whose receiver the lookup found, and returns
+// in.UmaRequestID of its user, not paid yet (409 QUOTE_ALREADY_EXECUTED
+// when another quote paid it or is paying it), whose receiver the lookup
+// found, and returns
 // it with the invoice's commentCharsAllowed (0: not given): the quote names
 // its invoiceUUID and expires with it (ExpiresAt). offered are
 // the currencies of the lookup: the invoice's amount must be in the unit
@@ -236,6 +238,11 @@ func (s *Service) checkUmaRequest(ctx context.Context, in QuoteRequest, receiver
 	}
 	if r.UserID != in.UserID {
 		return UmaRequest{}, 0, vaspd.NotFound(vaspd.CodeUmaRequestNotFound, "UMA request %s not found for this user", r.ID)
+	}
+	// Paid, or being paid, by another quote: refused before any payreq
+	// (execute refuses it too, whatever quote made in between).
+	if err := umaRequestPayment(r.ID).refuseIfPaid(ctx, s.db); err != nil {
+		return UmaRequest{}, 0, err
 	}
 	if !strings.EqualFold(r.ReceiverUMA, receiver) {
 		return UmaRequest{}, 0, vaspd.InvalidInput("the lookup is of %s; UMA request %s is from %s", receiver, r.ID, r.ReceiverUMA)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,12 +97,32 @@ func TestUmaRequestPaid(t *testing.T) {
 		if q.TotalReceivingAmount != 7_50 {
 			t.Fatalf("quote %+v", q)
 		}
+		// A second quote for the same request (a double click) is made,
+		// but only one of the two can pay it.
+		quoteBody["lookupId"] = a.lookup(alice.ID, bobAddr)
+		var q2 quoteResp
+		a.mustCall("POST", "/quotes", quoteBody, &q2)
 		var tx txResp
 		a.mustCall("POST", "/quotes/"+q.QuoteID+"/execute", nil, &tx, "Idempotency-Key", "req-"+req.ID)
 		if tx.Status != "COMPLETED" {
 			t.Fatalf("execute %+v", tx)
 		}
 		eventually(t, "bob credited", func() bool { return b.balance(bob.ID, "EUR") == 7_50 })
+		st, err := a.call("POST", "/quotes/"+q2.QuoteID+"/execute", nil, nil)
+		ae := wantError(t, "execute of a second quote for a paid UMA request", st, err, 409, "QUOTE_ALREADY_EXECUTED")
+		if !strings.Contains(ae.Message, q.QuoteID) {
+			t.Fatalf("the refusal does not name the quote that paid: %+v", ae)
+		}
+		// Paid: a new quote for it is refused before any payreq.
+		quoteBody["lookupId"] = a.lookup(alice.ID, bobAddr)
+		st, err = a.call("POST", "/quotes", quoteBody, nil)
+		wantError(t, "a quote for a paid UMA request", st, err, 409, "QUOTE_ALREADY_EXECUTED")
+		if got := a.balance(alice.ID, "USD"); got != 100_00-q.TotalSendingAmount {
+			t.Fatalf("alice has %d, want %d: debited once", got, 100_00-q.TotalSendingAmount)
+		}
+		if got := b.balance(bob.ID, "EUR"); got != 7_50 {
+			t.Fatalf("bob has %d, want 750: credited once", got)
+		}
 		a.checkBooks()
 		b.checkBooks()
 	})
