@@ -1,14 +1,11 @@
 package vasp_test
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/lightning"
@@ -19,30 +16,8 @@ import (
 	"github.com/vaspd/vaspd/vasp"
 )
 
-// umaRequest has h's receiver ($bob) send alice an UMA request for amount
-// euro cents, valid an hour.
-func (h *hostile) umaRequest(t *testing.T, amount int64) vasp.UmaRequest {
-	t.Helper()
-	inv := &uma.Invoice{
-		ReceiverUMA: "$bob@" + h.domain, InvoiceUUID: uuid.NewString(), Amount: amount,
-		ReceivingCurrency: uma.InvoiceCurrency{Code: "EUR", Name: "Euro", Symbol: "€", Decimals: 2},
-		Expiration:        time.Now().Add(time.Hour).Unix(), IsSubjectToTravelRule: true,
-		UmaVersions: uma.Version1.String(), SenderUMA: "$alice@" + ourDomain, Callback: h.srv.URL + "/cb",
-	}
-	if err := inv.Sign(h.keys.Signing); err != nil {
-		t.Fatal(err)
-	}
-	link, err := inv.URI()
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := json.Marshal(uma.UmaRequest{Invoice: link})
-	r, err := h.s.ReceiveUmaRequest(t.Context(), body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
+// cents sets an UMA request's amount, in euro cents (h.umaRequest).
+func cents(n int64) func(*uma.Invoice) { return func(inv *uma.Invoice) { inv.Amount = n } }
 
 // payQuote is a quote paying UMA request r through s, with a new lookup.
 func (h *hostile) payQuote(t *testing.T, s *vasp.Service, r vasp.UmaRequest) (vasp.Quote, error) {
@@ -79,7 +54,7 @@ func TestUmaRequestPaidOnce(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		h := newHostile(t, db)
 		h.fund(t, 100_000)
-		r := h.umaRequest(t, 12_50)
+		r := h.umaRequest(t, cents(12_50))
 		q1, err := h.payQuote(t, h.s, r)
 		if err != nil {
 			t.Fatal(err)
@@ -112,7 +87,7 @@ func TestUmaRequestPaidOnce(t *testing.T) {
 		_, err = h.s.RefreshQuote(t.Context(), q2.ID)
 		wantPaidBy(t, err, q1.ID)
 		// Another request of the same receiver is not concerned.
-		other := h.umaRequest(t, 12_50)
+		other := h.umaRequest(t, cents(12_50))
 		q3, err := h.payQuote(t, h.s, other)
 		if err != nil {
 			t.Fatal(err)
@@ -129,7 +104,7 @@ func TestUmaRequestConcurrentExecutes(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		h := newHostile(t, db)
 		h.fund(t, 100_000)
-		r := h.umaRequest(t, 3_00)
+		r := h.umaRequest(t, cents(3_00))
 		const n = 4
 		quotes := make([]vasp.Quote, n)
 		for i := range quotes {
@@ -179,7 +154,7 @@ func TestUmaRequestPaidAfterFailure(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		h := newHostile(t, db)
 		h.fund(t, 100_000)
-		r := h.umaRequest(t, 5_00)
+		r := h.umaRequest(t, cents(5_00))
 		q1, err := h.payQuote(t, h.s, r)
 		if err != nil {
 			t.Fatal(err)
