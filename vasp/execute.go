@@ -456,8 +456,13 @@ func (s *Service) ReceiveUtxoCallback(ctx context.Context, txID string, body []b
 	} else {
 		t, err = s.GetTransaction(ctx, txID)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, sql.ErrNoRows) || vaspd.AsError(err).Status == http.StatusNotFound:
 		return uma.Errorf(uma.CodeRequestNotFound, "no such transaction")
+	case err != nil:
+		// Not "no such transaction": the sender would stop retrying a
+		// callback our database merely failed to look up. A 500 it retries.
+		return fmt.Errorf("find the transaction of a utxo callback: %w", err)
 	}
 	if cb.VaspDomain == "" {
 		return uma.Errorf(uma.CodeParseUTXOCallbackError, "vaspDomain is required")

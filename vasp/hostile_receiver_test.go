@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -132,6 +133,15 @@ func TestUtxoCallbackRefusals(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				wantCode(t, s.ReceiveUtxoCallback(t.Context(), tc.txid, tc.body), tc.code)
 			})
+		}
+		// The database failing to find the transaction (here: the request
+		// gone before the query) is our error, a 500 the sender retries,
+		// not its "no such transaction".
+		gone, cancel := context.WithCancel(t.Context())
+		cancel()
+		var e *uma.Error
+		if err := s.ReceiveUtxoCallback(gone, tr.ID, signed(alices.Signing, "vasp1.example", nil)); err == nil || errors.As(err, &e) {
+			t.Fatalf("lookup failing in the database: %v, want an internal error, not an UMA refusal", err)
 		}
 		if n := countRows(t, db, "uma_utxo_callbacks"); n != 1 {
 			t.Fatalf("%d callbacks kept, want 1", n)
