@@ -236,14 +236,7 @@ func TestUmaRequestConcurrentCopies(t *testing.T) {
 				UmaVersions: uma.Version1.String(), SenderUMA: "$alice@" + ourDomain,
 				Callback: "https://vasp1.example/api/uma/payreq/carol",
 			}
-			if err := inv.Sign(carols.Signing); err != nil {
-				t.Fatal(err)
-			}
-			link, err := inv.URI()
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := json.Marshal(uma.UmaRequest{Invoice: link})
+			body := umaRequestBody(t, carols.Signing, inv)
 			var wg sync.WaitGroup
 			ids := make([]string, copies)
 			errs := make([]error, copies)
@@ -316,15 +309,8 @@ func TestUmaRequestInvoiceNotUTF8(t *testing.T) {
 					Callback: "https://vasp1.example/api/uma/payreq/carol",
 				}
 				tc.edit(inv)
-				if err := inv.Sign(carols.Signing); err != nil {
-					t.Fatal(err)
-				}
-				link, err := inv.URI()
-				if err != nil {
-					t.Fatal(err)
-				}
-				body, _ := json.Marshal(uma.UmaRequest{Invoice: link})
-				_, err = s.ReceiveUmaRequest(t.Context(), body)
+				body := umaRequestBody(t, carols.Signing, inv)
+				_, err := s.ReceiveUmaRequest(t.Context(), body)
 				wantCode(t, err, uma.CodeInvalidInvoice)
 			})
 		}

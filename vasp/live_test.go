@@ -2,7 +2,6 @@ package vasp_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -146,14 +145,7 @@ func TestNoUmaRequestForUserDeletedElsewhere(t *testing.T) {
 			UmaVersions: uma.Version1.String(), SenderUMA: "$erin@" + ourDomain,
 			Callback: "https://vasp1.example/api/uma/payreq/carol",
 		}
-		if err := inv.Sign(carols.Signing); err != nil {
-			t.Fatal(err)
-		}
-		link, err := inv.URI()
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := json.Marshal(uma.UmaRequest{Invoice: link})
+		body := umaRequestBody(t, carols.Signing, inv)
 		r, err := procB.ReceiveUmaRequest(t.Context(), body)
 		if err == nil {
 			t.Errorf("UMA request for a user deleted by another process kept as %s", r.ID)

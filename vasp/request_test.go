@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
 	"github.com/vaspd/vaspd/uma"
@@ -40,14 +38,7 @@ func TestUmaRequestExpirationBeyond9999(t *testing.T) {
 					UmaVersions: uma.Version1.String(), SenderUMA: "$alice@" + ourDomain,
 					Callback: "https://vasp1.example/api/uma/payreq/carol",
 				}
-				if err := inv.Sign(carols.Signing); err != nil {
-					t.Fatal(err)
-				}
-				link, err := inv.URI()
-				if err != nil {
-					t.Fatal(err)
-				}
-				body, _ := json.Marshal(uma.UmaRequest{Invoice: link})
+				body := umaRequestBody(t, carols.Signing, inv)
 				r, err := s.ReceiveUmaRequest(t.Context(), body)
 				if !tc.ok {
 					wantCode(t, err, uma.CodeInvalidInvoice)
@@ -77,24 +68,7 @@ func TestQuoteUmaRequestExpiresWithRequest(t *testing.T) {
 		h := newHostile(t, db)
 		h.fund(t, 100_000)
 		l := h.lookup(t)
-		inv := &uma.Invoice{
-			ReceiverUMA: "$bob@" + h.domain, InvoiceUUID: uuid.NewString(), Amount: 1250,
-			ReceivingCurrency: uma.InvoiceCurrency{Code: "EUR", Name: "Euro", Symbol: "€", Decimals: 2},
-			Expiration:        h.w.clock.Now().Add(20 * time.Second).Unix(), IsSubjectToTravelRule: true,
-			UmaVersions: uma.Version1.String(), SenderUMA: "$alice@" + ourDomain, Callback: h.srv.URL + "/cb",
-		}
-		if err := inv.Sign(h.keys.Signing); err != nil {
-			t.Fatal(err)
-		}
-		link, err := inv.URI()
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := json.Marshal(uma.UmaRequest{Invoice: link})
-		r, err := h.s.ReceiveUmaRequest(t.Context(), body)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := h.umaRequest(t, func(inv *uma.Invoice) { inv.Expiration = h.w.clock.Now().Add(20 * time.Second).Unix() })
 		s := h.w.service(t, nil) // on the world's clock
 		q, err := s.CreateQuote(t.Context(), vasp.QuoteRequest{LookupID: l.ID, SendingCurrency: "USD", ReceivingCurrency: "EUR",
 			LockedSide: vasp.LockedReceiving, Amount: r.Amount, UmaRequestID: r.ID})
@@ -114,4 +88,22 @@ func TestQuoteUmaRequestExpiresWithRequest(t *testing.T) {
 			t.Fatalf("quote reads %s (%v), want %s", got.Status, err, vasp.QuoteExpired)
 		}
 	})
+}
+
+// umaRequestBody is the body of POST /api/uma/request_pay carrying inv,
+// signed with key (the receiver's VASP's).
+func umaRequestBody(t *testing.T, key *uma.PrivateKey, inv *uma.Invoice) []byte {
+	t.Helper()
+	if err := inv.Sign(key); err != nil {
+		t.Fatal(err)
+	}
+	link, err := inv.URI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := json.Marshal(uma.UmaRequest{Invoice: link})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
 }

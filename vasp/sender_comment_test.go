@@ -1,7 +1,6 @@
 package vasp_test
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -74,14 +73,7 @@ func (h *hostile) umaRequest(t *testing.T, edit func(inv *uma.Invoice)) vasp.Uma
 	if edit != nil {
 		edit(inv)
 	}
-	if err := inv.Sign(h.keys.Signing); err != nil {
-		t.Fatal(err)
-	}
-	link, err := inv.URI()
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := json.Marshal(uma.UmaRequest{Invoice: link})
+	body := umaRequestBody(t, h.keys.Signing, inv)
 	r, err := h.s.ReceiveUmaRequest(t.Context(), body)
 	if err != nil {
 		t.Fatal(err)
