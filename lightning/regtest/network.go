@@ -62,6 +62,12 @@ type Options struct {
 	// (default half), so that both nodes can pay each other.
 	ChannelSat int64
 	PushSat    int64
+
+	// AttemptTimeout bounds one start attempt (default 80 s; a healthy
+	// start takes 5–20 s on a 2-core machine under load). A stalled
+	// attempt is killed and Start begins again on fresh ports, up to
+	// three attempts within ctx.
+	AttemptTimeout time.Duration
 }
 
 // Network is a running btcd + alice + bob.
@@ -86,7 +92,7 @@ func StartT(t testing.TB, opts Options) *Network {
 	if opts.BinDir == "" {
 		opts.BinDir = Skip(t)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	n, err := Start(ctx, opts)
 	if n != nil {
@@ -108,11 +114,11 @@ func StartT(t testing.TB, opts Options) *Network {
 // Start brings up btcd, alice and bob, funds alice and opens an active
 // alice→bob channel with PushSat on bob's side. On error the returned
 // Network (if non-nil) still has to be closed; its logs explain the failure.
-// ctx bounds the whole start-up (3 minutes if it has no deadline).
+// ctx bounds the whole start-up (4 minutes if it has no deadline).
 func Start(ctx context.Context, opts Options) (*Network, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 3*time.Minute)
+		ctx, cancel = context.WithTimeout(ctx, 4*time.Minute)
 		defer cancel()
 	}
 	if opts.BinDir == "" {
@@ -127,6 +133,9 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 	}
 	if opts.PushSat == 0 {
 		opts.PushSat = opts.ChannelSat / 2
+	}
+	if opts.AttemptTimeout <= 0 {
+		opts.AttemptTimeout = 80 * time.Second
 	}
 	if opts.PushSat < 0 || opts.PushSat >= opts.ChannelSat {
 		return nil, fmt.Errorf("regtest: PushSat %d outside [0, ChannelSat %d)", opts.PushSat, opts.ChannelSat)
@@ -146,24 +155,47 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 				n.removeBTCDHome = true
 			}
 		}
-		err := n.start(ctx, opts)
+		actx, cancel := context.WithTimeout(ctx, opts.AttemptTimeout)
+		err := n.start(actx, opts)
+		stalled := actx.Err() != nil && ctx.Err() == nil
+		cancel()
 		if err == nil {
 			return n, nil
 		}
-		// The ports are chosen free, then released for the daemons to
-		// bind; another process may take one in between. Start again on
-		// fresh ports and a fresh directory (only in a directory of our
-		// own: a caller's Dir now holds a half-started network).
-		if attempt < 3 && n.removeDir && ctx.Err() == nil && n.portTaken() {
-			tail := n.LogTail(5)
-			if cerr := n.Close(); cerr == nil {
-				fmt.Fprintf(os.Stderr, "regtest: a daemon's port was taken (%v); starting again on new ports\n%s", err, tail)
-				continue
+		// Start again on fresh ports and a fresh directory (only in a
+		// directory of our own: a caller's Dir now holds a half-started
+		// network) when the failure is the machine's, not the code's:
+		//   - the ports are chosen free, then released for the daemons to
+		//     bind; another process may take one in between;
+		//   - an lnd can stall in start-up and never answer (seen once in
+		//     CI: alice silent for three minutes while bob was ready, and
+		//     deaf to SIGTERM). A healthy start takes seconds, so an
+		//     attempt past AttemptTimeout is killed and its logs kept.
+		if attempt < maxAttempts && n.removeDir && ctx.Err() == nil {
+			switch {
+			case n.portTaken():
+				tail := n.LogTail(5)
+				if cerr := n.Close(); cerr == nil {
+					fmt.Fprintf(os.Stderr, "regtest: a daemon's port was taken (%v); starting again on new ports\n%s", err, tail)
+					continue
+				}
+			case stalled:
+				tail := n.LogTail(40)
+				// Nothing of a stalled attempt is worth a graceful
+				// stop: kill it, and start again once every process
+				// is gone.
+				if cerr := n.close(0, 0); !errors.Is(cerr, errSurvivedKill) {
+					fmt.Fprintf(os.Stderr, "regtest: attempt %d stalled past %s (%v); starting again\n%s", attempt, opts.AttemptTimeout, err, tail)
+					continue
+				}
 			}
 		}
 		return n, err
 	}
 }
+
+// maxAttempts bounds the fresh starts Start makes.
+const maxAttempts = 3
 
 // portTaken reports whether a daemon's output says it could not bind a
 // listen address.
@@ -323,7 +355,11 @@ func (n *Network) Mine(ctx context.Context, blocks int) error {
 
 // Close stops alice and bob (gracefully, then by force), then btcd, and
 // removes the temporary directory. Safe to call more than once.
-func (n *Network) Close() error {
+func (n *Network) Close() error { return n.close(20*time.Second, 10*time.Second) }
+
+// close stops the daemons, giving lnd lndGrace and btcd btcdGrace after
+// SIGTERM before SIGKILL.
+func (n *Network) close(lndGrace, btcdGrace time.Duration) error {
 	n.closeOnce.Do(func() {
 		var errs []error
 		var mu sync.Mutex
@@ -335,7 +371,7 @@ func (n *Network) Close() error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := l.proc.stop(20 * time.Second); err != nil {
+				if err := l.proc.stop(lndGrace); err != nil {
 					mu.Lock()
 					errs = append(errs, err)
 					mu.Unlock()
@@ -344,7 +380,7 @@ func (n *Network) Close() error {
 		}
 		wg.Wait()
 		if n.BTCD != nil && n.BTCD.proc != nil {
-			errs = append(errs, n.BTCD.proc.stop(10*time.Second))
+			errs = append(errs, n.BTCD.proc.stop(btcdGrace))
 		}
 		if n.removeDir {
 			errs = append(errs, os.RemoveAll(n.Dir))

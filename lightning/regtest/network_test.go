@@ -4,7 +4,9 @@ package regtest_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -61,5 +63,53 @@ func TestSkipWithoutBinaries(t *testing.T) {
 	t.Setenv(regtest.EnvBinDir, t.TempDir())
 	if _, err := regtest.BinDir(); err == nil {
 		t.Fatal("BinDir succeeded on an empty directory")
+	}
+}
+
+// TestStartAgainAfterStall makes the first lnd started stall as one did in
+// CI (never answering, deaf to SIGTERM): Start must kill that attempt and
+// bring a working network up on fresh ports within its deadline.
+func TestStartAgainAfterStall(t *testing.T) {
+	real := regtest.Skip(t)
+	bin := t.TempDir()
+	for _, b := range []string{"btcd", "btcctl", "lncli"} {
+		if err := os.Symlink(filepath.Join(real, b), filepath.Join(bin, b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mark := filepath.Join(t.TempDir(), "stalled")
+	script := fmt.Sprintf(`#!/bin/sh
+if mkdir %q 2>/dev/null; then
+	trap '' TERM
+	while :; do sleep 1; done
+fi
+exec %q "$@"
+`, mark, filepath.Join(real, "lnd"))
+	if err := os.WriteFile(filepath.Join(bin, "lnd"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	n, err := regtest.Start(ctx, regtest.Options{BinDir: bin, AttemptTimeout: 15 * time.Second})
+	if n != nil {
+		defer func() {
+			if err := n.Close(); err != nil {
+				t.Errorf("close: %v", err)
+			}
+		}()
+	}
+	if err != nil {
+		t.Fatalf("start after a stalled attempt: %v (after %s)", err, time.Since(start))
+	}
+	if _, err := os.Stat(mark); err != nil {
+		t.Fatalf("no lnd stalled, so the test proved nothing: %v", err)
+	}
+	var info struct {
+		Active int `json:"num_active_channels"`
+	}
+	if err := n.Alice.CLIJSON(ctx, &info, "getinfo"); err != nil || info.Active != 1 {
+		t.Fatalf("alice after the restart: %d active channels, err %v", info.Active, err)
 	}
 }

@@ -54,6 +54,9 @@ func (p *process) exited() bool {
 	}
 }
 
+// errSurvivedKill says a process was still running 5 s after SIGKILL.
+var errSurvivedKill = errors.New("survived SIGKILL")
+
 // stop sends SIGTERM to the process group, waits up to grace, then SIGKILLs
 // the group. It never returns before the process is reaped (or 5 s after
 // SIGKILL, which would mean the kernel is wedged).
@@ -73,7 +76,7 @@ func (p *process) stop(grace time.Duration) error {
 	case <-p.done:
 		return fmt.Errorf("%s did not stop within %s; killed", p.name, grace)
 	case <-time.After(5 * time.Second):
-		return fmt.Errorf("%s (pid %d) survived SIGKILL", p.name, pid)
+		return fmt.Errorf("%s (pid %d): %w", p.name, pid, errSurvivedKill)
 	}
 }
 
