@@ -51,12 +51,23 @@ func newFixture(t *testing.T, db *store.DB, extra func(s *api.Server)) *fixture 
 
 func (f *fixture) do(t *testing.T, method, path string, tok *auth.CreatedToken, contentType, body string) (int, map[string]any) {
 	t.Helper()
+	st, m, _ := f.send(t, method, path, tok, contentType, body)
+	return st, m
+}
+
+// send is do with more request headers (name, value pairs), answering the
+// response's headers too.
+func (f *fixture) send(t *testing.T, method, path string, tok *auth.CreatedToken, contentType, body string, headers ...string) (int, map[string]any, http.Header) {
+	t.Helper()
 	req, _ := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
 	if tok != nil {
 		req.SetBasicAuth(tok.ClientID, tok.ClientSecret)
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -70,7 +81,7 @@ func (f *fixture) do(t *testing.T, method, path string, tok *auth.CreatedToken, 
 			t.Fatalf("%s %s: body is not JSON: %q", method, path, b)
 		}
 	}
-	return resp.StatusCode, m
+	return resp.StatusCode, m, resp.Header
 }
 
 // wantError checks the UMAaaS error shape.

@@ -17,8 +17,13 @@ import (
 // ledgerMaxAmount bounds deposits and withdrawals as UMAaaS bounds amounts.
 const ledgerMaxAmount = 9_000_000_000_000_000
 
-// ledgerMaxKey bounds an idempotency key.
+// ledgerMaxKey bounds a deposit's or withdrawal's idempotency key, which
+// becomes part of a ledger movement id (at most 200 characters).
 const ledgerMaxKey = 128
+
+// idempotencyMaxKey bounds the Idempotency-Key of the other endpoints that
+// honour one (execute, invitations, bulk uploads), stored as it is sent.
+const idempotencyMaxKey = 255
 
 // ledgerBalance is one currency of GET /users/{userId}/balances, in the
 // currency's smallest unit: available to spend, and held for outgoing

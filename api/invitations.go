@@ -10,7 +10,8 @@ import (
 
 // MountInvitations adds UMA invitations (UMAaaS):
 //
-//	POST /invitations                TRANSACT  {inviterUma, firstName?, amountToSend?, expiresAt?} → 201 UmaInvitation
+//	POST /invitations                TRANSACT  {inviterUma, firstName?, amountToSend?, expiresAt?} → 201 UmaInvitation;
+//	                                           idempotent (Idempotency-Key): a retry → 201, Idempotent-Replayed
 //	GET  /invitations/{code}         VIEW      UmaInvitation (status EXPIRED once past expiresAt)
 //	POST /invitations/{code}/claim   TRANSACT  {inviteeUma} → 200; INVITATION_CLAIMED webhook to the platform
 //	POST /invitations/{code}/cancel  TRANSACT  → 200; only pending ones
@@ -31,13 +32,23 @@ func (h *invitationHandlers) create(w http.ResponseWriter, r *http.Request) erro
 		AmountToSend *int64     `json:"amountToSend"`
 		ExpiresAt    *time.Time `json:"expiresAt"`
 	}
+	key := r.Header.Get("Idempotency-Key")
+	if err := checkIdempotencyKey(key, idempotencyMaxKey); err != nil {
+		return err
+	}
 	if err := DecodeJSON(r, &req); err != nil {
 		return err
 	}
 	i, err := h.inv.Create(r.Context(), invitations.CreateInput{InviterUMA: req.InviterUma, FirstName: req.FirstName,
-		AmountToSend: req.AmountToSend, ExpiresAt: req.ExpiresAt})
+		AmountToSend: req.AmountToSend, ExpiresAt: req.ExpiresAt, IdempotencyKey: key})
 	if err != nil {
 		return err
+	}
+	if i.Replayed {
+		// The first answer's status, unlike a deposit's 200: the UMAaaS
+		// operation declares 201 only, and clients generated from it
+		// may take anything else for a failure.
+		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	WriteJSON(w, http.StatusCreated, h.inv.Render(r.Context(), i))
 	return nil

@@ -283,7 +283,7 @@ func (h *paymentHandlers) executeQuote(w http.ResponseWriter, r *http.Request) e
 		return err
 	}
 	key := r.Header.Get("Idempotency-Key")
-	if err := checkIdempotencyKey(key, 255); err != nil {
+	if err := checkIdempotencyKey(key, idempotencyMaxKey); err != nil {
 		return err
 	}
 	t, err := h.v.ExecuteQuote(r.Context(), id, key)

@@ -55,6 +55,9 @@ type Invitation struct {
 	UpdatedAt     time.Time
 	ClaimedAt     time.Time
 	ExpiresAt     time.Time // zero: never
+	// Replayed is set by Create when an earlier Create with the same
+	// IdempotencyKey made the invitation.
+	Replayed bool
 }
 
 // StatusAt is i's status at now: a pending invitation past its expiry is
@@ -116,6 +119,13 @@ type CreateInput struct {
 	FirstName    string     // the invitee's, for display
 	AmountToSend *int64     // in the inviter's currency's smallest unit
 	ExpiresAt    *time.Time // must be in the future
+	// IdempotencyKey, if not "", names this request: a retry with the same
+	// key and the same request answers the invitation the first created
+	// (Replayed set, as it is now: it may since have been claimed), and the
+	// key with another request is a 422 IDEMPOTENCY_KEY_REUSED. One key
+	// names one invitation whoever the inviter; it is stored on the
+	// invitation by the INSERT that creates it.
+	IdempotencyKey string
 }
 
 func invalid(format string, args ...any) error {
@@ -132,17 +142,16 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Invitation, error
 	if err != nil {
 		return Invitation{}, err
 	}
-	inviter, err := s.users.GetByUMALocal(ctx, s.db, local)
-	if err != nil {
-		return Invitation{}, err
-	}
-	now := s.opt.Clock.Now().UTC().Truncate(time.Microsecond)
-	inv := Invitation{InviterUserID: inviter.ID, InviterLocal: inviter.UMALocal, Status: Pending,
-		FirstName: strings.TrimSpace(in.FirstName), CreatedAt: now, UpdatedAt: now}
+	// want is the request as it is stored, which is what a retry under an
+	// Idempotency-Key is compared with. The checks here depend on the
+	// request alone; those that depend on the database or the time are
+	// made in create, after a retry has been answered: a retry must not
+	// fail because the inviter was deleted or the expiry passed meanwhile.
+	want := Invitation{InviterLocal: local, FirstName: strings.TrimSpace(in.FirstName), Status: Pending}
 	// Stored as text and shown to the invitee: PostgreSQL refuses a NUL
 	// and invalid UTF-8, and no control character belongs in a name.
-	if !utf8.ValidString(inv.FirstName) || utf8.RuneCountInString(inv.FirstName) > MaxFirstName ||
-		strings.ContainsFunc(inv.FirstName, unicode.IsControl) {
+	if !utf8.ValidString(want.FirstName) || utf8.RuneCountInString(want.FirstName) > MaxFirstName ||
+		strings.ContainsFunc(want.FirstName, unicode.IsControl) {
 		return Invitation{}, invalid("firstName must be at most %d characters of printable text on one line", MaxFirstName)
 	}
 	if in.AmountToSend != nil {
@@ -150,36 +159,98 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Invitation, error
 			return Invitation{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidAmount,
 				"amountToSend must be from 1 to %d (the currency's smallest unit)", int64(ledger.MaxBalance))
 		}
-		if len(inviter.PreferredCurrencies) == 0 {
-			return Invitation{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidCurrency,
-				"the inviter has no preferred currency to send amountToSend in")
-		}
-		inv.Amount, inv.Currency = *in.AmountToSend, inviter.PreferredCurrencies[0]
+		want.Amount = *in.AmountToSend
 	}
 	if in.ExpiresAt != nil {
-		if !in.ExpiresAt.After(now) {
-			return Invitation{}, invalid("expiresAt must be in the future")
-		}
-		inv.ExpiresAt = in.ExpiresAt.UTC().Truncate(time.Microsecond)
-	}
-	var expires any
-	if !inv.ExpiresAt.IsZero() {
-		expires = store.Micros(inv.ExpiresAt)
+		want.ExpiresAt = in.ExpiresAt.UTC().Truncate(time.Microsecond)
 	}
 	for try := 0; ; try++ {
+		inv, err := s.create(ctx, in.IdempotencyKey, want)
+		if errors.Is(err, errInsertConflict) && try < 3 {
+			// A code collision (2^-48 per pair, but cheap to survive), or
+			// a concurrent request with the same key committed first: the
+			// next try answers its invitation.
+			continue
+		}
+		return inv, err
+	}
+}
+
+// errInsertConflict: the INSERT of a new invitation met a unique index (its
+// code or its idempotency key). On PostgreSQL the transaction is then
+// aborted, so Create tries again in a new one.
+var errInsertConflict = errors.New("invitations: code or idempotency key taken")
+
+// create answers the invitation key names if there is one, else stores
+// want as a new invitation, in one transaction.
+func (s *Service) create(ctx context.Context, key string, want Invitation) (Invitation, error) {
+	var out Invitation
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		if key != "" {
+			prev, err := scan(tx.QueryRowContext(ctx, `SELECT `+columns+` FROM invitations WHERE idempotency_key = $1`, key))
+			if err == nil {
+				if !sameRequest(prev, want) {
+					// 422 like every reuse of a key for another request
+					// (the ledger's, an execute's).
+					return vaspd.Errorf(http.StatusUnprocessableEntity, vaspd.CodeIdempotencyKeyReused,
+						"this Idempotency-Key was already used for another invitation request")
+				}
+				out, out.Replayed = prev, true
+				return nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("invitations: read by idempotency key: %w", err)
+			}
+		}
+		inviter, err := s.users.GetByUMALocal(ctx, tx, want.InviterLocal)
+		if err != nil {
+			return err
+		}
+		now := s.opt.Clock.Now().UTC().Truncate(time.Microsecond)
+		inv := want
+		inv.InviterUserID, inv.InviterLocal, inv.CreatedAt, inv.UpdatedAt = inviter.ID, inviter.UMALocal, now, now
+		if inv.Amount > 0 {
+			if len(inviter.PreferredCurrencies) == 0 {
+				return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidCurrency,
+					"the inviter has no preferred currency to send amountToSend in")
+			}
+			inv.Currency = inviter.PreferredCurrencies[0]
+		}
+		var expires, idem any
+		if !inv.ExpiresAt.IsZero() {
+			if !inv.ExpiresAt.After(now) {
+				return invalid("expiresAt must be in the future")
+			}
+			expires = store.Micros(inv.ExpiresAt)
+		}
+		if key != "" {
+			idem = key
+		}
 		inv.Code = newCode()
-		_, err = s.db.ExecContext(ctx, `INSERT INTO invitations (code, inviter_user_id, inviter_local, first_name,
-			amount, currency, status, created_at, updated_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)`,
+		_, err = tx.ExecContext(ctx, `INSERT INTO invitations (code, inviter_user_id, inviter_local, first_name,
+			amount, currency, status, created_at, updated_at, expires_at, idempotency_key)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)`,
 			inv.Code, inv.InviterUserID, inv.InviterLocal, inv.FirstName, inv.Amount, inv.Currency, inv.Status,
-			store.Micros(now), expires)
-		if err != nil && s.db.Driver().IsUniqueViolation(err) && try < 3 {
-			continue // a code collision: 2^-48 per pair, but cheap to survive
+			store.Micros(now), expires, idem)
+		if err != nil && tx.Driver().IsUniqueViolation(err) {
+			return fmt.Errorf("%w: %w", errInsertConflict, err)
 		}
 		if err != nil {
-			return Invitation{}, fmt.Errorf("invitations: insert: %w", err)
+			return fmt.Errorf("invitations: insert: %w", err)
 		}
-		return inv, nil
-	}
+		out = inv
+		return nil
+	})
+	return out, err
+}
+
+// sameRequest reports whether want, a Create request as it would be
+// stored, asks for invitation prev: the same inviter, name, amount and
+// expiry. The currency is not asked for (it follows the inviter's
+// preference when created), nor the status (prev may have been claimed).
+func sameRequest(prev, want Invitation) bool {
+	return prev.InviterLocal == want.InviterLocal && prev.FirstName == want.FirstName &&
+		prev.Amount == want.Amount && prev.ExpiresAt.Equal(want.ExpiresAt)
 }
 
 // newCode is 12 random hex digits: short enough for a link, 48 bits so

@@ -278,3 +278,63 @@ func TestNewRefusesABaseURLLinksCannotBeBuiltOn(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateRetryAfterExpiry: a retry under an Idempotency-Key answers the
+// first invitation even once the expiry it asked for has passed (the
+// request was valid when first made); without the key it would be refused.
+func TestCreateRetryAfterExpiry(t *testing.T) {
+	t.Parallel()
+	s, clock, _ := setup(t, storetest.SQLite(t))
+	exp := t0.Add(time.Minute)
+	in := invitations.CreateInput{InviterUMA: "$alice", ExpiresAt: &exp, IdempotencyKey: "k"}
+	first, err := s.Create(ctx, in)
+	if err != nil || first.Replayed {
+		t.Fatalf("create: %+v %v", first, err)
+	}
+	clock.Set(exp.Add(time.Second))
+	again, err := s.Create(ctx, in)
+	if err != nil || !again.Replayed || again.Code != first.Code {
+		t.Fatalf("retry: %+v %v, want %s replayed", again, err, first.Code)
+	}
+	in.IdempotencyKey = "other"
+	_, err = s.Create(ctx, in)
+	wantCode(t, err, 400, vaspd.CodeInvalidInput)
+}
+
+// TestCreateRacesCommit: a Create whose key another Create, still
+// uncommitted, has just taken answers that one's invitation once it
+// commits. (On PostgreSQL its INSERT waits on the other's, then fails on
+// the key's unique index, and it must try again, not fail; on SQLite the
+// writes are serial.) The goroutine is given time to get that far; were it
+// slower, it would find the invitation committed, and still answer it.
+func TestCreateRacesCommit(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s, _, _ := setup(t, db)
+		type result struct {
+			inv invitations.Invitation
+			err error
+		}
+		done := make(chan result, 1)
+		err := db.InTx(ctx, func(tx *store.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO invitations (code, inviter_user_id, inviter_local, first_name,
+				amount, currency, status, created_at, updated_at, idempotency_key)
+				SELECT '0123456789ab', id, uma_local, 'Bob', 0, '', 'PENDING', 1, 1, 'k' FROM users WHERE uma_local = 'alice'`); err != nil {
+				return err
+			}
+			go func() {
+				inv, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "$alice", FirstName: "Bob", IdempotencyKey: "k"})
+				done <- result{inv, err}
+			}()
+			time.Sleep(300 * time.Millisecond)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := <-done
+		if r.err != nil || !r.inv.Replayed || r.inv.Code != "0123456789ab" {
+			t.Fatalf("create: %+v %v, want 0123456789ab replayed", r.inv, r.err)
+		}
+	})
+}
