@@ -13,7 +13,8 @@ import (
 
 // MountUserImports adds the bulk CSV user upload (UMAaaS):
 //
-//	POST /users/bulk/csv             MANAGE  multipart field "file" (or a text/csv body) → 202 {jobId, status}
+//	POST /users/bulk/csv             MANAGE  multipart field "file" (or a text/csv body) → 202 {jobId, status};
+//	                                         idempotent (Idempotency-Key): a retry → 202, Idempotent-Replayed
 //	GET  /users/bulk/jobs/{jobId}    VIEW    BulkUserImportJob
 //
 // The file's header is checked at once (400 for a bad header, 413 for a file
@@ -32,13 +33,22 @@ type importHandlers struct {
 }
 
 func (h *importHandlers) upload(w http.ResponseWriter, r *http.Request) error {
+	key := r.Header.Get("Idempotency-Key")
+	if err := checkIdempotencyKey(key, idempotencyMaxKey); err != nil {
+		return err
+	}
 	file, err := readCSVUpload(w, r)
 	if err != nil {
 		return err
 	}
-	j, err := h.im.Submit(r.Context(), file, h.domain)
+	j, err := h.im.SubmitOnce(r.Context(), file, h.domain, key)
 	if err != nil {
 		return err
+	}
+	if j.Replayed {
+		// The first answer's status, as for invitations: the UMAaaS
+		// operation declares 202 only. The job's status is today's.
+		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	WriteJSON(w, http.StatusAccepted, map[string]string{"jobId": j.ID, "status": j.Status})
 	return nil

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"mime/multipart"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/vaspd/vaspd"
@@ -115,6 +117,115 @@ func TestBulkUserUpload(t *testing.T) {
 			if st, resp := f.do(t, "GET", p, &f.viewer, "", ""); st != 404 || resp["code"] != vaspd.CodeBulkUploadJobNotFound {
 				t.Errorf("GET %s: %d %v", p, st, resp)
 			}
+		}
+	})
+}
+
+// TestBulkUserUploadIdempotencyKey: a platform retrying POST
+// /users/bulk/csv after a lost response, with its Idempotency-Key, gets the
+// job the first upload created (its 202, marked Idempotent-Replayed), never
+// a second job importing the file again; the key sent with another file is
+// refused, and of concurrent retries one creates.
+func TestBulkUserUploadIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		p, err := rates.NewConfigProvider(rates.DefaultConfig(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		im := users.NewImporter(users.New(db, nil, users.WithRates(p)), users.ImporterOptions{})
+		f := newFixture(t, db, func(s *api.Server) { s.MountUserImports(im, "vasp.example") })
+		count := func() int {
+			t.Helper()
+			var n int
+			if err := db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM user_imports`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		upload := func(file, key string) (int, map[string]any, http.Header) {
+			t.Helper()
+			ct, body := multipartBody(t, map[string]string{"file": file})
+			return f.send(t, "POST", "/users/bulk/csv", &f.admin, ct, body, "Idempotency-Key", key)
+		}
+
+		st, first, h := upload(uploadCSV, "csv-1")
+		if st != http.StatusAccepted || h.Get("Idempotent-Replayed") != "" {
+			t.Fatalf("upload: %d %v %v", st, first, h)
+		}
+		// The retry (another multipart boundary), and the same file sent
+		// as text/csv.
+		for _, retry := range []func() (int, map[string]any, http.Header){
+			func() (int, map[string]any, http.Header) { return upload(uploadCSV, "csv-1") },
+			func() (int, map[string]any, http.Header) {
+				return f.send(t, "POST", "/users/bulk/csv", &f.admin, "text/csv", uploadCSV, "Idempotency-Key", "csv-1")
+			},
+		} {
+			st, got, h := retry()
+			if st != http.StatusAccepted || h.Get("Idempotent-Replayed") != "true" || got["jobId"] != first["jobId"] {
+				t.Fatalf("retry: %d %v %v, want job %v", st, got, h, first["jobId"])
+			}
+		}
+		// The same key with another file: refused, no job.
+		st, got, _ := upload(uploadCSV+"$late,user126,INDIVIDUAL,Late\n", "csv-1")
+		wantError(t, st, got, http.StatusUnprocessableEntity, vaspd.CodeIdempotencyKeyReused)
+		if n := count(); n != 1 {
+			t.Fatalf("%d jobs after retries", n)
+		}
+		// Once the job ran, a retry answers it as it is now, and starts
+		// nothing.
+		if found, err := im.Step(context.Background()); !found || err != nil {
+			t.Fatalf("step %v %v", found, err)
+		}
+		if st, got, _ := upload(uploadCSV, "csv-1"); st != http.StatusAccepted || got["jobId"] != first["jobId"] || got["status"] != "COMPLETED" {
+			t.Fatalf("retry after the job: %d %v", st, got)
+		}
+		if found, err := im.Step(context.Background()); found || err != nil {
+			t.Fatalf("a retry left a job to run: %v %v", found, err)
+		}
+		// Another key, or none, is another job.
+		if st, got, h := upload(uploadCSV, "csv-2"); st != http.StatusAccepted || got["jobId"] == first["jobId"] || h.Get("Idempotent-Replayed") != "" {
+			t.Fatalf("another key: %d %v", st, got)
+		}
+		if st, got, _ := upload(uploadCSV, ""); st != http.StatusAccepted || got["jobId"] == first["jobId"] {
+			t.Fatalf("no key: %d %v", st, got)
+		}
+		st, got, _ = upload(uploadCSV, strings.Repeat("k", 256))
+		wantError(t, st, got, http.StatusBadRequest, vaspd.CodeInvalidInput)
+		if n := count(); n != 3 {
+			t.Fatalf("%d jobs, want 3", n)
+		}
+
+		// Concurrent retries of one upload create one job.
+		var (
+			wg      sync.WaitGroup
+			mu      sync.Mutex
+			created int
+			jobs    = map[any]bool{}
+		)
+		ct, body := multipartBody(t, map[string]string{"file": uploadCSV})
+		start := make(chan struct{}) // all at once, so that they overlap
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				st, got, h := f.send(t, "POST", "/users/bulk/csv", &f.admin, ct, body, "Idempotency-Key", "csv-race")
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case st != http.StatusAccepted:
+					t.Errorf("concurrent upload: %d %v", st, got)
+				case h.Get("Idempotent-Replayed") == "":
+					created++
+				}
+				jobs[got["jobId"]] = true
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if created != 1 || len(jobs) != 1 || count() != 4 {
+			t.Fatalf("%d created, jobs %v, %d jobs", created, jobs, count())
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
@@ -59,6 +60,9 @@ type ImportJob struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	CompletedAt time.Time
+	// Replayed is set by SubmitOnce when an earlier submission with the
+	// same idempotency key created the job.
+	Replayed bool
 }
 
 // Webhook is j in the UMAaaS shape, as GET /users/bulk/jobs/{jobId} and
@@ -130,6 +134,15 @@ func NewImporter(s *Service, opt ImporterOptions) *Importer {
 // MaxImportRows; row problems are reported by the job) and stores it as a
 // PENDING job. domain is this VASP's UMA domain.
 func (im *Importer) Submit(ctx context.Context, file []byte, domain string) (ImportJob, error) {
+	return im.SubmitOnce(ctx, file, domain, "")
+}
+
+// SubmitOnce is Submit under an idempotency key (none if ""): a retry with
+// the same key and the same file answers the job the first created, as it
+// is now (Replayed set), and starts nothing; the key with another file is a
+// 422 IDEMPOTENCY_KEY_REUSED. The key is stored on the job by the INSERT
+// that creates it.
+func (im *Importer) SubmitOnce(ctx context.Context, file []byte, domain, key string) (ImportJob, error) {
 	if len(file) > MaxImportBytes {
 		return ImportJob{}, vaspd.Errorf(http.StatusRequestEntityTooLarge, vaspd.CodeRequestTooLarge,
 			"the CSV file is larger than %d bytes", MaxImportBytes)
@@ -149,18 +162,77 @@ func (im *Importer) Submit(ctx context.Context, file []byte, domain string) (Imp
 		}
 		total++
 	}
-	now := im.users.clock.Now().UTC().Truncate(time.Microsecond)
-	j := ImportJob{ID: vaspd.NewID(vaspd.IDJob), Status: ImportPending, Total: total, Errors: []ImportRowError{},
-		CreatedAt: now, UpdatedAt: now}
-	_, err = im.users.db.ExecContext(ctx, `INSERT INTO user_imports (id, status, csv, domain, total, next_row,
-		successful, failed, lease_until, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 0, 0, 0, 0, $6, $6)`,
-		j.ID, j.Status, file, domain, total, store.Micros(now))
-	if err != nil {
-		return ImportJob{}, fmt.Errorf("users: store import job: %w", err)
+	var sum string
+	if key != "" {
+		h := sha256.Sum256(file)
+		sum = hex.EncodeToString(h[:])
 	}
-	select {
-	case im.wake <- struct{}{}:
-	default:
+	for try := 0; ; try++ {
+		j, err := im.submit(ctx, file, domain, total, key, sum)
+		if errors.Is(err, errImportKeyTaken) && try < 3 {
+			continue // a concurrent submission with the key committed first: the next try answers its job
+		}
+		if err == nil && !j.Replayed {
+			select {
+			case im.wake <- struct{}{}:
+			default:
+			}
+		}
+		return j, err
+	}
+}
+
+// errImportKeyTaken: the INSERT of a new job met the idempotency key's
+// unique index. On PostgreSQL the transaction is then aborted, so
+// SubmitOnce tries again in a new one.
+var errImportKeyTaken = errors.New("users: import idempotency key taken")
+
+// submit answers the job key names if there is one (sum is the file's
+// SHA-256, which must be that job's), else stores file as a new job, in
+// one transaction.
+func (im *Importer) submit(ctx context.Context, file []byte, domain string, total int64, key, sum string) (ImportJob, error) {
+	var j ImportJob
+	err := im.users.db.InTx(ctx, func(tx *store.Tx) error {
+		var idem, hash any
+		if key != "" {
+			var id string
+			var prev sql.NullString
+			err := tx.QueryRowContext(ctx, `SELECT id, csv_sha256 FROM user_imports WHERE idempotency_key = $1`, key).Scan(&id, &prev)
+			if err == nil {
+				if prev.String != sum {
+					// 422 like every reuse of a key for another request
+					// (the ledger's, an execute's, an invitation's).
+					return vaspd.Errorf(http.StatusUnprocessableEntity, vaspd.CodeIdempotencyKeyReused,
+						"this Idempotency-Key was already used to upload another file")
+				}
+				if j, err = getImport(ctx, tx, id); err != nil {
+					return err
+				}
+				j.Replayed = true
+				return nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("users: read import job by idempotency key: %w", err)
+			}
+			idem, hash = key, sum
+		}
+		now := im.users.clock.Now().UTC().Truncate(time.Microsecond)
+		j = ImportJob{ID: vaspd.NewID(vaspd.IDJob), Status: ImportPending, Total: total, Errors: []ImportRowError{},
+			CreatedAt: now, UpdatedAt: now}
+		_, err := tx.ExecContext(ctx, `INSERT INTO user_imports (id, status, csv, domain, total, next_row,
+			successful, failed, lease_until, created_at, updated_at, idempotency_key, csv_sha256)
+			VALUES ($1, $2, $3, $4, $5, 0, 0, 0, 0, $6, $6, $7, $8)`,
+			j.ID, j.Status, file, domain, total, store.Micros(now), idem, hash)
+		if err != nil && key != "" && tx.Driver().IsUniqueViolation(err) {
+			return fmt.Errorf("%w: %w", errImportKeyTaken, err)
+		}
+		if err != nil {
+			return fmt.Errorf("users: store import job: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return ImportJob{}, err
 	}
 	return j, nil
 }

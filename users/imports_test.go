@@ -2,6 +2,8 @@ package users_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -363,6 +365,52 @@ func TestImportJobWebhookFitsReceivers(t *testing.T) {
 		if len(body) > webhook.DefaultMaxBodyBytes {
 			t.Fatalf("BULK_UPLOAD body of %d bytes (%d errors listed); vaspd's receiver takes at most %d",
 				len(body), len(j.Errors), webhook.DefaultMaxBodyBytes)
+		}
+	})
+}
+
+// TestSubmitOnceRacesCommit: a submission whose key another submission,
+// still uncommitted, has just taken answers that one's job once it
+// commits. (On PostgreSQL its INSERT waits on the other's, then fails on
+// the key's unique index, and it must try again, not fail; on SQLite the
+// writes are serial.) The goroutine is given time to get that far; were it
+// slower, it would find the job committed, and still answer it.
+func TestSubmitOnceRacesCommit(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s, _ := newService(t, db)
+		im := users.NewImporter(s, users.ImporterOptions{})
+		sum := sha256.Sum256([]byte(importCSV))
+		id := vaspd.NewID(vaspd.IDJob)
+		type result struct {
+			j   users.ImportJob
+			err error
+		}
+		done := make(chan result, 1)
+		err := db.InTx(ctx, func(tx *store.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO user_imports (id, status, csv, domain, total, next_row, successful,
+				failed, lease_until, created_at, updated_at, idempotency_key, csv_sha256)
+				VALUES ($1, 'PENDING', $2, 'vasp.example', 6, 0, 0, 0, 0, 1, 1, 'k', $3)`,
+				id, []byte(importCSV), hex.EncodeToString(sum[:])); err != nil {
+				return err
+			}
+			go func() {
+				j, err := im.SubmitOnce(ctx, []byte(importCSV), "vasp.example", "k")
+				done <- result{j, err}
+			}()
+			time.Sleep(300 * time.Millisecond)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := <-done
+		if r.err != nil || !r.j.Replayed || r.j.ID != id {
+			t.Fatalf("submit: %+v %v, want job %s replayed", r.j, r.err, id)
+		}
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM user_imports`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%d jobs (%v)", n, err)
 		}
 	})
 }
