@@ -271,6 +271,8 @@ func TestUMAUtxoCallback(t *testing.T) {
 			{"too old", good, cb(f.domain, f.keys.Signing, now.Add(-25*time.Hour)), 400, uma.CodeInvalidNonce},
 			{"valid", good, valid, 200, ""},
 			{"replayed", good, valid, 400, uma.CodeInvalidNonce},
+			// The sender's retry, signed afresh: a success, not kept again.
+			{"retried", good, cb(f.domain, f.keys.Signing, now), 200, ""},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {

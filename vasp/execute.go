@@ -7,14 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/ledger"
 	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/store"
-	"github.com/vaspd/vaspd/uma"
 )
 
 // The sending side, step 3: executing a quote. One transaction claims the
@@ -440,53 +438,4 @@ func (s *Service) claimSend(ctx context.Context, t Transaction) (updatedAt time.
 	}
 	n, err := res.RowsAffected()
 	return store.Time(store.Micros(now)), n == 1, err
-}
-
-// ReceiveUtxoCallback verifies and stores a counterparty's post-transaction
-// callback about one of our transactions.
-func (s *Service) ReceiveUtxoCallback(ctx context.Context, txID string, body []byte) error {
-	cb, err := uma.ParsePostTransactionCallback(body)
-	if err != nil {
-		return err
-	}
-	var t Transaction
-	if _, perr := vaspd.ParseID(vaspd.IDQuote, txID); perr == nil {
-		// Our payreqs name the quote: its id exists before the transaction.
-		t, err = scanTransaction(s.db.QueryRowContext(ctx, `SELECT `+txColumns+` FROM uma_transactions WHERE quote_id = $1`, txID))
-	} else {
-		t, err = s.GetTransaction(ctx, txID)
-	}
-	switch {
-	case errors.Is(err, sql.ErrNoRows) || vaspd.AsError(err).Status == http.StatusNotFound:
-		return uma.Errorf(uma.CodeRequestNotFound, "no such transaction")
-	case err != nil:
-		// Not "no such transaction": the sender would stop retrying a
-		// callback our database merely failed to look up. A 500 it retries.
-		return fmt.Errorf("find the transaction of a utxo callback: %w", err)
-	}
-	if cb.VaspDomain == "" {
-		return uma.Errorf(uma.CodeParseUTXOCallbackError, "vaspDomain is required")
-	}
-	addr, err := uma.ParseAddress(t.Counterparty)
-	if err != nil {
-		// A plain LNURL payment has no UMA counterparty to hear from.
-		return uma.Errorf(uma.CodeRequestNotFound, "no such transaction")
-	}
-	if !strings.EqualFold(addr.Domain, cb.VaspDomain) {
-		return uma.Errorf(uma.CodeInvalidSignature, "callback from %s about a payment with %s", vaspd.Truncate(cb.VaspDomain, 100), addr.Domain)
-	}
-	// The nonce is stored with the callback: one that could not be kept
-	// leaves its nonce unused, so the sender's retry is not a replay.
-	vctx, nonces := deferNonces(ctx)
-	if err := s.verifier.VerifyPostTransactionCallback(vctx, cb, cb.VaspDomain); err != nil {
-		return err
-	}
-	return s.db.InTx(ctx, func(tx *store.Tx) error {
-		if err := s.nonces.saveDeferred(ctx, tx, nonces); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO uma_utxo_callbacks (id, transaction_id, vasp_domain, body, received_at) VALUES ($1, $2, $3, $4, $5)`,
-			vaspd.NewID("UtxoCallback"), t.ID, cb.VaspDomain, string(body), store.Micros(s.clock.Now()))
-		return err
-	})
 }

@@ -2,11 +2,14 @@ package vasp_test
 
 import (
 	"database/sql"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/uma"
 	"github.com/vaspd/vaspd/vasp"
 )
 
@@ -91,6 +94,56 @@ func TestUpgradeUmaRequestQuotes(t *testing.T) {
 			if got != q.want {
 				t.Errorf("quote %s pays UMA request %q after the upgrade, want %q", q.id, got, q.want)
 			}
+		}
+	})
+}
+
+// TestUpgradeUtxoCallbacksKeptOnce: callbacks kept before migration 0520
+// keyed them by content, duplicates among them included (retries of one
+// callback were all kept), survive it unchanged, and a sender's retry of
+// one of them is not kept again after it.
+func TestUpgradeUtxoCallbacksKeptOnce(t *testing.T) {
+	old := func(amount int64, nonce string) string {
+		b, err := json.Marshal(uma.PostTransactionCallback{VaspDomain: "vasp1.example", Signature: "3044", SignatureNonce: nonce,
+			SignatureTimestamp: 1, Utxos: []uma.UtxoWithAmount{{Utxo: "ab:0", AmountMsats: amount}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	const txID = "Transaction:0197a0d4-6a5e-7000-8000-000000000001"
+	storetest.EachUpgrade(t, 520, func(t *testing.T, db *sql.DB) {
+		if _, err := db.Exec(`INSERT INTO uma_transactions (id, direction, status, user_id, platform_user_id,
+			our_address, counterparty, payment_hash, invoice, currency, amount, msats, fee, counter_currency, counter_amount,
+			failure_reason, details, approval, created_at, updated_at, settled_at)
+			VALUES ('` + txID + `', 'INCOMING', 'COMPLETED', 'User:1', 'p', '$bob@x', '$alice@vasp1.example', '` + strings.Repeat("0", 64) + `',
+			'lnbcrt1', 'EUR', 1, 1000, 0, 'EUR', 1, '', '{}', '', 1, 1, 1)`); err != nil {
+			t.Fatal(err)
+		}
+		for i, body := range []string{old(1000, "1"), old(1000, "2"), old(2000, "3")} {
+			if _, err := db.Exec(fmt.Sprintf(`INSERT INTO uma_utxo_callbacks (id, transaction_id, vasp_domain, body, received_at)
+				VALUES ('UtxoCallback:%d', '%s', 'vasp1.example', '%s', 1)`, i, txID, body)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}, func(t *testing.T, db *store.DB) {
+		if n := utxoCallbackRows(t, db, txID); n != 3 {
+			t.Fatalf("%d callbacks after the upgrade, want the 3 kept before", n)
+		}
+		w := newWorld(t, db)
+		alices := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		for _, amount := range []int64{1000, 2000} {
+			cb := uma.PostTransactionCallback{VaspDomain: "vasp1.example", Utxos: []uma.UtxoWithAmount{{Utxo: "ab:0", AmountMsats: amount}}}
+			wantCode(t, s.ReceiveUtxoCallback(t.Context(), txID, signedCallback(t, alices.Signing, w.clock.Now(), cb)), "")
+		}
+		if n := utxoCallbackRows(t, db, txID); n != 3 {
+			t.Fatalf("%d callbacks after retries of those kept before the upgrade, want 3", n)
+		}
+		cb := uma.PostTransactionCallback{VaspDomain: "vasp1.example", Utxos: []uma.UtxoWithAmount{{Utxo: "ab:0", AmountMsats: 3000}}}
+		wantCode(t, s.ReceiveUtxoCallback(t.Context(), txID, signedCallback(t, alices.Signing, w.clock.Now(), cb)), "")
+		if n := utxoCallbackRows(t, db, txID); n != 4 {
+			t.Fatalf("%d callbacks after a new one, want 4", n)
 		}
 	})
 }

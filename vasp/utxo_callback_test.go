@@ -1,0 +1,109 @@
+package vasp_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/uma"
+)
+
+// signedCallback is a post-transaction callback from domain, signed afresh
+// (a new nonce) with key: what a sender retrying a callback sends.
+func signedCallback(t *testing.T, key *uma.PrivateKey, now time.Time, cb uma.PostTransactionCallback) []byte {
+	t.Helper()
+	cb.Sign(key, now)
+	b, err := json.Marshal(&cb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// utxoCallbackRows counts the callbacks kept about one transaction.
+func utxoCallbackRows(t *testing.T, db *store.DB, txID string) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM uma_utxo_callbacks WHERE transaction_id = $1`, txID).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A sender retrying a callback we kept (its first attempt timed out after
+// we stored it) signs it afresh: the retry is answered as a success and
+// not kept a second time, however it orders its UTXOs; a callback saying
+// something else is kept.
+func TestUtxoCallbackRetryKeptOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		alices := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		tr := completed(t, w, s, "", w.clock.Now())
+		first := uma.PostTransactionCallback{VaspDomain: "vasp1.example", TransactionStatus: uma.TransactionCompleted,
+			Utxos: []uma.UtxoWithAmount{{Utxo: "ab:0", AmountMsats: 1000}, {Utxo: "cd:1", AmountMsats: 2000}}}
+		wantCode(t, s.ReceiveUtxoCallback(t.Context(), tr.ID, signedCallback(t, alices.Signing, w.clock.Now(), first)), "")
+
+		retries := []uma.PostTransactionCallback{first, first}
+		retries[1].Utxos = []uma.UtxoWithAmount{first.Utxos[1], first.Utxos[0]}
+		for _, cb := range retries {
+			w.clock.Advance(time.Second)
+			wantCode(t, s.ReceiveUtxoCallback(t.Context(), tr.ID, signedCallback(t, alices.Signing, w.clock.Now(), cb)), "")
+		}
+		if n := utxoCallbackRows(t, db, tr.ID); n != 1 {
+			t.Fatalf("%d callbacks kept after retries of one, want 1", n)
+		}
+
+		other := first
+		other.Utxos = []uma.UtxoWithAmount{{Utxo: "ab:0", AmountMsats: 1001}}
+		failed := first
+		failed.TransactionStatus, failed.ErrorCode = uma.TransactionFailed, uma.CodeInternalError
+		for _, cb := range []uma.PostTransactionCallback{other, failed} {
+			wantCode(t, s.ReceiveUtxoCallback(t.Context(), tr.ID, signedCallback(t, alices.Signing, w.clock.Now(), cb)), "")
+		}
+		if n := utxoCallbackRows(t, db, tr.ID); n != 3 {
+			t.Fatalf("%d callbacks kept, want 3 (three different ones)", n)
+		}
+	})
+}
+
+// Copies of one callback signed apart and arriving at once are all
+// answered as a success, and one is kept.
+func TestUtxoCallbackConcurrentCopiesKeptOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		alices := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		const rounds, copies = 3, 12
+		for round := range rounds {
+			tr := completed(t, w, s, "", w.clock.Now())
+			cb := uma.PostTransactionCallback{VaspDomain: "vasp1.example", Utxos: []uma.UtxoWithAmount{{Utxo: "ab:0", AmountMsats: 1000}}}
+			bodies := make([][]byte, copies)
+			for i := range bodies {
+				bodies[i] = signedCallback(t, alices.Signing, w.clock.Now(), cb)
+			}
+			errs := make([]error, copies)
+			var wg sync.WaitGroup
+			for i := range copies {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs[i] = s.ReceiveUtxoCallback(context.Background(), tr.ID, bodies[i])
+				}()
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("round %d, copy %d: %v, want success", round, i, err)
+				}
+			}
+			if n := utxoCallbackRows(t, db, tr.ID); n != 1 {
+				t.Fatalf("round %d: %d callbacks kept of %d copies, want 1", round, n, copies)
+			}
+		}
+	})
+}
