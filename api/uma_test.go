@@ -300,6 +300,19 @@ func TestUMAUtxoCallback(t *testing.T) {
 		if err := db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM uma_utxo_callbacks`).Scan(&n); err != nil || n != 1 {
 			t.Fatalf("%d callbacks stored (%v), want 1", n, err)
 		}
+		// Different callbacks about one payment are kept up to a cap; past
+		// it, an UMA error with a 4xx the sender does not retry.
+		for i := 1; i <= vasp.MaxUtxoCallbacks; i++ {
+			c := &uma.PostTransactionCallback{VaspDomain: f.domain, Utxos: []uma.UtxoWithAmount{{Utxo: strings.Repeat("cd", 32) + ":0", AmountMsats: int64(i)}}}
+			c.Sign(f.keys.Signing, now)
+			status, raw, _ := f.call(t, "POST", good, nil, mustJSON(t, c))
+			if i < vasp.MaxUtxoCallbacks && status != 200 {
+				t.Fatalf("callback %d of %d: %d %s", i+1, vasp.MaxUtxoCallbacks, status, raw)
+			}
+			if i == vasp.MaxUtxoCallbacks {
+				wantUMAError(t, status, raw, 403, uma.CodeForbidden)
+			}
+		}
 	})
 }
 

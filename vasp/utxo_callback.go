@@ -18,11 +18,22 @@ import (
 	"github.com/vaspd/vaspd/uma"
 )
 
+// MaxUtxoCallbacks bounds the different post-transaction callbacks kept
+// about one transaction. A sender owes one per payment (UMAD-07), perhaps a
+// second reporting another outcome or updated UTXOs, and its retries of one
+// are kept once; beyond that, a counterparty sending ever new ones could
+// grow uma_utxo_callbacks without limit (up to 256 KiB a row) about one
+// payment. Ten is well above what an honest sender sends, and bounds the
+// rows, and what ReceiveUtxoCallback reads to compare, to a few MiB.
+const MaxUtxoCallbacks = 10
+
 // ReceiveUtxoCallback verifies and stores a counterparty's post-transaction
 // callback about one of our transactions. A callback saying what one kept
 // about the transaction already says (a sender's retry, signed afresh) is
 // answered as a success and not kept again, so a sender whose first
-// attempt timed out after we stored it stops retrying.
+// attempt timed out after we stored it stops retrying. Past
+// MaxUtxoCallbacks different ones, more are refused with FORBIDDEN (403),
+// which a sender takes as final, unlike a 5xx.
 func (s *Service) ReceiveUtxoCallback(ctx context.Context, txID string, body []byte) error {
 	cb, err := uma.ParsePostTransactionCallback(body)
 	if err != nil {
@@ -82,6 +93,10 @@ func (s *Service) ReceiveUtxoCallback(ctx context.Context, txID string, body []b
 		if kept[hash] {
 			s.log.Debug("utxo callback kept already", "transaction", t.ID)
 			return nil
+		}
+		if len(kept) >= MaxUtxoCallbacks {
+			s.log.Warn("utxo callback over the cap refused", "transaction", t.ID, "from", cb.VaspDomain, "kept", len(kept))
+			return uma.Errorf(uma.CodeForbidden, "this transaction has %d post-transaction callbacks already, the most kept; do not send more", len(kept))
 		}
 		// ON CONFLICT: the unique key is what keeps one of two copies
 		// should they ever be decided at once.

@@ -3,6 +3,7 @@ package vasp_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
 	"github.com/vaspd/vaspd/uma"
+	"github.com/vaspd/vaspd/vasp"
 )
 
 // signedCallback is a post-transaction callback from domain, signed afresh
@@ -104,6 +106,66 @@ func TestUtxoCallbackConcurrentCopiesKeptOnce(t *testing.T) {
 			if n := utxoCallbackRows(t, db, tr.ID); n != 1 {
 				t.Fatalf("round %d: %d callbacks kept of %d copies, want 1", round, n, copies)
 			}
+		}
+	})
+}
+
+// A counterparty cannot grow our table without bound about one payment:
+// past MaxUtxoCallbacks different callbacks, more are refused with a 4xx
+// the sender must not retry, also when they arrive at once, while a retry
+// of one kept is still a success.
+func TestUtxoCallbackCap(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		alices := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		distinct := func(i int) []byte {
+			return signedCallback(t, alices.Signing, w.clock.Now(), uma.PostTransactionCallback{VaspDomain: "vasp1.example",
+				Utxos: []uma.UtxoWithAmount{{Utxo: "ab:0", AmountMsats: int64(1000 + i)}}})
+		}
+
+		tr := completed(t, w, s, "", w.clock.Now())
+		for i := range vasp.MaxUtxoCallbacks {
+			wantCode(t, s.ReceiveUtxoCallback(t.Context(), tr.ID, distinct(i)), "")
+		}
+		err := s.ReceiveUtxoCallback(t.Context(), tr.ID, distinct(vasp.MaxUtxoCallbacks))
+		wantCode(t, err, uma.CodeForbidden)
+		if st := uma.AsError(err).HTTPStatus(); st != http.StatusForbidden {
+			t.Fatalf("over the cap: HTTP %d, want 403", st)
+		}
+		wantCode(t, s.ReceiveUtxoCallback(t.Context(), tr.ID, distinct(0)), "")
+		if n := utxoCallbackRows(t, db, tr.ID); n != vasp.MaxUtxoCallbacks {
+			t.Fatalf("%d callbacks kept, want %d", n, vasp.MaxUtxoCallbacks)
+		}
+
+		// At once: the cap holds against callbacks racing for its last places.
+		racing := completed(t, w, s, "", w.clock.Now())
+		const copies = 3 * vasp.MaxUtxoCallbacks
+		bodies := make([][]byte, copies)
+		for i := range bodies {
+			bodies[i] = distinct(i)
+		}
+		errs := make([]error, copies)
+		var wg sync.WaitGroup
+		for i := range copies {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = s.ReceiveUtxoCallback(context.Background(), racing.ID, bodies[i])
+			}()
+		}
+		wg.Wait()
+		ok := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case !uma.AsError(err).Is(uma.CodeForbidden):
+				t.Fatalf("callback %d: %v, want success or FORBIDDEN", i, err)
+			}
+		}
+		if n := utxoCallbackRows(t, db, racing.ID); n != vasp.MaxUtxoCallbacks || ok != n {
+			t.Fatalf("%d callbacks kept, %d answered success, want %d", n, ok, vasp.MaxUtxoCallbacks)
 		}
 	})
 }
