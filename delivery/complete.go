@@ -166,12 +166,7 @@ func (w *worker) record(batch []finished) error {
 			// began: after a 10 s timeout a 1 s back-off counted from
 			// the start has long run out, and the endpoint would be
 			// probed again at once, all timed-out endpoints together.
-			// Jittered like the retries, so endpoints that failed
-			// together (a timeout storm) come due again spread out, not
-			// in one claim.
-			backoff := endpointBackoff(ec.streak)
-			backoff = time.Duration(float64(backoff) * (1 + s.opt.Retry.Jitter*(2*s.rnd()-1)))
-			until := f.res.started.Add(f.res.latency).Add(max(backoff, f.res.retryAfter))
+			until := endpointBackoffUntil(s.opt.Retry, ec.streak, f.res.started.Add(f.res.latency), f.res.retryAfter, s.rnd)
 			if until.After(ec.backoff) {
 				ec.backoff = until
 			}

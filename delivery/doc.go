@@ -30,7 +30,8 @@
 //
 // Isolation: attempts to one endpoint are limited per process
 // (Options.PerEndpoint); an endpoint that fails is backed off as a whole
-// (1 s doubling to 5 min) and probed one attempt at a time, and its due
+// (1 s doubling, ±10 % jitter, capped at 5 min after the jitter) and probed
+// one attempt at a time, and its due
 // deliveries are not even claimed meanwhile, so a dead, slow or throttling
 // endpoint holds no worker that another endpoint could use.
 //

@@ -190,16 +190,38 @@ func retryAfter(status int, h http.Header, now time.Time, limit time.Duration) t
 	return min(max(d, 0), limit)
 }
 
+// maxEndpointBackoff caps an endpoint's back-off, jitter included (a
+// receiver's Retry-After is bounded on its own, by MaxRetryAfter).
+const maxEndpointBackoff = 5 * time.Minute
+
 // endpointBackoff is how long a failing endpoint is left alone after streak
-// consecutive failures: 1 s, 2 s, 4 s … capped at 5 min. Its due deliveries
-// are not claimed meanwhile, so they hold no worker and burn no attempt.
+// consecutive failures, before jitter: 1 s, 2 s, 4 s … capped at 5 min. Its
+// due deliveries are not claimed meanwhile, so they hold no worker and burn
+// no attempt.
 func endpointBackoff(streak int64) time.Duration {
 	if streak <= 0 {
 		return 0
 	}
 	d := time.Second
-	for i := int64(1); i < streak && d < 5*time.Minute; i++ {
+	for i := int64(1); i < streak && d < maxEndpointBackoff; i++ {
 		d *= 2
 	}
-	return min(d, 5*time.Minute)
+	return min(d, maxEndpointBackoff)
+}
+
+// endpointBackoffUntil is when an endpoint whose failure (the streak-th in
+// a row) was seen at seen may be attempted again: its back-off, jittered
+// like the retries (p.Jitter, already defaulted: Options.withDefaults) so
+// endpoints that failed together (a timeout storm) come due again spread
+// out, or the receiver's Retry-After (already bounded), whichever is later.
+//
+// The 5 min cap bounds the back-off after jitter, as RetryPolicy.next's cap
+// does its delays: a capped back-off is only ever shortened, 4.5–5 min by
+// default; shorter ones keep their full ±Jitter.
+func endpointBackoffUntil(p RetryPolicy, streak int64, seen time.Time, retryAfter time.Duration, rnd func() float64) time.Time {
+	d := endpointBackoff(streak)
+	if p.Jitter > 0 {
+		d = min(time.Duration(float64(d)*(1+p.Jitter*(2*rnd()-1))), maxEndpointBackoff)
+	}
+	return seen.Add(max(d, retryAfter))
 }
