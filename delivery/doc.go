@@ -41,5 +41,8 @@
 //
 // [Service.Send] is the synchronous mode for webhooks whose answer decides
 // something (the INCOMING_PAYMENT approval): one attempt now, the receiver's
-// status and body returned within a deadline, logged like any other.
+// status and body returned within a deadline, logged like any other. Its
+// answer feeds the endpoint's back-off as a queued attempt's does (a 403 or
+// 422, the approval's decisions, excepted); it is made even while the
+// endpoint is backed off, since an approval cannot wait.
 package delivery

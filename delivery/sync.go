@@ -45,6 +45,15 @@ type SendOptions struct {
 // to (ErrEndpointDisabled, a 409): it was disabled so that nothing reaches
 // it, and a send that is never retried cannot wait for it as queued
 // deliveries do.
+//
+// The answer feeds the endpoint's back-off as a queued attempt's does
+// (recordSyncHealth): a 429, a 503, any other failure backs it off (at
+// least for a bounded Retry-After), so its queued deliveries wait; a
+// success ends its back-off. A send to an endpoint that is backed off is
+// still made: the back-off spares workers and the receiver the queued
+// deliveries, which can wait, while a sync send is time-critical and never
+// retried (an approval not asked rejects the payment), and its answer is
+// the freshest news of the endpoint: it renews or ends the back-off.
 func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Response, error) {
 	now := s.opt.Clock.Now()
 	body, err := ev.encode(now)
@@ -131,7 +140,13 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 	defer cancel()
 	end := store.Micros(s.opt.Clock.Now())
 	gone, disabled := classify(res.status) == outcomeGone, false
+	health := syncHealth(ctx, res)
+	var streak int64
+	var streakChanged bool
 	err = s.db.InTx(rctx, func(tx *store.Tx) error {
+		// The endpoint row first, then the delivery's: the lock order of
+		// every transaction that writes both (lockEndpoints).
+		//
 		// A 410 disables the endpoint, as it does for queued deliveries
 		// (complete.go): its waiting deliveries then wait for it to be
 		// re-enabled. Only if it still has the URL that answered, and is
@@ -144,6 +159,10 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 				return err
 			}
 		}
+		var err error
+		if streak, streakChanged, err = s.recordSyncHealth(rctx, tx, t.id, health, res); err != nil {
+			return err
+		}
 		logMsg := msg
 		if disabled {
 			logMsg += ": endpoint disabled until re-enabled"
@@ -153,7 +172,7 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 			deliveryID, store.Micros(res.started), res.latency.Microseconds(), res.status, logged, logMsg); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(rctx, `UPDATE webhook_deliveries SET status = $2, attempts = 1, last_status = $3,
+		_, err = tx.ExecContext(rctx, `UPDATE webhook_deliveries SET status = $2, attempts = 1, last_status = $3,
 			last_error = $4, lease_token = '', updated_at = $5, finished_at = $5 WHERE id = $1`,
 			deliveryID, status, res.status, logMsg, end)
 		return err
@@ -163,10 +182,132 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 	if err != nil {
 		// The receiver's answer stands; only the log is missing.
 		s.opt.Log.Error("recording a synchronous webhook attempt failed", "delivery", deliveryID, "err", err)
-	} else if disabled {
-		s.opt.Log.Warn("webhook endpoint disabled", "endpoint", t.id, "reason", goneReason)
+	} else {
+		if disabled {
+			s.opt.Log.Warn("webhook endpoint disabled", "endpoint", t.id, "reason", goneReason)
+		}
+		s.syncHealthSeen(t.id, health, streak, streakChanged)
 	}
 	return resp, nil
+}
+
+// health is what one synchronous attempt tells of its endpoint's health.
+type health int
+
+const (
+	healthNone    health = iota // nothing: a 410 (handled on its own), a decision, a cancelled caller
+	healthOK                    // delivered: the back-off ends
+	healthFailing               // a failure: backed off, as after a queued one
+)
+
+// syncHealth judges a synchronous attempt's result for the endpoint's
+// back-off as classify judges a queued one's, with two exceptions. A 403
+// or 422 is the approval flow's decision (reject, need more information),
+// an answer from a receiver at work, not a failure: counted as one, every
+// rejected payment would back off the platform's endpoint, up to 5 min.
+// And an attempt whose caller went away (ctx cancelled, not its deadline)
+// says nothing of the receiver. A timeout, the endpoint's or the caller's
+// deadline (the approval timeout), is a failure, as a queued one is.
+func syncHealth(ctx context.Context, res attemptResult) health {
+	switch {
+	case res.err == nil && classify(res.status) == outcomeDelivered:
+		return healthOK
+	case res.err == nil && (res.status == http.StatusGone ||
+		res.status == http.StatusForbidden || res.status == http.StatusUnprocessableEntity):
+		return healthNone
+	case errors.Is(ctx.Err(), context.Canceled):
+		return healthNone
+	}
+	return healthFailing
+}
+
+// recordSyncHealth writes what a synchronous attempt's result h means for
+// endpoint id's failure streak and back-off, in tx, as record does for
+// queued attempts, and returns the new streak and whether it wrote one.
+//
+// A success resets the streak and ends the back-off (no write when there
+// is none). A failure adds one to the streak in the row itself — other
+// processes' workers, and other sync sends, may be recording failures of
+// the same endpoint at once — and moves backoff_until to the back-off that
+// streak earns (endpointBackoffUntil: jittered, capped, counted from when
+// the failure was seen) or the receiver's Retry-After, already bounded by
+// MaxRetryAfter (attempt), whichever is later, never earlier than it was.
+// The queued deliveries to the endpoint are then not claimed before that
+// time: at least the Retry-After, as after a queued attempt's answer.
+func (s *Service) recordSyncHealth(ctx context.Context, tx *store.Tx, id string, h health, res attemptResult) (int64, bool, error) {
+	switch h {
+	case healthOK:
+		r, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET failure_streak = 0, backoff_until = 0
+			WHERE id = $1 AND (failure_streak <> 0 OR backoff_until <> 0)`, id)
+		if err != nil {
+			return 0, false, fmt.Errorf("reset endpoint streak: %w", err)
+		}
+		n, err := r.RowsAffected()
+		return 0, n > 0, err
+	case healthFailing:
+		var streak int64
+		err := tx.QueryRowContext(ctx, `UPDATE webhook_endpoints SET failure_streak = failure_streak + 1
+			WHERE id = $1 RETURNING failure_streak`, id).Scan(&streak)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, false, nil // cannot be (endpoints are deleted softly)
+		}
+		if err != nil {
+			return 0, false, fmt.Errorf("update endpoint streak: %w", err)
+		}
+		until := store.Micros(endpointBackoffUntil(s.opt.Retry, streak, res.started.Add(res.latency), res.retryAfter, s.rnd))
+		if _, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET backoff_until = $2
+			WHERE id = $1 AND backoff_until < $2`, id, until); err != nil {
+			return 0, false, fmt.Errorf("update endpoint back-off: %w", err)
+		}
+		return streak, true, nil
+	}
+	return 0, false, nil
+}
+
+// syncHealthSeen tells this process, once the sync attempt's effect on
+// endpoint id has committed, what a queued attempt's result would have
+// told it (worker.run, record): the slow-start window, the metric, and the
+// running worker's own view of the endpoint. That worker computes the
+// streaks it records from what it last knew (record), so it learns the
+// new streak; after a failure it also stops taking handoffs for the
+// endpoint (canTake) and hands back the deliveries it had claimed but not
+// started, which now wait for the back-off. A queued result being recorded
+// at the same moment may still write its streak from the older view:
+// one failure fewer counted, a shorter back-off, no delivery lost.
+func (s *Service) syncHealthSeen(id string, h health, streak int64, changed bool) {
+	switch h {
+	case healthOK:
+		s.grow(id)
+	case healthFailing:
+		s.shrink(id)
+	default:
+		return
+	}
+	if changed {
+		s.m.streak(id, streak)
+	}
+	w := s.running.Load()
+	if w == nil {
+		return
+	}
+	var dropped []claimed
+	w.mu.Lock()
+	w.streak[id] = streak
+	if h == healthFailing && !w.stopped {
+		dropped = w.queue[id]
+		delete(w.queue, id)
+		if len(dropped) > 0 {
+			w.wg.Add(1) // before Run's Wait: stop, under w.mu too, has not run
+		}
+	}
+	w.mu.Unlock()
+	if len(dropped) > 0 {
+		// Not on the caller's time: an approval is waiting for Send.
+		go func() {
+			defer w.wg.Done()
+			w.release(dropped)
+		}()
+	}
 }
 
 // targetError maps a failure to find or record a synchronous send's
