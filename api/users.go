@@ -15,7 +15,8 @@ import (
 
 // MountUsers adds the users API (UMAaaS shapes) and the users' ledger API:
 //
-//	POST   /users                       MANAGE    create (201)
+//	POST   /users                       MANAGE    create (201); idempotent (Idempotency-Key): a retry → 201,
+//	                                              Idempotent-Replayed, the user as it is now (even deleted)
 //	GET    /users                       VIEW      list, UMAaaS filters, cursor pages
 //	GET    /users/{userId}              VIEW      deleted users too (isDeleted)
 //	PATCH  /users/{userId}              MANAGE    partial update
@@ -97,6 +98,10 @@ type userCreateRequest struct {
 
 func (h *userHandlers) create(w http.ResponseWriter, r *http.Request) error {
 	var req userCreateRequest
+	key := r.Header.Get("Idempotency-Key")
+	if err := checkIdempotencyKey(key, idempotencyMaxKey); err != nil {
+		return err
+	}
 	if err := DecodeJSON(r, &req); err != nil {
 		return err
 	}
@@ -107,14 +112,22 @@ func (h *userHandlers) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	u, err := h.users.Create(r.Context(), h.users.DB(), users.User{
+	// The request a retry is compared with is the body, normalised: see
+	// users.Service.CreateOnce.
+	u, replayed, err := h.users.CreateOnce(r.Context(), users.User{
 		PlatformUserID: req.PlatformUserID, UserType: req.UserType, UMALocal: local, KYCStatus: req.KYCStatus,
 		PreferredCurrencies: req.PreferredCurrencies, FullName: req.FullName, BirthDate: req.BirthDate,
 		Nationality: req.Nationality, Email: req.Email, Address: req.Address, BankAccount: req.BankAccountInfo,
 		BusinessInfo: req.BusinessInfo,
-	})
+	}, key)
 	if err != nil {
 		return err
+	}
+	if replayed {
+		// The first answer's status, as for invitations: the UMAaaS
+		// operation declares 201 only. The user is today's, deleted
+		// (isDeleted) if it was since: the first request did create it.
+		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	WriteJSON(w, http.StatusCreated, h.render(u))
 	return nil

@@ -2,7 +2,9 @@ package users
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,7 +78,16 @@ func (s *Service) validate(ctx context.Context, u *User, checkCurrencies bool) e
 	if err := u.normalize(); err != nil {
 		return err
 	}
-	if s.rates == nil || !checkCurrencies {
+	if !checkCurrencies {
+		return nil
+	}
+	return s.checkCurrencies(ctx, u)
+}
+
+// checkCurrencies checks u's (normalised) preferred currencies against the
+// rates provider, and gives u its first currency if u has none.
+func (s *Service) checkCurrencies(ctx context.Context, u *User) error {
+	if s.rates == nil {
 		return nil
 	}
 	cs, err := s.rates.Currencies(ctx)
@@ -117,7 +128,117 @@ func (s *Service) checkBirthDate(date string) error {
 // timestamps (ID, CreatedAt, UpdatedAt and DeletedAt of u are ignored). A
 // UMA address held by a live user is a 409 UMA_ADDRESS_EXISTS.
 func (s *Service) Create(ctx context.Context, q store.Querier, u User) (User, error) {
-	if err := s.validate(ctx, &u, true); err != nil {
+	if err := u.normalize(); err != nil {
+		return User{}, err
+	}
+	return s.create(ctx, q, u, "", "")
+}
+
+// CreateOnce is Create under an idempotency key (none if ""), in
+// transactions of its own: a retry with the same key and the same request
+// answers the user the first created, as it is now (replayed set: it may
+// since have been changed or deleted); the key with another request is a
+// 422 IDEMPOTENCY_KEY_REUSED. The key is stored on the user by the INSERT
+// that creates it; one key names one user.
+//
+// The same request is u as Create would store it before anything is
+// looked up: the same platformUserId, userType, UMA address, kycStatus,
+// preferredCurrencies (in order) and personal data, once normalised, so
+// that spellings Create does not tell apart ("$Alice" and "alice",
+// surrounding spaces, a country's or IBAN's case and spaces, no kycStatus
+// and UNKNOWN) are the same request; preferredCurrencies left out is not
+// the same as the default they would get. It is compared by its SHA-256
+// (requestSum), stored with the key: not with the row, which PATCH changes.
+//
+// A retry is answered before the checks that depend on the database, the
+// rates or the clock (the address taken, a currency no longer priced, a
+// birth date in the future, the default currency): it must not fail, nor
+// change, because the state did since the first request.
+func (s *Service) CreateOnce(ctx context.Context, u User, key string) (_ User, replayed bool, _ error) {
+	if err := u.normalize(); err != nil {
+		return User{}, false, err
+	}
+	if key == "" {
+		u, err := s.create(ctx, s.db, u, "", "")
+		return u, false, err
+	}
+	sum, err := requestSum(u)
+	if err != nil {
+		return User{}, false, err
+	}
+	for try := 0; ; try++ {
+		out, replayed, err := s.createOnce(ctx, u, key, sum)
+		if errors.Is(err, errInsertConflict) {
+			if try < 3 {
+				// A concurrent request with the key committed first
+				// (the next try answers its user), or the address is
+				// taken (the next try fails again).
+				continue
+			}
+			return User{}, false, addressExists(u.UMALocal)
+		}
+		return out, replayed, err
+	}
+}
+
+// requestSum is the SHA-256 (hex) of a create request u, normalised but
+// not yet given a default currency: every field a user is created with, as
+// Create stores it (encode's profile holds only the fields of u's type).
+func requestSum(u User) (string, error) {
+	cur, prof, err := encode(u)
+	if err != nil {
+		return "", err
+	}
+	b, err := json.Marshal([]string{u.PlatformUserID, u.UserType, u.UMALocal, u.KYCStatus, cur, prof})
+	if err != nil {
+		return "", err
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:]), nil
+}
+
+// errInsertConflict: the INSERT of a new user under an idempotency key met
+// a unique index, the key's or the address's: which, PostgreSQL does not
+// say without parsing, and it aborts the transaction, so CreateOnce tries
+// again in a new one, where a key a concurrent request took is found.
+var errInsertConflict = errors.New("users: idempotency key or UMA address taken")
+
+// createOnce answers the user key names if there is one (sum is the
+// request's SHA-256, which must be that user's), else stores u (normalised)
+// as a new user, in one transaction.
+func (s *Service) createOnce(ctx context.Context, u User, key, sum string) (out User, replayed bool, _ error) {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		var id string
+		var prev sql.NullString
+		err := tx.QueryRowContext(ctx, `SELECT id, request_sha256 FROM users WHERE idempotency_key = $1`, key).Scan(&id, &prev)
+		if err == nil {
+			if prev.String != sum {
+				// 422 like every reuse of a key for another request
+				// (the ledger's, an execute's, an invitation's).
+				return vaspd.Errorf(http.StatusUnprocessableEntity, vaspd.CodeIdempotencyKeyReused,
+					"this Idempotency-Key was already used for another user request")
+			}
+			replayed = true
+			out, err = s.GetIncludingDeleted(ctx, tx, id)
+			return err
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("users: read by idempotency key: %w", err)
+		}
+		out, err = s.create(ctx, tx, u, key, sum)
+		return err
+	})
+	if err != nil {
+		return User{}, false, err
+	}
+	return out, replayed, nil
+}
+
+// create checks u, normalised, against the rates and the clock and inserts
+// it as a new user, under key and sum if key is not "". A unique violation
+// is a 409 UMA_ADDRESS_EXISTS without a key, errInsertConflict with one.
+func (s *Service) create(ctx context.Context, q store.Querier, u User, key, sum string) (User, error) {
+	if err := s.checkCurrencies(ctx, &u); err != nil {
 		return User{}, err
 	}
 	if err := s.checkBirthDate(u.BirthDate); err != nil {
@@ -130,10 +251,18 @@ func (s *Service) Create(ctx context.Context, q store.Querier, u User) (User, er
 	if err != nil {
 		return User{}, err
 	}
-	_, err = q.ExecContext(ctx, `INSERT INTO users (`+columns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, NULL)`,
-		u.ID, u.PlatformUserID, u.UserType, u.UMALocal, u.KYCStatus, cur, prof, store.Micros(now))
+	var idem, hash any
+	if key != "" {
+		idem, hash = key, sum
+	}
+	_, err = q.ExecContext(ctx, `INSERT INTO users (`+columns+`, idempotency_key, request_sha256)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, NULL, $9, $10)`,
+		u.ID, u.PlatformUserID, u.UserType, u.UMALocal, u.KYCStatus, cur, prof, store.Micros(now), idem, hash)
 	if err != nil {
 		if q.Driver().IsUniqueViolation(err) {
+			if key != "" {
+				return User{}, fmt.Errorf("%w: %w", errInsertConflict, err)
+			}
 			return User{}, addressExists(u.UMALocal)
 		}
 		return User{}, fmt.Errorf("users: insert: %w", err)

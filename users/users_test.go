@@ -366,3 +366,82 @@ func TestParseAddress(t *testing.T) {
 		wantCode(t, err, 400, vaspd.CodeInvalidUMAAddress)
 	}
 }
+
+// TestCreateOnceRacesCommit: a CreateOnce whose key another CreateOnce,
+// still uncommitted, has just taken answers that one's user once it
+// commits. (On PostgreSQL its INSERT waits on the other's, then fails on
+// a unique index, the key's or the address's, and it must try again, not
+// answer 409 UMA_ADDRESS_EXISTS; on SQLite the writes are serial.) The
+// other is a copy, under the key, of a user the same request made under
+// another key and was since deleted, so that it is the same request. The
+// goroutine is given time to get that far; were it slower, it would find
+// the user committed, and still answer it.
+func TestCreateOnceRacesCommit(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s, _ := newService(t, db)
+		first, replayed, err := s.CreateOnce(ctx, alice(), "k0")
+		if err != nil || replayed {
+			t.Fatalf("create: %v %v %v", first, replayed, err)
+		}
+		if err := db.InTx(ctx, func(tx *store.Tx) error { _, err := s.Delete(ctx, tx, first.ID); return err }); err != nil {
+			t.Fatal(err)
+		}
+		id := vaspd.NewID(vaspd.IDUser)
+		type result struct {
+			u        users.User
+			replayed bool
+			err      error
+		}
+		done := make(chan result, 1)
+		err = db.InTx(ctx, func(tx *store.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, platform_user_id, user_type, uma_local, kyc_status,
+				preferred_currencies, profile, created_at, updated_at, idempotency_key, request_sha256)
+				SELECT $1, platform_user_id, user_type, uma_local, kyc_status, preferred_currencies, profile,
+				created_at, updated_at, 'k', request_sha256 FROM users WHERE idempotency_key = 'k0'`, id); err != nil {
+				return err
+			}
+			go func() {
+				u, replayed, err := s.CreateOnce(ctx, alice(), "k")
+				done <- result{u, replayed, err}
+			}()
+			time.Sleep(300 * time.Millisecond)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := <-done
+		if r.err != nil || !r.replayed || r.u.ID != id || r.u.IsDeleted() {
+			t.Fatalf("create: %+v %v %v, want %s replayed", r.u, r.replayed, r.err, id)
+		}
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n); err != nil || n != 2 {
+			t.Fatalf("%d users (%v)", n, err)
+		}
+	})
+}
+
+// TestCreateOnceChecksAfterTheKey: a retry under its key answers the
+// first user however the state its checks depend on changed since: here
+// the clock went back before the birth date the first request gave (a
+// date the first request could use). Without the key the request is
+// checked, and refused.
+func TestCreateOnceChecksAfterTheKey(t *testing.T) {
+	t.Parallel()
+	s, clock := newService(t, storetest.SQLite(t))
+	u := alice()
+	u.BirthDate = t0.Format(time.DateOnly)
+	first, replayed, err := s.CreateOnce(ctx, u, "k")
+	if err != nil || replayed {
+		t.Fatalf("create: %v %v %v", first, replayed, err)
+	}
+	clock.Set(t0.AddDate(0, 0, -2))
+	again, replayed, err := s.CreateOnce(ctx, u, "k")
+	if err != nil || !replayed || again.ID != first.ID {
+		t.Fatalf("retry: %v %v %v, want %s replayed", again, replayed, err, first.ID)
+	}
+	u.UMALocal = "alice2"
+	_, _, err = s.CreateOnce(ctx, u, "k2")
+	wantCode(t, err, 400, vaspd.CodeInvalidInput)
+}
