@@ -114,6 +114,7 @@ type Importer struct {
 	users *Service
 	opt   ImporterOptions
 	wake  chan struct{}
+	crash bool // tests: stop as a process that died would, handing nothing back
 }
 
 // NewImporter returns an Importer creating users through s.
@@ -319,7 +320,9 @@ var errRowRace = errors.New("users: address taken concurrently")
 
 // Step claims one job that is due (pending, or abandoned by a process whose
 // lease ran out) and works on it to its end. It reports whether it found
-// one.
+// one. If ctx ends first, Step stops between rows (the row in flight is
+// rolled back) and hands the job back, so that any process may resume it at
+// once.
 func (im *Importer) Step(ctx context.Context) (bool, error) {
 	db, clock := im.users.db, im.users.clock
 	var b [12]byte
@@ -355,7 +358,37 @@ func (im *Importer) Step(ctx context.Context) (bool, error) {
 		log.Warn("bulk user import taken over by another process")
 		return true, nil
 	}
+	if err != nil && ctx.Err() != nil && !im.crash {
+		// Stopping (a graceful shutdown): the row in flight was cut
+		// short, and its transaction, which advances the job under the
+		// lease check, committed whole or not at all. Nothing works on the
+		// job here any more, so hand it back rather than make every
+		// other process wait out the lease.
+		im.release(ctx, id, token)
+	}
 	return true, err
+}
+
+// release hands job id, claimed under token, back: claimable by any
+// process at once, from the row it reached. Only a job still held under
+// token is touched, so one another process took over meanwhile keeps its
+// lease. It runs on a short context of its own, ctx having ended; if it
+// fails, the lease runs out as after a crash.
+//
+// On PostgreSQL a row transaction cut short by ctx may still be open on
+// the server for a moment (COMMIT already sent): it holds the job's row
+// from its UPDATE on, so this UPDATE waits for it to end either way.
+func (im *Importer) release(ctx context.Context, id, token string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, err := im.users.db.ExecContext(ctx, `UPDATE user_imports SET lease_token = NULL, lease_until = 0, updated_at = $1
+		WHERE id = $2 AND lease_token = $3 AND status = $4`,
+		store.Micros(im.users.clock.Now()), id, token, ImportProcessing)
+	if err != nil {
+		im.opt.Log.Warn("bulk user import not handed back; its lease will end", "job", id, "err", err)
+		return
+	}
+	im.opt.Log.Info("bulk user import handed back", "job", id)
 }
 
 // work imports the rows of job id after the first done ones, then

@@ -168,7 +168,7 @@ func countUsers(t *testing.T, db *store.DB) int {
 }
 
 // TestImportJobResumesAfterCrash: a process that dies mid-job (its context
-// cut at a random row) leaves the job at a row boundary; once its lease
+// cut at a random row, handing nothing back: users.Crash) leaves the job at a row boundary; once its lease
 // runs out another process finishes the job, importing every row exactly
 // once, and the job is announced once.
 func TestImportJobResumesAfterCrash(t *testing.T) {
@@ -187,6 +187,7 @@ func TestImportJobResumesAfterCrash(t *testing.T) {
 		defer cancel()
 		crashing := users.New(db, clock, users.WithRates(&cancelAt{Provider: p, at: 40, cancel: cancel}))
 		first := users.NewImporter(crashing, opt)
+		users.Crash(first)
 		const rows = 300
 		j, err := first.Submit(ctx, bigCSV(rows), "vasp.example")
 		if err != nil {
