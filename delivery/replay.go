@@ -120,7 +120,11 @@ func (s *Service) runJobs(ctx context.Context) error {
 		}
 		if err := s.replayChunks(ctx, id, p, cursor, &lease); err != nil {
 			if ctx.Err() != nil {
-				return nil // the lease expires and another run resumes it
+				// Stopping: the chunk in flight, cut short, committed
+				// whole (cursor and renewed lease together) or not at all,
+				// and nothing here works on the job any more.
+				s.releaseJob(ctx, id, lease)
+				return nil
 			}
 			if errors.Is(err, errJobLost) {
 				s.opt.Log.Warn("webhook replay job taken over by another process", "job", id)
@@ -277,6 +281,24 @@ func (s *Service) retryJob(ctx context.Context, id string, lease int64, cause er
 			WHERE id = $1 AND lease_until = $2`, id, lease, n, logText(msg, 1000), store.Micros(now.Add(delay)), us)
 		return err
 	})
+}
+
+// releaseJob hands job id back on a graceful stop, so that any process
+// resumes it from its cursor at once rather than when lease ends. Only a
+// job still under lease (this process's claim, as last renewed) is
+// touched: one another process took over keeps its own. It runs on a short
+// context of its own, ctx having ended; if it fails, the lease ends as
+// after a crash. On PostgreSQL a chunk cut short may still be open on the
+// server for a moment; it holds the job's row from its first statement, so
+// this UPDATE waits for it, and finds the lease renewed if it committed.
+func (s *Service) releaseJob(ctx context.Context, id string, lease int64) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, err := s.db.ExecContext(ctx, `UPDATE webhook_jobs SET lease_until = 0, updated_at = $2
+		WHERE id = $1 AND status = 'running' AND lease_until = $3`, id, store.Micros(s.opt.Clock.Now()), lease)
+	if err != nil {
+		s.opt.Log.Warn("webhook replay job not handed back; its lease will end", "job", id, "err", err)
+	}
 }
 
 // finishJob ends job id if lease is still its claim.

@@ -80,7 +80,8 @@ func newWorker(s *Service) *worker {
 // their results and returns nil. Deliveries it had claimed but not started
 // are handed back; any it had claimed but not finished (after a crash) are
 // retried by any process once their lease ends.
-// Run also prunes old deliveries, runs replay jobs and refreshes metrics.
+// Run also prunes old deliveries, runs replay jobs (one it holds when ctx
+// ends is handed back, see releaseJob) and refreshes metrics.
 func (s *Service) Run(ctx context.Context) error {
 	w := newWorker(s)
 	// Enqueues hand their rows to this worker (handoff.go). Should Run be
