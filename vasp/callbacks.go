@@ -25,7 +25,8 @@ import (
 // ends. An attempt's outcome is recorded only while its claim still holds
 // (callback_next_at is still the lease it set): an attempt that outlived
 // its lease, whose callback another process has claimed since, changes
-// nothing. Each attempt is signed afresh (the counterparty checks the
+// nothing. An attempt cut short by a graceful stop hands its callback back
+// (releaseCallback). Each attempt is signed afresh (the counterparty checks the
 // timestamp). The payment is final whatever happens here.
 
 // Callback states.
@@ -146,12 +147,17 @@ func (s *Service) sendCallback(ctx context.Context, o owedCallback) {
 	cctx, cancel := context.WithTimeout(ctx, callbackTimeout)
 	status, _, err := s.fetch(cctx, http.MethodPost, t.Details.UtxoCallback, body)
 	cancel()
-	if ctx.Err() != nil {
-		return // shutting down: the lease hands it on
-	}
 	n := o.attempts + 1
 	if err == nil && status/100 == 2 {
-		s.recordCallback(ctx, o, callbackSent, n, 0, "")
+		s.recordCallback(ctx, o, callbackSent, n, 0, "") // even if stopping: it was sent
+		return
+	}
+	if ctx.Err() != nil {
+		// Shutting down: the attempt was cut short and has ended, so
+		// hand the callback back rather than keep every process off it
+		// for the rest of the lease. The counterparty may have got it;
+		// a resend is what a lost answer brings anyway.
+		s.releaseCallback(ctx, o)
 		return
 	}
 	why := fmt.Sprintf("HTTP %d", status)
@@ -185,6 +191,20 @@ func (s *Service) recordCallback(ctx context.Context, o owedCallback, state stri
 	if n, _ := res.RowsAffected(); n == 0 {
 		s.log.Warn("post-transaction callback attempt outlived its lease; its outcome is not recorded",
 			"transaction", o.t.ID, "outcome", state)
+	}
+}
+
+// releaseCallback makes o's callback due now again, its attempt not
+// counted, if o's claim still holds (callback_next_at is the lease it set:
+// one another process claimed since is left to it). It runs on a short
+// context of its own, ctx having ended; if it fails, the lease ends.
+func (s *Service) releaseCallback(ctx context.Context, o owedCallback) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := s.db.ExecContext(ctx, `UPDATE uma_transactions SET callback_next_at = $1
+		WHERE id = $2 AND callback_state = $3 AND callback_next_at = $4`,
+		store.Micros(s.clock.Now()), o.t.ID, callbackPending, o.lease); err != nil {
+		s.log.Warn("post-transaction callback not handed back; its lease will end", "transaction", o.t.ID, "err", err)
 	}
 }
 
