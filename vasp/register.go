@@ -16,10 +16,12 @@ import (
 // the hook right after the commit and marks it done; should it die in
 // between (or its context end), the payment stays owed and the sweep
 // below, in any process, registers it once registerLease has passed since
-// it settled (the completing process's own claim). The sweep claims as
+// it settled (the completing process's own claim; one stopped gracefully
+// hands it back at once, register_next_at set). The sweep claims as
 // the callback sender does (claim.go): a claim pushes register_next_at a
 // lease ahead, so two processes do not register the same payment at once,
-// and one that dies mid-call hands it on when the lease ends. Rows another
+// and one that dies mid-call hands it on when the lease ends (one stopped
+// gracefully hands its claimed rows back at once). Rows another
 // claim holds locked just then (the callback sender's, on the same rows)
 // are passed over to the next round, registerEvery later. A hook that
 // outlives its lease, or a crash after the call but before the mark, has
@@ -59,8 +61,24 @@ const (
 // registerCompleted registers t, which the caller just completed with
 // register_state registerState().
 func (s *Service) registerCompleted(ctx context.Context, t Transaction) {
-	if s.registerState() == registerPending {
-		s.register(ctx, t)
+	if s.registerState() != registerPending {
+		return
+	}
+	s.register(ctx, t)
+	if ctx.Err() != nil {
+		// Stopping before the call, or during it (it has returned): hand
+		// the completing process's claim back, so that the sweep of any
+		// process registers the payment at once rather than registerLease
+		// after it settled. Only a claim still ours (register_next_at 0:
+		// no sweep claimed it since) is handed back; a register_next_at
+		// above 0 lets the sweep take it whenever it settled.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := s.db.ExecContext(rctx, `UPDATE uma_transactions SET register_next_at = $1
+			WHERE id = $2 AND register_state = $3 AND register_next_at = 0`,
+			store.Micros(s.clock.Now()), t.ID, registerPending); err != nil {
+			s.log.Warn("compliance registration not handed back; the sweep makes it later", "transaction", t.ID, "err", err)
+		}
 	}
 }
 
@@ -112,19 +130,53 @@ func (s *Service) registerOwed(ctx context.Context) {
 // how many it claimed.
 func (s *Service) registerRound(ctx context.Context) (int, error) {
 	now := s.clock.Now()
-	owed, err := claimOwed(ctx, s.db, owedClaim{work: "register", now: now, until: now.Add(registerLease), limit: registerBatch,
-		// The completing process's own claim runs from settled_at.
-		and: "AND COALESCE(settled_at, 0) <= $4", args: []any{store.Micros(now.Add(-registerLease))}},
+	until := now.Add(registerLease)
+	owed, err := claimOwed(ctx, s.db, owedClaim{work: "register", now: now, until: until, limit: registerBatch,
+		// The completing process's own claim runs from settled_at, while
+		// register_next_at is 0: a claim ended or handed back
+		// (registerCompleted) sets it.
+		and: "AND (COALESCE(settled_at, 0) <= $4 OR register_next_at > 0)", args: []any{store.Micros(now.Add(-registerLease))}},
 		scanTransaction)
 	if err != nil {
 		return 0, fmt.Errorf("claim compliance registrations: %w", err)
 	}
 	for _, t := range owed {
 		if ctx.Err() != nil {
-			break // shutting down: the lease hands the rest on
+			break // shutting down: handed back below
 		}
 		s.log.Info("registering a completed payment left unregistered", "transaction", t.ID)
 		s.register(ctx, t)
 	}
+	if ctx.Err() != nil {
+		// The hook call cut short has returned and no other will start:
+		// hand back what is still owed rather than keep every process
+		// off it for the rest of the lease.
+		s.releaseRegistrations(ctx, owed, until)
+	}
 	return len(owed), nil
+}
+
+// releaseRegistrations makes the registrations of owed, claimed with the
+// lease until, due now again: those still owed and still under that claim
+// (one another process claimed since is left to it). It runs on a short
+// context of its own, ctx having ended; if it fails, the lease ends.
+func (s *Service) releaseRegistrations(ctx context.Context, owed []Transaction, until time.Time) {
+	if len(owed) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	args := []any{store.Micros(s.clock.Now()), registerPending, store.Micros(until)}
+	in := ""
+	for i, t := range owed {
+		if i > 0 {
+			in += ", "
+		}
+		args = append(args, t.ID)
+		in += fmt.Sprintf("$%d", len(args))
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE uma_transactions SET register_next_at = $1
+		WHERE register_state = $2 AND register_next_at = $3 AND id IN (`+in+`)`, args...); err != nil {
+		s.log.Warn("compliance registrations not handed back; their lease will end", "n", len(owed), "err", err)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
 	"github.com/vaspd/vaspd/vasp"
@@ -73,6 +74,94 @@ func TestCallbackGracefulStopHandsBack(t *testing.T) {
 		}
 		if st, _, _ := b.CallbackState(t.Context(), tr.ID); st != "sent" {
 			t.Fatalf("after b's send: %s", st)
+		}
+	})
+}
+
+// blockingRegistry is a compliance hook whose calls wait until their
+// context ends, telling started of the first.
+type blockingRegistry struct {
+	vasp.DomainPolicy
+	started chan struct{}
+	calls   atomic.Int32
+}
+
+func (r *blockingRegistry) RegisterTransaction(ctx context.Context, _ vasp.Transaction) {
+	if r.calls.Add(1) == 1 {
+		close(r.started)
+	}
+	<-ctx.Done()
+}
+
+// TestRegistrationGracefulStopHandsBack: a process stopped gracefully in
+// the middle of a round of compliance registrations hands back the one
+// its hook was making and those it had not come to: another process
+// registers them at once, not a lease (a minute) later.
+func TestRegistrationGracefulStopHandsBack(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		stopping := &blockingRegistry{started: make(chan struct{})}
+		a := w.service(t, func(o *vasp.Options) { o.Compliance = stopping })
+		reg := &registry{}
+		b := w.service(t, func(o *vasp.Options) { o.Compliance = reg })
+		var ids []string
+		for i := 0; i < 3; i++ {
+			ids = append(ids, completed(t, w, a, "", w.clock.Now()).ID)
+		}
+		ctx, stop := context.WithCancel(t.Context())
+		defer stop()
+		go func() { <-stopping.started; stop() }()
+		if n, err := a.RegisterRound(ctx); n != 3 || err != nil {
+			t.Fatalf("a claimed %d registrations (%v), want 3", n, err)
+		}
+		// No clock advance: the lease must not be what lets b in.
+		if n, err := b.RegisterRound(t.Context()); n != 3 || err != nil {
+			t.Fatalf("b claimed %d registrations (%v), want the 3 a stopped making", n, err)
+		}
+		for _, id := range ids {
+			if n, _ := reg.times(id); n != 1 {
+				t.Errorf("%s registered %d times by b, want 1", id, n)
+			}
+		}
+	})
+}
+
+// TestCompletedRegistrationGracefulStopHandsBack: a process stopped
+// gracefully while its hook registers a payment it has just completed
+// hands the registration back: another process makes it at once, not a
+// lease (a minute after the payment settled) later.
+func TestCompletedRegistrationGracefulStopHandsBack(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		w := h.w
+		sender := w.counterparty(t, "vasp1.example")
+		stopping := &blockingRegistry{started: make(chan struct{})}
+		a := w.service(t, func(o *vasp.Options) { o.Compliance = stopping })
+		reg := &registry{}
+		b := w.service(t, func(o *vasp.Options) { o.Compliance = reg })
+
+		pr, err := a.PayRequest(t.Context(), "bob", payRequest(t, sender.Signing, "$alice@vasp1.example", w.clock.Now()))
+		wantCode(t, err, "")
+		if p, err := w.node.Pay(t.Context(), lightning.PayRequest{Invoice: pr.PR, Timeout: 10 * time.Second}); err != nil || p.Status != lightning.StatusSucceeded {
+			t.Fatalf("pay: %+v, %v", p, err)
+		}
+		w.clock.Advance(time.Minute) // the sweep looks at payments pending a while
+		ctx, stop := context.WithCancel(t.Context())
+		defer stop()
+		go func() { <-stopping.started; stop() }()
+		a.SweepPending(ctx) // completes the payment; its hook call is cut by the stop
+		var in string
+		if err := db.QueryRowContext(t.Context(), `SELECT id FROM uma_transactions WHERE invoice = $1 AND status = $2`,
+			pr.PR, vasp.StatusCompleted).Scan(&in); err != nil {
+			t.Fatalf("the incoming payment is not COMPLETED: %v", err)
+		}
+		// No clock advance: the completing process's claim must not be
+		// what keeps b off it.
+		if n, err := b.RegisterRound(t.Context()); n != 1 || err != nil {
+			t.Fatalf("b claimed %d registrations (%v), want the one a stopped making", n, err)
+		}
+		if n, _ := reg.times(in); n != 1 {
+			t.Fatalf("registered %d times by b, want 1", n)
 		}
 	})
 }
