@@ -2,6 +2,8 @@ package delivery
 
 import (
 	"context"
+	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,6 +55,67 @@ func TestReplayJobGracefulStopHandsBack(t *testing.T) {
 		}
 		if n := step(t, b); n != 1 || len(rc.requests()) != 2 {
 			t.Fatalf("replay: %d attempts, %d requests", n, len(rc.requests()))
+		}
+	})
+}
+
+// TestDeliveriesGracefulStopHoldsNothing: a worker stopped gracefully
+// while it holds claimed deliveries (one attempt in flight, the others
+// queued behind it for the endpoint's room) lets the attempt finish and
+// records it, and hands the others back: none stays leased, and another
+// process attempts them at once.
+func TestDeliveriesGracefulStopHoldsNothing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := vaspd.NewFakeClock(t0)
+		a, b := newTestService(t, db, clock), newTestService(t, db, clock)
+		rc := newReceiver(t)
+		arrived, hang := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		rc.mu.Lock()
+		rc.answer = func(w http.ResponseWriter, r *http.Request) {
+			once.Do(func() { close(arrived) })
+			<-hang // every attempt a makes hangs until a is stopping
+			w.WriteHeader(http.StatusOK)
+		}
+		rc.mu.Unlock()
+		mustEndpoint(t, a, rc.URL)
+		for i := 0; i < 5; i++ {
+			enqueue(t, a, Event{Type: TypeTest})
+		}
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- a.Run(rctx) }()
+		select {
+		case <-arrived:
+		case <-time.After(30 * time.Second):
+			t.Fatal("no attempt started")
+		}
+		stop()
+		time.Sleep(50 * time.Millisecond) // the stop is under way while the attempt hangs
+		close(hang)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		var leased, delivered int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending' AND lease_token <> ''`).Scan(&leased); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'delivered'`).Scan(&delivered); err != nil {
+			t.Fatal(err)
+		}
+		started := len(rc.requests())
+		if leased != 0 || delivered != started || started == 0 || started == 5 {
+			t.Fatalf("after the stop: %d leased, %d delivered of %d attempted; want none leased, the attempts in flight delivered, some not started",
+				leased, delivered, started)
+		}
+		// No clock advance: b attempts the rest at once.
+		for n := started; n < 5; {
+			k := step(t, b)
+			if k == 0 {
+				t.Fatalf("b attempted %d of the %d handed back, then found none due", n-started, 5-started)
+			}
+			n += k
 		}
 	})
 }
