@@ -63,10 +63,12 @@ type Options struct {
 	ChannelSat int64
 	PushSat    int64
 
-	// AttemptTimeout bounds one start attempt (default 80 s; a healthy
-	// start takes 5–20 s on a 2-core machine under load). A stalled
-	// attempt is killed and Start begins again on fresh ports, up to
-	// three attempts within ctx.
+	// RPCTimeout bounds how long a started lnd may take to answer RPC
+	// (default 60 s; its wallet is open 10–15 s after start on a 2-core
+	// machine), and AttemptTimeout one whole start attempt (default 150 s;
+	// a healthy one takes 25–40 s). A stalled attempt is killed and Start
+	// begins again on fresh ports, up to three attempts within ctx.
+	RPCTimeout     time.Duration
 	AttemptTimeout time.Duration
 }
 
@@ -134,8 +136,11 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 	if opts.PushSat == 0 {
 		opts.PushSat = opts.ChannelSat / 2
 	}
+	if opts.RPCTimeout <= 0 {
+		opts.RPCTimeout = 60 * time.Second
+	}
 	if opts.AttemptTimeout <= 0 {
-		opts.AttemptTimeout = 80 * time.Second
+		opts.AttemptTimeout = 150 * time.Second
 	}
 	if opts.PushSat < 0 || opts.PushSat >= opts.ChannelSat {
 		return nil, fmt.Errorf("regtest: PushSat %d outside [0, ChannelSat %d)", opts.PushSat, opts.ChannelSat)
@@ -157,7 +162,7 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		}
 		actx, cancel := context.WithTimeout(ctx, opts.AttemptTimeout)
 		err := n.start(actx, opts)
-		stalled := actx.Err() != nil && ctx.Err() == nil
+		stalled := errors.Is(err, errStalled) || actx.Err() != nil && ctx.Err() == nil
 		cancel()
 		if err == nil {
 			return n, nil
@@ -169,8 +174,8 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		//     bind; another process may take one in between;
 		//   - an lnd can stall in start-up and never answer (seen once in
 		//     CI: alice silent for three minutes while bob was ready, and
-		//     deaf to SIGTERM). A healthy start takes seconds, so an
-		//     attempt past AttemptTimeout is killed and its logs kept.
+		//     deaf to SIGTERM). A node past RPCTimeout, or an attempt
+		//     past AttemptTimeout, is killed and its logs kept.
 		if attempt < maxAttempts && n.removeDir && ctx.Err() == nil {
 			switch {
 			case n.portTaken():
@@ -185,7 +190,7 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 				// stop: kill it, and start again once every process
 				// is gone.
 				if cerr := n.close(0, 0); !errors.Is(cerr, errSurvivedKill) {
-					fmt.Fprintf(os.Stderr, "regtest: attempt %d stalled past %s (%v); starting again\n%s", attempt, opts.AttemptTimeout, err, tail)
+					fmt.Fprintf(os.Stderr, "regtest: attempt %d stalled (%v); starting again\n%s", attempt, err, tail)
 					continue
 				}
 			}
@@ -196,6 +201,9 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 
 // maxAttempts bounds the fresh starts Start makes.
 const maxAttempts = 3
+
+// errStalled marks an lnd that did not answer RPC within RPCTimeout.
+var errStalled = errors.New("stalled")
 
 // portTaken reports whether a daemon's output says it could not bind a
 // listen address.
@@ -235,7 +243,15 @@ func (n *Network) start(ctx context.Context, opts Options) error {
 		if err := l.start(); err != nil {
 			return err
 		}
-		return l.waitRPC(ctx)
+		rctx, cancel := context.WithTimeout(ctx, opts.RPCTimeout)
+		defer cancel()
+		if err := l.waitRPC(rctx); err != nil {
+			if rctx.Err() != nil && ctx.Err() == nil {
+				return fmt.Errorf("%w: %w", errStalled, err)
+			}
+			return err
+		}
+		return nil
 	}); err != nil {
 		return err
 	}

@@ -89,10 +89,10 @@ exec %q "$@"
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	start := time.Now()
-	n, err := regtest.Start(ctx, regtest.Options{BinDir: bin, AttemptTimeout: 15 * time.Second})
+	n, err := regtest.Start(ctx, regtest.Options{BinDir: bin, RPCTimeout: 40 * time.Second})
 	if n != nil {
 		defer func() {
 			if err := n.Close(); err != nil {
