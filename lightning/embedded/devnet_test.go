@@ -326,3 +326,48 @@ func TestDevnetAmountOutOfRange(t *testing.T) {
 		}
 	})
 }
+
+// TestDevnetOverpayment: a payee takes up to twice an invoice's amount, as
+// BOLT 4 has a final node do and lnd does, and reports what was paid in
+// AmountPaidMsat (and credits its balance with it); more than twice, or
+// less than the amount, is refused. (vaspd's own Pay sends the invoice
+// amount only; another payer may send more.)
+func TestDevnetOverpayment(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		c := newCluster(t, db, nil)
+		bob := c.bob()
+		before := balance(t, bob)
+		inv := newInvoice(t, bob, 1000)
+		pay := func(amt string) (result, reason string) {
+			t.Helper()
+			resp := devnetPost(t, c.srv[1].URL, `{"payment_request":"`+inv.PaymentRequest+`","amount_msat":`+amt+
+				`,"payer":"`+c.alice().PubKey()+`"}`)
+			var out struct {
+				Result        string `json:"result"`
+				FailureReason string `json:"failure_reason"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("amount %s: HTTP %d %v", amt, resp.StatusCode, err)
+			}
+			return out.Result, out.FailureReason
+		}
+		for _, amt := range []string{"2001", "999"} {
+			if res, reason := pay(amt); res != "FAILED" || reason != "INCORRECT_PAYMENT_DETAILS" {
+				t.Fatalf("amount %s for a 1000 msat invoice: %s %s, want FAILED INCORRECT_PAYMENT_DETAILS", amt, res, reason)
+			}
+		}
+		if got, _ := bob.LookupInvoice(testCtx(t), inv.PaymentHash); got.State != lightning.InvoiceOpen {
+			t.Fatalf("invoice %s after refused requests", got.State)
+		}
+		if res, reason := pay("1500"); res != "SETTLED" {
+			t.Fatalf("1500 msat for a 1000 msat invoice: %s %s, want SETTLED", res, reason)
+		}
+		got, err := bob.LookupInvoice(testCtx(t), inv.PaymentHash)
+		if err != nil || got.State != lightning.InvoiceSettled || got.AmountMsat != 1000 || got.AmountPaidMsat != 1500 {
+			t.Fatalf("overpaid invoice: %+v %v, want SETTLED, amount 1000, paid 1500", got, err)
+		}
+		if b := balance(t, bob); b != before+1500 {
+			t.Fatalf("balance %d, want %d", b, before+1500)
+		}
+	})
+}

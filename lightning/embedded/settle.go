@@ -68,8 +68,13 @@ func (n *Node) accept(ctx context.Context, tx *store.Tx, paymentHash lightning.H
 		// An any-amount invoice takes what the payer names: never more
 		// than there can be bitcoin (nor enough to overflow the balance).
 		return lightning.Hash{}, refuse("amount out of range"), nil
-	case amount > 0 && amountMsat != amount:
-		return lightning.Hash{}, refuse(fmt.Sprintf("amount %d msat does not match invoice amount %d msat", amountMsat, amount)), nil
+	case amount > 0 && (amountMsat < amount || amountMsat > 2*amount):
+		// BOLT 4: a final node takes an overpayment of up to twice the
+		// amount (a payer may pay more to hide the amount from
+		// routers), as lnd does; it is settled, and reported as
+		// AmountPaidMsat, for what was paid. 2*amount cannot overflow:
+		// an invoice's amount is at most MaxAmountMsat.
+		return lightning.Hash{}, refuse(fmt.Sprintf("amount %d msat is not %d msat to twice that", amountMsat, amount)), nil
 	}
 	var index int64
 	if err := tx.QueryRowContext(ctx, `UPDATE ln_embedded_nodes
