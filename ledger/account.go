@@ -37,6 +37,14 @@ const (
 	// platform reports as deposits and withdrawals): negative by the fiat
 	// the platform holds for its users.
 	FiatRails Account = "system:fiat"
+	// Overpaid is money the VASP holds that no user was credited with: what
+	// payers paid on top of an incoming payment's invoice amount (Lightning
+	// lets a payer overpay an invoice; lnd settles it for what was paid).
+	// The user gets the quoted amount, priced for the invoice amount, and
+	// the excess, which the node did receive, is booked here so that
+	// system:node matches the node: positive by the msats the platform may
+	// refund or keep.
+	Overpaid Account = "system:overpaid"
 )
 
 // UserAccount is userID's spendable balance.

@@ -19,6 +19,9 @@
 //     position (the spread accumulates here).
 //   - system:fees — fixed fees earned (positive) and routing fees paid
 //     (negative).
+//   - system:overpaid — what payers paid on top of incoming invoices'
+//     amounts: money the VASP holds that no user was credited with, for
+//     the platform to refund or keep.
 //
 // Because every movement sums to zero, the sum of all balances in a currency
 // is always zero; [Ledger.Check] audits that and more.

@@ -32,7 +32,8 @@ type Receive struct {
 	ID        string // movement id, e.g. "receive/<payment hash>"
 	Reference string // e.g. the transaction id
 	UserID    string
-	Msats     int64  // what arrived on the node (the invoice amount)
+	Msats     int64  // the invoice amount, which the user's Amount was priced for
+	PaidMsats int64  // what arrived on the node: Msats or more (an overpaid invoice); 0 is Msats
 	FeeMsats  int64  // our fixed fee, part of Msats (UMA converted.fee)
 	Currency  string // what the user is credited in
 	Amount    int64  // credited, in Currency's smallest unit, at the locked rate
@@ -40,18 +41,28 @@ type Receive struct {
 
 // Movement builds the postings:
 //
-//	BTC:      node −Msats, fees +FeeMsats, fx +(Msats−FeeMsats)
+//	BTC:      node −PaidMsats, fees +FeeMsats, fx +(Msats−FeeMsats),
+//	          overpaid +(PaidMsats−Msats)
 //	Currency: fx −Amount, user +Amount
 //
 // The FX account ends up long bitcoin and short the user's currency by the
-// spread-adjusted amounts: the spread stays in FX.
+// spread-adjusted amounts: the spread stays in FX. An overpayment's excess
+// is no one's credit (the user's Amount was locked for Msats): it goes to
+// Overpaid, in the same movement, so the node's account still moves by
+// what the node received.
 func (r Receive) Movement() Movement {
+	paid := r.PaidMsats
+	if paid == 0 {
+		paid = r.Msats
+	}
 	return build(r.ID, "receive", r.Reference).
 		require(r.Msats > 0 && r.Amount > 0, "msats and amount must be positive").
 		require(r.FeeMsats >= 0 && r.FeeMsats < r.Msats, "fee must be at least 0 and below msats").
-		add(Node, BTC, -r.Msats).
+		require(paid >= r.Msats, "paid msats must be at least msats").
+		add(Node, BTC, -paid).
 		add(Fees, BTC, r.FeeMsats).
 		add(FX, BTC, r.Msats-r.FeeMsats).
+		add(Overpaid, BTC, paid-r.Msats). // dropped when zero
 		add(FX, r.Currency, -r.Amount).
 		add(UserAccount(r.UserID), r.Currency, r.Amount).
 		movement()

@@ -153,6 +153,8 @@ func TestValidation(t *testing.T) {
 		"negative deposit": ledger.Deposit("x", u, "USD", -5, ""),
 		"zero reserve":     ledger.Reserve("x", u, "USD", 0, ""),
 		"fee above msats":  ledger.Receive{ID: "x", UserID: u, Msats: 10, FeeMsats: 10, Currency: "USD", Amount: 1}.Movement(),
+		"paid below msats": ledger.Receive{ID: "x", UserID: u, Msats: 10, PaidMsats: 9, Currency: "USD", Amount: 1}.Movement(),
+		"negative paid":    ledger.Receive{ID: "x", UserID: u, Msats: 10, PaidMsats: -1, Currency: "USD", Amount: 1}.Movement(),
 		"negative routing": ledger.Settle{ID: "x", UserID: u, Currency: "USD", Amount: 5, Msats: 10, RoutingFeeMsats: -1}.Movement(),
 		"fee above amount": ledger.Settle{ID: "x", UserID: u, Currency: "USD", Amount: 5, FeeAmount: 6, Msats: 10}.Movement(),
 	}
@@ -193,19 +195,23 @@ func TestPaymentFlows(t *testing.T) {
 			Amount: 500, FeeAmount: 25, Msats: 4_726_250, RoutingFeeMsats: 1_000}.Movement())
 		// A SAT holder paid in BTC: the FX desk converts msats to sats.
 		step(ledger.Receive{ID: "receive/h2", UserID: alice, Msats: 1_999, Currency: "SAT", Amount: 1}.Movement())
+		// An invoice of 2,000 msats overpaid with 3,500: alice gets the
+		// quoted 1 SAT, the excess is the VASP's, in system:overpaid.
+		step(ledger.Receive{ID: "receive/h3", UserID: alice, Msats: 2_000, PaidMsats: 3_500, Currency: "SAT", Amount: 1}.Movement())
 
 		bs, err := l.UserBalances(ctx, db, alice)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []ledger.UserBalance{{Currency: "SAT", Available: 1}, {Currency: "USD", Available: 500}}
+		want := []ledger.UserBalance{{Currency: "SAT", Available: 2}, {Currency: "USD", Available: 500}}
 		if fmt.Sprint(bs) != fmt.Sprint(want) {
 			t.Fatalf("alice: %+v, want %+v", bs, want)
 		}
 		for acct, want := range map[ledger.Account]map[string]int64{
-			ledger.Node: {"BTC": -10_301_250 + 4_727_250 - 1_999},
-			ledger.Fees: {"BTC": 251_250 - 1_000, "USD": 25},
-			ledger.FX:   {"BTC": 10_050_000 - 4_726_250 + 1_999, "USD": -1000 + 475, "SAT": -1},
+			ledger.Node:     {"BTC": -10_301_250 + 4_727_250 - 1_999 - 3_500},
+			ledger.Fees:     {"BTC": 251_250 - 1_000, "USD": 25},
+			ledger.FX:       {"BTC": 10_050_000 - 4_726_250 + 1_999 + 2_000, "USD": -1000 + 475, "SAT": -2},
+			ledger.Overpaid: {"BTC": 1_500},
 		} {
 			for cur, amt := range want {
 				if got := balance(t, l, db, acct, cur); got != amt {
@@ -219,13 +225,77 @@ func TestPaymentFlows(t *testing.T) {
 			t.Fatalf("settle without hold: %v", err)
 		}
 
-		hist, err := l.History(ctx, db, ledger.UserAccount(alice), "", 0, 3)
-		if err != nil || len(hist) != 3 {
+		hist, err := l.History(ctx, db, ledger.UserAccount(alice), "", 0, 4)
+		if err != nil || len(hist) != 4 {
 			t.Fatalf("history: %+v %v", hist, err)
 		}
+		hist = hist[1:] // the overpaid receive; the rest as before it
 		older, err := l.History(ctx, db, ledger.UserAccount(alice), hist[2].MovementID, hist[2].Seq, 100)
 		if err != nil || len(older) != 2 || older[1].MovementID != "receive/h1" || older[1].Amount != 1000 {
 			t.Fatalf("older history: %+v %v", older, err)
+		}
+		audit(t, l, db)
+	})
+}
+
+// TestReceiveOverpaid: an invoice settled for more than its amount posts
+// what the node received, node −PaidMsats, and the excess to
+// system:overpaid, in the one movement: the user is credited the quoted
+// amount, fees and FX as for the invoice amount, and a replay moves
+// nothing more.
+func TestReceiveOverpaid(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		l := newLedger(t, db)
+		alice := vaspd.NewID(vaspd.IDUser)
+		r := ledger.Receive{ID: "receive/over", Reference: "Transaction:over", UserID: alice,
+			Msats: 10_301_250, PaidMsats: 15_000_000, FeeMsats: 251_250, Currency: "USD", Amount: 1000}
+		m, err := l.Post(ctx, r.Movement())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum int64
+		for _, p := range m.Postings {
+			if p.Currency == ledger.BTC {
+				sum += p.Amount
+			}
+		}
+		if sum != 0 {
+			t.Fatalf("BTC postings sum to %d: %+v", sum, m.Postings)
+		}
+		again, err := l.Post(ctx, r.Movement())
+		if err != nil || !again.Replayed {
+			t.Fatalf("replay: %+v %v", again, err)
+		}
+		for _, c := range []struct {
+			acct ledger.Account
+			cur  string
+			want int64
+		}{
+			{ledger.Node, "BTC", -15_000_000},
+			{ledger.Overpaid, "BTC", 15_000_000 - 10_301_250},
+			{ledger.Fees, "BTC", 251_250},
+			{ledger.FX, "BTC", 10_050_000},
+			{ledger.FX, "USD", -1000},
+			{ledger.UserAccount(alice), "USD", 1000},
+		} {
+			if got := balance(t, l, db, c.acct, c.cur); got != c.want {
+				t.Errorf("%s %s = %d, want %d", c.acct, c.cur, got, c.want)
+			}
+		}
+		// Paid exactly (PaidMsats the amount, or 0: not told) posts
+		// nothing to system:overpaid.
+		for i, paid := range []int64{0, 2_000} {
+			if _, err := l.Post(ctx, ledger.Receive{ID: fmt.Sprintf("receive/exact%d", i), UserID: alice,
+				Msats: 2_000, PaidMsats: paid, Currency: "SAT", Amount: 1}.Movement()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := balance(t, l, db, ledger.Overpaid, "BTC"); got != 15_000_000-10_301_250 {
+			t.Errorf("system:overpaid after exact payments: %d", got)
+		}
+		if got := balance(t, l, db, ledger.Node, "BTC"); got != -15_000_000-4_000 {
+			t.Errorf("system:node after exact payments: %d", got)
 		}
 		audit(t, l, db)
 	})

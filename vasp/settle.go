@@ -191,9 +191,17 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 		// keeps it in the clear (and the compliance hook and webhook
 		// below see it).
 		details := ""
-		if revealed, err := s.revealTravelRule(&t); err != nil {
+		revealed, err := s.revealTravelRule(&t)
+		if err != nil {
 			s.log.Warn("travel-rule info does not decrypt; kept as received", "transaction", t.ID, "err", err)
-		} else if revealed {
+		}
+		// An overpaid invoice: what the node received is kept with the
+		// payment, beside Msats (what the user's amount was priced for).
+		paid := max(inv.AmountPaidMsat, t.Msats) // a backend that tells no amount paid: the invoice's
+		if paid > t.Msats {
+			t.Details.AmountPaidMsats = paid
+		}
+		if revealed || paid > t.Msats {
 			b, err := json.Marshal(t.Details)
 			if err != nil {
 				return fmt.Errorf("encode details: %w", err)
@@ -216,10 +224,14 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 			return fmt.Errorf("invoice %s paid %d msats, less than its %d", inv.PaymentHash, inv.AmountPaidMsat, t.Msats)
 		}
 		// An error rolls everything back; the conditional UPDATE above
-		// keeps a concurrent credit of t out: no savepoint needed.
+		// keeps a concurrent credit of t out: no savepoint needed. The
+		// user gets the quoted Amount whatever was paid (the rate was
+		// locked for the invoice amount); an overpayment's excess goes
+		// to system:overpaid in the same movement, so system:node moves
+		// by what the node received.
 		if _, err := s.opt.Ledger.TransferNoSavepoint(ctx, tx, ledger.Receive{
 			ID: "receive/" + t.PaymentHash, Reference: t.ID, UserID: t.UserID,
-			Msats: t.Msats, FeeMsats: t.Fee, Currency: t.Currency, Amount: t.Amount,
+			Msats: t.Msats, PaidMsats: paid, FeeMsats: t.Fee, Currency: t.Currency, Amount: t.Amount,
 		}.Movement()); err != nil {
 			return fmt.Errorf("post receive: %w", err)
 		}
@@ -233,6 +245,11 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 	if err == nil && done != nil {
 		s.log.Info("incoming payment completed", "transaction", done.ID, "user", done.UserID,
 			"amount", done.Amount, "currency", done.Currency, "msats", done.Msats)
+		if paid := done.Details.AmountPaidMsats; paid > done.Msats {
+			s.log.Info("incoming payment overpaid: the user was credited the quoted amount, the excess is booked to "+string(ledger.Overpaid),
+				"transaction", done.ID, "payment_hash", done.PaymentHash, "invoice_msats", done.Msats,
+				"paid_msats", paid, "excess_msats", paid-done.Msats)
+		}
 		s.opt.Webhooks.Wake()
 		s.registerCompleted(ctx, *done)
 		s.wakeCallbacks()

@@ -128,8 +128,14 @@ func (f *fakeLND) payReq(amountMsat int64, expiry time.Duration) (bolt11 string,
 	return bolt11, hash, preimage
 }
 
-// settle settles the invoice with this hash, as an incoming payment would.
-func (f *fakeLND) settle(hash lightning.Hash) {
+// settle settles the invoice with this hash, as an incoming payment of its
+// amount would.
+func (f *fakeLND) settle(hash lightning.Hash) { f.settlePaid(hash, 0) }
+
+// settlePaid settles the invoice with this hash for paidMsat (0: its
+// amount), as lnd does an overpaid invoice: amt_paid_msat is what the
+// HTLCs carried.
+func (f *fakeLND) settlePaid(hash lightning.Hash, paidMsat int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, inv := range f.invoices {
@@ -137,6 +143,9 @@ func (f *fakeLND) settle(hash lightning.Hash) {
 			f.settleIndex++
 			inv["state"], inv["settle_index"] = "SETTLED", strconv.FormatUint(f.settleIndex, 10)
 			inv["amt_paid_msat"], inv["settle_date"] = inv["value_msat"], strconv.FormatInt(time.Now().Unix(), 10)
+			if paidMsat != 0 {
+				inv["amt_paid_msat"] = strconv.FormatInt(paidMsat, 10)
+			}
 			f.notify()
 			return
 		}

@@ -346,6 +346,34 @@ func TestSubscribeFromZero(t *testing.T) {
 	}
 }
 
+// An overpaid invoice (lnd settles an invoice for more than its amount)
+// is reported with its amount and, as AmountPaidMsat, what was paid
+// (amt_paid_msat), by the stream and by LookupInvoice alike: the caller
+// books what the node received.
+func TestOverpaidInvoice(t *testing.T) {
+	f := newFakeLND(t)
+	n := f.node(t, storetest.SQLite(t))
+	ctx := fctx(t)
+	ch, _, err := n.SubscribeSettled(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := f.addInvoice(map[string]any{"value_msat": "1000", "value": "1"})
+	f.settlePaid(h, 1500)
+	select {
+	case inv := <-ch:
+		if inv.PaymentHash != h || inv.AmountMsat != 1000 || inv.AmountPaidMsat != 1500 {
+			t.Fatalf("streamed: %+v, want amount 1000, paid 1500", inv)
+		}
+	case <-ctx.Done():
+		t.Fatal("the overpaid invoice was never streamed")
+	}
+	inv, err := n.LookupInvoice(ctx, h)
+	if err != nil || inv.State != lightning.InvoiceSettled || inv.AmountMsat != 1000 || inv.AmountPaidMsat != 1500 {
+		t.Fatalf("looked up: %+v %v, want SETTLED, amount 1000, paid 1500", inv, err)
+	}
+}
+
 // A stream that is connected but silently misses a settlement is caught by
 // polling the invoices this process created, and resubscribing replays it.
 func TestSubscribePollingSafetyNet(t *testing.T) {
