@@ -116,12 +116,21 @@ func (p RetryPolicy) next(n int, first, now time.Time, retryAfter time.Duration,
 }
 
 // Next returns when to try again after the n-th failed attempt (n ≥ 1) of
-// something first attempted at first, jittered, or dead=true when that
-// would fall outside the retry window. Other durable senders (UMA's
-// post-transaction callbacks) use it to retry on the webhooks' schedule.
-// p must be valid (Validate).
-func (p RetryPolicy) Next(n int, first, now time.Time) (at time.Time, dead bool) {
-	return p.next(n, first, now, 0, defaultRand)
+// something first attempted at first, jittered and no sooner than
+// retryAfter (0 = none; see RetryAfter), or dead=true when that would fall
+// outside the retry window. Other durable senders (UMA's post-transaction
+// callbacks) use it to retry on the webhooks' schedule. p must be valid
+// (Validate).
+func (p RetryPolicy) Next(n int, first, now time.Time, retryAfter time.Duration) (at time.Time, dead bool) {
+	return p.next(n, first, now, retryAfter, defaultRand)
+}
+
+// RetryAfter is the Retry-After of a 429 or 503 answer (seconds or an HTTP
+// date) bounded by p.MaxRetryAfter, as the webhooks honour it; 0 when
+// absent, unparsable or for any other status. Other durable senders use it
+// so that a receiver's throttling is read one way everywhere.
+func (p RetryPolicy) RetryAfter(status int, h http.Header, now time.Time) time.Duration {
+	return retryAfter(status, h, now, p.withDefaults().MaxRetryAfter)
 }
 
 func defaultRand() float64 { return rand.Float64() }

@@ -3,8 +3,12 @@ package vasp
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,8 +30,10 @@ import (
 // (callback_next_at is still the lease it set): an attempt that outlived
 // its lease, whose callback another process has claimed since, changes
 // nothing. An attempt cut short by a graceful stop hands its callback back
-// (releaseCallback). Each attempt is signed afresh (the counterparty checks the
-// timestamp). The payment is final whatever happens here.
+// (releaseCallback). Each attempt is signed afresh (the counterparty checks
+// the timestamp). A receiver's permanent refusal (callbackFinal) ends it at
+// once, kept as "refused"; other failures are retried until the window
+// ends ("dead"). The payment is final whatever happens here.
 
 // Callback states.
 const (
@@ -35,6 +41,9 @@ const (
 	callbackSent    = "sent"
 	callbackNone    = "none" // the counterparty gave no callback URL
 	callbackDead    = "dead" // retried for the whole window
+	// callbackRefused: the receiver refused it for good (callbackFinal);
+	// callback_error keeps its status and the start of its answer.
+	callbackRefused = "refused"
 )
 
 const (
@@ -47,7 +56,8 @@ const (
 )
 
 // callbackPolicy is the webhooks' schedule: 10 s doubling, each delay
-// capped at 1 h, ±10 %, for 3 days after the payment completed.
+// capped at 1 h, ±10 %, for 3 days after the payment completed; a 429 or
+// 503's Retry-After is honoured up to the webhooks' bound (1 h).
 var callbackPolicy = delivery.RetryPolicy{}
 
 // wakeCallbacks tells the sender a callback may be due now.
@@ -145,14 +155,21 @@ func (s *Service) sendCallback(ctx context.Context, o owedCallback) {
 		return
 	}
 	cctx, cancel := context.WithTimeout(ctx, callbackTimeout)
-	status, _, err := s.fetch(cctx, http.MethodPost, t.Details.UtxoCallback, body)
+	a := s.postCallback(cctx, t.Details.UtxoCallback, body)
 	cancel()
 	n := o.attempts + 1
-	if err == nil && status/100 == 2 {
+	switch {
+	case a.err == nil && a.status/100 == 2:
 		s.recordCallback(ctx, o, callbackSent, n, 0, "") // even if stopping: it was sent
 		return
-	}
-	if ctx.Err() != nil {
+	case a.err == nil && callbackFinal(a.status):
+		// Logged once: the callback is never tried again. Not its URL,
+		// whose query may carry the receiver's token.
+		s.log.Warn("post-transaction callback refused by the receiver; not sent again",
+			"transaction", t.ID, "attempts", n, "status", a.status, "err", a.why())
+		s.recordCallback(ctx, o, callbackRefused, n, 0, a.why())
+		return
+	case ctx.Err() != nil:
 		// Shutting down: the attempt was cut short and has ended, so
 		// hand the callback back rather than keep every process off it
 		// for the rest of the lease. The counterparty may have got it;
@@ -160,21 +177,107 @@ func (s *Service) sendCallback(ctx context.Context, o owedCallback) {
 		s.releaseCallback(ctx, o)
 		return
 	}
-	why := fmt.Sprintf("HTTP %d", status)
-	if err != nil {
-		why = vaspd.Truncate(err.Error(), 200)
-	}
+	s.callbackFailed(ctx, o, n, a.why(), a.retryAfter)
+}
+
+// callbackFailed records o's n-th attempt as failed for why: retried on
+// the schedule, no sooner than retryAfter, or dead past the window.
+func (s *Service) callbackFailed(ctx context.Context, o owedCallback, n int, why string, retryAfter time.Duration) {
+	t := o.t
 	completed := t.UpdatedAt
 	if !t.SettledAt.IsZero() {
 		completed = t.SettledAt
 	}
-	if next, dead := callbackPolicy.Next(n, completed, s.clock.Now()); dead {
+	if next, dead := callbackPolicy.Next(n, completed, s.clock.Now(), retryAfter); dead {
 		s.log.Error("post-transaction callback given up", "transaction", t.ID, "attempts", n, "err", why)
 		s.recordCallback(ctx, o, callbackDead, n, 0, why)
 	} else {
 		s.log.Warn("post-transaction callback failed", "transaction", t.ID, "attempt", n, "err", why, "retry_at", next)
 		s.recordCallback(ctx, o, callbackPending, n, store.Micros(next), why)
 	}
+}
+
+// callbackFinal reports whether a receiver's status refuses a callback for
+// good, so that trying again is pointless: a 4xx judges the request itself
+// (its body, its signature, the transaction it names, the URL), and every
+// attempt sends the same callback, signed the same way, to the same URL.
+// This covers 400/401 (unparsable, bad signature), 403 (not allowed, such
+// as vaspd's cap of MaxUtxoCallbacks per payment), 404 (REQUEST_NOT_FOUND:
+// the receiver does not know the transaction), 405, 409, 410, 412, 413,
+// 415, 422 and any other 4xx, except those that speak of the moment rather
+// than the request:
+//   - 408 Request Timeout and 425 Too Early: try again later, they say;
+//   - 421 Misdirected Request: a connection's fault, a new one may do;
+//   - 424 Failed Dependency: in UMA, COUNTERPARTY_PUBKEY_FETCH_ERROR and
+//     the like, the receiver could not fetch our keys, which it does again
+//     on the next attempt;
+//   - 429 Too Many Requests: throttling (with Retry-After, honoured).
+//
+// Everything else that is not a 2xx is retried on the schedule: no answer,
+// 5xx, and 3xx (redirects are never followed, as with the webhooks, so a
+// moved endpoint is a failure until its URL works again).
+func callbackFinal(status int) bool {
+	switch status {
+	case http.StatusRequestTimeout, http.StatusMisdirectedRequest, http.StatusFailedDependency,
+		http.StatusTooEarly, http.StatusTooManyRequests:
+		return false
+	}
+	return status >= 400 && status < 500
+}
+
+// callbackAnswer is what a callback's receiver answered.
+type callbackAnswer struct {
+	status     int    // 0 = no answer
+	body       string // its start, storable
+	err        error  // no answer, or an unreadable one
+	retryAfter time.Duration
+}
+
+// callbackExcerpt bounds what of an answer's body (an error JSON, at best)
+// is kept in callback_error and logged.
+const callbackExcerpt = 200
+
+// why is the answer as callback_error keeps it.
+func (a callbackAnswer) why() string {
+	switch {
+	case a.err != nil:
+		return storableText(a.err.Error(), callbackExcerpt)
+	case a.body != "":
+		return fmt.Sprintf("HTTP %d: %s", a.status, a.body)
+	}
+	return fmt.Sprintf("HTTP %d", a.status)
+}
+
+// postCallback POSTs a callback body to u and reads the start of the answer.
+func (s *Service) postCallback(ctx context.Context, u string, body []byte) callbackAnswer {
+	resp, err := s.roundTrip(ctx, http.MethodPost, u, body)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its text quotes the URL, which may carry a token
+		}
+		return callbackAnswer{err: err}
+	}
+	defer resp.Body.Close()
+	a := callbackAnswer{status: resp.StatusCode, retryAfter: callbackPolicy.RetryAfter(resp.StatusCode, resp.Header, s.clock.Now())}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4*callbackExcerpt))
+	if err != nil && a.status/100 != 2 {
+		// A 2xx is an acceptance whatever follows it; anything else whose
+		// body broke off is no clear answer.
+		a.err = fmt.Errorf("HTTP %d, then reading the answer: %w", a.status, err)
+	}
+	// A little more is drained so the connection can be reused, never much.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	a.body = storableText(strings.TrimSpace(string(b)), callbackExcerpt)
+	return a
+}
+
+// storableText is s as a TEXT column takes it, at most n bytes and "…":
+// a receiver's bytes may be anything, and PostgreSQL refuses NUL and
+// invalid UTF-8 (an outcome it refused would leave the callback claimed
+// again at every lease's end).
+func storableText(s string, n int) string {
+	return vaspd.Truncate(strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD"), n)
 }
 
 // recordCallback stores an attempt's outcome if o's claim still holds; if

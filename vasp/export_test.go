@@ -29,6 +29,12 @@ func (s *Service) CallbackState(ctx context.Context, id string) (state string, a
 	return state, attempts, err
 }
 
+// CallbackError is what t's last callback attempt stored as its error.
+func (s *Service) CallbackError(ctx context.Context, id string) (why string, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT callback_error FROM uma_transactions WHERE id = $1`, id).Scan(&why)
+	return why, err
+}
+
 // InsertDecidedTransaction records t with the stored approval decision
 // approval ("APPROVED", "REJECTED" or "" for none).
 func (s *Service) InsertDecidedTransaction(ctx context.Context, t Transaction, approval string) error {

@@ -36,29 +36,11 @@ const maxBody = 1 << 20
 
 // fetch does one HTTP call to a counterparty and returns status and body.
 func (s *Service) fetch(ctx context.Context, method, u string, body []byte) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := s.client.Do(req)
+	resp, err := s.roundTrip(ctx, method, u, body)
 	if err != nil {
 		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusSwitchingProtocols {
-		// Never asked for. Its body is the raw connection, which neither
-		// the client's timeout nor ctx bounds: a counterparty that then
-		// says nothing would hold this call for ever. Close() drops it.
-		return 0, nil, errors.New("counterparty answered 101 Switching Protocols, which no UMA call asks for")
-	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		return resp.StatusCode, nil, err
@@ -67,6 +49,35 @@ func (s *Service) fetch(ctx context.Context, method, u string, body []byte) (int
 		return resp.StatusCode, nil, errors.New("response body over 1 MiB")
 	}
 	return resp.StatusCode, b, nil
+}
+
+// roundTrip sends one request to a counterparty; the caller reads and
+// closes the answer's body.
+func (s *Service) roundTrip(ctx context.Context, method, u string, body []byte) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// Never asked for. Its body is the raw connection, which neither
+		// the client's timeout nor ctx bounds: a counterparty that then
+		// says nothing would hold this call for ever. Close() drops it.
+		resp.Body.Close()
+		return nil, errors.New("counterparty answered 101 Switching Protocols, which no UMA call asks for")
+	}
+	return resp, nil
 }
 
 // checkCounterpartyURL accepts a URL a counterparty gives us to call: absolute,
