@@ -149,6 +149,16 @@ func (s *Service) sendCallback(ctx context.Context, o owedCallback) {
 	bctx, cancel := context.WithTimeout(ctx, callbackTimeout)
 	body, err := s.callbackBody(bctx, t)
 	cancel()
+	if ctx.Err() != nil {
+		s.releaseCallback(ctx, o) // shutting down: nothing was sent
+		return
+	}
+	if errors.Is(err, errUTXOLookup) {
+		// The node may answer next time: a failed attempt, never a
+		// compliance record without the UTXOs for want of them.
+		s.callbackFailed(ctx, o, o.attempts+1, storableText(err.Error(), callbackExcerpt), 0)
+		return
+	}
 	if err != nil {
 		s.log.Warn("post-transaction callback not built", "transaction", t.ID, "err", err)
 		s.recordCallback(ctx, o, callbackDead, o.attempts, 0, vaspd.Truncate(err.Error(), 200))
@@ -311,6 +321,10 @@ func (s *Service) releaseCallback(ctx context.Context, o owedCallback) {
 	}
 }
 
+// errUTXOLookup is a callback not built because the node's UTXOs for its
+// payment could not be looked up (the node unreachable, timed out…).
+var errUTXOLookup = errors.New("UTXO lookup failed")
+
 // callbackBody is t's signed callback: as the sender, the UTXOs that paid;
 // as the receiver, the UTXOs that were paid (no reference VASP does this
 // side).
@@ -320,8 +334,14 @@ func (s *Service) callbackBody(ctx context.Context, t Transaction) ([]byte, erro
 		return nil, err
 	}
 	utxos, err := s.opt.Node.UTXOs(ctx, hash)
-	if err != nil {
-		s.log.Debug("no UTXOs for callback", "transaction", t.ID, "err", err)
+	switch {
+	case errors.Is(err, lightning.ErrNotFound):
+		// The node keeps no UTXOs for this payment (lnd, for one it
+		// received), and never will: asking again changes nothing, so the
+		// callback says none, as the Node contract allows.
+		s.log.Debug("no UTXOs known for callback", "transaction", t.ID, "err", err)
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", errUTXOLookup, err)
 	}
 	cb := &uma.PostTransactionCallback{VaspDomain: s.opt.Domain, TransactionStatus: uma.TransactionCompleted, Utxos: []uma.UtxoWithAmount{}}
 	for _, u := range utxos {

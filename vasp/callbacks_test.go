@@ -24,6 +24,7 @@ type callbackSink struct {
 	status atomic.Int32
 	mu     sync.Mutex
 	got    []*uma.PostTransactionCallback
+	raw    [][]byte // the bodies of got
 }
 
 func newCallbackSink(t *testing.T) *callbackSink {
@@ -38,6 +39,7 @@ func newCallbackSink(t *testing.T) *callbackSink {
 		}
 		c.mu.Lock()
 		c.got = append(c.got, cb)
+		c.raw = append(c.raw, b)
 		c.mu.Unlock()
 		w.WriteHeader(int(c.status.Load()))
 	}))
