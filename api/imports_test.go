@@ -6,7 +6,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/vaspd/vaspd"
@@ -40,15 +39,22 @@ func multipartBody(t *testing.T, fields map[string]string) (contentType, body st
 	return mw.FormDataContentType(), b.String()
 }
 
+// newImportsFixture is a fixture serving /users/bulk for the UMA domain
+// domain, and the importer behind it, which runs a job when stepped.
+func newImportsFixture(t *testing.T, db *store.DB, domain string) (*fixture, *users.Importer) {
+	t.Helper()
+	p, err := rates.NewConfigProvider(rates.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im := users.NewImporter(users.New(db, nil, users.WithRates(p)), users.ImporterOptions{})
+	return newFixture(t, db, func(s *api.Server) { s.MountUserImports(im, domain) }), im
+}
+
 func TestBulkUserUpload(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		p, err := rates.NewConfigProvider(rates.DefaultConfig(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		im := users.NewImporter(users.New(db, nil, users.WithRates(p)), users.ImporterOptions{})
-		f := newFixture(t, db, func(s *api.Server) { s.MountUserImports(im, "VASP.example") })
+		f, im := newImportsFixture(t, db, "VASP.example")
 
 		ct, body := multipartBody(t, map[string]string{"file": uploadCSV})
 		st, resp := f.do(t, "POST", "/users/bulk/csv", &f.admin, ct, body)
@@ -129,103 +135,38 @@ func TestBulkUserUpload(t *testing.T) {
 func TestBulkUserUploadIdempotencyKey(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		p, err := rates.NewConfigProvider(rates.DefaultConfig(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		im := users.NewImporter(users.New(db, nil, users.WithRates(p)), users.ImporterOptions{})
-		f := newFixture(t, db, func(s *api.Server) { s.MountUserImports(im, "vasp.example") })
-		count := func() int {
-			t.Helper()
-			var n int
-			if err := db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM user_imports`).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-		upload := func(file, key string) (int, map[string]any, http.Header) {
+		f, im := newImportsFixture(t, db, "vasp.example")
+		// upload sends file as multipart/form-data, a new boundary each
+		// time.
+		upload := func(t *testing.T, file, key string) (int, map[string]any, http.Header) {
 			t.Helper()
 			ct, body := multipartBody(t, map[string]string{"file": file})
 			return f.send(t, "POST", "/users/bulk/csv", &f.admin, ct, body, "Idempotency-Key", key)
 		}
-
-		st, first, h := upload(uploadCSV, "csv-1")
-		if st != http.StatusAccepted || h.Get("Idempotent-Replayed") != "" {
-			t.Fatalf("upload: %d %v %v", st, first, h)
-		}
-		// The retry (another multipart boundary), and the same file sent
-		// as text/csv.
-		for _, retry := range []func() (int, map[string]any, http.Header){
-			func() (int, map[string]any, http.Header) { return upload(uploadCSV, "csv-1") },
-			func() (int, map[string]any, http.Header) {
-				return f.send(t, "POST", "/users/bulk/csv", &f.admin, "text/csv", uploadCSV, "Idempotency-Key", "csv-1")
-			},
-		} {
-			st, got, h := retry()
-			if st != http.StatusAccepted || h.Get("Idempotent-Replayed") != "true" || got["jobId"] != first["jobId"] {
-				t.Fatalf("retry: %d %v %v, want job %v", st, got, h, first["jobId"])
-			}
-		}
-		// The same key with another file: refused, no job.
-		st, got, _ := upload(uploadCSV+"$late,user126,INDIVIDUAL,Late\n", "csv-1")
-		wantError(t, st, got, http.StatusUnprocessableEntity, vaspd.CodeIdempotencyKeyReused)
-		if n := count(); n != 1 {
-			t.Fatalf("%d jobs after retries", n)
-		}
-		// Once the job ran, a retry answers it as it is now, and starts
-		// nothing.
-		if found, err := im.Step(context.Background()); !found || err != nil {
-			t.Fatalf("step %v %v", found, err)
-		}
-		if st, got, _ := upload(uploadCSV, "csv-1"); st != http.StatusAccepted || got["jobId"] != first["jobId"] || got["status"] != "COMPLETED" {
-			t.Fatalf("retry after the job: %d %v", st, got)
-		}
-		if found, err := im.Step(context.Background()); found || err != nil {
-			t.Fatalf("a retry left a job to run: %v %v", found, err)
-		}
-		// Another key, or none, is another job.
-		if st, got, h := upload(uploadCSV, "csv-2"); st != http.StatusAccepted || got["jobId"] == first["jobId"] || h.Get("Idempotent-Replayed") != "" {
-			t.Fatalf("another key: %d %v", st, got)
-		}
-		if st, got, _ := upload(uploadCSV, ""); st != http.StatusAccepted || got["jobId"] == first["jobId"] {
-			t.Fatalf("no key: %d %v", st, got)
-		}
-		st, got, _ = upload(uploadCSV, strings.Repeat("k", 256))
-		wantError(t, st, got, http.StatusBadRequest, vaspd.CodeInvalidInput)
-		if n := count(); n != 3 {
-			t.Fatalf("%d jobs, want 3", n)
-		}
-
-		// Concurrent retries of one upload create one job.
-		var (
-			wg      sync.WaitGroup
-			mu      sync.Mutex
-			created int
-			jobs    = map[any]bool{}
-		)
-		ct, body := multipartBody(t, map[string]string{"file": uploadCSV})
-		start := make(chan struct{}) // all at once, so that they overlap
-		for range 8 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				st, got, h := f.send(t, "POST", "/users/bulk/csv", &f.admin, ct, body, "Idempotency-Key", "csv-race")
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case st != http.StatusAccepted:
-					t.Errorf("concurrent upload: %d %v", st, got)
-				case h.Get("Idempotent-Replayed") == "":
-					created++
+		testIdempotencyKey(t, db, idempotentCreate{
+			send: upload, status: http.StatusAccepted, id: "jobId", table: "user_imports",
+			body: uploadCSV, key: "csv-1",
+			retries: []string{uploadCSV}, // another multipart boundary
+			others:  []string{uploadCSV + "$late,user126,INDIVIDUAL,Late\n"},
+			then: func(t *testing.T, first map[string]any) {
+				// The same file sent as text/csv is the same upload.
+				st, got, h := f.send(t, "POST", "/users/bulk/csv", &f.admin, "text/csv", uploadCSV, "Idempotency-Key", "csv-1")
+				if st != http.StatusAccepted || h.Get("Idempotent-Replayed") != "true" || got["jobId"] != first["jobId"] {
+					t.Fatalf("retry as text/csv: %d %v %v, want job %v", st, got, h, first["jobId"])
 				}
-				jobs[got["jobId"]] = true
-			}()
-		}
-		close(start)
-		wg.Wait()
-		if created != 1 || len(jobs) != 1 || count() != 4 {
-			t.Fatalf("%d created, jobs %v, %d jobs", created, jobs, count())
-		}
+				// Once the job ran, a retry answers it as it is now, and
+				// starts nothing.
+				if found, err := im.Step(context.Background()); !found || err != nil {
+					t.Fatalf("step %v %v", found, err)
+				}
+				if st, got, _ := upload(t, uploadCSV, "csv-1"); st != http.StatusAccepted || got["jobId"] != first["jobId"] || got["status"] != "COMPLETED" {
+					t.Fatalf("retry after the job: %d %v", st, got)
+				}
+				if found, err := im.Step(context.Background()); found || err != nil {
+					t.Fatalf("a retry left a job to run: %v %v", found, err)
+				}
+			},
+			total: 3,
+		})
 	})
 }

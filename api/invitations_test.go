@@ -3,7 +3,6 @@ package api_test
 import (
 	"context"
 	"net/http"
-	"sync"
 	"testing"
 
 	"github.com/vaspd/vaspd"
@@ -15,23 +14,32 @@ import (
 	"github.com/vaspd/vaspd/users"
 )
 
+// newInvitationsFixture is a fixture serving /invitations, with the users
+// $alice and $carol.
+func newInvitationsFixture(t *testing.T, db *store.DB) *fixture {
+	t.Helper()
+	p, err := rates.NewConfigProvider(rates.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := users.New(db, nil, users.WithRates(p))
+	for _, local := range []string{"alice", "carol"} {
+		if _, err := u.Create(context.Background(), db, users.User{PlatformUserID: local, UserType: users.Individual,
+			UMALocal: local, PreferredCurrencies: []string{"USD"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inv, err := invitations.New(db, u, invitations.Options{Rates: p, Domain: "vasp.example", BaseURL: "https://vasp.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newFixture(t, db, func(s *api.Server) { s.MountInvitations(inv) })
+}
+
 func TestInvitationsAPI(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		p, err := rates.NewConfigProvider(rates.DefaultConfig(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u := users.New(db, nil, users.WithRates(p))
-		if _, err := u.Create(context.Background(), db, users.User{PlatformUserID: "a", UserType: users.Individual,
-			UMALocal: "alice", FullName: "Alice"}); err != nil {
-			t.Fatal(err)
-		}
-		inv, err := invitations.New(db, u, invitations.Options{Rates: p, Domain: "vasp.example", BaseURL: "https://vasp.example"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := newFixture(t, db, func(s *api.Server) { s.MountInvitations(inv) })
+		f := newInvitationsFixture(t, db)
 
 		st, created := f.do(t, "POST", "/invitations", &f.admin, "application/json", `{"inviterUma":"$alice@vasp.example","amountToSend":250}`)
 		if st != 201 || created["status"] != "PENDING" || created["inviterUma"] != "$alice@vasp.example" {
@@ -97,114 +105,39 @@ func ptr[T any](v T) *T { return &v }
 func TestInvitationsIdempotencyKey(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		p, err := rates.NewConfigProvider(rates.DefaultConfig(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u := users.New(db, nil, users.WithRates(p))
-		for _, local := range []string{"alice", "carol"} {
-			if _, err := u.Create(context.Background(), db, users.User{PlatformUserID: local, UserType: users.Individual,
-				UMALocal: local, PreferredCurrencies: []string{"USD"}}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		inv, err := invitations.New(db, u, invitations.Options{Rates: p, Domain: "vasp.example", BaseURL: "https://vasp.example"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := newFixture(t, db, func(s *api.Server) { s.MountInvitations(inv) })
-		count := func() int {
-			t.Helper()
-			var n int
-			if err := db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM invitations`).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-		post := func(body, key string) (int, map[string]any, http.Header) {
+		f := newInvitationsFixture(t, db)
+		post := func(t *testing.T, body, key string) (int, map[string]any, http.Header) {
 			t.Helper()
 			return f.send(t, "POST", "/invitations", &f.admin, "application/json", body, "Idempotency-Key", key)
 		}
-
 		const body = `{"inviterUma":"$alice@vasp.example","firstName":"Bob","amountToSend":250,"expiresAt":"2999-01-01T00:00:00Z"}`
-		st, first, h := post(body, "inv-1")
-		if st != http.StatusCreated || h.Get("Idempotent-Replayed") != "" {
-			t.Fatalf("create: %d %v %v", st, first, h)
-		}
-		// The retry, and one spelling the same request another way (the
-		// address without its domain, the same instant in another zone).
-		for _, again := range []string{body,
-			`{"inviterUma":"$alice","firstName":" Bob","expiresAt":"2999-01-01T01:00:00+01:00","amountToSend":250}`} {
-			st, got, h := post(again, "inv-1")
-			if st != http.StatusCreated || h.Get("Idempotent-Replayed") != "true" || got["code"] != first["code"] ||
-				got["createdAt"] != first["createdAt"] || got["url"] != first["url"] {
-				t.Fatalf("retry %s: %d %v %v, want the first answer %v", again, st, got, h, first)
-			}
-		}
-		if n := count(); n != 1 {
-			t.Fatalf("%d invitations after retries", n)
-		}
-		// The same key with another request: refused, nothing created.
-		for _, other := range []string{
-			`{"inviterUma":"$alice@vasp.example","firstName":"Bobby","amountToSend":250,"expiresAt":"2999-01-01T00:00:00Z"}`,
-			`{"inviterUma":"$alice@vasp.example","firstName":"Bob","amountToSend":251,"expiresAt":"2999-01-01T00:00:00Z"}`,
-			`{"inviterUma":"$alice@vasp.example","firstName":"Bob","expiresAt":"2999-01-01T00:00:00Z"}`,
-			`{"inviterUma":"$alice@vasp.example","firstName":"Bob","amountToSend":250}`,
-			`{"inviterUma":"$carol@vasp.example","firstName":"Bob","amountToSend":250,"expiresAt":"2999-01-01T00:00:00Z"}`,
-		} {
-			st, got, _ := post(other, "inv-1")
-			wantError(t, st, got, http.StatusUnprocessableEntity, vaspd.CodeIdempotencyKeyReused)
-		}
-		// A claimed invitation is still the retry's answer, as it is now.
-		if st, got := f.do(t, "POST", "/invitations/"+first["code"].(string)+"/claim", &f.admin, "application/json",
-			`{"inviteeUma":"$bob@other.example"}`); st != http.StatusOK {
-			t.Fatalf("claim: %d %v", st, got)
-		}
-		if st, got, _ := post(body, "inv-1"); st != http.StatusCreated || got["code"] != first["code"] || got["status"] != "CLAIMED" {
-			t.Fatalf("retry after the claim: %d %v", st, got)
-		}
-		// Another key, or none, is another invitation.
-		if st, got, h := post(body, "inv-2"); st != http.StatusCreated || got["code"] == first["code"] || h.Get("Idempotent-Replayed") != "" {
-			t.Fatalf("another key: %d %v", st, got)
-		}
-		if st, got, _ := post(body, ""); st != http.StatusCreated || got["code"] == first["code"] {
-			t.Fatalf("no key: %d %v", st, got)
-		}
-		st, got, _ := post(body, "has space")
-		wantError(t, st, got, http.StatusBadRequest, vaspd.CodeInvalidInput)
-		if n := count(); n != 3 {
-			t.Fatalf("%d invitations, want 3", n)
-		}
-
-		// Concurrent retries of one request create one invitation.
-		var (
-			wg      sync.WaitGroup
-			mu      sync.Mutex
-			created int
-			codes   = map[any]bool{}
-		)
-		start := make(chan struct{}) // all at once, so that they overlap
-		for range 8 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				st, got, h := post(body, "inv-race")
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case st != http.StatusCreated:
-					t.Errorf("concurrent create: %d %v", st, got)
-				case h.Get("Idempotent-Replayed") == "":
-					created++
+		testIdempotencyKey(t, db, idempotentCreate{
+			send: post, status: http.StatusCreated, id: "code", table: "invitations",
+			body: body, key: "inv-1",
+			// The retry, and one spelling the same request another way
+			// (the address without its domain, the same instant in
+			// another zone).
+			retries: []string{body,
+				`{"inviterUma":"$alice","firstName":" Bob","expiresAt":"2999-01-01T01:00:00+01:00","amountToSend":250}`},
+			others: []string{
+				`{"inviterUma":"$alice@vasp.example","firstName":"Bobby","amountToSend":250,"expiresAt":"2999-01-01T00:00:00Z"}`,
+				`{"inviterUma":"$alice@vasp.example","firstName":"Bob","amountToSend":251,"expiresAt":"2999-01-01T00:00:00Z"}`,
+				`{"inviterUma":"$alice@vasp.example","firstName":"Bob","expiresAt":"2999-01-01T00:00:00Z"}`,
+				`{"inviterUma":"$alice@vasp.example","firstName":"Bob","amountToSend":250}`,
+				`{"inviterUma":"$carol@vasp.example","firstName":"Bob","amountToSend":250,"expiresAt":"2999-01-01T00:00:00Z"}`,
+			},
+			// A claimed invitation is still the retry's answer, as it is
+			// now.
+			then: func(t *testing.T, first map[string]any) {
+				if st, got := f.do(t, "POST", "/invitations/"+first["code"].(string)+"/claim", &f.admin, "application/json",
+					`{"inviteeUma":"$bob@other.example"}`); st != http.StatusOK {
+					t.Fatalf("claim: %d %v", st, got)
 				}
-				codes[got["code"]] = true
-			}()
-		}
-		close(start)
-		wg.Wait()
-		if created != 1 || len(codes) != 1 || count() != 4 {
-			t.Fatalf("%d created, codes %v, %d invitations", created, codes, count())
-		}
+				if st, got, _ := post(t, body, "inv-1"); st != http.StatusCreated || got["code"] != first["code"] || got["status"] != "CLAIMED" {
+					t.Fatalf("retry after the claim: %d %v", st, got)
+				}
+			},
+			total: 3,
+		})
 	})
 }

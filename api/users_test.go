@@ -439,131 +439,68 @@ func TestUsersIdempotencyKey(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newUserFixture(t, db)
-		count := func() int {
-			t.Helper()
-			var n int
-			if err := db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM users`).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-		post := func(body, key string) (int, map[string]any, http.Header) {
+		post := func(t *testing.T, body, key string) (int, map[string]any, http.Header) {
 			t.Helper()
 			return f.req(t, "POST", "/users", &f.admin, body, "Idempotency-Key", key)
 		}
+		testIdempotencyKey(t, db, idempotentCreate{
+			send: post, status: http.StatusCreated, id: "id", table: "users",
+			body: userAliceJSON, key: "user-1",
+			// The retry, and one spelling the same request another way
+			// (the address without its domain, other case and spaces,
+			// fields in another order, the IBAN with spaces).
+			retries: []string{userAliceJSON,
+				`{"platformUserId":" p-1 ","umaAddress":"ALICE","userType":"INDIVIDUAL","kycStatus":"VERIFIED",
+				"fullName":"Alice Example ","birthDate":"1990-01-15","nationality":"fr","preferredCurrencies":["eur","USD"],
+				"address":{"line1":"1 Rue X","postalCode":"75001","country":"fr"},
+				"bankAccountInfo":{"accountType":"IBAN","iban":"FR14 2004 1010 0505 0001 3M02 606","bankName":"La Banque"}}`},
+			others: []string{
+				strings.Replace(userAliceJSON, `"p-1"`, `"p-2"`, 1),
+				strings.Replace(userAliceJSON, `$Alice@`, `$alice.b@`, 1),
+				strings.Replace(userAliceJSON, `"VERIFIED"`, `"PENDING"`, 1),
+				strings.Replace(userAliceJSON, `["EUR","USD"]`, `["USD","EUR"]`, 1),
+				strings.Replace(userAliceJSON, `"1 Rue X"`, `"2 Rue X"`, 1),
+				strings.Replace(userAliceJSON, `"birthDate":"1990-01-15",`, ``, 1),
+				`{"umaAddress":"$carol","platformUserId":"p-3","userType":"INDIVIDUAL"}`,
+			},
+			// The user as it is now: patched, then deleted, its address
+			// then given to someone else; the retry still answers the
+			// first user, not a 409 for the address. The first user
+			// renamed, $alice is free again for another key.
+			then: func(t *testing.T, first map[string]any) {
+				id := first["id"].(string)
+				if st, got, _ := f.req(t, "PATCH", "/users/"+id, &f.admin, `{"kycStatus":"PENDING","umaAddress":"$alice.old"}`); st != http.StatusOK {
+					t.Fatalf("patch: %d %v", st, got)
+				}
+				if st, got, h := post(t, userAliceJSON, "user-1"); st != http.StatusCreated || h.Get("Idempotent-Replayed") != "true" ||
+					got["id"] != id || got["kycStatus"] != "PENDING" || got["umaAddress"] != "$alice.old@vasp.example" {
+					t.Fatalf("retry after the patch: %d %v %v", st, got, h)
+				}
+				if st, got, _ := f.req(t, "DELETE", "/users/"+id, &f.admin, ""); st != http.StatusOK {
+					t.Fatalf("delete: %d %v", st, got)
+				}
+				f.create(t, strings.Replace(userAliceJSON, `$Alice@`, `$alice.old@`, 1))
+				if st, got, h := post(t, userAliceJSON, "user-1"); st != http.StatusCreated || h.Get("Idempotent-Replayed") != "true" ||
+					got["id"] != id || got["isDeleted"] != true {
+					t.Fatalf("retry after the delete: %d %v %v", st, got, h)
+				}
+			},
+			// Another key took $alice again.
+			conflict: vaspd.CodeUMAAddressExists,
+			total:    3,
+			race:     `{"umaAddress":"$racer","platformUserId":"p-race","userType":"INDIVIDUAL","preferredCurrencies":["USD"]}`,
+		})
 
-		st, first, h := post(userAliceJSON, "user-1")
-		if st != http.StatusCreated || h.Get("Idempotent-Replayed") != "" {
-			t.Fatalf("create: %d %v %v", st, first, h)
-		}
-		// The retry, and one spelling the same request another way (the
-		// address without its domain, other case and spaces, fields in
-		// another order, the IBAN with spaces).
-		for _, again := range []string{userAliceJSON,
-			`{"platformUserId":" p-1 ","umaAddress":"ALICE","userType":"INDIVIDUAL","kycStatus":"VERIFIED",
-			"fullName":"Alice Example ","birthDate":"1990-01-15","nationality":"fr","preferredCurrencies":["eur","USD"],
-			"address":{"line1":"1 Rue X","postalCode":"75001","country":"fr"},
-			"bankAccountInfo":{"accountType":"IBAN","iban":"FR14 2004 1010 0505 0001 3M02 606","bankName":"La Banque"}}`} {
-			st, got, h := post(again, "user-1")
-			if st != http.StatusCreated || h.Get("Idempotent-Replayed") != "true" || fmt.Sprint(got) != fmt.Sprint(first) {
-				t.Fatalf("retry %s: %d %v %v\nwant the first answer %v", again, st, got, h, first)
-			}
-		}
-		if n := count(); n != 1 {
-			t.Fatalf("%d users after retries", n)
-		}
-		// The same key with another request: refused, nothing created,
-		// even when the other request could be created.
-		for _, other := range []string{
-			strings.Replace(userAliceJSON, `"p-1"`, `"p-2"`, 1),
-			strings.Replace(userAliceJSON, `$Alice@`, `$alice.b@`, 1),
-			strings.Replace(userAliceJSON, `"VERIFIED"`, `"PENDING"`, 1),
-			strings.Replace(userAliceJSON, `["EUR","USD"]`, `["USD","EUR"]`, 1),
-			strings.Replace(userAliceJSON, `"1 Rue X"`, `"2 Rue X"`, 1),
-			strings.Replace(userAliceJSON, `"birthDate":"1990-01-15",`, ``, 1),
-			`{"umaAddress":"$carol","platformUserId":"p-3","userType":"INDIVIDUAL"}`,
-		} {
-			st, got, _ := post(other, "user-1")
-			wantError(t, st, got, http.StatusUnprocessableEntity, vaspd.CodeIdempotencyKeyReused)
-		}
-		if n := count(); n != 1 {
-			t.Fatalf("%d users after reused keys", n)
-		}
-		// A malformed key is refused before anything else (here: a 409
-		// for the address).
-		st, got, _ := post(userAliceJSON, "has space")
-		wantError(t, st, got, http.StatusBadRequest, vaspd.CodeInvalidInput)
-		st, got, _ = post(userAliceJSON, strings.Repeat("k", 256))
-		wantError(t, st, got, http.StatusBadRequest, vaspd.CodeInvalidInput)
-
-		// The user as it is now: patched, then deleted, its address then
-		// given to someone else; the retry still answers the first user,
-		// not a 409 for the address.
-		id := first["id"].(string)
-		if st, got, _ := f.req(t, "PATCH", "/users/"+id, &f.admin, `{"kycStatus":"PENDING","umaAddress":"$alice.old"}`); st != http.StatusOK {
-			t.Fatalf("patch: %d %v", st, got)
-		}
-		if st, got, h := post(userAliceJSON, "user-1"); st != http.StatusCreated || h.Get("Idempotent-Replayed") != "true" ||
-			got["id"] != id || got["kycStatus"] != "PENDING" || got["umaAddress"] != "$alice.old@vasp.example" {
-			t.Fatalf("retry after the patch: %d %v %v", st, got, h)
-		}
-		if st, got, _ := f.req(t, "DELETE", "/users/"+id, &f.admin, ""); st != http.StatusOK {
-			t.Fatalf("delete: %d %v", st, got)
-		}
-		f.create(t, strings.Replace(userAliceJSON, `$Alice@`, `$alice.old@`, 1))
-		if st, got, h := post(userAliceJSON, "user-1"); st != http.StatusCreated || h.Get("Idempotent-Replayed") != "true" ||
-			got["id"] != id || got["isDeleted"] != true {
-			t.Fatalf("retry after the delete: %d %v %v", st, got, h)
-		}
-
-		// Another key, or none, is another request: $alice is free again
-		// (the first user was renamed), then taken.
-		st, second, h := post(userAliceJSON, "user-2")
-		if st != http.StatusCreated || second["id"] == id || h.Get("Idempotent-Replayed") != "" {
-			t.Fatalf("another key: %d %v %v", st, second, h)
-		}
-		st, got, _ = post(userAliceJSON, "")
+		// A request refused under a key used it not: it may be sent
+		// again, fixed.
+		st, got, _ := post(t, userAliceJSON, "user-3")
 		wantError(t, st, got, http.StatusConflict, vaspd.CodeUMAAddressExists)
-		st, got, _ = post(userAliceJSON, "user-3")
-		wantError(t, st, got, http.StatusConflict, vaspd.CodeUMAAddressExists)
-		// A refused request used no key: it may be sent again, fixed.
-		if st, got, _ := post(strings.Replace(userAliceJSON, `$Alice@`, `$alice3@`, 1), "user-3"); st != http.StatusCreated {
+		if st, got, _ := post(t, strings.Replace(userAliceJSON, `$Alice@`, `$alice3@`, 1), "user-3"); st != http.StatusCreated {
 			t.Fatalf("user-3 fixed: %d %v", st, got)
 		}
-		if n := count(); n != 4 {
-			t.Fatalf("%d users, want 4", n)
-		}
-
-		// Concurrent retries of one request create one user.
-		var (
-			wg      sync.WaitGroup
-			mu      sync.Mutex
-			created int
-			ids     = map[any]bool{}
-		)
-		body := `{"umaAddress":"$racer","platformUserId":"p-race","userType":"INDIVIDUAL","preferredCurrencies":["USD"]}`
-		start := make(chan struct{}) // all at once, so that they overlap
-		for range 8 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				st, got, h := post(body, "user-race")
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case st != http.StatusCreated:
-					t.Errorf("concurrent create: %d %v", st, got)
-				case h.Get("Idempotent-Replayed") == "":
-					created++
-				}
-				ids[got["id"]] = true
-			}()
-		}
-		close(start)
-		wg.Wait()
-		if created != 1 || len(ids) != 1 || count() != 5 {
-			t.Fatalf("%d created, ids %v, %d users", created, ids, count())
+		var n int
+		if err := db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM users`).Scan(&n); err != nil || n != 5 {
+			t.Fatalf("%d users (%v), want 5", n, err)
 		}
 	})
 }
