@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vaspd/vaspd/rates"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
 	"github.com/vaspd/vaspd/users"
@@ -22,15 +21,10 @@ func TestImportJobGracefulStopHandsBack(t *testing.T) {
 		s, clock := newService(t, db)
 		ann := &announcements{}
 		opt := users.ImporterOptions{Announcer: ann, Lease: time.Hour, PollInterval: time.Hour}
-		p, err := rates.NewConfigProvider(rates.DefaultConfig(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		// The stop (Run's context ending) comes in the middle of row 40.
 		rctx, stop := context.WithCancel(ctx)
 		defer stop()
-		// The stop comes in the middle of row 40: the rates provider,
-		// asked once per row, cuts Run's context there.
-		stopping := users.New(db, clock, users.WithRates(&cancelAt{Provider: p, at: 40, cancel: stop}))
+		stopping := cancellingAt(t, db, clock, 40, stop)
 		first := users.NewImporter(stopping, opt)
 		const rows = 100
 		j, err := first.Submit(ctx, bigCSV(rows), "vasp.example")
@@ -62,15 +56,6 @@ func TestImportJobGracefulStopHandsBack(t *testing.T) {
 		if found, err := second.Step(ctx); !found || err != nil {
 			t.Fatalf("a job stopped gracefully was not handed back: %v %v", found, err)
 		}
-		end, err := second.Get(ctx, j.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if end.Status != users.ImportCompleted || end.Successful != rows || end.Failed != 0 || countUsers(t, db) != rows {
-			t.Fatalf("after resuming %+v, %d users", end, countUsers(t, db))
-		}
-		if a := ann.list(); len(a) != 1 {
-			t.Fatalf("announced %d times", len(a))
-		}
+		wantImportedOnce(t, db, second, ann, j.ID, rows)
 	})
 }

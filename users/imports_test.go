@@ -178,14 +178,10 @@ func TestImportJobResumesAfterCrash(t *testing.T) {
 		ann := &announcements{}
 		opt := users.ImporterOptions{Announcer: ann, Lease: 10 * time.Second}
 		// The first process "crashes" (its context ends) in the middle of
-		// row 40: the rates provider, asked once per row, cuts it there.
-		p, err := rates.NewConfigProvider(rates.DefaultConfig(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		// row 40.
 		cctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		crashing := users.New(db, clock, users.WithRates(&cancelAt{Provider: p, at: 40, cancel: cancel}))
+		crashing := cancellingAt(t, db, clock, 40, cancel)
 		first := users.NewImporter(crashing, opt)
 		users.Crash(first)
 		const rows = 300
@@ -212,16 +208,7 @@ func TestImportJobResumesAfterCrash(t *testing.T) {
 		if found, err := second.Step(ctx); !found || err != nil {
 			t.Fatalf("resume: %v %v", found, err)
 		}
-		end, err := second.Get(ctx, j.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if end.Status != users.ImportCompleted || end.Successful != rows || end.Failed != 0 || countUsers(t, db) != rows {
-			t.Fatalf("after resuming %+v, %d users", end, countUsers(t, db))
-		}
-		if a := ann.list(); len(a) != 1 {
-			t.Fatalf("announced %d times", len(a))
-		}
+		wantImportedOnce(t, db, second, ann, j.ID, rows)
 	})
 }
 
@@ -322,6 +309,34 @@ func (c *cancelAt) Currencies(ctx context.Context) ([]rates.Currency, error) {
 		c.cancel()
 	}
 	return c.Provider.Currencies(ctx)
+}
+
+// cancellingAt is a users service whose context-bound work ends in the
+// middle of row at of an import: its rates provider, asked once per row,
+// calls cancel there.
+func cancellingAt(t *testing.T, db *store.DB, clock vaspd.Clock, at int32, cancel func()) *users.Service {
+	t.Helper()
+	p, err := rates.NewConfigProvider(rates.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return users.New(db, clock, users.WithRates(&cancelAt{Provider: p, at: at, cancel: cancel}))
+}
+
+// wantImportedOnce checks that job id, resumed by im, completed with each
+// of its rows imported once, and was announced once.
+func wantImportedOnce(t *testing.T, db *store.DB, im *users.Importer, ann *announcements, id string, rows int) {
+	t.Helper()
+	end, err := im.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end.Status != users.ImportCompleted || end.Successful != int64(rows) || end.Failed != 0 || countUsers(t, db) != rows {
+		t.Fatalf("after resuming %+v, %d users", end, countUsers(t, db))
+	}
+	if a := ann.list(); len(a) != 1 {
+		t.Fatalf("announced %d times", len(a))
+	}
 }
 
 type testWriter struct{ t *testing.T }
