@@ -36,6 +36,23 @@ func utxoCallbackRows(t *testing.T, db *store.DB, txID string) int {
 	return n
 }
 
+// receiveAtOnce hands s the callbacks bodies about transaction txID all at
+// once, as a sender's copies racing each other arrive, and answers what
+// each was answered.
+func receiveAtOnce(s *vasp.Service, txID string, bodies [][]byte) []error {
+	errs := make([]error, len(bodies))
+	var wg sync.WaitGroup
+	for i := range bodies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.ReceiveUtxoCallback(context.Background(), txID, bodies[i])
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
 // A sender retrying a callback we kept (its first attempt timed out after
 // we stored it) signs it afresh: the retry is answered as a success and
 // not kept a second time, however it orders its UTXOs; a callback saying
@@ -88,17 +105,7 @@ func TestUtxoCallbackConcurrentCopiesKeptOnce(t *testing.T) {
 			for i := range bodies {
 				bodies[i] = signedCallback(t, alices.Signing, w.clock.Now(), cb)
 			}
-			errs := make([]error, copies)
-			var wg sync.WaitGroup
-			for i := range copies {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					errs[i] = s.ReceiveUtxoCallback(context.Background(), tr.ID, bodies[i])
-				}()
-			}
-			wg.Wait()
-			for i, err := range errs {
+			for i, err := range receiveAtOnce(s, tr.ID, bodies) {
 				if err != nil {
 					t.Fatalf("round %d, copy %d: %v, want success", round, i, err)
 				}
@@ -145,18 +152,8 @@ func TestUtxoCallbackCap(t *testing.T) {
 		for i := range bodies {
 			bodies[i] = distinct(i)
 		}
-		errs := make([]error, copies)
-		var wg sync.WaitGroup
-		for i := range copies {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[i] = s.ReceiveUtxoCallback(context.Background(), racing.ID, bodies[i])
-			}()
-		}
-		wg.Wait()
 		ok := 0
-		for i, err := range errs {
+		for i, err := range receiveAtOnce(s, racing.ID, bodies) {
 			switch {
 			case err == nil:
 				ok++
