@@ -196,24 +196,17 @@ func (im *Importer) submit(ctx context.Context, file []byte, domain string, tota
 	err := im.users.db.InTx(ctx, func(tx *store.Tx) error {
 		var idem, hash any
 		if key != "" {
-			var id string
-			var prev sql.NullString
-			err := tx.QueryRowContext(ctx, `SELECT id, csv_sha256 FROM user_imports WHERE idempotency_key = $1`, key).Scan(&id, &prev)
-			if err == nil {
-				if prev.String != sum {
-					// 422 like every reuse of a key for another request
-					// (the ledger's, an execute's, an invitation's).
-					return vaspd.Errorf(http.StatusUnprocessableEntity, vaspd.CodeIdempotencyKeyReused,
-						"this Idempotency-Key was already used to upload another file")
-				}
+			id, err := findKey(ctx, tx, `SELECT id, csv_sha256 FROM user_imports WHERE idempotency_key = $1`, key, sum,
+				"to upload another file")
+			if err != nil {
+				return err
+			}
+			if id != "" {
 				if j, err = getImport(ctx, tx, id); err != nil {
 					return err
 				}
 				j.Replayed = true
 				return nil
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("users: read import job by idempotency key: %w", err)
 			}
 			idem, hash = key, sum
 		}

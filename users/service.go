@@ -203,27 +203,43 @@ func requestSum(u User) (string, error) {
 // again in a new one, where a key a concurrent request took is found.
 var errInsertConflict = errors.New("users: idempotency key or UMA address taken")
 
+// findKey answers the id of the row stored under an idempotency key, ""
+// if there is none; query selects by the key a row's id and its request's
+// SHA-256. A row stored for another request (its SHA-256 is not sum) is a
+// 422 IDEMPOTENCY_KEY_REUSED: the key "was already used " usedFor.
+func findKey(ctx context.Context, tx *store.Tx, query, key, sum, usedFor string) (string, error) {
+	var id string
+	var prev sql.NullString
+	err := tx.QueryRowContext(ctx, query, key).Scan(&id, &prev)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("users: read by idempotency key: %w", err)
+	}
+	if prev.String != sum {
+		// 422 like every reuse of a key for another request (the
+		// ledger's, an execute's, an invitation's).
+		return "", vaspd.Errorf(http.StatusUnprocessableEntity, vaspd.CodeIdempotencyKeyReused,
+			"this Idempotency-Key was already used %s", usedFor)
+	}
+	return id, nil
+}
+
 // createOnce answers the user key names if there is one (sum is the
 // request's SHA-256, which must be that user's), else stores u (normalised)
 // as a new user, in one transaction.
 func (s *Service) createOnce(ctx context.Context, u User, key, sum string) (out User, replayed bool, _ error) {
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		var id string
-		var prev sql.NullString
-		err := tx.QueryRowContext(ctx, `SELECT id, request_sha256 FROM users WHERE idempotency_key = $1`, key).Scan(&id, &prev)
-		if err == nil {
-			if prev.String != sum {
-				// 422 like every reuse of a key for another request
-				// (the ledger's, an execute's, an invitation's).
-				return vaspd.Errorf(http.StatusUnprocessableEntity, vaspd.CodeIdempotencyKeyReused,
-					"this Idempotency-Key was already used for another user request")
-			}
+		id, err := findKey(ctx, tx, `SELECT id, request_sha256 FROM users WHERE idempotency_key = $1`, key, sum,
+			"for another user request")
+		if err != nil {
+			return err
+		}
+		if id != "" {
 			replayed = true
 			out, err = s.GetIncludingDeleted(ctx, tx, id)
 			return err
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("users: read by idempotency key: %w", err)
 		}
 		out, err = s.create(ctx, tx, u, key, sum)
 		return err
