@@ -70,6 +70,14 @@ type fakeLND struct {
 	// silent streams replay what was settled before they connected but
 	// never push live settlements: a stream that is up but missed events.
 	silent bool
+	// invoiceExtra is merged into every invoice as it is added, and
+	// paymentExtra into every payment message as it is streamed or
+	// tracked (after the fake's own fields): a bogus or hostile answer,
+	// such as an amount out of range. channels, when set, is ListChannels'
+	// answer.
+	invoiceExtra map[string]any
+	paymentExtra map[string]any
+	channels     []any
 }
 
 func newFakeLND(t *testing.T) *fakeLND {
@@ -146,6 +154,10 @@ func (f *fakeLND) settlePaid(hash lightning.Hash, paidMsat int64) {
 			if paidMsat != 0 {
 				inv["amt_paid_msat"] = strconv.FormatInt(paidMsat, 10)
 			}
+			// lnd's amt_paid_sat is amt_paid_msat in whole satoshis.
+			if msat, err := strconv.ParseInt(inv["amt_paid_msat"].(string), 10, 64); err == nil {
+				inv["amt_paid_sat"] = strconv.FormatInt(msat/1000, 10)
+			}
 			f.notify()
 			return
 		}
@@ -172,6 +184,15 @@ func (f *fakeLND) addInvoice(req map[string]any) lightning.Hash {
 		"add_index": strconv.Itoa(len(f.invoices) + 1), "description_hash": nil,
 	}
 	for k, v := range req {
+		inv[k] = v
+	}
+	// lnd's value is value_msat in whole satoshis.
+	if _, ok := req["value"]; !ok {
+		if msat, err := strconv.ParseInt(fmt.Sprint(inv["value_msat"]), 10, 64); err == nil {
+			inv["value"] = strconv.FormatInt(msat/1000, 10)
+		}
+	}
+	for k, v := range f.invoiceExtra {
 		inv[k] = v
 	}
 	f.invoices = append(f.invoices, inv)
@@ -234,10 +255,16 @@ func (f *fakeLND) serve(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet && p == "/v1/invoices/subscribe":
 		f.subscribe(w, r)
 	case r.Method == http.MethodGet && p == "/v1/channels":
-		writeJSON(w, 200, map[string]any{"channels": []any{
-			map[string]any{"active": true, "channel_point": fakeChannelPoint, "chan_id": "123", "local_balance": "500000"},
-			map[string]any{"active": false, "channel_point": strings.Repeat("ee", 32) + ":1", "chan_id": "456", "local_balance": "7"},
-		}})
+		f.mu.Lock()
+		channels := f.channels
+		f.mu.Unlock()
+		if channels == nil {
+			channels = []any{
+				map[string]any{"active": true, "channel_point": fakeChannelPoint, "chan_id": "123", "local_balance": "500000"},
+				map[string]any{"active": false, "channel_point": strings.Repeat("ee", 32) + ":1", "chan_id": "456", "local_balance": "7"},
+			}
+		}
+		writeJSON(w, 200, map[string]any{"channels": channels})
 	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/payreq/"):
 		pr, _ := url.PathUnescape(strings.TrimPrefix(r.URL.EscapedPath(), "/v1/payreq/"))
 		f.mu.Lock()
@@ -408,6 +435,9 @@ func (f *fakeLND) payment(hash string, dec map[string]any, update map[string]any
 		pay["htlcs"] = []any{map[string]any{"status": "SUCCEEDED",
 			"resolve_time_ns": strconv.FormatInt(time.Now().UnixNano(), 10),
 			"route":           map[string]any{"total_amt_msat": dec["num_msat"], "hops": []any{map[string]any{"chan_id": "123"}}}}}
+	}
+	for k, v := range f.paymentExtra {
+		pay[k] = v
 	}
 	f.payments[hash] = pay
 	f.notify()

@@ -162,11 +162,11 @@ func (n *Node) UTXOs(ctx context.Context, paymentHash lightning.Hash) ([]lightni
 			if !c.Active {
 				continue
 			}
-			sat, err := num("local_balance", c.LocalBalance)
+			amt, err := satAmount("local_balance", c.LocalBalance)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, lightning.UTXO{Outpoint: c.ChannelPoint, AmountMsat: sat * 1000})
+			out = append(out, lightning.UTXO{Outpoint: c.ChannelPoint, AmountMsat: amt})
 		}
 		return out, nil
 	}
@@ -183,17 +183,24 @@ func (n *Node) UTXOs(ctx context.Context, paymentHash lightning.Hash) ([]lightni
 	}
 	byPoint := map[string]int64{}
 	var order []string
+	var total int64
 	for _, h := range w.Htlcs {
 		if h.Status != "SUCCEEDED" || len(h.Route.Hops) == 0 {
 			continue
 		}
+		amt, err := msatAmount("total_amt_msat", h.Route.TotalAmtMsat)
+		if err != nil {
+			return nil, err
+		}
+		// Each within range, and together too: one payment never
+		// carries more than there can be bitcoin, and the sums below
+		// cannot overflow.
+		if total += amt; total > lightning.MaxAmountMsat {
+			return nil, fmt.Errorf("lnd: field total_amt_msat: the payment's HTLCs carry more than 21M BTC")
+		}
 		point, ok := points[h.Route.Hops[0].ChanID]
 		if !ok {
 			continue // channel since closed: its outpoint is no longer listed
-		}
-		amt, err := num("total_amt_msat", h.Route.TotalAmtMsat)
-		if err != nil {
-			return nil, err
 		}
 		if _, seen := byPoint[point]; !seen {
 			order = append(order, point)

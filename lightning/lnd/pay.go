@@ -328,8 +328,7 @@ func (n *Node) followKnown(ctx context.Context, node string, rec record, w wireP
 		return n.finish(ctx, node, rec, *final)
 	}
 	if sctx.Err() != nil && ctx.Err() == nil {
-		p, _ := n.convert(rec, w)
-		return p, nil // still in flight after timeout
+		return n.convert(rec, w) // still in flight after timeout
 	}
 	if ctx.Err() != nil {
 		return rec.Payment, ctx.Err()
@@ -459,8 +458,18 @@ func trackPath(hash lightning.Hash, noInflight bool) string {
 		"?no_inflight_updates=" + strconv.FormatBool(noInflight)
 }
 
-// convert merges lnd's view of a payment into our record.
+// convert merges lnd's view of a payment into our record. On an error the
+// record is returned as it was: nothing of an answer that failed its checks
+// is kept.
 func (n *Node) convert(rec record, w wirePayment) (lightning.Payment, error) {
+	p, err := n.convertChecked(rec, w)
+	if err != nil {
+		return rec.Payment, err
+	}
+	return p, nil
+}
+
+func (n *Node) convertChecked(rec record, w wirePayment) (lightning.Payment, error) {
 	p := rec.Payment
 	if w.PaymentHash != "" {
 		h, err := hexHash("payment_hash", w.PaymentHash)
@@ -479,10 +488,27 @@ func (n *Node) convert(rec record, w wirePayment) (lightning.Payment, error) {
 	if p.PaymentRequest == "" {
 		p.PaymentRequest = w.PaymentRequest
 	}
-	if v, err := num("value_msat", w.ValueMsat); err == nil && v > 0 {
+	// The amount paid (fees apart) and the fee, both checked: the fee is
+	// booked as the payment's cost.
+	v, err := msatAmount("value_msat", w.ValueMsat)
+	if err != nil {
+		return p, err
+	}
+	if err := sameAmount("value_sat", w.ValueSat, "value_msat", v); err != nil {
+		return p, err
+	}
+	if v > 0 && p.AmountMsat > 0 && v != p.AmountMsat {
+		// We asked lnd to pay p.AmountMsat (the invoice's, or ours for
+		// a zero-amount invoice): lnd pays exactly that or nothing.
+		return p, fmt.Errorf("lnd: field value_msat: payment of %d msat reported as %d msat", p.AmountMsat, v)
+	}
+	if v > 0 {
 		p.AmountMsat = v
 	}
-	if p.FeeMsat, err = num("fee_msat", w.FeeMsat); err != nil {
+	if p.FeeMsat, err = msatAmount("fee_msat", w.FeeMsat); err != nil {
+		return p, err
+	}
+	if err := sameAmount("fee_sat", w.FeeSat, "fee_msat", p.FeeMsat); err != nil {
 		return p, err
 	}
 	if created, err := num("creation_time_ns", w.CreationTimeNs); err == nil && p.CreatedAt.IsZero() {
@@ -550,9 +576,12 @@ func (n *Node) decode(ctx context.Context, bolt11 string) (payReq, error) {
 	if err != nil || h.IsZero() {
 		return payReq{}, fmt.Errorf("lnd decodepayreq: bad payment_hash: %w", lightning.ErrInvalidInvoice)
 	}
-	amt, err := num("num_msat", w.NumMsat)
-	if err != nil || amt < 0 || amt > lightning.MaxAmountMsat {
-		return payReq{}, fmt.Errorf("lnd decodepayreq: num_msat out of range: %w", lightning.ErrInvalidInvoice)
+	amt, err := msatAmount("num_msat", w.NumMsat)
+	if err == nil {
+		err = sameAmount("num_satoshis", w.NumSatoshis, "num_msat", amt)
+	}
+	if err != nil {
+		return payReq{}, fmt.Errorf("lnd decodepayreq: %w: %w", err, lightning.ErrInvalidInvoice)
 	}
 	ts, err1 := num("timestamp", w.Timestamp)
 	exp, err2 := num("expiry", w.Expiry)

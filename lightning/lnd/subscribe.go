@@ -30,6 +30,10 @@ import (
 // Cursor 0 means "from the beginning": lnd's stream cannot replay from
 // index 0, so the settled invoices are first read with ListInvoices.
 //
+// A settled invoice whose amounts fail the boundary checks (wire.go) is
+// logged at ERROR and passed over, not delivered, so it neither reaches the
+// ledger nor holds up the settlements after it (passOver).
+//
 // The subscription ends with an error only when retrying cannot help
 // (rejected macaroon, certificate mismatch).
 func (n *Node) SubscribeSettled(ctx context.Context, afterSettleIndex uint64) (<-chan lightning.Invoice, func() error, error) {
@@ -115,15 +119,52 @@ func (s *subscription) streamOnce(ctx context.Context) error {
 		}
 		inv, err := w.toInvoice()
 		if err != nil {
-			return true, err
+			return s.passOver(&w, err)
 		}
 		return false, s.deliver(ctx, inv)
 	})
 }
 
+// passOver handles a settled invoice that fails toInvoice's checks (an
+// amount out of range, a malformed field). It is not delivered: an amount
+// we cannot trust must not reach the ledger. Neither may it end the stream
+// or break it for a resubscription: lnd would replay it every time, and
+// every settlement after it would wait for good. So it is logged at ERROR
+// (payment hash, settle index, what is wrong) and the cursor moves past
+// it; the caller still has the payment as unsettled, and its sweep
+// (LookupInvoice by hash, which fails the same way) credits it once lnd
+// answers sanely. Only an invoice whose settle index cannot be read
+// cannot be placed in the order: that one breaks the stream as before.
+func (s *subscription) passOver(w *wireInvoice, cause error) (stop bool, err error) {
+	idx, ierr := unum("settle_index", w.SettleIndex)
+	if ierr != nil || idx == 0 {
+		return true, cause
+	}
+	if idx <= s.cursor.Load() {
+		return false, nil // replayed by a resubscription: passed over already
+	}
+	hash := w.RHash
+	if h, herr := b64Hash("r_hash", w.RHash); herr == nil && !h.IsZero() {
+		hash = h.String()
+		s.n.mu.Lock()
+		delete(s.n.open, h) // the poll would find the same fault
+		s.n.mu.Unlock()
+	}
+	s.n.log.Error("lnd: settled invoice not delivered: lnd's answer fails its checks; the payment is left to the caller's lookups",
+		"payment_hash", hash, "settle_index", idx, "err", cause)
+	s.cursor.Store(idx)
+	return false, nil
+}
+
 // listBacklog delivers every settled invoice, for a cursor of 0.
 func (s *subscription) listBacklog(ctx context.Context) error {
-	var settled []lightning.Invoice
+	type entry struct {
+		inv   lightning.Invoice
+		index uint64
+		w     *wireInvoice
+		err   error // toInvoice's: passed over in its place (passOver)
+	}
+	var settled []entry
 	var offset uint64
 	for {
 		var page struct {
@@ -134,15 +175,21 @@ func (s *subscription) listBacklog(ctx context.Context) error {
 		if err := s.n.rest.Do(ctx, http.MethodGet, path, nil, &page); err != nil {
 			return err
 		}
-		for _, w := range page.Invoices {
+		for i := range page.Invoices {
+			w := &page.Invoices[i]
 			if w.State != "SETTLED" {
 				continue
 			}
 			inv, err := w.toInvoice()
 			if err != nil {
-				return err
+				idx, ierr := unum("settle_index", w.SettleIndex)
+				if ierr != nil || idx == 0 {
+					return err // cannot be placed in the order
+				}
+				settled = append(settled, entry{index: idx, w: w, err: err})
+				continue
 			}
-			settled = append(settled, inv)
+			settled = append(settled, entry{inv: inv, index: inv.SettleIndex})
 		}
 		next, err := unum("last_index_offset", page.LastIndexOffset)
 		if err != nil {
@@ -153,9 +200,15 @@ func (s *subscription) listBacklog(ctx context.Context) error {
 		}
 		offset = next
 	}
-	sort.Slice(settled, func(i, j int) bool { return settled[i].SettleIndex < settled[j].SettleIndex })
-	for _, inv := range settled {
-		if err := s.deliver(ctx, inv); err != nil {
+	sort.Slice(settled, func(i, j int) bool { return settled[i].index < settled[j].index })
+	for _, e := range settled {
+		if e.err != nil {
+			if _, err := s.passOver(e.w, e.err); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := s.deliver(ctx, e.inv); err != nil {
 			return err
 		}
 	}

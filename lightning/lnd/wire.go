@@ -19,7 +19,9 @@ type wireInvoice struct {
 	RHash           string `json:"r_hash"`
 	RPreimage       string `json:"r_preimage"`
 	PaymentRequest  string `json:"payment_request"`
+	Value           string `json:"value"` // value_msat in whole satoshis
 	ValueMsat       string `json:"value_msat"`
+	AmtPaidSat      string `json:"amt_paid_sat"`
 	AmtPaidMsat     string `json:"amt_paid_msat"`
 	DescriptionHash string `json:"description_hash"`
 	CreationDate    string `json:"creation_date"`
@@ -34,7 +36,9 @@ type wirePayment struct {
 	PaymentHash     string     `json:"payment_hash"`
 	PaymentPreimage string     `json:"payment_preimage"`
 	PaymentRequest  string     `json:"payment_request"`
+	ValueSat        string     `json:"value_sat"`
 	ValueMsat       string     `json:"value_msat"`
+	FeeSat          string     `json:"fee_sat"`
 	FeeMsat         string     `json:"fee_msat"`
 	Status          string     `json:"status"`
 	FailureReason   string     `json:"failure_reason"`
@@ -56,6 +60,7 @@ type wireHTLC struct {
 type wirePayReq struct {
 	Destination string `json:"destination"`
 	PaymentHash string `json:"payment_hash"`
+	NumSatoshis string `json:"num_satoshis"`
 	NumMsat     string `json:"num_msat"`
 	Timestamp   string `json:"timestamp"`
 	Expiry      string `json:"expiry"`
@@ -78,6 +83,55 @@ func num(field, s string) (int64, error) {
 		return 0, fmt.Errorf("lnd: field %s: bad integer %q", field, s)
 	}
 	return v, nil
+}
+
+// Every amount lnd reports is checked here, at the boundary, before it can
+// reach the ledger: lnd is trusted to move money, not to count it (a bug, a
+// compromised proxy or a hostile answer must not book an impossible
+// amount). An amount outside 0..lightning.MaxAmountMsat, or one that
+// disagrees with its satoshi twin where lnd sends both, makes the call
+// fail with an error naming the field; it is never clamped (a clamped
+// amount would be a wrong amount booked as a right one).
+
+// msatAmount parses an amount in millisatoshi; "" is 0.
+func msatAmount(field, s string) (int64, error) {
+	v, err := num(field, s)
+	if err != nil {
+		return 0, err
+	}
+	if v < 0 || v > lightning.MaxAmountMsat {
+		return 0, fmt.Errorf("lnd: field %s: %d msat is out of range (0 to 21M BTC)", field, v)
+	}
+	return v, nil
+}
+
+// satAmount parses an amount in satoshi and returns it in millisatoshi;
+// "" is 0.
+func satAmount(field, s string) (int64, error) {
+	v, err := num(field, s)
+	if err != nil {
+		return 0, err
+	}
+	if v < 0 || v > lightning.MaxAmountMsat/1000 {
+		return 0, fmt.Errorf("lnd: field %s: %d sat is out of range (0 to 21M BTC)", field, v)
+	}
+	return v * 1000, nil
+}
+
+// sameAmount checks that the satoshi field satField, when lnd sent it, is
+// msats in whole satoshis (lnd truncates), as msatField says.
+func sameAmount(satField, s, msatField string, msats int64) error {
+	if s == "" {
+		return nil
+	}
+	v, err := num(satField, s)
+	if err != nil {
+		return err
+	}
+	if v != msats/1000 {
+		return fmt.Errorf("lnd: field %s: %d sat disagrees with %s %d msat", satField, v, msatField, msats)
+	}
+	return nil
 }
 
 func unum(field, s string) (uint64, error) {
@@ -154,10 +208,18 @@ func (w *wireInvoice) toInvoice() (lightning.Invoice, error) {
 	inv.DescriptionHash, e = b64Hash("description_hash", w.DescriptionHash)
 	errs(e)
 	inv.PaymentRequest = w.PaymentRequest
-	inv.AmountMsat, e = num("value_msat", w.ValueMsat)
+	inv.AmountMsat, e = msatAmount("value_msat", w.ValueMsat)
 	errs(e)
-	inv.AmountPaidMsat, e = num("amt_paid_msat", w.AmtPaidMsat)
+	errs(sameAmount("value", w.Value, "value_msat", inv.AmountMsat))
+	inv.AmountPaidMsat, e = msatAmount("amt_paid_msat", w.AmtPaidMsat)
 	errs(e)
+	errs(sameAmount("amt_paid_sat", w.AmtPaidSat, "amt_paid_msat", inv.AmountPaidMsat))
+	if w.State == "SETTLED" && inv.AmountPaidMsat == 0 {
+		// lnd settles an invoice only when HTLCs paid it: a settlement
+		// of nothing is not one, and a caller that read 0 as "amount
+		// not told" would book the invoice's amount.
+		errs(fmt.Errorf("lnd: field amt_paid_msat: a settled invoice paid 0 msat"))
+	}
 	created, e := num("creation_date", w.CreationDate)
 	errs(e)
 	expiry, e := num("expiry", w.Expiry)
