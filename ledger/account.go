@@ -45,6 +45,15 @@ const (
 	// system:node matches the node: positive by the msats the platform may
 	// refund or keep.
 	Overpaid Account = "system:overpaid"
+	// Unmatched is money the node received that no user was credited with
+	// because it matched no payment as quoted: what arrived for an incoming
+	// invoice reported settled for less than its amount. The user's amount
+	// was priced for the whole invoice, so crediting it would credit money
+	// that never arrived, and crediting part of it would apply a rate locked
+	// for another amount: the payment fails, and what the node did receive
+	// is booked here so that system:node matches the node. Positive by the
+	// msats the platform may refund to the payer.
+	Unmatched Account = "system:unmatched"
 )
 
 // UserAccount is userID's spendable balance.

@@ -22,6 +22,10 @@
 //   - system:overpaid — what payers paid on top of incoming invoices'
 //     amounts: money the VASP holds that no user was credited with, for
 //     the platform to refund or keep.
+//   - system:unmatched — what arrived for incoming invoices reported
+//     settled for less than their amounts: money the VASP holds that no
+//     user was credited with (the payment failed), for the platform to
+//     refund.
 //
 // Because every movement sums to zero, the sum of all balances in a currency
 // is always zero; [Ledger.Check] audits that and more.

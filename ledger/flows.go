@@ -5,7 +5,8 @@ package ledger
 // per account and currency, so a same-currency flow (a user holding SAT paid
 // in BTC is not one: SAT and BTC differ) does not produce canceling pairs.
 //
-// Movement kinds: deposit, withdrawal, receive, reserve, settle, release.
+// Movement kinds: deposit, withdrawal, receive, receive_unmatched, reserve,
+// settle, release.
 
 // Deposit credits userID with amount of currency that arrived on the
 // platform's fiat rails.
@@ -65,6 +66,22 @@ func (r Receive) Movement() Movement {
 		add(Overpaid, BTC, paid-r.Msats). // dropped when zero
 		add(FX, r.Currency, -r.Amount).
 		add(UserAccount(r.UserID), r.Currency, r.Amount).
+		movement()
+}
+
+// ReceiveUnmatched books paidMsats that arrived on the node for an
+// incoming payment that credits no one (an invoice reported settled for
+// less than its amount, which fails the payment):
+//
+//	BTC: node −paidMsats, unmatched +paidMsats
+//
+// Give it the id the payment's Receive would have had: one of the two is
+// ever booked.
+func ReceiveUnmatched(id, reference string, paidMsats int64) Movement {
+	return build(id, "receive_unmatched", reference).
+		require(paidMsats > 0, "paid msats must be positive").
+		add(Node, BTC, -paidMsats).
+		add(Unmatched, BTC, paidMsats).
 		movement()
 }
 

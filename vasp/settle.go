@@ -23,7 +23,9 @@ import (
 // payment PENDING -> COMPLETED, posts the ledger movement (its id is the
 // payment hash, so it can happen once) and enqueues the COMPLETED webhook.
 // A credit the payee's balance cap refuses does not hold up the stream: it
-// waits PENDING for the sweep (creditLater).
+// waits PENDING for the sweep (creditLater). Nor does an invoice reported
+// settled for less than its amount: its payment fails, what arrived is
+// booked to system:unmatched (failUnderpaid).
 // A slower sweep looks up PENDING payments directly as a safety net and
 // expires those whose invoice expired unpaid (or that the node no longer
 // knows, well after their invoice's expiry), and ends those left CREATED
@@ -167,12 +169,19 @@ func (s *Service) noteCapped(ctx context.Context, h string, cause error) {
 		"payment_hash", h, "err", cause)
 }
 
-// credit books one settled invoice, once.
+// reasonUnderpaid is the stored failure reason of an incoming payment
+// whose invoice was reported settled for less than its amount (the
+// webhook says QUOTE_EXECUTION_FAILED: incomingFailureReason).
+const reasonUnderpaid = "UNDERPAID"
+
+// credit books one settled invoice, once. One reported settled for less
+// than its amount fails its payment instead (failUnderpaid): it must not
+// be retried, which would hold up every settlement behind it for good.
 func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance bool) error {
 	now := s.clock.Now()
-	var done *Transaction
+	var done, failed *Transaction
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		done = nil
+		done, failed = nil, nil
 		if advance {
 			if err := advanceCursor(ctx, tx, inv.SettleIndex, now); err != nil {
 				return err
@@ -195,18 +204,30 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 		if err != nil {
 			s.log.Warn("travel-rule info does not decrypt; kept as received", "transaction", t.ID, "err", err)
 		}
-		// An overpaid invoice: what the node received is kept with the
-		// payment, beside Msats (what the user's amount was priced for).
+		// An overpaid or underpaid invoice: what the node received is
+		// kept with the payment, beside Msats (what the user's amount
+		// was priced for).
 		paid := max(inv.AmountPaidMsat, t.Msats) // a backend that tells no amount paid: the invoice's
-		if paid > t.Msats {
+		underpaid := inv.AmountPaidMsat > 0 && inv.AmountPaidMsat < t.Msats
+		if underpaid {
+			paid = inv.AmountPaidMsat
+		}
+		if paid != t.Msats {
 			t.Details.AmountPaidMsats = paid
 		}
-		if revealed || paid > t.Msats {
+		if revealed || paid != t.Msats {
 			b, err := json.Marshal(t.Details)
 			if err != nil {
 				return fmt.Errorf("encode details: %w", err)
 			}
 			details = string(b)
+		}
+		if underpaid {
+			ok, err := s.failUnderpaid(ctx, tx, &t, details, now)
+			if ok {
+				failed = &t
+			}
+			return err
 		}
 		// A payment expired (INVOICE_EXPIRED) and paid after all is
 		// completed: the reason of its failure goes with it.
@@ -219,9 +240,6 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return nil // credited already (by us or another process)
-		}
-		if inv.AmountPaidMsat > 0 && inv.AmountPaidMsat < t.Msats {
-			return fmt.Errorf("invoice %s paid %d msats, less than its %d", inv.PaymentHash, inv.AmountPaidMsat, t.Msats)
 		}
 		// An error rolls everything back; the conditional UPDATE above
 		// keeps a concurrent credit of t out: no savepoint needed. The
@@ -254,7 +272,49 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 		s.registerCompleted(ctx, *done)
 		s.wakeCallbacks()
 	}
+	if err == nil && failed != nil {
+		s.log.Error("incoming payment settled for less than its invoice amount: FAILED, the user credited nothing, what the node received booked to "+string(ledger.Unmatched)+" (for the platform to refund)",
+			"transaction", failed.ID, "user", failed.UserID, "payment_hash", failed.PaymentHash,
+			"invoice_msats", failed.Msats, "paid_msats", failed.Details.AmountPaidMsats,
+			"shortfall_msats", failed.Msats-failed.Details.AmountPaidMsats)
+		s.opt.Webhooks.Wake()
+	}
 	return err
+}
+
+// failUnderpaid ends, inside tx, the incoming payment t whose invoice the
+// node reports settled for t.Details.AmountPaidMsats, less than its
+// amount, reporting whether it did. Lightning payers cannot underpay an
+// invoice (a final node refuses less than its amount), but a backend can
+// report one (lnd settles AMP and keysend payments for what arrived; a bug
+// or a compromised proxy may report anything in range), and retrying it
+// cannot help. The user is credited nothing: t.Amount was priced for the
+// whole invoice, and part of it at the locked rate would be a rate for an
+// amount nobody quoted. Yet the node did receive the money, so it is
+// booked system:node → system:unmatched, under the movement id a credit
+// would have had (one of the two, ever), and the payment ends FAILED with
+// its INCOMING_PAYMENT webhook, in the same transaction. The conditional
+// UPDATE makes it once across the stream, the sweep and processes, as a
+// credit is. details is the encoded t.Details (” to keep them).
+func (s *Service) failUnderpaid(ctx context.Context, tx *store.Tx, t *Transaction, details string, now time.Time) (bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, failure_reason = $2, updated_at = $3,
+		details = CASE WHEN $4 = '' THEN details ELSE $4 END
+		WHERE id = $5 AND status IN ($6, $7)`, StatusFailed, reasonUnderpaid, store.Micros(now), details, t.ID, StatusPending, StatusExpired)
+	if err != nil {
+		return false, err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, nil // ended already (by us or another process)
+	}
+	if _, err := s.opt.Ledger.TransferNoSavepoint(ctx, tx,
+		ledger.ReceiveUnmatched("receive/"+t.PaymentHash, t.ID, t.Details.AmountPaidMsats)); err != nil {
+		return false, fmt.Errorf("post unmatched receive: %w", err)
+	}
+	t.Status, t.FailureReason, t.UpdatedAt = StatusFailed, reasonUnderpaid, now
+	if err := s.announce(ctx, tx, *t); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // sweepBatch is how many pending payments one sweep looks up.

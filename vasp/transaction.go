@@ -83,10 +83,12 @@ type Details struct {
 	ReceiverUserInfo        map[string]any `json:"receiverUserInfo,omitempty"`
 	UtxoCallback            string         `json:"utxoCallback,omitempty"` // the counterparty's
 	RoutingFeeMsats         int64          `json:"routingFeeMsats,omitempty"`
-	// AmountPaidMsats is, for an incoming payment whose invoice the payer
-	// overpaid, what the node received: more than Msats, which the user's
-	// Amount was priced for (the excess is booked to system:overpaid).
-	// Absent when the invoice amount was paid.
+	// AmountPaidMsats is, for an incoming payment whose invoice was paid
+	// another amount than its own, what the node received: more than
+	// Msats, which the user's Amount was priced for (the excess is booked
+	// to system:overpaid), or less (the payment FAILED, UNDERPAID, and
+	// what arrived is booked to system:unmatched). Absent when the invoice
+	// amount was paid.
 	AmountPaidMsats int64  `json:"amountPaidMsats,omitempty"`
 	Preimage        string `json:"preimage,omitempty"`
 	// RequiredReceiverUserInfo lists, for an incoming payment, the

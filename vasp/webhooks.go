@@ -90,6 +90,11 @@ func incomingFailureReason(stored string) string {
 		// failed on our side. Left empty it would read as the
 		// platform's own refusal (below).
 		return webhook.IncomingFailurePayRequestFailed
+	case reasonUnderpaid:
+		// The invoice, the receiver's quote, was paid less than it
+		// asked: the quote was not executed as quoted. (The
+		// specification has no closer word.)
+		return webhook.IncomingFailureQuoteExecutionFailed
 	case "REJECTED_BY_PLATFORM", "ADDITIONAL_INFO_REQUIRED":
 		// The platform refused it (403 or 422 to the approval webhook):
 		// status REJECTED says so, and no enum value does.
