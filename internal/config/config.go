@@ -5,6 +5,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -239,9 +240,42 @@ func readFile(path string) (map[string]*string, error) {
 		// Never parse a prefix: a cut can end a value half-way.
 		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxFileSize)
 	}
-	var raw map[string]yaml.Node
-	if err := yaml.Unmarshal(b, &raw); err != nil {
+	// One document, a mapping: a decoder, not yaml.Unmarshal, which reads
+	// the first document and silently drops any after it.
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return map[string]*string{}, nil // an empty file
+		}
 		return nil, fmt.Errorf("%s is not valid YAML: %v", path, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s holds more than one YAML document (---): put every setting in one", path)
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
+		return map[string]*string{}, nil // a document of only comments or "~"
+	}
+	if root.Kind != yaml.MappingNode {
+		// Never yaml's type error: it quotes the start of the value, and a
+		// file given by mistake may be a key.
+		return nil, fmt.Errorf("%s: want a mapping of setting names to values (key: value lines)", path)
+	}
+	raw := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k := root.Content[i]
+		if k.Kind != yaml.ScalarNode {
+			return nil, fmt.Errorf("%s: line %d: a key must be a setting name", path, k.Line)
+		}
+		if _, dup := raw[k.Value]; dup {
+			return nil, fmt.Errorf("%s: line %d: %s is given twice", path, k.Line, k.Value)
+		}
+		raw[k.Value] = root.Content[i+1]
 	}
 	out := map[string]*string{}
 	for k, n := range raw {

@@ -154,3 +154,44 @@ func TestParseURLHidesPassword(t *testing.T) {
 		t.Errorf("RedactURL changed a URL without password: %s", got)
 	}
 }
+
+// A config file is one YAML mapping. A second document ("---") is refused
+// rather than silently ignored (its settings, and any typo in them, would
+// be lost without a word); a file that is not a mapping (e.g. --config
+// pointed at a key file by mistake) is refused in one line that does not
+// echo the file's contents.
+func TestFileIsOneMapping(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name, body, want string
+	}{
+		{"two-docs.yaml", "name: first\n---\nnmae: typo\n", "more than one YAML document"},
+		{"two-docs-same.yaml", "---\nname: first\n---\nname: second\n", "more than one YAML document"},
+		{"scalar.yaml", "0123456789abcdefs3cret\n", "want a mapping"},
+		{"list.yaml", "- name: x\n", "want a mapping"},
+		{"dup.yaml", "name: a\nname: b\n", "name is given twice"},
+	} {
+		file := filepath.Join(dir, c.name)
+		if err := os.WriteFile(file, []byte(c.body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := parse(t, []string{"--config", file}, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "setting config") ||
+			strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), "0123456") {
+			t.Errorf("%s: err = %v, want one line with %q and no file contents", c.name, err, c.want)
+		}
+	}
+	// One document, with or without its "---" and "...", and an empty file, are fine.
+	for _, body := range []string{"---\nname: one\n", "name: one\n...\n", "---\nname: one\n...\n"} {
+		file := filepath.Join(dir, "ok.yaml")
+		os.WriteFile(file, []byte(body), 0o600)
+		if c, err := parse(t, []string{"--config", file}, nil); err != nil || c.Name != "one" {
+			t.Errorf("%q: name %q, err %v", body, c.Name, err)
+		}
+	}
+	empty := filepath.Join(dir, "empty.yaml")
+	os.WriteFile(empty, nil, 0o600)
+	if c, err := parse(t, []string{"--config", empty}, nil); err != nil || c.Name != "default-name" {
+		t.Errorf("empty file: name %q, err %v", c.Name, err)
+	}
+}
