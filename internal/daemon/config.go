@@ -81,9 +81,16 @@ func (c *Config) Resolve() error {
 	if kind, _ := c.databaseKind(); kind == "" {
 		return fmt.Errorf("setting database-url: want postgres://…, postgresql://…, sqlite:PATH or empty")
 	}
-	if kind, v := c.databaseKind(); kind == "postgres" {
+	switch kind, v := c.databaseKind(); kind {
+	case "postgres":
 		if _, err := url.Parse(v); err != nil {
 			return fmt.Errorf("setting database-url: not a valid URL")
+		}
+	case "sqlite":
+		// No file is a database that forgets the keys, tokens and ledger
+		// when the process stops (":memory:" is SQLite's in-memory one).
+		if p := strings.TrimSpace(v); p == "" || p == ":memory:" {
+			return fmt.Errorf("setting database-url: sqlite: needs the path of the database file, e.g. sqlite:/var/lib/vaspd/vaspd.db")
 		}
 	}
 	if c.Domain == "" {
