@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vaspd/vaspd/internal/config"
+	"github.com/vaspd/vaspd/store/postgres"
 	"github.com/vaspd/vaspd/uma"
 )
 
@@ -85,6 +86,11 @@ func (c *Config) Resolve() error {
 	case "postgres":
 		if _, err := url.Parse(v); err != nil {
 			return fmt.Errorf("setting database-url: not a valid URL")
+		}
+		// What the driver refuses would otherwise be retried as an
+		// unreachable server (openDB), forever with db-retry-timeout 0.
+		if err := postgres.CheckURL(v); err != nil {
+			return fmt.Errorf("setting database-url: %w", err)
 		}
 	case "sqlite":
 		// No file is a database that forgets the keys, tokens and ledger

@@ -37,3 +37,19 @@ func TestDatabaseURLMustNameAFile(t *testing.T) {
 		t.Errorf("a file path: %v", err)
 	}
 }
+
+// A PostgreSQL URL the driver cannot parse is a broken setting, not an
+// unreachable database: Resolve refuses it (openDB would otherwise retry
+// it forever with db-retry-timeout 0), never echoing its password.
+func TestUnparsablePostgresURLIsRefused(t *testing.T) {
+	t.Parallel()
+	for _, u := range []string{
+		"postgres://u:s3cret@db.example.com:99999/vaspd",
+		"postgres://u:s3cret@db.example.com/vaspd?sslmode=bogus",
+		"postgresql://db.example.com/vaspd?password=s3cret&connect_timeout=soon",
+	} {
+		c := baseConfig()
+		c.DatabaseURL = u
+		resolveErr(t, c, "setting database-url", "s3cret")
+	}
+}

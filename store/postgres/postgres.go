@@ -109,6 +109,17 @@ func Connect(ctx context.Context, url string, log *slog.Logger) (*store.DB, erro
 	return db, nil
 }
 
+// CheckURL reports whether the driver can parse url, as Connect would,
+// without connecting: a URL it cannot parse is a broken setting, to refuse
+// at start rather than retry as an unreachable database. The error never
+// echoes the URL.
+func CheckURL(url string) error {
+	if _, err := pgx.ParseConfig(url); err != nil {
+		return fmt.Errorf("database URL: %w", redact(err))
+	}
+	return nil
+}
+
 // redact drops pgx's echo of the connection string, which may hold a password.
 func redact(err error) error {
 	var pe *pgconn.ParseConfigError
