@@ -1,8 +1,18 @@
 package daemon
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"math"
+	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // baseConfig is the least a Resolve needs (what flags' defaults give).
@@ -52,4 +62,82 @@ func TestUnparsablePostgresURLIsRefused(t *testing.T) {
 		c.DatabaseURL = u
 		resolveErr(t, c, "setting database-url", "s3cret")
 	}
+}
+
+// The Lightning settings are checked at start, each error naming its own
+// setting: lnd's certificate and macaroon files (missing, unreadable, not
+// a certificate, empty), not reported as lnd-rest-url once the database
+// is open; values the backends would refuse or silently replace (a
+// lnd-max-fee-msat of 0 would become 100000; an embedded opening balance
+// of 0 would become 1 BTC).
+func TestLightningSettingsAreCheckedAtStart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cert := filepath.Join(dir, "tls.cert")
+	os.WriteFile(cert, []byte("not a certificate"), 0o600)
+	mac := filepath.Join(dir, "admin.macaroon")
+	os.WriteFile(mac, []byte{2, 1, 3}, 0o600)
+	empty := filepath.Join(dir, "empty.macaroon")
+	os.WriteFile(empty, nil, 0o600)
+	lnd := func(f func(*LightningConfig)) Config {
+		c := baseConfig()
+		c.Lightning = LightningConfig{Backend: "lnd", LNDRESTURL: "https://127.0.0.1:10009", LNDTLSCert: cert, LNDMacaroon: mac}
+		f(&c.Lightning)
+		return c
+	}
+	embedded := func(f func(*LightningConfig)) Config {
+		c := baseConfig()
+		c.Lightning = LightningConfig{Backend: "embedded", InitialBalanceMsat: 1000}
+		f(&c.Lightning)
+		return c
+	}
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{lnd(func(l *LightningConfig) { l.LNDTLSCert = filepath.Join(dir, "missing") }), "setting lnd-tls-cert"},
+		{lnd(func(l *LightningConfig) {}), "setting lnd-tls-cert"}, // not PEM
+		{lnd(func(l *LightningConfig) {
+			l.LNDTLSCert = pemCert(t, dir)
+			l.LNDMacaroon = filepath.Join(dir, "missing")
+		}), "setting lnd-macaroon"},
+		{lnd(func(l *LightningConfig) { l.LNDTLSCert = pemCert(t, dir); l.LNDMacaroon = empty }), "setting lnd-macaroon"},
+		{lnd(func(l *LightningConfig) { l.LNDTLSCert = pemCert(t, dir); l.LNDMaxFeeMsat = 0 }), "setting lnd-max-fee-msat"},
+		{lnd(func(l *LightningConfig) {
+			l.LNDTLSCert = pemCert(t, dir)
+			l.LNDMaxFeeMsat = 1
+			l.LNDTimeout = math.MaxInt64
+		}), "setting lnd-timeout"},
+		{embedded(func(l *LightningConfig) { l.FeePPM = 1_000_001 }), "setting lightning-fee-ppm"},
+		{embedded(func(l *LightningConfig) { l.FeeBaseMsat = math.MaxInt64 }), "setting lightning-fee-base-msat"},
+		{embedded(func(l *LightningConfig) { l.InitialBalanceMsat = math.MaxInt64 }), "setting lightning-initial-balance-msat"},
+	} {
+		resolveErr(t, c.cfg, c.want, "")
+	}
+	ok := lnd(func(l *LightningConfig) { l.LNDTLSCert = pemCert(t, dir); l.LNDMaxFeeMsat = 1 })
+	if err := ok.Resolve(); err != nil {
+		t.Errorf("lnd with its files: %v", err)
+	}
+	if ok := embedded(func(l *LightningConfig) { l.FeePPM = 1_000_000 }); ok.Resolve() != nil {
+		t.Errorf("embedded: %v", ok.Resolve())
+	}
+}
+
+// pemCert writes a self-signed certificate, as lnd's tls.cert, into dir.
+func pemCert(t *testing.T, dir string) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "good-tls.cert")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -2,13 +2,18 @@ package daemon
 
 import (
 	"context"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/vaspd/vaspd/internal/config"
 	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/lightning/bolt11"
 	"github.com/vaspd/vaspd/lightning/embedded"
 	"github.com/vaspd/vaspd/lightning/lnd"
 	"github.com/vaspd/vaspd/store"
@@ -38,15 +43,15 @@ type LightningConfig struct {
 func (c *LightningConfig) declare(s *config.Set) {
 	s.String(&c.Backend, "lightning", "embedded", "Lightning backend: embedded (a test-network node kept in the database) or lnd")
 	s.String(&c.Network, "lightning-network", "regtest", "embedded node's network: regtest, testnet, signet or simnet (mainnet is refused)")
-	s.Int64(&c.InitialBalanceMsat, "lightning-initial-balance-msat", embedded.DefaultInitialBalanceMsat, "embedded node's opening balance in msats, credited once when the node is created")
+	s.Int64(&c.InitialBalanceMsat, "lightning-initial-balance-msat", embedded.DefaultInitialBalanceMsat, "embedded node's opening balance in msats, credited once when the node is created (0 = the default)")
 	s.Int64(&c.FeeBaseMsat, "lightning-fee-base-msat", 0, "embedded node's routing fee per payment to another node, in msats")
-	s.Int64(&c.FeePPM, "lightning-fee-ppm", 0, "embedded node's proportional routing fee, in millionths of the amount")
+	s.Int64(&c.FeePPM, "lightning-fee-ppm", 0, "embedded node's proportional routing fee, in millionths of the amount (0 to 1000000)")
 	s.String(&c.DevnetSecret, "devnet-secret", "", "shared secret of the embedded nodes' devnet (empty disables paying other vaspd processes)").Secret = true
 	s.String(&c.DevnetPeers, "devnet-peers", "", "comma-separated base URLs of other vaspd processes on the devnet, optionally PUBKEY@URL")
 	s.String(&c.LNDRESTURL, "lnd-rest-url", "", "lnd REST URL, e.g. https://127.0.0.1:8080 (lightning=lnd)")
 	s.String(&c.LNDTLSCert, "lnd-tls-cert", "", "path to lnd's tls.cert; the connection is pinned to it (lightning=lnd)")
 	s.String(&c.LNDMacaroon, "lnd-macaroon", "", "path to an lnd macaroon with invoice and offchain permissions (lightning=lnd)")
-	s.Int64(&c.LNDMaxFeeMsat, "lnd-max-fee-msat", lnd.DefaultMaxFeeMsat, "default routing-fee limit of a payment through lnd, in msats")
+	s.Int64(&c.LNDMaxFeeMsat, "lnd-max-fee-msat", lnd.DefaultMaxFeeMsat, "default routing-fee limit of a payment through lnd, in msats (at least 1)")
 	s.Duration(&c.LNDTimeout, "lnd-timeout", 30*time.Second, "timeout of one lnd REST call")
 }
 
@@ -68,8 +73,16 @@ func (c *LightningConfig) resolve() error {
 		default:
 			return fmt.Errorf("setting lightning-network: want regtest, testnet, signet or simnet, got %q", c.Network)
 		}
-		if c.InitialBalanceMsat < 0 || c.FeeBaseMsat < 0 || c.FeePPM < 0 {
-			return fmt.Errorf("setting lightning-initial-balance-msat, lightning-fee-base-msat, lightning-fee-ppm: must not be negative")
+		// embedded.Open's own bounds, checked here to name the setting
+		// before the database is opened.
+		if c.InitialBalanceMsat < 0 || c.InitialBalanceMsat > bolt11.MaxAmountMsat {
+			return fmt.Errorf("setting lightning-initial-balance-msat: want 0 (the default) to %d (21 million BTC), got %d", int64(bolt11.MaxAmountMsat), c.InitialBalanceMsat)
+		}
+		if c.FeeBaseMsat < 0 || c.FeeBaseMsat > bolt11.MaxAmountMsat {
+			return fmt.Errorf("setting lightning-fee-base-msat: want 0 to %d (21 million BTC), got %d", int64(bolt11.MaxAmountMsat), c.FeeBaseMsat)
+		}
+		if c.FeePPM < 0 || c.FeePPM > 1_000_000 {
+			return fmt.Errorf("setting lightning-fee-ppm: want 0 to 1000000 (millionths of the amount), got %d", c.FeePPM)
 		}
 		c.devnetPeersList = nil
 		for _, p := range strings.Split(c.DevnetPeers, ",") {
@@ -91,17 +104,47 @@ func (c *LightningConfig) resolve() error {
 		if _, err := config.ParseURL("lnd-rest-url", c.LNDRESTURL, "https"); err != nil {
 			return err
 		}
-		if c.LNDTLSCert == "" {
-			return fmt.Errorf("setting lnd-tls-cert: required with lightning=lnd")
+		if err := checkLNDFiles(c.LNDTLSCert, c.LNDMacaroon); err != nil {
+			return err
 		}
-		if c.LNDMacaroon == "" {
-			return fmt.Errorf("setting lnd-macaroon: required with lightning=lnd")
+		// lnd.New takes 0 for its default (100000): an operator's 0, "no
+		// routing fees", must not become that without a word.
+		if c.LNDMaxFeeMsat <= 0 {
+			return fmt.Errorf("setting lnd-max-fee-msat: want at least 1 msat, got %d", c.LNDMaxFeeMsat)
 		}
-		if c.LNDMaxFeeMsat < 0 {
-			return fmt.Errorf("setting lnd-max-fee-msat: must not be negative")
+		if c.LNDTimeout > math.MaxInt64-lnd.UnknownPaymentMargin {
+			return fmt.Errorf("setting lnd-timeout: %s is too long", c.LNDTimeout)
 		}
 	default:
 		return fmt.Errorf("setting lightning: want embedded or lnd, got %q", c.Backend)
+	}
+	return nil
+}
+
+// checkLNDFiles reads lnd's certificate and macaroon as lnd.New will, so
+// that a missing, unreadable or wrong file stops vaspd at once, naming its
+// setting (lnd.New's errors come after the database is open and cannot
+// tell the settings apart). The macaroon's contents are never reported.
+func checkLNDFiles(certPath, macaroonPath string) error {
+	if certPath == "" {
+		return fmt.Errorf("setting lnd-tls-cert: required with lightning=lnd")
+	}
+	b, err := os.ReadFile(certPath)
+	if err != nil {
+		return fmt.Errorf("setting lnd-tls-cert: cannot read %s: %v", certPath, errors.Unwrap(err))
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(b) {
+		return fmt.Errorf("setting lnd-tls-cert: %s holds no PEM certificate (want lnd's tls.cert)", certPath)
+	}
+	if macaroonPath == "" {
+		return fmt.Errorf("setting lnd-macaroon: required with lightning=lnd")
+	}
+	b, err = os.ReadFile(macaroonPath)
+	if err != nil {
+		return fmt.Errorf("setting lnd-macaroon: cannot read %s: %v", macaroonPath, errors.Unwrap(err))
+	}
+	if len(b) == 0 {
+		return fmt.Errorf("setting lnd-macaroon: %s is empty", macaroonPath)
 	}
 	return nil
 }
