@@ -141,3 +141,31 @@ func pemCert(t *testing.T, dir string) string {
 	}
 	return path
 }
+
+// The payment durations are checked at start: an invoice-expiry every
+// invoice would be refused with (under 1s, over a year, or not whole
+// seconds: BOLT 11 carries seconds) and durations long enough to overflow
+// when added to a time stop vaspd, naming the setting, instead of failing
+// every payment.
+func TestPaymentDurationsInRange(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		set  func(*PaymentConfig)
+		want string
+	}{
+		{func(p *PaymentConfig) { p.InvoiceExpiry = 500 * time.Millisecond }, "setting invoice-expiry"},
+		{func(p *PaymentConfig) { p.InvoiceExpiry = 1500 * time.Millisecond }, "setting invoice-expiry"},
+		{func(p *PaymentConfig) { p.InvoiceExpiry = 24 * 366 * time.Hour }, "setting invoice-expiry"},
+		{func(p *PaymentConfig) { p.PayTimeout = math.MaxInt64 }, "setting pay-timeout"},
+		{func(p *PaymentConfig) { p.ApprovalTimeout = math.MaxInt64 }, "setting approval-timeout"},
+	} {
+		cfg := baseConfig()
+		c.set(&cfg.Payments)
+		resolveErr(t, cfg, c.want, "")
+	}
+	cfg := baseConfig()
+	cfg.Payments = PaymentConfig{InvoiceExpiry: time.Hour, PayTimeout: time.Minute, ApprovalTimeout: time.Minute}
+	if err := cfg.Resolve(); err != nil {
+		t.Error(err)
+	}
+}

@@ -53,10 +53,20 @@ func splitList(v string) []string {
 }
 
 func (c *PaymentConfig) resolve() error {
-	for name, d := range map[string]time.Duration{"approval-timeout": c.ApprovalTimeout, "invoice-expiry": c.InvoiceExpiry, "pay-timeout": c.PayTimeout} {
-		if d < 0 {
-			return fmt.Errorf("setting %s: must not be negative", name)
+	// 0 is each one's default (vasp.New). A year bounds them all: the
+	// longest an invoice may live, and far from the overflow of adding
+	// them to a time.
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{"approval-timeout", c.ApprovalTimeout}, {"invoice-expiry", c.InvoiceExpiry}, {"pay-timeout", c.PayTimeout}} {
+		if d.d < 0 || d.d > lightning.MaxInvoiceExpiry {
+			return fmt.Errorf("setting %s: want 0 (the default) to %s, got %s", d.name, lightning.MaxInvoiceExpiry, d.d)
 		}
+	}
+	// Invoices carry their expiry in whole seconds (BOLT 11), at least one.
+	if e := c.InvoiceExpiry; e != 0 && (e < time.Second || e%time.Second != 0) {
+		return fmt.Errorf("setting invoice-expiry: want whole seconds, at least 1s, got %s", e)
 	}
 	if _, err := ssrf.New(splitList(c.AllowNets)); err != nil {
 		return fmt.Errorf("setting counterparty-allow-nets: %w", err)
