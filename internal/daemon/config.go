@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"github.com/vaspd/vaspd/internal/config"
 	"github.com/vaspd/vaspd/store/postgres"
@@ -197,11 +200,18 @@ func readKeyFile(setting, path string) ([]byte, error) {
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("setting %s: cannot read %s", setting, path)
+		// The cause (missing, permission denied) but never the contents.
+		return nil, fmt.Errorf("setting %s: cannot read %s: %v", setting, path, errors.Unwrap(err))
 	}
 	k, err := hex.DecodeString(strings.TrimSpace(string(b)))
 	if err != nil || len(k) != 32 {
 		return nil, fmt.Errorf("setting %s: %s must hold a 32-byte secp256k1 private key in hex", setting, path)
+	}
+	// 32 bytes are a key only if non-zero and below the curve order:
+	// checked here, before the database is opened, to name the setting.
+	var s secp256k1.ModNScalar
+	if s.SetByteSlice(k) || s.IsZero() {
+		return nil, fmt.Errorf("setting %s: %s holds no valid secp256k1 private key (zero, or not below the curve order)", setting, path)
 	}
 	return k, nil
 }

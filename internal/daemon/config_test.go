@@ -169,3 +169,28 @@ func TestPaymentDurationsInRange(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A key file holding 32 bytes that are no secp256k1 private key (zero, or
+// not below the curve order) is refused by Resolve naming the setting,
+// not later, after the database is open, naming an internal key name; an
+// unreadable file says why (missing, permission) without its contents.
+func TestKeyFileMustHoldAValidKey(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"zero":  strings.Repeat("00", 32),
+		"order": "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141",
+	} {
+		file := filepath.Join(dir, name)
+		os.WriteFile(file, []byte(body+"\n"), 0o600)
+		c := baseConfig()
+		c.SigningKeyFile = file
+		resolveErr(t, c, "setting uma-signing-key-file", "")
+		c = baseConfig()
+		c.EncryptionKeyFile = file
+		resolveErr(t, c, "setting uma-encryption-key-file", "")
+	}
+	c := baseConfig()
+	c.SigningKeyFile = filepath.Join(dir, "missing")
+	resolveErr(t, c, "no such file", "")
+}
