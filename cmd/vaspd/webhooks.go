@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vaspd/vaspd/internal/apiclient"
+	"github.com/vaspd/vaspd/internal/config"
 )
 
 const webhooksUsage = `Usage: vaspd webhooks <command> [flags]
@@ -270,7 +271,20 @@ func (c *webhookClient) init() error {
 	}
 	u, err := url.Parse(c.base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("--url: want http(s)://host:port, got %q", c.base)
+		// Echoed with any password hidden, or not at all (config.RedactURL).
+		if r := config.RedactURL(c.base); r != "" {
+			return fmt.Errorf("--url: want http(s)://host:port, got %q", r)
+		}
+		return errors.New("--url: want http(s)://host:port")
+	}
+	if u.User != nil {
+		// The token from the environment is the credential; a second one
+		// in the URL would only end up in error messages and histories.
+		return fmt.Errorf("--url: must not carry a user name or password (the token comes from VASPD_CLIENT_ID and VASPD_CLIENT_SECRET), got %q", u.Redacted())
+	}
+	// 0 would let a request hang forever, a negative one fail at once.
+	if c.timeout <= 0 {
+		return fmt.Errorf("--request-timeout: want a positive duration, got %s", c.timeout)
 	}
 	c.api = apiclient.Client{BaseURL: strings.TrimSuffix(c.base, "/"), ClientID: id, ClientSecret: secret,
 		HTTP: &http.Client{Timeout: c.timeout}}

@@ -117,3 +117,25 @@ func TestWebhooksCLI(t *testing.T) {
 		t.Fatal("--enabled=maybe accepted")
 	}
 }
+
+// A --url (or VASPD_URL) refused as malformed is echoed without its
+// password, and a --request-timeout that is not positive is refused (0
+// would wait forever, a negative one fail every request), exit 1 each.
+func TestWebhooksCLIBadSettings(t *testing.T) {
+	t.Setenv("VASPD_CLIENT_ID", "Token:x")
+	t.Setenv("VASPD_CLIENT_SECRET", "secret")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"webhooks", "public-key", "--url", "ftp://admin:s3cret@vaspd.example.com"}, "--url"},
+		{[]string{"webhooks", "public-key", "--url", "http://admin:s3cret@vaspd.example.com:99999999/"}, "--url"},
+		{[]string{"webhooks", "public-key", "--request-timeout", "0s"}, "--request-timeout"},
+		{[]string{"webhooks", "public-key", "--request-timeout", "-1s"}, "--request-timeout"},
+	} {
+		code, _, errs := runCmd(c.args...)
+		if code != 1 || !strings.Contains(errs, c.want) || strings.Contains(errs, "s3cret") {
+			t.Errorf("%v: exit %d, stderr %q; want exit 1 naming %s without the password", c.args, code, errs, c.want)
+		}
+	}
+}
