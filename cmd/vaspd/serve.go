@@ -24,7 +24,7 @@ func loadConfig(cmd string, args []string, stderr io.Writer, extra func(*flag.Fl
 		extra(fs)
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: vaspd %s [flags]\n\nSettings come from flags, then VASPD_* environment variables, then the --config YAML file, then defaults.\n\n", cmd)
+		fmt.Fprintf(stderr, "Usage: vaspd %s [flags]\n\nSettings come from flags, then VASPD_* environment variables (an empty one is unset), then the --config YAML file, then defaults.\n\n", cmd)
 		fs.PrintDefaults()
 	}
 	if err := set.Parse(fs, args, nil); err != nil {

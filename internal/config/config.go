@@ -205,9 +205,12 @@ func (c *Set) Parse(fs *flag.FlagSet, args []string, getenv func(string) string)
 	return nil
 }
 
+// lookupEnv treats an empty variable as unset: orchestrators pass unset
+// variables through as empty ones (VASPD_DATABASE_URL=${DB_URL}), and one
+// such must not override the file's value (or the default) with "".
 func lookupEnv(getenv func(string) string, name string) (string, bool) {
 	if getenv == nil {
-		return os.LookupEnv(name)
+		getenv = os.Getenv
 	}
 	v := getenv(name)
 	return v, v != ""

@@ -195,3 +195,27 @@ func TestFileIsOneMapping(t *testing.T) {
 		t.Errorf("empty file: name %q, err %v", c.Name, err)
 	}
 }
+
+// An empty VASPD_* variable is unset, as the tests' getenv has it, not a
+// value that overrides the file: VASPD_DATABASE_URL= passed through by an
+// orchestrator from an unset variable must not swap the file's PostgreSQL
+// database for a new SQLite one without a word.
+func TestEmptyEnvironmentVariableIsUnset(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(file, []byte("name: from-file\n"), 0o600)
+	t.Setenv("VASPD_NAME", "")
+	t.Setenv("VASPD_WAIT", "")
+	var c testConfig
+	s := &Set{}
+	s.String(&c.File, "config", "", "file")
+	s.String(&c.Name, "name", "default-name", "name")
+	s.Duration(&c.Wait, "wait", time.Second, "wait")
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if err := s.Parse(fs, []string{"--config", file}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != "from-file" || c.Wait != time.Second {
+		t.Errorf("name %q, wait %s: want the file's name and the default wait", c.Name, c.Wait)
+	}
+}
