@@ -45,6 +45,9 @@ type Config struct {
 	encryptionKey []byte
 }
 
+// DefaultShutdownTimeout is shutdown-timeout's default, also taken for 0.
+const DefaultShutdownTimeout = 20 * time.Second
+
 // Declare registers every setting with its default and help text.
 func (c *Config) Declare(s *config.Set) {
 	s.String(&c.ConfigFile, "config", "", "path to an optional YAML file of settings (keys are the flag names)")
@@ -55,7 +58,7 @@ func (c *Config) Declare(s *config.Set) {
 	s.String(&c.BaseURL, "base-url", "", "public base URL other VASPs reach us at, http(s)://host[:port][/path] without user info, query or fragment (default: from the domain; http for localhost, .local, .internal, https otherwise)")
 	s.String(&c.LogFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
 	s.String(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
-	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long in-flight requests and workers get to finish on shutdown")
+	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long in-flight requests and workers get to finish on shutdown (0 = the default)")
 	s.Duration(&c.DBRetryTimeout, "db-retry-timeout", 0, "give up if the database stays unreachable this long at start (0 = keep retrying)")
 	s.String(&c.SigningKeyFile, "uma-signing-key-file", "", "file with the hex secp256k1 UMA signing key (default: generated on first start and kept in the database)")
 	s.String(&c.EncryptionKeyFile, "uma-encryption-key-file", "", "file with the hex secp256k1 UMA encryption key (default: generated on first start and kept in the database)")
@@ -133,7 +136,18 @@ func (c *Config) Resolve() error {
 	if err := c.Webhooks.resolve(); err != nil {
 		return err
 	}
-	return c.Payments.resolve()
+	if err := c.Payments.resolve(); err != nil {
+		return err
+	}
+	// No time at all would cut in-flight requests and workers off at every
+	// stop: 0 is the default, as for the other durations.
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.ShutdownTimeout < 0 {
+		return fmt.Errorf("setting shutdown-timeout: want a positive duration, got %s", c.ShutdownTimeout)
+	}
+	return nil
 }
 
 // parseBaseURL checks the base-url setting: an http(s) URL

@@ -17,7 +17,7 @@ import (
 
 // baseConfig is the least a Resolve needs (what flags' defaults give).
 func baseConfig() Config {
-	return Config{DataDir: "d", Listen: "127.0.0.1:8080", LogFormat: "auto", LogLevel: "info"}
+	return Config{DataDir: "d", Listen: "127.0.0.1:8080", LogFormat: "auto", LogLevel: "info", ShutdownTimeout: time.Second}
 }
 
 // resolveErr resolves c and checks the error names want and does not
@@ -193,4 +193,20 @@ func TestKeyFileMustHoldAValidKey(t *testing.T) {
 	c := baseConfig()
 	c.SigningKeyFile = filepath.Join(dir, "missing")
 	resolveErr(t, c, "no such file", "")
+}
+
+// A shutdown-timeout of 0 would give in-flight requests and workers no
+// time at all: every stop would cut them off and exit with "workers did
+// not stop in time". 0 is the default, as for the other durations; a
+// negative one (possible only from code) is refused.
+func TestShutdownTimeoutZeroIsTheDefault(t *testing.T) {
+	t.Parallel()
+	c := baseConfig()
+	c.ShutdownTimeout = 0
+	if err := c.Resolve(); err != nil || c.ShutdownTimeout != DefaultShutdownTimeout {
+		t.Errorf("0: %s, %v; want %s", c.ShutdownTimeout, err, DefaultShutdownTimeout)
+	}
+	c = baseConfig()
+	c.ShutdownTimeout = -time.Second
+	resolveErr(t, c, "setting shutdown-timeout", "")
 }
