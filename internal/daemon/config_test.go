@@ -210,3 +210,31 @@ func TestShutdownTimeoutZeroIsTheDefault(t *testing.T) {
 	c.ShutdownTimeout = -time.Second
 	resolveErr(t, c, "setting shutdown-timeout", "")
 }
+
+// Settings of the backend not selected are a mistake to report, not to
+// ignore: an lnd fully configured but for lightning=lnd would run vaspd on
+// the embedded test node, and devnet settings mean nothing to lnd.
+func TestSettingsOfTheOtherBackendAreRefused(t *testing.T) {
+	t.Parallel()
+	for _, l := range []LightningConfig{
+		{LNDRESTURL: "https://127.0.0.1:10009"},
+		{Backend: "embedded", LNDTLSCert: "/lnd/tls.cert"},
+		{Backend: "embedded", LNDMacaroon: "/lnd/admin.macaroon"},
+	} {
+		c := baseConfig()
+		c.Lightning = l
+		resolveErr(t, c, "setting lightning", "")
+	}
+	dir := t.TempDir()
+	mac := filepath.Join(dir, "m")
+	os.WriteFile(mac, []byte{1}, 0o600)
+	for _, f := range []func(*LightningConfig){
+		func(l *LightningConfig) { l.DevnetSecret = "s3cret" },
+		func(l *LightningConfig) { l.DevnetPeers = "http://127.0.0.1:8081" },
+	} {
+		c := baseConfig()
+		c.Lightning = LightningConfig{Backend: "lnd", LNDRESTURL: "https://127.0.0.1:10009", LNDTLSCert: pemCert(t, dir), LNDMacaroon: mac, LNDMaxFeeMsat: 1}
+		f(&c.Lightning)
+		resolveErr(t, c, "setting lightning", "s3cret")
+	}
+}

@@ -66,6 +66,23 @@ func (c *LightningConfig) resolve() error {
 	if c.LNDTimeout <= 0 {
 		c.LNDTimeout = 30 * time.Second
 	}
+	// A setting of the backend not selected is a mistake: lnd configured
+	// but for lightning=lnd would run vaspd on the embedded test node.
+	for _, other := range []struct {
+		backend, name string
+		set           bool
+	}{
+		{"lnd", "lnd-rest-url", c.LNDRESTURL != ""},
+		{"lnd", "lnd-tls-cert", c.LNDTLSCert != ""},
+		{"lnd", "lnd-macaroon", c.LNDMacaroon != ""},
+		{"embedded", "devnet-secret", c.DevnetSecret != ""},
+		{"embedded", "devnet-peers", strings.TrimSpace(c.DevnetPeers) != ""},
+	} {
+		if other.set && c.Backend != other.backend && (c.Backend == "embedded" || c.Backend == "lnd") {
+			return fmt.Errorf("setting lightning: is %s, but %s (a setting of lightning=%s) is set: select %s or remove it",
+				c.Backend, other.name, other.backend, other.backend)
+		}
+	}
 	switch c.Backend {
 	case "embedded":
 		switch c.Network {
