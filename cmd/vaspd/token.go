@@ -12,6 +12,10 @@ import (
 	"github.com/vaspd/vaspd/auth"
 )
 
+// tokenListPage is how many tokens `token list` reads at a time (a
+// variable for the tests).
+var tokenListPage = 1000
+
 // runToken manages tokens directly in the configured database, so an
 // operator can mint a credential without one (e.g. after losing the admin secret).
 // It may run beside `vaspd serve`, even on SQLite: it does not take the
@@ -69,13 +73,28 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "clientId:     %s\nclientSecret: %s\npermissions:  %s\n(the secret is shown only once)\n",
 			tok.ClientID, tok.ClientSecret, perms)
 	case "list":
-		toks, err := tokens.List(ctx, auth.ListFilter{Limit: 1000})
-		if err != nil {
-			return err
-		}
+		// Every token, page after page: List returns one more than the
+		// limit when there is another page.
 		enc := json.NewEncoder(stdout)
-		for _, t := range toks {
-			_ = enc.Encode(t)
+		after := ""
+		for {
+			toks, err := tokens.List(ctx, auth.ListFilter{Limit: tokenListPage, After: after})
+			if err != nil {
+				return err
+			}
+			more := len(toks) > tokenListPage
+			if more {
+				toks = toks[:tokenListPage]
+			}
+			for _, t := range toks {
+				if err := enc.Encode(t); err != nil {
+					return err
+				}
+			}
+			if !more {
+				break
+			}
+			after = toks[len(toks)-1].ID
 		}
 	case "delete":
 		if !strings.HasPrefix(id, vaspd.IDToken+":") {

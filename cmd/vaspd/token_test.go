@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/auth"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/postgres"
 	"github.com/vaspd/vaspd/store/sqlite"
@@ -136,5 +138,33 @@ func TestTokenCLIUsage(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "vaspd.db")); err == nil {
 		t.Error("the usage created a database")
+	}
+}
+
+// `vaspd token list` lists every live token, page after page, not the
+// first page alone.
+func TestTokenListShowsEveryToken(t *testing.T) {
+	old := tokenListPage
+	tokenListPage = 2
+	defer func() { tokenListPage = old }()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "vaspd.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := auth.NewTokens(ctx, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := tokens.Create(ctx, fmt.Sprintf("t%d", i), vaspd.AllPermissions); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	code, out, errs := runCmd("token", "list", "--data-dir", dir)
+	if n := strings.Count(out, `"name":"t`); code != 0 || n != 5 {
+		t.Fatalf("token list: exit %d, %d tokens listed, want 5:\n%s%s", code, n, out, errs)
 	}
 }
