@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 
 	"github.com/vaspd/vaspd/internal/demo"
@@ -15,6 +16,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	dir := fs.String("dir", "", "keep both instances' data in this directory (default: a temporary one, removed at the end)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	// Not ignored: `demo dir X` (dashes forgotten) would run in a
+	// temporary directory and remove it.
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	return demo.Run(ctx, stdout, demo.Options{Dir: *dir})
 }

@@ -38,7 +38,14 @@ func commands() []command {
 		{"keys", "show or forget the UMA public keys recorded in the database (keys show|forget)", runKeys},
 		{"webhooks", "manage webhooks through the API (webhooks endpoints|deliveries|replay|test|config …)", runWebhooks},
 		{"demo", "run two VASPs on loopback and pay $bob €10 from $alice's dollars, step by step", runDemo},
-		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
+		{"version", "print the version", func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+			if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+				fmt.Fprintln(stderr, "Usage: vaspd version")
+				return flag.ErrHelp
+			}
+			if len(args) > 0 {
+				return fmt.Errorf("unexpected argument %q", args[0])
+			}
 			fmt.Fprintf(stdout, "vaspd %s\n", version)
 			return nil
 		}},

@@ -226,3 +226,15 @@ func createTokenCLI(t *testing.T, dir, name, perms string) (id, secret string) {
 	}
 	return id, secret
 }
+
+// A stray argument is refused, not ignored: `vaspd demo dir ./keep` (the
+// dashes forgotten) would otherwise run in a temporary directory and
+// remove it, losing what the operator meant to keep.
+func TestStrayArgumentsAreRefused(t *testing.T) {
+	for _, args := range [][]string{{"demo", "dir", "./keep"}, {"version", "extra"}} {
+		code, out, errs := runCmd(args...)
+		if code != 1 || !strings.Contains(errs, "unexpected argument") || out != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 1 and unexpected argument", args, code, out, errs)
+		}
+	}
+}
