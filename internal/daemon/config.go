@@ -229,3 +229,25 @@ func readKeyFile(setting, path string) ([]byte, error) {
 	}
 	return k, nil
 }
+
+// warnReadableSecrets warns of secret files other users can read, as the
+// SQLite database is warned about: the UMA private keys and lnd's macaroon
+// (which spends the node's funds). A warning, not a refusal: group access
+// may be deliberate (e.g. a secrets volume), and the file works either way.
+func warnReadableSecrets(c Config, log *slog.Logger) {
+	for _, f := range []struct{ setting, path string }{
+		{"uma-signing-key-file", c.SigningKeyFile},
+		{"uma-encryption-key-file", c.EncryptionKeyFile},
+		{"lnd-macaroon", c.Lightning.LNDMacaroon},
+	} {
+		if f.path == "" {
+			continue
+		}
+		fi, err := os.Stat(f.path)
+		if err != nil || fi.Mode().Perm()&0o077 == 0 {
+			continue // Resolve has read it; a file gone since fails where it is used
+		}
+		log.Warn("a secret file is readable by its group or other users (chmod 600 it)",
+			"setting", f.setting, "path", f.path, "mode", fmt.Sprintf("%#o", fi.Mode().Perm()))
+	}
+}

@@ -1,11 +1,13 @@
 package daemon
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"log/slog"
 	"math"
 	"math/big"
 	"os"
@@ -236,5 +238,32 @@ func TestSettingsOfTheOtherBackendAreRefused(t *testing.T) {
 		c.Lightning = LightningConfig{Backend: "lnd", LNDRESTURL: "https://127.0.0.1:10009", LNDTLSCert: pemCert(t, dir), LNDMacaroon: mac, LNDMaxFeeMsat: 1}
 		f(&c.Lightning)
 		resolveErr(t, c, "setting lightning", "s3cret")
+	}
+}
+
+// A UMA key file or lnd macaroon that other users can read is warned about
+// at start (as the SQLite database is), naming the setting and never the
+// contents; one only its owner reads is not.
+func TestReadableSecretFilesAreWarnedAbout(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	open := filepath.Join(dir, "open.key")
+	os.WriteFile(open, []byte("s3cret"), 0o600)
+	os.Chmod(open, 0o644)
+	private := filepath.Join(dir, "private.key")
+	os.WriteFile(private, []byte("s3cret"), 0o600)
+	c := baseConfig()
+	c.SigningKeyFile, c.EncryptionKeyFile = open, private
+	c.Lightning.LNDMacaroon = open
+	var buf bytes.Buffer
+	warnReadableSecrets(c, slog.New(slog.NewJSONHandler(&buf, nil)))
+	logs := buf.String()
+	for _, want := range []string{`"setting":"uma-signing-key-file"`, `"setting":"lnd-macaroon"`, open} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs do not mention %s:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs, "uma-encryption-key-file") || strings.Contains(logs, "s3cret") {
+		t.Errorf("logs warn of a private file or show contents:\n%s", logs)
 	}
 }

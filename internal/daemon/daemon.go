@@ -92,6 +92,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := checkWritable(d.cfg.DataDir); err != nil {
 		return fmt.Errorf("setting data-dir: %s is not writable: %w", d.cfg.DataDir, err)
 	}
+	warnReadableSecrets(d.cfg, d.log)
 	// One server per SQLite database (lock.go); held until Run returns,
 	// after the database has closed. Taken before the server answers
 	// anything, so a refused second process never looks alive.
