@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -212,10 +213,9 @@ func readKeyFile(setting, path string) ([]byte, error) {
 	if path == "" {
 		return nil, nil
 	}
-	b, err := os.ReadFile(path)
+	b, err := readSettingFile(setting, path)
 	if err != nil {
-		// The cause (missing, permission denied) but never the contents.
-		return nil, fmt.Errorf("setting %s: cannot read %s: %v", setting, path, errors.Unwrap(err))
+		return nil, err
 	}
 	k, err := hex.DecodeString(strings.TrimSpace(string(b)))
 	if err != nil || len(k) != 32 {
@@ -250,4 +250,37 @@ func warnReadableSecrets(c Config, log *slog.Logger) {
 		log.Warn("a secret file is readable by its group or other users (chmod 600 it)",
 			"setting", f.setting, "path", f.path, "mode", fmt.Sprintf("%#o", fi.Mode().Perm()))
 	}
+}
+
+// maxSettingFile bounds a file a setting names (a key, lnd's certificate or
+// macaroon, the rates): each is far smaller, and one named by mistake
+// (/dev/zero, a disk image) must not be read without end.
+const maxSettingFile = 1 << 20
+
+// readSettingFile reads the file setting names, at most maxSettingFile
+// bytes. Its errors give the cause (missing, permission denied, too
+// large) and never the contents.
+func readSettingFile(setting, path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("setting %s: cannot read %s: %v", setting, path, causeOf(err))
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSettingFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("setting %s: cannot read %s: %v", setting, path, causeOf(err))
+	}
+	if len(b) > maxSettingFile {
+		return nil, fmt.Errorf("setting %s: %s is larger than %d bytes", setting, path, maxSettingFile)
+	}
+	return b, nil
+}
+
+// causeOf is an *os.PathError's cause alone (its path is already in the
+// message), or err.
+func causeOf(err error) error {
+	if u := errors.Unwrap(err); u != nil {
+		return u
+	}
+	return err
 }

@@ -267,3 +267,45 @@ func TestReadableSecretFilesAreWarnedAbout(t *testing.T) {
 		t.Errorf("logs warn of a private file or show contents:\n%s", logs)
 	}
 }
+
+// The files settings name are read with a bound: a key file, lnd
+// certificate or macaroon, or rates file named by mistake as /dev/zero (or
+// any huge file) stops vaspd naming the setting instead of reading without
+// end.
+func TestSettingFilesAreReadWithABound(t *testing.T) {
+	t.Parallel()
+	const zero = "/dev/zero"
+	if _, err := os.Stat(zero); err != nil {
+		t.Skip("no /dev/zero")
+	}
+	dir := t.TempDir()
+	mac := filepath.Join(dir, "m")
+	os.WriteFile(mac, []byte{1}, 0o600)
+	for _, c := range []struct {
+		set  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.SigningKeyFile = zero }, "setting uma-signing-key-file"},
+		{func(c *Config) { c.EncryptionKeyFile = zero }, "setting uma-encryption-key-file"},
+		{func(c *Config) {
+			c.Lightning = LightningConfig{Backend: "lnd", LNDRESTURL: "https://127.0.0.1:1", LNDTLSCert: zero, LNDMacaroon: mac, LNDMaxFeeMsat: 1}
+		}, "setting lnd-tls-cert"},
+		{func(c *Config) {
+			c.Lightning = LightningConfig{Backend: "lnd", LNDRESTURL: "https://127.0.0.1:1", LNDTLSCert: pemCert(t, dir), LNDMacaroon: zero, LNDMaxFeeMsat: 1}
+		}, "setting lnd-macaroon"},
+		{func(c *Config) { c.Payments.RatesFile = zero }, "setting rates-file"},
+	} {
+		cfg := baseConfig()
+		c.set(&cfg)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			resolveErr(t, cfg, c.want, "")
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: Resolve still reading after 10s", c.want)
+		}
+	}
+}

@@ -3,11 +3,9 @@ package daemon
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
 	"strings"
 	"time"
 
@@ -146,9 +144,9 @@ func checkLNDFiles(certPath, macaroonPath string) error {
 	if certPath == "" {
 		return fmt.Errorf("setting lnd-tls-cert: required with lightning=lnd")
 	}
-	b, err := os.ReadFile(certPath)
+	b, err := readSettingFile("lnd-tls-cert", certPath)
 	if err != nil {
-		return fmt.Errorf("setting lnd-tls-cert: cannot read %s: %v", certPath, errors.Unwrap(err))
+		return err
 	}
 	if !x509.NewCertPool().AppendCertsFromPEM(b) {
 		return fmt.Errorf("setting lnd-tls-cert: %s holds no PEM certificate (want lnd's tls.cert)", certPath)
@@ -156,9 +154,9 @@ func checkLNDFiles(certPath, macaroonPath string) error {
 	if macaroonPath == "" {
 		return fmt.Errorf("setting lnd-macaroon: required with lightning=lnd")
 	}
-	b, err = os.ReadFile(macaroonPath)
+	b, err = readSettingFile("lnd-macaroon", macaroonPath)
 	if err != nil {
-		return fmt.Errorf("setting lnd-macaroon: cannot read %s: %v", macaroonPath, errors.Unwrap(err))
+		return err
 	}
 	if len(b) == 0 {
 		return fmt.Errorf("setting lnd-macaroon: %s is empty", macaroonPath)

@@ -72,19 +72,32 @@ func (c *PaymentConfig) resolve() error {
 		return fmt.Errorf("setting counterparty-allow-nets: %w", err)
 	}
 	if c.RatesFile != "" {
-		if _, err := rates.LoadConfig(c.RatesFile); err != nil {
-			return fmt.Errorf("setting rates-file: %w", err)
+		if _, err := c.loadRates(); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// loadRates reads and parses rates-file (with readSettingFile's bound).
+func (c PaymentConfig) loadRates() (rates.Config, error) {
+	b, err := readSettingFile("rates-file", c.RatesFile)
+	if err != nil {
+		return rates.Config{}, err
+	}
+	rc, err := rates.ParseConfig(b)
+	if err != nil {
+		return rates.Config{}, fmt.Errorf("setting rates-file: %w", err)
+	}
+	return rc, nil
 }
 
 func (c PaymentConfig) provider(clock vaspd.Clock) (rates.Provider, error) {
 	rc := rates.DefaultConfig()
 	if c.RatesFile != "" {
 		var err error
-		if rc, err = rates.LoadConfig(c.RatesFile); err != nil {
-			return nil, fmt.Errorf("setting rates-file: %w", err)
+		if rc, err = c.loadRates(); err != nil {
+			return nil, err
 		}
 	}
 	p, err := rates.NewConfigProvider(rc, clock)
