@@ -2,7 +2,9 @@ package rates
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"os"
 	"strings"
@@ -87,6 +89,11 @@ func ParseConfig(data []byte) (Config, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
 		return Config{}, fmt.Errorf("rates file: %w", err)
+	}
+	// One document: Decode reads the first and would drop any after it.
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("rates file: holds more than one YAML document (---): put every currency in one")
 	}
 	if _, err := c.rates(time.Time{}); err != nil {
 		return Config{}, fmt.Errorf("rates file: %w", err)

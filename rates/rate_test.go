@@ -172,6 +172,9 @@ currencies:
 		"empty":          "currencies: []",
 		"not yaml":       "{{{",
 		"not a fraction": "currencies:\n  - {code: USD, msatsPerUnit: '1/0'}",
+		// A second document would be dropped without a word (and a
+		// spread in it with it).
+		"two documents": "currencies:\n  - {code: USD, btcPrice: '1'}\n---\ncurrencies:\n  - {code: EUR, btcPrice: '1', spreadBps: 50}",
 	}
 	for name, doc := range bad {
 		if _, err := ParseConfig([]byte(doc)); err == nil {
