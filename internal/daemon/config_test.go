@@ -309,3 +309,22 @@ func TestSettingFilesAreReadWithABound(t *testing.T) {
 		}
 	}
 }
+
+// A devnet peer's pinned public key is checked at start, naming
+// devnet-peers, not once the database is open as "open the embedded
+// Lightning node".
+func TestDevnetPeerPubkeyIsCheckedAtStart(t *testing.T) {
+	t.Parallel()
+	for _, p := range []string{"zz@http://127.0.0.1:9", "02" + strings.Repeat("00", 32) + "@http://127.0.0.1:9", strings.Repeat("ab", 33) + "@http://127.0.0.1:9",
+		"http://peer:s3cret@127.0.0.1:9"} {
+		c := baseConfig()
+		c.Lightning = LightningConfig{DevnetSecret: "s3cret", DevnetPeers: p}
+		resolveErr(t, c, "setting devnet-peers", "s3cret")
+	}
+	c := baseConfig()
+	// The generator point G, a valid compressed key.
+	c.Lightning = LightningConfig{DevnetSecret: "s", DevnetPeers: "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798@http://127.0.0.1:9, http://127.0.0.1:10"}
+	if err := c.Resolve(); err != nil {
+		t.Error(err)
+	}
+}

@@ -3,11 +3,14 @@ package daemon
 import (
 	"context"
 	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"math"
 	"strings"
 	"time"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"github.com/vaspd/vaspd/internal/config"
 	"github.com/vaspd/vaspd/lightning"
@@ -105,6 +108,14 @@ func (c *LightningConfig) resolve() error {
 				u := p
 				if i := strings.LastIndex(p, "@"); i >= 0 {
 					u = p[i+1:]
+					// The pinned key, checked here to name the setting
+					// (embedded.Open checks it once the database is open).
+					if k, err := hex.DecodeString(p[:i]); err != nil || len(k) != 33 {
+						// Not echoed: before an '@' may be a URL's user:password.
+						return fmt.Errorf("setting devnet-peers: want URL or PUBKEY@URL, PUBKEY a 33-byte compressed public key in hex")
+					} else if _, err := secp256k1.ParsePubKey(k); err != nil {
+						return fmt.Errorf("setting devnet-peers: %q is not a valid secp256k1 public key", p[:i])
+					}
 				}
 				if _, err := config.ParseURL("devnet-peers", u, "http", "https"); err != nil {
 					return err
