@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -79,7 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			case errors.Is(err, errUsage):
 				return 2
 			default:
-				fmt.Fprintf(stderr, "vaspd %s: %v\n", c.name, err)
+				fmt.Fprintf(stderr, "vaspd %s: %s\n", c.name, oneLine(err.Error()))
 				return 1
 			}
 		}
@@ -90,6 +91,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 var errUsage = errors.New("usage error")
+
+// oneLine joins a multi-line error (a driver listing each address it
+// tried, errors.Join of a failure and the shutdown after it) into the one
+// line the README promises.
+func oneLine(msg string) string {
+	lines := strings.Split(strings.TrimSpace(msg), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSpace(l)
+	}
+	return strings.Join(lines, "; ")
+}
 
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "vaspd — a self-hosted UMA VASP\n\nUsage: vaspd <command> [flags]\n\nCommands:\n")

@@ -238,3 +238,15 @@ func TestStrayArgumentsAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// An error is one line on stderr, as the README promises, even when a
+// driver's message spans several (pgx lists every address it tried on its
+// own line) or a stop adds its own error.
+func TestErrorIsOneLine(t *testing.T) {
+	code, _, errs := runCmd("serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--log-level", "error",
+		"--database-url", "postgres://vaspd:s3cret@127.0.0.1:1/vaspd", "--db-retry-timeout", "1ms")
+	if code != 1 || strings.Count(strings.TrimSpace(errs), "\n") != 0 ||
+		!strings.HasPrefix(errs, "vaspd serve: setting database-url") || strings.Contains(errs, "s3cret") {
+		t.Errorf("exit %d, stderr %q; want exit 1 and one line naming database-url", code, errs)
+	}
+}
