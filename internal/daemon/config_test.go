@@ -328,3 +328,13 @@ func TestDevnetPeerPubkeyIsCheckedAtStart(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// webhook-allow-nets is checked at start, as counterparty-allow-nets is:
+// not once the database is open (and, on a first start, the admin
+// credential printed by a process about to exit).
+func TestWebhookAllowNetsIsCheckedAtStart(t *testing.T) {
+	t.Parallel()
+	c := baseConfig()
+	c.Webhooks.AllowNets = "127.0.0.0/8, nope/99"
+	resolveErr(t, c, "setting webhook-allow-nets", "")
+}

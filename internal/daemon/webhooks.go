@@ -12,6 +12,7 @@ import (
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/delivery"
 	"github.com/vaspd/vaspd/internal/config"
+	"github.com/vaspd/vaspd/internal/ssrf"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/users"
 	"github.com/vaspd/vaspd/webhook"
@@ -42,6 +43,11 @@ func (c *WebhookConfig) resolve() error {
 		if n = strings.TrimSpace(n); n != "" {
 			c.allowList = append(c.allowList, n)
 		}
+	}
+	// The delivery service's own check (ssrf.New), made here to stop
+	// before the database is opened.
+	if _, err := ssrf.New(c.allowList); err != nil {
+		return fmt.Errorf("setting webhook-allow-nets: %w", err)
 	}
 	// Zero values take the defaults; negative ones are mistakes.
 	if c.Retention < 0 {
