@@ -55,7 +55,7 @@ func (c *Config) Declare(s *config.Set) {
 	s.String(&c.DataDir, "data-dir", "./vaspd-data", "directory for the embedded SQLite database and other local state")
 	s.String(&c.DatabaseURL, "database-url", "", "database: empty for SQLite in the data directory, postgres://… for PostgreSQL, or sqlite:PATH").Secret = true
 	s.String(&c.Listen, "listen", "127.0.0.1:8080", "address the HTTP server listens on")
-	s.String(&c.Domain, "domain", "", "UMA domain: users are $name@DOMAIN (default: the listen address, e.g. localhost:8080)")
+	s.String(&c.Domain, "domain", "", "UMA domain: users are $name@DOMAIN; a DNS name or IPv4 address with an optional :port (default: the listen address, e.g. localhost:8080)")
 	s.String(&c.BaseURL, "base-url", "", "public base URL other VASPs reach us at, http(s)://host[:port][/path] without user info, query or fragment (default: from the domain; http for localhost, .local, .internal, https otherwise)")
 	s.String(&c.LogFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
 	s.String(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -104,6 +104,14 @@ func (c *Config) Resolve() error {
 		// when the process stops (":memory:" is SQLite's in-memory one).
 		if p := strings.TrimSpace(v); p == "" || p == ":memory:" {
 			return fmt.Errorf("setting database-url: sqlite: needs the path of the database file, e.g. sqlite:/var/lib/vaspd/vaspd.db")
+		}
+	}
+	if c.Domain != "" {
+		// UMA's rule for a counterparty's domain: what users' addresses
+		// and our URLs are made of. (A domain derived from listen below
+		// may carry port 0, in tests.)
+		if err := uma.ValidateDomain(strings.ToLower(c.Domain)); err != nil {
+			return fmt.Errorf("setting domain: %q must be a DNS name or IPv4 address (letters, digits, - and .) with an optional :port", c.Domain)
 		}
 	}
 	if c.Domain == "" {

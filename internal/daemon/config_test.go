@@ -338,3 +338,23 @@ func TestWebhookAllowNetsIsCheckedAtStart(t *testing.T) {
 	c.Webhooks.AllowNets = "127.0.0.0/8, nope/99"
 	resolveErr(t, c, "setting webhook-allow-nets", "")
 }
+
+// A domain given is a DNS name or IPv4 address with an optional port, as
+// UMA checks a counterparty's: users are $name@domain, and one with a
+// query, fragment, backslash or bad port would make addresses and URLs no
+// counterparty can use.
+func TestDomainMustBeAHostAndPort(t *testing.T) {
+	t.Parallel()
+	for _, d := range []string{"pay.example.com?x", "pay.example.com#f", `a\b`, "pay.example.com:abc", "pay.example.com:99999", "pay..example.com", "-pay.example.com"} {
+		c := baseConfig()
+		c.Domain, c.BaseURL = d, "https://pay.example.com"
+		resolveErr(t, c, "setting domain", "")
+	}
+	for _, d := range []string{"Pay.Example.com", "pay.example.com:8443", "10.0.0.5:8080", "localhost:8080"} {
+		c := baseConfig()
+		c.Domain, c.BaseURL = d, "https://pay.example.com"
+		if err := c.Resolve(); err != nil {
+			t.Errorf("%s: %v", d, err)
+		}
+	}
+}
