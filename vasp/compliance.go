@@ -45,15 +45,30 @@ type Compliance interface {
 // UTXOs are not screened, the travel-rule data is the sender's name and
 // address, and completed payments are only logged by the flows.
 type DomainPolicy struct {
-	Allow []string // lower-case domains (host[:port]); empty allows all not denied
+	Allow []string // domains (host[:port]), matched as NormalizeDomain; empty allows all not denied
 	Deny  []string
 }
 
 var _ Compliance = DomainPolicy{}
 
+// NormalizeDomain is the form in which DomainPolicy compares domains:
+// lower case, and without a trailing dot on the host ("X.com.:8443" is
+// "x.com:8443"), which names the same host, so that a denied VASP cannot
+// get through by writing its domain with one. A port stays: x.com:8443 is
+// not x.com.
+func NormalizeDomain(domain string) string {
+	d := strings.ToLower(domain)
+	host, port := d, ""
+	if i := strings.LastIndexByte(d, ':'); i >= 0 {
+		host, port = d[:i], d[i:]
+	}
+	return strings.TrimSuffix(host, ".") + port
+}
+
 func matchDomain(list []string, domain string) bool {
+	domain = NormalizeDomain(domain)
 	for _, d := range list {
-		if strings.EqualFold(d, domain) {
+		if NormalizeDomain(d) == domain {
 			return true
 		}
 	}

@@ -358,3 +358,44 @@ func TestDomainMustBeAHostAndPort(t *testing.T) {
 		}
 	}
 }
+
+// counterparty-allow and counterparty-deny entries follow the domain
+// setting's rule (UMA's): an entry no counterparty's domain can be (a URL,
+// a path, a stray character, an empty one from a stray comma) would never
+// match, letting through a VASP the operator meant to deny. Refused,
+// naming the setting and the entry; case and a trailing dot are
+// normalised as matching does.
+func TestCounterpartyListsAreCheckedAtStart(t *testing.T) {
+	t.Parallel()
+	for _, setting := range []string{"counterparty-allow", "counterparty-deny"} {
+		set := func(c *Config, v string) {
+			if setting == "counterparty-allow" {
+				c.Payments.AllowDomains = v
+			} else {
+				c.Payments.DenyDomains = v
+			}
+		}
+		for _, bad := range []struct{ value, entry string }{
+			{"vasp2.example;", `"vasp2.example;"`},
+			{"ok.example, https://x.com", `"https://x.com"`},
+			{"x.com/pay", `"x.com/pay"`},
+			{"$bob@x.com", `"$bob@x.com"`},
+			{"x.com:0", `"x.com:0"`},
+			{"x..com", `"x..com"`},
+			{"ok.example,", `""`},
+			{"ok.example,,other.example", `""`},
+			{" , ", `""`},
+		} {
+			c := baseConfig()
+			set(&c, bad.value)
+			resolveErr(t, c, "setting "+setting+": "+bad.entry, "")
+		}
+		for _, good := range []string{"", "vasp2.example", " Vasp2.Example , other.example:8443", "vasp2.example.", "10.0.0.5:8080"} {
+			c := baseConfig()
+			set(&c, good)
+			if err := c.Resolve(); err != nil {
+				t.Errorf("%s %q: %v", setting, good, err)
+			}
+		}
+	}
+}

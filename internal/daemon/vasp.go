@@ -37,8 +37,8 @@ func (c *PaymentConfig) declare(s *config.Set) {
 	s.Duration(&c.ApprovalTimeout, "approval-timeout", 5*time.Second, "how long the platform has to approve an incoming payment (INCOMING_PAYMENT webhook)")
 	s.Duration(&c.InvoiceExpiry, "invoice-expiry", 10*time.Minute, "life of the invoices vaspd issues to senders")
 	s.Duration(&c.PayTimeout, "pay-timeout", 30*time.Second, "how long executing a quote waits for the payment before answering PROCESSING")
-	s.String(&c.AllowDomains, "counterparty-allow", "", "comma-separated VASP domains we transact with (empty: all not denied)")
-	s.String(&c.DenyDomains, "counterparty-deny", "", "comma-separated VASP domains we never transact with")
+	s.String(&c.AllowDomains, "counterparty-allow", "", "comma-separated VASP domains (host[:port], as in $user@host[:port]) we transact with (empty: all not denied); a bad or empty entry is refused")
+	s.String(&c.DenyDomains, "counterparty-deny", "", "comma-separated VASP domains (host[:port], as in $user@host[:port]) we never transact with; a bad or empty entry is refused")
 	s.String(&c.AllowNets, "counterparty-allow-nets", "", "comma-separated CIDRs or hosts of counterparty VASPs that may be private or loopback (e.g. 127.0.0.0/8 to pay another vaspd on this machine)")
 }
 
@@ -50,6 +50,31 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// domainList parses counterparty-allow or counterparty-deny: each entry a
+// domain by UMA's rule (uma.ValidateDomain, as the domain setting), case
+// and a trailing dot aside (vasp.NormalizeDomain, as the lists are
+// matched). An entry no counterparty's domain can be (a URL, a path, a
+// stray character) would never match, and a deny list would let through
+// the VASP it was meant to stop: refused, naming the entry, and so is an
+// empty one (a stray comma). A value of only spaces is no list.
+func domainList(setting, v string) ([]string, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	var out []string
+	for _, e := range strings.Split(v, ",") {
+		d := strings.ToLower(strings.TrimSpace(e))
+		if d == "" {
+			return nil, fmt.Errorf("setting %s: \"\" is an empty entry (a stray comma?): want comma-separated domains such as vasp2.example.com", setting)
+		}
+		if err := uma.ValidateDomain(d); err != nil {
+			return nil, fmt.Errorf("setting %s: %q is not a VASP domain: want a DNS name or IPv4 address (letters, digits, - and .) with an optional :port, as in $user@vasp2.example.com (no scheme, path or @)", setting, vaspd.Truncate(strings.TrimSpace(e), 100))
+		}
+		out = append(out, vasp.NormalizeDomain(d))
+	}
+	return out, nil
 }
 
 func (c *PaymentConfig) resolve() error {
@@ -71,12 +96,28 @@ func (c *PaymentConfig) resolve() error {
 	if _, err := ssrf.New(splitList(c.AllowNets)); err != nil {
 		return fmt.Errorf("setting counterparty-allow-nets: %w", err)
 	}
+	if _, err := c.compliance(); err != nil {
+		return err
+	}
 	if c.RatesFile != "" {
 		if _, err := c.loadRates(); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// compliance is the counterparty-allow and counterparty-deny lists.
+func (c PaymentConfig) compliance() (vasp.DomainPolicy, error) {
+	allow, err := domainList("counterparty-allow", c.AllowDomains)
+	if err != nil {
+		return vasp.DomainPolicy{}, err
+	}
+	deny, err := domainList("counterparty-deny", c.DenyDomains)
+	if err != nil {
+		return vasp.DomainPolicy{}, err
+	}
+	return vasp.DomainPolicy{Allow: allow, Deny: deny}, nil
 }
 
 // loadRates reads and parses rates-file (with readSettingFile's bound).
@@ -192,6 +233,10 @@ func openPayments(d paymentDeps) (*vasp.Service, *users.Service, *ledger.Ledger,
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("setting counterparty-allow-nets: %w", err)
 	}
+	compliance, err := d.cfg.Payments.compliance()
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
 	// Counterparty domains come from user input: the client refuses
 	// private, loopback and metadata addresses at dial time, and redirects.
 	client := &http.Client{
@@ -206,7 +251,7 @@ func openPayments(d paymentDeps) (*vasp.Service, *users.Service, *ledger.Ledger,
 		Clock: d.clock, Log: d.log.With("component", "payments"),
 		ApprovalTimeout: d.cfg.Payments.ApprovalTimeout, InvoiceExpiry: d.cfg.Payments.InvoiceExpiry,
 		PayTimeout: d.cfg.Payments.PayTimeout,
-		Compliance: vasp.DomainPolicy{Allow: splitList(d.cfg.Payments.AllowDomains), Deny: splitList(d.cfg.Payments.DenyDomains)},
+		Compliance: compliance,
 	})
 	if err != nil {
 		return nil, nil, nil, nil, err
