@@ -51,7 +51,7 @@ const DefaultShutdownTimeout = 20 * time.Second
 
 // Declare registers every setting with its default and help text.
 func (c *Config) Declare(s *config.Set) {
-	s.String(&c.ConfigFile, "config", "", "path to an optional YAML file of settings (keys are the flag names)")
+	s.String(&c.ConfigFile, "config", "", "path to an optional YAML file of settings (keys are the flag names); one others can read is warned about, as it may hold secrets")
 	s.String(&c.DataDir, "data-dir", "./vaspd-data", "directory for the embedded SQLite database and other local state")
 	s.String(&c.DatabaseURL, "database-url", "", "database: empty for SQLite in the data directory, postgres://… for PostgreSQL, or sqlite:PATH").Secret = true
 	s.String(&c.Listen, "listen", "127.0.0.1:8080", "address the HTTP server listens on")
@@ -239,11 +239,15 @@ func readKeyFile(setting, path string) ([]byte, error) {
 }
 
 // warnReadableSecrets warns of secret files other users can read, as the
-// SQLite database is warned about: the UMA private keys and lnd's macaroon
-// (which spends the node's funds). A warning, not a refusal: group access
-// may be deliberate (e.g. a secrets volume), and the file works either way.
+// SQLite database is warned about: the --config file (which may hold
+// database-url with a password, devnet-secret and the like), the UMA
+// private keys and lnd's macaroon (which spends the node's funds). A
+// warning, not a refusal: group access may be deliberate (e.g. a secrets
+// volume), and the file works either way. It names the path and mode,
+// never the contents.
 func warnReadableSecrets(c Config, log *slog.Logger) {
 	for _, f := range []struct{ setting, path string }{
+		{"config", c.ConfigFile},
 		{"uma-signing-key-file", c.SigningKeyFile},
 		{"uma-encryption-key-file", c.EncryptionKeyFile},
 		{"lnd-macaroon", c.Lightning.LNDMacaroon},
@@ -255,7 +259,7 @@ func warnReadableSecrets(c Config, log *slog.Logger) {
 		if err != nil || fi.Mode().Perm()&0o077 == 0 {
 			continue // Resolve has read it; a file gone since fails where it is used
 		}
-		log.Warn("a secret file is readable by its group or other users (chmod 600 it)",
+		log.Warn("a file that holds or may hold secrets is readable by its group or other users (chmod 600 it)",
 			"setting", f.setting, "path", f.path, "mode", fmt.Sprintf("%#o", fi.Mode().Perm()))
 	}
 }

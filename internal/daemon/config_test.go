@@ -399,3 +399,40 @@ func TestCounterpartyListsAreCheckedAtStart(t *testing.T) {
 		}
 	}
 }
+
+// A --config file others can read is warned about once at start, as the
+// secret files are: it may hold database-url with a password, the devnet
+// secret or other secrets. The warning names the path and mode, never the
+// contents; a file only its owner reads is not warned about.
+func TestReadableConfigFileIsWarnedAbout(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "vaspd.yaml")
+	if err := os.WriteFile(file, []byte("devnet-secret: s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(file, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	c := baseConfig()
+	c.ConfigFile = file
+	var buf bytes.Buffer
+	warnReadableSecrets(c, slog.New(slog.NewJSONHandler(&buf, nil)))
+	logs := buf.String()
+	for _, want := range []string{`"setting":"config"`, `"path":"` + file + `"`, `"mode":"0640"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs do not mention %s:\n%s", want, logs)
+		}
+	}
+	if n := strings.Count(logs, "\n"); n != 1 || strings.Contains(logs, "s3cret") {
+		t.Errorf("want one warning without the contents, got %d lines:\n%s", n, logs)
+	}
+	if err := os.Chmod(file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	buf.Reset()
+	warnReadableSecrets(c, slog.New(slog.NewJSONHandler(&buf, nil)))
+	if buf.Len() != 0 {
+		t.Errorf("a config file only its owner reads is warned about:\n%s", buf.String())
+	}
+}
