@@ -77,14 +77,26 @@ func (t *Tokens) CreateTx(ctx context.Context, tx *store.Tx, name string, perms 
 	return t.create(ctx, tx, name, perms)
 }
 
-func (t *Tokens) create(ctx context.Context, q store.Querier, name string, perms []vaspd.Permission) (CreatedToken, error) {
+// CheckTokenName is Create's rule for a token's name, for callers that
+// check their input before opening the database (vaspd token create):
+// 1 to 200 characters once trimmed, printable text. Its error is an
+// INVALID_INPUT *vaspd.Error.
+func CheckTokenName(name string) *vaspd.Error {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 200 {
-		return CreatedToken{}, vaspd.InvalidInput("name is required (1 to 200 characters)")
+		return vaspd.InvalidInput("name is required (1 to 200 characters)")
 	}
 	if !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return CreatedToken{}, vaspd.InvalidInput("name must be printable text (no control characters)")
+		return vaspd.InvalidInput("name must be printable text (no control characters)")
 	}
+	return nil
+}
+
+func (t *Tokens) create(ctx context.Context, q store.Querier, name string, perms []vaspd.Permission) (CreatedToken, error) {
+	if err := CheckTokenName(name); err != nil {
+		return CreatedToken{}, err
+	}
+	name = strings.TrimSpace(name)
 	if len(perms) == 0 {
 		return CreatedToken{}, vaspd.InvalidInput("permissions must list at least one of VIEW, TRANSACT, MANAGE")
 	}

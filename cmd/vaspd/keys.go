@@ -36,7 +36,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if sub == "forget" {
 			fs.BoolVar(&yes, "yes", false, "forget the recorded keys (without it, only say what forgetting does)")
 		}
-	})
+	}, nil)
 	if err != nil {
 		return err
 	}

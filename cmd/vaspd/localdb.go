@@ -16,11 +16,19 @@ import (
 // and never migrating (daemon.OpenDB refuses a database that is not at
 // exactly this binary's migrations). -h stops it before the database is
 // opened; callers check their subcommand first, so a misspelt one needs no
-// database either. The caller closes the database.
-func openLocalDB(ctx context.Context, cmd string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (daemon.Config, *store.DB, error) {
+// database either, and check (if not nil), called once the flags are
+// parsed, checks extra's flags before the database is opened: a bad one
+// is refused without touching it (or reaching for one that is not there).
+// The caller closes the database.
+func openLocalDB(ctx context.Context, cmd string, args []string, stderr io.Writer, extra func(*flag.FlagSet), check func() error) (daemon.Config, *store.DB, error) {
 	cfg, err := loadConfig(cmd, args, stderr, extra)
 	if err != nil {
 		return cfg, nil, err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return cfg, nil, err
+		}
 	}
 	db, err := daemon.OpenDB(ctx, cfg, slog.New(slog.DiscardHandler))
 	return cfg, db, err

@@ -60,9 +60,11 @@ func main() {
 }
 
 // run executes one command line and returns the process exit code: 0 on
-// success and for -h, 2 for a missing or unknown command or subcommand, 1
-// for everything else (with one line on stderr), a bad flag or setting
-// value included.
+// success and for -h, 2 for a missing or unknown command or subcommand
+// (and a subcommand's own usage errors, such as a missing or bad --name,
+// --permissions or --id of vaspd token, refused before the database is
+// opened), 1 for everything else (with one line on stderr), an unknown
+// flag or a bad setting value included.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)

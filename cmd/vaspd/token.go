@@ -43,15 +43,39 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errUsage
 	}
 	var name, perms, id string
+	var p []vaspd.Permission
+	// The flags are checked before the database is opened: a bad one is a
+	// usage error (exit code 2), and a typo never reaches the database.
+	check := func() error {
+		var bad string
+		switch sub {
+		case "create":
+			var err error
+			if nerr := auth.CheckTokenName(name); nerr != nil {
+				bad = "--name: " + nerr.Message
+			} else if p, err = vaspd.ParsePermissions(perms); err != nil {
+				bad = "--permissions: " + err.Error()
+			}
+		case "delete":
+			if !strings.HasPrefix(id, vaspd.IDToken+":") {
+				bad = "--id: want Token:<uuid>"
+			}
+		}
+		if bad != "" {
+			fmt.Fprintf(stderr, "vaspd token %s: %s\n%s\n", sub, bad, usage)
+			return errUsage
+		}
+		return nil
+	}
 	_, db, err := openLocalDB(ctx, "token "+sub, args, stderr, func(fs *flag.FlagSet) {
 		switch sub {
 		case "create":
-			fs.StringVar(&name, "name", "", "token name (required)")
+			fs.StringVar(&name, "name", "", "token name, 1 to 200 printable characters (required)")
 			fs.StringVar(&perms, "permissions", "", "comma-separated permissions: VIEW, TRANSACT, MANAGE (required)")
 		case "delete":
 			fs.StringVar(&id, "id", "", "token id, Token:… (required)")
 		}
-	})
+	}, check)
 	if err != nil {
 		return err
 	}
@@ -62,10 +86,6 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	switch sub {
 	case "create":
-		p, err := vaspd.ParsePermissions(perms)
-		if err != nil {
-			return fmt.Errorf("--permissions: %v", err)
-		}
 		tok, err := tokens.Create(ctx, name, p)
 		if err != nil {
 			return err
@@ -97,9 +117,6 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			after = toks[len(toks)-1].ID
 		}
 	case "delete":
-		if !strings.HasPrefix(id, vaspd.IDToken+":") {
-			return fmt.Errorf("--id: want Token:<uuid>")
-		}
 		if err := tokens.Delete(ctx, id); err != nil {
 			return err
 		}

@@ -168,3 +168,38 @@ func TestTokenListShowsEveryToken(t *testing.T) {
 		t.Fatalf("token list: exit %d, %d tokens listed, want 5:\n%s%s", code, n, out, errs)
 	}
 }
+
+// A missing or bad --name, --permissions or --id is a usage error (exit 2)
+// found before the database is opened: nothing is created in the data
+// directory, and a database that cannot be reached is never tried.
+func TestTokenCLIChecksFlagsFirst(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "typo")
+	for _, where := range [][]string{
+		{"--data-dir", dir},
+		{"--database-url", "sqlite:" + filepath.Join(dir, "vaspd.db")},
+		{"--database-url", "postgres://nobody@127.0.0.1:1/none?sslmode=disable"},
+	} {
+		for _, c := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"create", "--permissions", "VIEW"}, "--name"},
+			{[]string{"create", "--name", " ", "--permissions", "VIEW"}, "--name"},
+			{[]string{"create", "--name", "a\x01b", "--permissions", "VIEW"}, "--name"},
+			{[]string{"create", "--name", "ops"}, "--permissions"},
+			{[]string{"create", "--name", "ops", "--permissions", "VIEW,ADMIN"}, `unknown permission "ADMIN"`},
+			{[]string{"delete"}, "--id"},
+			{[]string{"delete", "--id", "Tokn:1"}, "--id"},
+		} {
+			args := append(append([]string{"token"}, c.args...), where...)
+			code, out, errs := runCmd(args...)
+			if code != 2 || out != "" || !strings.Contains(errs, c.want) || !strings.Contains(errs, "Usage: vaspd token") ||
+				strings.Contains(errs, "database") {
+				t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2 and a usage error naming %s", args, code, out, errs, c.want)
+			}
+		}
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Error("a refused token command created the data directory")
+	}
+}
