@@ -52,23 +52,36 @@ type DomainPolicy struct {
 var _ Compliance = DomainPolicy{}
 
 // NormalizeDomain is the form in which DomainPolicy compares domains:
-// lower case, and without a trailing dot on the host ("X.com.:8443" is
-// "x.com:8443"), which names the same host, so that a denied VASP cannot
-// get through by writing its domain with one. A port stays: x.com:8443 is
-// not x.com.
+// lower case, without a trailing dot on the host ("X.com.:8443" is
+// "x.com:8443") and without https's default port ("x.com:443" is "x.com"):
+// each names the same server, so that a denied VASP cannot get through by
+// writing its domain another way. Another port stays: x.com:8443 is not
+// x.com.
 func NormalizeDomain(domain string) string {
-	d := strings.ToLower(domain)
-	host, port := d, ""
-	if i := strings.LastIndexByte(d, ':'); i >= 0 {
-		host, port = d[:i], d[i:]
+	host, port := splitDomain(strings.ToLower(domain))
+	if port == ":443" {
+		port = ""
 	}
 	return strings.TrimSuffix(host, ".") + port
 }
 
+// splitDomain splits host[:port] into the host and ":port" ("" if none).
+func splitDomain(d string) (host, port string) {
+	if i := strings.LastIndexByte(d, ':'); i >= 0 {
+		return d[:i], d[i:]
+	}
+	return d, ""
+}
+
+// matchDomain reports whether list names domain. An entry with a port
+// names that server; one without names the host on any port, so that a
+// denied VASP cannot get through by writing a port (x.com:8443 is another
+// server of the same operator, at the same host).
 func matchDomain(list []string, domain string) bool {
-	domain = NormalizeDomain(domain)
+	host, port := splitDomain(NormalizeDomain(domain))
 	for _, d := range list {
-		if NormalizeDomain(d) == domain {
+		h, p := splitDomain(NormalizeDomain(d))
+		if h == host && (p == "" || p == port) {
 			return true
 		}
 	}

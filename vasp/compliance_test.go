@@ -14,7 +14,9 @@ import (
 func TestDomainPolicyMatching(t *testing.T) {
 	ctx := context.Background()
 	deny := vasp.DomainPolicy{Deny: []string{"denied.example", "dotted.example.", "Upper.Example", "port.example:8443"}}
-	for _, d := range []string{"denied.example", "DENIED.example", "denied.example.", "dotted.example", "dotted.example.", "upper.example", "port.example:8443", "port.example.:8443"} {
+	for _, d := range []string{"denied.example", "DENIED.example", "denied.example.", "dotted.example", "dotted.example.", "upper.example", "port.example:8443", "port.example.:8443",
+		// An entry without a port names the host on any port.
+		"denied.example:443", "denied.example:8443", "denied.example.:1"} {
 		if err := deny.CounterpartyAllowed(ctx, d); err == nil {
 			t.Errorf("deny list let %q through", d)
 		}
@@ -32,5 +34,17 @@ func TestDomainPolicyMatching(t *testing.T) {
 	}
 	if err := allow.CounterpartyAllowed(ctx, "stranger.example"); err == nil {
 		t.Error("allow list let stranger.example through")
+	}
+	// https's default port is no port at all: an entry tls.example:443 is
+	// tls.example, the host on any port; and a counterparty writing :443
+	// is matched by an entry for the host with no port.
+	https := vasp.DomainPolicy{Deny: []string{"tls.example:443"}}
+	for _, d := range []string{"tls.example", "tls.example:443", "tls.example:8443"} {
+		if err := https.CounterpartyAllowed(ctx, d); err == nil {
+			t.Errorf("deny list of tls.example:443 let %q through", d)
+		}
+	}
+	if err := (vasp.DomainPolicy{Allow: []string{"friend.example"}}).CounterpartyAllowed(ctx, "friend.example:443"); err != nil {
+		t.Errorf("allow list of friend.example refused friend.example:443: %v", err)
 	}
 }
