@@ -207,10 +207,23 @@ func (h *handoff) take(id string, ev *bufferedEvent, ep string) (nextAt int64, t
 
 // accept queues handed-off rows once their transaction has committed and
 // starts what the endpoints have room for. It runs in AfterCommit, on
-// SQLite with the store's write lock still held, so it writes nothing
-// itself: rows it cannot take (the worker stopped meanwhile, or the
-// endpoint began failing here) are handed back by a goroutine, as Run's
-// shutdown hands back its unstarted rows; if that fails, their lease ends.
+// SQLite with the store's write lock still held, so while the worker runs it
+// writes nothing itself: rows it cannot take because the endpoint began
+// failing here are handed back by a goroutine that Run waits for (added to
+// w.wg before stop, under w.mu), as pump's stale rows are; if that fails,
+// their lease ends.
+//
+// Rows that reach a stopped worker (the transaction planned the handoff
+// before Run's stop and committed after it) are handed back here instead,
+// synchronously, on the enqueueing goroutine, before its InTx returns
+// (releaseNow). Run cannot wait for them: it does not know such a
+// transaction exists (one that rolls back has no hook to say so), may have
+// returned already, and should not have its stop depend on callers'
+// transactions. The enqueueing call, however, is still running, and
+// whoever closes the database already waits for it (the daemon stops its
+// HTTP server and workers first). So no goroutine is left to touch the
+// database after Run returns, and the rows are due again, unleased, by the
+// time the call that committed them returns — not after their lease.
 func (w *worker) accept(rows []claimed) {
 	if w.s.dropHandoff != nil && w.s.dropHandoff(rows) {
 		return // a test's process that "died" between the commit and here
@@ -234,14 +247,16 @@ func (w *worker) accept(rows []claimed) {
 		w.pump(id)
 	}
 	if len(back) > 0 && !stopped {
-		w.wg.Add(1) // Run waits for it, as for pump's stale rows
+		w.wg.Add(1) // before Run's Wait: stop, under w.mu too, has not run
 	}
 	w.mu.Unlock()
-	if len(back) > 0 {
+	switch {
+	case len(back) == 0:
+	case stopped:
+		w.releaseNow(back)
+	default:
 		go func() {
-			if !stopped {
-				defer w.wg.Done()
-			}
+			defer w.wg.Done()
 			w.release(back)
 		}()
 	}

@@ -73,6 +73,9 @@ type Service struct {
 	recordLocked func()
 	// claimTx, when set (by tests), runs before each claim transaction.
 	claimTx func(only string)
+	// releaseTx, when set (by tests), runs before each hand-back of
+	// claimed, unstarted deliveries (release, releaseNow).
+	releaseTx func()
 	// dropHandoff, when set (by tests), sees each committed handoff and
 	// may drop it (true), as a process dying before the handoff would.
 	dropHandoff func(rows []claimed) bool

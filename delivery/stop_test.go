@@ -3,7 +3,9 @@ package delivery
 import (
 	"context"
 	"net/http"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -116,6 +118,102 @@ func TestDeliveriesGracefulStopHoldsNothing(t *testing.T) {
 				t.Fatalf("b attempted %d of the %d handed back, then found none due", n-started, 5-started)
 			}
 			n += k
+		}
+	})
+}
+
+// TestHandoffToAStoppedRunIsDueWhenRunReturns: rows handed off by a
+// transaction that committed as Run was stopping (planned before the stop,
+// accepted after it) are handed back before Run and the enqueueing call
+// have both returned, not by a goroutine nobody waits for: read at once,
+// they are due and unleased, so the database can be closed then and
+// another process attempts them without waiting out their lease.
+func TestHandoffToAStoppedRunIsDueWhenRunReturns(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := vaspd.NewFakeClock(t0)
+		s := newTestService(t, db, clock)
+		rc := newReceiver(t)
+		mustEndpoint(t, s, rc.URL)
+		var handed atomic.Int64
+		s.dropHandoff = func(rows []claimed) bool { handed.Add(int64(len(rows))); return false }
+		// A slow hand-back: one left to a goroutine is still under way
+		// when Run returns.
+		s.releaseTx = func() { time.Sleep(100 * time.Millisecond) }
+
+		rctx, stop := context.WithCancel(ctx)
+		defer stop()
+		done := make(chan error, 1)
+		go func() { done <- s.Run(rctx) }()
+		var w *worker
+		for w == nil {
+			w = s.running.Load()
+			runtime.Gosched()
+		}
+		// Priming: the worker claims, attempts and records one delivery,
+		// and so has read the endpoint (what a handoff needs).
+		prime := enqueue(t, s, Event{Type: TypeTest})
+		deadline := time.Now().Add(30 * time.Second)
+		for onlyDelivery(t, s, prime).Status != StatusDelivered {
+			if time.Now().After(deadline) {
+				t.Fatal("the priming delivery was not delivered")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+
+		const n = 3
+		var ids []string
+		err := db.InTx(ctx, func(tx *store.Tx) error {
+			// Runs after the commit, before the handoff (registered
+			// first): Run stops between the two.
+			tx.AfterCommit(func() {
+				stop()
+				for {
+					w.mu.Lock()
+					stopped := w.stopped
+					w.mu.Unlock()
+					if stopped {
+						return
+					}
+					time.Sleep(time.Millisecond)
+				}
+			})
+			ids = ids[:0]
+			for i := 0; i < n; i++ {
+				id, err := s.Enqueue(ctx, tx, Event{Type: TypeTest})
+				if err != nil {
+					return err
+				}
+				ids = append(ids, id)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("Run did not return")
+		}
+		if h := handed.Load(); h != n {
+			t.Fatalf("%d rows handed off, want %d: the test tested nothing", h, n)
+		}
+		// At once: nothing is left to hand them back later.
+		for _, id := range ids {
+			token, nextAt, status := deliveryRow(t, s, id)
+			if token != "" || nextAt > store.Micros(clock.Now()) || status != StatusPending {
+				t.Fatalf("when Run returned, %s was still leased (%q until %d, %s)", id, token, nextAt, status)
+			}
+		}
+		if got := len(rc.requests()); got != 1 {
+			t.Fatalf("%d requests, want only the priming one", got)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

@@ -494,18 +494,42 @@ func (w *worker) run(c claimed) {
 	}
 }
 
+// releaseTimeout bounds one hand-back of claimed deliveries (release,
+// releaseNow): past it, their lease ends on its own.
+const releaseTimeout = 5 * time.Second
+
 // release hands claimed deliveries that were never attempted back: due now,
-// without a lease. If it fails, their lease ends on its own.
+// without a lease, in a transaction of its own. If it fails, their lease
+// ends on its own.
 func (w *worker) release(cs []claimed) {
+	w.giveBack(cs, func(ctx context.Context, us int64) error {
+		return w.s.db.InTx(ctx, func(tx *store.Tx) error { return releaseIn(ctx, tx, cs, us) })
+	})
+}
+
+// releaseNow is release for a caller that may hold the store's write lock
+// (AfterCommit, on SQLite: accept), where InTx would wait for that lock
+// forever. It runs releaseIn's statements on their own, outside a
+// transaction: each is one guarded UPDATE that stands alone (a row whose
+// lease was taken over is left alone), and with the write lock held by the
+// caller no other writer of this process competes with them.
+func (w *worker) releaseNow(cs []claimed) {
+	w.giveBack(cs, func(ctx context.Context, us int64) error { return releaseIn(ctx, w.s.db, cs, us) })
+}
+
+// giveBack runs hand, which hands cs back at us, within releaseTimeout, and
+// logs its failure.
+func (w *worker) giveBack(cs []claimed, hand func(ctx context.Context, us int64) error) {
 	if len(cs) == 0 {
 		return
 	}
 	s := w.s
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancel()
-	us := store.Micros(s.opt.Clock.Now())
-	err := s.db.InTx(ctx, func(tx *store.Tx) error { return releaseIn(ctx, tx, cs, us) })
-	if err != nil {
+	if s.releaseTx != nil {
+		s.releaseTx()
+	}
+	if err := hand(ctx, store.Micros(s.opt.Clock.Now())); err != nil {
 		s.opt.Log.Warn("handing back claimed webhooks failed; their lease will end", "n", len(cs), "err", err)
 	}
 }
@@ -545,10 +569,11 @@ func (s *Service) expireIn(ctx context.Context, tx *store.Tx, cs []claimed, us i
 	return nil
 }
 
-// releaseIn makes claimed deliveries due at us and unleased, in tx, many
-// rows per statement (rows of one claim share its lease token). A row whose
-// lease has meanwhile been taken over is left alone.
-func releaseIn(ctx context.Context, tx *store.Tx, cs []claimed, us int64) error {
+// releaseIn makes claimed deliveries due at us and unleased, in tx (or on
+// the DB, statement by statement: releaseNow), many rows per statement
+// (rows of one claim share its lease token). A row whose lease has
+// meanwhile been taken over is left alone.
+func releaseIn(ctx context.Context, tx store.Querier, cs []claimed, us int64) error {
 	byToken := map[string][]any{}
 	var tokens []string
 	for _, c := range cs {
