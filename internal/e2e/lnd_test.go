@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/vaspd/vaspd/internal/daemon"
+	"github.com/vaspd/vaspd/lightning/lnd"
 	"github.com/vaspd/vaspd/lightning/regtest"
 )
 
@@ -21,9 +22,13 @@ func TestPaymentOverLND(t *testing.T) {
 		}
 		nodes[n.Name] = n
 		c.Lightning.Backend = "lnd"
+		// The harness sets up the embedded node's devnet; with lnd
+		// those settings are refused (they would be ignored).
+		c.Lightning.DevnetSecret, c.Lightning.DevnetPeers = "", ""
 		c.Lightning.LNDRESTURL = n.RESTURL()
 		c.Lightning.LNDTLSCert = n.TLSCert
 		c.Lightning.LNDMacaroon = n.AdminMacaroon
+		c.Lightning.LNDMaxFeeMsat = lnd.DefaultMaxFeeMsat // the flag's default; 0 is refused
 		if err := c.Resolve(); err != nil {
 			t.Fatal(err)
 		}
