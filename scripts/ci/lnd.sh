@@ -67,7 +67,7 @@ fi
 export VASPD_LN_BIN="$BIN"
 # -p 1: each package starts its own btcd + two lnd (lightning/lnd shares one
 # network between its two regtest tests); on two cores run them one at a time.
-TESTS="TestNetwork TestRegtest TestRegtestContract TestPaymentOverLND"
+TESTS="TestNetwork TestStartAgainAfterStall TestRegtest TestRegtestContract TestPaymentOverLND"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 set +e
