@@ -21,3 +21,13 @@ func TestTruncateKeepsCharactersWhole(t *testing.T) {
 		t.Errorf("Truncate of a short string = %q", got)
 	}
 }
+
+// TestStorable: NUL and invalid UTF-8, which PostgreSQL refuses in TEXT,
+// become U+FFFD; valid text is unchanged.
+func TestStorable(t *testing.T) {
+	for in, want := range map[string]string{"ok é": "ok é", "a\x00b": "a\uFFFDb", "x\xffy": "x\uFFFDy"} {
+		if got := Storable(in); got != want || !utf8.ValidString(got) {
+			t.Errorf("Storable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -9,10 +9,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/internal/ssrf"
 )
 
@@ -83,7 +83,7 @@ func (r *attemptResult) errString() string {
 // an error's text may quote a receiver's bytes, and PostgreSQL refuses NUL
 // and invalid UTF-8, including a character cut in half.
 func logText(s string, n int) string {
-	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	s = vaspd.Storable(s)
 	if len(s) <= n {
 		return s
 	}

@@ -287,7 +287,7 @@ func (s *Service) postCallback(ctx context.Context, u string, body []byte) callb
 // invalid UTF-8 (an outcome it refused would leave the callback claimed
 // again at every lease's end).
 func storableText(s string, n int) string {
-	return vaspd.Truncate(strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD"), n)
+	return vaspd.Truncate(vaspd.Storable(s), n)
 }
 
 // recordCallback stores an attempt's outcome if o's claim still holds; if
