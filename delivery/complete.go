@@ -309,7 +309,7 @@ func lockEndpoints(ctx context.Context, tx *store.Tx, ids []string) error {
 	// FOR NO KEY UPDATE is the lock the UPDATEs take anyway; ORDER BY
 	// makes PostgreSQL lock the rows in that order (locking follows the
 	// sort in its plans).
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM webhook_endpoints WHERE id IN (`+placeholders(1, len(ids))+`)
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM webhook_endpoints WHERE id IN (`+store.Placeholders(1, len(ids))+`)
 		ORDER BY id FOR NO KEY UPDATE`, anys(ids)...)
 	if err != nil {
 		return fmt.Errorf("lock endpoints: %w", err)

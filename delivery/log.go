@@ -234,7 +234,7 @@ func (s *Service) requeue(ctx context.Context, tx *store.Tx, ids []string) error
 		if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $1,
 			first_attempt_at = 0, finished_at = 0, lease_token = '', updated_at = $1
 			WHERE (status IN ('delivered', 'failed', 'dead') OR (status = 'pending' AND (lease_token = '' OR next_attempt_at <= $1)))
-			  AND id IN (`+placeholders(2, end-start)+`)`, args...); err != nil {
+			  AND id IN (`+store.Placeholders(2, end-start)+`)`, args...); err != nil {
 			return err
 		}
 	}

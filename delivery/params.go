@@ -1,7 +1,6 @@
 package delivery
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -37,18 +36,6 @@ func (p *params) list(k int) string {
 			b.WriteString(", ")
 		}
 		b.WriteString(p.next())
-	}
-	return b.String()
-}
-
-// placeholders returns "$from, $from+1, …" n times.
-func placeholders(from, n int) string {
-	var b strings.Builder
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "$%d", from+i)
 	}
 	return b.String()
 }

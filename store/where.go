@@ -5,6 +5,19 @@ import (
 	"strings"
 )
 
+// Placeholders returns "$from, $from+1, …", n of them: the list of an
+// IN (…) whose values are arguments from..from+n-1.
+func Placeholders(from, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("$" + strconv.Itoa(from+i))
+	}
+	return b.String()
+}
+
 // Where builds the WHERE clause of a filtered list query, so that every
 // list endpoint numbers its placeholders the same way. Each condition is
 // written with one "?" for its value; String numbers them $1, $2, … in

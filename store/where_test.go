@@ -20,3 +20,14 @@ func TestWhere(t *testing.T) {
 		t.Fatalf("Args() = %v, Next() = %d", w.Args(), w.Next())
 	}
 }
+
+func TestPlaceholders(t *testing.T) {
+	for _, c := range []struct {
+		from, n int
+		want    string
+	}{{1, 0, ""}, {1, 1, "$1"}, {4, 3, "$4, $5, $6"}} {
+		if got := Placeholders(c.from, c.n); got != c.want {
+			t.Errorf("Placeholders(%d, %d) = %q, want %q", c.from, c.n, got, c.want)
+		}
+	}
+}

@@ -167,16 +167,11 @@ func (s *Service) releaseRegistrations(ctx context.Context, owed []Transaction, 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	args := []any{store.Micros(s.clock.Now()), registerPending, store.Micros(until)}
-	in := ""
-	for i, t := range owed {
-		if i > 0 {
-			in += ", "
-		}
+	for _, t := range owed {
 		args = append(args, t.ID)
-		in += fmt.Sprintf("$%d", len(args))
 	}
 	if _, err := s.db.ExecContext(ctx, `UPDATE uma_transactions SET register_next_at = $1
-		WHERE register_state = $2 AND register_next_at = $3 AND id IN (`+in+`)`, args...); err != nil {
+		WHERE register_state = $2 AND register_next_at = $3 AND id IN (`+store.Placeholders(4, len(owed))+`)`, args...); err != nil {
 		s.log.Warn("compliance registrations not handed back; their lease will end", "n", len(owed), "err", err)
 	}
 }
