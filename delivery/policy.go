@@ -100,14 +100,10 @@ func (p RetryPolicy) Delay(n int) time.Duration {
 // claimed, without an attempt (worker.go, windowEnded).
 func (p RetryPolicy) next(n int, first, now time.Time, retryAfter time.Duration, rnd func() float64) (at time.Time, dead bool) {
 	p = p.withDefaults()
-	d := p.Delay(n)
-	if p.Jitter > 0 {
-		// The cap bounds the delay after jitter ("each delay capped at
-		// 1 h"): a capped delay is only ever shortened, 54–60 min by
-		// default; delays below the cap keep their full ±Jitter.
-		d = min(time.Duration(float64(d)*(1+p.Jitter*(2*rnd()-1))), p.Max)
-	}
-	d = max(d, retryAfter)
+	// The cap bounds the delay after jitter ("each delay capped at 1 h"):
+	// a capped delay is only ever shortened, 54–60 min by default; delays
+	// below the cap keep their full ±Jitter.
+	d := max(p.jitter(p.Delay(n), p.Max, rnd), retryAfter)
 	at = now.Add(d)
 	if at.After(first.Add(p.Window)) {
 		return time.Time{}, true
@@ -134,6 +130,15 @@ func (p RetryPolicy) RetryAfter(status int, h http.Header, now time.Time) time.D
 }
 
 func defaultRand() float64 { return rand.Float64() }
+
+// jitter spreads d by ±p.Jitter (none when it is not above 0), then caps
+// it at limit: a delay at its cap is only ever shortened by its jitter.
+func (p RetryPolicy) jitter(d, limit time.Duration, rnd func() float64) time.Duration {
+	if p.Jitter <= 0 {
+		return d
+	}
+	return min(time.Duration(float64(d)*(1+p.Jitter*(2*rnd()-1))), limit)
+}
 
 // outcome is what one attempt's result means for its delivery.
 type outcome int
@@ -228,9 +233,5 @@ func endpointBackoff(streak int64) time.Duration {
 // does its delays: a capped back-off is only ever shortened, 4.5–5 min by
 // default; shorter ones keep their full ±Jitter.
 func endpointBackoffUntil(p RetryPolicy, streak int64, seen time.Time, retryAfter time.Duration, rnd func() float64) time.Time {
-	d := endpointBackoff(streak)
-	if p.Jitter > 0 {
-		d = min(time.Duration(float64(d)*(1+p.Jitter*(2*rnd()-1))), maxEndpointBackoff)
-	}
-	return seen.Add(max(d, retryAfter))
+	return seen.Add(max(p.jitter(endpointBackoff(streak), maxEndpointBackoff, rnd), retryAfter))
 }
