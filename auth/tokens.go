@@ -218,10 +218,8 @@ func (t *Tokens) DeleteKeepingManager(ctx context.Context, id string) error {
 		// both see the other one left: on PostgreSQL the second waits and
 		// then no longer sees the row the first deleted. SQLite's write
 		// transactions are exclusive already.
-		q := `SELECT id FROM api_tokens WHERE deleted_at IS NULL AND (',' || permissions || ',') LIKE '%,MANAGE,%' ORDER BY id`
-		if tx.Driver().Name() == "postgres" {
-			q += ` FOR UPDATE`
-		}
+		q := `SELECT id FROM api_tokens WHERE deleted_at IS NULL AND (',' || permissions || ',') LIKE '%,MANAGE,%' ORDER BY id ` +
+			tx.Driver().ForUpdate()
 		rows, err := tx.QueryContext(ctx, q)
 		if err != nil {
 			return fmt.Errorf("find manager tokens: %w", err)

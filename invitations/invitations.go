@@ -308,8 +308,8 @@ func (s *Service) get(ctx context.Context, q store.Querier, code string, lock bo
 		return Invitation{}, notFound(code)
 	}
 	query := `SELECT ` + columns + ` FROM invitations WHERE code = $1`
-	if lock && q.Driver().Name() == "postgres" {
-		query += ` FOR UPDATE` // SQLite's write transactions are exclusive already
+	if lock {
+		query += ` ` + q.Driver().ForUpdate()
 	}
 	i, err := scan(q.QueryRowContext(ctx, query, code))
 	if errors.Is(err, sql.ErrNoRows) {

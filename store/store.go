@@ -51,6 +51,11 @@ type Driver interface {
 	// "FOR UPDATE SKIP LOCKED" on PostgreSQL, "" on SQLite, whose write
 	// transactions are already exclusive.
 	SkipLocked() string
+	// ForUpdate is the clause appended to a SELECT inside a write
+	// transaction to lock the rows it reads until the transaction ends:
+	// "FOR UPDATE" on PostgreSQL, "" on SQLite, whose write transactions
+	// are already exclusive.
+	ForUpdate() string
 	// LockMigrations serialises schema migrations across processes and
 	// returns the function that releases the lock.
 	LockMigrations(ctx context.Context, db *sql.DB) (unlock func(), err error)

@@ -391,10 +391,7 @@ func (s *Service) changed(tx *store.Tx) {
 // until tx ends, so that a concurrent Delete waits (SQLite transactions are
 // already exclusive). Use it before crediting a user.
 func (s *Service) Lock(ctx context.Context, tx *store.Tx, id string) (User, error) {
-	q := `SELECT ` + columns + ` FROM users WHERE id = $1`
-	if tx.Driver().Name() == "postgres" {
-		q += ` FOR UPDATE`
-	}
+	q := `SELECT ` + columns + ` FROM users WHERE id = $1 ` + tx.Driver().ForUpdate()
 	us, err := s.query(ctx, tx, q, id)
 	if err != nil {
 		return User{}, err
@@ -424,10 +421,7 @@ type Patch struct {
 // deleted user is a 410 GONE; taking a live user's UMA address is a 409
 // UMA_ADDRESS_EXISTS.
 func (s *Service) Update(ctx context.Context, tx *store.Tx, id string, p Patch) (User, error) {
-	q := `SELECT ` + columns + ` FROM users WHERE id = $1`
-	if tx.Driver().Name() == "postgres" {
-		q += ` FOR UPDATE`
-	}
+	q := `SELECT ` + columns + ` FROM users WHERE id = $1 ` + tx.Driver().ForUpdate()
 	us, err := s.query(ctx, tx, q, id)
 	if err != nil {
 		return User{}, err

@@ -73,15 +73,12 @@ func (s *Service) ReceiveUtxoCallback(ctx context.Context, txID string, body []b
 	}
 	hash := callbackContent(cb)
 	return s.db.InTx(ctx, func(tx *store.Tx) error {
-		if tx.Driver().Name() == "postgres" {
-			// Callbacks about one transaction are decided one at a time:
-			// a copy waits here for the one before it to commit, then
-			// finds it kept. SQLite's write transactions are exclusive
-			// already.
-			var one int
-			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM uma_transactions WHERE id = $1 FOR UPDATE`, t.ID).Scan(&one); err != nil {
-				return fmt.Errorf("lock the transaction of a utxo callback: %w", err)
-			}
+		// Callbacks about one transaction are decided one at a time: a
+		// copy waits here for the one before it to commit, then finds it
+		// kept.
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM uma_transactions WHERE id = $1 `+tx.Driver().ForUpdate(), t.ID).Scan(&one); err != nil {
+			return fmt.Errorf("lock the transaction of a utxo callback: %w", err)
 		}
 		if err := s.nonces.saveDeferred(ctx, tx, nonces); err != nil {
 			return err

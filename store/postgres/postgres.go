@@ -25,6 +25,7 @@ type Driver struct{}
 func (Driver) Name() string             { return "postgres" }
 func (Driver) MigrationVariant() string { return "postgres" }
 func (Driver) SkipLocked() string       { return "FOR UPDATE SKIP LOCKED" }
+func (Driver) ForUpdate() string        { return "FOR UPDATE" }
 func (Driver) SerializeWrites() bool    { return false }
 func (Driver) Rebind(q string) string   { return q }
 

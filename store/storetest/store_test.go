@@ -121,6 +121,39 @@ func TestStore(t *testing.T) {
 			}
 		})
 
+		t.Run("a read with ForUpdate is not lost to a concurrent write", func(t *testing.T) {
+			// Read, then write what was read plus one: without the lock,
+			// PostgreSQL's READ COMMITTED lets two transactions read the
+			// same value and one increment is lost.
+			if _, err := db.ExecContext(ctx, `INSERT INTO settings (name, value, updated_at) VALUES ('fu', '', 0)`); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			for i := 0; i < 20; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					err := db.InTx(ctx, func(tx *store.Tx) error {
+						var n int64
+						q := `SELECT updated_at FROM settings WHERE name = 'fu' ` + tx.Driver().ForUpdate()
+						if err := tx.QueryRowContext(ctx, q).Scan(&n); err != nil {
+							return err
+						}
+						_, err := tx.ExecContext(ctx, `UPDATE settings SET updated_at = $1 WHERE name = 'fu'`, n+1)
+						return err
+					})
+					if err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			var n int64
+			if err := db.QueryRowContext(ctx, `SELECT updated_at FROM settings WHERE name = 'fu'`).Scan(&n); err != nil || n != 20 {
+				t.Fatalf("counter = %d, %v; want 20", n, err)
+			}
+		})
+
 		t.Run("flushers run before commit, in order, and an error rolls back", func(t *testing.T) {
 			var order []string
 			count := func(prefix string) int {
