@@ -88,10 +88,17 @@ func readCSVUpload(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if err != nil {
 		return nil, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "malformed multipart body: %s", vaspd.Truncate(err.Error(), 200))
 	}
+	// The whole body is read: a second "file" part would make the upload
+	// ambiguous (which file did the platform mean?), so it is refused
+	// rather than dropped unseen.
+	var file []byte
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
-			return nil, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidInput, "the multipart body has no \"file\" field")
+			if file == nil {
+				return nil, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidInput, "the multipart body has no \"file\" field")
+			}
+			return file, nil
 		}
 		if err != nil {
 			return nil, uploadError(err)
@@ -100,7 +107,16 @@ func readCSVUpload(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 			_ = part.Close()
 			continue
 		}
-		return readLimited(part)
+		if file != nil {
+			return nil, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidInput,
+				"the multipart body has more than one \"file\" field: upload one CSV file per request")
+		}
+		if file, err = readLimited(part); err != nil {
+			return nil, err
+		}
+		if file == nil {
+			file = []byte{} // an empty part is still the file: its header is checked as such
+		}
 	}
 }
 

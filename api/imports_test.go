@@ -170,3 +170,36 @@ func TestBulkUserUploadIdempotencyKey(t *testing.T) {
 		})
 	})
 }
+
+// TestBulkUserUploadTwoFileParts: a multipart body with two "file" parts is
+// ambiguous (which one is the upload?): it is refused with a 400 naming the
+// problem, rather than the first imported and the second silently dropped,
+// and no job is created.
+func TestBulkUserUploadTwoFileParts(t *testing.T) {
+	t.Parallel()
+	f, im := newImportsFixture(t, storetest.SQLite(t), "vasp.example")
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	for _, part := range []struct{ name, body string }{
+		{"file", "umaAddress,platformUserId,userType\n$first,p1,INDIVIDUAL\n"},
+		{"note", "not the file"},
+		{"file", "umaAddress,platformUserId,userType\n$second,p2,INDIVIDUAL\n"},
+	} {
+		fw, err := mw.CreateFormFile(part.name, part.name+".csv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = fw.Write([]byte(part.body))
+	}
+	if err := mw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, resp := f.do(t, "POST", "/users/bulk/csv", &f.admin, mw.FormDataContentType(), b.String())
+	wantError(t, st, resp, 400, vaspd.CodeInvalidInput)
+	if msg, _ := resp["message"].(string); !strings.Contains(msg, `more than one "file"`) {
+		t.Errorf("message %q does not say there are two file parts", msg)
+	}
+	if found, err := im.Step(context.Background()); found || err != nil {
+		t.Fatalf("a refused upload left a job: %v %v", found, err)
+	}
+}
