@@ -31,9 +31,12 @@ var csvColumns = map[string]bool{
 
 // ImportRowError is one rejected row: CorrelationID is the row's
 // platformUserId or "row_N" (N counts data rows from 1), as in UMAaaS's
-// BulkUserImportJob.errors.
+// BulkUserImportJob.errors. Row is N, which a platformUserId (one a file
+// may repeat) does not tell; the UMAaaS shape carries it in
+// error.details.row (see ImportJob.Webhook).
 type ImportRowError struct {
 	CorrelationID string          `json:"correlationId"`
+	Row           int64           `json:"-"`
 	Error         ImportErrorBody `json:"error"`
 }
 
@@ -73,7 +76,7 @@ func (s *Service) ImportCSV(ctx context.Context, r io.Reader, domain string) (Im
 		return res, err
 	}
 	for {
-		_, corr, u, rowErr, err := f.next()
+		row, corr, u, rowErr, err := f.next()
 		if errors.Is(err, io.EOF) {
 			return res, nil
 		}
@@ -90,7 +93,7 @@ func (s *Service) ImportCSV(ctx context.Context, r io.Reader, domain string) (Im
 				return res, fmt.Errorf("users: import %s: %w", corr, rowErr)
 			}
 			res.Failed++
-			res.Errors = append(res.Errors, ImportRowError{CorrelationID: corr, Error: e})
+			res.Errors = append(res.Errors, ImportRowError{CorrelationID: corr, Row: int64(row), Error: e})
 			continue
 		}
 		res.Successful++

@@ -73,14 +73,19 @@ func (j ImportJob) Webhook() webhook.BulkUserImportJob {
 	w.Progress.Total, w.Progress.Processed = j.Total, j.Processed
 	w.Progress.Successful, w.Progress.Failed = j.Successful, j.Failed
 	for _, e := range j.Errors {
-		w.Errors = append(w.Errors, webhook.BulkImportError{CorrelationID: e.CorrelationID,
-			Error: webhook.APIError{Status: e.Error.Status, Code: e.Error.Code, Message: e.Error.Message}})
+		w.Errors = append(w.Errors, e.webhook())
 	}
 	if j.Status == ImportFailed && j.Failure != "" {
 		w.Errors = append(w.Errors, webhook.BulkImportError{CorrelationID: "file",
 			Error: webhook.APIError{Status: http.StatusBadRequest, Code: vaspd.CodeInvalidInput, Message: j.Failure}})
 	}
 	return w
+}
+
+// webhook is e in the UMAaaS shape, its row in error.details.row.
+func (e ImportRowError) webhook() webhook.BulkImportError {
+	return webhook.BulkImportError{CorrelationID: e.CorrelationID, Error: webhook.APIError{Status: e.Error.Status,
+		Code: e.Error.Code, Message: e.Error.Message, Details: map[string]any{"row": e.Row}}}
 }
 
 // ImportAnnouncer tells the platform that a job has finished, inside the
@@ -255,7 +260,7 @@ func getImport(ctx context.Context, q store.Querier, id string) (ImportJob, erro
 	if completed.Valid {
 		j.CompletedAt = store.Time(completed.Int64)
 	}
-	rows, err := q.QueryContext(ctx, `SELECT correlation_id, status, code, message FROM user_import_errors
+	rows, err := q.QueryContext(ctx, `SELECT row_number, correlation_id, status, code, message FROM user_import_errors
 		WHERE import_id = $1 ORDER BY row_number LIMIT $2`, id, MaxReportedImportErrors)
 	if err != nil {
 		return ImportJob{}, fmt.Errorf("users: read import errors: %w", err)
@@ -264,10 +269,10 @@ func getImport(ctx context.Context, q store.Querier, id string) (ImportJob, erro
 	size := 0
 	for rows.Next() {
 		var e ImportRowError
-		if err := rows.Scan(&e.CorrelationID, &e.Error.Status, &e.Error.Code, &e.Error.Message); err != nil {
+		if err := rows.Scan(&e.Row, &e.CorrelationID, &e.Error.Status, &e.Error.Code, &e.Error.Message); err != nil {
 			return ImportJob{}, fmt.Errorf("users: read import errors: %w", err)
 		}
-		b, err := json.Marshal(e) // the webhook's shape: same fields, same escaping
+		b, err := json.Marshal(e.webhook()) // as the webhook carries it
 		if err != nil {
 			return ImportJob{}, fmt.Errorf("users: encode import error: %w", err)
 		}

@@ -430,3 +430,46 @@ func TestSubmitOnceRacesCommit(t *testing.T) {
 		}
 	})
 }
+
+// TestImportJobErrorsNameTheirRow: a failed row's correlation id is its
+// platformUserId when it has one, and a file may repeat one (a copied
+// line, a platform id for two addresses). Each error carries its row
+// (data rows counted from 1, as in row_N) in error.details.row, so the
+// platform can tell which line of its file failed.
+func TestImportJobErrorsNameTheirRow(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s, _ := newService(t, db)
+		im := users.NewImporter(s, users.ImporterOptions{})
+		file := "umaAddress,platformUserId,userType\n" +
+			"$ok1,same,INDIVIDUAL\n" +
+			"$ok1,same,INDIVIDUAL\n" + // row 2: address taken by row 1
+			"$ok2,other,INDIVIDUAL\n" +
+			"$bad,same,ROBOT\n" + // row 4
+			"$ok3,,INDIVIDUAL\n" // row 5: no platformUserId
+		j := importFile(t, im, file)
+		if j.Status != users.ImportCompleted || j.Failed != 3 || len(j.Errors) != 3 {
+			t.Fatalf("job %+v", j)
+		}
+		w := j.Webhook()
+		for i, want := range []struct {
+			corr string
+			row  int64
+		}{{"same", 2}, {"same", 4}, {"row_5", 5}} {
+			e := w.Errors[i]
+			if e.CorrelationID != want.corr || e.Error.Details["row"] != want.row {
+				t.Errorf("error %d: %+v, want correlationId %s and details.row %d", i, e, want.corr, want.row)
+			}
+		}
+		// The synchronous import reports the rows too.
+		res, err := s.ImportCSV(ctx, strings.NewReader(file), "vasp.example")
+		if err != nil || res.Failed != 5 {
+			t.Fatalf("%+v %v", res, err)
+		}
+		for i, e := range res.Errors {
+			if e.Row != int64(i+1) {
+				t.Errorf("ImportCSV error %d: %+v, want row %d", i, e, i+1)
+			}
+		}
+	})
+}
