@@ -400,3 +400,41 @@ func TestDeleteLastManageToken(t *testing.T) {
 		}
 	})
 }
+
+// TestAuthMalformedHeader: an Authorization header that is there but
+// cannot be read (another scheme, bad or unpadded base64, no colon, over
+// the length limit) is a 401 UNAUTHORIZED with WWW-Authenticate, as a
+// missing one is, but its message says what is wrong instead of claiming
+// no credentials were sent, and never echoes the header.
+func TestAuthMalformedHeader(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, storetest.SQLite(t), nil)
+	raw := f.admin.ClientID + ":" + f.admin.ClientSecret
+	enc := base64.StdEncoding.EncodeToString([]byte(raw))
+	for name, h := range map[string]string{
+		"bearer":      "Bearer " + f.admin.ClientSecret,
+		"unpadded":    "Basic " + strings.TrimRight(enc, "="),
+		"not base64":  "Basic " + f.admin.ClientSecret + "!",
+		"no colon":    "Basic " + base64.StdEncoding.EncodeToString([]byte(f.admin.ClientSecret)),
+		"no id":       "Basic " + base64.StdEncoding.EncodeToString([]byte(":"+f.admin.ClientSecret)),
+		"too long":    "Basic " + base64.StdEncoding.EncodeToString([]byte(raw+strings.Repeat("x", 1024))),
+		"scheme only": "Basic",
+	} {
+		t.Run(name, func(t *testing.T) {
+			st, body, hdr := f.send(t, "GET", "/tokens", nil, "", "", "Authorization", h)
+			wantError(t, st, body, 401, "UNAUTHORIZED")
+			msg, _ := body["message"].(string)
+			if strings.Contains(msg, "missing") || strings.Contains(msg, f.admin.ClientSecret) || strings.Contains(msg, enc) {
+				t.Errorf("message %q", msg)
+			}
+			if hdr.Get("WWW-Authenticate") == "" {
+				t.Error("no WWW-Authenticate")
+			}
+		})
+	}
+	st, body, hdr := f.send(t, "GET", "/tokens", nil, "", "")
+	wantError(t, st, body, 401, "UNAUTHORIZED")
+	if msg, _ := body["message"].(string); !strings.Contains(msg, "missing") || hdr.Get("WWW-Authenticate") == "" {
+		t.Errorf("no credentials: %q %v", msg, hdr)
+	}
+}

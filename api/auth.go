@@ -27,10 +27,9 @@ func (s *Server) authenticate(perm vaspd.Permission, h HandlerFunc) HandlerFunc 
 		if s.opts.Tokens == nil {
 			return vaspd.Errorf(http.StatusServiceUnavailable, vaspd.CodeUnavailable, "the database is not ready yet")
 		}
-		id, secret, ok := basicAuth(r)
-		if !ok {
-			return vaspd.Errorf(http.StatusUnauthorized, vaspd.CodeUnauthorized,
-				"missing credentials: use HTTP Basic with clientId:clientSecret")
+		id, secret, problem := basicAuth(r)
+		if problem != "" {
+			return vaspd.Errorf(http.StatusUnauthorized, vaspd.CodeUnauthorized, "%s", problem)
 		}
 		tok, err := s.opts.Tokens.Authenticate(r.Context(), id, secret)
 		if errors.Is(err, auth.ErrInvalidCredentials) {
@@ -49,25 +48,35 @@ func (s *Server) authenticate(perm vaspd.Permission, h HandlerFunc) HandlerFunc 
 // basicAuth reads HTTP Basic credentials. Our clientIds are token ids
 // ("Token:<uuid>"), which contain a colon, and RFC 7617 splits user from
 // password at the first colon; secrets never contain one, so we split at the
-// last colon instead. A bare "<uuid>" clientId is accepted too.
-func basicAuth(r *http.Request) (id, secret string, ok bool) {
+// last colon instead. A bare "<uuid>" clientId is accepted too. problem is
+// "" or why the credentials cannot be read, for the 401's message: it
+// never quotes the header.
+func basicAuth(r *http.Request) (id, secret, problem string) {
 	h := r.Header.Get("Authorization")
-	const prefix = "basic "
-	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) || len(h) > 1024 {
-		return "", "", false
+	if h == "" {
+		return "", "", "missing credentials: use HTTP Basic with clientId:clientSecret"
 	}
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(h[len(prefix):]))
+	scheme, encoded, _ := strings.Cut(h, " ")
+	if !strings.EqualFold(scheme, "Basic") {
+		return "", "", "the Authorization header must use the Basic scheme: Basic base64(clientId:clientSecret)"
+	}
+	const malformed = "malformed Basic credentials: want Basic base64(clientId:clientSecret), " +
+		"base64 with padding, at most 1024 characters"
+	if len(h) > 1024 {
+		return "", "", malformed
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(encoded))
 	if err != nil {
-		return "", "", false
+		return "", "", malformed
 	}
 	cred := string(raw)
 	i := strings.LastIndexByte(cred, ':')
 	if i <= 0 {
-		return "", "", false
+		return "", "", malformed
 	}
 	id, secret = cred[:i], cred[i+1:]
 	if !strings.HasPrefix(id, vaspd.IDToken+":") {
 		id = vaspd.IDToken + ":" + id
 	}
-	return id, secret, true
+	return id, secret, ""
 }
