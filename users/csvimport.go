@@ -139,8 +139,18 @@ func openCSV(r io.Reader, domain string) (*csvFile, error) {
 	col := map[string]int{}
 	for i, h := range header {
 		h = strings.TrimSpace(h)
+		if h == "" {
+			return nil, invalid("the CSV header's column %d is empty: every column needs a name "+
+				"(a spreadsheet may have added an empty one at the end)", i+1)
+		}
 		if !csvColumns[h] {
-			return nil, invalid("unknown CSV column %q", truncate(h))
+			for c := range csvColumns {
+				if strings.EqualFold(c, h) {
+					return nil, invalid("unknown CSV column %q (column %d): names are case-sensitive; did you mean %s?",
+						h, i+1, c)
+				}
+			}
+			return nil, invalid("unknown CSV column %q (column %d)", truncate(h), i+1)
 		}
 		if _, dup := col[h]; dup {
 			return nil, invalid("CSV column %q appears twice", h)

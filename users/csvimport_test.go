@@ -95,3 +95,26 @@ func TestImportCSVBOMBeforeQuotedHeader(t *testing.T) {
 		t.Fatalf("%+v %v", res, err)
 	}
 }
+
+// TestImportCSVHeaderMessages: a header column that is not one of ours is
+// refused (400), with a message that says what to fix: an empty one (the
+// trailing comma a spreadsheet leaves) by its position, a known name in
+// another case with its right spelling (names are exact, as in UMAaaS).
+func TestImportCSVHeaderMessages(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, storetest.SQLite(t))
+	for in, want := range map[string]string{
+		"umaAddress,platformUserId,userType,\n$a,p,INDIVIDUAL,\n": "column 4 is empty",
+		"umaAddress, ,platformUserId,userType\n":                  "column 2 is empty",
+		"UmaAddress,platformUserId,userType\n$a,p,INDIVIDUAL\n":   `"UmaAddress" (column 1): names are case-sensitive; did you mean umaAddress?`,
+		"umaAddress,platformUserId,USERTYPE\n":                    "did you mean userType?",
+		"umaAddress,platformUserId,userType,fulName\n":            `unknown CSV column "fulName" (column 4)`,
+		"umaAddress,platformUserId,userType,userType\n":           `"userType" appears twice`,
+	} {
+		_, err := s.ImportCSV(ctx, strings.NewReader(in), "vasp.example")
+		wantCode(t, err, 400, vaspd.CodeInvalidInput)
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want it to say %s", in, err, want)
+		}
+	}
+}
