@@ -71,7 +71,35 @@ func (h *importHandlers) get(w http.ResponseWriter, r *http.Request) error {
 // multipart/form-data body, as UMAaaS specifies, or a text/csv body.
 func readCSVUpload(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	const slack = 64 << 10 // multipart headers and boundaries
-	r.Body = http.MaxBytesReader(w, r.Body, users.MaxImportBytes+slack)
+	body := &overLimit{ReadCloser: http.MaxBytesReader(w, r.Body, users.MaxImportBytes+slack)}
+	r.Body = body
+	file, err := readCSVBody(r)
+	if err != nil && body.err != nil {
+		// The limit cut the body short, whatever the reader made of the
+		// cut (a part header cut off is "malformed" to the multipart
+		// reader): the body is too large, not malformed.
+		return nil, uploadError(body.err)
+	}
+	return file, err
+}
+
+// overLimit remembers the error http.MaxBytesReader answered once the body
+// went over its limit.
+type overLimit struct {
+	io.ReadCloser
+	err *http.MaxBytesError
+}
+
+func (o *overLimit) Read(p []byte) (int, error) {
+	n, err := o.ReadCloser.Read(p)
+	if err != nil && o.err == nil {
+		errors.As(err, &o.err)
+	}
+	return n, err
+}
+
+// readCSVBody reads the file from r's body, which readCSVUpload has limited.
+func readCSVBody(r *http.Request) ([]byte, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
 		mt = ""

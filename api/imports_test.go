@@ -203,3 +203,24 @@ func TestBulkUserUploadTwoFileParts(t *testing.T) {
 		t.Fatalf("a refused upload left a job: %v %v", found, err)
 	}
 }
+
+// TestBulkUserUploadOverLimitInPartHeader: a multipart body over the
+// upload limit is a 413 wherever the limit cuts it, also inside a part's
+// headers, where the multipart reader reports the cut-off header as
+// malformed rather than the limit it met.
+func TestBulkUserUploadOverLimitInPartHeader(t *testing.T) {
+	t.Parallel()
+	f, im := newImportsFixture(t, storetest.SQLite(t), "vasp.example")
+	const limit = users.MaxImportBytes + 64<<10 // readCSVUpload's: the file and its multipart framing
+	head := "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.csv\"\r\n\r\n" +
+		"umaAddress,platformUserId,userType\n$a,p,INDIVIDUAL\n" +
+		"\r\n--B\r\nContent-Disposition: form-data; name=\"pad\"\r\n\r\n"
+	cut := "\r\n--B\r\nConte" // the limit falls right after this
+	body := head + strings.Repeat("x", limit-len(head)-len(cut)) + cut +
+		"nt-Disposition: form-data; name=\"late\"\r\n\r\nx\r\n--B--\r\n"
+	st, resp := f.do(t, "POST", "/users/bulk/csv", &f.admin, "multipart/form-data; boundary=B", body)
+	wantError(t, st, resp, 413, vaspd.CodeRequestTooLarge)
+	if found, err := im.Step(context.Background()); found || err != nil {
+		t.Fatalf("a refused upload left a job: %v %v", found, err)
+	}
+}
