@@ -345,18 +345,17 @@ func (s *Service) sweepPending(ctx context.Context) {
 		s.log.Warn("sweep pending payments", "err", err)
 		return
 	}
-	type pending struct{ hash, invoice string }
+	type pending struct{ id, hash, invoice string }
 	var todo []pending
 	n, last := 0, ""
 	for rows.Next() {
 		n++
-		var id string
 		var p pending
-		if err := rows.Scan(&id, &p.hash, &p.invoice); err != nil {
+		if err := rows.Scan(&p.id, &p.hash, &p.invoice); err != nil {
 			s.log.Warn("sweep pending payments: read row", "err", err)
 			continue
 		}
-		todo, last = append(todo, p), id
+		todo, last = append(todo, p), p.id
 	}
 	// A read that broke off: the rows read are handled all the same (each
 	// update re-checks its row), and the next sweep starts from the first.
@@ -370,10 +369,13 @@ func (s *Service) sweepPending(ctx context.Context) {
 	} else {
 		s.sweepAfter = "" // the end: next sweep from the first
 	}
+	var failed []lookupFailure
+	defer func() { s.noteLookupFailures(ctx, failed) }()
 	for _, p := range todo {
 		h := p.hash
 		hash, err := lightning.ParseHash(h)
 		if err != nil {
+			failed = append(failed, lookupFailure{id: p.id, hash: h, err: err})
 			continue
 		}
 		inv, err := s.opt.Node.LookupInvoice(ctx, hash)
@@ -384,6 +386,11 @@ func (s *Service) sweepPending(ctx context.Context) {
 			continue
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return // stopping: the lookup was cut, not refused
+			}
+			failed = append(failed, lookupFailure{id: p.id, hash: h, err: err,
+				unreachable: errors.Is(err, lightning.ErrUnavailable)})
 			continue
 		}
 		switch {
@@ -397,6 +404,122 @@ func (s *Service) sweepPending(ctx context.Context) {
 			s.expire(ctx, h)
 		}
 	}
+}
+
+// Lookups the sweep could not make. A PENDING payment whose invoice lookup
+// fails with anything but ErrNotFound is left as it is and looked up again
+// by the next sweep (15 s later): only the node can tell whether it was
+// paid. Silently, such a payment could stay PENDING for ever with nothing
+// in the log, so failures are logged, in two kinds, each as at most one
+// line per sweep (a node that fails every lookup alike makes one line, not
+// one per pending payment):
+//
+//   - The node cannot be reached (lightning.ErrUnavailable: down,
+//     starting, timing out). Every payment fails alike and will complete
+//     by itself once the node is back, so naming each one tells nothing:
+//     one WARN line with the count and the first error when a sweep first
+//     meets the outage, then once every lookupLogEvery while it lasts (a
+//     sweep with no such failure ends it, so the next outage is logged at
+//     once).
+//   - Anything else: the node answered about this invoice but its answer
+//     is unusable (lnd's amounts out of range, a malformed field: see
+//     lightning/lnd), or the stored payment hash does not parse. That
+//     payment will not complete until someone looks, so the operator needs
+//     its payment hash and the cause: one ERROR line naming the payments
+//     failing so that this process has not reported in the last
+//     lookupLogEvery (the first with its error, up to lookupLogList in
+//     all), and the count failing in this sweep. Nothing when none is new.
+//
+// Every failure is also logged at debug level, each sweep.
+type lookupFailure struct {
+	id, hash    string
+	err         error
+	unreachable bool
+}
+
+const (
+	// lookupLogEvery is how often a payment whose lookup keeps failing
+	// (or the node's being unreachable) is logged again.
+	lookupLogEvery = time.Hour
+	// lookupNotedMax bounds how many payments' last report this process
+	// keeps; past it the oldest is forgotten (and may be reported again
+	// sooner than lookupLogEvery).
+	lookupNotedMax = 1024
+	// lookupLogList is how many payment hashes one line names.
+	lookupLogList = 10
+)
+
+// noteLookupFailures logs the lookups one sweep could not make (see
+// lookupFailure).
+func (s *Service) noteLookupFailures(ctx context.Context, failed []lookupFailure) {
+	now := s.clock.Now()
+	var unreachable, broken []lookupFailure
+	for _, f := range failed {
+		s.log.Debug("sweep pending payments: invoice lookup failed; left PENDING, looked up again next sweep",
+			"transaction", f.id, "payment_hash", f.hash, "err", f.err)
+		if f.unreachable {
+			unreachable = append(unreachable, f)
+		} else {
+			broken = append(broken, f)
+		}
+	}
+	s.lookupMu.Lock()
+	logOutage := false
+	switch {
+	case len(unreachable) == 0:
+		s.lookupOutage = time.Time{} // none, or over: the next one is news
+	case s.lookupOutage.IsZero() || now.Sub(s.lookupOutage) >= lookupLogEvery:
+		s.lookupOutage, logOutage = now, true
+	}
+	var news []lookupFailure
+	for _, f := range broken {
+		if last, seen := s.lookupNoted[f.hash]; seen && now.Sub(last) < lookupLogEvery {
+			continue
+		}
+		news = append(news, f)
+		s.noteLookup(f.hash, now)
+	}
+	s.lookupMu.Unlock()
+
+	if logOutage {
+		f := unreachable[0]
+		s.log.Warn("sweep pending payments: the Lightning node could not be reached to look up their invoices; they stay PENDING and are looked up again each sweep",
+			"count", len(unreachable), "payment_hash", f.hash, "err", f.err)
+	}
+	if len(news) > 0 {
+		hashes := make([]string, 0, min(len(news), lookupLogList))
+		for _, f := range news[:min(len(news), lookupLogList)] {
+			hashes = append(hashes, f.hash)
+		}
+		f := news[0]
+		s.log.Log(ctx, slog.LevelError, "sweep pending payments: invoice lookup failed (the node's answer is unusable, or the stored payment hash is bad); these payments stay PENDING until it succeeds",
+			"count", len(broken), "transaction", f.id, "payment_hash", f.hash, "err", f.err, "payment_hashes", hashes)
+	}
+}
+
+// noteLookup records that the failing lookup of payment hash h was
+// reported at now, keeping at most lookupNotedMax entries. Called with
+// lookupMu held.
+func (s *Service) noteLookup(h string, now time.Time) {
+	if s.lookupNoted == nil {
+		s.lookupNoted = map[string]time.Time{}
+	}
+	if _, seen := s.lookupNoted[h]; !seen && len(s.lookupNoted) >= lookupNotedMax {
+		// Entries past the interval would be reported anew anyway;
+		// if none is, the oldest goes.
+		oldest, at := "", now
+		for k, t := range s.lookupNoted {
+			if now.Sub(t) >= lookupLogEvery {
+				delete(s.lookupNoted, k)
+			} else if !t.After(at) {
+				oldest, at = k, t
+			}
+		}
+		if len(s.lookupNoted) >= lookupNotedMax {
+			delete(s.lookupNoted, oldest)
+		}
+	}
+	s.lookupNoted[h] = now
 }
 
 // expireLost expires the PENDING payment whose invoice the node does not

@@ -124,6 +124,13 @@ type Service struct {
 	// payment hash) was last logged as such: see noteCapped.
 	cappedMu sync.Mutex
 	capped   map[string]time.Time
+
+	// lookupNoted is when each payment whose invoice lookup fails (by
+	// payment hash) was last logged as such, and lookupOutage when the
+	// node's being unreachable was (zero: it is not): see lookupFailure.
+	lookupMu     sync.Mutex
+	lookupNoted  map[string]time.Time
+	lookupOutage time.Time
 }
 
 // New checks opts and returns a Service. Run its background work with Run.
