@@ -31,8 +31,8 @@ import (
 // its lease, whose callback another process has claimed since, changes
 // nothing. An attempt cut short by a graceful stop hands its callback back
 // (releaseCallback). Each attempt is signed afresh (the counterparty checks
-// the timestamp). A receiver's permanent refusal (callbackFinal) ends it at
-// once, kept as "refused"; other failures are retried until the window
+// the timestamp). A receiver's permanent refusal (callbackFinal: most 4xx,
+// and 501) ends it at once, kept as "refused"; other failures are retried until the window
 // ends ("dead"). The payment is final whatever happens here.
 
 // Callback states.
@@ -223,14 +223,25 @@ func (s *Service) callbackFailed(ctx context.Context, o owedCallback, n int, why
 //     on the next attempt;
 //   - 429 Too Many Requests: throttling (with Retry-After, honoured).
 //
+// One 5xx is final too: 501 Not Implemented, the receiver saying it does
+// not implement the endpoint or method (UMA's NOT_IMPLEMENTED): retrying
+// for 3 days would only send it the same request again some 80 times.
+// Other 5xx speak of the server's state, not of the request, and are
+// retried; 505 HTTP Version Not Supported among them, though our client
+// would send the same version again: it speaks of the HTTP transport (a
+// proxy in front, its configuration), which can change without the
+// callback changing, and costs little to retry.
+//
 // Everything else that is not a 2xx is retried on the schedule: no answer,
-// 5xx, and 3xx (redirects are never followed, as with the webhooks, so a
+// the other 5xx, and 3xx (redirects are never followed, as with the webhooks, so a
 // moved endpoint is a failure until its URL works again).
 func callbackFinal(status int) bool {
 	switch status {
 	case http.StatusRequestTimeout, http.StatusMisdirectedRequest, http.StatusFailedDependency,
 		http.StatusTooEarly, http.StatusTooManyRequests:
 		return false
+	case http.StatusNotImplemented:
+		return true
 	}
 	return status >= 400 && status < 500
 }

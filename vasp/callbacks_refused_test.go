@@ -65,11 +65,12 @@ func newStatusSink(t *testing.T) *statusSink {
 func (c *statusSink) count(path string) int { c.mu.Lock(); defer c.mu.Unlock(); return c.got[path] }
 
 // TestCallbackRefusedForGood: a receiver's permanent refusal (a 4xx other
-// than 408, 421, 424, 425 and 429) ends the callback at once, "refused",
+// than 408, 421, 424, 425 and 429, or a 501 Not Implemented: the receiver
+// has no such endpoint) ends the callback at once, "refused",
 // with the status and the start of the answer's error body kept on the
 // row and one warning logged (without the callback URL, which may carry a
-// token); the callback is not sent again. Network errors, 5xx, the
-// retryable 4xx and redirects (never followed) stay owed.
+// token); the callback is not sent again. Network errors, other 5xx (505
+// included), the retryable 4xx and redirects (never followed) stay owed.
 func TestCallbackRefusedForGood(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db)
@@ -83,12 +84,12 @@ func TestCallbackRefusedForGood(t *testing.T) {
 		closed.Close()
 
 		refused := map[int]vasp.Transaction{}
-		for _, code := range []int{400, 401, 403, 404, 405, 409, 410, 412, 413, 415, 422} {
+		for _, code := range []int{400, 401, 403, 404, 405, 409, 410, 412, 413, 415, 422, 501} {
 			refused[code] = completed(t, w, s, fmt.Sprintf("%s/s/%d?token=s3cret", sink.srv.URL, code), w.clock.Now())
 		}
 		garbled := completed(t, w, s, sink.srv.URL+"/s/406?raw=1", w.clock.Now())
 		retried := map[string]vasp.Transaction{}
-		for _, code := range []int{408, 421, 424, 425, 429, 500, 501, 502, 503, 504, 301, 302, 307} {
+		for _, code := range []int{408, 421, 424, 425, 429, 500, 502, 503, 504, 505, 301, 302, 307} {
 			retried[strconv.Itoa(code)] = completed(t, w, s, fmt.Sprintf("%s/s/%d", sink.srv.URL, code), w.clock.Now())
 		}
 		retried["refused connection"] = completed(t, w, s, closed.URL+"/cb", w.clock.Now())
