@@ -71,7 +71,7 @@ func TestUnparsablePostgresURLIsRefused(t *testing.T) {
 // a certificate, empty), not reported as lnd-rest-url once the database
 // is open; values the backends would refuse or silently replace (a
 // lnd-max-fee-msat of 0 would become 100000; an embedded opening balance
-// of 0 would become 1 BTC).
+// of 0 is an empty node: TestInitialBalanceZeroStartsEmpty).
 func TestLightningSettingsAreCheckedAtStart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()

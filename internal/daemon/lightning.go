@@ -24,9 +24,13 @@ import (
 type LightningConfig struct {
 	Backend string // "embedded" (default) or "lnd"
 
-	// Embedded node.
+	// Embedded node. InitialBalanceMsat 0 is the default (1 BTC) in a
+	// Config built in Go, as in embedded.Options; StartEmpty creates the
+	// node with none. From the settings (Declare), whose default is 1 BTC,
+	// a 0 can only be the user's own: Resolve takes it as StartEmpty.
 	Network            string
 	InitialBalanceMsat int64
+	StartEmpty         bool
 	FeeBaseMsat        int64
 	FeePPM             int64
 	DevnetSecret       string
@@ -39,12 +43,16 @@ type LightningConfig struct {
 	LNDMaxFeeMsat   int64
 	LNDTimeout      time.Duration
 	devnetPeersList []string
+	// declared: bound to the settings by declare, so that an
+	// InitialBalanceMsat of 0 is one the user gave.
+	declared bool
 }
 
 func (c *LightningConfig) declare(s *config.Set) {
 	s.String(&c.Backend, "lightning", "embedded", "Lightning backend: embedded (a test-network node kept in the database) or lnd")
 	s.String(&c.Network, "lightning-network", "regtest", "embedded node's network: regtest, testnet, signet or simnet (mainnet is refused)")
-	s.Int64(&c.InitialBalanceMsat, "lightning-initial-balance-msat", embedded.DefaultInitialBalanceMsat, "embedded node's opening balance in msats, credited once when the node is created (0 = the default)")
+	c.declared = true
+	s.Int64(&c.InitialBalanceMsat, "lightning-initial-balance-msat", embedded.DefaultInitialBalanceMsat, "embedded node's opening balance in msats, credited once when the node is created (0: the node starts empty)")
 	s.Int64(&c.FeeBaseMsat, "lightning-fee-base-msat", 0, "embedded node's routing fee per payment to another node, in msats")
 	s.Int64(&c.FeePPM, "lightning-fee-ppm", 0, "embedded node's proportional routing fee, in millionths of the amount (0 to 1000000)")
 	s.String(&c.DevnetSecret, "devnet-secret", "", "shared secret of the embedded nodes' devnet (empty disables paying other vaspd processes)").Secret = true
@@ -94,7 +102,15 @@ func (c *LightningConfig) resolve() error {
 		// embedded.Open's own bounds, checked here to name the setting
 		// before the database is opened.
 		if c.InitialBalanceMsat < 0 || c.InitialBalanceMsat > bolt11.MaxAmountMsat {
-			return fmt.Errorf("setting lightning-initial-balance-msat: want 0 (the default) to %d (21 million BTC), got %d", int64(bolt11.MaxAmountMsat), c.InitialBalanceMsat)
+			return fmt.Errorf("setting lightning-initial-balance-msat: want 0 (an empty node) to %d (21 million BTC), got %d", int64(bolt11.MaxAmountMsat), c.InitialBalanceMsat)
+		}
+		// A user who writes 0 (flag, environment or file) wants a node
+		// that starts empty, not embedded.Options' default of 1 BTC.
+		if c.declared && c.InitialBalanceMsat == 0 {
+			c.StartEmpty = true
+		}
+		if c.StartEmpty && c.InitialBalanceMsat != 0 {
+			return fmt.Errorf("setting lightning-initial-balance-msat: %d, but the node is to start empty", c.InitialBalanceMsat)
 		}
 		if c.FeeBaseMsat < 0 || c.FeeBaseMsat > bolt11.MaxAmountMsat {
 			return fmt.Errorf("setting lightning-fee-base-msat: want 0 to %d (21 million BTC), got %d", int64(bolt11.MaxAmountMsat), c.FeeBaseMsat)
@@ -205,6 +221,7 @@ func openLightning(ctx context.Context, db *store.DB, c LightningConfig, log *sl
 		Network:            c.Network,
 		Alias:              "vaspd",
 		InitialBalanceMsat: c.InitialBalanceMsat,
+		StartEmpty:         c.StartEmpty,
 		FeeBaseMsat:        c.FeeBaseMsat,
 		FeePPM:             c.FeePPM,
 		DevnetSecret:       c.DevnetSecret,

@@ -49,8 +49,14 @@ type Options struct {
 	// KeyName makes a different node in the same database.
 	KeyName string
 	// InitialBalanceMsat is credited when the node is first created; 0
-	// means DefaultInitialBalanceMsat. Use SetBalance for anything else.
+	// means DefaultInitialBalanceMsat, unless StartEmpty. Use SetBalance
+	// for anything else.
 	InitialBalanceMsat int64
+	// StartEmpty creates the node with no balance at all: it can pay
+	// nothing until it has received (or been given, SetBalance) money.
+	// InitialBalanceMsat must then be 0. Like the opening balance, it
+	// counts only when the node is first created.
+	StartEmpty bool
 
 	// FeeBaseMsat and FeePPM are the routing fee charged on payments to
 	// other nodes: base + amount*ppm/1e6. Payments to itself are free.
@@ -96,7 +102,10 @@ func (o *Options) normalize() error {
 	if o.KeyName == "" {
 		o.KeyName = DefaultKeyName
 	}
-	if o.InitialBalanceMsat == 0 {
+	switch {
+	case o.StartEmpty && o.InitialBalanceMsat != 0:
+		return fmt.Errorf("initial balance %d msat with StartEmpty", o.InitialBalanceMsat)
+	case o.InitialBalanceMsat == 0 && !o.StartEmpty:
 		o.InitialBalanceMsat = DefaultInitialBalanceMsat
 	}
 	if o.InitialBalanceMsat < 0 || o.InitialBalanceMsat > bolt11.MaxAmountMsat {

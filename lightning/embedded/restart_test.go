@@ -83,6 +83,53 @@ func TestNodeKeyPersists(t *testing.T) {
 	})
 }
 
+// TestStartEmpty: a node created with StartEmpty has no balance, pays
+// nothing, receives what it is paid, and is not emptied again on restart
+// (nor given the default then). StartEmpty with a balance is refused.
+func TestStartEmpty(t *testing.T) {
+	eachReopenable(t, func(t *testing.T, open func() *store.DB) {
+		bob, bobURL := payee(t)
+		opts := embedded.Options{Alias: "alice", DevnetSecret: testSecret, DevnetPeers: []string{bobURL}, StartEmpty: true}
+		alice, err := embedded.Open(testCtx(t), open(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := balance(t, alice); b != 0 {
+			t.Fatalf("a node started empty has %d msat", b)
+		}
+		if p := payFinal(t, alice, newInvoice(t, bob, 1000).PaymentRequest); p.Status != lightning.StatusFailed ||
+			p.FailureReason != lightning.FailureInsufficientBalance {
+			t.Fatalf("an empty node's payment is %s (%s), want FAILED (INSUFFICIENT_BALANCE)", p.Status, p.FailureReason)
+		}
+		carol, err := embedded.Open(testCtx(t), storetest.SQLite(t), embedded.Options{Alias: "carol",
+			DevnetSecret: testSecret, DevnetPeers: []string{serveNode(t, alice)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer carol.Close()
+		if p := payFinal(t, carol, newInvoice(t, alice, 5000).PaymentRequest); p.Status != lightning.StatusSucceeded {
+			t.Fatalf("paying the empty node: %s (%s)", p.Status, p.FailureReason)
+		}
+		alice.Close()
+		plain := opts
+		plain.StartEmpty = false
+		for _, o := range []embedded.Options{opts, plain} {
+			again, err := embedded.Open(testCtx(t), open(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b := balance(t, again); b != 5000 {
+				t.Fatalf("after a restart (StartEmpty %v) the node has %d msat, want the 5000 it received", o.StartEmpty, b)
+			}
+			again.Close()
+		}
+		if n, err := embedded.Open(testCtx(t), open(), embedded.Options{KeyName: "both", StartEmpty: true, InitialBalanceMsat: 5}); err == nil {
+			n.Close()
+			t.Fatal("StartEmpty with an initial balance was accepted")
+		}
+	})
+}
+
 func TestCorruptNodeKeyRefused(t *testing.T) {
 	db := storetest.SQLite(t)
 	for _, bad := range [][]byte{make([]byte, 31), make([]byte, 32), []byte(strings.Repeat("\xff", 32))} {
