@@ -38,8 +38,10 @@
 // processed, 429 while a duplicate is in flight), runs the platform's code
 // and writes its [Reply]: [Approve] (200 with receiverUserInfo), [Async]
 // (202), [Reject] (403 with a reason), [NeedMoreInfo] (422 with
-// requiredFields) or [OK]. A handler error, panic or 5xx reply releases the
-// id so the sender's retry runs it again.
+// requiredFields) or [OK]. Only a reply saying the event was handled (2xx,
+// 403, 409, 422) marks the id processed; a handler error, a panic or any
+// other status (5xx, 429, 410, 400…) releases it, so the sender's retry runs
+// the handler again instead of being answered 409.
 //
 // Verifiers, all comparing in constant time:
 //

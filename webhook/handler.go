@@ -15,8 +15,11 @@ import (
 // EventHandler is the platform's code: it receives each verified,
 // de-duplicated event once and decides the reply. An error (or a panic)
 // answers 500 and releases the event, so the sender's retry runs the handler
-// again; a Reply with a 5xx status does the same. Any other Reply marks the
-// event processed.
+// again. A Reply marks the event processed only if its status says the event
+// was handled: 2xx, 403 ([Reject]), 422 ([NeedMoreInfo]) or 409. Any other
+// status (5xx, 429, 408, 425, 410, 400, 404, a redirect…) releases it too:
+// the sender retries those, and a retry answered 409 would count as
+// delivered.
 //
 // ctx is the request's context: it ends when the sender hangs up.
 type EventHandler interface {
@@ -70,8 +73,10 @@ type HandlerConfig struct {
 //     signed webhook-id header disagrees with the body's webhookId);
 //  4. the webhookId is claimed in the Store: 409 if already processed, 429
 //     with Retry-After if a concurrent duplicate is being processed;
-//  5. the platform's EventHandler runs; on success the id is marked
-//     processed before the reply is written, on failure it is released.
+//  5. the platform's EventHandler runs; when its reply says the event was
+//     handled (2xx, 403, 409, 422) the id is marked processed before the
+//     reply is written; on an error, a panic or any other status it is
+//     released.
 type Handler struct {
 	cfg HandlerConfig
 	log *slog.Logger
@@ -198,7 +203,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Bookkeeping must not be cut short by the sender hanging up.
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 	defer cancel()
-	if status >= 500 {
+	if !handled(status) {
 		h.release(bctx, id, token)
 	} else if err := h.cfg.Store.Complete(bctx, id, token, h.cfg.Retention); err != nil {
 		// The handler's work is done; the reply stands. The cost is that a
@@ -212,6 +217,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(encoded)
+}
+
+// handled reports whether a reply of this status means the platform handled
+// the event, which marks its id processed. The sender retries every other
+// status (vaspd does: only 2xx and 409 count as delivered, and 410 keeps the
+// deliveries for when the endpoint is enabled again), so those release the
+// id and the retry runs the handler again. 403 and 422 are the platform's
+// decisions on a pending payment (Reject, NeedMoreInfo).
+func handled(status int) bool {
+	switch {
+	case status >= 200 && status < 300:
+		return true
+	case status == http.StatusForbidden, status == http.StatusConflict, status == http.StatusUnprocessableEntity:
+		return true
+	}
+	return false
 }
 
 // run calls the platform handler, turning a panic into an error after

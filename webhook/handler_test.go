@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -420,5 +421,47 @@ func TestNewHandlerConfig(t *testing.T) {
 	}
 	if h.cfg.MaxBodyBytes != DefaultMaxBodyBytes || h.cfg.Lease != DefaultLease || h.cfg.Retention != DefaultRetention || h.cfg.Store == nil {
 		t.Fatalf("defaults not applied: %+v", h.cfg)
+	}
+}
+
+// A reply that asks the sender to come back (429, 408, 425, a redirect) or
+// that refuses the event without deciding it (400, 404, 410 to disable the
+// endpoint) must not mark the id processed: the sender retries each of
+// them, and a retry answered 409 counts as delivered, losing an event the
+// platform never handled. Only 2xx and the decisions 403 and 422 (and 409,
+// which the sender takes as delivered anyway) mark it.
+func TestHandlerRetryableRepliesRelease(t *testing.T) {
+	for _, status := range []int{
+		http.StatusMovedPermanently, http.StatusBadRequest, http.StatusUnauthorized, http.StatusNotFound,
+		http.StatusRequestTimeout, http.StatusGone, http.StatusTooEarly, http.StatusTooManyRequests,
+	} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			var refusing atomic.Bool
+			refusing.Store(true)
+			r := newReceiver(t, nil, func(ev Event) (Reply, error) {
+				if refusing.Load() {
+					return Reply{Status: status}, nil
+				}
+				return OK(), nil
+			})
+			if res := r.serve(t, signed(t, vecTestID, vecTestBody)); res.status != status {
+				t.Fatalf("status %d, want the handler's %d", res.status, status)
+			}
+			refusing.Store(false)
+			r.serve(t, signed(t, vecTestID, vecTestBody)).expect(t, http.StatusOK, "")
+			if n := r.calls.Load(); n != 2 {
+				t.Fatalf("handler ran %d times, want 2", n)
+			}
+		})
+	}
+	for _, status := range []int{http.StatusOK, http.StatusAccepted, http.StatusNoContent, http.StatusForbidden, http.StatusConflict, http.StatusUnprocessableEntity} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			r := newReceiver(t, nil, func(ev Event) (Reply, error) { return Reply{Status: status}, nil })
+			r.serve(t, signed(t, vecTestID, vecTestBody))
+			r.serve(t, signed(t, vecTestID, vecTestBody)).expect(t, http.StatusConflict, CodeDuplicate)
+			if n := r.calls.Load(); n != 1 {
+				t.Fatalf("handler ran %d times, want 1", n)
+			}
+		})
 	}
 }
