@@ -99,14 +99,37 @@ WHERE webhook_id = $1 AND token = $2 AND state = 'processing'`
 	return s, nil
 }
 
-// CreateTable runs [CreateTableSQL] (with the store's table name).
+// createAttempts bounds how often CreateTable runs a statement that failed.
+const createAttempts = 5
+
+// CreateTable runs [CreateTableSQL] (with the store's table name). Several
+// instances may call it at once on one database: PostgreSQL fails all but
+// one of concurrent CREATE … IF NOT EXISTS of the same object (a unique
+// violation in its catalog), and SQLite may answer "database is locked", so
+// a failed statement is run again, a few times, before the error is
+// returned; once the winner has committed, IF NOT EXISTS succeeds.
 func (s *SQLStore) CreateTable(ctx context.Context) error {
 	ddl := strings.ReplaceAll(CreateTableSQL, DefaultTable, s.table)
 	for stmt := range strings.SplitSeq(ddl, ";") {
 		if strings.TrimSpace(stmt) == "" {
 			continue
 		}
-		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+		var err error
+		for attempt := range createAttempts {
+			if attempt > 0 {
+				t := time.NewTimer(time.Duration(attempt) * 20 * time.Millisecond)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return fmt.Errorf("webhook: creating %s: %w (after %w)", s.table, ctx.Err(), err)
+				case <-t.C:
+				}
+			}
+			if _, err = s.db.ExecContext(ctx, stmt); err == nil {
+				break
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("webhook: creating %s: %w", s.table, err)
 		}
 	}

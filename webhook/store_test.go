@@ -257,6 +257,62 @@ func TestSQLStorePurgeAndNames(t *testing.T) {
 	}
 }
 
+// Several receiver instances starting together each call CreateTable on one
+// PostgreSQL database. Concurrent CREATE TABLE IF NOT EXISTS of one table
+// fails on PostgreSQL (a unique violation in pg_type), which would stop
+// every instance but the first at start-up.
+func TestSQLStoreCreateTableConcurrently(t *testing.T) {
+	url := os.Getenv("VASPD_TEST_POSTGRES_URL")
+	if url == "" {
+		t.Skip("VASPD_TEST_POSTGRES_URL unset")
+	}
+	const instances = 6
+	for round := range 3 {
+		table := fmt.Sprintf("webhook_receipts_race_%d_%d", time.Now().UnixNano(), round)
+		t.Cleanup(func() {
+			if db, err := sql.Open("pgx", url); err == nil {
+				db.Exec("DROP TABLE IF EXISTS " + table)
+				db.Close()
+			}
+		})
+		stores := make([]*SQLStore, instances)
+		for i := range stores {
+			db, err := sql.Open("pgx", url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			if err := db.Ping(); err != nil {
+				t.Fatal(err)
+			}
+			if stores[i], err = NewSQLStore(db, table); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		errs := make([]error, instances)
+		for i, s := range stores {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				errs[i] = s.CreateTable(context.Background())
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("round %d, instance %d: %v", round, i, err)
+			}
+		}
+		if _, err := stores[0].Claim(context.Background(), "Webhook:after-race", time.Minute); err != nil {
+			t.Fatalf("round %d: claim in the created table: %v", round, err)
+		}
+	}
+}
+
 func TestMemoryStoreSweeps(t *testing.T) {
 	ctx := context.Background()
 	clock := newFakeClock()
