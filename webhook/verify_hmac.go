@@ -35,7 +35,9 @@ type BodyHMACVerifier struct {
 }
 
 // NewBodyHMACVerifier returns a verifier for the hex body HMAC in header.
-// Every listed secret is trusted (list two during a rotation).
+// Every listed secret is trusted (list two during a rotation). A secret is
+// used exactly as given, so one with leading or trailing white space (a line
+// end kept from a file) is refused rather than failing every request.
 func NewBodyHMACVerifier(header string, secrets ...string) (*BodyHMACVerifier, error) {
 	if header == "" {
 		return nil, fmt.Errorf("webhook: header name required")
@@ -47,6 +49,11 @@ func NewBodyHMACVerifier(header string, secrets ...string) (*BodyHMACVerifier, e
 	for i, s := range secrets {
 		if len(s) < minBodySecret {
 			return nil, fmt.Errorf("%w: secret %d is shorter than %d bytes", ErrInvalidKey, i, minBodySecret)
+		}
+		// The secret keys the HMAC byte for byte: a line end kept from a
+		// file would make every signature fail, a 401 for every webhook.
+		if strings.TrimSpace(s) != s {
+			return nil, fmt.Errorf("%w: secret %d starts or ends with white space (a line end from a file?)", ErrInvalidKey, i)
 		}
 		v.keys = append(v.keys, []byte(s))
 	}

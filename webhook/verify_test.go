@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -190,6 +191,27 @@ func TestBodyHMACVerifier(t *testing.T) {
 	}
 	if err := u.Verify(http.Header{}, body); !errorIs(err, ErrMissingHeader) {
 		t.Errorf("no header: %v", err)
+	}
+}
+
+// A secret read from a file or an env file often keeps its line end. The
+// body-HMAC schemes key with the secret's bytes as they are, so "whsec_…\n"
+// would verify nothing: every webhook a 401. Like a bad whsec_ secret in
+// NewStandardVerifier, it must fail at start-up instead.
+func TestBodyHMACVerifierRefusesSurroundingSpace(t *testing.T) {
+	for _, s := range []string{vecSecret + "\n", vecSecret + "\r\n", vecSecret + " ", " " + vecSecret, "\t" + vecSecret} {
+		if _, err := NewUMAaaSVerifier(s); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("secret %q: %v, want ErrInvalidKey", s, err)
+		} else if strings.Contains(err.Error(), vecSecret[6:]) {
+			t.Errorf("error %v leaks the secret", err)
+		}
+		if _, err := NewLightsparkVerifier(vecSecret, s); err == nil {
+			t.Errorf("second secret %q accepted", s)
+		}
+	}
+	// Inner spaces are the secret's own business.
+	if _, err := NewCoinbaseCommerceVerifier("a secret with spaces inside"); err != nil {
+		t.Error(err)
 	}
 }
 
