@@ -46,6 +46,13 @@ type sqlConn interface {
 // INSERT … ON CONFLICT … DO UPDATE … WHERE). Create the table with
 // [CreateTableSQL] or [SQLStore.CreateTable]; delete expired rows now and
 // then with [SQLStore.Purge].
+//
+// On SQLite, where one connection writes at a time, a statement refused
+// because another connection holds the lock (SQLITE_BUSY) is run again for
+// up to 5 seconds, so a pool opened without a busy timeout still works;
+// opening it with WAL and a busy timeout
+// ("file:receipts.db?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)"
+// with modernc.org/sqlite) lets SQLite do the waiting, which is faster.
 type SQLStore struct {
 	db    sqlConn
 	table string
@@ -153,8 +160,12 @@ func (s *SQLStore) Claim(ctx context.Context, id string, lease time.Duration) (s
 	}
 	// Two rounds: a row can be purged between the upsert and the look-up.
 	for range 2 {
-		now := s.now()
-		res, err := s.db.ExecContext(ctx, s.claim, id, token, now.Add(lease).UnixMicro(), now.UnixMicro())
+		var res sql.Result
+		err := s.busy(ctx, func() (err error) {
+			now := s.now()
+			res, err = s.db.ExecContext(ctx, s.claim, id, token, now.Add(lease).UnixMicro(), now.UnixMicro())
+			return err
+		})
 		if err != nil {
 			return "", fmt.Errorf("webhook: claiming %s: %w", id, err)
 		}
@@ -167,7 +178,7 @@ func (s *SQLStore) Claim(ctx context.Context, id string, lease time.Duration) (s
 		}
 		var state string
 		var expires int64
-		err = s.db.QueryRowContext(ctx, s.state, id).Scan(&state, &expires)
+		err = s.busy(ctx, func() error { return s.db.QueryRowContext(ctx, s.state, id).Scan(&state, &expires) })
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
@@ -184,8 +195,12 @@ func (s *SQLStore) Claim(ctx context.Context, id string, lease time.Duration) (s
 
 // Complete implements [Store].
 func (s *SQLStore) Complete(ctx context.Context, id, token string, retain time.Duration) error {
-	now := s.now()
-	res, err := s.db.ExecContext(ctx, s.complete, id, token, now.Add(retain).UnixMicro(), now.UnixMicro())
+	var res sql.Result
+	err := s.busy(ctx, func() (err error) {
+		now := s.now()
+		res, err = s.db.ExecContext(ctx, s.complete, id, token, now.Add(retain).UnixMicro(), now.UnixMicro())
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("webhook: completing %s: %w", id, err)
 	}
@@ -201,7 +216,7 @@ func (s *SQLStore) Complete(ctx context.Context, id, token string, retain time.D
 
 // Release implements [Store].
 func (s *SQLStore) Release(ctx context.Context, id, token string) error {
-	if _, err := s.db.ExecContext(ctx, s.release, id, token); err != nil {
+	if err := s.busy(ctx, func() error { _, err := s.db.ExecContext(ctx, s.release, id, token); return err }); err != nil {
 		return fmt.Errorf("webhook: releasing %s: %w", id, err)
 	}
 	return nil
@@ -210,9 +225,56 @@ func (s *SQLStore) Release(ctx context.Context, id, token string) error {
 // Purge deletes expired rows (finished retentions and abandoned leases) and
 // reports how many. Run it periodically, e.g. hourly.
 func (s *SQLStore) Purge(ctx context.Context) (int64, error) {
-	res, err := s.db.ExecContext(ctx, s.purge, s.now().UnixMicro())
+	var res sql.Result
+	err := s.busy(ctx, func() (err error) {
+		res, err = s.db.ExecContext(ctx, s.purge, s.now().UnixMicro())
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("webhook: purging %s: %w", s.table, err)
 	}
 	return res.RowsAffected()
+}
+
+// busyWait bounds how long a statement waits for SQLite's lock, like a
+// busy_timeout of 5 s.
+const busyWait = 5 * time.Second
+
+// busy runs f, and runs it again while SQLite answers that the database is
+// locked (SQLITE_BUSY: another connection is writing), for up to busyWait.
+// A database/sql pool opened without a busy_timeout gets that error as soon
+// as two requests write at once, and each would be a 500. A statement
+// refused with SQLITE_BUSY did nothing, so running it again is safe. Other
+// databases never answer so and run f once.
+func (s *SQLStore) busy(ctx context.Context, f func() error) error {
+	err := f()
+	if !isSQLiteBusy(err) {
+		return err
+	}
+	deadline := time.Now().Add(busyWait)
+	for pause := time.Millisecond; isSQLiteBusy(err) && time.Now().Before(deadline); pause = min(2*pause, 50*time.Millisecond) {
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		err = f()
+	}
+	return err
+}
+
+// isSQLiteBusy recognises SQLITE_BUSY (primary result code 5) from
+// modernc.org/sqlite (an error with Code() int) and, by its message, from
+// other SQLite drivers (mattn/go-sqlite3: "database is locked").
+func isSQLiteBusy(err error) bool {
+	if err == nil {
+		return false
+	}
+	var coded interface{ Code() int }
+	if errors.As(err, &coded) && coded.Code()&0xff == 5 {
+		return true
+	}
+	return strings.Contains(err.Error(), "database is locked")
 }

@@ -313,6 +313,61 @@ func TestSQLStoreCreateTableConcurrently(t *testing.T) {
 	}
 }
 
+// A platform opening SQLite the plain way (no busy_timeout in the DSN) gets
+// SQLITE_BUSY as soon as two requests write at once. Every such error was a
+// 500 (and for vaspd's synchronous approval webhook, sent once, a rejected
+// payment): the store must wait for the lock instead.
+func TestSQLStoreSQLiteWithoutBusyTimeout(t *testing.T) {
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "receipts.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s, err := NewSQLStore(db, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.CreateTable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 4, 20
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	start := make(chan struct{})
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for i := range each {
+				id := fmt.Sprintf("Webhook:%d-%d", w, i)
+				tok, err := s.Claim(ctx, id, time.Minute)
+				if err == nil {
+					if i%2 == 0 {
+						err = s.Complete(ctx, id, tok, time.Hour)
+					} else {
+						err = s.Release(ctx, id, tok)
+					}
+				}
+				if err == nil && i%5 == 0 {
+					_, err = s.Purge(ctx)
+				}
+				if err != nil {
+					if failed.Add(1) <= 3 {
+						t.Errorf("%s: %v", id, err)
+					}
+				}
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		t.Fatalf("%d of %d operations failed", n, workers*each)
+	}
+}
+
 func TestMemoryStoreSweeps(t *testing.T) {
 	ctx := context.Background()
 	clock := newFakeClock()
