@@ -28,7 +28,7 @@ func Example_receiving() {
 	}
 	handler, err := webhook.NewHandler(webhook.HandlerConfig{
 		Verifier: verifier,
-		Store:    &webhook.MemoryStore{}, // or webhook.NewSQLStore(db, "") for several instances
+		Store:    &webhook.MemoryStore{}, // one process; for several, or across restarts, a *webhook.SQLStore (ExampleNewSQLStore)
 		Logger:   slog.New(slog.DiscardHandler),
 		Handler: webhook.EventHandlerFunc(func(ctx context.Context, ev webhook.Event) (webhook.Reply, error) {
 			switch e := ev.(type) {
