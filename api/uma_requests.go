@@ -27,18 +27,23 @@ func (h *umaHandlers) requestPay(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("{}"))
 }
 
-// listUmaRequests is GET /uma-requests?userId=…: UMA requests received for
-// our users, newest first, cursor-paginated.
+// listUmaRequests is GET /uma-requests?userId=…&status=…: UMA requests
+// received for our users, newest first, cursor-paginated; status is one of
+// the statuses an UMA request reads with (PENDING, PROCESSING, PAID,
+// EXPIRED).
 func (h *paymentHandlers) listUmaRequests(w http.ResponseWriter, r *http.Request) error {
 	p, err := ParseListParams(r)
 	if err != nil {
 		return err
 	}
-	userID, err := QueryID(r, "userId", vaspd.IDUser)
-	if err != nil {
+	f := vasp.UmaRequestFilter{Status: r.URL.Query().Get("status")}
+	if f.UserID, err = QueryID(r, "userId", vaspd.IDUser); err != nil {
 		return err
 	}
-	rs, err := h.v.ListUmaRequests(r.Context(), userID, p.After, p.Limit+1)
+	if f.Status != "" && !vasp.ValidUmaRequestStatus(f.Status) {
+		return vaspd.InvalidInput("status %q is not an UMA request status (PENDING, PROCESSING, PAID, EXPIRED)", vaspd.Truncate(f.Status, 32))
+	}
+	rs, err := h.v.ListUmaRequests(r.Context(), f, p.After, p.Limit+1)
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,38 @@ type UmaRequest struct {
 	Currency    string    `json:"currency"`
 	ExpiresAt   time.Time `json:"expiresAt"`
 	CreatedAt   time.Time `json:"createdAt"`
+	// Status is whether it is paid (UmaRequestPending, …), derived when
+	// read from the quotes paying it, never stored (selectUmaRequests).
+	Status string `json:"status"`
+	// TransactionID is the payment that paid it (PAID) or is paying it
+	// (PROCESSING); "" otherwise, and left out of the JSON.
+	TransactionID string `json:"transactionId,omitempty"`
+}
+
+// UMA request statuses. A request is paid at most once (see payment): by
+// the quotes paying it, as execute counts them, a FAILED payment given
+// back to the user not counting.
+const (
+	// UmaRequestPending: no payment of it is in flight or COMPLETED, and
+	// it has not expired: it can be paid.
+	UmaRequestPending = "PENDING"
+	// UmaRequestProcessing: a payment of it is in flight (its quote
+	// PROCESSING), whether or not the request has expired since.
+	UmaRequestProcessing = "PROCESSING"
+	// UmaRequestPaid: a payment of it COMPLETED (final).
+	UmaRequestPaid = "PAID"
+	// UmaRequestExpired: unpaid past its expiry (ExpiresAt); it can no
+	// longer be paid.
+	UmaRequestExpired = "EXPIRED"
+)
+
+// ValidUmaRequestStatus reports whether s is an UMA request status.
+func ValidUmaRequestStatus(s string) bool {
+	switch s {
+	case UmaRequestPending, UmaRequestProcessing, UmaRequestPaid, UmaRequestExpired:
+		return true
+	}
+	return false
 }
 
 // maxExpiry is the latest invoice expiry an UMA request may have.
@@ -102,7 +134,8 @@ func (s *Service) ReceiveUmaRequest(ctx context.Context, body []byte) (UmaReques
 	now := s.clock.Now().UTC().Truncate(time.Microsecond)
 	r := UmaRequest{ID: vaspd.NewID(vaspd.IDUmaRequest), UserID: user.UserID, ReceiverUMA: recv.String(),
 		InvoiceUUID: inv.InvoiceUUID, Invoice: strings.TrimPrefix(strings.TrimSpace(req.Invoice), "uma://"),
-		Amount: inv.Amount, Currency: inv.ReceivingCurrency.Code, ExpiresAt: inv.ExpiresAt().UTC(), CreatedAt: now}
+		Amount: inv.Amount, Currency: inv.ReceivingCurrency.Code, ExpiresAt: inv.ExpiresAt().UTC(), CreatedAt: now,
+		Status: UmaRequestPending} // verified unexpired, and nothing pays it yet
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		// ByUMALocal may answer from a cache that a deletion made by
 		// another process has not reached, and a deletion may commit
@@ -117,8 +150,8 @@ func (s *Service) ReceiveUmaRequest(ctx context.Context, body []byte) (UmaReques
 		// repeat answers a request kept already, by this transaction's
 		// first look or by a copy that committed while it ran.
 		repeat := func() (bool, error) {
-			prev, err := scanUmaRequest(tx.QueryRowContext(ctx, `SELECT `+umaRequestColumns+` FROM uma_requests
-				WHERE receiver_uma = $1 AND invoice_uuid = $2`, r.ReceiverUMA, r.InvoiceUUID))
+			prev, err := scanUmaRequest(tx.QueryRowContext(ctx, selectUmaRequests(3)+`
+				WHERE receiver_uma = $1 AND invoice_uuid = $2`, r.ReceiverUMA, r.InvoiceUUID, store.Micros(now)))
 			if errors.Is(err, sql.ErrNoRows) {
 				return false, nil
 			}
@@ -159,20 +192,47 @@ func (s *Service) ReceiveUmaRequest(ctx context.Context, body []byte) (UmaReques
 	return r, nil
 }
 
-// asWebhook is r as the UMA_REQUEST webhook carries it: the same object
-// GET /uma-requests/{id} answers (api's TestUmaRequestWebhookParses
-// compares the two).
+// asWebhook is r as the UMA_REQUEST webhook carries it: the object
+// GET /uma-requests/{id} answers, less the status GET derives when read
+// (PENDING at receipt; api's TestUmaRequestWebhookParses compares the
+// two).
 func (r UmaRequest) asWebhook() webhook.UmaRequest {
 	return webhook.UmaRequest{ID: r.ID, UserID: r.UserID, ReceiverUmaAddress: r.ReceiverUMA, InvoiceUUID: r.InvoiceUUID,
 		Invoice: r.Invoice, Amount: r.Amount, Currency: r.Currency, ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt}
 }
 
+// umaRequestColumns are the stored columns of uma_requests.
 const umaRequestColumns = `id, user_id, receiver_uma, invoice_uuid, invoice, amount, currency, expires_at, created_at`
+
+// selectUmaRequests selects UMA requests with their status and transaction
+// (scanUmaRequest), derived from the quotes paying them (uma_request_id,
+// migration 0490): PAID when one is COMPLETED, PROCESSING when one is
+// PROCESSING (naming that quote's transaction), else EXPIRED from the
+// expiry on, else PENDING; FAILED, PENDING and EXPIRED quotes do not count,
+// as execute does not count them (payment.paidBy). At most one quote of a
+// request is PROCESSING or COMPLETED at a time (claimPayments), but should
+// there be more, COMPLETED wins, then the first transaction. Conditions on
+// the stored columns, or on status, follow as a WHERE; nowParam numbers
+// the placeholder of the time it is read at (Micros), which decides expiry.
+func selectUmaRequests(nowParam int) string {
+	paying := func(status string) string {
+		return `(SELECT MIN(q.transaction_id) FROM uma_quotes q WHERE q.uma_request_id = r.id AND q.status = '` + status + `')`
+	}
+	return fmt.Sprintf(`SELECT `+umaRequestColumns+`, status, transaction_id FROM (
+		SELECT `+umaRequestColumns+`,
+			CASE WHEN paid IS NOT NULL THEN '%[2]s' WHEN paying IS NOT NULL THEN '%[3]s'
+				WHEN expires_at <= $%[1]d THEN '%[4]s' ELSE '%[5]s' END AS status,
+			COALESCE(paid, paying, '') AS transaction_id
+		FROM (SELECT r.*, `+paying(QuoteCompleted)+` AS paid, `+paying(QuoteProcessing)+` AS paying
+			FROM uma_requests r) AS paid_or_not) AS uma_requests_read`,
+		nowParam, UmaRequestPaid, UmaRequestProcessing, UmaRequestExpired, UmaRequestPending)
+}
 
 func scanUmaRequest(row interface{ Scan(...any) error }) (UmaRequest, error) {
 	var r UmaRequest
 	var exp, created int64
-	if err := row.Scan(&r.ID, &r.UserID, &r.ReceiverUMA, &r.InvoiceUUID, &r.Invoice, &r.Amount, &r.Currency, &exp, &created); err != nil {
+	if err := row.Scan(&r.ID, &r.UserID, &r.ReceiverUMA, &r.InvoiceUUID, &r.Invoice, &r.Amount, &r.Currency, &exp, &created,
+		&r.Status, &r.TransactionID); err != nil {
 		return UmaRequest{}, err
 	}
 	r.ExpiresAt, r.CreatedAt = store.Time(exp), store.Time(created)
@@ -185,7 +245,7 @@ func (s *Service) GetUmaRequest(ctx context.Context, id string) (UmaRequest, err
 	if _, err := vaspd.ParseID(vaspd.IDUmaRequest, id); err != nil {
 		return UmaRequest{}, notFound
 	}
-	r, err := scanUmaRequest(s.db.QueryRowContext(ctx, `SELECT `+umaRequestColumns+` FROM uma_requests WHERE id = $1`, id))
+	r, err := scanUmaRequest(s.db.QueryRowContext(ctx, selectUmaRequests(2)+` WHERE id = $1`, id, store.Micros(s.clock.Now())))
 	if errors.Is(err, sql.ErrNoRows) {
 		return UmaRequest{}, notFound
 	}
@@ -195,19 +255,27 @@ func (s *Service) GetUmaRequest(ctx context.Context, id string) (UmaRequest, err
 	return r, nil
 }
 
-// ListUmaRequests returns the UMA requests sent to userID (all users when
-// empty), newest first, after the id cursor (exclusive; "" = from the
-// newest), at most limit.
-func (s *Service) ListUmaRequests(ctx context.Context, userID, cursor string, limit int) ([]UmaRequest, error) {
+// UmaRequestFilter narrows ListUmaRequests; a zero field does not.
+type UmaRequestFilter struct {
+	UserID string
+	Status string // one of the UMA request statuses (ValidUmaRequestStatus)
+}
+
+// ListUmaRequests returns the UMA requests f selects, newest first, after
+// the id cursor (exclusive; "" = from the newest), at most limit.
+func (s *Service) ListUmaRequests(ctx context.Context, f UmaRequestFilter, cursor string, limit int) ([]UmaRequest, error) {
 	w := store.Where{}
-	if userID != "" {
-		w.Add("user_id = ?", userID)
+	if f.UserID != "" {
+		w.Add("user_id = ?", f.UserID)
+	}
+	if f.Status != "" {
+		w.Add("status = ?", f.Status)
 	}
 	if cursor != "" {
 		w.Add("id < ?", cursor)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+umaRequestColumns+` FROM uma_requests WHERE `+w.String()+
-		fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, w.Next()), append(w.Args(), limit)...)
+	rows, err := s.db.QueryContext(ctx, selectUmaRequests(w.Next()+1)+` WHERE `+w.String()+
+		fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, w.Next()), append(w.Args(), limit, store.Micros(s.clock.Now()))...)
 	if err != nil {
 		return nil, fmt.Errorf("list UMA requests: %w", err)
 	}
