@@ -10,7 +10,8 @@ import (
 // UMA_REQUEST, vaspd's own type. vaspd builds its payloads from these
 // structs and platforms decode them with [Parse], so both sides share one
 // definition. (UMA_REQUEST's [UmaRequest] is also what GET /uma-requests/{id}
-// answers, from package vasp's own struct; api's TestUmaRequestWebhookParses
+// answers, from package vasp's own struct, less the status and
+// transactionId GET derives when read; api's TestUmaRequestWebhookParses
 // checks the two agree.)
 //
 // Money is int64 in the currency's smallest unit. Exchange rates and fee
@@ -110,7 +111,10 @@ type UmaRequestWebhook struct {
 }
 
 // UmaRequest is an UMA request received for one of the platform's users:
-// the same object GET /uma-requests/{id} answers.
+// the object GET /uma-requests/{id} answers, as received. GET adds where
+// the request stands (status PENDING, PROCESSING, PAID or EXPIRED, and the
+// transactionId paying or paid it), which this webhook, sent at receipt,
+// does not carry: the request is PENDING then.
 type UmaRequest struct {
 	// ID is "UmaRequest:<uuidv7>", what a quote paying it names as umaRequestId.
 	ID string `json:"id"`
