@@ -336,6 +336,14 @@ const lostInvoiceMargin = time.Hour
 // last: payments the sweep cannot end (an invoice the node cannot look
 // up, a credit that keeps failing) must not keep it from those behind
 // them, as a batch always taken from the first would.
+//
+// A sweep stops at the first lookup that finds the node unreachable
+// (lightning.ErrUnavailable): every lookup after it would fail alike,
+// each maybe only after the node client's timeout (lnd's 30 s), and the
+// sweep runs in the settlement loop, which would be held up that long
+// again and again (200 times per batch) after the node came back. The
+// next sweep resumes at the payment whose lookup failed, so none behind
+// it is skipped.
 func (s *Service) sweepPending(ctx context.Context) {
 	cutoff := store.Micros(s.clock.Now().Add(-10 * time.Second))
 	rows, err := s.db.QueryContext(ctx, `SELECT id, payment_hash, invoice FROM uma_transactions
@@ -364,14 +372,22 @@ func (s *Service) sweepPending(ctx context.Context) {
 		s.log.Warn("sweep pending payments: read", "err", rerr)
 	}
 	rows.Close()
+	// Where the next sweep starts: after this batch if it was full, from
+	// the first if it was the last; a sweep that stops early sets it to
+	// resume at the payment it stopped at (stop).
+	next := ""
 	if n == sweepBatch && last != "" && rerr == nil {
-		s.sweepAfter = last
-	} else {
-		s.sweepAfter = "" // the end: next sweep from the first
+		next = last
+	}
+	stop := func(i int) {
+		if i > 0 {
+			s.sweepAfter = todo[i-1].id
+		} // else as it was: this sweep dealt with none
 	}
 	var failed []lookupFailure
-	defer func() { s.noteLookupFailures(ctx, failed) }()
-	for _, p := range todo {
+	left := 0 // the payments a stop left without a lookup (see lookupFailure)
+	defer func() { s.noteLookupFailures(ctx, failed, left) }()
+	for i, p := range todo {
 		h := p.hash
 		hash, err := lightning.ParseHash(h)
 		if err != nil {
@@ -387,10 +403,16 @@ func (s *Service) sweepPending(ctx context.Context) {
 		}
 		if err != nil {
 			if ctx.Err() != nil {
+				stop(i)
 				return // stopping: the lookup was cut, not refused
 			}
-			failed = append(failed, lookupFailure{id: p.id, hash: h, err: err,
-				unreachable: errors.Is(err, lightning.ErrUnavailable)})
+			if errors.Is(err, lightning.ErrUnavailable) {
+				failed = append(failed, lookupFailure{id: p.id, hash: h, err: err, unreachable: true})
+				left = len(todo) - i - 1
+				stop(i)
+				return
+			}
+			failed = append(failed, lookupFailure{id: p.id, hash: h, err: err})
 			continue
 		}
 		switch {
@@ -404,6 +426,7 @@ func (s *Service) sweepPending(ctx context.Context) {
 			s.expire(ctx, h)
 		}
 	}
+	s.sweepAfter = next
 }
 
 // Lookups the sweep could not make. A PENDING payment whose invoice lookup
@@ -415,12 +438,14 @@ func (s *Service) sweepPending(ctx context.Context) {
 // one per pending payment):
 //
 //   - The node cannot be reached (lightning.ErrUnavailable: down,
-//     starting, timing out). Every payment fails alike and will complete
-//     by itself once the node is back, so naming each one tells nothing:
-//     one WARN line with the count and the first error when a sweep first
-//     meets the outage, then once every lookupLogEvery while it lasts (a
-//     sweep with no such failure ends it, so the next outage is logged at
-//     once).
+//     starting, timing out). Every payment would fail alike and will
+//     complete by itself once the node is back, so the sweep stops at the
+//     first such failure (sweepPending) and naming each payment tells
+//     nothing: one WARN line with the count of the payments the sweep
+//     left without an answer (the one that failed and those behind it in
+//     the batch) and the error when a sweep first meets the outage, then
+//     once every lookupLogEvery while it lasts (a sweep with no such
+//     failure ends it, so the next outage is logged at once).
 //   - Anything else: the node answered about this invoice but its answer
 //     is unusable (lnd's amounts out of range, a malformed field: see
 //     lightning/lnd), or the stored payment hash does not parse. That
@@ -450,8 +475,9 @@ const (
 )
 
 // noteLookupFailures logs the lookups one sweep could not make (see
-// lookupFailure).
-func (s *Service) noteLookupFailures(ctx context.Context, failed []lookupFailure) {
+// lookupFailure), and left, how many payments it did not look up for
+// stopping at the node's being unreachable.
+func (s *Service) noteLookupFailures(ctx context.Context, failed []lookupFailure, left int) {
 	now := s.clock.Now()
 	var unreachable, broken []lookupFailure
 	for _, f := range failed {
@@ -483,8 +509,8 @@ func (s *Service) noteLookupFailures(ctx context.Context, failed []lookupFailure
 
 	if logOutage {
 		f := unreachable[0]
-		s.log.Warn("sweep pending payments: the Lightning node could not be reached to look up their invoices; they stay PENDING and are looked up again each sweep",
-			"count", len(unreachable), "payment_hash", f.hash, "err", f.err)
+		s.log.Warn("sweep pending payments: the Lightning node could not be reached to look up their invoices; they stay PENDING, and each sweep tries again from the one that failed",
+			"count", len(unreachable)+left, "payment_hash", f.hash, "err", f.err)
 	}
 	if len(news) > 0 {
 		hashes := make([]string, 0, min(len(news), lookupLogList))
