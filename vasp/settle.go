@@ -344,7 +344,13 @@ const lostInvoiceMargin = time.Hour
 // again and again (200 times per batch) after the node came back. The
 // next sweep resumes at the payment whose lookup failed, so none behind
 // it is skipped.
+//
+// Sweeps are exclusive (sweepMu): one started during another waits for it
+// and goes on from where it stopped, rather than taking the same batch
+// and racing it for the cursor.
 func (s *Service) sweepPending(ctx context.Context) {
+	s.sweepMu.Lock()
+	defer s.sweepMu.Unlock()
 	cutoff := store.Micros(s.clock.Now().Add(-10 * time.Second))
 	rows, err := s.db.QueryContext(ctx, `SELECT id, payment_hash, invoice FROM uma_transactions
 		WHERE direction = $1 AND status = $2 AND updated_at < $3 AND id > $4 ORDER BY id LIMIT $5`,

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vaspd/vaspd/ledger"
 	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
@@ -185,5 +186,118 @@ func TestSweepStopsWhileTheNodeIsUnreachable(t *testing.T) {
 			wantEndHooks(t, db, p.id, "EXPIRED/QUOTE_EXPIRED")
 		}
 		wantEndHooks(t, db, paid.id, "COMPLETED/")
+	})
+}
+
+// inFlightNode is the real node whose LookupInvoice takes a little while
+// and records how many lookups were ever in flight at once.
+type inFlightNode struct {
+	lightning.Node
+	mu       sync.Mutex
+	now, max int
+}
+
+func (n *inFlightNode) LookupInvoice(ctx context.Context, h lightning.Hash) (lightning.Invoice, error) {
+	n.mu.Lock()
+	n.now++
+	n.max = max(n.max, n.now)
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		n.now--
+		n.mu.Unlock()
+	}()
+	time.Sleep(5 * time.Millisecond)
+	return n.Node.LookupInvoice(ctx, h)
+}
+
+// Sweeps of the pending payments are exclusive: one run by hand (as
+// tests do, with Run's loop sweeping as well) waits for the one under way,
+// and they share the cursor of the next sweep safely (run under -race).
+// Each paid payment is credited once.
+func TestConcurrentSweeps(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		node := &inFlightNode{Node: w.node}
+		s := w.service(t, func(o *vasp.Options) { o.Node = node })
+		const n = 6
+		for range n {
+			_, err := s.PayRequest(t.Context(), "bob", payRequest(t, sender.Signing, "$alice@vasp1.example", w.clock.Now()))
+			wantCode(t, err, "")
+		}
+		ps := incomingPayments(t, db)
+		paid := ps[:n/2]
+		for _, p := range paid {
+			if r, err := w.node.Pay(t.Context(), lightning.PayRequest{Invoice: p.invoice, Timeout: 10 * time.Second}); err != nil || r.Status != lightning.StatusSucceeded {
+				t.Fatalf("pay: %+v, %v", r, err)
+			}
+		}
+		w.clock.Advance(time.Minute)
+
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				<-start
+				for range 3 {
+					s.SweepPending(t.Context())
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+
+		if node.max != 1 {
+			t.Errorf("%d invoice lookups in flight at once; want sweeps one at a time", node.max)
+		}
+		for _, p := range paid {
+			if got := statusOf(t, s, p.id); got != vasp.StatusCompleted+"/" {
+				t.Fatalf("paid payment %s is %s, want COMPLETED", p.id, got)
+			}
+			wantEndHooks(t, db, p.id, "COMPLETED/")
+		}
+		if got := balance(t, db, ledger.UserAccount(w.bob.UserID), "EUR"); got != 500*n/2 {
+			t.Fatalf("bob has %d, want %d: each paid payment credited once", got, 500*n/2)
+		}
+	})
+}
+
+// slowForgetfulNode is the real node whose LookupInvoice takes a while and
+// knows no invoice. It keeps no state: sweeps running at once synchronise
+// through nothing of the test's, so the race detector sees what they
+// share unguarded.
+type slowForgetfulNode struct{ lightning.Node }
+
+func (slowForgetfulNode) LookupInvoice(context.Context, lightning.Hash) (lightning.Invoice, error) {
+	time.Sleep(2 * time.Millisecond)
+	return lightning.Invoice{}, lightning.ErrNotFound
+}
+
+// The cursor of the next sweep is shared safely by sweeps started at
+// once (a data race under -race otherwise).
+func TestConcurrentSweepsShareTheCursor(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		s := w.service(t, func(o *vasp.Options) { o.Node = slowForgetfulNode{Node: w.node} })
+		var ids []string
+		for range 4 {
+			ids = append(ids, lostInvoice(t, w, s, 24*time.Hour))
+		}
+		w.clock.Advance(time.Minute)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for range 5 {
+					s.SweepPending(t.Context())
+				}
+			})
+		}
+		wg.Wait()
+		for _, id := range ids {
+			if got := statusOf(t, s, id); got != vasp.StatusPending+"/" {
+				t.Fatalf("payment %s whose invoice has a day to live is %s, want PENDING", id, got)
+			}
+		}
 	})
 }

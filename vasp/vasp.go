@@ -117,7 +117,10 @@ type Service struct {
 	// transaction id; "" from the first). Only its goroutine uses it.
 	resolveAfter string
 	// sweepAfter is where the next sweep of pending incoming payments
-	// starts, alike; only watchSettlements's goroutine uses it.
+	// starts, alike. sweepMu makes those sweeps exclusive and guards
+	// sweepAfter: watchSettlements's goroutine sweeps, and so may others
+	// (tests do, beside Run).
+	sweepMu    sync.Mutex
 	sweepAfter string
 
 	// capped is when each payment the balance cap keeps PENDING (by
