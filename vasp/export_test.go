@@ -75,3 +75,17 @@ func (s *Service) RegisterRound(ctx context.Context) (int, error) { return s.reg
 func (s *Service) Fetch(ctx context.Context, method, u string) (int, []byte, error) {
 	return s.fetch(ctx, method, u, nil)
 }
+
+// NoteCapped reports, as a credit refused for the payee's balance cap
+// does, the payment with payment hash h.
+func (s *Service) NoteCapped(ctx context.Context, h string, cause error) { s.noteCapped(ctx, h, cause) }
+
+// CappedNotedMax bounds CappedNoted.
+const CappedNotedMax = cappedNotedMax
+
+// CappedNoted is how many payments the balance cap's log remembers.
+func (s *Service) CappedNoted() int {
+	s.cappedMu.Lock()
+	defer s.cappedMu.Unlock()
+	return len(s.capped)
+}

@@ -137,6 +137,11 @@ func (s *Service) creditLater(ctx context.Context, inv lightning.Invoice, cause 
 // bury everything else; the retries in between are logged at debug level.
 const cappedLogEvery = time.Hour
 
+// cappedNotedMax bounds how many payments' last report noteCapped keeps;
+// past it the oldest is forgotten (and may be logged again sooner than
+// cappedLogEvery).
+const cappedNotedMax = 1024
+
 // noteCapped logs that the credit of the settled payment with payment hash
 // h was refused for the payee's balance cap: as an error the first time
 // this process sees it and once every cappedLogEvery after, at debug level
@@ -147,18 +152,7 @@ func (s *Service) noteCapped(ctx context.Context, h string, cause error) {
 	last, seen := s.capped[h]
 	due := !seen || now.Sub(last) >= cappedLogEvery
 	if due {
-		if s.capped == nil {
-			s.capped = map[string]time.Time{}
-		}
-		// Entries past the interval would be logged anew anyway:
-		// dropping them forgets the payments credited since (by any
-		// process) and keeps the map to those still capped.
-		for k, t := range s.capped {
-			if now.Sub(t) >= cappedLogEvery {
-				delete(s.capped, k)
-			}
-		}
-		s.capped[h] = now
+		s.capped = noteAt(s.capped, h, now, cappedLogEvery, cappedNotedMax)
 	}
 	s.cappedMu.Unlock()
 	level := slog.LevelDebug
@@ -509,7 +503,7 @@ func (s *Service) noteLookupFailures(ctx context.Context, failed []lookupFailure
 			continue
 		}
 		news = append(news, f)
-		s.noteLookup(f.hash, now)
+		s.lookupNoted = noteAt(s.lookupNoted, f.hash, now, lookupLogEvery, lookupNotedMax)
 	}
 	s.lookupMu.Unlock()
 
@@ -529,29 +523,29 @@ func (s *Service) noteLookupFailures(ctx context.Context, failed []lookupFailure
 	}
 }
 
-// noteLookup records that the failing lookup of payment hash h was
-// reported at now, keeping at most lookupNotedMax entries. Called with
-// lookupMu held.
-func (s *Service) noteLookup(h string, now time.Time) {
-	if s.lookupNoted == nil {
-		s.lookupNoted = map[string]time.Time{}
+// noteAt records in m (made if nil, and returned) that the payment with
+// payment hash h was reported at now, keeping at most maxEntries entries:
+// those older than every would be reported anew anyway and go first, then
+// the oldest. Called with the lock guarding m held.
+func noteAt(m map[string]time.Time, h string, now time.Time, every time.Duration, maxEntries int) map[string]time.Time {
+	if m == nil {
+		m = map[string]time.Time{}
 	}
-	if _, seen := s.lookupNoted[h]; !seen && len(s.lookupNoted) >= lookupNotedMax {
-		// Entries past the interval would be reported anew anyway;
-		// if none is, the oldest goes.
-		oldest, at := "", now
-		for k, t := range s.lookupNoted {
-			if now.Sub(t) >= lookupLogEvery {
-				delete(s.lookupNoted, k)
-			} else if !t.After(at) {
+	if _, seen := m[h]; !seen && len(m) >= maxEntries {
+		oldest, at := "", time.Time{}
+		for k, t := range m {
+			if now.Sub(t) >= every {
+				delete(m, k)
+			} else if oldest == "" || t.Before(at) {
 				oldest, at = k, t
 			}
 		}
-		if len(s.lookupNoted) >= lookupNotedMax {
-			delete(s.lookupNoted, oldest)
+		if len(m) >= maxEntries {
+			delete(m, oldest)
 		}
 	}
-	s.lookupNoted[h] = now
+	m[h] = now
+	return m
 }
 
 // expireLost expires the PENDING payment whose invoice the node does not

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -180,6 +181,42 @@ func TestSettlementPastBalanceCapLogsOnceAnHour(t *testing.T) {
 		var st string
 		if err := db.QueryRowContext(t.Context(), `SELECT status FROM uma_transactions WHERE invoice = $1`, resp.PR).Scan(&st); err != nil || st != vasp.StatusPending {
 			t.Fatalf("payment past the cap is %s (%v), want PENDING", st, err)
+		}
+	})
+}
+
+// What this process remembers of the payments the balance cap keeps
+// PENDING (to log each once an hour) is bounded: a flood of them within
+// the hour (a payee far over its cap paid many times) does not grow it
+// without end. Each is logged as an error the first time all the same,
+// and one just reported is not again within the hour.
+func TestCappedPaymentsRememberedBounded(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		var logs syncBuffer
+		s := w.service(t, func(o *vasp.Options) {
+			o.Log = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		})
+		const n = 3000
+		hash := func(i int) string { return fmt.Sprintf("%064x", i) }
+		for i := range n {
+			s.NoteCapped(t.Context(), hash(i), ledger.ErrOverflow)
+			w.clock.Advance(time.Millisecond)
+		}
+		if got := s.CappedNoted(); got > vasp.CappedNotedMax {
+			t.Errorf("%d payments the cap keeps PENDING remembered after %d within the hour; want at most %d", got, n, vasp.CappedNotedMax)
+		}
+		if got := logs.count(t, slog.LevelError, "balance cap"); got != n {
+			t.Fatalf("%d of %d payments first refused for the cap logged as errors", got, n)
+		}
+		s.NoteCapped(t.Context(), hash(n-1), ledger.ErrOverflow)
+		if got := logs.count(t, slog.LevelError, "balance cap"); got != n {
+			t.Fatalf("the payment reported last logged as an error again within the hour")
+		}
+		w.clock.Advance(time.Hour)
+		s.NoteCapped(t.Context(), hash(n-1), ledger.ErrOverflow)
+		if got := logs.count(t, slog.LevelError, "balance cap"); got != n+1 {
+			t.Fatalf("the payment still refused an hour later not logged as an error again")
 		}
 	})
 }
