@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vaspd/vaspd/api"
+	"github.com/vaspd/vaspd/auth"
+	"github.com/vaspd/vaspd/store/storetest"
 )
 
 // TestMetricsMethodLabelIsBounded: net/http accepts any token as a method,
@@ -47,6 +49,34 @@ func TestMetricsMethodLabelIsBounded(t *testing.T) {
 					t.Fatalf("an invented method reached a label: %s", l.GetValue())
 				}
 			}
+		}
+	}
+}
+
+// TestPlatformResponsesAreNotStored: platform API answers carry user data
+// and, for POST /tokens, a secret shown once: no cache (a proxy's, a
+// browser's) may keep them, whatever their status. The public operations
+// endpoints are not platform data and are left alone.
+func TestPlatformResponsesAreNotStored(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, storetest.SQLite(t), nil)
+	for _, c := range []struct {
+		method, path string
+		tok          *auth.CreatedToken
+		body         string
+	}{
+		{"GET", "/tokens", &f.admin, ""},
+		{"POST", "/tokens", &f.admin, `{"name":"x","permissions":["VIEW"]}`},
+		{"GET", "/tokens", nil, ""},        // 401
+		{"GET", "/tokens", &f.viewer, ""},  // 403
+		{"POST", "/tokens", &f.admin, `{`}, // 400
+	} {
+		st, _, h := f.send(t, c.method, c.path, c.tok, "application/json", c.body)
+		if got := h.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("%s %s (%d): Cache-Control %q, want no-store", c.method, c.path, st, got)
+		}
+		if h.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("%s %s (%d): the platform API must not allow other origins", c.method, c.path, st)
 		}
 	}
 }

@@ -82,8 +82,14 @@ func (s *Server) Logger() *slog.Logger { return s.log }
 
 // Handle registers a platform-API route that needs permission perm.
 // pattern is a net/http pattern such as "GET /users/{id}".
+// Its answers, errors included, are marked Cache-Control: no-store: they
+// carry users' data and, for POST /tokens, a secret shown once.
 func (s *Server) Handle(pattern string, perm vaspd.Permission, h HandlerFunc) {
-	s.mux.Handle(pattern, s.wrap(s.authenticate(perm, h)))
+	inner := s.wrap(s.authenticate(perm, h))
+	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		inner.ServeHTTP(w, r)
+	}))
 }
 
 // HandlePublic registers an unauthenticated route (UMA endpoints, devnet).
