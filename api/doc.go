@@ -1,6 +1,7 @@
 // Package api is vaspd's HTTP surface: the public UMA endpoints other VASPs
 // call, the authenticated platform API (modelled on Lightspark's UMAaaS API),
-// and the operations endpoints (/healthz, /readyz, /metrics).
+// and the operations endpoints (/healthz, /readyz, and /metrics, which needs a
+// VIEW token unless Options.PublicMetrics).
 //
 // The platform-API conventions live here, once, so endpoints cannot drift:
 //

@@ -80,3 +80,43 @@ func TestPlatformResponsesAreNotStored(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsNeedAToken: /metrics tells anyone who can read it the
+// business's volumes (requests per route, payments, webhook backlog), so
+// by default it is a platform endpoint like the others: Basic auth with
+// VIEW, never cached. PublicMetrics serves it to anyone, for deployments
+// whose network already keeps it private.
+func TestMetricsNeedAToken(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, storetest.SQLite(t), nil)
+	st, body, h := f.send(t, "GET", "/metrics", nil, "", "")
+	wantError(t, st, body, 401, "UNAUTHORIZED")
+	if h.Get("WWW-Authenticate") == "" {
+		t.Error("a 401 without WWW-Authenticate")
+	}
+	req, _ := http.NewRequest("GET", f.srv.URL+"/metrics", nil)
+	req.SetBasicAuth(f.viewer.ClientID, f.viewer.ClientSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "vaspd_http_request_duration_seconds") {
+		t.Fatalf("/metrics with a VIEW token: %d %.200s", resp.StatusCode, b)
+	}
+	if got := resp.Header.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("/metrics: Cache-Control %q, want no-store", got)
+	}
+
+	public := httptest.NewServer(api.New(api.Options{PublicMetrics: true}).Handler())
+	t.Cleanup(public.Close)
+	resp, err = http.Get(public.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/metrics with PublicMetrics: %d", resp.StatusCode)
+	}
+}

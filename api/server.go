@@ -26,6 +26,10 @@ type Options struct {
 	Ready func(ctx context.Context) error
 
 	Tokens *auth.Tokens
+
+	// PublicMetrics serves /metrics to anyone. By default it needs a
+	// token with VIEW, as it tells the business's volumes.
+	PublicMetrics bool
 }
 
 // Server routes and serves vaspd's HTTP API. Build it with New, add feature
@@ -56,7 +60,15 @@ func New(opts Options) *Server {
 	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), metrics: newHTTPMetrics(opts.Registry)}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry}))
+	metrics := promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry})
+	if opts.PublicMetrics {
+		s.mux.Handle("GET /metrics", metrics)
+	} else {
+		s.Handle("GET /metrics", vaspd.PermView, func(w http.ResponseWriter, r *http.Request) error {
+			metrics.ServeHTTP(w, r)
+			return nil
+		})
+	}
 	s.mux.Handle("/", s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		if allow := s.allowedMethods(r); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))

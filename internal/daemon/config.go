@@ -33,6 +33,7 @@ type Config struct {
 	LogLevel        string
 	ShutdownTimeout time.Duration
 	DBRetryTimeout  time.Duration
+	MetricsPublic   bool
 
 	SigningKeyFile    string
 	EncryptionKeyFile string
@@ -61,6 +62,7 @@ func (c *Config) Declare(s *config.Set) {
 	s.String(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long in-flight requests and workers get to finish on shutdown (0 = the default)")
 	s.Duration(&c.DBRetryTimeout, "db-retry-timeout", 0, "give up if the database stays unreachable this long at start (0 = keep retrying)")
+	s.Bool(&c.MetricsPublic, "metrics-public", false, "serve /metrics to anyone; by default it needs an API token with VIEW, as it tells the business's volumes")
 	s.String(&c.SigningKeyFile, "uma-signing-key-file", "", "file with the hex secp256k1 UMA signing key (default: generated on first start and kept in the database)")
 	s.String(&c.EncryptionKeyFile, "uma-encryption-key-file", "", "file with the hex secp256k1 UMA encryption key (default: generated on first start and kept in the database)")
 	c.Lightning.declare(s)

@@ -195,6 +195,8 @@ func (d *Daemon) start(ctx context.Context) error {
 		Clock:    d.clock,
 		Ready:    d.ready,
 		Tokens:   tokens,
+
+		PublicMetrics: d.cfg.MetricsPublic,
 	})
 	srv.MountUsers(userSvc, led, provider, d.cfg.Domain)
 	srv.MountUserImports(imports, d.cfg.Domain)

@@ -488,3 +488,21 @@ func TestWarnsOfANewerSchema(t *testing.T) {
 		t.Errorf("a warning of a newer schema on a fresh database:\n%s", log.String())
 	}
 }
+
+// TestMetricsSetting: the daemon's /metrics needs a token unless
+// metrics-public says otherwise.
+func TestMetricsSetting(t *testing.T) {
+	t.Parallel()
+	r := start(t, Config{DataDir: filepath.Join(t.TempDir(), "data")})
+	id, secret := credential(t, r.out.String())
+	if st := get(t, r.url+"/metrics", "", ""); st != http.StatusUnauthorized {
+		t.Fatalf("/metrics without a token: %d, want 401", st)
+	}
+	if st := get(t, r.url+"/metrics", id, secret); st != 200 {
+		t.Fatalf("/metrics with the admin token: %d", st)
+	}
+	r2 := start(t, Config{DataDir: filepath.Join(t.TempDir(), "data"), MetricsPublic: true})
+	if st := get(t, r2.url+"/metrics", "", ""); st != 200 {
+		t.Fatalf("/metrics with metrics-public: %d, want 200", st)
+	}
+}
