@@ -20,10 +20,12 @@ import (
 func (s *Server) MountUMA(v *vasp.Service) {
 	h := &umaHandlers{v: v, log: s.log}
 	// LNURL (LUD-01) and UMA's configuration document are read by
-	// browser wallets too: every answer allows any origin.
+	// browser wallets too: every answer allows any origin. Every answer is
+	// JSON, errors quoting what the caller sent: nosniff.
 	public := func(pattern string, f http.HandlerFunc) {
 		s.HandlePublic(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Access-Control-Allow-Origin", "*")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
 			f(w, r)
 		}))
 	}
