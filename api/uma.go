@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -54,14 +55,40 @@ type umaHandlers struct {
 // umaError writes err as UMA's error JSON; unexpected errors are logged
 // with the request id and answered INTERNAL_ERROR without their cause.
 func (h *umaHandlers) umaError(w http.ResponseWriter, r *http.Request, err error) {
+	h.umaErrorStatus(w, r, 0, err)
+}
+
+// umaErrorStatus is umaError with an HTTP status other than the code's
+// (0: the code's), for what UMA's table has no code of its own for.
+func (h *umaHandlers) umaErrorStatus(w http.ResponseWriter, r *http.Request, status int, err error) {
 	e := uma.AsError(err)
 	if e.Code == uma.CodeInternalError {
 		h.log.Error("UMA request failed", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
 		e = uma.Errorf(uma.CodeInternalError, "internal error (request %s)", RequestID(r.Context()))
 	}
+	if status == 0 {
+		status = e.HTTPStatus()
+	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(e.HTTPStatus())
+	w.WriteHeader(status)
 	_, _ = w.Write(e.Body())
+}
+
+// readBody reads r's body, at most limit bytes. A body it cannot read is
+// answered with code, and one over the limit with 413 (UMA has no code for
+// it), without reading the rest; ok is false then.
+func (h *umaHandlers) readBody(w http.ResponseWriter, r *http.Request, limit int64, code uma.ErrorCode) (body []byte, ok bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		h.umaErrorStatus(w, r, http.StatusRequestEntityTooLarge, uma.Errorf(code, "request body is larger than %d bytes", limit))
+		return nil, false
+	case err != nil:
+		h.umaError(w, r, uma.Errorf(code, "request body unreadable"))
+		return nil, false
+	}
+	return body, true
 }
 
 func (h *umaHandlers) pubkey(w http.ResponseWriter, r *http.Request) {
@@ -97,13 +124,11 @@ func (h *umaHandlers) payreq(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet {
 		req, err = uma.ParsePayRequestQuery(r.URL.Query())
 	} else {
-		var body []byte
-		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, 256<<10))
-		if err == nil {
-			req, err = uma.ParsePayRequest(body)
-		} else {
-			err = uma.Errorf(uma.CodeParsePayreqRequestError, "request body unreadable or over 256 KiB")
+		body, ok := h.readBody(w, r, 256<<10, uma.CodeParsePayreqRequestError)
+		if !ok {
+			return
 		}
+		req, err = uma.ParsePayRequest(body)
 	}
 	if err != nil {
 		h.umaError(w, r, err)
@@ -118,9 +143,8 @@ func (h *umaHandlers) payreq(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *umaHandlers) utxoCallback(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 256<<10))
-	if err != nil {
-		h.umaError(w, r, uma.Errorf(uma.CodeParseUTXOCallbackError, "request body unreadable or over 256 KiB"))
+	body, ok := h.readBody(w, r, 256<<10, uma.CodeParseUTXOCallbackError)
+	if !ok {
 		return
 	}
 	txid := r.URL.Query().Get("txid")

@@ -1,11 +1,14 @@
 package api_test
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/uma"
 )
 
 // umaDo sends a request to f and returns the response with its body read.
@@ -23,16 +26,8 @@ func umaDo(t *testing.T, f *payFixture, method, path, contentType, body string) 
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
-	return resp, b.String()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
 }
 
 // TestUMAAnswersAreNotSniffed: UMA's answers, errors included, are JSON
@@ -55,6 +50,51 @@ func TestUMAAnswersAreNotSniffed(t *testing.T) {
 		}
 		if got := resp.Header.Get("Content-Type"); got != "application/json" {
 			t.Errorf("%s %s: Content-Type %q", c.method, c.path, got)
+		}
+	}
+}
+
+// zeros is an endless body of JSON-ish bytes that counts what was read.
+type zeros struct{ n int64 }
+
+func (z *zeros) Read(p []byte) (int, error) {
+	if z.n >= 100<<20 {
+		return 0, io.EOF
+	}
+	for i := range p {
+		p[i] = ' '
+	}
+	z.n += int64(len(p))
+	return len(p), nil
+}
+
+// TestUMABodyTooLarge: a body over an UMA endpoint's limit is a 413 (the
+// request was refused for its size, not for its content) with UMA's error
+// JSON, answered without reading the rest of a 100 MB body.
+func TestUMABodyTooLarge(t *testing.T) {
+	t.Parallel()
+	f := newPayFixture(t, storetest.SQLite(t))
+	for _, c := range []struct {
+		path string
+		code uma.ErrorCode
+	}{
+		{"/api/uma/payreq/bob", uma.CodeParsePayreqRequestError},
+		{"/api/uma/utxoCallback?txid=x", uma.CodeParseUTXOCallbackError},
+		{"/api/uma/request_pay", uma.CodeInvalidRequestFormat},
+	} {
+		body := &zeros{}
+		req, _ := http.NewRequest("POST", f.base+c.path, io.MultiReader(strings.NewReader(`{"a":"`), body))
+		req.Header.Set("Content-Type", "application/json")
+		start := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", c.path, err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		wantUMAError(t, resp.StatusCode, raw, 413, c.code)
+		if body.n >= 100<<20 || time.Since(start) > 10*time.Second {
+			t.Errorf("%s: the server read %d bytes in %s before answering", c.path, body.n, time.Since(start))
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"io"
 	"net/http"
 
 	"github.com/vaspd/vaspd"
@@ -14,9 +13,8 @@ import (
 // kept, announced to the platform (UMA_REQUEST webhook) and answered 200;
 // the platform decides whether its user pays.
 func (h *umaHandlers) requestPay(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, vasp.MaxUmaRequestBody))
-	if err != nil {
-		h.umaError(w, r, uma.Errorf(uma.CodeInvalidRequestFormat, "UMA request body is unreadable or larger than %d bytes", vasp.MaxUmaRequestBody))
+	body, ok := h.readBody(w, r, vasp.MaxUmaRequestBody, uma.CodeInvalidRequestFormat)
+	if !ok {
 		return
 	}
 	if _, err := h.v.ReceiveUmaRequest(r.Context(), body); err != nil {

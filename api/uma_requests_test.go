@@ -88,7 +88,7 @@ func TestReceiveUmaRequest(t *testing.T) {
 			{"not json", `invoice=uma1`, 400, uma.CodeInvalidRequestFormat},
 			{"no invoice", `{}`, 400, uma.CodeInvalidRequestFormat},
 			{"not an invoice", `{"invoice":"lnbc1"}`, 400, uma.CodeInvalidInvoice},
-			{"huge", `{"invoice":"` + strings.Repeat("q", 20000) + `"}`, 400, uma.CodeInvalidRequestFormat},
+			{"huge", `{"invoice":"` + strings.Repeat("q", 20000) + `"}`, 413, uma.CodeInvalidRequestFormat},
 		} {
 			status, raw, _ := f.call(t, "POST", "/api/uma/request_pay", nil, c.body)
 			var m map[string]any

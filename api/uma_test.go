@@ -179,7 +179,7 @@ func TestUMAPayreqHostile(t *testing.T) {
 			{"amount wrong type", `{"amount":{"x":1},"convert":"EUR"}`, 400, uma.CodeParsePayreqRequestError},
 			{"payerData wrong type", `{"amount":"1000.EUR","convert":"EUR","payerData":"x"}`, 400, uma.CodeParsePayreqRequestError},
 			{"compliance wrong type", `{"amount":"1000.EUR","convert":"EUR","payerData":{"identifier":"` + me + `","compliance":[1]}}`, 400, uma.CodeParsePayreqRequestError},
-			{"oversized", `{"amount":"1000.EUR","comment":"` + strings.Repeat("x", 300<<10) + `"}`, 400, uma.CodeParsePayreqRequestError},
+			{"oversized", `{"amount":"1000.EUR","comment":"` + strings.Repeat("x", 300<<10) + `"}`, 413, uma.CodeParsePayreqRequestError},
 			{"missing identifier", noPayerData, 400, uma.CodeMissingMandatoryPayerData},
 			{"unknown currency", mustJSON(t, f.payReq(t, 1000, "XXX", "XXX", me, key, now)), 400, uma.CodeInvalidCurrency},
 			{"currency mismatch", mustJSON(t, f.payReq(t, 1000, "USD", "EUR", me, key, now)), 400, uma.CodeInvalidCurrency},
@@ -262,7 +262,7 @@ func TestUMAUtxoCallback(t *testing.T) {
 		}{
 			{"malformed", good, `{"utxos":`, 400, uma.CodeParseUTXOCallbackError},
 			{"wrong types", good, `{"utxos":"x","vaspDomain":7}`, 400, uma.CodeParseUTXOCallbackError},
-			{"oversized", good, `{"utxos":[],"vaspDomain":"` + strings.Repeat("a", 300<<10) + `"}`, 400, uma.CodeParseUTXOCallbackError},
+			{"oversized", good, `{"utxos":[],"vaspDomain":"` + strings.Repeat("a", 300<<10) + `"}`, 413, uma.CodeParseUTXOCallbackError},
 			{"unknown txid", "/api/uma/utxoCallback?txid=Transaction:019a0000-0000-7000-8000-000000000000", valid, 404, uma.CodeRequestNotFound},
 			{"no txid", "/api/uma/utxoCallback", valid, 404, uma.CodeRequestNotFound},
 			{"garbage txid", "/api/uma/utxoCallback?txid=%27%20OR%201=1", valid, 404, uma.CodeRequestNotFound},
