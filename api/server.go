@@ -120,8 +120,8 @@ func (s *Server) wrap(h HandlerFunc) http.Handler {
 }
 
 // allowedMethods lists the methods that have a route for r's path other
-// than the catch-all "/", so that a wrong method is told apart from a
-// wrong path (405, not 404).
+// than the catch-alls ("/", "/api/uma/": patterns naming no method), so
+// that a wrong method is told apart from a wrong path (405, not 404).
 func (s *Server) allowedMethods(r *http.Request) []string {
 	var out []string
 	for _, m := range []string{http.MethodDelete, http.MethodGet, http.MethodHead, http.MethodPatch, http.MethodPost, http.MethodPut} {
@@ -130,7 +130,7 @@ func (s *Server) allowedMethods(r *http.Request) []string {
 		}
 		probe := *r
 		probe.Method = m
-		if _, pattern := s.mux.Handler(&probe); pattern != "" && pattern != "/" {
+		if _, pattern := s.mux.Handler(&probe); pattern != "" && !strings.HasPrefix(pattern, "/") {
 			out = append(out, m)
 		}
 	}

@@ -19,7 +19,7 @@ import (
 
 // MountUMA adds the UMA protocol endpoints served by v.
 func (s *Server) MountUMA(v *vasp.Service) {
-	h := &umaHandlers{v: v, log: s.log}
+	h := &umaHandlers{v: v, log: s.log, allowed: s.allowedMethods}
 	// LNURL (LUD-01) and UMA's configuration document are read by
 	// browser wallets too: every answer allows any origin. Every answer is
 	// JSON, errors quoting what the caller sent: nosniff.
@@ -37,19 +37,40 @@ func (s *Server) MountUMA(v *vasp.Service) {
 	public("GET /api/uma/payreq/{user}", h.payreq)
 	public("POST /api/uma/utxoCallback", h.utxoCallback)
 	public("POST /api/uma/request_pay", h.requestPay)
-	// Anything else under the UMA prefixes (wrong method, extra path
+	// Anything else under the UMA paths (wrong method, extra path
 	// segments) still answers in UMA's words, not the platform API's.
 	public("/api/uma/", h.notFound)
 	public("/.well-known/lnurlp/", h.notFound)
+	public("/.well-known/lnurlpubkey", h.notFound)
+	public("/.well-known/uma-configuration", h.notFound)
 }
 
+// notFound answers what no UMA route serves: 405 with Allow when the path
+// has routes for other methods (UMA has no code for it: REQUEST_NOT_FOUND,
+// with the status saying which it is), a CORS preflight (OPTIONS) for them
+// with 204, 404 otherwise.
 func (h *umaHandlers) notFound(w http.ResponseWriter, r *http.Request) {
-	h.umaError(w, r, uma.Errorf(uma.CodeRequestNotFound, "no UMA endpoint %s %s", r.Method, vaspd.Truncate(r.URL.Path, 200)))
+	if allow := h.allowed(r); len(allow) > 0 {
+		methods := strings.Join(allow, ", ")
+		w.Header().Set("Allow", methods)
+		if r.Method == http.MethodOptions {
+			w.Header().Set("Access-Control-Allow-Methods", methods)
+			w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
+			w.Header().Set("Access-Control-Max-Age", "86400")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		h.umaErrorStatus(w, r, http.StatusMethodNotAllowed, uma.Errorf(uma.CodeRequestNotFound,
+			"%s %s is not allowed; use %s", vaspd.Truncate(r.Method, 20), vaspd.Truncate(r.URL.Path, 200), methods))
+		return
+	}
+	h.umaError(w, r, uma.Errorf(uma.CodeRequestNotFound, "no UMA endpoint %s %s", vaspd.Truncate(r.Method, 20), vaspd.Truncate(r.URL.Path, 200)))
 }
 
 type umaHandlers struct {
-	v   *vasp.Service
-	log *slog.Logger
+	v       *vasp.Service
+	log     *slog.Logger
+	allowed func(*http.Request) []string // the methods r's path has routes for (Server.allowedMethods)
 }
 
 // umaError writes err as UMA's error JSON; unexpected errors are logged

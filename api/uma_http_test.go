@@ -98,3 +98,53 @@ func TestUMABodyTooLarge(t *testing.T) {
 		}
 	}
 }
+
+// TestUMAMethods: an UMA endpoint asked with a method it does not serve
+// answers 405 naming the ones it does (Allow), in UMA's error JSON with
+// CORS, as a wrong path answers 404; a browser's CORS preflight (OPTIONS)
+// is answered 204 with the methods and the Content-Type header allowed.
+func TestUMAMethods(t *testing.T) {
+	t.Parallel()
+	f := newPayFixture(t, storetest.SQLite(t))
+	for _, c := range []struct{ method, path, allow string }{
+		{"PUT", "/api/uma/payreq/bob", "GET, HEAD, POST"},
+		{"DELETE", "/.well-known/lnurlp/bob", "GET, HEAD"},
+		{"GET", "/api/uma/utxoCallback", "POST"},
+		{"HEAD", "/api/uma/request_pay", "POST"},
+		{"POST", "/.well-known/lnurlpubkey", "GET, HEAD"},
+		{"FOO", "/.well-known/uma-configuration", "GET, HEAD"},
+	} {
+		resp, body := umaDo(t, f, c.method, c.path, "", "")
+		if c.method == "HEAD" {
+			if resp.StatusCode != 405 {
+				t.Errorf("%s %s: %d, want 405", c.method, c.path, resp.StatusCode)
+			}
+		} else {
+			wantUMAError(t, resp.StatusCode, []byte(body), 405, uma.CodeRequestNotFound)
+		}
+		if got := resp.Header.Get("Allow"); got != c.allow {
+			t.Errorf("%s %s: Allow %q, want %q", c.method, c.path, got, c.allow)
+		}
+		if resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("%s %s: no CORS header", c.method, c.path)
+		}
+	}
+	// A wrong path is still a 404.
+	resp, body := umaDo(t, f, "GET", "/api/uma/nothing", "", "")
+	wantUMAError(t, resp.StatusCode, []byte(body), 404, uma.CodeRequestNotFound)
+
+	req, _ := http.NewRequest("OPTIONS", f.base+"/api/uma/payreq/bob", nil)
+	req.Header.Set("Origin", "https://wallet.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "content-type")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "*" ||
+		resp.Header.Get("Access-Control-Allow-Methods") != "GET, HEAD, POST" ||
+		!strings.EqualFold(resp.Header.Get("Access-Control-Allow-Headers"), "Content-Type") {
+		t.Fatalf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+}

@@ -340,15 +340,18 @@ func TestUMAWellKnown(t *testing.T) {
 		}
 		status, raw, _ = f.call(t, "POST", "/api/uma/request_pay", nil, `{"invoice":"uma1x"}`)
 		wantUMAError(t, status, raw, 400, uma.CodeInvalidInvoice)
-		for _, tc := range []struct{ method, path string }{
-			{"PUT", "/api/uma/payreq/bob"},
-			{"DELETE", "/.well-known/lnurlp/bob"},
-			{"GET", "/.well-known/lnurlp/bob/extra"},
-			{"GET", "/api/uma/utxoCallback"},
-			{"GET", "/api/uma/nothing"},
+		for _, tc := range []struct {
+			method, path string
+			status       int
+		}{
+			{"PUT", "/api/uma/payreq/bob", 405},
+			{"DELETE", "/.well-known/lnurlp/bob", 405},
+			{"GET", "/.well-known/lnurlp/bob/extra", 404},
+			{"GET", "/api/uma/utxoCallback", 405},
+			{"GET", "/api/uma/nothing", 404},
 		} {
 			status, raw, _ := f.call(t, tc.method, tc.path, nil, "")
-			wantUMAError(t, status, raw, 404, uma.CodeRequestNotFound)
+			wantUMAError(t, status, raw, tc.status, uma.CodeRequestNotFound)
 		}
 	})
 }
