@@ -51,6 +51,17 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	wrote  bool
+	// panicAnswer, when set, answers a request whose handler panicked
+	// instead of the platform API's error JSON (see onPanic).
+	panicAnswer func(http.ResponseWriter, *http.Request)
+}
+
+// onPanic makes f answer the request served through w if its handler
+// panics, for routes whose errors are not the platform API's (UMA's).
+func onPanic(w http.ResponseWriter, f func(http.ResponseWriter, *http.Request)) {
+	if sw, ok := w.(*statusWriter); ok {
+		sw.panicAnswer = f
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -98,7 +109,11 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				}
 				s.log.ErrorContext(ctx, "panic in handler", "request_id", id, "panic", fmt.Sprint(p),
 					"stack", string(debug.Stack()))
-				if !sw.wrote {
+				switch {
+				case sw.wrote:
+				case sw.panicAnswer != nil:
+					sw.panicAnswer(sw, r)
+				default:
 					WriteError(sw, r, nil, vaspd.Internal(fmt.Errorf("panic: %v", p)))
 				}
 			}

@@ -27,6 +27,7 @@ func (s *Server) MountUMA(v *vasp.Service) {
 		s.HandlePublic(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Access-Control-Allow-Origin", "*")
 			w.Header().Set("X-Content-Type-Options", "nosniff")
+			onPanic(w, h.panicked)
 			f(w, r)
 		}))
 	}
@@ -90,9 +91,20 @@ func (h *umaHandlers) umaErrorStatus(w http.ResponseWriter, r *http.Request, sta
 	if status == 0 {
 		status = e.HTTPStatus()
 	}
+	writeUMAError(w, status, e)
+}
+
+func writeUMAError(w http.ResponseWriter, status int, e *uma.Error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(e.Body())
+}
+
+// panicked answers a request whose handler panicked (the middleware has
+// logged it) as every UMA error is answered.
+func (h *umaHandlers) panicked(w http.ResponseWriter, r *http.Request) {
+	writeUMAError(w, http.StatusInternalServerError,
+		uma.Errorf(uma.CodeInternalError, "internal error (request %s)", RequestID(r.Context())))
 }
 
 // readBody reads r's body, at most limit bytes. A body it cannot read is

@@ -1,14 +1,20 @@
 package api_test
 
 import (
+	"context"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/vaspd/vaspd/api"
 	"github.com/vaspd/vaspd/store/storetest"
 	"github.com/vaspd/vaspd/uma"
+	"github.com/vaspd/vaspd/vasp"
 )
 
 // umaDo sends a request to f and returns the response with its body read.
@@ -146,5 +152,48 @@ func TestUMAMethods(t *testing.T) {
 		resp.Header.Get("Access-Control-Allow-Methods") != "GET, HEAD, POST" ||
 		!strings.EqualFold(resp.Header.Get("Access-Control-Allow-Headers"), "Content-Type") {
 		t.Fatalf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+// countingHandler counts log records by message.
+type countingHandler struct {
+	mu   sync.Mutex
+	msgs map[string]int
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.msgs[r.Message]++
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestUMAPanicAnswersUMAError: a panic in an UMA handler is recovered,
+// logged once, and answered as the UMA endpoints answer every error
+// (UMA's error JSON, with CORS), not with the platform API's error JSON.
+func TestUMAPanicAnswersUMAError(t *testing.T) {
+	t.Parallel()
+	logs := &countingHandler{msgs: map[string]int{}}
+	s := api.New(api.Options{Logger: slog.New(logs)})
+	s.MountUMA(&vasp.Service{}) // a Service not made by vasp.New panics when used
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	resp, err := http.Get(srv.URL + "/.well-known/lnurlpubkey")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	wantUMAError(t, resp.StatusCode, raw, 500, uma.CodeInternalError)
+	if resp.Header.Get("Access-Control-Allow-Origin") != "*" || resp.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("headers: %v", resp.Header)
+	}
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	if logs.msgs["panic in handler"] != 1 || logs.msgs["UMA request failed"] != 0 {
+		t.Errorf("log records: %v, want one \"panic in handler\"", logs.msgs)
 	}
 }
