@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/api"
 	"github.com/vaspd/vaspd/auth"
 	"github.com/vaspd/vaspd/store/storetest"
@@ -118,5 +119,50 @@ func TestMetricsNeedAToken(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("/metrics with PublicMetrics: %d", resp.StatusCode)
+	}
+}
+
+// TestJSONTypeErrorsSpeakJSON: a value of the wrong JSON type is named in
+// JSON's words (a string, an integer, an array, an object), never by the
+// Go type it was to be decoded into: "api.createTokenRequest" or
+// "[]string" tell a client nothing and leak how the server is built.
+func TestJSONTypeErrorsSpeakJSON(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, storetest.SQLite(t), nil)
+	for body, want := range map[string]string{
+		`[]`:                                "request body must be a JSON object",
+		`"x"`:                               "request body must be a JSON object",
+		`{"name":["a"]}`:                    `field "name" must be a string`,
+		`{"name":"x","permissions":"VIEW"}`: `field "permissions" must be an array`,
+	} {
+		st, m := f.do(t, "POST", "/tokens", &f.admin, "application/json", body)
+		wantError(t, st, m, 400, "INVALID_INPUT")
+		if msg, _ := m["message"].(string); msg != want {
+			t.Errorf("%s: message %q, want %q", body, msg, want)
+		}
+	}
+}
+
+func TestJSONTypeErrorsSpeakJSONForAmounts(t *testing.T) {
+	t.Parallel()
+	type body struct {
+		Amount int64 `json:"amount"`
+		Ok     bool  `json:"ok"`
+	}
+	for in, want := range map[string]string{
+		`{"amount":1.5}`:                  `field "amount" must be an integer`,
+		`{"amount":1e3}`:                  `field "amount" must be an integer`,
+		`{"amount":"5"}`:                  `field "amount" must be an integer`,
+		`{"amount":9223372036854775808}`:  `field "amount" must be an integer in range (9223372036854775808 is too large)`,
+		`{"amount":-9223372036854775809}`: `field "amount" must be an integer in range (-9223372036854775809 is too large)`,
+		`{"ok":"yes"}`:                    `field "ok" must be true or false`,
+	} {
+		r := httptest.NewRequest("POST", "/", strings.NewReader(in))
+		r.Header.Set("Content-Type", "application/json")
+		var v body
+		err := api.DecodeJSON(r, &v)
+		if e := vaspd.AsError(err); e.Status != 400 || e.Message != want {
+			t.Errorf("%s: %v, want 400 %q", in, err, want)
+		}
 	}
 }

@@ -2,12 +2,14 @@ package api
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 	"unicode"
 
@@ -147,8 +149,10 @@ func jsonError(err error) error {
 		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "request body is truncated JSON")
 	case errors.As(err, &syntaxErr):
 		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "malformed JSON at byte %d", syntaxErr.Offset)
+	case errors.As(err, &typeErr) && typeErr.Field == "":
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidInput, "request body must be a JSON object")
 	case errors.As(err, &typeErr):
-		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidInput, "field %q must be %s", typeErr.Field, typeErr.Type)
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidInput, "field %q must be %s", typeErr.Field, jsonKind(typeErr))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidInput, "unknown field %s",
 			strings.TrimPrefix(err.Error(), "json: unknown field "))
@@ -156,6 +160,42 @@ func jsonError(err error) error {
 		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "malformed JSON: %s", vaspd.Truncate(err.Error(), 200))
 	}
 }
+
+// jsonKind names what JSON value the field of e takes, in JSON's words: the
+// Go type tells a client nothing (and says how the server is built).
+func jsonKind(e *json.UnmarshalTypeError) string {
+	t := e.Type
+	if t == nil {
+		return "of another type"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Implements(textUnmarshaler) || reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return "a string"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if v, ok := strings.CutPrefix(e.Value, "number "); ok && !strings.ContainsAny(v, ".eE") {
+			return "an integer in range (" + vaspd.Truncate(v, 30) + " is too large)"
+		}
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "of another type"
+}
+
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 
 // PathID reads a typed id from the route's path parameter name and checks it.
 func PathID(r *http.Request, name, typ, notFoundCode string) (string, error) {
