@@ -286,6 +286,7 @@ func (h *paymentHandlers) executeQuote(w http.ResponseWriter, r *http.Request) e
 	if err := checkIdempotencyKey(key, idempotencyMaxKey); err != nil {
 		return err
 	}
+	answerWithin(w, h.v.PayTimeout()) // the payment is awaited
 	t, err := h.v.ExecuteQuote(r.Context(), id, key)
 	if err != nil {
 		return err

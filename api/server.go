@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -39,6 +40,26 @@ type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	metrics *httpMetrics
+}
+
+// WriteTimeout is the http.Server's WriteTimeout vaspd serves with
+// (internal/daemon): how long an answer may take, from the end of the
+// request's headers, before the connection is closed, which bounds a client
+// that never reads its answer. A handler that waits longer by design calls
+// answerWithin.
+const WriteTimeout = 60 * time.Second
+
+// answerMargin is the time answerWithin adds to a handler's wait for the
+// work around it and for writing the answer.
+const answerMargin = 30 * time.Second
+
+// answerWithin lets the handler answering w wait up to d (an approval, a
+// payment), which configuration may set above WriteTimeout, and still have
+// its answer written: otherwise the caller would get a closed connection
+// and no answer after WriteTimeout.
+func answerWithin(w http.ResponseWriter, d time.Duration) {
+	d = max(d+answerMargin, WriteTimeout)
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
 }
 
 // HandlerFunc is the signature of every API handler: it returns errors

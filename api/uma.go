@@ -167,6 +167,7 @@ func (h *umaHandlers) payreq(w http.ResponseWriter, r *http.Request) {
 		h.umaError(w, r, err)
 		return
 	}
+	answerWithin(w, h.v.ApprovalTimeout()) // the platform's approval is awaited
 	resp, err := h.v.PayRequest(r.Context(), localPart(r), req)
 	if err != nil {
 		h.umaError(w, r, err)

@@ -73,6 +73,13 @@ func keyServer(t *testing.T, keys func(domain string) *uma.Keys) (string, *uma.K
 
 func newPayFixture(t *testing.T, db *store.DB) *payFixture {
 	t.Helper()
+	return newPayFixtureWith(t, db, nil, nil)
+}
+
+// newPayFixtureWith is newPayFixture with opts changed by opt and the
+// HTTP server by srvOpt, before it starts (either may be nil).
+func newPayFixtureWith(t *testing.T, db *store.DB, opt func(*vasp.Options), srvOpt func(*http.Server)) *payFixture {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -98,8 +105,12 @@ func newPayFixture(t *testing.T, db *store.DB) *payFixture {
 	f.alice = vasp.Recipient{UserID: vaspd.NewID(vaspd.IDUser), PlatformUserID: "p-alice", Local: "alice", Name: "Alice Sender", Currencies: []string{"USD"}, KYCVerified: true}
 	f.bob = vasp.Recipient{UserID: vaspd.NewID(vaspd.IDUser), PlatformUserID: "p-bob", Local: "bob", Name: "Bob Receiver", Currencies: []string{"EUR"}}
 	dir := vasptest.Directory{f.alice.UserID: f.alice, f.bob.UserID: f.bob}
-	f.svc, err = vasp.New(vasp.Options{DB: db, Domain: f.domain, Keys: f.keys, Node: node, Ledger: f.ledger,
-		Rates: provider, Users: dir, Webhooks: hooks, ApprovalTimeout: 2 * time.Second})
+	opts := vasp.Options{DB: db, Domain: f.domain, Keys: f.keys, Node: node, Ledger: f.ledger,
+		Rates: provider, Users: dir, Webhooks: hooks, ApprovalTimeout: 2 * time.Second}
+	if opt != nil {
+		opt(&opts)
+	}
+	f.svc, err = vasp.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +130,9 @@ func newPayFixture(t *testing.T, db *store.DB) *payFixture {
 	srv := httptest.NewUnstartedServer(s.Handler())
 	srv.Listener.Close()
 	srv.Listener = ln
+	if srvOpt != nil {
+		srvOpt(srv.Config)
+	}
 	srv.Start()
 	done := make(chan struct{})
 	go func() { _ = f.svc.Run(ctx); close(done) }()

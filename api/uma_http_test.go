@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/vaspd/vaspd/api"
+	"github.com/vaspd/vaspd/delivery"
+	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/store/storetest"
 	"github.com/vaspd/vaspd/uma"
 	"github.com/vaspd/vaspd/vasp"
@@ -195,5 +197,65 @@ func TestUMAPanicAnswersUMAError(t *testing.T) {
 	defer logs.mu.Unlock()
 	if logs.msgs["panic in handler"] != 1 || logs.msgs["UMA request failed"] != 0 {
 		t.Errorf("log records: %v, want one \"panic in handler\"", logs.msgs)
+	}
+}
+
+// TestSlowAnswersOutliveTheWriteTimeout: the server's write timeout bounds
+// a client that never reads its answer, but a payreq waits for the
+// platform's approval (approval-timeout, which may be set far above the
+// write timeout) and an execute for the payment (pay-timeout): those
+// answers must still reach the caller, not a connection closed without one.
+func TestSlowAnswersOutliveTheWriteTimeout(t *testing.T) {
+	t.Parallel()
+	db := storetest.SQLite(t)
+	// The platform answers 202 and never decides: the payreq waits out
+	// the approval timeout, then answers SENDER_NOT_ACCEPTED.
+	platform := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(platform.Close)
+	hooks, err := delivery.New(db, delivery.Options{AllowNets: []string{"127.0.0.0/8"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := hooks.ConfigurePrimary(t.Context(), platform.URL); err != nil {
+		t.Fatal(err)
+	}
+	f := newPayFixtureWith(t, db, func(o *vasp.Options) {
+		o.Webhooks = hooks
+		o.ApprovalTimeout = 1500 * time.Millisecond
+	}, func(s *http.Server) { s.WriteTimeout = 500 * time.Millisecond })
+	body := mustJSON(t, f.payReq(t, 1000, "EUR", "EUR", "$alice@"+f.domain, f.keys.Signing, time.Now()))
+	req, _ := http.NewRequest("POST", f.base+"/api/uma/payreq/bob", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("the payreq got no answer: %v", err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	wantUMAError(t, resp.StatusCode, raw, 400, uma.CodeSenderNotAccepted)
+}
+
+// slowPayer is a node whose payments take a while to go out.
+type slowPayer struct {
+	lightning.Node
+	delay time.Duration
+}
+
+func (n slowPayer) Pay(ctx context.Context, req lightning.PayRequest) (lightning.Payment, error) {
+	time.Sleep(n.delay)
+	return n.Node.Pay(ctx, req)
+}
+
+func TestSlowExecuteOutlivesTheWriteTimeout(t *testing.T) {
+	t.Parallel()
+	f := newPayFixtureWith(t, storetest.SQLite(t), func(o *vasp.Options) {
+		o.Node = slowPayer{Node: o.Node, delay: 2 * time.Second}
+	}, func(s *http.Server) { s.WriteTimeout = time.Second })
+	q := f.quote(t, 1000)
+	status, raw, m := f.call(t, "POST", "/quotes/"+q+"/execute", &f.admin, "")
+	if status != 200 || m["status"] == nil {
+		t.Fatalf("execute: %d %s", status, raw)
 	}
 }

@@ -206,6 +206,14 @@ func New(opts Options) (*Service, error) {
 // Domain is our UMA domain.
 func (s *Service) Domain() string { return s.opt.Domain }
 
+// ApprovalTimeout is how long a payreq may wait for the platform's
+// approval (Options.ApprovalTimeout).
+func (s *Service) ApprovalTimeout() time.Duration { return s.opt.ApprovalTimeout }
+
+// PayTimeout is how long ExecuteQuote may wait for the payment
+// (Options.PayTimeout).
+func (s *Service) PayTimeout() time.Duration { return s.opt.PayTimeout }
+
 // address renders a local part as our UMA address.
 func (s *Service) address(local string) string { return "$" + local + "@" + s.opt.Domain }
 
