@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,17 +63,19 @@ func TestUMAAnswersAreNotSniffed(t *testing.T) {
 	}
 }
 
-// zeros is an endless body of JSON-ish bytes that counts what was read.
-type zeros struct{ n int64 }
+// zeros is a 100 MB body of JSON-ish bytes that counts what was read (by
+// the transport's goroutine, which may still be writing when the answer
+// has come).
+type zeros struct{ n atomic.Int64 }
 
 func (z *zeros) Read(p []byte) (int, error) {
-	if z.n >= 100<<20 {
+	if z.n.Load() >= 100<<20 {
 		return 0, io.EOF
 	}
 	for i := range p {
 		p[i] = ' '
 	}
-	z.n += int64(len(p))
+	z.n.Add(int64(len(p)))
 	return len(p), nil
 }
 
@@ -101,8 +104,8 @@ func TestUMABodyTooLarge(t *testing.T) {
 		raw, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		wantUMAError(t, resp.StatusCode, raw, 413, c.code)
-		if body.n >= 100<<20 || time.Since(start) > 10*time.Second {
-			t.Errorf("%s: the server read %d bytes in %s before answering", c.path, body.n, time.Since(start))
+		if n := body.n.Load(); n >= 100<<20 || time.Since(start) > 10*time.Second {
+			t.Errorf("%s: the server read %d bytes in %s before answering", c.path, n, time.Since(start))
 		}
 	}
 }
