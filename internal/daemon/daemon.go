@@ -211,7 +211,8 @@ func (d *Daemon) start(ctx context.Context) error {
 	srv.MountWebhooks(webhooks)
 	srv.MountUMA(payments)
 	srv.MountPayments(payments)
-	if embeddedNode != nil {
+	if embeddedNode != nil && d.cfg.Lightning.DevnetSecret != "" {
+		// Off without a secret: its paths are then unknown like any other.
 		srv.HandlePublic(embedded.DevnetPrefix, embeddedNode.DevnetHandler())
 	}
 	d.setHandler(srv.Handler())

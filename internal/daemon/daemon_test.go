@@ -506,3 +506,21 @@ func TestMetricsSetting(t *testing.T) {
 		t.Fatalf("/metrics with metrics-public: %d, want 200", st)
 	}
 }
+
+// TestDevnetOffAnswersErrorJSON: without a devnet secret the devnet is off,
+// and its paths are answered as any unknown path is (the error JSON), not
+// with net/http's text "404 page not found".
+func TestDevnetOffAnswersErrorJSON(t *testing.T) {
+	t.Parallel()
+	r := start(t, Config{DataDir: filepath.Join(t.TempDir(), "data")})
+	resp, err := http.Get(r.url + "/devnet/v1/info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 404 || body["code"] != "NOT_FOUND" ||
+		resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("devnet off: %d %s %v (%v)", resp.StatusCode, resp.Header.Get("Content-Type"), body, err)
+	}
+}
