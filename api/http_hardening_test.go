@@ -166,3 +166,29 @@ func TestJSONTypeErrorsSpeakJSONForAmounts(t *testing.T) {
 		}
 	}
 }
+
+// TestPanicAfterTheAnswerBegan: a handler that panics after writing part
+// of its answer cannot be answered 500 any more; the connection is cut, so
+// the client sees a broken answer, not a short one that looks whole.
+func TestPanicAfterTheAnswerBegan(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, storetest.SQLite(t), func(s *api.Server) {
+		s.Handle("GET /half", vaspd.PermView, func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"data":[`))
+			w.(http.Flusher).Flush()
+			panic("kaboom")
+		})
+	})
+	req, _ := http.NewRequest("GET", f.srv.URL+"/half", nil)
+	req.SetBasicAuth(f.admin.ClientID, f.admin.ClientSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil {
+		t.Fatalf("a panic mid-answer gave a complete-looking answer: %d %q", resp.StatusCode, b)
+	}
+}

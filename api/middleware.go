@@ -103,6 +103,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		s.metrics.inflight.Inc()
 		defer func() {
 			s.metrics.inflight.Dec()
+			abort := false
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
@@ -111,6 +112,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 					"stack", string(debug.Stack()))
 				switch {
 				case sw.wrote:
+					// Too late for a 500: cut the connection (below), so
+					// the client cannot take the part written for a whole.
+					abort = true
 				case sw.panicAnswer != nil:
 					sw.panicAnswer(sw, r)
 				default:
@@ -133,6 +137,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			}
 			s.log.Log(ctx, level, "http request", "request_id", id, "method", r.Method, "route", route,
 				"path", vaspd.Truncate(r.URL.Path, 200), "status", status, "duration_ms", float64(d.Microseconds())/1000)
+			if abort {
+				panic(http.ErrAbortHandler) // net/http closes the connection, logging nothing more
+			}
 		}()
 		next.ServeHTTP(sw, r)
 	})
