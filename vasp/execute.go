@@ -357,11 +357,20 @@ const resolveBatch = 100
 // last: payments that stay in flight for days (a stuck HTLC) must not keep
 // the resolver from those behind them, as a batch always taken from the
 // first would.
+//
+// A round stops at the first lookup that finds the node unreachable
+// (lightning.ErrUnavailable): every lookup after it would fail alike, each
+// maybe only after the node client's timeout (lnd's 30 s), so going on
+// would call an unreachable node up to resolveBatch times a round, up to
+// 50 minutes, and move the cursor past every payment it could not look
+// up. The next round resumes at the payment whose lookup failed, so none
+// behind it is skipped.
 func (s *Service) resolveOutgoingRound(ctx context.Context) {
 	cutoff := store.Micros(s.clock.Now().Add(-s.opt.PayTimeout - resolveMargin))
+	from := s.resolveAfter
 	rows, err := s.db.QueryContext(ctx, `SELECT `+txColumns+` FROM uma_transactions
 		WHERE direction = $1 AND status = $2 AND updated_at < $3 AND id > $4 ORDER BY id LIMIT $5`,
-		Outgoing, StatusProcessing, cutoff, s.resolveAfter, resolveBatch)
+		Outgoing, StatusProcessing, cutoff, from, resolveBatch)
 	if err != nil {
 		s.log.Warn("find payments in flight", "err", err)
 		return
@@ -389,7 +398,16 @@ func (s *Service) resolveOutgoingRound(ctx context.Context) {
 	default:
 		s.resolveAfter = "" // the end: next round from the first
 	}
-	for _, t := range stuck {
+	// stop ends the round before stuck[i], which the next round looks up
+	// first.
+	stop := func(i int) {
+		if i > 0 {
+			s.resolveAfter = stuck[i-1].ID
+		} else {
+			s.resolveAfter = from // this round dealt with none
+		}
+	}
+	for i, t := range stuck {
 		hash, err := lightning.ParseHash(t.PaymentHash)
 		if err != nil {
 			continue
@@ -414,7 +432,15 @@ func (s *Service) resolveOutgoingRound(ctx context.Context) {
 			continue
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				stop(i)
+				return // stopping: the lookup was cut, not refused
+			}
 			s.log.Warn("track payment", "transaction", t.ID, "err", err)
+			if errors.Is(err, lightning.ErrUnavailable) {
+				stop(i)
+				return
+			}
 			continue
 		}
 		if _, err := s.finish(ctx, t, p, nil); err != nil {

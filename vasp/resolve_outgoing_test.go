@@ -1,0 +1,214 @@
+package vasp_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/ledger"
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/vasp"
+)
+
+// trackOutageNode is the real node whose TrackPayment, while the node is
+// down, takes delay and fails with lightning.ErrUnavailable, as lnd's does
+// when lnd cannot be reached (each up to the client's timeout). answer is
+// how many lookups are still answered before it goes down: 0 down, < 0
+// never. Payments in stuck (set before the resolver runs) are reported in
+// flight, as lnd does for a stuck HTLC. With payDown, Pay fails before
+// reaching the node. It records the payment hashes it was asked about.
+type trackOutageNode struct {
+	lightning.Node
+	delay time.Duration
+	stuck map[lightning.Hash]bool
+
+	mu      sync.Mutex
+	answer  int
+	payDown bool
+	asked   []string
+}
+
+func (n *trackOutageNode) set(answer int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.answer = answer
+}
+
+func (n *trackOutageNode) setPayDown(down bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.payDown = down
+}
+
+// lookups are the payment hashes asked about since the last call.
+func (n *trackOutageNode) lookups() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	a := n.asked
+	n.asked = nil
+	return a
+}
+
+func (n *trackOutageNode) Pay(ctx context.Context, req lightning.PayRequest) (lightning.Payment, error) {
+	n.mu.Lock()
+	down := n.payDown
+	n.mu.Unlock()
+	if down {
+		return lightning.Payment{}, fmt.Errorf("lnd getinfo: %w: connection refused", lightning.ErrUnavailable)
+	}
+	return n.Node.Pay(ctx, req)
+}
+
+func (n *trackOutageNode) TrackPayment(ctx context.Context, h lightning.Hash) (lightning.Payment, error) {
+	n.mu.Lock()
+	n.asked = append(n.asked, h.String())
+	down := n.answer == 0
+	if n.answer > 0 {
+		n.answer--
+	}
+	n.mu.Unlock()
+	if down {
+		time.Sleep(n.delay)
+		return lightning.Payment{}, fmt.Errorf("lnd track: %w: %w", lightning.ErrUnavailable, context.DeadlineExceeded)
+	}
+	if n.stuck[h] {
+		return lightning.Payment{PaymentHash: h, Status: lightning.StatusInFlight}, nil
+	}
+	return n.Node.TrackPayment(ctx, h)
+}
+
+// outgoingPayments are the outgoing payments in the order the resolver
+// walks them (by id).
+func outgoingPayments(t *testing.T, db *store.DB) []pendingPayment {
+	t.Helper()
+	rows, err := db.QueryContext(t.Context(), `SELECT id, payment_hash, invoice FROM uma_transactions
+		WHERE direction = $1 ORDER BY id`, vasp.Outgoing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ps []pendingPayment
+	for rows.Next() {
+		var p pendingPayment
+		if err := rows.Scan(&p.id, &p.hash, &p.invoice); err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return ps
+}
+
+// stuckOutgoing records n PROCESSING outgoing payments of alice's whose
+// node payments are in flight for good (stuck HTLCs, as node reports
+// them), returning their payment hashes.
+func stuckOutgoing(t *testing.T, w *world, s *vasp.Service, n int) []lightning.Hash {
+	t.Helper()
+	now := w.clock.Now()
+	var hs []lightning.Hash
+	for range n {
+		var hash lightning.Hash
+		_, _ = rand.Read(hash[:])
+		tr := vasp.Transaction{ID: vaspd.NewID(vaspd.IDTransaction), Direction: vasp.Outgoing, Status: vasp.StatusProcessing,
+			UserID: w.alice.UserID, QuoteID: vaspd.NewID(vaspd.IDQuote), PaymentHash: hash.String(), Invoice: "lnbcrt1",
+			Currency: "USD", Amount: 10, Msats: 10_000, CreatedAt: now, UpdatedAt: now}
+		if err := s.InsertTransaction(t.Context(), tr); err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, hash)
+	}
+	return hs
+}
+
+// A resolver round stops at the first payment lookup that finds the node
+// unreachable: with lnd down or hanging, each lookup can take lnd's whole
+// timeout (30 s), and a round going on through its batch (100 lookups)
+// would call the node for every one of them, up to 50 minutes a round,
+// and move its cursor past them all. The next round resumes at the
+// payment whose lookup failed, so once the node is back every payment is
+// looked up, those behind the stop included, and the one never sent is
+// sent and booked.
+func TestResolverStopsWhileTheNodeIsUnreachable(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		q := h.fundedQuote(t)
+		node := &trackOutageNode{Node: h.w.node, delay: 20 * time.Millisecond, stuck: map[lightning.Hash]bool{}, answer: -1}
+		// The resolver sends the unsent payment with Pay, which waits up to
+		// the pay timeout, in real time: long enough for a loaded machine.
+		const payTimeout = 20 * time.Second
+		s := h.w.service(t, func(o *vasp.Options) { o.Node, o.PayTimeout = node, payTimeout })
+		const n = 6
+		for _, hash := range stuckOutgoing(t, h.w, s, n-1) {
+			node.stuck[hash] = true
+		}
+		// The last one is reserved but never sent: the node was down at
+		// execute.
+		node.setPayDown(true)
+		tr, err := s.ExecuteQuote(t.Context(), q.ID, "")
+		if err != nil || tr.Status != vasp.StatusProcessing {
+			t.Fatalf("execute with the node down: %s %v, want %s", tr.Status, err, vasp.StatusProcessing)
+		}
+		node.setPayDown(false)
+		ps := outgoingPayments(t, db)
+		if len(ps) != n || ps[n-1].id != tr.ID {
+			t.Fatalf("outgoing payments %v; want %d, the unsent one last", ps, n)
+		}
+		h.w.clock.Advance(payTimeout + time.Minute) // the resolver looks at payments in flight a while
+		node.lookups()
+
+		// The node is down: a round makes one lookup, not one per payment.
+		node.set(0)
+		for i := range 2 {
+			start := time.Now()
+			s.ResolveOutgoing(t.Context())
+			if got := node.lookups(); !slices.Equal(got, hashesOf(ps[:1])) {
+				t.Fatalf("round %d with the node unreachable looked up %d payments %v; want the first alone, %v", i+1, len(got), got, hashesOf(ps[:1]))
+			}
+			if d := time.Since(start); d > 10*node.delay {
+				t.Errorf("round %d with the node unreachable took %s", i+1, d)
+			}
+		}
+
+		// The node answers two lookups and is down again: the round stops
+		// at the third.
+		node.set(2)
+		s.ResolveOutgoing(t.Context())
+		if got := node.lookups(); !slices.Equal(got, hashesOf(ps[:3])) {
+			t.Fatalf("the round looked up %v; want the first three, %v, the third failing", got, hashesOf(ps[:3]))
+		}
+
+		// The node is back: the next round resumes at the payment whose
+		// lookup failed and goes on to the end, sending the unsent one.
+		node.set(-1)
+		s.ResolveOutgoing(t.Context())
+		if got := node.lookups(); !slices.Equal(got, hashesOf(ps[2:])) {
+			t.Fatalf("with the node back the round looked up %v; want from the third on, %v", got, hashesOf(ps[2:]))
+		}
+		if got := statusOf(t, s, tr.ID); got != vasp.StatusCompleted+"/" {
+			t.Fatalf("the unsent payment behind the stop is %s, want COMPLETED", got)
+		}
+		for _, p := range ps[:n-1] {
+			if got := statusOf(t, s, p.id); got != vasp.StatusProcessing+"/" {
+				t.Fatalf("payment %s in flight is %s, want PROCESSING", p.id, got)
+			}
+		}
+		if got, want := balance(t, db, ledger.UserAccount(h.w.alice.UserID), "USD"), int64(100_000)-q.SendingAmount; got != want {
+			t.Errorf("alice's balance is %d, want %d: paid once", got, want)
+		}
+
+		// The next round starts over from the first.
+		s.ResolveOutgoing(t.Context())
+		if got := node.lookups(); !slices.Equal(got, hashesOf(ps[:n-1])) {
+			t.Fatalf("the round after the end looked up %v; want from the first, %v", got, hashesOf(ps[:n-1]))
+		}
+	})
+}
