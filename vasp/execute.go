@@ -365,7 +365,13 @@ const resolveBatch = 100
 // 50 minutes, and move the cursor past every payment it could not look
 // up. The next round resumes at the payment whose lookup failed, so none
 // behind it is skipped.
+//
+// Rounds are exclusive (resolveMu): one started during another waits for
+// it and goes on from where it stopped, rather than taking the same batch,
+// looking up the same payments at once and racing it for the cursor.
 func (s *Service) resolveOutgoingRound(ctx context.Context) {
+	s.resolveMu.Lock()
+	defer s.resolveMu.Unlock()
 	cutoff := store.Micros(s.clock.Now().Add(-s.opt.PayTimeout - resolveMargin))
 	from := s.resolveAfter
 	rows, err := s.db.QueryContext(ctx, `SELECT `+txColumns+` FROM uma_transactions

@@ -212,3 +212,116 @@ func TestResolverStopsWhileTheNodeIsUnreachable(t *testing.T) {
 		}
 	})
 }
+
+// trackInFlightNode is the real node whose TrackPayment takes a little
+// while and records how many lookups were ever in flight at once.
+// Payments in stuck (set before the resolver runs) are reported in flight.
+type trackInFlightNode struct {
+	lightning.Node
+	stuck    map[lightning.Hash]bool
+	mu       sync.Mutex
+	now, max int
+}
+
+func (n *trackInFlightNode) TrackPayment(ctx context.Context, h lightning.Hash) (lightning.Payment, error) {
+	n.mu.Lock()
+	n.now++
+	n.max = max(n.max, n.now)
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		n.now--
+		n.mu.Unlock()
+	}()
+	time.Sleep(5 * time.Millisecond)
+	if n.stuck[h] {
+		return lightning.Payment{PaymentHash: h, Status: lightning.StatusInFlight}, nil
+	}
+	return n.Node.TrackPayment(ctx, h)
+}
+
+// Resolver rounds are exclusive: one run by hand (as tests do, with Run's
+// loop resolving as well) waits for the one under way, and they share the
+// cursor of the next round safely (run under -race). The payment left
+// unsent is sent and booked once.
+func TestConcurrentResolverRounds(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		q := h.fundedQuote(t)
+		node := &trackInFlightNode{Node: h.w.node, stuck: map[lightning.Hash]bool{}}
+		down := &lostAnswerNode{Node: node, down: true}
+		const payTimeout = 20 * time.Second
+		s := h.w.service(t, func(o *vasp.Options) { o.Node, o.PayTimeout = down, payTimeout })
+		for _, hash := range stuckOutgoing(t, h.w, s, 5) {
+			node.stuck[hash] = true
+		}
+		tr, err := s.ExecuteQuote(t.Context(), q.ID, "")
+		if err != nil || tr.Status != vasp.StatusProcessing {
+			t.Fatalf("execute with the node down: %s %v, want %s", tr.Status, err, vasp.StatusProcessing)
+		}
+		s = h.w.service(t, func(o *vasp.Options) { o.Node, o.PayTimeout = node, payTimeout })
+		h.w.clock.Advance(payTimeout + time.Minute)
+
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				<-start
+				for range 3 {
+					s.ResolveOutgoing(t.Context())
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+
+		if node.max != 1 {
+			t.Errorf("%d payment lookups in flight at once; want rounds one at a time", node.max)
+		}
+		if got := statusOf(t, s, tr.ID); got != vasp.StatusCompleted+"/" {
+			t.Fatalf("the unsent payment is %s, want COMPLETED", got)
+		}
+		if got, want := balance(t, db, ledger.UserAccount(h.w.alice.UserID), "USD"), int64(100_000)-q.SendingAmount; got != want {
+			t.Errorf("alice's balance is %d, want %d: paid once", got, want)
+		}
+		if got := balance(t, db, ledger.HoldAccount(h.w.alice.UserID), "USD"); got != 0 {
+			t.Errorf("alice's hold is %d, want 0", got)
+		}
+	})
+}
+
+// slowStuckNode is the real node whose TrackPayment takes a while and
+// reports every payment in flight. It keeps no state: rounds running at
+// once synchronise through nothing of the test's, so the race detector
+// sees what they share unguarded.
+type slowStuckNode struct{ lightning.Node }
+
+func (slowStuckNode) TrackPayment(_ context.Context, h lightning.Hash) (lightning.Payment, error) {
+	time.Sleep(2 * time.Millisecond)
+	return lightning.Payment{PaymentHash: h, Status: lightning.StatusInFlight}, nil
+}
+
+// The cursor of the next resolver round is shared safely by rounds
+// started at once (a data race under -race otherwise).
+func TestConcurrentResolverRoundsShareTheCursor(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		s := w.service(t, func(o *vasp.Options) { o.Node = slowStuckNode{Node: w.node} })
+		stuckOutgoing(t, w, s, 4)
+		w.clock.Advance(time.Hour)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for range 5 {
+					s.ResolveOutgoing(t.Context())
+				}
+			})
+		}
+		wg.Wait()
+		for _, p := range outgoingPayments(t, db) {
+			if got := statusOf(t, s, p.id); got != vasp.StatusProcessing+"/" {
+				t.Fatalf("payment %s in flight is %s, want PROCESSING", p.id, got)
+			}
+		}
+	})
+}

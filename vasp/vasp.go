@@ -114,7 +114,10 @@ type Service struct {
 	callbackWake chan struct{}
 
 	// resolveAfter is where the outgoing resolver's next round starts (a
-	// transaction id; "" from the first). Only its goroutine uses it.
+	// transaction id; "" from the first). resolveMu makes those rounds
+	// exclusive and guards resolveAfter: resolveOutgoing's goroutine runs
+	// rounds, and so may others (tests do, beside Run).
+	resolveMu    sync.Mutex
 	resolveAfter string
 	// sweepAfter is where the next sweep of pending incoming payments
 	// starts, alike. sweepMu makes those sweeps exclusive and guards
