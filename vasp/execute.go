@@ -366,6 +366,9 @@ const resolveBatch = 100
 // up. The next round resumes at the payment whose lookup failed, so none
 // behind it is skipped.
 //
+// Lookups that fail are logged without flooding the log (a round runs
+// every 2 s): see lookupFailure.
+//
 // Rounds are exclusive (resolveMu): one started during another waits for
 // it and goes on from where it stopped, rather than taking the same batch,
 // looking up the same payments at once and racing it for the cursor.
@@ -413,9 +416,13 @@ func (s *Service) resolveOutgoingRound(ctx context.Context) {
 			s.resolveAfter = from // this round dealt with none
 		}
 	}
+	var failed []lookupFailure
+	left := 0 // the payments a stop left without a lookup (see lookupFailure)
+	defer func() { s.noteLookupFailures(ctx, &s.resolveLookups, resolveLookupLines, failed, left) }()
 	for i, t := range stuck {
 		hash, err := lightning.ParseHash(t.PaymentHash)
 		if err != nil {
+			failed = append(failed, lookupFailure{id: t.ID, hash: t.PaymentHash, err: err})
 			continue
 		}
 		p, err := s.opt.Node.TrackPayment(ctx, hash)
@@ -442,11 +449,13 @@ func (s *Service) resolveOutgoingRound(ctx context.Context) {
 				stop(i)
 				return // stopping: the lookup was cut, not refused
 			}
-			s.log.Warn("track payment", "transaction", t.ID, "err", err)
 			if errors.Is(err, lightning.ErrUnavailable) {
+				failed = append(failed, lookupFailure{id: t.ID, hash: t.PaymentHash, err: err, unreachable: true})
+				left = len(stuck) - i - 1
 				stop(i)
 				return
 			}
+			failed = append(failed, lookupFailure{id: t.ID, hash: t.PaymentHash, err: err})
 			continue
 		}
 		if _, err := s.finish(ctx, t, p, nil); err != nil {

@@ -131,12 +131,10 @@ type Service struct {
 	cappedMu sync.Mutex
 	capped   map[string]time.Time
 
-	// lookupNoted is when each payment whose invoice lookup fails (by
-	// payment hash) was last logged as such, and lookupOutage when the
-	// node's being unreachable was (zero: it is not): see lookupFailure.
-	lookupMu     sync.Mutex
-	lookupNoted  map[string]time.Time
-	lookupOutage time.Time
+	// sweepLookups and resolveLookups are what the sweep of pending
+	// incoming payments and the resolver of outgoing ones logged of the
+	// lookups they could not make: see lookupFailure.
+	sweepLookups, resolveLookups lookupLog
 }
 
 // New checks opts and returns a Service. Run its background work with Run.
