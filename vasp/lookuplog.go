@@ -1,0 +1,160 @@
+package vasp
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Lookups the sweep (sweepPending) or the resolver of outgoing payments
+// (resolveOutgoingRound) could not make. A payment whose lookup fails with
+// anything but ErrNotFound is left as it is (PENDING, or PROCESSING with
+// its money reserved) and looked up again by the next sweep (15 s later)
+// or round (2 s later): only the node can tell whether it was paid.
+// Silently, such a payment could stay so for ever with nothing in the log;
+// logged at each try, it would bury everything else. So failures are
+// logged, in two kinds, each as at most one line per sweep or round (a
+// node that fails every lookup alike makes one line, not one per
+// payment):
+//
+//   - The node cannot be reached (lightning.ErrUnavailable: down,
+//     starting, timing out). Every payment would fail alike and will
+//     complete by itself once the node is back, so the walk stops at the
+//     first such failure and naming each payment tells nothing: one WARN
+//     line with the count of the payments the sweep or round left without
+//     an answer (the one that failed and those behind it in the batch) and
+//     the error when a walk first meets the outage, then once every
+//     lookupLogEvery while it lasts (a sweep or round with no such failure
+//     ends it, so the next outage is logged at once).
+//   - Anything else: the node answered about this payment but its answer
+//     is unusable (lnd's amounts out of range, a malformed field: see
+//     lightning/lnd), or the stored payment hash does not parse. That
+//     payment will not complete until someone looks, so the operator needs
+//     its payment hash and the cause: one ERROR line naming the payments
+//     failing so that this process has not reported in the last
+//     lookupLogEvery (the first with its error, up to lookupLogList in
+//     all), and the count failing in this sweep or round. Nothing when
+//     none is new.
+//
+// Every failure is also logged at debug level, each time. The sweep and
+// the resolver each keep their own record of what they logged (a
+// lookupLog), so neither's lookups end or hide the other's outage.
+type lookupFailure struct {
+	id, hash    string
+	err         error
+	unreachable bool
+}
+
+const (
+	// lookupLogEvery is how often a payment whose lookup keeps failing
+	// (or the node's being unreachable) is logged again.
+	lookupLogEvery = time.Hour
+	// lookupNotedMax bounds how many payments' last report this process
+	// keeps, per lookupLog; past it the oldest is forgotten (and may be
+	// reported again sooner than lookupLogEvery).
+	lookupNotedMax = 1024
+	// lookupLogList is how many payment hashes one line names.
+	lookupLogList = 10
+)
+
+// lookupLog is when each payment whose lookup fails (by payment hash) was
+// last logged as such, and outage when the node's being unreachable was
+// (zero: it is not), for one walker of payments: see lookupFailure. The
+// zero value is ready to use.
+type lookupLog struct {
+	mu     sync.Mutex
+	noted  map[string]time.Time
+	outage time.Time
+}
+
+// lookupLines are what one walker's failed lookups are logged as (see
+// lookupFailure): each failure (debug), the node's being unreachable
+// (warning), answers or payment hashes that are no use (error).
+type lookupLines struct{ failed, unreachable, broken string }
+
+var (
+	sweepLookupLines = lookupLines{
+		failed:      "sweep pending payments: invoice lookup failed; left PENDING, looked up again next sweep",
+		unreachable: "sweep pending payments: the Lightning node could not be reached to look up their invoices; they stay PENDING, and each sweep tries again from the one that failed",
+		broken:      "sweep pending payments: invoice lookup failed (the node's answer is unusable, or the stored payment hash is bad); these payments stay PENDING until it succeeds",
+	}
+	resolveLookupLines = lookupLines{
+		failed:      "resolve outgoing payments: payment lookup failed; left PROCESSING, looked up again next round",
+		unreachable: "resolve outgoing payments: the Lightning node could not be reached to look up payments in flight; they stay PROCESSING, their money reserved, and each round tries again from the one that failed",
+		broken:      "resolve outgoing payments: payment lookup failed (the node's answer is unusable, or the stored payment hash is bad); these payments stay PROCESSING, their money reserved, until it succeeds",
+	}
+)
+
+// noteLookupFailures logs, as lines say, the lookups one sweep or round
+// could not make (see lookupFailure), and left, how many payments it did
+// not look up for stopping at the node's being unreachable. l is the
+// walker's record of what it logged.
+func (s *Service) noteLookupFailures(ctx context.Context, l *lookupLog, lines lookupLines, failed []lookupFailure, left int) {
+	now := s.clock.Now()
+	var unreachable, broken []lookupFailure
+	for _, f := range failed {
+		s.log.Debug(lines.failed, "transaction", f.id, "payment_hash", f.hash, "err", f.err)
+		if f.unreachable {
+			unreachable = append(unreachable, f)
+		} else {
+			broken = append(broken, f)
+		}
+	}
+	l.mu.Lock()
+	logOutage := false
+	switch {
+	case len(unreachable) == 0:
+		l.outage = time.Time{} // none, or over: the next one is news
+	case l.outage.IsZero() || now.Sub(l.outage) >= lookupLogEvery:
+		l.outage, logOutage = now, true
+	}
+	var news []lookupFailure
+	for _, f := range broken {
+		if last, seen := l.noted[f.hash]; seen && now.Sub(last) < lookupLogEvery {
+			continue
+		}
+		news = append(news, f)
+		l.noted = noteAt(l.noted, f.hash, now, lookupLogEvery, lookupNotedMax)
+	}
+	l.mu.Unlock()
+
+	if logOutage {
+		f := unreachable[0]
+		s.log.Warn(lines.unreachable, "count", len(unreachable)+left, "payment_hash", f.hash, "err", f.err)
+	}
+	if len(news) > 0 {
+		hashes := make([]string, 0, min(len(news), lookupLogList))
+		for _, f := range news[:min(len(news), lookupLogList)] {
+			hashes = append(hashes, f.hash)
+		}
+		f := news[0]
+		s.log.Log(ctx, slog.LevelError, lines.broken,
+			"count", len(broken), "transaction", f.id, "payment_hash", f.hash, "err", f.err, "payment_hashes", hashes)
+	}
+}
+
+// noteAt records in m (made if nil, and returned) that the payment with
+// payment hash h was reported at now, keeping at most maxEntries entries:
+// those older than every would be reported anew anyway and go first, then
+// the oldest. Called with the lock guarding m held.
+func noteAt(m map[string]time.Time, h string, now time.Time, every time.Duration, maxEntries int) map[string]time.Time {
+	if m == nil {
+		m = map[string]time.Time{}
+	}
+	if _, seen := m[h]; !seen && len(m) >= maxEntries {
+		oldest, at := "", time.Time{}
+		for k, t := range m {
+			if now.Sub(t) >= every {
+				delete(m, k)
+			} else if oldest == "" || t.Before(at) {
+				oldest, at = k, t
+			}
+		}
+		if len(m) >= maxEntries {
+			delete(m, oldest)
+		}
+	}
+	m[h] = now
+	return m
+}
