@@ -139,9 +139,7 @@ func localPart(r *http.Request) string {
 }
 
 func (h *umaHandlers) lnurlp(w http.ResponseWriter, r *http.Request) {
-	u := *r.URL
-	u.Host = r.Host // the sender signed the address with the host it called
-	resp, err := h.v.Lnurlp(r.Context(), &u, localPart(r))
+	resp, err := h.v.Lnurlp(r.Context(), r.URL, localPart(r))
 	if err != nil {
 		h.umaError(w, r, err)
 		return

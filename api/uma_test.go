@@ -67,6 +67,36 @@ func TestUMALnurlp(t *testing.T) {
 	})
 }
 
+// TestUMALnurlpReceiverIsOurDomain: the receiver address an lnurlp
+// request's signature covers is $user@ our configured domain, not the Host
+// header. Behind a proxy that rewrites Host a sender's request still
+// verifies, and one signed for a user of another domain is refused
+// whatever Host it arrives with.
+func TestUMALnurlpReceiverIsOurDomain(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newPayFixture(t, db)
+		now := time.Now()
+		status, raw, _ := f.call(t, "GET", f.lnurlpPath(t, "bob", f.domain, f.keys.Signing, now), nil, "", "Host", "127.0.0.1:1")
+		if status != 200 {
+			t.Fatalf("a request whose Host a proxy rewrote: %d %s", status, raw)
+		}
+		addr, err := uma.ParseAddress("$bob@other.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := uma.NewLnurlpRequest(f.keys.Signing, addr, f.domain, true, uma.Version1, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := req.URL()
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, raw, _ = f.call(t, "GET", u.RequestURI(), nil, "", "Host", "other.example")
+		wantUMAError(t, status, raw, 401, uma.CodeInvalidSignature)
+	})
+}
+
 func TestUMALnurlpUnsupportedVersion(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newPayFixture(t, db)

@@ -216,8 +216,20 @@ func TestReceiverRefusals(t *testing.T) {
 		denied := w.counterparty(t, "denied.example")
 		s := w.service(t, func(o *vasp.Options) { o.Compliance = vasp.DomainPolicy{Deny: []string{"denied.example"}} })
 		now := w.clock.Now()
-		wrongHost := lnurlpURL(t, good.Signing, "bob", "vasp1.example", now)
-		wrongHost.Host = "other.example" // signed for $bob@vasp2.example
+		// Signed for $bob@other.example, and sent with that Host: the
+		// signature is checked against our domain, whatever the Host.
+		otherBob, err := uma.ParseAddress("$bob@other.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		otherReq, err := uma.NewLnurlpRequest(good.Signing, otherBob, "vasp1.example", true, uma.Version1, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wrongHost, err := otherReq.URL()
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, tc := range []struct {
 			name  string
 			local string
@@ -226,7 +238,7 @@ func TestReceiverRefusals(t *testing.T) {
 		}{
 			{"denied domain", "bob", lnurlpURL(t, denied.Signing, "bob", "denied.example", now), uma.CodeCounterpartyNotAllowed},
 			{"unknown domain", "bob", lnurlpURL(t, good.Signing, "bob", "unknown.example", now), uma.CodeCounterpartyPubkeyFetchError},
-			{"signed for another host", "bob", wrongHost, uma.CodeInvalidSignature},
+			{"signed for another domain's user", "bob", wrongHost, uma.CodeInvalidSignature},
 			{"unknown user", "carol", lnurlpURL(t, good.Signing, "carol", "vasp1.example", now), uma.CodeUserNotFound},
 			{"injection in user", "bob' OR 1=1", &url.URL{Path: "/.well-known/lnurlp/bob' OR 1=1", Host: ourDomain}, uma.CodeUserNotFound},
 		} {

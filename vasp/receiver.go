@@ -94,8 +94,8 @@ func max64(a, b int64) int64 {
 	return b
 }
 
-// Lnurlp answers GET /.well-known/lnurlp/{local}. u is the request's URL
-// with Host set to the Host the request was sent to (the sender signed it).
+// Lnurlp answers GET /.well-known/lnurlp/{local}. u is the request's URL;
+// its Host is not used.
 // Requests without UMA parameters get a plain LNURL-pay answer, so that
 // Lightning Address wallets can pay our users too.
 func (s *Service) Lnurlp(ctx context.Context, u *url.URL, local string) (*uma.LnurlpResponse, error) {
@@ -112,8 +112,15 @@ func (s *Service) Lnurlp(ctx context.Context, u *url.URL, local string) (*uma.Ln
 		CommentAllowed: MaxDescriptionLen,
 	}
 	// Parsing first: some but not all UMA parameters is a broken UMA
-	// request (400), not a plain LNURL one.
-	req, err := uma.ParseLnurlpRequest(u)
+	// request (400), not a plain LNURL one. The signature covers the
+	// receiver's address, $user@domain, which the sender took from the
+	// address its user typed: so it is verified with our configured
+	// domain, not the Host the request came with, which a proxy in front
+	// of vaspd may have rewritten and which a request signed for another
+	// domain's user could carry.
+	ours := *u
+	ours.Host = s.opt.Domain
+	req, err := uma.ParseLnurlpRequest(&ours)
 	if err != nil {
 		return nil, err
 	}
