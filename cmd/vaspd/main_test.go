@@ -192,7 +192,10 @@ func TestSecondServeOnSQLiteExitsAtOnce(t *testing.T) {
 }
 
 // TestReadmeDocumentsEverySetting keeps README.md's configuration table true:
-// every setting `vaspd serve` accepts has a row naming it and its variable.
+// every setting `vaspd serve` accepts has a row naming it and its variable,
+// with the default `vaspd serve --help` prints (a duration may be written
+// short: `10m` for 10m0s; a setting with no default value shows none, only
+// words such as "—" or "from `listen`"), and every row names a setting.
 func TestReadmeDocumentsEverySetting(t *testing.T) {
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
@@ -203,10 +206,48 @@ func TestReadmeDocumentsEverySetting(t *testing.T) {
 	cfg.Declare(set)
 	for _, s := range set.Settings() {
 		row := fmt.Sprintf("| `%s` | `%s` |", s.Name, s.Env())
-		if !bytes.Contains(readme, []byte(row)) {
+		i := bytes.Index(readme, []byte(row))
+		if i < 0 {
 			t.Errorf("README.md has no configuration row %q", row)
+			continue
+		}
+		rest := string(readme[i+len(row):])
+		cell, _, _ := strings.Cut(rest, " | ")
+		cell = strings.TrimSpace(cell)
+		if s.Default == "" {
+			if strings.HasPrefix(cell, "`") {
+				t.Errorf("README.md: %s has no default value, the table shows %s", s.Name, cell)
+			}
+			continue
+		}
+		shown := ""
+		if strings.HasPrefix(cell, "`") {
+			shown, _, _ = strings.Cut(cell[1:], "`")
+		}
+		if !sameDefault(shown, s.Default) {
+			t.Errorf("README.md: %s defaults to %q, the table shows %s", s.Name, s.Default, cell)
 		}
 	}
+	for _, line := range strings.Split(string(readme), "\n") {
+		if !strings.HasPrefix(line, "| `") || !strings.Contains(line, "` | `VASPD_") {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimPrefix(line, "| `"), "`")
+		if set.Lookup(name) == nil {
+			t.Errorf("README.md documents a setting %q that vaspd serve does not have", name)
+		}
+	}
+}
+
+// sameDefault reports whether the README's default shown stands for the
+// setting's default def: the same text, or the same duration.
+func sameDefault(shown, def string) bool {
+	if shown == def {
+		return true
+	}
+	a, errA := time.ParseDuration(shown)
+	b, errB := time.ParseDuration(def)
+	return errA == nil && errB == nil && a == b
 }
 
 // createTokenCLI runs `vaspd token create` on data directory dir and
