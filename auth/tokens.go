@@ -105,8 +105,8 @@ func (t *Tokens) create(ctx context.Context, q store.Querier, name string, perms
 		return CreatedToken{}, err
 	}
 	secret := base64.RawURLEncoding.EncodeToString(raw)
-	now := t.clock.Now()
-	tok := Token{ID: vaspd.NewID(vaspd.IDToken), Name: name, Permissions: perms, CreatedAt: now.UTC(), UpdatedAt: now.UTC()}
+	now := t.clock.Now().UTC().Truncate(time.Microsecond) // as stored: the answer matches a later read
+	tok := Token{ID: vaspd.NewID(vaspd.IDToken), Name: name, Permissions: perms, CreatedAt: now, UpdatedAt: now}
 	_, err = q.ExecContext(ctx, `INSERT INTO api_tokens (id, name, permissions, secret_hash, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $5)`, tok.ID, tok.Name, joinPerms(perms), t.hash(secret), store.Micros(now))
 	if err != nil {
