@@ -193,8 +193,8 @@ func checkLNDFiles(certPath, macaroonPath string) error {
 
 // openLightning starts the configured backend. For the embedded node it
 // also returns the devnet handler to mount on the HTTP server.
-func openLightning(ctx context.Context, db *store.DB, c LightningConfig, log *slog.Logger) (lightning.Node, *embedded.Node, error) {
-	log = log.With("component", "lightning")
+func openLightning(ctx context.Context, db *store.DB, c LightningConfig, base *slog.Logger) (lightning.Node, *embedded.Node, error) {
+	log := base.With("component", "lightning")
 	if c.Backend == "lnd" {
 		n, err := lnd.New(lnd.Options{
 			RESTURL:        c.LNDRESTURL,
@@ -226,7 +226,7 @@ func openLightning(ctx context.Context, db *store.DB, c LightningConfig, log *sl
 		FeePPM:             c.FeePPM,
 		DevnetSecret:       c.DevnetSecret,
 		DevnetPeers:        c.devnetPeersList,
-		Logger:             log,
+		Logger:             base, // the node names its own component, lightning/embedded
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("open the embedded Lightning node: %w", err)
