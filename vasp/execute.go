@@ -37,7 +37,7 @@ var errExecuteRaced = errors.New("quote claimed by a concurrent execute")
 // execute of the same quote returns the same transaction, never a second
 // payment.
 func (s *Service) ExecuteQuote(ctx context.Context, quoteID, idempotencyKey string) (Transaction, error) {
-	now := s.clock.Now()
+	now := s.stamp()
 	// The quote is read before the transaction: its terms never change
 	// once made, and the claim below is conditional, so a concurrent
 	// execute between this read and the claim is caught there.
@@ -276,7 +276,7 @@ func (s *Service) finish(ctx context.Context, t Transaction, p lightning.Payment
 	// answer: a cancelled request must not leave it unbooked (PROCESSING
 	// until the resolver's next look, a pay timeout later).
 	ctx = context.WithoutCancel(ctx)
-	now := s.clock.Now()
+	now := s.stamp()
 	done := false
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		done = false

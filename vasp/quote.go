@@ -213,7 +213,7 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	q := Quote{
 		ID: vaspd.NewID(vaspd.IDQuote), LookupID: l.ID, UserID: in.UserID, Receiver: l.Receiver, Status: QuotePending,
 		LockedSide: in.LockedSide, SendingCurrency: rate.Currency.Code, ReceivingCurrency: theirs.Code,
-		Request: in, CreatedAt: s.clock.Now(), SendingCurrencyInfo: rate.Currency, OriginalQuoteID: in.OriginalQuoteID,
+		Request: in, CreatedAt: s.stamp(), SendingCurrencyInfo: rate.Currency, OriginalQuoteID: in.OriginalQuoteID,
 		ReceivingCurrencyInfo: rates.Currency{Code: theirs.Code, Name: theirs.Name, Symbol: theirs.Symbol, Decimals: theirs.Decimals},
 	}
 	pr := &uma.PayRequest{ReceivingCurrency: theirs.Code, Comment: comment, PayeeData: s.payeeData,

@@ -172,7 +172,7 @@ const reasonUnderpaid = "UNDERPAID"
 // than its amount fails its payment instead (failUnderpaid): it must not
 // be retried, which would hold up every settlement behind it for good.
 func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance bool) error {
-	now := s.clock.Now()
+	now := s.stamp()
 	var done, failed *Transaction
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		done, failed = nil, nil

@@ -230,7 +230,7 @@ func (s *Service) ListTransactions(ctx context.Context, f TransactionFilter, bef
 
 // newIncoming is an incoming payment awaiting approval, not yet recorded.
 func (s *Service) newIncoming(r Recipient, req *uma.PayRequest, q incomingQuote) Transaction {
-	now := s.clock.Now()
+	now := s.stamp()
 	t := Transaction{
 		ID: vaspd.NewID(vaspd.IDTransaction), Direction: Incoming, Status: StatusCreated,
 		UserID: r.UserID, PlatformUserID: r.PlatformUserID, OurAddress: s.address(r.Local),

@@ -270,3 +270,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
+
+// stamp is the time now as the database keeps it (UTC microseconds): what a
+// record carries in an answer or a webhook is then what a later read shows.
+func (s *Service) stamp() time.Time { return s.clock.Now().UTC().Truncate(time.Microsecond) }
