@@ -53,7 +53,7 @@ const DefaultShutdownTimeout = 20 * time.Second
 // Declare registers every setting with its default and help text.
 func (c *Config) Declare(s *config.Set) {
 	s.String(&c.ConfigFile, "config", "", "path to an optional YAML file of settings (keys are the flag names); one others can read is warned about, as it may hold secrets")
-	s.String(&c.DataDir, "data-dir", "./vaspd-data", "directory for the embedded SQLite database and other local state")
+	s.String(&c.DataDir, "data-dir", "./vaspd-data", "directory of the embedded SQLite database (not used when database-url is set)")
 	s.String(&c.DatabaseURL, "database-url", "", "database: empty for SQLite in the data directory, postgres://… for PostgreSQL, or sqlite:PATH").Secret = true
 	s.String(&c.Listen, "listen", "127.0.0.1:8080", "address the HTTP server listens on")
 	s.String(&c.Domain, "domain", "", "UMA domain: users are $name@DOMAIN; a DNS name or IPv4 address with an optional :port (default: the listen address, e.g. localhost:8080)")

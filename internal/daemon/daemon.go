@@ -86,11 +86,17 @@ func (d *Daemon) DB() *store.DB { return d.db.Load() }
 // accepting, in-flight requests get ShutdownTimeout to finish, workers stop,
 // and the database closes.
 func (d *Daemon) Run(ctx context.Context) error {
-	if err := os.MkdirAll(d.cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("setting data-dir: cannot create %s: %w", d.cfg.DataDir, err)
-	}
-	if err := checkWritable(d.cfg.DataDir); err != nil {
-		return fmt.Errorf("setting data-dir: %s is not writable: %w", d.cfg.DataDir, err)
+	// The data directory holds the default SQLite database and nothing
+	// else: with database-url set it is neither created nor checked.
+	if d.cfg.DatabaseURL == "" {
+		if err := os.MkdirAll(d.cfg.DataDir, 0o700); err != nil {
+			d.ln.Close()
+			return fmt.Errorf("setting data-dir: cannot create %s: %w", d.cfg.DataDir, err)
+		}
+		if err := checkWritable(d.cfg.DataDir); err != nil {
+			d.ln.Close()
+			return fmt.Errorf("setting data-dir: %s is not writable: %w", d.cfg.DataDir, err)
+		}
 	}
 	warnReadableSecrets(d.cfg, d.log)
 	// One server per SQLite database (lock.go); held until Run returns,

@@ -524,3 +524,21 @@ func TestDevnetOffAnswersErrorJSON(t *testing.T) {
 		t.Fatalf("devnet off: %d %s %v (%v)", resp.StatusCode, resp.Header.Get("Content-Type"), body, err)
 	}
 }
+
+// The data directory holds only the default SQLite database: with
+// database-url set (PostgreSQL, or sqlite:PATH) vaspd neither creates nor
+// needs it, so a read-only working directory (a container's) does not stop
+// it, and the README's PostgreSQL example leaves no empty ./vaspd-data.
+func TestDatabaseURLLeavesDataDirAlone(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	notADir := filepath.Join(dir, "file")
+	if err := os.WriteFile(notADir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, _, errc := startLogged(t, Config{DataDir: filepath.Join(notADir, "data"), DatabaseURL: "sqlite:" + filepath.Join(dir, "x.db")})
+	waitUp(t, d, errc)
+	if _, err := os.Stat(filepath.Join(dir, "x.db")); err != nil {
+		t.Fatalf("database not at its sqlite: path: %v", err)
+	}
+}
