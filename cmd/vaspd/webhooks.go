@@ -42,6 +42,14 @@ Commands:
   public-key                                  the ed25519 key that verifies v1a signatures
 `
 
+// webhookCommands are the commands of `vaspd webhooks`, as in webhooksUsage.
+var webhookCommands = map[string]bool{
+	"endpoints list": true, "endpoints get": true, "endpoints create": true, "endpoints update": true,
+	"endpoints delete": true, "endpoints rotate-secret": true,
+	"deliveries list": true, "deliveries get": true, "deliveries redeliver": true,
+	"replay": true, "replay-status": true, "test": true, "config get": true, "config set": true, "public-key": true,
+}
+
 // runWebhooks is "vaspd webhooks …": a thin client of the webhook
 // management API (api.Server.MountWebhooks). It prints the JSON answers.
 func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -59,6 +67,11 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return errUsage
 		}
 		cmd, args = cmd+" "+args[0], args[1:]
+	}
+	if !webhookCommands[cmd] {
+		fmt.Fprintf(stderr, "vaspd webhooks: unknown command %q\n", cmd)
+		fmt.Fprint(stderr, webhooksUsage)
+		return errUsage
 	}
 	c := &webhookClient{}
 	fs := flag.NewFlagSet("webhooks "+cmd, flag.ContinueOnError)

@@ -139,3 +139,22 @@ func TestWebhooksCLIBadSettings(t *testing.T) {
 		}
 	}
 }
+
+// An unknown command is a usage error (exit 2) named as such, before the
+// credentials are looked at: a mistyped command is not told to set
+// VASPD_CLIENT_ID.
+func TestWebhooksCLIUnknownCommand(t *testing.T) {
+	t.Setenv("VASPD_CLIENT_ID", "")
+	t.Setenv("VASPD_CLIENT_SECRET", "")
+	for _, args := range [][]string{{"webhooks", "frob"}, {"webhooks", "endpoints", "frob"}, {"webhooks", "config", "show"}} {
+		code, out, errs := runCmd(args...)
+		if code != 2 || !strings.Contains(errs, "unknown command") || strings.Contains(errs, "set VASPD_CLIENT_ID") || out != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and unknown command", args, code, out, errs)
+		}
+	}
+	for cmd := range webhookCommands {
+		if !strings.Contains(webhooksUsage, "\n  "+cmd+" ") && !strings.Contains(webhooksUsage, "\n  "+cmd+"\n") {
+			t.Errorf("the usage does not list %q", cmd)
+		}
+	}
+}
