@@ -1,10 +1,12 @@
 package vasp
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/internal/ssrf"
 	"github.com/vaspd/vaspd/uma"
 )
 
@@ -51,6 +53,12 @@ func counterpartyError(st step, status int, body []byte, err error) error {
 	if err != nil && status != 0 {
 		return st.failed("the receiver's VASP answered HTTP %d with an unreadable or oversized body", status).
 			WithDetails(map[string]any{"httpStatus": status})
+	}
+	if errors.Is(err, ssrf.ErrRefused) {
+		// Not tried: "could not be reached" would send the operator
+		// looking for a server that may well be up.
+		return st.failed("the receiver's VASP is at a non-public address (loopback, private network…), which vaspd does not call unless counterparty-allow-nets opens it").
+			WithDetails(map[string]any{"unreachable": true})
 	}
 	if err != nil {
 		return st.failed("the receiver's VASP could not be reached").WithDetails(map[string]any{"unreachable": true})
