@@ -13,7 +13,7 @@ import (
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("vaspd demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dir := fs.String("dir", "", "keep both instances' data in this directory (default: a temporary one, removed at the end)")
+	dir := fs.String("dir", "", "keep both instances' data in this new or empty directory (default: a temporary one, removed at the end)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -29,8 +29,8 @@ import (
 
 // Options tune the demo.
 type Options struct {
-	// Dir holds both instances' data; empty means a temporary directory
-	// removed at the end.
+	// Dir holds both instances' data: a new or empty directory (Run
+	// refuses another); empty means a temporary directory removed at the end.
 	Dir string
 	// Log receives the daemons' logs (warnings and errors by default to stderr).
 	Log *slog.Logger
@@ -45,6 +45,9 @@ func Run(ctx context.Context, out io.Writer, opt Options) error {
 		}
 		defer os.RemoveAll(dir)
 		opt.Dir = dir
+	} else if entries, err := os.ReadDir(opt.Dir); err == nil && len(entries) > 0 {
+		// A previous run's databases would fail this one half-way.
+		return fmt.Errorf("%s is not empty: the demo starts from new databases; give a new or empty directory", opt.Dir)
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

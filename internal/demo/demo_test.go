@@ -3,6 +3,8 @@ package demo
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,5 +24,20 @@ func TestDemo(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// The demo starts from new databases: a --dir that holds anything (a
+// previous run's data) is refused at once, saying so, where a second run
+// used to fail half-way on state the first one left.
+func TestDemoRefusesADirInUse(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "vasp1"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := Run(context.Background(), &out, Options{Dir: dir})
+	if err == nil || !strings.Contains(err.Error(), "not empty") || !strings.Contains(err.Error(), dir) || out.Len() != 0 {
+		t.Fatalf("demo in a used directory: %v, printed %q; want a refusal naming it, before any step", err, out.String())
 	}
 }
