@@ -102,7 +102,7 @@ func newPayFixtureWith(t *testing.T, db *store.DB, opt func(*vasp.Options), srvO
 		t.Fatal(err)
 	}
 	f.ledger = ledger.New(db, nil)
-	f.alice = vasp.Recipient{UserID: vaspd.NewID(vaspd.IDUser), PlatformUserID: "p-alice", Local: "alice", Name: "Alice Sender", Currencies: []string{"USD"}, KYCVerified: true}
+	f.alice = vasp.Recipient{UserID: vaspd.NewID(vaspd.IDUser), PlatformUserID: "p-alice", Local: "alice", Name: "Alice Sender", Currencies: []string{"USD"}, KYCStatus: uma.KycVerified}
 	f.bob = vasp.Recipient{UserID: vaspd.NewID(vaspd.IDUser), PlatformUserID: "p-bob", Local: "bob", Name: "Bob Receiver", Currencies: []string{"EUR"}}
 	dir := vasptest.Directory{f.alice.UserID: f.alice, f.bob.UserID: f.bob}
 	opts := vasp.Options{DB: db, Domain: f.domain, Keys: f.keys, Node: node, Ledger: f.ledger,

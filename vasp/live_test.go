@@ -28,7 +28,7 @@ type usersDirectory struct {
 
 func (d usersDirectory) recipient(u users.User) vasp.Recipient {
 	return vasp.Recipient{UserID: u.ID, PlatformUserID: u.PlatformUserID, Local: u.UMALocal, Name: u.FullName,
-		Currencies: u.PreferredCurrencies, KYCVerified: u.KYCStatus == users.KYCVerified}
+		Currencies: u.PreferredCurrencies, KYCStatus: uma.KycStatus(u.KYCStatus)}
 }
 
 func (d usersDirectory) ByUMALocal(ctx context.Context, local string) (vasp.Recipient, error) {

@@ -251,10 +251,7 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	if err != nil {
 		return Quote{}, fmt.Errorf("encrypt travel-rule info: %w", err)
 	}
-	kyc := uma.KycNotVerified
-	if sender.KYCVerified {
-		kyc = uma.KycVerified
-	}
+	kyc := sender.kycStatus()
 	payer.Identifier, payer.Compliance = me, &uma.CompliancePayerData{
 		KycStatus: kyc, NodePubKey: info.PubKey, EncryptedTravelRuleInfo: encrypted, TravelRuleFormat: format,
 		UtxoCallback: s.opt.BaseURL + "/api/uma/utxoCallback?txid=" + url.QueryEscape(q.ID),

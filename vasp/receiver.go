@@ -140,10 +140,7 @@ func (s *Service) Lnurlp(ctx context.Context, u *url.URL, local string) (*uma.Ln
 	if resp.Currencies, _, err = s.currencies(ctx, r); err != nil {
 		return nil, err
 	}
-	kyc := uma.KycNotVerified
-	if r.KYCVerified {
-		kyc = uma.KycVerified
-	}
+	kyc := r.kycStatus()
 	resp.PayerData = payerDataOptions()
 	resp.Compliance = &uma.LnurlComplianceResponse{KycStatus: kyc, IsSubjectToTravelRule: true, ReceiverIdentifier: s.address(r.Local)}
 	resp.UmaVersion = version.String()

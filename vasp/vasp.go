@@ -26,7 +26,9 @@ type Recipient struct {
 	Local          string   // UMA local part, "bob" for $bob@our.domain
 	Name           string   // full name or business name, may be empty
 	Currencies     []string // preferred currencies, first = default; empty = every currency we offer
-	KYCVerified    bool
+	// KYCStatus is the user's KYC status as the platform set it, told
+	// to counterparties as it is ("" is UNKNOWN): see kycStatus.
+	KYCStatus uma.KycStatus
 }
 
 // Directory finds our users. The users package implements it in the
@@ -274,3 +276,15 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // stamp is the time now as the database keeps it (UTC microseconds): what a
 // record carries in an answer or a webhook is then what a later read shows.
 func (s *Service) stamp() time.Time { return s.clock.Now().UTC().Truncate(time.Microsecond) }
+
+// kycStatus is r's KYC status as UMA compliance data states it. Each of
+// the four is told as kept: PENDING or UNKNOWN reported as NOT_VERIFIED
+// would state a check the platform has not finished, or not made. An
+// empty or unexpected value (the users package allows none) is UNKNOWN.
+func (r Recipient) kycStatus() uma.KycStatus {
+	switch r.KYCStatus {
+	case uma.KycNotVerified, uma.KycPending, uma.KycVerified:
+		return r.KYCStatus
+	}
+	return uma.KycUnknown
+}
