@@ -86,30 +86,6 @@ func (n *trackOutageNode) TrackPayment(ctx context.Context, h lightning.Hash) (l
 	return n.Node.TrackPayment(ctx, h)
 }
 
-// outgoingPayments are the outgoing payments in the order the resolver
-// walks them (by id).
-func outgoingPayments(t *testing.T, db *store.DB) []pendingPayment {
-	t.Helper()
-	rows, err := db.QueryContext(t.Context(), `SELECT id, payment_hash, invoice FROM uma_transactions
-		WHERE direction = $1 ORDER BY id`, vasp.Outgoing)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var ps []pendingPayment
-	for rows.Next() {
-		var p pendingPayment
-		if err := rows.Scan(&p.id, &p.hash, &p.invoice); err != nil {
-			t.Fatal(err)
-		}
-		ps = append(ps, p)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return ps
-}
-
 // stuckOutgoing records n PROCESSING outgoing payments of alice's whose
 // node payments are in flight for good (stuck HTLCs, as node reports
 // them), returning their payment hashes.
@@ -160,7 +136,7 @@ func TestResolverStopsWhileTheNodeIsUnreachable(t *testing.T) {
 			t.Fatalf("execute with the node down: %s %v, want %s", tr.Status, err, vasp.StatusProcessing)
 		}
 		node.setPayDown(false)
-		ps := outgoingPayments(t, db)
+		ps := paymentsIn(t, db, vasp.Outgoing)
 		if len(ps) != n || ps[n-1].id != tr.ID {
 			t.Fatalf("outgoing payments %v; want %d, the unsent one last", ps, n)
 		}
@@ -320,7 +296,7 @@ func TestConcurrentResolverRoundsShareTheCursor(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		for _, p := range outgoingPayments(t, db) {
+		for _, p := range paymentsIn(t, db, vasp.Outgoing) {
 			if got := statusOf(t, s, p.id); got != vasp.StatusProcessing+"/" {
 				t.Fatalf("payment %s in flight is %s, want PROCESSING", p.id, got)
 			}
@@ -371,7 +347,7 @@ func TestResolverLogsLookupsThatFail(t *testing.T) {
 			o.Log = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		})
 		stuckOutgoing(t, w, s, 2)
-		ps := outgoingPayments(t, db) // by id: each round starts with a
+		ps := paymentsIn(t, db, vasp.Outgoing) // by id: each round starts with a
 		a, ha, hb := ps[0].id, ps[0].hash, ps[1].hash
 		w.clock.Advance(time.Hour) // the resolver looks at payments in flight a while
 

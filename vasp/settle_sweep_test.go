@@ -63,12 +63,12 @@ func (n *outageNode) LookupInvoice(ctx context.Context, h lightning.Hash) (light
 // pendingPayment is an incoming payment as the sweep reads it.
 type pendingPayment struct{ id, hash, invoice string }
 
-// incomingPayments are the incoming payments in the order the sweep walks
-// them (by id).
-func incomingPayments(t *testing.T, db *store.DB) []pendingPayment {
+// paymentsIn are the payments of direction (Incoming, Outgoing) in the
+// order the sweep and the resolver walk them (by id).
+func paymentsIn(t *testing.T, db *store.DB, direction string) []pendingPayment {
 	t.Helper()
 	rows, err := db.QueryContext(t.Context(), `SELECT id, payment_hash, invoice FROM uma_transactions
-		WHERE direction = $1 ORDER BY id`, vasp.Incoming)
+		WHERE direction = $1 ORDER BY id`, direction)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestSweepStopsWhileTheNodeIsUnreachable(t *testing.T) {
 			_, err := s.PayRequest(t.Context(), "bob", payRequest(t, sender.Signing, "$alice@vasp1.example", w.clock.Now()))
 			wantCode(t, err, "")
 		}
-		ps := incomingPayments(t, db)
+		ps := paymentsIn(t, db, vasp.Incoming)
 		if len(ps) != n {
 			t.Fatalf("%d incoming payments, want %d", len(ps), n)
 		}
@@ -226,7 +226,7 @@ func TestConcurrentSweeps(t *testing.T) {
 			_, err := s.PayRequest(t.Context(), "bob", payRequest(t, sender.Signing, "$alice@vasp1.example", w.clock.Now()))
 			wantCode(t, err, "")
 		}
-		ps := incomingPayments(t, db)
+		ps := paymentsIn(t, db, vasp.Incoming)
 		paid := ps[:n/2]
 		for _, p := range paid {
 			if r, err := w.node.Pay(t.Context(), lightning.PayRequest{Invoice: p.invoice, Timeout: 10 * time.Second}); err != nil || r.Status != lightning.StatusSucceeded {
