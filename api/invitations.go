@@ -12,7 +12,8 @@ import (
 //
 //	POST /invitations                TRANSACT  {inviterUma, firstName?, amountToSend?, expiresAt?} → 201 UmaInvitation;
 //	                                           idempotent (Idempotency-Key): a retry → 201, Idempotent-Replayed
-//	GET  /invitations/{code}         VIEW      UmaInvitation (status EXPIRED once past expiresAt)
+//	GET  /invitations/{code}         VIEW      UmaInvitation (status EXPIRED once past expiresAt, CANCELLED once
+//	                                           the inviter is deleted; inviterUma is the inviter's address now)
 //	POST /invitations/{code}/claim   TRANSACT  {inviteeUma} → 200; INVITATION_CLAIMED webhook to the platform
 //	POST /invitations/{code}/cancel  TRANSACT  → 200; only pending ones
 func (s *Server) MountInvitations(inv *invitations.Service) {

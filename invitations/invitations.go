@@ -45,24 +45,37 @@ const MaxFirstName = 100
 type Invitation struct {
 	Code          string
 	InviterUserID string
-	InviterLocal  string // the inviter's address's local part
-	FirstName     string
-	Amount        int64  // to send once claimed, in Currency's smallest unit; 0 = none
-	Currency      string // the inviter's currency when invited; "" without an amount
-	Status        string // as stored: Pending, Claimed or Cancelled (see StatusAt)
-	InviteeUMA    string
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
-	ClaimedAt     time.Time
-	ExpiresAt     time.Time // zero: never
+	// InviterLocal is the inviter's address's local part: as it is now
+	// when read (a PATCH may have changed it since the invitation was
+	// made), as the inviter's platform must be told whom to pay from.
+	InviterLocal string
+	// InviterDeleted: the inviter was deleted. A pending invitation of
+	// a deleted inviter reads as Cancelled (see StatusAt).
+	InviterDeleted bool
+	FirstName      string
+	Amount         int64  // to send once claimed, in Currency's smallest unit; 0 = none
+	Currency       string // the inviter's currency when invited; "" without an amount
+	Status         string // as stored: Pending, Claimed or Cancelled (see StatusAt)
+	InviteeUMA     string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	ClaimedAt      time.Time
+	ExpiresAt      time.Time // zero: never
 	// Replayed is set by Create when an earlier Create with the same
 	// IdempotencyKey made the invitation.
 	Replayed bool
+
+	invitedAs string // the inviter's local part when invited, as stored
 }
 
-// StatusAt is i's status at now: a pending invitation past its expiry is
+// StatusAt is i's status at now: a pending invitation whose inviter was
+// deleted is Cancelled (nobody is left to pay from, and the address it
+// was made from may be another user's now); one past its expiry is
 // Expired.
 func (i Invitation) StatusAt(now time.Time) string {
+	if i.Status == Pending && i.InviterDeleted {
+		return Cancelled
+	}
 	if i.Status == Pending && !i.ExpiresAt.IsZero() && !now.Before(i.ExpiresAt) {
 		return Expired
 	}
@@ -187,7 +200,7 @@ func (s *Service) create(ctx context.Context, key string, want Invitation) (Invi
 	var out Invitation
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		if key != "" {
-			prev, err := scan(tx.QueryRowContext(ctx, `SELECT `+columns+` FROM invitations WHERE idempotency_key = $1`, key))
+			prev, err := scan(tx.QueryRowContext(ctx, `SELECT `+columns+` FROM `+tables+` WHERE i.idempotency_key = $1`, key))
 			if err == nil {
 				if !sameRequest(prev, want) {
 					// 422 like every reuse of a key for another request
@@ -208,7 +221,8 @@ func (s *Service) create(ctx context.Context, key string, want Invitation) (Invi
 		}
 		now := s.opt.Clock.Now().UTC().Truncate(time.Microsecond)
 		inv := want
-		inv.InviterUserID, inv.InviterLocal, inv.CreatedAt, inv.UpdatedAt = inviter.ID, inviter.UMALocal, now, now
+		inv.InviterUserID, inv.InviterLocal, inv.invitedAs, inv.CreatedAt, inv.UpdatedAt = inviter.ID, inviter.UMALocal,
+			inviter.UMALocal, now, now
 		if inv.Amount > 0 {
 			if len(inviter.PreferredCurrencies) == 0 {
 				return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidCurrency,
@@ -245,11 +259,12 @@ func (s *Service) create(ctx context.Context, key string, want Invitation) (Invi
 }
 
 // sameRequest reports whether want, a Create request as it would be
-// stored, asks for invitation prev: the same inviter, name, amount and
-// expiry. The currency is not asked for (it follows the inviter's
-// preference when created), nor the status (prev may have been claimed).
+// stored, asks for invitation prev: the same inviter (by the address it
+// was made from, whatever the inviter's is now), name, amount and expiry.
+// The currency is not asked for (it follows the inviter's preference when
+// created), nor the status (prev may have been claimed).
 func sameRequest(prev, want Invitation) bool {
-	return prev.InviterLocal == want.InviterLocal && prev.FirstName == want.FirstName &&
+	return prev.invitedAs == want.InviterLocal && prev.FirstName == want.FirstName &&
 		prev.Amount == want.Amount && prev.ExpiresAt.Equal(want.ExpiresAt)
 }
 
@@ -277,8 +292,15 @@ func validCode(code string) bool {
 	return err == nil && strings.ToLower(code) == code
 }
 
-const columns = `code, inviter_user_id, inviter_local, first_name, amount, currency, status, invitee_uma,
-	created_at, updated_at, claimed_at, expires_at`
+// columns and tables read an invitation with its inviter as they are
+// now (users are never removed, only marked deleted). Locked (FOR UPDATE,
+// on PostgreSQL), the inviter's row is locked too, so the inviter cannot
+// be deleted or renamed while an invitation is claimed.
+const (
+	columns = `i.code, i.inviter_user_id, i.inviter_local, u.uma_local, u.deleted_at, i.first_name, i.amount, i.currency,
+	i.status, i.invitee_uma, i.created_at, i.updated_at, i.claimed_at, i.expires_at`
+	tables = `invitations i JOIN users u ON u.id = i.inviter_user_id`
+)
 
 func scan(row interface{ Scan(...any) error }) (Invitation, error) {
 	var (
@@ -286,12 +308,14 @@ func scan(row interface{ Scan(...any) error }) (Invitation, error) {
 		invitee            sql.NullString
 		created, updated   int64
 		claimed, expiresAt sql.NullInt64
+		deleted            sql.NullInt64
 	)
-	err := row.Scan(&i.Code, &i.InviterUserID, &i.InviterLocal, &i.FirstName, &i.Amount, &i.Currency, &i.Status,
-		&invitee, &created, &updated, &claimed, &expiresAt)
+	err := row.Scan(&i.Code, &i.InviterUserID, &i.invitedAs, &i.InviterLocal, &deleted, &i.FirstName, &i.Amount,
+		&i.Currency, &i.Status, &invitee, &created, &updated, &claimed, &expiresAt)
 	if err != nil {
 		return Invitation{}, err
 	}
+	i.InviterDeleted = deleted.Valid
 	i.InviteeUMA = invitee.String
 	i.CreatedAt, i.UpdatedAt = store.Time(created), store.Time(updated)
 	if claimed.Valid {
@@ -307,7 +331,7 @@ func (s *Service) get(ctx context.Context, q store.Querier, code string, lock bo
 	if !validCode(code) {
 		return Invitation{}, notFound(code)
 	}
-	query := `SELECT ` + columns + ` FROM invitations WHERE code = $1`
+	query := `SELECT ` + columns + ` FROM ` + tables + ` WHERE i.code = $1`
 	if lock {
 		query += ` ` + q.Driver().ForUpdate()
 	}
@@ -413,6 +437,10 @@ func notPending(i Invitation, st string) error {
 		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvitationExpired, "invitation %s has expired", i.Code).
 			WithDetails(map[string]any{"expirationTime": i.ExpiresAt.Format(time.RFC3339)})
 	default:
+		if i.Status == Pending && i.InviterDeleted {
+			return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvitationCancelled,
+				"invitation %s was cancelled: its inviter was deleted", i.Code)
+		}
 		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvitationCancelled, "invitation %s was cancelled", i.Code)
 	}
 }

@@ -338,3 +338,92 @@ func TestCreateRacesCommit(t *testing.T) {
 		}
 	})
 }
+
+// TestClaimNamesTheInviterAsTheyAreNow: the INVITATION_CLAIMED webhook
+// tells the platform whom to pay from by inviterUma, so it must name the
+// user who invited, as they are addressed now: not whoever holds the
+// address the inviter had when inviting (after a PATCH freed it), and an
+// invitation of a deleted inviter (whose address another user may have
+// taken) reads as CANCELLED and cannot be claimed. The inviter cannot
+// claim under their new address either.
+func TestClaimNamesTheInviterAsTheyAreNow(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s, _, c := setup(t, db)
+		u := users.New(db, nil)
+		alice, err := u.GetByUMALocal(ctx, db, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		amount := int64(500)
+		renamed, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "$alice", AmountToSend: &amount})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deleted, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "$alice", AmountToSend: &amount})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyed, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "$alice", IdempotencyKey: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Alice becomes $alice2; Mallory takes $alice.
+		err = db.InTx(ctx, func(tx *store.Tx) error {
+			_, err := u.Update(ctx, tx, alice.ID, users.Patch{UMALocal: ptr("alice2")})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mallory, err := u.Create(ctx, db, users.User{PlatformUserID: "m1", UserType: users.Individual, UMALocal: "alice",
+			PreferredCurrencies: []string{"USD"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A retry of a request made before the rename still answers it.
+		if again, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "$alice", IdempotencyKey: "k"}); err != nil ||
+			!again.Replayed || again.Code != keyed.Code || again.InviterUserID != alice.ID {
+			t.Fatalf("retry after the rename: %+v %v", again, err)
+		}
+		if g, err := s.Get(ctx, renamed.Code); err != nil || s.Render(ctx, g).InviterUma != "$alice2@vasp.example" {
+			t.Fatalf("read after the inviter's rename: %+v %v", s.Render(ctx, g), err)
+		}
+		_, err = s.Claim(ctx, renamed.Code, "$alice2@vasp.example")
+		wantCode(t, err, 400, vaspd.CodeInvalidInput)
+		got, err := s.Claim(ctx, renamed.Code, "$bob@other.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := s.Render(ctx, got); w.InviterUma != "$alice2@vasp.example" || c.count() != 1 || c.got[0].InviterUma != "$alice2@vasp.example" {
+			t.Fatalf("claimed %+v, announced %+v: the inviter is $alice2", w, c.got)
+		}
+
+		// Alice is deleted: her pending invitation is cancelled with her.
+		err = db.InTx(ctx, func(tx *store.Tx) error {
+			_, err := u.Delete(ctx, tx, alice.ID)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g, err := s.Get(ctx, deleted.Code); err != nil || s.Render(ctx, g).Status != "CANCELLED" {
+			t.Fatalf("read after the inviter's deletion: %+v %v", s.Render(ctx, g), err)
+		}
+		_, err = s.Claim(ctx, deleted.Code, "$carol@other.example")
+		wantCode(t, err, 400, vaspd.CodeInvitationCancelled)
+		if c.count() != 1 {
+			t.Fatalf("%d announcements, want 1", c.count())
+		}
+		if x, err := s.Cancel(ctx, deleted.Code); err != nil || s.Render(ctx, x).Status != "CANCELLED" {
+			t.Fatalf("cancel: %+v %v", x, err)
+		}
+		// The claimed invitation stays claimed, and names Alice.
+		if g, err := s.Get(ctx, renamed.Code); err != nil || s.Render(ctx, g).Status != "CLAIMED" || g.InviterUserID != alice.ID {
+			t.Fatalf("claimed invitation after the deletion: %+v %v", g, err)
+		}
+		_ = mallory
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
