@@ -14,7 +14,8 @@ import (
 //	                                           idempotent (Idempotency-Key): a retry → 201, Idempotent-Replayed
 //	GET  /invitations/{code}         VIEW      UmaInvitation (status EXPIRED once past expiresAt, CANCELLED once
 //	                                           the inviter is deleted; inviterUma is the inviter's address now)
-//	POST /invitations/{code}/claim   TRANSACT  {inviteeUma} → 200; INVITATION_CLAIMED webhook to the platform
+//	POST /invitations/{code}/claim   TRANSACT  {inviteeUma} → 200; INVITATION_CLAIMED webhook to the platform;
+//	                                           an inviteeUma on this VASP's domain must be a live user's
 //	POST /invitations/{code}/cancel  TRANSACT  → 200; only pending ones
 func (s *Server) MountInvitations(inv *invitations.Service) {
 	h := &invitationHandlers{inv: inv}

@@ -350,8 +350,9 @@ func (s *Service) Get(ctx context.Context, code string) (Invitation, error) {
 	return s.get(ctx, s.db, code, false)
 }
 
-// Claim records that inviteeUMA (any UMA address, usually on another VASP)
-// accepted invitation code, and announces it in the same transaction.
+// Claim records that inviteeUMA (any UMA address, usually on another VASP;
+// on this VASP's domain, a live user's) accepted invitation code, and
+// announces it in the same transaction.
 // Claiming again with the same address answers the claimed invitation, so
 // a retried claim is harmless; any other claim of a claimed, cancelled or
 // expired invitation is a 400 saying which.
@@ -380,6 +381,18 @@ func (s *Service) Claim(ctx context.Context, code, inviteeUMA string) (Invitatio
 		}
 		if invitee == "$"+i.InviterLocal+"@"+s.opt.Domain {
 			return invalid("an invitation cannot be claimed by its inviter")
+		}
+		if addr.Domain == s.opt.Domain {
+			// One of ours: the platform will pay this user, so it
+			// must be one (not a deleted user's address, which
+			// someone else may take before the payment).
+			if _, err := s.users.GetByUMALocal(ctx, tx, addr.User); err != nil {
+				if vaspd.AsError(err).Code == vaspd.CodeUserNotFound {
+					return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidUMAAddress,
+						"inviteeUma %s is on this VASP's domain but no user of it holds that address", invitee)
+				}
+				return err
+			}
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE invitations SET status = $1, invitee_uma = $2, claimed_at = $3, updated_at = $3
 			WHERE code = $4 AND status = $5`, Claimed, invitee, store.Micros(now), code, Pending)

@@ -427,3 +427,43 @@ func TestClaimNamesTheInviterAsTheyAreNow(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestClaimByAnAddressOfThisVASP: an invitee on this VASP's own domain is
+// one of its users, so the claim is checked against them: an address
+// nobody holds, or a deleted user's (which a new user may take before the
+// platform pays), is a 400 INVALID_UMA_ADDRESS and leaves the invitation
+// pending for the real invitee; a live user's is claimed, however spelt.
+func TestClaimByAnAddressOfThisVASP(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s, _, c := setup(t, db)
+		u := users.New(db, nil)
+		dave, err := u.Create(ctx, db, users.User{PlatformUserID: "d1", UserType: users.Individual, UMALocal: "dave",
+			PreferredCurrencies: []string{"USD"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := u.Create(ctx, db, users.User{PlatformUserID: "c1", UserType: users.Individual, UMALocal: "carol",
+			PreferredCurrencies: []string{"USD"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.InTx(ctx, func(tx *store.Tx) error { _, err := u.Delete(ctx, tx, dave.ID); return err }); err != nil {
+			t.Fatal(err)
+		}
+		inv, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "$alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, invitee := range []string{"$ghost@vasp.example", "$dave@vasp.example", "$Dave@VASP.example"} {
+			_, err := s.Claim(ctx, inv.Code, invitee)
+			wantCode(t, err, 400, vaspd.CodeInvalidUMAAddress)
+		}
+		if g, err := s.Get(ctx, inv.Code); err != nil || g.Status != invitations.Pending || c.count() != 0 {
+			t.Fatalf("after refused claims: %+v %v, %d announced", g, err, c.count())
+		}
+		got, err := s.Claim(ctx, inv.Code, "$Carol@VASP.example")
+		if err != nil || got.InviteeUMA != "$carol@vasp.example" || c.count() != 1 {
+			t.Fatalf("claim by $carol: %+v %v, %d announced", got, err, c.count())
+		}
+	})
+}
