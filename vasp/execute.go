@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -196,7 +197,10 @@ func (s *Service) pay(ctx context.Context, t Transaction) (Transaction, error) {
 		// reserved, for resolveOutgoing, which asks the node (and sends
 		// it if the node never got it); releasing the money now could
 		// pay it out twice.
-		s.log.Warn("payment outcome unknown; left to the resolver", "transaction", t.ID, "err", err)
+		// The resolver sends it again (a pay timeout and a margin later)
+		// until the node answers: logged as a warning by the execute,
+		// then once an hour while the resolver's sends fail alike.
+		s.noteOutgoing(ctx, "send", t, "payment outcome unknown; left to the resolver", err)
 		return t, nil
 	}
 	return s.finish(ctx, t, p, record)
@@ -367,7 +371,9 @@ const resolveBatch = 100
 // behind it is skipped.
 //
 // Lookups that fail are logged without flooding the log (a round runs
-// every 2 s): see lookupFailure.
+// every 2 s): see lookupFailure; so are the round's query failing
+// (noteFindFailures) and payments it cannot claim, send or book
+// (noteOutgoing).
 //
 // Rounds are exclusive (resolveMu): one started during another waits for
 // it and goes on from where it stopped, rather than taking the same batch,
@@ -381,26 +387,30 @@ func (s *Service) resolveOutgoingRound(ctx context.Context) {
 		WHERE direction = $1 AND status = $2 AND updated_at < $3 AND id > $4 ORDER BY id LIMIT $5`,
 		Outgoing, StatusProcessing, cutoff, from, resolveBatch)
 	if err != nil {
-		s.log.Warn("find payments in flight", "err", err)
+		s.noteFindFailures(ctx, []findFailure{{"find payments in flight", err}})
 		return
 	}
 	var stuck []Transaction
+	var findFailed []findFailure
 	n := 0
 	for rows.Next() {
 		n++
 		t, err := scanTransaction(rows)
 		if err != nil {
-			s.log.Warn("find payments in flight: read row", "err", err)
+			findFailed = append(findFailed, findFailure{"find payments in flight: read row", err})
 			continue
 		}
 		stuck = append(stuck, t)
 	}
 	rerr := rows.Err()
 	rows.Close()
+	if rerr != nil {
+		findFailed = append(findFailed, findFailure{"find payments in flight: read", rerr})
+	}
+	s.noteFindFailures(ctx, findFailed)
 	switch {
 	case rerr != nil:
 		// A read that broke off: the next round starts over from the first.
-		s.log.Warn("find payments in flight: read", "err", rerr)
 		s.resolveAfter = ""
 	case n == resolveBatch && len(stuck) > 0:
 		s.resolveAfter = stuck[len(stuck)-1].ID
@@ -435,7 +445,7 @@ func (s *Service) resolveOutgoingRound(ctx context.Context) {
 			// the second.
 			claimed, ok, err := s.claimSend(ctx, t)
 			if err != nil {
-				s.log.Warn("claim payment to send", "transaction", t.ID, "err", err)
+				s.noteOutgoing(ctx, "claim", t, "claim payment to send; left PROCESSING, claimed again next round", err)
 				continue
 			} else if !ok {
 				continue
@@ -459,9 +469,63 @@ func (s *Service) resolveOutgoingRound(ctx context.Context) {
 			continue
 		}
 		if _, err := s.finish(ctx, t, p, nil); err != nil {
-			s.log.Warn("book payment", "transaction", t.ID, "err", err)
+			s.noteOutgoing(ctx, "book", t, "book payment: the node's final answer could not be booked; left PROCESSING, booked again next round", err,
+				"node_status", p.Status)
 		}
 	}
+}
+
+// findLogEvery is how often the resolver's query for payments in flight,
+// failing every round (2 s), is logged again above debug level while it
+// fails. Shorter than lookupLogEvery: a database that cannot answer stops
+// all of vaspd's work, not only these payments, and is vaspd's own to fix;
+// a line every 5 minutes keeps one among the latest for whoever looks
+// while it lasts, at 12 lines an hour instead of 1800.
+const findLogEvery = 5 * time.Minute
+
+// findFailure is what went wrong finding a round's payments in flight:
+// the log line and the error.
+type findFailure struct {
+	msg string
+	err error
+}
+
+// noteFindFailures logs what went wrong with one resolver round's query
+// for payments in flight (failed; none: it went well), without flooding
+// the log while the database fails every round: each failure at debug
+// level, and the round's first as a warning when a round first fails and
+// then once every findLogEvery while rounds keep failing; the first round
+// whose query goes well after that says so. Called with resolveMu held.
+func (s *Service) noteFindFailures(ctx context.Context, failed []findFailure) {
+	if ctx.Err() != nil {
+		return // stopping: the query was cut, and says nothing of the database
+	}
+	report, ended, lasted := s.resolveFind.note(s.clock.Now(), len(failed) > 0, findLogEvery)
+	for i, f := range failed {
+		if report && i == 0 {
+			s.log.Warn(f.msg+"; the resolver tries again each round (2 s), this is logged again every 5 minutes while it fails",
+				"err", f.err)
+			continue
+		}
+		s.log.Debug(f.msg, "err", f.err)
+	}
+	if ended {
+		s.log.Info("find payments in flight: the database answers again", "failed_for", lasted.Round(time.Second).String())
+	}
+}
+
+// noteOutgoing logs err, which left the outgoing payment t PROCESSING for
+// the resolver to try again (a round every 2 s, a send every pay timeout
+// and margin), as msg: as a warning the first time this process meets
+// this trouble (kind: "claim", "send", "book") of t, then once every
+// lookupLogEvery while it lasts, at debug level in between. The payment's
+// end is logged when it is booked ("outgoing payment finished").
+func (s *Service) noteOutgoing(ctx context.Context, kind string, t Transaction, msg string, err error, attrs ...any) {
+	level := slog.LevelDebug
+	if s.outgoingNoted.due(kind+" "+t.ID, s.clock.Now(), lookupLogEvery) {
+		level = slog.LevelWarn
+	}
+	s.log.Log(ctx, level, msg, append([]any{"transaction", t.ID, "err", err}, attrs...)...)
 }
 
 // claimSend takes t, read PROCESSING by a resolver round, for that round

@@ -51,21 +51,76 @@ const (
 	// (or the node's being unreachable) is logged again.
 	lookupLogEvery = time.Hour
 	// lookupNotedMax bounds how many payments' last report this process
-	// keeps, per lookupLog; past it the oldest is forgotten (and may be
-	// reported again sooner than lookupLogEvery).
+	// keeps, per lookupLog (per noteLog); past it the oldest is forgotten
+	// (and may be reported again sooner than lookupLogEvery).
 	lookupNotedMax = 1024
 	// lookupLogList is how many payment hashes one line names.
 	lookupLogList = 10
 )
 
 // lookupLog is when each payment whose lookup fails (by payment hash) was
-// last logged as such, and outage when the node's being unreachable was
-// (zero: it is not), for one walker of payments: see lookupFailure. The
-// zero value is ready to use.
+// last logged as such, and what was logged of the node's being
+// unreachable, for one walker of payments: see lookupFailure. The zero
+// value is ready to use.
 type lookupLog struct {
-	mu     sync.Mutex
-	noted  map[string]time.Time
-	outage time.Time
+	noted  noteLog
+	mu     sync.Mutex // guards outage
+	outage outage
+}
+
+// outage is what was logged of a trouble that fails alike everything a
+// walker of payments (a sweep, a resolver round) does while it lasts: the
+// node unreachable, the database failing. since is when a walk first met
+// it and logged when it was last logged above debug level; both are zero
+// while there is none. Its walker's lock guards it; the zero value is
+// ready to use.
+type outage struct{ since, logged time.Time }
+
+// note records whether the walk at now met the trouble (failing), and says
+// whether to log it above debug level (report): when a walk first meets
+// it, then once every `every` while it lasts. A walk that does not meet it
+// ends it (ended, with lasted, how long since a walk first met it), so the
+// next one is news at once.
+func (o *outage) note(now time.Time, failing bool, every time.Duration) (report, ended bool, lasted time.Duration) {
+	if !failing {
+		if o.since.IsZero() {
+			return false, false, 0
+		}
+		lasted = now.Sub(o.since)
+		*o = outage{}
+		return false, true, lasted
+	}
+	if o.since.IsZero() {
+		o.since = now
+	}
+	if o.logged.IsZero() || now.Sub(o.logged) >= every {
+		o.logged = now
+		return true, false, 0
+	}
+	return false, false, 0
+}
+
+// noteLog is when each trouble of one payment (by a key naming the payment
+// and the trouble) was last logged above debug level: the first time this
+// process meets it, then once every so often while it lasts (due). It
+// keeps at most lookupNotedMax keys, forgetting the oldest past it (which
+// may then be logged again sooner). The zero value is ready to use.
+type noteLog struct {
+	mu    sync.Mutex
+	noted map[string]time.Time
+}
+
+// due reports whether the trouble key, met at now, is to be logged above
+// debug level: it was not in the last every. If so, it is recorded as
+// logged at now.
+func (l *noteLog) due(key string, now time.Time, every time.Duration) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if last, seen := l.noted[key]; seen && now.Sub(last) < every {
+		return false
+	}
+	l.noted = noteAt(l.noted, key, now, every, lookupNotedMax)
+	return true
 }
 
 // lookupLines are what one walker's failed lookups are logged as (see
@@ -102,22 +157,14 @@ func (s *Service) noteLookupFailures(ctx context.Context, l *lookupLog, lines lo
 		}
 	}
 	l.mu.Lock()
-	logOutage := false
-	switch {
-	case len(unreachable) == 0:
-		l.outage = time.Time{} // none, or over: the next one is news
-	case l.outage.IsZero() || now.Sub(l.outage) >= lookupLogEvery:
-		l.outage, logOutage = now, true
-	}
+	logOutage, _, _ := l.outage.note(now, len(unreachable) > 0, lookupLogEvery)
+	l.mu.Unlock()
 	var news []lookupFailure
 	for _, f := range broken {
-		if last, seen := l.noted[f.hash]; seen && now.Sub(last) < lookupLogEvery {
-			continue
+		if l.noted.due(f.hash, now, lookupLogEvery) {
+			news = append(news, f)
 		}
-		news = append(news, f)
-		l.noted = noteAt(l.noted, f.hash, now, lookupLogEvery, lookupNotedMax)
 	}
-	l.mu.Unlock()
 
 	if logOutage {
 		f := unreachable[0]

@@ -121,6 +121,12 @@ type Service struct {
 	// rounds, and so may others (tests do, beside Run).
 	resolveMu    sync.Mutex
 	resolveAfter string
+	// resolveFind is what the resolver logged of its query for payments
+	// in flight failing (guarded by resolveMu), and outgoingNoted of the
+	// outgoing payments it could not claim, send or book: see
+	// noteFindFailures and noteOutgoing.
+	resolveFind   outage
+	outgoingNoted noteLog
 	// sweepAfter is where the next sweep of pending incoming payments
 	// starts, alike. sweepMu makes those sweeps exclusive and guards
 	// sweepAfter: watchSettlements's goroutine sweeps, and so may others
