@@ -27,6 +27,13 @@ type fixture struct {
 
 func newFixture(t *testing.T, db *store.DB, extra func(s *api.Server)) *fixture {
 	t.Helper()
+	return newFixtureWith(t, db, extra, nil)
+}
+
+// newFixtureWith is newFixture with srvOpt, if not nil, changing the HTTP
+// server before it starts (its write timeout, say).
+func newFixtureWith(t *testing.T, db *store.DB, extra func(s *api.Server), srvOpt func(*http.Server)) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	tokens, err := auth.NewTokens(ctx, db, nil)
 	if err != nil {
@@ -44,7 +51,11 @@ func newFixture(t *testing.T, db *store.DB, extra func(s *api.Server)) *fixture 
 	if extra != nil {
 		extra(s)
 	}
-	srv := httptest.NewServer(s.Handler())
+	srv := httptest.NewUnstartedServer(s.Handler())
+	if srvOpt != nil {
+		srvOpt(srv.Config)
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return &fixture{srv: srv, tokens: tokens, admin: admin, viewer: viewer}
 }

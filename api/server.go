@@ -54,9 +54,9 @@ const WriteTimeout = 60 * time.Second
 const answerMargin = 30 * time.Second
 
 // answerWithin lets the handler answering w wait up to d (an approval, a
-// payment), which configuration may set above WriteTimeout, and still have
-// its answer written: otherwise the caller would get a closed connection
-// and no answer after WriteTimeout.
+// payment, a test webhook's receiver), which configuration may set at or
+// above WriteTimeout, and still have its answer written: otherwise the
+// caller would get a closed connection and no answer after WriteTimeout.
 func answerWithin(w http.ResponseWriter, d time.Duration) {
 	d = max(d+answerMargin, WriteTimeout)
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))

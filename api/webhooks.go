@@ -23,7 +23,7 @@ import (
 //	POST   /webhooks/deliveries/{deliveryId}/redeliver   MANAGE
 //	POST   /webhooks/replays                             MANAGE  {endpointId, since, until, status?} → background job
 //	GET    /webhooks/replays/{jobId}                     VIEW    the job's progress
-//	POST   /webhooks/test                                MANAGE  UMAaaS sendTestWebhook → {url, response_status, response_body}
+//	POST   /webhooks/test                                MANAGE  UMAaaS sendTestWebhook → {url, response_status, response_body} (synchronous)
 //	GET    /webhooks/public-key                          VIEW    the ed25519 key verifying v1a signatures
 //	GET    /config, PATCH /config                        VIEW / MANAGE  UMAaaS {webhookEndpoint}, the primary endpoint
 func (s *Server) MountWebhooks(svc *delivery.Service) {
@@ -312,6 +312,11 @@ func (h *webhookHandlers) sendTest(w http.ResponseWriter, r *http.Request) error
 			return vaspd.InvalidInput("endpointId: %v", err)
 		}
 	}
+	// The receiver's answer is awaited up to the endpoint's timeout, which
+	// may be a minute (the write timeout). Any endpoint's is at most
+	// MaxAttemptTimeout: waiting that long needs no read of the endpoint,
+	// which a PATCH of its timeout could change before the send.
+	answerWithin(w, h.svc.MaxAttemptTimeout())
 	res, err := h.svc.SendTest(r.Context(), req.EndpointID)
 	if err != nil {
 		return err

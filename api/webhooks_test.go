@@ -339,3 +339,52 @@ func TestWebhookDeliveriesRedeliverReplay(t *testing.T) {
 		wantError(t, st, body, 404, "NOT_FOUND")
 	})
 }
+
+// TestSlowTestWebhookOutlivesTheWriteTimeout: POST /webhooks/test sends a
+// TEST webhook synchronously and answers with the receiver's answer, which
+// may take the endpoint's timeout (timeoutMs, up to a minute: the server's
+// write timeout). That answer must still reach the caller, not a
+// connection closed without one. PATCH /config, which queues its TEST
+// webhook, answers at once however slow the receiver.
+func TestSlowTestWebhookOutlivesTheWriteTimeout(t *testing.T) {
+	t.Parallel()
+	db := storetest.SQLite(t)
+	svc, err := delivery.New(db, delivery.Options{AllowNets: []string{"127.0.0.0/8"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writeTimeout = time.Second
+	f := newFixtureWith(t, db, func(s *api.Server) { s.MountWebhooks(svc) },
+		func(s *http.Server) { s.WriteTimeout = writeTimeout })
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		time.Sleep(2 * writeTimeout)
+		_, _ = w.Write([]byte("pong"))
+	}))
+	t.Cleanup(slow.Close)
+
+	start := time.Now()
+	st, body := f.do(t, "PATCH", "/config", &f.admin, jsonCT, `{"webhookEndpoint":"`+slow.URL+`"}`)
+	if st != 200 {
+		t.Fatalf("PATCH /config: %d %v", st, body)
+	}
+	if d := time.Since(start); d > writeTimeout {
+		t.Fatalf("PATCH /config took %s: it waited for the receiver", d)
+	}
+	primary := body["webhookEndpointId"].(string)
+	if st, body := f.do(t, "PATCH", "/webhooks/endpoints/"+primary, &f.admin, jsonCT, `{"timeoutMs":10000}`); st != 200 {
+		t.Fatalf("set the endpoint's timeout: %d %v", st, body)
+	}
+
+	req, _ := http.NewRequest("POST", f.srv.URL+"/webhooks/test", nil)
+	req.SetBasicAuth(f.admin.ClientID, f.admin.ClientSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST /webhooks/test to a receiver slower than the write timeout got no answer: %v", err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(raw), `"response_body":"pong"`) {
+		t.Fatalf("POST /webhooks/test: %d %s", resp.StatusCode, raw)
+	}
+}

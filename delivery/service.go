@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/vaspd/vaspd/internal/ssrf"
 	"github.com/vaspd/vaspd/store"
@@ -196,6 +197,11 @@ func (s *Service) matchEndpoints(ctx context.Context, tx *store.Tx, typ string) 
 	s.matchMu.Unlock()
 	return targets, nil
 }
+
+// MaxAttemptTimeout is the longest one attempt may wait for its receiver:
+// the cap on every endpoint's timeout (Options.MaxAttemptTimeout). A
+// synchronous send (Send, SendTest) waits up to its endpoint's timeout.
+func (s *Service) MaxAttemptTimeout() time.Duration { return s.opt.MaxAttemptTimeout }
 
 // Wake makes a running worker look for due deliveries now.
 func (s *Service) Wake() {
