@@ -101,7 +101,7 @@ func TestResolverLogsAPaymentItCannotBookOncePerHour(t *testing.T) {
 		var logs syncBuffer
 		s := w.service(t, func(o *vasp.Options) { o.Node = finalTrackNode{Node: w.node}; debugLog(&logs)(o) })
 		stuckOutgoing(t, w, s, 2) // PROCESSING, nothing reserved
-		ps := outgoingPayments(t, db)
+		ps := paymentsIn(t, db, vasp.Outgoing)
 		w.clock.Advance(time.Hour)
 
 		const book = "book payment"
