@@ -387,7 +387,7 @@ func (s *Service) resolveOutgoingRound(ctx context.Context) {
 		WHERE direction = $1 AND status = $2 AND updated_at < $3 AND id > $4 ORDER BY id LIMIT $5`,
 		Outgoing, StatusProcessing, cutoff, from, resolveBatch)
 	if err != nil {
-		s.noteFindFailures(ctx, []findFailure{{"find payments in flight", err}})
+		s.noteFindFailures(ctx, &s.resolveFind, resolveFinding, []findFailure{{"find payments in flight", err}})
 		return
 	}
 	var stuck []Transaction
@@ -407,7 +407,7 @@ func (s *Service) resolveOutgoingRound(ctx context.Context) {
 	if rerr != nil {
 		findFailed = append(findFailed, findFailure{"find payments in flight: read", rerr})
 	}
-	s.noteFindFailures(ctx, findFailed)
+	s.noteFindFailures(ctx, &s.resolveFind, resolveFinding, findFailed)
 	switch {
 	case rerr != nil:
 		// A read that broke off: the next round starts over from the first.
@@ -472,45 +472,6 @@ func (s *Service) resolveOutgoingRound(ctx context.Context) {
 			s.noteOutgoing(ctx, "book", t, "book payment: the node's final answer could not be booked; left PROCESSING, booked again next round", err,
 				"node_status", p.Status)
 		}
-	}
-}
-
-// findLogEvery is how often the resolver's query for payments in flight,
-// failing every round (2 s), is logged again above debug level while it
-// fails. Shorter than lookupLogEvery: a database that cannot answer stops
-// all of vaspd's work, not only these payments, and is vaspd's own to fix;
-// a line every 5 minutes keeps one among the latest for whoever looks
-// while it lasts, at 12 lines an hour instead of 1800.
-const findLogEvery = 5 * time.Minute
-
-// findFailure is what went wrong finding a round's payments in flight:
-// the log line and the error.
-type findFailure struct {
-	msg string
-	err error
-}
-
-// noteFindFailures logs what went wrong with one resolver round's query
-// for payments in flight (failed; none: it went well), without flooding
-// the log while the database fails every round: each failure at debug
-// level, and the round's first as a warning when a round first fails and
-// then once every findLogEvery while rounds keep failing; the first round
-// whose query goes well after that says so. Called with resolveMu held.
-func (s *Service) noteFindFailures(ctx context.Context, failed []findFailure) {
-	if ctx.Err() != nil {
-		return // stopping: the query was cut, and says nothing of the database
-	}
-	report, ended, lasted := s.resolveFind.note(s.clock.Now(), len(failed) > 0, findLogEvery)
-	for i, f := range failed {
-		if report && i == 0 {
-			s.log.Warn(f.msg+"; the resolver tries again each round (2 s), this is logged again every 5 minutes while it fails",
-				"err", f.err)
-			continue
-		}
-		s.log.Debug(f.msg, "err", f.err)
-	}
-	if ended {
-		s.log.Info("find payments in flight: the database answers again", "failed_for", lasted.Round(time.Second).String())
 	}
 }
 

@@ -205,3 +205,52 @@ func noteAt(m map[string]time.Time, h string, now time.Time, every time.Duration
 	m[h] = now
 	return m
 }
+
+// findLogEvery is how often a walker's query for its payments (the
+// resolver's for payments in flight, the sweep's for PENDING ones) is
+// logged as a warning while it fails. Shorter than lookupLogEvery: a
+// database that cannot answer stops all of vaspd's work, not only these
+// payments, and is vaspd's own to fix; a line every 5 minutes keeps one
+// among the latest for whoever looks while it lasts, at 12 lines an hour
+// instead of hundreds.
+const findLogEvery = 5 * time.Minute
+
+// findFailure is what went wrong finding a walk's payments: the log line
+// and the error.
+type findFailure struct {
+	msg string
+	err error
+}
+
+// finding names a walker's query for noteFindFailures: what it finds, and
+// how often it tries again.
+type finding struct{ what, retry string }
+
+var (
+	resolveFinding = finding{what: "find payments in flight", retry: "the resolver tries again each round (2 s)"}
+	sweepFinding   = finding{what: "sweep pending payments", retry: "the sweep tries again every 15 s"}
+)
+
+// noteFindFailures logs what went wrong with one walk's query for its
+// payments (failed; none: it went well), o recording the walker's outage,
+// without flooding the log while the database fails every walk: each
+// failure at debug level, and the walk's first as a warning when a walk
+// first fails and then once every findLogEvery while walks keep failing;
+// the first walk whose query goes well after that says so. Called with the
+// walker's lock held (resolveMu, sweepMu).
+func (s *Service) noteFindFailures(ctx context.Context, o *outage, f finding, failed []findFailure) {
+	if ctx.Err() != nil {
+		return // stopping: the query was cut, and says nothing of the database
+	}
+	report, ended, lasted := o.note(s.clock.Now(), len(failed) > 0, findLogEvery)
+	for i, ff := range failed {
+		if report && i == 0 {
+			s.log.Warn(ff.msg+"; "+f.retry+", this is logged again every 5 minutes while it fails", "err", ff.err)
+			continue
+		}
+		s.log.Debug(ff.msg, "err", ff.err)
+	}
+	if ended {
+		s.log.Info(f.what+": the database answers again", "failed_for", lasted.Round(time.Second).String())
+	}
+}

@@ -82,6 +82,38 @@ func TestResolverLogsAFailingDatabaseOncePerOutage(t *testing.T) {
 	})
 }
 
+// The sweep's query for PENDING payments failing is logged as the
+// resolver's is: a warning when it starts, every 5 minutes while it
+// lasts, and a line when it ends; not a warning every sweep (15 s).
+func TestSweepLogsAFailingDatabaseOncePerOutage(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		var logs syncBuffer
+		s := w.service(t, debugLog(&logs))
+
+		const find = "sweep pending payments"
+		renameTable(t, db, "uma_transactions", "uma_transactions_away")
+		for range 16 { // four minutes of sweeps
+			s.SweepPending(t.Context())
+			w.clock.Advance(15 * time.Second)
+		}
+		if n := logs.count(t, slog.LevelWarn, find); n != 1 {
+			t.Fatalf("four minutes of sweeps whose query fails logged %d warnings, want 1:\n%s", n, logs.b.String())
+		}
+		w.clock.Advance(time.Minute)
+		s.SweepPending(t.Context())
+		if n := logs.count(t, slog.LevelWarn, find); n != 2 {
+			t.Fatalf("five minutes into the failure %d warnings in all, want 2", n)
+		}
+		renameTable(t, db, "uma_transactions_away", "uma_transactions")
+		s.SweepPending(t.Context())
+		s.SweepPending(t.Context())
+		if n := logs.count(t, slog.LevelInfo, "answers again"); n != 1 {
+			t.Fatalf("the end of the failure logged %d times, want 1:\n%s", n, logs.b.String())
+		}
+	})
+}
+
 // finalTrackNode is the real node whose TrackPayment reports every
 // payment failed.
 type finalTrackNode struct{ lightning.Node }

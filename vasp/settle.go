@@ -350,9 +350,10 @@ func (s *Service) sweepPending(ctx context.Context) {
 		WHERE direction = $1 AND status = $2 AND updated_at < $3 AND id > $4 ORDER BY id LIMIT $5`,
 		Incoming, StatusPending, cutoff, s.sweepAfter, sweepBatch)
 	if err != nil {
-		s.log.Warn("sweep pending payments", "err", err)
+		s.noteFindFailures(ctx, &s.sweepFind, sweepFinding, []findFailure{{"sweep pending payments", err}})
 		return
 	}
+	var findFailed []findFailure
 	type pending struct{ id, hash, invoice string }
 	var todo []pending
 	n, last := 0, ""
@@ -360,7 +361,7 @@ func (s *Service) sweepPending(ctx context.Context) {
 		n++
 		var p pending
 		if err := rows.Scan(&p.id, &p.hash, &p.invoice); err != nil {
-			s.log.Warn("sweep pending payments: read row", "err", err)
+			findFailed = append(findFailed, findFailure{"sweep pending payments: read row", err})
 			continue
 		}
 		todo, last = append(todo, p), p.id
@@ -369,8 +370,9 @@ func (s *Service) sweepPending(ctx context.Context) {
 	// update re-checks its row), and the next sweep starts from the first.
 	rerr := rows.Err()
 	if rerr != nil {
-		s.log.Warn("sweep pending payments: read", "err", rerr)
+		findFailed = append(findFailed, findFailure{"sweep pending payments: read", rerr})
 	}
+	s.noteFindFailures(ctx, &s.sweepFind, sweepFinding, findFailed)
 	rows.Close()
 	// Where the next sweep starts: after this batch if it was full, from
 	// the first if it was the last; a sweep that stops early sets it to

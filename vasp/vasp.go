@@ -126,6 +126,7 @@ type Service struct {
 	// outgoing payments it could not claim, send or book: see
 	// noteFindFailures and noteOutgoing.
 	resolveFind   outage
+	sweepFind     outage // the sweep's query for PENDING payments, likewise
 	outgoingNoted noteLog
 	// sweepAfter is where the next sweep of pending incoming payments
 	// starts, alike. sweepMu makes those sweeps exclusive and guards
