@@ -81,11 +81,11 @@ func (s *Service) Fetch(ctx context.Context, method, u string) (int, []byte, err
 func (s *Service) NoteCapped(ctx context.Context, h string, cause error) { s.noteCapped(ctx, h, cause) }
 
 // CappedNotedMax bounds CappedNoted.
-const CappedNotedMax = cappedNotedMax
+const CappedNotedMax = lookupNotedMax
 
 // CappedNoted is how many payments the balance cap's log remembers.
 func (s *Service) CappedNoted() int {
-	s.cappedMu.Lock()
-	defer s.cappedMu.Unlock()
-	return len(s.capped)
+	s.capped.mu.Lock()
+	defer s.capped.mu.Unlock()
+	return len(s.capped.noted)
 }

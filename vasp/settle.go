@@ -137,26 +137,13 @@ func (s *Service) creditLater(ctx context.Context, inv lightning.Invoice, cause 
 // bury everything else; the retries in between are logged at debug level.
 const cappedLogEvery = time.Hour
 
-// cappedNotedMax bounds how many payments' last report noteCapped keeps;
-// past it the oldest is forgotten (and may be logged again sooner than
-// cappedLogEvery).
-const cappedNotedMax = 1024
-
 // noteCapped logs that the credit of the settled payment with payment hash
 // h was refused for the payee's balance cap: as an error the first time
 // this process sees it and once every cappedLogEvery after, at debug level
 // otherwise.
 func (s *Service) noteCapped(ctx context.Context, h string, cause error) {
-	now := s.clock.Now()
-	s.cappedMu.Lock()
-	last, seen := s.capped[h]
-	due := !seen || now.Sub(last) >= cappedLogEvery
-	if due {
-		s.capped = noteAt(s.capped, h, now, cappedLogEvery, cappedNotedMax)
-	}
-	s.cappedMu.Unlock()
 	level := slog.LevelDebug
-	if due {
+	if s.capped.due(h, s.clock.Now(), cappedLogEvery) {
 		level = slog.LevelError
 	}
 	s.log.Log(ctx, level, "incoming payment settled but its credit would exceed the payee's balance cap; left PENDING and retried by the sweep until the payee's balance has room",

@@ -137,8 +137,7 @@ type Service struct {
 
 	// capped is when each payment the balance cap keeps PENDING (by
 	// payment hash) was last logged as such: see noteCapped.
-	cappedMu sync.Mutex
-	capped   map[string]time.Time
+	capped noteLog
 
 	// sweepLookups and resolveLookups are what the sweep of pending
 	// incoming payments and the resolver of outgoing ones logged of the
