@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -106,7 +107,8 @@ func (s *Service) validate(in EndpointInput) error {
 }
 
 // validateURL refuses what can never be delivered to: non-HTTP schemes,
-// credentials in the URL, and literal addresses the SSRF guard blocks. Host
+// credentials in the URL, no host, a port outside 1–65535, and literal
+// addresses the SSRF guard blocks. Host
 // names are checked again at every connection, after DNS.
 func (s *Service) validateURL(raw string) error {
 	if len(raw) > 2048 {
@@ -123,6 +125,16 @@ func (s *Service) validateURL(raw string) error {
 		return vaspd.InvalidInput("url must not contain a fragment")
 	}
 	host := u.Hostname()
+	if host == "" {
+		// "http://:80/" would be dialled as this machine.
+		return vaspd.InvalidInput("url must name a host")
+	}
+	if p := u.Port(); p != "" {
+		// url.Parse takes any digits; no connection can use these.
+		if n, err := strconv.ParseUint(p, 10, 16); err != nil || n == 0 {
+			return vaspd.InvalidInput("url's port must be from 1 to 65535")
+		}
+	}
 	if ip, err := netip.ParseAddr(host); err == nil && !s.guard.HostAllowed(host) {
 		if err := s.guard.Check(ip); err != nil {
 			return vaspd.InvalidInput("url points at a non-public address (%s); allow it in the webhook allow-list setting if intended", ip)

@@ -520,3 +520,25 @@ func TestSendCutByCallersDeadline(t *testing.T) {
 		}
 	}
 }
+
+// TestEndpointURLPortAndHost: a URL whose port no connection can use (0,
+// beyond 65535) or that names no host (":80", which the dialer takes for
+// this machine) is refused when it is configured, not retried for days.
+func TestEndpointURLPortAndHost(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	s := newTestService(t, db, vaspd.NewFakeClock(t0))
+	for _, u := range []string{
+		"http://example.com:0/h", "http://example.com:65536/h", "https://example.com:99999999999/h",
+		"http://:80/h", "http://[::1]:0/h",
+	} {
+		if _, _, err := s.CreateEndpoint(ctx, EndpointInput{URL: ptr(u)}); vaspd.AsError(err).Status != 400 {
+			t.Errorf("%s: want 400, got %v", u, err)
+		}
+	}
+	for _, u := range []string{"http://example.com:1/h", "https://example.com:65535/h", "https://example.com:/h"} {
+		if _, _, err := s.CreateEndpoint(ctx, EndpointInput{URL: ptr(u)}); err != nil {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+}
