@@ -135,6 +135,13 @@ func (s *Service) validateURL(raw string) error {
 			return vaspd.InvalidInput("url's port must be from 1 to 65535")
 		}
 	}
+	if _, err := netip.ParseAddr(host); err != nil && endsInNumber(host) {
+		// The resolver (inet_aton) and URL parsers read "127.1",
+		// "2130706433" or "0x7f.0.0.1" as an IPv4 address, the check
+		// below does not: only the dotted quad is let through to it.
+		return vaspd.InvalidInput("url's host %q is an IP address in a non-standard form; write IPv4 addresses as four decimal numbers (1.2.3.4)",
+			vaspd.Truncate(host, 80))
+	}
 	if ip, err := netip.ParseAddr(host); err == nil && !s.guard.HostAllowed(host) {
 		if err := s.guard.Check(ip); err != nil {
 			return vaspd.InvalidInput("url points at a non-public address (%s); allow it in the webhook allow-list setting if intended", ip)
@@ -145,6 +152,22 @@ func (s *Service) validateURL(raw string) error {
 		}
 	}
 	return nil
+}
+
+// endsInNumber reports whether host's last label (less a root's trailing
+// dot) is a number, decimal or 0x-hex: what the WHATWG URL standard parses
+// as IPv4, and the system resolver too.
+func endsInNumber(host string) bool {
+	h := strings.TrimSuffix(host, ".")
+	last := strings.ToLower(h[strings.LastIndexByte(h, '.')+1:])
+	digits := "0123456789"
+	if strings.HasPrefix(last, "0x") {
+		last, digits = last[2:], "0123456789abcdef"
+		if last == "" {
+			return true // "0x" alone is 0
+		}
+	}
+	return last != "" && strings.Trim(last, digits) == ""
 }
 
 // isLocalhost reports whether host is "localhost" or a name under it (RFC

@@ -542,3 +542,28 @@ func TestEndpointURLPortAndHost(t *testing.T) {
 		}
 	}
 }
+
+// TestNumericHostFormsRefused: a host that ends in a number is an IPv4
+// address to URL parsers and to the system resolver (inet_aton reads
+// "127.1", "2130706433", "0x7f.0.0.1" and "0177.0.0.1" as 127.0.0.1), but
+// not to the literal-address check, which let these through to be refused
+// only at dial time, attempt after attempt. They are refused when
+// configured, allow-listed or not: only the dotted quad is a clear name.
+func TestNumericHostFormsRefused(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	s := newTestService(t, db, vaspd.NewFakeClock(t0))
+	for _, u := range []string{
+		"http://127.1/h", "http://2130706433/h", "http://0x7f.0.0.1/h", "http://0177.0.0.1/h", "http://0/h",
+		"http://127.0.0.1./h", "http://169.254.169.254.:80/h", "http://example.0x10/h", "http://1.2.3.4.5/h",
+	} {
+		if _, _, err := s.CreateEndpoint(ctx, EndpointInput{URL: ptr(u)}); vaspd.AsError(err).Status != 400 {
+			t.Errorf("%s: want 400, got %v", u, err)
+		}
+	}
+	for _, u := range []string{"http://127.0.0.1:9/h", "https://1password.example/h", "https://example.com./h", "https://x.0a/h"} {
+		if _, _, err := s.CreateEndpoint(ctx, EndpointInput{URL: ptr(u)}); err != nil {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+}
