@@ -118,6 +118,29 @@ func TestEventTypeFilter(t *testing.T) {
 	}
 }
 
+// TestUnknownEventTypeRefused: with Options.EventTypes set (vaspd sets the
+// types it sends), an endpoint filter naming another type is refused on
+// create and update: a misspelt "INCOMING_PAYMNT" matched no event, so the
+// endpoint silently received nothing.
+func TestUnknownEventTypeRefused(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	s := newTestService(t, db, vaspd.NewFakeClock(t0), func(o *Options) {
+		o.EventTypes = []string{TypeIncomingPayment, TypeOutgoingPayment, TypeTest}
+	})
+	_, _, err := s.CreateEndpoint(ctx, EndpointInput{URL: ptr("https://example.com/h"), EventTypes: &[]string{TypeTest, "INCOMING_PAYMNT"}})
+	if e := vaspd.AsError(err); e.Status != 400 || !strings.Contains(e.Message, "INCOMING_PAYMNT") || !strings.Contains(e.Message, TypeOutgoingPayment) {
+		t.Fatalf("unknown type on create: %v", err)
+	}
+	ep, _ := mustEndpoint(t, s, "https://example.com/h", func(in *EndpointInput) { in.EventTypes = &[]string{TypeIncomingPayment} })
+	if _, err := s.UpdateEndpoint(ctx, ep.ID, EndpointInput{EventTypes: &[]string{"OUTGOING_PAYMENTS"}}); vaspd.AsError(err).Status != 400 {
+		t.Fatalf("unknown type on update: %v", err)
+	}
+	// Without the option any well-formed type is taken (custom events).
+	free := newTestService(t, db, vaspd.NewFakeClock(t0))
+	mustEndpoint(t, free, "https://example.com/h", func(in *EndpointInput) { in.EventTypes = &[]string{"CUSTOM_EVENT"} })
+}
+
 // TestStatusRules covers how each answer moves a delivery on.
 func TestStatusRules(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -95,6 +96,9 @@ func (s *Service) validate(in EndpointInput) error {
 		for _, t := range *in.EventTypes {
 			if !typePattern.MatchString(t) {
 				return vaspd.InvalidInput("event type %q is not a webhook type such as INCOMING_PAYMENT", vaspd.Truncate(t, 64))
+			}
+			if len(s.opt.EventTypes) > 0 && !slices.Contains(s.opt.EventTypes, t) {
+				return vaspd.InvalidInput("event type %q is not one this server sends (%s)", t, strings.Join(s.opt.EventTypes, ", "))
 			}
 		}
 	}

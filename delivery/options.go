@@ -23,6 +23,12 @@ type Options struct {
 	// New refuses one that makes no sense (RetryPolicy.Validate).
 	Retry RetryPolicy
 
+	// EventTypes are the event types the caller enqueues. When set, an
+	// endpoint's eventTypes filter may name only these: a misspelt type
+	// would match no event, and the endpoint would receive nothing. Empty
+	// = any name of the event type form.
+	EventTypes []string
+
 	// AllowNets opens the SSRF guard for these CIDRs, IPs or host names,
 	// e.g. "127.0.0.1/32" for a receiver on the same machine.
 	AllowNets []string

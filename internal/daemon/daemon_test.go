@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -540,5 +541,39 @@ func TestDatabaseURLLeavesDataDirAlone(t *testing.T) {
 	waitUp(t, d, errc)
 	if _, err := os.Stat(filepath.Join(dir, "x.db")); err != nil {
 		t.Fatalf("database not at its sqlite: path: %v", err)
+	}
+}
+
+// TestWebhookEndpointEventTypes: vaspd's endpoints may subscribe to each
+// webhook type it sends, and a misspelt one is refused instead of matching
+// nothing.
+func TestWebhookEndpointEventTypes(t *testing.T) {
+	t.Parallel()
+	r := start(t, Config{DataDir: filepath.Join(t.TempDir(), "data")})
+	id, secret := credential(t, r.out.String())
+	create := func(types string) int {
+		req, _ := http.NewRequest("POST", r.url+"/webhooks/endpoints",
+			strings.NewReader(`{"url":"https://platform.example/hook","eventTypes":`+types+`}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.SetBasicAuth(id, secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := create(`["INCOMING_PAYMNT"]`); st != 400 {
+		t.Fatalf("misspelt type: %d, want 400", st)
+	}
+	all, _ := json.Marshal(EventTypes)
+	if st := create(string(all)); st != 201 {
+		t.Fatalf("every type vaspd sends: %d, want 201", st)
+	}
+	for _, typ := range []string{"INCOMING_PAYMENT", "OUTGOING_PAYMENT", "TEST", "BULK_UPLOAD", "INVITATION_CLAIMED", "UMA_REQUEST"} {
+		if !slices.Contains(EventTypes, typ) {
+			t.Errorf("%s missing", typ)
+		}
 	}
 }

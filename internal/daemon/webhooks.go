@@ -82,6 +82,7 @@ func openDelivery(db *store.DB, c WebhookConfig, clock vaspd.Clock, log *slog.Lo
 		Clock:          clock,
 		Log:            log.With("component", "webhooks"),
 		Retry:          c.retryPolicy(),
+		EventTypes:     EventTypes,
 		AllowNets:      c.allowList,
 		AttemptTimeout: c.AttemptTimeout,
 		PerEndpoint:    c.PerEndpoint,
@@ -92,6 +93,13 @@ func openDelivery(db *store.DB, c WebhookConfig, clock vaspd.Clock, log *slog.Lo
 		return nil, fmt.Errorf("setting webhook-allow-nets: %w", err)
 	}
 	return svc, nil
+}
+
+// EventTypes are the webhook types vaspd sends, the ones an endpoint's
+// eventTypes filter may name.
+var EventTypes = []string{
+	delivery.TypeIncomingPayment, delivery.TypeOutgoingPayment, delivery.TypeTest,
+	delivery.TypeBulkUpload, delivery.TypeInvitationClaimed, string(webhook.TypeUmaRequest),
 }
 
 // importAnnouncer sends the BULK_UPLOAD webhook of a finished bulk user
