@@ -457,6 +457,60 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
+// TestStreakGaugeFollowsTheDatabase: the per-endpoint failure streak is
+// what the endpoint row says, refreshed with the queue gauges: a deleted
+// endpoint's series goes (it stayed at its last streak for ever, an alert
+// that never cleared, and one series more per endpoint ever deleted), and a
+// streak another process ended, or that re-enabling cleared, reads 0 here
+// too (it stayed at this process's last count).
+func TestStreakGaugeFollowsTheDatabase(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	reg := prometheus.NewRegistry()
+	clock := vaspd.NewFakeClock(t0)
+	s := newTestService(t, db, clock, func(o *Options) { o.Registerer = reg })
+	other := newTestService(t, db, clock) // another process, same database
+	bad, gone := newReceiver(t), newReceiver(t)
+	bad.status(500)
+	gone.status(500)
+	badEP, _ := mustEndpoint(t, s, bad.URL)
+	goneEP, _ := mustEndpoint(t, s, gone.URL)
+	enqueue(t, s, Event{Type: TypeTest})
+	step(t, s)
+	streaks := func() map[string]float64 {
+		t.Helper()
+		fams, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]float64{}
+		for _, f := range fams {
+			if f.GetName() == "vaspd_webhook_endpoint_failure_streak" {
+				for _, m := range f.GetMetric() {
+					out[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+				}
+			}
+		}
+		return out
+	}
+	if got := streaks(); got[badEP.ID] != 1 || got[goneEP.ID] != 1 {
+		t.Fatalf("after a failure: %v", got)
+	}
+	if err := s.DeleteEndpoint(ctx, goneEP.ID); err != nil {
+		t.Fatal(err)
+	}
+	bad.status(200)
+	clock.Advance(time.Hour)
+	if n := step(t, other); n != 1 {
+		t.Fatalf("other process: %d attempts", n)
+	}
+	s.refreshGauges(ctx)
+	got := streaks()
+	if _, ok := got[goneEP.ID]; ok || got[badEP.ID] != 0 || len(got) != 1 {
+		t.Fatalf("after a deletion and another process's success: %v", got)
+	}
+}
+
 // TestRunDeliversAndStops drives the real worker loop with the system clock.
 func TestRunDeliversAndStops(t *testing.T) {
 	db := storetest.SQLite(t)

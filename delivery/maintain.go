@@ -52,6 +52,33 @@ func (s *Service) refreshGauges(ctx context.Context) {
 		age = max(s.opt.Clock.Now().Sub(store.Time(*oldest)).Seconds(), 0)
 	}
 	s.m.queue(n, age)
+	s.refreshStreaks(ctx)
+}
+
+// refreshStreaks sets the failure streak gauge from the endpoint rows: one
+// series per live endpoint, so a deleted endpoint's goes, and a streak
+// ended or cleared elsewhere (another process's success, re-enabling)
+// reads as the database says. Between refreshes record and Send set it as
+// they see it.
+func (s *Service) refreshStreaks(ctx context.Context) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, failure_streak FROM webhook_endpoints WHERE deleted_at = 0`)
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	streaks := map[string]int64{}
+	for rows.Next() {
+		var id string
+		var n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return
+		}
+		streaks[id] = n
+	}
+	if rows.Err() != nil {
+		return
+	}
+	s.m.streaksAre(streaks)
 }
 
 // Prune deletes what is older than the retention period: finished

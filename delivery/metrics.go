@@ -1,6 +1,8 @@
 package delivery
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -12,6 +14,9 @@ type metrics struct {
 	backlog  prometheus.Gauge
 	oldest   prometheus.Gauge
 	streaks  *prometheus.GaugeVec
+
+	mu    sync.Mutex
+	shown map[string]bool // endpoints with a streak series
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -19,13 +24,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, nil
 	}
 	m := &metrics{
+		shown: map[string]bool{},
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vaspd_webhook_deliveries_total",
 			Help: "Webhook attempt outcomes: delivered, retry, dead, gone (410, endpoint disabled), sync_delivered, sync_failed.",
 		}, []string{"outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "vaspd_webhook_attempt_duration_seconds",
-			Help:    "Duration of webhook HTTP attempts, by status class (2xx, 4xx, 5xx, error).",
+			Help:    "Duration of webhook HTTP attempts, by status class (2xx, 3xx, 4xx, 5xx, error).",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"class"}),
 		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -38,7 +44,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		streaks: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "vaspd_webhook_endpoint_failure_streak",
-			Help: "Consecutive failed attempts per endpoint (0 after a success).",
+			Help: "Consecutive failed attempts per live endpoint, by endpoint id (0 after a success).",
 		}, []string{"endpoint"}),
 	}
 	for _, c := range []prometheus.Collector{m.outcomes, m.latency, m.backlog, m.oldest, m.streaks} {
@@ -75,7 +81,33 @@ func (m *metrics) attempt(r attemptResult) {
 
 func (m *metrics) streak(endpoint string, n int64) {
 	if m != nil {
+		m.mu.Lock()
+		m.shown[endpoint] = true
 		m.streaks.WithLabelValues(endpoint).Set(float64(n))
+		m.mu.Unlock()
+	}
+}
+
+// streaksAre sets every endpoint's streak series to streaks, and removes
+// the series of endpoints not in it (deleted ones), without a moment in
+// which a scrape would see none.
+func (m *metrics) streaksAre(streaks map[string]int64) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, n := range streaks {
+		m.streaks.WithLabelValues(id).Set(float64(n))
+	}
+	for id := range m.shown {
+		if _, ok := streaks[id]; !ok {
+			m.streaks.DeleteLabelValues(id)
+		}
+	}
+	m.shown = map[string]bool{}
+	for id := range streaks {
+		m.shown[id] = true
 	}
 }
 
