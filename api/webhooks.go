@@ -23,6 +23,7 @@ import (
 //	POST   /webhooks/deliveries/{deliveryId}/redeliver   MANAGE
 //	POST   /webhooks/replays                             MANAGE  {endpointId, since, until, status?} → background job
 //	GET    /webhooks/replays/{jobId}                     VIEW    the job's progress
+//	POST   /webhooks/replays/{jobId}/cancel              MANAGE  stop a pending or running job (409 once finished)
 //	POST   /webhooks/test                                MANAGE  UMAaaS sendTestWebhook → {url, response_status, response_body} (synchronous)
 //	GET    /webhooks/public-key                          VIEW    the ed25519 key verifying v1a signatures
 //	GET    /config, PATCH /config                        VIEW / MANAGE  UMAaaS {webhookEndpoint}, the primary endpoint
@@ -39,6 +40,7 @@ func (s *Server) MountWebhooks(svc *delivery.Service) {
 	s.Handle("POST /webhooks/deliveries/{deliveryId}/redeliver", vaspd.PermManage, h.redeliver)
 	s.Handle("POST /webhooks/replays", vaspd.PermManage, h.startReplay)
 	s.Handle("GET /webhooks/replays/{jobId}", vaspd.PermView, h.getReplay)
+	s.Handle("POST /webhooks/replays/{jobId}/cancel", vaspd.PermManage, h.cancelReplay)
 	s.Handle("POST /webhooks/test", vaspd.PermManage, h.sendTest)
 	s.Handle("GET /webhooks/public-key", vaspd.PermView, h.publicKey)
 	s.Handle("GET /config", vaspd.PermView, h.getConfig)
@@ -290,6 +292,19 @@ func (h *webhookHandlers) getReplay(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	job, err := h.svc.GetJob(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, job)
+	return nil
+}
+
+func (h *webhookHandlers) cancelReplay(w http.ResponseWriter, r *http.Request) error {
+	id, err := PathID(r, "jobId", vaspd.IDJob, vaspd.CodeNotFound)
+	if err != nil {
+		return err
+	}
+	job, err := h.svc.CancelJob(r.Context(), id)
 	if err != nil {
 		return err
 	}

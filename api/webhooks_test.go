@@ -337,6 +337,16 @@ func TestWebhookDeliveriesRedeliverReplay(t *testing.T) {
 		}
 		st, body = f.do(t, "GET", "/webhooks/replays/"+vaspd.NewID(vaspd.IDJob), &f.viewer, "", "")
 		wantError(t, st, body, 404, "NOT_FOUND")
+
+		// Cancellation: MANAGE; a finished job is a conflict, an unknown one 404.
+		st, body = f.do(t, "POST", "/webhooks/replays/"+job+"/cancel", &f.viewer, "", "")
+		wantError(t, st, body, 403, "FORBIDDEN")
+		st, body = f.do(t, "POST", "/webhooks/replays/"+job+"/cancel", &f.admin, "", "")
+		wantError(t, st, body, 409, "CONFLICT")
+		for _, p := range []string{"nope", vaspd.NewID(vaspd.IDJob)} {
+			st, body = f.do(t, "POST", "/webhooks/replays/"+p+"/cancel", &f.admin, "", "")
+			wantError(t, st, body, 404, "NOT_FOUND")
+		}
 	})
 }
 

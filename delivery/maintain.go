@@ -114,7 +114,7 @@ func (s *Service) Prune(ctx context.Context) (int64, error) {
 			LIMIT 1000)`, []any{cutoff}},
 		{`DELETE FROM webhook_events WHERE id IN (SELECT ev.id FROM webhook_events ev WHERE ev.created_at < $1
 			AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = ev.id) LIMIT 1000)`, []any{cutoff}},
-		{`DELETE FROM webhook_jobs WHERE id IN (SELECT id FROM webhook_jobs WHERE status IN ('completed', 'failed')
+		{`DELETE FROM webhook_jobs WHERE id IN (SELECT id FROM webhook_jobs WHERE status IN ('completed', 'failed', 'canceled')
 			AND finished_at < $1 LIMIT 1000)`, []any{cutoff}},
 	}
 	for _, st := range steps {

@@ -26,7 +26,7 @@ type ReplayParams struct {
 type Job struct {
 	ID         string       `json:"id"`
 	Kind       string       `json:"kind"`
-	Status     string       `json:"status"` // pending, running, completed, failed
+	Status     string       `json:"status"` // pending, running, completed, failed, canceled
 	Params     ReplayParams `json:"params"`
 	Processed  int64        `json:"processed"`
 	Error      string       `json:"error,omitempty"`
@@ -59,6 +59,32 @@ func (s *Service) StartReplay(ctx context.Context, p ReplayParams) (Job, error) 
 		return Job{}, fmt.Errorf("delivery: queue replay: %w", err)
 	}
 	return s.GetJob(ctx, id)
+}
+
+// JobCanceled is the status of a job CancelJob stopped.
+const JobCanceled = "canceled"
+
+// CancelJob stops a pending or running job: a pending one never starts, a
+// running one stops before its next chunk (a chunk under way, whose
+// deliveries are re-queued, commits or not as a whole; on PostgreSQL the
+// cancellation waits for it). What the job re-queued already is sent. A
+// finished job is a 409.
+func (s *Service) CancelJob(ctx context.Context, id string) (Job, error) {
+	us := store.Micros(s.opt.Clock.Now())
+	res, err := s.db.ExecContext(ctx, `UPDATE webhook_jobs SET status = $2, error = 'canceled by an operator', lease_until = 0,
+		updated_at = $3, finished_at = $3 WHERE id = $1 AND status IN ('pending', 'running')`, id, JobCanceled, us)
+	if err != nil {
+		return Job{}, fmt.Errorf("delivery: cancel job: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return Job{}, err
+	}
+	j, err := s.GetJob(ctx, id)
+	if err == nil && n == 0 {
+		return j, vaspd.Conflict(vaspd.CodeConflict, "job %s is %s already", id, j.Status)
+	}
+	return j, err
 }
 
 // GetJob returns a job's progress.
@@ -127,7 +153,7 @@ func (s *Service) runJobs(ctx context.Context) error {
 				return nil
 			}
 			if errors.Is(err, errJobLost) {
-				s.opt.Log.Warn("webhook replay job taken over by another process", "job", id)
+				s.opt.Log.Warn("webhook replay job canceled, or taken over by another process", "job", id)
 				continue
 			}
 			var verr *vaspd.Error

@@ -116,3 +116,66 @@ func TestReplayFailsAfterRepeatedErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestReplayCancel: a replay job started by mistake (the wrong range, or
+// every delivered webhook of a month) can be stopped: a pending one never
+// starts, a running one stops before its next chunk, and its status says
+// canceled. A finished job cannot be canceled (409).
+func TestReplayCancel(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := vaspd.NewFakeClock(t0)
+		s := newTestService(t, db, clock)
+		rc, _, job := replayFixture(t, s, clock)
+
+		canceled, err := s.CancelJob(ctx, job.ID)
+		if err != nil || canceled.Status != JobCanceled || canceled.FinishedAt.IsZero() {
+			t.Fatalf("cancel pending: %v %+v", err, canceled)
+		}
+		if err := s.runJobs(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := step(t, s); n != 0 || len(rc.requests()) != 1 {
+			t.Fatalf("a canceled job re-queued %d deliveries", n)
+		}
+		if _, err := s.CancelJob(ctx, job.ID); vaspd.AsError(err).Status != 409 {
+			t.Fatalf("cancel a canceled job: %v", err)
+		}
+		if _, err := s.CancelJob(ctx, vaspd.NewID(vaspd.IDJob)); vaspd.AsError(err).Status != 404 {
+			t.Fatalf("cancel an unknown job: %v", err)
+		}
+
+		// Canceled while it runs: the chunk under way finds the job no
+		// longer its own and writes nothing.
+		job, err = s.StartReplay(ctx, ReplayParams{EndpointID: job.Params.EndpointID, Since: t0.Add(-time.Hour), Until: clock.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.jobChunk = func() {
+			s.jobChunk = nil
+			if _, err := s.CancelJob(ctx, job.ID); err != nil {
+				t.Errorf("cancel running: %v", err)
+			}
+		}
+		if err := s.runJobs(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.GetJob(ctx, job.ID); err != nil || got.Status != JobCanceled || got.Processed != 0 {
+			t.Fatalf("canceled while running: %v %+v", err, got)
+		}
+		if n := step(t, s); n != 0 {
+			t.Fatalf("a job canceled while running re-queued %d deliveries", n)
+		}
+		if _, err := s.CancelJob(ctx, job.ID); vaspd.AsError(err).Status != 409 {
+			t.Fatalf("cancel twice: %v", err)
+		}
+		// Pruned after the retention period, as finished jobs are.
+		clock.Advance(31 * 24 * time.Hour)
+		if _, err := s.Prune(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetJob(ctx, job.ID); vaspd.AsError(err).Status != 404 {
+			t.Fatalf("canceled job kept past retention: %v", err)
+		}
+	})
+}

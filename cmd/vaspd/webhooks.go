@@ -36,6 +36,7 @@ Commands:
   deliveries redeliver ID
   replay --endpoint ID --since RFC3339 --until RFC3339 [--status delivered|failed|dead]
   replay-status JOB_ID
+  replay-cancel JOB_ID                        stop a pending or running replay (what it re-queued already is sent)
   test [--endpoint ID]                        send a TEST webhook now and show the answer
   config get
   config set --webhook-endpoint URL           the primary endpoint ("" removes it; a change sends TEST)
@@ -47,7 +48,7 @@ var webhookCommands = map[string]bool{
 	"endpoints list": true, "endpoints get": true, "endpoints create": true, "endpoints update": true,
 	"endpoints delete": true, "endpoints rotate-secret": true,
 	"deliveries list": true, "deliveries get": true, "deliveries redeliver": true,
-	"replay": true, "replay-status": true, "test": true, "config get": true, "config set": true, "public-key": true,
+	"replay": true, "replay-status": true, "replay-cancel": true, "test": true, "config get": true, "config set": true, "public-key": true,
 }
 
 // runWebhooks is "vaspd webhooks …": a thin client of the webhook
@@ -135,7 +136,7 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	want := 0
 	switch cmd {
 	case "endpoints get", "endpoints update", "endpoints delete", "endpoints rotate-secret",
-		"deliveries get", "deliveries redeliver", "replay-status":
+		"deliveries get", "deliveries redeliver", "replay-status", "replay-cancel":
 		want = 1
 	}
 	if len(pos) != want {
@@ -223,6 +224,8 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		body = map[string]any{"endpointId": endpoint, "since": since, "until": until, "status": status}
 	case "replay-status":
 		method, path = "GET", "/webhooks/replays/"+id
+	case "replay-cancel":
+		method, path = "POST", "/webhooks/replays/"+id+"/cancel"
 	case "test":
 		method, path = "POST", "/webhooks/test"
 		if endpoint != "" {
