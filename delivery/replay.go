@@ -47,18 +47,57 @@ func (s *Service) StartReplay(ctx context.Context, p ReplayParams) (Job, error) 
 	if p.Status != "" && p.Status != StatusDelivered && p.Status != StatusFailed && p.Status != StatusDead {
 		return Job{}, vaspd.InvalidInput("status must be delivered, failed or dead")
 	}
-	if _, err := s.GetEndpoint(ctx, p.EndpointID); err != nil {
-		return Job{}, err
-	}
 	raw, _ := json.Marshal(p)
 	id := vaspd.NewID(vaspd.IDJob)
 	us := store.Micros(s.opt.Clock.Now())
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO webhook_jobs (id, kind, params, status, cursor, processed, error,
-		lease_until, created_at, updated_at, finished_at) VALUES ($1, 'replay', $2, 'pending', '', 0, '', 0, $3, $3, 0)`,
-		id, string(raw), us); err != nil {
-		return Job{}, fmt.Errorf("delivery: queue replay: %w", err)
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		// The endpoint's row, held until commit, also orders two
+		// concurrent replays of it (PostgreSQL): the second sees the first.
+		if err := lockLiveEndpoint(ctx, tx, p.EndpointID); err != nil {
+			return err
+		}
+		if err := refuseOverlappingReplay(ctx, tx, p); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_jobs (id, kind, params, status, cursor, processed, error,
+			lease_until, created_at, updated_at, finished_at) VALUES ($1, 'replay', $2, 'pending', '', 0, '', 0, $3, $3, 0)`,
+			id, string(raw), us); err != nil {
+			return fmt.Errorf("delivery: queue replay: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Job{}, err
 	}
 	return s.GetJob(ctx, id)
+}
+
+// refuseOverlappingReplay returns a 409 if a pending or running replay of
+// p's endpoint covers part of p's range: what that job re-queues and the
+// worker delivers again, a second job would re-queue once more.
+func refuseOverlappingReplay(ctx context.Context, tx *store.Tx, p ReplayParams) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, params FROM webhook_jobs
+		WHERE kind = 'replay' AND status IN ('pending', 'running') ORDER BY id`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, raw string
+		if err := rows.Scan(&id, &raw); err != nil {
+			return err
+		}
+		var q ReplayParams
+		if json.Unmarshal([]byte(raw), &q) != nil || q.EndpointID != p.EndpointID {
+			continue
+		}
+		if q.Since.Before(p.Until) && p.Since.Before(q.Until) {
+			return vaspd.Conflict(vaspd.CodeConflict, "replay job %s of endpoint %s covers part of this range (%s to %s) and has not ended; "+
+				"wait for it, or cancel it (POST /webhooks/replays/%s/cancel)", id, p.EndpointID,
+				q.Since.Format(time.RFC3339), q.Until.Format(time.RFC3339), id)
+		}
+	}
+	return rows.Err()
 }
 
 // JobCanceled is the status of a job CancelJob stopped.

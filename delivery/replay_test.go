@@ -179,3 +179,49 @@ func TestReplayCancel(t *testing.T) {
 		}
 	})
 }
+
+// TestOverlappingReplayRefused: a second replay of an overlapping range of
+// the same endpoint while the first is pending or running (a double click,
+// a retried request) is refused (409, naming the job): the first job's
+// re-queued deliveries, delivered again meanwhile, would be re-queued and
+// sent once more. A disjoint range, another endpoint, or the same range
+// once the first job has ended, are taken.
+func TestOverlappingReplayRefused(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := vaspd.NewFakeClock(t0)
+		s := newTestService(t, db, clock)
+		_, _, first := replayFixture(t, s, clock)
+		p := first.Params
+		for _, again := range []ReplayParams{
+			p,
+			{EndpointID: p.EndpointID, Since: p.Until.Add(-time.Second), Until: p.Until.Add(time.Hour), Status: StatusDead},
+			{EndpointID: p.EndpointID, Since: p.Since.Add(-time.Hour), Until: p.Since.Add(time.Second)},
+		} {
+			_, err := s.StartReplay(ctx, again)
+			if e := vaspd.AsError(err); e.Status != 409 || !strings.Contains(e.Message, first.ID) {
+				t.Fatalf("overlapping %+v: %v", again, err)
+			}
+		}
+		disjoint, err := s.StartReplay(ctx, ReplayParams{EndpointID: p.EndpointID, Since: p.Until, Until: p.Until.Add(time.Hour)})
+		if err != nil {
+			t.Fatalf("disjoint range: %v", err)
+		}
+		other, _ := mustEndpoint(t, s, "https://example.com/other")
+		if _, err := s.StartReplay(ctx, ReplayParams{EndpointID: other.ID, Since: p.Since, Until: p.Until}); err != nil {
+			t.Fatalf("another endpoint: %v", err)
+		}
+		if _, err := s.CancelJob(ctx, disjoint.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.runJobs(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if j, _ := s.GetJob(ctx, first.ID); j.Status != "completed" {
+			t.Fatalf("first job: %+v", j)
+		}
+		if _, err := s.StartReplay(ctx, p); err != nil {
+			t.Fatalf("same range after the first ended: %v", err)
+		}
+	})
+}
