@@ -132,7 +132,13 @@ func overpaidIncomingPayment(t *testing.T, db *store.DB, sweep bool) {
 			t.Errorf("%s: transaction msats %d, amount %d, paid %d; want %d, %d, %d",
 				when, got.Msats, got.Amount, got.Details.AmountPaidMsats, msats, amt, paid)
 		}
-		if n := logs.count(t, slog.LevelInfo, `"paid_msats":`+strconv.FormatInt(paid, 10)); n != 1 {
+		// Logged after the credit commits, so a little after its status
+		// reads COMPLETED.
+		overpaid := func() int { return logs.count(t, slog.LevelInfo, `"paid_msats":`+strconv.FormatInt(paid, 10)) }
+		for deadline := time.Now().Add(5 * time.Second); overpaid() == 0 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := overpaid(); n != 1 {
 			t.Errorf("%s: the overpayment was logged %d times at info level, want once", when, n)
 		}
 	}
