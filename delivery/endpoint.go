@@ -353,7 +353,8 @@ func (s *Service) updateEndpoint(ctx context.Context, tx *store.Tx, id string, i
 }
 
 // DeleteEndpoint removes an endpoint. Its pending deliveries become dead
-// ("endpoint deleted"), so they stay visible in the log.
+// ("endpoint deleted"), so they stay visible in the log; its secrets are
+// wiped.
 func (s *Service) DeleteEndpoint(ctx context.Context, id string) error {
 	return s.db.InTx(ctx, func(tx *store.Tx) error {
 		if _, err := getEndpoint(ctx, tx, id); err != nil {
@@ -363,11 +364,26 @@ func (s *Service) DeleteEndpoint(ctx context.Context, id string) error {
 	})
 }
 
+// wipedSecret is what a deleted endpoint's secret column holds instead of
+// its secret (the column is NOT NULL): empty, which no signer takes (not a
+// "whsec_" secret) and so never signs, let alone verifies. Non-nil: a nil
+// slice is written as NULL.
+var wipedSecret = []byte{}
+
+// deleteEndpoint deletes softly: the row stays, as its deliveries (the log)
+// refer to it, but not its secrets. Nothing is signed for a deleted
+// endpoint again — every reader of the secret columns (claims, handoffs,
+// synchronous sends) takes live endpoints only, its pending deliveries
+// become dead here, and a redelivery or replay of them is refused (not
+// found) — so they are wiped in the same transaction, the previous one of
+// a rotation's grace period too; migration 0570 did the same for the
+// endpoints deleted before. (The ed25519 key of v1a signatures is vaspd's,
+// shared by every endpoint, and stays.)
 func (s *Service) deleteEndpoint(ctx context.Context, tx *store.Tx, id string) error {
 	us := store.Micros(s.opt.Clock.Now())
 	s.endpointsChanged() // before the write: the enqueue match cache must not outlive it
 	if _, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET deleted_at = $2, enabled = FALSE, is_primary = FALSE,
-		updated_at = $2 WHERE id = $1`, id, us); err != nil {
+		secret = $3, prev_secret = NULL, prev_secret_until = 0, updated_at = $2 WHERE id = $1`, id, us, wipedSecret); err != nil {
 		return err
 	}
 	_, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = 'dead', last_error = 'endpoint deleted',
