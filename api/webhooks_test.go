@@ -79,6 +79,7 @@ func TestWebhookEndpointsCRUD(t *testing.T) {
 		for _, bad := range []string{
 			`{"url":"http://10.0.0.1/hook"}`, `{"url":"ftp://x/"}`, `{}`, `{"url":"` + rc.URL + `","admin":true}`,
 			`{"url":"` + rc.URL + `","eventTypes":["no such type"]}`, `{"url":"` + rc.URL + `","timeoutMs":-1}`,
+			`{"url":"` + rc.URL + `","timeoutMs":1}`, `{"url":"` + rc.URL + `","timeoutMs":999}`, `{"url":"` + rc.URL + `","timeoutMs":60001}`,
 			// PostgreSQL cannot store a NUL in text: a 400, not a 500.
 			`{"url":"` + rc.URL + `","description":"a\u0000b"}`, `{"url":"` + rc.URL + `","description":"\u001b[31mred"}`,
 		} {
@@ -131,6 +132,12 @@ func TestWebhookEndpointsCRUD(t *testing.T) {
 		wantError(t, st, body, 403, "FORBIDDEN")
 		st, body = f.do(t, "PATCH", "/webhooks/endpoints/"+ids[0], &f.admin, jsonCT, `{"description":"a\u0000b"}`)
 		wantError(t, st, body, 400, "INVALID_INPUT")
+		// timeoutMs has a floor as it has a cap (1 ms: every attempt timed out).
+		st, body = f.do(t, "PATCH", "/webhooks/endpoints/"+ids[0], &f.admin, jsonCT, `{"timeoutMs":1}`)
+		wantError(t, st, body, 400, "INVALID_INPUT")
+		if msg, _ := body["message"].(string); !strings.Contains(msg, "1000 to 60000") {
+			t.Fatalf("timeoutMs 1: %q, want the range 1000 to 60000", msg)
+		}
 
 		// Rotation: a new secret, the old one signing for the grace period.
 		st, body = f.do(t, "POST", "/webhooks/endpoints/"+ids[1]+"/rotate-secret", &f.admin, "", "")

@@ -248,7 +248,7 @@ func status(code int) func(w http.ResponseWriter, r *http.Request) {
 
 func TestAttemptTimeout(t *testing.T) {
 	db := storetest.SQLite(t)
-	s := newTestService(t, db, vaspd.NewFakeClock(t0))
+	s := newTestService(t, db, vaspd.NewFakeClock(t0), shortTimeouts)
 	rc := newReceiver(t)
 	release := make(chan struct{})
 	defer close(release)

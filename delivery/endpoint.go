@@ -103,8 +103,11 @@ func (s *Service) validate(in EndpointInput) error {
 		}
 	}
 	if in.TimeoutMS != nil {
-		if max := s.opt.MaxAttemptTimeout.Milliseconds(); *in.TimeoutMS < 0 || *in.TimeoutMS > max {
-			return vaspd.InvalidInput("timeoutMs must be from 0 (the default, %d) to %d", s.opt.AttemptTimeout.Milliseconds(), max)
+		// 0 is the default (Options.AttemptTimeout, the operator's
+		// setting); a timeout of the endpoint's own is bounded both ways.
+		lo, hi := s.opt.MinAttemptTimeout.Milliseconds(), s.opt.MaxAttemptTimeout.Milliseconds()
+		if ms := *in.TimeoutMS; ms != 0 && (ms < lo || ms > hi) {
+			return vaspd.InvalidInput("timeoutMs must be 0 (the default, %d) or from %d to %d", s.opt.AttemptTimeout.Milliseconds(), lo, hi)
 		}
 	}
 	return nil

@@ -79,6 +79,10 @@ func newTestService(t *testing.T, db *store.DB, clock vaspd.Clock, mod ...func(*
 	return s
 }
 
+// shortTimeouts lowers the floor of endpoint timeouts for tests that
+// wait for an attempt to time out.
+func shortTimeouts(o *Options) { o.MinAttemptTimeout = 50 * time.Millisecond }
+
 func mustEndpoint(t *testing.T, s *Service, url string, mod ...func(*EndpointInput)) (Endpoint, string) {
 	t.Helper()
 	in := EndpointInput{URL: &url}

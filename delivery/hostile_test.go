@@ -131,7 +131,7 @@ func TestHugeResponseHeadersRefused(t *testing.T) {
 // or synchronous, ends at its timeout like any other.
 func TestSwitchingProtocolsCannotOutliveTheTimeout(t *testing.T) {
 	db := storetest.SQLite(t)
-	s := newTestService(t, db, vaspd.NewFakeClock(t0))
+	s := newTestService(t, db, vaspd.NewFakeClock(t0), shortTimeouts)
 	hold := make(chan struct{})
 	var once sync.Once
 	hangUp := func() { once.Do(func() { close(hold) }) }

@@ -40,6 +40,11 @@ type Options struct {
 	AttemptTimeout time.Duration
 	// MaxAttemptTimeout caps per-endpoint timeouts; default 60 s.
 	MaxAttemptTimeout time.Duration
+	// MinAttemptTimeout is the least per-endpoint timeout; default 1 s. A
+	// timeout too short for any receiver to answer a new connection's POST
+	// makes every attempt fail, retried for the whole retry window. New
+	// refuses one above MaxAttemptTimeout.
+	MinAttemptTimeout time.Duration
 	// LeaseMargin is added to an attempt's timeout to form its lease: a
 	// delivery claimed by a process that then dies is retried by any
 	// process once the lease ends. Default 5 s.
@@ -83,6 +88,7 @@ func (o Options) withDefaults() Options {
 	def(&o.ConnectTimeout, 5*time.Second)
 	def(&o.AttemptTimeout, 10*time.Second)
 	def(&o.MaxAttemptTimeout, 60*time.Second)
+	def(&o.MinAttemptTimeout, time.Second)
 	def(&o.LeaseMargin, 5*time.Second)
 	def(&o.PollInterval, 250*time.Millisecond)
 	def(&o.Retention, 30*24*time.Hour)

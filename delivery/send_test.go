@@ -305,7 +305,7 @@ func TestSSRFRefusals(t *testing.T) {
 func TestSendTimeoutIsDeadlineExceeded(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.SQLite(t)
-	s := newTestService(t, db, vaspd.NewFakeClock(t0))
+	s := newTestService(t, db, vaspd.NewFakeClock(t0), shortTimeouts)
 	rc := newReceiver(t)
 	release := make(chan struct{})
 	defer close(release)

@@ -83,12 +83,16 @@ type Service struct {
 }
 
 // New returns a Service over db, whose migrations must be applied.
-// It refuses options that make no sense (RetryPolicy.Validate).
+// It refuses options that make no sense (RetryPolicy.Validate, a
+// MinAttemptTimeout above MaxAttemptTimeout).
 func New(db *store.DB, opt Options) (*Service, error) {
 	if err := opt.Retry.Validate(); err != nil {
 		return nil, err
 	}
 	opt = opt.withDefaults()
+	if opt.MinAttemptTimeout > opt.MaxAttemptTimeout {
+		return nil, fmt.Errorf("delivery: MinAttemptTimeout %s is above MaxAttemptTimeout %s", opt.MinAttemptTimeout, opt.MaxAttemptTimeout)
+	}
 	guard, err := ssrf.New(opt.AllowNets)
 	if err != nil {
 		return nil, fmt.Errorf("delivery: allow-list: %w", err)

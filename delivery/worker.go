@@ -669,7 +669,12 @@ func (s *Service) scanTarget(r scanner, nowUS int64) (*target, error) {
 	}
 	t.timeout = s.opt.AttemptTimeout
 	if timeoutMS > 0 {
-		t.timeout = min(time.Duration(timeoutMS)*time.Millisecond, s.opt.MaxAttemptTimeout)
+		// Bounded at use, not only when set: a row may hold a timeout
+		// from before the floor existed (an earlier vaspd took 1 ms), or
+		// from under other bounds. Such an endpoint gets the floor rather
+		// than an attempt that always times out, retried for days; its
+		// timeoutMs shows what was stored, and a PATCH sets a valid one.
+		t.timeout = min(max(time.Duration(timeoutMS)*time.Millisecond, s.opt.MinAttemptTimeout), s.opt.MaxAttemptTimeout)
 	}
 	t.secret = string(secret)
 	if len(prev) > 0 && prevUntil > nowUS {

@@ -99,7 +99,7 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fs.StringVar(&endpointURL, "endpoint-url", "", "the receiver's URL")
 		fs.StringVar(&description, "description", "", "free text")
 		fs.StringVar(&eventTypes, "event-types", "", "comma-separated webhook types (empty: every type)")
-		fs.DurationVar(&timeout, "timeout", 0, "whole-attempt timeout (0: the server's default, 10s)")
+		fs.DurationVar(&timeout, "timeout", 0, "whole-attempt timeout, 1s to 1m (0: the server's default, 10s)")
 	case "endpoints rotate-secret":
 		fs.DurationVar(&grace, "grace", 0, "how long the old secret keeps signing (unset: the server's default, 24h; 0: stops at once)")
 	case "deliveries list":
