@@ -3,7 +3,6 @@ package vasp_test
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -348,92 +347,18 @@ func TestResolverLogsLookupsThatFail(t *testing.T) {
 		})
 		stuckOutgoing(t, w, s, 2)
 		ps := paymentsIn(t, db, vasp.Outgoing) // by id: each round starts with a
-		a, ha, hb := ps[0].id, ps[0].hash, ps[1].hash
-		w.clock.Advance(time.Hour) // the resolver looks at payments in flight a while
-
-		const unreachable = "could not be reached"
-		node.set(fmt.Errorf("lnd track: %w: dial tcp: connection refused", lightning.ErrUnavailable))
-		for i := range 60 { // two minutes of rounds
-			s.ResolveOutgoing(t.Context())
-			if i%8 == 0 {
-				// Sweeps of the (no) pending incoming payments meet no
-				// outage: the resolver's goes on all the same.
-				s.SweepPending(t.Context())
-			}
-			w.clock.Advance(2 * time.Second)
-		}
-		if n := logs.count(t, slog.LevelWarn, unreachable); n != 1 {
-			t.Fatalf("two minutes of rounds with the node unreachable logged %d warnings, want 1:\n%s", n, logs.b.String())
-		}
-		if n := logs.count(t, slog.LevelWarn, `"count":2`); n != 1 {
-			t.Fatalf("the warning does not count the 2 payments left PROCESSING:\n%s", logs.b.String())
-		}
-		if n := logs.count(t, slog.LevelWarn, ha) + logs.count(t, slog.LevelWarn, hb); n != 1 {
-			t.Fatalf("an unreachable node logged %d lines at warning level naming a payment; want the one warning", n)
-		}
-		// Each round stops at its first lookup (the one of the payment
-		// first by id) and names it at debug level.
-		if n := logs.count(t, slog.LevelDebug, ha); n < 60 {
-			t.Fatalf("%d of the first payment's 60 failed lookups logged at debug level", n)
-		}
-		w.clock.Advance(time.Hour)
-		s.ResolveOutgoing(t.Context())
-		if n := logs.count(t, slog.LevelWarn, unreachable); n != 2 {
-			t.Fatalf("an hour into the outage %d warnings in all, want 2", n)
-		}
-		// The node is back; a later outage is news again.
-		node.set(nil)
-		s.ResolveOutgoing(t.Context())
-		node.set(fmt.Errorf("lnd track: %w: context deadline exceeded", lightning.ErrUnavailable))
-		s.ResolveOutgoing(t.Context())
-		if n := logs.count(t, slog.LevelWarn, unreachable); n != 3 {
-			t.Fatalf("a second outage logged %d warnings in all, want 3", n)
-		}
-
-		// lnd answers the lookup with an amount out of range.
-		const bad = "lnd: field value_msat: -1000 out of range"
-		node.set(errors.New(bad))
-		for range 60 {
-			s.ResolveOutgoing(t.Context())
-			w.clock.Advance(2 * time.Second)
-		}
-		if n := logs.count(t, slog.LevelWarn, bad); n != 1 {
-			t.Fatalf("two minutes of rounds failing on lnd's answers logged %d lines at warning level or above, want 1 error:\n%s", n, logs.b.String())
-		}
-		if n := logs.count(t, slog.LevelError, bad); n != 1 {
-			t.Fatalf("two minutes of rounds failing on lnd's answers logged %d errors, want 1", n)
-		}
-		if n := logs.count(t, slog.LevelError, ha); n != 1 {
-			t.Fatalf("payment a is named in %d errors, want 1", n)
-		}
-		if n := logs.count(t, slog.LevelError, hb); n != 1 {
-			t.Fatalf("payment b is named in %d errors, want 1", n)
-		}
-		w.clock.Advance(time.Hour)
-		s.ResolveOutgoing(t.Context())
-		if n := logs.count(t, slog.LevelError, bad); n != 2 {
-			t.Fatalf("an hour later %d errors in all, want 2", n)
-		}
-		for _, p := range ps {
-			if got := statusOf(t, s, p.id); got != vasp.StatusProcessing+"/" {
-				t.Fatalf("a payment whose lookup fails is %s; want it left PROCESSING", got)
-			}
-		}
-
-		// A stored payment hash that is no hash cannot be looked up at all.
-		node.set(nil)
-		if _, err := db.ExecContext(t.Context(), `UPDATE uma_transactions SET payment_hash = 'not-a-hash' WHERE id = $1`, a); err != nil {
-			t.Fatal(err)
-		}
-		for range 30 {
-			s.ResolveOutgoing(t.Context())
-			w.clock.Advance(2 * time.Second)
-		}
-		if n := logs.count(t, slog.LevelError, "not-a-hash"); n != 1 {
-			t.Fatalf("a payment whose stored hash does not parse is named in %d errors, want 1:\n%s", n, logs.b.String())
-		}
-		if n := logs.count(t, slog.LevelError, `"transaction":"`+a+`","payment_hash":"not-a-hash"`); n != 1 {
-			t.Fatalf("the error does not name transaction %s:\n%s", a, logs.b.String())
-		}
+		w.clock.Advance(time.Hour)             // the resolver looks at payments in flight a while
+		checkLookupLogging(t, w, db, &logs, lookupLogging{
+			walk: func() { s.ResolveOutgoing(t.Context()) }, every: 2 * time.Second, set: node.set,
+			client: "lnd track", first: ps[0].id, second: ps[1].id, firstHash: ps[0].hash, secondHash: ps[1].hash,
+			left: vasp.StatusProcessing,
+			between: func(i int) {
+				if i%8 == 0 {
+					// Sweeps of the (no) pending incoming payments meet
+					// no outage: the resolver's goes on all the same.
+					s.SweepPending(t.Context())
+				}
+			},
+		}, func(id string) string { return statusOf(t, s, id) })
 	})
 }

@@ -2,8 +2,6 @@ package vasp_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -67,88 +65,14 @@ func TestSweepLogsLookupsThatFail(t *testing.T) {
 			}
 			return tr.PaymentHash
 		}
-		ha, hb := hashOf(a), hashOf(b)
-		w.clock.Advance(time.Minute) // the sweep looks at payments pending a while
-
-		const unreachable = "could not be reached"
-		node.set(fmt.Errorf("lnd lookupinvoice: %w: dial tcp: connection refused", lightning.ErrUnavailable))
-		for range 8 { // two minutes of sweeps
-			s.SweepPending(t.Context())
-			w.clock.Advance(15 * time.Second)
-		}
-		if n := logs.count(t, slog.LevelWarn, unreachable); n != 1 {
-			t.Fatalf("two minutes of sweeps with the node unreachable logged %d warnings, want 1", n)
-		}
-		if n := logs.count(t, slog.LevelWarn, `"count":2`); n != 1 {
-			t.Fatalf("the warning does not count the 2 payments left PENDING:\n%s", logs.b.String())
-		}
-		if n := logs.count(t, slog.LevelWarn, ha) + logs.count(t, slog.LevelWarn, hb); n != 1 {
-			t.Fatalf("an unreachable node logged %d lines at warning level naming a payment; want the one warning", n)
-		}
-		// Each sweep stops at its first lookup (the one of the payment
-		// first by id) and names it at debug level.
-		first := ha
 		if b < a {
-			first = hb
+			a, b = b, a // each sweep starts with the first by id
 		}
-		if n := logs.count(t, slog.LevelDebug, first); n < 8 {
-			t.Fatalf("%d of the first payment's 8 failed lookups logged at debug level", n)
-		}
-		w.clock.Advance(time.Hour)
-		s.SweepPending(t.Context())
-		if n := logs.count(t, slog.LevelWarn, unreachable); n != 2 {
-			t.Fatalf("an hour into the outage %d warnings in all, want 2", n)
-		}
-		// The node is back; a later outage is news again.
-		node.set(nil)
-		s.SweepPending(t.Context())
-		node.set(fmt.Errorf("lnd lookupinvoice: %w: context deadline exceeded", lightning.ErrUnavailable))
-		s.SweepPending(t.Context())
-		if n := logs.count(t, slog.LevelWarn, unreachable); n != 3 {
-			t.Fatalf("a second outage logged %d warnings in all, want 3", n)
-		}
-
-		// lnd answers the lookup with an amount out of range.
-		const bad = "lnd: field value_msat: -1000 out of range"
-		node.set(errors.New(bad))
-		for range 8 {
-			s.SweepPending(t.Context())
-			w.clock.Advance(15 * time.Second)
-		}
-		if n := logs.count(t, slog.LevelError, bad); n != 1 {
-			t.Fatalf("two minutes of sweeps failing on lnd's answers logged %d errors, want 1:\n%s", n, logs.b.String())
-		}
-		if n := logs.count(t, slog.LevelError, ha); n != 1 {
-			t.Fatalf("payment a is named in %d errors, want 1", n)
-		}
-		if n := logs.count(t, slog.LevelError, hb); n != 1 {
-			t.Fatalf("payment b is named in %d errors, want 1", n)
-		}
-		w.clock.Advance(time.Hour)
-		s.SweepPending(t.Context())
-		if n := logs.count(t, slog.LevelError, bad); n != 2 {
-			t.Fatalf("an hour later %d errors in all, want 2", n)
-		}
-		for _, id := range []string{a, b} {
-			if got := statusOf(t, s, id); got != vasp.StatusPending+"/" {
-				t.Fatalf("a payment whose lookup fails is %s; want it left PENDING", got)
-			}
-		}
-
-		// A stored payment hash that is no hash cannot be looked up at all.
-		node.set(nil)
-		if _, err := db.ExecContext(t.Context(), `UPDATE uma_transactions SET payment_hash = 'not-a-hash' WHERE id = $1`, a); err != nil {
-			t.Fatal(err)
-		}
-		for range 4 {
-			s.SweepPending(t.Context())
-			w.clock.Advance(15 * time.Second)
-		}
-		if n := logs.count(t, slog.LevelError, "not-a-hash"); n != 1 {
-			t.Fatalf("a payment whose stored hash does not parse is named in %d errors, want 1", n)
-		}
-		if n := logs.count(t, slog.LevelError, `"transaction":"`+a+`","payment_hash":"not-a-hash"`); n != 1 {
-			t.Fatalf("the error does not name transaction %s:\n%s", a, logs.b.String())
-		}
+		w.clock.Advance(time.Minute) // the sweep looks at payments pending a while
+		checkLookupLogging(t, w, db, &logs, lookupLogging{
+			walk: func() { s.SweepPending(t.Context()) }, every: 15 * time.Second, set: node.set,
+			client: "lnd lookupinvoice", first: a, second: b, firstHash: hashOf(a), secondHash: hashOf(b),
+			left: vasp.StatusPending,
+		}, func(id string) string { return statusOf(t, s, id) })
 	})
 }
