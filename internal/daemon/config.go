@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/decred/dcrd/dcrec/secp256k1/v4"
-
 	"github.com/vaspd/vaspd/internal/config"
 	"github.com/vaspd/vaspd/store/postgres"
 	"github.com/vaspd/vaspd/uma"
@@ -231,10 +229,10 @@ func readKeyFile(setting, path string) ([]byte, error) {
 	if err != nil || len(k) != 32 {
 		return nil, fmt.Errorf("setting %s: %s must hold a 32-byte secp256k1 private key in hex", setting, path)
 	}
-	// 32 bytes are a key only if non-zero and below the curve order:
-	// checked here, before the database is opened, to name the setting.
-	var s secp256k1.ModNScalar
-	if s.SetByteSlice(k) || s.IsZero() {
+	// 32 bytes are a key only if non-zero and below the curve order
+	// (uma.ParsePrivateKey): checked here, before the database is opened,
+	// to name the setting.
+	if _, err := uma.ParsePrivateKey(k); err != nil {
 		return nil, fmt.Errorf("setting %s: %s holds no valid secp256k1 private key (zero, or not below the curve order)", setting, path)
 	}
 	return k, nil
