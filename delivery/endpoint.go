@@ -142,14 +142,15 @@ func (s *Service) validateURL(raw string) error {
 			return vaspd.InvalidInput("url's port must be from 1 to 65535")
 		}
 	}
-	if _, err := netip.ParseAddr(host); err != nil && endsInNumber(host) {
+	ip, ipErr := netip.ParseAddr(host)
+	if ipErr != nil && endsInNumber(host) {
 		// The resolver (inet_aton) and URL parsers read "127.1",
 		// "2130706433" or "0x7f.0.0.1" as an IPv4 address, the check
 		// below does not: only the dotted quad is let through to it.
 		return vaspd.InvalidInput("url's host %q is an IP address in a non-standard form; write IPv4 addresses as four decimal numbers (1.2.3.4)",
 			vaspd.Truncate(host, 80))
 	}
-	if ip, err := netip.ParseAddr(host); err == nil && !s.guard.HostAllowed(host) {
+	if ipErr == nil && !s.guard.HostAllowed(host) {
 		if err := s.guard.Check(ip); err != nil {
 			return vaspd.InvalidInput("url points at a non-public address (%s); allow it in the webhook allow-list setting if intended", ip)
 		}
