@@ -97,16 +97,14 @@ func (m *metrics) streaksAre(streaks map[string]int64) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for id, n := range streaks {
-		m.streaks.WithLabelValues(id).Set(float64(n))
-	}
 	for id := range m.shown {
 		if _, ok := streaks[id]; !ok {
 			m.streaks.DeleteLabelValues(id)
 		}
 	}
-	m.shown = map[string]bool{}
-	for id := range streaks {
+	m.shown = make(map[string]bool, len(streaks))
+	for id, n := range streaks {
+		m.streaks.WithLabelValues(id).Set(float64(n))
 		m.shown[id] = true
 	}
 }
