@@ -320,14 +320,9 @@ func (s *Service) recordCallback(ctx context.Context, o owedCallback, state stri
 
 // releaseCallback makes o's callback due now again, its attempt not
 // counted, if o's claim still holds (callback_next_at is the lease it set:
-// one another process claimed since is left to it). It runs on a short
-// context of its own, ctx having ended; if it fails, the lease ends.
+// one another process claimed since is left to it); see releaseOwed.
 func (s *Service) releaseCallback(ctx context.Context, o owedCallback) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if _, err := s.db.ExecContext(ctx, `UPDATE uma_transactions SET callback_next_at = $1
-		WHERE id = $2 AND callback_state = $3 AND callback_next_at = $4`,
-		store.Micros(s.clock.Now()), o.t.ID, callbackPending, o.lease); err != nil {
+	if err := releaseOwed(ctx, s.db, "callback", s.clock.Now(), o.lease, o.t.ID); err != nil {
 		s.log.Warn("post-transaction callback not handed back; its lease will end", "transaction", o.t.ID, "err", err)
 	}
 }

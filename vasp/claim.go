@@ -67,3 +67,24 @@ func claimOwed[T any](ctx context.Context, db *store.DB, c owedClaim, scan func(
 	})
 	return owed, err
 }
+
+// releaseOwed hands back, on a graceful stop, the work owed on the rows
+// ids that a claim holds: WORK_next_at becomes now (due at once, for any
+// process) on those still owed whose WORK_next_at is still lease, the
+// value that claim set (one another process claimed since is left to it).
+// It runs on a short context of its own, ctx having ended; if it fails,
+// the lease ends.
+func releaseOwed(ctx context.Context, db *store.DB, work string, now time.Time, lease int64, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	args := []any{store.Micros(now), lease}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	_, err := db.ExecContext(ctx, `UPDATE uma_transactions SET `+work+`_next_at = $1
+		WHERE `+work+`_state = 'pending' AND `+work+`_next_at = $2 AND id IN (`+store.Placeholders(3, len(ids))+`)`, args...)
+	return err
+}

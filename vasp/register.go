@@ -72,11 +72,7 @@ func (s *Service) registerCompleted(ctx context.Context, t Transaction) {
 		// after it settled. Only a claim still ours (register_next_at 0:
 		// no sweep claimed it since) is handed back; a register_next_at
 		// above 0 lets the sweep take it whenever it settled.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if _, err := s.db.ExecContext(rctx, `UPDATE uma_transactions SET register_next_at = $1
-			WHERE id = $2 AND register_state = $3 AND register_next_at = 0`,
-			store.Micros(s.clock.Now()), t.ID, registerPending); err != nil {
+		if err := releaseOwed(ctx, s.db, "register", s.clock.Now(), 0, t.ID); err != nil {
 			s.log.Warn("compliance registration not handed back; the sweep makes it later", "transaction", t.ID, "err", err)
 		}
 	}
@@ -158,20 +154,13 @@ func (s *Service) registerRound(ctx context.Context) (int, error) {
 
 // releaseRegistrations makes the registrations of owed, claimed with the
 // lease until, due now again: those still owed and still under that claim
-// (one another process claimed since is left to it). It runs on a short
-// context of its own, ctx having ended; if it fails, the lease ends.
+// (one another process claimed since is left to it); see releaseOwed.
 func (s *Service) releaseRegistrations(ctx context.Context, owed []Transaction, until time.Time) {
-	if len(owed) == 0 {
-		return
+	ids := make([]string, len(owed))
+	for i, t := range owed {
+		ids[i] = t.ID
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	args := []any{store.Micros(s.clock.Now()), registerPending, store.Micros(until)}
-	for _, t := range owed {
-		args = append(args, t.ID)
-	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE uma_transactions SET register_next_at = $1
-		WHERE register_state = $2 AND register_next_at = $3 AND id IN (`+store.Placeholders(4, len(owed))+`)`, args...); err != nil {
+	if err := releaseOwed(ctx, s.db, "register", s.clock.Now(), store.Micros(until), ids...); err != nil {
 		s.log.Warn("compliance registrations not handed back; their lease will end", "n", len(owed), "err", err)
 	}
 }
