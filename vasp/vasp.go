@@ -288,8 +288,7 @@ func (s *Service) stamp() time.Time { return s.clock.Now().UTC().Truncate(time.M
 // would state a check the platform has not finished, or not made. An
 // empty or unexpected value (the users package allows none) is UNKNOWN.
 func (r Recipient) kycStatus() uma.KycStatus {
-	switch r.KYCStatus {
-	case uma.KycNotVerified, uma.KycPending, uma.KycVerified:
+	if r.KYCStatus.Valid() {
 		return r.KYCStatus
 	}
 	return uma.KycUnknown
