@@ -188,11 +188,11 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 		// An overpaid or underpaid invoice: what the node received is
 		// kept with the payment, beside Msats (what the user's amount
 		// was priced for).
-		paid := max(inv.AmountPaidMsat, t.Msats) // a backend that tells no amount paid: the invoice's
-		underpaid := inv.AmountPaidMsat > 0 && inv.AmountPaidMsat < t.Msats
-		if underpaid {
+		paid := t.Msats // a backend that tells no amount paid: the invoice's
+		if inv.AmountPaidMsat > 0 {
 			paid = inv.AmountPaidMsat
 		}
+		underpaid := paid < t.Msats
 		if paid != t.Msats {
 			t.Details.AmountPaidMsats = paid
 		}
