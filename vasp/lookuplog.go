@@ -60,11 +60,11 @@ const (
 
 // lookupLog is when each payment whose lookup fails (by payment hash) was
 // last logged as such, and what was logged of the node's being
-// unreachable, for one walker of payments: see lookupFailure. The zero
-// value is ready to use.
+// unreachable, for one walker of payments: see lookupFailure. Its
+// walker's lock (sweepMu, resolveMu) guards outage. The zero value is
+// ready to use.
 type lookupLog struct {
 	noted  noteLog
-	mu     sync.Mutex // guards outage
 	outage outage
 }
 
@@ -144,7 +144,7 @@ var (
 // noteLookupFailures logs, as lines say, the lookups one sweep or round
 // could not make (see lookupFailure), and left, how many payments it did
 // not look up for stopping at the node's being unreachable. l is the
-// walker's record of what it logged.
+// walker's record of what it logged; called with the walker's lock held.
 func (s *Service) noteLookupFailures(ctx context.Context, l *lookupLog, lines lookupLines, failed []lookupFailure, left int) {
 	now := s.clock.Now()
 	var unreachable, broken []lookupFailure
@@ -156,9 +156,7 @@ func (s *Service) noteLookupFailures(ctx context.Context, l *lookupLog, lines lo
 			broken = append(broken, f)
 		}
 	}
-	l.mu.Lock()
 	logOutage, _, _ := l.outage.note(now, len(unreachable) > 0, lookupLogEvery)
-	l.mu.Unlock()
 	var news []lookupFailure
 	for _, f := range broken {
 		if l.noted.due(f.hash, now, lookupLogEvery) {
