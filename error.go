@@ -84,6 +84,7 @@ const (
 	CodeMethodNotAllowed          = "METHOD_NOT_ALLOWED"     // 405
 	CodeUnauthorized              = "UNAUTHORIZED"           // 401
 	CodeForbidden                 = "FORBIDDEN"              // 403
+	CodeCrossOriginForbidden      = "CROSS_ORIGIN_FORBIDDEN" // 403
 	CodeUserNotReady              = "USER_NOT_READY"
 	CodeCounterpartyNotAllowed    = "COUNTERPARTY_NOT_ALLOWED"
 	CodeNotFound                  = "NOT_FOUND" // 404 for unknown routes

@@ -56,6 +56,7 @@ var ownErrorCodes = map[string]string{
 	CodeUmaRequestNotFound:      "404 from /uma-requests, vaspd's own endpoints",
 	CodeGone:                    "410 from DELETE /users/{id}, whose 410 is the generic Error (any code)",
 	CodeUnavailable:             "503 while the database is not ready, or when a request times out",
+	CodeCrossOriginForbidden:    "403 for a browser's cross-origin state-changing request (README: CSRF); FORBIDDEN would read as the token lacking a permission",
 }
 
 // TestErrorCodesMatchSpec: every Code constant of error.go is either one of

@@ -15,6 +15,9 @@
 //   - Lists use ListParams and NewPage: ?limit (1–100, default 20) and
 //     ?cursor, answered as {data, hasMore, nextCursor}.
 //   - Authentication is HTTP Basic with clientId:clientSecret (package auth).
+//     A browser's cross-origin request that could change something is
+//     refused first (crossorigin.go): browsers send cached Basic
+//     credentials with other sites' form posts.
 //
 // Every request gets an id (X-Request-Id, accepted from the client when sane),
 // a structured log line and a latency observation labelled by route pattern

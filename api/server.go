@@ -31,6 +31,13 @@ type Options struct {
 	// PublicMetrics serves /metrics to anyone. By default it needs a
 	// token with VIEW, as it tells the business's volumes.
 	PublicMetrics bool
+
+	// TrustedOrigins are origins (https://dash.example.com) whose pages
+	// a browser may make state-changing platform requests from, a
+	// platform's own dashboard on another origin; browsers' other
+	// cross-origin requests are refused (crossorigin.go). Each must pass
+	// TrustedOrigin; New panics otherwise.
+	TrustedOrigins []string
 }
 
 // Server routes and serves vaspd's HTTP API. Build it with New, add feature
@@ -40,6 +47,7 @@ type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	metrics *httpMetrics
+	csrf    *http.CrossOriginProtection
 }
 
 // WriteTimeout is the http.Server's WriteTimeout vaspd serves with
@@ -78,7 +86,8 @@ func New(opts Options) *Server {
 	if opts.Clock == nil {
 		opts.Clock = vaspd.SystemClock{}
 	}
-	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), metrics: newHTTPMetrics(opts.Registry)}
+	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), metrics: newHTTPMetrics(opts.Registry),
+		csrf: newCrossOrigin(opts.TrustedOrigins)}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	metrics := promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry})
@@ -116,9 +125,11 @@ func (s *Server) Logger() *slog.Logger { return s.log }
 // Handle registers a platform-API route that needs permission perm.
 // pattern is a net/http pattern such as "GET /users/{id}".
 // Its answers, errors included, are marked Cache-Control: no-store: they
-// carry users' data and, for POST /tokens, a secret shown once.
+// carry users' data and, for POST /tokens, a secret shown once. A browser's
+// cross-origin request that could change something is refused before
+// authentication (crossOrigin).
 func (s *Server) Handle(pattern string, perm vaspd.Permission, h HandlerFunc) {
-	inner := s.wrap(s.authenticate(perm, h))
+	inner := s.wrap(s.crossOrigin(s.authenticate(perm, h)))
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		inner.ServeHTTP(w, r)

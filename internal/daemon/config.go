@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vaspd/vaspd/api"
 	"github.com/vaspd/vaspd/internal/config"
 	"github.com/vaspd/vaspd/store/postgres"
 	"github.com/vaspd/vaspd/uma"
@@ -32,6 +33,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	DBRetryTimeout  time.Duration
 	MetricsPublic   bool
+	TrustedOrigins  string // comma-separated
 
 	SigningKeyFile    string
 	EncryptionKeyFile string
@@ -41,8 +43,9 @@ type Config struct {
 	Payments  PaymentConfig
 
 	// Derived by Resolve.
-	signingKey    []byte
-	encryptionKey []byte
+	signingKey     []byte
+	encryptionKey  []byte
+	trustedOrigins []string
 }
 
 // DefaultShutdownTimeout is shutdown-timeout's default, also taken for 0.
@@ -61,6 +64,7 @@ func (c *Config) Declare(s *config.Set) {
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long in-flight requests and workers get to finish on shutdown (0 = the default)")
 	s.Duration(&c.DBRetryTimeout, "db-retry-timeout", 0, "give up if the database stays unreachable this long at start (0 = keep retrying)")
 	s.Bool(&c.MetricsPublic, "metrics-public", false, "serve /metrics to anyone; by default it needs an API token with VIEW, as it tells the business's volumes")
+	s.String(&c.TrustedOrigins, "api-trusted-origins", "", "comma-separated origins (https://dash.example.com) whose web pages may make state-changing platform API requests through a browser; other browser cross-origin POST/PATCH/DELETE requests are refused (CSRF); a bad or empty entry is refused")
 	s.String(&c.SigningKeyFile, "uma-signing-key-file", "", "file with the hex secp256k1 UMA signing key (default: generated on first start and kept in the database)")
 	s.String(&c.EncryptionKeyFile, "uma-encryption-key-file", "", "file with the hex secp256k1 UMA encryption key (default: generated on first start and kept in the database)")
 	c.Lightning.declare(s)
@@ -133,6 +137,9 @@ func (c *Config) Resolve() error {
 		return err
 	}
 	c.BaseURL = strings.TrimSuffix(u.String(), "/")
+	if c.trustedOrigins, err = originList("api-trusted-origins", c.TrustedOrigins); err != nil {
+		return err
+	}
 	if c.signingKey, err = readKeyFile("uma-signing-key-file", c.SigningKeyFile); err != nil {
 		return err
 	}
@@ -171,6 +178,29 @@ func parseBaseURL(v string) (*url.URL, error) {
 		return nil, fmt.Errorf("setting base-url: %w", err)
 	}
 	return u, nil
+}
+
+// originList parses api-trusted-origins: each entry an origin as
+// api.TrustedOrigin takes it, in the form browsers send. An entry no
+// browser's Origin can equal would never match, its dashboard then refused
+// without a word at start: refused, naming the entry, and so is an empty one
+// (a stray comma). A value of only spaces is no list.
+func originList(setting, v string) ([]string, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	var out []string
+	for _, e := range strings.Split(v, ",") {
+		if strings.TrimSpace(e) == "" {
+			return nil, fmt.Errorf("setting %s: \"\" is an empty entry (a stray comma?): want comma-separated origins such as https://dash.example.com", setting)
+		}
+		o, err := api.TrustedOrigin(e)
+		if err != nil {
+			return nil, fmt.Errorf("setting %s: %w", setting, err)
+		}
+		out = append(out, o)
+	}
+	return out, nil
 }
 
 // databaseKind returns "sqlite" or "postgres" and the path or URL.

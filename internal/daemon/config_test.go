@@ -400,6 +400,35 @@ func TestCounterpartyListsAreCheckedAtStart(t *testing.T) {
 	}
 }
 
+// api-trusted-origins entries are origins as browsers send them: one no
+// Origin header can equal (a path, a wildcard, no scheme) would leave the
+// dashboard refused without a word, so it is refused at start, naming the
+// setting and the entry, and so is an empty one. Entries are normalised to
+// the browsers' form.
+func TestTrustedOriginsAreCheckedAtStart(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []struct{ value, entry string }{
+		{"dash.example.com", `"dash.example.com"`},
+		{"https://dash.example.com/app", `"https://dash.example.com/app"`},
+		{"https://*.example.com", `"https://*.example.com"`},
+		{"https://ok.example, null", `"null"`},
+		{"https://ok.example,", `""`},
+		{" , ", `""`},
+	} {
+		c := baseConfig()
+		c.TrustedOrigins = bad.value
+		resolveErr(t, c, "setting api-trusted-origins: "+bad.entry, "")
+	}
+	c := baseConfig()
+	c.TrustedOrigins = " HTTPS://Dash.Example.com:443 , http://localhost:3000"
+	if err := c.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.trustedOrigins, ","); got != "https://dash.example.com,http://localhost:3000" {
+		t.Fatalf("trusted origins %q", got)
+	}
+}
+
 // A --config file others can read is warned about once at start, as the
 // secret files are: it may hold database-url with a password, the devnet
 // secret or other secrets. The warning names the path and mode, never the

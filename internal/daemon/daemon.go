@@ -202,7 +202,8 @@ func (d *Daemon) start(ctx context.Context) error {
 		Ready:    d.ready,
 		Tokens:   tokens,
 
-		PublicMetrics: d.cfg.MetricsPublic,
+		PublicMetrics:  d.cfg.MetricsPublic,
+		TrustedOrigins: d.cfg.trustedOrigins,
 	})
 	srv.MountUsers(userSvc, led, provider, d.cfg.Domain)
 	srv.MountUserImports(imports, d.cfg.Domain)

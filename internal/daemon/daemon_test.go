@@ -508,6 +508,34 @@ func TestMetricsSetting(t *testing.T) {
 	}
 }
 
+// TestTrustedOriginsSetting: the daemon refuses a browser's cross-site
+// POST to the platform API unless api-trusted-origins names its origin.
+func TestTrustedOriginsSetting(t *testing.T) {
+	t.Parallel()
+	r := start(t, Config{DataDir: filepath.Join(t.TempDir(), "data"), TrustedOrigins: "https://dash.example.com"})
+	id, secret := credential(t, r.out.String())
+	post := func(origin string) int {
+		req, _ := http.NewRequest("POST", r.url+"/tokens", strings.NewReader(`{"name":"x","permissions":["VIEW"]}`))
+		req.SetBasicAuth(id, secret)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		req.Header.Set("Origin", origin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := post("https://dash.example.com"); st != http.StatusCreated {
+		t.Fatalf("trusted origin: %d, want 201", st)
+	}
+	if st := post("https://evil.example"); st != http.StatusForbidden {
+		t.Fatalf("other origin: %d, want 403", st)
+	}
+}
+
 // TestDevnetOffAnswersErrorJSON: without a devnet secret the devnet is off,
 // and its paths are answered as any unknown path is (the error JSON), not
 // with net/http's text "404 page not found".
