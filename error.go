@@ -106,6 +106,7 @@ const (
 	CodeQuoteAlreadyExecuted      = "QUOTE_ALREADY_EXECUTED"                    // 409
 	CodeIdempotencyKeyReused      = "IDEMPOTENCY_KEY_REUSED"                    // 422
 	CodeGone                      = "GONE"                                      // 410
+	CodeTooManyAuthFailures       = "TOO_MANY_AUTH_FAILURES"                    // 429
 	CodeUnsupportedUMAVersion     = "UNSUPPORTED_UMA_VERSION"                   // 412
 	CodePayreqRequestFailed       = "PAYREQ_REQUEST_FAILED"                     // 424
 	CodeCounterpartyPubkeyFetch   = "COUNTERPARTY_PUBKEY_FETCH_ERROR"           // 424

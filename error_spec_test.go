@@ -56,6 +56,7 @@ var ownErrorCodes = map[string]string{
 	CodeUmaRequestNotFound:      "404 from /uma-requests, vaspd's own endpoints",
 	CodeGone:                    "410 from DELETE /users/{id}, whose 410 is the generic Error (any code)",
 	CodeUnavailable:             "503 while the database is not ready, or when a request times out",
+	CodeTooManyAuthFailures:     "429 while a client address's failed authentications are throttled (README: api-auth-failure-limit), a status the document never declares",
 	CodeCrossOriginForbidden:    "403 for a browser's cross-origin state-changing request (README: CSRF); FORBIDDEN would read as the token lacking a permission",
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/vaspd/vaspd"
@@ -21,18 +22,29 @@ func Caller(ctx context.Context) (auth.Token, bool) {
 
 // authenticate checks HTTP Basic credentials (clientId:clientSecret) and the
 // permission perm before calling h: 401 without valid credentials, 403 when
-// the token lacks the permission.
+// the token lacks the permission, 429 without a look at the credentials
+// while the client's failures are throttled (authlimit.go).
 func (s *Server) authenticate(perm vaspd.Permission, h HandlerFunc) HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if s.opts.Tokens == nil {
 			return vaspd.Errorf(http.StatusServiceUnavailable, vaspd.CodeUnavailable, "the database is not ready yet")
 		}
+		client := clientKey(r.RemoteAddr)
+		if d := s.limit.wait(client); d > 0 {
+			w.Header().Set("Retry-After", strconv.FormatInt(seconds(d), 10))
+			return vaspd.Errorf(http.StatusTooManyRequests, vaspd.CodeTooManyAuthFailures,
+				"too many failed authentications from your address: requests are refused unchecked for %d s", seconds(d))
+		}
 		id, secret, problem := basicAuth(r)
 		if problem != "" {
+			// Not counted: a client that sends its credentials only
+			// when challenged (a 401) starts with such a request, and
+			// no secret was tried.
 			return vaspd.Errorf(http.StatusUnauthorized, vaspd.CodeUnauthorized, "%s", problem)
 		}
 		tok, err := s.opts.Tokens.Authenticate(r.Context(), id, secret)
 		if errors.Is(err, auth.ErrInvalidCredentials) {
+			s.limit.failed(client)
 			return vaspd.Errorf(http.StatusUnauthorized, vaspd.CodeUnauthorized, "invalid credentials")
 		}
 		if err != nil {

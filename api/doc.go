@@ -17,7 +17,8 @@
 //   - Authentication is HTTP Basic with clientId:clientSecret (package auth).
 //     A browser's cross-origin request that could change something is
 //     refused first (crossorigin.go): browsers send cached Basic
-//     credentials with other sites' form posts.
+//     credentials with other sites' form posts. Failed authentications
+//     are limited per client address (authlimit.go).
 //
 // Every request gets an id (X-Request-Id, accepted from the client when sane),
 // a structured log line and a latency observation labelled by route pattern

@@ -38,6 +38,11 @@ type Options struct {
 	// cross-origin requests are refused (crossorigin.go). Each must pass
 	// TrustedOrigin; New panics otherwise.
 	TrustedOrigins []string
+
+	// AuthFailuresPerMinute limits failed Basic authentications per
+	// client address (authlimit.go): 0 is DefaultAuthFailuresPerMinute,
+	// a negative value no limit.
+	AuthFailuresPerMinute int
 }
 
 // Server routes and serves vaspd's HTTP API. Build it with New, add feature
@@ -48,6 +53,7 @@ type Server struct {
 	mux     *http.ServeMux
 	metrics *httpMetrics
 	csrf    *http.CrossOriginProtection
+	limit   *authLimiter
 }
 
 // WriteTimeout is the http.Server's WriteTimeout vaspd serves with
@@ -86,8 +92,12 @@ func New(opts Options) *Server {
 	if opts.Clock == nil {
 		opts.Clock = vaspd.SystemClock{}
 	}
+	if opts.AuthFailuresPerMinute == 0 {
+		opts.AuthFailuresPerMinute = DefaultAuthFailuresPerMinute
+	}
 	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), metrics: newHTTPMetrics(opts.Registry),
-		csrf: newCrossOrigin(opts.TrustedOrigins)}
+		csrf:  newCrossOrigin(opts.TrustedOrigins),
+		limit: newAuthLimiter(opts.Clock, opts.Logger, opts.AuthFailuresPerMinute, maxAuthClients)}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	metrics := promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry})

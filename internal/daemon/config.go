@@ -34,6 +34,7 @@ type Config struct {
 	DBRetryTimeout  time.Duration
 	MetricsPublic   bool
 	TrustedOrigins  string // comma-separated
+	AuthFailures    int    // per client address per minute; 0: no limit
 
 	SigningKeyFile    string
 	EncryptionKeyFile string
@@ -65,6 +66,7 @@ func (c *Config) Declare(s *config.Set) {
 	s.Duration(&c.DBRetryTimeout, "db-retry-timeout", 0, "give up if the database stays unreachable this long at start (0 = keep retrying)")
 	s.Bool(&c.MetricsPublic, "metrics-public", false, "serve /metrics to anyone; by default it needs an API token with VIEW, as it tells the business's volumes")
 	s.String(&c.TrustedOrigins, "api-trusted-origins", "", "comma-separated origins (https://dash.example.com) whose web pages may make state-changing platform API requests through a browser; other browser cross-origin POST/PATCH/DELETE requests are refused (CSRF); a bad or empty entry is refused")
+	s.Int(&c.AuthFailures, "api-auth-failure-limit", api.DefaultAuthFailuresPerMinute, "failed platform API authentications allowed per client address (IPv6: per /64) per minute, a burst of that many, after which its requests are answered 429 unchecked; 0 turns the limit off (behind a reverse proxy every client has its address: limit there instead)")
 	s.String(&c.SigningKeyFile, "uma-signing-key-file", "", "file with the hex secp256k1 UMA signing key (default: generated on first start and kept in the database)")
 	s.String(&c.EncryptionKeyFile, "uma-encryption-key-file", "", "file with the hex secp256k1 UMA encryption key (default: generated on first start and kept in the database)")
 	c.Lightning.declare(s)
@@ -140,6 +142,9 @@ func (c *Config) Resolve() error {
 	if c.trustedOrigins, err = originList("api-trusted-origins", c.TrustedOrigins); err != nil {
 		return err
 	}
+	if c.AuthFailures < 0 || c.AuthFailures > maxAuthFailures {
+		return fmt.Errorf("setting api-auth-failure-limit: want 0 (no limit) to %d failures a minute, got %d", maxAuthFailures, c.AuthFailures)
+	}
 	if c.signingKey, err = readKeyFile("uma-signing-key-file", c.SigningKeyFile); err != nil {
 		return err
 	}
@@ -179,6 +184,10 @@ func parseBaseURL(v string) (*url.URL, error) {
 	}
 	return u, nil
 }
+
+// maxAuthFailures bounds api-auth-failure-limit far above any use, and far
+// from a minute divided into nothing.
+const maxAuthFailures = 100_000
 
 // originList parses api-trusted-origins: each entry an origin as
 // api.TrustedOrigin takes it, in the form browsers send. An entry no

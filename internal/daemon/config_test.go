@@ -429,6 +429,24 @@ func TestTrustedOriginsAreCheckedAtStart(t *testing.T) {
 	}
 }
 
+// api-auth-failure-limit is a count a minute: negative, or so large that a
+// minute divided by it is nothing, is refused.
+func TestAuthFailureLimitIsChecked(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []int{-1, maxAuthFailures + 1} {
+		c := baseConfig()
+		c.AuthFailures = bad
+		resolveErr(t, c, "setting api-auth-failure-limit", "")
+	}
+	for _, good := range []int{0, 1, 10, maxAuthFailures} {
+		c := baseConfig()
+		c.AuthFailures = good
+		if err := c.Resolve(); err != nil {
+			t.Errorf("%d: %v", good, err)
+		}
+	}
+}
+
 // A --config file others can read is warned about once at start, as the
 // secret files are: it may hold database-url with a password, the devnet
 // secret or other secrets. The warning names the path and mode, never the

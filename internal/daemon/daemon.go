@@ -202,8 +202,9 @@ func (d *Daemon) start(ctx context.Context) error {
 		Ready:    d.ready,
 		Tokens:   tokens,
 
-		PublicMetrics:  d.cfg.MetricsPublic,
-		TrustedOrigins: d.cfg.trustedOrigins,
+		PublicMetrics:         d.cfg.MetricsPublic,
+		TrustedOrigins:        d.cfg.trustedOrigins,
+		AuthFailuresPerMinute: authFailures(d.cfg.AuthFailures),
 	})
 	srv.MountUsers(userSvc, led, provider, d.cfg.Domain)
 	srv.MountUserImports(imports, d.cfg.Domain)
@@ -225,6 +226,15 @@ func (d *Daemon) start(ctx context.Context) error {
 	d.setHandler(srv.Handler())
 	d.log.Info("vaspd ready", "addr", d.ln.Addr().String(), "domain", d.cfg.Domain, "database", db.Driver().Name())
 	return nil
+}
+
+// authFailures is api-auth-failure-limit as api.Options takes it, where 0
+// is the default and a negative value no limit.
+func authFailures(perMinute int) int {
+	if perMinute == 0 {
+		return -1
+	}
+	return perMinute
 }
 
 // warnNewerSchema logs, once, that db records migrations this binary does

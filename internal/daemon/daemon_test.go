@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vaspd/vaspd/api"
 	"github.com/vaspd/vaspd/store/storetest"
 )
 
@@ -533,6 +534,26 @@ func TestTrustedOriginsSetting(t *testing.T) {
 	}
 	if st := post("https://evil.example"); st != http.StatusForbidden {
 		t.Fatalf("other origin: %d, want 403", st)
+	}
+}
+
+// TestAuthFailureLimitSetting: api-auth-failure-limit failed
+// authentications are answered 401, then 429; 0 turns the limit off.
+func TestAuthFailureLimitSetting(t *testing.T) {
+	t.Parallel()
+	r := start(t, Config{DataDir: filepath.Join(t.TempDir(), "data"), AuthFailures: 2})
+	id, _ := credential(t, r.out.String())
+	for i, want := range []int{401, 401, 429} {
+		if st := get(t, r.url+"/tokens", id, "wrong"); st != want {
+			t.Fatalf("failure %d: %d, want %d", i+1, st, want)
+		}
+	}
+	off := start(t, Config{DataDir: filepath.Join(t.TempDir(), "data")})
+	id, _ = credential(t, off.out.String())
+	for i := range 3 * api.DefaultAuthFailuresPerMinute {
+		if st := get(t, off.url+"/tokens", id, "wrong"); st != 401 {
+			t.Fatalf("failure %d without a limit: %d, want 401", i+1, st)
+		}
 	}
 }
 
