@@ -368,7 +368,10 @@ const resolveBatch = 100
 // would call an unreachable node up to resolveBatch times a round, up to
 // 50 minutes, and move the cursor past every payment it could not look
 // up. The next round resumes at the payment whose lookup failed, so none
-// behind it is skipped.
+// behind it is skipped. Unless the node is unreachable for that payment
+// alone: rounds that keep stopping at it probe past it, and pass it over
+// if the node answers the next (see walk). A round also stops at its time
+// limit (walkLimit), to resume there.
 //
 // Lookups that fail are logged without flooding the log (a round runs
 // every 2 s): see lookupFailure; so are the round's query failing
@@ -426,16 +429,39 @@ func (s *Service) resolveOutgoingRound(ctx context.Context) {
 			s.resolveAfter = from // this round dealt with none
 		}
 	}
-	var failed []lookupFailure
-	left := 0 // the payments a stop left without a lookup (see lookupFailure)
-	defer func() { s.noteLookupFailures(ctx, &s.resolveLookups, resolveLookupLines, failed, left) }()
+	ids := make([]string, len(stuck))
 	for i, t := range stuck {
+		ids[i] = t.ID
+	}
+	w := s.newWalk(ctx, &s.resolveLookups, ids)
+	defer w.cancel()
+	defer func() {
+		s.noteLookupFailures(ctx, &s.resolveLookups, resolveLookupLines, w.failed, w.left)
+		s.noteOutOfTime(ctx, w, "resolve outgoing payments")
+	}()
+	for i, t := range stuck {
+		if at, ok := w.due(i); !ok {
+			stop(at)
+			return
+		}
 		hash, err := lightning.ParseHash(t.PaymentHash)
 		if err != nil {
-			failed = append(failed, lookupFailure{id: t.ID, hash: t.PaymentHash, err: err})
+			w.failed = append(w.failed, lookupFailure{id: t.ID, hash: t.PaymentHash, err: err})
 			continue
 		}
-		p, err := s.opt.Node.TrackPayment(ctx, hash)
+		p, err := s.opt.Node.TrackPayment(w.ctx, hash)
+		if err != nil && ctx.Err() != nil {
+			stop(w.resume(i))
+			return // stopping: the lookup was cut, not refused
+		}
+		if err, down := w.unreachable(err); down {
+			if at := w.unavailable(i, lookupFailure{id: t.ID, hash: t.PaymentHash, err: err, unreachable: true}); at >= 0 {
+				stop(at)
+				return
+			}
+			continue
+		}
+		w.answered(i)
 		if errors.Is(err, lightning.ErrNotFound) {
 			// Reserved but never sent: send it now (or fail it, once
 			// expired) — if no other resolver has taken it since we read
@@ -455,17 +481,7 @@ func (s *Service) resolveOutgoingRound(ctx context.Context) {
 			continue
 		}
 		if err != nil {
-			if ctx.Err() != nil {
-				stop(i)
-				return // stopping: the lookup was cut, not refused
-			}
-			if errors.Is(err, lightning.ErrUnavailable) {
-				failed = append(failed, lookupFailure{id: t.ID, hash: t.PaymentHash, err: err, unreachable: true})
-				left = len(stuck) - i - 1
-				stop(i)
-				return
-			}
-			failed = append(failed, lookupFailure{id: t.ID, hash: t.PaymentHash, err: err})
+			w.failed = append(w.failed, lookupFailure{id: t.ID, hash: t.PaymentHash, err: err})
 			continue
 		}
 		if _, err := s.finish(ctx, t, p, nil); err != nil {
@@ -473,6 +489,7 @@ func (s *Service) resolveOutgoingRound(ctx context.Context) {
 				"node_status", p.Status)
 		}
 	}
+	w.finish()
 }
 
 // noteOutgoing logs err, which left the outgoing payment t PROCESSING for

@@ -3,6 +3,7 @@ package vasp
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/vaspd/vaspd/uma"
 )
@@ -51,6 +52,10 @@ func (s *Service) SweepCreated(ctx context.Context) { s.sweepCreated(ctx) }
 
 // ResolveOutgoing runs one round of the resolver of payments left PROCESSING.
 func (s *Service) ResolveOutgoing(ctx context.Context) { s.resolveOutgoingRound(ctx) }
+
+// SetWalkLimit sets how long one sweep or resolver round may go on
+// starting lookups. Call it before the service runs.
+func (s *Service) SetWalkLimit(d time.Duration) { s.walkLimit = d }
 
 // SweepPending runs one sweep of the incoming payments left PENDING.
 func (s *Service) SweepPending(ctx context.Context) { s.sweepPending(ctx) }

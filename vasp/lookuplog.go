@@ -27,6 +27,13 @@ import (
 //     the error when a walk first meets the outage, then once every
 //     lookupLogEvery while it lasts (a sweep or round with no such failure
 //     ends it, so the next outage is logged at once).
+//   - The node could not be reached for this payment alone: its lookup
+//     keeps failing as above while the node answers the payments after it
+//     (see walk). The walk passes it over so that it holds up no other,
+//     and it will not complete until its lookup succeeds, so the operator
+//     needs its payment hash: one ERROR line naming the payments found so
+//     that this process has not reported in the last lookupLogEvery (up to
+//     lookupLogList), and the count found in this sweep or round.
 //   - Anything else: the node answered about this payment but its answer
 //     is unusable (lnd's amounts out of range, a malformed field: see
 //     lightning/lnd), or the stored payment hash does not parse. That
@@ -44,6 +51,7 @@ type lookupFailure struct {
 	id, hash    string
 	err         error
 	unreachable bool
+	stuck       bool // unreachable for this payment alone (see walk)
 }
 
 const (
@@ -60,12 +68,14 @@ const (
 
 // lookupLog is when each payment whose lookup fails (by payment hash) was
 // last logged as such, and what was logged of the node's being
-// unreachable, for one walker of payments: see lookupFailure. Its
-// walker's lock (sweepMu, resolveMu) guards outage. The zero value is
-// ready to use.
+// unreachable, for one walker of payments: see lookupFailure; and what
+// it knows of the payments its walks stop at (stall: see walk). Its
+// walker's lock (sweepMu, resolveMu) guards outage and stall. The zero
+// value is ready to use.
 type lookupLog struct {
 	noted  noteLog
 	outage outage
+	stall  stall
 }
 
 // outage is what was logged of a trouble that fails alike everything a
@@ -125,18 +135,21 @@ func (l *noteLog) due(key string, now time.Time, every time.Duration) bool {
 
 // lookupLines are what one walker's failed lookups are logged as (see
 // lookupFailure): each failure (debug), the node's being unreachable
-// (warning), answers or payment hashes that are no use (error).
-type lookupLines struct{ failed, unreachable, broken string }
+// (warning), the node's being unreachable for some payments alone (error),
+// answers or payment hashes that are no use (error).
+type lookupLines struct{ failed, unreachable, stuck, broken string }
 
 var (
 	sweepLookupLines = lookupLines{
 		failed:      "sweep pending payments: invoice lookup failed; left PENDING, looked up again next sweep",
 		unreachable: "sweep pending payments: the Lightning node could not be reached to look up their invoices; they stay PENDING, and each sweep tries again from the one that failed",
+		stuck:       "sweep pending payments: the Lightning node answers other invoice lookups but not these payments' (unavailable, or timing out, each time); they stay PENDING until it does, passed over so that the sweep looks up the payments behind them, and looked up again each sweep",
 		broken:      "sweep pending payments: invoice lookup failed (the node's answer is unusable, or the stored payment hash is bad); these payments stay PENDING until it succeeds",
 	}
 	resolveLookupLines = lookupLines{
 		failed:      "resolve outgoing payments: payment lookup failed; left PROCESSING, looked up again next round",
 		unreachable: "resolve outgoing payments: the Lightning node could not be reached to look up payments in flight; they stay PROCESSING, their money reserved, and each round tries again from the one that failed",
+		stuck:       "resolve outgoing payments: the Lightning node answers other payment lookups but not these payments' (unavailable, or timing out, each time); they stay PROCESSING, their money reserved, until it does, passed over so that the resolver looks up the payments behind them, and looked up again each round",
 		broken:      "resolve outgoing payments: payment lookup failed (the node's answer is unusable, or the stored payment hash is bad); these payments stay PROCESSING, their money reserved, until it succeeds",
 	}
 )
@@ -147,36 +160,50 @@ var (
 // walker's record of what it logged; called with the walker's lock held.
 func (s *Service) noteLookupFailures(ctx context.Context, l *lookupLog, lines lookupLines, failed []lookupFailure, left int) {
 	now := s.clock.Now()
-	var unreachable, broken []lookupFailure
+	var unreachable, stuck, broken []lookupFailure
 	for _, f := range failed {
 		s.log.Debug(lines.failed, "transaction", f.id, "payment_hash", f.hash, "err", f.err)
-		if f.unreachable {
+		switch {
+		case f.unreachable:
 			unreachable = append(unreachable, f)
-		} else {
+		case f.stuck:
+			stuck = append(stuck, f)
+		default:
 			broken = append(broken, f)
 		}
 	}
 	logOutage, _, _ := l.outage.note(now, len(unreachable) > 0, lookupLogEvery)
-	var news []lookupFailure
-	for _, f := range broken {
-		if l.noted.due(f.hash, now, lookupLogEvery) {
-			news = append(news, f)
-		}
-	}
-
 	if logOutage {
 		f := unreachable[0]
 		s.log.Warn(lines.unreachable, "count", len(unreachable)+left, "payment_hash", f.hash, "err", f.err)
 	}
-	if len(news) > 0 {
-		hashes := make([]string, 0, min(len(news), lookupLogList))
-		for _, f := range news[:min(len(news), lookupLogList)] {
-			hashes = append(hashes, f.hash)
+	// Keys of their own: a payment may be stuck one hour and its answer
+	// of no use the next.
+	s.noteNews(ctx, l, lines.stuck, "stuck ", stuck, now)
+	s.noteNews(ctx, l, lines.broken, "", broken, now)
+}
+
+// noteNews logs, as msg, one error naming those of fs (failed lookups of
+// one kind, its keys in l.noted prefixed with kind) that this process has
+// not reported in the last lookupLogEvery, if any: the first with its
+// error, up to lookupLogList in all, and the count of fs.
+func (s *Service) noteNews(ctx context.Context, l *lookupLog, msg, kind string, fs []lookupFailure, now time.Time) {
+	var news []lookupFailure
+	for _, f := range fs {
+		if l.noted.due(kind+f.hash, now, lookupLogEvery) {
+			news = append(news, f)
 		}
-		f := news[0]
-		s.log.Log(ctx, slog.LevelError, lines.broken,
-			"count", len(broken), "transaction", f.id, "payment_hash", f.hash, "err", f.err, "payment_hashes", hashes)
 	}
+	if len(news) == 0 {
+		return
+	}
+	hashes := make([]string, 0, min(len(news), lookupLogList))
+	for _, f := range news[:min(len(news), lookupLogList)] {
+		hashes = append(hashes, f.hash)
+	}
+	f := news[0]
+	s.log.Log(ctx, slog.LevelError, msg,
+		"count", len(fs), "transaction", f.id, "payment_hash", f.hash, "err", f.err, "payment_hashes", hashes)
 }
 
 // noteAt records in m (made if nil, and returned) that the payment with

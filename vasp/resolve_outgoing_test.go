@@ -362,3 +362,64 @@ func TestResolverLogsLookupsThatFail(t *testing.T) {
 		}, func(id string) string { return statusOf(t, s, id) })
 	})
 }
+
+// A payment in flight whose lookup alone always finds the node
+// "unavailable", the node answering every other, does not keep the
+// resolver from the payments behind it for good: the rounds that keep
+// stopping at it probe past it, find the node up, and pass it over. The
+// payment behind it that was reserved but never sent is sent and booked;
+// the one passed over stays PROCESSING, is logged as an error naming it,
+// and is looked up again by later rounds.
+func TestResolverPassesOverAPaymentTheNodeCannotLookUp(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		q := h.fundedQuote(t)
+		inner := &trackOutageNode{Node: h.w.node, stuck: map[lightning.Hash]bool{}, answer: -1}
+		node := &badHashNode{Node: inner}
+		var logs syncBuffer
+		const payTimeout = 20 * time.Second
+		s := h.w.service(t, func(o *vasp.Options) {
+			o.Node, o.PayTimeout = node, payTimeout
+			o.Log = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		})
+		const n = 4
+		for _, hash := range stuckOutgoing(t, h.w, s, n-1) {
+			inner.stuck[hash] = true
+		}
+		inner.setPayDown(true)
+		tr, err := s.ExecuteQuote(t.Context(), q.ID, "")
+		if err != nil || tr.Status != vasp.StatusProcessing {
+			t.Fatalf("execute with the node down: %s %v, want %s", tr.Status, err, vasp.StatusProcessing)
+		}
+		inner.setPayDown(false)
+		ps := paymentsIn(t, db, vasp.Outgoing)
+		if len(ps) != n || ps[n-1].id != tr.ID {
+			t.Fatalf("outgoing payments %v; want %d, the unsent one last", ps, n)
+		}
+		bad := ps[0]
+		node.setBad(bad.hash, true)
+		h.w.clock.Advance(payTimeout + time.Minute)
+
+		for range 3 {
+			s.ResolveOutgoing(t.Context())
+		}
+		if got := statusOf(t, s, tr.ID); got != vasp.StatusCompleted+"/" {
+			t.Fatalf("the unsent payment behind the one the node cannot look up is %s after 3 rounds, want COMPLETED", got)
+		}
+		if got := statusOf(t, s, bad.id); got != vasp.StatusProcessing+"/" {
+			t.Fatalf("the payment the node cannot look up is %s, want PROCESSING", got)
+		}
+		if c := logs.count(t, slog.LevelError, "answers other payment lookups but not"); c != 1 {
+			t.Fatalf("%d errors of a payment the node cannot look up, want 1:\n%s", c, logs.b.String())
+		}
+		if c := logs.count(t, slog.LevelError, `"payment_hash":"`+bad.hash+`"`); c != 1 {
+			t.Fatalf("the error does not name the payment %s:\n%s", bad.hash, logs.b.String())
+		}
+		// Later rounds look it up again, and go on past it at once.
+		node.lookups()
+		s.ResolveOutgoing(t.Context())
+		if got := node.lookups(); !slices.Equal(got, hashesOf(ps[:n-1])) {
+			t.Fatalf("a later round looked up %v; want %v, the one the node cannot look up included", got, hashesOf(ps[:n-1]))
+		}
+	})
+}

@@ -324,7 +324,10 @@ const lostInvoiceMargin = time.Hour
 // sweep runs in the settlement loop, which would be held up that long
 // again and again (200 times per batch) after the node came back. The
 // next sweep resumes at the payment whose lookup failed, so none behind
-// it is skipped.
+// it is skipped. Unless the node is unreachable for that payment alone:
+// sweeps that keep stopping at it probe past it, and pass it over if the
+// node answers the next (see walk). A sweep also stops at its time limit
+// (walkLimit), to resume there.
 //
 // Sweeps are exclusive (sweepMu): one started during another waits for it
 // and goes on from where it stopped, rather than taking the same batch
@@ -373,17 +376,40 @@ func (s *Service) sweepPending(ctx context.Context) {
 			s.sweepAfter = todo[i-1].id
 		} // else as it was: this sweep dealt with none
 	}
-	var failed []lookupFailure
-	left := 0 // the payments a stop left without a lookup (see lookupFailure)
-	defer func() { s.noteLookupFailures(ctx, &s.sweepLookups, sweepLookupLines, failed, left) }()
+	ids := make([]string, len(todo))
 	for i, p := range todo {
+		ids[i] = p.id
+	}
+	w := s.newWalk(ctx, &s.sweepLookups, ids)
+	defer w.cancel()
+	defer func() {
+		s.noteLookupFailures(ctx, &s.sweepLookups, sweepLookupLines, w.failed, w.left)
+		s.noteOutOfTime(ctx, w, "sweep pending payments")
+	}()
+	for i, p := range todo {
+		if at, ok := w.due(i); !ok {
+			stop(at)
+			return
+		}
 		h := p.hash
 		hash, err := lightning.ParseHash(h)
 		if err != nil {
-			failed = append(failed, lookupFailure{id: p.id, hash: h, err: err})
+			w.failed = append(w.failed, lookupFailure{id: p.id, hash: h, err: err})
 			continue
 		}
-		inv, err := s.opt.Node.LookupInvoice(ctx, hash)
+		inv, err := s.opt.Node.LookupInvoice(w.ctx, hash)
+		if err != nil && ctx.Err() != nil {
+			stop(w.resume(i))
+			return // stopping: the lookup was cut, not refused
+		}
+		if err, down := w.unreachable(err); down {
+			if at := w.unavailable(i, lookupFailure{id: p.id, hash: h, err: err, unreachable: true}); at >= 0 {
+				stop(at)
+				return
+			}
+			continue
+		}
+		w.answered(i)
 		if errors.Is(err, lightning.ErrNotFound) {
 			// Only a definite "unknown": a node that cannot be
 			// reached says nothing about the invoice.
@@ -391,17 +417,7 @@ func (s *Service) sweepPending(ctx context.Context) {
 			continue
 		}
 		if err != nil {
-			if ctx.Err() != nil {
-				stop(i)
-				return // stopping: the lookup was cut, not refused
-			}
-			if errors.Is(err, lightning.ErrUnavailable) {
-				failed = append(failed, lookupFailure{id: p.id, hash: h, err: err, unreachable: true})
-				left = len(todo) - i - 1
-				stop(i)
-				return
-			}
-			failed = append(failed, lookupFailure{id: p.id, hash: h, err: err})
+			w.failed = append(w.failed, lookupFailure{id: p.id, hash: h, err: err})
 			continue
 		}
 		switch {
@@ -415,6 +431,7 @@ func (s *Service) sweepPending(ctx context.Context) {
 			s.expire(ctx, h)
 		}
 	}
+	w.finish()
 	s.sweepAfter = next
 }
 

@@ -143,6 +143,9 @@ type Service struct {
 	// incoming payments and the resolver of outgoing ones logged of the
 	// lookups they could not make: see lookupFailure.
 	sweepLookups, resolveLookups lookupLog
+	// walkLimit is how long one sweep or resolver round may go on
+	// starting lookups: see walk.
+	walkLimit time.Duration
 }
 
 // New checks opts and returns a Service. Run its background work with Run.
@@ -201,7 +204,7 @@ func New(opts Options) (*Service, error) {
 		opts.MaxRoutingFeePPM = 5_000 // 0.5 %
 	}
 	s := &Service{opt: opts, db: opts.DB, clock: opts.Clock, log: opts.Log, client: opts.HTTPClient,
-		payeeData: uma.UMADataOptions("name")}
+		payeeData: uma.UMADataOptions("name"), walkLimit: defaultWalkLimit}
 	s.callbackWake = make(chan struct{}, 1)
 	s.nonces = &NonceCache{DB: opts.DB, Now: opts.Clock.Now}
 	keys := opts.KeySource
