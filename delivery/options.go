@@ -37,13 +37,16 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// AttemptTimeout bounds one whole attempt unless the endpoint sets its
 	// own; default 10 s. Endpoint timeouts are capped at MaxAttemptTimeout.
+	// New refuses one outside MinAttemptTimeout to MaxAttemptTimeout, as
+	// an endpoint's is.
 	AttemptTimeout time.Duration
-	// MaxAttemptTimeout caps per-endpoint timeouts; default 60 s.
+	// MaxAttemptTimeout caps per-endpoint timeouts; default 60 s
+	// (DefaultMaxAttemptTimeout).
 	MaxAttemptTimeout time.Duration
-	// MinAttemptTimeout is the least per-endpoint timeout; default 1 s. A
-	// timeout too short for any receiver to answer a new connection's POST
-	// makes every attempt fail, retried for the whole retry window. New
-	// refuses one above MaxAttemptTimeout.
+	// MinAttemptTimeout is the least per-endpoint timeout; default 1 s
+	// (DefaultMinAttemptTimeout). A timeout too short for any receiver to
+	// answer a new connection's POST makes every attempt fail, retried for
+	// the whole retry window. New refuses one above MaxAttemptTimeout.
 	MinAttemptTimeout time.Duration
 	// LeaseMargin is added to an attempt's timeout to form its lease: a
 	// delivery claimed by a process that then dies is retried by any
@@ -72,6 +75,14 @@ type Options struct {
 	Registerer prometheus.Registerer
 }
 
+// The defaults of Options.MinAttemptTimeout and MaxAttemptTimeout: the
+// bounds of an endpoint's timeoutMs, and of the default timeout of an
+// attempt (the webhook-timeout setting).
+const (
+	DefaultMinAttemptTimeout = time.Second
+	DefaultMaxAttemptTimeout = time.Minute
+)
+
 func (o Options) withDefaults() Options {
 	if o.Clock == nil {
 		o.Clock = vaspd.SystemClock{}
@@ -87,8 +98,8 @@ func (o Options) withDefaults() Options {
 	}
 	def(&o.ConnectTimeout, 5*time.Second)
 	def(&o.AttemptTimeout, 10*time.Second)
-	def(&o.MaxAttemptTimeout, 60*time.Second)
-	def(&o.MinAttemptTimeout, time.Second)
+	def(&o.MaxAttemptTimeout, DefaultMaxAttemptTimeout)
+	def(&o.MinAttemptTimeout, DefaultMinAttemptTimeout)
 	def(&o.LeaseMargin, 5*time.Second)
 	def(&o.PollInterval, 250*time.Millisecond)
 	def(&o.Retention, 30*24*time.Hour)

@@ -84,7 +84,8 @@ type Service struct {
 
 // New returns a Service over db, whose migrations must be applied.
 // It refuses options that make no sense (RetryPolicy.Validate, a
-// MinAttemptTimeout above MaxAttemptTimeout).
+// MinAttemptTimeout above MaxAttemptTimeout, an AttemptTimeout outside
+// them).
 func New(db *store.DB, opt Options) (*Service, error) {
 	if err := opt.Retry.Validate(); err != nil {
 		return nil, err
@@ -92,6 +93,11 @@ func New(db *store.DB, opt Options) (*Service, error) {
 	opt = opt.withDefaults()
 	if opt.MinAttemptTimeout > opt.MaxAttemptTimeout {
 		return nil, fmt.Errorf("delivery: MinAttemptTimeout %s is above MaxAttemptTimeout %s", opt.MinAttemptTimeout, opt.MaxAttemptTimeout)
+	}
+	// The bounds of an endpoint's own timeout hold for the default one as
+	// well: one below the floor times every attempt out, for days.
+	if opt.AttemptTimeout < opt.MinAttemptTimeout || opt.AttemptTimeout > opt.MaxAttemptTimeout {
+		return nil, fmt.Errorf("delivery: AttemptTimeout %s is outside MinAttemptTimeout %s to MaxAttemptTimeout %s", opt.AttemptTimeout, opt.MinAttemptTimeout, opt.MaxAttemptTimeout)
 	}
 	guard, err := ssrf.New(opt.AllowNets)
 	if err != nil {

@@ -66,3 +66,26 @@ func TestEndpointTimeoutBelowFloorStoredEarlier(t *testing.T) {
 		}
 	})
 }
+
+// The default timeout of an attempt (AttemptTimeout, the webhook-timeout
+// setting) has the bounds of an endpoint's own: New refuses one below
+// MinAttemptTimeout, with which every attempt to an endpoint without a
+// timeout of its own would time out and be retried for days, or above
+// MaxAttemptTimeout.
+func TestDefaultAttemptTimeoutBounds(t *testing.T) {
+	db := storetest.SQLite(t)
+	for _, d := range []time.Duration{time.Millisecond, DefaultMinAttemptTimeout - 1, DefaultMaxAttemptTimeout + 1} {
+		_, err := New(db, Options{AttemptTimeout: d})
+		if err == nil || !strings.Contains(err.Error(), "AttemptTimeout "+d.String()+" is outside MinAttemptTimeout 1s to MaxAttemptTimeout 1m0s") {
+			t.Errorf("AttemptTimeout %s: %v, want it refused naming the bounds", d, err)
+		}
+	}
+	for _, d := range []time.Duration{0, DefaultMinAttemptTimeout, DefaultMaxAttemptTimeout} {
+		if _, err := New(db, Options{AttemptTimeout: d}); err != nil {
+			t.Errorf("AttemptTimeout %s: %v", d, err)
+		}
+	}
+	if _, err := New(db, Options{AttemptTimeout: 100 * time.Millisecond, MinAttemptTimeout: 50 * time.Millisecond}); err != nil {
+		t.Errorf("AttemptTimeout 100ms above a floor of 50ms: %v", err)
+	}
+}

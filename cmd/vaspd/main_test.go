@@ -62,6 +62,14 @@ func TestBadConfigIsOneClearLine(t *testing.T) {
 		{[]string{"serve", "--uma-signing-key-file", filepath.Join(dir, "missing")}, "setting uma-signing-key-file"},
 		{[]string{"serve", "--data-dir", "/proc/vaspd-cannot-write-here", "--listen", "127.0.0.1:0"}, "setting data-dir"},
 		{[]string{"serve", "--webhook-retry-window", "-1h"}, "flag -webhook-retry-window"}, // refused as it is parsed
+		// Every attempt would time out, retried for 3 days. Refused
+		// before the database is opened (a data directory that cannot be
+		// made would be refused next: a server that took the value would
+		// not start serving).
+		{[]string{"serve", "--webhook-timeout", "1ms", "--data-dir", "/proc/vaspd-cannot-write-here", "--listen", "127.0.0.1:0"},
+			"setting webhook-timeout: want 0 (the default, 10s) or from 1s to 1m0s, got 1ms"},
+		{[]string{"serve", "--approval-timeout", "1ms", "--data-dir", "/proc/vaspd-cannot-write-here", "--listen", "127.0.0.1:0"},
+			"setting approval-timeout"},
 	} {
 		code, _, errs := runCmd(c.args...)
 		lines := strings.Split(strings.TrimSpace(errs), "\n")

@@ -49,8 +49,12 @@ type Config struct {
 	trustedOrigins []string
 }
 
-// DefaultShutdownTimeout is shutdown-timeout's default, also taken for 0.
-const DefaultShutdownTimeout = 20 * time.Second
+// DefaultShutdownTimeout is shutdown-timeout's default, also taken for 0;
+// MinShutdownTimeout is the least other value.
+const (
+	DefaultShutdownTimeout = 20 * time.Second
+	MinShutdownTimeout     = time.Second
+)
 
 // Declare registers every setting with its default and help text.
 func (c *Config) Declare(s *config.Set) {
@@ -165,8 +169,10 @@ func (c *Config) Resolve() error {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
-	if c.ShutdownTimeout < 0 {
-		return fmt.Errorf("setting shutdown-timeout: want a positive duration, got %s", c.ShutdownTimeout)
+	// Under a second, every stop cuts in-flight requests and workers off
+	// as if there were none.
+	if c.ShutdownTimeout < MinShutdownTimeout {
+		return fmt.Errorf("setting shutdown-timeout: want 0 (the default, %s) or at least %s, got %s", DefaultShutdownTimeout, MinShutdownTimeout, c.ShutdownTimeout)
 	}
 	return nil
 }

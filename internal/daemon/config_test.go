@@ -110,6 +110,11 @@ func TestLightningSettingsAreCheckedAtStart(t *testing.T) {
 			l.LNDMaxFeeMsat = 1
 			l.LNDTimeout = math.MaxInt64
 		}), "setting lnd-timeout"},
+		{lnd(func(l *LightningConfig) {
+			l.LNDTLSCert = pemCert(t, dir)
+			l.LNDMaxFeeMsat = 1
+			l.LNDTimeout = time.Millisecond // every call to lnd would time out
+		}), "setting lnd-timeout: want 0 (the default, 30s) or at least 1s, got 1ms"},
 		{embedded(func(l *LightningConfig) { l.FeePPM = 1_000_001 }), "setting lightning-fee-ppm"},
 		{embedded(func(l *LightningConfig) { l.FeeBaseMsat = math.MaxInt64 }), "setting lightning-fee-base-msat"},
 		{embedded(func(l *LightningConfig) { l.InitialBalanceMsat = math.MaxInt64 }), "setting lightning-initial-balance-msat"},
@@ -169,6 +174,58 @@ func TestPaymentDurationsInRange(t *testing.T) {
 	cfg.Payments = PaymentConfig{InvoiceExpiry: time.Hour, PayTimeout: time.Minute, ApprovalTimeout: time.Minute}
 	if err := cfg.Resolve(); err != nil {
 		t.Error(err)
+	}
+}
+
+// Durations too short for their setting to do its work stop vaspd at
+// start, naming the setting and its bounds: a webhook-timeout under
+// delivery's 1 s floor on an endpoint's timeout (or over its 1 m cap) would
+// time every attempt out, for days; an approval-timeout under 1 s rejects
+// every incoming payment, a pay-timeout under 1 s answers every execute
+// PROCESSING; a webhook-retry-window under a minute dead-letters a webhook
+// after two retries, a webhook-retention under an hour deletes dead
+// letters before anyone can replay them; a shutdown-timeout under 1 s cuts
+// every request off at a stop. 0 stays each one's default, and the bounds
+// themselves are accepted.
+func TestDurationsTooShortAreRefused(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		set  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.Webhooks.AttemptTimeout = time.Millisecond }, "setting webhook-timeout: want 0 (the default, 10s) or from 1s to 1m0s, got 1ms"},
+		{func(c *Config) { c.Webhooks.AttemptTimeout = 999 * time.Millisecond }, "setting webhook-timeout: want 0 (the default, 10s) or from 1s to 1m0s"},
+		{func(c *Config) { c.Webhooks.AttemptTimeout = time.Minute + time.Millisecond }, "setting webhook-timeout: want 0 (the default, 10s) or from 1s to 1m0s"},
+		{func(c *Config) { c.Webhooks.AttemptTimeout = -time.Second }, "setting webhook-timeout"},
+		{func(c *Config) { c.Payments.ApprovalTimeout = time.Millisecond }, "setting approval-timeout: want 0 (the default, 5s) or from 1s to 8760h0m0s, got 1ms"},
+		{func(c *Config) { c.Payments.PayTimeout = time.Nanosecond }, "setting pay-timeout: want 0 (the default, 30s) or from 1s to 8760h0m0s, got 1ns"},
+		{func(c *Config) { c.Webhooks.RetryWindow = 30 * time.Second }, "setting webhook-retry-window: want 0 (the default, 72h) or at least 1m0s, got 30s"},
+		{func(c *Config) { c.Webhooks.Retention = time.Minute }, "setting webhook-retention: want 0 (the default, 720h) or at least 1h0m0s, got 1m0s"},
+		{func(c *Config) { c.Webhooks.Retention = -time.Hour }, "setting webhook-retention"},
+		{func(c *Config) { c.ShutdownTimeout = time.Millisecond }, "setting shutdown-timeout: want 0 (the default, 20s) or at least 1s, got 1ms"},
+		{func(c *Config) { c.ShutdownTimeout = -time.Second }, "setting shutdown-timeout"},
+	} {
+		cfg := baseConfig()
+		c.set(&cfg)
+		resolveErr(t, cfg, c.want, "")
+	}
+	for _, set := range []func(*Config){
+		func(c *Config) {
+			c.Webhooks.AttemptTimeout, c.Webhooks.RetryWindow, c.Webhooks.Retention = time.Second, time.Minute, time.Hour
+			c.Payments.ApprovalTimeout, c.Payments.PayTimeout = time.Second, time.Second
+		},
+		func(c *Config) { c.Webhooks.AttemptTimeout = time.Minute },
+		func(c *Config) {
+			c.Webhooks = WebhookConfig{}
+			c.Payments = PaymentConfig{}
+			c.ShutdownTimeout = 0
+		},
+	} {
+		cfg := baseConfig()
+		set(&cfg)
+		if err := cfg.Resolve(); err != nil {
+			t.Errorf("durations at their bounds, or 0: %v", err)
+		}
 	}
 }
 

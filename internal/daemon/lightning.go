@@ -20,6 +20,10 @@ import (
 	"github.com/vaspd/vaspd/store"
 )
 
+// MinLNDTimeout is the least lnd-timeout: a REST call to lnd, over TLS,
+// cannot be counted on to answer sooner.
+const MinLNDTimeout = time.Second
+
 // LightningConfig selects and configures the Lightning backend.
 type LightningConfig struct {
 	Backend string // "embedded" (default) or "lnd"
@@ -156,6 +160,11 @@ func (c *LightningConfig) resolve() error {
 		}
 		if c.LNDTimeout > math.MaxInt64-lnd.UnknownPaymentMargin {
 			return fmt.Errorf("setting lnd-timeout: %s is too long", c.LNDTimeout)
+		}
+		// Shorter, and calls to lnd fail as timed out (the node
+		// "unreachable") however well it is: nothing is paid or credited.
+		if c.LNDTimeout < MinLNDTimeout {
+			return fmt.Errorf("setting lnd-timeout: want 0 (the default, 30s) or at least %s, got %s", MinLNDTimeout, c.LNDTimeout)
 		}
 	default:
 		return fmt.Errorf("setting lightning: want embedded or lnd, got %q", c.Backend)

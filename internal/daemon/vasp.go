@@ -21,6 +21,10 @@ import (
 	"github.com/vaspd/vaspd/vasp"
 )
 
+// MinPaymentTimeout is the least approval-timeout and pay-timeout (but
+// for 0, the default).
+const MinPaymentTimeout = time.Second
+
 // PaymentConfig tunes the UMA payment flows.
 type PaymentConfig struct {
 	RatesFile       string
@@ -87,6 +91,19 @@ func (c *PaymentConfig) resolve() error {
 	}{{"approval-timeout", c.ApprovalTimeout}, {"invoice-expiry", c.InvoiceExpiry}, {"pay-timeout", c.PayTimeout}} {
 		if d.d < 0 || d.d > lightning.MaxInvoiceExpiry {
 			return fmt.Errorf("setting %s: want 0 (the default) to %s, got %s", d.name, lightning.MaxInvoiceExpiry, d.d)
+		}
+	}
+	// Below a second, the platform cannot answer the approval webhook in
+	// time (its attempt alone may take that: delivery's floor on an
+	// attempt's timeout), so every incoming payment would be rejected; and
+	// no payment completes within the execute's wait, so every execute
+	// would answer PROCESSING.
+	for _, d := range []struct {
+		name, def string
+		d         time.Duration
+	}{{"approval-timeout", "5s", c.ApprovalTimeout}, {"pay-timeout", "30s", c.PayTimeout}} {
+		if d.d != 0 && d.d < MinPaymentTimeout {
+			return fmt.Errorf("setting %s: want 0 (the default, %s) or from %s to %s, got %s", d.name, d.def, MinPaymentTimeout, lightning.MaxInvoiceExpiry, d.d)
 		}
 	}
 	// Invoices carry their expiry in whole seconds (BOLT 11), at least one.

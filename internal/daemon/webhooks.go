@@ -18,6 +18,13 @@ import (
 	"github.com/vaspd/vaspd/webhook"
 )
 
+// The least webhook-retention and webhook-retry-window (but for 0, the
+// default): see WebhookConfig.resolve.
+const (
+	MinWebhookRetention   = time.Hour
+	MinWebhookRetryWindow = time.Minute
+)
+
 // WebhookConfig tunes the durable webhook sender.
 type WebhookConfig struct {
 	AllowNets      string // comma-separated CIDRs or host names exempt from the SSRF guard
@@ -49,16 +56,26 @@ func (c *WebhookConfig) resolve() error {
 	if _, err := ssrf.New(c.allowList); err != nil {
 		return fmt.Errorf("setting webhook-allow-nets: %w", err)
 	}
-	// Zero values take the defaults; negative ones are mistakes.
-	if c.Retention < 0 {
-		return fmt.Errorf("setting webhook-retention: must be positive")
+	// Zero values take the defaults; negative ones are mistakes, and so
+	// are ones too short for the setting to do its work.
+	//
+	// A retention under an hour deletes dead-lettered deliveries at the
+	// next hourly prune, before anyone can replay them.
+	if c.Retention < 0 || (c.Retention != 0 && c.Retention < MinWebhookRetention) {
+		return fmt.Errorf("setting webhook-retention: want 0 (the default, 720h) or at least %s, got %s", MinWebhookRetention, c.Retention)
 	}
-	if c.AttemptTimeout < 0 || c.AttemptTimeout > time.Minute {
-		return fmt.Errorf("setting webhook-timeout: want between 0 and 1m, got %s", c.AttemptTimeout)
+	// delivery's bounds on an endpoint's timeoutMs: below the floor every
+	// attempt times out, and is retried for the whole retry window.
+	if lo, hi := delivery.DefaultMinAttemptTimeout, delivery.DefaultMaxAttemptTimeout; c.AttemptTimeout < 0 ||
+		(c.AttemptTimeout != 0 && (c.AttemptTimeout < lo || c.AttemptTimeout > hi)) {
+		return fmt.Errorf("setting webhook-timeout: want 0 (the default, 10s) or from %s to %s, got %s", lo, hi, c.AttemptTimeout)
 	}
-	if err := c.retryPolicy().Validate(); err != nil {
+	// A window shorter than a minute gives a failing webhook two retries
+	// at most (10 s, then 20 s), so a receiver down for a minute loses
+	// every webhook to the dead letters.
+	if err := c.retryPolicy().Validate(); err != nil || (c.RetryWindow != 0 && c.RetryWindow < MinWebhookRetryWindow) {
 		// The window is the policy's only configurable field.
-		return fmt.Errorf("setting webhook-retry-window: want a positive duration (0 = the default, 72h), got %s", c.RetryWindow)
+		return fmt.Errorf("setting webhook-retry-window: want 0 (the default, 72h) or at least %s, got %s", MinWebhookRetryWindow, c.RetryWindow)
 	}
 	if c.PerEndpoint < 0 {
 		return fmt.Errorf("setting webhook-endpoint-concurrency: must be positive")
