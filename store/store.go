@@ -71,6 +71,27 @@ type Driver interface {
 	SerializeWrites() bool
 }
 
+// PlannedPerCall is implemented by drivers that keep prepared statements
+// (PostgreSQL: pgx prepares each query text once per connection). Such a
+// statement may be run from a generic plan, made once and kept: made while a
+// table was small (a fresh database, or one PostgreSQL has not analyzed
+// yet), it can scan the whole table on every call long after the table has
+// grown. PerCall returns args marked so that the statement is planned for
+// the values it runs with, on every call; drivers without the problem do
+// not implement it, and [PlanPerCall] leaves args as they are.
+type PlannedPerCall interface {
+	PerCall(args []any) []any
+}
+
+// PlanPerCall returns args for a statement that d must plan for the values
+// it runs with, on every call (see [PlannedPerCall]).
+func PlanPerCall(d Driver, args []any) []any {
+	if p, ok := d.(PlannedPerCall); ok {
+		return p.PerCall(args)
+	}
+	return args
+}
+
 // Querier is what both *DB and *Tx offer; read helpers accept it so they can
 // run inside or outside a transaction.
 type Querier interface {

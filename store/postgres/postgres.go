@@ -29,6 +29,14 @@ func (Driver) ForUpdate() string        { return "FOR UPDATE" }
 func (Driver) SerializeWrites() bool    { return false }
 func (Driver) Rebind(q string) string   { return q }
 
+// PerCall marks args so that pgx runs the statement unnamed, described once
+// per connection (so its parameters are still sent in binary) but parsed
+// and planned by the server at every call, with the values at hand: never
+// from a generic plan cached while the tables were small (store.PlannedPerCall).
+func (Driver) PerCall(args []any) []any {
+	return append([]any{pgx.QueryExecModeCacheDescribe}, args...)
+}
+
 func (Driver) IsUniqueViolation(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && e.Code == "23505"
