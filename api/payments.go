@@ -92,6 +92,9 @@ func (h *paymentHandlers) lookup(w http.ResponseWriter, r *http.Request) error {
 			return vaspd.InvalidInput("userId and senderUmaAddress name different users; give one, or both for the same user")
 		}
 	}
+	// Up to three calls to the receiver's VASP: lnurlp, again at the UMA
+	// version it asks for, and its keys.
+	answerWithin(w, 3*h.v.CounterpartyTimeout())
 	l, err := h.v.LookupReceiver(r.Context(), userID, r.PathValue("receiver"))
 	if err != nil {
 		return err
@@ -208,6 +211,7 @@ func (h *paymentHandlers) createQuote(w http.ResponseWriter, r *http.Request) er
 	if req.LockedCurrencyAmount <= 0 || req.LockedCurrencyAmount > 9e15 {
 		return vaspd.InvalidInput("lockedCurrencyAmount must be between 1 and 9e15")
 	}
+	answerWithin(w, 2*h.v.CounterpartyTimeout()) // the receiver's keys, its payreq
 	q, err := h.v.CreateQuote(r.Context(), vasp.QuoteRequest{
 		LookupID: req.LookupID, SendingCurrency: strings.ToUpper(req.SendingCurrencyCode),
 		ReceivingCurrency: strings.ToUpper(req.ReceivingCurrencyCode), LockedSide: req.LockedCurrencySide,
@@ -239,6 +243,7 @@ func (h *paymentHandlers) refreshQuote(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
+	answerWithin(w, 2*h.v.CounterpartyTimeout()) // a new quote: keys, payreq
 	q, err := h.v.RefreshQuote(r.Context(), id)
 	if err != nil {
 		return err
@@ -269,6 +274,7 @@ func (h *paymentHandlers) retryQuote(w http.ResponseWriter, r *http.Request) err
 	if _, err := vaspd.ParseID(vaspd.IDLookup, req.LookupID); err != nil {
 		return vaspd.InvalidInput("lookupId: %v", err)
 	}
+	answerWithin(w, 2*h.v.CounterpartyTimeout()) // a new quote: keys, payreq
 	q, err := h.v.RetryQuote(r.Context(), id, req.LookupID, req.SenderUserInfo)
 	if err != nil {
 		return err

@@ -3,7 +3,9 @@ package vasp
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"time"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/internal/ssrf"
@@ -35,22 +37,50 @@ func (st step) failed(format string, args ...any) *vaspd.Error {
 }
 
 // unverified is the step's answer failing verification; keys we could not
-// fetch are COUNTERPARTY_PUBKEY_FETCH_ERROR, the more specific code.
-func (st step) unverified(err error) *vaspd.Error {
+// fetch are COUNTERPARTY_PUBKEY_FETCH_ERROR, the more specific code, and
+// keys not served within limit say so.
+func (st step) unverified(err error, limit time.Duration) *vaspd.Error {
 	e := uma.AsError(err)
 	code := st.code
 	if e.Code == uma.CodeCounterpartyPubkeyFetchError {
 		code = vaspd.CodeCounterpartyPubkeyFetch
+		if timedOut(err) {
+			return vaspd.FailedDependency(code, "%s: the receiver's VASP did not serve its public keys within %s (counterparty-timeout)", st.name, limit).
+				WithDetails(map[string]any{"umaCode": string(e.Code), "unreachable": true, "timedOut": true})
+		}
 	}
 	return vaspd.FailedDependency(code, "%s: the receiver's answer does not verify: %s: %s", st.name, e.Code, vaspd.Truncate(e.Reason, 300)).
 		WithDetails(map[string]any{"umaCode": string(e.Code)})
 }
 
+// timedOut reports whether err is a call to a counterparty cut by its
+// timeout (the HTTP client's, Options.CounterpartyTimeout), as opposed to
+// one refused or broken: the platform is told how long we waited, which
+// counterparty-timeout changes.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// noAnswer is the step's 424 for a counterparty that did not answer (or
+// finish its answer) within limit. Details keep unreachable: true, what a
+// counterparty that cannot be reached gives, so a platform that tells
+// failures apart by it treats both alike; timedOut tells them apart.
+func (st step) noAnswer(limit time.Duration, what string) *vaspd.Error {
+	return st.failed("the receiver's VASP did not %s within %s (counterparty-timeout)", what, limit).
+		WithDetails(map[string]any{"unreachable": true, "timedOut": true})
+}
+
 // counterpartyError turns a counterparty's failed answer to st (err: the
 // request or reading its body failed; else a non-200 status or a body that
 // does not parse) into ours.
-func counterpartyError(st step, status int, body []byte, err error) error {
+func (s *Service) counterpartyError(st step, status int, body []byte, err error) error {
 	if err != nil && status != 0 {
+		if timedOut(err) {
+			e := st.noAnswer(s.opt.CounterpartyTimeout, "send its whole answer")
+			e.Details["httpStatus"] = status
+			return e
+		}
 		return st.failed("the receiver's VASP answered HTTP %d with an unreadable or oversized body", status).
 			WithDetails(map[string]any{"httpStatus": status})
 	}
@@ -59,6 +89,9 @@ func counterpartyError(st step, status int, body []byte, err error) error {
 		// looking for a server that may well be up.
 		return st.failed("the receiver's VASP is at a non-public address (loopback, private network…), which vaspd does not call unless counterparty-allow-nets opens it").
 			WithDetails(map[string]any{"unreachable": true})
+	}
+	if err != nil && timedOut(err) {
+		return st.noAnswer(s.opt.CounterpartyTimeout, "answer")
 	}
 	if err != nil {
 		return st.failed("the receiver's VASP could not be reached").WithDetails(map[string]any{"unreachable": true})

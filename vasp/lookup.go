@@ -159,10 +159,10 @@ func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (
 				return Lookup{}, vaspd.NotFound(vaspd.CodeUserNotFound, "%s does not exist", addr.String()).
 					WithDetails(map[string]any{"receiverUmaAddress": addr.String()})
 			}
-			return Lookup{}, counterpartyError(lookupStep, status, body, err)
+			return Lookup{}, s.counterpartyError(lookupStep, status, body, err)
 		}
 		if resp, err = uma.ParseLnurlpResponse(body); err != nil {
-			return Lookup{}, counterpartyError(lookupStep, status, body, nil)
+			return Lookup{}, s.counterpartyError(lookupStep, status, body, nil)
 		}
 		break
 	}
@@ -174,7 +174,7 @@ func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (
 	}
 	if _, err := s.verifier.VerifyLnurlpResponse(ctx, resp, addr); err != nil {
 		s.log.Warn("lookup answer does not verify", "receiver", addr.String(), "err", err)
-		return Lookup{}, lookupStep.unverified(err)
+		return Lookup{}, lookupStep.unverified(err, s.opt.CounterpartyTimeout)
 	}
 	offered := len(resp.Currencies)
 	if resp.Currencies = usableCurrencies(resp.Currencies); len(resp.Currencies) == 0 {

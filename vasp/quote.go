@@ -206,6 +206,10 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 		return Quote{}, err
 	}
 	keys, err := s.verifier.Keys.PublicKeys(ctx, receiver.Domain)
+	if err != nil && timedOut(err) {
+		return Quote{}, vaspd.FailedDependency(vaspd.CodeCounterpartyPubkeyFetch, "quote: the receiver's VASP did not serve its public keys within %s (counterparty-timeout)", s.opt.CounterpartyTimeout).
+			WithDetails(map[string]any{"unreachable": true, "timedOut": true})
+	}
 	if err != nil {
 		return Quote{}, vaspd.FailedDependency(vaspd.CodeCounterpartyPubkeyFetch, "quote: cannot fetch the receiver's keys: %s", uma.AsError(err).Reason)
 	}
@@ -266,14 +270,14 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	}
 	status, respBody, err := s.fetch(ctx, http.MethodPost, l.Response.Callback, body)
 	if err != nil || status != http.StatusOK {
-		return Quote{}, counterpartyError(quoteStep, status, respBody, err)
+		return Quote{}, s.counterpartyError(quoteStep, status, respBody, err)
 	}
 	resp, err := uma.ParsePayReqResponse(respBody)
 	if err != nil {
-		return Quote{}, counterpartyError(quoteStep, status, respBody, nil)
+		return Quote{}, s.counterpartyError(quoteStep, status, respBody, nil)
 	}
 	if _, err := s.verifier.VerifyPayReqResponse(ctx, resp, me, receiver); err != nil {
-		return Quote{}, quoteStep.unverified(err)
+		return Quote{}, quoteStep.unverified(err, s.opt.CounterpartyTimeout)
 	}
 	if err := checkPayeeData(pr.PayeeData, resp); err != nil {
 		return Quote{}, err

@@ -34,6 +34,9 @@ type hostile struct {
 	// answers a payreq.
 	lnurlp func(*uma.LnurlpResponse)
 	payreq func(rw http.ResponseWriter, pr *uma.PayRequest)
+	// pubkey, if set, answers /.well-known/lnurlpubkey (for a Service
+	// that fetches keys over HTTP rather than from w.keys).
+	pubkey http.HandlerFunc
 }
 
 func newHostile(t *testing.T, db *store.DB) *hostile {
@@ -52,6 +55,10 @@ func newHostile(t *testing.T, db *store.DB) *hostile {
 			_ = resp.Sign(h.keys.Signing, time.Now())
 			b, _ := resp.MarshalJSON()
 			_, _ = rw.Write(b)
+			return
+		}
+		if r.URL.Path == "/.well-known/lnurlpubkey" && h.pubkey != nil {
+			h.pubkey(rw, r)
 			return
 		}
 		b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))

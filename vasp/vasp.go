@@ -69,8 +69,14 @@ type Options struct {
 	Compliance Compliance
 
 	// HTTPClient calls counterparty VASPs (lnurlp, payreq, keys, post-tx
-	// callbacks); default: 10 s timeout, no redirects.
+	// callbacks); default: CounterpartyTimeout as its timeout, no
+	// redirects. One given should have CounterpartyTimeout as its timeout.
 	HTTPClient *http.Client
+	// CounterpartyTimeout bounds one call to another VASP, its answer read
+	// (DefaultCounterpartyTimeout): a counterparty that has not answered by
+	// then fails the platform's lookup or quote with a 424 saying so. A
+	// payreq's answer may wait for the receiving platform's approval.
+	CounterpartyTimeout time.Duration
 	// KeySource overrides how counterparty keys are found (tests);
 	// default: a uma.KeyFetcher with an in-memory cache over HTTPClient.
 	KeySource uma.PublicKeySource
@@ -174,9 +180,12 @@ func New(opts Options) (*Service, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
+	if opts.CounterpartyTimeout <= 0 {
+		opts.CounterpartyTimeout = DefaultCounterpartyTimeout
+	}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{
-			Timeout: 10 * time.Second,
+			Timeout: opts.CounterpartyTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error {
 				return http.ErrUseLastResponse
 			},
@@ -225,6 +234,16 @@ func (s *Service) ApprovalTimeout() time.Duration { return s.opt.ApprovalTimeout
 // PayTimeout is how long ExecuteQuote may wait for the payment
 // (Options.PayTimeout).
 func (s *Service) PayTimeout() time.Duration { return s.opt.PayTimeout }
+
+// CounterpartyTimeout is how long one call to another VASP may take
+// (Options.CounterpartyTimeout).
+func (s *Service) CounterpartyTimeout() time.Duration { return s.opt.CounterpartyTimeout }
+
+// DefaultCounterpartyTimeout is Options.CounterpartyTimeout's default: long
+// enough for a receiver whose payreq answer waits for its platform's
+// approval (5 s by default on vaspd), short enough that a platform's
+// request to us is not held for long by a counterparty that hangs.
+const DefaultCounterpartyTimeout = 15 * time.Second
 
 // address renders a local part as our UMA address.
 func (s *Service) address(local string) string { return "$" + local + "@" + s.opt.Domain }

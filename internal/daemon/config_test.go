@@ -185,8 +185,10 @@ func TestPaymentDurationsInRange(t *testing.T) {
 // PROCESSING; a webhook-retry-window under a minute dead-letters a webhook
 // after two retries, a webhook-retention under an hour deletes dead
 // letters before anyone can replay them; a shutdown-timeout under 1 s cuts
-// every request off at a stop. 0 stays each one's default, and the bounds
-// themselves are accepted.
+// every request off at a stop; a counterparty-timeout under 1 s times out
+// calls to other VASPs that are merely far, over 5 m holds the platform's
+// lookup for a quarter of an hour. 0 stays each one's default, and the
+// bounds themselves are accepted.
 func TestDurationsTooShortAreRefused(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
@@ -204,6 +206,9 @@ func TestDurationsTooShortAreRefused(t *testing.T) {
 		{func(c *Config) { c.Webhooks.Retention = -time.Hour }, "setting webhook-retention"},
 		{func(c *Config) { c.ShutdownTimeout = time.Millisecond }, "setting shutdown-timeout: want 0 (the default, 20s) or at least 1s, got 1ms"},
 		{func(c *Config) { c.ShutdownTimeout = -time.Second }, "setting shutdown-timeout"},
+		{func(c *Config) { c.Payments.CounterpartyTimeout = 500 * time.Millisecond }, "setting counterparty-timeout: want 0 (the default, 15s) or from 1s to 5m0s, got 500ms"},
+		{func(c *Config) { c.Payments.CounterpartyTimeout = 5*time.Minute + time.Second }, "setting counterparty-timeout: want 0 (the default, 15s) or from 1s to 5m0s, got 5m1s"},
+		{func(c *Config) { c.Payments.CounterpartyTimeout = -time.Second }, "setting counterparty-timeout"},
 	} {
 		cfg := baseConfig()
 		c.set(&cfg)
@@ -213,8 +218,10 @@ func TestDurationsTooShortAreRefused(t *testing.T) {
 		func(c *Config) {
 			c.Webhooks.AttemptTimeout, c.Webhooks.RetryWindow, c.Webhooks.Retention = time.Second, time.Minute, time.Hour
 			c.Payments.ApprovalTimeout, c.Payments.PayTimeout = time.Second, time.Second
+			c.Payments.CounterpartyTimeout = time.Second
 		},
 		func(c *Config) { c.Webhooks.AttemptTimeout = time.Minute },
+		func(c *Config) { c.Payments.CounterpartyTimeout = 5 * time.Minute },
 		func(c *Config) {
 			c.Webhooks = WebhookConfig{}
 			c.Payments = PaymentConfig{}

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -25,15 +26,30 @@ import (
 // for 0, the default).
 const MinPaymentTimeout = time.Second
 
+// MinCounterpartyTimeout and MaxCounterpartyTimeout bound
+// counterparty-timeout (but for 0, the default, vasp.DefaultCounterpartyTimeout).
+// Under a second a signed call over TLS to another continent, let alone a
+// payreq whose answer waits for the receiving platform's approval, times
+// out; the platform waits for up to three such calls on a lookup (two
+// lnurlp versions and the keys), so more than a few minutes would hold its
+// request, and a worker of ours, far past any client's patience.
+const (
+	MinCounterpartyTimeout = time.Second
+	MaxCounterpartyTimeout = 5 * time.Minute
+)
+
 // PaymentConfig tunes the UMA payment flows.
 type PaymentConfig struct {
 	RatesFile       string
 	ApprovalTimeout time.Duration
 	InvoiceExpiry   time.Duration
 	PayTimeout      time.Duration
-	AllowDomains    string // comma-separated
-	DenyDomains     string
-	AllowNets       string // comma-separated CIDRs/hosts exempt from the SSRF guard
+	// CounterpartyTimeout bounds each call to another VASP (lnurlp,
+	// payreq, public keys, post-transaction callbacks), its answer read.
+	CounterpartyTimeout time.Duration
+	AllowDomains        string // comma-separated
+	DenyDomains         string
+	AllowNets           string // comma-separated CIDRs/hosts exempt from the SSRF guard
 }
 
 func (c *PaymentConfig) declare(s *config.Set) {
@@ -41,6 +57,7 @@ func (c *PaymentConfig) declare(s *config.Set) {
 	s.Duration(&c.ApprovalTimeout, "approval-timeout", 5*time.Second, "how long the platform has to approve an incoming payment (INCOMING_PAYMENT webhook)")
 	s.Duration(&c.InvoiceExpiry, "invoice-expiry", 10*time.Minute, "life of the invoices vaspd issues to senders")
 	s.Duration(&c.PayTimeout, "pay-timeout", 30*time.Second, "how long executing a quote waits for the payment before answering PROCESSING")
+	s.Duration(&c.CounterpartyTimeout, "counterparty-timeout", vasp.DefaultCounterpartyTimeout, "how long one call to another VASP (lookup, payreq, its keys) may take before the platform's request fails with a 424 (0 = the default)")
 	s.String(&c.AllowDomains, "counterparty-allow", "", "comma-separated VASP domains (host[:port], as in $user@host[:port]) we transact with (empty: all not denied); a bad or empty entry is refused")
 	s.String(&c.DenyDomains, "counterparty-deny", "", "comma-separated VASP domains (host[:port], as in $user@host[:port]) we never transact with; a bad or empty entry is refused")
 	s.String(&c.AllowNets, "counterparty-allow-nets", "", "comma-separated CIDRs or hosts of counterparty VASPs that may be private or loopback (e.g. 127.0.0.0/8 to pay another vaspd on this machine)")
@@ -105,6 +122,10 @@ func (c *PaymentConfig) resolve() error {
 		if d.d != 0 && d.d < MinPaymentTimeout {
 			return fmt.Errorf("setting %s: want 0 (the default, %s) or from %s to %s, got %s", d.name, d.def, MinPaymentTimeout, lightning.MaxInvoiceExpiry, d.d)
 		}
+	}
+	if d := c.CounterpartyTimeout; d != 0 && (d < MinCounterpartyTimeout || d > MaxCounterpartyTimeout) {
+		return fmt.Errorf("setting counterparty-timeout: want 0 (the default, %s) or from %s to %s, got %s",
+			vasp.DefaultCounterpartyTimeout, MinCounterpartyTimeout, MaxCounterpartyTimeout, d)
 	}
 	// Invoices carry their expiry in whole seconds (BOLT 11), at least one.
 	if e := c.InvoiceExpiry; e != 0 && (e < time.Second || e%time.Second != 0) {
@@ -256,9 +277,12 @@ func openPayments(d paymentDeps) (*vasp.Service, *users.Service, *ledger.Ledger,
 	}
 	// Counterparty domains come from user input: the client refuses
 	// private, loopback and metadata addresses at dial time, and redirects.
+	// Its timeout is counterparty-timeout (0: the default), never none: a
+	// counterparty that never answers would hold the call for ever.
+	timeout := cmp.Or(d.cfg.Payments.CounterpartyTimeout, vasp.DefaultCounterpartyTimeout)
 	client := &http.Client{
 		Transport:     ssrf.NewTransport(guard, 5*time.Second),
-		Timeout:       15 * time.Second,
+		Timeout:       timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	v, err := vasp.New(vasp.Options{
@@ -267,7 +291,7 @@ func openPayments(d paymentDeps) (*vasp.Service, *users.Service, *ledger.Ledger,
 		Rates: provider, Users: directory{db: d.db, users: us}, Webhooks: d.webhooks,
 		Clock: d.clock, Log: d.log.With("component", "payments"),
 		ApprovalTimeout: d.cfg.Payments.ApprovalTimeout, InvoiceExpiry: d.cfg.Payments.InvoiceExpiry,
-		PayTimeout: d.cfg.Payments.PayTimeout,
+		PayTimeout: d.cfg.Payments.PayTimeout, CounterpartyTimeout: timeout,
 		Compliance: compliance,
 	})
 	if err != nil {

@@ -8,6 +8,7 @@
 package silentpeer
 
 import (
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -67,4 +68,39 @@ func Await(t testing.TB, what string, call func() error) error {
 		t.Fatalf("a 101 answer held %s past its client's timeout", what)
 		return nil
 	}
+}
+
+// Hang starts a server on loopback that accepts every connection, reads
+// the request and never answers, until the test ends: a counterparty that
+// is up (the connection succeeds) but does not answer, which only a
+// client's timeout ends. It returns the server's "127.0.0.1:PORT".
+func Hang(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go func() { _, _ = io.Copy(io.Discard, c) }()
+		}
+	}()
+	return ln.Addr().String()
 }
