@@ -49,37 +49,66 @@ func DecodeJSONLenient(r *http.Request, v any) error {
 }
 
 func decodeJSON(r *http.Request, v any, strict bool) error {
+	_, err := decodeJSONBody(r, v, strict)
+	return err
+}
+
+// decodeJSONPatch is DecodeJSON for a PATCH body, which says more than v
+// can hold: a member sent as null asks for the field to be removed (JSON
+// merge patch, RFC 7396), where a pointer field of v reads null as absent.
+// It returns the names of the top-level members that are null, folded as
+// encoding/json matches them to fields: look one up with foldKey(name).
+func decodeJSONPatch(r *http.Request, v any) (nulls map[string]bool, err error) {
+	body, err := decodeJSONBody(r, v, true)
+	if err != nil {
+		return nil, err
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(body, &members); err != nil {
+		return nil, jsonError(err) // v decoded it: not reached but for a non-object v
+	}
+	nulls = map[string]bool{}
+	for k, raw := range members {
+		if string(bytes.TrimSpace(raw)) == "null" {
+			nulls[foldKey(k)] = true
+		}
+	}
+	return nulls, nil
+}
+
+// decodeJSONBody is decodeJSON, returning the body read.
+func decodeJSONBody(r *http.Request, v any, strict bool) ([]byte, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return vaspd.Errorf(http.StatusUnsupportedMediaType, vaspd.CodeUnsupportedMediaType,
+			return nil, vaspd.Errorf(http.StatusUnsupportedMediaType, vaspd.CodeUnsupportedMediaType,
 				"Content-Type must be application/json")
 		}
 	} else {
-		return vaspd.Errorf(http.StatusUnsupportedMediaType, vaspd.CodeUnsupportedMediaType,
+		return nil, vaspd.Errorf(http.StatusUnsupportedMediaType, vaspd.CodeUnsupportedMediaType,
 			"Content-Type must be application/json")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
 	if err != nil {
-		return jsonError(err)
+		return nil, jsonError(err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if strict {
 		dec.DisallowUnknownFields()
 	}
 	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
+		return nil, jsonError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		if err != nil {
-			return jsonError(err)
+			return nil, jsonError(err)
 		}
-		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "request body must hold a single JSON value")
+		return nil, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "request body must hold a single JSON value")
 	}
 	if strict {
-		return duplicateKeys(body)
+		return body, duplicateKeys(body)
 	}
-	return nil
+	return body, nil
 }
 
 // duplicateKeys refuses an object that names a key twice. encoding/json

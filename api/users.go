@@ -199,7 +199,8 @@ func (h *userHandlers) list(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// userPatchRequest is the PATCH /users/{userId} body: absent fields stay.
+// userPatchRequest is the PATCH /users/{userId} body: absent fields stay,
+// null ones are removed (update).
 type userPatchRequest struct {
 	UMAAddress          *string                `json:"umaAddress"`
 	PlatformUserID      *string                `json:"platformUserId"`
@@ -221,13 +222,31 @@ func (h *userHandlers) update(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var req userPatchRequest
-	if err := DecodeJSON(r, &req); err != nil {
+	nulls, err := decodeJSONPatch(r, &req)
+	if err != nil {
 		return err
 	}
+	// null removes an optional field (JSON merge patch); a field every
+	// user has cannot be removed, and reading its null as "unchanged", as
+	// the pointer fields would, would hide the platform's mistake.
+	for _, f := range []string{"umaAddress", "platformUserId", "userType", "kycStatus", "preferredCurrencies"} {
+		if nulls[foldKey(f)] {
+			return vaspd.InvalidInput("%s cannot be null: every user has one (leave it out to keep it)", f).
+				WithDetails(map[string]any{"field": f})
+		}
+	}
+	cleared := func(name string, v *string) *string {
+		if nulls[foldKey(name)] {
+			return new(string) // "": no value, as a user created without it
+		}
+		return v
+	}
 	p := users.Patch{PlatformUserID: req.PlatformUserID, KYCStatus: req.KYCStatus,
-		PreferredCurrencies: req.PreferredCurrencies, FullName: req.FullName, BirthDate: req.BirthDate,
-		Nationality: req.Nationality, Email: req.Email, Address: req.Address, BankAccount: req.BankAccountInfo,
-		BusinessInfo: req.BusinessInfo}
+		PreferredCurrencies: req.PreferredCurrencies, FullName: cleared("fullName", req.FullName),
+		BirthDate: cleared("birthDate", req.BirthDate), Nationality: cleared("nationality", req.Nationality),
+		Email: cleared("email", req.Email), Address: req.Address, BankAccount: req.BankAccountInfo,
+		BusinessInfo: req.BusinessInfo, ClearAddress: nulls[foldKey("address")],
+		ClearBankAccount: nulls[foldKey("bankAccountInfo")], ClearBusinessInfo: nulls[foldKey("businessInfo")]}
 	if req.UMAAddress != nil {
 		local, err := users.ParseAddress(*req.UMAAddress, h.domain)
 		if err != nil {

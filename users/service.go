@@ -402,7 +402,9 @@ func (s *Service) Lock(ctx context.Context, tx *store.Tx, id string) (User, erro
 	return us[0], nil
 }
 
-// Patch is a partial update: nil fields are left unchanged.
+// Patch is a partial update: nil fields are left unchanged. A personal
+// string field is cleared by "" (a PATCH's null); the objects by their
+// Clear field, which leaves the object itself nil.
 type Patch struct {
 	PlatformUserID      *string
 	UMALocal            *string
@@ -415,6 +417,11 @@ type Patch struct {
 	Address             *Address
 	BankAccount         *BankAccountInfo
 	BusinessInfo        *BusinessInfo // business only
+
+	// ClearAddress, ClearBankAccount and ClearBusinessInfo remove the
+	// user's postal address, bank account and business information (all
+	// optional: a user may be created without them).
+	ClearAddress, ClearBankAccount, ClearBusinessInfo bool
 }
 
 // Update applies p to the live user id inside tx and returns the result. A
@@ -448,17 +455,26 @@ func (s *Service) Update(ctx context.Context, tx *store.Tx, id string, p Patch) 
 	if p.PreferredCurrencies != nil {
 		u.PreferredCurrencies = append([]string{}, *p.PreferredCurrencies...)
 	}
-	if p.Address != nil {
+	switch {
+	case p.ClearAddress && p.Address != nil:
+		return User{}, invalid("address is both removed and set")
+	case p.ClearBankAccount && p.BankAccount != nil:
+		return User{}, invalid("bankAccountInfo is both removed and set")
+	case p.ClearBusinessInfo && p.BusinessInfo != nil:
+		return User{}, invalid("businessInfo is both removed and set")
+	}
+	if p.Address != nil || p.ClearAddress {
 		u.Address = p.Address
 	}
-	if p.BankAccount != nil {
+	if p.BankAccount != nil || p.ClearBankAccount {
 		u.BankAccount = p.BankAccount
 	}
-	if p.BusinessInfo != nil {
+	if p.BusinessInfo != nil || p.ClearBusinessInfo {
 		u.BusinessInfo = p.BusinessInfo
 	}
 	if u.UserType == Business {
-		if p.FullName != nil {
+		// "" (a PATCH's null) removes a name it does not have.
+		if p.FullName != nil && *p.FullName != "" {
 			return User{}, invalid("a BUSINESS user's name goes in businessInfo.legalName")
 		}
 		u.FullName = "" // derived from businessInfo again by normalize
