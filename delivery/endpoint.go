@@ -214,6 +214,9 @@ func (s *Service) createEndpoint(ctx context.Context, tx *store.Tx, in EndpointI
 	if err := s.validate(in); err != nil {
 		return Endpoint{}, nil, err
 	}
+	if err := s.checkEndpointCap(ctx, tx); err != nil {
+		return Endpoint{}, nil, err
+	}
 	secret, err := newSecret()
 	if err != nil {
 		return Endpoint{}, nil, err
@@ -233,6 +236,36 @@ func (s *Service) createEndpoint(ctx context.Context, tx *store.Tx, in EndpointI
 	}
 	e, err := getEndpoint(ctx, tx, id)
 	return e, secret, err
+}
+
+// endpointCapLock names the settings row whose lock endpoint creations
+// take before they count the live endpoints (checkEndpointCap).
+const endpointCapLock = "delivery.endpoint_cap_lock"
+
+// checkEndpointCap refuses one more endpoint when Options.MaxEndpoints are
+// live. Two creations at once must not both see the cap not reached: on
+// PostgreSQL (READ COMMITTED) each takes the lock of one settings row
+// first, created if missing, and counts after it, so the second counts
+// once the first has committed (or rolled back) and sees its endpoint;
+// SQLite's write transactions are exclusive already.
+func (s *Service) checkEndpointCap(ctx context.Context, tx *store.Tx) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value, updated_at) VALUES ($1, '', 0)
+		ON CONFLICT (name) DO NOTHING`, endpointCapLock); err != nil {
+		return fmt.Errorf("delivery: endpoint cap lock: %w", err)
+	}
+	var v string
+	if err := tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = $1 `+tx.Driver().ForUpdate(), endpointCapLock).Scan(&v); err != nil {
+		return fmt.Errorf("delivery: endpoint cap lock: %w", err)
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhook_endpoints WHERE deleted_at = 0`).Scan(&n); err != nil {
+		return fmt.Errorf("delivery: count endpoints: %w", err)
+	}
+	if n >= s.opt.MaxEndpoints {
+		return vaspd.Conflict(vaspd.CodeConflict, "%d webhook endpoints exist, the most allowed (webhook-max-endpoints); delete one before creating another",
+			n).WithDetails(map[string]any{"maxEndpoints": s.opt.MaxEndpoints})
+	}
+	return nil
 }
 
 func deref[T any](p *T) T {

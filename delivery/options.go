@@ -71,6 +71,13 @@ type Options struct {
 	// SecretGrace is how long a rotated-out secret keeps signing; default 24 h.
 	SecretGrace time.Duration
 
+	// MaxEndpoints is the most live (not deleted) endpoints, the primary
+	// and disabled ones included; default DefaultMaxEndpoints. Every
+	// endpoint gets its own copy of each event it matches, so endpoints
+	// without limit would multiply the work of every webhook without
+	// limit. Creating one more is a 409 CONFLICT.
+	MaxEndpoints int
+
 	// Registerer receives the metrics; nil = no metrics.
 	Registerer prometheus.Registerer
 }
@@ -82,6 +89,11 @@ const (
 	DefaultMinAttemptTimeout = time.Second
 	DefaultMaxAttemptTimeout = time.Minute
 )
+
+// DefaultMaxEndpoints is Options.MaxEndpoints's default: far more than a
+// platform's integrations need (the webhook benchmark uses 101), few
+// enough that one event's fan-out stays one short transaction.
+const DefaultMaxEndpoints = 1000
 
 func (o Options) withDefaults() Options {
 	if o.Clock == nil {
@@ -112,6 +124,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ClaimBatch <= 0 {
 		o.ClaimBatch = 256
+	}
+	if o.MaxEndpoints <= 0 {
+		o.MaxEndpoints = DefaultMaxEndpoints
 	}
 	return o
 }

@@ -547,3 +547,18 @@ func TestReadableConfigFileIsWarnedAbout(t *testing.T) {
 		t.Errorf("a config file only its owner reads is warned about:\n%s", buf.String())
 	}
 }
+
+// A negative webhook-max-endpoints stops vaspd naming the setting; 0 is
+// the default.
+func TestWebhookMaxEndpointsIsChecked(t *testing.T) {
+	t.Parallel()
+	cfg := baseConfig()
+	cfg.Webhooks.MaxEndpoints = -1
+	resolveErr(t, cfg, "setting webhook-max-endpoints: want 0 (the default, 1000) or a positive count, got -1", "")
+	for _, n := range []int{0, 1, 101} {
+		cfg.Webhooks.MaxEndpoints = n
+		if err := cfg.Resolve(); err != nil {
+			t.Errorf("webhook-max-endpoints %d: %v", n, err)
+		}
+	}
+}

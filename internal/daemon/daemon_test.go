@@ -626,3 +626,43 @@ func TestWebhookEndpointEventTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookMaxEndpointsSetting: webhook-max-endpoints caps the live
+// endpoints; one more is a 409 CONFLICT error JSON saying so, and a
+// deleted endpoint frees its place.
+func TestWebhookMaxEndpointsSetting(t *testing.T) {
+	t.Parallel()
+	r := start(t, Config{DataDir: filepath.Join(t.TempDir(), "data"), Webhooks: WebhookConfig{MaxEndpoints: 1}})
+	id, secret := credential(t, r.out.String())
+	do := func(method, path, body string) (int, map[string]any) {
+		req, _ := http.NewRequest(method, r.url+path, strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		req.SetBasicAuth(id, secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	const hook = `{"url":"https://platform.example/hook"}`
+	st, first := do("POST", "/webhooks/endpoints", hook)
+	if st != 201 {
+		t.Fatalf("first endpoint: %d %v", st, first)
+	}
+	st, m := do("POST", "/webhooks/endpoints", hook)
+	if msg, _ := m["message"].(string); st != 409 || m["code"] != "CONFLICT" || !strings.Contains(msg, "webhook-max-endpoints") ||
+		m["details"].(map[string]any)["maxEndpoints"] != float64(1) {
+		t.Fatalf("one over webhook-max-endpoints: %d %v", st, m)
+	}
+	if st, m := do("DELETE", "/webhooks/endpoints/"+first["id"].(string), ""); st/100 != 2 {
+		t.Fatalf("delete: %d %v", st, m)
+	}
+	if st, m := do("POST", "/webhooks/endpoints", hook); st != 201 {
+		t.Fatalf("after a delete: %d %v", st, m)
+	}
+}

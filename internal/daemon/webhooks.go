@@ -32,6 +32,7 @@ type WebhookConfig struct {
 	AttemptTimeout time.Duration
 	RetryWindow    time.Duration
 	PerEndpoint    int
+	MaxEndpoints   int
 
 	allowList []string
 }
@@ -42,6 +43,7 @@ func (c *WebhookConfig) declare(s *config.Set) {
 	s.Duration(&c.AttemptTimeout, "webhook-timeout", 10*time.Second, "default timeout of one webhook attempt (per endpoint configurable)")
 	s.Duration(&c.RetryWindow, "webhook-retry-window", 72*time.Hour, "how long a failing webhook is retried (10s doubling, capped at 1h) before it is dead-lettered")
 	s.Int(&c.PerEndpoint, "webhook-endpoint-concurrency", 16, "at most this many attempts in flight per endpoint")
+	s.Int(&c.MaxEndpoints, "webhook-max-endpoints", delivery.DefaultMaxEndpoints, "at most this many live webhook endpoints (each receives its own copy of every event it matches)")
 }
 
 func (c *WebhookConfig) resolve() error {
@@ -80,6 +82,9 @@ func (c *WebhookConfig) resolve() error {
 	if c.PerEndpoint < 0 {
 		return fmt.Errorf("setting webhook-endpoint-concurrency: must be positive")
 	}
+	if c.MaxEndpoints < 0 {
+		return fmt.Errorf("setting webhook-max-endpoints: want 0 (the default, %d) or a positive count, got %d", delivery.DefaultMaxEndpoints, c.MaxEndpoints)
+	}
 	return nil
 }
 
@@ -103,6 +108,7 @@ func openDelivery(db *store.DB, c WebhookConfig, clock vaspd.Clock, log *slog.Lo
 		AllowNets:      c.allowList,
 		AttemptTimeout: c.AttemptTimeout,
 		PerEndpoint:    c.PerEndpoint,
+		MaxEndpoints:   c.MaxEndpoints,
 		Retention:      c.Retention,
 		Registerer:     reg,
 	})
