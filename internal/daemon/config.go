@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/api"
 	"github.com/vaspd/vaspd/internal/config"
 	"github.com/vaspd/vaspd/store/postgres"
@@ -60,7 +61,7 @@ const (
 func (c *Config) Declare(s *config.Set) {
 	s.String(&c.ConfigFile, "config", "", "path to an optional YAML file of settings (keys are the flag names); one others can read is warned about, as it may hold secrets")
 	s.String(&c.DataDir, "data-dir", "./vaspd-data", "directory of the embedded SQLite database (not used when database-url is set)")
-	s.String(&c.DatabaseURL, "database-url", "", "database: empty for SQLite in the data directory, postgres://… for PostgreSQL, or sqlite:PATH").Secret = true
+	s.String(&c.DatabaseURL, "database-url", "", "database: empty for SQLite in the data directory, postgres://… for PostgreSQL, or sqlite:PATH (the file's path, no ?query)").Secret = true
 	s.String(&c.Listen, "listen", "127.0.0.1:8080", "address the HTTP server listens on")
 	s.String(&c.Domain, "domain", "", "UMA domain: users are $name@DOMAIN; a DNS name or IPv4 address with an optional :port (default: the listen address, e.g. localhost:8080)")
 	s.String(&c.BaseURL, "base-url", "", "public base URL other VASPs reach us at, http(s)://host[:port][/path] without user info, query or fragment (default: from the domain; http for localhost, .local, .internal, https otherwise)")
@@ -114,6 +115,17 @@ func (c *Config) Resolve() error {
 		// when the process stops (":memory:" is SQLite's in-memory one).
 		if p := strings.TrimSpace(v); p == "" || p == ":memory:" {
 			return fmt.Errorf("setting database-url: sqlite: needs the path of the database file, e.g. sqlite:/var/lib/vaspd/vaspd.db")
+		}
+		// The path is taken whole as the file name, so "?mode=ro" or
+		// "?_pragma=…" would name another file, created empty, rather
+		// than set anything: vaspd sets SQLite's parameters itself (WAL,
+		// busy timeout, IMMEDIATE transactions), which the server's
+		// locking and migrations rely on.
+		// The query is not echoed: the setting may hold secrets (an
+		// encryption key passed as a parameter, say).
+		if path, _, ok := strings.Cut(v, "?"); ok {
+			return fmt.Errorf("setting database-url: sqlite:PATH takes no query (the part from \"?\"): vaspd sets SQLite's parameters itself; give the file's path alone, e.g. sqlite:%s",
+				vaspd.Truncate(path, 200))
 		}
 	}
 	if c.Domain != "" {

@@ -50,6 +50,29 @@ func TestDatabaseURLMustNameAFile(t *testing.T) {
 	}
 }
 
+// sqlite:PATH takes no query: vaspd sets SQLite's parameters itself, and
+// "?mode=ro" or "?_pragma=…" was taken as part of the file name, so vaspd
+// opened (and created) another database than the one named. Refused,
+// naming the setting; the path itself is still accepted.
+func TestSQLiteURLTakesNoQuery(t *testing.T) {
+	t.Parallel()
+	for _, u := range []string{"sqlite:/var/lib/vaspd/vaspd.db?_pragma=busy_timeout(5000)", "sqlite:vaspd.db?mode=ro",
+		"sqlite:///var/lib/vaspd/vaspd.db?", "sqlite://x.db?cache=shared"} {
+		c := baseConfig()
+		c.DatabaseURL = u
+		resolveErr(t, c, "setting database-url: sqlite:PATH takes no query", "")
+	}
+	// Not echoed: a parameter may be a secret.
+	c := baseConfig()
+	c.DatabaseURL = "sqlite:/var/lib/vaspd/vaspd.db?_pragma=key('s3cret')"
+	resolveErr(t, c, "e.g. sqlite:/var/lib/vaspd/vaspd.db", "s3cret")
+	c = baseConfig()
+	c.DatabaseURL = "sqlite:///var/lib/vaspd/vaspd.db"
+	if err := c.Resolve(); err != nil {
+		t.Errorf("sqlite:// and an absolute path: %v", err)
+	}
+}
+
 // A PostgreSQL URL the driver cannot parse is a broken setting, not an
 // unreachable database: Resolve refuses it (openDB would otherwise retry
 // it forever with db-retry-timeout 0), never echoing its password.
