@@ -298,8 +298,32 @@ func TestSSRFRefusals(t *testing.T) {
 	}
 }
 
-// TestSendTimeoutIsDeadlineExceeded: a synchronous send cut short by the
-// endpoint's own timeout (shorter than the caller's deadline) reports an
+// TestSendWaitsTheCallersTimeout: a synchronous send with a Timeout of its
+// own (the approval webhook's, approval-timeout) waits that long for the
+// answer, even beyond the endpoint's timeout: the caller says how long the
+// answer is worth waiting for, and the operator who set approval-timeout to
+// 30 s expects the platform to have 30 s, not the endpoint's default 10 s.
+func TestSendWaitsTheCallersTimeout(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	s := newTestService(t, db, vaspd.NewFakeClock(t0), shortTimeouts)
+	rc := newReceiver(t)
+	rc.set(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+		w.WriteHeader(http.StatusAccepted)
+	})
+	e, _ := mustEndpoint(t, s, rc.URL, func(in *EndpointInput) { in.TimeoutMS = ptr(int64(100)) })
+	resp, err := s.Send(ctx, Event{Type: TypeIncomingPayment}, SendOptions{EndpointID: e.ID, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != http.StatusAccepted {
+		t.Fatalf("a send given 5 s to an endpoint of 100 ms answering in 300 ms: status %d, err %v; want the 202", resp.Status, resp.Err)
+	}
+}
+
+// TestSendTimeoutIsDeadlineExceeded: a synchronous send cut short by its
+// timeout (the endpoint's own here, the send giving none) reports an
 // error that is a context.DeadlineExceeded, so the approval flow can tell a
 // timeout from a broken receiver.
 func TestSendTimeoutIsDeadlineExceeded(t *testing.T) {
@@ -316,7 +340,7 @@ func TestSendTimeoutIsDeadlineExceeded(t *testing.T) {
 		}
 	})
 	e, _ := mustEndpoint(t, s, rc.URL, func(in *EndpointInput) { in.TimeoutMS = ptr(int64(100)) })
-	resp, err := s.Send(ctx, Event{Type: TypeTest}, SendOptions{EndpointID: e.ID, Timeout: time.Minute})
+	resp, err := s.Send(ctx, Event{Type: TypeTest}, SendOptions{EndpointID: e.ID})
 	if err != nil {
 		t.Fatal(err)
 	}

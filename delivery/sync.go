@@ -31,7 +31,11 @@ func (r *Response) Delivered() bool { return r.Err == nil && classify(r.Status) 
 type SendOptions struct {
 	// EndpointID picks the endpoint; empty = the primary endpoint.
 	EndpointID string
-	// Timeout bounds the attempt (also bounded by ctx); 0 = the endpoint's timeout.
+	// Timeout bounds the attempt instead of the endpoint's timeout, up to
+	// Options.MaxAttemptTimeout (also bounded by ctx); 0 = the endpoint's
+	// timeout. The caller knows how long the answer is worth waiting for:
+	// an approval given 30 s (approval-timeout) is not cut at the
+	// endpoint's 10 s.
 	Timeout time.Duration
 }
 
@@ -111,7 +115,7 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 		return nil, s.targetError(err, opt.EndpointID)
 	}
 	if opt.Timeout > 0 {
-		t.timeout = min(opt.Timeout, t.timeout)
+		t.timeout = min(opt.Timeout, s.opt.MaxAttemptTimeout)
 	}
 	res := s.attempt(ctx, *t, ev.ID, body, maxSyncBody)
 	resp := &Response{WebhookID: ev.ID, DeliveryID: deliveryID, URL: t.url, Status: res.status, Body: res.body,
