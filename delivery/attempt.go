@@ -50,6 +50,9 @@ type target struct {
 	prevUntil time.Time
 	ed25519   bool
 	streak    int64
+	// sig caches the default signer's parsed keys for this reading
+	// (signer.go); nil: none, sign from scratch.
+	sig *signerCache
 }
 
 // secretsAt returns the secrets that sign an attempt made at now, current
@@ -124,7 +127,12 @@ func (s *Service) attempt(ctx context.Context, t target, webhookID string, body 
 		}
 		in.SigningKey = k
 	}
-	if err := s.opt.Signer.Sign(req.Header, in); err != nil {
+	if _, ok := s.opt.Signer.(defaultSigner); ok && t.sig != nil {
+		err = t.sig.sign(req.Header, in)
+	} else {
+		err = s.opt.Signer.Sign(req.Header, in)
+	}
+	if err != nil {
 		res.err = fmt.Errorf("sign: %w", err)
 		return res
 	}

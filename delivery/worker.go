@@ -661,7 +661,7 @@ func (s *Service) dueEndpoints(ctx context.Context, us int64, only string) ([]*t
 type scanner interface{ Scan(...any) error }
 
 func (s *Service) scanTarget(r scanner, nowUS int64) (*target, error) {
-	var t target
+	t := target{sig: &signerCache{}}
 	var timeoutMS, prevUntil int64
 	var secret, prev []byte
 	if err := r.Scan(&t.id, &t.url, &timeoutMS, &secret, &prev, &prevUntil, &t.ed25519, &t.streak); err != nil {

@@ -26,8 +26,8 @@
 //     ([NewSigningKey]; receivers trust its [PublicKey]).
 //
 // During a secret rotation every active secret signs, newest first. The
-// sender side is [Sign] / [Signer]; package delivery calls it once per
-// attempt.
+// sender side is [Sign] / [Signer]; package delivery keeps a [Signer] per
+// endpoint reading and calls [Signer.SignTo] once per attempt.
 //
 // # Receiving
 //

@@ -8,8 +8,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"net/http"
+	"net/textproto"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -57,6 +60,28 @@ type Signer struct {
 type parsedSecret struct {
 	raw []byte // the secret string as issued: the X-UMAaas-Signature key
 	key []byte // the decoded base64 part: the Standard Webhooks v1 key
+	// HMAC-SHA256 states keyed with raw and key, reused across requests
+	// (Reset restores the keyed state without hashing the key's pads
+	// again, and nothing is allocated): a Signer kept for many attempts
+	// signs each at about half the cost of fresh hmac.New pairs.
+	rawMACs, keyMACs *sync.Pool
+}
+
+func macPool(key []byte) *sync.Pool {
+	return &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}
+}
+
+// mac computes HMAC-SHA256 with a state from pool over the parts, appended
+// to dst.
+func mac(dst []byte, pool *sync.Pool, parts ...[]byte) []byte {
+	m := pool.Get().(hash.Hash)
+	m.Reset()
+	for _, p := range parts {
+		m.Write(p)
+	}
+	dst = m.Sum(dst)
+	pool.Put(m)
+	return dst
 }
 
 // NewSigner parses and checks k. Errors name the offending position, never
@@ -77,7 +102,8 @@ func NewSigner(k Keys) (*Signer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("secret %d: %w", i, err)
 		}
-		s.secrets = append(s.secrets, parsedSecret{raw: []byte(sec), key: key})
+		raw := []byte(sec)
+		s.secrets = append(s.secrets, parsedSecret{raw: raw, key: key, rawMACs: macPool(raw), keyMACs: macPool(key)})
 	}
 	for i, sk := range k.SigningKeys {
 		priv, err := parseSigningKey(sk)
@@ -94,44 +120,87 @@ func NewSigner(k Keys) (*Signer, error) {
 // webhookID is the event's webhookId (the same on every retry); at is the
 // attempt time. The caller adds Content-Type and sends body byte for byte.
 func (s *Signer) Sign(webhookID string, at time.Time, body []byte) (http.Header, error) {
-	if err := checkMessageID(webhookID); err != nil {
+	h := make(http.Header, 4)
+	if err := s.SignTo(h, webhookID, at, body); err != nil {
 		return nil, err
+	}
+	return h, nil
+}
+
+// The headers' canonical keys, as http.Header.Set would store them; SignTo
+// stores them so without canonicalizing each name on every request.
+var (
+	keyUMAaaSSignature  = textproto.CanonicalMIMEHeaderKey(HeaderUMAaaSSignature)
+	keyWebhookID        = textproto.CanonicalMIMEHeaderKey(HeaderWebhookID)
+	keyWebhookTimestamp = textproto.CanonicalMIMEHeaderKey(HeaderWebhookTimestamp)
+	keyWebhookSignature = textproto.CanonicalMIMEHeaderKey(HeaderWebhookSignature)
+)
+
+// SignTo is Sign that sets the four headers in h, the request's own header,
+// replacing any values they had. On error h is left as it was.
+func (s *Signer) SignTo(h http.Header, webhookID string, at time.Time, body []byte) error {
+	if err := checkMessageID(webhookID); err != nil {
+		return err
 	}
 	ts := at.Unix()
 	if ts <= 0 {
-		return nil, errors.New("webhook: attempt time must be after 1970")
+		return errors.New("webhook: attempt time must be after 1970")
 	}
-	tsText := strconv.FormatInt(ts, 10)
-
-	h := make(http.Header, 4)
+	// One buffer holds the Standard Webhooks prefix `id "." timestamp "."`
+	// (hashed before the body) and then the values of the two signature
+	// headers, made one string at the end: a request's signing allocates a
+	// handful of objects, not one per piece.
+	n := len(s.secrets)
+	buf := make([]byte, 0, len(webhookID)+22+n*(sha256.Size*2+1)+n*48+len(s.keys)*92)
+	buf = append(buf, webhookID...)
+	buf = append(buf, '.')
+	buf = strconv.AppendInt(buf, ts, 10)
+	buf = append(buf, '.')
+	prefix := buf[:len(buf):len(buf)]
+	tsEnd := len(buf) - 1
+	sums := make([]byte, 2*n*sha256.Size)
+	for i, sec := range s.secrets {
+		// HMAC-SHA256(raw secret, body): the X-UMAaas-Signature,
+		// Lightspark and Coinbase Commerce schemes; and HMAC-SHA256(key,
+		// id "." timestamp "." body), Standard Webhooks v1, written in
+		// pieces so the body is never copied.
+		mac(sums[2*i*sha256.Size:2*i*sha256.Size], sec.rawMACs, body)
+		mac(sums[(2*i+1)*sha256.Size:(2*i+1)*sha256.Size], sec.keyMACs, prefix, body)
+	}
 	// X-UMAaas-Signature: one lowercase hex value per secret, newest first,
 	// separated by a space (only during rotation is there more than one).
-	umaaas := make([]byte, 0, len(s.secrets)*(sha256.Size*2+1))
-	// webhook-signature: "v1,<b64>" per secret then "v1a,<b64>" per key.
-	std := make([]byte, 0, len(s.secrets)*48+len(s.keys)*92)
-	for i, sec := range s.secrets {
+	umaaasAt := len(buf)
+	for i := range s.secrets {
 		if i > 0 {
-			umaaas = append(umaaas, ' ')
+			buf = append(buf, ' ')
 		}
-		umaaas = hex.AppendEncode(umaaas, bodyHMAC(sec.raw, body))
-		if len(std) > 0 {
-			std = append(std, ' ')
+		buf = hex.AppendEncode(buf, sums[2*i*sha256.Size:(2*i+1)*sha256.Size])
+	}
+	// webhook-signature: "v1,<b64>" per secret then "v1a,<b64>" per key.
+	stdAt := len(buf)
+	for i := range s.secrets {
+		if i > 0 {
+			buf = append(buf, ' ')
 		}
-		std = append(std, "v1,"...)
-		std = base64.StdEncoding.AppendEncode(std, standardHMAC(sec.key, webhookID, tsText, body))
+		buf = append(buf, "v1,"...)
+		buf = base64.StdEncoding.AppendEncode(buf, sums[(2*i+1)*sha256.Size:(2*i+2)*sha256.Size])
 	}
 	if len(s.keys) > 0 {
-		content := signedContent(webhookID, tsText, body)
+		content := signedContent(webhookID, string(prefix[len(webhookID)+1:tsEnd]), body)
 		for _, k := range s.keys {
-			std = append(std, " v1a,"...)
-			std = base64.StdEncoding.AppendEncode(std, ed25519.Sign(k, content))
+			buf = append(buf, " v1a,"...)
+			buf = base64.StdEncoding.AppendEncode(buf, ed25519.Sign(k, content))
 		}
 	}
-	h.Set(HeaderUMAaaSSignature, string(umaaas))
-	h.Set(HeaderWebhookID, webhookID)
-	h.Set(HeaderWebhookTimestamp, tsText)
-	h.Set(HeaderWebhookSignature, string(std))
-	return h, nil
+	all := string(buf)
+	// One backing array for the four values.
+	vals := make([]string, 4)
+	vals[0], vals[1], vals[2], vals[3] = all[umaaasAt:stdAt], webhookID, all[len(webhookID)+1:tsEnd], all[stdAt:]
+	h[keyUMAaaSSignature] = vals[0:1:1]
+	h[keyWebhookID] = vals[1:2:2]
+	h[keyWebhookTimestamp] = vals[2:3:3]
+	h[keyWebhookSignature] = vals[3:4:4]
+	return nil
 }
 
 // Sign is NewSigner followed by Signer.Sign, for callers that sign once.

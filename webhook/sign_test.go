@@ -2,6 +2,8 @@ package webhook
 
 import (
 	"encoding/base64"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +111,54 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 			if err := u.Verify(h, body); err != nil {
 				t.Errorf("X-UMAaas-Signature, body %d bytes: %v", len(body), err)
 			}
+		}
+	}
+}
+
+// A Signer reused for many requests, from many goroutines at once (the
+// delivery worker keeps one per endpoint reading), signs each exactly as a
+// fresh one does: its pooled HMAC states carry nothing from one request to
+// the next, and SignTo replaces what the header held.
+func TestSignerReusedConcurrently(t *testing.T) {
+	keys := Keys{Secrets: []string{vecSecret, vecOldSecret}, SigningKeys: []string{vecSigningKey}}
+	shared, err := NewSigner(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			var err error
+			defer func() { errs <- err }()
+			for i := range 50 {
+				id := "Webhook:" + strings.Repeat("a", g+1) + string(rune('a'+i%26))
+				at := vecAttempt.Add(time.Duration(i) * time.Second)
+				body := []byte(strings.Repeat("{}", i))
+				want, err1 := Sign(keys, id, at, body)
+				if err1 != nil {
+					err = err1
+					return
+				}
+				got := http.Header{"Webhook-Signature": {"stale"}, "Content-Type": {"application/json"}}
+				if err = shared.SignTo(got, id, at, body); err != nil {
+					return
+				}
+				for k, v := range want {
+					if len(got[k]) != 1 || got[k][0] != v[0] {
+						err = fmt.Errorf("%s: %q, want %q", k, got[k], v)
+						return
+					}
+				}
+				if got.Get("Content-Type") != "application/json" || len(got) != len(want)+1 {
+					err = fmt.Errorf("SignTo left %v", got)
+					return
+				}
+			}
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
 		}
 	}
 }
