@@ -267,8 +267,8 @@ func (w *worker) record(batch []finished) error {
 // per statement.
 func insertAttempts(ctx context.Context, tx *store.Tx, batch []finished) error {
 	const cols = 7
-	for start := 0; start < len(batch); start += 100 {
-		end := min(start+100, len(batch))
+	for start, end := 0, 0; start < len(batch); start = end {
+		end = start + statementRows(tx.Driver(), len(batch)-start, 100)
 		args := make([]any, 0, (end-start)*cols)
 		var q strings.Builder
 		q.WriteString(`INSERT INTO webhook_attempts (delivery_id, attempt, started_at, latency_us, status_code, response_body, error) VALUES `)
@@ -459,8 +459,8 @@ func (s *Service) recordDeliveries(ctx context.Context, tx *store.Tx, batch []fi
 	now time.Time, us int64) ([]string, error) {
 	labels, ups := s.nextStates(batch, eps, now, us)
 	const cols = 9
-	for start := 0; start < len(batch); start += 100 {
-		end := min(start+100, len(batch))
+	for start, end := 0, 0; start < len(batch); start = end {
+		end = start + statementRows(tx.Driver(), len(batch)-start, 100)
 		var b strings.Builder
 		p := newParams(tx.Driver())
 		b.WriteString(`UPDATE webhook_deliveries SET status = CASE WHEN v.column3 = '' THEN webhook_deliveries.status ELSE v.column3 END,

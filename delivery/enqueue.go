@@ -146,38 +146,47 @@ func (b *enqueueBuffer) Flush(ctx context.Context, tx *store.Tx) error {
 
 const insertEvents = `INSERT INTO webhook_events (id, type, payload, occurred_at, created_at) VALUES `
 
-// writeEvents inserts evs in one statement or, when with is not nil,
-// appends that INSERT to the statement with for the caller to complete (the
-// WITH clause of writeDeliveries).
+// writeEvents inserts evs (in statements of statementRows rows) or, when
+// with is not nil, appends their one INSERT to the statement with for the
+// caller to complete (the WITH clause of writeDeliveries, PostgreSQL only).
 func writeEvents(ctx context.Context, tx *store.Tx, evs []bufferedEvent, with *stmt) error {
-	st := with
-	if st == nil {
-		st = newStmt(tx.Driver())
-	}
-	st.b.WriteString(insertEvents)
-	for i, ev := range evs {
-		if i > 0 {
-			st.b.WriteString(", ")
+	for len(evs) > 0 {
+		k := len(evs)
+		st := with
+		if st == nil {
+			k = statementRows(tx.Driver(), len(evs), eventsPerStatement)
+			st = newStmt(tx.Driver())
 		}
-		st.b.WriteString("(" + st.p.list(5) + ")")
-		st.args = append(st.args, ev.id, ev.typ, ev.body, ev.occurredAt, ev.createdAt)
-	}
-	if with != nil {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, st.b.String(), st.args...); err != nil {
-		return fmt.Errorf("delivery: insert events: %w", err)
+		st.b.WriteString(insertEvents)
+		for i, ev := range evs[:k] {
+			if i > 0 {
+				st.b.WriteString(", ")
+			}
+			st.b.WriteString("(" + st.p.list(5) + ")")
+			st.args = append(st.args, ev.id, ev.typ, ev.body, ev.occurredAt, ev.createdAt)
+		}
+		if with != nil {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, st.b.String(), st.args...); err != nil {
+			return fmt.Errorf("delivery: insert events: %w", err)
+		}
+		evs = evs[k:]
 	}
 	return nil
 }
 
 // writeDeliveries inserts one pending delivery per event and endpoint, in
-// statements of at most deliveriesPerStatement rows; withEvents puts the
+// statements of statementRows rows; withEvents puts the
 // events' own INSERT in front of the first (PostgreSQL only). Rows h hands
 // off are written leased (handoff.go), the others due now and unleased.
 func writeDeliveries(ctx context.Context, tx *store.Tx, evs []bufferedEvent, withEvents bool, h *handoff) error {
 	st := newStmt(tx.Driver())
-	rows := 0
+	rows, left := 0, 0
+	for _, ev := range evs {
+		left += len(ev.endpoints)
+	}
+	limit := statementRows(tx.Driver(), left, deliveriesPerStatement)
 	what := "deliveries"
 	if withEvents {
 		what = "events and deliveries"
@@ -190,7 +199,9 @@ func writeDeliveries(ctx context.Context, tx *store.Tx, evs []bufferedEvent, wit
 			return fmt.Errorf("delivery: insert %s: %w", what, err)
 		}
 		what = "deliveries"
+		left -= rows
 		st, rows = newStmt(tx.Driver()), 0
+		limit = statementRows(tx.Driver(), left, deliveriesPerStatement)
 		return nil
 	}
 	if withEvents {
@@ -203,7 +214,7 @@ func writeDeliveries(ctx context.Context, tx *store.Tx, evs []bufferedEvent, wit
 	for i := range evs {
 		ev := &evs[i]
 		for _, ep := range ev.endpoints {
-			if rows == deliveriesPerStatement {
+			if rows == limit {
 				if err := flush(); err != nil {
 					return err
 				}

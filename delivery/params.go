@@ -39,3 +39,28 @@ func (p *params) list(k int) string {
 	}
 	return b.String()
 }
+
+// sqliteRowsPerStatement bounds the rows of one multi-row statement on
+// SQLite, and statementRows makes every such statement's row count a power
+// of two up to it: a batch of any size is then a few statements of at most
+// six shapes, each under the store's maxCachedQuery (2 KiB), so SQLite
+// compiles each shape once per connection and reuses it (store/stmtcache.go)
+// instead of parsing a new text of up to a hundred rows for every batch —
+// 5–6 % of the process's CPU in the throughput benchmark
+// (docs/webhook-engine-benchmarks.md, round 9b). The extra statements cost
+// a fraction of a parse each. PostgreSQL keeps one statement per batch (a
+// statement is a round trip there), up to its own limit pgMax.
+const sqliteRowsPerStatement = 32
+
+// statementRows returns how many of n remaining rows the next statement
+// writes.
+func statementRows(d store.Driver, n, pgMax int) int {
+	if d.Name() == "postgres" {
+		return min(n, pgMax)
+	}
+	k := 1
+	for k*2 <= min(n, sqliteRowsPerStatement) {
+		k *= 2
+	}
+	return k
+}
