@@ -72,10 +72,12 @@ type cachedSigner struct {
 	s        *webhook.Signer
 }
 
-// sign signs one attempt of t at now, as defaultSigner would with the same
-// input, reusing the cached Signer when the secrets that sign (the previous
-// one's grace period may have ended since) and the signing key are those it
-// was made with.
+// sign signs one attempt of the cache's target, as defaultSigner would with
+// the same input, whose Secrets must be the target's secretsAt (its current
+// secret, then its previous one while the grace period lasts). A target's
+// secrets are fixed, so their number tells which list signs; the cached
+// Signer is reused while that list (the grace period may end mid-reading)
+// and the signing key are those it was made with.
 func (c *signerCache) sign(h http.Header, in SignInput) error {
 	withPrev := len(in.Secrets) > 1
 	e := c.p.Load()
