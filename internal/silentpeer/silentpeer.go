@@ -21,36 +21,10 @@ import (
 // "http://127.0.0.1:PORT".
 func SwitchingProtocols(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
+	return "http://" + serve(t, func(c net.Conn) {
+		_, _ = c.Read(make([]byte, 64<<10))
+		_, _ = c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n"))
 	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			go func() {
-				_, _ = c.Read(make([]byte, 64<<10))
-				_, _ = c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n"))
-			}()
-		}
-	}()
-	return "http://" + ln.Addr().String()
 }
 
 // Await runs call, a call to a SwitchingProtocols server through a client
@@ -76,6 +50,14 @@ func Await(t testing.TB, what string, call func() error) error {
 // client's timeout ends. It returns the server's "127.0.0.1:PORT".
 func Hang(t testing.TB) string {
 	t.Helper()
+	return serve(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+}
+
+// serve listens on loopback until the test ends, running handle on each
+// connection it accepts (in a goroutine of its own), and closes the
+// listener and every connection at the end. It returns "127.0.0.1:PORT".
+func serve(t testing.TB, handle func(net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +81,7 @@ func Hang(t testing.TB) string {
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
-			go func() { _, _ = io.Copy(io.Discard, c) }()
+			go handle(c)
 		}
 	}()
 	return ln.Addr().String()
