@@ -101,3 +101,7 @@ func (a Account) Validate() error {
 	}
 	return nil
 }
+
+// SystemAccounts lists the system accounts vaspd's flows book to, in the
+// order the platform API shows them.
+var SystemAccounts = []Account{Node, FX, Fees, FiatRails, Overpaid, Unmatched}

@@ -27,6 +27,12 @@
 //     user was credited with (the payment failed), for the platform to
 //     refund.
 //
+// The platform keeps what system:overpaid and system:unmatched hold with
+// [Keep] (into system:fees), recorded by [Ledger.TransferCovered], which
+// refuses to take more than they hold; [Ledger.SystemBalances] reads every
+// system account. Refunds happen outside vaspd (paying a payer back needs
+// an invoice from them).
+//
 // Because every movement sums to zero, the sum of all balances in a currency
 // is always zero; [Ledger.Check] audits that and more.
 //

@@ -6,7 +6,7 @@ package ledger
 // in BTC is not one: SAT and BTC differ) does not produce canceling pairs.
 //
 // Movement kinds: deposit, withdrawal, receive, receive_unmatched, reserve,
-// settle, release.
+// settle, release, and keep (system.go).
 
 // Deposit credits userID with amount of currency that arrived on the
 // platform's fiat rails.
