@@ -40,7 +40,7 @@ var specErrorStatus = map[string]int{
 var ownErrorCodes = map[string]string{
 	CodeUnsupportedUMAVersion:   "412 for a receiver refusing our UMA version: the schema's enum says UNSUPPORTED_UMA_VERSIONED, its own table UNSUPPORTED_UMA_VERSION (a typo in the document; README)",
 	CodeQuoteExpired:            "409 from execute, an endpoint UMAaaS lacks (a bank transfer funds its quotes)",
-	CodeInsufficientBalance:     "400 from execute and withdrawals, endpoints UMAaaS lacks",
+	CodeInsufficientBalance:     "400 from execute, withdrawals and ledger transfers, endpoints UMAaaS lacks",
 	CodeInvitationExpired:       "400 from claim/cancel; the enum lacks it, though UMAaaS's own example answers invitation_expired",
 	CodeUnsupportedMediaType:    "415, a status the document never declares (README: bodies are JSON)",
 	CodeRequestTooLarge:         "413, likewise (README: at most 1 MiB)",

@@ -127,6 +127,7 @@ func newPayFixtureWith(t *testing.T, db *store.DB, opt func(*vasp.Options), srvO
 	s := api.New(api.Options{Tokens: tokens})
 	s.MountUMA(f.svc)
 	s.MountPayments(f.svc)
+	s.MountLedger(db, f.ledger, provider)
 	srv := httptest.NewUnstartedServer(s.Handler())
 	srv.Listener.Close()
 	srv.Listener = ln

@@ -207,6 +207,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		AuthFailuresPerMinute: authFailures(d.cfg.AuthFailures),
 	})
 	srv.MountUsers(userSvc, led, provider, d.cfg.Domain)
+	srv.MountLedger(db, led, provider)
 	srv.MountUserImports(imports, d.cfg.Domain)
 	invites, err := invitations.New(db, userSvc, invitations.Options{
 		Clock: d.clock, Rates: provider, Announcer: claimAnnouncer{webhooks},
