@@ -37,6 +37,7 @@ func commands() []command {
 		{"serve", "run the vaspd server", runServe},
 		{"token", "manage platform-API tokens (token create|list|delete)", runToken},
 		{"keys", "show or forget the UMA public keys recorded in the database (keys show|forget)", runKeys},
+		{"ledger", "show the balances of the VASP's own ledger accounts (ledger accounts)", runLedger},
 		{"webhooks", "manage webhooks through the API (webhooks endpoints|deliveries|replay|test|config …)", runWebhooks},
 		{"demo", "run two VASPs on loopback and pay $bob €10 from $alice's dollars, step by step", runDemo},
 		{"version", "print the version", func(_ context.Context, args []string, stdout, stderr io.Writer) error {

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/vaspd/vaspd/ledger"
+)
+
+// runLedger is `vaspd ledger accounts`: the balances of the VASP's own
+// (system) accounts, as GET /ledger/accounts answers them, read from the
+// configured database (openLocalDB: never migrating, and only reading, so
+// it may run beside a server). Currencies are printed by code alone: the
+// rates file is the server's business.
+func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	const usage = "Usage: vaspd ledger accounts [flags]"
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprintln(stderr, usage)
+		return flag.ErrHelp
+	}
+	if len(args) == 0 || args[0] != "accounts" {
+		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+			fmt.Fprintf(stderr, "vaspd ledger: unknown command %q (want accounts)\n", args[0])
+		}
+		fmt.Fprintln(stderr, usage)
+		return errUsage
+	}
+	_, db, err := openLocalDB(ctx, "ledger accounts", args[1:], stderr, nil, nil)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	bs, err := ledger.New(db, nil).SystemBalances(ctx, db)
+	if err != nil {
+		return err
+	}
+	type balance struct {
+		Currency string `json:"currency"`
+		Amount   int64  `json:"amount"`
+	}
+	type account struct {
+		Account  string    `json:"account"`
+		Balances []balance `json:"balances"`
+	}
+	out := struct {
+		Accounts []account `json:"accounts"`
+	}{Accounts: []account{}}
+	index := map[ledger.Account]int{}
+	for _, a := range ledger.SystemAccounts {
+		index[a] = len(out.Accounts)
+		out.Accounts = append(out.Accounts, account{Account: string(a), Balances: []balance{}})
+	}
+	for _, b := range bs {
+		i, ok := index[b.Account]
+		if !ok {
+			i = len(out.Accounts)
+			index[b.Account] = i
+			out.Accounts = append(out.Accounts, account{Account: string(b.Account), Balances: []balance{}})
+		}
+		out.Accounts[i].Balances = append(out.Accounts[i].Balances, balance{Currency: b.Currency, Amount: b.Amount})
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
