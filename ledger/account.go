@@ -43,7 +43,7 @@ const (
 	// The user gets the quoted amount, priced for the invoice amount, and
 	// the excess, which the node did receive, is booked here so that
 	// system:node matches the node: positive by the msats the platform may
-	// refund or keep.
+	// refund (outside vaspd) or keep (Keep).
 	Overpaid Account = "system:overpaid"
 	// Unmatched is money the node received that no user was credited with
 	// because it matched no payment as quoted: what arrived for an incoming
@@ -52,7 +52,8 @@ const (
 	// that never arrived, and crediting part of it would apply a rate locked
 	// for another amount: the payment fails, and what the node did receive
 	// is booked here so that system:node matches the node. Positive by the
-	// msats the platform may refund to the payer.
+	// msats the platform may refund to the payer (outside vaspd) or keep
+	// (Keep).
 	Unmatched Account = "system:unmatched"
 )
 

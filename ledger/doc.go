@@ -25,7 +25,7 @@
 //   - system:unmatched — what arrived for incoming invoices reported
 //     settled for less than their amounts: money the VASP holds that no
 //     user was credited with (the payment failed), for the platform to
-//     refund.
+//     refund or keep.
 //
 // The platform keeps what system:overpaid and system:unmatched hold with
 // [Keep] (into system:fees), recorded by [Ledger.TransferCovered], which
