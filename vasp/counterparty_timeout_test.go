@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +29,18 @@ func TestCounterpartyTimeout(t *testing.T) {
 			o.Clock, o.KeySource, o.CounterpartyTimeout = vaspd.SystemClock{}, nil, time.Second
 		}
 		h.s = h.w.service(t, tune)
+		// The server's handlers read h.pubkey and h.payreq, and a handler
+		// of an earlier step may still run (held until its connection
+		// closes) when the next step changes them: set both once, to
+		// functions that call what the step set, under a lock.
+		var mu sync.Mutex
+		var pubkey http.HandlerFunc
+		var payreq func(http.ResponseWriter, *uma.PayRequest)
+		setPubkey := func(f http.HandlerFunc) { mu.Lock(); defer mu.Unlock(); pubkey = f }
+		setPayreq := func(f func(http.ResponseWriter, *uma.PayRequest)) { mu.Lock(); defer mu.Unlock(); payreq = f }
+		setPayreq(h.payreq)
+		h.pubkey = func(rw http.ResponseWriter, r *http.Request) { mu.Lock(); f := pubkey; mu.Unlock(); f(rw, r) }
+		h.payreq = func(rw http.ResponseWriter, pr *uma.PayRequest) { mu.Lock(); f := payreq; mu.Unlock(); f(rw, pr) }
 		hang := func(rw http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
 		serveKeys := func(rw http.ResponseWriter, _ *http.Request) {
 			_ = json.NewEncoder(rw).Encode(h.keys.PubKeyResponse(time.Now().Add(time.Hour)))
@@ -44,32 +57,32 @@ func TestCounterpartyTimeout(t *testing.T) {
 			}
 		}
 
-		h.pubkey = hang
+		setPubkey(hang)
 		start := time.Now()
 		_, err := h.s.LookupReceiver(t.Context(), h.w.alice.UserID, "$bob@"+h.domain)
 		timedOut(t, "lookup, keys never served", err, vaspd.CodeCounterpartyPubkeyFetch, "did not serve its public keys within 1s", time.Since(start))
 
-		h.pubkey = serveKeys
+		setPubkey(serveKeys)
 		h.fund(t, 100_000)
 		l := h.lookup(t)
 		// Another process (its own key cache) quoting the lookup.
-		h.pubkey = hang
+		setPubkey(hang)
 		start = time.Now()
 		_, err = h.w.service(t, tune).CreateQuote(t.Context(), vasp.QuoteRequest{LookupID: l.ID, SendingCurrency: "USD",
 			ReceivingCurrency: "EUR", LockedSide: vasp.LockedSending, Amount: 1000})
 		timedOut(t, "quote, keys never served", err, vaspd.CodeCounterpartyPubkeyFetch, "did not serve its public keys within 1s", time.Since(start))
 
-		h.payreq = func(rw http.ResponseWriter, _ *uma.PayRequest) { time.Sleep(3 * time.Second) }
+		setPayreq(func(rw http.ResponseWriter, _ *uma.PayRequest) { time.Sleep(3 * time.Second) })
 		start = time.Now()
 		_, err = h.quote(t, l, vasp.LockedSending, 1000)
 		timedOut(t, "quote, payreq never answered", err, vaspd.CodePayreqRequestFailed, "did not answer within 1s", time.Since(start))
 
-		h.payreq = func(rw http.ResponseWriter, _ *uma.PayRequest) {
+		setPayreq(func(rw http.ResponseWriter, _ *uma.PayRequest) {
 			rw.WriteHeader(http.StatusOK)
 			_, _ = rw.Write([]byte(`{"pr":`))
 			rw.(http.Flusher).Flush()
 			time.Sleep(3 * time.Second)
-		}
+		})
 		start = time.Now()
 		_, err = h.quote(t, l, vasp.LockedSending, 1000)
 		timedOut(t, "quote, payreq answer begun", err, vaspd.CodePayreqRequestFailed, "did not send its whole answer within 1s", time.Since(start))
