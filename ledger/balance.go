@@ -68,20 +68,31 @@ func (l *Ledger) Balances(ctx context.Context, q store.Querier, acct Account) ([
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
-		n, ok := new(big.Int).SetString(amt, 10)
-		l, lok := new(big.Int).SetString(low, 10)
-		if !ok || !lok {
-			return nil, fmt.Errorf("ledger: read balances: %s %s: not a number", acct, cur)
+		b, err := readSum(acct, cur, amt, low, acct.MayGoNegative())
+		if err != nil {
+			return nil, err
 		}
-		if acct.MayGoNegative() {
-			n.Mul(n, big.NewInt(1_000_000_000)).Add(n, l)
-		}
-		if !n.IsInt64() {
-			return nil, fmt.Errorf("%w: %s %s", ErrOverflow, acct, cur)
-		}
-		out = append(out, Balance{Account: acct, Currency: cur, Amount: n.Int64()})
+		out = append(out, b)
 	}
 	return out, rows.Err()
+}
+
+// readSum is the balance of acct in cur read as text: with split, from the
+// two sums a query over its postings read, of amount / 10⁹ (hi) and
+// amount % 10⁹ (lo) (see Balances); else hi is the balance row's value.
+func readSum(acct Account, cur, hi, lo string, split bool) (Balance, error) {
+	n, ok := new(big.Int).SetString(hi, 10)
+	l, lok := new(big.Int).SetString(lo, 10)
+	if !ok || !lok {
+		return Balance{}, fmt.Errorf("ledger: read balances: %s %s: not a number", acct, cur)
+	}
+	if split {
+		n.Mul(n, big.NewInt(1_000_000_000)).Add(n, l)
+	}
+	if !n.IsInt64() {
+		return Balance{}, fmt.Errorf("%w: %s %s", ErrOverflow, acct, cur)
+	}
+	return Balance{Account: acct, Currency: cur, Amount: n.Int64()}, nil
 }
 
 // UserBalance is what a user has in one currency: Available to spend, and

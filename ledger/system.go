@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"math/big"
 
 	"github.com/vaspd/vaspd/store"
 )
@@ -31,16 +30,11 @@ func (l *Ledger) SystemBalances(ctx context.Context, q store.Querier) ([]Balance
 		if err := rows.Scan(&acct, &cur, &hi, &lo); err != nil {
 			return nil, err
 		}
-		h, hok := new(big.Int).SetString(hi, 10)
-		lw, lok := new(big.Int).SetString(lo, 10)
-		if !hok || !lok {
-			return nil, fmt.Errorf("ledger: read system balances: %s %s: not a number", acct, cur)
+		b, err := readSum(Account(acct), cur, hi, lo, true)
+		if err != nil {
+			return nil, err
 		}
-		n := h.Mul(h, big.NewInt(1_000_000_000)).Add(h, lw)
-		if !n.IsInt64() {
-			return nil, fmt.Errorf("%w: %s %s", ErrOverflow, acct, cur)
-		}
-		out = append(out, Balance{Account: Account(acct), Currency: cur, Amount: n.Int64()})
+		out = append(out, b)
 	}
 	return out, rows.Err()
 }
