@@ -135,12 +135,9 @@ func (h *userHandlers) withdrawal(w http.ResponseWriter, r *http.Request) error 
 // idempotent: the Idempotency-Key header or idempotencyKey field if given,
 // else the reference. Keys are scoped per user and kind.
 func ledgerMovementID(r *http.Request, kind, userID string, req ledgerTransferRequest) (string, error) {
-	key := r.Header.Get("Idempotency-Key")
-	if req.IdempotencyKey != "" {
-		if key != "" && key != req.IdempotencyKey {
-			return "", vaspd.InvalidInput("the Idempotency-Key header and the idempotencyKey field differ")
-		}
-		key = req.IdempotencyKey
+	key, err := requestIdempotencyKey(r, req.IdempotencyKey)
+	if err != nil {
+		return "", err
 	}
 	if key == "" {
 		if req.Reference == "" {
@@ -154,6 +151,34 @@ func ledgerMovementID(r *http.Request, kind, userID string, req ledgerTransferRe
 		return "", err
 	}
 	return kind + "/" + userID + "/" + key, nil
+}
+
+// requestIdempotencyKey is a ledger request's idempotency key: the
+// Idempotency-Key header or the body's idempotencyKey field (field), which
+// must agree when both are given; "" when neither is.
+func requestIdempotencyKey(r *http.Request, field string) (string, error) {
+	key := r.Header.Get("Idempotency-Key")
+	if field != "" {
+		if key != "" && key != field {
+			return "", vaspd.InvalidInput("the Idempotency-Key header and the idempotencyKey field differ")
+		}
+		key = field
+	}
+	return key, nil
+}
+
+// checkMovementInput checks a ledger request's amount and reference, which
+// it trims: the same bounds for every movement the platform asks for.
+func checkMovementInput(amount int64, reference *string) error {
+	if amount <= 0 || amount > ledgerMaxAmount {
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidAmount,
+			"amount must be from 1 to %d, in the currency's smallest unit", int64(ledgerMaxAmount))
+	}
+	*reference = strings.TrimSpace(*reference)
+	if len(*reference) > 200 || strings.ContainsFunc(*reference, func(r rune) bool { return r < 0x20 || r == 0x7f || r == 0xfffd }) {
+		return vaspd.InvalidInput("reference must be at most 200 characters of printable text")
+	}
+	return nil
 }
 
 // checkIdempotencyKey refuses a key longer than max or holding anything but
@@ -179,13 +204,8 @@ func (h *userHandlers) ledgerTransfer(w http.ResponseWriter, r *http.Request, ki
 	if err := DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	if req.Amount <= 0 || req.Amount > ledgerMaxAmount {
-		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidAmount,
-			"amount must be from 1 to %d, in the currency's smallest unit", int64(ledgerMaxAmount))
-	}
-	req.Reference = strings.TrimSpace(req.Reference)
-	if len(req.Reference) > 200 || strings.ContainsFunc(req.Reference, func(r rune) bool { return r < 0x20 || r == 0x7f || r == 0xfffd }) {
-		return vaspd.InvalidInput("reference must be at most 200 characters of printable text")
+	if err := checkMovementInput(req.Amount, &req.Reference); err != nil {
+		return err
 	}
 	cur, err := rates.Find(r.Context(), h.rates, strings.ToUpper(strings.TrimSpace(req.CurrencyCode)))
 	if errors.Is(err, rates.ErrUnknownCurrency) {

@@ -141,25 +141,17 @@ func (h *ledgerHandlers) transfer(w http.ResponseWriter, r *http.Request) error 
 	if ledger.Account(req.To) != ledger.Fees {
 		return vaspd.InvalidInput("to must be %s (the VASP keeps the money as income), got %q", ledger.Fees, vaspd.Truncate(req.To, 80))
 	}
-	if req.Amount <= 0 || req.Amount > ledgerMaxAmount {
-		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidAmount,
-			"amount must be from 1 to %d, in the currency's smallest unit", int64(ledgerMaxAmount))
+	if err := checkMovementInput(req.Amount, &req.Reference); err != nil {
+		return err
 	}
 	code := strings.ToUpper(strings.TrimSpace(req.CurrencyCode))
 	if !ledger.ValidCurrency(code) {
 		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidCurrency, "currencyCode %q is not a currency code",
 			vaspd.Truncate(req.CurrencyCode, 16))
 	}
-	req.Reference = strings.TrimSpace(req.Reference)
-	if len(req.Reference) > 200 || strings.ContainsFunc(req.Reference, func(r rune) bool { return r < 0x20 || r == 0x7f || r == 0xfffd }) {
-		return vaspd.InvalidInput("reference must be at most 200 characters of printable text")
-	}
-	key := r.Header.Get("Idempotency-Key")
-	if req.IdempotencyKey != "" {
-		if key != "" && key != req.IdempotencyKey {
-			return vaspd.InvalidInput("the Idempotency-Key header and the idempotencyKey field differ")
-		}
-		key = req.IdempotencyKey
+	key, err := requestIdempotencyKey(r, req.IdempotencyKey)
+	if err != nil {
+		return err
 	}
 	if key == "" {
 		return vaspd.InvalidInput("an Idempotency-Key header (or idempotencyKey field) is required, so that a retried transfer is never recorded twice")
