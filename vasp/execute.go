@@ -434,11 +434,7 @@ func (s *Service) resolveOutgoingRound(ctx context.Context) {
 		ids[i] = t.ID
 	}
 	w := s.newWalk(ctx, &s.resolveLookups, ids)
-	defer w.cancel()
-	defer func() {
-		s.noteLookupFailures(ctx, &s.resolveLookups, resolveLookupLines, w.failed, w.left)
-		s.noteOutOfTime(ctx, w, "resolve outgoing payments")
-	}()
+	defer w.end(ctx, resolveLookupLines, "resolve outgoing payments")
 	for i, t := range stuck {
 		if at, ok := w.due(i); !ok {
 			stop(at)

@@ -381,11 +381,7 @@ func (s *Service) sweepPending(ctx context.Context) {
 		ids[i] = p.id
 	}
 	w := s.newWalk(ctx, &s.sweepLookups, ids)
-	defer w.cancel()
-	defer func() {
-		s.noteLookupFailures(ctx, &s.sweepLookups, sweepLookupLines, w.failed, w.left)
-		s.noteOutOfTime(ctx, w, "sweep pending payments")
-	}()
+	defer w.end(ctx, sweepLookupLines, "sweep pending payments")
 	for i, p := range todo {
 		if at, ok := w.due(i); !ok {
 			stop(at)

@@ -213,6 +213,15 @@ func (w *walk) finish() {
 	}
 }
 
+// end ends walk w, named what: it logs the lookups that failed (lines
+// say how) and its stopping at its time limit, then releases its lookups'
+// context. Called with the walker's lock held, as every walk runs.
+func (w *walk) end(ctx context.Context, lines lookupLines, what string) {
+	w.s.noteLookupFailures(ctx, w.l, lines, w.failed, w.left)
+	w.s.noteOutOfTime(ctx, w, what)
+	w.cancel()
+}
+
 // noteOutOfTime logs that walk w (what names the walker) stopped at its
 // time limit, if it did: as a warning once every lookupLogEvery (it says
 // lookups are slow, and may go on every walk), at debug level otherwise.
