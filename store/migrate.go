@@ -108,7 +108,7 @@ func (db *DB) MigrateBefore(ctx context.Context, version int) error {
 		if _, ok := applied[m.Version]; ok {
 			continue
 		}
-		err := db.inTxOnce(ctx, func(tx *Tx) error {
+		err := db.inTxOnce(ctx, foreground, func(tx *Tx) error {
 			// Multi-statement DDL: executed without arguments, which both
 			// drivers send as one script.
 			if _, err := tx.tx.ExecContext(ctx, m.SQL); err != nil {

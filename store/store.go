@@ -15,7 +15,13 @@
 // Times are stored as BIGINT microseconds since the Unix epoch (UTC), never as
 // database timestamps, so both databases compare and sort them identically.
 //
-// Write transactions go through [DB.InTx]. A package that writes many rows
+// Write transactions go through [DB.InTx], or [DB.InBackgroundTx] for work
+// that can wait a little (the webhook engine's bookkeeping). SQLite has a
+// single writer, so on SQLite the DB queues write transactions in process,
+// and application transactions go first: a background transaction lets
+// waiting InTx transactions pass it, but only for a short patience (2 ms),
+// so the engine's many small transactions add little to a payment's latency
+// and are still never starved. A package that writes many rows
 // over one transaction can buffer them and write them together just before
 // COMMIT with a [Flusher] ([Tx.Flusher]); the webhook outbox does. On SQLite
 // the DB also keeps its short queries prepared ([DB.SetStatementCache]),
@@ -107,7 +113,7 @@ type DB struct {
 	sql    *sql.DB
 	driver Driver
 	log    *slog.Logger
-	wmu    sync.Mutex // held around write transactions when the driver serialises writes
+	wlock  *writeLock // held around write transactions when the driver serialises writes
 	stmts  *stmtCache // nil: every query runs unprepared (see SetStatementCache)
 
 	closeMu sync.Mutex
@@ -120,7 +126,7 @@ func New(db *sql.DB, d Driver, log *slog.Logger) *DB {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &DB{sql: db, driver: d, log: log}
+	return &DB{sql: db, driver: d, log: log, wlock: newWriteLock()}
 }
 
 // SQL exposes the underlying pool for code that needs database/sql directly
@@ -259,12 +265,34 @@ func (tx *Tx) flush(ctx context.Context) error {
 // transaction that fails with a retryable error (serialization failure,
 // deadlock, SQLite busy) is run again from the start, up to a few times, so
 // fn must not have side effects outside the database other than via AfterCommit.
+//
+// When the driver serialises writes (SQLite), InTx first waits for the DB's
+// write lock, in arrival order (see [DB.InBackgroundTx] for the exception),
+// and holds it until the AfterCommit callbacks have returned; if ctx ends
+// while it waits, it returns ctx's error, wrapped. A callback must
+// therefore not start another write transaction.
 func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	return db.inTx(ctx, foreground, fn)
+}
+
+// InBackgroundTx is [DB.InTx] for work that can wait a little, such as the
+// webhook engine's bookkeeping: same retries, flushers and AfterCommit. When
+// the driver serialises writes it lets InTx transactions that are waiting
+// for the write lock go first, even ones that queued after it, so that an
+// application transaction does not wait behind a loop of background ones;
+// once it has waited backgroundPatience (2 ms), later InTx transactions no
+// longer pass it, so background work still runs under constant application
+// load. On drivers that do not serialise writes (PostgreSQL) it is InTx.
+func (db *DB) InBackgroundTx(ctx context.Context, fn func(tx *Tx) error) error {
+	return db.inTx(ctx, background, fn)
+}
+
+func (db *DB) inTx(ctx context.Context, c writeClass, fn func(tx *Tx) error) error {
 	const attempts = 8
 	backoff := 5 * time.Millisecond
 	var err error
 	for i := 0; i < attempts; i++ {
-		err = db.inTxOnce(ctx, fn)
+		err = db.inTxOnce(ctx, c, fn)
 		if err == nil || !db.driver.IsRetryable(err) || ctx.Err() != nil {
 			return err
 		}
@@ -279,10 +307,12 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	return err
 }
 
-func (db *DB) inTxOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
+func (db *DB) inTxOnce(ctx context.Context, c writeClass, fn func(tx *Tx) error) (err error) {
 	if db.driver.SerializeWrites() {
-		db.wmu.Lock()
-		defer db.wmu.Unlock()
+		if err := db.wlock.lock(ctx, c); err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		defer db.wlock.unlock()
 	}
 	stx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {

@@ -55,6 +55,33 @@ func TestStore(t *testing.T) {
 			}
 		})
 
+		t.Run("background transactions commit and roll back like InTx", func(t *testing.T) {
+			var ran atomic.Int32
+			boom := errors.New("boom")
+			err := db.InBackgroundTx(ctx, func(tx *store.Tx) error {
+				tx.AfterCommit(func() { ran.Add(1) })
+				if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value, updated_at) VALUES ($1, $2, $3)`, "bg-rb", "x", 1); err != nil {
+					return err
+				}
+				return boom
+			})
+			if !errors.Is(err, boom) {
+				t.Fatalf("InBackgroundTx err = %v", err)
+			}
+			err = db.InBackgroundTx(ctx, func(tx *store.Tx) error {
+				tx.AfterCommit(func() { ran.Add(10) })
+				_, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value, updated_at) VALUES ($1, $2, $3)`, "bg", "x", 1)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM settings WHERE name IN ($1, $2)`, "bg", "bg-rb").Scan(&n); err != nil || n != 1 || ran.Load() != 10 {
+				t.Fatalf("rows %d (want only the committed one), hooks %d (want 10), err %v", n, ran.Load(), err)
+			}
+		})
+
 		t.Run("unique violations are recognised", func(t *testing.T) {
 			ins := `INSERT INTO settings (name, value, updated_at) VALUES ($1, $2, $3)`
 			if _, err := db.ExecContext(ctx, ins, "u", "1", 1); err != nil {
