@@ -38,7 +38,7 @@ func (s *Service) enqueue(ctx context.Context, tx *store.Tx, ev Event, only stri
 	} else if targets, err = s.matchEndpoints(ctx, tx, ev.Type); err != nil {
 		return "", err
 	}
-	s.buffer(tx).add(ev, body, targets, store.Micros(now))
+	s.buffer(tx).add(ev, body, targets, store.Micros(now), len(targets) > s.fanOutChunk)
 	return ev.ID, nil
 }
 
@@ -74,12 +74,22 @@ type bufferedEvent struct {
 	body       []byte
 	occurredAt int64
 	createdAt  int64
-	endpoints  []string
+	endpoints  []string // written with the event
+	// fanOut: the endpoints whose deliveries the worker writes later, in
+	// chunks (fanout.go); set instead of endpoints for a wide event.
+	fanOut []string
 }
 
-func (b *enqueueBuffer) add(ev Event, body []byte, endpoints []string, us int64) {
-	b.events = append(b.events, bufferedEvent{id: ev.ID, typ: ev.Type, body: body,
-		occurredAt: store.Micros(ev.Time), createdAt: us, endpoints: endpoints})
+// add buffers ev for endpoints: their deliveries are written with it, or,
+// when deferred, by the worker's fan-out.
+func (b *enqueueBuffer) add(ev Event, body []byte, endpoints []string, us int64, deferred bool) {
+	be := bufferedEvent{id: ev.ID, typ: ev.Type, body: body, occurredAt: store.Micros(ev.Time), createdAt: us}
+	if deferred {
+		be.fanOut = endpoints
+	} else {
+		be.endpoints = endpoints
+	}
+	b.events = append(b.events, be)
 }
 
 // Row limits per statement keep every statement under both databases'
@@ -124,6 +134,11 @@ func (b *enqueueBuffer) Flush(ctx context.Context, tx *store.Tx) error {
 		if err := writeDeliveries(ctx, tx, chunk, withEvents, h); err != nil {
 			return err
 		}
+	}
+	if deferred, err := writeFanOuts(ctx, tx, evs); err != nil {
+		return err
+	} else if deferred {
+		tx.AfterCommit(b.s.signalFanOut)
 	}
 	// Wake the worker for the endpoints of the rows not handed off.
 	var eps []string

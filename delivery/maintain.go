@@ -47,6 +47,16 @@ func (s *Service) refreshGauges(ctx context.Context) {
 		Scan(&n, &oldest); err != nil {
 		return
 	}
+	// An event whose deliveries the fan-out has not all written yet is
+	// pending too: normally for milliseconds, but a fan-out that keeps
+	// failing must show in the age.
+	var oldestFanOut *int64
+	if err := s.db.QueryRowContext(ctx, `SELECT MIN(created_at) FROM webhook_fanouts`).Scan(&oldestFanOut); err != nil {
+		return
+	}
+	if oldestFanOut != nil && *oldestFanOut > 0 && (oldest == nil || *oldest == 0 || *oldestFanOut < *oldest) {
+		oldest = oldestFanOut
+	}
 	age := 0.0
 	if oldest != nil && *oldest > 0 {
 		age = max(s.opt.Clock.Now().Sub(store.Time(*oldest)).Seconds(), 0)
@@ -113,7 +123,8 @@ func (s *Service) Prune(ctx context.Context) (int64, error) {
 			AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.id = a.delivery_id AND d.status IN ('pending', 'sending'))
 			LIMIT 1000)`, []any{cutoff}},
 		{`DELETE FROM webhook_events WHERE id IN (SELECT ev.id FROM webhook_events ev WHERE ev.created_at < $1
-			AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = ev.id) LIMIT 1000)`, []any{cutoff}},
+			AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = ev.id)
+			AND NOT EXISTS (SELECT 1 FROM webhook_fanouts f WHERE f.event_id = ev.id) LIMIT 1000)`, []any{cutoff}},
 		{`DELETE FROM webhook_jobs WHERE id IN (SELECT id FROM webhook_jobs WHERE status IN ('completed', 'failed', 'canceled')
 			AND finished_at < $1 LIMIT 1000)`, []any{cutoff}},
 	}

@@ -46,6 +46,11 @@ type Service struct {
 	rnd    func() float64
 
 	wake chan struct{}
+	// fanOutWake wakes the fan-out (fanout.go) when a transaction left it
+	// work; fanOutChunk is how many deliveries of one event a transaction
+	// writes at most (see fanOutChunkFor).
+	fanOutWake  chan struct{}
+	fanOutChunk int
 	// running is the worker of the Run in progress, which enqueues hand
 	// their rows to (handoff.go); nil when none runs.
 	running atomic.Pointer[worker]
@@ -113,6 +118,9 @@ func New(db *store.DB, opt Options) (*Service, error) {
 		rnd:   defaultRand,
 		wake:  make(chan struct{}, 1),
 		win:   map[string]int{},
+
+		fanOutWake:  make(chan struct{}, 1),
+		fanOutChunk: fanOutChunkFor(db.Driver()),
 	}
 	s.client = newClient(guard, opt.ConnectTimeout)
 	s.m, err = newMetrics(opt.Registerer)

@@ -99,6 +99,11 @@ func (s *Service) Run(ctx context.Context) error {
 		defer close(maintDone)
 		s.maintain(ctx)
 	}()
+	fanOutDone := make(chan struct{})
+	go func() {
+		defer close(fanOutDone)
+		s.fanOut(ctx)
+	}()
 
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -149,6 +154,7 @@ func (s *Service) Run(ctx context.Context) error {
 	close(w.results)
 	<-completerDone
 	<-maintDone
+	<-fanOutDone
 	return nil
 }
 
