@@ -76,19 +76,45 @@ func (s *Service) fanOut(ctx context.Context) {
 	poll := time.NewTicker(s.opt.PollInterval)
 	defer poll.Stop()
 	known := true // look at start: a fan-out may be left from before
+	var lastWarn time.Time
 	for {
 		if known || s.fanOutPending(ctx) {
+			// The worker is woken once for what a run of chunks wrote, not
+			// after each chunk: every wake costs it a look at the due work
+			// of the endpoints named, and most of a wide event's endpoints
+			// have their hands full (or are backed off) anyway.
+			var woke []string
 			for ctx.Err() == nil {
-				more, err := s.fanOutStep(ctx)
+				began := time.Now()
+				ids, more, err := s.fanOutStep(ctx)
+				woke = append(woke, ids...)
 				if err != nil {
-					if ctx.Err() == nil {
+					// Retried at the next poll; a database that stays
+					// down is logged once a minute, not at every poll.
+					if ctx.Err() == nil && time.Since(lastWarn) >= time.Minute {
 						s.opt.Log.Warn("webhook fan-out failed; retrying", "err", err)
+						lastWarn = time.Now()
 					}
 					break
 				}
 				if !more {
 					break
 				}
+				if len(woke) >= fanOutWakeEvery {
+					s.wakeFor(woke)
+					woke = woke[:0]
+				}
+				// Pace: rest as long as the chunk took. The fan-out then
+				// takes at most about half of the writer and of a CPU, and
+				// a wide event does not crowd out, on a small machine, the
+				// deliveries already under way (their time from commit to
+				// receiver doubled without it in the isolation benchmark).
+				if !sleepCtx(ctx, time.Since(began)) {
+					break
+				}
+			}
+			if len(woke) > 0 {
+				s.wakeFor(woke)
 			}
 		}
 		select {
@@ -110,11 +136,15 @@ func (s *Service) fanOutPending(ctx context.Context) bool {
 	return err == nil
 }
 
+// fanOutWakeEvery bounds how many deliveries a long run of chunks writes
+// before the worker is woken for them.
+const fanOutWakeEvery = 256
+
 // fanOutStep writes the deliveries of the next chunk of the oldest
-// deferred fan-out, in one transaction with its progress, and reports
-// whether it found one (there may be more).
-func (s *Service) fanOutStep(ctx context.Context) (found bool, err error) {
-	var woke []string
+// deferred fan-out, in one transaction with its progress. It returns the
+// endpoints it wrote deliveries for, for the caller to wake the worker,
+// and whether it found a fan-out (there may be more).
+func (s *Service) fanOutStep(ctx context.Context) (woke []string, found bool, err error) {
 	err = s.db.InBackgroundTx(ctx, func(tx *store.Tx) error {
 		found, woke = false, nil
 		var (
@@ -155,12 +185,9 @@ func (s *Service) fanOutStep(ctx context.Context) (found bool, err error) {
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("delivery: fan-out: %w", err)
+		return nil, false, fmt.Errorf("delivery: fan-out: %w", err)
 	}
-	if len(woke) > 0 {
-		s.wakeFor(woke)
-	}
-	return found, nil
+	return woke, found, nil
 }
 
 // undeletedEndpoints returns those of ids not deleted, in the order of ids.
@@ -196,4 +223,16 @@ func undeletedEndpoints(ctx context.Context, tx *store.Tx, ids []string) ([]stri
 		}
 	}
 	return live, nil
+}
+
+// sleepCtx waits d or until ctx ends, and reports whether it waited d.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

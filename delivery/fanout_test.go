@@ -51,7 +51,7 @@ func TestWideEventFanOut(t *testing.T) {
 		}
 
 		// One chunk, then this "process" is gone.
-		if found, err := s.fanOutStep(ctx); err != nil || !found {
+		if _, found, err := s.fanOutStep(ctx); err != nil || !found {
 			t.Fatalf("first chunk: found %v, %v", found, err)
 		}
 		if n := countRows(t, db, perEvent, id); n != 3 {
@@ -64,7 +64,7 @@ func TestWideEventFanOut(t *testing.T) {
 		s2.fanOutChunk = 3
 		steps := 0
 		for {
-			found, err := s2.fanOutStep(ctx)
+			_, found, err := s2.fanOutStep(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -193,7 +193,7 @@ func TestPruneKeepsEventAwaitingFanOut(t *testing.T) {
 			t.Fatal("pruning removed an event still being fanned out")
 		}
 		for {
-			found, err := s.fanOutStep(ctx)
+			_, found, err := s.fanOutStep(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -231,7 +231,7 @@ func TestConcurrentFanOuts(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for {
-					found, err := s.fanOutStep(ctx)
+					_, found, err := s.fanOutStep(ctx)
 					if err != nil {
 						errs <- err
 						return
