@@ -175,7 +175,7 @@ func (w *worker) record(batch []finished) error {
 	w.mu.Unlock()
 
 	var outcomes []string
-	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+	err := s.db.InBackgroundTx(ctx, func(tx *store.Tx) error {
 		outcomes = outcomes[:0]
 		// The attempt log; on PostgreSQL it is written by the deliveries'
 		// statement (recordDeliveriesPG).

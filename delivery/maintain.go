@@ -131,7 +131,7 @@ func (s *Service) Prune(ctx context.Context) (int64, error) {
 	for _, st := range steps {
 		for ctx.Err() == nil {
 			var n int64
-			err := s.db.InTx(ctx, func(tx *store.Tx) error {
+			err := s.db.InBackgroundTx(ctx, func(tx *store.Tx) error {
 				res, err := tx.ExecContext(ctx, st.q, st.args...)
 				if err != nil {
 					return err

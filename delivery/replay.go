@@ -162,7 +162,7 @@ func (s *Service) runJobs(ctx context.Context) error {
 		lease := store.Micros(now.Add(jobLease))
 		var id, params, cursor string
 		var processed int64
-		err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		err := s.db.InBackgroundTx(ctx, func(tx *store.Tx) error {
 			err := tx.QueryRowContext(ctx, `SELECT id, params, cursor, processed FROM webhook_jobs
 				WHERE status IN ('pending', 'running') AND lease_until <= $1 ORDER BY id LIMIT 1 `+tx.Driver().SkipLocked(), us).
 				Scan(&id, &params, &cursor, &processed)
@@ -226,7 +226,7 @@ func (s *Service) replayChunks(ctx context.Context, jobID string, p ReplayParams
 		)
 		now := s.opt.Clock.Now()
 		renewed := store.Micros(now.Add(jobLease))
-		err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		err := s.db.InBackgroundTx(ctx, func(tx *store.Tx) error {
 			// First, while the lease is still ours: this also holds the
 			// job's row until the chunk commits.
 			// A chunk that commits ends a run of failures (retryJob).
@@ -320,7 +320,7 @@ func jobRetryDelay(n int64) time.Duration {
 func (s *Service) retryJob(ctx context.Context, id string, lease int64, cause error) error {
 	now := s.opt.Clock.Now()
 	us := store.Micros(now)
-	return s.db.InTx(ctx, func(tx *store.Tx) error {
+	return s.db.InBackgroundTx(ctx, func(tx *store.Tx) error {
 		var n int64
 		err := tx.QueryRowContext(ctx, `SELECT failures FROM webhook_jobs WHERE id = $1 AND status = 'running' AND lease_until = $2`,
 			id, lease).Scan(&n)

@@ -328,7 +328,7 @@ func (w *worker) claimFor(ctx context.Context, only string) (n int, full bool, e
 	if s.claimTx != nil {
 		s.claimTx(only)
 	}
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+	err = s.db.InBackgroundTx(ctx, func(tx *store.Tx) error {
 		got, expired = got[:0], expired[:0]
 		clear(per)
 		for _, t := range targets {
@@ -509,7 +509,7 @@ const releaseTimeout = 5 * time.Second
 // ends on its own.
 func (w *worker) release(cs []claimed) {
 	w.giveBack(cs, func(ctx context.Context, us int64) error {
-		return w.s.db.InTx(ctx, func(tx *store.Tx) error { return releaseIn(ctx, tx, cs, us) })
+		return w.s.db.InBackgroundTx(ctx, func(tx *store.Tx) error { return releaseIn(ctx, tx, cs, us) })
 	})
 }
 
