@@ -421,6 +421,7 @@ func fixedRate(ctx context.Context, e *engine, rc *receiver, rate int, warm, dur
 		}
 		into.d = append(into.d, got.Sub(at.begin))
 		into.engine = append(into.engine, max(got.Sub(at.committed), 0))
+		into.tx = append(into.tx, at.committed.Sub(at.begin))
 	}
 	l.sort()
 	l.warm.sort()
@@ -475,6 +476,7 @@ func fixedRateEnqueue(ctx context.Context, e *engine, rate int, dur time.Duratio
 type latencies struct {
 	d       []time.Duration // transaction begin → received, sorted
 	engine  []time.Duration // commit → received, sorted
+	tx      []time.Duration // transaction begin → committed (waiting for the writer included), sorted
 	missing int
 	warm    *latencies // the warm-up's, not counted in the above
 }
@@ -482,6 +484,7 @@ type latencies struct {
 func (l *latencies) sort() {
 	sort.Slice(l.d, func(i, j int) bool { return l.d[i] < l.d[j] })
 	sort.Slice(l.engine, func(i, j int) bool { return l.engine[i] < l.engine[j] })
+	sort.Slice(l.tx, func(i, j int) bool { return l.tx[i] < l.tx[j] })
 }
 
 func pct(d []time.Duration, q float64) time.Duration {
@@ -497,7 +500,8 @@ func (l latencies) json() map[string]any {
 	ms := func(d time.Duration) float64 { return round(d.Seconds() * 1000) }
 	out := map[string]any{"events": len(l.d), "p50_ms": ms(l.p(0.5)), "p99_ms": ms(l.p(0.99)),
 		"max_ms": ms(l.p(1)), "undelivered": l.missing,
-		"commit_to_received_p50_ms": ms(pct(l.engine, 0.5)), "commit_to_received_p99_ms": ms(pct(l.engine, 0.99))}
+		"commit_to_received_p50_ms": ms(pct(l.engine, 0.5)), "commit_to_received_p99_ms": ms(pct(l.engine, 0.99)),
+		"transaction_p50_ms": ms(pct(l.tx, 0.5)), "transaction_p99_ms": ms(pct(l.tx, 0.99))}
 	if l.warm != nil && len(l.warm.d) > 0 {
 		out["warmup"] = map[string]any{"events": len(l.warm.d), "p99_ms": ms(l.warm.p(0.99)), "max_ms": ms(l.warm.p(1)),
 			"undelivered": l.warm.missing}
