@@ -3,7 +3,9 @@
 // An event and one delivery per matching endpoint are written with
 // [Service.Enqueue] inside the caller's own database transaction, so a
 // payment's state change and the webhook announcing it commit or roll back
-// together. The delivery row is the queue entry: [Service.Run] claims due
+// together. (An event for more endpoints than a chunk is written with the
+// list of its endpoints instead, and the worker writes their deliveries
+// after the commit, a chunk per transaction: fanout.go.) The delivery row is the queue entry: [Service.Run] claims due
 // rows under a lease (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite's write
 // transactions are exclusive), POSTs the stored body, signed, and records
 // the attempt. A delivery enqueued while this Service's Run is running is
@@ -45,4 +47,10 @@
 // answer feeds the endpoint's back-off as a queued attempt's does (a 403 or
 // 422, the approval's decisions, excepted); it is made even while the
 // endpoint is backed off, since an approval cannot wait.
+//
+// The engine's own writes (recording attempts, claims, fan-out chunks,
+// replay jobs, pruning) are background transactions
+// ([store.DB.InBackgroundTx]): on SQLite, whose one writer every
+// transaction of the process waits for, the application's transactions go
+// first.
 package delivery
