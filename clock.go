@@ -1,6 +1,7 @@
 package vaspd
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -47,4 +48,18 @@ func (c *FakeClock) Set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = t
+}
+
+// Sleep waits d on the real clock, or until ctx ends, and reports whether it
+// waited the whole of d. Background loops pace themselves with it and stop
+// as soon as they are told to.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

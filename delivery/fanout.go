@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/store"
 )
 
@@ -109,7 +110,7 @@ func (s *Service) fanOut(ctx context.Context) {
 				// a wide event does not crowd out, on a small machine, the
 				// deliveries already under way (their time from commit to
 				// receiver doubled without it in the isolation benchmark).
-				if !sleepCtx(ctx, time.Since(began)) {
+				if !vaspd.Sleep(ctx, time.Since(began)) {
 					break
 				}
 			}
@@ -223,16 +224,4 @@ func undeletedEndpoints(ctx context.Context, tx *store.Tx, ids []string) ([]stri
 		}
 	}
 	return live, nil
-}
-
-// sleepCtx waits d or until ctx ends, and reports whether it waited d.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -273,7 +273,7 @@ func (s *Service) awaitDecision(ctx context.Context, id string) (approvalResult,
 		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
 			return approvalResult{}, fmt.Errorf("read approval: %w", err)
 		}
-		if !sleep(ctx, 50*time.Millisecond) {
+		if !vaspd.Sleep(ctx, 50*time.Millisecond) {
 			return s.reject(ctx, id, "PAYMENT_APPROVAL_TIMED_OUT", true, uma.Errorf(uma.CodeSenderNotAccepted, "the receiver did not approve the payment in time"), nil)
 		}
 	}

@@ -348,7 +348,7 @@ func (s *Service) finish(ctx context.Context, t Transaction, p lightning.Payment
 // resolveOutgoing finishes payments left PROCESSING: in flight when Pay
 // returned, or never sent because the process died after reserving.
 func (s *Service) resolveOutgoing(ctx context.Context) {
-	for sleep(ctx, 2*time.Second) {
+	for vaspd.Sleep(ctx, 2*time.Second) {
 		s.resolveOutgoingRound(ctx)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/store"
 )
 
@@ -116,7 +117,7 @@ func (s *Service) registerOwed(ctx context.Context) {
 		if n == registerBatch && err == nil {
 			continue // more may be owed
 		}
-		if !sleep(ctx, registerEvery) {
+		if !vaspd.Sleep(ctx, registerEvery) {
 			return
 		}
 	}

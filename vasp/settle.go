@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/ledger"
 	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/lightning/bolt11"
@@ -67,13 +68,13 @@ func (s *Service) watchSettlements(ctx context.Context) {
 		cursor, err := s.settleCursor(ctx)
 		if err != nil {
 			s.log.Warn("read settle cursor", "err", err)
-			sleep(ctx, time.Second)
+			vaspd.Sleep(ctx, time.Second)
 			continue
 		}
 		ch, wait, err := s.opt.Node.SubscribeSettled(ctx, cursor)
 		if err != nil {
 			s.log.Warn("subscribe to settled invoices", "err", err)
-			sleep(ctx, time.Second)
+			vaspd.Sleep(ctx, time.Second)
 			continue
 		}
 	stream:
@@ -90,7 +91,7 @@ func (s *Service) watchSettlements(ctx context.Context) {
 					}
 					if err != nil {
 						s.log.Error("credit incoming payment; retrying", "payment_hash", inv.PaymentHash.String(), "err", err)
-						sleep(ctx, time.Second)
+						vaspd.Sleep(ctx, time.Second)
 						continue
 					}
 					break
@@ -103,7 +104,7 @@ func (s *Service) watchSettlements(ctx context.Context) {
 		if err := wait(); err != nil && ctx.Err() == nil {
 			s.log.Warn("settled-invoice stream ended; resubscribing", "err", err)
 		}
-		sleep(ctx, 500*time.Millisecond)
+		vaspd.Sleep(ctx, 500*time.Millisecond)
 	}
 }
 

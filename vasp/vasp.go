@@ -289,18 +289,6 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// sleep waits d or until ctx ends, reporting whether to go on.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // stamp is the time now as the database keeps it (UTC microseconds): what a
 // record carries in an answer or a webhook is then what a later read shows.
 func (s *Service) stamp() time.Time { return s.clock.Now().UTC().Truncate(time.Microsecond) }
