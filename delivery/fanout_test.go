@@ -23,6 +23,24 @@ func countRows(t *testing.T, db *store.DB, q string, args ...any) int {
 	return n
 }
 
+// fanOutAll runs s's fan-out until none is left and returns how many
+// chunks it wrote.
+func fanOutAll(t *testing.T, s *Service) int {
+	t.Helper()
+	for steps := 0; ; steps++ {
+		_, found, err := s.fanOutStep(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !found {
+			return steps
+		}
+		if steps > 1000 {
+			t.Fatal("the fan-out does not end")
+		}
+	}
+}
+
 // TestWideEventFanOut: an event for more endpoints than a chunk commits
 // with its producer's transaction as the event and the list of its
 // endpoints, and no delivery; the fan-out then writes them a chunk per
@@ -62,20 +80,7 @@ func TestWideEventFanOut(t *testing.T) {
 		}
 		s2 := newTestService(t, db, clock)
 		s2.fanOutChunk = 3
-		steps := 0
-		for {
-			_, found, err := s2.fanOutStep(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !found {
-				break
-			}
-			if steps++; steps > 10 {
-				t.Fatal("the fan-out does not end")
-			}
-		}
-		if steps != 2 {
+		if steps := fanOutAll(t, s2); steps != 2 {
 			t.Fatalf("the rest took %d chunks, want 2", steps)
 		}
 		if n := countRows(t, db, `SELECT COUNT(*) FROM webhook_fanouts`); n != 0 {
@@ -192,15 +197,7 @@ func TestPruneKeepsEventAwaitingFanOut(t *testing.T) {
 		if n := countRows(t, db, `SELECT COUNT(*) FROM webhook_events WHERE id = $1`, id); n != 1 {
 			t.Fatal("pruning removed an event still being fanned out")
 		}
-		for {
-			_, found, err := s.fanOutStep(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !found {
-				break
-			}
-		}
+		fanOutAll(t, s)
 		if n := step(t, s); n != 2 {
 			t.Fatalf("attempts after the fan-out: %d, want 2", n)
 		}
