@@ -112,7 +112,9 @@ func crashMain(args []string) error {
 	if *vaspdBin != "" {
 		// vaspd names no sender: the receiver asks the kernel which of
 		// the live processes holds each connection.
-		rc.owner = func(clientPort, serverPort int) string { return connOwner(live.list(), clientPort, serverPort) }
+		rc.owners = func(clientPorts []int, serverPort int) map[int]string {
+			return connOwners(live.list(), clientPorts, serverPort)
+		}
 	}
 	rc.serve(verify, std)
 
@@ -192,8 +194,9 @@ func crashMain(args []string) error {
 	if err != nil {
 		return errors.Join(drainErr, err)
 	}
+	o.got = rc.receipts()
 	rc.mu.Lock()
-	o.got, o.rcvProblems = rc.got, rc.problems
+	o.rcvProblems = rc.problems
 	rc.mu.Unlock()
 	o.killed, o.kills, o.senderless = killed, killTimes, *vaspdBin != ""
 	s, bad := check(o)

@@ -20,16 +20,41 @@ type receipt struct {
 	start  time.Time
 	sender string // the sending process: X-Bench-Sender, else the connection's owner; "" = unknown
 	conn   uint64 // the TCP connection it came on (numbered from 1 by the receiver)
-	body   string
+	// from is that connection while its owner is being looked up (see
+	// receipts); nil when the request named its sender.
+	from *connInfo
+	body string
 }
+
+// ownerWait is the most an answer waits for its connection's owner to be
+// looked up, far below the engine's attempt timeout (2 s in the crash test).
+const ownerWait = 250 * time.Millisecond
 
 // connKey carries a connection's *connInfo in its requests' contexts.
 type connKey struct{}
 
 // connInfo is what the receiver knows of one TCP connection.
 type connInfo struct {
-	id     uint64 // numbered from 1 in accept order
-	sender string // the owning process, from owner; "" = unknown
+	id   uint64 // numbered from 1 in accept order
+	port int    // its client end's port
+	// sender is the owning process, from owners; "" = unknown. It is
+	// set before resolved closes; resolved is nil when nothing looks.
+	sender   string
+	resolved chan struct{}
+}
+
+// owner returns ci's sender once it has been looked up ("" if the
+// receiver stops first).
+func (ci *connInfo) owner(stop <-chan struct{}) string {
+	if ci.resolved == nil {
+		return ""
+	}
+	select {
+	case <-ci.resolved:
+		return ci.sender
+	case <-stop:
+		return ""
+	}
 }
 
 // receiver is a loopback webhook receiver that records every webhookId it
@@ -53,9 +78,15 @@ type receiver struct {
 	notify   chan struct{}
 	conns    atomic.Uint64 // connections accepted so far
 
-	// owner, when set (before serve), names the process at the client end
-	// of a new connection, for requests without X-Bench-Sender; "" = unknown.
-	owner func(clientPort, serverPort int) string
+	// owners, when set (before serve), names the processes at the client
+	// ends of new connections to serverPort, by client port, for requests
+	// without X-Bench-Sender (a port left out: unknown). lookUpOwners
+	// calls it for the connections accepted since its last call, toLook.
+	owners   func(clientPorts []int, serverPort int) map[int]string
+	lookMu   sync.Mutex
+	toLook   []*connInfo
+	lookWake chan struct{}
+	stop     chan struct{} // closed by Close
 }
 
 // newReceiver listens on a loopback port; serve starts answering.
@@ -72,17 +103,29 @@ func newReceiver(hold time.Duration) (*receiver, error) {
 		got:      map[string][]receipt{},
 		first:    map[string]time.Time{},
 		notify:   make(chan struct{}, 1),
+		lookWake: make(chan struct{}, 1),
+		stop:     make(chan struct{}),
 	}
 	rc.srv = &http.Server{Handler: rc, ReadHeaderTimeout: 10 * time.Second,
 		// Numbering connections lets the checker tell that two requests
 		// came from one process: a connection never outlives its process.
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			ci := &connInfo{id: rc.conns.Add(1)}
-			if rc.owner != nil {
-				cl, ok1 := c.RemoteAddr().(*net.TCPAddr)
-				sv, ok2 := c.LocalAddr().(*net.TCPAddr)
-				if ok1 && ok2 {
-					ci.sender = rc.owner(cl.Port, sv.Port)
+			if cl, ok := c.RemoteAddr().(*net.TCPAddr); ok && rc.owners != nil {
+				// Looked up by lookUpOwners, not here: this runs in the
+				// accept loop, and a lookup per connection (milliseconds
+				// each, with the engine opening connections by the
+				// thousand to many endpoints) held new connections in the
+				// backlog for seconds — long enough for their senders to
+				// die unknown, and for requests a killed process had sent
+				// to arrive too late for a kill to explain their repeats.
+				ci.port, ci.resolved = cl.Port, make(chan struct{})
+				rc.lookMu.Lock()
+				rc.toLook = append(rc.toLook, ci)
+				rc.lookMu.Unlock()
+				select {
+				case rc.lookWake <- struct{}{}:
+				default:
 				}
 			}
 			return context.WithValue(ctx, connKey{}, ci)
@@ -94,10 +137,43 @@ func newReceiver(hold time.Duration) (*receiver, error) {
 // request's X-UMAaas-Signature and Standard Webhooks signature.
 func (rc *receiver) serve(verify *webhook.BodyHMACVerifier, std *webhook.StandardVerifier) {
 	rc.verify, rc.std = verify, std
+	if rc.owners != nil {
+		go rc.lookUpOwners()
+	}
 	go func() { _ = rc.srv.Serve(rc.ln) }()
 }
 
-func (rc *receiver) Close() { _ = rc.srv.Close() }
+// lookUpOwners names the owners of new connections, all those accepted
+// since its last look at once (one read of /proc/net/tcp for them all),
+// until the receiver closes.
+func (rc *receiver) lookUpOwners() {
+	port := rc.ln.Addr().(*net.TCPAddr).Port
+	for {
+		select {
+		case <-rc.lookWake:
+		case <-rc.stop:
+			return // waiters see stop
+		}
+		rc.lookMu.Lock()
+		batch := rc.toLook
+		rc.toLook = nil
+		rc.lookMu.Unlock()
+		ports := make([]int, len(batch))
+		for i, ci := range batch {
+			ports[i] = ci.port
+		}
+		owners := rc.owners(ports, port)
+		for _, ci := range batch {
+			ci.sender = owners[ci.port]
+			close(ci.resolved)
+		}
+	}
+}
+
+func (rc *receiver) Close() {
+	close(rc.stop)
+	_ = rc.srv.Close()
+}
 
 func (rc *receiver) problem(format string, args ...any) {
 	rc.mu.Lock()
@@ -153,14 +229,25 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rc.hold > 0 {
 		time.Sleep(rand.N(rc.hold))
 	}
+	if ci, ok := r.Context().Value(connKey{}).(*connInfo); ok && ci.resolved != nil && rc.verify != nil {
+		// The connection's owner is looked up while it is open (a closed
+		// connection's is lost), so the answer waits for it — briefly:
+		// an answer after the sender's attempt timeout would make a live
+		// process try again, a repeat no kill explains.
+		select {
+		case <-ci.resolved:
+		case <-rc.stop:
+		case <-time.After(ownerWait):
+		}
+	}
 	rc.mu.Lock()
 	prev := rc.got[env.WebhookID]
 	if rc.verify != nil {
 		rcp := receipt{start: start, sender: r.Header.Get(senderHeader), body: string(body)}
 		if ci, ok := r.Context().Value(connKey{}).(*connInfo); ok {
 			rcp.conn = ci.id
-			if rcp.sender == "" {
-				rcp.sender = ci.sender
+			if rcp.sender == "" && ci.resolved != nil {
+				rcp.from = ci // named by receipts, once looked up
 			}
 		}
 		rc.got[env.WebhookID] = append(prev, rcp)
@@ -183,6 +270,22 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// receipts returns what the receiver recorded, by webhookId in arrival
+// order, each receipt of a request that named no sender named by its
+// connection's owner (waiting for the look-ups still under way).
+func (rc *receiver) receipts() map[string][]receipt {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for _, rs := range rc.got {
+		for i := range rs {
+			if rs[i].from != nil {
+				rs[i].sender, rs[i].from = rs[i].from.owner(rc.stop), nil
+			}
+		}
+	}
+	return rc.got
 }
 
 // distinct is how many webhookIds have been received.

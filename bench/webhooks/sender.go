@@ -52,11 +52,20 @@ func (p *pidSet) list() []int {
 // has that socket among its /proc/PID/fd links (vaspd's descriptors are
 // close-on-exec, so no other process inherits it).
 func connOwner(candidates []int, clientPort, serverPort int) string {
-	inode, ok := clientSocketInode(clientPort, serverPort)
-	if !ok {
-		return ""
+	return connOwners(candidates, []int{clientPort}, serverPort)[clientPort]
+}
+
+// connOwners is connOwner for several connections to serverPort at once,
+// by client port (a port whose owner it cannot tell is left out). It reads
+// /proc/net/tcp and each candidate's descriptors once for them all: with
+// many endpoints on one receiver the engine opens connections by the
+// thousand, and a read of /proc/net/tcp costs milliseconds.
+func connOwners(candidates []int, clientPorts []int, serverPort int) map[int]string {
+	owners := make(map[int]string, len(clientPorts))
+	byInode := clientSocketInodes(clientPorts, serverPort)
+	if len(byInode) == 0 {
+		return owners
 	}
-	want := "socket:[" + inode + "]"
 	for _, pid := range candidates {
 		dir := filepath.Join("/proc", strconv.Itoa(pid), "fd")
 		ents, err := os.ReadDir(dir)
@@ -64,36 +73,49 @@ func connOwner(candidates []int, clientPort, serverPort int) string {
 			continue // gone, or not ours to read
 		}
 		for _, e := range ents {
-			if l, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil && l == want {
-				return strconv.Itoa(pid)
+			l, err := os.Readlink(filepath.Join(dir, e.Name()))
+			if err != nil || !strings.HasPrefix(l, "socket:[") {
+				continue
+			}
+			if port, ok := byInode[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")]; ok {
+				owners[port] = strconv.Itoa(pid)
+				if len(owners) == len(byInode) {
+					return owners
+				}
 			}
 		}
 	}
-	return ""
+	return owners
 }
 
-// clientSocketInode finds, in /proc/net/tcp, the socket whose local port is
-// clientPort and remote port serverPort: the client end of a loopback
-// connection (the server end has them the other way round).
-func clientSocketInode(clientPort, serverPort int) (string, bool) {
+// clientSocketInodes finds, in /proc/net/tcp, the sockets whose local port
+// is one of clientPorts and remote port serverPort: the client ends of
+// loopback connections (the server ends have them the other way round).
+// It returns their client ports by inode.
+func clientSocketInodes(clientPorts []int, serverPort int) map[string]int {
+	want := make(map[string]int, len(clientPorts))
+	for _, p := range clientPorts {
+		want[fmt.Sprintf("%04X", p)] = p
+	}
+	found := map[string]int{}
 	f, err := os.Open("/proc/net/tcp")
 	if err != nil {
-		return "", false
+		return found
 	}
 	defer f.Close()
-	local := fmt.Sprintf(":%04X", clientPort)
 	remote := fmt.Sprintf(":%04X", serverPort)
 	sc := bufio.NewScanner(f)
 	sc.Scan() // header line
 	for sc.Scan() {
 		// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode …
 		fld := strings.Fields(sc.Text())
-		if len(fld) < 10 {
+		if len(fld) < 10 || !strings.HasSuffix(fld[2], remote) || fld[9] == "0" {
 			continue
 		}
-		if strings.HasSuffix(fld[1], local) && strings.HasSuffix(fld[2], remote) && fld[9] != "0" {
-			return fld[9], true
+		i := strings.LastIndexByte(fld[1], ':')
+		if port, ok := want[fld[1][i+1:]]; ok {
+			found[fld[9]] = port
 		}
 	}
-	return "", false
+	return found
 }

@@ -41,3 +41,41 @@ func TestConnOwner(t *testing.T) {
 		t.Fatalf("connOwner without candidates = %q, want unknown", got)
 	}
 }
+
+// connOwners names the owners of several connections with one look, and
+// leaves out a port no connection to the server has.
+func TestConnOwners(t *testing.T) {
+	if _, err := os.Stat("/proc/net/tcp"); err != nil {
+		t.Skip("no /proc/net/tcp (not Linux): senders stay unknown")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	server := ln.Addr().(*net.TCPAddr).Port
+	var ports []int
+	for range 3 {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		ports = append(ports, c.LocalAddr().(*net.TCPAddr).Port)
+	}
+	me := strconv.Itoa(os.Getpid())
+	got := connOwners([]int{os.Getpid() + 1_000_000, os.Getpid()}, append(ports, server), server)
+	if len(got) != len(ports) {
+		t.Fatalf("connOwners = %v, want the %d client ports only", got, len(ports))
+	}
+	for _, p := range ports {
+		if got[p] != me {
+			t.Fatalf("connOwners[%d] = %q, want %s", p, got[p], me)
+		}
+	}
+}
