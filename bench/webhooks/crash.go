@@ -22,7 +22,6 @@ import (
 	"github.com/vaspd/vaspd/delivery"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/postgres"
-	"github.com/vaspd/vaspd/webhook"
 )
 
 // crashMain runs the crash test: -procs processes share one database and
@@ -31,6 +30,12 @@ import (
 // (see check) and prints one JSON line. The processes are this binary's
 // "worker" command (delivery worker plus enqueue loop), or with -vaspd the
 // real `vaspd serve`, the driver then enqueueing the events itself.
+//
+// With -endpoints N every event is for N endpoints on the one receiver,
+// each with its own URL and secret, and must reach every one. More than a
+// fan-out chunk (8 on SQLite, 500 on PostgreSQL) makes each event wide: its
+// deliveries are then written by the running worker's deferred fan-out, a
+// chunk per transaction, which the kills cut mid-way.
 func crashMain(args []string) error {
 	fs := flag.NewFlagSet("crash", flag.ContinueOnError)
 	dbKind := fs.String("db", "sqlite", "sqlite or postgres")
@@ -40,6 +45,7 @@ func crashMain(args []string) error {
 	events := fs.Int("events", 3000, "events to enqueue")
 	kills := fs.Int("kills", 6, "SIGKILLs")
 	rate := fs.Int("rate", 300, "enqueue rate (per worker process; in all with -vaspd), events/s")
+	nEndpoints := fs.Int("endpoints", 1, "endpoints every event is for, all on the one receiver (more than 8 on SQLite, 500 on PostgreSQL: wide events, deferred fan-out)")
 	limit := fs.Duration("timeout", 100*time.Second, "give up after this long")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -47,9 +53,10 @@ func crashMain(args []string) error {
 	if *procs > 1 && *dbKind != "postgres" {
 		return errors.New("-procs > 1 needs -db postgres")
 	}
-	if *procs < 1 || *events < 1 || *kills < 0 || *rate < 1 {
-		return errors.New("-procs, -events and -rate must be positive, -kills not negative")
+	if *procs < 1 || *events < 1 || *kills < 0 || *rate < 1 || *nEndpoints < 1 {
+		return errors.New("-procs, -events, -rate and -endpoints must be positive, -kills not negative")
 	}
+	began := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), *limit)
 	defer cancel()
 
@@ -96,15 +103,9 @@ func crashMain(args []string) error {
 	if err != nil {
 		return err
 	}
-	_, secret, err := svc.CreateEndpoint(ctx, delivery.EndpointInput{URL: &rc.url})
-	if err != nil {
-		return err
-	}
-	verify, err := webhook.NewUMAaaSVerifier(secret)
-	if err != nil {
-		return err
-	}
-	std, err := webhook.NewStandardVerifier(webhook.StandardConfig{Secrets: []string{secret}})
+	// Created before any process starts, so every event enqueued (by the
+	// driver or the workers) matches all of them.
+	epKeys, eps, err := createEndpoints(ctx, svc, rc, *nEndpoints)
 	if err != nil {
 		return err
 	}
@@ -116,7 +117,7 @@ func crashMain(args []string) error {
 			return connOwners(live.list(), clientPorts, serverPort)
 		}
 	}
-	rc.serve(verify, std)
+	rc.serveEndpoints(eps)
 
 	var f *fleet
 	enqueued := make(chan error, 1)
@@ -154,9 +155,16 @@ func crashMain(args []string) error {
 	}
 	killed := map[string]bool{}
 	var killTimes []kill
+	var cut fanOutsCut
 	for k := 0; k < *kills; k++ {
 		if err := sleep(ctx, 500*time.Millisecond+rand.N(2*time.Second)); err != nil {
 			return err
+		}
+		if *nEndpoints > 1 && k%2 == 1 {
+			// At random moments most kills land between two fan-outs,
+			// and a run may cut none mid-way: every other kill waits (a
+			// second at most) until one is, and strikes at once.
+			awaitFanOutMidway(ctx, db, time.Second)
 		}
 		i := rand.IntN(*procs)
 		from := time.Now()
@@ -166,7 +174,9 @@ func crashMain(args []string) error {
 		}
 		killTimes = append(killTimes, kill{from: from, to: time.Now()})
 		killed[strconv.Itoa(pid)] = true
-		if err := sleep(ctx, rand.N(500*time.Millisecond)); err != nil {
+		pause := time.Now().Add(rand.N(500 * time.Millisecond))
+		cut.look(ctx, db) // within the pause: the restart is not delayed
+		if err := sleep(ctx, time.Until(pause)); err != nil {
 			return err
 		}
 		if err := f.start(ctx, i); err != nil {
@@ -199,6 +209,7 @@ func crashMain(args []string) error {
 	o.rcvProblems = rc.problems
 	rc.mu.Unlock()
 	o.killed, o.kills, o.senderless = killed, killTimes, *vaspdBin != ""
+	o.endpoints = epKeys
 	s, bad := check(o)
 	mode := "worker"
 	if *vaspdBin != "" {
@@ -206,7 +217,9 @@ func crashMain(args []string) error {
 	}
 	line, _ := json.Marshal(map[string]any{"check": "webhook-crash", "mode": mode, "db": *dbKind, "procs": *procs,
 		"events": s.Events, "received": s.Received, "duplicates": s.Duplicates, "kills": s.Kills, "unattributed": s.Unattributed,
-		"ok": len(bad) == 0 && drainErr == nil})
+		"endpoints": s.Endpoints, "pairs": s.Pairs, "pairs_delivered": s.PairsDelivered, "pairs_repeated": s.PairsRepeated,
+		"fanouts_at_kills": cut.pending, "fanouts_midway_at_kills": cut.midway,
+		"seconds": int(time.Since(began).Seconds() + 0.5), "ok": len(bad) == 0 && drainErr == nil})
 	fmt.Println(string(line))
 	if drainErr != nil {
 		bad = append([]string{drainErr.Error()}, bad...)
@@ -227,59 +240,56 @@ func crashMain(args []string) error {
 	return nil
 }
 
-// drained waits until the database holds want events and nothing is pending.
+// drained waits until the database holds want events, nothing is pending,
+// and no deferred fan-out is left to write deliveries.
 func drained(ctx context.Context, db *store.DB, want int) error {
-	have, pending := -1, -1 // as last read; -1 = never read
+	have, pending, fanOuts := -1, -1, -1 // as last read; -1 = never read
 	for {
-		var h, p int
+		var h, p, f int
 		err := db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM webhook_events),
-			(SELECT COUNT(*) FROM webhook_deliveries WHERE status <> 'delivered')`).Scan(&h, &p)
+			(SELECT COUNT(*) FROM webhook_deliveries WHERE status <> 'delivered'),
+			(SELECT COUNT(*) FROM webhook_fanouts)`).Scan(&h, &p, &f)
 		if err == nil {
-			have, pending = h, p
-			if have >= want && pending == 0 {
+			have, pending, fanOuts = h, p, f
+			if have >= want && pending == 0 && fanOuts == 0 {
 				return nil
 			}
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("not drained in time: %d of %d events enqueued, %d deliveries not delivered (-1: never read)", have, want, pending)
+			return fmt.Errorf("not drained in time: %d of %d events enqueued, %d deliveries not delivered, %d fan-outs not finished (-1: never read)",
+				have, want, pending, fanOuts)
 		}
 		_ = sleep(ctx, 200*time.Millisecond)
 	}
 }
 
-// load reads every committed event and every delivery not delivered.
-func load(ctx context.Context, db *store.DB) (outcome, error) {
-	o := outcome{events: map[string]string{}}
-	rows, err := db.QueryContext(ctx, `SELECT id, payload FROM webhook_events`)
-	if err != nil {
-		return o, err
-	}
-	for rows.Next() {
-		var id string
-		var body []byte
-		if err := rows.Scan(&id, &body); err != nil {
-			rows.Close()
-			return o, err
+// fanOutsCut counts, right after each kill, the deferred fan-outs the
+// database holds: pending, all of them; midway, those with some but not all
+// deliveries written — with one process, fan-outs the kill cut mid-way,
+// which its restart must resume. It shows that the kills hit the fan-out.
+type fanOutsCut struct{ pending, midway int }
+
+// awaitFanOutMidway returns once a deferred fan-out has some but not all of
+// its deliveries written, or after limit.
+func awaitFanOutMidway(ctx context.Context, db *store.DB, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		var one int
+		if db.QueryRowContext(ctx, `SELECT 1 FROM webhook_fanouts WHERE written > 0 LIMIT 1`).Scan(&one) == nil {
+			return
 		}
-		o.events[id] = string(body)
+		time.Sleep(time.Millisecond)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return o, err
+}
+
+// look adds the fan-outs the database holds now. It only informs: a look
+// that fails counts nothing and does not stop the run.
+func (c *fanOutsCut) look(ctx context.Context, db *store.DB) {
+	var p, m int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*), COUNT(CASE WHEN written > 0 THEN 1 END) FROM webhook_fanouts`).Scan(&p, &m); err == nil {
+		c.pending += p
+		c.midway += m
 	}
-	rows, err = db.QueryContext(ctx, `SELECT id, status FROM webhook_deliveries WHERE status <> 'delivered'`)
-	if err != nil {
-		return o, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, st string
-		if err := rows.Scan(&id, &st); err != nil {
-			return o, err
-		}
-		o.notDone = append(o.notDone, id+" "+st)
-	}
-	return o, rows.Err()
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

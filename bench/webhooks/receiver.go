@@ -8,10 +8,13 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/vaspd/vaspd/delivery"
 	"github.com/vaspd/vaspd/webhook"
 )
 
@@ -24,6 +27,31 @@ type receipt struct {
 	// receipts); nil when the request named its sender.
 	from *connInfo
 	body string
+	// ep is the endpoint it was addressed to: the ep query parameter of
+	// its URL ("" when the test has one endpoint, whose URL has none).
+	ep string
+}
+
+// epParam is the query parameter that tells the receiver which endpoint a
+// request was addressed to, when several endpoints share it.
+const epParam = "ep"
+
+// epVerifier checks the signatures of one endpoint's requests, with its secret.
+type epVerifier struct {
+	umaaas *webhook.BodyHMACVerifier // X-UMAaas-Signature
+	std    *webhook.StandardVerifier // Standard Webhooks
+}
+
+// flight is one (webhookId, endpoint) pair: the unit of at-most-one-sender.
+// The same webhookId goes to every endpoint at once, legitimately.
+type flight struct{ id, ep string }
+
+// epLabel names an endpoint in a message ("" when there is only one).
+func epLabel(ep string) string {
+	if ep == "" {
+		return ""
+	}
+	return " to endpoint " + ep
 }
 
 // ownerWait is the most an answer waits for its connection's owner to be
@@ -62,16 +90,18 @@ func (ci *connInfo) owner(stop <-chan struct{}) string {
 // webhookId in flight at once (two senders attempting one delivery), bad
 // signatures, and a webhook-id header that disagrees with the body.
 type receiver struct {
-	verify *webhook.BodyHMACVerifier // nil = do not verify (benchmarks)
-	std    *webhook.StandardVerifier // with verify
-	hold   time.Duration             // each request is held a random time up to this
-	ln     net.Listener
-	srv    *http.Server
-	url    string
+	// eps verifies the requests of each endpoint, by the ep query
+	// parameter of the URL it was addressed to; nil = do not verify
+	// (benchmarks), and record only each webhookId's first arrival.
+	eps  map[string]epVerifier
+	hold time.Duration // each request is held a random time up to this
+	ln   net.Listener
+	srv  *http.Server
+	url  string
 
 	mu       sync.Mutex
-	inflight map[string]int
-	got      map[string][]receipt
+	inflight map[flight]int
+	got      map[string][]receipt // by webhookId, every endpoint's
 	first    map[string]time.Time
 	problems []string
 	n        int // complete requests
@@ -99,7 +129,7 @@ func newReceiver(hold time.Duration) (*receiver, error) {
 		ln:       ln,
 		hold:     hold,
 		url:      "http://" + ln.Addr().String() + "/webhooks",
-		inflight: map[string]int{},
+		inflight: map[flight]int{},
 		got:      map[string][]receipt{},
 		first:    map[string]time.Time{},
 		notify:   make(chan struct{}, 1),
@@ -133,10 +163,22 @@ func newReceiver(hold time.Duration) (*receiver, error) {
 	return rc, nil
 }
 
-// serve starts answering; verify and std (nil = no verification) check each
-// request's X-UMAaas-Signature and Standard Webhooks signature.
+// serve starts answering for one endpoint, at url; verify and std (nil =
+// no verification) check each request's X-UMAaas-Signature and Standard
+// Webhooks signature.
 func (rc *receiver) serve(verify *webhook.BodyHMACVerifier, std *webhook.StandardVerifier) {
-	rc.verify, rc.std = verify, std
+	var eps map[string]epVerifier
+	if verify != nil {
+		eps = map[string]epVerifier{"": {umaaas: verify, std: std}}
+	}
+	rc.serveEndpoints(eps)
+}
+
+// serveEndpoints starts answering for the endpoints of eps, each at url
+// plus its key as the ep query parameter ("" = none), and verifies each
+// request with the secret of the endpoint it was addressed to.
+func (rc *receiver) serveEndpoints(eps map[string]epVerifier) {
+	rc.eps = eps
 	if rc.owners != nil {
 		go rc.lookUpOwners()
 	}
@@ -170,6 +212,14 @@ func (rc *receiver) lookUpOwners() {
 	}
 }
 
+// endpointURL is the URL of the endpoint the receiver knows as key.
+func (rc *receiver) endpointURL(key string) string {
+	if key == "" {
+		return rc.url
+	}
+	return rc.url + "?" + epParam + "=" + url.QueryEscape(key)
+}
+
 func (rc *receiver) Close() {
 	close(rc.stop)
 	_ = rc.srv.Close()
@@ -186,16 +236,18 @@ func (rc *receiver) problem(format string, args ...any) {
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	hdrID := r.Header.Get("webhook-id")
+	ep := r.URL.Query().Get(epParam)
 	if hdrID != "" {
+		f := flight{hdrID, ep}
 		rc.mu.Lock()
-		if rc.inflight[hdrID] > 0 {
-			rc.problems = append(rc.problems, fmt.Sprintf("overlap: %s attempted by two senders at once", hdrID))
+		if rc.inflight[f] > 0 {
+			rc.problems = append(rc.problems, fmt.Sprintf("overlap: %s%s attempted by two senders at once", hdrID, epLabel(ep)))
 		}
-		rc.inflight[hdrID]++
+		rc.inflight[f]++
 		rc.mu.Unlock()
 		defer func() {
 			rc.mu.Lock()
-			rc.inflight[hdrID]--
+			rc.inflight[f]--
 			rc.mu.Unlock()
 		}()
 	}
@@ -211,17 +263,26 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
-	if rc.verify != nil {
-		if env.WebhookID != hdrID {
-			rc.problem("webhook-id header %q but body webhookId %q", hdrID, env.WebhookID)
+	verifying := rc.eps != nil
+	if verifying {
+		v, ok := rc.eps[ep]
+		if !ok {
+			rc.problem("%s: request to %s, which is no endpoint's URL", env.WebhookID, r.URL)
+			w.WriteHeader(http.StatusNotFound)
+			return
 		}
-		if err := rc.verify.Verify(r.Header, body); err != nil {
-			rc.problem("%s: X-UMAaas-Signature does not verify: %v", env.WebhookID, err)
+		if env.WebhookID != hdrID {
+			rc.problem("webhook-id header %q but body webhookId %q%s", hdrID, env.WebhookID, epLabel(ep))
+		}
+		// Each with the secret of the endpoint the request was addressed
+		// to: one signed with another endpoint's secret fails.
+		if err := v.umaaas.Verify(r.Header, body); err != nil {
+			rc.problem("%s%s: X-UMAaas-Signature does not verify: %v", env.WebhookID, epLabel(ep), err)
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		if err := rc.std.Verify(r.Header, body); err != nil {
-			rc.problem("%s: Standard Webhooks signature does not verify: %v", env.WebhookID, err)
+		if err := v.std.Verify(r.Header, body); err != nil {
+			rc.problem("%s%s: Standard Webhooks signature does not verify: %v", env.WebhookID, epLabel(ep), err)
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
@@ -229,7 +290,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rc.hold > 0 {
 		time.Sleep(rand.N(rc.hold))
 	}
-	if ci, ok := r.Context().Value(connKey{}).(*connInfo); ok && ci.resolved != nil && rc.verify != nil {
+	if ci, ok := r.Context().Value(connKey{}).(*connInfo); ok && ci.resolved != nil && verifying {
 		// The connection's owner is looked up while it is open (a closed
 		// connection's is lost), so the answer waits for it — briefly:
 		// an answer after the sender's attempt timeout would make a live
@@ -242,8 +303,12 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rc.mu.Lock()
 	prev := rc.got[env.WebhookID]
-	if rc.verify != nil {
-		rcp := receipt{start: start, sender: r.Header.Get(senderHeader), body: string(body)}
+	again := false // this endpoint already has this webhookId
+	if verifying {
+		for _, p := range prev {
+			again = again || p.ep == ep
+		}
+		rcp := receipt{start: start, sender: r.Header.Get(senderHeader), body: string(body), ep: ep}
 		if ci, ok := r.Context().Value(connKey{}).(*connInfo); ok {
 			rcp.conn = ci.id
 			if rcp.sender == "" && ci.resolved != nil {
@@ -263,13 +328,49 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case rc.notify <- struct{}{}:
 	default:
 	}
-	if len(prev) > 0 && rc.verify != nil {
-		// A receiver that already processed this webhookId says so; the
+	if again {
+		// An endpoint that already processed this webhookId says so; the
 		// sender counts 409 as delivered.
 		w.WriteHeader(http.StatusConflict)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// createEndpoints creates n endpoints on rc, each with its own secret, and
+// returns the receiver's keys for them and their verifiers. One endpoint
+// keeps the receiver's plain URL (key ""), as the test always had; with
+// more, endpoint i's URL carries ?ep=i.
+func createEndpoints(ctx context.Context, svc *delivery.Service, rc *receiver, n int) ([]string, map[string]epVerifier, error) {
+	keys := make([]string, n)
+	eps := make(map[string]epVerifier, n)
+	for i := range keys {
+		if n > 1 {
+			keys[i] = strconv.Itoa(i)
+		}
+		u := rc.endpointURL(keys[i])
+		_, secret, err := svc.CreateEndpoint(ctx, delivery.EndpointInput{URL: &u})
+		if err != nil {
+			return nil, nil, fmt.Errorf("create endpoint %d: %w", i, err)
+		}
+		if eps[keys[i]], err = newEpVerifier(secret); err != nil {
+			return nil, nil, err
+		}
+	}
+	return keys, eps, nil
+}
+
+// newEpVerifier checks both signatures with an endpoint's secret.
+func newEpVerifier(secret string) (epVerifier, error) {
+	umaaas, err := webhook.NewUMAaaSVerifier(secret)
+	if err != nil {
+		return epVerifier{}, err
+	}
+	std, err := webhook.NewStandardVerifier(webhook.StandardConfig{Secrets: []string{secret}})
+	if err != nil {
+		return epVerifier{}, err
+	}
+	return epVerifier{umaaas: umaaas, std: std}, nil
 }
 
 // receipts returns what the receiver recorded, by webhookId in arrival

@@ -12,7 +12,11 @@
 # overlap). Runs on SQLite, on PostgreSQL, and with two vaspd processes
 # sharing PostgreSQL; then once with the harness's own worker processes,
 # whose requests name their sender, so that duplicates are checked per
-# process. Bounded: each run gives up after 100 s; all take about 1.5 minutes.
+# process. One more SQLite run has 12 endpoints: every event must reach each
+# of them, and 12 is more than SQLite's fan-out chunk (8), so every event is
+# wide and its deliveries are written by the daemon's deferred fan-out, in
+# chunks the kills cut mid-way. Bounded: each run gives up after 100 s; all
+# take about 2 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -24,6 +28,10 @@ go build -o "$bin/webhooks" ./bench/webhooks
 
 echo "--- vaspd serve, SQLite, one process"
 timeout 120 "$bin/webhooks" crash -vaspd "$bin/vaspd" -db sqlite -events 3000 -kills 6
+echo "--- vaspd serve, SQLite, one process, 12 endpoints (wide events: deferred fan-out)"
+# 1500 events × 12 endpoints = 18000 deliveries; enqueued at 150/s so that
+# wide events keep coming while the kills happen.
+timeout 120 "$bin/webhooks" crash -vaspd "$bin/vaspd" -db sqlite -endpoints 12 -events 1500 -rate 150 -kills 6
 
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   echo "PostgreSQL is not reachable at 127.0.0.1:5432: the PostgreSQL runs are required" >&2
