@@ -25,9 +25,14 @@ const maxSyncBody = 64 << 10
 
 // newClient builds the HTTP client every attempt uses: SSRF check at dial
 // time, no proxy (a proxy would dial on our behalf, past the guard), no
-// redirects, bounded connect and TLS handshake.
-func newClient(g *ssrf.Guard, connect time.Duration) *http.Client {
+// redirects, bounded connect and TLS handshake. It keeps up to inFlight
+// idle connections, to one host as well: a platform's endpoints often
+// share a host, and with fewer kept, every round of attempts beyond them
+// dialled (and, over TLS, shook hands) again.
+func newClient(g *ssrf.Guard, connect time.Duration, inFlight int) *http.Client {
 	tr := ssrf.NewTransport(g, connect)
+	tr.MaxIdleConns = max(tr.MaxIdleConns, inFlight)
+	tr.MaxIdleConnsPerHost = max(tr.MaxIdleConnsPerHost, inFlight)
 	return &http.Client{
 		Transport: tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error {

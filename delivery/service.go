@@ -122,7 +122,7 @@ func New(db *store.DB, opt Options) (*Service, error) {
 		fanOutWake:  make(chan struct{}, 1),
 		fanOutChunk: fanOutChunkFor(db.Driver()),
 	}
-	s.client = newClient(guard, opt.ConnectTimeout)
+	s.client = newClient(guard, opt.ConnectTimeout, opt.MaxInFlight)
 	s.m, err = newMetrics(opt.Registerer)
 	if err != nil {
 		return nil, err
