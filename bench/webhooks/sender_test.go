@@ -18,17 +18,7 @@ func TestConnOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	client, server := c.LocalAddr().(*net.TCPAddr).Port, ln.Addr().(*net.TCPAddr).Port
+	client, server := connectTo(t, ln), ln.Addr().(*net.TCPAddr).Port
 	me := os.Getpid()
 	if got := connOwner([]int{me + 1_000_000, me}, client, server); got != strconv.Itoa(me) {
 		t.Fatalf("connOwner = %q, want %d", got, me)
@@ -56,17 +46,7 @@ func TestConnOwners(t *testing.T) {
 	server := ln.Addr().(*net.TCPAddr).Port
 	var ports []int
 	for range 3 {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		s, err := ln.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		ports = append(ports, c.LocalAddr().(*net.TCPAddr).Port)
+		ports = append(ports, connectTo(t, ln))
 	}
 	me := strconv.Itoa(os.Getpid())
 	got := connOwners([]int{os.Getpid() + 1_000_000, os.Getpid()}, append(ports, server), server)
@@ -78,4 +58,21 @@ func TestConnOwners(t *testing.T) {
 			t.Fatalf("connOwners[%d] = %q, want %s", p, got[p], me)
 		}
 	}
+}
+
+// connectTo opens a loopback connection to ln, kept open (both ends) until
+// the test ends, and returns its client port.
+func connectTo(t *testing.T, ln net.Listener) int {
+	t.Helper()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return c.LocalAddr().(*net.TCPAddr).Port
 }
