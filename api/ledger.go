@@ -85,19 +85,12 @@ func (h *ledgerHandlers) accounts(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	out := systemAccounts{Accounts: []systemAccount{}}
-	index := map[ledger.Account]int{}
-	for _, a := range ledger.SystemAccounts {
-		index[a] = len(out.Accounts)
-		out.Accounts = append(out.Accounts, systemAccount{Account: string(a), Balances: []systemBalance{}})
-	}
-	for _, b := range bs {
-		i, ok := index[b.Account]
-		if !ok {
-			i = len(out.Accounts)
-			index[b.Account] = i
-			out.Accounts = append(out.Accounts, systemAccount{Account: string(b.Account), Balances: []systemBalance{}})
+	for _, a := range ledger.BySystemAccount(bs) {
+		sa := systemAccount{Account: string(a.Account), Balances: []systemBalance{}}
+		for _, b := range a.Balances {
+			sa.Balances = append(sa.Balances, systemBalance{Currency: h.currency(known, b.Currency), Amount: b.Amount})
 		}
-		out.Accounts[i].Balances = append(out.Accounts[i].Balances, systemBalance{Currency: h.currency(known, b.Currency), Amount: b.Amount})
+		out.Accounts = append(out.Accounts, sa)
 	}
 	WriteJSON(w, http.StatusOK, out)
 	return nil

@@ -39,6 +39,35 @@ func (l *Ledger) SystemBalances(ctx context.Context, q store.Querier) ([]Balance
 	return out, rows.Err()
 }
 
+// AccountBalances is one account's balances, one per currency.
+type AccountBalances struct {
+	Account  Account
+	Balances []Balance
+}
+
+// BySystemAccount groups balances (as SystemBalances returns them) by
+// account: every account of SystemAccounts first, in that order and with
+// no balances if it never held any, then any other account among bs in the
+// order met. GET /ledger/accounts and `vaspd ledger accounts` show this.
+func BySystemAccount(bs []Balance) []AccountBalances {
+	out := make([]AccountBalances, 0, len(SystemAccounts))
+	index := map[Account]int{}
+	for _, a := range SystemAccounts {
+		index[a] = len(out)
+		out = append(out, AccountBalances{Account: a})
+	}
+	for _, b := range bs {
+		i, ok := index[b.Account]
+		if !ok {
+			i = len(out)
+			index[b.Account] = i
+			out = append(out, AccountBalances{Account: b.Account})
+		}
+		out[i].Balances = append(out[i].Balances, b)
+	}
+	return out
+}
+
 // Keep books amount of currency that the VASP holds for no one — in
 // system:overpaid or system:unmatched — as the VASP's income in
 // system:fees: the platform decided to keep it rather than refund it.

@@ -123,3 +123,41 @@ func TestKeep(t *testing.T) {
 		audit(t, l, db)
 	})
 }
+
+// TestBySystemAccount: every known system account comes first, in
+// ledger.SystemAccounts' order and even without balances; an account the ledger
+// holds postings of but vaspd does not book to follows, in the order met;
+// each account's currencies stay together.
+func TestBySystemAccount(t *testing.T) {
+	other := ledger.Account("system:legacy")
+	got := ledger.BySystemAccount([]ledger.Balance{
+		{Account: ledger.Fees, Currency: "EUR", Amount: 5},
+		{Account: ledger.Fees, Currency: "USD", Amount: 7},
+		{Account: other, Currency: "USD", Amount: -3},
+		{Account: ledger.Node, Currency: ledger.BTC, Amount: 1000},
+	})
+	if len(got) != len(ledger.SystemAccounts)+1 {
+		t.Fatalf("%d accounts, want %d: %+v", len(got), len(ledger.SystemAccounts)+1, got)
+	}
+	for i, a := range ledger.SystemAccounts {
+		if got[i].Account != a {
+			t.Fatalf("account %d is %s, want %s", i, got[i].Account, a)
+		}
+	}
+	byAccount := map[ledger.Account][]ledger.Balance{}
+	for _, a := range got {
+		byAccount[a.Account] = a.Balances
+	}
+	if last := got[len(got)-1]; last.Account != other || len(last.Balances) != 1 || last.Balances[0].Amount != -3 {
+		t.Fatalf("the unknown account: %+v", last)
+	}
+	if fees := byAccount[ledger.Fees]; len(fees) != 2 || fees[0].Currency != "EUR" || fees[1].Currency != "USD" {
+		t.Fatalf("fees: %+v", fees)
+	}
+	if node := byAccount[ledger.Node]; len(node) != 1 || node[0].Amount != 1000 {
+		t.Fatalf("node: %+v", node)
+	}
+	if fx := byAccount[ledger.FX]; len(fx) != 0 {
+		t.Fatalf("fx never used, has %+v", fx)
+	}
+}

@@ -49,19 +49,12 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	out := struct {
 		Accounts []account `json:"accounts"`
 	}{Accounts: []account{}}
-	index := map[ledger.Account]int{}
-	for _, a := range ledger.SystemAccounts {
-		index[a] = len(out.Accounts)
-		out.Accounts = append(out.Accounts, account{Account: string(a), Balances: []balance{}})
-	}
-	for _, b := range bs {
-		i, ok := index[b.Account]
-		if !ok {
-			i = len(out.Accounts)
-			index[b.Account] = i
-			out.Accounts = append(out.Accounts, account{Account: string(b.Account), Balances: []balance{}})
+	for _, a := range ledger.BySystemAccount(bs) {
+		acc := account{Account: string(a.Account), Balances: []balance{}}
+		for _, b := range a.Balances {
+			acc.Balances = append(acc.Balances, balance{Currency: b.Currency, Amount: b.Amount})
 		}
-		out.Accounts[i].Balances = append(out.Accounts[i].Balances, balance{Currency: b.Currency, Amount: b.Amount})
+		out.Accounts = append(out.Accounts, acc)
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
