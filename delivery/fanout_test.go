@@ -276,14 +276,46 @@ func TestOldestPendingCountsFanOuts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := -1.0
+		got, backlog := -1.0, -1.0
 		for _, f := range fams {
-			if f.GetName() == "vaspd_webhook_oldest_pending_seconds" {
+			switch f.GetName() {
+			case "vaspd_webhook_oldest_pending_seconds":
 				got = f.GetMetric()[0].GetGauge().GetValue()
+			case "vaspd_webhook_backlog":
+				backlog = f.GetMetric()[0].GetGauge().GetValue()
 			}
 		}
 		if got != 120 {
 			t.Fatalf("oldest pending: %v s, want 120", got)
 		}
+		// Neither delivery is written yet; both are owed.
+		if backlog != 2 {
+			t.Fatalf("backlog: %v, want 2 (the fan-out's unwritten deliveries)", backlog)
+		}
+		// Once the fan-out has written one of them, that one counts as a
+		// delivery row and the other as owed: still two, never three.
+		if _, _, err := s.fanOutStep(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		s.refreshGauges(context.Background())
+		if b := gaugeValue(t, reg, "vaspd_webhook_backlog"); b != 2 {
+			t.Fatalf("backlog after one chunk: %v, want 2", b)
+		}
 	})
+}
+
+// gaugeValue is the value of the unlabelled gauge name in reg.
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == name {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no gauge %s", name)
+	return 0
 }

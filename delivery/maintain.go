@@ -49,11 +49,17 @@ func (s *Service) refreshGauges(ctx context.Context) {
 	}
 	// An event whose deliveries the fan-out has not all written yet is
 	// pending too: normally for milliseconds, but a fan-out that keeps
-	// failing must show in the age.
+	// failing, or an event to thousands of endpoints, must show in both
+	// gauges. Its unwritten deliveries are the endpoints listed (one more
+	// than the commas) less those written; an endpoint deleted since is
+	// counted until the fan-out passes it.
+	var owed int64
 	var oldestFanOut *int64
-	if err := s.db.QueryRowContext(ctx, `SELECT MIN(created_at) FROM webhook_fanouts`).Scan(&oldestFanOut); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(LENGTH(endpoints) - LENGTH(REPLACE(endpoints, ',', '')) + 1 - written), 0),
+		MIN(created_at) FROM webhook_fanouts`).Scan(&owed, &oldestFanOut); err != nil {
 		return
 	}
+	n += max(owed, 0)
 	if oldestFanOut != nil && *oldestFanOut > 0 && (oldest == nil || *oldest == 0 || *oldestFanOut < *oldest) {
 		oldest = oldestFanOut
 	}

@@ -36,7 +36,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"class"}),
 		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vaspd_webhook_backlog",
-			Help: "Deliveries pending (waiting, due or in flight), including those of disabled endpoints.",
+			Help: "Deliveries pending (waiting, due or in flight), including those of disabled endpoints and those a wide event's fan-out has yet to write.",
 		}),
 		oldest: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vaspd_webhook_oldest_pending_seconds",
