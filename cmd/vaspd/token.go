@@ -10,6 +10,7 @@ import (
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/auth"
+	"github.com/vaspd/vaspd/internal/daemon"
 )
 
 // tokenListPage is how many tokens `token list` reads at a time (a
@@ -46,7 +47,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var p []vaspd.Permission
 	// The flags are checked before the database is opened: a bad one is a
 	// usage error (exit code 2), and a typo never reaches the database.
-	check := func() error {
+	check := func(daemon.Config) error {
 		var bad string
 		switch sub {
 		case "create":
