@@ -83,7 +83,11 @@ func Backup(ctx context.Context, db *store.DB, path string, replace bool) (Backu
 	dir := filepath.Dir(abs)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(abs)+".tmp-*")
 	if err != nil {
-		return BackupInfo{}, fmt.Errorf("create backup file in %s: %w", dir, err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) { // not the temporary file's name, which means nothing to the reader
+			err = pe.Err
+		}
+		return BackupInfo{}, fmt.Errorf("create the backup in %s: %w", dir, err)
 	}
 	tmp := f.Name()
 	if err := f.Close(); err != nil {

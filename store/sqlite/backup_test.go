@@ -204,6 +204,18 @@ func TestBackupRefusesExisting(t *testing.T) {
 	}
 }
 
+// TestBackupIntoMissingDirectory: the error names the directory, not the
+// temporary file that could not be made in it.
+func TestBackupIntoMissingDirectory(t *testing.T) {
+	dir := t.TempDir()
+	db := openMigrated(t, filepath.Join(dir, "live.db"))
+	missing := filepath.Join(dir, "nodir")
+	_, err := Backup(context.Background(), db, filepath.Join(missing, "backup.db"), false)
+	if err == nil || !strings.Contains(err.Error(), missing+": no such file or directory") || strings.Contains(err.Error(), ".tmp-") {
+		t.Errorf("backup into a missing directory: %v, want an error naming %s alone", err, missing)
+	}
+}
+
 // TestBackupRefusesLiveDatabase: the live database and its -wal and -shm
 // (and the server's lock file) are never a backup's path, however they are
 // named: directly, relatively, through a symbolic link, with replace set.
