@@ -10,7 +10,7 @@ import (
 	"github.com/vaspd/vaspd/store"
 )
 
-// openLocalDB is how `vaspd token`, `keys` and `ledger` reach the local
+// openLocalDB is how `vaspd token`, `keys`, `ledger` and `backup` reach the local
 // installation: it loads cmd's settings as serve does (loadConfig, with
 // extra's flags) and opens the database they name once, without retrying
 // and never migrating (daemon.OpenDB refuses a database that is not at

@@ -3,6 +3,8 @@
 //	vaspd serve                 run the server (SQLite in ./vaspd-data by default)
 //	vaspd token create …        create a platform-API token against the local database
 //	vaspd keys show|forget      show or forget the UMA public keys recorded in the database
+//	vaspd ledger accounts       print the balances of the VASP's own ledger accounts
+//	vaspd backup --to PATH      write a consistent copy of the SQLite database, beside a running server
 //	vaspd webhooks …            manage webhook endpoints and deliveries through the API
 //	vaspd demo                  two VASPs on loopback pay each other, step by step
 //	vaspd version               print the version
@@ -38,6 +40,7 @@ func commands() []command {
 		{"token", "manage platform-API tokens (token create|list|delete)", runToken},
 		{"keys", "show or forget the UMA public keys recorded in the database (keys show|forget)", runKeys},
 		{"ledger", "show the balances of the VASP's own ledger accounts (ledger accounts)", runLedger},
+		{"backup", "write a consistent copy of the SQLite database, beside a running server (backup --to PATH)", runBackup},
 		{"webhooks", "manage webhooks through the API (webhooks endpoints|deliveries|replay|test|config …)", runWebhooks},
 		{"demo", "run two VASPs on loopback and pay $bob €10 from $alice's dollars, step by step", runDemo},
 		{"version", "print the version", func(_ context.Context, args []string, stdout, stderr io.Writer) error {

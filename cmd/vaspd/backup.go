@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/vaspd/vaspd/internal/daemon"
+	"github.com/vaspd/vaspd/store/sqlite"
+)
+
+// runBackup is `vaspd backup --to PATH`: a consistent copy of the local
+// SQLite database, taken while a server may run on it (sqlite.Backup reads
+// one snapshot and takes no lock of the server's). It opens the database
+// as the other local-database commands do (openLocalDB: never migrating,
+// only at exactly this binary's migrations), so a copy is always of a
+// schema this binary knows. PostgreSQL has its own tools, which this
+// command points at rather than imitates.
+func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	const usage = "Usage: vaspd backup --to PATH [--force] [flags]"
+	var to string
+	var force bool
+	check := func(cfg daemon.Config) error {
+		if !cfg.OnSQLite() {
+			printPgDumpHint(stderr, cfg.DatabaseURL, to)
+			return errUsage
+		}
+		if to == "" {
+			fmt.Fprintf(stderr, "vaspd backup: --to PATH is required (the file to write)\n%s\n", usage)
+			return errUsage
+		}
+		return nil
+	}
+	_, db, err := openLocalDB(ctx, "backup", args, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&to, "to", "", "the file to write the backup to, in a directory that exists (required)")
+		fs.BoolVar(&force, "force", false, "replace the file at --to if there is one")
+	}, check)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	info, err := sqlite.Backup(ctx, db, to, force)
+	if errors.Is(err, sqlite.ErrBackupExists) {
+		return fmt.Errorf("%w: pass --force to replace it", err)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: %d bytes, migration %04d\n", info.Path, info.Size, info.Migration)
+	return nil
+}
+
+// printPgDumpHint says how to back up a PostgreSQL database instead, with
+// a pg_dump command to start from. The URL in it has no password: the
+// setting's user:password and libpq's password parameter are dropped (the
+// password belongs in PGPASSWORD or ~/.pgpass, not in a shell's history),
+// and so is every parameter libpq does not take (pgx's pool_* and the like,
+// which pg_dump would refuse).
+func printPgDumpHint(w io.Writer, databaseURL, to string) {
+	if to == "" {
+		to = "vaspd.dump"
+	}
+	fmt.Fprintln(w, "vaspd backup copies SQLite databases; this deployment is on PostgreSQL: back it up with pg_dump")
+	fmt.Fprintln(w, "(or your provider's backups), for example:")
+	fmt.Fprintf(w, "  pg_dump --format=custom --file=%s %s\n", shellQuote(to), shellQuote(pgDumpURL(databaseURL)))
+	fmt.Fprintln(w, "pg_dump reads the password from PGPASSWORD or ~/.pgpass; restore with pg_restore.")
+}
+
+// libpqParams are the connection parameters kept in pg_dump's URL: those
+// libpq takes that hold no secret.
+var libpqParams = map[string]bool{
+	"host": true, "hostaddr": true, "port": true, "dbname": true, "user": true, "service": true,
+	"sslmode": true, "sslrootcert": true, "sslcert": true, "sslkey": true, "sslcrl": true,
+	"connect_timeout": true, "target_session_attrs": true,
+}
+
+// pgDumpURL is databaseURL without its password and the parameters libpq
+// would not take, or a placeholder if it cannot be taken apart.
+func pgDumpURL(databaseURL string) string {
+	u, err := url.Parse(databaseURL)
+	if err != nil || u.Host == "" {
+		return "postgres://USER@HOST:5432/DATABASE"
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	q := u.Query()
+	for k := range q {
+		if !libpqParams[k] {
+			q.Del(k)
+		}
+	}
+	u.RawQuery = q.Encode()
+	u.Fragment = ""
+	return u.String()
+}
+
+var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_./:@%+=,-]+$`)
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if shellSafe.MatchString(s) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
