@@ -22,6 +22,12 @@ func (s *Server) MountPayments(v *vasp.Service) {
 	s.Handle("POST /quotes", vaspd.PermTransact, h.createQuote)
 	s.Handle("GET /quotes/{quoteId}", vaspd.PermView, h.getQuote)
 	s.Handle("POST /quotes/{quoteId}/execute", vaspd.PermTransact, h.executeQuote)
+	// UMAaaS funds a quote by a bank transfer, or from the platform's FBO
+	// account with fboConfirm; vaspd's quotes are funded from the user's
+	// balance, which is what execute does. A client written against
+	// UMAaaS that confirms gets execute itself: the same handler, so the
+	// two cannot drift, and one claim on the quote, so they never pay twice.
+	s.Handle("POST /fbo/confirm/{quoteId}", vaspd.PermTransact, h.executeQuote)
 	s.Handle("POST /quotes/{quoteId}/refresh", vaspd.PermTransact, h.refreshQuote)
 	s.Handle("POST /quotes/{quoteId}/retry", vaspd.PermTransact, h.retryQuote)
 	s.Handle("GET /transactions", vaspd.PermView, h.listTransactions)

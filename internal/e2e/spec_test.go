@@ -142,11 +142,11 @@ func str(t *testing.T, b []byte, field string) string {
 }
 
 // TestSpecConformance drives two daemons through every platform API
-// operation vaspd shares with UMAaaS (users, lookup, quotes, execute, retry,
-// transactions incoming and outgoing, completed, rejected and failed,
-// invitations, tokens, config, test webhook, bulk upload, error answers)
-// and checks each answer and each webhook against the UMAaaS OpenAPI
-// document.
+// operation vaspd shares with UMAaaS (users, lookup, quotes, FBO confirm
+// and execute, retry, transactions incoming and outgoing, completed,
+// rejected and failed, invitations, tokens, config, test webhook, bulk
+// upload, error answers) and checks each answer and each webhook against
+// the UMAaaS OpenAPI document.
 func TestSpecConformance(t *testing.T) {
 	spec := specschema.Shared(t)
 	each(t, func(t *testing.T, db dbKind) {
@@ -185,9 +185,14 @@ func TestSpecConformance(t *testing.T) {
 		q := r.check(a, "POST", "/quotes", "/quotes", quoteBody(str(t, lookup, "lookupId")), 201)
 		quoteID := str(t, q, "quoteId")
 		r.check(a, "GET", "/quotes/{quoteId}", "/quotes/"+quoteID, nil, 200)
-		// UMAaaS has no execute (a bank transfer funds the quote); vaspd's
-		// answers the transaction.
-		sent := r.check(a, "POST", "#OutgoingTransaction", "/quotes/"+quoteID+"/execute", nil, 200)
+		// UMAaaS funds a quote by a bank transfer or, from an FBO
+		// account, by fboConfirm, which vaspd serves as its execute.
+		sent := r.check(a, "POST", "/fbo/confirm/{quoteId}", "/fbo/confirm/"+quoteID, nil, 200)
+		// UMAaaS has no execute; vaspd's answers the transaction, here the
+		// one the confirm made.
+		if again := r.check(a, "POST", "#OutgoingTransaction", "/quotes/"+quoteID+"/execute", nil, 200); str(t, again, "id") != str(t, sent, "id") {
+			t.Fatalf("execute after confirm: %s, confirm answered %s", again, sent)
+		}
 		r.check(a, "GET", "/quotes/{quoteId}", "/quotes/"+quoteID, nil, 200)
 		r.check(a, "GET", "/transactions/{transactionId}", "/transactions/"+str(t, sent, "id"), nil, 200)
 		eventually(t, "bob credited", func() bool { return b.balance(bob.ID, "EUR") == 3_00 })
