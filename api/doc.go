@@ -14,6 +14,9 @@
 //     unknown fields rejected, one value only.
 //   - Lists use ListParams and NewPage: ?limit (1–100, default 20) and
 //     ?cursor, answered as {data, hasMore, nextCursor}.
+//   - A UMAaaS operation vaspd does not serve is still routed, to a 501
+//     NOT_IMPLEMENTED saying what to use instead (unimplemented.go), so
+//     that a client built on UMAaaS is not left with an unknown path's 404.
 //   - Authentication is HTTP Basic with clientId:clientSecret (package auth).
 //     A browser's cross-origin request that could change something is
 //     refused first (crossorigin.go): browsers send cached Basic

@@ -81,7 +81,8 @@ func answerWithin(w http.ResponseWriter, d time.Duration) {
 type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 // New builds a server with the operations routes and, when Tokens is set,
-// the token routes.
+// the token routes and the 501 answers of the UMAaaS operations vaspd does
+// not serve (unimplemented.go).
 func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -119,6 +120,7 @@ func New(opts Options) *Server {
 	}))
 	if opts.Tokens != nil {
 		s.tokenRoutes()
+		s.unimplementedRoutes()
 	}
 	return s
 }

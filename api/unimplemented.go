@@ -1,0 +1,43 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/vaspd/vaspd"
+)
+
+// unimplemented lists the UMAaaS operations vaspd does not serve, with the
+// permission each would need and what vaspd offers instead. They are
+// routed, rather than left to the catch-all's 404, so that a client built
+// on UMAaaS is told the call is known and will not work here (501
+// NOT_IMPLEMENTED, a code of the document's Error501), and what to do.
+var unimplemented = []struct {
+	pattern string
+	perm    vaspd.Permission
+	message string
+}{
+	// UMAaaS's sandbox is a second environment with simulated bank
+	// transfers and test counterparties; vaspd's money is test money
+	// already, on the embedded node's regtest network.
+	{"POST /sandbox/send", vaspd.PermTransact, "POST /sandbox/send is not implemented: vaspd has no sandbox environment, " +
+		"and no bank transfer funds its quotes. Credit a user with POST /users/{id}/deposits and pay a quote from that " +
+		"balance with POST /quotes/{id}/execute (or POST /fbo/confirm/{quoteId}); run `vaspd demo` to see a whole " +
+		"payment between two vaspd instances on the embedded Lightning node's test network"},
+	{"POST /sandbox/receive", vaspd.PermTransact, "POST /sandbox/receive is not implemented: vaspd has no sandbox " +
+		"environment. Pay this vaspd from another one over the embedded Lightning node's devnet (--devnet-secret, " +
+		"--devnet-peers), as `vaspd demo` does between two; POST /users/{id}/deposits credits a user directly"},
+	// UMAaaS's providers are its other customers; a self-hosted VASP has
+	// no such list to give.
+	{"GET /uma-providers", vaspd.PermView, "GET /uma-providers is not implemented: vaspd is a self-hosted VASP with " +
+		"no directory of UMA providers. Look a receiver up with GET /receiver/{receiverUmaAddress}, and choose the " +
+		"VASPs you deal with with the counterparty-allow and counterparty-deny settings"},
+}
+
+// unimplementedRoutes answers each unimplemented operation, after
+// authentication and its permission like any platform route, with 501.
+func (s *Server) unimplementedRoutes() {
+	for _, u := range unimplemented {
+		err := vaspd.Errorf(http.StatusNotImplemented, vaspd.CodeNotImplemented, "%s", u.message)
+		s.Handle(u.pattern, u.perm, func(w http.ResponseWriter, r *http.Request) error { return err })
+	}
+}

@@ -1,0 +1,79 @@
+package api_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/internal/specschema"
+	"github.com/vaspd/vaspd/store/storetest"
+)
+
+// TestUnimplementedUMAaaSRoutes: the UMAaaS operations vaspd does not
+// serve answer an authenticated client 501 NOT_IMPLEMENTED, saying what
+// vaspd offers instead, rather than the 404 of a route nobody knows: a
+// client built on UMAaaS learns that the call is known and will not work.
+func TestUnimplementedUMAaaSRoutes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, storetest.SQLite(t), nil)
+	spec := specschema.IfShared(t)
+	for _, c := range []struct {
+		method, path, body string
+		perm               vaspd.Permission // what the operation would need
+		hints              []string         // what the message must offer instead
+	}{
+		{"POST", "/sandbox/send", `{"reference":"Quote:x","currencyCode":"USD","currencyAmount":100}`, vaspd.PermTransact,
+			[]string{"vaspd demo", "POST /users/{id}/deposits", "/execute"}},
+		{"POST", "/sandbox/receive", `{"senderUmaAddress":"$a@b.c","receivingCurrencyCode":"USD","receivingCurrencyAmount":1}`, vaspd.PermTransact,
+			[]string{"vaspd demo", "devnet", "POST /users/{id}/deposits"}},
+		{"GET", "/uma-providers?countryCode=US&limit=5", "", vaspd.PermView,
+			[]string{"self-hosted", "no directory", "counterparty-allow"}},
+	} {
+		t.Run(c.method+" "+c.path, func(t *testing.T) {
+			ct := ""
+			if c.body != "" {
+				ct = "application/json"
+			}
+			// Authenticated like every platform route, first.
+			st, body, _ := f.send(t, c.method, c.path, nil, ct, c.body)
+			wantError(t, st, body, 401, vaspd.CodeUnauthorized)
+
+			st, body, h := f.send(t, c.method, c.path, &f.admin, ct, c.body)
+			wantError(t, st, body, 501, vaspd.CodeNotImplemented)
+			msg, _ := body["message"].(string)
+			for _, hint := range c.hints {
+				if !strings.Contains(msg, hint) {
+					t.Errorf("message %q does not mention %q", msg, hint)
+				}
+			}
+			if h.Get("Cache-Control") != "no-store" {
+				t.Errorf("Cache-Control %q", h.Get("Cache-Control"))
+			}
+			if spec != nil {
+				raw, _ := json.Marshal(body)
+				if r := spec.CheckNamed("Error501", raw); !r.OK() {
+					t.Errorf("answer breaks the UMAaaS Error501 schema:\n%s\n%s", r, raw)
+				}
+			}
+
+			// With the viewer's token: refused for want of the permission
+			// the operation needs, as UMAaaS would, or told as the admin.
+			st, body, _ = f.send(t, c.method, c.path, &f.viewer, ct, c.body)
+			if c.perm == vaspd.PermView {
+				wantError(t, st, body, 501, vaspd.CodeNotImplemented)
+			} else {
+				wantError(t, st, body, 403, vaspd.CodeForbidden)
+			}
+		})
+	}
+	// A wrong method is a 405 naming the one served, as elsewhere.
+	st, body, h := f.send(t, "GET", "/sandbox/send", &f.admin, "", "")
+	wantError(t, st, body, 405, vaspd.CodeMethodNotAllowed)
+	if got := h.Get("Allow"); got != "POST" {
+		t.Errorf("Allow %q", got)
+	}
+	// Other paths under /sandbox are no routes of UMAaaS either.
+	st, body, _ = f.send(t, "POST", "/sandbox/other", &f.admin, "", "")
+	wantError(t, st, body, 404, vaspd.CodeNotFound)
+}
