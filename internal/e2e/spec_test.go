@@ -8,6 +8,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -111,6 +112,37 @@ func (r *specRun) report(what string, body []byte, res specschema.Result) {
 	}
 }
 
+// pathParam is a parameter in an operation's path ("{userId}").
+var pathParam = regexp.MustCompile(`\{[^}/]+\}`)
+
+// routed checks that p routes every operation of the document: sent with
+// its method, "x" for each path parameter and no body, none may answer
+// what an unknown path or method does (404 NOT_FOUND, 405) or fail (5xx);
+// one vaspd does not serve answers 501 NOT_IMPLEMENTED (Error501). No
+// request carries what its operation could act on, so nothing changes but
+// that the test webhook is sent once more.
+func (r *specRun) routed(p *vaspProc) {
+	r.t.Helper()
+	for _, op := range r.spec.Operations() {
+		path := pathParam.ReplaceAllString(op.Path, "x")
+		status, b := r.do(p, op.Method, path, nil)
+		var e struct{ Code string }
+		_ = json.Unmarshal(b, &e)
+		what := fmt.Sprintf("%s (%s %s) → %d", op.ID, op.Method, path, status)
+		switch {
+		case status == http.StatusNotImplemented:
+			r.report(what, b, r.spec.CheckNamed("Error501", b))
+			if e.Code != "NOT_IMPLEMENTED" {
+				r.t.Errorf("%s: %s, want NOT_IMPLEMENTED", what, b)
+			}
+		case status == http.StatusNotFound && e.Code == "NOT_FOUND", status == http.StatusMethodNotAllowed:
+			r.t.Errorf("%s: not routed: %s", what, b)
+		case status >= 500:
+			r.t.Errorf("%s: %s", what, b)
+		}
+	}
+}
+
 // hooks checks every webhook p's platform received.
 func (r *specRun) hooks(p *vaspProc) map[string]int {
 	r.t.Helper()
@@ -146,7 +178,8 @@ func str(t *testing.T, b []byte, field string) string {
 // and execute, retry, transactions incoming and outgoing, completed,
 // rejected and failed, invitations, tokens, config, test webhook, bulk
 // upload, error answers) and checks each answer and each webhook against
-// the UMAaaS OpenAPI document.
+// the UMAaaS OpenAPI document; then that every operation of the document
+// is routed, served or refused with 501 NOT_IMPLEMENTED (routed).
 func TestSpecConformance(t *testing.T) {
 	spec := specschema.Shared(t)
 	each(t, func(t *testing.T, db dbKind) {
@@ -346,6 +379,8 @@ func TestSpecConformance(t *testing.T) {
 			t.Fatalf("GET /users without credentials: %d %s", resp.StatusCode, body)
 		}
 		r.report("GET /users without credentials", body, spec.CheckResponse("GET", "/users", resp.StatusCode, body))
+
+		r.routed(a)
 
 		ka, kb := r.hooks(a), r.hooks(b)
 		for kind, p := range map[string]map[string]int{

@@ -150,6 +150,36 @@ func (s *Spec) Enum(name, prop string) []string {
 	return out
 }
 
+// Operation is one operation of the document: its method (upper case),
+// its path as the document writes it ("/users/{userId}") and its
+// operationId.
+type Operation struct{ Method, Path, ID string }
+
+// Operations lists the document's operations, by path, then method.
+func (s *Spec) Operations() []Operation {
+	paths, _ := s.root["paths"].(map[string]any)
+	var out []Operation
+	for path, item := range paths {
+		ops, _ := item.(map[string]any)
+		for method, op := range ops {
+			switch method {
+			case "get", "put", "post", "delete", "options", "head", "patch", "trace":
+			default:
+				continue // a path item's parameters, summary, servers
+			}
+			id, _ := dig(op, "operationId").(string)
+			out = append(out, Operation{Method: strings.ToUpper(method), Path: path, ID: id})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Path != out[j].Path {
+			return out[i].Path < out[j].Path
+		}
+		return out[i].Method < out[j].Method
+	})
+	return out
+}
+
 // ResponseSchema is the JSON schema of an operation's answer with this
 // status (path as the document writes it, e.g. "/users/{userId}"), or nil
 // when the operation declares no such answer.

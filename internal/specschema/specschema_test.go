@@ -84,3 +84,29 @@ func TestCheckerRefuses(t *testing.T) {
 		t.Error("a code outside Error404's enum passed")
 	}
 }
+
+// TestOperations: the document's operations are listed whole, each with
+// its operationId, those vaspd routes only to refuse them included.
+func TestOperations(t *testing.T) {
+	ops := Shared(t).Operations()
+	byID := map[string]Operation{}
+	for _, op := range ops {
+		if op.ID == "" || byID[op.ID] != (Operation{}) {
+			t.Errorf("%s %s: operationId %q missing or repeated", op.Method, op.Path, op.ID)
+		}
+		byID[op.ID] = op
+	}
+	for id, want := range map[string]Operation{
+		"fboConfirm":               {"POST", "/fbo/confirm/{quoteId}", "fboConfirm"},
+		"getAvailableUmaProviders": {"GET", "/uma-providers", "getAvailableUmaProviders"},
+		"updateUserById":           {"PATCH", "/users/{userId}", "updateUserById"},
+		"deleteTokenById":          {"DELETE", "/tokens/{tokenId}", "deleteTokenById"},
+	} {
+		if byID[id] != want {
+			t.Errorf("%s: %+v, want %+v", id, byID[id], want)
+		}
+	}
+	if len(ops) < 30 {
+		t.Fatalf("%d operations, want the document's 30 or more: %v", len(ops), ops)
+	}
+}
