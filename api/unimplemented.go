@@ -17,8 +17,8 @@ var unimplemented = []struct {
 	message string
 }{
 	// UMAaaS's sandbox is a second environment with simulated bank
-	// transfers and test counterparties; vaspd's money is test money
-	// already, on the embedded node's regtest network.
+	// transfers and test counterparties; vaspd has one environment, whose
+	// money is test money when it runs on the embedded node's devnet.
 	{"POST /sandbox/send", vaspd.PermTransact, "POST /sandbox/send is not implemented: vaspd has no sandbox environment, " +
 		"and no bank transfer funds its quotes. Credit a user with POST /users/{id}/deposits and pay a quote from that " +
 		"balance with POST /quotes/{id}/execute (or POST /fbo/confirm/{quoteId}); run `vaspd demo` to see a whole " +
