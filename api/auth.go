@@ -29,7 +29,7 @@ func (s *Server) authenticate(perm vaspd.Permission, h HandlerFunc) HandlerFunc 
 		if s.opts.Tokens == nil {
 			return vaspd.Errorf(http.StatusServiceUnavailable, vaspd.CodeUnavailable, "the database is not ready yet")
 		}
-		client := clientKey(r.RemoteAddr)
+		client := s.proxies.clientKey(r)
 		if d := s.limit.wait(client); d > 0 {
 			w.Header().Set("Retry-After", strconv.FormatInt(seconds(d), 10))
 			return vaspd.Errorf(http.StatusTooManyRequests, vaspd.CodeTooManyAuthFailures,

@@ -3,8 +3,6 @@ package api
 import (
 	"container/list"
 	"log/slog"
-	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -21,12 +19,15 @@ import (
 // bounds the work. A success neither counts nor refills, so a client that
 // does not fail is never throttled.
 //
-// A client is the connection's address (RemoteAddr): vaspd has no setting
-// that trusts a proxy's X-Forwarded-For, which anyone can write. An IPv6
-// client is its /64, which one host commonly holds whole, so that walking
-// addresses within it gains nothing. Behind a reverse proxy every client has
-// the proxy's address and throttles the others; such a deployment limits
-// at the proxy and turns this off (api-auth-failure-limit 0).
+// A client is the request's client address (clientaddr.go): the
+// connection's peer, or, from a reverse proxy the operator trusts
+// (api-trusted-proxies), the client its X-Forwarded-For names, so that
+// behind a proxy one client's failures throttle that client alone. With no
+// proxy trusted (the default) a proxy's clients all have its address and
+// one throttles the others: name the proxy, or limit at the proxy and turn
+// this off (api-auth-failure-limit 0). An IPv6 client is its /64, which
+// one host commonly holds whole, so that walking addresses within it gains
+// nothing.
 
 // DefaultAuthFailuresPerMinute is Options.AuthFailuresPerMinute's default.
 const DefaultAuthFailuresPerMinute = 10
@@ -141,21 +142,4 @@ func (l *authLimiter) forget(el *list.Element) {
 // that waits as told is let through.
 func seconds(d time.Duration) int64 {
 	return int64((d + time.Second - 1) / time.Second)
-}
-
-// clientKey is the client a connection's address (RemoteAddr) belongs to:
-// an IPv4 address (an IPv4-mapped IPv6 one as IPv4), or an IPv6 address's
-// /64. An address that is not host:port (a listener other than TCP) is
-// its own key.
-func clientKey(remoteAddr string) string {
-	ap, err := netip.ParseAddrPort(remoteAddr)
-	if err != nil {
-		return vaspd.Truncate(strings.TrimSpace(remoteAddr), 100)
-	}
-	a := ap.Addr().Unmap().WithZone("")
-	if a.Is4() {
-		return a.String()
-	}
-	p, _ := a.Prefix(64)
-	return p.String()
 }

@@ -3,11 +3,18 @@ package api
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/vaspd/vaspd"
 )
+
+// peerKey is the limiter's key of a request from the peer remoteAddr, no
+// proxy trusted.
+func peerKey(remoteAddr string) string {
+	return trustedProxies(nil).clientKey(&http.Request{RemoteAddr: remoteAddr})
+}
 
 func TestClientKey(t *testing.T) {
 	for addr, want := range map[string]string{
@@ -25,7 +32,7 @@ func TestClientKey(t *testing.T) {
 		"[2001:DB8:0:0:0:0:0:1]:65535":   "2001:db8::/64",
 		"[2001:db8:aaaa:bbbb:cccc::]:80": "2001:db8:aaaa:bbbb::/64",
 	} {
-		if got := clientKey(addr); got != want {
+		if got := peerKey(addr); got != want {
 			t.Errorf("clientKey(%q) = %q, want %q", addr, got, want)
 		}
 	}
@@ -37,16 +44,16 @@ func TestAuthLimiterGroupsIPv6By64(t *testing.T) {
 	clock := vaspd.NewFakeClock(time.Unix(1_700_000_000, 0))
 	l := newAuthLimiter(clock, slog.New(slog.DiscardHandler), 5, 100)
 	for i := range 5 {
-		k := clientKey(fmt.Sprintf("[2001:db8:1:2::%x]:1", i+1))
+		k := peerKey(fmt.Sprintf("[2001:db8:1:2::%x]:1", i+1))
 		if l.wait(k) != 0 {
 			t.Fatalf("attempt %d throttled", i)
 		}
 		l.failed(k)
 	}
-	if l.wait(clientKey("[2001:db8:1:2:dead:beef:0:1]:1")) == 0 {
+	if l.wait(peerKey("[2001:db8:1:2:dead:beef:0:1]:1")) == 0 {
 		t.Fatal("another address of the /64 is not throttled")
 	}
-	if l.wait(clientKey("[2001:db8:1:3::1]:1")) != 0 {
+	if l.wait(peerKey("[2001:db8:1:3::1]:1")) != 0 {
 		t.Fatal("another /64 is throttled")
 	}
 }
@@ -57,7 +64,7 @@ func TestAuthLimiterGroupsIPv6By64(t *testing.T) {
 func TestAuthLimiterBounded(t *testing.T) {
 	clock := vaspd.NewFakeClock(time.Unix(1_700_000_000, 0))
 	l := newAuthLimiter(clock, slog.New(slog.DiscardHandler), 2, 50)
-	key := func(i int) string { return clientKey(fmt.Sprintf("[2001:db8:%x:%x::1]:1", i>>16, i&0xffff)) }
+	key := func(i int) string { return peerKey(fmt.Sprintf("[2001:db8:%x:%x::1]:1", i>>16, i&0xffff)) }
 	for i := range 1000 {
 		l.failed(key(i))
 		l.failed(key(i))

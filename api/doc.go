@@ -21,7 +21,9 @@
 //     A browser's cross-origin request that could change something is
 //     refused first (crossorigin.go): browsers send cached Basic
 //     credentials with other sites' form posts. Failed authentications
-//     are limited per client address (authlimit.go).
+//     are limited per client address (authlimit.go): the connection's
+//     peer, or, from a trusted reverse proxy (Options.TrustedProxies),
+//     the client its X-Forwarded-For names (clientaddr.go).
 //
 // Every request gets an id (X-Request-Id, accepted from the client when sane),
 // a structured log line and a latency observation labelled by route pattern

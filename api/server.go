@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -43,6 +44,12 @@ type Options struct {
 	// client address (authlimit.go): 0 is DefaultAuthFailuresPerMinute,
 	// a negative value no limit.
 	AuthFailuresPerMinute int
+
+	// TrustedProxies are the reverse proxies (addresses and networks,
+	// as ParseTrustedProxy gives them) whose X-Forwarded-For names the
+	// client (clientaddr.go); none, the default, believes no
+	// X-Forwarded-For. New panics on a prefix that is not valid.
+	TrustedProxies []netip.Prefix
 }
 
 // Server routes and serves vaspd's HTTP API. Build it with New, add feature
@@ -54,6 +61,7 @@ type Server struct {
 	metrics *httpMetrics
 	csrf    *http.CrossOriginProtection
 	limit   *authLimiter
+	proxies trustedProxies
 }
 
 // WriteTimeout is the http.Server's WriteTimeout vaspd serves with
@@ -97,8 +105,9 @@ func New(opts Options) *Server {
 		opts.AuthFailuresPerMinute = DefaultAuthFailuresPerMinute
 	}
 	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), metrics: newHTTPMetrics(opts.Registry),
-		csrf:  newCrossOrigin(opts.TrustedOrigins),
-		limit: newAuthLimiter(opts.Clock, opts.Logger, opts.AuthFailuresPerMinute, maxAuthClients)}
+		csrf:    newCrossOrigin(opts.TrustedOrigins),
+		limit:   newAuthLimiter(opts.Clock, opts.Logger, opts.AuthFailuresPerMinute, maxAuthClients),
+		proxies: newTrustedProxies(opts.TrustedProxies)}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	metrics := promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry})
