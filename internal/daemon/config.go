@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -36,6 +37,7 @@ type Config struct {
 	MetricsPublic   bool
 	TrustedOrigins  string // comma-separated
 	AuthFailures    int    // per client address per minute; 0: no limit
+	TrustedProxies  string // comma-separated addresses and CIDR networks
 
 	SigningKeyFile    string
 	EncryptionKeyFile string
@@ -48,6 +50,7 @@ type Config struct {
 	signingKey     []byte
 	encryptionKey  []byte
 	trustedOrigins []string
+	trustedProxies []netip.Prefix
 }
 
 // DefaultShutdownTimeout is shutdown-timeout's default, also taken for 0;
@@ -71,7 +74,8 @@ func (c *Config) Declare(s *config.Set) {
 	s.Duration(&c.DBRetryTimeout, "db-retry-timeout", 0, "give up if the database stays unreachable this long at start (0 = keep retrying)")
 	s.Bool(&c.MetricsPublic, "metrics-public", false, "serve /metrics to anyone; by default it needs an API token with VIEW, as it tells the business's volumes")
 	s.String(&c.TrustedOrigins, "api-trusted-origins", "", "comma-separated origins (https://dash.example.com) whose web pages may make state-changing platform API requests through a browser; other browser cross-origin POST/PATCH/DELETE requests are refused (CSRF); a bad or empty entry is refused")
-	s.Int(&c.AuthFailures, "api-auth-failure-limit", api.DefaultAuthFailuresPerMinute, "failed platform API authentications allowed per client address (IPv6: per /64) per minute, a burst of that many, after which its requests are answered 429 unchecked; 0 turns the limit off (behind a reverse proxy every client has its address: limit there instead)")
+	s.Int(&c.AuthFailures, "api-auth-failure-limit", api.DefaultAuthFailuresPerMinute, "failed platform API authentications allowed per client address (IPv6: per /64) per minute, a burst of that many, after which its requests are answered 429 unchecked; 0 turns the limit off (behind a reverse proxy, name it in api-trusted-proxies, or every client has its address)")
+	s.String(&c.TrustedProxies, "api-trusted-proxies", "", "comma-separated IP addresses and CIDR networks (10.0.0.0/8, 2001:db8::/32) of reverse proxies whose X-Forwarded-For names the client address; empty: X-Forwarded-For is ignored; a bad or empty entry is refused")
 	s.String(&c.SigningKeyFile, "uma-signing-key-file", "", "file with the hex secp256k1 UMA signing key (default: generated on first start and kept in the database)")
 	s.String(&c.EncryptionKeyFile, "uma-encryption-key-file", "", "file with the hex secp256k1 UMA encryption key (default: generated on first start and kept in the database)")
 	c.Lightning.declare(s)
@@ -158,6 +162,9 @@ func (c *Config) Resolve() error {
 	if c.trustedOrigins, err = originList("api-trusted-origins", c.TrustedOrigins); err != nil {
 		return err
 	}
+	if c.trustedProxies, err = proxyList("api-trusted-proxies", c.TrustedProxies); err != nil {
+		return err
+	}
 	if c.AuthFailures < 0 || c.AuthFailures > maxAuthFailures {
 		return fmt.Errorf("setting api-auth-failure-limit: want 0 (no limit) to %d failures a minute, got %d", maxAuthFailures, c.AuthFailures)
 	}
@@ -226,6 +233,28 @@ func originList(setting, v string) ([]string, error) {
 			return nil, fmt.Errorf("setting %s: %w", setting, err)
 		}
 		out = append(out, o)
+	}
+	return out, nil
+}
+
+// proxyList parses api-trusted-proxies: each entry an address or network
+// as api.ParseTrustedProxy takes it. A bad entry is refused, naming it,
+// rather than trusting less or more than was meant, and so is an empty one
+// (a stray comma). A value of only spaces is no list.
+func proxyList(setting, v string) ([]netip.Prefix, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	var out []netip.Prefix
+	for _, e := range strings.Split(v, ",") {
+		if strings.TrimSpace(e) == "" {
+			return nil, fmt.Errorf("setting %s: \"\" is an empty entry (a stray comma?): want comma-separated IP addresses and CIDR networks such as 10.0.0.0/8", setting)
+		}
+		p, err := api.ParseTrustedProxy(e)
+		if err != nil {
+			return nil, fmt.Errorf("setting %s: %w", setting, err)
+		}
+		out = append(out, p)
 	}
 	return out, nil
 }

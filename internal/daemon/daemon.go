@@ -205,6 +205,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		PublicMetrics:         d.cfg.MetricsPublic,
 		TrustedOrigins:        d.cfg.trustedOrigins,
 		AuthFailuresPerMinute: authFailures(d.cfg.AuthFailures),
+		TrustedProxies:        d.cfg.trustedProxies,
 	})
 	srv.MountUsers(userSvc, led, provider, d.cfg.Domain)
 	srv.MountLedger(db, led, provider)
