@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -232,7 +231,7 @@ func latestMigration(t *testing.T) int {
 // openCopy opens a backup read-only.
 func openCopy(t *testing.T, path string) *sql.DB {
 	t.Helper()
-	c, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?mode=ro")
+	c, err := sqlite.OpenReadOnly(path)
 	if err != nil {
 		t.Fatal(err)
 	}

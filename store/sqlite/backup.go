@@ -222,10 +222,18 @@ func migrationVersion(ctx context.Context, q interface {
 	return v, nil
 }
 
+// OpenReadOnly opens the SQLite file at path for reading only, with none of
+// Open's settings and no migration: a backup is looked at as it is. The
+// path is escaped into a file: URI, so a name holding "?" or "#" is still
+// that file.
+func OpenReadOnly(path string) (*sql.DB, error) {
+	return sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?mode=ro")
+}
+
 // checkCopy opens the copy read-only and checks it is whole and at the
 // source's migration.
 func checkCopy(ctx context.Context, path string, version int) error {
-	c, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?mode=ro")
+	c, err := OpenReadOnly(path)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -314,7 +313,7 @@ func latestMigration(t *testing.T) int {
 // openReadOnly opens a backup as a reader that changes nothing.
 func openReadOnly(t *testing.T, path string) *sql.DB {
 	t.Helper()
-	c, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?mode=ro")
+	c, err := OpenReadOnly(path)
 	if err != nil {
 		t.Fatal(err)
 	}
