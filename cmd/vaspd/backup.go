@@ -36,7 +36,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return nil
 	}
-	_, db, err := openLocalDB(ctx, "backup", args, stderr, func(fs *flag.FlagSet) {
+	_, db, err := openLocalDB(ctx, "backup", args, stdout, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&to, "to", "", "the file to write the backup to, in a directory that exists (required)")
 		fs.BoolVar(&force, "force", false, "replace the file at --to if there is one")
 	}, check)

@@ -147,9 +147,9 @@ func TestBackupCLIRefusals(t *testing.T) {
 	}
 	_ = db.Close()
 
-	if code, _, errs := runCmd("backup", "-h"); code != 0 || !strings.Contains(errs, "-to") || !strings.Contains(errs, "-force") ||
-		!strings.Contains(errs, "-data-dir") {
-		t.Errorf("backup -h: exit %d, stderr %q; want exit 0 and the flags", code, errs)
+	if code, out, _ := runCmd("backup", "-h"); code != 0 || !strings.Contains(out, "-to") || !strings.Contains(out, "-force") ||
+		!strings.Contains(out, "-data-dir") {
+		t.Errorf("backup -h: exit %d, stdout %q; want exit 0 and the flags", code, out)
 	}
 	if code, _, errs := runCmd("backup", "--data-dir", dir); code != 2 || !strings.Contains(errs, "--to") {
 		t.Errorf("backup without --to: exit %d, stderr %q; want exit 2 naming --to", code, errs)

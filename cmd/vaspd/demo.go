@@ -12,9 +12,8 @@ import (
 // runDemo starts two vaspd instances on loopback and pays between them.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("vaspd demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	dir := fs.String("dir", "", "keep both instances' data in this new or empty directory (default: a temporary one, removed at the end)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, stdout, stderr, func() error { return fs.Parse(args) }); err != nil {
 		return err
 	}
 	// Not ignored: `demo dir X` (dashes forgotten) would run in a

@@ -19,8 +19,8 @@ import (
 // beside a server, `keys forget` on SQLite takes the server's lock and so
 // refuses while one runs.
 func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
-		fmt.Fprintln(stderr, "Usage: vaspd keys show | keys forget [--yes]")
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprintln(stdout, "Usage: vaspd keys show | keys forget [--yes]")
 		return flag.ErrHelp
 	}
 	if len(args) == 0 || (args[0] != "show" && args[0] != "forget") {
@@ -32,7 +32,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	sub, args := args[0], args[1:]
 	var yes bool
-	cfg, db, err := openLocalDB(ctx, "keys "+sub, args, stderr, func(fs *flag.FlagSet) {
+	cfg, db, err := openLocalDB(ctx, "keys "+sub, args, stdout, stderr, func(fs *flag.FlagSet) {
 		if sub == "forget" {
 			fs.BoolVar(&yes, "yes", false, "forget the recorded keys (without it, only say what forgetting does)")
 		}

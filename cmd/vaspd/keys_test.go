@@ -218,16 +218,16 @@ func TestKeysCLIUsage(t *testing.T) {
 	if code, _, errs := runCmd("keys"); code != 2 || !strings.Contains(errs, "vaspd keys show | keys forget [--yes]") {
 		t.Errorf("keys: exit %d, stderr %q", code, errs)
 	}
-	if code, _, errs := runCmd("keys", "-h"); code != 0 || !strings.Contains(errs, "vaspd keys show | keys forget [--yes]") {
-		t.Errorf("keys -h: exit %d, stderr %q", code, errs)
+	if code, out, _ := runCmd("keys", "-h"); code != 0 || !strings.Contains(out, "vaspd keys show | keys forget [--yes]") {
+		t.Errorf("keys -h: exit %d, stdout %q", code, out)
 	}
 	if code, _, errs := runCmd("keys", "rotate"); code != 2 || !strings.Contains(errs, `unknown command "rotate"`) {
 		t.Errorf("keys rotate: exit %d, stderr %q", code, errs)
 	}
-	if code, _, errs := runCmd("keys", "forget", "-h"); code != 0 || !strings.Contains(errs, "-yes") {
-		t.Errorf("keys forget -h: exit %d, stderr %q", code, errs)
+	if code, out, _ := runCmd("keys", "forget", "-h"); code != 0 || !strings.Contains(out, "-yes") {
+		t.Errorf("keys forget -h: exit %d, stdout %q", code, out)
 	}
-	if code, _, errs := runCmd("help"); code != 0 || !strings.Contains(errs, "keys ") {
-		t.Errorf("help does not list keys: %q", errs)
+	if code, out, _ := runCmd("help"); code != 0 || !strings.Contains(out, "keys ") {
+		t.Errorf("help does not list keys: %q", out)
 	}
 }

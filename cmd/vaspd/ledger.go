@@ -18,8 +18,8 @@ import (
 // rates file is the server's business.
 func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	const usage = "Usage: vaspd ledger accounts [flags]"
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
-		fmt.Fprintln(stderr, usage)
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprintln(stdout, usage)
 		return flag.ErrHelp
 	}
 	if len(args) == 0 || args[0] != "accounts" {
@@ -29,7 +29,7 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr, usage)
 		return errUsage
 	}
-	_, db, err := openLocalDB(ctx, "ledger accounts", args[1:], stderr, nil, nil)
+	_, db, err := openLocalDB(ctx, "ledger accounts", args[1:], stdout, stderr, nil, nil)
 	if err != nil {
 		return err
 	}

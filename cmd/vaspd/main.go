@@ -14,6 +14,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -44,8 +45,8 @@ func commands() []command {
 		{"webhooks", "manage webhooks through the API (webhooks endpoints|deliveries|replay|test|config …)", runWebhooks},
 		{"demo", "run two VASPs on loopback and pay $bob €10 from $alice's dollars, step by step", runDemo},
 		{"version", "print the version", func(_ context.Context, args []string, stdout, stderr io.Writer) error {
-			if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
-				fmt.Fprintln(stderr, "Usage: vaspd version")
+			if len(args) > 0 && isHelp(args[0]) {
+				fmt.Fprintln(stdout, "Usage: vaspd version")
 				return flag.ErrHelp
 			}
 			if len(args) > 0 {
@@ -68,13 +69,16 @@ func main() {
 // (and a subcommand's own usage errors, such as a missing or bad --name,
 // --permissions or --id of vaspd token, refused before the database is
 // opened), 1 for everything else (with one line on stderr), an unknown
-// flag or a bad setting value included.
+// flag or a bad setting value included. Usage asked for (-h, -help,
+// --help, help) goes to stdout; usage printed because of a mistake goes to
+// stderr with the error.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
+		return 2
+	}
+	if isHelp(args[0]) {
+		usage(stdout)
 		return 0
 	}
 	for _, c := range commands() {
@@ -115,4 +119,35 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun 'vaspd <command> -h' for a command's settings.\n")
+}
+
+// isHelp reports whether a command-line argument asks for help: the
+// flag package's -h, -help, --h and --help, and the word help. Only for an
+// argument in a command's place; among flags, the flag package decides
+// (so that the value of --name -h stays a value).
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--h", "--help", "help":
+		return true
+	}
+	return false
+}
+
+// parseFlags runs parse, which parses fs, with what the flag package prints
+// (an error and the usage after it, or the usage alone) held back until
+// the outcome is known: usage the user asked for (flag.ErrHelp) goes to
+// stdout, where `vaspd serve -h | less` finds it, and usage printed for a
+// mistake goes to stderr, beside the error, so stdout carries only a
+// command's output. fs.Usage must write to fs.Output().
+func parseFlags(fs *flag.FlagSet, stdout, stderr io.Writer, parse func() error) error {
+	var out bytes.Buffer
+	fs.SetOutput(&out)
+	err := parse()
+	fs.SetOutput(stderr)
+	w := stderr
+	if errors.Is(err, flag.ErrHelp) {
+		w = stdout
+	}
+	_, _ = w.Write(out.Bytes())
+	return err
 }

@@ -36,13 +36,13 @@ func TestVersionAndUsage(t *testing.T) {
 }
 
 func TestServeHelpListsEverySetting(t *testing.T) {
-	code, _, errs := runCmd("serve", "--help")
+	code, out, _ := runCmd("serve", "--help")
 	if code != 0 {
 		t.Fatalf("serve --help exited %d", code)
 	}
 	for _, want := range []string{"-data-dir", "./vaspd-data", "VASPD_DATA_DIR", "-database-url", "-listen", "127.0.0.1:8080",
 		"-domain", "-base-url", "-log-format", "-config", "-uma-signing-key-file"} {
-		if !strings.Contains(errs, want) {
+		if !strings.Contains(out, want) {
 			t.Errorf("serve --help does not mention %q", want)
 		}
 	}

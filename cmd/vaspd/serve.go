@@ -13,24 +13,22 @@ import (
 )
 
 // loadConfig declares the daemon's settings on a flag set for cmd and parses
-// flags, VASPD_* environment and the optional YAML file.
-func loadConfig(cmd string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (daemon.Config, error) {
+// flags, VASPD_* environment and the optional YAML file. On -h it prints
+// the flags to stdout and returns flag.ErrHelp; a flag's error and the
+// usage after it go to stderr (parseFlags).
+func loadConfig(cmd string, args []string, stdout, stderr io.Writer, extra func(*flag.FlagSet)) (daemon.Config, error) {
 	var cfg daemon.Config
 	set := &config.Set{}
 	cfg.Declare(set)
 	fs := flag.NewFlagSet("vaspd "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	if extra != nil {
 		extra(fs)
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: vaspd %s [flags]\n\nSettings come from flags, then VASPD_* environment variables (an empty one is unset), then the --config YAML file, then defaults.\n\n", cmd)
+		fmt.Fprintf(fs.Output(), "Usage: vaspd %s [flags]\n\nSettings come from flags, then VASPD_* environment variables (an empty one is unset), then the --config YAML file, then defaults.\n\n", cmd)
 		fs.PrintDefaults()
 	}
-	if err := set.Parse(fs, args, nil); err != nil {
-		if err == flag.ErrHelp {
-			return cfg, err
-		}
+	if err := parseFlags(fs, stdout, stderr, func() error { return set.Parse(fs, args, nil) }); err != nil {
 		return cfg, err
 	}
 	if err := cfg.Resolve(); err != nil {
@@ -40,7 +38,7 @@ func loadConfig(cmd string, args []string, stderr io.Writer, extra func(*flag.Fl
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := loadConfig("serve", args, stderr, nil)
+	cfg, err := loadConfig("serve", args, stdout, stderr, nil)
 	if err != nil {
 		return err
 	}

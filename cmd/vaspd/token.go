@@ -34,11 +34,12 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sub, args := args[0], args[1:]
 	// Check the command before the database is opened: `vaspd token -h`
 	// and a misspelt command need no database.
+	if isHelp(sub) {
+		fmt.Fprintln(stdout, usage)
+		return flag.ErrHelp
+	}
 	switch sub {
 	case "create", "list", "delete":
-	case "-h", "-help", "--help", "help":
-		fmt.Fprintln(stderr, usage)
-		return flag.ErrHelp
 	default:
 		fmt.Fprintf(stderr, "vaspd token: unknown command %q (want create, list or delete)\n%s\n", sub, usage)
 		return errUsage
@@ -68,7 +69,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return nil
 	}
-	_, db, err := openLocalDB(ctx, "token "+sub, args, stderr, func(fs *flag.FlagSet) {
+	_, db, err := openLocalDB(ctx, "token "+sub, args, stdout, stderr, func(fs *flag.FlagSet) {
 		switch sub {
 		case "create":
 			fs.StringVar(&name, "name", "", "token name, 1 to 200 printable characters (required)")

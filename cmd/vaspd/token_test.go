@@ -127,14 +127,14 @@ func testTokenCLISchema(t *testing.T, db *store.DB, flags ...string) {
 // without opening (or needing) a database.
 func TestTokenCLIUsage(t *testing.T) {
 	dir := t.TempDir()
-	if code, _, errs := runCmd("token", "-h", "--data-dir", dir); code != 0 || !strings.Contains(errs, "Usage: vaspd token create") {
-		t.Errorf("token -h: exit %d, stderr %q", code, errs)
+	if code, out, _ := runCmd("token", "-h", "--data-dir", dir); code != 0 || !strings.Contains(out, "Usage: vaspd token create") {
+		t.Errorf("token -h: exit %d, stdout %q", code, out)
 	}
 	if code, _, errs := runCmd("token", "mint", "--data-dir", dir); code != 2 || !strings.Contains(errs, `unknown command "mint"`) {
 		t.Errorf("token mint: exit %d, stderr %q", code, errs)
 	}
-	if code, _, errs := runCmd("token", "create", "-h"); code != 0 || !strings.Contains(errs, "-permissions") {
-		t.Errorf("token create -h: exit %d, stderr %q", code, errs)
+	if code, out, _ := runCmd("token", "create", "-h"); code != 0 || !strings.Contains(out, "-permissions") {
+		t.Errorf("token create -h: exit %d, stdout %q", code, out)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "vaspd.db")); err == nil {
 		t.Error("the usage created a database")

@@ -54,11 +54,12 @@ var webhookCommands = map[string]bool{
 // runWebhooks is "vaspd webhooks …": a thin client of the webhook
 // management API (api.Server.MountWebhooks). It prints the JSON answers.
 func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		fmt.Fprint(stderr, webhooksUsage)
-		if len(args) == 0 {
-			return errUsage
-		}
+		return errUsage
+	}
+	if isHelp(args[0]) {
+		fmt.Fprint(stdout, webhooksUsage)
 		return flag.ErrHelp
 	}
 	cmd, args := args[0], args[1:]
@@ -66,6 +67,10 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if len(args) == 0 {
 			fmt.Fprint(stderr, webhooksUsage)
 			return errUsage
+		}
+		if isHelp(args[0]) { // `vaspd webhooks endpoints -h`
+			fmt.Fprint(stdout, webhooksUsage)
+			return flag.ErrHelp
 		}
 		cmd, args = cmd+" "+args[0], args[1:]
 	}
@@ -76,8 +81,7 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	c := &webhookClient{}
 	fs := flag.NewFlagSet("webhooks "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, webhooksUsage) }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), webhooksUsage) }
 	fs.StringVar(&c.base, "url", envOr("VASPD_URL", "http://127.0.0.1:8080"), "vaspd API base URL (env VASPD_URL)")
 	fs.DurationVar(&c.timeout, "request-timeout", 60*time.Second, "HTTP request timeout")
 
@@ -127,7 +131,11 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fs.StringVar(&enabled, "enabled", "", "true or false")
 		fs.StringVar(&ed25519Update, "ed25519", "", "true or false: also sign with ed25519 (v1a)")
 	}
-	pos, err := webhookParse(fs, args)
+	var pos []string
+	err := parseFlags(fs, stdout, stderr, func() (err error) {
+		pos, err = webhookParse(fs, args)
+		return err
+	})
 	if err != nil {
 		return err
 	}
