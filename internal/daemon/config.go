@@ -350,6 +350,26 @@ func warnReadableSecrets(c Config, log *slog.Logger) {
 	}
 }
 
+// warnTrustedProxies warns of api-trusted-proxies entries with no prefix
+// bits (0.0.0.0/0, ::/0): they make every peer of their address family a
+// trusted proxy, so every client chooses the address vaspd takes for its
+// own (the one the auth-failure limit counts) by writing X-Forwarded-For.
+// A warning, not a refusal: a vaspd that only its proxies' network can
+// reach may mean it. One line for all such entries, named as written
+// (::ffff:0.0.0.0/96 is one too), which Resolve has checked.
+func warnTrustedProxies(c Config, log *slog.Logger) {
+	var every []string
+	for _, e := range strings.Split(c.TrustedProxies, ",") {
+		if p, err := api.ParseTrustedProxy(e); err == nil && p.Bits() == 0 {
+			every = append(every, strings.TrimSpace(e))
+		}
+	}
+	if len(every) > 0 {
+		log.Warn("a trusted proxy entry covers every address: any client it covers chooses its own address (the one the auth-failure limit counts) by sending X-Forwarded-For; name only the reverse proxies unless vaspd is reachable through them alone",
+			"setting", "api-trusted-proxies", "entry", strings.Join(every, ", "))
+	}
+}
+
 // maxSettingFile bounds a file a setting names (a key, lnd's certificate or
 // macaroon, the rates): each is far smaller, and one named by mistake
 // (/dev/zero, a disk image) must not be read without end.

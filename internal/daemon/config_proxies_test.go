@@ -1,9 +1,11 @@
 package daemon
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -107,5 +109,56 @@ func TestTrustedProxiesSetting(t *testing.T) {
 	}
 	if st := as("198.51.100.2", secret); st != 200 {
 		t.Fatalf("client B behind the same proxy: %d, want 200", st)
+	}
+}
+
+// An api-trusted-proxies entry with no prefix bits (0.0.0.0/0, ::/0, or
+// the IPv4-mapped ::ffff:0.0.0.0/96) trusts every peer, so every client
+// chooses its own address through X-Forwarded-For: it is accepted (a
+// deployment reachable only through its proxies' network may mean it) but
+// warned about in one line naming the setting and the entries as written.
+// A narrower network is not warned about.
+func TestTrustingEveryAddressIsWarnedAbout(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ value, entry string }{
+		{"0.0.0.0/0", "0.0.0.0/0"},
+		{"::/0", "::/0"},
+		{"10.0.0.0/8, ::ffff:0.0.0.0/96", "::ffff:0.0.0.0/96"},
+		{" 0.0.0.0/0 ,10.0.0.0/8, ::/0", "0.0.0.0/0, ::/0"},
+		{"10.0.0.0/8, 2001:db8::/32, 0.0.0.0/1, 192.0.2.7", ""},
+		{"", ""},
+	} {
+		cfg := baseConfig()
+		cfg.TrustedProxies = c.value
+		if err := cfg.Resolve(); err != nil {
+			t.Fatalf("%q: %v", c.value, err)
+		}
+		var buf bytes.Buffer
+		warnTrustedProxies(cfg, slog.New(slog.NewJSONHandler(&buf, nil)))
+		logs := buf.String()
+		if c.entry == "" {
+			if logs != "" {
+				t.Errorf("%q is warned about:\n%s", c.value, logs)
+			}
+			continue
+		}
+		for _, want := range []string{`"level":"WARN"`, `"setting":"api-trusted-proxies"`, `"entry":"` + c.entry + `"`, "X-Forwarded-For"} {
+			if !strings.Contains(logs, want) {
+				t.Errorf("%q: the warning does not mention %s:\n%s", c.value, want, logs)
+			}
+		}
+		if n := strings.Count(logs, "\n"); n != 1 {
+			t.Errorf("%q: want one warning, got %d lines:\n%s", c.value, n, logs)
+		}
+	}
+}
+
+// vaspd serve starts with api-trusted-proxies 0.0.0.0/0 and says so once.
+func TestServeWarnsOfTrustingEveryAddress(t *testing.T) {
+	t.Parallel()
+	d, log, errc := startLogged(t, Config{DataDir: filepath.Join(t.TempDir(), "data"), TrustedProxies: "0.0.0.0/0"})
+	waitUp(t, d, errc)
+	if n := strings.Count(log.String(), `"setting":"api-trusted-proxies"`); n != 1 {
+		t.Fatalf("%d warnings naming api-trusted-proxies, want 1:\n%s", n, log.String())
 	}
 }

@@ -99,6 +99,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	warnReadableSecrets(d.cfg, d.log)
+	warnTrustedProxies(d.cfg, d.log)
 	// One server per SQLite database (lock.go); held until Run returns,
 	// after the database has closed. Taken before the server answers
 	// anything, so a refused second process never looks alive.
