@@ -13,7 +13,7 @@ import (
 // peerKey is the limiter's key of a request from the peer remoteAddr, no
 // proxy trusted.
 func peerKey(remoteAddr string) string {
-	return trustedProxies(nil).clientKey(&http.Request{RemoteAddr: remoteAddr})
+	return trustedProxies(nil).client(&http.Request{RemoteAddr: remoteAddr}).key()
 }
 
 func TestClientKey(t *testing.T) {
@@ -33,7 +33,7 @@ func TestClientKey(t *testing.T) {
 		"[2001:db8:aaaa:bbbb:cccc::]:80": "2001:db8:aaaa:bbbb::/64",
 	} {
 		if got := peerKey(addr); got != want {
-			t.Errorf("clientKey(%q) = %q, want %q", addr, got, want)
+			t.Errorf("key of peer %q = %q, want %q", addr, got, want)
 		}
 	}
 }

@@ -140,18 +140,40 @@ func forwardedAddr(entry string) (netip.Addr, bool) {
 	return a.Unmap(), true
 }
 
-// clientKey is the failure limiter's client (authlimit.go) for r: its
-// client's IPv4 address, or its IPv6 address's /64, which one host commonly
-// holds whole; a peer that is no IP:port is its own key.
-func (t trustedProxies) clientKey(r *http.Request) string {
-	a := t.clientAddr(r)
-	if !a.IsValid() {
-		return vaspd.Truncate(strings.TrimSpace(r.RemoteAddr), 100)
+// client is a request's client, resolved once by the middleware for its
+// log line and the failure limiter alike (clientOf).
+type client struct {
+	addr netip.Addr // clientAddr's
+	peer string     // for a peer that is no IP:port: its RemoteAddr, trimmed and truncated
+}
+
+// client resolves r's client (clientAddr).
+func (t trustedProxies) client(r *http.Request) client {
+	if a := t.clientAddr(r); a.IsValid() {
+		return client{addr: a}
 	}
-	if a.Is4() {
-		return a.String()
+	return client{peer: vaspd.Truncate(strings.TrimSpace(r.RemoteAddr), 100)}
+}
+
+// String is the client as logged: its address, or its peer's text.
+func (c client) String() string {
+	if c.addr.IsValid() {
+		return c.addr.String()
 	}
-	p, _ := a.Prefix(64)
+	return c.peer
+}
+
+// key is the failure limiter's client (authlimit.go): its IPv4 address, or
+// its IPv6 address's /64, which one host commonly holds whole; a peer that
+// is no IP:port is its own key.
+func (c client) key() string {
+	if !c.addr.IsValid() {
+		return c.peer
+	}
+	if c.addr.Is4() {
+		return c.addr.String()
+	}
+	p, _ := c.addr.Prefix(64)
 	return p.String()
 }
 

@@ -110,7 +110,7 @@ func TestClientKeyBehindProxy(t *testing.T) {
 		{"203.0.113.5:1", []string{"198.51.100.1"}, "203.0.113.5"},
 		{"@", []string{"198.51.100.1"}, "@"},
 	} {
-		if got := trusted.clientKey(request(c.peer, c.xff...)); got != c.want {
+		if got := trusted.client(request(c.peer, c.xff...)).key(); got != c.want {
 			t.Errorf("%s %q: key %q, want %q", c.peer, c.xff, got, c.want)
 		}
 	}

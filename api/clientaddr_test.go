@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -103,4 +104,84 @@ func TestAuthFailuresBehindTrustedProxy(t *testing.T) {
 		}
 		want("another client of the untrusted proxy", call(url, proxy, &admin, "198.51.100.50"), 429)
 	})
+}
+
+// TestRequestLogNamesClient: every request's "http request" log line names
+// its client address (platform routes, public ones like UMA's, unknown
+// paths alike): behind a trusted proxy the client its X-Forwarded-For
+// names, from any other peer the peer, whatever header it forges; a peer
+// that is no IP:port by its RemoteAddr, truncated.
+func TestRequestLogNamesClient(t *testing.T) {
+	t.Parallel()
+	var logs lockedBuffer
+	s := api.New(api.Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")},
+		Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	// Without Tokens a platform route answers 503: logged all the same.
+	s.Handle("GET /platform", vaspd.PermView, func(w http.ResponseWriter, r *http.Request) error { return nil })
+	s.HandlePublic("GET /.well-known/lnurlp/{user}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	proxy, direct := clientFrom("127.0.0.2"), clientFrom("127.0.0.1")
+
+	// logged is the client attribute of the request id's log line.
+	logged := func(id string) any {
+		t.Helper()
+		for line := range strings.Lines(logs.String()) {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatalf("log line %q: %v", line, err)
+			}
+			if m["msg"] == "http request" && m["request_id"] == id {
+				return m["client"]
+			}
+		}
+		t.Fatalf("no http request log line for %s:\n%s", id, logs.String())
+		return nil
+	}
+	n := 0
+	for _, path := range []string{"/platform", "/.well-known/lnurlp/alice", "/nope", "/healthz"} {
+		for _, c := range []struct {
+			name   string
+			client *http.Client
+			xff    []string
+			want   string
+		}{
+			{"through the trusted proxy", proxy, []string{"198.51.100.1, 127.0.0.2"}, "198.51.100.1"},
+			{"IPv6 client through the trusted proxy", proxy, []string{"2001:db8::1:2"}, "2001:db8::1:2"},
+			{"the trusted proxy itself", proxy, nil, "127.0.0.2"},
+			{"untrusted peer, forged header", direct, []string{"198.51.100.1"}, "127.0.0.1"},
+		} {
+			n++
+			id := fmt.Sprintf("req-%d", n)
+			req, _ := http.NewRequest("GET", srv.URL+path, nil)
+			req.Header.Set("X-Request-Id", id)
+			for _, v := range c.xff {
+				req.Header.Add("X-Forwarded-For", v)
+			}
+			resp, err := c.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := logged(id); got != c.want {
+				t.Errorf("%s %s: client %v, want %s", path, c.name, got, c.want)
+			}
+		}
+	}
+
+	// A listener other than TCP: the peer's text stands for the client.
+	for peer, want := range map[string]string{"@": "@", strings.Repeat("x", 300): strings.Repeat("x", 100) + "…"} {
+		n++
+		id := fmt.Sprintf("req-%d", n)
+		req := httptest.NewRequest("GET", "/.well-known/lnurlp/alice", nil)
+		req.RemoteAddr = peer
+		req.Header.Set("X-Request-Id", id)
+		req.Header.Set("X-Forwarded-For", "198.51.100.1")
+		s.Handler().ServeHTTP(httptest.NewRecorder(), req)
+		if got := logged(id); got != want {
+			t.Errorf("peer %.10q: client %v, want %s", peer, got, want)
+		}
+	}
 }

@@ -18,7 +18,10 @@ import (
 
 type ctxKey int
 
-const requestIDKey ctxKey = iota
+const (
+	requestIDKey ctxKey = iota
+	clientCtxKey
+)
 
 // RequestID returns the id of the request being served, or "".
 func RequestID(ctx context.Context) string {
@@ -87,6 +90,16 @@ func (w *statusWriter) Flush() {
 	}
 }
 
+// clientOf is r's client as the middleware resolved it. Every request
+// Handler serves passes the middleware; one that did not is resolved here
+// rather than taken for an empty client that all such requests would share.
+func (s *Server) clientOf(r *http.Request) client {
+	if c, ok := r.Context().Value(clientCtxKey).(client); ok {
+		return c
+	}
+	return s.proxies.client(r)
+}
+
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -96,7 +109,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			_, _ = rand.Read(b[:])
 			id = hex.EncodeToString(b[:])
 		}
-		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		// The client address is logged with every request, so that an
+		// operator can trace abuse or an incident to its source.
+		cl := s.proxies.client(r)
+		ctx := context.WithValue(context.WithValue(r.Context(), requestIDKey, id), clientCtxKey, cl)
 		r = r.WithContext(ctx)
 		w.Header().Set("X-Request-Id", id)
 		sw := &statusWriter{ResponseWriter: w}
@@ -136,7 +152,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				level = slog.LevelDebug
 			}
 			s.log.Log(ctx, level, "http request", "request_id", id, "method", r.Method, "route", route,
-				"path", vaspd.Truncate(r.URL.Path, 200), "status", status, "duration_ms", float64(d.Microseconds())/1000)
+				"path", vaspd.Truncate(r.URL.Path, 200), "client", cl.String(), "status", status, "duration_ms", float64(d.Microseconds())/1000)
 			if abort {
 				panic(http.ErrAbortHandler) // net/http closes the connection, logging nothing more
 			}
