@@ -21,8 +21,12 @@ import (
 //     each a comma-separated list) is walked from the right, skipping
 //     trusted proxies: the first address that is none is the client, as
 //     everything left of it was written by that client or its own proxies;
-//   - an entry that is no IP address (garbage, "unknown", an address with
-//     a port, nginx's obfuscated "_token", a zone) stops the walk at the
+//   - an entry with a port (203.0.113.7:51234, [2001:db8::1]:443, as Azure
+//     Application Gateway appends) is its address: where the walk stops is
+//     decided by trust, not by format, as an entry is only ever believed
+//     when everything right of it is a trusted proxy;
+//   - an entry that is no IP address, with or without a port (garbage,
+//     "unknown", nginx's obfuscated "_token", a zone) stops the walk at the
 //     last trusted hop walked: nothing left of it can be told apart from
 //     what the client wrote. So does the end of the header (every entry
 //     trusted: the leftmost is the client) and maxForwardedHops.
@@ -41,10 +45,10 @@ import (
 // client.
 const maxForwardedHops = 32
 
-// maxAddrText is the longest IP address text an entry may be
-// ("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"): a longer one is
-// refused before it is parsed.
-const maxAddrText = len("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255")
+// maxEntryText is the longest text an entry may be, an IPv6 address's
+// longest with a port ("[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535"):
+// a longer one is refused before it is parsed.
+const maxEntryText = len("[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535")
 
 // trustedProxies are the networks of the reverse proxies whose
 // X-Forwarded-For is believed, each normalised by normalProxy.
@@ -125,15 +129,21 @@ func (t trustedProxies) clientAddr(r *http.Request) netip.Addr {
 	return client
 }
 
-// forwardedAddr is an X-Forwarded-For entry's address: a plain IPv4 or
-// IPv6 address between optional spaces and tabs, IPv4-mapped taken as
-// IPv4; ok is false for anything else.
+// forwardedAddr is an X-Forwarded-For entry's address: an IPv4 or IPv6
+// address, or one with a port (1.2.3.4:80, [2001:db8::1]:443), between
+// optional spaces and tabs, IPv4-mapped taken as IPv4; ok is false for
+// anything else.
 func forwardedAddr(entry string) (netip.Addr, bool) {
 	entry = strings.Trim(entry, " \t")
-	if len(entry) > maxAddrText {
+	if len(entry) > maxEntryText {
 		return netip.Addr{}, false
 	}
 	a, err := netip.ParseAddr(entry)
+	if err != nil {
+		var ap netip.AddrPort
+		ap, err = netip.ParseAddrPort(entry)
+		a = ap.Addr()
+	}
 	if err != nil || a.Zone() != "" {
 		return netip.Addr{}, false
 	}

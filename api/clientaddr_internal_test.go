@@ -35,7 +35,7 @@ func request(remoteAddr string, xff ...string) *http.Request {
 // TestClientAddr: X-Forwarded-For is believed only from a trusted proxy,
 // and then only as far as it is made of trusted proxies: the client is the
 // rightmost address that is no trusted proxy, and nothing left of an entry
-// that is no IP address is believed.
+// that is no IP address (with or without a port) is believed.
 func TestClientAddr(t *testing.T) {
 	many := func(n int) string { // 10.0.0.1, …, 10.0.0.n
 		var e []string
@@ -65,11 +65,24 @@ func TestClientAddr(t *testing.T) {
 		{"garbage: nothing left of it", trusted, "10.0.0.1:1", []string{"198.51.100.1, garbage"}, "10.0.0.1"},
 		{"garbage after a trusted hop", trusted, "10.0.0.1:1", []string{"198.51.100.1, unknown, 10.0.0.7"}, "10.0.0.7"},
 		{"obfuscated token", trusted, "10.0.0.1:1", []string{"_hidden"}, "10.0.0.1"},
-		{"an address with a port", trusted, "10.0.0.1:1", []string{"198.51.100.1:4711"}, "10.0.0.1"},
-		{"an IPv6 address with a port", trusted, "10.0.0.1:1", []string{"[2001:db8::1]:80"}, "10.0.0.1"},
+		{"an address with a port", trusted, "10.0.0.1:1", []string{"198.51.100.1:4711"}, "198.51.100.1"},
+		{"an IPv6 address with a port", trusted, "10.0.0.1:1", []string{" [2001:db8::1]:80 "}, "2001:db8::1"},
+		{"trusted hops with ports", trusted, "10.0.0.1:1", []string{"1.2.3.4:1, 198.51.100.1:51234, 10.0.0.2:443, [2001:db8:ffff::1]:8443"}, "198.51.100.1"},
+		{"ports and none mixed", trusted, "10.0.0.1:1", []string{"198.51.100.1, 10.0.0.2:443, 10.0.0.3"}, "198.51.100.1"},
+		{"an IPv4-mapped address with a port", trusted, "10.0.0.1:1", []string{"198.51.100.1, [::ffff:10.0.0.3]:80"}, "198.51.100.1"},
+		{"the longest address with a port", trusted, "10.0.0.1:1", []string{"[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535"}, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"},
+		{"longer text with a port", trusted, "10.0.0.1:1", []string{"[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:065535"}, "10.0.0.1"},
 		{"a bracketed IPv6 address", trusted, "10.0.0.1:1", []string{"[2001:db8::1]"}, "10.0.0.1"},
+		{"a bracketed IPv4 address with a port", trusted, "10.0.0.1:1", []string{"[198.51.100.1]:80"}, "10.0.0.1"},
+		{"an IPv6 address with a port, unbracketed", trusted, "10.0.0.1:1", []string{"2001:db8:1:2:3:4:5:6:80"}, "10.0.0.1"},
+		{"an empty port", trusted, "10.0.0.1:1", []string{"198.51.100.1:"}, "10.0.0.1"},
+		{"a port out of range", trusted, "10.0.0.1:1", []string{"198.51.100.1:65536"}, "10.0.0.1"},
+		{"a signed port", trusted, "10.0.0.1:1", []string{"198.51.100.1:+80"}, "10.0.0.1"},
+		{"a name with a port", trusted, "10.0.0.1:1", []string{"client.example:80"}, "10.0.0.1"},
 		{"an address with a zone", trusted, "10.0.0.1:1", []string{"fe80::1%eth0"}, "10.0.0.1"},
+		{"an address with a zone and a port", trusted, "10.0.0.1:1", []string{"[fe80::1%eth0]:80"}, "10.0.0.1"},
 		{"IPv4 with leading zeros", trusted, "10.0.0.1:1", []string{"010.0.0.1"}, "10.0.0.1"},
+		{"IPv4 with leading zeros and a port", trusted, "10.0.0.1:1", []string{"010.0.0.1:80"}, "10.0.0.1"},
 		{"a name", trusted, "10.0.0.1:1", []string{"client.example"}, "10.0.0.1"},
 		{"a huge entry", trusted, "10.0.0.1:1", []string{strings.Repeat("1", 70_000)}, "10.0.0.1"},
 		{"spaces and tabs around entries", trusted, "10.0.0.1:1", []string{" \t198.51.100.1\t ,  10.0.0.3 "}, "198.51.100.1"},
@@ -117,10 +130,11 @@ func TestClientKeyBehindProxy(t *testing.T) {
 }
 
 // FuzzClientAddr: whatever the header, the client is the peer or one of
-// the header's entries, never one left of an entry that is no address, and
-// an untrusted peer is always its own client.
+// the header's entries (an IP:port one as its address), never one left of
+// an entry that is neither, and an untrusted peer is always its own client.
 func FuzzClientAddr(f *testing.F) {
-	for _, s := range []string{"", "198.51.100.1", "1.2.3.4, 198.51.100.1, 10.0.0.2", "x, 10.0.0.2", "::ffff:10.0.0.1,2001:db8::1", ",,,"} {
+	for _, s := range []string{"", "198.51.100.1", "1.2.3.4, 198.51.100.1, 10.0.0.2", "x, 10.0.0.2", "::ffff:10.0.0.1,2001:db8::1", ",,,",
+		"198.51.100.1:4711, 10.0.0.2:443", "[2001:db8::1]:80,[::ffff:10.0.0.2]:1", "x:1, [fe80::1%eth0]:80, 10.0.0.2"} {
 		f.Add("10.0.0.1:1", s, "10.0.0.3")
 		f.Add("203.0.113.5:1", s, "")
 	}
@@ -155,7 +169,13 @@ func FuzzClientAddr(f *testing.F) {
 			if i == maxForwardedHops {
 				break
 			}
-			a, err := netip.ParseAddr(strings.Trim(e, " \t"))
+			e = strings.Trim(e, " \t")
+			a, err := netip.ParseAddr(e)
+			if err != nil {
+				var ap netip.AddrPort
+				ap, err = netip.ParseAddrPort(e)
+				a = ap.Addr()
+			}
 			if err != nil || a.Zone() != "" {
 				break
 			}
