@@ -30,7 +30,7 @@ func (s *Server) authenticate(perm vaspd.Permission, h HandlerFunc) HandlerFunc 
 			return vaspd.Errorf(http.StatusServiceUnavailable, vaspd.CodeUnavailable, "the database is not ready yet")
 		}
 		key := s.clientOf(r).key()
-		if d := s.limit.wait(key); d > 0 {
+		if d := s.authLimit.wait(key); d > 0 {
 			w.Header().Set("Retry-After", strconv.FormatInt(seconds(d), 10))
 			return vaspd.Errorf(http.StatusTooManyRequests, vaspd.CodeTooManyAuthFailures,
 				"too many failed authentications from your address: requests are refused unchecked for %d s", seconds(d))
@@ -44,7 +44,7 @@ func (s *Server) authenticate(perm vaspd.Permission, h HandlerFunc) HandlerFunc 
 		}
 		tok, err := s.opts.Tokens.Authenticate(r.Context(), id, secret)
 		if errors.Is(err, auth.ErrInvalidCredentials) {
-			s.limit.failed(key)
+			s.authLimit.failed(key)
 			return vaspd.Errorf(http.StatusUnauthorized, vaspd.CodeUnauthorized, "invalid credentials")
 		}
 		if err != nil {

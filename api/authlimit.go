@@ -3,7 +3,6 @@ package api
 import (
 	"container/list"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/vaspd/vaspd"
@@ -37,109 +36,17 @@ const DefaultAuthFailuresPerMinute = 10
 // forgotten first, then the one that failed least recently.
 const maxAuthClients = 10_000
 
-// authLimiter is the per-client failure limit, by the generic cell rate
-// algorithm: a client's bucket is kept as the time it is full again (tat),
-// each failure pushing that one interval further, and the client is
-// throttled while tat lies more than burst-1 intervals ahead.
-type authLimiter struct {
-	clock  vaspd.Clock
-	log    *slog.Logger
-	every  time.Duration // one failure more is allowed per every
-	slack  time.Duration // (burst-1)*every
-	window time.Duration // burst*every: one log line per throttled client per window
-	max    int
-
-	mu      sync.Mutex
-	clients map[string]*list.Element // of *authClient
-	lru     list.List                // front: the last to fail or be throttled
-}
-
-type authClient struct {
-	key    string
-	tat    time.Time // when its bucket is full again
-	logged time.Time // when its throttling was last logged
-}
-
-// newAuthLimiter limits each client to perMinute failures a minute; nil,
-// which limits nothing, for perMinute <= 0.
-func newAuthLimiter(clock vaspd.Clock, log *slog.Logger, perMinute, capacity int) *authLimiter {
+// newAuthLimiter limits each client to perMinute failures a minute, in a
+// burst of perMinute (limiter, ratelimit.go); nil, which limits nothing,
+// for perMinute <= 0.
+func newAuthLimiter(clock vaspd.Clock, log *slog.Logger, perMinute, capacity int) *limiter {
 	if perMinute <= 0 {
 		return nil
 	}
 	every := time.Minute / time.Duration(perMinute)
-	return &authLimiter{clock: clock, log: log, every: every, slack: time.Duration(perMinute-1) * every,
-		window: time.Duration(perMinute) * every, max: capacity, clients: map[string]*list.Element{}}
-}
-
-// wait is 0 when the client key may try to authenticate, else how long
-// until it may.
-func (l *authLimiter) wait(key string) time.Duration {
-	if l == nil {
-		return 0
-	}
-	now := l.clock.Now()
-	l.mu.Lock()
-	el := l.clients[key]
-	if el == nil {
-		l.mu.Unlock()
-		return 0
-	}
-	c := el.Value.(*authClient)
-	d := c.tat.Sub(now) - l.slack
-	logIt := false
-	if d > 0 {
-		// Kept in front: a client kept busy being refused is the last
-		// to be evicted (and so let in again).
-		l.lru.MoveToFront(el)
-		if c.logged.IsZero() || now.Sub(c.logged) >= l.window {
-			c.logged, logIt = now, true
-		}
-	}
-	l.mu.Unlock()
-	if logIt {
-		// The client and the limit, never the credentials.
-		l.log.Warn("throttling failed platform API authentications from a client: its requests are answered 429 "+
+	return &limiter{clock: clock, log: log, every: every, slack: time.Duration(perMinute-1) * every,
+		window: time.Duration(perMinute) * every, max: capacity, clients: map[string]*list.Element{},
+		warn: "throttling failed platform API authentications from a client: its requests are answered 429 " +
 			"without being checked until it may try again; logged once a window per client",
-			"client", key, "retry_after_s", seconds(d), "failures_per_minute", int(time.Minute/l.every))
-	}
-	return max(d, 0)
-}
-
-// failed counts a failed authentication of the client key.
-func (l *authLimiter) failed(key string) {
-	if l == nil {
-		return
-	}
-	now := l.clock.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if el := l.clients[key]; el != nil {
-		c := el.Value.(*authClient)
-		if c.tat.Before(now) {
-			c.tat = now
-		}
-		c.tat = c.tat.Add(l.every)
-		l.lru.MoveToFront(el)
-		return
-	}
-	// Clients whose bucket has refilled carry nothing: forget those at
-	// the back, then, at the bound, the one that failed least recently.
-	for el := l.lru.Back(); el != nil && !el.Value.(*authClient).tat.After(now); el = l.lru.Back() {
-		l.forget(el)
-	}
-	if len(l.clients) >= l.max {
-		l.forget(l.lru.Back())
-	}
-	l.clients[key] = l.lru.PushFront(&authClient{key: key, tat: now.Add(l.every)})
-}
-
-func (l *authLimiter) forget(el *list.Element) {
-	delete(l.clients, el.Value.(*authClient).key)
-	l.lru.Remove(el)
-}
-
-// seconds is d in whole seconds, rounded up, for Retry-After: a client
-// that waits as told is let through.
-func seconds(d time.Duration) int64 {
-	return int64((d + time.Second - 1) / time.Second)
+		rate: slog.Int("failures_per_minute", int(time.Minute/every))}
 }

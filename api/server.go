@@ -55,13 +55,13 @@ type Options struct {
 // Server routes and serves vaspd's HTTP API. Build it with New, add feature
 // routes with Handle, and serve Handler().
 type Server struct {
-	opts    Options
-	log     *slog.Logger
-	mux     *http.ServeMux
-	metrics *httpMetrics
-	csrf    *http.CrossOriginProtection
-	limit   *authLimiter
-	proxies trustedProxies
+	opts      Options
+	log       *slog.Logger
+	mux       *http.ServeMux
+	metrics   *httpMetrics
+	csrf      *http.CrossOriginProtection
+	authLimit *limiter
+	proxies   trustedProxies
 }
 
 // WriteTimeout is the http.Server's WriteTimeout vaspd serves with
@@ -105,9 +105,9 @@ func New(opts Options) *Server {
 		opts.AuthFailuresPerMinute = DefaultAuthFailuresPerMinute
 	}
 	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), metrics: newHTTPMetrics(opts.Registry),
-		csrf:    newCrossOrigin(opts.TrustedOrigins),
-		limit:   newAuthLimiter(opts.Clock, opts.Logger, opts.AuthFailuresPerMinute, maxAuthClients),
-		proxies: newTrustedProxies(opts.TrustedProxies)}
+		csrf:      newCrossOrigin(opts.TrustedOrigins),
+		authLimit: newAuthLimiter(opts.Clock, opts.Logger, opts.AuthFailuresPerMinute, maxAuthClients),
+		proxies:   newTrustedProxies(opts.TrustedProxies)}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	metrics := promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry})
