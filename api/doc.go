@@ -1,7 +1,9 @@
 // Package api is vaspd's HTTP surface: the public UMA endpoints other VASPs
 // call, the authenticated platform API (modelled on Lightspark's UMAaaS API),
 // and the operations endpoints (/healthz, /readyz, and /metrics, which needs a
-// VIEW token unless Options.PublicMetrics).
+// VIEW token unless Options.PublicMetrics). Requests to the UMA endpoints
+// are limited per client address (umalimit.go), as failed authentications
+// are, by one limiter type (ratelimit.go).
 //
 // The platform-API conventions live here, once, so endpoints cannot drift:
 //

@@ -30,8 +30,9 @@ func RequestID(ctx context.Context) string {
 }
 
 type httpMetrics struct {
-	latency  *prometheus.HistogramVec
-	inflight prometheus.Gauge
+	latency      *prometheus.HistogramVec
+	inflight     prometheus.Gauge
+	umaThrottled prometheus.Counter
 }
 
 func newHTTPMetrics(reg *prometheus.Registry) *httpMetrics {
@@ -45,8 +46,12 @@ func newHTTPMetrics(reg *prometheus.Registry) *httpMetrics {
 			Name: "vaspd_http_requests_in_flight",
 			Help: "HTTP requests being served.",
 		}),
+		umaThrottled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vaspd_uma_throttled_total",
+			Help: "UMA requests answered 429 because their client was past the UMA request limit (uma-rate-limit).",
+		}),
 	}
-	reg.MustRegister(m.latency, m.inflight)
+	reg.MustRegister(m.latency, m.inflight, m.umaThrottled)
 	return m
 }
 

@@ -9,8 +9,9 @@ import (
 	"github.com/vaspd/vaspd"
 )
 
-// limiter is a per-client token bucket of events, such as failed platform
-// authentications (authlimit.go: only failures count). It keeps each
+// limiter is a per-client token bucket, used twice: for failed platform
+// authentications (authlimit.go: only failures count) and for requests to
+// the UMA endpoints (umalimit.go: every request counts). It keeps each
 // client's bucket by the generic cell rate algorithm, as the time the
 // bucket is full again (tat): each event counted pushes tat one interval
 // further, and the client is throttled while tat lies more than burst-1
@@ -57,6 +58,29 @@ func (l *limiter) wait(key string) time.Duration {
 		l.warnThrottled(key, d)
 	}
 	return d
+}
+
+// take is wait and, when the client may go on, counts the event: what a
+// request limit does in one step. A throttled event is not counted, so a
+// client sending faster than the limit still gets the limit's rate.
+func (l *limiter) take(key string) time.Duration {
+	if l == nil {
+		return 0
+	}
+	now := l.clock.Now()
+	l.mu.Lock()
+	if el := l.clients[key]; el != nil {
+		if d, logIt := l.check(el, now); d > 0 {
+			l.mu.Unlock()
+			if logIt {
+				l.warnThrottled(key, d)
+			}
+			return d
+		}
+	}
+	l.count(key, now)
+	l.mu.Unlock()
+	return 0
 }
 
 // failed counts an event of the client key, whether or not it is

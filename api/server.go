@@ -45,6 +45,11 @@ type Options struct {
 	// a negative value no limit.
 	AuthFailuresPerMinute int
 
+	// UMARequestsPerSecond limits requests to the UMA endpoints per
+	// client address (umalimit.go), in a burst of twice as many: 0 is
+	// DefaultUMARequestsPerSecond, a negative value no limit.
+	UMARequestsPerSecond int
+
 	// TrustedProxies are the reverse proxies (addresses and networks,
 	// as ParseTrustedProxy gives them) whose X-Forwarded-For names the
 	// client (clientaddr.go); none, the default, believes no
@@ -61,6 +66,7 @@ type Server struct {
 	metrics   *httpMetrics
 	csrf      *http.CrossOriginProtection
 	authLimit *limiter
+	umaLimit  *limiter
 	proxies   trustedProxies
 }
 
@@ -104,9 +110,13 @@ func New(opts Options) *Server {
 	if opts.AuthFailuresPerMinute == 0 {
 		opts.AuthFailuresPerMinute = DefaultAuthFailuresPerMinute
 	}
+	if opts.UMARequestsPerSecond == 0 {
+		opts.UMARequestsPerSecond = DefaultUMARequestsPerSecond
+	}
 	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), metrics: newHTTPMetrics(opts.Registry),
 		csrf:      newCrossOrigin(opts.TrustedOrigins),
 		authLimit: newAuthLimiter(opts.Clock, opts.Logger, opts.AuthFailuresPerMinute, maxAuthClients),
+		umaLimit:  newUMALimiter(opts.Clock, opts.Logger, opts.UMARequestsPerSecond, maxUMAClients),
 		proxies:   newTrustedProxies(opts.TrustedProxies)}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)

@@ -31,17 +31,21 @@ func (s *Server) MountUMA(v *vasp.Service) {
 			f(w, r)
 		}))
 	}
+	// Each client's requests are limited (umalimit.go), but for the
+	// static documents: cheap, cacheable, and fetched by counterparties to
+	// verify every message we sign.
+	limited := func(pattern string, f http.HandlerFunc) { public(pattern, s.limitUMA(f)) }
 	public("GET /.well-known/lnurlpubkey", h.pubkey)
 	public("GET /.well-known/uma-configuration", h.configuration)
-	public("GET /.well-known/lnurlp/{user}", h.lnurlp)
-	public("POST /api/uma/payreq/{user}", h.payreq)
-	public("GET /api/uma/payreq/{user}", h.payreq)
-	public("POST /api/uma/utxoCallback", h.utxoCallback)
-	public("POST /api/uma/request_pay", h.requestPay)
+	limited("GET /.well-known/lnurlp/{user}", h.lnurlp)
+	limited("POST /api/uma/payreq/{user}", h.payreq)
+	limited("GET /api/uma/payreq/{user}", h.payreq)
+	limited("POST /api/uma/utxoCallback", h.utxoCallback)
+	limited("POST /api/uma/request_pay", h.requestPay)
 	// Anything else under the UMA paths (wrong method, extra path
 	// segments) still answers in UMA's words, not the platform API's.
-	public("/api/uma/", h.notFound)
-	public("/.well-known/lnurlp/", h.notFound)
+	limited("/api/uma/", h.notFound)
+	limited("/.well-known/lnurlp/", h.notFound)
 	public("/.well-known/lnurlpubkey", h.notFound)
 	public("/.well-known/uma-configuration", h.notFound)
 }

@@ -80,6 +80,13 @@ func newPayFixture(t *testing.T, db *store.DB) *payFixture {
 // HTTP server by srvOpt, before it starts (either may be nil).
 func newPayFixtureWith(t *testing.T, db *store.DB, opt func(*vasp.Options), srvOpt func(*http.Server)) *payFixture {
 	t.Helper()
+	return newPayFixtureAPI(t, db, opt, srvOpt, nil)
+}
+
+// newPayFixtureAPI is newPayFixtureWith with the API server's options
+// changed by apiOpt (if not nil): its clock, logger, limits.
+func newPayFixtureAPI(t *testing.T, db *store.DB, opt func(*vasp.Options), srvOpt func(*http.Server), apiOpt func(*api.Options)) *payFixture {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -124,7 +131,11 @@ func newPayFixtureWith(t *testing.T, db *store.DB, opt func(*vasp.Options), srvO
 	if f.viewer, err = tokens.Create(ctx, "viewer", []vaspd.Permission{vaspd.PermView}); err != nil {
 		t.Fatal(err)
 	}
-	s := api.New(api.Options{Tokens: tokens})
+	apiOpts := api.Options{Tokens: tokens}
+	if apiOpt != nil {
+		apiOpt(&apiOpts)
+	}
+	s := api.New(apiOpts)
 	s.MountUMA(f.svc)
 	s.MountPayments(f.svc)
 	s.MountLedger(db, f.ledger, provider)

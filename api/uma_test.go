@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vaspd/vaspd/api"
 	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/lightning/bolt11"
 	"github.com/vaspd/vaspd/store"
@@ -390,7 +391,9 @@ func TestUMAWellKnown(t *testing.T) {
 // retyped) are answered with UMA error JSON and a 4xx, never a 5xx.
 func TestUMAMutatedInputNever5xx(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newPayFixture(t, db)
+		// Hundreds of requests from one address as fast as they go: a
+		// flood the UMA request limit would throttle, by design.
+		f := newPayFixtureAPI(t, db, nil, nil, func(o *api.Options) { o.UMARequestsPerSecond = -1 })
 		valid := mustJSON(t, f.payReq(t, 1000, "EUR", "EUR", "$alice@"+f.domain, f.keys.Signing, time.Now()))
 		var bodies []string
 		for i := 0; i < len(valid); i += 7 {
