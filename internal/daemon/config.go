@@ -38,6 +38,7 @@ type Config struct {
 	TrustedOrigins  string // comma-separated
 	AuthFailures    int    // per client address per minute; 0: no limit
 	TrustedProxies  string // comma-separated addresses and CIDR networks
+	UMARateLimit    int    // UMA requests per client address per second; 0: no limit
 
 	SigningKeyFile    string
 	EncryptionKeyFile string
@@ -76,6 +77,7 @@ func (c *Config) Declare(s *config.Set) {
 	s.String(&c.TrustedOrigins, "api-trusted-origins", "", "comma-separated origins (https://dash.example.com) whose web pages may make state-changing platform API requests through a browser; other browser cross-origin POST/PATCH/DELETE requests are refused (CSRF); a bad or empty entry is refused")
 	s.Int(&c.AuthFailures, "api-auth-failure-limit", api.DefaultAuthFailuresPerMinute, "failed platform API authentications allowed per client address (IPv6: per /64) per minute, a burst of that many, after which its requests are answered 429 unchecked; 0 turns the limit off (behind a reverse proxy, name it in api-trusted-proxies, or every client has its address)")
 	s.String(&c.TrustedProxies, "api-trusted-proxies", "", "comma-separated IP addresses and CIDR networks (10.0.0.0/8, 2001:db8::/32) of reverse proxies whose X-Forwarded-For names the client address; empty: X-Forwarded-For is ignored; a bad or empty entry is refused")
+	s.Int(&c.UMARateLimit, "uma-rate-limit", api.DefaultUMARequestsPerSecond, "requests per second allowed per client address (IPv6: per /64) to the UMA endpoints (lnurlp, payreq, utxoCallback, request_pay; not lnurlpubkey or uma-configuration), in a burst of twice as many, after which they are answered 429; 0 turns the limit off (behind a reverse proxy, name it in api-trusted-proxies, or every client has its address)")
 	s.String(&c.SigningKeyFile, "uma-signing-key-file", "", "file with the hex secp256k1 UMA signing key (default: generated on first start and kept in the database)")
 	s.String(&c.EncryptionKeyFile, "uma-encryption-key-file", "", "file with the hex secp256k1 UMA encryption key (default: generated on first start and kept in the database)")
 	c.Lightning.declare(s)
@@ -168,6 +170,9 @@ func (c *Config) Resolve() error {
 	if c.AuthFailures < 0 || c.AuthFailures > maxAuthFailures {
 		return fmt.Errorf("setting api-auth-failure-limit: want 0 (no limit) to %d failures a minute, got %d", maxAuthFailures, c.AuthFailures)
 	}
+	if c.UMARateLimit < 0 || c.UMARateLimit > maxUMARateLimit {
+		return fmt.Errorf("setting uma-rate-limit: want 0 (no limit) to %d requests a second, got %d", maxUMARateLimit, c.UMARateLimit)
+	}
 	if c.signingKey, err = readKeyFile("uma-signing-key-file", c.SigningKeyFile); err != nil {
 		return err
 	}
@@ -213,6 +218,10 @@ func parseBaseURL(v string) (*url.URL, error) {
 // maxAuthFailures bounds api-auth-failure-limit far above any use, and far
 // from a minute divided into nothing.
 const maxAuthFailures = 100_000
+
+// maxUMARateLimit bounds uma-rate-limit far above any use (a second
+// divided into 10 µs intervals), as maxAuthFailures does.
+const maxUMARateLimit = 100_000
 
 // originList parses api-trusted-origins: each entry an origin as
 // api.TrustedOrigin takes it, in the form browsers send. An entry no
@@ -353,10 +362,11 @@ func warnReadableSecrets(c Config, log *slog.Logger) {
 // warnTrustedProxies warns of api-trusted-proxies entries with no prefix
 // bits (0.0.0.0/0, ::/0): they make every peer of their address family a
 // trusted proxy, so every client chooses the address vaspd takes for its
-// own (the one the auth-failure limit counts) by writing X-Forwarded-For.
-// A warning, not a refusal: a vaspd that only its proxies' network can
-// reach may mean it. One line for all such entries, named as written
-// (::ffff:0.0.0.0/96 is one too), which Resolve has checked.
+// own (the one the auth-failure and UMA request limits count) by writing
+// X-Forwarded-For. A warning, not a refusal: a vaspd that only its
+// proxies' network can reach may mean it. One line for all such entries,
+// named as written (::ffff:0.0.0.0/96 is one too), which Resolve has
+// checked.
 func warnTrustedProxies(c Config, log *slog.Logger) {
 	var every []string
 	for _, e := range strings.Split(c.TrustedProxies, ",") {
@@ -365,7 +375,7 @@ func warnTrustedProxies(c Config, log *slog.Logger) {
 		}
 	}
 	if len(every) > 0 {
-		log.Warn("a trusted proxy entry covers every address: any client it covers chooses its own address (the one the auth-failure limit counts) by sending X-Forwarded-For; name only the reverse proxies unless vaspd is reachable through them alone",
+		log.Warn("a trusted proxy entry covers every address: any client it covers chooses its own address (the one the auth-failure and UMA request limits count) by sending X-Forwarded-For; name only the reverse proxies unless vaspd is reachable through them alone",
 			"setting", "api-trusted-proxies", "entry", strings.Join(every, ", "))
 	}
 }

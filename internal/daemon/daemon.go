@@ -205,7 +205,8 @@ func (d *Daemon) start(ctx context.Context) error {
 
 		PublicMetrics:         d.cfg.MetricsPublic,
 		TrustedOrigins:        d.cfg.trustedOrigins,
-		AuthFailuresPerMinute: authFailures(d.cfg.AuthFailures),
+		AuthFailuresPerMinute: offIfZero(d.cfg.AuthFailures),
+		UMARequestsPerSecond:  offIfZero(d.cfg.UMARateLimit),
 		TrustedProxies:        d.cfg.trustedProxies,
 	})
 	srv.MountUsers(userSvc, led, provider, d.cfg.Domain)
@@ -231,13 +232,14 @@ func (d *Daemon) start(ctx context.Context) error {
 	return nil
 }
 
-// authFailures is api-auth-failure-limit as api.Options takes it, where 0
-// is the default and a negative value no limit.
-func authFailures(perMinute int) int {
-	if perMinute == 0 {
+// offIfZero is a limit setting (api-auth-failure-limit, uma-rate-limit),
+// where 0 is no limit, as api.Options takes it, where 0 is the default and
+// a negative value no limit.
+func offIfZero(limit int) int {
+	if limit == 0 {
 		return -1
 	}
-	return perMinute
+	return limit
 }
 
 // warnNewerSchema logs, once, that db records migrations this binary does

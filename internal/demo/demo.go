@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/api"
 	"github.com/vaspd/vaspd/auth"
 	"github.com/vaspd/vaspd/internal/apiclient"
 	"github.com/vaspd/vaspd/internal/daemon"
@@ -185,6 +186,9 @@ func start(ctx context.Context, wg *sync.WaitGroup, name string, opt Options, se
 	cfg := daemon.Config{
 		DataDir: opt.Dir + "/" + name, Listen: self.Addr().String(), Domain: fmt.Sprintf("localhost:%d", port),
 		LogFormat: "text", LogLevel: "warn", ShutdownTimeout: 5 * time.Second,
+		// vaspd serve's default (a Config's zero is no limit): the demo
+		// pays as two deployments would.
+		UMARateLimit: api.DefaultUMARequestsPerSecond,
 	}
 	cfg.Lightning.DevnetSecret = "vaspd-demo-devnet"
 	cfg.Lightning.DevnetPeers = "http://" + peer.Addr().String()

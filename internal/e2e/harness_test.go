@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/api"
 	"github.com/vaspd/vaspd/auth"
 	"github.com/vaspd/vaspd/internal/apiclient"
 	"github.com/vaspd/vaspd/internal/daemon"
@@ -149,6 +150,10 @@ func config(t *testing.T, self, peer net.Listener, dbURL string) daemon.Config {
 		DataDir: t.TempDir(), DatabaseURL: dbURL, Listen: self.Addr().String(),
 		Domain: fmt.Sprintf("localhost:%d", port), LogFormat: "text", LogLevel: "warn",
 		ShutdownTimeout: 10 * time.Second,
+		// vaspd serve's default (a Config's zero is no limit): every
+		// UMA request between the two comes from 127.0.0.1, as from one
+		// counterparty, and the flows must pass within it.
+		UMARateLimit: api.DefaultUMARequestsPerSecond,
 	}
 	cfg.Lightning.DevnetSecret = "e2e-devnet-secret"
 	cfg.Lightning.DevnetPeers = "http://" + peer.Addr().String()
