@@ -1,7 +1,6 @@
 package api
 
 import (
-	"container/list"
 	"log/slog"
 	"time"
 
@@ -44,9 +43,8 @@ func newAuthLimiter(clock vaspd.Clock, log *slog.Logger, perMinute, capacity int
 		return nil
 	}
 	every := time.Minute / time.Duration(perMinute)
-	return &limiter{clock: clock, log: log, every: every, slack: time.Duration(perMinute-1) * every,
-		window: time.Duration(perMinute) * every, max: capacity, clients: map[string]*list.Element{},
-		warn: "throttling failed platform API authentications from a client: its requests are answered 429 " +
+	return newLimiter(clock, log, every, perMinute, time.Duration(perMinute)*every, capacity,
+		"throttling failed platform API authentications from a client: its requests are answered 429 "+
 			"without being checked until it may try again; logged once a window per client",
-		rate: slog.Int("failures_per_minute", int(time.Minute/every))}
+		slog.Int("failures_per_minute", int(time.Minute/every)))
 }

@@ -33,6 +33,15 @@ type limiter struct {
 	lru     list.List                // front: the last counted or throttled
 }
 
+// newLimiter allows each client one event per every, in a burst of burst,
+// remembering at most capacity clients; a throttled client is logged at
+// most once per window, with message warn and the limit as rate.
+func newLimiter(clock vaspd.Clock, log *slog.Logger, every time.Duration, burst int, window time.Duration,
+	capacity int, warn string, rate slog.Attr) *limiter {
+	return &limiter{clock: clock, log: log, every: every, slack: time.Duration(burst-1) * every,
+		window: window, max: capacity, clients: map[string]*list.Element{}, warn: warn, rate: rate}
+}
+
 type limitClient struct {
 	key    string
 	tat    time.Time // when its bucket is full again

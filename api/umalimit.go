@@ -1,7 +1,6 @@
 package api
 
 import (
-	"container/list"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -46,12 +45,10 @@ func newUMALimiter(clock vaspd.Clock, log *slog.Logger, perSecond, capacity int)
 	if perSecond <= 0 {
 		return nil
 	}
-	every := time.Second / time.Duration(perSecond)
-	return &limiter{clock: clock, log: log, every: every, slack: time.Duration(2*perSecond-1) * every,
-		window: time.Minute, max: capacity, clients: map[string]*list.Element{},
-		warn: "throttling UMA requests from a client: those past its limit are answered 429 until it slows down; " +
+	return newLimiter(clock, log, time.Second/time.Duration(perSecond), 2*perSecond, time.Minute, capacity,
+		"throttling UMA requests from a client: those past its limit are answered 429 until it slows down; "+
 			"logged once a minute per client",
-		rate: slog.Int("requests_per_second", perSecond)}
+		slog.Int("requests_per_second", perSecond))
 }
 
 // limitUMA answers f's requests 429 while their client is past the UMA
