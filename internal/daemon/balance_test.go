@@ -2,14 +2,11 @@ package daemon
 
 import (
 	"context"
-	"flag"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/vaspd/vaspd/internal/config"
 	"github.com/vaspd/vaspd/lightning/embedded"
 	"github.com/vaspd/vaspd/store/storetest"
 )
@@ -30,17 +27,7 @@ func TestInitialBalanceZeroStartsEmpty(t *testing.T) {
 		return p
 	}
 	parsed := func(args []string, env map[string]string) func() Config {
-		return func() Config {
-			var c Config
-			set := &config.Set{}
-			c.Declare(set)
-			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			if err := set.Parse(fs, args, func(k string) string { return env[k] }); err != nil {
-				t.Fatal(err)
-			}
-			return c
-		}
+		return func() Config { return parseConfig(t, args, env) }
 	}
 	inGo := func(f func(*LightningConfig)) func() Config {
 		return func() Config {

@@ -2,17 +2,13 @@ package daemon
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/vaspd/vaspd/internal/config"
 )
 
 // api-trusted-proxies entries are IP addresses or CIDR networks: one that
@@ -62,15 +58,7 @@ func TestTrustedProxiesFromEnvAndFile(t *testing.T) {
 	}
 	load := func(args []string, env map[string]string) string {
 		t.Helper()
-		var c Config
-		set := &config.Set{}
-		c.Declare(set)
-		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		if err := set.Parse(fs, args, func(k string) string { return env[k] }); err != nil {
-			t.Fatal(err)
-		}
-		return c.TrustedProxies
+		return parseConfig(t, args, env).TrustedProxies
 	}
 	if got := load([]string{"--config", file}, nil); strings.ReplaceAll(got, " ", "") != "10.0.0.0/8,2001:db8::/32" {
 		t.Fatalf("from the file: %q", got)

@@ -7,6 +7,8 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"flag"
+	"io"
 	"log/slog"
 	"math"
 	"math/big"
@@ -15,11 +17,28 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vaspd/vaspd/internal/config"
 )
 
 // baseConfig is the least a Resolve needs (what flags' defaults give).
 func baseConfig() Config {
 	return Config{DataDir: "d", Listen: "127.0.0.1:8080", LogFormat: "auto", LogLevel: "info", ShutdownTimeout: time.Second}
+}
+
+// parseConfig is the Config vaspd serve's flags, environment (env, not the
+// process's) and --config file give for args, before Resolve.
+func parseConfig(t *testing.T, args []string, env map[string]string) Config {
+	t.Helper()
+	var c Config
+	set := &config.Set{}
+	c.Declare(set)
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if err := set.Parse(fs, args, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // resolveErr resolves c and checks the error names want and does not

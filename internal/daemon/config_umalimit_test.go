@@ -1,14 +1,12 @@
 package daemon
 
 import (
-	"flag"
 	"io"
 	"net/http"
 	"path/filepath"
 	"testing"
 
 	"github.com/vaspd/vaspd/api"
-	"github.com/vaspd/vaspd/internal/config"
 )
 
 // uma-rate-limit is a count a second: negative, or so large that a second
@@ -35,15 +33,7 @@ func TestUMARateLimitDefault(t *testing.T) {
 	t.Parallel()
 	load := func(args []string, env map[string]string) int {
 		t.Helper()
-		var c Config
-		set := &config.Set{}
-		c.Declare(set)
-		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		if err := set.Parse(fs, args, func(k string) string { return env[k] }); err != nil {
-			t.Fatal(err)
-		}
-		return c.UMARateLimit
+		return parseConfig(t, args, env).UMARateLimit
 	}
 	if got := load(nil, nil); got != api.DefaultUMARequestsPerSecond {
 		t.Fatalf("default %d, want %d", got, api.DefaultUMARequestsPerSecond)
