@@ -1,13 +1,13 @@
 package api
 
 import (
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/uma"
 )
 
 // The UMA endpoints are public: anyone on the internet may call them, and
@@ -72,14 +72,8 @@ func (s *Server) limitUMA(f http.HandlerFunc) http.HandlerFunc {
 		secs := seconds(d)
 		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 		// UMA's error JSON without "code": UMA's table has none for
-		// throttling, and a code an SDK does not know could be taken for
-		// something else; LNURL's own errors (LUD-06) have none either.
-		body, _ := json.Marshal(struct {
-			Status string `json:"status"`
-			Reason string `json:"reason"`
-		}{"ERROR", "too many requests from your address: retry after " + strconv.FormatInt(secs, 10) + " s"})
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusTooManyRequests)
-		_, _ = w.Write(body)
+		// throttling (uma.Error's MarshalJSON).
+		writeUMAError(w, http.StatusTooManyRequests,
+			&uma.Error{Reason: "too many requests from your address: retry after " + strconv.FormatInt(secs, 10) + " s"})
 	}
 }

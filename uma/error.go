@@ -79,13 +79,16 @@ func (e *Error) HTTPStatus() int { return e.Code.HTTPStatus() }
 type errorBody struct {
 	Status                 string    `json:"status"`
 	Reason                 string    `json:"reason"`
-	Code                   ErrorCode `json:"code"`
+	Code                   ErrorCode `json:"code,omitempty"` // none: LNURL's plain error (LUD-06)
 	UnsupportedVersion     string    `json:"unsupportedVersion,omitempty"`
 	SupportedMajorVersions []int     `json:"supportedMajorVersions,omitempty"`
 }
 
 // MarshalJSON renders {"status":"ERROR","reason":...,"code":...} plus, for
 // UNSUPPORTED_UMA_VERSION, "unsupportedVersion" and "supportedMajorVersions".
+// An Error without a Code is LNURL's plain {"status":"ERROR","reason":...}:
+// for what UMA's table has no code for (throttling), rather than a code an
+// SDK could take for something else.
 func (e *Error) MarshalJSON() ([]byte, error) {
 	reason := e.Reason
 	if reason == "" {
