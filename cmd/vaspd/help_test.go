@@ -83,3 +83,28 @@ func TestMistakeUsageGoesToStderr(t *testing.T) {
 		}
 	}
 }
+
+// `vaspd help <command> [<subcommand>…]` is `vaspd <command> … -h`: the
+// same usage, on stdout, exit 0 (git's and go's habit). An unknown
+// command after help is a mistake like any unknown command.
+func TestHelpCommand(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, args := range [][]string{
+		{"serve"}, {"token"}, {"token", "create"}, {"keys", "show"}, {"ledger", "accounts"},
+		{"backup"}, {"webhooks"}, {"webhooks", "endpoints", "list"}, {"demo"}, {"version"}, {"help"},
+	} {
+		code, out, errs := runCmd(append([]string{"help"}, args...)...)
+		asked := append(append([]string{}, args...), "-h")
+		if args[0] == "help" {
+			asked = []string{"-h"}
+		}
+		wantCode, wantOut, _ := runCmd(asked...)
+		if code != wantCode || out != wantOut || errs != "" {
+			t.Errorf("help %q: exit %d, stdout %q, stderr %q; want exit %d and stdout %q as with -h", args, code, out, errs, wantCode, wantOut)
+		}
+	}
+	code, out, errs := runCmd("help", "frobnicate")
+	if code != 2 || out != "" || !strings.Contains(errs, `unknown command "frobnicate"`) {
+		t.Errorf("help frobnicate: exit %d, stdout %q, stderr %q; want exit 2 and the unknown command on stderr", code, out, errs)
+	}
+}

@@ -9,8 +9,9 @@
 //	vaspd demo                  two VASPs on loopback pay each other, step by step
 //	vaspd version               print the version
 //
-// Every subcommand accepts -h for its settings. This file and its siblings
-// only parse the command line and wire packages together.
+// Every subcommand accepts -h for its settings (vaspd help <command> says
+// the same). This file and its siblings only parse the command line and
+// wire packages together.
 package main
 
 import (
@@ -78,6 +79,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if isHelp(args[0]) {
+		// `vaspd help serve` is `vaspd serve -h`, as with git and go.
+		if args[0] == "help" && len(args) > 1 && !isHelp(args[1]) {
+			return run(ctx, append(args[1:len(args):len(args)], "-h"), stdout, stderr)
+		}
 		usage(stdout)
 		return 0
 	}
@@ -118,7 +123,7 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "\nRun 'vaspd <command> -h' for a command's settings.\n")
+	fmt.Fprintf(w, "\nRun 'vaspd <command> -h' or 'vaspd help <command>' for a command's settings.\n")
 }
 
 // isHelp reports whether a command-line argument asks for help: the
