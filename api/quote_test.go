@@ -130,8 +130,9 @@ func TestQuoteCurrencies(t *testing.T) {
 
 // TestTransactionPaymentInstructions: an OutgoingTransaction carries the
 // paymentInstructions its schema requires in a valid shape (it had
-// accountType ""): FBO, confirmed by the quote's execute endpoint. An
-// IncomingTransaction has none.
+// accountType ""): FBO, whose paymentUrl is UMAaaS's FBO confirmation of
+// the quote (POST /fbo/confirm/{quoteId}, vaspd's execute under that
+// name). An IncomingTransaction has none.
 func TestTransactionPaymentInstructions(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newPayFixture(t, db)
@@ -148,7 +149,7 @@ func TestTransactionPaymentInstructions(t *testing.T) {
 				t.Fatalf("%s: paymentInstructions %v", what, m["paymentInstructions"])
 			}
 			u, err := url.Parse(fmt.Sprint(acct["paymentUrl"]))
-			if err != nil || !u.IsAbs() || u.Host != f.domain || u.Path != "/quotes/"+q+"/execute" {
+			if err != nil || !u.IsAbs() || u.Host != f.domain || u.Path != "/fbo/confirm/"+q {
 				t.Errorf("%s: paymentUrl %v", what, acct["paymentUrl"])
 			}
 		}

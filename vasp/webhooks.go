@@ -128,14 +128,15 @@ func outgoingFailureReason(stored string) string {
 // paymentInstructions are an outgoing transaction's, which the schema
 // requires. A vaspd payment is funded from the user's balance when the
 // platform executes its quote, never by a bank transfer: the one account
-// kind that says so is FBO, whose paymentUrl confirms the payment — here
-// the quote's execute endpoint, already called.
+// kind that says so is FBO, whose paymentUrl confirms the payment: UMAaaS's
+// POST /fbo/confirm/{quoteId}, which vaspd serves as the quote's execute
+// (already called by the time a transaction exists).
 func (s *Service) paymentInstructions(t Transaction) webhook.PaymentInstructions {
 	return webhook.PaymentInstructions{
 		Reference:         t.QuoteID,
 		InstructionsNotes: "Funded from the user's balance by executing the quote; there is nothing to transfer.",
 		BankAccountInfo: webhook.PaymentAccountInfo{AccountType: "FBO", PaymentMethod: http.MethodPost,
-			PaymentURL: s.opt.BaseURL + "/quotes/" + url.PathEscape(t.QuoteID) + "/execute"},
+			PaymentURL: s.opt.BaseURL + "/fbo/confirm/" + url.PathEscape(t.QuoteID)},
 	}
 }
 
