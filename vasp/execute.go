@@ -31,17 +31,52 @@ import (
 // invoice expired before it was executed.
 var ErrQuoteExpired = errors.New("quote expired")
 
-// errExecuteRaced says another execute claimed the quote first.
+// errExecuteRaced says another execute claimed the quote first, or an
+// auto-refresh gave it new terms, between its read and the claim.
 var errExecuteRaced = errors.New("quote claimed by a concurrent execute")
+
+// errTermsMoved says an auto-refresh replaced the terms an execute read
+// before it could claim them.
+var errTermsMoved = errors.New("quote refreshed while executed")
+
+// maxTermsMoves bounds how many times one execute takes up a quote's new
+// terms. An auto-refresh renews a quote's terms at most once per half its
+// invoice's life, so more than one is not expected.
+const maxTermsMoves = 3
 
 // ExecuteQuote pays q for its user. idempotencyKey is optional; a retried
 // execute of the same quote returns the same transaction, never a second
 // payment.
+//
+// A quote made with autoRefresh may get new terms (invoice, amounts)
+// between the read of its terms and their claim: the claim is conditional
+// on the payment hash read, so the debit and the invoice paid are always
+// of one set of terms. Should the terms have moved, the execute starts
+// over with the new ones: the platform asked for moving terms, the old
+// invoice is no longer the quote's, and an error would only have it call
+// again for the same result. The transaction answered carries the
+// amounts executed.
 func (s *Service) ExecuteQuote(ctx context.Context, quoteID, idempotencyKey string) (Transaction, error) {
+	for moves := 0; ; moves++ {
+		t, err := s.executeTerms(ctx, quoteID, idempotencyKey)
+		if !errors.Is(err, errTermsMoved) {
+			return t, err
+		}
+		if moves == maxTermsMoves {
+			return Transaction{}, vaspd.Conflict(vaspd.CodeQuoteNotPending,
+				"quote %s was refreshed while it was executed, %d times: execute it again", quoteID, moves+1)
+		}
+	}
+}
+
+// executeTerms executes the terms quote quoteID holds when read; it
+// returns errTermsMoved if they changed before they were claimed.
+func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey string) (Transaction, error) {
 	now := s.stamp()
-	// The quote is read before the transaction: its terms never change
-	// once made, and the claim below is conditional, so a concurrent
-	// execute between this read and the claim is caught there.
+	// The quote is read before the transaction: the claim below is
+	// conditional on its state and terms (payment hash), so a concurrent
+	// execute, or an auto-refresh, between this read and the claim is
+	// caught there.
 	q, err := scanQuote(s.db.QueryRowContext(ctx, `SELECT `+quoteColumns+` FROM uma_quotes WHERE id = $1`, quoteID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Transaction{}, vaspd.NotFound(vaspd.CodeQuoteNotFound, "quote %s not found", quoteID)
@@ -79,6 +114,9 @@ func (s *Service) ExecuteQuote(ctx context.Context, quoteID, idempotencyKey stri
 	if n, ok := s.opt.Node.(paymentRecorder); ok && n.DB() == s.db {
 		recordPayment, _ = n.PreparePayment(ctx, payReq)
 	}
+	if s.beforeClaim != nil {
+		s.beforeClaim(q.ID)
+	}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		// A retry, or a quote paying an UMA request: what it pays is paid
 		// once, whatever the quotes made for it.
@@ -86,8 +124,8 @@ func (s *Service) ExecuteQuote(ctx context.Context, quoteID, idempotencyKey stri
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE uma_quotes SET status = $1, transaction_id = $2, idempotency_key = $3, updated_at = $4
-			WHERE id = $5 AND status = $6 AND transaction_id IS NULL`,
-			QuoteProcessing, t.ID, nullable(idempotencyKey), store.Micros(now), q.ID, QuotePending)
+			WHERE id = $5 AND status = $6 AND transaction_id IS NULL AND payment_hash = $7`,
+			QuoteProcessing, t.ID, nullable(idempotencyKey), store.Micros(now), q.ID, QuotePending, q.PaymentHash)
 		if err != nil {
 			if tx.Driver().IsUniqueViolation(err) {
 				// 422 like every reuse of a key for another request (the
@@ -125,15 +163,19 @@ func (s *Service) ExecuteQuote(ctx context.Context, quoteID, idempotencyKey stri
 	})
 	if errors.Is(err, errExecuteRaced) {
 		// A concurrent execute claimed the quote between our read and our
-		// update (PostgreSQL, READ COMMITTED): answer its transaction.
-		q, qerr := s.GetQuote(ctx, quoteID)
+		// update (PostgreSQL, READ COMMITTED): answer its transaction. Or
+		// an auto-refresh gave it new terms: execute those.
+		cur, qerr := s.GetQuote(ctx, quoteID)
 		if qerr != nil {
 			return t, qerr
 		}
-		if q.TransactionID == "" {
-			return t, vaspd.Conflict(vaspd.CodeQuoteNotPending, "quote %s cannot be executed now", quoteID)
+		if cur.TransactionID != "" {
+			return s.GetTransaction(ctx, cur.TransactionID)
 		}
-		return s.GetTransaction(ctx, q.TransactionID)
+		if cur.PaymentHash != q.PaymentHash {
+			return t, errTermsMoved
+		}
+		return t, vaspd.Conflict(vaspd.CodeQuoteNotPending, "quote %s cannot be executed now", quoteID)
 	}
 	if err != nil {
 		return Transaction{}, err

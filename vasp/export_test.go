@@ -94,3 +94,11 @@ func (s *Service) CappedNoted() int {
 	defer s.capped.mu.Unlock()
 	return len(s.capped.noted)
 }
+
+// RefreshRound runs one pass of the quote refresher, returning how many
+// quotes it refreshed.
+func (s *Service) RefreshRound(ctx context.Context) (int, error) { return s.refreshRound(ctx) }
+
+// SetBeforeClaim has ExecuteQuote run f between reading the quote and
+// claiming it. Call it before the service is used.
+func (s *Service) SetBeforeClaim(f func(quoteID string)) { s.beforeClaim = f }

@@ -83,6 +83,11 @@ type QuoteRequest struct {
 	// OriginalQuoteID makes the quote a retry of that FAILED payment
 	// (RetryQuote); its own column, not kept in the details.
 	OriginalQuoteID string `json:"-"`
+	// AutoRefresh (vaspd's own) asks that the quote's terms be renewed in
+	// place shortly before its invoice expires, while it is held
+	// (refresh.go). Kept with the request, so a refresh or retry of the
+	// quote asks it too.
+	AutoRefresh bool `json:",omitempty"`
 }
 
 // Quote is a locked price for paying a receiver.
@@ -109,6 +114,12 @@ type Quote struct {
 	Request         QuoteRequest
 	ExpiresAt       time.Time
 	CreatedAt       time.Time
+	// AutoRefresh is whether the quote's terms are renewed in place
+	// before its invoice expires (refresh.go); RefreshCount is how many
+	// times they were, RefreshedAt the last time (zero: never).
+	AutoRefresh  bool
+	RefreshCount int
+	RefreshedAt  time.Time
 	// The currencies in full (name, symbol, decimals): the sending one
 	// from our rates, the receiving one as the receiver advertised it.
 	SendingCurrencyInfo, ReceivingCurrencyInfo rates.Currency
@@ -150,36 +161,70 @@ func sendingInRange(rate rates.Rate, amount int64) error {
 
 // CreateQuote asks the receiver of lookup for an invoice and locks a price.
 func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, error) {
+	if in.AutoRefresh && in.UmaRequestID != "" {
+		// The payreq names the request's invoice (invoiceUUID), which the
+		// receiver issued to be paid once and which expires on its own: a
+		// fresh payreq for it every few minutes would ask the receiver for
+		// more invoices for one request, and the quote cannot outlive the
+		// request anyway.
+		return Quote{}, quoteInput("autoRefresh cannot be used with umaRequestId: a quote paying an UMA request expires with the request; refresh it with POST /quotes/{id}/refresh")
+	}
+	now := s.stamp()
+	q, details, err := s.quoteTerms(ctx, in, vaspd.NewID(vaspd.IDQuote), now, now)
+	if err != nil {
+		return Quote{}, err
+	}
+	q.AutoRefresh = in.AutoRefresh
+	_, err = s.db.ExecContext(ctx, `INSERT INTO uma_quotes (id, lookup_id, user_id, status, locked_side, sending_currency,
+		sending_amount, fee, receiving_currency, receiving_amount, msats, invoice, payment_hash, details, expires_at, created_at, updated_at,
+		original_quote_id, uma_request_id, auto_refresh)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$16,$17,$18,$19)`,
+		q.ID, q.LookupID, q.UserID, q.Status, q.LockedSide, q.SendingCurrency, q.SendingAmount, q.Fee,
+		q.ReceivingCurrency, q.ReceivingAmount, q.Msats, q.Invoice, q.PaymentHash, details,
+		store.Micros(q.ExpiresAt), store.Micros(q.CreatedAt), nullable(q.OriginalQuoteID), nullable(in.UmaRequestID), q.AutoRefresh)
+	if err != nil {
+		return Quote{}, fmt.Errorf("record quote: %w", err)
+	}
+	return q, nil
+}
+
+// quoteTerms prices in for quote id, created at createdAt: it sends the
+// receiver a payreq and checks its answer, returning the quote's terms
+// (invoice, amounts, fee, expiry) and its stored details. termsAt is when
+// the terms are made (createdAt for a new quote, the refresh's time for
+// an auto-refresh): our rate stays locked at most maxQuoteLife from then.
+// Nothing is stored.
+func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, createdAt, termsAt time.Time) (Quote, string, error) {
 	if in.LockedSide != LockedSending && in.LockedSide != LockedReceiving {
-		return Quote{}, quoteInput("lockedCurrencySide must be SENDING or RECEIVING")
+		return Quote{}, "", quoteInput("lockedCurrencySide must be SENDING or RECEIVING")
 	}
 	if in.Amount <= 0 {
-		return Quote{}, quoteInput("lockedCurrencyAmount must be a positive integer in the currency's smallest unit")
+		return Quote{}, "", quoteInput("lockedCurrencyAmount must be a positive integer in the currency's smallest unit")
 	}
 	if !utf8.ValidString(in.Description) || utf8.RuneCountInString(in.Description) > MaxDescriptionLen {
-		return Quote{}, quoteInput("description must be at most %d characters of UTF-8 text", MaxDescriptionLen)
+		return Quote{}, "", quoteInput("description must be at most %d characters of UTF-8 text", MaxDescriptionLen)
 	}
 	l, err := s.getLookup(ctx, in.LookupID, in.UserID)
 	if err != nil {
-		return Quote{}, err
+		return Quote{}, "", err
 	}
 	if in.UserID == "" {
 		in.UserID = l.UserID
 	}
 	sender, err := s.opt.Users.ByID(ctx, in.UserID)
 	if err != nil {
-		return Quote{}, err
+		return Quote{}, "", err
 	}
 	payer, err := senderPayerData(l.Response.PayerData, sender.Name, in.SenderUserInfo)
 	if err != nil {
-		return Quote{}, err
+		return Quote{}, "", err
 	}
 	var umaReq UmaRequest // the UMA request paid, if any
 	commentAllowed := l.Response.CommentAllowed
 	if in.UmaRequestID != "" {
 		var invoiceComments int
 		if umaReq, invoiceComments, err = s.checkUmaRequest(ctx, in, l.Receiver, l.Response.Currencies); err != nil {
-			return Quote{}, err
+			return Quote{}, "", err
 		}
 		// The invoice's commentCharsAllowed is the receiver's word for
 		// this payment: it applies, within the lookup's limit if any. An
@@ -191,33 +236,33 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	}
 	comment, err := commentFor(in.Description, commentAllowed)
 	if err != nil {
-		return Quote{}, err
+		return Quote{}, "", err
 	}
 	rate, err := s.opt.Rates.Rate(ctx, in.SendingCurrency)
 	if err != nil {
-		return Quote{}, quoteInput("sendingCurrencyCode %q is not supported", vaspd.Truncate(in.SendingCurrency, 16))
+		return Quote{}, "", quoteInput("sendingCurrencyCode %q is not supported", vaspd.Truncate(in.SendingCurrency, 16))
 	}
 	theirs, ok := uma.FindCurrency(l.Response.Currencies, in.ReceivingCurrency)
 	if !ok {
-		return Quote{}, quoteInput("the receiver does not accept %q", vaspd.Truncate(in.ReceivingCurrency, 16))
+		return Quote{}, "", quoteInput("the receiver does not accept %q", vaspd.Truncate(in.ReceivingCurrency, 16))
 	}
 	receiver, err := uma.ParseUMAAddress(l.Receiver)
 	if err != nil {
-		return Quote{}, err
+		return Quote{}, "", err
 	}
 	keys, err := s.verifier.Keys.PublicKeys(ctx, receiver.Domain)
 	if err != nil && timedOut(err) {
-		return Quote{}, vaspd.FailedDependency(vaspd.CodeCounterpartyPubkeyFetch, "quote: the receiver's VASP did not serve its public keys within %s (counterparty-timeout)", s.opt.CounterpartyTimeout).
+		return Quote{}, "", vaspd.FailedDependency(vaspd.CodeCounterpartyPubkeyFetch, "quote: the receiver's VASP did not serve its public keys within %s (counterparty-timeout)", s.opt.CounterpartyTimeout).
 			WithDetails(map[string]any{"unreachable": true, "timedOut": true})
 	}
 	if err != nil {
-		return Quote{}, vaspd.FailedDependency(vaspd.CodeCounterpartyPubkeyFetch, "quote: cannot fetch the receiver's keys: %s", uma.AsError(err).Reason)
+		return Quote{}, "", vaspd.FailedDependency(vaspd.CodeCounterpartyPubkeyFetch, "quote: cannot fetch the receiver's keys: %s", uma.AsError(err).Reason)
 	}
 
 	q := Quote{
-		ID: vaspd.NewID(vaspd.IDQuote), LookupID: l.ID, UserID: in.UserID, Receiver: l.Receiver, Status: QuotePending,
+		ID: id, LookupID: l.ID, UserID: in.UserID, Receiver: l.Receiver, Status: QuotePending,
 		LockedSide: in.LockedSide, SendingCurrency: rate.Currency.Code, ReceivingCurrency: theirs.Code,
-		Request: in, CreatedAt: s.stamp(), SendingCurrencyInfo: rate.Currency, OriginalQuoteID: in.OriginalQuoteID,
+		Request: in, CreatedAt: createdAt, SendingCurrencyInfo: rate.Currency, OriginalQuoteID: in.OriginalQuoteID,
 		ReceivingCurrencyInfo: rates.Currency{Code: theirs.Code, Name: theirs.Name, Symbol: theirs.Symbol, Decimals: theirs.Decimals},
 	}
 	pr := &uma.PayRequest{ReceivingCurrency: theirs.Code, Comment: comment, PayeeData: s.payeeData,
@@ -225,35 +270,35 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	var sendConv rates.Conversion
 	if in.LockedSide == LockedSending {
 		if sendConv, err = rate.SendForAmount(in.Amount); err != nil {
-			return Quote{}, quoteInput("cannot send %d %s: %v", in.Amount, rate.Currency.Code, err)
+			return Quote{}, "", quoteInput("cannot send %d %s: %v", in.Amount, rate.Currency.Code, err)
 		}
 		if err := sendingInRange(rate, in.Amount); err != nil {
-			return Quote{}, err
+			return Quote{}, "", err
 		}
 		pr.Amount = sendConv.Msats // sender-locked: msats, converted by the receiver
 		if min, max := l.Response.MinSendable, l.Response.MaxSendable; pr.Amount < min || (max > 0 && pr.Amount > max) {
-			return Quote{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
+			return Quote{}, "", vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
 				"%d %s is %d msats; the receiver accepts %d to %d msats", in.Amount, rate.Currency.Code, pr.Amount, min, max)
 		}
 	} else {
 		pr.Amount, pr.SendingCurrency = in.Amount, theirs.Code
 		if min, max := theirs.Convertible.Min, theirs.Convertible.Max; in.Amount < min || (max > 0 && in.Amount > max) {
-			return Quote{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
+			return Quote{}, "", vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
 				"the receiver accepts %d to %d %s (smallest unit), not %d", min, max, theirs.Code, in.Amount)
 		}
 	}
 	info, err := s.opt.Node.Info(ctx)
 	if err != nil {
-		return Quote{}, fmt.Errorf("node info: %w", err)
+		return Quote{}, "", fmt.Errorf("node info: %w", err)
 	}
 	me := s.address(sender.Local)
 	travel, format, err := s.opt.Compliance.TravelRuleInfo(ctx, sender, me, l.Receiver)
 	if err != nil {
-		return Quote{}, err
+		return Quote{}, "", err
 	}
 	encrypted, err := uma.EncryptTravelRuleInfo(keys.Encryption, travel)
 	if err != nil {
-		return Quote{}, fmt.Errorf("encrypt travel-rule info: %w", err)
+		return Quote{}, "", fmt.Errorf("encrypt travel-rule info: %w", err)
 	}
 	kyc := sender.kycStatus()
 	payer.Identifier, payer.Compliance = me, &uma.CompliancePayerData{
@@ -262,72 +307,72 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 	}
 	pr.PayerData = payer
 	if err := pr.Sign(s.opt.Keys.Signing, s.clock.Now()); err != nil {
-		return Quote{}, err
+		return Quote{}, "", err
 	}
 	body, err := json.Marshal(pr)
 	if err != nil {
-		return Quote{}, err
+		return Quote{}, "", err
 	}
 	status, respBody, err := s.fetch(ctx, http.MethodPost, l.Response.Callback, body)
 	if err != nil || status != http.StatusOK {
-		return Quote{}, s.counterpartyError(quoteStep, status, respBody, err)
+		return Quote{}, "", s.counterpartyError(quoteStep, status, respBody, err)
 	}
 	resp, err := uma.ParsePayReqResponse(respBody)
 	if err != nil {
-		return Quote{}, s.counterpartyError(quoteStep, status, respBody, nil)
+		return Quote{}, "", s.counterpartyError(quoteStep, status, respBody, nil)
 	}
 	if _, err := s.verifier.VerifyPayReqResponse(ctx, resp, me, receiver); err != nil {
-		return Quote{}, quoteStep.unverified(err, s.opt.CounterpartyTimeout)
+		return Quote{}, "", quoteStep.unverified(err, s.opt.CounterpartyTimeout)
 	}
 	if err := checkPayeeData(pr.PayeeData, resp); err != nil {
-		return Quote{}, err
+		return Quote{}, "", err
 	}
 	if resp.PayeeData != nil && resp.PayeeData.Compliance != nil {
 		c := resp.PayeeData.Compliance
 		if err := s.opt.Compliance.ScreenPayment(ctx, Outgoing, receiver.Domain, c.NodePubKey, c.Utxos); err != nil {
-			return Quote{}, vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s", uma.AsError(err).Reason)
+			return Quote{}, "", vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s", uma.AsError(err).Reason)
 		}
 	}
 	inv, err := bolt11.Decode(resp.PR, info.Network)
 	if err != nil {
-		return Quote{}, quoteStep.failed("the receiver's invoice is not payable by our node: %v", err)
+		return Quote{}, "", quoteStep.failed("the receiver's invoice is not payable by our node: %v", err)
 	}
 	if inv.Expired(s.clock.Now()) || inv.AmountMsat <= 0 {
-		return Quote{}, quoteStep.failed("the receiver's invoice is expired or has no amount")
+		return Quote{}, "", quoteStep.failed("the receiver's invoice is expired or has no amount")
 	}
 	// The node screened above is the node paid: an invoice to another
 	// node would pay someone the screening never saw.
 	if c := resp.PayeeData.Compliance; c != nil && c.NodePubKey != "" && !strings.EqualFold(c.NodePubKey, inv.Destination) {
-		return Quote{}, quoteStep.failed("the receiver's invoice pays node %s, not its node %s",
+		return Quote{}, "", quoteStep.failed("the receiver's invoice pays node %s, not its node %s",
 			inv.Destination, vaspd.Truncate(c.NodePubKey, 70))
 	}
 	// One invoice is paid once: an invoice already quoted (for this or
 	// another payreq) is the receiver's error, not a second payment.
 	var reused int
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM uma_quotes WHERE payment_hash = $1`, inv.PaymentHash.String()).Scan(&reused); err != nil {
-		return Quote{}, fmt.Errorf("check invoice reuse: %w", err)
+		return Quote{}, "", fmt.Errorf("check invoice reuse: %w", err)
 	}
 	if reused > 0 {
-		return Quote{}, quoteStep.failed("the receiver's invoice was already given for another quote")
+		return Quote{}, "", quoteStep.failed("the receiver's invoice was already given for another quote")
 	}
 	conv := resp.Converted
 	if conv == nil || conv.CurrencyCode != theirs.Code {
-		return Quote{}, quoteStep.failed("the receiver did not convert to %s", theirs.Code)
+		return Quote{}, "", quoteStep.failed("the receiver did not convert to %s", theirs.Code)
 	}
 	// converted.amount is in the unit converted.decimals says; we record
 	// and show it in the currency's smallest unit as the lookup advertised
 	// it (ReceivingCurrencyInfo). Another unit (whole euros where the
 	// lookup said cents) would book the payee's amount a power of ten off.
 	if conv.Decimals != theirs.Decimals {
-		return Quote{}, quoteStep.failed("the receiver's conversion has %d decimals; its lookup advertised %d for %s",
+		return Quote{}, "", quoteStep.failed("the receiver's conversion has %d decimals; its lookup advertised %d for %s",
 			conv.Decimals, theirs.Decimals, theirs.Code)
 	}
 	if conv.Amount < 0 || conv.Fee < 0 {
-		return Quote{}, quoteStep.failed("the receiver's conversion has a negative amount (%d) or fee (%d)", conv.Amount, conv.Fee)
+		return Quote{}, "", quoteStep.failed("the receiver's conversion has a negative amount (%d) or fee (%d)", conv.Amount, conv.Fee)
 	}
 	if in.LockedSide == LockedSending {
 		if inv.AmountMsat != sendConv.Msats {
-			return Quote{}, quoteStep.failed("the receiver's invoice is for %d msats, not the %d asked", inv.AmountMsat, sendConv.Msats)
+			return Quote{}, "", quoteStep.failed("the receiver's invoice is for %d msats, not the %d asked", inv.AmountMsat, sendConv.Msats)
 		}
 		// converted.amount is what the payee is credited: round((msats −
 		// fee) / multiplier) by the receiver's own conversion (UMAD-06).
@@ -337,19 +382,19 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 		// the payment our user is shown.
 		want, err := uma.ConvertedAmountForMsats(inv.AmountMsat, conv.Multiplier, conv.Fee)
 		if err != nil {
-			return Quote{}, quoteStep.failed("the receiver's conversion cannot be checked: %v", uma.AsError(err).Reason)
+			return Quote{}, "", quoteStep.failed("the receiver's conversion cannot be checked: %v", uma.AsError(err).Reason)
 		}
 		if want <= 0 || conv.Amount <= 0 {
-			return Quote{}, quoteStep.failed("the receiver credits the payee nothing for %d msats (fee %d msats)", inv.AmountMsat, conv.Fee)
+			return Quote{}, "", quoteStep.failed("the receiver credits the payee nothing for %d msats (fee %d msats)", inv.AmountMsat, conv.Fee)
 		}
 		if d := conv.Amount - want; d > 1+want/1_000_000_000 || -d > 1+want/1_000_000_000 {
-			return Quote{}, quoteStep.failed("the receiver converts %d msats to %d %s, its own rate gives %d",
+			return Quote{}, "", quoteStep.failed("the receiver converts %d msats to %d %s, its own rate gives %d",
 				inv.AmountMsat, conv.Amount, theirs.Code, want)
 		}
 		q.SendingAmount, q.Fee = in.Amount, sendConv.FeeAmount
 	} else {
 		if conv.Amount != in.Amount {
-			return Quote{}, quoteStep.failed("the receiver converted %d, not the %d asked", conv.Amount, in.Amount)
+			return Quote{}, "", quoteStep.failed("the receiver converted %d, not the %d asked", conv.Amount, in.Amount)
 		}
 		// The invoice is amount × multiplier + fee by the receiver's own
 		// conversion (UMAD-05). Peers round differently (Go rounds the
@@ -358,24 +403,24 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 		// Less is the receiver's loss; more is not what it agreed to.
 		want, err := uma.InvoiceMsatsForAmount(in.Amount, conv.Multiplier, conv.Fee)
 		if err != nil {
-			return Quote{}, quoteStep.failed("the receiver's conversion cannot be checked: %v", uma.AsError(err).Reason)
+			return Quote{}, "", quoteStep.failed("the receiver's conversion cannot be checked: %v", uma.AsError(err).Reason)
 		}
 		if inv.AmountMsat-2-want/1_000_000_000 > want {
-			return Quote{}, quoteStep.failed("the receiver's invoice is for %d msats, its conversion of %d %s for %d",
+			return Quote{}, "", quoteStep.failed("the receiver's invoice is for %d msats, its conversion of %d %s for %d",
 				inv.AmountMsat, in.Amount, theirs.Code, want)
 		}
 		c, err := rate.SendForMsats(inv.AmountMsat)
 		if err != nil {
-			return Quote{}, quoteInput("cannot send %d msats in %s: %v", inv.AmountMsat, rate.Currency.Code, err)
+			return Quote{}, "", quoteInput("cannot send %d msats in %s: %v", inv.AmountMsat, rate.Currency.Code, err)
 		}
 		if err := sendingInRange(rate, c.Amount); err != nil {
-			return Quote{}, err
+			return Quote{}, "", err
 		}
 		q.SendingAmount, q.Fee = c.Amount, c.FeeAmount
 	}
 	q.ReceivingAmount, q.ReceiverFeeMsats, q.Msats = conv.Amount, conv.Fee, inv.AmountMsat
 	q.Invoice, q.PaymentHash, q.ExpiresAt = resp.PR, inv.PaymentHash.String(), inv.ExpiresAt()
-	if limit := q.CreatedAt.Add(maxQuoteLife); q.ExpiresAt.After(limit) {
+	if limit := termsAt.Add(maxQuoteLife); q.ExpiresAt.After(limit) {
 		q.ExpiresAt = limit // the receiver chose the invoice's life, not our rate's
 	}
 	if umaReq.ID != "" && q.ExpiresAt.After(umaReq.ExpiresAt) {
@@ -406,30 +451,20 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 		d.PayeeData = map[string]any{"identifier": id, "name": vaspd.Truncate(resp.PayeeData.Name, maxPayeeName)}
 	}
 	raw, _ := json.Marshal(d)
-	_, err = s.db.ExecContext(ctx, `INSERT INTO uma_quotes (id, lookup_id, user_id, status, locked_side, sending_currency,
-		sending_amount, fee, receiving_currency, receiving_amount, msats, invoice, payment_hash, details, expires_at, created_at, updated_at,
-		original_quote_id, uma_request_id)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$16,$17,$18)`,
-		q.ID, q.LookupID, q.UserID, q.Status, q.LockedSide, q.SendingCurrency, q.SendingAmount, q.Fee,
-		q.ReceivingCurrency, q.ReceivingAmount, q.Msats, q.Invoice, q.PaymentHash, string(raw),
-		store.Micros(q.ExpiresAt), store.Micros(q.CreatedAt), nullable(q.OriginalQuoteID), nullable(umaReq.ID))
-	if err != nil {
-		return Quote{}, fmt.Errorf("record quote: %w", err)
-	}
-	return q, nil
+	return q, string(raw), nil
 }
 
 const quoteColumns = `id, lookup_id, user_id, status, locked_side, sending_currency, sending_amount, fee,
 	receiving_currency, receiving_amount, msats, invoice, payment_hash, details, COALESCE(transaction_id, ''), expires_at, created_at,
-	COALESCE(original_quote_id, '')`
+	COALESCE(original_quote_id, ''), auto_refresh, refresh_count, COALESCE(refreshed_at, 0)`
 
 func scanQuote(row interface{ Scan(...any) error }) (Quote, error) {
 	var q Quote
 	var raw string
-	var exp, created int64
+	var exp, created, refreshed int64
 	err := row.Scan(&q.ID, &q.LookupID, &q.UserID, &q.Status, &q.LockedSide, &q.SendingCurrency, &q.SendingAmount, &q.Fee,
 		&q.ReceivingCurrency, &q.ReceivingAmount, &q.Msats, &q.Invoice, &q.PaymentHash, &raw, &q.TransactionID, &exp, &created,
-		&q.OriginalQuoteID)
+		&q.OriginalQuoteID, &q.AutoRefresh, &q.RefreshCount, &refreshed)
 	if err != nil {
 		return q, err
 	}
@@ -438,7 +473,7 @@ func scanQuote(row interface{ Scan(...any) error }) (Quote, error) {
 		return q, fmt.Errorf("quote %s: %w", q.ID, err)
 	}
 	q.Receiver, q.ReceiverFeeMsats, q.Request, q.utxoCallback = d.Receiver, d.ReceiverFeeMsats, d.Request, d.UtxoCallback
-	q.ExpiresAt, q.CreatedAt = store.Time(exp), store.Time(created)
+	q.ExpiresAt, q.CreatedAt, q.RefreshedAt = store.Time(exp), store.Time(created), store.Time(refreshed)
 	q.Request.OriginalQuoteID = q.OriginalQuoteID // a refresh of a retry stays one
 	if d.Sending != nil {
 		q.SendingCurrencyInfo = *d.Sending
@@ -486,8 +521,11 @@ func (s *Service) GetQuote(ctx context.Context, id string) (Quote, error) {
 }
 
 // RefreshQuote re-quotes an expired (or any unexecuted) quote's request
-// with a fresh lookup-verified payreq; the old quote is left as it is. A
-// refreshed retry is a retry of the same payment (OriginalQuoteID).
+// with a fresh lookup-verified payreq; the old quote is left as it is,
+// but for auto-refresh: the new quote has it if the old one had, and the
+// old one no longer does (the platform holds the new one; the receiver
+// is not sent payreqs for both). A refreshed retry is a retry of the same
+// payment (OriginalQuoteID).
 func (s *Service) RefreshQuote(ctx context.Context, id string) (Quote, error) {
 	q, err := s.GetQuote(ctx, id)
 	if err != nil {
@@ -496,7 +534,20 @@ func (s *Service) RefreshQuote(ctx context.Context, id string) (Quote, error) {
 	if q.Status != QuotePending && q.Status != QuoteExpired {
 		return q, vaspd.Conflict(vaspd.CodeQuoteAlreadyExecuted, "quote %s was executed; it cannot be refreshed", id)
 	}
-	return s.CreateQuote(ctx, q.Request)
+	nq, err := s.CreateQuote(ctx, q.Request)
+	if err != nil || !q.AutoRefresh {
+		return nq, err
+	}
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE uma_quotes SET auto_refresh = FALSE WHERE id = $1`, id)
+		return err
+	})
+	if err != nil {
+		// The new quote stands: the old one goes on being refreshed until
+		// its hold ends, which costs payreqs but no money.
+		s.log.Warn("refresh quote: the old quote's auto-refresh could not be ended", "quote", id, "new_quote", nq.ID, "err", err)
+	}
+	return nq, nil
 }
 
 // commentFor is the payreq comment that carries a quote's description to

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/delivery"
 	"github.com/vaspd/vaspd/ledger"
@@ -100,6 +102,16 @@ type Options struct {
 	// PayTimeout is how long an execute waits for the payment (30 s);
 	// payments still in flight finish in the background.
 	PayTimeout time.Duration
+
+	// QuoteRefreshLead, QuoteRefreshMaxHold and QuoteRefreshEvery tune
+	// the refresher of quotes asked to auto-refresh (refresh.go): it
+	// refreshes a quote whose invoice has less than the lead (30 s) or
+	// half its life left, until the maximum hold (1 h) from the quote's
+	// creation, looking every pass (5 s).
+	QuoteRefreshLead, QuoteRefreshMaxHold, QuoteRefreshEvery time.Duration
+	// Registerer, if not nil, receives the flows' metrics
+	// (vaspd_quote_refreshes_total).
+	Registerer prometheus.Registerer
 }
 
 // Service runs the UMA flows of one VASP: it answers counterparties as a
@@ -152,6 +164,14 @@ type Service struct {
 	// walkLimit is how long one sweep or resolver round may go on
 	// starting lookups: see walk.
 	walkLimit time.Duration
+
+	// refreshes counts the quote refresher's outcomes, and refreshNoted
+	// is what it logged of its claims failing (refresh.go).
+	refreshes    *prometheus.CounterVec
+	refreshNoted noteLog
+	// beforeClaim, if set (tests), runs in ExecuteQuote between reading
+	// the quote and claiming it.
+	beforeClaim func(quoteID string)
 }
 
 // New checks opts and returns a Service. Run its background work with Run.
@@ -199,6 +219,9 @@ func New(opts Options) (*Service, error) {
 	def(&opts.ApprovalTimeout, 5*time.Second)
 	def(&opts.InvoiceExpiry, 10*time.Minute)
 	def(&opts.PayTimeout, 30*time.Second)
+	def(&opts.QuoteRefreshLead, DefaultQuoteRefreshLead)
+	def(&opts.QuoteRefreshMaxHold, DefaultQuoteRefreshMaxHold)
+	def(&opts.QuoteRefreshEvery, DefaultQuoteRefreshEvery)
 	if opts.MinSendableMsats <= 0 {
 		opts.MinSendableMsats = 1_000
 	}
@@ -215,6 +238,10 @@ func New(opts Options) (*Service, error) {
 	s := &Service{opt: opts, db: opts.DB, clock: opts.Clock, log: opts.Log, client: opts.HTTPClient,
 		payeeData: uma.UMADataOptions("name"), walkLimit: defaultWalkLimit}
 	s.callbackWake = make(chan struct{}, 1)
+	var err error
+	if s.refreshes, err = newRefreshMetrics(opts.Registerer); err != nil {
+		return nil, fmt.Errorf("vasp: %w", err)
+	}
 	s.nonces = &NonceCache{DB: opts.DB, Now: opts.Clock.Now}
 	keys := opts.KeySource
 	if keys == nil {
@@ -262,12 +289,12 @@ func (s *Service) Configuration() *uma.Configuration {
 // Run does the background work until ctx ends: crediting settled incoming
 // payments, resolving outgoing payments left in flight, sending
 // post-transaction callbacks, registering the completed payments a crash
-// left unregistered (Compliance.RegisterTransaction), and purging old
-// nonces. Each loop retries its own failures; Run returns when ctx ends
+// left unregistered (Compliance.RegisterTransaction), refreshing the
+// quotes asked to auto-refresh, and purging old nonces. Each loop retries its own failures; Run returns when ctx ends
 // and they have stopped.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){s.watchSettlements, s.resolveOutgoing, s.sendCallbacks, s.registerOwed} {
+	for _, loop := range []func(context.Context){s.watchSettlements, s.resolveOutgoing, s.sendCallbacks, s.registerOwed, s.refreshQuotes} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

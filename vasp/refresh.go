@@ -1,0 +1,239 @@
+package vasp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store"
+)
+
+// Auto-refresh: a quote made with autoRefresh (vaspd's own field) keeps
+// its id while the platform holds it, its terms renewed in place shortly
+// before its invoice expires: a fresh payreq to the receiver with the
+// stored request (the same sender, locked side and amount, currencies,
+// description and payer data), and a new invoice, payment hash, amounts,
+// fee and expiry. POST /quotes/{id}/refresh, which makes a new quote, is
+// unchanged.
+//
+// When. A quote is due once its invoice has less than QuoteRefreshLead
+// (30 s) left, or less than half the life its terms were given, whichever
+// comes later: a receiver issuing invoices shorter than twice the lead is
+// not sent a payreq on every pass. Refreshing stops QuoteRefreshMaxHold (1
+// h) after the quote was made; the quote then expires with its last
+// invoice, as any other, and a refresh at the platform's request is still
+// there. Each payreq costs the receiver an approval webhook: a quote is
+// sent at most one per half-life of its terms, and one per pass
+// (QuoteRefreshEvery, 5 s) while it fails, until its invoice expires.
+//
+// Who. Any process may refresh any quote: a round claims the quotes due
+// with one conditional UPDATE that moves refresh_next_at a lease ahead
+// (FOR UPDATE SKIP LOCKED on PostgreSQL), so one process at a time holds
+// a quote. The payreq goes out with no transaction open; the new terms
+// are written by one UPDATE conditional on the quote still being PENDING,
+// unexecuted and holding the payment hash the refresh started from.
+// ExecuteQuote's claim is conditional on the hash it read, likewise, so
+// of an execute and a refresh only one wins, and an execute never debits
+// one set of amounts while paying another invoice (see ExecuteQuote).
+//
+// Failures (the receiver down or refusing, the amount now out of its
+// range, the user deleted) leave the terms as they are: the quote is due
+// again a pass after the attempt began, logged as a warning naming the
+// quote, and counted. A process dying anywhere in between leaves at worst
+// an invoice at the receiver that nobody pays and that expires; the quote
+// keeps its terms, and its lease ends.
+
+// Defaults of Options.QuoteRefreshLead, QuoteRefreshMaxHold and
+// QuoteRefreshEvery.
+const (
+	DefaultQuoteRefreshLead    = 30 * time.Second
+	DefaultQuoteRefreshMaxHold = time.Hour
+	DefaultQuoteRefreshEvery   = 5 * time.Second
+)
+
+// refreshBatch bounds the quotes one round claims; they are refreshed at
+// once, each under its own lease.
+const refreshBatch = 16
+
+// Outcomes of a refresh attempt (vaspd_quote_refreshes_total).
+const (
+	refreshRefreshed  = "refreshed"  // new terms written
+	refreshFailed     = "failed"     // no new terms: the quote keeps its own
+	refreshSuperseded = "superseded" // new terms, but the quote was executed or changed meanwhile
+)
+
+func newRefreshMetrics(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vaspd_quote_refreshes_total",
+		Help: "Auto-refresh attempts of quotes, by outcome: refreshed, failed (the quote keeps its terms), superseded (executed or changed meanwhile).",
+	}, []string{"outcome"})
+	if reg == nil {
+		return c, nil
+	}
+	if err := reg.Register(c); err != nil {
+		// Another Service of this process registered it: share it.
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+				return existing, nil
+			}
+		}
+		return nil, fmt.Errorf("register vaspd_quote_refreshes_total: %w", err)
+	}
+	return c, nil
+}
+
+// refreshQuotes runs refresh rounds every QuoteRefreshEvery until ctx ends.
+func (s *Service) refreshQuotes(ctx context.Context) {
+	for vaspd.Sleep(ctx, s.opt.QuoteRefreshEvery) {
+		if _, err := s.refreshRound(ctx); err != nil && ctx.Err() == nil {
+			level := slog.LevelDebug
+			if s.refreshNoted.due("find", s.clock.Now(), lookupLogEvery) {
+				level = slog.LevelWarn
+			}
+			s.log.Log(ctx, level, "auto-refresh quotes: cannot claim the quotes due; tried again next pass", "err", err)
+		}
+	}
+}
+
+// refreshLease is how long a claim keeps other processes off a quote: an
+// attempt's two counterparty calls (the receiver's keys, its payreq) and
+// a margin for the database.
+func (s *Service) refreshLease() time.Duration {
+	return 2*s.opt.CounterpartyTimeout + 10*time.Second
+}
+
+// refreshRound claims the quotes due and refreshes them, each in its own
+// goroutine, returning how many got new terms.
+func (s *Service) refreshRound(ctx context.Context) (int, error) {
+	now := s.clock.Now()
+	lease := store.Micros(now.Add(s.refreshLease()))
+	var due []Quote
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		due = due[:0] // InTx may run this again
+		// Due: unexecuted, unexpired, within the hold, not claimed (or a
+		// failed attempt a pass ago), and with less than the lead and
+		// less than half its terms' life left. 'PENDING' and TRUE are
+		// literals: the partial index (migration 0590) is built for them.
+		rows, err := tx.QueryContext(ctx, `UPDATE uma_quotes SET refresh_next_at = $1
+			WHERE id IN (SELECT id FROM uma_quotes
+				WHERE auto_refresh = TRUE AND status = 'PENDING' AND transaction_id IS NULL
+					AND expires_at > $2 AND expires_at - $3 <= $2
+					AND expires_at - (expires_at - COALESCE(refreshed_at, created_at)) / 2 <= $2
+					AND created_at > $4 AND refresh_next_at <= $2
+				ORDER BY expires_at LIMIT $5 `+tx.Driver().SkipLocked()+`)
+			RETURNING `+quoteColumns,
+			lease, store.Micros(now), s.opt.QuoteRefreshLead.Microseconds(), store.Micros(now.Add(-s.opt.QuoteRefreshMaxHold)), refreshBatch)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			q, err := scanQuote(rows)
+			if err != nil {
+				return err
+			}
+			due = append(due, q)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return 0, fmt.Errorf("claim quotes to refresh: %w", err)
+	}
+	var (
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		refreshed int
+	)
+	for _, q := range due {
+		wg.Go(func() {
+			if s.refreshQuote(ctx, q, now, lease) {
+				mu.Lock()
+				refreshed++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return refreshed, nil
+}
+
+// refreshQuote gives q, claimed at claimed under lease, new terms, and
+// reports whether it wrote them.
+func (s *Service) refreshQuote(ctx context.Context, q Quote, claimed time.Time, lease int64) bool {
+	// Bounded within the lease: a write after the lease ended could race
+	// another process's claim (it would still be conditional on the
+	// payment hash, so at worst that process's payreq is wasted).
+	actx, cancel := context.WithTimeout(ctx, s.refreshLease()-5*time.Second)
+	defer cancel()
+	now := s.stamp()
+	nq, details, err := s.quoteTerms(actx, q.Request, q.ID, q.CreatedAt, now)
+	if err != nil {
+		s.refreshes.WithLabelValues(refreshFailed).Inc()
+		level := slog.LevelWarn
+		if ctx.Err() != nil {
+			level = slog.LevelDebug // stopping: the attempt was cut, not refused
+		}
+		e := vaspd.AsError(err)
+		s.log.Log(ctx, level, "auto-refresh quote: no new terms; the quote keeps its own, tried again next pass until its invoice expires",
+			"quote", q.ID, "status", e.Status, "code", e.Code, "err", err, "expires_at", q.ExpiresAt)
+		s.releaseRefresh(ctx, q.ID, claimed, lease)
+		return false
+	}
+	// In a transaction, as every write of ours on SQLite: it queues on
+	// the process's writer lock rather than on SQLite's busy wait holding
+	// a pooled connection.
+	var n int64
+	err = s.db.InTx(context.WithoutCancel(actx), func(tx *store.Tx) error {
+		res, err := tx.ExecContext(actx, `UPDATE uma_quotes SET sending_amount = $1, fee = $2, receiving_amount = $3,
+			msats = $4, invoice = $5, payment_hash = $6, details = $7, expires_at = $8, refreshed_at = $9, updated_at = $9,
+			refresh_count = refresh_count + 1, refresh_next_at = 0
+			WHERE id = $10 AND status = $11 AND transaction_id IS NULL AND payment_hash = $12`,
+			nq.SendingAmount, nq.Fee, nq.ReceivingAmount, nq.Msats, nq.Invoice, nq.PaymentHash, details,
+			store.Micros(nq.ExpiresAt), store.Micros(now), q.ID, QuotePending, q.PaymentHash)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		s.refreshes.WithLabelValues(refreshFailed).Inc()
+		s.log.Warn("auto-refresh quote: new terms not recorded; the quote keeps its own, tried again once its lease ends",
+			"quote", q.ID, "err", err)
+		return false
+	}
+	if n == 0 {
+		// Executed, or refreshed by a process whose lease outlived ours,
+		// since it was claimed: the receiver's new invoice is left unpaid.
+		s.refreshes.WithLabelValues(refreshSuperseded).Inc()
+		s.log.Info("auto-refresh quote: executed or changed while refreshed; its terms are left as they are", "quote", q.ID)
+		return false
+	}
+	s.refreshes.WithLabelValues(refreshRefreshed).Inc()
+	s.log.Debug("auto-refresh quote: new terms", "quote", q.ID, "expires_at", nq.ExpiresAt, "refresh_count", q.RefreshCount+1)
+	return true
+}
+
+// releaseRefresh makes the quote q, whose refresh failed, due again a
+// pass after its claim: if this process still holds it (refresh_next_at
+// is still lease). On a short context of its own, ctx may have ended; if
+// it fails, the lease ends.
+func (s *Service) releaseRefresh(ctx context.Context, id string, claimed time.Time, lease int64) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE uma_quotes SET refresh_next_at = $1 WHERE id = $2 AND refresh_next_at = $3`,
+			store.Micros(claimed.Add(s.opt.QuoteRefreshEvery)), id, lease)
+		return err
+	})
+	if err != nil {
+		s.log.Warn("auto-refresh quote: cannot hand it back; it is due again when its lease ends", "quote", id, "err", err)
+	}
+}
