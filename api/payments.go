@@ -143,6 +143,9 @@ type createQuoteRequest struct {
 	SenderUserInfo        map[string]any `json:"senderUserInfo"`
 	// UmaRequestID (vaspd's own) pays an UMA request the user received.
 	UmaRequestID string `json:"umaRequestId"`
+	// AutoRefresh (vaspd's own) has the quote's terms renewed in place
+	// shortly before its invoice expires, while the platform holds it.
+	AutoRefresh bool `json:"autoRefresh"`
 }
 
 type quoteResponse struct {
@@ -171,6 +174,12 @@ type quoteResponse struct {
 	// a refresh of one), the first quote of the payment it retries; left
 	// out otherwise (the schema's is a string, not nullable).
 	OriginalQuoteID string `json:"originalQuoteId,omitempty"`
+	// AutoRefresh, RefreshCount and LastRefreshedAt are vaspd's own:
+	// whether the quote was made with autoRefresh, how many times its
+	// terms were renewed in place, and when last (left out: never).
+	AutoRefresh     bool       `json:"autoRefresh"`
+	RefreshCount    int        `json:"refreshCount"`
+	LastRefreshedAt *time.Time `json:"lastRefreshedAt,omitempty"`
 	// The schema's required paymentInstructions is left out: it tells the
 	// platform where to send fiat (a bank account of one of six kinds),
 	// and a vaspd quote is paid from the user's balance by execute; the
@@ -185,7 +194,17 @@ func renderQuote(q vasp.Quote) quoteResponse {
 		FeesIncluded: q.Fee, InvoiceAmountMsats: q.Msats, ReceiverFeeMsats: q.ReceiverFeeMsats,
 		ExpiresAt: q.ExpiresAt.UTC(), CreatedAt: q.CreatedAt.UTC(), TransactionID: q.TransactionID, OriginalQuoteID: q.OriginalQuoteID,
 		ExchangeRate: exchangeRate(q.SendingAmount-q.Fee, q.ReceivingAmount),
+		AutoRefresh:  q.AutoRefresh, RefreshCount: q.RefreshCount, LastRefreshedAt: refreshedAt(q.RefreshedAt),
 	}
+}
+
+// refreshedAt is a quote's last refresh for its answer: nil when never.
+func refreshedAt(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }
 
 // quoteCurrency is a quote's currency in full, or only its code when the
@@ -222,7 +241,7 @@ func (h *paymentHandlers) createQuote(w http.ResponseWriter, r *http.Request) er
 		LookupID: req.LookupID, SendingCurrency: strings.ToUpper(req.SendingCurrencyCode),
 		ReceivingCurrency: strings.ToUpper(req.ReceivingCurrencyCode), LockedSide: req.LockedCurrencySide,
 		Amount: req.LockedCurrencyAmount, Description: req.Description, UmaRequestID: req.UmaRequestID,
-		SenderUserInfo: req.SenderUserInfo,
+		SenderUserInfo: req.SenderUserInfo, AutoRefresh: req.AutoRefresh,
 	})
 	if err != nil {
 		return err
