@@ -184,7 +184,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	}
 	d.goWorker(ctx, "webhook-delivery", webhooks.Run)
 
-	payments, userSvc, led, provider, err := openPayments(paymentDeps{db: db, cfg: d.cfg, keys: keys, node: node, webhooks: webhooks, clock: d.clock, log: d.log})
+	payments, userSvc, led, provider, err := openPayments(paymentDeps{db: db, cfg: d.cfg, keys: keys, node: node, webhooks: webhooks, clock: d.clock, log: d.log, registry: d.registry})
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/delivery"
 	"github.com/vaspd/vaspd/internal/config"
@@ -38,6 +40,15 @@ const (
 	MaxCounterpartyTimeout = 5 * time.Minute
 )
 
+// Bounds of quote-refresh-lead and quote-refresh-max-hold (but for 0,
+// the default): see PaymentConfig.resolve.
+const (
+	MinQuoteRefreshLead    = time.Second
+	MaxQuoteRefreshLead    = time.Hour
+	MinQuoteRefreshMaxHold = time.Minute
+	MaxQuoteRefreshMaxHold = 24 * time.Hour
+)
+
 // PaymentConfig tunes the UMA payment flows.
 type PaymentConfig struct {
 	RatesFile       string
@@ -47,6 +58,10 @@ type PaymentConfig struct {
 	// CounterpartyTimeout bounds each call to another VASP (lnurlp,
 	// payreq, public keys, post-transaction callbacks), its answer read.
 	CounterpartyTimeout time.Duration
+	// QuoteRefreshLead and QuoteRefreshMaxHold tune the refresher of
+	// quotes asked to auto-refresh (vasp.Options).
+	QuoteRefreshLead    time.Duration
+	QuoteRefreshMaxHold time.Duration
 	AllowDomains        string // comma-separated
 	DenyDomains         string
 	AllowNets           string // comma-separated CIDRs/hosts exempt from the SSRF guard
@@ -58,6 +73,8 @@ func (c *PaymentConfig) declare(s *config.Set) {
 	s.Duration(&c.InvoiceExpiry, "invoice-expiry", 10*time.Minute, "life of the invoices vaspd issues to senders")
 	s.Duration(&c.PayTimeout, "pay-timeout", 30*time.Second, "how long executing a quote waits for the payment before answering PROCESSING")
 	s.Duration(&c.CounterpartyTimeout, "counterparty-timeout", vasp.DefaultCounterpartyTimeout, "how long one call to another VASP (lookup, payreq, its keys) may take before the platform's request fails with a 424 (0 = the default)")
+	s.Duration(&c.QuoteRefreshLead, "quote-refresh-lead", vasp.DefaultQuoteRefreshLead, "a quote made with autoRefresh is refreshed once its invoice has less than this (or half its life) left (0 = the default)")
+	s.Duration(&c.QuoteRefreshMaxHold, "quote-refresh-max-hold", vasp.DefaultQuoteRefreshMaxHold, "a quote made with autoRefresh is refreshed until this long after it was made; it then expires with its invoice (0 = the default)")
 	s.String(&c.AllowDomains, "counterparty-allow", "", "comma-separated VASP domains (host[:port], as in $user@host[:port]) we transact with (empty: all not denied); a bad or empty entry is refused")
 	s.String(&c.DenyDomains, "counterparty-deny", "", "comma-separated VASP domains (host[:port], as in $user@host[:port]) we never transact with; a bad or empty entry is refused")
 	s.String(&c.AllowNets, "counterparty-allow-nets", "", "comma-separated CIDRs or hosts of counterparty VASPs that may be private or loopback (e.g. 127.0.0.0/8 to pay another vaspd on this machine)")
@@ -126,6 +143,23 @@ func (c *PaymentConfig) resolve() error {
 	if d := c.CounterpartyTimeout; d != 0 && (d < MinCounterpartyTimeout || d > MaxCounterpartyTimeout) {
 		return fmt.Errorf("setting counterparty-timeout: want 0 (the default, %s) or from %s to %s, got %s",
 			vasp.DefaultCounterpartyTimeout, MinCounterpartyTimeout, MaxCounterpartyTimeout, d)
+	}
+	// A lead under a second leaves a refresh no time to reach the
+	// receiver before the invoice expires; over an hour, every quote
+	// (whose rate is locked an hour at most) would be due at once. A
+	// hold under a minute is hardly one refresh; over a day, a forgotten
+	// quote would cost its receiver an approval every few minutes for
+	// longer than any platform holds a quote.
+	for _, d := range []struct {
+		name           string
+		d, def, lo, hi time.Duration
+	}{
+		{"quote-refresh-lead", c.QuoteRefreshLead, vasp.DefaultQuoteRefreshLead, MinQuoteRefreshLead, MaxQuoteRefreshLead},
+		{"quote-refresh-max-hold", c.QuoteRefreshMaxHold, vasp.DefaultQuoteRefreshMaxHold, MinQuoteRefreshMaxHold, MaxQuoteRefreshMaxHold},
+	} {
+		if d.d != 0 && (d.d < d.lo || d.d > d.hi) {
+			return fmt.Errorf("setting %s: want 0 (the default, %s) or from %s to %s, got %s", d.name, d.def, d.lo, d.hi, d.d)
+		}
 	}
 	// Invoices carry their expiry in whole seconds (BOLT 11), at least one.
 	if e := c.InvoiceExpiry; e != 0 && (e < time.Second || e%time.Second != 0) {
@@ -254,6 +288,7 @@ type paymentDeps struct {
 	webhooks *delivery.Service
 	clock    vaspd.Clock
 	log      *slog.Logger
+	registry prometheus.Registerer
 }
 
 func openPayments(d paymentDeps) (*vasp.Service, *users.Service, *ledger.Ledger, rates.Provider, error) {
@@ -292,7 +327,8 @@ func openPayments(d paymentDeps) (*vasp.Service, *users.Service, *ledger.Ledger,
 		Clock: d.clock, Log: d.log.With("component", "payments"),
 		ApprovalTimeout: d.cfg.Payments.ApprovalTimeout, InvoiceExpiry: d.cfg.Payments.InvoiceExpiry,
 		PayTimeout: d.cfg.Payments.PayTimeout, CounterpartyTimeout: timeout,
-		Compliance: compliance,
+		QuoteRefreshLead: d.cfg.Payments.QuoteRefreshLead, QuoteRefreshMaxHold: d.cfg.Payments.QuoteRefreshMaxHold,
+		Compliance: compliance, Registerer: d.registry,
 	})
 	if err != nil {
 		return nil, nil, nil, nil, err
