@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"os"
 	"sort"
@@ -119,6 +120,25 @@ func (c *Set) Duration(p *time.Duration, name string, def time.Duration, help st
 			return nil
 		},
 		get: func() string { return p.String() }}
+	c.add(s)
+	return s
+}
+
+// Float64 declares a fractional setting (a ratio). Only finite numbers
+// are taken: strconv also parses "NaN" and "Inf", which no range check
+// made with < and > refuses.
+func (c *Set) Float64(p *float64, name string, def float64, help string) *Setting {
+	*p = def
+	s := &Setting{Name: name, Default: strconv.FormatFloat(def, 'g', -1, 64), Help: help,
+		set: func(v string) error {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+				return fmt.Errorf("want a number such as 0.25, got %q", v)
+			}
+			*p = f
+			return nil
+		},
+		get: func() string { return strconv.FormatFloat(*p, 'g', -1, 64) }}
 	c.add(s)
 	return s
 }
