@@ -42,6 +42,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	cfg.Version = version // service.version of its traces
 	log := newLogger(cfg, stderr)
 	d, err := daemon.New(cfg, log, stdout)
 	if err != nil {

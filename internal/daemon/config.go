@@ -46,6 +46,11 @@ type Config struct {
 	Lightning LightningConfig
 	Webhooks  WebhookConfig
 	Payments  PaymentConfig
+	Tracing   TracingConfig
+
+	// Version is the binary's version (cmd/vaspd sets it), told to the
+	// trace collector as service.version. Not a setting.
+	Version string
 
 	// Derived by Resolve.
 	signingKey     []byte
@@ -83,6 +88,7 @@ func (c *Config) Declare(s *config.Set) {
 	c.Lightning.declare(s)
 	c.Webhooks.declare(s)
 	c.Payments.declare(s)
+	c.Tracing.declare(s)
 }
 
 // Resolve validates the settings and derives the defaults that depend on
@@ -186,6 +192,9 @@ func (c *Config) Resolve() error {
 		return err
 	}
 	if err := c.Payments.resolve(); err != nil {
+		return err
+	}
+	if err := c.Tracing.resolve(); err != nil {
 		return err
 	}
 	// No time at all would cut in-flight requests and workers off at every

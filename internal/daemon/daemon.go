@@ -26,6 +26,7 @@ import (
 	"github.com/vaspd/vaspd/api"
 	"github.com/vaspd/vaspd/auth"
 	"github.com/vaspd/vaspd/internal/config"
+	"github.com/vaspd/vaspd/internal/tracing"
 	"github.com/vaspd/vaspd/invitations"
 	"github.com/vaspd/vaspd/lightning/embedded"
 	"github.com/vaspd/vaspd/lightning/lnd"
@@ -46,6 +47,9 @@ type Daemon struct {
 	srv      *http.Server
 	handler  atomic.Pointer[http.Handler]
 	registry *prometheus.Registry
+
+	// tracing is the tracer provider, nil with tracing off (tracing.go).
+	tracing *tracing.Provider
 
 	db      atomic.Pointer[store.DB]
 	workers sync.WaitGroup
@@ -112,6 +116,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer release()
 	}
 
+	tp, err := d.openTracing(ctx)
+	if err != nil {
+		d.ln.Close()
+		return err
+	}
+	d.tracing = tp
+
 	// Until the database is up the server answers /healthz, /readyz (503)
 	// and 503 for everything else.
 	starting := api.New(api.Options{Logger: d.log, Registry: prometheus.NewRegistry(), Ready: func(context.Context) error {
@@ -132,7 +143,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	fmt.Fprintf(d.out, "vaspd listening on http://%s\n  UMA domain: %s (users are $name@%s)\n  public base URL: %s\n",
 		d.ln.Addr(), d.cfg.Domain, d.cfg.Domain, config.RedactURL(d.cfg.BaseURL))
 
-	err := d.start(ctx)
+	err = d.start(ctx)
 	if err == nil {
 		select {
 		case <-ctx.Done():
@@ -358,6 +369,7 @@ func (d *Daemon) shutdown() error {
 			errs = append(errs, err)
 		}
 	}
+	d.stopTracing()
 	d.log.Info("vaspd stopped")
 	return errors.Join(errs...)
 }
