@@ -53,7 +53,11 @@ func (s *Server) authenticate(perm vaspd.Permission, h HandlerFunc) HandlerFunc 
 		if !vaspd.Allows(tok.Permissions, perm) {
 			return vaspd.Errorf(http.StatusForbidden, vaspd.CodeForbidden, "this token lacks the %s permission", perm)
 		}
-		return h(w, r.WithContext(context.WithValue(r.Context(), tokenKey, tok)))
+		r = r.WithContext(context.WithValue(r.Context(), tokenKey, tok))
+		if s.opts.Tracer != nil {
+			r = beginSpan(r, true) // the operator's own platform: its trace continues (tracing.go)
+		}
+		return h(w, r)
 	}
 }
 

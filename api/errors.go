@@ -33,5 +33,6 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="vaspd"`)
 	}
+	noteErrorCode(r.Context(), e.Code)
 	WriteJSON(w, e.Status, errorBody{Status: e.Status, Code: e.Code, Message: e.Message, Details: e.Details})
 }

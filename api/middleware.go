@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -118,6 +119,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		// operator can trace abuse or an incident to its source.
 		cl := s.proxies.client(r)
 		ctx := context.WithValue(context.WithValue(r.Context(), requestIDKey, id), clientCtxKey, cl)
+		ss := s.newServerSpan(r, start, id)
+		if ss != nil {
+			ctx = context.WithValue(ctx, serverSpanKey, ss)
+		}
 		r = r.WithContext(ctx)
 		w.Header().Set("X-Request-Id", id)
 		sw := &statusWriter{ResponseWriter: w}
@@ -127,6 +132,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			abort := false
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
+					ss.end(r, cmp.Or(sw.status, http.StatusOK))
 					panic(p)
 				}
 				s.log.ErrorContext(ctx, "panic in handler", "request_id", id, "panic", fmt.Sprint(p),
@@ -151,6 +157,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK
 			}
+			ss.end(r, status)
 			s.metrics.latency.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(status)).Observe(d.Seconds())
 			level := slog.LevelInfo
 			if route == "GET /healthz" || route == "GET /readyz" || route == "GET /metrics" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/auth"
@@ -55,6 +56,10 @@ type Options struct {
 	// client (clientaddr.go); none, the default, believes no
 	// X-Forwarded-For. New panics on a prefix that is not valid.
 	TrustedProxies []netip.Prefix
+
+	// Tracer makes a server span of every request (tracing.go); nil, the
+	// default, none.
+	Tracer trace.Tracer
 }
 
 // Server routes and serves vaspd's HTTP API. Build it with New, add feature
@@ -169,7 +174,13 @@ func (s *Server) Handle(pattern string, perm vaspd.Permission, h HandlerFunc) {
 
 // HandlePublic registers an unauthenticated route (UMA endpoints, devnet).
 // h is responsible for its own error format (UMA endpoints answer UMA error JSON).
+// Its request's span, when tracing, is a new trace (tracing.go): a public
+// caller's traceparent is never continued.
 func (s *Server) HandlePublic(pattern string, h http.Handler) {
+	if s.opts.Tracer != nil {
+		inner := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { inner.ServeHTTP(w, beginSpan(r, false)) })
+	}
 	s.mux.Handle(pattern, h)
 }
 

@@ -95,6 +95,7 @@ func (h *umaHandlers) umaErrorStatus(w http.ResponseWriter, r *http.Request, sta
 	if status == 0 {
 		status = e.HTTPStatus()
 	}
+	noteErrorCode(r.Context(), string(e.Code))
 	writeUMAError(w, status, e)
 }
 
