@@ -271,7 +271,7 @@ func (a callbackAnswer) why() string {
 
 // postCallback POSTs a callback body to u and reads the start of the answer.
 func (s *Service) postCallback(ctx context.Context, u string, body []byte) callbackAnswer {
-	resp, err := s.roundTrip(ctx, http.MethodPost, u, body)
+	resp, err := s.roundTrip(s.call(ctx, "utxo_callback"), http.MethodPost, u, body)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {

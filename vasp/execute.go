@@ -217,6 +217,7 @@ func (s *Service) pay(ctx context.Context, t Transaction) (Transaction, error) {
 		err    error
 	)
 	pctx, cancel := s.sendContext(ctx, t)
+	pctx, span := s.startSpan(pctx, "lightning pay", t.ID)
 	if n, ok := s.opt.Node.(successRecorder); ok && n.DB() == s.db {
 		// A node on our database records the success in finish's
 		// transaction: one commit less per payment, and the node's record
@@ -226,6 +227,7 @@ func (s *Service) pay(ctx context.Context, t Transaction) (Transaction, error) {
 	} else {
 		p, err = s.opt.Node.Pay(pctx, s.payRequest(t))
 	}
+	endPaySpan(span, p, err)
 	cancel()
 	if err != nil && refused(err) {
 		// Refused before anything was sent (expired, wrong network, …).

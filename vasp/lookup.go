@@ -142,7 +142,7 @@ func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (
 		if err != nil {
 			return Lookup{}, err
 		}
-		status, body, err := s.fetch(ctx, http.MethodGet, u.String(), nil)
+		status, body, err := s.fetch(s.call(ctx, "lnurlp"), http.MethodGet, u.String(), nil)
 		if err == nil && status == http.StatusPreconditionFailed && attempt == 0 {
 			if e, ok := uma.ParseErrorBody(body); ok {
 				if v, verr := uma.SelectHighestSupportedVersion(e.SupportedMajorVersions); verr == nil && v != version {

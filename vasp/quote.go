@@ -313,7 +313,7 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 	if err != nil {
 		return Quote{}, "", err
 	}
-	status, respBody, err := s.fetch(ctx, http.MethodPost, l.Response.Callback, body)
+	status, respBody, err := s.fetch(s.call(ctx, "payreq"), http.MethodPost, l.Response.Callback, body)
 	if err != nil || status != http.StatusOK {
 		return Quote{}, "", s.counterpartyError(quoteStep, status, respBody, err)
 	}

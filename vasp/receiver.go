@@ -306,7 +306,10 @@ func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequ
 		if missing := in.Details.RequiredReceiverUserInfo; len(missing) > 0 {
 			return nil, uma.Errorf(uma.CodeMissingMandatoryPayeeData, "the receiver cannot provide mandatory payee data: %s", payeeDataKeys(missing))
 		}
-		if inv, err = s.recordApproved(ctx, in, nonces, invReq); err != nil {
+		ictx, span := s.startSpan(ctx, "lightning create invoice", in.ID)
+		inv, err = s.recordApproved(ictx, in, nonces, invReq)
+		endSpan(span, err)
+		if err != nil {
 			return nil, err
 		}
 		s.log.Info("incoming payment approved: no webhook endpoint is configured to ask", "transaction", in.ID)
@@ -324,7 +327,10 @@ func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequ
 		if approval, err = s.approve(ctx, in, req); err != nil {
 			return nil, err
 		}
-		if inv, err = s.issueInvoice(ctx, in.ID, in.UserID, invReq); err != nil {
+		ictx, span := s.startSpan(ctx, "lightning create invoice", in.ID)
+		inv, err = s.issueInvoice(ictx, in.ID, in.UserID, invReq)
+		endSpan(span, err)
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/delivery"
@@ -85,6 +86,9 @@ type Options struct {
 
 	Clock vaspd.Clock
 	Log   *slog.Logger
+	// Tracer makes spans of counterparty calls, invoices and payments
+	// (tracing.go); nil, the default, none.
+	Tracer trace.Tracer
 
 	// ApprovalTimeout bounds the INCOMING_PAYMENT approval (5 s).
 	ApprovalTimeout time.Duration
@@ -210,6 +214,9 @@ func New(opts Options) (*Service, error) {
 				return http.ErrUseLastResponse
 			},
 		}
+	}
+	if opts.Tracer != nil {
+		opts.HTTPClient = traceClient(opts.HTTPClient, opts.Tracer)
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
