@@ -141,6 +141,7 @@ func (s *Service) attempt(ctx context.Context, t target, webhookID string, body 
 		res.err = fmt.Errorf("sign: %w", err)
 		return res
 	}
+	s.injectTraceContext(ctx, req.Header)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		res.latency = time.Since(started)

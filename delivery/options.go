@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vaspd/vaspd"
 )
@@ -80,6 +81,10 @@ type Options struct {
 
 	// Registerer receives the metrics; nil = no metrics.
 	Registerer prometheus.Registerer
+
+	// Tracer makes a span of every attempt, whose traceparent the
+	// attempt's request carries (tracing.go); nil = no spans.
+	Tracer trace.Tracer
 }
 
 // The defaults of Options.MinAttemptTimeout and MaxAttemptTimeout: the

@@ -117,7 +117,7 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 	if opt.Timeout > 0 {
 		t.timeout = min(opt.Timeout, s.opt.MaxAttemptTimeout)
 	}
-	res := s.attempt(ctx, *t, ev.ID, body, maxSyncBody)
+	res := s.tracedAttempt(ctx, *t, attemptSpan{deliveryID: deliveryID, webhookID: ev.ID, eventType: ev.Type, number: 1}, body, maxSyncBody)
 	resp := &Response{WebhookID: ev.ID, DeliveryID: deliveryID, URL: t.url, Status: res.status, Body: res.body,
 		Header: res.header, Latency: res.latency, Err: res.err}
 	if res.err != nil {

@@ -462,7 +462,7 @@ func (w *worker) pump(id string) {
 func (w *worker) run(c claimed) {
 	defer w.wg.Done()
 	s := w.s
-	res := s.attempt(context.Background(), *c.t, c.eventID, c.body, MaxLoggedBody)
+	res := s.tracedAttempt(context.Background(), *c.t, attemptSpan{deliveryID: c.id, webhookID: c.eventID, number: c.attempts + 1}, c.body, MaxLoggedBody)
 	id := c.t.id
 	var dropped []claimed
 	w.mu.Lock()
