@@ -189,13 +189,13 @@ func (d *Daemon) start(ctx context.Context) error {
 		d.goWorker(ctx, "lnd-resolve", func(ctx context.Context) error { return resolveLND(ctx, n, d.log) })
 	}
 
-	webhooks, err := openDelivery(db, d.cfg.Webhooks, d.clock, d.log, d.registry)
+	webhooks, err := openDelivery(db, d.cfg.Webhooks, d.clock, d.log, d.registry, d.tracing.Tracer())
 	if err != nil {
 		return err
 	}
 	d.goWorker(ctx, "webhook-delivery", webhooks.Run)
 
-	payments, userSvc, led, provider, err := openPayments(paymentDeps{db: db, cfg: d.cfg, keys: keys, node: node, webhooks: webhooks, clock: d.clock, log: d.log, registry: d.registry})
+	payments, userSvc, led, provider, err := openPayments(paymentDeps{db: db, cfg: d.cfg, keys: keys, node: node, webhooks: webhooks, clock: d.clock, log: d.log, registry: d.registry, tracer: d.tracing.Tracer()})
 	if err != nil {
 		return err
 	}
@@ -219,6 +219,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		AuthFailuresPerMinute: offIfZero(d.cfg.AuthFailures),
 		UMARequestsPerSecond:  offIfZero(d.cfg.UMARateLimit),
 		TrustedProxies:        d.cfg.trustedProxies,
+		Tracer:                d.tracing.Tracer(),
 	})
 	srv.MountUsers(userSvc, led, provider, d.cfg.Domain)
 	srv.MountLedger(db, led, provider)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/delivery"
@@ -289,6 +290,7 @@ type paymentDeps struct {
 	clock    vaspd.Clock
 	log      *slog.Logger
 	registry prometheus.Registerer
+	tracer   trace.Tracer // nil: tracing off
 }
 
 func openPayments(d paymentDeps) (*vasp.Service, *users.Service, *ledger.Ledger, rates.Provider, error) {
@@ -328,7 +330,7 @@ func openPayments(d paymentDeps) (*vasp.Service, *users.Service, *ledger.Ledger,
 		ApprovalTimeout: d.cfg.Payments.ApprovalTimeout, InvoiceExpiry: d.cfg.Payments.InvoiceExpiry,
 		PayTimeout: d.cfg.Payments.PayTimeout, CounterpartyTimeout: timeout,
 		QuoteRefreshLead: d.cfg.Payments.QuoteRefreshLead, QuoteRefreshMaxHold: d.cfg.Payments.QuoteRefreshMaxHold,
-		Compliance: compliance, Registerer: d.registry,
+		Compliance: compliance, Registerer: d.registry, Tracer: d.tracer,
 	})
 	if err != nil {
 		return nil, nil, nil, nil, err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/delivery"
@@ -94,7 +95,7 @@ func (c *WebhookConfig) retryPolicy() delivery.RetryPolicy {
 	return delivery.RetryPolicy{Window: c.RetryWindow}
 }
 
-func openDelivery(db *store.DB, c WebhookConfig, clock vaspd.Clock, log *slog.Logger, reg prometheus.Registerer) (*delivery.Service, error) {
+func openDelivery(db *store.DB, c WebhookConfig, clock vaspd.Clock, log *slog.Logger, reg prometheus.Registerer, tracer trace.Tracer) (*delivery.Service, error) {
 	// resolve has checked it; should it not have, name the right setting
 	// (New's other error is the allow-list's).
 	if err := c.retryPolicy().Validate(); err != nil {
@@ -111,6 +112,7 @@ func openDelivery(db *store.DB, c WebhookConfig, clock vaspd.Clock, log *slog.Lo
 		MaxEndpoints:   c.MaxEndpoints,
 		Retention:      c.Retention,
 		Registerer:     reg,
+		Tracer:         tracer,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("setting webhook-allow-nets: %w", err)
