@@ -53,3 +53,42 @@ func TestInvoiceIsTraced(t *testing.T) {
 		}
 	})
 }
+
+// Executing a quote pays in an internal span under the execute's, naming
+// our transaction and the node's outcome, not the invoice or its hash; the
+// quote's payreq to the counterparty was a client span.
+func TestPaymentIsTraced(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		q := h.fundedQuote(t)
+		rec := tracetest.NewSpanRecorder()
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+		defer tp.Shutdown(t.Context())
+		s := h.w.service(t, func(o *vasp.Options) { o.Tracer = tp.Tracer("test") })
+		ctx, parent := tp.Tracer("test").Start(t.Context(), "POST /quotes/{id}/execute")
+		tr, err := s.ExecuteQuote(ctx, q.ID, "")
+		parent.End()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var span sdktrace.ReadOnlySpan
+		for _, sp := range rec.Ended() {
+			if sp.Name() == "lightning pay" {
+				span = sp
+			}
+		}
+		if span == nil || span.Parent().SpanID() != parent.SpanContext().SpanID() {
+			t.Fatalf("no payment span under the execute's: %v", rec.Ended())
+		}
+		attrs := map[string]string{}
+		for _, a := range span.Attributes() {
+			attrs[string(a.Key)] = a.Value.String()
+			if strings.Contains(a.Value.String(), q.PaymentHash) {
+				t.Errorf("attribute %s holds the payment hash", a.Key)
+			}
+		}
+		if attrs["vaspd.transaction_id"] != tr.ID || attrs["vaspd.payment_status"] != "SUCCEEDED" {
+			t.Fatalf("attributes %v (transaction %s is %s)", attrs, tr.ID, tr.Status)
+		}
+	})
+}
