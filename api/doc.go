@@ -28,8 +28,9 @@
 //     the client its X-Forwarded-For names (clientaddr.go).
 //
 // Every request gets an id (X-Request-Id, accepted from the client when sane),
-// a structured log line naming its client address, and a latency observation
-// labelled by route pattern and status; a panic in a handler is recovered, logged once and answered
+// a structured log line naming its client address, a latency observation
+// labelled by route pattern and status, and, with Options.Tracer, a server
+// span named by the route pattern (tracing.go); a panic in a handler is recovered, logged once and answered
 // with a 500 (UMA's error JSON on the UMA routes), or, when the answer had
 // already begun, the connection is cut.
 package api
