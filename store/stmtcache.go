@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Statement cache.
@@ -36,7 +38,12 @@ type stmtCache struct {
 	n      atomic.Int64
 	missed atomic.Int64 // calls that ran unprepared: too long, cache full, or failed to prepare
 	mu     sync.Mutex   // serialises preparing, so one query is prepared once
+	later  sync.Map     // query text -> struct{}: being prepared in the background (getInTx)
 }
+
+// txPrepareWait bounds how long a transaction waits for a pooled
+// connection to prepare a query it uses for the first time (getInTx).
+const txPrepareWait = 500 * time.Millisecond
 
 // SetStatementCache makes db prepare up to n distinct queries once and reuse
 // them (n <= 0 turns the cache off). Driver packages call it before db is
@@ -69,6 +76,27 @@ func (c *stmtCache) get(ctx context.Context, q string) *sql.Stmt {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	st, err := c.prepareLocked(ctx, q, 0)
+	if err != nil {
+		c.missed.Add(1)
+		return nil
+	}
+	return st
+}
+
+// getInTx is get for a transaction: the statement for q, or nil to run q
+// on the transaction's own connection this time. Preparing on the pool
+// needs another connection, and a transaction must never wait long for
+// one: on SQLite it holds the database's write lock, and every other
+// connection may be an autocommit write waiting (busy_timeout, 10 s) for
+// that lock — the transaction would stall until they failed. So it waits
+// at most txPrepareWait, and not at all for the lock of another goroutine
+// preparing; on a miss the query is prepared in the background, once a
+// connection is free, for the calls after it.
+func (c *stmtCache) getInTx(ctx context.Context, q string) *sql.Stmt {
+	if c == nil || len(q) > maxCachedQuery {
+		return c.get(ctx, q) // counts the miss
+	}
 	if st, ok := c.m.Load(q); ok {
 		return st.(*sql.Stmt)
 	}
@@ -76,17 +104,51 @@ func (c *stmtCache) get(ctx context.Context, q string) *sql.Stmt {
 		c.missed.Add(1)
 		return nil
 	}
+	if c.mu.TryLock() {
+		st, err := c.prepareLocked(ctx, q, txPrepareWait)
+		c.mu.Unlock()
+		if err == nil {
+			return st
+		}
+	}
+	c.missed.Add(1)
+	if _, busy := c.later.LoadOrStore(q, struct{}{}); !busy {
+		go func() {
+			defer c.later.Delete(q)
+			c.get(context.WithoutCancel(ctx), q)
+		}()
+	}
+	return nil
+}
+
+// prepareLocked prepares q on the pool and caches it, unless it is cached
+// already or the cache is full (then it returns nil and no error); c.mu is
+// held. wait > 0 bounds the wait for a connection and the prepare.
+func (c *stmtCache) prepareLocked(ctx context.Context, q string, wait time.Duration) (*sql.Stmt, error) {
+	if st, ok := c.m.Load(q); ok {
+		return st.(*sql.Stmt), nil
+	}
+	if c.n.Load() >= int64(c.limit) {
+		return nil, errCacheFull
+	}
 	// The statement belongs to the pool, not to this call: a cancelled
 	// request must not leave a half-prepared entry behind.
-	st, err := c.db.PrepareContext(context.WithoutCancel(ctx), c.rebind(q))
+	pctx := context.WithoutCancel(ctx)
+	if wait > 0 {
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithTimeout(pctx, wait)
+		defer cancel()
+	}
+	st, err := c.db.PrepareContext(pctx, c.rebind(q))
 	if err != nil {
-		c.missed.Add(1)
-		return nil
+		return nil, err
 	}
 	c.m.Store(q, st)
 	c.n.Add(1)
-	return st
+	return st, nil
 }
+
+var errCacheFull = errors.New("statement cache full")
 
 // StatementStats reports how many distinct statements db's cache holds and
 // how many calls have run unprepared since it was set (too long for it,
@@ -121,7 +183,7 @@ func (tx *Tx) txStmt(ctx context.Context, q string) *sql.Stmt {
 	if st, ok := tx.local[q]; ok {
 		return st
 	}
-	st := tx.stmts.get(ctx, q)
+	st := tx.stmts.getInTx(ctx, q)
 	if st == nil {
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite"
 )
@@ -141,5 +142,70 @@ func TestStatementCacheInTransactions(t *testing.T) {
 	}
 	if got := cached(db); got != 4 {
 		t.Fatalf("%d cached statements, want 4", got)
+	}
+}
+
+// A transaction's first use of a query must not wait for another pooled
+// connection to prepare it: on SQLite the transaction holds the database's
+// write lock, and the other connections may all be autocommit writes
+// waiting (busy_timeout) for that very lock. The transaction then stalled
+// until they timed out and failed. Now it runs the query on its own
+// connection and the cache is filled later.
+func TestStatementCacheTransactionNeverWaitsForThePool(t *testing.T) {
+	ctx := context.Background()
+	sdb, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "c.db")+
+		"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(20000)&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const conns = 4
+	sdb.SetMaxOpenConns(conns)
+	db := New(sdb, numbered{}, nil)
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.ExecContext(ctx, `CREATE TABLE kv (k TEXT PRIMARY KEY, v BIGINT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	db.SetStatementCache(16)
+	var writers sync.WaitGroup
+	start := time.Now()
+	err = db.InTx(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO kv (k, v) VALUES ($1, $2)`, "tx", 1); err != nil {
+			return err
+		}
+		for i := range conns - 1 { // every other connection: a writer waiting for the lock
+			writers.Add(1)
+			go func() {
+				defer writers.Done()
+				if _, err := db.ExecContext(ctx, `INSERT INTO kv (k, v) VALUES ($1, $2)`, fmt.Sprint("w", i), 2); err != nil {
+					t.Errorf("writer %d: %v", i, err)
+				}
+			}()
+		}
+		for sdb.Stats().InUse < conns {
+			if time.Since(start) > 10*time.Second {
+				return errors.New("the writers never took the pool")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		var n int
+		return tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM kv WHERE v >= $1`, 0).Scan(&n)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the transaction took %s: it waited for the writers queued behind it", d.Round(time.Millisecond))
+	}
+	writers.Wait()
+	// The query is cached all the same, once a connection was free.
+	q := `SELECT COUNT(*) FROM kv WHERE v >= $1`
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, ok := db.stmts.m.Load(q); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the query was never cached")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
