@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,6 +58,9 @@ type Config struct {
 	encryptionKey  []byte
 	trustedOrigins []string
 	trustedProxies []netip.Prefix
+	// domainFromListen, baseURLFromDomain: Resolve derived them (see
+	// listeningOn).
+	domainFromListen, baseURLFromDomain bool
 }
 
 // DefaultShutdownTimeout is shutdown-timeout's default, also taken for 0;
@@ -154,6 +158,7 @@ func (c *Config) Resolve() error {
 			host = "localhost"
 		}
 		c.Domain = net.JoinHostPort(host, port)
+		c.domainFromListen = true
 	}
 	c.Domain = strings.ToLower(c.Domain)
 	if strings.ContainsAny(c.Domain, "/@$ ") {
@@ -161,6 +166,7 @@ func (c *Config) Resolve() error {
 	}
 	if c.BaseURL == "" {
 		c.BaseURL = SchemeFor(c.Domain) + "://" + c.Domain
+		c.baseURLFromDomain = true
 	}
 	u, err := parseBaseURL(c.BaseURL)
 	if err != nil {
@@ -420,4 +426,23 @@ func causeOf(err error) error {
 		return u
 	}
 	return err
+}
+
+// listeningOn fills in the port the listener got when listen asked for
+// any (port 0) and the domain, and so the base URL, were derived from it:
+// "localhost:0" is no address a counterparty can reach, and every URL
+// vaspd builds from it would be invalid. Set ones are left as set.
+func (c *Config) listeningOn(addr net.Addr) {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || !c.domainFromListen {
+		return
+	}
+	host, port, err := net.SplitHostPort(c.Domain)
+	if err != nil || port != "0" {
+		return
+	}
+	c.Domain = net.JoinHostPort(host, strconv.Itoa(tcp.Port))
+	if c.baseURLFromDomain {
+		c.BaseURL = SchemeFor(c.Domain) + "://" + c.Domain
+	}
 }

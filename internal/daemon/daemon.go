@@ -75,6 +75,7 @@ func NewWithListener(cfg Config, ln net.Listener, log *slog.Logger, out io.Write
 	if out == nil {
 		out = io.Discard
 	}
+	cfg.listeningOn(ln.Addr())
 	d := &Daemon{cfg: cfg, log: log, out: out, clock: vaspd.SystemClock{}, ln: ln, registry: prometheus.NewRegistry()}
 	d.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return d

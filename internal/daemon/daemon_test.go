@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -664,5 +665,40 @@ func TestWebhookMaxEndpointsSetting(t *testing.T) {
 	}
 	if st, m := do("POST", "/webhooks/endpoints", hook); st != 201 {
 		t.Fatalf("after a delete: %d %v", st, m)
+	}
+}
+
+// Listening on port 0 with no domain set (a quick trial, a test): the
+// domain and base URL take the port the listener got, not 0, which no
+// counterparty can reach and which made every URL vaspd built invalid
+// (a platform lookup answered 500).
+func TestDomainTakesTheBoundPort(t *testing.T) {
+	r := start(t, Config{DataDir: t.TempDir(), DatabaseURL: ""})
+	port := r.d.Addr().(*net.TCPAddr).Port
+	want := fmt.Sprintf("localhost:%d", port)
+	if !strings.Contains(r.out.String(), "UMA domain: "+want+" ") || !strings.Contains(r.out.String(), "public base URL: http://"+want) {
+		t.Errorf("banner %q does not name %s", r.out.String(), want)
+	}
+	resp, err := http.Get(r.url + "/.well-known/uma-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "http://"+want+"/") {
+		t.Errorf("uma-configuration %s does not use %s", body, want)
+	}
+	// A domain or base URL set explicitly is kept as set, port 0 or not.
+	cfg := Config{DataDir: "d", Listen: "127.0.0.1:0", Domain: "pay.example.com", LogFormat: "auto", LogLevel: "info"}
+	if err := cfg.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(cfg, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.ln.Close()
+	if d.cfg.Domain != "pay.example.com" || d.cfg.BaseURL != "https://pay.example.com" {
+		t.Errorf("explicit domain became %s, %s", d.cfg.Domain, d.cfg.BaseURL)
 	}
 }
