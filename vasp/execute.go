@@ -14,6 +14,7 @@ import (
 	"github.com/vaspd/vaspd/ledger"
 	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/uma"
 )
 
 // The sending side, step 3: executing a quote. One transaction claims the
@@ -91,6 +92,14 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 		return Transaction{}, &vaspd.Error{Status: http.StatusConflict, Code: "QUOTE_EXPIRED", Err: ErrQuoteExpired,
 			Message: fmt.Sprintf("quote %s expired at %s: the receiver's invoice can no longer be paid; POST /quotes/%s/refresh for a new quote",
 				q.ID, q.ExpiresAt.UTC().Format(time.RFC3339), q.ID)}
+	}
+	// A counterparty denied since the quote was made is not paid: the
+	// lists (or a compliance hook's verdict) may have changed, and the
+	// money would go to it. The quote stays PENDING; nothing moved.
+	if receiver, err := uma.ParseUMAAddress(q.Receiver); err != nil {
+		return Transaction{}, fmt.Errorf("quote %s: %w", q.ID, err)
+	} else if err := s.opt.Compliance.CounterpartyAllowed(ctx, receiver.Domain); err != nil {
+		return Transaction{}, vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s", uma.AsError(err).Reason)
 	}
 	sender, err := s.opt.Users.ByID(ctx, q.UserID)
 	if err != nil {

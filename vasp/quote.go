@@ -250,6 +250,12 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 	if err != nil {
 		return Quote{}, "", err
 	}
+	// Asked again, not only at the lookup: the lookup may predate a
+	// change of the lists (or of a compliance hook's verdict), and a
+	// refresh of a held quote runs long after it.
+	if err := s.opt.Compliance.CounterpartyAllowed(ctx, receiver.Domain); err != nil {
+		return Quote{}, "", vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s", uma.AsError(err).Reason)
+	}
 	keys, err := s.verifier.Keys.PublicKeys(ctx, receiver.Domain)
 	if err != nil && timedOut(err) {
 		return Quote{}, "", vaspd.FailedDependency(vaspd.CodeCounterpartyPubkeyFetch, "quote: the receiver's VASP did not serve its public keys within %s (counterparty-timeout)", s.opt.CounterpartyTimeout).

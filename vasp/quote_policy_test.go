@@ -1,0 +1,77 @@
+package vasp_test
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/ledger"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/vasp"
+)
+
+// switchablePolicy is the default DomainPolicy until deny is set, then
+// refuses every counterparty: an operator's deny list changed (a restart
+// with counterparty-deny, or a compliance hook's verdict) after a lookup.
+type switchablePolicy struct {
+	vasp.DomainPolicy
+	deny atomic.Bool
+}
+
+func (p *switchablePolicy) CounterpartyAllowed(ctx context.Context, domain string) error {
+	if p.deny.Load() {
+		return vasp.DomainPolicy{Deny: []string{domain}}.CounterpartyAllowed(ctx, domain)
+	}
+	return p.DomainPolicy.CounterpartyAllowed(ctx, domain)
+}
+
+// Compliance.CounterpartyAllowed is asked before we call a VASP, not only
+// at the lookup: a quote made from a lookup of a counterparty denied since
+// is refused with 403 COUNTERPARTY_NOT_ALLOWED before any payreq, and an
+// auto-refresh quote is not refreshed (no payreq goes out) once its
+// receiver is denied, nor executed: the money would go to it. The quote
+// stays PENDING and nothing moves.
+func TestQuoteAsksThePolicyBeforeThePayreq(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		policy := &switchablePolicy{}
+		r := newRefresher(t, db, func(o *vasp.Options) { o.Compliance = policy })
+		r.fund(t, 100_000)
+		q := r.autoQuote(t, 900)
+		sent := r.payreqs.Load()
+		l := r.lookup(t)
+		policy.deny.Store(true)
+
+		_, err := r.s.CreateQuote(t.Context(), vasp.QuoteRequest{LookupID: l.ID, SendingCurrency: "USD",
+			ReceivingCurrency: "EUR", LockedSide: vasp.LockedReceiving, Amount: 900})
+		if e := vaspd.AsError(err); e == nil || e.Status != http.StatusForbidden || e.Code != vaspd.CodeCounterpartyNotAllowed {
+			t.Fatalf("quote to a denied counterparty: %v, want 403 COUNTERPARTY_NOT_ALLOWED", err)
+		}
+		if _, err := r.s.RefreshQuote(t.Context(), q.ID); vaspd.AsError(err) == nil || vaspd.AsError(err).Code != vaspd.CodeCounterpartyNotAllowed {
+			t.Fatalf("refresh of a quote to a denied counterparty: %v", err)
+		}
+		if _, err := r.s.ExecuteQuote(t.Context(), q.ID, ""); vaspd.AsError(err) == nil || vaspd.AsError(err).Status != http.StatusForbidden ||
+			vaspd.AsError(err).Code != vaspd.CodeCounterpartyNotAllowed {
+			t.Fatalf("execute of a quote to a denied counterparty: %v, want 403 COUNTERPARTY_NOT_ALLOWED", err)
+		}
+		if got := balance(t, r.w.db, ledger.UserAccount(r.w.alice.UserID), "USD"); got != 100_000 {
+			t.Fatalf("alice holds %d after a refused execute, want 100000", got)
+		}
+		if got := r.get(t, q.ID); got.Status != vasp.QuotePending || got.TransactionID != "" {
+			t.Fatalf("quote after a refused execute: %s %q", got.Status, got.TransactionID)
+		}
+		r.w.clock.Advance(35 * time.Second)
+		if n := r.round(t, r.s); n != 0 {
+			t.Errorf("%d quotes refreshed with their receiver denied", n)
+		}
+		if got := r.payreqs.Load(); got != sent {
+			t.Fatalf("%d payreqs sent to a denied counterparty", got-sent)
+		}
+		if got := r.get(t, q.ID); got.PaymentHash != q.PaymentHash || got.RefreshCount != 0 {
+			t.Fatalf("the quote's terms changed: %+v", got)
+		}
+	})
+}
