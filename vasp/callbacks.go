@@ -41,8 +41,9 @@ const (
 	callbackSent    = "sent"
 	callbackNone    = "none" // the counterparty gave no callback URL
 	callbackDead    = "dead" // retried for the whole window
-	// callbackRefused: the receiver refused it for good (callbackFinal);
-	// callback_error keeps its status and the start of its answer.
+	// callbackRefused: the receiver refused it for good (callbackFinal;
+	// callback_error keeps its status and the start of its answer), or
+	// our policy denies the counterparty since the payment (never sent).
 	callbackRefused = "refused"
 )
 
@@ -143,6 +144,18 @@ func (s *Service) sendCallback(ctx context.Context, o owedCallback) {
 	if t.Details.UtxoCallback == "" {
 		s.recordCallback(ctx, o, callbackNone, o.attempts, 0, "")
 		return
+	}
+	// The callback carries our node's UTXOs to the counterparty: not to
+	// one our policy has denied since the payment (Compliance is asked
+	// before we call a VASP). Final, as a receiver's refusal is.
+	if addr, err := uma.ParseUMAAddress(t.Counterparty); err == nil {
+		if err := s.opt.Compliance.CounterpartyAllowed(ctx, addr.Domain); err != nil {
+			why := "not sent: " + uma.AsError(err).Reason
+			s.log.Warn("post-transaction callback not sent: our policy no longer allows the counterparty",
+				"transaction", t.ID, "counterparty", vaspd.Truncate(addr.Domain, 100))
+			s.recordCallback(ctx, o, callbackRefused, o.attempts, 0, storableText(why, callbackExcerpt))
+			return
+		}
 	}
 	// Building (the node's UTXOs) and sending are bounded apart, so an
 	// attempt ends well within its lease (2 × callbackTimeout < callbackLease).

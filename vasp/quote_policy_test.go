@@ -2,7 +2,9 @@ package vasp_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -72,6 +74,48 @@ func TestQuoteAsksThePolicyBeforeThePayreq(t *testing.T) {
 		}
 		if got := r.get(t, q.ID); got.PaymentHash != q.PaymentHash || got.RefreshCount != 0 {
 			t.Fatalf("the quote's terms changed: %+v", got)
+		}
+	})
+}
+
+// A post-transaction callback owed to a counterparty denied since the
+// payment is not sent (it carries our node's UTXOs to that VASP): it ends
+// "refused", its error saying our policy refused it, with one warning, and
+// is not tried again. One to an allowed counterparty is sent as before.
+func TestCallbackToADeniedCounterpartyIsNotSent(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		policy := &switchablePolicy{}
+		var logs syncBuffer
+		s := w.service(t, func(o *vasp.Options) {
+			o.Compliance = policy
+			o.Log = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		})
+		sink := newStatusSink(t)
+		tr := completed(t, w, s, sink.srv.URL+"/ok", w.clock.Now())
+		policy.deny.Store(true)
+		allRounds(t, s)
+		if n := sink.count("/ok"); n != 0 {
+			t.Fatalf("the callback was sent %d times to a denied counterparty", n)
+		}
+		st, _, _ := s.CallbackState(t.Context(), tr.ID)
+		why, _ := s.CallbackError(t.Context(), tr.ID)
+		if st != "refused" || !strings.Contains(why, "vasp1.example") {
+			t.Fatalf("callback %s (%q), want refused naming the counterparty", st, why)
+		}
+		if got := logs.count(t, slog.LevelWarn, tr.ID); got != 1 {
+			t.Errorf("%d warnings, want 1", got)
+		}
+		w.clock.Advance(2 * time.Hour)
+		if n := allRounds(t, s); n != 0 {
+			t.Errorf("%d callbacks claimed again", n)
+		}
+
+		policy.deny.Store(false)
+		ok := completed(t, w, s, sink.srv.URL+"/ok", w.clock.Now())
+		allRounds(t, s)
+		if st, _, _ := s.CallbackState(t.Context(), ok.ID); st != "sent" || sink.count("/ok") != 1 {
+			t.Fatalf("callback to an allowed counterparty: %s, sent %d times", st, sink.count("/ok"))
 		}
 	})
 }
