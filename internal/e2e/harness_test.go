@@ -228,7 +228,17 @@ func (p *vaspProc) restart2(before func(db *store.DB)) {
 		before(db)
 		db.Close()
 	}
-	ln, err := net.Listen("tcp", p.cfg.Listen)
+	// The port was free a moment ago, but another test process may
+	// briefly hold it (a listener of its own picking a free port): retry
+	// for a few seconds before calling the restart failed.
+	var ln net.Listener
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if ln, err = net.Listen("tcp", p.cfg.Listen); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if err != nil {
 		p.t.Fatalf("rebind %s: %v", p.cfg.Listen, err)
 	}
