@@ -1,10 +1,16 @@
 package tracing
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"math"
+	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -44,53 +50,64 @@ func CheckEndpoint(v string) (string, error) {
 }
 
 // headerVars are the environment variables whose key=value list the
-// exporter sends as HTTP headers; resourceVar is the resource's.
+// exporter sends as HTTP headers, the traces' one taking the place of the
+// general one when set; resourceVar is the resource's.
 var (
 	headerVars  = []string{"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"}
 	resourceVar = "OTEL_RESOURCE_ATTRIBUTES"
 )
 
-// CheckEnv checks the OpenTelemetry environment variables the SDK reads
-// as key=value lists (the exporter's headers, the resource's attributes)
-// the way the SDK parses them. The SDK skips a bad entry and logs it,
-// value included, which for a header is likely an API key; checked here,
-// a bad entry stops vaspd with an error naming the variable and the
-// entry's position, never its contents.
+// CheckEnv checks the OpenTelemetry environment variables read as
+// key=value lists (the exporter's headers, the resource's attributes) the
+// way the SDK parses them, and the exporter's timeout and compression. The
+// SDK skips a bad entry and logs it, value included, which for a header is
+// likely an API key; checked here (and again by the exporter, which
+// parses the headers with parseList), a bad entry stops vaspd with an
+// error naming the variable and the entry's position, never its contents.
+// The exporter's certificate files are read, and checked, by New.
 func CheckEnv(getenv func(string) string) error {
 	for _, name := range headerVars {
-		if err := checkList(getenv(name), true); err != nil {
+		if _, err := parseList(getenv(name), true); err != nil {
 			return fmt.Errorf("environment %s: %w", name, err)
 		}
 	}
-	if err := checkList(getenv(resourceVar), false); err != nil {
+	if _, err := parseList(getenv(resourceVar), false); err != nil {
 		return fmt.Errorf("environment %s: %w", resourceVar, err)
 	}
-	return nil
+	if _, err := envTimeout(getenv); err != nil {
+		return err
+	}
+	_, err := envGzip(getenv)
+	return err
 }
 
-// checkList checks a comma-separated key=value list, values URL-encoded
-// (the W3C baggage form the OpenTelemetry specification uses); for
-// headers, each key must be an HTTP token.
-func checkList(v string, headers bool) error {
+// parseList parses a comma-separated key=value list, values URL-encoded
+// (the W3C baggage form the OpenTelemetry specification uses), into its
+// pairs, values decoded and trimmed; for headers, each key must be an HTTP
+// token.
+func parseList(v string, headers bool) ([][2]string, error) {
 	if strings.TrimSpace(v) == "" {
-		return nil
+		return nil, nil
 	}
+	var kvs [][2]string
 	for i, e := range strings.Split(v, ",") {
 		k, val, ok := strings.Cut(e, "=")
 		k = strings.TrimSpace(k)
 		switch {
 		case !ok:
-			return fmt.Errorf("entry %d has no '=': want key=value, comma-separated (the value is not echoed)", i+1)
+			return nil, fmt.Errorf("entry %d has no '=': want key=value, comma-separated (the value is not echoed)", i+1)
 		case k == "":
-			return fmt.Errorf("entry %d has an empty key", i+1)
+			return nil, fmt.Errorf("entry %d has an empty key", i+1)
 		case headers && !isToken(k):
-			return fmt.Errorf("entry %d: the key is not an HTTP header name", i+1)
+			return nil, fmt.Errorf("entry %d: the key is not an HTTP header name", i+1)
 		}
-		if _, err := url.PathUnescape(strings.TrimSpace(val)); err != nil {
-			return fmt.Errorf("entry %d: the value is not URL-encoded (write %% as %%25; the value is not echoed)", i+1)
+		dec, err := url.PathUnescape(val)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: the value is not URL-encoded (write %% as %%25; the value is not echoed)", i+1)
 		}
+		kvs = append(kvs, [2]string{k, strings.TrimSpace(dec)})
 	}
-	return nil
+	return kvs, nil
 }
 
 // isToken reports whether k is an HTTP token (RFC 9110), as the exporter
@@ -102,4 +119,129 @@ func isToken(k string) bool {
 		}
 	}
 	return k != ""
+}
+
+// defaultExportTimeout bounds each export attempt unless
+// OTEL_EXPORTER_OTLP_TIMEOUT says otherwise (the specification's default).
+const defaultExportTimeout = 10 * time.Second
+
+// exporterEnv is what the exporter reads from the environment: the
+// standard OTEL_EXPORTER_OTLP_* variables an OTLP/HTTP exporter honours,
+// the endpoint aside (vaspd's setting) and the protocol (always
+// http/protobuf, which every OTLP/HTTP collector takes).
+type exporterEnv struct {
+	headers http.Header // never logged
+	gzip    bool
+	timeout time.Duration // per attempt; 0 for none of its own
+	tls     *tls.Config   // nil: the system's roots, no client certificate
+}
+
+// readExporterEnv reads the exporter's variables; endpoint is the URL it
+// posts to (as CheckEndpoint returns it). A value that cannot be used is
+// an error naming the variable, never quoting a header.
+func readExporterEnv(endpoint string, getenv func(string) string, readFile func(string) ([]byte, error)) (exporterEnv, error) {
+	var e exporterEnv
+	name, v := envVar(getenv, "HEADERS")
+	kvs, err := parseList(v, true)
+	if err != nil {
+		return e, fmt.Errorf("environment %s: %w", name, err)
+	}
+	e.headers = make(http.Header, len(kvs))
+	for _, kv := range kvs {
+		e.headers.Set(kv[0], kv[1])
+	}
+	if e.timeout, err = envTimeout(getenv); err != nil {
+		return e, err
+	}
+	if e.gzip, err = envGzip(getenv); err != nil {
+		return e, err
+	}
+	if e.tls, err = envTLS(getenv, readFile); err != nil {
+		return e, err
+	}
+	if e.tls != nil && strings.HasPrefix(endpoint, "http:") {
+		return e, errors.New("environment OTEL_EXPORTER_OTLP_*CERTIFICATE is set but tracing-endpoint is http://: TLS settings need an https endpoint")
+	}
+	return e, nil
+}
+
+// envVar is OTEL_EXPORTER_OTLP_TRACES_<key> when set, else
+// OTEL_EXPORTER_OTLP_<key>, trimmed, and the name of the one read.
+func envVar(getenv func(string) string, key string) (name, value string) {
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_TRACES_" + key, "OTEL_EXPORTER_OTLP_" + key} {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return name, v
+		}
+	}
+	return "", ""
+}
+
+// envTimeout is _TIMEOUT, in milliseconds.
+func envTimeout(getenv func(string) string) (time.Duration, error) {
+	name, v := envVar(getenv, "TIMEOUT")
+	if v == "" {
+		return defaultExportTimeout, nil
+	}
+	ms, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || ms < 0 || ms > math.MaxInt64/int64(time.Millisecond) {
+		return 0, fmt.Errorf("environment %s: want a whole number of milliseconds, 0 or more", name)
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
+// envGzip is _COMPRESSION: gzip or none.
+func envGzip(getenv func(string) string) (bool, error) {
+	name, v := envVar(getenv, "COMPRESSION")
+	switch strings.ToLower(v) {
+	case "", "none":
+		return false, nil
+	case "gzip":
+		return true, nil
+	}
+	return false, fmt.Errorf("environment %s: want gzip or none", name)
+}
+
+// envTLS is _CERTIFICATE (a PEM file of the CA certificates to trust
+// instead of the system's) and the _CLIENT_CERTIFICATE and _CLIENT_KEY
+// pair (PEM files), or nil when none is set.
+func envTLS(getenv func(string) string, readFile func(string) ([]byte, error)) (*tls.Config, error) {
+	var c tls.Config
+	if name, path := envVar(getenv, "CERTIFICATE"); path != "" {
+		pem, err := readFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("environment %s: %w", name, err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("environment %s: no PEM certificate in %s", name, path)
+		}
+	}
+	for _, prefix := range []string{"OTEL_EXPORTER_OTLP_TRACES_", "OTEL_EXPORTER_OTLP_"} {
+		certVar, keyVar := prefix+"CLIENT_CERTIFICATE", prefix+"CLIENT_KEY"
+		certPath, keyPath := strings.TrimSpace(getenv(certVar)), strings.TrimSpace(getenv(keyVar))
+		if certPath == "" && keyPath == "" {
+			continue
+		}
+		if certPath == "" || keyPath == "" {
+			return nil, fmt.Errorf("environment %s and %s: set both or neither", certVar, keyVar)
+		}
+		certPEM, err := readFile(certPath)
+		if err != nil {
+			return nil, fmt.Errorf("environment %s: %w", certVar, err)
+		}
+		keyPEM, err := readFile(keyPath)
+		if err != nil {
+			return nil, fmt.Errorf("environment %s: %w", keyVar, err)
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("environment %s and %s: %w", certVar, keyVar, err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+		break
+	}
+	if c.RootCAs == nil && c.Certificates == nil {
+		return nil, nil
+	}
+	return &c, nil
 }

@@ -45,10 +45,12 @@ func (w *warnings) warn(msg string, args ...any) {
 	w.log.Warn(msg, args...)
 }
 
-// Handle is the SDK's error handler (otel.ErrorHandler): a failed export
-// (spans dropped) and the like. The error names the endpoint URL, which
-// CheckEndpoint keeps free of credentials, and may quote the collector's
-// answer: cut short.
+// Handle is the SDK's error handler (otel.ErrorHandler), to which the
+// batch processor hands the exporter's errors: a failed export (spans
+// dropped), a partial success, and the like. The exporter's errors name
+// the endpoint URL, which CheckEndpoint keeps free of credentials, and the
+// HTTP status, never a header or the collector's answer, but for a
+// partial success's message: cut short.
 func (w *warnings) Handle(err error) {
 	w.warn("tracing: OpenTelemetry error (spans may be dropped; request handling is not affected)",
 		"err", vaspd.Truncate(err.Error(), 300))
@@ -65,9 +67,10 @@ func (w *warnings) install() {
 // valuelessSink is the SDK's diagnostic logger: its warnings and errors
 // (verbosity up to 1; info and debug are dropped) are logged through
 // warnings with the names of their key/value pairs but never the values.
-// The SDK logs a malformed OTEL_EXPORTER_OTLP_HEADERS entry with its value,
-// an API key as likely as not; CheckEnv refuses those at start, and this
-// keeps whatever else it may log alike out of vaspd's log.
+// The SDK's diagnostics may quote what they complain of (the upstream
+// exporter logged a malformed OTEL_EXPORTER_OTLP_HEADERS entry with its
+// value, an API key as likely as not); CheckEnv refuses those at start,
+// and this keeps whatever else it may log alike out of vaspd's log.
 type valuelessSink struct {
 	w    *warnings
 	name string

@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime/debug"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -42,17 +42,20 @@ type Options struct {
 
 // Provider is a running tracer provider. A nil *Provider is tracing off.
 type Provider struct {
-	tp *sdktrace.TracerProvider
+	tp  *sdktrace.TracerProvider
+	exp *exporter
 }
 
 // New builds the tracer provider, or returns nil (and no error) when
 // o.Endpoint is "": then nothing of the SDK runs, no exporter exists and
-// nothing is sent. The exporter reads the standard environment variables
-// for what vaspd's settings do not set: OTEL_EXPORTER_OTLP_HEADERS (and
-// _TRACES_HEADERS), _TIMEOUT, _COMPRESSION, _CERTIFICATE; the endpoint and
-// the sampler are vaspd's settings, which take precedence over
-// OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_TRACES_SAMPLER. The resource reads
-// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES.
+// nothing is sent. The exporter (vaspd's own, exporter.go) reads the
+// standard environment variables for what vaspd's settings do not set:
+// OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, _COMPRESSION, _CERTIFICATE,
+// _CLIENT_CERTIFICATE and _CLIENT_KEY, each with its _TRACES_ variant
+// taking precedence (endpoint.go); one it cannot use is an error. The
+// endpoint and the sampler are vaspd's settings, which take precedence
+// over OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_TRACES_SAMPLER. The resource
+// reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES.
 //
 // Exporting never holds a request up: ending a span puts it on the batch
 // processor's queue (2048 spans) without waiting, and when the queue is
@@ -66,13 +69,15 @@ func New(ctx context.Context, o Options) (*Provider, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	(&warnings{log: o.Log, every: warnEvery, now: time.Now}).install()
-	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(o.Endpoint))
+	env, err := readExporterEnv(o.Endpoint, os.Getenv, os.ReadFile)
 	if err != nil {
 		return nil, fmt.Errorf("tracing: OTLP exporter: %w", err)
 	}
 	attrs := []attribute.KeyValue{attribute.String("service.name", ServiceName)}
+	userAgent := ServiceName
 	if v := version(o.Version); v != "" {
 		attrs = append(attrs, attribute.String("service.version", v))
+		userAgent += "/" + v
 	}
 	// Later detectors win: the environment's service name and attributes
 	// over vaspd's defaults.
@@ -80,12 +85,13 @@ func New(ctx context.Context, o Options) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tracing: resource (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES): %w", err)
 	}
+	exp := newExporter(o.Endpoint, env, userAgent)
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(exp),
 		sdktrace.WithResource(res),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(o.SampleRatio))),
 	)
-	return &Provider{tp: tp}, nil
+	return &Provider{tp: tp, exp: exp}, nil
 }
 
 // Tracer is vaspd's tracer, or nil for a nil Provider (tracing off): the
@@ -98,12 +104,17 @@ func (p *Provider) Tracer() trace.Tracer {
 }
 
 // Shutdown exports the spans still queued and stops the exporter, within
-// ctx (give it ShutdownTimeout). A nil Provider has nothing to do.
+// ctx (give it ShutdownTimeout): an export failing then is not retried,
+// and one still in flight when ctx ends is abandoned (the SDK would leave
+// it running on its own). A nil Provider has nothing to do.
 func (p *Provider) Shutdown(ctx context.Context) error {
 	if p == nil {
 		return nil
 	}
-	if err := p.tp.Shutdown(ctx); err != nil {
+	p.exp.lastExports()
+	err := p.tp.Shutdown(ctx)
+	p.exp.Shutdown(context.Background())
+	if err != nil {
 		return fmt.Errorf("tracing: flush and stop the exporter: %w", err)
 	}
 	return nil
