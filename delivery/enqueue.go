@@ -38,7 +38,15 @@ func (s *Service) enqueue(ctx context.Context, tx *store.Tx, ev Event, only stri
 	} else if targets, err = s.matchEndpoints(ctx, tx, ev.Type); err != nil {
 		return "", err
 	}
-	s.buffer(tx).add(ev, body, targets, store.Micros(now), len(targets) > s.fanOutChunk)
+	be := bufferedEvent{id: ev.ID, typ: ev.Type, body: body, occurredAt: store.Micros(ev.Time), createdAt: store.Micros(now),
+		traceParent: enqueuedBy(ctx)}
+	if len(targets) > s.fanOutChunk {
+		be.fanOut = targets
+	} else {
+		be.endpoints = targets
+	}
+	b := s.buffer(tx)
+	b.events = append(b.events, be)
 	return ev.ID, nil
 }
 
@@ -74,28 +82,19 @@ type bufferedEvent struct {
 	body       []byte
 	occurredAt int64
 	createdAt  int64
-	endpoints  []string // written with the event
+	// traceParent: the W3C traceparent of the sampled span that enqueued
+	// the event ("" for none: NULL), which its attempts link to (tracing.go).
+	traceParent string
+	endpoints   []string // written with the event
 	// fanOut: the endpoints whose deliveries the worker writes later, in
 	// chunks (fanout.go); set instead of endpoints for a wide event.
 	fanOut []string
 }
 
-// add buffers ev for endpoints: their deliveries are written with it, or,
-// when deferred, by the worker's fan-out.
-func (b *enqueueBuffer) add(ev Event, body []byte, endpoints []string, us int64, deferred bool) {
-	be := bufferedEvent{id: ev.ID, typ: ev.Type, body: body, occurredAt: store.Micros(ev.Time), createdAt: us}
-	if deferred {
-		be.fanOut = endpoints
-	} else {
-		be.endpoints = endpoints
-	}
-	b.events = append(b.events, be)
-}
-
 // Row limits per statement keep every statement under both databases'
 // parameter limits (SQLite 32766, PostgreSQL 65535).
 const (
-	eventsPerStatement     = 200 // 5 parameters each
+	eventsPerStatement     = 200 // 5 parameters each, 6 with trace_parent
 	deliveriesPerStatement = 500 // 6 parameters each
 )
 
@@ -159,11 +158,18 @@ func (b *enqueueBuffer) Flush(ctx context.Context, tx *store.Tx) error {
 	return nil
 }
 
-const insertEvents = `INSERT INTO webhook_events (id, type, payload, occurred_at, created_at) VALUES `
+const (
+	insertEvents       = `INSERT INTO webhook_events (id, type, payload, occurred_at, created_at) VALUES `
+	insertTracedEvents = `INSERT INTO webhook_events (id, type, payload, occurred_at, created_at, trace_parent) VALUES `
+)
 
 // writeEvents inserts evs (in statements of statementRows rows) or, when
 // with is not nil, appends their one INSERT to the statement with for the
 // caller to complete (the WITH clause of writeDeliveries, PostgreSQL only).
+//
+// A statement names trace_parent only if one of its events has one: the
+// statements of an untraced process are the ones they were before the
+// column existed (same text, same prepared statements, no parameter more).
 func writeEvents(ctx context.Context, tx *store.Tx, evs []bufferedEvent, with *stmt) error {
 	for len(evs) > 0 {
 		k := len(evs)
@@ -172,13 +178,33 @@ func writeEvents(ctx context.Context, tx *store.Tx, evs []bufferedEvent, with *s
 			k = statementRows(tx.Driver(), len(evs), eventsPerStatement)
 			st = newStmt(tx.Driver())
 		}
-		st.b.WriteString(insertEvents)
+		traced := false
+		for _, ev := range evs[:k] {
+			if ev.traceParent != "" {
+				traced = true
+				break
+			}
+		}
+		if traced {
+			st.b.WriteString(insertTracedEvents)
+		} else {
+			st.b.WriteString(insertEvents)
+		}
 		for i, ev := range evs[:k] {
 			if i > 0 {
 				st.b.WriteString(", ")
 			}
-			st.b.WriteString("(" + st.p.list(5) + ")")
-			st.args = append(st.args, ev.id, ev.typ, ev.body, ev.occurredAt, ev.createdAt)
+			if !traced {
+				st.b.WriteString("(" + st.p.list(5) + ")")
+				st.args = append(st.args, ev.id, ev.typ, ev.body, ev.occurredAt, ev.createdAt)
+				continue
+			}
+			st.b.WriteString("(" + st.p.list(6) + ")")
+			var tp any // NULL
+			if ev.traceParent != "" {
+				tp = ev.traceParent
+			}
+			st.args = append(st.args, ev.id, ev.typ, ev.body, ev.occurredAt, ev.createdAt, tp)
 		}
 		if with != nil {
 			return nil

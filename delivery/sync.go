@@ -100,9 +100,15 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO webhook_events (id, type, payload, occurred_at, created_at) VALUES ($1, $2, $3, $4, $5)`,
-			ev.ID, ev.Type, body, store.Micros(ev.Time), us); err != nil {
+		// The caller's span, which this attempt is a child of, is kept
+		// for the attempts of a redelivery or replay to link to.
+		q, args := `INSERT INTO webhook_events (id, type, payload, occurred_at, created_at) VALUES ($1, $2, $3, $4, $5)`,
+			[]any{ev.ID, ev.Type, body, store.Micros(ev.Time), us}
+		if tp := enqueuedBy(ctx); tp != "" {
+			q = `INSERT INTO webhook_events (id, type, payload, occurred_at, created_at, trace_parent) VALUES ($1, $2, $3, $4, $5, $6)`
+			args = append(args, tp)
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO webhook_deliveries

@@ -109,3 +109,18 @@ func attemptFailure(res attemptResult) string {
 	}
 	return "no answer"
 }
+
+// enqueuedBy is the W3C traceparent of the span in ctx, stored with an
+// event for its attempts to link to, or "" (stored as NULL) unless that
+// span is one of ours and sampled: an unsampled trace is not recorded, so
+// a link could lead nowhere, and a context only extracted from a header
+// (no span of ours started under it) names a span vaspd never recorded.
+// Only the traceparent: tracestate and baggage are the platform's to set,
+// and nothing of them belongs in our database or our links.
+func enqueuedBy(ctx context.Context) string {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsSampled() || sc.IsRemote() || !sc.IsValid() {
+		return ""
+	}
+	return "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-" + sc.TraceFlags().String()
+}
