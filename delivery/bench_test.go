@@ -83,7 +83,7 @@ func BenchmarkDueEndpointsBusy(b *testing.B) {
 	}
 	err = db.InTx(ctx, func(tx *store.Tx) error {
 		for _, t := range targets {
-			rows, err := tx.QueryContext(ctx, claimQuery(tx.Driver()), t.id, store.Micros(clock.Now()), 256, store.Micros(clock.Now().Add(time.Minute)), "tok")
+			rows, err := tx.QueryContext(ctx, claimQuery(tx.Driver(), false), t.id, store.Micros(clock.Now()), 256, store.Micros(clock.Now().Add(time.Minute)), "tok")
 			if err != nil {
 				return err
 			}

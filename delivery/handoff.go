@@ -201,7 +201,8 @@ func (h *handoff) take(id string, ev *bufferedEvent, ep string) (nextAt int64, t
 	}
 	h.left[ep]--
 	end := h.leaseEnd[ep]
-	h.rows = append(h.rows, claimed{id: id, eventID: ev.id, token: h.w.token, leaseEnd: end, body: ev.body, t: h.t[ep]})
+	h.rows = append(h.rows, claimed{id: id, eventID: ev.id, token: h.w.token, leaseEnd: end, body: ev.body, t: h.t[ep],
+		enqueuedBy: ev.traceParent})
 	return store.Micros(end), h.w.token, true
 }
 

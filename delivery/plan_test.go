@@ -27,15 +27,17 @@ func TestQueuePlansUseTheQueueIndex(t *testing.T) {
 	for _, q := range []string{
 		`SET plan_cache_mode = force_generic_plan`,
 		`PREPARE due(BIGINT) AS ` + dueEndpointsQuery,
-		`PREPARE claim(TEXT, BIGINT, BIGINT, BIGINT, TEXT) AS ` + claimQuery(db.Driver()),
+		`PREPARE claim(TEXT, BIGINT, BIGINT, BIGINT, TEXT) AS ` + claimQuery(db.Driver(), false),
+		`PREPARE claim_traced(TEXT, BIGINT, BIGINT, BIGINT, TEXT) AS ` + claimQuery(db.Driver(), true),
 	} {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for stmt, want := range map[string]string{
-		"due(0)":                      "Index Cond: ((endpoint_id = e.id)",
-		"claim('x', 0, 10, 0, 'tok')": "Index Scan using webhook_deliveries_due on webhook_deliveries webhook_deliveries_1  (cost",
+		"due(0)":                             "Index Cond: ((endpoint_id = e.id)",
+		"claim('x', 0, 10, 0, 'tok')":        "Index Scan using webhook_deliveries_due on webhook_deliveries webhook_deliveries_1  (cost",
+		"claim_traced('x', 0, 10, 0, 'tok')": "Index Scan using webhook_deliveries_due on webhook_deliveries webhook_deliveries_1  (cost",
 	} {
 		rows, err := conn.QueryContext(ctx, `EXPLAIN EXECUTE `+stmt)
 		if err != nil {

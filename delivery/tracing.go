@@ -2,10 +2,12 @@ package delivery
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -20,14 +22,24 @@ import (
 // number and its outcome; never the URL (which may carry a token) nor the
 // payload.
 //
+// A queued attempt's span is the root of a trace of its own, linked
+// ("vaspd.link" = "enqueued_by") to the span that enqueued its event: the
+// event row keeps that span's traceparent (webhook_events.trace_parent,
+// written by enqueue and Send when the span is ours and sampled), so every
+// attempt of every delivery of the event, retries, redeliveries and
+// replays included, points back at the request that caused it. A link,
+// never the parent: a retry three days later must not extend a request's
+// trace long finished, whose UIs then show a request of three days. A
+// synchronous attempt (the INCOMING_PAYMENT approval) is a child of the
+// span that sends it, in the trace vaspd started for the UMA request,
+// never the sending VASP's.
+//
 // An attempt carries its span's W3C traceparent to the platform: the
 // receiver is the operator's own platform, as trusted as the platform API
 // (which continues the platform's traceparent), and its handler can then
-// join the trace. The id says nothing of the payment: a queued attempt's
-// span is a trace of its own (the request that enqueued the event is long
-// over), and a synchronous one's (the INCOMING_PAYMENT approval) is in
-// the trace vaspd started for the UMA request, never the sending VASP's.
-// The signatures cover the body alone, so the header changes none.
+// join the trace. It is the attempt's own span, not the enqueuer's, and
+// says nothing of the payment. The signatures cover the body alone, so the
+// header changes none.
 
 // traceContext writes W3C traceparent and tracestate headers.
 var traceContext = propagation.TraceContext{}
@@ -38,6 +50,7 @@ type attemptSpan struct {
 	webhookID  string
 	eventType  string // "": read from the body, if the span records
 	number     int64  // 1 for the first attempt
+	enqueuedBy string // the event's stored traceparent, linked to; "" for none
 }
 
 // tracedAttempt is attempt inside its span, when tracing.
@@ -45,12 +58,16 @@ func (s *Service) tracedAttempt(ctx context.Context, t target, a attemptSpan, bo
 	if s.opt.Tracer == nil {
 		return s.attempt(ctx, t, a.webhookID, body, bodyLimit)
 	}
-	ctx, span := s.opt.Tracer.Start(ctx, "webhook attempt", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
 		attribute.String("vaspd.webhook.endpoint_id", t.id),
 		attribute.String("vaspd.webhook.id", a.webhookID),
 		attribute.String("vaspd.webhook.delivery_id", a.deliveryID),
 		attribute.Int64("vaspd.webhook.attempt", a.number),
-	))
+	)}
+	if sc, ok := parseTraceParent(a.enqueuedBy); ok {
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc, Attributes: enqueuedByLink}))
+	}
+	ctx, span := s.opt.Tracer.Start(ctx, "webhook attempt", opts...)
 	defer span.End()
 	if span.IsRecording() {
 		if a.eventType == "" {
@@ -123,4 +140,33 @@ func enqueuedBy(ctx context.Context) string {
 		return ""
 	}
 	return "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-" + sc.TraceFlags().String()
+}
+
+// enqueuedByLink names a link to the span that enqueued an attempt's event.
+var enqueuedByLink = []attribute.KeyValue{attribute.String("vaspd.link", "enqueued_by")}
+
+// parseTraceParent reads a traceparent enqueuedBy wrote: exactly
+// "00-<32 hex>-<16 hex>-<2 hex>", lower case, ids not zero. Anything else
+// (a hand edit, a later version's format) is no link: the column names a
+// span to point at, and the delivery never depends on it.
+func parseTraceParent(v string) (trace.SpanContext, bool) {
+	const n = len("00-") + 32 + 1 + 16 + 1 + 2
+	if len(v) != n || v[:3] != "00-" || v[35] != '-' || v[52] != '-' {
+		return trace.SpanContext{}, false
+	}
+	tid, err := trace.TraceIDFromHex(v[3:35])
+	if err != nil {
+		return trace.SpanContext{}, false
+	}
+	sid, err := trace.SpanIDFromHex(v[36:52])
+	if err != nil {
+		return trace.SpanContext{}, false
+	}
+	flags, err := hex.DecodeString(v[53:])
+	if err != nil || v[53:] != strings.ToLower(v[53:]) {
+		return trace.SpanContext{}, false
+	}
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid,
+		TraceFlags: trace.TraceFlags(flags[0]), Remote: true})
+	return sc, sc.IsValid()
 }

@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -23,6 +24,9 @@ type claimed struct {
 	leaseEnd time.Time // no attempt may start that could outlive the lease
 	body     []byte
 	t        *target
+	// enqueuedBy: the traceparent stored with the event, which the
+	// attempt's span links to (tracing.go); read only when tracing.
+	enqueuedBy string
 }
 
 type finished struct {
@@ -323,6 +327,7 @@ func (w *worker) claimFor(ctx context.Context, only string) (n int, full bool, e
 	}
 
 	token := newToken()
+	traced := s.opt.Tracer != nil
 	var got, expired []claimed
 	per := map[string]int{} // endpoint id → rows claimed, expired ones included
 	if s.claimTx != nil {
@@ -339,7 +344,7 @@ func (w *worker) claimFor(ctx context.Context, only string) (n int, full bool, e
 			// Lease: the rows stop being due until the endpoint's timeout
 			// plus the margin has passed.
 			leaseEnd := now.Add(t.timeout + s.opt.LeaseMargin)
-			rows, err := tx.QueryContext(ctx, claimQuery(tx.Driver()), t.id, us, f, store.Micros(leaseEnd), token)
+			rows, err := tx.QueryContext(ctx, claimQuery(tx.Driver(), traced), t.id, us, f, store.Micros(leaseEnd), token)
 			if err != nil {
 				return err
 			}
@@ -347,10 +352,16 @@ func (w *worker) claimFor(ctx context.Context, only string) (n int, full bool, e
 			for rows.Next() {
 				c := claimed{token: token, t: t, leaseEnd: leaseEnd}
 				var first int64
-				if err := rows.Scan(&c.id, &c.eventID, &c.attempts, &first, &c.body); err != nil {
+				var by sql.NullString
+				dest := []any{&c.id, &c.eventID, &c.attempts, &first, &c.body}
+				if traced {
+					dest = append(dest, &by)
+				}
+				if err := rows.Scan(dest...); err != nil {
 					rows.Close()
 					return err
 				}
+				c.enqueuedBy = by.String
 				if c.body == nil {
 					rows.Close()
 					return errors.New("delivery " + c.id + ": its event " + c.eventID + " is missing")
@@ -462,7 +473,10 @@ func (w *worker) pump(id string) {
 func (w *worker) run(c claimed) {
 	defer w.wg.Done()
 	s := w.s
-	res := s.tracedAttempt(context.Background(), *c.t, attemptSpan{deliveryID: c.id, webhookID: c.eventID, number: c.attempts + 1}, c.body, MaxLoggedBody)
+	// A trace of its own (context.Background), linked to the span that
+	// enqueued the event, if any (tracing.go).
+	res := s.tracedAttempt(context.Background(), *c.t, attemptSpan{deliveryID: c.id, webhookID: c.eventID, number: c.attempts + 1,
+		enqueuedBy: c.enqueuedBy}, c.body, MaxLoggedBody)
 	id := c.t.id
 	var dropped []claimed
 	w.mu.Lock()
@@ -605,20 +619,27 @@ func releaseIn(ctx context.Context, tx store.Querier, cs []claimed, us int64) er
 }
 
 // claimQuery leases up to $3 due deliveries of endpoint $1 at time $2 until
-// $4 under token $5, and returns them with their bodies. The lease moves
+// $4 under token $5, and returns them with their bodies and, when traced,
+// their events' trace_parent (a second lookup of the event row, which the
+// first has just read: an untraced process's claim is as it was). The lease moves
 // next_attempt_at to its end, so leased rows leave the due range of the
 // queue index: the next claim and dueEndpoints never step over them. (A
 // lease column outside the index, tried in round 4 of
 // docs/webhook-engine-benchmarks.md, saved that index update but made
 // dueEndpoints step over every leased row: 6.5 ms instead of 0.12 ms with
 // 32 busy endpoints, BenchmarkDueEndpointsBusy.)
-func claimQuery(d store.Driver) string {
-	return `UPDATE webhook_deliveries SET next_attempt_at = $4, lease_token = $5, updated_at = $2
+func claimQuery(d store.Driver, traced bool) string {
+	q := `UPDATE webhook_deliveries SET next_attempt_at = $4, lease_token = $5, updated_at = $2
 		WHERE id IN (SELECT id FROM webhook_deliveries
 			WHERE endpoint_id = $1 AND status = 'pending' AND next_attempt_at <= $2
 			ORDER BY next_attempt_at LIMIT $3 ` + d.SkipLocked() + `)
 		RETURNING id, event_id, attempts, first_attempt_at,
 			(SELECT payload FROM webhook_events e WHERE e.id = webhook_deliveries.event_id)`
+	if traced {
+		q += `,
+			(SELECT trace_parent FROM webhook_events e WHERE e.id = webhook_deliveries.event_id)`
+	}
+	return q
 }
 
 const dueEndpointsQuery = `SELECT e.id, e.url, e.timeout_ms, e.secret, e.prev_secret, e.prev_secret_until,
