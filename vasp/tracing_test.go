@@ -1,6 +1,7 @@
 package vasp_test
 
 import (
+	"database/sql"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +90,16 @@ func TestPaymentIsTraced(t *testing.T) {
 		}
 		if attrs["vaspd.transaction_id"] != tr.ID || attrs["vaspd.payment_status"] != "SUCCEEDED" {
 			t.Fatalf("attributes %v (transaction %s is %s)", attrs, tr.ID, tr.Status)
+		}
+		// Its OUTGOING_PAYMENT webhook keeps the execute's span, which
+		// the webhook's attempts link to (package delivery).
+		var stored sql.NullString
+		if err := db.QueryRowContext(t.Context(), `SELECT trace_parent FROM webhook_events WHERE type = 'OUTGOING_PAYMENT'`).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		sc := parent.SpanContext()
+		if want := "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-01"; stored.String != want {
+			t.Fatalf("OUTGOING_PAYMENT event's trace_parent %q, want the execute's %q", stored.String, want)
 		}
 	})
 }

@@ -81,9 +81,15 @@ func TestTracesReachTheCollector(t *testing.T) {
 		w.Write([]byte(`{"status":"ERROR","reason":"no such user"}`))
 	}))
 	defer counterparty.Close()
+	hooks := make(chan http.Header, 8)
+	platform := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hooks <- r.Header.Clone()
+	}))
+	defer platform.Close()
 	cfg := Config{DataDir: filepath.Join(t.TempDir(), "data")}
 	cfg.Tracing = TracingConfig{Endpoint: collector.URL, SampleRatio: 1}
 	cfg.Payments.AllowNets = "127.0.0.0/8"
+	cfg.Webhooks.AllowNets = "127.0.0.0/8"
 	cfg.Domain = "vasp1.test:8080" // signs the lookup (listen's port is 0)
 	r := start(t, cfg)
 	id, secret := credential(t, r.out.String())
@@ -101,6 +107,17 @@ func TestTracesReachTheCollector(t *testing.T) {
 	}
 	if st, _ := do(t, "GET", r.url+"/.well-known/lnurlp/zelda.private", "", "", ""); st != http.StatusOK {
 		t.Fatalf("lnurlp: %d", st)
+	}
+	// Setting the webhook endpoint enqueues a TEST webhook, which the
+	// worker delivers after the request, in a trace of its own.
+	if st, b := do(t, "PATCH", r.url+"/config", id, secret, `{"webhookEndpoint":"`+platform.URL+`/hooks"}`); st != http.StatusOK {
+		t.Fatalf("PATCH /config: %d %v", st, b)
+	}
+	var hook http.Header
+	select {
+	case hook = <-hooks:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no TEST webhook")
 	}
 	if err := r.stop(); err != nil { // flushes the spans
 		t.Fatal(err)
@@ -128,6 +145,19 @@ func TestTracesReachTheCollector(t *testing.T) {
 	if uma.TraceID == callerTrace || uma.ParentSpanID != "" || len(uma.Links) != 1 || uma.Links[0].TraceID != callerTrace ||
 		uma.Attrs["http.response.status_code"] != "200" {
 		t.Fatalf("UMA request's span: %+v", uma)
+	}
+	// The webhook attempt is a root linked to the request that enqueued
+	// it, which continued the platform's trace; the platform receives the
+	// attempt's traceparent.
+	patch := spanNamed(t, spans, "PATCH /config")
+	attempt := spanNamed(t, spans, "webhook attempt")
+	if patch.TraceID != callerTrace || attempt.TraceID == callerTrace || attempt.ParentSpanID != "" ||
+		len(attempt.Links) != 1 || attempt.Links[0] != (tracingtest.Link{TraceID: callerTrace, SpanID: patch.SpanID}) ||
+		attempt.Attrs["vaspd.webhook.event_type"] != "TEST" {
+		t.Fatalf("webhook attempt's span: %+v (the request's: %+v)", attempt, patch)
+	}
+	if got, want := hook.Get("Traceparent"), "00-"+attempt.TraceID+"-"+attempt.SpanID+"-01"; got != want {
+		t.Fatalf("webhook traceparent %q, want the attempt's %q", got, want)
 	}
 	for _, s := range spans {
 		for k, v := range s.Attrs {
