@@ -39,7 +39,7 @@ func (s *Service) enqueue(ctx context.Context, tx *store.Tx, ev Event, only stri
 		return "", err
 	}
 	be := bufferedEvent{id: ev.ID, typ: ev.Type, body: body, occurredAt: store.Micros(ev.Time), createdAt: store.Micros(now),
-		traceParent: enqueuedBy(ctx)}
+		traceParent: traceEnqueue(ctx, tx, ev.ID, ev.Type)}
 	if len(targets) > s.fanOutChunk {
 		be.fanOut = targets
 	} else {

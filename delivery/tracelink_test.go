@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -201,6 +202,18 @@ func TestQueuedAttemptLinksToTheEnqueuingSpan(t *testing.T) {
 		if got, ok := storedTraceParent(t, s, id); !ok || got != traceParentOfSpan(sc) {
 			t.Fatalf("trace_parent %q (%v), want %q", got, ok, traceParentOfSpan(sc))
 		}
+		// The request's span names the webhook it enqueued, for a search
+		// by webhookId where the backend cannot search links.
+		var req sdktrace.ReadOnlySpan
+		for _, sp := range rec.Ended() {
+			if sp.SpanContext().SpanID() == sc.SpanID() {
+				req = sp
+			}
+		}
+		if evs := req.Events(); len(evs) != 1 || evs[0].Name != "webhook enqueued" || len(evs[0].Attributes) != 2 ||
+			evs[0].Attributes[0].Value.AsString() != id || evs[0].Attributes[1].Value.AsString() != TypeOutgoingPayment {
+			t.Fatalf("the enqueuing span's events: %+v", evs)
+		}
 		if n := step(t, s); n != 2 {
 			t.Fatalf("%d attempts, want 2", n)
 		}
@@ -236,6 +249,22 @@ func TestQueuedAttemptLinksToTheEnqueuingSpan(t *testing.T) {
 			t.Fatalf("%d attempt spans", len(spans))
 		}
 		checkLinked(t, spans[2], sc)
+
+		// A rolled-back enqueue names no webhook.
+		ctx, rolled := tr.Start(context.Background(), "POST /quotes/{id}/execute")
+		boom := errors.New("rolled back")
+		if err := db.InTx(ctx, func(tx *store.Tx) error {
+			if _, err := s.Enqueue(ctx, tx, Event{Type: TypeOutgoingPayment}); err != nil {
+				return err
+			}
+			return boom
+		}); !errors.Is(err, boom) {
+			t.Fatal(err)
+		}
+		rolled.End()
+		if evs := rec.Ended()[len(rec.Ended())-1].Events(); len(evs) != 0 {
+			t.Fatalf("a rolled-back enqueue's span has events %+v", evs)
+		}
 	})
 }
 

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vaspd/vaspd/internal/ssrf"
+	"github.com/vaspd/vaspd/store"
 )
 
 // Tracing (Options.Tracer): each attempt is a client span naming the
@@ -129,17 +130,41 @@ func attemptFailure(res attemptResult) string {
 
 // enqueuedBy is the W3C traceparent of the span in ctx, stored with an
 // event for its attempts to link to, or "" (stored as NULL) unless that
-// span is one of ours and sampled: an unsampled trace is not recorded, so
-// a link could lead nowhere, and a context only extracted from a header
-// (no span of ours started under it) names a span vaspd never recorded.
-// Only the traceparent: tracestate and baggage are the platform's to set,
-// and nothing of them belongs in our database or our links.
+// span is one of ours, recording and sampled: an unsampled trace is not
+// exported, so a link could lead nowhere, and a context only extracted
+// from a header (no span of ours started under it) names a span vaspd
+// never recorded. Only the traceparent: tracestate and baggage are the
+// platform's to set, and nothing of them belongs in our database.
 func enqueuedBy(ctx context.Context) string {
-	sc := trace.SpanContextFromContext(ctx)
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return ""
+	}
+	return traceParentOf(span.SpanContext())
+}
+
+func traceParentOf(sc trace.SpanContext) string {
 	if !sc.IsSampled() || sc.IsRemote() || !sc.IsValid() {
 		return ""
 	}
 	return "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-" + sc.TraceFlags().String()
+}
+
+// traceEnqueue returns enqueuedBy(ctx) for an event enqueued in tx and,
+// once tx has committed, adds a "webhook enqueued" event naming its
+// webhookId and type to the enqueuing span: the link is on the attempt's
+// span, and a trace backend that cannot search links (many cannot) finds
+// a request's webhooks by the webhookId its trace names.
+func traceEnqueue(ctx context.Context, tx *store.Tx, id, typ string) string {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return ""
+	}
+	tx.AfterCommit(func() {
+		span.AddEvent("webhook enqueued", trace.WithAttributes(
+			attribute.String("vaspd.webhook.id", id), attribute.String("vaspd.webhook.event_type", typ)))
+	})
+	return traceParentOf(span.SpanContext())
 }
 
 // enqueuedByLink names a link to the span that enqueued an attempt's event.
