@@ -66,7 +66,9 @@ func (s *Service) tracedAttempt(ctx context.Context, t target, a attemptSpan, bo
 		attribute.Int64("vaspd.webhook.attempt", a.number),
 	)}
 	if sc, ok := parseTraceParent(a.enqueuedBy); ok {
-		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc, Attributes: enqueuedByLink}))
+		// Its own attribute slice: the SDK may normalize a link's in place.
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc,
+			Attributes: []attribute.KeyValue{attribute.String("vaspd.link", "enqueued_by")}}))
 	}
 	ctx, span := s.opt.Tracer.Start(ctx, "webhook attempt", opts...)
 	defer span.End()
@@ -143,6 +145,8 @@ func enqueuedBy(ctx context.Context) string {
 	return traceParentOf(span.SpanContext())
 }
 
+// traceParentOf is sc as a traceparent, or "" unless it is valid, ours
+// and sampled.
 func traceParentOf(sc trace.SpanContext) string {
 	if !sc.IsSampled() || sc.IsRemote() || !sc.IsValid() {
 		return ""
@@ -166,9 +170,6 @@ func traceEnqueue(ctx context.Context, tx *store.Tx, id, typ string) string {
 	})
 	return traceParentOf(span.SpanContext())
 }
-
-// enqueuedByLink names a link to the span that enqueued an attempt's event.
-var enqueuedByLink = []attribute.KeyValue{attribute.String("vaspd.link", "enqueued_by")}
 
 // parseTraceParent reads a traceparent enqueuedBy wrote: exactly
 // "00-<32 hex>-<16 hex>-<2 hex>", lower case, ids not zero. Anything else
