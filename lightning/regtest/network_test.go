@@ -89,10 +89,13 @@ exec %q "$@"
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// RPCTimeout is Start's default: on a loaded machine (CI beside other
+	// work: load 10 on 2 cores) a healthy lnd took over 40 s to answer,
+	// so every attempt after the stalled one was killed as stalled too.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	start := time.Now()
-	n, err := regtest.Start(ctx, regtest.Options{BinDir: bin, RPCTimeout: 40 * time.Second})
+	n, err := regtest.Start(ctx, regtest.Options{BinDir: bin, RPCTimeout: 60 * time.Second})
 	if n != nil {
 		defer func() {
 			if err := n.Close(); err != nil {
