@@ -183,6 +183,16 @@ func (f *csvFile) next() (row int, corr string, u User, rowErr, err error) {
 		return 0, "", User{}, nil, invalid("the CSV file has more than %d rows", MaxImportRows)
 	}
 	corr = fmt.Sprintf("row_%d", f.row)
+	if perr != nil && errors.Is(perr, csv.ErrQuote) && perr.Line > perr.StartLine {
+		// A quoted field that does not close where it should ran on over
+		// the following lines, to the end of the file or to a quote that
+		// does not end a field: the rows on those lines were read as its
+		// content. Reported as one bad row, they would be neither imported
+		// nor told of; the file is refused instead.
+		return 0, "", User{}, nil, invalid("the CSV file is malformed: data row %d (line %d) has a quoted field "+
+			"that does not close properly (parse error on line %d): the lines after it were read as its content, "+
+			"so its rows cannot be told apart; double every quote inside a quoted field", f.row, perr.StartLine, perr.Line)
+	}
 	if err != nil {
 		return f.row, corr, User{}, invalid("malformed CSV row: %v", err), nil
 	}

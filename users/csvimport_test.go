@@ -118,3 +118,41 @@ func TestImportCSVHeaderMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestImportCSVQuoteSpanningRows: a quoted field that does not close where
+// it should runs on over the following lines, which the CSV reader then
+// takes for its content: the rows on them would be neither imported nor
+// reported. The file is refused as a whole instead, saying where the field
+// starts. A quoted field that is merely malformed on its own line stays a
+// row error, and a well-formed multi-line field is content.
+func TestImportCSVQuoteSpanningRows(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, storetest.SQLite(t))
+	im := users.NewImporter(s, users.ImporterOptions{})
+	for in, want := range map[string]string{
+		// Never closed: the rest of the file would be its content.
+		"umaAddress,platformUserId,userType\n$a,p,INDIVIDUAL\n$b,\"p,INDIVIDUAL\n$c,p,INDIVIDUAL\n$d,p,INDIVIDUAL\n": "data row 2 (line 3)",
+		// Closed lines later, and followed by more than a comma.
+		"umaAddress,platformUserId,userType\n$a,\"p,INDIVIDUAL\n$b,p\"x,INDIVIDUAL\n$c,p,INDIVIDUAL\n": "data row 1 (line 2)",
+	} {
+		_, err := im.Submit(ctx, []byte(in), "vasp.example")
+		wantCode(t, err, 400, vaspd.CodeInvalidInput)
+		if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "quoted field") {
+			t.Errorf("%q: %v, want it to name %s", in, err, want)
+		}
+		if _, err := s.ImportCSV(ctx, strings.NewReader(in), "vasp.example"); err == nil {
+			t.Errorf("%q: ImportCSV accepted the file", in)
+		}
+	}
+	for in, want := range map[string][2]int{ // total, failed
+		"umaAddress,platformUserId,userType\n$e,\"p\"x,INDIVIDUAL\n$f,p,INDIVIDUAL\n":   {2, 1},
+		"umaAddress,platformUserId,userType\n$g,\"p\nq\",INDIVIDUAL\n$h,p,INDIVIDUAL\n": {2, 1}, // a line end in platformUserId
+		"umaAddress,platformUserId,userType\n$i,p,INDIVIDUAL\n$j,\"p":                   {2, 1},
+		"umaAddress,platformUserId,userType\n\"$k\n\",p,INDIVIDUAL\n$l,p,INDIVIDUAL\n":  {2, 0},
+	} {
+		res, err := s.ImportCSV(ctx, strings.NewReader(in), "vasp.example")
+		if err != nil || res.Total != want[0] || res.Failed != want[1] {
+			t.Errorf("%q: %+v %v, want %v", in, res, err, want)
+		}
+	}
+}
