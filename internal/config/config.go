@@ -271,7 +271,7 @@ func readFile(path string) (map[string]*string, error) {
 		if errors.Is(err, io.EOF) {
 			return map[string]*string{}, nil // an empty file
 		}
-		return nil, fmt.Errorf("%s is not valid YAML: %v", path, err)
+		return nil, fmt.Errorf("%s is not valid YAML: %v", path, yamlProblem(err))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -325,6 +325,18 @@ func readFile(path string) (map[string]*string, error) {
 		}
 	}
 	return out, nil
+}
+
+// yamlProblem is err, yaml's error for a file that does not parse, unless
+// it quotes the file: yaml names the anchor an alias refers to, and an
+// unquoted value that starts with "*" is an alias, so a secret written so
+// (database-url: *s3cret…) would be printed. Its other errors give a line
+// number and the problem, never the text.
+func yamlProblem(err error) string {
+	if msg := err.Error(); !strings.Contains(msg, "anchor '") {
+		return msg
+	}
+	return "a value starting with * is an alias to an anchor that is not there (the value is not echoed: it may be a secret); quote a value that starts with * or &"
 }
 
 // ParseURL checks a URL setting. Its errors show the value with any

@@ -219,3 +219,22 @@ func TestEmptyEnvironmentVariableIsUnset(t *testing.T) {
 		t.Errorf("name %q, wait %s: want the file's name and the default wait", c.Name, c.Wait)
 	}
 }
+
+// A value that starts with * is a YAML alias, and yaml's error for one
+// naming no anchor quotes its name: a secret written unquoted
+// (database-url: *s3cret…, devnet-secret: *…) would be printed in the
+// error. The error says what went wrong without the name.
+func TestFileAliasErrorDoesNotQuoteTheValue(t *testing.T) {
+	dir := t.TempDir()
+	for _, body := range []string{"name: *pa55w0rdZq9\n", "name: x\nport: *pa55w0rdZq9\n"} {
+		file := filepath.Join(dir, "alias.yaml")
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := parse(t, []string{"--config", file}, nil)
+		if err == nil || strings.Contains(err.Error(), "pa55w0rd") || !strings.Contains(err.Error(), "setting config") ||
+			!strings.Contains(err.Error(), "quote") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q: err = %v, want one line saying to quote the value, without it", body, err)
+		}
+	}
+}
