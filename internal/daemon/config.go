@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/api"
@@ -140,8 +142,14 @@ func (c *Config) Resolve() error {
 		// The query is not echoed: the setting may hold secrets (an
 		// encryption key passed as a parameter, say).
 		if path, _, ok := strings.Cut(v, "?"); ok {
+			// A path with a line end or another control character is
+			// quoted, so that the error stays one line of text.
+			example := vaspd.Truncate(path, 200)
+			if !utf8.ValidString(example) || strings.ContainsFunc(example, unicode.IsControl) {
+				example = strconv.Quote(example)
+			}
 			return fmt.Errorf("setting database-url: sqlite:PATH takes no query (the part from \"?\"): vaspd sets SQLite's parameters itself; give the file's path alone, e.g. sqlite:%s",
-				vaspd.Truncate(path, 200))
+				example)
 		}
 	}
 	if c.Domain != "" {

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/vaspd/vaspd/internal/config"
 )
@@ -85,6 +87,16 @@ func TestSQLiteURLTakesNoQuery(t *testing.T) {
 	c := baseConfig()
 	c.DatabaseURL = "sqlite:/var/lib/vaspd/vaspd.db?_pragma=key('s3cret')"
 	resolveErr(t, c, "e.g. sqlite:/var/lib/vaspd/vaspd.db", "s3cret")
+	// A path with a line end or other control character is quoted, so
+	// the error stays one line of text.
+	for _, u := range []string{"sqlite:\r?", "sqlite:/tmp/a\nb.db?x", "sqlite:\xff\x1b[2J?"} {
+		c = baseConfig()
+		c.DatabaseURL = u
+		resolveErr(t, c, "setting database-url: sqlite:PATH takes no query", "")
+		if err := c.Resolve(); err == nil || strings.ContainsFunc(err.Error(), unicode.IsControl) || !utf8.ValidString(err.Error()) {
+			t.Errorf("%q: %q, want printable text", u, err)
+		}
+	}
 	c = baseConfig()
 	c.DatabaseURL = "sqlite:///var/lib/vaspd/vaspd.db"
 	if err := c.Resolve(); err != nil {
