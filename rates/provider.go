@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 
@@ -88,6 +89,13 @@ func ParseConfig(data []byte) (Config, error) {
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
+		// yaml lists the values it cannot decode one per line, quoting
+		// their first characters, line ends included: kept one line, as
+		// the daemon prints it (the rates-file setting's error).
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return Config{}, fmt.Errorf("rates file: %s", escapeControl(strings.Join(te.Errors, "; ")))
+		}
 		return Config{}, fmt.Errorf("rates file: %w", err)
 	}
 	// One document: Decode reads the first and would drop any after it.
@@ -99,6 +107,22 @@ func ParseConfig(data []byte) (Config, error) {
 		return Config{}, fmt.Errorf("rates file: %w", err)
 	}
 	return c, nil
+}
+
+// escapeControl writes the control characters of s as \xNN.
+func escapeControl(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			fmt.Fprintf(&b, "\\x%02x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // LoadConfig reads and parses the rates file at path.

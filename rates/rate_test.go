@@ -181,6 +181,14 @@ currencies:
 			t.Errorf("%s: accepted %q", name, doc)
 		}
 	}
+	// yaml lists the values it cannot decode on lines of their own: the
+	// error is one line still (the daemon prints it as the rates-file
+	// setting's), naming each line of the file.
+	_, err = ParseConfig([]byte("currencies:\n  - {code: USD, decimals: \"t\\nwo\", btcPrice: '1', spreadBPS: 3}\n  - 7\n"))
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "line 2: field spreadBPS") ||
+		!strings.Contains(err.Error(), "line 3: ") {
+		t.Errorf("err = %q, want one line naming each problem", err)
+	}
 }
 
 func TestRateJSONRoundTrip(t *testing.T) {
