@@ -37,13 +37,14 @@ type payFixture struct {
 	svc    *vasp.Service
 	node   *embedded.Node
 	ledger *ledger.Ledger
+	rates  rates.Provider // set for newPayFixtureMount's mount
 	admin  auth.CreatedToken
 	viewer auth.CreatedToken
 	alice  vasp.Recipient // USD, funded with $1,000.00
 	bob    vasp.Recipient // EUR
 }
 
-func newKeys(t *testing.T, domain string) *uma.Keys {
+func newKeys(t testing.TB, domain string) *uma.Keys {
 	t.Helper()
 	k, err := uma.GeneratePrivateKey()
 	if err != nil {
@@ -58,7 +59,7 @@ func newKeys(t *testing.T, domain string) *uma.Keys {
 }
 
 // keyServer serves keys at /.well-known/lnurlpubkey and returns its domain.
-func keyServer(t *testing.T, keys func(domain string) *uma.Keys) (string, *uma.Keys) {
+func keyServer(t testing.TB, keys func(domain string) *uma.Keys) (string, *uma.Keys) {
 	t.Helper()
 	var k *uma.Keys
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -71,21 +72,29 @@ func keyServer(t *testing.T, keys func(domain string) *uma.Keys) (string, *uma.K
 	return domain, k
 }
 
-func newPayFixture(t *testing.T, db *store.DB) *payFixture {
+func newPayFixture(t testing.TB, db *store.DB) *payFixture {
 	t.Helper()
 	return newPayFixtureWith(t, db, nil, nil)
 }
 
 // newPayFixtureWith is newPayFixture with opts changed by opt and the
 // HTTP server by srvOpt, before it starts (either may be nil).
-func newPayFixtureWith(t *testing.T, db *store.DB, opt func(*vasp.Options), srvOpt func(*http.Server)) *payFixture {
+func newPayFixtureWith(t testing.TB, db *store.DB, opt func(*vasp.Options), srvOpt func(*http.Server)) *payFixture {
 	t.Helper()
 	return newPayFixtureAPI(t, db, opt, srvOpt, nil)
 }
 
 // newPayFixtureAPI is newPayFixtureWith with the API server's options
 // changed by apiOpt (if not nil): its clock, logger, limits.
-func newPayFixtureAPI(t *testing.T, db *store.DB, opt func(*vasp.Options), srvOpt func(*http.Server), apiOpt func(*api.Options)) *payFixture {
+func newPayFixtureAPI(t testing.TB, db *store.DB, opt func(*vasp.Options), srvOpt func(*http.Server), apiOpt func(*api.Options)) *payFixture {
+	t.Helper()
+	return newPayFixtureMount(t, db, opt, srvOpt, apiOpt, nil)
+}
+
+// newPayFixtureMount is newPayFixtureAPI with mount, if not nil, adding
+// routes to the API server before it starts.
+func newPayFixtureMount(t testing.TB, db *store.DB, opt func(*vasp.Options), srvOpt func(*http.Server), apiOpt func(*api.Options),
+	mount func(s *api.Server, f *payFixture)) *payFixture {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -139,6 +148,10 @@ func newPayFixtureAPI(t *testing.T, db *store.DB, opt func(*vasp.Options), srvOp
 	s.MountUMA(f.svc)
 	s.MountPayments(f.svc)
 	s.MountLedger(db, f.ledger, provider)
+	if mount != nil {
+		f.rates = provider
+		mount(s, f)
+	}
 	srv := httptest.NewUnstartedServer(s.Handler())
 	srv.Listener.Close()
 	srv.Listener = ln
@@ -170,7 +183,7 @@ func newPayFixtureAPI(t *testing.T, db *store.DB, opt func(*vasp.Options), srvOp
 
 // call sends a request (body may be "") and returns status, the raw body
 // and the body as a JSON object (nil when it is not one).
-func (f *payFixture) call(t *testing.T, method, path string, tok *auth.CreatedToken, body string, headers ...string) (int, []byte, map[string]any) {
+func (f *payFixture) call(t testing.TB, method, path string, tok *auth.CreatedToken, body string, headers ...string) (int, []byte, map[string]any) {
 	t.Helper()
 	r, err := http.NewRequest(method, f.base+path, strings.NewReader(body))
 	if err != nil {
@@ -264,7 +277,7 @@ func (f *payFixture) payReq(t *testing.T, amount int64, currency, convert, ident
 	return pr
 }
 
-func mustJSON(t *testing.T, v any) string {
+func mustJSON(t testing.TB, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
