@@ -224,54 +224,49 @@ func csvUser(get func(string) string, domain string) (User, error) {
 	if pc := strings.FieldsFunc(get("preferredCurrencies"), func(r rune) bool { return r == ';' || r == ' ' }); len(pc) > 0 {
 		u.PreferredCurrencies = pc
 	}
+	// Every value the row gives reaches the user, where the validation
+	// POST /users applies refuses one the row's type does not use: a
+	// value dropped here would be lost while the row is imported.
+	business := get("businessLegalName") != "" || get("businessTaxId") != "" || get("businessRegistrationNumber") != ""
 	if u.UserType == Business {
 		if get("fullName") != "" {
 			return User{}, invalid("fullName is for INDIVIDUAL rows; use businessLegalName")
 		}
-		if n := get("businessLegalName"); n != "" || get("businessTaxId") != "" || get("businessRegistrationNumber") != "" {
-			u.BusinessInfo = &BusinessInfo{LegalName: n, RegistrationNumber: get("businessRegistrationNumber"),
+		if business {
+			u.BusinessInfo = &BusinessInfo{LegalName: get("businessLegalName"), RegistrationNumber: get("businessRegistrationNumber"),
 				TaxID: get("businessTaxId")}
 		}
-	} else if get("businessLegalName") != "" {
-		return User{}, invalid("businessLegalName is for BUSINESS rows")
+	} else if business {
+		return User{}, invalid("businessLegalName, businessRegistrationNumber and businessTaxId are for BUSINESS rows")
 	}
-	if get("addressLine1") != "" || get("postalCode") != "" || get("country") != "" {
-		u.Address = &Address{Line1: get("addressLine1"), Line2: get("addressLine2"), City: get("city"),
-			State: get("state"), PostalCode: get("postalCode"), Country: get("country")}
+	if a := (Address{Line1: get("addressLine1"), Line2: get("addressLine2"), City: get("city"), State: get("state"),
+		PostalCode: get("postalCode"), Country: get("country")}); a != (Address{}) {
+		u.Address = &a
 	}
-	if t := strings.ToUpper(get("accountType")); t != "" {
-		holder := get("accountHolderName")
-		if holder == "" {
-			holder = u.FullName
-			if u.BusinessInfo != nil {
-				holder = u.BusinessInfo.LegalName
+	b := BankAccountInfo{AccountType: strings.ToUpper(get("accountType")), PlatformAccountID: get("platformAccountId"),
+		AccountHolderName: get("accountHolderName"), BankName: get("bankName"), AccountNumber: get("accountNumber"),
+		RoutingNumber: get("routingNumber"), AccountCategory: strings.ToUpper(get("accountCategory")),
+		ClabeNumber: get("clabeNumber"), PixKey: get("pixKey"), PixKeyType: strings.ToUpper(get("pixKeyType")),
+		IBAN: get("iban"), SwiftBic: get("swiftBic")}
+	if b != (BankAccountInfo{}) {
+		// The accountNumber column may hold the CLABE or the IBAN
+		// (umaaas-api.md §5).
+		if b.AccountType == AccountCLABE && b.ClabeNumber == "" {
+			b.ClabeNumber, b.AccountNumber = b.AccountNumber, ""
+		}
+		if b.AccountType == AccountIBAN && b.IBAN == "" {
+			b.IBAN, b.AccountNumber = b.AccountNumber, ""
+		}
+		switch b.AccountType {
+		case AccountUS, AccountCLABE, AccountPIX, AccountIBAN:
+			if b.AccountHolderName == "" {
+				b.AccountHolderName = u.FullName
+				if u.BusinessInfo != nil {
+					b.AccountHolderName = u.BusinessInfo.LegalName
+				}
 			}
 		}
-		b := &BankAccountInfo{AccountType: t, PlatformAccountID: get("platformAccountId"), BankName: get("bankName")}
-		switch t {
-		case AccountUS:
-			b.AccountNumber, b.RoutingNumber, b.AccountCategory = get("accountNumber"), get("routingNumber"), strings.ToUpper(get("accountCategory"))
-			b.AccountHolderName = holder
-		case AccountCLABE:
-			b.ClabeNumber = firstOf(get("clabeNumber"), get("accountNumber"))
-			b.AccountHolderName = holder
-		case AccountPIX:
-			b.PixKey, b.PixKeyType = get("pixKey"), strings.ToUpper(get("pixKeyType"))
-			b.AccountHolderName = holder
-		case AccountIBAN:
-			b.IBAN, b.SwiftBic = firstOf(get("iban"), get("accountNumber")), get("swiftBic")
-			b.AccountHolderName = holder
-		}
-		u.BankAccount = b
+		u.BankAccount = &b
 	}
 	return u, nil
-}
-
-func firstOf(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

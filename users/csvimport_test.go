@@ -156,3 +156,32 @@ func TestImportCSVQuoteSpanningRows(t *testing.T) {
 		}
 	}
 }
+
+// TestImportCSVKeepsEveryValue: a value in a column the row does not use
+// (a city without the rest of an address, an IBAN on a US account, bank
+// details without an account type, a tax id on an individual) fails the
+// row, as the same user sent to POST /users does, rather than being
+// dropped while the row is imported without it.
+func TestImportCSVKeepsEveryValue(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, storetest.SQLite(t))
+	head := "umaAddress,platformUserId,userType,fullName,city,postalCode,accountType,accountNumber,routingNumber,accountCategory,iban,bankName,businessTaxId\n"
+	for row, want := range map[string]string{
+		"$a1,p,INDIVIDUAL,A,San Francisco,,,,,,,,\n":                                        "address.line1 is required",
+		"$a2,p,INDIVIDUAL,A,,,US_ACCOUNT,123,222888888,CHECKING,DE89370400440532013000,,\n": "iban does not apply to US_ACCOUNT",
+		"$a3,p,INDIVIDUAL,A,,,,123,,,,Chase,\n":                                             "accountType is required",
+		"$a4,p,INDIVIDUAL,A,,,,,,,,,T-1\n":                                                  "businessTaxId are for BUSINESS rows",
+	} {
+		res, err := s.ImportCSV(ctx, strings.NewReader(head+row), "vasp.example")
+		if err != nil || res.Failed != 1 || !strings.Contains(res.Errors[0].Error.Message, want) {
+			t.Errorf("%q: %+v %v, want the row refused: %s", row, res, err, want)
+		}
+	}
+	// The aliases stay: an IBAN or CLABE in accountNumber.
+	res, err := s.ImportCSV(ctx, strings.NewReader("umaAddress,platformUserId,userType,fullName,accountType,accountNumber,bankName\n"+
+		"$b1,p,INDIVIDUAL,B,IBAN,DE89370400440532013000,Bank\n$b2,p,INDIVIDUAL,B,CLABE,123456789012345678,Banco\n"), "vasp.example")
+	if err != nil || res.Successful != 2 || res.Created[0].BankAccount.IBAN != "DE89370400440532013000" ||
+		res.Created[1].BankAccount.ClabeNumber != "123456789012345678" || res.Created[1].BankAccount.AccountNumber != "" {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
