@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -150,6 +151,132 @@ func checkImportResult(t *testing.T, file []byte, res users.ImportResult) {
 			t.Fatalf("created %+v, which validates to %+v, %v", u, again, err)
 		}
 	}
+	// Nothing a created row gives is lost: every value is in its user.
+	header, rows := records(file)
+	failed := map[int64]bool{}
+	for _, e := range res.Errors {
+		failed[e.Row] = true
+	}
+	k := 0
+	for i, rec := range rows {
+		if failed[int64(i+1)] {
+			continue
+		}
+		u := res.Created[k]
+		k++
+		for c, name := range header {
+			if c >= len(rec) || strings.TrimSpace(rec[c]) == "" {
+				continue
+			}
+			if v := strings.TrimSpace(rec[c]); !userHolds(u, name, v) {
+				t.Fatalf("row %d's %s %q is not in the user created: %+v %+v", i+1, name, v, u, u.BankAccount)
+			}
+		}
+	}
+}
+
+// records reads file as the importer does: its header's trimmed names and
+// its data records.
+func records(file []byte) (header []string, rows [][]string) {
+	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(file, []byte("\ufeff"))))
+	for {
+		rec, err := r.Read()
+		var perr *csv.ParseError
+		if errors.Is(err, io.EOF) || (err != nil && !errors.As(err, &perr)) {
+			return header, rows
+		}
+		if header == nil {
+			for _, h := range rec {
+				header = append(header, strings.TrimSpace(h))
+			}
+			continue
+		}
+		rows = append(rows, rec)
+	}
+}
+
+// userHolds reports whether u keeps v, the value of column name, as
+// normalisation leaves it (codes in upper case, an IBAN without spaces).
+func userHolds(u users.User, name, v string) bool {
+	b, a, bi := users.BankAccountInfo{}, users.Address{}, users.BusinessInfo{}
+	if u.BankAccount != nil {
+		b = *u.BankAccount
+	}
+	if u.Address != nil {
+		a = *u.Address
+	}
+	if u.BusinessInfo != nil {
+		bi = *u.BusinessInfo
+	}
+	iban := strings.ToUpper(strings.ReplaceAll(v, " ", ""))
+	switch name {
+	case "umaAddress", "description":
+		return true // the address is normalised (FuzzParseAddress); a description is ignored, as documented
+	case "platformUserId":
+		return u.PlatformUserID == v
+	case "userType":
+		return strings.EqualFold(u.UserType, v)
+	case "fullName":
+		return u.FullName == v
+	case "birthDate":
+		return u.BirthDate == v
+	case "nationality":
+		return strings.EqualFold(u.Nationality, v)
+	case "email":
+		return u.Email == v
+	case "addressLine1":
+		return a.Line1 == v
+	case "addressLine2":
+		return a.Line2 == v
+	case "city":
+		return a.City == v
+	case "state":
+		return a.State == v
+	case "postalCode":
+		return a.PostalCode == v
+	case "country":
+		return strings.EqualFold(a.Country, v)
+	case "accountType":
+		return strings.EqualFold(b.AccountType, v)
+	case "accountNumber":
+		return b.AccountNumber == v || b.ClabeNumber == v || b.IBAN == iban
+	case "bankName":
+		return b.BankName == v
+	case "platformAccountId":
+		return b.PlatformAccountID == v
+	case "businessLegalName":
+		return bi.LegalName == v
+	case "businessRegistrationNumber":
+		return bi.RegistrationNumber == v
+	case "businessTaxId":
+		return bi.TaxID == v
+	case "routingNumber":
+		return b.RoutingNumber == v
+	case "accountCategory":
+		return strings.EqualFold(b.AccountCategory, v)
+	case "clabeNumber":
+		return b.ClabeNumber == v
+	case "pixKey":
+		return b.PixKey == v
+	case "pixKeyType":
+		return strings.EqualFold(b.PixKeyType, v)
+	case "iban":
+		return b.IBAN == iban
+	case "swiftBic":
+		return strings.EqualFold(b.SwiftBic, v)
+	case "accountHolderName":
+		return b.AccountHolderName == v
+	case "kycStatus":
+		return strings.EqualFold(u.KYCStatus, v)
+	case "preferredCurrencies":
+		for _, c := range strings.FieldsFunc(v, func(r rune) bool { return r == ';' || r == ' ' }) {
+			if !slices.ContainsFunc(u.PreferredCurrencies, func(p string) bool { return strings.EqualFold(p, strings.TrimSpace(c)) }) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // dataRecords counts the records after the header as a CSV reader sees
