@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -97,6 +98,12 @@ func NewSigner(k Keys) (*Signer, error) {
 	for i, sec := range k.Secrets {
 		if len(sec) < len(SecretPrefix) || sec[:len(SecretPrefix)] != SecretPrefix {
 			return nil, fmt.Errorf("%w: secret %d must start with %s", ErrInvalidKey, i, SecretPrefix)
+		}
+		// X-UMAaas-Signature is keyed with the secret as written, while
+		// base64 decoding skips line ends: a secret carrying one would sign
+		// what NewUMAaaSVerifier, which refuses white space, cannot check.
+		if strings.ContainsAny(sec, " \t\r\n\v\f") {
+			return nil, fmt.Errorf("%w: secret %d contains white space (a line end from a file?)", ErrInvalidKey, i)
 		}
 		key, err := ParseSecret(sec)
 		if err != nil {

@@ -70,6 +70,11 @@ func TestSignRejects(t *testing.T) {
 	}{
 		{"no secret", Keys{}, vecTestID, at},
 		{"secret without prefix", Keys{Secrets: []string{strings.TrimPrefix(vecSecret, SecretPrefix)}}, vecTestID, at},
+		// base64 decoding skips line ends, but X-UMAaas-Signature is keyed
+		// with the secret as written: NewUMAaaSVerifier refuses these.
+		{"secret with a line end", Keys{Secrets: []string{vecSecret + "\n"}}, vecTestID, at},
+		{"secret with a line end inside", Keys{Secrets: []string{vecSecret[:12] + "\r\n" + vecSecret[12:]}}, vecTestID, at},
+		{"secret with a space", Keys{Secrets: []string{" " + vecSecret}}, vecTestID, at},
 		{"bad signing key", Keys{Secrets: []string{vecSecret}, SigningKeys: []string{vecPublicKey}}, vecTestID, at},
 		{"too many keys", Keys{Secrets: []string{vecSecret, vecSecret, vecSecret, vecSecret, vecSecret, vecSecret, vecSecret, vecSecret, vecSecret, vecSecret, vecSecret}}, vecTestID, at},
 		{"empty id", good, "", at},
