@@ -147,15 +147,24 @@ func (s *Service) sendCallback(ctx context.Context, o owedCallback) {
 	}
 	// The callback carries our node's UTXOs to the counterparty: not to
 	// one our policy has denied since the payment (Compliance is asked
-	// before we call a VASP). Final, as a receiver's refusal is.
-	if addr, err := uma.ParseUMAAddress(t.Counterparty); err == nil {
-		if err := s.opt.Compliance.CounterpartyAllowed(ctx, addr.Domain); err != nil {
-			why := "not sent: " + uma.AsError(err).Reason
-			s.log.Warn("post-transaction callback not sent: our policy no longer allows the counterparty",
-				"transaction", t.ID, "counterparty", vaspd.Truncate(addr.Domain, 100))
-			s.recordCallback(ctx, o, callbackRefused, o.attempts, 0, storableText(why, callbackExcerpt))
-			return
+	// before we call a VASP). Final, as a receiver's refusal is. A
+	// counterparty that is not an UMA address (a row another tool or an
+	// older vaspd wrote) names no domain to ask about: refused too, never
+	// sent unchecked.
+	addr, err := uma.ParseUMAAddress(t.Counterparty)
+	if err == nil {
+		err = s.opt.Compliance.CounterpartyAllowed(ctx, addr.Domain)
+		if err != nil {
+			err = errors.New(uma.AsError(err).Reason)
 		}
+	} else {
+		err = errors.New("the payment's counterparty is not an UMA address, so our policy cannot be applied")
+	}
+	if err != nil {
+		s.log.Warn("post-transaction callback not sent: our policy does not allow the counterparty",
+			"transaction", t.ID, "counterparty", vaspd.Truncate(addr.Domain, 100), "reason", err.Error())
+		s.recordCallback(ctx, o, callbackRefused, o.attempts, 0, storableText("not sent: "+err.Error(), callbackExcerpt))
+		return
 	}
 	// Building (the node's UTXOs) and sending are bounded apart, so an
 	// attempt ends well within its lease (2 × callbackTimeout < callbackLease).

@@ -119,3 +119,31 @@ func TestCallbackToADeniedCounterpartyIsNotSent(t *testing.T) {
 		}
 	})
 }
+
+// A callback whose payment names a counterparty that is not an UMA address
+// (a row written by another tool, or an older vaspd) cannot be put to the
+// policy: it is refused, not sent unchecked.
+func TestCallbackToAnUnreadableCounterpartyIsNotSent(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		s := w.service(t, nil)
+		sink := newStatusSink(t)
+		tr := vasp.Transaction{ID: vaspd.NewID(vaspd.IDTransaction), Direction: vasp.Incoming, Status: vasp.StatusCompleted,
+			UserID: w.bob.UserID, PlatformUserID: w.bob.PlatformUserID, OurAddress: "$bob@" + ourDomain,
+			Counterparty: "alice at vasp1.example", PaymentHash: strings.Repeat("ab", 32), Invoice: "lnbcrt1",
+			Currency: "EUR", Amount: 1000, Msats: 1_000_000, CreatedAt: w.clock.Now(), UpdatedAt: w.clock.Now(), SettledAt: w.clock.Now()}
+		tr.Details.UtxoCallback = sink.srv.URL + "/ok"
+		if err := s.InsertTransaction(t.Context(), tr); err != nil {
+			t.Fatal(err)
+		}
+		allRounds(t, s)
+		if n := sink.count("/ok"); n != 0 {
+			t.Fatalf("the callback was sent %d times to a counterparty the policy could not judge", n)
+		}
+		st, _, _ := s.CallbackState(t.Context(), tr.ID)
+		why, _ := s.CallbackError(t.Context(), tr.ID)
+		if st != "refused" || !strings.Contains(why, "not an UMA address") {
+			t.Fatalf("callback %s (%q), want refused saying why", st, why)
+		}
+	})
+}
