@@ -14,6 +14,7 @@ import (
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/ledger"
 	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/lightning/embedded"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
 	"github.com/vaspd/vaspd/uma"
@@ -504,5 +505,46 @@ func TestRefreshByPlatformMovesAutoRefresh(t *testing.T) {
 			t.Fatalf("refreshed %d, %d payreqs", n, r.payreqs.Load())
 		}
 		sameTerms(t, r.get(t, q.ID), old)
+	})
+}
+
+// A retry of an auto-refresh quote's failed payment is the same request:
+// it auto-refreshes too, and executing it pays its refreshed terms.
+func TestRetryOfAutoRefreshQuoteAutoRefreshes(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		r := newRefresher(t, db, nil)
+		r.fund(t, 100_000)
+		q := r.autoQuote(t, 900)
+		r.w.node.SetFaults(embedded.Faults{FailReason: lightning.FailureNoRoute})
+		tr, err := r.s.ExecuteQuote(t.Context(), q.ID, "")
+		r.w.node.SetFaults(embedded.Faults{})
+		if err != nil || tr.Status != vasp.StatusFailed {
+			t.Fatalf("execute with no route: %+v %v, want FAILED", tr, err)
+		}
+		nq, err := r.s.RetryQuote(t.Context(), q.ID, r.lookup(t).ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !nq.AutoRefresh || nq.OriginalQuoteID != q.ID || nq.RefreshCount != 0 {
+			t.Fatalf("retry: autoRefresh %v, originalQuoteId %q, refreshCount %d", nq.AutoRefresh, nq.OriginalQuoteID, nq.RefreshCount)
+		}
+		r.fee.Store(5_000_000)
+		r.w.clock.Advance(35 * time.Second) // 25 s left: within the 30 s lead
+		if n := r.round(t, r.s); n != 1 {
+			t.Fatalf("refreshed %d, want 1 (the retry; the failed quote is done)", n)
+		}
+		got := r.get(t, nq.ID)
+		if got.RefreshCount != 1 || got.PaymentHash == nq.PaymentHash || got.ReceiverFeeMsats != 5_000_000 || got.OriginalQuoteID != q.ID {
+			t.Fatalf("refreshed retry %+v, was %+v", got, nq)
+		}
+		if old := r.get(t, q.ID); old.RefreshCount != 0 || old.Status != vasp.QuoteFailed {
+			t.Fatalf("the failed quote: status %s, refreshCount %d", old.Status, old.RefreshCount)
+		}
+		r.w.clock.Set(nq.ExpiresAt.Add(time.Second)) // the retry's first invoice expired
+		tr, err = r.s.ExecuteQuote(t.Context(), nq.ID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.paidTerms(t, tr, got, 100_000)
 	})
 }
