@@ -360,6 +360,26 @@ func (h *paymentHandlers) listTransactions(w http.ResponseWriter, r *http.Reques
 			return err
 		}
 	}
+	// Every filter of UMAaaS's listTransactions is applied: one ignored
+	// would list every user's payments to a client that asked for one's.
+	if f.PlatformUserID, err = QueryText(r, "platformUserId", 256); err != nil {
+		return err
+	}
+	if f.Reference, err = QueryText(r, "reference", 256); err != nil {
+		return err
+	}
+	for name, dst := range map[string]*string{"umaAddress": &f.Address, "senderUmaAddress": &f.Sender, "receiverUmaAddress": &f.Receiver} {
+		if *dst, err = queryAddress(r, name); err != nil {
+			return err
+		}
+	}
+	switch q.Get("sortOrder") {
+	case "", "desc":
+	case "asc":
+		f.Ascending = true
+	default:
+		return vaspd.InvalidInput("sortOrder must be asc or desc")
+	}
 	ts, err := h.v.ListTransactions(r.Context(), f, p.After, p.Limit+1)
 	if err != nil {
 		return err
@@ -405,4 +425,19 @@ func (h *paymentHandlers) approve(w http.ResponseWriter, r *http.Request) error 
 }
 func (h *paymentHandlers) reject(w http.ResponseWriter, r *http.Request) error {
 	return h.decide(w, r, false)
+}
+
+// queryAddress reads an optional UMA address (or Lightning Address) query
+// parameter, normalized as vasp.NormalizeAddress does ("" if absent);
+// anything else is a 400.
+func queryAddress(r *http.Request, name string) (string, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return "", nil
+	}
+	a, err := uma.ParseAddress(v)
+	if err != nil {
+		return "", vaspd.InvalidInput("%s: %s", name, uma.AsError(err).Reason)
+	}
+	return vasp.NormalizeAddress(a.User + "@" + a.Domain), nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/vaspd/vaspd"
@@ -179,20 +180,62 @@ func (s *Service) GetTransaction(ctx context.Context, id string) (Transaction, e
 	return t, err
 }
 
-// TransactionFilter narrows ListTransactions.
+// TransactionFilter narrows ListTransactions. Its fields are UMAaaS's
+// listTransactions filters; a zero field does not filter.
 type TransactionFilter struct {
-	UserID    string
-	Direction string
-	Status    string
-	From, To  time.Time // created at, [From, To]: both inclusive, as UMAaaS's startDate and endDate
+	UserID         string
+	PlatformUserID string // the platformUserId the transaction shows (its user's when it was made)
+	Direction      string
+	Status         string
+	From, To       time.Time // created at, [From, To]: both inclusive, as UMAaaS's startDate and endDate
+	// Address, Sender and Receiver are UMA addresses, each as
+	// NormalizeAddress returns it: Address matches either side of the
+	// payment, Sender and Receiver the side the transaction shows as
+	// senderUmaAddress or receiverUmaAddress.
+	Address, Sender, Receiver string
+	// Reference is what the transaction shows as its reference: an
+	// incoming payment's reconciliationInstructions.reference (its id,
+	// once it has an invoice) or an outgoing one's
+	// paymentInstructions.reference (its quote's id).
+	Reference string
+	// Ascending lists oldest first (UMAaaS sortOrder=asc); newest first
+	// otherwise.
+	Ascending bool
 }
 
-// ListTransactions returns transactions newest first, after the cursor id
-// (exclusive), at most limit, their travel-rule data decrypted.
-func (s *Service) ListTransactions(ctx context.Context, f TransactionFilter, before string, limit int) ([]Transaction, error) {
+// NormalizeAddress is an UMA address as TransactionFilter compares it:
+// ASCII letters in lower case, without its "$" (Lightning Addresses, which have none, are
+// counterparties too).
+func NormalizeAddress(a string) string {
+	// ASCII only, as SQL's LOWER on SQLite: the column and the value must
+	// fold alike.
+	b := []byte(strings.TrimPrefix(a, "$"))
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// Each side of a payment as a SQL expression of its row, normalized as
+// NormalizeAddress does.
+const (
+	sqlOurAddress   = "LTRIM(LOWER(our_address), '$')"
+	sqlCounterparty = "LTRIM(LOWER(counterparty), '$')"
+)
+
+// ListTransactions returns transactions matching f, newest first (oldest
+// first with f.Ascending), after the cursor id (exclusive; the last id of
+// the previous page in the same order), at most limit, their travel-rule
+// data decrypted.
+func (s *Service) ListTransactions(ctx context.Context, f TransactionFilter, cursor string, limit int) ([]Transaction, error) {
 	var w store.Where
 	if f.UserID != "" {
 		w.Add("user_id = ?", f.UserID)
+	}
+	if f.PlatformUserID != "" {
+		w.Add("platform_user_id = ?", f.PlatformUserID)
 	}
 	if f.Direction != "" {
 		w.Add("direction = ?", f.Direction)
@@ -206,10 +249,30 @@ func (s *Service) ListTransactions(ctx context.Context, f TransactionFilter, bef
 	if !f.To.IsZero() {
 		w.Add("created_at <= ?", store.Micros(f.To))
 	}
-	if before != "" {
-		w.Add("id < ?", before)
+	if f.Address != "" {
+		w.Add("? IN ("+sqlOurAddress+", "+sqlCounterparty+")", f.Address)
 	}
-	q := fmt.Sprintf("SELECT %s FROM uma_transactions WHERE %s ORDER BY id DESC LIMIT $%d", txColumns, w.String(), w.Next())
+	if f.Sender != "" {
+		w.Add("(CASE direction WHEN 'INCOMING' THEN "+sqlCounterparty+" ELSE "+sqlOurAddress+" END) = ?", f.Sender)
+	}
+	if f.Receiver != "" {
+		w.Add("(CASE direction WHEN 'INCOMING' THEN "+sqlOurAddress+" ELSE "+sqlCounterparty+" END) = ?", f.Receiver)
+	}
+	if f.Reference != "" {
+		w.Add("(CASE WHEN direction = 'OUTGOING' THEN quote_id WHEN status <> 'CREATED' THEN id END) = ?", f.Reference)
+	}
+	order := "DESC"
+	if f.Ascending {
+		order = "ASC"
+	}
+	if cursor != "" {
+		if f.Ascending {
+			w.Add("id > ?", cursor)
+		} else {
+			w.Add("id < ?", cursor)
+		}
+	}
+	q := fmt.Sprintf("SELECT %s FROM uma_transactions WHERE %s ORDER BY id %s LIMIT $%d", txColumns, w.String(), order, w.Next())
 	args := append(w.Args(), limit)
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
