@@ -8,8 +8,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/api"
@@ -461,4 +464,71 @@ func TestAuthMalformedHeader(t *testing.T) {
 	if msg, _ := body["message"].(string); !strings.Contains(msg, "missing") || hdr.Get("WWW-Authenticate") == "" {
 		t.Errorf("no credentials: %q %v", msg, hdr)
 	}
+}
+
+// TestTokenListDateFilters: GET /tokens applies UMAaaS's createdAfter,
+// createdBefore, updatedAfter and updatedBefore (inclusive, as GET /users):
+// each list is exactly the tokens whose dates fall in the range.
+func TestTokenListDateFilters(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, nil)
+		for i := range 3 {
+			time.Sleep(2 * time.Millisecond) // distinct creation times
+			if _, err := f.tokens.Create(context.Background(), fmt.Sprintf("t%d", i), []vaspd.Permission{vaspd.PermView}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		type tok struct {
+			ID                   string
+			CreatedAt, UpdatedAt time.Time
+		}
+		list := func(q string) []tok {
+			t.Helper()
+			st, body := f.do(t, "GET", "/tokens?limit=100&"+q, &f.admin, "", "")
+			if st != 200 {
+				t.Fatalf("?%s: %d %v", q, st, body)
+			}
+			b, _ := json.Marshal(body["data"])
+			var out []tok
+			if err := json.Unmarshal(b, &out); err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+		all := list("")
+		if len(all) < 4 {
+			t.Fatalf("%d tokens", len(all))
+		}
+		mid := all[1] // newest first: the second newest
+		for _, c := range []struct {
+			param string
+			in    func(x tok) bool
+		}{
+			{"createdAfter", func(x tok) bool { return !x.CreatedAt.Before(mid.CreatedAt) }},
+			{"createdBefore", func(x tok) bool { return !x.CreatedAt.After(mid.CreatedAt) }},
+			{"updatedAfter", func(x tok) bool { return !x.UpdatedAt.Before(mid.UpdatedAt) }},
+			{"updatedBefore", func(x tok) bool { return !x.UpdatedAt.After(mid.UpdatedAt) }},
+		} {
+			at := mid.CreatedAt
+			if strings.HasPrefix(c.param, "updated") {
+				at = mid.UpdatedAt
+			}
+			var want []string
+			for _, x := range all {
+				if c.in(x) {
+					want = append(want, x.ID)
+				}
+			}
+			var got []string
+			for _, x := range list(c.param + "=" + url.QueryEscape(at.Format(time.RFC3339Nano))) {
+				got = append(got, x.ID)
+			}
+			if !slices.Equal(got, want) || len(got) == 0 || len(got) == len(all) {
+				t.Errorf("%s=%s: %v, want %v (of %d)", c.param, at.Format(time.RFC3339Nano), got, want, len(all))
+			}
+			st, body := f.do(t, "GET", "/tokens?"+c.param+"=yesterday", &f.admin, "", "")
+			wantError(t, st, body, 400, "INVALID_INPUT")
+		}
+	})
 }

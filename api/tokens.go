@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/auth"
@@ -67,7 +68,14 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	toks, err := s.opts.Tokens.List(r.Context(), auth.ListFilter{Name: name, After: p.After, Limit: p.Limit})
+	f := auth.ListFilter{Name: name, After: p.After, Limit: p.Limit}
+	for param, dst := range map[string]*time.Time{"createdAfter": &f.CreatedAfter, "createdBefore": &f.CreatedBefore,
+		"updatedAfter": &f.UpdatedAfter, "updatedBefore": &f.UpdatedBefore} {
+		if *dst, err = QueryTime(r, param); err != nil {
+			return err
+		}
+	}
+	toks, err := s.opts.Tokens.List(r.Context(), f)
 	if err != nil {
 		return err
 	}

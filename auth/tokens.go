@@ -166,9 +166,14 @@ func (t *Tokens) Get(ctx context.Context, id string) (Token, error) {
 // ListFilter narrows List. Tokens come newest first; After is the id of the
 // last token of the previous page.
 type ListFilter struct {
-	Name  string
-	After string
-	Limit int
+	Name string
+	// Created and updated between these times, each bound inclusive and
+	// the zero time unbounded (UMAaaS's createdAfter/Before and
+	// updatedAfter/Before, read as GET /users reads them).
+	CreatedAfter, CreatedBefore time.Time
+	UpdatedAfter, UpdatedBefore time.Time
+	After                       string
+	Limit                       int
 }
 
 // List returns up to f.Limit+1 live tokens (the extra one tells the caller
@@ -179,6 +184,15 @@ func (t *Tokens) List(ctx context.Context, f ListFilter) ([]Token, error) {
 	if f.Name != "" {
 		args = append(args, f.Name)
 		q += fmt.Sprintf(" AND name = $%d", len(args))
+	}
+	for _, b := range []struct {
+		cond string
+		at   time.Time
+	}{{"created_at >=", f.CreatedAfter}, {"created_at <=", f.CreatedBefore}, {"updated_at >=", f.UpdatedAfter}, {"updated_at <=", f.UpdatedBefore}} {
+		if !b.at.IsZero() {
+			args = append(args, store.Micros(b.at))
+			q += fmt.Sprintf(" AND %s $%d", b.cond, len(args))
+		}
 	}
 	if f.After != "" {
 		args = append(args, f.After)
