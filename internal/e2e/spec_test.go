@@ -143,6 +143,56 @@ func (r *specRun) routed(p *vaspProc) {
 	}
 }
 
+// queryParamsRead checks that p reads every query parameter of every GET
+// operation it serves, none ignored (an ignored filter lists what the
+// client meant to filter out): each parameter in turn set to "%00", a NUL
+// no parameter may hold, must be refused with 400, where the
+// same request without it is answered 200. paths gives the request (path
+// and query) standing for an operation whose path has parameters; other
+// operations are requested at their own path.
+func (r *specRun) queryParamsRead(p *vaspProc, paths map[string]string) {
+	r.t.Helper()
+	checked := 0
+	for _, op := range r.spec.Operations() {
+		params := r.spec.QueryParams(op.Method, op.Path)
+		if op.Method != "GET" || len(params) == 0 {
+			continue
+		}
+		base, ok := paths[op.Path]
+		if !ok {
+			if pathParam.MatchString(op.Path) {
+				r.t.Errorf("%s %s: no request given for its path parameters", op.Method, op.Path)
+				continue
+			}
+			base = op.Path
+		}
+		status, b := r.do(p, "GET", base, nil)
+		if status == http.StatusNotImplemented {
+			continue // not served (routed checks the 501)
+		}
+		if status != http.StatusOK {
+			r.t.Errorf("GET %s: %d %s, want 200", base, status, b)
+			continue
+		}
+		u, _ := url.Parse(base)
+		for _, name := range params {
+			if u.Query().Has(name) {
+				continue
+			}
+			q := u.Query()
+			q.Set(name, "\x00")
+			path := u.Path + "?" + q.Encode()
+			if status, b := r.do(p, "GET", path, nil); status != http.StatusBadRequest {
+				r.t.Errorf("GET %s: %d %s, want 400: is %s read?", path, status, b, name)
+			}
+			checked++
+		}
+	}
+	if checked < 20 {
+		r.t.Errorf("%d query parameters checked, want the document's 20 or more", checked)
+	}
+}
+
 // hooks checks every webhook p's platform received.
 func (r *specRun) hooks(p *vaspProc) map[string]int {
 	r.t.Helper()
@@ -381,6 +431,9 @@ func TestSpecConformance(t *testing.T) {
 		r.report("GET /users without credentials", body, spec.CheckResponse("GET", "/users", resp.StatusCode, body))
 
 		r.routed(a)
+		r.queryParamsRead(a, map[string]string{
+			"/receiver/{receiverUmaAddress}": "/receiver/" + url.PathEscape(bobAddr) + "?userId=" + url.QueryEscape(alice.ID),
+		})
 
 		ka, kb := r.hooks(a), r.hooks(b)
 		for kind, p := range map[string]map[string]int{

@@ -180,6 +180,29 @@ func (s *Spec) Operations() []Operation {
 	return out
 }
 
+// QueryParams lists the query parameters of an operation (method upper
+// or lower case, path as the document writes it), its path item's
+// included, each named once, in the document's order; references to
+// components/parameters are followed.
+func (s *Spec) QueryParams(method, path string) []string {
+	item := dig(s.root, "paths", path)
+	var out []string
+	seen := map[string]bool{}
+	for _, list := range []any{dig(item, "parameters"), dig(item, strings.ToLower(method), "parameters")} {
+		for _, p := range asList(list) {
+			if ref, ok := dig(p, "$ref").(string); ok {
+				p = dig(s.root, "components", "parameters", strings.TrimPrefix(ref, "#/components/parameters/"))
+			}
+			name, _ := dig(p, "name").(string)
+			if in, _ := dig(p, "in").(string); in == "query" && name != "" && !seen[name] {
+				seen[name] = true
+				out = append(out, name)
+			}
+		}
+	}
+	return out
+}
+
 // ResponseSchema is the JSON schema of an operation's answer with this
 // status (path as the document writes it, e.g. "/users/{userId}"), or nil
 // when the operation declares no such answer.

@@ -2,6 +2,7 @@ package specschema
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -108,5 +109,24 @@ func TestOperations(t *testing.T) {
 	}
 	if len(ops) < 30 {
 		t.Fatalf("%d operations, want the document's 30 or more: %v", len(ops), ops)
+	}
+}
+
+// TestQueryParams: an operation's query parameters are read from the
+// document, references followed, path parameters left out.
+func TestQueryParams(t *testing.T) {
+	s := Shared(t)
+	got := s.QueryParams("GET", "/transactions")
+	for _, want := range []string{"userId", "platformUserId", "umaAddress", "senderUmaAddress", "receiverUmaAddress",
+		"status", "type", "reference", "startDate", "endDate", "limit", "cursor", "sortOrder"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("GET /transactions: %v lacks %s", got, want)
+		}
+	}
+	if got := s.QueryParams("get", "/receiver/{receiverUmaAddress}"); slices.Contains(got, "receiverUmaAddress") || !slices.Contains(got, "userId") {
+		t.Errorf("GET /receiver/{receiverUmaAddress}: %v", got)
+	}
+	if got := s.QueryParams("POST", "/users"); len(got) != 0 {
+		t.Errorf("POST /users: %v", got)
 	}
 }
