@@ -242,17 +242,41 @@ func TestExecuteOutlivesItsClient(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newPayFixture(t, db)
 		q := f.quote(t, 100)
-		f.node.SetFaults(embedded.Faults{SettleDelay: 300 * time.Millisecond})
-		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		f.node.SetFaults(embedded.Faults{SettleDelay: 2 * time.Second})
+		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		r, err := http.NewRequestWithContext(ctx, "POST", f.base+"/quotes/"+q+"/execute", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		r.SetBasicAuth(f.admin.ClientID, f.admin.ClientSecret)
-		if resp, err := http.DefaultClient.Do(r); err == nil {
-			resp.Body.Close()
-			t.Fatalf("execute answered %d before its payment settled", resp.StatusCode)
+		answered := make(chan error, 1)
+		go func() {
+			resp, err := http.DefaultClient.Do(r)
+			if err == nil {
+				resp.Body.Close()
+				err = fmt.Errorf("execute answered %d before its payment settled", resp.StatusCode)
+			} else {
+				err = nil
+			}
+			answered <- err
+		}()
+		// Given up once the payment is under way (not before: an execute
+		// cancelled before it claims its quote rightly does nothing, which
+		// a fixed delay could not tell apart on a loaded machine).
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			_, raw, m := f.call(t, "GET", "/quotes/"+q, &f.admin, "")
+			if m["status"] == "PROCESSING" {
+				break
+			}
+			if m["status"] != "PENDING" || time.Now().After(deadline) {
+				t.Fatalf("quote never PROCESSING while its payment settles: %s", raw)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+		if err := <-answered; err != nil {
+			t.Fatal(err)
 		}
 		// The resolver looks only at payments older than the pay timeout
 		// (30 s, the fixture's) and a margin: completed well before that,
