@@ -25,7 +25,7 @@ import (
 
 const ourDomain = "vasp2.example"
 
-func newKeys(t *testing.T, domain string) *uma.Keys {
+func newKeys(t testing.TB, domain string) *uma.Keys {
 	t.Helper()
 	k, err := uma.GeneratePrivateKey()
 	if err != nil {
@@ -52,7 +52,7 @@ type world struct {
 	clock *vaspd.FakeClock
 }
 
-func newWorld(t *testing.T, db *store.DB) *world {
+func newWorld(t testing.TB, db *store.DB) *world {
 	t.Helper()
 	node, err := embedded.Open(t.Context(), db, embedded.Options{})
 	if err != nil {
@@ -67,13 +67,13 @@ func newWorld(t *testing.T, db *store.DB) *world {
 }
 
 // counterparty registers a VASP at domain and returns its keys.
-func (w *world) counterparty(t *testing.T, domain string) *uma.Keys {
+func (w *world) counterparty(t testing.TB, domain string) *uma.Keys {
 	k := newKeys(t, domain)
 	w.keys[domain] = &uma.PublicKeys{Signing: k.Signing.PublicKey(), Encryption: k.Encryption.PublicKey()}
 	return k
 }
 
-func (w *world) service(t *testing.T, tune func(*vasp.Options)) *vasp.Service {
+func (w *world) service(t testing.TB, tune func(*vasp.Options)) *vasp.Service {
 	t.Helper()
 	s, err := vasp.New(w.options(t, tune))
 	if err != nil {
@@ -83,7 +83,7 @@ func (w *world) service(t *testing.T, tune func(*vasp.Options)) *vasp.Service {
 }
 
 // options are the Options of w's Service, changed by tune if not nil.
-func (w *world) options(t *testing.T, tune func(*vasp.Options)) vasp.Options {
+func (w *world) options(t testing.TB, tune func(*vasp.Options)) vasp.Options {
 	t.Helper()
 	p, err := rates.NewConfigProvider(rates.DefaultConfig(), nil)
 	if err != nil {

@@ -37,11 +37,14 @@ type hostile struct {
 	// pubkey, if set, answers /.well-known/lnurlpubkey (for a Service
 	// that fetches keys over HTTP rather than from w.keys).
 	pubkey http.HandlerFunc
+	// fail reports a payreq of ours the receiver cannot parse (newHostile's
+	// t.Errorf; a fuzz target sets its run's).
+	fail func(format string, args ...any)
 }
 
-func newHostile(t *testing.T, db *store.DB) *hostile {
+func newHostile(t testing.TB, db *store.DB) *hostile {
 	t.Helper()
-	h := &hostile{w: newWorld(t, db)}
+	h := &hostile{w: newWorld(t, db), fail: t.Errorf}
 	h.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/.well-known/lnurlp/") {
 			resp := &uma.LnurlpResponse{Callback: h.srv.URL + "/cb", MinSendable: 1000, MaxSendable: 1e12,
@@ -64,7 +67,7 @@ func newHostile(t *testing.T, db *store.DB) *hostile {
 		b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		pr, err := uma.ParsePayRequest(b)
 		if err != nil {
-			t.Errorf("our payreq does not parse: %v", err)
+			h.fail("our payreq does not parse: %v", err)
 			rw.WriteHeader(400)
 			return
 		}
