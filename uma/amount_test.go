@@ -152,3 +152,25 @@ func TestParseJSONInt64(t *testing.T) {
 		}
 	}
 }
+
+// A currency whose decimals break UMA's rules is an invalid currency, not
+// an answer that does not parse: a sender drops it and pays in the others.
+// Its decimals are read within -1..1001 (never wrapped into range).
+func TestCurrencyDecimalsOutOfRange(t *testing.T) {
+	r, err := ParseLnurlpResponse([]byte(`{"callback":"https://vasp2.com/cb","minSendable":1,"maxSendable":2,"currencies":[
+		{"code":"USD","multiplier":34150,"decimals":2,"convertible":{"min":1,"max":10}},
+		{"code":"X","multiplier":1,"decimals":-7},{"code":"Y","multiplier":1,"decimals":4294967298},
+		{"code":"Z","multiplier":1,"decimals":"-9223372036854775808"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int{2, -1, 1001, -1} {
+		c := r.Currencies[i]
+		if c.Decimals != want {
+			t.Errorf("%s: decimals %d, want %d", c.Code, c.Decimals, want)
+		}
+		if i > 0 {
+			wantCode(t, c.Validate(), CodeInvalidCurrency)
+		}
+	}
+}

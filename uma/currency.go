@@ -94,10 +94,13 @@ func (c *Currency) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	if w.Decimals < 0 || w.Decimals > 1000 {
-		return Errorf(CodeInvalidCurrency, "currency decimals out of range")
-	}
-	*c = Currency{Code: string(w.Code), Name: string(w.Name), Symbol: string(w.Symbol), Multiplier: float64(w.Multiplier), Decimals: int(w.Decimals)}
+	// Decimals outside 0..MaxDecimals make the currency invalid
+	// (Validate), not the answer offering it: a sender drops that currency
+	// and pays in the others. They are read within -1..1001, so that no
+	// int conversion can wrap them into range and nothing formatting an
+	// amount with them (FormatAmount) pads by more.
+	decimals := int(min(max(w.Decimals, -1), 1001))
+	*c = Currency{Code: string(w.Code), Name: string(w.Name), Symbol: string(w.Symbol), Multiplier: float64(w.Multiplier), Decimals: decimals}
 	switch {
 	case w.Convertible != nil:
 		c.Convertible = Convertible{Min: int64(w.Convertible.Min), Max: int64(w.Convertible.Max)}

@@ -332,6 +332,8 @@ func TestLookupCurrencies(t *testing.T) {
 			r.Currencies = []uma.Currency{
 				bad(func(c *uma.Currency) { c.Multiplier = -1000 }),
 				bad(func(c *uma.Currency) { c.Code = "JPY"; c.Decimals = 40 }),
+				bad(func(c *uma.Currency) { c.Code = "SEK"; c.Decimals = -1 }),
+				bad(func(c *uma.Currency) { c.Code = "NOK"; c.Decimals = 5000 }),
 				bad(func(c *uma.Currency) { c.Code = "CHF"; c.Convertible = uma.Convertible{Min: 100, Max: 10} }),
 				bad(func(c *uma.Currency) { c.Code = "" }),
 				eur,
