@@ -71,6 +71,19 @@ func (st step) noAnswer(limit time.Duration, what string) *vaspd.Error {
 		WithDetails(map[string]any{"unreachable": true, "timedOut": true})
 }
 
+// unreadable is st's 424 for an answer (status, body) that does not parse
+// as the message st expects; perr is the parser's error. An UMA or LNURL
+// error body is the counterparty's error, read by counterpartyError;
+// anything else says why it does not parse: that the receiver answered
+// HTTP 200 says nothing of what was wrong.
+func (s *Service) unreadable(st step, status int, body []byte, perr error) error {
+	if _, ok := uma.ParseErrorBody(body); ok || perr == nil {
+		return s.counterpartyError(st, status, body, nil)
+	}
+	return st.failed("the receiver's VASP answered HTTP %d with an answer that does not parse: %s",
+		status, vaspd.Truncate(uma.AsError(perr).Reason, 300)).WithDetails(map[string]any{"httpStatus": status})
+}
+
 // counterpartyError turns a counterparty's failed answer to st (err: the
 // request or reading its body failed; else a non-200 status or a body that
 // does not parse) into ours.

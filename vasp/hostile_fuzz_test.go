@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -113,7 +114,8 @@ func fuzzDB(f *testing.F) *store.DB {
 //     API documents for its step (lookup: 424 LNURLP_REQUEST_FAILED; quote:
 //     400 INVALID_INPUT or AMOUNT_OUT_OF_RANGE, 424 PAYREQ_REQUEST_FAILED;
 //     execute: 400 INSUFFICIENT_BALANCE, 409 QUOTE_EXPIRED), never a panic,
-//     an untyped error or a 5xx;
+//     an untyped error or a 5xx; its message says what was wrong (not
+//     merely that the receiver answered HTTP 200);
 //   - a lookup is refused only for a minSendable..maxSendable that is no
 //     range (0 ≤ min ≤ max); it offers EUR exactly when its numbers are
 //     valid by UMA's rules, and GBP;
@@ -534,6 +536,11 @@ func wantRefusal(t *testing.T, step string, err error, allowed ...string) {
 	}
 	if got := fmt.Sprintf("%d %s", e.Status, e.Code); !slices.Contains(allowed, got) || e.Message == "" {
 		t.Fatalf("%s: %s (%v), want one of %v", step, got, err, allowed)
+	}
+	// An answer refused says what was wrong with it: that the receiver
+	// answered HTTP 200 is no reason.
+	if strings.HasSuffix(e.Message, "HTTP 200") {
+		t.Fatalf("%s: refused with %q", step, e.Message)
 	}
 }
 

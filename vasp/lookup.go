@@ -162,7 +162,7 @@ func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (
 			return Lookup{}, s.counterpartyError(lookupStep, status, body, err)
 		}
 		if resp, err = uma.ParseLnurlpResponse(body); err != nil {
-			return Lookup{}, s.counterpartyError(lookupStep, status, body, nil)
+			return Lookup{}, s.unreadable(lookupStep, status, body, err)
 		}
 		break
 	}

@@ -325,7 +325,7 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 	}
 	resp, err := uma.ParsePayReqResponse(respBody)
 	if err != nil {
-		return Quote{}, "", s.counterpartyError(quoteStep, status, respBody, nil)
+		return Quote{}, "", s.unreadable(quoteStep, status, respBody, err)
 	}
 	if _, err := s.verifier.VerifyPayReqResponse(ctx, resp, me, receiver); err != nil {
 		return Quote{}, "", quoteStep.unverified(err, s.opt.CounterpartyTimeout)
