@@ -30,11 +30,11 @@ import (
 
 // fuzzSending are the sending currencies of FuzzQuoteHostileReceiver's
 // Service (its rates file), chosen by the fuzzer: a fixed fee and no upper
-// limit (USD), a rate that is not a whole number of msats (EUR), no spread
-// and no decimals (SAT).
+// limit (USD), a rate that is not a whole number of msats (EUR, with a
+// fee), no spread and no decimals (SAT).
 var fuzzSending = []rates.CurrencyConfig{
 	{Code: "USD", Decimals: 2, MsatsPerUnit: "10000", SpreadBps: 50, FixedFee: 7, Min: 1},
-	{Code: "EUR", Decimals: 2, MsatsPerUnit: "1000000/92", SpreadBps: 50, Min: 1, Max: 100_000_000},
+	{Code: "EUR", Decimals: 2, MsatsPerUnit: "1000000/92", SpreadBps: 50, FixedFee: 3, Min: 1, Max: 100_000_000},
 	{Code: "SAT", Decimals: 0, MsatsPerUnit: "1000", Min: 1, Max: 100_000_000},
 }
 
@@ -139,7 +139,8 @@ func fuzzDB(f *testing.F) *store.DB {
 //     completed (the node then holds exactly the quote's msats less, the
 //     fee account has our fee and the desk the rest), unchanged otherwise,
 //     and nothing stays reserved; the transaction carries the quote's
-//     amounts;
+//     amounts; executing the quote again answers the same transaction and
+//     moves nothing;
 //   - a utxoCallback kept is a URL we may call (https, or http to a local
 //     host, no credentials, at most 2000 bytes);
 //   - nothing overflows int64 silently: every amount above is checked
@@ -505,6 +506,14 @@ func (r *receiverRun) execute(ctx context.Context, l *ledger.Ledger, user vasp.R
 		}
 	default:
 		t.Fatalf("execute left the payment %s (the embedded node pays itself at once)", tr.Status)
+	}
+	// Executed again (a retried request): the same transaction, nothing moves.
+	again, err := h.s.ExecuteQuote(ctx, q.ID, "")
+	if err != nil || again.ID != tr.ID || again.Status != tr.Status {
+		t.Fatalf("execute again: %+v %v, first %s %s", again, err, tr.ID, tr.Status)
+	}
+	if b := balance(ledger.UserAccount(user.UserID), cur); b != userBal {
+		t.Fatalf("execute again: the user has %d, had %d", b, userBal)
 	}
 }
 
