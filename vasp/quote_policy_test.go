@@ -95,14 +95,7 @@ func TestCallbackToADeniedCounterpartyIsNotSent(t *testing.T) {
 		tr := completed(t, w, s, sink.srv.URL+"/ok", w.clock.Now())
 		policy.deny.Store(true)
 		allRounds(t, s)
-		if n := sink.count("/ok"); n != 0 {
-			t.Fatalf("the callback was sent %d times to a denied counterparty", n)
-		}
-		st, _, _ := s.CallbackState(t.Context(), tr.ID)
-		why, _ := s.CallbackError(t.Context(), tr.ID)
-		if st != "refused" || !strings.Contains(why, "vasp1.example") {
-			t.Fatalf("callback %s (%q), want refused naming the counterparty", st, why)
-		}
+		wantCallbackRefused(t, s, sink, tr.ID, "vasp1.example")
 		if got := logs.count(t, slog.LevelWarn, tr.ID); got != 1 {
 			t.Errorf("%d warnings, want 1", got)
 		}
@@ -137,13 +130,20 @@ func TestCallbackToAnUnreadableCounterpartyIsNotSent(t *testing.T) {
 			t.Fatal(err)
 		}
 		allRounds(t, s)
-		if n := sink.count("/ok"); n != 0 {
-			t.Fatalf("the callback was sent %d times to a counterparty the policy could not judge", n)
-		}
-		st, _, _ := s.CallbackState(t.Context(), tr.ID)
-		why, _ := s.CallbackError(t.Context(), tr.ID)
-		if st != "refused" || !strings.Contains(why, "not an UMA address") {
-			t.Fatalf("callback %s (%q), want refused saying why", st, why)
-		}
+		wantCallbackRefused(t, s, sink, tr.ID, "not an UMA address")
 	})
+}
+
+// wantCallbackRefused checks that transaction id's callback was never sent
+// to sink and ended refused, its error containing why.
+func wantCallbackRefused(t *testing.T, s *vasp.Service, sink *statusSink, id, why string) {
+	t.Helper()
+	if n := sink.count("/ok"); n != 0 {
+		t.Fatalf("the callback was sent %d times", n)
+	}
+	st, _, _ := s.CallbackState(t.Context(), id)
+	got, _ := s.CallbackError(t.Context(), id)
+	if st != "refused" || !strings.Contains(got, why) {
+		t.Fatalf("callback %s (%q), want refused saying %q", st, got, why)
+	}
 }
