@@ -22,6 +22,9 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
+
+	"github.com/vaspd/vaspd"
 )
 
 // maxResponse bounds a unary response body and one stream line; lnd's
@@ -91,7 +94,7 @@ func pinnedTLS(pemBytes []byte) (*tls.Config, error) {
 type Error struct {
 	HTTPStatus int
 	Code       int    // gRPC code (5 NotFound, 2 Unknown, …)
-	Message    string // lnd's message, e.g. "invoice is already paid"
+	Message    string // lnd's message, e.g. "invoice is already paid", as one line of at most 200 bytes
 	Path       string
 }
 
@@ -141,9 +144,61 @@ type errorBody struct {
 	Message string `json:"message"`
 }
 
+// maxMessage bounds the text of lnd's answer an Error keeps (Message);
+// maxErrorText the text of any error the client returns.
+const (
+	maxMessage   = 200
+	maxErrorText = 480
+)
+
+// text is s as an error may quote it: one line (every run of white space,
+// line breaks included, one space; other control characters and invalid
+// UTF-8 U+FFFD), at most n bytes and "…". What lnd or a proxy in its place
+// answers is outside input: a gateway's HTML page or a message with line
+// breaks must not become a multi-line log entry, nor a long answer a long
+// one.
+func (c *Client) text(s string, n int) string {
+	s = strings.Join(strings.Fields(strings.ToValidUTF8(s, "\uFFFD")), " ")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+	return vaspd.Truncate(s, n)
+}
+
+// Safe returns err with its text made what an error may say (one line,
+// bounded: see text); errors.Is and errors.As see err as it was. An error
+// whose text already is is returned as it is. Every error Do and Stream
+// return went through it; the lnd backend passes its own errors, which
+// quote lnd's fields, through it too.
+func (c *Client) Safe(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if clean := c.text(msg, maxErrorText); clean != msg {
+		return &safeError{msg: clean, err: err}
+	}
+	return err
+}
+
+type safeError struct {
+	msg string
+	err error
+}
+
+func (e *safeError) Error() string { return e.msg }
+func (e *safeError) Unwrap() error { return e.err }
+
 // Do sends one request and decodes the JSON answer into out (if non-nil).
 // in, if non-nil, is sent as the JSON body.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	return c.Safe(c.do(ctx, method, path, in, out))
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	resp, err := c.send(ctx, c.unary, method, path, in)
 	if err != nil {
 		return err
@@ -157,7 +212,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("lnd %s: response larger than %d bytes", path, maxResponse)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return httpError(path, resp.StatusCode, body)
+		return c.httpError(path, resp.StatusCode, body)
 	}
 	if out == nil {
 		return nil
@@ -172,6 +227,10 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 // each result message until fn returns done=true, the stream ends (io.EOF),
 // an error line arrives (*Error) or ctx ends.
 func (c *Client) Stream(ctx context.Context, method, path string, in any, fn func(result json.RawMessage) (done bool, err error)) error {
+	return c.Safe(c.streamLines(ctx, method, path, in, fn))
+}
+
+func (c *Client) streamLines(ctx context.Context, method, path string, in any, fn func(result json.RawMessage) (done bool, err error)) error {
 	resp, err := c.send(ctx, c.stream, method, path, in)
 	if err != nil {
 		return err
@@ -179,7 +238,7 @@ func (c *Client) Stream(ctx context.Context, method, path string, in any, fn fun
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return httpError(path, resp.StatusCode, body)
+		return c.httpError(path, resp.StatusCode, body)
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 64<<10), maxResponse)
@@ -196,7 +255,7 @@ func (c *Client) Stream(ctx context.Context, method, path string, in any, fn fun
 			return fmt.Errorf("lnd %s: decode stream line: %w", path, err)
 		}
 		if msg.Error != nil {
-			return &Error{HTTPStatus: resp.StatusCode, Code: msg.Error.Code, Message: msg.Error.Message, Path: path}
+			return &Error{HTTPStatus: resp.StatusCode, Code: msg.Error.Code, Message: c.text(msg.Error.Message, maxMessage), Path: path}
 		}
 		if msg.Result == nil {
 			continue
@@ -243,7 +302,7 @@ func (c *Client) send(ctx context.Context, hc *http.Client, method, path string,
 	return resp, nil
 }
 
-func httpError(path string, status int, body []byte) error {
+func (c *Client) httpError(path string, status int, body []byte) error {
 	var eb errorBody
 	err := json.Unmarshal(body, &eb)
 	if err == nil && eb.Message == "" {
@@ -257,14 +316,13 @@ func httpError(path string, status int, body []byte) error {
 		}
 	}
 	if err != nil || eb.Message == "" {
-		msg := strings.TrimSpace(string(body))
-		if len(msg) > 200 {
-			msg = msg[:200]
-		}
+		// Not the gateway's error JSON (a proxy's page, a web server
+		// in lnd's place): its beginning, as one line.
+		msg := c.text(string(body), maxMessage)
 		if msg == "" {
 			msg = http.StatusText(status)
 		}
 		return &Error{HTTPStatus: status, Message: msg, Path: path}
 	}
-	return &Error{HTTPStatus: status, Code: eb.Code, Message: eb.Message, Path: path}
+	return &Error{HTTPStatus: status, Code: eb.Code, Message: c.text(eb.Message, maxMessage), Path: path}
 }
