@@ -151,13 +151,14 @@ const (
 	maxErrorText = 480
 )
 
-// text is s as an error may quote it: one line (every run of white space,
+// text is s as an error may quote it: without the macaroon (redact), one line (every run of white space,
 // line breaks included, one space; other control characters and invalid
 // UTF-8 U+FFFD), at most n bytes and "…". What lnd or a proxy in its place
 // answers is outside input: a gateway's HTML page or a message with line
 // breaks must not become a multi-line log entry, nor a long answer a long
 // one.
 func (c *Client) text(s string, n int) string {
+	s = c.redact(s)
 	s = strings.Join(strings.Fields(strings.ToValidUTF8(s, "\uFFFD")), " ")
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
@@ -168,8 +169,8 @@ func (c *Client) text(s string, n int) string {
 	return vaspd.Truncate(s, n)
 }
 
-// Safe returns err with its text made what an error may say (one line,
-// bounded: see text); errors.Is and errors.As see err as it was. An error
+// Safe returns err with its text made what an error may say (no macaroon,
+// one line, bounded: see text); errors.Is and errors.As see err as it was. An error
 // whose text already is is returned as it is. Every error Do and Stream
 // return went through it; the lnd backend passes its own errors, which
 // quote lnd's fields, through it too.
@@ -182,6 +183,39 @@ func (c *Client) Safe(err error) error {
 		return &safeError{msg: clean, err: err}
 	}
 	return err
+}
+
+// redact replaces the macaroon in s, hex in any case or raw, with
+// "[macaroon]". The client never puts it in an error itself, but a server
+// may echo the request's headers (a proxy's error page, a debugging
+// endpoint in lnd's place), and its answer is quoted.
+func (c *Client) redact(s string) string {
+	if raw, err := hex.DecodeString(c.macaroon); err == nil && len(raw) > 0 {
+		s = strings.ReplaceAll(s, string(raw), "[macaroon]")
+	}
+	// Lower-case the ASCII letters only, so that indices into lower are
+	// indices into s.
+	lower := []byte(s)
+	for i, b := range lower {
+		if 'A' <= b && b <= 'Z' {
+			lower[i] = b + 'a' - 'A'
+		}
+	}
+	var out strings.Builder
+	for {
+		i := strings.Index(string(lower), c.macaroon)
+		if i < 0 {
+			break
+		}
+		out.WriteString(s[:i])
+		out.WriteString("[macaroon]")
+		s, lower = s[i+len(c.macaroon):], lower[i+len(c.macaroon):]
+	}
+	if out.Len() == 0 {
+		return s
+	}
+	out.WriteString(s)
+	return out.String()
 }
 
 type safeError struct {

@@ -24,7 +24,7 @@ import (
 // messages handed over exactly as the lines framed them, and errors that
 // are one line, bounded, and never quote the macaroon — even when the
 // server echoes the header it received ("@M@" in a fuzzed body is replaced
-// by it, as a proxy's debugging page would).
+// by it, "@MU@" by it in upper case, as a proxy's debugging page would).
 
 // maxErrorLen bounds an error's text: lnd's message is at most maxMessage
 // bytes; the rest is the path, codes and our own words.
@@ -68,7 +68,9 @@ func newFuzzServer(f *testing.F) *fuzzServer {
 		s.mu.Lock()
 		a := s.cur
 		s.mu.Unlock()
-		body := bytes.ReplaceAll(a.body, []byte("@M@"), []byte(r.Header.Get("Grpc-Metadata-macaroon")))
+		mac := r.Header.Get("Grpc-Metadata-macaroon")
+		body := bytes.ReplaceAll(a.body, []byte("@MU@"), []byte(strings.ToUpper(mac)))
+		body = bytes.ReplaceAll(body, []byte("@M@"), []byte(mac))
 		w.WriteHeader(a.status)
 		w.Write(body)
 		if a.hold {
@@ -84,6 +86,13 @@ func (s *fuzzServer) answer(a fuzzAnswer) {
 	s.mu.Lock()
 	s.cur = a
 	s.mu.Unlock()
+}
+
+// echoed is body as the server sends it.
+func echoed(body []byte) []byte {
+	mac := hex.EncodeToString(testMacaroon)
+	body = bytes.ReplaceAll(body, []byte("@MU@"), []byte(strings.ToUpper(mac)))
+	return bytes.ReplaceAll(body, []byte("@M@"), []byte(mac))
 }
 
 // fuzzStatus maps a fuzzed number onto an HTTP status a server may send:
@@ -116,7 +125,7 @@ func FuzzDo(f *testing.F) {
 	f.Fuzz(func(t *testing.T, status uint16, typed bool, body []byte) {
 		code := fuzzStatus(status)
 		s.answer(fuzzAnswer{status: code, body: body})
-		sent := bytes.ReplaceAll(body, []byte("@M@"), []byte(hex.EncodeToString(testMacaroon)))
+		sent := echoed(body)
 		var (
 			raw json.RawMessage
 			out any = &raw
@@ -189,7 +198,7 @@ func FuzzStream(f *testing.F) {
 	f.Fuzz(func(t *testing.T, status uint16, hold bool, stopAfter uint8, body []byte) {
 		code := fuzzStatus(status)
 		s.answer(fuzzAnswer{status: code, body: body, hold: hold})
-		sent := bytes.ReplaceAll(body, []byte("@M@"), []byte(hex.EncodeToString(testMacaroon)))
+		sent := echoed(body)
 
 		// What the stream holds, line by line.
 		var (
