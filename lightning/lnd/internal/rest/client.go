@@ -186,12 +186,13 @@ func (c *Client) Safe(err error) error {
 }
 
 // redact replaces the macaroon in s, hex in any case or raw, with
-// "[macaroon]". The client never puts it in an error itself, but a server
+// "[redacted]". The client never puts it in an error itself, but a server
 // may echo the request's headers (a proxy's error page, a debugging
-// endpoint in lnd's place), and its answer is quoted.
+// endpoint in lnd's place), and its answer is quoted. (Not "[macaroon]":
+// IsPermanent reads that word as lnd refusing the macaroon.)
 func (c *Client) redact(s string) string {
 	if raw, err := hex.DecodeString(c.macaroon); err == nil && len(raw) > 0 {
-		s = strings.ReplaceAll(s, string(raw), "[macaroon]")
+		s = strings.ReplaceAll(s, string(raw), "[redacted]")
 	}
 	// Lower-case the ASCII letters only, so that indices into lower are
 	// indices into s.
@@ -208,7 +209,7 @@ func (c *Client) redact(s string) string {
 			break
 		}
 		out.WriteString(s[:i])
-		out.WriteString("[macaroon]")
+		out.WriteString("[redacted]")
 		s, lower = s[i+len(c.macaroon):], lower[i+len(c.macaroon):]
 	}
 	if out.Len() == 0 {

@@ -160,7 +160,24 @@ func FuzzDo(f *testing.F) {
 		if e != nil {
 			checkError(t, errors.New(e.Message), testMacaroon)
 		}
+		if IsPermanent(err) && !permanentAnswer(code, sent) {
+			t.Fatalf("HTTP %d %q read as a permanent refusal: %v", code, sent, err)
+		}
 	})
+}
+
+// permanentAnswer reports whether an answer says what IsPermanent looks
+// for — a refused or under-privileged macaroon — in lnd's own words.
+func permanentAnswer(status int, body []byte) bool {
+	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		return true
+	}
+	var eb errorBody
+	if json.Unmarshal(body, &eb) == nil && (eb.Code == CodePermissionDenied || eb.Code == CodeUnauthenticated) {
+		return true
+	}
+	m := strings.ToLower(string(body))
+	return strings.Contains(m, "permission denied") || strings.Contains(m, "verification failed") || strings.Contains(m, "macaroon")
 }
 
 // streamLine is a stream line as the gateway frames it.
