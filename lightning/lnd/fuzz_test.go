@@ -1,0 +1,649 @@
+package lnd_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/lightning/lnd"
+)
+
+// The fuzz targets below drive the backend's real code through an lnd
+// REST server whose every answer is fuzzed (lndFuzz): what lnd, a proxy in
+// its place or a compromised node may send. Beyond "no panic", each holds
+// the backend to what vaspd's ledger relies on: a payment is never
+// SUCCEEDED without the preimage of its hash; an amount is never negative,
+// above 21M BTC or other than the one lnd wrote; an invoice is reported for
+// the hash asked and settled only for an amount it received; a settled
+// invoice the stream does not deliver is logged, never dropped in silence;
+// every call ends within its time bound; and errors and log entries are
+// one bounded line that never quotes the macaroon.
+
+// sent is body as the server sends it for case c.
+func (z *lndFuzz) sent(c fuzzCase, body []byte) []byte {
+	z.mu.Lock()
+	vars := z.vars
+	z.mu.Unlock()
+	return bytes.ReplaceAll([]byte(vars.Replace(string(body))), []byte("@M@"), []byte(hex.EncodeToString(z.macaroon)))
+}
+
+// lndNotFound reports whether an answer is lnd's NotFound status.
+func lndNotFound(status int, body []byte) bool {
+	var eb struct {
+		Code  int `json:"code"`
+		Error *struct {
+			Code int `json:"code"`
+		} `json:"error"`
+	}
+	if status == 200 || json.Unmarshal(bytes.TrimSpace(body), &eb) != nil {
+		return false
+	}
+	return eb.Code == 5 || (eb.Error != nil && eb.Error.Code == 5)
+}
+
+// FuzzInvoice: LookupInvoice and CreateInvoice (AddInvoice, then
+// LookupInvoice) with any answers. An invoice returned is the one asked
+// for: the hash looked up, or the hash AddInvoice answered with the amount
+// and description hash asked, still open; its amounts are exactly lnd's,
+// within 0 to 21M BTC; it is SETTLED only as lnd said, and then for an
+// amount paid above 0. ErrNotFound only for lnd's NotFound.
+func FuzzInvoice(f *testing.F) {
+	for _, body := range []string{fuzzInvoiceOpen, fuzzInvoiceSettled,
+		strings.Replace(fuzzInvoiceSettled, `"state":"SETTLED"`, `"state":"CANCELED"`, 1),
+		strings.Replace(fuzzInvoiceOpen, `"state":"OPEN"`, `"state":"ACCEPTED"`, 1),
+		strings.Replace(fuzzInvoiceSettled, `"amt_paid_msat":"1000000"`, `"amt_paid_msat":"999999999999999999999"`, 1),
+		strings.Replace(fuzzInvoiceSettled, `"expiry":"3600"`, `"expiry":"-9223372036854775808"`, 1),
+		`{"r_hash":"@HB@","state":"SETTLED","amt_paid_msat":"1"}`,
+	} {
+		f.Add(false, int64(0), uint16(0), []byte(`{"r_hash":"@HB@"}`), uint16(0), []byte(body))
+	}
+	f.Add(true, int64(1_000_000), uint16(0), []byte(`{"r_hash":"@HB@","payment_request":"lnbcrt10u1fuzz","add_index":"1"}`), uint16(0), []byte(fuzzInvoiceOpen))
+	f.Add(true, int64(1_000_000), uint16(0), []byte(`{"r_hash":"@HB@"}`), uint16(0),
+		[]byte(strings.Replace(fuzzInvoiceOpen, `"state":"OPEN"`, `"state":"ACCEPTED"`, 1)))
+	f.Add(false, int64(0), uint16(0), []byte(nil), uint16(204), []byte(`{"code":5,"message":"there are no existing invoices","details":[]}`))
+	f.Add(false, int64(0), uint16(0), []byte(nil), uint16(204), []byte("404 page not found\n"))
+	f.Add(false, int64(0), uint16(0), []byte(nil), uint16(300), []byte(`{"code":2,"message":"macaroon @M@ refused"}`))
+	f.Add(true, int64(-1), uint16(0), []byte(`{"r_hash":"@HB@"}`), uint16(0), []byte(fuzzInvoiceOpen))
+	f.Add(true, int64(1_000_000), uint16(300), []byte(`{"code":2,"message":"invoice with payment hash already exists"}`), uint16(0), []byte(fuzzInvoiceOpen))
+	z := newLNDFuzz(f, nil)
+	f.Fuzz(func(t *testing.T, create bool, amountMsat int64, addStatus uint16, addBody []byte, lookupStatus uint16, lookupBody []byte) {
+		c := newFuzzCase()
+		z.start(c, map[string]fuzzAnswer{
+			"addinvoice":    {status: fuzzStatus(addStatus), body: addBody},
+			"lookupinvoice": {status: fuzzStatus(lookupStatus), body: lookupBody},
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		var (
+			inv  lightning.Invoice
+			err  error
+			want = c.hash
+		)
+		if create {
+			inv, err = z.node.CreateInvoice(ctx, lightning.InvoiceRequest{AmountMsat: amountMsat, DescriptionHash: c.descHash, Expiry: time.Hour})
+		} else {
+			inv, err = z.node.LookupInvoice(ctx, c.hash)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("the call took %s (two requests of at most 1 s)", d)
+		}
+		z.checkLogs(t)
+		if err != nil {
+			z.checkError(t, "invoice", err)
+			if errors.Is(err, lightning.ErrNotFound) && !lndNotFound(fuzzStatus(lookupStatus), z.sent(c, lookupBody)) {
+				t.Fatalf("ErrNotFound (%v) without lnd's NotFound", err)
+			}
+			return
+		}
+		if create {
+			var added struct {
+				RHash string `json:"r_hash"`
+			}
+			if json.Unmarshal(z.sent(c, addBody), &added) != nil {
+				t.Fatalf("CreateInvoice succeeded on an AddInvoice answer that does not decode")
+			}
+			h, ok := hashOf(added.RHash)
+			if !ok {
+				t.Fatalf("CreateInvoice succeeded on AddInvoice's r_hash %q", added.RHash)
+			}
+			want = h
+			if inv.AmountMsat != amountMsat || inv.DescriptionHash != c.descHash || inv.State != lightning.InvoiceOpen {
+				t.Fatalf("asked for an open invoice of %d msat for description hash %s, got %d msat, %s, %s",
+					amountMsat, c.descHash, inv.AmountMsat, inv.DescriptionHash, inv.State)
+			}
+		}
+		if inv.PaymentHash != want {
+			t.Fatalf("asked for invoice %s, got invoice %s", want, inv.PaymentHash)
+		}
+		var v wireInvoiceView
+		if err := json.Unmarshal(z.sent(c, lookupBody), &v); err != nil {
+			t.Fatalf("an invoice from an answer that does not decode (%v)", err)
+		}
+		checkInvoice(t, inv, v)
+	})
+}
+
+// checkInvoice holds an invoice the backend returned to lnd's message v.
+func checkInvoice(t *testing.T, inv lightning.Invoice, v wireInvoiceView) {
+	t.Helper()
+	if !inRange(inv.AmountMsat) || !inRange(inv.AmountPaidMsat) {
+		t.Fatalf("amounts out of range: %d msat, paid %d msat", inv.AmountMsat, inv.AmountPaidMsat)
+	}
+	if !sameNumber(inv.AmountMsat, v.ValueMsat) || !sameNumber(inv.AmountPaidMsat, v.AmtPaidMsat) {
+		t.Fatalf("lnd said value_msat %q, amt_paid_msat %q; reported %d and %d msat", v.ValueMsat, v.AmtPaidMsat, inv.AmountMsat, inv.AmountPaidMsat)
+	}
+	want := lightning.InvoiceOpen
+	switch v.State {
+	case "SETTLED":
+		want = lightning.InvoiceSettled
+	case "CANCELED":
+		want = lightning.InvoiceCanceled
+	}
+	if inv.State != want {
+		t.Fatalf("lnd said state %q; reported %s", v.State, inv.State)
+	}
+	if inv.State == lightning.InvoiceSettled && inv.AmountPaidMsat <= 0 {
+		t.Fatalf("settled for %d msat", inv.AmountPaidMsat)
+	}
+	if inv.State == lightning.InvoiceOpen && inv.SettleIndex != 0 {
+		t.Fatalf("an open invoice with settle index %d", inv.SettleIndex)
+	}
+	if inv.ExpiresAt.Before(inv.CreatedAt) {
+		t.Fatalf("expires at %s, before its creation at %s", inv.ExpiresAt, inv.CreatedAt)
+	}
+}
+
+// settledEntry is a settled invoice lnd sent: in the backlog (ListInvoices)
+// or on the stream (SubscribeInvoices).
+type settledEntry struct {
+	v    wireInvoiceView
+	hash lightning.Hash
+	ok   bool   // hash decodes
+	idx  uint64 // settle_index, if it parses
+	iok  bool
+}
+
+func settledEntries(views []wireInvoiceView) []settledEntry {
+	var out []settledEntry
+	for _, v := range views {
+		if v.State != "SETTLED" {
+			continue
+		}
+		e := settledEntry{v: v}
+		e.hash, e.ok = hashOf(v.RHash)
+		if v.SettleIndex == "" {
+			e.iok = true
+		} else {
+			var err error
+			e.idx, err = strconv.ParseUint(v.SettleIndex, 10, 64)
+			e.iok = err == nil
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// streamViews reads the invoices of a SubscribeInvoices stream as the
+// gateway frames them, up to the first line that is not a message or is
+// an error.
+func streamViews(body []byte) []wireInvoiceView {
+	var out []wireInvoiceView
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(nil, 32<<20)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var m struct {
+			Result json.RawMessage `json:"result"`
+			Error  json.RawMessage `json:"error"`
+		}
+		if json.Unmarshal(line, &m) != nil || m.Error != nil {
+			break
+		}
+		if m.Result == nil {
+			continue
+		}
+		var v wireInvoiceView
+		if json.Unmarshal(m.Result, &v) != nil {
+			break
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// FuzzSubscribeSettled: SubscribeSettled from a cursor with any backlog
+// (ListInvoices, for cursor 0) and any stream. The subscription either
+// ends (a permanent error) or resubscribes — it never hangs on a broken
+// stream. What it delivers is settled, after the cursor, in strictly
+// increasing settle-index order, paid above 0, and exactly as lnd wrote
+// it. A settled invoice it does not deliver is covered by the cursor (a
+// replay), logged at ERROR (passed over), or was on a stream that broke
+// (the resubscription replays it): never dropped in silence.
+func FuzzSubscribeSettled(f *testing.F) {
+	settled := func(idx int, paid string) string {
+		s := strings.Replace(fuzzInvoiceSettled, `"settle_index":"7"`, `"settle_index":"`+strconv.Itoa(idx)+`"`, 1)
+		return strings.Replace(s, `"amt_paid_msat":"1000000"`, `"amt_paid_msat":"`+paid+`"`, 1)
+	}
+	other := func(s string) string { return strings.ReplaceAll(s, "@HB@", "@PB@") } // another hash
+	page := func(invoices ...string) []byte {
+		return []byte(`{"invoices":[` + strings.Join(invoices, ",") + `],"last_index_offset":"` + strconv.Itoa(len(invoices)) + `","first_index_offset":"1"}`)
+	}
+	f.Add(uint8(0), uint16(0), page(settled(1, "1000000"), fuzzInvoiceOpen), uint16(0), []byte(streamOf(other(settled(2, "1000000")))))
+	f.Add(uint8(3), uint16(0), page(), uint16(0), []byte(streamOf(settled(2, "1000000"), other(settled(4, "1000000")), settled(5, "1000000"))))
+	f.Add(uint8(3), uint16(0), page(), uint16(0), []byte(streamOf(settled(4, "-5"), other(settled(5, "1000000")))))
+	f.Add(uint8(3), uint16(0), page(), uint16(0), []byte(streamOf(settled(4, "0"), other(settled(5, overMax)))))
+	f.Add(uint8(3), uint16(0), page(), uint16(0), []byte(streamOf(settled(4, "1000000"))+"{\"result\":{\"state\":\"SETT"))
+	f.Add(uint8(3), uint16(0), page(), uint16(0), []byte(streamOf(`{"r_hash":"@HB@","state":"SETTLED","settle_index":"x","amt_paid_msat":"5"}`)))
+	f.Add(uint8(0), uint16(0), page(settled(2, "1000000"), other(settled(1, "0"))), uint16(0), []byte(streamOf()))
+	f.Add(uint8(0), uint16(0), []byte(`{"invoices":[],"last_index_offset":"-1"}`), uint16(0), []byte(nil))
+	f.Add(uint8(3), uint16(0), page(), uint16(203), []byte(`{"code":7,"message":"permission denied"}`))
+	f.Add(uint8(3), uint16(0), page(), uint16(0), []byte(`{"error":{"code":2,"message":"line one\nline two @M@"}}`))
+	z := newLNDFuzz(f, nil)
+	f.Fuzz(func(t *testing.T, cursor uint8, listStatus uint16, listBody []byte, subStatus uint16, subBody []byte) {
+		c := newFuzzCase()
+		z.start(c, map[string]fuzzAnswer{
+			"listinvoices": {status: fuzzStatus(listStatus), body: listBody},
+			"subscribe":    {status: fuzzStatus(subStatus), body: subBody},
+		}, "listinvoices", "subscribe")
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ch, wait, err := z.node.SubscribeSettled(ctx, uint64(cursor))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []lightning.Invoice
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for inv := range ch {
+				got = append(got, inv)
+			}
+		}()
+		select {
+		case <-z.logs.streamEnded(): // the first stream is over: it resubscribes
+		case <-done: // the subscription ended
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the subscription neither resubscribed nor ended within 5 s")
+		}
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the subscription did not end within 5 s of its context")
+		}
+		subErr := wait()
+		z.checkLogs(t)
+		if subErr != nil {
+			z.checkError(t, "subscription", subErr)
+		}
+
+		// What lnd sent: the backlog (if it was read) and the stream.
+		var views []wireInvoiceView
+		if cursor == 0 && fuzzStatus(listStatus) == 200 {
+			var p struct {
+				Invoices []wireInvoiceView `json:"invoices"`
+			}
+			if json.Unmarshal(z.sent(c, listBody), &p) == nil {
+				views = p.Invoices
+			}
+		}
+		if fuzzStatus(subStatus) == 200 {
+			views = append(views, streamViews(z.sent(c, subBody))...)
+		}
+		entries := settledEntries(views)
+
+		last := uint64(cursor)
+		for _, inv := range got {
+			if inv.State != lightning.InvoiceSettled || inv.SettleIndex <= last {
+				t.Fatalf("delivered %s with settle index %d after %d", inv.State, inv.SettleIndex, last)
+			}
+			last = inv.SettleIndex
+			found := false
+			for _, e := range entries {
+				if e.ok && e.hash == inv.PaymentHash && e.iok && e.idx == inv.SettleIndex {
+					checkInvoice(t, inv, e.v)
+					found = true
+					break
+				}
+			}
+			if !found {
+				t.Fatalf("delivered invoice %s (settle index %d) is none lnd sent", inv.PaymentHash, inv.SettleIndex)
+			}
+		}
+
+		// Nothing settled is dropped in silence.
+		covered, broken := uint64(cursor), subErr != nil
+		passed := map[string]bool{}
+		for _, inv := range got {
+			covered = max(covered, inv.SettleIndex)
+		}
+		for _, e := range z.logs.entries() {
+			switch {
+			case e["level"] == "ERROR":
+				if h, ok := e["payment_hash"].(string); ok {
+					passed[h] = true
+				}
+				if idx, ok := e["settle_index"].(float64); ok {
+					covered = max(covered, uint64(idx))
+				}
+			case e["level"] == "WARN" && strings.Contains(e["msg"].(string), "invoice stream ended"):
+				if e["err"] != "EOF" {
+					broken = true
+				}
+			}
+		}
+		if broken {
+			return // the resubscription replays what the broken stream did not deliver
+		}
+		for _, e := range entries {
+			delivered := false
+			for _, inv := range got {
+				delivered = delivered || (e.ok && inv.PaymentHash == e.hash && e.iok && inv.SettleIndex == e.idx)
+			}
+			switch {
+			case delivered, e.iok && e.idx > 0 && e.idx <= covered:
+			case e.ok && passed[e.hash.String()], passed[e.v.RHash]:
+			default:
+				t.Fatalf("settled invoice %q (settle index %q) neither delivered nor logged; log:\n%s", e.v.RHash, e.v.SettleIndex, z.logs.text())
+			}
+		}
+	})
+}
+
+// failureReasons are the reasons a FAILED payment may carry.
+var failureReasons = map[lightning.FailureReason]bool{
+	lightning.FailureTimeout: true, lightning.FailureNoRoute: true, lightning.FailureError: true,
+	lightning.FailureIncorrectDetails: true, lightning.FailureInsufficientBalance: true, lightning.FailureCanceled: true,
+}
+
+// checkPayment holds a payment the backend reported for hash: the hash's
+// own, SUCCEEDED only with the preimage of the hash, FAILED with a reason,
+// amounts within 0 to 21M BTC and the fee within maxFee when known.
+func checkPayment(t *testing.T, what string, p lightning.Payment, hash lightning.Hash, amountMsat, maxFee int64) {
+	t.Helper()
+	if p.PaymentHash != hash {
+		t.Fatalf("%s: payment %s reported for hash %s", what, p.PaymentHash, hash)
+	}
+	switch p.Status {
+	case lightning.StatusSucceeded:
+		if sha256.Sum256(p.Preimage[:]) != hash {
+			t.Fatalf("%s: SUCCEEDED with preimage %s, which is not the preimage of %s", what, p.Preimage, hash)
+		}
+	case lightning.StatusFailed:
+		if !failureReasons[p.FailureReason] {
+			t.Fatalf("%s: FAILED with reason %q", what, p.FailureReason)
+		}
+	case lightning.StatusInFlight:
+	default:
+		t.Fatalf("%s: status %q", what, p.Status)
+	}
+	if !inRange(p.AmountMsat) || !inRange(p.FeeMsat) {
+		t.Fatalf("%s: amount %d msat, fee %d msat", what, p.AmountMsat, p.FeeMsat)
+	}
+	if amountMsat > 0 && p.AmountMsat != amountMsat {
+		t.Fatalf("%s: paying %d msat reported as %d msat", what, amountMsat, p.AmountMsat)
+	}
+	if maxFee > 0 && p.FeeMsat > maxFee {
+		t.Fatalf("%s: fee %d msat above the limit of %d msat it was sent with", what, p.FeeMsat, maxFee)
+	}
+}
+
+// fuzzMaxFee is the routing-fee limit the payments are sent with.
+const fuzzMaxFee = 5_000
+
+// nothingSent are the errors after which Pay promises nothing was sent.
+var nothingSent = []error{lightning.ErrInvalidInvoice, lightning.ErrWrongNetwork, lightning.ErrInvoiceExpired,
+	lightning.ErrAmountMismatch, lightning.ErrMainnetNotAllowed, lightning.ErrInsufficientFunds, lightning.ErrNoRoute}
+
+// FuzzPay: Pay with any DecodePayReq answer, any SendPaymentV2 stream
+// (closed or held open) and any TrackPaymentV2 answer, then TrackPayment.
+// Pay returns within its bounds; a payment it reports is the invoice's,
+// SUCCEEDED only with the preimage of its hash, for the invoice's amount
+// and a fee within the limit; a final state it reports is the one stored,
+// and TrackPayment reports the same; an error that promises nothing was
+// sent leaves no record.
+func FuzzPay(f *testing.F) {
+	ok := []byte(fuzzPayReq)
+	for _, s := range [][]string{
+		{fuzzPaymentInFlight, fuzzPaymentSucceeded},
+		{fuzzPaymentFailed},
+		{fuzzPaymentInFlight},
+		{strings.Replace(fuzzPaymentSucceeded, `"payment_preimage":"@P@"`, `"payment_preimage":"@H@"`, 1)},
+		{strings.Replace(fuzzPaymentSucceeded, `"fee_msat":"1000"`, `"fee_msat":"-1000"`, 1)},
+		{strings.Replace(fuzzPaymentSucceeded, `"value_msat":"50000"`, `"value_msat":"50001"`, 1)},
+		{strings.Replace(fuzzPaymentFailed, `"FAILURE_REASON_NO_ROUTE"`, `"FAILURE_REASON_SOMETHING_NEW"`, 1)},
+		{strings.Replace(fuzzPaymentSucceeded, `"status":"SUCCEEDED"`, `"status":"succeeded"`, 1)},
+	} {
+		f.Add(ok, uint16(0), false, []byte(streamOf(s...)), uint16(0), []byte(streamOf(s[len(s)-1])))
+		f.Add(ok, uint16(0), true, []byte(streamOf(s[0])), uint16(0), []byte(streamOf(s[len(s)-1])))
+	}
+	f.Add(ok, uint16(300), false, []byte(`{"error":{"code":2,"message":"insufficient local balance"}}`), uint16(300), []byte(fuzzNotInitiated))
+	f.Add(ok, uint16(300), false, []byte(`{"error":{"code":2,"message":"invoice expired"}}`), uint16(300), []byte(fuzzNotInitiated))
+	f.Add(ok, uint16(300), false, []byte(`{"error":{"code":6,"message":"invoice is already paid"}}`), uint16(0), []byte(streamOf(fuzzPaymentSucceeded)))
+	f.Add(ok, uint16(302), false, []byte("<html>\n<body>502 Bad Gateway</body>\n</html>"), uint16(300), []byte(fuzzNotInitiated))
+	f.Add(ok, uint16(0), false, []byte("{\"result\":{\"status\":\"IN_FL"), uint16(300), []byte(fuzzNotInitiated))
+	f.Add([]byte(strings.Replace(fuzzPayReq, `"num_msat":"50000"`, `"num_msat":"0"`, 1)), uint16(0), false, []byte(streamOf(fuzzPaymentSucceeded)), uint16(0), []byte(nil))
+	f.Add([]byte(strings.Replace(fuzzPayReq, `"expiry":"3600"`, `"expiry":"99999999999"`, 1)), uint16(0), false, []byte(nil), uint16(0), []byte(nil))
+	f.Add([]byte(`{"code":2,"message":"invoice not for current active network 'regtest'"}`), uint16(0), false, []byte(nil), uint16(0), []byte(nil))
+	z := newLNDFuzz(f, func(o *lnd.Options) { o.MaxFeeMsat = fuzzMaxFee })
+	f.Fuzz(func(t *testing.T, payReq []byte, sendStatus uint16, hold bool, send []byte, trackStatus uint16, track []byte) {
+		c := newFuzzCase()
+		decodeStatus := 200
+		if bytes.Contains(payReq, []byte(`"code"`)) {
+			decodeStatus = 500 // lnd refusing the invoice
+		}
+		z.start(c, map[string]fuzzAnswer{
+			"payreq": {status: decodeStatus, body: payReq},
+			"send":   {status: fuzzStatus(sendStatus), body: send, hold: hold},
+			"track":  {status: fuzzStatus(trackStatus), body: track},
+		})
+		invoice := "lnbcrt500n1fuzz" + c.hash.String()[:16]
+		var pr struct {
+			PaymentHash string `json:"payment_hash"`
+			NumMsat     string `json:"num_msat"`
+		}
+		_ = json.Unmarshal(z.sent(c, payReq), &pr)
+		hash, _ := lightning.ParseHash(pr.PaymentHash)
+		amount, _ := strconv.ParseInt(pr.NumMsat, 10, 64)
+		req := lightning.PayRequest{Invoice: invoice, Timeout: 200 * time.Millisecond}
+		if amount == 0 {
+			req.AmountMsat = 7_000
+		}
+		want := max(amount, req.AmountMsat)
+
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		start := time.Now()
+		p, err := z.node.Pay(ctx, req)
+		// Handing over is bounded by RequestTimeout (1 s), waiting by the
+		// pay timeout, each look-up by RequestTimeout.
+		if d := time.Since(start); d > 8*time.Second {
+			t.Fatalf("Pay took %s", d)
+		}
+		z.checkLogs(t)
+		var rec struct {
+			status, preimage string
+			fee              int64
+		}
+		recErr := z.db.QueryRowContext(ctx, `SELECT status, preimage, fee_msat FROM lnd_payments WHERE payment_hash = $1`,
+			hash.String()).Scan(&rec.status, &rec.preimage, &rec.fee)
+		if err != nil {
+			z.checkError(t, "Pay", err)
+			for _, e := range nothingSent {
+				if errors.Is(err, e) && recErr == nil {
+					t.Fatalf("Pay: %v (nothing sent), yet payment %s is recorded %s", err, hash, rec.status)
+				}
+			}
+			if recErr != nil {
+				return
+			}
+		} else {
+			checkPayment(t, "Pay", p, hash, want, fuzzMaxFee)
+			if recErr != nil {
+				t.Fatalf("Pay reported %s, with no record: %v", p.Status, recErr)
+			}
+			if p.Status != lightning.StatusInFlight && lightning.PaymentStatus(rec.status) != p.Status {
+				t.Fatalf("Pay reported %s; recorded %s", p.Status, rec.status)
+			}
+		}
+		if rec.status == string(lightning.StatusSucceeded) {
+			pre, perr := lightning.ParseHash(rec.preimage)
+			if perr != nil || sha256.Sum256(pre[:]) != hash {
+				t.Fatalf("recorded SUCCEEDED with preimage %q", rec.preimage)
+			}
+		}
+		if rec.fee < 0 || rec.fee > fuzzMaxFee {
+			t.Fatalf("recorded fee %d msat", rec.fee)
+		}
+		tp, err := z.node.TrackPayment(ctx, hash)
+		if err != nil {
+			z.checkError(t, "TrackPayment", err)
+			return
+		}
+		checkPayment(t, "TrackPayment", tp, hash, want, fuzzMaxFee)
+		if rec.status != string(lightning.StatusInFlight) && string(tp.Status) != rec.status {
+			t.Fatalf("recorded %s, tracked as %s", rec.status, tp.Status)
+		}
+	})
+}
+
+// FuzzTrack: TrackPayment of a payment vaspd has no record of, and UTXOs
+// of it and of the node, with any TrackPaymentV2 and ListChannels answers.
+// A payment reported is the hash's own, SUCCEEDED only with its preimage;
+// UTXOs are channels lnd listed, each amount and their sum within 0 to
+// 21M BTC; the node's are its active channels at their exact local
+// balance.
+func FuzzTrack(f *testing.F) {
+	for _, p := range []string{fuzzPaymentSucceeded, fuzzPaymentFailed, fuzzPaymentInFlight,
+		strings.Replace(fuzzPaymentSucceeded, `"total_amt_msat":"51000"`, `"total_amt_msat":"`+overMax+`"`, 1),
+	} {
+		f.Add(uint16(0), []byte(streamOf(p)), uint16(0), []byte(fuzzChannels), false)
+		f.Add(uint16(0), []byte(streamOf(p)), uint16(0), []byte(fuzzChannels), true)
+	}
+	f.Add(uint16(300), []byte(fuzzNotInitiated), uint16(0), []byte(fuzzChannels), false)
+	f.Add(uint16(0), []byte(nil), uint16(0), []byte(`{"channels":[{"active":true,"channel_point":"a:0","chan_id":"1","local_balance":"-1"}]}`), true)
+	f.Add(uint16(0), []byte(nil), uint16(0), []byte(`{"channels":[{"active":true,"channel_point":"a:0","local_balance":"`+overMaxSat+`"}]}`), true)
+	z := newLNDFuzz(f, nil)
+	f.Fuzz(func(t *testing.T, trackStatus uint16, track []byte, channelsStatus uint16, channels []byte, node bool) {
+		c := newFuzzCase()
+		z.start(c, map[string]fuzzAnswer{
+			"track":    {status: fuzzStatus(trackStatus), body: track},
+			"channels": {status: fuzzStatus(channelsStatus), body: channels},
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		p, err := z.node.TrackPayment(ctx, c.hash)
+		if err != nil {
+			z.checkError(t, "TrackPayment", err)
+		} else {
+			checkPayment(t, "TrackPayment", p, c.hash, 0, 0)
+		}
+		var h lightning.Hash
+		if !node {
+			h = c.hash
+		}
+		utxos, err := z.node.UTXOs(ctx, h)
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("TrackPayment and UTXOs took %s", d)
+		}
+		z.checkLogs(t)
+		if err != nil {
+			z.checkError(t, "UTXOs", err)
+			return
+		}
+		var lc struct {
+			Channels []struct {
+				Active       bool   `json:"active"`
+				ChannelPoint string `json:"channel_point"`
+				LocalBalance string `json:"local_balance"`
+			} `json:"channels"`
+		}
+		if err := json.Unmarshal(z.sent(c, channels), &lc); err != nil {
+			t.Fatalf("UTXOs from a ListChannels answer that does not decode (%v)", err)
+		}
+		var sum int64
+		for _, u := range utxos {
+			if !inRange(u.AmountMsat) || sum+u.AmountMsat > lightning.MaxAmountMsat && !node {
+				t.Fatalf("UTXO %s of %d msat (after %d msat)", u.Outpoint, u.AmountMsat, sum)
+			}
+			sum += u.AmountMsat
+			listed := false
+			for _, ch := range lc.Channels {
+				if ch.ChannelPoint != u.Outpoint {
+					continue
+				}
+				listed = true
+				if node {
+					x, ok := exact(ch.LocalBalance)
+					if !ch.Active || !ok || x.Mul(x, big.NewInt(1000)).Cmp(big.NewInt(u.AmountMsat)) != 0 {
+						t.Fatalf("channel %+v reported as UTXO of %d msat", ch, u.AmountMsat)
+					}
+				}
+			}
+			if !listed {
+				t.Fatalf("UTXO %s is no channel lnd listed", u.Outpoint)
+			}
+		}
+		if !node && len(utxos) > 0 {
+			var tr struct {
+				Result struct {
+					PaymentHash string `json:"payment_hash"`
+				} `json:"result"`
+			}
+			line, _, _ := bytes.Cut(z.sent(c, track), []byte("\n"))
+			if json.Unmarshal(line, &tr) != nil || (tr.Result.PaymentHash != "" && tr.Result.PaymentHash != c.hash.String()) {
+				t.Fatalf("UTXOs of payment %s from lnd's answer for %q", c.hash, tr.Result.PaymentHash)
+			}
+		}
+	})
+}
+
+// FuzzInfo: Info with any GetInfo answer. The node's key it reports is a
+// compressed public key in hex, and is what lnd said.
+func FuzzInfo(f *testing.F) {
+	f.Add(uint16(0), []byte(`{"identity_pubkey":"02`+strings.Repeat("ab", 32)+`","alias":"fuzz","chains":[{"chain":"bitcoin","network":"regtest"}]}`))
+	f.Add(uint16(0), []byte(`{"identity_pubkey":"02`+strings.Repeat("ab", 31)+`","chains":[]}`))
+	f.Add(uint16(0), []byte(`{"identity_pubkey":"`+strings.Repeat("\n", 600)+`"}`))
+	f.Add(uint16(313), []byte(`{"code":14,"message":"waiting to start, RPC services not available"}`))
+	z := newLNDFuzz(f, nil)
+	f.Fuzz(func(t *testing.T, status uint16, body []byte) {
+		c := newFuzzCase()
+		z.start(c, map[string]fuzzAnswer{"getinfo": {status: fuzzStatus(status), body: body}})
+		o := lnd.Options{RESTURL: z.srv.URL, TLSCertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: z.srv.Certificate().Raw}),
+			Macaroon: z.macaroon, DB: z.db, RequestTimeout: time.Second}
+		n, err := lnd.New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := n.Info(context.Background())
+		if err != nil {
+			z.checkError(t, "Info", err)
+			return
+		}
+		var r struct {
+			IdentityPubkey string `json:"identity_pubkey"`
+		}
+		if json.Unmarshal(z.sent(c, body), &r) != nil || r.IdentityPubkey != info.PubKey {
+			t.Fatalf("pubkey %q from answer %q", info.PubKey, z.sent(c, body))
+		}
+		if b, err := hex.DecodeString(info.PubKey); err != nil || len(b) != 33 || (b[0] != 2 && b[0] != 3) {
+			t.Fatalf("pubkey %q is no compressed public key in hex", info.PubKey)
+		}
+	})
+}
