@@ -134,7 +134,9 @@ func (n *Node) CreateInvoice(ctx context.Context, req lightning.InvoiceRequest) 
 	return inv, nil
 }
 
-// LookupInvoice returns an invoice by payment hash.
+// LookupInvoice returns an invoice by payment hash. lnd's answer must be
+// that invoice: one for another hash (a proxy's stale or misrouted answer)
+// would have the caller book, expire or hand out the wrong invoice.
 func (n *Node) LookupInvoice(ctx context.Context, paymentHash lightning.Hash) (lightning.Invoice, error) {
 	var w wireInvoice
 	if err := n.rest.Do(ctx, http.MethodGet, "/v1/invoice/"+paymentHash.String(), nil, &w); err != nil {
@@ -143,7 +145,14 @@ func (n *Node) LookupInvoice(ctx context.Context, paymentHash lightning.Hash) (l
 		}
 		return lightning.Invoice{}, n.wrap("lookupinvoice", err)
 	}
-	return w.toInvoice()
+	inv, err := w.toInvoice()
+	if err != nil {
+		return lightning.Invoice{}, err
+	}
+	if inv.PaymentHash != paymentHash {
+		return lightning.Invoice{}, fmt.Errorf("lnd lookupinvoice: asked for invoice %s, lnd answered with invoice %s", paymentHash, inv.PaymentHash)
+	}
+	return inv, nil
 }
 
 // UTXOs returns, for a zero hash, the node's active channels with their
