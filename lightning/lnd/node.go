@@ -95,7 +95,9 @@ func (n *Node) Info(ctx context.Context) (lightning.NodeInfo, error) {
 }
 
 // CreateInvoice adds an invoice (AddInvoice) and returns it as lnd stored
-// it (LookupInvoice), so every field comes from the node.
+// it (LookupInvoice), so every field comes from the node; an invoice lnd
+// stored other than asked (amount, description hash, not open) is an
+// error, never handed out.
 func (n *Node) CreateInvoice(ctx context.Context, req lightning.InvoiceRequest) (lightning.Invoice, error) {
 	if req.AmountMsat < 0 || req.AmountMsat > lightning.MaxAmountMsat {
 		return lightning.Invoice{}, fmt.Errorf("lnd: invoice amount %d msat out of range", req.AmountMsat)
@@ -127,6 +129,12 @@ func (n *Node) CreateInvoice(ctx context.Context, req lightning.InvoiceRequest) 
 	inv, err := n.LookupInvoice(ctx, hash)
 	if err != nil {
 		return lightning.Invoice{}, err
+	}
+	// The invoice handed out must be the one asked for: the payer pays
+	// its amount, and UMA's payer checks its description hash (LUD-18).
+	if inv.AmountMsat != req.AmountMsat || inv.DescriptionHash != req.DescriptionHash || inv.State != lightning.InvoiceOpen {
+		return lightning.Invoice{}, fmt.Errorf("lnd addinvoice: asked for an open invoice of %d msat for description hash %s, lnd has %s one of %d msat for %s",
+			req.AmountMsat, req.DescriptionHash, inv.State, inv.AmountMsat, inv.DescriptionHash)
 	}
 	n.mu.Lock()
 	n.open[hash] = inv.ExpiresAt
