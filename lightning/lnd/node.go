@@ -194,6 +194,13 @@ func (n *Node) UTXOs(ctx context.Context, paymentHash lightning.Hash) ([]lightni
 	if err != nil {
 		return nil, n.wrap("track", err)
 	}
+	if w.PaymentHash != "" {
+		// Another payment's HTLCs are not this one's UTXOs (UMA's
+		// post-transaction callback reports them to the counterparty).
+		if h, err := hexHash("payment_hash", w.PaymentHash); err != nil || h != paymentHash {
+			return nil, fmt.Errorf("lnd track: asked for payment %s, lnd answered with payment %.64q", paymentHash, w.PaymentHash)
+		}
+	}
 	points := map[string]string{}
 	for _, c := range lc.Channels {
 		points[c.ChanID] = c.ChannelPoint
