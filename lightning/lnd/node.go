@@ -3,6 +3,7 @@ package lnd
 import (
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -81,7 +82,9 @@ func (n *Node) Info(ctx context.Context) (lightning.NodeInfo, error) {
 	if err := n.rest.Do(ctx, http.MethodGet, "/v1/getinfo", nil, &r); err != nil {
 		return lightning.NodeInfo{}, n.wrap("getinfo", err)
 	}
-	if len(r.IdentityPubkey) != 66 {
+	// The key names this node in vaspd's payment records and in UMA's
+	// payee data (nodePubKey): a compressed public key, 33 bytes in hex.
+	if k, err := hex.DecodeString(r.IdentityPubkey); err != nil || len(k) != 33 || (k[0] != 2 && k[0] != 3) {
 		return lightning.NodeInfo{}, fmt.Errorf("lnd getinfo: bad identity_pubkey %q", r.IdentityPubkey)
 	}
 	info = lightning.NodeInfo{PubKey: r.IdentityPubkey, Alias: r.Alias}
