@@ -30,9 +30,10 @@ import (
 // Cursor 0 means "from the beginning": lnd's stream cannot replay from
 // index 0, so the settled invoices are first read with ListInvoices.
 //
-// A settled invoice whose amounts fail the boundary checks (wire.go) is
-// logged at ERROR and passed over, not delivered, so it neither reaches the
-// ledger nor holds up the settlements after it (passOver).
+// A settled invoice whose amounts fail the boundary checks (wire.go), or
+// that comes without a settle index, is logged at ERROR and passed over,
+// not delivered, so it neither reaches the ledger nor holds up the
+// settlements after it (passOver).
 //
 // The subscription ends with an error only when retrying cannot help
 // (rejected macaroon, certificate mismatch).
@@ -118,12 +119,20 @@ func (s *subscription) streamOnce(ctx context.Context) error {
 			return false, nil // additions, cancellations, accepted HTLCs
 		}
 		inv, err := w.toInvoice()
+		if err == nil && inv.SettleIndex == 0 {
+			err = errNoSettleIndex
+		}
 		if err != nil {
 			return s.passOver(&w, err)
 		}
 		return false, s.deliver(ctx, inv)
 	})
 }
+
+// errNoSettleIndex: lnd reported an invoice settled without its settle
+// index, so it has no place in the order of settlements (deliver would
+// take it for a replay and drop it).
+var errNoSettleIndex = errors.New("lnd: field settle_index: a settled invoice without one")
 
 // passOver handles a settled invoice that fails toInvoice's checks (an
 // amount out of range, a malformed field). It is not delivered: an amount
@@ -133,14 +142,17 @@ func (s *subscription) streamOnce(ctx context.Context) error {
 // (payment hash, settle index, what is wrong) and the cursor moves past
 // it; the caller still has the payment as unsettled, and its sweep
 // (LookupInvoice by hash, which fails the same way) credits it once lnd
-// answers sanely. Only an invoice whose settle index cannot be read
-// cannot be placed in the order: that one breaks the stream as before.
+// answers sanely. One without a settle index (0: errNoSettleIndex, or
+// another fault) is logged and passed over the same way, leaving the
+// cursor where it is: it has no place in the order, and a resubscription
+// does not replay it. Only an invoice whose settle index cannot be read
+// at all breaks the stream as before.
 func (s *subscription) passOver(w *wireInvoice, cause error) (stop bool, err error) {
 	idx, ierr := unum("settle_index", w.SettleIndex)
-	if ierr != nil || idx == 0 {
+	if ierr != nil {
 		return true, cause
 	}
-	if idx <= s.cursor.Load() {
+	if idx != 0 && idx <= s.cursor.Load() {
 		return false, nil // replayed by a resubscription: passed over already
 	}
 	hash := w.RHash
@@ -152,7 +164,9 @@ func (s *subscription) passOver(w *wireInvoice, cause error) (stop bool, err err
 	}
 	s.n.log.Error("lnd: settled invoice not delivered: lnd's answer fails its checks; the payment is left to the caller's lookups",
 		"payment_hash", hash, "settle_index", idx, "err", cause)
-	s.cursor.Store(idx)
+	if idx != 0 {
+		s.cursor.Store(idx)
+	}
 	return false, nil
 }
 
@@ -181,9 +195,12 @@ func (s *subscription) listBacklog(ctx context.Context) error {
 				continue
 			}
 			inv, err := w.toInvoice()
+			if err == nil && inv.SettleIndex == 0 {
+				err = errNoSettleIndex
+			}
 			if err != nil {
 				idx, ierr := unum("settle_index", w.SettleIndex)
-				if ierr != nil || idx == 0 {
+				if ierr != nil {
 					return err // cannot be placed in the order
 				}
 				settled = append(settled, entry{index: idx, w: w, err: err})
