@@ -64,7 +64,8 @@ func New(opts Options) (*Node, error) {
 
 // Info returns the node's identity from GetInfo (cached after the first
 // success: a node's key and network do not change).
-func (n *Node) Info(ctx context.Context) (lightning.NodeInfo, error) {
+func (n *Node) Info(ctx context.Context) (_ lightning.NodeInfo, err error) {
+	defer n.safe(&err)
 	n.mu.Lock()
 	info := n.info
 	n.mu.Unlock()
@@ -85,7 +86,7 @@ func (n *Node) Info(ctx context.Context) (lightning.NodeInfo, error) {
 	// The key names this node in vaspd's payment records and in UMA's
 	// payee data (nodePubKey): a compressed public key, 33 bytes in hex.
 	if k, err := hex.DecodeString(r.IdentityPubkey); err != nil || len(k) != 33 || (k[0] != 2 && k[0] != 3) {
-		return lightning.NodeInfo{}, fmt.Errorf("lnd getinfo: bad identity_pubkey %q", r.IdentityPubkey)
+		return lightning.NodeInfo{}, fmt.Errorf("lnd getinfo: bad identity_pubkey %.70q", r.IdentityPubkey)
 	}
 	info = lightning.NodeInfo{PubKey: r.IdentityPubkey, Alias: r.Alias}
 	if len(r.Chains) > 0 {
@@ -101,7 +102,8 @@ func (n *Node) Info(ctx context.Context) (lightning.NodeInfo, error) {
 // it (LookupInvoice), so every field comes from the node; an invoice lnd
 // stored other than asked (amount, description hash, not open) is an
 // error, never handed out.
-func (n *Node) CreateInvoice(ctx context.Context, req lightning.InvoiceRequest) (lightning.Invoice, error) {
+func (n *Node) CreateInvoice(ctx context.Context, req lightning.InvoiceRequest) (_ lightning.Invoice, err error) {
+	defer n.safe(&err)
 	if req.AmountMsat < 0 || req.AmountMsat > lightning.MaxAmountMsat {
 		return lightning.Invoice{}, fmt.Errorf("lnd: invoice amount %d msat out of range", req.AmountMsat)
 	}
@@ -148,7 +150,8 @@ func (n *Node) CreateInvoice(ctx context.Context, req lightning.InvoiceRequest) 
 // LookupInvoice returns an invoice by payment hash. lnd's answer must be
 // that invoice: one for another hash (a proxy's stale or misrouted answer)
 // would have the caller book, expire or hand out the wrong invoice.
-func (n *Node) LookupInvoice(ctx context.Context, paymentHash lightning.Hash) (lightning.Invoice, error) {
+func (n *Node) LookupInvoice(ctx context.Context, paymentHash lightning.Hash) (_ lightning.Invoice, err error) {
+	defer n.safe(&err)
 	var w wireInvoice
 	if err := n.rest.Do(ctx, http.MethodGet, "/v1/invoice/"+paymentHash.String(), nil, &w); err != nil {
 		if rest.IsNotFound(err) {
@@ -169,7 +172,8 @@ func (n *Node) LookupInvoice(ctx context.Context, paymentHash lightning.Hash) (l
 // UTXOs returns, for a zero hash, the node's active channels with their
 // local balance; for a payment hash, the channels its successful HTLCs left
 // through with the amount each carried.
-func (n *Node) UTXOs(ctx context.Context, paymentHash lightning.Hash) ([]lightning.UTXO, error) {
+func (n *Node) UTXOs(ctx context.Context, paymentHash lightning.Hash) (_ []lightning.UTXO, err error) {
+	defer n.safe(&err)
 	var lc struct {
 		Channels []wireChannel `json:"channels"`
 	}
@@ -240,6 +244,13 @@ func (n *Node) UTXOs(ctx context.Context, paymentHash lightning.Hash) ([]lightni
 	}
 	return out, nil
 }
+
+// safe makes *err what an error of the backend may say: one line of
+// bounded length without the macaroon (rest.Client.Safe). Every exported
+// method's error goes through it: they quote lnd's answers, and wrap one
+// error in another ("and track: …"), so the parts being bounded is not
+// enough. errors.Is and errors.As see the error as it was.
+func (n *Node) safe(err *error) { *err = n.rest.Safe(*err) }
 
 // wrap classifies transport failures as ErrUnavailable (the caller may retry
 // later) and leaves lnd's own answers as they are.

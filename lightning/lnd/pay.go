@@ -29,7 +29,8 @@ import (
 // final — SUCCEEDED, or FAILED with a typed FailureReason — or, with Status
 // IN_FLIGHT, when req.Timeout passes first. Errors then mean vaspd could not
 // learn the outcome (lnd unreachable); the payment is tracked later.
-func (n *Node) Pay(ctx context.Context, req lightning.PayRequest) (lightning.Payment, error) {
+func (n *Node) Pay(ctx context.Context, req lightning.PayRequest) (_ lightning.Payment, err error) {
+	defer n.safe(&err)
 	if strings.TrimSpace(req.Invoice) == "" {
 		return lightning.Payment{}, fmt.Errorf("lnd pay: empty invoice: %w", lightning.ErrInvalidInvoice)
 	}
@@ -357,7 +358,8 @@ func (n *Node) finish(ctx context.Context, node string, rec record, w wirePaymen
 // that lnd has never heard of after UnknownPaymentGrace was never sent (the
 // process died between recording and sending): it is marked FAILED, so it
 // may safely be paid again.
-func (n *Node) TrackPayment(ctx context.Context, paymentHash lightning.Hash) (lightning.Payment, error) {
+func (n *Node) TrackPayment(ctx context.Context, paymentHash lightning.Hash) (_ lightning.Payment, err error) {
+	defer n.safe(&err)
 	info, err := n.Info(ctx)
 	if err != nil {
 		return lightning.Payment{}, err
@@ -406,6 +408,7 @@ func (n *Node) TrackPayment(ctx context.Context, paymentHash lightning.Hash) (li
 // at start-up so payments interrupted by a restart reach their final state
 // in the database. It returns how many are still in flight.
 func (n *Node) ResolveInFlight(ctx context.Context) (stillInFlight int, err error) {
+	defer n.safe(&err)
 	info, err := n.Info(ctx)
 	if err != nil {
 		return 0, err

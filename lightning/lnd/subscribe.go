@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
@@ -46,7 +47,7 @@ func (n *Node) SubscribeSettled(ctx context.Context, afterSettleIndex uint64) (<
 	go func() {
 		err := s.run(ctx)
 		s.mu.Lock()
-		s.err = err
+		s.err = n.rest.Safe(err)
 		s.mu.Unlock()
 		close(s.out)
 	}()
@@ -91,7 +92,7 @@ func (s *subscription) run(ctx context.Context) error {
 		if s.cursor.Load() != before {
 			backoff = 100 * time.Millisecond // it worked for a while
 		}
-		s.n.log.Warn("lnd: invoice stream ended; resubscribing", "err", err,
+		s.n.log.Warn("lnd: invoice stream ended; resubscribing", "err", s.n.rest.Safe(err),
 			"settle_index", s.cursor.Load(), "retry_in", backoff)
 		select {
 		case <-ctx.Done():
@@ -155,7 +156,7 @@ func (s *subscription) passOver(w *wireInvoice, cause error) (stop bool, err err
 	if idx != 0 && idx <= s.cursor.Load() {
 		return false, nil // replayed by a resubscription: passed over already
 	}
-	hash := w.RHash
+	hash := fmt.Sprintf("%.64q", w.RHash) // lnd's, as it wrote it: bounded
 	if h, herr := b64Hash("r_hash", w.RHash); herr == nil && !h.IsZero() {
 		hash = h.String()
 		s.n.mu.Lock()
@@ -163,7 +164,7 @@ func (s *subscription) passOver(w *wireInvoice, cause error) (stop bool, err err
 		s.n.mu.Unlock()
 	}
 	s.n.log.Error("lnd: settled invoice not delivered: lnd's answer fails its checks; the payment is left to the caller's lookups",
-		"payment_hash", hash, "settle_index", idx, "err", cause)
+		"payment_hash", hash, "settle_index", idx, "err", s.n.rest.Safe(cause))
 	if idx != 0 {
 		s.cursor.Store(idx)
 	}

@@ -80,7 +80,7 @@ func num(field, s string) (int64, error) {
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("lnd: field %s: bad integer %q", field, s)
+		return 0, fmt.Errorf("lnd: field %s: bad integer %.40q", field, s)
 	}
 	return v, nil
 }
@@ -140,7 +140,7 @@ func unum(field, s string) (uint64, error) {
 	}
 	v, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("lnd: field %s: bad integer %q", field, s)
+		return 0, fmt.Errorf("lnd: field %s: bad integer %.40q", field, s)
 	}
 	return v, nil
 }
@@ -262,7 +262,7 @@ func paymentStatus(s string) (lightning.PaymentStatus, error) {
 	case "IN_FLIGHT", "INITIATED", "UNKNOWN", "":
 		return lightning.StatusInFlight, nil
 	}
-	return "", fmt.Errorf("lnd: unknown payment status %q", s)
+	return "", fmt.Errorf("lnd: unknown payment status %.40q", s)
 }
 
 // failureReason maps lnd's PaymentFailureReason names onto ours (lnd's
