@@ -98,7 +98,7 @@ func FuzzInvoice(f *testing.F) {
 			inv, err = z.node.LookupInvoice(ctx, c.hash)
 		}
 		if d := time.Since(start); d > 5*time.Second {
-			t.Fatalf("the call took %s (two requests of at most 1 s)", d)
+			t.Fatalf("the call took %s (two requests of at most 300 ms)", d)
 		}
 		z.checkLogs(t)
 		if err != nil {
@@ -461,7 +461,7 @@ func FuzzPay(f *testing.F) {
 		_ = json.Unmarshal(z.sent(c, payReq), &pr)
 		hash, _ := lightning.ParseHash(pr.PaymentHash)
 		amount, _ := strconv.ParseInt(pr.NumMsat, 10, 64)
-		req := lightning.PayRequest{Invoice: invoice, Timeout: 200 * time.Millisecond}
+		req := lightning.PayRequest{Invoice: invoice, Timeout: 100 * time.Millisecond}
 		if amount == 0 {
 			req.AmountMsat = 7_000
 		}
@@ -471,7 +471,7 @@ func FuzzPay(f *testing.F) {
 		defer cancel()
 		start := time.Now()
 		p, err := z.node.Pay(ctx, req)
-		// Handing over is bounded by RequestTimeout (1 s), waiting by the
+		// Handing over is bounded by RequestTimeout (300 ms), waiting by the
 		// pay timeout, each look-up by RequestTimeout.
 		if d := time.Since(start); d > 8*time.Second {
 			t.Fatalf("Pay took %s", d)
