@@ -514,6 +514,11 @@ func (n *Node) convertChecked(rec record, w wirePayment) (lightning.Payment, err
 	if err := sameAmount("fee_sat", w.FeeSat, "fee_msat", p.FeeMsat); err != nil {
 		return p, err
 	}
+	if rec.MaxFeeMsat > 0 && p.FeeMsat > rec.MaxFeeMsat {
+		// lnd was told fee_limit_msat: it pays no more (a payment
+		// vaspd never sent, found by TrackPayment, has no limit).
+		return p, fmt.Errorf("lnd: field fee_msat: %d msat above the limit of %d msat the payment was sent with", p.FeeMsat, rec.MaxFeeMsat)
+	}
 	if created, err := num("creation_time_ns", w.CreationTimeNs); err == nil && p.CreatedAt.IsZero() {
 		p.CreatedAt = unixNanos(created)
 	}
