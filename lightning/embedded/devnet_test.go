@@ -371,3 +371,34 @@ func TestDevnetOverpayment(t *testing.T) {
 		}
 	})
 }
+
+// TestCreditNeverPast21M: a payment that would take the payee's balance
+// past 21M BTC is refused (NO_ROUTE) and the payer gets its money back;
+// up to the bound, it is paid.
+func TestCreditNeverPast21M(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		c := newCluster(t, db, nil)
+		alice, bob := c.alice(), c.bob()
+		ctx := testCtx(t)
+		if err := alice.SetBalance(ctx, bolt11.MaxAmountMsat-1000); err != nil {
+			t.Fatal(err)
+		}
+		b0 := balance(t, bob)
+		p := payFinal(t, bob, newInvoice(t, alice, 1001).PaymentRequest)
+		if p.Status != lightning.StatusFailed || p.FailureReason != lightning.FailureNoRoute {
+			t.Fatalf("paying past 21M BTC: %s (%s), want FAILED (NO_ROUTE)", p.Status, p.FailureReason)
+		}
+		if got := balance(t, alice); got != bolt11.MaxAmountMsat-1000 {
+			t.Fatalf("payee balance %d after a refused payment", got)
+		}
+		if got := balance(t, bob); got != b0 {
+			t.Fatalf("payer balance %d after a refused payment, want %d", got, b0)
+		}
+		if p := payFinal(t, bob, newInvoice(t, alice, 1000).PaymentRequest); p.Status != lightning.StatusSucceeded {
+			t.Fatalf("paying up to 21M BTC: %s (%s)", p.Status, p.FailureReason)
+		}
+		if got := balance(t, alice); got != bolt11.MaxAmountMsat {
+			t.Fatalf("payee balance %d, want 21M BTC", got)
+		}
+	})
+}

@@ -76,10 +76,22 @@ func (n *Node) accept(ctx context.Context, tx *store.Tx, paymentHash lightning.H
 		// an invoice's amount is at most MaxAmountMsat.
 		return lightning.Hash{}, refuse(fmt.Sprintf("amount %d msat is not %d msat to twice that", amountMsat, amount)), nil
 	}
+	// The credit never takes the balance past 21M BTC: each payment is
+	// within it, but together they would end in a balance no int64 holds
+	// (SQLite made it a float the node could no longer read; PostgreSQL
+	// refused every settlement, leaving the payer in flight for good). A
+	// node that cannot hold more refuses, as a channel without the
+	// capacity would: the payer fails the payment and takes its money back.
 	var index int64
-	if err := tx.QueryRowContext(ctx, `UPDATE ln_embedded_nodes
+	err = tx.QueryRowContext(ctx, `UPDATE ln_embedded_nodes
 		SET settle_index = settle_index + 1, balance_msat = balance_msat + $2
-		WHERE pubkey = $1 RETURNING settle_index`, n.pubkey, amountMsat).Scan(&index); err != nil {
+		WHERE pubkey = $1 AND balance_msat <= $3 RETURNING settle_index`,
+		n.pubkey, amountMsat, bolt11.MaxAmountMsat-amountMsat).Scan(&index)
+	if errors.Is(err, sql.ErrNoRows) {
+		return lightning.Hash{}, &refusal{reason: lightning.FailureNoRoute,
+			message: "payee cannot receive that much: its balance would exceed 21M BTC"}, nil
+	}
+	if err != nil {
 		return lightning.Hash{}, nil, fmt.Errorf("allocate settle index: %w", err)
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE ln_embedded_invoices
