@@ -191,7 +191,10 @@ func (z *lndFuzz) serve(w http.ResponseWriter, r *http.Request) {
 	body = bytes.ReplaceAll(body, []byte("@M@"), []byte(r.Header.Get("Grpc-Metadata-macaroon")))
 	w.WriteHeader(a.status)
 	w.Write(body)
-	if a.hold {
+	// A 204 or 304 has no body to hold: it is complete with its headers,
+	// and the client may send its next request on the connection, which a
+	// handler still running would hold up.
+	if a.hold && a.status != http.StatusNoContent && a.status != http.StatusNotModified {
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	}

@@ -73,7 +73,10 @@ func newFuzzServer(f *testing.F) *fuzzServer {
 		body = bytes.ReplaceAll(body, []byte("@M@"), []byte(mac))
 		w.WriteHeader(a.status)
 		w.Write(body)
-		if a.hold {
+		// A 204 or 304 has no body to hold: it is complete with its
+		// headers, and the client may send its next request on the
+		// connection, which a handler still running would hold up.
+		if a.hold && a.status != http.StatusNoContent && a.status != http.StatusNotModified {
 			w.(http.Flusher).Flush()
 			<-r.Context().Done()
 		}
@@ -253,6 +256,9 @@ func FuzzStream(f *testing.F) {
 			if sc.Err() != nil {
 				wantEnd = "decode"
 			}
+		}
+		if hold && code == http.StatusNoContent || hold && code == http.StatusNotModified {
+			hold = false // the server does not hold what has no body
 		}
 		if hold && wantEnd == "eof" {
 			wantEnd = "ctx"
