@@ -45,7 +45,8 @@
 // A failed payment is a result, not an error: Pay returns it with Status
 // FAILED, a nil error, and lnd's PaymentFailureReason mapped onto
 // lightning.FailureReason (NO_ROUTE, TIMEOUT, INSUFFICIENT_BALANCE,
-// INCORRECT_PAYMENT_DETAILS, CANCELED, ERROR). An invoice that cannot be
+// INCORRECT_PAYMENT_DETAILS, CANCELED, ERROR; ERROR too where lnd gives
+// none). An invoice that cannot be
 // paid as given — undecodable or badly signed, for another network,
 // expired, or an amount that contradicts it — is an error
 // (lightning.ErrInvalidInvoice, ErrWrongNetwork, ErrInvoiceExpired,

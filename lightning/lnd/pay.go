@@ -536,7 +536,12 @@ func (n *Node) convertChecked(rec record, w wirePayment) (lightning.Payment, err
 			return rec.Payment, fmt.Errorf("lnd: payment %s reported SUCCEEDED without its preimage", p.PaymentHash)
 		}
 	case lightning.StatusFailed:
-		p.FailureReason = failureReason(w.FailureReason)
+		// A failure always has a reason: lnd's, or ERROR where it gave
+		// none (FAILURE_REASON_NONE, or no field): the caller reports it
+		// (an outgoing payment's webhook failureReason).
+		if p.FailureReason = failureReason(w.FailureReason); p.FailureReason == lightning.FailureNone {
+			p.FailureReason = lightning.FailureError
+		}
 	}
 	if status != lightning.StatusInFlight {
 		var last int64
