@@ -18,6 +18,7 @@ import (
 	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/lightning/bolt11"
 	"github.com/vaspd/vaspd/lightning/embedded"
+	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
 )
 
@@ -290,4 +291,156 @@ func validMethod(m string) bool {
 		}
 	}
 	return true
+}
+
+// FuzzDevnetPeerAnswer: what a devnet peer answers a payment with — any
+// status and body, the body able to name the invoice's preimage (@P@) and
+// hash (@H@), the answer complete or held open. Pay returns within its
+// timeout; the payment is SUCCEEDED only with the preimage of its hash.
+// Whatever the payer records, in one snapshot with its balance: SUCCEEDED
+// with the preimage and its amount and fee debited, FAILED with a reason
+// and its money back, or IN_FLIGHT with its money reserved, to be asked
+// again. The secret never reaches the log.
+func FuzzDevnetPeerAnswer(f *testing.F) {
+	for _, b := range []string{
+		`{"result":"SETTLED","preimage":"@P@"}`,
+		`{"result":"SETTLED","preimage":"@H@"}`,
+		`{"result":"SETTLED","preimage":"@P@00"}`,
+		`{"result":"SETTLED"}`,
+		`{"result":"FAILED","failure_reason":"NO_ROUTE","message":"invoice is not for this node"}`,
+		`{"result":"FAILED","failure_reason":"INSUFFICIENT_BALANCE"}`,
+		`{"result":"FAILED"}`,
+		`{"result":"MAYBE","preimage":"@P@"}`,
+		`{"result":"SETTLED","preimage":"@P@"} trailing`,
+		`{"result":"SETT`,
+		`not json`,
+		``,
+	} {
+		f.Add(uint16(0), false, []byte(b))
+	}
+	f.Add(uint16(0), true, []byte(`{"result":"SETTLED","preimage":"@P@"}`))
+	f.Add(uint16(0), true, []byte(`{"result":"SETT`))
+	f.Add(uint16(303), false, []byte(`{"error":"devnet: try again"}`))
+	f.Add(uint16(201), false, []byte(`{"error":"devnet: bad or missing credentials"}`))
+	f.Add(uint16(200), false, []byte(`{"error":"devnet: malformed request"}`))
+
+	db := storetest.SQLite(f)
+	ctx := context.Background()
+	payee, err := embedded.Open(ctx, db, embedded.Options{KeyName: "fuzz.peer.payee"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { payee.Close() })
+	var (
+		mu      sync.Mutex
+		answer  []byte
+		status  int
+		hold    bool
+		badAuth string
+		payers  int
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		a, s, h := answer, status, hold
+		if got := r.Header.Get("Authorization"); got != "Bearer "+testSecret {
+			badAuth = got
+		}
+		mu.Unlock()
+		w.WriteHeader(s)
+		w.Write(a)
+		if h && s != http.StatusNoContent && s != http.StatusNotModified {
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		}
+	}))
+	f.Cleanup(srv.Close)
+	logs := &syncBuffer{}
+	desc := sha256.Sum256([]byte("fuzz"))
+	const start, amount, fee = 1_000_000_000, 1_000_000, 1 + 1_000_000*1000/1_000_000
+
+	f.Fuzz(func(t *testing.T, st uint16, held bool, body []byte) {
+		inv, err := payee.CreateInvoice(ctx, lightning.InvoiceRequest{AmountMsat: amount, DescriptionHash: desc, Expiry: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		answer = []byte(strings.NewReplacer("@P@", inv.Preimage.String(), "@H@", inv.PaymentHash.String()).Replace(string(body)))
+		status, hold = 200+int(st%400), held
+		payers++
+		name := "fuzz.peer.payer." + strconv.Itoa(payers)
+		mu.Unlock()
+		// A payer of its own for each case: Close ends its attempts, so
+		// none of them moves its money during another case.
+		payer, err := embedded.Open(ctx, db, embedded.Options{KeyName: name, InitialBalanceMsat: start, DevnetSecret: testSecret,
+			DevnetPeers: []string{payee.PubKey() + "@" + srv.URL}, DevnetTimeout: 300 * time.Millisecond,
+			FeeBaseMsat: 1, FeePPM: 1000, RetryInterval: time.Hour,
+			Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		began := time.Now()
+		p, err := payer.Pay(ctx, lightning.PayRequest{Invoice: inv.PaymentRequest, MaxFeeMsat: 1_000_000, Timeout: 50 * time.Millisecond})
+		if d := time.Since(began); d > 3*time.Second {
+			t.Fatalf("Pay took %s (timeout 50 ms)", d)
+		}
+		payer.Close()
+		if err != nil {
+			t.Fatalf("Pay: %v", err)
+		}
+		if p.PaymentHash != inv.PaymentHash {
+			t.Fatalf("paid %s, asked %s", p.PaymentHash, inv.PaymentHash)
+		}
+		if p.Status == lightning.StatusSucceeded && sha256.Sum256(p.Preimage[:]) != inv.PaymentHash {
+			t.Fatalf("SUCCEEDED with preimage %s, not the preimage of %s", p.Preimage, inv.PaymentHash)
+		}
+
+		// The payer's record and balance, in one snapshot.
+		var (
+			recStatus, reason, preimage string
+			bal                         int64
+		)
+		if err := db.InTx(ctx, func(tx *store.Tx) error {
+			if err := tx.QueryRowContext(ctx, `SELECT status, failure_reason, preimage FROM ln_embedded_payments
+				WHERE node_pubkey = $1 AND payment_hash = $2`, payer.PubKey(), inv.PaymentHash.String()).Scan(&recStatus, &reason, &preimage); err != nil {
+				return err
+			}
+			return tx.QueryRowContext(ctx, `SELECT balance_msat FROM ln_embedded_nodes WHERE pubkey = $1`, payer.PubKey()).Scan(&bal)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if p.Status != lightning.StatusInFlight && string(p.Status) != recStatus {
+			t.Fatalf("Pay answered %s; recorded %s", p.Status, recStatus)
+		}
+		switch lightning.PaymentStatus(recStatus) {
+		case lightning.StatusSucceeded:
+			pre, err := lightning.ParseHash(preimage)
+			if err != nil || sha256.Sum256(pre[:]) != inv.PaymentHash {
+				t.Fatalf("recorded SUCCEEDED with preimage %q", preimage)
+			}
+			fallthrough
+		case lightning.StatusInFlight:
+			if bal != start-amount-fee {
+				t.Fatalf("recorded %s, balance %d (from %d): want %d msat and fee %d debited", recStatus, bal, start, amount, fee)
+			}
+		case lightning.StatusFailed:
+			switch lightning.FailureReason(reason) {
+			case lightning.FailureIncorrectDetails, lightning.FailureNoRoute, lightning.FailureError:
+			default:
+				t.Fatalf("recorded FAILED with reason %q", reason)
+			}
+			if bal != start {
+				t.Fatalf("recorded FAILED, balance %d (from %d): the money is not back", bal, start)
+			}
+		default:
+			t.Fatalf("recorded status %q", recStatus)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if badAuth != "" {
+			t.Fatalf("the payer called its peer with Authorization %q", badAuth)
+		}
+		if strings.Contains(logs.String(), testSecret) {
+			t.Fatalf("the log quotes the devnet secret: %.300q", logs.String())
+		}
+	})
 }
