@@ -123,6 +123,12 @@ func postgresDB(t *testing.T) string {
 // twoVASPs starts two vaspd instances that can pay each other.
 func twoVASPs(t *testing.T, db dbKind, tune func(*daemon.Config)) (a, b *vaspProc) {
 	t.Helper()
+	return twoVASPsTuned(t, db, tune, tune)
+}
+
+// twoVASPsTuned is twoVASPs with a tune of each instance's own.
+func twoVASPsTuned(t *testing.T, db dbKind, tuneA, tuneB func(*daemon.Config)) (a, b *vaspProc) {
+	t.Helper()
 	la, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -135,9 +141,11 @@ func twoVASPs(t *testing.T, db dbKind, tune func(*daemon.Config)) (a, b *vaspPro
 	b = &vaspProc{t: t, name: "vasp2", ln: lb}
 	a.cfg = config(t, la, lb, db(t))
 	b.cfg = config(t, lb, la, db(t))
-	if tune != nil {
-		tune(&a.cfg)
-		tune(&b.cfg)
+	if tuneA != nil {
+		tuneA(&a.cfg)
+	}
+	if tuneB != nil {
+		tuneB(&b.cfg)
 	}
 	a.start()
 	b.start()
