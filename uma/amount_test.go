@@ -174,3 +174,23 @@ func TestCurrencyDecimalsOutOfRange(t *testing.T) {
 		}
 	}
 }
+
+// A currency whose multiplier or decimals is not a number vaspd can hold
+// (1e400, a word, an object) is an invalid currency too: the answer's
+// other currencies stay payable.
+func TestCurrencyUnreadableNumbers(t *testing.T) {
+	r, err := ParseLnurlpResponse([]byte(`{"callback":"https://vasp2.com/cb","minSendable":1,"maxSendable":2,"currencies":[
+		{"code":"USD","multiplier":34150,"decimals":2,"convertible":{"min":1,"max":10}},
+		{"code":"A","multiplier":1e400,"decimals":2},{"code":"B","multiplier":"x","decimals":2},
+		{"code":"C","multiplier":{},"decimals":2},{"code":"D","multiplier":1,"decimals":"two"},
+		{"code":"E","multiplier":1,"decimals":[2]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Currencies) != 6 || r.Currencies[0].Validate() != nil {
+		t.Fatalf("currencies %+v", r.Currencies)
+	}
+	for _, c := range r.Currencies[1:] {
+		wantCode(t, c.Validate(), CodeInvalidCurrency)
+	}
+}

@@ -79,11 +79,11 @@ func (c Currency) MarshalJSON() ([]byte, error) { return marshalNoEscape(c.wire(
 // rounded up and max down, so the range never widens).
 func (c *Currency) UnmarshalJSON(b []byte) error {
 	var w struct {
-		Code        optString `json:"code"`
-		Name        optString `json:"name"`
-		Symbol      optString `json:"symbol"`
-		Multiplier  flexFloat `json:"multiplier"`
-		Decimals    flexInt64 `json:"decimals"`
+		Code        optString       `json:"code"`
+		Name        optString       `json:"name"`
+		Symbol      optString       `json:"symbol"`
+		Multiplier  json.RawMessage `json:"multiplier"`
+		Decimals    json.RawMessage `json:"decimals"`
 		Convertible *struct {
 			Min flexInt64 `json:"min"`
 			Max flexInt64 `json:"max"`
@@ -94,13 +94,23 @@ func (c *Currency) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	// Decimals outside 0..MaxDecimals make the currency invalid
-	// (Validate), not the answer offering it: a sender drops that currency
-	// and pays in the others. They are read within -1..1001, so that no
-	// int conversion can wrap them into range and nothing formatting an
-	// amount with them (FormatAmount) pads by more.
-	decimals := int(min(max(w.Decimals, -1), 1001))
-	*c = Currency{Code: string(w.Code), Name: string(w.Name), Symbol: string(w.Symbol), Multiplier: float64(w.Multiplier), Decimals: decimals}
+	// Decimals outside 0..MaxDecimals, and a multiplier that is not a
+	// positive finite number, make the currency invalid (Validate), not
+	// the answer offering it: a sender drops that currency and pays in the
+	// others. A value that does not parse as a number (1e400, "x") is
+	// read as an invalid one. Decimals are read within -1..1001, so that
+	// no int conversion can wrap them into range and nothing formatting
+	// an amount with them (FormatAmount) pads by more.
+	var mult flexFloat
+	if len(w.Multiplier) > 0 && json.Unmarshal(w.Multiplier, &mult) != nil {
+		mult = 0
+	}
+	var dec flexInt64
+	if len(w.Decimals) > 0 && json.Unmarshal(w.Decimals, &dec) != nil {
+		dec = -1
+	}
+	decimals := int(min(max(dec, -1), 1001))
+	*c = Currency{Code: string(w.Code), Name: string(w.Name), Symbol: string(w.Symbol), Multiplier: float64(mult), Decimals: decimals}
 	switch {
 	case w.Convertible != nil:
 		c.Convertible = Convertible{Min: int64(w.Convertible.Min), Max: int64(w.Convertible.Max)}
