@@ -179,28 +179,29 @@ type ListFilter struct {
 // List returns up to f.Limit+1 live tokens (the extra one tells the caller
 // there is another page).
 func (t *Tokens) List(ctx context.Context, f ListFilter) ([]Token, error) {
-	q := `SELECT id, name, permissions, created_at, updated_at FROM api_tokens WHERE deleted_at IS NULL`
-	args := []any{}
+	var w store.Where
+	w.Raw("deleted_at IS NULL")
 	if f.Name != "" {
-		args = append(args, f.Name)
-		q += fmt.Sprintf(" AND name = $%d", len(args))
+		w.Add("name = ?", f.Name)
 	}
-	for _, b := range []struct {
-		cond string
-		at   time.Time
-	}{{"created_at >=", f.CreatedAfter}, {"created_at <=", f.CreatedBefore}, {"updated_at >=", f.UpdatedAfter}, {"updated_at <=", f.UpdatedBefore}} {
-		if !b.at.IsZero() {
-			args = append(args, store.Micros(b.at))
-			q += fmt.Sprintf(" AND %s $%d", b.cond, len(args))
-		}
+	if !f.CreatedAfter.IsZero() {
+		w.Add("created_at >= ?", store.Micros(f.CreatedAfter))
+	}
+	if !f.CreatedBefore.IsZero() {
+		w.Add("created_at <= ?", store.Micros(f.CreatedBefore))
+	}
+	if !f.UpdatedAfter.IsZero() {
+		w.Add("updated_at >= ?", store.Micros(f.UpdatedAfter))
+	}
+	if !f.UpdatedBefore.IsZero() {
+		w.Add("updated_at <= ?", store.Micros(f.UpdatedBefore))
 	}
 	if f.After != "" {
-		args = append(args, f.After)
-		q += fmt.Sprintf(" AND id < $%d", len(args))
+		w.Add("id < ?", f.After)
 	}
-	args = append(args, f.Limit+1)
-	q += fmt.Sprintf(" ORDER BY id DESC LIMIT $%d", len(args))
-	return t.scan(ctx, q, args...)
+	q := fmt.Sprintf(`SELECT id, name, permissions, created_at, updated_at FROM api_tokens WHERE %s ORDER BY id DESC LIMIT $%d`,
+		w.String(), w.Next())
+	return t.scan(ctx, q, append(w.Args(), f.Limit+1)...)
 }
 
 // Delete revokes a token; it stops authenticating at once.
