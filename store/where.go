@@ -20,7 +20,7 @@ func Placeholders(from, n int) string {
 
 // Where builds the WHERE clause of a filtered list query, so that every
 // list endpoint numbers its placeholders the same way. Each condition is
-// written with one "?" for its value; String numbers them $1, $2, … in
+// written with "?" for its value; String numbers them $1, $2, … in
 // order (the SQLite driver rewrites those to its own form). The zero value
 // is an empty filter.
 type Where struct {
@@ -28,10 +28,12 @@ type Where struct {
 	args  []any
 }
 
-// Add appends cond (with one "?") and its value.
+// Add appends cond and its value. Every "?" in cond stands for v (one
+// placeholder, so a condition may compare v with several columns: "a = ?
+// OR b = ?" lets each side use its own index where "? IN (a, b)" cannot).
 func (w *Where) Add(cond string, v any) {
 	w.args = append(w.args, v)
-	w.conds = append(w.conds, strings.Replace(cond, "?", "$"+strconv.Itoa(len(w.args)), 1))
+	w.conds = append(w.conds, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(w.args))))
 }
 
 // Raw appends a condition without a value.

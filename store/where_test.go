@@ -13,10 +13,11 @@ func TestWhere(t *testing.T) {
 	w.Add("status = ?", "PENDING")
 	w.Raw("deleted_at IS NULL")
 	w.Add("created_at >= ?", int64(5))
-	if got, want := w.String(), "status = $1 AND deleted_at IS NULL AND created_at >= $2"; got != want {
+	w.Add("(a = ? OR b = ?)", "x")
+	if got, want := w.String(), "status = $1 AND deleted_at IS NULL AND created_at >= $2 AND (a = $3 OR b = $3)"; got != want {
 		t.Fatalf("String() = %q, want %q", got, want)
 	}
-	if !reflect.DeepEqual(w.Args(), []any{"PENDING", int64(5)}) || w.Next() != 3 {
+	if !reflect.DeepEqual(w.Args(), []any{"PENDING", int64(5), "x"}) || w.Next() != 4 {
 		t.Fatalf("Args() = %v, Next() = %d", w.Args(), w.Next())
 	}
 }

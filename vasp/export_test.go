@@ -19,6 +19,11 @@ const RegisterEvery = registerEvery
 // CallbackRound claims the callbacks due and sends them.
 func (s *Service) CallbackRound(ctx context.Context) (int, error) { return s.callbackRound(ctx) }
 
+// ListTransactionsQuery is ListTransactions' SQL and arguments.
+func ListTransactionsQuery(f TransactionFilter, cursor string, limit int) (string, []any) {
+	return listTransactionsQuery(f, cursor, limit)
+}
+
 // InsertTransaction records t as is.
 func (s *Service) InsertTransaction(ctx context.Context, t Transaction) error {
 	return insertTransaction(ctx, s.db, t, "")
