@@ -376,6 +376,11 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 	if conv.Amount < 0 || conv.Fee < 0 {
 		return Quote{}, "", quoteStep.failed("the receiver's conversion has a negative amount (%d) or fee (%d)", conv.Amount, conv.Fee)
 	}
+	// The fee is part of the invoice (UMAD-05/06): one larger than the
+	// whole invoice is no conversion our platform could be shown.
+	if conv.Fee > inv.AmountMsat {
+		return Quote{}, "", quoteStep.failed("the receiver's fee of %d msats is more than its invoice of %d msats", conv.Fee, inv.AmountMsat)
+	}
 	if in.LockedSide == LockedSending {
 		if inv.AmountMsat != sendConv.Msats {
 			return Quote{}, "", quoteStep.failed("the receiver's invoice is for %d msats, not the %d asked", inv.AmountMsat, sendConv.Msats)

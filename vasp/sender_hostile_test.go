@@ -365,7 +365,8 @@ func TestLookupCurrencies(t *testing.T) {
 }
 
 // The receiver's conversion is shown to the platform and recorded with the
-// payment: negative amounts or fees are refused.
+// payment: negative amounts or fees are refused, and so is a fee larger
+// than the whole invoice it is part of.
 func TestQuoteNegativeConversion(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		h := newHostile(t, db)
@@ -378,6 +379,8 @@ func TestQuoteNegativeConversion(t *testing.T) {
 			{"sending-locked, negative amount", vasp.LockedSending, func(c *uma.Converted) { c.Amount = -1 }},
 			{"sending-locked, negative fee", vasp.LockedSending, func(c *uma.Converted) { c.Fee = -5000 }},
 			{"receiving-locked, negative fee", vasp.LockedReceiving, func(c *uma.Converted) { c.Fee = -5000 }},
+			{"sending-locked, fee above the invoice", vasp.LockedSending, func(c *uma.Converted) { c.Fee = 2_000_000 }},
+			{"receiving-locked, fee above the invoice", vasp.LockedReceiving, func(c *uma.Converted) { c.Fee = 2_000_000 }},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				h.payreq = h.reply(func(_ *uma.PayRequest, r *uma.PayReqResponse) { tc.edit(r.Converted) })
