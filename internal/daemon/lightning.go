@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -28,11 +29,14 @@ const MinLNDTimeout = time.Second
 type LightningConfig struct {
 	Backend string // "embedded" (default) or "lnd"
 
+	// Network is the Lightning network vaspd runs on, with either
+	// backend: the embedded node's, or the one lnd must be on.
+	Network string
+
 	// Embedded node. InitialBalanceMsat 0 is the default (1 BTC) in a
 	// Config built in Go, as in embedded.Options; StartEmpty creates the
 	// node with none. From the settings (Declare), whose default is 1 BTC,
 	// a 0 can only be the user's own: Resolve takes it as StartEmpty.
-	Network            string
 	InitialBalanceMsat int64
 	StartEmpty         bool
 	FeeBaseMsat        int64
@@ -54,7 +58,7 @@ type LightningConfig struct {
 
 func (c *LightningConfig) declare(s *config.Set) {
 	s.String(&c.Backend, "lightning", "embedded", "Lightning backend: embedded (a test-network node kept in the database) or lnd")
-	s.String(&c.Network, "lightning-network", "regtest", "embedded node's network: regtest, testnet, signet or simnet (mainnet is refused)")
+	s.String(&c.Network, "lightning-network", "regtest", "Lightning network vaspd runs on: regtest, testnet, signet or simnet; mainnet with lightning=lnd only (the embedded node refuses it). lnd must be on it: vaspd refuses to start on a node on another network")
 	c.declared = true
 	s.Int64(&c.InitialBalanceMsat, "lightning-initial-balance-msat", embedded.DefaultInitialBalanceMsat, "embedded node's opening balance in msats, credited once when the node is created (0: the node starts empty)")
 	s.Int64(&c.FeeBaseMsat, "lightning-fee-base-msat", 0, "embedded node's routing fee per payment to another node, in msats")
@@ -147,6 +151,14 @@ func (c *LightningConfig) resolve() error {
 			return fmt.Errorf("setting devnet-secret: required when devnet-peers is set")
 		}
 	case "lnd":
+		// lnd's network must be this one (lnd.Options.Network), named
+		// by its invoices' prefix as bolt11 names it: testnet is
+		// either testnet (their invoices are alike).
+		switch c.Network {
+		case bolt11.Regtest, bolt11.Testnet, bolt11.Signet, bolt11.Simnet, bolt11.Mainnet:
+		default:
+			return fmt.Errorf("setting lightning-network: want mainnet, testnet, signet, regtest or simnet (lnd must be on it), got %q", c.Network)
+		}
 		if _, err := config.ParseURL("lnd-rest-url", c.LNDRESTURL, "https"); err != nil {
 			return err
 		}
@@ -209,6 +221,7 @@ func openLightning(ctx context.Context, db *store.DB, c LightningConfig, base *s
 			RESTURL:        c.LNDRESTURL,
 			TLSCertPath:    c.LNDTLSCert,
 			MacaroonPath:   c.LNDMacaroon,
+			Network:        c.Network,
 			DB:             db,
 			MaxFeeMsat:     c.LNDMaxFeeMsat,
 			RequestTimeout: c.LNDTimeout,
@@ -220,10 +233,15 @@ func openLightning(ctx context.Context, db *store.DB, c LightningConfig, base *s
 		ictx, cancel := context.WithTimeout(ctx, c.LNDTimeout)
 		defer cancel()
 		info, err := n.Info(ictx)
+		if errors.Is(err, lnd.ErrOtherNetwork) {
+			// A test vaspd on a node with real money, or the other way
+			// round: vaspd does not start.
+			return nil, nil, fmt.Errorf("setting lightning-network: %w (set lightning-network to lnd's network, or point lnd-rest-url at a node on %s)", err, c.Network)
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("setting lnd-rest-url: cannot reach lnd: %w", err)
 		}
-		log.Info("lightning: lnd", "pubkey", info.PubKey, "network", info.Network)
+		log.Info("lightning: lnd", "pubkey", info.PubKey, "network", info.Network, "alias", info.Alias)
 		return n, nil, nil
 	}
 	n, err := embedded.Open(ctx, db, embedded.Options{

@@ -12,6 +12,10 @@
 //	lncli bakemacaroon --save_to=vaspd.macaroon \
 //	    info:read invoices:read invoices:write offchain:read offchain:write
 //
+// The node must be on Options.Network (vaspd's lightning-network): Info
+// refuses one on another network (ErrOtherNetwork), and with it every call
+// that creates, pays or records anything.
+//
 // Unary calls are bounded by Options.RequestTimeout, connecting by
 // Options.DialTimeout; streams by their context. Transport failures and
 // lnd's "unavailable" answers wrap lightning.ErrUnavailable; a refused

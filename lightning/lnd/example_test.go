@@ -20,6 +20,7 @@ func Example() {
 		RESTURL:      "https://127.0.0.1:8080",
 		TLSCertPath:  "/home/lnd/.lnd/tls.cert",
 		MacaroonPath: "/etc/vaspd/lnd.macaroon", // lncli bakemacaroon info:read invoices:read invoices:write offchain:read offchain:write
+		Network:      "mainnet",                 // lnd must be on it: a node on another network is refused
 		DB:           db,
 		MaxFeeMsat:   50_000,
 	})

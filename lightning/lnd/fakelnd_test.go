@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -78,6 +79,9 @@ type fakeLND struct {
 	invoiceExtra map[string]any
 	paymentExtra map[string]any
 	channels     []any
+	// info is merged into GetInfo's answer: another network, chain or
+	// alias.
+	info map[string]any
 }
 
 func newFakeLND(t *testing.T) *fakeLND {
@@ -97,7 +101,7 @@ func (f *fakeLND) options(db *store.DB) lnd.Options {
 	return lnd.Options{
 		RESTURL:    f.srv.URL,
 		TLSCertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw}),
-		Macaroon:   f.macaroon, DB: db,
+		Macaroon:   f.macaroon, DB: db, Network: "regtest",
 		RequestTimeout: 5 * time.Second, PollInterval: 50 * time.Millisecond, ReconnectMax: 50 * time.Millisecond,
 	}
 }
@@ -226,8 +230,12 @@ func (f *fakeLND) serve(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	switch {
 	case r.Method == http.MethodGet && p == "/v1/getinfo":
-		writeJSON(w, 200, map[string]any{"identity_pubkey": f.pubkey, "alias": "fake",
-			"chains": []any{map[string]any{"chain": "bitcoin", "network": "regtest"}}, "synced_to_chain": true})
+		info := map[string]any{"identity_pubkey": f.pubkey, "alias": "fake",
+			"chains": []any{map[string]any{"chain": "bitcoin", "network": "regtest"}}, "synced_to_chain": true}
+		f.mu.Lock()
+		maps.Copy(info, f.info)
+		f.mu.Unlock()
+		writeJSON(w, 200, info)
 	case r.Method == http.MethodPost && p == "/v1/invoices":
 		var req map[string]any
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/lightning/lnd"
@@ -611,10 +612,23 @@ func FuzzTrack(f *testing.F) {
 	})
 }
 
-// FuzzInfo: Info with any GetInfo answer. The node's key it reports is a
-// compressed public key in hex, and is what lnd said.
+// FuzzInfo: Info with any GetInfo answer, for a vaspd configured for
+// regtest. The node's key it reports is a compressed public key in hex,
+// and is what lnd said; its network is regtest, from an answer naming one
+// chain, bitcoin, on regtest; its alias is lnd's, at most 32 bytes of
+// UTF-8.
 func FuzzInfo(f *testing.F) {
-	f.Add(uint16(0), []byte(`{"identity_pubkey":"02`+strings.Repeat("ab", 32)+`","alias":"fuzz","chains":[{"chain":"bitcoin","network":"regtest"}]}`))
+	info := func(chains, alias string) []byte {
+		return []byte(`{"identity_pubkey":"02` + strings.Repeat("ab", 32) + `","alias":"` + alias + `","chains":` + chains + `}`)
+	}
+	f.Add(uint16(0), info(`[{"chain":"bitcoin","network":"regtest"}]`, "fuzz"))
+	f.Add(uint16(0), info(`[{"chain":"bitcoin","network":"mainnet"}]`, "fuzz"))
+	f.Add(uint16(0), info(`[{"chain":"bitcoin","network":"testnet4"}]`, "fuzz"))
+	f.Add(uint16(0), info(`[{"chain":"bitcoin","network":"regtest"},{"chain":"bitcoin","network":"mainnet"}]`, "fuzz"))
+	f.Add(uint16(0), info(`[{"chain":"litecoin","network":"regtest"}]`, "fuzz"))
+	f.Add(uint16(0), info(`null`, "fuzz"))
+	f.Add(uint16(0), info(`[{"chain":"bitcoin","network":"regtest"}]`, strings.Repeat("é", 17)))
+	f.Add(uint16(0), info(`[{"chain":"bitcoin","network":"regtest"}]`, `\ud800`))
 	f.Add(uint16(0), []byte(`{"identity_pubkey":"02`+strings.Repeat("ab", 31)+`","chains":[]}`))
 	f.Add(uint16(0), []byte(`{"identity_pubkey":"`+strings.Repeat("\n", 600)+`"}`))
 	f.Add(uint16(313), []byte(`{"code":14,"message":"waiting to start, RPC services not available"}`))
@@ -623,7 +637,7 @@ func FuzzInfo(f *testing.F) {
 		c := newFuzzCase()
 		z.start(c, map[string]fuzzAnswer{"getinfo": {status: fuzzStatus(status), body: body}})
 		o := lnd.Options{RESTURL: z.srv.URL, TLSCertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: z.srv.Certificate().Raw}),
-			Macaroon: z.macaroon, DB: z.db, RequestTimeout: time.Second}
+			Macaroon: z.macaroon, DB: z.db, Network: "regtest", RequestTimeout: time.Second}
 		n, err := lnd.New(o)
 		if err != nil {
 			t.Fatal(err)
@@ -635,12 +649,23 @@ func FuzzInfo(f *testing.F) {
 		}
 		var r struct {
 			IdentityPubkey string `json:"identity_pubkey"`
+			Alias          string `json:"alias"`
+			Chains         []struct {
+				Chain   string `json:"chain"`
+				Network string `json:"network"`
+			} `json:"chains"`
 		}
 		if json.Unmarshal(z.sent(c, body), &r) != nil || r.IdentityPubkey != info.PubKey {
 			t.Fatalf("pubkey %q from answer %q", info.PubKey, z.sent(c, body))
 		}
 		if b, err := hex.DecodeString(info.PubKey); err != nil || len(b) != 33 || (b[0] != 2 && b[0] != 3) {
 			t.Fatalf("pubkey %q is no compressed public key in hex", info.PubKey)
+		}
+		if info.Network != "regtest" || len(r.Chains) != 1 || r.Chains[0].Chain != "bitcoin" || r.Chains[0].Network != "regtest" {
+			t.Fatalf("network %q from chains %+v; want regtest, from one bitcoin chain on regtest", info.Network, r.Chains)
+		}
+		if info.Alias != r.Alias || len(info.Alias) > 32 || !utf8.ValidString(info.Alias) {
+			t.Fatalf("alias %q from lnd's %q: want lnd's, at most 32 bytes of UTF-8", info.Alias, r.Alias)
 		}
 	})
 }

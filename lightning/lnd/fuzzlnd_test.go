@@ -98,7 +98,7 @@ func newLNDFuzz(f *testing.F, mod func(*lnd.Options)) *lndFuzz {
 	o := lnd.Options{
 		RESTURL:    z.srv.URL,
 		TLSCertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: z.srv.Certificate().Raw}),
-		Macaroon:   append([]byte(nil), z.macaroon...), DB: z.db,
+		Macaroon:   append([]byte(nil), z.macaroon...), DB: z.db, Network: "regtest",
 		RequestTimeout: 300 * time.Millisecond, PayTimeout: 300 * time.Millisecond, PollInterval: time.Hour, ReconnectMax: 20 * time.Millisecond,
 		Logger: slog.New(slog.NewJSONHandler(z.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}

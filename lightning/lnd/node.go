@@ -12,9 +12,11 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/lightning/bolt11"
 	"github.com/vaspd/vaspd/lightning/lnd/internal/rest"
 	"github.com/vaspd/vaspd/store"
 )
@@ -35,6 +37,9 @@ type Node struct {
 }
 
 var _ lightning.Node = (*Node)(nil)
+
+// ErrOtherNetwork: lnd is on another network than Options.Network.
+var ErrOtherNetwork = errors.New("lnd: the node is on another network than configured")
 
 // New checks opts and prepares the client. It does not contact lnd, so
 // vaspd can start while its node is still starting; the first call that
@@ -63,7 +68,9 @@ func New(opts Options) (*Node, error) {
 }
 
 // Info returns the node's identity from GetInfo (cached after the first
-// success: a node's key and network do not change).
+// success: a node's key and network do not change). A node on another
+// network than Options.Network is refused (ErrOtherNetwork), and so is
+// every call that needs Info: nothing is created, paid or recorded on it.
 func (n *Node) Info(ctx context.Context) (_ lightning.NodeInfo, err error) {
 	defer n.safe(&err)
 	n.mu.Lock()
@@ -88,14 +95,51 @@ func (n *Node) Info(ctx context.Context) (_ lightning.NodeInfo, err error) {
 	if k, err := hex.DecodeString(r.IdentityPubkey); err != nil || len(k) != 33 || (k[0] != 2 && k[0] != 3) {
 		return lightning.NodeInfo{}, fmt.Errorf("lnd getinfo: bad identity_pubkey %.70q", r.IdentityPubkey)
 	}
-	info = lightning.NodeInfo{PubKey: r.IdentityPubkey, Alias: r.Alias}
-	if len(r.Chains) > 0 {
-		info.Network = r.Chains[0].Network
+	// lnd's alias is at most 32 bytes of UTF-8 (lnwire.NewNodeAlias):
+	// anything else is not lnd's answer.
+	if len(r.Alias) > maxAlias || !utf8.ValidString(r.Alias) {
+		return lightning.NodeInfo{}, fmt.Errorf("lnd getinfo: alias %.40q is not lnd's (at most %d bytes of UTF-8)", r.Alias, maxAlias)
 	}
+	// lnd runs on one chain, bitcoin, and names its network as its
+	// config does; vaspd names it by its invoices' prefix (networkOf).
+	if len(r.Chains) != 1 || r.Chains[0].Chain != "bitcoin" {
+		return lightning.NodeInfo{}, fmt.Errorf("lnd getinfo: want one chain, bitcoin; got %d chains", len(r.Chains))
+	}
+	network, ok := networkOf(r.Chains[0].Network)
+	if !ok {
+		return lightning.NodeInfo{}, fmt.Errorf("lnd getinfo: unknown network %.40q", r.Chains[0].Network)
+	}
+	if network != n.opts.Network {
+		return lightning.NodeInfo{}, fmt.Errorf("%w: lnd is on %s, vaspd is configured for %s", ErrOtherNetwork, network, n.opts.Network)
+	}
+	info = lightning.NodeInfo{PubKey: r.IdentityPubkey, Network: network, Alias: r.Alias}
 	n.mu.Lock()
 	n.info = info
 	n.mu.Unlock()
 	return info, nil
+}
+
+// maxAlias is the longest alias lnd gives a node, in bytes.
+const maxAlias = 32
+
+// networkOf maps the network lnd's GetInfo reports (lncfg.NormalizeNetwork
+// of its chain parameters' name) onto vaspd's name for it: the network of
+// its invoices (lightning/bolt11). Both testnets are testnet: their
+// invoices share the prefix lntb and cannot be told apart.
+func networkOf(lndNetwork string) (string, bool) {
+	switch lndNetwork {
+	case "mainnet":
+		return bolt11.Mainnet, true
+	case "testnet", "testnet3", "testnet4":
+		return bolt11.Testnet, true
+	case "signet":
+		return bolt11.Signet, true
+	case "regtest":
+		return bolt11.Regtest, true
+	case "simnet":
+		return bolt11.Simnet, true
+	}
+	return "", false
 }
 
 // CreateInvoice adds an invoice (AddInvoice) and returns it as lnd stored
@@ -112,6 +156,10 @@ func (n *Node) CreateInvoice(ctx context.Context, req lightning.InvoiceRequest) 
 	}
 	if req.DescriptionHash.IsZero() {
 		return lightning.Invoice{}, errors.New("lnd: invoice needs a description hash")
+	}
+	// Nothing is issued by a node on another network (ErrOtherNetwork).
+	if _, err := n.Info(ctx); err != nil {
+		return lightning.Invoice{}, err
 	}
 	body := map[string]any{
 		"value_msat":       strconv.FormatInt(req.AmountMsat, 10),

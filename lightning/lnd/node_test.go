@@ -32,6 +32,9 @@ func TestNewValidates(t *testing.T) {
 			o.RequestTimeout, o.UnknownPaymentGrace = time.Minute, time.Minute+lnd.UnknownPaymentMargin-1
 		},
 		"request timeout that overflows": func(o *lnd.Options) { o.RequestTimeout = 1<<63 - 1 },
+		"no network":                     func(o *lnd.Options) { o.Network = "" },
+		"unknown network":                func(o *lnd.Options) { o.Network = "bitcoin" },
+		"testnet4 by lnd's name":         func(o *lnd.Options) { o.Network = "testnet4" },
 	} {
 		o := f.options(db)
 		mod(&o)

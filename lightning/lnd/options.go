@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/lightning/bolt11"
 	"github.com/vaspd/vaspd/store"
 )
 
@@ -34,6 +35,11 @@ type Options struct {
 	// Grpc-Metadata-macaroon header and never logged.
 	MacaroonPath string
 	Macaroon     []byte
+
+	// Network is the network vaspd expects the node on, as vaspd names
+	// networks (by their invoices' prefix, lightning/bolt11): "mainnet",
+	// "testnet", "signet", "regtest" or "simnet". Required.
+	Network string
 
 	// DB holds the outgoing payment records (migration 0150): each payment
 	// is written as IN_FLIGHT before it is sent, so a restart finds it.
@@ -89,6 +95,9 @@ func (o *Options) withDefaults() error {
 	}
 	if o.DB == nil {
 		return errors.New("lnd: DB is required (outgoing payments are persisted before they are sent)")
+	}
+	if _, err := bolt11.Params(o.Network); err != nil {
+		return fmt.Errorf("lnd: Network %.40q: want mainnet, testnet, signet, regtest or simnet (the node is refused on any other)", o.Network)
 	}
 	if len(o.TLSCertPEM) == 0 {
 		if o.TLSCertPath == "" {

@@ -51,7 +51,7 @@ func newRTNode(t *testing.T, l *regtest.LND) *rtNode {
 func (r *rtNode) backend(t *testing.T, mod ...func(*lnd.Options)) *lnd.Node {
 	t.Helper()
 	o := lnd.Options{
-		RESTURL: r.lnd.RESTURL(), TLSCertPath: r.lnd.TLSCert, MacaroonPath: r.macaroon, DB: r.db,
+		RESTURL: r.lnd.RESTURL(), TLSCertPath: r.lnd.TLSCert, MacaroonPath: r.macaroon, DB: r.db, Network: "regtest",
 		PollInterval: 500 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
 	}
 	for _, m := range mod {
@@ -121,6 +121,13 @@ func TestRegtest(t *testing.T) {
 		}
 		if info.PubKey != net.Alice.PubKey || info.Network != "regtest" {
 			t.Fatalf("info = %+v, want pubkey %s on regtest", info, net.Alice.PubKey)
+		}
+		// A vaspd configured for another network refuses the node.
+		for _, network := range []string{"mainnet", "testnet"} {
+			other := alice.backend(t, func(o *lnd.Options) { o.Network = network })
+			if info, err := other.Info(ctx); !errors.Is(err, lnd.ErrOtherNetwork) {
+				t.Fatalf("a regtest lnd for a %s vaspd: %+v, %v; want ErrOtherNetwork", network, info, err)
+			}
 		}
 	})
 
