@@ -1,7 +1,8 @@
 // Package lnd is the production Lightning backend: a lightning.Node over
 // lnd's REST API, on net/http and encoding/json only. It imports nothing
-// from lnd — lnrpc would force a protobuf replace and an old grpc on the
-// whole module (docs/lightning-lnd.md).
+// of lnd's RPC — lnrpc would force a protobuf replace and an old grpc on
+// the whole module (docs/lightning-lnd.md); the invoices lnd issues are
+// decoded with lightning/bolt11, over lnd's zpay32.
 //
 // # Connection
 //
@@ -23,7 +24,10 @@
 //
 // # Incoming payments
 //
-// CreateInvoice is AddInvoice (description hash, expiry, amount in msat).
+// CreateInvoice is AddInvoice (description hash, expiry, amount in msat),
+// then LookupInvoice; the payment request lnd issued, what the payer pays,
+// is decoded and must be this node's, on its network, for the invoice's
+// payment hash, amount, description hash and expiry as asked (checkIssued).
 // SubscribeSettled follows SubscribeInvoices from a settle index the caller
 // persisted: when the stream breaks it reconnects with capped back-off and
 // resumes from the last invoice it delivered, so nothing is skipped or

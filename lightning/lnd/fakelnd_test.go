@@ -19,7 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
 	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/lightning/bolt11"
 	"github.com/vaspd/vaspd/lightning/lnd"
 	"github.com/vaspd/vaspd/store"
 )
@@ -33,6 +36,7 @@ type fakeLND struct {
 	t        *testing.T
 	srv      *httptest.Server
 	macaroon []byte
+	key      *secp256k1.PrivateKey // the node's: it signs the invoices' payment requests
 	pubkey   string
 
 	mu          sync.Mutex
@@ -82,12 +86,17 @@ type fakeLND struct {
 	// info is merged into GetInfo's answer: another network, chain or
 	// alias.
 	info map[string]any
+	// payRequest, when set, makes each added invoice's payment_request
+	// from what lnd would encode (r, to be signed with key) instead: an
+	// invoice lnd issued other than it was asked for.
+	payRequest func(r bolt11.Request, key *secp256k1.PrivateKey) string
 }
 
 func newFakeLND(t *testing.T) *fakeLND {
+	key := secp256k1.PrivKeyFromBytes([]byte(strings.Repeat("fake lnd node key", 2)[:32]))
 	f := &fakeLND{
 		t: t, macaroon: []byte("\x02\x01\x03lnd-test-macaroon"),
-		pubkey:  "02" + strings.Repeat("ab", 32),
+		key: key, pubkey: hex.EncodeToString(key.PubKey().SerializeCompressed()),
 		payReqs: map[string]map[string]any{}, payments: map[string]map[string]any{},
 		changed: make(chan struct{}),
 	}
@@ -196,12 +205,47 @@ func (f *fakeLND) addInvoice(req map[string]any) lightning.Hash {
 			inv["value"] = strconv.FormatInt(msat/1000, 10)
 		}
 	}
+	if pr := f.encode(inv, hash, preimage); pr != "" {
+		inv["payment_request"] = pr
+	}
 	for k, v := range f.invoiceExtra {
 		inv[k] = v
 	}
 	f.invoices = append(f.invoices, inv)
 	f.notify()
 	return hash
+}
+
+// encode is the payment request lnd would issue for the invoice inv, as
+// f.payRequest has it; "" for an invoice whose fields do not make one
+// (a test's bogus amount).
+func (f *fakeLND) encode(inv map[string]any, hash, preimage lightning.Hash) string {
+	amount, err1 := strconv.ParseInt(fmt.Sprint(inv["value_msat"]), 10, 64)
+	created, err2 := strconv.ParseInt(fmt.Sprint(inv["creation_date"]), 10, 64)
+	expiry, err3 := strconv.ParseInt(fmt.Sprint(inv["expiry"]), 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || amount < 0 || amount > lightning.MaxAmountMsat || expiry <= 0 || expiry > 365*24*3600 {
+		return ""
+	}
+	r := bolt11.Request{Network: bolt11.Regtest, PaymentHash: hash, PaymentAddr: sha256.Sum256(preimage[:16]), AmountMsat: amount,
+		Timestamp: time.Unix(created, 0), Expiry: time.Duration(expiry) * time.Second, Description: "fake lnd invoice"}
+	if dh, ok := inv["description_hash"].(string); ok {
+		if h, ok := hashOf(dh); ok {
+			r.DescriptionHash, r.Description = h, ""
+		}
+	}
+	if f.payRequest != nil {
+		return f.payRequest(r, f.key)
+	}
+	return fakeSign(f.t, r, f.key)
+}
+
+// fakeSign encodes r signed with key.
+func fakeSign(t *testing.T, r bolt11.Request, key *secp256k1.PrivateKey) string {
+	pr, err := bolt11.Encode(r, key)
+	if err != nil {
+		t.Errorf("fake lnd: encode an invoice: %v", err)
+	}
+	return pr
 }
 
 var fakeChannelPoint = strings.Repeat("7f", 32) + ":0"

@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/lightning/bolt11"
 	"github.com/vaspd/vaspd/lightning/lnd"
 )
 
@@ -57,7 +58,9 @@ func lndNotFound(status int, body []byte) bool {
 // FuzzInvoice: LookupInvoice and CreateInvoice (AddInvoice, then
 // LookupInvoice) with any answers. An invoice returned is the one asked
 // for: the hash looked up, or the hash AddInvoice answered with the amount
-// and description hash asked, still open; its amounts are exactly lnd's,
+// and description hash asked, still open, with a payment request of this
+// node (its key, regtest) for that hash, amount, description hash and
+// expiry (an hour); its amounts are exactly lnd's,
 // within 0 to 21M BTC; it is SETTLED only as lnd said, and then for an
 // amount paid above 0. ErrNotFound only for lnd's NotFound.
 func FuzzInvoice(f *testing.F) {
@@ -78,6 +81,11 @@ func FuzzInvoice(f *testing.F) {
 	f.Add(false, int64(0), uint16(0), []byte(nil), uint16(300), []byte(`{"code":2,"message":"macaroon @M@ refused"}`))
 	f.Add(true, int64(-1), uint16(0), []byte(`{"r_hash":"@HB@"}`), uint16(0), []byte(fuzzInvoiceOpen))
 	f.Add(true, int64(1_000_000), uint16(300), []byte(`{"code":2,"message":"invoice with payment hash already exists"}`), uint16(0), []byte(fuzzInvoiceOpen))
+	for _, pr := range []string{"@PRK@", "@PRT@", "lnbcrt10u1fuzz", ""} { // another node's, testnet, garbage, none
+		f.Add(true, int64(1_000_000), uint16(0), []byte(`{"r_hash":"@HB@"}`), uint16(0), []byte(strings.Replace(fuzzInvoiceOpen, "@PR@", pr, 1)))
+	}
+	f.Add(true, int64(1_000_001), uint16(0), []byte(`{"r_hash":"@HB@"}`), uint16(0), []byte(strings.ReplaceAll(fuzzInvoiceOpen, `"1000000"`, `"1000001"`)))
+	f.Add(true, int64(1_000_000), uint16(0), []byte(`{"r_hash":"@HB@"}`), uint16(0), []byte(strings.Replace(fuzzInvoiceOpen, `"expiry":"3600"`, `"expiry":"7200"`, 1)))
 	z := newLNDFuzz(f, nil)
 	f.Fuzz(func(t *testing.T, create bool, amountMsat int64, addStatus uint16, addBody []byte, lookupStatus uint16, lookupBody []byte) {
 		c := newFuzzCase()
@@ -124,6 +132,13 @@ func FuzzInvoice(f *testing.F) {
 			if inv.AmountMsat != amountMsat || inv.DescriptionHash != c.descHash || inv.State != lightning.InvoiceOpen {
 				t.Fatalf("asked for an open invoice of %d msat for description hash %s, got %d msat, %s, %s",
 					amountMsat, c.descHash, inv.AmountMsat, inv.DescriptionHash, inv.State)
+			}
+			// What the payer pays: this node's, as asked.
+			dec, err := bolt11.Decode(inv.PaymentRequest, bolt11.Regtest)
+			if err != nil || dec.Destination != fuzzPubkey || dec.PaymentHash != h || dec.AmountMsat != amountMsat ||
+				dec.DescriptionHash != c.descHash || dec.Expiry != time.Hour {
+				t.Fatalf("handed out payment request %.100q: %+v, %v; want this node's for %s, %d msat, %s, an hour",
+					inv.PaymentRequest, dec, err, h, amountMsat, c.descHash)
 			}
 		}
 		if inv.PaymentHash != want {

@@ -19,7 +19,10 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
 	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/lightning/bolt11"
 	"github.com/vaspd/vaspd/lightning/lnd"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
@@ -33,6 +36,11 @@ import (
 //	@P@ @PB@  its preimage, hex and base64
 //	@D@       the description hash asked for, base64
 //	@NOW@     the time, Unix seconds
+//	@PR@      the payment request of the invoice CreateInvoice asks in
+//	          FuzzInvoice's seeds (regtest, 1 000 000 msat, the
+//	          description hash, an hour, issued @NOW@), signed by the
+//	          node's key (fuzzNodeKey); @PRK@ the same signed by another
+//	          key, @PRT@ on testnet
 //	@M@       the macaroon header the request carried (an echo, as a
 //	          proxy's debugging page would)
 //
@@ -83,7 +91,28 @@ func newFuzzCase() fuzzCase {
 	fuzzCounter.Unlock()
 	pre := sha256.Sum256([]byte(fmt.Sprintf("fuzz preimage %d %d", n, time.Now().UnixNano())))
 	return fuzzCase{hash: sha256.Sum256(pre[:]), preimage: pre,
-		descHash: sha256.Sum256([]byte(fmt.Sprintf("fuzz description %d", n))), now: time.Now()}
+		descHash: sha256.Sum256([]byte(fmt.Sprintf("fuzz description %d", n))), now: time.Now().Truncate(time.Second)}
+}
+
+// fuzzNodeKey is the fuzzed lnd's node key: GetInfo's identity_pubkey
+// unless a case answers GetInfo itself, and the key of @PR@.
+var fuzzNodeKey = secp256k1.PrivKeyFromBytes([]byte("fuzzed lnd node key, 32 bytes.."))
+
+// fuzzOtherKey signs @PRK@: an invoice of another node.
+var fuzzOtherKey = secp256k1.PrivKeyFromBytes([]byte("another lnd node key, 32 bytes.."))
+
+// fuzzPubkey is fuzzNodeKey's public key, hex.
+var fuzzPubkey = hex.EncodeToString(fuzzNodeKey.PubKey().SerializeCompressed())
+
+// fuzzPaymentRequest is the payment request @PR@ stands for in case c, on
+// network, signed with key.
+func fuzzPaymentRequest(c fuzzCase, network string, key *secp256k1.PrivateKey) string {
+	pr, err := bolt11.Encode(bolt11.Request{Network: network, PaymentHash: c.hash, PaymentAddr: c.preimage,
+		AmountMsat: 1_000_000, DescriptionHash: c.descHash, Timestamp: c.now, Expiry: time.Hour}, key)
+	if err != nil {
+		panic(err)
+	}
+	return pr
 }
 
 // fuzzMacaroon is long enough that no short field excerpt holds it by chance.
@@ -119,7 +148,9 @@ func (z *lndFuzz) start(c fuzzCase, answers map[string]fuzzAnswer, once ...strin
 	defer z.mu.Unlock()
 	z.answers = answers
 	z.vars = strings.NewReplacer("@HB@", b64(c.hash[:]), "@H@", c.hash.String(), "@PB@", b64(c.preimage[:]),
-		"@P@", c.preimage.String(), "@D@", b64(c.descHash[:]), "@NOW@", strconv.FormatInt(c.now.Unix(), 10))
+		"@P@", c.preimage.String(), "@D@", b64(c.descHash[:]), "@NOW@", strconv.FormatInt(c.now.Unix(), 10),
+		"@PR@", fuzzPaymentRequest(c, bolt11.Regtest, fuzzNodeKey), "@PRK@", fuzzPaymentRequest(c, bolt11.Regtest, fuzzOtherKey),
+		"@PRT@", fuzzPaymentRequest(c, bolt11.Testnet, fuzzNodeKey))
 	z.calls = map[string]int{}
 	z.once = map[string]bool{}
 	for _, r := range once {
@@ -182,7 +213,7 @@ func (z *lndFuzz) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case !ok && rt == "getinfo":
-		a = fuzzAnswer{status: 200, body: []byte(`{"identity_pubkey":"02` + strings.Repeat("ab", 32) +
+		a = fuzzAnswer{status: 200, body: []byte(`{"identity_pubkey":"` + fuzzPubkey +
 			`","alias":"fuzz","chains":[{"chain":"bitcoin","network":"regtest"}]}`)}
 	case !ok:
 		a = fuzzAnswer{status: 404, body: []byte(`{"code":5,"message":"not found","details":[]}`)}
@@ -319,7 +350,7 @@ func inRange(v int64) bool { return v >= 0 && v <= lightning.MaxAmountMsat }
 
 // The answers of the seeds: lnd's own shapes, with the case's values.
 const (
-	fuzzInvoiceOpen = `{"r_hash":"@HB@","r_preimage":"@PB@","payment_request":"lnbcrt10u1fuzz","value":"1000",` +
+	fuzzInvoiceOpen = `{"r_hash":"@HB@","r_preimage":"@PB@","payment_request":"@PR@","value":"1000",` +
 		`"value_msat":"1000000","amt_paid_sat":"0","amt_paid_msat":"0","description_hash":"@D@","creation_date":"@NOW@",` +
 		`"settle_date":"0","expiry":"3600","settle_index":"0","add_index":"1","state":"OPEN"}`
 	fuzzInvoiceSettled = `{"r_hash":"@HB@","r_preimage":"@PB@","payment_request":"lnbcrt10u1fuzz","value":"1000",` +

@@ -144,8 +144,9 @@ func networkOf(lndNetwork string) (string, bool) {
 
 // CreateInvoice adds an invoice (AddInvoice) and returns it as lnd stored
 // it (LookupInvoice), so every field comes from the node; an invoice lnd
-// stored other than asked (amount, description hash, not open) is an
-// error, never handed out.
+// stored other than asked (amount, description hash, expiry, not open),
+// or whose payment request — what the payer pays — is not this node's for
+// that invoice as asked (checkIssued), is an error, never handed out.
 func (n *Node) CreateInvoice(ctx context.Context, req lightning.InvoiceRequest) (_ lightning.Invoice, err error) {
 	defer n.safe(&err)
 	if req.AmountMsat < 0 || req.AmountMsat > lightning.MaxAmountMsat {
@@ -157,16 +158,19 @@ func (n *Node) CreateInvoice(ctx context.Context, req lightning.InvoiceRequest) 
 	if req.DescriptionHash.IsZero() {
 		return lightning.Invoice{}, errors.New("lnd: invoice needs a description hash")
 	}
-	// Nothing is issued by a node on another network (ErrOtherNetwork).
-	if _, err := n.Info(ctx); err != nil {
+	// Nothing is issued by a node on another network (ErrOtherNetwork);
+	// the node's key and network are what the payment request is held to.
+	info, err := n.Info(ctx)
+	if err != nil {
 		return lightning.Invoice{}, err
 	}
 	body := map[string]any{
 		"value_msat":       strconv.FormatInt(req.AmountMsat, 10),
 		"description_hash": base64.StdEncoding.EncodeToString(req.DescriptionHash[:]),
 	}
+	var secs int64 // 0: lnd's default
 	if req.Expiry > 0 {
-		secs := int64((req.Expiry + time.Second - 1) / time.Second) // BOLT11 expiry is whole seconds: round up
+		secs = int64((req.Expiry + time.Second - 1) / time.Second) // BOLT11 expiry is whole seconds: round up
 		body["expiry"] = strconv.FormatInt(secs, 10)
 	}
 	var r struct {
@@ -188,6 +192,9 @@ func (n *Node) CreateInvoice(ctx context.Context, req lightning.InvoiceRequest) 
 	if inv.AmountMsat != req.AmountMsat || inv.DescriptionHash != req.DescriptionHash || inv.State != lightning.InvoiceOpen {
 		return lightning.Invoice{}, fmt.Errorf("lnd addinvoice: asked for an open invoice of %d msat for description hash %s, lnd has %s one of %d msat for %s",
 			req.AmountMsat, req.DescriptionHash, inv.State, inv.AmountMsat, inv.DescriptionHash)
+	}
+	if err := checkIssued(inv, req, secs, info); err != nil {
+		return lightning.Invoice{}, fmt.Errorf("lnd addinvoice: %w", err)
 	}
 	n.mu.Lock()
 	n.open[hash] = inv.ExpiresAt

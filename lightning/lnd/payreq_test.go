@@ -1,0 +1,95 @@
+package lnd_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/lightning/bolt11"
+	"github.com/vaspd/vaspd/store/storetest"
+)
+
+// The payment request CreateInvoice hands out is what the payer pays, not
+// lnd's record of the invoice: it is decoded and must be this node's
+// (signed by its key, on its network) for the payment hash lnd answered
+// with, the amount and description hash asked (LUD-18: UMA's payer checks
+// it), and the expiry asked, issued when lnd's record says. An invoice
+// that pays another node, credits another hash (no one), asks another
+// amount or expires later than asked (a payment at a stale price) is an
+// error, never handed out.
+func TestCreateInvoiceChecksPaymentRequest(t *testing.T) {
+	other, err := secp256k1.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const amount, expiry = 1_500_000, 90 * time.Second
+	dh := lightning.Hash{1, 2, 3}
+	for _, c := range []struct {
+		name string
+		mod  func(r *bolt11.Request, key **secp256k1.PrivateKey) string // a raw payment request, or "" to sign r with key
+	}{
+		{"garbage", func(*bolt11.Request, **secp256k1.PrivateKey) string { return "lnbcrt1garbage" }},
+		{"none", func(*bolt11.Request, **secp256k1.PrivateKey) string { return " " }},
+		{"another payment hash", func(r *bolt11.Request, _ **secp256k1.PrivateKey) string { r.PaymentHash[0] ^= 1; return "" }},
+		{"another amount", func(r *bolt11.Request, _ **secp256k1.PrivateKey) string { r.AmountMsat++; return "" }},
+		{"any amount", func(r *bolt11.Request, _ **secp256k1.PrivateKey) string { r.AmountMsat = 0; return "" }},
+		{"another description hash", func(r *bolt11.Request, _ **secp256k1.PrivateKey) string { r.DescriptionHash[31] = 9; return "" }},
+		{"a description instead", func(r *bolt11.Request, _ **secp256k1.PrivateKey) string { r.Description = "pay me"; return "" }},
+		{"testnet", func(r *bolt11.Request, _ **secp256k1.PrivateKey) string { r.Network = bolt11.Testnet; return "" }},
+		{"mainnet", func(r *bolt11.Request, _ **secp256k1.PrivateKey) string { r.Network = bolt11.Mainnet; return "" }},
+		{"another node's", func(_ *bolt11.Request, key **secp256k1.PrivateKey) string { *key = other; return "" }},
+		{"a longer expiry", func(r *bolt11.Request, _ **secp256k1.PrivateKey) string { r.Expiry = time.Hour; return "" }},
+		{"a shorter expiry", func(r *bolt11.Request, _ **secp256k1.PrivateKey) string { r.Expiry = 30 * time.Second; return "" }},
+		{"issued an hour later", func(r *bolt11.Request, _ **secp256k1.PrivateKey) string {
+			r.Timestamp = r.Timestamp.Add(time.Hour)
+			return ""
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFakeLND(t)
+			n := f.node(t, storetest.SQLite(t))
+			f.mu.Lock()
+			f.payRequest = func(r bolt11.Request, key *secp256k1.PrivateKey) string {
+				if raw := c.mod(&r, &key); raw != "" {
+					return raw
+				}
+				return fakeSign(t, r, key)
+			}
+			f.mu.Unlock()
+			inv, err := n.CreateInvoice(fctx(t), lightning.InvoiceRequest{AmountMsat: amount, DescriptionHash: dh, Expiry: expiry})
+			if err == nil {
+				t.Fatalf("CreateInvoice handed out %s", inv.PaymentRequest)
+			}
+			if !strings.Contains(err.Error(), "payment_request") {
+				t.Fatalf("%v: does not name payment_request", err)
+			}
+			if testing.Verbose() {
+				t.Log(err)
+			}
+		})
+	}
+
+	// What lnd issues as asked is handed out as lnd issued it: with an
+	// amount or without (the payer's choice), with the expiry asked or
+	// lnd's default.
+	f := newFakeLND(t)
+	n := f.node(t, storetest.SQLite(t))
+	for _, req := range []lightning.InvoiceRequest{
+		{AmountMsat: amount, DescriptionHash: dh, Expiry: expiry},
+		{AmountMsat: 0, DescriptionHash: dh, Expiry: expiry},
+		{AmountMsat: lightning.MaxAmountMsat, DescriptionHash: dh},
+		{AmountMsat: 1, DescriptionHash: dh, Expiry: 1500 * time.Millisecond}, // whole seconds, rounded up
+	} {
+		inv, err := n.CreateInvoice(fctx(t), req)
+		if err != nil {
+			t.Fatalf("%+v: %v", req, err)
+		}
+		dec, err := bolt11.Decode(inv.PaymentRequest, bolt11.Regtest)
+		if err != nil || dec.PaymentHash != inv.PaymentHash || dec.AmountMsat != req.AmountMsat || dec.DescriptionHash != dh || dec.Destination != f.pubkey {
+			t.Fatalf("%+v: handed out %s: %+v, %v", req, inv.PaymentRequest, dec, err)
+		}
+	}
+}
