@@ -90,6 +90,11 @@ type fakeLND struct {
 	// from what lnd would encode (r, to be signed with key) instead: an
 	// invoice lnd issued other than it was asked for.
 	payRequest func(r bolt11.Request, key *secp256k1.PrivateKey) string
+	// answerAs holds, by r_hash (base64), fields that replace an
+	// invoice's own in every answer that carries it (lookup, list,
+	// stream), while the fake goes by its own: lnd's message for the
+	// invoice garbled on its way.
+	answerAs map[string]map[string]any
 }
 
 func newFakeLND(t *testing.T) *fakeLND {
@@ -216,6 +221,18 @@ func (f *fakeLND) addInvoice(req map[string]any) lightning.Hash {
 	return hash
 }
 
+// answer is the invoice inv as lnd's answers carry it: with f.answerAs's
+// fields for it. f.mu is held.
+func (f *fakeLND) answer(inv map[string]any) map[string]any {
+	over, ok := f.answerAs[fmt.Sprint(inv["r_hash"])]
+	if !ok {
+		return inv
+	}
+	out := maps.Clone(inv)
+	maps.Copy(out, over)
+	return out
+}
+
 // encode is the payment request lnd would issue for the invoice inv, as
 // f.payRequest has it; "" for an invoice whose fields do not make one
 // (a test's bogus amount).
@@ -294,7 +311,7 @@ func (f *fakeLND) serve(w http.ResponseWriter, r *http.Request) {
 		defer f.mu.Unlock()
 		for _, inv := range f.invoices {
 			if inv["r_hash"] == b64(want) {
-				writeJSON(w, 200, inv)
+				writeJSON(w, 200, f.answer(inv))
 				return
 			}
 		}
@@ -302,7 +319,11 @@ func (f *fakeLND) serve(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet && p == "/v1/invoices":
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		writeJSON(w, 200, map[string]any{"invoices": f.invoices, "last_index_offset": strconv.Itoa(len(f.invoices)),
+		invoices := make([]map[string]any, 0, len(f.invoices))
+		for _, inv := range f.invoices {
+			invoices = append(invoices, f.answer(inv))
+		}
+		writeJSON(w, 200, map[string]any{"invoices": invoices, "last_index_offset": strconv.Itoa(len(f.invoices)),
 			"first_index_offset": "1"})
 	case r.Method == http.MethodGet && p == "/v1/invoices/subscribe":
 		f.subscribe(w, r)
@@ -376,7 +397,7 @@ func (f *fakeLND) subscribe(w http.ResponseWriter, r *http.Request) {
 	live := false
 	for {
 		f.mu.Lock()
-		var batch []map[string]any
+		var batch, answers []map[string]any
 		for _, inv := range f.invoices {
 			idx, _ := strconv.ParseUint(inv["settle_index"].(string), 10, 64)
 			if inv["state"] == "SETTLED" && idx > cursor {
@@ -388,12 +409,15 @@ func (f *fakeLND) subscribe(w http.ResponseWriter, r *http.Request) {
 			b, _ := strconv.Atoi(batch[j]["settle_index"].(string))
 			return a < b
 		})
+		for _, inv := range batch {
+			answers = append(answers, f.answer(inv))
+		}
 		changed := f.changed
 		silent, dropAfter := f.silent, f.dropAfter
 		f.mu.Unlock()
 		if !(live && silent) {
-			for _, inv := range batch {
-				json.NewEncoder(w).Encode(map[string]any{"result": inv})
+			for i, inv := range batch {
+				json.NewEncoder(w).Encode(map[string]any{"result": answers[i]})
 				w.(http.Flusher).Flush()
 				cursor, _ = strconv.ParseUint(inv["settle_index"].(string), 10, 64)
 				sent++

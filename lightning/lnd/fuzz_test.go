@@ -266,6 +266,10 @@ func FuzzSubscribeSettled(f *testing.F) {
 	f.Add(uint8(3), uint16(0), page(), uint16(0), []byte(streamOf(settled(4, "0"), other(settled(5, overMax)))))
 	f.Add(uint8(3), uint16(0), page(), uint16(0), []byte(streamOf(settled(4, "1000000"))+"{\"result\":{\"state\":\"SETT"))
 	f.Add(uint8(3), uint16(0), page(), uint16(0), []byte(streamOf(`{"r_hash":"@HB@","state":"SETTLED","settle_index":"x","amt_paid_msat":"5"}`)))
+	f.Add(uint8(3), uint16(0), page(), uint16(0), []byte(streamOf(strings.Replace(settled(4, "1000000"), `"settle_index":"4"`, `"settle_index":"-4"`, 1),
+		other(settled(5, "1000000")))))
+	f.Add(uint8(0), uint16(0), page(strings.Replace(settled(1, "1000000"), `"settle_index":"1"`, `"settle_index":"1e3"`, 1), other(settled(2, "1000000"))),
+		uint16(0), []byte(streamOf()))
 	f.Add(uint8(0), uint16(0), page(settled(2, "1000000"), other(settled(1, "0"))), uint16(0), []byte(streamOf()))
 	f.Add(uint8(0), uint16(0), []byte(`{"invoices":[],"last_index_offset":"-1"}`), uint16(0), []byte(nil))
 	f.Add(uint8(3), uint16(0), page(), uint16(203), []byte(`{"code":7,"message":"permission denied"}`))

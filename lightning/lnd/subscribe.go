@@ -32,9 +32,9 @@ import (
 // index 0, so the settled invoices are first read with ListInvoices.
 //
 // A settled invoice whose amounts fail the boundary checks (wire.go), or
-// that comes without a settle index, is logged at ERROR and passed over,
-// not delivered, so it neither reaches the ledger nor holds up the
-// settlements after it (passOver).
+// that comes without a settle index or with one that does not parse, is
+// logged at ERROR and passed over, not delivered, so it neither reaches
+// the ledger nor holds up the settlements after it (passOver).
 //
 // The subscription ends with an error only when retrying cannot help
 // (rejected macaroon, certificate mismatch).
@@ -124,7 +124,8 @@ func (s *subscription) streamOnce(ctx context.Context) error {
 			err = errNoSettleIndex
 		}
 		if err != nil {
-			return s.passOver(&w, err)
+			s.passOver(&w, err)
+			return false, nil
 		}
 		return false, s.deliver(ctx, inv)
 	})
@@ -140,21 +141,24 @@ var errNoSettleIndex = errors.New("lnd: field settle_index: a settled invoice wi
 // we cannot trust must not reach the ledger. Neither may it end the stream
 // or break it for a resubscription: lnd would replay it every time, and
 // every settlement after it would wait for good. So it is logged at ERROR
-// (payment hash, settle index, what is wrong) and the cursor moves past
-// it; the caller still has the payment as unsettled, and its sweep
-// (LookupInvoice by hash, which fails the same way) credits it once lnd
-// answers sanely. One without a settle index (0: errNoSettleIndex, or
-// another fault) is logged and passed over the same way, leaving the
-// cursor where it is: it has no place in the order, and a resubscription
-// does not replay it. Only an invoice whose settle index cannot be read
-// at all breaks the stream as before.
-func (s *subscription) passOver(w *wireInvoice, cause error) (stop bool, err error) {
+// (payment hash, settle index, what is wrong; one line, lnd's text
+// bounded) and the cursor moves past it; the caller still has the payment
+// as unsettled, and its sweep (LookupInvoice by hash, which fails the same
+// way) credits it once lnd answers sanely — once: the stream never
+// delivered it. One whose settle index is 0 (errNoSettleIndex) or does not
+// parse has no place in the order: it is logged and passed over the same
+// way, the cursor where it was (a resubscription from before it replays
+// it, and it is logged again).
+func (s *subscription) passOver(w *wireInvoice, cause error) {
+	var index any
 	idx, ierr := unum("settle_index", w.SettleIndex)
-	if ierr != nil {
-		return true, cause
-	}
-	if idx != 0 && idx <= s.cursor.Load() {
-		return false, nil // replayed by a resubscription: passed over already
+	switch {
+	case ierr != nil:
+		index = fmt.Sprintf("%.40q", w.SettleIndex) // lnd's, as it wrote it: bounded
+	case idx != 0 && idx <= s.cursor.Load():
+		return // replayed by a resubscription: passed over already
+	default:
+		index = idx
 	}
 	hash := fmt.Sprintf("%.64q", w.RHash) // lnd's, as it wrote it: bounded
 	if h, herr := b64Hash("r_hash", w.RHash); herr == nil && !h.IsZero() {
@@ -164,11 +168,10 @@ func (s *subscription) passOver(w *wireInvoice, cause error) (stop bool, err err
 		s.n.mu.Unlock()
 	}
 	s.n.log.Error("lnd: settled invoice not delivered: lnd's answer fails its checks; the payment is left to the caller's lookups",
-		"payment_hash", hash, "settle_index", idx, "err", s.n.rest.Safe(cause))
-	if idx != 0 {
+		"payment_hash", hash, "settle_index", index, "err", s.n.rest.Safe(cause))
+	if ierr == nil && idx != 0 {
 		s.cursor.Store(idx)
 	}
-	return false, nil
 }
 
 // listBacklog delivers every settled invoice, for a cursor of 0.
@@ -200,10 +203,7 @@ func (s *subscription) listBacklog(ctx context.Context) error {
 				err = errNoSettleIndex
 			}
 			if err != nil {
-				idx, ierr := unum("settle_index", w.SettleIndex)
-				if ierr != nil {
-					return err // cannot be placed in the order
-				}
+				idx, _ := unum("settle_index", w.SettleIndex) // one that does not parse is passed over as 0
 				settled = append(settled, entry{index: idx, w: w, err: err})
 				continue
 			}
@@ -221,9 +221,7 @@ func (s *subscription) listBacklog(ctx context.Context) error {
 	sort.Slice(settled, func(i, j int) bool { return settled[i].index < settled[j].index })
 	for _, e := range settled {
 		if e.err != nil {
-			if _, err := s.passOver(e.w, e.err); err != nil {
-				return err
-			}
+			s.passOver(e.w, e.err)
 			continue
 		}
 		if err := s.deliver(ctx, e.inv); err != nil {
