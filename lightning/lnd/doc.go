@@ -31,9 +31,12 @@
 // SubscribeSettled follows SubscribeInvoices from a settle index the caller
 // persisted: when the stream breaks it reconnects with capped back-off and
 // resumes from the last invoice it delivered, so nothing is skipped or
-// repeated. As a safety net the invoices this process created are also
-// looked up every Options.PollInterval; a settlement the stream has not
-// delivered forces a resubscription, which replays it in order.
+// repeated. From settle index 0, which lnd cannot replay from, it finds
+// the first settlement with ListInvoices, a page at a time, and resumes
+// the stream after it (listBacklog). As a safety net the invoices this
+// process created are also looked up every Options.PollInterval; a
+// settlement the stream has not delivered forces a resubscription, which
+// replays it in order.
 //
 // # Outgoing payments
 //

@@ -46,6 +46,7 @@ type fakeLND struct {
 	payments    map[string]map[string]any // hex hash → Payment message
 	sends       []map[string]any          // bodies of SendPaymentV2 calls
 	subs        []uint64                  // settle_index of each SubscribeInvoices call
+	lists       []int                     // index_offset of each ListInvoices call
 	liveSubs    int                       // SubscribeInvoices streams past their replay, now live
 	badMacaroon int
 	changed     chan struct{} // closed and replaced whenever state changes
@@ -90,6 +91,12 @@ type fakeLND struct {
 	// from what lnd would encode (r, to be signed with key) instead: an
 	// invoice lnd issued other than it was asked for.
 	payRequest func(r bolt11.Request, key *secp256k1.PrivateKey) string
+	// onList is called with the index_offset of each ListInvoices call,
+	// before it is answered.
+	onList func(offset int)
+	// endlessList makes ListInvoices answer every page with one more
+	// (the first invoice), never an empty one.
+	endlessList bool
 	// answerAs holds, by r_hash (base64), fields that replace an
 	// invoice's own in every answer that carries it (lookup, list,
 	// stream), while the fake goes by its own: lnd's message for the
@@ -267,6 +274,11 @@ func fakeSign(t *testing.T, r bolt11.Request, key *secp256k1.PrivateKey) string 
 
 var fakeChannelPoint = strings.Repeat("7f", 32) + ":0"
 
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -318,13 +330,38 @@ func (f *fakeLND) serve(w http.ResponseWriter, r *http.Request) {
 		grpcError(w, 404, 5, "there are no existing invoices")
 	case r.Method == http.MethodGet && p == "/v1/invoices":
 		f.mu.Lock()
-		defer f.mu.Unlock()
-		invoices := make([]map[string]any, 0, len(f.invoices))
-		for _, inv := range f.invoices {
-			invoices = append(invoices, f.answer(inv))
+		onList := f.onList
+		f.mu.Unlock()
+		if onList != nil {
+			onList(atoi(r.URL.Query().Get("index_offset")))
 		}
-		writeJSON(w, 200, map[string]any{"invoices": invoices, "last_index_offset": strconv.Itoa(len(f.invoices)),
-			"first_index_offset": "1"})
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		// lnd's paging: the invoices after add index index_offset, at
+		// most num_max_invoices (lnd's default 100), in add order;
+		// last_index_offset is the add index of the last one.
+		q := r.URL.Query()
+		offset, limit := atoi(q.Get("index_offset")), atoi(q.Get("num_max_invoices"))
+		if limit <= 0 {
+			limit = 100
+		}
+		f.lists = append(f.lists, offset)
+		if f.endlessList {
+			// A hostile or broken lnd: always one more page.
+			writeJSON(w, 200, map[string]any{"invoices": []any{f.answer(f.invoices[0])},
+				"last_index_offset": strconv.Itoa(offset + 1), "first_index_offset": strconv.Itoa(offset + 1)})
+			return
+		}
+		invoices := []map[string]any{}
+		for i := offset; i >= 0 && i < len(f.invoices) && len(invoices) < limit; i++ {
+			invoices = append(invoices, f.answer(f.invoices[i]))
+		}
+		first, last := 0, 0
+		if len(invoices) > 0 {
+			first, last = offset+1, offset+len(invoices)
+		}
+		writeJSON(w, 200, map[string]any{"invoices": invoices, "last_index_offset": strconv.Itoa(last),
+			"first_index_offset": strconv.Itoa(first)})
 	case r.Method == http.MethodGet && p == "/v1/invoices/subscribe":
 		f.subscribe(w, r)
 	case r.Method == http.MethodGet && p == "/v1/channels":

@@ -58,9 +58,13 @@ type lndFuzz struct {
 	vars    *strings.Replacer
 	calls   map[string]int
 	// After the first of a route's calls in once, a route's calls are
-	// held open until the client goes away (a second subscription).
+	// held open until the client goes away (a second subscription);
+	// ListInvoices' once a subscription was made (before, one search may
+	// read the pages twice).
 	once   map[string]bool
 	second chan struct{} // closed at the first held call
+	// subFrom is the settle_index of each SubscribeInvoices call.
+	subFrom []string
 }
 
 type fuzzAnswer struct {
@@ -158,6 +162,7 @@ func (z *lndFuzz) start(c fuzzCase, answers map[string]fuzzAnswer, once ...strin
 	}
 	z.vars = strings.NewReplacer(vars...)
 	z.calls = map[string]int{}
+	z.subFrom = nil
 	z.once = map[string]bool{}
 	for _, r := range once {
 		z.once[r] = true
@@ -202,6 +207,12 @@ func (z *lndFuzz) serve(w http.ResponseWriter, r *http.Request) {
 	key := strings.TrimSuffix(rt, "+")
 	a, ok := z.answers[key]
 	held := z.once[key] && z.calls[rt] > 1
+	if key == "listinvoices" {
+		held = z.once[key] && z.calls["subscribe"] > 0
+	}
+	if rt == "subscribe" {
+		z.subFrom = append(z.subFrom, r.URL.Query().Get("settle_index"))
+	}
 	if held {
 		select {
 		case <-z.second:

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -29,7 +28,8 @@ import (
 // forces a resubscription, which replays it in order.
 //
 // Cursor 0 means "from the beginning": lnd's stream cannot replay from
-// index 0, so the settled invoices are first read with ListInvoices.
+// index 0, so the first settlement is first looked for with ListInvoices
+// (listBacklog), a page at a time, and the stream resumes after it.
 //
 // A settled invoice whose amounts fail the boundary checks (wire.go), or
 // that comes without a settle index or with one that does not parse, is
@@ -174,24 +174,78 @@ func (s *subscription) passOver(w *wireInvoice, cause error) {
 	}
 }
 
-// listBacklog delivers every settled invoice, for a cursor of 0.
+// listBacklog starts a subscription from cursor 0. lnd's stream cannot
+// replay from settle index 0, so the first settlement — the settled
+// invoice with the lowest settle index — is looked for with ListInvoices
+// (firstSettled) and delivered, or passed over; the stream then resumes
+// from its settle index, and lnd replays every settlement after it in
+// order. Nothing of the node's invoices is kept but the first settlement
+// found: a node's invoices are not all held in memory, however many.
 func (s *subscription) listBacklog(ctx context.Context) error {
-	type entry struct {
-		inv   lightning.Invoice
-		index uint64
-		w     *wireInvoice
-		err   error // toInvoice's: passed over in its place (passOver)
+	first, err := s.firstSettled(ctx)
+	if err != nil || first == nil {
+		return err // nothing settled yet: the stream delivers what comes
 	}
-	var settled []entry
+	if first.index > 1 {
+		// A search sees every invoice settled before it began, and the
+		// lowest settle index among those is the first; but not one
+		// settled while it ran on a page it had read. Were none settled
+		// as it began, the one it found may not be the first, and the
+		// stream, resuming after it, would never replay the one missed.
+		// A second search begins after the one found was settled, so it
+		// misses nothing. (Settle index 1, the first there can be, needs
+		// none; lnd has none when the invoice that had it was settled
+		// again, as AMP invoices are.)
+		if first, err = s.firstSettled(ctx); err != nil || first == nil {
+			return err
+		}
+	}
+	if first.err != nil {
+		s.passOver(&first.w, first.err)
+		return nil
+	}
+	return s.deliver(ctx, first.inv)
+}
+
+// backlogPage is how many invoices one ListInvoices call asks for.
+const backlogPage = 1000
+
+// maxBacklogPages bounds one search of the invoices (firstSettled):
+// 10 000 pages of backlogPage, ten million invoices, more than any node
+// vaspd is likely to follow holds. An lnd whose pages never end (a bug, a
+// hostile proxy) fails the search there, and it is tried again later;
+// nothing is delivered from a search that did not end.
+const maxBacklogPages = 10_000
+
+// settledFirst is the settled invoice with the lowest settle index found
+// so far: as toInvoice made it, or lnd's message and toInvoice's error.
+type settledFirst struct {
+	inv   lightning.Invoice
+	w     wireInvoice
+	index uint64
+	err   error
+}
+
+// firstSettled reads ListInvoices a page at a time, in add order, for the
+// settled invoice with the lowest settle index (nil if none is settled).
+// It stops at the page holding settle index 1, the lowest there can be.
+// Settled invoices without a settle index, or with one that does not
+// parse, have no place in the order: they are passed over (passOver) as
+// they are read.
+func (s *subscription) firstSettled(ctx context.Context) (*settledFirst, error) {
+	var first *settledFirst
 	var offset uint64
-	for {
+	for pages := 0; ; pages++ {
+		if pages == maxBacklogPages {
+			return nil, fmt.Errorf("lnd listinvoices: no end after %d pages of %d invoices: the first settlement is not found", maxBacklogPages, backlogPage)
+		}
 		var page struct {
 			Invoices        []wireInvoice `json:"invoices"`
 			LastIndexOffset string        `json:"last_index_offset"`
 		}
-		path := "/v1/invoices?num_max_invoices=1000&index_offset=" + strconv.FormatUint(offset, 10)
+		path := "/v1/invoices?num_max_invoices=" + strconv.Itoa(backlogPage) + "&index_offset=" + strconv.FormatUint(offset, 10)
 		if err := s.n.rest.Do(ctx, http.MethodGet, path, nil, &page); err != nil {
-			return err
+			return nil, err
 		}
 		for i := range page.Invoices {
 			w := &page.Invoices[i]
@@ -202,33 +256,24 @@ func (s *subscription) listBacklog(ctx context.Context) error {
 			if err == nil && inv.SettleIndex == 0 {
 				err = errNoSettleIndex
 			}
-			if err != nil {
-				idx, _ := unum("settle_index", w.SettleIndex) // one that does not parse is passed over as 0
-				settled = append(settled, entry{index: idx, w: w, err: err})
+			idx, ierr := unum("settle_index", w.SettleIndex)
+			if ierr != nil || idx == 0 {
+				s.passOver(w, err)
 				continue
 			}
-			settled = append(settled, entry{inv: inv, index: inv.SettleIndex})
+			if first == nil || idx < first.index {
+				first = &settledFirst{inv: inv, w: *w, index: idx, err: err}
+			}
 		}
 		next, err := unum("last_index_offset", page.LastIndexOffset)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if len(page.Invoices) == 0 || next <= offset {
-			break
+		if (first != nil && first.index == 1) || len(page.Invoices) == 0 || next <= offset {
+			return first, nil
 		}
 		offset = next
 	}
-	sort.Slice(settled, func(i, j int) bool { return settled[i].index < settled[j].index })
-	for _, e := range settled {
-		if e.err != nil {
-			s.passOver(e.w, e.err)
-			continue
-		}
-		if err := s.deliver(ctx, e.inv); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // deliver hands one invoice to the caller if it is past the cursor.
