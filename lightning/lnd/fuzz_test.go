@@ -573,9 +573,9 @@ func FuzzPay(f *testing.F) {
 // FuzzTrack: TrackPayment of a payment vaspd has no record of, and UTXOs
 // of it and of the node, with any TrackPaymentV2 and ListChannels answers.
 // A payment reported is the hash's own, SUCCEEDED only with its preimage;
-// UTXOs are channels lnd listed, each amount and their sum within 0 to
-// 21M BTC; the node's are its active channels at their exact local
-// balance.
+// UTXOs are channels lnd listed, each a txid:index outpoint as lnd writes
+// it, each amount and their sum within 0 to 21M BTC; the node's are its
+// active channels at their exact local balance.
 func FuzzTrack(f *testing.F) {
 	for _, p := range []string{fuzzPaymentSucceeded, fuzzPaymentFailed, fuzzPaymentInFlight,
 		strings.Replace(fuzzPaymentSucceeded, `"total_amt_msat":"51000"`, `"total_amt_msat":"`+overMax+`"`, 1),
@@ -584,8 +584,13 @@ func FuzzTrack(f *testing.F) {
 		f.Add(uint16(0), []byte(streamOf(p)), uint16(0), []byte(fuzzChannels), true)
 	}
 	f.Add(uint16(300), []byte(fuzzNotInitiated), uint16(0), []byte(fuzzChannels), false)
-	f.Add(uint16(0), []byte(nil), uint16(0), []byte(`{"channels":[{"active":true,"channel_point":"a:0","chan_id":"1","local_balance":"-1"}]}`), true)
-	f.Add(uint16(0), []byte(nil), uint16(0), []byte(`{"channels":[{"active":true,"channel_point":"a:0","local_balance":"`+overMaxSat+`"}]}`), true)
+	f.Add(uint16(0), []byte(nil), uint16(0), []byte(`{"channels":[{"active":true,"channel_point":"`+fuzzTxid+`:0","chan_id":"1","local_balance":"-1"}]}`), true)
+	f.Add(uint16(0), []byte(nil), uint16(0), []byte(`{"channels":[{"active":true,"channel_point":"`+fuzzTxid+`:0","local_balance":"`+overMaxSat+`"}]}`), true)
+	for _, point := range []string{"a:0", fuzzTxid, fuzzTxid + ":01", fuzzTxid + ":4294967296", strings.ToUpper(fuzzTxid) + ":1"} {
+		channels := []byte(strings.Replace(fuzzChannels, fuzzTxid+":0", point, 1))
+		f.Add(uint16(0), []byte(streamOf(fuzzPaymentSucceeded)), uint16(0), channels, false)
+		f.Add(uint16(0), []byte(nil), uint16(0), channels, true)
+	}
 	z := newLNDFuzz(f, nil)
 	f.Fuzz(func(t *testing.T, trackStatus uint16, track []byte, channelsStatus uint16, channels []byte, node bool) {
 		c := newFuzzCase()
@@ -627,6 +632,12 @@ func FuzzTrack(f *testing.F) {
 		}
 		var sum int64
 		for _, u := range utxos {
+			txid, index, ok := strings.Cut(u.Outpoint, ":")
+			n, err := strconv.ParseUint(index, 10, 32)
+			if b, herr := hex.DecodeString(txid); !ok || herr != nil || len(b) != 32 || txid != strings.ToLower(txid) ||
+				err != nil || strconv.FormatUint(n, 10) != index {
+				t.Fatalf("UTXO %q is not a txid:index outpoint as lnd writes it", u.Outpoint)
+			}
 			if !inRange(u.AmountMsat) || sum+u.AmountMsat > lightning.MaxAmountMsat && !node {
 				t.Fatalf("UTXO %s of %d msat (after %d msat)", u.Outpoint, u.AmountMsat, sum)
 			}

@@ -386,8 +386,9 @@ const (
 		`"fee_msat":"0","payment_preimage":"","failure_reason":"FAILURE_REASON_NO_ROUTE",` +
 		`"creation_time_ns":"1700000000000000000","htlcs":[]}`
 	fuzzNotInitiated = `{"error":{"code":2,"message":"payment isn't initiated"}}`
-	fuzzChannels     = `{"channels":[{"active":true,"channel_point":"7f7f:0","chan_id":"123","local_balance":"500000"},` +
+	fuzzChannels     = `{"channels":[{"active":true,"channel_point":"` + fuzzTxid + `:0","chan_id":"123","local_balance":"500000"},` +
 		`{"active":false,"channel_point":"eeee:1","chan_id":"456","local_balance":"7"}]}`
+	fuzzTxid = "7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f"
 )
 
 func streamOf(messages ...string) string {

@@ -226,7 +226,9 @@ func (n *Node) LookupInvoice(ctx context.Context, paymentHash lightning.Hash) (_
 
 // UTXOs returns, for a zero hash, the node's active channels with their
 // local balance; for a payment hash, the channels its successful HTLCs left
-// through with the amount each carried.
+// through with the amount each carried. A channel point it would report
+// that is not a txid:index outpoint as lnd writes it fails the call
+// (channelPoint): the UTXOs go to counterparties.
 func (n *Node) UTXOs(ctx context.Context, paymentHash lightning.Hash) (_ []lightning.UTXO, err error) {
 	defer n.safe(&err)
 	var lc struct {
@@ -245,7 +247,11 @@ func (n *Node) UTXOs(ctx context.Context, paymentHash lightning.Hash) (_ []light
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, lightning.UTXO{Outpoint: c.ChannelPoint, AmountMsat: amt})
+			point, err := channelPoint(c.ChannelPoint)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, lightning.UTXO{Outpoint: point, AmountMsat: amt})
 		}
 		return out, nil
 	}
@@ -287,6 +293,9 @@ func (n *Node) UTXOs(ctx context.Context, paymentHash lightning.Hash) (_ []light
 		point, ok := points[h.Route.Hops[0].ChanID]
 		if !ok {
 			continue // channel since closed: its outpoint is no longer listed
+		}
+		if point, err = channelPoint(point); err != nil {
+			return nil, err
 		}
 		if _, seen := byPoint[point]; !seen {
 			order = append(order, point)

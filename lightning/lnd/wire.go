@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vaspd/vaspd/lightning"
@@ -143,6 +144,26 @@ func unum(field, s string) (uint64, error) {
 		return 0, fmt.Errorf("lnd: field %s: bad integer %.40q", field, s)
 	}
 	return v, nil
+}
+
+// channelPoint checks a channel point as lnd writes it (wire.OutPoint's
+// String): the funding txid in 64 lowercase hex digits, ':', the output
+// index in decimal, a uint32 without leading zeros. A channel point goes
+// to counterparties as a UTXO (UMA's post-transaction callbacks): anything
+// else is not lnd's answer, and is refused rather than sent, or left out
+// of a list told as the whole one.
+func channelPoint(s string) (string, error) {
+	txid, index, ok := strings.Cut(s, ":")
+	valid := ok && len(txid) == 64 && strings.Trim(txid, "0123456789abcdef") == "" &&
+		index != "" && (index == "0" || index[0] != '0')
+	if valid {
+		_, err := strconv.ParseUint(index, 10, 32)
+		valid = err == nil
+	}
+	if !valid {
+		return "", fmt.Errorf("lnd: field channel_point: %.80q is not a txid:index outpoint", s)
+	}
+	return s, nil
 }
 
 // b64Hash decodes a base64 bytes field that must be empty or 32 bytes.
