@@ -4,6 +4,9 @@
 //
 //	go run ./bench/payments [-db sqlite|postgres] [-n 3000] [-c 32] [-payments 200] [-full 100]
 //
+// (`payments crash -vaspd BIN` is the payment crash test instead: see
+// internal/paycrash and scripts/ci/payment-crash.sh.)
+//
 // In one run it measures
 //
 //  1. the secp256k1 bound of this machine: verify one payreq signature and
@@ -102,6 +105,9 @@ type result struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "crash" {
+		os.Exit(crashMain(os.Args[2:]))
+	}
 	o := options{}
 	flag.StringVar(&o.DB, "db", "sqlite", "database of both daemons: sqlite or postgres")
 	pg := os.Getenv("VASPD_TEST_POSTGRES_URL")

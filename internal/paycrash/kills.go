@@ -1,0 +1,203 @@
+package paycrash
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/vaspd/vaspd/store"
+)
+
+// Kill is one SIGKILL (of one process or both) and what it cut: what was
+// in flight at that moment, read from the driver's own counters and, just
+// after the kill, from the databases (what the crash left half-done for
+// the restart to finish).
+type Kill struct {
+	Target  string  `json:"target"` // sender, receiver or both
+	At      float64 `json:"at_s"`   // since the run began
+	DownFor float64 `json:"down_s"` // from the kill until both were ready again
+
+	// At the kill (the driver's view).
+	ExecutesWaiting int   `json:"executes_waiting"` // executes sent, not answered
+	QuotesWaiting   int   `json:"quotes_waiting"`   // lookups and quotes sent, not answered
+	DevnetInFlight  int64 `json:"devnet_in_flight"` // Lightning payments between the nodes: held, at the receiver, or answered and held
+
+	// Just after it (the databases').
+	SenderProcessing    int `json:"sender_processing"`     // quotes claimed, money reserved, payment not booked
+	SenderNodeInFlight  int `json:"sender_node_in_flight"` // the sender node's payments not final
+	PaidNotBooked       int `json:"paid_not_booked"`       // of SenderProcessing: settled at the receiver already
+	ReceiverUncredited  int `json:"receiver_uncredited"`   // invoices settled at the receiver, their payment not credited
+	ReceiverPendingPaid int `json:"receiver_pending"`      // incoming payments PENDING (quoted; paid or not)
+}
+
+// inFlight reports whether the kill cut a payment between the sender's
+// claim and the receiver's credit.
+func (k Kill) inFlight() bool {
+	return k.SenderProcessing > 0 || k.DevnetInFlight > 0 || k.ReceiverUncredited > 0 || k.ExecutesWaiting > 0
+}
+
+// killer SIGKILLs the sender, the receiver or both at random moments, and
+// starts each again on its database and address.
+type killer struct {
+	sender, receiver *vaspd
+	link             *devnetLink
+	s                *stream
+	sdb, rdb         *store.DB // read-only
+	began            time.Time
+	log              func(format string, args ...any)
+}
+
+// targets is the kill schedule: n kills, each of the sender, the
+// receiver or both, each kind at least once when n allows.
+func targets(n int) []string {
+	kinds := []string{"sender", "receiver", "both"}
+	var out []string
+	for i := range n {
+		if i < len(kinds) {
+			out = append(out, kinds[i])
+		} else {
+			out = append(out, kinds[rand.IntN(len(kinds))])
+		}
+	}
+	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
+}
+
+// run does the kills one after another: each a random 0.7–2.5 s after the
+// previous restart, then, within a second, at a moment a payment is in
+// flight where it strikes (awaitInFlight).
+func (k *killer) run(ctx context.Context, schedule []string) ([]Kill, error) {
+	var done []Kill
+	for _, target := range schedule {
+		if !sleep(ctx, 700*time.Millisecond+rand.N(1800*time.Millisecond)) {
+			return done, ctx.Err()
+		}
+		sleep(ctx, k.awaitInFlight(ctx, target, time.Second))
+		kill, err := k.strike(ctx, target)
+		done = append(done, kill)
+		if err != nil {
+			return done, err
+		}
+		k.log("kill %d (%s) at %.1f s: %d executes and %d quotes waiting, %d payments in the devnet; left %d PROCESSING (%d paid, not booked), %d settled not credited; down %.2f s",
+			len(done), target, kill.At, kill.ExecutesWaiting, kill.QuotesWaiting, kill.DevnetInFlight,
+			kill.SenderProcessing, kill.PaidNotBooked, kill.ReceiverUncredited, kill.DownFor)
+	}
+	return done, nil
+}
+
+// awaitInFlight returns once a payment is in flight at target, or after
+// limit, with the delay to strike after: for the sender, an execute
+// waiting for its answer or a payment in the devnet, struck a few
+// milliseconds into it (claimed, paying, or paid and not yet booked); for
+// the receiver, a payment it is settling, struck within two milliseconds
+// (the settlement committed or not, its credit made or not), or after half
+// the limit any payment in the devnet or quote it is asked for.
+func (k *killer) awaitInFlight(ctx context.Context, target string, limit time.Duration) time.Duration {
+	from := time.Now()
+	for time.Since(from) < limit && ctx.Err() == nil {
+		link := k.link.inFlight()
+		switch {
+		case target == "sender" && (k.s.executing.Load() > 0 || link > 0):
+			return rand.N(15 * time.Millisecond)
+		case target != "sender" && k.link.forwarded.Load() > 0:
+			return rand.N(2 * time.Millisecond)
+		case target != "sender" && time.Since(from) > limit/2 && (link > 0 || k.s.quoting.Load() > 0):
+			return rand.N(15 * time.Millisecond)
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	return 0
+}
+
+// strike kills target, records what the kill cut, and restarts it after a
+// random pause of up to 0.8 s.
+func (k *killer) strike(ctx context.Context, target string) (Kill, error) {
+	kill := Kill{Target: target, At: time.Since(k.began).Seconds(),
+		ExecutesWaiting: int(k.s.executing.Load()), QuotesWaiting: int(k.s.quoting.Load()), DevnetInFlight: k.link.inFlight()}
+	kill.At = float64(int(kill.At*100)) / 100
+	from := time.Now()
+	var procs []*vaspd
+	if target != "receiver" {
+		procs = append(procs, k.sender)
+	}
+	if target != "sender" {
+		procs = append(procs, k.receiver)
+	}
+	// Together, for "both": one right after the other.
+	var errs []error
+	for _, p := range procs {
+		if err := p.kill(); err != nil {
+			errs = append(errs, err)
+		}
+		if p == k.receiver {
+			k.link.down() // the receiver's address dies with it
+		}
+	}
+	k.look(ctx, &kill)
+	if len(errs) > 0 {
+		return kill, fmt.Errorf("kill %s: %v", target, errs)
+	}
+	sleep(ctx, rand.N(800*time.Millisecond))
+	var wg sync.WaitGroup
+	startErrs := make([]error, len(procs))
+	for i, p := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.start(ctx); err != nil {
+				startErrs[i] = fmt.Errorf("restart after a SIGKILL: %w", err)
+				return
+			}
+			if p == k.receiver {
+				startErrs[i] = k.link.up()
+			}
+		}()
+	}
+	wg.Wait()
+	kill.DownFor = float64(int(time.Since(from).Seconds()*100)) / 100
+	for _, err := range startErrs {
+		if err != nil {
+			return kill, err
+		}
+	}
+	return kill, nil
+}
+
+// look reads from both databases what the kill left half-done.
+func (k *killer) look(ctx context.Context, kill *Kill) {
+	kill.SenderProcessing = count(ctx, k.sdb, `SELECT COUNT(*) FROM uma_transactions WHERE direction = 'OUTGOING' AND status = 'PROCESSING'`)
+	kill.SenderNodeInFlight = count(ctx, k.sdb, `SELECT COUNT(*) FROM ln_embedded_payments WHERE status = 'IN_FLIGHT'`)
+	kill.ReceiverUncredited = count(ctx, k.rdb, `SELECT COUNT(*) FROM ln_embedded_invoices i JOIN uma_transactions t
+		ON t.direction = 'INCOMING' AND t.payment_hash = i.payment_hash WHERE i.state = 'SETTLED' AND t.status <> 'COMPLETED'`)
+	kill.ReceiverPendingPaid = count(ctx, k.rdb, `SELECT COUNT(*) FROM uma_transactions WHERE direction = 'INCOMING' AND status = 'PENDING'`)
+	// Paid, not booked: the sender's PROCESSING payments whose invoice
+	// the receiver's node has settled (two databases: hashes compared
+	// here).
+	processing := map[string]bool{}
+	rows, err := k.sdb.QueryContext(ctx, `SELECT payment_hash FROM uma_transactions WHERE direction = 'OUTGOING' AND status = 'PROCESSING'`)
+	if err == nil {
+		for rows.Next() {
+			var h string
+			if rows.Scan(&h) == nil {
+				processing[h] = true
+			}
+		}
+		rows.Close()
+	}
+	if len(processing) == 0 {
+		return
+	}
+	rows, err = k.rdb.QueryContext(ctx, `SELECT payment_hash FROM ln_embedded_invoices WHERE state = 'SETTLED'`)
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h string
+		if rows.Scan(&h) == nil && processing[h] {
+			kill.PaidNotBooked++
+		}
+	}
+}

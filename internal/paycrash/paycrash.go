@@ -1,0 +1,375 @@
+// Package paycrash is the payment crash test: two real `vaspd serve`
+// processes, a sending VASP and a receiving one, each with its own
+// database and embedded Lightning node on a loopback devnet, pay each
+// other through the platform API while the driver SIGKILLs the sender,
+// the receiver or both at random moments (with payments in flight: quotes
+// claimed, Lightning payments on their way or settled but not booked,
+// credits not yet made) and starts each again on its database and address.
+// Then, once every payment has ended, it checks the house rule: nothing
+// half-done after a restart; every money movement idempotent and
+// double-entry (see check).
+//
+// `go run ./bench/payments crash` runs it (scripts/ci/payment-crash.sh, on
+// SQLite and PostgreSQL); a small run is a test of this package.
+package paycrash
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vaspd/vaspd/internal/apiclient"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/postgres"
+)
+
+// Options are a run's knobs.
+type Options struct {
+	Vaspd       string // a built vaspd binary
+	DB          string // "sqlite" or "postgres"
+	PostgresURL string // with DB "postgres": a schema per VASP is created there and dropped
+	Payments    int    // payments to execute at least (more while kills remain, up to 4×)
+	Workers     int    // payments at once
+	Rate        float64
+	Kills       int
+	Timeout     time.Duration // the whole run
+	Dir         string        // kept for inspection; "" is a temporary directory, removed
+	Log         io.Writer     // progress, and the daemons' last log lines on a failure
+}
+
+// Summary is a run's one JSON line.
+type Summary struct {
+	Check    string         `json:"check"`
+	DB       string         `json:"db"`
+	OK       bool           `json:"ok"`
+	Seconds  float64        `json:"seconds"`
+	Kills    int            `json:"kills"`
+	KillsOf  map[string]int `json:"kills_of"`
+	Restarts int            `json:"restarts"`
+	// Kills that cut a payment between the sender's claim and the
+	// receiver's credit, and what all of them cut (see Kill).
+	KillsInFlight      int   `json:"kills_with_payments_in_flight"`
+	ExecutesWaiting    int   `json:"executes_waiting_at_kills"`
+	DevnetInFlight     int64 `json:"devnet_payments_at_kills"`
+	SenderProcessing   int   `json:"processing_left_by_kills"`
+	PaidNotBooked      int   `json:"paid_not_booked_left_by_kills"`
+	ReceiverUncredited int   `json:"settled_not_credited_left_by_kills"`
+
+	Payments             int     `json:"payments"`
+	Completed            int     `json:"completed"`
+	Failed               int     `json:"failed"`
+	NotExecuted          int     `json:"not_executed"`
+	RetriedExecutes      int     `json:"retried_executes"`
+	LostAnswers          int     `json:"lost_execute_answers"`
+	LostQuotes           int     `json:"lost_quote_answers"`
+	Refused              int     `json:"counterparty_refusals"`
+	Deposits             int     `json:"deposits"`
+	LightningRedelivered int     `json:"lightning_redelivered"`
+	DevnetCut            int64   `json:"devnet_payments_cut"`
+	SettleSeconds        float64 `json:"settle_seconds"`
+	Violations           int     `json:"violations"`
+}
+
+// initialNodeMsat is each node's opening balance, given explicitly.
+const initialNodeMsat = 100_000_000_000
+
+// funding is the sender's user's first deposit, USD cents.
+const funding = 100_000_00
+
+// settleLimit bounds the wait, after the last restart, for every payment
+// to end: a payment in flight ends within the pay timeout (2 s), the
+// resolver's margin (5 s) and a round (2 s), the receiver's credit within
+// a second of its settlement.
+const settleLimit = 60 * time.Second
+
+// Run runs the crash test. It returns the summary and the broken
+// promises; an error is a run that could not be made (a process that
+// would not start, a setup request refused) or was cut short.
+func Run(ctx context.Context, o Options) (Summary, []string, error) {
+	began := time.Now()
+	sum := Summary{Check: "payment-crash", DB: o.DB, KillsOf: map[string]int{}}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	logf := func(format string, args ...any) { fmt.Fprintf(o.Log, "paycrash: "+format+"\n", args...) }
+	if o.Payments < 1 || o.Workers < 1 || o.Rate <= 0 || o.Kills < 0 {
+		return sum, nil, errors.New("payments, workers and rate must be positive, kills not negative")
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 90 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	dir := o.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "vaspd-paycrash-")
+		if err != nil {
+			return sum, nil, err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	bin, err := filepath.Abs(o.Vaspd)
+	if err != nil {
+		return sum, nil, err
+	}
+
+	// Two databases.
+	dsns := map[string]string{}
+	for _, name := range []string{"sender", "receiver"} {
+		switch o.DB {
+		case "sqlite":
+			dsns[name] = filepath.Join(dir, name, "vaspd.db")
+		case "postgres":
+			if o.PostgresURL == "" {
+				return sum, nil, errors.New("PostgreSQL: no server URL")
+			}
+			u, drop, err := postgres.NewSchema(ctx, o.PostgresURL, "paycrash_")
+			if err != nil {
+				return sum, nil, err
+			}
+			defer func() {
+				if err := drop(); err != nil {
+					logf("%v", err)
+				}
+			}()
+			dsns[name] = u
+		default:
+			return sum, nil, fmt.Errorf("database %q: want sqlite or postgres", o.DB)
+		}
+	}
+	taken := map[string]bool{}
+	addrs := map[string]string{}
+	for _, name := range []string{"sender", "receiver", "link"} {
+		if addrs[name], err = freeAddr(taken); err != nil {
+			return sum, nil, err
+		}
+	}
+	var secret [16]byte
+	_, _ = rand.Read(secret[:])
+	devnetSecret := hex.EncodeToString(secret[:])
+	proc := func(name, peer string) *vaspd {
+		dbURL := dsns[name]
+		if o.DB == "sqlite" {
+			dbURL = "sqlite:" + dbURL
+		}
+		return &vaspd{name: name, bin: bin, addr: addrs[name],
+			logPath: filepath.Join(dir, name+".log"), outPath: filepath.Join(dir, name+".stdout"),
+			args: []string{
+				"--database-url", dbURL, "--data-dir", filepath.Join(dir, name),
+				"--listen", addrs[name], "--domain", "localhost:" + port(addrs[name]),
+				"--devnet-secret", devnetSecret, "--devnet-peers", "http://" + peer,
+				"--counterparty-allow-nets", "127.0.0.0/8,localhost",
+				"--lightning-initial-balance-msat", strconv.Itoa(initialNodeMsat),
+				// An execute answers PROCESSING after 2 s, so the
+				// platform's retries and the resolver come sooner.
+				"--pay-timeout", "2s", "--counterparty-timeout", "5s",
+				"--log-level", "warn", "--log-format", "text",
+			}}
+	}
+	// The sender's node reaches the receiver's through the link.
+	sender, receiver := proc("sender", addrs["link"]), proc("receiver", addrs["sender"])
+	link := newDevnetLink(addrs["link"], "http://"+addrs["receiver"], 100*time.Millisecond)
+	defer link.down()
+	var stopErrs []error
+	stopped := false
+	stopAll := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		for _, v := range []*vaspd{sender, receiver} {
+			if err := v.stop(15 * time.Second); err != nil {
+				stopErrs = append(stopErrs, err)
+			}
+		}
+	}
+	defer stopAll()
+	fail := func(err error) (Summary, []string, error) {
+		for _, v := range []*vaspd{sender, receiver} {
+			if t := v.tail(30); t != "" {
+				logf("the last lines of %s's log:\n%s", v.name, t)
+			}
+		}
+		return sum, nil, err
+	}
+	for _, v := range []*vaspd{sender, receiver} {
+		if err := v.start(ctx); err != nil {
+			return fail(err)
+		}
+	}
+	if err := link.up(); err != nil {
+		return fail(err)
+	}
+	plat := map[*vaspd]*platform{}
+	for _, v := range []*vaspd{sender, receiver} {
+		id, secret, err := v.credential()
+		if err != nil {
+			return fail(err)
+		}
+		plat[v] = &platform{name: v.name, domain: "localhost:" + port(v.addr), api: apiclient.Client{
+			BaseURL: "http://" + v.addr, ClientID: id, ClientSecret: secret,
+			HTTP: &http.Client{Timeout: 30 * time.Second},
+		}}
+	}
+	alice, err := createUser(ctx, plat[sender], "alice", "USD")
+	if err != nil {
+		return fail(err)
+	}
+	bob, err := createUser(ctx, plat[receiver], "bob", "EUR")
+	if err != nil {
+		return fail(err)
+	}
+	if err := plat[sender].call(ctx, "POST", "/users/"+alice+"/deposits", map[string]any{"currencyCode": "USD", "amount": funding,
+		"reference": "paycrash-funding"}, nil, "Idempotency-Key", "paycrash-funding"); err != nil {
+		return fail(fmt.Errorf("fund the sender's user: %w", err))
+	}
+	dbs := map[*vaspd]*store.DB{}
+	for _, v := range []*vaspd{sender, receiver} {
+		db, err := openReadOnly(ctx, dsns[v.name])
+		if err != nil {
+			return fail(err)
+		}
+		defer db.Close()
+		dbs[v] = db
+	}
+	logf("%s: sender %s, receiver %s (devnet link %s); %d payments or more, %d at once, %.0f/s; %d kills",
+		o.DB, sender.addr, receiver.addr, link.addr, o.Payments, o.Workers, o.Rate, o.Kills)
+
+	// The payments and the kills, at once.
+	s := &stream{sender: plat[sender], userID: alice, receiver: "$bob@" + plat[receiver].domain,
+		target: o.Payments, max: 4 * o.Payments, rate: o.Rate, began: time.Now()}
+	s.killsOn.Store(o.Kills > 0)
+	var wg sync.WaitGroup
+	for range o.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.work(ctx)
+		}()
+	}
+	k := &killer{sender: sender, receiver: receiver, link: link, s: s, sdb: dbs[sender], rdb: dbs[receiver], began: began, log: logf}
+	kills, killErr := k.run(ctx, targets(o.Kills))
+	s.killsOn.Store(false)
+	wg.Wait()
+	for _, kl := range kills {
+		sum.Kills++
+		sum.KillsOf[kl.Target]++
+		if kl.inFlight() {
+			sum.KillsInFlight++
+		}
+		sum.ExecutesWaiting += kl.ExecutesWaiting
+		sum.DevnetInFlight += kl.DevnetInFlight
+		sum.SenderProcessing += max(kl.SenderProcessing, 0)
+		sum.PaidNotBooked += kl.PaidNotBooked
+		sum.ReceiverUncredited += max(kl.ReceiverUncredited, 0)
+	}
+	sum.Restarts = sender.starts + receiver.starts - 2
+	if killErr != nil {
+		return fail(killErr)
+	}
+	if ctx.Err() != nil {
+		return fail(fmt.Errorf("the payments did not end within %s", o.Timeout))
+	}
+
+	// Every payment ends, after the last restart.
+	settleFrom := time.Now()
+	var bad []string
+	if err := settled(ctx, plat[sender], dbs[sender], dbs[receiver]); err != nil {
+		bad = append(bad, err.Error())
+	}
+	sum.SettleSeconds = float64(int(time.Since(settleFrom).Seconds()*10)) / 10
+
+	ob := observed{Alice: alice, Bob: bob, Funding: funding, InitialNodeMsat: initialNodeMsat,
+		Payments: s.payments, Deposits: s.deposits}
+	if ob.Sender, err = observe(ctx, plat[sender], dbs[sender]); err != nil {
+		return fail(fmt.Errorf("read the sender's end: %w", err))
+	}
+	if ob.Receiver, err = observe(ctx, plat[receiver], dbs[receiver]); err != nil {
+		return fail(fmt.Errorf("read the receiver's end: %w", err))
+	}
+	broken, t := check(ob)
+	bad = append(bad, s.broken...)
+	bad = append(bad, broken...)
+	stopAll()
+	for _, err := range stopErrs {
+		bad = append(bad, err.Error())
+	}
+	sum.Payments, sum.Completed, sum.Failed, sum.NotExecuted = t.Executed, t.Completed, t.Failed, t.NotExecuted
+	sum.RetriedExecutes, sum.LostAnswers, sum.LightningRedelivered = t.RetriedExecutes, t.LostAnswers, t.LightningRedelivered
+	sum.LostQuotes, sum.Refused, sum.Deposits = s.lostQuotes, s.refusals, len(s.deposits)
+	sum.DevnetCut = link.cut.Load()
+	if o.Kills > 0 && sum.KillsInFlight == 0 {
+		bad = append(bad, fmt.Sprintf("none of the %d kills found a payment in flight: the run proved nothing about payments cut by a crash", sum.Kills))
+	}
+	sum.Violations, sum.OK = len(bad), len(bad) == 0
+	sum.Seconds = float64(int(time.Since(began).Seconds()*10)) / 10
+	if len(bad) > 0 {
+		for _, v := range []*vaspd{sender, receiver} {
+			if t := v.tail(30); t != "" {
+				logf("the last lines of %s's log:\n%s", v.name, t)
+			}
+		}
+	}
+	return sum, bad, nil
+}
+
+// settled waits until no payment is in flight: none PROCESSING at the
+// sender (the API's answer), none in flight at its node, and no invoice
+// settled at the receiver whose payment is not credited.
+func settled(ctx context.Context, sender *platform, sdb, rdb *store.DB) error {
+	ctx, cancel := context.WithTimeout(ctx, settleLimit)
+	defer cancel()
+	var processing []apiTx
+	var inFlight, uncredited int
+	for {
+		var err error
+		processing, err = list[apiTx](ctx, sender, "/transactions?type=OUTGOING&status=PROCESSING")
+		inFlight = count(ctx, sdb, `SELECT COUNT(*) FROM ln_embedded_payments WHERE status = 'IN_FLIGHT'`)
+		uncredited = count(ctx, rdb, `SELECT COUNT(*) FROM ln_embedded_invoices i JOIN uma_transactions t
+			ON t.direction = 'INCOMING' AND t.payment_hash = i.payment_hash WHERE i.state = 'SETTLED' AND t.status <> 'COMPLETED'`)
+		if err == nil && len(processing) == 0 && inFlight == 0 && uncredited == 0 {
+			return nil
+		}
+		if !sleep(ctx, 200*time.Millisecond) {
+			ids := make([]string, 0, len(processing))
+			for _, tx := range processing {
+				ids = append(ids, tx.ID)
+			}
+			return fmt.Errorf("stuck: %s after the last restart, the sender still has %d payments PROCESSING %v and %d in flight at its node, the receiver %d settled invoices not credited (-1: not read)",
+				settleLimit, len(processing), ids, inFlight, uncredited)
+		}
+	}
+}
+
+// createUser registers $local@domain, receiving in currency, through the
+// platform API.
+func createUser(ctx context.Context, p *platform, local, currency string) (string, error) {
+	var u struct {
+		ID string `json:"id"`
+	}
+	err := p.call(ctx, "POST", "/users", map[string]any{
+		"umaAddress": "$" + local + "@" + p.domain, "platformUserId": "paycrash-" + local, "userType": "INDIVIDUAL",
+		"kycStatus": "VERIFIED", "preferredCurrencies": []string{currency}, "fullName": strings.ToUpper(local[:1]) + local[1:],
+	}, &u, "Idempotency-Key", "paycrash-user-"+local)
+	if err != nil {
+		return "", fmt.Errorf("%s: create user %s: %w", p.name, local, err)
+	}
+	return u.ID, nil
+}
+
+// port is addr's port.
+func port(addr string) string {
+	_, p, _ := strings.Cut(addr, ":")
+	return p
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The payment crash test (internal/paycrash; driver: bench/payments crash):
+# two real `vaspd serve` processes, a sending VASP and a receiving one, each
+# with its own database and embedded Lightning node on a loopback devnet,
+# pay each other through the platform API (lookup, quote, execute with an
+# Idempotency-Key, retried with the same key when the answer is lost; a
+# deposit every ten payments) while the sender, the receiver or both are
+# SIGKILLed 12 times at random moments with payments in flight (quotes
+# claimed, Lightning payments on their way, paid but not booked) and started
+# again on the same database and address. Once every payment has ended it
+# checks, through the platform API and read-only SQL, that every executed
+# quote has one transaction, COMPLETED or FAILED; a completed one credited
+# once at the quoted amount, a failed one debiting nothing; both users'
+# balances as the payments say; both ledgers balancing; no invoice paid
+# twice and the nodes' money agreeing with the books. One JSON line per run;
+# a broken promise exits 1 naming it. Runs on SQLite, then PostgreSQL (a
+# schema per VASP, dropped after). Bounded: each run gives up after 85 s and
+# is killed at 100 s; both take about a minute.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+PG_URL="${VASPD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}"
+bin="$(mktemp -d)"
+trap 'rm -rf "$bin"' EXIT
+go build -o "$bin/vaspd" ./cmd/vaspd
+go build -o "$bin/payments" ./bench/payments
+
+echo "--- two vaspd serve, SQLite"
+timeout 100 "$bin/payments" crash -vaspd "$bin/vaspd" -db sqlite -payments 120 -kills 12
+
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+  echo "PostgreSQL is not reachable at 127.0.0.1:5432: the PostgreSQL run is required" >&2
+  exit 1
+fi
+echo "--- two vaspd serve, PostgreSQL"
+timeout 100 "$bin/payments" crash -vaspd "$bin/vaspd" -db postgres -pg "$PG_URL" -payments 120 -kills 12
