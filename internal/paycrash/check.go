@@ -19,6 +19,7 @@ type observed struct {
 	Deposits        []*deposit
 	Sender          view
 	Receiver        view
+	Hooks           map[hookKey]int // distinct webhookIds the platforms received, by subject
 }
 
 // tally is what the check counted on the way.
@@ -259,8 +260,63 @@ func check(o observed) ([]string, tally) {
 			fail("receiver: movement %s credits no completed payment", id)
 		}
 	}
+	bad = append(bad, announced(o)...)
 	sort.Strings(bad)
 	return bad, t
+}
+
+// announced checks that each payment's end reached its platforms once:
+// the sender's platform one OUTGOING_PAYMENT webhook (one webhookId,
+// however many deliveries) of the status the payment ended in and none of
+// the other; the receiver's one INCOMING_PAYMENT COMPLETED for a completed
+// payment, none for a failed one, and none for a payment that did not
+// complete.
+func announced(o observed) []string {
+	var bad []string
+	fail := func(format string, args ...any) { bad = append(bad, fmt.Sprintf(format, args...)) }
+	final := map[string]string{} // the sender's transactions' ends
+	for _, tx := range o.Sender.Txs {
+		final[tx.ID] = tx.Status
+	}
+	inByTag := map[string][]apiTx{}
+	for _, tx := range o.Receiver.Txs {
+		inByTag[tx.Description] = append(inByTag[tx.Description], tx)
+	}
+	completedIn := map[string]bool{}
+	for _, p := range o.Payments {
+		if len(p.TxIDs) == 0 {
+			continue
+		}
+		id, end := p.TxIDs[0], final[p.TxIDs[0]]
+		for _, st := range []string{"COMPLETED", "FAILED"} {
+			n, want := o.Hooks[hookKey{"sender", "OUTGOING_PAYMENT", id, st}], 0
+			if st == end {
+				want = 1
+			}
+			if n != want {
+				fail("payment %d: the sender's platform got %d OUTGOING_PAYMENT %s webhooks (distinct webhookIds) for %s, which ended %s; want %d",
+					p.N, n, st, id, end, want)
+			}
+		}
+		for _, in := range inByTag[p.Tag] {
+			n, want := o.Hooks[hookKey{"receiver", "INCOMING_PAYMENT", in.ID, "COMPLETED"}], 0
+			if end == "COMPLETED" && in.Status == "COMPLETED" {
+				want = 1
+				completedIn[in.ID] = true
+			}
+			if n != want {
+				fail("payment %d: the receiver's platform got %d INCOMING_PAYMENT COMPLETED webhooks (distinct webhookIds) for %s (%s), the payment ended %s; want %d",
+					p.N, n, in.ID, in.Status, end, want)
+			}
+		}
+	}
+	for k, n := range o.Hooks {
+		if k.To == "receiver" && k.Type == "INCOMING_PAYMENT" && k.Status == "COMPLETED" && !completedIn[k.TxID] {
+			fail("the receiver's platform got %d INCOMING_PAYMENT COMPLETED webhooks for %s, credited by no completed payment", n, k.TxID)
+		}
+	}
+	sort.Strings(bad)
+	return bad
 }
 
 // books checks that a VASP's books balance: its own audit (ledger.Check:

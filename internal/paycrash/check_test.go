@@ -69,6 +69,11 @@ func world() observed {
 			Invoices:     map[string]nodeInvoice{"h1": {State: "SETTLED", Amount: m1, Paid: m1}, "h2": {State: "OPEN", Amount: m2}},
 			NodeBalance:  initialNodeMsat + m1,
 		},
+		Hooks: map[hookKey]int{
+			{"sender", "OUTGOING_PAYMENT", "T1", "COMPLETED"}: 1, {"sender", "OUTGOING_PAYMENT", "T2", "FAILED"}: 1,
+			{"receiver", "INCOMING_PAYMENT", "I1", "PENDING"}: 1, {"receiver", "INCOMING_PAYMENT", "I2", "PENDING"}: 1,
+			{"receiver", "INCOMING_PAYMENT", "I1", "COMPLETED"}: 1,
+		},
 	}
 }
 
@@ -134,6 +139,16 @@ func TestCheckFindsBrokenPromises(t *testing.T) {
 		}, "which no completed payment paid"},
 		{"node payment still in flight", func(o *observed) { o.Sender.NodePayments["h2"] = nodePayment{Status: "IN_FLIGHT"} },
 			"still in flight"},
+		{"an end not announced", func(o *observed) { delete(o.Hooks, hookKey{"sender", "OUTGOING_PAYMENT", "T2", "FAILED"}) },
+			"got 0 OUTGOING_PAYMENT FAILED webhooks"},
+		{"an end announced twice", func(o *observed) { o.Hooks[hookKey{"sender", "OUTGOING_PAYMENT", "T1", "COMPLETED"}] = 2 },
+			"got 2 OUTGOING_PAYMENT COMPLETED webhooks"},
+		{"the other end announced", func(o *observed) { o.Hooks[hookKey{"sender", "OUTGOING_PAYMENT", "T2", "COMPLETED"}] = 1 },
+			"got 1 OUTGOING_PAYMENT COMPLETED webhooks (distinct webhookIds) for T2, which ended FAILED"},
+		{"a credit not announced", func(o *observed) { delete(o.Hooks, hookKey{"receiver", "INCOMING_PAYMENT", "I1", "COMPLETED"}) },
+			"got 0 INCOMING_PAYMENT COMPLETED webhooks"},
+		{"a credit announced for nothing", func(o *observed) { o.Hooks[hookKey{"receiver", "INCOMING_PAYMENT", "I7", "COMPLETED"}] = 1 },
+			"credited by no completed payment"},
 		{"a credit for nothing", func(o *observed) {
 			o.Receiver.Moves["receive/h9"] = map[string]map[string]int64{}
 		}, "movement receive/h9 credits no completed payment"},

@@ -6,8 +6,9 @@
 // claimed, Lightning payments on their way or settled but not booked,
 // credits not yet made) and starts each again on its database and address.
 // Then, once every payment has ended, it checks the house rule: nothing
-// half-done after a restart; every money movement idempotent and
-// double-entry (see check).
+// half-done after a restart (every payment ended, its books, its nodes'
+// records and its platforms' webhooks agreeing); every money movement
+// idempotent and double-entry (see check).
 //
 // `go run ./bench/payments crash` runs it (scripts/ci/payment-crash.sh, on
 // SQLite and PostgreSQL); a small run is a test of this package.
@@ -76,6 +77,7 @@ type Summary struct {
 	Deposits             int     `json:"deposits"`
 	LightningRedelivered int     `json:"lightning_redelivered"`
 	DevnetCut            int64   `json:"devnet_payments_cut"`
+	Webhooks             int     `json:"webhooks"`
 	SettleSeconds        float64 `json:"settle_seconds"`
 	Violations           int     `json:"violations"`
 }
@@ -89,7 +91,8 @@ const funding = 100_000_00
 // settleLimit bounds the wait, after the last restart, for every payment
 // to end: a payment in flight ends within the pay timeout (2 s), the
 // resolver's margin (5 s) and a round (2 s), the receiver's credit within
-// a second of its settlement.
+// a second of its settlement; and then for their webhooks (a delivery a
+// kill cut is retried once its lease, 7 s, ends).
 const settleLimit = 60 * time.Second
 
 // Run runs the crash test. It returns the summary and the broken
@@ -170,6 +173,9 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 				"--listen", addrs[name], "--domain", "localhost:" + port(addrs[name]),
 				"--devnet-secret", devnetSecret, "--devnet-peers", "http://" + peer,
 				"--counterparty-allow-nets", "127.0.0.0/8,localhost",
+				// The platforms' webhook endpoint is the driver's; an
+				// attempt a kill cut is retried 7 s later at most.
+				"--webhook-allow-nets", "127.0.0.0/8", "--webhook-timeout", "2s",
 				"--lightning-initial-balance-msat", strconv.Itoa(initialNodeMsat),
 				// An execute answers PROCESSING after 2 s, so the
 				// platform's retries and the resolver come sooner.
@@ -181,6 +187,11 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 	sender, receiver := proc("sender", addrs["link"]), proc("receiver", addrs["sender"])
 	link := newDevnetLink(addrs["link"], "http://"+addrs["receiver"], 100*time.Millisecond)
 	defer link.down()
+	hooks, err := newPlatformHooks()
+	if err != nil {
+		return sum, nil, err
+	}
+	defer hooks.close()
 	var stopErrs []error
 	stopped := false
 	stopAll := func() {
@@ -221,6 +232,9 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 			BaseURL: "http://" + v.addr, ClientID: id, ClientSecret: secret,
 			HTTP: &http.Client{Timeout: 30 * time.Second},
 		}}
+		if err := plat[v].call(ctx, "PATCH", "/config", map[string]any{"webhookEndpoint": hooks.base + "/" + v.name}, nil); err != nil {
+			return fail(fmt.Errorf("%s: set the platform's webhook endpoint: %w", v.name, err))
+		}
 	}
 	alice, err := createUser(ctx, plat[sender], "alice", "USD")
 	if err != nil {
@@ -288,8 +302,6 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 	if err := settled(ctx, plat[sender], dbs[sender], dbs[receiver]); err != nil {
 		bad = append(bad, err.Error())
 	}
-	sum.SettleSeconds = float64(int(time.Since(settleFrom).Seconds()*10)) / 10
-
 	ob := observed{Alice: alice, Bob: bob, Funding: funding, InitialNodeMsat: initialNodeMsat,
 		Payments: s.payments, Deposits: s.deposits}
 	if ob.Sender, err = observe(ctx, plat[sender], dbs[sender]); err != nil {
@@ -298,6 +310,15 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 	if ob.Receiver, err = observe(ctx, plat[receiver], dbs[receiver]); err != nil {
 		return fail(fmt.Errorf("read the receiver's end: %w", err))
 	}
+	// Each end's webhook is enqueued with it; its delivery follows (a
+	// kill's cut attempt after its lease).
+	for deadline := time.Now().Add(settleLimit); ; {
+		ob.Hooks = hooks.snapshot()
+		if len(announced(ob)) == 0 || time.Now().After(deadline) || !sleep(ctx, 200*time.Millisecond) {
+			break
+		}
+	}
+	sum.SettleSeconds = float64(int(time.Since(settleFrom).Seconds()*10)) / 10
 	broken, t := check(ob)
 	bad = append(bad, s.broken...)
 	bad = append(bad, broken...)
@@ -309,6 +330,9 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 	sum.RetriedExecutes, sum.LostAnswers, sum.LightningRedelivered = t.RetriedExecutes, t.LostAnswers, t.LightningRedelivered
 	sum.LostQuotes, sum.Refused, sum.Deposits = s.lostQuotes, s.refusals, len(s.deposits)
 	sum.DevnetCut = link.cut.Load()
+	hooks.mu.Lock()
+	sum.Webhooks = hooks.n
+	hooks.mu.Unlock()
 	if o.Kills > 0 && sum.KillsInFlight == 0 {
 		bad = append(bad, fmt.Sprintf("none of the %d kills found a payment in flight: the run proved nothing about payments cut by a crash", sum.Kills))
 	}
