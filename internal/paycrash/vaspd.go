@@ -26,6 +26,7 @@ type vaspd struct {
 	name    string // "sender" or "receiver"
 	bin     string
 	args    []string // after "serve"
+	env     []string // added to the driver's environment
 	addr    string   // 127.0.0.1:port
 	logPath string   // its stderr, every start appended
 	outPath string   // its stdout: the banner, and the admin credential of the first start
@@ -81,6 +82,7 @@ func (v *vaspd) startOnce(ctx context.Context) error {
 	before, _ := v.logs.Seek(0, io.SeekCurrent)
 	cmd := exec.Command(v.bin, append([]string{"serve"}, v.args...)...)
 	cmd.Stdout, cmd.Stderr = out, v.logs
+	cmd.Env = append(os.Environ(), v.env...)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("%s: start %s: %w", v.name, v.bin, err)
 	}
