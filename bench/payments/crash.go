@@ -25,10 +25,10 @@ func crashMain(args []string) int {
 		pg = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 	}
 	fs.StringVar(&o.PostgresURL, "pg", pg, "PostgreSQL URL for -db postgres (a schema per daemon is created and dropped)")
-	fs.IntVar(&o.Payments, "payments", 100, "payments to execute at least (more while kills remain, 4× at most)")
+	fs.IntVar(&o.Payments, "payments", 120, "payments to execute at least (more while kills remain, 4× at most)")
 	fs.IntVar(&o.Workers, "workers", 4, "payments at once")
 	fs.Float64Var(&o.Rate, "rate", 6, "payments started per second")
-	fs.IntVar(&o.Kills, "kills", 8, "SIGKILLs of the sender, the receiver or both")
+	fs.IntVar(&o.Kills, "kills", 12, "SIGKILLs of the sender, the receiver or both")
 	fs.DurationVar(&o.Timeout, "timeout", 85*time.Second, "give up after this long")
 	fs.StringVar(&o.Dir, "dir", "", "keep the databases and logs in this new or empty directory (default: a temporary one, removed)")
 	if err := fs.Parse(args); err != nil {
