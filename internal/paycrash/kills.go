@@ -30,6 +30,8 @@ type Kill struct {
 	PaidNotBooked       int `json:"paid_not_booked"`       // of SenderProcessing: settled at the receiver already
 	ReceiverUncredited  int `json:"receiver_uncredited"`   // invoices settled at the receiver, their payment not credited
 	ReceiverPendingPaid int `json:"receiver_pending"`      // incoming payments PENDING (quoted; paid or not)
+
+	WhileStarting int `json:"while_starting"` // restarts SIGKILLed again while starting
 }
 
 // inFlight reports whether the kill cut a payment between the sender's
@@ -86,9 +88,9 @@ func (k *killer) run(ctx context.Context, schedule []string, budget time.Duratio
 		if err != nil {
 			return done, err
 		}
-		k.log("kill %d (%s) at %.1f s: %d executes and %d quotes waiting, %d payments in the devnet; left %d PROCESSING (%d paid, not booked), %d settled not credited; down %.2f s",
+		k.log("kill %d (%s) at %.1f s: %d executes and %d quotes waiting, %d payments in the devnet; left %d PROCESSING (%d paid, not booked), %d settled not credited; down %.2f s, killed %d times more while starting",
 			len(done), target, kill.At, kill.ExecutesWaiting, kill.QuotesWaiting, kill.DevnetInFlight,
-			kill.SenderProcessing, kill.PaidNotBooked, kill.ReceiverUncredited, kill.DownFor)
+			kill.SenderProcessing, kill.PaidNotBooked, kill.ReceiverUncredited, kill.DownFor, kill.WhileStarting)
 	}
 	return done, nil
 }
@@ -118,7 +120,8 @@ func (k *killer) awaitInFlight(ctx context.Context, target string, limit time.Du
 }
 
 // strike kills target, records what the kill cut, and restarts it after a
-// random pause of up to 0.8 s.
+// random pause of up to 0.8 s (one restart in three killed again while it
+// starts, then started once more).
 func (k *killer) strike(ctx context.Context, target string) (Kill, error) {
 	kill := Kill{Target: target, At: time.Since(k.began).Seconds(),
 		ExecutesWaiting: int(k.s.executing.Load()), QuotesWaiting: int(k.s.quoting.Load()), DevnetInFlight: k.link.inFlight()}
@@ -147,11 +150,26 @@ func (k *killer) strike(ctx context.Context, target string) (Kill, error) {
 	}
 	sleep(ctx, rand.N(800*time.Millisecond))
 	var wg sync.WaitGroup
+	var mu sync.Mutex
 	startErrs := make([]error, len(procs))
 	for i, p := range procs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// One restart in three crashes too, while starting: up to
+			// 1.5 s in, ready or not.
+			if rand.IntN(3) == 0 {
+				hit, err := p.crashStart(rand.N(1500 * time.Millisecond))
+				if err != nil {
+					startErrs[i] = err
+					return
+				}
+				if hit {
+					mu.Lock()
+					kill.WhileStarting++
+					mu.Unlock()
+				}
+			}
 			if err := p.start(ctx); err != nil {
 				startErrs[i] = fmt.Errorf("restart after a SIGKILL: %w", err)
 				return

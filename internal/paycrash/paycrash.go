@@ -4,7 +4,8 @@
 // other through the platform API while the driver SIGKILLs the sender,
 // the receiver or both at random moments (with payments in flight: quotes
 // claimed, Lightning payments on their way or settled but not booked,
-// credits not yet made) and starts each again on its database and address.
+// credits not yet made) and starts each again on its database and address
+// (a third of the restarts killed again while they start).
 // Then, once every payment has ended, it checks the house rule: nothing
 // half-done after a restart (every payment ended, its books, its nodes'
 // records and its platforms' webhooks agreeing); every money movement
@@ -57,6 +58,8 @@ type Summary struct {
 	Kills    int            `json:"kills"`
 	KillsOf  map[string]int `json:"kills_of"`
 	Restarts int            `json:"restarts"`
+	// Restarts SIGKILLed again while starting (then started once more).
+	WhileStarting int `json:"kills_while_starting"`
 	// Kills that cut a payment between the sender's claim and the
 	// receiver's credit, and what all of them cut (see Kill).
 	KillsInFlight      int   `json:"kills_with_payments_in_flight"`
@@ -290,6 +293,7 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 		sum.SenderProcessing += max(kl.SenderProcessing, 0)
 		sum.PaidNotBooked += kl.PaidNotBooked
 		sum.ReceiverUncredited += max(kl.ReceiverUncredited, 0)
+		sum.WhileStarting += kl.WhileStarting
 	}
 	sum.Restarts = sender.starts + receiver.starts - 2
 	if killErr != nil {

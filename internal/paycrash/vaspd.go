@@ -62,36 +62,10 @@ var errPortTaken = errors.New("listen address in use")
 func (v *vaspd) startOnce(ctx context.Context) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.cmd != nil {
-		return fmt.Errorf("%s: already running", v.name)
-	}
-	if v.logs == nil {
-		f, err := os.OpenFile(v.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-		if err != nil {
-			return err
-		}
-		v.logs = f
-	}
-	out, err := os.OpenFile(v.outPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	cmd, done, exited, before, err := v.launch()
 	if err != nil {
 		return err
 	}
-	defer out.Close() // the child has its own descriptor
-	v.starts++
-	fmt.Fprintf(v.logs, "--- paycrash: start %d of %s at %s\n", v.starts, v.name, time.Now().Format(time.RFC3339Nano))
-	before, _ := v.logs.Seek(0, io.SeekCurrent)
-	cmd := exec.Command(v.bin, append([]string{"serve"}, v.args...)...)
-	cmd.Stdout, cmd.Stderr = out, v.logs
-	cmd.Env = append(os.Environ(), v.env...)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("%s: start %s: %w", v.name, v.bin, err)
-	}
-	done := make(chan error, 1)
-	exited := make(chan struct{})
-	go func() {
-		done <- cmd.Wait()
-		close(exited)
-	}()
 	if err := awaitReady(ctx, exited, "http://"+v.addr+"/readyz", 30*time.Second); err != nil {
 		select {
 		case <-exited:
@@ -107,6 +81,67 @@ func (v *vaspd) startOnce(ctx context.Context) error {
 	}
 	v.cmd, v.done = cmd, done
 	return nil
+}
+
+// crashStart starts the process and SIGKILLs it after d, ready or not: a
+// crash while it starts (opening its database, checking its migrations and
+// keys, the first rounds of its loops: resolving payments left in flight,
+// crediting settlements, delivering webhooks). It reports whether the
+// process was still running at the kill; one that exited by itself first
+// is an error (its log tells why).
+func (v *vaspd) crashStart(d time.Duration) (bool, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	cmd, done, exited, _, err := v.launch()
+	if err != nil {
+		return false, err
+	}
+	select {
+	case <-exited:
+		werr := <-done
+		return false, fmt.Errorf("%s (start %d) exited by itself while starting: %v; its log: %s", v.name, v.starts, werr, v.logPath)
+	case <-time.After(d):
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-done
+	return true, nil
+}
+
+// launch starts the process without waiting for it; done receives its
+// exit, after which exited is closed; before is where this start's lines
+// begin in its log. The caller holds v.mu.
+func (v *vaspd) launch() (cmd *exec.Cmd, done chan error, exited chan struct{}, before int64, err error) {
+	if v.cmd != nil {
+		return nil, nil, nil, 0, fmt.Errorf("%s: already running", v.name)
+	}
+	if v.logs == nil {
+		f, err := os.OpenFile(v.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, nil, nil, 0, err
+		}
+		v.logs = f
+	}
+	out, err := os.OpenFile(v.outPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, nil, 0, err
+	}
+	defer out.Close() // the child has its own descriptor
+	v.starts++
+	fmt.Fprintf(v.logs, "--- paycrash: start %d of %s at %s\n", v.starts, v.name, time.Now().Format(time.RFC3339Nano))
+	before, _ = v.logs.Seek(0, io.SeekCurrent)
+	cmd = exec.Command(v.bin, append([]string{"serve"}, v.args...)...)
+	cmd.Stdout, cmd.Stderr = out, v.logs
+	cmd.Env = append(os.Environ(), v.env...)
+	if err := cmd.Start(); err != nil {
+		return nil, nil, nil, 0, fmt.Errorf("%s: start %s: %w", v.name, v.bin, err)
+	}
+	done = make(chan error, 1)
+	exited = make(chan struct{})
+	go func() {
+		done <- cmd.Wait()
+		close(exited)
+	}()
+	return cmd, done, exited, before, nil
 }
 
 // logsSince returns what the process logged from offset on.

@@ -7,7 +7,8 @@
 # deposit every ten payments) while the sender, the receiver or both are
 # SIGKILLed 12 times at random moments with payments in flight (quotes
 # claimed, Lightning payments on their way, paid but not booked) and started
-# again on the same database and address. Once every payment has ended it
+# again on the same database and address (one restart in three SIGKILLed
+# again while it starts). Once every payment has ended it
 # checks, through the platform API and read-only SQL, that every executed
 # quote has one transaction, COMPLETED or FAILED; a completed one credited
 # once at the quoted amount, a failed one debiting nothing; both users'
