@@ -27,7 +27,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		e = &vaspd.Error{Status: http.StatusServiceUnavailable, Code: vaspd.CodeUnavailable, Message: "the request timed out; try again", Err: err}
 	}
 	if e.Status >= 500 && e.Code != vaspd.CodeNotImplemented && log != nil {
-		log.ErrorContext(r.Context(), "request failed", "status", e.Status, "code", e.Code, "err", err,
+		log.Log(r.Context(), failureLevel(r, err), "request failed", "status", e.Status, "code", e.Code, "err", err,
 			"request_id", RequestID(r.Context()))
 	}
 	if e.Status == http.StatusUnauthorized {
@@ -35,4 +35,16 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	noteErrorCode(r.Context(), e.Code)
 	WriteJSON(w, e.Status, errorBody{Status: e.Status, Code: e.Code, Message: e.Message, Details: e.Details})
+}
+
+// failureLevel is the level a failed request's cause is logged at: ERROR,
+// unless the request failed because its client hung up (its context
+// cancelled, the error context.Canceled). Then nothing inside failed —
+// a counterparty or platform that gave up mid-request is theirs to see —
+// and INFO keeps the record without an alarm.
+func failureLevel(r *http.Request, err error) slog.Level {
+	if errors.Is(err, context.Canceled) && errors.Is(r.Context().Err(), context.Canceled) {
+		return slog.LevelInfo
+	}
+	return slog.LevelError
 }
