@@ -10,7 +10,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/vaspd/vaspd/delivery"
+	"github.com/vaspd/vaspd/internal/apiclient"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/postgres"
 )
@@ -429,40 +429,13 @@ func vaspdFleet(bin, dsn, tmp string) (*fleet, error) {
 		tail := &tailWriter{w: os.Stderr}
 		cmd.Stderr = tail
 		return cmd, func(exited <-chan struct{}) error {
-			err := awaitReady(exited, "http://"+addr+"/readyz", 30*time.Second)
+			err := apiclient.WaitReady(context.Background(), "http://"+addr, exited, 30*time.Second)
 			if err != nil && bytes.Contains(tail.bytes(), []byte("address already in use")) {
 				return fmt.Errorf("%w: %v", errPortTaken, err)
 			}
 			return err
 		}, nil
 	}}, nil
-}
-
-// awaitReady polls url until it answers 200. vaspd installs its SIGTERM
-// handler before it listens, so a ready vaspd stops gracefully.
-func awaitReady(exited <-chan struct{}, url string, limit time.Duration) error {
-	// No keep-alive: the process may be killed soon, and the driver has
-	// nothing more to ask it.
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	deadline := time.Now().Add(limit)
-	for {
-		resp, err := client.Get(url)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not 200 after %s", url, limit)
-		}
-		select {
-		case <-exited:
-			return errors.New("exited before it was ready")
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }
 
 // freePort returns a loopback address with a port nothing listens on now.

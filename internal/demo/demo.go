@@ -206,17 +206,8 @@ func start(ctx context.Context, wg *sync.WaitGroup, name string, opt Options, se
 		}
 	}()
 	v := &instance{name: name, domain: cfg.Domain, base: cfg.BaseURL, d: d}
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if resp, err := http.Get(v.base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%s did not become ready", name)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := apiclient.WaitReady(ctx, v.base, nil, 30*time.Second); err != nil {
+		return nil, fmt.Errorf("%s did not become ready: %w", name, err)
 	}
 	tokens, err := auth.NewTokens(ctx, d.DB(), vaspd.SystemClock{})
 	if err != nil {

@@ -9,13 +9,14 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vaspd/vaspd/internal/apiclient"
 )
 
 // vaspd is one VASP's `vaspd serve` process, started, SIGKILLed and started
@@ -66,7 +67,7 @@ func (v *vaspd) startOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := awaitReady(ctx, exited, "http://"+v.addr+"/readyz", 30*time.Second); err != nil {
+	if err := apiclient.WaitReady(ctx, "http://"+v.addr, exited, 30*time.Second); err != nil {
 		select {
 		case <-exited:
 		default:
@@ -235,34 +236,6 @@ func (v *vaspd) tail(n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// awaitReady polls url until it answers 200, the process exits, ctx ends
-// or limit passes.
-func awaitReady(ctx context.Context, exited <-chan struct{}, url string, limit time.Duration) error {
-	// No keep-alive: the process may be killed soon.
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	deadline := time.Now().Add(limit)
-	for {
-		resp, err := client.Get(url)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not 200 after %s", url, limit)
-		}
-		select {
-		case <-exited:
-			return errors.New("exited before it was ready")
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
 
 // freeAddr returns a loopback address whose port nothing listens on now,
