@@ -29,6 +29,7 @@ func crashMain(args []string) int {
 	fs.IntVar(&o.Workers, "workers", 4, "payments at once")
 	fs.Float64Var(&o.Rate, "rate", 6, "payments started per second")
 	fs.IntVar(&o.Kills, "kills", 12, "SIGKILLs of the sender, the receiver or both")
+	fs.BoolVar(&o.Cluster, "cluster", false, "run each VASP as two processes sharing its PostgreSQL schema behind a round-robin front (-db postgres)")
 	fs.DurationVar(&o.Timeout, "timeout", 85*time.Second, "give up after this long")
 	fs.StringVar(&o.Dir, "dir", "", "keep the databases and logs in this new or empty directory (default: a temporary one, removed)")
 	if err := fs.Parse(args); err != nil {

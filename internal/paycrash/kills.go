@@ -32,6 +32,9 @@ type Kill struct {
 	ReceiverPendingPaid int `json:"receiver_pending"`      // incoming payments PENDING (quoted; paid or not)
 
 	WhileStarting int `json:"while_starting"` // restarts SIGKILLed again while starting
+
+	Processes []string `json:"processes"`            // the processes killed
+	WholeVASP int      `json:"whole_vasp,omitempty"` // cluster mode: VASPs all of whose processes were killed
 }
 
 // inFlight reports whether the kill cut a payment between the sender's
@@ -43,7 +46,7 @@ func (k Kill) inFlight() bool {
 // killer SIGKILLs the sender, the receiver or both at random moments, and
 // starts each again on its database and address.
 type killer struct {
-	sender, receiver *vaspd
+	sender, receiver *vasp
 	link             *devnetLink
 	s                *stream
 	sdb, rdb         *store.DB // read-only
@@ -88,8 +91,8 @@ func (k *killer) run(ctx context.Context, schedule []string, budget time.Duratio
 		if err != nil {
 			return done, err
 		}
-		k.log("kill %d (%s) at %.1f s: %d executes and %d quotes waiting, %d payments in the devnet; left %d PROCESSING (%d paid, not booked), %d settled not credited; down %.2f s, killed %d times more while starting",
-			len(done), target, kill.At, kill.ExecutesWaiting, kill.QuotesWaiting, kill.DevnetInFlight,
+		k.log("kill %d (%s %v) at %.1f s: %d executes and %d quotes waiting, %d payments in the devnet; left %d PROCESSING (%d paid, not booked), %d settled not credited; down %.2f s, killed %d times more while starting",
+			len(done), target, kill.Processes, kill.At, kill.ExecutesWaiting, kill.QuotesWaiting, kill.DevnetInFlight,
 			kill.SenderProcessing, kill.PaidNotBooked, kill.ReceiverUncredited, kill.DownFor, kill.WhileStarting)
 	}
 	return done, nil
@@ -119,29 +122,41 @@ func (k *killer) awaitInFlight(ctx context.Context, target string, limit time.Du
 	return 0
 }
 
-// strike kills target, records what the kill cut, and restarts it after a
-// random pause of up to 0.8 s (one restart in three killed again while it
-// starts, then started once more).
+// strike kills target (in a cluster, one of each VASP's processes or, one
+// time in three, all of them), records what the kill cut, and restarts
+// what it killed after a random pause of up to 0.8 s (one restart in three
+// killed again while it starts, then started once more).
 func (k *killer) strike(ctx context.Context, target string) (Kill, error) {
 	kill := Kill{Target: target, At: time.Since(k.began).Seconds(),
 		ExecutesWaiting: int(k.s.executing.Load()), QuotesWaiting: int(k.s.quoting.Load()), DevnetInFlight: k.link.inFlight()}
 	kill.At = float64(int(kill.At*100)) / 100
 	from := time.Now()
-	var procs []*vaspd
-	if target != "receiver" {
-		procs = append(procs, k.sender)
+	type hit struct {
+		g *vasp
+		p *vaspd
 	}
-	if target != "sender" {
-		procs = append(procs, k.receiver)
+	var procs []hit
+	for _, g := range []*vasp{k.sender, k.receiver} {
+		if target != "both" && target != g.name {
+			continue
+		}
+		ps := g.pick()
+		if len(g.procs) > 1 && len(ps) == len(g.procs) {
+			kill.WholeVASP++
+		}
+		for _, p := range ps {
+			procs = append(procs, hit{g, p})
+			kill.Processes = append(kill.Processes, p.name)
+		}
 	}
 	// Together, for "both": one right after the other.
 	var errs []error
-	for _, p := range procs {
-		if err := p.kill(); err != nil {
+	for _, h := range procs {
+		if err := h.g.kill(h.p); err != nil {
 			errs = append(errs, err)
 		}
-		if p == k.receiver {
-			k.link.down() // the receiver's address dies with it
+		if h.g == k.receiver && h.g.front == nil {
+			k.link.down() // the receiver's address dies with it (a front stays)
 		}
 	}
 	k.look(ctx, &kill)
@@ -152,7 +167,8 @@ func (k *killer) strike(ctx context.Context, target string) (Kill, error) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	startErrs := make([]error, len(procs))
-	for i, p := range procs {
+	for i, h := range procs {
+		p := h.p
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -170,11 +186,11 @@ func (k *killer) strike(ctx context.Context, target string) (Kill, error) {
 					mu.Unlock()
 				}
 			}
-			if err := p.start(ctx); err != nil {
+			if err := h.g.start(ctx, p); err != nil {
 				startErrs[i] = fmt.Errorf("restart after a SIGKILL: %w", err)
 				return
 			}
-			if p == k.receiver {
+			if h.g == k.receiver && h.g.front == nil {
 				startErrs[i] = k.link.up()
 			}
 		}()

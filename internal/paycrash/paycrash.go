@@ -43,21 +43,35 @@ type Options struct {
 	Payments    int    // payments to execute at least (more while kills remain, up to 4×)
 	Workers     int    // payments at once
 	Rate        float64
-	Kills       int           // made within 55 % of Timeout; fewer on a slow machine
-	Timeout     time.Duration // the whole run
-	Dir         string        // kept for inspection; "" is a temporary directory, removed
-	Log         io.Writer     // progress, and the daemons' last log lines on a failure
+	Kills       int // made within 55 % of Timeout; fewer on a slow machine
+	// Cluster runs each VASP as two processes sharing its PostgreSQL
+	// schema behind a round-robin front on its domain address; a kill
+	// strikes one of a VASP's processes, or both.
+	Cluster bool
+	Timeout time.Duration // the whole run
+	Dir     string        // kept for inspection; "" is a temporary directory, removed
+	Log     io.Writer     // progress, and the daemons' last log lines on a failure
 }
 
 // Summary is a run's one JSON line.
 type Summary struct {
 	Check    string         `json:"check"`
 	DB       string         `json:"db"`
+	Cluster  bool           `json:"cluster,omitempty"`
 	OK       bool           `json:"ok"`
 	Seconds  float64        `json:"seconds"`
 	Kills    int            `json:"kills"`
 	KillsOf  map[string]int `json:"kills_of"`
 	Restarts int            `json:"restarts"`
+	// Cluster mode: kills per process, kills of all of a VASP's
+	// processes at once, and the fronts' requests sent on to the other
+	// process (the one chosen could not be connected to), cut (sent, the
+	// process died) and unserved (no process up).
+	ProcessKills  map[string]int `json:"process_kills,omitempty"`
+	WholeVASP     int            `json:"whole_vasp_kills,omitempty"`
+	FrontRetried  int64          `json:"front_retried,omitempty"`
+	FrontCut      int64          `json:"front_cut,omitempty"`
+	FrontUnserved int64          `json:"front_unserved,omitempty"`
 	// Restarts SIGKILLed again while starting (then started once more).
 	WhileStarting int `json:"kills_while_starting"`
 	// Kills that cut a payment between the sender's claim and the
@@ -103,13 +117,16 @@ const settleLimit = 60 * time.Second
 // would not start, a setup request refused) or was cut short.
 func Run(ctx context.Context, o Options) (Summary, []string, error) {
 	began := time.Now()
-	sum := Summary{Check: "payment-crash", DB: o.DB, KillsOf: map[string]int{}}
+	sum := Summary{Check: "payment-crash", DB: o.DB, Cluster: o.Cluster, KillsOf: map[string]int{}}
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(o.Log, "paycrash: "+format+"\n", args...) }
 	if o.Payments < 1 || o.Workers < 1 || o.Rate <= 0 || o.Kills < 0 {
 		return sum, nil, errors.New("payments, workers and rate must be positive, kills not negative")
+	}
+	if o.Cluster && o.DB != "postgres" {
+		return sum, nil, errors.New("cluster mode needs PostgreSQL: SQLite is one process")
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 90 * time.Second
@@ -156,7 +173,11 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 	}
 	taken := map[string]bool{}
 	addrs := map[string]string{}
-	for _, name := range []string{"sender", "receiver", "link"} {
+	names := []string{"sender", "receiver", "link"}
+	if o.Cluster {
+		names = append(names, "sender.1", "sender.2", "receiver.1", "receiver.2")
+	}
+	for _, name := range names {
 		if addrs[name], err = freeAddr(taken); err != nil {
 			return sum, nil, err
 		}
@@ -164,8 +185,10 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 	var secret [16]byte
 	_, _ = rand.Read(secret[:])
 	devnetSecret := hex.EncodeToString(secret[:])
-	proc := func(name, peer string) *vaspd {
-		dbURL := dsns[name]
+	// proc is process name of VASP v (name itself, or v.1, v.2 in a
+	// cluster), listening on its own address, its domain v's.
+	proc := func(v, name, peer string) *vaspd {
+		dbURL := dsns[v]
 		if o.DB == "sqlite" {
 			dbURL = "sqlite:" + dbURL
 		}
@@ -176,7 +199,7 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 			logPath: filepath.Join(dir, name+".log"), outPath: filepath.Join(dir, name+".stdout"),
 			args: []string{
 				"--database-url", dbURL, "--data-dir", filepath.Join(dir, name),
-				"--listen", addrs[name], "--domain", "localhost:" + port(addrs[name]),
+				"--listen", addrs[name], "--domain", "localhost:" + port(addrs[v]),
 				"--devnet-peers", "http://" + peer,
 				"--counterparty-allow-nets", "127.0.0.0/8,localhost",
 				// The platforms' webhook endpoint is the driver's; an
@@ -189,10 +212,29 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 				"--log-level", "warn", "--log-format", "text",
 			}}
 	}
-	// The sender's node reaches the receiver's through the link.
-	sender, receiver := proc("sender", addrs["link"]), proc("receiver", addrs["sender"])
+	// The sender's node reaches the receiver's through the link; the
+	// receiver's reaches the sender's at its domain address.
+	group := func(v, peer string) *vasp {
+		if !o.Cluster {
+			return &vasp{name: v, procs: []*vaspd{proc(v, v, peer)}}
+		}
+		g := &vasp{name: v, procs: []*vaspd{proc(v, v+".1", peer), proc(v, v+".2", peer)}}
+		g.front = newFront(addrs[v], g.procs)
+		return g
+	}
+	sender, receiver := group("sender", addrs["link"]), group("receiver", addrs["sender"])
+	vasps := []*vasp{sender, receiver}
+	procs := append(append([]*vaspd{}, sender.procs...), receiver.procs...)
 	link := newDevnetLink(addrs["link"], "http://"+addrs["receiver"], 100*time.Millisecond)
 	defer link.down()
+	for _, g := range vasps {
+		if g.front != nil {
+			if err := g.front.serve(); err != nil {
+				return sum, nil, err
+			}
+			defer g.front.close()
+		}
+	}
 	hooks, err := newPlatformHooks()
 	if err != nil {
 		return sum, nil, err
@@ -205,7 +247,7 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 			return
 		}
 		stopped = true
-		for _, v := range []*vaspd{sender, receiver} {
+		for _, v := range procs {
 			if err := v.stop(15 * time.Second); err != nil {
 				stopErrs = append(stopErrs, err)
 			}
@@ -213,29 +255,29 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 	}
 	defer stopAll()
 	fail := func(err error) (Summary, []string, error) {
-		for _, v := range []*vaspd{sender, receiver} {
+		for _, v := range procs {
 			if t := v.tail(30); t != "" {
 				logf("the last lines of %s's log:\n%s", v.name, t)
 			}
 		}
 		return sum, nil, err
 	}
-	for _, v := range []*vaspd{sender, receiver} {
-		if err := v.start(ctx); err != nil {
+	for _, g := range vasps {
+		if err := g.startAll(ctx); err != nil {
 			return fail(err)
 		}
 	}
 	if err := link.up(); err != nil {
 		return fail(err)
 	}
-	plat := map[*vaspd]*platform{}
-	for _, v := range []*vaspd{sender, receiver} {
+	plat := map[*vasp]*platform{}
+	for _, v := range vasps {
 		id, secret, err := v.credential()
 		if err != nil {
 			return fail(err)
 		}
-		plat[v] = &platform{name: v.name, domain: "localhost:" + port(v.addr), api: apiclient.Client{
-			BaseURL: "http://" + v.addr, ClientID: id, ClientSecret: secret,
+		plat[v] = &platform{name: v.name, domain: "localhost:" + port(v.addr()), api: apiclient.Client{
+			BaseURL: "http://" + v.addr(), ClientID: id, ClientSecret: secret,
 			HTTP: &http.Client{Timeout: 30 * time.Second},
 		}}
 		if err := plat[v].call(ctx, "PATCH", "/config", map[string]any{"webhookEndpoint": hooks.base + "/" + v.name}, nil); err != nil {
@@ -254,8 +296,8 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 		"reference": "paycrash-funding"}, nil, "Idempotency-Key", "paycrash-funding"); err != nil {
 		return fail(fmt.Errorf("fund the sender's user: %w", err))
 	}
-	dbs := map[*vaspd]*store.DB{}
-	for _, v := range []*vaspd{sender, receiver} {
+	dbs := map[*vasp]*store.DB{}
+	for _, v := range vasps {
 		db, err := openReadOnly(ctx, dsns[v.name])
 		if err != nil {
 			return fail(err)
@@ -263,8 +305,8 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 		defer db.Close()
 		dbs[v] = db
 	}
-	logf("%s: sender %s, receiver %s (devnet link %s); %d payments or more, %d at once, %.0f/s; %d kills",
-		o.DB, sender.addr, receiver.addr, link.addr, o.Payments, o.Workers, o.Rate, o.Kills)
+	logf("%s: sender %s, receiver %s (devnet link %s); %d processes; %d payments or more, %d at once, %.0f/s; %d kills",
+		o.DB, sender.addr(), receiver.addr(), link.addr, len(procs), o.Payments, o.Workers, o.Rate, o.Kills)
 
 	// The payments and the kills, at once.
 	s := &stream{sender: plat[sender], userID: alice, receiver: "$bob@" + plat[receiver].domain,
@@ -294,8 +336,19 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 		sum.PaidNotBooked += kl.PaidNotBooked
 		sum.ReceiverUncredited += max(kl.ReceiverUncredited, 0)
 		sum.WhileStarting += kl.WhileStarting
+		if o.Cluster {
+			if sum.ProcessKills == nil {
+				sum.ProcessKills = map[string]int{}
+			}
+			for _, p := range kl.Processes {
+				sum.ProcessKills[p]++
+			}
+			sum.WholeVASP += kl.WholeVASP
+		}
 	}
-	sum.Restarts = sender.starts + receiver.starts - 2
+	for _, p := range procs {
+		sum.Restarts += p.starts - 1
+	}
 	if killErr != nil {
 		return fail(killErr)
 	}
@@ -337,6 +390,13 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 	sum.RetriedExecutes, sum.LostAnswers, sum.LightningRedelivered = t.RetriedExecutes, t.LostAnswers, t.LightningRedelivered
 	sum.LostQuotes, sum.Refused, sum.Deposits = s.lostQuotes, s.refusals, len(s.deposits)
 	sum.DevnetCut = link.cut.Load()
+	for _, g := range vasps {
+		if g.front != nil {
+			sum.FrontRetried += g.front.retried.Load()
+			sum.FrontCut += g.front.cut.Load()
+			sum.FrontUnserved += g.front.unserved.Load()
+		}
+	}
 	hooks.mu.Lock()
 	sum.Webhooks = hooks.n
 	hooks.mu.Unlock()
@@ -346,7 +406,7 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 	sum.Violations, sum.OK = len(bad), len(bad) == 0
 	sum.Seconds = float64(int(time.Since(began).Seconds()*10)) / 10
 	if len(bad) > 0 {
-		for _, v := range []*vaspd{sender, receiver} {
+		for _, v := range procs {
 			if t := v.tail(30); t != "" {
 				logf("the last lines of %s's log:\n%s", v.name, t)
 			}
