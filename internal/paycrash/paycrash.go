@@ -11,8 +11,13 @@
 // records and its platforms' webhooks agreeing); every money movement
 // idempotent and double-entry (see check).
 //
+// In cluster mode (Options.Cluster, PostgreSQL) each VASP is two processes
+// sharing its database behind a round-robin front on its domain address
+// (cluster.go), and a kill strikes one of a VASP's processes or both.
+//
 // `go run ./bench/payments crash` runs it (scripts/ci/payment-crash.sh, on
-// SQLite and PostgreSQL); a small run is a test of this package.
+// SQLite, PostgreSQL, and PostgreSQL in cluster mode); a small run is a test
+// of this package.
 package paycrash
 
 import (
