@@ -184,18 +184,8 @@ func (t *Tokens) List(ctx context.Context, f ListFilter) ([]Token, error) {
 	if f.Name != "" {
 		w.Add("name = ?", f.Name)
 	}
-	if !f.CreatedAfter.IsZero() {
-		w.Add("created_at >= ?", store.Micros(f.CreatedAfter))
-	}
-	if !f.CreatedBefore.IsZero() {
-		w.Add("created_at <= ?", store.Micros(f.CreatedBefore))
-	}
-	if !f.UpdatedAfter.IsZero() {
-		w.Add("updated_at >= ?", store.Micros(f.UpdatedAfter))
-	}
-	if !f.UpdatedBefore.IsZero() {
-		w.Add("updated_at <= ?", store.Micros(f.UpdatedBefore))
-	}
+	w.Within("created_at", f.CreatedAfter, f.CreatedBefore)
+	w.Within("updated_at", f.UpdatedAfter, f.UpdatedBefore)
 	if f.After != "" {
 		w.Add("id < ?", f.After)
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Placeholders returns "$from, $from+1, …", n of them: the list of an
@@ -34,6 +35,18 @@ type Where struct {
 func (w *Where) Add(cond string, v any) {
 	w.args = append(w.args, v)
 	w.conds = append(w.conds, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(w.args))))
+}
+
+// Within appends column >= from and column <= to (a time column in
+// microseconds, both bounds inclusive, as UMAaaS's createdAfter/Before and
+// startDate/endDate), each only when set.
+func (w *Where) Within(column string, from, to time.Time) {
+	if !from.IsZero() {
+		w.Add(column+" >= ?", Micros(from))
+	}
+	if !to.IsZero() {
+		w.Add(column+" <= ?", Micros(to))
+	}
 }
 
 // Raw appends a condition without a value.

@@ -3,6 +3,7 @@ package store
 import (
 	"reflect"
 	"testing"
+	"time"
 )
 
 func TestWhere(t *testing.T) {
@@ -14,10 +15,11 @@ func TestWhere(t *testing.T) {
 	w.Raw("deleted_at IS NULL")
 	w.Add("created_at >= ?", int64(5))
 	w.Add("(a = ? OR b = ?)", "x")
-	if got, want := w.String(), "status = $1 AND deleted_at IS NULL AND created_at >= $2 AND (a = $3 OR b = $3)"; got != want {
+	w.Within("t", time.Time{}, time.UnixMicro(7))
+	if got, want := w.String(), "status = $1 AND deleted_at IS NULL AND created_at >= $2 AND (a = $3 OR b = $3) AND t <= $4"; got != want {
 		t.Fatalf("String() = %q, want %q", got, want)
 	}
-	if !reflect.DeepEqual(w.Args(), []any{"PENDING", int64(5), "x"}) || w.Next() != 4 {
+	if !reflect.DeepEqual(w.Args(), []any{"PENDING", int64(5), "x", int64(7)}) || w.Next() != 5 {
 		t.Fatalf("Args() = %v, Next() = %d", w.Args(), w.Next())
 	}
 }

@@ -53,18 +53,8 @@ func (s *Service) List(ctx context.Context, q store.Querier, f ListFilter) ([]Us
 	if f.KYCStatus != "" {
 		w.Add("kyc_status = ?", f.KYCStatus)
 	}
-	if !f.CreatedAfter.IsZero() {
-		w.Add("created_at >= ?", store.Micros(f.CreatedAfter))
-	}
-	if !f.CreatedBefore.IsZero() {
-		w.Add("created_at <= ?", store.Micros(f.CreatedBefore))
-	}
-	if !f.UpdatedAfter.IsZero() {
-		w.Add("updated_at >= ?", store.Micros(f.UpdatedAfter))
-	}
-	if !f.UpdatedBefore.IsZero() {
-		w.Add("updated_at <= ?", store.Micros(f.UpdatedBefore))
-	}
+	w.Within("created_at", f.CreatedAfter, f.CreatedBefore)
+	w.Within("updated_at", f.UpdatedAfter, f.UpdatedBefore)
 	if f.After != "" {
 		w.Add("id < ?", f.After)
 	}

@@ -265,12 +265,7 @@ func listTransactionsQuery(f TransactionFilter, cursor string, limit int) (strin
 	if f.Status != "" {
 		w.Add("status = ?", f.Status)
 	}
-	if !f.From.IsZero() {
-		w.Add("created_at >= ?", store.Micros(f.From))
-	}
-	if !f.To.IsZero() {
-		w.Add("created_at <= ?", store.Micros(f.To))
-	}
+	w.Within("created_at", f.From, f.To)
 	if f.Address != "" {
 		w.Add("("+sqlOurAddress+" = ? OR "+sqlCounterparty+" = ?)", f.Address)
 	}
