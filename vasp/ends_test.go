@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vaspd/vaspd/delivery"
 	"github.com/vaspd/vaspd/internal/specschema"
 	"github.com/vaspd/vaspd/lightning"
@@ -101,8 +103,11 @@ func TestApprovalRejectionsAnnounced(t *testing.T) {
 		// a loaded machine; the deadline that must pass is short, but not
 		// so short that the ask could miss it and reach nobody.
 		const deadline = 2 * time.Second
-		answered := w.service(t, func(o *vasp.Options) { o.Webhooks, o.ApprovalTimeout = hooks, time.Minute })
-		timesOut := w.service(t, func(o *vasp.Options) { o.Webhooks, o.ApprovalTimeout = hooks, deadline })
+		// Two processes of one VASP, sharing one registry as they would
+		// share a Prometheus: each rejection is counted once.
+		reg := prometheus.NewRegistry()
+		answered := w.service(t, func(o *vasp.Options) { o.Webhooks, o.ApprovalTimeout, o.Registerer = hooks, time.Minute, reg })
+		timesOut := w.service(t, func(o *vasp.Options) { o.Webhooks, o.ApprovalTimeout, o.Registerer = hooks, deadline, reg })
 		status := func(code int) func(http.ResponseWriter) {
 			return func(rw http.ResponseWriter) { rw.WriteHeader(code) }
 		}
@@ -147,6 +152,7 @@ func TestApprovalRejectionsAnnounced(t *testing.T) {
 					t.Fatal("the platform was not asked")
 				}
 				wantEndHooks(t, db, id, tc.want)
+				wantEndsCounted(t, reg, db)
 			})
 		}
 	})

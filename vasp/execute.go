@@ -381,6 +381,7 @@ func (s *Service) finish(ctx context.Context, t Transaction, p lightning.Payment
 		t.Status, t.FailureReason, t.SettledAt, t.UpdatedAt = status, string(p.FailureReason), now, now
 		t.Details = details
 		done = true
+		s.payments.endedIn(tx, t)
 		return s.announce(ctx, tx, t)
 	})
 	if err != nil {

@@ -107,3 +107,7 @@ func (s *Service) RefreshRound(ctx context.Context) (int, error) { return s.refr
 // SetBeforeClaim has ExecuteQuote run f between reading the quote and
 // claiming it. Call it before the service is used.
 func (s *Service) SetBeforeClaim(f func(quoteID string)) { s.beforeClaim = f }
+
+// ReadOpen reads the open payments into their gauges, as the gauges' loop
+// does every 10 s.
+func (s *Service) ReadOpen(ctx context.Context) error { return s.readOpen(ctx) }

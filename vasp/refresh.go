@@ -2,7 +2,6 @@ package vasp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -69,24 +68,10 @@ const (
 )
 
 func newRefreshMetrics(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
-	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+	return register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vaspd_quote_refreshes_total",
 		Help: "Auto-refresh attempts of quotes, by outcome: refreshed, failed (the quote keeps its terms), superseded (executed or changed meanwhile).",
-	}, []string{"outcome"})
-	if reg == nil {
-		return c, nil
-	}
-	if err := reg.Register(c); err != nil {
-		// Another Service of this process registered it: share it.
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing, nil
-			}
-		}
-		return nil, fmt.Errorf("register vaspd_quote_refreshes_total: %w", err)
-	}
-	return c, nil
+	}, []string{"outcome"}))
 }
 
 // refreshQuotes runs refresh rounds every QuoteRefreshEvery until ctx ends.

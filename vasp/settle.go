@@ -236,6 +236,7 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 			return fmt.Errorf("post receive: %w", err)
 		}
 		t.Status, t.FailureReason, t.SettledAt, t.UpdatedAt = StatusCompleted, "", now, now
+		s.payments.endedIn(tx, t)
 		if err := s.announce(ctx, tx, t); err != nil {
 			return err
 		}
@@ -293,6 +294,7 @@ func (s *Service) failUnderpaid(ctx context.Context, tx *store.Tx, t *Transactio
 		return false, fmt.Errorf("post unmatched receive: %w", err)
 	}
 	t.Status, t.FailureReason, t.UpdatedAt = StatusFailed, reasonUnderpaid, now
+	s.payments.endedIn(tx, *t)
 	if err := s.announce(ctx, tx, *t); err != nil {
 		return false, err
 	}

@@ -114,7 +114,7 @@ type Options struct {
 	// creation, looking every pass (5 s).
 	QuoteRefreshLead, QuoteRefreshMaxHold, QuoteRefreshEvery time.Duration
 	// Registerer, if not nil, receives the flows' metrics
-	// (vaspd_quote_refreshes_total).
+	// (vaspd_quote_refreshes_total and the payment metrics of metrics.go).
 	Registerer prometheus.Registerer
 }
 
@@ -173,6 +173,8 @@ type Service struct {
 	// is what it logged of its claims failing (refresh.go).
 	refreshes    *prometheus.CounterVec
 	refreshNoted noteLog
+	// payments are the payment metrics (metrics.go).
+	payments *paymentMetrics
 	// beforeClaim, if set (tests), runs in ExecuteQuote between reading
 	// the quote and claiming it.
 	beforeClaim func(quoteID string)
@@ -249,6 +251,9 @@ func New(opts Options) (*Service, error) {
 	if s.refreshes, err = newRefreshMetrics(opts.Registerer); err != nil {
 		return nil, fmt.Errorf("vasp: %w", err)
 	}
+	if s.payments, err = newPaymentMetrics(opts.Registerer); err != nil {
+		return nil, fmt.Errorf("vasp: %w", err)
+	}
 	s.nonces = &NonceCache{DB: opts.DB, Now: opts.Clock.Now}
 	keys := opts.KeySource
 	if keys == nil {
@@ -297,11 +302,12 @@ func (s *Service) Configuration() *uma.Configuration {
 // payments, resolving outgoing payments left in flight, sending
 // post-transaction callbacks, registering the completed payments a crash
 // left unregistered (Compliance.RegisterTransaction), refreshing the
-// quotes asked to auto-refresh, and purging old nonces. Each loop retries its own failures; Run returns when ctx ends
+// quotes asked to auto-refresh, reading the open payments for their gauges
+// (metrics.go), and purging old nonces. Each loop retries its own failures; Run returns when ctx ends
 // and they have stopped.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){s.watchSettlements, s.resolveOutgoing, s.sendCallbacks, s.registerOwed, s.refreshQuotes} {
+	for _, loop := range []func(context.Context){s.watchSettlements, s.resolveOutgoing, s.sendCallbacks, s.registerOwed, s.refreshQuotes, s.watchOpen} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -172,6 +172,7 @@ func (s *Service) endIncoming(ctx context.Context, tell bool, update string, arg
 			return err
 		}
 		ended = true
+		s.payments.endedIn(tx, t)
 		if !tell {
 			return nil
 		}

@@ -508,6 +508,21 @@ func TestMetricsSetting(t *testing.T) {
 	if st := get(t, r2.url+"/metrics", "", ""); st != 200 {
 		t.Fatalf("/metrics with metrics-public: %d, want 200", st)
 	}
+	// The payment gauges are read from the database as vaspd starts.
+	const open = `vaspd_payments_open{direction="OUTGOING",status="PROCESSING"} 0`
+	var body []byte
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(r2.url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), open) {
+			return
+		}
+	}
+	t.Fatalf("/metrics has no %s:\n%s", open, body)
 }
 
 // TestTrustedOriginsSetting: the daemon refuses a browser's cross-site

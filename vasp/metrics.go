@@ -1,0 +1,170 @@
+package vasp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store"
+)
+
+// paymentMetrics are what an operator watches payments by: how many end
+// and how (a rise of FAILED or REJECTED, by reason), how long they take,
+// and how many are still open and since when (a payment stuck in
+// PROCESSING, an expiry sweep that stopped). The counters are counted by
+// the process that ended each payment, after its commit: every end is
+// made once, by one process (a conditional UPDATE), so summing over the
+// processes sharing a database gives the whole. The open gauges are read
+// from the database and so are the same in every process: take their max,
+// not their sum.
+type paymentMetrics struct {
+	ended    *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	open     *prometheus.GaugeVec
+	oldest   *prometheus.GaugeVec
+}
+
+// openStatuses are the statuses a payment passes through before it ends,
+// one gauge series each per direction.
+var openStatuses = []string{StatusCreated, StatusPending, StatusProcessing}
+
+// openGaugesEvery is how often the open gauges are read from the
+// database: one indexed query (uma_transactions_status) per process.
+const openGaugesEvery = 10 * time.Second
+
+func newPaymentMetrics(reg prometheus.Registerer) (*paymentMetrics, error) {
+	m := &paymentMetrics{}
+	var err error
+	if m.ended, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vaspd_payments_ended_total",
+		Help: "Payments that reached an end state in this process, by direction (INCOMING, OUTGOING), status (COMPLETED, FAILED, REJECTED, EXPIRED) and failure reason (\"\" when completed).",
+	}, []string{"direction", "status", "reason"})); err != nil {
+		return nil, err
+	}
+	if m.duration, err = register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "vaspd_payment_duration_seconds",
+		Help: "From a payment's start (an outgoing execute, an incoming payreq) to its end, by direction and end status.",
+		// 10 ms (a payment on one machine) to an hour (a held HTLC; an
+		// incoming invoice left to expire).
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600},
+	}, []string{"direction", "status"})); err != nil {
+		return nil, err
+	}
+	if m.open, err = register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "vaspd_payments_open",
+		Help: "Payments not yet ended, by direction and status (CREATED, PENDING, PROCESSING), read from the database every 10 s: the same in every process sharing it.",
+	}, []string{"direction", "status"})); err != nil {
+		return nil, err
+	}
+	if m.oldest, err = register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "vaspd_payment_oldest_open_seconds",
+		Help: "Age of the oldest payment not yet ended, by direction and status (0 when there is none), read with vaspd_payments_open.",
+	}, []string{"direction", "status"})); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// register registers c on reg, or returns the collector of that name a
+// Service of this process registered before (the demo and tests run
+// several Services on one registry). A nil reg records nothing anywhere.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if reg == nil {
+		return c, nil
+	}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, fmt.Errorf("register metric: %w", err)
+	}
+	return c, nil
+}
+
+// reasonLabel is a failure reason fit for a label: vaspd's reasons are
+// constants (upper case words and underscores), and anything else — a
+// future reason with another shape, a value from outside — is counted as
+// OTHER, so that no input can grow the series.
+var reasonLabel = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,47}$`)
+
+// endedIn counts t, which tx moves to an end state, once tx has committed.
+func (m *paymentMetrics) endedIn(tx *store.Tx, t Transaction) {
+	tx.AfterCommit(func() { m.count(t) })
+}
+
+func (m *paymentMetrics) count(t Transaction) {
+	reason := t.FailureReason
+	if t.Status == StatusCompleted {
+		reason = ""
+	} else if reason != "" && !reasonLabel.MatchString(reason) {
+		reason = "OTHER"
+	}
+	m.ended.WithLabelValues(t.Direction, t.Status, reason).Inc()
+	if !t.CreatedAt.IsZero() && !t.UpdatedAt.IsZero() {
+		m.duration.WithLabelValues(t.Direction, t.Status).Observe(max(t.UpdatedAt.Sub(t.CreatedAt).Seconds(), 0))
+	}
+}
+
+// watchOpen sets the open gauges every openGaugesEvery until ctx ends.
+func (s *Service) watchOpen(ctx context.Context) {
+	for {
+		if err := s.readOpen(ctx); err != nil && ctx.Err() == nil {
+			s.log.Debug("payment gauges: cannot read the open payments; tried again later", "err", err)
+		}
+		if !vaspd.Sleep(ctx, openGaugesEvery) {
+			return
+		}
+	}
+}
+
+// readOpen reads how many payments are open, and the oldest's start, by
+// direction and status, and sets the gauges: every series of
+// openStatuses is set (0 when none), so an alert on the age sees it fall.
+func (s *Service) readOpen(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT direction, status, COUNT(*), MIN(created_at) FROM uma_transactions
+		WHERE status IN ($1, $2, $3) GROUP BY direction, status`, StatusCreated, StatusPending, StatusProcessing)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	type open struct {
+		n      int64
+		oldest int64
+	}
+	read := map[[2]string]open{}
+	for rows.Next() {
+		var dir, status string
+		var o open
+		if err := rows.Scan(&dir, &status, &o.n, &o.oldest); err != nil {
+			return err
+		}
+		read[[2]string{dir, status}] = o
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	now := s.clock.Now()
+	m := s.payments
+	for _, dir := range []string{Incoming, Outgoing} {
+		for _, status := range openStatuses {
+			if dir == Outgoing && status != StatusProcessing {
+				continue // an outgoing payment starts PROCESSING
+			}
+			o, age := read[[2]string{dir, status}], 0.0
+			if o.n > 0 {
+				age = max(now.Sub(store.Time(o.oldest)).Seconds(), 0)
+			}
+			m.open.WithLabelValues(dir, status).Set(float64(o.n))
+			m.oldest.WithLabelValues(dir, status).Set(age)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,196 @@
+package vasp_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/lightning/embedded"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/vasp"
+)
+
+// series returns the samples of metric name in reg, keyed by their labels
+// as "k=v,k=v" (sorted by label name): counters and gauges by value,
+// histograms by sample count.
+func series(t *testing.T, reg *prometheus.Registry, name string) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var ls []string
+			for _, l := range m.GetLabel() {
+				ls = append(ls, l.GetName()+"="+l.GetValue())
+			}
+			slices.Sort(ls)
+			out[strings.Join(ls, ",")] = metricValue(mf.GetType(), m)
+		}
+	}
+	return out
+}
+
+func metricValue(typ dto.MetricType, m *dto.Metric) float64 {
+	switch typ {
+	case dto.MetricType_COUNTER:
+		return m.GetCounter().GetValue()
+	case dto.MetricType_GAUGE:
+		return m.GetGauge().GetValue()
+	case dto.MetricType_HISTOGRAM:
+		return float64(m.GetHistogram().GetSampleCount())
+	}
+	return -1
+}
+
+// wantEndsCounted checks vaspd_payments_ended_total against the database:
+// every payment in an end state counted once, under its direction, status
+// and reason, and nothing else counted; and one duration observed per end.
+func wantEndsCounted(t *testing.T, reg *prometheus.Registry, db *store.DB) {
+	t.Helper()
+	rows, err := db.QueryContext(t.Context(), `SELECT direction, status, failure_reason, COUNT(*) FROM uma_transactions
+		WHERE status IN ($1, $2, $3, $4) GROUP BY direction, status, failure_reason`,
+		vasp.StatusCompleted, vasp.StatusFailed, vasp.StatusRejected, vasp.StatusExpired)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	want, durations := map[string]float64{}, map[string]float64{}
+	for rows.Next() {
+		var dir, status, reason string
+		var n float64
+		if err := rows.Scan(&dir, &status, &reason, &n); err != nil {
+			t.Fatal(err)
+		}
+		want[fmt.Sprintf("direction=%s,reason=%s,status=%s", dir, reason, status)] += n
+		durations[fmt.Sprintf("direction=%s,status=%s", dir, status)] += n
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := series(t, reg, "vaspd_payments_ended_total"); !mapsEqual(got, want) {
+		t.Fatalf("vaspd_payments_ended_total %v, want (from the database) %v", got, want)
+	}
+	if got := series(t, reg, "vaspd_payment_duration_seconds"); !mapsEqual(got, durations) {
+		t.Fatalf("vaspd_payment_duration_seconds counts %v, want %v", got, durations)
+	}
+}
+
+func mapsEqual(a, b map[string]float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Payment metrics: each payment that ends is counted once, by the process
+// that ended it, with its direction, status and reason, and its duration
+// observed; a second look at an ended payment counts nothing. The open
+// gauges say how many payments wait in each status and for how long.
+func TestPaymentMetrics(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		r := newRefresher(t, db, nil)
+		w, s, reg := r.w, r.s, r.reg
+		sender := w.counterparty(t, "vasp1.example")
+		open := func(dir, status string) (float64, float64) {
+			t.Helper()
+			if err := s.ReadOpen(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			key := "direction=" + dir + ",status=" + status
+			return series(t, reg, "vaspd_payments_open")[key], series(t, reg, "vaspd_payment_oldest_open_seconds")[key]
+		}
+		if n, age := open(vasp.Incoming, vasp.StatusPending); n != 0 || age != 0 {
+			t.Fatalf("no payment yet: open %v, oldest %v s", n, age)
+		}
+
+		// Two incoming payments wait for their invoices to be paid.
+		for range 2 {
+			_, err := s.PayRequest(t.Context(), "bob", payRequest(t, sender.Signing, "$alice@vasp1.example", w.clock.Now()))
+			wantCode(t, err, "")
+		}
+		w.clock.Advance(90 * time.Second)
+		if n, age := open(vasp.Incoming, vasp.StatusPending); n != 2 || age < 89 || age > 91 {
+			t.Fatalf("two invoices out for 90 s: open %v, oldest %v s", n, age)
+		}
+		// One is paid and credited by the sweep; a second sweep ends
+		// nothing more.
+		ps := paymentsIn(t, db, vasp.Incoming)
+		if p, err := w.node.Pay(t.Context(), lightning.PayRequest{Invoice: ps[0].invoice, Timeout: 10 * time.Second}); err != nil || p.Status != lightning.StatusSucceeded {
+			t.Fatalf("pay: %+v, %v", p, err)
+		}
+		s.SweepPending(t.Context())
+		s.SweepPending(t.Context())
+		if got := statusOf(t, s, ps[0].id); got != vasp.StatusCompleted+"/" {
+			t.Fatalf("the paid payment is %s", got)
+		}
+		wantEndsCounted(t, reg, db)
+		if got := series(t, reg, "vaspd_payments_ended_total")["direction=INCOMING,reason=,status=COMPLETED"]; got != 1 {
+			t.Fatalf("incoming completed counted %v times, want 1", got)
+		}
+		if n, _ := open(vasp.Incoming, vasp.StatusPending); n != 1 {
+			t.Fatalf("one invoice left open: open %v", n)
+		}
+
+		// Outgoing: one paid, one failing at the node.
+		r.fund(t, 100_000)
+		q, err := r.quote(t, r.lookup(t), vasp.LockedSending, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr, err := s.ExecuteQuote(t.Context(), q.ID, ""); err != nil || tr.Status != vasp.StatusCompleted {
+			t.Fatalf("execute: %+v, %v", tr, err)
+		}
+		w.node.SetFaults(embedded.Faults{FailReason: lightning.FailureNoRoute})
+		q, err = r.quote(t, r.lookup(t), vasp.LockedSending, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr, err := s.ExecuteQuote(t.Context(), q.ID, ""); err != nil || tr.Status != vasp.StatusFailed {
+			t.Fatalf("execute at a failing node: %+v, %v", tr, err)
+		}
+		w.node.SetFaults(embedded.Faults{})
+		// Executing an ended payment's quote again ends nothing.
+		if _, err := s.ExecuteQuote(t.Context(), q.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+		wantEndsCounted(t, reg, db)
+		ended := series(t, reg, "vaspd_payments_ended_total")
+		if ended["direction=OUTGOING,reason=,status=COMPLETED"] != 1 || ended["direction=OUTGOING,reason=NO_ROUTE,status=FAILED"] != 1 {
+			t.Fatalf("outgoing ends counted %v", ended)
+		}
+		if n, age := open(vasp.Outgoing, vasp.StatusProcessing); n != 0 || age != 0 {
+			t.Fatalf("no payment in flight: open %v, oldest %v s", n, age)
+		}
+
+		// The invoice left open expires: EXPIRED, counted once, and the
+		// gauges fall back to zero.
+		w.clock.Advance(time.Hour)
+		s.SweepPending(t.Context())
+		s.SweepPending(t.Context())
+		wantEndsCounted(t, reg, db)
+		if got := series(t, reg, "vaspd_payments_ended_total")["direction=INCOMING,reason=INVOICE_EXPIRED,status=EXPIRED"]; got != 1 {
+			t.Fatalf("expired counted %v times, want 1", got)
+		}
+		if n, age := open(vasp.Incoming, vasp.StatusPending); n != 0 || age != 0 {
+			t.Fatalf("every invoice ended: open %v, oldest %v s", n, age)
+		}
+	})
+}
