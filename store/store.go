@@ -287,6 +287,25 @@ func (db *DB) InBackgroundTx(ctx context.Context, fn func(tx *Tx) error) error {
 	return db.inTx(ctx, background, fn)
 }
 
+// InSnapshot runs fn in a read-only transaction that sees one snapshot of
+// the database throughout, and then rolls it back: REPEATABLE READ on
+// PostgreSQL; on SQLite a deferred transaction, whose first read fixes its
+// snapshot (WAL). It takes no write lock, so a long read beside a running
+// server — an audit of the whole ledger — holds up no writer. Nothing fn
+// writes is kept (PostgreSQL refuses the write; SQLite rolls it back).
+func (db *DB) InSnapshot(ctx context.Context, fn func(tx *Tx) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if !db.driver.SerializeWrites() {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	stx, err := db.sql.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = stx.Rollback() }()
+	return fn(&Tx{tx: stx, driver: db.driver, stmts: db.stmts})
+}
+
 func (db *DB) inTx(ctx context.Context, c writeClass, fn func(tx *Tx) error) error {
 	const attempts = 8
 	backoff := 5 * time.Millisecond
