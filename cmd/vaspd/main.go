@@ -4,6 +4,7 @@
 //	vaspd token create …        create a platform-API token against the local database
 //	vaspd keys show|forget      show or forget the UMA public keys recorded in the database
 //	vaspd ledger accounts       print the balances of the VASP's own ledger accounts
+//	vaspd ledger check          audit the whole ledger, beside a running server
 //	vaspd backup --to PATH      write a consistent copy of the SQLite database, beside a running server
 //	vaspd webhooks …            manage webhook endpoints and deliveries through the API
 //	vaspd demo                  two VASPs on loopback pay each other, step by step
@@ -41,7 +42,7 @@ func commands() []command {
 		{"serve", "run the vaspd server", runServe},
 		{"token", "manage platform-API tokens (token create|list|delete)", runToken},
 		{"keys", "show or forget the UMA public keys recorded in the database (keys show|forget)", runKeys},
-		{"ledger", "show the balances of the VASP's own ledger accounts (ledger accounts)", runLedger},
+		{"ledger", "show the VASP's own ledger accounts (ledger accounts), audit the ledger (ledger check)", runLedger},
 		{"backup", "write a consistent copy of the SQLite database, beside a running server (backup --to PATH)", runBackup},
 		{"webhooks", "manage webhooks through the API (webhooks endpoints|deliveries|replay|test|config …)", runWebhooks},
 		{"demo", "run two VASPs on loopback and pay $bob €10 from $alice's dollars, step by step", runDemo},
