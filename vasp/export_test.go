@@ -111,3 +111,7 @@ func (s *Service) SetBeforeClaim(f func(quoteID string)) { s.beforeClaim = f }
 // ReadOpen reads the open payments into their gauges, as the gauges' loop
 // does every 10 s.
 func (s *Service) ReadOpen(ctx context.Context) error { return s.readOpen(ctx) }
+
+// ReadNode reads the node's channels into their gauges, as the gauges'
+// loop does every 10 s.
+func (s *Service) ReadNode(ctx context.Context) { s.readNode(ctx) }

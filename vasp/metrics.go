@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/store"
 )
 
@@ -27,6 +28,12 @@ type paymentMetrics struct {
 	duration *prometheus.HistogramVec
 	open     *prometheus.GaugeVec
 	oldest   *prometheus.GaugeVec
+
+	// The Lightning node as the payments see it: reachable, and how much
+	// it can send over its active channels.
+	nodeUp       prometheus.Gauge
+	nodeChannels prometheus.Gauge
+	nodeLocal    prometheus.Gauge
 }
 
 // openStatuses are the statuses a payment passes through before it ends,
@@ -65,6 +72,24 @@ func newPaymentMetrics(reg prometheus.Registerer) (*paymentMetrics, error) {
 		Name: "vaspd_payment_oldest_open_seconds",
 		Help: "Age of the oldest payment not yet ended, by direction and status (0 when there is none), read with vaspd_payments_open.",
 	}, []string{"direction", "status"})); err != nil {
+		return nil, err
+	}
+	if m.nodeUp, err = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "vaspd_lightning_up",
+		Help: "1 if the Lightning node answered the last look at its channels (every 10 s), else 0.",
+	})); err != nil {
+		return nil, err
+	}
+	if m.nodeChannels, err = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "vaspd_lightning_active_channels",
+		Help: "The Lightning node's active channels at its last answer (the embedded node reports one).",
+	})); err != nil {
+		return nil, err
+	}
+	if m.nodeLocal, err = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "vaspd_lightning_local_balance_msats",
+		Help: "The Lightning node's local balance over its active channels at its last answer, msats: about what it can send.",
+	})); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -113,16 +138,43 @@ func (m *paymentMetrics) count(t Transaction) {
 	}
 }
 
-// watchOpen sets the open gauges every openGaugesEvery until ctx ends.
-func (s *Service) watchOpen(ctx context.Context) {
+// watchGauges sets the open payment and node gauges every
+// openGaugesEvery until ctx ends.
+func (s *Service) watchGauges(ctx context.Context) {
 	for {
 		if err := s.readOpen(ctx); err != nil && ctx.Err() == nil {
 			s.log.Debug("payment gauges: cannot read the open payments; tried again later", "err", err)
 		}
+		s.readNode(ctx)
 		if !vaspd.Sleep(ctx, openGaugesEvery) {
 			return
 		}
 	}
+}
+
+// readNode sets the node gauges from its active channels (UTXOs of the
+// zero hash: each with its local balance). A node that does not answer is
+// down, its last channels and balance left as they were: an alert on the
+// balance should not fire because the node cannot be asked, an alert on
+// vaspd_lightning_up does.
+func (s *Service) readNode(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, openGaugesEvery)
+	defer cancel()
+	utxos, err := s.opt.Node.UTXOs(ctx, lightning.Hash{})
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Debug("node gauges: the node did not answer; asked again later", "err", err)
+		}
+		s.payments.nodeUp.Set(0)
+		return
+	}
+	var local int64
+	for _, u := range utxos {
+		local += u.AmountMsat
+	}
+	s.payments.nodeUp.Set(1)
+	s.payments.nodeChannels.Set(float64(len(utxos)))
+	s.payments.nodeLocal.Set(float64(local))
 }
 
 // readOpen reads how many payments are open, and the oldest's start, by

@@ -1,6 +1,7 @@
 package vasp_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -191,6 +192,39 @@ func TestPaymentMetrics(t *testing.T) {
 		}
 		if n, age := open(vasp.Incoming, vasp.StatusPending); n != 0 || age != 0 {
 			t.Fatalf("every invoice ended: open %v, oldest %v s", n, age)
+		}
+	})
+}
+
+// downNode is a node whose channels cannot be read.
+type downNode struct{ lightning.Node }
+
+func (downNode) UTXOs(context.Context, lightning.Hash) ([]lightning.UTXO, error) {
+	return nil, fmt.Errorf("lnd listchannels: %w: connection refused", lightning.ErrUnavailable)
+}
+
+// The node gauges: reachable, its active channels and what it can send;
+// a node that does not answer is down, its last balance kept.
+func TestNodeMetrics(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		reg := prometheus.NewRegistry()
+		s := w.service(t, func(o *vasp.Options) { o.Registerer = reg })
+		if err := w.node.SetBalance(t.Context(), 123_456_789); err != nil {
+			t.Fatal(err)
+		}
+		gauges := func() string {
+			return fmt.Sprint(series(t, reg, "vaspd_lightning_up")[""], " ", series(t, reg, "vaspd_lightning_active_channels")[""],
+				" ", series(t, reg, "vaspd_lightning_local_balance_msats")[""])
+		}
+		s.ReadNode(t.Context())
+		if got := gauges(); got != "1 1 1.23456789e+08" {
+			t.Fatalf("up, channels, balance: %s", got)
+		}
+		down := w.service(t, func(o *vasp.Options) { o.Registerer, o.Node = reg, downNode{w.node} })
+		down.ReadNode(t.Context())
+		if got := gauges(); got != "0 1 1.23456789e+08" {
+			t.Fatalf("node down: up, channels, balance %s", got)
 		}
 	})
 }

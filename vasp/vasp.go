@@ -302,12 +302,12 @@ func (s *Service) Configuration() *uma.Configuration {
 // payments, resolving outgoing payments left in flight, sending
 // post-transaction callbacks, registering the completed payments a crash
 // left unregistered (Compliance.RegisterTransaction), refreshing the
-// quotes asked to auto-refresh, reading the open payments for their gauges
-// (metrics.go), and purging old nonces. Each loop retries its own failures; Run returns when ctx ends
+// quotes asked to auto-refresh, reading the open payments and the node for
+// their gauges (metrics.go), and purging old nonces. Each loop retries its own failures; Run returns when ctx ends
 // and they have stopped.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){s.watchSettlements, s.resolveOutgoing, s.sendCallbacks, s.registerOwed, s.refreshQuotes, s.watchOpen} {
+	for _, loop := range []func(context.Context){s.watchSettlements, s.resolveOutgoing, s.sendCallbacks, s.registerOwed, s.refreshQuotes, s.watchGauges} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
