@@ -113,6 +113,10 @@ type Options struct {
 	// half its life left, until the maximum hold (1 h) from the quote's
 	// creation, looking every pass (5 s).
 	QuoteRefreshLead, QuoteRefreshMaxHold, QuoteRefreshEvery time.Duration
+	// LookupRetention is how long a lookup no quote was made from is kept
+	// (DefaultLookupRetention, a week); older ones are deleted every hour
+	// (PurgeLookups).
+	LookupRetention time.Duration
 	// Registerer, if not nil, receives the flows' metrics
 	// (vaspd_quote_refreshes_total and the payment metrics of metrics.go).
 	Registerer prometheus.Registerer
@@ -231,6 +235,7 @@ func New(opts Options) (*Service, error) {
 	def(&opts.QuoteRefreshLead, DefaultQuoteRefreshLead)
 	def(&opts.QuoteRefreshMaxHold, DefaultQuoteRefreshMaxHold)
 	def(&opts.QuoteRefreshEvery, DefaultQuoteRefreshEvery)
+	def(&opts.LookupRetention, DefaultLookupRetention)
 	if opts.MinSendableMsats <= 0 {
 		opts.MinSendableMsats = 1_000
 	}
@@ -303,7 +308,7 @@ func (s *Service) Configuration() *uma.Configuration {
 // post-transaction callbacks, registering the completed payments a crash
 // left unregistered (Compliance.RegisterTransaction), refreshing the
 // quotes asked to auto-refresh, reading the open payments and the node for
-// their gauges (metrics.go), and purging old nonces. Each loop retries its own failures; Run returns when ctx ends
+// their gauges (metrics.go), and purging old nonces and lookups. Each loop retries its own failures; Run returns when ctx ends
 // and they have stopped.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
@@ -324,6 +329,9 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-tick.C:
 			if _, err := s.nonces.Purge(ctx); err != nil {
 				s.log.Warn("purge nonces", "err", err)
+			}
+			if n, err := s.PurgeLookups(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("purge lookups: tried again in an hour", "err", err, "deleted", n)
 			}
 		}
 	}

@@ -50,6 +50,12 @@ const (
 	MaxQuoteRefreshMaxHold = 24 * time.Hour
 )
 
+// Bounds of lookup-retention (but for 0, the default).
+const (
+	MinLookupRetention = time.Hour
+	MaxLookupRetention = 10 * 365 * 24 * time.Hour
+)
+
 // PaymentConfig tunes the UMA payment flows.
 type PaymentConfig struct {
 	RatesFile       string
@@ -63,9 +69,11 @@ type PaymentConfig struct {
 	// quotes asked to auto-refresh (vasp.Options).
 	QuoteRefreshLead    time.Duration
 	QuoteRefreshMaxHold time.Duration
-	AllowDomains        string // comma-separated
-	DenyDomains         string
-	AllowNets           string // comma-separated CIDRs/hosts exempt from the SSRF guard
+	// LookupRetention is how long a lookup no quote was made from is kept.
+	LookupRetention time.Duration
+	AllowDomains    string // comma-separated
+	DenyDomains     string
+	AllowNets       string // comma-separated CIDRs/hosts exempt from the SSRF guard
 }
 
 func (c *PaymentConfig) declare(s *config.Set) {
@@ -76,6 +84,7 @@ func (c *PaymentConfig) declare(s *config.Set) {
 	s.Duration(&c.CounterpartyTimeout, "counterparty-timeout", vasp.DefaultCounterpartyTimeout, "how long one call to another VASP (lookup, payreq, its keys) may take before the platform's request fails with a 424 (0 = the default)")
 	s.Duration(&c.QuoteRefreshLead, "quote-refresh-lead", vasp.DefaultQuoteRefreshLead, "a quote made with autoRefresh is refreshed once its invoice has less than this (or half its life) left (0 = the default)")
 	s.Duration(&c.QuoteRefreshMaxHold, "quote-refresh-max-hold", vasp.DefaultQuoteRefreshMaxHold, "a quote made with autoRefresh is refreshed until this long after it was made; it then expires with its invoice (0 = the default)")
+	s.Duration(&c.LookupRetention, "lookup-retention", vasp.DefaultLookupRetention, "how long a receiver lookup no quote was made from is kept; older ones are deleted every hour (0 = the default)")
 	s.String(&c.AllowDomains, "counterparty-allow", "", "comma-separated VASP domains (host[:port], as in $user@host[:port]) we transact with (empty: all not denied); a bad or empty entry is refused")
 	s.String(&c.DenyDomains, "counterparty-deny", "", "comma-separated VASP domains (host[:port], as in $user@host[:port]) we never transact with; a bad or empty entry is refused")
 	s.String(&c.AllowNets, "counterparty-allow-nets", "", "comma-separated CIDRs or hosts of counterparty VASPs that may be private or loopback (e.g. 127.0.0.0/8 to pay another vaspd on this machine)")
@@ -161,6 +170,12 @@ func (c *PaymentConfig) resolve() error {
 		if d.d != 0 && (d.d < d.lo || d.d > d.hi) {
 			return fmt.Errorf("setting %s: want 0 (the default, %s) or from %s to %s, got %s", d.name, d.def, d.lo, d.hi, d.d)
 		}
+	}
+	// Under an hour a lookup could go between the platform's lookup and
+	// its quote; ten years is keeping them.
+	if d := c.LookupRetention; d != 0 && (d < MinLookupRetention || d > MaxLookupRetention) {
+		return fmt.Errorf("setting lookup-retention: want 0 (the default, %s) or from %s to %s, got %s",
+			vasp.DefaultLookupRetention, MinLookupRetention, MaxLookupRetention, d)
 	}
 	// Invoices carry their expiry in whole seconds (BOLT 11), at least one.
 	if e := c.InvoiceExpiry; e != 0 && (e < time.Second || e%time.Second != 0) {
@@ -330,7 +345,8 @@ func openPayments(d paymentDeps) (*vasp.Service, *users.Service, *ledger.Ledger,
 		ApprovalTimeout: d.cfg.Payments.ApprovalTimeout, InvoiceExpiry: d.cfg.Payments.InvoiceExpiry,
 		PayTimeout: d.cfg.Payments.PayTimeout, CounterpartyTimeout: timeout,
 		QuoteRefreshLead: d.cfg.Payments.QuoteRefreshLead, QuoteRefreshMaxHold: d.cfg.Payments.QuoteRefreshMaxHold,
-		Compliance: compliance, Registerer: d.registry, Tracer: d.tracer,
+		LookupRetention: d.cfg.Payments.LookupRetention,
+		Compliance:      compliance, Registerer: d.registry, Tracer: d.tracer,
 	})
 	if err != nil {
 		return nil, nil, nil, nil, err

@@ -1,0 +1,41 @@
+package daemon
+
+import (
+	"testing"
+	"time"
+)
+
+// lookup-retention: given as a flag, the environment or the file's key, 0
+// its default (a week), and out of range (under an hour, over ten years,
+// negative) it stops vaspd naming the setting and its bounds.
+func TestLookupRetentionSetting(t *testing.T) {
+	t.Parallel()
+	if c := parseConfig(t, []string{"--lookup-retention=48h"}, nil); c.Payments.LookupRetention != 48*time.Hour {
+		t.Fatalf("flag: %s", c.Payments.LookupRetention)
+	}
+	if c := parseConfig(t, nil, map[string]string{"VASPD_LOOKUP_RETENTION": "2h"}); c.Payments.LookupRetention != 2*time.Hour {
+		t.Fatalf("environment: %s", c.Payments.LookupRetention)
+	}
+	if d := parseConfig(t, nil, nil); d.Payments.LookupRetention != 7*24*time.Hour {
+		t.Fatalf("default: %s", d.Payments.LookupRetention)
+	}
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{59 * time.Minute, "setting lookup-retention: want 0 (the default, 168h0m0s) or from 1h0m0s to 87600h0m0s, got 59m0s"},
+		{87601 * time.Hour, "setting lookup-retention"},
+		{-time.Hour, "setting lookup-retention"},
+	} {
+		cfg := baseConfig()
+		cfg.Payments.LookupRetention = tc.d
+		resolveErr(t, cfg, tc.want, "")
+	}
+	for _, d := range []time.Duration{0, time.Hour, 87600 * time.Hour} {
+		cfg := baseConfig()
+		cfg.Payments.LookupRetention = d
+		if err := cfg.Resolve(); err != nil {
+			t.Error(err)
+		}
+	}
+}
