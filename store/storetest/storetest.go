@@ -36,11 +36,18 @@ func SQLite(t testing.TB) *store.DB {
 	return SQLiteAt(t, filepath.Join(t.TempDir(), "vaspd.db"))
 }
 
+// openTimeout bounds opening and migrating a test database. Migrating a
+// new one runs every migration, each a transaction of its own: under -race,
+// with a package's parallel tests each migrating its own database on a
+// loaded two-core machine, that once took over 30 s (CI, load 16). The
+// bound is there to name a database that never answers, not to time it.
+const openTimeout = 3 * time.Minute
+
 // SQLiteAt opens (or reopens) the SQLite database at path; reopening the same
 // path simulates a restart.
 func SQLiteAt(t testing.TB, path string) *store.DB {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 	db, err := sqlite.Open(ctx, path, nil)
 	if err != nil {
@@ -61,7 +68,7 @@ func Postgres(t testing.TB) *store.DB {
 // PostgresURL; reopening the same URL simulates a restart.
 func PostgresAt(t testing.TB, u string) *store.DB {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 	db, err := postgres.Open(ctx, u, nil)
 	if err != nil {
