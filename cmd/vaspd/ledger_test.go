@@ -18,16 +18,21 @@ import (
 
 // TestLedgerAccountsCLI: `vaspd ledger accounts` prints every system
 // account's balances as JSON, an overpaid payment's excess among them.
-func TestLedgerAccountsCLI(t *testing.T) {
+func TestLedgerAccountsCLI(t *testing.T) { eachCLIDatabase(t, testLedgerAccountsCLI) }
+
+// eachCLIDatabase runs fn on a new SQLite database and on a new PostgreSQL
+// schema (skipped without VASPD_TEST_POSTGRES_URL): open opens it,
+// migrated, and flags point the CLI at it.
+func eachCLIDatabase(t *testing.T, fn func(t *testing.T, open func() (*store.DB, error), flags ...string)) {
 	t.Run("sqlite", func(t *testing.T) {
 		dir := t.TempDir()
-		testLedgerAccountsCLI(t, func() (*store.DB, error) {
+		fn(t, func() (*store.DB, error) {
 			return sqlite.Open(context.Background(), filepath.Join(dir, "vaspd.db"), nil)
 		}, "--data-dir", dir)
 	})
 	t.Run("postgres", func(t *testing.T) {
 		u := storetest.PostgresURL(t)
-		testLedgerAccountsCLI(t, func() (*store.DB, error) {
+		fn(t, func() (*store.DB, error) {
 			return postgres.Open(context.Background(), u, nil)
 		}, "--data-dir", t.TempDir(), "--database-url", u)
 	})
@@ -75,20 +80,7 @@ func testLedgerAccountsCLI(t *testing.T, open func() (*store.DB, error), flags .
 // what it read; it finds a ledger consistent while a server books
 // movements beside it (it reads one snapshot), and names the movement that
 // does not balance, with exit code 1.
-func TestLedgerCheckCLI(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		dir := t.TempDir()
-		testLedgerCheckCLI(t, func() (*store.DB, error) {
-			return sqlite.Open(context.Background(), filepath.Join(dir, "vaspd.db"), nil)
-		}, "--data-dir", dir)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		u := storetest.PostgresURL(t)
-		testLedgerCheckCLI(t, func() (*store.DB, error) {
-			return postgres.Open(context.Background(), u, nil)
-		}, "--data-dir", t.TempDir(), "--database-url", u)
-	})
-}
+func TestLedgerCheckCLI(t *testing.T) { eachCLIDatabase(t, testLedgerCheckCLI) }
 
 func testLedgerCheckCLI(t *testing.T, open func() (*store.DB, error), flags ...string) {
 	db, err := open()
