@@ -137,7 +137,7 @@ func serveWith(t *testing.T, flags ...string) (url string, stop func() int) {
 	}
 	t.Cleanup(func() { stop() })
 	url = "http://" + addr
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute) // a new database migrates first (see storetest's openTimeout)
 	for {
 		resp, err := http.Get(url + "/readyz")
 		if err == nil {
