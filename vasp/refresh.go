@@ -74,9 +74,11 @@ func newRefreshMetrics(reg prometheus.Registerer) (*prometheus.CounterVec, error
 	}, []string{"outcome"}))
 }
 
-// refreshQuotes runs refresh rounds every QuoteRefreshEvery until ctx ends.
+// refreshQuotes runs refresh rounds, the first at once, then every
+// QuoteRefreshEvery until ctx ends: a process starting (after a crash, an
+// upgrade) takes up the quotes due without waiting a pass.
 func (s *Service) refreshQuotes(ctx context.Context) {
-	for vaspd.Sleep(ctx, s.opt.QuoteRefreshEvery) {
+	for first := true; first || vaspd.Sleep(ctx, s.opt.QuoteRefreshEvery); first = false {
 		if _, err := s.refreshRound(ctx); err != nil && ctx.Err() == nil {
 			level := slog.LevelDebug
 			if s.refreshNoted.due("find", s.clock.Now(), lookupLogEvery) {
@@ -89,10 +91,30 @@ func (s *Service) refreshQuotes(ctx context.Context) {
 
 // refreshLease is how long a claim keeps other processes off a quote: an
 // attempt's two counterparty calls (the receiver's keys, its payreq) and
-// a margin for the database.
+// a margin for the database. A quote's claim ends earlier when its invoice
+// is close to expiry: see claimEnd.
 func (s *Service) refreshLease() time.Duration {
 	return 2*s.opt.CounterpartyTimeout + 10*time.Second
 }
+
+// claimEnd is when the claim of a quote expiring at expires, made at now
+// with the lease ending at lease (all in stored microseconds), ends: at
+// the lease's end, or halfway from now to the expiry if that is sooner.
+// The lease (40 s by default) is longer than a quote's last stretch (the
+// 30 s lead), so a process that died holding a whole lease left its quote
+// to expire unrefreshed; ending the claim halfway leaves another process
+// the second half. An attempt still running then may find the quote
+// refreshed by the other (its write is conditional on the terms it read:
+// superseded, one payreq wasted), which costs less than the quote. The
+// claim's UPDATE computes the same in SQL (claimEndSQL), to the
+// microsecond: integer halves of positive numbers truncate alike.
+func claimEnd(now, expires, lease int64) int64 {
+	return min(lease, now+(expires-now)/2)
+}
+
+// claimEndSQL is claimEnd for the row being claimed, with $1 the lease's
+// end and $2 now.
+const claimEndSQL = `CASE WHEN $2 + (expires_at - $2) / 2 < $1 THEN $2 + (expires_at - $2) / 2 ELSE $1 END`
 
 // refreshRound claims the quotes due and refreshes them, each in its own
 // goroutine, returning how many got new terms.
@@ -106,7 +128,7 @@ func (s *Service) refreshRound(ctx context.Context) (int, error) {
 		// failed attempt a pass ago), and with less than the lead and
 		// less than half its terms' life left. 'PENDING' and TRUE are
 		// literals: the partial index (migration 0590) is built for them.
-		rows, err := tx.QueryContext(ctx, `UPDATE uma_quotes SET refresh_next_at = $1
+		rows, err := tx.QueryContext(ctx, `UPDATE uma_quotes SET refresh_next_at = `+claimEndSQL+`
 			WHERE id IN (SELECT id FROM uma_quotes
 				WHERE auto_refresh = TRUE AND status = 'PENDING' AND transaction_id IS NULL
 					AND expires_at > $2 AND expires_at - $3 <= $2
@@ -138,7 +160,7 @@ func (s *Service) refreshRound(ctx context.Context) (int, error) {
 	)
 	for _, q := range due {
 		wg.Go(func() {
-			if s.refreshQuote(ctx, q, now, lease) {
+			if s.refreshQuote(ctx, q, now, claimEnd(store.Micros(now), store.Micros(q.ExpiresAt), lease)) {
 				mu.Lock()
 				refreshed++
 				mu.Unlock()
@@ -149,8 +171,8 @@ func (s *Service) refreshRound(ctx context.Context) (int, error) {
 	return refreshed, nil
 }
 
-// refreshQuote gives q, claimed at claimed under lease, new terms, and
-// reports whether it wrote them.
+// refreshQuote gives q, claimed at claimed until lease (its claimEnd), new
+// terms, and reports whether it wrote them.
 func (s *Service) refreshQuote(ctx context.Context, q Quote, claimed time.Time, lease int64) bool {
 	// Bounded within the lease: a write after the lease ended could race
 	// another process's claim (it would still be conditional on the
