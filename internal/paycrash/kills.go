@@ -32,6 +32,11 @@ type Kill struct {
 	ReceiverPendingPaid int `json:"receiver_pending"`      // incoming payments PENDING (quoted; paid or not)
 
 	WhileStarting int `json:"while_starting"` // restarts SIGKILLed again while starting
+	// A kill that waited for an auto-refresh: quotes leased for one at
+	// the kill (a payreq for new terms out, or terms being written); -1
+	// for the other kills.
+	RefreshLeases int  `json:"refresh_leases"`
+	AtRefresh     bool `json:"at_refresh"` // it found a refresh leased or just made
 
 	Processes []string `json:"processes"`            // the processes killed
 	WholeVASP int      `json:"whole_vasp,omitempty"` // cluster mode: VASPs all of whose processes were killed
@@ -52,6 +57,7 @@ type killer struct {
 	sdb, rdb         *store.DB // read-only
 	began            time.Time
 	log              func(format string, args ...any)
+	newRates         func() error // rewrites the receiver's rates file, read at its restart
 }
 
 // targets is the kill schedule: n kills, each of the sender, the
@@ -77,7 +83,7 @@ func targets(n int) []string {
 // makes fewer kills, which the summary counts.
 func (k *killer) run(ctx context.Context, schedule []string, budget time.Duration) ([]Kill, error) {
 	var done []Kill
-	for _, target := range schedule {
+	for i, target := range schedule {
 		if !sleep(ctx, 700*time.Millisecond+rand.N(1800*time.Millisecond)) {
 			return done, ctx.Err()
 		}
@@ -85,8 +91,21 @@ func (k *killer) run(ctx context.Context, schedule []string, budget time.Duratio
 			k.log("the kills' time (%s) is spent: %d of %d kills made", budget, len(done), len(schedule))
 			return done, nil
 		}
-		sleep(ctx, k.awaitInFlight(ctx, target, time.Second))
+		// Every sixth kill, from the third, waits for an auto-refresh
+		// instead (extpay.go): the refresher needs the sender up a pass.
+		leases, seen := -1, false
+		if i%6 == 2 {
+			leases, seen = k.awaitRefresh(ctx, 7*time.Second)
+		} else {
+			sleep(ctx, k.awaitInFlight(ctx, target, time.Second))
+		}
+		if target != "sender" && k.newRates != nil {
+			if err := k.newRates(); err != nil {
+				return done, err
+			}
+		}
 		kill, err := k.strike(ctx, target)
+		kill.RefreshLeases, kill.AtRefresh = leases, seen
 		done = append(done, kill)
 		if err != nil {
 			return done, err

@@ -69,6 +69,12 @@ type view struct {
 	Invoices     map[string]nodeInvoice                 // by payment hash
 	NodeBalance  int64                                  // msats
 	LedgerErr    error                                  // ledger.Check's verdict
+	quoteHashes  [][2]string                            // quote id, payment hash
+
+	// The sender's quotes of refresh and request payments, and their UMA
+	// requests (observeExt).
+	Quotes   map[string]apiQuote
+	Requests map[string]apiRequest
 }
 
 // list reads every page of a platform list endpoint.
@@ -194,6 +200,12 @@ func observe(ctx context.Context, p *platform, db *store.DB) (view, error) {
 			var x nodeInvoice
 			err := scan(&h, &x.State, &x.Amount, &x.Paid)
 			v.Invoices[h] = x
+			return err
+		}},
+		{`SELECT id, COALESCE(payment_hash, '') FROM uma_quotes`, func(scan func(...any) error) error {
+			var x [2]string
+			err := scan(&x[0], &x[1])
+			v.quoteHashes = append(v.quoteHashes, x)
 			return err
 		}},
 		{`SELECT balance_msat FROM ln_embedded_nodes`, func(scan func(...any) error) error {

@@ -101,7 +101,24 @@ type Summary struct {
 	DevnetCut            int64   `json:"devnet_payments_cut"`
 	Webhooks             int     `json:"webhooks"`
 	SettleSeconds        float64 `json:"settle_seconds"`
-	Violations           int     `json:"violations"`
+	// Auto-refresh quotes and UMA requests (extpay.go, extcheck.go):
+	// kills that waited for a refresh and found one leased or just made,
+	// and the quotes leased at them.
+	KillsAtRefresh    int `json:"kills_at_refreshes"`
+	LeasedAtKills     int `json:"refreshes_leased_at_kills"`
+	RefreshQuotes     int `json:"refresh_quotes"`
+	RefreshedExecuted int `json:"executed_after_refresh"`
+	Refreshes         int `json:"refreshes"`
+	TermsMoved        int `json:"executed_on_moved_terms"`
+	RacedExecutes     int `json:"executes_racing_refreshes"`
+	UnusedPayreqs     int `json:"refresh_invoices_unused"`
+	Requests          int `json:"uma_requests"`
+	RequestsPaid      int `json:"uma_requests_paid"`
+	DoubleExecutes    int `json:"uma_requests_double_executed"`
+	SecondRefused     int `json:"second_executes_refused"`
+	SecondPaid        int `json:"second_executes_paid_after_failure"`
+	RequotesRefused   int `json:"paid_requests_quoted_again_refused"`
+	Violations        int `json:"violations"`
 }
 
 // initialNodeMsat is each node's opening balance, given explicitly.
@@ -187,6 +204,18 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 			return sum, nil, err
 		}
 	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return sum, nil, err
+	}
+	keyFile := filepath.Join(dir, "receiver-signing.key")
+	requestKey, err := newRequestKey(keyFile)
+	if err != nil {
+		return sum, nil, err
+	}
+	ratesFile := filepath.Join(dir, "receiver-rates.yaml")
+	if err := writeRates(ratesFile); err != nil {
+		return sum, nil, err
+	}
 	var secret [16]byte
 	_, _ = rand.Read(secret[:])
 	devnetSecret := hex.EncodeToString(secret[:])
@@ -197,7 +226,7 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 		if o.DB == "sqlite" {
 			dbURL = "sqlite:" + dbURL
 		}
-		return &vaspd{name: name, bin: bin, addr: addrs[name],
+		p := &vaspd{name: name, bin: bin, addr: addrs[name],
 			// A secret in the environment, not in the arguments that
 			// any user's ps shows.
 			env:     []string{"VASPD_DEVNET_SECRET=" + devnetSecret},
@@ -215,7 +244,16 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 				// platform's retries and the resolver come sooner.
 				"--pay-timeout", "2s", "--counterparty-timeout", "5s",
 				"--log-level", "warn", "--log-format", "text",
+				// Short invoices and an early refresh: auto-refresh
+				// quotes are renewed while paid and killed (extpay.go).
+				"--invoice-expiry", invoiceExpiry, "--quote-refresh-lead", refreshLead,
 			}}
+		if v == "receiver" {
+			// The receiving side signs the UMA requests it sends, and
+			// its rates move at each restart.
+			p.args = append(p.args, "--uma-signing-key-file", keyFile, "--rates-file", ratesFile)
+		}
+		return p
 	}
 	// The sender's node reaches the receiver's through the link; the
 	// receiver's reaches the sender's at its domain address.
@@ -315,7 +353,8 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 
 	// The payments and the kills, at once.
 	s := &stream{sender: plat[sender], userID: alice, receiver: "$bob@" + plat[receiver].domain,
-		target: o.Payments, max: 4 * o.Payments, rate: o.Rate, began: time.Now()}
+		target: o.Payments, max: 4 * o.Payments, rate: o.Rate, began: time.Now(),
+		sdb: dbs[sender], requestKey: requestKey, senderUMA: "$alice@" + plat[sender].domain, receiverDomain: plat[receiver].domain}
 	s.killsOn.Store(o.Kills > 0)
 	var wg sync.WaitGroup
 	for range o.Workers {
@@ -325,10 +364,12 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 			s.work(ctx)
 		}()
 	}
-	k := &killer{sender: sender, receiver: receiver, link: link, s: s, sdb: dbs[sender], rdb: dbs[receiver], began: began, log: logf}
+	k := &killer{sender: sender, receiver: receiver, link: link, s: s, sdb: dbs[sender], rdb: dbs[receiver], began: began, log: logf,
+		newRates: func() error { return writeRates(ratesFile) }}
 	kills, killErr := k.run(ctx, targets(o.Kills), o.Timeout*55/100)
 	s.killsOn.Store(false)
 	wg.Wait()
+	s.bg.Wait()
 	for _, kl := range kills {
 		sum.Kills++
 		sum.KillsOf[kl.Target]++
@@ -341,6 +382,10 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 		sum.PaidNotBooked += kl.PaidNotBooked
 		sum.ReceiverUncredited += max(kl.ReceiverUncredited, 0)
 		sum.WhileStarting += kl.WhileStarting
+		if kl.AtRefresh {
+			sum.KillsAtRefresh++
+			sum.LeasedAtKills += kl.RefreshLeases
+		}
 		if o.Cluster {
 			if sum.ProcessKills == nil {
 				sum.ProcessKills = map[string]int{}
@@ -372,6 +417,9 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 	if ob.Sender, err = observe(ctx, plat[sender], dbs[sender]); err != nil {
 		return fail(fmt.Errorf("read the sender's end: %w", err))
 	}
+	if err := observeExt(ctx, plat[sender], &ob.Sender, s.payments); err != nil {
+		return fail(fmt.Errorf("read the sender's quotes and UMA requests: %w", err))
+	}
 	if ob.Receiver, err = observe(ctx, plat[receiver], dbs[receiver]); err != nil {
 		return fail(fmt.Errorf("read the receiver's end: %w", err))
 	}
@@ -394,6 +442,10 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 	sum.Payments, sum.Completed, sum.Failed, sum.NotExecuted = t.Executed, t.Completed, t.Failed, t.NotExecuted
 	sum.RetriedExecutes, sum.LostAnswers, sum.LightningRedelivered = t.RetriedExecutes, t.LostAnswers, t.LightningRedelivered
 	sum.LostQuotes, sum.Refused, sum.Deposits = s.lostQuotes, s.refusals, len(s.deposits)
+	sum.RefreshQuotes, sum.RefreshedExecuted, sum.Refreshes, sum.TermsMoved = t.RefreshQuotes, t.RefreshedExecuted, t.Refreshes, t.TermsMoved
+	sum.RacedExecutes, sum.UnusedPayreqs = t.RacedExecutes, t.UnusedPayreqs
+	sum.Requests, sum.RequestsPaid, sum.DoubleExecutes = t.Requests, t.RequestsPaid, t.DoubleExecutes
+	sum.SecondRefused, sum.SecondPaid, sum.RequotesRefused = t.SecondRefused, t.SecondPaid, t.RequotesRefused
 	sum.DevnetCut = link.cut.Load()
 	for _, g := range vasps {
 		if g.front != nil {

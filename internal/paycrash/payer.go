@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/vaspd/vaspd/internal/apiclient"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/uma"
 )
 
 // platform is one VASP's platform API as its platform calls it.
@@ -90,7 +92,22 @@ type payment struct {
 	Lost        int      // of them without an answer after the request went out
 	TxIDs       []string // the transaction of each answer
 	Statuses    []string // the status of each answer
-	NotExecuted string   // an execute's documented refusal (409 QUOTE_EXPIRED): the quote must have no transaction
+	NotExecuted string   // an execute's documented refusal (409 QUOTE_EXPIRED, QUOTE_ALREADY_EXECUTED): the quote must have no transaction
+	Refusal     string   // that refusal's message
+
+	// Kind is "" (a plain quote), kindRefresh (an auto-refreshing quote)
+	// or kindRequest (one of two quotes paying one UMA request); see
+	// extpay.go.
+	Kind          string
+	WaitRefreshes int      // kindRefresh: refreshes waited for before the execute (0: executed at once; raceRefresh)
+	SeenRefreshes []int    // kindRefresh: the quote's refreshCount at each look before the execute
+	RequestID     string   // kindRequest: the UMA request paid
+	Amount        int64    // kindRequest: the request's amount (EUR cents)
+	Sibling       string   // kindRequest: the other quote made for the request
+	Requote       string   // kindRequest, the first of two: a quote made once an execute answered COMPLETED ("refused": 409)
+	AnsweredSent  []int64  // each answered transaction's sentAmount (USD cents)
+	AnsweredRecv  []int64  // and receivedAmount (EUR cents)
+	Quoted        [3]int64 // the check's copy of a refreshed quote: Sending, Receiving, Msats as first quoted
 }
 
 // deposit is one deposit the platform recorded for the sender's user.
@@ -114,6 +131,14 @@ type stream struct {
 	rate     float64
 	began    time.Time
 	killsOn  atomic.Bool // cleared once the last kill's process is back
+
+	// UMA requests (extpay.go): the receiving VASP's signing key, the
+	// sender's user's UMA address, the receiver's domain.
+	requestKey     *uma.PrivateKey
+	senderUMA      string
+	receiverDomain string
+	bg             sync.WaitGroup // payments waiting for refreshes, then executing
+	sdb            *store.DB      // the sender's database, read-only: a quote's refresh lease
 
 	next      atomic.Int64 // payment numbers handed out
 	executing atomic.Int64 // executes waiting for their answer now
@@ -154,7 +179,14 @@ func (s *stream) work(ctx context.Context) {
 		if n%depositEvery == 0 {
 			s.deposit(ctx, n)
 		}
-		s.pay(ctx, n)
+		switch kindOf(n) {
+		case kindRefresh:
+			s.payRefreshing(ctx, n)
+		case kindRequest:
+			s.payRequest(ctx, n)
+		default:
+			s.pay(ctx, n)
+		}
 	}
 }
 
@@ -203,14 +235,33 @@ func (s *stream) pay(ctx context.Context, n int) {
 		p.Side = "SENDING"
 	}
 	amount := 100 + rand.Int64N(900)
+	if !s.quoteUntil(ctx, p, amount) {
+		return
+	}
+	s.mu.Lock()
+	s.payments = append(s.payments, p)
+	s.mu.Unlock()
+	// A platform's user looks at the quote before confirming it: kills
+	// of the receiver land between quotes and their executes too.
+	sleep(ctx, rand.N(300*time.Millisecond))
+	s.execute(ctx, p)
+}
+
+// quoteUntil quotes p (a lookup and a quote) again from the start until
+// one is answered, reporting whether it was: a lookup or quote without an
+// answer, or refused for the receiver's absence (424), is made again;
+// anything else is a broken promise. extra are more fields of the quote's
+// body, name then value.
+func (s *stream) quoteUntil(ctx context.Context, p *payment, amount int64, extra ...any) bool {
+	base := p.Tag
 	for attempt := 1; ctx.Err() == nil; attempt++ {
-		p.Tag = fmt.Sprintf("paycrash %d.%d", n, attempt)
-		err := s.quote(ctx, p, amount)
+		p.Tag = fmt.Sprintf("paycrash %d%s.%d", p.N, base, attempt)
+		err := s.quote(ctx, p, amount, extra...)
 		if err == nil {
-			break
+			return true
 		}
 		if ctx.Err() != nil {
-			return
+			return false
 		}
 		var ae *apiclient.Error
 		switch {
@@ -226,24 +277,15 @@ func (s *stream) pay(ctx context.Context, n int) {
 			s.refusals++
 			s.mu.Unlock()
 		default:
-			s.brokenf("payment %d: %v", n, err)
-			return
+			s.brokenf("payment %d: %v", p.N, err)
+			return false
 		}
 		sleep(ctx, 50*time.Millisecond)
 	}
-	if ctx.Err() != nil {
-		return
-	}
-	s.mu.Lock()
-	s.payments = append(s.payments, p)
-	s.mu.Unlock()
-	// A platform's user looks at the quote before confirming it: kills
-	// of the receiver land between quotes and their executes too.
-	sleep(ctx, rand.N(300*time.Millisecond))
-	s.execute(ctx, p)
+	return false
 }
 
-func (s *stream) quote(ctx context.Context, p *payment, amount int64) error {
+func (s *stream) quote(ctx context.Context, p *payment, amount int64, extra ...any) error {
 	s.quoting.Add(1)
 	defer s.quoting.Add(-1)
 	var l struct {
@@ -258,10 +300,14 @@ func (s *stream) quote(ctx context.Context, p *payment, amount int64) error {
 		TotalReceivingAmount int64  `json:"totalReceivingAmount"`
 		InvoiceAmountMsats   int64  `json:"invoiceAmountMsats"`
 	}
-	err := s.sender.call(ctx, "POST", "/quotes", map[string]any{
+	body := map[string]any{
 		"lookupId": l.LookupID, "sendingCurrencyCode": "USD", "receivingCurrencyCode": "EUR",
 		"lockedCurrencySide": p.Side, "lockedCurrencyAmount": amount, "description": p.Tag,
-	}, &q)
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		body[extra[i].(string)] = extra[i+1]
+	}
+	err := s.sender.call(ctx, "POST", "/quotes", body, &q)
 	if err != nil {
 		return fmt.Errorf("quote: %w", err)
 	}
@@ -284,9 +330,11 @@ func (s *stream) execute(ctx context.Context, p *payment) {
 	errs := 0
 	for ctx.Err() == nil {
 		var tx struct {
-			ID      string `json:"id"`
-			Status  string `json:"status"`
-			QuoteID string `json:"quoteId"`
+			ID             string     `json:"id"`
+			Status         string     `json:"status"`
+			QuoteID        string     `json:"quoteId"`
+			SentAmount     *apiAmount `json:"sentAmount"`
+			ReceivedAmount *apiAmount `json:"receivedAmount"`
 		}
 		err := s.sender.call(ctx, "POST", "/quotes/"+p.QuoteID+"/execute", nil, &tx, "Idempotency-Key", p.Key)
 		s.mu.Lock()
@@ -298,6 +346,8 @@ func (s *stream) execute(ctx context.Context, p *payment) {
 			p.Lost++
 		case err == nil:
 			p.TxIDs, p.Statuses = append(p.TxIDs, tx.ID), append(p.Statuses, tx.Status)
+			p.AnsweredSent = append(p.AnsweredSent, amountOf(tx.SentAmount, "USD"))
+			p.AnsweredRecv = append(p.AnsweredRecv, amountOf(tx.ReceivedAmount, "EUR"))
 		}
 		s.mu.Unlock()
 		var ae *apiclient.Error
@@ -310,9 +360,12 @@ func (s *stream) execute(ctx context.Context, p *payment) {
 				s.brokenf("payment %d: execute of %s answered transaction %q of quote %q", p.N, p.QuoteID, tx.ID, tx.QuoteID)
 			}
 			return
-		case errors.As(err, &ae) && ae.Status == http.StatusConflict && ae.Code == "QUOTE_EXPIRED":
+		case errors.As(err, &ae) && ae.Status == http.StatusConflict &&
+			(ae.Code == "QUOTE_EXPIRED" || ae.Code == "QUOTE_ALREADY_EXECUTED" && p.Kind == kindRequest):
+			// QUOTE_ALREADY_EXECUTED: the other quote for the same UMA
+			// request is paying it or paid it (checked at the end).
 			s.mu.Lock()
-			p.NotExecuted = status(err)
+			p.NotExecuted, p.Refusal = status(err), ae.Message
 			s.mu.Unlock()
 			return
 		case errors.As(err, &ae) && ae.Status >= 500 && errs < maxExecuteErrors:
