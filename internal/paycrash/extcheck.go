@@ -59,6 +59,7 @@ func extCheck(o observed, t *tally) []string {
 			byRequest[p.RequestID] = append(byRequest[p.RequestID], p)
 		}
 	}
+	bad = append(bad, requestsAnnounced(o)...)
 	ids := make([]string, 0, len(byRequest))
 	for id := range byRequest {
 		ids = append(ids, id)
@@ -205,6 +206,30 @@ func checkRefresh(p *payment, s, r view, txs, ins []apiTx, t *tally) []string {
 			fail("payment %d: the sender's node paid the invoice %s of superseded terms of quote %s (%s)", p.N, h, p.QuoteID, np.Status)
 		}
 	}
+	return bad
+}
+
+// requestsAnnounced checks that each UMA request reached the sender's
+// platform once: one UMA_REQUEST webhook (one webhookId), however often
+// the receiving side sent it (request_pay retried after a kill).
+func requestsAnnounced(o observed) []string {
+	var bad []string
+	seen := map[string]bool{}
+	for _, p := range o.Payments {
+		if p.Kind != kindRequest || seen[p.RequestID] {
+			continue
+		}
+		seen[p.RequestID] = true
+		if n := o.Hooks[hookKey{"sender", "UMA_REQUEST", p.RequestID, ""}]; n != 1 {
+			bad = append(bad, fmt.Sprintf("UMA request %s: the sender's platform got %d UMA_REQUEST webhooks (distinct webhookIds), want 1", p.RequestID, n))
+		}
+	}
+	for k, n := range o.Hooks {
+		if k.Type == "UMA_REQUEST" && (k.To != "sender" || !seen[k.TxID]) {
+			bad = append(bad, fmt.Sprintf("the %s's platform got %d UMA_REQUEST webhooks for %s, a request the driver did not make", k.To, n, k.TxID))
+		}
+	}
+	sort.Strings(bad)
 	return bad
 }
 

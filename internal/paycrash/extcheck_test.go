@@ -76,6 +76,7 @@ func extWorld() observed {
 	o.Sender.Quotes["Q4"] = apiQuote{Status: "COMPLETED", TotalSendingAmount: 166, TotalReceivingAmount: 150, InvoiceAmountMsats: 1_650_000, TransactionID: "T4", PaymentHash: "h4"}
 	o.Sender.Quotes["Q5"] = apiQuote{Status: "PENDING", TotalSendingAmount: 166, TotalReceivingAmount: 150, InvoiceAmountMsats: 1_650_000, PaymentHash: "h5"}
 	o.Sender.Requests["R1"] = apiRequest{ID: "R1", Amount: 150, Currency: "EUR", Status: "PAID", TransactionID: "T4"}
+	o.Hooks[hookKey{"sender", "UMA_REQUEST", "R1", ""}] = 1
 	return o
 }
 
@@ -170,6 +171,12 @@ func TestCheckFindsBrokenExtPromises(t *testing.T) {
 			p := pay(o, "Q5")
 			p.Sibling, p.Refusal = "Q9", "paid by quote Q9"
 		}, "yet no other quote of the request executed"},
+		{"a request announced twice", func(o *observed) { o.Hooks[hookKey{"sender", "UMA_REQUEST", "R1", ""}] = 2 },
+			"got 2 UMA_REQUEST webhooks"},
+		{"a request not announced", func(o *observed) { delete(o.Hooks, hookKey{"sender", "UMA_REQUEST", "R1", ""}) },
+			"got 0 UMA_REQUEST webhooks"},
+		{"a request announced that was never made", func(o *observed) { o.Hooks[hookKey{"sender", "UMA_REQUEST", "R7", ""}] = 1 },
+			"a request the driver did not make"},
 		{"a paid request quoted again", func(o *observed) { pay(o, "Q4").Requote = "Q6" },
 			"POST /quotes made quote Q6 for it after a payment of it answered COMPLETED"},
 	} {

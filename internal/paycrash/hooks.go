@@ -56,14 +56,20 @@ func (h *platformHooks) receive(to string, w http.ResponseWriter, r *http.Reques
 			ID     string `json:"id"`
 			Status string `json:"status"`
 		} `json:"transaction"`
+		UmaRequest struct {
+			ID string `json:"id"`
+		} `json:"umaRequest"`
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil || json.Unmarshal(body, &m) != nil {
 		http.Error(w, "not a webhook", http.StatusBadRequest)
 		return
 	}
-	if m.Transaction.ID != "" {
+	if m.Transaction.ID != "" || m.UmaRequest.ID != "" {
 		k := hookKey{To: to, Type: m.Type, TxID: m.Transaction.ID, Status: m.Transaction.Status}
+		if m.Transaction.ID == "" {
+			k.TxID = m.UmaRequest.ID // an UMA_REQUEST: by request
+		}
 		h.mu.Lock()
 		if h.got[k] == nil {
 			h.got[k] = map[string]bool{}

@@ -427,7 +427,7 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 	// kill's cut attempt after its lease).
 	for deadline := time.Now().Add(settleLimit); ; {
 		ob.Hooks = hooks.snapshot()
-		if len(announced(ob)) == 0 || time.Now().After(deadline) || !sleep(ctx, 200*time.Millisecond) {
+		if len(announced(ob))+len(requestsAnnounced(ob)) == 0 || time.Now().After(deadline) || !sleep(ctx, 200*time.Millisecond) {
 			break
 		}
 	}
