@@ -360,12 +360,14 @@ func observeExt(ctx context.Context, p *platform, v *view, pays []*payment) erro
 // quote).
 func names(msg, id string) bool { return id != "" && strings.Contains(msg, id) }
 
-// awaitRefresh waits, at most limit, until the sender is refreshing an
-// auto-refresh quote (one leased for it: a payreq for new terms out, or
-// the terms being written) or has just refreshed one, and returns how many
-// are leased, and whether either happened. The refresher's first pass comes 5 s after a start, so kills
-// a second or two apart would never let one happen.
-func (k *killer) awaitRefresh(ctx context.Context, limit time.Duration) (int, bool) {
+// awaitRefresh waits, at most limit, for an auto-refresh at the sender
+// and returns how many quotes are leased for one then, and whether it saw
+// one: midRefresh, until a quote is leased (a payreq for new terms out, or
+// the terms being written) or one was just refreshed; otherwise until one
+// was refreshed, then 0–1.5 s more, as the executes waiting for it are
+// sent. The refresher's first pass comes 5 s after a start, so kills a
+// second or two apart would never let one happen.
+func (k *killer) awaitRefresh(ctx context.Context, limit time.Duration, midRefresh bool) (int, bool) {
 	refreshed := func() int {
 		return count(ctx, k.sdb, `SELECT COALESCE(SUM(refresh_count), 0) FROM uma_quotes WHERE auto_refresh = TRUE`)
 	}
@@ -377,11 +379,14 @@ func (k *killer) awaitRefresh(ctx context.Context, limit time.Duration) (int, bo
 	}
 	before := refreshed()
 	for from := time.Now(); time.Since(from) < limit && ctx.Err() == nil; {
-		if n := leased(); n > 0 {
+		if n := leased(); midRefresh && n > 0 {
 			return n, true
 		}
 		if refreshed() > before {
-			return 0, true
+			if !midRefresh {
+				sleep(ctx, mrand.N(1500*time.Millisecond))
+			}
+			return max(leased(), 0), true
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

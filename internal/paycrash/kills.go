@@ -93,9 +93,11 @@ func (k *killer) run(ctx context.Context, schedule []string, budget time.Duratio
 		}
 		// Every sixth kill, from the third, waits for an auto-refresh
 		// instead (extpay.go): the refresher needs the sender up a pass.
+		// Every other one strikes as the refresh is under way, the others
+		// once it is made, as the executes waiting for it go.
 		leases, seen := -1, false
 		if i%6 == 2 {
-			leases, seen = k.awaitRefresh(ctx, 7*time.Second)
+			leases, seen = k.awaitRefresh(ctx, 7*time.Second, i%12 == 2)
 		} else {
 			sleep(ctx, k.awaitInFlight(ctx, target, time.Second))
 		}

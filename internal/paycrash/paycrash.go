@@ -5,7 +5,10 @@
 // the receiver or both at random moments (with payments in flight: quotes
 // claimed, Lightning payments on their way or settled but not booked,
 // credits not yet made) and starts each again on its database and address
-// (a third of the restarts killed again while they start).
+// (a third of the restarts killed again while they start). Some payments
+// are auto-refresh quotes renewed in place while executed and killed, and
+// some UMA requests, each paid with two quotes executed at once
+// (extpay.go, extcheck.go).
 // Then, once every payment has ended, it checks the house rule: nothing
 // half-done after a restart (every payment ended, its books, its nodes'
 // records and its platforms' webhooks agreeing); every money movement
