@@ -8,13 +8,19 @@
 # SIGKILLed 12 times at random moments with payments in flight (quotes
 # claimed, Lightning payments on their way, paid but not booked) and started
 # again on the same database and address (one restart in three SIGKILLed
-# again while it starts). Once every payment has ended it
+# again while it starts). A fifth of the payments are auto-refresh quotes
+# (12 s invoices, renewed in place while executed and killed; some executes
+# racing a refresh), a sixth UMA requests each paid with two quotes executed
+# at once. Once every payment has ended it
 # checks, through the platform API and read-only SQL, that every executed
 # quote has one transaction, COMPLETED or FAILED; a completed one credited
 # once at the quoted amount, a failed one debiting nothing; both users'
 # balances as the payments say; both ledgers balancing; no invoice paid
 # twice and the nodes' money agreeing with the books; each payment's end
-# announced once to each platform (one webhookId). One JSON line per run;
+# announced once to each platform (one webhookId); an auto-refresh quote
+# paid once on its last terms, no superseded invoice paid; an UMA request
+# paid once, the other execute refused naming the quote paying it. One
+# JSON line per run;
 # a broken promise exits 1 naming it. Runs on SQLite, then PostgreSQL (a
 # schema per VASP, dropped after), then PostgreSQL in cluster mode (-cluster:
 # each VASP two `vaspd serve` processes sharing its schema behind a
