@@ -20,6 +20,7 @@ type observed struct {
 	Sender          view
 	Receiver        view
 	Hooks           map[hookKey]int // distinct webhookIds the platforms received, by subject
+	Requests        []string        // the UMA requests the driver made
 }
 
 // tally is what the check counted on the way.
@@ -41,6 +42,7 @@ type tally struct {
 	// after the first payment failed.
 	Requests, RequestsPaid, DoubleExecutes, SecondRefused, SecondPaid int
 	RequotesRefused                                                   int // POST /quotes for a paid request, refused
+	RequestsExpired                                                   int // unpaid at their (short) expiry
 }
 
 // check returns every broken promise, sorted, and the counts.

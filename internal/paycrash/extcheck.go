@@ -3,6 +3,7 @@ package paycrash
 import (
 	"fmt"
 	"sort"
+	"time"
 )
 
 // The checks of auto-refresh quotes and UMA requests (extpay.go), besides
@@ -60,12 +61,7 @@ func extCheck(o observed, t *tally) []string {
 		}
 	}
 	bad = append(bad, requestsAnnounced(o)...)
-	ids := make([]string, 0, len(byRequest))
-	for id := range byRequest {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
+	for _, id := range o.Requests {
 		t.Requests++
 		var paid []apiTx
 		credits := 0
@@ -130,8 +126,11 @@ func extCheck(o observed, t *tally) []string {
 			if got.Status != "PAID" || got.TransactionID != paid[0].ID {
 				fail("UMA request %s: paid by %s, yet GET /uma-requests/{id} says %s, transactionId %q", id, paid[0].ID, got.Status, got.TransactionID)
 			}
-		case got.Status != "PENDING" && got.Status != "EXPIRED" || got.TransactionID != "":
-			fail("UMA request %s: no payment of it completed, yet GET /uma-requests/{id} says %s, transactionId %q", id, got.Status, got.TransactionID)
+		case got.Status == "EXPIRED" && got.Status == unpaidStatus(got, s.ReadAt) && got.TransactionID == "":
+			t.RequestsExpired++
+		case got.Status != unpaidStatus(got, s.ReadAt) || got.TransactionID != "":
+			fail("UMA request %s: no payment of it completed, yet GET /uma-requests/{id} says %s, transactionId %q (expires at %s, read at %s)",
+				id, got.Status, got.TransactionID, got.ExpiresAt.Format(time.RFC3339Nano), s.ReadAt.Format(time.RFC3339Nano))
 		}
 	}
 	return bad
@@ -209,19 +208,25 @@ func checkRefresh(p *payment, s, r view, txs, ins []apiTx, t *tally) []string {
 	return bad
 }
 
+// unpaidStatus is the status an UMA request no payment completed reads
+// with at a time: EXPIRED from its expiry on, PENDING before.
+func unpaidStatus(r apiRequest, at time.Time) string {
+	if !at.Before(r.ExpiresAt) {
+		return "EXPIRED"
+	}
+	return "PENDING"
+}
+
 // requestsAnnounced checks that each UMA request reached the sender's
 // platform once: one UMA_REQUEST webhook (one webhookId), however often
 // the receiving side sent it (request_pay retried after a kill).
 func requestsAnnounced(o observed) []string {
 	var bad []string
 	seen := map[string]bool{}
-	for _, p := range o.Payments {
-		if p.Kind != kindRequest || seen[p.RequestID] {
-			continue
-		}
-		seen[p.RequestID] = true
-		if n := o.Hooks[hookKey{"sender", "UMA_REQUEST", p.RequestID, ""}]; n != 1 {
-			bad = append(bad, fmt.Sprintf("UMA request %s: the sender's platform got %d UMA_REQUEST webhooks (distinct webhookIds), want 1", p.RequestID, n))
+	for _, id := range o.Requests {
+		seen[id] = true
+		if n := o.Hooks[hookKey{"sender", "UMA_REQUEST", id, ""}]; n != 1 {
+			bad = append(bad, fmt.Sprintf("UMA request %s: the sender's platform got %d UMA_REQUEST webhooks (distinct webhookIds), want 1", id, n))
 		}
 	}
 	for k, n := range o.Hooks {

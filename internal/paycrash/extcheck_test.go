@@ -3,6 +3,7 @@ package paycrash
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // completed adds to o, consistently, a payment p completed on hash h
@@ -77,6 +78,10 @@ func extWorld() observed {
 	o.Sender.Quotes["Q5"] = apiQuote{Status: "PENDING", TotalSendingAmount: 166, TotalReceivingAmount: 150, InvoiceAmountMsats: 1_650_000, PaymentHash: "h5"}
 	o.Sender.Requests["R1"] = apiRequest{ID: "R1", Amount: 150, Currency: "EUR", Status: "PAID", TransactionID: "T4"}
 	o.Hooks[hookKey{"sender", "UMA_REQUEST", "R1", ""}] = 1
+	o.Requests = []string{"R1"}
+	o.Sender.ReadAt = time.Date(2026, 12, 5, 15, 0, 0, 0, time.UTC)
+	o.Sender.Requests["R1"] = apiRequest{ID: "R1", Amount: 150, Currency: "EUR", Status: "PAID", TransactionID: "T4",
+		ExpiresAt: o.Sender.ReadAt.Add(-time.Second)} // expired since it was paid: PAID all the same
 	return o
 }
 
@@ -163,6 +168,18 @@ func TestCheckFindsBrokenExtPromises(t *testing.T) {
 		{"request unpaid, shown paid", func(o *observed) {
 			o.Sender.Txs[len(o.Sender.Txs)-1].Status = "FAILED"
 		}, "no payment of it completed, yet GET /uma-requests/{id} says PAID"},
+		{"request unpaid and expired, shown pending", func(o *observed) {
+			o.Sender.Txs[len(o.Sender.Txs)-1].Status = "FAILED"
+			r := o.Sender.Requests["R1"]
+			r.Status, r.TransactionID = "PENDING", ""
+			o.Sender.Requests["R1"] = r
+		}, "no payment of it completed, yet GET /uma-requests/{id} says PENDING"},
+		{"request unpaid and live, shown expired", func(o *observed) {
+			o.Sender.Txs[len(o.Sender.Txs)-1].Status = "FAILED"
+			r := o.Sender.Requests["R1"]
+			r.Status, r.TransactionID, r.ExpiresAt = "EXPIRED", "", o.Sender.ReadAt.Add(time.Minute)
+			o.Sender.Requests["R1"] = r
+		}, "no payment of it completed, yet GET /uma-requests/{id} says EXPIRED"},
 		{"request paid another amount", func(o *observed) { o.Sender.Txs[len(o.Sender.Txs)-1].ReceivedAmount = eur(149) },
 			"received 149 EUR, the request asked 150"},
 		{"refusal names no quote", func(o *observed) { pay(o, "Q5").Refusal = "already executed" },

@@ -57,8 +57,13 @@ const (
 	invoiceExpiry = "12s"
 	refreshLead   = "10s"
 	// requestLife is an UMA request's expiry: longer than any run's
-	// payments, so a request ends PAID or PENDING.
-	requestLife = 10 * time.Minute
+	// payments, so a request ends PAID or PENDING; one in three lives
+	// shortRequestLife plus up to as much again instead, so that some
+	// expire with a payment in flight (it must end PAID if the payment
+	// completes) and some before they are paid (EXPIRED, their quotes
+	// refused QUOTE_EXPIRED).
+	requestLife      = 10 * time.Minute
+	shortRequestLife = 2 * time.Second
 	// maxRefreshWait bounds the wait for a quote's refreshes.
 	maxRefreshWait = 30 * time.Second
 )
@@ -185,12 +190,16 @@ func newRequestKey(path string) (*uma.PrivateKey, error) {
 // (or pays it if the first payment failed).
 func (s *stream) payRequest(ctx context.Context, n int) {
 	amount := 100 + mrand.Int64N(900)
+	life := requestLife
+	if mrand.IntN(3) == 0 {
+		life = shortRequestLife + mrand.N(shortRequestLife)
+	}
 	var u [16]byte
 	_, _ = rand.Read(u[:])
 	h := hex.EncodeToString(u[:])
 	inv := &uma.Invoice{ReceiverUMA: s.receiver, InvoiceUUID: h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:],
 		Amount: amount, ReceivingCurrency: uma.InvoiceCurrency{Code: "EUR", Name: "Euro", Symbol: "€", Decimals: 2},
-		Expiration: time.Now().Add(requestLife).Unix(), IsSubjectToTravelRule: true, UmaVersions: uma.Version1.String(),
+		Expiration: time.Now().Add(life).Unix(), IsSubjectToTravelRule: true, UmaVersions: uma.Version1.String(),
 		SenderUMA: s.senderUMA, Callback: "http://" + s.receiverDomain + "/api/uma/payreq/bob"}
 	if err := inv.Sign(s.requestKey); err != nil {
 		s.brokenf("payment %d: sign the UMA request: %v", n, err)
@@ -223,11 +232,22 @@ func (s *stream) payRequest(ctx context.Context, n int) {
 	if ctx.Err() != nil {
 		return
 	}
+	s.mu.Lock()
+	s.requests = append(s.requests, id)
+	s.mu.Unlock()
 	pair := [2]*payment{}
 	for i, suffix := range []string{"", ".b"} {
 		p := &payment{N: n, Tag: suffix, Key: fmt.Sprintf("paycrash-execute-%d%s", n, suffix), Side: "RECEIVING",
 			Kind: kindRequest, RequestID: id, Amount: amount}
 		if !s.quoteUntil(ctx, p, amount, "umaRequestId", id) {
+			// Expired (a short-lived request, the receiver down), or
+			// broken, reported.
+			if i == 1 {
+				s.mu.Lock()
+				s.payments = append(s.payments, pair[0])
+				s.mu.Unlock()
+				s.execute(ctx, pair[0])
+			}
 			return
 		}
 		pair[i] = p
@@ -303,12 +323,13 @@ func (s *stream) findRequest(ctx context.Context, invoiceUUID string) (string, e
 
 // apiRequest is an UMA request as GET /uma-requests answers it.
 type apiRequest struct {
-	ID            string `json:"id"`
-	InvoiceUUID   string `json:"invoiceUUID"`
-	Amount        int64  `json:"amount"`
-	Currency      string `json:"currency"`
-	Status        string `json:"status"`
-	TransactionID string `json:"transactionId"`
+	ID            string    `json:"id"`
+	InvoiceUUID   string    `json:"invoiceUUID"`
+	Amount        int64     `json:"amount"`
+	Currency      string    `json:"currency"`
+	Status        string    `json:"status"`
+	TransactionID string    `json:"transactionId"`
+	ExpiresAt     time.Time `json:"expiresAt"`
 }
 
 // apiQuote is a quote as GET /quotes/{id} answers it.
@@ -326,7 +347,7 @@ type apiQuote struct {
 // observeExt reads the end of the quotes of refresh and request payments
 // (GET /quotes/{id}, their payment hash from the sender's database) and of
 // their UMA requests (GET /uma-requests/{id}).
-func observeExt(ctx context.Context, p *platform, v *view, pays []*payment) error {
+func observeExt(ctx context.Context, p *platform, v *view, pays []*payment, requests []string) error {
 	v.Quotes, v.Requests = map[string]apiQuote{}, map[string]apiRequest{}
 	hashes := map[string]string{}
 	for _, x := range v.quoteHashes {
@@ -342,17 +363,15 @@ func observeExt(ctx context.Context, p *platform, v *view, pays []*payment) erro
 		}
 		q.PaymentHash = hashes[pay.QuoteID]
 		v.Quotes[pay.QuoteID] = q
-		if pay.RequestID != "" {
-			if _, ok := v.Requests[pay.RequestID]; ok {
-				continue
-			}
-			var r apiRequest
-			if err := p.call(ctx, "GET", "/uma-requests/"+url.PathEscape(pay.RequestID), nil, &r); err != nil {
-				return err
-			}
-			v.Requests[pay.RequestID] = r
-		}
 	}
+	for _, id := range requests {
+		var r apiRequest
+		if err := p.call(ctx, "GET", "/uma-requests/"+url.PathEscape(id), nil, &r); err != nil {
+			return err
+		}
+		v.Requests[id] = r
+	}
+	v.ReadAt = time.Now()
 	return nil
 }
 

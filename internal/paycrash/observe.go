@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"time"
 
 	"github.com/vaspd/vaspd/ledger"
 	"github.com/vaspd/vaspd/store"
@@ -75,6 +76,7 @@ type view struct {
 	// requests (observeExt).
 	Quotes   map[string]apiQuote
 	Requests map[string]apiRequest
+	ReadAt   time.Time // when the requests were read
 }
 
 // list reads every page of a platform list endpoint.

@@ -121,6 +121,7 @@ type Summary struct {
 	SecondRefused     int `json:"second_executes_refused"`
 	SecondPaid        int `json:"second_executes_paid_after_failure"`
 	RequotesRefused   int `json:"paid_requests_quoted_again_refused"`
+	RequestsExpired   int `json:"uma_requests_expired"`
 	Violations        int `json:"violations"`
 }
 
@@ -416,11 +417,11 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 		bad = append(bad, err.Error())
 	}
 	ob := observed{Alice: alice, Bob: bob, Funding: funding, InitialNodeMsat: initialNodeMsat,
-		Payments: s.payments, Deposits: s.deposits}
+		Payments: s.payments, Deposits: s.deposits, Requests: s.requests}
 	if ob.Sender, err = observe(ctx, plat[sender], dbs[sender]); err != nil {
 		return fail(fmt.Errorf("read the sender's end: %w", err))
 	}
-	if err := observeExt(ctx, plat[sender], &ob.Sender, s.payments); err != nil {
+	if err := observeExt(ctx, plat[sender], &ob.Sender, s.payments, s.requests); err != nil {
 		return fail(fmt.Errorf("read the sender's quotes and UMA requests: %w", err))
 	}
 	if ob.Receiver, err = observe(ctx, plat[receiver], dbs[receiver]); err != nil {
@@ -449,6 +450,7 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 	sum.RacedExecutes, sum.UnusedPayreqs = t.RacedExecutes, t.UnusedPayreqs
 	sum.Requests, sum.RequestsPaid, sum.DoubleExecutes = t.Requests, t.RequestsPaid, t.DoubleExecutes
 	sum.SecondRefused, sum.SecondPaid, sum.RequotesRefused = t.SecondRefused, t.SecondPaid, t.RequotesRefused
+	sum.RequestsExpired = t.RequestsExpired
 	sum.DevnetCut = link.cut.Load()
 	for _, g := range vasps {
 		if g.front != nil {

@@ -137,6 +137,7 @@ type stream struct {
 	requestKey     *uma.PrivateKey
 	senderUMA      string
 	receiverDomain string
+	requests       []string       // the UMA requests made (their ids)
 	bg             sync.WaitGroup // payments waiting for refreshes, then executing
 	sdb            *store.DB      // the sender's database, read-only: a quote's refresh lease
 
@@ -276,6 +277,10 @@ func (s *stream) quoteUntil(ctx context.Context, p *payment, amount int64, extra
 			s.mu.Lock()
 			s.refusals++
 			s.mu.Unlock()
+		case errors.As(err, &ae) && ae.Status == http.StatusConflict && ae.Code == "QUOTE_EXPIRED" && p.Kind == kindRequest:
+			// The UMA request expired while the receiver was down: as
+			// documented, refused.
+			return false
 		default:
 			s.brokenf("payment %d: %v", p.N, err)
 			return false
