@@ -126,11 +126,12 @@ func extCheck(o observed, t *tally) []string {
 			if got.Status != "PAID" || got.TransactionID != paid[0].ID {
 				fail("UMA request %s: paid by %s, yet GET /uma-requests/{id} says %s, transactionId %q", id, paid[0].ID, got.Status, got.TransactionID)
 			}
-		case got.Status == "EXPIRED" && got.Status == unpaidStatus(got, s.ReadAt) && got.TransactionID == "":
+		case !unpaidStatus(got) || got.TransactionID != "":
+			fail("UMA request %s: no payment of it completed, yet GET /uma-requests/{id} says %s, transactionId %q (expires at %s, read %s to %s)",
+				id, got.Status, got.TransactionID, got.ExpiresAt.Format(time.RFC3339Nano), got.readFrom.Format(time.RFC3339Nano),
+				got.readTo.Format(time.RFC3339Nano))
+		case got.Status == "EXPIRED":
 			t.RequestsExpired++
-		case got.Status != unpaidStatus(got, s.ReadAt) || got.TransactionID != "":
-			fail("UMA request %s: no payment of it completed, yet GET /uma-requests/{id} says %s, transactionId %q (expires at %s, read at %s)",
-				id, got.Status, got.TransactionID, got.ExpiresAt.Format(time.RFC3339Nano), s.ReadAt.Format(time.RFC3339Nano))
 		}
 	}
 	return bad
@@ -208,13 +209,17 @@ func checkRefresh(p *payment, s, r view, txs, ins []apiTx, t *tally) []string {
 	return bad
 }
 
-// unpaidStatus is the status an UMA request no payment completed reads
-// with at a time: EXPIRED from its expiry on, PENDING before.
-func unpaidStatus(r apiRequest, at time.Time) string {
-	if !at.Before(r.ExpiresAt) {
-		return "EXPIRED"
+// unpaidStatus reports whether r, which no payment completed, read with
+// the status it may have had while read: EXPIRED from its expiry on,
+// PENDING before.
+func unpaidStatus(r apiRequest) bool {
+	switch r.Status {
+	case "EXPIRED":
+		return !r.readTo.Before(r.ExpiresAt)
+	case "PENDING":
+		return r.readFrom.Before(r.ExpiresAt)
 	}
-	return "PENDING"
+	return false
 }
 
 // requestsAnnounced checks that each UMA request reached the sender's

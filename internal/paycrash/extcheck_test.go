@@ -79,9 +79,10 @@ func extWorld() observed {
 	o.Sender.Requests["R1"] = apiRequest{ID: "R1", Amount: 150, Currency: "EUR", Status: "PAID", TransactionID: "T4"}
 	o.Hooks[hookKey{"sender", "UMA_REQUEST", "R1", ""}] = 1
 	o.Requests = []string{"R1"}
-	o.Sender.ReadAt = time.Date(2026, 12, 5, 15, 0, 0, 0, time.UTC)
+	read := time.Date(2026, 12, 5, 15, 0, 0, 0, time.UTC)
 	o.Sender.Requests["R1"] = apiRequest{ID: "R1", Amount: 150, Currency: "EUR", Status: "PAID", TransactionID: "T4",
-		ExpiresAt: o.Sender.ReadAt.Add(-time.Second)} // expired since it was paid: PAID all the same
+		ExpiresAt: read.Add(-time.Second), // expired since it was paid: PAID all the same
+		readFrom:  read, readTo: read.Add(time.Millisecond)}
 	return o
 }
 
@@ -177,7 +178,7 @@ func TestCheckFindsBrokenExtPromises(t *testing.T) {
 		{"request unpaid and live, shown expired", func(o *observed) {
 			o.Sender.Txs[len(o.Sender.Txs)-1].Status = "FAILED"
 			r := o.Sender.Requests["R1"]
-			r.Status, r.TransactionID, r.ExpiresAt = "EXPIRED", "", o.Sender.ReadAt.Add(time.Minute)
+			r.Status, r.TransactionID, r.ExpiresAt = "EXPIRED", "", r.readTo.Add(time.Minute)
 			o.Sender.Requests["R1"] = r
 		}, "no payment of it completed, yet GET /uma-requests/{id} says EXPIRED"},
 		{"request paid another amount", func(o *observed) { o.Sender.Txs[len(o.Sender.Txs)-1].ReceivedAmount = eur(149) },

@@ -330,6 +330,9 @@ type apiRequest struct {
 	Status        string    `json:"status"`
 	TransactionID string    `json:"transactionId"`
 	ExpiresAt     time.Time `json:"expiresAt"`
+	// When the end's GET was sent and answered: the status an unpaid
+	// request may read with depends on its expiry then.
+	readFrom, readTo time.Time
 }
 
 // apiQuote is a quote as GET /quotes/{id} answers it.
@@ -366,12 +369,13 @@ func observeExt(ctx context.Context, p *platform, v *view, pays []*payment, requ
 	}
 	for _, id := range requests {
 		var r apiRequest
+		from := time.Now()
 		if err := p.call(ctx, "GET", "/uma-requests/"+url.PathEscape(id), nil, &r); err != nil {
 			return err
 		}
+		r.readFrom, r.readTo = from, time.Now()
 		v.Requests[id] = r
 	}
-	v.ReadAt = time.Now()
 	return nil
 }
 

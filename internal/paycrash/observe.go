@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"time"
 
 	"github.com/vaspd/vaspd/ledger"
 	"github.com/vaspd/vaspd/store"
@@ -76,7 +75,6 @@ type view struct {
 	// requests (observeExt).
 	Quotes   map[string]apiQuote
 	Requests map[string]apiRequest
-	ReadAt   time.Time // when the requests were read
 }
 
 // list reads every page of a platform list endpoint.
