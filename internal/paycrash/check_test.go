@@ -156,13 +156,20 @@ func TestCheckFindsBrokenPromises(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			o := world()
 			c.spoil(&o)
-			bad, _ := check(o)
-			for _, b := range bad {
-				if strings.Contains(b, c.want) {
-					return
-				}
-			}
-			t.Errorf("no broken promise says %q; got:\n%s", c.want, strings.Join(bad, "\n"))
+			wantBroken(t, o, c.want)
 		})
 	}
+}
+
+// wantBroken fails t unless check reports, of o, a broken promise saying
+// want.
+func wantBroken(t *testing.T, o observed, want string) {
+	t.Helper()
+	bad, _ := check(o)
+	for _, b := range bad {
+		if strings.Contains(b, want) {
+			return
+		}
+	}
+	t.Errorf("no broken promise says %q; got:\n%s", want, strings.Join(bad, "\n"))
 }
