@@ -3,6 +3,7 @@ package vasp_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -81,24 +82,12 @@ func wantEndsCounted(t *testing.T, reg *prometheus.Registry, db *store.DB) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if got := series(t, reg, "vaspd_payments_ended_total"); !mapsEqual(got, want) {
+	if got := series(t, reg, "vaspd_payments_ended_total"); !maps.Equal(got, want) {
 		t.Fatalf("vaspd_payments_ended_total %v, want (from the database) %v", got, want)
 	}
-	if got := series(t, reg, "vaspd_payment_duration_seconds"); !mapsEqual(got, durations) {
+	if got := series(t, reg, "vaspd_payment_duration_seconds"); !maps.Equal(got, durations) {
 		t.Fatalf("vaspd_payment_duration_seconds counts %v, want %v", got, durations)
 	}
-}
-
-func mapsEqual(a, b map[string]float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // Payment metrics: each payment that ends is counted once, by the process
