@@ -26,9 +26,13 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/vaspd/vaspd/internal/buildinfo"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
+// version is set at build time with -ldflags "-X main.version=…";
+// `vaspd version` adds the commit and Go version the binary records
+// (internal/buildinfo).
 var version = "dev"
 
 type command struct {
@@ -54,7 +58,7 @@ func commands() []command {
 			if len(args) > 0 {
 				return fmt.Errorf("unexpected argument %q", args[0])
 			}
-			fmt.Fprintf(stdout, "vaspd %s\n", version)
+			fmt.Fprintf(stdout, "vaspd %s\n", buildinfo.Read(version))
 			return nil
 		}},
 	}

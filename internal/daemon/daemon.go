@@ -25,6 +25,7 @@ import (
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/api"
 	"github.com/vaspd/vaspd/auth"
+	"github.com/vaspd/vaspd/internal/buildinfo"
 	"github.com/vaspd/vaspd/internal/config"
 	"github.com/vaspd/vaspd/internal/tracing"
 	"github.com/vaspd/vaspd/invitations"
@@ -47,6 +48,7 @@ type Daemon struct {
 	srv      *http.Server
 	handler  atomic.Pointer[http.Handler]
 	registry *prometheus.Registry
+	build    buildinfo.Info // the binary's version and revision, logged and a metric
 
 	// tracing is the tracer provider, nil with tracing off (tracing.go).
 	tracing *tracing.Provider
@@ -77,7 +79,9 @@ func NewWithListener(cfg Config, ln net.Listener, log *slog.Logger, out io.Write
 	}
 	cfg.listeningOn(ln.Addr())
 	d := &Daemon{cfg: cfg, log: log, out: out, clock: vaspd.SystemClock{}, ln: ln, registry: prometheus.NewRegistry()}
-	d.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d.build = buildinfo.Read(cfg.Version)
+	d.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfoGauge(d.build))
 	return d
 }
 
@@ -241,7 +245,8 @@ func (d *Daemon) start(ctx context.Context) error {
 		srv.HandlePublic(embedded.DevnetPrefix, embeddedNode.DevnetHandler())
 	}
 	d.setHandler(srv.Handler())
-	d.log.Info("vaspd ready", "addr", d.ln.Addr().String(), "domain", d.cfg.Domain, "database", db.Driver().Name())
+	d.log.Info("vaspd ready", "addr", d.ln.Addr().String(), "domain", d.cfg.Domain, "database", db.Driver().Name(),
+		"version", d.build.Version, "revision", d.build.ShortRevision())
 	return nil
 }
 

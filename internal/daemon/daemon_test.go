@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/vaspd/vaspd/api"
+	"github.com/vaspd/vaspd/internal/buildinfo"
 	"github.com/vaspd/vaspd/store/storetest"
 )
 
@@ -521,6 +523,12 @@ func TestMetricsSetting(t *testing.T) {
 		body, _ = io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if strings.Contains(string(body), open) {
+			// The build is told as it starts: this test binary's.
+			b := buildinfo.Read("")
+			build := fmt.Sprintf(`vaspd_build_info{go_version=%q,revision=%q,version=%q} 1`, runtime.Version(), b.ShortRevision(), b.Version)
+			if !strings.Contains(string(body), build) {
+				t.Fatalf("/metrics has no %s:\n%s", build, body)
+			}
 			return
 		}
 	}

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime/debug"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/vaspd/vaspd/internal/buildinfo"
 )
 
 // ServiceName is the resource's service.name unless OTEL_SERVICE_NAME (or
@@ -122,13 +123,10 @@ func (p *Provider) Shutdown(ctx context.Context) error {
 
 // version is service.version: the binary's version stamped at build time,
 // or else the main module's version Go records when it was built from a
-// tagged module (go install …@v1.2.3), or "".
+// tagged module (go install …@v1.2.3), or "" (a development build).
 func version(given string) string {
-	if given != "" && given != "dev" {
-		return given
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
+	if v := buildinfo.Read(given).Version; v != "dev" {
+		return v
 	}
 	return ""
 }
