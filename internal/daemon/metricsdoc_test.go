@@ -1,0 +1,129 @@
+package daemon
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// registeredMetrics is every metric in reg, by name, with its label names
+// (constant and variable), read from each description: a vector with no
+// series yet is not gathered, but it is described.
+func registeredMetrics(t *testing.T, reg *prometheus.Registry) map[string][]string {
+	t.Helper()
+	ch := make(chan *prometheus.Desc)
+	go func() { reg.Describe(ch); close(ch) }()
+	// Desc has no accessors; its String is
+	// Desc{fqName: "…", help: "…", unit: "…", constLabels: {a="x",b="y"}, variableLabels: {c,d}}.
+	name := regexp.MustCompile(`^Desc\{fqName: "([a-zA-Z_:][a-zA-Z0-9_:]*)"`)
+	labels := regexp.MustCompile(`, constLabels: \{(.*)\}, variableLabels: \{([^}]*)\}\}$`)
+	constName := regexp.MustCompile(`(?:^|,)([a-zA-Z_][a-zA-Z0-9_]*)="`)
+	out := map[string][]string{}
+	for d := range ch {
+		s := d.String()
+		n, l := name.FindStringSubmatch(s), labels.FindStringSubmatch(s)
+		if n == nil || l == nil {
+			t.Fatalf("cannot read the description %s (has client_golang's Desc.String changed?)", s)
+		}
+		var ls []string
+		for _, m := range constName.FindAllStringSubmatch(l[1], -1) {
+			ls = append(ls, m[1])
+		}
+		for _, v := range strings.Split(l[2], ",") {
+			if v = strings.TrimSuffix(strings.TrimPrefix(v, "c("), ")"); v != "" {
+				ls = append(ls, v)
+			}
+		}
+		out[n[1]] = ls
+	}
+	return out
+}
+
+// TestMetricsDocumentedAndAlertable: every vaspd_* metric a daemon serves
+// is in docs/metrics.md, every one named there is served, and the alerting
+// rules in deploy/prometheus use only metrics vaspd serves, with labels
+// they have (promtool's own tests of the rules, in
+// scripts/ci/prometheus-rules.sh, feed them series written by hand: they
+// cannot tell a misspelt metric).
+func TestMetricsDocumentedAndAlertable(t *testing.T) {
+	t.Parallel()
+	r := start(t, Config{DataDir: filepath.Join(t.TempDir(), "data")})
+	served := registeredMetrics(t, r.d.registry)
+
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "metrics.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := regexp.MustCompile(`vaspd_[a-z_]*[a-z]`)
+	documented := map[string]bool{}
+	for _, n := range ref.FindAllString(string(doc), -1) {
+		documented[n] = true
+	}
+	var names []string
+	for n := range served {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if strings.HasPrefix(n, "vaspd_") && !documented[n] {
+			t.Errorf("%s is served but not in docs/metrics.md", n)
+		}
+	}
+	for n := range documented {
+		_, ok := served[n]
+		if _, hist := served[histogramOf(n)]; !ok && !hist {
+			t.Errorf("docs/metrics.md names %s, which vaspd does not serve", n)
+		}
+	}
+
+	rules, err := os.ReadFile(filepath.Join("..", "..", "deploy", "prometheus", "vaspd-alerts.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A selector: a metric name and its matchers, e.g.
+	// vaspd_payments_ended_total{direction="OUTGOING",status="FAILED"}.
+	sel := regexp.MustCompile(`(vaspd_[a-z_]*[a-z])(\{([^}]*)\})?`)
+	matcher := regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)`)
+	seen := 0
+	for _, line := range strings.Split(string(rules), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		for _, m := range sel.FindAllStringSubmatch(line, -1) {
+			seen++
+			n := m[1]
+			ls, ok := served[n]
+			if !ok {
+				if ls, ok = served[histogramOf(n)]; !ok {
+					t.Errorf("deploy/prometheus/vaspd-alerts.yml uses %s, which vaspd does not serve", n)
+					continue
+				}
+			}
+			for _, l := range matcher.FindAllStringSubmatch(m[3], -1) {
+				if !slices.Contains(ls, l[1]) {
+					t.Errorf("deploy/prometheus/vaspd-alerts.yml selects %s by %q, a label it does not have (%v)", n, l[1], ls)
+				}
+			}
+		}
+	}
+	if seen < 10 {
+		t.Fatalf("found %d metric selectors in the rules: is the file read right?", seen)
+	}
+}
+
+// histogramOf is the histogram a _count, _sum or _bucket series belongs
+// to, or "".
+func histogramOf(series string) string {
+	for _, s := range []string{"_count", "_sum", "_bucket"} {
+		if h, ok := strings.CutSuffix(series, s); ok {
+			return h
+		}
+	}
+	return ""
+}
