@@ -29,6 +29,7 @@ type Setting struct {
 	Secret  bool // masked when printed
 	set     func(string) error
 	get     func() string
+	src     Source
 }
 
 // Env is the environment variable for the setting: VASPD_ + NAME in upper
@@ -45,6 +46,10 @@ func (s *Setting) Value() string {
 	}
 	return v
 }
+
+// Source is where the setting's value came from, as Parse found it: the
+// zero Source (the default) before Parse.
+func (s *Setting) Source() Source { return s.src }
 
 // Set is a declared collection of settings bound to Go variables.
 type Set struct {
@@ -184,7 +189,12 @@ func (c *Set) Parse(fs *flag.FlagSet, args []string, getenv func(string) string)
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	fromFlag := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { fromFlag[f.Name] = true })
+	fs.Visit(func(f *flag.Flag) {
+		fromFlag[f.Name] = true
+		if s := c.by[f.Name]; s != nil {
+			s.src = Source{Kind: FromFlag, Name: "--" + f.Name}
+		}
+	})
 
 	// Environment next, then file: the file's name may itself come from env.
 	fromEnv := map[string]bool{}
@@ -197,6 +207,7 @@ func (c *Set) Parse(fs *flag.FlagSet, args []string, getenv func(string) string)
 				return fmt.Errorf("setting %s from %s: %v", s.Name, s.Env(), err)
 			}
 			fromEnv[s.Name] = true
+			s.src = Source{Kind: FromEnv, Name: s.Env()}
 		}
 	}
 	if cfg := c.by["config"]; cfg != nil && cfg.get() != "" {
@@ -220,6 +231,7 @@ func (c *Set) Parse(fs *flag.FlagSet, args []string, getenv func(string) string)
 			if err := s.set(*values[k]); err != nil {
 				return fmt.Errorf("setting %s from %s: %v", k, cfg.get(), err)
 			}
+			s.src = Source{Kind: FromFile, Name: cfg.get()}
 		}
 	}
 	return nil
