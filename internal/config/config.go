@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -27,9 +28,12 @@ type Setting struct {
 	Default string
 	Help    string
 	Secret  bool // masked when printed
-	set     func(string) error
-	get     func() string
-	src     Source
+	// Redact, if set, is the part of a value that may be printed (Value):
+	// RedactURL for a URL that may carry a password. "" means none of it.
+	Redact func(string) string
+	set    func(string) error
+	get    func() string
+	src    Source
 }
 
 // Env is the environment variable for the setting: VASPD_ + NAME in upper
@@ -38,11 +42,25 @@ func (s *Setting) Env() string {
 	return "VASPD_" + strings.ToUpper(strings.ReplaceAll(s.Name, "-", "_"))
 }
 
-// Value returns the current value as text (masked for secrets).
+// Masked is what Value shows of a value none of which may be printed.
+const Masked = "****"
+
+// Value returns the current value as text, safe to print: what Redact
+// leaves of it when the setting has a Redact, else the value itself, but
+// for a Secret, which is Masked (an empty one stays "", so that an unset
+// secret shows as unset).
 func (s *Setting) Value() string {
 	v := s.get()
-	if s.Secret && v != "" {
-		return "****"
+	switch {
+	case v == "":
+		return ""
+	case s.Redact != nil:
+		if r := s.Redact(v); r != "" {
+			return r
+		}
+		return Masked
+	case s.Secret:
+		return Masked
 	}
 	return v
 }
@@ -371,17 +389,54 @@ func ParseURL(name, v string, schemes ...string) (*url.URL, error) {
 }
 
 // RedactURL is v to echo in an error or a log line, its password hidden:
-// url.URL.Redacted for a user:password@ part, and libpq's password query
-// parameter too. It is "" for a value that must not be echoed at all: one
-// that does not parse as a URL, or has an '@' but no authority to redact.
+// url.URL.Redacted for a user:password@ part, and the value of a query
+// parameter whose name speaks of a secret (libpq's password and
+// sslpassword, a token, a key: secretParam) too. It is "" for a value that
+// must not be echoed at all: one that does not parse as a URL, has an '@'
+// that is not the one ending its user info (a password with an unescaped
+// '/', '?' or '#' ends the authority early, and the rest of it, up to its
+// '@', is taken for the path, query or fragment; an opaque URL has no
+// authority), has a query that does not parse (url.Query drops a bad
+// pair, which would be echoed unredacted), or has white space, which no
+// URL has but url.Parse takes in a path (a libpq "host=… password=…"
+// string parses as one).
 func RedactURL(v string) string {
 	u, err := url.Parse(v)
-	if err != nil || (u.Opaque != "" && strings.Contains(v, "@")) {
+	if err != nil || strings.ContainsFunc(v, unicode.IsSpace) {
 		return ""
 	}
-	if q := u.Query(); q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
+	if n := strings.Count(v, "@"); n > 1 || (n == 1 && u.User == nil) {
+		return ""
+	}
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			return ""
+		}
+		redacted := false
+		for k, vs := range q {
+			if secretParam(k) {
+				for i := range vs {
+					vs[i] = "xxxxx"
+				}
+				redacted = true
+			}
+		}
+		if redacted {
+			u.RawQuery = q.Encode()
+		}
 	}
 	return u.Redacted()
+}
+
+// secretParam reports whether a URL query parameter's name speaks of a
+// secret: password, sslpassword, pwd, token, key, secret, auth….
+func secretParam(name string) bool {
+	name = strings.ToLower(name)
+	for _, w := range []string{"pass", "pwd", "secret", "token", "key", "auth", "cred"} {
+		if strings.Contains(name, w) {
+			return true
+		}
+	}
+	return false
 }
