@@ -76,10 +76,11 @@ const (
 func (c *Config) Declare(s *config.Set) {
 	s.String(&c.ConfigFile, "config", "", "path to an optional YAML file of settings (keys are the flag names); one others can read is warned about, as it may hold secrets")
 	s.String(&c.DataDir, "data-dir", "./vaspd-data", "directory of the embedded SQLite database (not used when database-url is set)")
-	s.String(&c.DatabaseURL, "database-url", "", "database: empty for SQLite in the data directory, postgres://… for PostgreSQL, or sqlite:PATH (the file's path, no ?query)").Secret = true
+	db := s.String(&c.DatabaseURL, "database-url", "", "database: empty for SQLite in the data directory, postgres://… for PostgreSQL, or sqlite:PATH (the file's path, no ?query)")
+	db.Secret, db.Redact = true, redactDatabaseURL
 	s.String(&c.Listen, "listen", "127.0.0.1:8080", "address the HTTP server listens on")
 	s.String(&c.Domain, "domain", "", "UMA domain: users are $name@DOMAIN; a DNS name or IPv4 address with an optional :port (default: the listen address, e.g. localhost:8080)")
-	s.String(&c.BaseURL, "base-url", "", "public base URL other VASPs reach us at, http(s)://host[:port][/path] without user info, query or fragment (default: from the domain; http for localhost, .local, .internal, https otherwise)")
+	s.String(&c.BaseURL, "base-url", "", "public base URL other VASPs reach us at, http(s)://host[:port][/path] without user info, query or fragment (default: from the domain; http for localhost, .local, .internal, https otherwise)").Redact = config.RedactURL
 	s.String(&c.LogFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
 	s.String(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long in-flight requests and workers get to finish on shutdown (0 = the default)")
@@ -289,6 +290,22 @@ func proxyList(setting, v string) ([]netip.Prefix, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// redactDatabaseURL is what may be shown of a database-url (a Secret): a
+// PostgreSQL URL with its password hidden (config.RedactURL), a sqlite:
+// path without a query (a file's path holds no password) as it is, and
+// nothing ("") of anything else: a sqlite: query (it may hold an
+// encryption key) or a value of no kind vaspd takes, which may be a
+// mistyped URL or a libpq "host=… password=…" string.
+func redactDatabaseURL(v string) string {
+	switch kind, _ := (&Config{DatabaseURL: v}).databaseKind(); {
+	case kind == "sqlite" && !strings.Contains(v, "?"):
+		return v
+	case kind == "postgres":
+		return config.RedactURL(v)
+	}
+	return ""
 }
 
 // databaseKind returns "sqlite" or "postgres" and the path or URL.

@@ -65,7 +65,7 @@ func (c *LightningConfig) declare(s *config.Set) {
 	s.Int64(&c.FeePPM, "lightning-fee-ppm", 0, "embedded node's proportional routing fee, in millionths of the amount (0 to 1000000)")
 	s.String(&c.DevnetSecret, "devnet-secret", "", "shared secret of the embedded nodes' devnet (empty disables paying other vaspd processes)").Secret = true
 	s.String(&c.DevnetPeers, "devnet-peers", "", "comma-separated base URLs of other vaspd processes on the devnet, optionally PUBKEY@URL")
-	s.String(&c.LNDRESTURL, "lnd-rest-url", "", "lnd REST URL, e.g. https://127.0.0.1:8080 (lightning=lnd)")
+	s.String(&c.LNDRESTURL, "lnd-rest-url", "", "lnd REST URL, e.g. https://127.0.0.1:8080 (lightning=lnd)").Redact = config.RedactURL
 	s.String(&c.LNDTLSCert, "lnd-tls-cert", "", "path to lnd's tls.cert; the connection is pinned to it (lightning=lnd)")
 	s.String(&c.LNDMacaroon, "lnd-macaroon", "", "path to an lnd macaroon with invoice and offchain permissions (lightning=lnd)")
 	s.Int64(&c.LNDMaxFeeMsat, "lnd-max-fee-msat", lnd.DefaultMaxFeeMsat, "default routing-fee limit of a payment through lnd, in msats (at least 1)")

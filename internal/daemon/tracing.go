@@ -26,7 +26,7 @@ type TracingConfig struct {
 }
 
 func (c *TracingConfig) declare(s *config.Set) {
-	s.String(&c.Endpoint, "tracing-endpoint", "", "OTLP/HTTP collector to send OpenTelemetry traces to, e.g. http://localhost:4318 (/v1/traces is added to a URL without a path); empty: tracing off. Exporter headers (API keys) go in OTEL_EXPORTER_OTLP_HEADERS")
+	s.String(&c.Endpoint, "tracing-endpoint", "", "OTLP/HTTP collector to send OpenTelemetry traces to, e.g. http://localhost:4318 (/v1/traces is added to a URL without a path); empty: tracing off. Exporter headers (API keys) go in OTEL_EXPORTER_OTLP_HEADERS").Redact = config.RedactURL
 	s.Float64(&c.SampleRatio, "tracing-sample-ratio", DefaultTracingSampleRatio, "share of new traces recorded, 0 to 1 (a platform request continuing its own trace follows the trace's decision)")
 }
 
