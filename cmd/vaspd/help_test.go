@@ -13,6 +13,7 @@ func TestHelpGoesToStdout(t *testing.T) {
 	for _, args := range [][]string{
 		{"-h"}, {"-help"}, {"--help"}, {"help"},
 		{"serve", "-h"}, {"serve", "-help"}, {"serve", "--help"},
+		{"config", "-h"}, {"config", "help"}, {"config", "show", "-h"}, {"config", "show", "--json", "--help"},
 		{"token", "-h"}, {"token", "help"}, {"token", "create", "-h"}, {"token", "list", "-h"}, {"token", "delete", "--help"},
 		{"keys", "-h"}, {"keys", "--h"}, {"keys", "--help"}, {"keys", "show", "-h"}, {"keys", "forget", "-h"},
 		{"ledger", "-h"}, {"ledger", "help"}, {"ledger", "accounts", "-h"},
@@ -50,6 +51,10 @@ func TestMistakeUsageGoesToStderr(t *testing.T) {
 		{[]string{"serve", "--nope"}, 1, "Usage: vaspd serve"},
 		{[]string{"serve", "--listen"}, 1, "Usage: vaspd serve"},
 		{[]string{"serve", "--webhook-retry-window", "-1h"}, 1, "Usage: vaspd serve"},
+		{[]string{"config"}, 2, "Usage: vaspd config show"},
+		{[]string{"config", "print"}, 2, "Usage: vaspd config show"},
+		{[]string{"config", "--json"}, 2, "Usage: vaspd config show"},
+		{[]string{"config", "show", "--nope"}, 1, "Usage: vaspd config show"},
 		{[]string{"token"}, 2, "Usage: vaspd token"},
 		{[]string{"token", "mint"}, 2, "Usage: vaspd token"},
 		{[]string{"token", "create", "--nope"}, 1, "Usage: vaspd token create"},
@@ -90,7 +95,7 @@ func TestMistakeUsageGoesToStderr(t *testing.T) {
 func TestHelpCommand(t *testing.T) {
 	t.Chdir(t.TempDir())
 	for _, args := range [][]string{
-		{"serve"}, {"token"}, {"token", "create"}, {"keys", "show"}, {"ledger", "accounts"},
+		{"serve"}, {"config"}, {"config", "show"}, {"token"}, {"token", "create"}, {"keys", "show"}, {"ledger", "accounts"},
 		{"backup"}, {"webhooks"}, {"webhooks", "endpoints", "list"}, {"demo"}, {"version"}, {"help"},
 	} {
 		code, out, errs := runCmd(append([]string{"help"}, args...)...)

@@ -1,6 +1,7 @@
 // Command vaspd is a self-hosted UMA VASP in one binary.
 //
 //	vaspd serve                 run the server (SQLite in ./vaspd-data by default)
+//	vaspd config show [--json]  print the settings serve would run with and where each came from
 //	vaspd token create …        create a platform-API token against the local database
 //	vaspd keys show|forget      show or forget the UMA public keys recorded in the database
 //	vaspd ledger accounts       print the balances of the VASP's own ledger accounts
@@ -44,6 +45,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the vaspd server", runServe},
+		{"config", "print every setting serve would run with, its value (secrets masked) and source (config show [--json])", runConfig},
 		{"token", "manage platform-API tokens (token create|list|delete)", runToken},
 		{"keys", "show or forget the UMA public keys recorded in the database (keys show|forget)", runKeys},
 		{"ledger", "show the VASP's own ledger accounts (ledger accounts), audit the ledger (ledger check)", runLedger},

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"unicode"
+
+	"github.com/vaspd/vaspd/internal/config"
+)
+
+// runConfig is `vaspd config show [--json]`: every setting serve would run
+// with, read and checked as serve reads and checks them (loadSettings),
+// with its value as shown (secrets masked) and where it came from. It opens
+// no database and starts nothing; a bad setting is its error, the one line
+// serve would print, so it doubles as a configuration check.
+func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	const usage = "Usage: vaspd config show [--json] [serve's flags]"
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprintln(stdout, usage)
+		fmt.Fprintln(stdout, "  show  print every setting serve would run with (same flags, VASPD_* variables and --config file):")
+		fmt.Fprintln(stdout, "        its value, secrets masked, and its source (flag, env, file or default); a bad setting exits 1")
+		return flag.ErrHelp
+	}
+	if len(args) == 0 || args[0] != "show" {
+		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+			fmt.Fprintf(stderr, "vaspd config: unknown command %q (want show)\n", args[0])
+		}
+		fmt.Fprintln(stderr, usage)
+		return errUsage
+	}
+	var asJSON bool
+	_, set, err := loadSettings("config show", args[1:], stdout, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, `print one JSON document, {"settings": [{"name", "value", "source", "from", "secret"}, …]}, instead of columns`)
+	})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printSettingsJSON(stdout, set)
+	}
+	return printSettingsText(stdout, set)
+}
+
+// printSettingsText prints one line per setting, in declaration order (the
+// README's), in aligned columns: name, value, source. A value that is
+// empty or holds white space or a control character is quoted, so that
+// each line stays three fields.
+func printSettingsText(w io.Writer, set *config.Set) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tVALUE\tSOURCE")
+	for _, s := range set.Settings() {
+		v := s.Value()
+		if v == "" || strings.ContainsFunc(v, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+			v = strconv.Quote(v)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, v, s.Source())
+	}
+	return tw.Flush()
+}
+
+// shownSetting is one setting in `vaspd config show --json`.
+type shownSetting struct {
+	Name   string `json:"name"`
+	Value  string `json:"value"`            // as shown: secrets masked
+	Source string `json:"source"`           // default, flag, env or file
+	From   string `json:"from,omitempty"`   // the flag, variable or file's path
+	Secret bool   `json:"secret,omitempty"` // a secret: value masked, or without its password
+}
+
+func printSettingsJSON(w io.Writer, set *config.Set) error {
+	out := struct {
+		Settings []shownSetting `json:"settings"`
+	}{Settings: []shownSetting{}}
+	for _, s := range set.Settings() {
+		src := s.Source()
+		out.Settings = append(out.Settings, shownSetting{Name: s.Name, Value: s.Value(), Source: src.Kind.String(), From: src.Name, Secret: s.Secret})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}

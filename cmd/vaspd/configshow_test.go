@@ -1,0 +1,131 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vaspd/vaspd/internal/config"
+)
+
+// `vaspd config show` prints every setting serve has, once, in aligned
+// columns: the value serve would run with, secrets masked (database-url
+// without its password), and where it came from. It opens no database (the
+// one named is not there) and creates nothing.
+func TestConfigShowText(t *testing.T) {
+	file, flags := givenEverywhere(t)
+	code, out, errs := runCmd(append([]string{"config", "show"}, flags...)...)
+	if code != 0 || errs != "" {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+	if strings.Contains(out, planted) {
+		t.Fatalf("the output holds a secret:\n%s", out)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	names := settingNames()
+	if len(lines) != len(names)+1 || strings.Fields(lines[0])[0] != "NAME" {
+		t.Fatalf("%d lines, want a header and %d settings:\n%s", len(lines), len(names), out)
+	}
+	valueAt, sourceAt := strings.Index(lines[0], "VALUE"), strings.Index(lines[0], "SOURCE")
+	got := map[string][2]string{}
+	for i, l := range lines[1:] {
+		name := strings.TrimSpace(l[:valueAt])
+		if name != names[i] || l[valueAt-1] != ' ' || l[valueAt] == ' ' || l[sourceAt-1] != ' ' || l[sourceAt] == ' ' {
+			t.Errorf("line %q: want %s and its columns under the header's", l, names[i])
+		}
+		got[name] = [2]string{strings.TrimSpace(l[valueAt:sourceAt]), strings.TrimSpace(l[sourceAt:])}
+	}
+	for name, want := range map[string][2]string{
+		"config":         {file, "env VASPD_CONFIG"},
+		"listen":         {"127.0.0.1:0", "flag --listen"},
+		"invoice-expiry": {"20m0s", "file " + file},
+		"database-url":   {"postgres://vaspd:xxxxx@127.0.0.1:1/vaspd?sslmode=disable", "env VASPD_DATABASE_URL"},
+		"devnet-secret":  {config.Masked, "env VASPD_DEVNET_SECRET"},
+		"log-level":      {"info", "default"}, // a YAML null
+		"log-format":     {"auto", "default"}, // an empty variable
+		"domain":         {"localhost:0", "default"},
+		"rates-file":     {`""`, "default"},
+	} {
+		if got[name] != want {
+			t.Errorf("%s: %q, want %q", name, got[name], want)
+		}
+	}
+	if _, err := os.Stat("vaspd-data"); !os.IsNotExist(err) {
+		t.Errorf("config show created the data directory (%v)", err)
+	}
+}
+
+// `vaspd config show --json` is one JSON document: every setting, in
+// order, with its value (secrets masked), its source and what gave it.
+func TestConfigShowJSON(t *testing.T) {
+	file, flags := givenEverywhere(t)
+	code, out, errs := runCmd(append([]string{"config", "show", "--json"}, flags...)...)
+	if code != 0 || errs != "" || strings.Contains(out, planted) {
+		t.Fatalf("exit %d, stderr %q, stdout %s", code, errs, out)
+	}
+	var doc struct {
+		Settings []struct {
+			Name, Value, Source, From string
+			Secret                    bool
+		}
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil || dec.More() {
+		t.Fatalf("not one JSON document (%v):\n%s", err, out)
+	}
+	names := settingNames()
+	if len(doc.Settings) != len(names) {
+		t.Fatalf("%d settings, want %d", len(doc.Settings), len(names))
+	}
+	for i, s := range doc.Settings {
+		if s.Name != names[i] {
+			t.Errorf("setting %d is %s, want %s", i, s.Name, names[i])
+		}
+		want := map[string][4]string{
+			"config":        {file, "env", "VASPD_CONFIG"},
+			"listen":        {"127.0.0.1:0", "flag", "--listen"},
+			"log-level":     {"info", "default", ""},
+			"database-url":  {"postgres://vaspd:xxxxx@127.0.0.1:1/vaspd?sslmode=disable", "env", "VASPD_DATABASE_URL", "secret"},
+			"devnet-secret": {config.Masked, "env", "VASPD_DEVNET_SECRET", "secret"},
+		}[s.Name]
+		if want[0] == "" {
+			continue
+		}
+		if got := [4]string{s.Value, s.Source, s.From, map[bool]string{true: "secret"}[s.Secret]}; got != want {
+			t.Errorf("%s: %q, want %q", s.Name, got, want)
+		}
+	}
+}
+
+// A bad setting stops `vaspd config show` as it stops serve: exit code 1
+// and the same one line (the command's name aside), which never quotes a
+// secret, and nothing on stdout.
+func TestConfigShowRefusesWhatServeRefuses(t *testing.T) {
+	t.Chdir(t.TempDir())
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"--listen", "nope"},
+		{"--database-url", "postgres://vaspd:" + planted + "@db.example:bad/vaspd"},
+		{"--database-url", "mysql://vaspd:" + planted + "@db.example/vaspd"},
+		{"--database-url", "sqlite:/var/lib/vaspd.db?_key=" + planted},
+		{"--lightning", "lnd", "--lnd-rest-url", "https://u:" + planted + "@lnd.example:bad"},
+		{"--config", filepath.Join(dir, "missing.yaml")},
+		{"--uma-signing-key-file", filepath.Join(dir, "missing")},
+		{"--webhook-timeout", "1ms"},
+		{"--invoice-expiry", "soon"},
+	} {
+		code, out, errs := runCmd(append([]string{"config", "show"}, args...)...)
+		serveCode, _, serveErrs := runCmd(append([]string{"serve"}, args...)...)
+		last := func(s string) string {
+			lines := strings.Split(strings.TrimSpace(s), "\n")
+			return lines[len(lines)-1]
+		}
+		want := strings.Replace(last(serveErrs), "vaspd serve: ", "vaspd config: ", 1)
+		if code != 1 || serveCode != 1 || out != "" || last(errs) != want || strings.Contains(errs, planted) {
+			t.Errorf("%q: exit %d (serve %d), stdout %q, stderr %q; want exit 1 and %q", args, code, serveCode, out, errs, want)
+		}
+	}
+}
