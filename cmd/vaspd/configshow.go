@@ -50,7 +50,8 @@ func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error
 // printSettingsText prints one line per setting, in declaration order (the
 // README's), in aligned columns: name, value, source. A value that is
 // empty or holds white space or a control character is quoted, so that
-// each line stays three fields.
+// each line stays three fields, and so is a source's file path that holds
+// a control character (a line end would start a line of its own).
 func printSettingsText(w io.Writer, set *config.Set) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tVALUE\tSOURCE")
@@ -59,7 +60,11 @@ func printSettingsText(w io.Writer, set *config.Set) error {
 		if v == "" || strings.ContainsFunc(v, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
 			v = strconv.Quote(v)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, v, s.Source())
+		src := s.Source().String()
+		if strings.ContainsFunc(src, unicode.IsControl) {
+			src = s.Source().Kind.String() + " " + strconv.Quote(s.Source().Name)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, v, src)
 	}
 	return tw.Flush()
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -128,4 +129,34 @@ func TestConfigShowRefusesWhatServeRefuses(t *testing.T) {
 			t.Errorf("%q: exit %d (serve %d), stdout %q, stderr %q; want exit 1 and %q", args, code, serveCode, out, errs, want)
 		}
 	}
+}
+
+// Each setting is one line of three columns: a value with white space is
+// quoted, and so is a file path with a line end in the source.
+func TestConfigShowQuotes(t *testing.T) {
+	t.Chdir(t.TempDir())
+	dir := filepath.Join(t.TempDir(), "a\nb")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "vaspd.yaml")
+	if err := os.WriteFile(file, []byte("data-dir: my data\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCmd("config", "show", "--config", file)
+	if code != 0 || errs != "" {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+	if n := strings.Count(out, "\n"); n != len(settingNames())+1 {
+		t.Errorf("%d lines, want %d:\n%s", n, len(settingNames())+1, out)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == "data-dir" {
+			if !strings.Contains(l, ` "my data" `) || !strings.HasSuffix(l, "  file "+strconv.Quote(file)) {
+				t.Errorf("data-dir: %q, want the value \"my data\" and the source file %s", l, strconv.Quote(file))
+			}
+			return
+		}
+	}
+	t.Errorf("no data-dir line:\n%s", out)
 }
