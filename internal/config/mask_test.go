@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -72,4 +73,50 @@ func TestValueMasksSecrets(t *testing.T) {
 			t.Errorf("secret %v, redact %v, %q: Value %q, want %q", c.secret, c.redact != nil, c.in, got, c.want)
 		}
 	}
+}
+
+// FuzzRedactURL: a secret put in a URL's password, with anything around
+// it, is never shown: not when the URL parses as meant (it is redacted),
+// and not when a character in it ends the authority early (the rest of
+// the password would be taken for the path, query or fragment, and
+// RedactURL shows nothing). A secret in a query's password parameter, as
+// url.ParseQuery (and so pgx) reads it, is never shown either.
+func FuzzRedactURL(f *testing.F) {
+	const planted = "hunter2Zq9xV7pw"
+	for _, s := range [][4]string{
+		{"vaspd", "", "", "db.example:5432/vaspd"},
+		{"vaspd", "1/", "", "db.example/vaspd"},
+		{"vaspd", "?", "#", "db.example/vaspd?sslmode=disable"},
+		{"va@spd", "", "", "db.example"},
+		{"vaspd", "", "@x", "db.example/v@x"},
+		{"", "%zz", "", "[::1]:5432/vaspd"},
+		{"u:v", "&", ";", "h/d?password=x&sslpassword=y"},
+	} {
+		f.Add(s[0], s[1], s[2], s[3])
+	}
+	f.Fuzz(func(t *testing.T, user, a, b, rest string) {
+		v := "postgres://" + user + ":" + a + planted + b + "@" + rest
+		if strings.Count(v, planted) == 1 {
+			if got := RedactURL(v); strings.Contains(got, planted) {
+				t.Fatalf("RedactURL(%q) = %q shows the password", v, got)
+			}
+		}
+		q := "postgres://" + user + "@h/d?" + rest + "&password=" + a + planted + b
+		if strings.Count(q, planted) != 1 {
+			return
+		}
+		u, err := url.Parse(q)
+		if err != nil {
+			return
+		}
+		inPassword := false
+		for k, vs := range u.Query() {
+			for _, v := range vs {
+				inPassword = inPassword || (secretParam(k) && strings.Contains(v, planted))
+			}
+		}
+		if got := RedactURL(q); inPassword && strings.Contains(got, planted) {
+			t.Fatalf("RedactURL(%q) = %q shows the password parameter", q, got)
+		}
+	})
 }
