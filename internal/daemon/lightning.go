@@ -159,8 +159,17 @@ func (c *LightningConfig) resolve() error {
 		default:
 			return fmt.Errorf("setting lightning-network: want mainnet, testnet, signet, regtest or simnet (lnd must be on it), got %q", c.Network)
 		}
-		if _, err := config.ParseURL("lnd-rest-url", c.LNDRESTURL, "https"); err != nil {
+		u, err := config.ParseURL("lnd-rest-url", c.LNDRESTURL, "https")
+		if err != nil {
 			return err
+		}
+		// vaspd appends /v1/… paths and authenticates with the macaroon:
+		// a user or password (an '@' anywhere: one with a '/' in its
+		// password parses as a path) would be sent as credentials lnd
+		// ignores and shown wherever the URL is, a query or fragment
+		// would follow every path appended. The value is not echoed.
+		if u.User != nil || strings.Contains(c.LNDRESTURL, "@") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(c.LNDRESTURL, "#") {
+			return fmt.Errorf("setting lnd-rest-url: want lnd's REST address as https://host:port[/path], without a user, password, query or fragment (lnd is authenticated by lnd-macaroon)")
 		}
 		if err := checkLNDFiles(c.LNDTLSCert, c.LNDMacaroon); err != nil {
 			return err
