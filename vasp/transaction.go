@@ -153,16 +153,26 @@ func insertTransaction(ctx context.Context, q store.Querier, t Transaction, appr
 }
 
 // revealTravelRule decrypts t's travel-rule data if it is still
-// encrypted, reporting whether it did; data that does not decrypt stays as
-// received and is returned as the error.
+// encrypted, reporting whether it did: with our encryption key, else with
+// each previous one (Options.PreviousEncryptionKeys: the sender may have
+// encrypted to a key we served before a rotation). Data that decrypts with
+// none stays as received and is returned as the error: another process,
+// or this one given the key later, may still decrypt it.
 func (s *Service) revealTravelRule(t *Transaction) (bool, error) {
 	enc := t.Details.EncryptedTravelRuleInfo
 	if enc == "" || t.Details.TravelRuleInfo != "" {
 		return false, nil
 	}
 	info, err := uma.DecryptTravelRuleInfo(s.opt.Keys.Encryption, enc)
+	for _, k := range s.opt.PreviousEncryptionKeys {
+		if err == nil {
+			break
+		}
+		info, err = uma.DecryptTravelRuleInfo(k, enc)
+	}
 	if err != nil {
-		return false, fmt.Errorf("travel-rule info of %s does not decrypt: %w", t.ID, err)
+		return false, fmt.Errorf("travel-rule info of %s does not decrypt with our encryption key nor any of %d previous ones: %w",
+			t.ID, len(s.opt.PreviousEncryptionKeys), err)
 	}
 	t.Details.TravelRuleInfo, t.Details.EncryptedTravelRuleInfo = string(info), ""
 	return true, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -70,6 +71,11 @@ type Options struct {
 	Webhooks *delivery.Service
 	// Compliance holds the VASP's rules; default DomainPolicy{} (everyone).
 	Compliance Compliance
+	// PreviousEncryptionKeys are encryption keys served before
+	// Keys.Encryption (README, "UMA keys across processes"): used only to
+	// decrypt travel-rule data a sender encrypted to one of them, after
+	// Keys.Encryption failed; never served, never used to encrypt.
+	PreviousEncryptionKeys []*uma.PrivateKey
 
 	// HTTPClient calls counterparty VASPs (lnurlp, payreq, keys, post-tx
 	// callbacks); default: CounterpartyTimeout as its timeout, no
@@ -193,6 +199,9 @@ func New(opts Options) (*Service, error) {
 	}
 	if err := opts.Keys.Validate(); err != nil {
 		return nil, fmt.Errorf("vasp: keys: %w", err)
+	}
+	if slices.Contains(opts.PreviousEncryptionKeys, nil) {
+		return nil, errors.New("vasp: a previous encryption key is nil")
 	}
 	if opts.BaseURL == "" {
 		opts.BaseURL = uma.BaseURL(opts.Domain)
