@@ -45,6 +45,9 @@ type Config struct {
 
 	SigningKeyFile    string
 	EncryptionKeyFile string
+	// PreviousEncryptionKeyFiles: comma-separated files of encryption keys
+	// served before EncryptionKeyFile's, to decrypt with only.
+	PreviousEncryptionKeyFiles string
 
 	Lightning LightningConfig
 	Webhooks  WebhookConfig
@@ -60,6 +63,8 @@ type Config struct {
 	encryptionKey  []byte
 	trustedOrigins []string
 	trustedProxies []netip.Prefix
+	// previousEncryptionKeys are PreviousEncryptionKeyFiles' keys.
+	previousEncryptionKeys []keyFile
 	// domainFromListen, baseURLFromDomain: Resolve derived them (see
 	// listeningOn).
 	domainFromListen, baseURLFromDomain bool
@@ -92,6 +97,7 @@ func (c *Config) Declare(s *config.Set) {
 	s.Int(&c.UMARateLimit, "uma-rate-limit", api.DefaultUMARequestsPerSecond, "requests per second allowed per client address (IPv6: per /64) to the UMA endpoints (lnurlp, payreq, utxoCallback, request_pay; not lnurlpubkey or uma-configuration), in a burst of twice as many, after which they are answered 429; 0 turns the limit off (behind a reverse proxy, name it in api-trusted-proxies, or every client has its address)")
 	s.String(&c.SigningKeyFile, "uma-signing-key-file", "", "file with the hex secp256k1 UMA signing key (default: generated on first start and kept in the database)")
 	s.String(&c.EncryptionKeyFile, "uma-encryption-key-file", "", "file with the hex secp256k1 UMA encryption key (default: generated on first start and kept in the database)")
+	s.String(&c.PreviousEncryptionKeyFiles, previousKeysSetting, "", "comma-separated files of hex secp256k1 UMA encryption keys served before the current one: used only to decrypt travel-rule data senders encrypted to them, never served (keep one after a rotation until the payments pending at it have ended and counterparties' cached copies of our keys have expired)")
 	c.Lightning.declare(s)
 	c.Webhooks.declare(s)
 	c.Payments.declare(s)
@@ -198,6 +204,9 @@ func (c *Config) Resolve() error {
 		return err
 	}
 	if c.encryptionKey, err = readKeyFile("uma-encryption-key-file", c.EncryptionKeyFile); err != nil {
+		return err
+	}
+	if c.previousEncryptionKeys, err = readKeyFiles(previousKeysSetting, c.PreviousEncryptionKeyFiles); err != nil {
 		return err
 	}
 	if err := c.Lightning.resolve(); err != nil {
@@ -381,12 +390,16 @@ func readKeyFile(setting, path string) ([]byte, error) {
 // volume), and the file works either way. It names the path and mode,
 // never the contents.
 func warnReadableSecrets(c Config, log *slog.Logger) {
-	for _, f := range []struct{ setting, path string }{
+	files := []struct{ setting, path string }{
 		{"config", c.ConfigFile},
 		{"uma-signing-key-file", c.SigningKeyFile},
 		{"uma-encryption-key-file", c.EncryptionKeyFile},
 		{"lnd-macaroon", c.Lightning.LNDMacaroon},
-	} {
+	}
+	for _, f := range c.previousEncryptionKeys {
+		files = append(files, struct{ setting, path string }{previousKeysSetting, f.path})
+	}
+	for _, f := range files {
 		if f.path == "" {
 			continue
 		}

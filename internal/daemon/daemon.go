@@ -7,6 +7,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -170,6 +171,15 @@ func (d *Daemon) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	previous, ignored, err := previousEncryptionKeys(ctx, db, d.cfg.previousEncryptionKeys, keys.Encryption.PubKey())
+	if err != nil {
+		return err
+	}
+	warnIgnoredKeys(d.log, ignored)
+	for _, k := range previous {
+		d.log.Info("previous UMA encryption key: decrypts travel-rule data only, never served",
+			"public_key", hex.EncodeToString(k.Key.PubKey().SerializeCompressed()), "source", k.Source())
+	}
 
 	tokens, err := auth.NewTokens(ctx, db, d.clock)
 	if err != nil {
@@ -200,7 +210,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	}
 	d.goWorker(ctx, "webhook-delivery", webhooks.Run)
 
-	payments, userSvc, led, provider, err := openPayments(paymentDeps{db: db, cfg: d.cfg, keys: keys, node: node, webhooks: webhooks, clock: d.clock, log: d.log, registry: d.registry, tracer: d.tracing.Tracer()})
+	payments, userSvc, led, provider, err := openPayments(paymentDeps{db: db, cfg: d.cfg, keys: keys, previous: previous, node: node, webhooks: webhooks, clock: d.clock, log: d.log, registry: d.registry, tracer: d.tracing.Tracer()})
 	if err != nil {
 		return err
 	}

@@ -300,6 +300,7 @@ type paymentDeps struct {
 	db       *store.DB
 	cfg      Config
 	keys     Keys
+	previous []PreviousKey // decrypt-only encryption keys
 	node     lightning.Node
 	webhooks *delivery.Service
 	clock    vaspd.Clock
@@ -318,6 +319,12 @@ func openPayments(d paymentDeps) (*vasp.Service, *users.Service, *ledger.Ledger,
 	keys, err := umaKeys(d.keys, d.cfg.Domain, d.clock.Now())
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("UMA keys: %w", err)
+	}
+	previous := make([]*uma.PrivateKey, len(d.previous))
+	for i, k := range d.previous {
+		if previous[i], err = uma.ParsePrivateKey(k.Key.Serialize()); err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("UMA keys: %s: %w", k.Source(), err)
+		}
 	}
 	guard, err := ssrf.New(splitList(d.cfg.Payments.AllowNets))
 	if err != nil {
@@ -346,7 +353,7 @@ func openPayments(d paymentDeps) (*vasp.Service, *users.Service, *ledger.Ledger,
 		PayTimeout: d.cfg.Payments.PayTimeout, CounterpartyTimeout: timeout,
 		QuoteRefreshLead: d.cfg.Payments.QuoteRefreshLead, QuoteRefreshMaxHold: d.cfg.Payments.QuoteRefreshMaxHold,
 		LookupRetention: d.cfg.Payments.LookupRetention,
-		Compliance:      compliance, Registerer: d.registry, Tracer: d.tracer,
+		Compliance:      compliance, PreviousEncryptionKeys: previous, Registerer: d.registry, Tracer: d.tracer,
 	})
 	if err != nil {
 		return nil, nil, nil, nil, err
