@@ -86,6 +86,11 @@ func (s *Service) register(ctx context.Context, t Transaction) {
 		return
 	}
 	if _, noop := s.opt.Compliance.(DomainPolicy); !noop {
+		// A payment completed by a process that could not decrypt its
+		// travel-rule data (a key it was not given) and registered by
+		// another, the sweep's, may be decrypted here: the hook gets it
+		// in the clear when any of our keys opens it.
+		_, _ = s.revealTravelRule(&t)
 		s.opt.Compliance.RegisterTransaction(ctx, t)
 		if ctx.Err() != nil {
 			return

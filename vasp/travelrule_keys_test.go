@@ -76,15 +76,7 @@ func TestTravelRuleDecryptsWithPreviousEncryptionKeys(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db)
 		sender := w.counterparty(t, "vasp1.example")
-		keyA := w.ours.Encryption
-		// B: the encryption key served now (newKeys' signing key is its
-		// encryption key too; only the encryption key changes).
-		b := newKeys(t, ourDomain)
-		rotated := *w.ours
-		rotated.Encryption, rotated.EncryptionCertChain = b.Encryption, b.EncryptionCertChain
-		withA := func(o *vasp.Options) { o.Keys = &rotated; o.PreviousEncryptionKeys = []*uma.PrivateKey{keyA} }
-		withoutA := func(o *vasp.Options) { o.Keys = &rotated }
-
+		keyA, withA, withoutA := rotation(t, w)
 		const plain = `{"originator":"Alice Sender"}`
 		payreq := func(t *testing.T, s *vasp.Service) (string, string) {
 			t.Helper()
@@ -170,5 +162,66 @@ func TestTravelRuleDecryptsWithPreviousEncryptionKeys(t *testing.T) {
 				t.Fatalf("stored at settlement by the process with the key: %q, encrypted %q", d.TravelRuleInfo, d.EncryptedTravelRuleInfo)
 			}
 		})
+	})
+}
+
+// rotation rotates w's encryption key: it returns the key served until now
+// (A), and tunings of a Service serving a new one (B) with A as a previous
+// encryption key, and without it.
+func rotation(t *testing.T, w *world) (keyA *uma.PrivateKey, withA, withoutA func(*vasp.Options)) {
+	t.Helper()
+	keyA = w.ours.Encryption
+	// B: newKeys' signing key is its encryption key too; only the
+	// encryption key changes.
+	b := newKeys(t, ourDomain)
+	rotated := *w.ours
+	rotated.Encryption, rotated.EncryptionCertChain = b.Encryption, b.EncryptionCertChain
+	withA = func(o *vasp.Options) { o.Keys = &rotated; o.PreviousEncryptionKeys = []*uma.PrivateKey{keyA} }
+	withoutA = func(o *vasp.Options) { o.Keys = &rotated }
+	return keyA, withA, withoutA
+}
+
+// The compliance hook is told of a completed payment with its travel-rule
+// data decrypted by whichever process tells it: a payment completed by a
+// process without the previous key, which died before telling the hook, is
+// registered by one with it, the data decrypted.
+func TestRegistrationDecryptsWithPreviousEncryptionKeys(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		keyA, withA, withoutA := rotation(t, w)
+		crashing := w.service(t, func(o *vasp.Options) { withoutA(o); o.Compliance = crashingCompliance{} })
+		const plain = `{"originator":"Alice Sender"}`
+		enc, err := uma.EncryptTravelRuleInfo(keyA.PublicKey(), []byte(plain))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr := payRequest(t, sender.Signing, "$alice@vasp1.example", w.clock.Now())
+		pr.PayerData.Compliance.EncryptedTravelRuleInfo = enc
+		resp, err := crashing.PayRequest(t.Context(), "bob", pr)
+		wantCode(t, err, "")
+		if p, err := w.node.Pay(t.Context(), lightning.PayRequest{Invoice: resp.PR, Timeout: 10 * time.Second}); err != nil || p.Status != lightning.StatusSucceeded {
+			t.Fatalf("pay: %+v, %v", p, err)
+		}
+		w.clock.Advance(time.Minute) // the sweep looks at payments pending a while
+		crashes(t, func() { crashing.SweepPending(t.Context()) })
+		if d, status, _ := storedDetails(t, db, resp.PR); status != vasp.StatusCompleted || d.EncryptedTravelRuleInfo != enc {
+			t.Fatalf("completed without the key: %s, encrypted %q", status, d.EncryptedTravelRuleInfo)
+		}
+
+		reg := &registry{}
+		restarted := w.service(t, func(o *vasp.Options) { withA(o); o.Compliance = reg })
+		w.clock.Advance(2 * time.Minute)
+		if n, err := restarted.RegisterRound(t.Context()); n != 1 || err != nil {
+			t.Fatalf("register round: %d, %v", n, err)
+		}
+		reg.mu.Lock()
+		defer reg.mu.Unlock()
+		if len(reg.got) != 1 {
+			t.Fatalf("registered %d times", len(reg.got))
+		}
+		if d := reg.got[0].Details; d.TravelRuleInfo != plain || d.EncryptedTravelRuleInfo != "" {
+			t.Fatalf("registered with travel-rule info %q, encrypted %q", d.TravelRuleInfo, d.EncryptedTravelRuleInfo)
+		}
 	})
 }
