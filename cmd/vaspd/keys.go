@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -48,6 +49,11 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		if sub == "show" {
 			printRecordedKeys(stdout, keys)
+			previous, ignored, err := daemon.PreviousEncryptionKeys(ctx, cfg, db)
+			if err != nil {
+				return err
+			}
+			printPreviousKeys(stdout, previous, ignored)
 			return nil
 		}
 		printForgetWarning(stderr, cfg, keys)
@@ -92,6 +98,26 @@ func printRecordedKeys(w io.Writer, keys []daemon.RecordedKey) {
 	}
 }
 
+// printPreviousKeys is the rest of `vaspd keys show`: the decrypt-only
+// encryption keys (daemon.PreviousEncryptionKeys) as this command's
+// settings name them, public keys only.
+func printPreviousKeys(w io.Writer, keys []daemon.PreviousKey, ignored []daemon.IgnoredKey) {
+	if len(keys) == 0 && len(ignored) == 0 {
+		fmt.Fprintln(w, "previous encryption keys: none (uma-previous-encryption-key-files not set)")
+		return
+	}
+	fmt.Fprintln(w, "previous encryption keys: DECRYPT ONLY (never served, never used to encrypt; they open travel-rule data senders encrypted to them)")
+	for _, k := range keys {
+		pub := k.Key.PubKey()
+		fmt.Fprintf(w, "  decrypt-only key: %s\n", hex.EncodeToString(pub.SerializeCompressed()))
+		fmt.Fprintf(w, "    was served as:  %s (uncompressed)\n", hex.EncodeToString(pub.SerializeUncompressed()))
+		fmt.Fprintf(w, "    source:         %s\n", k.Source())
+	}
+	for _, i := range ignored {
+		fmt.Fprintf(w, "  ignored: %s (%s)\n", i.File, i.Why)
+	}
+}
+
 // printForgetWarning is what `vaspd keys forget` without --yes says.
 func printForgetWarning(w io.Writer, cfg daemon.Config, keys []daemon.RecordedKey) {
 	fmt.Fprintln(w, "vaspd keys forget deletes the UMA public keys recorded in the database, which every process of")
@@ -112,7 +138,9 @@ func printForgetWarning(w io.Writer, cfg daemon.Config, keys []daemon.RecordedKe
 	} else {
 		fmt.Fprintln(w, "    On PostgreSQL this command cannot tell whether other processes are running: make sure yourself.")
 	}
-	fmt.Fprintln(w, "  - Keep the old encryption key: the travel-rule data of payments pending now was encrypted to it.")
+	fmt.Fprintln(w, "  - Keep the old encryption key: the travel-rule data of payments pending now was encrypted to it, and senders")
+	fmt.Fprintln(w, "    encrypt to it until their cached copy of our keys expires (24 h). Name its file in uma-previous-encryption-key-files")
+	fmt.Fprintln(w, "    (decrypt only) on every process; the database's own key is kept as one by itself (README, \"UMA keys across processes\").")
 	fmt.Fprintln(w, "Then start every process with the same new key files.")
 	fmt.Fprintln(w, "Nothing was changed. To forget the keys, run: vaspd keys forget --yes (with the same settings)")
 }

@@ -103,8 +103,8 @@ func testKeysCLI(t *testing.T, open func() (*store.DB, error), flags ...string) 
 	if sign != wantSign || enc != wantEnc || wantSign == "" || wantEnc == "" {
 		t.Fatalf("keys show: signing %q, encryption %q; served %q, %q\n%s", sign, enc, wantSign, wantEnc, out)
 	}
-	if strings.Count(out, "the database's own key") != 2 {
-		t.Errorf("keys show does not say both keys are the database's own:\n%s", out)
+	if strings.Count(out, "the database's own key") != 2 || !strings.Contains(out, "previous encryption keys: none") {
+		t.Errorf("keys show does not say both keys are the database's own, and no previous encryption key:\n%s", out)
 	}
 	db, err := open()
 	if err != nil {
@@ -184,6 +184,30 @@ func testKeysCLI(t *testing.T, open func() (*store.DB, error), flags ...string) 
 	sign, enc, out = show()
 	if sign != newPubs[0] || enc != newPubs[1] || strings.Count(out, "a key file") != 2 {
 		t.Fatalf("keys show after the restart with new key files (want %q):\n%s", newPubs, out)
+	}
+	// The database's own encryption key, served until then, is now a
+	// decrypt-only key (the deployment has no other copy of it); the
+	// files of uma-previous-encryption-key-files are listed after it, one
+	// holding the served key as ignored.
+	if !strings.Contains(out, "decrypt-only key: "+recEnc+"\n    was served as:  "+wantEnc) ||
+		!strings.Contains(out, "source:         the database's own key") || !strings.Contains(out, "DECRYPT ONLY") {
+		t.Fatalf("keys show does not list the database's own encryption key as decrypt-only:\n%s", out)
+	}
+	prev, err := secp256k1.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prevFile := filepath.Join(files, "previous")
+	if err := os.WriteFile(prevFile, []byte(hex.EncodeToString(prev.Serialize())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	servedFile := filepath.Join(files, "uma-encryption-key-file")
+	code, out, errs = keys("show", "--uma-previous-encryption-key-files", prevFile+","+servedFile)
+	prevPub := hex.EncodeToString(prev.PubKey().SerializeCompressed())
+	if code != 0 || !strings.Contains(out, "decrypt-only key: "+prevPub) || !strings.Contains(out, "source:         uma-previous-encryption-key-files: "+prevFile) ||
+		!strings.Contains(out, "ignored: "+servedFile+" (it is the encryption key served") ||
+		strings.Index(out, prevPub) > strings.Index(out, recEnc) || strings.Contains(out, hex.EncodeToString(prev.Serialize())) {
+		t.Fatalf("keys show with uma-previous-encryption-key-files: exit %d, stderr %q\n%s", code, errs, out)
 	}
 	if code := stop(); code != 0 {
 		t.Fatalf("serve with new key files exited %d", code)

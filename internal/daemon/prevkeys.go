@@ -59,7 +59,7 @@ type PreviousKey struct {
 // Source says where k comes from, for logs and `vaspd keys show`.
 func (k PreviousKey) Source() string {
 	if k.File == "" {
-		return "the database's own key (served before a key file's replaced it)"
+		return "the database's own key (served until uma-encryption-key-file's replaced it)"
 	}
 	return previousKeysSetting + ": " + k.File
 }
