@@ -37,7 +37,7 @@ func loadConfig(t *testing.T, args []string, env map[string]string) error {
 	if err := set.Parse(fs, args, func(k string) string { return env[k] }); err != nil {
 		return err
 	}
-	c.SigningKeyFile, c.EncryptionKeyFile, c.Payments.RatesFile = "", "", ""
+	c.SigningKeyFile, c.EncryptionKeyFile, c.PreviousEncryptionKeyFiles, c.Payments.RatesFile = "", "", "", ""
 	c.Lightning.LNDTLSCert, c.Lightning.LNDMacaroon = "", ""
 	return c.Resolve()
 }
@@ -265,7 +265,7 @@ func FuzzSettingValue(f *testing.F) {
 	var names []string
 	for _, s := range set.Settings() {
 		switch s.Name {
-		case "config", "uma-signing-key-file", "uma-encryption-key-file", "lnd-tls-cert", "lnd-macaroon", "rates-file":
+		case "config", "uma-signing-key-file", "uma-encryption-key-file", "uma-previous-encryption-key-files", "lnd-tls-cert", "lnd-macaroon", "rates-file":
 		default:
 			names = append(names, s.Name)
 		}
