@@ -50,6 +50,9 @@ func (s *Server) authenticate(perm vaspd.Permission, h HandlerFunc) HandlerFunc 
 		if err != nil {
 			return err
 		}
+		if n := noteOf(r.Context()); n != nil {
+			n.tokenID = tok.ID // for the request's log line, a 403's too
+		}
 		if !vaspd.Allows(tok.Permissions, perm) {
 			return vaspd.Errorf(http.StatusForbidden, vaspd.CodeForbidden, "this token lacks the %s permission", perm)
 		}

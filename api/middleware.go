@@ -22,7 +22,20 @@ type ctxKey int
 const (
 	requestIDKey ctxKey = iota
 	clientCtxKey
+	noteKey
 )
+
+// requestNote is what the handlers inside the middleware tell it about a
+// request: the token that authenticated it (authenticate). One goroutine
+// serves a request, so it needs no lock.
+type requestNote struct {
+	tokenID string // the clientId, never the secret
+}
+
+func noteOf(ctx context.Context) *requestNote {
+	n, _ := ctx.Value(noteKey).(*requestNote)
+	return n
+}
 
 // RequestID returns the id of the request being served, or "".
 func RequestID(ctx context.Context) string {
@@ -118,7 +131,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		// The client address is logged with every request, so that an
 		// operator can trace abuse or an incident to its source.
 		cl := s.proxies.client(r)
+		note := &requestNote{}
 		ctx := context.WithValue(context.WithValue(r.Context(), requestIDKey, id), clientCtxKey, cl)
+		ctx = context.WithValue(ctx, noteKey, note)
 		ss := s.newServerSpan(r, start, id)
 		if ss != nil {
 			ctx = context.WithValue(ctx, serverSpanKey, ss)
@@ -163,8 +178,12 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			if route == "GET /healthz" || route == "GET /readyz" || route == "GET /metrics" {
 				level = slog.LevelDebug
 			}
-			s.log.Log(ctx, level, "http request", "request_id", id, "method", r.Method, "route", route,
-				"path", vaspd.Truncate(r.URL.Path, 200), "client", cl.String(), "status", status, "duration_ms", float64(d.Microseconds())/1000)
+			attrs := []any{"request_id", id, "method", r.Method, "route", route, "path", vaspd.Truncate(r.URL.Path, 200),
+				"client", cl.String(), "status", status, "duration_ms", float64(d.Microseconds()) / 1000}
+			if note.tokenID != "" {
+				attrs = append(attrs, "token_id", note.tokenID) // the clientId; the secret is never logged
+			}
+			s.log.Log(ctx, level, "http request", attrs...)
 			if abort {
 				panic(http.ErrAbortHandler) // net/http closes the connection, logging nothing more
 			}
