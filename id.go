@@ -24,6 +24,7 @@ const (
 	IDPayment     = "Payment"
 	IDPosting     = "Posting"
 	IDUmaRequest  = "UmaRequest"
+	IDAuditEvent  = "AuditEvent"
 )
 
 // NewID returns a fresh "<typ>:<uuidv7>" identifier. It panics only if the

@@ -1,0 +1,240 @@
+// Package audit keeps the platform API's audit trail: which API token did
+// what, when, from where, and how it ended. Package api writes an [Event]
+// for every request to a route registered as audited (the routes that
+// change the platform's configuration, credentials or users, and the
+// requests that move money in or out or decide on an incoming payment).
+//
+// An event is inserted, in a transaction of its own, before the request
+// is served ([Log.Begin]), and its outcome (the HTTP status answered and
+// the error code, if any) is added once the handler has returned
+// ([Log.Finish]). So no audited change can commit without its record: a
+// request whose event cannot be written is refused (api answers 503) and
+// does nothing. A process that dies in between, a handler that panics, or
+// an outcome that cannot be written leaves an event without an outcome,
+// which reads as "outcome unknown": the request was made and may or may
+// not have taken effect; the resource it names says which.
+//
+// An event holds no request or answer body, ever: bodies carry secrets
+// (a token's, a webhook endpoint's, a database URL in a configuration)
+// and personal data. What it holds is the route and its path parameters,
+// the token's id and name, the client address, the request id and the
+// Idempotency-Key. The table is append-only (triggers refuse a DELETE and
+// any UPDATE but the one adding an outcome), and events are kept forever:
+// nothing purges them.
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store"
+)
+
+// Event is one audited platform request, as GET /audit-events answers it.
+type Event struct {
+	ID        string    `json:"id"` // AuditEvent:<uuidv7>
+	CreatedAt time.Time `json:"createdAt"`
+	TokenID   string    `json:"tokenId"`   // the clientId that authenticated the request
+	TokenName string    `json:"tokenName"` // the token's name at the time
+	Method    string    `json:"method"`
+	// Route is the route pattern: "PATCH /webhooks/endpoints/{endpointId}".
+	Route string `json:"route"`
+	// PathParams are the values of the route's path parameters, by name.
+	PathParams map[string]string `json:"pathParams"`
+	// ResourceID is the path parameter's value ("" for a route without
+	// one), which the list filters on.
+	ResourceID     string `json:"resourceId,omitempty"`
+	ClientAddress  string `json:"clientAddress"`
+	RequestID      string `json:"requestId"`
+	IdempotencyKey string `json:"idempotencyKey,omitempty"`
+	// Outcome is nil while the request is served, and for ever if its
+	// outcome was never written: unknown.
+	Outcome *Outcome `json:"outcome"`
+}
+
+// Outcome is how an audited request ended: the status it was answered
+// with and, for an error, its code.
+type Outcome struct {
+	Status      int       `json:"status"`
+	ErrorCode   string    `json:"errorCode,omitempty"`
+	CompletedAt time.Time `json:"completedAt"`
+}
+
+// Log writes and reads audit events. Create it with New.
+type Log struct {
+	db    *store.DB
+	clock vaspd.Clock
+}
+
+// New returns the audit log kept in db; clock nil is the system clock.
+func New(db *store.DB, clock vaspd.Clock) *Log {
+	if clock == nil {
+		clock = vaspd.SystemClock{}
+	}
+	return &Log{db: db, clock: clock}
+}
+
+// Longest stored values: what comes from the request (path values, the
+// Idempotency-Key) is cut to these and made storable (vaspd.Storable).
+const (
+	maxValue = 256
+	maxRoute = 256
+)
+
+// Begin records e, giving it its id and time, and commits it before it
+// returns: call it before serving the request e describes, and serve the
+// request only if it returns nil.
+func (l *Log) Begin(ctx context.Context, e *Event) error {
+	e.ID = vaspd.NewID(vaspd.IDAuditEvent)
+	e.CreatedAt = l.clock.Now().UTC().Truncate(time.Microsecond)
+	e.Route = clean(e.Route, maxRoute)
+	e.Method = clean(e.Method, 32)
+	e.ResourceID = clean(e.ResourceID, maxValue)
+	e.IdempotencyKey = clean(e.IdempotencyKey, maxValue)
+	e.ClientAddress = clean(e.ClientAddress, 128)
+	e.RequestID = clean(e.RequestID, 128)
+	params := make(map[string]string, len(e.PathParams))
+	for k, v := range e.PathParams {
+		params[clean(k, 64)] = clean(v, maxValue)
+	}
+	e.PathParams = params
+	pj, err := json.Marshal(params)
+	if err != nil {
+		return fmt.Errorf("audit: encode path parameters: %w", err)
+	}
+	e.Outcome = nil
+	return l.db.InTx(ctx, func(tx *store.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO audit_events (id, created_at, token_id, token_name, method, route,
+			path_params, resource_id, client_address, request_id, idempotency_key)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			e.ID, store.Micros(e.CreatedAt), e.TokenID, e.TokenName, e.Method, e.Route, string(pj),
+			nullText(e.ResourceID), e.ClientAddress, e.RequestID, nullText(e.IdempotencyKey))
+		if err != nil {
+			return fmt.Errorf("audit: record event: %w", err)
+		}
+		return nil
+	})
+}
+
+// Finish adds the outcome of the request event id describes: the status it
+// was answered with and code, its error code ("" for none).
+func (l *Log) Finish(ctx context.Context, id string, status int, code string) error {
+	now := l.clock.Now().UTC()
+	return l.db.InTx(ctx, func(tx *store.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE audit_events SET status = $2, error_code = $3, completed_at = $4
+			WHERE id = $1 AND status IS NULL`, id, status, nullText(clean(code, 64)), store.Micros(now))
+		if err != nil {
+			return fmt.Errorf("audit: record outcome: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return fmt.Errorf("audit: record outcome: no event %s without one", id)
+		}
+		return nil
+	})
+}
+
+// Filter narrows List. Each field is a filter when set.
+type Filter struct {
+	TokenID    string
+	ResourceID string
+	Route      string // a route pattern, exactly: "PATCH /config"
+	// Created between these times, both inclusive.
+	From, To  time.Time
+	Ascending bool   // oldest first; by default newest first
+	After     string // the id of the previous page's last event
+	Limit     int    // List returns up to Limit+1 events
+}
+
+// List returns up to f.Limit+1 events in order (the extra one tells the
+// caller there is another page).
+func (l *Log) List(ctx context.Context, f Filter) ([]Event, error) {
+	var w store.Where
+	if f.TokenID != "" {
+		w.Add("token_id = ?", f.TokenID)
+	}
+	if f.ResourceID != "" {
+		w.Add("resource_id = ?", f.ResourceID)
+	}
+	if f.Route != "" {
+		w.Add("route = ?", f.Route)
+	}
+	w.Within("created_at", f.From, f.To)
+	order := "DESC"
+	if f.Ascending {
+		order = "ASC"
+		if f.After != "" {
+			w.Add("id > ?", f.After)
+		}
+	} else if f.After != "" {
+		w.Add("id < ?", f.After)
+	}
+	q := fmt.Sprintf(`SELECT id, created_at, token_id, token_name, method, route, path_params, resource_id,
+		client_address, request_id, idempotency_key, status, error_code, completed_at
+		FROM audit_events WHERE %s ORDER BY id %s LIMIT $%d`, w.String(), order, w.Next())
+	rows, err := l.db.QueryContext(ctx, q, store.PlanPerCall(l.db.Driver(), append(w.Args(), f.Limit+1))...)
+	if err != nil {
+		return nil, fmt.Errorf("audit: list events: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		e, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Get returns the event id, or store.ErrNotFound.
+func (l *Log) Get(ctx context.Context, id string) (Event, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT id, created_at, token_id, token_name, method, route, path_params,
+		resource_id, client_address, request_id, idempotency_key, status, error_code, completed_at
+		FROM audit_events WHERE id = $1`, id)
+	if err != nil {
+		return Event{}, fmt.Errorf("audit: get event: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return Event{}, err
+		}
+		return Event{}, store.ErrNotFound
+	}
+	return scan(rows)
+}
+
+func scan(rows *sql.Rows) (Event, error) {
+	var (
+		e                  Event
+		created            int64
+		params             string
+		resource, key, ecd sql.NullString
+		status, completed  sql.NullInt64
+	)
+	if err := rows.Scan(&e.ID, &created, &e.TokenID, &e.TokenName, &e.Method, &e.Route, &params, &resource,
+		&e.ClientAddress, &e.RequestID, &key, &status, &ecd, &completed); err != nil {
+		return Event{}, fmt.Errorf("audit: read event: %w", err)
+	}
+	e.CreatedAt = store.Time(created)
+	e.ResourceID, e.IdempotencyKey = resource.String, key.String
+	if err := json.Unmarshal([]byte(params), &e.PathParams); err != nil {
+		return Event{}, errors.Join(fmt.Errorf("audit: event %s: path parameters", e.ID), err)
+	}
+	if status.Valid {
+		e.Outcome = &Outcome{Status: int(status.Int64), ErrorCode: ecd.String, CompletedAt: store.Time(completed.Int64)}
+	}
+	return e, nil
+}
+
+// clean is outside text as stored: valid UTF-8 without NUL, at most max
+// bytes (and an ellipsis).
+func clean(s string, max int) string { return vaspd.Truncate(vaspd.Storable(s), max) }
+
+func nullText(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
