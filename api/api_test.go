@@ -16,6 +16,7 @@ import (
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/api"
+	"github.com/vaspd/vaspd/audit"
 	"github.com/vaspd/vaspd/auth"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
@@ -57,7 +58,7 @@ func newFixtureOpts(t *testing.T, db *store.DB, opt func(*api.Options), extra fu
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := api.Options{Tokens: tokens}
+	opts := api.Options{Tokens: tokens, Audit: audit.New(db, nil)}
 	if opt != nil {
 		opt(&opts)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/api"
+	"github.com/vaspd/vaspd/audit"
 	"github.com/vaspd/vaspd/auth"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
@@ -65,7 +66,7 @@ func TestAuthFailuresThrottled(t *testing.T) {
 		}
 		clock := vaspd.NewFakeClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 		var logs lockedBuffer
-		s := api.New(api.Options{Tokens: tokens, Clock: clock, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+		s := api.New(api.Options{Tokens: tokens, Audit: audit.New(db, nil), Clock: clock, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 		srv := httptest.NewServer(s.Handler())
 		t.Cleanup(srv.Close)
 		const wrongSecret = "wrong-secret-never-logged"
@@ -170,7 +171,7 @@ func TestAuthFailuresUnlimited(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := api.New(api.Options{Tokens: tokens, AuthFailuresPerMinute: -1})
+		s := api.New(api.Options{Tokens: tokens, Audit: audit.New(db, nil), AuthFailuresPerMinute: -1})
 		srv := httptest.NewServer(s.Handler())
 		t.Cleanup(srv.Close)
 		f := &fixture{srv: srv}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/api"
+	"github.com/vaspd/vaspd/audit"
 	"github.com/vaspd/vaspd/auth"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
@@ -42,7 +43,7 @@ func TestAuthFailuresBehindTrustedProxy(t *testing.T) {
 			for _, e := range trusted {
 				ps = append(ps, netip.MustParsePrefix(e))
 			}
-			s := api.New(api.Options{Tokens: tokens, AuthFailuresPerMinute: limit, TrustedProxies: ps,
+			s := api.New(api.Options{Tokens: tokens, Audit: audit.New(db, nil), AuthFailuresPerMinute: limit, TrustedProxies: ps,
 				Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 			srv := httptest.NewServer(s.Handler())
 			t.Cleanup(srv.Close)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/api"
+	"github.com/vaspd/vaspd/audit"
 	"github.com/vaspd/vaspd/auth"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
@@ -119,7 +120,7 @@ func TestCrossOriginTrusted(t *testing.T) {
 		}
 		// Written as an operator may: the browser sends it lower case,
 		// without https's port and without a slash.
-		s := api.New(api.Options{Tokens: tokens, TrustedOrigins: []string{"HTTPS://Dash.Example.com:443/"}})
+		s := api.New(api.Options{Tokens: tokens, Audit: audit.New(db, nil), TrustedOrigins: []string{"HTTPS://Dash.Example.com:443/"}})
 		srv := httptest.NewServer(s.Handler())
 		t.Cleanup(srv.Close)
 		f := &fixture{srv: srv, tokens: tokens, admin: admin}

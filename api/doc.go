@@ -8,7 +8,10 @@
 // The platform-API conventions live here, once, so endpoints cannot drift:
 //
 //   - Handlers have the signature func(w, r) error and are registered with the
-//     permission they need (Server.handle). They return errors; a returned
+//     permission they need (Server.Handle), and, when their method could
+//     change something, whether they are audited (Audited, NotAudited:
+//     audit.go): an audited request's event (package audit) is committed
+//     before its handler runs, or the request is refused with 503. They return errors; a returned
 //     *vaspd.Error is rendered as the UMAaaS error JSON
 //     {status, code, message, details?}, anything else as a 500 whose cause is
 //     logged with the request id and never sent.
@@ -28,7 +31,8 @@
 //     the client its X-Forwarded-For names (clientaddr.go).
 //
 // Every request gets an id (X-Request-Id, accepted from the client when sane),
-// a structured log line naming its client address, a latency observation
+// a structured log line naming its client address (and its token, once
+// authenticated), a latency observation
 // labelled by route pattern and status, and, with Options.Tracer, a server
 // span named by the route pattern (tracing.go); a panic in a handler is recovered, logged once and answered
 // with a 500 (UMA's error JSON on the UMA routes), or, when the answer had

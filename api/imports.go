@@ -23,7 +23,7 @@ import (
 // domain: addresses in the file may omit it.
 func (s *Server) MountUserImports(im *users.Importer, domain string) {
 	h := &importHandlers{im: im, domain: strings.ToLower(domain)}
-	s.Handle("POST /users/bulk/csv", vaspd.PermManage, h.upload)
+	s.Handle("POST /users/bulk/csv", vaspd.PermManage, h.upload, Audited)
 	s.Handle("GET /users/bulk/jobs/{jobId}", vaspd.PermView, h.get)
 }
 

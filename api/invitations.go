@@ -19,10 +19,10 @@ import (
 //	POST /invitations/{code}/cancel  TRANSACT  → 200; only pending ones
 func (s *Server) MountInvitations(inv *invitations.Service) {
 	h := &invitationHandlers{inv: inv}
-	s.Handle("POST /invitations", vaspd.PermTransact, h.create)
+	s.Handle("POST /invitations", vaspd.PermTransact, h.create, NotAudited(notAuditedInvite))
 	s.Handle("GET /invitations/{code}", vaspd.PermView, h.get)
-	s.Handle("POST /invitations/{code}/claim", vaspd.PermTransact, h.claim)
-	s.Handle("POST /invitations/{code}/cancel", vaspd.PermTransact, h.cancel)
+	s.Handle("POST /invitations/{code}/claim", vaspd.PermTransact, h.claim, NotAudited(notAuditedInvite))
+	s.Handle("POST /invitations/{code}/cancel", vaspd.PermTransact, h.cancel, NotAudited(notAuditedInvite))
 }
 
 type invitationHandlers struct{ inv *invitations.Service }

@@ -20,7 +20,7 @@ import (
 func (s *Server) MountLedger(db *store.DB, l *ledger.Ledger, r rates.Provider) {
 	h := &ledgerHandlers{db: db, ledger: l, rates: r}
 	s.Handle("GET /ledger/accounts", vaspd.PermView, h.accounts)
-	s.Handle("POST /ledger/transfers", vaspd.PermManage, h.transfer)
+	s.Handle("POST /ledger/transfers", vaspd.PermManage, h.transfer, Audited)
 }
 
 type ledgerHandlers struct {

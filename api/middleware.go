@@ -25,11 +25,13 @@ const (
 	noteKey
 )
 
-// requestNote is what the handlers inside the middleware tell it about a
-// request: the token that authenticated it (authenticate). One goroutine
-// serves a request, so it needs no lock.
+// requestNote is what the handlers inside the middleware tell it, and the
+// audit trail, about a request: the token that authenticated it
+// (authenticate) and the error code it was answered with (WriteError).
+// One goroutine serves a request, so it needs no lock.
 type requestNote struct {
 	tokenID string // the clientId, never the secret
+	code    string
 }
 
 func noteOf(ctx context.Context) *requestNote {

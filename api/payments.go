@@ -19,21 +19,21 @@ import (
 func (s *Server) MountPayments(v *vasp.Service) {
 	h := &paymentHandlers{v: v}
 	s.Handle("GET /receiver/{receiver}", vaspd.PermTransact, h.lookup)
-	s.Handle("POST /quotes", vaspd.PermTransact, h.createQuote)
+	s.Handle("POST /quotes", vaspd.PermTransact, h.createQuote, NotAudited(notAuditedPayment))
 	s.Handle("GET /quotes/{quoteId}", vaspd.PermView, h.getQuote)
-	s.Handle("POST /quotes/{quoteId}/execute", vaspd.PermTransact, h.executeQuote)
+	s.Handle("POST /quotes/{quoteId}/execute", vaspd.PermTransact, h.executeQuote, NotAudited(notAuditedPayment))
 	// UMAaaS funds a quote by a bank transfer, or from the platform's FBO
 	// account with fboConfirm; vaspd's quotes are funded from the user's
 	// balance, which is what execute does. A client written against
 	// UMAaaS that confirms gets execute itself: the same handler, so the
 	// two cannot drift, and one claim on the quote, so they never pay twice.
-	s.Handle("POST /fbo/confirm/{quoteId}", vaspd.PermTransact, h.executeQuote)
-	s.Handle("POST /quotes/{quoteId}/refresh", vaspd.PermTransact, h.refreshQuote)
-	s.Handle("POST /quotes/{quoteId}/retry", vaspd.PermTransact, h.retryQuote)
+	s.Handle("POST /fbo/confirm/{quoteId}", vaspd.PermTransact, h.executeQuote, NotAudited(notAuditedPayment))
+	s.Handle("POST /quotes/{quoteId}/refresh", vaspd.PermTransact, h.refreshQuote, NotAudited(notAuditedPayment))
+	s.Handle("POST /quotes/{quoteId}/retry", vaspd.PermTransact, h.retryQuote, NotAudited(notAuditedPayment))
 	s.Handle("GET /transactions", vaspd.PermView, h.listTransactions)
 	s.Handle("GET /transactions/{transactionId}", vaspd.PermView, h.getTransaction)
-	s.Handle("POST /transactions/{transactionId}/approve", vaspd.PermTransact, h.approve)
-	s.Handle("POST /transactions/{transactionId}/reject", vaspd.PermTransact, h.reject)
+	s.Handle("POST /transactions/{transactionId}/approve", vaspd.PermTransact, h.approve, Audited)
+	s.Handle("POST /transactions/{transactionId}/reject", vaspd.PermTransact, h.reject, Audited)
 	s.Handle("GET /uma-requests", vaspd.PermView, h.listUmaRequests)
 	s.Handle("GET /uma-requests/{umaRequestId}", vaspd.PermView, h.getUmaRequest)
 }

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/audit"
 	"github.com/vaspd/vaspd/auth"
 )
 
@@ -29,6 +30,11 @@ type Options struct {
 	Ready func(ctx context.Context) error
 
 	Tokens *auth.Tokens
+
+	// Audit is the audit trail the routes registered Audited write to
+	// (audit.go); required with Tokens, and New serves GET /audit-events
+	// from it.
+	Audit *audit.Log
 
 	// PublicMetrics serves /metrics to anyone. By default it needs a
 	// token with VIEW, as it tells the business's volumes.
@@ -73,6 +79,7 @@ type Server struct {
 	authLimit *limiter
 	umaLimit  *limiter
 	proxies   trustedProxies
+	routes    []Route
 }
 
 // WriteTimeout is the http.Server's WriteTimeout vaspd serves with
@@ -143,6 +150,10 @@ func New(opts Options) *Server {
 		return vaspd.Errorf(http.StatusNotFound, vaspd.CodeNotFound, "no route for %s %s", r.Method, vaspd.Truncate(r.URL.Path, 200))
 	}))
 	if opts.Tokens != nil {
+		if opts.Audit == nil {
+			panic("api: Options.Audit is required with Tokens: audited routes would refuse every request")
+		}
+		s.Handle("GET /audit-events", vaspd.PermManage, s.listAuditEvents)
 		s.tokenRoutes()
 		s.unimplementedRoutes()
 	}
@@ -159,12 +170,17 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) Logger() *slog.Logger { return s.log }
 
 // Handle registers a platform-API route that needs permission perm.
-// pattern is a net/http pattern such as "GET /users/{id}".
+// pattern is a net/http pattern such as "GET /users/{id}". A route whose
+// method could change something must be declared Audited or
+// NotAudited(reason) in opts; Handle panics otherwise (audit.go).
 // Its answers, errors included, are marked Cache-Control: no-store: they
 // carry users' data and, for POST /tokens, a secret shown once. A browser's
 // cross-origin request that could change something is refused before
 // authentication (crossOrigin).
-func (s *Server) Handle(pattern string, perm vaspd.Permission, h HandlerFunc) {
+func (s *Server) Handle(pattern string, perm vaspd.Permission, h HandlerFunc, opts ...RouteOption) {
+	if s.declare(pattern, perm, opts).Audited {
+		h = s.auditing(h)
+	}
 	inner := s.wrap(s.crossOrigin(s.authenticate(perm, h)))
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")

@@ -10,10 +10,10 @@ import (
 )
 
 func (s *Server) tokenRoutes() {
-	s.Handle("POST /tokens", vaspd.PermManage, s.createToken)
+	s.Handle("POST /tokens", vaspd.PermManage, s.createToken, Audited)
 	s.Handle("GET /tokens", vaspd.PermManage, s.listTokens)
 	s.Handle("GET /tokens/{tokenId}", vaspd.PermManage, s.getToken)
-	s.Handle("DELETE /tokens/{tokenId}", vaspd.PermManage, s.deleteToken)
+	s.Handle("DELETE /tokens/{tokenId}", vaspd.PermManage, s.deleteToken, Audited)
 }
 
 type createTokenRequest struct {

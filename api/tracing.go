@@ -126,9 +126,12 @@ func (ss *serverSpan) end(r *http.Request, status int) {
 }
 
 // noteErrorCode records the error code a request is answered with, for its
-// span: vaspd's or UMA's code, never the message, which may quote what
+// span and audit event: vaspd's or UMA's code, never the message, which may quote what
 // the caller or a counterparty sent.
 func noteErrorCode(ctx context.Context, code string) {
+	if n := noteOf(ctx); n != nil {
+		n.code = code // for the audit trail (audit.go)
+	}
 	if ss := serverSpanOf(ctx); ss != nil {
 		ss.code = code
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/api"
+	"github.com/vaspd/vaspd/audit"
 	"github.com/vaspd/vaspd/auth"
 	"github.com/vaspd/vaspd/delivery"
 	"github.com/vaspd/vaspd/ledger"
@@ -140,7 +141,7 @@ func newPayFixtureMount(t testing.TB, db *store.DB, opt func(*vasp.Options), srv
 	if f.viewer, err = tokens.Create(ctx, "viewer", []vaspd.Permission{vaspd.PermView}); err != nil {
 		t.Fatal(err)
 	}
-	apiOpts := api.Options{Tokens: tokens}
+	apiOpts := api.Options{Tokens: tokens, Audit: audit.New(db, nil)}
 	if apiOpt != nil {
 		apiOpt(&apiOpts)
 	}

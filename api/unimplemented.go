@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/vaspd/vaspd"
 )
@@ -38,6 +39,10 @@ var unimplemented = []struct {
 func (s *Server) unimplementedRoutes() {
 	for _, u := range unimplemented {
 		err := vaspd.Errorf(http.StatusNotImplemented, vaspd.CodeNotImplemented, "%s", u.message)
-		s.Handle(u.pattern, u.perm, func(w http.ResponseWriter, r *http.Request) error { return err })
+		var opts []RouteOption
+		if !strings.HasPrefix(u.pattern, "GET ") {
+			opts = append(opts, NotAudited(notAuditedNothing))
+		}
+		s.Handle(u.pattern, u.perm, func(w http.ResponseWriter, r *http.Request) error { return err }, opts...)
 	}
 }

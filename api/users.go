@@ -28,14 +28,14 @@ import (
 // domain is this VASP's UMA domain: addresses are "$local@domain".
 func (s *Server) MountUsers(u *users.Service, l *ledger.Ledger, r rates.Provider, domain string) {
 	h := &userHandlers{users: u, ledger: l, rates: r, domain: strings.ToLower(domain)}
-	s.Handle("POST /users", vaspd.PermManage, h.create)
+	s.Handle("POST /users", vaspd.PermManage, h.create, Audited)
 	s.Handle("GET /users", vaspd.PermView, h.list)
 	s.Handle("GET /users/{userId}", vaspd.PermView, h.get)
-	s.Handle("PATCH /users/{userId}", vaspd.PermManage, h.update)
-	s.Handle("DELETE /users/{userId}", vaspd.PermManage, h.delete)
+	s.Handle("PATCH /users/{userId}", vaspd.PermManage, h.update, Audited)
+	s.Handle("DELETE /users/{userId}", vaspd.PermManage, h.delete, Audited)
 	s.Handle("GET /users/{userId}/balances", vaspd.PermView, h.balances)
-	s.Handle("POST /users/{userId}/deposits", vaspd.PermTransact, h.deposit)
-	s.Handle("POST /users/{userId}/withdrawals", vaspd.PermTransact, h.withdrawal)
+	s.Handle("POST /users/{userId}/deposits", vaspd.PermTransact, h.deposit, Audited)
+	s.Handle("POST /users/{userId}/withdrawals", vaspd.PermTransact, h.withdrawal, Audited)
 }
 
 type userHandlers struct {

@@ -29,22 +29,22 @@ import (
 //	GET    /config, PATCH /config                        VIEW / MANAGE  UMAaaS {webhookEndpoint}, the primary endpoint
 func (s *Server) MountWebhooks(svc *delivery.Service) {
 	h := &webhookHandlers{svc: svc}
-	s.Handle("POST /webhooks/endpoints", vaspd.PermManage, h.createEndpoint)
+	s.Handle("POST /webhooks/endpoints", vaspd.PermManage, h.createEndpoint, Audited)
 	s.Handle("GET /webhooks/endpoints", vaspd.PermView, h.listEndpoints)
 	s.Handle("GET /webhooks/endpoints/{endpointId}", vaspd.PermView, h.getEndpoint)
-	s.Handle("PATCH /webhooks/endpoints/{endpointId}", vaspd.PermManage, h.updateEndpoint)
-	s.Handle("DELETE /webhooks/endpoints/{endpointId}", vaspd.PermManage, h.deleteEndpoint)
-	s.Handle("POST /webhooks/endpoints/{endpointId}/rotate-secret", vaspd.PermManage, h.rotateSecret)
+	s.Handle("PATCH /webhooks/endpoints/{endpointId}", vaspd.PermManage, h.updateEndpoint, Audited)
+	s.Handle("DELETE /webhooks/endpoints/{endpointId}", vaspd.PermManage, h.deleteEndpoint, Audited)
+	s.Handle("POST /webhooks/endpoints/{endpointId}/rotate-secret", vaspd.PermManage, h.rotateSecret, Audited)
 	s.Handle("GET /webhooks/deliveries", vaspd.PermView, h.listDeliveries)
 	s.Handle("GET /webhooks/deliveries/{deliveryId}", vaspd.PermView, h.getDelivery)
-	s.Handle("POST /webhooks/deliveries/{deliveryId}/redeliver", vaspd.PermManage, h.redeliver)
-	s.Handle("POST /webhooks/replays", vaspd.PermManage, h.startReplay)
+	s.Handle("POST /webhooks/deliveries/{deliveryId}/redeliver", vaspd.PermManage, h.redeliver, Audited)
+	s.Handle("POST /webhooks/replays", vaspd.PermManage, h.startReplay, Audited)
 	s.Handle("GET /webhooks/replays/{jobId}", vaspd.PermView, h.getReplay)
-	s.Handle("POST /webhooks/replays/{jobId}/cancel", vaspd.PermManage, h.cancelReplay)
-	s.Handle("POST /webhooks/test", vaspd.PermManage, h.sendTest)
+	s.Handle("POST /webhooks/replays/{jobId}/cancel", vaspd.PermManage, h.cancelReplay, Audited)
+	s.Handle("POST /webhooks/test", vaspd.PermManage, h.sendTest, Audited)
 	s.Handle("GET /webhooks/public-key", vaspd.PermView, h.publicKey)
 	s.Handle("GET /config", vaspd.PermView, h.getConfig)
-	s.Handle("PATCH /config", vaspd.PermManage, h.patchConfig)
+	s.Handle("PATCH /config", vaspd.PermManage, h.patchConfig, Audited)
 }
 
 type webhookHandlers struct {

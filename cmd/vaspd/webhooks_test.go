@@ -11,6 +11,7 @@ import (
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/api"
+	"github.com/vaspd/vaspd/audit"
 	"github.com/vaspd/vaspd/auth"
 	"github.com/vaspd/vaspd/delivery"
 	"github.com/vaspd/vaspd/store/storetest"
@@ -32,7 +33,7 @@ func TestWebhooksCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := api.New(api.Options{Tokens: tokens})
+	srv := api.New(api.Options{Tokens: tokens, Audit: audit.New(db, nil)})
 	srv.MountWebhooks(svc)
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()

@@ -25,6 +25,7 @@ import (
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/api"
+	"github.com/vaspd/vaspd/audit"
 	"github.com/vaspd/vaspd/auth"
 	"github.com/vaspd/vaspd/internal/buildinfo"
 	"github.com/vaspd/vaspd/internal/config"
@@ -228,6 +229,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		Clock:    d.clock,
 		Ready:    d.ready,
 		Tokens:   tokens,
+		Audit:    audit.New(db, d.clock),
 
 		PublicMetrics:         d.cfg.MetricsPublic,
 		TrustedOrigins:        d.cfg.trustedOrigins,

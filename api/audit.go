@@ -1,0 +1,173 @@
+package api
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/audit"
+)
+
+// Route is a platform-API route as registered with Handle.
+type Route struct {
+	Pattern    string
+	Permission vaspd.Permission
+	// Audited routes write an audit event per request (package audit).
+	Audited bool
+	// NotAudited says why a route that could change something is not
+	// audited; "" for audited routes and for reads.
+	NotAudited string
+}
+
+// RouteOption declares a property of a route at its registration.
+type RouteOption func(*Route)
+
+// Audited makes every authenticated request to the route an audit event,
+// written before the request is served, whose outcome is added after it
+// (see auditing). A route whose method could change something (any but
+// GET and HEAD) must say either Audited or NotAudited: Handle panics
+// otherwise, so that no new route is left out of the trail unnoticed.
+func Audited(r *Route) { r.Audited = true }
+
+// NotAudited declares a route that could change something but is not
+// audited, and why.
+func NotAudited(reason string) RouteOption {
+	return func(r *Route) { r.NotAudited = reason }
+}
+
+// Reasons for routes left out of the audit trail.
+const (
+	notAuditedPayment = "the payment path: high volume, each step recorded by its own quote and transaction rows"
+	notAuditedInvite  = "an invitation is a user's, recorded by its own row (created, claimed, cancelled); no platform setting or money changes"
+	notAuditedNothing = "answers 501 NOT_IMPLEMENTED: nothing changes"
+)
+
+// Routes returns the platform-API routes registered so far, in order.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+// declare applies opts to pattern's route, records it and checks that a
+// route that could change something says whether it is audited.
+func (s *Server) declare(pattern string, perm vaspd.Permission, opts []RouteOption) Route {
+	rt := Route{Pattern: pattern, Permission: perm}
+	for _, o := range opts {
+		o(&rt)
+	}
+	method, _, ok := strings.Cut(pattern, " ")
+	reads := ok && (method == http.MethodGet || method == http.MethodHead)
+	switch {
+	case rt.Audited && rt.NotAudited != "":
+		panic(fmt.Sprintf("api: route %q is declared both audited and not", pattern))
+	case !reads && !rt.Audited && rt.NotAudited == "":
+		panic(fmt.Sprintf("api: route %q could change something: register it with Audited or NotAudited(reason)", pattern))
+	}
+	s.routes = append(s.routes, rt)
+	return rt
+}
+
+// auditing wraps the handler of an audited route, after authentication:
+// it records the request's audit event and commits it before h runs, so
+// that no change h makes can commit unrecorded, and refuses the request
+// with 503 if the event cannot be written. Once h has returned it renders
+// h's error, if any, itself, so that the outcome it adds to the event is
+// the status and code answered. A handler that never returns (a panic, a
+// process that dies) leaves the event without an outcome: unknown.
+func (s *Server) auditing(h HandlerFunc) HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		tok, _ := Caller(r.Context())
+		e := audit.Event{TokenID: tok.ID, TokenName: tok.Name, Method: r.Method, Route: r.Pattern,
+			PathParams: pathParams(r), ClientAddress: s.clientOf(r).String(), RequestID: RequestID(r.Context()),
+			IdempotencyKey: r.Header.Get("Idempotency-Key")}
+		for _, v := range e.PathParams {
+			e.ResourceID = v // routes have at most one path parameter
+		}
+		if s.opts.Audit == nil {
+			return vaspd.Errorf(http.StatusServiceUnavailable, vaspd.CodeUnavailable, "the audit trail is not open, so this request is refused")
+		}
+		if err := s.opts.Audit.Begin(r.Context(), &e); err != nil {
+			return &vaspd.Error{Status: http.StatusServiceUnavailable, Code: vaspd.CodeUnavailable,
+				Message: "the audit trail could not be written, so the request was not served (nothing changed); try again", Err: err}
+		}
+		n := noteOf(r.Context())
+		if n == nil { // not served through Handler: note the error code here
+			n = &requestNote{}
+			r = r.WithContext(context.WithValue(r.Context(), noteKey, n))
+		}
+		aw := &statusWriter{ResponseWriter: w}
+		if err := h(aw, r); err != nil {
+			WriteError(aw, r, s.log, err)
+		}
+		// The answer is out: record it even if the client has gone.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+		defer cancel()
+		if err := s.opts.Audit.Finish(ctx, e.ID, cmp.Or(aw.status, http.StatusOK), n.code); err != nil {
+			s.log.ErrorContext(ctx, "audit event's outcome not recorded: it reads as unknown", "audit_event", e.ID,
+				"request_id", e.RequestID, "err", err)
+		}
+		return nil
+	}
+}
+
+// pathParams are the values of the path parameters r's route names.
+func pathParams(r *http.Request) map[string]string {
+	out := map[string]string{}
+	rest := r.Pattern
+	for {
+		i := strings.IndexByte(rest, '{')
+		if i < 0 {
+			return out
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return out
+		}
+		name := strings.TrimSuffix(rest[i+1:i+j], "...")
+		if name != "$" {
+			out[name] = r.PathValue(name)
+		}
+		rest = rest[i+j+1:]
+	}
+}
+
+// listAuditEvents is GET /audit-events (MANAGE): the audit trail, newest
+// first unless sortOrder=asc.
+func (s *Server) listAuditEvents(w http.ResponseWriter, r *http.Request) error {
+	p, err := ParseListParams(r)
+	if err != nil {
+		return err
+	}
+	f := audit.Filter{After: p.After, Limit: p.Limit}
+	if f.TokenID, err = QueryID(r, "tokenId", vaspd.IDToken); err != nil {
+		return err
+	}
+	if f.ResourceID, err = QueryText(r, "resourceId", 256); err != nil {
+		return err
+	}
+	if f.Route, err = QueryText(r, "route", 256); err != nil {
+		return err
+	}
+	for name, dst := range map[string]*time.Time{"startDate": &f.From, "endDate": &f.To} {
+		if *dst, err = QueryTime(r, name); err != nil {
+			return err
+		}
+	}
+	switch r.URL.Query().Get("sortOrder") {
+	case "", "desc":
+	case "asc":
+		f.Ascending = true
+	default:
+		return vaspd.InvalidInput("sortOrder must be asc or desc")
+	}
+	if method, path, ok := strings.Cut(f.Route, " "); f.Route != "" && (!ok || method == "" || !strings.HasPrefix(path, "/")) {
+		return vaspd.InvalidInput("route must be a route pattern, a method and a path such as \"PATCH /users/{userId}\"")
+	}
+	evs, err := s.opts.Audit.List(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, NewPage(evs, p.Limit, func(e audit.Event) string { return e.ID }))
+	return nil
+}
