@@ -153,6 +153,27 @@ type Filter struct {
 // List returns up to f.Limit+1 events in order (the extra one tells the
 // caller there is another page).
 func (l *Log) List(ctx context.Context, f Filter) ([]Event, error) {
+	q, args := listQuery(f)
+	rows, err := l.db.QueryContext(ctx, q, store.PlanPerCall(l.db.Driver(), args)...)
+	if err != nil {
+		return nil, fmt.Errorf("audit: list events: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		e, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// listQuery is List's query and arguments. Each filter is one comparison
+// an index serves (0614_audit_events): token_id, resource_id and route
+// with id, for the order; created_at alone.
+func listQuery(f Filter) (string, []any) {
 	var w store.Where
 	if f.TokenID != "" {
 		w.Add("token_id = ?", f.TokenID)
@@ -176,20 +197,7 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Event, error) {
 	q := fmt.Sprintf(`SELECT id, created_at, token_id, token_name, method, route, path_params, resource_id,
 		client_address, request_id, idempotency_key, status, error_code, completed_at
 		FROM audit_events WHERE %s ORDER BY id %s LIMIT $%d`, w.String(), order, w.Next())
-	rows, err := l.db.QueryContext(ctx, q, store.PlanPerCall(l.db.Driver(), append(w.Args(), f.Limit+1))...)
-	if err != nil {
-		return nil, fmt.Errorf("audit: list events: %w", err)
-	}
-	defer rows.Close()
-	var out []Event
-	for rows.Next() {
-		e, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return q, append(w.Args(), f.Limit+1)
 }
 
 // Get returns the event id, or store.ErrNotFound.
