@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -383,6 +384,34 @@ func TestAuditClientGone(t *testing.T) {
 			}
 			if time.Now().After(deadline) {
 				t.Fatal("no outcome 10 s after the client left")
+			}
+		}
+	})
+}
+
+// TestAuditClientAddress: an event's client is the request log's: behind
+// a trusted proxy, the address its X-Forwarded-For names; the peer's
+// otherwise, whatever the header says.
+func TestAuditClientAddress(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		for _, c := range []struct {
+			trusted []netip.Prefix
+			want    string
+		}{
+			{[]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, "198.51.100.9"},
+			{nil, "127.0.0.1"},
+		} {
+			f := newFixtureOpts(t, db, func(o *api.Options) { o.TrustedProxies = c.trusted }, nil, nil)
+			st, _, _ := f.send(t, "POST", "/tokens", &f.admin, jsonCT, `{"name":"x","permissions":["VIEW"]}`,
+				"X-Forwarded-For", "198.51.100.9", "X-Request-Id", "proxied-"+c.want)
+			if st != 201 {
+				t.Fatalf("POST /tokens: %d", st)
+			}
+			_, body := f.do(t, "GET", "/audit-events?limit=1", &f.admin, "", "")
+			e := body["data"].([]any)[0].(map[string]any)
+			if e["requestId"] != "proxied-"+c.want || e["clientAddress"] != c.want {
+				t.Errorf("trusted %v: event %v, want client %s", c.trusted, e, c.want)
 			}
 		}
 	})
