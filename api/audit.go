@@ -77,16 +77,14 @@ func (s *Server) declare(pattern string, perm vaspd.Permission, opts []RouteOpti
 // process that dies) leaves the event without an outcome: unknown.
 func (s *Server) auditing(h HandlerFunc) HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		tok, _ := Caller(r.Context())
-		e := audit.Event{TokenID: tok.ID, TokenName: tok.Name, Method: r.Method, Route: r.Pattern,
-			PathParams: pathParams(r), ClientAddress: s.clientOf(r).String(), RequestID: RequestID(r.Context()),
-			IdempotencyKey: r.Header.Get("Idempotency-Key")}
-		for _, v := range e.PathParams {
-			e.ResourceID = v // routes have at most one path parameter
-		}
 		if s.opts.Audit == nil {
 			return vaspd.Errorf(http.StatusServiceUnavailable, vaspd.CodeUnavailable, "the audit trail is not open, so this request is refused")
 		}
+		tok, _ := Caller(r.Context())
+		params, resource := pathParams(r)
+		e := audit.Event{TokenID: tok.ID, TokenName: tok.Name, Method: r.Method, Route: r.Pattern,
+			PathParams: params, ResourceID: resource, ClientAddress: s.clientOf(r).String(),
+			RequestID: RequestID(r.Context()), IdempotencyKey: r.Header.Get("Idempotency-Key")}
 		if err := s.opts.Audit.Begin(r.Context(), &e); err != nil {
 			return &vaspd.Error{Status: http.StatusServiceUnavailable, Code: vaspd.CodeUnavailable,
 				Message: "the audit trail could not be written, so the request was not served (nothing changed); try again", Err: err}
@@ -111,22 +109,24 @@ func (s *Server) auditing(h HandlerFunc) HandlerFunc {
 	}
 }
 
-// pathParams are the values of the path parameters r's route names.
-func pathParams(r *http.Request) map[string]string {
-	out := map[string]string{}
+// pathParams are the values of the path parameters r's route names, and
+// the last one's, the resource the request is about (a route names one at
+// most, today).
+func pathParams(r *http.Request) (values map[string]string, last string) {
+	values = map[string]string{}
 	rest := r.Pattern
 	for {
 		i := strings.IndexByte(rest, '{')
 		if i < 0 {
-			return out
+			return values, last
 		}
 		j := strings.IndexByte(rest[i:], '}')
 		if j < 0 {
-			return out
+			return values, last
 		}
-		name := strings.TrimSuffix(rest[i+1:i+j], "...")
-		if name != "$" {
-			out[name] = r.PathValue(name)
+		if name := strings.TrimSuffix(rest[i+1:i+j], "..."); name != "$" {
+			values[name] = r.PathValue(name)
+			last = values[name]
 		}
 		rest = rest[i+j+1:]
 	}
