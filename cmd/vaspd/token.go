@@ -88,7 +88,11 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	switch sub {
 	case "create":
-		tok, err := tokens.Create(ctx, name, p)
+		var tok auth.CreatedToken
+		err := audited(ctx, db, stderr, "vaspd token create", nil, func() (err error) {
+			tok, err = tokens.Create(ctx, name, p)
+			return err
+		})
 		if err != nil {
 			return err
 		}
@@ -119,7 +123,10 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			after = toks[len(toks)-1].ID
 		}
 	case "delete":
-		if err := tokens.Delete(ctx, id); err != nil {
+		err := audited(ctx, db, stderr, "vaspd token delete", map[string]string{"tokenId": id}, func() error {
+			return tokens.Delete(ctx, id)
+		})
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "deleted %s\n", id)
