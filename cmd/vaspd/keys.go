@@ -59,7 +59,11 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		printForgetWarning(stderr, cfg, keys)
 		return errUsage
 	}
-	forgot, err := daemon.ForgetKeys(ctx, cfg, db)
+	var forgot []daemon.RecordedKey
+	err = audited(ctx, db, stderr, "vaspd keys forget", nil, func() (err error) {
+		forgot, err = daemon.ForgetKeys(ctx, cfg, db)
+		return err
+	})
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
+	"github.com/vaspd/vaspd/audit"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/postgres"
 	"github.com/vaspd/vaspd/store/sqlite"
@@ -158,6 +159,25 @@ func testKeysCLI(t *testing.T, open func() (*store.DB, error), flags ...string) 
 	}
 	if s, e, out := show(); s != "" || e != "" || strings.Count(out, "none recorded") != 2 {
 		t.Fatalf("keys show after forget:\n%s", out)
+	}
+	// Each forget --yes is in the audit trail, the one refused beside
+	// serve with its failure; a forget without --yes changes nothing and
+	// is not.
+	events, err := audit.New(db, nil).List(context.Background(), audit.Filter{Route: "vaspd keys forget", Ascending: true, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus := []int{200}
+	if onSQLite && flockHere() {
+		wantStatus = []int{500, 200}
+	}
+	if len(events) != len(wantStatus) {
+		t.Fatalf("%d audit events of keys forget, want %d: %+v", len(events), len(wantStatus), events)
+	}
+	for i, e := range events {
+		if e.TokenID != CLITokenID || e.Method != "CLI" || e.Outcome == nil || e.Outcome.Status != wantStatus[i] {
+			t.Errorf("audit event %d of keys forget: %+v, outcome %+v, want status %d", i, e, e.Outcome, wantStatus[i])
+		}
 	}
 
 	// New key files: the next start records (on PostgreSQL: may serve)
