@@ -96,8 +96,11 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 	// A counterparty denied since the quote was made is not paid: the
 	// lists (or a compliance hook's verdict) may have changed, and the
 	// money would go to it. The quote stays PENDING; nothing moved.
-	if receiver, err := uma.ParseUMAAddress(q.Receiver); err != nil {
+	if receiver, err := uma.ParseAddress(q.Receiver); err != nil {
 		return Transaction{}, fmt.Errorf("quote %s: %w", q.ID, err)
+	} else if !receiver.UMA && !s.opt.PayLightningAddresses {
+		return Transaction{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidReceiver,
+			"%s is a plain Lightning Address, and paying those is off (pay-lightning-addresses)", q.Receiver)
 	} else if err := s.opt.Compliance.CounterpartyAllowed(ctx, receiver.Domain); err != nil {
 		return Transaction{}, vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s", uma.AsError(err).Reason)
 	}

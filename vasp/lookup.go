@@ -121,6 +121,9 @@ func usableCurrencies(cs []uma.Currency) []uma.Currency {
 // LookupReceiver asks the receiver's VASP about receiver on behalf of our
 // user userID, verifies the signed answer and stores it.
 func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (Lookup, error) {
+	if addr, err := uma.ParseAddress(receiver); err == nil && !addr.UMA && s.opt.PayLightningAddresses {
+		return s.lookupLightningAddress(ctx, userID, addr)
+	}
 	addr, err := uma.ParseUMAAddress(receiver)
 	if err != nil {
 		return Lookup{}, vaspd.InvalidInput("%s is not a valid UMA address", vaspd.Truncate(receiver, 100))
@@ -183,15 +186,23 @@ func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (
 		s.log.Warn("lookup answer has invalid or repeated currencies; not offered", "receiver", addr.String(), "dropped", offered-len(resp.Currencies))
 	}
 	l := Lookup{ID: vaspd.NewID(vaspd.IDLookup), UserID: userID, Receiver: addr.String(), Response: resp, CreatedAt: s.clock.Now()}
-	raw, err := json.Marshal(resp)
-	if err != nil {
+	if err := s.recordLookup(ctx, l); err != nil {
 		return Lookup{}, err
+	}
+	return l, nil
+}
+
+// recordLookup stores l, its answer as given.
+func (s *Service) recordLookup(ctx context.Context, l Lookup) error {
+	raw, err := json.Marshal(l.Response)
+	if err != nil {
+		return err
 	}
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO uma_lookups (id, user_id, receiver, response, created_at) VALUES ($1, $2, $3, $4, $5)`,
 		l.ID, l.UserID, l.Receiver, string(raw), store.Micros(l.CreatedAt)); err != nil {
-		return Lookup{}, fmt.Errorf("record lookup: %w", err)
+		return fmt.Errorf("record lookup: %w", err)
 	}
-	return l, nil
+	return nil
 }
 
 // UserIDByAddress finds our user by their UMA address ("$alice@our.domain"),
@@ -223,6 +234,9 @@ func (s *Service) getLookup(ctx context.Context, id, userID string) (Lookup, err
 	}
 	if l.Response, err = uma.ParseLnurlpResponse([]byte(raw)); err != nil {
 		return l, fmt.Errorf("lookup %s: %w", id, err)
+	}
+	if isLightningAddress(l.Receiver) {
+		l.Response.Currencies = []uma.Currency{satCurrency(l.Response)}
 	}
 	l.CreatedAt = store.Time(created)
 	return l, nil

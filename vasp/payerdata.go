@@ -86,3 +86,21 @@ func senderPayerData(opts uma.CounterpartyDataOptions, name string, info map[str
 	}
 	return pd, nil
 }
+
+// checkPayeeData refuses a verified payreq answer that lacks payee data
+// asked as mandatory (LUD-22, UMAD-06). The identifier is not required:
+// the signature verified binds the answer to the address we paid (see
+// uma.Verifier.VerifyPayReqResponse), and the JS SDK leaves it out.
+func checkPayeeData(asked uma.CounterpartyDataOptions, resp *uma.PayReqResponse) error {
+	opts := make(uma.CounterpartyDataOptions, len(asked))
+	for k, v := range asked {
+		if k != uma.DataIdentifier {
+			opts[k] = v
+		}
+	}
+	if err := resp.CheckMandatoryPayeeData(opts); err != nil {
+		return quoteStep.failed("the receiver's answer lacks payee data we require: %s: %s",
+			uma.AsError(err).Code, uma.AsError(err).Reason)
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 package vasp
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -211,6 +212,9 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 	if in.UserID == "" {
 		in.UserID = l.UserID
 	}
+	if isLightningAddress(l.Receiver) {
+		return s.plainQuoteTerms(ctx, in, l, id, createdAt, termsAt)
+	}
 	sender, err := s.opt.Users.ByID(ctx, in.UserID)
 	if err != nil {
 		return Quote{}, "", err
@@ -354,12 +358,8 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 	}
 	// One invoice is paid once: an invoice already quoted (for this or
 	// another payreq) is the receiver's error, not a second payment.
-	var reused int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM uma_quotes WHERE payment_hash = $1`, inv.PaymentHash.String()).Scan(&reused); err != nil {
-		return Quote{}, "", fmt.Errorf("check invoice reuse: %w", err)
-	}
-	if reused > 0 {
-		return Quote{}, "", quoteStep.failed("the receiver's invoice was already given for another quote")
+	if reused, err := s.invoiceQuoted(ctx, inv.PaymentHash.String()); err != nil || reused {
+		return Quote{}, "", cmp.Or(err, error(quoteStep.failed("the receiver's invoice was already given for another quote")))
 	}
 	conv := resp.Converted
 	if conv == nil || conv.CurrencyCode != theirs.Code {
@@ -463,6 +463,15 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 	}
 	raw, _ := json.Marshal(d)
 	return q, string(raw), nil
+}
+
+// invoiceQuoted reports whether a quote holds the invoice of payment hash.
+func (s *Service) invoiceQuoted(ctx context.Context, hash string) (bool, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM uma_quotes WHERE payment_hash = $1`, hash).Scan(&n); err != nil {
+		return false, fmt.Errorf("check invoice reuse: %w", err)
+	}
+	return n > 0, nil
 }
 
 const quoteColumns = `id, lookup_id, user_id, status, locked_side, sending_currency, sending_amount, fee,
@@ -578,22 +587,4 @@ func commentFor(description string, limit int) (string, error) {
 			Details: map[string]any{"commentAllowed": limit}}
 	}
 	return description, nil
-}
-
-// checkPayeeData refuses a verified payreq answer that lacks payee data
-// asked as mandatory (LUD-22, UMAD-06). The identifier is not required:
-// the signature verified binds the answer to the address we paid (see
-// uma.Verifier.VerifyPayReqResponse), and the JS SDK leaves it out.
-func checkPayeeData(asked uma.CounterpartyDataOptions, resp *uma.PayReqResponse) error {
-	opts := make(uma.CounterpartyDataOptions, len(asked))
-	for k, v := range asked {
-		if k != uma.DataIdentifier {
-			opts[k] = v
-		}
-	}
-	if err := resp.CheckMandatoryPayeeData(opts); err != nil {
-		return quoteStep.failed("the receiver's answer lacks payee data we require: %s: %s",
-			uma.AsError(err).Code, uma.AsError(err).Reason)
-	}
-	return nil
 }

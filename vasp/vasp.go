@@ -123,6 +123,10 @@ type Options struct {
 	// (DefaultLookupRetention, a week); older ones are deleted every hour
 	// (PurgeLookups).
 	LookupRetention time.Duration
+	// PayLightningAddresses lets our users pay plain Lightning Addresses
+	// (LUD-16, an address without "$") over LNURL-pay (LUD-06): lnaddr.go.
+	// Off, the default, only UMA receivers are paid.
+	PayLightningAddresses bool
 	// Registerer, if not nil, receives the flows' metrics
 	// (vaspd_quote_refreshes_total and the payment metrics of metrics.go).
 	Registerer prometheus.Registerer
