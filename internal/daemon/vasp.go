@@ -74,6 +74,9 @@ type PaymentConfig struct {
 	AllowDomains    string // comma-separated
 	DenyDomains     string
 	AllowNets       string // comma-separated CIDRs/hosts exempt from the SSRF guard
+	// PayLightningAddresses lets users pay plain Lightning Addresses
+	// (LUD-16 over LNURL-pay), not only UMA addresses.
+	PayLightningAddresses bool
 }
 
 func (c *PaymentConfig) declare(s *config.Set) {
@@ -87,6 +90,7 @@ func (c *PaymentConfig) declare(s *config.Set) {
 	s.Duration(&c.LookupRetention, "lookup-retention", vasp.DefaultLookupRetention, "how long a receiver lookup no quote was made from is kept; older ones are deleted every hour (0 = the default)")
 	s.String(&c.AllowDomains, "counterparty-allow", "", "comma-separated VASP domains (host[:port], as in $user@host[:port]) we transact with (empty: all not denied); a bad or empty entry is refused")
 	s.String(&c.DenyDomains, "counterparty-deny", "", "comma-separated VASP domains (host[:port], as in $user@host[:port]) we never transact with; a bad or empty entry is refused")
+	s.Bool(&c.PayLightningAddresses, "pay-lightning-addresses", false, "let users pay plain Lightning Addresses (user@domain, LNURL-pay) too: unsigned, with no travel-rule data (counterparty-allow/-deny apply to their domains)")
 	s.String(&c.AllowNets, "counterparty-allow-nets", "", "comma-separated CIDRs or hosts of counterparty VASPs that may be private or loopback (e.g. 127.0.0.0/8 to pay another vaspd on this machine)")
 }
 
@@ -352,8 +356,8 @@ func openPayments(d paymentDeps) (*vasp.Service, *users.Service, *ledger.Ledger,
 		ApprovalTimeout: d.cfg.Payments.ApprovalTimeout, InvoiceExpiry: d.cfg.Payments.InvoiceExpiry,
 		PayTimeout: d.cfg.Payments.PayTimeout, CounterpartyTimeout: timeout,
 		QuoteRefreshLead: d.cfg.Payments.QuoteRefreshLead, QuoteRefreshMaxHold: d.cfg.Payments.QuoteRefreshMaxHold,
-		LookupRetention: d.cfg.Payments.LookupRetention,
-		Compliance:      compliance, PreviousEncryptionKeys: previous, Registerer: d.registry, Tracer: d.tracer,
+		LookupRetention: d.cfg.Payments.LookupRetention, PayLightningAddresses: d.cfg.Payments.PayLightningAddresses,
+		Compliance: compliance, PreviousEncryptionKeys: previous, Registerer: d.registry, Tracer: d.tracer,
 	})
 	if err != nil {
 		return nil, nil, nil, nil, err
