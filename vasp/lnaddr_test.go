@@ -22,6 +22,7 @@ import (
 	"github.com/vaspd/vaspd/lightning/bolt11"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/uma"
 	"github.com/vaspd/vaspd/vasp"
 )
 
@@ -213,6 +214,16 @@ func TestLightningAddressPaid(t *testing.T) {
 			t.Fatalf("balance %d, want %d", got, 100_000-1000)
 		}
 		wantOutgoingHook(t, db, tr.ID, a.addr, "COMPLETED")
+		// The address's domain, were it to serve UMA keys, cannot tell us
+		// about the payment: there was no UMA counterparty.
+		domain := strings.TrimPrefix(a.addr, "bob@")
+		keys := a.w.counterparty(t, domain)
+		cb := uma.PostTransactionCallback{VaspDomain: domain, TransactionStatus: uma.TransactionCompleted,
+			Utxos: []uma.UtxoWithAmount{{Utxo: "ab:0", AmountMsats: 1000}}}
+		wantCode(t, a.s.ReceiveUtxoCallback(t.Context(), q.ID, signedCallback(t, keys.Signing, time.Now(), cb)), uma.CodeRequestNotFound)
+		if n := utxoCallbackRows(t, db, tr.ID); n != 0 {
+			t.Fatalf("%d callbacks kept about a plain payment", n)
+		}
 		ts, err := a.s.ListTransactions(t.Context(), vasp.TransactionFilter{Receiver: a.addr}, "", 10)
 		if err != nil || len(ts) != 1 || ts[0].ID != tr.ID {
 			t.Fatalf("transactions to %s: %+v %v", a.addr, ts, err)

@@ -58,8 +58,11 @@ func (s *Service) ReceiveUtxoCallback(ctx context.Context, txID string, body []b
 		return uma.Errorf(uma.CodeParseUTXOCallbackError, "vaspDomain is required")
 	}
 	addr, err := uma.ParseAddress(t.Counterparty)
-	if err != nil {
-		// A plain LNURL payment has no UMA counterparty to hear from.
+	if err != nil || (t.Direction == Outgoing && !addr.UMA) {
+		// A plain LNURL payment (its counterparty none, or a Lightning
+		// Address we paid: an UMA receiver we paid is always "$…", though
+		// an UMA sender may name itself without) has no UMA counterparty
+		// to hear from.
 		return uma.Errorf(uma.CodeRequestNotFound, "no such transaction")
 	}
 	if !strings.EqualFold(addr.Domain, cb.VaspDomain) {
