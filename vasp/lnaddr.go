@@ -229,6 +229,11 @@ func (s *Service) plainQuoteTerms(ctx context.Context, in QuoteRequest, l Lookup
 	if err != nil {
 		return Quote{}, "", err
 	}
+	// The node paid is screened as an UMA receiver's is; such a receiver
+	// states no UTXOs.
+	if err := s.opt.Compliance.ScreenPayment(ctx, Outgoing, receiver.Domain, inv.Destination, nil); err != nil {
+		return Quote{}, "", vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s", uma.AsError(err).Reason)
+	}
 	q.ReceivingAmount, q.Msats = msats/1000, msats
 	q.Invoice, q.PaymentHash, q.ExpiresAt = answer.PR, inv.PaymentHash.String(), inv.ExpiresAt()
 	if limit := termsAt.Add(maxQuoteLife); q.ExpiresAt.After(limit) {

@@ -1,6 +1,7 @@
 package vasp_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -463,6 +464,85 @@ func TestLightningAddressPayerData(t *testing.T) {
 		wantStatus(t, err, 400, vaspd.CodeMissingMandatoryUserInfo)
 		if len(a.asked) != before {
 			t.Fatal("the callback was asked without the payer data it requires")
+		}
+	})
+}
+
+// A plain payment that fails (an invoice of a node ours cannot reach)
+// fails as an UMA one does: FAILED, the user's money given back once, an
+// OUTGOING_PAYMENT webhook, the books balanced.
+func TestLightningAddressPaymentFails(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := newLnaddr(t, db, nil)
+		a.fund(t, 100_000)
+		l := a.lookupPlain(t)
+		a.edit(func(a *lnaddr) {
+			a.answer = func(rw http.ResponseWriter, r *http.Request) bool {
+				key, _ := secp256k1.GeneratePrivateKey()
+				msats, _ := strconv.ParseInt(r.URL.Query().Get("amount"), 10, 64)
+				pr, err := bolt11.Encode(bolt11.Request{Network: "regtest", PaymentHash: lightning.Hash{3}, PaymentAddr: lightning.Hash{4},
+					AmountMsat: msats, DescriptionHash: lightning.Hash(sha256.Sum256([]byte(plainMetadata))), Timestamp: time.Now(), Expiry: time.Minute}, key)
+				if err != nil {
+					t.Error(err)
+				}
+				_, _ = fmt.Fprintf(rw, `{"pr":%q}`, pr)
+				return true
+			}
+		})
+		q, err := a.quotePlain(t, l, vasp.LockedSending, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := a.s.ExecuteQuote(t.Context(), q.ID, "k")
+		if err != nil || tr.Status != vasp.StatusFailed {
+			t.Fatalf("execute: %+v %v", tr, err)
+		}
+		if got := a.balance(t); got != 100_000 {
+			t.Fatalf("balance %d after a failed payment, want 100000", got)
+		}
+		wantOutgoingHook(t, db, tr.ID, a.addr, "FAILED")
+		if err := ledger.New(db, nil).Check(t.Context(), db); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// screenNode refuses to pay one node.
+type screenNode struct {
+	vasp.DomainPolicy
+	refused string
+	asked   []string
+}
+
+func (p *screenNode) ScreenPayment(_ context.Context, direction, domain, node string, utxos []string) error {
+	p.asked = append(p.asked, direction+" "+domain+" "+node)
+	if node == p.refused {
+		return uma.Errorf(uma.CodeCounterpartyNotAllowed, "node %s is screened out", node)
+	}
+	return nil
+}
+
+// The node a plain receiver's invoice pays is screened (the compliance
+// hook's ScreenPayment, with no UTXOs: such a receiver states none) before
+// anything is quoted: a refusal is 403, nothing quoted.
+func TestLightningAddressNodeScreened(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		policy := &screenNode{}
+		a := newLnaddr(t, db, func(o *vasp.Options) { o.Compliance = policy })
+		l := a.lookupPlain(t)
+		if _, err := a.quotePlain(t, l, vasp.LockedSending, 1000); err != nil {
+			t.Fatal(err)
+		}
+		domain := strings.TrimPrefix(a.addr, "bob@")
+		if want := vasp.Outgoing + " " + domain + " " + a.nodeKey; len(policy.asked) != 1 || policy.asked[0] != want {
+			t.Fatalf("screened %q, want %q", policy.asked, want)
+		}
+		policy.refused = a.nodeKey
+		_, err := a.quotePlain(t, l, vasp.LockedSending, 1000)
+		wantStatus(t, err, 403, vaspd.CodeCounterpartyNotAllowed)
+		var n int
+		if err := db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM uma_quotes`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%d quotes (%v), want the first only", n, err)
 		}
 	})
 }
