@@ -546,3 +546,38 @@ func TestLightningAddressNodeScreened(t *testing.T) {
 		}
 	})
 }
+
+// A plain quote made with autoRefresh is refreshed in place as an UMA one
+// is: its callback is asked again, for a new invoice, then paid.
+func TestLightningAddressAutoRefresh(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		clock := vaspd.NewFakeClock(time.Now())
+		a := newLnaddr(t, db, func(o *vasp.Options) { o.Clock = clock })
+		a.fund(t, 100_000)
+		l := a.lookupPlain(t)
+		// An invoice of 20 s is due for refresh within the lead (30 s)
+		// once half its life has passed.
+		a.edit(func(a *lnaddr) { a.invoice = func(r *lightning.InvoiceRequest) { r.Expiry = 20 * time.Second } })
+		q, err := a.s.CreateQuote(t.Context(), vasp.QuoteRequest{LookupID: l.ID, SendingCurrency: "USD", ReceivingCurrency: "SAT",
+			LockedSide: vasp.LockedReceiving, Amount: 2000, AutoRefresh: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := len(a.asked)
+		clock.Advance(11 * time.Second)
+		if n, err := a.s.RefreshRound(t.Context()); err != nil || n != 1 {
+			t.Fatalf("refresh round: %d %v", n, err)
+		}
+		r, err := a.s.GetQuote(t.Context(), q.ID)
+		if err != nil || r.RefreshCount != 1 || r.PaymentHash == q.PaymentHash || r.Msats != 2_000_000 || len(a.asked) != before+1 {
+			t.Fatalf("refreshed quote %+v %v (callback asked %d times more)", r, err, len(a.asked)-before)
+		}
+		tr, err := a.s.ExecuteQuote(t.Context(), q.ID, "")
+		if err != nil || tr.Status != vasp.StatusCompleted || tr.PaymentHash != r.PaymentHash {
+			t.Fatalf("execute: %+v %v", tr, err)
+		}
+		if err := ledger.New(db, nil).Check(t.Context(), db); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
