@@ -188,6 +188,9 @@ func TestLightningAddressPaid(t *testing.T) {
 		// Written with "$", it is an UMA address, and this answer no UMA one.
 		_, err = a.s.LookupReceiver(t.Context(), a.w.alice.UserID, "$"+a.addr)
 		wantStatus(t, err, 400, vaspd.CodeInvalidReceiver)
+		if m := vaspd.AsError(err).Message; !strings.Contains(m, "write it without $") {
+			t.Fatalf("message %q does not say how to pay it", m)
+		}
 		// Receiver-locked: 5000 sat is 5,000,000 msats exactly.
 		rq, err := a.quotePlain(t, l, vasp.LockedReceiving, 5000)
 		if err != nil {

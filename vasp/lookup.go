@@ -169,6 +169,9 @@ func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (
 		}
 		break
 	}
+	if !resp.IsUMA() && s.opt.PayLightningAddresses {
+		return Lookup{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidReceiver, "%s answered as a plain Lightning Address, not as UMA: write it without $ to pay it as a Lightning Address", addr.String())
+	}
 	if !resp.IsUMA() {
 		return Lookup{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidReceiver, "%s answered as a plain Lightning Address; only UMA receivers can be paid", addr.String())
 	}
