@@ -103,6 +103,10 @@ func checkPlainLnurlp(r *uma.LnurlpResponse) error {
 	if r.MinSendable <= 0 || r.MaxSendable < r.MinSendable || r.MinSendable > lightning.MaxAmountMsat {
 		return fmt.Errorf("minSendable %d and maxSendable %d msats: want 0 < min <= max", r.MinSendable, r.MaxSendable)
 	}
+	if c := satCurrency(r); c.Convertible.Min > c.Convertible.Max {
+		// It is offered, and paid, in whole sats.
+		return fmt.Errorf("minSendable %d and maxSendable %d msats: no whole sat between them", r.MinSendable, r.MaxSendable)
+	}
 	if len(r.Metadata) > maxMetadata {
 		return fmt.Errorf("metadata of %d bytes (at most %d)", len(r.Metadata), maxMetadata)
 	}

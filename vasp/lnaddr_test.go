@@ -298,6 +298,7 @@ func TestLightningAddressHostileLookup(t *testing.T) {
 			{"callback too long", func(m map[string]any) { m["callback"] = "https://wallet.example/" + strings.Repeat("x", 3000) }},
 			{"minSendable 0", func(m map[string]any) { m["minSendable"] = 0 }},
 			{"maxSendable under minSendable", func(m map[string]any) { m["maxSendable"] = 500 }},
+			{"no whole sat in range", func(m map[string]any) { m["minSendable"], m["maxSendable"] = 1500, 1800 }},
 			{"metadata not an array", func(m map[string]any) { m["metadata"] = `{"text/plain":"x"}` }},
 			{"metadata not JSON", func(m map[string]any) { m["metadata"] = `[["text/plain","x"]` }},
 			{"metadata without text/plain", func(m map[string]any) { m["metadata"] = `[["text/identifier","bob@wallet"]]` }},
