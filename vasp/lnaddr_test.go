@@ -474,7 +474,7 @@ func TestLightningAddressPayerData(t *testing.T) {
 
 // A plain payment that fails (an invoice of a node ours cannot reach)
 // fails as an UMA one does: FAILED, the user's money given back once, an
-// OUTGOING_PAYMENT webhook, the books balanced.
+// OUTGOING_PAYMENT webhook, the books balanced; and it can be retried.
 func TestLightningAddressPaymentFails(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		a := newLnaddr(t, db, nil)
@@ -505,6 +505,19 @@ func TestLightningAddressPaymentFails(t *testing.T) {
 			t.Fatalf("balance %d after a failed payment, want 100000", got)
 		}
 		wantOutgoingHook(t, db, tr.ID, a.addr, "FAILED")
+		// Retried through a new lookup, once the receiver's invoices are
+		// payable, it is paid once.
+		a.reset()
+		rq, err := a.s.RetryQuote(t.Context(), q.ID, a.lookupPlain(t).ID, nil)
+		if err != nil || rq.OriginalQuoteID != q.ID {
+			t.Fatalf("retry: %+v %v", rq, err)
+		}
+		if tr, err := a.s.ExecuteQuote(t.Context(), rq.ID, "k2"); err != nil || tr.Status != vasp.StatusCompleted {
+			t.Fatalf("execute the retry: %+v %v", tr, err)
+		}
+		if got := a.balance(t); got != 100_000-rq.SendingAmount {
+			t.Fatalf("balance %d after the retry, want %d", got, 100_000-rq.SendingAmount)
+		}
 		if err := ledger.New(db, nil).Check(t.Context(), db); err != nil {
 			t.Fatal(err)
 		}
