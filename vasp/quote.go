@@ -362,72 +362,8 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 		return Quote{}, "", cmp.Or(err, error(quoteStep.failed("the receiver's invoice was already given for another quote")))
 	}
 	conv := resp.Converted
-	if conv == nil || conv.CurrencyCode != theirs.Code {
-		return Quote{}, "", quoteStep.failed("the receiver did not convert to %s", theirs.Code)
-	}
-	// converted.amount is in the unit converted.decimals says; we record
-	// and show it in the currency's smallest unit as the lookup advertised
-	// it (ReceivingCurrencyInfo). Another unit (whole euros where the
-	// lookup said cents) would book the payee's amount a power of ten off.
-	if conv.Decimals != theirs.Decimals {
-		return Quote{}, "", quoteStep.failed("the receiver's conversion has %d decimals; its lookup advertised %d for %s",
-			conv.Decimals, theirs.Decimals, theirs.Code)
-	}
-	if conv.Amount < 0 || conv.Fee < 0 {
-		return Quote{}, "", quoteStep.failed("the receiver's conversion has a negative amount (%d) or fee (%d)", conv.Amount, conv.Fee)
-	}
-	// The fee is part of the invoice (UMAD-05/06): one larger than the
-	// whole invoice is no conversion our platform could be shown.
-	if conv.Fee > inv.AmountMsat {
-		return Quote{}, "", quoteStep.failed("the receiver's fee of %d msats is more than its invoice of %d msats", conv.Fee, inv.AmountMsat)
-	}
-	if in.LockedSide == LockedSending {
-		if inv.AmountMsat != sendConv.Msats {
-			return Quote{}, "", quoteStep.failed("the receiver's invoice is for %d msats, not the %d asked", inv.AmountMsat, sendConv.Msats)
-		}
-		// converted.amount is what the payee is credited: round((msats −
-		// fee) / multiplier) by the receiver's own conversion (UMAD-06).
-		// Receivers round differently (Go/JS round, Python and we floor)
-		// and the multiplier is a float: a margin of 1 unit + 1 ppb
-		// covers both. Anything else (0: the payee credited nothing) is not
-		// the payment our user is shown.
-		want, err := uma.ConvertedAmountForMsats(inv.AmountMsat, conv.Multiplier, conv.Fee)
-		if err != nil {
-			return Quote{}, "", quoteStep.failed("the receiver's conversion cannot be checked: %v", uma.AsError(err).Reason)
-		}
-		if want <= 0 || conv.Amount <= 0 {
-			return Quote{}, "", quoteStep.failed("the receiver credits the payee nothing for %d msats (fee %d msats)", inv.AmountMsat, conv.Fee)
-		}
-		if d := conv.Amount - want; d > 1+want/1_000_000_000 || -d > 1+want/1_000_000_000 {
-			return Quote{}, "", quoteStep.failed("the receiver converts %d msats to %d %s, its own rate gives %d",
-				inv.AmountMsat, conv.Amount, theirs.Code, want)
-		}
-		q.SendingAmount, q.Fee = in.Amount, sendConv.FeeAmount
-	} else {
-		if conv.Amount != in.Amount {
-			return Quote{}, "", quoteStep.failed("the receiver converted %d, not the %d asked", conv.Amount, in.Amount)
-		}
-		// The invoice is amount × multiplier + fee by the receiver's own
-		// conversion (UMAD-05). Peers round differently (Go rounds the
-		// product, then adds the fee; we ceil with the exact rate) and the
-		// multiplier is a float: a margin of 2 msats + 1 ppb covers both.
-		// Less is the receiver's loss; more is not what it agreed to.
-		want, err := uma.InvoiceMsatsForAmount(in.Amount, conv.Multiplier, conv.Fee)
-		if err != nil {
-			return Quote{}, "", quoteStep.failed("the receiver's conversion cannot be checked: %v", uma.AsError(err).Reason)
-		}
-		if inv.AmountMsat-2-want/1_000_000_000 > want {
-			return Quote{}, "", quoteStep.failed("the receiver's invoice is for %d msats, its conversion of %d %s for %d",
-				inv.AmountMsat, in.Amount, theirs.Code, want)
-		}
-		c, err := rate.SendForMsats(inv.AmountMsat)
-		if err != nil {
-			return Quote{}, "", quoteInput("cannot send %d msats in %s: %v", inv.AmountMsat, rate.Currency.Code, err)
-		}
-		if err := sendingInRange(rate, c.Amount); err != nil {
-			return Quote{}, "", err
-		}
-		q.SendingAmount, q.Fee = c.Amount, c.FeeAmount
+	if q.SendingAmount, q.Fee, err = priceConversion(in, rate, sendConv, theirs, conv, inv.AmountMsat); err != nil {
+		return Quote{}, "", err
 	}
 	q.ReceivingAmount, q.ReceiverFeeMsats, q.Msats = conv.Amount, conv.Fee, inv.AmountMsat
 	q.Invoice, q.PaymentHash, q.ExpiresAt = resp.PR, inv.PaymentHash.String(), inv.ExpiresAt()

@@ -1,0 +1,82 @@
+package vasp
+
+import (
+	"github.com/vaspd/vaspd/rates"
+	"github.com/vaspd/vaspd/uma"
+)
+
+// priceConversion checks a receiver's conversion (converted) of the
+// invoice of invMsats it answered quote request in with, against the
+// currency theirs its lookup offered, and prices the quote: what our
+// user spends and our fee, in rate's currency. sendConv is our own
+// conversion of a sender-locked amount (the msats asked). Used for UMA
+// receivers and for plain LNURL-pay ones offering LUD-21 currencies.
+func priceConversion(in QuoteRequest, rate rates.Rate, sendConv rates.Conversion, theirs uma.Currency, conv *uma.Converted, invMsats int64) (sending, fee int64, err error) {
+	if conv == nil || conv.CurrencyCode != theirs.Code {
+		return 0, 0, quoteStep.failed("the receiver did not convert to %s", theirs.Code)
+	}
+	// converted.amount is in the unit converted.decimals says; we record
+	// and show it in the currency's smallest unit as the lookup advertised
+	// it (ReceivingCurrencyInfo). Another unit (whole euros where the
+	// lookup said cents) would book the payee's amount a power of ten off.
+	if conv.Decimals != theirs.Decimals {
+		return 0, 0, quoteStep.failed("the receiver's conversion has %d decimals; its lookup advertised %d for %s",
+			conv.Decimals, theirs.Decimals, theirs.Code)
+	}
+	if conv.Amount < 0 || conv.Fee < 0 {
+		return 0, 0, quoteStep.failed("the receiver's conversion has a negative amount (%d) or fee (%d)", conv.Amount, conv.Fee)
+	}
+	// The fee is part of the invoice (UMAD-05/06): one larger than the
+	// whole invoice is no conversion our platform could be shown.
+	if conv.Fee > invMsats {
+		return 0, 0, quoteStep.failed("the receiver's fee of %d msats is more than its invoice of %d msats", conv.Fee, invMsats)
+	}
+	if in.LockedSide == LockedSending {
+		if invMsats != sendConv.Msats {
+			return 0, 0, quoteStep.failed("the receiver's invoice is for %d msats, not the %d asked", invMsats, sendConv.Msats)
+		}
+		// converted.amount is what the payee is credited: round((msats −
+		// fee) / multiplier) by the receiver's own conversion (UMAD-06).
+		// Receivers round differently (Go/JS round, Python and we floor)
+		// and the multiplier is a float: a margin of 1 unit + 1 ppb
+		// covers both. Anything else (0: the payee credited nothing) is not
+		// the payment our user is shown.
+		want, err := uma.ConvertedAmountForMsats(invMsats, conv.Multiplier, conv.Fee)
+		if err != nil {
+			return 0, 0, quoteStep.failed("the receiver's conversion cannot be checked: %v", uma.AsError(err).Reason)
+		}
+		if want <= 0 || conv.Amount <= 0 {
+			return 0, 0, quoteStep.failed("the receiver credits the payee nothing for %d msats (fee %d msats)", invMsats, conv.Fee)
+		}
+		if d := conv.Amount - want; d > 1+want/1_000_000_000 || -d > 1+want/1_000_000_000 {
+			return 0, 0, quoteStep.failed("the receiver converts %d msats to %d %s, its own rate gives %d",
+				invMsats, conv.Amount, theirs.Code, want)
+		}
+		return in.Amount, sendConv.FeeAmount, nil
+	} else {
+		if conv.Amount != in.Amount {
+			return 0, 0, quoteStep.failed("the receiver converted %d, not the %d asked", conv.Amount, in.Amount)
+		}
+		// The invoice is amount × multiplier + fee by the receiver's own
+		// conversion (UMAD-05). Peers round differently (Go rounds the
+		// product, then adds the fee; we ceil with the exact rate) and the
+		// multiplier is a float: a margin of 2 msats + 1 ppb covers both.
+		// Less is the receiver's loss; more is not what it agreed to.
+		want, err := uma.InvoiceMsatsForAmount(in.Amount, conv.Multiplier, conv.Fee)
+		if err != nil {
+			return 0, 0, quoteStep.failed("the receiver's conversion cannot be checked: %v", uma.AsError(err).Reason)
+		}
+		if invMsats-2-want/1_000_000_000 > want {
+			return 0, 0, quoteStep.failed("the receiver's invoice is for %d msats, its conversion of %d %s for %d",
+				invMsats, in.Amount, theirs.Code, want)
+		}
+		c, err := rate.SendForMsats(invMsats)
+		if err != nil {
+			return 0, 0, quoteInput("cannot send %d msats in %s: %v", invMsats, rate.Currency.Code, err)
+		}
+		if err := sendingInRange(rate, c.Amount); err != nil {
+			return 0, 0, err
+		}
+		return c.Amount, c.FeeAmount, nil
+	}
+}
