@@ -22,17 +22,19 @@ import (
 // Paying a plain Lightning Address (LUD-16: "bob@wallet.example", without
 // UMA's "$") over LNURL-pay (LUD-06), when Options.PayLightningAddresses
 // is on. The lookup is an unsigned GET of the address's lnurlp URL; the
-// quote a GET of its callback with the amount in msats, whose answer is a
-// BOLT11 invoice checked against what we asked (amount, network,
-// description hash, expiry). Such a receiver has no VASP we can verify:
+// quote a GET of its callback with the amount in msats (or, in a LUD-21
+// currency, N.CODE and convert), whose answer is a BOLT11 invoice checked
+// against what we asked (amount or conversion, network, description hash,
+// expiry). Such a receiver has no VASP we can verify:
 // nothing is signed, no travel-rule data is sent and no post-transaction
 // callback is made. From the quote on, execution, refresh, expiry and the
 // ledger are the UMA ones: a plain quote is a quote like any other, its
 // receiver the address without "$".
 
-// satCode is the one currency a plain Lightning Address is paid in: the
-// invoice's own unit. (LUD-21 currencies a service may offer are not
-// used: their conversion is the service's word, unsigned.)
+// satCode is the currency every plain Lightning Address is offered in:
+// the invoice's own unit, converted by no one. The LUD-21 currencies a
+// service offers are offered too, before it: their conversion is the
+// service's word, unsigned, checked as an UMA receiver's is.
 const satCode = "SAT"
 
 // maxMetadata bounds a plain receiver's metadata, in bytes: it is kept
@@ -79,11 +81,17 @@ func (s *Service) lookupLightningAddress(ctx context.Context, userID string, add
 	plain := &uma.LnurlpResponse{Tag: resp.Tag, Callback: resp.Callback, MinSendable: resp.MinSendable,
 		MaxSendable: min(resp.MaxSendable, lightning.MaxAmountMsat), Metadata: resp.Metadata,
 		PayerData: resp.PayerData, CommentAllowed: resp.CommentAllowed}
+	// LUD-21 currencies that follow UMA's rules (its SAT, if any, is ours).
+	for _, c := range usableCurrencies(resp.Currencies) {
+		if c.Code != satCode {
+			plain.Currencies = append(plain.Currencies, c)
+		}
+	}
 	l := Lookup{ID: vaspd.NewID(vaspd.IDLookup), UserID: userID, Receiver: addr.String(), Response: plain, CreatedAt: s.clock.Now()}
 	if err := s.recordLookup(ctx, l); err != nil {
 		return Lookup{}, err
 	}
-	plain.Currencies = []uma.Currency{satCurrency(plain)}
+	plain.Currencies = append(plain.Currencies, satCurrency(plain))
 	return l, nil
 }
 
@@ -159,8 +167,9 @@ func (s *Service) plainQuoteTerms(ctx context.Context, in QuoteRequest, l Lookup
 	if err != nil {
 		return Quote{}, "", quoteInput("sendingCurrencyCode %q is not supported", vaspd.Truncate(in.SendingCurrency, 16))
 	}
-	if in.ReceivingCurrency != satCode {
-		return Quote{}, "", quoteInput("%s is a plain Lightning Address: it is paid in SAT, not %q", l.Receiver, vaspd.Truncate(in.ReceivingCurrency, 16))
+	theirs, ok := uma.FindCurrency(l.Response.Currencies, in.ReceivingCurrency)
+	if !ok {
+		return Quote{}, "", quoteInput("the receiver does not accept %q", vaspd.Truncate(in.ReceivingCurrency, 16))
 	}
 	receiver, err := uma.ParseAddress(l.Receiver)
 	if err != nil {
@@ -169,45 +178,22 @@ func (s *Service) plainQuoteTerms(ctx context.Context, in QuoteRequest, l Lookup
 	if err := s.opt.Compliance.CounterpartyAllowed(ctx, receiver.Domain); err != nil {
 		return Quote{}, "", vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s", uma.AsError(err).Reason)
 	}
-	lo, hi := l.Response.MinSendable, l.Response.MaxSendable
 	q := Quote{
 		ID: id, LookupID: l.ID, UserID: in.UserID, Receiver: l.Receiver, Status: QuotePending,
-		LockedSide: in.LockedSide, SendingCurrency: rate.Currency.Code, ReceivingCurrency: satCode,
+		LockedSide: in.LockedSide, SendingCurrency: rate.Currency.Code, ReceivingCurrency: theirs.Code,
 		Request: in, CreatedAt: createdAt, SendingCurrencyInfo: rate.Currency, OriginalQuoteID: in.OriginalQuoteID,
-		ReceivingCurrencyInfo: rates.Currency{Code: satCode, Name: "Satoshi", Symbol: "sat"},
+		ReceivingCurrencyInfo: rates.Currency{Code: theirs.Code, Name: theirs.Name, Symbol: theirs.Symbol, Decimals: theirs.Decimals},
 	}
-	var msats int64
-	if in.LockedSide == LockedSending {
-		conv, err := rate.SendForAmount(in.Amount)
-		if err != nil {
-			return Quote{}, "", quoteInput("cannot send %d %s: %v", in.Amount, rate.Currency.Code, err)
-		}
-		if err := sendingInRange(rate, in.Amount); err != nil {
-			return Quote{}, "", err
-		}
-		msats, q.SendingAmount, q.Fee = conv.Msats, in.Amount, conv.FeeAmount
-		if msats < lo || msats > hi {
-			return Quote{}, "", vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
-				"%d %s is %d msats; the receiver accepts %d to %d msats", in.Amount, rate.Currency.Code, msats, lo, hi)
-		}
-	} else {
-		if in.Amount > hi/1000 || in.Amount*1000 < lo {
-			return Quote{}, "", vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
-				"the receiver accepts %d to %d msats, not %d SAT", lo, hi, in.Amount)
-		}
-		msats = in.Amount * 1000
-		conv, err := rate.SendForMsats(msats)
-		if err != nil {
-			return Quote{}, "", quoteInput("cannot send %d msats in %s: %v", msats, rate.Currency.Code, err)
-		}
-		if err := sendingInRange(rate, conv.Amount); err != nil {
-			return Quote{}, "", err
-		}
-		q.SendingAmount, q.Fee = conv.Amount, conv.FeeAmount
+	ask, err := plainAmount(in, rate, theirs, l.Response)
+	if err != nil {
+		return Quote{}, "", err
 	}
 	u, _ := url.Parse(l.Response.Callback) // checked at the lookup
 	query := u.Query()
-	query.Set("amount", fmt.Sprint(msats))
+	query.Set("amount", ask.amount)
+	if theirs.Code != satCode {
+		query.Set("convert", theirs.Code) // LUD-21
+	}
 	if comment != "" {
 		query.Set("comment", comment)
 	}
@@ -219,17 +205,11 @@ func (s *Service) plainQuoteTerms(ctx context.Context, in QuoteRequest, l Lookup
 	if err != nil || status != http.StatusOK {
 		return Quote{}, "", s.counterpartyError(quoteStep, status, body, err)
 	}
-	if _, isError := uma.ParseErrorBody(body); isError {
-		return Quote{}, "", s.counterpartyError(quoteStep, status, body, nil)
+	resp, err := uma.ParsePayReqResponse(body)
+	if err != nil {
+		return Quote{}, "", s.unreadable(quoteStep, status, body, err)
 	}
-	var answer struct {
-		PR string `json:"pr"`
-	}
-	if err := json.Unmarshal(body, &answer); err != nil || answer.PR == "" {
-		return Quote{}, "", quoteStep.failed("the receiver answered HTTP %d without an invoice (pr)", status).
-			WithDetails(map[string]any{"httpStatus": status})
-	}
-	inv, err := s.checkPlainInvoice(ctx, answer.PR, msats, l, payer)
+	inv, err := s.checkPlainInvoice(ctx, resp.PR, ask.msats, l, payer)
 	if err != nil {
 		return Quote{}, "", err
 	}
@@ -238,19 +218,79 @@ func (s *Service) plainQuoteTerms(ctx context.Context, in QuoteRequest, l Lookup
 	if err := s.opt.Compliance.ScreenPayment(ctx, Outgoing, receiver.Domain, inv.Destination, nil); err != nil {
 		return Quote{}, "", vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s", uma.AsError(err).Reason)
 	}
-	q.ReceivingAmount, q.Msats = msats/1000, msats
-	q.Invoice, q.PaymentHash, q.ExpiresAt = answer.PR, inv.PaymentHash.String(), inv.ExpiresAt()
+	q.SendingAmount, q.Fee, q.ReceivingAmount, q.Msats = ask.sending, ask.fee, inv.AmountMsat/1000, inv.AmountMsat
+	if theirs.Code != satCode {
+		// The receiver's conversion, checked as an UMA receiver's is; it
+		// is its word, unsigned, as the whole answer is.
+		if q.SendingAmount, q.Fee, err = priceConversion(in, rate, ask.conv, theirs, resp.Converted, inv.AmountMsat); err != nil {
+			return Quote{}, "", err
+		}
+		q.ReceivingAmount, q.ReceiverFeeMsats = resp.Converted.Amount, resp.Converted.Fee
+	}
+	q.Invoice, q.PaymentHash, q.ExpiresAt = resp.PR, inv.PaymentHash.String(), inv.ExpiresAt()
 	if limit := termsAt.Add(maxQuoteLife); q.ExpiresAt.After(limit) {
 		q.ExpiresAt = limit
 	}
-	d := quoteDetails{Receiver: l.Receiver, Request: in, MsatsPerUnit: rate.SendMultiplier().FloatString(12),
+	d := quoteDetails{Receiver: l.Receiver, ReceiverFeeMsats: q.ReceiverFeeMsats, Request: in, MsatsPerUnit: rate.SendMultiplier().FloatString(12),
 		Sending: &q.SendingCurrencyInfo, Receiving: &q.ReceivingCurrencyInfo}
 	raw, _ := json.Marshal(d)
 	return q, string(raw), nil
 }
 
+// plainAsk is what a plain receiver's callback is asked for.
+type plainAsk struct {
+	amount string           // the callback's amount: msats, or N.CODE (LUD-21)
+	msats  int64            // the invoice's amount; 0 when the receiver converts it
+	conv   rates.Conversion // our conversion of a sender-locked amount
+	// sending and fee are what our user spends and our fee, known unless
+	// the receiver's conversion decides them (receiver-locked, not SAT)
+	sending, fee int64
+}
+
+// plainAmount prices a plain quote before its callback is asked: our
+// rate and fee, our range for the sending currency, the receiver's range
+// (minSendable/maxSendable, or the currency's convertible range).
+func plainAmount(in QuoteRequest, rate rates.Rate, theirs uma.Currency, r *uma.LnurlpResponse) (plainAsk, error) {
+	lo, hi := r.MinSendable, r.MaxSendable
+	if in.LockedSide == LockedSending {
+		conv, err := rate.SendForAmount(in.Amount)
+		if err != nil {
+			return plainAsk{}, quoteInput("cannot send %d %s: %v", in.Amount, rate.Currency.Code, err)
+		}
+		if err := sendingInRange(rate, in.Amount); err != nil {
+			return plainAsk{}, err
+		}
+		if conv.Msats < lo || conv.Msats > hi {
+			return plainAsk{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
+				"%d %s is %d msats; the receiver accepts %d to %d msats", in.Amount, rate.Currency.Code, conv.Msats, lo, hi)
+		}
+		return plainAsk{amount: fmt.Sprint(conv.Msats), msats: conv.Msats, conv: conv, sending: in.Amount, fee: conv.FeeAmount}, nil
+	}
+	if cmin, cmax := theirs.Convertible.Min, theirs.Convertible.Max; in.Amount < cmin || in.Amount > cmax {
+		return plainAsk{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
+			"the receiver accepts %d to %d %s (smallest unit), not %d", cmin, cmax, theirs.Code, in.Amount)
+	}
+	if theirs.Code != satCode {
+		return plainAsk{amount: fmt.Sprintf("%d.%s", in.Amount, theirs.Code)}, nil
+	}
+	msats := in.Amount * 1000 // at most maxSendable (convertible.max is in whole sats)
+	if msats < lo || msats > hi {
+		return plainAsk{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
+			"the receiver accepts %d to %d msats, not %d SAT", lo, hi, in.Amount)
+	}
+	conv, err := rate.SendForMsats(msats)
+	if err != nil {
+		return plainAsk{}, quoteInput("cannot send %d msats in %s: %v", msats, rate.Currency.Code, err)
+	}
+	if err := sendingInRange(rate, conv.Amount); err != nil {
+		return plainAsk{}, err
+	}
+	return plainAsk{amount: fmt.Sprint(msats), msats: msats, sending: conv.Amount, fee: conv.FeeAmount}, nil
+}
+
 // checkPlainInvoice checks a plain receiver's invoice: payable by our node
-// (our network), for exactly msats, not expired, never quoted before, and
+// (our network), for exactly msats (for an amount, when msats is 0: the
+// receiver converted it, checked by priceConversion), not expired, never quoted before, and
 // committing to the lookup's metadata (LUD-06: its description hash is
 // SHA-256 of the metadata; LUD-18: of the metadata and the payer data
 // sent, as sent).
@@ -266,7 +306,7 @@ func (s *Service) checkPlainInvoice(ctx context.Context, pr string, msats int64,
 	if inv.Expired(s.clock.Now()) {
 		return inv, quoteStep.failed("the receiver's invoice is expired")
 	}
-	if inv.AmountMsat != msats {
+	if inv.AmountMsat <= 0 || (msats != 0 && inv.AmountMsat != msats) {
 		return inv, quoteStep.failed("the receiver's invoice is for %d msats, not the %d asked", inv.AmountMsat, msats)
 	}
 	want := sha256.Sum256([]byte(l.Response.Metadata))

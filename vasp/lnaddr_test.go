@@ -42,6 +42,9 @@ type lnaddr struct {
 	answer  func(rw http.ResponseWriter, r *http.Request) bool
 	asked   []string // the callback queries received
 	invoice func(req *lightning.InvoiceRequest)
+	// converted edits the LUD-21 conversion answered (convert=EUR, at
+	// 1000 msats a cent, no fee).
+	converted func(c map[string]any)
 }
 
 const plainMetadata = `[["text/plain","Pay bob"],["text/identifier","bob@wallet"]]`
@@ -65,10 +68,21 @@ func newLnaddr(t *testing.T, db *store.DB, tune func(*vasp.Options)) *lnaddr {
 		if a.answer != nil && a.answer(rw, r) {
 			return
 		}
-		msats, err := strconv.ParseInt(r.URL.Query().Get("amount"), 10, 64)
-		if err != nil {
+		amount, code, _ := strings.Cut(r.URL.Query().Get("amount"), ".")
+		msats, err := strconv.ParseInt(amount, 10, 64)
+		if err != nil || code != "" && code != r.URL.Query().Get("convert") {
 			rw.WriteHeader(400)
 			return
+		}
+		var converted map[string]any
+		if code != "" {
+			msats *= 1000
+		}
+		if r.URL.Query().Get("convert") != "" {
+			converted = map[string]any{"amount": msats / 1000, "currencyCode": "EUR", "decimals": 2, "multiplier": 1000, "fee": 0}
+			if a.converted != nil {
+				a.converted(converted)
+			}
 		}
 		meta, _ := a.lnurlp["metadata"].(string)
 		req := lightning.InvoiceRequest{AmountMsat: msats, Expiry: time.Minute,
@@ -81,7 +95,7 @@ func newLnaddr(t *testing.T, db *store.DB, tune func(*vasp.Options)) *lnaddr {
 			rw.WriteHeader(500)
 			return
 		}
-		b, _ := json.Marshal(map[string]any{"pr": inv.PaymentRequest, "routes": []any{}})
+		b, _ := json.Marshal(map[string]any{"pr": inv.PaymentRequest, "routes": []any{}, "converted": converted})
 		_, _ = rw.Write(b)
 	}))
 	t.Cleanup(a.plain.Close)
@@ -102,7 +116,7 @@ func (a *lnaddr) reset() {
 	defer a.mu.Unlock()
 	a.lnurlp = map[string]any{"tag": "payRequest", "callback": a.plain.URL + "/cb", "minSendable": 1000,
 		"maxSendable": 1_000_000_000, "metadata": plainMetadata, "commentAllowed": 50}
-	a.answer, a.invoice, a.asked = nil, nil, nil
+	a.answer, a.invoice, a.asked, a.converted = nil, nil, nil, nil
 }
 
 func (a *lnaddr) edit(f func(a *lnaddr)) {
@@ -593,6 +607,92 @@ func TestLightningAddressAutoRefresh(t *testing.T) {
 		if err != nil || tr.Status != vasp.StatusCompleted || tr.PaymentHash != r.PaymentHash {
 			t.Fatalf("execute: %+v %v", tr, err)
 		}
+		if err := ledger.New(db, nil).Check(t.Context(), db); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// A plain receiver offering LUD-21 currencies is offered in them (then in
+// SAT), and quoted in them on either side (amount=N.CODE or msats, and
+// convert=CODE), its unsigned conversion checked as an UMA receiver's is:
+// one that is not what was asked is refused, nothing quoted.
+func TestLightningAddressCurrencies(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := newLnaddr(t, db, nil)
+		a.fund(t, 100_000)
+		a.edit(func(a *lnaddr) {
+			a.lnurlp["currencies"] = []any{
+				map[string]any{"code": "EUR", "name": "Euro", "symbol": "€", "multiplier": 1000, "decimals": 2, "convertible": map[string]any{"min": 1, "max": 100_000}},
+				map[string]any{"code": "BAD", "multiplier": 0, "decimals": 2, "convertible": map[string]any{"min": 1, "max": 100_000}},
+				map[string]any{"code": "SAT", "multiplier": 1, "decimals": 0, "convertible": map[string]any{"min": 1, "max": 1}},
+			}
+		})
+		l := a.lookupPlain(t)
+		if cs := l.Response.Currencies; len(cs) != 2 || cs[0].Code != "EUR" || cs[1].Code != "SAT" || cs[1].Multiplier != 1000 || cs[1].Convertible.Max != 1_000_000 {
+			t.Fatalf("currencies %+v", cs)
+		}
+		quote := func(side string, amount int64) (vasp.Quote, error) {
+			return a.s.CreateQuote(t.Context(), vasp.QuoteRequest{LookupID: l.ID, SendingCurrency: "USD", ReceivingCurrency: "EUR",
+				LockedSide: side, Amount: amount})
+		}
+		rq, err := quote(vasp.LockedReceiving, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if asked, _ := url.ParseQuery(a.asked[len(a.asked)-1]); asked.Get("amount") != "500.EUR" || asked.Get("convert") != "EUR" {
+			t.Fatalf("receiver-locked callback asked %v", asked)
+		}
+		if rq.ReceivingCurrency != "EUR" || rq.ReceivingAmount != 500 || rq.Msats != 500_000 || rq.SendingAmount <= 0 {
+			t.Fatalf("receiver-locked quote %+v", rq)
+		}
+		sq, err := quote(vasp.LockedSending, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if asked, _ := url.ParseQuery(a.asked[len(a.asked)-1]); asked.Get("amount") != fmt.Sprint(sq.Msats) || asked.Get("convert") != "EUR" {
+			t.Fatalf("sender-locked callback asked %v", asked)
+		}
+		if sq.SendingAmount != 1000 || sq.ReceivingAmount != sq.Msats/1000 {
+			t.Fatalf("sender-locked quote %+v", sq)
+		}
+		tr, err := a.s.ExecuteQuote(t.Context(), rq.ID, "")
+		if err != nil || tr.Status != vasp.StatusCompleted || tr.CounterCurrency != "EUR" || tr.CounterAmount != 500 {
+			t.Fatalf("execute: %+v %v", tr, err)
+		}
+		var quotes int
+		count := func() int {
+			t.Helper()
+			if err := db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM uma_quotes`).Scan(&quotes); err != nil {
+				t.Fatal(err)
+			}
+			return quotes
+		}
+		before := count()
+		for _, tc := range []struct {
+			name string
+			edit func(c map[string]any)
+		}{
+			{"no conversion", func(c map[string]any) { clear(c) }},
+			{"another currency", func(c map[string]any) { c["currencyCode"] = "USD" }},
+			{"other decimals", func(c map[string]any) { c["decimals"] = 0 }},
+			{"twice the amount", func(c map[string]any) { c["amount"] = c["amount"].(int64) * 2 }},
+			{"a fee over the invoice", func(c map[string]any) { c["fee"] = 1 << 40 }},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				a.edit(func(a *lnaddr) { a.converted = tc.edit })
+				for _, side := range []string{vasp.LockedSending, vasp.LockedReceiving} {
+					_, err := quote(side, 500)
+					wantStatus(t, err, 424, vaspd.CodePayreqRequestFailed)
+				}
+			})
+		}
+		if n := count(); n != before {
+			t.Fatalf("%d quotes made of hostile conversions", n-before)
+		}
+		a.edit(func(a *lnaddr) { a.converted = nil })
+		_, err = quote(vasp.LockedReceiving, 100_001)
+		wantStatus(t, err, 400, vaspd.CodeAmountOutOfRange)
 		if err := ledger.New(db, nil).Check(t.Context(), db); err != nil {
 			t.Fatal(err)
 		}

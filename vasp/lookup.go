@@ -239,7 +239,7 @@ func (s *Service) getLookup(ctx context.Context, id, userID string) (Lookup, err
 		return l, fmt.Errorf("lookup %s: %w", id, err)
 	}
 	if isLightningAddress(l.Receiver) {
-		l.Response.Currencies = []uma.Currency{satCurrency(l.Response)}
+		l.Response.Currencies = append(l.Response.Currencies, satCurrency(l.Response))
 	}
 	l.CreatedAt = store.Time(created)
 	return l, nil
