@@ -163,20 +163,9 @@ func (s *Service) plainQuoteTerms(ctx context.Context, in QuoteRequest, l Lookup
 	if err != nil {
 		return Quote{}, "", err
 	}
-	rate, err := s.opt.Rates.Rate(ctx, in.SendingCurrency)
-	if err != nil {
-		return Quote{}, "", quoteInput("sendingCurrencyCode %q is not supported", vaspd.Truncate(in.SendingCurrency, 16))
-	}
-	theirs, ok := uma.FindCurrency(l.Response.Currencies, in.ReceivingCurrency)
-	if !ok {
-		return Quote{}, "", quoteInput("the receiver does not accept %q", vaspd.Truncate(in.ReceivingCurrency, 16))
-	}
-	receiver, err := uma.ParseAddress(l.Receiver)
+	rate, theirs, receiver, err := s.quoteParties(ctx, in, l, uma.ParseAddress)
 	if err != nil {
 		return Quote{}, "", err
-	}
-	if err := s.opt.Compliance.CounterpartyAllowed(ctx, receiver.Domain); err != nil {
-		return Quote{}, "", vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s", uma.AsError(err).Reason)
 	}
 	q := Quote{
 		ID: id, LookupID: l.ID, UserID: in.UserID, Receiver: l.Receiver, Status: QuotePending,

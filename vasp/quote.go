@@ -242,23 +242,9 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 	if err != nil {
 		return Quote{}, "", err
 	}
-	rate, err := s.opt.Rates.Rate(ctx, in.SendingCurrency)
-	if err != nil {
-		return Quote{}, "", quoteInput("sendingCurrencyCode %q is not supported", vaspd.Truncate(in.SendingCurrency, 16))
-	}
-	theirs, ok := uma.FindCurrency(l.Response.Currencies, in.ReceivingCurrency)
-	if !ok {
-		return Quote{}, "", quoteInput("the receiver does not accept %q", vaspd.Truncate(in.ReceivingCurrency, 16))
-	}
-	receiver, err := uma.ParseUMAAddress(l.Receiver)
+	rate, theirs, receiver, err := s.quoteParties(ctx, in, l, uma.ParseUMAAddress)
 	if err != nil {
 		return Quote{}, "", err
-	}
-	// Asked again, not only at the lookup: the lookup may predate a
-	// change of the lists (or of a compliance hook's verdict), and a
-	// refresh of a held quote runs long after it.
-	if err := s.opt.Compliance.CounterpartyAllowed(ctx, receiver.Domain); err != nil {
-		return Quote{}, "", vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s", uma.AsError(err).Reason)
 	}
 	keys, err := s.verifier.Keys.PublicKeys(ctx, receiver.Domain)
 	if err != nil && timedOut(err) {
@@ -523,4 +509,30 @@ func commentFor(description string, limit int) (string, error) {
 			Details: map[string]any{"commentAllowed": limit}}
 	}
 	return description, nil
+}
+
+// quoteParties is what every quote of lookup l settles before it asks the
+// receiver: our rate for the sending currency, the receiver's offer of the
+// receiving currency, and the receiver's address (parsed by parse: an UMA
+// address, or any for a plain Lightning Address), whose domain must still
+// be one we pay — asked again, not only at the lookup: the lookup may
+// predate a change of the lists (or of a compliance hook's verdict), and a
+// refresh of a held quote runs long after it.
+func (s *Service) quoteParties(ctx context.Context, in QuoteRequest, l Lookup, parse func(string) (uma.Address, error)) (rates.Rate, uma.Currency, uma.Address, error) {
+	rate, err := s.opt.Rates.Rate(ctx, in.SendingCurrency)
+	if err != nil {
+		return rates.Rate{}, uma.Currency{}, uma.Address{}, quoteInput("sendingCurrencyCode %q is not supported", vaspd.Truncate(in.SendingCurrency, 16))
+	}
+	theirs, ok := uma.FindCurrency(l.Response.Currencies, in.ReceivingCurrency)
+	if !ok {
+		return rates.Rate{}, uma.Currency{}, uma.Address{}, quoteInput("the receiver does not accept %q", vaspd.Truncate(in.ReceivingCurrency, 16))
+	}
+	receiver, err := parse(l.Receiver)
+	if err != nil {
+		return rates.Rate{}, uma.Currency{}, uma.Address{}, err
+	}
+	if err := s.opt.Compliance.CounterpartyAllowed(ctx, receiver.Domain); err != nil {
+		return rates.Rate{}, uma.Currency{}, uma.Address{}, vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s", uma.AsError(err).Reason)
+	}
+	return rate, theirs, receiver, nil
 }
