@@ -51,7 +51,7 @@ func TestTransactionFiltersUseIndexes(t *testing.T) {
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				q, args := vasp.ListTransactionsQuery(c.f, "Transaction:t9", 20)
-				plan := explain(t, db, q, args)
+				plan := storetest.Explain(t, db, q, args...)
 				for _, idx := range c.want {
 					if !strings.Contains(plan, idx) {
 						t.Errorf("the plan does not use %s:\n%s", idx, plan)
@@ -63,44 +63,4 @@ func TestTransactionFiltersUseIndexes(t *testing.T) {
 			})
 		}
 	})
-}
-
-// explain is the database's plan for q, one line per step.
-func explain(t *testing.T, db *store.DB, q string, args []any) string {
-	t.Helper()
-	prefix, col := "EXPLAIN ", 0
-	if db.Driver().Name() == "sqlite" {
-		prefix, col = "EXPLAIN QUERY PLAN ", 3 // id, parent, notused, detail
-	}
-	rows, err := db.QueryContext(t.Context(), prefix+q, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		switch v := vals[col].(type) {
-		case string:
-			b.WriteString(v)
-		case []byte:
-			b.Write(v)
-		}
-		b.WriteByte('\n')
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
 }
