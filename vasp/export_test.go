@@ -115,3 +115,6 @@ func (s *Service) ReadOpen(ctx context.Context) error { return s.readOpen(ctx) }
 // ReadNode reads the node's channels into their gauges, as the gauges'
 // loop does every 10 s.
 func (s *Service) ReadNode(ctx context.Context) { s.readNode(ctx) }
+
+// PurgeLookupsQuery is the statement PurgeLookups runs, for its plan.
+const PurgeLookupsQuery = purgeLookupsQuery
