@@ -26,7 +26,7 @@ import (
 type Lookup struct {
 	ID        string
 	UserID    string // our sending user
-	Receiver  string // "$bob@vasp2.com"
+	Receiver  string // "$bob@vasp2.com", or "bob@wallet.example" for a plain Lightning Address (lnaddr.go)
 	Response  *uma.LnurlpResponse
 	CreatedAt time.Time
 }
@@ -119,7 +119,9 @@ func usableCurrencies(cs []uma.Currency) []uma.Currency {
 }
 
 // LookupReceiver asks the receiver's VASP about receiver on behalf of our
-// user userID, verifies the signed answer and stores it.
+// user userID, verifies the signed answer and stores it. With
+// Options.PayLightningAddresses, a receiver written without "$" is a plain
+// Lightning Address, asked unsigned (lookupLightningAddress).
 func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (Lookup, error) {
 	if addr, err := uma.ParseAddress(receiver); err == nil && !addr.UMA && s.opt.PayLightningAddresses {
 		return s.lookupLightningAddress(ctx, userID, addr)
