@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -181,39 +182,70 @@ func (cc CurrencyConfig) rate(at time.Time) (Rate, error) {
 	return NewRate(cur, per, cc.SpreadBps, cc.FixedFee, cc.Min, cc.Max, at)
 }
 
-// ConfigProvider serves fixed rates from a Config. Safe for concurrent use.
+// ConfigProvider serves the rates of a Config: fixed ones
+// (NewConfigProvider), or those of a rates file it reloads when the file
+// changes (NewFileProvider, reload.go). Safe for concurrent use: each call
+// reads one table, swapped whole by a reload, so a price never mixes two.
 type ConfigProvider struct {
 	clock vaspd.Clock
-	order []Currency
-	rates map[string]Rate
+	cur   atomic.Pointer[table]
+	file  *fileSource // nil: fixed rates, never reloaded nor stale
+	metrics
 }
 
-// NewConfigProvider validates c and returns a provider. clock stamps each
-// Rate's At; nil means the system clock.
-func NewConfigProvider(c Config, clock vaspd.Clock) (*ConfigProvider, error) {
-	if clock == nil {
-		clock = vaspd.SystemClock{}
-	}
+// table is one immutable set of rates.
+type table struct {
+	order []Currency
+	rates map[string]Rate
+	// asOf is when the rates were written (the file's modification
+	// time); zero for fixed rates.
+	asOf time.Time
+	size int64
+	sum  [32]byte // SHA-256 of the file
+}
+
+func newTable(c Config) (*table, error) {
 	rs, err := c.rates(time.Time{})
 	if err != nil {
 		return nil, err
 	}
-	p := &ConfigProvider{clock: clock, rates: make(map[string]Rate, len(rs))}
+	t := &table{rates: make(map[string]Rate, len(rs))}
 	for _, r := range rs {
-		p.order = append(p.order, r.Currency)
-		p.rates[r.Currency.Code] = r
+		t.order = append(t.order, r.Currency)
+		t.rates[r.Currency.Code] = r
 	}
+	return t, nil
+}
+
+// NewConfigProvider validates c and returns a provider of its fixed rates.
+// clock stamps each Rate's At; nil means the system clock.
+func NewConfigProvider(c Config, clock vaspd.Clock) (*ConfigProvider, error) {
+	if clock == nil {
+		clock = vaspd.SystemClock{}
+	}
+	t, err := newTable(c)
+	if err != nil {
+		return nil, err
+	}
+	p := &ConfigProvider{clock: clock, metrics: newMetrics()}
+	p.cur.Store(t)
 	return p, nil
 }
 
 // Currencies lists the configured currencies in file order.
 func (p *ConfigProvider) Currencies(ctx context.Context) ([]Currency, error) {
-	return append([]Currency(nil), p.order...), nil
+	return append([]Currency(nil), p.cur.Load().order...), nil
 }
 
 // Rate returns the configured rate for code, stamped with the current time.
+// It answers stale rates too (to describe a currency, say): FreshRate is
+// the one that prices new money.
 func (p *ConfigProvider) Rate(ctx context.Context, code string) (Rate, error) {
-	r, ok := p.rates[code]
+	return p.rate(p.cur.Load(), code)
+}
+
+func (p *ConfigProvider) rate(t *table, code string) (Rate, error) {
+	r, ok := t.rates[code]
 	if !ok {
 		return Rate{}, fmt.Errorf("%w %q", ErrUnknownCurrency, truncate(code))
 	}
@@ -224,7 +256,7 @@ func (p *ConfigProvider) Rate(ctx context.Context, code string) (Rate, error) {
 // Lookup returns the currency with the given code, if configured. It needs
 // no context, so validators (e.g. of users' preferred currencies) can use it.
 func (p *ConfigProvider) Lookup(code string) (Currency, bool) {
-	r, ok := p.rates[code]
+	r, ok := p.cur.Load().rates[code]
 	return r.Currency, ok
 }
 
