@@ -216,6 +216,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		return err
 	}
 	d.goWorker(ctx, "payments", payments.Run)
+	d.goWorker(ctx, "rates-reload", func(ctx context.Context) error { return watchRates(ctx, provider, d.cfg.Payments, d.log) })
 
 	imports := users.NewImporter(userSvc, users.ImporterOptions{
 		Log:       d.log.With("component", "user-imports"),

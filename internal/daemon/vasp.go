@@ -58,10 +58,15 @@ const (
 
 // PaymentConfig tunes the UMA payment flows.
 type PaymentConfig struct {
-	RatesFile       string
-	ApprovalTimeout time.Duration
-	InvoiceExpiry   time.Duration
-	PayTimeout      time.Duration
+	RatesFile string
+	// RatesReloadInterval is how often rates-file is looked at for a
+	// change; RatesMaxAge how old its rates may be to price new money
+	// (0: no limit). See rates.go.
+	RatesReloadInterval time.Duration
+	RatesMaxAge         time.Duration
+	ApprovalTimeout     time.Duration
+	InvoiceExpiry       time.Duration
+	PayTimeout          time.Duration
 	// CounterpartyTimeout bounds each call to another VASP (lnurlp,
 	// payreq, public keys, post-transaction callbacks), its answer read.
 	CounterpartyTimeout time.Duration
@@ -80,7 +85,7 @@ type PaymentConfig struct {
 }
 
 func (c *PaymentConfig) declare(s *config.Set) {
-	s.String(&c.RatesFile, "rates-file", "", "YAML file of exchange rates, spreads and fees per currency (default: built-in DEMO rates, never for real money)")
+	c.declareRates(s)
 	s.Duration(&c.ApprovalTimeout, "approval-timeout", 5*time.Second, "how long the platform has to approve an incoming payment (INCOMING_PAYMENT webhook)")
 	s.Duration(&c.InvoiceExpiry, "invoice-expiry", 10*time.Minute, "life of the invoices vaspd issues to senders")
 	s.Duration(&c.PayTimeout, "pay-timeout", 30*time.Second, "how long executing a quote waits for the payment before answering PROCESSING")
@@ -191,12 +196,7 @@ func (c *PaymentConfig) resolve() error {
 	if _, err := c.compliance(); err != nil {
 		return err
 	}
-	if c.RatesFile != "" {
-		if _, err := c.loadRates(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return c.resolveRates()
 }
 
 // compliance is the counterparty-allow and counterparty-deny lists.
@@ -210,34 +210,6 @@ func (c PaymentConfig) compliance() (vasp.DomainPolicy, error) {
 		return vasp.DomainPolicy{}, err
 	}
 	return vasp.DomainPolicy{Allow: allow, Deny: deny}, nil
-}
-
-// loadRates reads and parses rates-file (with readSettingFile's bound).
-func (c PaymentConfig) loadRates() (rates.Config, error) {
-	b, err := readSettingFile("rates-file", c.RatesFile)
-	if err != nil {
-		return rates.Config{}, err
-	}
-	rc, err := rates.ParseConfig(b)
-	if err != nil {
-		return rates.Config{}, fmt.Errorf("setting rates-file: %w", err)
-	}
-	return rc, nil
-}
-
-func (c PaymentConfig) provider(clock vaspd.Clock) (rates.Provider, error) {
-	rc := rates.DefaultConfig()
-	if c.RatesFile != "" {
-		var err error
-		if rc, err = c.loadRates(); err != nil {
-			return nil, err
-		}
-	}
-	p, err := rates.NewConfigProvider(rc, clock)
-	if err != nil {
-		return nil, fmt.Errorf("setting rates-file: %w", err)
-	}
-	return p, nil
 }
 
 // directory lets the payment flows find users.
@@ -313,10 +285,15 @@ type paymentDeps struct {
 	tracer   trace.Tracer // nil: tracing off
 }
 
-func openPayments(d paymentDeps) (*vasp.Service, *users.Service, *ledger.Ledger, rates.Provider, error) {
-	provider, err := d.cfg.Payments.provider(d.clock)
+func openPayments(d paymentDeps) (*vasp.Service, *users.Service, *ledger.Ledger, *rates.ConfigProvider, error) {
+	provider, err := d.cfg.Payments.provider(d.clock, d.log)
 	if err != nil {
 		return nil, nil, nil, nil, err
+	}
+	if d.registry != nil {
+		if err := provider.Register(d.registry); err != nil {
+			return nil, nil, nil, nil, err
+		}
 	}
 	us := users.New(d.db, d.clock, users.WithRates(provider))
 	led := ledger.New(d.db, d.clock)
