@@ -55,7 +55,7 @@ var ownErrorCodes = map[string]string{
 	CodeQuoteAlreadyExecuted:    "409 from refresh and execute, endpoints UMAaaS lacks, from retry, whose answers list no 409, and from POST /quotes only with vaspd's own umaRequestId: a payment not FAILED, paid by another retry, or an UMA request paid by another quote (README)",
 	CodeUmaRequestNotFound:      "404 from /uma-requests, vaspd's own endpoints",
 	CodeGone:                    "410 from DELETE /users/{id}, whose 410 is the generic Error (any code)",
-	CodeUnavailable:             "503 while the database is not ready, or when a request times out",
+	CodeUnavailable:             "503 while the database is not ready, when a request times out, or from POST /quotes and quote refreshes while the exchange rates are stale (README: rates-max-age)",
 	CodeTooManyAuthFailures:     "429 while a client address's failed authentications are throttled (README: api-auth-failure-limit), a status the document never declares",
 	CodeCrossOriginForbidden:    "403 for a browser's cross-origin state-changing request (README: CSRF); FORBIDDEN would read as the token lacking a permission",
 }

@@ -511,6 +511,16 @@ func commentFor(description string, limit int) (string, error) {
 	return description, nil
 }
 
+// staleRates is the answer to a quote (or a refresh) asked while the
+// rates are older than rates-max-age: 503, as when the database is not
+// ready — the service cannot price money now, and will once the rates are
+// updated; nothing about the request is wrong. A quote already made keeps
+// its locked rate and can still be executed.
+func staleRates(err error) *vaspd.Error {
+	return &vaspd.Error{Status: http.StatusServiceUnavailable, Code: vaspd.CodeUnavailable,
+		Message: fmt.Sprintf("no new quote is priced now: %v; try again once the rates are updated", err), Err: err}
+}
+
 // quoteParties is what every quote of lookup l settles before it asks the
 // receiver: our rate for the sending currency, the receiver's offer of the
 // receiving currency, and the receiver's address (parsed by parse: an UMA
@@ -519,7 +529,10 @@ func commentFor(description string, limit int) (string, error) {
 // predate a change of the lists (or of a compliance hook's verdict), and a
 // refresh of a held quote runs long after it.
 func (s *Service) quoteParties(ctx context.Context, in QuoteRequest, l Lookup, parse func(string) (uma.Address, error)) (rates.Rate, uma.Currency, uma.Address, error) {
-	rate, err := s.opt.Rates.Rate(ctx, in.SendingCurrency)
+	rate, err := rates.FreshRate(ctx, s.opt.Rates, in.SendingCurrency)
+	if errors.Is(err, rates.ErrStale) {
+		return rates.Rate{}, uma.Currency{}, uma.Address{}, staleRates(err)
+	}
 	if err != nil {
 		return rates.Rate{}, uma.Currency{}, uma.Address{}, quoteInput("sendingCurrencyCode %q is not supported", vaspd.Truncate(in.SendingCurrency, 16))
 	}

@@ -50,7 +50,9 @@ func (s *Service) recipient(ctx context.Context, local string) (Recipient, error
 }
 
 // currencies are the currencies r can receive, priced now, with the
-// range each accepts; the first is r's default.
+// range each accepts; the first is r's default. With stale rates
+// (rates-max-age) it is an UMA USER_NOT_READY: the user cannot receive
+// "at this time".
 func (s *Service) currencies(ctx context.Context, r Recipient) ([]uma.Currency, []rates.Rate, error) {
 	codes := r.Currencies
 	if len(codes) == 0 {
@@ -65,7 +67,13 @@ func (s *Service) currencies(ctx context.Context, r Recipient) ([]uma.Currency, 
 	var out []uma.Currency
 	var rs []rates.Rate
 	for _, code := range codes {
-		rate, err := s.opt.Rates.Rate(ctx, code)
+		// Refused whole while our rates are stale: a lookup's
+		// multipliers are prices the sender shows its user, a payreq's
+		// the price of the payment.
+		rate, err := rates.FreshRate(ctx, s.opt.Rates, code)
+		if errors.Is(err, rates.ErrStale) {
+			return nil, nil, uma.Errorf(uma.CodeUserNotReady, "this VASP cannot price payments now: its exchange rates are out of date; try again later")
+		}
 		if err != nil {
 			s.log.Warn("currency without a rate skipped", "currency", code, "err", err)
 			continue
