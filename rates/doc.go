@@ -2,9 +2,22 @@
 //
 // A [Provider] answers "what is one smallest unit of USD worth in
 // millisatoshis right now, and what margins does this VASP charge?" with a
-// [Rate]. The default provider, [ConfigProvider], reads a YAML file of fixed
-// rates (or, without a file, built-in demo rates — see [DefaultConfig]);
-// operators who want live prices implement Provider over their exchange.
+// [Rate]. The default provider, [ConfigProvider], serves the rates of a YAML
+// file ([NewFileProvider]), reloaded whole when the file changes, or without a
+// file built-in demo rates ([DefaultConfig], fixed); operators who want live
+// prices have a feed rewrite the file, or implement Provider over their
+// exchange.
+//
+// # Reload and staleness
+//
+// [ConfigProvider.Reload] (run every few seconds by [ConfigProvider.Watch])
+// swaps in a changed, valid file atomically: each call reads one table, so a
+// price never mixes two. A bad or vanished file keeps the last good rates
+// (reported once per content). With a maximum age, rates whose file was last
+// modified longer ago are stale: [FreshRate] and [CheckFresh] refuse them
+// with [ErrStale], for pricing new money, while [Provider.Rate] still answers
+// them (to describe a currency). A quote locks the Rate it got, so a reload
+// never changes a quote already made.
 //
 // # Units
 //
