@@ -21,8 +21,8 @@ import (
 // in whole, and a maximum age refuses to price new money with rates
 // nobody updated for too long (fail closed).
 //
-// A change is noticed by the file's modification time and size, and
-// confirmed by its content: a rewrite with the same content is no reload
+// A change is noticed by the file's identity (a rename over it makes
+// another), modification time and size, and confirmed by its content: a rewrite with the same content is no reload
 // (it does count as an update for the maximum age: the writer confirmed
 // its prices). A file that cannot be read or parsed, or is gone, keeps the
 // last good rates; it is logged once (ERROR) and counted once per content,
@@ -56,11 +56,10 @@ type FileOptions struct {
 type fileSource struct {
 	opt FileOptions
 	mu  sync.Mutex // one reload at a time
-	// The file's last examined modification time and size: the same
-	// again is no change, unless seen is false.
-	seen     bool
-	seenMod  time.Time
-	seenSize int64
+	// The file last examined: the same file (device and inode, as a
+	// rename over it replaces them) with the same modification time and
+	// size is no change. nil: none, read it.
+	seen os.FileInfo
 	// failing is the failure last reported ("" none: logged and counted
 	// once while it lasts), err the error it reported.
 	failing string
@@ -104,7 +103,7 @@ func NewFileProvider(opt FileOptions) (*ConfigProvider, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.seen, f.seenMod, f.seenSize = true, fi.ModTime(), fi.Size()
+	f.seen = fi
 	p := &ConfigProvider{clock: opt.Clock, file: f, metrics: newMetrics()}
 	p.cur.Store(t)
 	return p, nil
@@ -176,18 +175,18 @@ func (p *ConfigProvider) Reload() (bool, error) {
 	defer f.mu.Unlock()
 	fi, err := f.stat()
 	if err != nil {
-		f.seen = false
+		f.seen = nil
 		return false, p.fail("stat:"+err.Error(), err)
 	}
-	if f.seen && fi.ModTime().Equal(f.seenMod) && fi.Size() == f.seenSize {
+	if f.seen != nil && os.SameFile(f.seen, fi) && fi.ModTime().Equal(f.seen.ModTime()) && fi.Size() == f.seen.Size() {
 		return false, f.err
 	}
 	b, err := f.opt.Read(f.opt.Path)
 	if err != nil {
-		f.seen = false // tried again at the next poll
+		f.seen = nil // tried again at the next poll
 		return false, p.fail("read:"+err.Error(), err)
 	}
-	f.seen, f.seenMod, f.seenSize = true, fi.ModTime(), fi.Size()
+	f.seen = fi
 	cur := p.cur.Load()
 	sum := sha256.Sum256(b)
 	if sum == cur.sum {

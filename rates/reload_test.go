@@ -294,3 +294,17 @@ func TestWatchReloadsOnDemand(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestReloadSeesRenameWithSameTimeAndSize: a file renamed over the old one
+// with the same size and modification time (a coarse clock, a copy keeping
+// times) is still noticed: it is another file.
+func TestReloadSeesRenameWithSameTimeAndSize(t *testing.T) {
+	e := newReloadEnv(t, 0)
+	writeRates(t, e.path, ratesYAML("200000", true), t0) // as long as "100000"
+	if changed, err := e.p.Reload(); !changed || err != nil {
+		t.Fatalf("another file, same size and time: Reload = %v, %v", changed, err)
+	}
+	if got := e.usdPer(t); got != "5000" {
+		t.Fatalf("USD msats per cent = %s, want 5000", got)
+	}
+}
