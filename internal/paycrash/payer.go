@@ -143,6 +143,7 @@ type stream struct {
 
 	next      atomic.Int64 // payment numbers handed out
 	executing atomic.Int64 // executes waiting for their answer now
+	executed  atomic.Int64 // executes begun, ever
 	quoting   atomic.Int64 // lookups and quotes waiting for their answer now
 
 	mu         sync.Mutex
@@ -330,6 +331,7 @@ const maxExecuteErrors = 5
 // execute executes p's quote with its Idempotency-Key until an answer
 // comes: a transaction, or a documented refusal.
 func (s *stream) execute(ctx context.Context, p *payment) {
+	s.executed.Add(1)
 	s.executing.Add(1)
 	defer s.executing.Add(-1)
 	errs := 0
