@@ -16,8 +16,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,7 +52,8 @@ type Daemon struct {
 	srv      *http.Server
 	handler  atomic.Pointer[http.Handler]
 	registry *prometheus.Registry
-	build    buildinfo.Info // the binary's version and revision, logged and a metric
+	build    buildinfo.Info   // the binary's version and revision, logged and a metric
+	hup      <-chan os.Signal // SIGHUP, caught for as long as Run runs
 
 	// tracing is the tracer provider, nil with tracing off (tracing.go).
 	tracing *tracing.Provider
@@ -97,6 +100,15 @@ func (d *Daemon) DB() *store.DB { return d.db.Load() }
 // accepting, in-flight requests get ShutdownTimeout to finish, workers stop,
 // and the database closes.
 func (d *Daemon) Run(ctx context.Context) error {
+	// SIGHUP asks for a reload (of rates-file, watchRates) and never ends
+	// vaspd, whatever the configuration and from the first moment: a
+	// `systemctl reload`, or a terminal's hang-up, must not stop a VASP
+	// with payments in flight (Go's default for SIGHUP is to exit).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	d.hup = hup
+
 	// The data directory holds the default SQLite database and nothing
 	// else: with database-url set it is neither created nor checked.
 	if d.cfg.DatabaseURL == "" {
@@ -216,7 +228,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		return err
 	}
 	d.goWorker(ctx, "payments", payments.Run)
-	d.goWorker(ctx, "rates-reload", func(ctx context.Context) error { return watchRates(ctx, provider, d.cfg.Payments, d.log) })
+	d.goWorker(ctx, "rates-reload", func(ctx context.Context) error { return watchRates(ctx, provider, d.cfg.Payments, d.hup, d.log) })
 
 	imports := users.NewImporter(userSvc, users.ImporterOptions{
 		Log:       d.log.With("component", "user-imports"),

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/vaspd/vaspd"
@@ -94,15 +92,20 @@ func (c PaymentConfig) provider(clock vaspd.Clock, log *slog.Logger) (*rates.Con
 }
 
 // watchRates reloads rates-file every rates-reload-interval, and at once
-// on SIGHUP, until ctx ends. With the built-in rates it returns at once
-// (and SIGHUP keeps its default: it ends the process).
-func watchRates(ctx context.Context, p *rates.ConfigProvider, c PaymentConfig, log *slog.Logger) error {
+// on each signal from hup (SIGHUP, caught by Run), until ctx ends. With
+// the built-in rates there is nothing to reload: a SIGHUP is logged as
+// such, and vaspd goes on.
+func watchRates(ctx context.Context, p *rates.ConfigProvider, c PaymentConfig, hup <-chan os.Signal, log *slog.Logger) error {
 	if c.RatesFile == "" {
-		return nil
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-hup:
+				log.Info("SIGHUP: nothing to reload (rates-file is not set); vaspd goes on")
+			}
+		}
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	log.Info("rates file watched: reloaded when it changes, and on SIGHUP", "setting", "rates-file",
 		"every", c.ratesReloadInterval().String(), "max_age", c.RatesMaxAge.String())
 	now := make(chan struct{})

@@ -3,6 +3,7 @@
 package daemon
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,5 +98,31 @@ func TestRatesReloadOnSIGHUP(t *testing.T) {
 	}
 	if n := reloads(t, d, "failed"); n != 1 {
 		t.Fatalf("failed %v", n)
+	}
+}
+
+// TestSIGHUPWithoutRatesFileGoesOn: a SIGHUP (`systemctl reload`, a
+// terminal's hang-up) never ends vaspd: with the built-in rates there is
+// nothing to reload, which is logged, and it goes on serving. Go's default
+// for SIGHUP is to exit — the test process itself, had vaspd not caught it.
+func TestSIGHUPWithoutRatesFileGoesOn(t *testing.T) {
+	d, log, errc := startLogged(t, Config{DataDir: t.TempDir()})
+	waitUp(t, d, errc)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, log, "nothing to reload", 1)
+	select {
+	case err := <-errc:
+		t.Fatalf("vaspd stopped on SIGHUP: %v", err)
+	default:
+	}
+	resp, err := http.Get("http://" + d.Addr().String() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/readyz after SIGHUP: %d", resp.StatusCode)
 	}
 }
