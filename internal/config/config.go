@@ -206,25 +206,26 @@ func (c *Set) Parse(fs *flag.FlagSet, args []string, getenv func(string) string)
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	fromFlag := map[string]bool{}
+	// Each setting's source is where its value came from, and what a
+	// place lower in precedence may not override.
+	for _, s := range c.list {
+		s.src = Source{}
+	}
 	fs.Visit(func(f *flag.Flag) {
-		fromFlag[f.Name] = true
 		if s := c.by[f.Name]; s != nil {
 			s.src = Source{Kind: FromFlag, Name: "--" + f.Name}
 		}
 	})
 
 	// Environment next, then file: the file's name may itself come from env.
-	fromEnv := map[string]bool{}
 	for _, s := range c.list {
-		if fromFlag[s.Name] {
+		if s.src.Kind == FromFlag {
 			continue
 		}
 		if v, ok := lookupEnv(getenv, s.Env()); ok {
 			if err := s.set(v); err != nil {
 				return fmt.Errorf("setting %s from %s: %v", s.Name, s.Env(), err)
 			}
-			fromEnv[s.Name] = true
 			s.src = Source{Kind: FromEnv, Name: s.Env()}
 		}
 	}
@@ -243,8 +244,8 @@ func (c *Set) Parse(fs *flag.FlagSet, args []string, getenv func(string) string)
 			if s == nil || k == "config" {
 				return fmt.Errorf("setting config: %s: unknown key %q", cfg.get(), k)
 			}
-			if fromFlag[k] || fromEnv[k] || values[k] == nil {
-				continue // a YAML null leaves the setting unset
+			if !s.src.IsDefault() || values[k] == nil {
+				continue // given by a flag or the environment; a YAML null leaves the setting unset
 			}
 			if err := s.set(*values[k]); err != nil {
 				return fmt.Errorf("setting %s from %s: %v", k, cfg.get(), err)
