@@ -14,7 +14,7 @@
 // swaps in a changed, valid file atomically: each call reads one table, so a
 // price never mixes two. A bad or vanished file keeps the last good rates
 // (reported once per content). With a maximum age, rates whose file was last
-// modified longer ago are stale: [FreshRate] and [CheckFresh] refuse them
+// modified longer ago are stale: [FreshRate] refuses them
 // with [ErrStale], for pricing new money, while [Provider.Rate] still answers
 // them (to describe a currency). A quote locks the Rate it got, so a reload
 // never changes a quote already made.

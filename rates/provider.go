@@ -200,7 +200,6 @@ type table struct {
 	// asOf is when the rates were written (the file's modification
 	// time); zero for fixed rates.
 	asOf time.Time
-	size int64
 	sum  [32]byte // SHA-256 of the file
 }
 

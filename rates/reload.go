@@ -30,8 +30,8 @@ import (
 // rename it over (atomic): a half-written file fails to parse and is not
 // taken, but is logged as a failure.
 
-// ErrStale is the error of FreshRate and CheckFresh when the rates in use
-// are older than the maximum age: no new money is priced with them.
+// ErrStale is the error of FreshRate when the rates in use are older than
+// the maximum age: no new money is priced with them.
 var ErrStale = errors.New("exchange rates are stale")
 
 // DefaultReloadInterval is how often Watch looks at the file by default.
@@ -133,7 +133,7 @@ func (f *fileSource) parse(b []byte, fi os.FileInfo) (*table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("setting %s: %w", f.opt.Setting, err)
 	}
-	t.asOf, t.size, t.sum = fi.ModTime(), fi.Size(), sha256.Sum256(b)
+	t.asOf, t.sum = fi.ModTime(), sha256.Sum256(b)
 	return t, nil
 }
 
@@ -194,7 +194,7 @@ func (p *ConfigProvider) Reload() (bool, error) {
 		p.recovered()
 		if !fi.ModTime().Equal(cur.asOf) {
 			t := *cur
-			t.asOf, t.size = fi.ModTime(), fi.Size()
+			t.asOf = fi.ModTime()
 			p.cur.Store(&t)
 		}
 		return false, nil
@@ -283,10 +283,6 @@ func (p *ConfigProvider) fresh(t *table) error {
 	return nil
 }
 
-// CheckFresh returns nil, or an error wrapping ErrStale when the rates in
-// use are older than the maximum age.
-func (p *ConfigProvider) CheckFresh() error { return p.fresh(p.cur.Load()) }
-
 // FreshRate is Rate for pricing new money: refused with an error wrapping
 // ErrStale when the rates are older than the maximum age. The age and the
 // rate come from one table.
@@ -300,7 +296,6 @@ func (p *ConfigProvider) FreshRate(ctx context.Context, code string) (Rate, erro
 
 // freshChecker is implemented by providers whose rates can go stale.
 type freshChecker interface {
-	CheckFresh() error
 	FreshRate(ctx context.Context, code string) (Rate, error)
 }
 
@@ -311,15 +306,6 @@ func FreshRate(ctx context.Context, p Provider, code string) (Rate, error) {
 		return f.FreshRate(ctx, code)
 	}
 	return p.Rate(ctx, code)
-}
-
-// CheckFresh returns an error wrapping ErrStale if p knows its rates are
-// too old to price new money with, else nil.
-func CheckFresh(p Provider) error {
-	if f, ok := p.(freshChecker); ok {
-		return f.CheckFresh()
-	}
-	return nil
 }
 
 // metrics are a provider's Prometheus metrics.

@@ -129,7 +129,7 @@ func TestReloadEqualContentIsNoReload(t *testing.T) {
 	if age := e.p.Age(); age != 30*time.Minute {
 		t.Fatalf("age = %s, want 30m from the rewrite", age)
 	}
-	if err := e.p.CheckFresh(); err != nil {
+	if _, err := FreshRate(t.Context(), e.p, "USD"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -206,9 +206,6 @@ func TestStaleRatesRefused(t *testing.T) {
 	if _, err := FreshRate(ctx, e.p, "USD"); !errors.Is(err, ErrStale) {
 		t.Fatalf("stale FreshRate: %v", err)
 	}
-	if err := CheckFresh(e.p); !errors.Is(err, ErrStale) {
-		t.Fatalf("stale CheckFresh: %v", err)
-	}
 	if _, err := e.p.Rate(ctx, "USD"); err != nil { // describing a currency still works
 		t.Fatal(err)
 	}
@@ -225,7 +222,7 @@ func TestStaleRatesRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.clock.Advance(1000 * time.Hour)
-	if err := CheckFresh(fixed); err != nil || fixed.Age() != 0 {
+	if _, err := FreshRate(ctx, fixed, "USD"); err != nil || fixed.Age() != 0 {
 		t.Fatalf("fixed rates: %v, age %s", err, fixed.Age())
 	}
 	if changed, err := fixed.Reload(); changed || err != nil {
