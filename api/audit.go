@@ -77,9 +77,6 @@ func (s *Server) declare(pattern string, perm vaspd.Permission, opts []RouteOpti
 // process that dies) leaves the event without an outcome: unknown.
 func (s *Server) auditing(h HandlerFunc) HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if s.opts.Audit == nil {
-			return vaspd.Errorf(http.StatusServiceUnavailable, vaspd.CodeUnavailable, "the audit trail is not open, so this request is refused")
-		}
 		tok, _ := Caller(r.Context())
 		params, resource := pathParams(r)
 		e := audit.Event{TokenID: tok.ID, TokenName: tok.Name, Method: r.Method, Route: r.Pattern,
@@ -140,8 +137,11 @@ func (s *Server) listAuditEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f := audit.Filter{After: p.After, Limit: p.Limit}
-	if f.TokenID, err = QueryID(r, "tokenId", vaspd.IDToken); err != nil {
-		return err
+	// A token's id, or the CLI's own (its changes are made with none).
+	if f.TokenID = r.URL.Query().Get("tokenId"); f.TokenID != audit.CLITokenID {
+		if f.TokenID, err = QueryID(r, "tokenId", vaspd.IDToken); err != nil {
+			return err
+		}
 	}
 	if f.ResourceID, err = QueryText(r, "resourceId", 256); err != nil {
 		return err
@@ -154,12 +154,8 @@ func (s *Server) listAuditEvents(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	switch r.URL.Query().Get("sortOrder") {
-	case "", "desc":
-	case "asc":
-		f.Ascending = true
-	default:
-		return vaspd.InvalidInput("sortOrder must be asc or desc")
+	if f.Ascending, err = QuerySortOrder(r); err != nil {
+		return err
 	}
 	if method, path, ok := strings.Cut(f.Route, " "); f.Route != "" && (!ok || method == "" || !strings.HasPrefix(path, "/")) {
 		return vaspd.InvalidInput("route must be a route pattern, a method and a path such as \"PATCH /users/{userId}\"")

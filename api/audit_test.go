@@ -13,6 +13,7 @@ import (
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/api"
+	"github.com/vaspd/vaspd/audit"
 	"github.com/vaspd/vaspd/auth"
 	"github.com/vaspd/vaspd/delivery"
 	"github.com/vaspd/vaspd/invitations"
@@ -324,6 +325,9 @@ func testAuditList(t *testing.T, a *auditFixture, all []map[string]any, ops auth
 	}
 	if n := count("tokenId=" + a.viewer.ClientID); n != 0 {
 		t.Errorf("the viewer's events: %d, want 0", n)
+	}
+	if n := count("tokenId=" + audit.CLITokenID); n != 0 { // the CLI's own: none here, but a filter it takes
+		t.Errorf("the CLI's events: %d, want 0", n)
 	}
 	if n := count("resourceId=" + url.QueryEscape(endpointID)); n != 3 { // PATCH, rotate, DELETE
 		t.Errorf("the endpoint's events: %d, want 3", n)

@@ -108,3 +108,15 @@ func NewPage[T any](items []T, limit int, key func(T) string) Page[T] {
 	}
 	return p
 }
+
+// QuerySortOrder reads the sortOrder query parameter of a list: "desc"
+// (newest first, the default) or "asc"; another value is 400.
+func QuerySortOrder(r *http.Request) (ascending bool, err error) {
+	switch r.URL.Query().Get("sortOrder") {
+	case "", "desc":
+		return false, nil
+	case "asc":
+		return true, nil
+	}
+	return false, vaspd.InvalidInput("sortOrder must be asc or desc")
+}

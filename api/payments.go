@@ -373,12 +373,8 @@ func (h *paymentHandlers) listTransactions(w http.ResponseWriter, r *http.Reques
 			return err
 		}
 	}
-	switch q.Get("sortOrder") {
-	case "", "desc":
-	case "asc":
-		f.Ascending = true
-	default:
-		return vaspd.InvalidInput("sortOrder must be asc or desc")
+	if f.Ascending, err = QuerySortOrder(r); err != nil {
+		return err
 	}
 	ts, err := h.v.ListTransactions(r.Context(), f, p.After, p.Limit+1)
 	if err != nil {

@@ -35,6 +35,11 @@ import (
 	"github.com/vaspd/vaspd/store"
 )
 
+// CLITokenID is the token id of the events the vaspd CLI records for its
+// own changes to the database (`vaspd token create`, …): they are made
+// with no platform-API credential.
+const CLITokenID = "cli"
+
 // Event is one audited platform request, as GET /audit-events answers it.
 type Event struct {
 	ID        string    `json:"id"` // AuditEvent:<uuidv7>
@@ -194,17 +199,13 @@ func listQuery(f Filter) (string, []any) {
 	} else if f.After != "" {
 		w.Add("id < ?", f.After)
 	}
-	q := fmt.Sprintf(`SELECT id, created_at, token_id, token_name, method, route, path_params, resource_id,
-		client_address, request_id, idempotency_key, status, error_code, completed_at
-		FROM audit_events WHERE %s ORDER BY id %s LIMIT $%d`, w.String(), order, w.Next())
+	q := fmt.Sprintf(`SELECT %s FROM audit_events WHERE %s ORDER BY id %s LIMIT $%d`, eventColumns, w.String(), order, w.Next())
 	return q, append(w.Args(), f.Limit+1)
 }
 
 // Get returns the event id, or store.ErrNotFound.
 func (l *Log) Get(ctx context.Context, id string) (Event, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT id, created_at, token_id, token_name, method, route, path_params,
-		resource_id, client_address, request_id, idempotency_key, status, error_code, completed_at
-		FROM audit_events WHERE id = $1`, id)
+	rows, err := l.db.QueryContext(ctx, `SELECT `+eventColumns+` FROM audit_events WHERE id = $1`, id)
 	if err != nil {
 		return Event{}, fmt.Errorf("audit: get event: %w", err)
 	}
@@ -217,6 +218,10 @@ func (l *Log) Get(ctx context.Context, id string) (Event, error) {
 	}
 	return scan(rows)
 }
+
+// eventColumns are the columns scan reads, in its order.
+const eventColumns = `id, created_at, token_id, token_name, method, route, path_params, resource_id,
+	client_address, request_id, idempotency_key, status, error_code, completed_at`
 
 func scan(rows *sql.Rows) (Event, error) {
 	var (

@@ -15,22 +15,18 @@ import (
 	"github.com/vaspd/vaspd/store"
 )
 
-// CLITokenID is the token id of the audit events the CLI records: it
-// changes the database directly, with no platform-API credential.
-const CLITokenID = "cli"
-
 // audited runs change, a CLI command's change to the database, recorded in
 // the platform API's audit trail as an audited request is: the event is
 // committed before change runs (which does not run if it cannot be), and
 // its outcome after — 200, or the error's status and code. The event
 // names the command as its route ("vaspd token create"), its method CLI,
-// and who ran it where: the token "cli", named after the operating-system
+// and who ran it where: the token audit.CLITokenID, named after the operating-system
 // user, from the machine's host name and the process id. A created
 // resource's id is not in its event (it does not exist when the event is
 // written), as for the API.
 func audited(ctx context.Context, db *store.DB, stderr io.Writer, command string, params map[string]string, change func() error) error {
 	log := audit.New(db, nil)
-	e := audit.Event{TokenID: CLITokenID, TokenName: "cli:" + osUser(), Method: "CLI", Route: command,
+	e := audit.Event{TokenID: audit.CLITokenID, TokenName: "cli:" + osUser(), Method: "CLI", Route: command,
 		PathParams: params, ClientAddress: "local:" + hostname(), RequestID: "pid " + strconv.Itoa(os.Getpid())}
 	for _, v := range params {
 		e.ResourceID = v // commands name one resource at most

@@ -43,7 +43,7 @@ func TestTokenCLIIsAudited(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		events, err := audit.New(db, nil).List(context.Background(), audit.Filter{TokenID: CLITokenID, Ascending: true, Limit: 10})
+		events, err := audit.New(db, nil).List(context.Background(), audit.Filter{TokenID: audit.CLITokenID, Ascending: true, Limit: 10})
 		if err != nil {
 			t.Fatal(err)
 		}

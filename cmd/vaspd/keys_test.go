@@ -175,7 +175,7 @@ func testKeysCLI(t *testing.T, open func() (*store.DB, error), flags ...string) 
 		t.Fatalf("%d audit events of keys forget, want %d: %+v", len(events), len(wantStatus), events)
 	}
 	for i, e := range events {
-		if e.TokenID != CLITokenID || e.Method != "CLI" || e.Outcome == nil || e.Outcome.Status != wantStatus[i] {
+		if e.TokenID != audit.CLITokenID || e.Method != "CLI" || e.Outcome == nil || e.Outcome.Status != wantStatus[i] {
 			t.Errorf("audit event %d of keys forget: %+v, outcome %+v, want status %d", i, e, e.Outcome, wantStatus[i])
 		}
 	}
