@@ -20,19 +20,11 @@ import (
 // no database and starts nothing; a bad setting is its error, the one line
 // serve would print, so it doubles as a configuration check.
 func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	const usage = "Usage: vaspd config show [--json] [serve's flags]"
-	if len(args) > 0 && isHelp(args[0]) {
-		fmt.Fprintln(stdout, usage)
-		fmt.Fprintln(stdout, "  show  print every setting serve would run with (same flags, VASPD_* variables and --config file):")
-		fmt.Fprintln(stdout, "        its value, secrets masked, and its source (flag, env, file or default); a bad setting exits 1")
-		return flag.ErrHelp
-	}
-	if len(args) == 0 || args[0] != "show" {
-		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-			fmt.Fprintf(stderr, "vaspd config: unknown command %q (want show)\n", args[0])
-		}
-		fmt.Fprintln(stderr, usage)
-		return errUsage
+	if _, err := subcommand("config", "Usage: vaspd config show [--json] [serve's flags]", []string{
+		"  show  print every setting serve would run with (same flags, VASPD_* variables and --config file):",
+		"        its value, secrets masked, and its source (flag, env, file or default); a bad setting exits 1",
+	}, []string{"show"}, args, stdout, stderr); err != nil {
+		return err
 	}
 	var asJSON bool
 	_, set, err := loadSettings("config show", args[1:], stdout, stderr, func(fs *flag.FlagSet) {

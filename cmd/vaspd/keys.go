@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/vaspd/vaspd/internal/daemon"
@@ -20,18 +19,11 @@ import (
 // beside a server, `keys forget` on SQLite takes the server's lock and so
 // refuses while one runs.
 func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && isHelp(args[0]) {
-		fmt.Fprintln(stdout, "Usage: vaspd keys show | keys forget [--yes]")
-		return flag.ErrHelp
+	sub, err := subcommand("keys", "Usage: vaspd keys show | keys forget [--yes]", nil, []string{"show", "forget"}, args, stdout, stderr)
+	if err != nil {
+		return err
 	}
-	if len(args) == 0 || (args[0] != "show" && args[0] != "forget") {
-		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-			fmt.Fprintf(stderr, "vaspd keys: unknown command %q (want show or forget)\n", args[0])
-		}
-		fmt.Fprintln(stderr, "Usage: vaspd keys show | keys forget [--yes]")
-		return errUsage
-	}
-	sub, args := args[0], args[1:]
+	args = args[1:]
 	var yes bool
 	cfg, db, err := openLocalDB(ctx, "keys "+sub, args, stdout, stderr, func(fs *flag.FlagSet) {
 		if sub == "forget" {

@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
-	"fmt"
 	"io"
-	"strings"
 
 	"github.com/vaspd/vaspd/ledger"
 	"github.com/vaspd/vaspd/store"
@@ -16,26 +13,19 @@ import (
 // database (openLocalDB: never migrating, and only reading, so either may
 // run beside a server).
 func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const usage = "Usage: vaspd ledger accounts|check [flags]"
-	if len(args) > 0 && isHelp(args[0]) {
-		fmt.Fprintln(stdout, usage)
-		fmt.Fprintln(stdout, "  accounts  print the balances of the VASP's own (system) accounts as JSON")
-		fmt.Fprintln(stdout, "  check     audit the whole ledger (every movement balances, every balance is its postings' sum)")
-		return flag.ErrHelp
+	sub, err := subcommand("ledger", "Usage: vaspd ledger accounts|check [flags]", []string{
+		"  accounts  print the balances of the VASP's own (system) accounts as JSON",
+		"  check     audit the whole ledger (every movement balances, every balance is its postings' sum)",
+	}, []string{"accounts", "check"}, args, stdout, stderr)
+	if err != nil {
+		return err
 	}
-	if len(args) == 0 || (args[0] != "accounts" && args[0] != "check") {
-		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-			fmt.Fprintf(stderr, "vaspd ledger: unknown command %q (want accounts or check)\n", args[0])
-		}
-		fmt.Fprintln(stderr, usage)
-		return errUsage
-	}
-	_, db, err := openLocalDB(ctx, "ledger "+args[0], args[1:], stdout, stderr, nil, nil)
+	_, db, err := openLocalDB(ctx, "ledger "+sub, args[1:], stdout, stderr, nil, nil)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if args[0] == "check" {
+	if sub == "check" {
 		return checkLedger(ctx, db, stdout)
 	}
 	return printSystemAccounts(ctx, db, stdout)

@@ -25,6 +25,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -137,6 +138,33 @@ func usage(w io.Writer) {
 // flag package's -h, -help, --h and --help, and the word help. Only for an
 // argument in a command's place; among flags, the flag package decides
 // (so that the value of --name -h stays a value).
+// subcommand picks the subcommand of `vaspd cmd SUB …` from args[0], one
+// of subs. For -h it prints usage and the help lines to stdout and returns
+// flag.ErrHelp; for a missing or unknown subcommand it prints usage (after
+// naming the unknown one) to stderr and returns errUsage. A first argument
+// that is a flag is not named: it is a missing subcommand.
+func subcommand(cmd, usage string, help []string, subs []string, args []string, stdout, stderr io.Writer) (string, error) {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprintln(stdout, usage)
+		for _, h := range help {
+			fmt.Fprintln(stdout, h)
+		}
+		return "", flag.ErrHelp
+	}
+	if len(args) > 0 && slices.Contains(subs, args[0]) {
+		return args[0], nil
+	}
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		want := subs[len(subs)-1]
+		if len(subs) > 1 {
+			want = strings.Join(subs[:len(subs)-1], ", ") + " or " + want
+		}
+		fmt.Fprintf(stderr, "vaspd %s: unknown command %q (want %s)\n", cmd, args[0], want)
+	}
+	fmt.Fprintln(stderr, usage)
+	return "", errUsage
+}
+
 func isHelp(arg string) bool {
 	switch arg {
 	case "-h", "-help", "--h", "--help", "help":
