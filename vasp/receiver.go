@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"slices"
 	"unicode/utf8"
@@ -75,7 +76,14 @@ func (s *Service) currencies(ctx context.Context, r Recipient) ([]uma.Currency, 
 			return nil, nil, uma.Errorf(uma.CodeUserNotReady, "this VASP cannot price payments now: its exchange rates are out of date; try again later")
 		}
 		if err != nil {
-			s.log.Warn("currency without a rate skipped", "currency", code, "err", err)
+			// A currency gone from the rates file while users still
+			// name it: each lookup and payreq meets it, so a warning
+			// when first met, then hourly.
+			level := slog.LevelDebug
+			if s.ratesNoted.due(code, s.clock.Now(), lookupLogEvery) {
+				level = slog.LevelWarn
+			}
+			s.log.Log(ctx, level, "currency without a rate skipped: users naming it cannot receive it", "currency", code, "err", err)
 			continue
 		}
 		max := rate.Max

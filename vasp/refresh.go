@@ -183,11 +183,15 @@ func (s *Service) refreshQuote(ctx context.Context, q Quote, claimed time.Time, 
 	nq, details, err := s.quoteTerms(actx, q.Request, q.ID, q.CreatedAt, now)
 	if err != nil {
 		s.refreshes.WithLabelValues(refreshFailed).Inc()
-		level := slog.LevelWarn
-		if ctx.Err() != nil {
-			level = slog.LevelDebug // stopping: the attempt was cut, not refused
-		}
+		// A quote is tried every pass until its invoice expires, so a
+		// receiver down or our rates stale would repeat this every 5 s
+		// for each held quote: a warning when a quote first meets a
+		// trouble (its code), then hourly; the metric counts them all.
 		e := vaspd.AsError(err)
+		level := slog.LevelDebug
+		if ctx.Err() == nil && s.refreshNoted.due("terms "+q.ID+" "+e.Code, s.clock.Now(), lookupLogEvery) {
+			level = slog.LevelWarn
+		} // else stopping: the attempt was cut, not refused
 		s.log.Log(ctx, level, "auto-refresh quote: no new terms; the quote keeps its own, tried again next pass until its invoice expires",
 			"quote", q.ID, "status", e.Status, "code", e.Code, "err", err, "expires_at", q.ExpiresAt)
 		s.releaseRefresh(ctx, q.ID, claimed, lease)

@@ -187,6 +187,9 @@ type Service struct {
 	// is what it logged of its claims failing (refresh.go).
 	refreshes    *prometheus.CounterVec
 	refreshNoted noteLog
+	// ratesNoted is what the receiver logged of currencies its users
+	// name and the rates lack (receiver.go).
+	ratesNoted noteLog
 	// payments are the payment metrics (metrics.go).
 	payments *paymentMetrics
 	// beforeClaim, if set (tests), runs in ExecuteQuote between reading
