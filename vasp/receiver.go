@@ -141,6 +141,14 @@ func (s *Service) Lnurlp(ctx context.Context, u *url.URL, local string) (*uma.Ln
 		return nil, err
 	}
 	if !req.IsUMA() {
+		// LUD-21: the currencies r receives in, as for UMA, so that a
+		// wallet may send an amount in one (amount=N.CODE, convert)
+		// rather than msats credited in r's default currency. With
+		// stale rates a payment cannot be priced: refused now, as the
+		// payreq would be.
+		if resp.Currencies, _, err = s.currencies(ctx, r); err != nil {
+			return nil, err
+		}
 		return resp, nil
 	}
 	if err := s.opt.Compliance.CounterpartyAllowed(ctx, req.VaspDomain); err != nil {
