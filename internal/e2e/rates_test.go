@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"errors"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -116,6 +118,16 @@ func TestRatesReloadAndStale(t *testing.T) {
 		st, err = b.call("GET", "/receiver/"+url.PathEscape(aliceAddr)+"?userId="+url.QueryEscape(bob.ID), nil, nil)
 		if !errors.As(err, &ae) || ae.Details["umaCode"] != "USER_NOT_READY" {
 			t.Fatalf("lookup at a VASP with stale rates: %d %v", st, err)
+		}
+		// A wallet's plain lookup too: its currencies cannot be priced.
+		resp, err := http.Get(a.base + "/.well-known/lnurlp/alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 || !strings.Contains(string(body), "USER_NOT_READY") {
+			t.Fatalf("plain lookup at a VASP with stale rates: %d %s", resp.StatusCode, body)
 		}
 		// The quote made while fresh executes at its locked rate.
 		a.mustCall("POST", "/quotes/"+url.PathEscape(held.QuoteID)+"/execute", nil, &tx)
