@@ -28,11 +28,14 @@ type auditFixture struct {
 	*payFixture
 	routes []api.Route
 	n      int // request ids sent
+	// hanging receives when POST /test/hang's handler has started (its
+	// audit event written), and waits for the client to leave.
+	hanging chan struct{}
 }
 
 func newAuditFixture(t *testing.T, db *store.DB) *auditFixture {
 	t.Helper()
-	a := &auditFixture{}
+	a := &auditFixture{hanging: make(chan struct{}, 1)}
 	a.payFixture = newPayFixtureMount(t, db, nil, nil, nil, func(s *api.Server, f *payFixture) {
 		us := users.New(db, nil, users.WithRates(f.rates))
 		s.MountUsers(us, f.ledger, f.rates, f.domain)
@@ -51,6 +54,10 @@ func newAuditFixture(t *testing.T, db *store.DB) *auditFixture {
 			panic("the handler died")
 		}, api.Audited)
 		s.Handle("POST /test/hang", vaspd.PermManage, func(w http.ResponseWriter, r *http.Request) error {
+			select {
+			case a.hanging <- struct{}{}:
+			default:
+			}
 			<-r.Context().Done() // until the client hangs up
 			return r.Context().Err()
 		}, api.Audited)
@@ -366,8 +373,18 @@ func TestAuditClientGone(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		a := newAuditFixture(t, db)
-		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		// The client leaves once the handler runs: before it, the event
+		// may not be written yet (a loaded machine), and a request whose
+		// event is not written does nothing.
+		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
+		go func() {
+			select {
+			case <-a.hanging:
+			case <-time.After(10 * time.Second):
+			}
+			cancel()
+		}()
 		req, _ := http.NewRequestWithContext(ctx, "POST", a.base+"/test/hang", nil)
 		req.SetBasicAuth(a.admin.ClientID, a.admin.ClientSecret)
 		req.Header.Set("X-Request-Id", "gone")
