@@ -98,6 +98,8 @@ const (
 	CodeWebhookEndpointNotFound   = "WEBHOOK_ENDPOINT_NOT_FOUND"
 	CodeWebhookDeliveryNotFound   = "WEBHOOK_DELIVERY_NOT_FOUND"
 	CodeUmaRequestNotFound        = "UMA_REQUEST_NOT_FOUND"
+	CodePaymentRequestNotFound    = "PAYMENT_REQUEST_NOT_FOUND"
+	CodePaymentRequestNotPending  = "PAYMENT_REQUEST_NOT_PENDING"               // 409
 	CodeTransactionNotPending     = "TRANSACTION_NOT_PENDING_PLATFORM_APPROVAL" // 409
 	CodeUMAAddressExists          = "UMA_ADDRESS_EXISTS"                        // 409
 	CodeConflict                  = "CONFLICT"                                  // 409

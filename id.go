@@ -25,6 +25,8 @@ const (
 	IDPosting     = "Posting"
 	IDUmaRequest  = "UmaRequest"
 	IDAuditEvent  = "AuditEvent"
+	// IDPaymentRequest names a payment request we issued (vasp).
+	IDPaymentRequest = "PaymentRequest"
 )
 
 // NewID returns a fresh "<typ>:<uuidv7>" identifier. It panics only if the

@@ -3,6 +3,7 @@ package vasp
 import (
 	"context"
 	"encoding/json"
+	"github.com/vaspd/vaspd/store"
 	"time"
 
 	"github.com/vaspd/vaspd/uma"
@@ -118,3 +119,9 @@ func (s *Service) ReadNode(ctx context.Context) { s.readNode(ctx) }
 
 // PurgeLookupsQuery is the statement PurgeLookups runs, for its plan.
 const PurgeLookupsQuery = purgeLookupsQuery
+
+// InsertTransactionIn records t as is in tx: a payment of a payment
+// request is counted against it first (claimPaymentRequest).
+func InsertTransactionIn(ctx context.Context, tx *store.Tx, t Transaction) error {
+	return insertTransaction(ctx, tx, t, "")
+}

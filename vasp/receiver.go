@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
+	"time"
 	"unicode/utf8"
 
 	"github.com/vaspd/vaspd"
@@ -120,7 +121,7 @@ func (s *Service) Lnurlp(ctx context.Context, u *url.URL, local string) (*uma.Ln
 		return nil, err
 	}
 	resp := &uma.LnurlpResponse{
-		Callback:    s.opt.BaseURL + "/api/uma/payreq/" + url.PathEscape(r.Local),
+		Callback:    s.payreqURL(r.Local),
 		MinSendable: s.opt.MinSendableMsats,
 		MaxSendable: s.opt.MaxSendableMsats,
 		Metadata:    s.metadata(r.Local),
@@ -296,6 +297,14 @@ func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequ
 	if err := checkComment(req.Comment); err != nil {
 		return nil, err
 	}
+	// Paying an invoice we issued (payment_request.go): checked before
+	// anything is priced, and again where the payment is recorded.
+	var preq PaymentRequest
+	if req.InvoiceUUID != "" {
+		if preq, err = s.checkPaymentRequest(ctx, r, req); err != nil {
+			return nil, err
+		}
+	}
 	q, err := s.priceIncoming(ctx, r, req)
 	if err != nil {
 		return nil, err
@@ -310,11 +319,22 @@ func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequ
 		}
 	}
 	in := s.newIncoming(r, req, q)
-	invReq := lightning.InvoiceRequest{
-		AmountMsat:      q.msats,
-		DescriptionHash: lightning.Hash(uma.DescriptionHash(s.metadata(r.Local), req.PayerDataJSON())),
-		Expiry:          s.opt.InvoiceExpiry,
+	invReq := lightning.InvoiceRequest{AmountMsat: q.msats, Expiry: s.opt.InvoiceExpiry}
+	metadata := s.metadata(r.Local)
+	if preq.ID != "" {
+		in.PaymentRequestID = preq.ID
+		// LUD-18 and UMAD-09: the description hash commits to the
+		// invoice paid, so the preimage proves it was (what an SDK
+		// sender hashes too; see uma.MetadataWithInvoiceUUID).
+		if metadata, err = uma.MetadataWithInvoiceUUID(metadata, preq.InvoiceUUID); err != nil {
+			return nil, err
+		}
+		// The Lightning invoice does not outlive the request it pays.
+		if left := preq.ExpiresAt.Sub(s.clock.Now()); left < invReq.Expiry {
+			invReq.Expiry = max(left.Round(time.Second), time.Second)
+		}
 	}
+	invReq.DescriptionHash = lightning.Hash(uma.DescriptionHash(metadata, req.PayerDataJSON()))
 	var (
 		approval approvalResult
 		inv      lightning.Invoice

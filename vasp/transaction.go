@@ -61,10 +61,13 @@ type Transaction struct {
 	CounterCurrency string
 	CounterAmount   int64
 	FailureReason   string
-	Details         Details
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
-	SettledAt       time.Time
+	// PaymentRequestID is, for an incoming payment whose payreq named the
+	// invoiceUUID of a request we issued, that request (payment_request.go).
+	PaymentRequestID string
+	Details          Details
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+	SettledAt        time.Time
 }
 
 // Details are kept whole as JSON: what the counterparty told us and how
@@ -101,7 +104,8 @@ type Details struct {
 
 const txColumns = `id, direction, status, user_id, platform_user_id, our_address, counterparty,
 	COALESCE(quote_id, ''), COALESCE(payment_hash, ''), invoice, currency, amount, msats, fee,
-	counter_currency, counter_amount, failure_reason, details, created_at, updated_at, settled_at`
+	counter_currency, counter_amount, failure_reason, details, created_at, updated_at, settled_at,
+	COALESCE(payment_request_id, '')`
 
 func scanTransaction(row interface{ Scan(...any) error }) (Transaction, error) {
 	var t Transaction
@@ -110,7 +114,8 @@ func scanTransaction(row interface{ Scan(...any) error }) (Transaction, error) {
 	var settled sql.NullInt64
 	err := row.Scan(&t.ID, &t.Direction, &t.Status, &t.UserID, &t.PlatformUserID, &t.OurAddress, &t.Counterparty,
 		&t.QuoteID, &t.PaymentHash, &t.Invoice, &t.Currency, &t.Amount, &t.Msats, &t.Fee,
-		&t.CounterCurrency, &t.CounterAmount, &t.FailureReason, &details, &created, &updated, &settled)
+		&t.CounterCurrency, &t.CounterAmount, &t.FailureReason, &details, &created, &updated, &settled,
+		&t.PaymentRequestID)
 	if err != nil {
 		return t, err
 	}
@@ -132,20 +137,32 @@ func nullable(s string) any {
 }
 
 // insertTransaction records t with the stored approval decision approval
-// (empty: none yet).
+// (empty: none yet). A payment of a payment request (PaymentRequestID) is
+// first counted against the request, in q, which must then be a
+// transaction (claimPaymentRequest): it is refused when the request can no
+// longer be paid.
 func insertTransaction(ctx context.Context, q store.Querier, t Transaction, approval string) error {
+	if t.PaymentRequestID != "" {
+		tx, ok := q.(*store.Tx)
+		if !ok {
+			return fmt.Errorf("record transaction %s: a payment of payment request %s is recorded in a transaction", t.ID, t.PaymentRequestID)
+		}
+		if err := claimPaymentRequest(ctx, tx, t.PaymentRequestID, t.CreatedAt); err != nil {
+			return err
+		}
+	}
 	details, err := json.Marshal(t.Details)
 	if err != nil {
 		return err
 	}
 	_, err = q.ExecContext(ctx, `INSERT INTO uma_transactions (id, direction, status, user_id, platform_user_id,
 		our_address, counterparty, quote_id, payment_hash, invoice, currency, amount, msats, fee,
-		counter_currency, counter_amount, failure_reason, details, approval, created_at, updated_at)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$20)`,
+		counter_currency, counter_amount, failure_reason, details, approval, created_at, updated_at, payment_request_id)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$20,$21)`,
 		t.ID, t.Direction, t.Status, t.UserID, t.PlatformUserID, t.OurAddress, t.Counterparty,
 		nullable(t.QuoteID), nullable(t.PaymentHash), t.Invoice, t.Currency, t.Amount, t.Msats, t.Fee,
 		t.CounterCurrency, t.CounterAmount, t.FailureReason, string(details), approval,
-		store.Micros(t.CreatedAt))
+		store.Micros(t.CreatedAt), nullable(t.PaymentRequestID))
 	if err != nil {
 		return fmt.Errorf("record transaction: %w", err)
 	}

@@ -50,9 +50,10 @@ func baseTransaction(t Transaction) webhook.Transaction {
 func (s *Service) incomingWebhook(ctx context.Context, t Transaction) *webhook.IncomingPaymentWebhook {
 	w := &webhook.IncomingPaymentWebhook{
 		Transaction: webhook.IncomingTransaction{
-			Transaction:    baseTransaction(t),
-			ReceivedAmount: webhook.CurrencyAmount{Amount: t.Amount, Currency: s.currencyOf(ctx, t.Currency)},
-			FailureReason:  incomingFailureReason(t.FailureReason),
+			Transaction:      baseTransaction(t),
+			ReceivedAmount:   webhook.CurrencyAmount{Amount: t.Amount, Currency: s.currencyOf(ctx, t.Currency)},
+			FailureReason:    incomingFailureReason(t.FailureReason),
+			PaymentRequestID: t.PaymentRequestID,
 		},
 	}
 	if t.Status != StatusCreated {

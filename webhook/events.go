@@ -218,6 +218,10 @@ type IncomingTransaction struct {
 	ReconciliationInstructions *ReconciliationInstructions `json:"reconciliationInstructions,omitempty"`
 	RateDetails                *IncomingRateDetails        `json:"rateDetails,omitempty"`
 	FailureReason              string                      `json:"failureReason,omitempty"`
+	// PaymentRequestID (vaspd's own) is the payment request this payment
+	// pays: its payreq named the invoiceUUID of an UMA invoice the
+	// platform had vaspd issue (POST /payment-requests). Absent otherwise.
+	PaymentRequestID string `json:"paymentRequestId,omitempty"`
 }
 
 // Why an incoming transaction failed: the specification's

@@ -1,0 +1,509 @@
+package vasp
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/uma"
+)
+
+// The issuing side of UMA requests (UMAD-09/11): one of our users asks to
+// be paid. vaspd builds an UMA invoice naming the user as receiver and our
+// payreq URL as its callback, signs it with our signing key and keeps it
+// as a payment request; when the invoice names a sender (senderUma), it is
+// delivered to that sender's VASP (payment_request_delivery.go). A payreq
+// naming the invoice's invoiceUUID is then checked against the request
+// (checkPaymentRequest, claimPaymentRequest) and its payment, once
+// settled, is the request's. UMAaaS has no such resource: the names are
+// vaspd's own, following /uma-requests (the requests our users receive).
+
+// PaymentRequest is an UMA invoice we issued for one of our users.
+type PaymentRequest struct {
+	ID                  string    `json:"id"`
+	UserID              string    `json:"userId"`
+	ReceiverUMA         string    `json:"receiverUmaAddress"`         // our user, as the invoice names them
+	SenderUMA           string    `json:"senderUmaAddress,omitempty"` // the payer asked, when named
+	InvoiceUUID         string    `json:"invoiceUUID"`
+	Invoice             string    `json:"invoice"` // bech32 uma1…
+	Link                string    `json:"link"`    // uma://uma1…
+	Amount              int64     `json:"amount"`  // smallest unit of Currency
+	Currency            string    `json:"currency"`
+	MaxNumPayments      int       `json:"maxNumPayments"`
+	CommentCharsAllowed int       `json:"commentCharsAllowed,omitempty"`
+	ExpiresAt           time.Time `json:"expiresAt"`
+	CreatedAt           time.Time `json:"createdAt"`
+	// CancelledAt is when the platform cancelled it (nil: never).
+	CancelledAt *time.Time `json:"cancelledAt,omitempty"`
+	// Status (PaymentRequestPending, …) and PaymentCount are derived when
+	// read from the incoming payments naming it (selectPaymentRequests).
+	Status       string `json:"status"`
+	PaymentCount int    `json:"paymentCount"` // COMPLETED payments of it
+	// Delivery is the outcome of sending it to SenderUMA's VASP.
+	Delivery PaymentRequestDelivery `json:"delivery"`
+
+	idempotencyKey string
+	// Replayed: the answer to a repeated Idempotency-Key (not stored).
+	Replayed bool `json:"-"`
+}
+
+// PaymentRequestDelivery is what became of sending a payment request to
+// its sender's VASP (POST to its uma_request_endpoint).
+type PaymentRequestDelivery struct {
+	// Status is DeliveryNone (no sender named), DeliveryPending (not
+	// tried yet, or a try cut short by a crash), DeliveryDelivered or
+	// DeliveryFailed.
+	Status string `json:"status"`
+	// Code and Message say why a delivery failed: Code is an UMA error
+	// code (UMA_CONFIGURATION_FETCH_ERROR, or the one the sender's VASP
+	// answered).
+	Code        string     `json:"code,omitempty"`
+	Message     string     `json:"message,omitempty"`
+	AttemptedAt *time.Time `json:"attemptedAt,omitempty"`
+}
+
+// Payment request statuses, derived when read: PAID once MaxNumPayments
+// payments of it COMPLETED, else CANCELLED once cancelled, else EXPIRED from
+// ExpiresAt on, else PENDING (payable).
+const (
+	PaymentRequestPending   = "PENDING"
+	PaymentRequestPaid      = "PAID"
+	PaymentRequestExpired   = "EXPIRED"
+	PaymentRequestCancelled = "CANCELLED"
+)
+
+// Delivery statuses of a payment request.
+const (
+	DeliveryNone      = "NONE"
+	DeliveryPending   = "PENDING"
+	DeliveryDelivered = "DELIVERED"
+	DeliveryFailed    = "FAILED"
+)
+
+// ValidPaymentRequestStatus reports whether s is a payment request status.
+func ValidPaymentRequestStatus(s string) bool {
+	switch s {
+	case PaymentRequestPending, PaymentRequestPaid, PaymentRequestExpired, PaymentRequestCancelled:
+		return true
+	}
+	return false
+}
+
+// Bounds of a payment request.
+const (
+	DefaultPaymentRequestLife = 24 * time.Hour
+	MinPaymentRequestLife     = time.Minute
+	MaxPaymentRequestLife     = 30 * 24 * time.Hour
+	MaxPaymentRequestPayments = 1000
+)
+
+// PaymentRequestInput asks for a payment request.
+type PaymentRequestInput struct {
+	UserID   string
+	Amount   int64 // smallest unit of Currency
+	Currency string
+	// ExpiresAt defaults to DefaultPaymentRequestLife from now; it must be
+	// between MinPaymentRequestLife and MaxPaymentRequestLife from now.
+	ExpiresAt time.Time
+	// SenderUMA names the payer ($alice@other.example): the invoice then
+	// carries it (tag 9) and vaspd delivers it to that VASP.
+	SenderUMA           string
+	CommentCharsAllowed int // 0: the invoice sets none (our lnurlp's limit applies)
+	MaxNumPayments      int // 0: 1
+	IdempotencyKey      string
+}
+
+func paymentRequestInput(format string, args ...any) *vaspd.Error {
+	return vaspd.InvalidInput(format, args...)
+}
+
+// CreatePaymentRequest builds, signs and keeps an UMA invoice asking in's
+// amount for user in.UserID, and delivers it when it names a sender. A
+// failed delivery leaves the request kept and payable by its link; its
+// Delivery says why. A repeated Idempotency-Key answers the first request
+// (Replayed), without delivering it again; the same key for another
+// request is 422.
+func (s *Service) CreatePaymentRequest(ctx context.Context, in PaymentRequestInput) (PaymentRequest, error) {
+	p, err := s.newPaymentRequest(ctx, in)
+	if err != nil {
+		return PaymentRequest{}, err
+	}
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := s.checkLive(ctx, tx, p.UserID); err != nil {
+			return err
+		}
+		replay := func() (bool, error) {
+			if p.idempotencyKey == "" {
+				return false, nil
+			}
+			prev, err := scanPaymentRequest(tx.QueryRowContext(ctx, selectPaymentRequests(3)+`
+				WHERE user_id = $1 AND idempotency_key = $2`, p.UserID, p.idempotencyKey, store.Micros(p.CreatedAt)))
+			if errors.Is(err, sql.ErrNoRows) {
+				return false, nil
+			}
+			if err != nil {
+				return false, fmt.Errorf("read payment request by idempotency key: %w", err)
+			}
+			if prev.Amount != p.Amount || prev.Currency != p.Currency || !strings.EqualFold(prev.SenderUMA, p.SenderUMA) ||
+				prev.MaxNumPayments != p.MaxNumPayments || prev.CommentCharsAllowed != p.CommentCharsAllowed {
+				return false, vaspd.Errorf(http.StatusUnprocessableEntity, vaspd.CodeIdempotencyKeyReused,
+					"this Idempotency-Key was already used for another payment request")
+			}
+			p, p.Replayed = prev, true
+			return true, nil
+		}
+		if done, err := replay(); done || err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO payment_requests (`+paymentRequestColumns+`, idempotency_key)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,NULL,$14,NULL,$15,$16) ON CONFLICT DO NOTHING`,
+			p.ID, p.UserID, p.ReceiverUMA, p.SenderUMA, p.InvoiceUUID, p.Invoice, p.Amount, p.Currency, p.MaxNumPayments,
+			p.CommentCharsAllowed, p.Delivery.Status, "", "", store.Micros(p.ExpiresAt), store.Micros(p.CreatedAt),
+			nullable(p.idempotencyKey))
+		if err != nil {
+			return fmt.Errorf("store payment request: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("store payment request: %w", err)
+		} else if n == 0 {
+			// The same key committed first by a concurrent request.
+			if done, err := replay(); done || err != nil {
+				return err
+			}
+			return fmt.Errorf("store payment request %s: conflict without a kept request", p.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return PaymentRequest{}, err
+	}
+	if p.Replayed || p.Delivery.Status != DeliveryPending {
+		return p, nil
+	}
+	p.Delivery = s.deliverPaymentRequest(ctx, p)
+	return p, nil
+}
+
+// newPaymentRequest checks in and builds its signed invoice; nothing is stored.
+func (s *Service) newPaymentRequest(ctx context.Context, in PaymentRequestInput) (PaymentRequest, error) {
+	if _, err := vaspd.ParseID(vaspd.IDUser, in.UserID); err != nil {
+		return PaymentRequest{}, paymentRequestInput("userId: %v", err)
+	}
+	if in.Amount <= 0 {
+		return PaymentRequest{}, paymentRequestInput("amount must be a positive integer in the currency's smallest unit")
+	}
+	if in.MaxNumPayments == 0 {
+		in.MaxNumPayments = 1
+	}
+	if in.MaxNumPayments < 1 || in.MaxNumPayments > MaxPaymentRequestPayments {
+		return PaymentRequest{}, paymentRequestInput("maxNumPayments must be between 1 and %d", MaxPaymentRequestPayments)
+	}
+	if in.CommentCharsAllowed < 0 || in.CommentCharsAllowed > MaxDescriptionLen {
+		return PaymentRequest{}, paymentRequestInput("commentCharsAllowed must be between 0 and %d", MaxDescriptionLen)
+	}
+	now := s.stamp()
+	exp := in.ExpiresAt
+	if exp.IsZero() {
+		exp = now.Add(DefaultPaymentRequestLife)
+	}
+	// Whole seconds: the invoice says seconds, and the request expires
+	// when its invoice says.
+	exp = exp.UTC().Truncate(time.Second)
+	if exp.Before(now.Add(MinPaymentRequestLife)) || exp.After(now.Add(MaxPaymentRequestLife)) {
+		return PaymentRequest{}, paymentRequestInput("expiresAt must be between %s and %s from now", MinPaymentRequestLife, MaxPaymentRequestLife)
+	}
+	user, err := s.opt.Users.ByID(ctx, in.UserID)
+	if err != nil {
+		return PaymentRequest{}, err
+	}
+	p := PaymentRequest{ID: vaspd.NewID(vaspd.IDPaymentRequest), UserID: user.UserID, ReceiverUMA: s.address(user.Local),
+		InvoiceUUID: uuid.NewString(), Amount: in.Amount, Currency: strings.ToUpper(in.Currency), MaxNumPayments: in.MaxNumPayments,
+		CommentCharsAllowed: in.CommentCharsAllowed, ExpiresAt: exp, CreatedAt: now, Status: PaymentRequestPending,
+		Delivery: PaymentRequestDelivery{Status: DeliveryNone}, idempotencyKey: in.IdempotencyKey}
+	if in.SenderUMA != "" {
+		sender, err := uma.ParseUMAAddress(in.SenderUMA)
+		if err != nil {
+			return PaymentRequest{}, paymentRequestInput("senderUmaAddress: %s", uma.AsError(err).Reason)
+		}
+		if strings.EqualFold(sender.Domain, s.opt.Domain) {
+			return PaymentRequest{}, paymentRequestInput("senderUmaAddress %s is on this VASP: ask another VASP's user", sender.String())
+		}
+		if err := s.opt.Compliance.CounterpartyAllowed(ctx, sender.Domain); err != nil {
+			return PaymentRequest{}, vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s", uma.AsError(err).Reason)
+		}
+		p.SenderUMA, p.Delivery.Status = sender.String(), DeliveryPending
+	}
+	cur, err := s.requestCurrency(ctx, user, p.Currency, p.Amount)
+	if err != nil {
+		return PaymentRequest{}, err
+	}
+	inv := &uma.Invoice{ReceiverUMA: p.ReceiverUMA, InvoiceUUID: p.InvoiceUUID, Amount: p.Amount, ReceivingCurrency: cur,
+		Expiration: exp.Unix(), IsSubjectToTravelRule: true, RequiredPayerData: payerDataOptions(),
+		UmaVersions: uma.Version1.String(), CommentCharsAllowed: p.CommentCharsAllowed, SenderUMA: p.SenderUMA,
+		MaxNumPayments: p.MaxNumPayments, KycStatus: user.kycStatus(), Callback: s.payreqURL(user.Local)}
+	// Sign and Encode fail on an invoice too long for the SDKs' readers
+	// (127 bytes a field, 512 in all): a long sender address or callback.
+	if err := inv.Sign(s.opt.Keys.Signing); err != nil {
+		return PaymentRequest{}, paymentRequestInput("the invoice cannot be made: %s", uma.AsError(err).Reason)
+	}
+	if p.Invoice, err = inv.Encode(); err != nil {
+		return PaymentRequest{}, paymentRequestInput("the invoice cannot be encoded: %s", uma.AsError(err).Reason)
+	}
+	p.Link = "uma://" + p.Invoice
+	return p, nil
+}
+
+// requestCurrency is the invoice's currency code for amount: one user can
+// receive, priced now, amount within its range and the msats we accept.
+func (s *Service) requestCurrency(ctx context.Context, user Recipient, code string, amount int64) (uma.InvoiceCurrency, error) {
+	offered, rs, err := s.currencies(ctx, user)
+	if err != nil {
+		if e := uma.AsError(err); e.Code == uma.CodeUserNotReady {
+			return uma.InvoiceCurrency{}, &vaspd.Error{Status: http.StatusServiceUnavailable, Code: vaspd.CodeUnavailable, Message: e.Reason, Err: err}
+		}
+		return uma.InvoiceCurrency{}, err
+	}
+	i := slices.IndexFunc(offered, func(c uma.Currency) bool { return c.Code == code })
+	if i < 0 {
+		return uma.InvoiceCurrency{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidCurrency,
+			"the user cannot receive %q", vaspd.Truncate(code, 16))
+	}
+	c, rate := offered[i], rs[i]
+	conv, err := rate.ReceiveForAmount(amount)
+	if !rate.InRange(amount) || err != nil || conv.Msats < s.opt.MinSendableMsats || conv.Msats > s.opt.MaxSendableMsats {
+		return uma.InvoiceCurrency{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
+			"%d %s is outside what the user can receive: %d to %d", amount, code, c.Convertible.Min, c.Convertible.Max)
+	}
+	return uma.InvoiceCurrency{Code: c.Code, Name: c.Name, Symbol: c.Symbol, Decimals: c.Decimals}, nil
+}
+
+// payreqURL is the payreq callback of our user local (Lnurlp's).
+func (s *Service) payreqURL(local string) string {
+	return s.opt.BaseURL + "/api/uma/payreq/" + url.PathEscape(local)
+}
+
+// paymentRequestColumns are the stored columns of payment_requests, less
+// idempotency_key.
+const paymentRequestColumns = `id, user_id, receiver_uma, sender_uma, invoice_uuid, invoice, amount, currency,
+	max_num_payments, comment_chars_allowed, delivery_status, delivery_code, delivery_message, delivery_attempted_at,
+	expires_at, cancelled_at, created_at`
+
+// payingStatuses are the statuses of the incoming payments a request
+// counts against maxNumPayments: approved or waiting for approval, invoice
+// issued, or settled. REJECTED, EXPIRED and FAILED ones took nothing.
+var payingStatuses = `('` + StatusCreated + `', '` + StatusPending + `', '` + StatusCompleted + `')`
+
+// selectPaymentRequests selects payment requests with their derived
+// status and count of COMPLETED payments (scanPaymentRequest); conditions
+// follow as a WHERE (on the stored columns, status or payment_count);
+// nowParam numbers the placeholder of the time read at (Micros).
+func selectPaymentRequests(nowParam int) string {
+	return fmt.Sprintf(`SELECT `+paymentRequestColumns+`, idempotency_key, status, payment_count FROM (
+		SELECT p.*, CASE WHEN payment_count >= max_num_payments THEN '%[2]s'
+				WHEN cancelled_at IS NOT NULL THEN '%[3]s'
+				WHEN expires_at <= $%[1]d THEN '%[4]s' ELSE '%[5]s' END AS status
+		FROM (SELECT r.*, (SELECT COUNT(*) FROM uma_transactions t WHERE t.payment_request_id = r.id
+				AND t.status = '%[6]s') AS payment_count
+			FROM payment_requests r) AS p) AS payment_requests_read`,
+		nowParam, PaymentRequestPaid, PaymentRequestCancelled, PaymentRequestExpired, PaymentRequestPending, StatusCompleted)
+}
+
+func scanPaymentRequest(row interface{ Scan(...any) error }) (PaymentRequest, error) {
+	var p PaymentRequest
+	var attempted, cancelled sql.NullInt64
+	var key sql.NullString
+	var exp, created int64
+	if err := row.Scan(&p.ID, &p.UserID, &p.ReceiverUMA, &p.SenderUMA, &p.InvoiceUUID, &p.Invoice, &p.Amount, &p.Currency,
+		&p.MaxNumPayments, &p.CommentCharsAllowed, &p.Delivery.Status, &p.Delivery.Code, &p.Delivery.Message, &attempted,
+		&exp, &cancelled, &created, &key, &p.Status, &p.PaymentCount); err != nil {
+		return PaymentRequest{}, err
+	}
+	p.Link, p.ExpiresAt, p.CreatedAt, p.idempotencyKey = "uma://"+p.Invoice, store.Time(exp), store.Time(created), key.String
+	if attempted.Valid {
+		t := store.Time(attempted.Int64)
+		p.Delivery.AttemptedAt = &t
+	}
+	if cancelled.Valid {
+		t := store.Time(cancelled.Int64)
+		p.CancelledAt = &t
+	}
+	return p, nil
+}
+
+// GetPaymentRequest returns a payment request (404 PAYMENT_REQUEST_NOT_FOUND).
+func (s *Service) GetPaymentRequest(ctx context.Context, id string) (PaymentRequest, error) {
+	return s.getPaymentRequest(ctx, s.db, id)
+}
+
+func (s *Service) getPaymentRequest(ctx context.Context, q store.Querier, id string) (PaymentRequest, error) {
+	notFound := vaspd.NotFound(vaspd.CodePaymentRequestNotFound, "payment request %s not found", vaspd.Truncate(id, 80))
+	if _, err := vaspd.ParseID(vaspd.IDPaymentRequest, id); err != nil {
+		return PaymentRequest{}, notFound
+	}
+	p, err := scanPaymentRequest(q.QueryRowContext(ctx, selectPaymentRequests(2)+` WHERE id = $1`, id, store.Micros(s.clock.Now())))
+	if errors.Is(err, sql.ErrNoRows) {
+		return PaymentRequest{}, notFound
+	}
+	if err != nil {
+		return PaymentRequest{}, fmt.Errorf("read payment request: %w", err)
+	}
+	return p, nil
+}
+
+// PaymentRequestFilter narrows ListPaymentRequests; a zero field does not.
+type PaymentRequestFilter struct {
+	UserID string
+	Status string // ValidPaymentRequestStatus
+}
+
+// ListPaymentRequests returns the payment requests f selects, newest
+// first, after the id cursor (exclusive; "" = from the newest), at most limit.
+func (s *Service) ListPaymentRequests(ctx context.Context, f PaymentRequestFilter, cursor string, limit int) ([]PaymentRequest, error) {
+	w := store.Where{}
+	if f.UserID != "" {
+		w.Add("user_id = ?", f.UserID)
+	}
+	if f.Status != "" {
+		w.Add("status = ?", f.Status)
+	}
+	if cursor != "" {
+		w.Add("id < ?", cursor)
+	}
+	rows, err := s.db.QueryContext(ctx, selectPaymentRequests(w.Next()+1)+` WHERE `+w.String()+
+		fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, w.Next()), append(w.Args(), limit, store.Micros(s.clock.Now()))...)
+	if err != nil {
+		return nil, fmt.Errorf("list payment requests: %w", err)
+	}
+	defer rows.Close()
+	out := []PaymentRequest{}
+	for rows.Next() {
+		p, err := scanPaymentRequest(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// CancelPaymentRequest cancels a PENDING payment request: payreqs naming
+// its invoice are refused from then on (claimPaymentRequest reads the
+// cancellation under the same row lock). An invoice already handed out
+// for it may still be paid, and counts. Cancelling a cancelled request
+// answers it again; a PAID or EXPIRED one is 409.
+func (s *Service) CancelPaymentRequest(ctx context.Context, id string) (PaymentRequest, error) {
+	var p PaymentRequest
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := s.getPaymentRequest(ctx, tx, id); err != nil {
+			return err
+		}
+		now := s.stamp()
+		// Locks the row, as a payreq's claim does.
+		if _, err := tx.ExecContext(ctx, `UPDATE payment_requests SET cancelled_at = $1 WHERE id = $2 AND cancelled_at IS NULL`,
+			store.Micros(now), id); err != nil {
+			return fmt.Errorf("cancel payment request: %w", err)
+		}
+		var err error
+		if p, err = s.getPaymentRequest(ctx, tx, id); err != nil {
+			return err
+		}
+		if p.Status != PaymentRequestCancelled {
+			return vaspd.Conflict(vaspd.CodePaymentRequestNotPending, "payment request %s is %s: it cannot be cancelled", id, p.Status)
+		}
+		return nil
+	})
+	if err != nil {
+		return PaymentRequest{}, err
+	}
+	return p, nil
+}
+
+// checkPaymentRequest checks a payreq for our user r naming invoiceUUID
+// before anything is priced or recorded: the invoice must be one we issued
+// for r, payable (not cancelled, expired or paid up) and the payreq
+// receiving-currency-locked to its amount and currency. It returns the
+// request; claimPaymentRequest checks it again where the payment is
+// recorded. An invoiceUUID we never issued is INVALID_INVOICE: the payer
+// believes it pays an invoice, and the payment would prove nothing.
+func (s *Service) checkPaymentRequest(ctx context.Context, r Recipient, req *uma.PayRequest) (PaymentRequest, error) {
+	invalid := func(format string, args ...any) (PaymentRequest, error) {
+		return PaymentRequest{}, uma.Errorf(uma.CodeInvalidInvoice, format, args...)
+	}
+	id := vaspd.Truncate(req.InvoiceUUID, 40)
+	p, err := scanPaymentRequest(s.db.QueryRowContext(ctx, selectPaymentRequests(2)+` WHERE invoice_uuid = $1`,
+		req.InvoiceUUID, store.Micros(s.clock.Now())))
+	if errors.Is(err, sql.ErrNoRows) {
+		return invalid("invoice %s was not issued by %s", id, s.opt.Domain)
+	}
+	if err != nil {
+		return PaymentRequest{}, fmt.Errorf("read payment request: %w", err)
+	}
+	if p.UserID != r.UserID {
+		// Not whose it is: that would tell which of our users asked.
+		return invalid("invoice %s is not one of %s", id, s.address(r.Local))
+	}
+	switch p.Status {
+	case PaymentRequestCancelled:
+		return invalid("invoice %s was cancelled", id)
+	case PaymentRequestExpired:
+		return PaymentRequest{}, uma.Errorf(uma.CodeInvoiceExpired, "invoice %s expired at %s", id, p.ExpiresAt.Format(time.RFC3339))
+	case PaymentRequestPaid:
+		return invalid("invoice %s is paid (maxNumPayments %d)", id, p.MaxNumPayments)
+	}
+	if req.SendingCurrency != p.Currency || req.ReceivingCurrency != p.Currency || req.Amount != p.Amount {
+		return invalid("invoice %s asks %d %s (smallest unit), receiving-currency-locked: amount=%d.%s&convert=%s",
+			id, p.Amount, p.Currency, p.Amount, p.Currency, p.Currency)
+	}
+	if p.CommentCharsAllowed > 0 {
+		if n := utf8.RuneCountInString(req.Comment); n > p.CommentCharsAllowed {
+			return PaymentRequest{}, uma.Errorf(uma.CodeInvalidInput, "comment is %d characters; the invoice allows %d", n, p.CommentCharsAllowed)
+		}
+	}
+	return p, nil
+}
+
+// claimPaymentRequest, in the transaction that records an incoming
+// payment of payment request id at now, locks the request's row and
+// refuses the payment when the request is cancelled, expired, or has
+// maxNumPayments payments already counted (CREATED, PENDING or COMPLETED).
+// The lock (FOR UPDATE on PostgreSQL; SQLite has one writer) makes two
+// concurrent payreqs count one after the other, and a cancellation wait
+// for, or be seen by, a claim.
+func claimPaymentRequest(ctx context.Context, tx *store.Tx, id string, now time.Time) error {
+	var maxPayments int
+	var exp int64
+	var cancelled sql.NullInt64
+	var uuid string
+	err := tx.QueryRowContext(ctx, `SELECT max_num_payments, expires_at, cancelled_at, invoice_uuid FROM payment_requests
+		WHERE id = $1 `+tx.Driver().ForUpdate(), id).Scan(&maxPayments, &exp, &cancelled, &uuid)
+	if err != nil {
+		return fmt.Errorf("lock payment request %s: %w", id, err)
+	}
+	uuid = vaspd.Truncate(uuid, 40)
+	if cancelled.Valid {
+		return uma.Errorf(uma.CodeInvalidInvoice, "invoice %s was cancelled", uuid)
+	}
+	if !now.Before(store.Time(exp)) {
+		return uma.Errorf(uma.CodeInvoiceExpired, "invoice %s expired at %s", uuid, store.Time(exp).Format(time.RFC3339))
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM uma_transactions WHERE payment_request_id = $1 AND status IN `+payingStatuses,
+		id).Scan(&n); err != nil {
+		return fmt.Errorf("count the payments of payment request %s: %w", id, err)
+	}
+	if n >= maxPayments {
+		return uma.Errorf(uma.CodeInvalidInvoice, "invoice %s is paid, or being paid (maxNumPayments %d)", uuid, maxPayments)
+	}
+	return nil
+}
