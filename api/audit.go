@@ -43,6 +43,7 @@ func NotAudited(reason string) RouteOption {
 const (
 	notAuditedPayment = "the payment path: high volume, each step recorded by its own quote and transaction rows"
 	notAuditedInvite  = "an invitation is a user's, recorded by its own row (created, claimed, cancelled); no platform setting or money changes"
+	notAuditedRequest = "a payment request is a user's, recorded by its own row (created, delivered, cancelled) and paid by transactions naming it; no platform setting or money changes"
 	notAuditedNothing = "answers 501 NOT_IMPLEMENTED: nothing changes"
 )
 

@@ -49,6 +49,9 @@ var notAuditedRoutes = []string{
 	"POST /invitations", // a user's invitation, its own row
 	"POST /invitations/{code}/claim",
 	"POST /invitations/{code}/cancel",
+	"POST /payment-requests", // a user's payment request, its own row
+	"POST /payment-requests/{paymentRequestId}/cancel",
+	"POST /payment-requests/{paymentRequestId}/deliver",
 	"POST /sandbox/send", // 501: nothing changes
 	"POST /sandbox/receive",
 }

@@ -36,6 +36,7 @@ func (s *Server) MountPayments(v *vasp.Service) {
 	s.Handle("POST /transactions/{transactionId}/reject", vaspd.PermTransact, h.reject, Audited)
 	s.Handle("GET /uma-requests", vaspd.PermView, h.listUmaRequests)
 	s.Handle("GET /uma-requests/{umaRequestId}", vaspd.PermView, h.getUmaRequest)
+	s.mountPaymentRequests(h)
 }
 
 type paymentHandlers struct{ v *vasp.Service }

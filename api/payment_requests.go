@@ -1,0 +1,123 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/vasp"
+)
+
+// Payment requests (vaspd's own; UMAaaS has none): a platform user asks to
+// be paid with an UMA invoice vaspd issues and signs (UMAD-09), delivered
+// to the payer's VASP when the request names the payer (UMAD-11):
+//
+//	POST /payment-requests                TRANSACT  {userId, amount, currency, expiresAt?, senderUmaAddress?,
+//	                                                 commentCharsAllowed?, maxNumPayments?} → 201 PaymentRequest
+//	                                                 (invoice, link, status, delivery); idempotent (Idempotency-Key):
+//	                                                 a retry → 201, Idempotent-Replayed, not delivered again
+//	GET  /payment-requests?userId=&status= VIEW     newest first, cursor-paginated
+//	GET  /payment-requests/{id}           VIEW
+//	POST /payment-requests/{id}/cancel    TRANSACT  → 200; payreqs naming it are refused from then on
+//	POST /payment-requests/{id}/deliver   TRANSACT  → 200 with the new delivery outcome (a PENDING request
+//	                                                 naming a sender)
+func (s *Server) mountPaymentRequests(h *paymentHandlers) {
+	s.Handle("POST /payment-requests", vaspd.PermTransact, h.createPaymentRequest, NotAudited(notAuditedRequest))
+	s.Handle("GET /payment-requests", vaspd.PermView, h.listPaymentRequests)
+	s.Handle("GET /payment-requests/{paymentRequestId}", vaspd.PermView, h.getPaymentRequest)
+	s.Handle("POST /payment-requests/{paymentRequestId}/cancel", vaspd.PermTransact, h.cancelPaymentRequest, NotAudited(notAuditedRequest))
+	s.Handle("POST /payment-requests/{paymentRequestId}/deliver", vaspd.PermTransact, h.deliverPaymentRequest, NotAudited(notAuditedRequest))
+}
+
+type createPaymentRequestBody struct {
+	UserID              string     `json:"userId"`
+	Amount              int64      `json:"amount"`
+	Currency            string     `json:"currency"`
+	ExpiresAt           *time.Time `json:"expiresAt"`
+	SenderUmaAddress    string     `json:"senderUmaAddress"`
+	CommentCharsAllowed int        `json:"commentCharsAllowed"`
+	MaxNumPayments      int        `json:"maxNumPayments"`
+}
+
+func (h *paymentHandlers) createPaymentRequest(w http.ResponseWriter, r *http.Request) error {
+	key := r.Header.Get("Idempotency-Key")
+	if err := checkIdempotencyKey(key, idempotencyMaxKey); err != nil {
+		return err
+	}
+	var req createPaymentRequestBody
+	if err := DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Amount <= 0 || req.Amount > 9e15 {
+		return vaspd.InvalidInput("amount must be between 1 and 9e15 (the currency's smallest unit)")
+	}
+	if req.Currency == "" {
+		return vaspd.InvalidInput("currency is required")
+	}
+	in := vasp.PaymentRequestInput{UserID: req.UserID, Amount: req.Amount, Currency: strings.ToUpper(req.Currency),
+		SenderUMA: req.SenderUmaAddress, CommentCharsAllowed: req.CommentCharsAllowed, MaxNumPayments: req.MaxNumPayments,
+		IdempotencyKey: key}
+	if req.ExpiresAt != nil {
+		in.ExpiresAt = *req.ExpiresAt
+	}
+	answerWithin(w, 2*h.v.CounterpartyTimeout()) // delivery: the configuration, the request
+	p, err := h.v.CreatePaymentRequest(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	if p.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	WriteJSON(w, http.StatusCreated, p)
+	return nil
+}
+
+// listPaymentRequests is GET /payment-requests?userId=…&status=….
+func (h *paymentHandlers) listPaymentRequests(w http.ResponseWriter, r *http.Request) error {
+	p, err := ParseListParams(r)
+	if err != nil {
+		return err
+	}
+	f := vasp.PaymentRequestFilter{Status: r.URL.Query().Get("status")}
+	if f.UserID, err = QueryID(r, "userId", vaspd.IDUser); err != nil {
+		return err
+	}
+	if f.Status != "" && !vasp.ValidPaymentRequestStatus(f.Status) {
+		return vaspd.InvalidInput("status %q is not a payment request status (PENDING, PAID, EXPIRED, CANCELLED)", vaspd.Truncate(f.Status, 32))
+	}
+	rs, err := h.v.ListPaymentRequests(r.Context(), f, p.After, p.Limit+1)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, NewPage(rs, p.Limit, func(x vasp.PaymentRequest) string { return x.ID }))
+	return nil
+}
+
+func (h *paymentHandlers) getPaymentRequest(w http.ResponseWriter, r *http.Request) error {
+	p, err := h.v.GetPaymentRequest(r.Context(), r.PathValue("paymentRequestId"))
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, p)
+	return nil
+}
+
+func (h *paymentHandlers) cancelPaymentRequest(w http.ResponseWriter, r *http.Request) error {
+	p, err := h.v.CancelPaymentRequest(r.Context(), r.PathValue("paymentRequestId"))
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, p)
+	return nil
+}
+
+func (h *paymentHandlers) deliverPaymentRequest(w http.ResponseWriter, r *http.Request) error {
+	answerWithin(w, 2*h.v.CounterpartyTimeout())
+	p, err := h.v.RedeliverPaymentRequest(r.Context(), r.PathValue("paymentRequestId"))
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, p)
+	return nil
+}
