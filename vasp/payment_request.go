@@ -405,8 +405,15 @@ func (s *Service) ListPaymentRequests(ctx context.Context, f PaymentRequestFilte
 func (s *Service) CancelPaymentRequest(ctx context.Context, id string) (PaymentRequest, error) {
 	var p PaymentRequest
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		if _, err := s.getPaymentRequest(ctx, tx, id); err != nil {
+		var err error
+		if p, err = s.getPaymentRequest(ctx, tx, id); err != nil {
 			return err
+		}
+		switch p.Status {
+		case PaymentRequestCancelled:
+			return nil
+		case PaymentRequestPaid, PaymentRequestExpired:
+			return vaspd.Conflict(vaspd.CodePaymentRequestNotPending, "payment request %s is %s: it cannot be cancelled", id, p.Status)
 		}
 		now := s.stamp()
 		// Locks the row, as a payreq's claim does.
@@ -414,10 +421,11 @@ func (s *Service) CancelPaymentRequest(ctx context.Context, id string) (PaymentR
 			store.Micros(now), id); err != nil {
 			return fmt.Errorf("cancel payment request: %w", err)
 		}
-		var err error
 		if p, err = s.getPaymentRequest(ctx, tx, id); err != nil {
 			return err
 		}
+		// Paid meanwhile (a settlement committed since the first read):
+		// the cancellation is undone with the transaction.
 		if p.Status != PaymentRequestCancelled {
 			return vaspd.Conflict(vaspd.CodePaymentRequestNotPending, "payment request %s is %s: it cannot be cancelled", id, p.Status)
 		}

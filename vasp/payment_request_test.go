@@ -81,10 +81,16 @@ func TestPaymentRequestInvoice(t *testing.T) {
 		if err != nil || len(list) != 1 || list[0].ID != p.ID {
 			t.Fatalf("list: %+v, %v", list, err)
 		}
-		// Its expiry is its status.
+		// Its expiry is its status, which a cancellation does not change.
 		w.clock.Advance(2 * time.Hour)
 		if got, _ := s.GetPaymentRequest(t.Context(), p.ID); got.Status != vasp.PaymentRequestExpired {
 			t.Fatalf("past its expiry: %s", got.Status)
+		}
+		if _, err := s.CancelPaymentRequest(t.Context(), p.ID); vaspd.AsError(err).Code != vaspd.CodePaymentRequestNotPending {
+			t.Fatalf("cancel of an expired request: %v", err)
+		}
+		if got, _ := s.GetPaymentRequest(t.Context(), p.ID); got.Status != vasp.PaymentRequestExpired || got.CancelledAt != nil {
+			t.Fatalf("after a refused cancel: %+v", got)
 		}
 	})
 }
