@@ -100,10 +100,12 @@ func ValidPaymentRequestStatus(s string) bool {
 	return false
 }
 
-// Bounds of a payment request.
+// Bounds of a payment request. A short life is the platform's choice (a
+// request to pay at a till, a test of expiry): the least is one second
+// from now, a request expiring as it is made.
 const (
 	DefaultPaymentRequestLife = 24 * time.Hour
-	MinPaymentRequestLife     = time.Minute
+	MinPaymentRequestLife     = time.Second
 	MaxPaymentRequestLife     = 30 * 24 * time.Hour
 	MaxPaymentRequestPayments = 1000
 )

@@ -114,7 +114,7 @@ func TestPaymentRequestRefused(t *testing.T) {
 			{"a currency the user does not receive", func(in *vasp.PaymentRequestInput) { in.Currency = "USD" }, 400, vaspd.CodeInvalidCurrency},
 			{"no such currency", func(in *vasp.PaymentRequestInput) { in.Currency = "XYZ" }, 400, vaspd.CodeInvalidCurrency},
 			{"too much", func(in *vasp.PaymentRequestInput) { in.Amount = 1e15 }, 400, vaspd.CodeAmountOutOfRange},
-			{"expiring too soon", func(in *vasp.PaymentRequestInput) { in.ExpiresAt = now.Add(30 * time.Second) }, 400, vaspd.CodeInvalidInput},
+			{"expiring too soon", func(in *vasp.PaymentRequestInput) { in.ExpiresAt = now.Add(500 * time.Millisecond) }, 400, vaspd.CodeInvalidInput},
 			{"expired", func(in *vasp.PaymentRequestInput) { in.ExpiresAt = now.Add(-time.Hour) }, 400, vaspd.CodeInvalidInput},
 			{"expiring too late", func(in *vasp.PaymentRequestInput) { in.ExpiresAt = now.Add(31 * 24 * time.Hour) }, 400, vaspd.CodeInvalidInput},
 			{"a sender of ours", func(in *vasp.PaymentRequestInput) { in.SenderUMA = "$alice@" + ourDomain }, 400, vaspd.CodeInvalidInput},

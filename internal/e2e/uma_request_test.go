@@ -1,23 +1,14 @@
 package e2e
 
 import (
-	"bytes"
-	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/google/uuid"
-
-	"github.com/vaspd/vaspd/store"
-	"github.com/vaspd/vaspd/uma"
 )
 
 // TestUmaRequestPaid: Bob's VASP sends Alice an UMA request (an UMA invoice
-// signed with its key) at vasp1's uma_request_endpoint; Alice's platform
-// hears of it (UMA_REQUEST), lists it and pays it with a receiver-locked
-// quote naming it; Bob is credited exactly the amount asked.
+// it issues, POST /payment-requests) at vasp1's uma_request_endpoint;
+// Alice's platform hears of it (UMA_REQUEST), lists it and pays it with a
+// receiver-locked quote naming it; Bob is credited exactly the amount asked.
 func TestUmaRequestPaid(t *testing.T) {
 	each(t, func(t *testing.T, db dbKind) {
 		a, b := twoVASPs(t, db, nil)
@@ -25,41 +16,16 @@ func TestUmaRequestPaid(t *testing.T) {
 		bob := b.user("bob", "EUR", "Bob Receiver")
 		a.deposit(alice.ID, "USD", 100_00)
 
-		raw, err := store.GetSecret(t.Context(), b.daemon.DB(), "uma-signing-key")
-		if err != nil {
-			t.Fatal(err)
-		}
-		key, err := uma.ParsePrivateKey(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var cfg struct {
-			Endpoint string `json:"uma_request_endpoint"`
-		}
-		resp, err := http.Get(a.base + "/.well-known/uma-configuration")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = json.NewDecoder(resp.Body).Decode(&cfg)
-		resp.Body.Close()
-
+		// Bob's VASP issues the request and delivers it to vasp1's
+		// uma_request_endpoint (POST /payment-requests).
 		bobAddr := "$bob@" + b.domain
-		inv := &uma.Invoice{ReceiverUMA: bobAddr, InvoiceUUID: uuid.NewString(), Amount: 7_50,
-			ReceivingCurrency: uma.InvoiceCurrency{Code: "EUR", Name: "Euro", Symbol: "€", Decimals: 2},
-			Expiration:        time.Now().Add(time.Hour).Unix(), IsSubjectToTravelRule: true, UmaVersions: "1.0",
-			SenderUMA: "$alice@" + a.domain, Callback: b.base + "/api/uma/payreq/bob"}
-		if err := inv.Sign(key); err != nil {
-			t.Fatal(err)
-		}
-		enc, _ := inv.Encode()
-		body, _ := json.Marshal(uma.UmaRequest{Invoice: enc})
-		resp, err = http.Post(cfg.Endpoint, "application/json", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("UMA request to %s: %d", cfg.Endpoint, resp.StatusCode)
+		var issued paymentRequestResp
+		// Two payments allowed: the receiver invoices both quotes below,
+		// the sender's paying the request once is what is checked.
+		b.mustCall("POST", "/payment-requests", map[string]any{"userId": bob.ID, "amount": 7_50, "currency": "EUR",
+			"senderUmaAddress": "$alice@" + a.domain, "maxNumPayments": 2}, &issued)
+		if issued.Delivery.Status != "DELIVERED" {
+			t.Fatalf("UMA request to vasp1: %+v", issued)
 		}
 		eventually(t, "the UMA_REQUEST webhook", func() bool {
 			a.hooks.mu.Lock()

@@ -2,8 +2,6 @@ package paycrash
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
@@ -20,7 +18,6 @@ import (
 	"github.com/vaspd/vaspd/internal/apiclient"
 	"github.com/vaspd/vaspd/rates"
 	"github.com/vaspd/vaspd/store"
-	"github.com/vaspd/vaspd/uma"
 )
 
 // The two money paths besides plain quotes, mixed into the payment stream
@@ -64,6 +61,8 @@ const (
 	// refused QUOTE_EXPIRED).
 	requestLife      = 10 * time.Minute
 	shortRequestLife = 2 * time.Second
+	// maxPayments is the receiver's limit of payments of one request.
+	maxPayments = 10
 	// maxRefreshWait bounds the wait for a quote's refreshes.
 	maxRefreshWait = 30 * time.Second
 )
@@ -169,62 +168,59 @@ func (s *stream) awaitRefreshes(ctx context.Context, p *payment) {
 	}
 }
 
-// requestKey is the receiving VASP's UMA signing key, which the driver
-// gives it (--uma-signing-key-file) to sign the UMA requests it sends as
-// the receiving side: vaspd receives UMA requests but has no API to issue
-// one.
-func newRequestKey(path string) (*uma.PrivateKey, error) {
-	k, err := uma.GeneratePrivateKey()
-	if err != nil {
-		return nil, err
-	}
-	return k, os.WriteFile(path, []byte(hex.EncodeToString(k.Bytes())), 0o600)
-}
-
-// payRequest makes payment n through an UMA request: $bob's VASP asks
-// $alice's (POST /api/uma/request_pay, a signed UMA invoice for an amount
-// in EUR, sent until answered), the sender's platform finds it (GET
-// /uma-requests) and makes two quotes for it, as a double click or a
-// retried client would, and executes both at once, each with its own key:
-// one pays the request, the other is refused 409 QUOTE_ALREADY_EXECUTED
-// (or pays it if the first payment failed).
+// payRequest makes payment n through an UMA request: $bob's platform asks
+// $alice for an amount in EUR (POST /payment-requests on the receiver,
+// sent until answered), whose vaspd delivers it to the sender's
+// uma_request_endpoint (POST …/deliver until delivered, while the sender
+// is down); the sender's platform finds it (GET /uma-requests) and makes
+// two quotes for it, as a double click or a retried client would, and
+// executes both at once, each with its own key: one pays the request, the
+// other is refused 409 QUOTE_ALREADY_EXECUTED (or pays it if the first
+// payment failed). The receiver's request allows maxPayments payments, so
+// that it issues an invoice to each quote: what is checked here is the
+// sender's paying the request once, not the receiver's limit.
 func (s *stream) payRequest(ctx context.Context, n int) {
 	amount := 100 + mrand.Int64N(900)
 	life := requestLife
 	if mrand.IntN(3) == 0 {
 		life = shortRequestLife + mrand.N(shortRequestLife)
 	}
-	var u [16]byte
-	_, _ = rand.Read(u[:])
-	h := hex.EncodeToString(u[:])
-	inv := &uma.Invoice{ReceiverUMA: s.receiver, InvoiceUUID: h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:],
-		Amount: amount, ReceivingCurrency: uma.InvoiceCurrency{Code: "EUR", Name: "Euro", Symbol: "€", Decimals: 2},
-		Expiration: time.Now().Add(life).Unix(), IsSubjectToTravelRule: true, UmaVersions: uma.Version1.String(),
-		SenderUMA: s.senderUMA, Callback: "http://" + s.receiverDomain + "/api/uma/payreq/bob"}
-	if err := inv.Sign(s.requestKey); err != nil {
-		s.brokenf("payment %d: sign the UMA request: %v", n, err)
-		return
+	var req struct {
+		ID, InvoiceUUID string
+		Delivery        struct{ Status, Code, Message string }
 	}
-	link, err := inv.URI()
-	if err != nil {
-		s.brokenf("payment %d: encode the UMA request: %v", n, err)
-		return
-	}
-	id := ""
-	for ctx.Err() == nil && id == "" {
-		err := s.sender.call(ctx, "POST", "/api/uma/request_pay", uma.UmaRequest{Invoice: link}, nil)
-		if err == nil {
-			id, err = s.findRequest(ctx, inv.InvoiceUUID)
-		}
-		var ae *apiclient.Error
+	body := map[string]any{"userId": s.bobID, "amount": amount, "currency": "EUR", "expiresAt": time.Now().Add(life),
+		"senderUmaAddress": s.senderUMA, "maxNumPayments": maxPayments}
+	for ctx.Err() == nil && req.ID == "" {
+		err := s.recv.call(ctx, "POST", "/payment-requests", body, &req, "Idempotency-Key", fmt.Sprintf("paycrash-request-%d", n))
 		switch {
-		case errors.Is(err, errNoAnswer), errors.As(err, &ae) && ae.Status == http.StatusFailedDependency:
-			// 424: the receiver is down, its keys unreachable (its
-			// UMA error, as a counterparty failure).
+		case errors.Is(err, errNoAnswer), errors.Is(err, errNotSent):
 			sleep(ctx, 50*time.Millisecond)
 		case err != nil:
 			if ctx.Err() == nil {
-				s.brokenf("payment %d: UMA request %s: %v", n, inv.InvoiceUUID, err)
+				s.brokenf("payment %d: POST /payment-requests: %v", n, err)
+			}
+			return
+		}
+	}
+	id := ""
+	for ctx.Err() == nil && id == "" {
+		var err error
+		if req.Delivery.Status != "DELIVERED" {
+			// The sender down, or the receiver killed mid-delivery.
+			sleep(ctx, 50*time.Millisecond)
+			err = s.recv.call(ctx, "POST", "/payment-requests/"+req.ID+"/deliver", nil, &req)
+		} else {
+			id, err = s.findRequest(ctx, req.InvoiceUUID)
+		}
+		var ae *apiclient.Error
+		switch {
+		case errors.Is(err, errNoAnswer), errors.Is(err, errNotSent), err == nil:
+		case errors.As(err, &ae) && ae.Status == http.StatusConflict:
+			return // a short-lived request expired before it was delivered
+		default:
+			if ctx.Err() == nil {
+				s.brokenf("payment %d: UMA request %s: %v", n, req.InvoiceUUID, err)
 			}
 			return
 		}

@@ -211,11 +211,6 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return sum, nil, err
 	}
-	keyFile := filepath.Join(dir, "receiver-signing.key")
-	requestKey, err := newRequestKey(keyFile)
-	if err != nil {
-		return sum, nil, err
-	}
 	ratesFile := filepath.Join(dir, "receiver-rates.yaml")
 	if err := writeRates(ratesFile); err != nil {
 		return sum, nil, err
@@ -253,9 +248,8 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 				"--invoice-expiry", invoiceExpiry, "--quote-refresh-lead", refreshLead,
 			}}
 		if v == "receiver" {
-			// The receiving side signs the UMA requests it sends, and
-			// its rates move at each restart.
-			p.args = append(p.args, "--uma-signing-key-file", keyFile, "--rates-file", ratesFile)
+			// The receiving side's rates move at each restart.
+			p.args = append(p.args, "--rates-file", ratesFile)
 		}
 		return p
 	}
@@ -358,7 +352,7 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 	// The payments and the kills, at once.
 	s := &stream{sender: plat[sender], userID: alice, receiver: "$bob@" + plat[receiver].domain,
 		target: o.Payments, max: 4 * o.Payments, rate: o.Rate, began: time.Now(),
-		sdb: dbs[sender], requestKey: requestKey, senderUMA: "$alice@" + plat[sender].domain, receiverDomain: plat[receiver].domain}
+		sdb: dbs[sender], recv: plat[receiver], bobID: bob, senderUMA: "$alice@" + plat[sender].domain}
 	s.killsOn.Store(o.Kills > 0)
 	var wg sync.WaitGroup
 	for range o.Workers {

@@ -16,7 +16,6 @@ import (
 
 	"github.com/vaspd/vaspd/internal/apiclient"
 	"github.com/vaspd/vaspd/store"
-	"github.com/vaspd/vaspd/uma"
 )
 
 // platform is one VASP's platform API as its platform calls it.
@@ -132,14 +131,14 @@ type stream struct {
 	began    time.Time
 	killsOn  atomic.Bool // cleared once the last kill's process is back
 
-	// UMA requests (extpay.go): the receiving VASP's signing key, the
-	// sender's user's UMA address, the receiver's domain.
-	requestKey     *uma.PrivateKey
-	senderUMA      string
-	receiverDomain string
-	requests       []string       // the UMA requests made (their ids)
-	bg             sync.WaitGroup // payments waiting for refreshes, then executing
-	sdb            *store.DB      // the sender's database, read-only: a quote's refresh lease
+	// UMA requests (extpay.go): the receiver's platform, its user, the
+	// sender's user's UMA address.
+	recv      *platform
+	bobID     string
+	senderUMA string
+	requests  []string       // the UMA requests made (their ids)
+	bg        sync.WaitGroup // payments waiting for refreshes, then executing
+	sdb       *store.DB      // the sender's database, read-only: a quote's refresh lease
 
 	next      atomic.Int64 // payment numbers handed out
 	executing atomic.Int64 // executes waiting for their answer now
