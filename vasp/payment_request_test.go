@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/internal/ssrf"
 	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/lightning/bolt11"
 	"github.com/vaspd/vaspd/store"
@@ -347,6 +350,35 @@ func TestPaymentRequestClaimWaitsForAnother(t *testing.T) {
 		wantCode(t, <-second, uma.CodeInvalidInvoice)
 		if n := countRows(t, db, "uma_transactions"); n != 1 {
 			t.Fatalf("%d payments of a request for one", n)
+		}
+	})
+}
+
+// A payer's VASP at an address counterparty-allow-nets does not open is
+// never called: the delivery fails saying so, the request kept payable.
+func TestPaymentRequestDeliveryRefusedAddress(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		var called atomic.Bool
+		srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called.Store(true) }))
+		t.Cleanup(srv.Close)
+		g, err := ssrf.New(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := w.service(t, func(o *vasp.Options) {
+			o.HTTPClient = &http.Client{Transport: ssrf.NewTransport(g, 5*time.Second), Timeout: 5 * time.Second}
+		})
+		p := newPaymentRequest(t, s, w, func(in *vasp.PaymentRequestInput) {
+			in.SenderUMA = "$alice@localhost:" + strings.TrimPrefix(srv.URL, "http://127.0.0.1:")
+		})
+		d := p.Delivery
+		if d.Status != vasp.DeliveryFailed || d.Code != string(uma.CodeUMAConfigurationFetchError) ||
+			!strings.Contains(d.Message, "counterparty-allow-nets") || called.Load() {
+			t.Fatalf("delivery %+v (called: %v)", d, called.Load())
+		}
+		if got, err := s.GetPaymentRequest(t.Context(), p.ID); err != nil || got.Status != vasp.PaymentRequestPending || got.Delivery.Status != vasp.DeliveryFailed {
+			t.Fatalf("kept %+v, %v", got, err)
 		}
 	})
 }
