@@ -125,3 +125,10 @@ const PurgeLookupsQuery = purgeLookupsQuery
 func InsertTransactionIn(ctx context.Context, tx *store.Tx, t Transaction) error {
 	return insertTransaction(ctx, tx, t, "")
 }
+
+// The queries of a payreq paying a payment request: its request by
+// invoiceUUID, and its payments counted.
+var (
+	PaymentRequestByInvoiceQuery = paymentRequestByInvoiceQuery
+	CountPaymentsQuery           = countPaymentsQuery
+)

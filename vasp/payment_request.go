@@ -304,7 +304,7 @@ const paymentRequestColumns = `id, user_id, receiver_uma, sender_uma, invoice_uu
 // payingStatuses are the statuses of the incoming payments a request
 // counts against maxNumPayments: approved or waiting for approval, invoice
 // issued, or settled. REJECTED, EXPIRED and FAILED ones took nothing.
-var payingStatuses = `('` + StatusCreated + `', '` + StatusPending + `', '` + StatusCompleted + `')`
+const payingStatuses = `('` + StatusCreated + `', '` + StatusPending + `', '` + StatusCompleted + `')`
 
 // selectPaymentRequests selects payment requests with their derived
 // status and count of COMPLETED payments (scanPaymentRequest); conditions
@@ -451,8 +451,7 @@ func (s *Service) checkPaymentRequest(ctx context.Context, r Recipient, req *uma
 		return PaymentRequest{}, uma.Errorf(uma.CodeInvalidInvoice, format, args...)
 	}
 	id := vaspd.Truncate(req.InvoiceUUID, 40)
-	p, err := scanPaymentRequest(s.db.QueryRowContext(ctx, selectPaymentRequests(2)+` WHERE invoice_uuid = $1`,
-		req.InvoiceUUID, store.Micros(s.clock.Now())))
+	p, err := scanPaymentRequest(s.db.QueryRowContext(ctx, paymentRequestByInvoiceQuery, req.InvoiceUUID, store.Micros(s.clock.Now())))
 	if errors.Is(err, sql.ErrNoRows) {
 		return invalid("invoice %s was not issued by %s", id, s.opt.Domain)
 	}
@@ -483,6 +482,14 @@ func (s *Service) checkPaymentRequest(ctx context.Context, r Recipient, req *uma
 	return p, nil
 }
 
+// countPaymentsQuery counts the payments of payment request $1 that
+// count against its maxNumPayments.
+const countPaymentsQuery = `SELECT COUNT(*) FROM uma_transactions WHERE payment_request_id = $1 AND status IN ` + payingStatuses
+
+// paymentRequestByInvoiceQuery reads the payment request of invoice $1 at
+// time $2 (checkPaymentRequest).
+var paymentRequestByInvoiceQuery = selectPaymentRequests(2) + ` WHERE invoice_uuid = $1`
+
 // claimPaymentRequest, in the transaction that records an incoming
 // payment of payment request id at now, locks the request's row and
 // refuses the payment when the request is cancelled, expired, or has
@@ -508,8 +515,7 @@ func claimPaymentRequest(ctx context.Context, tx *store.Tx, id string, now time.
 		return uma.Errorf(uma.CodeInvoiceExpired, "invoice %s expired at %s", uuid, store.Time(exp).Format(time.RFC3339))
 	}
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM uma_transactions WHERE payment_request_id = $1 AND status IN `+payingStatuses,
-		id).Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, countPaymentsQuery, id).Scan(&n); err != nil {
 		return fmt.Errorf("count the payments of payment request %s: %w", id, err)
 	}
 	if n >= maxPayments {
