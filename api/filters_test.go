@@ -185,7 +185,8 @@ func TestTransactionListFilters(t *testing.T) {
 			t.Errorf("sortOrder=desc: %v, want %v", got, ids(all)[:1])
 		}
 		for _, q := range []string{"sortOrder=ASC", "sortOrder=newest", "umaAddress=bob", "senderUmaAddress=%24bob%40",
-			"receiverUmaAddress=%24b%C3%B6b%40x.example", "platformUserId=a%00b", "reference=" + strings.Repeat("r", 300)} {
+			"receiverUmaAddress=%24b%C3%B6b%40x.example", "platformUserId=a%00b", "reference=" + strings.Repeat("r", 300),
+			"paymentRequestId=x", "paymentRequestId=" + url.QueryEscape(f.alice.UserID)} {
 			status, raw, _ := f.call(t, "GET", "/transactions?"+q, &f.viewer, "")
 			wantAPIError(t, status, raw, http.StatusBadRequest, vaspd.CodeInvalidInput)
 		}

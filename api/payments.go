@@ -369,6 +369,9 @@ func (h *paymentHandlers) listTransactions(w http.ResponseWriter, r *http.Reques
 	if f.Reference, err = QueryText(r, "reference", 256); err != nil {
 		return err
 	}
+	if f.PaymentRequestID, err = QueryID(r, "paymentRequestId", vaspd.IDPaymentRequest); err != nil {
+		return err
+	}
 	for name, dst := range map[string]*string{"umaAddress": &f.Address, "senderUmaAddress": &f.Sender, "receiverUmaAddress": &f.Receiver} {
 		if *dst, err = queryAddress(r, name); err != nil {
 			return err

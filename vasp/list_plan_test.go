@@ -30,6 +30,11 @@ func TestTransactionFiltersUseIndexes(t *testing.T) {
 				'', '{}', '', n, n FROM g`); err != nil {
 			t.Fatal(err)
 		}
+		// Every incoming payment pays one of 400 payment requests.
+		if _, err := db.ExecContext(ctx, `UPDATE uma_transactions SET payment_request_id = 'PaymentRequest:r' || (CAST(substr(id, 14) AS INTEGER) % 400)
+			WHERE direction = 'INCOMING'`); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := db.ExecContext(ctx, `ANALYZE uma_transactions`); err != nil {
 			t.Fatal(err)
 		}
@@ -46,6 +51,7 @@ func TestTransactionFiltersUseIndexes(t *testing.T) {
 			{"receiverUmaAddress", vasp.TransactionFilter{Receiver: "u7@ours.example"},
 				[]string{"uma_transactions_our_address", "uma_transactions_counterparty"}},
 			{"reference", vasp.TransactionFilter{Reference: "Quote:q7"}, []string{"uma_transactions_quote"}},
+			{"paymentRequestId", vasp.TransactionFilter{PaymentRequestID: "PaymentRequest:r8"}, []string{"uma_transactions_payment_request"}},
 			{"platformUserId, newest first after a cursor", vasp.TransactionFilter{PlatformUserID: "p7", Direction: vasp.Incoming},
 				[]string{"uma_transactions_platform_user"}},
 		} {

@@ -79,6 +79,11 @@ func TestListTransactionsFilters(t *testing.T) {
 		in2 := add(vasp.Incoming, vasp.StatusPending, w.bob, "$bob@"+ourDomain, "alice@wallet.example")
 		in3 := add(vasp.Incoming, vasp.StatusCreated, w.bob, "$bob@"+ourDomain, "$dave@vasp1.example")
 		out1 := add(vasp.Outgoing, vasp.StatusCompleted, w.alice, "$alice@"+ourDomain, "$carol@vasp1.example")
+		// Carol's payment paid a payment request of Bob's.
+		const preq = "PaymentRequest:01a2483e-0000-7000-8000-000000000001"
+		if _, err := db.ExecContext(t.Context(), `UPDATE uma_transactions SET payment_request_id = $1 WHERE id = $2`, preq, in1.ID); err != nil {
+			t.Fatal(err)
+		}
 		ids := func(ts []vasp.Transaction) []string {
 			var out []string
 			for _, tr := range ts {
@@ -106,6 +111,8 @@ func TestListTransactionsFilters(t *testing.T) {
 			{"reference of an incoming payment: itself", vasp.TransactionFilter{Reference: in2.ID}, []vasp.Transaction{in2}},
 			{"an incoming payment awaiting approval has none", vasp.TransactionFilter{Reference: in3.ID}, nil},
 			{"an outgoing payment's id is not its reference", vasp.TransactionFilter{Reference: out1.ID}, nil},
+			{"paymentRequestId", vasp.TransactionFilter{PaymentRequestID: preq}, []vasp.Transaction{in1}},
+			{"paymentRequestId of none", vasp.TransactionFilter{PaymentRequestID: "PaymentRequest:01a2483e-0000-7000-8000-000000000002"}, nil},
 			{"ascending", vasp.TransactionFilter{Ascending: true}, []vasp.Transaction{in1, in2, in3, out1}},
 		} {
 			got, err := s.ListTransactions(t.Context(), tc.f, "", 10)

@@ -225,6 +225,9 @@ type TransactionFilter struct {
 	// once it has an invoice) or an outgoing one's
 	// paymentInstructions.reference (its quote's id).
 	Reference string
+	// PaymentRequestID lists the incoming payments of one payment request
+	// we issued (vaspd's own filter: payment_request.go).
+	PaymentRequestID string
 	// Ascending lists oldest first (UMAaaS sortOrder=asc); newest first
 	// otherwise.
 	Ascending bool
@@ -308,6 +311,9 @@ func listTransactionsQuery(f TransactionFilter, cursor string, limit int) (strin
 	// own id, once it has an invoice (not while CREATED).
 	if f.Reference != "" {
 		w.Add("((direction = 'OUTGOING' AND quote_id = ?) OR (direction <> 'OUTGOING' AND status <> 'CREATED' AND id = ?))", f.Reference)
+	}
+	if f.PaymentRequestID != "" {
+		w.Add("payment_request_id = ?", f.PaymentRequestID)
 	}
 	order := "DESC"
 	if f.Ascending {

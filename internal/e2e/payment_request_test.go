@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +88,16 @@ func TestPaymentRequestAcrossVASPs(t *testing.T) {
 			}
 			return false
 		})
+		var paid struct {
+			Data []struct {
+				ID     string `json:"id"`
+				Status string `json:"status"`
+			} `json:"data"`
+		}
+		b.mustCall("GET", "/transactions?paymentRequestId="+url.QueryEscape(p.ID), nil, &paid)
+		if len(paid.Data) != 1 || paid.Data[0].Status != "COMPLETED" {
+			t.Fatalf("vasp2's transactions paying the request: %+v", paid.Data)
+		}
 
 		// vasp1 pays it again, bypassing its own check: vasp2 refuses.
 		status, body := payreqFrom(t, a, b, "bob", p.InvoiceUUID)
