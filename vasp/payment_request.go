@@ -470,6 +470,11 @@ func (s *Service) checkPaymentRequest(ctx context.Context, r Recipient, req *uma
 	case PaymentRequestPaid:
 		return invalid("invoice %s is paid (maxNumPayments %d)", id, p.MaxNumPayments)
 	}
+	if p.SenderUMA != "" && !payerIs(req, p.SenderUMA) {
+		// Addressed to one payer (UMAD-09 senderUma): another's payment
+		// would read as that payer's, paying it.
+		return invalid("invoice %s is addressed to another payer", id)
+	}
 	if req.SendingCurrency != p.Currency || req.ReceivingCurrency != p.Currency || req.Amount != p.Amount {
 		return invalid("invoice %s asks %d %s (smallest unit), receiving-currency-locked: amount=%d.%s&convert=%s",
 			id, p.Amount, p.Currency, p.Amount, p.Currency, p.Currency)
@@ -480,6 +485,16 @@ func (s *Service) checkPaymentRequest(ctx context.Context, r Recipient, req *uma
 		}
 	}
 	return p, nil
+}
+
+// payerIs reports whether the payreq req, verified, is from the UMA
+// address want. A plain LNURL payer (no UMA payer data) is no one.
+func payerIs(req *uma.PayRequest, want string) bool {
+	if !req.IsUMA() || req.PayerData == nil {
+		return false
+	}
+	got, err := uma.ParseUMAAddress(req.PayerData.Identifier)
+	return err == nil && strings.EqualFold(got.String(), want)
 }
 
 // countPaymentsQuery counts the payments of payment request $1 that

@@ -240,6 +240,8 @@ func TestPaymentRequestPayreqRefused(t *testing.T) {
 			t.Fatalf("cancel again: %+v, %v", c, err)
 		}
 		short := newPaymentRequest(t, s, w, func(in *vasp.PaymentRequestInput) { in.ExpiresAt = w.clock.Now().Add(2 * time.Minute) })
+		toCarol := newPaymentRequest(t, s, w, func(in *vasp.PaymentRequestInput) { in.SenderUMA = "$carol@vasp1.example" })
+		toAlice := newPaymentRequest(t, s, w, func(in *vasp.PaymentRequestInput) { in.SenderUMA = "$Alice@VASP1.example" })
 		for _, tc := range []struct {
 			name  string
 			local string
@@ -252,6 +254,7 @@ func TestPaymentRequestPayreqRefused(t *testing.T) {
 			{"another currency", "bob", func(pr *uma.PayRequest) { pr.SendingCurrency, pr.ReceivingCurrency = "USD", "USD" }, uma.CodeInvalidInvoice},
 			{"msats locked", "bob", func(pr *uma.PayRequest) { pr.SendingCurrency, pr.Amount = "", 5_000_000 }, uma.CodeInvalidInvoice},
 			{"a cancelled invoice", "bob", func(pr *uma.PayRequest) { pr.InvoiceUUID = cancelled.InvoiceUUID }, uma.CodeInvalidInvoice},
+			{"an invoice addressed to another payer", "bob", func(pr *uma.PayRequest) { pr.InvoiceUUID = toCarol.InvoiceUUID }, uma.CodeInvalidInvoice},
 			{"a longer comment than the invoice allows", "bob", func(pr *uma.PayRequest) { pr.Comment = "six ch" }, uma.CodeInvalidInput},
 			{"an expired invoice", "bob", func(pr *uma.PayRequest) {
 				pr.InvoiceUUID = short.InvoiceUUID
@@ -267,6 +270,10 @@ func TestPaymentRequestPayreqRefused(t *testing.T) {
 		}
 		if n := countRows(t, db, "uma_transactions"); n != 0 {
 			t.Fatalf("%d transactions recorded", n)
+		}
+		// Its payer, however the address is written, pays it.
+		if _, err := s.PayRequest(t.Context(), "bob", invoicePayReq(t, sender.Signing, w.clock.Now(), toAlice.InvoiceUUID)); err != nil {
+			t.Fatalf("the payer the invoice names: %v", err)
 		}
 	})
 }
