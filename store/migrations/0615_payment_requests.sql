@@ -32,6 +32,9 @@ CREATE INDEX payment_requests_user ON payment_requests (user_id, id);
 
 -- The payment request an incoming payment pays (its payreq named the
 -- request's invoiceUUID): counted against max_num_payments while CREATED,
--- PENDING or COMPLETED.
+-- PENDING or COMPLETED. The index is partial: an ordinary payment (most of
+-- them) has none, and its insert and status changes would otherwise each
+-- write an index entry for NULL on the payreq path.
 ALTER TABLE uma_transactions ADD COLUMN payment_request_id TEXT;
-CREATE INDEX uma_transactions_payment_request ON uma_transactions (payment_request_id, status);
+CREATE INDEX uma_transactions_payment_request ON uma_transactions (payment_request_id, status)
+    WHERE payment_request_id IS NOT NULL;
