@@ -372,31 +372,7 @@ type PaymentRequestFilter struct {
 // ListPaymentRequests returns the payment requests f selects, newest
 // first, after the id cursor (exclusive; "" = from the newest), at most limit.
 func (s *Service) ListPaymentRequests(ctx context.Context, f PaymentRequestFilter, cursor string, limit int) ([]PaymentRequest, error) {
-	w := store.Where{}
-	if f.UserID != "" {
-		w.Add("user_id = ?", f.UserID)
-	}
-	if f.Status != "" {
-		w.Add("status = ?", f.Status)
-	}
-	if cursor != "" {
-		w.Add("id < ?", cursor)
-	}
-	rows, err := s.db.QueryContext(ctx, selectPaymentRequests(w.Next()+1)+` WHERE `+w.String()+
-		fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, w.Next()), append(w.Args(), limit, store.Micros(s.clock.Now()))...)
-	if err != nil {
-		return nil, fmt.Errorf("list payment requests: %w", err)
-	}
-	defer rows.Close()
-	out := []PaymentRequest{}
-	for rows.Next() {
-		p, err := scanPaymentRequest(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return listRequests(ctx, s.db, "payment requests", selectPaymentRequests, scanPaymentRequest, f.UserID, f.Status, cursor, limit, s.clock.Now())
 }
 
 // CancelPaymentRequest cancels a PENDING payment request: payreqs naming

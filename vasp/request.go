@@ -264,31 +264,7 @@ type UmaRequestFilter struct {
 // ListUmaRequests returns the UMA requests f selects, newest first, after
 // the id cursor (exclusive; "" = from the newest), at most limit.
 func (s *Service) ListUmaRequests(ctx context.Context, f UmaRequestFilter, cursor string, limit int) ([]UmaRequest, error) {
-	w := store.Where{}
-	if f.UserID != "" {
-		w.Add("user_id = ?", f.UserID)
-	}
-	if f.Status != "" {
-		w.Add("status = ?", f.Status)
-	}
-	if cursor != "" {
-		w.Add("id < ?", cursor)
-	}
-	rows, err := s.db.QueryContext(ctx, selectUmaRequests(w.Next()+1)+` WHERE `+w.String()+
-		fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, w.Next()), append(w.Args(), limit, store.Micros(s.clock.Now()))...)
-	if err != nil {
-		return nil, fmt.Errorf("list UMA requests: %w", err)
-	}
-	defer rows.Close()
-	out := []UmaRequest{}
-	for rows.Next() {
-		r, err := scanUmaRequest(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return listRequests(ctx, s.db, "UMA requests", selectUmaRequests, scanUmaRequest, f.UserID, f.Status, cursor, limit, s.clock.Now())
 }
 
 // checkUmaRequest checks that quote request in pays UMA request
