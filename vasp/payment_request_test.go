@@ -1,7 +1,6 @@
 package vasp_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -165,10 +164,7 @@ func TestPaymentRequestPaid(t *testing.T) {
 		w := newWorld(t, db)
 		sender := w.counterparty(t, "vasp1.example")
 		s := w.service(t, nil)
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- s.Run(ctx) }()
-		t.Cleanup(func() { cancel(); <-done })
+		runService(t, s)
 		p := newPaymentRequest(t, s, w, nil)
 		pr := invoicePayReq(t, sender.Signing, w.clock.Now(), p.InvoiceUUID)
 		resp, err := s.PayRequest(t.Context(), "bob", pr)

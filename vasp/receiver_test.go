@@ -143,10 +143,7 @@ func TestTravelRuleInfoDecryptedLazily(t *testing.T) {
 		w := newWorld(t, db)
 		sender := w.counterparty(t, "vasp1.example")
 		s := w.service(t, nil)
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- s.Run(ctx) }()
-		t.Cleanup(func() { cancel(); <-done })
+		runService(t, s)
 
 		const plain = `{"originator":"Alice Sender"}`
 		enc, err := uma.EncryptTravelRuleInfo(w.ours.Encryption.PublicKey(), []byte(plain))

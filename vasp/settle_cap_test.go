@@ -2,7 +2,6 @@ package vasp_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -37,10 +36,7 @@ func settlementPastBalanceCap(t *testing.T, expired bool) {
 		w := newWorld(t, db)
 		sender := w.counterparty(t, "vasp1.example")
 		s := w.service(t, nil)
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- s.Run(ctx) }()
-		t.Cleanup(func() { cancel(); <-done })
+		runService(t, s)
 		l := ledger.New(db, nil)
 		status := func(invoice string) string {
 			t.Helper()

@@ -133,10 +133,7 @@ func TestForgottenPaymentSettledLateCreditedOnce(t *testing.T) {
 		}
 		// The settled invoices' stream credits it (the sweep looks at
 		// PENDING payments only); its failure reason goes with its failure.
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- s.Run(ctx) }()
-		t.Cleanup(func() { cancel(); <-done })
+		runService(t, s)
 		for deadline := time.Now().Add(15 * time.Second); statusOf(t, s, tr[0].ID) != vasp.StatusCompleted+"/"; time.Sleep(20 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatalf("payment settled late is %s; want COMPLETED with no failure reason", statusOf(t, s, tr[0].ID))

@@ -1,7 +1,6 @@
 package vasp_test
 
 import (
-	"context"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
@@ -46,10 +45,7 @@ func overpaidIncomingPayment(t *testing.T, db *store.DB, sweep bool) {
 	s := w.service(t, func(o *vasp.Options) { o.Log = slog.New(slog.NewJSONHandler(&logs, nil)) })
 	l := ledger.New(db, nil)
 	run := func() {
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- s.Run(ctx) }()
-		t.Cleanup(func() { cancel(); <-done })
+		runService(t, s)
 	}
 	if !sweep {
 		run()

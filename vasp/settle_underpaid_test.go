@@ -94,10 +94,7 @@ func underpaidIncomingPayment(t *testing.T, db *store.DB, sweep bool) {
 	l := ledger.New(db, nil)
 	unmatched := ledger.SystemAccount("unmatched")
 	run := func(s *vasp.Service) {
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- s.Run(ctx) }()
-		t.Cleanup(func() { cancel(); <-done })
+		runService(t, s)
 	}
 	if !sweep {
 		run(s1)
