@@ -101,33 +101,18 @@ func Run(ctx context.Context, out io.Writer, opt Options) error {
 	bobAddr := "$bob@" + v2.domain
 	say("3. Users (POST /users): $alice@%s holds USD, %s receives EUR. Alice's platform deposits $100.00 (POST /users/{id}/deposits).", v1.domain, bobAddr)
 
-	var lookup struct {
-		LookupID            string `json:"lookupId"`
-		SupportedCurrencies []struct {
-			Currency struct{ Code string }
-			Min, Max int64
-		} `json:"supportedCurrencies"`
-		KycStatus string `json:"kycStatus"`
-	}
-	if err := v1.call(ctx, "GET", "/receiver/"+url.PathEscape(bobAddr)+"?userId="+url.QueryEscape(alice), nil, &lookup); err != nil {
+	lookup, err := v1.lookup(ctx, alice, bobAddr)
+	if err != nil {
 		return err
 	}
 	say("4. Lookup (signed LNURLP to vasp2): %s accepts %s, KYC %s → %s",
 		bobAddr, lookup.SupportedCurrencies[0].Currency.Code, lookup.KycStatus, lookup.LookupID)
 
-	var q struct {
-		QuoteID              string    `json:"quoteId"`
-		TotalSendingAmount   int64     `json:"totalSendingAmount"`
-		TotalReceivingAmount int64     `json:"totalReceivingAmount"`
-		FeesIncluded         int64     `json:"feesIncluded"`
-		InvoiceAmountMsats   int64     `json:"invoiceAmountMsats"`
-		ReceiverFeeMsats     int64     `json:"receiverFeeMsats"`
-		ExpiresAt            time.Time `json:"expiresAt"`
-	}
-	if err := v1.call(ctx, "POST", "/quotes", map[string]any{
+	q, err := v1.quote(ctx, map[string]any{
 		"lookupId": lookup.LookupID, "sendingCurrencyCode": "USD", "receivingCurrencyCode": "EUR",
 		"lockedCurrencySide": "RECEIVING", "lockedCurrencyAmount": 10_00, "description": "Dinner",
-	}, &q); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	say("5. Quote (signed payreq with encrypted travel-rule data; vasp2 asked its platform, which approved):")
@@ -135,11 +120,8 @@ func Run(ctx context.Context, out io.Writer, opt Options) error {
 		money(q.TotalReceivingAmount), money(q.TotalSendingAmount), money(q.FeesIncluded), q.InvoiceAmountMsats,
 		q.ReceiverFeeMsats, q.ExpiresAt.Format(time.TimeOnly))
 
-	var tx struct {
-		ID     string `json:"id"`
-		Status string `json:"status"`
-	}
-	if err := v1.call(ctx, "POST", "/quotes/"+q.QuoteID+"/execute", nil, &tx, "Idempotency-Key", "demo-"+q.QuoteID); err != nil {
+	tx, err := v1.execute(ctx, q.QuoteID)
+	if err != nil {
 		return err
 	}
 	say("6. Execute: Alice's dollars are reserved, vasp1's node pays the invoice over Lightning → %s %s", tx.ID, tx.Status)
@@ -259,6 +241,53 @@ func (v *instance) platform(ctx context.Context, out io.Writer) error {
 	}
 	v.hooks.h.Store(h)
 	return nil
+}
+
+type lookupResp struct {
+	LookupID            string `json:"lookupId"`
+	SupportedCurrencies []struct {
+		Currency struct{ Code string }
+		Min, Max int64
+	} `json:"supportedCurrencies"`
+	KycStatus string `json:"kycStatus"`
+}
+
+// lookup is GET /receiver/{address} for the sending user userID.
+func (v *instance) lookup(ctx context.Context, userID, addr string) (lookupResp, error) {
+	var lk lookupResp
+	err := v.call(ctx, "GET", "/receiver/"+url.PathEscape(addr)+"?userId="+url.QueryEscape(userID), nil, &lk)
+	if err == nil && len(lk.SupportedCurrencies) == 0 {
+		err = fmt.Errorf("%s: lookup of %s offers no currency", v.name, addr)
+	}
+	return lk, err
+}
+
+type quoteResp struct {
+	QuoteID              string    `json:"quoteId"`
+	TotalSendingAmount   int64     `json:"totalSendingAmount"`
+	TotalReceivingAmount int64     `json:"totalReceivingAmount"`
+	FeesIncluded         int64     `json:"feesIncluded"`
+	InvoiceAmountMsats   int64     `json:"invoiceAmountMsats"`
+	ReceiverFeeMsats     int64     `json:"receiverFeeMsats"`
+	ExpiresAt            time.Time `json:"expiresAt"`
+}
+
+func (v *instance) quote(ctx context.Context, body map[string]any) (quoteResp, error) {
+	var q quoteResp
+	err := v.call(ctx, "POST", "/quotes", body, &q)
+	return q, err
+}
+
+type txResp struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+}
+
+// execute pays a quote, keyed by it: a retry cannot pay twice.
+func (v *instance) execute(ctx context.Context, quoteID string) (txResp, error) {
+	var tx txResp
+	err := v.call(ctx, "POST", "/quotes/"+quoteID+"/execute", nil, &tx, "Idempotency-Key", "demo-"+quoteID)
+	return tx, err
 }
 
 // call does a platform API request and decodes a 2xx answer into out.
