@@ -52,7 +52,7 @@ func commands() []command {
 		{"ledger", "show the VASP's own ledger accounts (ledger accounts), audit the ledger (ledger check)", runLedger},
 		{"backup", "write a consistent copy of the SQLite database, beside a running server (backup --to PATH)", runBackup},
 		{"webhooks", "manage webhooks through the API (webhooks endpoints|deliveries|replay|test|config …)", runWebhooks},
-		{"demo", "run two VASPs on loopback and pay $bob €10 from $alice's dollars, step by step", runDemo},
+		{"demo", "run two VASPs on loopback: $alice pays $bob €10 from her dollars, then his €5 payment request, step by step", runDemo},
 		{"version", "print the version", func(_ context.Context, args []string, stdout, stderr io.Writer) error {
 			if len(args) > 0 && isHelp(args[0]) {
 				fmt.Fprintln(stdout, "Usage: vaspd version")

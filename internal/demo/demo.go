@@ -1,6 +1,7 @@
 // Package demo runs `vaspd demo`: two vaspd instances on loopback that pay
 // each other across currencies, each with a platform that receives and
-// verifies its webhooks, narrated step by step. It uses only what a real
+// verifies its webhooks, narrated step by step: a payment the payer's
+// platform starts, then one the receiver asks for (a payment request). It uses only what a real
 // deployment uses — the daemon, the platform API over HTTP and the webhook
 // receiver toolkit — so it doubles as a walkthrough of the integration.
 package demo
@@ -136,9 +137,13 @@ func Run(ctx context.Context, out io.Writer, opt Options) error {
 	}
 	say("7. Post-transaction callbacks, both ways: each VASP sent the other the UTXOs of the payment, signed; each verified and stored them.")
 	say("8. Webhooks: Bob's platform got INCOMING_PAYMENT PENDING (approved) and COMPLETED; Alice's got OUTGOING_PAYMENT COMPLETED.")
+
+	if err := paymentRequest(ctx, out, v1, v2, alice, bob, 5_00, 9); err != nil {
+		return err
+	}
 	ab, _ := v1.balance(ctx, alice, "USD")
 	bb, _ := v2.balance(ctx, bob, "EUR")
-	say("9. Balances (GET /users/{id}/balances): Alice $%s, Bob €%s. Both ledgers balance to zero in every currency.", money(ab), money(bb))
+	say("14. Balances (GET /users/{id}/balances): Alice $%s, Bob €%s. Both ledgers balance to zero in every currency.", money(ab), money(bb))
 	for _, v := range []*instance{v1, v2} {
 		if err := ledger.New(v.d.DB(), vaspd.SystemClock{}).Check(ctx, v.d.DB()); err != nil {
 			return fmt.Errorf("%s ledger: %w", v.name, err)
@@ -229,8 +234,12 @@ func (v *instance) platform(ctx context.Context, out io.Writer) error {
 		Handler: webhook.EventHandlerFunc(func(ctx context.Context, ev webhook.Event) (webhook.Reply, error) {
 			v.hooks.record(ev)
 			if in, ok := ev.(*webhook.IncomingPaymentWebhook); ok && in.Transaction.Status == webhook.StatusPending {
-				fmt.Fprintf(out, "     [%s platform] INCOMING_PAYMENT PENDING from %s: approve, name %q\n",
-					v.name, in.Transaction.SenderUmaAddress, "Bob Jones")
+				of := ""
+				if in.Transaction.PaymentRequestID != "" {
+					of = " paying " + in.Transaction.PaymentRequestID
+				}
+				fmt.Fprintf(out, "     [%s platform] INCOMING_PAYMENT PENDING from %s%s: approve, name %q\n",
+					v.name, in.Transaction.SenderUmaAddress, of, "Bob Jones")
 				return webhook.Approve(map[string]any{webhook.FieldFullName: "Bob Jones"}), nil
 			}
 			return webhook.OK(), nil
@@ -378,4 +387,31 @@ func (r *receiver) count(typ, status string) int {
 		}
 	}
 	return n
+}
+
+// umaRequest is the UMA_REQUEST webhook received for the invoice
+// invoiceUUID, or nil.
+func (r *receiver) umaRequest(invoiceUUID string) *webhook.UmaRequestWebhook {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ev := range r.got {
+		if e, ok := ev.(*webhook.UmaRequestWebhook); ok && e.UmaRequest.InvoiceUUID == invoiceUUID {
+			return e
+		}
+	}
+	return nil
+}
+
+// incomingFor is an INCOMING_PAYMENT webhook of status paying the payment
+// request paymentRequestID, or nil.
+func (r *receiver) incomingFor(paymentRequestID string, status webhook.TransactionStatus) *webhook.IncomingPaymentWebhook {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ev := range r.got {
+		if e, ok := ev.(*webhook.IncomingPaymentWebhook); ok && e.Transaction.Status == status &&
+			e.Transaction.PaymentRequestID == paymentRequestID {
+			return e
+		}
+	}
+	return nil
 }

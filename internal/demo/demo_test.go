@@ -5,13 +5,15 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 )
 
 // TestDemo runs `vaspd demo` as the README shows it and checks the story
-// it tells: approval, payment, callbacks, webhooks and final balances.
+// it tells: approval, payment, callbacks, webhooks, then Bob's payment
+// request that Alice's platform pays, and the final balances.
 func TestDemo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -19,11 +21,37 @@ func TestDemo(t *testing.T) {
 	if err := Run(ctx, &out, Options{Dir: t.TempDir()}); err != nil {
 		t.Fatalf("demo failed: %v\n%s", err, out.String())
 	}
+	got := out.String()
+	var missing []string
 	for _, want := range []string{"INCOMING_PAYMENT PENDING from $alice@localhost:", "Bob receives €10.00", "COMPLETED",
-		"Post-transaction callbacks, both ways", "Bob €10.00"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("demo output lacks %q:\n%s", want, out.String())
+		"Post-transaction callbacks, both ways",
+		// The second act: Bob's payment request, delivered to vasp1,
+		// announced to its platform, approved and paid by it, PAID at vasp2.
+		"Bob asks Alice for €5.00 (POST /payment-requests on vasp2", "PENDING; delivery DELIVERED",
+		"[vasp1 platform] UMA_REQUEST from $bob@localhost:", "for €5.00 to $alice@localhost:",
+		"INCOMING_PAYMENT PENDING from $alice@localhost:", "Quote with umaRequestId", "Bob receives €5.00",
+		"GET /payment-requests/{id} → PAID (1 payment)",
+		// $10.98 and $5.49 at the built-in demo rates: the README says so.
+		"Balances (GET /users/{id}/balances): Alice $83.53, Bob €15.00."} {
+		if !strings.Contains(got, want) {
+			missing = append(missing, want)
 		}
+	}
+	// The request Bob made is the one paid: its id, as POST
+	// /payment-requests answered it, is what the approval and the
+	// COMPLETED webhooks name.
+	m := regexp.MustCompile(`\n +(PaymentRequest:\S+) uma://uma1`).FindStringSubmatch(got)
+	if m == nil {
+		missing = append(missing, "PaymentRequest:… uma://uma1…")
+	} else {
+		for _, want := range []string{"paying " + m[1] + ": approve", "INCOMING_PAYMENT COMPLETED naming " + m[1] + "."} {
+			if !strings.Contains(got, want) {
+				missing = append(missing, want)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("demo output lacks %q:\n%s", missing, got)
 	}
 }
 
