@@ -86,7 +86,7 @@ func paymentRequest(ctx context.Context, out io.Writer, v1, v2 *instance, alice,
 	}); err != nil {
 		return err
 	}
-	say("%d. vasp2 checked the payment against the request: GET /payment-requests/{id} → %s (%d payment);",
+	say("%d. vasp2 counts the payment for the request: GET /payment-requests/{id} → %s (%d payment);",
 		step+4, p.Status, p.PaymentCount)
 	say("     Bob's platform got INCOMING_PAYMENT COMPLETED naming %s.",
 		v2.hooks.incomingFor(p.ID, webhook.StatusCompleted).Transaction.PaymentRequestID)
