@@ -14,8 +14,10 @@ import (
 	"github.com/vaspd/vaspd/store"
 )
 
-// ledgerMaxAmount bounds deposits and withdrawals as UMAaaS bounds amounts.
-const ledgerMaxAmount = 9_000_000_000_000_000
+// maxAmount bounds the amounts the platform API takes (deposits,
+// withdrawals, quotes, payment requests), as UMAaaS bounds amounts: below
+// 2^53, so that a JSON reader using doubles reads them exactly.
+const maxAmount = 9_000_000_000_000_000
 
 // ledgerMaxKey bounds a deposit's or withdrawal's idempotency key, which
 // becomes part of a ledger movement id (at most 200 characters).
@@ -170,9 +172,9 @@ func requestIdempotencyKey(r *http.Request, field string) (string, error) {
 // checkMovementInput checks a ledger request's amount and reference, which
 // it trims: the same bounds for every movement the platform asks for.
 func checkMovementInput(amount int64, reference *string) error {
-	if amount <= 0 || amount > ledgerMaxAmount {
+	if amount <= 0 || amount > maxAmount {
 		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidAmount,
-			"amount must be from 1 to %d, in the currency's smallest unit", int64(ledgerMaxAmount))
+			"amount must be from 1 to %d, in the currency's smallest unit", int64(maxAmount))
 	}
 	*reference = strings.TrimSpace(*reference)
 	if len(*reference) > 200 || strings.ContainsFunc(*reference, func(r rune) bool { return r < 0x20 || r == 0x7f || r == 0xfffd }) {

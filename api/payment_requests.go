@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/vaspd/vaspd"
@@ -49,13 +48,13 @@ func (h *paymentHandlers) createPaymentRequest(w http.ResponseWriter, r *http.Re
 	if err := DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	if req.Amount <= 0 || req.Amount > 9e15 {
+	if req.Amount <= 0 || req.Amount > maxAmount {
 		return vaspd.InvalidInput("amount must be between 1 and 9e15 (the currency's smallest unit)")
 	}
 	if req.Currency == "" {
 		return vaspd.InvalidInput("currency is required")
 	}
-	in := vasp.PaymentRequestInput{UserID: req.UserID, Amount: req.Amount, Currency: strings.ToUpper(req.Currency),
+	in := vasp.PaymentRequestInput{UserID: req.UserID, Amount: req.Amount, Currency: req.Currency,
 		SenderUMA: req.SenderUmaAddress, CommentCharsAllowed: req.CommentCharsAllowed, MaxNumPayments: req.MaxNumPayments,
 		IdempotencyKey: key}
 	if req.ExpiresAt != nil {

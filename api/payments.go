@@ -234,7 +234,7 @@ func (h *paymentHandlers) createQuote(w http.ResponseWriter, r *http.Request) er
 	if _, err := vaspd.ParseID(vaspd.IDLookup, req.LookupID); err != nil {
 		return vaspd.InvalidInput("lookupId: %v", err)
 	}
-	if req.LockedCurrencyAmount <= 0 || req.LockedCurrencyAmount > 9e15 {
+	if req.LockedCurrencyAmount <= 0 || req.LockedCurrencyAmount > maxAmount {
 		return vaspd.InvalidInput("lockedCurrencyAmount must be between 1 and 9e15")
 	}
 	answerWithin(w, 2*h.v.CounterpartyTimeout()) // the receiver's keys, its payreq

@@ -126,10 +126,6 @@ type PaymentRequestInput struct {
 	IdempotencyKey      string
 }
 
-func paymentRequestInput(format string, args ...any) *vaspd.Error {
-	return vaspd.InvalidInput(format, args...)
-}
-
 // CreatePaymentRequest builds, signs and keeps an UMA invoice asking in's
 // amount for user in.UserID, and delivers it when it names a sender. A
 // failed delivery leaves the request kept and payable by its link; its
@@ -200,19 +196,19 @@ func (s *Service) CreatePaymentRequest(ctx context.Context, in PaymentRequestInp
 // newPaymentRequest checks in and builds its signed invoice; nothing is stored.
 func (s *Service) newPaymentRequest(ctx context.Context, in PaymentRequestInput) (PaymentRequest, error) {
 	if _, err := vaspd.ParseID(vaspd.IDUser, in.UserID); err != nil {
-		return PaymentRequest{}, paymentRequestInput("userId: %v", err)
+		return PaymentRequest{}, vaspd.InvalidInput("userId: %v", err)
 	}
 	if in.Amount <= 0 {
-		return PaymentRequest{}, paymentRequestInput("amount must be a positive integer in the currency's smallest unit")
+		return PaymentRequest{}, vaspd.InvalidInput("amount must be a positive integer in the currency's smallest unit")
 	}
 	if in.MaxNumPayments == 0 {
 		in.MaxNumPayments = 1
 	}
 	if in.MaxNumPayments < 1 || in.MaxNumPayments > MaxPaymentRequestPayments {
-		return PaymentRequest{}, paymentRequestInput("maxNumPayments must be between 1 and %d", MaxPaymentRequestPayments)
+		return PaymentRequest{}, vaspd.InvalidInput("maxNumPayments must be between 1 and %d", MaxPaymentRequestPayments)
 	}
 	if in.CommentCharsAllowed < 0 || in.CommentCharsAllowed > MaxDescriptionLen {
-		return PaymentRequest{}, paymentRequestInput("commentCharsAllowed must be between 0 and %d", MaxDescriptionLen)
+		return PaymentRequest{}, vaspd.InvalidInput("commentCharsAllowed must be between 0 and %d", MaxDescriptionLen)
 	}
 	now := s.stamp()
 	exp := in.ExpiresAt
@@ -223,7 +219,7 @@ func (s *Service) newPaymentRequest(ctx context.Context, in PaymentRequestInput)
 	// when its invoice says.
 	exp = exp.UTC().Truncate(time.Second)
 	if exp.Before(now.Add(MinPaymentRequestLife)) || exp.After(now.Add(MaxPaymentRequestLife)) {
-		return PaymentRequest{}, paymentRequestInput("expiresAt must be between %s and %s from now", MinPaymentRequestLife, MaxPaymentRequestLife)
+		return PaymentRequest{}, vaspd.InvalidInput("expiresAt must be between %s and %s from now", MinPaymentRequestLife, MaxPaymentRequestLife)
 	}
 	user, err := s.opt.Users.ByID(ctx, in.UserID)
 	if err != nil {
@@ -236,10 +232,10 @@ func (s *Service) newPaymentRequest(ctx context.Context, in PaymentRequestInput)
 	if in.SenderUMA != "" {
 		sender, err := uma.ParseUMAAddress(in.SenderUMA)
 		if err != nil {
-			return PaymentRequest{}, paymentRequestInput("senderUmaAddress: %s", uma.AsError(err).Reason)
+			return PaymentRequest{}, vaspd.InvalidInput("senderUmaAddress: %s", uma.AsError(err).Reason)
 		}
 		if strings.EqualFold(sender.Domain, s.opt.Domain) {
-			return PaymentRequest{}, paymentRequestInput("senderUmaAddress %s is on this VASP: ask another VASP's user", sender.String())
+			return PaymentRequest{}, vaspd.InvalidInput("senderUmaAddress %s is on this VASP: ask another VASP's user", sender.String())
 		}
 		if err := s.opt.Compliance.CounterpartyAllowed(ctx, sender.Domain); err != nil {
 			return PaymentRequest{}, vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s", uma.AsError(err).Reason)
@@ -257,10 +253,10 @@ func (s *Service) newPaymentRequest(ctx context.Context, in PaymentRequestInput)
 	// Sign and Encode fail on an invoice too long for the SDKs' readers
 	// (127 bytes a field, 512 in all): a long sender address or callback.
 	if err := inv.Sign(s.opt.Keys.Signing); err != nil {
-		return PaymentRequest{}, paymentRequestInput("the invoice cannot be made: %s", uma.AsError(err).Reason)
+		return PaymentRequest{}, vaspd.InvalidInput("the invoice cannot be made: %s", uma.AsError(err).Reason)
 	}
 	if p.Invoice, err = inv.Encode(); err != nil {
-		return PaymentRequest{}, paymentRequestInput("the invoice cannot be encoded: %s", uma.AsError(err).Reason)
+		return PaymentRequest{}, vaspd.InvalidInput("the invoice cannot be encoded: %s", uma.AsError(err).Reason)
 	}
 	p.Link = "uma://" + p.Invoice
 	return p, nil
