@@ -201,6 +201,12 @@ const (
 type UTXO struct {
 	Outpoint   string // "txid:index"
 	AmountMsat int64
+	// InboundMsat is, for a channel UTXOs lists for the zero hash, about
+	// what the node can receive over it: the remote side's balance (before
+	// its reserve). 0 for a payment's UTXOs. Incoming payments fail at the
+	// payer, where vaspd never hears of them, once it runs out: the node
+	// gauges report it (vaspd_lightning_inbound_msats).
+	InboundMsat int64
 }
 
 // Errors a caller can switch on with errors.Is.

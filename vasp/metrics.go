@@ -34,6 +34,7 @@ type paymentMetrics struct {
 	nodeUp       prometheus.Gauge
 	nodeChannels prometheus.Gauge
 	nodeLocal    prometheus.Gauge
+	nodeInbound  prometheus.Gauge
 }
 
 // openStatuses are the statuses a payment passes through before it ends,
@@ -89,6 +90,12 @@ func newPaymentMetrics(reg prometheus.Registerer) (*paymentMetrics, error) {
 	if m.nodeLocal, err = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "vaspd_lightning_local_balance_msats",
 		Help: "The Lightning node's local balance over its active channels at its last answer, msats: about what it can send.",
+	})); err != nil {
+		return nil, err
+	}
+	if m.nodeInbound, err = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "vaspd_lightning_inbound_msats",
+		Help: "The Lightning node's remote balance over its active channels at its last answer, msats: about what it can receive.",
 	})); err != nil {
 		return nil, err
 	}
@@ -153,7 +160,7 @@ func (s *Service) watchGauges(ctx context.Context) {
 }
 
 // readNode sets the node gauges from its active channels (UTXOs of the
-// zero hash: each with its local balance). A node that does not answer is
+// zero hash: each with its local balance and inbound capacity). A node that does not answer is
 // down, its last channels and balance left as they were: an alert on the
 // balance should not fire because the node cannot be asked, an alert on
 // vaspd_lightning_up does.
@@ -168,13 +175,15 @@ func (s *Service) readNode(ctx context.Context) {
 		s.payments.nodeUp.Set(0)
 		return
 	}
-	var local int64
+	var local, inbound int64
 	for _, u := range utxos {
 		local += u.AmountMsat
+		inbound += u.InboundMsat
 	}
 	s.payments.nodeUp.Set(1)
 	s.payments.nodeChannels.Set(float64(len(utxos)))
 	s.payments.nodeLocal.Set(float64(local))
+	s.payments.nodeInbound.Set(float64(inbound))
 }
 
 // readOpen reads how many payments are open, and the oldest's start, by

@@ -193,7 +193,8 @@ func (downNode) UTXOs(context.Context, lightning.Hash) ([]lightning.UTXO, error)
 }
 
 // The node gauges: reachable, its active channels and what it can send;
-// a node that does not answer is down, its last balance kept.
+// a node that does not answer is down, its last balance kept. The embedded
+// node can receive up to its balance's ceiling, 21M BTC.
 func TestNodeMetrics(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db)
@@ -204,16 +205,17 @@ func TestNodeMetrics(t *testing.T) {
 		}
 		gauges := func() string {
 			return fmt.Sprint(series(t, reg, "vaspd_lightning_up")[""], " ", series(t, reg, "vaspd_lightning_active_channels")[""],
-				" ", series(t, reg, "vaspd_lightning_local_balance_msats")[""])
+				" ", series(t, reg, "vaspd_lightning_local_balance_msats")[""], " ", series(t, reg, "vaspd_lightning_inbound_msats")[""])
 		}
+		inbound := fmt.Sprint(float64(lightning.MaxAmountMsat - 123_456_789))
 		s.ReadNode(t.Context())
-		if got := gauges(); got != "1 1 1.23456789e+08" {
-			t.Fatalf("up, channels, balance: %s", got)
+		if got := gauges(); got != "1 1 1.23456789e+08 "+inbound {
+			t.Fatalf("up, channels, balance, inbound: %s", got)
 		}
 		down := w.service(t, func(o *vasp.Options) { o.Registerer, o.Node = reg, downNode{w.node} })
 		down.ReadNode(t.Context())
-		if got := gauges(); got != "0 1 1.23456789e+08" {
-			t.Fatalf("node down: up, channels, balance %s", got)
+		if got := gauges(); got != "0 1 1.23456789e+08 "+inbound {
+			t.Fatalf("node down: up, channels, balance, inbound %s", got)
 		}
 	})
 }

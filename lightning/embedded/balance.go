@@ -41,16 +41,19 @@ func (n *Node) ChannelOutpoint() string {
 }
 
 // UTXOs returns, for the zero hash, the node's synthetic channel with its
-// balance; for an outgoing payment, that channel with the amount and fee it
-// carried; for a settled incoming invoice, the channel with the amount
-// received. ErrNotFound for any other hash.
+// balance and what it can still receive; for an outgoing payment, that
+// channel with the amount and fee it carried; for a settled incoming
+// invoice, the channel with the amount received. ErrNotFound for any other
+// hash.
 func (n *Node) UTXOs(ctx context.Context, paymentHash lightning.Hash) ([]lightning.UTXO, error) {
 	if paymentHash.IsZero() {
 		b, err := n.Balance(ctx)
 		if err != nil {
 			return nil, err
 		}
-		return []lightning.UTXO{{Outpoint: n.ChannelOutpoint(), AmountMsat: b}}, nil
+		// The devnet bounds what the node receives only by the balance's
+		// ceiling (settle.go), so that is its inbound capacity.
+		return []lightning.UTXO{{Outpoint: n.ChannelOutpoint(), AmountMsat: b, InboundMsat: bolt11.MaxAmountMsat - b}}, nil
 	}
 	p, err := n.loadPayment(ctx, n.db, paymentHash)
 	if err == nil {

@@ -269,11 +269,13 @@ func TestUTXOAmountsChecked(t *testing.T) {
 	n := f.node(t, storetest.SQLite(t))
 	ctx := fctx(t)
 	for name, bal := range map[string]string{"negative": "-1", "above 21M BTC": overMaxSat} {
-		f.mu.Lock()
-		f.channels = []any{map[string]any{"active": true, "channel_point": fakeChannelPoint, "chan_id": "123", "local_balance": bal}}
-		f.mu.Unlock()
-		_, err := n.UTXOs(ctx, lightning.Hash{})
-		wantAmountError(t, f, "local balance "+name, err, "local_balance")
+		for _, field := range []string{"local_balance", "remote_balance"} {
+			f.mu.Lock()
+			f.channels = []any{map[string]any{"active": true, "channel_point": fakeChannelPoint, "chan_id": "123", "local_balance": "1", field: bal}}
+			f.mu.Unlock()
+			_, err := n.UTXOs(ctx, lightning.Hash{})
+			wantAmountError(t, f, field+" "+name, err, field)
+		}
 	}
 	f.mu.Lock()
 	f.channels = nil

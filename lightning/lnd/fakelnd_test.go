@@ -370,8 +370,8 @@ func (f *fakeLND) serve(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 		if channels == nil {
 			channels = []any{
-				map[string]any{"active": true, "channel_point": fakeChannelPoint, "chan_id": "123", "local_balance": "500000"},
-				map[string]any{"active": false, "channel_point": strings.Repeat("ee", 32) + ":1", "chan_id": "456", "local_balance": "7"},
+				map[string]any{"active": true, "channel_point": fakeChannelPoint, "chan_id": "123", "local_balance": "500000", "remote_balance": "250000"},
+				map[string]any{"active": false, "channel_point": strings.Repeat("ee", 32) + ":1", "chan_id": "456", "local_balance": "7", "remote_balance": "9"},
 			}
 		}
 		writeJSON(w, 200, map[string]any{"channels": channels})

@@ -247,11 +247,15 @@ func (n *Node) UTXOs(ctx context.Context, paymentHash lightning.Hash) (_ []light
 			if err != nil {
 				return nil, err
 			}
+			inbound, err := satAmount("remote_balance", c.RemoteBalance)
+			if err != nil {
+				return nil, err
+			}
 			point, err := channelPoint(c.ChannelPoint)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, lightning.UTXO{Outpoint: point, AmountMsat: amt})
+			out = append(out, lightning.UTXO{Outpoint: point, AmountMsat: amt, InboundMsat: inbound})
 		}
 		return out, nil
 	}

@@ -510,15 +510,16 @@ func TestInvoices(t *testing.T) {
 	}
 }
 
-// UTXOs: the active channels for the zero hash; for a payment, the channel
-// its HTLC left through with the amount it carried.
+// UTXOs: the active channels for the zero hash, with their local and remote
+// balances; for a payment, the channel its HTLC left through with the amount
+// it carried.
 func TestUTXOs(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFakeLND(t)
 		n := f.node(t, db)
 		ctx := fctx(t)
 		avail, err := n.UTXOs(ctx, lightning.Hash{})
-		if err != nil || len(avail) != 1 || avail[0] != (lightning.UTXO{Outpoint: fakeChannelPoint, AmountMsat: 500_000_000}) {
+		if err != nil || len(avail) != 1 || avail[0] != (lightning.UTXO{Outpoint: fakeChannelPoint, AmountMsat: 500_000_000, InboundMsat: 250_000_000}) {
 			t.Fatalf("available: %+v, %v", avail, err)
 		}
 		pr, hash, _ := f.payReq(42_000, time.Hour)

@@ -68,10 +68,11 @@ type wirePayReq struct {
 }
 
 type wireChannel struct {
-	Active       bool   `json:"active"`
-	ChannelPoint string `json:"channel_point"`
-	ChanID       string `json:"chan_id"`
-	LocalBalance string `json:"local_balance"`
+	Active        bool   `json:"active"`
+	ChannelPoint  string `json:"channel_point"`
+	ChanID        string `json:"chan_id"`
+	LocalBalance  string `json:"local_balance"`
+	RemoteBalance string `json:"remote_balance"`
 }
 
 // num parses one of lnd's stringified integers; "" is 0.
