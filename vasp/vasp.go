@@ -127,6 +127,10 @@ type Options struct {
 	// (LUD-16, an address without "$") over LNURL-pay (LUD-06): lnaddr.go.
 	// Off, the default, only UMA receivers are paid.
 	PayLightningAddresses bool
+	// ReconcileInterval is how often the payments of the last
+	// ReconcileWindow (DefaultReconcileWindow) are reconciled with the
+	// node (reconcile.go); 0, the default, never.
+	ReconcileInterval, ReconcileWindow time.Duration
 	// Registerer, if not nil, receives the flows' metrics
 	// (vaspd_quote_refreshes_total and the payment metrics of metrics.go).
 	Registerer prometheus.Registerer
@@ -192,6 +196,10 @@ type Service struct {
 	ratesNoted noteLog
 	// payments are the payment metrics (metrics.go).
 	payments *paymentMetrics
+	// reconcileMu keeps Reconcile to one run at a time (reconcile.go),
+	// and reconciles are the periodic runs' metrics.
+	reconcileMu sync.Mutex
+	reconciles  *reconcileMetrics
 	// beforeClaim, if set (tests), runs in ExecuteQuote between reading
 	// the quote and claiming it.
 	beforeClaim func(quoteID string)
@@ -252,6 +260,7 @@ func New(opts Options) (*Service, error) {
 	def(&opts.QuoteRefreshMaxHold, DefaultQuoteRefreshMaxHold)
 	def(&opts.QuoteRefreshEvery, DefaultQuoteRefreshEvery)
 	def(&opts.LookupRetention, DefaultLookupRetention)
+	def(&opts.ReconcileWindow, DefaultReconcileWindow)
 	if opts.MinSendableMsats <= 0 {
 		opts.MinSendableMsats = 1_000
 	}
@@ -273,6 +282,9 @@ func New(opts Options) (*Service, error) {
 		return nil, fmt.Errorf("vasp: %w", err)
 	}
 	if s.payments, err = newPaymentMetrics(opts.Registerer); err != nil {
+		return nil, fmt.Errorf("vasp: %w", err)
+	}
+	if s.reconciles, err = newReconcileMetrics(opts.Registerer); err != nil {
 		return nil, fmt.Errorf("vasp: %w", err)
 	}
 	s.nonces = &NonceCache{DB: opts.DB, Now: opts.Clock.Now}
@@ -324,11 +336,12 @@ func (s *Service) Configuration() *uma.Configuration {
 // post-transaction callbacks, registering the completed payments a crash
 // left unregistered (Compliance.RegisterTransaction), refreshing the
 // quotes asked to auto-refresh, reading the open payments and the node for
-// their gauges (metrics.go), and purging old nonces and lookups. Each loop retries its own failures; Run returns when ctx ends
+// their gauges (metrics.go), reconciling the payments with the node every
+// ReconcileInterval (reconcile.go), and purging old nonces and lookups. Each loop retries its own failures; Run returns when ctx ends
 // and they have stopped.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){s.watchSettlements, s.resolveOutgoing, s.sendCallbacks, s.registerOwed, s.refreshQuotes, s.watchGauges} {
+	for _, loop := range []func(context.Context){s.watchSettlements, s.resolveOutgoing, s.sendCallbacks, s.registerOwed, s.refreshQuotes, s.watchGauges, s.reconcileLoop} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -1,0 +1,359 @@
+package vasp
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/ledger"
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/store"
+)
+
+// Reconciling vaspd's books with the Lightning node. ledger.Check audits
+// the ledger against itself; nothing there tells whether the node did
+// what the books say. Reconcile walks the Lightning payments vaspd
+// recorded in a window, oldest first, and asks the node about each
+// (LookupInvoice for incoming, TrackPayment for outgoing):
+//
+//   - an incoming payment credited (COMPLETED), or failed for being
+//     underpaid (what arrived booked to system:unmatched), must be an
+//     invoice the node settled, for exactly what vaspd booked: the
+//     credit's system:node posting, which settle.go makes what the node
+//     reported received (the excess of an overpaid invoice going to
+//     system:overpaid), and the transaction's own record of it;
+//   - an incoming payment not credited (PENDING, EXPIRED, REJECTED) must
+//     not be settled on the node: one that is, for longer than
+//     reconcileGrace (the settlement stream may not have reached it), is
+//     money that arrived for a user never paid;
+//   - an outgoing payment COMPLETED must be SUCCEEDED on the node, for the
+//     amount and routing fee vaspd booked (the transaction and the
+//     settle movement's system:node posting);
+//   - an outgoing payment FAILED (its money given back to the user) must
+//     not be SUCCEEDED: one that is was paid out and refunded. A node
+//     that does not know it is fine only when vaspd's own reason says
+//     nothing was sent (the node refused the invoice);
+//   - outgoing payments in flight (PROCESSING) are counted, not looked up:
+//     the resolver owns them.
+//
+// The window is of the payments' creation as their ids tell (uuidv7:
+// "ids sort by creation time"), so the walk is a range of the primary
+// key and needs no index of its own. Nothing is written: the report is
+// the result. What is not reconciled (invoices vaspd never issued, the
+// node's absolute balance) is said in the README's design notes.
+
+// Mismatch kinds.
+const (
+	// MismatchNotSettledOnNode: vaspd booked money in (a credit, or an
+	// underpaid invoice's unmatched receipt) for an invoice the node does
+	// not report settled.
+	MismatchNotSettledOnNode = "NOT_SETTLED_ON_NODE"
+	// MismatchSettledNotCredited: the node settled an invoice vaspd issued
+	// and vaspd credited no one.
+	MismatchSettledNotCredited = "SETTLED_NOT_CREDITED"
+	// MismatchIncomingAmount: settled, but for another amount than vaspd
+	// booked.
+	MismatchIncomingAmount = "INCOMING_AMOUNT"
+	// MismatchNotSentOnNode: vaspd booked an outgoing payment COMPLETED
+	// the node does not report SUCCEEDED.
+	MismatchNotSentOnNode = "NOT_SENT_ON_NODE"
+	// MismatchOutgoingAmount: SUCCEEDED, but the amount or routing fee
+	// differs from what vaspd booked.
+	MismatchOutgoingAmount = "OUTGOING_AMOUNT"
+	// MismatchRefundedButSent: vaspd booked an outgoing payment FAILED and
+	// gave the money back, and the node SUCCEEDED in paying it: the money
+	// left twice. The worst.
+	MismatchRefundedButSent = "REFUNDED_BUT_SENT"
+	// MismatchRefundedUnknown: vaspd booked an outgoing payment FAILED on
+	// the node's word (not a refusal of the invoice), and the node does
+	// not know it: whether it was sent cannot be told.
+	MismatchRefundedUnknown = "REFUNDED_UNKNOWN_TO_NODE"
+)
+
+// MismatchKinds are the kinds, in the order the metrics list them.
+var MismatchKinds = []string{MismatchNotSettledOnNode, MismatchSettledNotCredited, MismatchIncomingAmount,
+	MismatchNotSentOnNode, MismatchOutgoingAmount, MismatchRefundedButSent, MismatchRefundedUnknown}
+
+// Checks: what Reconciliation.Checked counts, by what vaspd says.
+const (
+	CheckIncomingCompleted = "INCOMING_COMPLETED" // credited
+	CheckIncomingUnderpaid = "INCOMING_UNDERPAID" // FAILED, booked to system:unmatched
+	CheckIncomingNotPaid   = "INCOMING_NOT_PAID"  // PENDING, EXPIRED, REJECTED: not settled on the node
+	CheckOutgoingCompleted = "OUTGOING_COMPLETED" // SUCCEEDED on the node
+	CheckOutgoingFailed    = "OUTGOING_FAILED"    // refunded: not SUCCEEDED on the node
+)
+
+// reconcileGrace is how long an invoice may have been settled on the node
+// before a payment vaspd has not credited is a mismatch: the settlement
+// stream credits within moments, the sweep within 15 s.
+const reconcileGrace = time.Minute
+
+// reconcileConcurrency is how many node lookups one run makes at once:
+// lnd's are network calls, each up to its timeout.
+const reconcileConcurrency = 4
+
+// reconcileLookupTimeout bounds one node lookup.
+const reconcileLookupTimeout = 15 * time.Second
+
+// reconcilePage is how many transactions one query reads.
+const reconcilePage = 200
+
+// maxMismatchesListed bounds the mismatches a report lists (all are
+// counted in MismatchCounts).
+const maxMismatchesListed = 1000
+
+// Reconciliation is one run's report.
+type Reconciliation struct {
+	Since, Until          time.Time
+	StartedAt, FinishedAt time.Time
+	// Complete is whether every payment of the window was checked. When
+	// not, CheckedThrough is the creation time of the last one read (run
+	// again from there) and Incomplete says why.
+	Complete       bool
+	CheckedThrough time.Time
+	Incomplete     string
+	// Transactions is how many Lightning payments of the window were read.
+	Transactions int
+	// Checked counts the payments checked against the node, by check.
+	Checked map[string]int
+	// InFlight counts payments not yet final: outgoing PROCESSING, and
+	// incoming PENDING whose invoice is not settled or was settled within
+	// the grace.
+	InFlight InFlight
+	// Unchecked counts payments whose node lookup failed (an error, the
+	// node unreachable) or was never made (the run stopped).
+	Unchecked int
+	// MismatchCounts counts the mismatches by kind; Mismatches lists them
+	// (at most maxMismatchesListed).
+	MismatchCounts map[string]int
+	Mismatches     []Mismatch
+}
+
+// InFlight counts payments still on their way.
+type InFlight struct {
+	IncomingPending    int
+	OutgoingProcessing int
+}
+
+// Mismatch is one payment on which vaspd and the node disagree.
+type Mismatch struct {
+	TransactionID string
+	PaymentHash   string
+	Direction     string
+	Kind          string
+	Ours          OurSide
+	Node          NodeSide
+}
+
+// OurSide is what vaspd recorded: the transaction's status, the msats it
+// booked as having moved on the node (received for incoming; paid,
+// routing fee excluded, for outgoing) and the routing fee (outgoing).
+// LedgerMsats is the system:node posting of its movement, signed as the
+// node saw it (received positive, sent positive), 0 when there is none.
+type OurSide struct {
+	Status      string
+	Msats       int64
+	FeeMsats    int64
+	LedgerMsats int64
+}
+
+// NodeSide is what the node answered: an invoice's state (OPEN, SETTLED,
+// CANCELED) and amount paid, a payment's status (SUCCEEDED, FAILED,
+// IN_FLIGHT) with its amount and fee, or NOT_FOUND.
+type NodeSide struct {
+	State    string
+	Msats    int64
+	FeeMsats int64
+}
+
+const nodeNotFound = "NOT_FOUND"
+
+// reconcileRow is a payment as the reconciler reads it.
+type reconcileRow struct {
+	id, direction, status, hash, reason string
+	msats                               int64
+	details                             Details
+	createdAt                           time.Time
+	ledger                              sql.NullInt64 // the movement's system:node posting
+}
+
+// reconcileMu keeps one run at a time per Service: runs may be asked of
+// the platform API and the periodic loop alike.
+func (s *Service) tryReconcile() bool { return s.reconcileMu.TryLock() }
+
+// ErrReconcileRunning is returned by Reconcile while another run of this
+// Service is under way.
+var ErrReconcileRunning = errors.New("a reconciliation is already running")
+
+// Reconcile checks the Lightning payments created in [since, until)
+// against the node, at most limit of them (oldest first), stopping when
+// ctx ends: the report then says it is not complete. An error is
+// returned only when the payments cannot be read at all, or another run
+// is under way (ErrReconcileRunning).
+func (s *Service) Reconcile(ctx context.Context, since, until time.Time, limit int) (Reconciliation, error) {
+	if !s.tryReconcile() {
+		return Reconciliation{}, ErrReconcileRunning
+	}
+	defer s.reconcileMu.Unlock()
+	r := Reconciliation{Since: since, Until: until, StartedAt: s.clock.Now(),
+		Checked: map[string]int{}, MismatchCounts: map[string]int{}}
+	for _, c := range []string{CheckIncomingCompleted, CheckIncomingUnderpaid, CheckIncomingNotPaid, CheckOutgoingCompleted, CheckOutgoingFailed} {
+		r.Checked[c] = 0
+	}
+	for _, k := range MismatchKinds {
+		r.MismatchCounts[k] = 0
+	}
+	from, to := idAt(since), idAt(until)
+	for {
+		n := min(reconcilePage, limit-r.Transactions)
+		if n <= 0 {
+			r.Incomplete = fmt.Sprintf("stopped after %d payments, the most one run checks", limit)
+			break
+		}
+		rows, err := s.reconcileRows(ctx, from, to, n)
+		if err != nil {
+			if r.Transactions == 0 {
+				return r, err
+			}
+			r.Incomplete = "reading the payments failed: " + err.Error()
+			break
+		}
+		if len(rows) == 0 {
+			break
+		}
+		stop := s.reconcilePage(ctx, &r, rows)
+		r.Transactions += len(rows)
+		r.CheckedThrough = rows[len(rows)-1].createdAt
+		if stop != "" {
+			r.Incomplete = stop
+			break
+		}
+		if len(rows) < n {
+			break
+		}
+		from = rows[len(rows)-1].id + "\x00" // just after it
+	}
+	slices.SortFunc(r.Mismatches, func(a, b Mismatch) int { return strings.Compare(a.TransactionID, b.TransactionID) })
+	r.Complete = r.Incomplete == ""
+	if r.Complete {
+		r.CheckedThrough = time.Time{}
+	}
+	r.FinishedAt = s.clock.Now()
+	s.logReconciliation(ctx, r)
+	return r, nil
+}
+
+// reconcileRows reads up to n Lightning payments with ids in [from, to),
+// with their movement's system:node posting.
+func (s *Service) reconcileRows(ctx context.Context, from, to string, n int) ([]reconcileRow, error) {
+	// One posting per account and currency in a movement (the ledger's
+	// builders net them), read through ledger_postings' primary key.
+	rows, err := s.db.QueryContext(ctx, `SELECT t.id, t.direction, t.status, t.payment_hash, t.failure_reason, t.msats,
+		t.details, t.created_at,
+		(SELECT p.amount FROM ledger_postings p WHERE p.movement_id = (CASE WHEN t.direction = $1 THEN 'receive/' ELSE 'settle/' END) || t.payment_hash
+			AND p.account = $2 AND p.currency = $3 LIMIT 1)
+		FROM uma_transactions t WHERE t.id >= $4 AND t.id < $5 AND t.payment_hash IS NOT NULL
+		ORDER BY t.id LIMIT $6`, Incoming, string(ledger.Node), ledger.BTC, from, to, n)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: read payments: %w", err)
+	}
+	defer rows.Close()
+	var out []reconcileRow
+	for rows.Next() {
+		var r reconcileRow
+		var details string
+		var created int64
+		if err := rows.Scan(&r.id, &r.direction, &r.status, &r.hash, &r.reason, &r.msats, &details, &created, &r.ledger); err != nil {
+			return nil, fmt.Errorf("reconcile: read payment: %w", err)
+		}
+		if err := json.Unmarshal([]byte(details), &r.details); err != nil {
+			return nil, fmt.Errorf("reconcile: transaction %s: details: %w", r.id, err)
+		}
+		r.createdAt = store.Time(created)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reconcile: read payments: %w", err)
+	}
+	return out, nil
+}
+
+// reconcilePage checks rows, reconcileConcurrency lookups at a time,
+// adding to r. It returns why it stopped early ("" when it did not): ctx
+// ended, or the node was unreachable (every lookup after would fail
+// alike, each maybe after the client's timeout).
+func (s *Service) reconcilePage(ctx context.Context, r *Reconciliation, rows []reconcileRow) string {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu      sync.Mutex
+		stopped string
+		wg      sync.WaitGroup
+	)
+	sem := make(chan struct{}, reconcileConcurrency)
+	for _, row := range rows {
+		if row.direction == Outgoing && row.status == StatusProcessing {
+			r.InFlight.OutgoingProcessing++
+			continue
+		}
+		if row.direction == Incoming && row.status == StatusCreated {
+			continue // no invoice yet
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			mu.Lock()
+			r.Unchecked++
+			mu.Unlock()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			res := s.reconcileOne(ctx, row)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case res.err != nil:
+				r.Unchecked++
+				if errors.Is(res.err, lightning.ErrUnavailable) && stopped == "" && ctx.Err() == nil {
+					stopped = "the Lightning node is unreachable: " + res.err.Error()
+					cancel()
+				}
+			case res.pending:
+				r.InFlight.IncomingPending++
+			default:
+				r.Checked[res.check]++
+			}
+			if res.mismatch != nil {
+				r.MismatchCounts[res.mismatch.Kind]++
+				if len(r.Mismatches) < maxMismatchesListed {
+					r.Mismatches = append(r.Mismatches, *res.mismatch)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if stopped == "" && ctx.Err() != nil {
+		stopped = "stopped before the end of the window: " + context.Cause(ctx).Error()
+	}
+	return stopped
+}
+
+// idAt is the least transaction id made at t: a uuidv7's first 48 bits
+// are its Unix time in milliseconds, and ids ("Transaction:<uuidv7>",
+// lower-case hex) compare as text as their times do.
+func idAt(t time.Time) string {
+	ms := min(max(t.UnixMilli(), 0), 1<<48-1)
+	return fmt.Sprintf("%s:%08x-%04x-7000-8000-000000000000", vaspd.IDTransaction, ms>>16, ms&0xffff)
+}

@@ -1,0 +1,137 @@
+package vasp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/vaspd/vaspd/lightning"
+)
+
+// The rules of Reconcile, one payment at a time (reconcile.go says them).
+
+// checked is one payment's outcome: the check it passed or failed
+// (mismatch), pending for an incoming payment still on its way, or err
+// when the node could not be asked.
+type checked struct {
+	check    string
+	pending  bool
+	mismatch *Mismatch
+	err      error
+}
+
+// provablyUnsent are the failure reasons vaspd books when the node refused
+// the invoice before anything was sent (execute.go's refused, reasonOf):
+// a node that does not know such a payment is right not to.
+var provablyUnsent = map[string]bool{"PAYMENT_REFUSED": true, "INVOICE_EXPIRED": true}
+
+func (s *Service) reconcileOne(ctx context.Context, row reconcileRow) checked {
+	hash, err := lightning.ParseHash(row.hash)
+	if err != nil {
+		return checked{err: fmt.Errorf("transaction %s: %w", row.id, err)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, reconcileLookupTimeout)
+	defer cancel()
+	if row.direction == Incoming {
+		inv, err := s.opt.Node.LookupInvoice(ctx, hash)
+		if err != nil && !errors.Is(err, lightning.ErrNotFound) {
+			return checked{err: err}
+		}
+		return s.checkIncoming(row, inv, err == nil)
+	}
+	p, err := s.opt.Node.TrackPayment(ctx, hash)
+	if err != nil && !errors.Is(err, lightning.ErrNotFound) {
+		return checked{err: err}
+	}
+	return checkOutgoing(row, p, err == nil)
+}
+
+// booked is what vaspd booked as received for an incoming payment: what
+// the node reported paid if it differed from the invoice's amount, else
+// the invoice's amount (settle.go's credit and failUnderpaid).
+func (row reconcileRow) booked() int64 {
+	if row.details.AmountPaidMsats != 0 {
+		return row.details.AmountPaidMsats
+	}
+	return row.msats
+}
+
+func (s *Service) checkIncoming(row reconcileRow, inv lightning.Invoice, found bool) checked {
+	ours := OurSide{Status: row.status, Msats: row.booked()}
+	if row.ledger.Valid {
+		ours.LedgerMsats = -row.ledger.Int64 // the node's account is debited by what it received
+	}
+	node := NodeSide{State: nodeNotFound}
+	settled := found && inv.State == lightning.InvoiceSettled
+	if found {
+		node.State = string(inv.State)
+		// A backend that tells no amount paid: the invoice's, as credit does.
+		node.Msats = inv.AmountPaidMsat
+		if node.Msats == 0 && settled {
+			node.Msats = inv.AmountMsat
+		}
+	}
+	mismatch := func(kind string) *Mismatch {
+		return &Mismatch{TransactionID: row.id, PaymentHash: row.hash, Direction: row.direction, Kind: kind, Ours: ours, Node: node}
+	}
+	booksIn := row.status == StatusCompleted || (row.status == StatusFailed && row.reason == reasonUnderpaid)
+	if booksIn {
+		check := CheckIncomingCompleted
+		if row.status == StatusFailed {
+			check = CheckIncomingUnderpaid
+		}
+		switch {
+		case !settled:
+			return checked{check: check, mismatch: mismatch(MismatchNotSettledOnNode)}
+		case node.Msats != ours.Msats || ours.LedgerMsats != ours.Msats:
+			return checked{check: check, mismatch: mismatch(MismatchIncomingAmount)}
+		}
+		return checked{check: check}
+	}
+	// Not credited: PENDING, EXPIRED, REJECTED (or FAILED otherwise).
+	if settled {
+		if !inv.SettledAt.IsZero() && s.clock.Now().Sub(inv.SettledAt) < reconcileGrace {
+			return checked{pending: true} // the settlement stream may not have got there yet
+		}
+		return checked{check: CheckIncomingNotPaid, mismatch: mismatch(MismatchSettledNotCredited)}
+	}
+	if row.status == StatusPending {
+		return checked{pending: true}
+	}
+	return checked{check: CheckIncomingNotPaid}
+}
+
+func checkOutgoing(row reconcileRow, p lightning.Payment, found bool) checked {
+	ours := OurSide{Status: row.status, Msats: row.msats, FeeMsats: row.details.RoutingFeeMsats}
+	if row.ledger.Valid {
+		ours.LedgerMsats = row.ledger.Int64 // the node's account is credited by what it sent, fee included
+	}
+	node := NodeSide{State: nodeNotFound}
+	if found {
+		node = NodeSide{State: string(p.Status), Msats: p.AmountMsat, FeeMsats: p.FeeMsat}
+	}
+	mismatch := func(kind string) *Mismatch {
+		return &Mismatch{TransactionID: row.id, PaymentHash: row.hash, Direction: row.direction, Kind: kind, Ours: ours, Node: node}
+	}
+	succeeded := found && p.Status == lightning.StatusSucceeded
+	switch row.status {
+	case StatusCompleted:
+		switch {
+		case !succeeded:
+			return checked{check: CheckOutgoingCompleted, mismatch: mismatch(MismatchNotSentOnNode)}
+		case p.AmountMsat != row.msats || p.FeeMsat != ours.FeeMsats || ours.LedgerMsats != p.AmountMsat+p.FeeMsat:
+			return checked{check: CheckOutgoingCompleted, mismatch: mismatch(MismatchOutgoingAmount)}
+		}
+		return checked{check: CheckOutgoingCompleted}
+	case StatusFailed:
+		switch {
+		case succeeded:
+			return checked{check: CheckOutgoingFailed, mismatch: mismatch(MismatchRefundedButSent)}
+		case !found && !provablyUnsent[row.reason]:
+			return checked{check: CheckOutgoingFailed, mismatch: mismatch(MismatchRefundedUnknown)}
+		}
+		return checked{check: CheckOutgoingFailed}
+	}
+	// No other status ends an outgoing payment; PROCESSING is not looked up.
+	return checked{err: fmt.Errorf("transaction %s: outgoing payment in status %q", row.id, row.status)}
+}
