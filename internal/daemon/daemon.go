@@ -253,6 +253,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	})
 	srv.MountUsers(userSvc, led, provider, d.cfg.Domain)
 	srv.MountLedger(db, led, provider)
+	srv.MountReconciliation(payments)
 	srv.MountUserImports(imports, d.cfg.Domain)
 	invites, err := invitations.New(db, userSvc, invitations.Options{
 		Clock: d.clock, Rates: provider, Announcer: claimAnnouncer{webhooks},
