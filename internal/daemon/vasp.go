@@ -56,6 +56,18 @@ const (
 	MaxLookupRetention = 10 * 365 * 24 * time.Hour
 )
 
+// Bounds of reconcile-interval (but for 0, off) and reconcile-window.
+// Under a minute, runs would follow each other with the node answering
+// little else (each looks up every payment of the window); a day is the
+// least a reconciliation must be. The window is at least an hour (the
+// payments of the last interval, and their settlements), at most 31 days.
+const (
+	MinReconcileInterval = time.Minute
+	MaxReconcileInterval = 24 * time.Hour
+	MinReconcileWindow   = time.Hour
+	MaxReconcileWindow   = 31 * 24 * time.Hour
+)
+
 // PaymentConfig tunes the UMA payment flows.
 type PaymentConfig struct {
 	RatesFile string
@@ -76,9 +88,13 @@ type PaymentConfig struct {
 	QuoteRefreshMaxHold time.Duration
 	// LookupRetention is how long a lookup no quote was made from is kept.
 	LookupRetention time.Duration
-	AllowDomains    string // comma-separated
-	DenyDomains     string
-	AllowNets       string // comma-separated CIDRs/hosts exempt from the SSRF guard
+	// ReconcileInterval is how often the payments of the last
+	// ReconcileWindow are reconciled with the Lightning node (0: never).
+	ReconcileInterval time.Duration
+	ReconcileWindow   time.Duration
+	AllowDomains      string // comma-separated
+	DenyDomains       string
+	AllowNets         string // comma-separated CIDRs/hosts exempt from the SSRF guard
 	// PayLightningAddresses lets users pay plain Lightning Addresses
 	// (LUD-16 over LNURL-pay), not only UMA addresses.
 	PayLightningAddresses bool
@@ -93,6 +109,8 @@ func (c *PaymentConfig) declare(s *config.Set) {
 	s.Duration(&c.QuoteRefreshLead, "quote-refresh-lead", vasp.DefaultQuoteRefreshLead, "a quote made with autoRefresh is refreshed once its invoice has less than this (or half its life) left (0 = the default)")
 	s.Duration(&c.QuoteRefreshMaxHold, "quote-refresh-max-hold", vasp.DefaultQuoteRefreshMaxHold, "a quote made with autoRefresh is refreshed until this long after it was made; it then expires with its invoice (0 = the default)")
 	s.Duration(&c.LookupRetention, "lookup-retention", vasp.DefaultLookupRetention, "how long a receiver lookup no quote was made from is kept; older ones are deleted every hour (0 = the default)")
+	s.Duration(&c.ReconcileInterval, "reconcile-interval", time.Hour, "how often the payments of the last reconcile-window are reconciled with the Lightning node (0 = never)")
+	s.Duration(&c.ReconcileWindow, "reconcile-window", vasp.DefaultReconcileWindow, "the payments each periodic reconciliation checks: those created this long before it (0 = the default)")
 	s.String(&c.AllowDomains, "counterparty-allow", "", "comma-separated VASP domains (host[:port], as in $user@host[:port]) we transact with (empty: all not denied); a bad or empty entry is refused")
 	s.String(&c.DenyDomains, "counterparty-deny", "", "comma-separated VASP domains (host[:port], as in $user@host[:port]) we never transact with; a bad or empty entry is refused")
 	s.Bool(&c.PayLightningAddresses, "pay-lightning-addresses", false, "let users pay plain Lightning Addresses (user@domain, LNURL-pay) too: unsigned, with no travel-rule data (counterparty-allow/-deny apply to their domains)")
@@ -185,6 +203,13 @@ func (c *PaymentConfig) resolve() error {
 	if d := c.LookupRetention; d != 0 && (d < MinLookupRetention || d > MaxLookupRetention) {
 		return fmt.Errorf("setting lookup-retention: want 0 (the default, %s) or from %s to %s, got %s",
 			vasp.DefaultLookupRetention, MinLookupRetention, MaxLookupRetention, d)
+	}
+	if d := c.ReconcileInterval; d != 0 && (d < MinReconcileInterval || d > MaxReconcileInterval) {
+		return fmt.Errorf("setting reconcile-interval: want 0 (never) or from %s to %s, got %s", MinReconcileInterval, MaxReconcileInterval, d)
+	}
+	if d := c.ReconcileWindow; d != 0 && (d < MinReconcileWindow || d > MaxReconcileWindow) {
+		return fmt.Errorf("setting reconcile-window: want 0 (the default, %s) or from %s to %s, got %s",
+			vasp.DefaultReconcileWindow, MinReconcileWindow, MaxReconcileWindow, d)
 	}
 	// Invoices carry their expiry in whole seconds (BOLT 11), at least one.
 	if e := c.InvoiceExpiry; e != 0 && (e < time.Second || e%time.Second != 0) {
@@ -334,6 +359,7 @@ func openPayments(d paymentDeps) (*vasp.Service, *users.Service, *ledger.Ledger,
 		PayTimeout: d.cfg.Payments.PayTimeout, CounterpartyTimeout: timeout,
 		QuoteRefreshLead: d.cfg.Payments.QuoteRefreshLead, QuoteRefreshMaxHold: d.cfg.Payments.QuoteRefreshMaxHold,
 		LookupRetention: d.cfg.Payments.LookupRetention, PayLightningAddresses: d.cfg.Payments.PayLightningAddresses,
+		ReconcileInterval: d.cfg.Payments.ReconcileInterval, ReconcileWindow: d.cfg.Payments.ReconcileWindow,
 		Compliance: compliance, PreviousEncryptionKeys: previous, Registerer: d.registry, Tracer: d.tracer,
 	})
 	if err != nil {
