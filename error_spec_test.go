@@ -48,7 +48,7 @@ var ownErrorCodes = map[string]string{
 	CodeNotFound:                 "404 for a route that does not exist",
 	CodeWebhookEndpointNotFound:  "404 from /webhooks/endpoints, vaspd's own endpoints",
 	CodeWebhookDeliveryNotFound:  "404 from /webhooks/deliveries, vaspd's own endpoints",
-	CodeConflict:                 "409 for conflicts the document has no code for: the last MANAGE token (README), a user holding money (docs/users.md), a disabled endpoint or one endpoint too many (docs/webhook-delivery.md), a retry of a quote never executed (README)",
+	CodeConflict:                 "409 for conflicts the document has no code for: the last MANAGE token (README), a user holding money (docs/users.md), a disabled endpoint or one endpoint too many (docs/webhook-delivery.md), a retry of a quote never executed, a reconciliation already running (README)",
 	CodeIdempotencyKeyReused:     "422 for a reused Idempotency-Key (README)",
 	CodeInvoiceAlreadyPaid:       "409 from execute, an endpoint UMAaaS lacks: the receiver gave the invoice to two quotes",
 	CodeQuoteNotPending:          "409 from execute, likewise: the quote is being executed",
