@@ -25,6 +25,13 @@ type checked struct {
 // a node that does not know such a payment is right not to.
 var provablyUnsent = map[string]bool{"PAYMENT_REFUSED": true, "INVOICE_EXPIRED": true}
 
+// paymentAuditor is a node whose TrackPayment answers a payment recorded
+// as final from its record rather than the node (lightning/lnd), and that
+// can ask the node itself: the reconciliation asks that.
+type paymentAuditor interface {
+	AuditPayment(ctx context.Context, paymentHash lightning.Hash) (lightning.Payment, error)
+}
+
 func (s *Service) reconcileOne(ctx context.Context, row reconcileRow) checked {
 	hash, err := lightning.ParseHash(row.hash)
 	if err != nil {
@@ -39,7 +46,11 @@ func (s *Service) reconcileOne(ctx context.Context, row reconcileRow) checked {
 		}
 		return s.checkIncoming(row, inv, err == nil)
 	}
-	p, err := s.opt.Node.TrackPayment(ctx, hash)
+	track := s.opt.Node.TrackPayment
+	if a, ok := s.opt.Node.(paymentAuditor); ok {
+		track = a.AuditPayment
+	}
+	p, err := track(ctx, hash)
 	if err != nil && !errors.Is(err, lightning.ErrNotFound) {
 		return checked{err: err}
 	}

@@ -1,6 +1,7 @@
 package vasp_test
 
 import (
+	"context"
 	"log/slog"
 	"maps"
 	"slices"
@@ -281,4 +282,34 @@ func (s *syncBuffer) text() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// auditNode is the embedded node with lnd's AuditPayment: the node's
+// answer as it is now, here what a later payment made of a hash the
+// record (TrackPayment) holds as FAILED.
+type auditNode struct {
+	*embedded.Node
+	audited map[lightning.Hash]lightning.Payment
+}
+
+func (n auditNode) AuditPayment(ctx context.Context, h lightning.Hash) (lightning.Payment, error) {
+	if p, ok := n.audited[h]; ok {
+		return p, nil
+	}
+	return n.Node.TrackPayment(ctx, h)
+}
+
+// With a node that can be asked itself (lnd's AuditPayment), the
+// reconciliation asks that, not TrackPayment, which with lnd answers a
+// payment recorded final from the record.
+func TestReconcileAsksTheNodeItself(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		r := newReconciler(t, db)
+		refunded := r.failed(t)
+		hash := mustHash(t, refunded.PaymentHash)
+		node := auditNode{Node: r.h.w.node, audited: map[lightning.Hash]lightning.Payment{
+			hash: {PaymentHash: hash, Status: lightning.StatusSucceeded, AmountMsat: refunded.Msats}}}
+		r.rs = r.h.w.service(t, func(o *vasp.Options) { o.Node = node })
+		wantMismatches(t, r.reconcile(t), map[string]string{refunded.ID: vasp.MismatchRefundedButSent})
+	})
 }
