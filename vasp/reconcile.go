@@ -306,11 +306,16 @@ func (s *Service) reconcilePage(ctx context.Context, r *Reconciliation, rows []r
 		if row.direction == Incoming && row.status == StatusCreated {
 			continue // no invoice yet
 		}
+		acquired := false
 		select {
 		case sem <- struct{}{}:
+			acquired = true
 		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
+			if acquired {
+				<-sem
+			}
 			mu.Lock()
 			r.Unchecked++
 			mu.Unlock()

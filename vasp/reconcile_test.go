@@ -2,6 +2,8 @@ package vasp_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -311,5 +313,90 @@ func TestReconcileAsksTheNodeItself(t *testing.T) {
 			hash: {PaymentHash: hash, Status: lightning.StatusSucceeded, AmountMsat: refunded.Msats}}}
 		r.rs = r.h.w.service(t, func(o *vasp.Options) { o.Node = node })
 		wantMismatches(t, r.reconcile(t), map[string]string{refunded.ID: vasp.MismatchRefundedButSent})
+	})
+}
+
+// An incoming payment the node reported settled for less than its
+// invoice (failed UNDERPAID, what arrived booked to system:unmatched) is
+// checked as booked: settled for that amount, no mismatch; once the node
+// says another amount arrived, INCOMING_AMOUNT.
+func TestReconcileUnderpaid(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		r := newReconciler(t, db)
+		in := r.incoming(t, true)
+		// The node reports less than the invoice received (as a backend
+		// settling an AMP or keysend payment may).
+		r.exec(t, `UPDATE ln_embedded_invoices SET amount_paid_msat = amount_msat - 1000 WHERE payment_hash = $1`, in.PaymentHash)
+		r.h.w.clock.Advance(2 * time.Minute)
+		r.rs.SweepPending(t.Context())
+		if got, _ := r.rs.GetTransaction(t.Context(), in.ID); got.Status != vasp.StatusFailed || got.FailureReason != "UNDERPAID" {
+			t.Fatalf("the underpaid payment is %s %s, want FAILED UNDERPAID", got.Status, got.FailureReason)
+		}
+		rep := r.reconcile(t)
+		wantMismatches(t, rep, map[string]string{})
+		if rep.Checked[vasp.CheckIncomingUnderpaid] != 1 {
+			t.Fatalf("checked %v, want one INCOMING_UNDERPAID", rep.Checked)
+		}
+		r.exec(t, `UPDATE ln_embedded_invoices SET amount_paid_msat = amount_msat WHERE payment_hash = $1`, in.PaymentHash)
+		rep = r.reconcile(t)
+		wantMismatches(t, rep, map[string]string{in.ID: vasp.MismatchIncomingAmount})
+		if m := rep.Mismatches[0]; m.Ours.Msats != in.Msats-1000 || m.Ours.LedgerMsats != in.Msats-1000 || m.Node.Msats != in.Msats {
+			t.Fatalf("mismatch %+v: want vaspd's and the ledger's %d against the node's %d", m, in.Msats-1000, in.Msats)
+		}
+	})
+}
+
+// unreachableNode is the embedded node unreachable for invoice lookups, as lnd
+// down is: each lookup, once entered is told and release lets it go,
+// fails with lightning.ErrUnavailable.
+type unreachableNode struct {
+	*embedded.Node
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (n unreachableNode) LookupInvoice(ctx context.Context, h lightning.Hash) (lightning.Invoice, error) {
+	select {
+	case n.entered <- struct{}{}:
+	default:
+	}
+	<-n.release
+	return lightning.Invoice{}, fmt.Errorf("lnd lookupinvoice: %w: connection refused", lightning.ErrUnavailable)
+}
+
+// A run stops at the node's being unreachable (every lookup after would
+// fail alike, each maybe after the client's timeout): the report is not
+// complete, says why, counts the payments not checked and finds no
+// mismatch in them. While it runs, another run of the same process is
+// refused (ErrReconcileRunning), not run beside it.
+func TestReconcileNodeUnreachable(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		r := newReconciler(t, db)
+		for range 6 {
+			r.incoming(t, false)
+		}
+		node := unreachableNode{Node: r.h.w.node, entered: make(chan struct{}, 1), release: make(chan struct{})}
+		r.rs = r.h.w.service(t, func(o *vasp.Options) { o.Node = node })
+		now := r.h.w.clock.Now()
+		done := make(chan vasp.Reconciliation)
+		go func() {
+			rep, err := r.rs.Reconcile(t.Context(), now.Add(-time.Hour), now.Add(time.Hour), 100)
+			if err != nil {
+				t.Error(err)
+			}
+			done <- rep
+		}()
+		<-node.entered
+		if _, err := r.rs.Reconcile(t.Context(), now.Add(-time.Hour), now.Add(time.Hour), 100); !errors.Is(err, vasp.ErrReconcileRunning) {
+			t.Fatalf("a second run beside the first: %v, want ErrReconcileRunning", err)
+		}
+		close(node.release)
+		rep := <-done
+		if rep.Complete || !strings.Contains(rep.Incomplete, "unreachable") || rep.Unchecked != 6 || rep.Transactions != 6 || len(rep.Mismatches) != 0 {
+			t.Fatalf("report %+v: want incomplete for the node, 6 unchecked, no mismatch", rep)
+		}
+		if rep.CheckedThrough.IsZero() {
+			t.Fatal("an incomplete report says no checkedThrough")
+		}
 	})
 }
