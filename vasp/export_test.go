@@ -132,3 +132,6 @@ var (
 	PaymentRequestByInvoiceQuery = paymentRequestByInvoiceQuery
 	CountPaymentsQuery           = countPaymentsQuery
 )
+
+// SetReconcilePage sets how many payments one reconciliation query reads.
+func (s *Service) SetReconcilePage(n int) { s.reconcilePageSize = n }

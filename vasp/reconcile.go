@@ -102,7 +102,8 @@ const reconcileConcurrency = 4
 // reconcileLookupTimeout bounds one node lookup.
 const reconcileLookupTimeout = 15 * time.Second
 
-// reconcilePage is how many transactions one query reads.
+// reconcilePage is how many transactions one query reads
+// (Service.reconcilePageSize).
 const reconcilePage = 200
 
 // maxMismatchesListed bounds the mismatches a report lists (all are
@@ -184,8 +185,9 @@ type reconcileRow struct {
 	ledger                              sql.NullInt64 // the movement's system:node posting
 }
 
-// reconcileMu keeps one run at a time per Service: runs may be asked of
-// the platform API and the periodic loop alike.
+// tryReconcile takes reconcileMu, which keeps one run at a time per
+// Service (runs may be asked of the platform API and the periodic loop
+// alike), reporting whether it did.
 func (s *Service) tryReconcile() bool { return s.reconcileMu.TryLock() }
 
 // ErrReconcileRunning is returned by Reconcile while another run of this
@@ -210,14 +212,14 @@ func (s *Service) Reconcile(ctx context.Context, since, until time.Time, limit i
 	for _, k := range MismatchKinds {
 		r.MismatchCounts[k] = 0
 	}
-	from, to := idAt(since), idAt(until)
+	from, to, after := idAt(since), idAt(until), ""
 	for {
-		n := min(reconcilePage, limit-r.Transactions)
+		n := min(s.reconcilePageSize, limit-r.Transactions)
 		if n <= 0 {
 			r.Incomplete = fmt.Sprintf("stopped after %d payments, the most one run checks", limit)
 			break
 		}
-		rows, err := s.reconcileRows(ctx, from, to, n)
+		rows, err := s.reconcileRows(ctx, from, to, after, n)
 		if err != nil {
 			if r.Transactions == 0 {
 				return r, err
@@ -238,7 +240,7 @@ func (s *Service) Reconcile(ctx context.Context, since, until time.Time, limit i
 		if len(rows) < n {
 			break
 		}
-		from = rows[len(rows)-1].id + "\x00" // just after it
+		after = rows[len(rows)-1].id
 	}
 	slices.SortFunc(r.Mismatches, func(a, b Mismatch) int { return strings.Compare(a.TransactionID, b.TransactionID) })
 	r.Complete = r.Incomplete == ""
@@ -250,17 +252,18 @@ func (s *Service) Reconcile(ctx context.Context, since, until time.Time, limit i
 	return r, nil
 }
 
-// reconcileRows reads up to n Lightning payments with ids in [from, to),
-// with their movement's system:node posting.
-func (s *Service) reconcileRows(ctx context.Context, from, to string, n int) ([]reconcileRow, error) {
+// reconcileRows reads up to n Lightning payments with ids in [from, to)
+// and after after (the last id of the previous page; "" for none), in id
+// order, with their movement's system:node posting.
+func (s *Service) reconcileRows(ctx context.Context, from, to, after string, n int) ([]reconcileRow, error) {
 	// One posting per account and currency in a movement (the ledger's
 	// builders net them), read through ledger_postings' primary key.
 	rows, err := s.db.QueryContext(ctx, `SELECT t.id, t.direction, t.status, t.payment_hash, t.failure_reason, t.msats,
 		t.details, t.created_at,
 		(SELECT p.amount FROM ledger_postings p WHERE p.movement_id = (CASE WHEN t.direction = $1 THEN 'receive/' ELSE 'settle/' END) || t.payment_hash
 			AND p.account = $2 AND p.currency = $3 LIMIT 1)
-		FROM uma_transactions t WHERE t.id >= $4 AND t.id < $5 AND t.payment_hash IS NOT NULL
-		ORDER BY t.id LIMIT $6`, Incoming, string(ledger.Node), ledger.BTC, from, to, n)
+		FROM uma_transactions t WHERE t.id >= $4 AND t.id > $5 AND t.id < $6 AND t.payment_hash IS NOT NULL
+		ORDER BY t.id LIMIT $7`, Incoming, string(ledger.Node), ledger.BTC, from, after, to, n)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: read payments: %w", err)
 	}

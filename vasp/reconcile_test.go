@@ -179,6 +179,10 @@ func TestReconcile(t *testing.T) {
 			rep := r.reconcile(t)
 			t.Logf("%s: %v", name, rep.MismatchCounts)
 			wantMismatches(t, rep, mismatches)
+			// Read in pages of three (of 8 or 9 payments), the same.
+			r.rs.SetReconcilePage(3)
+			wantMismatches(t, r.reconcile(t), mismatches)
+			r.rs.SetReconcilePage(200)
 		}
 		// Refunded, then sent: the node asked to pay the failed invoice
 		// again (as a second sender would) and succeeding.
@@ -212,6 +216,13 @@ func TestReconcile(t *testing.T) {
 		// minutes ahead of the node's, past the grace.
 		late := r.incoming(t, true)
 		step("settled, not credited", late.ID, vasp.MismatchSettledNotCredited, func() {})
+
+		// At most limit payments: the report says where it stopped.
+		now := w.clock.Now()
+		part, err := r.rs.Reconcile(t.Context(), now.Add(-time.Hour), now.Add(time.Hour), 5)
+		if err != nil || part.Complete || part.Transactions != 5 || part.CheckedThrough.IsZero() || part.Incomplete == "" {
+			t.Fatalf("a run of at most 5 payments: %+v, %v", part, err)
+		}
 
 		rep = r.reconcile(t)
 		for _, m := range rep.Mismatches {

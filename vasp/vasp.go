@@ -198,8 +198,9 @@ type Service struct {
 	payments *paymentMetrics
 	// reconcileMu keeps Reconcile to one run at a time (reconcile.go),
 	// and reconciles are the periodic runs' metrics.
-	reconcileMu sync.Mutex
-	reconciles  *reconcileMetrics
+	reconcileMu       sync.Mutex
+	reconciles        *reconcileMetrics
+	reconcilePageSize int // payments one query reads: reconcilePage
 	// beforeClaim, if set (tests), runs in ExecuteQuote between reading
 	// the quote and claiming it.
 	beforeClaim func(quoteID string)
@@ -275,7 +276,7 @@ func New(opts Options) (*Service, error) {
 		opts.MaxRoutingFeePPM = 5_000 // 0.5 %
 	}
 	s := &Service{opt: opts, db: opts.DB, clock: opts.Clock, log: opts.Log, client: opts.HTTPClient,
-		payeeData: uma.UMADataOptions("name"), walkLimit: defaultWalkLimit}
+		payeeData: uma.UMADataOptions("name"), walkLimit: defaultWalkLimit, reconcilePageSize: reconcilePage}
 	s.callbackWake = make(chan struct{}, 1)
 	var err error
 	if s.refreshes, err = newRefreshMetrics(opts.Registerer); err != nil {
