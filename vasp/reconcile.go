@@ -135,6 +135,9 @@ type Reconciliation struct {
 	// (at most maxMismatchesListed).
 	MismatchCounts map[string]int
 	Mismatches     []Mismatch
+	// cause is the error behind Incomplete, for the log only: the report
+	// goes to the platform, which is told no internal cause.
+	cause error
 }
 
 // InFlight counts payments still on their way.
@@ -216,7 +219,10 @@ func (s *Service) Reconcile(ctx context.Context, since, until time.Time, limit i
 	for {
 		n := min(s.reconcilePageSize, limit-r.Transactions)
 		if n <= 0 {
-			r.Incomplete = fmt.Sprintf("stopped after %d payments, the most one run checks", limit)
+			// The limit reached: incomplete only if a payment is left.
+			if more, err := s.reconcileRows(ctx, from, to, after, 1); err != nil || len(more) > 0 {
+				r.Incomplete = fmt.Sprintf("stopped after %d payments, the most one run checks", limit)
+			}
 			break
 		}
 		rows, err := s.reconcileRows(ctx, from, to, after, n)
@@ -224,17 +230,17 @@ func (s *Service) Reconcile(ctx context.Context, since, until time.Time, limit i
 			if r.Transactions == 0 {
 				return r, err
 			}
-			r.Incomplete = "reading the payments failed: " + err.Error()
+			r.Incomplete, r.cause = "reading the payments failed (the log says why)", err
 			break
 		}
 		if len(rows) == 0 {
 			break
 		}
-		stop := s.reconcilePage(ctx, &r, rows)
+		stop, cause := s.reconcilePage(ctx, &r, rows)
 		r.Transactions += len(rows)
 		r.CheckedThrough = rows[len(rows)-1].createdAt
 		if stop != "" {
-			r.Incomplete = stop
+			r.Incomplete, r.cause = stop, cause
 			break
 		}
 		if len(rows) < n {
@@ -289,15 +295,16 @@ func (s *Service) reconcileRows(ctx context.Context, from, to, after string, n i
 }
 
 // reconcilePage checks rows, reconcileConcurrency lookups at a time,
-// adding to r. It returns why it stopped early ("" when it did not): ctx
-// ended, or the node was unreachable (every lookup after would fail
-// alike, each maybe after the client's timeout).
-func (s *Service) reconcilePage(ctx context.Context, r *Reconciliation, rows []reconcileRow) string {
+// adding to r. It returns why it stopped early ("" when it did not), and
+// the error behind it: ctx ended, or the node was unreachable (every
+// lookup after would fail alike, each maybe after the client's timeout).
+func (s *Service) reconcilePage(ctx context.Context, r *Reconciliation, rows []reconcileRow) (string, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
 		mu      sync.Mutex
 		stopped string
+		cause   error
 		wg      sync.WaitGroup
 	)
 	sem := make(chan struct{}, reconcileConcurrency)
@@ -335,8 +342,10 @@ func (s *Service) reconcilePage(ctx context.Context, r *Reconciliation, rows []r
 			case res.err != nil:
 				r.Unchecked++
 				if errors.Is(res.err, lightning.ErrUnavailable) && stopped == "" && ctx.Err() == nil {
-					stopped = "the Lightning node is unreachable: " + res.err.Error()
+					stopped, cause = "the Lightning node is unreachable", res.err
 					cancel()
+				} else if cause == nil {
+					cause = res.err // a lookup that failed alone: the run goes on
 				}
 			case res.pending:
 				r.InFlight.IncomingPending++
@@ -353,9 +362,12 @@ func (s *Service) reconcilePage(ctx context.Context, r *Reconciliation, rows []r
 	}
 	wg.Wait()
 	if stopped == "" && ctx.Err() != nil {
-		stopped = "stopped before the end of the window: " + context.Cause(ctx).Error()
+		stopped, cause = "stopped before the end of the window: its time ran out, or it was cancelled", context.Cause(ctx)
 	}
-	return stopped
+	if cause != nil && r.cause == nil {
+		r.cause = cause
+	}
+	return stopped, cause
 }
 
 // idAt is the least transaction id made at t: a uuidv7's first 48 bits

@@ -223,6 +223,10 @@ func TestReconcile(t *testing.T) {
 		if err != nil || part.Complete || part.Transactions != 5 || part.CheckedThrough.IsZero() || part.Incomplete == "" {
 			t.Fatalf("a run of at most 5 payments: %+v, %v", part, err)
 		}
+		all := r.reconcile(t).Transactions
+		if whole, err := r.rs.Reconcile(t.Context(), now.Add(-time.Hour), now.Add(time.Hour), all); err != nil || !whole.Complete {
+			t.Fatalf("a run of at most the %d payments there are: %+v, %v; want complete", all, whole, err)
+		}
 
 		rep = r.reconcile(t)
 		for _, m := range rep.Mismatches {
