@@ -37,9 +37,10 @@ import (
 //     amount and routing fee vaspd booked (the transaction and the
 //     settle movement's system:node posting);
 //   - an outgoing payment FAILED (its money given back to the user) must
-//     not be SUCCEEDED: one that is was paid out and refunded. A node
-//     that does not know it is fine only when vaspd's own reason says
-//     nothing was sent (the node refused the invoice);
+//     not be SUCCEEDED: one that is was paid out and refunded; nor still
+//     IN_FLIGHT, which may yet succeed. A node that does not know it is
+//     fine only when vaspd's own reason says nothing was sent (the node
+//     refused the invoice);
 //   - outgoing payments in flight (PROCESSING) are counted, not looked up:
 //     the resolver owns them.
 //
@@ -71,6 +72,10 @@ const (
 	// gave the money back, and the node SUCCEEDED in paying it: the money
 	// left twice. The worst.
 	MismatchRefundedButSent = "REFUNDED_BUT_SENT"
+	// MismatchRefundedInFlight: vaspd booked an outgoing payment FAILED
+	// and gave the money back while the node is still paying it: it may
+	// yet succeed, and the money leave twice.
+	MismatchRefundedInFlight = "REFUNDED_IN_FLIGHT"
 	// MismatchRefundedUnknown: vaspd booked an outgoing payment FAILED on
 	// the node's word (not a refusal of the invoice), and the node does
 	// not know it: whether it was sent cannot be told.
@@ -79,7 +84,7 @@ const (
 
 // MismatchKinds are the kinds, in the order the metrics list them.
 var MismatchKinds = []string{MismatchNotSettledOnNode, MismatchSettledNotCredited, MismatchIncomingAmount,
-	MismatchNotSentOnNode, MismatchOutgoingAmount, MismatchRefundedButSent, MismatchRefundedUnknown}
+	MismatchNotSentOnNode, MismatchOutgoingAmount, MismatchRefundedButSent, MismatchRefundedInFlight, MismatchRefundedUnknown}
 
 // Checks: what Reconciliation.Checked counts, by what vaspd says.
 const (

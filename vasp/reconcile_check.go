@@ -138,6 +138,8 @@ func checkOutgoing(row reconcileRow, p lightning.Payment, found bool) checked {
 		switch {
 		case succeeded:
 			return checked{check: CheckOutgoingFailed, mismatch: mismatch(MismatchRefundedButSent)}
+		case found && p.Status == lightning.StatusInFlight:
+			return checked{check: CheckOutgoingFailed, mismatch: mismatch(MismatchRefundedInFlight)}
 		case !found && !provablyUnsent[row.reason]:
 			return checked{check: CheckOutgoingFailed, mismatch: mismatch(MismatchRefundedUnknown)}
 		}

@@ -318,16 +318,18 @@ func (n auditNode) AuditPayment(ctx context.Context, h lightning.Hash) (lightnin
 
 // With a node that can be asked itself (lnd's AuditPayment), the
 // reconciliation asks that, not TrackPayment, which with lnd answers a
-// payment recorded final from the record.
+// payment recorded final from the record: here that one refunded payment
+// was sent after all, and another is still being paid.
 func TestReconcileAsksTheNodeItself(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		r := newReconciler(t, db)
-		refunded := r.failed(t)
-		hash := mustHash(t, refunded.PaymentHash)
+		refunded, paying := r.failed(t), r.failed(t)
+		hash, hash2 := mustHash(t, refunded.PaymentHash), mustHash(t, paying.PaymentHash)
 		node := auditNode{Node: r.h.w.node, audited: map[lightning.Hash]lightning.Payment{
-			hash: {PaymentHash: hash, Status: lightning.StatusSucceeded, AmountMsat: refunded.Msats}}}
+			hash:  {PaymentHash: hash, Status: lightning.StatusSucceeded, AmountMsat: refunded.Msats},
+			hash2: {PaymentHash: hash2, Status: lightning.StatusInFlight, AmountMsat: paying.Msats}}}
 		r.rs = r.h.w.service(t, func(o *vasp.Options) { o.Node = node })
-		wantMismatches(t, r.reconcile(t), map[string]string{refunded.ID: vasp.MismatchRefundedButSent})
+		wantMismatches(t, r.reconcile(t), map[string]string{refunded.ID: vasp.MismatchRefundedButSent, paying.ID: vasp.MismatchRefundedInFlight})
 	})
 }
 
