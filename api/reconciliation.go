@@ -77,7 +77,7 @@ type reconcileReport struct {
 	StartedAt      time.Time           `json:"startedAt"`
 	FinishedAt     time.Time           `json:"finishedAt"`
 	Complete       bool                `json:"complete"`
-	CheckedThrough *time.Time          `json:"checkedThrough,omitempty"`
+	ResumeSince    *time.Time          `json:"resumeSince,omitempty"`
 	Incomplete     string              `json:"incomplete,omitempty"`
 	Transactions   int                 `json:"transactions"`
 	Checked        map[string]int      `json:"checked"`
@@ -123,8 +123,8 @@ func (h *reconcileHandlers) reconcile(w http.ResponseWriter, r *http.Request) er
 		Complete: rep.Complete, Incomplete: rep.Incomplete, Transactions: rep.Transactions, Checked: rep.Checked,
 		InFlight:  reconcileInFlight{IncomingPending: rep.InFlight.IncomingPending, OutgoingProcessing: rep.InFlight.OutgoingProcessing},
 		Unchecked: rep.Unchecked, MismatchCounts: rep.MismatchCounts, Mismatches: []reconcileMismatch{}}
-	if !rep.CheckedThrough.IsZero() {
-		out.CheckedThrough = &rep.CheckedThrough
+	if !rep.ResumeSince.IsZero() {
+		out.ResumeSince = &rep.ResumeSince
 	}
 	for _, m := range rep.Mismatches {
 		out.Mismatches = append(out.Mismatches, reconcileMismatch{TransactionID: m.TransactionID, PaymentHash: m.PaymentHash,

@@ -120,11 +120,12 @@ type Reconciliation struct {
 	Since, Until          time.Time
 	StartedAt, FinishedAt time.Time
 	// Complete is whether every payment of the window was checked. When
-	// not, CheckedThrough is the creation time of the last one read (run
-	// again from there) and Incomplete says why.
-	Complete       bool
-	CheckedThrough time.Time
-	Incomplete     string
+	// not, ResumeSince is where a run covering the rest starts (the
+	// creation time of the last payment checked, or of the first of the
+	// page a stop left partly unchecked) and Incomplete says why.
+	Complete    bool
+	ResumeSince time.Time
+	Incomplete  string
 	// Transactions is how many Lightning payments of the window were read.
 	Transactions int
 	// Checked counts the payments checked against the node, by check.
@@ -243,9 +244,12 @@ func (s *Service) Reconcile(ctx context.Context, since, until time.Time, limit i
 		}
 		stop, cause := s.reconcilePage(ctx, &r, rows)
 		r.Transactions += len(rows)
-		r.CheckedThrough = rows[len(rows)-1].createdAt
+		r.ResumeSince = rows[len(rows)-1].createdAt
 		if stop != "" {
-			r.Incomplete, r.cause = stop, cause
+			// Its payments checked concurrently, a page stopped short
+			// may leave any of them unchecked: the next run takes it
+			// again from its first.
+			r.Incomplete, r.cause, r.ResumeSince = stop, cause, rows[0].createdAt
 			break
 		}
 		if len(rows) < n {
@@ -256,7 +260,7 @@ func (s *Service) Reconcile(ctx context.Context, since, until time.Time, limit i
 	slices.SortFunc(r.Mismatches, func(a, b Mismatch) int { return strings.Compare(a.TransactionID, b.TransactionID) })
 	r.Complete = r.Incomplete == ""
 	if r.Complete {
-		r.CheckedThrough = time.Time{}
+		r.ResumeSince = time.Time{}
 	}
 	r.FinishedAt = s.clock.Now()
 	s.logReconciliation(ctx, r)

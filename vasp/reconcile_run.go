@@ -113,7 +113,7 @@ func (s *Service) logReconciliation(ctx context.Context, r Reconciliation) {
 		"unchecked", r.Unchecked, "incoming_pending", r.InFlight.IncomingPending, "outgoing_processing", r.InFlight.OutgoingProcessing}
 	if !r.Complete || r.Unchecked > 0 {
 		s.log.WarnContext(ctx, "reconciliation with the Lightning node did not check every payment",
-			append(attrs, "why", r.Incomplete, "checked_through", r.CheckedThrough, "err", r.cause)...)
+			append(attrs, "why", r.Incomplete, "resume_since", r.ResumeSince, "err", r.cause)...)
 		return
 	}
 	s.log.InfoContext(ctx, "reconciliation with the Lightning node done", attrs...)
