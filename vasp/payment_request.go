@@ -130,9 +130,16 @@ type PaymentRequestInput struct {
 // amount for user in.UserID, and delivers it when it names a sender. A
 // failed delivery leaves the request kept and payable by its link; its
 // Delivery says why. A repeated Idempotency-Key answers the first request
-// (Replayed), without delivering it again; the same key for another
-// request is 422.
+// (Replayed) as it is now, without delivering it again, before in is
+// checked: a retry made after the first expired, or once its currency's
+// rates went stale, still learns the request was made (and delivered).
+// The same key for another request is 422.
 func (s *Service) CreatePaymentRequest(ctx context.Context, in PaymentRequestInput) (PaymentRequest, error) {
+	if in.IdempotencyKey != "" {
+		if prev, done, err := s.replayPaymentRequest(ctx, s.db, in, s.clock.Now()); done || err != nil {
+			return prev, err
+		}
+	}
 	p, err := s.newPaymentRequest(ctx, in)
 	if err != nil {
 		return PaymentRequest{}, err
@@ -141,25 +148,18 @@ func (s *Service) CreatePaymentRequest(ctx context.Context, in PaymentRequestInp
 		if err := s.checkLive(ctx, tx, p.UserID); err != nil {
 			return err
 		}
+		// The key is read again where the request is stored: a
+		// concurrent request with it may have committed meanwhile.
+		in.UserID = p.UserID
 		replay := func() (bool, error) {
 			if p.idempotencyKey == "" {
 				return false, nil
 			}
-			prev, err := scanPaymentRequest(tx.QueryRowContext(ctx, selectPaymentRequests(3)+`
-				WHERE user_id = $1 AND idempotency_key = $2`, p.UserID, p.idempotencyKey, store.Micros(p.CreatedAt)))
-			if errors.Is(err, sql.ErrNoRows) {
-				return false, nil
+			prev, done, err := s.replayPaymentRequest(ctx, tx, in, p.CreatedAt)
+			if done && err == nil {
+				p = prev
 			}
-			if err != nil {
-				return false, fmt.Errorf("read payment request by idempotency key: %w", err)
-			}
-			if prev.Amount != p.Amount || prev.Currency != p.Currency || !strings.EqualFold(prev.SenderUMA, p.SenderUMA) ||
-				prev.MaxNumPayments != p.MaxNumPayments || prev.CommentCharsAllowed != p.CommentCharsAllowed {
-				return false, vaspd.Errorf(http.StatusUnprocessableEntity, vaspd.CodeIdempotencyKeyReused,
-					"this Idempotency-Key was already used for another payment request")
-			}
-			p, p.Replayed = prev, true
-			return true, nil
+			return done, err
 		}
 		if done, err := replay(); done || err != nil {
 			return err
@@ -191,6 +191,39 @@ func (s *Service) CreatePaymentRequest(ctx context.Context, in PaymentRequestInp
 	}
 	p.Delivery = s.deliverPaymentRequest(ctx, p)
 	return p, nil
+}
+
+// replayPaymentRequest answers the payment request in.IdempotencyKey
+// made for in.UserID, read with q at now (done), if there is one: 422
+// IDEMPOTENCY_KEY_REUSED when in asks another (its amount, currency,
+// sender, maxNumPayments, commentCharsAllowed, or an expiresAt given and
+// not the request's; without one the first's stands, as a default would
+// differ from one retry to the next).
+func (s *Service) replayPaymentRequest(ctx context.Context, q store.Querier, in PaymentRequestInput, now time.Time) (PaymentRequest, bool, error) {
+	prev, err := scanPaymentRequest(q.QueryRowContext(ctx, selectPaymentRequests(3)+`
+		WHERE user_id = $1 AND idempotency_key = $2`, in.UserID, in.IdempotencyKey, store.Micros(now)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return PaymentRequest{}, false, nil
+	}
+	if err != nil {
+		return PaymentRequest{}, false, fmt.Errorf("read payment request by idempotency key: %w", err)
+	}
+	sender := in.SenderUMA
+	if a, err := uma.ParseUMAAddress(in.SenderUMA); err == nil {
+		sender = a.String()
+	}
+	maxPayments := in.MaxNumPayments
+	if maxPayments == 0 {
+		maxPayments = 1
+	}
+	if prev.Amount != in.Amount || prev.Currency != strings.ToUpper(in.Currency) || !strings.EqualFold(prev.SenderUMA, sender) ||
+		prev.MaxNumPayments != maxPayments || prev.CommentCharsAllowed != in.CommentCharsAllowed ||
+		!in.ExpiresAt.IsZero() && !prev.ExpiresAt.Equal(in.ExpiresAt.UTC().Truncate(time.Second)) {
+		return PaymentRequest{}, true, vaspd.Errorf(http.StatusUnprocessableEntity, vaspd.CodeIdempotencyKeyReused,
+			"this Idempotency-Key was already used for another payment request")
+	}
+	prev.Replayed = true
+	return prev, true, nil
 }
 
 // newPaymentRequest checks in and builds its signed invoice; nothing is stored.

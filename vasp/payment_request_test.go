@@ -385,3 +385,35 @@ func TestPaymentRequestDeliveryRefusedAddress(t *testing.T) {
 		}
 	})
 }
+
+// An Idempotency-Key answers the request it created for as long as it is
+// kept, whatever became of it (its expiry passed, as a retry after a long
+// outage finds it); and the key with another expiry is another request.
+func TestPaymentRequestIdempotencyKey(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		s := w.service(t, nil)
+		exp := w.clock.Now().Add(10 * time.Second).Truncate(time.Second)
+		in := vasp.PaymentRequestInput{UserID: w.bob.UserID, Amount: 5_00, Currency: "eur", ExpiresAt: exp, IdempotencyKey: "k-exp"}
+		first, err := s.CreatePaymentRequest(t.Context(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other := in
+		other.ExpiresAt = exp.Add(time.Hour)
+		_, err = s.CreatePaymentRequest(t.Context(), other)
+		if e := vaspd.AsError(err); e.Status != http.StatusUnprocessableEntity || e.Code != vaspd.CodeIdempotencyKeyReused {
+			t.Fatalf("the key for another expiry: %v", err)
+		}
+		// The platform never got the answer and retries once its
+		// request expired: the request it made, not a 400.
+		w.clock.Advance(time.Minute)
+		again, err := s.CreatePaymentRequest(t.Context(), in)
+		if err != nil || again.ID != first.ID || !again.Replayed || again.Status != vasp.PaymentRequestExpired {
+			t.Fatalf("retry after its expiry: %+v, %v", again, err)
+		}
+		if n := countRows(t, db, "payment_requests"); n != 1 {
+			t.Fatalf("%d payment requests kept", n)
+		}
+	})
+}
