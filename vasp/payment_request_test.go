@@ -417,3 +417,34 @@ func TestPaymentRequestIdempotencyKey(t *testing.T) {
 		}
 	})
 }
+
+// A payment of a request that ends unpaid gives its place back: the
+// invoice of a request for one payment expires unpaid, and another payreq
+// for it is then answered, where it was refused while the first invoice
+// could still be paid. Unpaid invoices hold a request for no longer than
+// they live.
+func TestPaymentRequestExpiredPaymentFreesIt(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		p := newPaymentRequest(t, s, w, nil)
+		if _, err := s.PayRequest(t.Context(), "bob", invoicePayReq(t, sender.Signing, w.clock.Now(), p.InvoiceUUID)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.PayRequest(t.Context(), "bob", invoicePayReq(t, sender.Signing, w.clock.Now(), p.InvoiceUUID))
+		wantCode(t, err, uma.CodeInvalidInvoice)
+		w.clock.Advance(10*time.Minute + 2*time.Minute) // our invoices live 10 min (InvoiceExpiry)
+		s.SweepPending(t.Context())
+		ts, err := s.ListTransactions(t.Context(), vasp.TransactionFilter{PaymentRequestID: p.ID}, "", 5)
+		if err != nil || len(ts) != 1 || ts[0].Status != vasp.StatusExpired {
+			t.Fatalf("the unpaid payment: %+v, %v", ts, err)
+		}
+		if got, err := s.GetPaymentRequest(t.Context(), p.ID); err != nil || got.Status != vasp.PaymentRequestPending || got.PaymentCount != 0 {
+			t.Fatalf("payment request %+v, %v", got, err)
+		}
+		if _, err := s.PayRequest(t.Context(), "bob", invoicePayReq(t, sender.Signing, w.clock.Now(), p.InvoiceUUID)); err != nil {
+			t.Fatalf("a payreq once the first invoice expired: %v", err)
+		}
+	})
+}
