@@ -391,12 +391,14 @@ func ParseURL(name, v string, schemes ...string) (*url.URL, error) {
 
 // RedactURL is v to echo in an error or a log line, its password hidden:
 // url.URL.Redacted for a user:password@ part; every query parameter but
-// those known to be harmless (harmlessParam: sslmode, search_path, …),
-// password and sslpassword as "password=xxxxx", any other as
-// "xxxxx=xxxxx"; and any fragment. The query is hidden by what is known
-// harmless rather than by what looks secret: a password with an unescaped
-// '&' ("password=a&b=c") splits into pairs, and a test of names would show
-// the rest of it, name and value. It is "" for a value that must not be echoed at
+// those known to be harmless (harmlessParam: sslmode, search_path, …)
+// written before any password, password and sslpassword as
+// "password=xxxxx", any other as "xxxxx=xxxxx"; and any fragment. The
+// query is hidden by what is known harmless rather than by what looks
+// secret: a password with an unescaped '&' ("password=a&b=c") splits into
+// pairs, and a test of names would show the rest of it, name and value;
+// and nothing after a password is shown, since the rest of it may even
+// read as a harmless pair ("password=a&sslmode=b"). It is "" for a value that must not be echoed at
 // all: one that does not parse as a URL, has an '@' that is not the one
 // ending its user info (a password with an unescaped '/', '?' or '#' ends
 // the authority early, and the rest of it, up to its '@', is taken for the
@@ -413,27 +415,36 @@ func RedactURL(v string) string {
 		return ""
 	}
 	if u.RawQuery != "" {
-		q, err := url.ParseQuery(u.RawQuery)
-		if err != nil {
+		// Checked whole first: url.ParseQuery refuses what it would
+		// drop (a ';'), which must not be echoed as it is.
+		if _, err := url.ParseQuery(u.RawQuery); err != nil {
 			return ""
 		}
-		shown, redacted := url.Values{}, false
-		for k, vs := range q {
+		// Pairs in the order written, as url.ParseQuery splits them:
+		// a password's unescaped '&' cuts it before the pairs that
+		// follow, which may then be any more of it.
+		shown, redacted, afterPassword := url.Values{}, false, false
+		for _, pair := range strings.Split(u.RawQuery, "&") {
+			if pair == "" {
+				continue
+			}
+			k, v, _ := strings.Cut(pair, "=")
+			k, err1 := url.QueryUnescape(k)
+			v, err2 := url.QueryUnescape(v)
+			if err1 != nil || err2 != nil {
+				return ""
+			}
 			switch name := strings.ToLower(k); {
-			case harmlessParam(name):
-				shown[k] = vs
 			case name == "password" || name == "sslpassword":
 				// Say that there is one, not what it is.
-				for range vs {
-					shown.Add(k, "xxxxx")
-				}
-				redacted = true
+				shown.Add(k, "xxxxx")
+				redacted, afterPassword = true, true
+			case harmlessParam(name) && !afterPassword:
+				shown.Add(k, v)
 			default:
 				// Neither the value nor the name: a name may be
 				// the tail of a password cut at an '&'.
-				for range vs {
-					shown.Add("xxxxx", "xxxxx")
-				}
+				shown.Add("xxxxx", "xxxxx")
 				redacted = true
 			}
 		}
