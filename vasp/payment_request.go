@@ -527,13 +527,10 @@ func claimPaymentRequest(ctx context.Context, tx *store.Tx, id string, now time.
 	if err != nil {
 		return fmt.Errorf("lock payment request %s: %w", id, err)
 	}
+	if err := stillPayable(uuid, exp, cancelled, now); err != nil {
+		return err
+	}
 	uuid = vaspd.Truncate(uuid, 40)
-	if cancelled.Valid {
-		return uma.Errorf(uma.CodeInvalidInvoice, "invoice %s was cancelled", uuid)
-	}
-	if !now.Before(store.Time(exp)) {
-		return uma.Errorf(uma.CodeInvoiceExpired, "invoice %s expired at %s", uuid, store.Time(exp).Format(time.RFC3339))
-	}
 	var n int
 	if err := tx.QueryRowContext(ctx, countPaymentsQuery, id).Scan(&n); err != nil {
 		return fmt.Errorf("count the payments of payment request %s: %w", id, err)
@@ -542,4 +539,48 @@ func claimPaymentRequest(ctx context.Context, tx *store.Tx, id string, now time.
 		return uma.Errorf(uma.CodeInvalidInvoice, "invoice %s is paid, or being paid (maxNumPayments %d)", uuid, maxPayments)
 	}
 	return nil
+}
+
+// stillPayable refuses a payment, at now, of the payment request of
+// invoice uuid expiring at exp (Micros) and cancelled at cancelled, if
+// ever: as a payreq for it then would be.
+func stillPayable(uuid string, exp int64, cancelled sql.NullInt64, now time.Time) error {
+	uuid = vaspd.Truncate(uuid, 40)
+	if cancelled.Valid {
+		return uma.Errorf(uma.CodeInvalidInvoice, "invoice %s was cancelled", uuid)
+	}
+	if !now.Before(store.Time(exp)) {
+		return uma.Errorf(uma.CodeInvoiceExpired, "invoice %s expired at %s", uuid, store.Time(exp).Format(time.RFC3339))
+	}
+	return nil
+}
+
+// approvedForRequest checks again, once the platform approved the
+// incoming payment id of payment request reqID, that the request can
+// still be paid. Asking the platform takes up to approval-timeout, and a
+// cancellation or the request's expiry meanwhile must not be followed by
+// an invoice (the claim counted the payment before): the payment ends
+// REJECTED (PAY_REQUEST_FAILED) without one, announced to the platform it
+// asked, and the payreq is refused as one made now would be. It returns
+// expiry cut to the request's time left, so that the invoice, issued now,
+// does not outlive it.
+func (s *Service) approvedForRequest(ctx context.Context, id, reqID string, expiry time.Duration) (time.Duration, error) {
+	var exp int64
+	var cancelled sql.NullInt64
+	var uuid string
+	if err := s.db.QueryRowContext(ctx, `SELECT expires_at, cancelled_at, invoice_uuid FROM payment_requests WHERE id = $1`,
+		reqID).Scan(&exp, &cancelled, &uuid); err != nil {
+		return 0, fmt.Errorf("read payment request %s: %w", reqID, err)
+	}
+	now := s.clock.Now()
+	if refused := stillPayable(uuid, exp, cancelled, now); refused != nil {
+		if err := s.failIncoming(context.WithoutCancel(ctx), id, "PAY_REQUEST_FAILED"); err != nil {
+			return 0, fmt.Errorf("end payment %s of a payment request no longer payable: %w", id, err)
+		}
+		return 0, refused
+	}
+	if left := store.Time(exp).Sub(now); left < expiry {
+		expiry = max(left.Round(time.Second), time.Second)
+	}
+	return expiry, nil
 }

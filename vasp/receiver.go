@@ -371,6 +371,11 @@ func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequ
 		if approval, err = s.approve(ctx, in, req); err != nil {
 			return nil, err
 		}
+		if preq.ID != "" {
+			if invReq.Expiry, err = s.approvedForRequest(ctx, in.ID, preq.ID, invReq.Expiry); err != nil {
+				return nil, err
+			}
+		}
 		ictx, span := s.startSpan(ctx, "lightning create invoice", in.ID)
 		inv, err = s.issueInvoice(ictx, in.ID, in.UserID, invReq)
 		endSpan(span, err)
