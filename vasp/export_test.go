@@ -135,3 +135,7 @@ var (
 
 // SetReconcilePage sets how many payments one reconciliation query reads.
 func (s *Service) SetReconcilePage(n int) { s.reconcilePageSize = n }
+
+// ReconcileOnce is one tick of the periodic reconciliation; it reports
+// whether this Service took the turn and ran it.
+func (s *Service) ReconcileOnce(ctx context.Context) bool { return s.reconcileOnce(ctx) }

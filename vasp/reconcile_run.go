@@ -2,12 +2,16 @@ package vasp
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store"
 )
 
 // The periodic reconciliation (Options.ReconcileInterval) and what it
@@ -22,8 +26,10 @@ const DefaultReconcileWindow = 72 * time.Hour
 // time is bounded by the interval.
 const reconcilePeriodicLimit = 1_000_000
 
-// reconcileMetrics are the periodic runs' metrics. Every process sharing
-// a database runs its own and reads the same payments: take their max.
+// reconcileMetrics are the periodic runs' metrics. One process sharing a
+// database runs each (takeReconcileTurn); the others show its result at
+// their next tick (showReconcileResult). The errors counted are each
+// process's own.
 type reconcileMetrics struct {
 	mismatches *prometheus.GaugeVec
 	lastRun    prometheus.Gauge
@@ -69,27 +75,103 @@ func (s *Service) reconcileLoop(ctx context.Context) {
 	}
 }
 
-// reconcileOnce runs one periodic reconciliation and reports it.
-func (s *Service) reconcileOnce(ctx context.Context) {
+// reconcileTurn is the settings row of the periodic reconciliation's
+// turns: its updated_at is when a process last took one.
+const reconcileTurn = "reconcile_turn"
+
+// takeReconcileTurn reports whether this process runs the periodic
+// reconciliation due at now: every process sharing the database ticks
+// every ReconcileInterval, and one run per interval is enough (each reads
+// the same payments and asks the same node), so a tick runs only if no
+// process took a turn in the last nine tenths of an interval — not the
+// whole of one, so that the process that took the last turn, ticking an
+// interval later, is not beaten by its own clock's drift. If that process
+// stops, another's next tick takes the turn.
+func (s *Service) takeReconcileTurn(ctx context.Context, now time.Time) (bool, error) {
+	before := now.Add(-s.opt.ReconcileInterval * 9 / 10)
+	took := false
+	err := s.db.InBackgroundTx(ctx, func(tx *store.Tx) error {
+		var name string
+		err := tx.QueryRowContext(ctx, `INSERT INTO settings (name, value, updated_at) VALUES ($1, '', $2)
+			ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at WHERE settings.updated_at <= $3
+			RETURNING name`, reconcileTurn, store.Micros(now), store.Micros(before)).Scan(&name)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // another process's turn
+		}
+		took = err == nil
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("reconcile: take the turn: %w", err)
+	}
+	return took, nil
+}
+
+// reconcileResult is the last periodic run's outcome, kept in the turn's
+// settings row so that every process's gauges tell it, wherever it ran.
+type reconcileResult struct {
+	FinishedAt int64          `json:"finishedAt"` // Unix seconds
+	Mismatches map[string]int `json:"mismatches"`
+}
+
+// showReconcileResult sets the gauges from the last run's result, as the
+// process that ran it recorded it ("" or unreadable: none yet, or one of
+// another version; the gauges are left as they are).
+func (s *Service) showReconcileResult(ctx context.Context) {
+	var v string
+	if err := s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = $1`, reconcileTurn).Scan(&v); err != nil {
+		return
+	}
+	var res reconcileResult
+	if json.Unmarshal([]byte(v), &res) != nil || res.Mismatches == nil {
+		return
+	}
+	for _, k := range MismatchKinds {
+		s.reconciles.mismatches.WithLabelValues(k).Set(float64(res.Mismatches[k]))
+	}
+	s.reconciles.lastRun.Set(float64(res.FinishedAt))
+}
+
+// reconcileOnce runs one periodic reconciliation and reports it, if it
+// is this process's turn (takeReconcileTurn), and records its result for
+// the others; it reports whether it ran. A process whose turn it is not
+// shows the last run's result.
+func (s *Service) reconcileOnce(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, max(s.opt.ReconcileInterval, time.Minute))
 	defer cancel()
 	until := s.clock.Now()
+	if mine, err := s.takeReconcileTurn(ctx, until); err != nil || !mine {
+		if err != nil {
+			s.log.Warn("reconciliation with the Lightning node: cannot tell whose turn it is; tried again next interval", "err", err)
+			s.reconciles.errors.Inc()
+		}
+		s.showReconcileResult(ctx)
+		return false
+	}
 	r, err := s.Reconcile(ctx, until.Add(-s.opt.ReconcileWindow), until, reconcilePeriodicLimit)
 	if errors.Is(err, ErrReconcileRunning) {
-		return // a run asked through the platform API; the next tick tries again
+		return false // a run asked through the platform API; the next tick tries again
 	}
 	if err != nil {
 		s.log.Warn("reconciliation with the Lightning node: the payments could not be read; tried again next interval", "err", err)
 		s.reconciles.errors.Inc()
-		return
+		return true
 	}
 	for _, k := range MismatchKinds {
 		s.reconciles.mismatches.WithLabelValues(k).Set(float64(r.MismatchCounts[k]))
 	}
 	s.reconciles.lastRun.Set(float64(r.FinishedAt.Unix()))
+	res, _ := json.Marshal(reconcileResult{FinishedAt: r.FinishedAt.Unix(), Mismatches: r.MismatchCounts})
+	if err := s.db.InBackgroundTx(ctx, func(tx *store.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE settings SET value = $2 WHERE name = $1`, reconcileTurn, string(res))
+		return err
+	}); err != nil {
+		s.log.Warn("reconciliation with the Lightning node: its result not recorded for the other processes' metrics", "err", err)
+	}
 	if !r.Complete || r.Unchecked > 0 {
 		s.reconciles.errors.Inc()
 	}
+	return true
 }
 
 // logReconciliation logs r's mismatches at ERROR, each once, and r's
