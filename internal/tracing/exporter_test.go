@@ -60,6 +60,18 @@ func startAnswering(t *testing.T, h func(n int, w http.ResponseWriter, r *http.R
 	return a, srv.URL + "/v1/traces"
 }
 
+// waitRequests waits up to d for a to have had n requests, and reports
+// whether it did.
+func waitRequests(t *testing.T, a *answering, n int32, d time.Duration) bool {
+	t.Helper()
+	for deadline := time.Now().Add(d); a.n.Load() < n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
 // testExporter is an exporter to url whose retries wait 10 ms, not 5 s.
 func testExporter(t *testing.T, url string, env exporterEnv) *exporter {
 	t.Helper()
@@ -233,10 +245,15 @@ func TestExportNeverOutlastsItsContext(t *testing.T) {
 		t.Fatalf("after %s: %v", time.Since(began), err)
 	}
 
+	// On a loaded machine the export above may end before its request
+	// reaches the collector, or just after: a moment for it to arrive,
+	// then the next export's own request must.
+	waitRequests(t, a, 1, time.Second)
+	n0 := a.n.Load()
 	done := make(chan error, 1)
 	go func() { done <- e.ExportSpans(context.Background(), oneSpan()) }()
-	for a.n.Load() < 2 {
-		time.Sleep(5 * time.Millisecond)
+	if !waitRequests(t, a, n0+1, 30*time.Second) {
+		t.Fatal("the second export's request never reached the collector")
 	}
 	e.Shutdown(context.Background())
 	select {
@@ -264,8 +281,8 @@ func TestExportNotRetriedWhenStopping(t *testing.T) {
 	e := testExporter(t, url, exporterEnv{})
 	done := make(chan error, 1)
 	go func() { done <- e.ExportSpans(context.Background(), oneSpan()) }()
-	for a.n.Load() < 1 {
-		time.Sleep(5 * time.Millisecond)
+	if !waitRequests(t, a, 1, 30*time.Second) {
+		t.Fatal("the export's request never reached the collector")
 	}
 	e.lastExports()
 	select {
