@@ -467,6 +467,15 @@ func (s *Service) checkPaymentRequest(ctx context.Context, r Recipient, req *uma
 		// Not whose it is: that would tell which of our users asked.
 		return invalid("invoice %s is not one of %s", id, s.address(r.Local))
 	}
+	if !req.IsUMA() {
+		// The invoice's requiredPayerData marks the payer's identifier
+		// and compliance data mandatory (UMADataOptions): an unsigned
+		// payer has neither, and could otherwise hold every payment a
+		// request allows with invoices it never pays (each counted
+		// until it expires).
+		return PaymentRequest{}, uma.Errorf(uma.CodeMissingMandatoryPayerData,
+			"invoice %s requires the payer's identifier and compliance data (requiredPayerData): pay it with a signed UMA payreq", id)
+	}
 	switch p.Status {
 	case PaymentRequestCancelled:
 		return invalid("invoice %s was cancelled", id)

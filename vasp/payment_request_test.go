@@ -252,6 +252,10 @@ func TestPaymentRequestPayreqRefused(t *testing.T) {
 			{"a cancelled invoice", "bob", func(pr *uma.PayRequest) { pr.InvoiceUUID = cancelled.InvoiceUUID }, uma.CodeInvalidInvoice},
 			{"an invoice addressed to another payer", "bob", func(pr *uma.PayRequest) { pr.InvoiceUUID = toCarol.InvoiceUUID }, uma.CodeInvalidInvoice},
 			{"a longer comment than the invoice allows", "bob", func(pr *uma.PayRequest) { pr.Comment = "six ch" }, uma.CodeInvalidInput},
+			// The invoice marks the payer's compliance data mandatory:
+			// an unsigned payer, who could hold a request's every
+			// payment slot with invoices it never pays, is not one.
+			{"a plain LNURL payreq", "bob", func(pr *uma.PayRequest) { pr.PayerData = nil }, uma.CodeMissingMandatoryPayerData},
 			{"an expired invoice", "bob", func(pr *uma.PayRequest) {
 				pr.InvoiceUUID = short.InvoiceUUID
 				w.clock.Advance(3 * time.Minute)
