@@ -35,6 +35,9 @@ type paymentMetrics struct {
 	nodeChannels prometheus.Gauge
 	nodeLocal    prometheus.Gauge
 	nodeInbound  prometheus.Gauge
+
+	// Payment requests delivered to the payer's VASP, by outcome.
+	requestDeliveries *prometheus.CounterVec
 }
 
 // openStatuses are the statuses a payment passes through before it ends,
@@ -91,6 +94,12 @@ func newPaymentMetrics(reg prometheus.Registerer) (*paymentMetrics, error) {
 		Name: "vaspd_lightning_local_balance_msats",
 		Help: "The Lightning node's local balance over its active channels at its last answer, msats: about what it can send.",
 	})); err != nil {
+		return nil, err
+	}
+	if m.requestDeliveries, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vaspd_payment_request_deliveries_total",
+		Help: "Deliveries of payment requests to the payer's VASP made by this process, by outcome: DELIVERED, or the UMA error code of the failure (OTHER for a code UMA does not define).",
+	}, []string{"outcome"})); err != nil {
 		return nil, err
 	}
 	if m.nodeInbound, err = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{

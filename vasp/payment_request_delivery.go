@@ -47,6 +47,7 @@ func (s *Service) deliverPaymentRequest(ctx context.Context, p PaymentRequest) P
 		d.Status, d.Code, d.Message = DeliveryFailed, vaspd.Truncate(string(e.Code), 64), vaspd.Truncate(e.Reason, maxDeliveryReason)
 		s.log.Warn("payment request not delivered", "paymentRequest", p.ID, "sender", p.SenderUMA, "code", d.Code, "reason", d.Message)
 	}
+	s.payments.requestDeliveries.WithLabelValues(deliveryOutcome(d)).Inc()
 	now := s.stamp()
 	d.AttemptedAt = &now
 	// The outcome is recorded even when the platform's request is gone:
@@ -56,6 +57,21 @@ func (s *Service) deliverPaymentRequest(ctx context.Context, p PaymentRequest) P
 		s.log.Error("record a payment request's delivery", "paymentRequest", p.ID, "err", err)
 	}
 	return d
+}
+
+// deliveryOutcome is d's label in vaspd_payment_request_deliveries_total:
+// DELIVERED, or the failure's code if UMA defines it (or it is vaspd's
+// own, DeliveryRequestFailed). The payer's VASP chooses the code of a
+// refusal, so any other is OTHER: no counterparty can grow the series.
+func deliveryOutcome(d PaymentRequestDelivery) string {
+	switch c := uma.ErrorCode(d.Code); {
+	case d.Status == DeliveryDelivered:
+		return "DELIVERED"
+	case c == DeliveryRequestFailed || c.Known():
+		return d.Code
+	default:
+		return "OTHER"
+	}
 }
 
 // configurationError is an UMA_CONFIGURATION_FETCH_ERROR.
