@@ -317,12 +317,19 @@ func refused(err error) bool {
 	return false
 }
 
+// The failure reasons of a payment the node refused (refused): nothing
+// was sent.
+const (
+	reasonInvoiceExpired lightning.FailureReason = "INVOICE_EXPIRED"
+	reasonPaymentRefused lightning.FailureReason = "PAYMENT_REFUSED"
+)
+
 func reasonOf(err error) lightning.FailureReason {
 	switch {
 	case errors.Is(err, lightning.ErrInvoiceExpired):
-		return "INVOICE_EXPIRED"
+		return reasonInvoiceExpired
 	default:
-		return "PAYMENT_REFUSED"
+		return reasonPaymentRefused
 	}
 }
 

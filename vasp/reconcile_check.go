@@ -23,7 +23,7 @@ type checked struct {
 // provablyUnsent are the failure reasons vaspd books when the node refused
 // the invoice before anything was sent (execute.go's refused, reasonOf):
 // a node that does not know such a payment is right not to.
-var provablyUnsent = map[string]bool{"PAYMENT_REFUSED": true, "INVOICE_EXPIRED": true}
+var provablyUnsent = map[string]bool{string(reasonPaymentRefused): true, string(reasonInvoiceExpired): true}
 
 // paymentAuditor is a node whose TrackPayment answers a payment recorded
 // as final from its record rather than the node (lightning/lnd), and that
