@@ -19,6 +19,9 @@ type Compliance interface {
 	CounterpartyAllowed(ctx context.Context, domain string) error
 	// ScreenPayment pre-screens the counterparty's node and channel UTXOs
 	// before we accept a payment (direction Incoming) or pay (Outgoing).
+	// Outgoing, nodePubKey is the node the receiver's invoice pays, in
+	// lower-case hex as the invoice names it (not the receiver's own
+	// optional, free-case nodePubKey).
 	ScreenPayment(ctx context.Context, direction, domain, nodePubKey string, utxos []string) error
 	// TravelRuleInfo is the sender's travel-rule data about our user, sent
 	// encrypted to the receiver; format is e.g. "IVMS@101.2023", or "" for

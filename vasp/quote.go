@@ -323,12 +323,6 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 	if err := checkPayeeData(pr.PayeeData, resp); err != nil {
 		return Quote{}, "", err
 	}
-	if resp.PayeeData != nil && resp.PayeeData.Compliance != nil {
-		c := resp.PayeeData.Compliance
-		if err := s.opt.Compliance.ScreenPayment(ctx, Outgoing, receiver.Domain, c.NodePubKey, c.Utxos); err != nil {
-			return Quote{}, "", vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s", uma.AsError(err).Reason)
-		}
-	}
 	inv, err := bolt11.Decode(resp.PR, info.Network)
 	if err != nil {
 		return Quote{}, "", quoteStep.failed("the receiver's invoice is not payable by our node: %v", err)
@@ -336,11 +330,20 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 	if inv.Expired(s.clock.Now()) || inv.AmountMsat <= 0 {
 		return Quote{}, "", quoteStep.failed("the receiver's invoice is expired or has no amount")
 	}
-	// The node screened above is the node paid: an invoice to another
-	// node would pay someone the screening never saw.
+	// The node the receiver names (payeeData.compliance.nodePubKey) is
+	// the node paid: an invoice to another node would pay someone the
+	// receiver did not state.
 	if c := resp.PayeeData.Compliance; c != nil && c.NodePubKey != "" && !strings.EqualFold(c.NodePubKey, inv.Destination) {
 		return Quote{}, "", quoteStep.failed("the receiver's invoice pays node %s, not its node %s",
 			inv.Destination, vaspd.Truncate(c.NodePubKey, 70))
+	}
+	// The node screened is the invoice's, as the invoice names it: the
+	// receiver's nodePubKey is optional and its case free, and a receiver
+	// leaving it out (or writing it in upper case) would otherwise have
+	// the screening asked about no node (or about a spelling of its node
+	// that a list does not hold).
+	if err := s.opt.Compliance.ScreenPayment(ctx, Outgoing, receiver.Domain, inv.Destination, resp.PayeeData.Compliance.Utxos); err != nil {
+		return Quote{}, "", vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s", uma.AsError(err).Reason)
 	}
 	// One invoice is paid once: an invoice already quoted (for this or
 	// another payreq) is the receiver's error, not a second payment.
