@@ -342,7 +342,11 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 	// leaving it out (or writing it in upper case) would otherwise have
 	// the screening asked about no node (or about a spelling of its node
 	// that a list does not hold).
-	if err := s.opt.Compliance.ScreenPayment(ctx, Outgoing, receiver.Domain, inv.Destination, resp.PayeeData.Compliance.Utxos); err != nil {
+	var utxos []string
+	if c := resp.PayeeData.Compliance; c != nil {
+		utxos = c.Utxos
+	}
+	if err := s.opt.Compliance.ScreenPayment(ctx, Outgoing, receiver.Domain, inv.Destination, utxos); err != nil {
 		return Quote{}, "", vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s", uma.AsError(err).Reason)
 	}
 	// One invoice is paid once: an invoice already quoted (for this or
