@@ -44,49 +44,6 @@ type reconcileHandlers struct {
 	clock vaspd.Clock
 }
 
-type reconcileSide struct {
-	Status      string `json:"status"`
-	Msats       int64  `json:"msats"`
-	FeeMsats    int64  `json:"feeMsats"`
-	LedgerMsats int64  `json:"ledgerMsats"`
-}
-
-type reconcileNodeSide struct {
-	State    string `json:"state"`
-	Msats    int64  `json:"msats"`
-	FeeMsats int64  `json:"feeMsats"`
-}
-
-type reconcileMismatch struct {
-	TransactionID string            `json:"transactionId"`
-	PaymentHash   string            `json:"paymentHash"`
-	Direction     string            `json:"direction"`
-	Kind          string            `json:"kind"`
-	Vaspd         reconcileSide     `json:"vaspd"`
-	Node          reconcileNodeSide `json:"node"`
-}
-
-type reconcileInFlight struct {
-	IncomingPending    int `json:"incomingPending"`
-	OutgoingProcessing int `json:"outgoingProcessing"`
-}
-
-type reconcileReport struct {
-	Since          time.Time           `json:"since"`
-	Until          time.Time           `json:"until"`
-	StartedAt      time.Time           `json:"startedAt"`
-	FinishedAt     time.Time           `json:"finishedAt"`
-	Complete       bool                `json:"complete"`
-	ResumeSince    *time.Time          `json:"resumeSince,omitempty"`
-	Incomplete     string              `json:"incomplete,omitempty"`
-	Transactions   int                 `json:"transactions"`
-	Checked        map[string]int      `json:"checked"`
-	InFlight       reconcileInFlight   `json:"inFlight"`
-	Unchecked      int                 `json:"unchecked"`
-	MismatchCounts map[string]int      `json:"mismatchCounts"`
-	Mismatches     []reconcileMismatch `json:"mismatches"`
-}
-
 // reconcile checks the payments created in [since, until) (default: the
 // last 24 hours; at most 31 days) against the node.
 func (h *reconcileHandlers) reconcile(w http.ResponseWriter, r *http.Request) error {
@@ -119,19 +76,6 @@ func (h *reconcileHandlers) reconcile(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	out := reconcileReport{Since: rep.Since, Until: rep.Until, StartedAt: rep.StartedAt, FinishedAt: rep.FinishedAt,
-		Complete: rep.Complete, Incomplete: rep.Incomplete, Transactions: rep.Transactions, Checked: rep.Checked,
-		InFlight:  reconcileInFlight{IncomingPending: rep.InFlight.IncomingPending, OutgoingProcessing: rep.InFlight.OutgoingProcessing},
-		Unchecked: rep.Unchecked, MismatchCounts: rep.MismatchCounts, Mismatches: []reconcileMismatch{}}
-	if !rep.ResumeSince.IsZero() {
-		out.ResumeSince = &rep.ResumeSince
-	}
-	for _, m := range rep.Mismatches {
-		out.Mismatches = append(out.Mismatches, reconcileMismatch{TransactionID: m.TransactionID, PaymentHash: m.PaymentHash,
-			Direction: m.Direction, Kind: m.Kind,
-			Vaspd: reconcileSide{Status: m.Ours.Status, Msats: m.Ours.Msats, FeeMsats: m.Ours.FeeMsats, LedgerMsats: m.Ours.LedgerMsats},
-			Node:  reconcileNodeSide{State: m.Node.State, Msats: m.Node.Msats, FeeMsats: m.Node.FeeMsats}})
-	}
-	WriteJSON(w, http.StatusOK, out)
+	WriteJSON(w, http.StatusOK, rep)
 	return nil
 }

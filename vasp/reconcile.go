@@ -115,32 +115,35 @@ const reconcilePage = 200
 // counted in MismatchCounts).
 const maxMismatchesListed = 1000
 
-// Reconciliation is one run's report.
+// Reconciliation is one run's report, as GET /ledger/reconciliation
+// answers it.
 type Reconciliation struct {
-	Since, Until          time.Time
-	StartedAt, FinishedAt time.Time
+	Since      time.Time `json:"since"`
+	Until      time.Time `json:"until"`
+	StartedAt  time.Time `json:"startedAt"`
+	FinishedAt time.Time `json:"finishedAt"`
 	// Complete is whether every payment of the window was checked. When
 	// not, ResumeSince is where a run covering the rest starts (the
 	// creation time of the last payment checked, or of the first of the
 	// page a stop left partly unchecked) and Incomplete says why.
-	Complete    bool
-	ResumeSince time.Time
-	Incomplete  string
+	Complete    bool      `json:"complete"`
+	ResumeSince time.Time `json:"resumeSince,omitzero"`
+	Incomplete  string    `json:"incomplete,omitempty"`
 	// Transactions is how many Lightning payments of the window were read.
-	Transactions int
+	Transactions int `json:"transactions"`
 	// Checked counts the payments checked against the node, by check.
-	Checked map[string]int
+	Checked map[string]int `json:"checked"`
 	// InFlight counts payments not yet final: outgoing PROCESSING, and
 	// incoming PENDING whose invoice is not settled or was settled within
 	// the grace.
-	InFlight InFlight
+	InFlight InFlight `json:"inFlight"`
 	// Unchecked counts payments whose node lookup failed (an error, the
 	// node unreachable) or was never made (the run stopped).
-	Unchecked int
+	Unchecked int `json:"unchecked"`
 	// MismatchCounts counts the mismatches by kind; Mismatches lists them
 	// (at most maxMismatchesListed).
-	MismatchCounts map[string]int
-	Mismatches     []Mismatch
+	MismatchCounts map[string]int `json:"mismatchCounts"`
+	Mismatches     []Mismatch     `json:"mismatches"`
 	// cause is the error behind Incomplete, for the log only: the report
 	// goes to the platform, which is told no internal cause.
 	cause error
@@ -148,18 +151,18 @@ type Reconciliation struct {
 
 // InFlight counts payments still on their way.
 type InFlight struct {
-	IncomingPending    int
-	OutgoingProcessing int
+	IncomingPending    int `json:"incomingPending"`
+	OutgoingProcessing int `json:"outgoingProcessing"`
 }
 
 // Mismatch is one payment on which vaspd and the node disagree.
 type Mismatch struct {
-	TransactionID string
-	PaymentHash   string
-	Direction     string
-	Kind          string
-	Ours          OurSide
-	Node          NodeSide
+	TransactionID string   `json:"transactionId"`
+	PaymentHash   string   `json:"paymentHash"`
+	Direction     string   `json:"direction"`
+	Kind          string   `json:"kind"`
+	Ours          OurSide  `json:"vaspd"`
+	Node          NodeSide `json:"node"`
 }
 
 // OurSide is what vaspd recorded: the transaction's status, the msats it
@@ -168,19 +171,19 @@ type Mismatch struct {
 // LedgerMsats is the system:node posting of its movement, signed as the
 // node saw it (received positive, sent positive), 0 when there is none.
 type OurSide struct {
-	Status      string
-	Msats       int64
-	FeeMsats    int64
-	LedgerMsats int64
+	Status      string `json:"status"`
+	Msats       int64  `json:"msats"`
+	FeeMsats    int64  `json:"feeMsats"`
+	LedgerMsats int64  `json:"ledgerMsats"`
 }
 
 // NodeSide is what the node answered: an invoice's state (OPEN, SETTLED,
 // CANCELED) and amount paid, a payment's status (SUCCEEDED, FAILED,
 // IN_FLIGHT) with its amount and fee, or NOT_FOUND.
 type NodeSide struct {
-	State    string
-	Msats    int64
-	FeeMsats int64
+	State    string `json:"state"`
+	Msats    int64  `json:"msats"`
+	FeeMsats int64  `json:"feeMsats"`
 }
 
 const nodeNotFound = "NOT_FOUND"
@@ -214,7 +217,7 @@ func (s *Service) Reconcile(ctx context.Context, since, until time.Time, limit i
 	}
 	defer s.reconcileMu.Unlock()
 	r := Reconciliation{Since: since, Until: until, StartedAt: s.clock.Now(),
-		Checked: map[string]int{}, MismatchCounts: map[string]int{}}
+		Checked: map[string]int{}, MismatchCounts: map[string]int{}, Mismatches: []Mismatch{}}
 	for _, c := range []string{CheckIncomingCompleted, CheckIncomingUnderpaid, CheckIncomingNotPaid, CheckOutgoingCompleted, CheckOutgoingFailed} {
 		r.Checked[c] = 0
 	}
