@@ -208,17 +208,10 @@ func (s *Service) replayPaymentRequest(ctx context.Context, q store.Querier, in 
 	if err != nil {
 		return PaymentRequest{}, false, fmt.Errorf("read payment request by idempotency key: %w", err)
 	}
-	sender := in.SenderUMA
-	if a, err := uma.ParseUMAAddress(in.SenderUMA); err == nil {
-		sender = a.String()
-	}
-	maxPayments := in.MaxNumPayments
-	if maxPayments == 0 {
-		maxPayments = 1
-	}
-	if prev.Amount != in.Amount || prev.Currency != strings.ToUpper(in.Currency) || !strings.EqualFold(prev.SenderUMA, sender) ||
-		prev.MaxNumPayments != maxPayments || prev.CommentCharsAllowed != in.CommentCharsAllowed ||
-		!in.ExpiresAt.IsZero() && !prev.ExpiresAt.Equal(in.ExpiresAt.UTC().Truncate(time.Second)) {
+	in = in.normalized()
+	if prev.Amount != in.Amount || prev.Currency != in.Currency || !strings.EqualFold(prev.SenderUMA, in.SenderUMA) ||
+		prev.MaxNumPayments != in.MaxNumPayments || prev.CommentCharsAllowed != in.CommentCharsAllowed ||
+		!in.ExpiresAt.IsZero() && !prev.ExpiresAt.Equal(in.ExpiresAt) {
 		return PaymentRequest{}, true, vaspd.Errorf(http.StatusUnprocessableEntity, vaspd.CodeIdempotencyKeyReused,
 			"this Idempotency-Key was already used for another payment request")
 	}
@@ -226,16 +219,33 @@ func (s *Service) replayPaymentRequest(ctx context.Context, q store.Querier, in 
 	return prev, true, nil
 }
 
+// normalized is in as a request stores it, so far as in says without
+// the clock or the database: the currency upper-cased, maxNumPayments 1
+// when not given, the payer's address as parsed, and an expiresAt given
+// in whole seconds (the invoice says seconds). A retry's input is
+// compared with the request its key made in this form.
+func (in PaymentRequestInput) normalized() PaymentRequestInput {
+	in.Currency = strings.ToUpper(in.Currency)
+	if in.MaxNumPayments == 0 {
+		in.MaxNumPayments = 1
+	}
+	if a, err := uma.ParseUMAAddress(in.SenderUMA); err == nil {
+		in.SenderUMA = a.String()
+	}
+	if !in.ExpiresAt.IsZero() {
+		in.ExpiresAt = in.ExpiresAt.UTC().Truncate(time.Second)
+	}
+	return in
+}
+
 // newPaymentRequest checks in and builds its signed invoice; nothing is stored.
 func (s *Service) newPaymentRequest(ctx context.Context, in PaymentRequestInput) (PaymentRequest, error) {
+	in = in.normalized()
 	if _, err := vaspd.ParseID(vaspd.IDUser, in.UserID); err != nil {
 		return PaymentRequest{}, vaspd.InvalidInput("userId: %v", err)
 	}
 	if in.Amount <= 0 {
 		return PaymentRequest{}, vaspd.InvalidInput("amount must be a positive integer in the currency's smallest unit")
-	}
-	if in.MaxNumPayments == 0 {
-		in.MaxNumPayments = 1
 	}
 	if in.MaxNumPayments < 1 || in.MaxNumPayments > MaxPaymentRequestPayments {
 		return PaymentRequest{}, vaspd.InvalidInput("maxNumPayments must be between 1 and %d", MaxPaymentRequestPayments)
@@ -246,11 +256,10 @@ func (s *Service) newPaymentRequest(ctx context.Context, in PaymentRequestInput)
 	now := s.stamp()
 	exp := in.ExpiresAt
 	if exp.IsZero() {
-		exp = now.Add(DefaultPaymentRequestLife)
+		// Whole seconds: the invoice says seconds, and the request
+		// expires when its invoice says.
+		exp = now.Add(DefaultPaymentRequestLife).UTC().Truncate(time.Second)
 	}
-	// Whole seconds: the invoice says seconds, and the request expires
-	// when its invoice says.
-	exp = exp.UTC().Truncate(time.Second)
 	if exp.Before(now.Add(MinPaymentRequestLife)) || exp.After(now.Add(MaxPaymentRequestLife)) {
 		return PaymentRequest{}, vaspd.InvalidInput("expiresAt must be between %s and %s from now", MinPaymentRequestLife, MaxPaymentRequestLife)
 	}
@@ -259,7 +268,7 @@ func (s *Service) newPaymentRequest(ctx context.Context, in PaymentRequestInput)
 		return PaymentRequest{}, err
 	}
 	p := PaymentRequest{ID: vaspd.NewID(vaspd.IDPaymentRequest), UserID: user.UserID, ReceiverUMA: s.address(user.Local),
-		InvoiceUUID: uuid.NewString(), Amount: in.Amount, Currency: strings.ToUpper(in.Currency), MaxNumPayments: in.MaxNumPayments,
+		InvoiceUUID: uuid.NewString(), Amount: in.Amount, Currency: in.Currency, MaxNumPayments: in.MaxNumPayments,
 		CommentCharsAllowed: in.CommentCharsAllowed, ExpiresAt: exp, CreatedAt: now, Status: PaymentRequestPending,
 		Delivery: PaymentRequestDelivery{Status: DeliveryNone}, idempotencyKey: in.IdempotencyKey}
 	if in.SenderUMA != "" {
@@ -504,7 +513,7 @@ func (s *Service) checkPaymentRequest(ctx context.Context, r Recipient, req *uma
 // payerIs reports whether the payreq req, verified, is from the UMA
 // address want. A plain LNURL payer (no UMA payer data) is no one.
 func payerIs(req *uma.PayRequest, want string) bool {
-	if !req.IsUMA() || req.PayerData == nil {
+	if !req.IsUMA() {
 		return false
 	}
 	got, err := uma.ParseUMAAddress(req.PayerData.Identifier)
