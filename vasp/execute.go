@@ -361,7 +361,7 @@ func (s *Service) finish(ctx context.Context, t Transaction, p lightning.Payment
 		details, newDetails := t.Details, "" // "": the stored details stay
 		var m ledger.Movement
 		if status == StatusCompleted {
-			m = ledger.Settle{ID: "settle/" + t.PaymentHash, Reference: t.ID, UserID: t.UserID, Currency: t.Currency,
+			m = ledger.Settle{ID: settleMovement + t.PaymentHash, Reference: t.ID, UserID: t.UserID, Currency: t.Currency,
 				Amount: t.Amount, FeeAmount: t.Fee, Msats: t.Msats, RoutingFeeMsats: p.FeeMsat}.Movement()
 			details.RoutingFeeMsats = p.FeeMsat
 			details.Preimage = p.Preimage.String()

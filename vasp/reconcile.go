@@ -197,11 +197,6 @@ type reconcileRow struct {
 	ledger                              sql.NullInt64 // the movement's system:node posting
 }
 
-// tryReconcile takes reconcileMu, which keeps one run at a time per
-// Service (runs may be asked of the platform API and the periodic loop
-// alike), reporting whether it did.
-func (s *Service) tryReconcile() bool { return s.reconcileMu.TryLock() }
-
 // ErrReconcileRunning is returned by Reconcile while another run of this
 // Service is under way.
 var ErrReconcileRunning = errors.New("a reconciliation is already running")
@@ -212,7 +207,7 @@ var ErrReconcileRunning = errors.New("a reconciliation is already running")
 // returned only when the payments cannot be read at all, or another run
 // is under way (ErrReconcileRunning).
 func (s *Service) Reconcile(ctx context.Context, since, until time.Time, limit int) (Reconciliation, error) {
-	if !s.tryReconcile() {
+	if !s.reconcileMu.TryLock() {
 		return Reconciliation{}, ErrReconcileRunning
 	}
 	defer s.reconcileMu.Unlock()
@@ -278,10 +273,10 @@ func (s *Service) reconcileRows(ctx context.Context, from, to, after string, n i
 	// builders net them), read through ledger_postings' primary key.
 	rows, err := s.db.QueryContext(ctx, `SELECT t.id, t.direction, t.status, t.payment_hash, t.failure_reason, t.msats,
 		t.details, t.created_at,
-		(SELECT p.amount FROM ledger_postings p WHERE p.movement_id = (CASE WHEN t.direction = $1 THEN 'receive/' ELSE 'settle/' END) || t.payment_hash
+		(SELECT p.amount FROM ledger_postings p WHERE p.movement_id = (CASE WHEN t.direction = $1 THEN $8 ELSE $9 END) || t.payment_hash
 			AND p.account = $2 AND p.currency = $3 LIMIT 1)
 		FROM uma_transactions t WHERE t.id >= $4 AND t.id > $5 AND t.id < $6 AND t.payment_hash IS NOT NULL
-		ORDER BY t.id LIMIT $7`, Incoming, string(ledger.Node), ledger.BTC, from, after, to, n)
+		ORDER BY t.id LIMIT $7`, Incoming, string(ledger.Node), ledger.BTC, from, after, to, n, receiveMovement, settleMovement)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: read payments: %w", err)
 	}

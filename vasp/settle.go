@@ -17,6 +17,15 @@ import (
 	"github.com/vaspd/vaspd/store"
 )
 
+// The ledger movements of a Lightning payment are named by its payment
+// hash: receiveMovement+hash books an incoming payment's settlement (or
+// what arrived for an underpaid invoice), settleMovement+hash an outgoing
+// payment's result. The reconciliation finds them so.
+const (
+	receiveMovement = "receive/"
+	settleMovement  = "settle/"
+)
+
 // Crediting incoming payments. The node's stream of settled invoices is
 // read from a cursor kept in the database (the last settle index
 // processed), so a restart resumes where it stopped and several processes
@@ -230,7 +239,7 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 		// to system:overpaid in the same movement, so system:node moves
 		// by what the node received.
 		if _, err := s.opt.Ledger.TransferNoSavepoint(ctx, tx, ledger.Receive{
-			ID: "receive/" + t.PaymentHash, Reference: t.ID, UserID: t.UserID,
+			ID: receiveMovement + t.PaymentHash, Reference: t.ID, UserID: t.UserID,
 			Msats: t.Msats, PaidMsats: paid, FeeMsats: t.Fee, Currency: t.Currency, Amount: t.Amount,
 		}.Movement()); err != nil {
 			return fmt.Errorf("post receive: %w", err)
@@ -290,7 +299,7 @@ func (s *Service) failUnderpaid(ctx context.Context, tx *store.Tx, t *Transactio
 		return false, nil // ended already (by us or another process)
 	}
 	if _, err := s.opt.Ledger.TransferNoSavepoint(ctx, tx,
-		ledger.ReceiveUnmatched("receive/"+t.PaymentHash, t.ID, t.Details.AmountPaidMsats)); err != nil {
+		ledger.ReceiveUnmatched(receiveMovement+t.PaymentHash, t.ID, t.Details.AmountPaidMsats)); err != nil {
 		return false, fmt.Errorf("post unmatched receive: %w", err)
 	}
 	t.Status, t.FailureReason, t.UpdatedAt = StatusFailed, reasonUnderpaid, now
