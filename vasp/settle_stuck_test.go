@@ -232,15 +232,13 @@ func TestSweepStopsAtItsTimeLimit(t *testing.T) {
 		var all []string
 		sweeps := 0
 		for len(slices.Compact(slices.Clone(all))) < n && sweeps < 2*n {
-			start := time.Now()
 			s.SweepPending(t.Context())
-			// The limit, and the lookup under way when it passed.
-			if d := time.Since(start); d > 100*time.Millisecond+2*node.delay+200*time.Millisecond {
-				t.Errorf("a sweep with a limit of 100ms took %s", d)
-			}
+			// Each lookup takes 40ms at least, so at most three start
+			// before the limit has passed, however slow the machine: a
+			// count, not a duration, which the machine's load would move.
 			got := node.lookups()
-			if len(got) == n {
-				t.Fatalf("one sweep looked up all %d payments at 40ms each despite its limit of 100ms", n)
+			if len(got) > 3 {
+				t.Fatalf("one sweep looked up %d payments at 40ms each despite its limit of 100ms, want at most 3", len(got))
 			}
 			all = append(all, got...)
 			sweeps++
