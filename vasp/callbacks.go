@@ -151,9 +151,14 @@ func (s *Service) sendCallback(ctx context.Context, o owedCallback) {
 	// counterparty that is not an UMA address (a row another tool or an
 	// older vaspd wrote) names no domain to ask about: refused too, never
 	// sent unchecked.
+	// Nor to a host it denies (or, with an allow list, does not name),
+	// whatever the counterparty's own domain (callbackAllowed).
 	addr, err := uma.ParseUMAAddress(t.Counterparty)
 	if err == nil {
 		err = s.opt.Compliance.CounterpartyAllowed(ctx, addr.Domain)
+		if err == nil {
+			err = s.callbackAllowed(ctx, t.Details.UtxoCallback)
+		}
 		if err != nil {
 			err = errors.New(uma.AsError(err).Reason)
 		}

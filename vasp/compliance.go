@@ -15,7 +15,10 @@ import (
 // the payment with a clear UMA error (COUNTERPARTY_NOT_ALLOWED) to the
 // counterparty or a 403 to the platform. DomainPolicy is the default.
 type Compliance interface {
-	// CounterpartyAllowed is asked before we answer or call the VASP at domain.
+	// CounterpartyAllowed is asked before we answer or call the VASP at
+	// domain, and about the host (host[:port]) of each URL a counterparty
+	// gives us to call: its lnurlp callback, a utxoCallback, an
+	// uma_request_endpoint.
 	CounterpartyAllowed(ctx context.Context, domain string) error
 	// ScreenPayment pre-screens the counterparty's node and channel UTXOs
 	// before we accept a payment (direction Incoming) or pay (Outgoing).

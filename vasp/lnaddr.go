@@ -76,6 +76,9 @@ func (s *Service) lookupLightningAddress(ctx context.Context, userID string, add
 	if err := checkPlainLnurlp(resp); err != nil {
 		return Lookup{}, lookupStep.failed("%s answered %v", addr.String(), err)
 	}
+	if err := s.callbackAllowed(ctx, resp.Callback); err != nil {
+		return Lookup{}, callbackNotAllowed(addr, err)
+	}
 	// Only what LUD-06/12/16/18 define is kept: an answer that also
 	// carries UMA fields was not asked as UMA and is not verified as UMA.
 	plain := &uma.LnurlpResponse{Tag: resp.Tag, Callback: resp.Callback, MinSendable: resp.MinSendable,

@@ -101,6 +101,29 @@ func checkCounterpartyURL(raw string) error {
 	return errors.New("not an http(s) URL")
 }
 
+// callbackAllowed asks our policy about the host of raw, a URL a
+// counterparty gave us to call (an lnurlp callback, a utxoCallback, an
+// uma_request_endpoint), already checked by checkCounterpartyURL. The
+// payreq's payer data, the travel-rule data and our node's UTXOs go to
+// that host, whatever domain the address named: an allowed VASP's answer
+// must not send them to a host the lists deny, nor, with an allow list,
+// to one they do not name. Its error is the policy's (an *uma.Error,
+// COUNTERPARTY_NOT_ALLOWED), its reason naming the host.
+func (s *Service) callbackAllowed(ctx context.Context, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return uma.Errorf(uma.CodeCounterpartyNotAllowed, "not an absolute URL")
+	}
+	return s.opt.Compliance.CounterpartyAllowed(ctx, u.Host)
+}
+
+// callbackNotAllowed is the platform's 403 for a receiver whose callback
+// is at a host our policy refuses (callbackAllowed).
+func callbackNotAllowed(receiver uma.Address, err error) *vaspd.Error {
+	return vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed,
+		"%s takes payments at another host, which we do not call: %s", receiver.String(), uma.AsError(err).Reason)
+}
+
 // usableCurrencies keeps the currencies that follow UMA's rules
 // (uma.Currency.Validate: multiplier > 0, decimals 0..8, 0 <= min <= max),
 // the first of each code: the platform is offered, and quotes are priced
@@ -179,6 +202,9 @@ func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (
 	}
 	if err := checkCounterpartyURL(resp.Callback); err != nil {
 		return Lookup{}, lookupStep.failed("the receiver's callback %q: %v", vaspd.Truncate(resp.Callback, 100), err)
+	}
+	if err := s.callbackAllowed(ctx, resp.Callback); err != nil {
+		return Lookup{}, callbackNotAllowed(addr, err)
 	}
 	if _, err := s.verifier.VerifyLnurlpResponse(ctx, resp, addr); err != nil {
 		s.log.Warn("lookup answer does not verify", "receiver", addr.String(), "err", err)

@@ -107,6 +107,12 @@ func (s *Service) postPaymentRequest(ctx context.Context, p PaymentRequest) erro
 		return configurationError("the sender's VASP %s gives an uma_request_endpoint we do not call: %s", sender.Domain,
 			vaspd.Truncate(endpoint, 100))
 	}
+	// The request names our user and their invoice: not to a host our
+	// policy refuses, whatever the sender's domain (callbackAllowed).
+	if err := s.callbackAllowed(ctx, endpoint); err != nil {
+		return uma.Errorf(uma.CodeCounterpartyNotAllowed, "the sender's VASP %s takes UMA requests at another host, which we do not call: %s",
+			sender.Domain, uma.AsError(err).Reason)
+	}
 	req, _ := json.Marshal(uma.UmaRequest{Invoice: p.Invoice})
 	status, body, err = s.fetch(ctx, http.MethodPost, endpoint, req)
 	if err != nil {

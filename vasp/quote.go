@@ -532,9 +532,10 @@ func staleRates(err error) *vaspd.Error {
 // receiver: our rate for the sending currency, the receiver's offer of the
 // receiving currency, and the receiver's address (parsed by parse: an UMA
 // address, or any for a plain Lightning Address), whose domain must still
-// be one we pay — asked again, not only at the lookup: the lookup may
-// predate a change of the lists (or of a compliance hook's verdict), and a
-// refresh of a held quote runs long after it.
+// be one we pay, as must the host of its callback, where the payreq goes —
+// asked again, not only at the lookup: the lookup may predate a change of
+// the lists (or of a compliance hook's verdict), and a refresh of a held
+// quote runs long after it.
 func (s *Service) quoteParties(ctx context.Context, in QuoteRequest, l Lookup, parse func(string) (uma.Address, error)) (rates.Rate, uma.Currency, uma.Address, error) {
 	rate, err := rates.FreshRate(ctx, s.opt.Rates, in.SendingCurrency)
 	if errors.Is(err, rates.ErrStale) {
@@ -553,6 +554,9 @@ func (s *Service) quoteParties(ctx context.Context, in QuoteRequest, l Lookup, p
 	}
 	if err := s.opt.Compliance.CounterpartyAllowed(ctx, receiver.Domain); err != nil {
 		return rates.Rate{}, uma.Currency{}, uma.Address{}, vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s", uma.AsError(err).Reason)
+	}
+	if err := s.callbackAllowed(ctx, l.Response.Callback); err != nil {
+		return rates.Rate{}, uma.Currency{}, uma.Address{}, callbackNotAllowed(receiver, err)
 	}
 	return rate, theirs, receiver, nil
 }
