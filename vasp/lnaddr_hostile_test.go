@@ -75,6 +75,14 @@ func TestLightningAddressHostileLookup(t *testing.T) {
 		})
 		_, err := deny.s.LookupReceiver(t.Context(), deny.w.alice.UserID, deny.addr)
 		wantStatus(t, err, 403, vaspd.CodeCounterpartyNotAllowed)
+		// And to its callback's host: the address's domain allowed, its
+		// callback elsewhere.
+		elsewhere := newLnaddr(t, db, func(o *vasp.Options) {
+			o.Compliance = vasp.DomainPolicy{Deny: []string{"pay.denied.example"}}
+		})
+		elsewhere.edit(func(a *lnaddr) { a.lnurlp["callback"] = "https://pay.denied.example/cb" })
+		_, err = elsewhere.s.LookupReceiver(t.Context(), elsewhere.w.alice.UserID, elsewhere.addr)
+		wantStatus(t, err, 403, vaspd.CodeCounterpartyNotAllowed)
 	})
 }
 
