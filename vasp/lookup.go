@@ -200,6 +200,9 @@ func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (
 	if !resp.IsUMA() {
 		return Lookup{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidReceiver, "%s answered as a plain Lightning Address; only UMA receivers can be paid", addr.String())
 	}
+	if len(resp.Callback) > maxCallbackURL {
+		return Lookup{}, lookupStep.failed("a callback URL of %d bytes (at most %d)", len(resp.Callback), maxCallbackURL)
+	}
 	if err := checkCounterpartyURL(resp.Callback); err != nil {
 		return Lookup{}, lookupStep.failed("the receiver's callback %q: %v", vaspd.Truncate(resp.Callback, 100), err)
 	}

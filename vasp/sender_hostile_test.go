@@ -298,8 +298,9 @@ func TestLookupCallbackURL(t *testing.T) {
 			{"https:///cb", false},
 			{"https://user:pw@pay.example.com/cb", false},
 			{"javascript:alert(1)", false},
+			{"https://pay.example.com/" + strings.Repeat("x", 2000), false},
 		} {
-			t.Run(tc.callback, func(t *testing.T) {
+			t.Run(tc.callback[:min(len(tc.callback), 40)], func(t *testing.T) {
 				h.lnurlp = func(r *uma.LnurlpResponse) { r.Callback = tc.callback }
 				_, err := h.s.LookupReceiver(t.Context(), h.w.alice.UserID, "$bob@"+h.domain)
 				if tc.ok {
