@@ -122,6 +122,7 @@ type Summary struct {
 	SecondPaid        int `json:"second_executes_paid_after_failure"`
 	RequotesRefused   int `json:"paid_requests_quoted_again_refused"`
 	RequestsExpired   int `json:"uma_requests_expired"`
+	RequestsUnmade    int `json:"uma_requests_expired_before_made"`
 	Violations        int `json:"violations"`
 }
 
@@ -444,7 +445,7 @@ func Run(ctx context.Context, o Options) (Summary, []string, error) {
 	sum.RacedExecutes, sum.UnusedPayreqs = t.RacedExecutes, t.UnusedPayreqs
 	sum.Requests, sum.RequestsPaid, sum.DoubleExecutes = t.Requests, t.RequestsPaid, t.DoubleExecutes
 	sum.SecondRefused, sum.SecondPaid, sum.RequotesRefused = t.SecondRefused, t.SecondPaid, t.RequotesRefused
-	sum.RequestsExpired = t.RequestsExpired
+	sum.RequestsExpired, sum.RequestsUnmade = t.RequestsExpired, s.requestsUnmade
 	sum.DevnetCut = link.cut.Load()
 	for _, g := range vasps {
 		if g.front != nil {

@@ -148,9 +148,12 @@ type stream struct {
 	mu         sync.Mutex
 	payments   []*payment
 	deposits   []*deposit
-	lostQuotes int      // quote requests whose answer never came (the quote may exist, never executed)
-	refusals   int      // lookups and quotes the receiver's absence refused (424)
-	broken     []string // answers no documentation allows
+	lostQuotes int // quote requests whose answer never came (the quote may exist, never executed)
+	refusals   int // lookups and quotes the receiver's absence refused (424)
+	// requestsUnmade are short-lived UMA requests whose life ran out
+	// while the receiver was down, before any POST of theirs was made.
+	requestsUnmade int
+	broken         []string // answers no documentation allows
 }
 
 // depositEvery is how often, in payments, the platform deposits again
