@@ -112,7 +112,7 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 		ID: vaspd.NewID(vaspd.IDTransaction), Direction: Outgoing, Status: StatusProcessing,
 		UserID: q.UserID, PlatformUserID: sender.PlatformUserID, OurAddress: s.address(sender.Local),
 		Counterparty: q.Receiver, QuoteID: q.ID, PaymentHash: q.PaymentHash, Invoice: q.Invoice,
-		Currency: q.SendingCurrency, Amount: q.SendingAmount, Msats: q.Msats, Fee: q.Fee,
+		Currency: q.SendingCurrency, Amount: q.debit(), Msats: q.Msats, Fee: q.Fee,
 		CounterCurrency: q.ReceivingCurrency, CounterAmount: q.ReceivingAmount,
 		CreatedAt: now, UpdatedAt: now,
 	}
@@ -152,10 +152,10 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 		}
 		// Any error below rolls the whole transaction back, and the claim
 		// above keeps a second execute of q out: no savepoint needed.
-		if _, err := s.opt.Ledger.TransferNoSavepoint(ctx, tx, ledger.Reserve("reserve/"+q.PaymentHash, q.UserID, q.SendingCurrency, q.SendingAmount, t.ID)); err != nil {
+		if _, err := s.opt.Ledger.TransferNoSavepoint(ctx, tx, ledger.Reserve("reserve/"+q.PaymentHash, q.UserID, q.SendingCurrency, q.debit(), t.ID)); err != nil {
 			if errors.Is(err, ledger.ErrInsufficientFunds) {
 				return vaspd.Errorf(http.StatusBadRequest, "INSUFFICIENT_BALANCE",
-					"the user's %s balance does not cover %d", q.SendingCurrency, q.SendingAmount)
+					"the user's %s balance does not cover %d", q.SendingCurrency, q.debit())
 			}
 			if errors.Is(err, ledger.ErrIdempotencyConflict) {
 				// The reservation is named by the payment hash: another

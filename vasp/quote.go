@@ -126,6 +126,10 @@ type Quote struct {
 	SendingCurrencyInfo, ReceivingCurrencyInfo rates.Currency
 
 	utxoCallback string // the receiver's, from the payreq answer
+	// initial is the terms the quote was made with, which bound its
+	// auto-refreshes (refresh_bound.go); nil for a quote made before they
+	// were kept.
+	initial *quoteAmounts
 }
 
 type quoteDetails struct {
@@ -176,13 +180,18 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 		return Quote{}, err
 	}
 	q.AutoRefresh = in.AutoRefresh
+	// The terms shown for this quote id: its auto-refreshes are bounded
+	// by them (refresh_bound.go), a manual refresh's new quote by its own.
+	initial := q.amounts()
+	q.initial = &initial
 	_, err = s.db.ExecContext(ctx, `INSERT INTO uma_quotes (id, lookup_id, user_id, status, locked_side, sending_currency,
 		sending_amount, fee, receiving_currency, receiving_amount, msats, invoice, payment_hash, details, expires_at, created_at, updated_at,
-		original_quote_id, uma_request_id, auto_refresh)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$16,$17,$18,$19)`,
+		original_quote_id, uma_request_id, auto_refresh, initial_sending_amount, initial_receiving_amount)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$16,$17,$18,$19,$20,$21)`,
 		q.ID, q.LookupID, q.UserID, q.Status, q.LockedSide, q.SendingCurrency, q.SendingAmount, q.Fee,
 		q.ReceivingCurrency, q.ReceivingAmount, q.Msats, q.Invoice, q.PaymentHash, details,
-		store.Micros(q.ExpiresAt), store.Micros(q.CreatedAt), nullable(q.OriginalQuoteID), nullable(in.UmaRequestID), q.AutoRefresh)
+		store.Micros(q.ExpiresAt), store.Micros(q.CreatedAt), nullable(q.OriginalQuoteID), nullable(in.UmaRequestID), q.AutoRefresh,
+		initial.Debit, initial.Credit)
 	if err != nil {
 		return Quote{}, fmt.Errorf("record quote: %w", err)
 	}
@@ -405,17 +414,22 @@ func (s *Service) invoiceQuoted(ctx context.Context, hash string) (bool, error) 
 
 const quoteColumns = `id, lookup_id, user_id, status, locked_side, sending_currency, sending_amount, fee,
 	receiving_currency, receiving_amount, msats, invoice, payment_hash, details, COALESCE(transaction_id, ''), expires_at, created_at,
-	COALESCE(original_quote_id, ''), auto_refresh, refresh_count, COALESCE(refreshed_at, 0)`
+	COALESCE(original_quote_id, ''), auto_refresh, refresh_count, COALESCE(refreshed_at, 0),
+	initial_sending_amount, initial_receiving_amount`
 
 func scanQuote(row interface{ Scan(...any) error }) (Quote, error) {
 	var q Quote
 	var raw string
 	var exp, created, refreshed int64
+	var initialDebit, initialCredit sql.NullInt64
 	err := row.Scan(&q.ID, &q.LookupID, &q.UserID, &q.Status, &q.LockedSide, &q.SendingCurrency, &q.SendingAmount, &q.Fee,
 		&q.ReceivingCurrency, &q.ReceivingAmount, &q.Msats, &q.Invoice, &q.PaymentHash, &raw, &q.TransactionID, &exp, &created,
-		&q.OriginalQuoteID, &q.AutoRefresh, &q.RefreshCount, &refreshed)
+		&q.OriginalQuoteID, &q.AutoRefresh, &q.RefreshCount, &refreshed, &initialDebit, &initialCredit)
 	if err != nil {
 		return q, err
+	}
+	if initialDebit.Valid && initialCredit.Valid {
+		q.initial = &quoteAmounts{Debit: initialDebit.Int64, Credit: initialCredit.Int64}
 	}
 	var d quoteDetails
 	if err := json.Unmarshal([]byte(raw), &d); err != nil {

@@ -41,6 +41,10 @@ import (
 // of an execute and a refresh only one wins, and an execute never debits
 // one set of amounts while paying another invoice (see ExecuteQuote).
 //
+// Bound. New terms worse for our user than those the quote was made with
+// by more than QuoteRefreshMaxChangeBps (2 %) are not written, and the
+// quote's auto-refresh stops: refresh_bound.go.
+//
 // Failures (the receiver down or refusing, the amount now out of its
 // range, the user deleted) leave the terms as they are: the quote is due
 // again a pass after the attempt began, logged as a warning naming the
@@ -65,12 +69,16 @@ const (
 	refreshRefreshed  = "refreshed"  // new terms written
 	refreshFailed     = "failed"     // no new terms: the quote keeps its own
 	refreshSuperseded = "superseded" // new terms, but the quote was executed or changed meanwhile
+	// new terms worse for our user than the quote's first beyond the
+	// tolerance (refresh_bound.go): not written, and the quote's
+	// auto-refresh stopped
+	refreshRefusedPrice = "refused_price"
 )
 
 func newRefreshMetrics(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
 	return register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vaspd_quote_refreshes_total",
-		Help: "Auto-refresh attempts of quotes, by outcome: refreshed, failed (the quote keeps its terms), superseded (executed or changed meanwhile).",
+		Help: "Auto-refresh attempts of quotes, by outcome: refreshed, failed (the quote keeps its terms), superseded (executed or changed meanwhile), refused_price (the receiver's new price beyond quote-refresh-max-change-bps of the quote's first terms: not written, auto-refresh stopped).",
 	}, []string{"outcome"}))
 }
 
@@ -197,6 +205,12 @@ func (s *Service) refreshQuote(ctx context.Context, q Quote, claimed time.Time, 
 		s.releaseRefresh(ctx, q.ID, claimed, lease)
 		return false
 	}
+	// The receiver's new price is bounded by the terms the platform was
+	// shown (refresh_bound.go).
+	if was, got := q.refreshBound(), nq.amounts(); !refreshAllowed(q.LockedSide, was, got, s.opt.QuoteRefreshMaxChangeBps) {
+		s.refuseRefresh(actx, q, was, got)
+		return false
+	}
 	// In a transaction, as every write of ours on SQLite: it queues on
 	// the process's writer lock rather than on SQLite's busy wait holding
 	// a pooled connection.
@@ -247,4 +261,46 @@ func (s *Service) releaseRefresh(ctx context.Context, id string, claimed time.Ti
 	if err != nil {
 		s.log.Warn("auto-refresh quote: cannot hand it back; it is due again when its lease ends", "quote", id, "err", err)
 	}
+}
+
+// refuseRefresh leaves q's terms as they are, the new ones (got) being
+// worse for our user than its bound (was) by more than the tolerance, and
+// stops its auto-refresh: its receiver would price it alike a pass later,
+// a payreq (and its approval webhook) every 5 s until the invoice expires,
+// which it does within the refresh lead. The quote then says autoRefresh
+// false; the platform may still execute it at its terms, or make a new
+// quote with POST /quotes/{id}/refresh. The receiver's new invoice is left
+// unpaid. Conditional on q's terms and state as read: a quote executed or
+// refreshed meanwhile is left as it is (superseded).
+func (s *Service) refuseRefresh(ctx context.Context, q Quote, was, got quoteAmounts) {
+	var n int64
+	err := s.db.InTx(context.WithoutCancel(ctx), func(tx *store.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE uma_quotes SET auto_refresh = FALSE, refresh_next_at = 0, updated_at = $1
+			WHERE id = $2 AND status = $3 AND transaction_id IS NULL AND payment_hash = $4`,
+			store.Micros(s.stamp()), q.ID, QuotePending, q.PaymentHash)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err == nil && n == 0 {
+		s.refreshes.WithLabelValues(refreshSuperseded).Inc()
+		s.log.Info("auto-refresh quote: executed or changed while refreshed; its terms are left as they are", "quote", q.ID)
+		return
+	}
+	s.refreshes.WithLabelValues(refreshRefusedPrice).Inc()
+	attrs := []any{"quote", q.ID, "locked_side", q.LockedSide,
+		"sending_currency", q.SendingCurrency, "was_debit", was.Debit, "new_debit", got.Debit,
+		"receiving_currency", q.ReceivingCurrency, "was_credit", was.Credit, "new_credit", got.Credit,
+		"max_change_bps", s.opt.QuoteRefreshMaxChangeBps, "first_terms", q.initial != nil}
+	if err != nil {
+		// The terms stand; the quote is taken again when its lease ends,
+		// and refused again.
+		s.log.Warn("auto-refresh quote: new terms refused, worse for the sender than the quote's by more than quote-refresh-max-change-bps; its auto-refresh could not be stopped",
+			append(attrs, "err", err)...)
+		return
+	}
+	s.log.Warn("auto-refresh quote: new terms refused, worse for the sender than the quote's by more than quote-refresh-max-change-bps; the quote keeps its terms and no longer auto-refreshes",
+		attrs...)
 }

@@ -36,6 +36,12 @@ type refresher struct {
 	during atomic.Pointer[func()]
 }
 
+// refreshFee is the fee the receiver charges on a refresh in the tests
+// below, msats: on a quote of 900 EUR cents (900 000 msats) the debit grows
+// from 91 to 92 USD cents, within the default bound of a refresh (2 %,
+// refresh_bound_test.go for beyond).
+const refreshFee = 10_000
+
 func newRefresher(t *testing.T, db *store.DB, tune func(*vasp.Options)) *refresher {
 	t.Helper()
 	r := &refresher{hostile: newHostile(t, db), reg: prometheus.NewRegistry()}
@@ -178,7 +184,7 @@ func TestAutoRefreshKeepsTheQuote(t *testing.T) {
 		if n := r.round(t, r.s); n != 0 || r.payreqs.Load() != 1 {
 			t.Fatalf("a fresh quote refreshed: %d, %d payreqs", n, r.payreqs.Load())
 		}
-		r.fee.Store(5_000_000)
+		r.fee.Store(refreshFee)
 		r.w.clock.Advance(35 * time.Second) // 25 s left: within the 30 s lead
 		if n := r.round(t, r.s); n != 1 {
 			t.Fatalf("refreshed %d, want 1", n)
@@ -190,7 +196,7 @@ func TestAutoRefreshKeepsTheQuote(t *testing.T) {
 		if got.RefreshCount != 1 || !got.RefreshedAt.Equal(r.w.clock.Now().UTC().Truncate(time.Microsecond)) || !got.AutoRefresh {
 			t.Fatalf("refreshCount %d, refreshedAt %v (now %v), autoRefresh %v", got.RefreshCount, got.RefreshedAt, r.w.clock.Now(), got.AutoRefresh)
 		}
-		if got.Msats != q.Msats+5_000_000 || got.ReceiverFeeMsats != 5_000_000 || got.SendingAmount <= q.SendingAmount ||
+		if got.Msats != q.Msats+refreshFee || got.ReceiverFeeMsats != refreshFee || got.SendingAmount <= q.SendingAmount ||
 			got.ReceivingAmount != 900 || !got.ExpiresAt.After(q.ExpiresAt) || !got.CreatedAt.Equal(q.CreatedAt) {
 			t.Fatalf("new terms %+v, old %+v", got, q)
 		}
@@ -331,7 +337,7 @@ func TestExecuteAfterRefreshPaysNewTerms(t *testing.T) {
 		r := newRefresher(t, db, nil)
 		r.fund(t, 100_000)
 		q := r.autoQuote(t, 900)
-		r.fee.Store(5_000_000)
+		r.fee.Store(refreshFee)
 		r.w.clock.Advance(35 * time.Second)
 		var once sync.Once
 		r.s.SetBeforeClaim(func(id string) {
@@ -364,7 +370,7 @@ func TestRefreshDuringExecuteKeepsExecutedTerms(t *testing.T) {
 		r := newRefresher(t, db, nil)
 		r.fund(t, 100_000)
 		q := r.autoQuote(t, 900)
-		r.fee.Store(5_000_000)
+		r.fee.Store(refreshFee)
 		r.w.clock.Advance(35 * time.Second)
 		var tr vasp.Transaction
 		var execErr error
@@ -404,7 +410,7 @@ func TestExecuteRacingRefresh(t *testing.T) {
 		for range 12 {
 			quotes = append(quotes, r.autoQuote(t, 900))
 		}
-		r.fee.Store(5_000_000)
+		r.fee.Store(refreshFee)
 		r.w.clock.Advance(35 * time.Second)
 		var wg sync.WaitGroup
 		txs := make([]vasp.Transaction, len(quotes))
@@ -528,13 +534,13 @@ func TestRetryOfAutoRefreshQuoteAutoRefreshes(t *testing.T) {
 		if !nq.AutoRefresh || nq.OriginalQuoteID != q.ID || nq.RefreshCount != 0 {
 			t.Fatalf("retry: autoRefresh %v, originalQuoteId %q, refreshCount %d", nq.AutoRefresh, nq.OriginalQuoteID, nq.RefreshCount)
 		}
-		r.fee.Store(5_000_000)
+		r.fee.Store(refreshFee)
 		r.w.clock.Advance(35 * time.Second) // 25 s left: within the 30 s lead
 		if n := r.round(t, r.s); n != 1 {
 			t.Fatalf("refreshed %d, want 1 (the retry; the failed quote is done)", n)
 		}
 		got := r.get(t, nq.ID)
-		if got.RefreshCount != 1 || got.PaymentHash == nq.PaymentHash || got.ReceiverFeeMsats != 5_000_000 || got.OriginalQuoteID != q.ID {
+		if got.RefreshCount != 1 || got.PaymentHash == nq.PaymentHash || got.ReceiverFeeMsats != refreshFee || got.OriginalQuoteID != q.ID {
 			t.Fatalf("refreshed retry %+v, was %+v", got, nq)
 		}
 		if old := r.get(t, q.ID); old.RefreshCount != 0 || old.Status != vasp.QuoteFailed {

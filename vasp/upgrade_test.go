@@ -147,3 +147,43 @@ func TestUpgradeUtxoCallbacksKeptOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestUpgradeQuoteRefreshBound: migration 0616 keeps the first terms of a
+// pending auto-refresh quote not refreshed yet (its terms are still
+// those), and leaves NULL those it cannot know (a quote refreshed already)
+// or that are of no use (an executed quote, one that does not refresh).
+func TestUpgradeQuoteRefreshBound(t *testing.T) {
+	quotes := []struct {
+		id, status string
+		auto       bool
+		refreshed  int
+		want       bool // first terms kept
+	}{
+		{"Quote:held", "PENDING", true, 0, true},
+		{"Quote:refreshed", "PENDING", true, 1, false},
+		{"Quote:paid", "COMPLETED", true, 0, false},
+		{"Quote:plain", "PENDING", false, 0, false},
+	}
+	storetest.EachUpgrade(t, 616, func(t *testing.T, old *sql.DB) {
+		for i, q := range quotes {
+			if _, err := old.Exec(fmt.Sprintf(`INSERT INTO uma_quotes (id, lookup_id, user_id, status, locked_side, sending_currency,
+				sending_amount, fee, receiving_currency, receiving_amount, msats, invoice, payment_hash, details, expires_at, created_at, updated_at,
+				auto_refresh, refresh_count)
+				VALUES ('%s', 'Lookup:1', 'User:1', '%s', 'RECEIVING', 'USD', 1100, 3, 'EUR', 1000, 1000, 'lnbcrt1', '%064d', '{}', 1, 1, 1, %t, %d)`,
+				q.id, q.status, i, q.auto, q.refreshed)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}, func(t *testing.T, db *store.DB) {
+		for _, q := range quotes {
+			var debit, credit sql.NullInt64
+			if err := db.QueryRowContext(t.Context(), `SELECT initial_sending_amount, initial_receiving_amount FROM uma_quotes WHERE id = $1`,
+				q.id).Scan(&debit, &credit); err != nil {
+				t.Fatal(err)
+			}
+			if q.want != (debit.Valid && credit.Valid && debit.Int64 == 1100 && credit.Int64 == 1000) || debit.Valid != credit.Valid {
+				t.Errorf("quote %s: first terms %v, %v after the upgrade", q.id, debit, credit)
+			}
+		}
+	})
+}

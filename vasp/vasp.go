@@ -119,6 +119,12 @@ type Options struct {
 	// half its life left, until the maximum hold (1 h) from the quote's
 	// creation, looking every pass (5 s).
 	QuoteRefreshLead, QuoteRefreshMaxHold, QuoteRefreshEvery time.Duration
+	// QuoteRefreshMaxChangeBps bounds how much worse for our user, in
+	// basis points, a refresh's terms may be than those the quote was made
+	// with (refresh_bound.go); 0 or less is the default,
+	// DefaultQuoteRefreshMaxChangeBps (2 %), and more than 10 000 is taken
+	// as 10 000.
+	QuoteRefreshMaxChangeBps int64
 	// LookupRetention is how long a lookup no quote was made from is kept
 	// (DefaultLookupRetention, a week); older ones are deleted every hour
 	// (PurgeLookups).
@@ -260,6 +266,12 @@ func New(opts Options) (*Service, error) {
 	def(&opts.QuoteRefreshLead, DefaultQuoteRefreshLead)
 	def(&opts.QuoteRefreshMaxHold, DefaultQuoteRefreshMaxHold)
 	def(&opts.QuoteRefreshEvery, DefaultQuoteRefreshEvery)
+	if opts.QuoteRefreshMaxChangeBps <= 0 {
+		opts.QuoteRefreshMaxChangeBps = DefaultQuoteRefreshMaxChangeBps
+	}
+	// A sender-locked quote's credit bound, 1 − tolerance, is not
+	// negative.
+	opts.QuoteRefreshMaxChangeBps = min(opts.QuoteRefreshMaxChangeBps, bpsScale)
 	def(&opts.LookupRetention, DefaultLookupRetention)
 	def(&opts.ReconcileWindow, DefaultReconcileWindow)
 	if opts.MinSendableMsats <= 0 {
