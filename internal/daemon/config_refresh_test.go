@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -44,6 +45,35 @@ func TestQuoteRefreshSettings(t *testing.T) {
 		ok(&cfg.Payments)
 		if err := cfg.Resolve(); err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+// quote-refresh-max-change-bps bounds how much worse for the sender an
+// auto-refresh's terms may be than the quote's first ones, in basis
+// points: 200 (2 %) by default, 0 the default, else from 1 to 5000; out of
+// range it stops vaspd naming the setting and its bounds.
+func TestQuoteRefreshMaxChangeSetting(t *testing.T) {
+	t.Parallel()
+	if c := parseConfig(t, []string{"--quote-refresh-max-change-bps=50"}, nil); c.Payments.QuoteRefreshMaxChangeBps != 50 {
+		t.Fatalf("flag: %d", c.Payments.QuoteRefreshMaxChangeBps)
+	}
+	if c := parseConfig(t, nil, map[string]string{"VASPD_QUOTE_REFRESH_MAX_CHANGE_BPS": "500"}); c.Payments.QuoteRefreshMaxChangeBps != 500 {
+		t.Fatalf("environment: %d", c.Payments.QuoteRefreshMaxChangeBps)
+	}
+	if d := parseConfig(t, nil, nil); d.Payments.QuoteRefreshMaxChangeBps != 200 {
+		t.Fatalf("default: %d", d.Payments.QuoteRefreshMaxChangeBps)
+	}
+	for _, bad := range []int64{-1, 5001, 10_000, 1 << 62} {
+		cfg := baseConfig()
+		cfg.Payments.QuoteRefreshMaxChangeBps = bad
+		resolveErr(t, cfg, fmt.Sprintf("setting quote-refresh-max-change-bps: want 0 (the default, 200: 2 %%) or from 1 to 5000 basis points, got %d", bad), "")
+	}
+	for _, ok := range []int64{0, 1, 200, 5000} {
+		cfg := baseConfig()
+		cfg.Payments.QuoteRefreshMaxChangeBps = ok
+		if err := cfg.Resolve(); err != nil {
+			t.Errorf("%d: %v", ok, err)
 		}
 	}
 }

@@ -50,6 +50,11 @@ const (
 	MaxQuoteRefreshMaxHold = 24 * time.Hour
 )
 
+// MaxQuoteRefreshMaxChangeBps bounds quote-refresh-max-change-bps (from 1,
+// but for 0, the default): a tolerance of half the price is no bound a
+// platform could show its user.
+const MaxQuoteRefreshMaxChangeBps = 5_000
+
 // Bounds of lookup-retention (but for 0, the default).
 const (
 	MinLookupRetention = time.Hour
@@ -86,6 +91,10 @@ type PaymentConfig struct {
 	// quotes asked to auto-refresh (vasp.Options).
 	QuoteRefreshLead    time.Duration
 	QuoteRefreshMaxHold time.Duration
+	// QuoteRefreshMaxChangeBps is how much worse for the sender, in basis
+	// points, an auto-refresh's terms may be than the quote's first ones
+	// (vasp.Options).
+	QuoteRefreshMaxChangeBps int64
 	// LookupRetention is how long a lookup no quote was made from is kept.
 	LookupRetention time.Duration
 	// ReconcileInterval is how often the payments of the last
@@ -108,6 +117,7 @@ func (c *PaymentConfig) declare(s *config.Set) {
 	s.Duration(&c.CounterpartyTimeout, "counterparty-timeout", vasp.DefaultCounterpartyTimeout, "how long one call to another VASP (lookup, payreq, its keys) may take before the platform's request fails with a 424 (0 = the default)")
 	s.Duration(&c.QuoteRefreshLead, "quote-refresh-lead", vasp.DefaultQuoteRefreshLead, "a quote made with autoRefresh is refreshed once its invoice has less than this (or half its life) left (0 = the default)")
 	s.Duration(&c.QuoteRefreshMaxHold, "quote-refresh-max-hold", vasp.DefaultQuoteRefreshMaxHold, "a quote made with autoRefresh is refreshed until this long after it was made; it then expires with its invoice (0 = the default)")
+	s.Int64(&c.QuoteRefreshMaxChangeBps, "quote-refresh-max-change-bps", vasp.DefaultQuoteRefreshMaxChangeBps, "an auto-refresh whose terms are worse for the sender than those the quote was made with by more than this, in basis points (200 = 2 %), is not written and the quote's auto-refresh stops (0 = the default)")
 	s.Duration(&c.LookupRetention, "lookup-retention", vasp.DefaultLookupRetention, "how long a receiver lookup no quote was made from is kept; older ones are deleted every hour (0 = the default)")
 	s.Duration(&c.ReconcileInterval, "reconcile-interval", time.Hour, "how often the payments of the last reconcile-window are reconciled with the Lightning node (0 = never)")
 	s.Duration(&c.ReconcileWindow, "reconcile-window", vasp.DefaultReconcileWindow, "the payments each periodic reconciliation checks: those created this long before it (0 = the default)")
@@ -197,6 +207,13 @@ func (c *PaymentConfig) resolve() error {
 		if d.d != 0 && (d.d < d.lo || d.d > d.hi) {
 			return fmt.Errorf("setting %s: want 0 (the default, %s) or from %s to %s, got %s", d.name, d.def, d.lo, d.hi, d.d)
 		}
+	}
+	// The tolerance of an auto-refresh's new price (vasp.refreshAllowed):
+	// 1 basis point allows next to no move; past MaxQuoteRefreshMaxChangeBps
+	// the quote's terms are hardly bounded.
+	if b := c.QuoteRefreshMaxChangeBps; b < 0 || b > MaxQuoteRefreshMaxChangeBps {
+		return fmt.Errorf("setting quote-refresh-max-change-bps: want 0 (the default, %d: %d %%) or from 1 to %d basis points, got %d",
+			vasp.DefaultQuoteRefreshMaxChangeBps, vasp.DefaultQuoteRefreshMaxChangeBps/100, MaxQuoteRefreshMaxChangeBps, b)
 	}
 	// Under an hour a lookup could go between the platform's lookup and
 	// its quote; ten years is keeping them.
@@ -358,9 +375,9 @@ func openPayments(d paymentDeps) (*vasp.Service, *users.Service, *ledger.Ledger,
 		ApprovalTimeout: d.cfg.Payments.ApprovalTimeout, InvoiceExpiry: d.cfg.Payments.InvoiceExpiry,
 		PayTimeout: d.cfg.Payments.PayTimeout, CounterpartyTimeout: timeout,
 		QuoteRefreshLead: d.cfg.Payments.QuoteRefreshLead, QuoteRefreshMaxHold: d.cfg.Payments.QuoteRefreshMaxHold,
-		LookupRetention: d.cfg.Payments.LookupRetention, PayLightningAddresses: d.cfg.Payments.PayLightningAddresses,
+		QuoteRefreshMaxChangeBps: d.cfg.Payments.QuoteRefreshMaxChangeBps, LookupRetention: d.cfg.Payments.LookupRetention,
 		ReconcileInterval: d.cfg.Payments.ReconcileInterval, ReconcileWindow: d.cfg.Payments.ReconcileWindow,
-		Compliance: compliance, PreviousEncryptionKeys: previous, Registerer: d.registry, Tracer: d.tracer,
+		PayLightningAddresses: d.cfg.Payments.PayLightningAddresses, Compliance: compliance, PreviousEncryptionKeys: previous, Registerer: d.registry, Tracer: d.tracer,
 	})
 	if err != nil {
 		return nil, nil, nil, nil, err
