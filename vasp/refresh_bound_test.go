@@ -261,3 +261,38 @@ func TestAutoRefreshMaxChangeOption(t *testing.T) {
 		})
 	}
 }
+
+// A refresh refused while the quote is executed changes nothing: the
+// execute pays the terms it read, and the refusal's stop, conditional on
+// the quote still pending with those terms, is not written (superseded).
+func TestRefusedRefreshDuringExecute(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		r := newRefresher(t, db, nil)
+		r.fund(t, 100_000)
+		q := r.autoQuoteSide(t, vasp.LockedReceiving, boundReceiving)
+		r.fee.Store(riseBeyond)
+		r.w.clock.Advance(35 * time.Second)
+		var tr vasp.Transaction
+		var execErr error
+		during := func() {
+			r.during.Store(nil)
+			tr, execErr = r.s.ExecuteQuote(t.Context(), q.ID, "")
+		}
+		r.during.Store(&during)
+		if n := r.round(t, r.s); n != 0 {
+			t.Fatalf("refreshed %d executed quotes", n)
+		}
+		if execErr != nil {
+			t.Fatal(execErr)
+		}
+		got := r.get(t, q.ID)
+		sameTerms(t, got, q)
+		if got.Status != vasp.QuoteCompleted || !got.AutoRefresh {
+			t.Fatalf("quote after the refused refresh: %+v", got)
+		}
+		r.paidTerms(t, tr, q, 100_000)
+		if r.outcomes("superseded") != 1 || r.outcomes("refused_price") != 0 {
+			t.Fatalf("superseded %v, refused_price %v", r.outcomes("superseded"), r.outcomes("refused_price"))
+		}
+	})
+}
