@@ -475,6 +475,10 @@ func (im *Importer) importRow(ctx context.Context, id, token string, row int64, 
 }
 
 // finish ends job id with status and announces it, in one transaction.
+// The stored file is emptied: nothing reads it once the job has ended (a
+// retry under the upload's key is compared by csv_sha256), and it holds
+// every row's personal data and bank details, which must not outlive the
+// users' own records (a PATCH keeps no copy of what it replaced).
 //
 // It is not cut short by ctx ending (the importer stopping): cancelling a
 // transaction while its COMMIT is on the wire leaves its outcome unknown
@@ -493,8 +497,8 @@ func (im *Importer) finish(ctx context.Context, id, token, status, failure strin
 			fail = truncate(failure)
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE user_imports SET status = $1, failure = $2, completed_at = $3,
-			updated_at = $3, lease_token = NULL, lease_until = 0 WHERE id = $4 AND lease_token = $5`,
-			status, fail, now, id, token)
+			updated_at = $3, lease_token = NULL, lease_until = 0, csv = $6 WHERE id = $4 AND lease_token = $5`,
+			status, fail, now, id, token, []byte{})
 		if err != nil {
 			return fmt.Errorf("users: finish import job: %w", err)
 		}

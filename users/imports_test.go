@@ -473,3 +473,47 @@ func TestImportJobErrorsNameTheirRow(t *testing.T) {
 		}
 	})
 }
+
+// TestImportJobForgetsItsFile: the uploaded file (names, birth dates, bank
+// accounts) is kept only while the job needs it. Once the job has ended
+// it is emptied, as a PATCH leaves no copy of the personal data it
+// replaced; the job's counters and errors stay, and a retry under the
+// upload's Idempotency-Key is still answered (by the file's SHA-256).
+func TestImportJobForgetsItsFile(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s, _ := newService(t, db)
+		im := users.NewImporter(s, users.ImporterOptions{})
+		storedBytes := func(id string) int {
+			t.Helper()
+			var n int
+			if err := db.QueryRowContext(ctx, `SELECT length(csv) FROM user_imports WHERE id = $1`, id).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		j, err := im.SubmitOnce(ctx, []byte(importCSV), "vasp.example", "upload-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := storedBytes(j.ID); n != len(importCSV) {
+			t.Fatalf("a pending job keeps %d bytes of its %d-byte file", n, len(importCSV))
+		}
+		if found, err := im.Step(ctx); !found || err != nil {
+			t.Fatalf("step: %v %v", found, err)
+		}
+		if n := storedBytes(j.ID); n != 0 {
+			t.Fatalf("the finished job still keeps %d bytes of the uploaded file", n)
+		}
+		done, err := im.Get(ctx, j.ID)
+		if err != nil || done.Status != users.ImportCompleted || done.Successful != 2 || len(done.Errors) != 4 {
+			t.Fatalf("finished job %+v %v", done, err)
+		}
+		again, err := im.SubmitOnce(ctx, []byte(importCSV), "vasp.example", "upload-1")
+		if err != nil || !again.Replayed || again.ID != j.ID || again.Status != users.ImportCompleted {
+			t.Fatalf("retry %+v %v", again, err)
+		}
+		_, err = im.SubmitOnce(ctx, []byte(importCSV+"$x,x,INDIVIDUAL\n"), "vasp.example", "upload-1")
+		wantCode(t, err, 422, vaspd.CodeIdempotencyKeyReused)
+	})
+}
