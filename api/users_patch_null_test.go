@@ -70,3 +70,24 @@ func TestUserPatchNull(t *testing.T) {
 		}
 	})
 }
+
+// TestUserPatchEmptyKYCStatus: "" is no KYC status. A PATCH sending it
+// (a client that serialises an unset string) is refused as null is, not
+// taken for the default of a user created without one: that silently
+// turned a VERIFIED user UNKNOWN, the status counterparties are sent.
+func TestUserPatchEmptyKYCStatus(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newUserFixture(t, db)
+		id := f.create(t, userAliceJSON)
+		st, m, _ := f.req(t, "PATCH", "/users/"+id, &f.admin, `{"kycStatus":"","fullName":"Alice Two"}`)
+		wantError(t, st, m, 400, vaspd.CodeInvalidInput)
+		if msg, _ := m["message"].(string); !strings.Contains(msg, "kycStatus") {
+			t.Errorf("message %q does not name kycStatus", msg)
+		}
+		st, g, _ := f.req(t, "GET", "/users/"+id, &f.viewer, "")
+		if st != http.StatusOK || g["kycStatus"] != "VERIFIED" || g["fullName"] != "Alice Example" {
+			t.Fatalf("a refused patch changed the user: %d %v", st, g)
+		}
+	})
+}

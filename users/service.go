@@ -445,6 +445,11 @@ func (s *Service) Update(ctx context.Context, tx *store.Tx, id string, p Patch) 
 			*dst = *v
 		}
 	}
+	// "" is no status: normalize would read it as a new user's default,
+	// silently turning a VERIFIED user UNKNOWN.
+	if p.KYCStatus != nil && *p.KYCStatus == "" {
+		return User{}, invalid("kycStatus must be UNKNOWN, NOT_VERIFIED, PENDING or VERIFIED (leave it out to keep it)")
+	}
 	set(&u.PlatformUserID, p.PlatformUserID)
 	set(&u.UMALocal, p.UMALocal)
 	set(&u.KYCStatus, p.KYCStatus)
