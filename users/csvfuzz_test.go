@@ -239,7 +239,7 @@ func userHolds(u users.User, name, v string) bool {
 	case "accountType":
 		return strings.EqualFold(b.AccountType, v)
 	case "accountNumber":
-		return b.AccountNumber == v || b.ClabeNumber == v || b.IBAN == iban
+		return b.AccountNumber == v || b.ClabeNumber == v || b.IBAN == iban || b.PixKey == v
 	case "bankName":
 		return b.BankName == v
 	case "platformAccountId":

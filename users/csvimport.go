@@ -2,6 +2,7 @@ package users
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -250,12 +251,24 @@ func csvUser(get func(string) string, domain string) (User, error) {
 		IBAN: get("iban"), SwiftBic: get("swiftBic")}
 	if b != (BankAccountInfo{}) {
 		// The accountNumber column may hold the CLABE or the IBAN
-		// (umaaas-api.md §5).
-		if b.AccountType == AccountCLABE && b.ClabeNumber == "" {
-			b.ClabeNumber, b.AccountNumber = b.AccountNumber, ""
-		}
-		if b.AccountType == AccountIBAN && b.IBAN == "" {
-			b.IBAN, b.AccountNumber = b.AccountNumber, ""
+		// (umaaas-api.md §5). The format requires it on every row, and
+		// clabeNumber, iban or pixKey besides for those types, so a row
+		// may give the account's number twice: the same number is one
+		// value, not one the account type does not use (two different
+		// ones still fail the row: one would be lost).
+		switch b.AccountType {
+		case AccountCLABE:
+			if b.ClabeNumber == "" || b.AccountNumber == b.ClabeNumber {
+				b.ClabeNumber, b.AccountNumber = cmp.Or(b.ClabeNumber, b.AccountNumber), ""
+			}
+		case AccountIBAN:
+			if b.IBAN == "" || compactIBAN(b.AccountNumber) == compactIBAN(b.IBAN) {
+				b.IBAN, b.AccountNumber = cmp.Or(b.IBAN, b.AccountNumber), ""
+			}
+		case AccountPIX:
+			if b.AccountNumber == b.PixKey {
+				b.AccountNumber = ""
+			}
 		}
 		switch b.AccountType {
 		case AccountUS, AccountCLABE, AccountPIX, AccountIBAN:

@@ -185,3 +185,29 @@ func TestImportCSVKeepsEveryValue(t *testing.T) {
 		t.Fatalf("%+v %v", res, err)
 	}
 }
+
+// TestImportCSVAccountNumberRepeated: the UMAaaS bulk-upload format
+// requires accountNumber on every row and, per account type, clabeNumber
+// (CLABE), iban (IBAN) or pixKey (PIX) too, so a row that follows it
+// gives the account's number twice. The same number in both is one value
+// and the row is imported; two different ones still fail the row (one of
+// them would be lost).
+func TestImportCSVAccountNumberRepeated(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, storetest.SQLite(t))
+	file := "umaAddress,platformUserId,userType,fullName,accountType,accountNumber,bankName,clabeNumber,iban,swiftBic,pixKey,pixKeyType\n" +
+		"$c1,p,INDIVIDUAL,C,CLABE,123456789012345678,Banco,123456789012345678,,,,\n" +
+		"$i1,p,INDIVIDUAL,I,IBAN,DE89 3704 0044 0532 0130 00,Bank,,de89370400440532013000,DEUTDEFF,,\n" +
+		"$x1,p,INDIVIDUAL,X,PIX,joao@example.com,Banco,,,,joao@example.com,EMAIL\n" +
+		"$c2,p,INDIVIDUAL,C,CLABE,111111111111111111,Banco,123456789012345678,,,,\n"
+	res, err := s.ImportCSV(ctx, strings.NewReader(file), "vasp.example")
+	if err != nil || res.Successful != 3 || res.Failed != 1 || res.Errors[0].CorrelationID != "p" || res.Errors[0].Row != 4 {
+		t.Fatalf("%+v %v, want the first three rows imported and the fourth refused", res, err)
+	}
+	c, i, x := res.Created[0].BankAccount, res.Created[1].BankAccount, res.Created[2].BankAccount
+	if c.ClabeNumber != "123456789012345678" || c.AccountNumber != "" ||
+		i.IBAN != "DE89370400440532013000" || i.AccountNumber != "" ||
+		x.PixKey != "joao@example.com" || x.AccountNumber != "" {
+		t.Fatalf("accounts %+v %+v %+v", c, i, x)
+	}
+}

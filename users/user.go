@@ -339,7 +339,7 @@ func (b *BankAccountInfo) normalize() error {
 			return invalid("bankAccountInfo.pixKeyType must be CPF, CNPJ, EMAIL, PHONE or RANDOM")
 		}
 	case AccountIBAN:
-		b.IBAN = strings.ToUpper(strings.ReplaceAll(b.IBAN, " ", ""))
+		b.IBAN = compactIBAN(b.IBAN)
 		b.SwiftBic = strings.ToUpper(b.SwiftBic)
 		errs = append(errs, need("iban", b.IBAN), need("bankName", b.BankName))
 		may("swiftBic", "accountHolderName")
@@ -380,6 +380,9 @@ func (b *BankAccountInfo) normalize() error {
 	}
 	return nil
 }
+
+// compactIBAN is an IBAN as stored: upper case, without spaces.
+func compactIBAN(s string) string { return strings.ToUpper(strings.ReplaceAll(s, " ", "")) }
 
 // String is for logs: the user's id and address local part, never PII.
 func (u User) String() string { return fmt.Sprintf("%s ($%s)", u.ID, u.UMALocal) }
