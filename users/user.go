@@ -220,6 +220,12 @@ func (u *User) normalize() error {
 		}
 	}
 	if u.BankAccount != nil {
+		// UMAaaS requires a US account's holder, yet its own createUser
+		// and updateUserById examples leave it out: the user's name
+		// (a business's legal name, set above), as a bulk-upload row's.
+		if b := u.BankAccount; b.AccountType == AccountUS && strings.TrimSpace(b.AccountHolderName) == "" {
+			b.AccountHolderName = u.FullName
+		}
 		if err := u.BankAccount.normalize(); err != nil {
 			return err
 		}

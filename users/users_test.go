@@ -135,7 +135,7 @@ func TestValidation(t *testing.T) {
 		{"address country", func(u *users.User) { u.Address.Country = "United States" }, vaspd.CodeInvalidInput},
 		{"routing number", func(u *users.User) { u.BankAccount.RoutingNumber = "12" }, vaspd.CodeInvalidInput},
 		{"account category", func(u *users.User) { u.BankAccount.AccountCategory = "GOLD" }, vaspd.CodeInvalidInput},
-		{"missing holder", func(u *users.User) { u.BankAccount.AccountHolderName = "" }, vaspd.CodeInvalidInput},
+		{"missing holder, no name", func(u *users.User) { u.BankAccount.AccountHolderName, u.FullName = "", "" }, vaspd.CodeInvalidInput},
 		{"foreign field", func(u *users.User) { u.BankAccount.IBAN = "DE89370400440532013000" }, vaspd.CodeInvalidInput},
 		{"account type", func(u *users.User) { u.BankAccount.AccountType = "CASH" }, vaspd.CodeInvalidInput},
 		{"clabe", func(u *users.User) {
@@ -444,4 +444,46 @@ func TestCreateOnceChecksAfterTheKey(t *testing.T) {
 	u.UMALocal = "alice2"
 	_, _, err = s.CreateOnce(ctx, u, "k2")
 	wantCode(t, err, 400, vaspd.CodeInvalidInput)
+}
+
+// TestUSAccountHolderDefaultsToTheUser: UMAaaS requires a US_ACCOUNT's
+// accountHolderName, yet its own createUser and updateUserById examples
+// leave it out; a platform copying them was refused. Left out, it is the
+// user's name (an individual's fullName, a business's legal name), as a
+// bulk-upload row's is; a user without a name still has to give it.
+func TestUSAccountHolderDefaultsToTheUser(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s, _ := newService(t, db)
+		us := func() *users.BankAccountInfo {
+			return &users.BankAccountInfo{AccountType: users.AccountUS, AccountNumber: "12345678901",
+				RoutingNumber: "123456789", AccountCategory: users.CategoryChecking, BankName: "Chase Bank"}
+		}
+		jane, err := s.Create(ctx, db, users.User{PlatformUserID: "p-jane", UserType: users.Individual, UMALocal: "jane",
+			FullName: " Jane Doe ", BankAccount: us()})
+		if err != nil || jane.BankAccount.AccountHolderName != "Jane Doe" {
+			t.Fatalf("individual: %+v %v", jane.BankAccount, err)
+		}
+		acme, err := s.Create(ctx, db, users.User{PlatformUserID: "p-acme", UserType: users.Business, UMALocal: "acme",
+			BusinessInfo: &users.BusinessInfo{LegalName: "Acme Corporation"}, BankAccount: us()})
+		if err != nil || acme.BankAccount.AccountHolderName != "Acme Corporation" {
+			t.Fatalf("business: %+v %v", acme.BankAccount, err)
+		}
+		if g, err := s.Get(ctx, db, acme.ID); err != nil || g.BankAccount.AccountHolderName != "Acme Corporation" {
+			t.Fatalf("read back: %+v %v", g.BankAccount, err)
+		}
+		_, err = s.Create(ctx, db, users.User{PlatformUserID: "p-anon", UserType: users.Individual, UMALocal: "anon", BankAccount: us()})
+		wantCode(t, err, 400, vaspd.CodeInvalidInput)
+		// An update's new account, too.
+		err = db.InTx(ctx, func(tx *store.Tx) error {
+			u, err := s.Update(ctx, tx, jane.ID, users.Patch{BankAccount: us()})
+			if err == nil && u.BankAccount.AccountHolderName != "Jane Doe" {
+				t.Errorf("updated account %+v", u.BankAccount)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
 }
