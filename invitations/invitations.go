@@ -38,7 +38,7 @@ const (
 	Cancelled = "CANCELLED"
 )
 
-// MaxFirstName bounds the invitee's first name, in characters.
+// MaxFirstName bounds the inviter's first name (UMAaaS firstName), in characters.
 const MaxFirstName = 100
 
 // Invitation is one invitation as stored.
@@ -129,7 +129,7 @@ func New(db *store.DB, u *users.Service, opt Options) (*Service, error) {
 // CreateInput is POST /invitations.
 type CreateInput struct {
 	InviterUMA   string     // one of our users, with or without "$" and domain
-	FirstName    string     // the invitee's, for display
+	FirstName    string     // the inviter's (UMAaaS), shown to whoever opens the invitation link
 	AmountToSend *int64     // in the inviter's currency's smallest unit
 	ExpiresAt    *time.Time // must be in the future
 	// IdempotencyKey, if not "", names this request: a retry with the same
