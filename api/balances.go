@@ -225,8 +225,15 @@ func (h *userHandlers) ledgerTransfer(w http.ResponseWriter, r *http.Request, ki
 	err = h.users.DB().InTx(r.Context(), func(tx *store.Tx) error {
 		if kind == "deposit" {
 			// Only live users receive money; the lock keeps a concurrent
-			// DELETE from passing its zero-balance check meanwhile.
-			if _, err := h.users.Lock(r.Context(), tx, id); err != nil {
+			// DELETE from passing its zero-balance check meanwhile. A
+			// retry of a deposit already recorded credits nothing: it is
+			// answered (replayed, or refused as a reuse) even if the user
+			// has been paid out and deleted since.
+			if _, err := h.ledger.Get(r.Context(), tx, mid); errors.Is(err, ledger.ErrNotFound) {
+				if _, err := h.users.Lock(r.Context(), tx, id); err != nil {
+					return err
+				}
+			} else if err != nil {
 				return err
 			}
 			m, err = h.ledger.Transfer(r.Context(), tx, ledger.Deposit(mid, id, cur.Code, req.Amount, req.Reference))
