@@ -209,7 +209,19 @@ func (h *userHandlers) ledgerTransfer(w http.ResponseWriter, r *http.Request, ki
 	if err := checkMovementInput(req.Amount, &req.Reference); err != nil {
 		return err
 	}
-	cur, err := rates.Find(r.Context(), h.rates, strings.ToUpper(strings.TrimSpace(req.CurrencyCode)))
+	code := strings.ToUpper(strings.TrimSpace(req.CurrencyCode))
+	cur, err := rates.Find(r.Context(), h.rates, code)
+	if errors.Is(err, rates.ErrUnknownCurrency) && kind == "withdrawal" && ledger.ValidCurrency(code) {
+		// A currency dropped from the rates file that the user still
+		// holds is paid out all the same: otherwise their money is stuck
+		// (and they can never be deleted). Shown by its code alone, as
+		// GET /users/{userId}/balances shows it.
+		if held, herr := h.holds(r, id, code); herr != nil {
+			return herr
+		} else if held {
+			cur, err = rates.Currency{Code: code, Name: code}, nil
+		}
+	}
 	if errors.Is(err, rates.ErrUnknownCurrency) {
 		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidCurrency, "currency %q is not supported by this VASP",
 			vaspd.Truncate(req.CurrencyCode, 16))
@@ -260,4 +272,19 @@ func (h *userHandlers) ledgerTransfer(w http.ResponseWriter, r *http.Request, ki
 	WriteJSON(w, status, ledgerTransfer{ID: m.ID, Type: strings.ToUpper(kind), UserID: id, Currency: cur,
 		Amount: req.Amount, Reference: m.Reference, CreatedAt: m.CreatedAt})
 	return nil
+}
+
+// holds reports whether the user's spendable account ever held currency
+// (it has a balance row in it, zero or not).
+func (h *userHandlers) holds(r *http.Request, userID, currency string) (bool, error) {
+	bs, err := h.ledger.Balances(r.Context(), h.users.DB(), ledger.UserAccount(userID))
+	if err != nil {
+		return false, err
+	}
+	for _, b := range bs {
+		if b.Currency == currency {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -1,11 +1,18 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
+	"slices"
+	"sync/atomic"
 	"testing"
 
+	"github.com/vaspd/vaspd/api"
+	"github.com/vaspd/vaspd/ledger"
+	"github.com/vaspd/vaspd/rates"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/users"
 )
 
 // TestDepositRetryAfterUserDeleted: a platform that lost a deposit's
@@ -52,6 +59,72 @@ func TestDepositRetryAfterUserDeleted(t *testing.T) {
 		wantError(t, st, m, 404, "USER_NOT_FOUND")
 		if av, _ := f.balance(t, id, "USD"); av != 0 {
 			t.Fatalf("USD after the retries: %v", av)
+		}
+	})
+}
+
+// hidingProvider is a rates provider from whose currencies the operator
+// may drop one (a rates file reloaded without it).
+type hidingProvider struct {
+	rates.Provider
+	hidden atomic.Pointer[string]
+}
+
+func (p *hidingProvider) Currencies(ctx context.Context) ([]rates.Currency, error) {
+	cs, err := p.Provider.Currencies(ctx)
+	if h := p.hidden.Load(); h != nil {
+		cs = slices.DeleteFunc(slices.Clone(cs), func(c rates.Currency) bool { return c.Code == *h })
+	}
+	return cs, err
+}
+
+func (p *hidingProvider) Rate(ctx context.Context, code string) (rates.Rate, error) {
+	if h := p.hidden.Load(); h != nil && *h == code {
+		return rates.Rate{}, rates.ErrUnknownCurrency
+	}
+	return p.Provider.Rate(ctx, code)
+}
+
+// TestWithdrawCurrencyNoLongerConfigured: an operator drops a currency from
+// the rates file while users still hold it. Their money must still be paid
+// out (else it is stuck, and the user can never be deleted); a currency
+// the user never held is still refused as unsupported, and deposits in it
+// are refused.
+func TestWithdrawCurrencyNoLongerConfigured(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		base, err := rates.NewConfigProvider(rates.DefaultConfig(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &hidingProvider{Provider: base}
+		l := ledger.New(db, nil)
+		u := users.New(db, nil, users.WithRates(p))
+		f := &userFixture{fixture: newFixture(t, db, func(s *api.Server) { s.MountUsers(u, l, p, "VASP.example") }), db: db, ledger: l}
+		t.Cleanup(func() {
+			if err := l.Check(context.Background(), db); err != nil {
+				t.Errorf("ledger check: %v", err)
+			}
+		})
+		id := f.create(t, `{"umaAddress":"$gone","platformUserId":"p","userType":"INDIVIDUAL"}`)
+		if st, m, _ := f.req(t, "POST", "/users/"+id+"/deposits", &f.admin, `{"currencyCode":"GBP","amount":900}`, "Idempotency-Key", "d"); st != http.StatusCreated {
+			t.Fatalf("deposit: %d %v", st, m)
+		}
+		gbp := "GBP"
+		p.hidden.Store(&gbp)
+
+		st, m, _ := f.req(t, "POST", "/users/"+id+"/deposits", &f.admin, `{"currencyCode":"GBP","amount":1}`, "Idempotency-Key", "d2")
+		wantError(t, st, m, 400, "INVALID_CURRENCY")
+		st, m, _ = f.req(t, "POST", "/users/"+id+"/withdrawals", &f.admin, `{"currencyCode":"XYZ","amount":1}`, "Idempotency-Key", "w0")
+		wantError(t, st, m, 400, "INVALID_CURRENCY")
+		st, m, _ = f.req(t, "POST", "/users/"+id+"/withdrawals", &f.admin, `{"currencyCode":"gbp","amount":901}`, "Idempotency-Key", "w1")
+		wantError(t, st, m, 400, "INSUFFICIENT_BALANCE")
+		st, m, _ = f.req(t, "POST", "/users/"+id+"/withdrawals", &f.admin, `{"currencyCode":"gbp","amount":900}`, "Idempotency-Key", "w1")
+		if st != http.StatusCreated || m["currency"].(map[string]any)["code"] != "GBP" || m["amount"] != float64(900) {
+			t.Fatalf("withdrawal of a currency no longer configured: %d %v", st, m)
+		}
+		if st, m, _ := f.req(t, "DELETE", "/users/"+id, &f.admin, ""); st != http.StatusOK {
+			t.Fatalf("delete once paid out: %d %v", st, m)
 		}
 	})
 }
