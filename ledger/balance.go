@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/vaspd/vaspd/store"
@@ -104,47 +105,45 @@ type UserBalance struct {
 }
 
 // UserBalances returns a user's balances in every currency they ever held,
-// sorted by currency.
+// sorted by currency. The spendable and held balances are read by one
+// statement, so of one moment: a movement between the two (a failed
+// payment's release, hold → user) never reads as money gone from both —
+// DELETE /users/{id} deletes a user whose balances read zero.
 func (l *Ledger) UserBalances(ctx context.Context, q store.Querier, userID string) ([]UserBalance, error) {
-	avail, err := l.Balances(ctx, q, UserAccount(userID))
+	user, hold := UserAccount(userID), HoldAccount(userID)
+	if err := user.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidMovement, err)
+	}
+	rows, err := q.QueryContext(ctx, `SELECT account, currency, balance FROM ledger_balances
+		WHERE account IN ($1, $2) ORDER BY currency`, string(user), string(hold))
 	if err != nil {
+		return nil, fmt.Errorf("ledger: read balances: %w", err)
+	}
+	defer rows.Close()
+	var out []UserBalance
+	for rows.Next() {
+		var (
+			acct, cur string
+			bal       int64
+		)
+		if err := rows.Scan(&acct, &cur, &bal); err != nil {
+			return nil, err
+		}
+		if len(out) == 0 || out[len(out)-1].Currency != cur {
+			out = append(out, UserBalance{Currency: cur})
+		}
+		if Account(acct) == hold {
+			out[len(out)-1].Held = bal
+		} else {
+			out[len(out)-1].Available = bal
+		}
+	}
+	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	held, err := l.Balances(ctx, q, HoldAccount(userID))
-	if err != nil {
-		return nil, err
-	}
-	by := map[string]*UserBalance{}
-	var out []*UserBalance
-	get := func(cur string) *UserBalance {
-		if b, ok := by[cur]; ok {
-			return b
-		}
-		b := &UserBalance{Currency: cur}
-		by[cur] = b
-		out = append(out, b)
-		return b
-	}
-	for _, b := range avail {
-		get(b.Currency).Available = b.Amount
-	}
-	for _, b := range held {
-		get(b.Currency).Held = b.Amount
-	}
-	res := make([]UserBalance, len(out))
-	for i, b := range out {
-		res[i] = *b
-	}
-	slices.SortFunc(res, func(a, b UserBalance) int {
-		switch {
-		case a.Currency < b.Currency:
-			return -1
-		case a.Currency > b.Currency:
-			return 1
-		}
-		return 0
-	})
-	return res, nil
+	// In Go's byte order, whatever the database's collation.
+	slices.SortFunc(out, func(a, b UserBalance) int { return strings.Compare(a.Currency, b.Currency) })
+	return out, nil
 }
 
 // Entry is one posting as it appears in an account's history.
