@@ -209,16 +209,21 @@ func (h *userHandlers) ledgerTransfer(w http.ResponseWriter, r *http.Request, ki
 	if err := checkMovementInput(req.Amount, &req.Reference); err != nil {
 		return err
 	}
+	mid, err := ledgerMovementID(r, kind, id, req)
+	if err != nil {
+		return err
+	}
 	code := strings.ToUpper(strings.TrimSpace(req.CurrencyCode))
 	cur, err := rates.Find(r.Context(), h.rates, code)
-	if errors.Is(err, rates.ErrUnknownCurrency) && kind == "withdrawal" && ledger.ValidCurrency(code) {
-		// A currency dropped from the rates file that the user still
-		// holds is paid out all the same: otherwise their money is stuck
-		// (and they can never be deleted). Shown by its code alone, as
-		// GET /users/{userId}/balances shows it.
-		if held, herr := h.holds(r, id, code); herr != nil {
-			return herr
-		} else if held {
+	if errors.Is(err, rates.ErrUnknownCurrency) && ledger.ValidCurrency(code) {
+		// A currency dropped from the rates file is still good for a
+		// retry of a movement recorded in it (answered as the first
+		// request was), and for paying out what the user still holds in
+		// it (else their money is stuck, and they can never be deleted).
+		// Shown by its code alone, as GET /users/{userId}/balances shows it.
+		if ok, derr := h.dropped(r, kind, id, code, mid); derr != nil {
+			return derr
+		} else if ok {
 			cur, err = rates.Currency{Code: code, Name: code}, nil
 		}
 	}
@@ -226,10 +231,6 @@ func (h *userHandlers) ledgerTransfer(w http.ResponseWriter, r *http.Request, ki
 		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidCurrency, "currency %q is not supported by this VASP",
 			vaspd.Truncate(req.CurrencyCode, 16))
 	}
-	if err != nil {
-		return err
-	}
-	mid, err := ledgerMovementID(r, kind, id, req)
 	if err != nil {
 		return err
 	}
@@ -274,9 +275,19 @@ func (h *userHandlers) ledgerTransfer(w http.ResponseWriter, r *http.Request, ki
 	return nil
 }
 
-// holds reports whether the user's spendable account ever held currency
-// (it has a balance row in it, zero or not).
-func (h *userHandlers) holds(r *http.Request, userID, currency string) (bool, error) {
+// dropped reports whether a deposit or withdrawal (kind) in currency, no
+// longer configured, may go ahead: its movement mid is recorded already (a
+// retry), or it is a withdrawal and the user's spendable account ever held
+// currency (it has a balance row in it).
+func (h *userHandlers) dropped(r *http.Request, kind, userID, currency, mid string) (bool, error) {
+	if _, err := h.ledger.Get(r.Context(), h.users.DB(), mid); err == nil {
+		return true, nil
+	} else if !errors.Is(err, ledger.ErrNotFound) {
+		return false, err
+	}
+	if kind != "withdrawal" {
+		return false, nil
+	}
 	bs, err := h.ledger.Balances(r.Context(), h.users.DB(), ledger.UserAccount(userID))
 	if err != nil {
 		return false, err

@@ -115,6 +115,12 @@ func TestWithdrawCurrencyNoLongerConfigured(t *testing.T) {
 
 		st, m, _ := f.req(t, "POST", "/users/"+id+"/deposits", &f.admin, `{"currencyCode":"GBP","amount":1}`, "Idempotency-Key", "d2")
 		wantError(t, st, m, 400, "INVALID_CURRENCY")
+		// The deposit made before, retried after a lost response, is
+		// answered: it happened.
+		st, m, h := f.req(t, "POST", "/users/"+id+"/deposits", &f.admin, `{"currencyCode":"GBP","amount":900}`, "Idempotency-Key", "d")
+		if st != http.StatusOK || h.Get("Idempotent-Replayed") != "true" || m["currency"].(map[string]any)["code"] != "GBP" {
+			t.Fatalf("deposit retried after its currency was dropped: %d %v", st, m)
+		}
 		st, m, _ = f.req(t, "POST", "/users/"+id+"/withdrawals", &f.admin, `{"currencyCode":"XYZ","amount":1}`, "Idempotency-Key", "w0")
 		wantError(t, st, m, 400, "INVALID_CURRENCY")
 		st, m, _ = f.req(t, "POST", "/users/"+id+"/withdrawals", &f.admin, `{"currencyCode":"gbp","amount":901}`, "Idempotency-Key", "w1")
