@@ -135,6 +135,10 @@ func LoadConfig(path string) (Config, error) {
 	return ParseConfig(b)
 }
 
+// ledgerBTC is ledger.BTC, the ledger's code for bitcoin in msats (not
+// imported: this package stays free of the database).
+const ledgerBTC = "BTC"
+
 // rates validates c and returns one Rate per currency.
 func (c Config) rates(at time.Time) ([]Rate, error) {
 	if len(c.Currencies) == 0 {
@@ -145,6 +149,14 @@ func (c Config) rates(at time.Time) ([]Rate, error) {
 	for i, cc := range c.Currencies {
 		if seen[cc.Code] {
 			return nil, fmt.Errorf("currency %s is listed twice", cc.Code)
+		}
+		if cc.Code == ledgerBTC {
+			// The ledger books the node's bitcoin as BTC in msats, a unit
+			// no rates-file currency can have (at most MaxDecimals): a
+			// user currency of that code would share those balances in
+			// another unit, and GET /ledger/accounts would describe the
+			// node's msats with its decimals.
+			return nil, fmt.Errorf("currency BTC is the ledger's own (msats): list SAT for bitcoin balances")
 		}
 		seen[cc.Code] = true
 		r, err := cc.rate(at)

@@ -172,6 +172,10 @@ currencies:
 		"empty":          "currencies: []",
 		"not yaml":       "{{{",
 		"not a fraction": "currencies:\n  - {code: USD, msatsPerUnit: '1/0'}",
+		// BTC is the ledger's own code, in msats: a user currency of that
+		// code would share its balances in another unit (SAT is bitcoin
+		// for users).
+		"BTC": "currencies:\n  - {code: BTC, decimals: 8, msatsPerUnit: '1000'}",
 		// A second document would be dropped without a word (and a
 		// spread in it with it).
 		"two documents": "currencies:\n  - {code: USD, btcPrice: '1'}\n---\ncurrencies:\n  - {code: EUR, btcPrice: '1', spreadBps: 50}",
