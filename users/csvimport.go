@@ -120,6 +120,9 @@ type csvFile struct {
 	domain string
 }
 
+// saveAsUTF8 is what to do with a file in another encoding.
+const saveAsUTF8 = "save the file as CSV UTF-8 (a spreadsheet's plain CSV may be Windows-1252, its Unicode text UTF-16)"
+
 // openCSV reads and checks the header row.
 func openCSV(r io.Reader, domain string) (*csvFile, error) {
 	// A UTF-8 byte-order mark (Excel writes one) is not part of the first
@@ -129,6 +132,11 @@ func openCSV(r io.Reader, domain string) (*csvFile, error) {
 	if b, err := br.Peek(3); err == nil && string(b) == "\ufeff" {
 		_, _ = br.Discard(3)
 	}
+	// UTF-16 (a spreadsheet's "Unicode text") would read as a header of
+	// unknown columns, which says nothing of the fix.
+	if b, err := br.Peek(2); err == nil && (string(b) == "\xff\xfe" || string(b) == "\xfe\xff") {
+		return nil, invalid("the CSV file is UTF-16 text: %s", saveAsUTF8)
+	}
 	cr := csv.NewReader(br)
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
@@ -136,6 +144,9 @@ func openCSV(r io.Reader, domain string) (*csvFile, error) {
 	}
 	if err != nil {
 		return nil, invalid("the CSV file is malformed: %v", err)
+	}
+	if h := strings.Join(header, ","); !utf8.ValidString(h) || strings.ContainsRune(h, 0) {
+		return nil, invalid("the CSV header is not UTF-8 text: %s", saveAsUTF8)
 	}
 	col := map[string]int{}
 	for i, h := range header {
@@ -196,6 +207,13 @@ func (f *csvFile) next() (row int, corr string, u User, rowErr, err error) {
 	}
 	if err != nil {
 		return f.row, corr, User{}, invalid("malformed CSV row: %v", err), nil
+	}
+	// Text in another encoding (Windows-1252's accented letters, most
+	// often) would fail as "not printable text", which hides the fix.
+	for name, i := range f.col {
+		if i < len(rec) && !utf8.ValidString(rec[i]) {
+			return f.row, corr, User{}, invalid("%s is not UTF-8 text: %s", name, saveAsUTF8), nil
+		}
 	}
 	get := func(name string) string {
 		if i, ok := f.col[name]; ok && i < len(rec) {

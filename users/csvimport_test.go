@@ -119,6 +119,40 @@ func TestImportCSVHeaderMessages(t *testing.T) {
 	}
 }
 
+// A file in another encoding than UTF-8 is told so, with the fix: UTF-16
+// (with or without its byte-order mark) as a whole, a Windows-1252 row
+// (Excel's plain CSV, é as one byte 0xE9) by the column that holds it.
+func TestImportCSVNotUTF8(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, storetest.SQLite(t))
+	utf16 := func(bom string, text string) string {
+		var b strings.Builder
+		b.WriteString(bom)
+		for _, c := range []byte(text) {
+			b.WriteByte(c)
+			b.WriteByte(0)
+		}
+		return b.String()
+	}
+	for name, in := range map[string]string{
+		"UTF-16 with its BOM":    utf16("\xff\xfe", "umaAddress,platformUserId,userType\n"),
+		"UTF-16 without its BOM": utf16("", "umaAddress,platformUserId,userType\n"),
+	} {
+		_, err := s.ImportCSV(ctx, strings.NewReader(in), "vasp.example")
+		wantCode(t, err, 400, vaspd.CodeInvalidInput)
+		if !strings.Contains(err.Error(), "save the file as CSV UTF-8") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	res, err := s.ImportCSV(ctx, strings.NewReader("umaAddress,platformUserId,userType,fullName\n$jose,p1,INDIVIDUAL,Jos\xe9\n$ana,p2,INDIVIDUAL,Ana\n"), "vasp.example")
+	if err != nil || res.Successful != 1 || res.Failed != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if m := res.Errors[0].Error.Message; !strings.Contains(m, "fullName is not UTF-8 text") || !strings.Contains(m, "save the file as CSV UTF-8") {
+		t.Fatalf("row error %q", m)
+	}
+}
+
 // TestImportCSVQuoteSpanningRows: a quoted field that does not close where
 // it should runs on over the following lines, which the CSV reader then
 // takes for its content: the rows on them would be neither imported nor
