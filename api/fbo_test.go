@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/url"
 	"strings"
 	"sync"
@@ -63,6 +64,17 @@ func TestFBOConfirm(t *testing.T) {
 			big := f.quote(t, 5_000_000) // € 50,000 > $1,000
 			st, raw = f.payBoth(t, big, &f.admin)
 			wantAPIError(t, st, raw, 400, vaspd.CodeInsufficientBalance)
+			// As a withdrawal's overdraft says: what is there, what was needed.
+			var e struct {
+				Details struct {
+					Currency            string
+					Available, Required *int64
+				}
+			}
+			if err := json.Unmarshal(raw, &e); err != nil || e.Details.Currency != "USD" || e.Details.Available == nil ||
+				e.Details.Required == nil || *e.Details.Required <= *e.Details.Available {
+				t.Fatalf("details of an overdraft: %s", raw)
+			}
 
 			expired := f.quote(t, 100)
 			if _, err := db.ExecContext(t.Context(), `UPDATE uma_quotes SET expires_at = $1 WHERE id = $2`,

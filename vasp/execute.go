@@ -154,8 +154,14 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 		// above keeps a second execute of q out: no savepoint needed.
 		if _, err := s.opt.Ledger.TransferNoSavepoint(ctx, tx, ledger.Reserve("reserve/"+q.PaymentHash, q.UserID, q.SendingCurrency, q.debit(), t.ID)); err != nil {
 			if errors.Is(err, ledger.ErrInsufficientFunds) {
-				return vaspd.Errorf(http.StatusBadRequest, "INSUFFICIENT_BALANCE",
+				// With the ledger's details (currency, available,
+				// required), as a withdrawal's overdraft has them.
+				e := vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInsufficientBalance,
 					"the user's %s balance does not cover %d", q.SendingCurrency, q.debit())
+				if le := vaspd.AsError(err); le != nil && le.Details != nil {
+					e = e.WithDetails(le.Details)
+				}
+				return e
 			}
 			if errors.Is(err, ledger.ErrIdempotencyConflict) {
 				// The reservation is named by the payment hash: another
