@@ -299,3 +299,19 @@ func TestErrorIsOneLine(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want exit 1 and one line naming database-url", code, errs)
 	}
 }
+
+// A database URL given as an argument, its --database-url forgotten, is
+// refused without echoing its password: stderr goes to journals and
+// terminals' scrollback, where the rest of vaspd never writes one.
+func TestStrayArgumentIsNotEchoedWithItsPassword(t *testing.T) {
+	for _, args := range [][]string{
+		{"serve", "postgres://vaspd:s3cret@db.example.com/vaspd"},
+		{"config", "show", "--data-dir", t.TempDir(), "postgres://vaspd:s3cret@db.example.com/vaspd"},
+		{"token", "list", "host=db password=s3cret"},
+	} {
+		code, out, errs := runCmd(args...)
+		if code != 1 || !strings.Contains(errs, "unexpected argument") || strings.Contains(out+errs, "s3cret") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 1, unexpected argument and no password", args, code, out, errs)
+		}
+	}
+}

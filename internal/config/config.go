@@ -204,7 +204,7 @@ func (c *Set) Parse(fs *flag.FlagSet, args []string, getenv func(string) string)
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return unexpectedArgument(fs.Arg(0))
 	}
 	// Each setting's source is where its value came from, and what a
 	// place lower in precedence may not override.
@@ -254,6 +254,16 @@ func (c *Set) Parse(fs *flag.FlagSet, args []string, getenv func(string) string)
 		}
 	}
 	return nil
+}
+
+// unexpectedArgument refuses a stray argument, echoed as RedactURL shows
+// it, or not at all: the likeliest one is a setting's value whose flag was
+// forgotten, a database URL with its password (vaspd serve postgres://…).
+func unexpectedArgument(arg string) error {
+	if r := RedactURL(arg); r != "" {
+		return fmt.Errorf("unexpected argument %q", r)
+	}
+	return errors.New("unexpected argument (not echoed: it may hold a password)")
 }
 
 // lookupEnv treats an empty variable as unset: orchestrators pass unset
