@@ -315,3 +315,29 @@ func TestStrayArgumentIsNotEchoedWithItsPassword(t *testing.T) {
 		}
 	}
 }
+
+// A flag given without its value, the next argument being another flag,
+// is refused as such: the flag package would take that flag, and a
+// database URL written after it, for the value, and echo them (password
+// and all) in an error, or keep them (--domain would be
+// "--database-url=…") and run without the database asked for.
+func TestFlagWithoutValueIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"config", "show", "--data-dir", dir, "--listen", "--database-url=postgres://vaspd:s3cret@db.example.com/vaspd"},
+		{"config", "show", "--data-dir", dir, "--metrics-public", "--database-url=postgres://vaspd:s3cret@db.example.com/vaspd"},
+		{"config", "show", "--data-dir", dir, "--shutdown-timeout", "--devnet-secret", "s3cret"},
+		{"config", "show", "--data-dir", dir, "--api-trusted-origins", "--devnet-secret=s3cret"},
+		{"token", "list", "--data-dir", dir, "--domain", "-database-url=sqlite:/elsewhere/vaspd.db"},
+		{"backup", "--data-dir", dir, "--to", "--force"}, // wrote the backup to a file named --force
+	} {
+		code, out, errs := runCmd(args...)
+		if code != 1 || !strings.Contains(errs, "needs a value") || strings.Contains(out+errs, "s3cret") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 1, needs a value and no secret", args, code, out, errs)
+		}
+	}
+	// A value that starts with "-" but names no flag is still a value.
+	if code, out, errs := runCmd("config", "show", "--data-dir", dir, "--log-level", "-x"); code != 1 || !strings.Contains(errs, `got "-x"`) {
+		t.Errorf("--log-level -x: exit %d, stdout %q, stderr %q; want log-level's own error", code, out, errs)
+	}
+}

@@ -200,6 +200,9 @@ func (c *Set) Parse(fs *flag.FlagSet, args []string, getenv func(string) string)
 			return s.set(v)
 		})
 	}
+	if err := flagWithoutValue(fs, args); err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -254,6 +257,50 @@ func (c *Set) Parse(fs *flag.FlagSet, args []string, getenv func(string) string)
 		}
 	}
 	return nil
+}
+
+// flagWithoutValue refuses a flag that takes a value given without one,
+// the next argument being another of fs's flags (--listen
+// --database-url=postgres://u:pw@…): the flag package would take that flag
+// for the value, and then echo it, password and all, in its error or the
+// setting's, or keep it without one (--domain --data-dir=/x runs with the
+// default data directory). It looks at the arguments as fs.Parse does, up
+// to the first that is not a flag or "--"; a value starting with "-" that
+// names no flag is left to the setting to judge.
+func flagWithoutValue(fs *flag.FlagSet, args []string) error {
+	for i := 0; i < len(args); i++ {
+		name, hasValue, ok := flagArg(args[i])
+		if !ok {
+			return nil
+		}
+		f := fs.Lookup(name)
+		if hasValue || f == nil {
+			continue // its value is in it, or fs.Parse reports the unknown flag
+		}
+		if b, isBool := f.Value.(interface{ IsBoolFlag() bool }); isBool && b.IsBoolFlag() {
+			continue // --yes takes no value
+		}
+		if i+1 < len(args) {
+			if next, _, ok := flagArg(args[i+1]); ok && fs.Lookup(next) != nil {
+				return fmt.Errorf("flag --%s needs a value: the argument after it is the flag --%s", name, next)
+			}
+		}
+		i++ // its value
+	}
+	return nil
+}
+
+// flagArg is the flag name in arg (-name, --name, -name=value or
+// --name=value) and whether it carries its value, as the flag package reads
+// it; ok is false for an argument that ends the flags: one not starting
+// with "-", "-" itself, or "--".
+func flagArg(arg string) (name string, hasValue, ok bool) {
+	if len(arg) < 2 || arg[0] != '-' || arg == "--" {
+		return "", false, false
+	}
+	name = strings.TrimPrefix(arg[1:], "-")
+	name, _, hasValue = strings.Cut(name, "=")
+	return name, hasValue, true
 }
 
 // unexpectedArgument refuses a stray argument, echoed as RedactURL shows
