@@ -39,6 +39,13 @@ var errLocked = errors.New("locked")
 // the error, which is a *lockHeldError when another process holds the
 // lock. release gives the lock up.
 func lockSQLite(setting, dbPath string) (release func() error, err error) {
+	// The lock is the database file's, however it is named: beside the
+	// file a symbolic link points to (where SQLite keeps its -wal), not
+	// beside the link, which another process may not use. (A file not yet
+	// there is named as given: serve creates it.)
+	if real, err := filepath.EvalSymlinks(dbPath); err == nil {
+		dbPath = real
+	}
 	dir := filepath.Dir(dbPath)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("setting %s: cannot create %s: %w", setting, dir, err)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -106,4 +107,37 @@ func TestLockHolderProcess(t *testing.T) {
 	fmt.Println("locked")
 	time.Sleep(time.Minute) // until killed
 	os.Exit(1)
+}
+
+// TestSQLiteLockFollowsSymlinks: a database named through a symbolic link
+// to its file is the same database, so its lock is the file's, not one
+// beside the link: a second server, or `vaspd keys forget --yes`, given
+// the link while a server runs on the file is refused.
+func TestSQLiteLockFollowsSymlinks(t *testing.T) {
+	if !haveFlock {
+		t.Skip("no flock on this platform: nothing is refused")
+	}
+	db := filepath.Join(t.TempDir(), "vaspd.db")
+	if err := os.WriteFile(db, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "link.db")
+	if err := os.Symlink(db, link); err != nil {
+		t.Skip("cannot make a symbolic link:", err)
+	}
+	for _, order := range [][2]string{{db, link}, {link, db}} {
+		release, err := lockSQLite("database-url", order[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, err := lockSQLite("database-url", order[1])
+		var held *lockHeldError
+		if !errors.As(err, &held) {
+			if err == nil {
+				second()
+			}
+			t.Errorf("locked %s, then %s: err = %v, want the lock held", order[0], order[1], err)
+		}
+		release()
+	}
 }
