@@ -135,6 +135,17 @@ func (c *Config) Resolve() error {
 		if err := postgres.CheckURL(v); err != nil {
 			return fmt.Errorf("setting database-url: %w", err)
 		}
+		// pgxpool's parameters, which pgx (vaspd's pool is database/sql's)
+		// sends PostgreSQL as run-time parameters: it refuses every
+		// connection, and openDB would retry them forever.
+		if u, err := url.Parse(v); err == nil {
+			for k := range u.Query() {
+				if name := strings.ToLower(k); strings.HasPrefix(name, "pool_") {
+					return fmt.Errorf("setting database-url: vaspd does not take pgxpool's %s parameter (it keeps its own pool of up to 20 connections a process), and PostgreSQL refuses a connection with it: remove it",
+						vaspd.Truncate(strconv.Quote(name), 60))
+				}
+			}
+		}
 	case "sqlite":
 		// No file is a database that forgets the keys, tokens and ledger
 		// when the process stops (":memory:" is SQLite's in-memory one).

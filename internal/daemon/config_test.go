@@ -120,6 +120,29 @@ func TestUnparsablePostgresURLIsRefused(t *testing.T) {
 	}
 }
 
+// pgxpool's pool_* parameters are not the driver's: vaspd opens its pool
+// through database/sql, so pgx passed them to PostgreSQL as run-time
+// parameters, which it refuses (FATAL: unrecognized configuration
+// parameter "pool_max_conns"), and serve retried that connection forever
+// as an unreachable database. Refused at start, naming the parameter and
+// not the password.
+func TestPostgresURLPoolParametersAreRefused(t *testing.T) {
+	t.Parallel()
+	for _, u := range []string{
+		"postgres://u:s3cret@db.example.com/vaspd?sslmode=require&pool_max_conns=10",
+		"postgresql://u:s3cret@db.example.com/vaspd?POOL_MIN_CONNS=2",
+	} {
+		c := baseConfig()
+		c.DatabaseURL = u
+		resolveErr(t, c, "setting database-url: vaspd does not take pgxpool", "s3cret")
+	}
+	c := baseConfig()
+	c.DatabaseURL = "postgres://u:s3cret@db.example.com/vaspd?sslmode=require&application_name=vaspd&search_path=vaspd"
+	if err := c.Resolve(); err != nil {
+		t.Errorf("run-time parameters PostgreSQL takes: %v", err)
+	}
+}
+
 // The Lightning settings are checked at start, each error naming its own
 // setting: lnd's certificate and macaroon files (missing, unreadable, not
 // a certificate, empty), not reported as lnd-rest-url once the database
