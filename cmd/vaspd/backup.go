@@ -80,10 +80,14 @@ var libpqParams = map[string]bool{
 }
 
 // pgDumpURL is databaseURL without its password and the parameters libpq
-// would not take, or a placeholder if it cannot be taken apart.
+// would not take, or a placeholder if it cannot be taken apart (or its
+// password told from the rest).
 func pgDumpURL(databaseURL string) string {
 	u, err := url.Parse(databaseURL)
-	if err != nil || u.Host == "" {
+	// An '@' that does not end the user info is a password's end all the
+	// same: one holding an unescaped '/', '?' or '#' ends the authority
+	// early, and the rest of it reads as the path, query or fragment.
+	if err != nil || u.Host == "" || (u.User == nil && strings.Contains(databaseURL, "@")) {
 		return "postgres://USER@HOST:5432/DATABASE"
 	}
 	if u.User != nil {

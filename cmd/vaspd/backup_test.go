@@ -238,3 +238,19 @@ func openCopy(t *testing.T, path string) *sql.DB {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// A password holding an unescaped '/' ends the URL's authority early: a
+// password of digits before it reads as a port, the rest of it, up to the
+// '@', as the path, and url.Parse sees no password at all. The pg_dump
+// command then printed it whole; it has a placeholder instead, as
+// config.RedactURL hides such a URL.
+func TestPgDumpURLPasswordCutBySlash(t *testing.T) {
+	for _, v := range []string{
+		"postgres://vaspd:8080/Zq9xV7@db.example.com:5432/vaspd",
+		"postgresql://vaspd:5432/Zq9xV7@db.example.com/vaspd?sslmode=require",
+	} {
+		if out := pgDumpURL(v); strings.Contains(out, "Zq9xV7") {
+			t.Errorf("%q: pg_dump URL %q holds the password", v, out)
+		}
+	}
+}
