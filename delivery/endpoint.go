@@ -454,6 +454,9 @@ func (s *Service) RotateSecret(ctx context.Context, id string, grace time.Durati
 	}
 	var e Endpoint
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		// Before the write, as for any endpoint change: the worker's
+		// readings (handoff.go) must not sign with the secrets it replaces.
+		s.endpointsChanged()
 		// The condition is in the UPDATE, so of two concurrent rotations
 		// (PostgreSQL) the second sees the first's grace.
 		res, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET prev_secret = secret, prev_secret_until = $2,
