@@ -1,8 +1,10 @@
 package api
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"time"
 
@@ -62,10 +64,22 @@ func webhookEndpointID(r *http.Request) (string, error) {
 }
 
 // webhookDecodeOptional decodes a JSON body into v, or leaves v alone when
-// the request has no body (these POSTs take optional parameters).
+// the request has no body (these POSTs take optional parameters). A body of
+// unknown length (chunked, or HTTP/2 without content-length) that turns
+// out empty is no body either.
 func webhookDecodeOptional(r *http.Request, v any) error {
 	if r.ContentLength == 0 {
 		return nil
+	}
+	if r.ContentLength < 0 {
+		br := bufio.NewReader(r.Body)
+		if _, err := br.Peek(1); errors.Is(err, io.EOF) {
+			return nil
+		}
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{br, r.Body}
 	}
 	return DecodeJSON(r, v)
 }

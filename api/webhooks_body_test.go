@@ -1,0 +1,56 @@
+package api_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+)
+
+// TestWebhookOptionalBodyOfUnknownLength: the POSTs whose body is optional
+// (rotate-secret, /webhooks/test) take an empty body of unknown length
+// (chunked, or HTTP/2 without content-length) as no body, as they take a
+// request without one; a chunked body that holds JSON is still read.
+func TestWebhookOptionalBodyOfUnknownLength(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newWebhookFixture(t, db)
+		rc := newWebhookReceiver(t)
+		st, body := f.do(t, "PATCH", "/config", &f.admin, jsonCT, `{"webhookEndpoint":"`+rc.URL+`"}`)
+		if st != 200 {
+			t.Fatalf("set: %d %v", st, body)
+		}
+		id := body["webhookEndpointId"].(string)
+		// chunked sends body as a chunked request: its length unknown to the server.
+		chunked := func(path, contentType, body string) (int, string) {
+			t.Helper()
+			req, _ := http.NewRequest("POST", f.srv.URL+path, io.MultiReader(strings.NewReader(body)))
+			req.ContentLength = -1
+			req.SetBasicAuth(f.admin.ClientID, f.admin.ClientSecret)
+			if contentType != "" {
+				req.Header.Set("Content-Type", contentType)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		for _, ct := range []string{"", jsonCT} {
+			if st, b := chunked("/webhooks/test", ct, ""); st != 200 {
+				t.Fatalf("empty chunked test webhook (Content-Type %q): %d %s", ct, st, b)
+			}
+			if st, b := chunked("/webhooks/endpoints/"+id+"/rotate-secret", ct, ""); st != 200 || !strings.Contains(b, `"previousSecretUntil"`) {
+				t.Fatalf("empty chunked rotation (Content-Type %q), want the default grace: %d %s", ct, st, b)
+			}
+			if st, b := chunked("/webhooks/endpoints/"+id+"/rotate-secret", jsonCT, `{"gracePeriodSeconds":0}`); st != 200 || strings.Contains(b, `"previousSecretUntil"`) {
+				t.Fatalf("chunked rotation with a body: %d %s", st, b)
+			}
+		}
+	})
+}
