@@ -179,7 +179,7 @@ func (w *worker) claimFor(ctx context.Context, only string) (n int, full bool, e
 			}
 			from := len(got)
 			for rows.Next() {
-				c := claimed{token: token, t: t, leaseEnd: leaseEnd}
+				c := claimed{token: token, t: t, leaseEnd: leaseEnd, gen: gen}
 				var first int64
 				var by sql.NullString
 				dest := []any{&c.id, &c.eventID, &c.attempts, &first, &c.body}

@@ -65,6 +65,7 @@ type handoff struct {
 	leaseEnd map[string]time.Time // endpoint id → the lease its rows get
 	left     map[string]int       // endpoint id → rows still to hand off
 	t        map[string]*target
+	gen      uint64    // Service.epGen of the readings in t (claimed.gen)
 	rows     []claimed // handed off
 	due      []string  // the endpoints of the rows written due (not handed off), to wake for
 }
@@ -130,7 +131,7 @@ func (w *worker) planHandoff(ctx context.Context, tx *store.Tx, evs []bufferedEv
 			continue
 		}
 		if h == nil {
-			h = &handoff{w: w, leaseEnd: map[string]time.Time{}, left: map[string]int{}, t: map[string]*target{}}
+			h = &handoff{w: w, leaseEnd: map[string]time.Time{}, left: map[string]int{}, t: map[string]*target{}, gen: gen}
 		}
 		h.left[id] = k
 		h.t[id] = r.t
@@ -202,7 +203,7 @@ func (h *handoff) take(id string, ev *bufferedEvent, ep string) (nextAt int64, t
 	h.left[ep]--
 	end := h.leaseEnd[ep]
 	h.rows = append(h.rows, claimed{id: id, eventID: ev.id, token: h.w.token, leaseEnd: end, body: ev.body, t: h.t[ep],
-		enqueuedBy: ev.traceParent})
+		gen: h.gen, enqueuedBy: ev.traceParent})
 	return store.Micros(end), h.w.token, true
 }
 

@@ -439,12 +439,13 @@ func TestClaimedRowNotStartedAfterItsWindow(t *testing.T) {
 	ep, secret := mustEndpoint(t, s, rc.URL)
 	w := newWorker(s)
 	tg := &target{id: ep.ID, url: rc.URL, timeout: time.Second, secret: secret}
+	gen := s.epGen.Load() // the rows' reading: after the endpoint's creation
 	now := t0.Add(time.Minute + time.Millisecond)
 	clock.Set(now)
 	w.mu.Lock()
 	w.queue[ep.ID] = []claimed{
-		{id: "WebhookDelivery:late", eventID: "WebhookDelivery:late", token: "tok", attempts: 1, first: t0, leaseEnd: now.Add(time.Hour), t: tg},
-		{id: "WebhookDelivery:fresh", eventID: "WebhookDelivery:fresh", token: "tok", attempts: 1, first: t0.Add(time.Second), leaseEnd: now.Add(time.Hour), t: tg},
+		{id: "WebhookDelivery:late", eventID: "WebhookDelivery:late", token: "tok", attempts: 1, first: t0, leaseEnd: now.Add(time.Hour), t: tg, gen: gen},
+		{id: "WebhookDelivery:fresh", eventID: "WebhookDelivery:fresh", token: "tok", attempts: 1, first: t0.Add(time.Second), leaseEnd: now.Add(time.Hour), t: tg, gen: gen},
 	}
 	w.pump(ep.ID)
 	w.pump(ep.ID)

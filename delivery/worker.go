@@ -21,6 +21,11 @@ type claimed struct {
 	leaseEnd time.Time // no attempt may start that could outlive the lease
 	body     []byte
 	t        *target
+	// gen is Service.epGen before t was read: once this Service has
+	// changed an endpoint since (deleted it, changed its URL or secret,
+	// disabled it), t may be out of date and the row is not attempted
+	// with it, but handed back (pump) and claimed again, read afresh.
+	gen uint64
 	// enqueuedBy: the traceparent stored with the event, which the
 	// attempt's span links to (tracing.go); read only when tracing.
 	enqueuedBy string
@@ -201,9 +206,13 @@ func (w *worker) pump(id string) {
 		c := q[0]
 		q = q[1:]
 		now := w.s.opt.Clock.Now()
-		if now.Add(c.t.timeout+w.s.opt.LeaseMargin/2).After(c.leaseEnd) || w.s.windowEnded(c.first, now) {
+		if now.Add(c.t.timeout+w.s.opt.LeaseMargin/2).After(c.leaseEnd) || w.s.windowEnded(c.first, now) ||
+			c.gen != w.s.epGen.Load() {
 			// Stale, or its retry window ended while it waited here: no
 			// attempt may start after it (the next claim dead-letters it).
+			// Or its endpoint reading predates an endpoint change: the
+			// next claim reads the endpoint as it is now (deleted: the
+			// row is dead already, and the hand-back leaves it so).
 			stale = append(stale, c)
 			continue
 		}
