@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"encoding"
 	"encoding/json"
@@ -233,4 +234,25 @@ func PathID(r *http.Request, name, typ, notFoundCode string) (string, error) {
 		return "", vaspd.Errorf(http.StatusNotFound, notFoundCode, "%s", fmt.Sprint(err))
 	}
 	return id, nil
+}
+
+// decodeOptionalJSON decodes a JSON body into v, or leaves v alone when
+// the request has no body (for POSTs whose parameters are optional). A body of
+// unknown length (chunked, or HTTP/2 without content-length) that turns
+// out empty is no body either.
+func decodeOptionalJSON(r *http.Request, v any) error {
+	if r.ContentLength == 0 {
+		return nil
+	}
+	if r.ContentLength < 0 {
+		br := bufio.NewReader(r.Body)
+		if _, err := br.Peek(1); errors.Is(err, io.EOF) {
+			return nil
+		}
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{br, r.Body}
+	}
+	return DecodeJSON(r, v)
 }

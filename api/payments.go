@@ -404,10 +404,8 @@ func (h *paymentHandlers) decide(w http.ResponseWriter, r *http.Request, approve
 		return err
 	}
 	var req decisionRequest
-	if r.ContentLength != 0 {
-		if err := DecodeJSON(r, &req); err != nil {
-			return err
-		}
+	if err := decodeOptionalJSON(r, &req); err != nil {
+		return err
 	}
 	// reason is optional free text for debugging or the platform's own
 	// use, with no limit in the OpenAPI: a long one is accepted and kept

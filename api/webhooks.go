@@ -1,10 +1,8 @@
 package api
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"time"
 
@@ -61,27 +59,6 @@ type webhookCreatedEndpoint struct {
 
 func webhookEndpointID(r *http.Request) (string, error) {
 	return PathID(r, "endpointId", vaspd.IDEndpoint, vaspd.CodeWebhookEndpointNotFound)
-}
-
-// webhookDecodeOptional decodes a JSON body into v, or leaves v alone when
-// the request has no body (these POSTs take optional parameters). A body of
-// unknown length (chunked, or HTTP/2 without content-length) that turns
-// out empty is no body either.
-func webhookDecodeOptional(r *http.Request, v any) error {
-	if r.ContentLength == 0 {
-		return nil
-	}
-	if r.ContentLength < 0 {
-		br := bufio.NewReader(r.Body)
-		if _, err := br.Peek(1); errors.Is(err, io.EOF) {
-			return nil
-		}
-		r.Body = struct {
-			io.Reader
-			io.Closer
-		}{br, r.Body}
-	}
-	return DecodeJSON(r, v)
 }
 
 func (h *webhookHandlers) createEndpoint(w http.ResponseWriter, r *http.Request) error {
@@ -169,7 +146,7 @@ func (h *webhookHandlers) rotateSecret(w http.ResponseWriter, r *http.Request) e
 		return err
 	}
 	var req webhookRotateRequest
-	if err := webhookDecodeOptional(r, &req); err != nil {
+	if err := decodeOptionalJSON(r, &req); err != nil {
 		return err
 	}
 	var grace time.Duration // 0 = the service's default
@@ -333,7 +310,7 @@ type webhookTestRequest struct {
 
 func (h *webhookHandlers) sendTest(w http.ResponseWriter, r *http.Request) error {
 	var req webhookTestRequest
-	if err := webhookDecodeOptional(r, &req); err != nil {
+	if err := decodeOptionalJSON(r, &req); err != nil {
 		return err
 	}
 	if req.EndpointID != "" {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
 )
@@ -51,6 +52,27 @@ func TestWebhookOptionalBodyOfUnknownLength(t *testing.T) {
 			if st, b := chunked("/webhooks/endpoints/"+id+"/rotate-secret", jsonCT, `{"gracePeriodSeconds":0}`); st != 200 || strings.Contains(b, `"previousSecretUntil"`) {
 				t.Fatalf("chunked rotation with a body: %d %s", st, b)
 			}
+		}
+	})
+}
+
+// The approve and reject of a payment take an empty body of unknown length
+// as no body too (their reason and receiverUserInfo are optional): it was
+// decoded as JSON and refused 415, before the transaction was looked at.
+func TestDecisionOptionalBodyOfUnknownLength(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newPayFixture(t, db)
+		for _, action := range []string{"approve", "reject"} {
+			req, _ := http.NewRequest("POST", f.base+"/transactions/"+vaspd.NewID(vaspd.IDTransaction)+"/"+action, io.MultiReader(strings.NewReader("")))
+			req.ContentLength = -1
+			req.SetBasicAuth(f.admin.ClientID, f.admin.ClientSecret)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			wantAPIError(t, resp.StatusCode, raw, 404, "TRANSACTION_NOT_FOUND")
 		}
 	})
 }
