@@ -60,8 +60,12 @@ type HandlerConfig struct {
 	// Lease and Retention are passed to the Store; 0 means DefaultLease and
 	// DefaultRetention.
 	Lease, Retention time.Duration
-	// Logger receives one line per rejected request and per handler
-	// failure, never key material; nil means slog.Default().
+	// Logger receives one line per request refused for what it sent
+	// (401 signature, 400 payload, 413 size, an unreadable body) and per
+	// handler or store failure, never key material; nil means
+	// slog.Default(). A wrong method (405), a duplicate (409) and one
+	// being processed (429) are answered without a line: at-least-once
+	// delivery makes them ordinary.
 	Logger *slog.Logger
 }
 
@@ -132,9 +136,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
+			h.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook rejected: body too large", slog.Int64("max_bytes", h.cfg.MaxBodyBytes), slog.String("remote", r.RemoteAddr))
 			writeError(w, http.StatusRequestEntityTooLarge, CodeInvalidInput, "body exceeds "+strconv.FormatInt(h.cfg.MaxBodyBytes, 10)+" bytes")
 			return
 		}
+		h.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook rejected: body unreadable", slog.String("reason", err.Error()), slog.String("remote", r.RemoteAddr))
 		writeError(w, http.StatusBadRequest, CodeInvalidInput, "could not read body")
 		return
 	}

@@ -153,7 +153,14 @@ func TestHandlerRequestChecks(t *testing.T) {
 	}
 
 	big := `{"pad":"` + strings.Repeat("x", 5000) + `","timestamp":"2026-11-22T07:00:00Z","webhookId":"Webhook:big","type":"TEST"}`
+	var logs bytes.Buffer
+	r.h.log = slog.New(slog.NewTextHandler(&logs, nil))
 	r.serve(t, signed(t, "Webhook:big", big)).expect(t, http.StatusRequestEntityTooLarge, CodeInvalidInput)
+	// A refusal for what was sent is logged, as Logger says.
+	if !strings.Contains(logs.String(), "webhook rejected: body too large") {
+		t.Errorf("413 not logged: %q", logs.String())
+	}
+	r.h.log = slog.New(slog.DiscardHandler)
 
 	// Signed, but the body's webhookId is not the signed webhook-id: a
 	// replay of one id under another must not slip past de-duplication.
