@@ -221,6 +221,12 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case "endpoints rotate-secret":
 		method, path = "POST", "/webhooks/endpoints/"+id+"/rotate-secret"
 		if set["grace"] {
+			// The API counts whole seconds: a grace under one, or a
+			// fraction, would be cut to fewer (0: the old secret stops at
+			// once), which the operator did not ask for.
+			if grace < 0 || grace%time.Second != 0 {
+				return fmt.Errorf("--grace %s: want 0 or a whole number of seconds (e.g. 30s, 24h)", grace)
+			}
 			body = map[string]any{"gracePeriodSeconds": int64(grace / time.Second)}
 		}
 	case "deliveries get":

@@ -69,6 +69,13 @@ func TestWebhooksCLI(t *testing.T) {
 	if got, err := cli("endpoints", "get", id); err != nil || got["description"] != "mine" {
 		t.Fatalf("get: %v %v", got, err)
 	}
+	// A grace the API's whole seconds cannot hold is refused, not cut
+	// (500ms would be 0: the old secret stopping at once).
+	for _, g := range []string{"500ms", "1.5s", "-1s"} {
+		if _, err := cli("endpoints", "rotate-secret", id, "--grace", g); err == nil || !strings.Contains(err.Error(), "whole number of seconds") {
+			t.Fatalf("rotate --grace %s: %v", g, err)
+		}
+	}
 	if got, err := cli("endpoints", "rotate-secret", id, "--grace", "1h"); err != nil || got["secret"] == nil {
 		t.Fatalf("rotate: %v %v", got, err)
 	}
