@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/auth"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
 )
@@ -25,22 +26,10 @@ func TestWebhookOptionalBodyOfUnknownLength(t *testing.T) {
 			t.Fatalf("set: %d %v", st, body)
 		}
 		id := body["webhookEndpointId"].(string)
-		// chunked sends body as a chunked request: its length unknown to the server.
 		chunked := func(path, contentType, body string) (int, string) {
 			t.Helper()
-			req, _ := http.NewRequest("POST", f.srv.URL+path, io.MultiReader(strings.NewReader(body)))
-			req.ContentLength = -1
-			req.SetBasicAuth(f.admin.ClientID, f.admin.ClientSecret)
-			if contentType != "" {
-				req.Header.Set("Content-Type", contentType)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			return resp.StatusCode, string(b)
+			st, b := postChunked(t, f.srv.URL+path, f.admin, contentType, body)
+			return st, string(b)
 		}
 		for _, ct := range []string{"", jsonCT} {
 			if st, b := chunked("/webhooks/test", ct, ""); st != 200 {
@@ -63,16 +52,27 @@ func TestDecisionOptionalBodyOfUnknownLength(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newPayFixture(t, db)
 		for _, action := range []string{"approve", "reject"} {
-			req, _ := http.NewRequest("POST", f.base+"/transactions/"+vaspd.NewID(vaspd.IDTransaction)+"/"+action, io.MultiReader(strings.NewReader("")))
-			req.ContentLength = -1
-			req.SetBasicAuth(f.admin.ClientID, f.admin.ClientSecret)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			wantAPIError(t, resp.StatusCode, raw, 404, "TRANSACTION_NOT_FOUND")
+			st, raw := postChunked(t, f.base+"/transactions/"+vaspd.NewID(vaspd.IDTransaction)+"/"+action, f.admin, "", "")
+			wantAPIError(t, st, raw, 404, "TRANSACTION_NOT_FOUND")
 		}
 	})
+}
+
+// postChunked POSTs body to url as tok, chunked: its length unknown to the
+// server, as over HTTP/2 without content-length.
+func postChunked(t *testing.T, url string, tok auth.CreatedToken, contentType, body string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, io.MultiReader(strings.NewReader(body)))
+	req.ContentLength = -1
+	req.SetBasicAuth(tok.ClientID, tok.ClientSecret)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
 }

@@ -271,20 +271,7 @@ func TestRefusedRefreshDuringExecute(t *testing.T) {
 		r.fund(t, 100_000)
 		q := r.autoQuoteSide(t, vasp.LockedReceiving, boundReceiving)
 		r.fee.Store(riseBeyond)
-		r.w.clock.Advance(35 * time.Second)
-		var tr vasp.Transaction
-		var execErr error
-		during := func() {
-			r.during.Store(nil)
-			tr, execErr = r.s.ExecuteQuote(t.Context(), q.ID, "")
-		}
-		r.during.Store(&during)
-		if n := r.round(t, r.s); n != 0 {
-			t.Fatalf("refreshed %d executed quotes", n)
-		}
-		if execErr != nil {
-			t.Fatal(execErr)
-		}
+		tr := r.executeDuringRefresh(t, q.ID)
 		got := r.get(t, q.ID)
 		sameTerms(t, got, q)
 		if got.Status != vasp.QuoteCompleted || !got.AutoRefresh {

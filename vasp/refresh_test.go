@@ -371,20 +371,7 @@ func TestRefreshDuringExecuteKeepsExecutedTerms(t *testing.T) {
 		r.fund(t, 100_000)
 		q := r.autoQuote(t, 900)
 		r.fee.Store(refreshFee)
-		r.w.clock.Advance(35 * time.Second)
-		var tr vasp.Transaction
-		var execErr error
-		during := func() {
-			r.during.Store(nil)
-			tr, execErr = r.s.ExecuteQuote(t.Context(), q.ID, "")
-		}
-		r.during.Store(&during)
-		if n := r.round(t, r.s); n != 0 {
-			t.Fatalf("refreshed %d executed quotes", n)
-		}
-		if execErr != nil {
-			t.Fatal(execErr)
-		}
+		tr := r.executeDuringRefresh(t, q.ID)
 		got := r.get(t, q.ID)
 		if got.RefreshCount != 0 || got.Status != vasp.QuoteCompleted {
 			t.Fatalf("quote after the refresh: %+v", got)
@@ -395,6 +382,28 @@ func TestRefreshDuringExecuteKeepsExecutedTerms(t *testing.T) {
 			t.Fatalf("superseded counted %v", r.outcomes("superseded"))
 		}
 	})
+}
+
+// executeDuringRefresh makes quote id due, runs a refresh round during
+// whose payreq the quote is executed, and returns the execute's
+// transaction: the round must refresh nothing and the execute succeed.
+func (r *refresher) executeDuringRefresh(t *testing.T, id string) vasp.Transaction {
+	t.Helper()
+	r.w.clock.Advance(35 * time.Second)
+	var tr vasp.Transaction
+	var execErr error
+	during := func() {
+		r.during.Store(nil)
+		tr, execErr = r.s.ExecuteQuote(t.Context(), id, "")
+	}
+	r.during.Store(&during)
+	if n := r.round(t, r.s); n != 0 {
+		t.Fatalf("refreshed %d executed quotes", n)
+	}
+	if execErr != nil {
+		t.Fatal(execErr)
+	}
+	return tr
 }
 
 // Executes and refreshes at once, on quotes all due, from two processes:
