@@ -12,11 +12,15 @@ import (
 // and a hot recipient is looked up hundreds of times a second. Updates and
 // deletions made through this Service empty the cache when they commit, so
 // a process never serves its own stale data; what another process sharing
-// the database changed is seen within this TTL. A recipient deleted
-// elsewhere may thus still be found for one more second (an lnurlp answer),
-// but is issued no invoice: the daemon's payment flow reads the user afresh
-// in the transaction that makes an invoice payable (vasp.LiveChecker). An
-// invoice issued just before the deletion stays payable for its expiry.
+// the database changed is seen within this TTL. A recipient deleted or
+// renamed elsewhere (its address perhaps taken by another user) may thus
+// still be found by its old address for one more second (an lnurlp
+// answer), but is issued no invoice: the daemon's payment flow reads the
+// user afresh in the transaction that records a payment or makes its
+// invoice payable, and refuses one who is gone or no longer holds the
+// address (vasp.LiveChecker, CheckLive, which then empties the cache). An
+// invoice issued just before the deletion or rename stays payable, to its
+// user, for its expiry.
 const DefaultLocalCacheTTL = time.Second
 
 // WithLocalCacheTTL sets how long GetByUMALocal may answer from memory

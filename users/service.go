@@ -320,13 +320,24 @@ func (s *Service) Get(ctx context.Context, q store.Querier, id string) (User, er
 }
 
 // CheckLive reports, with one indexed read of nothing but the row's
-// existence, whether the user with the given id exists and is not deleted:
-// a 404 USER_NOT_FOUND otherwise. Payment flows call it inside their
-// transaction, where Get's full read and decoding would be wasted.
-func (s *Service) CheckLive(ctx context.Context, q store.Querier, id string) error {
+// existence, whether the user with the given id exists, is not deleted
+// and, when local is not empty, still holds the UMA address with that
+// normalised local part (User.UMALocal): a 404 USER_NOT_FOUND otherwise.
+// Payment flows call it inside their transaction, where Get's full read
+// and decoding would be wasted, with the local part they found the user
+// by: GetByUMALocal's cache may answer for a user another process has
+// since renamed or deleted, its address perhaps taken by someone else.
+// Such a miss also empties this Service's cache, so that the next lookup
+// (the counterparty's retry) reads the address's current holder.
+func (s *Service) CheckLive(ctx context.Context, q store.Querier, id, local string) error {
+	query, args := `SELECT 1 FROM users WHERE id = $1 AND deleted_at IS NULL`, []any{id}
+	if local != "" {
+		query, args = query+` AND uma_local = $2`, append(args, local)
+	}
 	var one int
-	err := q.QueryRowContext(ctx, `SELECT 1 FROM users WHERE id = $1 AND deleted_at IS NULL`, id).Scan(&one)
+	err := q.QueryRowContext(ctx, query, args...).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
+		s.cache.invalidate()
 		return notFound(id)
 	}
 	return err

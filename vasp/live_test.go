@@ -41,14 +41,14 @@ func (d usersDirectory) ByID(ctx context.Context, id string) (vasp.Recipient, er
 	return d.recipient(u), err
 }
 
-func (d usersDirectory) CheckLive(ctx context.Context, q store.Querier, id string) error {
-	return d.s.CheckLive(ctx, q, id)
+func (d usersDirectory) CheckLive(ctx context.Context, q store.Querier, id, local string) error {
+	return d.s.CheckLive(ctx, q, id, local)
 }
 
 // TestNoInvoiceForUserDeletedElsewhere: a process whose user cache still
 // holds a recipient that another process sharing the database deleted
-// issues no invoice for it, with or without an approval webhook, and the
-// payment asked for ends.
+// issues no invoice for it, with or without an approval webhook (the
+// platform is not asked), and tells the sender USER_NOT_FOUND.
 func TestNoInvoiceForUserDeletedElsewhere(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db)
@@ -93,20 +93,22 @@ func TestNoInvoiceForUserDeletedElsewhere(t *testing.T) {
 				}
 			}
 			resp, err := procB.PayRequest(t.Context(), local, payRequest(t, sender.Signing, "$alice@vasp1.example", w.clock.Now()))
-			if err == nil || vaspd.AsError(err).Status != 404 {
-				t.Fatalf("approval %v: payreq for a user deleted by another process answered %+v, %v; want 404", approval, resp, err)
+			if err == nil {
+				t.Fatalf("approval %v: payreq for a user deleted by another process answered %+v", approval, resp)
 			}
+			// The sender is told as for an address nobody holds (an
+			// UMA error: a platform API error would be answered
+			// INTERNAL_ERROR).
+			wantCode(t, err, uma.CodeUserNotFound)
 			var n int
 			if err := db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM uma_transactions
 				WHERE user_id = $1 AND status IN ('CREATED', 'PENDING')`, u.ID).Scan(&n); err != nil || n != 0 {
 				t.Fatalf("approval %v: %d payments left open for the deleted user (%v)", approval, n, err)
 			}
-			if approval { // the platform approved it: it hears of its end
-				var id string
-				if err := db.QueryRowContext(t.Context(), `SELECT id FROM uma_transactions WHERE user_id = $1`, u.ID).Scan(&id); err != nil {
-					t.Fatal(err)
-				}
-				wantEndHooks(t, db, id, "REJECTED/PAY_REQUEST_FAILED")
+			// Caught before anything is recorded: the platform is not
+			// asked to approve a payment to a deleted user.
+			if err := db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM uma_transactions WHERE user_id = $1`, u.ID).Scan(&n); err != nil || n != 0 {
+				t.Fatalf("approval %v: %d payments recorded for the deleted user (%v)", approval, n, err)
 			}
 		}
 	})

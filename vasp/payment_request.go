@@ -54,6 +54,9 @@ type PaymentRequest struct {
 	Delivery PaymentRequestDelivery `json:"delivery"`
 
 	idempotencyKey string
+	// receiverLocal is ReceiverUMA's local part as the user was read
+	// when the request was made (not kept).
+	receiverLocal string
 	// Replayed: the answer to a repeated Idempotency-Key (not stored).
 	Replayed bool `json:"-"`
 }
@@ -145,7 +148,13 @@ func (s *Service) CreatePaymentRequest(ctx context.Context, in PaymentRequestInp
 		return PaymentRequest{}, err
 	}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		if err := s.checkLive(ctx, tx, p.UserID); err != nil {
+		// The invoice is signed for the address ByID read: a rename
+		// committed since (by any process) would leave it naming an
+		// address its user no longer holds, perhaps someone else's.
+		if err := s.checkLive(ctx, tx, p.UserID, p.receiverLocal); err != nil {
+			if vaspd.AsError(err).Status == http.StatusNotFound && s.checkLive(ctx, tx, p.UserID, "") == nil {
+				return vaspd.Conflict(vaspd.CodeConflict, "the UMA address of user %s changed while the payment request was made; try again", p.UserID)
+			}
 			return err
 		}
 		// The key is read again where the request is stored: a
@@ -270,7 +279,7 @@ func (s *Service) newPaymentRequest(ctx context.Context, in PaymentRequestInput)
 	p := PaymentRequest{ID: vaspd.NewID(vaspd.IDPaymentRequest), UserID: user.UserID, ReceiverUMA: s.address(user.Local),
 		InvoiceUUID: uuid.NewString(), Amount: in.Amount, Currency: in.Currency, MaxNumPayments: in.MaxNumPayments,
 		CommentCharsAllowed: in.CommentCharsAllowed, ExpiresAt: exp, CreatedAt: now, Status: PaymentRequestPending,
-		Delivery: PaymentRequestDelivery{Status: DeliveryNone}, idempotencyKey: in.IdempotencyKey}
+		Delivery: PaymentRequestDelivery{Status: DeliveryNone}, idempotencyKey: in.IdempotencyKey, receiverLocal: user.Local}
 	if in.SenderUMA != "" {
 		sender, err := uma.ParseUMAAddress(in.SenderUMA)
 		if err != nil {

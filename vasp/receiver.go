@@ -116,6 +116,11 @@ func max64(a, b int64) int64 {
 // Requests without UMA parameters get a plain LNURL-pay answer, so that
 // Lightning Address wallets can pay our users too.
 func (s *Service) Lnurlp(ctx context.Context, u *url.URL, local string) (*uma.LnurlpResponse, error) {
+	// r may come from a lookup cache that has not heard of a deletion or
+	// rename made by another process (LiveChecker): answering for the
+	// address's previous holder for that second is harmless, as nothing
+	// is paid without a payreq, and PayRequest checks its recipient where
+	// the payment is recorded (checkRecipient).
 	r, err := s.recipient(ctx, local)
 	if err != nil {
 		return nil, err
@@ -256,7 +261,10 @@ func (s *Service) checkBalanceRoom(ctx context.Context, r Recipient, currency st
 // PayRequest answers a payreq for local: it verifies the sender, prices the
 // payment, asks the platform to approve it (INCOMING_PAYMENT, PENDING),
 // issues the invoice and records the incoming transaction, which is
-// credited when the invoice settles.
+// credited when the invoice settles. The recipient local names is found
+// perhaps from a cache, and checked to still hold the address where the
+// payment is recorded and again where its invoice is made payable
+// (checkRecipient): otherwise the payreq is refused USER_NOT_FOUND.
 func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequest) (*uma.PayReqResponse, error) {
 	r, err := s.recipient(ctx, local)
 	if err != nil {
@@ -351,7 +359,7 @@ func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequ
 			return nil, uma.Errorf(uma.CodeMissingMandatoryPayeeData, "the receiver cannot provide mandatory payee data: %s", payeeDataKeys(missing))
 		}
 		ictx, span := s.startSpan(ctx, "lightning create invoice", in.ID)
-		inv, err = s.recordApproved(ictx, in, nonces, invReq)
+		inv, err = s.recordApproved(ictx, r, in, nonces, invReq)
 		endSpan(span, err)
 		if err != nil {
 			return nil, err
@@ -361,6 +369,13 @@ func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequ
 		// On an error finding the endpoint, approve sends and handles
 		// the failure as it handles any failed approval webhook.
 		if err := s.db.InTx(ctx, func(tx *store.Tx) error {
+			// r may be a stale cache entry (checkRecipient): checked
+			// before the platform is asked to approve a payment to
+			// someone who no longer holds the address, and again once
+			// it has approved (issueInvoice).
+			if err := s.checkRecipient(ctx, tx, r); err != nil {
+				return err
+			}
 			if err := s.nonces.saveDeferred(ctx, tx, nonces); err != nil {
 				return err
 			}
@@ -377,7 +392,7 @@ func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequ
 			}
 		}
 		ictx, span := s.startSpan(ctx, "lightning create invoice", in.ID)
-		inv, err = s.issueInvoice(ictx, in.ID, in.UserID, invReq)
+		inv, err = s.issueInvoice(ictx, in.ID, r, invReq)
 		endSpan(span, err)
 		if err != nil {
 			return nil, err

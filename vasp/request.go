@@ -137,11 +137,13 @@ func (s *Service) ReceiveUmaRequest(ctx context.Context, body []byte) (UmaReques
 		Amount: inv.Amount, Currency: inv.ReceivingCurrency.Code, ExpiresAt: inv.ExpiresAt().UTC(), CreatedAt: now,
 		Status: UmaRequestPending} // verified unexpired, and nothing pays it yet
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		// ByUMALocal may answer from a cache that a deletion made by
-		// another process has not reached, and a deletion may commit
-		// since: the user is read afresh here, where the request is kept
-		// and announced (LiveChecker).
-		if err := s.checkLive(ctx, tx, user.UserID); err != nil {
+		// ByUMALocal may answer from a cache that a deletion or a
+		// rename made by another process has not reached, and one may
+		// commit since: the user is read afresh here, where the request
+		// is kept and announced, and must still hold senderUma's
+		// address (LiveChecker), or the request would be put to the
+		// address's previous holder.
+		if err := s.checkLive(ctx, tx, user.UserID, user.Local); err != nil {
 			if vaspd.AsError(err).Status == 404 {
 				return uma.Errorf(uma.CodeUserNotFound, "no user %s", sender.String())
 			}

@@ -394,17 +394,20 @@ var approvedDecision = func() string {
 	return string(d)
 }()
 
-// recordApproved records t, approved without asking, with its invoice and
-// the payreq's nonces: when the node shares our database, in a single
-// transaction (nonces, PENDING transaction with its invoice, the node's
-// invoice row), so that a crash leaves either all of it or nothing and
-// the invoice is handed out only once all of it is committed.
-func (s *Service) recordApproved(ctx context.Context, t Transaction, nonces *nonceBatch, req lightning.InvoiceRequest) (lightning.Invoice, error) {
+// recordApproved records t, r's payment approved without asking, with its
+// invoice and the payreq's nonces: when the node shares our database, in a
+// single transaction (nonces, PENDING transaction with its invoice, the
+// node's invoice row), so that a crash leaves either all of it or nothing
+// and the invoice is handed out only once all of it is committed.
+func (s *Service) recordApproved(ctx context.Context, r Recipient, t Transaction, nonces *nonceBatch, req lightning.InvoiceRequest) (lightning.Invoice, error) {
 	n := s.sharedInvoices()
 	if n == nil {
 		// Another backend stores its invoices itself: the payment is
 		// recorded (approved) first, then the invoice issued and recorded.
 		if err := s.db.InTx(ctx, func(tx *store.Tx) error {
+			if err := s.checkRecipient(ctx, tx, r); err != nil {
+				return err
+			}
 			if err := s.nonces.saveDeferred(ctx, tx, nonces); err != nil {
 				return err
 			}
@@ -412,7 +415,7 @@ func (s *Service) recordApproved(ctx context.Context, t Transaction, nonces *non
 		}); err != nil {
 			return lightning.Invoice{}, err
 		}
-		return s.issueInvoice(ctx, t.ID, t.UserID, req)
+		return s.issueInvoice(ctx, t.ID, r, req)
 	}
 	inv, err := n.SignInvoice(req)
 	if err != nil {
@@ -420,7 +423,7 @@ func (s *Service) recordApproved(ctx context.Context, t Transaction, nonces *non
 	}
 	t.Status, t.PaymentHash, t.Invoice = StatusPending, inv.PaymentHash.String(), inv.PaymentRequest
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		if err := s.checkLive(ctx, tx, t.UserID); err != nil {
+		if err := s.checkRecipient(ctx, tx, r); err != nil {
 			return err
 		}
 		if err := s.nonces.saveDeferred(ctx, tx, nonces); err != nil {
@@ -437,18 +440,20 @@ func (s *Service) recordApproved(ctx context.Context, t Transaction, nonces *non
 	return inv, nil
 }
 
-// issueInvoice issues the invoice of the approved incoming payment id and
-// moves it to PENDING. When the node shares our database the node's
+// issueInvoice issues the invoice of the approved incoming payment id to
+// r and moves it to PENDING. When the node shares our database the node's
 // invoice row and the move commit together; otherwise the node stores the
 // invoice first, and a payment that cannot be moved (decided otherwise in
 // between) never hands its invoice out.
-func (s *Service) issueInvoice(ctx context.Context, id, userID string, req lightning.InvoiceRequest) (lightning.Invoice, error) {
-	// A recipient deleted meanwhile (perhaps by another process, while
-	// the platform approved) gets no invoice; the payment ends now.
+func (s *Service) issueInvoice(ctx context.Context, id string, r Recipient, req lightning.InvoiceRequest) (lightning.Invoice, error) {
+	// A recipient deleted meanwhile, or whose address was moved to
+	// someone else (perhaps by another process, while the platform
+	// approved), gets no invoice; the payment ends now.
 	gone := false
 	checkLive := func(tx *store.Tx) error {
-		err := s.checkLive(ctx, tx, userID)
-		gone = err != nil && vaspd.AsError(err).Status == http.StatusNotFound
+		err := s.checkRecipient(ctx, tx, r)
+		var ue *uma.Error
+		gone = errors.As(err, &ue) && ue.Code == uma.CodeUserNotFound
 		return err
 	}
 	defer func() {
@@ -492,13 +497,40 @@ func (s *Service) issueInvoice(ctx context.Context, id, userID string, req light
 	return inv, nil
 }
 
-// checkLive confirms, with q, that userID is still a live user, when the
-// Directory can tell (LiveChecker).
-func (s *Service) checkLive(ctx context.Context, q store.Querier, userID string) error {
+// checkLive confirms, with q, that userID is still a live user holding
+// the UMA local part local ("": any), when the Directory can tell
+// (LiveChecker).
+func (s *Service) checkLive(ctx context.Context, q store.Querier, userID, local string) error {
 	if c, ok := s.opt.Users.(LiveChecker); ok {
-		return c.CheckLive(ctx, q, userID)
+		return c.CheckLive(ctx, q, userID, local)
 	}
 	return nil
+}
+
+// checkRecipient confirms, with q, in the transaction that records an
+// incoming payment to r or makes its invoice payable, that r is still
+// live and still holds the address the payreq was sent to (checkLive):
+// r may come from a lookup cache that has not heard of a rename or a
+// deletion made by another process, or the user may have been renamed
+// since, while the platform approved. The payment binds to its user
+// here: what the sender paid is the address, and a payment to $alice
+// made payable for X once Y holds $alice would credit X. A payreq it
+// refuses is an UMA USER_NOT_FOUND, as for an address nobody holds: the
+// sender may look the address up again, which finds its current holder
+// (the Directory's cache has forgotten the stale entry).
+//
+// The read takes no lock. On SQLite the transaction excludes every other
+// writer; on PostgreSQL a rename committing after the read is ordered
+// after this transaction (which only reads the user's row, and which the
+// rename does not read): the invoice was made payable while r held the
+// address, and settlement credits r, whom it was issued to, whatever
+// the address has become by then.
+func (s *Service) checkRecipient(ctx context.Context, q store.Querier, r Recipient) error {
+	err := s.checkLive(ctx, q, r.UserID, r.Local)
+	if err != nil && vaspd.AsError(err).Status == http.StatusNotFound {
+		return uma.Errorf(uma.CodeUserNotFound, "no user %s (any more): look the address up again", s.address(r.Local))
+	}
+	return err
 }
 
 // invoiceIssued moves an approved incoming payment to PENDING with its invoice.

@@ -46,15 +46,20 @@ type Directory interface {
 }
 
 // LiveChecker is implemented by a Directory whose ByUMALocal may answer
-// from a cache that a deletion made by another process sharing the
-// database has not reached yet (users.DefaultLocalCacheTTL). The receiver
-// then confirms, in the transaction that makes an incoming payment's
-// invoice payable, that its recipient is still live: no invoice is handed
-// out for a user deleted before it, by whichever process.
+// from a cache that a deletion or a rename made by another process
+// sharing the database has not reached yet (users.DefaultLocalCacheTTL):
+// for up to its life $alice may still be found as the user X another
+// process renamed, the address perhaps since taken by Y. The receiver
+// then confirms, in the transaction that records an incoming payment or
+// makes its invoice payable, that its recipient is still live and still
+// holds the address it was found by: no invoice is handed out for a user
+// deleted before it, nor for one who no longer holds the address the
+// sender paid, by whichever process.
 type LiveChecker interface {
 	// CheckLive returns a *vaspd.Error with status 404 unless userID is a
-	// live user, read with q.
-	CheckLive(ctx context.Context, q store.Querier, userID string) error
+	// live user whose UMA local part is local (Recipient.Local, as
+	// ByUMALocal or ByID found it; "" accepts any), read with q.
+	CheckLive(ctx context.Context, q store.Querier, userID, local string) error
 }
 
 // Options configure a Service. DB, Domain, Keys, Node, Ledger, Rates,

@@ -283,9 +283,9 @@ func (d directory) ByID(ctx context.Context, id string) (vasp.Recipient, error) 
 
 // CheckLive reads the user afresh in the transaction making an incoming
 // payment's invoice payable: ByUMALocal's cache may not yet know of a
-// deletion made by another process (vasp.LiveChecker).
-func (d directory) CheckLive(ctx context.Context, q store.Querier, id string) error {
-	return d.users.CheckLive(ctx, q, id)
+// deletion or a rename made by another process (vasp.LiveChecker).
+func (d directory) CheckLive(ctx context.Context, q store.Querier, id, local string) error {
+	return d.users.CheckLive(ctx, q, id, local)
 }
 
 var _ vasp.LiveChecker = directory{}
