@@ -15,7 +15,7 @@ import (
 //	GET  /invitations/{code}         VIEW      UmaInvitation (status EXPIRED once past expiresAt, CANCELLED once
 //	                                           the inviter is deleted; inviterUma is the inviter's address now)
 //	POST /invitations/{code}/claim   TRANSACT  {inviteeUma} → 200; INVITATION_CLAIMED webhook to the platform;
-//	                                           an inviteeUma on this VASP's domain must be a live user's
+//	                                           an inviteeUma on this VASP's domain (however spelt) must be a live user's
 //	POST /invitations/{code}/cancel  TRANSACT  → 200; only pending ones
 func (s *Server) MountInvitations(inv *invitations.Service) {
 	h := &invitationHandlers{inv: inv}

@@ -351,7 +351,7 @@ func (s *Service) Get(ctx context.Context, code string) (Invitation, error) {
 }
 
 // Claim records that inviteeUMA (any UMA address, usually on another VASP;
-// on this VASP's domain, a live user's) accepted invitation code, and
+// on this VASP's domain, however spelt, a live user's) accepted invitation code, and
 // announces it in the same transaction.
 // Claiming again with the same address answers the claimed invitation, so
 // a retried claim is harmless; any other claim of a claimed, cancelled or
@@ -366,6 +366,13 @@ func (s *Service) Claim(ctx context.Context, code, inviteeUMA string) (Invitatio
 			"inviteeUma %q is not an UMA address ($user@domain)", truncate(inviteeUMA))
 	}
 	invitee := addr.String()
+	// Ours however spelt ("vasp.example.", "vasp.example:443" name it
+	// too: uma.NormalizeDomain), and then recorded as we write it, the
+	// address the platform will pay.
+	ours := uma.SameDomain(addr.Domain, s.opt.Domain)
+	if ours {
+		invitee = "$" + addr.User + "@" + s.opt.Domain
+	}
 	var out Invitation
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		i, err := s.get(ctx, tx, code, true)
@@ -379,10 +386,10 @@ func (s *Service) Claim(ctx context.Context, code, inviteeUMA string) (Invitatio
 		} else if st != Pending {
 			return notPending(i, st)
 		}
-		if invitee == "$"+i.InviterLocal+"@"+s.opt.Domain {
+		if ours && addr.User == i.InviterLocal {
 			return invalid("an invitation cannot be claimed by its inviter")
 		}
-		if addr.Domain == s.opt.Domain {
+		if ours {
 			// One of ours: the platform will pay this user, so it
 			// must be one (not a deleted user's address, which
 			// someone else may take before the payment).

@@ -467,3 +467,47 @@ func TestClaimByAnAddressOfThisVASP(t *testing.T) {
 		}
 	})
 }
+
+// TestClaimByAnotherSpellingOfThisVASP: "vasp.example." (a trailing dot,
+// which UMA's domain rule accepts) and "vasp.example:443" (https's default
+// port) name this VASP as "vasp.example" does, so a claim naming either
+// is checked as one of ours: not the inviter's own, not an address no live
+// user holds. A live user's is claimed, recorded on the domain as this
+// VASP writes it (the platform pays that address).
+func TestClaimByAnotherSpellingOfThisVASP(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s, _, c := setup(t, db)
+		u := users.New(db, nil)
+		if _, err := u.Create(ctx, db, users.User{PlatformUserID: "c1", UserType: users.Individual, UMALocal: "carol",
+			PreferredCurrencies: []string{"USD"}}); err != nil {
+			t.Fatal(err)
+		}
+		inv, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "$alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for invitee, code := range map[string]string{
+			"$alice@vasp.example.": vaspd.CodeInvalidInput, "$alice@VASP.example:443": vaspd.CodeInvalidInput, // the inviter
+			"$alice@vasp.example.:443": vaspd.CodeInvalidInput,
+			"$ghost@vasp.example.":     vaspd.CodeInvalidUMAAddress, "$ghost@vasp.example:443": vaspd.CodeInvalidUMAAddress, // nobody
+		} {
+			_, err := s.Claim(ctx, inv.Code, invitee)
+			if err == nil {
+				t.Fatalf("claim by %s, not a live user of ours other than the inviter, accepted", invitee)
+			}
+			wantCode(t, err, 400, code)
+		}
+		if g, err := s.Get(ctx, inv.Code); err != nil || g.Status != invitations.Pending || c.count() != 0 {
+			t.Fatalf("after refused claims: %+v %v, %d announced", g, err, c.count())
+		}
+		got, err := s.Claim(ctx, inv.Code, "$carol@vasp.example.:443")
+		if err != nil || got.InviteeUMA != "$carol@vasp.example" || c.count() != 1 {
+			t.Fatalf("claim by $carol@vasp.example.:443: %+v %v, %d announced", got, err, c.count())
+		}
+		// Its retry, however spelt, answers the claim.
+		if again, err := s.Claim(ctx, inv.Code, "$carol@vasp.example."); err != nil || again.Status != invitations.Claimed || c.count() != 1 {
+			t.Fatalf("retried claim: %+v %v, %d announced", again, err, c.count())
+		}
+	})
+}

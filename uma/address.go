@@ -145,6 +145,28 @@ func ValidateDomain(domain string) error {
 	return nil
 }
 
+// NormalizeDomain is the form in which domains are compared: lower case,
+// without a trailing dot on the host ("X.com.:8443" is "x.com:8443") and
+// without https's default port ("x.com:443" is "x.com"). ValidateDomain
+// accepts each of these spellings, and each names the same server: "is
+// this address ours?" and "is this VASP denied?" must not be answered
+// otherwise for one of them. Another port stays: x.com:8443 is not x.com.
+func NormalizeDomain(domain string) string {
+	d := strings.ToLower(domain)
+	host, port := d, ""
+	if i := strings.LastIndexByte(d, ':'); i >= 0 {
+		host, port = d[:i], d[i:]
+	}
+	if port == ":443" {
+		port = ""
+	}
+	return strings.TrimSuffix(host, ".") + port
+}
+
+// SameDomain reports whether a and b name the same domain
+// (NormalizeDomain).
+func SameDomain(a, b string) bool { return NormalizeDomain(a) == NormalizeDomain(b) }
+
 func splitHostPort(domain string) (host, port string) {
 	if i := strings.LastIndexByte(domain, ':'); i >= 0 {
 		return domain[:i], domain[i+1:]

@@ -155,3 +155,19 @@ func TestCheckBaseURL(t *testing.T) {
 		}
 	}
 }
+
+func TestNormalizeDomain(t *testing.T) {
+	for in, want := range map[string]string{
+		"vasp.example": "vasp.example", "VASP.example.": "vasp.example", "vasp.example:443": "vasp.example",
+		"vasp.example.:443": "vasp.example", "vasp.example.:8443": "vasp.example:8443", "localhost:8080": "localhost:8080",
+		"10.0.0.1:443": "10.0.0.1",
+	} {
+		if got := NormalizeDomain(in); got != want {
+			t.Errorf("NormalizeDomain(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if !SameDomain("vasp.example.", "VASP.example:443") || SameDomain("vasp.example", "vasp.example:8443") ||
+		SameDomain("vasp.example", "vasp.examples") {
+		t.Error("SameDomain")
+	}
+}

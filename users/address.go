@@ -42,7 +42,9 @@ func ParseAddress(s, domain string) (string, error) {
 	if err != nil {
 		return "", invalidAddress("invalid UMA address %q: want $name@%s", truncate(s), domain)
 	}
-	if !strings.EqualFold(a.Domain, domain) {
+	// Another spelling of the domain ("vasp.example.", "vasp.example:443")
+	// is ours too (uma.NormalizeDomain).
+	if !uma.SameDomain(a.Domain, domain) {
 		return "", invalidAddress("UMA address %q is not on this VASP's domain %s", truncate(s), domain)
 	}
 	return a.User, nil

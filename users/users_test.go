@@ -367,6 +367,23 @@ func TestParseAddress(t *testing.T) {
 	}
 }
 
+// TestParseAddressOtherSpellingsOfTheDomain: "vasp.example." (a trailing
+// dot, which UMA's domain rule accepts) and "vasp.example:443" (https's
+// default port) name this VASP's domain too; another port does not.
+func TestParseAddressOtherSpellingsOfTheDomain(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{"$alice@vasp.example.", "$alice@vasp.example:443", "$Alice@VASP.example.:443"} {
+		got, err := users.ParseAddress(in, "vasp.example")
+		if err != nil || got != "alice" {
+			t.Errorf("ParseAddress(%q) = %q, %v; want alice", in, got, err)
+		}
+	}
+	for _, in := range []string{"$alice@vasp.example:8443", "$alice@vasp.example..", "$alice@vasp.examples"} {
+		_, err := users.ParseAddress(in, "vasp.example")
+		wantCode(t, err, 400, vaspd.CodeInvalidUMAAddress)
+	}
+}
+
 // TestCreateOnceRacesCommit: a CreateOnce whose key another CreateOnce,
 // still uncommitted, has just taken answers that one's user once it
 // commits. (On PostgreSQL its INSERT waits on the other's, then fails on

@@ -51,25 +51,11 @@ type Compliance interface {
 // UTXOs are not screened, the travel-rule data is the sender's name and
 // address, and completed payments are only logged by the flows.
 type DomainPolicy struct {
-	Allow []string // domains (host[:port]), matched as NormalizeDomain; empty allows all not denied
+	Allow []string // domains (host[:port]), matched as uma.NormalizeDomain; empty allows all not denied
 	Deny  []string
 }
 
 var _ Compliance = DomainPolicy{}
-
-// NormalizeDomain is the form in which DomainPolicy compares domains:
-// lower case, without a trailing dot on the host ("X.com.:8443" is
-// "x.com:8443") and without https's default port ("x.com:443" is "x.com"):
-// each names the same server, so that a denied VASP cannot get through by
-// writing its domain another way. Another port stays: x.com:8443 is not
-// x.com.
-func NormalizeDomain(domain string) string {
-	host, port := splitDomain(strings.ToLower(domain))
-	if port == ":443" {
-		port = ""
-	}
-	return strings.TrimSuffix(host, ".") + port
-}
 
 // splitDomain splits host[:port] into the host and ":port" ("" if none).
 func splitDomain(d string) (host, port string) {
@@ -79,14 +65,16 @@ func splitDomain(d string) (host, port string) {
 	return d, ""
 }
 
-// matchDomain reports whether list names domain. An entry with a port
+// matchDomain reports whether list names domain, each in its normal form
+// (uma.NormalizeDomain: so that a denied VASP cannot get through by
+// writing its domain another way). An entry with a port
 // names that server; one without names the host on any port, so that a
 // denied VASP cannot get through by writing a port (x.com:8443 is another
 // server of the same operator, at the same host).
 func matchDomain(list []string, domain string) bool {
-	host, port := splitDomain(NormalizeDomain(domain))
+	host, port := splitDomain(uma.NormalizeDomain(domain))
 	for _, d := range list {
-		h, p := splitDomain(NormalizeDomain(d))
+		h, p := splitDomain(uma.NormalizeDomain(d))
 		if h == host && (p == "" || p == port) {
 			return true
 		}

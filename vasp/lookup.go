@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/vaspd/vaspd"
@@ -243,7 +242,9 @@ func (s *Service) recordLookup(ctx context.Context, l Lookup) error {
 // as UMAaaS's senderUmaAddress names the sender of a lookup.
 func (s *Service) UserIDByAddress(ctx context.Context, address string) (string, error) {
 	addr, err := uma.ParseAddress(address)
-	if err != nil || !strings.EqualFold(addr.Domain, s.opt.Domain) {
+	// Our domain however spelt ("x.example.", "x.example:443"):
+	// uma.NormalizeDomain.
+	if err != nil || !uma.SameDomain(addr.Domain, s.opt.Domain) {
 		return "", vaspd.InvalidInput("senderUmaAddress must be one of our users' addresses ($name@%s)", s.opt.Domain)
 	}
 	r, err := s.opt.Users.ByUMALocal(ctx, addr.User)

@@ -285,7 +285,9 @@ func (s *Service) newPaymentRequest(ctx context.Context, in PaymentRequestInput)
 		if err != nil {
 			return PaymentRequest{}, vaspd.InvalidInput("senderUmaAddress: %s", uma.AsError(err).Reason)
 		}
-		if strings.EqualFold(sender.Domain, s.opt.Domain) {
+		// However spelt ("x.example.", "x.example:443" are ours too:
+		// uma.NormalizeDomain).
+		if uma.SameDomain(sender.Domain, s.opt.Domain) {
 			return PaymentRequest{}, vaspd.InvalidInput("senderUmaAddress %s is on this VASP: ask another VASP's user", sender.String())
 		}
 		if err := s.opt.Compliance.CounterpartyAllowed(ctx, sender.Domain); err != nil {

@@ -98,14 +98,15 @@ func (s *Service) ReceiveUmaRequest(ctx context.Context, body []byte) (UmaReques
 	if err != nil || !recv.UMA {
 		return UmaRequest{}, uma.Errorf(uma.CodeInvalidInvoice, "invoice receiverUma is not an UMA address")
 	}
-	if strings.EqualFold(recv.Domain, s.opt.Domain) {
+	// Our domain however spelt (uma.NormalizeDomain), here and below.
+	if uma.SameDomain(recv.Domain, s.opt.Domain) {
 		return UmaRequest{}, uma.Errorf(uma.CodeInvalidInvoice, "invoice receiver is on this VASP")
 	}
 	if inv.SenderUMA == "" {
 		return UmaRequest{}, uma.Errorf(uma.CodeInvalidInvoice, "an UMA request must name its sender (senderUma)")
 	}
 	sender, err := uma.ParseAddress(inv.SenderUMA)
-	if err != nil || !strings.EqualFold(sender.Domain, s.opt.Domain) {
+	if err != nil || !uma.SameDomain(sender.Domain, s.opt.Domain) {
 		return UmaRequest{}, uma.Errorf(uma.CodeUserNotFound, "senderUma is not a user of %s", s.opt.Domain)
 	}
 	if err := s.opt.Compliance.CounterpartyAllowed(ctx, recv.Domain); err != nil {

@@ -139,7 +139,7 @@ func splitList(v string) []string {
 
 // domainList parses counterparty-allow or counterparty-deny: each entry a
 // domain by UMA's rule (uma.ValidateDomain, as the domain setting), case
-// and a trailing dot aside (vasp.NormalizeDomain, as the lists are
+// and a trailing dot aside (uma.NormalizeDomain, as the lists are
 // matched). An entry no counterparty's domain can be (a URL, a path, a
 // stray character) would never match, and a deny list would let through
 // the VASP it was meant to stop: refused, naming the entry, and so is an
@@ -157,7 +157,7 @@ func domainList(setting, v string) ([]string, error) {
 		if err := uma.ValidateDomain(d); err != nil {
 			return nil, fmt.Errorf("setting %s: %q is not a VASP domain: want a DNS name or IPv4 address (letters, digits, - and .) with an optional :port, as in $user@vasp2.example.com (no scheme, path or @)", setting, vaspd.Truncate(strings.TrimSpace(e), 100))
 		}
-		out = append(out, vasp.NormalizeDomain(d))
+		out = append(out, uma.NormalizeDomain(d))
 	}
 	return out, nil
 }
