@@ -95,6 +95,7 @@ const (
 	CodeTokenNotFound             = "TOKEN_NOT_FOUND"
 	CodeInvitationNotFound        = "INVITATION_NOT_FOUND"
 	CodeBulkUploadJobNotFound     = "BULK_UPLOAD_JOB_NOT_FOUND"
+	CodeReferenceNotFound         = "REFERENCE_NOT_FOUND" // POST /sandbox/send: no quote has that reference
 	CodeWebhookEndpointNotFound   = "WEBHOOK_ENDPOINT_NOT_FOUND"
 	CodeWebhookDeliveryNotFound   = "WEBHOOK_DELIVERY_NOT_FOUND"
 	CodeUmaRequestNotFound        = "UMA_REQUEST_NOT_FOUND"

@@ -27,7 +27,7 @@ var specErrorStatus = map[string]int{
 	CodeUnauthorized: 401, CodeInvalidSignature: 401,
 	CodeForbidden: 403, CodeUserNotReady: 403, CodeCounterpartyNotAllowed: 403,
 	CodeUserNotFound: 404, CodeTransactionNotFound: 404, CodeQuoteNotFound: 404, CodeLookupRequestNotFound: 404,
-	CodeTokenNotFound: 404, CodeInvitationNotFound: 404, CodeBulkUploadJobNotFound: 404,
+	CodeTokenNotFound: 404, CodeInvitationNotFound: 404, CodeBulkUploadJobNotFound: 404, CodeReferenceNotFound: 404,
 	CodeTransactionNotPending: 409, CodeUMAAddressExists: 409,
 	CodePayreqRequestFailed: 424, CodeCounterpartyPubkeyFetch: 424, CodeNoCompatibleUMAVersion: 424,
 	CodeLnurlpRequestFailed: 424,

@@ -27,6 +27,8 @@ var auditedRoutes = []string{
 	"POST /ledger/transfers",
 	"POST /transactions/{transactionId}/approve",
 	"POST /transactions/{transactionId}/reject",
+	"POST /sandbox/send", // test money onto a user's balance, as a deposit
+	"POST /sandbox/receive",
 	"POST /webhooks/endpoints",
 	"PATCH /webhooks/endpoints/{endpointId}",
 	"DELETE /webhooks/endpoints/{endpointId}",
@@ -53,8 +55,6 @@ var notAuditedRoutes = []string{
 	"POST /payment-requests/{paymentRequestId}/cancel",
 	"POST /payment-requests/{paymentRequestId}/deliver",
 	"GET /ledger/reconciliation", // a read: node lookups, nothing changes
-	"POST /sandbox/send",         // 501: nothing changes
-	"POST /sandbox/receive",
 }
 
 // allRoutes is a server with every platform route vaspd serves (daemon.go

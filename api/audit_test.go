@@ -169,6 +169,9 @@ func TestAuditTrail(t *testing.T) {
 			"Idempotency-Key", "keep-1"), 400)
 		want(do("POST", "/transactions/"+rand(vaspd.IDTransaction)+"/approve", &a.admin, ""), 404)
 		want(do("POST", "/transactions/"+rand(vaspd.IDTransaction)+"/reject", &a.admin, `{"reason":"no"}`), 404)
+		want(do("POST", "/sandbox/send", &a.admin, `{"reference":"`+rand(vaspd.IDQuote)+`","currencyCode":"USD","currencyAmount":1}`), 404)
+		want(do("POST", "/sandbox/receive", &a.admin, `{"senderUmaAddress":"$success@elsewhere.example","userId":"`+rand(vaspd.IDUser)+
+			`","receivingCurrencyCode":"USD","receivingCurrencyAmount":1}`), 400)
 
 		// Webhooks and the configuration: secrets in both directions.
 		ep := do("POST", "/webhooks/endpoints", &a.admin, `{"url":"`+rc.URL+`"}`)
@@ -199,7 +202,7 @@ func TestAuditTrail(t *testing.T) {
 		for _, s := range []sent{
 			a.send(t, "POST", "/quotes", &a.admin, `{}`),
 			a.send(t, "POST", "/invitations", &a.admin, `{}`),
-			a.send(t, "POST", "/sandbox/send", &a.admin, `{}`),
+			a.send(t, "POST", "/fbo/confirm/"+rand(vaspd.IDQuote), &a.admin, ""),
 			a.send(t, "GET", "/users", &a.admin, ""),
 			a.send(t, "PATCH", "/config", &a.viewer, `{"webhookEndpoint":null}`),
 			a.send(t, "POST", "/tokens", nil, `{"name":"x","permissions":["VIEW"]}`),

@@ -37,6 +37,7 @@ func (s *Server) MountPayments(v *vasp.Service) {
 	s.Handle("GET /uma-requests", vaspd.PermView, h.listUmaRequests)
 	s.Handle("GET /uma-requests/{umaRequestId}", vaspd.PermView, h.getUmaRequest)
 	s.mountPaymentRequests(h)
+	s.mountSandbox(h)
 }
 
 type paymentHandlers struct{ v *vasp.Service }

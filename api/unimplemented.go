@@ -17,16 +17,6 @@ var unimplemented = []struct {
 	perm    vaspd.Permission
 	message string
 }{
-	// UMAaaS's sandbox is a second environment with simulated bank
-	// transfers and test counterparties; vaspd has one environment, whose
-	// money is test money when it runs on the embedded node's devnet.
-	{"POST /sandbox/send", vaspd.PermTransact, "POST /sandbox/send is not implemented: vaspd has no sandbox environment, " +
-		"and no bank transfer funds its quotes. Credit a user with POST /users/{id}/deposits and pay a quote from that " +
-		"balance with POST /quotes/{id}/execute (or POST /fbo/confirm/{quoteId}); run `vaspd demo` to see a whole " +
-		"payment between two vaspd instances on the embedded Lightning node's test network"},
-	{"POST /sandbox/receive", vaspd.PermTransact, "POST /sandbox/receive is not implemented: vaspd has no sandbox " +
-		"environment. Pay this vaspd from another one over the embedded Lightning node's devnet (--devnet-secret, " +
-		"--devnet-peers), as `vaspd demo` does between two; POST /users/{id}/deposits credits a user directly"},
 	// UMAaaS's providers are its other customers; a self-hosted VASP has
 	// no such list to give.
 	{"GET /uma-providers", vaspd.PermView, "GET /uma-providers is not implemented: vaspd is a self-hosted VASP with " +

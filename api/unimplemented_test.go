@@ -28,10 +28,6 @@ func TestUnimplementedUMAaaSRoutes(t *testing.T) {
 		perm               vaspd.Permission // what the operation would need
 		hints              []string         // what the message must offer instead
 	}{
-		{"POST", "/sandbox/send", `{"reference":"Quote:x","currencyCode":"USD","currencyAmount":100}`, vaspd.PermTransact,
-			[]string{"vaspd demo", "POST /users/{id}/deposits", "/execute"}},
-		{"POST", "/sandbox/receive", `{"senderUmaAddress":"$a@b.c","receivingCurrencyCode":"USD","receivingCurrencyAmount":1}`, vaspd.PermTransact,
-			[]string{"vaspd demo", "devnet", "POST /users/{id}/deposits"}},
 		{"GET", "/uma-providers?countryCode=US&limit=5", "", vaspd.PermView,
 			[]string{"self-hosted", "no directory", "counterparty-allow"}},
 	} {
@@ -79,12 +75,9 @@ func TestUnimplementedUMAaaSRoutes(t *testing.T) {
 		t.Errorf("logs:\n%s", out)
 	}
 	// A wrong method is a 405 naming the one served, as elsewhere.
-	st, body, h := f.send(t, "GET", "/sandbox/send", &f.admin, "", "")
+	st, body, h := f.send(t, "POST", "/uma-providers", &f.admin, "", "")
 	wantError(t, st, body, 405, vaspd.CodeMethodNotAllowed)
-	if got := h.Get("Allow"); got != "POST" {
+	if got := h.Get("Allow"); got != "GET, HEAD" {
 		t.Errorf("Allow %q", got)
 	}
-	// Other paths under /sandbox are no routes of UMAaaS either.
-	st, body, _ = f.send(t, "POST", "/sandbox/other", &f.admin, "", "")
-	wantError(t, st, body, 404, vaspd.CodeNotFound)
 }

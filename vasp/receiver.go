@@ -266,6 +266,13 @@ func (s *Service) checkBalanceRoom(ctx context.Context, r Recipient, currency st
 // payment is recorded and again where its invoice is made payable
 // (checkRecipient): otherwise the payreq is refused USER_NOT_FOUND.
 func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequest) (*uma.PayReqResponse, error) {
+	return s.answerPayRequest(ctx, local, req, new(string))
+}
+
+// answerPayRequest is PayRequest; it sets *recorded to the incoming
+// transaction's id once the payment is recorded, so that a caller of our
+// own (the sandbox) can answer the transaction whatever came of it after.
+func (s *Service) answerPayRequest(ctx context.Context, local string, req *uma.PayRequest, recorded *string) (*uma.PayReqResponse, error) {
 	r, err := s.recipient(ctx, local)
 	if err != nil {
 		return nil, err
@@ -277,7 +284,7 @@ func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequ
 		if err != nil {
 			return nil, err
 		}
-		if err := s.opt.Compliance.CounterpartyAllowed(ctx, domain); err != nil {
+		if err := s.senderAllowed(ctx, domain); err != nil {
 			return nil, err
 		}
 		// The nonce is stored in the transaction that records the payment
@@ -364,6 +371,7 @@ func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequ
 		if err != nil {
 			return nil, err
 		}
+		*recorded = in.ID
 		s.log.Info("incoming payment approved: no webhook endpoint is configured to ask", "transaction", in.ID)
 	} else {
 		// On an error finding the endpoint, approve sends and handles
@@ -383,6 +391,7 @@ func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequ
 		}); err != nil {
 			return nil, err
 		}
+		*recorded = in.ID
 		if approval, err = s.approve(ctx, in, req); err != nil {
 			return nil, err
 		}

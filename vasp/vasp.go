@@ -212,6 +212,9 @@ type Service struct {
 	reconcileMu       sync.Mutex
 	reconciles        *reconcileMetrics
 	reconcilePageSize int // payments one query reads: reconcilePage
+	// sandbox is the sandbox's simulated sender (sandbox_receive.go),
+	// nil when the node offers no SandboxPayer: the sandbox is then off.
+	sandbox *sandboxSender
 	// beforeClaim, if set (tests), runs in ExecuteQuote between reading
 	// the quote and claiming it.
 	beforeClaim func(quoteID string)
@@ -309,6 +312,12 @@ func New(opts Options) (*Service, error) {
 	keys := opts.KeySource
 	if keys == nil {
 		keys = &uma.KeyFetcher{Client: opts.HTTPClient, Now: opts.Clock.Now}
+	}
+	if _, ok := opts.Node.(SandboxPayer); ok {
+		if s.sandbox, err = newSandboxSender(); err != nil {
+			return nil, fmt.Errorf("vasp: %w", err)
+		}
+		keys = sandboxKeySource{sender: s.sandbox, next: keys}
 	}
 	s.verifier = &uma.Verifier{Keys: keys, Nonces: s.nonces, Now: opts.Clock.Now}
 	return s, nil

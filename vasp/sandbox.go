@@ -1,0 +1,126 @@
+package vasp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/ledger"
+	"github.com/vaspd/vaspd/store"
+)
+
+// UMAaaS's sandbox (POST /sandbox/send and /sandbox/receive) lets a
+// platform test its flows without real money: a simulated bank transfer
+// funds a quote, a simulated sender pays one of its users. vaspd serves it
+// only where its money is test money already: on the embedded Lightning
+// node (which refuses mainnet), detected by the node offering
+// SandboxPayer. On any other node (lnd) both answer 403 FORBIDDEN, as
+// UMAaaS answers a production token. docs/sandbox.md describes it.
+
+// SandboxPayer is the node's side of the sandbox: it pays one of the
+// node's own invoices as a payer outside vaspd would (the embedded node's
+// devnet settlement), so that the payment is credited by the flows'
+// normal settlement path. Only a node whose money is test money offers it.
+type SandboxPayer interface {
+	PaySandboxInvoice(ctx context.Context, invoice string) error
+}
+
+// ErrSandboxOff is wrapped by the 403 every sandbox call answers on a node
+// that is not the embedded test node.
+var ErrSandboxOff = errors.New("the sandbox exists only on the embedded devnet node")
+
+// sandboxPayer is the node's SandboxPayer, or a 403 FORBIDDEN.
+func (s *Service) sandboxPayer() (SandboxPayer, error) {
+	if p, ok := s.opt.Node.(SandboxPayer); ok && s.sandbox != nil {
+		return p, nil
+	}
+	return nil, &vaspd.Error{Status: http.StatusForbidden, Code: vaspd.CodeForbidden, Err: ErrSandboxOff,
+		Message: "the sandbox (POST /sandbox/send, POST /sandbox/receive) exists only on the embedded devnet node " +
+			"(lightning=embedded), whose money is test money; this vaspd runs on another Lightning node, where money is real"}
+}
+
+// SandboxEnabled reports whether the sandbox calls are served.
+func (s *Service) SandboxEnabled() bool {
+	_, err := s.sandboxPayer()
+	return err == nil
+}
+
+// sandboxDepositID is the ledger movement of the simulated transfer that
+// funds quote quoteID: one per quote, so a retried send deposits once.
+func sandboxDepositID(quoteID string) string { return "sandbox-send/" + quoteID }
+
+// SandboxSend simulates the platform's bank transfer of amount of currency
+// for the quote whose payment instructions' reference is reference (the
+// quote's id): the quote's user is credited the transfer (a ledger
+// deposit from the fiat rails, as POST /users/{id}/deposits books one) and
+// the quote is executed as ExecuteQuote (POST /fbo/confirm/{quoteId})
+// executes it, with idempotencyKey.
+//
+// The transfer must be what the quote instructs: its sending currency and
+// its total sending amount, what executing it debits. A retry deposits
+// once (the movement is named by the quote) and answers the quote's
+// transaction; a crash between the deposit and the execute leaves the
+// deposit on the user's balance, and a retry executes. A quote executed
+// otherwise (from the user's balance) is not funded after the fact: 409.
+func (s *Service) SandboxSend(ctx context.Context, reference, currency string, amount int64, idempotencyKey string) (Transaction, error) {
+	if _, err := s.sandboxPayer(); err != nil {
+		return Transaction{}, err
+	}
+	notFound := vaspd.NotFound(vaspd.CodeReferenceNotFound, "no quote has the payment reference %q", vaspd.Truncate(reference, 80))
+	if _, err := vaspd.ParseID(vaspd.IDQuote, reference); err != nil {
+		return Transaction{}, notFound
+	}
+	q, err := s.GetQuote(ctx, reference)
+	if e := vaspd.AsError(err); err != nil && e.Status == http.StatusNotFound {
+		return Transaction{}, notFound
+	} else if err != nil {
+		return Transaction{}, err
+	}
+	depID := sandboxDepositID(q.ID)
+	if q.TransactionID != "" {
+		if _, err := s.opt.Ledger.Get(ctx, s.db, depID); errors.Is(err, ledger.ErrNotFound) {
+			return Transaction{}, vaspd.Conflict(vaspd.CodeQuoteAlreadyExecuted,
+				"quote %s was executed from its user's balance (POST /quotes/{id}/execute or /fbo/confirm): there is nothing to transfer for it", q.ID)
+		} else if err != nil {
+			return Transaction{}, err
+		}
+		return s.GetTransaction(ctx, q.TransactionID) // a retry
+	}
+	if currency != q.SendingCurrency {
+		return Transaction{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidCurrency,
+			"quote %s is paid in %s, not %q: send its totalSendingAmount, %d %s", q.ID, q.SendingCurrency, vaspd.Truncate(currency, 16), q.debit(), q.SendingCurrency)
+	}
+	if amount != q.debit() {
+		return Transaction{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidAmount,
+			"quote %s instructs a transfer of its totalSendingAmount, %d %s (smallest unit), not %d", q.ID, q.debit(), q.SendingCurrency, amount)
+	}
+	// Refused before anything is deposited: the transfer of a quote that
+	// cannot be executed would only be money the user did not ask for.
+	switch {
+	case q.Status == QuoteExpired:
+		return Transaction{}, vaspd.Errorf(http.StatusConflict, vaspd.CodeQuoteExpired,
+			"quote %s expired at %s: POST /quotes/%s/refresh for a new quote, and send for that one", q.ID, q.ExpiresAt.UTC().Format(time.RFC3339), q.ID)
+	case q.Status != QuotePending:
+		return Transaction{}, vaspd.Conflict(vaspd.CodeQuoteNotPending, "quote %s is %s: it cannot be funded", q.ID, q.Status)
+	}
+	if _, err := s.opt.Users.ByID(ctx, q.UserID); err != nil {
+		return Transaction{}, err
+	}
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		_, err := s.opt.Ledger.Transfer(ctx, tx, ledger.Deposit(depID, q.UserID, q.SendingCurrency, amount, depID))
+		return err
+	})
+	if errors.Is(err, ledger.ErrIdempotencyConflict) {
+		// Deposited for the quote's earlier terms (an auto-refresh moved
+		// them since): that money is on the user's balance.
+		return Transaction{}, vaspd.Conflict(vaspd.CodeConflict,
+			"quote %s was funded by an earlier sandbox transfer of other terms; its user holds that money: execute the quote (POST /quotes/%s/execute)", q.ID, q.ID)
+	}
+	if err != nil {
+		return Transaction{}, fmt.Errorf("sandbox deposit: %w", err)
+	}
+	return s.ExecuteQuote(ctx, q.ID, idempotencyKey)
+}

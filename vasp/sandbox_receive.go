@@ -1,0 +1,206 @@
+package vasp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/uma"
+)
+
+// SandboxDomain is the domain of the sandbox's simulated senders
+// ($success.usd@sandbox.umaaas.uma.money), UMAaaS's own. With the sandbox
+// on, its keys are the in-memory ones of sandboxSender, answered by the
+// service's key source without any HTTP: nobody outside this process can
+// sign as it, and no request ever goes to that domain.
+const SandboxDomain = "sandbox.umaaas.uma.money"
+
+// sandboxPayTimeout bounds the sandbox sender's payment of its invoice.
+const sandboxPayTimeout = 30 * time.Second
+
+// sandboxSender is the simulated sending VASP's identity: keys made when
+// the service starts, never stored (a payreq it signed is verified by the
+// process that signed it, in the same call).
+type sandboxSender struct {
+	keys *uma.Keys
+}
+
+func newSandboxSender() (*sandboxSender, error) {
+	k, err := uma.GeneratePrivateKey()
+	if err != nil {
+		return nil, fmt.Errorf("sandbox sender key: %w", err)
+	}
+	return &sandboxSender{keys: &uma.Keys{Signing: k, Encryption: k}}, nil
+}
+
+// sandboxKeySource answers the sandbox domain's keys from memory, and
+// every other domain's from next.
+type sandboxKeySource struct {
+	sender *sandboxSender
+	next   uma.PublicKeySource
+}
+
+func (k sandboxKeySource) PublicKeys(ctx context.Context, domain string) (*uma.PublicKeys, error) {
+	if NormalizeDomain(domain) == SandboxDomain {
+		pub := k.sender.keys.Signing.PublicKey()
+		return &uma.PublicKeys{Signing: pub, Encryption: pub}, nil
+	}
+	return k.next.PublicKeys(ctx, domain)
+}
+
+// senderAllowed is Compliance.CounterpartyAllowed for a payreq's sender.
+// The sandbox sender, with the sandbox on, passes an allow list (it is no
+// counterparty an operator would think to list: the money is the node's
+// own test money) but not a deny list that names it: an operator may
+// switch the sandbox's receive off that way. A Compliance other than
+// DomainPolicy is asked as for any sender.
+func (s *Service) senderAllowed(ctx context.Context, domain string) error {
+	if p, ok := s.opt.Compliance.(DomainPolicy); ok && s.sandbox != nil && NormalizeDomain(domain) == SandboxDomain {
+		p.Allow = nil
+		return p.CounterpartyAllowed(ctx, domain)
+	}
+	return s.opt.Compliance.CounterpartyAllowed(ctx, domain)
+}
+
+// SandboxReceive is a simulated payment to one of our users
+// (POST /sandbox/receive).
+type SandboxReceive struct {
+	Sender   string // a sandbox sender: $success[.currency]@SandboxDomain
+	Receiver string // our user's UMA address; or
+	UserID   string // our user's id (both: the same user)
+	Currency string // what the user receives, and how much
+	Amount   int64
+}
+
+// SandboxReceive has the sandbox sender pay in.Amount of in.Currency to
+// one of our users through the real receiving flow: a signed UMA payreq
+// answered by PayRequest (the platform's INCOMING_PAYMENT approval, the
+// invoice, the payment recorded), then the invoice paid on the node as
+// a payer outside would pay it (SandboxPayer), credited by the normal
+// settlement path with its COMPLETED webhook.
+//
+// It returns the transaction once the platform has decided and, approved,
+// the invoice is paid: PENDING until the settlement credits it, moments
+// later; FAILED when the platform refused it. An error is returned only
+// for a payment that was never recorded (bad input, a currency the user
+// does not receive, an amount out of range).
+func (s *Service) SandboxReceive(ctx context.Context, in SandboxReceive) (Transaction, error) {
+	payer, err := s.sandboxPayer()
+	if err != nil {
+		return Transaction{}, err
+	}
+	sender, err := uma.ParseAddress(in.Sender)
+	if err != nil || !sender.UMA || NormalizeDomain(sender.Domain) != SandboxDomain {
+		return Transaction{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidUMAAddress,
+			"senderUmaAddress must be a sandbox sender at %s, such as $success.usd@%s", SandboxDomain, SandboxDomain)
+	}
+	if behaviour, _, _ := strings.Cut(strings.ToLower(sender.User), "."); behaviour != "success" {
+		return Transaction{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidUMAAddress,
+			"sandbox sender %s is not one vaspd simulates: only $success[.currency]@%s is (docs/sandbox.md)", vaspd.Truncate(in.Sender, 100), SandboxDomain)
+	}
+	r, err := s.sandboxRecipient(ctx, in)
+	if err != nil {
+		return Transaction{}, err
+	}
+	pr, err := s.sandboxPayReq(sender, in)
+	if err != nil {
+		return Transaction{}, err
+	}
+	var id string
+	resp, err := s.answerPayRequest(ctx, r.Local, pr, &id)
+	if err != nil {
+		if id == "" {
+			return Transaction{}, sandboxRefusal(err)
+		}
+		// Recorded, then refused or failed (the platform's 403, no
+		// decision in time): the transaction says how it ended.
+		s.log.Info("sandbox payment not paid", "transaction", id, "err", err)
+		return s.GetTransaction(ctx, id)
+	}
+	// Paid whatever becomes of the platform's request: an invoice left
+	// unpaid would only expire.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sandboxPayTimeout)
+	defer cancel()
+	if err := payer.PaySandboxInvoice(pctx, resp.PR); err != nil {
+		s.log.Error("sandbox payment: paying the invoice failed; the payment expires with it", "transaction", id, "err", err)
+		return Transaction{}, fmt.Errorf("sandbox payment %s: pay the invoice: %w", id, err)
+	}
+	s.log.Info("sandbox payment paid", "transaction", id, "sender", sender.String())
+	return s.GetTransaction(ctx, id)
+}
+
+// sandboxRecipient is the user in names, by address or id.
+func (s *Service) sandboxRecipient(ctx context.Context, in SandboxReceive) (Recipient, error) {
+	if in.Receiver == "" {
+		return s.opt.Users.ByID(ctx, in.UserID)
+	}
+	addr, err := uma.ParseAddress(in.Receiver)
+	if err != nil || !strings.EqualFold(addr.Domain, s.opt.Domain) {
+		return Recipient{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidReceiver,
+			"receiverUmaAddress must be the address of one of this VASP's users, $name@%s", s.opt.Domain)
+	}
+	r, err := s.opt.Users.ByUMALocal(ctx, addr.User)
+	if err != nil {
+		return Recipient{}, err
+	}
+	if in.UserID != "" && in.UserID != r.UserID {
+		return Recipient{}, vaspd.InvalidInput("userId and receiverUmaAddress name different users; give one, or both for the same user")
+	}
+	return r, nil
+}
+
+// sandboxPayReq is the sandbox sender's signed payreq for in: the amount in
+// the receiving currency (convert), as a sender that locks what the
+// receiver gets asks it. It has no utxoCallback: no post-transaction
+// callback is owed to a sender that has no server.
+func (s *Service) sandboxPayReq(sender uma.Address, in SandboxReceive) (*uma.PayRequest, error) {
+	travel, err := json.Marshal(map[string]any{"originator": map[string]any{"name": "Sandbox Sender", "identifier": sender.String()}})
+	if err != nil {
+		return nil, err
+	}
+	encrypted, err := uma.EncryptTravelRuleInfo(s.opt.Keys.Encryption.PublicKey(), travel)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox travel-rule info: %w", err)
+	}
+	pr := &uma.PayRequest{Amount: in.Amount, SendingCurrency: in.Currency, ReceivingCurrency: in.Currency,
+		PayeeData: uma.UMADataOptions("name"),
+		PayerData: &uma.PayerData{Identifier: sender.String(), Name: "Sandbox Sender", Compliance: &uma.CompliancePayerData{
+			KycStatus: uma.KycVerified, EncryptedTravelRuleInfo: encrypted,
+		}},
+	}
+	if err := pr.Sign(s.sandbox.keys.Signing, s.clock.Now()); err != nil {
+		return nil, fmt.Errorf("sign the sandbox payreq: %w", err)
+	}
+	return pr, nil
+}
+
+// sandboxRefusal is the receiving flow's refusal of a payment it never
+// recorded, an UMA error meant for the sending VASP, as the platform API's
+// error for the platform that asked.
+func sandboxRefusal(err error) error {
+	var ue *uma.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	switch ue.Code {
+	case uma.CodeInvalidCurrency:
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidCurrency, "%s", ue.Reason)
+	case uma.CodeAmountOutOfRange:
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange, "%s", ue.Reason)
+	case uma.CodeUserNotReady:
+		return vaspd.Errorf(http.StatusForbidden, vaspd.CodeUserNotReady, "%s", ue.Reason)
+	case uma.CodeCounterpartyNotAllowed:
+		return vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s (counterparty-deny names the sandbox domain)", ue.Reason)
+	case uma.CodeUserNotFound:
+		return vaspd.NotFound(vaspd.CodeUserNotFound, "%s", ue.Reason)
+	}
+	if st := ue.HTTPStatus(); st >= 400 && st < 500 {
+		return vaspd.InvalidInput("%s", ue.Reason)
+	}
+	return err
+}
