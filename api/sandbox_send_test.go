@@ -82,7 +82,7 @@ func TestSandboxSend(t *testing.T) {
 		})
 
 		t.Run("pays once", func(t *testing.T) {
-			st, raw, m := f.call(t, "POST", "/sandbox/send", &f.admin, sandboxSendBody(q, "USD", debit))
+			st, raw, m := f.call(t, "POST", "/sandbox/send", &f.admin, sandboxSendBody(q, "USD", debit), "Idempotency-Key", "sandbox-1")
 			if st != 200 || m["status"] != "COMPLETED" || m["quoteId"] != q {
 				t.Fatalf("sandbox send: %d %s", st, raw)
 			}
@@ -92,9 +92,11 @@ func TestSandboxSend(t *testing.T) {
 					t.Errorf("answer breaks the UMAaaS schema:\n%s\n%s", r, raw)
 				}
 			}
-			st, raw2, m2 := f.call(t, "POST", "/sandbox/send", &f.admin, sandboxSendBody(q, "USD", debit))
-			if st != 200 || m2["id"] != id {
-				t.Fatalf("retry: %d %s, first %s", st, raw2, raw)
+			for _, key := range []string{"sandbox-1", ""} {
+				st, raw2, m2 := f.call(t, "POST", "/sandbox/send", &f.admin, sandboxSendBody(q, "USD", debit), "Idempotency-Key", key)
+				if st != 200 || m2["id"] != id {
+					t.Fatalf("retry (key %q): %d %s, first %s", key, st, raw2, raw)
+				}
 			}
 			// Confirmed again through the FBO route: the same payment.
 			st, _, m3 := f.call(t, "POST", "/fbo/confirm/"+q, &f.admin, "")

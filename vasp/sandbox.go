@@ -42,12 +42,6 @@ func (s *Service) sandboxPayer() (SandboxPayer, error) {
 			"(lightning=embedded), whose money is test money; this vaspd runs on another Lightning node, where money is real"}
 }
 
-// SandboxEnabled reports whether the sandbox calls are served.
-func (s *Service) SandboxEnabled() bool {
-	_, err := s.sandboxPayer()
-	return err == nil
-}
-
 // sandboxDepositID is the ledger movement of the simulated transfer that
 // funds quote quoteID: one per quote, so a retried send deposits once.
 func sandboxDepositID(quoteID string) string { return "sandbox-send/" + quoteID }
