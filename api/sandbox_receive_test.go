@@ -147,6 +147,11 @@ func TestSandboxReceive(t *testing.T) {
 			if nodeNow, err := f.node.Balance(ctx); err != nil || nodeNow <= nodeBefore {
 				t.Fatalf("node balance %d (was %d): %v; transaction %v", nodeNow, nodeBefore, err, tx)
 			}
+			// The node's record of the payment agrees with ours.
+			rec, err := f.svc.Reconcile(ctx, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), 100)
+			if err != nil || !rec.Complete || len(rec.Mismatches) != 0 || rec.Checked["INCOMING_COMPLETED"] != 1 {
+				t.Fatalf("reconciliation: %+v %v", rec, err)
+			}
 		})
 
 		t.Run("refused by the platform", func(t *testing.T) {
