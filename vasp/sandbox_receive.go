@@ -46,7 +46,7 @@ type sandboxKeySource struct {
 }
 
 func (k sandboxKeySource) PublicKeys(ctx context.Context, domain string) (*uma.PublicKeys, error) {
-	if NormalizeDomain(domain) == SandboxDomain {
+	if uma.SameDomain(domain, SandboxDomain) {
 		pub := k.sender.keys.Signing.PublicKey()
 		return &uma.PublicKeys{Signing: pub, Encryption: pub}, nil
 	}
@@ -60,7 +60,7 @@ func (k sandboxKeySource) PublicKeys(ctx context.Context, domain string) (*uma.P
 // switch the sandbox's receive off that way. A Compliance other than
 // DomainPolicy is asked as for any sender.
 func (s *Service) senderAllowed(ctx context.Context, domain string) error {
-	if p, ok := s.opt.Compliance.(DomainPolicy); ok && s.sandbox != nil && NormalizeDomain(domain) == SandboxDomain {
+	if p, ok := s.opt.Compliance.(DomainPolicy); ok && s.sandbox != nil && uma.SameDomain(domain, SandboxDomain) {
 		p.Allow = nil
 		return p.CounterpartyAllowed(ctx, domain)
 	}
@@ -95,7 +95,7 @@ func (s *Service) SandboxReceive(ctx context.Context, in SandboxReceive) (Transa
 		return Transaction{}, err
 	}
 	sender, err := uma.ParseAddress(in.Sender)
-	if err != nil || !sender.UMA || NormalizeDomain(sender.Domain) != SandboxDomain {
+	if err != nil || !sender.UMA || !uma.SameDomain(sender.Domain, SandboxDomain) {
 		return Transaction{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidUMAAddress,
 			"senderUmaAddress must be a sandbox sender at %s, such as $success.usd@%s", SandboxDomain, SandboxDomain)
 	}
