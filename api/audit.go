@@ -99,7 +99,7 @@ func (s *Server) auditing(h HandlerFunc) HandlerFunc {
 		// The answer is out: record it even if the client has gone.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 		defer cancel()
-		if err := s.opts.Audit.Finish(ctx, e.ID, cmp.Or(aw.status, http.StatusOK), n.code); err != nil {
+		if err := s.opts.Audit.Finish(ctx, e.ID, cmp.Or(aw.status, http.StatusOK), n.code, n.idempotencyKey); err != nil {
 			s.log.ErrorContext(ctx, "audit event's outcome not recorded: it reads as unknown", "audit_event", e.ID,
 				"request_id", e.RequestID, "err", err)
 		}

@@ -161,7 +161,10 @@ func TestAuditTrail(t *testing.T) {
 		uid := u.body["id"].(string)
 		want(do("PATCH", "/users/"+uid, &a.admin, `{"fullName":"Dave Secretperson Jr"}`), 200)
 		want(do("POST", "/users/"+uid+"/deposits", &a.admin, `{"currencyCode":"USD","amount":10000,"reference":"wire-1"}`, "Idempotency-Key", "dep-1"), 201)
-		want(do("POST", "/users/"+uid+"/withdrawals", &a.admin, `{"currencyCode":"USD","amount":10000,"reference":"out-1"}`, "Idempotency-Key", "wd-1"), 201)
+		// Its key in the body, not in the header: known after the event
+		// was written, recorded with the outcome.
+		wd := do("POST", "/users/"+uid+"/withdrawals", &a.admin, `{"currencyCode":"USD","amount":10000,"reference":"out-1","idempotencyKey":"wd-1"}`)
+		want(wd, 201)
 		want(do("POST", "/users/"+rand(vaspd.IDUser)+"/deposits", &a.admin, `{"currencyCode":"USD","amount":5}`, "Idempotency-Key", "dep-2"), 404)
 		want(do("DELETE", "/users/"+uid, &a.admin, ""), 200)
 		want(do("POST", "/users/bulk/csv", &a.admin, "umaAddress,platformUserId,userType\n$erin,p-erin,INDIVIDUAL\n", "Content-Type", "text/csv"), 202)
@@ -260,6 +263,9 @@ func TestAuditTrail(t *testing.T) {
 		}
 		if k := byRequest[audited[5].id]["idempotencyKey"]; k != "user-dave" {
 			t.Errorf("POST /users: idempotencyKey %v", k)
+		}
+		if k := byRequest[wd.id]["idempotencyKey"]; k != "wd-1" {
+			t.Errorf("a withdrawal keyed in its body: idempotencyKey %v", k)
 		}
 		// Every audited route of the server was exercised.
 		for _, rt := range a.routes {

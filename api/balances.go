@@ -165,6 +165,11 @@ func requestIdempotencyKey(r *http.Request, field string) (string, error) {
 			return "", vaspd.InvalidInput("the Idempotency-Key header and the idempotencyKey field differ")
 		}
 		key = field
+		// The audit event, written before the body was read, has only
+		// the header's: it records this one with the outcome.
+		if n := noteOf(r.Context()); n != nil {
+			n.idempotencyKey = key
+		}
 	}
 	return key, nil
 }

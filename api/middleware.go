@@ -32,6 +32,9 @@ const (
 type requestNote struct {
 	tokenID string // the clientId, never the secret
 	code    string
+	// idempotencyKey is the key a request's body gave (requestIdempotencyKey),
+	// for its audit event, which learns it only with the outcome.
+	idempotencyKey string
 }
 
 func noteOf(ctx context.Context) *requestNote {

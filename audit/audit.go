@@ -127,12 +127,16 @@ func (l *Log) Begin(ctx context.Context, e *Event) error {
 }
 
 // Finish adds the outcome of the request event id describes: the status it
-// was answered with and code, its error code ("" for none).
-func (l *Log) Finish(ctx context.Context, id string, status int, code string) error {
+// was answered with and code, its error code ("" for none). key is the
+// request's idempotency key as its body gave it ("" for none), recorded
+// if Begin had none: a key sent in the body (a deposit's idempotencyKey
+// field) is known only once the body has been read, after Begin.
+func (l *Log) Finish(ctx context.Context, id string, status int, code, key string) error {
 	now := l.clock.Now().UTC()
 	return l.db.InTx(ctx, func(tx *store.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE audit_events SET status = $2, error_code = $3, completed_at = $4
-			WHERE id = $1 AND status IS NULL`, id, status, nullText(clean(code, 64)), store.Micros(now))
+		res, err := tx.ExecContext(ctx, `UPDATE audit_events SET status = $2, error_code = $3, completed_at = $4,
+			idempotency_key = COALESCE(idempotency_key, $5) WHERE id = $1 AND status IS NULL`,
+			id, status, nullText(clean(code, 64)), store.Micros(now), nullText(clean(key, maxValue)))
 		if err != nil {
 			return fmt.Errorf("audit: record outcome: %w", err)
 		}

@@ -51,14 +51,15 @@ func TestLog(t *testing.T) {
 			got.IdempotencyKey != "key\uFFFD\uFFFD" || !got.CreatedAt.Equal(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) {
 			t.Fatalf("before its outcome: %+v", got)
 		}
-		if err := l.Finish(ctx, ids[0], 404, "USER_NOT_FOUND"); err != nil {
+		if err := l.Finish(ctx, ids[0], 404, "USER_NOT_FOUND", "a body's key"); err != nil {
 			t.Fatal(err)
 		}
-		if err := l.Finish(ctx, ids[0], 200, ""); err == nil {
+		if err := l.Finish(ctx, ids[0], 200, "", ""); err == nil {
 			t.Fatal("a second outcome was recorded")
 		}
-		if got, _ = l.Get(ctx, ids[0]); got.Outcome == nil || got.Outcome.Status != 404 || got.Outcome.ErrorCode != "USER_NOT_FOUND" {
-			t.Fatalf("after its outcome: %+v", got.Outcome)
+		if got, _ = l.Get(ctx, ids[0]); got.Outcome == nil || got.Outcome.Status != 404 || got.Outcome.ErrorCode != "USER_NOT_FOUND" ||
+			got.IdempotencyKey != "key\uFFFD\uFFFD" {
+			t.Fatalf("after its outcome (the header's key kept): %+v %q", got.Outcome, got.IdempotencyKey)
 		}
 		if _, err := l.Get(ctx, vaspd.NewID(vaspd.IDAuditEvent)); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("unknown event: %v", err)
@@ -96,9 +97,24 @@ func TestLog(t *testing.T) {
 		eq("after", list(audit.Filter{After: ids[2], Limit: 2}), ids[1], ids[0])
 		eq("after, asc", list(audit.Filter{After: ids[2], Ascending: true}), ids[3], ids[4])
 
+		// A key the body gave is recorded with the outcome, on an event
+		// that had none (written before the body was read).
+		bodyKeyed := audit.Event{TokenID: tokA, TokenName: "ops", Method: "POST", Route: "POST /users/{userId}/deposits",
+			PathParams: map[string]string{"userId": "User:2"}, ResourceID: "User:2", ClientAddress: "198.51.100.7", RequestID: "req2"}
+		if err := l.Begin(ctx, &bodyKeyed); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Finish(ctx, bodyKeyed.ID, 200, "", "deposit-7"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := l.Get(ctx, bodyKeyed.ID); got.IdempotencyKey != "deposit-7" {
+			t.Fatalf("the body's key: %q", got.IdempotencyKey)
+		}
+
 		// History: no delete, no change but an outcome's, once.
 		for _, q := range []string{`DELETE FROM audit_events WHERE id = $1`,
 			`UPDATE audit_events SET token_id = 'Token:forged' WHERE id = $1`,
+			`UPDATE audit_events SET idempotency_key = 'forged' WHERE id = $1`,
 			`UPDATE audit_events SET status = 200 WHERE id = $1`} {
 			for _, id := range []string{ids[0], ids[1]} {
 				if q == `UPDATE audit_events SET status = 200 WHERE id = $1` && id == ids[1] {

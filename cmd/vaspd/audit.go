@@ -43,7 +43,7 @@ func audited(ctx context.Context, db *store.DB, stderr io.Writer, command string
 	// The change is made: its outcome is recorded even if ctx ended.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if ferr := log.Finish(fctx, e.ID, status, code); ferr != nil {
+	if ferr := log.Finish(fctx, e.ID, status, code, ""); ferr != nil {
 		fmt.Fprintf(stderr, "%s: audit event %s's outcome not recorded (it reads as unknown): %v\n", command, e.ID, ferr)
 	}
 	return err
