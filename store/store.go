@@ -62,6 +62,14 @@ type Driver interface {
 	// "FOR UPDATE" on PostgreSQL, "" on SQLite, whose write transactions
 	// are already exclusive.
 	ForUpdate() string
+	// ForShare is the clause appended to a SELECT inside a write
+	// transaction that must keep the rows it reads from changing until
+	// the transaction ends, while letting other readers do the same:
+	// "FOR SHARE" on PostgreSQL, "" on SQLite. Under READ COMMITTED a
+	// plain SELECT neither waits for a concurrent UPDATE of the row nor
+	// makes it wait, so a check ("the user is live") and the write it
+	// guards could both commit against an UPDATE that undoes the check.
+	ForShare() string
 	// LockMigrations serialises schema migrations across processes and
 	// returns the function that releases the lock.
 	LockMigrations(ctx context.Context, db *sql.DB) (unlock func(), err error)

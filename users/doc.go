@@ -16,7 +16,12 @@
 //
 // Reads take a store.Querier and writes a *store.Tx, so callers compose
 // them with other writes — a deposit locks the user ([Service.Lock]) and
-// records its ledger movement in one transaction. Errors a platform client
+// records its ledger movement in one transaction. What the users package
+// cannot see refuses a delete through the checks added with
+// [Service.OnDelete] (the payments in flight of package vasp), run in
+// Delete's transaction; [Service.CheckLive] in a transaction share-locks
+// the user's row, so that a payment recorded after it and a delete are
+// ordered. Errors a platform client
 // can cause are *vaspd.Error values with UMAaaS codes (USER_NOT_FOUND,
 // UMA_ADDRESS_EXISTS, INVALID_UMA_ADDRESS, INVALID_CURRENCY, INVALID_INPUT,
 // GONE).

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vaspd/vaspd"
@@ -23,6 +24,9 @@ type Service struct {
 	clock vaspd.Clock
 	rates rates.Provider
 	cache localCache // GetByUMALocal outside transactions
+	// deleteChecks run inside Delete's transaction (OnDelete).
+	deleteMu     sync.Mutex
+	deleteChecks []DeleteCheck
 }
 
 // Option configures a Service.
@@ -328,11 +332,24 @@ func (s *Service) Get(ctx context.Context, q store.Querier, id string) (User, er
 // by: GetByUMALocal's cache may answer for a user another process has
 // since renamed or deleted, its address perhaps taken by someone else.
 // Such a miss also empties this Service's cache, so that the next lookup
-// (the counterparty's retry) reads the address's current holder.
+// (the counterparty's retry) reads the address's current holder. With a
+// *store.Tx for q the user's row stays share-locked until tx ends, so that
+// a concurrent Delete either sees what tx records or makes tx refuse.
 func (s *Service) CheckLive(ctx context.Context, q store.Querier, id, local string) error {
 	query, args := `SELECT 1 FROM users WHERE id = $1 AND deleted_at IS NULL`, []any{id}
 	if local != "" {
 		query, args = query+` AND uma_local = $2`, append(args, local)
+	}
+	// In a transaction the row is share-locked until it ends (PostgreSQL;
+	// SQLite's write transactions exclude each other already): a Delete
+	// or rename of the user waits for the payment recorded here to
+	// commit, and sees it; one that went first makes this read wait and
+	// find the row no longer matching. Without the lock, READ COMMITTED
+	// lets both commit, each blind to the other: an invoice issued to a
+	// user deleted as it was recorded. Concurrent payments to one user
+	// share the lock and do not wait for each other.
+	if tx, ok := q.(*store.Tx); ok {
+		query += ` ` + tx.Driver().ForShare()
 	}
 	var one int
 	err := q.QueryRowContext(ctx, query, args...).Scan(&one)
@@ -521,32 +538,6 @@ func (s *Service) Update(ctx context.Context, tx *store.Tx, id string, p Patch) 
 			return User{}, addressExists(u.UMALocal)
 		}
 		return User{}, fmt.Errorf("users: update: %w", err)
-	}
-	return u, nil
-}
-
-// Delete soft-deletes the live user id inside tx and returns it. Its UMA
-// address becomes free for new users; its history stays. A user deleted
-// already is a 410 GONE. The caller may check more (e.g. a zero balance)
-// in the same tx and roll back.
-func (s *Service) Delete(ctx context.Context, tx *store.Tx, id string) (User, error) {
-	now := s.clock.Now().UTC().Truncate(time.Microsecond)
-	s.changed(tx)
-	res, err := tx.ExecContext(ctx, `UPDATE users SET deleted_at = $2, updated_at = $2
-		WHERE id = $1 AND deleted_at IS NULL`, id, store.Micros(now))
-	if err != nil {
-		return User{}, fmt.Errorf("users: delete: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return User{}, err
-	}
-	u, err := s.GetIncludingDeleted(ctx, tx, id)
-	if err != nil {
-		return User{}, err
-	}
-	if n == 0 {
-		return User{}, vaspd.Errorf(http.StatusGone, vaspd.CodeGone, "user %s was deleted already", id)
 	}
 	return u, nil
 }

@@ -26,6 +26,7 @@ func (Driver) Name() string             { return "postgres" }
 func (Driver) MigrationVariant() string { return "postgres" }
 func (Driver) SkipLocked() string       { return "FOR UPDATE SKIP LOCKED" }
 func (Driver) ForUpdate() string        { return "FOR UPDATE" }
+func (Driver) ForShare() string         { return "FOR SHARE" }
 func (Driver) SerializeWrites() bool    { return false }
 func (Driver) Rebind(q string) string   { return q }
 

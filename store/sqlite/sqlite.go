@@ -28,6 +28,7 @@ func (Driver) Name() string             { return "sqlite" }
 func (Driver) MigrationVariant() string { return "sqlite" }
 func (Driver) SkipLocked() string       { return "" }
 func (Driver) ForUpdate() string        { return "" }
+func (Driver) ForShare() string         { return "" }
 func (Driver) SerializeWrites() bool    { return true }
 func (Driver) Rebind(q string) string   { return store.RebindNumbered(q) }
 
