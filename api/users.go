@@ -20,7 +20,7 @@ import (
 //	GET    /users                       VIEW      list, UMAaaS filters, cursor pages
 //	GET    /users/{userId}              VIEW      deleted users too (isDeleted)
 //	PATCH  /users/{userId}              MANAGE    partial update
-//	DELETE /users/{userId}              MANAGE    soft delete; 410 if deleted already
+//	DELETE /users/{userId}              MANAGE    soft delete; 410 if deleted already; 409 with money or payments in flight
 //	GET    /users/{userId}/balances     VIEW
 //	POST   /users/{userId}/deposits     TRANSACT  idempotent (Idempotency-Key)
 //	POST   /users/{userId}/withdrawals  TRANSACT  idempotent (Idempotency-Key)
@@ -278,6 +278,9 @@ func (h *userHandlers) update(w http.ResponseWriter, r *http.Request) error {
 
 // delete soft-deletes a user whose balances are all zero: money left on a
 // deleted account would be stranded, so the platform withdraws it first.
+// Payments in flight refuse it too, and the user's payment requests are
+// cancelled with it: the checks users.Service.OnDelete added (the
+// daemon's payments, vasp.Service.BeforeUserDelete) run inside Delete.
 func (h *userHandlers) delete(w http.ResponseWriter, r *http.Request) error {
 	id, err := userPathID(r)
 	if err != nil {

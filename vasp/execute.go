@@ -130,6 +130,13 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 		s.beforeClaim(q.ID)
 	}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		// The sender deleted since ByID read them (by any process) pays
+		// nothing: the check share-locks their row, so a delete either
+		// waits for this payment and sees it (BeforeUserDelete), or is
+		// seen here.
+		if err := s.checkLive(ctx, tx, q.UserID, ""); err != nil {
+			return err
+		}
 		// A retry, or a quote paying an UMA request: what it pays is paid
 		// once, whatever the quotes made for it.
 		if err := claimPayments(ctx, tx, q); err != nil {

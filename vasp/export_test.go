@@ -139,3 +139,7 @@ func (s *Service) SetReconcilePage(n int) { s.reconcilePageSize = n }
 // ReconcileOnce is one tick of the periodic reconciliation; it reports
 // whether this Service took the turn and ran it.
 func (s *Service) ReconcileOnce(ctx context.Context) bool { return s.reconcileOnce(ctx) }
+
+// SetAfterRecipientCheck sets a hook run in the transaction recording an
+// approved incoming payment, after the recipient was found live.
+func (s *Service) SetAfterRecipientCheck(f func(userID string)) { s.afterRecipientCheck = f }

@@ -426,6 +426,9 @@ func (s *Service) recordApproved(ctx context.Context, r Recipient, t Transaction
 		if err := s.checkRecipient(ctx, tx, r); err != nil {
 			return err
 		}
+		if s.afterRecipientCheck != nil {
+			s.afterRecipientCheck(r.UserID)
+		}
 		if err := s.nonces.saveDeferred(ctx, tx, nonces); err != nil {
 			return err
 		}
@@ -519,12 +522,14 @@ func (s *Service) checkLive(ctx context.Context, q store.Querier, userID, local 
 // sender may look the address up again, which finds its current holder
 // (the Directory's cache has forgotten the stale entry).
 //
-// The read takes no lock. On SQLite the transaction excludes every other
-// writer; on PostgreSQL a rename committing after the read is ordered
-// after this transaction (which only reads the user's row, and which the
-// rename does not read): the invoice was made payable while r held the
-// address, and settlement credits r, whom it was issued to, whatever
-// the address has become by then.
+// The read share-locks the user's row until the transaction ends (the
+// Directory's CheckLive on a transaction; on SQLite the transaction
+// excludes every other writer): a rename or a delete waits for this
+// transaction, and a delete then sees the payment it recorded
+// (BeforeUserDelete) and is refused; one that went first makes this read
+// wait and find the user gone or renamed. The invoice was made payable
+// while r held the address, and settlement credits r, whom it was issued
+// to, whatever the address has become by then.
 func (s *Service) checkRecipient(ctx context.Context, q store.Querier, r Recipient) error {
 	err := s.checkLive(ctx, q, r.UserID, r.Local)
 	if err != nil && vaspd.AsError(err).Status == http.StatusNotFound {

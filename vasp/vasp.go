@@ -58,7 +58,11 @@ type Directory interface {
 type LiveChecker interface {
 	// CheckLive returns a *vaspd.Error with status 404 unless userID is a
 	// live user whose UMA local part is local (Recipient.Local, as
-	// ByUMALocal or ByID found it; "" accepts any), read with q.
+	// ByUMALocal or ByID found it; "" accepts any), read with q. When
+	// q is a *store.Tx the user's row must stay share-locked until it
+	// ends (store.Driver.ForShare), so that a concurrent delete and
+	// the payment recorded after the check are ordered: see
+	// BeforeUserDelete.
 	CheckLive(ctx context.Context, q store.Querier, userID, local string) error
 }
 
@@ -218,6 +222,10 @@ type Service struct {
 	// beforeClaim, if set (tests), runs in ExecuteQuote between reading
 	// the quote and claiming it.
 	beforeClaim func(quoteID string)
+	// afterRecipientCheck, if set (tests), runs in the transaction that
+	// records an approved incoming payment, after checkRecipient: where
+	// a concurrent delete of the recipient must wait or be seen.
+	afterRecipientCheck func(userID string)
 }
 
 // New checks opts and returns a Service. Run its background work with Run.

@@ -382,5 +382,8 @@ func openPayments(d paymentDeps) (*vasp.Service, *users.Service, *ledger.Ledger,
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
+	// A user with payments in flight is not deleted (their money would
+	// be stranded); the payment requests they leave are cancelled.
+	us.OnDelete(v.BeforeUserDelete)
 	return v, us, led, provider, nil
 }
