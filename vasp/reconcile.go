@@ -89,7 +89,7 @@ var MismatchKinds = []string{MismatchNotSettledOnNode, MismatchSettledNotCredite
 // Checks: what Reconciliation.Checked counts, by what vaspd says.
 const (
 	CheckIncomingCompleted = "INCOMING_COMPLETED" // credited
-	CheckIncomingUnderpaid = "INCOMING_UNDERPAID" // FAILED, booked to system:unmatched
+	CheckIncomingUnderpaid = "INCOMING_UNDERPAID" // FAILED, booked to system:unmatched (underpaid, or its user deleted)
 	CheckIncomingNotPaid   = "INCOMING_NOT_PAID"  // PENDING, EXPIRED, REJECTED: not settled on the node
 	CheckOutgoingCompleted = "OUTGOING_COMPLETED" // SUCCEEDED on the node
 	CheckOutgoingFailed    = "OUTGOING_FAILED"    // refunded: not SUCCEEDED on the node

@@ -59,7 +59,7 @@ func (s *Service) reconcileOne(ctx context.Context, row reconcileRow) checked {
 
 // booked is what vaspd booked as received for an incoming payment: what
 // the node reported paid if it differed from the invoice's amount, else
-// the invoice's amount (settle.go's credit and failUnderpaid).
+// the invoice's amount (settle.go's credit and failUnmatched).
 func (row reconcileRow) booked() int64 {
 	if row.details.AmountPaidMsats != 0 {
 		return row.details.AmountPaidMsats
@@ -85,7 +85,10 @@ func (s *Service) checkIncoming(row reconcileRow, inv lightning.Invoice, found b
 	mismatch := func(kind string) *Mismatch {
 		return &Mismatch{TransactionID: row.id, PaymentHash: row.hash, Direction: row.direction, Kind: kind, Ours: ours, Node: node}
 	}
-	booksIn := row.status == StatusCompleted || (row.status == StatusFailed && row.reason == reasonUnderpaid)
+	// An underpaid payment and one settled for a deleted user are
+	// booked too, to system:unmatched (failUnmatched).
+	booksIn := row.status == StatusCompleted ||
+		(row.status == StatusFailed && (row.reason == reasonUnderpaid || row.reason == reasonUserDeleted))
 	if booksIn {
 		check := CheckIncomingCompleted
 		if row.status == StatusFailed {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -35,7 +36,7 @@ const (
 // A credit the payee's balance cap refuses does not hold up the stream: it
 // waits PENDING for the sweep (creditLater). Nor does an invoice reported
 // settled for less than its amount: its payment fails, what arrived is
-// booked to system:unmatched (failUnderpaid).
+// booked to system:unmatched (failUnmatched).
 // A slower sweep looks up PENDING payments directly as a safety net and
 // expires those whose invoice expired unpaid (or that the node no longer
 // knows, well after their invoice's expiry), and ends those left CREATED
@@ -165,14 +166,19 @@ func (s *Service) noteCapped(ctx context.Context, h string, cause error) {
 // webhook says QUOTE_EXECUTION_FAILED: incomingFailureReason).
 const reasonUnderpaid = "UNDERPAID"
 
+// reasonUserDeleted is the stored failure reason of an incoming payment
+// whose invoice was paid once its user was deleted (the webhook says
+// QUOTE_EXECUTION_FAILED: incomingFailureReason).
+const reasonUserDeleted = "USER_DELETED"
+
 // credit books one settled invoice, once. One reported settled for less
-// than its amount fails its payment instead (failUnderpaid): it must not
+// than its amount fails its payment instead (failUnmatched): it must not
 // be retried, which would hold up every settlement behind it for good.
 func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance bool) error {
 	now := s.stamp()
-	var done, failed *Transaction
+	var done, failed, orphaned *Transaction
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		done, failed = nil, nil
+		done, failed, orphaned = nil, nil, nil
 		if advance {
 			if err := advanceCursor(ctx, tx, inv.SettleIndex, now); err != nil {
 				return err
@@ -214,9 +220,27 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 			details = string(b)
 		}
 		if underpaid {
-			ok, err := s.failUnderpaid(ctx, tx, &t, details, now)
+			ok, err := s.failUnmatched(ctx, tx, &t, reasonUnderpaid, t.Details.AmountPaidMsats, details, now)
 			if ok {
 				failed = &t
+			}
+			return err
+		}
+		// A user deleted since the invoice was issued (before deletes
+		// waited for open invoices: BeforeUserDelete; or an invoice paid
+		// past its expiry) is credited nothing: no API reaches a deleted
+		// user, and a balance there would be money nobody can move.
+		// What arrived goes to system:unmatched for the operator to
+		// refund, logged below. The check share-locks the user's row, so
+		// a delete concurrent with this credit either waits and then
+		// sees the balance (and is refused), or is seen here.
+		if err := s.checkLive(ctx, tx, t.UserID, ""); err != nil {
+			if vaspd.AsError(err).Status != http.StatusNotFound {
+				return err
+			}
+			ok, err := s.failUnmatched(ctx, tx, &t, reasonUserDeleted, paid, details, now)
+			if ok {
+				orphaned = &t
 			}
 			return err
 		}
@@ -264,6 +288,12 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 		s.registerCompleted(ctx, *done)
 		s.wakeCallbacks()
 	}
+	if err == nil && orphaned != nil {
+		s.log.Error("incoming payment settled for a deleted user: FAILED, nobody credited, what the node received booked to "+string(ledger.Unmatched)+" (for the operator to refund the sender)",
+			"transaction", orphaned.ID, "user", orphaned.UserID, "payment_hash", orphaned.PaymentHash,
+			"amount", orphaned.Amount, "currency", orphaned.Currency, "paid_msats", max(orphaned.Msats, orphaned.Details.AmountPaidMsats))
+		s.opt.Webhooks.Wake()
+	}
 	if err == nil && failed != nil {
 		s.log.Error("incoming payment settled for less than its invoice amount: FAILED, the user credited nothing, what the node received booked to "+string(ledger.Unmatched)+" (for the platform to refund)",
 			"transaction", failed.ID, "user", failed.UserID, "payment_hash", failed.PaymentHash,
@@ -274,24 +304,29 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 	return err
 }
 
-// failUnderpaid ends, inside tx, the incoming payment t whose invoice the
-// node reports settled for t.Details.AmountPaidMsats, less than its
-// amount, reporting whether it did. Lightning payers cannot underpay an
-// invoice (a final node refuses less than its amount), but a backend can
-// report one (lnd settles AMP and keysend payments for what arrived; a bug
-// or a compromised proxy may report anything in range), and retrying it
+// failUnmatched ends, inside tx, the settled incoming payment t that
+// credits nobody, for reason, reporting whether it did: reasonUnderpaid,
+// its invoice reported settled for paid msats, less than its amount, or
+// reasonUserDeleted, its user deleted.
+//
+// An underpayment: Lightning payers cannot underpay an invoice (a final
+// node refuses less than its amount), but a backend can report one (lnd
+// settles AMP and keysend payments for what arrived; a bug or a
+// compromised proxy may report anything in range), and retrying it
 // cannot help. The user is credited nothing: t.Amount was priced for the
 // whole invoice, and part of it at the locked rate would be a rate for an
-// amount nobody quoted. Yet the node did receive the money, so it is
-// booked system:node → system:unmatched, under the movement id a credit
-// would have had (one of the two, ever), and the payment ends FAILED with
-// its INCOMING_PAYMENT webhook, in the same transaction. The conditional
+// amount nobody quoted.
+//
+// Either way the node did receive the money, so it is booked
+// system:node → system:unmatched, under the movement id a credit would
+// have had (one of the two, ever), and the payment ends FAILED with its
+// INCOMING_PAYMENT webhook, in the same transaction. The conditional
 // UPDATE makes it once across the stream, the sweep and processes, as a
-// credit is. details is the encoded t.Details (” to keep them).
-func (s *Service) failUnderpaid(ctx context.Context, tx *store.Tx, t *Transaction, details string, now time.Time) (bool, error) {
+// credit is. details is the encoded t.Details ("" to keep them).
+func (s *Service) failUnmatched(ctx context.Context, tx *store.Tx, t *Transaction, reason string, paid int64, details string, now time.Time) (bool, error) {
 	res, err := tx.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, failure_reason = $2, updated_at = $3,
 		details = CASE WHEN $4 = '' THEN details ELSE $4 END
-		WHERE id = $5 AND status IN ($6, $7)`, StatusFailed, reasonUnderpaid, store.Micros(now), details, t.ID, StatusPending, StatusExpired)
+		WHERE id = $5 AND status IN ($6, $7)`, StatusFailed, reason, store.Micros(now), details, t.ID, StatusPending, StatusExpired)
 	if err != nil {
 		return false, err
 	}
@@ -299,10 +334,10 @@ func (s *Service) failUnderpaid(ctx context.Context, tx *store.Tx, t *Transactio
 		return false, nil // ended already (by us or another process)
 	}
 	if _, err := s.opt.Ledger.TransferNoSavepoint(ctx, tx,
-		ledger.ReceiveUnmatched(receiveMovement+t.PaymentHash, t.ID, t.Details.AmountPaidMsats)); err != nil {
+		ledger.ReceiveUnmatched(receiveMovement+t.PaymentHash, t.ID, paid)); err != nil {
 		return false, fmt.Errorf("post unmatched receive: %w", err)
 	}
-	t.Status, t.FailureReason, t.UpdatedAt = StatusFailed, reasonUnderpaid, now
+	t.Status, t.FailureReason, t.UpdatedAt = StatusFailed, reason, now
 	s.payments.endedIn(tx, *t)
 	if err := s.announce(ctx, tx, *t); err != nil {
 		return false, err

@@ -91,6 +91,10 @@ func incomingFailureReason(stored string) string {
 		// failed on our side. Left empty it would read as the
 		// platform's own refusal (below).
 		return webhook.IncomingFailurePayRequestFailed
+	case reasonUserDeleted:
+		// Paid, but its user was deleted meanwhile: nobody was
+		// credited (the money waits in system:unmatched for a refund).
+		return webhook.IncomingFailureQuoteExecutionFailed
 	case reasonUnderpaid:
 		// The invoice, the receiver's quote, was paid less than it
 		// asked: the quote was not executed as quoted. (The
