@@ -27,7 +27,8 @@ import (
 // does not hold the delete up: its invoice is issued only after a check
 // that the user is live (issueInvoice), which this delete makes fail, so
 // it ends REJECTED. An unexecuted quote does not either: executing it
-// checks that the sender is live (Execute).
+// checks that the sender is live (Execute); an auto-refresh quote's
+// refreshes stop with the delete (it says autoRefresh false).
 //
 // The user's payment requests still payable are cancelled with the
 // delete rather than refusing it: a request is our offer, which the
@@ -97,6 +98,15 @@ func (s *Service) BeforeUserDelete(ctx context.Context, tx *store.Tx, userID str
 			AND t.status = $3) < max_num_payments`, store.Micros(s.stamp()), userID, StatusCompleted)
 	if err != nil {
 		return fmt.Errorf("cancel the user's payment requests: %w", err)
+	}
+	// Their quotes cannot be executed any more (Execute checks the
+	// sender): renewing one would only send the receiver a payreq, and
+	// its platform an approval webhook, every pass until the hold ends.
+	_, err = tx.ExecContext(ctx, `UPDATE uma_quotes SET auto_refresh = FALSE, refresh_next_at = 0, updated_at = $1
+		WHERE user_id = $2 AND auto_refresh = TRUE AND status = $3 AND transaction_id IS NULL`,
+		store.Micros(s.stamp()), userID, QuotePending)
+	if err != nil {
+		return fmt.Errorf("stop the user's quote refreshes: %w", err)
 	}
 	return nil
 }

@@ -220,7 +220,8 @@ func TestDeleteRacingPayreq(t *testing.T) {
 }
 
 // A quote of a user deleted since is not executed: USER_NOT_FOUND, nothing
-// reserved or sent, whether the delete came before the execute or while
+// reserved or sent, and an auto-refresh quote of theirs is refreshed no
+// more, whether the delete came before the execute or while
 // it ran (after it read the sender, before its transaction: the check in
 // the transaction catches it).
 func TestExecuteForDeletedUserRefused(t *testing.T) {
@@ -251,6 +252,11 @@ func TestExecuteForDeletedUserRefused(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				rq, err := s.CreateQuote(t.Context(), vasp.QuoteRequest{LookupID: l.ID, SendingCurrency: "USD", ReceivingCurrency: "EUR",
+					LockedSide: vasp.LockedSending, Amount: 1000, AutoRefresh: true})
+				if err != nil {
+					t.Fatal(err)
+				}
 				del := func() {
 					if err := db.InTx(t.Context(), func(tx *store.Tx) error { _, err := us.Delete(t.Context(), tx, u.ID); return err }); err != nil {
 						t.Error(err)
@@ -268,6 +274,10 @@ func TestExecuteForDeletedUserRefused(t *testing.T) {
 				var n int
 				if err := db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM uma_transactions WHERE user_id = $1`, u.ID).Scan(&n); err != nil || n != 0 {
 					t.Fatalf("%d payments recorded for the deleted user (%v)", n, err)
+				}
+				// Its auto-refresh quote is renewed no more.
+				if got, err := s.GetQuote(t.Context(), rq.ID); err != nil || got.AutoRefresh {
+					t.Fatalf("the deleted user's auto-refresh quote: autoRefresh %v (%v), want false", got.AutoRefresh, err)
 				}
 			})
 		})
