@@ -117,6 +117,14 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 		CreatedAt: now, UpdatedAt: now,
 	}
 	t.Details.Comment, t.Details.UtxoCallback = q.Request.Description, q.utxoCallback
+	if q.OriginalQuoteID != "" {
+		// A retry names the transaction it retries: the first quote's,
+		// which has one (it FAILED before any retry of it was made).
+		if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(transaction_id, '') FROM uma_quotes WHERE id = $1`,
+			q.OriginalQuoteID).Scan(&t.Details.OriginalTransactionID); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return Transaction{}, fmt.Errorf("read the transaction quote %s retries: %w", q.ID, err)
+		}
+	}
 	payReq := s.payRequest(t)
 	// A node on our database records the payment (and debits itself) in
 	// the transaction that reserves the user's money: one commit less per

@@ -100,6 +100,11 @@ type Details struct {
 	// give: the payee data the sender asked as mandatory that vaspd does
 	// not fill itself (see requiredReceiverUserInfo).
 	RequiredReceiverUserInfo []string `json:"requiredReceiverUserInfo,omitempty"`
+	// OriginalTransactionID is, for an outgoing payment of a retry
+	// (RetryQuote), the transaction of the payment's first quote, the
+	// one it retries (UMAaaS's originalTransactionId): the first
+	// attempt's, as the quote's OriginalQuoteID names the first quote.
+	OriginalTransactionID string `json:"originalTransactionId,omitempty"`
 }
 
 const txColumns = `id, direction, status, user_id, platform_user_id, our_address, counterparty,

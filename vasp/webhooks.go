@@ -65,12 +65,13 @@ func (s *Service) incomingWebhook(ctx context.Context, t Transaction) *webhook.I
 func (s *Service) outgoingWebhook(ctx context.Context, t Transaction) *webhook.OutgoingPaymentWebhook {
 	fee := t.Fee
 	ot := webhook.OutgoingTransaction{
-		Transaction:         baseTransaction(t),
-		SentAmount:          webhook.CurrencyAmount{Amount: t.Amount, Currency: s.currencyOf(ctx, t.Currency)},
-		Fees:                &fee,
-		QuoteID:             t.QuoteID,
-		FailureReason:       outgoingFailureReason(t.FailureReason),
-		PaymentInstructions: s.paymentInstructions(t),
+		Transaction:           baseTransaction(t),
+		SentAmount:            webhook.CurrencyAmount{Amount: t.Amount, Currency: s.currencyOf(ctx, t.Currency)},
+		Fees:                  &fee,
+		QuoteID:               t.QuoteID,
+		OriginalTransactionID: t.Details.OriginalTransactionID,
+		FailureReason:         outgoingFailureReason(t.FailureReason),
+		PaymentInstructions:   s.paymentInstructions(t),
 	}
 	if t.CounterCurrency != "" {
 		ot.ReceivedAmount = &webhook.CurrencyAmount{Amount: t.CounterAmount, Currency: s.currencyOf(ctx, t.CounterCurrency)}
