@@ -125,7 +125,8 @@ type Reconciliation struct {
 	// Complete is whether every payment of the window was checked. When
 	// not, ResumeSince is where a run covering the rest starts (the
 	// creation time of the last payment checked, or of the first of the
-	// page a stop left partly unchecked) and Incomplete says why.
+	// page a stop left partly unchecked, or of the first payment whose
+	// lookup failed, whichever is earliest) and Incomplete says why.
 	Complete    bool      `json:"complete"`
 	ResumeSince time.Time `json:"resumeSince,omitzero"`
 	Incomplete  string    `json:"incomplete,omitempty"`
@@ -147,6 +148,17 @@ type Reconciliation struct {
 	// cause is the error behind Incomplete, for the log only: the report
 	// goes to the platform, which is told no internal cause.
 	cause error
+	// firstUnchecked is the creation time of the earliest payment left
+	// unchecked: a resume from any later would never check it.
+	firstUnchecked time.Time
+}
+
+// uncheck counts row as not checked.
+func (r *Reconciliation) uncheck(row reconcileRow) {
+	r.Unchecked++
+	if r.firstUnchecked.IsZero() || row.createdAt.Before(r.firstUnchecked) {
+		r.firstUnchecked = row.createdAt
+	}
 }
 
 // InFlight counts payments still on their way.
@@ -255,6 +267,15 @@ func (s *Service) Reconcile(ctx context.Context, since, until time.Time, limit i
 		}
 		after = rows[len(rows)-1].id
 	}
+	// A lookup that failed alone did not stop the run, but its payment
+	// was not checked: the window was not reconciled whole, and a resume
+	// must start at it.
+	if r.Unchecked > 0 && r.Incomplete == "" {
+		r.Incomplete = fmt.Sprintf("%d payments could not be looked up on the node (the log says why)", r.Unchecked)
+	}
+	if !r.firstUnchecked.IsZero() && (r.ResumeSince.IsZero() || r.firstUnchecked.Before(r.ResumeSince)) {
+		r.ResumeSince = r.firstUnchecked
+	}
 	slices.SortFunc(r.Mismatches, func(a, b Mismatch) int { return strings.Compare(a.TransactionID, b.TransactionID) })
 	r.Complete = r.Incomplete == ""
 	if r.Complete {
@@ -334,7 +355,7 @@ func (s *Service) reconcilePage(ctx context.Context, r *Reconciliation, rows []r
 				<-sem
 			}
 			mu.Lock()
-			r.Unchecked++
+			r.uncheck(row)
 			mu.Unlock()
 			continue
 		}
@@ -347,7 +368,7 @@ func (s *Service) reconcilePage(ctx context.Context, r *Reconciliation, rows []r
 			defer mu.Unlock()
 			switch {
 			case res.err != nil:
-				r.Unchecked++
+				r.uncheck(row)
 				if errors.Is(res.err, lightning.ErrUnavailable) && stopped == "" && ctx.Err() == nil {
 					stopped, cause = "the Lightning node is unreachable", res.err
 					cancel()
