@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -118,18 +119,28 @@ type reconcileResult struct {
 // process that ran it recorded it ("" or unreadable: none yet, or one of
 // another version; the gauges are left as they are).
 func (s *Service) showReconcileResult(ctx context.Context) {
-	var v string
-	if err := s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = $1`, reconcileTurn).Scan(&v); err != nil {
-		return
-	}
-	var res reconcileResult
-	if json.Unmarshal([]byte(v), &res) != nil || res.Mismatches == nil {
+	res, ok := s.lastReconcileResult(ctx)
+	if !ok {
 		return
 	}
 	for _, k := range MismatchKinds {
 		s.reconciles.mismatches.WithLabelValues(k).Set(float64(res.Mismatches[k]))
 	}
 	s.reconciles.lastRun.Set(float64(res.FinishedAt))
+}
+
+// lastReconcileResult is the last periodic run's result as recorded,
+// false when there is none (or it cannot be read).
+func (s *Service) lastReconcileResult(ctx context.Context) (reconcileResult, bool) {
+	var v string
+	if err := s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = $1`, reconcileTurn).Scan(&v); err != nil {
+		return reconcileResult{}, false
+	}
+	var res reconcileResult
+	if json.Unmarshal([]byte(v), &res) != nil || res.Mismatches == nil {
+		return reconcileResult{}, false
+	}
+	return res, true
 }
 
 // reconcileOnce runs one periodic reconciliation and reports it, if it
@@ -157,11 +168,25 @@ func (s *Service) reconcileOnce(ctx context.Context) bool {
 		s.reconciles.errors.Inc()
 		return true
 	}
+	counts := r.MismatchCounts
+	if !r.Complete {
+		// A run that did not check its whole window (the node down, a
+		// lookup failed, out of time) found what it found among what it
+		// checked: its counts are a floor. The last run's stand where
+		// higher, or the node going down would clear the alert on a
+		// mismatch nobody has looked at again.
+		if prev, ok := s.lastReconcileResult(ctx); ok {
+			counts = maps.Clone(counts)
+			for k, n := range prev.Mismatches {
+				counts[k] = max(counts[k], n)
+			}
+		}
+	}
 	for _, k := range MismatchKinds {
-		s.reconciles.mismatches.WithLabelValues(k).Set(float64(r.MismatchCounts[k]))
+		s.reconciles.mismatches.WithLabelValues(k).Set(float64(counts[k]))
 	}
 	s.reconciles.lastRun.Set(float64(r.FinishedAt.Unix()))
-	res, _ := json.Marshal(reconcileResult{FinishedAt: r.FinishedAt.Unix(), Mismatches: r.MismatchCounts})
+	res, _ := json.Marshal(reconcileResult{FinishedAt: r.FinishedAt.Unix(), Mismatches: counts})
 	if err := s.db.InBackgroundTx(ctx, func(tx *store.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE settings SET value = $2 WHERE name = $1`, reconcileTurn, string(res))
 		return err

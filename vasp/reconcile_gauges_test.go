@@ -1,0 +1,78 @@
+package vasp_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/lightning/embedded"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/vasp"
+)
+
+// offNode is the embedded node unreachable for every lookup.
+type offNode struct{ *embedded.Node }
+
+func (offNode) LookupInvoice(context.Context, lightning.Hash) (lightning.Invoice, error) {
+	return lightning.Invoice{}, fmt.Errorf("lnd lookupinvoice: %w: connection refused", lightning.ErrUnavailable)
+}
+
+func (offNode) TrackPayment(context.Context, lightning.Hash) (lightning.Payment, error) {
+	return lightning.Payment{}, fmt.Errorf("lnd trackpayment: %w: connection refused", lightning.ErrUnavailable)
+}
+
+// A periodic run that could not check its window (here the node down
+// from its first lookup) found nothing because it looked at nothing: it
+// must not lower the mismatch gauges the last run set, in this process
+// or, through the recorded result, in the others. Else the node going
+// down resolves the page for money paid out twice.
+func TestReconcileIncompleteRunKeepsMismatches(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		r := newReconciler(t, db)
+		refunded := r.failed(t)
+		if p, err := r.h.w.node.Pay(t.Context(), lightning.PayRequest{Invoice: refunded.Invoice, MaxFeeMsat: 1000, Timeout: 10 * time.Second}); err != nil || p.Status != lightning.StatusSucceeded {
+			t.Fatalf("paying the failed invoice again: %s %v", p.Status, err)
+		}
+		clock := vaspd.NewFakeClock(time.Now())
+		process := func(node lightning.Node) (*vasp.Service, *prometheus.Registry) {
+			reg := prometheus.NewRegistry()
+			return r.h.w.service(t, func(o *vasp.Options) {
+				o.ReconcileInterval, o.Clock, o.Registerer = time.Hour, clock, reg
+				if node != nil {
+					o.Node = node
+				}
+			}), reg
+		}
+		a, regA := process(nil)
+		b, regB := process(offNode{r.h.w.node})
+		mismatches := func(reg *prometheus.Registry) float64 {
+			return series(t, reg, "vaspd_reconciliation_mismatches")["kind="+vasp.MismatchRefundedButSent]
+		}
+		if !a.ReconcileOnce(t.Context()) || mismatches(regA) != 1 {
+			t.Fatalf("the first run: %v mismatches, want 1", mismatches(regA))
+		}
+		clock.Advance(time.Hour)
+		if !b.ReconcileOnce(t.Context()) {
+			t.Fatal("b did not take its turn")
+		}
+		if got := mismatches(regB); got != 1 {
+			t.Errorf("after a run that checked nothing, b shows %v mismatches, want the last run's 1", got)
+		}
+		if n := series(t, regB, "vaspd_reconciliation_errors_total")[""]; n != 1 {
+			t.Errorf("vaspd_reconciliation_errors_total = %v, want 1", n)
+		}
+		clock.Advance(30 * time.Minute)
+		if a.ReconcileOnce(t.Context()) {
+			t.Fatal("a ran within b's interval")
+		}
+		if got := mismatches(regA); got != 1 {
+			t.Errorf("a shows %v mismatches after b's run that checked nothing, want 1", got)
+		}
+	})
+}
