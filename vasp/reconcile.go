@@ -223,6 +223,11 @@ func (s *Service) Reconcile(ctx context.Context, since, until time.Time, limit i
 		return Reconciliation{}, ErrReconcileRunning
 	}
 	defer s.reconcileMu.Unlock()
+	return s.reconcile(ctx, since, until, limit)
+}
+
+// reconcile is Reconcile, reconcileMu held.
+func (s *Service) reconcile(ctx context.Context, since, until time.Time, limit int) (Reconciliation, error) {
 	r := Reconciliation{Since: since, Until: until, StartedAt: s.clock.Now(),
 		Checked: map[string]int{}, MismatchCounts: map[string]int{}, Mismatches: []Mismatch{}}
 	for _, c := range []string{CheckIncomingCompleted, CheckIncomingUnderpaid, CheckIncomingNotPaid, CheckOutgoingCompleted, CheckOutgoingFailed} {

@@ -76,3 +76,34 @@ func TestReconcileIncompleteRunKeepsMismatches(t *testing.T) {
 		}
 	})
 }
+
+// A periodic tick that comes while this process runs a reconciliation
+// asked through the API does not run, and does not take the turn either:
+// another process's tick runs the interval's reconciliation, rather than
+// none running until the next interval.
+func TestReconcileTickBesideAnOnDemandRunLeavesTheTurn(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		r := newReconciler(t, db)
+		r.incoming(t, false)
+		clock := vaspd.NewFakeClock(time.Now())
+		node := unreachableNode{Node: r.h.w.node, entered: make(chan struct{}, 1), release: make(chan struct{})}
+		a := r.h.w.service(t, func(o *vasp.Options) { o.ReconcileInterval, o.Clock, o.Node = time.Hour, clock, node })
+		b := r.h.w.service(t, func(o *vasp.Options) { o.ReconcileInterval, o.Clock = time.Hour, clock })
+		now := clock.Now()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, _ = a.Reconcile(t.Context(), now.Add(-time.Hour), now.Add(time.Hour), 100)
+		}()
+		<-node.entered
+		ranA := a.ReconcileOnce(t.Context())
+		close(node.release)
+		<-done
+		if ranA {
+			t.Fatal("a ran its periodic reconciliation beside its on-demand one")
+		}
+		if !b.ReconcileOnce(t.Context()) {
+			t.Fatal("b did not run the interval's reconciliation: a took the turn for a run it did not make")
+		}
+	})
+}

@@ -150,6 +150,14 @@ func (s *Service) lastReconcileResult(ctx context.Context) (reconcileResult, boo
 func (s *Service) reconcileOnce(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, max(s.opt.ReconcileInterval, time.Minute))
 	defer cancel()
+	// A run asked through the platform API holds this process: the
+	// turn is left to another process's tick (or this one's next), not
+	// taken for a run that would not be made.
+	if !s.reconcileMu.TryLock() {
+		s.showReconcileResult(ctx)
+		return false
+	}
+	defer s.reconcileMu.Unlock()
 	until := s.clock.Now()
 	if mine, err := s.takeReconcileTurn(ctx, until); err != nil || !mine {
 		if err != nil {
@@ -159,10 +167,7 @@ func (s *Service) reconcileOnce(ctx context.Context) bool {
 		s.showReconcileResult(ctx)
 		return false
 	}
-	r, err := s.Reconcile(ctx, until.Add(-s.opt.ReconcileWindow), until, reconcilePeriodicLimit)
-	if errors.Is(err, ErrReconcileRunning) {
-		return false // a run asked through the platform API; the next tick tries again
-	}
+	r, err := s.reconcile(ctx, until.Add(-s.opt.ReconcileWindow), until, reconcilePeriodicLimit)
 	if err != nil {
 		s.log.Warn("reconciliation with the Lightning node: the payments could not be read; tried again next interval", "err", err)
 		s.reconciles.errors.Inc()
