@@ -14,7 +14,6 @@ import (
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/ledger"
 	"github.com/vaspd/vaspd/lightning"
-	"github.com/vaspd/vaspd/store"
 )
 
 // Reconciling vaspd's books with the Lightning node. ledger.Check audits
@@ -124,7 +123,7 @@ type Reconciliation struct {
 	FinishedAt time.Time `json:"finishedAt"`
 	// Complete is whether every payment of the window was checked. When
 	// not, ResumeSince is where a run covering the rest starts (the
-	// creation time of the last payment checked, or of the first of the
+	// creation time, as its id tells, of the last payment checked, or of the first of the
 	// page a stop left partly unchecked, or of the first payment whose
 	// lookup failed, whichever is earliest) and Incomplete says why.
 	Complete    bool      `json:"complete"`
@@ -156,8 +155,8 @@ type Reconciliation struct {
 // uncheck counts row as not checked.
 func (r *Reconciliation) uncheck(row reconcileRow) {
 	r.Unchecked++
-	if r.firstUnchecked.IsZero() || row.createdAt.Before(r.firstUnchecked) {
-		r.firstUnchecked = row.createdAt
+	if r.firstUnchecked.IsZero() || row.at.Before(r.firstUnchecked) {
+		r.firstUnchecked = row.at
 	}
 }
 
@@ -205,8 +204,12 @@ type reconcileRow struct {
 	id, direction, status, hash, reason string
 	msats                               int64
 	details                             Details
-	createdAt                           time.Time
-	ledger                              sql.NullInt64 // the movement's system:node posting
+	// at is the payment's creation as its id tells, what the window is
+	// of: its created_at may precede it by seconds (execute stamps it
+	// before asking the compliance hook), and a resume from that would
+	// start before the window.
+	at     time.Time
+	ledger sql.NullInt64 // the movement's system:node posting
 }
 
 // ErrReconcileRunning is returned by Reconcile while another run of this
@@ -259,12 +262,12 @@ func (s *Service) reconcile(ctx context.Context, since, until time.Time, limit i
 		}
 		stop, cause := s.reconcilePage(ctx, &r, rows)
 		r.Transactions += len(rows)
-		r.ResumeSince = rows[len(rows)-1].createdAt
+		r.ResumeSince = rows[len(rows)-1].at
 		if stop != "" {
 			// Its payments checked concurrently, a page stopped short
 			// may leave any of them unchecked: the next run takes it
 			// again from its first.
-			r.Incomplete, r.cause, r.ResumeSince = stop, cause, rows[0].createdAt
+			r.Incomplete, r.cause, r.ResumeSince = stop, cause, rows[0].at
 			break
 		}
 		if len(rows) < n {
@@ -280,6 +283,9 @@ func (s *Service) reconcile(ctx context.Context, since, until time.Time, limit i
 	}
 	if !r.firstUnchecked.IsZero() && (r.ResumeSince.IsZero() || r.firstUnchecked.Before(r.ResumeSince)) {
 		r.ResumeSince = r.firstUnchecked
+	}
+	if !r.ResumeSince.IsZero() && r.ResumeSince.Before(since) {
+		r.ResumeSince = since // a payment's millisecond begins before a since within it
 	}
 	slices.SortFunc(r.Mismatches, func(a, b Mismatch) int { return strings.Compare(a.TransactionID, b.TransactionID) })
 	r.Complete = r.Incomplete == ""
@@ -298,7 +304,7 @@ func (s *Service) reconcileRows(ctx context.Context, from, to, after string, n i
 	// One posting per account and currency in a movement (the ledger's
 	// builders net them), read through ledger_postings' primary key.
 	rows, err := s.db.QueryContext(ctx, `SELECT t.id, t.direction, t.status, t.payment_hash, t.failure_reason, t.msats,
-		t.details, t.created_at,
+		t.details,
 		(SELECT p.amount FROM ledger_postings p WHERE p.movement_id = (CASE WHEN t.direction = $1 THEN $8 ELSE $9 END) || t.payment_hash
 			AND p.account = $2 AND p.currency = $3 LIMIT 1)
 		FROM uma_transactions t WHERE t.id >= $4 AND t.id > $5 AND t.id < $6 AND t.payment_hash IS NOT NULL
@@ -311,14 +317,15 @@ func (s *Service) reconcileRows(ctx context.Context, from, to, after string, n i
 	for rows.Next() {
 		var r reconcileRow
 		var details string
-		var created int64
-		if err := rows.Scan(&r.id, &r.direction, &r.status, &r.hash, &r.reason, &r.msats, &details, &created, &r.ledger); err != nil {
+		if err := rows.Scan(&r.id, &r.direction, &r.status, &r.hash, &r.reason, &r.msats, &details, &r.ledger); err != nil {
 			return nil, fmt.Errorf("reconcile: read payment: %w", err)
 		}
 		if err := json.Unmarshal([]byte(details), &r.details); err != nil {
 			return nil, fmt.Errorf("reconcile: transaction %s: details: %w", r.id, err)
 		}
-		r.createdAt = store.Time(created)
+		if r.at, err = idTime(r.id); err != nil {
+			return nil, fmt.Errorf("reconcile: %w", err)
+		}
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -401,6 +408,17 @@ func (s *Service) reconcilePage(ctx context.Context, r *Reconciliation, rows []r
 		r.cause = cause
 	}
 	return stopped, cause
+}
+
+// idTime is the time transaction id was made at, to the millisecond, as
+// idAt reads it: a run resuming from it takes the payment again.
+func idTime(id string) (time.Time, error) {
+	u, err := vaspd.ParseID(vaspd.IDTransaction, id)
+	if err != nil {
+		return time.Time{}, err
+	}
+	ms := int64(u[0])<<40 | int64(u[1])<<32 | int64(u[2])<<24 | int64(u[3])<<16 | int64(u[4])<<8 | int64(u[5])
+	return time.UnixMilli(ms).UTC(), nil
 }
 
 // idAt is the least transaction id made at t: a uuidv7's first 48 bits

@@ -415,8 +415,8 @@ func TestReconcileNodeUnreachable(t *testing.T) {
 		}
 		// Its lookups concurrent, any of the page may be unchecked: the
 		// rest is from the page's first.
-		if !rep.ResumeSince.Equal(first.CreatedAt) {
-			t.Fatalf("resume since %s, want the first payment's creation %s", rep.ResumeSince, first.CreatedAt)
+		if want := idTime(t, first.ID); !rep.ResumeSince.Equal(want) {
+			t.Fatalf("resume since %s, want the first payment's creation as its id tells %s", rep.ResumeSince, want)
 		}
 	})
 }
