@@ -157,9 +157,9 @@ func (s *Service) reconcileOnce(ctx context.Context) bool {
 		s.showReconcileResult(ctx)
 		return false
 	}
-	defer s.reconcileMu.Unlock()
 	until := s.clock.Now()
 	if mine, err := s.takeReconcileTurn(ctx, until); err != nil || !mine {
+		s.reconcileMu.Unlock()
 		if err != nil {
 			s.log.Warn("reconciliation with the Lightning node: cannot tell whose turn it is; tried again next interval", "err", err)
 			s.reconciles.errors.Inc()
@@ -167,6 +167,7 @@ func (s *Service) reconcileOnce(ctx context.Context) bool {
 		s.showReconcileResult(ctx)
 		return false
 	}
+	defer s.reconcileMu.Unlock()
 	r, err := s.reconcile(ctx, until.Add(-s.opt.ReconcileWindow), until, reconcilePeriodicLimit)
 	if err != nil {
 		s.log.Warn("reconciliation with the Lightning node: the payments could not be read; tried again next interval", "err", err)
