@@ -107,3 +107,65 @@ func TestReconcileTickBesideAnOnDemandRunLeavesTheTurn(t *testing.T) {
 		}
 	})
 }
+
+// slowNode answers no lookup before the caller gives up.
+type slowNode struct{ *embedded.Node }
+
+func (slowNode) LookupInvoice(ctx context.Context, _ lightning.Hash) (lightning.Invoice, error) {
+	<-ctx.Done()
+	return lightning.Invoice{}, ctx.Err()
+}
+
+func (slowNode) TrackPayment(ctx context.Context, _ lightning.Hash) (lightning.Payment, error) {
+	<-ctx.Done()
+	return lightning.Payment{}, ctx.Err()
+}
+
+// A periodic run that ran out of its time (a node too slow to answer) has
+// its context ended: what it does after the run — read the last result
+// to keep the gauges from falling, record its own for the other
+// processes — must not need that context, or the gauges fall all the
+// same and the others never hear of the run.
+func TestReconcileRunOutOfTimeKeepsMismatches(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		r := newReconciler(t, db)
+		refunded := r.failed(t)
+		if p, err := r.h.w.node.Pay(t.Context(), lightning.PayRequest{Invoice: refunded.Invoice, MaxFeeMsat: 1000, Timeout: 10 * time.Second}); err != nil || p.Status != lightning.StatusSucceeded {
+			t.Fatalf("paying the failed invoice again: %s %v", p.Status, err)
+		}
+		clock := vaspd.NewFakeClock(time.Now())
+		process := func(node lightning.Node) (*vasp.Service, *prometheus.Registry) {
+			reg := prometheus.NewRegistry()
+			return r.h.w.service(t, func(o *vasp.Options) {
+				o.ReconcileInterval, o.Clock, o.Registerer = time.Hour, clock, reg
+				if node != nil {
+					o.Node = node
+				}
+			}), reg
+		}
+		a, regA := process(nil)
+		b, regB := process(slowNode{r.h.w.node})
+		mismatches := func(reg *prometheus.Registry) float64 {
+			return series(t, reg, "vaspd_reconciliation_mismatches")["kind="+vasp.MismatchRefundedButSent]
+		}
+		if !a.ReconcileOnce(t.Context()) || mismatches(regA) != 1 {
+			t.Fatalf("the first run: %v mismatches, want 1", mismatches(regA))
+		}
+		clock.Advance(time.Hour)
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		defer cancel()
+		if !b.ReconcileOnce(ctx) {
+			t.Fatal("b did not take its turn")
+		}
+		if got := mismatches(regB); got != 1 {
+			t.Errorf("after a run out of time, b shows %v mismatches, want the last run's 1", got)
+		}
+		clock.Advance(30 * time.Minute)
+		if a.ReconcileOnce(t.Context()) {
+			t.Fatal("a ran within b's interval")
+		}
+		if got, want := series(t, regA, "vaspd_reconciliation_last_run_timestamp_seconds")[""], series(t, regB, "vaspd_reconciliation_last_run_timestamp_seconds")[""]; got != want {
+			t.Errorf("a shows the last run at %v, b ran at %v: b's run was not recorded", got, want)
+		}
+	})
+}

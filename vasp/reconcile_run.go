@@ -27,6 +27,10 @@ const DefaultReconcileWindow = 72 * time.Hour
 // time is bounded by the interval.
 const reconcilePeriodicLimit = 1_000_000
 
+// reconcileRecordTimeout bounds the recording of a periodic run's result,
+// which may come after the run used up its time.
+const reconcileRecordTimeout = 10 * time.Second
+
 // reconcileMetrics are the periodic runs' metrics. One process sharing a
 // database runs each (takeReconcileTurn); the others show its result at
 // their next tick (showReconcileResult). The errors counted are each
@@ -174,6 +178,12 @@ func (s *Service) reconcileOnce(ctx context.Context) bool {
 		s.reconciles.errors.Inc()
 		return true
 	}
+	// A run out of time ended with its context: the bookkeeping below
+	// (a read and a write) has its own, or the gauges would fall for
+	// want of the last result and the other processes never hear of the
+	// run.
+	ctx, cancelRecord := context.WithTimeout(context.WithoutCancel(ctx), reconcileRecordTimeout)
+	defer cancelRecord()
 	counts := r.MismatchCounts
 	if !r.Complete {
 		// A run that did not check its whole window (the node down, a
