@@ -34,29 +34,8 @@ func (offNode) TrackPayment(context.Context, lightning.Hash) (lightning.Payment,
 // down resolves the page for money paid out twice.
 func TestReconcileIncompleteRunKeepsMismatches(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		r := newReconciler(t, db)
-		refunded := r.failed(t)
-		if p, err := r.h.w.node.Pay(t.Context(), lightning.PayRequest{Invoice: refunded.Invoice, MaxFeeMsat: 1000, Timeout: 10 * time.Second}); err != nil || p.Status != lightning.StatusSucceeded {
-			t.Fatalf("paying the failed invoice again: %s %v", p.Status, err)
-		}
-		clock := vaspd.NewFakeClock(time.Now())
-		process := func(node lightning.Node) (*vasp.Service, *prometheus.Registry) {
-			reg := prometheus.NewRegistry()
-			return r.h.w.service(t, func(o *vasp.Options) {
-				o.ReconcileInterval, o.Clock, o.Registerer = time.Hour, clock, reg
-				if node != nil {
-					o.Node = node
-				}
-			}), reg
-		}
-		a, regA := process(nil)
-		b, regB := process(offNode{r.h.w.node})
-		mismatches := func(reg *prometheus.Registry) float64 {
-			return series(t, reg, "vaspd_reconciliation_mismatches")["kind="+vasp.MismatchRefundedButSent]
-		}
-		if !a.ReconcileOnce(t.Context()) || mismatches(regA) != 1 {
-			t.Fatalf("the first run: %v mismatches, want 1", mismatches(regA))
-		}
+		a, regA, b, regB, clock := refundedButSentRuns(t, db, func(n *embedded.Node) lightning.Node { return offNode{n} })
+		mismatches := func(reg *prometheus.Registry) float64 { return refundedButSent(t, reg) }
 		clock.Advance(time.Hour)
 		if !b.ReconcileOnce(t.Context()) {
 			t.Fatal("b did not take its turn")
@@ -128,29 +107,8 @@ func (slowNode) TrackPayment(ctx context.Context, _ lightning.Hash) (lightning.P
 // same and the others never hear of the run.
 func TestReconcileRunOutOfTimeKeepsMismatches(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		r := newReconciler(t, db)
-		refunded := r.failed(t)
-		if p, err := r.h.w.node.Pay(t.Context(), lightning.PayRequest{Invoice: refunded.Invoice, MaxFeeMsat: 1000, Timeout: 10 * time.Second}); err != nil || p.Status != lightning.StatusSucceeded {
-			t.Fatalf("paying the failed invoice again: %s %v", p.Status, err)
-		}
-		clock := vaspd.NewFakeClock(time.Now())
-		process := func(node lightning.Node) (*vasp.Service, *prometheus.Registry) {
-			reg := prometheus.NewRegistry()
-			return r.h.w.service(t, func(o *vasp.Options) {
-				o.ReconcileInterval, o.Clock, o.Registerer = time.Hour, clock, reg
-				if node != nil {
-					o.Node = node
-				}
-			}), reg
-		}
-		a, regA := process(nil)
-		b, regB := process(slowNode{r.h.w.node})
-		mismatches := func(reg *prometheus.Registry) float64 {
-			return series(t, reg, "vaspd_reconciliation_mismatches")["kind="+vasp.MismatchRefundedButSent]
-		}
-		if !a.ReconcileOnce(t.Context()) || mismatches(regA) != 1 {
-			t.Fatalf("the first run: %v mismatches, want 1", mismatches(regA))
-		}
+		a, regA, b, regB, clock := refundedButSentRuns(t, db, func(n *embedded.Node) lightning.Node { return slowNode{n} })
+		mismatches := func(reg *prometheus.Registry) float64 { return refundedButSent(t, reg) }
 		clock.Advance(time.Hour)
 		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 		defer cancel()
@@ -168,4 +126,37 @@ func TestReconcileRunOutOfTimeKeepsMismatches(t *testing.T) {
 			t.Errorf("a shows the last run at %v, b ran at %v: b's run was not recorded", got, want)
 		}
 	})
+}
+
+// refundedButSentRuns makes a payment refunded to its user and then paid
+// by the node all the same (REFUNDED_BUT_SENT), and two processes on db
+// with one fake clock and an hourly reconciliation: a on the node, b on
+// the node as nodeB wraps it. a's first run finds the mismatch.
+func refundedButSentRuns(t *testing.T, db *store.DB, nodeB func(*embedded.Node) lightning.Node) (a *vasp.Service, regA *prometheus.Registry,
+	b *vasp.Service, regB *prometheus.Registry, clock *vaspd.FakeClock) {
+	t.Helper()
+	r := newReconciler(t, db)
+	refunded := r.failed(t)
+	if p, err := r.h.w.node.Pay(t.Context(), lightning.PayRequest{Invoice: refunded.Invoice, MaxFeeMsat: 1000, Timeout: 10 * time.Second}); err != nil || p.Status != lightning.StatusSucceeded {
+		t.Fatalf("paying the failed invoice again: %s %v", p.Status, err)
+	}
+	clock = vaspd.NewFakeClock(time.Now())
+	process := func(node lightning.Node) (*vasp.Service, *prometheus.Registry) {
+		reg := prometheus.NewRegistry()
+		return r.h.w.service(t, func(o *vasp.Options) {
+			o.ReconcileInterval, o.Clock, o.Registerer, o.Node = time.Hour, clock, reg, node
+		}), reg
+	}
+	a, regA = process(r.h.w.node)
+	b, regB = process(nodeB(r.h.w.node))
+	if !a.ReconcileOnce(t.Context()) || refundedButSent(t, regA) != 1 {
+		t.Fatalf("the first run: %v mismatches, want 1", refundedButSent(t, regA))
+	}
+	return a, regA, b, regB, clock
+}
+
+// refundedButSent is the REFUNDED_BUT_SENT mismatch gauge in reg.
+func refundedButSent(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	return series(t, reg, "vaspd_reconciliation_mismatches")["kind="+vasp.MismatchRefundedButSent]
 }
