@@ -140,7 +140,7 @@ func (s *Service) sandboxRecipient(ctx context.Context, in SandboxReceive) (Reci
 		return s.opt.Users.ByID(ctx, in.UserID)
 	}
 	addr, err := uma.ParseAddress(in.Receiver)
-	if err != nil || !strings.EqualFold(addr.Domain, s.opt.Domain) {
+	if err != nil || !uma.SameDomain(addr.Domain, s.opt.Domain) {
 		return Recipient{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidReceiver,
 			"receiverUmaAddress must be the address of one of this VASP's users, $name@%s", s.opt.Domain)
 	}
