@@ -247,12 +247,15 @@ func (h *userHandlers) ledgerTransfer(w http.ResponseWriter, r *http.Request, ki
 			// retry of a deposit already recorded credits nothing: it is
 			// answered (replayed, or refused as a reuse) even if the user
 			// has been paid out and deleted since.
-			if _, err := h.ledger.Get(r.Context(), tx, mid); errors.Is(err, ledger.ErrNotFound) {
-				if _, err := h.users.Lock(r.Context(), tx, id); err != nil {
+			if _, err := h.users.Lock(r.Context(), tx, id); err != nil {
+				if vaspd.AsError(err).Status != http.StatusNotFound {
 					return err
 				}
-			} else if err != nil {
-				return err
+				if _, gerr := h.ledger.Get(r.Context(), tx, mid); errors.Is(gerr, ledger.ErrNotFound) {
+					return err // a new deposit: the user is gone
+				} else if gerr != nil {
+					return gerr
+				}
 			}
 			m, err = h.ledger.Transfer(r.Context(), tx, ledger.Deposit(mid, id, cur.Code, req.Amount, req.Reference))
 			return err
