@@ -274,7 +274,10 @@ func (s *Service) releaseRefresh(ctx context.Context, id string, claimed time.Ti
 // refreshed meanwhile is left as it is (superseded).
 func (s *Service) refuseRefresh(ctx context.Context, q Quote, was, got quoteAmounts) {
 	var n int64
-	err := s.db.InTx(context.WithoutCancel(ctx), func(tx *store.Tx) error {
+	// Not cut short by the attempt's end: the statement and its
+	// transaction share one context that does not end.
+	ctx = context.WithoutCancel(ctx)
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE uma_quotes SET auto_refresh = FALSE, refresh_next_at = 0, updated_at = $1
 			WHERE id = $2 AND status = $3 AND transaction_id IS NULL AND payment_hash = $4`,
 			store.Micros(s.stamp()), q.ID, QuotePending, q.PaymentHash)
