@@ -12,6 +12,7 @@ import (
 	"github.com/vaspd/vaspd/delivery"
 	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/uma"
 	"github.com/vaspd/vaspd/webhook"
 )
 
@@ -37,14 +38,44 @@ func baseTransaction(t Transaction) webhook.Transaction {
 	} else {
 		wt.SenderUmaAddress, wt.ReceiverUmaAddress = t.OurAddress, t.Counterparty
 	}
-	if len(t.Details.PayerData) > 0 && t.Direction == Incoming {
-		var info map[string]any
-		if json.Unmarshal(t.Details.PayerData, &info) == nil {
-			delete(info, "compliance")
-			wt.CounterpartyInformation = info
-		}
+	if t.Direction == Incoming {
+		wt.CounterpartyInformation = counterpartyInformation(t.Details.PayerData)
 	}
 	return wt
+}
+
+// counterpartyInformation is the payer data a sender gave (LUD-18 keys:
+// name, email, identifier, …), for the platform as UMAaaS's
+// counterpartyInformation is keyed: by UserInfoFieldName (FULL_NAME,
+// EMAIL, IDENTIFIER, …; PayerFieldNames), the names the platform uses
+// everywhere else (senderUserInfo, requestedReceiverUserInfoFields, a
+// 422's requiredFields). A key without such a name keeps its own; the
+// compliance block (encrypted travel-rule data, node key, UTXOs: kept
+// with the transaction, not the platform's to read here) and null values
+// (the Go SDK writes "email":null for none) are left out. nil when
+// nothing is left.
+func counterpartyInformation(payerData json.RawMessage) map[string]any {
+	var raw map[string]any
+	if len(payerData) == 0 || json.Unmarshal(payerData, &raw) != nil {
+		return nil
+	}
+	info := make(map[string]any, len(raw))
+	for k, v := range raw {
+		if _, named := PayerFieldNames[k]; !named && k != uma.DataCompliance && v != nil {
+			info[k] = v
+		}
+	}
+	// Named keys last: a sender's own "FULL_NAME" key does not replace
+	// the name it gave as LUD-18's "name", whatever the map's order.
+	for k, v := range raw {
+		if name, named := PayerFieldNames[k]; named && v != nil {
+			info[name] = v
+		}
+	}
+	if len(info) == 0 {
+		return nil
+	}
+	return info
 }
 
 func (s *Service) incomingWebhook(ctx context.Context, t Transaction) *webhook.IncomingPaymentWebhook {

@@ -116,7 +116,7 @@ func TestRetryFailedPayment(t *testing.T) {
 		}
 		asked := b.hooks.find("INCOMING_PAYMENT", "PENDING")
 		info, _ := asked[len(asked)-1]["transaction"].(map[string]any)["counterpartyInformation"].(map[string]any)
-		if info["email"] != "alice@example.com" {
+		if info["EMAIL"] != "alice@example.com" || info["FULL_NAME"] == nil || info["IDENTIFIER"] == nil || info["email"] != nil || info["compliance"] != nil {
 			t.Fatalf("bob's platform was told %v, want the email given", info)
 		}
 		var got retryQuoteResp
