@@ -182,6 +182,10 @@ type quoteResponse struct {
 	AutoRefresh     bool       `json:"autoRefresh"`
 	RefreshCount    int        `json:"refreshCount"`
 	LastRefreshedAt *time.Time `json:"lastRefreshedAt,omitempty"`
+	// CounterpartyInformation is what the receiver told us about its
+	// user, by UMAaaS field name (IDENTIFIER, FULL_NAME); left out when
+	// nothing (a plain Lightning Address).
+	CounterpartyInformation map[string]any `json:"counterpartyInformation,omitempty"`
 	// The schema's required paymentInstructions is left out: it tells the
 	// platform where to send fiat (a bank account of one of six kinds),
 	// and a vaspd quote is paid from the user's balance by execute; the
@@ -197,6 +201,7 @@ func renderQuote(q vasp.Quote) quoteResponse {
 		ExpiresAt: q.ExpiresAt.UTC(), CreatedAt: q.CreatedAt.UTC(), TransactionID: q.TransactionID, OriginalQuoteID: q.OriginalQuoteID,
 		ExchangeRate: exchangeRate(q.SendingAmount-q.Fee, q.ReceivingAmount),
 		AutoRefresh:  q.AutoRefresh, RefreshCount: q.RefreshCount, LastRefreshedAt: refreshedAt(q.RefreshedAt),
+		CounterpartyInformation: q.CounterpartyInformation,
 	}
 }
 

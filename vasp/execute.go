@@ -117,6 +117,9 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 		CreatedAt: now, UpdatedAt: now,
 	}
 	t.Details.Comment, t.Details.UtxoCallback = q.Request.Description, q.utxoCallback
+	if q.payeeData != nil {
+		t.Details.PayeeData, _ = json.Marshal(q.payeeData) // decoded from JSON: it encodes
+	}
 	if q.OriginalQuoteID != "" {
 		// A retry names the transaction it retries: the first quote's,
 		// which has one (it FAILED before any retry of it was made).

@@ -121,11 +121,16 @@ type Quote struct {
 	AutoRefresh  bool
 	RefreshCount int
 	RefreshedAt  time.Time
+	// CounterpartyInformation is what the receiver told us about its user
+	// (its payee data: identifier, name), by UMAaaS field name; nil for a
+	// plain Lightning Address.
+	CounterpartyInformation map[string]any
 	// The currencies in full (name, symbol, decimals): the sending one
 	// from our rates, the receiving one as the receiver advertised it.
 	SendingCurrencyInfo, ReceivingCurrencyInfo rates.Currency
 
-	utxoCallback string // the receiver's, from the payreq answer
+	utxoCallback string         // the receiver's, from the payreq answer
+	payeeData    map[string]any // the receiver's answer's, as kept (LUD-22 keys)
 	// initial is the terms the quote was made with, which bound its
 	// auto-refreshes (refresh_bound.go); nil for a quote made before they
 	// were kept.
@@ -397,7 +402,8 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 		if id == "" {
 			id = l.Receiver
 		}
-		d.PayeeData = map[string]any{"identifier": id, "name": vaspd.Truncate(resp.PayeeData.Name, maxPayeeName)}
+		payee := map[string]any{"identifier": id, "name": vaspd.Truncate(resp.PayeeData.Name, maxPayeeName)}
+		d.PayeeData, q.payeeData, q.CounterpartyInformation = payee, payee, counterpartyFields(payee)
 	}
 	raw, _ := json.Marshal(d)
 	return q, string(raw), nil
@@ -436,6 +442,9 @@ func scanQuote(row interface{ Scan(...any) error }) (Quote, error) {
 		return q, fmt.Errorf("quote %s: %w", q.ID, err)
 	}
 	q.Receiver, q.ReceiverFeeMsats, q.Request, q.utxoCallback = d.Receiver, d.ReceiverFeeMsats, d.Request, d.UtxoCallback
+	if m, ok := d.PayeeData.(map[string]any); ok {
+		q.payeeData, q.CounterpartyInformation = m, counterpartyFields(m)
+	}
 	q.ExpiresAt, q.CreatedAt, q.RefreshedAt = store.Time(exp), store.Time(created), store.Time(refreshed)
 	q.Request.OriginalQuoteID = q.OriginalQuoteID // a refresh of a retry stays one
 	if d.Sending != nil {

@@ -40,35 +40,43 @@ func baseTransaction(t Transaction) webhook.Transaction {
 	}
 	if t.Direction == Incoming {
 		wt.CounterpartyInformation = counterpartyInformation(t.Details.PayerData)
+	} else {
+		wt.CounterpartyInformation = counterpartyInformation(t.Details.PayeeData)
 	}
 	return wt
 }
 
-// counterpartyInformation is the payer data a sender gave (LUD-18 keys:
-// name, email, identifier, …), for the platform as UMAaaS's
+// counterpartyInformation is what the other VASP told us about its user
+// — a sender's payer data, a receiver's payee data, by LUD-18/LUD-22 keys
+// (name, email, identifier, …) — for the platform as UMAaaS's
 // counterpartyInformation is keyed: by UserInfoFieldName (FULL_NAME,
 // EMAIL, IDENTIFIER, …; PayerFieldNames), the names the platform uses
 // everywhere else (senderUserInfo, requestedReceiverUserInfoFields, a
 // 422's requiredFields). A key without such a name keeps its own; the
 // compliance block (encrypted travel-rule data, node key, UTXOs: kept
-// with the transaction, not the platform's to read here) and null values
-// (the Go SDK writes "email":null for none) are left out. nil when
-// nothing is left.
-func counterpartyInformation(payerData json.RawMessage) map[string]any {
+// with the transaction, not the platform's to read here), null values
+// (the Go SDK writes "email":null for none) and empty strings are left
+// out. nil when nothing is left.
+func counterpartyInformation(data json.RawMessage) map[string]any {
 	var raw map[string]any
-	if len(payerData) == 0 || json.Unmarshal(payerData, &raw) != nil {
+	if len(data) == 0 || json.Unmarshal(data, &raw) != nil {
 		return nil
 	}
+	return counterpartyFields(raw)
+}
+
+func counterpartyFields(raw map[string]any) map[string]any {
+	given := func(v any) bool { return v != nil && v != "" }
 	info := make(map[string]any, len(raw))
 	for k, v := range raw {
-		if _, named := PayerFieldNames[k]; !named && k != uma.DataCompliance && v != nil {
+		if _, named := PayerFieldNames[k]; !named && k != uma.DataCompliance && given(v) {
 			info[k] = v
 		}
 	}
-	// Named keys last: a sender's own "FULL_NAME" key does not replace
-	// the name it gave as LUD-18's "name", whatever the map's order.
+	// Named keys last: a counterparty's own "FULL_NAME" key does not
+	// replace the name it gave as "name", whatever the map's order.
 	for k, v := range raw {
-		if name, named := PayerFieldNames[k]; named && v != nil {
+		if name, named := PayerFieldNames[k]; named && given(v) {
 			info[name] = v
 		}
 	}

@@ -25,6 +25,8 @@ type quoteResp struct {
 	TotalSendingAmount   int64  `json:"totalSendingAmount"`
 	TotalReceivingAmount int64  `json:"totalReceivingAmount"`
 	InvoiceAmountMsats   int64  `json:"invoiceAmountMsats"`
+	// CounterpartyInformation is the receiver's payee data, by UMAaaS name.
+	CounterpartyInformation map[string]any `json:"counterpartyInformation"`
 }
 
 type txResp struct {
@@ -38,6 +40,7 @@ type txResp struct {
 	ReceivedAmount struct {
 		Amount int64 `json:"amount"`
 	} `json:"receivedAmount"`
+	CounterpartyInformation map[string]any `json:"counterpartyInformation"`
 }
 
 func each(t *testing.T, fn func(t *testing.T, db dbKind)) {
@@ -88,6 +91,12 @@ func TestPaymentAcrossCurrencies(t *testing.T) {
 			if tx.Status != "COMPLETED" || tx.Type != "OUTGOING" || tx.SentAmount.Amount != q.TotalSendingAmount {
 				t.Fatalf("execute: %+v", tx)
 			}
+			// Who was paid, as the receiver told it, by UMAaaS field name.
+			for what, info := range map[string]map[string]any{"quote": q.CounterpartyInformation, "transaction": tx.CounterpartyInformation} {
+				if len(info) != 2 || info["IDENTIFIER"] != bobAddr || info["FULL_NAME"] != "Bob Receiver" {
+					t.Fatalf("the %s's counterpartyInformation is %v, want bob's IDENTIFIER and FULL_NAME", what, info)
+				}
+			}
 			// The sender's node recorded the success in the transaction
 			// that completed the payment: none is left in flight.
 			var inFlight int
@@ -115,6 +124,11 @@ func TestPaymentAcrossCurrencies(t *testing.T) {
 		b.mustCall("GET", "/transactions?type=INCOMING&status=COMPLETED", nil, &list)
 		if len(list.Data) != 2 {
 			t.Fatalf("bob's VASP lists %d completed incoming transactions, want 2", len(list.Data))
+		}
+		for _, tx := range list.Data {
+			if info := tx.CounterpartyInformation; info["IDENTIFIER"] != "$alice@"+a.domain || info["FULL_NAME"] != "Alice Sender" || info["compliance"] != nil {
+				t.Fatalf("bob's VASP shows the payer as %v, want alice's IDENTIFIER and FULL_NAME", info)
+			}
 		}
 		a.checkBooks()
 		b.checkBooks()
