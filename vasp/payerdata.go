@@ -2,9 +2,11 @@ package vasp
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/uma"
@@ -103,4 +105,56 @@ func checkPayeeData(asked uma.CounterpartyDataOptions, resp *uma.PayReqResponse)
 			uma.AsError(err).Code, uma.AsError(err).Reason)
 	}
 	return nil
+}
+
+// DefaultRequiredCounterpartyFields is what a receiving vaspd asks of
+// senders, by default, besides the identifier and compliance data UMA
+// makes mandatory: the payer's name, optional.
+const DefaultRequiredCounterpartyFields = "FULL_NAME:optional"
+
+// ParseRequiredCounterpartyFields parses the required-counterparty-fields
+// setting: comma-separated UMAaaS field names (the UserInfoFieldName of
+// PayerFieldNames: FULL_NAME, EMAIL, BIRTH_DATE, NATIONALITY, …), each
+// mandatory, or asked but optional with ":optional" (":mandatory" may be
+// written). It returns them as LUD-18 payer data options, for
+// Options.PayerData. IDENTIFIER is always mandatory in UMA: listing it
+// adds nothing, and listing it optional is refused. "" asks for nothing
+// more (an empty, non-nil result).
+func ParseRequiredCounterpartyFields(v string) (uma.CounterpartyDataOptions, error) {
+	keys := make(map[string]string, len(PayerFieldNames))
+	for key, name := range PayerFieldNames {
+		keys[name] = key
+	}
+	out := uma.CounterpartyDataOptions{}
+	if strings.TrimSpace(v) == "" {
+		return out, nil
+	}
+	for _, entry := range strings.Split(v, ",") {
+		name, mode, hasMode := strings.Cut(strings.TrimSpace(entry), ":")
+		name = strings.ToUpper(strings.TrimSpace(name))
+		mandatory := true
+		switch m := strings.ToLower(strings.TrimSpace(mode)); {
+		case !hasMode, m == "mandatory":
+		case m == "optional":
+			mandatory = false
+		default:
+			return nil, fmt.Errorf("%q: want FIELD, FIELD:mandatory or FIELD:optional", vaspd.Truncate(strings.TrimSpace(entry), 64))
+		}
+		key, known := keys[name]
+		switch {
+		case name == "":
+			return nil, fmt.Errorf("an empty entry (a stray comma?): want comma-separated field names such as FULL_NAME,EMAIL:optional")
+		case !known:
+			return nil, fmt.Errorf("%q is not a field a sender can give: want one of %s", vaspd.Truncate(name, 64), strings.Join(slices.Sorted(maps.Keys(keys)), ", "))
+		case key == uma.DataIdentifier && !mandatory:
+			return nil, fmt.Errorf("IDENTIFIER is always mandatory in UMA")
+		case key == uma.DataIdentifier:
+			continue
+		}
+		if prev, dup := out[key]; dup && prev.Mandatory != mandatory {
+			return nil, fmt.Errorf("%s is listed both mandatory and optional", name)
+		}
+		out[key] = uma.CounterpartyDataOption{Mandatory: mandatory}
+	}
+	return out, nil
 }

@@ -300,7 +300,7 @@ func (s *Service) newPaymentRequest(ctx context.Context, in PaymentRequestInput)
 		return PaymentRequest{}, err
 	}
 	inv := &uma.Invoice{ReceiverUMA: p.ReceiverUMA, InvoiceUUID: p.InvoiceUUID, Amount: p.Amount, ReceivingCurrency: cur,
-		Expiration: exp.Unix(), IsSubjectToTravelRule: true, RequiredPayerData: payerDataOptions(),
+		Expiration: exp.Unix(), IsSubjectToTravelRule: true, RequiredPayerData: s.payerData,
 		UmaVersions: uma.Version1.String(), CommentCharsAllowed: p.CommentCharsAllowed, SenderUMA: p.SenderUMA,
 		MaxNumPayments: p.MaxNumPayments, KycStatus: user.kycStatus(), Callback: s.payreqURL(user.Local)}
 	// Sign and Encode fail on an invoice too long for the SDKs' readers

@@ -24,10 +24,6 @@ import (
 // for an invoice (payreq). Errors returned here are *uma.Error, ready to be
 // written as the UMA error JSON with their status.
 
-// payerDataOptions is what we require from senders: their identifier and
-// compliance data (mandatory in UMA), and their name when they have it.
-func payerDataOptions() uma.CounterpartyDataOptions { return uma.UMADataOptions("name") }
-
 // metadata is the LNURL metadata for one user. It is deterministic, so the
 // description hash of the invoice matches what the lnurlp response showed.
 func (s *Service) metadata(local string) string {
@@ -171,7 +167,7 @@ func (s *Service) Lnurlp(ctx context.Context, u *url.URL, local string) (*uma.Ln
 		return nil, err
 	}
 	kyc := r.kycStatus()
-	resp.PayerData = payerDataOptions()
+	resp.PayerData = s.payerData
 	resp.Compliance = &uma.LnurlComplianceResponse{KycStatus: kyc, IsSubjectToTravelRule: true, ReceiverIdentifier: s.address(r.Local)}
 	resp.UmaVersion = version.String()
 	if err := resp.Sign(s.opt.Keys.Signing, s.clock.Now()); err != nil {
@@ -298,7 +294,7 @@ func (s *Service) answerPayRequest(ctx context.Context, local string, req *uma.P
 		if err := s.opt.Compliance.ScreenPayment(ctx, Incoming, domain, c.NodePubKey, c.Utxos); err != nil {
 			return nil, err
 		}
-		if err := req.CheckMandatoryPayerData(payerDataOptions()); err != nil {
+		if err := req.CheckMandatoryPayerData(s.payerData); err != nil {
 			return nil, err
 		}
 		for key, opt := range req.PayeeData {

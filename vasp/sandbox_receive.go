@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -167,16 +168,36 @@ func (s *Service) sandboxPayReq(sender uma.Address, in SandboxReceive) (*uma.Pay
 	if err != nil {
 		return nil, fmt.Errorf("sandbox travel-rule info: %w", err)
 	}
-	pr := &uma.PayRequest{Amount: in.Amount, SendingCurrency: in.Currency, ReceivingCurrency: in.Currency,
-		PayeeData: uma.UMADataOptions("name"),
-		PayerData: &uma.PayerData{Identifier: sender.String(), Name: "Sandbox Sender", Compliance: &uma.CompliancePayerData{
-			KycStatus: uma.KycVerified, EncryptedTravelRuleInfo: encrypted,
-		}},
+	payer := &uma.PayerData{Identifier: sender.String(), Name: "Sandbox Sender", Compliance: &uma.CompliancePayerData{
+		KycStatus: uma.KycVerified, EncryptedTravelRuleInfo: encrypted,
+	}}
+	// Whatever else we ask of senders (required-counterparty-fields), the
+	// sandbox sender gives, made up, as a real sender would give it.
+	for key := range s.payerData {
+		switch v, ok := sandboxPayerFields[key]; {
+		case key == uma.DataEmail:
+			payer.Email = "sandbox@" + SandboxDomain
+		case ok:
+			if payer.Extra == nil {
+				payer.Extra = map[string]json.RawMessage{}
+			}
+			payer.Extra[key] = json.RawMessage(strconv.Quote(v))
+		}
 	}
+	pr := &uma.PayRequest{Amount: in.Amount, SendingCurrency: in.Currency, ReceivingCurrency: in.Currency,
+		PayeeData: uma.UMADataOptions("name"), PayerData: payer}
 	if err := pr.Sign(s.sandbox.keys.Signing, s.clock.Now()); err != nil {
 		return nil, fmt.Errorf("sign the sandbox payreq: %w", err)
 	}
 	return pr, nil
+}
+
+// sandboxPayerFields is the sandbox sender's made-up payer data, by LUD-18
+// key: every key of PayerFieldNames but those PayerData has fields for
+// (identifier, name, email).
+var sandboxPayerFields = map[string]string{
+	"birthDate": "1990-01-01", "nationality": "US", "countryOfResidence": "US", "phoneNumber": "+15555550100",
+	"postalAddress": "1 Sandbox Street, San Francisco, CA 94103, US", "accountIdentifier": "sandbox-account",
 }
 
 // sandboxRefusal is the receiving flow's refusal of a payment it never

@@ -138,6 +138,15 @@ type Options struct {
 	// (DefaultLookupRetention, a week); older ones are deleted every hour
 	// (PurgeLookups).
 	LookupRetention time.Duration
+	// PayerData is what the receiving side asks of senders (in lnurlp
+	// answers and UMA invoices, by LUD-18 key) besides their identifier
+	// and compliance data, which UMA makes mandatory and are always asked:
+	// a payreq lacking a key marked mandatory is refused
+	// (MISSING_MANDATORY_PAYER_DATA) before the platform is asked to
+	// approve it. nil, the default, asks for the name, optional
+	// (DefaultRequiredCounterpartyFields); ParseRequiredCounterpartyFields
+	// reads the setting.
+	PayerData uma.CounterpartyDataOptions
 	// PayLightningAddresses lets our users pay plain Lightning Addresses
 	// (LUD-16, an address without "$") over LNURL-pay (LUD-06): lnaddr.go.
 	// Off, the default, only UMA receivers are paid.
@@ -165,6 +174,10 @@ type Service struct {
 	// compliance mandatory, name optional. A receiver's answer lacking a
 	// mandatory key is refused (checkPayeeData).
 	payeeData uma.CounterpartyDataOptions
+	// payerData is what we ask of senders: identifier and compliance
+	// mandatory, and Options.PayerData. A payreq lacking a mandatory key
+	// is refused (PayRequest).
+	payerData uma.CounterpartyDataOptions
 
 	// callbackWake tells the post-transaction callback sender that a
 	// payment just completed (see callbacks.go).
@@ -305,6 +318,15 @@ func New(opts Options) (*Service, error) {
 	}
 	s := &Service{opt: opts, db: opts.DB, clock: opts.Clock, log: opts.Log, client: opts.HTTPClient,
 		payeeData: uma.UMADataOptions("name"), walkLimit: defaultWalkLimit, reconcilePageSize: reconcilePage}
+	s.payerData = uma.UMADataOptions()
+	if opts.PayerData == nil {
+		s.payerData[uma.DataName] = uma.CounterpartyDataOption{}
+	}
+	for k, o := range opts.PayerData {
+		if k != uma.DataIdentifier && k != uma.DataCompliance {
+			s.payerData[k] = o
+		}
+	}
 	s.callbackWake = make(chan struct{}, 1)
 	var err error
 	if s.refreshes, err = newRefreshMetrics(opts.Registerer); err != nil {

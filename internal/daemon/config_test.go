@@ -541,6 +541,32 @@ func TestCounterpartyListsAreCheckedAtStart(t *testing.T) {
 	}
 }
 
+// required-counterparty-fields names fields a sender can give: a typo
+// would leave a field the operator meant to require unasked. Refused at
+// start, naming the setting and the entry.
+func TestRequiredCounterpartyFieldsAreCheckedAtStart(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []struct{ value, says string }{
+		{"FULL_NAM", `"FULL_NAM" is not a field`},
+		{"FULL_NAME,", "empty entry"},
+		{"EMAIL:maybe", `"EMAIL:maybe"`},
+		{"IDENTIFIER:optional", "always mandatory"},
+	} {
+		c := baseConfig()
+		c.Payments.RequiredCounterpartyFields = bad.value
+		if err := c.Resolve(); err == nil || !strings.HasPrefix(err.Error(), "setting required-counterparty-fields: ") || !strings.Contains(err.Error(), bad.says) {
+			t.Errorf("%q: err = %v, want one naming the setting and saying %q", bad.value, err, bad.says)
+		}
+	}
+	for _, good := range []string{"", "FULL_NAME:optional", "full_name, EMAIL:optional,NATIONALITY:mandatory"} {
+		c := baseConfig()
+		c.Payments.RequiredCounterpartyFields = good
+		if err := c.Resolve(); err != nil {
+			t.Errorf("%q: %v", good, err)
+		}
+	}
+}
+
 // api-trusted-origins entries are origins as browsers send them: one no
 // Origin header can equal (a path, a wildcard, no scheme) would leave the
 // dashboard refused without a word, so it is refused at start, naming the

@@ -107,6 +107,9 @@ type PaymentConfig struct {
 	// PayLightningAddresses lets users pay plain Lightning Addresses
 	// (LUD-16 over LNURL-pay), not only UMA addresses.
 	PayLightningAddresses bool
+	// RequiredCounterpartyFields is what we ask of senders besides their
+	// identifier and compliance data (vasp.ParseRequiredCounterpartyFields).
+	RequiredCounterpartyFields string
 }
 
 func (c *PaymentConfig) declare(s *config.Set) {
@@ -124,6 +127,7 @@ func (c *PaymentConfig) declare(s *config.Set) {
 	s.String(&c.AllowDomains, "counterparty-allow", "", "comma-separated VASP domains (host[:port], as in $user@host[:port]) we transact with (empty: all not denied); a bad or empty entry is refused")
 	s.String(&c.DenyDomains, "counterparty-deny", "", "comma-separated VASP domains (host[:port], as in $user@host[:port]) we never transact with; a bad or empty entry is refused")
 	s.Bool(&c.PayLightningAddresses, "pay-lightning-addresses", false, "let users pay plain Lightning Addresses (user@domain, LNURL-pay) too: unsigned, with no travel-rule data (counterparty-allow/-deny apply to their domains)")
+	s.String(&c.RequiredCounterpartyFields, "required-counterparty-fields", vasp.DefaultRequiredCounterpartyFields, "what senders must tell about their user, besides the identifier and compliance data UMA requires: comma-separated UMAaaS field names (FULL_NAME, EMAIL, BIRTH_DATE, NATIONALITY, COUNTRY_OF_RESIDENCE, PHONE_NUMBER, POSTAL_ADDRESS, ACCOUNT_IDENTIFIER), each mandatory or, as NAME:optional, asked but optional; \"\" asks for nothing more")
 	s.String(&c.AllowNets, "counterparty-allow-nets", "", "comma-separated CIDRs or hosts of counterparty VASPs that may be private or loopback (e.g. 127.0.0.0/8 to pay another vaspd on this machine)")
 }
 
@@ -237,6 +241,9 @@ func (c *PaymentConfig) resolve() error {
 	}
 	if _, err := c.compliance(); err != nil {
 		return err
+	}
+	if _, err := vasp.ParseRequiredCounterpartyFields(c.RequiredCounterpartyFields); err != nil {
+		return fmt.Errorf("setting required-counterparty-fields: %w", err)
 	}
 	return c.resolveRates()
 }
@@ -357,6 +364,10 @@ func openPayments(d paymentDeps) (*vasp.Service, *users.Service, *ledger.Ledger,
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
+	payerData, err := vasp.ParseRequiredCounterpartyFields(d.cfg.Payments.RequiredCounterpartyFields)
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("setting required-counterparty-fields: %w", err)
+	}
 	// Counterparty domains come from user input: the client refuses
 	// private, loopback and metadata addresses at dial time, and redirects.
 	// Its timeout is counterparty-timeout (0: the default), never none: a
@@ -377,7 +388,7 @@ func openPayments(d paymentDeps) (*vasp.Service, *users.Service, *ledger.Ledger,
 		QuoteRefreshLead: d.cfg.Payments.QuoteRefreshLead, QuoteRefreshMaxHold: d.cfg.Payments.QuoteRefreshMaxHold,
 		QuoteRefreshMaxChangeBps: d.cfg.Payments.QuoteRefreshMaxChangeBps, LookupRetention: d.cfg.Payments.LookupRetention,
 		ReconcileInterval: d.cfg.Payments.ReconcileInterval, ReconcileWindow: d.cfg.Payments.ReconcileWindow,
-		PayLightningAddresses: d.cfg.Payments.PayLightningAddresses, Compliance: compliance, PreviousEncryptionKeys: previous, Registerer: d.registry, Tracer: d.tracer,
+		PayLightningAddresses: d.cfg.Payments.PayLightningAddresses, PayerData: payerData, Compliance: compliance, PreviousEncryptionKeys: previous, Registerer: d.registry, Tracer: d.tracer,
 	})
 	if err != nil {
 		return nil, nil, nil, nil, err
