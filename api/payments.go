@@ -18,6 +18,7 @@ import (
 // MountPayments adds the payment endpoints served by v.
 func (s *Server) MountPayments(v *vasp.Service) {
 	h := &paymentHandlers{v: v}
+	s.payments = v // GET /config tells what it offers
 	s.Handle("GET /receiver/{receiver}", vaspd.PermTransact, h.lookup)
 	s.Handle("POST /quotes", vaspd.PermTransact, h.createQuote, NotAudited(notAuditedPayment))
 	s.Handle("GET /quotes/{quoteId}", vaspd.PermView, h.getQuote)

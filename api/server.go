@@ -15,6 +15,7 @@ import (
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/audit"
 	"github.com/vaspd/vaspd/auth"
+	"github.com/vaspd/vaspd/vasp"
 )
 
 // Options configures a Server. DB-backed services are optional so that the
@@ -80,6 +81,8 @@ type Server struct {
 	umaLimit  *limiter
 	proxies   trustedProxies
 	routes    []Route
+	// payments is MountPayments' service, if mounted (GET /config).
+	payments *vasp.Service
 }
 
 // WriteTimeout is the http.Server's WriteTimeout vaspd serves with

@@ -8,6 +8,8 @@ import (
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/delivery"
+	"github.com/vaspd/vaspd/uma"
+	"github.com/vaspd/vaspd/vasp"
 )
 
 // MountWebhooks registers the webhook management API over svc:
@@ -26,9 +28,10 @@ import (
 //	POST   /webhooks/replays/{jobId}/cancel              MANAGE  stop a pending or running job (409 once finished)
 //	POST   /webhooks/test                                MANAGE  UMAaaS sendTestWebhook → {url, response_status, response_body} (synchronous)
 //	GET    /webhooks/public-key                          VIEW    the ed25519 key verifying v1a signatures
-//	GET    /config, PATCH /config                        VIEW / MANAGE  UMAaaS {webhookEndpoint}, the primary endpoint
+//	GET    /config, PATCH /config                        VIEW / MANAGE  UMAaaS {webhookEndpoint}, the primary endpoint;
+//	                                                     with MountPayments, also umaDomain and supportedCurrencies (read only)
 func (s *Server) MountWebhooks(svc *delivery.Service) {
-	h := &webhookHandlers{svc: svc}
+	h := &webhookHandlers{svc: svc, srv: s}
 	s.Handle("POST /webhooks/endpoints", vaspd.PermManage, h.createEndpoint, Audited)
 	s.Handle("GET /webhooks/endpoints", vaspd.PermView, h.listEndpoints)
 	s.Handle("GET /webhooks/endpoints/{endpointId}", vaspd.PermView, h.getEndpoint)
@@ -49,6 +52,7 @@ func (s *Server) MountWebhooks(svc *delivery.Service) {
 
 type webhookHandlers struct {
 	svc *delivery.Service
+	srv *Server // its payments, once mounted, complete GET /config
 }
 
 // webhookCreatedEndpoint is an endpoint with its secret, shown once.
@@ -343,11 +347,49 @@ func (h *webhookHandlers) publicKey(w http.ResponseWriter, r *http.Request) erro
 // webhookConfig is the part of the UMAaaS PlatformConfig this package
 // serves: the webhookEndpoint, mapped onto the primary endpoint.
 type webhookConfig struct {
-	WebhookEndpoint   *string `json:"webhookEndpoint"`
-	WebhookEndpointID string  `json:"webhookEndpointId,omitempty"`
+	// UmaDomain and SupportedCurrencies are UMAaaS's, from the settings
+	// and the rates file (vasp.Service.PlatformConfig); left out when the
+	// server serves no payments.
+	UmaDomain           string                   `json:"umaDomain,omitempty"`
+	WebhookEndpoint     *string                  `json:"webhookEndpoint"`
+	WebhookEndpointID   string                   `json:"webhookEndpointId,omitempty"`
+	SupportedCurrencies []platformCurrencyConfig `json:"supportedCurrencies,omitempty"`
 	// WebhookSecret is the primary endpoint's signing secret, returned only
 	// by the PATCH that created the endpoint.
 	WebhookSecret string `json:"webhookSecret,omitempty"`
+}
+
+// platformCurrencyConfig is UMAaaS's PlatformCurrencyConfig.
+type platformCurrencyConfig struct {
+	CurrencyCode               string            `json:"currencyCode"`
+	MinAmount                  int64             `json:"minAmount"`
+	MaxAmount                  int64             `json:"maxAmount"`
+	RequiredCounterpartyFields []fieldDefinition `json:"requiredCounterpartyFields"`
+	EnabledTransactionTypes    []string          `json:"enabledTransactionTypes"`
+}
+
+// platformConfig fills out's UMAaaS platform fields, when the server
+// serves payments.
+func (h *webhookHandlers) platformConfig(r *http.Request, out *webhookConfig) error {
+	if h.srv == nil || h.srv.payments == nil {
+		return nil
+	}
+	pc, err := h.srv.payments.PlatformConfig(r.Context())
+	if err != nil {
+		return err
+	}
+	out.UmaDomain = pc.UMADomain
+	out.SupportedCurrencies = make([]platformCurrencyConfig, 0, len(pc.Currencies))
+	for _, c := range pc.Currencies {
+		fields := make([]fieldDefinition, 0, len(c.RequiredCounterpartyFields))
+		for _, f := range c.RequiredCounterpartyFields {
+			fields = append(fields, fieldDefinition{Name: f.Name, Mandatory: f.Mandatory})
+		}
+		// Both ways for every currency: vaspd has no per-currency switch.
+		out.SupportedCurrencies = append(out.SupportedCurrencies, platformCurrencyConfig{CurrencyCode: c.Code, MinAmount: c.Min, MaxAmount: c.Max,
+			RequiredCounterpartyFields: fields, EnabledTransactionTypes: []string{vasp.Outgoing, vasp.Incoming}})
+	}
+	return nil
 }
 
 func (h *webhookHandlers) getConfig(w http.ResponseWriter, r *http.Request) error {
@@ -360,6 +402,9 @@ func (h *webhookHandlers) getConfig(w http.ResponseWriter, r *http.Request) erro
 	default:
 		out.WebhookEndpoint, out.WebhookEndpointID = &e.URL, e.ID
 	}
+	if err := h.platformConfig(r, &out); err != nil {
+		return err
+	}
 	WriteJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -368,12 +413,27 @@ type webhookConfigPatch struct {
 	// WebhookEndpoint: a URL sets the primary endpoint (a TEST webhook is
 	// sent when it changes); "" or null removes it; absent leaves it.
 	WebhookEndpoint json.RawMessage `json:"webhookEndpoint"`
+	// UMAaaS's other fields are vaspd's settings and rates file: refused
+	// with a message saying so, not as unknown fields.
+	UmaDomain           json.RawMessage `json:"umaDomain"`
+	SupportedCurrencies json.RawMessage `json:"supportedCurrencies"`
 }
 
 func (h *webhookHandlers) patchConfig(w http.ResponseWriter, r *http.Request) error {
 	var req webhookConfigPatch
 	if err := DecodeJSON(r, &req); err != nil {
 		return err
+	}
+	if req.UmaDomain != nil {
+		// The domain it has is accepted: a client that PATCHes the whole
+		// of what GET /config answered changes nothing by it.
+		var d string
+		if json.Unmarshal(req.UmaDomain, &d) != nil || h.srv == nil || h.srv.payments == nil || !uma.SameDomain(d, h.srv.payments.Domain()) {
+			return vaspd.InvalidInput("umaDomain is vaspd's domain setting, changed where vaspd is configured, not through the API")
+		}
+	}
+	if req.SupportedCurrencies != nil {
+		return vaspd.InvalidInput("supportedCurrencies come from vaspd's rates file (currencies, min, max) and its required-counterparty-fields setting, changed there, not through the API")
 	}
 	if len(req.WebhookEndpoint) > 0 {
 		var url *string
@@ -390,6 +450,9 @@ func (h *webhookHandlers) patchConfig(w http.ResponseWriter, r *http.Request) er
 		out := webhookConfig{WebhookSecret: secret}
 		if e.ID != "" {
 			out.WebhookEndpoint, out.WebhookEndpointID = &e.URL, e.ID
+		}
+		if err := h.platformConfig(r, &out); err != nil {
+			return err
 		}
 		WriteJSON(w, http.StatusOK, out)
 		return nil

@@ -1,0 +1,70 @@
+package vasp
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/vaspd/vaspd/uma"
+)
+
+// PlatformConfig is what this VASP offers, as UMAaaS's PlatformConfig
+// tells a platform (GET /config): its UMA domain, and per currency the
+// amounts it accepts and what it asks of counterparties. It is read from
+// the settings and the rates file, which are where it is changed.
+type PlatformConfig struct {
+	UMADomain  string
+	Currencies []PlatformCurrency
+}
+
+// PlatformCurrency is one currency of the rates file.
+type PlatformCurrency struct {
+	Code string
+	// Min and Max bound one payment, in the currency's smallest unit, as
+	// the rates file says (Max 0 there, no bound, is 2^53, as our lnurlp
+	// answers give it).
+	Min, Max int64
+	// RequiredCounterpartyFields is what a sender must tell about its
+	// user (required-counterparty-fields), by UMAaaS field name, sorted.
+	// The identifier, which UMA always requires, is not listed.
+	RequiredCounterpartyFields []CounterpartyField
+}
+
+// CounterpartyField is one field asked of counterparties.
+type CounterpartyField struct {
+	Name      string // UMAaaS UserInfoFieldName: FULL_NAME, EMAIL, …
+	Mandatory bool
+}
+
+// PlatformConfig reports what this VASP offers. Every currency of the
+// rates file is listed, stale rates or not: it describes the offer, and a
+// payment is priced (or refused) when it is made.
+func (s *Service) PlatformConfig(ctx context.Context) (PlatformConfig, error) {
+	var fields []CounterpartyField
+	for _, key := range slices.Sorted(maps.Keys(s.payerData)) {
+		if name, ok := PayerFieldNames[key]; ok && key != uma.DataIdentifier {
+			fields = append(fields, CounterpartyField{Name: name, Mandatory: s.payerData[key].Mandatory})
+		}
+	}
+	slices.SortFunc(fields, func(a, b CounterpartyField) int { return cmp.Compare(a.Name, b.Name) })
+	all, err := s.opt.Rates.Currencies(ctx)
+	if err != nil {
+		return PlatformConfig{}, fmt.Errorf("list currencies: %w", err)
+	}
+	out := PlatformConfig{UMADomain: s.opt.Domain, Currencies: make([]PlatformCurrency, 0, len(all))}
+	for _, c := range all {
+		rate, err := s.opt.Rates.Rate(ctx, c.Code)
+		if err != nil {
+			return PlatformConfig{}, fmt.Errorf("rate of %s: %w", c.Code, err)
+		}
+		max := rate.Max
+		if max <= 0 {
+			max = 1 << 53
+		}
+		out.Currencies = append(out.Currencies, PlatformCurrency{Code: c.Code, Min: max64(rate.Min, 1), Max: max,
+			RequiredCounterpartyFields: slices.Clone(fields)})
+	}
+	return out, nil
+}
