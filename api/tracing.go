@@ -96,7 +96,10 @@ func (ss *serverSpan) begin(ctx context.Context, r *http.Request, continueRemote
 	case remote.IsValid() && continueRemote:
 		parent = trace.ContextWithRemoteSpanContext(ctx, remote)
 	case remote.IsValid():
-		opts = append(opts, trace.WithNewRoot(), trace.WithLinks(trace.Link{SpanContext: remote}))
+		// The link names the caller's span, nothing more: its
+		// tracestate is whatever the caller chose (up to 32 entries
+		// of 512 bytes), not ours to write into our spans.
+		opts = append(opts, trace.WithNewRoot(), trace.WithLinks(trace.Link{SpanContext: remote.WithTraceState(trace.TraceState{})}))
 	default:
 		opts = append(opts, trace.WithNewRoot())
 	}

@@ -172,3 +172,26 @@ func TestUnroutedAndFailedRequests(t *testing.T) {
 		t.Fatalf("5xx status %+v", s.Status())
 	}
 }
+
+// A public caller's tracestate is not kept on the link to its span: it is
+// whatever the caller chose (up to 32 entries of 512 bytes each), which
+// would be written into every span the caller makes vaspd record.
+func TestPublicRequestLinkDropsTheCallersTraceState(t *testing.T) {
+	t.Parallel()
+	f, rec := tracedFixture(t)
+	state := "attacker=" + strings.Repeat("x", 200) + ",other=chosen-by-the-caller"
+	if st, _, _ := f.send(t, "GET", "/.well-known/lnurlp/alice", nil, "", "", "traceparent", remoteHeader, "tracestate", state); st != 404 {
+		t.Fatalf("status %d", st)
+	}
+	s := ended(t, rec, "GET /.well-known/lnurlp/{user}")
+	l := s.Links()
+	if len(l) != 1 || l[0].SpanContext.TraceID().String() != remoteTrace || l[0].SpanContext.SpanID().String() != remoteSpan {
+		t.Fatalf("links %v, want the caller's span", l)
+	}
+	if ts := l[0].SpanContext.TraceState(); ts.Len() != 0 {
+		t.Fatalf("the link keeps the caller's tracestate %q", ts.String())
+	}
+	if ts := s.SpanContext().TraceState(); ts.Len() != 0 {
+		t.Fatalf("the span took the caller's tracestate %q", ts.String())
+	}
+}
