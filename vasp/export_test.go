@@ -113,6 +113,10 @@ func (s *Service) SetBeforeClaim(f func(quoteID string)) { s.beforeClaim = f }
 // does every 10 s.
 func (s *Service) ReadOpen(ctx context.Context) error { return s.readOpen(ctx) }
 
+// ReadGauges is one look of the gauges' loop: the open payments, then the
+// node.
+func (s *Service) ReadGauges(ctx context.Context) { s.readGauges(ctx) }
+
 // ReadNode reads the node's channels into their gauges, as the gauges'
 // loop does every 10 s.
 func (s *Service) ReadNode(ctx context.Context) { s.readNode(ctx) }

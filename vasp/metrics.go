@@ -154,18 +154,33 @@ func (m *paymentMetrics) count(t Transaction) {
 	}
 }
 
+// openGaugesTimeout bounds the read of the open payments: a database
+// that does not answer (unreachable, its connections all taken) leaves
+// the open gauges as they were, and must not hold up the node gauges
+// read after it (vaspd_lightning_up would keep its last value).
+const openGaugesTimeout = 5 * time.Second
+
 // watchGauges sets the open payment and node gauges every
 // openGaugesEvery until ctx ends.
 func (s *Service) watchGauges(ctx context.Context) {
 	for {
-		if err := s.readOpen(ctx); err != nil && ctx.Err() == nil {
-			s.log.Debug("payment gauges: cannot read the open payments; tried again later", "err", err)
-		}
-		s.readNode(ctx)
+		s.readGauges(ctx)
 		if !vaspd.Sleep(ctx, openGaugesEvery) {
 			return
 		}
 	}
+}
+
+// readGauges is one look of watchGauges: the open payments, then the
+// node, each within its own time.
+func (s *Service) readGauges(ctx context.Context) {
+	octx, cancel := context.WithTimeout(ctx, openGaugesTimeout)
+	err := s.readOpen(octx)
+	cancel()
+	if err != nil && ctx.Err() == nil {
+		s.log.Debug("payment gauges: cannot read the open payments; tried again later", "err", err)
+	}
+	s.readNode(ctx)
 }
 
 // readNode sets the node gauges from its active channels (UTXOs of the

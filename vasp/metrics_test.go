@@ -185,6 +185,55 @@ func TestPaymentMetrics(t *testing.T) {
 	})
 }
 
+// A database that does not answer (here: its every connection taken)
+// does not hold up the gauges' loop: the read of the open payments gives
+// up, and the node's gauges are still read. It used to wait for the
+// database without end, vaspd_lightning_up keeping its last value.
+func TestGaugesReadTheNodeWhenTheDatabaseHangs(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		reg := prometheus.NewRegistry()
+		// The embedded node keeps its channels in the database; a node
+		// of its own (lnd) answers whatever the database does.
+		utxos, err := w.node.UTXOs(t.Context(), lightning.Hash{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := w.service(t, func(o *vasp.Options) { o.Registerer, o.Node = reg, separateNode{w.node, utxos} })
+		// A look while the database answers, as the loop's first: on
+		// SQLite it prepares the statement, which is then kept.
+		if err := s.ReadOpen(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		db.SQL().SetMaxOpenConns(1)
+		conn, err := db.SQL().Conn(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		done := make(chan struct{})
+		go func() { s.ReadGauges(context.Background()); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the gauges' loop still waits for the database after 20 s")
+		}
+		if up := series(t, reg, "vaspd_lightning_up")[""]; up != 1 {
+			t.Fatalf("vaspd_lightning_up %v with the node up", up)
+		}
+	})
+}
+
+// separateNode is a node whose channels are not in vaspd's database.
+type separateNode struct {
+	lightning.Node
+	utxos []lightning.UTXO
+}
+
+func (n separateNode) UTXOs(context.Context, lightning.Hash) ([]lightning.UTXO, error) {
+	return n.utxos, nil
+}
+
 // downNode is a node whose channels cannot be read.
 type downNode struct{ lightning.Node }
 
