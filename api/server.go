@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,7 +28,8 @@ type Options struct {
 	Clock    vaspd.Clock
 
 	// Ready reports whether the process can serve traffic (database
-	// reachable, migrations applied). nil means always ready.
+	// reachable, migrations applied). nil means always ready. GET
+	// /readyz calls it at most once a second (readyFor).
 	Ready func(ctx context.Context) error
 
 	Tokens *auth.Tokens
@@ -81,6 +83,7 @@ type Server struct {
 	umaLimit  *limiter
 	proxies   trustedProxies
 	routes    []Route
+	readiness readiness
 	// payments is MountPayments' service, if mounted (GET /config).
 	payments *vasp.Service
 }
@@ -234,9 +237,42 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// readyFor is how long a readiness check's result answers /readyz. The
+// route is public and unthrottled (load balancers) and the check asks the
+// database: however many ask, it runs at most once in readyFor.
+const readyFor = time.Second
+
+// readyCheckLimit bounds one readiness check, which the requests waiting
+// for it share.
+const readyCheckLimit = 5 * time.Second
+
+// readiness is the last readiness check's result.
+type readiness struct {
+	mu      sync.Mutex // held during a check: the requests meanwhile wait for its result
+	checked bool
+	at      time.Time
+	err     error
+}
+
+// ready is Options.Ready's result, checked at most once in readyFor. The
+// check is not cut short by its request's client hanging up: its result
+// answers the others too.
+func (s *Server) ready(ctx context.Context) error {
+	s.readiness.mu.Lock()
+	defer s.readiness.mu.Unlock()
+	if now := s.opts.Clock.Now(); s.readiness.checked && !now.Before(s.readiness.at) && now.Sub(s.readiness.at) < readyFor {
+		return s.readiness.err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readyCheckLimit)
+	defer cancel()
+	err := s.opts.Ready(ctx)
+	s.readiness.checked, s.readiness.at, s.readiness.err = true, s.opts.Clock.Now(), err
+	return err
+}
+
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Ready != nil {
-		if err := s.opts.Ready(r.Context()); err != nil {
+		if err := s.ready(r.Context()); err != nil {
 			WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
 			return
 		}
