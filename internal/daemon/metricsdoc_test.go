@@ -45,8 +45,9 @@ func registeredMetrics(t *testing.T, reg *prometheus.Registry) map[string][]stri
 	return out
 }
 
-// TestMetricsDocumentedAndAlertable: every vaspd_* metric a daemon serves
-// is in docs/metrics.md, every one named there is served, and the alerting
+// TestMetricsDocumentedAndAlertable: every metric a daemon serves is in
+// docs/metrics.md (the collectors' go_* and process_* by their prefix),
+// every vaspd_* one named there is served, and the alerting
 // rules in deploy/prometheus use only metrics vaspd serves, with labels
 // they have (promtool's own tests of the rules, in
 // scripts/ci/prometheus-rules.sh, feed them series written by hand: they
@@ -70,8 +71,28 @@ func TestMetricsDocumentedAndAlertable(t *testing.T) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	// The others: the Go runtime's and the process's collectors, which
+	// the page names as go_* and process_*, and any other by its name.
+	others := regexp.MustCompile("`((?:go|process)_)\\*`|`([a-z][a-z0-9_]*[a-z0-9])(?:\\{[^}]*\\})?`")
+	otherDocumented := map[string]bool{}
+	var prefixes []string
+	for _, m := range others.FindAllStringSubmatch(string(doc), -1) {
+		if m[1] != "" {
+			prefixes = append(prefixes, m[1])
+		} else {
+			otherDocumented[m[2]] = true
+		}
+	}
+	if len(prefixes) != 2 {
+		t.Fatalf("docs/metrics.md names the collectors' prefixes %q, want go_* and process_*", prefixes)
+	}
 	for _, n := range names {
-		if strings.HasPrefix(n, "vaspd_") && !documented[n] {
+		switch {
+		case strings.HasPrefix(n, "vaspd_"):
+			if !documented[n] {
+				t.Errorf("%s is served but not in docs/metrics.md", n)
+			}
+		case !otherDocumented[n] && !slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(n, p) }):
 			t.Errorf("%s is served but not in docs/metrics.md", n)
 		}
 	}
