@@ -74,14 +74,48 @@ func (c *stmtCache) get(ctx context.Context, q string) *sql.Stmt {
 		c.missed.Add(1)
 		return nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	st, err := c.prepareLocked(ctx, q, 0)
-	if err != nil {
-		c.missed.Add(1)
-		return nil
+	// The caller's deadline holds: preparing needs a pooled connection,
+	// and with the pool taken that wait (and another goroutine's prepare,
+	// holding c.mu meanwhile) would ignore it. So the call waits for
+	// neither past its deadline or prepareWait; it then runs q unprepared,
+	// waiting for a connection as its context allows, and q is prepared
+	// in the background for the calls after it.
+	wait := prepareWait
+	if dl, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(dl))
 	}
-	return st
+	if wait > 0 && c.mu.TryLock() {
+		st, err := c.prepareLocked(ctx, q, wait)
+		c.mu.Unlock()
+		if err == nil {
+			return st
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			c.missed.Add(1) // q itself fails (its error comes from running it), or the cache is full
+			return nil
+		}
+	}
+	c.missed.Add(1)
+	c.prepareLater(ctx, q)
+	return nil
+}
+
+// prepareWait bounds how long a call outside a transaction waits for a
+// pooled connection to prepare a query it uses for the first time (get).
+const prepareWait = 2 * time.Second
+
+// prepareLater prepares q in the background, once a connection is free,
+// unless that is under way.
+func (c *stmtCache) prepareLater(ctx context.Context, q string) {
+	if _, busy := c.later.LoadOrStore(q, struct{}{}); busy {
+		return
+	}
+	go func() {
+		defer c.later.Delete(q)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		_, _ = c.prepareLocked(context.WithoutCancel(ctx), q, 0)
+	}()
 }
 
 // getInTx is get for a transaction: the statement for q, or nil to run q
@@ -112,12 +146,7 @@ func (c *stmtCache) getInTx(ctx context.Context, q string) *sql.Stmt {
 		}
 	}
 	c.missed.Add(1)
-	if _, busy := c.later.LoadOrStore(q, struct{}{}); !busy {
-		go func() {
-			defer c.later.Delete(q)
-			c.get(context.WithoutCancel(ctx), q)
-		}()
-	}
+	c.prepareLater(ctx, q)
 	return nil
 }
 

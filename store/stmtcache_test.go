@@ -214,3 +214,60 @@ func TestStatementCacheTransactionNeverWaitsForThePool(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A call outside a transaction that uses a query for the first time while
+// every pooled connection is taken keeps its own deadline: it used to wait
+// for a connection to prepare the query on, however long that took, with
+// the cache's lock held (so every other first use waited behind it).
+func TestStatementCacheFirstUseKeepsTheCallersDeadline(t *testing.T) {
+	ctx := context.Background()
+	db := openCached(t, 16)
+	var held []*sql.Conn
+	for range 4 { // openCached's pool
+		c, err := db.sql.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	release := func() {
+		for _, c := range held {
+			_ = c.Close()
+		}
+		held = nil
+	}
+	defer release()
+
+	q := `SELECT COUNT(*) FROM kv WHERE v > $1`
+	qctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		var n int
+		done <- db.QueryRowContext(qctx, q, 0).Scan(&n)
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("with the pool taken: %v, want the caller's deadline", err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Fatalf("the call took %s past its 200ms deadline", d.Round(time.Millisecond))
+		}
+	case <-time.After(10 * time.Second):
+		release()
+		t.Fatal("the call ignored its 200ms deadline: still waiting after 10 s for a connection to prepare on")
+	}
+	// Once a connection is free the query is prepared for the calls after it.
+	release()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, ok := db.stmts.m.Load(q); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the query was never cached")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
