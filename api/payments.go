@@ -183,6 +183,10 @@ type quoteResponse struct {
 	AutoRefresh     bool       `json:"autoRefresh"`
 	RefreshCount    int        `json:"refreshCount"`
 	LastRefreshedAt *time.Time `json:"lastRefreshedAt,omitempty"`
+	// AutoRefreshStopped (vaspd's own) says why a quote made with
+	// autoRefresh no longer auto-refreshes: PRICE_CHANGED, USER_DELETED or
+	// REPLACED; left out otherwise.
+	AutoRefreshStopped string `json:"autoRefreshStopped,omitempty"`
 	// CounterpartyInformation is what the receiver told us about its
 	// user, by UMAaaS field name (IDENTIFIER, FULL_NAME); left out when
 	// nothing (a plain Lightning Address).
@@ -202,7 +206,7 @@ func renderQuote(q vasp.Quote) quoteResponse {
 		ExpiresAt: q.ExpiresAt.UTC(), CreatedAt: q.CreatedAt.UTC(), TransactionID: q.TransactionID, OriginalQuoteID: q.OriginalQuoteID,
 		ExchangeRate: exchangeRate(q.SendingAmount-q.Fee, q.ReceivingAmount),
 		AutoRefresh:  q.AutoRefresh, RefreshCount: q.RefreshCount, LastRefreshedAt: refreshedAt(q.RefreshedAt),
-		CounterpartyInformation: q.CounterpartyInformation,
+		CounterpartyInformation: q.CounterpartyInformation, AutoRefreshStopped: q.AutoRefreshStopped,
 	}
 }
 

@@ -121,6 +121,10 @@ type Quote struct {
 	AutoRefresh  bool
 	RefreshCount int
 	RefreshedAt  time.Time
+	// AutoRefreshStopped says why a quote made with autoRefresh no longer
+	// auto-refreshes (AutoRefresh false): RefreshStoppedPriceChanged,
+	// RefreshStoppedUserDeleted or RefreshStoppedReplaced; "" otherwise.
+	AutoRefreshStopped string
 	// CounterpartyInformation is what the receiver told us about its user
 	// (its payee data: identifier, name), by UMAaaS field name; nil for a
 	// plain Lightning Address.
@@ -421,7 +425,7 @@ func (s *Service) invoiceQuoted(ctx context.Context, hash string) (bool, error) 
 const quoteColumns = `id, lookup_id, user_id, status, locked_side, sending_currency, sending_amount, fee,
 	receiving_currency, receiving_amount, msats, invoice, payment_hash, details, COALESCE(transaction_id, ''), expires_at, created_at,
 	COALESCE(original_quote_id, ''), auto_refresh, refresh_count, COALESCE(refreshed_at, 0),
-	initial_sending_amount, initial_receiving_amount`
+	initial_sending_amount, initial_receiving_amount, auto_refresh_stopped`
 
 func scanQuote(row interface{ Scan(...any) error }) (Quote, error) {
 	var q Quote
@@ -430,7 +434,7 @@ func scanQuote(row interface{ Scan(...any) error }) (Quote, error) {
 	var initialDebit, initialCredit sql.NullInt64
 	err := row.Scan(&q.ID, &q.LookupID, &q.UserID, &q.Status, &q.LockedSide, &q.SendingCurrency, &q.SendingAmount, &q.Fee,
 		&q.ReceivingCurrency, &q.ReceivingAmount, &q.Msats, &q.Invoice, &q.PaymentHash, &raw, &q.TransactionID, &exp, &created,
-		&q.OriginalQuoteID, &q.AutoRefresh, &q.RefreshCount, &refreshed, &initialDebit, &initialCredit)
+		&q.OriginalQuoteID, &q.AutoRefresh, &q.RefreshCount, &refreshed, &initialDebit, &initialCredit, &q.AutoRefreshStopped)
 	if err != nil {
 		return q, err
 	}
@@ -511,7 +515,8 @@ func (s *Service) RefreshQuote(ctx context.Context, id string) (Quote, error) {
 		return nq, err
 	}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE uma_quotes SET auto_refresh = FALSE WHERE id = $1`, id)
+		_, err := tx.ExecContext(ctx, `UPDATE uma_quotes SET auto_refresh = FALSE, auto_refresh_stopped = $1 WHERE id = $2 AND auto_refresh = TRUE`,
+			RefreshStoppedReplaced, id)
 		return err
 	})
 	if err != nil {

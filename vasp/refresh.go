@@ -75,6 +75,19 @@ const (
 	refreshRefusedPrice = "refused_price"
 )
 
+// Why a quote's auto-refresh stopped (Quote.AutoRefreshStopped).
+const (
+	// RefreshStoppedPriceChanged: a refresh's new terms were worse for the
+	// sending user than the quote's first terms by more than
+	// quote-refresh-max-change-bps; the quote kept its terms.
+	RefreshStoppedPriceChanged = "PRICE_CHANGED"
+	// RefreshStoppedUserDeleted: the sending user was deleted.
+	RefreshStoppedUserDeleted = "USER_DELETED"
+	// RefreshStoppedReplaced: POST /quotes/{id}/refresh made a new quote,
+	// which auto-refreshes instead.
+	RefreshStoppedReplaced = "REPLACED"
+)
+
 func newRefreshMetrics(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
 	return register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vaspd_quote_refreshes_total",
@@ -278,9 +291,9 @@ func (s *Service) refuseRefresh(ctx context.Context, q Quote, was, got quoteAmou
 	// transaction share one context that does not end.
 	ctx = context.WithoutCancel(ctx)
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE uma_quotes SET auto_refresh = FALSE, refresh_next_at = 0, updated_at = $1
+		res, err := tx.ExecContext(ctx, `UPDATE uma_quotes SET auto_refresh = FALSE, auto_refresh_stopped = $5, refresh_next_at = 0, updated_at = $1
 			WHERE id = $2 AND status = $3 AND transaction_id IS NULL AND payment_hash = $4`,
-			store.Micros(s.stamp()), q.ID, QuotePending, q.PaymentHash)
+			store.Micros(s.stamp()), q.ID, QuotePending, q.PaymentHash, RefreshStoppedPriceChanged)
 		if err != nil {
 			return err
 		}

@@ -59,8 +59,8 @@ func (r *refresher) refusedAndStopped(t *testing.T, q vasp.Quote) {
 	if r.payreqs.Load() != 2 || r.outcomes("refused_price") != 1 || r.outcomes("refreshed") != 0 {
 		t.Fatalf("%d payreqs, refused_price %v, refreshed %v", r.payreqs.Load(), r.outcomes("refused_price"), r.outcomes("refreshed"))
 	}
-	if got.AutoRefresh {
-		t.Fatal("the quote still says autoRefresh after its refresh was refused")
+	if got.AutoRefresh || got.AutoRefreshStopped != vasp.RefreshStoppedPriceChanged {
+		t.Fatalf("after its refresh was refused the quote says autoRefresh %v, stopped %q; want false, %s", got.AutoRefresh, got.AutoRefreshStopped, vasp.RefreshStoppedPriceChanged)
 	}
 	// No retry storm: the receiver is not asked again on later passes.
 	for r.w.clock.Now().Before(q.ExpiresAt.Add(10 * time.Second)) {

@@ -512,8 +512,8 @@ func TestRefreshByPlatformMovesAutoRefresh(t *testing.T) {
 			t.Fatalf("new quote %s, autoRefresh %v", nq.ID, nq.AutoRefresh)
 		}
 		old := r.get(t, q.ID)
-		if old.AutoRefresh {
-			t.Fatal("the old quote still auto-refreshes")
+		if old.AutoRefresh || old.AutoRefreshStopped != vasp.RefreshStoppedReplaced || nq.AutoRefreshStopped != "" {
+			t.Fatalf("the old quote says autoRefresh %v, stopped %q (the new one %q); want false, %s", old.AutoRefresh, old.AutoRefreshStopped, nq.AutoRefreshStopped, vasp.RefreshStoppedReplaced)
 		}
 		r.w.clock.Advance(35 * time.Second)
 		if n := r.round(t, r.s); n != 1 || r.get(t, nq.ID).RefreshCount != 1 || r.payreqs.Load() != 3 {

@@ -102,9 +102,9 @@ func (s *Service) BeforeUserDelete(ctx context.Context, tx *store.Tx, userID str
 	// Their quotes cannot be executed any more (Execute checks the
 	// sender): renewing one would only send the receiver a payreq, and
 	// its platform an approval webhook, every pass until the hold ends.
-	_, err = tx.ExecContext(ctx, `UPDATE uma_quotes SET auto_refresh = FALSE, refresh_next_at = 0, updated_at = $1
+	_, err = tx.ExecContext(ctx, `UPDATE uma_quotes SET auto_refresh = FALSE, auto_refresh_stopped = $4, refresh_next_at = 0, updated_at = $1
 		WHERE user_id = $2 AND auto_refresh = TRUE AND status = $3 AND transaction_id IS NULL`,
-		store.Micros(s.stamp()), userID, QuotePending)
+		store.Micros(s.stamp()), userID, QuotePending, RefreshStoppedUserDeleted)
 	if err != nil {
 		return fmt.Errorf("stop the user's quote refreshes: %w", err)
 	}

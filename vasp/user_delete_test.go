@@ -276,8 +276,8 @@ func TestExecuteForDeletedUserRefused(t *testing.T) {
 					t.Fatalf("%d payments recorded for the deleted user (%v)", n, err)
 				}
 				// Its auto-refresh quote is renewed no more.
-				if got, err := s.GetQuote(t.Context(), rq.ID); err != nil || got.AutoRefresh {
-					t.Fatalf("the deleted user's auto-refresh quote: autoRefresh %v (%v), want false", got.AutoRefresh, err)
+				if got, err := s.GetQuote(t.Context(), rq.ID); err != nil || got.AutoRefresh || got.AutoRefreshStopped != vasp.RefreshStoppedUserDeleted {
+					t.Fatalf("the deleted user's auto-refresh quote: autoRefresh %v, stopped %q (%v), want false, %s", got.AutoRefresh, got.AutoRefreshStopped, err, vasp.RefreshStoppedUserDeleted)
 				}
 			})
 		})
