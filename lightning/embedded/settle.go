@@ -41,8 +41,14 @@ func (n *Node) accept(ctx context.Context, tx *store.Tx, paymentHash lightning.H
 		preHex, state, paidBy string
 		amount, expiresAt     int64
 	)
+	// The invoice row is locked before it is read (FOR UPDATE on
+	// PostgreSQL; SQLite has one writer): a concurrent delivery that read
+	// it first and settles it would otherwise commit after this one
+	// refused it on the stale read, say as expired, and the payer take
+	// back money the payee kept. Locked, this one waits and then finds
+	// the settlement.
 	err := tx.QueryRowContext(ctx, `SELECT preimage, state, paid_by, amount_msat, expires_at
-		FROM ln_embedded_invoices WHERE node_pubkey = $1 AND payment_hash = $2`,
+		FROM ln_embedded_invoices WHERE node_pubkey = $1 AND payment_hash = $2 `+tx.Driver().ForUpdate(),
 		n.pubkey, hexHash(paymentHash)).Scan(&preHex, &state, &paidBy, &amount, &expiresAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return lightning.Hash{}, refuse("unknown invoice"), nil
