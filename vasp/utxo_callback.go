@@ -43,8 +43,12 @@ func (s *Service) ReceiveUtxoCallback(ctx context.Context, txID string, body []b
 	if _, perr := vaspd.ParseID(vaspd.IDQuote, txID); perr == nil {
 		// Our payreqs name the quote: its id exists before the transaction.
 		t, err = scanTransaction(s.db.QueryRowContext(ctx, `SELECT `+txColumns+` FROM uma_transactions WHERE quote_id = $1`, txID))
-	} else {
+	} else if _, perr := vaspd.ParseID(vaspd.IDTransaction, txID); perr == nil {
 		t, err = s.GetTransaction(ctx, txID)
+	} else {
+		// No id of ours, and perhaps no text (the caller's bytes):
+		// not put to a database that stores only UTF-8.
+		return uma.Errorf(uma.CodeRequestNotFound, "no such transaction")
 	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows) || vaspd.AsError(err).Status == http.StatusNotFound:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -163,6 +164,36 @@ func TestUtxoCallbackCap(t *testing.T) {
 		}
 		if n := utxoCallbackRows(t, db, racing.ID); n != vasp.MaxUtxoCallbacks || ok != n {
 			t.Fatalf("%d callbacks kept, %d answered success, want %d", n, ok, vasp.MaxUtxoCallbacks)
+		}
+	})
+}
+
+// The txid of a callback URL is the caller's bytes: one that is no id of
+// ours (not UTF-8, a NUL, anything else) is REQUEST_NOT_FOUND, a 404 the
+// sender does not retry, on every database. It was looked up as given,
+// and PostgreSQL, which stores only UTF-8 text, failed the query: a 500,
+// logged as our failure, that a sender retries for days.
+func TestUtxoCallbackTxidNotAnID(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		alices := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		tr := completed(t, w, s, "", w.clock.Now())
+		body := func() []byte {
+			return signedCallback(t, alices.Signing, w.clock.Now(), uma.PostTransactionCallback{VaspDomain: "vasp1.example",
+				Utxos: []uma.UtxoWithAmount{{Utxo: "ab:0", AmountMsats: 1000}}})
+		}
+		for _, txid := range []string{tr.ID + "\xff", "Transaction:\xff", "Quote:\xff\xfe", tr.ID + "\x00", "\x00", "Quote:nope",
+			strings.ToUpper(tr.ID)} {
+			err := s.ReceiveUtxoCallback(t.Context(), txid, body())
+			wantCode(t, err, uma.CodeRequestNotFound)
+			if st := uma.AsError(err).HTTPStatus(); st != http.StatusNotFound {
+				t.Fatalf("txid %q: HTTP %d, want 404", txid, st)
+			}
+		}
+		wantCode(t, s.ReceiveUtxoCallback(t.Context(), tr.ID, body()), "")
+		if n := utxoCallbackRows(t, db, tr.ID); n != 1 {
+			t.Fatalf("%d callbacks kept, want 1", n)
 		}
 	})
 }
