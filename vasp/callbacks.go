@@ -150,11 +150,18 @@ func (s *Service) sendCallback(ctx context.Context, o owedCallback) {
 	// before we call a VASP). Final, as a receiver's refusal is. A
 	// counterparty that is not an UMA address (a row another tool or an
 	// older vaspd wrote) names no domain to ask about: refused too, never
-	// sent unchecked.
+	// sent unchecked. A sender may name itself without the "$" (its
+	// payreq was verified with its domain's keys, as ReceiveUtxoCallback
+	// hears it); a receiver we paid is always "$…".
 	// Nor to a host it denies (or, with an allow list, does not name),
 	// whatever the counterparty's own domain (callbackAllowed).
-	addr, err := uma.ParseUMAAddress(t.Counterparty)
-	if err == nil {
+	addr, err := uma.ParseAddress(t.Counterparty)
+	switch {
+	case err != nil:
+		err = errors.New("the payment's counterparty is not an UMA address, so our policy cannot be applied")
+	case t.Direction == Outgoing && !addr.UMA:
+		err = errors.New("the payment's counterparty is a plain Lightning Address, no UMA VASP")
+	default:
 		err = s.opt.Compliance.CounterpartyAllowed(ctx, addr.Domain)
 		if err == nil {
 			err = s.callbackAllowed(ctx, t.Details.UtxoCallback)
@@ -162,8 +169,6 @@ func (s *Service) sendCallback(ctx context.Context, o owedCallback) {
 		if err != nil {
 			err = errors.New(uma.AsError(err).Reason)
 		}
-	} else {
-		err = errors.New("the payment's counterparty is not an UMA address, so our policy cannot be applied")
 	}
 	if err != nil {
 		s.log.Warn("post-transaction callback not sent: our policy does not allow the counterparty",

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/ledger"
+	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
 	"github.com/vaspd/vaspd/vasp"
@@ -146,4 +147,88 @@ func wantCallbackRefused(t *testing.T, s *vasp.Service, sink *statusSink, id, wh
 	if st != "refused" || !strings.Contains(got, why) {
 		t.Fatalf("callback %s (%q), want refused saying %q", st, got, why)
 	}
+}
+
+// A signed UMA sender may name itself without the "$" (its payreq is
+// verified with its domain's keys all the same, and its own callbacks
+// about the payment are heard): the post-transaction callback it asked
+// for is sent to it, our policy applied to its domain. It was refused as
+// owed to "no UMA address", and never sent.
+func TestCallbackToASenderWithoutDollar(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		policy := &switchablePolicy{}
+		s := w.service(t, func(o *vasp.Options) { o.Compliance = policy })
+		runService(t, s)
+		sink := newStatusSink(t)
+		// decided waits for the running service to decide transaction
+		// id's callback: sent or not.
+		decided := func(id string) {
+			t.Helper()
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				st, _, err := s.CallbackState(t.Context(), id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st != "pending" {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("callback of %s still %s", id, st)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		paid := func(path string, beforePay func()) string {
+			t.Helper()
+			pr := payRequest(t, sender.Signing, "alice@vasp1.example", w.clock.Now())
+			pr.PayerData.Compliance.UtxoCallback = sink.srv.URL + path
+			if err := pr.Sign(sender.Signing, w.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := s.PayRequest(t.Context(), "bob", pr)
+			wantCode(t, err, "")
+			beforePay()
+			if pay, err := w.node.Pay(t.Context(), lightning.PayRequest{Invoice: resp.PR, Timeout: 10 * time.Second}); err != nil || pay.Status != lightning.StatusSucceeded {
+				t.Fatalf("pay: %+v, %v", pay, err)
+			}
+			ts, err := s.ListTransactions(t.Context(), vasp.TransactionFilter{}, "", 1)
+			if err != nil || len(ts) != 1 || ts[0].Counterparty != "alice@vasp1.example" {
+				t.Fatalf("transactions %+v, %v", ts, err)
+			}
+			decided(ts[0].ID)
+			return ts[0].ID
+		}
+		id := paid("/ok", func() {})
+		if st, _, _ := s.CallbackState(t.Context(), id); st != "sent" || sink.count("/ok") != 1 {
+			why, _ := s.CallbackError(t.Context(), id)
+			t.Fatalf("callback %s (%q), sent %d times; want sent once", st, why, sink.count("/ok"))
+		}
+		// Denied since the payment: refused, the policy asked about the
+		// sender's domain.
+		id = paid("/ok", func() { policy.deny.Store(true) })
+		why, _ := s.CallbackError(t.Context(), id)
+		if st, _, _ := s.CallbackState(t.Context(), id); st != "refused" || !strings.Contains(why, "vasp1.example") || sink.count("/ok") != 1 {
+			t.Fatalf("callback to a denied sender: %s (%q), sent %d times in all", st, why, sink.count("/ok"))
+		}
+		// A receiver we paid without the "$" is a plain Lightning Address
+		// (vasp/lnaddr.go), no VASP: still refused, were a row to hold a
+		// callback for it.
+		policy.deny.Store(false)
+		plain := vasp.Transaction{ID: vaspd.NewID(vaspd.IDTransaction), Direction: vasp.Outgoing, Status: vasp.StatusCompleted,
+			UserID: w.bob.UserID, PlatformUserID: w.bob.PlatformUserID, OurAddress: "$bob@" + ourDomain,
+			Counterparty: "carol@vasp1.example", PaymentHash: strings.Repeat("cd", 32), Invoice: "lnbcrt1",
+			Currency: "EUR", Amount: 1000, Msats: 1_000_000, CreatedAt: w.clock.Now(), UpdatedAt: w.clock.Now(), SettledAt: w.clock.Now()}
+		plain.Details.UtxoCallback = sink.srv.URL + "/ok"
+		if err := s.InsertTransaction(t.Context(), plain); err != nil {
+			t.Fatal(err)
+		}
+		decided(plain.ID)
+		why, _ = s.CallbackError(t.Context(), plain.ID)
+		if st, _, _ := s.CallbackState(t.Context(), plain.ID); st != "refused" || !strings.Contains(why, "plain Lightning Address") || sink.count("/ok") != 1 {
+			t.Fatalf("callback to a plain Lightning Address: %s (%q), sent %d times in all", st, why, sink.count("/ok"))
+		}
+	})
 }
