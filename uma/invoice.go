@@ -315,12 +315,13 @@ func decodeInvoiceTLV(data []byte) (*Invoice, error) {
 	if inv.ReceivingCurrency.Code == "" {
 		return nil, Errorf(CodeInvalidInvoice, "invoice currency has no code")
 	}
-	// Text fields are kept and shown: bytes that are not UTF-8 are no text.
+	// Text fields are kept and shown: bytes that are not UTF-8 are no text,
+	// nor is a NUL (valid UTF-8, but no database text column stores it).
 	c := inv.ReceivingCurrency
 	for _, f := range []string{inv.ReceiverUMA, inv.InvoiceUUID, inv.UmaVersions, inv.Callback, inv.SenderUMA,
 		string(inv.KycStatus), c.Code, c.Name, c.Symbol} {
-		if !utf8.ValidString(f) {
-			return nil, Errorf(CodeInvalidInvoice, "invoice text fields must be UTF-8")
+		if !utf8.ValidString(f) || strings.IndexByte(f, 0) >= 0 {
+			return nil, Errorf(CodeInvalidInvoice, "invoice text fields must be UTF-8 text without NUL")
 		}
 	}
 	inv.Signature = byTag[tagSignature]

@@ -469,3 +469,38 @@ func TestPayRequestExtremeAmounts(t *testing.T) {
 		}
 	})
 }
+
+// A NUL is valid UTF-8 but no text PostgreSQL stores: an UMA invoice
+// whose kept fields (invoiceUUID, currency) hold one is refused as an
+// invalid invoice on every database, not kept on SQLite and answered 500
+// on PostgreSQL, where the insert failed.
+func TestUmaRequestInvoiceNUL(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		carols := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		for _, tc := range []struct {
+			name string
+			edit func(*uma.Invoice)
+		}{
+			{"invoiceUUID", func(inv *uma.Invoice) { inv.InvoiceUUID = "c7c07fec\x00" }},
+			{"currency", func(inv *uma.Invoice) { inv.ReceivingCurrency.Code = "US\x00" }},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				inv := &uma.Invoice{
+					ReceiverUMA: "$carol@vasp1.example", InvoiceUUID: "c7c07fec-cf00-431c-916f-6c13fc4b69f9", Amount: 1250,
+					ReceivingCurrency: uma.InvoiceCurrency{Code: "USD", Name: "US Dollar", Symbol: "$", Decimals: 2},
+					Expiration:        w.clock.Now().Add(time.Hour).Unix(), IsSubjectToTravelRule: true,
+					UmaVersions: uma.Version1.String(), SenderUMA: "$alice@" + ourDomain,
+					Callback: "https://vasp1.example/api/uma/payreq/carol",
+				}
+				tc.edit(inv)
+				_, err := s.ReceiveUmaRequest(t.Context(), umaRequestBody(t, carols.Signing, inv))
+				wantCode(t, err, uma.CodeInvalidInvoice)
+			})
+		}
+		if n := countRows(t, db, "uma_requests"); n != 0 {
+			t.Fatalf("%d UMA requests kept", n)
+		}
+	})
+}
