@@ -475,7 +475,13 @@ func (s *Service) checkPaymentRequest(ctx context.Context, r Recipient, req *uma
 	invalid := func(format string, args ...any) (PaymentRequest, error) {
 		return PaymentRequest{}, uma.Errorf(uma.CodeInvalidInvoice, format, args...)
 	}
-	id := vaspd.Truncate(req.InvoiceUUID, 40)
+	id := vaspd.Truncate(vaspd.Storable(req.InvoiceUUID), 40)
+	// We issue UUIDs (uuid.NewString): anything else, perhaps no text
+	// at all (the payer's bytes), is not looked up in a database that
+	// stores only UTF-8.
+	if err := uuid.Validate(req.InvoiceUUID); err != nil || len(req.InvoiceUUID) != 36 {
+		return invalid("invoice %s was not issued by %s", id, s.opt.Domain)
+	}
 	p, err := scanPaymentRequest(s.db.QueryRowContext(ctx, paymentRequestByInvoiceQuery, req.InvoiceUUID, store.Micros(s.clock.Now())))
 	if errors.Is(err, sql.ErrNoRows) {
 		return invalid("invoice %s was not issued by %s", id, s.opt.Domain)

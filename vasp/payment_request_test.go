@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -449,6 +450,31 @@ func TestPaymentRequestExpiredPaymentFreesIt(t *testing.T) {
 		}
 		if _, err := s.PayRequest(t.Context(), "bob", invoicePayReq(t, sender.Signing, w.clock.Now(), p.InvoiceUUID)); err != nil {
 			t.Fatalf("a payreq once the first invoice expired: %v", err)
+		}
+	})
+}
+
+// A payreq's invoiceUUID is the payer's bytes (any caller's, in a GET
+// query): one that is not UTF-8 text, or holds a NUL, was never issued
+// by us and is INVALID_INVOICE on every database, before any query.
+// PostgreSQL, storing only UTF-8 text, failed the lookup: a 500.
+func TestPaymentRequestPayreqUUIDNotText(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		for _, id := range []string{"\xff", "c7c07fec-cf00-431c-916f-6c13fc4b69f\x00", strings.Repeat("x", 2000)} {
+			pr, err := uma.ParsePayRequestQuery(url.Values{"amount": {"1000"}, "invoiceUUID": {id}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.PayRequest(t.Context(), "bob", pr)
+			wantCode(t, err, uma.CodeInvalidInvoice)
+			_, err = s.PayRequest(t.Context(), "bob", invoicePayReq(t, sender.Signing, w.clock.Now(), id))
+			wantCode(t, err, uma.CodeInvalidInvoice)
+		}
+		if n := countRows(t, db, "uma_transactions"); n != 0 {
+			t.Fatalf("%d transactions recorded", n)
 		}
 	})
 }
