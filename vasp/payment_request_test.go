@@ -2,6 +2,7 @@ package vasp_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -475,6 +476,50 @@ func TestPaymentRequestPayreqUUIDNotText(t *testing.T) {
 		}
 		if n := countRows(t, db, "uma_transactions"); n != 0 {
 			t.Fatalf("%d transactions recorded", n)
+		}
+	})
+}
+
+// What the payer's VASP answers a delivery with is its own bytes: a NUL
+// in the code or reason of its refusal, or in the uma_request_endpoint its
+// uma-configuration names, is kept as text (U+FFFD), so that the failed
+// delivery is recorded on every database. PostgreSQL refused the update,
+// leaving the delivery PENDING as though a crash had cut it short.
+func TestPaymentRequestDeliveryRefusalNotText(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		var host string
+		var badEndpoint atomic.Bool
+		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			switch {
+			case r.URL.Path == "/.well-known/uma-configuration" && badEndpoint.Load():
+				io.WriteString(rw, `{"uma_request_endpoint":"http://`+host+`/uma-requests\u0000"}`)
+			case r.URL.Path == "/.well-known/uma-configuration":
+				io.WriteString(rw, `{"uma_request_endpoint":"http://`+host+`/uma-requests"}`)
+			case r.URL.Path == "/uma-requests":
+				rw.WriteHeader(http.StatusBadRequest)
+				io.WriteString(rw, `{"status":"ERROR","reason":"not\u0000today","code":"NOT\u0000TODAY"}`)
+			default:
+				http.NotFound(rw, r)
+			}
+		}))
+		t.Cleanup(srv.Close)
+		host = "localhost:" + strings.TrimPrefix(srv.URL, "http://127.0.0.1:")
+		s := w.service(t, nil)
+		for _, bad := range []bool{false, true} {
+			badEndpoint.Store(bad)
+			p := newPaymentRequest(t, s, w, func(in *vasp.PaymentRequestInput) { in.SenderUMA = "$alice@" + host })
+			got, err := s.GetPaymentRequest(t.Context(), p.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := got.Delivery
+			if d.Status != vasp.DeliveryFailed || d.AttemptedAt == nil || strings.Contains(d.Code+d.Message, "\x00") {
+				t.Fatalf("bad endpoint %v: delivery kept as %+v, answered %+v", bad, d, p.Delivery)
+			}
+			if !bad && (d.Code != "NOT\uFFFDTODAY" || !strings.Contains(d.Message, "not\uFFFDtoday")) {
+				t.Fatalf("refusal kept as %+v", d)
+			}
 		}
 	})
 }
