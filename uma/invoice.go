@@ -187,13 +187,7 @@ func (inv *Invoice) Expired(now time.Time) bool { return !now.Before(inv.Expires
 // INVALID_INVOICE; missing required fields are MISSING_REQUIRED_UMA_PARAMETERS
 // (as in the Kotlin SDK). It does not verify the signature or expiry.
 func DecodeInvoice(s string) (*Invoice, error) {
-	s = strings.TrimSpace(s)
-	if len(s) >= 6 && strings.EqualFold(s[:6], "uma://") {
-		s = s[6:]
-	} else if len(s) >= 4 && strings.EqualFold(s[:4], "uma:") && !strings.EqualFold(s[:4], "uma1") {
-		s = s[4:]
-	}
-	hrp, data, err := bech32.Decode(s, maxInvoiceChars)
+	hrp, data, err := bech32.Decode(trimInvoiceLink(s), maxInvoiceChars)
 	if err != nil {
 		return nil, wrapErr(CodeInvalidInvoice, err, "invalid invoice encoding")
 	}
@@ -202,6 +196,23 @@ func DecodeInvoice(s string) (*Invoice, error) {
 	}
 	return decodeInvoiceTLV(data)
 }
+
+// trimInvoiceLink is s without the spaces around it and the "uma://" or
+// "uma:" (either case) before it, which DecodeInvoice reads through.
+func trimInvoiceLink(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) >= 6 && strings.EqualFold(s[:6], "uma://") {
+		s = s[6:]
+	} else if len(s) >= 4 && strings.EqualFold(s[:4], "uma:") {
+		s = s[4:]
+	}
+	return s
+}
+
+// InvoiceString is s, an invoice or its link that DecodeInvoice read, as
+// the bech32 invoice in lower case ("uma1…"), the form an invoice is
+// shown and kept in, and its "uma://" link made from.
+func InvoiceString(s string) string { return strings.ToLower(trimInvoiceLink(s)) }
 
 func decodeInvoiceTLV(data []byte) (*Invoice, error) {
 	recs, err := parseTLV(data)

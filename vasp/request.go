@@ -29,7 +29,7 @@ type UmaRequest struct {
 	UserID      string    `json:"userId"`
 	ReceiverUMA string    `json:"receiverUmaAddress"`
 	InvoiceUUID string    `json:"invoiceUUID"`
-	Invoice     string    `json:"invoice"` // bech32, as received
+	Invoice     string    `json:"invoice"` // bech32 as received, in lower case, without a uma:// prefix
 	Amount      int64     `json:"amount"`  // smallest unit of Currency
 	Currency    string    `json:"currency"`
 	ExpiresAt   time.Time `json:"expiresAt"`
@@ -134,7 +134,7 @@ func (s *Service) ReceiveUmaRequest(ctx context.Context, body []byte) (UmaReques
 	}
 	now := s.clock.Now().UTC().Truncate(time.Microsecond)
 	r := UmaRequest{ID: vaspd.NewID(vaspd.IDUmaRequest), UserID: user.UserID, ReceiverUMA: recv.String(),
-		InvoiceUUID: inv.InvoiceUUID, Invoice: strings.TrimPrefix(strings.TrimSpace(req.Invoice), "uma://"),
+		InvoiceUUID: inv.InvoiceUUID, Invoice: uma.InvoiceString(req.Invoice),
 		Amount: inv.Amount, Currency: inv.ReceivingCurrency.Code, ExpiresAt: inv.ExpiresAt().UTC(), CreatedAt: now,
 		Status: UmaRequestPending} // verified unexpired, and nothing pays it yet
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {

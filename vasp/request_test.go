@@ -3,6 +3,7 @@ package vasp_test
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,4 +107,49 @@ func umaRequestBody(t *testing.T, key *uma.PrivateKey, inv *uma.Invoice) []byte 
 		t.Fatal(err)
 	}
 	return body
+}
+
+// An UMA request's invoice is kept, listed and announced as the bech32
+// invoice ("uma1…", lower case), however the receiver's VASP wrote it
+// (UMA://…, uma:…, upper case: all read alike): the platform shows it or
+// makes its uma:// link from it. "UMA://uma1…" and "uma:uma1…" were kept
+// and answered as received.
+func TestUmaRequestInvoiceKeptBare(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		carols := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		inv := &uma.Invoice{
+			ReceiverUMA: "$carol@vasp1.example", InvoiceUUID: "c7c07fec-cf00-431c-916f-6c13fc4b69d0", Amount: 1250,
+			ReceivingCurrency: uma.InvoiceCurrency{Code: "USD", Name: "US Dollar", Symbol: "$", Decimals: 2},
+			Expiration:        w.clock.Now().Add(time.Hour).Unix(), IsSubjectToTravelRule: true,
+			UmaVersions: uma.Version1.String(), SenderUMA: "$alice@" + ourDomain,
+			Callback: "https://vasp1.example/api/uma/payreq/carol",
+		}
+		if err := inv.Sign(carols.Signing); err != nil {
+			t.Fatal(err)
+		}
+		bare, err := inv.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var id string
+		for _, form := range []string{"UMA://" + bare, "uma:" + bare, " uma://" + strings.ToUpper(bare) + " ", strings.ToUpper(bare), bare} {
+			body, err := json.Marshal(uma.UmaRequest{Invoice: form})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := s.ReceiveUmaRequest(t.Context(), body)
+			if err != nil {
+				t.Fatalf("%q: %v", form, err)
+			}
+			if id == "" {
+				id = r.ID
+			}
+			got, err := s.GetUmaRequest(t.Context(), r.ID)
+			if err != nil || r.ID != id || r.Invoice != bare || got.Invoice != bare {
+				t.Fatalf("%q: request %s answered with %q, kept %q (%v); want %s with %q", form, r.ID, r.Invoice, got.Invoice, err, id, bare)
+			}
+		}
+	})
 }
