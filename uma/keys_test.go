@@ -342,3 +342,26 @@ func TestMemoryKeyCacheIsBounded(t *testing.T) {
 		t.Fatalf("cache holds %d domains after a replacement, want 3", n)
 	}
 }
+
+// A nonce is spent for the domain, however the message spells it: a
+// seen lnurlp request (whose vaspDomain is not signed) replayed with
+// "vasp1.com." or "vasp1.com:443" is the same VASP's nonce again.
+func TestNonceScopeIsTheNormalDomain(t *testing.T) {
+	ctx := context.Background()
+	key, _ := GeneratePrivateKey()
+	pub := &PublicKeys{Signing: key.PublicKey(), Encryption: key.PublicKey()}
+	now := time.Unix(1_800_000_000, 0)
+	v := &Verifier{Keys: StaticKeys{"vasp1.com": pub, "vasp1.com.": pub, "vasp1.com:443": pub, "VASP1.com": pub},
+		Nonces: &MemoryNonceCache{}, Now: func() time.Time { return now }}
+	bob, _ := ParseAddress("$bob@vasp2.com")
+	r, _ := NewLnurlpRequest(key, bob, "vasp1.com", true, Version1, now)
+	if _, err := v.VerifyLnurlpRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, spelling := range []string{"vasp1.com.", "vasp1.com:443", "VASP1.com"} {
+		replay := *r
+		replay.VaspDomain = spelling
+		_, err := v.VerifyLnurlpRequest(ctx, &replay)
+		wantCode(t, err, CodeInvalidNonce)
+	}
+}

@@ -78,7 +78,10 @@ func (v *Verifier) verify(ctx context.Context, domain, nonce string, ts int64, p
 			return nil, err
 		}
 	}
-	if err := v.Nonces.CheckAndSave(ctx, strings.ToLower(domain), nonce, time.Unix(ts, 0)); err != nil {
+	// Scoped by the domain in its normal form: the same VASP spelt with a
+	// trailing dot or :443 (an lnurlp request's vaspDomain is not signed)
+	// is the same nonce scope.
+	if err := v.Nonces.CheckAndSave(ctx, NormalizeDomain(domain), nonce, time.Unix(ts, 0)); err != nil {
 		return nil, err
 	}
 	return keys, nil
