@@ -56,8 +56,11 @@ func (s *Service) approve(ctx context.Context, t Transaction, req *uma.PayReques
 	deadline := s.opt.ApprovalTimeout
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
+	// Stored CREATED, asked as UMAaaS's PENDING: with the
+	// reconciliationInstructions every status but CREATED carries.
 	w := s.incomingWebhook(ctx, t)
 	w.Transaction.Status = webhook.StatusPending
+	w.Transaction.ReconciliationInstructions = &webhook.ReconciliationInstructions{Reference: t.ID}
 	for key, opt := range req.PayeeData {
 		if name, ok := payeeFieldNames[key]; ok {
 			w.RequestedReceiverUserInfoFields = append(w.RequestedReceiverUserInfoFields,

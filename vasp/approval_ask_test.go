@@ -1,0 +1,60 @@
+package vasp_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/vaspd/vaspd/delivery"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/vasp"
+	"github.com/vaspd/vaspd/webhook"
+)
+
+// The approval ask, an INCOMING_PAYMENT webhook whose transaction is
+// PENDING, carries reconciliationInstructions as the specification says
+// every status but CREATED does (its pendingPayment example has them): the
+// reference the platform matches the payment by is the one the later
+// COMPLETED webhook and GET /transactions?reference= use, the transaction's id.
+func TestNewApprovalAskHasReconciliationInstructions(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		asks := make(chan *webhook.IncomingPaymentWebhook, 1)
+		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			ev, err := webhook.Parse(b)
+			if in, ok := ev.(*webhook.IncomingPaymentWebhook); err == nil && ok && in.Transaction.Status == webhook.StatusPending {
+				select {
+				case asks <- in:
+				default:
+				}
+			}
+			rw.WriteHeader(200)
+		}))
+		t.Cleanup(srv.Close)
+		hooks, err := delivery.New(db, delivery.Options{AllowNets: []string{"127.0.0.0/8"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, _, err := hooks.ConfigurePrimary(t.Context(), srv.URL); err != nil {
+			t.Fatal(err)
+		}
+		s := w.service(t, func(o *vasp.Options) { o.Webhooks, o.ApprovalTimeout = hooks, 5*time.Second })
+		_, err = s.PayRequest(t.Context(), "bob", payRequest(t, sender.Signing, "$alice@vasp1.example", time.Now()))
+		wantCode(t, err, "")
+		var ask *webhook.IncomingPaymentWebhook
+		select {
+		case ask = <-asks:
+		default:
+			t.Fatal("no PENDING INCOMING_PAYMENT webhook was sent")
+		}
+		ri := ask.Transaction.ReconciliationInstructions
+		if ri == nil || ri.Reference != ask.Transaction.ID {
+			t.Fatalf("the approval ask's reconciliationInstructions are %+v, want the reference %s", ri, ask.Transaction.ID)
+		}
+	})
+}
