@@ -10,6 +10,7 @@ import (
 	"github.com/vaspd/vaspd/rates"
 	"github.com/vaspd/vaspd/uma"
 	"github.com/vaspd/vaspd/vasp"
+	"github.com/vaspd/vaspd/webhook"
 )
 
 // The platform's payment endpoints (UMAaaS §3–4): look up a receiver,
@@ -364,7 +365,10 @@ func (h *paymentHandlers) listTransactions(w http.ResponseWriter, r *http.Reques
 	if f.Direction != "" && f.Direction != vasp.Incoming && f.Direction != vasp.Outgoing {
 		return vaspd.InvalidInput("type must be INCOMING or OUTGOING")
 	}
-	if f.Status != "" && !vasp.ValidStatus(f.Status) {
+	// REFUNDED is the specification's, a status no vaspd payment reaches
+	// (a failed one is refunded in place and stays FAILED): applied, it
+	// lists nothing.
+	if f.Status != "" && !vasp.ValidStatus(f.Status) && f.Status != string(webhook.StatusRefunded) {
 		return vaspd.InvalidInput("status %q is not a transaction status", vaspd.Truncate(f.Status, 32))
 	}
 	for name, dst := range map[string]*time.Time{"startDate": &f.From, "endDate": &f.To} {
