@@ -53,8 +53,9 @@ type paymentCurrency struct {
 
 type currencyPreference struct {
 	Currency paymentCurrency `json:"currency"`
-	// EstimatedExchangeRate is msats per smallest unit as the receiver
-	// advertised it (not locked).
+	// EstimatedExchangeRate is sending-currency per receiving-currency
+	// smallest unit, as a quote's exchangeRate, from the receiver's
+	// advertised multiplier (not locked): vasp.EstimatedExchangeRates.
 	EstimatedExchangeRate float64 `json:"estimatedExchangeRate"`
 	Min                   int64   `json:"min"`
 	Max                   int64   `json:"max"`
@@ -122,10 +123,14 @@ func (h *paymentHandlers) lookup(w http.ResponseWriter, r *http.Request) error {
 			out.KycStatus = "PENDING"
 		}
 	}
-	for _, c := range l.Response.Currencies {
+	estimates, err := h.v.EstimatedExchangeRates(r.Context(), l)
+	if err != nil {
+		return err
+	}
+	for i, c := range l.Response.Currencies {
 		out.SupportedCurrencies = append(out.SupportedCurrencies, currencyPreference{
 			Currency:              paymentCurrency{Code: c.Code, Name: c.Name, Symbol: c.Symbol, Decimals: c.Decimals},
-			EstimatedExchangeRate: c.Multiplier, Min: c.Convertible.Min, Max: c.Convertible.Max,
+			EstimatedExchangeRate: estimates[i], Min: c.Convertible.Min, Max: c.Convertible.Max,
 		})
 	}
 	for key, opt := range l.Response.PayerData {
