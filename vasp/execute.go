@@ -117,6 +117,9 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 		CreatedAt: now, UpdatedAt: now,
 	}
 	t.Details.Comment, t.Details.UtxoCallback = q.Request.Description, q.utxoCallback
+	if c := q.ReceivingCurrencyInfo; c.Code == q.ReceivingCurrency {
+		t.Details.ReceivingCurrency = &c
+	}
 	if q.payeeData != nil {
 		t.Details.PayeeData, _ = json.Marshal(q.payeeData) // decoded from JSON: it encodes
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/rates"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/uma"
 )
@@ -105,6 +106,12 @@ type Details struct {
 	// one it retries (UMAaaS's originalTransactionId): the first
 	// attempt's, as the quote's OriginalQuoteID names the first quote.
 	OriginalTransactionID string `json:"originalTransactionId,omitempty"`
+	// ReceivingCurrency is, for an outgoing payment, CounterCurrency as
+	// the receiver described it (its quote's receivingCurrency: name,
+	// symbol, decimals), which our rates file may not have. Absent on
+	// payments made before it was kept: then our rates file's, or only
+	// the code.
+	ReceivingCurrency *rates.Currency `json:"receivingCurrency,omitempty"`
 }
 
 const txColumns = `id, direction, status, user_id, platform_user_id, our_address, counterparty,

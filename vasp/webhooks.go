@@ -113,7 +113,13 @@ func (s *Service) outgoingWebhook(ctx context.Context, t Transaction) *webhook.O
 		PaymentInstructions:   s.paymentInstructions(t),
 	}
 	if t.CounterCurrency != "" {
-		ot.ReceivedAmount = &webhook.CurrencyAmount{Amount: t.CounterAmount, Currency: s.currencyOf(ctx, t.CounterCurrency)}
+		// The receiver's currency as it described it: our rates file may
+		// not have it, and its decimals say what the amount is.
+		c := s.currencyOf(ctx, t.CounterCurrency)
+		if r := t.Details.ReceivingCurrency; r != nil && r.Code == t.CounterCurrency {
+			c = webhook.Currency{Code: r.Code, Name: r.Name, Symbol: r.Symbol, Decimals: r.Decimals}
+		}
+		ot.ReceivedAmount = &webhook.CurrencyAmount{Amount: t.CounterAmount, Currency: c}
 	}
 	return &webhook.OutgoingPaymentWebhook{Transaction: ot}
 }
