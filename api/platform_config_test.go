@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -77,6 +78,27 @@ func TestPlatformConfig(t *testing.T) {
 		st, body, _ = f.call(t, "PATCH", "/config", &f.admin, `{"umaDomain":"`+strings.ToUpper(f.domain)+`"}`)
 		if st != http.StatusOK || !strings.Contains(string(body), `"umaDomain":"`+f.domain+`"`) {
 			t.Fatalf("PATCH with the domain it has: %d %s", st, body)
+		}
+		// What GET answered, PATCHed back (currencies in another order),
+		// changes nothing and is accepted; one amount changed is not.
+		_, got, _ := f.call(t, "GET", "/config", &f.viewer, "")
+		var whole map[string]json.RawMessage
+		if err := json.Unmarshal(got, &whole); err != nil {
+			t.Fatal(err)
+		}
+		var cs []map[string]any
+		if err := json.Unmarshal(whole["supportedCurrencies"], &cs); err != nil {
+			t.Fatal(err)
+		}
+		slices.Reverse(cs)
+		back, _ := json.Marshal(map[string]any{"umaDomain": f.domain, "supportedCurrencies": cs})
+		if st, body, _ := f.call(t, "PATCH", "/config", &f.admin, string(back)); st != http.StatusOK {
+			t.Fatalf("PATCH of what GET answered: %d %s", st, body)
+		}
+		cs[0]["maxAmount"] = cs[0]["maxAmount"].(float64) - 1
+		changed, _ := json.Marshal(map[string]any{"supportedCurrencies": cs})
+		if st, body, _ := f.call(t, "PATCH", "/config", &f.admin, string(changed)); st != http.StatusBadRequest || !strings.Contains(string(body), "rates file") {
+			t.Fatalf("PATCH changing a maxAmount: %d %s, want 400", st, body)
 		}
 	})
 }

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"reflect"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/vaspd/vaspd"
@@ -392,6 +395,34 @@ func (h *webhookHandlers) platformConfig(r *http.Request, out *webhookConfig) er
 	return nil
 }
 
+// sameCurrencies reports whether raw, a PATCH's supportedCurrencies, is
+// what GET /config answers, in any order (currencies, fields, types).
+func (h *webhookHandlers) sameCurrencies(r *http.Request, raw json.RawMessage) (bool, error) {
+	var now webhookConfig
+	if err := h.platformConfig(r, &now); err != nil || now.SupportedCurrencies == nil {
+		return false, err
+	}
+	var asked []platformCurrencyConfig
+	if json.Unmarshal(raw, &asked) != nil || asked == nil {
+		return false, nil
+	}
+	normal := func(cs []platformCurrencyConfig) []platformCurrencyConfig {
+		out := make([]platformCurrencyConfig, len(cs))
+		for i, c := range cs {
+			c.RequiredCounterpartyFields = slices.Clone(c.RequiredCounterpartyFields)
+			slices.SortFunc(c.RequiredCounterpartyFields, func(a, b fieldDefinition) int { return strings.Compare(a.Name, b.Name) })
+			c.EnabledTransactionTypes = slices.Sorted(slices.Values(c.EnabledTransactionTypes))
+			if c.RequiredCounterpartyFields == nil {
+				c.RequiredCounterpartyFields = []fieldDefinition{}
+			}
+			out[i] = c
+		}
+		slices.SortFunc(out, func(a, b platformCurrencyConfig) int { return strings.Compare(a.CurrencyCode, b.CurrencyCode) })
+		return out
+	}
+	return reflect.DeepEqual(normal(asked), normal(now.SupportedCurrencies)), nil
+}
+
 func (h *webhookHandlers) getConfig(w http.ResponseWriter, r *http.Request) error {
 	var out webhookConfig
 	e, err := h.svc.PrimaryEndpoint(r.Context())
@@ -433,7 +464,15 @@ func (h *webhookHandlers) patchConfig(w http.ResponseWriter, r *http.Request) er
 		}
 	}
 	if req.SupportedCurrencies != nil {
-		return vaspd.InvalidInput("supportedCurrencies come from vaspd's rates file (currencies, min, max) and its required-counterparty-fields setting, changed there, not through the API")
+		// As for umaDomain, what it is now is accepted (a client PATCHing
+		// back what GET /config answered); a change is not.
+		same, err := h.sameCurrencies(r, req.SupportedCurrencies)
+		if err != nil {
+			return err
+		}
+		if !same {
+			return vaspd.InvalidInput("supportedCurrencies come from vaspd's rates file (currencies, min, max) and its required-counterparty-fields setting, changed there, not through the API")
+		}
 	}
 	if len(req.WebhookEndpoint) > 0 {
 		var url *string
