@@ -212,7 +212,7 @@ func renderQuote(q vasp.Quote) quoteResponse {
 		ExpiresAt: q.ExpiresAt.UTC(), CreatedAt: q.CreatedAt.UTC(), TransactionID: q.TransactionID, OriginalQuoteID: q.OriginalQuoteID,
 		ExchangeRate: exchangeRate(q.SendingAmount-q.Fee, q.ReceivingAmount),
 		AutoRefresh:  q.AutoRefresh, RefreshCount: q.RefreshCount, LastRefreshedAt: refreshedAt(q.RefreshedAt),
-		CounterpartyInformation: q.CounterpartyInformation, AutoRefreshStopped: q.AutoRefreshStopped,
+		CounterpartyInformation: q.CounterpartyInformation(), AutoRefreshStopped: q.AutoRefreshStopped,
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 
 	"github.com/vaspd/vaspd/uma"
@@ -23,8 +22,7 @@ type PlatformConfig struct {
 type PlatformCurrency struct {
 	Code string
 	// Min and Max bound one payment, in the currency's smallest unit, as
-	// the rates file says (Max 0 there, no bound, is 2^53, as our lnurlp
-	// answers give it).
+	// our lnurlp answers give them (paymentBounds).
 	Min, Max int64
 	// RequiredCounterpartyFields is what a sender must tell about its
 	// user (required-counterparty-fields), by UMAaaS field name, sorted.
@@ -43,9 +41,9 @@ type CounterpartyField struct {
 // payment is priced (or refused) when it is made.
 func (s *Service) PlatformConfig(ctx context.Context) (PlatformConfig, error) {
 	var fields []CounterpartyField
-	for _, key := range slices.Sorted(maps.Keys(s.payerData)) {
+	for key, opt := range s.payerData {
 		if name, ok := PayerFieldNames[key]; ok && key != uma.DataIdentifier {
-			fields = append(fields, CounterpartyField{Name: name, Mandatory: s.payerData[key].Mandatory})
+			fields = append(fields, CounterpartyField{Name: name, Mandatory: opt.Mandatory})
 		}
 	}
 	slices.SortFunc(fields, func(a, b CounterpartyField) int { return cmp.Compare(a.Name, b.Name) })
@@ -59,11 +57,8 @@ func (s *Service) PlatformConfig(ctx context.Context) (PlatformConfig, error) {
 		if err != nil {
 			return PlatformConfig{}, fmt.Errorf("rate of %s: %w", c.Code, err)
 		}
-		max := rate.Max
-		if max <= 0 {
-			max = 1 << 53
-		}
-		out.Currencies = append(out.Currencies, PlatformCurrency{Code: c.Code, Min: max64(rate.Min, 1), Max: max,
+		min, max := paymentBounds(rate)
+		out.Currencies = append(out.Currencies, PlatformCurrency{Code: c.Code, Min: min, Max: max,
 			RequiredCounterpartyFields: slices.Clone(fields)})
 	}
 	return out, nil

@@ -125,10 +125,6 @@ type Quote struct {
 	// auto-refreshes (AutoRefresh false): RefreshStoppedPriceChanged,
 	// RefreshStoppedUserDeleted or RefreshStoppedReplaced; "" otherwise.
 	AutoRefreshStopped string
-	// CounterpartyInformation is what the receiver told us about its user
-	// (its payee data: identifier, name), by UMAaaS field name; nil for a
-	// plain Lightning Address.
-	CounterpartyInformation map[string]any
 	// The currencies in full (name, symbol, decimals): the sending one
 	// from our rates, the receiving one as the receiver advertised it.
 	SendingCurrencyInfo, ReceivingCurrencyInfo rates.Currency
@@ -153,6 +149,11 @@ type quoteDetails struct {
 	Sending   *rates.Currency `json:"sending,omitempty"`
 	Receiving *rates.Currency `json:"receiving,omitempty"`
 }
+
+// CounterpartyInformation is what the receiver told us about its user
+// (its payee data: identifier, name), by UMAaaS field name; nil for a
+// plain Lightning Address.
+func (q Quote) CounterpartyInformation() map[string]any { return counterpartyFields(q.payeeData) }
 
 func quoteInput(m string, args ...any) error {
 	return vaspd.InvalidInput(m, args...)
@@ -407,7 +408,7 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 			id = l.Receiver
 		}
 		payee := map[string]any{"identifier": id, "name": vaspd.Truncate(resp.PayeeData.Name, maxPayeeName)}
-		d.PayeeData, q.payeeData, q.CounterpartyInformation = payee, payee, counterpartyFields(payee)
+		d.PayeeData, q.payeeData = payee, payee
 	}
 	raw, _ := json.Marshal(d)
 	return q, string(raw), nil
@@ -447,7 +448,7 @@ func scanQuote(row interface{ Scan(...any) error }) (Quote, error) {
 	}
 	q.Receiver, q.ReceiverFeeMsats, q.Request, q.utxoCallback = d.Receiver, d.ReceiverFeeMsats, d.Request, d.UtxoCallback
 	if m, ok := d.PayeeData.(map[string]any); ok {
-		q.payeeData, q.CounterpartyInformation = m, counterpartyFields(m)
+		q.payeeData = m
 	}
 	q.ExpiresAt, q.CreatedAt, q.RefreshedAt = store.Time(exp), store.Time(created), store.Time(refreshed)
 	q.Request.OriginalQuoteID = q.OriginalQuoteID // a refresh of a retry stays one

@@ -47,6 +47,16 @@ func (s *Service) recipient(ctx context.Context, local string) (Recipient, error
 	return r, nil
 }
 
+// paymentBounds is the range of one payment in rate's currency, smallest
+// units: the rates file's min (at least 1) and max (0 there, no bound,
+// is 2^53, what a JSON number holds exactly).
+func paymentBounds(rate rates.Rate) (min, max int64) {
+	if max = rate.Max; max <= 0 {
+		max = 1 << 53
+	}
+	return max64(rate.Min, 1), max
+}
+
 // currencies are the currencies r can receive, priced now, with the
 // range each accepts; the first is r's default. With stale rates
 // (rates-max-age) it is an UMA USER_NOT_READY: the user cannot receive
@@ -83,14 +93,11 @@ func (s *Service) currencies(ctx context.Context, r Recipient) ([]uma.Currency, 
 			s.log.Log(ctx, level, "currency without a rate skipped: users naming it cannot receive it", "currency", code, "err", err)
 			continue
 		}
-		max := rate.Max
-		if max <= 0 {
-			max = 1 << 53
-		}
+		min, max := paymentBounds(rate)
 		out = append(out, uma.Currency{
 			Code: rate.Currency.Code, Name: rate.Currency.Name, Symbol: rate.Currency.Symbol,
 			Multiplier: rate.UMAMultiplier(), Decimals: rate.Currency.Decimals,
-			Convertible: uma.Convertible{Min: max64(rate.Min, 1), Max: max},
+			Convertible: uma.Convertible{Min: min, Max: max},
 		})
 		rs = append(rs, rate)
 	}
