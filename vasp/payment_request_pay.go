@@ -1,0 +1,176 @@
+package vasp
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/uma"
+)
+
+// A payreq naming one of our payment requests (its invoiceUUID): the
+// checks before it is priced, and again where the payment is recorded.
+
+// checkPaymentRequest checks a payreq for our user r naming invoiceUUID
+// before anything is priced or recorded: the invoice must be one we issued
+// for r, payable (not cancelled, expired or paid up) and the payreq
+// receiving-currency-locked to its amount and currency. It returns the
+// request; claimPaymentRequest checks it again where the payment is
+// recorded. An invoiceUUID we never issued is INVALID_INVOICE: the payer
+// believes it pays an invoice, and the payment would prove nothing.
+func (s *Service) checkPaymentRequest(ctx context.Context, r Recipient, req *uma.PayRequest) (PaymentRequest, error) {
+	invalid := func(format string, args ...any) (PaymentRequest, error) {
+		return PaymentRequest{}, uma.Errorf(uma.CodeInvalidInvoice, format, args...)
+	}
+	id := vaspd.Truncate(vaspd.Storable(req.InvoiceUUID), 40)
+	// We issue UUIDs (uuid.NewString): anything else, perhaps no text
+	// at all (the payer's bytes), is not looked up in a database that
+	// stores only UTF-8.
+	if err := uuid.Validate(req.InvoiceUUID); err != nil || len(req.InvoiceUUID) != 36 {
+		return invalid("invoice %s was not issued by %s", id, s.opt.Domain)
+	}
+	p, err := scanPaymentRequest(s.db.QueryRowContext(ctx, paymentRequestByInvoiceQuery, req.InvoiceUUID, store.Micros(s.clock.Now())))
+	if errors.Is(err, sql.ErrNoRows) {
+		return invalid("invoice %s was not issued by %s", id, s.opt.Domain)
+	}
+	if err != nil {
+		return PaymentRequest{}, fmt.Errorf("read payment request: %w", err)
+	}
+	if p.UserID != r.UserID {
+		// Not whose it is: that would tell which of our users asked.
+		return invalid("invoice %s is not one of %s", id, s.address(r.Local))
+	}
+	if !req.IsUMA() {
+		// The invoice's requiredPayerData marks the payer's identifier
+		// and compliance data mandatory (UMADataOptions): an unsigned
+		// payer has neither, and could otherwise hold every payment a
+		// request allows with invoices it never pays (each counted
+		// until it expires).
+		return PaymentRequest{}, uma.Errorf(uma.CodeMissingMandatoryPayerData,
+			"invoice %s requires the payer's identifier and compliance data (requiredPayerData): pay it with a signed UMA payreq", id)
+	}
+	switch p.Status {
+	case PaymentRequestCancelled:
+		return invalid("invoice %s was cancelled", id)
+	case PaymentRequestExpired:
+		return PaymentRequest{}, uma.Errorf(uma.CodeInvoiceExpired, "invoice %s expired at %s", id, p.ExpiresAt.Format(time.RFC3339))
+	case PaymentRequestPaid:
+		return invalid("invoice %s is paid (maxNumPayments %d)", id, p.MaxNumPayments)
+	}
+	if p.SenderUMA != "" && !payerIs(req, p.SenderUMA) {
+		// Addressed to one payer (UMAD-09 senderUma): another's payment
+		// would read as that payer's, paying it.
+		return invalid("invoice %s is addressed to another payer", id)
+	}
+	if req.SendingCurrency != p.Currency || req.ReceivingCurrency != p.Currency || req.Amount != p.Amount {
+		return invalid("invoice %s asks %d %s (smallest unit), receiving-currency-locked: amount=%d.%s&convert=%s",
+			id, p.Amount, p.Currency, p.Amount, p.Currency, p.Currency)
+	}
+	if p.CommentCharsAllowed > 0 {
+		if n := utf8.RuneCountInString(req.Comment); n > p.CommentCharsAllowed {
+			return PaymentRequest{}, uma.Errorf(uma.CodeInvalidInput, "comment is %d characters; the invoice allows %d", n, p.CommentCharsAllowed)
+		}
+	}
+	return p, nil
+}
+
+// payerIs reports whether the payreq req, verified, is from the UMA
+// address want. A plain LNURL payer (no UMA payer data) is no one.
+func payerIs(req *uma.PayRequest, want string) bool {
+	if !req.IsUMA() {
+		return false
+	}
+	got, err := uma.ParseUMAAddress(req.PayerData.Identifier)
+	return err == nil && strings.EqualFold(got.String(), want)
+}
+
+// countPaymentsQuery counts the payments of payment request $1 that
+// count against its maxNumPayments.
+const countPaymentsQuery = `SELECT COUNT(*) FROM uma_transactions WHERE payment_request_id = $1 AND status IN ` + payingStatuses
+
+// paymentRequestByInvoiceQuery reads the payment request of invoice $1 at
+// time $2 (checkPaymentRequest).
+var paymentRequestByInvoiceQuery = selectPaymentRequests(2) + ` WHERE invoice_uuid = $1`
+
+// claimPaymentRequest, in the transaction that records an incoming
+// payment of payment request id at now, locks the request's row and
+// refuses the payment when the request is cancelled, expired, or has
+// maxNumPayments payments already counted (CREATED, PENDING or COMPLETED).
+// The lock (FOR UPDATE on PostgreSQL; SQLite has one writer) makes two
+// concurrent payreqs count one after the other, and a cancellation wait
+// for, or be seen by, a claim.
+func claimPaymentRequest(ctx context.Context, tx *store.Tx, id string, now time.Time) error {
+	var maxPayments int
+	var exp int64
+	var cancelled sql.NullInt64
+	var uuid string
+	err := tx.QueryRowContext(ctx, `SELECT max_num_payments, expires_at, cancelled_at, invoice_uuid FROM payment_requests
+		WHERE id = $1 `+tx.Driver().ForUpdate(), id).Scan(&maxPayments, &exp, &cancelled, &uuid)
+	if err != nil {
+		return fmt.Errorf("lock payment request %s: %w", id, err)
+	}
+	if err := stillPayable(uuid, exp, cancelled, now); err != nil {
+		return err
+	}
+	uuid = vaspd.Truncate(uuid, 40)
+	var n int
+	if err := tx.QueryRowContext(ctx, countPaymentsQuery, id).Scan(&n); err != nil {
+		return fmt.Errorf("count the payments of payment request %s: %w", id, err)
+	}
+	if n >= maxPayments {
+		return uma.Errorf(uma.CodeInvalidInvoice, "invoice %s is paid, or being paid (maxNumPayments %d)", uuid, maxPayments)
+	}
+	return nil
+}
+
+// stillPayable refuses a payment, at now, of the payment request of
+// invoice uuid expiring at exp (Micros) and cancelled at cancelled, if
+// ever: as a payreq for it then would be.
+func stillPayable(uuid string, exp int64, cancelled sql.NullInt64, now time.Time) error {
+	uuid = vaspd.Truncate(uuid, 40)
+	if cancelled.Valid {
+		return uma.Errorf(uma.CodeInvalidInvoice, "invoice %s was cancelled", uuid)
+	}
+	if !now.Before(store.Time(exp)) {
+		return uma.Errorf(uma.CodeInvoiceExpired, "invoice %s expired at %s", uuid, store.Time(exp).Format(time.RFC3339))
+	}
+	return nil
+}
+
+// approvedForRequest checks again, once the platform approved the
+// incoming payment id of payment request reqID, that the request can
+// still be paid. Asking the platform takes up to approval-timeout, and a
+// cancellation or the request's expiry meanwhile must not be followed by
+// an invoice (the claim counted the payment before): the payment ends
+// REJECTED (PAY_REQUEST_FAILED) without one, announced to the platform it
+// asked, and the payreq is refused as one made now would be. It returns
+// expiry cut to the request's time left, so that the invoice, issued now,
+// does not outlive it.
+func (s *Service) approvedForRequest(ctx context.Context, id, reqID string, expiry time.Duration) (time.Duration, error) {
+	var exp int64
+	var cancelled sql.NullInt64
+	var uuid string
+	if err := s.db.QueryRowContext(ctx, `SELECT expires_at, cancelled_at, invoice_uuid FROM payment_requests WHERE id = $1`,
+		reqID).Scan(&exp, &cancelled, &uuid); err != nil {
+		return 0, fmt.Errorf("read payment request %s: %w", reqID, err)
+	}
+	now := s.clock.Now()
+	if refused := stillPayable(uuid, exp, cancelled, now); refused != nil {
+		if err := s.failIncoming(context.WithoutCancel(ctx), id, "PAY_REQUEST_FAILED"); err != nil {
+			return 0, fmt.Errorf("end payment %s of a payment request no longer payable: %w", id, err)
+		}
+		return 0, refused
+	}
+	if left := store.Time(exp).Sub(now); left < expiry {
+		expiry = max(left.Round(time.Second), time.Second)
+	}
+	return expiry, nil
+}
