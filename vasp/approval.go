@@ -62,7 +62,7 @@ func (s *Service) approve(ctx context.Context, t Transaction, req *uma.PayReques
 	w.Transaction.Status = webhook.StatusPending
 	w.Transaction.ReconciliationInstructions = &webhook.ReconciliationInstructions{Reference: t.ID}
 	for key, opt := range req.PayeeData {
-		if name, ok := payeeFieldNames[key]; ok {
+		if name, ok := PayerFieldNames[key]; ok {
 			w.RequestedReceiverUserInfoFields = append(w.RequestedReceiverUserInfoFields,
 				webhook.CounterpartyFieldDefinition{Name: name, Mandatory: opt.Mandatory})
 		}
@@ -129,14 +129,6 @@ func (s *Service) approve(ctx context.Context, t Transaction, req *uma.PayReques
 	}
 }
 
-// payeeFieldNames maps LUD-22 payee data keys to UMAaaS field names.
-var payeeFieldNames = map[string]string{
-	"name": webhook.FieldFullName, "email": webhook.FieldEmail, "identifier": webhook.FieldIdentifier,
-	"countryOfResidence": webhook.FieldCountryOfResidence, "birthDate": webhook.FieldBirthDate,
-	"nationality": webhook.FieldNationality, "phoneNumber": webhook.FieldPhoneNumber,
-	"postalAddress": webhook.FieldPostalAddress, "accountIdentifier": webhook.FieldAccountIdentifier,
-}
-
 // requiredReceiverUserInfo is what the platform's approval of a payment to
 // r must give in receiverUserInfo: the payee data asked as mandatory,
 // less what vaspd fills itself (the identifier, r's UMA address; the name
@@ -145,7 +137,7 @@ var payeeFieldNames = map[string]string{
 func requiredReceiverUserInfo(r Recipient, asked uma.CounterpartyDataOptions) []string {
 	var out []string
 	for key, opt := range asked {
-		name, known := payeeFieldNames[key]
+		name, known := PayerFieldNames[key]
 		if !opt.Mandatory || !known || name == webhook.FieldIdentifier || name == webhook.FieldFullName && r.Name != "" {
 			continue
 		}
@@ -160,7 +152,7 @@ func requiredReceiverUserInfo(r Recipient, asked uma.CounterpartyDataOptions) []
 func payeeDataKeys(fields []string) string {
 	keys := make([]string, 0, len(fields))
 	for _, f := range fields {
-		for key, name := range payeeFieldNames {
+		for key, name := range PayerFieldNames {
 			if name == f {
 				keys = append(keys, key)
 			}
@@ -230,7 +222,7 @@ func resultFromInfo(info map[string]any) approvalResult {
 			r.name, _ = v.(string)
 			continue
 		}
-		for key, name := range payeeFieldNames {
+		for key, name := range PayerFieldNames {
 			if name == field && key != "name" && key != "identifier" {
 				if b, err := json.Marshal(v); err == nil {
 					if r.extra == nil {

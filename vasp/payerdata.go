@@ -10,6 +10,7 @@ import (
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/uma"
+	"github.com/vaspd/vaspd/webhook"
 )
 
 // The payer data a sender's payreq carries. vaspd fills the identifier,
@@ -21,10 +22,15 @@ import (
 // PayerFieldNames maps the LUD-18 payer data keys to the UMAaaS field names
 // the platform sees (lookup's requiredPayerDataFields) and gives
 // (senderUserInfo). A key without a name here cannot be asked of the
-// platform: a receiver demanding one judges our payreq itself.
-var PayerFieldNames = map[string]string{"name": "FULL_NAME", "email": "EMAIL", "identifier": "IDENTIFIER",
-	"countryOfResidence": "COUNTRY_OF_RESIDENCE", "birthDate": "BIRTH_DATE", "nationality": "NATIONALITY",
-	"phoneNumber": "PHONE_NUMBER", "postalAddress": "POSTAL_ADDRESS", "accountIdentifier": "ACCOUNT_IDENTIFIER"}
+// platform: a receiver demanding one judges our payreq itself. LUD-22's
+// payee data uses the same keys, so the map serves both sides
+// (receiverUserInfo, a quote's counterpartyInformation).
+var PayerFieldNames = map[string]string{
+	"name": webhook.FieldFullName, "email": webhook.FieldEmail, "identifier": webhook.FieldIdentifier,
+	"countryOfResidence": webhook.FieldCountryOfResidence, "birthDate": webhook.FieldBirthDate,
+	"nationality": webhook.FieldNationality, "phoneNumber": webhook.FieldPhoneNumber,
+	"postalAddress": webhook.FieldPostalAddress, "accountIdentifier": webhook.FieldAccountIdentifier,
+}
 
 // maxSenderUserInfo bounds senderUserInfo, as JSON: it travels in the
 // payreq and is kept with the quote.

@@ -305,7 +305,7 @@ func (s *Service) answerPayRequest(ctx context.Context, local string, req *uma.P
 			return nil, err
 		}
 		for key, opt := range req.PayeeData {
-			if _, known := payeeFieldNames[key]; opt.Mandatory && !known && key != uma.DataCompliance {
+			if _, known := PayerFieldNames[key]; opt.Mandatory && !known && key != uma.DataCompliance {
 				return nil, uma.Errorf(uma.CodeUnrecognizedMandatoryPayeeDataKey, "payee data %q cannot be provided", vaspd.Truncate(key, 64))
 			}
 		}
