@@ -74,6 +74,16 @@ var maxExpiry = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
 // MaxUmaRequestBody bounds the body of a received UMA request.
 const MaxUmaRequestBody = 16 << 10
 
+// MaxLiveUmaRequests bounds the unexpired UMA requests one counterparty VASP
+// (the domain of the invoices' receivers) may have kept to one of our users.
+// Each is a row and a webhook to the platform; a VASP signing ever new
+// invoices would otherwise grow both without bound, at whatever rate the
+// UMA endpoints let it. A hundred open requests from one VASP to one person
+// is far above an honest use. It is checked where the request is kept, so
+// on PostgreSQL two processes keeping one at the same moment may go one or
+// two over; the bound is against volume, not an exact count.
+const MaxLiveUmaRequests = 100
+
 // ReceiveUmaRequest handles a POST to our uma_request_endpoint: body is
 // {"invoice": "uma1…"}. The invoice must be signed by its receiver's VASP
 // (keys fetched from the receiver's domain), unexpired, allowed by the
@@ -137,6 +147,7 @@ func (s *Service) ReceiveUmaRequest(ctx context.Context, body []byte) (UmaReques
 		InvoiceUUID: inv.InvoiceUUID, Invoice: uma.InvoiceString(req.Invoice),
 		Amount: inv.Amount, Currency: inv.ReceivingCurrency.Code, ExpiresAt: inv.ExpiresAt().UTC(), CreatedAt: now,
 		Status: UmaRequestPending} // verified unexpired, and nothing pays it yet
+	recvDomain := r.ReceiverUMA[strings.LastIndexByte(r.ReceiverUMA, '@'):] // "@domain"
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		// ByUMALocal may answer from a cache that a deletion or a
 		// rename made by another process has not reached, and one may
@@ -169,6 +180,20 @@ func (s *Service) ReceiveUmaRequest(ctx context.Context, body []byte) (UmaReques
 		}
 		if done, err := repeat(); done || err != nil {
 			return err
+		}
+		// Counted by the user's index; the receiver's domain is the part
+		// of receiver_uma after its '@' (recv.String() writes it in
+		// lower case, as every row was written).
+		var live int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM uma_requests WHERE user_id = $1 AND expires_at > $2
+			AND SUBSTR(receiver_uma, LENGTH(receiver_uma) - $3 + 1) = $4`,
+			r.UserID, store.Micros(now), len(recvDomain), recvDomain).Scan(&live); err != nil {
+			return fmt.Errorf("count UMA requests: %w", err)
+		}
+		if live >= MaxLiveUmaRequests {
+			s.log.Warn("UMA request over the cap refused", "user", user.UserID, "from", recv.Domain, "live", live)
+			return uma.Errorf(uma.CodeForbidden, "%s has %d unexpired UMA requests from %s, the most kept; send more when some have expired",
+				sender.String(), live, vaspd.Truncate(recv.Domain, 100))
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO uma_requests (`+umaRequestColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`, r.ID, r.UserID, r.ReceiverUMA, r.InvoiceUUID, r.Invoice,
