@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/lightning/bolt11"
 	"github.com/vaspd/vaspd/rates"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
@@ -95,15 +96,26 @@ func TestDeleteWaitsForOpenInvoice(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		d := newDeleting(t, db)
 		u := d.user(t, "carol")
-		if _, err := d.payreq(t, "carol"); err != nil {
+		resp, err := d.payreq(t, "carol")
+		if err != nil {
 			t.Fatal(err)
 		}
-		until := d.w.clock.Now().Add(10 * time.Minute).UTC().Format(time.RFC3339) // InvoiceExpiry's default
+		// The invoice's own expiry: its timestamp is the node's clock, in
+		// whole seconds, which a loaded machine may have moved past the
+		// second the test's clock reads.
+		inv, err := bolt11.Decode(resp.PR, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if life := inv.ExpiresAt().Sub(d.w.clock.Now()); life < 10*time.Minute-2*time.Second || life > 11*time.Minute {
+			t.Fatalf("invoice lives %v, want InvoiceExpiry's default, 10m", life)
+		}
+		until := inv.ExpiresAt().UTC().Format(time.RFC3339)
 		wantConflict(t, d.delete(t, u.ID), "incoming", until)
 		if _, err := d.users.Get(t.Context(), db, u.ID); err != nil {
 			t.Fatalf("refused delete left the user %v", err)
 		}
-		d.w.clock.Advance(10*time.Minute + time.Second)
+		d.w.clock.Advance(inv.ExpiresAt().Sub(d.w.clock.Now()) + time.Second)
 		if err := d.delete(t, u.ID); err != nil {
 			t.Fatalf("delete after the invoice expired: %v", err)
 		}
