@@ -153,6 +153,11 @@ func TestLightningAddressOff(t *testing.T) {
 		a := newLnaddr(t, db, func(o *vasp.Options) { o.PayLightningAddresses = false })
 		_, err := a.s.LookupReceiver(t.Context(), a.w.alice.UserID, a.addr)
 		wantStatus(t, err, 400, vaspd.CodeInvalidInput)
+		// The message tells a platform what it wrote and what to do: an
+		// UMA address takes "$", a Lightning Address needs the setting.
+		if m := vaspd.AsError(err).Message; !strings.Contains(m, "Lightning Address") || !strings.Contains(m, "pay-lightning-addresses") || !strings.Contains(m, "$") {
+			t.Fatalf("message %q does not say the address is a Lightning Address, nor how to pay it", m)
+		}
 		// A lookup made while it was on is neither quoted nor executed.
 		on := newLnaddr(t, db, nil)
 		l := on.lookupPlain(t)

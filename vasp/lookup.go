@@ -145,8 +145,15 @@ func usableCurrencies(cs []uma.Currency) []uma.Currency {
 // Options.PayLightningAddresses, a receiver written without "$" is a plain
 // Lightning Address, asked unsigned (lookupLightningAddress).
 func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (Lookup, error) {
-	if addr, err := uma.ParseAddress(receiver); err == nil && !addr.UMA && s.opt.PayLightningAddresses {
-		return s.lookupLightningAddress(ctx, userID, addr)
+	if addr, err := uma.ParseAddress(receiver); err == nil && !addr.UMA {
+		if s.opt.PayLightningAddresses {
+			return s.lookupLightningAddress(ctx, userID, addr)
+		}
+		// Say what was written and what to do, not only what it is not:
+		// a platform passing a user's Lightning Address on would otherwise
+		// not know whether the "$" or the address is wrong.
+		return Lookup{}, vaspd.InvalidInput("%s is a Lightning Address, not an UMA address ($user@domain): write an UMA address with its $; paying plain Lightning Addresses is off (setting pay-lightning-addresses)",
+			vaspd.Truncate(receiver, 100))
 	}
 	addr, err := uma.ParseUMAAddress(receiver)
 	if err != nil {
