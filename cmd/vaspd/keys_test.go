@@ -13,6 +13,7 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
+	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/audit"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/postgres"
@@ -161,20 +162,23 @@ func testKeysCLI(t *testing.T, open func() (*store.DB, error), flags ...string) 
 		t.Fatalf("keys show after forget:\n%s", out)
 	}
 	// Each forget --yes is in the audit trail, the one refused beside
-	// serve with its failure; a forget without --yes changes nothing and
-	// is not.
+	// serve with its failure, a 409 CONFLICT (a refusal, not an internal
+	// error); a forget without --yes changes nothing and is not.
 	events, err := audit.New(db, nil).List(context.Background(), audit.Filter{Route: "vaspd keys forget", Ascending: true, Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantStatus := []int{200}
 	if onSQLite && flockHere() {
-		wantStatus = []int{500, 200}
+		wantStatus = []int{409, 200}
 	}
 	if len(events) != len(wantStatus) {
 		t.Fatalf("%d audit events of keys forget, want %d: %+v", len(events), len(wantStatus), events)
 	}
 	for i, e := range events {
+		if e.Outcome != nil && e.Outcome.Status == 409 && e.Outcome.ErrorCode != vaspd.CodeConflict {
+			t.Errorf("audit event %d of keys forget: error code %q, want %s", i, e.Outcome.ErrorCode, vaspd.CodeConflict)
+		}
 		if e.TokenID != audit.CLITokenID || e.Method != "CLI" || e.Outcome == nil || e.Outcome.Status != wantStatus[i] {
 			t.Errorf("audit event %d of keys forget: %+v, outcome %+v, want status %d", i, e, e.Outcome, wantStatus[i])
 		}

@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
+	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/store"
 )
 
@@ -200,7 +202,9 @@ func ForgetKeys(ctx context.Context, cfg Config, db *store.DB) ([]RecordedKey, e
 	if kind, where := cfg.databaseKind(); kind == "sqlite" {
 		release, err := lockSQLite(cfg.databaseSetting(), where)
 		if held := (*lockHeldError)(nil); errors.As(err, &held) {
-			return nil, fmt.Errorf("setting %s: %s holds %s: a vaspd serve runs on the SQLite database in %s; "+
+			// A refusal, not a failure: the audit trail records it as a
+			// 409 CONFLICT, not the 500 INTERNAL_ERROR of a plain error.
+			return nil, vaspd.Errorf(http.StatusConflict, vaspd.CodeConflict, "setting %s: %s holds %s: a vaspd serve runs on the SQLite database in %s; "+
 				"stop it, then forget the keys (nothing was changed)", held.setting, held.holder(), held.path, held.dir)
 		}
 		if err != nil {
