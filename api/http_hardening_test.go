@@ -71,6 +71,8 @@ func TestPlatformResponsesAreNotStored(t *testing.T) {
 		{"GET", "/tokens", nil, ""},        // 401
 		{"GET", "/tokens", &f.viewer, ""},  // 403
 		{"POST", "/tokens", &f.admin, `{`}, // 400
+		{"PUT", "/tokens", &f.admin, ""},   // 405: a platform route, another method
+		{"GET", "/tokenz", &f.admin, ""},   // 404: no route, the platform's error JSON all the same
 	} {
 		st, _, h := f.send(t, c.method, c.path, c.tok, "application/json", c.body)
 		if got := h.Get("Cache-Control"); got != "no-store" {

@@ -148,6 +148,9 @@ func New(opts Options) *Server {
 		})
 	}
 	s.mux.Handle("/", s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		// A platform error like any other (README: every platform answer,
+		// errors included, is no-store); its message echoes the path.
+		w.Header().Set("Cache-Control", "no-store")
 		if allow := s.allowedMethods(r); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
 			return vaspd.Errorf(http.StatusMethodNotAllowed, vaspd.CodeMethodNotAllowed, "%s %s is not allowed; use %s",
