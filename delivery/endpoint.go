@@ -152,11 +152,11 @@ func (s *Service) validateURL(raw string) error {
 	}
 	if ipErr == nil && !s.guard.HostAllowed(host) {
 		if err := s.guard.Check(ip); err != nil {
-			return vaspd.InvalidInput("url points at a non-public address (%s); allow it in the webhook allow-list setting if intended", ip)
+			return vaspd.InvalidInput("url points at a non-public address (%s); if intended, allow it with the webhook-allow-nets setting", ip)
 		}
 	} else if isLocalhost(host) && !s.guard.HostAllowed(host) {
 		if err := s.guard.Check(netip.MustParseAddr("127.0.0.1")); err != nil {
-			return vaspd.InvalidInput("url points at localhost; allow it in the webhook allow-list setting if intended")
+			return vaspd.InvalidInput("url points at localhost; if intended, allow it with the webhook-allow-nets setting")
 		}
 	}
 	return nil

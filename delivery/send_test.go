@@ -274,6 +274,13 @@ func TestSSRFRefusals(t *testing.T) {
 			t.Errorf("%s: want 400, got %v", u, err)
 		}
 	}
+	// A refusal of a private address names the setting that allows it.
+	for _, u := range []string{"http://10.0.0.1/h", "http://localhost:8080/h"} {
+		_, _, err := strict.CreateEndpoint(ctx, EndpointInput{URL: ptr(u)})
+		if m := vaspd.AsError(err).Message; !strings.Contains(m, "webhook-allow-nets") {
+			t.Errorf("%s: message %q does not name the webhook-allow-nets setting", u, m)
+		}
+	}
 	// An endpoint created where loopback was allowed, delivered by a process
 	// where it is not: refused at dial time, nothing reaches the receiver.
 	rc := newReceiver(t)
