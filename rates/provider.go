@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/big"
 	"os"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -83,6 +84,9 @@ func DefaultConfig() Config {
 	}}
 }
 
+// unknownField matches yaml's error for a key KnownFields refuses.
+var unknownField = regexp.MustCompile(`^(line \d+: )field (.*) not found in type \S+$`)
+
 // ParseConfig reads a rates file. Unknown keys are errors, so a misspelt
 // "spreadBPS" does not silently mean zero spread.
 func ParseConfig(data []byte) (Config, error) {
@@ -95,7 +99,14 @@ func ParseConfig(data []byte) (Config, error) {
 		// the daemon prints it (the rates-file setting's error).
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
-			return Config{}, fmt.Errorf("rates file: %s", escapeControl(strings.Join(te.Errors, "; ")))
+			msgs := make([]string, len(te.Errors))
+			for i, m := range te.Errors {
+				// "field x not found in type rates.CurrencyConfig" names
+				// a Go type the operator never saw: an unknown key, as
+				// the config file says of its own.
+				msgs[i] = unknownField.ReplaceAllString(m, `${1}unknown key "${2}"`)
+			}
+			return Config{}, fmt.Errorf("rates file: %s", escapeControl(strings.Join(msgs, "; ")))
 		}
 		return Config{}, fmt.Errorf("rates file: %w", err)
 	}

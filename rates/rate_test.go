@@ -189,9 +189,17 @@ currencies:
 	// error is one line still (the daemon prints it as the rates-file
 	// setting's), naming each line of the file.
 	_, err = ParseConfig([]byte("currencies:\n  - {code: USD, decimals: \"t\\nwo\", btcPrice: '1', spreadBPS: 3}\n  - 7\n"))
-	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "line 2: field spreadBPS") ||
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), `line 2: unknown key "spreadBPS"`) ||
 		!strings.Contains(err.Error(), "line 3: ") {
 		t.Errorf("err = %q, want one line naming each problem", err)
+	}
+	// An unknown key is called one, as in the config file, not by the Go
+	// type the file is decoded into (which an operator has never seen).
+	for _, doc := range []string{bad["unknown key"], "currency:\n  - {code: USD, btcPrice: '1'}"} {
+		_, err := ParseConfig([]byte(doc))
+		if err == nil || !strings.Contains(err.Error(), "unknown key") || strings.Contains(err.Error(), "rates.") {
+			t.Errorf("%q: err = %q, want an unknown key named, no Go type", doc, err)
+		}
 	}
 }
 
