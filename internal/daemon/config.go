@@ -180,11 +180,16 @@ func (c *Config) Resolve() error {
 	}
 	if c.Domain == "" {
 		host, port, _ := net.SplitHostPort(c.Listen)
-		if host == "" || host == "0.0.0.0" || host == "::" || host == "127.0.0.1" {
+		if host == "" || host == "0.0.0.0" || host == "::" || host == "127.0.0.1" || host == "::1" {
 			host = "localhost"
 		}
 		c.Domain = net.JoinHostPort(host, port)
 		c.domainFromListen = true
+		// Another IPv6 address makes no UMA domain: its users' addresses
+		// ($name@[fe80::1]:8080) would be no addresses, found by no lookup.
+		if strings.HasPrefix(c.Domain, "[") {
+			return fmt.Errorf("setting domain: not set, and the listen address %s makes no UMA domain (an IPv6 address cannot be one): set domain to the DNS name or IPv4 address users' addresses end with", c.Listen)
+		}
 	}
 	c.Domain = strings.ToLower(c.Domain)
 	if strings.ContainsAny(c.Domain, "/@$ ") {

@@ -301,6 +301,10 @@ func TestDomainAndBaseURL(t *testing.T) {
 		{"0.0.0.0:443", "pay.example.com", "", "pay.example.com", "https://pay.example.com"},
 		{":8080", "vasp.internal:8080", "", "vasp.internal:8080", "http://vasp.internal:8080"},
 		{":8080", "Example.COM", "https://example.com/uma/", "example.com", "https://example.com/uma"},
+		// IPv6 loopback and any address are this machine, as 127.0.0.1 is:
+		// an UMA domain cannot be an IPv6 address.
+		{"[::1]:8080", "", "", "localhost:8080", "http://localhost:8080"},
+		{"[::]:8080", "", "", "localhost:8080", "http://localhost:8080"},
 	} {
 		cfg := Config{DataDir: "d", Listen: c.listen, Domain: c.domain, BaseURL: c.base, LogFormat: "auto", LogLevel: "info"}
 		if err := cfg.Resolve(); err != nil {
@@ -309,6 +313,13 @@ func TestDomainAndBaseURL(t *testing.T) {
 		if cfg.Domain != c.wantDomain || cfg.BaseURL != c.wantBase {
 			t.Errorf("%+v -> %s %s", c, cfg.Domain, cfg.BaseURL)
 		}
+	}
+	// Another IPv6 listen address makes no UMA domain ($name@[fe80::1]:8080
+	// is no address, and lnurlp would find none of its users): refused,
+	// saying to set domain, not taken silently.
+	cfg := Config{DataDir: "d", Listen: "[fe80::1]:8080", LogFormat: "auto", LogLevel: "info"}
+	if err := cfg.Resolve(); err == nil || !strings.Contains(err.Error(), "setting domain") || !strings.Contains(err.Error(), "listen") {
+		t.Errorf("listen [fe80::1]:8080 without domain: err = %v, want a refusal naming domain and listen", err)
 	}
 }
 
