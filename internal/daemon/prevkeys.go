@@ -131,6 +131,17 @@ func PreviousEncryptionKeys(ctx context.Context, cfg Config, db *store.DB) ([]Pr
 			current, _ = parseHexPubKey(k.Public)
 		}
 	}
+	if current == nil {
+		// None recorded (a new database, or after `vaspd keys forget`): the
+		// next process records the key these settings serve, so that is the
+		// current one — the key file's, else the database's own, which is
+		// then no decrypt-only key.
+		if len(cfg.encryptionKey) == 32 {
+			current = secp256k1.PrivKeyFromBytes(cfg.encryptionKey).PubKey()
+		} else if own, err := store.GetSecret(ctx, db, keyNames[1].name); err == nil && len(own) == 32 {
+			current = secp256k1.PrivKeyFromBytes(own).PubKey()
+		}
+	}
 	return previousEncryptionKeys(ctx, db, cfg.previousEncryptionKeys, current)
 }
 

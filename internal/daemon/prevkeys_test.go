@@ -198,3 +198,29 @@ func TestServeLoadsPreviousEncryptionKeys(t *testing.T) {
 		t.Errorf("logs show a private key:\n%s", logs)
 	}
 }
+
+// With no key recorded (a new database, or after `vaspd keys forget`),
+// `vaspd keys show` asks about the key its settings would serve: without
+// uma-encryption-key-file that is the database's own, no decrypt-only key;
+// with one, the database's own is decrypt-only.
+func TestPreviousEncryptionKeysWithNoneRecorded(t *testing.T) {
+	db := storetest.SQLite(t)
+	ctx := context.Background()
+	if _, err := loadKeys(ctx, db, Config{}); err != nil { // the database's own keys
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `DELETE FROM settings WHERE name LIKE '%.public'`); err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := RecordedKeys(ctx, db); err != nil || keys[0].Public != "" || keys[1].Public != "" {
+		t.Fatalf("recorded %+v, %v; want none", keys, err)
+	}
+	keys, _, err := PreviousEncryptionKeys(ctx, Config{}, db)
+	if err != nil || len(keys) != 0 {
+		t.Fatalf("no key file: decrypt-only keys %+v, %v; want none (the database's own would be served)", keys, err)
+	}
+	keys, _, err = PreviousEncryptionKeys(ctx, Config{encryptionKey: newKey(t)}, db)
+	if err != nil || len(keys) != 1 || keys[0].File != "" {
+		t.Fatalf("a key file: decrypt-only keys %+v, %v; want the database's own", keys, err)
+	}
+}
