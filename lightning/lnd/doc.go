@@ -51,7 +51,10 @@
 // After a restart, ResolveInFlight tracks every payment still recorded as in
 // flight. A record lnd has never heard of after Options.UnknownPaymentGrace
 // means the process died between recording and sending: it is marked
-// FAILED, so it can be paid again safely.
+// FAILED, so it can be paid again safely. So does a retry of a FAILED
+// payment for which lnd shows only the earlier attempt, FAILED (lnd
+// replaces an attempt only once it registers the retry): until the grace
+// has passed, that answer is not the retry's result.
 //
 // A failed payment is a result, not an error: Pay returns it with Status
 // FAILED, a nil error, and lnd's PaymentFailureReason mapped onto

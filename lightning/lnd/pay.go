@@ -160,6 +160,12 @@ func (n *Node) send(ctx context.Context, node string, rec record, zeroAmount boo
 		res.err = ctx.Err()
 	}
 	cancel()
+	acked := false // lnd has registered this attempt (its first message)
+	select {
+	case <-accepted:
+		acked = true
+	default:
+	}
 	final, err := res.final, res.err
 	if final != nil {
 		return n.finish(ctx, node, rec, *final)
@@ -170,7 +176,7 @@ func (n *Node) send(ctx context.Context, node string, rec record, zeroAmount boo
 		// (already paid, or in transition), that payment is the answer;
 		// otherwise, if the answer is lnd's refusal (refusedSend),
 		// nothing was sent and the attempt failed.
-		w, terr := n.trackOnce(ctx, rec.PaymentHash)
+		w, terr := n.trackAttempt(ctx, rec, acked)
 		if terr == nil {
 			return n.followKnown(ctx, node, rec, w, timeout)
 		}
@@ -202,7 +208,7 @@ func (n *Node) send(ctx context.Context, node string, rec record, zeroAmount boo
 	// Report the freshest state we can get; TrackPayment resolves it later.
 	tctx, tcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer tcancel()
-	if w, terr := n.trackOnce(tctx, rec.PaymentHash); terr == nil {
+	if w, terr := n.trackAttempt(tctx, rec, acked); terr == nil {
 		return n.finish(tctx, node, rec, w)
 	}
 	if ctx.Err() != nil {
@@ -283,7 +289,7 @@ func (n *Node) await(ctx context.Context, node string, rec record, timeout time.
 	var w wirePayment
 	for {
 		var err error
-		w, err = n.trackOnce(ctx, rec.PaymentHash)
+		w, err = n.trackAttempt(ctx, rec, false)
 		if err == nil {
 			break
 		}
@@ -372,7 +378,12 @@ func (n *Node) TrackPayment(ctx context.Context, paymentHash lightning.Hash) (_ 
 	case found && rec.Status != lightning.StatusInFlight:
 		return rec.Payment, nil
 	}
-	w, err := n.trackOnce(ctx, paymentHash)
+	var w wirePayment
+	if found {
+		w, err = n.trackAttempt(ctx, rec, false)
+	} else {
+		w, err = n.trackOnce(ctx, paymentHash)
+	}
 	switch {
 	case err == nil:
 		if !found {
@@ -454,6 +465,29 @@ func (n *Node) trackOnce(ctx context.Context, hash lightning.Hash) (wirePayment,
 		le.Code = rest.CodeNotFound // older lnd answers Unknown for this
 	}
 	return wirePayment{}, err
+}
+
+// trackAttempt is trackOnce for the attempt rec records, which lnd has
+// registered if acked (SendPaymentV2's first message came).
+//
+// lnd keeps one payment per hash: a retry of a FAILED payment replaces the
+// earlier attempt when lnd registers it (InitPayment), and until then
+// TrackPaymentV2 answers with the earlier attempt, FAILED. That answer
+// says nothing of the retry, which may be on its way to lnd and be paid:
+// booked as the retry's result it would be a payment made but recorded
+// failed, its money released. So for a retry not known to be registered,
+// a FAILED answer within UnknownPaymentGrace of the attempt is lnd not
+// knowing it yet (NotFound), as for a first attempt; after the grace the
+// retry cannot still be on its way, and FAILED, with lnd's reason, is its
+// result.
+func (n *Node) trackAttempt(ctx context.Context, rec record, acked bool) (wirePayment, error) {
+	w, err := n.trackOnce(ctx, rec.PaymentHash)
+	if err == nil && !acked && rec.Attempts > 1 && w.Status == "FAILED" &&
+		n.clock.Now().Sub(rec.AttemptedAt) < n.opts.UnknownPaymentGrace {
+		return wirePayment{}, &rest.Error{Code: rest.CodeNotFound, Path: "track",
+			Message: "lnd shows the payment's earlier attempt, FAILED, not yet this retry"}
+	}
+	return w, err
 }
 
 func trackPath(hash lightning.Hash, noInflight bool) string {
