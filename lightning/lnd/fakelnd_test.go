@@ -53,7 +53,9 @@ type fakeLND struct {
 
 	// onSend decides SendPaymentV2's answer: the payment messages to
 	// stream, and whether to hold the stream open afterwards (until the
-	// client goes away). nil streams IN_FLIGHT then SUCCEEDED.
+	// client goes away). nil streams IN_FLIGHT then SUCCEEDED. A message
+	// with the key "error" is streamed as an error line instead (its
+	// value the gateway's {"code", "message"}), and ends the stream.
 	onSend func(hash string) (updates []map[string]any, hold bool)
 	// refuse makes SendPaymentV2 answer with this error instead: by
 	// default lnd's own refusal (HTTP 500, gRPC Unknown); refuseHTTP and
@@ -70,6 +72,10 @@ type fakeLND struct {
 	// a web server without the route does: HTTP 404 with a plain page, no
 	// gRPC status (lnd never saw the call).
 	trackNotFoundPage bool
+	// trackUnknown makes TrackPaymentV2 answer as lnd does for a hash it
+	// never saw, whatever it holds: a broken or hostile lnd (or a proxy
+	// sending the call to another node).
+	trackUnknown bool
 	// decodeBroken makes DecodePayReq answer as a call that broke on its
 	// way (HTTP decodeBroken, gRPC Unavailable; a plain page for 502/504).
 	decodeBroken int
@@ -408,6 +414,7 @@ func (f *fakeLND) serve(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		pay, ok := f.payments[hex.EncodeToString(raw)]
 		page := f.trackNotFoundPage
+		ok = ok && !f.trackUnknown
 		f.mu.Unlock()
 		if page {
 			http.Error(w, "404 page not found", http.StatusNotFound)
@@ -521,6 +528,10 @@ func (f *fakeLND) send(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(200)
 	for _, u := range updates {
+		if e, ok := u["error"]; ok {
+			json.NewEncoder(w).Encode(map[string]any{"error": e})
+			return
+		}
 		pay := f.payment(hash, dec, u)
 		json.NewEncoder(w).Encode(map[string]any{"result": pay})
 		w.(http.Flusher).Flush()

@@ -182,10 +182,13 @@ func (n *Node) send(ctx context.Context, node string, rec record, zeroAmount boo
 		if !rest.IsNotFound(terr) {
 			return rec.Payment, fmt.Errorf("lnd send: %w (and track: %v)", err, terr)
 		}
-		if !refusedSend(lndErr) {
+		if acked || !refusedSend(lndErr) {
 			// Not lnd refusing: lnd may have the payment and register
-			// it after our look. The record stays in flight, for
-			// TrackPayment and its grace rule.
+			// it after our look — or registered it already (acked: an
+			// error after lnd's first message ends a stream, it does not
+			// take back the payment; a track that then misses it is
+			// lnd's or a proxy's fault). The record stays in flight,
+			// for TrackPayment and its grace rule.
 			return rec.Payment, n.wrap("send", err)
 		}
 		reason, sentinel := sendRefusal(lndErr.Message)

@@ -119,3 +119,36 @@ func TestDecodeBrokenOnItsWayIsNotARefusal(t *testing.T) {
 		}
 	})
 }
+
+// An error line lnd streams after its first message, once it registered
+// the payment, is not a refusal, whatever its code and whatever
+// TrackPaymentV2 answers next (here, a broken lnd that says it never saw
+// the payment): the payment was taken, and may be paid. Pay reports an
+// unknown outcome and the record stays IN_FLIGHT, not deleted as a
+// payment never sent (which the caller books FAILED, releasing the money).
+func TestSendErrorAfterLndTookThePayment(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFakeLND(t)
+		n := f.node(t, db)
+		f.onSend = func(string) ([]map[string]any, bool) {
+			return []map[string]any{{"status": "IN_FLIGHT"},
+				{"error": map[string]any{"code": 2, "message": "invalid payment request"}}}, false
+		}
+		f.trackUnknown = true
+		pr, hash, preimage := f.payReq(50_000, time.Hour)
+		p, err := n.Pay(fctx(t), lightning.PayRequest{Invoice: pr, Timeout: 5 * time.Second})
+		if err == nil || p.Status == lightning.StatusFailed || refusal(err) {
+			t.Fatalf("Pay answered %s/%s, %v; want an error that is not a refusal (outcome unknown)", p.Status, p.FailureReason, err)
+		}
+		if tr, err := n.TrackPayment(fctx(t), hash); err != nil || tr.Status != lightning.StatusInFlight {
+			t.Fatalf("record afterwards: %s, %v; want IN_FLIGHT (kept for the resolver)", tr.Status, err)
+		}
+		f.mu.Lock()
+		f.trackUnknown = false
+		f.mu.Unlock()
+		f.resolvePayment(hash, "SUCCEEDED", "")
+		if tr, err := n.TrackPayment(fctx(t), hash); err != nil || tr.Status != lightning.StatusSucceeded || tr.Preimage != preimage {
+			t.Fatalf("once lnd shows the payment: %s, %v; want SUCCEEDED with its preimage", tr.Status, err)
+		}
+	})
+}
