@@ -399,12 +399,17 @@ func (n *Node) convertChecked(rec record, w wirePayment) (lightning.Payment, err
 	if err := sameAmount("value_sat", w.ValueSat, "value_msat", v); err != nil {
 		return p, err
 	}
-	if v > 0 && p.AmountMsat > 0 && v != p.AmountMsat {
+	switch {
+	case v > 0 && p.AmountMsat > 0 && v != p.AmountMsat && status == lightning.StatusFailed:
+		// A failed payment moved nothing, and a failure for another
+		// amount is an earlier attempt's (a zero-amount invoice retried
+		// for another amount, whose retry never reached lnd: see
+		// trackAttempt). The amount recorded stands.
+	case v > 0 && p.AmountMsat > 0 && v != p.AmountMsat:
 		// We asked lnd to pay p.AmountMsat (the invoice's, or ours for
 		// a zero-amount invoice): lnd pays exactly that or nothing.
 		return p, fmt.Errorf("lnd: field value_msat: payment of %d msat reported as %d msat", p.AmountMsat, v)
-	}
-	if v > 0 {
+	case v > 0:
 		p.AmountMsat = v
 	}
 	if p.FeeMsat, err = msatAmount("fee_msat", w.FeeMsat); err != nil {

@@ -176,3 +176,39 @@ func waitPayment(t *testing.T, f *fakeLND, hash lightning.Hash, status string) {
 	}
 	t.Fatalf("fake lnd: payment %s never reached %s", hash, status)
 }
+
+// A retry of a zero-amount invoice, for another amount, that never
+// reached lnd is failed once the grace has passed, although lnd's answer,
+// the earlier attempt's, names the earlier amount: a failed payment moved
+// nothing, and the amount recorded stands. (An answer that contradicts the
+// amount recorded fails the lookup otherwise, and the payment would be
+// left in flight for good, its money reserved.)
+func TestRetryForAnotherAmountNeverSent(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFakeLND(t)
+		clock := vaspd.NewFakeClock(time.Now())
+		n := f.node(t, db, func(o *lnd.Options) { o.Clock = clock })
+		pr, hash, _ := f.payReq(0, time.Hour)
+		f.onSend = func(string) ([]map[string]any, bool) {
+			return []map[string]any{{"status": "IN_FLIGHT"}, {"status": "FAILED", "failure_reason": "FAILURE_REASON_NO_ROUTE"}}, false
+		}
+		if p, err := n.Pay(fctx(t), lightning.PayRequest{Invoice: pr, AmountMsat: 10_000, Timeout: 5 * time.Second}); err != nil ||
+			p.Status != lightning.StatusFailed || p.AmountMsat != 10_000 {
+			t.Fatalf("first attempt: %+v, %v; want FAILED for 10000 msat", p, err)
+		}
+		// The retry, for 20 000 msat, as left by a process that died
+		// before its send reached lnd.
+		if _, err := db.ExecContext(fctx(t), `UPDATE lnd_payments SET status = 'IN_FLIGHT', failure_reason = '',
+			resolved_at = NULL, attempts = attempts + 1, attempted_at = $1, amount_msat = 20000 WHERE payment_hash = $2`,
+			store.Micros(clock.Now()), hash.String()); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(2 * time.Minute)
+		if left, err := n.ResolveInFlight(fctx(t)); err != nil || left != 0 {
+			t.Fatalf("ResolveInFlight after the grace: %d, %v; want 0", left, err)
+		}
+		if p, err := n.TrackPayment(fctx(t), hash); err != nil || p.Status != lightning.StatusFailed || p.AmountMsat != 20_000 {
+			t.Fatalf("after the grace: %+v, %v; want FAILED for the 20000 msat recorded", p, err)
+		}
+	})
+}
