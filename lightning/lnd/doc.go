@@ -18,9 +18,11 @@
 // that creates, pays or records anything.
 //
 // Unary calls are bounded by Options.RequestTimeout, connecting by
-// Options.DialTimeout; streams by their context. Transport failures and
-// lnd's "unavailable" answers wrap lightning.ErrUnavailable; a refused
-// macaroon or a certificate that does not match the pin are permanent.
+// Options.DialTimeout; streams by their context. Transport failures,
+// lnd's "unavailable" answers and its answers while it is not ready
+// (wallet locked or not created, RPC server starting) wrap
+// lightning.ErrUnavailable; a refused macaroon or a certificate that does
+// not match the pin are permanent.
 //
 // # Incoming payments
 //

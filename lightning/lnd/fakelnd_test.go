@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -76,6 +77,13 @@ type fakeLND struct {
 	// never saw, whatever it holds: a broken or hostile lnd (or a proxy
 	// sending the call to another node).
 	trackUnknown bool
+	// notReady makes every call but GetInfo answer as lnd's RPC
+	// interceptor does while lnd is not ready (wallet locked, RPC server
+	// starting): this message, gRPC Unknown, HTTP 500. notReadyPaths,
+	// when set, limits it to the calls whose path has one of these
+	// prefixes.
+	notReady      string
+	notReadyPaths []string
 	// decodeBroken makes DecodePayReq answer as a call that broke on its
 	// way (HTTP decodeBroken, gRPC Unavailable; a plain page for 502/504).
 	decodeBroken int
@@ -307,6 +315,16 @@ func (f *fakeLND) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := r.URL.Path
+	f.mu.Lock()
+	notReady := f.notReady
+	if len(f.notReadyPaths) > 0 && !slices.ContainsFunc(f.notReadyPaths, func(prefix string) bool { return strings.HasPrefix(p, prefix) }) {
+		notReady = ""
+	}
+	f.mu.Unlock()
+	if notReady != "" && p != "/v1/getinfo" {
+		grpcError(w, http.StatusInternalServerError, 2, notReady)
+		return
+	}
 	switch {
 	case r.Method == http.MethodGet && p == "/v1/getinfo":
 		info := map[string]any{"identity_pubkey": f.pubkey, "alias": "fake",

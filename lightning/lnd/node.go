@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -321,11 +322,12 @@ func (n *Node) UTXOs(ctx context.Context, paymentHash lightning.Hash) (_ []light
 func (n *Node) safe(err *error) { *err = n.rest.Safe(*err) }
 
 // wrap classifies transport failures as ErrUnavailable (the caller may retry
-// later) and leaves lnd's own answers as they are.
+// later), and so lnd's answers while it is not ready (notReady); it leaves
+// lnd's other answers as they are.
 func (n *Node) wrap(op string, err error) error {
 	var le *rest.Error
 	if errors.As(err, &le) {
-		if le.Code == 14 || le.HTTPStatus == http.StatusServiceUnavailable { // gRPC Unavailable: starting, syncing
+		if le.Code == 14 || le.HTTPStatus == http.StatusServiceUnavailable || notReady(le) { // gRPC Unavailable: starting, syncing
 			return fmt.Errorf("lnd %s: %w: %w", op, lightning.ErrUnavailable, err)
 		}
 		return fmt.Errorf("lnd %s: %w", op, err)
@@ -335,4 +337,16 @@ func (n *Node) wrap(op string, err error) error {
 		return fmt.Errorf("lnd %s: %w: %w", op, lightning.ErrUnavailable, err)
 	}
 	return fmt.Errorf("lnd %s: %w", op, err)
+}
+
+// notReady reports an answer of lnd's RPC interceptor while lnd is not
+// ready for calls: its wallet not created or locked (after a restart,
+// until it is unlocked), its RPC server or server starting, or waiting to
+// start (not yet the leader of a cluster). They come as plain errors, gRPC
+// Unknown and HTTP 500, like lnd's verdicts on a call, but say nothing of
+// the call: the node is unavailable for now.
+func notReady(e *rest.Error) bool {
+	m := strings.ToLower(e.Message)
+	return strings.Contains(m, "wallet locked") || strings.Contains(m, "wallet not created") ||
+		strings.Contains(m, "in the process of starting") || strings.Contains(m, "waiting to start")
 }

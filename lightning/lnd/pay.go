@@ -180,7 +180,7 @@ func (n *Node) send(ctx context.Context, node string, rec record, zeroAmount boo
 			return n.followKnown(ctx, node, rec, w, timeout)
 		}
 		if !rest.IsNotFound(terr) {
-			return rec.Payment, fmt.Errorf("lnd send: %w (and track: %v)", err, terr)
+			return rec.Payment, n.wrap("send", fmt.Errorf("%w (and track: %v)", err, terr))
 		}
 		if acked || !refusedSend(lndErr) {
 			// Not lnd refusing: lnd may have the payment and register
@@ -246,11 +246,15 @@ func refusedSend(e *rest.Error) bool {
 
 // lndAnswered reports whether an error answer is lnd's own verdict on the
 // call, rather than the call breaking on its way to lnd or inside it: no
-// gRPC status (a proxy's or the gateway's own page), a 502/503/504, or
-// one of the statuses of a broken call (Canceled, DeadlineExceeded,
-// ResourceExhausted, Aborted, Internal, Unavailable, DataLoss). Only a
-// verdict proves anything about the request itself.
+// gRPC status (a proxy's or the gateway's own page), a 502/503/504, one
+// of the statuses of a broken call (Canceled, DeadlineExceeded,
+// ResourceExhausted, Aborted, Internal, Unavailable, DataLoss), or lnd
+// not ready for calls (notReady). Only a verdict proves anything about
+// the request itself.
 func lndAnswered(e *rest.Error) bool {
+	if notReady(e) {
+		return false // lnd's interceptor, before the call reached its handler
+	}
 	switch e.Code {
 	case 0, 1, 4, 8, 10, 13, 14, 15:
 		return false

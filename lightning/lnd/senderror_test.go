@@ -152,3 +152,68 @@ func TestSendErrorAfterLndTookThePayment(t *testing.T) {
 		}
 	})
 }
+
+// While lnd is not ready — its wallet locked after a restart, its RPC
+// server starting — its RPC interceptor answers every call with a plain
+// error (gRPC Unknown, HTTP 500) that says so. That is not lnd's verdict on
+// the call: DecodePayReq answering so is not an invalid invoice (a
+// refusal, which vasp books FAILED for good), and no answer of lnd then is
+// anything but the node unavailable for now (lightning.ErrUnavailable,
+// which vasp's sweeps take for the node unreachable).
+func TestLndNotReadyIsUnavailable(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFakeLND(t)
+		n := f.node(t, db)
+		ctx := fctx(t)
+		if _, err := n.Info(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, msg := range []string{
+			"wallet locked, unlock it to enable full RPC access",
+			"wallet not created, create one to enable full RPC access",
+			"the RPC server is in the process of starting up, but not yet ready to accept calls",
+			"waiting to start, RPC services not available",
+			"server is still in the process of starting",
+		} {
+			f.mu.Lock()
+			f.notReady = msg
+			f.mu.Unlock()
+			pr, hash, preimage := f.payReq(50_000, time.Hour)
+			p, err := n.Pay(ctx, lightning.PayRequest{Invoice: pr, Timeout: 5 * time.Second})
+			if err == nil || p.Status == lightning.StatusFailed || refusal(err) || !errors.Is(err, lightning.ErrUnavailable) {
+				t.Errorf("%q: Pay answered %s, %v; want ErrUnavailable, not a refusal", msg, p.Status, err)
+			}
+			if _, err := n.TrackPayment(ctx, hash); !errors.Is(err, lightning.ErrUnavailable) {
+				t.Errorf("%q: TrackPayment: %v; want ErrUnavailable", msg, err)
+			}
+			if _, err := n.LookupInvoice(ctx, hash); !errors.Is(err, lightning.ErrUnavailable) {
+				t.Errorf("%q: LookupInvoice: %v; want ErrUnavailable", msg, err)
+			}
+			// lnd stops being ready after the invoice was decoded:
+			// SendPaymentV2 answers so, and TrackPaymentV2 says it
+			// does not know the payment, or answers so too.
+			for _, track := range []string{"/v2/router/send", "/v2/router/"} {
+				f.mu.Lock()
+				f.notReady, f.notReadyPaths = msg, []string{track, "/v2/router/send"}
+				f.mu.Unlock()
+				p, err := n.Pay(ctx, lightning.PayRequest{Invoice: pr, Timeout: 5 * time.Second})
+				if err == nil || p.Status == lightning.StatusFailed || refusal(err) || !errors.Is(err, lightning.ErrUnavailable) {
+					t.Errorf("%q from %s: Pay answered %s, %v; want ErrUnavailable, not a refusal", msg, track, p.Status, err)
+				}
+				f.mu.Lock()
+				f.notReady, f.notReadyPaths = "", nil
+				f.mu.Unlock()
+				if p, err := n.TrackPayment(ctx, hash); err != nil || p.Status != lightning.StatusInFlight {
+					t.Errorf("%q from %s: then TrackPayment: %s, %v; want IN_FLIGHT (kept for the resolver)", msg, track, p.Status, err)
+				}
+				if _, err := db.ExecContext(ctx, `DELETE FROM lnd_payments WHERE payment_hash = $1`, hash.String()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p, err = n.Pay(ctx, lightning.PayRequest{Invoice: pr, Timeout: 5 * time.Second})
+			if err != nil || p.Status != lightning.StatusSucceeded || p.Preimage != preimage {
+				t.Errorf("%q, then lnd is ready: %s, %v; want SUCCEEDED", msg, p.Status, err)
+			}
+		}
+	})
+}
