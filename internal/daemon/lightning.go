@@ -247,7 +247,14 @@ func openLightning(ctx context.Context, db *store.DB, c LightningConfig, base *s
 			// round: vaspd does not start.
 			return nil, nil, fmt.Errorf("setting lightning-network: %w (set lightning-network to lnd's network, or point lnd-rest-url at a node on %s)", err, c.Network)
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, lnd.ErrMacaroonRefused):
+			// lnd was reached, and refused the credentials: the
+			// setting at fault is the macaroon's, not the URL's.
+			return nil, nil, fmt.Errorf("setting lnd-macaroon: lnd refuses the macaroon (bake one with the permissions in docs/lightning-lnd.md, on this node): %w", err)
+		case errors.Is(err, lnd.ErrCertificateRefused):
+			return nil, nil, fmt.Errorf("setting lnd-tls-cert: the server at lnd-rest-url does not present this certificate for its host (want that lnd's tls.cert): %w", err)
+		case err != nil:
 			return nil, nil, fmt.Errorf("setting lnd-rest-url: cannot reach lnd: %w", err)
 		}
 		log.Info("lightning: lnd", "pubkey", info.PubKey, "network", info.Network, "alias", info.Alias)

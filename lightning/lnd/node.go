@@ -42,6 +42,16 @@ var _ lightning.Node = (*Node)(nil)
 // ErrOtherNetwork: lnd is on another network than Options.Network.
 var ErrOtherNetwork = errors.New("lnd: the node is on another network than configured")
 
+// ErrMacaroonRefused: lnd refused the macaroon (another node's, expired,
+// malformed, or without a permission the call needs). ErrCertificateRefused:
+// the server's certificate is not the pinned tls.cert, or not for the
+// URL's host. Neither goes away by retrying; vaspd names the setting at
+// fault when it meets one at start.
+var (
+	ErrMacaroonRefused    = errors.New("lnd: the macaroon is refused")
+	ErrCertificateRefused = errors.New("lnd: the server's certificate is not the pinned tls.cert")
+)
+
 // New checks opts and prepares the client. It does not contact lnd, so
 // vaspd can start while its node is still starting; the first call that
 // needs lnd reports ErrUnavailable until it answers.
@@ -322,9 +332,17 @@ func (n *Node) UTXOs(ctx context.Context, paymentHash lightning.Hash) (_ []light
 func (n *Node) safe(err *error) { *err = n.rest.Safe(*err) }
 
 // wrap classifies transport failures as ErrUnavailable (the caller may retry
-// later), and so lnd's answers while it is not ready (notReady); it leaves
-// lnd's other answers as they are.
+// later), and so lnd's answers while it is not ready (notReady); a refused
+// macaroon or certificate as ErrMacaroonRefused or ErrCertificateRefused.
+// It leaves lnd's other answers as they are.
 func (n *Node) wrap(op string, err error) error {
+	switch {
+	case rest.IsMacaroonRefused(err):
+		return fmt.Errorf("lnd %s: %w: %w", op, ErrMacaroonRefused, err)
+	case rest.IsCertificateRefused(err):
+		// Unavailable too: to the caller, a node it cannot talk to.
+		return fmt.Errorf("lnd %s: %w: %w: %w", op, lightning.ErrUnavailable, ErrCertificateRefused, err)
+	}
 	var le *rest.Error
 	if errors.As(err, &le) {
 		if le.Code == 14 || le.HTTPStatus == http.StatusServiceUnavailable || notReady(le) { // gRPC Unavailable: starting, syncing

@@ -121,16 +121,28 @@ func IsNotFound(err error) bool {
 // IsPermanent reports errors that retrying cannot fix: a rejected or
 // under-privileged macaroon, or a certificate that does not match the pin.
 func IsPermanent(err error) bool {
+	return IsMacaroonRefused(err) || IsCertificateRefused(err)
+}
+
+// IsMacaroonRefused reports lnd refusing the macaroon: rejected (another
+// node's, expired, malformed, none) or without a permission the call needs.
+func IsMacaroonRefused(err error) bool {
 	var e *Error
-	if errors.As(err, &e) {
-		if e.Code == CodePermissionDenied || e.Code == CodeUnauthenticated ||
-			e.HTTPStatus == http.StatusUnauthorized || e.HTTPStatus == http.StatusForbidden {
-			return true
-		}
-		m := strings.ToLower(e.Message)
-		return strings.Contains(m, "permission denied") || strings.Contains(m, "verification failed") ||
-			strings.Contains(m, "macaroon")
+	if !errors.As(err, &e) {
+		return false
 	}
+	if e.Code == CodePermissionDenied || e.Code == CodeUnauthenticated ||
+		e.HTTPStatus == http.StatusUnauthorized || e.HTTPStatus == http.StatusForbidden {
+		return true
+	}
+	m := strings.ToLower(e.Message)
+	return strings.Contains(m, "permission denied") || strings.Contains(m, "verification failed") ||
+		strings.Contains(m, "macaroon")
+}
+
+// IsCertificateRefused reports a server whose certificate does not match
+// the pin: not the pinned certificate, or not for the URL's host.
+func IsCertificateRefused(err error) bool {
 	var certErr *tls.CertificateVerificationError
 	var unknownAuth x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
