@@ -77,13 +77,13 @@ type fakeLND struct {
 	// never saw, whatever it holds: a broken or hostile lnd (or a proxy
 	// sending the call to another node).
 	trackUnknown bool
-	// notReady makes every call but GetInfo answer as lnd's RPC
-	// interceptor does while lnd is not ready (wallet locked, RPC server
-	// starting): this message, gRPC Unknown, HTTP 500. notReadyPaths,
-	// when set, limits it to the calls whose path has one of these
-	// prefixes.
-	notReady      string
-	notReadyPaths []string
+	// intercept makes every call but GetInfo answer as lnd's RPC
+	// interceptor does before a call reaches its handler — lnd not ready
+	// (wallet locked, RPC server starting), the macaroon refused: this
+	// message, gRPC Unknown, HTTP 500. interceptPaths, when set, limits
+	// it to the calls whose path has one of these prefixes.
+	intercept      string
+	interceptPaths []string
 	// decodeBroken makes DecodePayReq answer as a call that broke on its
 	// way (HTTP decodeBroken, gRPC Unavailable; a plain page for 502/504).
 	decodeBroken int
@@ -316,13 +316,13 @@ func (f *fakeLND) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	p := r.URL.Path
 	f.mu.Lock()
-	notReady := f.notReady
-	if len(f.notReadyPaths) > 0 && !slices.ContainsFunc(f.notReadyPaths, func(prefix string) bool { return strings.HasPrefix(p, prefix) }) {
-		notReady = ""
+	intercept := f.intercept
+	if len(f.interceptPaths) > 0 && !slices.ContainsFunc(f.interceptPaths, func(prefix string) bool { return strings.HasPrefix(p, prefix) }) {
+		intercept = ""
 	}
 	f.mu.Unlock()
-	if notReady != "" && p != "/v1/getinfo" {
-		grpcError(w, http.StatusInternalServerError, 2, notReady)
+	if intercept != "" && p != "/v1/getinfo" {
+		grpcError(w, http.StatusInternalServerError, 2, intercept)
 		return
 	}
 	switch {

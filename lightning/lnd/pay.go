@@ -248,11 +248,12 @@ func refusedSend(e *rest.Error) bool {
 // call, rather than the call breaking on its way to lnd or inside it: no
 // gRPC status (a proxy's or the gateway's own page), a 502/503/504, one
 // of the statuses of a broken call (Canceled, DeadlineExceeded,
-// ResourceExhausted, Aborted, Internal, Unavailable, DataLoss), or lnd
-// not ready for calls (notReady). Only a verdict proves anything about
-// the request itself.
+// ResourceExhausted, Aborted, Internal, Unavailable, DataLoss), lnd not
+// ready for calls (notReady), or lnd refusing the macaroon (without the
+// permission the call needs: the operator's configuration). Only a
+// verdict proves anything about the request itself.
 func lndAnswered(e *rest.Error) bool {
-	if notReady(e) {
+	if notReady(e) || rest.IsMacaroonRefused(e) {
 		return false // lnd's interceptor, before the call reached its handler
 	}
 	switch e.Code {

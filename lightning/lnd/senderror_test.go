@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/lightning/lnd"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
 )
@@ -176,7 +177,7 @@ func TestLndNotReadyIsUnavailable(t *testing.T) {
 			"server is still in the process of starting",
 		} {
 			f.mu.Lock()
-			f.notReady = msg
+			f.intercept = msg
 			f.mu.Unlock()
 			pr, hash, preimage := f.payReq(50_000, time.Hour)
 			p, err := n.Pay(ctx, lightning.PayRequest{Invoice: pr, Timeout: 5 * time.Second})
@@ -194,14 +195,14 @@ func TestLndNotReadyIsUnavailable(t *testing.T) {
 			// does not know the payment, or answers so too.
 			for _, track := range []string{"/v2/router/send", "/v2/router/"} {
 				f.mu.Lock()
-				f.notReady, f.notReadyPaths = msg, []string{track, "/v2/router/send"}
+				f.intercept, f.interceptPaths = msg, []string{track, "/v2/router/send"}
 				f.mu.Unlock()
 				p, err := n.Pay(ctx, lightning.PayRequest{Invoice: pr, Timeout: 5 * time.Second})
 				if err == nil || p.Status == lightning.StatusFailed || refusal(err) || !errors.Is(err, lightning.ErrUnavailable) {
 					t.Errorf("%q from %s: Pay answered %s, %v; want ErrUnavailable, not a refusal", msg, track, p.Status, err)
 				}
 				f.mu.Lock()
-				f.notReady, f.notReadyPaths = "", nil
+				f.intercept, f.interceptPaths = "", nil
 				f.mu.Unlock()
 				if p, err := n.TrackPayment(ctx, hash); err != nil || p.Status != lightning.StatusInFlight {
 					t.Errorf("%q from %s: then TrackPayment: %s, %v; want IN_FLIGHT (kept for the resolver)", msg, track, p.Status, err)
@@ -214,6 +215,48 @@ func TestLndNotReadyIsUnavailable(t *testing.T) {
 			if err != nil || p.Status != lightning.StatusSucceeded || p.Preimage != preimage {
 				t.Errorf("%q, then lnd is ready: %s, %v; want SUCCEEDED", msg, p.Status, err)
 			}
+		}
+	})
+}
+
+// A macaroon without a permission a payment needs (offchain:read for
+// DecodePayReq and TrackPaymentV2, offchain:write for SendPaymentV2) has
+// lnd answer "permission denied" (gRPC Unknown, HTTP 500, as its macaroon
+// service's errors come). That is the operator's configuration, not lnd's
+// verdict on the invoice: no refusal (which vasp books FAILED for good, a
+// valid invoice failed as invalid), but an error naming the macaroon
+// (ErrMacaroonRefused), nothing sent; the payment is paid once the
+// macaroon is fixed.
+func TestMacaroonWithoutPermissionIsNotARefusal(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFakeLND(t)
+		n := f.node(t, db)
+		ctx := fctx(t)
+		if _, err := n.Info(ctx); err != nil {
+			t.Fatal(err)
+		}
+		pr, hash, preimage := f.payReq(50_000, time.Hour)
+		for _, paths := range [][]string{{"/v1/payreq/"}, {"/v2/router/send"}, {"/v2/router/"}} {
+			f.mu.Lock()
+			f.intercept, f.interceptPaths = "permission denied", paths
+			f.mu.Unlock()
+			p, err := n.Pay(ctx, lightning.PayRequest{Invoice: pr, Timeout: 5 * time.Second})
+			if err == nil || p.Status == lightning.StatusFailed || refusal(err) || !errors.Is(err, lnd.ErrMacaroonRefused) {
+				t.Errorf("permission denied on %s: Pay answered %s/%s, %v; want ErrMacaroonRefused, not a refusal", paths, p.Status, p.FailureReason, err)
+			}
+			f.mu.Lock()
+			f.intercept, f.interceptPaths = "", nil
+			f.mu.Unlock()
+			if _, err := db.ExecContext(ctx, `DELETE FROM lnd_payments WHERE payment_hash = $1`, hash.String()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := f.sendCount(); got != 0 {
+			t.Fatalf("lnd received %d sends without the permission to send", got)
+		}
+		p, err := n.Pay(ctx, lightning.PayRequest{Invoice: pr, Timeout: 5 * time.Second})
+		if err != nil || p.Status != lightning.StatusSucceeded || p.Preimage != preimage {
+			t.Fatalf("once the macaroon has the permissions: %s, %v; want SUCCEEDED", p.Status, err)
 		}
 	})
 }
