@@ -2,11 +2,13 @@ package lnd_test
 
 import (
 	"errors"
+	"math"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/lightning/lnd"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
 )
@@ -130,5 +132,33 @@ func TestReportedExpiryBounded(t *testing.T) {
 	}
 	if f.sendCount() != 0 {
 		t.Fatalf("%d payments reached lnd; none should have", f.sendCount())
+	}
+}
+
+// SendPaymentV2's timeout_seconds is how long lnd keeps trying routes: the
+// wait asked for (PayRequest.Timeout, at least the configured PayTimeout)
+// in whole seconds, rounded up, at most an hour. Any Timeout, up to the
+// longest a time.Duration holds, gives lnd 1 to 3600 seconds: the
+// rounding must not wrap into a negative number.
+func TestSendTimeoutSeconds(t *testing.T) {
+	f := newFakeLND(t)
+	n := f.node(t, storetest.SQLite(t), func(o *lnd.Options) { o.PayTimeout = 2 * time.Second })
+	for _, tc := range []struct {
+		timeout time.Duration
+		want    float64
+	}{
+		{0, 2}, {time.Second, 2}, {2500 * time.Millisecond, 3}, {time.Hour, 3600}, {5 * time.Hour, 3600},
+		{math.MaxInt64 - time.Second + 2, 3600}, {math.MaxInt64, 3600},
+	} {
+		pr, _, _ := f.payReq(10_000, time.Hour)
+		if p, err := n.Pay(fctx(t), lightning.PayRequest{Invoice: pr, Timeout: tc.timeout}); err != nil || p.Status != lightning.StatusSucceeded {
+			t.Fatalf("timeout %s: %+v, %v", tc.timeout, p, err)
+		}
+		f.mu.Lock()
+		got := f.sends[len(f.sends)-1]["timeout_seconds"]
+		f.mu.Unlock()
+		if got != tc.want {
+			t.Errorf("timeout %s: timeout_seconds %v, want %v", tc.timeout, got, tc.want)
+		}
 	}
 }

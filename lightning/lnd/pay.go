@@ -95,11 +95,17 @@ func (n *Node) Pay(ctx context.Context, req lightning.PayRequest) (_ lightning.P
 func (n *Node) send(ctx context.Context, node string, rec record, zeroAmount bool, timeout time.Duration) (lightning.Payment, error) {
 	// lnd keeps trying routes for timeout_seconds; that is independent of
 	// how long we wait, and never shorter than the configured pay timeout.
+	// Whole seconds, rounded up (without adding to lndTimeout, which may
+	// be as long as a time.Duration holds), at most an hour.
 	lndTimeout := max(timeout, n.opts.PayTimeout)
+	lndSeconds := lndTimeout / time.Second
+	if lndTimeout%time.Second != 0 {
+		lndSeconds++
+	}
 	body := map[string]any{
 		"payment_request":     rec.PaymentRequest,
 		"fee_limit_msat":      strconv.FormatInt(rec.MaxFeeMsat, 10),
-		"timeout_seconds":     int32(min((lndTimeout+time.Second-1)/time.Second, 3600)),
+		"timeout_seconds":     int32(min(lndSeconds, 3600)),
 		"no_inflight_updates": false, // the first update confirms lnd has the payment
 	}
 	if zeroAmount {
