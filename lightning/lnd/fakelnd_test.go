@@ -429,10 +429,12 @@ func (f *fakeLND) serve(w http.ResponseWriter, r *http.Request) {
 			grpcError(w, 400, 3, "bad hash")
 			return
 		}
+		hash := hex.EncodeToString(raw)
 		f.mu.Lock()
-		pay, ok := f.payments[hex.EncodeToString(raw)]
+		pay, ok := f.payments[hash]
 		page := f.trackNotFoundPage
 		ok = ok && !f.trackUnknown
+		changed := f.changed
 		f.mu.Unlock()
 		if page {
 			http.Error(w, "404 page not found", http.StatusNotFound)
@@ -443,7 +445,23 @@ func (f *fakeLND) serve(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, 500, map[string]any{"error": map[string]any{"code": 2, "message": "payment isn't initiated"}})
 			return
 		}
-		json.NewEncoder(w).Encode(map[string]any{"result": pay})
+		// As lnd: the payment's state, then its updates until it is
+		// final.
+		for {
+			json.NewEncoder(w).Encode(map[string]any{"result": pay})
+			w.(http.Flusher).Flush()
+			if pay["status"] == "SUCCEEDED" || pay["status"] == "FAILED" {
+				return
+			}
+			select {
+			case <-changed:
+			case <-r.Context().Done():
+				return
+			}
+			f.mu.Lock()
+			pay, changed = f.payments[hash], f.changed
+			f.mu.Unlock()
+		}
 	default:
 		grpcError(w, 404, 5, "Not Found")
 	}

@@ -145,11 +145,13 @@ func (n *Node) send(ctx context.Context, node string, rec record, zeroAmount boo
 		done <- result{final, err}
 	}()
 	var res result
+	var waitUntil time.Time // when the wait for the result is over, once lnd has the payment
 	acceptTimer := time.NewTimer(n.opts.RequestTimeout)
 	defer acceptTimer.Stop()
 	select {
 	case res = <-done:
 	case <-accepted:
+		waitUntil = time.Now().Add(timeout)
 		waitTimer := time.NewTimer(timeout)
 		defer waitTimer.Stop()
 		select {
@@ -169,6 +171,9 @@ func (n *Node) send(ctx context.Context, node string, rec record, zeroAmount boo
 	select {
 	case <-accepted:
 		acked = true
+		if waitUntil.IsZero() { // its stream ended before we looked
+			waitUntil = time.Now().Add(timeout)
+		}
 	default:
 	}
 	final, err := res.final, res.err
@@ -217,6 +222,12 @@ func (n *Node) send(ctx context.Context, node string, rec record, zeroAmount boo
 	tctx, tcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer tcancel()
 	if w, terr := n.trackAttempt(tctx, rec, acked); terr == nil {
+		if left := time.Until(waitUntil); acked && left > 0 && ctx.Err() == nil && !errors.Is(err, errWaitOver) {
+			// The stream ended (a proxy's idle timeout, lnd's REST
+			// proxy restarting) with lnd paying: the wait is not over,
+			// and the payment is followed for the rest of it.
+			return n.followKnown(ctx, node, rec, w, left)
+		}
 		return n.finish(tctx, node, rec, w)
 	}
 	if ctx.Err() != nil {

@@ -260,3 +260,43 @@ func TestMacaroonWithoutPermissionIsNotARefusal(t *testing.T) {
 		}
 	})
 }
+
+// A SendPaymentV2 stream that ends (a proxy's idle timeout, lnd's REST
+// proxy restarting) once lnd has the payment, before it is final, does not
+// end Pay's wait: Pay returns when the payment is final or when its
+// Timeout passes (lightning.Node), so it follows the payment with
+// TrackPaymentV2 for the rest of the wait. Returning IN_FLIGHT at once
+// made vasp answer PROCESSING for a payment that succeeded a moment later.
+func TestSendStreamDroppedIsFollowed(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFakeLND(t)
+		n := f.node(t, db)
+		f.onSend = func(string) ([]map[string]any, bool) {
+			return []map[string]any{{"status": "IN_FLIGHT"}}, false // then the stream ends
+		}
+		pr, hash, preimage := f.payReq(50_000, time.Hour)
+		go func() {
+			time.Sleep(300 * time.Millisecond)
+			f.resolvePayment(hash, "SUCCEEDED", "")
+		}()
+		p, err := n.Pay(fctx(t), lightning.PayRequest{Invoice: pr, Timeout: 5 * time.Second})
+		if err != nil || p.Status != lightning.StatusSucceeded || p.Preimage != preimage {
+			t.Fatalf("send stream ended while in flight, paid 300 ms later: %s, %v; want SUCCEEDED within the 5 s wait", p.Status, err)
+		}
+
+		// Still in flight when the wait is over: IN_FLIGHT, no error.
+		pr, hash, _ = f.payReq(50_000, time.Hour)
+		start := time.Now()
+		p, err = n.Pay(fctx(t), lightning.PayRequest{Invoice: pr, Timeout: 500 * time.Millisecond})
+		if err != nil || p.Status != lightning.StatusInFlight {
+			t.Fatalf("send stream ended, payment in flight past the wait: %s, %v; want IN_FLIGHT", p.Status, err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Fatalf("Pay took %s with a 500 ms wait", d)
+		}
+		f.resolvePayment(hash, "FAILED", "FAILURE_REASON_NO_ROUTE")
+		if p, err := n.TrackPayment(fctx(t), hash); err != nil || p.Status != lightning.StatusFailed || p.FailureReason != lightning.FailureNoRoute {
+			t.Fatalf("then: %s/%s, %v; want FAILED/NO_ROUTE", p.Status, p.FailureReason, err)
+		}
+	})
+}
