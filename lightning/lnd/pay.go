@@ -30,7 +30,12 @@ import (
 // learn the outcome (lnd unreachable); the payment is tracked later.
 func (n *Node) Pay(ctx context.Context, req lightning.PayRequest) (_ lightning.Payment, err error) {
 	defer n.safe(&err)
-	if strings.TrimSpace(req.Invoice) == "" {
+	// lnd reads the bare BOLT11 string only: the invoice is handed to it,
+	// and recorded, as vaspd reads it (without surrounding space or a
+	// "lightning:" scheme, lower case), or one vaspd quoted would be
+	// refused as invalid here.
+	req.Invoice = lightning.NormalizeInvoice(req.Invoice)
+	if req.Invoice == "" {
 		return lightning.Payment{}, fmt.Errorf("lnd pay: empty invoice: %w", lightning.ErrInvalidInvoice)
 	}
 	if req.AmountMsat < 0 || req.MaxFeeMsat < 0 {
@@ -103,7 +108,7 @@ func (n *Node) send(ctx context.Context, node string, rec record, zeroAmount boo
 		lndSeconds++
 	}
 	body := map[string]any{
-		"payment_request":     rec.PaymentRequest,
+		"payment_request":     lightning.NormalizeInvoice(rec.PaymentRequest), // a record from before Pay normalized it
 		"fee_limit_msat":      strconv.FormatInt(rec.MaxFeeMsat, 10),
 		"timeout_seconds":     int32(min(lndSeconds, 3600)),
 		"no_inflight_updates": false, // the first update confirms lnd has the payment

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/lightning/bolt11"
+	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
 )
 
@@ -92,4 +93,54 @@ func TestCreateInvoiceChecksPaymentRequest(t *testing.T) {
 			t.Fatalf("%+v: handed out %s: %+v, %v", req, inv.PaymentRequest, dec, err)
 		}
 	}
+}
+
+// An invoice is the same however written: case, surrounding space and a
+// "lightning:" scheme aside (lightning.SameInvoice; vaspd's bolt11 reads
+// it so, and the embedded node pays it). lnd's DecodePayReq and
+// SendPaymentV2 read the bare BOLT11 string only: Pay hands lnd the
+// invoice as lightning.NormalizeInvoice writes it, or an invoice vaspd
+// quoted (a counterparty's "pr" with a trailing newline, a QR code's
+// LIGHTNING: URI) would be refused as invalid at payment time.
+func TestPayInvoiceHoweverWritten(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFakeLND(t)
+		n := f.node(t, db)
+		for _, written := range []func(string) string{
+			func(pr string) string { return "lightning:" + pr },
+			func(pr string) string { return " " + pr + "\n" },
+			strings.ToUpper,
+			func(pr string) string { return "LIGHTNING:" + strings.ToUpper(pr) },
+		} {
+			pr, hash, preimage := f.payReq(10_000, time.Hour)
+			p, err := n.Pay(fctx(t), lightning.PayRequest{Invoice: written(pr), Timeout: 5 * time.Second})
+			if err != nil || p.Status != lightning.StatusSucceeded || p.Preimage != preimage || p.PaymentHash != hash {
+				t.Errorf("%q: %s, %v; want SUCCEEDED", written(pr), p.Status, err)
+			}
+			// Paying it again, written either way, is that payment.
+			for _, again := range []string{pr, written(pr)} {
+				p, err := n.Pay(fctx(t), lightning.PayRequest{Invoice: again, Timeout: 5 * time.Second})
+				if err != nil || p.Status != lightning.StatusSucceeded || p.Preimage != preimage {
+					t.Errorf("%q, again as %q: %s, %v; want that payment", written(pr), again, p.Status, err)
+				}
+			}
+		}
+		if got := f.sendCount(); got != 4 {
+			t.Errorf("lnd received %d sends for 4 invoices", got)
+		}
+
+		// A failed payment recorded as written (before Pay normalized
+		// invoices) is retried as lnd reads it.
+		pr, hash, preimage := f.payReq(10_000, time.Hour)
+		if _, err := db.ExecContext(fctx(t), `INSERT INTO lnd_payments (node_pubkey, payment_hash, payment_request,
+			destination, amount_msat, max_fee_msat, fee_msat, status, preimage, failure_reason, attempts, created_at, attempted_at)
+			VALUES ($1, $2, $3, '', 10000, 1000, 0, 'FAILED', '', 'NO_ROUTE', 1, 1, 1)`,
+			f.pubkey, hash.String(), " "+pr+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		if p, err := n.Pay(fctx(t), lightning.PayRequest{Invoice: pr, Timeout: 5 * time.Second}); err != nil ||
+			p.Status != lightning.StatusSucceeded || p.Preimage != preimage {
+			t.Errorf("retry of a payment recorded with space around its invoice: %s, %v; want SUCCEEDED", p.Status, err)
+		}
+	})
 }
