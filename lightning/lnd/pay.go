@@ -231,7 +231,18 @@ func (n *Node) send(ctx context.Context, node string, rec record, zeroAmount boo
 			// The stream ended (a proxy's idle timeout, lnd's REST
 			// proxy restarting) with lnd paying: the wait is not over,
 			// and the payment is followed for the rest of it.
-			return n.followKnown(ctx, node, rec, w, left)
+			p, ferr := n.followKnown(ctx, node, rec, w, left)
+			if ferr == nil || ctx.Err() == nil {
+				return p, ferr
+			}
+			// The caller's context ended first: as when it ends with
+			// the send stream up, the payment's state, no error.
+			fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer fcancel()
+			if w, terr := n.trackAttempt(fctx, rec, acked); terr == nil {
+				return n.finish(fctx, node, rec, w)
+			}
+			return p, ferr
 		}
 		return n.finish(tctx, node, rec, w)
 	}

@@ -1,6 +1,7 @@
 package lnd_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -297,6 +298,17 @@ func TestSendStreamDroppedIsFollowed(t *testing.T) {
 		f.resolvePayment(hash, "FAILED", "FAILURE_REASON_NO_ROUTE")
 		if p, err := n.TrackPayment(fctx(t), hash); err != nil || p.Status != lightning.StatusFailed || p.FailureReason != lightning.FailureNoRoute {
 			t.Fatalf("then: %s/%s, %v; want FAILED/NO_ROUTE", p.Status, p.FailureReason, err)
+		}
+
+		// The caller's context ends while the payment is followed: as
+		// when it ends with the send stream up, the payment's state,
+		// IN_FLIGHT, and no error (lnd has it: nothing is unknown).
+		pr, _, _ = f.payReq(50_000, time.Hour)
+		ctx, cancel := context.WithTimeout(fctx(t), 300*time.Millisecond)
+		defer cancel()
+		p, err = n.Pay(ctx, lightning.PayRequest{Invoice: pr, Timeout: 5 * time.Second})
+		if err != nil || p.Status != lightning.StatusInFlight {
+			t.Fatalf("send stream ended, caller's context ended while following: %s, %v; want IN_FLIGHT and no error", p.Status, err)
 		}
 	})
 }
