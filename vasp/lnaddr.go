@@ -55,7 +55,7 @@ func satCurrency(r *uma.LnurlpResponse) uma.Currency {
 
 // lookupLightningAddress is LookupReceiver for a plain Lightning Address.
 func (s *Service) lookupLightningAddress(ctx context.Context, userID string, addr uma.Address) (Lookup, error) {
-	if _, err := s.opt.Users.ByID(ctx, userID); err != nil {
+	if err := s.notSelf(ctx, userID, addr); err != nil {
 		return Lookup{}, err
 	}
 	if err := s.opt.Compliance.CounterpartyAllowed(ctx, addr.Domain); err != nil {

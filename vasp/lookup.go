@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/vaspd/vaspd"
@@ -159,7 +160,7 @@ func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (
 	if err != nil {
 		return Lookup{}, vaspd.InvalidInput("%s is not a valid UMA address", vaspd.Truncate(receiver, 100))
 	}
-	if _, err := s.opt.Users.ByID(ctx, userID); err != nil {
+	if err := s.notSelf(ctx, userID, addr); err != nil {
 		return Lookup{}, err
 	}
 	if err := s.opt.Compliance.CounterpartyAllowed(ctx, addr.Domain); err != nil {
@@ -282,4 +283,19 @@ func (s *Service) getLookup(ctx context.Context, id, userID string) (Lookup, err
 	}
 	l.CreatedAt = store.Time(created)
 	return l, nil
+}
+
+// notSelf checks that userID is a live user (404 otherwise) who is not
+// addr: paying one's own address would cost the user our spread and fees
+// for nothing moving, so it is refused 400 SELF_PAYMENT, UMAaaS's code for
+// it, before anything is asked over the network.
+func (s *Service) notSelf(ctx context.Context, userID string, addr uma.Address) error {
+	user, err := s.opt.Users.ByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if uma.SameDomain(addr.Domain, s.opt.Domain) && strings.EqualFold(addr.User, user.Local) {
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeSelfPayment, "%s is the sending user's own address: a user cannot pay themselves", addr.String())
+	}
+	return nil
 }
