@@ -392,8 +392,16 @@ func (s *Service) Claim(ctx context.Context, code, inviteeUMA string) (Invitatio
 		if ours {
 			// One of ours: the platform will pay this user, so it
 			// must be one (not a deleted user's address, which
-			// someone else may take before the payment).
-			if _, err := s.users.GetByUMALocal(ctx, tx, addr.User); err != nil {
+			// someone else may take before the payment). The holder's
+			// row is share-locked (CheckLive) until the claim commits:
+			// on PostgreSQL a delete or rename of theirs not committed
+			// yet is otherwise invisible here, and the claim would name
+			// an address nobody holds once it is.
+			holder, err := s.users.GetByUMALocal(ctx, tx, addr.User)
+			if err == nil {
+				err = s.users.CheckLive(ctx, tx, holder.ID, addr.User)
+			}
+			if err != nil {
 				if vaspd.AsError(err).Code == vaspd.CodeUserNotFound {
 					return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidUMAAddress,
 						"inviteeUma %s is on this VASP's domain but no user of it holds that address", invitee)
