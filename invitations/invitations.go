@@ -293,9 +293,9 @@ func validCode(code string) bool {
 }
 
 // columns and tables read an invitation with its inviter as they are
-// now (users are never removed, only marked deleted). Locked (FOR UPDATE,
-// on PostgreSQL), the inviter's row is locked too, so the inviter cannot
-// be deleted or renamed while an invitation is claimed.
+// now (users are never removed, only marked deleted). Locked (get's
+// lock, on PostgreSQL), the inviter's row is share-locked too, so the
+// inviter cannot be deleted or renamed while an invitation is claimed.
 const (
 	columns = `i.code, i.inviter_user_id, i.inviter_local, u.uma_local, u.deleted_at, i.first_name, i.amount, i.currency,
 	i.status, i.invitee_uma, i.created_at, i.updated_at, i.claimed_at, i.expires_at`
@@ -332,8 +332,14 @@ func (s *Service) get(ctx context.Context, q store.Querier, code string, lock bo
 		return Invitation{}, notFound(code)
 	}
 	query := `SELECT ` + columns + ` FROM ` + tables + ` WHERE i.code = $1`
-	if lock {
-		query += ` ` + q.Driver().ForUpdate()
+	// The invitation's row is locked for update (two claims, or a claim
+	// and a cancel, are ordered), its inviter's only shared, as a claim
+	// locks its invitee's (CheckLive): a claim of Alice's invitation for
+	// $bob and one of Bob's for $alice would otherwise each wait for the
+	// other's share lock, a deadlock. SQLite's clauses are "": its write
+	// transactions are exclusive already.
+	if d := q.Driver(); lock && d.ForUpdate() != "" {
+		query += ` ` + d.ForUpdate() + ` OF i ` + d.ForShare() + ` OF u`
 	}
 	i, err := scan(q.QueryRowContext(ctx, query, code))
 	if errors.Is(err, sql.ErrNoRows) {
