@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -257,6 +259,9 @@ func openLightning(ctx context.Context, db *store.DB, c LightningConfig, base *s
 		case err != nil:
 			return nil, nil, fmt.Errorf("setting lnd-rest-url: cannot reach lnd: %w", err)
 		}
+		if err := checkSameLND(ictx, db, info.PubKey); err != nil {
+			return nil, nil, err
+		}
 		log.Info("lightning: lnd", "pubkey", info.PubKey, "network", info.Network, "alias", info.Alias)
 		return n, nil, nil
 	}
@@ -276,6 +281,27 @@ func openLightning(ctx context.Context, db *store.DB, c LightningConfig, base *s
 	}
 	log.Info("lightning: embedded node", "pubkey", n.PubKey(), "network", c.Network, "devnet", c.DevnetSecret != "")
 	return n, n, nil
+}
+
+// checkSameLND refuses an lnd node other than the one payments recorded in
+// flight were sent from (lnd.InFlightElsewhere): a switch of nodes, or
+// processes on one database each with its own node, while payments are in
+// flight would have them sent again from this node.
+func checkSameLND(ctx context.Context, db *store.DB, self string) error {
+	others, err := lnd.InFlightElsewhere(ctx, db, self)
+	if err != nil {
+		return err
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	var parts []string
+	for _, node := range slices.Sorted(maps.Keys(others)) {
+		parts = append(parts, fmt.Sprintf("%d payment(s) on %s", others[node], node))
+	}
+	return fmt.Errorf("setting lnd-rest-url: lnd there is node %s, but payments recorded in flight were sent from another node and have not ended (%s): "+
+		"on this node they would be sent again. Point lnd-rest-url back at that node until they end (vaspd tracks them at start), then switch; "+
+		"every vaspd process on one database must use the same lnd node (docs/lightning-lnd.md)", self, strings.Join(parts, ", "))
 }
 
 // resolveLND tracks payments lnd left in flight (e.g. across a crash of

@@ -203,3 +203,27 @@ func inFlightHashes(ctx context.Context, q store.Querier, node string) ([]lightn
 	}
 	return out, rows.Err()
 }
+
+// InFlightElsewhere counts, per node, the payments recorded in q as in
+// flight on lnd nodes other than self. Such a payment is only ever looked
+// up on the node it was sent from: a vaspd on another node would find it
+// unknown there and have it sent again, while the first node may still
+// complete it. The daemon refuses to start while there are any.
+func InFlightElsewhere(ctx context.Context, q store.Querier, self string) (map[string]int, error) {
+	rows, err := q.QueryContext(ctx, `SELECT node_pubkey, COUNT(*) FROM lnd_payments WHERE status = $1 AND node_pubkey <> $2
+		GROUP BY node_pubkey ORDER BY node_pubkey`, string(lightning.StatusInFlight), self)
+	if err != nil {
+		return nil, fmt.Errorf("lnd: list payments in flight on other nodes: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var node string
+		var n int
+		if err := rows.Scan(&node, &n); err != nil {
+			return nil, fmt.Errorf("lnd: list payments in flight on other nodes: %w", err)
+		}
+		out[node] = n
+	}
+	return out, rows.Err()
+}
