@@ -8,9 +8,10 @@
 // (msats for [BTC]). A balance is what the VASP owes the account's owner:
 //
 //   - user:<id> — a user's spendable money; never negative, and never
-//     credited beyond [MaxBalance] (9e15) per currency.
+//     credited beyond [MaxBalance] (9e15) per currency together with what
+//     the user has held: a failed payment's release always fits.
 //   - hold:<id> — a user's money reserved for outgoing payments in flight;
-//     never negative, capped likewise.
+//     never negative, and so within the cap too.
 //   - system:node — the bitcoin on our Lightning node, negative by what the
 //     node holds for the ledger.
 //   - system:fiat — the platform's fiat rails, negative by the fiat the

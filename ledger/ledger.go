@@ -131,13 +131,26 @@ func (l *Ledger) transfer(ctx context.Context, tx *store.Tx, m Movement, savepoi
 	if err != nil {
 		return Movement{}, err
 	}
+	// An overdraft is reported before an overflow: a reservation of more
+	// than the user has may also fail the cap on its hold account, which
+	// is credited first (netChanges' order), and the overdraft is what
+	// the user is to be told. A refused change wrote nothing, so going on
+	// past it is safe.
+	var overflow error
 	for _, p := range nets {
 		if p.Account.MayGoNegative() {
 			continue // system accounts have no balance row; see Balance
 		}
-		if err := applyBalance(ctx, tx, p, nowUS); err != nil {
+		if err := applyBalance(ctx, tx, p, nowUS); errors.Is(err, ErrOverflow) {
+			if overflow == nil {
+				overflow = err
+			}
+		} else if err != nil {
 			return Movement{}, err
 		}
+	}
+	if overflow != nil {
+		return Movement{}, overflow
 	}
 
 	var q strings.Builder
@@ -185,10 +198,22 @@ func applyBalance(ctx context.Context, tx *store.Tx, p Posting, nowUS int64) err
 	if p.Amount < 0 {
 		lo = -p.Amount
 	} else {
-		if p.Amount > MaxBalance {
+		room := int64(MaxBalance)
+		if id, ok := p.Account.UserID(); ok && p.Account == UserAccount(id) {
+			// The cap is on what the user has, available and held
+			// together, so that moving money between the two (reserving
+			// for a payment, releasing a failed one) is never refused
+			// for it: a failed payment's money always goes back.
+			held, err := lockHold(ctx, tx, HoldAccount(id), p.Currency, nowUS)
+			if err != nil {
+				return err
+			}
+			room -= held
+		}
+		if p.Amount > room {
 			return fmt.Errorf("%w: %s %s", ErrOverflow, p.Account, p.Currency)
 		}
-		hi = MaxBalance - p.Amount
+		hi = room - p.Amount
 	}
 	update := func() (bool, error) {
 		res, err := tx.ExecContext(ctx, `UPDATE ledger_balances SET balance = balance + $1, updated_at = $2
@@ -231,6 +256,25 @@ func applyBalance(ctx context.Context, tx *store.Tx, p Posting, nowUS int64) err
 		return fmt.Errorf("%w: %s %s", ErrOverflow, p.Account, p.Currency)
 	}
 	return insufficient(p.Account, p.Currency, bal, -p.Amount)
+}
+
+// lockHold returns hold's balance in currency and keeps it from changing
+// until tx ends: it creates the row at zero if there is none, so there is
+// always a row to lock. Every credit of a user account locks its hold row
+// first, and every reservation and release changes that row, so a credit
+// reads the held amount and the available balance of one moment on
+// PostgreSQL too (READ COMMITTED: the upsert waits for a concurrent
+// writer and returns the row as it committed). netChanges sorts hold:
+// before user:, so this lock order is that of every movement.
+func lockHold(ctx context.Context, tx *store.Tx, hold Account, currency string, nowUS int64) (int64, error) {
+	var held int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO ledger_balances (account, currency, balance, updated_at)
+		VALUES ($1, $2, 0, $3) ON CONFLICT (account, currency) DO UPDATE SET balance = ledger_balances.balance
+		RETURNING balance`, string(hold), currency, nowUS).Scan(&held)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: lock held balance: %w", err)
+	}
+	return held, nil
 }
 
 // Get returns the recorded movement with the given ID, or an error wrapping

@@ -79,14 +79,18 @@ var (
 	ErrInvalidMovement = errors.New("ledger: invalid movement")
 	// ErrNotFound: no movement with that ID.
 	ErrNotFound = errors.New("ledger: movement not found")
-	// ErrOverflow: a user or hold balance would exceed MaxBalance, or a
-	// system account's balance is beyond the int64 range.
+	// ErrOverflow: a user's available and held balances together would
+	// exceed MaxBalance, or a system account's balance is beyond the int64
+	// range.
 	ErrOverflow = errors.New("ledger: balance overflow")
 )
 
-// MaxBalance caps every user and hold account's balance in each currency
-// (9e15, the largest amount the API accepts, about 2^53): a movement that
-// would credit one beyond it fails with ErrOverflow. Far below the int64
+// MaxBalance caps what each user has in each currency, available (user:)
+// and held (hold:) together (9e15, the largest amount the API accepts,
+// about 2^53): a movement that would credit a user's account beyond it
+// fails with ErrOverflow. Moving money between a user's two accounts (a
+// reservation, a release) leaves the sum alone, so it is never refused
+// for the cap: a failed payment's money always goes back. Far below the int64
 // range, it keeps the sums of many balances (a system account's is minus
 // the sum of what everyone else holds) within range for any realistic
 // number of accounts, and Balances reads them without overflowing in SQL.
