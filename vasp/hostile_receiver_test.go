@@ -426,6 +426,31 @@ func TestPayRequestPastBalanceCap(t *testing.T) {
 	})
 }
 
+// The cap counts what the payee has held for payments in flight: a
+// payment priced against the available balance alone would be paid and
+// then left PENDING, its credit refused, until the payee spent.
+func TestPayRequestPastBalanceCapWithHeldMoney(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		l := ledger.New(db, nil)
+		if _, err := l.Post(t.Context(), ledger.Deposit("deposit/cap", w.bob.UserID, "EUR", ledger.MaxBalance-400, "test")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Post(t.Context(), ledger.Reserve("reserve/cap", w.bob.UserID, "EUR", 1000, "test")); err != nil {
+			t.Fatal(err)
+		}
+		pr := payRequest(t, sender.Signing, "$alice@vasp1.example", w.clock.Now())
+		pr.Amount = 401
+		if err := pr.Sign(sender.Signing, w.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.PayRequest(t.Context(), "bob", pr)
+		wantCode(t, err, uma.CodeAmountOutOfRange)
+	})
+}
+
 // Amounts at the edges of int64, as a hostile sender may ask them, with a
 // receiver that sets no limits of its own (a rate without max, maxSendable
 // at math.MaxInt64, which no invoice can reach: 21M BTC is the most one

@@ -243,15 +243,22 @@ func (s *Service) priceIncoming(ctx context.Context, r Recipient, req *uma.PayRe
 }
 
 // checkBalanceRoom refuses a payment that would credit r past
-// ledger.MaxBalance in currency: the credit on settlement would fail, and
-// the payment wait PENDING, the payer's money on our node, until r has
-// room (creditLater). This reads the balance now; payments already
-// invoiced but not yet settled (or settling concurrently) are not counted,
-// so several of them can still together take r past the cap.
+// ledger.MaxBalance in currency, which caps what r has available and held
+// together: the credit on settlement would fail, and the payment wait
+// PENDING, the payer's money on our node, until r has room
+// (creditLater). This reads the balances now; payments already invoiced
+// but not yet settled (or settling concurrently) are not counted, so
+// several of them can still together take r past the cap.
 func (s *Service) checkBalanceRoom(ctx context.Context, r Recipient, currency string, amount int64) error {
-	bal, err := s.opt.Ledger.Balance(ctx, s.db, ledger.UserAccount(r.UserID), currency)
+	bs, err := s.opt.Ledger.UserBalances(ctx, s.db, r.UserID)
 	if err != nil {
 		return fmt.Errorf("read balance: %w", err)
+	}
+	var bal int64
+	for _, b := range bs {
+		if b.Currency == currency {
+			bal = b.Available + b.Held // each at most MaxBalance: no overflow
+		}
 	}
 	// The reason does not tell the sender how much room is left: that
 	// would be the payee's balance.
