@@ -104,6 +104,12 @@ func (s *Service) SandboxSend(ctx context.Context, reference, currency string, a
 		return Transaction{}, err
 	}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		// Only live users receive money (as POST /users/{id}/deposits):
+		// the check share-locks the user's row, so a delete since ByID
+		// is seen here, or waits and then sees the balance.
+		if err := s.checkLive(ctx, tx, q.UserID, ""); err != nil {
+			return err
+		}
 		_, err := s.opt.Ledger.Transfer(ctx, tx, ledger.Deposit(depID, q.UserID, q.SendingCurrency, amount, depID))
 		return err
 	})

@@ -1,0 +1,63 @@
+package vasp_test
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/ledger"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/vasp"
+	"github.com/vaspd/vaspd/vasp/vasptest"
+)
+
+// deletedAfterRead is a directory whose users are deleted (by another
+// process, say) right after ByID first reads them live.
+type deletedAfterRead struct {
+	vasptest.Directory
+	mu   sync.Mutex
+	gone map[string]bool
+}
+
+func (d *deletedAfterRead) ByID(ctx context.Context, id string) (vasp.Recipient, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r, err := d.Directory.ByID(ctx, id)
+	if err != nil || d.gone[id] {
+		return vasp.Recipient{}, vaspd.NotFound(vaspd.CodeUserNotFound, "user %s not found", id)
+	}
+	d.gone[id] = true
+	return r, nil
+}
+
+func (d *deletedAfterRead) CheckLive(_ context.Context, _ store.Querier, id, _ string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.gone[id] {
+		return vaspd.NotFound(vaspd.CodeUserNotFound, "user %s not found", id)
+	}
+	return nil
+}
+
+// A simulated transfer for the quote of a user deleted meanwhile (after
+// the send read the user live, before it deposited) deposits nothing: a
+// deleted user receives no money, as POST /users/{id}/deposits refuses.
+func TestSandboxSendUserDeletedMeanwhile(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		q, err := h.quote(t, h.lookup(t), vasp.LockedSending, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := &deletedAfterRead{Directory: h.w.users, gone: map[string]bool{}}
+		s := h.w.service(t, func(o *vasp.Options) { o.Users, o.Clock = dir, vaspd.SystemClock{} })
+		_, err = s.SandboxSend(t.Context(), q.ID, q.SendingCurrency, q.SendingAmount, "")
+		wantStatus(t, err, http.StatusNotFound, vaspd.CodeUserNotFound)
+		if got := balance(t, db, ledger.UserAccount(h.w.alice.UserID), q.SendingCurrency); got != 0 {
+			t.Fatalf("the deleted user was deposited %d", got)
+		}
+	})
+}
