@@ -268,7 +268,7 @@ func (h *userHandlers) ledgerTransfer(w http.ResponseWriter, r *http.Request, ki
 		return err
 	})
 	if errors.Is(err, ledger.ErrOverflow) {
-		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidAmount, "the balance would exceed the largest amount this VASP can hold")
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidAmount, "the user's balance, available and held together, would exceed the largest amount this VASP can hold (%d)", int64(ledger.MaxBalance))
 	}
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -131,6 +132,40 @@ func TestWithdrawCurrencyNoLongerConfigured(t *testing.T) {
 		}
 		if st, m, _ := f.req(t, "DELETE", "/users/"+id, &f.admin, ""); st != http.StatusOK {
 			t.Fatalf("delete once paid out: %d %v", st, m)
+		}
+	})
+}
+
+// TestDepositPastCapCountsHeldMoney: the cap on a user's balance counts
+// what is held for payments in flight, so that a failed payment's money
+// can always go back; a deposit past it is 400 INVALID_AMOUNT saying so,
+// and a retry of a deposit recorded before is still answered.
+func TestDepositPastCapCountsHeldMoney(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newUserFixture(t, db)
+		id := f.create(t, userAliceJSON)
+		dep := "/users/" + id + "/deposits"
+		st, m, _ := f.req(t, "POST", dep, &f.admin, `{"currencyCode":"USD","amount":9000000000000000}`, "Idempotency-Key", "full")
+		if st != http.StatusCreated {
+			t.Fatalf("deposit: %d %v", st, m)
+		}
+		if _, err := f.ledger.Post(context.Background(), ledger.Reserve("reserve/x", id, "USD", 1000, "test")); err != nil {
+			t.Fatal(err)
+		}
+		st, m, _ = f.req(t, "POST", dep, &f.admin, `{"currencyCode":"USD","amount":1}`, "Idempotency-Key", "one")
+		wantError(t, st, m, 400, "INVALID_AMOUNT")
+		if msg, _ := m["message"].(string); !strings.Contains(msg, "held") {
+			t.Errorf("the message does not say held money counts: %q", msg)
+		}
+		if st, _, h := f.req(t, "POST", dep, &f.admin, `{"currencyCode":"USD","amount":9000000000000000}`, "Idempotency-Key", "full"); st != http.StatusOK || h.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("retry of the first deposit: %d", st)
+		}
+		if _, err := f.ledger.Post(context.Background(), ledger.Release("release/x", id, "USD", 1000, "test")); err != nil {
+			t.Fatalf("release: %v", err)
+		}
+		if av, held := f.balance(t, id, "USD"); av != 9e15 || held != 0 {
+			t.Fatalf("USD %v available, %v held", av, held)
 		}
 	})
 }
