@@ -119,6 +119,10 @@ func (s *Service) SandboxSend(ctx context.Context, reference, currency string, a
 		return Transaction{}, vaspd.Conflict(vaspd.CodeConflict,
 			"quote %s was funded by an earlier sandbox transfer of other terms; its user holds that money: execute the quote (POST /quotes/%s/execute)", q.ID, q.ID)
 	}
+	if errors.Is(err, ledger.ErrOverflow) {
+		return Transaction{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidAmount,
+			"the user's balance, available and held together, would exceed the largest amount this VASP can hold (%d)", int64(ledger.MaxBalance))
+	}
 	if err != nil {
 		return Transaction{}, fmt.Errorf("sandbox deposit: %w", err)
 	}

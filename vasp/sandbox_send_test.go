@@ -61,3 +61,22 @@ func TestSandboxSendUserDeletedMeanwhile(t *testing.T) {
 		}
 	})
 }
+
+// A simulated transfer that would take its user past the ledger's balance
+// cap is refused as POST /users/{id}/deposits refuses one, 400
+// INVALID_AMOUNT, not an internal error; nothing is deposited or paid.
+func TestSandboxSendPastBalanceCap(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		h.fund(t, ledger.MaxBalance)
+		q, err := h.quote(t, h.lookup(t), vasp.LockedSending, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = h.s.SandboxSend(t.Context(), q.ID, q.SendingCurrency, q.SendingAmount, "")
+		wantStatus(t, err, http.StatusBadRequest, vaspd.CodeInvalidAmount)
+		if got := balance(t, db, ledger.UserAccount(h.w.alice.UserID), q.SendingCurrency); got != ledger.MaxBalance {
+			t.Fatalf("alice has %d, want %d", got, int64(ledger.MaxBalance))
+		}
+	})
+}
