@@ -74,6 +74,43 @@ func TestCapCoversHeldMoney(t *testing.T) {
 	})
 }
 
+// A user holding more than the cap, available and held together (a
+// ledger written before the cap counted held money, which capped each
+// account alone), can still move money between the two: a reservation,
+// a release. Only money coming in is refused.
+func TestCapSparesMovesWithinAUser(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		l := newLedger(t, db)
+		alice := vaspd.NewID(vaspd.IDUser)
+		post := func(m ledger.Movement) error {
+			t.Helper()
+			_, err := l.Post(ctx, m)
+			return err
+		}
+		if err := post(ledger.Deposit("d1", alice, "USD", ledger.MaxBalance, "")); err != nil {
+			t.Fatal(err)
+		}
+		// What the old ledger allowed: the hold account full, beside a
+		// full available balance (here by a movement no flow makes).
+		if err := post(ledger.Movement{ID: "old", Kind: "test", Postings: []ledger.Posting{
+			{Account: ledger.FiatRails, Currency: "USD", Amount: -ledger.MaxBalance},
+			{Account: ledger.HoldAccount(alice), Currency: "USD", Amount: ledger.MaxBalance}}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := post(ledger.Release("rel1", alice, "USD", 1000, "")); err != nil {
+			t.Fatalf("release: %v", err)
+		}
+		if err := post(ledger.Reserve("r1", alice, "USD", 2000, "")); err != nil {
+			t.Fatalf("reserve: %v", err)
+		}
+		if err := post(ledger.Deposit("d2", alice, "USD", 1, "")); !errors.Is(err, ledger.ErrOverflow) {
+			t.Fatalf("a deposit past the cap: %v, want ErrOverflow", err)
+		}
+		audit(t, l, db)
+	})
+}
+
 // twoPools opens a second pool on db's database, as a second vaspd
 // process sharing it would: for SQLite the same file, for PostgreSQL the
 // same schema.

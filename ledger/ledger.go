@@ -137,11 +137,14 @@ func (l *Ledger) transfer(ctx context.Context, tx *store.Tx, m Movement, savepoi
 	// the user is to be told. A refused change wrote nothing, so going on
 	// past it is safe.
 	var overflow error
+	inflow := userInflows(nets)
 	for _, p := range nets {
 		if p.Account.MayGoNegative() {
 			continue // system accounts have no balance row; see Balance
 		}
-		if err := applyBalance(ctx, tx, p, nowUS); errors.Is(err, ErrOverflow) {
+		id, _ := p.Account.UserID()
+		capped := inflow[balanceKey{UserAccount(id), p.Currency}] > 0
+		if err := applyBalance(ctx, tx, p, capped, nowUS); errors.Is(err, ErrOverflow) {
 			if overflow == nil {
 				overflow = err
 			}
@@ -187,23 +190,49 @@ func (l *Ledger) replay(ctx context.Context, tx *store.Tx, m Movement) (Movement
 	return prev, nil
 }
 
+// userInflows sums nets (from netChanges) per user and currency over the
+// user's two accounts, keyed by the user: account: what the movement
+// brings to each user, available and held together. A reservation or a
+// release brings nothing.
+func userInflows(nets []Posting) map[balanceKey]int64 {
+	out := map[balanceKey]int64{}
+	for _, p := range nets {
+		if id, ok := p.Account.UserID(); ok {
+			k := balanceKey{UserAccount(id), p.Currency}
+			s, ok := add(out[k], p.Amount)
+			if !ok {
+				s = math.MaxInt64 // only for amounts no balance can take
+			}
+			out[k] = s
+		}
+	}
+	return out
+}
+
 // applyBalance adds p.Amount to a non-negative account's balance row, or
 // fails without changing it. The WHERE clause is the overdraft check, so it
 // holds under concurrency: PostgreSQL re-evaluates it on the latest row
 // version after waiting for a concurrent writer; SQLite has one writer.
-func applyBalance(ctx context.Context, tx *store.Tx, p Posting, nowUS int64) error {
-	// A credit must leave the balance at most MaxBalance; a debit must
-	// leave it at least 0 (and may come from a balance above MaxBalance).
+//
+// capped says the movement brings the account's user money (userInflows):
+// a credit must then leave what the user has, available and held, at most
+// MaxBalance (a hold account credited from outside the user, which no
+// flow does, is checked against MaxBalance alone). A movement within the user (a reservation, a release) is not
+// refused for the cap, so a failed payment's money always goes back, even
+// to a user beyond the cap (whom a ledger that capped each account alone
+// may have left there).
+func applyBalance(ctx context.Context, tx *store.Tx, p Posting, capped bool, nowUS int64) error {
+	// A debit must leave the balance at least 0 (and may come from a
+	// balance above MaxBalance); a credit must stay in the int64 range.
 	lo, hi := int64(0), int64(math.MaxInt64)
-	if p.Amount < 0 {
+	switch id, _ := p.Account.UserID(); {
+	case p.Amount < 0:
 		lo = -p.Amount
-	} else {
+	case !capped:
+		hi = math.MaxInt64 - p.Amount
+	default:
 		room := int64(MaxBalance)
-		if id, ok := p.Account.UserID(); ok && p.Account == UserAccount(id) {
-			// The cap is on what the user has, available and held
-			// together, so that moving money between the two (reserving
-			// for a payment, releasing a failed one) is never refused
-			// for it: a failed payment's money always goes back.
+		if p.Account == UserAccount(id) {
 			held, err := lockHold(ctx, tx, HoldAccount(id), p.Currency, nowUS)
 			if err != nil {
 				return err
