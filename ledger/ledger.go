@@ -131,12 +131,6 @@ func (l *Ledger) transfer(ctx context.Context, tx *store.Tx, m Movement, savepoi
 	if err != nil {
 		return Movement{}, err
 	}
-	// An overdraft is reported before an overflow: a reservation of more
-	// than the user has may also fail the cap on its hold account, which
-	// is credited first (netChanges' order), and the overdraft is what
-	// the user is to be told. A refused change wrote nothing, so going on
-	// past it is safe.
-	var overflow error
 	inflow := userInflows(nets)
 	for _, p := range nets {
 		if p.Account.MayGoNegative() {
@@ -144,16 +138,9 @@ func (l *Ledger) transfer(ctx context.Context, tx *store.Tx, m Movement, savepoi
 		}
 		id, _ := p.Account.UserID()
 		capped := inflow[balanceKey{UserAccount(id), p.Currency}] > 0
-		if err := applyBalance(ctx, tx, p, capped, nowUS); errors.Is(err, ErrOverflow) {
-			if overflow == nil {
-				overflow = err
-			}
-		} else if err != nil {
+		if err := applyBalance(ctx, tx, p, capped, nowUS); err != nil {
 			return Movement{}, err
 		}
-	}
-	if overflow != nil {
-		return Movement{}, overflow
 	}
 
 	var q strings.Builder
@@ -215,12 +202,12 @@ func userInflows(nets []Posting) map[balanceKey]int64 {
 // version after waiting for a concurrent writer; SQLite has one writer.
 //
 // capped says the movement brings the account's user money (userInflows):
-// a credit must then leave what the user has, available and held, at most
-// MaxBalance (a hold account credited from outside the user, which no
-// flow does, is checked against MaxBalance alone). A movement within the user (a reservation, a release) is not
-// refused for the cap, so a failed payment's money always goes back, even
-// to a user beyond the cap (whom a ledger that capped each account alone
-// may have left there).
+// a credit must then leave what the user has, available and held, at
+// most MaxBalance (a hold account credited from outside the user, which
+// no flow does, is checked against MaxBalance alone). A movement within
+// the user (a reservation, a release) is not refused for the cap, so a
+// failed payment's money always goes back, even to a user beyond the cap
+// (whom a ledger that capped each account alone may have left there).
 func applyBalance(ctx context.Context, tx *store.Tx, p Posting, capped bool, nowUS int64) error {
 	// A debit must leave the balance at least 0 (and may come from a
 	// balance above MaxBalance); a credit must stay in the int64 range.
@@ -289,8 +276,9 @@ func applyBalance(ctx context.Context, tx *store.Tx, p Posting, capped bool, now
 
 // lockHold returns hold's balance in currency and keeps it from changing
 // until tx ends: it creates the row at zero if there is none, so there is
-// always a row to lock. Every credit of a user account locks its hold row
-// first, and every reservation and release changes that row, so a credit
+// always a row to lock. Every capped credit of a user account locks its
+// hold row first, and every reservation and release changes that row, so
+// such a credit
 // reads the held amount and the available balance of one moment on
 // PostgreSQL too (READ COMMITTED: the upsert waits for a concurrent
 // writer and returns the row as it committed). netChanges sorts hold:
