@@ -80,3 +80,30 @@ func TestSandboxSendPastBalanceCap(t *testing.T) {
 		}
 	})
 }
+
+// A simulated transfer sent with an Idempotency-Key another quote's
+// execute used is refused 422 IDEMPOTENCY_KEY_REUSED before anything
+// moves: the key names that execute, and the transfer for this quote is
+// not deposited (a later send with its own key deposits and pays it).
+func TestSandboxSendKeyOfAnotherQuote(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		qa := h.fundedQuote(t)
+		if _, err := h.s.ExecuteQuote(t.Context(), qa.ID, "key-a"); err != nil {
+			t.Fatal(err)
+		}
+		qb, err := h.quote(t, h.lookup(t), vasp.LockedSending, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := balance(t, db, ledger.UserAccount(h.w.alice.UserID), "USD")
+		_, err = h.s.SandboxSend(t.Context(), qb.ID, qb.SendingCurrency, qb.SendingAmount, "key-a")
+		wantStatus(t, err, http.StatusUnprocessableEntity, vaspd.CodeIdempotencyKeyReused)
+		if got := balance(t, db, ledger.UserAccount(h.w.alice.UserID), "USD"); got != before {
+			t.Fatalf("the refused transfer deposited: alice has %d, had %d", got, before)
+		}
+		if tr, err := h.s.SandboxSend(t.Context(), qb.ID, qb.SendingCurrency, qb.SendingAmount, "key-b"); err != nil || tr.QuoteID != qb.ID {
+			t.Fatalf("send with its own key: %+v %v", tr, err)
+		}
+	})
+}
