@@ -71,7 +71,7 @@ func TestPaymentsRetry(t *testing.T) {
 			status, raw, _ = f.call(t, "POST", path, &f.viewer, body)
 			wantAPIError(t, status, raw, 403, vaspd.CodeForbidden)
 			// A lookup made for another sender (bob looking alice up).
-			status, raw, m := f.call(t, "GET", "/receiver/"+url.PathEscape("$bob@"+f.domain)+"?userId="+f.bob.UserID, &f.admin, "")
+			status, raw, m := f.call(t, "GET", "/receiver/"+url.PathEscape("$alice@"+f.domain)+"?userId="+f.bob.UserID, &f.admin, "")
 			if status != 200 {
 				t.Fatalf("lookup for bob: %d %s", status, raw)
 			}
