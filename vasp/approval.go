@@ -61,12 +61,19 @@ func (s *Service) approve(ctx context.Context, t Transaction, req *uma.PayReques
 	w := s.incomingWebhook(ctx, t)
 	w.Transaction.Status = webhook.StatusPending
 	w.Transaction.ReconciliationInstructions = &webhook.ReconciliationInstructions{Reference: t.ID}
-	for key, opt := range req.PayeeData {
-		if name, ok := PayerFieldNames[key]; ok {
+	// What the platform may give, mandatory where its approval must: the
+	// identifier is ours to send (the user's UMA address; a platform's is
+	// ignored), and the name of a user who has one is sent unless the
+	// platform replaces it (requiredReceiverUserInfo).
+	for key := range req.PayeeData {
+		if name, ok := PayerFieldNames[key]; ok && name != webhook.FieldIdentifier {
 			w.RequestedReceiverUserInfoFields = append(w.RequestedReceiverUserInfoFields,
-				webhook.CounterpartyFieldDefinition{Name: name, Mandatory: opt.Mandatory})
+				webhook.CounterpartyFieldDefinition{Name: name, Mandatory: slices.Contains(t.Details.RequiredReceiverUserInfo, name)})
 		}
 	}
+	slices.SortFunc(w.RequestedReceiverUserInfoFields, func(a, b webhook.CounterpartyFieldDefinition) int {
+		return strings.Compare(a.Name, b.Name)
+	})
 	resp, err := s.opt.Webhooks.Send(ctx, delivery.Event{Type: string(webhook.TypeIncomingPayment), Time: t.CreatedAt, Data: w},
 		delivery.SendOptions{Timeout: deadline})
 	switch {

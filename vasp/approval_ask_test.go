@@ -4,12 +4,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/vaspd/vaspd/delivery"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/uma"
 	"github.com/vaspd/vaspd/vasp"
 	"github.com/vaspd/vaspd/webhook"
 )
@@ -55,6 +57,60 @@ func TestNewApprovalAskHasReconciliationInstructions(t *testing.T) {
 		ri := ask.Transaction.ReconciliationInstructions
 		if ri == nil || ri.Reference != ask.Transaction.ID {
 			t.Fatalf("the approval ask's reconciliationInstructions are %+v, want the reference %s", ri, ask.Transaction.ID)
+		}
+	})
+}
+
+// The approval ask lists what the platform may give in receiverUserInfo,
+// in name order, and marks mandatory what its approval must give: not the
+// identifier, which vaspd sends itself (the user's UMA address, whatever
+// the platform says), nor the name of a user who has one (vaspd sends it;
+// the platform may replace it). Both were listed mandatory, asking the
+// platform for what it need not, and cannot, provide.
+func TestApprovalAskListsWhatThePlatformMustGive(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		asks := make(chan *webhook.IncomingPaymentWebhook, 1)
+		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			ev, err := webhook.Parse(b)
+			if in, ok := ev.(*webhook.IncomingPaymentWebhook); err == nil && ok && in.Transaction.Status == webhook.StatusPending {
+				select {
+				case asks <- in:
+				default:
+				}
+			}
+			rw.Header().Set("Content-Type", "application/json")
+			rw.Write([]byte(`{"receiverUserInfo":{"EMAIL":"bob@example.com"}}`))
+		}))
+		t.Cleanup(srv.Close)
+		hooks, err := delivery.New(db, delivery.Options{AllowNets: []string{"127.0.0.0/8"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, _, err := hooks.ConfigurePrimary(t.Context(), srv.URL); err != nil {
+			t.Fatal(err)
+		}
+		s := w.service(t, func(o *vasp.Options) { o.Webhooks, o.ApprovalTimeout = hooks, 5*time.Second })
+		_, err = s.PayRequest(t.Context(), "bob", payRequestAsking(t, sender.Signing, uma.CounterpartyDataOptions{
+			uma.DataIdentifier: {Mandatory: true}, uma.DataName: {Mandatory: true}, uma.DataEmail: {Mandatory: true},
+			"nationality": {Mandatory: false}, uma.DataCompliance: {Mandatory: true},
+		}))
+		wantCode(t, err, "")
+		var ask *webhook.IncomingPaymentWebhook
+		select {
+		case ask = <-asks:
+		default:
+			t.Fatal("no PENDING INCOMING_PAYMENT webhook was sent")
+		}
+		want := []webhook.CounterpartyFieldDefinition{
+			{Name: webhook.FieldEmail, Mandatory: true},
+			{Name: webhook.FieldFullName, Mandatory: false},
+			{Name: webhook.FieldNationality, Mandatory: false},
+		}
+		if !slices.Equal(ask.RequestedReceiverUserInfoFields, want) {
+			t.Fatalf("requestedReceiverUserInfoFields %+v, want %+v", ask.RequestedReceiverUserInfoFields, want)
 		}
 	})
 }

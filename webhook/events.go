@@ -64,6 +64,9 @@ type IncomingPaymentWebhook struct {
 	Transaction IncomingTransaction `json:"transaction"`
 	// RequestedReceiverUserInfoFields lists what the sender's VASP wants to
 	// know about the receiver; an approval must carry the mandatory ones.
+	// vaspd lists them by name, leaves out IDENTIFIER (it sends the user's
+	// UMA address itself) and marks mandatory only what the platform must
+	// give (not FULL_NAME for a user vaspd has a name for).
 	RequestedReceiverUserInfoFields []CounterpartyFieldDefinition `json:"requestedReceiverUserInfoFields,omitempty"`
 	BaseWebhook
 }
