@@ -467,6 +467,48 @@ func TestAuthMalformedHeader(t *testing.T) {
 	}
 }
 
+// TestAuthSeveralHeaders: a request with more than one Authorization
+// header is a 401, whichever of them is right. Authorization is a
+// singleton field (RFC 9110): a proxy before vaspd that reads the last one
+// and vaspd the first would each take another credential for the request.
+func TestAuthSeveralHeaders(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, storetest.SQLite(t), nil)
+	basic := func(tok auth.CreatedToken) string {
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(tok.ClientID+":"+tok.ClientSecret))
+	}
+	for name, hs := range map[string][]string{
+		"right, then wrong":  {basic(f.admin), "Basic Zm9vOmJhcg=="},
+		"wrong, then right":  {"Basic Zm9vOmJhcg==", basic(f.admin)},
+		"viewer, then admin": {basic(f.viewer), basic(f.admin)},
+		"admin twice":        {basic(f.admin), basic(f.admin)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", f.srv.URL+"/tokens", nil)
+			for _, h := range hs {
+				req.Header.Add("Authorization", h)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body map[string]any
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				t.Fatal(err)
+			}
+			wantError(t, resp.StatusCode, body, 401, "UNAUTHORIZED")
+			if msg, _ := body["message"].(string); !strings.Contains(msg, "one Authorization header") {
+				t.Errorf("message %q", msg)
+			}
+		})
+	}
+	// The right one alone still works.
+	if st, body := f.do(t, "GET", "/tokens", &f.admin, "", ""); st != 200 {
+		t.Fatalf("one header: %d %v", st, body)
+	}
+}
+
 // TestTokenListDateFilters: GET /tokens applies UMAaaS's createdAfter,
 // createdBefore, updatedAfter and updatedBefore (inclusive, as GET /users):
 // each list is exactly the tokens whose dates fall in the range.

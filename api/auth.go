@@ -69,8 +69,14 @@ func (s *Server) authenticate(perm vaspd.Permission, h HandlerFunc) HandlerFunc 
 // password at the first colon; secrets never contain one, so we split at the
 // last colon instead. A bare "<uuid>" clientId is accepted too. problem is
 // "" or why the credentials cannot be read, for the 401's message: it
-// never quotes the header.
+// never quotes the header. More than one Authorization header is refused
+// whatever they hold: the field is a singleton (RFC 9110), and a proxy in
+// front that reads another one than the first would take another
+// credential for the request than we do.
 func basicAuth(r *http.Request) (id, secret, problem string) {
+	if len(r.Header.Values("Authorization")) > 1 {
+		return "", "", "send one Authorization header: this request has several"
+	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return "", "", "missing credentials: use HTTP Basic with clientId:clientSecret"
