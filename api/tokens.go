@@ -42,7 +42,13 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 				"this token lacks the %s permission, so it cannot grant it", p)
 		}
 	}
-	tok, err := s.opts.Tokens.Create(r.Context(), req.Name, perms)
+	tok, err := s.opts.Tokens.CreateBy(r.Context(), caller.ID, req.Name, perms)
+	if errors.Is(err, auth.ErrCreatorDeleted) {
+		// Deleted while this request was served: refused as its next
+		// request will be, not counted as a failed authentication.
+		return vaspd.Errorf(http.StatusUnauthorized, vaspd.CodeUnauthorized,
+			"invalid credentials: this token was deleted while its request was served")
+	}
 	if err != nil {
 		return err
 	}

@@ -72,6 +72,35 @@ func (t *Tokens) Create(ctx context.Context, name string, perms []vaspd.Permissi
 	return t.create(ctx, t.db, name, perms)
 }
 
+// ErrCreatorDeleted is CreateBy's error when the creating token is no
+// longer live.
+var ErrCreatorDeleted = errors.New("auth: the creating token was deleted")
+
+// CreateBy is Create on behalf of the live token creator (the platform
+// API's POST /tokens): in one transaction with a share lock on the
+// creator's row, so that a delete of the creator committed before the new
+// token would be, or pending then (another process, PostgreSQL), is waited
+// for and refuses the creation with ErrCreatorDeleted. The creator was
+// authenticated when its request began; without this, a token revoked
+// while its request was served would leave a successor behind it.
+func (t *Tokens) CreateBy(ctx context.Context, creator, name string, perms []vaspd.Permission) (CreatedToken, error) {
+	var tok CreatedToken
+	err := t.db.InTx(ctx, func(tx *store.Tx) error {
+		var id string
+		err := tx.QueryRowContext(ctx, `SELECT id FROM api_tokens WHERE id = $1 AND deleted_at IS NULL `+
+			tx.Driver().ForShare(), creator).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrCreatorDeleted
+		}
+		if err != nil {
+			return fmt.Errorf("look up the creating token: %w", err)
+		}
+		tok, err = t.create(ctx, tx, name, perms)
+		return err
+	})
+	return tok, err
+}
+
 // CreateTx is Create inside the caller's transaction.
 func (t *Tokens) CreateTx(ctx context.Context, tx *store.Tx, name string, perms []vaspd.Permission) (CreatedToken, error) {
 	return t.create(ctx, tx, name, perms)
