@@ -77,5 +77,12 @@ func TestCreateTokenByRevokedToken(t *testing.T) {
 		if n, err := f.tokens.Count(ctx); err != nil || n != 1 {
 			t.Fatalf("live tokens: %d, %v; want the viewer alone", n, err)
 		}
+		// Its audit event says so.
+		var status int
+		var code string
+		if err := db.QueryRowContext(ctx, `SELECT status, error_code FROM audit_events WHERE route = 'POST /tokens'`).
+			Scan(&status, &code); err != nil || status != http.StatusUnauthorized || code != "UNAUTHORIZED" {
+			t.Fatalf("audit outcome: %d %q, %v", status, code, err)
+		}
 	})
 }
