@@ -43,14 +43,8 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	tok, err := s.opts.Tokens.CreateBy(r.Context(), caller.ID, req.Name, perms)
-	if errors.Is(err, auth.ErrCreatorDeleted) {
-		// Deleted while this request was served: refused as its next
-		// request will be, not counted as a failed authentication.
-		return vaspd.Errorf(http.StatusUnauthorized, vaspd.CodeUnauthorized,
-			"invalid credentials: this token was deleted while its request was served")
-	}
 	if err != nil {
-		return err
+		return callerDeleted(err)
 	}
 	WriteJSON(w, http.StatusCreated, tok)
 	return nil
@@ -112,9 +106,24 @@ func (s *Server) deleteToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.opts.Tokens.DeleteKeepingManager(r.Context(), id); err != nil {
-		return err
+	caller, ok := Caller(r.Context())
+	if !ok {
+		return vaspd.Internal(errors.New("deleteToken: no authenticated caller"))
+	}
+	if err := s.opts.Tokens.DeleteKeepingManager(r.Context(), caller.ID, id); err != nil {
+		return callerDeleted(err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// callerDeleted is err, or for auth.ErrCallerDeleted (the token was deleted
+// while its request was served, which then changed nothing) the 401 its
+// next request will get; not counted as a failed authentication.
+func callerDeleted(err error) error {
+	if errors.Is(err, auth.ErrCallerDeleted) {
+		return vaspd.Errorf(http.StatusUnauthorized, vaspd.CodeUnauthorized,
+			"invalid credentials: this token was deleted while its request was served")
+	}
+	return err
 }

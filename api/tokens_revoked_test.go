@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
 )
@@ -49,25 +50,7 @@ func TestCreateTokenByRevokedToken(t *testing.T) {
 				time.Sleep(500 * time.Millisecond) // authenticated (a read, which the write lock lets pass), now waiting to write
 				return nil
 			}
-			for deadline := time.Now().Add(10 * time.Second); ; {
-				var waiting int
-				if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_stat_activity
-					WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
-					return err
-				}
-				if waiting > 0 {
-					return nil
-				}
-				select {
-				case a := <-done:
-					t.Fatalf("the request did not wait for the delete: %d %v", a.status, a.body)
-				default:
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("the request never waited for the delete")
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			return waitForLockWaiter(t, ctx, db, done)
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -85,4 +68,73 @@ func TestCreateTokenByRevokedToken(t *testing.T) {
 			t.Fatalf("audit outcome: %d %q, %v", status, code, err)
 		}
 	})
+}
+
+// TestDeleteTokenByRevokedToken: likewise, a token deleted while its
+// DELETE /tokens/{tokenId} is served deletes nothing: the request is
+// refused 401 and its target lives.
+func TestDeleteTokenByRevokedToken(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, nil)
+		ctx := context.Background()
+		caller, err := f.tokens.Create(ctx, "caller", []vaspd.Permission{vaspd.PermManage})
+		if err != nil {
+			t.Fatal(err)
+		}
+		type answer struct {
+			status int
+			body   map[string]any
+		}
+		done := make(chan answer, 1)
+		err = db.InTx(ctx, func(tx *store.Tx) error {
+			if _, err := tx.ExecContext(ctx, `UPDATE api_tokens SET deleted_at = $2, updated_at = $2 WHERE id = $1`,
+				caller.ClientID, store.Micros(time.Now())); err != nil {
+				return err
+			}
+			go func() {
+				st, body := f.do(t, "DELETE", "/tokens/"+f.viewer.ClientID, &caller, "", "")
+				done <- answer{st, body}
+			}()
+			if tx.Driver().Name() != "postgres" {
+				time.Sleep(500 * time.Millisecond) // authenticated (a read), now waiting to write
+				return nil
+			}
+			return waitForLockWaiter(t, ctx, db, done)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := <-done
+		wantError(t, a.status, a.body, http.StatusUnauthorized, "UNAUTHORIZED")
+		if _, err := f.tokens.Get(ctx, f.viewer.ClientID); err != nil {
+			t.Fatalf("the target: %v", err)
+		}
+	})
+}
+
+// waitForLockWaiter returns once a session of db's PostgreSQL database
+// waits for a lock (the request, for the test's transaction), failing t if
+// the request answers first (done) or none waits within 10 s.
+func waitForLockWaiter[A any](t *testing.T, ctx context.Context, db *store.DB, done <-chan A) error {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var waiting int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			return err
+		}
+		if waiting > 0 {
+			return nil
+		}
+		select {
+		case a := <-done:
+			t.Fatalf("the request did not wait for the delete: %v", a)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the request never waited for the delete")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

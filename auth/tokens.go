@@ -72,15 +72,15 @@ func (t *Tokens) Create(ctx context.Context, name string, perms []vaspd.Permissi
 	return t.create(ctx, t.db, name, perms)
 }
 
-// ErrCreatorDeleted is CreateBy's error when the creating token is no
-// longer live.
-var ErrCreatorDeleted = errors.New("auth: the creating token was deleted")
+// ErrCallerDeleted is the error of CreateBy and DeleteKeepingManager when
+// the token on whose behalf they act is no longer live.
+var ErrCallerDeleted = errors.New("auth: the calling token was deleted")
 
 // CreateBy is Create on behalf of the live token creator (the platform
 // API's POST /tokens): in one transaction with a share lock on the
 // creator's row, so that a delete of the creator committed before the new
 // token would be, or pending then (another process, PostgreSQL), is waited
-// for and refuses the creation with ErrCreatorDeleted. The creator was
+// for and refuses the creation with ErrCallerDeleted. The creator was
 // authenticated when its request began; without this, a token revoked
 // while its request was served would leave a successor behind it.
 func (t *Tokens) CreateBy(ctx context.Context, creator, name string, perms []vaspd.Permission) (CreatedToken, error) {
@@ -90,7 +90,7 @@ func (t *Tokens) CreateBy(ctx context.Context, creator, name string, perms []vas
 		err := tx.QueryRowContext(ctx, `SELECT id FROM api_tokens WHERE id = $1 AND deleted_at IS NULL `+
 			tx.Driver().ForShare(), creator).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
-			return ErrCreatorDeleted
+			return ErrCallerDeleted
 		}
 		if err != nil {
 			return fmt.Errorf("look up the creating token: %w", err)
@@ -243,9 +243,12 @@ func (t *Tokens) delete(ctx context.Context, q store.Querier, id string) error {
 // that creates tokens, since the API would then have no way to issue
 // another and only `vaspd token create` on the server could. A token may
 // delete itself while another MANAGE token lives; the request doing so
-// completes, and the next one with it is refused. The CLI keeps Delete: it
-// reaches the database, so it can always mint a token again.
-func (t *Tokens) DeleteKeepingManager(ctx context.Context, id string) error {
+// completes, and the next one with it is refused. caller is the token
+// asking, a MANAGE one: if it is deleted by then (or meanwhile, in another
+// process), nothing is and the error is ErrCallerDeleted, as CreateBy's. The
+// CLI keeps Delete: it reaches the database, so it can always mint a token
+// again.
+func (t *Tokens) DeleteKeepingManager(ctx context.Context, caller, id string) error {
 	return t.db.InTx(ctx, func(tx *store.Tx) error {
 		// Lock the live managers (in id order: concurrent deletes do not
 		// deadlock), so that two concurrent deletes of the last two cannot
@@ -258,7 +261,7 @@ func (t *Tokens) DeleteKeepingManager(ctx context.Context, id string) error {
 		if err != nil {
 			return fmt.Errorf("find manager tokens: %w", err)
 		}
-		var others, self bool
+		var others, self, live bool
 		for rows.Next() {
 			var m string
 			if err := rows.Scan(&m); err != nil {
@@ -270,10 +273,16 @@ func (t *Tokens) DeleteKeepingManager(ctx context.Context, id string) error {
 			} else {
 				others = true
 			}
+			live = live || m == caller
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
+		}
+		if !live {
+			// The caller holds MANAGE, so it is among the rows locked
+			// unless it was deleted since its request was authenticated.
+			return ErrCallerDeleted
 		}
 		if self && !others {
 			return vaspd.Conflict(vaspd.CodeConflict, "token %s is the last one with the MANAGE permission: deleting it "+
