@@ -114,14 +114,15 @@ func TestDeleteTokenByRevokedToken(t *testing.T) {
 }
 
 // waitForLockWaiter returns once a session of db's PostgreSQL database
-// waits for a lock (the request, for the test's transaction), failing t if
+// waits for a lock on api_tokens (the request, for the test's
+// transaction; other tests share the database), failing t if
 // the request answers first (done) or none waits within 10 s.
 func waitForLockWaiter[A any](t *testing.T, ctx context.Context, db *store.DB, done <-chan A) error {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		var waiting int
 		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%api_tokens%'`).Scan(&waiting); err != nil {
 			return err
 		}
 		if waiting > 0 {
