@@ -17,7 +17,8 @@ import (
 //
 // Before any money moves it checks the invoice: a mainnet invoice is
 // refused (ErrMainnetNotAllowed), as are invoices for another network
-// (ErrWrongNetwork), with a bad signature or encoding (ErrInvalidInvoice),
+// (ErrWrongNetwork), with a bad signature or encoding, or requiring a
+// feature bit the node does not support (ErrInvalidInvoice),
 // expired (ErrInvoiceExpired) or with an amount that does not fit the request
 // (ErrAmountMismatch). Those return an error and record nothing.
 //
@@ -186,6 +187,12 @@ func (n *Node) decodeForPay(pr string) (bolt11.Invoice, error) {
 	inv, err := bolt11.Decode(pr, n.opts.Network)
 	if err != nil {
 		return bolt11.Invoice{}, fmt.Errorf("embedded: %w", err)
+	}
+	// Only invoices the node can pay are remembered: one that requires
+	// a feature it lacks is refused here, every time, before anything is
+	// recorded.
+	if err := checkFeatures(inv); err != nil {
+		return bolt11.Invoice{}, err
 	}
 	kept := inv
 	kept.Features = slices.Clone(inv.Features)
