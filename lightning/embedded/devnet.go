@@ -140,11 +140,13 @@ type peerBook struct {
 	client  *http.Client
 	network string
 
+	pinned   map[string]string // pubkey → base URL, from configuration; read only
+	unpinned []string          // base URLs whose pubkey is learned; read only
+
 	mu          sync.Mutex
-	pinned      map[string]string // pubkey → base URL, from configuration
-	unpinned    []string          // base URLs whose pubkey is learned
 	learned     map[string]string
 	lastRefresh time.Time
+	refreshing  chan struct{} // while a refresh runs; closed when it ends
 }
 
 func newPeerBook(peers []string, secret string, client *http.Client, network string) (*peerBook, error) {
@@ -181,25 +183,68 @@ func newPeerBook(peers []string, secret string, client *http.Client, network str
 
 // lookup finds the peer serving pubkey, asking unpinned peers who they are
 // (at most once a second) when it is not known yet.
+//
+// The lock guards the maps and the refresh's schedule, never a call: a
+// refresh asks the peers without it, so a slow or hanging peer delays only
+// the lookups that wait for that refresh's answer (those of pubkeys not
+// known yet), not the payments to peers already known. At most one refresh
+// runs at a time; a lookup that finds one running waits for it instead of
+// repeating the same calls.
 func (b *peerBook) lookup(ctx context.Context, pubkey string) (string, bool) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if u, ok := b.pinned[pubkey]; ok {
-		return u, true
+	if u, ok := b.known(pubkey); ok || len(b.unpinned) == 0 {
+		b.mu.Unlock()
+		return u, ok
 	}
-	if u, ok := b.learned[pubkey]; ok {
-		return u, true
+	if running := b.refreshing; running != nil {
+		b.mu.Unlock()
+		select {
+		case <-running:
+		case <-ctx.Done():
+			return "", false
+		}
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.known(pubkey)
 	}
-	if len(b.unpinned) == 0 || time.Since(b.lastRefresh) < time.Second {
+	if time.Since(b.lastRefresh) < time.Second {
+		b.mu.Unlock()
 		return "", false
 	}
 	b.lastRefresh = time.Now()
-	// Ask every unpinned peer at once, holding the lock: a lookup racing
-	// this one would only repeat the same calls.
+	done := make(chan struct{})
+	b.refreshing = done
+	unpinned := b.unpinned
+	b.mu.Unlock()
+
+	learned := b.ask(ctx, unpinned)
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for pub, base := range learned {
+		b.learned[pub] = base
+	}
+	b.refreshing = nil
+	close(done)
+	return b.known(pubkey)
+}
+
+// known is the peer serving pubkey, if it is pinned or learned. b.mu is held.
+func (b *peerBook) known(pubkey string) (string, bool) {
+	if u, ok := b.pinned[pubkey]; ok {
+		return u, true
+	}
+	u, ok := b.learned[pubkey]
+	return u, ok
+}
+
+// ask asks every peer in bases at once who it is, and returns the pubkeys
+// of those on the node's network that answered.
+func (b *peerBook) ask(ctx context.Context, bases []string) map[string]string {
 	type answer struct{ pub, base string }
-	answers := make(chan answer, len(b.unpinned))
+	answers := make(chan answer, len(bases))
 	var wg sync.WaitGroup
-	for _, base := range b.unpinned {
+	for _, base := range bases {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -214,11 +259,11 @@ func (b *peerBook) lookup(ctx context.Context, pubkey string) (string, bool) {
 	}
 	wg.Wait()
 	close(answers)
+	learned := map[string]string{}
 	for a := range answers {
-		b.learned[a.pub] = a.base
+		learned[a.pub] = a.base
 	}
-	u, ok := b.learned[pubkey]
-	return u, ok
+	return learned
 }
 
 // pay asks the peer at base to settle; ref is its refusal. A non-nil error
