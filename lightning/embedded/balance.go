@@ -9,6 +9,7 @@ import (
 
 	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/lightning/bolt11"
+	"github.com/vaspd/vaspd/store"
 )
 
 // Balance is the node's spendable balance: what it was given, plus what it
@@ -22,13 +23,45 @@ func (n *Node) Balance(ctx context.Context) (int64, error) {
 }
 
 // SetBalance sets the node's balance: a faucet for the devnet, whose money
-// is not real. Payments in flight keep their debits.
+// is not real. Payments in flight keep their debits, which may come back:
+// the balance may be at most 21M BTC less what is in flight.
 func (n *Node) SetBalance(ctx context.Context, msat int64) error {
 	if msat < 0 || msat > bolt11.MaxAmountMsat {
 		return fmt.Errorf("embedded: balance %d msat out of range", msat)
 	}
-	_, err := n.db.ExecContext(ctx, `UPDATE ln_embedded_nodes SET balance_msat = $2 WHERE pubkey = $1`, n.pubkey, msat)
-	return err
+	return n.db.InTx(ctx, func(tx *store.Tx) error {
+		var balance int64
+		room, err := n.room(ctx, tx)
+		if err == nil {
+			err = tx.QueryRowContext(ctx, `SELECT balance_msat FROM ln_embedded_nodes WHERE pubkey = $1`, n.pubkey).Scan(&balance)
+		}
+		if err != nil {
+			return fmt.Errorf("embedded: set balance: %w", err)
+		}
+		if msat > balance+room {
+			return fmt.Errorf("embedded: balance %d msat with %d msat in flight would exceed 21M BTC", msat, bolt11.MaxAmountMsat-balance-room)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE ln_embedded_nodes SET balance_msat = $2 WHERE pubkey = $1`, n.pubkey, msat)
+		return err
+	})
+}
+
+// room is how much more the node can hold: 21M BTC less its balance and
+// what it has in flight (amounts and fees, which a failure gives back). It
+// locks the node row first, in tx, so that what is in flight is read after
+// every debit and refund committed before (they update that row in the
+// transaction that records them), and none commits until tx ends.
+func (n *Node) room(ctx context.Context, tx *store.Tx) (int64, error) {
+	var balance, inFlight int64
+	if err := tx.QueryRowContext(ctx, `SELECT balance_msat FROM ln_embedded_nodes WHERE pubkey = $1 `+tx.Driver().ForUpdate(),
+		n.pubkey).Scan(&balance); err != nil {
+		return 0, fmt.Errorf("read balance: %w", err)
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT CAST(COALESCE(SUM(amount_msat + fee_msat), 0) AS BIGINT) FROM ln_embedded_payments
+		WHERE node_pubkey = $1 AND status = $2`, n.pubkey, string(lightning.StatusInFlight)).Scan(&inFlight); err != nil {
+		return 0, fmt.Errorf("read payments in flight: %w", err)
+	}
+	return bolt11.MaxAmountMsat - balance - inFlight, nil
 }
 
 // ChannelOutpoint is the node's synthetic channel outpoint. The embedded
@@ -47,13 +80,16 @@ func (n *Node) ChannelOutpoint() string {
 // hash.
 func (n *Node) UTXOs(ctx context.Context, paymentHash lightning.Hash) ([]lightning.UTXO, error) {
 	if paymentHash.IsZero() {
-		b, err := n.Balance(ctx)
-		if err != nil {
-			return nil, err
+		var b, inFlight int64
+		if err := n.db.QueryRowContext(ctx, `SELECT balance_msat,
+			(SELECT CAST(COALESCE(SUM(amount_msat + fee_msat), 0) AS BIGINT) FROM ln_embedded_payments WHERE node_pubkey = $1 AND status = $2)
+			FROM ln_embedded_nodes WHERE pubkey = $1`, n.pubkey, string(lightning.StatusInFlight)).Scan(&b, &inFlight); err != nil {
+			return nil, fmt.Errorf("embedded: read balance: %w", err)
 		}
-		// The devnet bounds what the node receives only by the balance's
-		// ceiling (settle.go), so that is its inbound capacity.
-		return []lightning.UTXO{{Outpoint: n.ChannelOutpoint(), AmountMsat: b, InboundMsat: bolt11.MaxAmountMsat - b}}, nil
+		// The devnet bounds what the node receives only by the ceiling of
+		// its balance and what it has in flight (settle.go, Node.room), so
+		// that is its inbound capacity.
+		return []lightning.UTXO{{Outpoint: n.ChannelOutpoint(), AmountMsat: b, InboundMsat: bolt11.MaxAmountMsat - b - inFlight}}, nil
 	}
 	p, err := n.loadPayment(ctx, n.db, paymentHash)
 	if err == nil {

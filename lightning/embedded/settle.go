@@ -64,6 +64,8 @@ func (n *Node) accept(ctx context.Context, tx *store.Tx, paymentHash lightning.H
 	switch {
 	case state == string(lightning.InvoiceSettled) && paidBy == payer:
 		return pre, nil, nil
+	case state == string(lightning.InvoiceCanceled):
+		return lightning.Hash{}, refuse("invoice canceled"), nil
 	case state != string(lightning.InvoiceOpen):
 		return lightning.Hash{}, refuse("invoice already paid"), nil
 	case store.Micros(now) >= expiresAt:
@@ -82,21 +84,47 @@ func (n *Node) accept(ctx context.Context, tx *store.Tx, paymentHash lightning.H
 		// an invoice's amount is at most MaxAmountMsat.
 		return lightning.Hash{}, refuse(fmt.Sprintf("amount %d msat is not %d msat to twice that", amountMsat, amount)), nil
 	}
-	// The credit never takes the balance past 21M BTC: each payment is
-	// within it, but together they would end in a balance no int64 holds
+	// The credit never takes the balance past 21M BTC, counting what the
+	// node has in flight, which may come back to it: each payment is within
+	// the bound, but together they would end in a balance no int64 holds
 	// (SQLite made it a float the node could no longer read; PostgreSQL
-	// refused every settlement, leaving the payer in flight for good). A
-	// node that cannot hold more refuses, as a channel without the
-	// capacity would: the payer fails the payment and takes its money back.
-	var index int64
-	err = tx.QueryRowContext(ctx, `UPDATE ln_embedded_nodes
-		SET settle_index = settle_index + 1, balance_msat = balance_msat + $2
-		WHERE pubkey = $1 AND balance_msat <= $3 RETURNING settle_index`,
-		n.pubkey, amountMsat, bolt11.MaxAmountMsat-amountMsat).Scan(&index)
-	if errors.Is(err, sql.ErrNoRows) {
+	// refused every settlement, or refund, leaving payers in flight for
+	// good). Balance plus in flight is the node's side of its channel; a
+	// node that cannot hold more refuses, as a channel without the capacity
+	// would, and the payer fails the payment and takes its money back.
+	room, err := n.room(ctx, tx)
+	if err != nil {
+		return lightning.Hash{}, nil, err
+	}
+	if payer == n.pubkey {
+		// A payment to itself (payLocal) is in flight in this transaction
+		// and succeeds in it: its debit comes back as this credit, never
+		// as a refund besides.
+		var own int64
+		err := tx.QueryRowContext(ctx, `SELECT amount_msat + fee_msat FROM ln_embedded_payments
+			WHERE node_pubkey = $1 AND payment_hash = $2 AND status = $3`,
+			n.pubkey, hexHash(paymentHash), string(lightning.StatusInFlight)).Scan(&own)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return lightning.Hash{}, nil, fmt.Errorf("read own payment: %w", err)
+		}
+		room += own
+	}
+	if amountMsat > room {
+		// Final, like every other refusal: the payer takes its money back
+		// on it, so no later delivery (another attempt of the same payer,
+		// arriving once the node has room again) may settle the invoice.
+		if _, err := tx.ExecContext(ctx, `UPDATE ln_embedded_invoices SET state = $3
+			WHERE node_pubkey = $1 AND payment_hash = $2 AND state = $4`,
+			n.pubkey, hexHash(paymentHash), string(lightning.InvoiceCanceled), string(lightning.InvoiceOpen)); err != nil {
+			return lightning.Hash{}, nil, fmt.Errorf("cancel invoice: %w", err)
+		}
 		return lightning.Hash{}, &refusal{reason: lightning.FailureNoRoute,
 			message: "payee cannot receive that much: its balance would exceed 21M BTC"}, nil
 	}
+	var index int64
+	err = tx.QueryRowContext(ctx, `UPDATE ln_embedded_nodes
+		SET settle_index = settle_index + 1, balance_msat = balance_msat + $2
+		WHERE pubkey = $1 RETURNING settle_index`, n.pubkey, amountMsat).Scan(&index)
 	if err != nil {
 		return lightning.Hash{}, nil, fmt.Errorf("allocate settle index: %w", err)
 	}
