@@ -57,8 +57,9 @@ type devnetPayResponse struct {
 //
 // Every call must carry "Authorization: Bearer <DevnetSecret>"; without a
 // configured secret the devnet is off and every call gets 404. A 200 answer
-// is final; anything else leaves the payer's payment in flight, to be asked
-// again.
+// is final. A 400, 401, 404 or 405, given before any payment is looked at,
+// tells the payer its request settled nothing (see notDelivered); anything
+// else leaves the payer's payment in flight, to be asked again.
 func (n *Node) DevnetHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+DevnetPrefix+"info", func(w http.ResponseWriter, r *http.Request) {
@@ -334,14 +335,29 @@ func (b *peerBook) call(ctx context.Context, method, u string, body, out any) er
 	return nil
 }
 
-// notDelivered reports whether a failed call certainly never reached the
-// peer: the connection was never made, so no request bytes were sent.
-// (net/http does not silently resend a POST on another connection.)
+// notDelivered reports whether a failed call certainly settled nothing:
+// the connection was never made, so no request bytes were sent (net/http
+// does not silently resend a POST on another connection); or the answer
+// is one the devnet handler gives before it looks at a payment — 400 (the
+// request unread), 401 (another secret), 404 and 405 (no devnet served
+// there: a payee process restarted without it, or no vaspd at all).
+// Anything else (a timeout, a 5xx, a broken answer) may come after the
+// payee settled.
 func notDelivered(err error) bool {
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
 		return true
 	}
 	var dns *net.DNSError
-	return errors.As(err, &dns)
+	if errors.As(err, &dns) {
+		return true
+	}
+	var status httpStatusError
+	if errors.As(err, &status) {
+		switch status.status {
+		case http.StatusBadRequest, http.StatusUnauthorized, http.StatusNotFound, http.StatusMethodNotAllowed:
+			return true
+		}
+	}
+	return false
 }

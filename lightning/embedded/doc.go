@@ -34,8 +34,9 @@
 // Everything is in the database (migration 0100). The payee's answer is
 // idempotent per payer, so repeating a delivery after a crash returns the
 // same preimage and credits once. The payer fails a payment without the
-// payee's refusal only when the attempt provably never left the process
-// (the first attempt, and the connection was never made). Payments left in
+// payee's refusal only when no attempt can have reached the payee (the
+// first attempt, and the connection was never made, or the payee's devnet
+// refused it unread: 400, 401, 404, 405). Payments left in
 // flight are retried in the background after Open, every RetryInterval.
 // Settlements get dense, increasing settle indexes under the node row's
 // lock, which is the cursor of SubscribeSettled.

@@ -122,7 +122,8 @@ func (n *Node) retryInFlight(ctx context.Context) error {
 // all learn the same preimage. And the payer fails a payment without the
 // payee's refusal only when no attempt can have reached the payee: the
 // attempt is the first (attempts moved 0→1 under our conditional UPDATE)
-// and it never left this process.
+// and it settled nothing (notDelivered: it never left this process, or the
+// payee's devnet refused it unread).
 func (n *Node) attempt(ctx context.Context, hash lightning.Hash, known *paymentRow, r *run) (lightning.Payment, bool, error) {
 	var p paymentRow
 	if known != nil {
