@@ -47,13 +47,16 @@ type devnetPayResponse struct {
 	Preimage      string `json:"preimage,omitempty"` // hex, when SETTLED
 	FailureReason string `json:"failure_reason,omitempty"`
 	Message       string `json:"message,omitempty"`
+	// Payee is the answering node's pubkey: a refusal counts only from
+	// the invoice's payee (peerBook.pay). Absent from older peers.
+	Payee string `json:"payee,omitempty"`
 }
 
 // DevnetHandler serves the devnet API under DevnetPrefix:
 //
 //	GET  /devnet/v1/info  → {"pubkey","network","alias"}
 //	POST /devnet/v1/pay   {"payment_request","amount_msat","payer"}
-//	     → {"result":"SETTLED","preimage"} | {"result":"FAILED","failure_reason","message"}
+//	     → {"result":"SETTLED","preimage","payee"} | {"result":"FAILED","failure_reason","message","payee"}
 //
 // Every call must carry "Authorization: Bearer <DevnetSecret>"; without a
 // configured secret the devnet is off and every call gets 404. A 200 answer
@@ -95,7 +98,7 @@ func (n *Node) handleDevnetPay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	failed := func(ref *refusal) {
-		writeJSON(w, http.StatusOK, devnetPayResponse{Result: "FAILED", FailureReason: string(ref.reason), Message: ref.message})
+		writeJSON(w, http.StatusOK, devnetPayResponse{Result: "FAILED", FailureReason: string(ref.reason), Message: ref.message, Payee: n.pubkey})
 	}
 	inv, err := bolt11.Decode(req.PaymentRequest, n.opts.Network)
 	if err != nil {
@@ -116,7 +119,7 @@ func (n *Node) handleDevnetPay(w http.ResponseWriter, r *http.Request) {
 		failed(ref)
 		return
 	}
-	writeJSON(w, http.StatusOK, devnetPayResponse{Result: "SETTLED", Preimage: hexHash(pre)})
+	writeJSON(w, http.StatusOK, devnetPayResponse{Result: "SETTLED", Preimage: hexHash(pre), Payee: n.pubkey})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -267,12 +270,24 @@ func (b *peerBook) ask(ctx context.Context, bases []string) map[string]string {
 	return learned
 }
 
-// pay asks the peer at base to settle; ref is its refusal. A non-nil error
-// means the outcome is unknown.
-func (b *peerBook) pay(ctx context.Context, base string, req devnetPayRequest) (lightning.Hash, *refusal, error) {
+// pay asks the peer at base to settle a payment to payee; ref is the
+// payee's refusal. A non-nil error means the outcome is unknown, unless
+// notDelivered says it settled nothing.
+func (b *peerBook) pay(ctx context.Context, base, payee string, req devnetPayRequest) (lightning.Hash, *refusal, error) {
 	var resp devnetPayResponse
 	if err := b.call(ctx, http.MethodPost, base+DevnetPrefix+"pay", req, &resp); err != nil {
 		return lightning.Hash{}, nil, err
+	}
+	if resp.Result == "FAILED" && resp.Payee != "" && !strings.EqualFold(resp.Payee, payee) {
+		// Another node answers at the payee's address: its "no" tells
+		// nothing of what the payee did with an earlier delivery. The
+		// address is learned again at the next lookup.
+		b.mu.Lock()
+		if b.learned[payee] == base {
+			delete(b.learned, payee)
+		}
+		b.mu.Unlock()
+		return lightning.Hash{}, nil, wrongPeerError{base: base}
 	}
 	switch resp.Result {
 	case "SETTLED":
@@ -291,6 +306,13 @@ func (b *peerBook) pay(ctx context.Context, base string, req devnetPayRequest) (
 		return lightning.Hash{}, &refusal{reason: reason, message: resp.Message}, nil
 	}
 	return lightning.Hash{}, nil, fmt.Errorf("devnet: unexpected answer %q", resp.Result)
+}
+
+// wrongPeerError: the peer asked to pay is not the invoice's payee.
+type wrongPeerError struct{ base string }
+
+func (e wrongPeerError) Error() string {
+	return fmt.Sprintf("devnet: %s is not the payee's node (any more)", e.base)
 }
 
 // httpStatusError is a non-200 answer.
@@ -336,7 +358,8 @@ func (b *peerBook) call(ctx context.Context, method, u string, body, out any) er
 }
 
 // notDelivered reports whether a failed call certainly settled nothing:
-// the connection was never made, so no request bytes were sent (net/http
+// another node than the payee answered (wrongPeerError); the connection was
+// never made, so no request bytes were sent (net/http
 // does not silently resend a POST on another connection); or the answer
 // is one the devnet handler gives before it looks at a payment — 400 (the
 // request unread), 401 (another secret), 404 and 405 (no devnet served
@@ -351,6 +374,9 @@ func notDelivered(err error) bool {
 	var dns *net.DNSError
 	if errors.As(err, &dns) {
 		return true
+	}
+	if errors.As(err, new(wrongPeerError)) {
+		return true // answered by a node that is not the payee
 	}
 	var status httpStatusError
 	if errors.As(err, &status) {

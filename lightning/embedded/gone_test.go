@@ -1,6 +1,8 @@
 package embedded_test
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -39,6 +41,54 @@ func TestPayeeDevnetGoneFails(t *testing.T) {
 			if got := balance(t, alice); got != before {
 				t.Fatalf("%s: payer balance %d, want %d", tc.name, got, before)
 			}
+		}
+	})
+}
+
+// TestOtherNodeAtPayeeAddressIsNoRefusal: the payee settled but its answer
+// was lost, then another node took over the payee's address. That node's
+// "the invoice is not for me" says nothing of what the payee did, so the
+// payment stays in flight (failing it would give the payer its money back
+// while the payee keeps the credit), and succeeds once the payee answers
+// again.
+func TestOtherNodeAtPayeeAddressIsNoRefusal(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		c := newCluster(t, db, nil)
+		alice, bob := c.alice(), c.bob()
+		payFinal(t, alice, newInvoice(t, bob, 1000).PaymentRequest) // alice learns bob's address
+		bobHandler := c.live[1].Load()
+
+		// bob settles; the answer is lost on the way back.
+		lost := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			(*bobHandler).ServeHTTP(httptest.NewRecorder(), r)
+			http.Error(w, "gateway timeout", http.StatusGatewayTimeout)
+		}))
+		c.live[1].Store(&lost)
+		inv := newInvoice(t, bob, 2000)
+		if p := payWithin(t, alice, inv.PaymentRequest, 300*time.Millisecond); p.Status != lightning.StatusInFlight {
+			t.Fatalf("payment whose answer was lost: %s (%s)", p.Status, p.FailureReason)
+		}
+		if got, _ := bob.LookupInvoice(testCtx(t), inv.PaymentHash); got.State != lightning.InvoiceSettled {
+			t.Fatalf("bob's invoice %s, want SETTLED", got.State)
+		}
+
+		// carol now answers at bob's address.
+		carol, err := embedded.Open(testCtx(t), db, embedded.Options{KeyName: "test.carol", DevnetSecret: testSecret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer carol.Close()
+		carolHandler := carol.DevnetHandler()
+		c.live[1].Store(&carolHandler)
+		time.Sleep(500 * time.Millisecond) // alice retries every 50ms
+		if p, _ := alice.TrackPayment(testCtx(t), inv.PaymentHash); p.Status != lightning.StatusInFlight {
+			t.Fatalf("payment bob settled, after another node said it is not its invoice: %s (%s), want IN_FLIGHT", p.Status, p.FailureReason)
+		}
+
+		// bob is back: alice learns the preimage.
+		c.live[1].Store(bobHandler)
+		if p := track(t, alice, inv.PaymentHash); p.Status != lightning.StatusSucceeded {
+			t.Fatalf("payment after bob is back: %s (%s)", p.Status, p.FailureReason)
 		}
 	})
 }

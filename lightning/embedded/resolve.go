@@ -175,7 +175,7 @@ func (n *Node) attempt(ctx context.Context, hash lightning.Hash, known *paymentR
 		}
 		return lightning.Payment{}, false, fmt.Errorf("no devnet peer for %s", p.Destination)
 	}
-	pre, ref, err := n.peers.pay(ctx, peer, devnetPayRequest{
+	pre, ref, err := n.peers.pay(ctx, peer, p.Destination, devnetPayRequest{
 		PaymentRequest: p.PaymentRequest, AmountMsat: p.AmountMsat, Payer: n.pubkey,
 	})
 	switch {
