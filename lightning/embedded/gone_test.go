@@ -92,3 +92,42 @@ func TestOtherNodeAtPayeeAddressIsNoRefusal(t *testing.T) {
 		}
 	})
 }
+
+// TestPayeeUnreachablePastExpiry: a payment whose delivery may have
+// reached the payee (here the payee's process answered 503) stays in
+// flight while the payee cannot be asked, even long past the invoice's
+// expiry — with no chain to settle on, only the payee knows whether it
+// settled, and failing the payment could give the payer its money back
+// while the payee keeps the credit. It fails once the payee says it never
+// settled: back after the expiry, the payee refuses the expired invoice,
+// and the payer gets its money back.
+func TestPayeeUnreachablePastExpiry(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		c := newCluster(t, db, nil)
+		alice, bob := c.alice(), c.bob()
+		payFinal(t, alice, newInvoice(t, bob, 1000).PaymentRequest) // alice learns bob's address
+		before := balance(t, alice)
+		inv := newInvoice(t, bob, 2000) // expires in an hour
+		h := c.live[1].Load()
+		c.live[1].Store(nil) // bob's server answers 503
+		if p := payWithin(t, alice, inv.PaymentRequest, 300*time.Millisecond); p.Status != lightning.StatusInFlight {
+			t.Fatalf("payment to a payee that is down: %s (%s), want IN_FLIGHT", p.Status, p.FailureReason)
+		}
+		c.clock.Advance(48 * time.Hour)
+		time.Sleep(300 * time.Millisecond) // alice retries every 50ms
+		if p, _ := alice.TrackPayment(testCtx(t), inv.PaymentHash); p.Status != lightning.StatusInFlight {
+			t.Fatalf("payment to an unreachable payee, past expiry: %s (%s), want IN_FLIGHT", p.Status, p.FailureReason)
+		}
+		c.live[1].Store(h)
+		p := track(t, alice, inv.PaymentHash)
+		if p.Status != lightning.StatusFailed || p.FailureReason != lightning.FailureIncorrectDetails {
+			t.Fatalf("payment once the payee refuses the expired invoice: %s (%s), want FAILED (INCORRECT_PAYMENT_DETAILS)", p.Status, p.FailureReason)
+		}
+		if got := balance(t, alice); got != before {
+			t.Fatalf("payer balance %d, want %d", got, before)
+		}
+		if got, _ := bob.LookupInvoice(testCtx(t), inv.PaymentHash); got.State == lightning.InvoiceSettled {
+			t.Fatal("bob settled an expired invoice")
+		}
+	})
+}
