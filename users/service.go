@@ -476,7 +476,8 @@ func (s *Service) Update(ctx context.Context, tx *store.Tx, id string, p Patch) 
 	// "" is no status: normalize would read it as a new user's default,
 	// silently turning a VERIFIED user UNKNOWN.
 	if p.KYCStatus != nil && *p.KYCStatus == "" {
-		return User{}, invalid("kycStatus must be UNKNOWN, NOT_VERIFIED, PENDING or VERIFIED (leave it out to keep it)")
+		return User{}, invalid("kycStatus must be UNKNOWN, NOT_VERIFIED, PENDING or VERIFIED (leave it out to keep it)").
+			WithDetails(map[string]any{"field": "kycStatus"})
 	}
 	set(&u.PlatformUserID, p.PlatformUserID)
 	set(&u.UMALocal, p.UMALocal)

@@ -1,0 +1,40 @@
+package api_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+)
+
+// wantField checks a 400 INVALID_INPUT whose details name field, as
+// docs/users.md promises for the fields every user has.
+func wantField(t *testing.T, st int, m map[string]any, field string) {
+	t.Helper()
+	wantError(t, st, m, http.StatusBadRequest, vaspd.CodeInvalidInput)
+	d, _ := m["details"].(map[string]any)
+	if d["field"] != field {
+		t.Errorf("details %v do not name %s: %v", m["details"], field, m)
+	}
+	if msg, _ := m["message"].(string); !strings.Contains(msg, field) {
+		t.Errorf("message %q does not name %s", msg, field)
+	}
+}
+
+// TestUserPatchEmptyKYCStatusNamesField: kycStatus "" is refused as null
+// is, and like null names the field in details.field, which docs/users.md
+// lists it with; it used to come without details.
+func TestUserPatchEmptyKYCStatusNamesField(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newUserFixture(t, db)
+		id := f.create(t, userAliceJSON)
+		st, m, _ := f.req(t, "PATCH", "/users/"+id, &f.admin, `{"kycStatus":""}`)
+		wantField(t, st, m, "kycStatus")
+		st, m, _ = f.req(t, "PATCH", "/users/"+id, &f.admin, `{"kycStatus":null}`)
+		wantField(t, st, m, "kycStatus")
+	})
+}
