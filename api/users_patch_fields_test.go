@@ -38,3 +38,21 @@ func TestUserPatchEmptyKYCStatusNamesField(t *testing.T) {
 		wantField(t, st, m, "kycStatus")
 	})
 }
+
+// TestUserPatchEmptyPreferredCurrencies: [] is no currency. A PATCH
+// sending it silently replaced a EUR user's currencies by the rates
+// file's first (USD), the currency their payments are then priced in,
+// where null is refused: it is refused alike, changing nothing.
+func TestUserPatchEmptyPreferredCurrencies(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newUserFixture(t, db)
+		id := f.create(t, userAliceJSON)
+		st, m, _ := f.req(t, "PATCH", "/users/"+id, &f.admin, `{"preferredCurrencies":[],"fullName":"Alice Two"}`)
+		wantField(t, st, m, "preferredCurrencies")
+		st, g, _ := f.req(t, "GET", "/users/"+id, &f.viewer, "")
+		if pc, _ := g["preferredCurrencies"].([]any); st != http.StatusOK || len(pc) != 2 || pc[0] != "EUR" || g["fullName"] != "Alice Example" {
+			t.Fatalf("a refused patch changed the user: %d %v", st, g)
+		}
+	})
+}

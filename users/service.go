@@ -432,7 +432,8 @@ func (s *Service) Lock(ctx context.Context, tx *store.Tx, id string) (User, erro
 
 // Patch is a partial update: nil fields are left unchanged. A personal
 // string field is cleared by "" (a PATCH's null); the objects by their
-// Clear field, which leaves the object itself nil.
+// Clear field, which leaves the object itself nil. KYCStatus "" and an
+// empty PreferredCurrencies are refused: every user has them.
 type Patch struct {
 	PlatformUserID      *string
 	UMALocal            *string
@@ -478,6 +479,13 @@ func (s *Service) Update(ctx context.Context, tx *store.Tx, id string, p Patch) 
 	if p.KYCStatus != nil && *p.KYCStatus == "" {
 		return User{}, invalid("kycStatus must be UNKNOWN, NOT_VERIFIED, PENDING or VERIFIED (leave it out to keep it)").
 			WithDetails(map[string]any{"field": "kycStatus"})
+	}
+	// Nor is [] a currency list: it would silently give the user the
+	// rates' first currency, as a new user without any gets, so a EUR
+	// user would be priced in USD from then on.
+	if p.PreferredCurrencies != nil && len(*p.PreferredCurrencies) == 0 {
+		return User{}, invalid("preferredCurrencies must list at least one currency (leave it out to keep it)").
+			WithDetails(map[string]any{"field": "preferredCurrencies"})
 	}
 	set(&u.PlatformUserID, p.PlatformUserID)
 	set(&u.UMALocal, p.UMALocal)
