@@ -254,6 +254,16 @@ func (h *userHandlers) update(w http.ResponseWriter, r *http.Request) error {
 		}
 		p.UMALocal = &local
 	}
+	if req.UserType != nil {
+		// UMAaaS's enum, upper case as POST /users takes it: another
+		// value is a mistake of spelling, not a change asked for.
+		switch *req.UserType {
+		case users.Individual, users.Business:
+		default:
+			return vaspd.InvalidInput("userType must be INDIVIDUAL or BUSINESS").
+				WithDetails(map[string]any{"field": "userType"})
+		}
+	}
 	var u users.User
 	err = h.users.DB().InTx(r.Context(), func(tx *store.Tx) error {
 		if req.UserType != nil {
@@ -262,7 +272,8 @@ func (h *userHandlers) update(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 			if *req.UserType != cur.UserType {
-				return vaspd.InvalidInput("userType cannot change (the user is %s)", cur.UserType)
+				return vaspd.InvalidInput("userType cannot change (the user is %s)", cur.UserType).
+					WithDetails(map[string]any{"field": "userType"})
 			}
 		}
 		var err error

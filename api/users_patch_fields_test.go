@@ -56,3 +56,32 @@ func TestUserPatchEmptyPreferredCurrencies(t *testing.T) {
 		}
 	})
 }
+
+// TestUserPatchUnknownUserType: a userType that is none of UMAaaS's enum
+// (INDIVIDUAL, BUSINESS; upper case, as POST /users insists) is refused
+// naming the values allowed, as POST /users does; it was refused as
+// "cannot change", even "individual" for an INDIVIDUAL user, which sent
+// the platform looking for a change it did not ask for.
+func TestUserPatchUnknownUserType(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newUserFixture(t, db)
+		id := f.create(t, userAliceJSON)
+		for _, v := range []string{"individual", "Individual", "PERSON", ""} {
+			st, m, _ := f.req(t, "PATCH", "/users/"+id, &f.admin, `{"userType":"`+v+`"}`)
+			wantField(t, st, m, "userType")
+			if msg, _ := m["message"].(string); !strings.Contains(msg, "INDIVIDUAL or BUSINESS") || strings.Contains(msg, "change") {
+				t.Errorf("userType %q: message %q", v, msg)
+			}
+		}
+		st, m, _ := f.req(t, "PATCH", "/users/"+id, &f.admin, `{"userType":"BUSINESS"}`)
+		wantField(t, st, m, "userType")
+		if msg, _ := m["message"].(string); !strings.Contains(msg, "cannot change") {
+			t.Errorf("userType BUSINESS: message %q", msg)
+		}
+		st, m, _ = f.req(t, "PATCH", "/users/"+id, &f.admin, `{"userType":"INDIVIDUAL","fullName":"Alice Two"}`)
+		if st != http.StatusOK || m["fullName"] != "Alice Two" {
+			t.Fatalf("userType unchanged: %d %v", st, m)
+		}
+	})
+}
