@@ -72,6 +72,13 @@ func notFound(id string) error {
 	return vaspd.NotFound(vaspd.CodeUserNotFound, "user %s not found", truncate(id))
 }
 
+// deletedErr is USER_NOT_FOUND for a user deleted: still 404 (nothing is
+// done for them), but saying why, since GET /users/{id} answers them
+// (isDeleted) and "not found" would send the platform hunting a bad id.
+func deletedErr(id string) error {
+	return vaspd.NotFound(vaspd.CodeUserNotFound, "user %s was deleted", truncate(id))
+}
+
 func addressExists(local string) error {
 	return vaspd.Conflict(vaspd.CodeUMAAddressExists, "the UMA address $%s is already taken", local)
 }
@@ -311,14 +318,14 @@ func encode(u User) (currencies, prof string, err error) {
 }
 
 // Get returns the live user with the given id; a missing or deleted user is
-// a 404 USER_NOT_FOUND.
+// a 404 USER_NOT_FOUND, whose message says which.
 func (s *Service) Get(ctx context.Context, q store.Querier, id string) (User, error) {
 	u, err := s.GetIncludingDeleted(ctx, q, id)
 	if err != nil {
 		return User{}, err
 	}
 	if u.IsDeleted() {
-		return User{}, notFound(id)
+		return User{}, deletedErr(id)
 	}
 	return u, nil
 }
@@ -424,8 +431,11 @@ func (s *Service) Lock(ctx context.Context, tx *store.Tx, id string) (User, erro
 	if err != nil {
 		return User{}, err
 	}
-	if len(us) == 0 || us[0].IsDeleted() {
+	if len(us) == 0 {
 		return User{}, notFound(id)
+	}
+	if us[0].IsDeleted() {
+		return User{}, deletedErr(id)
 	}
 	return us[0], nil
 }
