@@ -68,6 +68,11 @@ func decodeJSONPatch(r *http.Request, v any) (nulls map[string]bool, err error) 
 	if err := json.Unmarshal(body, &members); err != nil {
 		return nil, jsonError(err) // v decoded it: not reached but for a non-object v
 	}
+	if members == nil {
+		// null, which v reads as {}: a merge patch of null would replace
+		// the whole resource, never the no-op {} is.
+		return nil, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidInput, "request body must be a JSON object")
+	}
 	nulls = map[string]bool{}
 	for k, raw := range members {
 		if string(bytes.TrimSpace(raw)) == "null" {

@@ -85,3 +85,26 @@ func TestUserPatchUnknownUserType(t *testing.T) {
 		}
 	})
 }
+
+// TestUserPatchNullBody: a PATCH body of null is no JSON object. It was
+// answered 200 as if it were {}, the user's updatedAt moved, where a
+// merge patch of null (RFC 7396) would replace the whole user: refused
+// as [] is, changing nothing.
+func TestUserPatchNullBody(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newUserFixture(t, db)
+		id := f.create(t, userAliceJSON)
+		_, before, _ := f.req(t, "GET", "/users/"+id, &f.viewer, "")
+		for _, body := range []string{`null`, ` null `, `[]`} {
+			st, m, _ := f.req(t, "PATCH", "/users/"+id, &f.admin, body)
+			wantError(t, st, m, http.StatusBadRequest, vaspd.CodeInvalidInput)
+			if msg, _ := m["message"].(string); !strings.Contains(msg, "JSON object") {
+				t.Errorf("body %q: message %q", body, msg)
+			}
+		}
+		if _, after, _ := f.req(t, "GET", "/users/"+id, &f.viewer, ""); after["updatedAt"] != before["updatedAt"] {
+			t.Errorf("a refused patch touched the user: %v, was %v", after["updatedAt"], before["updatedAt"])
+		}
+	})
+}
