@@ -271,7 +271,8 @@ func (h *userHandlers) update(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return err
 			}
-			if *req.UserType != cur.UserType {
+			// A deleted user's is Update's 410: nothing can change.
+			if *req.UserType != cur.UserType && !cur.IsDeleted() {
 				return vaspd.InvalidInput("userType cannot change (the user is %s)", cur.UserType).
 					WithDetails(map[string]any{"field": "userType"})
 			}

@@ -108,3 +108,21 @@ func TestUserPatchNullBody(t *testing.T) {
 		}
 	})
 }
+
+// TestUserPatchDeletedUserType: a PATCH of a deleted user is 410 GONE,
+// whatever it asks: one naming another userType was 400 "cannot change",
+// hiding that no change of any kind is possible.
+func TestUserPatchDeletedUserType(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newUserFixture(t, db)
+		id := f.create(t, userAliceJSON)
+		if st, m, _ := f.req(t, "DELETE", "/users/"+id, &f.admin, ""); st != http.StatusOK {
+			t.Fatalf("delete: %d %v", st, m)
+		}
+		for _, body := range []string{`{"userType":"BUSINESS"}`, `{"userType":"INDIVIDUAL"}`, `{"fullName":"X"}`} {
+			st, m, _ := f.req(t, "PATCH", "/users/"+id, &f.admin, body)
+			wantError(t, st, m, http.StatusGone, vaspd.CodeGone)
+		}
+	})
+}
