@@ -274,6 +274,9 @@ func (s *Service) create(ctx context.Context, q store.Querier, u User, key, sum 
 	if err := u.checkCountries(true, true); err != nil {
 		return User{}, err
 	}
+	if err := checkEmail(u.Email); err != nil {
+		return User{}, err
+	}
 	now := s.clock.Now().UTC().Truncate(time.Microsecond) // stored in microseconds
 	u.ID = vaspd.NewID(vaspd.IDUser)
 	u.CreatedAt, u.UpdatedAt, u.DeletedAt = now, now, time.Time{}
@@ -548,6 +551,11 @@ func (s *Service) Update(ctx context.Context, tx *store.Tx, id string, p Patch) 
 	}
 	if err := u.checkCountries(p.Nationality != nil, p.Address != nil); err != nil {
 		return User{}, err
+	}
+	if p.Email != nil {
+		if err := checkEmail(u.Email); err != nil {
+			return User{}, err
+		}
 	}
 	u.UpdatedAt = s.clock.Now().UTC().Truncate(time.Microsecond)
 	cur, prof, err := encode(u)
