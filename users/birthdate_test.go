@@ -1,6 +1,7 @@
 package users_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -90,5 +91,24 @@ func TestBirthDateKiribatiToday(t *testing.T) {
 		clock.Set(midnight.Add(24*time.Hour - time.Second))
 		wantCode(t, create("later", "2026-01-04"), 400, vaspd.CodeInvalidInput)
 		wantCode(t, update("2026-01-04"), 400, vaspd.CodeInvalidInput)
+	})
+}
+
+// TestBirthDateBefore1900: a date before 1900 is refused saying so; the
+// message said "must be a date YYYY-MM-DD", which 1899-12-31 is.
+func TestBirthDateBefore1900(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s, _ := newService(t, db)
+		u := alice()
+		u.BirthDate = "1899-12-31"
+		_, err := s.Create(ctx, s.DB(), u)
+		wantCode(t, err, 400, vaspd.CodeInvalidInput)
+		if msg := vaspd.AsError(err).Message; !strings.Contains(msg, "1900") {
+			t.Errorf("message %q does not say dates start in 1900", msg)
+		}
+		u.BirthDate = "1900-01-01"
+		if _, err := s.Create(ctx, s.DB(), u); err != nil {
+			t.Fatalf("born 1900-01-01: %v", err)
+		}
 	})
 }

@@ -191,8 +191,11 @@ func (u *User) normalize() error {
 		}
 		if u.BirthDate != "" {
 			d, perr := time.Parse(time.DateOnly, u.BirthDate)
-			if perr != nil || d.Year() < 1900 {
+			if perr != nil {
 				return invalid("birthDate must be a date YYYY-MM-DD")
+			}
+			if d.Year() < 1900 {
+				return invalid("birthDate must be 1900-01-01 or later")
 			}
 		}
 		if u.Nationality != "" {
