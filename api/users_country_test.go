@@ -38,6 +38,11 @@ func TestUsersCountryCodes(t *testing.T) {
 		if st != http.StatusOK || m["nationality"] != "XK" || m["address"].(map[string]any)["country"] != "GB" {
 			t.Fatalf("patch real codes: %d %v", st, m)
 		}
+		// Surrounding spaces go, as address.country's always did.
+		st, m, _ = f.req(t, "PATCH", "/users/"+id, &f.admin, `{"nationality":" de ","address":{"line1":"x","postalCode":"1","country":" at "}}`)
+		if st != http.StatusOK || m["nationality"] != "DE" || m["address"].(map[string]any)["country"] != "AT" {
+			t.Fatalf("patch codes with spaces: %d %v", st, m)
+		}
 		// Stored before the check: other edits still go through.
 		if _, err := db.ExecContext(context.Background(), `UPDATE users SET profile = $1 WHERE id = $2`,
 			`{"fullName":"Alice","nationality":"XX","address":{"line1":"x","postalCode":"1","country":"ZZ"}}`, id); err != nil {

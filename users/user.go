@@ -198,7 +198,8 @@ func (u *User) normalize() error {
 				return invalid("birthDate must be 1900-01-01 or later")
 			}
 		}
-		if u.Nationality != "" {
+		// Trimmed as the free-text fields are (address.country included).
+		if u.Nationality = strings.TrimSpace(u.Nationality); u.Nationality != "" {
 			u.Nationality = strings.ToUpper(u.Nationality)
 			if !countryRE.MatchString(u.Nationality) {
 				return invalid("nationality must be an ISO 3166-1 alpha-2 country code")
