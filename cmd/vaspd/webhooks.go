@@ -194,6 +194,12 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			in["eventTypes"] = types
 		}
 		if set["timeout"] {
+			// The API counts whole milliseconds, 0 meaning the server's
+			// default: a fraction would be cut, one under 1 ms to that
+			// default, which the operator did not ask for.
+			if timeout%time.Millisecond != 0 {
+				return fmt.Errorf("--timeout %s: want a whole number of milliseconds (e.g. 1500ms, 5s; 0: the server's default)", timeout)
+			}
 			in["timeoutMs"] = timeout.Milliseconds()
 		}
 		if cmd == "endpoints create" {

@@ -171,3 +171,28 @@ func TestWebhooksCLIUnknownCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhooksCLITimeoutNotCut: the API counts an endpoint's timeout in
+// whole milliseconds, 0 meaning the server's default. A --timeout it cannot
+// hold was cut: "500us" went as 0 (the default, 10 s, not what was asked),
+// "1.0005s" as 1 s. It is refused, as --grace's fractions are; nothing is
+// sent (the receiver of the API calls would fail the test).
+func TestWebhooksCLITimeoutNotCut(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("%s %s sent for a timeout the API cannot hold", r.Method, r.URL.Path)
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	defer api.Close()
+	t.Setenv("VASPD_CLIENT_ID", "id")
+	t.Setenv("VASPD_CLIENT_SECRET", "secret")
+	for _, args := range [][]string{
+		{"endpoints", "create", "--endpoint-url", "https://example.com/hook", "--timeout", "500us"},
+		{"endpoints", "update", "WebhookEndpoint:x", "--timeout", "1.0005s"},
+	} {
+		var out, errb bytes.Buffer
+		err := runWebhooks(context.Background(), append(args, "--url", api.URL), &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), "--timeout") {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+}
