@@ -406,7 +406,15 @@ func updateStreaks(ctx context.Context, tx *store.Tx, ids []string, eps map[stri
 		end := min(start+200, len(ids))
 		p := newParams(tx.Driver())
 		var b strings.Builder
-		b.WriteString(`UPDATE webhook_endpoints SET failure_streak = v.column2, backoff_until = v.column3 FROM (VALUES `)
+		// A back-off of 0 (a success ended it) is written as it is; any
+		// other only if it is later than the row's. The row may hold a
+		// longer one, set by an answer this batch did not see: a receiver's
+		// Retry-After recorded in an earlier batch, by a synchronous send or
+		// by another process. A failure recorded after it, with the short
+		// back-off of its streak, would otherwise end that wait early.
+		b.WriteString(`UPDATE webhook_endpoints SET failure_streak = v.column2,
+			backoff_until = CASE WHEN v.column3 = 0 OR webhook_endpoints.backoff_until < v.column3
+				THEN v.column3 ELSE webhook_endpoints.backoff_until END FROM (VALUES `)
 		args := make([]any, 0, 3*(end-start))
 		for i, id := range ids[start:end] {
 			if i > 0 {
