@@ -606,7 +606,7 @@ func (s *Service) nextState(f finished, ec *endpointChange, now time.Time, us in
 	if msg == "" {
 		msg = fmt.Sprintf("HTTP %d %s", r.status, http.StatusText(r.status))
 	}
-	at, dead := s.opt.Retry.next(int(n), first, now, r.retryAfter, s.rnd)
+	at, dead := s.opt.Retry.next(s.opt.Retry.inWindow(int(n), first, r.started), first, now, r.retryAfter, s.rnd)
 	if dead {
 		s.opt.Log.Warn("webhook dead-lettered", "delivery", c.id, "endpoint", c.t.id, "attempts", n)
 		return StatusDead, deliveryUpdate{status: StatusDead, lastError: msg, nextAt: -1, finished: us}

@@ -111,6 +111,35 @@ func (p RetryPolicy) next(n int, first, now time.Time, retryAfter time.Duration,
 	return at, false
 }
 
+// inWindow returns which attempt of its retry window, which began at
+// first, an attempt started at started is, for the schedule's delay: at
+// most n, the delivery's attempts of all time. A delivery redelivered,
+// replayed or resumed by re-enabling its endpoint starts a fresh window
+// (first_attempt_at 0) with its attempts counted on, and its schedule
+// must start again at Initial, not at the cap its old attempts reached.
+//
+// No count of the window's attempts is kept, but the schedule bounds it:
+// the k-th attempt of a window starts no sooner than the first k-1
+// delays, each at least (1-Jitter) of its nominal length (later still
+// after a Retry-After, a back-off or the attempts' own time). So the
+// position the elapsed time allows is never below the true one, and for a
+// delivery that never started a fresh window min(n, that) is n, as before.
+func (p RetryPolicy) inWindow(n int, first, started time.Time) int {
+	p = p.withDefaults()
+	elapsed := started.Sub(first)
+	// 1 ms: the stored times are whole microseconds, and a jittered delay
+	// is truncated to the nanosecond, once per attempt.
+	floor := 1 - max(p.Jitter, 0)
+	var sum time.Duration
+	for k := 1; k < n; k++ {
+		sum += p.Delay(k)
+		if time.Duration(float64(sum)*floor) > elapsed+time.Millisecond {
+			return k
+		}
+	}
+	return n
+}
+
 // Next returns when to try again after the n-th failed attempt (n ≥ 1) of
 // something first attempted at first, jittered and no sooner than
 // retryAfter (0 = none; see RetryAfter), or dead=true when that would fall
