@@ -33,10 +33,14 @@
 //
 // Everything is in the database (migration 0100). The payee's answer is
 // idempotent per payer, so repeating a delivery after a crash returns the
-// same preimage and credits once. The payer fails a payment without the
-// payee's refusal only when no attempt can have reached the payee (the
-// first attempt, and the connection was never made, or the payee's devnet
-// refused it unread: 400, 401, 404, 405). Payments left in
+// same preimage and credits once. Each attempt records that its request
+// is about to leave (migration 0624, sent_attempt) in a commit before
+// sending it. The payer fails a payment without the payee's refusal only
+// when no attempt can have reached the payee: no other attempt's request
+// may have left, and this one found no peer, or its connection was never
+// made, or the payee's devnet refused it unread (400, 401, 404, 405); an
+// attempt claimed but never sent (a crash in between) does not keep the
+// payment in flight for good. Payments left in
 // flight are retried in the background after Open, every RetryInterval.
 // Settlements get dense, increasing settle indexes under the node row's
 // lock, which is the cursor of SubscribeSettled.

@@ -266,7 +266,7 @@ func (n *Node) record(ctx context.Context, tx *store.Tx, p preparedPayment) erro
 		// there first.
 		res, err = tx.ExecContext(ctx, `UPDATE ln_embedded_payments
 			SET payment_request = $3, amount_msat = $4, fee_msat = $5, status = $6, preimage = '',
-			    failure_reason = $7, attempts = 0, resolved_at = $8
+			    failure_reason = $7, attempts = 0, sent_attempt = 0, resolved_at = $8
 			WHERE node_pubkey = $1 AND payment_hash = $2 AND status = $9`,
 			n.pubkey, hash, pr, amount, fee, string(status), string(reason), resolved, string(lightning.StatusFailed))
 		if err != nil {

@@ -120,10 +120,13 @@ func (n *Node) retryInFlight(ctx context.Context) error {
 // Crash safety rests on two rules. The payee's answer is idempotent per
 // payer, so any number of attempts, by any process, settle at most once and
 // all learn the same preimage. And the payer fails a payment without the
-// payee's refusal only when no attempt can have reached the payee: the
-// attempt is the first (attempts moved 0→1 under our conditional UPDATE)
-// and it settled nothing (notDelivered: it never left this process, or the
-// payee's devnet refused it unread).
+// payee's refusal only when no attempt can have reached the payee: no
+// other attempt's request may have left this process (sent_attempt, which
+// each attempt commits before its request leaves, is 0 or this attempt),
+// and this one settled nothing (it found no route, or notDelivered: the
+// connection was never made, or the payee's devnet refused it unread). An
+// attempt claimed but never sent (a process stopping in between) thus no
+// longer keeps a payment in flight when the payee is gone.
 func (n *Node) attempt(ctx context.Context, hash lightning.Hash, known *paymentRow, r *run) (lightning.Payment, bool, error) {
 	var p paymentRow
 	if known != nil {
@@ -141,17 +144,26 @@ func (n *Node) attempt(ctx context.Context, hash lightning.Hash, known *paymentR
 	if faults.HoldInFlight {
 		return lightning.Payment{}, false, nil
 	}
-	res, err := n.db.ExecContext(ctx, `UPDATE ln_embedded_payments SET attempts = attempts + 1
-		WHERE node_pubkey = $1 AND payment_hash = $2 AND status = $3 AND attempts = $4`,
-		n.pubkey, hexHash(hash), string(lightning.StatusInFlight), p.attempts)
-	if err != nil {
-		return lightning.Payment{}, false, fmt.Errorf("claim attempt: %w", err)
+	// On the hot path (another node, a known peer, no faults) the request
+	// is sent right after the claim, so the claim itself records it as
+	// about to leave: no statement more than before. Otherwise the claim
+	// records nothing, and markSent does, just before the request.
+	remote := p.Destination != n.pubkey
+	var (
+		peer   string
+		found  bool
+		looked bool
+	)
+	if remote && faults.SettleDelay <= 0 && faults.FailReason == lightning.FailureNone {
+		peer, found = n.peers.lookup(ctx, p.Destination)
+		looked = true
 	}
-	if k, _ := res.RowsAffected(); k != 1 {
-		return lightning.Payment{}, false, nil // another attempt (maybe another process) went first
+	claimed, sent, ok, err := n.claim(ctx, hash, p.attempts, looked && found)
+	if err != nil || !ok {
+		return lightning.Payment{}, false, err // !ok: another attempt (maybe another process) went first
 	}
-	first := p.attempts == 0
-	claimed := p.attempts + 1
+	// unsent: no attempt but maybe this one may have reached the payee.
+	unsent := sent == 0 || sent == claimed
 	if d := faults.SettleDelay; d > 0 {
 		t := time.NewTimer(d)
 		select {
@@ -161,25 +173,32 @@ func (n *Node) attempt(ctx context.Context, hash lightning.Hash, known *paymentR
 			return lightning.Payment{}, false, ctx.Err()
 		}
 	}
-	if first && faults.FailReason != lightning.FailureNone {
+	if claimed == 1 && faults.FailReason != lightning.FailureNone {
 		return n.fail(ctx, p.Payment, faults.FailReason, claimed)
 	}
 
-	if p.Destination == n.pubkey {
+	if !remote {
 		return n.payLocal(ctx, p.Payment, claimed)
 	}
-	peer, ok := n.peers.lookup(ctx, p.Destination)
-	if !ok {
-		if first {
+	if !looked {
+		peer, found = n.peers.lookup(ctx, p.Destination)
+	}
+	if !found {
+		if unsent {
 			return n.fail(ctx, p.Payment, lightning.FailureNoRoute, claimed)
 		}
 		return lightning.Payment{}, false, fmt.Errorf("no devnet peer for %s", p.Destination)
+	}
+	if sent == 0 {
+		if ok, err := n.markSent(ctx, hash, claimed); err != nil || !ok {
+			return lightning.Payment{}, false, err // !ok: resolved, or a newer attempt claimed: send nothing
+		}
 	}
 	pre, ref, err := n.peers.pay(ctx, peer, p.Destination, devnetPayRequest{
 		PaymentRequest: p.PaymentRequest, AmountMsat: p.AmountMsat, Payer: n.pubkey,
 	})
 	switch {
-	case err != nil && first && notDelivered(err):
+	case err != nil && unsent && notDelivered(err):
 		return n.fail(ctx, p.Payment, lightning.FailureNoRoute, claimed)
 	case err != nil:
 		return lightning.Payment{}, false, err // outcome unknown: stays in flight, retried later
@@ -203,6 +222,51 @@ func (n *Node) attempt(ctx context.Context, hash lightning.Hash, known *paymentR
 	return n.resolveTx(ctx, func(tx *store.Tx) (lightning.Payment, bool, error) {
 		return n.succeed(ctx, tx, p.Payment, pre, resolved)
 	})
+}
+
+// claim claims the attempt after the attempts one seen in the payment's
+// row, if the payment is still in flight and no other attempt claimed it
+// first (ok). With send, it also records the request as about to leave
+// (sent_attempt), when no earlier attempt's may have. It returns the
+// attempt claimed and the payment's sent_attempt as it now is: 0, none
+// may have left; claimed, only this attempt's; else an earlier one's may
+// have.
+func (n *Node) claim(ctx context.Context, hash lightning.Hash, attempts int64, send bool) (claimed, sent int64, ok bool, err error) {
+	flag := 0
+	if send {
+		flag = 1
+	}
+	err = n.db.QueryRowContext(ctx, `UPDATE ln_embedded_payments SET attempts = attempts + 1,
+		sent_attempt = CASE WHEN CAST($5 AS BIGINT) = 1 AND sent_attempt = 0 THEN attempts + 1 ELSE sent_attempt END
+		WHERE node_pubkey = $1 AND payment_hash = $2 AND status = $3 AND attempts = CAST($4 AS BIGINT)
+		RETURNING attempts, sent_attempt`,
+		n.pubkey, hexHash(hash), string(lightning.StatusInFlight), attempts, flag).Scan(&claimed, &sent)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, false, nil
+	}
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("claim attempt: %w", err)
+	}
+	return claimed, sent, true, nil
+}
+
+// markSent records, in a commit of its own, that the request of attempt
+// claimed is about to leave, the first of the payment's that may. It must
+// commit before the request is sent: a crash after the commit looks like
+// a request that may have reached the payee, which only keeps the payment
+// in flight; the other order could fail a payment the payee settled. It
+// records nothing (false) once the payment is resolved or a newer attempt
+// is claimed, and then the request must not be sent: the payment may
+// already have failed on the strength of no request having left.
+func (n *Node) markSent(ctx context.Context, hash lightning.Hash, claimed int64) (bool, error) {
+	res, err := n.db.ExecContext(ctx, `UPDATE ln_embedded_payments SET sent_attempt = CAST($4 AS BIGINT)
+		WHERE node_pubkey = $1 AND payment_hash = $2 AND status = $3 AND attempts = CAST($4 AS BIGINT) AND sent_attempt = 0`,
+		n.pubkey, hexHash(hash), string(lightning.StatusInFlight), claimed)
+	if err != nil {
+		return false, fmt.Errorf("record attempt sent: %w", err)
+	}
+	k, err := res.RowsAffected()
+	return k == 1, err
 }
 
 // resolveTx runs record, which records a payment's outcome, in a
@@ -266,8 +330,9 @@ func succeeded(p lightning.Payment, pre lightning.Hash, resolved int64) lightnin
 }
 
 // fail marks in-flight payment p FAILED and returns its debit. With
-// onlyAttempt ≥ 0 it does so only if no later attempt has been claimed
-// meanwhile. It returns the payment as recorded and true, or false if it
+// onlyAttempt ≥ 0 (a failure without the payee's refusal) it does so only
+// if no later attempt has been claimed meanwhile and no attempt but
+// onlyAttempt may have sent its request (sent_attempt). It returns the payment as recorded and true, or false if it
 // recorded nothing.
 func (n *Node) fail(ctx context.Context, p lightning.Payment, reason lightning.FailureReason, onlyAttempt int64) (lightning.Payment, bool, error) {
 	return n.resolveTx(ctx, func(tx *store.Tx) (lightning.Payment, bool, error) {
@@ -279,7 +344,7 @@ func (n *Node) failTx(ctx context.Context, tx *store.Tx, p lightning.Payment, re
 	var amount, fee int64
 	now := store.Micros(n.now())
 	err := tx.QueryRowContext(ctx, `UPDATE ln_embedded_payments SET status = $3, failure_reason = $4, resolved_at = $5
-		WHERE node_pubkey = $1 AND payment_hash = $2 AND status = $6 AND (CAST($7 AS BIGINT) < 0 OR attempts = CAST($7 AS BIGINT))
+		WHERE node_pubkey = $1 AND payment_hash = $2 AND status = $6 AND (CAST($7 AS BIGINT) < 0 OR (attempts = CAST($7 AS BIGINT) AND sent_attempt IN (0, CAST($7 AS BIGINT))))
 		RETURNING amount_msat, fee_msat`,
 		n.pubkey, hexHash(p.PaymentHash), string(lightning.StatusFailed), string(reason), now,
 		string(lightning.StatusInFlight), onlyAttempt).Scan(&amount, &fee)
