@@ -22,35 +22,49 @@ func devnetGone(t *testing.T, c *cluster) {
 
 // TestCrashBeforeSendPayeeGoneFails: alice's process stops after claiming
 // a payment's first attempt and before its request left (here during a
-// SettleDelay), and bob's devnet is then gone. The claimed attempt never
-// reached bob, and alice recorded none as sent, so the next attempt's
-// refusal-unread (404) proves bob settled nothing: the payment fails
+// SettleDelay), and bob is then gone: his devnet off (404), or his server
+// closed (connection refused). The claimed attempt never reached bob, and
+// alice recorded none as sent, so the next attempt's request, refused
+// unread or never connected, proves bob settled nothing: the payment fails
 // (NO_ROUTE) and alice gets her money back, instead of staying in flight
 // for good because its attempt counter had moved.
 func TestCrashBeforeSendPayeeGoneFails(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		c := newCluster(t, db, nil)
-		alice, bob := c.alice(), c.bob()
-		payFinal(t, alice, newInvoice(t, bob, 1000).PaymentRequest) // alice learns bob's address
-		before := balance(t, alice)
-		inv := newInvoice(t, bob, 2000)
-		alice.SetFaults(embedded.Faults{SettleDelay: time.Hour})
-		if p := payWithin(t, alice, inv.PaymentRequest, 100*time.Millisecond); p.Status != lightning.StatusInFlight {
-			t.Fatalf("delayed payment %s (%s), want IN_FLIGHT", p.Status, p.FailureReason)
-		}
-		devnetGone(t, c)
-		alice = c.Restart(t, alice).(*embedded.Node) // the claimed attempt stops unsent
-		p := payWithin(t, alice, inv.PaymentRequest, 5*time.Second)
-		if p.Status != lightning.StatusFailed || p.FailureReason != lightning.FailureNoRoute {
-			t.Fatalf("payment claimed but never sent, payee gone: %s (%s), want FAILED (NO_ROUTE)", p.Status, p.FailureReason)
-		}
-		if got := balance(t, alice); got != before {
-			t.Fatalf("payer balance %d, want %d", got, before)
-		}
-		if got, _ := c.bob().LookupInvoice(testCtx(t), inv.PaymentHash); got.State != lightning.InvoiceOpen {
-			t.Fatalf("bob's invoice %s, want OPEN", got.State)
+		for _, tc := range []struct {
+			name string
+			gone func(t *testing.T, c *cluster)
+		}{
+			{"devnet off", devnetGone},
+			{"server closed", func(t *testing.T, c *cluster) { c.srv[1].Close() }},
+		} {
+			t.Run(tc.name, func(t *testing.T) { crashBeforeSend(t, db, tc.name, tc.gone) })
 		}
 	})
+}
+
+// crashBeforeSend is one case of TestCrashBeforeSendPayeeGoneFails.
+func crashBeforeSend(t *testing.T, db *store.DB, name string, gone func(t *testing.T, c *cluster)) {
+	c := newCluster(t, db, func(i int, o *embedded.Options) { o.KeyName += "." + name })
+	alice, bob := c.alice(), c.bob()
+	payFinal(t, alice, newInvoice(t, bob, 1000).PaymentRequest) // alice learns bob's address
+	before := balance(t, alice)
+	inv := newInvoice(t, bob, 2000)
+	alice.SetFaults(embedded.Faults{SettleDelay: time.Hour})
+	if p := payWithin(t, alice, inv.PaymentRequest, 100*time.Millisecond); p.Status != lightning.StatusInFlight {
+		t.Fatalf("delayed payment %s (%s), want IN_FLIGHT", p.Status, p.FailureReason)
+	}
+	gone(t, c)
+	alice = c.Restart(t, alice).(*embedded.Node) // the claimed attempt stops unsent
+	p := payWithin(t, alice, inv.PaymentRequest, 5*time.Second)
+	if p.Status != lightning.StatusFailed || p.FailureReason != lightning.FailureNoRoute {
+		t.Fatalf("payment claimed but never sent, payee gone: %s (%s), want FAILED (NO_ROUTE)", p.Status, p.FailureReason)
+	}
+	if got := balance(t, alice); got != before {
+		t.Fatalf("payer balance %d, want %d", got, before)
+	}
+	if got, _ := c.bob().LookupInvoice(testCtx(t), inv.PaymentHash); got.State != lightning.InvoiceOpen {
+		t.Fatalf("bob's invoice %s, want OPEN", got.State)
+	}
 }
 
 // TestSentThenPayeeGoneStaysInFlight: an attempt's request left and bob
