@@ -48,3 +48,15 @@ func ParseID(typ, s string) (uuid.UUID, error) {
 	}
 	return u, nil
 }
+
+// CanonicalID checks s as ParseID does and returns it as vaspd issues and
+// stores ids: the type as given, the UUID in lower-case hex. A UUID's hex
+// is case-insensitive (RFC 9562), so "User:01A2…" names the user stored as
+// "User:01a2…"; comparing ids as sent would answer 404 for one that exists.
+func CanonicalID(typ, s string) (string, error) {
+	u, err := ParseID(typ, s)
+	if err != nil {
+		return "", err
+	}
+	return typ + ":" + u.String(), nil
+}

@@ -232,10 +232,11 @@ func jsonKind(e *json.UnmarshalTypeError) string {
 
 var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 
-// PathID reads a typed id from the route's path parameter name and checks it.
+// PathID reads a typed id from the route's path parameter name, checks it
+// and returns it in the case ids are stored in (vaspd.CanonicalID).
 func PathID(r *http.Request, name, typ, notFoundCode string) (string, error) {
-	id := r.PathValue(name)
-	if _, err := vaspd.ParseID(typ, id); err != nil {
+	id, err := vaspd.CanonicalID(typ, r.PathValue(name))
+	if err != nil {
 		return "", vaspd.Errorf(http.StatusNotFound, notFoundCode, "%s", fmt.Sprint(err))
 	}
 	return id, nil

@@ -81,16 +81,18 @@ func QueryTime(r *http.Request, name string) (time.Time, error) {
 }
 
 // QueryID reads an optional id query parameter of type typ ("" if absent);
-// anything but a well-formed id of that type is a 400.
+// anything but a well-formed id of that type is a 400. The id is returned
+// in the case ids are stored in (vaspd.CanonicalID).
 func QueryID(r *http.Request, name, typ string) (string, error) {
 	v := r.URL.Query().Get(name)
 	if v == "" {
 		return "", nil
 	}
-	if _, err := vaspd.ParseID(typ, v); err != nil {
+	id, err := vaspd.CanonicalID(typ, v)
+	if err != nil {
 		return "", vaspd.InvalidInput("%s: %v", name, err)
 	}
-	return v, nil
+	return id, nil
 }
 
 // NewPage builds a page from up to limit+1 items fetched in sort order: the

@@ -88,9 +88,11 @@ func (h *paymentHandlers) lookup(w http.ResponseWriter, r *http.Request) error {
 		}
 		userID = id
 	default:
-		if _, err := vaspd.ParseID(vaspd.IDUser, userID); err != nil {
+		canon, err := vaspd.CanonicalID(vaspd.IDUser, userID)
+		if err != nil {
 			return vaspd.InvalidInput("userId: %v", err)
 		}
+		userID = canon
 		if sender == "" {
 			break
 		}
@@ -248,8 +250,17 @@ func (h *paymentHandlers) createQuote(w http.ResponseWriter, r *http.Request) er
 	if err := DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	if _, err := vaspd.ParseID(vaspd.IDLookup, req.LookupID); err != nil {
+	var err error
+	if req.LookupID, err = vaspd.CanonicalID(vaspd.IDLookup, req.LookupID); err != nil {
 		return vaspd.InvalidInput("lookupId: %v", err)
+	}
+	if req.UmaRequestID != "" {
+		// Stored with the quote and keyed on when paid: as issued.
+		id, err := vaspd.CanonicalID(vaspd.IDUmaRequest, req.UmaRequestID)
+		if err != nil {
+			return vaspd.NotFound(vaspd.CodeUmaRequestNotFound, "UMA request %s not found", vaspd.Truncate(req.UmaRequestID, 80))
+		}
+		req.UmaRequestID = id
 	}
 	if req.LockedCurrencyAmount <= 0 || req.LockedCurrencyAmount > maxAmount {
 		return vaspd.InvalidInput("lockedCurrencyAmount must be between 1 and 9e15")
@@ -314,7 +325,7 @@ func (h *paymentHandlers) retryQuote(w http.ResponseWriter, r *http.Request) err
 	if req.LookupID == "" {
 		return vaspd.InvalidInput("lookupId is required: a new lookup of the quote's receiver")
 	}
-	if _, err := vaspd.ParseID(vaspd.IDLookup, req.LookupID); err != nil {
+	if req.LookupID, err = vaspd.CanonicalID(vaspd.IDLookup, req.LookupID); err != nil {
 		return vaspd.InvalidInput("lookupId: %v", err)
 	}
 	answerWithin(w, 2*h.v.CounterpartyTimeout()) // a new quote: keys, payreq

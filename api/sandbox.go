@@ -81,7 +81,8 @@ func (h *paymentHandlers) sandboxReceive(w http.ResponseWriter, r *http.Request)
 		return vaspd.InvalidInput("receivingCurrencyAmount must be between 1 and 9e15 (smallest unit)")
 	}
 	if req.UserID != "" {
-		if _, err := vaspd.ParseID(vaspd.IDUser, req.UserID); err != nil {
+		var err error
+		if req.UserID, err = vaspd.CanonicalID(vaspd.IDUser, req.UserID); err != nil {
 			return vaspd.InvalidInput("userId: %v", err)
 		}
 	}

@@ -207,12 +207,12 @@ func (h *webhookHandlers) listDeliveries(w http.ResponseWriter, r *http.Request)
 		WebhookID:  q.Get("webhookId"),
 	}
 	if f.EndpointID != "" {
-		if _, err := vaspd.ParseID(vaspd.IDEndpoint, f.EndpointID); err != nil {
+		if f.EndpointID, err = vaspd.CanonicalID(vaspd.IDEndpoint, f.EndpointID); err != nil {
 			return vaspd.InvalidInput("endpointId: %v", err)
 		}
 	}
 	if f.WebhookID != "" {
-		if _, err := vaspd.ParseID(vaspd.IDWebhook, f.WebhookID); err != nil {
+		if f.WebhookID, err = vaspd.CanonicalID(vaspd.IDWebhook, f.WebhookID); err != nil {
 			return vaspd.InvalidInput("webhookId: %v", err)
 		}
 	}
@@ -281,7 +281,8 @@ func (h *webhookHandlers) startReplay(w http.ResponseWriter, r *http.Request) er
 	if err := DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	if _, err := vaspd.ParseID(vaspd.IDEndpoint, req.EndpointID); err != nil {
+	var err error
+	if req.EndpointID, err = vaspd.CanonicalID(vaspd.IDEndpoint, req.EndpointID); err != nil {
 		return vaspd.InvalidInput("endpointId: %v", err)
 	}
 	p := delivery.ReplayParams{EndpointID: req.EndpointID, Status: req.Status}
@@ -341,7 +342,8 @@ func (h *webhookHandlers) sendTest(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	if req.EndpointID != "" {
-		if _, err := vaspd.ParseID(vaspd.IDEndpoint, req.EndpointID); err != nil {
+		var err error
+		if req.EndpointID, err = vaspd.CanonicalID(vaspd.IDEndpoint, req.EndpointID); err != nil {
 			return vaspd.InvalidInput("endpointId: %v", err)
 		}
 	}

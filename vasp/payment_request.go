@@ -249,7 +249,8 @@ func (in PaymentRequestInput) normalized() PaymentRequestInput {
 // newPaymentRequest checks in and builds its signed invoice; nothing is stored.
 func (s *Service) newPaymentRequest(ctx context.Context, in PaymentRequestInput) (PaymentRequest, error) {
 	in = in.normalized()
-	if _, err := vaspd.ParseID(vaspd.IDUser, in.UserID); err != nil {
+	var err error
+	if in.UserID, err = vaspd.CanonicalID(vaspd.IDUser, in.UserID); err != nil {
 		return PaymentRequest{}, vaspd.InvalidInput("userId: %v", err)
 	}
 	if in.Amount <= 0 {
@@ -398,7 +399,8 @@ func (s *Service) GetPaymentRequest(ctx context.Context, id string) (PaymentRequ
 
 func (s *Service) getPaymentRequest(ctx context.Context, q store.Querier, id string) (PaymentRequest, error) {
 	notFound := vaspd.NotFound(vaspd.CodePaymentRequestNotFound, "payment request %s not found", vaspd.Truncate(id, 80))
-	if _, err := vaspd.ParseID(vaspd.IDPaymentRequest, id); err != nil {
+	id, err := vaspd.CanonicalID(vaspd.IDPaymentRequest, id) // as stored
+	if err != nil {
 		return PaymentRequest{}, notFound
 	}
 	p, err := scanPaymentRequest(q.QueryRowContext(ctx, selectPaymentRequests(2)+` WHERE id = $1`, id, store.Micros(s.clock.Now())))
@@ -444,7 +446,7 @@ func (s *Service) CancelPaymentRequest(ctx context.Context, id string) (PaymentR
 		now := s.stamp()
 		// Locks the row, as a payreq's claim does.
 		if _, err := tx.ExecContext(ctx, `UPDATE payment_requests SET cancelled_at = $1 WHERE id = $2 AND cancelled_at IS NULL`,
-			store.Micros(now), id); err != nil {
+			store.Micros(now), p.ID); err != nil { // p.ID: as stored, whatever the case of id
 			return fmt.Errorf("cancel payment request: %w", err)
 		}
 		if p, err = s.getPaymentRequest(ctx, tx, id); err != nil {

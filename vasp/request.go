@@ -270,7 +270,8 @@ func scanUmaRequest(row interface{ Scan(...any) error }) (UmaRequest, error) {
 // GetUmaRequest returns a received UMA request (404 UMA_REQUEST_NOT_FOUND).
 func (s *Service) GetUmaRequest(ctx context.Context, id string) (UmaRequest, error) {
 	notFound := vaspd.NotFound(vaspd.CodeUmaRequestNotFound, "UMA request %s not found", vaspd.Truncate(id, 80))
-	if _, err := vaspd.ParseID(vaspd.IDUmaRequest, id); err != nil {
+	id, err := vaspd.CanonicalID(vaspd.IDUmaRequest, id) // as stored
+	if err != nil {
 		return UmaRequest{}, notFound
 	}
 	r, err := scanUmaRequest(s.db.QueryRowContext(ctx, selectUmaRequests(2)+` WHERE id = $1`, id, store.Micros(s.clock.Now())))
