@@ -19,6 +19,17 @@ import (
 // 2^53, so that a JSON reader using doubles reads them exactly.
 const maxAmount = 9_000_000_000_000_000
 
+// checkAmount refuses an amount field (named name) out of 1..maxAmount
+// with 400 INVALID_AMOUNT, the code every amount out of range gets
+// (jsonError gives it to one too large for an int64 too).
+func checkAmount(name string, amount int64) error {
+	if amount <= 0 || amount > maxAmount {
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidAmount,
+			"%s must be from 1 to %d, in the currency's smallest unit", name, int64(maxAmount))
+	}
+	return nil
+}
+
 // ledgerMaxKey bounds a deposit's or withdrawal's idempotency key, which
 // becomes part of a ledger movement id (at most 200 characters).
 const ledgerMaxKey = 128
@@ -177,9 +188,8 @@ func requestIdempotencyKey(r *http.Request, field string) (string, error) {
 // checkMovementInput checks a ledger request's amount and reference, which
 // it trims: the same bounds for every movement the platform asks for.
 func checkMovementInput(amount int64, reference *string) error {
-	if amount <= 0 || amount > maxAmount {
-		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidAmount,
-			"amount must be from 1 to %d, in the currency's smallest unit", int64(maxAmount))
+	if err := checkAmount("amount", amount); err != nil {
+		return err
 	}
 	*reference = strings.TrimSpace(*reference)
 	if len(*reference) > 200 || strings.ContainsFunc(*reference, func(r rune) bool { return r < 0x20 || r == 0x7f || r == 0xfffd }) {

@@ -149,14 +149,17 @@ func TestJSONTypeErrorsSpeakJSONForAmounts(t *testing.T) {
 	t.Parallel()
 	type body struct {
 		Amount int64 `json:"amount"`
+		Count  int64 `json:"count"`
 		Ok     bool  `json:"ok"`
 	}
 	for in, want := range map[string]string{
 		`{"amount":1.5}`:                  `field "amount" must be an integer`,
 		`{"amount":1e3}`:                  `field "amount" must be an integer`,
 		`{"amount":"5"}`:                  `field "amount" must be an integer`,
-		`{"amount":9223372036854775808}`:  `field "amount" must be an integer in range (9223372036854775808 is too large)`,
-		`{"amount":-9223372036854775809}`: `field "amount" must be an integer in range (-9223372036854775809 is too large)`,
+		`{"amount":9223372036854775808}`:  `amount must be from 1 to 9000000000000000, in the currency's smallest unit (9223372036854775808 is out of range)`,
+		`{"amount":-9223372036854775809}`: `amount must be from 1 to 9000000000000000, in the currency's smallest unit (-9223372036854775809 is out of range)`,
+		`{"count":9223372036854775808}`:   `field "count" must be an integer in range (9223372036854775808 is out of range)`,
+		`{"count":-9223372036854775809}`:  `field "count" must be an integer in range (-9223372036854775809 is out of range)`,
 		`{"ok":"yes"}`:                    `field "ok" must be true or false`,
 	} {
 		r := httptest.NewRequest("POST", "/", strings.NewReader(in))

@@ -186,6 +186,11 @@ func jsonError(err error) error {
 		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "malformed JSON at byte %d", syntaxErr.Offset)
 	case errors.As(err, &typeErr) && typeErr.Field == "":
 		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidInput, "request body must be a JSON object")
+	case errors.As(err, &typeErr) && amountOutOfRange(typeErr):
+		// As checkAmount answers one that fits an int64 but not the range.
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidAmount,
+			"%s must be from 1 to %d, in the currency's smallest unit (%s is out of range)",
+			typeErr.Field, int64(maxAmount), vaspd.Truncate(strings.TrimPrefix(typeErr.Value, "number "), 30))
 	case errors.As(err, &typeErr):
 		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidInput, "field %q must be %s", typeErr.Field, jsonKind(typeErr))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -215,7 +220,7 @@ func jsonKind(e *json.UnmarshalTypeError) string {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		if v, ok := strings.CutPrefix(e.Value, "number "); ok && !strings.ContainsAny(v, ".eE") {
-			return "an integer in range (" + vaspd.Truncate(v, 30) + " is too large)"
+			return "an integer in range (" + vaspd.Truncate(v, 30) + " is out of range)"
 		}
 		return "an integer"
 	case reflect.Float32, reflect.Float64:
@@ -231,6 +236,32 @@ func jsonKind(e *json.UnmarshalTypeError) string {
 }
 
 var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+// amountOutOfRange tells whether e is a JSON integer too large (or too
+// small) for the integer field of an amount: the API's amount fields, and
+// only they, are named "amount" or "…Amount" (amountToSend too), and an
+// amount out of range is INVALID_AMOUNT however far out it is.
+func amountOutOfRange(e *json.UnmarshalTypeError) bool {
+	if e.Type == nil {
+		return false
+	}
+	t := e.Type
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+	default:
+		return false
+	}
+	v, ok := strings.CutPrefix(e.Value, "number ")
+	if !ok || v == "" || strings.ContainsAny(v, ".eE") {
+		return false // a fraction: not an integer, whatever its size
+	}
+	name := e.Field[strings.LastIndexByte(e.Field, '.')+1:]
+	return strings.Contains(strings.ToLower(name), "amount")
+}
 
 // PathID reads a typed id from the route's path parameter name, checks it
 // and returns it in the case ids are stored in (vaspd.CanonicalID).

@@ -48,8 +48,8 @@ func (h *paymentHandlers) createPaymentRequest(w http.ResponseWriter, r *http.Re
 	if err := DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	if req.Amount <= 0 || req.Amount > maxAmount {
-		return vaspd.InvalidInput("amount must be between 1 and 9e15 (the currency's smallest unit)")
+	if err := checkAmount("amount", req.Amount); err != nil {
+		return err
 	}
 	if req.Currency == "" {
 		return vaspd.InvalidInput("currency is required")

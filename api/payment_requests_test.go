@@ -113,7 +113,7 @@ func TestPaymentRequestsAPI(t *testing.T) {
 		status, raw, _ = f.call(t, "POST", "/payment-requests", &f.viewer, body)
 		wantAPIError(t, status, raw, 403, "FORBIDDEN")
 		for _, c := range []struct{ name, body, code string }{
-			{"no amount", `{"userId":"` + f.bob.UserID + `","currency":"EUR"}`, "INVALID_INPUT"},
+			{"no amount", `{"userId":"` + f.bob.UserID + `","currency":"EUR"}`, "INVALID_AMOUNT"},
 			{"no currency", `{"userId":"` + f.bob.UserID + `","amount":100}`, "INVALID_INPUT"},
 			{"a currency bob does not receive", `{"userId":"` + f.bob.UserID + `","amount":100,"currency":"USD"}`, "INVALID_CURRENCY"},
 			{"an unknown field", `{"userId":"` + f.bob.UserID + `","amount":100,"currency":"EUR","bogus":1}`, "INVALID_INPUT"},

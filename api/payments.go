@@ -262,8 +262,8 @@ func (h *paymentHandlers) createQuote(w http.ResponseWriter, r *http.Request) er
 		}
 		req.UmaRequestID = id
 	}
-	if req.LockedCurrencyAmount <= 0 || req.LockedCurrencyAmount > maxAmount {
-		return vaspd.InvalidInput("lockedCurrencyAmount must be between 1 and 9e15")
+	if err := checkAmount("lockedCurrencyAmount", req.LockedCurrencyAmount); err != nil {
+		return err
 	}
 	answerWithin(w, 2*h.v.CounterpartyTimeout()) // the receiver's keys, its payreq
 	q, err := h.v.CreateQuote(r.Context(), vasp.QuoteRequest{

@@ -37,8 +37,9 @@ func (h *paymentHandlers) sandboxSend(w http.ResponseWriter, r *http.Request) er
 		return vaspd.InvalidInput("reference is required: the paymentInstructions.reference of the quote (its quoteId)")
 	case req.CurrencyCode == "":
 		return vaspd.InvalidInput("currencyCode is required")
-	case req.CurrencyAmount <= 0 || req.CurrencyAmount > maxAmount:
-		return vaspd.InvalidInput("currencyAmount must be between 1 and 9e15 (smallest unit)")
+	}
+	if err := checkAmount("currencyAmount", req.CurrencyAmount); err != nil {
+		return err
 	}
 	key := r.Header.Get("Idempotency-Key")
 	if err := checkIdempotencyKey(key, idempotencyMaxKey); err != nil {
@@ -77,8 +78,9 @@ func (h *paymentHandlers) sandboxReceive(w http.ResponseWriter, r *http.Request)
 		return vaspd.InvalidInput("receiverUmaAddress or userId is required: the user to pay")
 	case req.ReceivingCurrencyCode == "":
 		return vaspd.InvalidInput("receivingCurrencyCode is required")
-	case req.ReceivingCurrencyAmount <= 0 || req.ReceivingCurrencyAmount > maxAmount:
-		return vaspd.InvalidInput("receivingCurrencyAmount must be between 1 and 9e15 (smallest unit)")
+	}
+	if err := checkAmount("receivingCurrencyAmount", req.ReceivingCurrencyAmount); err != nil {
+		return err
 	}
 	if req.UserID != "" {
 		var err error

@@ -186,7 +186,7 @@ func TestSandboxReceive(t *testing.T) {
 					"receivingCurrencyCode": "EUR", "receivingCurrencyAmount": 100}), 404, vaspd.CodeUserNotFound},
 				{mustJSON(t, map[string]any{"senderUmaAddress": sender, "receivingCurrencyCode": "EUR", "receivingCurrencyAmount": 100}), 400, vaspd.CodeInvalidInput},
 				{body(sender, "$bob@"+f.domain, "USD", 100), 400, vaspd.CodeInvalidCurrency},
-				{body(sender, "$bob@"+f.domain, "EUR", 0), 400, vaspd.CodeInvalidInput},
+				{body(sender, "$bob@"+f.domain, "EUR", 0), 400, vaspd.CodeInvalidAmount},
 			} {
 				st, raw, _ := f.call(t, "POST", "/sandbox/receive", &f.admin, c.body)
 				wantAPIError(t, st, raw, c.status, c.code)
