@@ -353,7 +353,9 @@ type Patch struct {
 
 // Update applies p to the live user id inside tx and returns the result. A
 // deleted user is a 410 GONE; taking a live user's UMA address is a 409
-// UMA_ADDRESS_EXISTS.
+// UMA_ADDRESS_EXISTS. A patch that changes nothing (empty, or the values
+// the user has once normalised) writes nothing: UpdatedAt stays, so a
+// platform syncing on it sees no change where there is none.
 func (s *Service) Update(ctx context.Context, tx *store.Tx, id string, p Patch) (User, error) {
 	q := `SELECT ` + columns + ` FROM users WHERE id = $1 ` + tx.Driver().ForUpdate()
 	us, err := s.query(ctx, tx, q, id)
@@ -367,6 +369,16 @@ func (s *Service) Update(ctx context.Context, tx *store.Tx, id string, p Patch) 
 	if u.IsDeleted() {
 		return User{}, vaspd.Errorf(http.StatusGone, vaspd.CodeGone, "user %s was deleted", id)
 	}
+	if p == (Patch{}) {
+		return u, nil // nothing to change, nor to check
+	}
+	// As stored, to compare with: normalize below changes u's objects in
+	// place, which u shares with us[0].
+	oldCur, oldProf, err := encode(u)
+	if err != nil {
+		return User{}, err
+	}
+	old := u
 	set := func(dst *string, v *string) {
 		if v != nil {
 			*dst = *v
@@ -439,11 +451,15 @@ func (s *Service) Update(ctx context.Context, tx *store.Tx, id string, p Patch) 
 			return User{}, err
 		}
 	}
-	u.UpdatedAt = s.clock.Now().UTC().Truncate(time.Microsecond)
 	cur, prof, err := encode(u)
 	if err != nil {
 		return User{}, err
 	}
+	if cur == oldCur && prof == oldProf && u.PlatformUserID == old.PlatformUserID &&
+		u.UMALocal == old.UMALocal && u.KYCStatus == old.KYCStatus {
+		return u, nil
+	}
+	u.UpdatedAt = s.clock.Now().UTC().Truncate(time.Microsecond)
 	s.changed(tx)
 	_, err = tx.ExecContext(ctx, `UPDATE users SET platform_user_id = $2, uma_local = $3, kyc_status = $4,
 		preferred_currencies = $5, profile = $6, updated_at = $7 WHERE id = $1`,
