@@ -119,12 +119,21 @@ func (s *Service) checkCurrencies(ctx context.Context, u *User) error {
 	return nil
 }
 
-// checkBirthDate refuses a birth date (already a valid YYYY-MM-DD, or "")
-// after today by s's clock wherever that is latest (UTC+14), so a user
-// born today anywhere is accepted.
+// checkBirthDate refuses a birth date ("": none) that is not a date
+// YYYY-MM-DD, is before 1900, or is after today by s's clock wherever that
+// is latest (UTC+14), so a user born today anywhere is accepted. Create
+// checks it, Update only when it changes, so that a date stored before a
+// check does not block other edits (as e-mail addresses and countries).
 func (s *Service) checkBirthDate(date string) error {
 	if date == "" {
 		return nil
+	}
+	d, err := time.Parse(time.DateOnly, date)
+	if err != nil {
+		return invalid("birthDate must be a date YYYY-MM-DD")
+	}
+	if d.Year() < 1900 {
+		return invalid("birthDate must be 1900-01-01 or later")
 	}
 	today := s.clock.Now().UTC().Add(14 * time.Hour).Format(time.DateOnly)
 	if date > today { // YYYY-MM-DD compares as dates
@@ -437,7 +446,7 @@ func (s *Service) Update(ctx context.Context, tx *store.Tx, id string, p Patch) 
 		return User{}, err
 	}
 	// Checked only when it changes, as currencies are: a date stored
-	// before this check does not block other edits.
+	// before a check does not block other edits.
 	if p.BirthDate != nil {
 		if err := s.checkBirthDate(u.BirthDate); err != nil {
 			return User{}, err

@@ -189,15 +189,9 @@ func (u *User) normalize() error {
 		if u.Email != "" && (!strings.Contains(u.Email, "@") || strings.ContainsAny(u.Email, " ,;<>")) {
 			return invalid("email must be an e-mail address")
 		}
-		if u.BirthDate != "" {
-			d, perr := time.Parse(time.DateOnly, u.BirthDate)
-			if perr != nil {
-				return invalid("birthDate must be a date YYYY-MM-DD")
-			}
-			if d.Year() < 1900 {
-				return invalid("birthDate must be 1900-01-01 or later")
-			}
-		}
+		// birthDate is checked by Service.checkBirthDate, on create and
+		// when a PATCH sets it: one stored before a check must not block
+		// the user's other edits.
 		// Trimmed as the free-text fields are (address.country included).
 		if u.Nationality = strings.TrimSpace(u.Nationality); u.Nationality != "" {
 			u.Nationality = strings.ToUpper(u.Nationality)
