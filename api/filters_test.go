@@ -146,6 +146,8 @@ func TestTransactionListFilters(t *testing.T) {
 		}{
 			{"platformUserId=p-bob", func(x tx) bool { return x.PlatformUserID == "p-bob" }, 2},
 			{"platformUserId=p-nobody", func(tx) bool { return false }, 0},
+			// Stored trimmed of surrounding spaces: so is the filter.
+			{"platformUserId=%20p-bob%20", func(x tx) bool { return x.PlatformUserID == "p-bob" }, 2},
 			{"type=OUTGOING&platformUserId=p-alice", func(x tx) bool { return x.Type == vasp.Outgoing }, 2},
 			{"umaAddress=" + url.QueryEscape(alice), func(x tx) bool { return x.SenderUmaAddress == alice || x.ReceiverUmaAddress == alice }, 4},
 			{"senderUmaAddress=" + url.QueryEscape("$ALICE@"+f.domain), func(x tx) bool { return x.SenderUmaAddress == alice }, 4},

@@ -64,6 +64,17 @@ func QueryText(r *http.Request, name string, max int) (string, error) {
 	return v, nil
 }
 
+// QueryStoredText is QueryText for a filter on a value stored trimmed of
+// surrounding spaces (a platformUserId, as users.text stores it): the
+// filter is trimmed alike, so " p-1 " finds what POST " p-1 " stored.
+func QueryStoredText(r *http.Request, name string, max int) (string, error) {
+	v := strings.TrimSpace(r.URL.Query().Get(name))
+	if len(v) > max || !utf8.ValidString(v) || !printable(v) {
+		return "", vaspd.InvalidInput("%s must be at most %d characters of printable text", name, max)
+	}
+	return v, nil
+}
+
 // QueryTime reads an optional RFC 3339 date-time query parameter (the
 // zero time if absent); anything else is a 400. Every list's date filters
 // read it, alike: a "+" offset left unescaped in the query string arrives

@@ -394,7 +394,7 @@ func (h *paymentHandlers) listTransactions(w http.ResponseWriter, r *http.Reques
 	}
 	// Every filter of UMAaaS's listTransactions is applied: one ignored
 	// would list every user's payments to a client that asked for one's.
-	if f.PlatformUserID, err = QueryText(r, "platformUserId", 256); err != nil {
+	if f.PlatformUserID, err = QueryStoredText(r, "platformUserId", 256); err != nil {
 		return err
 	}
 	if f.Reference, err = QueryText(r, "reference", 256); err != nil {

@@ -163,7 +163,7 @@ func (h *userHandlers) list(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := r.URL.Query()
 	f := users.ListFilter{After: p.After, Limit: p.Limit, UserType: q.Get("userType"), KYCStatus: q.Get("kycStatus")}
-	if f.PlatformUserID, err = QueryText(r, "platformUserId", 256); err != nil {
+	if f.PlatformUserID, err = QueryStoredText(r, "platformUserId", 256); err != nil {
 		return err
 	}
 	switch f.UserType {
