@@ -123,11 +123,23 @@ func pathParams(r *http.Request) (values map[string]string, last string) {
 			return values, last
 		}
 		if name := strings.TrimSuffix(rest[i+1:i+j], "..."); name != "$" {
-			values[name] = r.PathValue(name)
+			values[name] = canonicalResource(r.PathValue(name))
 			last = values[name]
 		}
 		rest = rest[i+j+1:]
 	}
+}
+
+// canonicalResource is v, or the id it is as vaspd stores ids (lower-case
+// hex: vaspd.CanonicalID) if it is one, so that the trail names a resource
+// one way however a request spelt its id, and a filter finds it.
+func canonicalResource(v string) string {
+	if typ, _, ok := strings.Cut(v, ":"); ok {
+		if id, err := vaspd.CanonicalID(typ, v); err == nil {
+			return id
+		}
+	}
+	return v
 }
 
 // listAuditEvents is GET /audit-events (MANAGE): the audit trail, newest
@@ -147,6 +159,7 @@ func (s *Server) listAuditEvents(w http.ResponseWriter, r *http.Request) error {
 	if f.ResourceID, err = QueryText(r, "resourceId", 256); err != nil {
 		return err
 	}
+	f.ResourceID = canonicalResource(f.ResourceID)
 	if f.Route, err = QueryText(r, "route", 256); err != nil {
 		return err
 	}

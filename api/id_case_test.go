@@ -81,3 +81,27 @@ func TestIDHexCaseInsensitivePaymentRequests(t *testing.T) {
 		}
 	})
 }
+
+// The audit trail names the resource as stored, whatever the case of the
+// id in the path: a PATCH of "User:01A2…" was recorded under that spelling,
+// and ?resourceId= with the user's id (as vaspd answers it) missed it.
+func TestAuditResourceIDHexCase(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newUserFixture(t, db)
+		id := f.create(t, userAliceJSON)
+		if st, p, _ := f.req(t, "PATCH", "/users/"+upperHex(id), &f.admin, `{"kycStatus":"PENDING"}`); st != http.StatusOK {
+			t.Fatalf("PATCH: %d %v", st, p)
+		}
+		for _, q := range []string{id, upperHex(id)} {
+			st, m, _ := f.req(t, "GET", "/audit-events?route=PATCH+/users/%7BuserId%7D&resourceId="+q, &f.admin, "")
+			data, _ := m["data"].([]any)
+			if st != http.StatusOK || len(data) != 1 {
+				t.Fatalf("audit events of %s: %d %v", q, st, m)
+			}
+			if got := data[0].(map[string]any)["resourceId"]; got != id {
+				t.Errorf("resourceId %v, want %s", got, id)
+			}
+		}
+	})
+}
