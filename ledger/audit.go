@@ -36,12 +36,21 @@ func (l *Ledger) Check(ctx context.Context, q store.Querier) error {
 //     without a row.
 //
 // The postings are read in movement order, so memory grows with the
-// accounts, not with the movements. q should see one snapshot of the
-// ledger — a transaction of [store.DB.InSnapshot] on a ledger in use —
-// or the sums and the balance rows, read by two statements, may be of two
-// moments and disagree. It reads every posting: for tests and `vaspd
+// accounts, not with the movements. The sums and the balance rows are read
+// by two statements, which must see one snapshot of a ledger in use: q is
+// a transaction of [store.DB.InSnapshot], or the *store.DB itself, read in
+// one such transaction here. It reads every posting: for tests and `vaspd
 // ledger check`, not for request paths.
 func (l *Ledger) Audit(ctx context.Context, q store.Querier) (Audit, error) {
+	if db, ok := q.(*store.DB); ok {
+		var a Audit
+		err := db.InSnapshot(ctx, func(tx *store.Tx) error {
+			var err error
+			a, err = l.Audit(ctx, tx)
+			return err
+		})
+		return a, err
+	}
 	var a Audit
 	type key struct{ a, c string }
 	sums := map[key]*big.Int{}
