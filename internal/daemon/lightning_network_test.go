@@ -47,22 +47,10 @@ func TestLightningNetworkSetting(t *testing.T) {
 // not run on a mainnet node, nor a mainnet vaspd on a test node.
 func TestLNDOnAnotherNetworkIsRefusedAtStart(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v1/getinfo" {
-			http.NotFound(w, r)
-			return
-		}
-		json.NewEncoder(w).Encode(map[string]any{"identity_pubkey": "02" + strings.Repeat("ab", 32), "alias": "main",
-			"chains": []any{map[string]any{"chain": "bitcoin", "network": "mainnet"}}})
-	}))
-	t.Cleanup(srv.Close)
-	dir := t.TempDir()
-	cert, mac := filepath.Join(dir, "tls.cert"), filepath.Join(dir, "vaspd.macaroon")
-	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600)
-	os.WriteFile(mac, []byte{2, 1, 3}, 0o600)
+	url, cert, mac := fakeLNDInfo(t, "02"+strings.Repeat("ab", 32), "mainnet")
 	open := func(network string) error {
 		c := baseConfig()
-		c.Lightning = LightningConfig{Backend: "lnd", Network: network, LNDRESTURL: srv.URL, LNDTLSCert: cert, LNDMacaroon: mac, LNDMaxFeeMsat: 1}
+		c.Lightning = LightningConfig{Backend: "lnd", Network: network, LNDRESTURL: url, LNDTLSCert: cert, LNDMacaroon: mac, LNDMaxFeeMsat: 1}
 		if err := c.Resolve(); err != nil {
 			t.Fatal(err)
 		}
@@ -77,4 +65,25 @@ func TestLNDOnAnotherNetworkIsRefusedAtStart(t *testing.T) {
 	if err := open("mainnet"); err != nil {
 		t.Fatalf("a mainnet lnd for a mainnet vaspd: %v", err)
 	}
+}
+
+// fakeLNDInfo serves lnd's GET /v1/getinfo over TLS, as node pubkey on
+// network, and returns its URL and the certificate and macaroon files the
+// lnd settings name.
+func fakeLNDInfo(t *testing.T, pubkey, network string) (url, cert, mac string) {
+	t.Helper()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/getinfo" {
+			http.NotFound(w, r)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"identity_pubkey": pubkey, "alias": "fake",
+			"chains": []any{map[string]any{"chain": "bitcoin", "network": network}}})
+	}))
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	cert, mac = filepath.Join(dir, "tls.cert"), filepath.Join(dir, "vaspd.macaroon")
+	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600)
+	os.WriteFile(mac, []byte{2, 1, 3}, 0o600)
+	return srv.URL, cert, mac
 }

@@ -2,13 +2,7 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
-	"encoding/pem"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -25,21 +19,9 @@ func TestLNDOtherThanTheOnePaymentsAreInFlightOnIsRefused(t *testing.T) {
 	t.Parallel()
 	self := "02" + strings.Repeat("ab", 32)
 	other := "03" + strings.Repeat("cd", 32)
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v1/getinfo" {
-			http.NotFound(w, r)
-			return
-		}
-		json.NewEncoder(w).Encode(map[string]any{"identity_pubkey": self, "alias": "new",
-			"chains": []any{map[string]any{"chain": "bitcoin", "network": "regtest"}}})
-	}))
-	t.Cleanup(srv.Close)
-	dir := t.TempDir()
-	cert, mac := filepath.Join(dir, "tls.cert"), filepath.Join(dir, "vaspd.macaroon")
-	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600)
-	os.WriteFile(mac, []byte{2, 1, 3}, 0o600)
+	url, cert, mac := fakeLNDInfo(t, self, "regtest")
 	c := baseConfig()
-	c.Lightning = LightningConfig{Backend: "lnd", Network: "regtest", LNDRESTURL: srv.URL, LNDTLSCert: cert, LNDMacaroon: mac, LNDMaxFeeMsat: 1}
+	c.Lightning = LightningConfig{Backend: "lnd", Network: "regtest", LNDRESTURL: url, LNDTLSCert: cert, LNDMacaroon: mac, LNDMaxFeeMsat: 1}
 	if err := c.Resolve(); err != nil {
 		t.Fatal(err)
 	}
