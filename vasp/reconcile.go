@@ -29,9 +29,9 @@ import (
 //     reported received (the excess of an overpaid invoice going to
 //     system:overpaid), and the transaction's own record of it;
 //   - an incoming payment not credited (PENDING, EXPIRED, REJECTED) must
-//     not be settled on the node: one that is, for longer than
-//     reconcileGrace (the settlement stream may not have reached it), is
-//     money that arrived for a user never paid;
+//     not be settled on the node: one that was, for longer than
+//     reconcileGrace when its status was read (the settlement stream may
+//     not have reached it), is money that arrived for a user never paid;
 //   - an outgoing payment COMPLETED must be SUCCEEDED on the node, for the
 //     amount and routing fee vaspd booked (the transaction and the
 //     settle movement's system:node posting);
@@ -94,9 +94,10 @@ const (
 	CheckOutgoingFailed    = "OUTGOING_FAILED"    // refunded: not SUCCEEDED on the node
 )
 
-// reconcileGrace is how long an invoice may have been settled on the node
-// before a payment vaspd has not credited is a mismatch: the settlement
-// stream credits within moments, the sweep within 15 s.
+// reconcileGrace is how long an invoice may have been settled on the node,
+// when vaspd's status was read, before a payment not credited is a
+// mismatch: the settlement stream credits within moments, the sweep within
+// 15 s.
 const reconcileGrace = time.Minute
 
 // reconcileConcurrency is how many node lookups one run makes at once:
@@ -210,6 +211,10 @@ type reconcileRow struct {
 	// start before the window.
 	at     time.Time
 	ledger sql.NullInt64 // the movement's system:node posting
+	// read is when the row was read: its status is vaspd's as of then,
+	// and a lookup may answer minutes later (a page of slow lookups),
+	// after a settlement vaspd credited meanwhile.
+	read time.Time
 }
 
 // ErrReconcileRunning is returned by Reconcile while another run of this
@@ -303,6 +308,7 @@ func (s *Service) reconcile(ctx context.Context, since, until time.Time, limit i
 func (s *Service) reconcileRows(ctx context.Context, from, to, after string, n int) ([]reconcileRow, error) {
 	// One posting per account and currency in a movement (the ledger's
 	// builders net them), read through ledger_postings' primary key.
+	read := s.clock.Now()
 	rows, err := s.db.QueryContext(ctx, `SELECT t.id, t.direction, t.status, t.payment_hash, t.failure_reason, t.msats,
 		t.details,
 		(SELECT p.amount FROM ledger_postings p WHERE p.movement_id = (CASE WHEN t.direction = $1 THEN $8 ELSE $9 END) || t.payment_hash
@@ -326,6 +332,7 @@ func (s *Service) reconcileRows(ctx context.Context, from, to, after string, n i
 		if r.at, err = idTime(r.id); err != nil {
 			return nil, fmt.Errorf("reconcile: %w", err)
 		}
+		r.read = read
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {

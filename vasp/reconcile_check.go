@@ -104,7 +104,11 @@ func (s *Service) checkIncoming(row reconcileRow, inv lightning.Invoice, found b
 	}
 	// Not credited: PENDING, EXPIRED, REJECTED (or FAILED otherwise).
 	if settled {
-		if !inv.SettledAt.IsZero() && s.clock.Now().Sub(inv.SettledAt) < reconcileGrace {
+		// The grace runs to when the status was read, not to the
+		// lookup's answer: a settlement after the read (or just before
+		// it) may have been credited since, the status read being
+		// older than the node's answer.
+		if !inv.SettledAt.IsZero() && row.read.Sub(inv.SettledAt) < reconcileGrace {
 			return checked{pending: true} // the settlement stream may not have got there yet
 		}
 		return checked{check: CheckIncomingNotPaid, mismatch: mismatch(MismatchSettledNotCredited)}
