@@ -232,6 +232,14 @@ func (c *PaymentConfig) resolve() error {
 		return fmt.Errorf("setting reconcile-window: want 0 (the default, %s) or from %s to %s, got %s",
 			vasp.DefaultReconcileWindow, MinReconcileWindow, MaxReconcileWindow, d)
 	}
+	// Each run checks the payments of the window before it: a window
+	// shorter than the time between two runs leaves the payments made
+	// between them unchecked, for good. Runs come an interval apart, and
+	// up to nearly two when the process that took the last turn stops
+	// (another's tick takes the next: takeReconcileTurn).
+	if w := cmp.Or(c.ReconcileWindow, vasp.DefaultReconcileWindow); c.ReconcileInterval > 0 && w < 2*c.ReconcileInterval {
+		return fmt.Errorf("setting reconcile-window: want at least twice reconcile-interval (%s), got %s", 2*c.ReconcileInterval, w)
+	}
 	// Invoices carry their expiry in whole seconds (BOLT 11), at least one.
 	if e := c.InvoiceExpiry; e != 0 && (e < time.Second || e%time.Second != 0) {
 		return fmt.Errorf("setting invoice-expiry: want whole seconds, at least 1s, got %s", e)
