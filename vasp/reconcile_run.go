@@ -91,15 +91,19 @@ const reconcileTurn = "reconcile_turn"
 // process took a turn in the last nine tenths of an interval — not the
 // whole of one, so that the process that took the last turn, ticking an
 // interval later, is not beaten by its own clock's drift. If that process
-// stops, another's next tick takes the turn.
+// stops, another's next tick takes the turn. A turn stamped more than an
+// interval after now is no turn of now but a clock that was wrong (the
+// process's since stopped or set right): taken, or every process would
+// wait for its clock to reach the stamp, days maybe, running nothing.
 func (s *Service) takeReconcileTurn(ctx context.Context, now time.Time) (bool, error) {
-	before := now.Add(-s.opt.ReconcileInterval * 9 / 10)
+	before, ahead := now.Add(-s.opt.ReconcileInterval*9/10), now.Add(s.opt.ReconcileInterval)
 	took := false
 	err := s.db.InBackgroundTx(ctx, func(tx *store.Tx) error {
 		var name string
 		err := tx.QueryRowContext(ctx, `INSERT INTO settings (name, value, updated_at) VALUES ($1, '', $2)
-			ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at WHERE settings.updated_at <= $3
-			RETURNING name`, reconcileTurn, store.Micros(now), store.Micros(before)).Scan(&name)
+			ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at
+			WHERE settings.updated_at <= $3 OR settings.updated_at > $4
+			RETURNING name`, reconcileTurn, store.Micros(now), store.Micros(before), store.Micros(ahead)).Scan(&name)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // another process's turn
 		}

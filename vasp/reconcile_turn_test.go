@@ -67,3 +67,38 @@ func TestReconcileOneProcessAnInterval(t *testing.T) {
 		}
 	})
 }
+
+// A turn stamped in the future — by a process whose clock was days ahead,
+// since stopped or set right — does not hold the others off until their
+// clocks reach it: a stamp more than an interval ahead of a process's
+// clock is no turn of now, and that process takes the turn. The
+// reconciliation stopped for as long as the clock had been wrong, every
+// gauge quiet.
+func TestReconcileTurnStampedInTheFuture(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		r := newReconciler(t, db)
+		now := time.Now()
+		ahead, right := vaspd.NewFakeClock(now.Add(48*time.Hour)), vaspd.NewFakeClock(now)
+		process := func(clock vaspd.Clock) *vasp.Service {
+			return r.h.w.service(t, func(o *vasp.Options) {
+				o.ReconcileInterval, o.Clock, o.Registerer = time.Hour, clock, prometheus.NewRegistry()
+			})
+		}
+		a, b := process(ahead), process(right)
+		if !a.ReconcileOnce(t.Context()) {
+			t.Fatal("the first tick did not run")
+		}
+		if !b.ReconcileOnce(t.Context()) {
+			t.Fatal("a process whose clock is right did not take a turn stamped 48 h ahead of it")
+		}
+		// Its own turn then holds as any does.
+		right.Advance(30 * time.Minute)
+		if b.ReconcileOnce(t.Context()) {
+			t.Fatal("a second run within the interval")
+		}
+		right.Advance(30 * time.Minute)
+		if !b.ReconcileOnce(t.Context()) {
+			t.Fatal("no run an interval later")
+		}
+	})
+}
