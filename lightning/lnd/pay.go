@@ -103,14 +103,14 @@ func (n *Node) send(ctx context.Context, node string, rec record, zeroAmount boo
 	// Whole seconds, rounded up (without adding to lndTimeout, which may
 	// be as long as a time.Duration holds), at most an hour.
 	lndTimeout := max(timeout, n.opts.PayTimeout)
-	lndSeconds := lndTimeout / time.Second
+	secs := int64(lndTimeout / time.Second)
 	if lndTimeout%time.Second != 0 {
-		lndSeconds++
+		secs++
 	}
 	body := map[string]any{
 		"payment_request":     lightning.NormalizeInvoice(rec.PaymentRequest), // a record from before Pay normalized it
 		"fee_limit_msat":      strconv.FormatInt(rec.MaxFeeMsat, 10),
-		"timeout_seconds":     int32(min(lndSeconds, 3600)),
+		"timeout_seconds":     int32(min(secs, 3600)),
 		"no_inflight_updates": false, // the first update confirms lnd has the payment
 	}
 	if zeroAmount {
