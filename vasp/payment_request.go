@@ -138,7 +138,14 @@ type PaymentRequestInput struct {
 // The same key for another request is 422.
 func (s *Service) CreatePaymentRequest(ctx context.Context, in PaymentRequestInput) (PaymentRequest, error) {
 	if in.IdempotencyKey != "" {
-		if prev, done, err := s.replayPaymentRequest(ctx, s.db, in, s.clock.Now()); done || err != nil {
+		// The key is kept with the user id as stored: a userId spelt
+		// otherwise (ids are read in any case) must find it too. One
+		// that does not parse finds none, and newPaymentRequest says why.
+		lookup := in
+		if id, err := vaspd.CanonicalID(vaspd.IDUser, in.UserID); err == nil {
+			lookup.UserID = id
+		}
+		if prev, done, err := s.replayPaymentRequest(ctx, s.db, lookup, s.clock.Now()); done || err != nil {
 			return prev, err
 		}
 	}

@@ -523,3 +523,26 @@ func TestPaymentRequestDeliveryRefusalNotText(t *testing.T) {
 		}
 	})
 }
+
+// The Idempotency-Key of a request whose userId was spelt in upper case
+// (ids are read in any case) answers it before the body is checked again,
+// as it does when spelt as stored: a retry after its expiry is the request
+// it made, not a 400.
+func TestPaymentRequestIdempotencyKeyUserIDCase(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		s := w.service(t, nil)
+		exp := w.clock.Now().Add(10 * time.Second).Truncate(time.Second)
+		typ, hex, _ := strings.Cut(w.bob.UserID, ":")
+		in := vasp.PaymentRequestInput{UserID: typ + ":" + strings.ToUpper(hex), Amount: 5_00, Currency: "EUR", ExpiresAt: exp, IdempotencyKey: "k-case"}
+		first, err := s.CreatePaymentRequest(t.Context(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.clock.Advance(time.Minute)
+		again, err := s.CreatePaymentRequest(t.Context(), in)
+		if err != nil || again.ID != first.ID || !again.Replayed {
+			t.Fatalf("retry after its expiry, userId %s: %+v, %v", in.UserID, again, err)
+		}
+	})
+}
