@@ -42,7 +42,12 @@ const DeliveryRequestFailed uma.ErrorCode = "UMA_REQUEST_FAILED"
 // fails: the outcome is the answer.
 func (s *Service) deliverPaymentRequest(ctx context.Context, p PaymentRequest) PaymentRequestDelivery {
 	d := PaymentRequestDelivery{Status: DeliveryDelivered}
-	if err := s.postPaymentRequest(ctx, p); err != nil {
+	// Not cut short by the platform's request going away: nothing but
+	// the platform retries a delivery, and an abandoned call would be
+	// recorded as the payer's VASP unreachable (perhaps after it took
+	// the request). Each call is bounded by the counterparty client's
+	// timeout.
+	if err := s.postPaymentRequest(context.WithoutCancel(ctx), p); err != nil {
 		e := uma.AsError(err)
 		// The code and reason may be the payer's VASP's bytes: kept as
 		// text a TEXT column takes (storableText).

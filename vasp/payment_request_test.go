@@ -1,6 +1,7 @@
 package vasp_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -543,6 +544,42 @@ func TestPaymentRequestIdempotencyKeyUserIDCase(t *testing.T) {
 		again, err := s.CreatePaymentRequest(t.Context(), in)
 		if err != nil || again.ID != first.ID || !again.Replayed {
 			t.Fatalf("retry after its expiry, userId %s: %+v, %v", in.UserID, again, err)
+		}
+	})
+}
+
+// A delivery, once begun, is not cut short by the platform's request
+// going away (its client gave up waiting): the payer's VASP that takes
+// the request is recorded as having taken it, not as unreachable, since
+// nothing retries a delivery but the platform, which was not told.
+func TestPaymentRequestDeliveryOutlivesCaller(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		var host string
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case "/.well-known/uma-configuration":
+				io.WriteString(rw, `{"uma_request_endpoint":"http://`+host+`/uma-requests"}`)
+			case "/uma-requests":
+				cancel() // the platform gives up while the payer's VASP answers
+				time.Sleep(50 * time.Millisecond)
+				io.WriteString(rw, `{}`)
+			default:
+				http.NotFound(rw, r)
+			}
+		}))
+		t.Cleanup(srv.Close)
+		host = "localhost:" + strings.TrimPrefix(srv.URL, "http://127.0.0.1:")
+		s := w.service(t, nil)
+		p, err := s.CreatePaymentRequest(ctx, vasp.PaymentRequestInput{UserID: w.bob.UserID, Amount: 5_00, Currency: "EUR", SenderUMA: "$alice@" + host})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetPaymentRequest(t.Context(), p.ID)
+		if err != nil || got.Delivery.Status != vasp.DeliveryDelivered {
+			t.Fatalf("delivery kept as %+v (answered %+v), %v", got.Delivery, p.Delivery, err)
 		}
 	})
 }
