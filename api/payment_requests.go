@@ -58,6 +58,11 @@ func (h *paymentHandlers) createPaymentRequest(w http.ResponseWriter, r *http.Re
 		SenderUMA: req.SenderUmaAddress, CommentCharsAllowed: req.CommentCharsAllowed, MaxNumPayments: req.MaxNumPayments,
 		IdempotencyKey: key}
 	if req.ExpiresAt != nil {
+		// The zero time (0001-01-01T00:00:00Z) is what the service reads
+		// as none given: given, it is long past, not a default 24 h.
+		if req.ExpiresAt.IsZero() {
+			return vaspd.InvalidInput("expiresAt must be between %s and %s from now", vasp.MinPaymentRequestLife, vasp.MaxPaymentRequestLife)
+		}
 		in.ExpiresAt = *req.ExpiresAt
 	}
 	answerWithin(w, 2*h.v.CounterpartyTimeout()) // delivery: the configuration, the request

@@ -118,6 +118,8 @@ func TestPaymentRequestsAPI(t *testing.T) {
 			{"a currency bob does not receive", `{"userId":"` + f.bob.UserID + `","amount":100,"currency":"USD"}`, "INVALID_CURRENCY"},
 			{"an unknown field", `{"userId":"` + f.bob.UserID + `","amount":100,"currency":"EUR","bogus":1}`, "INVALID_INPUT"},
 			{"an expiry past a month", `{"userId":"` + f.bob.UserID + `","amount":100,"currency":"EUR","expiresAt":"2999-01-01T00:00:00Z"}`, "INVALID_INPUT"},
+			// The zero time is a time given, long past: not "none given" (24 h).
+			{"an expiry in year 1", `{"userId":"` + f.bob.UserID + `","amount":100,"currency":"EUR","expiresAt":"0001-01-01T00:00:00Z"}`, "INVALID_INPUT"},
 		} {
 			status, raw, _ := f.call(t, "POST", "/payment-requests", &f.admin, c.body)
 			wantAPIError(t, status, raw, 400, c.code)
