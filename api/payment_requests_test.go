@@ -236,3 +236,17 @@ func TestPaymentRequestDeliveryFailures(t *testing.T) {
 		}
 	})
 }
+
+// A userId that is no id (here with a NUL, which PostgreSQL refuses in
+// text) is a 400 with or without an Idempotency-Key: the key is not
+// looked up under it.
+func TestPaymentRequestBadUserIDWithKey(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newPayFixture(t, db)
+		for _, id := range []string{`\u0000`, `User:\u0000`, `nope`} {
+			body := `{"userId":"` + id + `","amount":100,"currency":"EUR"}`
+			status, raw, _ := f.call(t, "POST", "/payment-requests", &f.admin, body, "Idempotency-Key", "k-bad-user")
+			wantAPIError(t, status, raw, 400, "INVALID_INPUT")
+		}
+	})
+}

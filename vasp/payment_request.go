@@ -137,14 +137,13 @@ type PaymentRequestInput struct {
 // rates went stale, still learns the request was made (and delivered).
 // The same key for another request is 422.
 func (s *Service) CreatePaymentRequest(ctx context.Context, in PaymentRequestInput) (PaymentRequest, error) {
-	if in.IdempotencyKey != "" {
-		// The key is kept with the user id as stored: a userId spelt
-		// otherwise (ids are read in any case) must find it too. One
-		// that does not parse finds none, and newPaymentRequest says why.
+	// The key is kept with the user id as stored: a userId spelt
+	// otherwise (ids are read in any case) must find it too. One that
+	// does not parse has none (newPaymentRequest says why), and is not
+	// looked up: it may hold bytes PostgreSQL refuses in text (a NUL).
+	if id, err := vaspd.CanonicalID(vaspd.IDUser, in.UserID); err == nil && in.IdempotencyKey != "" {
 		lookup := in
-		if id, err := vaspd.CanonicalID(vaspd.IDUser, in.UserID); err == nil {
-			lookup.UserID = id
-		}
+		lookup.UserID = id
 		if prev, done, err := s.replayPaymentRequest(ctx, s.db, lookup, s.clock.Now()); done || err != nil {
 			return prev, err
 		}
