@@ -430,8 +430,11 @@ func (f *fakeLND) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		hash := hex.EncodeToString(raw)
+		// Copies: the test changes the stored payment while a stream
+		// sends it.
 		f.mu.Lock()
 		pay, ok := f.payments[hash]
+		pay = maps.Clone(pay)
 		page := f.trackNotFoundPage
 		ok = ok && !f.trackUnknown
 		changed := f.changed
@@ -459,7 +462,7 @@ func (f *fakeLND) serve(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			f.mu.Lock()
-			pay, changed = f.payments[hash], f.changed
+			pay, changed = maps.Clone(f.payments[hash]), f.changed
 			f.mu.Unlock()
 		}
 	default:

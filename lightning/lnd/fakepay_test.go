@@ -101,7 +101,7 @@ func (f *fakeLND) payment(hash string, dec map[string]any, update map[string]any
 	}
 	f.payments[hash] = pay
 	f.notify()
-	return pay
+	return maps.Clone(pay) // sent unlocked, while the test may change the stored one
 }
 
 // resolvePayment makes lnd finish a payment it holds in flight.
