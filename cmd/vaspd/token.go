@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/auth"
@@ -59,9 +58,15 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				bad = "--permissions: " + err.Error()
 			}
 		case "delete":
-			if !strings.HasPrefix(id, vaspd.IDToken+":") {
+			// The id as the API reads it, and as tokens are stored:
+			// its UUID's hex is case-insensitive (RFC 9562), and
+			// compared as typed, an id in upper case was "not found"
+			// while its token stayed live.
+			canonical, err := vaspd.CanonicalID(vaspd.IDToken, id)
+			if err != nil {
 				bad = "--id: want Token:<uuid>"
 			}
+			id = canonical
 		}
 		if bad != "" {
 			fmt.Fprintf(stderr, "vaspd token %s: %s\n%s\n", sub, bad, usage)

@@ -190,6 +190,8 @@ func TestTokenCLIChecksFlagsFirst(t *testing.T) {
 			{[]string{"create", "--name", "ops", "--permissions", "VIEW,ADMIN"}, `unknown permission "ADMIN"`},
 			{[]string{"delete"}, "--id"},
 			{[]string{"delete", "--id", "Tokn:1"}, "--id"},
+			{[]string{"delete", "--id", "Token:1"}, "--id"},
+			{[]string{"delete", "--id", "Token:\x1b[31m01a24b0f-3a46-7857-815f-22fc988fb871"}, "--id"},
 		} {
 			args := append(append([]string{"token"}, c.args...), where...)
 			code, out, errs := runCmd(args...)
@@ -202,4 +204,42 @@ func TestTokenCLIChecksFlagsFirst(t *testing.T) {
 	if _, err := os.Stat(dir); err == nil {
 		t.Error("a refused token command created the data directory")
 	}
+}
+
+// `vaspd token delete --id` takes a token id as the API does, its UUID in
+// either case (RFC 9562: its hex is case-insensitive), and deletes the
+// token stored under its lower-case spelling; it was compared as typed,
+// so an id copied in upper case was "not found" while the token stayed
+// live.
+func TestTokenDeleteTakesTheIDInAnyCase(t *testing.T) {
+	eachCLIDatabase(t, func(t *testing.T, open func() (*store.DB, error), flags ...string) {
+		ctx := context.Background()
+		db, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		tokens, err := auth.NewTokens(ctx, db, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := tokens.Create(ctx, "ops", []vaspd.Permission{vaspd.PermView})
+		if err != nil {
+			t.Fatal(err)
+		}
+		upper := vaspd.IDToken + ":" + strings.ToUpper(strings.TrimPrefix(tok.ClientID, vaspd.IDToken+":"))
+		code, out, errs := runCmd(append([]string{"token", "delete", "--id", upper}, flags...)...)
+		if code != 0 || out != "deleted "+tok.ClientID+"\n" {
+			t.Fatalf("token delete --id %s: exit %d, stdout %q, stderr %q; want 0 and the token deleted", upper, code, out, errs)
+		}
+		live, err := tokens.List(ctx, auth.ListFilter{Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range live {
+			if l.ID == tok.ClientID {
+				t.Errorf("token %s is still live after token delete --id %s", tok.ClientID, upper)
+			}
+		}
+	})
 }
