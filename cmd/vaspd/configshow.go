@@ -41,19 +41,23 @@ func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error
 
 // printSettingsText prints one line per setting, in declaration order (the
 // README's), in aligned columns: name, value, source. A value that is
-// empty or holds white space or a control character is quoted, so that
-// each line stays three fields, and so is a source's file path that holds
-// a control character (a line end would start a line of its own).
+// empty or holds white space or a character that is not printable is
+// quoted, so that each line stays three fields, and so is a source's file
+// path that holds one (a line end would start a line of its own). Not
+// printable is strconv's sense, what strconv.Quote escapes: control
+// characters (C0 and C1) and format characters too, such as the bidi
+// controls (U+202E shows what follows it reversed) and zero-width ones,
+// which unicode.IsControl does not count.
 func printSettingsText(w io.Writer, set *config.Set) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tVALUE\tSOURCE")
 	for _, s := range set.Settings() {
 		v := s.Value()
-		if v == "" || strings.ContainsFunc(v, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		if v == "" || strings.ContainsFunc(v, func(r rune) bool { return unicode.IsSpace(r) || !strconv.IsPrint(r) }) {
 			v = strconv.Quote(v)
 		}
 		src := s.Source().String()
-		if strings.ContainsFunc(src, unicode.IsControl) {
+		if strings.ContainsFunc(src, func(r rune) bool { return r != ' ' && !strconv.IsPrint(r) }) {
 			src = s.Source().Kind.String() + " " + strconv.Quote(s.Source().Name)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, v, src)

@@ -160,3 +160,35 @@ func TestConfigShowQuotes(t *testing.T) {
 	}
 	t.Errorf("no data-dir line:\n%s", out)
 }
+
+// A value or a source with a bidi control (U+202E reverses what follows
+// it on a terminal) or a C1 control is quoted, escaped, as one with a C0
+// control is: shown raw, it would make the line read other than it is.
+func TestConfigShowQuotesBidiControls(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, v := range []string{"data\u202etad", "data\u2066x", "data\u0085x", "data\u200bx"} {
+		code, out, errs := runCmd("config", "show", "--data-dir", v)
+		if code != 0 || errs != "" {
+			t.Fatalf("--data-dir %q: exit %d, stderr %q", v, code, errs)
+		}
+		want := " " + strconv.Quote(v) + " "
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "data-dir ") && !strings.Contains(l, want) {
+				t.Errorf("--data-dir %q: %q, want the value quoted, %s", v, l, want)
+			}
+		}
+	}
+	file := filepath.Join(t.TempDir(), "etc\u202elmay.yaml")
+	if err := os.WriteFile(file, []byte("log-level: warn\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCmd("config", "show", "--config", file)
+	if code != 0 || errs != "" {
+		t.Fatalf("--config %q: exit %d, stderr %q", file, code, errs)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "log-level ") && !strings.HasSuffix(l, "  file "+strconv.Quote(file)) {
+			t.Errorf("log-level: %q, want the source file %s", l, strconv.Quote(file))
+		}
+	}
+}
