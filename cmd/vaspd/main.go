@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -117,13 +118,38 @@ var errUsage = errors.New("usage error")
 
 // oneLine joins a multi-line error (a driver listing each address it
 // tried, errors.Join of a failure and the shutdown after it) into the one
-// line the README promises.
+// line the README promises, with every other character that is not
+// printable escaped (escapeUnprintable).
 func oneLine(msg string) string {
 	lines := strings.Split(strings.TrimSpace(msg), "\n")
 	for i, l := range lines {
-		lines[i] = strings.TrimSpace(l)
+		lines[i] = escapeUnprintable(strings.TrimSpace(l))
 	}
 	return strings.Join(lines, "; ")
+}
+
+// escapeUnprintable writes each character of s that strconv does not
+// count as printable, but a tab, as Go quotes it (\x1b, \u202e), the
+// rest as it is (a byte that is no UTF-8 as U+FFFD). What goes to stderr
+// names what it was given — a file's path, a flag, a value of the
+// database, a server's message — and stderr is a terminal, where an escape
+// sequence, a C1 control or a bidi override written raw would recolour,
+// move or reorder what the operator reads.
+func escapeUnprintable(s string) string {
+	unprintable := func(r rune) bool { return r != ' ' && r != '\t' && !strconv.IsPrint(r) }
+	if !strings.ContainsFunc(s, unprintable) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if !unprintable(r) {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRune(r) // '\x1b'
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
 }
 
 func usage(w io.Writer) {
@@ -188,6 +214,11 @@ func parseFlags(fs *flag.FlagSet, stdout, stderr io.Writer, parse func() error) 
 	if errors.Is(err, flag.ErrHelp) {
 		w = stdout
 	}
-	_, _ = w.Write(out.Bytes())
+	// The flag package names an unknown flag as it was typed.
+	lines := strings.Split(out.String(), "\n")
+	for i, l := range lines {
+		lines[i] = escapeUnprintable(l)
+	}
+	_, _ = io.WriteString(w, strings.Join(lines, "\n"))
 	return err
 }

@@ -341,3 +341,24 @@ func TestFlagWithoutValueIsRefused(t *testing.T) {
 		t.Errorf("--log-level -x: exit %d, stdout %q, stderr %q; want log-level's own error", code, out, errs)
 	}
 }
+
+// The error line on stderr goes to a terminal: a control character in it
+// (an escape sequence, a C1 control, a bidi override, from a file name or
+// a value read from the database) is written escaped, as Go quotes it,
+// never raw, where it would recolour, move or reorder what the operator
+// reads.
+func TestErrorLineEscapesControlCharacters(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "rates\x1b[2J\u202egpj\u0085.yaml")
+	code, out, errs := runCmd("config", "show", "--rates-file", file)
+	if code != 1 || out != "" || strings.Count(errs, "\n") != 1 || !strings.HasPrefix(errs, "vaspd config: setting rates-file") {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 1 and one line naming rates-file", code, out, errs)
+	}
+	if strings.ContainsAny(errs, "\x1b\u202e\u0085") || !strings.Contains(errs, `rates\x1b[2J\u202egpj\u0085.yaml`) {
+		t.Errorf("stderr %q; want the file's name with its control characters escaped", errs)
+	}
+	// An unknown flag, named by the flag package with the usage after it.
+	code, out, errs = runCmd("token", "list", "--data-dir", t.TempDir(), "--\x1b[2Jx\u202e")
+	if code != 1 || out != "" || strings.ContainsAny(errs, "\x1b\u202e") || !strings.Contains(errs, `-\x1b[2Jx\u202e`) {
+		t.Errorf("an unknown flag: exit %d, stdout %q, stderr %q; want exit 1 and the flag's control characters escaped", code, out, errs)
+	}
+}
