@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/auth"
@@ -101,8 +102,14 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
+		// The permissions as stored, not --permissions as typed (any
+		// case, repeated, with blanks).
+		given := make([]string, len(tok.Permissions))
+		for i, p := range tok.Permissions {
+			given[i] = string(p)
+		}
 		fmt.Fprintf(stdout, "clientId:     %s\nclientSecret: %s\npermissions:  %s\n(the secret is shown only once)\n",
-			tok.ClientID, tok.ClientSecret, perms)
+			tok.ClientID, tok.ClientSecret, strings.Join(given, ","))
 	case "list":
 		// Every token, page after page: List returns one more than the
 		// limit when there is another page.

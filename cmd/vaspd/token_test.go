@@ -243,3 +243,21 @@ func TestTokenDeleteTakesTheIDInAnyCase(t *testing.T) {
 		}
 	})
 }
+
+// `vaspd token create` prints the permissions the token was given, as
+// stored (upper case, each once, in VIEW, TRANSACT, MANAGE order), not the
+// --permissions text as typed: " manage, view,VIEW," reads as something
+// else than the VIEW,MANAGE token it makes.
+func TestTokenCreatePrintsThePermissionsGiven(t *testing.T) {
+	eachCLIDatabase(t, func(t *testing.T, open func() (*store.DB, error), flags ...string) {
+		db, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		code, out, errs := runCmd(append([]string{"token", "create", "--name", "ops", "--permissions", " manage, view,VIEW,"}, flags...)...)
+		if code != 0 || !strings.Contains(out, "\npermissions:  VIEW,MANAGE\n") {
+			t.Errorf("token create: exit %d, stdout %q, stderr %q; want permissions:  VIEW,MANAGE", code, out, errs)
+		}
+	})
+}
