@@ -31,6 +31,7 @@ import (
 	"syscall"
 
 	"github.com/vaspd/vaspd/internal/buildinfo"
+	"github.com/vaspd/vaspd/internal/config"
 )
 
 // version is set at build time with -ldflags "-X main.version=…";
@@ -60,7 +61,7 @@ func commands() []command {
 				return flag.ErrHelp
 			}
 			if len(args) > 0 {
-				return fmt.Errorf("unexpected argument %q", args[0])
+				return &config.UsageError{Err: fmt.Errorf("unexpected argument %q", args[0])}
 			}
 			fmt.Fprintf(stdout, "vaspd %s\n", buildinfo.Read(version))
 			return nil
@@ -75,11 +76,14 @@ func main() {
 }
 
 // run executes one command line and returns the process exit code: 0 on
-// success and for -h, 2 for a missing or unknown command or subcommand
-// (and a subcommand's own usage errors, such as a missing or bad --name,
-// --permissions or --id of vaspd token, refused before the database is
-// opened), 1 for everything else (with one line on stderr), an unknown
-// flag or a bad setting value included. Usage asked for (-h, -help,
+// success and for -h, 2 for a mistake in the command line: a missing or
+// unknown command or subcommand, an unknown flag, a flag without its
+// value, a stray argument (a config.UsageError, its line on stderr) and a
+// subcommand's own usage errors (errUsage), such as a missing or bad
+// --name, --permissions or --id of vaspd token, refused before the
+// database is opened; 1 for everything else (with one line on stderr), a
+// bad setting value included (a flag's as a VASPD_* variable's or the
+// file's). Usage asked for (-h, -help,
 // --help, help) goes to stdout; usage printed because of a mistake goes to
 // stderr with the error.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -98,10 +102,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, c := range commands() {
 		if c.name == args[0] {
 			err := c.run(ctx, args[1:], stdout, stderr)
+			var mistake *config.UsageError
 			switch {
 			case err == nil, errors.Is(err, flag.ErrHelp):
 				return 0
 			case errors.Is(err, errUsage):
+				return 2
+			case errors.As(err, &mistake):
+				fmt.Fprintf(stderr, "vaspd %s: %s\n", c.name, oneLine(err.Error()))
 				return 2
 			default:
 				fmt.Fprintf(stderr, "vaspd %s: %s\n", c.name, oneLine(err.Error()))

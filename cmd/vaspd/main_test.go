@@ -282,8 +282,8 @@ func createTokenCLI(t *testing.T, dir, name, perms string) (id, secret string) {
 func TestStrayArgumentsAreRefused(t *testing.T) {
 	for _, args := range [][]string{{"demo", "dir", "./keep"}, {"version", "extra"}} {
 		code, out, errs := runCmd(args...)
-		if code != 1 || !strings.Contains(errs, "unexpected argument") || out != "" {
-			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 1 and unexpected argument", args, code, out, errs)
+		if code != 2 || !strings.Contains(errs, "unexpected argument") || out != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and unexpected argument", args, code, out, errs)
 		}
 	}
 }
@@ -310,8 +310,8 @@ func TestStrayArgumentIsNotEchoedWithItsPassword(t *testing.T) {
 		{"token", "list", "host=db password=s3cret"},
 	} {
 		code, out, errs := runCmd(args...)
-		if code != 1 || !strings.Contains(errs, "unexpected argument") || strings.Contains(out+errs, "s3cret") {
-			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 1, unexpected argument and no password", args, code, out, errs)
+		if code != 2 || !strings.Contains(errs, "unexpected argument") || strings.Contains(out+errs, "s3cret") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2, unexpected argument and no password", args, code, out, errs)
 		}
 	}
 }
@@ -332,8 +332,8 @@ func TestFlagWithoutValueIsRefused(t *testing.T) {
 		{"backup", "--data-dir", dir, "--to", "--force"}, // wrote the backup to a file named --force
 	} {
 		code, out, errs := runCmd(args...)
-		if code != 1 || !strings.Contains(errs, "needs a value") || strings.Contains(out+errs, "s3cret") {
-			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 1, needs a value and no secret", args, code, out, errs)
+		if code != 2 || !strings.Contains(errs, "needs a value") || strings.Contains(out+errs, "s3cret") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2, needs a value and no secret", args, code, out, errs)
 		}
 	}
 	// A value that starts with "-" but names no flag is still a value.
@@ -358,7 +358,7 @@ func TestErrorLineEscapesControlCharacters(t *testing.T) {
 	}
 	// An unknown flag, named by the flag package with the usage after it.
 	code, out, errs = runCmd("token", "list", "--data-dir", t.TempDir(), "--\x1b[2Jx\u202e")
-	if code != 1 || out != "" || strings.ContainsAny(errs, "\x1b\u202e") || !strings.Contains(errs, `-\x1b[2Jx\u202e`) {
-		t.Errorf("an unknown flag: exit %d, stdout %q, stderr %q; want exit 1 and the flag's control characters escaped", code, out, errs)
+	if code != 2 || out != "" || strings.ContainsAny(errs, "\x1b\u202e") || !strings.Contains(errs, `-\x1b[2Jx\u202e`) {
+		t.Errorf("an unknown flag: exit %d, stdout %q, stderr %q; want exit 2 and the flag's control characters escaped", code, out, errs)
 	}
 }

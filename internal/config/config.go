@@ -201,13 +201,16 @@ func (c *Set) Parse(fs *flag.FlagSet, args []string, getenv func(string) string)
 		})
 	}
 	if err := flagWithoutValue(fs, args); err != nil {
-		return err
+		return &UsageError{err}
 	}
 	if err := fs.Parse(args); err != nil {
+		if commandLineMistake(err) {
+			return &UsageError{err}
+		}
 		return err
 	}
 	if fs.NArg() > 0 {
-		return unexpectedArgument(fs.Arg(0))
+		return &UsageError{unexpectedArgument(fs.Arg(0))}
 	}
 	// Each setting's source is where its value came from, and what a
 	// place lower in precedence may not override.
@@ -257,6 +260,30 @@ func (c *Set) Parse(fs *flag.FlagSet, args []string, getenv func(string) string)
 		}
 	}
 	return nil
+}
+
+// UsageError is a mistake in the command line itself, not in a
+// setting's value: an unknown flag, a flag without its value, bad flag
+// syntax, an argument that is no flag. A command exits with code 2 for
+// one (the usage after it), and 1 for a bad value, which is the same
+// mistake whether a flag, a VASPD_* variable or the file gave it.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// commandLineMistake reports whether err, from flag.FlagSet.Parse, is
+// about the command line rather than a flag's value. The flag package
+// has no error types; these are its messages (unchanged since Go 1), and
+// a value's error is "invalid value …" or "invalid boolean value …".
+func commandLineMistake(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"flag provided but not defined: ", "flag needs an argument: ", "bad flag syntax: "} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // flagWithoutValue refuses a flag that takes a value given without one,
