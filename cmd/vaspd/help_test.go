@@ -86,7 +86,7 @@ func TestMistakeUsageGoesToStderr(t *testing.T) {
 		// "-h" as a flag's value: the command runs (and here stops at a
 		// refusal of its own), it does not print help.
 		{[]string{"backup", "--to", "-h", "--database-url", "postgres://u@127.0.0.1:1/db"}, 2, "--file=-h"},
-		{[]string{"webhooks", "endpoints", "create", "--description", "-h"}, 1, "VASPD_CLIENT_ID"},
+		{[]string{"webhooks", "endpoints", "create", "--endpoint-url", "https://example.com/hook", "--description", "-h"}, 1, "VASPD_CLIENT_ID"},
 	} {
 		code, out, errs := runCmd(c.args...)
 		if code != c.code || out != "" || !strings.Contains(errs, c.want) {

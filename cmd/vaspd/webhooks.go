@@ -151,6 +151,17 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stderr, "vaspd webhooks %s: want %d argument(s), got %d\n", cmd, want, len(pos))
 		return errUsage
 	}
+	// A required flag left out is the command line's mistake, named before
+	// the credentials are looked at, not a request for the server to
+	// refuse.
+	for _, f := range map[string][]string{
+		"endpoints create": {"endpoint-url"}, "replay": {"endpoint", "since", "until"}, "config set": {"webhook-endpoint"},
+	}[cmd] {
+		if !set[f] {
+			fmt.Fprintf(stderr, "vaspd webhooks %s: --%s is required\n", cmd, f)
+			return errUsage
+		}
+	}
 	id := ""
 	if want == 1 {
 		id = url.PathEscape(pos[0])
@@ -254,9 +265,6 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case "config get":
 		method, path = "GET", "/config"
 	case "config set":
-		if !set["webhook-endpoint"] {
-			return errors.New("--webhook-endpoint is required")
-		}
 		method, path, body = "PATCH", "/config", map[string]any{"webhookEndpoint": hook}
 	case "public-key":
 		method, path = "GET", "/webhooks/public-key"

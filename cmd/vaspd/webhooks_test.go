@@ -196,3 +196,35 @@ func TestWebhooksCLITimeoutNotCut(t *testing.T) {
 		}
 	}
 }
+
+// A command's required flag left out is a usage error (exit 2) naming it,
+// found before the credentials are looked at or anything is sent: `config
+// set` without --webhook-endpoint exited 1 as a failure, and `endpoints
+// create` without --endpoint-url and `replay` without --endpoint, --since
+// or --until were sent, for the server to refuse.
+func TestWebhooksCLIRequiredFlags(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("%s %s sent without a required flag", r.Method, r.URL.Path)
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	defer api.Close()
+	t.Setenv("VASPD_CLIENT_ID", "")
+	t.Setenv("VASPD_CLIENT_SECRET", "")
+	since, until := "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"config", "set"}, "--webhook-endpoint"},
+		{[]string{"endpoints", "create", "--description", "d"}, "--endpoint-url"},
+		{[]string{"replay", "--since", since, "--until", until}, "--endpoint"},
+		{[]string{"replay", "--endpoint", "WebhookEndpoint:x", "--until", until}, "--since"},
+		{[]string{"replay", "--endpoint", "WebhookEndpoint:x", "--since", since}, "--until"},
+	} {
+		args := append(append([]string{"webhooks"}, c.args...), "--url", api.URL)
+		code, out, errs := runCmd(args...)
+		if code != 2 || out != "" || !strings.Contains(errs, c.want+" is required") || strings.Contains(errs, "VASPD_CLIENT_ID") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and %s is required", c.args, code, out, errs, c.want)
+		}
+	}
+}
