@@ -321,6 +321,12 @@ func (c *webhookClient) init() error {
 		}
 		return errors.New("--url: want http(s)://host:port")
 	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(c.base, "#") {
+		// The API's paths are appended to --url: after a query or a
+		// fragment they would be part of it, every request going to the
+		// server's root. Not echoed: a query may hold a secret.
+		return errors.New("--url: want http(s)://host:port[/path], without a query or fragment")
+	}
 	if u.User != nil {
 		// The token from the environment is the credential; a second one
 		// in the URL would only end up in error messages and histories.

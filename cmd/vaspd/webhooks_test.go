@@ -144,6 +144,12 @@ func TestWebhooksCLIBadSettings(t *testing.T) {
 		{[]string{"webhooks", "public-key", "--url", "ftp://admin:s3cret@vaspd.example.com"}, "--url"},
 		{[]string{"webhooks", "public-key", "--url", "http://admin:s3cret@vaspd.example.com:99999999/"}, "--url"},
 		{[]string{"webhooks", "public-key", "--request-timeout", "0s"}, "--request-timeout"},
+		// The paths are appended to --url: a query or fragment would take
+		// them in, the request going to the server's root, and be echoed
+		// in the error.
+		{[]string{"webhooks", "public-key", "--url", "http://127.0.0.1:1/?token=s3cret"}, "--url"},
+		{[]string{"webhooks", "public-key", "--url", "http://127.0.0.1:1/#s3cret"}, "--url"},
+		{[]string{"webhooks", "public-key", "--url", "http://127.0.0.1:1/vaspd?"}, "--url"},
 		{[]string{"webhooks", "public-key", "--request-timeout", "-1s"}, "--request-timeout"},
 	} {
 		code, _, errs := runCmd(c.args...)
