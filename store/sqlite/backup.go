@@ -47,7 +47,8 @@ var damageBackup func(tmp string) error
 // wrapping [ErrBackupExists] unless replace is set; the live database, its
 // -wal, -shm and -journal, and the server's lock file beside it are
 // refused in any case (replacing one would destroy the database or let a
-// second server run).
+// second server run), and so is a path with a -wal or -journal of its own
+// beside it (refuseLogBeside).
 func Backup(ctx context.Context, db *store.DB, path string, replace bool) (BackupInfo, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -72,6 +73,10 @@ func Backup(ctx context.Context, db *store.DB, path string, replace bool) (Backu
 		return BackupInfo{}, fmt.Errorf("backup path %s %w", abs, ErrBackupExists)
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return BackupInfo{}, fmt.Errorf("backup path: %w", err)
+	}
+
+	if err := refuseLogBeside(abs); err != nil {
+		return BackupInfo{}, err
 	}
 
 	version, err := migrationVersion(ctx, conn)
@@ -182,6 +187,23 @@ func refuseLive(path, live string) error {
 		}
 		if same {
 			return fmt.Errorf("backup path %s is the live database's %s: write the backup elsewhere", path, describeLive(suffix))
+		}
+	}
+	return nil
+}
+
+// refuseLogBeside refuses a backup path with a -wal or -journal beside
+// it: another database in use there (a server running on it, which would
+// go on writing to the file renamed over, every write after lost), or one
+// not closed cleanly. SQLite would replay that log, of the old file, into
+// the copy when it is next opened, as the restore steps warn
+// (docs/backups.md).
+func refuseLogBeside(path string) error {
+	for _, suffix := range []string{"-wal", "-journal"} {
+		if _, err := os.Lstat(path + suffix); err == nil {
+			return fmt.Errorf("backup path %s has %s beside it: a database there is in use or was not closed cleanly, "+
+				"and SQLite would replay that log into the copy; write the backup elsewhere, or stop what uses it and remove the log",
+				path, path+suffix)
 		}
 	}
 	return nil

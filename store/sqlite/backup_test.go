@@ -346,3 +346,49 @@ func onlyFiles(t *testing.T, dir string, want ...string) {
 		t.Errorf("%s holds %v, want %v", dir, got, want)
 	}
 }
+
+// TestBackupRefusesAnotherDatabaseInUse: with replace set, a path that is
+// another SQLite database in use — its -wal or -journal beside it, as
+// while a server runs on it — is refused and left as it is. Renamed over,
+// its server would go on writing to the file unlinked (every write after
+// lost), and the log beside it, of the old file, would be replayed into
+// the copy when it is next opened.
+func TestBackupRefusesAnotherDatabaseInUse(t *testing.T) {
+	ctx := context.Background()
+	db := openMigrated(t, filepath.Join(t.TempDir(), "live.db"))
+	other := filepath.Join(t.TempDir(), "other.db")
+	odb := openMigrated(t, other)
+	if _, err := odb.ExecContext(ctx, `INSERT INTO settings (name, value, updated_at) VALUES ('keep', 'v', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(other + "-wal"); err != nil {
+		t.Fatalf("the other database in use has no -wal: %v", err)
+	}
+	_, err := Backup(ctx, db, other, true)
+	if err == nil || !strings.Contains(err.Error(), other+"-wal") {
+		t.Errorf("backup over a database in use: %v, want a refusal naming its -wal", err)
+	}
+	var v string
+	if err := odb.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = 'keep'`).Scan(&v); err != nil {
+		t.Fatalf("the other database after the refusal: %v", err)
+	}
+	// A rollback journal beside it: a transaction of another program was
+	// cut off, and SQLite rolls it back into whatever file is there.
+	journaled := filepath.Join(t.TempDir(), "journaled.db")
+	for _, f := range []string{journaled, journaled + "-journal"} {
+		if err := os.WriteFile(f, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Backup(ctx, db, journaled, true); err == nil || !strings.Contains(err.Error(), journaled+"-journal") {
+		t.Errorf("backup over a database with a -journal: %v, want a refusal naming it", err)
+	}
+	// Closed, its -wal gone: replaced, as asked.
+	odb.Close()
+	if _, err := os.Stat(other + "-wal"); err == nil {
+		t.Skip("the -wal stayed after the last connection closed")
+	}
+	if _, err := Backup(ctx, db, other, true); err != nil {
+		t.Errorf("backup over a database not in use: %v", err)
+	}
+}
