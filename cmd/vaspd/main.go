@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/vaspd/vaspd/internal/buildinfo"
 	"github.com/vaspd/vaspd/internal/config"
@@ -133,7 +134,24 @@ func oneLine(msg string) string {
 	for i, l := range lines {
 		lines[i] = escapeUnprintable(strings.TrimSpace(l))
 	}
-	return strings.Join(lines, "; ")
+	return cutLine(strings.Join(lines, "; "), maxErrorLine)
+}
+
+// maxErrorLine bounds the error line: a bad value is echoed in it, and one
+// from the config file may be a megabyte.
+const maxErrorLine = 2000
+
+// cutLine is line, or its first max bytes (at a character's start) and
+// how many more there were.
+func cutLine(line string, max int) string {
+	if len(line) <= max {
+		return line
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(line[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes more)", line[:cut], len(line)-cut)
 }
 
 // escapeUnprintable writes each character of s that strconv does not

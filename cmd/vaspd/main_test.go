@@ -362,3 +362,18 @@ func TestErrorLineEscapesControlCharacters(t *testing.T) {
 		t.Errorf("an unknown flag: exit %d, stdout %q, stderr %q; want exit 2 and the flag's control characters escaped", code, out, errs)
 	}
 }
+
+// A huge bad value (the config file may be 1 MiB) is not echoed whole:
+// the error line is cut at maxErrorLine bytes, saying so, rather than
+// written to a terminal or a journal as a line of a megabyte.
+func TestErrorLineIsCut(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "vaspd.yaml")
+	if err := os.WriteFile(file, []byte("listen: "+strings.Repeat("a", 500_000)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCmd("config", "show", "--config", file)
+	if code != 1 || out != "" || strings.Count(errs, "\n") != 1 || !strings.HasPrefix(errs, "vaspd config: setting listen: ") ||
+		len(errs) > maxErrorLine+100 || !strings.Contains(errs, "bytes more") {
+		t.Errorf("exit %d, stdout %q, %d bytes on stderr (%.200q…); want exit 1 and one line naming listen, cut", code, out, len(errs), errs)
+	}
+}
