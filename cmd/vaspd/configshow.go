@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -32,6 +33,12 @@ func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error
 	})
 	if err != nil {
 		return err
+	}
+	// On stderr, so that stdout stays the settings alone (--json one
+	// document); names only, a value may be a secret.
+	for _, m := range set.MisspeltVariables(os.Environ()) {
+		fmt.Fprintf(stderr, "vaspd config: warning: %s is no setting's variable and is ignored; did you mean %s (%s)?\n",
+			escapeUnprintable(m.Variable), m.Env, m.Setting)
 	}
 	if asJSON {
 		return printSettingsJSON(stdout, set)

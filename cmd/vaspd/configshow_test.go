@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/vaspd/vaspd/internal/config"
+	"github.com/vaspd/vaspd/internal/daemon"
 )
 
 // `vaspd config show` prints every setting serve has, once, in aligned
@@ -191,4 +194,31 @@ func TestConfigShowQuotesBidiControls(t *testing.T) {
 			t.Errorf("log-level: %q, want the source file %s", l, strconv.Quote(file))
 		}
 	}
+}
+
+// A VASPD_* variable close to a setting's but no setting's own (a typo)
+// was ignored without a word: VASPD_DATABSE_URL ran serve on SQLite in
+// ./vaspd-data. `vaspd config show` names it, and the setting it is close
+// to, on stderr (never its value), and serve logs it as a WARN.
+func TestConfigShowNamesMisspeltVariables(t *testing.T) {
+	t.Chdir(t.TempDir())
+	t.Setenv("VASPD_DATABSE_URL", "postgres://vaspd:s3cret@db.example.com/vaspd")
+	code, out, errs := runCmd("config", "show")
+	if code != 0 || !strings.Contains(errs, "VASPD_DATABSE_URL") || !strings.Contains(errs, "VASPD_DATABASE_URL") ||
+		strings.Contains(out+errs, "s3cret") || !strings.Contains(out, "database-url ") {
+		t.Errorf("exit %d, stderr %q; want exit 0 and a warning naming VASPD_DATABSE_URL and VASPD_DATABASE_URL, without the value", code, errs)
+	}
+	var log bytes.Buffer
+	logMisspelt(slog.New(slog.NewTextHandler(&log, nil)), misspelt(t))
+	if !strings.Contains(log.String(), "level=WARN") || !strings.Contains(log.String(), "VASPD_DATABSE_URL") || strings.Contains(log.String(), "s3cret") {
+		t.Errorf("serve's log: %q, want a WARN naming VASPD_DATABSE_URL", log.String())
+	}
+}
+
+func misspelt(t *testing.T) []config.Misspelt {
+	t.Helper()
+	var cfg daemon.Config
+	set := &config.Set{}
+	cfg.Declare(set)
+	return set.MisspeltVariables(os.Environ())
 }

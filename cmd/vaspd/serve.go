@@ -53,6 +53,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg.Version = version // service.version of its traces
 	log := newLogger(cfg, stderr)
 	logSettings(log, set)
+	logMisspelt(log, set.MisspeltVariables(os.Environ()))
 	d, err := daemon.New(cfg, log, stdout)
 	if err != nil {
 		return err
@@ -99,4 +100,15 @@ func logSettings(log *slog.Logger, set *config.Set) {
 	}
 	log.Info("vaspd settings", slog.Group("settings", given...), "at_default", len(defaults))
 	log.Debug("vaspd settings at their defaults", slog.Group("settings", defaults...))
+}
+
+// logMisspelt is serve's warning of each VASPD_* variable that is no
+// setting's but close to one's (config.Set.MisspeltVariables): vaspd
+// ignores it, and its setting is left where it was. Names only: its value
+// may be a secret.
+func logMisspelt(log *slog.Logger, ms []config.Misspelt) {
+	for _, m := range ms {
+		log.Warn("environment variable is no setting's, ignored: a misspelling of the setting's?", "variable", m.Variable,
+			"setting", m.Setting, "setting_variable", m.Env)
+	}
 }
