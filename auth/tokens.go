@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/vaspd/vaspd"
@@ -108,15 +109,17 @@ func (t *Tokens) CreateTx(ctx context.Context, tx *store.Tx, name string, perms 
 
 // CheckTokenName is Create's rule for a token's name, for callers that
 // check their input before opening the database (vaspd token create):
-// 1 to 200 characters once trimmed, printable text. Its error is an
-// INVALID_INPUT *vaspd.Error.
+// 1 to 200 characters once trimmed, printable text: no control character
+// (C0, DEL, C1) and no bidi control, which would rewrite or reorder what
+// `vaspd token list` shows an operator. Its error is an INVALID_INPUT
+// *vaspd.Error.
 func CheckTokenName(name string) *vaspd.Error {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 200 {
 		return vaspd.InvalidInput("name is required (1 to 200 characters)")
 	}
-	if !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return vaspd.InvalidInput("name must be printable text (no control characters)")
+	if !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }) {
+		return vaspd.InvalidInput("name must be printable text (no control or bidi control characters)")
 	}
 	return nil
 }
