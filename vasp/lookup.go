@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/rates"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/uma"
 )
@@ -125,14 +126,19 @@ func callbackNotAllowed(receiver uma.Address, err error) *vaspd.Error {
 }
 
 // usableCurrencies keeps the currencies that follow UMA's rules
-// (uma.Currency.Validate: multiplier > 0, decimals 0..8, 0 <= min <= max),
-// the first of each code: the platform is offered, and quotes are priced
-// in, nothing else.
+// (uma.Currency.Validate: multiplier > 0, decimals 0..8, 0 <= min <= max)
+// and whose code is a currency code as ours are (rates.ValidCode: 2–8
+// upper-case letters or digits), the first of each code: the platform is
+// offered, and quotes are priced in, nothing else. The code is what a
+// quote and its payment are recorded and listed under, and the platform's
+// quote names it in upper case: any other text (a NUL, which PostgreSQL
+// refuses, invalid UTF-8, lower case, kilobytes) could not be quoted, or
+// not recorded.
 func usableCurrencies(cs []uma.Currency) []uma.Currency {
 	out := make([]uma.Currency, 0, len(cs))
 	seen := make(map[string]bool, len(cs))
 	for _, c := range cs {
-		if c.Validate() != nil || seen[c.Code] {
+		if c.Validate() != nil || !rates.ValidCode(c.Code) || seen[c.Code] {
 			continue
 		}
 		seen[c.Code] = true
