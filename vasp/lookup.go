@@ -125,6 +125,10 @@ func callbackNotAllowed(receiver uma.Address, err error) *vaspd.Error {
 		"%s takes payments at another host, which we do not call: %s", receiver.String(), uma.AsError(err).Reason)
 }
 
+// maxCurrencyLabel bounds a receiver's currency name and symbol, in bytes
+// ("US Dollar", "$"; ISO 4217's longest name is under 50).
+const maxCurrencyLabel = 100
+
 // usableCurrencies keeps the currencies that follow UMA's rules
 // (uma.Currency.Validate: multiplier > 0, decimals 0..8, 0 <= min <= max)
 // and whose code is a currency code as ours are (rates.ValidCode: 2–8
@@ -133,7 +137,7 @@ func callbackNotAllowed(receiver uma.Address, err error) *vaspd.Error {
 // quote and its payment are recorded and listed under, and the platform's
 // quote names it in upper case: any other text (a NUL, which PostgreSQL
 // refuses, invalid UTF-8, lower case, kilobytes) could not be quoted, or
-// not recorded.
+// not recorded. Name and symbol are cut to maxCurrencyLabel.
 func usableCurrencies(cs []uma.Currency) []uma.Currency {
 	out := make([]uma.Currency, 0, len(cs))
 	seen := make(map[string]bool, len(cs))
@@ -142,6 +146,10 @@ func usableCurrencies(cs []uma.Currency) []uma.Currency {
 			continue
 		}
 		seen[c.Code] = true
+		// Name and symbol are display text, shown with every quote and
+		// carried by every payment in the currency (listing, webhook):
+		// cut, as the payee's name is, never refused.
+		c.Name, c.Symbol = storableText(c.Name, maxCurrencyLabel), storableText(c.Symbol, maxCurrencyLabel)
 		out = append(out, c)
 	}
 	return out

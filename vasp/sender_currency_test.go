@@ -48,3 +48,42 @@ func TestLookupCurrencyCodes(t *testing.T) {
 		}
 	})
 }
+
+// A receiver's currency name and symbol are display text the platform is
+// shown with every quote, and every OUTGOING transaction (listing, webhook)
+// carries: they are cut to a bound, as the payee's name is, never kept at
+// the length of the whole lookup answer.
+func TestLookupCurrencyLabelsBounded(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		h.fund(t, 100_000)
+		h.lnurlp = func(r *uma.LnurlpResponse) {
+			r.Currencies[0].Name = strings.Repeat("Euro", 100_000)
+			r.Currencies[0].Symbol = strings.Repeat("€", 100_000)
+		}
+		short := func(what, s string) {
+			t.Helper()
+			if len(s) > 300 || !strings.HasPrefix(s, "Euro") && !strings.HasPrefix(s, "€") {
+				t.Fatalf("%s kept as %d bytes (%.20q…)", what, len(s), s)
+			}
+		}
+		l := h.lookup(t)
+		short("lookup's name", l.Response.Currencies[0].Name)
+		short("lookup's symbol", l.Response.Currencies[0].Symbol)
+		q, err := h.quote(t, l, vasp.LockedSending, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		short("quote's name", q.ReceivingCurrencyInfo.Name)
+		short("quote's symbol", q.ReceivingCurrencyInfo.Symbol)
+		tr, err := h.s.ExecuteQuote(t.Context(), q.ID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr, err = h.s.GetTransaction(t.Context(), tr.ID); err != nil || tr.Details.ReceivingCurrency == nil {
+			t.Fatalf("transaction %+v: %v", tr, err)
+		}
+		short("transaction's name", tr.Details.ReceivingCurrency.Name)
+		short("transaction's symbol", tr.Details.ReceivingCurrency.Symbol)
+	})
+}
