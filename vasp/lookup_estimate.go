@@ -2,6 +2,7 @@ package vasp
 
 import (
 	"context"
+	"math"
 	"math/big"
 )
 
@@ -15,7 +16,7 @@ import (
 // receiver's multiplier (msats per unit it offers) over the msats one unit
 // of the sender's currency sends. Not locked: a quote prices afresh. Each
 // is 0 when it cannot be told (the sender's currency no longer in the
-// rates file).
+// rates file, or past float64: a huge multiplier).
 func (s *Service) EstimatedExchangeRates(ctx context.Context, l Lookup) ([]float64, error) {
 	out := make([]float64, len(l.Response.Currencies))
 	u, err := s.opt.Users.ByID(ctx, l.UserID)
@@ -49,7 +50,12 @@ func (s *Service) EstimatedExchangeRates(ctx context.Context, l Lookup) ([]float
 		if m.SetFloat64(c.Multiplier) == nil || m.Sign() <= 0 {
 			continue
 		}
-		out[i], _ = m.Quo(m, send).Float64()
+		// A huge multiplier (any finite one is valid) over a currency
+		// worth less than a msat a unit is past float64: +Inf, which no
+		// JSON encodes. It cannot be told, as the doc says.
+		if f, _ := m.Quo(m, send).Float64(); !math.IsInf(f, 0) {
+			out[i] = f
+		}
 	}
 	return out, nil
 }
