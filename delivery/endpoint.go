@@ -414,7 +414,8 @@ var wipedSecret = []byte{}
 // become dead here, and a redelivery or replay of them is refused (not
 // found) — so they are wiped in the same transaction, the previous one of
 // a rotation's grace period too; migration 0570 did the same for the
-// endpoints deleted before. (The ed25519 key of v1a signatures is vaspd's,
+// endpoints deleted before. Once it commits, the worker's copy of them goes
+// too (forget). (The ed25519 key of v1a signatures is vaspd's,
 // shared by every endpoint, and stays.)
 func (s *Service) deleteEndpoint(ctx context.Context, tx *store.Tx, id string) error {
 	us := store.Micros(s.opt.Clock.Now())
@@ -425,6 +426,8 @@ func (s *Service) deleteEndpoint(ctx context.Context, tx *store.Tx, id string) e
 	}
 	_, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = 'dead', last_error = 'endpoint deleted',
 		lease_token = '', updated_at = $2, finished_at = $2 WHERE endpoint_id = $1 AND status = 'pending'`, id, us)
+	// This process's memory of it, its secrets too, goes as well (forget.go).
+	tx.AfterCommit(func() { s.forget([]string{id}) })
 	return err
 }
 

@@ -8,7 +8,7 @@ import (
 )
 
 // maintain runs the periodic chores beside the worker: replay jobs, queue
-// gauges and retention pruning. Each is safe to run in several processes.
+// gauges, retention pruning and forgetting endpoints (forget.go). Each is safe to run in several processes.
 func (s *Service) maintain(ctx context.Context) {
 	jobs := time.NewTicker(time.Second)
 	defer jobs.Stop()
@@ -16,6 +16,8 @@ func (s *Service) maintain(ctx context.Context) {
 	defer gauges.Stop()
 	prune := time.NewTimer(time.Minute) // not at start: starts should be quick
 	defer prune.Stop()
+	sweep := time.NewTicker(sweepInterval)
+	defer sweep.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -26,6 +28,12 @@ func (s *Service) maintain(ctx context.Context) {
 			}
 		case <-gauges.C:
 			s.refreshGauges(ctx)
+		case <-sweep.C:
+			sctx, cancel := context.WithTimeout(ctx, sweepTimeout)
+			if err := s.sweepEndpoints(sctx); err != nil && ctx.Err() == nil {
+				s.opt.Log.Warn("forgetting deleted and idle webhook endpoints failed", "err", err)
+			}
+			cancel()
 		case <-prune.C:
 			if n, err := s.Prune(ctx); err != nil && ctx.Err() == nil {
 				s.opt.Log.Warn("webhook retention pruning failed", "err", err)
