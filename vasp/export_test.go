@@ -124,6 +124,12 @@ func (s *Service) ReadNode(ctx context.Context) { s.readNode(ctx) }
 // PurgeLookupsQuery is the statement PurgeLookups runs, for its plan.
 const PurgeLookupsQuery = purgeLookupsQuery
 
+// LiveUmaRequestsQuery is the count of the cap on UMA requests (MaxLiveUmaRequests), for its plan.
+const LiveUmaRequestsQuery = liveUmaRequestsQuery
+
+// PurgeUmaRequestsQuery is the statement PurgeUmaRequests runs, for its plan.
+const PurgeUmaRequestsQuery = purgeUmaRequestsQuery
+
 // InsertTransactionIn records t as is in tx: a payment of a payment
 // request is counted against it first (claimPaymentRequest).
 func InsertTransactionIn(ctx context.Context, tx *store.Tx, t Transaction) error {

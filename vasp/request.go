@@ -74,8 +74,9 @@ var maxExpiry = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
 // MaxUmaRequestBody bounds the body of a received UMA request.
 const MaxUmaRequestBody = 16 << 10
 
-// MaxLiveUmaRequests bounds the unexpired UMA requests one counterparty VASP
-// (the domain of the invoices' receivers) may have kept to one of our users.
+// MaxLiveUmaRequests bounds the open (PENDING: unexpired, not paid or being
+// paid) UMA requests one counterparty VASP (the domain of the invoices'
+// receivers) may have kept to one of our users.
 // Each is a row and a webhook to the platform; a VASP signing ever new
 // invoices would otherwise grow both without bound, at whatever rate the
 // UMA endpoints let it. A hundred open requests from one VASP to one person
@@ -83,6 +84,18 @@ const MaxUmaRequestBody = 16 << 10
 // on PostgreSQL two processes keeping one at the same moment may go one or
 // two over; the bound is against volume, not an exact count.
 const MaxLiveUmaRequests = 100
+
+// liveUmaRequestsQuery counts user $1's requests from the domain $4
+// ("@domain", $3 bytes long) that are PENDING at $2 (selectUmaRequests):
+// unexpired, and with no payment of them in flight or completed — a
+// request the user paid, or is paying, is no longer one the VASP keeps
+// open. It reads the user's unexpired requests only
+// (uma_requests_user_expiry, migration 0625), not every one ever received,
+// and each one's quotes by uma_quotes_uma_request.
+const liveUmaRequestsQuery = `SELECT COUNT(*) FROM uma_requests r WHERE r.user_id = $1 AND r.expires_at > $2
+	AND SUBSTR(r.receiver_uma, LENGTH(r.receiver_uma) - $3 + 1) = $4
+	AND NOT EXISTS (SELECT 1 FROM uma_quotes q WHERE q.uma_request_id = r.id
+		AND q.status IN ('` + QuoteProcessing + `', '` + QuoteCompleted + `'))`
 
 // ReceiveUmaRequest handles a POST to our uma_request_endpoint: body is
 // {"invoice": "uma1…"}. The invoice must be signed by its receiver's VASP
@@ -185,14 +198,13 @@ func (s *Service) ReceiveUmaRequest(ctx context.Context, body []byte) (UmaReques
 		// of receiver_uma after its '@' (recv.String() writes it in
 		// lower case, as every row was written).
 		var live int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM uma_requests WHERE user_id = $1 AND expires_at > $2
-			AND SUBSTR(receiver_uma, LENGTH(receiver_uma) - $3 + 1) = $4`,
+		if err := tx.QueryRowContext(ctx, liveUmaRequestsQuery,
 			r.UserID, store.Micros(now), len(recvDomain), recvDomain).Scan(&live); err != nil {
 			return fmt.Errorf("count UMA requests: %w", err)
 		}
 		if live >= MaxLiveUmaRequests {
 			s.log.Warn("UMA request over the cap refused", "user", user.UserID, "from", recv.Domain, "live", live)
-			return uma.Errorf(uma.CodeForbidden, "%s has %d unexpired UMA requests from %s, the most kept; send more when some have expired",
+			return uma.Errorf(uma.CodeForbidden, "%s has %d open UMA requests from %s, the most kept; send more when some have been paid or have expired",
 				sender.String(), live, vaspd.Truncate(recv.Domain, 100))
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO uma_requests (`+umaRequestColumns+`)

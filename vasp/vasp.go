@@ -138,6 +138,10 @@ type Options struct {
 	// (DefaultLookupRetention, a week); older ones are deleted every hour
 	// (PurgeLookups).
 	LookupRetention time.Duration
+	// UmaRequestRetention is how long after its expiry an UMA request
+	// received is kept (DefaultUmaRequestRetention, 30 days); older ones
+	// are deleted every hour (PurgeUmaRequests).
+	UmaRequestRetention time.Duration
 	// PayerData is what the receiving side asks of senders (in lnurlp
 	// answers and UMA invoices, by LUD-18 key) besides their identifier
 	// and compliance data, which UMA makes mandatory and are always asked:
@@ -302,6 +306,7 @@ func New(opts Options) (*Service, error) {
 	// negative.
 	opts.QuoteRefreshMaxChangeBps = min(opts.QuoteRefreshMaxChangeBps, bpsScale)
 	def(&opts.LookupRetention, DefaultLookupRetention)
+	def(&opts.UmaRequestRetention, DefaultUmaRequestRetention)
 	def(&opts.ReconcileWindow, DefaultReconcileWindow)
 	if opts.MinSendableMsats <= 0 {
 		opts.MinSendableMsats = 1_000
@@ -394,7 +399,7 @@ func (s *Service) Configuration() *uma.Configuration {
 // left unregistered (Compliance.RegisterTransaction), refreshing the
 // quotes asked to auto-refresh, reading the open payments and the node for
 // their gauges (metrics.go), reconciling the payments with the node every
-// ReconcileInterval (reconcile.go), and purging old nonces and lookups. Each loop retries its own failures; Run returns when ctx ends
+// ReconcileInterval (reconcile.go), and purging old nonces, lookups and UMA requests. Each loop retries its own failures; Run returns when ctx ends
 // and they have stopped.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
@@ -418,6 +423,9 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			if n, err := s.PurgeLookups(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("purge lookups: tried again in an hour", "err", err, "deleted", n)
+			}
+			if n, err := s.PurgeUmaRequests(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("purge UMA requests: tried again in an hour", "err", err, "deleted", n)
 			}
 		}
 	}

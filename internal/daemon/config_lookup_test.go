@@ -39,3 +39,38 @@ func TestLookupRetentionSetting(t *testing.T) {
 		}
 	}
 }
+
+// uma-request-retention: given as a flag or the environment, 0 its default
+// (30 days), and out of range (under an hour, over ten years, negative) it
+// stops vaspd naming the setting and its bounds.
+func TestUmaRequestRetentionSetting(t *testing.T) {
+	t.Parallel()
+	if c := parseConfig(t, []string{"--uma-request-retention=48h"}, nil); c.Payments.UmaRequestRetention != 48*time.Hour {
+		t.Fatalf("flag: %s", c.Payments.UmaRequestRetention)
+	}
+	if c := parseConfig(t, nil, map[string]string{"VASPD_UMA_REQUEST_RETENTION": "2h"}); c.Payments.UmaRequestRetention != 2*time.Hour {
+		t.Fatalf("environment: %s", c.Payments.UmaRequestRetention)
+	}
+	if d := parseConfig(t, nil, nil); d.Payments.UmaRequestRetention != 30*24*time.Hour {
+		t.Fatalf("default: %s", d.Payments.UmaRequestRetention)
+	}
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{59 * time.Minute, "setting uma-request-retention: want 0 (the default, 720h0m0s) or from 1h0m0s to 87600h0m0s, got 59m0s"},
+		{87601 * time.Hour, "setting uma-request-retention"},
+		{-time.Hour, "setting uma-request-retention"},
+	} {
+		cfg := baseConfig()
+		cfg.Payments.UmaRequestRetention = tc.d
+		resolveErr(t, cfg, tc.want, "")
+	}
+	for _, d := range []time.Duration{0, time.Hour, 87600 * time.Hour} {
+		cfg := baseConfig()
+		cfg.Payments.UmaRequestRetention = d
+		if err := cfg.Resolve(); err != nil {
+			t.Error(err)
+		}
+	}
+}

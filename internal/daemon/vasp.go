@@ -61,6 +61,13 @@ const (
 	MaxLookupRetention = 10 * 365 * 24 * time.Hour
 )
 
+// Bounds of uma-request-retention (but for 0, the default): as
+// lookup-retention's.
+const (
+	MinUmaRequestRetention = MinLookupRetention
+	MaxUmaRequestRetention = MaxLookupRetention
+)
+
 // Bounds of reconcile-interval (but for 0, off) and reconcile-window.
 // Under a minute, runs would follow each other with the node answering
 // little else (each looks up every payment of the window); a day is the
@@ -97,6 +104,9 @@ type PaymentConfig struct {
 	QuoteRefreshMaxChangeBps int64
 	// LookupRetention is how long a lookup no quote was made from is kept.
 	LookupRetention time.Duration
+	// UmaRequestRetention is how long after its expiry an UMA request
+	// received is kept.
+	UmaRequestRetention time.Duration
 	// ReconcileInterval is how often the payments of the last
 	// ReconcileWindow are reconciled with the Lightning node (0: never).
 	ReconcileInterval time.Duration
@@ -122,6 +132,7 @@ func (c *PaymentConfig) declare(s *config.Set) {
 	s.Duration(&c.QuoteRefreshMaxHold, "quote-refresh-max-hold", vasp.DefaultQuoteRefreshMaxHold, "a quote made with autoRefresh is refreshed until this long after it was made; it then expires with its invoice (0 = the default)")
 	s.Int64(&c.QuoteRefreshMaxChangeBps, "quote-refresh-max-change-bps", vasp.DefaultQuoteRefreshMaxChangeBps, "an auto-refresh whose terms are worse for the sender than those the quote was made with by more than this, in basis points (200 = 2 %), is not written and the quote's auto-refresh stops (0 = the default)")
 	s.Duration(&c.LookupRetention, "lookup-retention", vasp.DefaultLookupRetention, "how long a receiver lookup no quote was made from is kept; older ones are deleted every hour (0 = the default)")
+	s.Duration(&c.UmaRequestRetention, "uma-request-retention", vasp.DefaultUmaRequestRetention, "how long after its expiry an UMA request received is kept, paid or not (one whose payment is in flight stays); older ones are deleted every hour (0 = the default)")
 	s.Duration(&c.ReconcileInterval, "reconcile-interval", time.Hour, "how often the payments of the last reconcile-window are reconciled with the Lightning node (0 = never)")
 	s.Duration(&c.ReconcileWindow, "reconcile-window", vasp.DefaultReconcileWindow, "the payments each periodic reconciliation checks: those created this long before it (0 = the default)")
 	s.String(&c.AllowDomains, "counterparty-allow", "", "comma-separated VASP domains (host[:port], as in $user@host[:port]) we transact with (empty: all not denied); a bad or empty entry is refused")
@@ -224,6 +235,10 @@ func (c *PaymentConfig) resolve() error {
 	if d := c.LookupRetention; d != 0 && (d < MinLookupRetention || d > MaxLookupRetention) {
 		return fmt.Errorf("setting lookup-retention: want 0 (the default, %s) or from %s to %s, got %s",
 			vasp.DefaultLookupRetention, MinLookupRetention, MaxLookupRetention, d)
+	}
+	if d := c.UmaRequestRetention; d != 0 && (d < MinUmaRequestRetention || d > MaxUmaRequestRetention) {
+		return fmt.Errorf("setting uma-request-retention: want 0 (the default, %s) or from %s to %s, got %s",
+			vasp.DefaultUmaRequestRetention, MinUmaRequestRetention, MaxUmaRequestRetention, d)
 	}
 	if d := c.ReconcileInterval; d != 0 && (d < MinReconcileInterval || d > MaxReconcileInterval) {
 		return fmt.Errorf("setting reconcile-interval: want 0 (never) or from %s to %s, got %s", MinReconcileInterval, MaxReconcileInterval, d)
@@ -395,7 +410,8 @@ func openPayments(d paymentDeps) (*vasp.Service, *users.Service, *ledger.Ledger,
 		PayTimeout: d.cfg.Payments.PayTimeout, CounterpartyTimeout: timeout,
 		QuoteRefreshLead: d.cfg.Payments.QuoteRefreshLead, QuoteRefreshMaxHold: d.cfg.Payments.QuoteRefreshMaxHold,
 		QuoteRefreshMaxChangeBps: d.cfg.Payments.QuoteRefreshMaxChangeBps, LookupRetention: d.cfg.Payments.LookupRetention,
-		ReconcileInterval: d.cfg.Payments.ReconcileInterval, ReconcileWindow: d.cfg.Payments.ReconcileWindow,
+		UmaRequestRetention: d.cfg.Payments.UmaRequestRetention,
+		ReconcileInterval:   d.cfg.Payments.ReconcileInterval, ReconcileWindow: d.cfg.Payments.ReconcileWindow,
 		PayLightningAddresses: d.cfg.Payments.PayLightningAddresses, PayerData: payerData, Compliance: compliance, PreviousEncryptionKeys: previous, Registerer: d.registry, Tracer: d.tracer,
 	})
 	if err != nil {
