@@ -30,38 +30,49 @@ func (n *Node) SetBalance(ctx context.Context, msat int64) error {
 		return fmt.Errorf("embedded: balance %d msat out of range", msat)
 	}
 	return n.db.InTx(ctx, func(tx *store.Tx) error {
-		var balance int64
-		room, err := n.room(ctx, tx)
-		if err == nil {
-			err = tx.QueryRowContext(ctx, `SELECT balance_msat FROM ln_embedded_nodes WHERE pubkey = $1`, n.pubkey).Scan(&balance)
-		}
+		h, err := n.lockHoldings(ctx, tx)
 		if err != nil {
 			return fmt.Errorf("embedded: set balance: %w", err)
 		}
-		if msat > balance+room {
-			return fmt.Errorf("embedded: balance %d msat with %d msat in flight would exceed 21M BTC", msat, bolt11.MaxAmountMsat-balance-room)
+		if msat > bolt11.MaxAmountMsat-h.inFlight {
+			return fmt.Errorf("embedded: balance %d msat with %d msat in flight would exceed 21M BTC", msat, h.inFlight)
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE ln_embedded_nodes SET balance_msat = $2 WHERE pubkey = $1`, n.pubkey, msat)
 		return err
 	})
 }
 
+// inFlightQuery is what node $1 has in flight, $2 being
+// lightning.StatusInFlight: the amounts and fees of its payments not yet
+// resolved, debited from its balance and given back if they fail. It is
+// the one definition of money in flight (lockHoldings, UTXOs).
+const inFlightQuery = `SELECT CAST(COALESCE(SUM(amount_msat + fee_msat), 0) AS BIGINT) FROM ln_embedded_payments
+	WHERE node_pubkey = $1 AND status = $2`
+
+// holdings is the node's side of its channel: its balance and what it has
+// in flight.
+type holdings struct{ balance, inFlight int64 }
+
 // room is how much more the node can hold: 21M BTC less its balance and
-// what it has in flight (amounts and fees, which a failure gives back). It
-// locks the node row first, in tx, so that what is in flight is read after
-// every debit and refund committed before (they update that row in the
-// transaction that records them), and none commits until tx ends.
-func (n *Node) room(ctx context.Context, tx *store.Tx) (int64, error) {
-	var balance, inFlight int64
+// what it has in flight (which a failure gives back).
+func (h holdings) room() int64 { return bolt11.MaxAmountMsat - h.balance - h.inFlight }
+
+// lockHoldings reads the node's holdings in tx. It locks the node row
+// first, in a statement of its own, so that what is in flight is read
+// after every debit and refund committed before (they update that row in
+// the transaction that records them; on PostgreSQL a later statement sees
+// what committed while this one waited for the lock, the same statement
+// would not), and none commits until tx ends.
+func (n *Node) lockHoldings(ctx context.Context, tx *store.Tx) (holdings, error) {
+	var h holdings
 	if err := tx.QueryRowContext(ctx, `SELECT balance_msat FROM ln_embedded_nodes WHERE pubkey = $1 `+tx.Driver().ForUpdate(),
-		n.pubkey).Scan(&balance); err != nil {
-		return 0, fmt.Errorf("read balance: %w", err)
+		n.pubkey).Scan(&h.balance); err != nil {
+		return h, fmt.Errorf("read balance: %w", err)
 	}
-	if err := tx.QueryRowContext(ctx, `SELECT CAST(COALESCE(SUM(amount_msat + fee_msat), 0) AS BIGINT) FROM ln_embedded_payments
-		WHERE node_pubkey = $1 AND status = $2`, n.pubkey, string(lightning.StatusInFlight)).Scan(&inFlight); err != nil {
-		return 0, fmt.Errorf("read payments in flight: %w", err)
+	if err := tx.QueryRowContext(ctx, inFlightQuery, n.pubkey, string(lightning.StatusInFlight)).Scan(&h.inFlight); err != nil {
+		return h, fmt.Errorf("read payments in flight: %w", err)
 	}
-	return bolt11.MaxAmountMsat - balance - inFlight, nil
+	return h, nil
 }
 
 // ChannelOutpoint is the node's synthetic channel outpoint. The embedded
@@ -80,16 +91,17 @@ func (n *Node) ChannelOutpoint() string {
 // hash.
 func (n *Node) UTXOs(ctx context.Context, paymentHash lightning.Hash) ([]lightning.UTXO, error) {
 	if paymentHash.IsZero() {
-		var b, inFlight int64
-		if err := n.db.QueryRowContext(ctx, `SELECT balance_msat,
-			(SELECT CAST(COALESCE(SUM(amount_msat + fee_msat), 0) AS BIGINT) FROM ln_embedded_payments WHERE node_pubkey = $1 AND status = $2)
-			FROM ln_embedded_nodes WHERE pubkey = $1`, n.pubkey, string(lightning.StatusInFlight)).Scan(&b, &inFlight); err != nil {
+		// One statement, so balance and in flight are of one moment
+		// (nothing is locked: a payment may resolve between two).
+		var h holdings
+		if err := n.db.QueryRowContext(ctx, `SELECT balance_msat, (`+inFlightQuery+`)
+			FROM ln_embedded_nodes WHERE pubkey = $1`, n.pubkey, string(lightning.StatusInFlight)).Scan(&h.balance, &h.inFlight); err != nil {
 			return nil, fmt.Errorf("embedded: read balance: %w", err)
 		}
 		// The devnet bounds what the node receives only by the ceiling of
-		// its balance and what it has in flight (settle.go, Node.room), so
-		// that is its inbound capacity.
-		return []lightning.UTXO{{Outpoint: n.ChannelOutpoint(), AmountMsat: b, InboundMsat: bolt11.MaxAmountMsat - b - inFlight}}, nil
+		// its balance and what it has in flight (settle.go, holdings.room),
+		// so that is its inbound capacity.
+		return []lightning.UTXO{{Outpoint: n.ChannelOutpoint(), AmountMsat: h.balance, InboundMsat: h.room()}}, nil
 	}
 	p, err := n.loadPayment(ctx, n.db, paymentHash)
 	if err == nil {

@@ -92,10 +92,11 @@ func (n *Node) accept(ctx context.Context, tx *store.Tx, paymentHash lightning.H
 	// good). Balance plus in flight is the node's side of its channel; a
 	// node that cannot hold more refuses, as a channel without the capacity
 	// would, and the payer fails the payment and takes its money back.
-	room, err := n.room(ctx, tx)
+	h, err := n.lockHoldings(ctx, tx)
 	if err != nil {
 		return lightning.Hash{}, nil, err
 	}
+	room := h.room()
 	if payer == n.pubkey {
 		// A payment to itself (payLocal) is in flight in this transaction
 		// and succeeds in it: its debit comes back as this credit, never
