@@ -31,7 +31,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "vaspd_webhook_attempt_duration_seconds",
-			Help:    "Duration of webhook HTTP attempts, by status class (2xx, 3xx, 4xx, 5xx, error).",
+			Help:    "Duration of webhook HTTP attempts, by status class (1xx, 2xx, 3xx, 4xx, 5xx; error: no answer).",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"class"}),
 		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -65,8 +65,14 @@ func (m *metrics) attempt(r attemptResult) {
 	if m == nil {
 		return
 	}
+	// By the final status, as classify judges it. Of the 1xx only "101
+	// Switching Protocols" is final (net/http reads the others and returns
+	// the answer after them); it is a receiver's answer, retried like any
+	// non-2xx, not a failure to get one. "error" is no answer at all.
 	class := "error"
 	switch {
+	case r.status >= 100 && r.status < 200:
+		class = "1xx"
 	case r.status >= 200 && r.status < 300:
 		class = "2xx"
 	case r.status >= 300 && r.status < 400:
