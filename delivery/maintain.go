@@ -45,10 +45,20 @@ func (s *Service) maintain(ctx context.Context) {
 	}
 }
 
+// gaugesTimeout bounds one refresh of the queue gauges (every 10 s): a
+// query that hangs (a lock held, a database gone quiet) would otherwise
+// hold maintain, and every chore it runs, for as long. The gauges keep
+// their last values until a refresh succeeds.
+const gaugesTimeout = 5 * time.Second
+
+// refreshGauges reads the queue gauges and the failure streaks from the
+// database, within gaugesTimeout.
 func (s *Service) refreshGauges(ctx context.Context) {
 	if s.m == nil {
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, gaugesTimeout)
+	defer cancel()
 	var n int64
 	var oldest *int64
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM webhook_deliveries WHERE status = 'pending'`).
