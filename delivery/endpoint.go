@@ -375,6 +375,12 @@ func (s *Service) updateEndpoint(ctx context.Context, tx *store.Tx, id string, i
 		return cur, fmt.Errorf("delivery: update endpoint: %w", err)
 	}
 	if in.Enabled != nil && *in.Enabled && !cur.Enabled {
+		// The streak starts over here as in the row: the worker takes the
+		// larger of its own and the row's (a claim may read the row before
+		// a failure it recorded commits), so its old one would outlive the
+		// reset. Other processes' workers keep theirs until their next
+		// success there.
+		tx.AfterCommit(func() { s.streakReset(id) })
 		// The deliveries that waited resume now, with a fresh retry window:
 		// the time the endpoint was disabled does not count against them.
 		// Those leased by an attempt in flight are left to it; a lease

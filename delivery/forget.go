@@ -139,3 +139,13 @@ func (s *Service) sweepEndpoints(ctx context.Context) error {
 	s.forgetLocked(w, slices.Collect(maps.Keys(drop)))
 	return nil
 }
+
+// streakReset forgets the running worker's failure streak of endpoint id,
+// after an operator re-enabled it (the row's streak is 0 from then on).
+func (s *Service) streakReset(id string) {
+	if w := s.running.Load(); w != nil {
+		w.mu.Lock()
+		delete(w.streak, id)
+		w.mu.Unlock()
+	}
+}

@@ -1,0 +1,60 @@
+package delivery
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+)
+
+// TestReenabledEndpointStreakStartsOver: re-enabling an endpoint starts
+// its failure streak over in the running worker as in the database. The
+// worker took the larger of its own streak and the database's, so one
+// re-enabled after a long outage backed off, on its first failure, as if
+// the outage went on (an hour, not 10 s).
+func TestReenabledEndpointStreakStartsOver(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := vaspd.NewFakeClock(t0)
+		s := newTestService(t, db, clock)
+		rc := newReceiver(t)
+		rc.status(500)
+		ep, _ := mustEndpoint(t, s, rc.URL)
+		enqueue(t, s, Event{Type: TypeTest})
+		w := newWorker(s)
+		s.running.Store(w)
+		defer s.running.Store(nil)
+		attempt := func() {
+			t.Helper()
+			if n, _, err := w.claim(ctx); err != nil || n != 1 {
+				t.Fatalf("claim: %d %v", n, err)
+			}
+			finish(t, w)
+			w.results = make(chan finished, s.opt.MaxInFlight) // finish closed it; the worker goes on
+		}
+		for i := 0; i < 5; i++ {
+			attempt()
+			clock.Advance(2 * time.Hour)
+		}
+		if e, err := s.GetEndpoint(ctx, ep.ID); err != nil || e.FailureStreak != 5 {
+			t.Fatalf("after five failures: %+v %v", e, err)
+		}
+		for _, on := range []bool{false, true} {
+			if _, err := s.UpdateEndpoint(ctx, ep.ID, EndpointInput{Enabled: ptr(on)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		attempt()
+		e, err := s.GetEndpoint(ctx, ep.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.FailureStreak != 1 || e.BackoffUntil.After(clock.Now().Add(11*time.Second)) {
+			t.Fatalf("first failure after re-enabling: streak %d, backoff until %s (now %s), want 1 and about 10 s",
+				e.FailureStreak, e.BackoffUntil, clock.Now())
+		}
+	})
+}
