@@ -34,3 +34,22 @@ func TestCounterpartyInformationUsesUMAaaSNames(t *testing.T) {
 		})
 	}
 }
+
+// A counterparty's NUL (JSON "\u0000"), in a value or a key, at any depth,
+// reaches the platform as U+FFFD: a platform keeping webhooks or API
+// answers as PostgreSQL jsonb or text would refuse them whole for one.
+func TestCounterpartyInformationHasNoNUL(t *testing.T) {
+	got := counterpartyInformation(json.RawMessage(`{"name":"Al\u0000ice","x\u0000":"y",` +
+		`"postalAddress":{"line\u0000":["a\u0000b",{"c":"\u0000"}]},"n":1}`))
+	b, err := json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"FULL_NAME":"Al\ufffdice","POSTAL_ADDRESS":{"line\ufffd":["a\ufffdb",{"c":"\ufffd"}]},"n":1,"x\ufffd":"y"}`
+	var w any
+	_ = json.Unmarshal([]byte(want), &w)
+	wb, _ := json.Marshal(w)
+	if string(b) != string(wb) {
+		t.Errorf("counterpartyInformation = %s, want %s", b, wb)
+	}
+}

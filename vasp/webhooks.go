@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 
+	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/delivery"
 	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/store"
@@ -70,14 +71,14 @@ func counterpartyFields(raw map[string]any) map[string]any {
 	info := make(map[string]any, len(raw))
 	for k, v := range raw {
 		if _, named := PayerFieldNames[k]; !named && k != uma.DataCompliance && given(v) {
-			info[k] = v
+			info[vaspd.Storable(k)] = storableJSON(v)
 		}
 	}
 	// Named keys last: a counterparty's own "FULL_NAME" key does not
 	// replace the name it gave as "name", whatever the map's order.
 	for k, v := range raw {
 		if name, named := PayerFieldNames[k]; named && given(v) {
-			info[name] = v
+			info[name] = storableJSON(v)
 		}
 	}
 	if len(info) == 0 {
@@ -242,4 +243,28 @@ func (s *Service) Render(ctx context.Context, t Transaction) any {
 		return s.incomingWebhook(ctx, t).Transaction
 	}
 	return s.outgoingWebhook(ctx, t).Transaction
+}
+
+// storableJSON is v, decoded JSON, with every string in it (keys too, at
+// any depth) made storable (vaspd.Storable): a counterparty's NUL, valid
+// JSON as "\u0000", would make a platform that keeps webhooks or answers
+// as PostgreSQL jsonb or text refuse the whole of them.
+func storableJSON(v any) any {
+	switch v := v.(type) {
+	case string:
+		return vaspd.Storable(v)
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[vaspd.Storable(k)] = storableJSON(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = storableJSON(e)
+		}
+		return out
+	}
+	return v
 }
