@@ -88,9 +88,7 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 		return s.GetTransaction(ctx, q.TransactionID)
 	}
 	if !now.Before(q.ExpiresAt) {
-		return Transaction{}, &vaspd.Error{Status: http.StatusConflict, Code: "QUOTE_EXPIRED", Err: ErrQuoteExpired,
-			Message: fmt.Sprintf("quote %s expired at %s: the receiver's invoice can no longer be paid; POST /quotes/%s/refresh for a new quote",
-				q.ID, q.ExpiresAt.UTC().Format(time.RFC3339), q.ID)}
+		return Transaction{}, quoteExpired(q)
 	}
 	// A counterparty denied since the quote was made is not paid: the
 	// lists (or a compliance hook's verdict) may have changed, and the
@@ -155,9 +153,13 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 		if err := claimPayments(ctx, tx, q); err != nil {
 			return err
 		}
+		// Unexpired at the claim, not only when read: the checks above
+		// (a compliance hook, the directory) and the locks may take a
+		// while, and a quote claimed past its expiry would pay at a rate
+		// whose lock ended, or an UMA request that expired.
 		res, err := tx.ExecContext(ctx, `UPDATE uma_quotes SET status = $1, transaction_id = $2, idempotency_key = $3, updated_at = $4
-			WHERE id = $5 AND status = $6 AND transaction_id IS NULL AND payment_hash = $7`,
-			QuoteProcessing, t.ID, nullable(idempotencyKey), store.Micros(now), q.ID, QuotePending, q.PaymentHash)
+			WHERE id = $5 AND status = $6 AND transaction_id IS NULL AND payment_hash = $7 AND expires_at > $8`,
+			QuoteProcessing, t.ID, nullable(idempotencyKey), store.Micros(now), q.ID, QuotePending, q.PaymentHash, store.Micros(s.stamp()))
 		if err != nil {
 			if tx.Driver().IsUniqueViolation(err) {
 				// 422 like every reuse of a key for another request (the
@@ -213,6 +215,9 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 		if cur.PaymentHash != q.PaymentHash {
 			return t, errTermsMoved
 		}
+		if cur.Status == QuoteExpired {
+			return Transaction{}, quoteExpired(cur)
+		}
 		return t, vaspd.Conflict(vaspd.CodeQuoteNotPending, "quote %s cannot be executed now", quoteID)
 	}
 	if err != nil {
@@ -220,6 +225,13 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 	}
 	s.log.Info("outgoing payment started", "transaction", t.ID, "receiver", t.Counterparty, "msats", t.Msats)
 	return s.pay(ctx, t)
+}
+
+// quoteExpired is the answer to an execute of q once q expired.
+func quoteExpired(q Quote) error {
+	return &vaspd.Error{Status: http.StatusConflict, Code: vaspd.CodeQuoteExpired, Err: ErrQuoteExpired,
+		Message: fmt.Sprintf("quote %s expired at %s: the receiver's invoice can no longer be paid; POST /quotes/%s/refresh for a new quote",
+			q.ID, q.ExpiresAt.UTC().Format(time.RFC3339), q.ID)}
 }
 
 // paymentRecorder is a Lightning node that can record a payment in the
