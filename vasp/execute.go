@@ -84,6 +84,12 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 	if err != nil {
 		return Transaction{}, fmt.Errorf("read quote: %w", err)
 	}
+	// A key is one execute's: on any other quote it is refused, even one
+	// executed already, whose transaction is not the answer to the
+	// request the key stands for.
+	if err := keyOfAnotherQuote(ctx, s.db, idempotencyKey, q.ID); err != nil {
+		return Transaction{}, err
+	}
 	if q.TransactionID != "" {
 		return s.GetTransaction(ctx, q.TransactionID)
 	}
@@ -162,10 +168,7 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 			QuoteProcessing, t.ID, nullable(idempotencyKey), store.Micros(now), q.ID, QuotePending, q.PaymentHash, store.Micros(s.stamp()))
 		if err != nil {
 			if tx.Driver().IsUniqueViolation(err) {
-				// 422 like every reuse of a key for another request (the
-				// ledger's, and the IETF Idempotency-Key draft's).
-				return vaspd.Errorf(http.StatusUnprocessableEntity, vaspd.CodeIdempotencyKeyReused,
-					"Idempotency-Key was already used for another quote")
+				return errKeyReused()
 			}
 			return fmt.Errorf("claim quote: %w", err)
 		}
@@ -225,6 +228,32 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 	}
 	s.log.Info("outgoing payment started", "transaction", t.ID, "receiver", t.Counterparty, "msats", t.Msats)
 	return s.pay(ctx, t)
+}
+
+// keyOfAnotherQuote refuses (422) the Idempotency-Key key ("" for none)
+// when it executed a quote other than quoteID. The claim's unique index
+// catches a key whose execute has not committed yet.
+func keyOfAnotherQuote(ctx context.Context, db queryRower, key, quoteID string) error {
+	if key == "" {
+		return nil
+	}
+	var other string
+	err := db.QueryRowContext(ctx, `SELECT id FROM uma_quotes WHERE idempotency_key = $1`, key).Scan(&other)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && other == quoteID) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the quote of the idempotency key: %w", err)
+	}
+	return errKeyReused()
+}
+
+// errKeyReused is the answer to an execute whose Idempotency-Key executed
+// another quote: 422, like every reuse of a key for another request (the
+// ledger's, and the IETF Idempotency-Key draft's).
+func errKeyReused() error {
+	return vaspd.Errorf(http.StatusUnprocessableEntity, vaspd.CodeIdempotencyKeyReused,
+		"Idempotency-Key was already used for another quote")
 }
 
 // quoteExpired is the answer to an execute of q once q expired.

@@ -2,7 +2,6 @@ package vasp
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
@@ -115,15 +114,8 @@ func (s *Service) SandboxSend(ctx context.Context, reference, currency string, a
 		// money comes in, not by the execute after it (which would
 		// leave the deposit made). An execute with the key still
 		// uncommitted is caught only there, as before.
-		if idempotencyKey != "" {
-			var other string
-			err := tx.QueryRowContext(ctx, `SELECT id FROM uma_quotes WHERE idempotency_key = $1`, idempotencyKey).Scan(&other)
-			if err == nil && other != q.ID {
-				return vaspd.Errorf(http.StatusUnprocessableEntity, vaspd.CodeIdempotencyKeyReused,
-					"Idempotency-Key was already used for another quote")
-			} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("read the quote of the idempotency key: %w", err)
-			}
+		if err := keyOfAnotherQuote(ctx, tx, idempotencyKey, q.ID); err != nil {
+			return err
 		}
 		_, err := s.opt.Ledger.Transfer(ctx, tx, ledger.Deposit(depID, q.UserID, q.SendingCurrency, amount, depID))
 		return err
