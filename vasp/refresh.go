@@ -36,7 +36,8 @@ import (
 // (FOR UPDATE SKIP LOCKED on PostgreSQL), so one process at a time holds
 // a quote. The payreq goes out with no transaction open; the new terms
 // are written by one UPDATE conditional on the quote still being PENDING,
-// unexecuted and holding the payment hash the refresh started from.
+// unexecuted, unexpired and holding the payment hash the refresh started
+// from.
 // ExecuteQuote's claim is conditional on the hash it read, likewise, so
 // of an execute and a refresh only one wins, and an execute never debits
 // one set of amounts while paying another invoice (see ExecuteQuote).
@@ -68,7 +69,7 @@ const refreshBatch = 16
 const (
 	refreshRefreshed  = "refreshed"  // new terms written
 	refreshFailed     = "failed"     // no new terms: the quote keeps its own
-	refreshSuperseded = "superseded" // new terms, but the quote was executed or changed meanwhile
+	refreshSuperseded = "superseded" // new terms, but the quote was executed, changed or expired meanwhile
 	// new terms worse for our user than the quote's first beyond the
 	// tolerance (refresh_bound.go): not written, and the quote's
 	// auto-refresh stopped
@@ -91,7 +92,7 @@ const (
 func newRefreshMetrics(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
 	return register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vaspd_quote_refreshes_total",
-		Help: "Auto-refresh attempts of quotes, by outcome: refreshed, failed (the quote keeps its terms), superseded (executed or changed meanwhile), refused_price (the receiver's new price beyond quote-refresh-max-change-bps of the quote's first terms: not written, auto-refresh stopped).",
+		Help: "Auto-refresh attempts of quotes, by outcome: refreshed, failed (the quote keeps its terms), superseded (executed, changed or expired meanwhile), refused_price (the receiver's new price beyond quote-refresh-max-change-bps of the quote's first terms: not written, auto-refresh stopped).",
 	}, []string{"outcome"}))
 }
 
@@ -232,9 +233,9 @@ func (s *Service) refreshQuote(ctx context.Context, q Quote, claimed time.Time, 
 		res, err := tx.ExecContext(actx, `UPDATE uma_quotes SET sending_amount = $1, fee = $2, receiving_amount = $3,
 			msats = $4, invoice = $5, payment_hash = $6, details = $7, expires_at = $8, refreshed_at = $9, updated_at = $9,
 			refresh_count = refresh_count + 1, refresh_next_at = 0
-			WHERE id = $10 AND status = $11 AND transaction_id IS NULL AND payment_hash = $12`,
+			WHERE id = $10 AND status = $11 AND transaction_id IS NULL AND payment_hash = $12 AND expires_at > $13`,
 			nq.SendingAmount, nq.Fee, nq.ReceivingAmount, nq.Msats, nq.Invoice, nq.PaymentHash, details,
-			store.Micros(nq.ExpiresAt), store.Micros(now), q.ID, QuotePending, q.PaymentHash)
+			store.Micros(nq.ExpiresAt), store.Micros(now), q.ID, QuotePending, q.PaymentHash, store.Micros(s.stamp()))
 		if err != nil {
 			return err
 		}
@@ -248,10 +249,12 @@ func (s *Service) refreshQuote(ctx context.Context, q Quote, claimed time.Time, 
 		return false
 	}
 	if n == 0 {
-		// Executed, or refreshed by a process whose lease outlived ours,
-		// since it was claimed: the receiver's new invoice is left unpaid.
+		// Executed, refreshed by a process whose lease outlived ours, or
+		// expired, since it was claimed: the receiver's new invoice is left
+		// unpaid. An expired quote stays so: the platform may have been
+		// told (GET, an execute's QUOTE_EXPIRED), and EXPIRED is final.
 		s.refreshes.WithLabelValues(refreshSuperseded).Inc()
-		s.log.Info("auto-refresh quote: executed or changed while refreshed; its terms are left as they are", "quote", q.ID)
+		s.log.Info("auto-refresh quote: executed, changed or expired while refreshed; its terms are left as they are", "quote", q.ID)
 		return false
 	}
 	s.refreshes.WithLabelValues(refreshRefreshed).Inc()
