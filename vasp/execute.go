@@ -111,6 +111,9 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 	if err != nil {
 		return Transaction{}, err
 	}
+	if err := s.checkPayer(q, sender); err != nil {
+		return Transaction{}, err
+	}
 	t := Transaction{
 		ID: vaspd.NewID(vaspd.IDTransaction), Direction: Outgoing, Status: StatusProcessing,
 		UserID: q.UserID, PlatformUserID: sender.PlatformUserID, OurAddress: s.address(sender.Local),
@@ -150,8 +153,12 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 		// The sender deleted since ByID read them (by any process) pays
 		// nothing: the check share-locks their row, so a delete either
 		// waits for this payment and sees it (BeforeUserDelete), or is
-		// seen here.
-		if err := s.checkLive(ctx, tx, q.UserID, ""); err != nil {
+		// seen here. So is a rename: the sender must still hold the
+		// address the receiver was told pays (checkPayer), if any.
+		if err := s.checkLive(ctx, tx, q.UserID, q.payer.local()); err != nil {
+			if q.payer != nil && vaspd.AsError(err).Status == http.StatusNotFound && s.checkLive(ctx, tx, q.UserID, "") == nil {
+				return s.payerMoved(q)
+			}
 			return err
 		}
 		// A retry, or a quote paying an UMA request: what it pays is paid

@@ -135,6 +135,7 @@ type Quote struct {
 	// auto-refreshes (refresh_bound.go); nil for a quote made before they
 	// were kept.
 	initial *quoteAmounts
+	payer   *payerTold // who the receiver was told pays (payer_told.go)
 }
 
 type quoteDetails struct {
@@ -148,6 +149,7 @@ type quoteDetails struct {
 	// quotes recorded before they were kept have none.
 	Sending   *rates.Currency `json:"sending,omitempty"`
 	Receiving *rates.Currency `json:"receiving,omitempty"`
+	Payer     *payerTold      `json:"payer,omitempty"` // UMA quotes: who the payreq said pays
 }
 
 // CounterpartyInformation is what the receiver told us about its user
@@ -387,8 +389,9 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 		// invoice may outlive it, but an expired request is not paid.
 		q.ExpiresAt = umaReq.ExpiresAt
 	}
+	q.payer = &payerTold{Local: sender.Local, KycStatus: kyc}
 	d := quoteDetails{Receiver: l.Receiver, ReceiverFeeMsats: conv.Fee, Request: in, MsatsPerUnit: rate.SendMultiplier().FloatString(12),
-		Sending: &q.SendingCurrencyInfo, Receiving: &q.ReceivingCurrencyInfo}
+		Sending: &q.SendingCurrencyInfo, Receiving: &q.ReceivingCurrencyInfo, Payer: q.payer}
 	if resp.PayeeData != nil {
 		if c := resp.PayeeData.Compliance; c != nil && c.UtxoCallback != "" {
 			cb := c.UtxoCallback
@@ -447,6 +450,7 @@ func scanQuote(row interface{ Scan(...any) error }) (Quote, error) {
 		return q, fmt.Errorf("quote %s: %w", q.ID, err)
 	}
 	q.Receiver, q.ReceiverFeeMsats, q.Request, q.utxoCallback = d.Receiver, d.ReceiverFeeMsats, d.Request, d.UtxoCallback
+	q.payer = d.Payer
 	if m, ok := d.PayeeData.(map[string]any); ok {
 		q.payeeData = m
 	}
