@@ -1,6 +1,10 @@
 package vasp
 
 import (
+	"fmt"
+	"net/http"
+
+	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/rates"
 	"github.com/vaspd/vaspd/uma"
 )
@@ -79,4 +83,33 @@ func priceConversion(in QuoteRequest, rate rates.Rate, sendConv rates.Conversion
 		}
 		return c.Amount, c.FeeAmount, nil
 	}
+}
+
+// sendingInRange applies our range for the sending currency (the rates
+// file's min/max, as for what we receive) to what our user spends, fee
+// included.
+func sendingInRange(rate rates.Rate, amount int64) error {
+	if rate.InRange(amount) {
+		return nil
+	}
+	max := "no limit"
+	if rate.Max > 0 {
+		max = fmt.Sprint(rate.Max)
+	}
+	return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange, "sending %d %s is outside our range [%d, %s]",
+		amount, rate.Currency.Code, rate.Min, max)
+}
+
+// sendForAmount prices our user spending amount, fee included, after
+// our range for the sending currency: an amount it cannot convert (past
+// int64 in msats, or not above our fee) is out of range too.
+func sendForAmount(rate rates.Rate, amount int64) (rates.Conversion, error) {
+	if err := sendingInRange(rate, amount); err != nil {
+		return rates.Conversion{}, err
+	}
+	c, err := rate.SendForAmount(amount)
+	if err != nil {
+		return rates.Conversion{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange, "cannot send %d %s: %v", amount, rate.Currency.Code, err)
+	}
+	return c, nil
 }

@@ -245,11 +245,8 @@ type plainAsk struct {
 func plainAmount(in QuoteRequest, rate rates.Rate, theirs uma.Currency, r *uma.LnurlpResponse) (plainAsk, error) {
 	lo, hi := r.MinSendable, r.MaxSendable
 	if in.LockedSide == LockedSending {
-		conv, err := rate.SendForAmount(in.Amount)
+		conv, err := sendForAmount(rate, in.Amount)
 		if err != nil {
-			return plainAsk{}, quoteInput("cannot send %d %s: %v", in.Amount, rate.Currency.Code, err)
-		}
-		if err := sendingInRange(rate, in.Amount); err != nil {
 			return plainAsk{}, err
 		}
 		if conv.Msats < lo || conv.Msats > hi {

@@ -161,21 +161,6 @@ func quoteInput(m string, args ...any) error {
 	return vaspd.InvalidInput(m, args...)
 }
 
-// sendingInRange applies our range for the sending currency (the rates
-// file's min/max, as for what we receive) to what our user spends, fee
-// included.
-func sendingInRange(rate rates.Rate, amount int64) error {
-	if rate.InRange(amount) {
-		return nil
-	}
-	max := "no limit"
-	if rate.Max > 0 {
-		max = fmt.Sprint(rate.Max)
-	}
-	return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange, "sending %d %s is outside our range [%d, %s]",
-		amount, rate.Currency.Code, rate.Min, max)
-}
-
 // CreateQuote asks the receiver of lookup for an invoice and locks a price.
 func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, error) {
 	if in.AutoRefresh && in.UmaRequestID != "" {
@@ -286,10 +271,7 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 		InvoiceUUID: umaReq.InvoiceUUID}
 	var sendConv rates.Conversion
 	if in.LockedSide == LockedSending {
-		if sendConv, err = rate.SendForAmount(in.Amount); err != nil {
-			return Quote{}, "", quoteInput("cannot send %d %s: %v", in.Amount, rate.Currency.Code, err)
-		}
-		if err := sendingInRange(rate, in.Amount); err != nil {
+		if sendConv, err = sendForAmount(rate, in.Amount); err != nil {
 			return Quote{}, "", err
 		}
 		pr.Amount = sendConv.Msats // sender-locked: msats, converted by the receiver
