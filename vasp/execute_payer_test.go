@@ -127,3 +127,26 @@ func TestExecuteForSenderRenamedDuringItRefused(t *testing.T) {
 		}
 	})
 }
+
+// A payer verified since its quote was made pays: the receiver accepted
+// it as less verified than it is, which no compliance rule refuses, and a
+// platform finishing a user's KYC should not see its quotes refused.
+func TestExecuteAfterKYCVerifiedPays(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		r := newRefresher(t, db, nil)
+		alice := r.w.alice
+		alice.KYCStatus = uma.KycPending
+		r.w.users[alice.UserID] = alice
+		r.fund(t, 100_000)
+		q, err := r.quote(t, r.lookup(t), vasp.LockedReceiving, 900)
+		if err != nil {
+			t.Fatal(err)
+		}
+		verified := alice
+		verified.KYCStatus = uma.KycVerified
+		r.w.users[alice.UserID] = verified
+		if tr, err := r.s.ExecuteQuote(t.Context(), q.ID, ""); err != nil || tr.Status != vasp.StatusCompleted {
+			t.Fatalf("execute after the payer was verified: %+v %v", tr, err)
+		}
+	})
+}

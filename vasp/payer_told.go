@@ -29,7 +29,7 @@ func (p *payerTold) local() string {
 
 // checkPayer refuses (409) to execute q for sender when sender is no
 // longer the payer q told the receiver of: the platform set another KYC
-// status since, or the user took another address (theirs perhaps held by
+// status since (other than VERIFIED), or the user took another address (theirs perhaps held by
 // someone else now). A refresh tells the receiver the payer as it is.
 func (s *Service) checkPayer(q Quote, sender Recipient) error {
 	told := q.payer
@@ -39,7 +39,9 @@ func (s *Service) checkPayer(q Quote, sender Recipient) error {
 	if sender.Local != told.Local {
 		return s.payerMoved(q)
 	}
-	if kyc := sender.kycStatus(); kyc != told.KycStatus {
+	// Verified since is no reason to refuse: the receiver accepted the
+	// payer as less verified than it now is.
+	if kyc := sender.kycStatus(); kyc != told.KycStatus && kyc != uma.KycVerified {
 		return vaspd.Conflict(vaspd.CodeConflict, "quote %s told the receiver the sender's KYC status was %s; it is %s now: %s",
 			q.ID, told.KycStatus, kyc, refreshToTell(q))
 	}
