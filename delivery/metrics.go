@@ -47,6 +47,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Consecutive failed attempts per live endpoint, by endpoint id (0 after a success).",
 		}, []string{"endpoint"}),
 	}
+	// Every outcome is served from the start, at 0: a series born at its
+	// first Inc reads 1 at its first scrape, and increase() sees no rise
+	// in it, so an alert on increase(…{outcome="dead"}) > 0 would miss
+	// the first dead letter of every process.
+	for _, o := range outcomeLabels {
+		m.outcomes.WithLabelValues(o)
+	}
 	for _, c := range []prometheus.Collector{m.outcomes, m.latency, m.backlog, m.oldest, m.streaks} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -54,6 +61,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	return m, nil
 }
+
+// outcomeLabels are the outcomes of vaspd_webhook_deliveries_total: what
+// an attempt's result made of its delivery (nextState), a retry window
+// ended before the next attempt (dead), and a synchronous send's result.
+var outcomeLabels = []string{StatusDelivered, "retry", StatusDead, "gone", "sync_delivered", "sync_failed"}
 
 func (m *metrics) outcome(label string) {
 	if m != nil && label != "" {
