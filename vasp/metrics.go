@@ -40,6 +40,12 @@ type paymentMetrics struct {
 	requestDeliveries *prometheus.CounterVec
 }
 
+// outgoingFailureReasons are the reasons an outgoing payment fails with:
+// the node's, and those of a payment it refused (reasonOf).
+var outgoingFailureReasons = []lightning.FailureReason{lightning.FailureTimeout, lightning.FailureNoRoute,
+	lightning.FailureError, lightning.FailureIncorrectDetails, lightning.FailureInsufficientBalance,
+	lightning.FailureCanceled, reasonInvoiceExpired, reasonPaymentRefused}
+
 // openStatuses are the statuses a payment passes through before it ends,
 // one gauge series each per direction.
 var openStatuses = []string{StatusCreated, StatusPending, StatusProcessing}
@@ -56,6 +62,14 @@ func newPaymentMetrics(reg prometheus.Registerer) (*paymentMetrics, error) {
 		Help: "Payments that reached an end state in this process, by direction (INCOMING, OUTGOING), status (COMPLETED, FAILED, REJECTED, EXPIRED) and failure reason (\"\" when completed).",
 	}, []string{"direction", "status", "reason"})); err != nil {
 		return nil, err
+	}
+	// The outgoing ends the alerts count are served from the start, at 0:
+	// a series born at its first Inc reads 1 at its first scrape, and
+	// increase() sees no rise in it (the first failure of each reason in
+	// each process would be missed by VaspdOutgoingPaymentsFailing).
+	m.ended.WithLabelValues(Outgoing, StatusCompleted, "")
+	for _, r := range outgoingFailureReasons {
+		m.ended.WithLabelValues(Outgoing, StatusFailed, string(r))
 	}
 	if m.duration, err = register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "vaspd_payment_duration_seconds",

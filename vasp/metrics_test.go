@@ -82,7 +82,10 @@ func wantEndsCounted(t *testing.T, reg *prometheus.Registry, db *store.DB) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if got := series(t, reg, "vaspd_payments_ended_total"); !maps.Equal(got, want) {
+	got := series(t, reg, "vaspd_payments_ended_total")
+	// The series served at 0 from the start count nothing.
+	maps.DeleteFunc(got, func(k string, v float64) bool { _, counted := want[k]; return v == 0 && !counted })
+	if !maps.Equal(got, want) {
 		t.Fatalf("vaspd_payments_ended_total %v, want (from the database) %v", got, want)
 	}
 	if got := series(t, reg, "vaspd_payment_duration_seconds"); !maps.Equal(got, durations) {
@@ -265,6 +268,36 @@ func TestNodeMetrics(t *testing.T) {
 		down.ReadNode(t.Context())
 		if got := gauges(); got != "0 1 1.23456789e+08 "+inbound {
 			t.Fatalf("node down: up, channels, balance, inbound %s", got)
+		}
+	})
+}
+
+// TestAlertedCountersServedAtZero: the counter series the alerts in
+// deploy/prometheus select are served, at 0, from the start. A series born
+// at its first Inc reads 1 at its first scrape, and Prometheus's increase()
+// sees no rise in it: VaspdQuoteRefreshPriceRefused missed the first
+// refused price of every process (often the only one), and
+// VaspdOutgoingPaymentsFailing the first failure of each reason.
+func TestAlertedCountersServedAtZero(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		reg := newRefresher(t, db, nil).reg
+		refreshes := series(t, reg, "vaspd_quote_refreshes_total")
+		for _, o := range []string{"refreshed", "failed", "superseded", "refused_price"} {
+			if v, ok := refreshes["outcome="+o]; !ok || v != 0 {
+				t.Errorf("vaspd_quote_refreshes_total{outcome=%q} before any refresh: %v (served: %v), want 0", o, v, ok)
+			}
+		}
+		ended := series(t, reg, "vaspd_payments_ended_total")
+		want := []string{"direction=OUTGOING,reason=,status=COMPLETED"}
+		for _, r := range []lightning.FailureReason{lightning.FailureTimeout, lightning.FailureNoRoute, lightning.FailureError,
+			lightning.FailureIncorrectDetails, lightning.FailureInsufficientBalance, lightning.FailureCanceled,
+			"INVOICE_EXPIRED", "PAYMENT_REFUSED"} {
+			want = append(want, "direction=OUTGOING,reason="+string(r)+",status=FAILED")
+		}
+		for _, k := range want {
+			if v, ok := ended[k]; !ok || v != 0 {
+				t.Errorf("vaspd_payments_ended_total{%s} before any payment: %v (served: %v), want 0", k, v, ok)
+			}
 		}
 	})
 }

@@ -90,10 +90,21 @@ const (
 )
 
 func newRefreshMetrics(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
-	return register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	c, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vaspd_quote_refreshes_total",
 		Help: "Auto-refresh attempts of quotes, by outcome: refreshed, failed (the quote keeps its terms), superseded (executed, changed or expired meanwhile), refused_price (the receiver's new price beyond quote-refresh-max-change-bps of the quote's first terms: not written, auto-refresh stopped).",
 	}, []string{"outcome"}))
+	if err != nil {
+		return nil, err
+	}
+	// Every outcome is served from the start, at 0: a series born at its
+	// first Inc reads 1 at its first scrape, and increase() sees no rise
+	// in it, so VaspdQuoteRefreshPriceRefused would miss the first refused
+	// price of every process.
+	for _, o := range []string{refreshRefreshed, refreshFailed, refreshSuperseded, refreshRefusedPrice} {
+		c.WithLabelValues(o)
+	}
+	return c, nil
 }
 
 // refreshQuotes runs refresh rounds, the first at once, then every
