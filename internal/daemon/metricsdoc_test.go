@@ -103,6 +103,7 @@ func TestMetricsDocumentedAndAlertable(t *testing.T) {
 			t.Errorf("docs/metrics.md names %s, which vaspd does not serve", n)
 		}
 	}
+	documentedLabels(t, string(doc), served)
 
 	rules, err := os.ReadFile(filepath.Join("..", "..", "deploy", "prometheus", "vaspd-alerts.yml"))
 	if err != nil {
@@ -213,4 +214,50 @@ func histogramOf(series string) string {
 		}
 	}
 	return ""
+}
+
+// documentedLabels: the labels docs/metrics.md gives a metric are the ones
+// it is served with. A metric is given its labels as `name{a,b}` (in a
+// table row or in prose); a table row's `name` alone says it has none.
+// Every served vaspd_* metric with labels is given them.
+func documentedLabels(t *testing.T, doc string, served map[string][]string) {
+	t.Helper()
+	declared := map[string][]string{}
+	declare := func(n, ls string) {
+		var labels []string
+		if ls != "" {
+			labels = strings.Split(ls, ",")
+		}
+		slices.Sort(labels)
+		if prev, ok := declared[n]; ok && !slices.Equal(prev, labels) {
+			t.Errorf("docs/metrics.md gives %s the labels %v and %v", n, prev, labels)
+		}
+		declared[n] = labels
+	}
+	braces := regexp.MustCompile("`(vaspd_[a-z_]*[a-z])\\{([a-z_,]+)\\}`")
+	row := regexp.MustCompile("^\\| `(vaspd_[a-z_]*[a-z])(?:\\{([a-z_,]+)\\})?` \\|")
+	for _, line := range strings.Split(doc, "\n") {
+		if m := row.FindStringSubmatch(line); m != nil {
+			declare(m[1], m[2])
+		}
+		for _, m := range braces.FindAllStringSubmatch(line, -1) {
+			declare(m[1], m[2])
+		}
+	}
+	for n, ls := range served {
+		if !strings.HasPrefix(n, "vaspd_") {
+			continue
+		}
+		want := slices.Sorted(slices.Values(ls))
+		got, ok := declared[n]
+		switch {
+		case !ok && len(want) > 0:
+			t.Errorf("docs/metrics.md does not give %s its labels %v (as `%s{…}`)", n, want, n)
+		case ok && !slices.Equal(got, want):
+			t.Errorf("docs/metrics.md gives %s the labels %v; it is served with %v", n, got, want)
+		}
+	}
+	if len(declared) < 10 {
+		t.Fatalf("found %d metrics with their labels in docs/metrics.md: is it read right?", len(declared))
+	}
 }
