@@ -39,6 +39,14 @@ import (
 // from webhooks alone, whether its answer counted or came too late. A
 // payment rejected unasked is no news to a platform that never saw it.
 
+// The failure reasons of a payment rejected for want of the platform's
+// approval: no decision by the deadline (also a 200 too late), or the
+// webhook failed (its endpoint disabled, an error answer).
+const (
+	reasonApprovalTimedOut     = "PAYMENT_APPROVAL_TIMED_OUT"
+	reasonApprovalWebhookError = "PAYMENT_APPROVAL_WEBHOOK_ERROR"
+)
+
 // approvalResult is what an approval decided about the payee data.
 type approvalResult struct {
 	name  string
@@ -85,16 +93,16 @@ func (s *Service) approve(ctx context.Context, t Transaction, req *uma.PayReques
 		// sender a retry, approving would move money nobody screened.
 		// Nothing was sent: the platform never heard of the payment, so
 		// it hears of no end either (asked false), here and below.
-		return s.reject(ctx, t.ID, "PAYMENT_APPROVAL_WEBHOOK_ERROR", false, uma.Errorf(uma.CodeSenderNotAccepted, "the receiver could not approve the payment"), err)
+		return s.reject(ctx, t.ID, reasonApprovalWebhookError, false, uma.Errorf(uma.CodeSenderNotAccepted, "the receiver could not approve the payment"), err)
 	case err != nil:
-		return s.reject(ctx, t.ID, "PAYMENT_APPROVAL_WEBHOOK_ERROR", false, uma.Errorf(uma.CodeInternalError, "the receiver could not approve the payment"), err)
+		return s.reject(ctx, t.ID, reasonApprovalWebhookError, false, uma.Errorf(uma.CodeInternalError, "the receiver could not approve the payment"), err)
 	case resp.Err != nil || resp.Status == 0:
 		if ctx.Err() != nil || errors.Is(resp.Err, context.DeadlineExceeded) {
-			return s.reject(ctx, t.ID, "PAYMENT_APPROVAL_TIMED_OUT", true, uma.Errorf(uma.CodeSenderNotAccepted, "the receiver did not approve the payment in time"), resp.Err)
+			return s.reject(ctx, t.ID, reasonApprovalTimedOut, true, uma.Errorf(uma.CodeSenderNotAccepted, "the receiver did not approve the payment in time"), resp.Err)
 		}
 		// The request went out: it may have reached the platform (a
 		// timeout, a reset) and be recorded there.
-		return s.reject(ctx, t.ID, "PAYMENT_APPROVAL_WEBHOOK_ERROR", true, uma.Errorf(uma.CodeSenderNotAccepted, "the receiver could not approve the payment"), resp.Err)
+		return s.reject(ctx, t.ID, reasonApprovalWebhookError, true, uma.Errorf(uma.CodeSenderNotAccepted, "the receiver could not approve the payment"), resp.Err)
 	}
 	switch {
 	case resp.Status == http.StatusAccepted:
@@ -131,7 +139,7 @@ func (s *Service) approve(ctx context.Context, t Transaction, req *uma.PayReques
 		return s.reject(ctx, t.ID, "ADDITIONAL_INFO_REQUIRED", true, uma.Errorf(uma.CodeMissingMandatoryPayerData,
 			"the receiver needs more payer data: %s", strings.Join(fields, ", ")), nil)
 	default:
-		return s.reject(ctx, t.ID, "PAYMENT_APPROVAL_WEBHOOK_ERROR", true, uma.Errorf(uma.CodeSenderNotAccepted,
+		return s.reject(ctx, t.ID, reasonApprovalWebhookError, true, uma.Errorf(uma.CodeSenderNotAccepted,
 			"the receiver could not approve the payment"), fmt.Errorf("approval webhook answered HTTP %d", resp.Status))
 	}
 }
@@ -276,7 +284,7 @@ func (s *Service) awaitDecision(ctx context.Context, id string) (approvalResult,
 			return approvalResult{}, fmt.Errorf("read approval: %w", err)
 		}
 		if !vaspd.Sleep(ctx, 50*time.Millisecond) {
-			return s.reject(ctx, id, "PAYMENT_APPROVAL_TIMED_OUT", true, uma.Errorf(uma.CodeSenderNotAccepted, "the receiver did not approve the payment in time"), nil)
+			return s.reject(ctx, id, reasonApprovalTimedOut, true, uma.Errorf(uma.CodeSenderNotAccepted, "the receiver did not approve the payment in time"), nil)
 		}
 	}
 }
@@ -374,8 +382,8 @@ func (s *Service) endCreated(ctx context.Context, id, approval string) {
 	var d decision
 	switch {
 	case approval == "":
-		b, _ := json.Marshal(decision{Decision: "REJECTED", Reason: "PAYMENT_APPROVAL_TIMED_OUT"})
-		reason, final = "PAYMENT_APPROVAL_TIMED_OUT", string(b)
+		b, _ := json.Marshal(decision{Decision: "REJECTED", Reason: reasonApprovalTimedOut})
+		reason, final = reasonApprovalTimedOut, string(b)
 	case json.Unmarshal([]byte(approval), &d) == nil && d.Decision == "REJECTED":
 		reason = "REJECTED_BY_PLATFORM"
 	}

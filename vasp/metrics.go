@@ -46,6 +46,10 @@ var outgoingFailureReasons = []lightning.FailureReason{lightning.FailureTimeout,
 	lightning.FailureError, lightning.FailureIncorrectDetails, lightning.FailureInsufficientBalance,
 	lightning.FailureCanceled, reasonInvoiceExpired, reasonPaymentRefused}
 
+// approvalFailureReasons are the reasons an incoming payment is rejected
+// with when the platform's approval does not come (VaspdIncomingApprovalsFailing).
+var approvalFailureReasons = []string{reasonApprovalTimedOut, reasonApprovalWebhookError}
+
 // openStatuses are the statuses a payment passes through before it ends,
 // one gauge series each per direction.
 var openStatuses = []string{StatusCreated, StatusPending, StatusProcessing}
@@ -70,6 +74,9 @@ func newPaymentMetrics(reg prometheus.Registerer) (*paymentMetrics, error) {
 	m.ended.WithLabelValues(Outgoing, StatusCompleted, "")
 	for _, r := range outgoingFailureReasons {
 		m.ended.WithLabelValues(Outgoing, StatusFailed, string(r))
+	}
+	for _, r := range approvalFailureReasons {
+		m.ended.WithLabelValues(Incoming, StatusRejected, r)
 	}
 	if m.duration, err = register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "vaspd_payment_duration_seconds",

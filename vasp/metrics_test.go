@@ -294,6 +294,9 @@ func TestAlertedCountersServedAtZero(t *testing.T) {
 			"INVOICE_EXPIRED", "PAYMENT_REFUSED"} {
 			want = append(want, "direction=OUTGOING,reason="+string(r)+",status=FAILED")
 		}
+		// VaspdIncomingApprovalsFailing's.
+		want = append(want, "direction=INCOMING,reason=PAYMENT_APPROVAL_TIMED_OUT,status=REJECTED",
+			"direction=INCOMING,reason=PAYMENT_APPROVAL_WEBHOOK_ERROR,status=REJECTED")
 		for _, k := range want {
 			if v, ok := ended[k]; !ok || v != 0 {
 				t.Errorf("vaspd_payments_ended_total{%s} before any payment: %v (served: %v), want 0", k, v, ok)
