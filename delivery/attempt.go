@@ -168,6 +168,14 @@ func (s *Service) attempt(ctx context.Context, t target, webhookID string, body 
 	// Drain a little more so the connection can be reused, never much.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
+	if res.status < 100 || res.status > 599 {
+		// net/http takes any three digits for a status code, but HTTP's
+		// are 100–599 (RFC 9110, section 15): 000 or 600–999 is a broken
+		// answer, as a status line net/http refuses is, not a receiver's
+		// reply. Retried as such, counted as such ("error"), and a
+		// synchronous caller gets it as Err. The code stays in the log.
+		res.err = invalidStatusError(res.status)
+	}
 	res.latency = time.Since(started)
 	res.retryAfter = retryAfter(res.status, resp.Header, now, s.opt.Retry.MaxRetryAfter)
 	return res
@@ -191,6 +199,14 @@ func describe(err error, timeout time.Duration) error {
 		return timeoutError(timeout)
 	}
 	return err
+}
+
+// invalidStatusError is an answer whose status code is three digits
+// outside HTTP's 100–599.
+type invalidStatusError int
+
+func (e invalidStatusError) Error() string {
+	return fmt.Sprintf("invalid HTTP status code %03d", int(e))
 }
 
 // timeoutError is an attempt that ran out of time. It reads "timed out

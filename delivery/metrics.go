@@ -31,7 +31,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "vaspd_webhook_attempt_duration_seconds",
-			Help:    "Duration of webhook HTTP attempts, by status class (1xx, 2xx, 3xx, 4xx, 5xx; error: no answer).",
+			Help:    "Duration of webhook HTTP attempts, by status class (1xx, 2xx, 3xx, 4xx, 5xx; error: no valid answer).",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"class"}),
 		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -80,7 +80,9 @@ func (m *metrics) attempt(r attemptResult) {
 	// By the final status, as classify judges it. Of the 1xx only "101
 	// Switching Protocols" is final (net/http reads the others and returns
 	// the answer after them); it is a receiver's answer, retried like any
-	// non-2xx, not a failure to get one. "error" is no answer at all.
+	// non-2xx, not a failure to get one. "error" is no valid answer: none
+	// at all, or a broken one, such as a status code outside 100–599
+	// (attempt makes that an error; net/http accepts 000–999).
 	class := "error"
 	switch {
 	case r.status >= 100 && r.status < 200:
@@ -91,7 +93,7 @@ func (m *metrics) attempt(r attemptResult) {
 		class = "3xx"
 	case r.status >= 400 && r.status < 500:
 		class = "4xx"
-	case r.status >= 500:
+	case r.status >= 500 && r.status < 600:
 		class = "5xx"
 	}
 	m.latency.WithLabelValues(class).Observe(r.latency.Seconds())

@@ -17,7 +17,7 @@ type Response struct {
 	WebhookID  string        `json:"webhookId"`
 	DeliveryID string        `json:"deliveryId"`
 	URL        string        `json:"url"`
-	Status     int           `json:"status"` // 0 when no HTTP response arrived (timeout, refused)
+	Status     int           `json:"status"` // 0 when no valid HTTP response arrived (timeout, refused, a code outside 100–599)
 	Body       []byte        `json:"-"`      // up to 64 KiB
 	Header     http.Header   `json:"-"`
 	Latency    time.Duration `json:"-"`

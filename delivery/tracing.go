@@ -126,6 +126,8 @@ func attemptFailure(res attemptResult) string {
 		return "refused: non-public address"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
+	case errors.As(err, new(invalidStatusError)):
+		return "invalid status code"
 	}
 	return "no answer"
 }
