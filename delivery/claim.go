@@ -222,7 +222,7 @@ func (w *worker) claimFor(ctx context.Context, only string) (n int, full bool, e
 	for _, c := range expired {
 		s.opt.Log.Warn("webhook dead-lettered: its retry window ended before its next attempt",
 			"delivery", c.id, "endpoint", c.t.id, "attempts", c.attempts)
-		s.m.outcome(StatusDead)
+		s.m.outcome(labelDead)
 	}
 	w.mu.Lock()
 	for _, c := range got {

@@ -173,7 +173,7 @@ func (w *worker) record(batch []finished) error {
 	}
 	w.mu.Unlock()
 
-	var outcomes []string
+	var outcomes []outcomeLabel
 	err := s.db.InBackgroundTx(ctx, func(tx *store.Tx) error {
 		outcomes = outcomes[:0]
 		// The attempt log; on PostgreSQL it is written by the deliveries'
@@ -440,7 +440,7 @@ func updateStreaks(ctx context.Context, tx *store.Tx, ids []string, eps map[stri
 // outcome's metric label. Every row is guarded by its lease token: a late
 // result from an expired lease changes nothing.
 func (s *Service) recordDeliveries(ctx context.Context, tx *store.Tx, batch []finished, eps map[string]*endpointChange,
-	now time.Time, us int64) ([]string, error) {
+	now time.Time, us int64) ([]outcomeLabel, error) {
 	labels, ups := s.nextStates(batch, eps, now, us)
 	const cols = 9
 	for start, end := 0, 0; start < len(batch); start = end {
@@ -514,7 +514,7 @@ const recordAttemptsPG = `WITH attempt AS (
 // deliveries on, on PostgreSQL (recordAttemptsPG), and returns each
 // outcome's metric label.
 func (s *Service) recordDeliveriesPG(ctx context.Context, tx *store.Tx, batch []finished, eps map[string]*endpointChange,
-	now time.Time, us int64) ([]string, error) {
+	now time.Time, us int64) ([]outcomeLabel, error) {
 	labels, ups := s.nextStates(batch, eps, now, us)
 	n := len(batch)
 	var (

@@ -21,8 +21,8 @@ type deliveryUpdate struct {
 
 // nextStates decides each result's delivery update (nextState) and metric
 // label.
-func (s *Service) nextStates(batch []finished, eps map[string]*endpointChange, now time.Time, us int64) ([]string, []deliveryUpdate) {
-	labels := make([]string, len(batch))
+func (s *Service) nextStates(batch []finished, eps map[string]*endpointChange, now time.Time, us int64) ([]outcomeLabel, []deliveryUpdate) {
+	labels := make([]outcomeLabel, len(batch))
 	ups := make([]deliveryUpdate, len(batch))
 	for i, f := range batch {
 		ec := eps[f.c.t.id]
@@ -37,7 +37,7 @@ func (s *Service) nextStates(batch []finished, eps map[string]*endpointChange, n
 // nextState decides what one attempt's result does to its delivery and
 // returns the outcome's metric label; ec tells what recording the batch did
 // to the delivery's endpoint (disabled it, found it disabled already).
-func (s *Service) nextState(f finished, ec *endpointChange, now time.Time, us int64) (string, deliveryUpdate) {
+func (s *Service) nextState(f finished, ec *endpointChange, now time.Time, us int64) (outcomeLabel, deliveryUpdate) {
 	c, r := f.c, f.res
 	n := c.attempts + 1
 	first := c.first
@@ -46,7 +46,7 @@ func (s *Service) nextState(f finished, ec *endpointChange, now time.Time, us in
 	}
 	switch classify(r.status) {
 	case outcomeDelivered:
-		return StatusDelivered, deliveryUpdate{status: StatusDelivered, nextAt: -1, finished: us}
+		return labelDelivered, deliveryUpdate{status: StatusDelivered, nextAt: -1, finished: us}
 	case outcomeGone:
 		// The delivery is due at once. Its endpoint disabled (by this 410,
 		// or already, say by the platform during the attempt), it waits for
@@ -55,16 +55,16 @@ func (s *Service) nextState(f finished, ec *endpointChange, now time.Time, us in
 		// delivery goes to the new URL.
 		switch {
 		case ec.disabled:
-			return "gone", deliveryUpdate{lastError: "410 Gone: endpoint disabled until re-enabled", nextAt: us, finished: -1}
+			return labelGone, deliveryUpdate{lastError: "410 Gone: endpoint disabled until re-enabled", nextAt: us, finished: -1}
 		case ec.wasDisabled:
 			reason := ec.reason
 			if reason == "" {
 				reason = "no reason recorded"
 			}
-			return "gone", deliveryUpdate{lastError: "410 Gone: endpoint already disabled (" + logText(reason, 200) +
+			return labelGone, deliveryUpdate{lastError: "410 Gone: endpoint already disabled (" + logText(reason, 200) +
 				"); waits until re-enabled", nextAt: us, finished: -1}
 		}
-		return "gone", deliveryUpdate{lastError: "410 Gone from the endpoint's former URL: not disabled, due again at its current URL",
+		return labelGone, deliveryUpdate{lastError: "410 Gone from the endpoint's former URL: not disabled, due again at its current URL",
 			nextAt: us, finished: -1}
 	}
 	msg := r.errString()
@@ -74,7 +74,7 @@ func (s *Service) nextState(f finished, ec *endpointChange, now time.Time, us in
 	at, dead := s.opt.Retry.next(s.opt.Retry.inWindow(int(n), first, r.started), first, now, r.retryAfter, s.rnd)
 	if dead {
 		s.opt.Log.Warn("webhook dead-lettered", "delivery", c.id, "endpoint", c.t.id, "attempts", n)
-		return StatusDead, deliveryUpdate{status: StatusDead, lastError: msg, nextAt: -1, finished: us}
+		return labelDead, deliveryUpdate{status: StatusDead, lastError: msg, nextAt: -1, finished: us}
 	}
-	return "retry", deliveryUpdate{lastError: msg, nextAt: store.Micros(at), finished: -1}
+	return labelRetry, deliveryUpdate{lastError: msg, nextAt: store.Micros(at), finished: -1}
 }

@@ -130,9 +130,9 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 		resp.Status = 0
 	}
 
-	status, label := StatusFailed, "sync_failed"
+	status, label := StatusFailed, labelSyncFailed
 	if resp.Delivered() {
-		status, label = StatusDelivered, "sync_delivered"
+		status, label = StatusDelivered, labelSyncDelivered
 	}
 	msg := res.errString()
 	if msg == "" && status == StatusFailed {
