@@ -118,7 +118,7 @@ func (s *Service) refreshStreaks(ctx context.Context) {
 // Prune deletes what is older than the retention period: finished
 // deliveries, attempts of deliveries no longer pending, events no delivery
 // refers to, and finished jobs. It also fails synchronous sends that a crash
-// left "sending", and dead-letters the pending deliveries of deleted
+// (or a failure to record their end) left "sending", counted sync_failed, and dead-letters the pending deliveries of deleted
 // endpoints (as DeleteEndpoint does) that a transaction racing the deletion
 // queued: no worker would ever claim them. Endpoints are only ever deleted
 // softly, so that search starts from the deleted ones and reads their rows
@@ -152,7 +152,7 @@ func (s *Service) Prune(ctx context.Context) (int64, error) {
 		{`DELETE FROM webhook_jobs WHERE id IN (SELECT id FROM webhook_jobs WHERE status IN ('completed', 'failed', 'canceled')
 			AND finished_at < $1 LIMIT 1000)`, []any{cutoff}},
 	}
-	for _, st := range steps {
+	for i, st := range steps {
 		for ctx.Err() == nil {
 			var n int64
 			err := s.db.InBackgroundTx(ctx, func(tx *store.Tx) error {
@@ -167,6 +167,15 @@ func (s *Service) Prune(ctx context.Context) (int64, error) {
 				return total, err
 			}
 			total += n
+			if i == 0 {
+				// Synchronous sends whose end was never stored (a crash,
+				// or recording it failed: Send counted nothing) end
+				// here, failed, and are counted so, once: by the
+				// process whose update took them.
+				for range n {
+					s.m.outcome(labelSyncFailed)
+				}
+			}
 			if n < 1000 {
 				break
 			}

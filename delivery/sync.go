@@ -188,11 +188,14 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 		return err
 	})
 	s.m.attempt(res)
-	s.m.outcome(label)
 	if err != nil {
-		// The receiver's answer stands; only the log is missing.
+		// The receiver's answer stands; only the log is missing. The
+		// delivery stays "sending" until Prune fails it as interrupted,
+		// as after a crash, and counts it then: the outcome counted is
+		// the one stored, not an answer the log never shows.
 		s.opt.Log.Error("recording a synchronous webhook attempt failed", "delivery", deliveryID, "err", err)
 	} else {
+		s.m.outcome(label)
 		if disabled {
 			s.opt.Log.Warn("webhook endpoint disabled", "endpoint", t.id, "reason", goneReason)
 		}
