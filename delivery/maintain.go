@@ -122,8 +122,8 @@ func (s *Service) refreshStreaks(ctx context.Context) {
 // endpoints (as DeleteEndpoint does) that a transaction racing the deletion
 // queued: no worker would ever claim them. Endpoints are only ever deleted
 // softly, so that search starts from the deleted ones and reads their rows
-// through the queue index, instead of every pending row each hour. It
-// returns how many rows went.
+// through the queue index, instead of every pending row each hour. Each
+// transaction gets pruneStepTimeout. It returns how many rows went.
 func (s *Service) Prune(ctx context.Context) (int64, error) {
 	now := s.opt.Clock.Now()
 	cutoff := store.Micros(now.Add(-s.opt.Retention))
@@ -155,14 +155,16 @@ func (s *Service) Prune(ctx context.Context) (int64, error) {
 	for i, st := range steps {
 		for ctx.Err() == nil {
 			var n int64
-			err := s.db.InBackgroundTx(ctx, func(tx *store.Tx) error {
-				res, err := tx.ExecContext(ctx, st.q, st.args...)
+			sctx, cancel := context.WithTimeout(ctx, s.pruneStepTimeout)
+			err := s.db.InBackgroundTx(sctx, func(tx *store.Tx) error {
+				res, err := tx.ExecContext(sctx, st.q, st.args...)
 				if err != nil {
 					return err
 				}
 				n, err = res.RowsAffected()
 				return err
 			})
+			cancel()
 			if err != nil {
 				return total, err
 			}
@@ -183,3 +185,16 @@ func (s *Service) Prune(ctx context.Context) (int64, error) {
 	}
 	return total, ctx.Err()
 }
+
+// jobsTimeout bounds one run of replay jobs (runJobs) and pruneStepTimeout
+// each transaction of a pruning pass (Prune, up to 1000 rows), so that a
+// database call that hangs holds maintain, and every chore it runs, for
+// that long at most, as gaugesTimeout bounds a refresh of the gauges. They
+// are longer than its 5 s: these write up to 500 or 1000 rows, which a slow
+// disk under load may take seconds over, and a bound that cut them every
+// time would stop replays and pruning for good. 30 s is half a job's lease:
+// a run cut short hands its job back long before the lease would end.
+const (
+	jobsTimeout      = 30 * time.Second
+	pruneStepTimeout = 30 * time.Second
+)

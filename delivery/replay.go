@@ -155,7 +155,17 @@ var errJobLost = errors.New("delivery: replay job lease lost")
 // last set it, is its claim: every write to the job checks it, so a
 // process that stalled past its lease, while another took the job over,
 // neither re-queues a chunk again nor ends the job.
+//
+// A run lasts at most s.jobsTimeout (jobsTimeout): maintain runs it between
+// its other chores, and a database call that hangs (a lock held, a database
+// gone quiet) held them all for as long. A run cut short hands its job
+// back, as on a graceful stop; the next run (a second later, here or in
+// any process) resumes it from its cursor, so a long replay goes on in
+// runs of that length.
 func (s *Service) runJobs(ctx context.Context) error {
+	stop := ctx
+	ctx, cancel := context.WithTimeout(ctx, s.jobsTimeout)
+	defer cancel()
 	for ctx.Err() == nil {
 		now := s.opt.Clock.Now()
 		us := store.Micros(now)
@@ -185,10 +195,15 @@ func (s *Service) runJobs(ctx context.Context) error {
 		}
 		if err := s.replayChunks(ctx, id, p, cursor, &lease); err != nil {
 			if ctx.Err() != nil {
-				// Stopping: the chunk in flight, cut short, committed
-				// whole (cursor and renewed lease together) or not at all,
-				// and nothing here works on the job any more.
+				// Stopping, or the run's time is up: the chunk in flight,
+				// cut short, committed whole (cursor and renewed lease
+				// together) or not at all, and nothing here works on the
+				// job any more.
 				s.releaseJob(ctx, id, lease)
+				if stop.Err() == nil {
+					s.opt.Log.Info("webhook replay job handed back at the end of its run's time; it resumes", "job", id,
+						"limit", s.jobsTimeout)
+				}
 				return nil
 			}
 			if errors.Is(err, errJobLost) {

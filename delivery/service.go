@@ -69,6 +69,10 @@ type Service struct {
 	keyMu sync.Mutex
 	key   string
 
+	// jobsTimeout bounds one run of replay jobs, pruneStepTimeout each
+	// transaction of a pruning pass (maintain.go); tests shorten them.
+	jobsTimeout, pruneStepTimeout time.Duration
+
 	// primaryRace, when set (by tests), runs in SetPrimaryURL after it
 	// found no primary endpoint and before it creates one.
 	primaryRace func(ctx context.Context, tx *store.Tx)
@@ -117,7 +121,10 @@ func New(db *store.DB, opt Options) (*Service, error) {
 		guard: guard,
 		rnd:   defaultRand,
 		wake:  make(chan struct{}, 1),
-		win:   map[string]int{},
+
+		jobsTimeout:      jobsTimeout,
+		pruneStepTimeout: pruneStepTimeout,
+		win:              map[string]int{},
 
 		fanOutWake:  make(chan struct{}, 1),
 		fanOutChunk: fanOutChunkFor(db.Driver()),
