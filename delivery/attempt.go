@@ -55,6 +55,10 @@ type target struct {
 	prevUntil time.Time
 	ed25519   bool
 	streak    int64
+	// gen is the row's updated_at, which every change to the endpoint
+	// (re-enabling it among them, in any process) moves: the worker's own
+	// streak holds only under the gen it was known at (claimFor).
+	gen int64
 	// sig caches the default signer's parsed keys for this reading
 	// (signer.go); nil: none, sign from scratch.
 	sig *signerCache

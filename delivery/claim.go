@@ -71,9 +71,21 @@ func (w *worker) claimFor(ctx context.Context, only string) (n int, full bool, e
 	w.mu.Lock()
 	active := len(w.busy)
 	for _, t := range targets {
+		// The larger of this worker's streak and the row's: the row may
+		// have been read before a failure recorded here committed. But
+		// only while the endpoint is as it was when that streak was
+		// known: a change since (re-enabling it, which starts its streak
+		// over, by any process) makes the row's the streak. A failure
+		// recorded here during that change may go uncounted: one fewer,
+		// a shorter back-off, nothing lost.
 		if st, ok := w.streak[t.id]; ok {
-			t.streak = max(t.streak, st)
+			if g, known := w.gens[t.id]; known && g == t.gen {
+				t.streak = max(t.streak, st)
+			} else {
+				delete(w.streak, t.id)
+			}
 		}
+		w.gens[t.id] = t.gen
 		if w.busy[t.id] == 0 {
 			active++
 		}
@@ -275,7 +287,7 @@ func claimQuery(d store.Driver, traced bool) string {
 }
 
 const dueEndpointsQuery = `SELECT e.id, e.url, e.timeout_ms, e.secret, e.prev_secret, e.prev_secret_until,
-		e.sign_ed25519, e.failure_streak
+		e.sign_ed25519, e.failure_streak, e.updated_at
 	FROM webhook_endpoints e
 	WHERE e.enabled AND e.deleted_at = 0 AND e.backoff_until <= $1
 	  AND (SELECT 1 FROM webhook_deliveries d
@@ -323,7 +335,7 @@ func (s *Service) scanTarget(r scanner, nowUS int64) (*target, error) {
 	t := target{sig: &signerCache{}}
 	var timeoutMS, prevUntil int64
 	var secret, prev []byte
-	if err := r.Scan(&t.id, &t.url, &timeoutMS, &secret, &prev, &prevUntil, &t.ed25519, &t.streak); err != nil {
+	if err := r.Scan(&t.id, &t.url, &timeoutMS, &secret, &prev, &prevUntil, &t.ed25519, &t.streak, &t.gen); err != nil {
 		return nil, err
 	}
 	t.timeout = s.opt.AttemptTimeout

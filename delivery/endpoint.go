@@ -378,8 +378,9 @@ func (s *Service) updateEndpoint(ctx context.Context, tx *store.Tx, id string, i
 		// The streak starts over here as in the row: the worker takes the
 		// larger of its own and the row's (a claim may read the row before
 		// a failure it recorded commits), so its old one would outlive the
-		// reset. Other processes' workers keep theirs until their next
-		// success there.
+		// reset. Every process's worker drops its own at its next claim,
+		// which reads the row's new updated_at (claimFor); this one's
+		// drops it at once.
 		tx.AfterCommit(func() { s.streakReset(id) })
 		// The deliveries that waited resume now, with a fresh retry window:
 		// the time the endpoint was disabled does not count against them.

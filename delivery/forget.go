@@ -77,6 +77,7 @@ func (s *Service) forgetLocked(w *worker, ids []string) {
 			delete(w.busy, id)
 			delete(w.queue, id)
 			delete(w.streak, id)
+			delete(w.gens, id)
 			delete(w.lat, id)
 			delete(w.depth, id)
 			delete(w.drained, id)
@@ -117,7 +118,7 @@ func (s *Service) sweepEndpoints(ctx context.Context) error {
 	defer s.winMu.Unlock()
 	known := []iter.Seq[string]{maps.Keys(s.win)}
 	if w != nil {
-		known = append(known, maps.Keys(w.busy), maps.Keys(w.queue), maps.Keys(w.streak), maps.Keys(w.lat),
+		known = append(known, maps.Keys(w.busy), maps.Keys(w.queue), maps.Keys(w.streak), maps.Keys(w.gens), maps.Keys(w.lat),
 			maps.Keys(w.depth), maps.Keys(w.drained), maps.Keys(w.failing), maps.Keys(w.seen))
 	}
 	now := time.Now() // a reading's age is real time (reading.at)
@@ -141,7 +142,8 @@ func (s *Service) sweepEndpoints(ctx context.Context) error {
 }
 
 // streakReset forgets the running worker's failure streak of endpoint id,
-// after an operator re-enabled it (the row's streak is 0 from then on).
+// after an operator re-enabled it here (the row's streak is 0 from then
+// on). Workers elsewhere see it at their next claim (claimFor).
 func (s *Service) streakReset(id string) {
 	if w := s.running.Load(); w != nil {
 		w.mu.Lock()

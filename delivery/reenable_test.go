@@ -58,3 +58,55 @@ func TestReenabledEndpointStreakStartsOver(t *testing.T) {
 		}
 	})
 }
+
+// TestReenabledElsewhereStreakStartsOver: an endpoint re-enabled by another
+// process (here a second Service on the same database) starts its failure
+// streak over in this process's running worker too. Only the process that
+// re-enabled it forgot its streak: the others' workers kept theirs, the
+// larger of it and the row's, so one re-enabled after a long outage was
+// probed one attempt at a time and, at its first failure, backed off as if
+// the outage went on, its old streak written back over the reset.
+func TestReenabledElsewhereStreakStartsOver(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := vaspd.NewFakeClock(t0)
+		s := newTestService(t, db, clock)
+		other := newTestService(t, db, clock)
+		rc := newReceiver(t)
+		rc.status(500)
+		ep, _ := mustEndpoint(t, s, rc.URL)
+		enqueue(t, s, Event{Type: TypeTest})
+		w := newWorker(s)
+		s.running.Store(w)
+		defer s.running.Store(nil)
+		attempt := func() {
+			t.Helper()
+			if n, _, err := w.claim(ctx); err != nil || n != 1 {
+				t.Fatalf("claim: %d %v", n, err)
+			}
+			finish(t, w)
+			w.results = make(chan finished, s.opt.MaxInFlight) // finish closed it; the worker goes on
+		}
+		for i := 0; i < 5; i++ {
+			attempt()
+			clock.Advance(2 * time.Hour)
+		}
+		if e, err := s.GetEndpoint(ctx, ep.ID); err != nil || e.FailureStreak != 5 {
+			t.Fatalf("after five failures: %+v %v", e, err)
+		}
+		for _, on := range []bool{false, true} {
+			if _, err := other.UpdateEndpoint(ctx, ep.ID, EndpointInput{Enabled: ptr(on)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		attempt()
+		e, err := s.GetEndpoint(ctx, ep.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.FailureStreak != 1 || e.BackoffUntil.After(clock.Now().Add(11*time.Second)) {
+			t.Fatalf("first failure after another process re-enabled it: streak %d, backoff until %s (now %s), want 1 and about 10 s",
+				e.FailureStreak, e.BackoffUntil, clock.Now())
+		}
+	})
+}

@@ -70,7 +70,7 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 	token := newToken()
 	findTarget := func(q store.Querier) (*target, error) {
 		const sel = `SELECT id, url, timeout_ms, secret, prev_secret, prev_secret_until, sign_ed25519, failure_streak,
-			enabled, disabled_reason FROM webhook_endpoints WHERE deleted_at = 0 AND `
+			updated_at, enabled, disabled_reason FROM webhook_endpoints WHERE deleted_at = 0 AND `
 		var row *sql.Row
 		if opt.EndpointID == "" {
 			row = q.QueryRowContext(ctx, sel+`is_primary ORDER BY id LIMIT 1`)
@@ -199,7 +199,7 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 		if disabled {
 			s.opt.Log.Warn("webhook endpoint disabled", "endpoint", t.id, "reason", goneReason)
 		}
-		s.syncHealthSeen(t.id, health, streak, streakChanged)
+		s.syncHealthSeen(t.id, t.gen, health, streak, streakChanged)
 	}
 	return resp, nil
 }
@@ -287,7 +287,7 @@ func (s *Service) recordSyncHealth(ctx context.Context, tx *store.Tx, id string,
 // started, which now wait for the back-off. A queued result being recorded
 // at the same moment may still write its streak from the older view:
 // one failure fewer counted, a shorter back-off, no delivery lost.
-func (s *Service) syncHealthSeen(id string, h health, streak int64, changed bool) {
+func (s *Service) syncHealthSeen(id string, gen int64, h health, streak int64, changed bool) {
 	switch h {
 	case healthOK:
 		s.grow(id)
@@ -306,6 +306,7 @@ func (s *Service) syncHealthSeen(id string, h health, streak int64, changed bool
 	var dropped []claimed
 	w.mu.Lock()
 	w.streak[id] = streak
+	w.gens[id] = gen // the streak was the row's, as of the endpoint read with the send
 	if h == healthFailing && !w.stopped {
 		dropped = w.queue[id]
 		delete(w.queue, id)
