@@ -145,7 +145,7 @@ func canonicalResource(v string) string {
 // listAuditEvents is GET /audit-events (MANAGE): the audit trail, newest
 // first unless sortOrder=asc.
 func (s *Server) listAuditEvents(w http.ResponseWriter, r *http.Request) error {
-	p, err := ParseListParams(r)
+	p, err := ParseListParams(r, vaspd.IDAuditEvent)
 	if err != nil {
 		return err
 	}

@@ -2,12 +2,14 @@ package api
 
 import (
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
 	"github.com/vaspd/vaspd"
 )
 
@@ -27,8 +29,15 @@ type ListParams struct {
 	After string
 }
 
-// ParseListParams reads ?limit (1–100, default 20) and ?cursor.
-func ParseListParams(r *http.Request) (ListParams, error) {
+// ParseListParams reads ?limit (1–100, default 20) and ?cursor, the cursor
+// of a list of ids of type typ. A cursor is the last id of a page as NewPage
+// issues it (its uuid in lower-case hex, which the ids compare with); the
+// list reads the ids after it. Anything else (another list's id, text, an
+// id in upper case) would be compared with the ids as it is, a page answered
+// for nothing: the first again, or an empty last one that tells a platform
+// paging oldest first it has seen everything. It is 400, as is a cursor
+// that does not decode.
+func ParseListParams(r *http.Request, typ string) (ListParams, error) {
 	p := ListParams{Limit: 20}
 	q := r.URL.Query()
 	if s := q.Get("limit"); s != "" {
@@ -40,7 +49,13 @@ func ParseListParams(r *http.Request) (ListParams, error) {
 	}
 	if c := q.Get("cursor"); c != "" {
 		b, err := base64.RawURLEncoding.DecodeString(c)
-		if err != nil || len(b) == 0 || len(b) > 512 || !utf8.Valid(b) || !printable(string(b)) {
+		if err == nil {
+			var id uuid.UUID
+			if id, err = vaspd.ParseID(typ, string(b)); err == nil && typ+":"+id.String() != string(b) {
+				err = errors.New("not as issued")
+			}
+		}
+		if err != nil {
 			return p, vaspd.InvalidInput("cursor is not one this server issued")
 		}
 		p.After = string(b)

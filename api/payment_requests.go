@@ -79,7 +79,7 @@ func (h *paymentHandlers) createPaymentRequest(w http.ResponseWriter, r *http.Re
 
 // listPaymentRequests is GET /payment-requests?userId=…&status=….
 func (h *paymentHandlers) listPaymentRequests(w http.ResponseWriter, r *http.Request) error {
-	p, err := ParseListParams(r)
+	p, err := ParseListParams(r, vaspd.IDPaymentRequest)
 	if err != nil {
 		return err
 	}

@@ -369,7 +369,7 @@ func (h *paymentHandlers) getTransaction(w http.ResponseWriter, r *http.Request)
 }
 
 func (h *paymentHandlers) listTransactions(w http.ResponseWriter, r *http.Request) error {
-	p, err := ParseListParams(r)
+	p, err := ParseListParams(r, vaspd.IDTransaction)
 	if err != nil {
 		return err
 	}

@@ -60,7 +60,7 @@ type tokenJSON struct {
 func renderToken(t auth.Token) tokenJSON { return tokenJSON{Token: t, ClientID: t.ID} }
 
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
-	p, err := ParseListParams(r)
+	p, err := ParseListParams(r, vaspd.IDToken)
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ func (h *umaHandlers) requestPay(w http.ResponseWriter, r *http.Request) {
 // the statuses an UMA request reads with (PENDING, PROCESSING, PAID,
 // EXPIRED).
 func (h *paymentHandlers) listUmaRequests(w http.ResponseWriter, r *http.Request) error {
-	p, err := ParseListParams(r)
+	p, err := ParseListParams(r, vaspd.IDUmaRequest)
 	if err != nil {
 		return err
 	}

@@ -151,15 +151,9 @@ func (h *userHandlers) get(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *userHandlers) list(w http.ResponseWriter, r *http.Request) error {
-	p, err := ParseListParams(r)
+	p, err := ParseListParams(r, vaspd.IDUser)
 	if err != nil {
 		return err
-	}
-	// The cursor is the last user id of a page (NewPage): anything else
-	// would be compared with ids as it is, a page answered for nothing.
-	// (as issued: lower-case hex, which the ids compare with).
-	if id, perr := vaspd.ParseID(vaspd.IDUser, p.After); p.After != "" && (perr != nil || vaspd.IDUser+":"+id.String() != p.After) {
-		return vaspd.InvalidInput("cursor is not one this server issued")
 	}
 	q := r.URL.Query()
 	f := users.ListFilter{After: p.After, Limit: p.Limit, UserType: q.Get("userType"), KYCStatus: q.Get("kycStatus")}

@@ -58,20 +58,6 @@ type webhookHandlers struct {
 	srv *Server // its payments, once mounted, complete GET /config
 }
 
-// idCursor refuses a list's cursor that is not an id of type typ as
-// NewPage issues it (the page's last id, its uuid in lower-case hex, which
-// the ids compare with): anything else would be compared with the ids as it
-// is, and a page answered for nothing (the first again, or none).
-func idCursor(p ListParams, typ string) error {
-	if p.After == "" {
-		return nil
-	}
-	if id, err := vaspd.ParseID(typ, p.After); err != nil || typ+":"+id.String() != p.After {
-		return vaspd.InvalidInput("cursor is not one this server issued")
-	}
-	return nil
-}
-
 // webhookCreatedEndpoint is an endpoint with its secret, shown once.
 type webhookCreatedEndpoint struct {
 	delivery.Endpoint
@@ -96,11 +82,8 @@ func (h *webhookHandlers) createEndpoint(w http.ResponseWriter, r *http.Request)
 }
 
 func (h *webhookHandlers) listEndpoints(w http.ResponseWriter, r *http.Request) error {
-	p, err := ParseListParams(r)
+	p, err := ParseListParams(r, vaspd.IDEndpoint)
 	if err != nil {
-		return err
-	}
-	if err := idCursor(p, vaspd.IDEndpoint); err != nil {
 		return err
 	}
 	eps, err := h.svc.ListEndpoints(r.Context(), p.After, p.Limit)
@@ -192,11 +175,8 @@ func (h *webhookHandlers) rotateSecret(w http.ResponseWriter, r *http.Request) e
 }
 
 func (h *webhookHandlers) listDeliveries(w http.ResponseWriter, r *http.Request) error {
-	p, err := ParseListParams(r)
+	p, err := ParseListParams(r, vaspd.IDDelivery)
 	if err != nil {
-		return err
-	}
-	if err := idCursor(p, vaspd.IDDelivery); err != nil {
 		return err
 	}
 	q := r.URL.Query()
