@@ -163,10 +163,8 @@ func (s *Server) listAuditEvents(w http.ResponseWriter, r *http.Request) error {
 	if f.Route, err = QueryText(r, "route", 256); err != nil {
 		return err
 	}
-	for name, dst := range map[string]*time.Time{"startDate": &f.From, "endDate": &f.To} {
-		if *dst, err = QueryTime(r, name); err != nil {
-			return err
-		}
+	if f.From, f.To, err = QueryTimeRange(r, "startDate", "endDate"); err != nil {
+		return err
 	}
 	if f.Ascending, err = QuerySortOrder(r); err != nil {
 		return err

@@ -106,6 +106,23 @@ func QueryTime(r *http.Request, name string) (time.Time, error) {
 	return t, nil
 }
 
+// QueryTimeRange reads a list's pair of date-time bounds, fromName and
+// toName (QueryTime each). A start after the end matches
+// nothing: answered as an empty list, a platform that swapped them would be
+// told nothing happened in the window it asked about, so it is a 400.
+func QueryTimeRange(r *http.Request, fromName, toName string) (from, to time.Time, err error) {
+	if from, err = QueryTime(r, fromName); err != nil {
+		return from, to, err
+	}
+	if to, err = QueryTime(r, toName); err != nil {
+		return from, to, err
+	}
+	if !from.IsZero() && !to.IsZero() && from.After(to) {
+		return from, to, vaspd.InvalidInput("%s must not be after %s", fromName, toName)
+	}
+	return from, to, nil
+}
+
 // QueryID reads an optional id query parameter of type typ ("" if absent);
 // anything but a well-formed id of that type is a 400. The id is returned
 // in the case ids are stored in (vaspd.CanonicalID).

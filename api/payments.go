@@ -387,10 +387,8 @@ func (h *paymentHandlers) listTransactions(w http.ResponseWriter, r *http.Reques
 	if f.Status != "" && !vasp.ValidStatus(f.Status) && f.Status != string(webhook.StatusRefunded) {
 		return vaspd.InvalidInput("status %q is not a transaction status", vaspd.Truncate(f.Status, 32))
 	}
-	for name, dst := range map[string]*time.Time{"startDate": &f.From, "endDate": &f.To} {
-		if *dst, err = QueryTime(r, name); err != nil {
-			return err
-		}
+	if f.From, f.To, err = QueryTimeRange(r, "startDate", "endDate"); err != nil {
+		return err
 	}
 	// Every filter of UMAaaS's listTransactions is applied: one ignored
 	// would list every user's payments to a client that asked for one's.

@@ -3,7 +3,6 @@ package api
 import (
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/auth"
@@ -69,11 +68,11 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f := auth.ListFilter{Name: name, After: p.After, Limit: p.Limit}
-	for param, dst := range map[string]*time.Time{"createdAfter": &f.CreatedAfter, "createdBefore": &f.CreatedBefore,
-		"updatedAfter": &f.UpdatedAfter, "updatedBefore": &f.UpdatedBefore} {
-		if *dst, err = QueryTime(r, param); err != nil {
-			return err
-		}
+	if f.CreatedAfter, f.CreatedBefore, err = QueryTimeRange(r, "createdAfter", "createdBefore"); err != nil {
+		return err
+	}
+	if f.UpdatedAfter, f.UpdatedBefore, err = QueryTimeRange(r, "updatedAfter", "updatedBefore"); err != nil {
+		return err
 	}
 	toks, err := s.opts.Tokens.List(r.Context(), f)
 	if err != nil {

@@ -180,11 +180,11 @@ func (h *userHandlers) list(w http.ResponseWriter, r *http.Request) error {
 			return vaspd.InvalidInput("isIncludingDeleted must be true or false")
 		}
 	}
-	for name, dst := range map[string]*time.Time{"createdAfter": &f.CreatedAfter, "createdBefore": &f.CreatedBefore,
-		"updatedAfter": &f.UpdatedAfter, "updatedBefore": &f.UpdatedBefore} {
-		if *dst, err = QueryTime(r, name); err != nil {
-			return err
-		}
+	if f.CreatedAfter, f.CreatedBefore, err = QueryTimeRange(r, "createdAfter", "createdBefore"); err != nil {
+		return err
+	}
+	if f.UpdatedAfter, f.UpdatedBefore, err = QueryTimeRange(r, "updatedAfter", "updatedBefore"); err != nil {
+		return err
 	}
 	us, err := h.users.List(r.Context(), h.users.DB(), f)
 	if err != nil {

@@ -199,10 +199,7 @@ func (h *webhookHandlers) listDeliveries(w http.ResponseWriter, r *http.Request)
 	if f.Type, err = QueryText(r, "type", 64); err != nil {
 		return err
 	}
-	if f.Since, err = QueryTime(r, "since"); err != nil {
-		return err
-	}
-	if f.Until, err = QueryTime(r, "until"); err != nil {
+	if f.Since, f.Until, err = QueryTimeRange(r, "since", "until"); err != nil {
 		return err
 	}
 	ds, err := h.svc.ListDeliveries(r.Context(), f, p.After, p.Limit)
