@@ -114,6 +114,12 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 	if err := s.checkPayer(q, sender); err != nil {
 		return Transaction{}, err
 	}
+	// The transaction is made now, with its id: lists order by id, and
+	// its createdAt must agree. The checks above (a compliance hook, the
+	// sender's read) may have taken a while, during which other payments
+	// were made; dated from the start of the execute, it would list as
+	// newer than they are while being older.
+	now = s.stamp()
 	t := Transaction{
 		ID: vaspd.NewID(vaspd.IDTransaction), Direction: Outgoing, Status: StatusProcessing,
 		UserID: q.UserID, PlatformUserID: sender.PlatformUserID, OurAddress: s.address(sender.Local),
