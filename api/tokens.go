@@ -63,7 +63,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	name, err := QueryText(r, "name", 200)
+	name, err := QueryStoredText(r, "name", 200) // stored trimmed (auth.Tokens.Create)
 	if err != nil {
 		return err
 	}
