@@ -359,7 +359,10 @@ func (s *Service) newIncoming(r Recipient, req *uma.PayRequest, q incomingQuote)
 		if addr, err := uma.ParseAddress(req.PayerData.Identifier); err == nil {
 			t.Counterparty = addr.String()
 		} else {
-			t.Counterparty = vaspd.Truncate(req.PayerData.Identifier, 300)
+			// A plain LNURL payer's free text (LUD-18): a NUL, which
+			// PostgreSQL refuses in text, would fail the payment's
+			// record (a 500 for every retry) rather than be kept.
+			t.Counterparty = vaspd.Truncate(vaspd.Storable(req.PayerData.Identifier), 300)
 		}
 		t.Details.PayerData = req.PayerDataJSON()
 		if c := req.PayerData.Compliance; c != nil {
