@@ -1,7 +1,9 @@
 package vasp_test
 
 import (
+	"encoding/hex"
 	"net/url"
+	"strconv"
 	"testing"
 
 	"github.com/vaspd/vaspd/store"
@@ -31,6 +33,37 @@ func TestPayRequestIdentifierWithNUL(t *testing.T) {
 		ts, err := s.ListTransactions(t.Context(), vasp.TransactionFilter{}, "", 1)
 		if err != nil || len(ts) != 1 || ts[0].Counterparty != "x\uFFFDy@wallet.example" {
 			t.Fatalf("transactions %+v, %v", ts, err)
+		}
+	})
+}
+
+// A nonce is the signer's choice of text, checked against those stored:
+// one with a NUL, signed by a sender with its own key, is INVALID_NONCE
+// (400), on the lnurlp and on the payreq, not a failed database query.
+func TestNonceWithNUL(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		const nonce = "n\x00x"
+		t.Run("lnurlp", func(t *testing.T) {
+			ts := strconv.FormatInt(w.clock.Now().Unix(), 10)
+			payload := "$bob@" + ourDomain + "|" + nonce + "|" + ts
+			q := url.Values{"signature": {hex.EncodeToString(uma.SignPayload(sender.Signing, []byte(payload)))},
+				"vaspDomain": {"vasp1.example"}, "nonce": {nonce}, "timestamp": {ts}, "umaVersion": {"1.0"}, "isSubjectToTravelRule": {"true"}}
+			_, err := s.Lnurlp(t.Context(), &url.URL{Path: "/.well-known/lnurlp/$bob", RawQuery: q.Encode()}, "bob")
+			wantCode(t, err, uma.CodeInvalidNonce)
+		})
+		t.Run("payreq", func(t *testing.T) {
+			pr := payRequest(t, sender.Signing, "$alice@vasp1.example", w.clock.Now())
+			c := pr.PayerData.Compliance
+			c.SignatureNonce = nonce
+			c.Signature = hex.EncodeToString(uma.SignPayload(sender.Signing, []byte(pr.SignablePayload())))
+			_, err := s.PayRequest(t.Context(), "bob", pr)
+			wantCode(t, err, uma.CodeInvalidNonce)
+		})
+		if n := countRows(t, db, "uma_transactions"); n != 0 {
+			t.Fatalf("%d transactions recorded", n)
 		}
 	})
 }

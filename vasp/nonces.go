@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -43,10 +44,11 @@ func (c *NonceCache) CheckAndSave(ctx context.Context, domain, nonce string, ts 
 	if ts.Before(now.Add(-c.maxAge())) {
 		return uma.Errorf(uma.CodeInvalidNonce, "signature timestamp is too old")
 	}
-	// Stored as text: PostgreSQL refuses bytes that are not UTF-8, and a
-	// nonce in an lnurlp query may be any bytes ("%FF").
-	if len(domain) > 255 || len(nonce) > 255 || !utf8.ValidString(domain) || !utf8.ValidString(nonce) {
-		return uma.Errorf(uma.CodeInvalidNonce, "nonce or domain too long or not UTF-8")
+	// Stored as text: PostgreSQL refuses bytes that are not UTF-8, and
+	// NUL, and a nonce in an lnurlp query may be any bytes ("%FF", "%00").
+	if len(domain) > 255 || len(nonce) > 255 || !utf8.ValidString(domain) || !utf8.ValidString(nonce) ||
+		strings.ContainsRune(nonce, 0) || strings.ContainsRune(domain, 0) {
+		return uma.Errorf(uma.CodeInvalidNonce, "nonce or domain too long, not UTF-8 or with a NUL")
 	}
 	if b, ok := ctx.Value(nonceBatchKey{}).(*nonceBatch); ok {
 		// Deferred: a nonce stored already is refused now, so that a
