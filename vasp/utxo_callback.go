@@ -69,7 +69,10 @@ func (s *Service) ReceiveUtxoCallback(ctx context.Context, txID string, body []b
 		// to hear from.
 		return uma.Errorf(uma.CodeRequestNotFound, "no such transaction")
 	}
-	if !strings.EqualFold(addr.Domain, cb.VaspDomain) {
+	// The same server however spelt (uma.NormalizeDomain): a payer
+	// identifier with ":443" or a trailing dot was verified with the keys
+	// the plain domain serves, and shares its nonce scope.
+	if !uma.SameDomain(addr.Domain, cb.VaspDomain) {
 		return uma.Errorf(uma.CodeInvalidSignature, "callback from %s about a payment with %s", vaspd.Truncate(cb.VaspDomain, 100), addr.Domain)
 	}
 	// The nonce is stored with the callback: one that could not be kept

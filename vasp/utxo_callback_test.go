@@ -197,3 +197,29 @@ func TestUtxoCallbackTxidNotAnID(t *testing.T) {
 		}
 	})
 }
+
+// The counterparty's domain as its payer identifier spelt it (with :443,
+// or a trailing dot: verified with the same keys, at the same server) is
+// the domain its callbacks name plainly: they are kept, as its nonces
+// share one scope and the deny list matches both.
+func TestUtxoCallbackDomainSpeltOtherwise(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		alices := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		for _, counterparty := range []string{"$alice@vasp1.example:443", "$alice@vasp1.example."} {
+			tr := completed(t, w, s, "", w.clock.Now())
+			if _, err := db.ExecContext(t.Context(), `UPDATE uma_transactions SET counterparty = $1 WHERE id = $2`, counterparty, tr.ID); err != nil {
+				t.Fatal(err)
+			}
+			body := signedCallback(t, alices.Signing, w.clock.Now(), uma.PostTransactionCallback{VaspDomain: "vasp1.example",
+				Utxos: []uma.UtxoWithAmount{{Utxo: strings.Repeat("ab", 32) + ":0", AmountMsats: 1000}}})
+			if err := s.ReceiveUtxoCallback(t.Context(), tr.ID, body); err != nil {
+				t.Fatalf("callback about a payment from %s: %v", counterparty, err)
+			}
+			if n := utxoCallbackRows(t, db, tr.ID); n != 1 {
+				t.Fatalf("%d callbacks kept about the payment from %s, want 1", n, counterparty)
+			}
+		}
+	})
+}
