@@ -55,13 +55,28 @@ func (v *Verifier) checkTimestamp(ts int64) error {
 	return nil
 }
 
+// checkNonce refuses a missing nonce, and one holding the "|" that joins
+// a signed payload's fields: the messages have two to four fields, so
+// such a nonce would let a signature made over one message verify as
+// another's (a payreq's as a post-transaction callback whose nonce is the
+// payreq's first two fields). No SDK makes one.
+func checkNonce(nonce string) error {
+	if nonce == "" {
+		return Errorf(CodeInvalidNonce, "missing nonce")
+	}
+	if strings.Contains(nonce, "|") {
+		return Errorf(CodeInvalidNonce, "nonce contains \"|\", which separates the signed fields")
+	}
+	return nil
+}
+
 // verify runs the common sequence for one message.
 func (v *Verifier) verify(ctx context.Context, domain, nonce string, ts int64, payload, sig string, backing []BackingSignature) (*PublicKeys, error) {
 	if v.Keys == nil || v.Nonces == nil {
 		return nil, Errorf(CodeInternalError, "verifier needs Keys and Nonces")
 	}
-	if nonce == "" {
-		return nil, Errorf(CodeInvalidNonce, "missing nonce")
+	if err := checkNonce(nonce); err != nil {
+		return nil, err
 	}
 	if err := v.checkTimestamp(ts); err != nil {
 		return nil, err
@@ -163,8 +178,8 @@ func (v *Verifier) VerifyPayReqResponse(ctx context.Context, r *PayReqResponse, 
 		return nil, Errorf(CodeInternalError, "verifier needs Keys and Nonces")
 	}
 	c := r.PayeeData.Compliance
-	if c.SignatureNonce == "" {
-		return nil, Errorf(CodeInvalidNonce, "missing nonce")
+	if err := checkNonce(c.SignatureNonce); err != nil {
+		return nil, err
 	}
 	if err := v.checkTimestamp(c.SignatureTimestamp); err != nil {
 		return nil, err
