@@ -44,6 +44,9 @@ type KeyFetcher struct {
 
 	once    sync.Once
 	private *MemoryKeyCache
+
+	mu        sync.Mutex
+	fetchedAt map[string]time.Time // when each domain's keys were last fetched (RefreshPublicKeys)
 }
 
 // maxPubKeyBody bounds the response we read (real ones are ~2 KiB).
@@ -67,10 +70,18 @@ func (f *KeyFetcher) PublicKeys(ctx context.Context, domain string) (*PublicKeys
 	if k, ok := cache.Get(domain, now); ok {
 		return k, nil
 	}
+	f.fetched(domain, now)
 	keys, err := f.fetch(ctx, domain)
 	if err != nil {
 		return nil, err
 	}
+	f.put(domain, keys, now)
+	return keys, nil
+}
+
+// put caches domain's keys, fetched at now, until their
+// expirationTimestamp (DefaultTTL without one), at most MaxTTL.
+func (f *KeyFetcher) put(domain string, keys *PublicKeys, now time.Time) {
 	exp := now.Add(f.defaultTTL())
 	if !keys.ExpiresAt.IsZero() {
 		exp = keys.ExpiresAt
@@ -79,9 +90,64 @@ func (f *KeyFetcher) PublicKeys(ctx context.Context, domain string) (*PublicKeys
 		exp = max
 	}
 	if exp.After(now) {
-		cache.Put(domain, keys, exp)
+		f.cache().Put(domain, keys, exp)
 	}
+}
+
+// KeyRefresher is a PublicKeySource that can fetch a domain's keys anew,
+// past its cache. Verifier asks it when a signature fails with the keys
+// it was given: a counterparty that rotated its keys signs with the new
+// ones while the old are cached (up to MaxTTL, 24 h by default), and
+// every message it sends would be refused until then.
+type KeyRefresher interface {
+	RefreshPublicKeys(ctx context.Context, domain string) (*PublicKeys, error)
+}
+
+var _ KeyRefresher = (*KeyFetcher)(nil)
+
+// KeyRefreshEvery is how often at most one domain's keys are fetched
+// anew (by PublicKeys or RefreshPublicKeys): anyone can send a message
+// that fails to verify, and each would otherwise make us fetch.
+const KeyRefreshEvery = time.Minute
+
+// maxFetchTimes bounds the domains whose last fetch is remembered; past
+// it the memory is cleared (a domain may then be fetched anew sooner).
+const maxFetchTimes = 10_000
+
+// errFetchedRecently refuses a refresh within KeyRefreshEvery of a fetch.
+var errFetchedRecently = Errorf(CodeCounterpartyPubkeyFetchError, "public keys fetched less than %s ago", KeyRefreshEvery)
+
+// RefreshPublicKeys fetches domain's keys past the cache and caches them,
+// unless they were fetched less than KeyRefreshEvery ago (an error then).
+func (f *KeyFetcher) RefreshPublicKeys(ctx context.Context, domain string) (*PublicKeys, error) {
+	if err := ValidateDomain(domain); err != nil {
+		return nil, err
+	}
+	now := f.now()
+	if !f.fetched(domain, now) {
+		return nil, errFetchedRecently
+	}
+	keys, err := f.fetch(ctx, domain)
+	if err != nil {
+		return nil, err
+	}
+	f.put(domain, keys, now)
 	return keys, nil
+}
+
+// fetched notes that domain's keys are fetched at now, reporting whether
+// the last fetch was KeyRefreshEvery ago or more (or none is known).
+func (f *KeyFetcher) fetched(domain string, now time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if last, ok := f.fetchedAt[domain]; ok && now.Sub(last) < KeyRefreshEvery {
+		return false
+	}
+	if f.fetchedAt == nil || len(f.fetchedAt) >= maxFetchTimes {
+		f.fetchedAt = make(map[string]time.Time)
+	}
+	f.fetchedAt[domain] = now
+	return true
 }
 
 // Invalidate drops domain from the cache, e.g. after a signature failure

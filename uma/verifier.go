@@ -86,7 +86,9 @@ func (v *Verifier) verify(ctx context.Context, domain, nonce string, ts int64, p
 		return nil, err
 	}
 	if err := verifyHex(keys.Signing, payload, sig); err != nil {
-		return nil, err
+		if keys, err = v.refreshed(ctx, domain, keys, err, func(k *PublicKeys) error { return verifyHex(k.Signing, payload, sig) }); err != nil {
+			return nil, err
+		}
 	}
 	if !v.SkipBackingSignatures {
 		if err := v.verifyBacking(ctx, payload, backing); err != nil {
@@ -100,6 +102,25 @@ func (v *Verifier) verify(ctx context.Context, domain, nonce string, ts int64, p
 		return nil, err
 	}
 	return keys, nil
+}
+
+// refreshed answers a signature of domain that failed (failed) with its
+// keys stale, perhaps cached from before a key rotation: when Keys can
+// fetch them anew (KeyRefresher) and the signing key changed, it returns
+// the new keys if check passes with them; failed otherwise.
+func (v *Verifier) refreshed(ctx context.Context, domain string, stale *PublicKeys, failed error, check func(*PublicKeys) error) (*PublicKeys, error) {
+	r, ok := v.Keys.(KeyRefresher)
+	if !ok {
+		return nil, failed
+	}
+	fresh, err := r.RefreshPublicKeys(ctx, domain)
+	if err != nil || fresh.Signing.Equal(stale.Signing) {
+		return nil, failed
+	}
+	if err := check(fresh); err != nil {
+		return nil, err
+	}
+	return fresh, nil
 }
 
 func (v *Verifier) verifyBacking(ctx context.Context, payload string, sigs []BackingSignature) error {
@@ -189,7 +210,11 @@ func (v *Verifier) VerifyPayReqResponse(ctx context.Context, r *PayReqResponse, 
 		return nil, err
 	}
 	if err := r.Verify(keys.Signing, payerIdentifier, receiver.String()); err != nil {
-		return nil, err
+		if keys, err = v.refreshed(ctx, receiver.Domain, keys, err, func(k *PublicKeys) error {
+			return r.Verify(k.Signing, payerIdentifier, receiver.String())
+		}); err != nil {
+			return nil, err
+		}
 	}
 	if !v.SkipBackingSignatures {
 		payee := r.PayeeData.Identifier
