@@ -25,6 +25,20 @@ type Verifier struct {
 	MaxFutureSkew time.Duration
 	// SkipBackingSignatures disables verification of backing signatures.
 	SkipBackingSignatures bool
+	// KeyTimeout bounds the key fetches of one message together: its
+	// signer's keys, their refresh and those of each of its backing
+	// signers (up to ten, each a fetch from a domain the sender names,
+	// each as slow as the fetch's own timeout allows). 0: no bound
+	// beyond each fetch's.
+	KeyTimeout time.Duration
+}
+
+// keyContext is ctx bounded by KeyTimeout, for one message's key fetches.
+func (v *Verifier) keyContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if v.KeyTimeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, v.KeyTimeout)
 }
 
 func (v *Verifier) now() time.Time {
@@ -81,17 +95,19 @@ func (v *Verifier) verify(ctx context.Context, domain, nonce string, ts int64, p
 	if err := v.checkTimestamp(ts); err != nil {
 		return nil, err
 	}
-	keys, err := v.Keys.PublicKeys(ctx, domain)
+	kctx, cancel := v.keyContext(ctx)
+	defer cancel()
+	keys, err := v.Keys.PublicKeys(kctx, domain)
 	if err != nil {
 		return nil, err
 	}
 	if err := verifyHex(keys.Signing, payload, sig); err != nil {
-		if keys, err = v.refreshed(ctx, domain, keys, err, func(k *PublicKeys) error { return verifyHex(k.Signing, payload, sig) }); err != nil {
+		if keys, err = v.refreshed(kctx, domain, keys, err, func(k *PublicKeys) error { return verifyHex(k.Signing, payload, sig) }); err != nil {
 			return nil, err
 		}
 	}
 	if !v.SkipBackingSignatures {
-		if err := v.verifyBacking(ctx, payload, backing); err != nil {
+		if err := v.verifyBacking(kctx, payload, backing); err != nil {
 			return nil, err
 		}
 	}
@@ -205,12 +221,14 @@ func (v *Verifier) VerifyPayReqResponse(ctx context.Context, r *PayReqResponse, 
 	if err := v.checkTimestamp(c.SignatureTimestamp); err != nil {
 		return nil, err
 	}
-	keys, err := v.Keys.PublicKeys(ctx, receiver.Domain)
+	kctx, cancel := v.keyContext(ctx)
+	defer cancel()
+	keys, err := v.Keys.PublicKeys(kctx, receiver.Domain)
 	if err != nil {
 		return nil, err
 	}
 	if err := r.Verify(keys.Signing, payerIdentifier, receiver.String()); err != nil {
-		if keys, err = v.refreshed(ctx, receiver.Domain, keys, err, func(k *PublicKeys) error {
+		if keys, err = v.refreshed(kctx, receiver.Domain, keys, err, func(k *PublicKeys) error {
 			return r.Verify(k.Signing, payerIdentifier, receiver.String())
 		}); err != nil {
 			return nil, err
@@ -221,7 +239,7 @@ func (v *Verifier) VerifyPayReqResponse(ctx context.Context, r *PayReqResponse, 
 		if payee == "" {
 			payee = receiver.String()
 		}
-		if err := v.verifyBacking(ctx, r.SignablePayload(payerIdentifier, payee), c.BackingSignatures); err != nil {
+		if err := v.verifyBacking(kctx, r.SignablePayload(payerIdentifier, payee), c.BackingSignatures); err != nil {
 			return nil, err
 		}
 	}

@@ -354,7 +354,10 @@ func New(opts Options) (*Service, error) {
 		}
 		keys = sandboxKeySource{sender: s.sandbox, next: keys}
 	}
-	s.verifier = &uma.Verifier{Keys: keys, Nonces: s.nonces, Now: opts.Clock.Now}
+	// One message's key fetches share one call's time: a sender naming
+	// ten backing signers at slow domains would otherwise hold its payreq
+	// past our answer's write deadline and still have it recorded.
+	s.verifier = &uma.Verifier{Keys: keys, Nonces: s.nonces, Now: opts.Clock.Now, KeyTimeout: opts.CounterpartyTimeout}
 	return s, nil
 }
 
