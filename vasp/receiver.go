@@ -2,6 +2,7 @@ package vasp
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -180,7 +181,42 @@ func (s *Service) Lnurlp(ctx context.Context, u *url.URL, local string) (*uma.Ln
 	if err := resp.Sign(s.opt.Keys.Signing, s.clock.Now()); err != nil {
 		return nil, err
 	}
+	// UMA signs this answer over "receiverIdentifier|nonce|timestamp",
+	// as it signs a payreq over "payerIdentifier|nonce|timestamp": the
+	// asker holds our signature of a payreq from r, which we would verify
+	// with our own keys. Its nonce is recorded (ourAnswers), and a payreq
+	// from our domain naming it refused (checkNotOurAnswer).
+	c := resp.Compliance
+	if err := s.nonces.save(ctx, s.db, s.ourAnswers(), c.SignatureNonce, time.Unix(c.SignatureTimestamp, 0)); err != nil {
+		return nil, fmt.Errorf("record our lnurlp answer's nonce: %w", err)
+	}
 	return resp, nil
+}
+
+// ourAnswers is the scope in uma_nonces of the nonces of our lnurlp
+// answers: not our domain's, in which our own lookups verify those
+// answers (a sender paying another of our users), but a name no signer
+// has ("#" is in no domain).
+func (s *Service) ourAnswers() string {
+	return uma.NormalizeDomain(s.opt.Domain) + "#lnurlp-answers"
+}
+
+// checkNotOurAnswer refuses a payreq from our own domain whose nonce is
+// one of our lnurlp answers': its signature is then ours of an answer
+// about the user it names as the payer, sent back.
+func (s *Service) checkNotOurAnswer(ctx context.Context, domain, nonce string) error {
+	if !uma.SameDomain(domain, s.opt.Domain) {
+		return nil
+	}
+	var one int
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM uma_nonces WHERE domain = $1 AND nonce = $2`, s.ourAnswers(), nonce).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("check nonce: %w", err)
+	}
+	return uma.Errorf(uma.CodeInvalidNonce, "nonce already used: the signature is of our lnurlp answer, not a payreq")
 }
 
 // incomingQuote is the price of one incoming payment.
@@ -302,6 +338,9 @@ func (s *Service) answerPayRequest(ctx context.Context, local string, req *uma.P
 		vctx, batch := deferNonces(ctx)
 		nonces = batch
 		if _, err := s.verifier.VerifyPayRequest(vctx, req); err != nil {
+			return nil, err
+		}
+		if err := s.checkNotOurAnswer(ctx, domain, req.PayerData.Compliance.SignatureNonce); err != nil {
 			return nil, err
 		}
 		c := req.PayerData.Compliance
