@@ -118,12 +118,16 @@ func (s *Service) refreshStreaks(ctx context.Context) {
 // Prune deletes what is older than the retention period: finished
 // deliveries, attempts of deliveries no longer pending, events no delivery
 // refers to, and finished jobs. It also fails synchronous sends that a crash
-// (or a failure to record their end) left "sending", counted sync_failed, and dead-letters the pending deliveries of deleted
-// endpoints (as DeleteEndpoint does) that a transaction racing the deletion
-// queued: no worker would ever claim them. Endpoints are only ever deleted
-// softly, so that search starts from the deleted ones and reads their rows
-// through the queue index, instead of every pending row each hour. Each
-// transaction gets pruneStepTimeout. It returns how many rows went.
+// (or a failure to record their end) left "sending", counted sync_failed,
+// and dead-letters the pending deliveries of deleted endpoints (as
+// DeleteEndpoint does) that a transaction racing the deletion queued: no
+// worker would ever claim them. Endpoints are only ever deleted softly, so
+// that search starts from the deleted ones and reads their rows through the
+// queue index, instead of every pending row each hour. Those two updates
+// test the status again outside their IN list: processes prune at once, and
+// PostgreSQL, reading again a row another committed meanwhile, tests only
+// the outer WHERE. Each transaction gets pruneStepTimeout. It returns how
+// many rows went.
 func (s *Service) Prune(ctx context.Context) (int64, error) {
 	now := s.opt.Clock.Now()
 	cutoff := store.Micros(now.Add(-s.opt.Retention))
@@ -134,11 +138,11 @@ func (s *Service) Prune(ctx context.Context) (int64, error) {
 	}{
 		{`UPDATE webhook_deliveries SET status = 'failed', last_error = 'interrupted: vaspd stopped during a synchronous send',
 			lease_token = '', finished_at = $2, updated_at = $2
-			WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'sending' AND created_at < $1 LIMIT 1000)`,
+			WHERE status = 'sending' AND id IN (SELECT id FROM webhook_deliveries WHERE status = 'sending' AND created_at < $1 LIMIT 1000)`,
 			[]any{store.Micros(now.Add(-time.Hour)), store.Micros(now)}},
 		{`UPDATE webhook_deliveries SET status = 'dead', last_error = 'endpoint deleted', lease_token = '',
 			updated_at = $1, finished_at = $1
-			WHERE id IN (SELECT d.id FROM webhook_endpoints e JOIN webhook_deliveries d
+			WHERE status = 'pending' AND id IN (SELECT d.id FROM webhook_endpoints e JOIN webhook_deliveries d
 				ON d.endpoint_id = e.id AND d.status = 'pending' WHERE e.deleted_at > 0 LIMIT 1000)`,
 			[]any{store.Micros(now)}},
 		{`DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries
@@ -173,7 +177,11 @@ func (s *Service) Prune(ctx context.Context) (int64, error) {
 				// Synchronous sends whose end was never stored (a crash,
 				// or recording it failed: Send counted nothing) end
 				// here, failed, and are counted so, once: by the
-				// process whose update took them.
+				// process whose update took them. The outer status
+				// test is what makes it once on PostgreSQL: a row
+				// another process's prune updated first is read again
+				// there, and the IN list, made before, would still
+				// name it.
 				for range n {
 					s.m.outcome(labelSyncFailed)
 				}
