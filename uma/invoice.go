@@ -340,8 +340,9 @@ func decodeInvoiceTLV(data []byte) (*Invoice, error) {
 }
 
 // VerifyInvoice checks an invoice we are asked to pay: signature with the
-// keys of ReceiverUMA's domain, and expiry (INVOICE_EXPIRED). Invoices carry
-// no nonce. It returns the receiver's keys.
+// keys of ReceiverUMA's domain (fetched anew once if it fails with cached
+// ones, see KeyRefresher), and expiry (INVOICE_EXPIRED). Invoices carry no
+// nonce. It returns the receiver's keys.
 func (v *Verifier) VerifyInvoice(ctx context.Context, inv *Invoice) (*PublicKeys, error) {
 	if v.Keys == nil {
 		return nil, Errorf(CodeInternalError, "verifier needs Keys")
@@ -353,12 +354,18 @@ func (v *Verifier) VerifyInvoice(ctx context.Context, inv *Invoice) (*PublicKeys
 	if err != nil {
 		return nil, Errorf(CodeInvalidInvoice, "invoice receiverUma is not an address")
 	}
-	keys, err := v.Keys.PublicKeys(ctx, recv.Domain)
+	kctx, cancel := v.keyContext(ctx)
+	defer cancel()
+	keys, err := v.Keys.PublicKeys(kctx, recv.Domain)
 	if err != nil {
 		return nil, err
 	}
 	if err := inv.Verify(keys.Signing); err != nil {
-		return nil, err
+		// As for the other messages: a receiver that rotated its keys
+		// signs with the new ones while the old may be cached for hours.
+		if keys, err = v.refreshed(kctx, recv.Domain, keys, err, func(k *PublicKeys) error { return inv.Verify(k.Signing) }); err != nil {
+			return nil, err
+		}
 	}
 	return keys, nil
 }
