@@ -54,6 +54,28 @@ func (k sandboxKeySource) PublicKeys(ctx context.Context, domain string) (*uma.P
 	return k.next.PublicKeys(ctx, domain)
 }
 
+var _ uma.KeyRefresher = sandboxKeySource{}
+
+// RefreshPublicKeys passes the Verifier's refresh after a failed
+// signature (uma.KeyRefresher) on to next: with the sandbox on, every
+// counterparty's keys are found through here, and without it a VASP that
+// rotated its keys had its messages refused until next's cache expired.
+// The sandbox sender's keys never change: they are answered as they are
+// (the Verifier then keeps the failure), and no request goes out for them.
+func (k sandboxKeySource) RefreshPublicKeys(ctx context.Context, domain string) (*uma.PublicKeys, error) {
+	if uma.SameDomain(domain, SandboxDomain) {
+		return k.PublicKeys(ctx, domain)
+	}
+	r, ok := k.next.(uma.KeyRefresher)
+	if !ok {
+		return nil, errNoKeyRefresh
+	}
+	return r.RefreshPublicKeys(ctx, domain)
+}
+
+// errNoKeyRefresh answers a refresh when next cannot fetch keys anew.
+var errNoKeyRefresh = errors.New("the key source cannot fetch keys anew")
+
 // senderAllowed is Compliance.CounterpartyAllowed for a payreq's sender.
 // The sandbox sender, with the sandbox on, passes an allow list (it is no
 // counterparty an operator would think to list: the money is the node's
