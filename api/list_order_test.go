@@ -87,3 +87,69 @@ func TestTransactionListNewestFirstByCreatedAt(t *testing.T) {
 		}
 	})
 }
+
+// gatedDirectory is a vasp.Directory that, once armed, holds the next ByID
+// until released.
+type gatedDirectory struct {
+	vasp.Directory
+	mu      sync.Mutex
+	armed   bool
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedDirectory) ByID(ctx context.Context, id string) (vasp.Recipient, error) {
+	g.mu.Lock()
+	hold := g.armed
+	g.armed = false
+	g.mu.Unlock()
+	if hold {
+		close(g.held)
+		<-g.release
+	}
+	return g.Directory.ByID(ctx, id)
+}
+
+// TestPaymentRequestListNewestFirstByCreatedAt: a payment request's
+// createdAt was taken before its user was read and its id (which orders
+// GET /payment-requests) made after: one whose read was slow listed as the
+// newest while dated older than one made meanwhile, as outgoing
+// transactions did (TestTransactionListNewestFirstByCreatedAt).
+func TestPaymentRequestListNewestFirstByCreatedAt(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		gate := &gatedDirectory{held: make(chan struct{}), release: make(chan struct{})}
+		f := newPayFixtureWith(t, db, func(o *vasp.Options) { gate.Directory = o.Users; o.Users = gate }, nil)
+		body := `{"userId":"` + f.bob.UserID + `","amount":1000,"currency":"EUR"}`
+		gate.mu.Lock()
+		gate.armed = true
+		gate.mu.Unlock()
+		done := make(chan int)
+		go func() {
+			st, _, _ := f.call(t, "POST", "/payment-requests", &f.admin, body)
+			done <- st
+		}()
+		<-gate.held
+		time.Sleep(5 * time.Millisecond) // the held request is older by more than the clock's grain
+		if st, raw, _ := f.call(t, "POST", "/payment-requests", &f.admin, body); st != http.StatusCreated {
+			t.Fatalf("create the second: %d %s", st, raw)
+		}
+		close(gate.release)
+		if st := <-done; st != http.StatusCreated {
+			t.Fatalf("create the first: %d", st)
+		}
+		status, raw, _ := f.call(t, "GET", "/payment-requests?userId="+f.bob.UserID, &f.viewer, "")
+		var page struct {
+			Data []struct {
+				ID        string
+				CreatedAt time.Time
+			}
+		}
+		if err := json.Unmarshal(raw, &page); status != http.StatusOK || err != nil || len(page.Data) != 2 {
+			t.Fatalf("list: %d %s", status, raw)
+		}
+		if a, b := page.Data[0], page.Data[1]; a.CreatedAt.Before(b.CreatedAt) {
+			t.Errorf("lists %s (createdAt %s) before %s (createdAt %s)", a.ID, a.CreatedAt.Format(time.RFC3339Nano),
+				b.ID, b.CreatedAt.Format(time.RFC3339Nano))
+		}
+	})
+}

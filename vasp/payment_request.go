@@ -268,7 +268,10 @@ func (s *Service) newPaymentRequest(ctx context.Context, in PaymentRequestInput)
 	if in.CommentCharsAllowed < 0 || in.CommentCharsAllowed > MaxDescriptionLen {
 		return PaymentRequest{}, vaspd.InvalidInput("commentCharsAllowed must be between 0 and %d", MaxDescriptionLen)
 	}
-	now := s.stamp()
+	// The id is made with createdAt: lists order by id, and createdAt
+	// must agree; the user's read below may take a while, during which
+	// other requests are made (as for an outgoing transaction: execute.go).
+	now, id := s.stamp(), vaspd.NewID(vaspd.IDPaymentRequest)
 	exp := in.ExpiresAt
 	if exp.IsZero() {
 		// Whole seconds: the invoice says seconds, and the request
@@ -282,7 +285,7 @@ func (s *Service) newPaymentRequest(ctx context.Context, in PaymentRequestInput)
 	if err != nil {
 		return PaymentRequest{}, err
 	}
-	p := PaymentRequest{ID: vaspd.NewID(vaspd.IDPaymentRequest), UserID: user.UserID, ReceiverUMA: s.address(user.Local),
+	p := PaymentRequest{ID: id, UserID: user.UserID, ReceiverUMA: s.address(user.Local),
 		InvoiceUUID: uuid.NewString(), Amount: in.Amount, Currency: in.Currency, MaxNumPayments: in.MaxNumPayments,
 		CommentCharsAllowed: in.CommentCharsAllowed, ExpiresAt: exp, CreatedAt: now, Status: PaymentRequestPending,
 		Delivery: PaymentRequestDelivery{Status: DeliveryNone}, idempotencyKey: in.IdempotencyKey, receiverLocal: user.Local}
