@@ -14,17 +14,25 @@ import (
 	"github.com/vaspd/vaspd/vasp"
 )
 
-// gatedCompliance allows everyone, as vasp.DomainPolicy{} does, but once
-// armed holds the next CounterpartyAllowed until released.
-type gatedCompliance struct {
-	vasp.DomainPolicy
+// callGate holds, once armed, the next call that passes it until released.
+type callGate struct {
 	mu      sync.Mutex
 	armed   bool
 	held    chan struct{} // closed when a call is held
 	release chan struct{}
 }
 
-func (g *gatedCompliance) CounterpartyAllowed(ctx context.Context, domain string) error {
+func newCallGate() callGate {
+	return callGate{held: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (g *callGate) arm() {
+	g.mu.Lock()
+	g.armed = true
+	g.mu.Unlock()
+}
+
+func (g *callGate) pass() {
 	g.mu.Lock()
 	hold := g.armed
 	g.armed = false
@@ -33,6 +41,17 @@ func (g *gatedCompliance) CounterpartyAllowed(ctx context.Context, domain string
 		close(g.held)
 		<-g.release
 	}
+}
+
+// gatedCompliance allows everyone, as vasp.DomainPolicy{} does, but once
+// armed holds the next CounterpartyAllowed until released.
+type gatedCompliance struct {
+	vasp.DomainPolicy
+	callGate
+}
+
+func (g *gatedCompliance) CounterpartyAllowed(ctx context.Context, domain string) error {
+	g.pass()
 	return g.DomainPolicy.CounterpartyAllowed(ctx, domain)
 }
 
@@ -48,12 +67,10 @@ func (g *gatedCompliance) CounterpartyAllowed(ctx context.Context, domain string
 // list's order is its createdAt's.
 func TestTransactionListNewestFirstByCreatedAt(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		gate := &gatedCompliance{held: make(chan struct{}), release: make(chan struct{})}
+		gate := &gatedCompliance{callGate: newCallGate()}
 		f := newPayFixtureWith(t, db, func(o *vasp.Options) { o.Compliance = gate }, nil)
 		first, second := f.quote(t, 500), f.quote(t, 700)
-		gate.mu.Lock()
-		gate.armed = true
-		gate.mu.Unlock()
+		gate.arm()
 		done := make(chan int)
 		go func() {
 			st, _, _ := f.call(t, "POST", "/quotes/"+url.PathEscape(first)+"/execute", &f.admin, "")
@@ -92,21 +109,11 @@ func TestTransactionListNewestFirstByCreatedAt(t *testing.T) {
 // until released.
 type gatedDirectory struct {
 	vasp.Directory
-	mu      sync.Mutex
-	armed   bool
-	held    chan struct{}
-	release chan struct{}
+	callGate
 }
 
 func (g *gatedDirectory) ByID(ctx context.Context, id string) (vasp.Recipient, error) {
-	g.mu.Lock()
-	hold := g.armed
-	g.armed = false
-	g.mu.Unlock()
-	if hold {
-		close(g.held)
-		<-g.release
-	}
+	g.pass()
 	return g.Directory.ByID(ctx, id)
 }
 
@@ -117,12 +124,10 @@ func (g *gatedDirectory) ByID(ctx context.Context, id string) (vasp.Recipient, e
 // transactions did (TestTransactionListNewestFirstByCreatedAt).
 func TestPaymentRequestListNewestFirstByCreatedAt(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		gate := &gatedDirectory{held: make(chan struct{}), release: make(chan struct{})}
+		gate := &gatedDirectory{callGate: newCallGate()}
 		f := newPayFixtureWith(t, db, func(o *vasp.Options) { gate.Directory = o.Users; o.Users = gate }, nil)
 		body := `{"userId":"` + f.bob.UserID + `","amount":1000,"currency":"EUR"}`
-		gate.mu.Lock()
-		gate.armed = true
-		gate.mu.Unlock()
+		gate.arm()
 		done := make(chan int)
 		go func() {
 			st, _, _ := f.call(t, "POST", "/payment-requests", &f.admin, body)
