@@ -135,28 +135,31 @@ func (s *Service) Prune(ctx context.Context) (int64, error) {
 	steps := []struct {
 		q    string
 		args []any
+		// syncFailed: the step fails synchronous sends, and each row it
+		// updates is counted sync_failed.
+		syncFailed bool
 	}{
 		{`UPDATE webhook_deliveries SET status = 'failed', last_error = 'interrupted: vaspd stopped during a synchronous send',
 			lease_token = '', finished_at = $2, updated_at = $2
 			WHERE status = 'sending' AND id IN (SELECT id FROM webhook_deliveries WHERE status = 'sending' AND created_at < $1 LIMIT 1000)`,
-			[]any{store.Micros(now.Add(-time.Hour)), store.Micros(now)}},
+			[]any{store.Micros(now.Add(-time.Hour)), store.Micros(now)}, true},
 		{`UPDATE webhook_deliveries SET status = 'dead', last_error = 'endpoint deleted', lease_token = '',
 			updated_at = $1, finished_at = $1
 			WHERE status = 'pending' AND id IN (SELECT d.id FROM webhook_endpoints e JOIN webhook_deliveries d
 				ON d.endpoint_id = e.id AND d.status = 'pending' WHERE e.deleted_at > 0 LIMIT 1000)`,
-			[]any{store.Micros(now)}},
+			[]any{store.Micros(now)}, false},
 		{`DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries
-			WHERE created_at < $1 AND status IN ('delivered', 'failed', 'dead') AND finished_at > 0 AND finished_at < $1 LIMIT 1000)`, []any{cutoff}},
+			WHERE created_at < $1 AND status IN ('delivered', 'failed', 'dead') AND finished_at > 0 AND finished_at < $1 LIMIT 1000)`, []any{cutoff}, false},
 		{`DELETE FROM webhook_attempts WHERE (delivery_id, attempt) IN (SELECT a.delivery_id, a.attempt FROM webhook_attempts a WHERE a.started_at < $1
 			AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.id = a.delivery_id AND d.status IN ('pending', 'sending'))
-			LIMIT 1000)`, []any{cutoff}},
+			LIMIT 1000)`, []any{cutoff}, false},
 		{`DELETE FROM webhook_events WHERE id IN (SELECT ev.id FROM webhook_events ev WHERE ev.created_at < $1
 			AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = ev.id)
-			AND NOT EXISTS (SELECT 1 FROM webhook_fanouts f WHERE f.event_id = ev.id) LIMIT 1000)`, []any{cutoff}},
+			AND NOT EXISTS (SELECT 1 FROM webhook_fanouts f WHERE f.event_id = ev.id) LIMIT 1000)`, []any{cutoff}, false},
 		{`DELETE FROM webhook_jobs WHERE id IN (SELECT id FROM webhook_jobs WHERE status IN ('completed', 'failed', 'canceled')
-			AND finished_at < $1 LIMIT 1000)`, []any{cutoff}},
+			AND finished_at < $1 LIMIT 1000)`, []any{cutoff}, false},
 	}
-	for i, st := range steps {
+	for _, st := range steps {
 		for ctx.Err() == nil {
 			var n int64
 			sctx, cancel := context.WithTimeout(ctx, s.pruneStepTimeout)
@@ -173,7 +176,7 @@ func (s *Service) Prune(ctx context.Context) (int64, error) {
 				return total, err
 			}
 			total += n
-			if i == 0 {
+			if st.syncFailed {
 				// Synchronous sends whose end was never stored (a crash,
 				// or recording it failed: Send counted nothing) end
 				// here, failed, and are counted so, once: by the
