@@ -33,7 +33,7 @@
 //
 // A platform builds a [Verifier] from its secret or keys and hands it to
 // [NewHandler] with its own [EventHandler]. The [Handler] reads the raw body
-// (size-limited, 413), verifies it (401), decodes the typed event (400),
+// (size-limited, 413; time-limited, 408), verifies it (401), decodes the typed event (400),
 // de-duplicates on webhookId through a [Store] (409 for an id already
 // processed, 429 while a duplicate is in flight), runs the platform's code
 // and writes its [Reply]: [Approve] (200 with receiverUserInfo), [Async]

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 )
@@ -44,6 +45,9 @@ const (
 	// DefaultRetention is how long a processed id answers 409. It must
 	// outlast the sender's retry schedule (about three days for vaspd).
 	DefaultRetention = 7 * 24 * time.Hour
+	// DefaultBodyTimeout bounds reading the body, as long as vaspd's longest
+	// attempt: a sender that takes longer has given up anyway.
+	DefaultBodyTimeout = 30 * time.Second
 )
 
 // HandlerConfig configures a [Handler].
@@ -57,6 +61,13 @@ type HandlerConfig struct {
 	Store Store
 	// MaxBodyBytes bounds the body; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// BodyTimeout bounds the time to receive the body once the handler
+	// starts (408 past it), so that a client trickling a body cannot hold a
+	// connection and a goroutine for ever on a server whose ReadTimeout is
+	// not set (ReadHeaderTimeout bounds only the headers); 0 means
+	// DefaultBodyTimeout. A server ReadTimeout at most this long is left
+	// to bound the read alone.
+	BodyTimeout time.Duration
 	// Lease and Retention are passed to the Store; 0 means DefaultLease and
 	// DefaultRetention.
 	Lease, Retention time.Duration
@@ -71,7 +82,8 @@ type HandlerConfig struct {
 
 // Handler is an http.Handler receiving vaspd (and UMAaaS) webhooks:
 //
-//  1. only POST (405 otherwise); the raw body is read up to MaxBodyBytes (413);
+//  1. only POST (405 otherwise); the raw body is read up to MaxBodyBytes (413)
+//     within BodyTimeout (408);
 //  2. the signature is verified against the raw bytes (401);
 //  3. the body is decoded into a typed [Event] (400 if malformed, or if a
 //     signed webhook-id header disagrees with the body's webhookId);
@@ -94,7 +106,7 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 	if cfg.Handler == nil {
 		return nil, errors.New("webhook: HandlerConfig.Handler is required")
 	}
-	if cfg.MaxBodyBytes < 0 || cfg.Lease < 0 || cfg.Retention < 0 {
+	if cfg.MaxBodyBytes < 0 || cfg.BodyTimeout < 0 || cfg.Lease < 0 || cfg.Retention < 0 {
 		return nil, errors.New("webhook: negative limit in HandlerConfig")
 	}
 	if cfg.Store == nil {
@@ -102,6 +114,9 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.BodyTimeout == 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
 	}
 	if cfg.Lease == 0 {
 		cfg.Lease = DefaultLease
@@ -132,12 +147,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, CodeInvalidInput, "webhooks are delivered with POST")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	body, err := h.readBody(w, r)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			h.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook rejected: body too large", slog.Int64("max_bytes", h.cfg.MaxBodyBytes), slog.String("remote", r.RemoteAddr))
 			writeError(w, http.StatusRequestEntityTooLarge, CodeInvalidInput, "body exceeds "+strconv.FormatInt(h.cfg.MaxBodyBytes, 10)+" bytes")
+			return
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			h.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook rejected: body too slow", slog.Duration("timeout", h.cfg.BodyTimeout), slog.String("remote", r.RemoteAddr))
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusRequestTimeout, CodeInvalidInput, "body not received in time")
 			return
 		}
 		h.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook rejected: body unreadable", slog.String("reason", err.Error()), slog.String("remote", r.RemoteAddr))
@@ -223,6 +244,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(encoded)
+}
+
+// readBody reads the body, at most MaxBodyBytes of it, within BodyTimeout,
+// or within the server's ReadTimeout when that is shorter: it counts from
+// the request's start and is never loosened here. (net/http lifts the
+// connection's read deadline itself once the body has been read to its end,
+// so it cannot cancel the request's context during the platform handler.)
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
+	if srv == nil || srv.ReadTimeout <= 0 || srv.ReadTimeout > h.cfg.BodyTimeout {
+		// ErrNotSupported (a ResponseWriter that is no connection's, as in
+		// tests) leaves the read unbounded in time.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.cfg.BodyTimeout))
+	}
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
 }
 
 // handled reports whether a reply of this status means the platform handled
