@@ -53,6 +53,10 @@
 //     lightspark-signature ([NewLightsparkVerifier]) and Coinbase Commerce /
 //     LlamaPay's X-CC-Webhook-Signature ([NewCoinbaseCommerceVerifier]).
 //     These sign no timestamp, so replay protection is the Store's.
+//     The Handler decodes only vaspd and UMAaaS bodies (type, webhookId,
+//     timestamp), so a Lightspark or Coinbase Commerce webhook given to it
+//     is answered 400: call those verifiers' Verify from your own handler,
+//     on the raw body, and de-duplicate on the sender's event id.
 //   - [P256Verifier]: the ECDSA P-256 scheme of UMAaaS after 2025-05-30 and
 //     of Grid.
 //
