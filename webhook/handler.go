@@ -218,7 +218,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var encoded []byte
 	if reply.Body != nil {
-		if encoded, err = json.Marshal(reply.Body); err != nil {
+		if encoded, err = encodeReply(reply.Body); err != nil {
 			// Encode before marking the event processed: a reply that cannot
 			// be sent must not turn the sender's retry into a 409.
 			h.release(context.WithoutCancel(r.Context()), id, token)
@@ -292,6 +292,19 @@ func (h *Handler) run(ctx context.Context, ev Event, id, token string) (reply Re
 		}
 	}()
 	return h.cfg.Handler.HandleEvent(ctx, ev)
+}
+
+// encodeReply encodes a reply body; a panic in the platform's MarshalJSON
+// is an error, so that it answers 500 and releases the id like a panic in
+// the handler rather than escaping with the id claimed for the whole lease
+// (every retry meanwhile answered 429).
+func encodeReply(body any) (b []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			b, err = nil, fmt.Errorf("reply body encoding panicked: %v", p)
+		}
+	}()
+	return json.Marshal(body)
 }
 
 func (h *Handler) release(ctx context.Context, id, token string) {

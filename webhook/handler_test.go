@@ -353,6 +353,8 @@ func TestHandlerFailuresRelease(t *testing.T) {
 		{"informational status", func() (Reply, error) { return Reply{Status: http.StatusEarlyHints}, nil }},
 		{"switching protocols", func() (Reply, error) { return Reply{Status: http.StatusSwitchingProtocols}, nil }},
 		{"unencodable body", func() (Reply, error) { return Reply{Body: func() {}}, nil }},
+		// The platform's MarshalJSON is the platform's code too.
+		{"body whose encoding panics", func() (Reply, error) { return Reply{Body: panickingJSON{}}, nil }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var failing atomic.Bool
@@ -372,6 +374,10 @@ func TestHandlerFailuresRelease(t *testing.T) {
 		})
 	}
 }
+
+type panickingJSON struct{}
+
+func (panickingJSON) MarshalJSON() ([]byte, error) { panic("boom") }
 
 func TestHandlerUnknownTypeAndOtherSchemes(t *testing.T) {
 	// A platform written against UMAaaS v1 verifies X-UMAaas-Signature;
