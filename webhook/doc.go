@@ -47,7 +47,7 @@
 //
 //   - [StandardVerifier]: Standard Webhooks v1 and v1a, any matching
 //     signature of any trusted key, the timestamp within 5 minutes both
-//     ways. The one to use for vaspd.
+//     ways (also read from Svix's svix-* headers). The one to use for vaspd.
 //   - [BodyHMACVerifier]: hex HMAC of the body in one header, for
 //     X-UMAaas-Signature ([NewUMAaaSVerifier]), Lightspark's
 //     lightspark-signature ([NewLightsparkVerifier]) and Coinbase Commerce /

@@ -36,6 +36,12 @@ var (
 	ErrTimestampTooNew = errors.New("webhook: timestamp too new")
 )
 
+// The header names a StandardVerifier reads: id, timestamp, signature.
+var (
+	standardHeaders = [3]string{HeaderWebhookID, HeaderWebhookTimestamp, HeaderWebhookSignature}
+	svixHeaders     = [3]string{"svix-id", "svix-timestamp", "svix-signature"}
+)
+
 // DefaultTolerance is how far a Standard Webhooks timestamp may be from the
 // receiver's clock, in either direction. Every reference library uses 5
 // minutes.
@@ -64,7 +70,10 @@ type StandardConfig struct {
 // StandardVerifier verifies Standard Webhooks requests (webhook-id,
 // webhook-timestamp, webhook-signature): v1 HMAC-SHA256 and v1a ed25519, any
 // matching signature accepted, timestamp within the tolerance both ways.
-// It is what a platform uses for vaspd webhooks.
+// It is what a platform uses for vaspd webhooks. A request with none of the
+// three webhook-* headers is read from svix-id, svix-timestamp and
+// svix-signature, the names Svix sends unless told otherwise (as the
+// reference libraries do); the two sets are never mixed.
 type StandardVerifier struct {
 	keys      [][]byte
 	pubs      []ed25519.PublicKey
@@ -107,24 +116,28 @@ func NewStandardVerifier(cfg StandardConfig) (*StandardVerifier, error) {
 
 // Verify implements [Verifier].
 func (v *StandardVerifier) Verify(h http.Header, body []byte) error {
-	id := h.Get(HeaderWebhookID)
-	tsText := h.Get(HeaderWebhookTimestamp)
+	names := &standardHeaders
+	if _, ok := h[keyWebhookID]; !ok && h[keyWebhookTimestamp] == nil && h[keyWebhookSignature] == nil {
+		names = &svixHeaders
+	}
+	id := h.Get(names[0])
+	tsText := h.Get(names[1])
 	// Entries split over several header lines are one list (RFC 9110 §5.3).
-	sigs := strings.Join(h.Values(HeaderWebhookSignature), " ")
+	sigs := strings.Join(h.Values(names[2]), " ")
 	switch {
 	case id == "":
-		return fmt.Errorf("%w: %s", ErrMissingHeader, HeaderWebhookID)
+		return fmt.Errorf("%w: %s", ErrMissingHeader, names[0])
 	case tsText == "":
-		return fmt.Errorf("%w: %s", ErrMissingHeader, HeaderWebhookTimestamp)
+		return fmt.Errorf("%w: %s", ErrMissingHeader, names[1])
 	case sigs == "":
-		return fmt.Errorf("%w: %s", ErrMissingHeader, HeaderWebhookSignature)
+		return fmt.Errorf("%w: %s", ErrMissingHeader, names[2])
 	}
 	if checkMessageID(id) != nil {
-		return fmt.Errorf("%w: %s", ErrMalformedHeader, HeaderWebhookID)
+		return fmt.Errorf("%w: %s", ErrMalformedHeader, names[0])
 	}
 	ts, err := parseUnixSeconds(tsText)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrMalformedHeader, HeaderWebhookTimestamp, err)
+		return fmt.Errorf("%w: %s: %v", ErrMalformedHeader, names[1], err)
 	}
 	now := v.now().Unix()
 	tol := int64(v.tolerance / time.Second)

@@ -340,3 +340,37 @@ func TestStandardVerifierSignatureLines(t *testing.T) {
 		t.Fatalf("only the other secret's entry: %v, want ErrNoMatch", err)
 	}
 }
+
+// Svix, a Standard Webhooks sender, names the headers svix-id,
+// svix-timestamp and svix-signature unless an application opts into the
+// webhook-* names; the reference libraries accept either set.
+func TestStandardVerifierSvixHeaders(t *testing.T) {
+	body := []byte(vecTestBody)
+	at := time.Unix(1795330805, 0)
+	v := mustStandard(t, StandardConfig{Secrets: []string{vecSecret}, Now: func() time.Time { return at }})
+	std := signedRequest(t, Keys{Secrets: []string{vecSecret}}, vecTestID, at, body)
+	svix := http.Header{}
+	svix.Set("svix-id", std.Get(HeaderWebhookID))
+	svix.Set("svix-timestamp", std.Get(HeaderWebhookTimestamp))
+	svix.Set("svix-signature", std.Get(HeaderWebhookSignature))
+	if err := v.Verify(svix, body); err != nil {
+		t.Fatalf("svix-* headers: %v", err)
+	}
+	forged := svix.Clone()
+	forged.Set("svix-signature", "v1,"+b64(make([]byte, 32)))
+	if err := v.Verify(forged, body); !errorIs(err, ErrNoMatch) {
+		t.Fatalf("forged svix-signature: %v, want ErrNoMatch", err)
+	}
+	// With both sets, the webhook-* set is the one checked: a signature
+	// is never taken from one set and the id from the other.
+	both := std.Clone()
+	both.Set("svix-signature", "v1,"+b64(make([]byte, 32)))
+	if err := v.Verify(both, body); err != nil {
+		t.Fatalf("webhook-* with a stray svix-signature: %v", err)
+	}
+	mixed := forged.Clone()
+	mixed.Set(HeaderWebhookID, std.Get(HeaderWebhookID))
+	if err := v.Verify(mixed, body); err == nil {
+		t.Fatal("webhook-id with svix-timestamp and svix-signature verified; the sets must not mix")
+	}
+}
