@@ -72,9 +72,9 @@ type HandlerConfig struct {
 	// DefaultRetention.
 	Lease, Retention time.Duration
 	// Logger receives one line per request refused for what it sent
-	// (401 signature, 400 payload, 413 size, an unreadable body) and per
-	// handler or store failure, never key material; nil means
-	// slog.Default(). A wrong method (405), a duplicate (409) and one
+	// (401 signature, 400 payload, 413 size, 408 a body too slow, an
+	// unreadable body) and per handler or store failure, never key
+	// material; nil means slog.Default(). A wrong method (405), a duplicate (409) and one
 	// being processed (429) are answered without a line: at-least-once
 	// delivery makes them ordinary.
 	Logger *slog.Logger
