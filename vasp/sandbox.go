@@ -56,9 +56,12 @@ func sandboxDepositID(quoteID string) string { return "sandbox-send/" + quoteID 
 // The transfer must be what the quote instructs: its sending currency and
 // its total sending amount, what executing it debits. A retry deposits
 // once (the movement is named by the quote) and answers the quote's
-// transaction; a crash between the deposit and the execute leaves the
-// deposit on the user's balance, and a retry executes. A quote executed
-// otherwise (from the user's balance) is not funded after the fact: 409.
+// transaction as ExecuteQuote does (422 for a key that executed another
+// quote); one of another transfer (currency, amount) than the one
+// deposited is refused as it was before the quote was paid. A crash
+// between the deposit and the execute leaves the deposit on the user's
+// balance, and a retry executes. A quote executed otherwise (from the
+// user's balance) is not funded after the fact: 409.
 func (s *Service) SandboxSend(ctx context.Context, reference, currency string, amount int64, idempotencyKey string) (Transaction, error) {
 	if _, err := s.sandboxPayer(); err != nil {
 		return Transaction{}, err
@@ -75,21 +78,26 @@ func (s *Service) SandboxSend(ctx context.Context, reference, currency string, a
 	}
 	depID := sandboxDepositID(q.ID)
 	if q.TransactionID != "" {
-		if _, err := s.opt.Ledger.Get(ctx, s.db, depID); errors.Is(err, ledger.ErrNotFound) {
+		dep, err := s.opt.Ledger.Get(ctx, s.db, depID)
+		if errors.Is(err, ledger.ErrNotFound) {
 			return Transaction{}, vaspd.Conflict(vaspd.CodeQuoteAlreadyExecuted,
 				"quote %s was executed from its user's balance (POST /quotes/{id}/execute or /fbo/confirm): there is nothing to transfer for it", q.ID)
 		} else if err != nil {
 			return Transaction{}, err
 		}
-		return s.GetTransaction(ctx, q.TransactionID) // a retry
+		// A retry: the transfer made, or refused as any other transfer
+		// is. Its terms are the deposit's (an auto-refresh may have moved
+		// the quote's before it was executed).
+		cur, amt := sandboxDeposited(dep, q.UserID)
+		if err := sandboxTransferIs(q, cur, amt, currency, amount); err != nil {
+			return Transaction{}, err
+		}
+		// As execute answers it: the quote's transaction, or 422 for a
+		// key that executed another quote.
+		return s.ExecuteQuote(ctx, q.ID, idempotencyKey)
 	}
-	if currency != q.SendingCurrency {
-		return Transaction{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidCurrency,
-			"quote %s is paid in %s, not %q: send its totalSendingAmount, %d %s", q.ID, q.SendingCurrency, vaspd.Truncate(currency, 16), q.debit(), q.SendingCurrency)
-	}
-	if amount != q.debit() {
-		return Transaction{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidAmount,
-			"quote %s instructs a transfer of its totalSendingAmount, %d %s (smallest unit), not %d", q.ID, q.debit(), q.SendingCurrency, amount)
+	if err := sandboxTransferIs(q, q.SendingCurrency, q.debit(), currency, amount); err != nil {
+		return Transaction{}, err
 	}
 	// Refused before anything is deposited: the transfer of a quote that
 	// cannot be executed would only be money the user did not ask for.
@@ -134,4 +142,30 @@ func (s *Service) SandboxSend(ctx context.Context, reference, currency string, a
 		return Transaction{}, fmt.Errorf("sandbox deposit: %w", err)
 	}
 	return s.ExecuteQuote(ctx, q.ID, idempotencyKey)
+}
+
+// sandboxTransferIs refuses a transfer of amount of currency for quote q
+// when it is not the transfer of wantAmount of wantCurrency that q
+// instructs (or that funded it).
+func sandboxTransferIs(q Quote, wantCurrency string, wantAmount int64, currency string, amount int64) error {
+	if currency != wantCurrency {
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidCurrency,
+			"quote %s is paid in %s, not %q: send its totalSendingAmount, %d %s", q.ID, wantCurrency, vaspd.Truncate(currency, 16), wantAmount, wantCurrency)
+	}
+	if amount != wantAmount {
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidAmount,
+			"quote %s instructs a transfer of its totalSendingAmount, %d %s (smallest unit), not %d", q.ID, wantAmount, wantCurrency, amount)
+	}
+	return nil
+}
+
+// sandboxDeposited is the currency and amount the sandbox deposit dep
+// credited to userID.
+func sandboxDeposited(dep ledger.Movement, userID string) (string, int64) {
+	for _, p := range dep.Postings {
+		if p.Account == ledger.UserAccount(userID) {
+			return p.Currency, p.Amount
+		}
+	}
+	return "", 0
 }

@@ -1,0 +1,73 @@
+package api_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/ledger"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+)
+
+// TestSandboxSendRetryIsTheSameTransfer: a retry of POST /sandbox/send for
+// a quote it funded and paid answers the quote's transaction only when it
+// is the same request: a transfer of another amount or currency is refused
+// as it was before the quote was paid (400 naming the transfer made), and
+// an Idempotency-Key that executed another quote is 422, as POST
+// /quotes/{id}/execute answers it. Such retries were answered 200 with the
+// transaction, as if the other transfer had been taken.
+func TestSandboxSendRetryIsTheSameTransfer(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newPayFixture(t, db)
+		ctx := context.Background()
+		alice := func() int64 {
+			b, err := f.ledger.Balance(ctx, db, ledger.UserAccount(f.alice.UserID), "USD")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+		q := f.quote(t, 100)
+		_, _, quote := f.call(t, "GET", "/quotes/"+q, &f.admin, "")
+		debit := int64(quote["totalSendingAmount"].(float64))
+		st, raw, m := f.call(t, "POST", "/sandbox/send", &f.admin, sandboxSendBody(q, "USD", debit), "Idempotency-Key", "send-1")
+		if st != 200 || m["status"] != "COMPLETED" {
+			t.Fatalf("sandbox send: %d %s", st, raw)
+		}
+		id := m["id"]
+		// Another quote executed with a key of its own.
+		q2 := f.quote(t, 50)
+		if st, raw, _ := f.call(t, "POST", "/quotes/"+q2+"/execute", &f.admin, "", "Idempotency-Key", "exec-2"); st != 200 {
+			t.Fatalf("execute: %d %s", st, raw)
+		}
+		before := alice()
+
+		for _, tc := range []struct {
+			body, key string
+			status    int
+			code      string
+		}{
+			{sandboxSendBody(q, "USD", debit+1), "send-1", 400, vaspd.CodeInvalidAmount},
+			{sandboxSendBody(q, "USD", 1), "send-1", 400, vaspd.CodeInvalidAmount},
+			{sandboxSendBody(q, "EUR", debit), "send-1", 400, vaspd.CodeInvalidCurrency},
+			{sandboxSendBody(q, "USD", debit), "exec-2", 422, vaspd.CodeIdempotencyKeyReused},
+		} {
+			st, raw, _ := f.call(t, "POST", "/sandbox/send", &f.admin, tc.body, "Idempotency-Key", tc.key)
+			if st != tc.status || !strings.Contains(string(raw), `"`+tc.code+`"`) {
+				t.Errorf("retry %s (key %s): %d %s, want %d %s", tc.body, tc.key, st, raw, tc.status, tc.code)
+			}
+		}
+		// The same request still answers the transaction.
+		if st, raw, m := f.call(t, "POST", "/sandbox/send", &f.admin, sandboxSendBody(q, "usd", debit), "Idempotency-Key", "send-1"); st != 200 || m["id"] != id {
+			t.Errorf("retry: %d %s, want 200 %s", st, raw, id)
+		}
+		if got := alice(); got != before {
+			t.Fatalf("retries moved money: alice has %d, had %d", got, before)
+		}
+		if n := f.outgoingPayments(t, q); n != 1 {
+			t.Fatalf("%d payments, want 1", n)
+		}
+	})
+}
