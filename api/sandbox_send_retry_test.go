@@ -71,3 +71,29 @@ func TestSandboxSendRetryIsTheSameTransfer(t *testing.T) {
 		}
 	})
 }
+
+// TestSandboxSendReferenceAnyCase: the reference is the quote's id, whose
+// UUID hex is case-insensitive as every id's (GET /quotes/{id} finds the
+// quote in upper case): POST /sandbox/send funds the quote in any case of
+// it, and a retry in another case answers the same transaction. It was 404
+// REFERENCE_NOT_FOUND for a quote that exists.
+func TestSandboxSendReferenceAnyCase(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newPayFixture(t, db)
+		q := f.quote(t, 100)
+		upper := "Quote:" + strings.ToUpper(strings.TrimPrefix(q, "Quote:"))
+		_, _, quote := f.call(t, "GET", "/quotes/"+upper, &f.admin, "")
+		debit := int64(quote["totalSendingAmount"].(float64))
+		st, raw, m := f.call(t, "POST", "/sandbox/send", &f.admin, sandboxSendBody(upper, "USD", debit))
+		if st != 200 || m["status"] != "COMPLETED" || m["quoteId"] != q {
+			t.Fatalf("sandbox send with reference %s: %d %s", upper, st, raw)
+		}
+		st, raw, m2 := f.call(t, "POST", "/sandbox/send", &f.admin, sandboxSendBody(q, "USD", debit))
+		if st != 200 || m2["id"] != m["id"] {
+			t.Fatalf("retry with reference %s: %d %s, want 200 %s", q, st, raw, m["id"])
+		}
+		if n := f.outgoingPayments(t, q); n != 1 {
+			t.Fatalf("%d payments, want 1", n)
+		}
+	})
+}

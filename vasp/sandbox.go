@@ -67,10 +67,13 @@ func (s *Service) SandboxSend(ctx context.Context, reference, currency string, a
 		return Transaction{}, err
 	}
 	notFound := vaspd.NotFound(vaspd.CodeReferenceNotFound, "no quote has the payment reference %q", vaspd.Truncate(reference, 80))
-	if _, err := vaspd.ParseID(vaspd.IDQuote, reference); err != nil {
+	// An id's UUID hex is case-insensitive: the quote is found as
+	// GET /quotes/{id} finds it, in any case.
+	id, err := vaspd.CanonicalID(vaspd.IDQuote, reference)
+	if err != nil {
 		return Transaction{}, notFound
 	}
-	q, err := s.GetQuote(ctx, reference)
+	q, err := s.GetQuote(ctx, id)
 	if e := vaspd.AsError(err); err != nil && e.Status == http.StatusNotFound {
 		return Transaction{}, notFound
 	} else if err != nil {
