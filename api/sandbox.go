@@ -11,9 +11,9 @@ import (
 // UMAaaS's sandbox (docs/sandbox.md): POST /sandbox/send funds a quote by a
 // simulated bank transfer, POST /sandbox/receive has a simulated sender
 // pay one of the platform's users. Served only on the embedded devnet
-// node; elsewhere both answer 403 FORBIDDEN (vasp.ErrSandboxOff). Both are
-// audited: each puts money on a user's balance that no payment brought, as
-// a deposit does.
+// node; elsewhere both answer 403 FORBIDDEN (vasp.ErrSandboxOff) whatever
+// the request holds (it is not read). Both are audited: each puts money on
+// a user's balance that no payment brought, as a deposit does.
 func (s *Server) mountSandbox(h *paymentHandlers) {
 	s.Handle("POST /sandbox/send", vaspd.PermTransact, h.sandboxSend, Audited)
 	s.Handle("POST /sandbox/receive", vaspd.PermTransact, h.sandboxReceive, Audited)
@@ -28,6 +28,9 @@ type sandboxSendRequest struct {
 // sandboxSend answers as POST /fbo/confirm/{quoteId} does: the quote's
 // transaction.
 func (h *paymentHandlers) sandboxSend(w http.ResponseWriter, r *http.Request) error {
+	if err := h.v.CheckSandbox(); err != nil {
+		return err // before the body: no request succeeds here
+	}
 	var req sandboxSendRequest
 	if err := DecodeJSON(r, &req); err != nil {
 		return err
@@ -67,6 +70,9 @@ type sandboxReceiveRequest struct {
 // its crediting, and the COMPLETED webhook, follow through the normal
 // settlement path.
 func (h *paymentHandlers) sandboxReceive(w http.ResponseWriter, r *http.Request) error {
+	if err := h.v.CheckSandbox(); err != nil {
+		return err // before the body: no request succeeds here
+	}
 	var req sandboxReceiveRequest
 	if err := DecodeJSON(r, &req); err != nil {
 		return err

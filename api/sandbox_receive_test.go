@@ -242,6 +242,15 @@ func TestSandboxOnlyOnEmbeddedNode(t *testing.T) {
 				t.Errorf("%s: message %q does not say where the sandbox exists", path, msg)
 			}
 		}
+		// Refused before the body is read: whatever it holds, a client
+		// learns that there is no sandbox here, not how to fix a request
+		// that can never succeed.
+		for _, path := range []string{"/sandbox/send", "/sandbox/receive"} {
+			for _, body := range []string{"", "{}", "not json", `{"currencyAmount":0,"receivingCurrencyAmount":-1}`} {
+				st, raw, _ := f.call(t, "POST", path, &f.admin, body)
+				wantAPIError(t, st, raw, 403, vaspd.CodeForbidden)
+			}
+		}
 		if n := f.outgoingPayments(t, q); n != 0 {
 			t.Fatalf("%d payments", n)
 		}

@@ -42,6 +42,14 @@ func (s *Service) sandboxPayer() (SandboxPayer, error) {
 			"(lightning=embedded), whose money is test money; this vaspd runs on another Lightning node, where money is real"}
 }
 
+// CheckSandbox is the 403 FORBIDDEN every sandbox call answers on a node
+// that is not the embedded test node (ErrSandboxOff), or nil: the API asks
+// it before reading a request, which on such a node can never succeed.
+func (s *Service) CheckSandbox() error {
+	_, err := s.sandboxPayer()
+	return err
+}
+
 // sandboxDepositID is the ledger movement of the simulated transfer that
 // funds quote quoteID: one per quote, so a retried send deposits once.
 func sandboxDepositID(quoteID string) string { return "sandbox-send/" + quoteID }
