@@ -3,12 +3,14 @@ package api_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/ledger"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/vasp"
 )
 
 // TestSandboxSendRetryIsTheSameTransfer: a retry of POST /sandbox/send for
@@ -94,6 +96,60 @@ func TestSandboxSendReferenceAnyCase(t *testing.T) {
 		}
 		if n := f.outgoingPayments(t, q); n != 1 {
 			t.Fatalf("%d payments, want 1", n)
+		}
+	})
+}
+
+// denyToggle is a DomainPolicy that, once deny is set, also refuses every
+// counterparty: a deny list changed after a quote was made.
+type denyToggle struct {
+	vasp.DomainPolicy
+	deny *atomic.Bool
+}
+
+func (p denyToggle) CounterpartyAllowed(ctx context.Context, domain string) error {
+	if p.deny.Load() {
+		return vasp.DomainPolicy{Deny: []string{domain}}.CounterpartyAllowed(ctx, domain)
+	}
+	return p.DomainPolicy.CounterpartyAllowed(ctx, domain)
+}
+
+// TestSandboxSendRefusedExecuteDepositsNothing: a quote that its execute
+// would refuse (here its receiver denied since the quote was made) is
+// refused by POST /sandbox/send before the transfer is deposited, as an
+// expired one is: the 403 moved nothing. The transfer was deposited on
+// the user's balance and the call then answered 403, so a platform told
+// "refused" had its user credited money it never asked for.
+func TestSandboxSendRefusedExecuteDepositsNothing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		deny := new(atomic.Bool)
+		f := newPayFixtureWith(t, db, func(o *vasp.Options) { o.Compliance = denyToggle{deny: deny} }, nil)
+		ctx := context.Background()
+		alice := func() int64 {
+			b, err := f.ledger.Balance(ctx, db, ledger.UserAccount(f.alice.UserID), "USD")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+		q := f.quote(t, 100)
+		_, _, quote := f.call(t, "GET", "/quotes/"+q, &f.admin, "")
+		debit := int64(quote["totalSendingAmount"].(float64))
+		before := alice()
+		deny.Store(true)
+		st, raw, _ := f.call(t, "POST", "/sandbox/send", &f.admin, sandboxSendBody(q, "USD", debit))
+		wantAPIError(t, st, raw, 403, vaspd.CodeCounterpartyNotAllowed)
+		if got := alice(); got != before {
+			t.Fatalf("the refused transfer moved money: alice has %d, had %d", got, before)
+		}
+		// Allowed again: the transfer is deposited and paid, once.
+		deny.Store(false)
+		st, raw, m := f.call(t, "POST", "/sandbox/send", &f.admin, sandboxSendBody(q, "USD", debit))
+		if st != 200 || m["status"] != "COMPLETED" {
+			t.Fatalf("sandbox send: %d %s", st, raw)
+		}
+		if got := alice(); got != before {
+			t.Fatalf("alice has %d, want %d (one deposit, one debit)", got, before)
 		}
 	})
 }

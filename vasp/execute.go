@@ -96,22 +96,8 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 	if !now.Before(q.ExpiresAt) {
 		return Transaction{}, quoteExpired(q)
 	}
-	// A counterparty denied since the quote was made is not paid: the
-	// lists (or a compliance hook's verdict) may have changed, and the
-	// money would go to it. The quote stays PENDING; nothing moved.
-	if receiver, err := uma.ParseAddress(q.Receiver); err != nil {
-		return Transaction{}, fmt.Errorf("quote %s: %w", q.ID, err)
-	} else if !receiver.UMA && !s.opt.PayLightningAddresses {
-		return Transaction{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidReceiver,
-			"%s is a plain Lightning Address, and paying those is off (pay-lightning-addresses)", q.Receiver)
-	} else if err := s.opt.Compliance.CounterpartyAllowed(ctx, receiver.Domain); err != nil {
-		return Transaction{}, vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s", uma.AsError(err).Reason)
-	}
-	sender, err := s.opt.Users.ByID(ctx, q.UserID)
+	sender, err := s.payable(ctx, q)
 	if err != nil {
-		return Transaction{}, err
-	}
-	if err := s.checkPayer(q, sender); err != nil {
 		return Transaction{}, err
 	}
 	// The transaction is made now, with its id: lists order by id, and
@@ -241,6 +227,31 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 	}
 	s.log.Info("outgoing payment started", "transaction", t.ID, "receiver", t.Counterparty, "msats", t.Msats)
 	return s.pay(ctx, t)
+}
+
+// payable checks, before quote q is claimed, that it may be paid now, and
+// returns its sender. A counterparty denied since the quote was made is
+// not paid: the lists (or a compliance hook's verdict) may have changed,
+// and the money would go to it. Nor is a quote whose sender is no longer
+// the payer it told the receiver (checkPayer). Refused, the quote stays
+// PENDING; nothing moved. SandboxSend asks it before its deposit.
+func (s *Service) payable(ctx context.Context, q Quote) (Recipient, error) {
+	if receiver, err := uma.ParseAddress(q.Receiver); err != nil {
+		return Recipient{}, fmt.Errorf("quote %s: %w", q.ID, err)
+	} else if !receiver.UMA && !s.opt.PayLightningAddresses {
+		return Recipient{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidReceiver,
+			"%s is a plain Lightning Address, and paying those is off (pay-lightning-addresses)", q.Receiver)
+	} else if err := s.opt.Compliance.CounterpartyAllowed(ctx, receiver.Domain); err != nil {
+		return Recipient{}, vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s", uma.AsError(err).Reason)
+	}
+	sender, err := s.opt.Users.ByID(ctx, q.UserID)
+	if err != nil {
+		return Recipient{}, err
+	}
+	if err := s.checkPayer(q, sender); err != nil {
+		return Recipient{}, err
+	}
+	return sender, nil
 }
 
 // keyOfAnotherQuote refuses (422) the Idempotency-Key key ("" for none)

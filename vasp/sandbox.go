@@ -119,7 +119,9 @@ func (s *Service) SandboxSend(ctx context.Context, reference, currency string, a
 	case q.Status != QuotePending:
 		return Transaction{}, vaspd.Conflict(vaspd.CodeQuoteNotPending, "quote %s is %s: it cannot be funded", q.ID, q.Status)
 	}
-	if _, err := s.opt.Users.ByID(ctx, q.UserID); err != nil {
+	// So is one its execute would refuse (a receiver denied since the
+	// quote was made, a sender who no longer is the payer it told).
+	if _, err := s.payable(ctx, q); err != nil {
 		return Transaction{}, err
 	}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
