@@ -153,3 +153,42 @@ func TestSandboxSendRefusedExecuteDepositsNothing(t *testing.T) {
 		}
 	})
 }
+
+// TestSandboxSendPaidPaymentDepositsNothing: a quote for a payment paid
+// already by another of its quotes (two retries of one failed payment,
+// one executed) is refused by POST /sandbox/send before the transfer is
+// deposited: 409 QUOTE_ALREADY_EXECUTED, nothing moved. The transfer was
+// deposited and the execute then refused it with that 409.
+func TestSandboxSendPaidPaymentDepositsNothing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newPayFixture(t, db)
+		ctx := context.Background()
+		alice := func() int64 {
+			b, err := f.ledger.Balance(ctx, db, ledger.UserAccount(f.alice.UserID), "USD")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+		failed := f.failedQuote(t, 1_00)
+		var retries []string
+		for range 2 {
+			st, raw, m := f.retry(t, failed)
+			if st != 201 {
+				t.Fatalf("retry: %d %s", st, raw)
+			}
+			retries = append(retries, m["quoteId"].(string))
+		}
+		if st, raw, _ := f.call(t, "POST", "/quotes/"+retries[0]+"/execute", &f.admin, ""); st != 200 {
+			t.Fatalf("execute: %d %s", st, raw)
+		}
+		before := alice()
+		_, _, quote := f.call(t, "GET", "/quotes/"+retries[1], &f.admin, "")
+		debit := int64(quote["totalSendingAmount"].(float64))
+		st, raw, _ := f.call(t, "POST", "/sandbox/send", &f.admin, sandboxSendBody(retries[1], "USD", debit))
+		wantAPIError(t, st, raw, 409, vaspd.CodeQuoteAlreadyExecuted)
+		if got := alice(); got != before {
+			t.Fatalf("the refused transfer moved money: alice has %d, had %d", got, before)
+		}
+	})
+}

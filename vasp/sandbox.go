@@ -120,9 +120,16 @@ func (s *Service) SandboxSend(ctx context.Context, reference, currency string, a
 		return Transaction{}, vaspd.Conflict(vaspd.CodeQuoteNotPending, "quote %s is %s: it cannot be funded", q.ID, q.Status)
 	}
 	// So is one its execute would refuse (a receiver denied since the
-	// quote was made, a sender who no longer is the payer it told).
+	// quote was made, a sender who no longer is the payer it told, a
+	// payment another of its quotes paid: claimPayments' check, read here
+	// without its lock).
 	if _, err := s.payable(ctx, q); err != nil {
 		return Transaction{}, err
+	}
+	for _, p := range paymentsOf(q) {
+		if err := p.refuseIfPaid(ctx, s.db); err != nil {
+			return Transaction{}, err
+		}
 	}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		// Only live users receive money (as POST /users/{id}/deposits):
