@@ -112,6 +112,7 @@ func TestConfigShowRefusesWhatServeRefuses(t *testing.T) {
 	dir := t.TempDir()
 	for _, args := range [][]string{
 		{"--listen", "nope"},
+		{"--listen", "127.0.0.1:99999"},
 		{"--database-url", "postgres://vaspd:" + planted + "@db.example:bad/vaspd"},
 		{"--database-url", "mysql://vaspd:" + planted + "@db.example/vaspd"},
 		{"--database-url", "sqlite:/var/lib/vaspd.db?_key=" + planted},

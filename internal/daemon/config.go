@@ -119,8 +119,9 @@ func (c *Config) Resolve() error {
 	if c.DataDir == "" {
 		return fmt.Errorf("setting data-dir: must not be empty")
 	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return fmt.Errorf("setting listen: %q is not host:port", c.Listen)
+	listenHost, listenPort, err := splitListen(c.Listen)
+	if err != nil {
+		return err
 	}
 	if kind, _ := c.databaseKind(); kind == "" {
 		return fmt.Errorf("setting database-url: want postgres://…, postgresql://…, sqlite:PATH or empty")
@@ -179,7 +180,7 @@ func (c *Config) Resolve() error {
 		}
 	}
 	if c.Domain == "" {
-		host, port, _ := net.SplitHostPort(c.Listen)
+		host, port := listenHost, strconv.Itoa(listenPort)
 		if host == "" || host == "0.0.0.0" || host == "::" || host == "127.0.0.1" || host == "::1" {
 			host = "localhost"
 		}
@@ -248,6 +249,25 @@ func (c *Config) Resolve() error {
 		return fmt.Errorf("setting shutdown-timeout: want 0 (the default, %s) or at least %s, got %s", DefaultShutdownTimeout, MinShutdownTimeout, c.ShutdownTimeout)
 	}
 	return nil
+}
+
+// splitListen checks the listen setting and returns its host and port:
+// host:port, the port a number from 0 (any free one) to 65535 or a
+// service's name (taken as its number), as the listener will take it.
+// Checked here, not only when vaspd listens, so that `vaspd config show`
+// refuses what serve would, and an error names listen rather than the
+// domain or base-url derived from it, which the operator did not set
+// (localhost:99999 is no URL).
+func splitListen(listen string) (string, int, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", 0, fmt.Errorf("setting listen: %q is not host:port", listen)
+	}
+	n, err := net.LookupPort("tcp", port)
+	if port == "" || err != nil {
+		return "", 0, fmt.Errorf("setting listen: %q has no valid port: want host:port, the port from 0 (any free one) to 65535", listen)
+	}
+	return host, n, nil
 }
 
 // parseBaseURL checks the base-url setting: an http(s) URL
