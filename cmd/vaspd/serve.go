@@ -33,7 +33,7 @@ func loadSettings(cmd string, args []string, stdout, stderr io.Writer, extra fun
 		extra(fs)
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: vaspd %s [flags]\n\nSettings come from flags, then VASPD_* environment variables (an empty one is unset), then the --config YAML file, then defaults.\n\n", cmd)
+		fmt.Fprintf(fs.Output(), "Usage: vaspd %s [flags]\n\nSettings come from flags, then VASPD_* environment variables (an empty one is unset; values are trimmed of surrounding white space), then the --config YAML file, then defaults.\n\n", cmd)
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, stdout, stderr, func() error { return set.Parse(fs, args, nil) }); err != nil {

@@ -86,11 +86,15 @@ func (c *Set) add(s *Setting) {
 	c.by[s.Name] = s
 }
 
-// String declares a string setting.
+// String declares a string setting. White space around the value is no
+// part of it (strings.TrimSpace), as for the other kinds: a variable
+// filled from a file or a secret store often ends in a line end, which
+// would make a path name another file (an SQLite database created empty)
+// and a secret another secret.
 func (c *Set) String(p *string, name, def, help string) *Setting {
 	*p = def
 	s := &Setting{Name: name, Default: def, Help: help,
-		set: func(v string) error { *p = v; return nil },
+		set: func(v string) error { *p = strings.TrimSpace(v); return nil },
 		get: func() string { return *p }}
 	c.add(s)
 	return s
@@ -342,13 +346,14 @@ func unexpectedArgument(arg string) error {
 
 // lookupEnv treats an empty variable as unset: orchestrators pass unset
 // variables through as empty ones (VASPD_DATABASE_URL=${DB_URL}), and one
-// such must not override the file's value (or the default) with "".
+// such must not override the file's value (or the default) with "". So is
+// one of only white space, which is empty once trimmed, as every value is.
 func lookupEnv(getenv func(string) string, name string) (string, bool) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
 	v := getenv(name)
-	return v, v != ""
+	return v, strings.TrimSpace(v) != ""
 }
 
 func quoteDefault(d string) string {
