@@ -362,7 +362,7 @@ func (d *Daemon) openDB(ctx context.Context) (*store.DB, error) {
 			return db, nil
 		}
 		if kind == "sqlite" || ctx.Err() != nil || (!deadline.IsZero() && time.Now().After(deadline)) {
-			return nil, fmt.Errorf("setting database-url: %w", err)
+			return nil, fmt.Errorf("setting %s: %w", d.cfg.databaseSetting(), err)
 		}
 		d.log.Warn("database unavailable; retrying", "database", kind, "attempt", attempt, "retry_in", backoff.String(), "err", err)
 		select {
