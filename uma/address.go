@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -218,8 +219,22 @@ func CheckBaseURL(s string) error {
 		return errors.New("must not have a query (?…): paths are appended to it")
 	case strings.Contains(s, "#"):
 		return errors.New("must not have a fragment (#…): paths are appended to it")
+	case !validURLPort(u.Port()):
+		return errors.New("has a port out of range: want 1 to 65535, or none")
 	}
 	return nil
+}
+
+// validURLPort reports whether p, a URL's port (url.URL.Port: digits or
+// ""), is none or one a connection can be made to: url.Parse takes any
+// digits, so https://host:99999 parses, and every URL built on it would
+// reach nobody.
+func validURLPort(p string) bool {
+	if p == "" {
+		return true
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 // truncate shortens hostile input before it is echoed in an error reason,

@@ -139,6 +139,9 @@ func TestCheckBaseURL(t *testing.T) {
 		{"/uma", "http or https"},
 		{"https://pay.example.com/%zz?s3cret", "not a URL"},
 		{"", "http or https"},
+		{"https://pay.example.com:99999", "port"},
+		{"https://pay.example.com:0/uma", "port"},
+		{"http://localhost:65536", "port"},
 	} {
 		err := CheckBaseURL(c.base)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -149,7 +152,7 @@ func TestCheckBaseURL(t *testing.T) {
 			t.Errorf("%q: err = %v echoes the secret", c.base, err)
 		}
 	}
-	for _, ok := range []string{"https://pay.example.com", "https://pay.example.com:8443/uma/", "http://localhost:8080", "HTTPS://Pay.Example.com/x"} {
+	for _, ok := range []string{"https://pay.example.com", "https://pay.example.com:8443/uma/", "http://localhost:8080", "HTTPS://Pay.Example.com/x", "https://pay.example.com:65535"} {
 		if err := CheckBaseURL(ok); err != nil {
 			t.Errorf("%s: %v", ok, err)
 		}

@@ -200,11 +200,21 @@ func (c *Config) Resolve() error {
 		c.BaseURL = SchemeFor(c.Domain) + "://" + c.Domain
 		c.baseURLFromDomain = true
 	}
-	u, err := parseBaseURL(c.BaseURL)
-	if err != nil {
-		return err
+	if c.baseURLFromDomain && c.domainFromListen && listenPort == 0 {
+		// listen asks for any free port: listeningOn puts the one the
+		// listener gets in the domain and this URL, whose port 0 no
+		// counterparty could reach. Checked with a port until then.
+		host, _, _ := net.SplitHostPort(c.Domain)
+		if _, err := parseBaseURL(SchemeFor(c.Domain) + "://" + net.JoinHostPort(host, "1")); err != nil {
+			return err
+		}
+	} else {
+		u, err := parseBaseURL(c.BaseURL)
+		if err != nil {
+			return err
+		}
+		c.BaseURL = strings.TrimSuffix(u.String(), "/")
 	}
-	c.BaseURL = strings.TrimSuffix(u.String(), "/")
 	if c.trustedOrigins, err = originList("api-trusted-origins", c.TrustedOrigins); err != nil {
 		return err
 	}

@@ -26,3 +26,15 @@ func TestListenMustHaveAValidPort(t *testing.T) {
 		}
 	}
 }
+
+// base-url is given to counterparties, every URL of ours built on it: a
+// port no connection can be made to (url.Parse takes any digits) is
+// refused at start, as the domain's is.
+func TestBaseURLMustHaveAValidPort(t *testing.T) {
+	t.Parallel()
+	for _, b := range []string{"https://pay.example.com:99999", "https://pay.example.com:0", "http://localhost:65536/uma"} {
+		c := baseConfig()
+		c.Domain, c.BaseURL = "pay.example.com", b
+		resolveErr(t, c, "setting base-url", "")
+	}
+}
