@@ -470,12 +470,26 @@ func ParseURL(name, v string, schemes ...string) (*url.URL, error) {
 		}
 		return nil, fmt.Errorf("setting %s: not an absolute URL (the value is not echoed: it may hold a password)", name)
 	}
+	if !validPort(u.Port()) {
+		return nil, fmt.Errorf("setting %s: the URL's port is out of range: want 1 to 65535, or none", name)
+	}
 	for _, s := range schemes {
 		if u.Scheme == s {
 			return u, nil
 		}
 	}
 	return nil, fmt.Errorf("setting %s: scheme must be one of %s", name, strings.Join(schemes, ", "))
+}
+
+// validPort reports whether p, a URL's port as url.URL.Port gives it
+// (digits, or ""), is none or one a connection can be made to: url.Parse
+// takes any digits, so https://host:99999 parses.
+func validPort(p string) bool {
+	if p == "" {
+		return true
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 // RedactURL is v to echo in an error or a log line, its password hidden:

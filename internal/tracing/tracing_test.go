@@ -38,6 +38,8 @@ func TestCheckEndpoint(t *testing.T) {
 		"http://collector:4318/#s3cret":              "fragment",
 		"http://:4318":                               "host",
 		"http://collector:4318/%zz":                  "absolute",
+		"http://collector:99999":                     "port",
+		"http://collector:0/v1/traces":               "port",
 	} {
 		_, err := CheckEndpoint(in)
 		if err == nil || !strings.Contains(err.Error(), why) || strings.Contains(err.Error(), "s3cret") {
