@@ -21,6 +21,7 @@ import (
 	"github.com/vaspd/vaspd/lightning/embedded"
 	"github.com/vaspd/vaspd/lightning/lnd"
 	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/uma"
 )
 
 // MinLNDTimeout is the least lnd-timeout: a REST call to lnd, over TLS,
@@ -145,6 +146,11 @@ func (c *LightningConfig) resolve() error {
 				}
 				if _, err := config.ParseURL("devnet-peers", u, "http", "https"); err != nil {
 					return err
+				}
+				// Another vaspd's base URL, the devnet's paths appended
+				// to it: a query or fragment would swallow them.
+				if err := uma.CheckBaseURL(u); err != nil {
+					return fmt.Errorf("setting devnet-peers: a peer's URL %w", err)
 				}
 				c.devnetPeersList = append(c.devnetPeersList, p)
 			}
