@@ -377,6 +377,11 @@ func readFile(path string) (map[string]*string, error) {
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
+		// The cause alone: a read's *PathError names the path again
+		// (a directory: "read D: is a directory").
+		if u := errors.Unwrap(err); u != nil {
+			err = u
+		}
 		return nil, fmt.Errorf("cannot read %s: %v", path, err)
 	}
 	if len(b) > maxFileSize {
