@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -130,48 +131,38 @@ func (w *worker) record(batch []finished) error {
 	now := s.opt.Clock.Now()
 	us := store.Micros(now)
 
-	// Endpoint state is computed in arrival order from what this process knows.
+	// Endpoint state is computed in arrival order from what this process
+	// knows: each endpoint's streak before the batch, and the endpoint's
+	// gen (updated_at) it holds under.
 	w.mu.Lock()
-	eps := map[string]*endpointChange{}
+	base := map[string]streakBase{}
 	for _, f := range batch {
 		id := f.c.t.id
-		ec := eps[id]
-		if ec == nil {
-			st, ok := w.streak[id]
-			if !ok {
-				st = f.c.t.streak
-			}
-			ec = &endpointChange{streak: st}
-			eps[id] = ec
+		if _, ok := base[id]; ok {
+			continue
 		}
-		switch classify(f.res.status) {
-		case outcomeDelivered:
-			if ec.streak != 0 {
-				ec.changed = true
-			}
-			ec.streak = 0
-			ec.backoff = time.Time{}
-			ec.successful = true
-		case outcomeGone:
-			ec.disable = goneReason
-			ec.changed = true
-			if !slices.Contains(ec.goneURLs, f.c.t.url) {
-				ec.goneURLs = append(ec.goneURLs, f.c.t.url)
-			}
-		default:
-			ec.streak++
-			ec.changed = true
-			// From when the failure was seen, not when the attempt
-			// began: after a 10 s timeout a 1 s back-off counted from
-			// the start has long run out, and the endpoint would be
-			// probed again at once, all timed-out endpoints together.
-			until := endpointBackoffUntil(s.opt.Retry, ec.streak, f.res.started.Add(f.res.latency), f.res.retryAfter, s.rnd)
-			if until.After(ec.backoff) {
-				ec.backoff = until
+		b := streakBase{streak: f.c.t.streak, gen: f.c.t.gen}
+		if st, ok := w.streak[id]; ok {
+			b.streak = st
+			if g, known := w.gens[id]; known {
+				b.gen = g
 			}
 		}
+		base[id] = b
 	}
 	w.mu.Unlock()
+	known := s.endpointChanges(batch, base)
+	eps := known
+	// The endpoints whose rows this batch writes: every 410 is a change.
+	// In the common case (every attempt delivered, no streak to reset)
+	// there is none, and no endpoint row is read or written.
+	var changed []string
+	for id, ec := range known {
+		if ec.changed {
+			changed = append(changed, id)
+		}
+	}
+	slices.Sort(changed)
 
 	var outcomes []outcomeLabel
 	err := s.db.InBackgroundTx(ctx, func(tx *store.Tx) error {
@@ -184,18 +175,25 @@ func (w *worker) record(batch []finished) error {
 				return err
 			}
 		}
-		// Endpoint rows before delivery rows, in id order: see lockEndpoints.
-		// In the common case (every attempt delivered, no streak to reset)
-		// there is no endpoint to write and this costs nothing.
-		var changed []string
-		for id, ec := range eps {
-			if ec.changed { // every 410 is a change
-				changed = append(changed, id)
+		// Endpoint rows before delivery rows, in id order: see
+		// lockEndpoints, which also reads their gens. An endpoint changed
+		// since its streak was known here — re-enabled, which starts the
+		// streak over, by any process, while these attempts were in
+		// flight — counts this batch's results on the row's streak.
+		gens, err := lockEndpoints(ctx, tx, changed)
+		if err != nil {
+			return err
+		}
+		eps = known
+		cur := maps.Clone(base)
+		moved := false
+		for id, g := range gens {
+			if cur[id].gen != g.gen {
+				cur[id], moved = g, true
 			}
 		}
-		slices.Sort(changed)
-		if err := lockEndpoints(ctx, tx, changed); err != nil {
-			return err
+		if moved {
+			eps = s.endpointChanges(batch, cur)
 		}
 		// 410s disable their endpoints before the deliveries are updated:
 		// a delivery's last_error says whether its endpoint was disabled,
@@ -208,7 +206,6 @@ func (w *worker) record(batch []finished) error {
 		if err := updateStreaks(ctx, tx, changed, eps); err != nil {
 			return err
 		}
-		var err error
 		if pg {
 			outcomes, err = s.recordDeliveriesPG(ctx, tx, batch, eps, now, us)
 		} else {
@@ -262,6 +259,55 @@ func (w *worker) record(batch []finished) error {
 	return nil
 }
 
+// streakBase is an endpoint's failure streak before a batch, and the gen
+// (the row's updated_at) it holds under.
+type streakBase struct {
+	streak int64
+	gen    int64
+}
+
+// endpointChanges computes, in arrival order, what batch does to its
+// endpoints' streaks, back-offs and enablement, from each one's streak
+// before it (base).
+func (s *Service) endpointChanges(batch []finished, base map[string]streakBase) map[string]*endpointChange {
+	eps := map[string]*endpointChange{}
+	for _, f := range batch {
+		id := f.c.t.id
+		ec := eps[id]
+		if ec == nil {
+			ec = &endpointChange{streak: base[id].streak}
+			eps[id] = ec
+		}
+		switch classify(f.res.status) {
+		case outcomeDelivered:
+			if ec.streak != 0 {
+				ec.changed = true
+			}
+			ec.streak = 0
+			ec.backoff = time.Time{}
+			ec.successful = true
+		case outcomeGone:
+			ec.disable = goneReason
+			ec.changed = true
+			if !slices.Contains(ec.goneURLs, f.c.t.url) {
+				ec.goneURLs = append(ec.goneURLs, f.c.t.url)
+			}
+		default:
+			ec.streak++
+			ec.changed = true
+			// From when the failure was seen, not when the attempt
+			// began: after a 10 s timeout a 1 s back-off counted from
+			// the start has long run out, and the endpoint would be
+			// probed again at once, all timed-out endpoints together.
+			until := endpointBackoffUntil(s.opt.Retry, ec.streak, f.res.started.Add(f.res.latency), f.res.retryAfter, s.rnd)
+			if until.After(ec.backoff) {
+				ec.backoff = until
+			}
+		}
+	}
+	return eps
+}
+
 // insertAttempts writes the batch's attempt-log rows on SQLite, many rows
 // per statement.
 func insertAttempts(ctx context.Context, tx *store.Tx, batch []finished) error {
@@ -298,7 +344,8 @@ func insertAttempts(ctx context.Context, tx *store.Tx, batch []finished) error {
 
 // lockEndpoints takes the row locks of endpoints ids (sorted), in that
 // order, before record writes any delivery row — on PostgreSQL; SQLite's
-// write transactions are exclusive and need no lock order.
+// write transactions are exclusive and need no lock order — and returns
+// each one's streak and gen (updated_at) as committed.
 //
 // Every other transaction that writes both tables locks the endpoint first:
 // UpdateEndpoint (the endpoint, then, re-enabling it, its waiting
@@ -311,32 +358,43 @@ func insertAttempts(ctx context.Context, tx *store.Tx, batch []finished) error {
 // PostgreSQL aborted one (40P01) after deadlock_timeout and InTx ran it
 // again — a second's stall, no loss (TestRecordLocksEndpointsFirst).
 //
-// One endpoint row is locked by the UPDATE that writes it, before any
-// delivery row; no statement is added. Several are locked here in id order
-// first, since the order in which one UPDATE … FROM VALUES locks its rows
+// The rows are locked in id order by one statement (ORDER BY makes
+// PostgreSQL lock them in that order: locking follows the sort in its
+// plans), since the order in which one UPDATE … FROM VALUES locks its rows
 // is the plan's: two processes recording failures for the same endpoints
-// must not take them in opposite orders. That costs one statement, only in
-// a batch whose results changed several endpoints (failures, 410s, the
-// first success after failures).
-func lockEndpoints(ctx context.Context, tx *store.Tx, ids []string) error {
-	if len(ids) < 2 || tx.Driver().Name() != "postgres" {
-		return nil
+// must not take them in opposite orders. Read under the lock, the gens
+// tell record whether an endpoint changed (was re-enabled, by any process)
+// since the streak it counts from was known (TestReenabledDuringAttemptStreakStartsOver).
+// That costs one statement, only in a batch whose results changed an
+// endpoint (failures, 410s, the first success after failures).
+func lockEndpoints(ctx context.Context, tx *store.Tx, ids []string) (map[string]streakBase, error) {
+	out := make(map[string]streakBase, len(ids))
+	if len(ids) == 0 {
+		return out, nil
 	}
-	// FOR NO KEY UPDATE is the lock the UPDATEs take anyway; ORDER BY
-	// makes PostgreSQL lock the rows in that order (locking follows the
-	// sort in its plans).
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM webhook_endpoints WHERE id IN (`+store.Placeholders(1, len(ids))+`)
-		ORDER BY id FOR NO KEY UPDATE`, anys(ids)...)
+	lock := ""
+	if tx.Driver().Name() == "postgres" {
+		// FOR NO KEY UPDATE is the lock the UPDATEs take anyway.
+		lock = " FOR NO KEY UPDATE"
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, failure_streak, updated_at FROM webhook_endpoints WHERE id IN (`+
+		store.Placeholders(1, len(ids))+`) ORDER BY id`+lock, anys(ids)...)
 	if err != nil {
-		return fmt.Errorf("lock endpoints: %w", err)
+		return nil, fmt.Errorf("lock endpoints: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
+		var id string
+		var b streakBase
+		if err := rows.Scan(&id, &b.streak, &b.gen); err != nil {
+			return nil, fmt.Errorf("lock endpoints: %w", err)
+		}
+		out[id] = b
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("lock endpoints: %w", err)
+		return nil, fmt.Errorf("lock endpoints: %w", err)
 	}
-	return nil
+	return out, nil
 }
 
 func anys(ss []string) []any {

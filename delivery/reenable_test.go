@@ -110,3 +110,81 @@ func TestReenabledElsewhereStreakStartsOver(t *testing.T) {
 		}
 	})
 }
+
+// TestReenabledDuringAttemptStreakStartsOver: an attempt in flight while
+// its endpoint is disabled and re-enabled (by this process or another)
+// records its failure on the streak the re-enable started over (0), not on
+// the streak it was claimed with. record took its base from the worker's
+// memory or the attempt's reading, both from before the re-enable, so a
+// failing endpoint re-enabled mid-attempt went from 5 back to 6, its
+// back-off (and the failure-streak gauge) as if the outage had gone on.
+func TestReenabledDuringAttemptStreakStartsOver(t *testing.T) {
+	for _, where := range []string{"here", "elsewhere"} {
+		t.Run(where, func(t *testing.T) {
+			storetest.Each(t, func(t *testing.T, db *store.DB) {
+				ctx := context.Background()
+				clock := vaspd.NewFakeClock(t0)
+				s := newTestService(t, db, clock)
+				changer := s
+				if where == "elsewhere" {
+					changer = newTestService(t, db, clock)
+				}
+				rc := newReceiver(t)
+				rc.status(500)
+				ep, _ := mustEndpoint(t, s, rc.URL)
+				enqueue(t, s, Event{Type: TypeTest})
+				w := newWorker(s)
+				s.running.Store(w)
+				defer s.running.Store(nil)
+				claimAndAttempt := func() []finished {
+					t.Helper()
+					if n, _, err := w.claim(ctx); err != nil || n != 1 {
+						t.Fatalf("claim: %d %v", n, err)
+					}
+					w.wg.Wait()
+					close(w.results)
+					var batch []finished
+					for f := range w.results {
+						batch = append(batch, f)
+					}
+					w.results = make(chan finished, s.opt.MaxInFlight)
+					return batch
+				}
+				for i := 0; i < 5; i++ {
+					if err := w.record(claimAndAttempt()); err != nil {
+						t.Fatal(err)
+					}
+					clock.Advance(2 * time.Hour)
+				}
+				if e, err := s.GetEndpoint(ctx, ep.ID); err != nil || e.FailureStreak != 5 {
+					t.Fatalf("after five failures: %+v %v", e, err)
+				}
+				// The sixth attempt is made; before its result is recorded the
+				// endpoint is disabled and re-enabled.
+				batch := claimAndAttempt()
+				for _, on := range []bool{false, true} {
+					if _, err := changer.UpdateEndpoint(ctx, ep.ID, EndpointInput{Enabled: ptr(on)}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := w.record(batch); err != nil {
+					t.Fatal(err)
+				}
+				e, err := s.GetEndpoint(ctx, ep.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e.FailureStreak != 1 || e.BackoffUntil.After(clock.Now().Add(11*time.Second)) {
+					t.Fatalf("failure of an attempt in flight through a re-enable: streak %d, backoff until %s (now %s), want 1 and about 1 s",
+						e.FailureStreak, e.BackoffUntil, clock.Now())
+				}
+				w.mu.Lock()
+				mem := w.streak[ep.ID]
+				w.mu.Unlock()
+				if mem != 1 {
+					t.Fatalf("worker's streak after it: %d, want 1", mem)
+				}
+			})
+		})
+	}
+}
