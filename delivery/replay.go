@@ -286,14 +286,23 @@ func (s *Service) replayChunks(ctx context.Context, jobID string, p ReplayParams
 			if err := rows.Err(); err != nil {
 				return err
 			}
-			n = len(ids)
-			if n == 0 {
-				return nil
+			n, last = len(ids), cursor
+			if n > 0 {
+				if err := s.requeue(ctx, tx, ids); err != nil {
+					return err
+				}
+				last = ids[n-1]
 			}
-			if err := s.requeue(ctx, tx, ids); err != nil {
+			if n < 500 {
+				// The last chunk: the job ends with it, in its transaction,
+				// not in a statement of its own after it, which a run's
+				// end (its time up, a stop) could cut short, handing the
+				// job back "running" to be taken again just to end it.
+				_, err = tx.ExecContext(ctx, `UPDATE webhook_jobs SET cursor = $2, processed = processed + $3,
+					status = 'completed', error = '', lease_until = 0, updated_at = $4, finished_at = $4
+					WHERE id = $1`, jobID, last, n, store.Micros(now))
 				return err
 			}
-			last = ids[n-1]
 			_, err = tx.ExecContext(ctx, `UPDATE webhook_jobs SET cursor = $2, processed = processed + $3
 				WHERE id = $1`, jobID, last, n)
 			return err
@@ -302,12 +311,15 @@ func (s *Service) replayChunks(ctx context.Context, jobID string, p ReplayParams
 			return err
 		}
 		*lease = renewed
+		if s.jobChunkDone != nil {
+			s.jobChunkDone()
+		}
 		if n > 0 {
 			cursor = last
 			s.Wake()
 		}
 		if n < 500 {
-			return s.finishJob(ctx, jobID, *lease, "completed", "")
+			return nil // completed, with the chunk
 		}
 	}
 	return ctx.Err()

@@ -225,3 +225,26 @@ func TestOverlappingReplayRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestReplayLastChunkCompletesTheJob: a run whose time is up just after the
+// job's last chunk committed leaves the job completed. The job was ended by
+// a statement of its own after the chunk, on the run's context: cut short,
+// it failed and the job was handed back "running", to be taken again by
+// the next run (any process) only to find nothing more and complete.
+func TestReplayLastChunkCompletesTheJob(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := vaspd.NewFakeClock(t0)
+		s := newTestService(t, db, clock)
+		_, _, job := replayFixture(t, s, clock)
+		s.jobsTimeout = 200 * time.Millisecond
+		s.jobChunkDone = func() { time.Sleep(400 * time.Millisecond) } // the run's time runs out here
+		if err := s.runJobs(ctx); err != nil {
+			t.Logf("runJobs: %v", err)
+		}
+		job, err := s.GetJob(ctx, job.ID)
+		if err != nil || job.Status != "completed" || job.Processed != 1 || job.FinishedAt.IsZero() {
+			t.Fatalf("job after its last chunk: %+v, %v; want completed with 1 processed", job, err)
+		}
+	})
+}

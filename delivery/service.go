@@ -78,6 +78,9 @@ type Service struct {
 	primaryRace func(ctx context.Context, tx *store.Tx)
 	// jobChunk, when set (by tests), runs before each chunk of a replay job.
 	jobChunk func()
+	// jobChunkDone, when set (by tests), runs after each chunk of a replay
+	// job has committed.
+	jobChunkDone func()
 	// recordLocked, when set (by tests), runs in the transaction that
 	// records attempts once it has updated their deliveries.
 	recordLocked func()
