@@ -56,7 +56,9 @@ type currencyPreference struct {
 	// EstimatedExchangeRate is sending-currency per receiving-currency
 	// smallest unit, as a quote's exchangeRate, from the receiver's
 	// advertised multiplier (not locked): vasp.EstimatedExchangeRates.
-	EstimatedExchangeRate float64 `json:"estimatedExchangeRate"`
+	// UMAaaS has it > 0: when none can be told (0) it is left out, not
+	// given as a rate of 0 a platform would divide by or show as free.
+	EstimatedExchangeRate float64 `json:"estimatedExchangeRate,omitempty"`
 	Min                   int64   `json:"min"`
 	Max                   int64   `json:"max"`
 }

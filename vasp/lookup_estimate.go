@@ -16,7 +16,8 @@ import (
 // receiver's multiplier (msats per unit it offers) over the msats one unit
 // of the sender's currency sends. Not locked: a quote prices afresh. Each
 // is 0 when it cannot be told (the sender's currency no longer in the
-// rates file, or past float64: a huge multiplier).
+// rates file, or past float64: a huge multiplier, or a tiny one rounding
+// to 0), which the API leaves out (UMAaaS's rate is > 0).
 func (s *Service) EstimatedExchangeRates(ctx context.Context, l Lookup) ([]float64, error) {
 	out := make([]float64, len(l.Response.Currencies))
 	u, err := s.opt.Users.ByID(ctx, l.UserID)
