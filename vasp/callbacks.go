@@ -14,6 +14,7 @@ import (
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/delivery"
+	"github.com/vaspd/vaspd/internal/ssrf"
 	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/uma"
@@ -32,8 +33,9 @@ import (
 // nothing. An attempt cut short by a graceful stop hands its callback back
 // (releaseCallback). Each attempt is signed afresh (the counterparty checks
 // the timestamp). A receiver's permanent refusal (callbackFinal: most 4xx,
-// and 501) ends it at once, kept as "refused"; other failures are retried until the window
-// ends ("dead"). The payment is final whatever happens here.
+// and 501), or our SSRF guard's (a non-public address), ends it at once,
+// kept as "refused"; other failures are retried until the window ends
+// ("dead"). The payment is final whatever happens here.
 
 // Callback states.
 const (
@@ -210,6 +212,15 @@ func (s *Service) sendCallback(ctx context.Context, o owedCallback) {
 		s.log.Warn("post-transaction callback refused by the receiver; not sent again",
 			"transaction", t.ID, "attempts", n, "status", a.status, "err", a.why())
 		s.recordCallback(ctx, o, callbackRefused, n, 0, a.why())
+		return
+	case errors.Is(a.err, ssrf.ErrRefused):
+		// Our SSRF guard refused the URL's host (a loopback or private
+		// address counterparty-allow-nets does not open): every attempt
+		// goes to the same URL and meets the same guard, so it is final,
+		// as a receiver's refusal is, not 3 days of retries.
+		s.log.Warn("post-transaction callback not sent: its host is at a non-public address; not tried again",
+			"transaction", t.ID, "err", a.why())
+		s.recordCallback(ctx, o, callbackRefused, n, 0, storableText("not sent: "+s.callFailure(a.err, 0), callbackExcerpt))
 		return
 	case ctx.Err() != nil:
 		// Shutting down: the attempt was cut short and has ended, so
