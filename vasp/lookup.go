@@ -194,7 +194,12 @@ func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (
 		status, body, err := s.fetch(s.call(ctx, "lnurlp"), http.MethodGet, u.String(), nil)
 		if err == nil && status == http.StatusPreconditionFailed && attempt == 0 {
 			if e, ok := uma.ParseErrorBody(body); ok {
-				if v, verr := uma.SelectHighestSupportedVersion(e.SupportedMajorVersions); verr == nil && v != version {
+				v, verr := uma.SelectHighestSupportedVersion(e.SupportedMajorVersions)
+				if verr == nil && v.Major < sendMajor {
+					// Not asked again at 0.x, only to refuse its answer.
+					return Lookup{}, noSendVersion(addr, v.String(), e.SupportedMajorVersions)
+				}
+				if verr == nil && v != version {
 					version = v
 					continue
 				}
@@ -221,6 +226,9 @@ func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (
 	if !resp.IsUMA() {
 		return Lookup{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidReceiver, "%s answered as a plain Lightning Address; only UMA receivers can be paid", addr.String())
 	}
+	if v, err := uma.ParseVersion(resp.UmaVersion); err != nil || v.Major != sendMajor {
+		return Lookup{}, noSendVersion(addr, resp.UmaVersion, nil)
+	}
 	if len(resp.Callback) > maxCallbackURL {
 		return Lookup{}, lookupStep.failed("a callback URL of %d bytes (at most %d)", len(resp.Callback), maxCallbackURL)
 	}
@@ -245,6 +253,30 @@ func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (
 		return Lookup{}, err
 	}
 	return l, nil
+}
+
+// sendMajor is the UMA major version vaspd pays receivers with. It
+// receives from 0.x senders too (uma.NegotiateVersion), but its payreq is
+// the 1.x shape (an amount in msats or in the sending currency, "convert")
+// and it verifies the receiver's signed payreq answer, which 0.x does not
+// sign: a 0.x receiver could not be quoted.
+var sendMajor = uma.Version1.Major
+
+// noSendVersion is the lookup's refusal of a receiver speaking UMA
+// version (or, with theirs, only those major versions) when we pay with
+// sendMajor only: 424 NO_COMPATIBLE_UMA_VERSION, before any quote fails on
+// it.
+func noSendVersion(addr uma.Address, version string, theirs []int) *vaspd.Error {
+	if len(theirs) > 16 { // theirs: any length
+		theirs = theirs[:16]
+	}
+	details := map[string]any{"receiverUmaVersion": vaspd.Truncate(version, 16), "ourMajorVersions": []int{sendMajor}}
+	if theirs != nil {
+		details["supportedMajorVersions"] = theirs
+	}
+	return vaspd.FailedDependency(vaspd.CodeNoCompatibleUMAVersion,
+		"lookup: %s speaks UMA %s; vaspd pays only UMA %d.x receivers", addr.String(), vaspd.Truncate(version, 16), sendMajor).
+		WithDetails(details)
 }
 
 // recordLookup stores l, its answer as given.
