@@ -13,9 +13,11 @@ import (
 // invoice of invMsats it answered quote request in with, against the
 // currency theirs its lookup offered, and prices the quote: what our
 // user spends and our fee, in rate's currency. sendConv is our own
-// conversion of a sender-locked amount (the msats asked). Used for UMA
-// receivers and for plain LNURL-pay ones offering LUD-21 currencies.
-func priceConversion(in QuoteRequest, rate rates.Rate, sendConv rates.Conversion, theirs uma.Currency, conv *uma.Converted, invMsats int64) (sending, fee int64, err error) {
+// conversion of a sender-locked amount (the msats asked). lookup is the
+// receiver's lookup answer, whose minSendable/maxSendable (msats) bound
+// the invoice. Used for UMA receivers and for plain LNURL-pay ones
+// offering LUD-21 currencies.
+func priceConversion(in QuoteRequest, rate rates.Rate, sendConv rates.Conversion, theirs uma.Currency, conv *uma.Converted, invMsats int64, lookup *uma.LnurlpResponse) (sending, fee int64, err error) {
 	if conv == nil || conv.CurrencyCode != theirs.Code {
 		return 0, 0, quoteStep.failed("the receiver did not convert to %s", theirs.Code)
 	}
@@ -73,6 +75,13 @@ func priceConversion(in QuoteRequest, rate rates.Rate, sendConv rates.Conversion
 		if invMsats-2-want/1_000_000_000 > want {
 			return 0, 0, quoteStep.failed("the receiver's invoice is for %d msats, its conversion of %d %s for %d",
 				invMsats, in.Amount, theirs.Code, want)
+		}
+		// The lookup's msats range holds for the invoice its conversion
+		// makes, as for the msats a sender-locked quote asks (quoteTerms,
+		// plainAmount): the receiver said it takes no other payment.
+		if lo, hi := lookup.MinSendable, lookup.MaxSendable; invMsats < lo || (hi > 0 && invMsats > hi) {
+			return 0, 0, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
+				"%d %s is an invoice of %d msats; the receiver accepts %d to %d msats", in.Amount, theirs.Code, invMsats, lo, hi)
 		}
 		c, err := rate.SendForMsats(invMsats)
 		if err != nil {

@@ -214,7 +214,7 @@ func (s *Service) plainQuoteTerms(ctx context.Context, in QuoteRequest, l Lookup
 	if theirs.Code != satCode {
 		// The receiver's conversion, checked as an UMA receiver's is; it
 		// is its word, unsigned, as the whole answer is.
-		if q.SendingAmount, q.Fee, err = priceConversion(in, rate, ask.conv, theirs, resp.Converted, inv.AmountMsat); err != nil {
+		if q.SendingAmount, q.Fee, err = priceConversion(in, rate, ask.conv, theirs, resp.Converted, inv.AmountMsat, l.Response); err != nil {
 			return Quote{}, "", err
 		}
 		q.ReceivingAmount, q.ReceiverFeeMsats = resp.Converted.Amount, resp.Converted.Fee

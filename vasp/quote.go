@@ -358,7 +358,7 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 		return Quote{}, "", cmp.Or(err, error(quoteStep.failed("the receiver's invoice was already given for another quote")))
 	}
 	conv := resp.Converted
-	if q.SendingAmount, q.Fee, err = priceConversion(in, rate, sendConv, theirs, conv, inv.AmountMsat); err != nil {
+	if q.SendingAmount, q.Fee, err = priceConversion(in, rate, sendConv, theirs, conv, inv.AmountMsat, l.Response); err != nil {
 		return Quote{}, "", err
 	}
 	q.ReceivingAmount, q.ReceiverFeeMsats, q.Msats = conv.Amount, conv.Fee, inv.AmountMsat
