@@ -29,6 +29,9 @@ func priceConversion(in QuoteRequest, rate rates.Rate, sendConv rates.Conversion
 		return 0, 0, quoteStep.failed("the receiver's conversion has %d decimals; its lookup advertised %d for %s",
 			conv.Decimals, theirs.Decimals, theirs.Code)
 	}
+	if err := rateWithinLookup(theirs, conv); err != nil {
+		return 0, 0, err
+	}
 	if conv.Amount < 0 || conv.Fee < 0 {
 		return 0, 0, quoteStep.failed("the receiver's conversion has a negative amount (%d) or fee (%d)", conv.Amount, conv.Fee)
 	}
@@ -121,4 +124,32 @@ func sendForAmount(rate rates.Rate, amount int64) (rates.Conversion, error) {
 		return rates.Conversion{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange, "cannot send %d %s: %v", amount, rate.Currency.Code, err)
 	}
 	return c, nil
+}
+
+// MaxReceiverRateChangeBps bounds how much worse for our user a
+// receiver's payreq answer may convert than its lookup advertised: its
+// converted.multiplier (msats per smallest unit of the receiving
+// currency) at most the lookup's multiplier × (1 + 10 %). The lookup's
+// rate is what the platform was shown (estimatedExchangeRate) and is not
+// locked (UMAaaS: "subject to change when calling the quotes endpoint"):
+// the receiver's multiplier moves with bitcoin's price between lookup and
+// quote, which follows within minutes, and a refresh sends the payreq
+// again from the same lookup up to an hour later. 10 % is past what
+// bitcoin moves in such a time but for a crash; a receiver showing a good
+// rate at the lookup and charging a far worse one at the payreq (a
+// bait-and-switch, our user charged, or its payee credited, the worse) is
+// refused. A better rate is not bounded. The platform then looks the
+// receiver up again, which gets it the current rate.
+const MaxReceiverRateChangeBps = 1000
+
+// rateWithinLookup checks a receiver's conversion conv against theirs, the
+// currency as its lookup offered it (MaxReceiverRateChangeBps).
+func rateWithinLookup(theirs uma.Currency, conv *uma.Converted) error {
+	// theirs.Multiplier > 0 (usableCurrencies); the ratio, not a product,
+	// so that a huge multiplier does not overflow to +Inf on both sides.
+	if conv.Multiplier/theirs.Multiplier <= 1+float64(MaxReceiverRateChangeBps)/bpsScale {
+		return nil
+	}
+	return quoteStep.failed("the receiver converts at %v msats per smallest unit of %s, more than %d %% above the %v its lookup advertised: look the receiver up again for its current rate",
+		conv.Multiplier, theirs.Code, MaxReceiverRateChangeBps/100, theirs.Multiplier)
 }

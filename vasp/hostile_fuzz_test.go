@@ -345,6 +345,14 @@ func (r *receiverRun) checkQuote(ctx context.Context, lookup vasp.Lookup, q vasp
 	if !ok {
 		t.Fatalf("quote in EUR, which the lookup does not offer: %+v", lookup.Response.Currencies)
 	}
+	// Its rate no worse than the lookup's by more than the bound, its
+	// invoice within the lookup's msats range.
+	if sent.conv.Multiplier/eur.Multiplier > 1+float64(vasp.MaxReceiverRateChangeBps)/10_000 {
+		t.Fatalf("quote made at a multiplier of %v, the lookup's %v", sent.conv.Multiplier, eur.Multiplier)
+	}
+	if lo, hi := lookup.Response.MinSendable, lookup.Response.MaxSendable; q.Msats < lo || q.Msats > hi {
+		t.Fatalf("quote's invoice of %d msats outside the lookup's [%d, %d]", q.Msats, lo, hi)
+	}
 	// The invoice is the receiver's, for the quote's msats.
 	inv, err := bolt11.Decode(q.Invoice, r.network)
 	if err != nil || q.Invoice != sent.invoice || inv.AmountMsat != q.Msats || q.Msats != sent.msats || q.Msats <= 0 {
