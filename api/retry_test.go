@@ -103,11 +103,18 @@ func TestPaymentsRetry(t *testing.T) {
 			if status != 201 || r3["originalQuoteId"] != q {
 				t.Fatalf("refresh of a retry: %d %s", status, raw)
 			}
-			// Of the open retry and its refresh, executed at once, one pays.
+			// The refresh replaced the retry it refreshed.
+			status, raw, _ = f.call(t, "POST", "/quotes/"+r2["quoteId"].(string)+"/execute", &f.admin, "")
+			wantAPIError(t, status, raw, 409, vaspd.CodeQuoteExpired)
+			status, raw, r4 := f.retry(t, r1["quoteId"].(string))
+			if status != 201 || r4["originalQuoteId"] != q {
+				t.Fatalf("another retry: %d %s", status, raw)
+			}
+			// Of two open retries, one a refresh, executed at once, one pays.
 			var wg sync.WaitGroup
 			results := make([]map[string]any, 2)
 			codes := make([]int, 2)
-			for i, id := range []string{r2["quoteId"].(string), r3["quoteId"].(string)} {
+			for i, id := range []string{r4["quoteId"].(string), r3["quoteId"].(string)} {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()

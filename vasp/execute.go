@@ -93,7 +93,7 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 	if q.TransactionID != "" {
 		return s.GetTransaction(ctx, q.TransactionID)
 	}
-	if !now.Before(q.ExpiresAt) {
+	if q.Status == QuoteExpired || !now.Before(q.ExpiresAt) { // stored EXPIRED: replaced by a refresh
 		return Transaction{}, quoteExpired(q)
 	}
 	sender, err := s.payable(ctx, q)
@@ -282,6 +282,11 @@ func errKeyReused() error {
 
 // quoteExpired is the answer to an execute of q once q expired.
 func quoteExpired(q Quote) error {
+	if q.replacedBy != "" {
+		return &vaspd.Error{Status: http.StatusConflict, Code: vaspd.CodeQuoteExpired, Err: ErrQuoteExpired,
+			Message: fmt.Sprintf("quote %s was replaced by quote %s (POST /quotes/%s/refresh) at %s: execute that one",
+				q.ID, q.replacedBy, q.ID, q.ExpiresAt.UTC().Format(time.RFC3339))}
+	}
 	return &vaspd.Error{Status: http.StatusConflict, Code: vaspd.CodeQuoteExpired, Err: ErrQuoteExpired,
 		Message: fmt.Sprintf("quote %s expired at %s: the receiver's invoice can no longer be paid; POST /quotes/%s/refresh for a new quote",
 			q.ID, q.ExpiresAt.UTC().Format(time.RFC3339), q.ID)}

@@ -136,6 +136,9 @@ type Quote struct {
 	// were kept.
 	initial *quoteAmounts
 	payer   *payerTold // who the receiver was told pays (payer_told.go)
+	// replacedBy is the new quote a refresh made of this one, which
+	// expired it (RefreshQuote); "" otherwise.
+	replacedBy string
 }
 
 type quoteDetails struct {
@@ -150,6 +153,9 @@ type quoteDetails struct {
 	Sending   *rates.Currency `json:"sending,omitempty"`
 	Receiving *rates.Currency `json:"receiving,omitempty"`
 	Payer     *payerTold      `json:"payer,omitempty"` // UMA quotes: who the payreq said pays
+	// ReplacedBy is the quote POST /quotes/{id}/refresh made of this one
+	// (RefreshQuote), which replaced it.
+	ReplacedBy string `json:"replacedBy,omitempty"`
 }
 
 // CounterpartyInformation is what the receiver told us about its user
@@ -171,28 +177,51 @@ func (s *Service) CreateQuote(ctx context.Context, in QuoteRequest) (Quote, erro
 		// request anyway.
 		return Quote{}, quoteInput("autoRefresh cannot be used with umaRequestId: a quote paying an UMA request expires with the request; refresh it with POST /quotes/{id}/refresh")
 	}
+	q, details, err := s.newQuote(ctx, in)
+	if err != nil {
+		return Quote{}, err
+	}
+	if err := insertQuote(ctx, s.db, q, details); err != nil {
+		return Quote{}, err
+	}
+	return q, nil
+}
+
+// newQuote prices a new quote for in (quoteTerms), with its id, and
+// returns it with its stored details; nothing is stored.
+func (s *Service) newQuote(ctx context.Context, in QuoteRequest) (Quote, string, error) {
 	now := s.stamp()
 	q, details, err := s.quoteTerms(ctx, in, vaspd.NewID(vaspd.IDQuote), now, now)
 	if err != nil {
-		return Quote{}, err
+		return Quote{}, "", err
 	}
 	q.AutoRefresh = in.AutoRefresh
 	// The terms shown for this quote id: its auto-refreshes are bounded
 	// by them (refresh_bound.go), a manual refresh's new quote by its own.
 	initial := q.amounts()
 	q.initial = &initial
-	_, err = s.db.ExecContext(ctx, `INSERT INTO uma_quotes (id, lookup_id, user_id, status, locked_side, sending_currency,
+	return q, details, nil
+}
+
+// execer is a *store.DB or a *store.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+}
+
+// insertQuote records the new quote q (newQuote) with its details.
+func insertQuote(ctx context.Context, db execer, q Quote, details string) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO uma_quotes (id, lookup_id, user_id, status, locked_side, sending_currency,
 		sending_amount, fee, receiving_currency, receiving_amount, msats, invoice, payment_hash, details, expires_at, created_at, updated_at,
 		original_quote_id, uma_request_id, auto_refresh, initial_sending_amount, initial_receiving_amount)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$16,$17,$18,$19,$20,$21)`,
 		q.ID, q.LookupID, q.UserID, q.Status, q.LockedSide, q.SendingCurrency, q.SendingAmount, q.Fee,
 		q.ReceivingCurrency, q.ReceivingAmount, q.Msats, q.Invoice, q.PaymentHash, details,
-		store.Micros(q.ExpiresAt), store.Micros(q.CreatedAt), nullable(q.OriginalQuoteID), nullable(in.UmaRequestID), q.AutoRefresh,
-		initial.Debit, initial.Credit)
+		store.Micros(q.ExpiresAt), store.Micros(q.CreatedAt), nullable(q.OriginalQuoteID), nullable(q.Request.UmaRequestID), q.AutoRefresh,
+		q.initial.Debit, q.initial.Credit)
 	if err != nil {
-		return Quote{}, fmt.Errorf("record quote: %w", err)
+		return fmt.Errorf("record quote: %w", err)
 	}
-	return q, nil
+	return nil
 }
 
 // quoteTerms prices in for quote id, created at createdAt: it sends the
@@ -432,7 +461,7 @@ func scanQuote(row interface{ Scan(...any) error }) (Quote, error) {
 		return q, fmt.Errorf("quote %s: %w", q.ID, err)
 	}
 	q.Receiver, q.ReceiverFeeMsats, q.Request, q.utxoCallback = d.Receiver, d.ReceiverFeeMsats, d.Request, d.UtxoCallback
-	q.payer = d.Payer
+	q.payer, q.replacedBy = d.Payer, d.ReplacedBy
 	if m, ok := d.PayeeData.(map[string]any); ok {
 		q.payeeData = m
 	}
@@ -481,37 +510,6 @@ func (s *Service) GetQuote(ctx context.Context, id string) (Quote, error) {
 		s.fillCurrencies(ctx, &q)
 	}
 	return q, err
-}
-
-// RefreshQuote re-quotes an expired (or any unexecuted) quote's request
-// with a fresh lookup-verified payreq; the old quote is left as it is,
-// but for auto-refresh: the new quote has it if the old one had, and the
-// old one no longer does (the platform holds the new one; the receiver
-// is not sent payreqs for both). A refreshed retry is a retry of the same
-// payment (OriginalQuoteID).
-func (s *Service) RefreshQuote(ctx context.Context, id string) (Quote, error) {
-	q, err := s.GetQuote(ctx, id)
-	if err != nil {
-		return q, err
-	}
-	if q.Status != QuotePending && q.Status != QuoteExpired {
-		return q, vaspd.Conflict(vaspd.CodeQuoteAlreadyExecuted, "quote %s was executed; it cannot be refreshed", id)
-	}
-	nq, err := s.CreateQuote(ctx, q.Request)
-	if err != nil || !q.AutoRefresh {
-		return nq, err
-	}
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE uma_quotes SET auto_refresh = FALSE, auto_refresh_stopped = $1 WHERE id = $2 AND auto_refresh = TRUE`,
-			RefreshStoppedReplaced, id)
-		return err
-	})
-	if err != nil {
-		// The new quote stands: the old one goes on being refreshed until
-		// its hold ends, which costs payreqs but no money.
-		s.log.Warn("refresh quote: the old quote's auto-refresh could not be ended", "quote", id, "new_quote", nq.ID, "err", err)
-	}
-	return nq, nil
 }
 
 // commentFor is the payreq comment that carries a quote's description to
