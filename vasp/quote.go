@@ -240,6 +240,15 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 	if !utf8.ValidString(in.Description) || utf8.RuneCountInString(in.Description) > MaxDescriptionLen {
 		return Quote{}, "", quoteInput("description must be at most %d characters of UTF-8 text", MaxDescriptionLen)
 	}
+	if in.OriginalQuoteID != "" {
+		// A retry (or a refresh of one, manual or auto) of a payment
+		// another of its quotes paid, or is paying, is not priced: no
+		// execute would pay it (claimPayments), and the receiver would be
+		// sent a payreq, its platform an approval webhook, for nothing.
+		if err := retryOf(in.OriginalQuoteID).refuseIfPaid(ctx, s.db); err != nil {
+			return Quote{}, "", err
+		}
+	}
 	l, err := s.getLookup(ctx, in.LookupID, in.UserID)
 	if err != nil {
 		return Quote{}, "", err

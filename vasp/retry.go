@@ -62,9 +62,8 @@ func (s *Service) RetryQuote(ctx context.Context, id, lookupID string, senderUse
 	if q.OriginalQuoteID != "" {
 		first = q.OriginalQuoteID
 	}
-	if err := retryOf(first).refuseIfPaid(ctx, s.db); err != nil {
-		return Quote{}, err
-	}
+	// CreateQuote refuses it (409) once another quote of the payment paid
+	// it, or is paying it (quoteTerms), before any payreq.
 	req := q.Request
 	req.LookupID, req.UserID, req.SenderUserInfo, req.OriginalQuoteID = l.ID, q.UserID, senderUserInfo, first
 	nq, err := s.CreateQuote(ctx, req)
