@@ -57,8 +57,15 @@ const maxTermsMoves = 3
 // again for the same result. The transaction answered carries the
 // amounts executed.
 func (s *Service) ExecuteQuote(ctx context.Context, quoteID, idempotencyKey string) (Transaction, error) {
+	return s.executeQuote(ctx, quoteID, idempotencyKey, nil)
+}
+
+// executeQuote is ExecuteQuote; fund, if not nil, is a sandbox transfer
+// deposited to the user in the transaction that claims the quote
+// (SandboxSend), so that an execute refused deposits nothing.
+func (s *Service) executeQuote(ctx context.Context, quoteID, idempotencyKey string, fund *sandboxFunding) (Transaction, error) {
 	for moves := 0; ; moves++ {
-		t, err := s.executeTerms(ctx, quoteID, idempotencyKey)
+		t, err := s.executeTerms(ctx, quoteID, idempotencyKey, fund)
 		if !errors.Is(err, errTermsMoved) {
 			return t, err
 		}
@@ -71,7 +78,7 @@ func (s *Service) ExecuteQuote(ctx context.Context, quoteID, idempotencyKey stri
 
 // executeTerms executes the terms quote quoteID holds when read; it
 // returns errTermsMoved if they changed before they were claimed.
-func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey string) (Transaction, error) {
+func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey string, fund *sandboxFunding) (Transaction, error) {
 	now := s.stamp()
 	// The quote is read before the transaction: the claim below is
 	// conditional on its state and terms (payment hash), so a concurrent
@@ -91,7 +98,10 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 		return Transaction{}, err
 	}
 	if q.TransactionID != "" {
-		return s.GetTransaction(ctx, q.TransactionID)
+		return s.executed(ctx, q, fund)
+	}
+	if err := fund.matches(q); err != nil {
+		return Transaction{}, err
 	}
 	if q.Status == QuoteExpired || !now.Before(q.ExpiresAt) { // stored EXPIRED: replaced by a refresh
 		return Transaction{}, quoteExpired(q)
@@ -174,6 +184,11 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 		if n, _ := res.RowsAffected(); n == 0 {
 			return errExecuteRaced
 		}
+		if fund != nil {
+			if err := s.deposit(ctx, tx, q, fund); err != nil {
+				return err
+			}
+		}
 		// Any error below rolls the whole transaction back, and the claim
 		// above keeps a second execute of q out: no savepoint needed.
 		if _, err := s.opt.Ledger.TransferNoSavepoint(ctx, tx, ledger.Reserve("reserve/"+q.PaymentHash, q.UserID, q.SendingCurrency, q.debit(), t.ID)); err != nil {
@@ -212,7 +227,7 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 			return t, qerr
 		}
 		if cur.TransactionID != "" {
-			return s.GetTransaction(ctx, cur.TransactionID)
+			return s.executed(ctx, cur, fund)
 		}
 		if cur.PaymentHash != q.PaymentHash {
 			return t, errTermsMoved

@@ -62,14 +62,17 @@ func sandboxDepositID(quoteID string) string { return "sandbox-send/" + quoteID 
 // executes it, with idempotencyKey.
 //
 // The transfer must be what the quote instructs: its sending currency and
-// its total sending amount, what executing it debits. A retry deposits
-// once (the movement is named by the quote) and answers the quote's
-// transaction as ExecuteQuote does (422 for a key that executed another
-// quote); one of another transfer (currency, amount) than the one
-// deposited is refused as it was before the quote was paid. A crash
-// between the deposit and the execute leaves the deposit on the user's
-// balance, and a retry executes. A quote executed otherwise (from the
-// user's balance) is not funded after the fact: 409.
+// its total sending amount, what executing it debits. The deposit is made
+// in the transaction that claims the quote and reserves the money, after
+// every check of the execute: an execute refused (the quote expired at
+// its claim, its payment paid by another quote, the counterparty denied,
+// the sender deleted or renamed, the key reused) deposits nothing, as it
+// moves nothing. A retry deposits once (the movement is named by the
+// quote) and answers the quote's transaction as ExecuteQuote does (422 for
+// a key that executed another quote); one of another transfer (currency,
+// amount) than the one deposited is refused as it was before the quote was
+// paid. A quote executed otherwise (from the user's balance) is not funded
+// after the fact: 409.
 func (s *Service) SandboxSend(ctx context.Context, reference, currency string, amount int64, idempotencyKey string) (Transaction, error) {
 	if _, err := s.sandboxPayer(); err != nil {
 		return Transaction{}, err
@@ -87,81 +90,89 @@ func (s *Service) SandboxSend(ctx context.Context, reference, currency string, a
 	} else if err != nil {
 		return Transaction{}, err
 	}
-	depID := sandboxDepositID(q.ID)
-	if q.TransactionID != "" {
-		dep, err := s.opt.Ledger.Get(ctx, s.db, depID)
+	fund := &sandboxFunding{currency: currency, amount: amount}
+	if q.TransactionID == "" {
+		if err := fund.matches(q); err != nil {
+			return Transaction{}, err
+		}
+		// Refused before the execute's checks: the transfer of a quote
+		// that cannot be executed would only be money the user did not
+		// ask for.
+		switch {
+		case q.Status == QuoteExpired:
+			return Transaction{}, vaspd.Errorf(http.StatusConflict, vaspd.CodeQuoteExpired,
+				"quote %s expired at %s: POST /quotes/%s/refresh for a new quote, and send for that one", q.ID, q.ExpiresAt.UTC().Format(time.RFC3339), q.ID)
+		case q.Status != QuotePending:
+			return Transaction{}, vaspd.Conflict(vaspd.CodeQuoteNotPending, "quote %s is %s: it cannot be funded", q.ID, q.Status)
+		}
+	}
+	// Executed already, the execute answers a retry (executed: the
+	// quote's transaction, or 422 for a key that executed another quote).
+	return s.executeQuote(ctx, q.ID, idempotencyKey, fund)
+}
+
+// sandboxFunding is a simulated transfer funding the execute of a quote
+// (SandboxSend).
+type sandboxFunding struct {
+	currency string
+	amount   int64
+}
+
+// matches refuses (400) a transfer other than what quote q instructs: its
+// sending currency and total sending amount (also a quote auto-refreshed
+// since the platform read it: its terms, and so its total, are new). nil
+// f matches every quote.
+func (f *sandboxFunding) matches(q Quote) error {
+	if f == nil {
+		return nil
+	}
+	return sandboxTransferIs(q, q.SendingCurrency, q.debit(), f.currency, f.amount)
+}
+
+// executed answers an execute of quote q, executed already: its
+// transaction. Funded by a sandbox transfer (f not nil), q must have been
+// executed by one, else 409: it is not funded after the fact; and f must
+// be the transfer that funded it (its terms are the deposit's: an
+// auto-refresh may have moved the quote's before it was executed), else
+// it is refused as any other transfer is.
+func (s *Service) executed(ctx context.Context, q Quote, f *sandboxFunding) (Transaction, error) {
+	if f != nil {
+		dep, err := s.opt.Ledger.Get(ctx, s.db, sandboxDepositID(q.ID))
 		if errors.Is(err, ledger.ErrNotFound) {
 			return Transaction{}, vaspd.Conflict(vaspd.CodeQuoteAlreadyExecuted,
 				"quote %s was executed from its user's balance (POST /quotes/{id}/execute or /fbo/confirm): there is nothing to transfer for it", q.ID)
 		} else if err != nil {
 			return Transaction{}, err
 		}
-		// A retry: the transfer made, or refused as any other transfer
-		// is. Its terms are the deposit's (an auto-refresh may have moved
-		// the quote's before it was executed).
 		cur, amt := sandboxDeposited(dep, q.UserID)
-		if err := sandboxTransferIs(q, cur, amt, currency, amount); err != nil {
+		if err := sandboxTransferIs(q, cur, amt, f.currency, f.amount); err != nil {
 			return Transaction{}, err
 		}
-		// As execute answers it: the quote's transaction, or 422 for a
-		// key that executed another quote.
-		return s.ExecuteQuote(ctx, q.ID, idempotencyKey)
 	}
-	if err := sandboxTransferIs(q, q.SendingCurrency, q.debit(), currency, amount); err != nil {
-		return Transaction{}, err
-	}
-	// Refused before anything is deposited: the transfer of a quote that
-	// cannot be executed would only be money the user did not ask for.
+	return s.GetTransaction(ctx, q.TransactionID)
+}
+
+// deposit books f to q's user in tx, the transaction claiming q, before
+// its reservation. tx's user is live (checkLive share-locked its row, as
+// POST /users/{id}/deposits does).
+func (s *Service) deposit(ctx context.Context, tx *store.Tx, q Quote, f *sandboxFunding) error {
+	id := sandboxDepositID(q.ID)
+	// Any error rolls the whole transaction back: no savepoint needed.
+	_, err := s.opt.Ledger.TransferNoSavepoint(ctx, tx, ledger.Deposit(id, q.UserID, q.SendingCurrency, f.amount, id))
 	switch {
-	case q.Status == QuoteExpired:
-		return Transaction{}, vaspd.Errorf(http.StatusConflict, vaspd.CodeQuoteExpired,
-			"quote %s expired at %s: POST /quotes/%s/refresh for a new quote, and send for that one", q.ID, q.ExpiresAt.UTC().Format(time.RFC3339), q.ID)
-	case q.Status != QuotePending:
-		return Transaction{}, vaspd.Conflict(vaspd.CodeQuoteNotPending, "quote %s is %s: it cannot be funded", q.ID, q.Status)
-	}
-	// So is one its execute would refuse (a receiver denied since the
-	// quote was made, a sender who no longer is the payer it told, a
-	// payment another of its quotes paid: claimPayments' check, read here
-	// without its lock).
-	if _, err := s.payable(ctx, q); err != nil {
-		return Transaction{}, err
-	}
-	for _, p := range paymentsOf(q) {
-		if err := p.refuseIfPaid(ctx, s.db); err != nil {
-			return Transaction{}, err
-		}
-	}
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		// Only live users receive money (as POST /users/{id}/deposits):
-		// the check share-locks the user's row, so a delete since ByID
-		// is seen here, or waits and then sees the balance.
-		if err := s.checkLive(ctx, tx, q.UserID, ""); err != nil {
-			return err
-		}
-		// A key another quote's execute used is refused before the
-		// money comes in, not by the execute after it (which would
-		// leave the deposit made). An execute with the key still
-		// uncommitted is caught only there, as before.
-		if err := keyOfAnotherQuote(ctx, tx, idempotencyKey, q.ID); err != nil {
-			return err
-		}
-		_, err := s.opt.Ledger.Transfer(ctx, tx, ledger.Deposit(depID, q.UserID, q.SendingCurrency, amount, depID))
-		return err
-	})
-	if errors.Is(err, ledger.ErrIdempotencyConflict) {
-		// Deposited for the quote's earlier terms (an auto-refresh moved
-		// them since): that money is on the user's balance.
-		return Transaction{}, vaspd.Conflict(vaspd.CodeConflict,
+	case errors.Is(err, ledger.ErrIdempotencyConflict):
+		// Deposited for the quote's earlier terms, by a vaspd that
+		// deposited before the execute: that money is on the user's
+		// balance.
+		return vaspd.Conflict(vaspd.CodeConflict,
 			"quote %s was funded by an earlier sandbox transfer of other terms; its user holds that money: execute the quote (POST /quotes/%s/execute)", q.ID, q.ID)
-	}
-	if errors.Is(err, ledger.ErrOverflow) {
-		return Transaction{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidAmount,
+	case errors.Is(err, ledger.ErrOverflow):
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidAmount,
 			"the user's balance, available and held together, would exceed the largest amount this VASP can hold (%d)", int64(ledger.MaxBalance))
+	case err != nil:
+		return fmt.Errorf("sandbox deposit: %w", err)
 	}
-	if err != nil {
-		return Transaction{}, fmt.Errorf("sandbox deposit: %w", err)
-	}
-	return s.ExecuteQuote(ctx, q.ID, idempotencyKey)
+	return nil
 }
 
 // sandboxTransferIs refuses a transfer of amount of currency for quote q
