@@ -63,7 +63,12 @@ func (s *Service) ExecuteQuote(ctx context.Context, quoteID, idempotencyKey stri
 // executeQuote is ExecuteQuote; fund, if not nil, is a sandbox transfer
 // deposited to the user in the transaction that claims the quote
 // (SandboxSend), so that an execute refused deposits nothing.
-func (s *Service) executeQuote(ctx context.Context, quoteID, idempotencyKey string, fund *sandboxFunding) (Transaction, error) {
+func (s *Service) executeQuote(ctx context.Context, quoteID, idempotencyKey string, fund *sandboxFunding) (t Transaction, err error) {
+	defer func() {
+		if err != nil {
+			s.payments.refused(err)
+		}
+	}()
 	for moves := 0; ; moves++ {
 		t, err := s.executeTerms(ctx, quoteID, idempotencyKey, fund)
 		if !errors.Is(err, errTermsMoved) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,36 @@ type paymentMetrics struct {
 
 	// Payment requests delivered to the payer's VASP, by outcome.
 	requestDeliveries *prometheus.CounterVec
+
+	// Executes refused, by error code: no payment was made, so ended
+	// never counts them.
+	executesRefused *prometheus.CounterVec
+}
+
+// executeRefusals are the codes an execute is refused with (4xx), each
+// served from the start; any other is counted as OTHER, so that the
+// series stay bounded.
+var executeRefusals = []string{vaspd.CodeQuoteNotFound, vaspd.CodeQuoteExpired, vaspd.CodeQuoteAlreadyExecuted,
+	vaspd.CodeQuoteNotPending, vaspd.CodeInsufficientBalance, vaspd.CodeInvoiceAlreadyPaid, vaspd.CodeIdempotencyKeyReused,
+	vaspd.CodeCounterpartyNotAllowed, vaspd.CodeInvalidReceiver, vaspd.CodeConflict, vaspd.CodeUserNotFound,
+	vaspd.CodeInvalidAmount, vaspd.CodeInvalidCurrency, refusedOther}
+
+// refusedOther labels a refusal whose code executeRefusals lacks.
+const refusedOther = "OTHER"
+
+// refused counts err, the answer of an execute, if it is a refusal (a
+// 4xx): an internal error (5xx) is no answer about the quote, and is
+// logged.
+func (m *paymentMetrics) refused(err error) {
+	var e *vaspd.Error
+	if !errors.As(err, &e) || e.Status < 400 || e.Status >= 500 {
+		return
+	}
+	code := refusedOther
+	if slices.Contains(executeRefusals, e.Code) {
+		code = e.Code
+	}
+	m.executesRefused.WithLabelValues(code).Inc()
 }
 
 // outgoingFailureReasons are the reasons an outgoing payment fails with:
@@ -122,6 +153,15 @@ func newPaymentMetrics(reg prometheus.Registerer) (*paymentMetrics, error) {
 		Help: "Deliveries of payment requests to the payer's VASP made by this process, by outcome: DELIVERED, or the UMA error code of the failure (OTHER for a code UMA does not define).",
 	}, []string{"outcome"})); err != nil {
 		return nil, err
+	}
+	if m.executesRefused, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vaspd_quote_executes_refused_total",
+		Help: "Executes of quotes (POST /quotes/{id}/execute, /fbo/confirm, /sandbox/send) refused by this process, nothing paid, by error code (QUOTE_EXPIRED, INSUFFICIENT_BALANCE, …; OTHER for a code not listed).",
+	}, []string{"code"})); err != nil {
+		return nil, err
+	}
+	for _, c := range executeRefusals {
+		m.executesRefused.WithLabelValues(c) // served from the start, at 0
 	}
 	if m.nodeInbound, err = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "vaspd_lightning_inbound_msats",
