@@ -184,15 +184,19 @@ func (w *worker) record(batch []finished) error {
 		if err != nil {
 			return err
 		}
+		// base stays as read (InBackgroundTx may run this again): the
+		// moved readings go in a copy, made only when one moved.
 		eps = known
-		cur := maps.Clone(base)
-		moved := false
+		var cur map[string]streakBase
 		for id, g := range gens {
-			if cur[id].gen != g.gen {
-				cur[id], moved = g, true
+			if base[id].gen != g.gen {
+				if cur == nil {
+					cur = maps.Clone(base)
+				}
+				cur[id] = g
 			}
 		}
-		if moved {
+		if cur != nil {
 			eps = s.endpointChanges(batch, cur)
 		}
 		// 410s disable their endpoints before the deliveries are updated:

@@ -254,7 +254,8 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 // not paid: the lists (or a compliance hook's verdict) may have changed,
 // and the money would go to it. Nor is a quote whose sender is no longer
 // the payer it told the receiver (checkPayer). Refused, the quote stays
-// PENDING; nothing moved. SandboxSend asks it before its deposit.
+// PENDING; nothing moved (and a sandbox transfer, booked in the claiming
+// transaction, is not deposited).
 func (s *Service) payable(ctx context.Context, q Quote) (Recipient, error) {
 	if receiver, err := uma.ParseAddress(q.Receiver); err != nil {
 		return Recipient{}, fmt.Errorf("quote %s: %w", q.ID, err)

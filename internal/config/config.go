@@ -475,7 +475,7 @@ func ParseURL(name, v string, schemes ...string) (*url.URL, error) {
 		}
 		return nil, fmt.Errorf("setting %s: not an absolute URL (the value is not echoed: it may hold a password)", name)
 	}
-	if !validPort(u.Port()) {
+	if !ValidPort(u.Port()) {
 		return nil, fmt.Errorf("setting %s: the URL's port is out of range: want 1 to 65535, or none", name)
 	}
 	for _, s := range schemes {
@@ -486,10 +486,10 @@ func ParseURL(name, v string, schemes ...string) (*url.URL, error) {
 	return nil, fmt.Errorf("setting %s: scheme must be one of %s", name, strings.Join(schemes, ", "))
 }
 
-// validPort reports whether p, a URL's port as url.URL.Port gives it
+// ValidPort reports whether p, a URL's port as url.URL.Port gives it
 // (digits, or ""), is none or one a connection can be made to: url.Parse
 // takes any digits, so https://host:99999 parses.
-func validPort(p string) bool {
+func ValidPort(p string) bool {
 	if p == "" {
 		return true
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/vaspd/vaspd/internal/config"
 )
 
 // tracesPath is where an OTLP/HTTP collector takes traces, added to an
@@ -43,7 +45,7 @@ func CheckEndpoint(v string) (string, error) {
 	if u.Hostname() == "" {
 		return "", errors.New("the URL has no host name")
 	}
-	if !validPort(u.Port()) {
+	if !config.ValidPort(u.Port()) {
 		return "", errors.New("the URL's port is out of range: want 1 to 65535, or none")
 	}
 	if u.Path == "" || u.Path == "/" {
@@ -247,15 +249,4 @@ func envTLS(getenv func(string) string, readFile func(string) ([]byte, error)) (
 		return nil, nil
 	}
 	return &c, nil
-}
-
-// validPort reports whether p, a URL's port (url.URL.Port: digits or ""),
-// is none or one a connection can be made to: url.Parse takes any digits,
-// so http://collector:99999 parses, and every export would fail.
-func validPort(p string) bool {
-	if p == "" {
-		return true
-	}
-	n, err := strconv.Atoi(p)
-	return err == nil && n >= 1 && n <= 65535
 }
