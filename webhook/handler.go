@@ -82,7 +82,8 @@ type HandlerConfig struct {
 
 // Handler is an http.Handler receiving vaspd (and UMAaaS) webhooks:
 //
-//  1. only POST (405 otherwise); the raw body is read up to MaxBodyBytes (413)
+//  1. only POST (405 otherwise); the raw body (400 if the request has none,
+//     as one built by hand may) is read up to MaxBodyBytes (413)
 //     within BodyTimeout (408);
 //  2. the signature is verified against the raw bytes (401);
 //  3. the body is decoded into a typed [Event] (400 if malformed, or if a
@@ -145,6 +146,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeError(w, http.StatusMethodNotAllowed, CodeInvalidInput, "webhooks are delivered with POST")
+		return
+	}
+	if r.Body == nil {
+		// A server always sets a Body (http.NoBody when empty); a nil one
+		// comes from a handler called directly (a platform's tests, some
+		// middleware), and reading it would panic.
+		h.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook rejected: request has no body", slog.String("remote", r.RemoteAddr))
+		writeError(w, http.StatusBadRequest, CodeInvalidInput, "request has no body")
 		return
 	}
 	body, err := h.readBody(w, r)

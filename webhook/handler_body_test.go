@@ -88,3 +88,28 @@ func TestHandlerBodyTimeoutKeepsShorterServerTimeout(t *testing.T) {
 		t.Fatalf("answer %s, want 408", status)
 	}
 }
+
+// A request with a nil Body (a handler called directly, as in a platform's
+// tests or behind some middleware; a server never makes one) is answered
+// 400 with the package's error JSON: io.ReadAll through MaxBytesReader
+// panicked on it.
+func TestHandlerNilBody(t *testing.T) {
+	r := newReceiver(t, nil, approveAll)
+	req := signed(t, vecTestID, vecTestBody)
+	req.Body = nil
+	var res response
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				t.Fatalf("nil body panicked: %v", p)
+			}
+		}()
+		res = r.serve(t, req)
+	}()
+	res.expect(t, http.StatusBadRequest, CodeInvalidInput)
+	if n := r.calls.Load(); n != 0 {
+		t.Fatalf("the platform handler ran %d times", n)
+	}
+	// Nothing was claimed: the same event with its body goes through.
+	r.serve(t, signed(t, vecTestID, vecTestBody)).expect(t, http.StatusOK, "")
+}
