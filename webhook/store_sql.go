@@ -2,7 +2,9 @@ package webhook
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -62,6 +64,28 @@ type SQLStore struct {
 	Now func() time.Time
 
 	claim, complete, release, state, purge string
+	index                                  string // the expiry index's name (indexName)
+}
+
+// maxIdentifier is PostgreSQL's identifier limit (NAMEDATALEN-1 bytes);
+// longer names it truncates, with only a notice.
+const maxIdentifier = 63
+
+// indexSuffix ends the expiry index's name, as in CreateTableSQL.
+const indexSuffix = "_expires_at"
+
+// indexName names the expiry index of table: table + "_expires_at", or,
+// when that would pass maxIdentifier, the start of table, "_", eight hex
+// digits of its SHA-256 and "_expires_at" (63 characters): distinct for
+// distinct tables, the same on every database. PostgreSQL truncated the
+// long name instead, and for a table of 63 characters the truncated name
+// was the table's own, so CREATE INDEX IF NOT EXISTS skipped the index.
+func indexName(table string) string {
+	if len(table)+len(indexSuffix) <= maxIdentifier {
+		return table + indexSuffix
+	}
+	sum := sha256.Sum256([]byte(table))
+	return table[:maxIdentifier-len(indexSuffix)-9] + "_" + hex.EncodeToString(sum[:4]) + indexSuffix
 }
 
 var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
@@ -92,7 +116,7 @@ func newSQLStore(db sqlConn, table string) (*SQLStore, error) {
 	if !tableName.MatchString(table) {
 		return nil, fmt.Errorf("webhook: table name %q must match %s", table, tableName)
 	}
-	s := &SQLStore{db: db, table: table}
+	s := &SQLStore{db: db, table: table, index: indexName(table)}
 	s.claim = `INSERT INTO ` + table + ` (webhook_id, state, token, expires_at, updated_at)
 VALUES ($1, 'processing', $2, $3, $4)
 ON CONFLICT (webhook_id) DO UPDATE
@@ -109,14 +133,21 @@ WHERE webhook_id = $1 AND token = $2 AND state = 'processing'`
 // createAttempts bounds how often CreateTable runs a statement that failed.
 const createAttempts = 5
 
-// CreateTable runs [CreateTableSQL] (with the store's table name). Several
+// CreateTable runs [CreateTableSQL] (with the store's table name, and an
+// index name derived from it that fits PostgreSQL's 63-character limit for
+// a table name of more than 52 characters: see indexName). Several
 // instances may call it at once on one database: PostgreSQL fails all but
 // one of concurrent CREATE … IF NOT EXISTS of the same object (a unique
 // violation in its catalog), and SQLite may answer "database is locked", so
 // a failed statement is run again, a few times, before the error is
 // returned; once the winner has committed, IF NOT EXISTS succeeds.
 func (s *SQLStore) CreateTable(ctx context.Context) error {
-	ddl := strings.ReplaceAll(CreateTableSQL, DefaultTable, s.table)
+	// The index's name first, through a placeholder: the table's may
+	// contain DefaultTable.
+	const index = "\x00index\x00"
+	ddl := strings.ReplaceAll(CreateTableSQL, DefaultTable+indexSuffix, index)
+	ddl = strings.ReplaceAll(ddl, DefaultTable, s.table)
+	ddl = strings.ReplaceAll(ddl, index, s.index)
 	for stmt := range strings.SplitSeq(ddl, ";") {
 		if strings.TrimSpace(stmt) == "" {
 			continue

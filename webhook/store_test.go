@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -380,5 +381,56 @@ func TestMemoryStoreSweeps(t *testing.T) {
 	s.Claim(ctx, "Webhook:last", time.Minute) // the sweepEvery-th claim sweeps
 	if n := s.Len(); n != 1 {
 		t.Fatalf("after sweep %d entries, want 1", n)
+	}
+}
+
+// CreateTable gives the expiry index a valid name of its own for every
+// table name NewSQLStore accepts. It was the table's name plus
+// "_expires_at": for a table of 63 characters, PostgreSQL's identifier
+// limit, PostgreSQL truncated that to the table's own name, and CREATE
+// INDEX IF NOT EXISTS skipped it with a notice (the name was taken), so
+// Purge scanned the whole table.
+func TestSQLStoreIndexNameLongTable(t *testing.T) {
+	long := "wr_" + strings.Repeat("x", 60) // 63 characters
+	near := "wr_" + strings.Repeat("y", 52) // 55: the suffix made a name of 66
+	type db struct {
+		name, driver, dsn, query string
+	}
+	dbs := []db{{"sqlite", "sqlite", "file:" + filepath.Join(t.TempDir(), "i.db"),
+		`SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND name = $2 AND sql LIKE '%expires_at%'`}}
+	if url := os.Getenv("VASPD_TEST_POSTGRES_URL"); url != "" {
+		dbs = append(dbs, db{"postgres", "pgx", url,
+			`SELECT COUNT(*) FROM pg_indexes WHERE tablename = $1 AND indexname = $2 AND indexdef LIKE '%(expires_at)%'`})
+	} else {
+		t.Log("VASPD_TEST_POSTGRES_URL unset: PostgreSQL not tested")
+	}
+	for _, d := range dbs {
+		t.Run(d.name, func(t *testing.T) {
+			for _, table := range []string{long, near, DefaultTable + "_idx"} {
+				if d.driver == "pgx" {
+					t.Cleanup(func() {
+						if db, err := sql.Open("pgx", d.dsn); err == nil {
+							db.Exec("DROP TABLE IF EXISTS " + table)
+							db.Close()
+						}
+					})
+				}
+				s := openSQLStore(t, d.driver, d.dsn, newFakeClock(), table)
+				var n int
+				if err := s.db.QueryRowContext(context.Background(), d.query, table, s.index).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				if n != 1 {
+					t.Errorf("table %s (%d characters): %d indexes %s on expires_at, want 1", table, len(table), n, s.index)
+				}
+				// A name that fits keeps the name it always had.
+				if table == DefaultTable+"_idx" && s.index != table+"_expires_at" {
+					t.Errorf("table %s: index %s, want %s_expires_at", table, s.index, table)
+				}
+				if len(s.index) > 63 || s.index == table {
+					t.Errorf("table %s: index name %s", table, s.index)
+				}
+			}
+		})
 	}
 }
