@@ -63,7 +63,12 @@ type MemoryStore struct {
 
 	mu      sync.Mutex
 	entries map[string]memEntry
-	claims  int
+	// queue holds an expiry for every claim and completion, earliest
+	// first (a min-heap), so that each Claim forgets the few entries that
+	// have expired without walking the map. An expiry an entry has since
+	// moved past (completed, claimed again, released) is dropped when it
+	// comes up.
+	queue expiryHeap
 }
 
 type memEntry struct {
@@ -72,9 +77,16 @@ type memEntry struct {
 	expires time.Time
 }
 
-// sweepEvery is how many Claims pass between sweeps of expired entries, so
-// memory stays proportional to the ids within their retention.
-const sweepEvery = 1024
+type expiry struct {
+	at time.Time
+	id string
+}
+
+// sweepBatch bounds how many due expiries one Claim looks at. Each Claim
+// queues at most two (its claim and its completion), so memory stays
+// proportional to the ids within their retention, and a Claim's cost does
+// not grow with how many the store holds.
+const sweepBatch = 16
 
 func (s *MemoryStore) now() time.Time {
 	if s.Now != nil {
@@ -98,21 +110,95 @@ func (s *MemoryStore) Claim(ctx context.Context, id string, lease time.Duration)
 	if s.entries == nil {
 		s.entries = make(map[string]memEntry)
 	}
-	if s.claims++; s.claims%sweepEvery == 0 {
-		for k, e := range s.entries {
-			if !now.Before(e.expires) {
-				delete(s.entries, k)
-			}
-		}
-	}
+	s.sweep(now)
 	if e, ok := s.entries[id]; ok && now.Before(e.expires) {
 		if e.done {
 			return "", ErrDuplicate
 		}
 		return "", ErrInProgress
 	}
-	s.entries[id] = memEntry{token: token, expires: now.Add(lease)}
+	s.put(id, memEntry{token: token, expires: now.Add(lease)})
 	return token, nil
+}
+
+// put stores e under id and queues its expiry. Called with s.mu held.
+func (s *MemoryStore) put(id string, e memEntry) {
+	s.entries[id] = e
+	s.queue.push(expiry{at: e.expires, id: id})
+}
+
+// sweep forgets up to sweepBatch of the earliest expiries that are due,
+// deleting their entries if those still end then. Called with s.mu held.
+func (s *MemoryStore) sweep(now time.Time) {
+	for range sweepBatch {
+		if s.queue.n == 0 || now.Before(s.queue.at(0).at) {
+			return
+		}
+		x := s.queue.pop()
+		if e, ok := s.entries[x.id]; ok && e.expires.Equal(x.at) {
+			delete(s.entries, x.id)
+		}
+	}
+}
+
+// expiryHeap is a min-heap of expiries by time, kept in chunks of
+// chunkSize so that growing it never copies it: one slice of two million
+// expiries copied on append stalled its Claim for about 100 ms.
+type expiryHeap struct {
+	chunks []*[chunkSize]expiry
+	n      int
+}
+
+const chunkBits = 10
+const chunkSize = 1 << chunkBits
+
+func (h *expiryHeap) at(i int) *expiry { return &h.chunks[i>>chunkBits][i&(chunkSize-1)] }
+
+func (h *expiryHeap) less(i, j int) bool { return h.at(i).at.Before(h.at(j).at) }
+
+func (h *expiryHeap) swap(i, j int) { a, b := h.at(i), h.at(j); *a, *b = *b, *a }
+
+func (h *expiryHeap) push(x expiry) {
+	if h.n == len(h.chunks)*chunkSize {
+		h.chunks = append(h.chunks, new([chunkSize]expiry))
+	}
+	*h.at(h.n) = x
+	h.n++
+	for i := h.n - 1; i > 0; {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
+			break
+		}
+		h.swap(i, p)
+		i = p
+	}
+}
+
+func (h *expiryHeap) pop() expiry {
+	x := *h.at(0)
+	h.n--
+	*h.at(0) = *h.at(h.n)
+	*h.at(h.n) = expiry{} // no reference to the id kept
+	if h.n <= (len(h.chunks)-2)*chunkSize {
+		// Two chunks free: give one back, keeping one for the next pushes.
+		h.chunks[len(h.chunks)-1] = nil
+		h.chunks = h.chunks[:len(h.chunks)-1]
+	}
+	for i := 0; ; {
+		c := 2*i + 1
+		if c >= h.n {
+			break
+		}
+		if c+1 < h.n && h.less(c+1, c) {
+			c++
+		}
+		if !h.less(c, i) {
+			break
+		}
+		h.swap(i, c)
+		i = c
+	}
+	return x
 }
 
 // Complete implements [Store].
@@ -124,7 +210,7 @@ func (s *MemoryStore) Complete(ctx context.Context, id, token string, retain tim
 	if !ok || e.done || e.token != token {
 		return ErrClaimLost
 	}
-	s.entries[id] = memEntry{done: true, token: token, expires: now.Add(retain)}
+	s.put(id, memEntry{done: true, token: token, expires: now.Add(retain)})
 	return nil
 }
 
@@ -138,8 +224,8 @@ func (s *MemoryStore) Release(ctx context.Context, id, token string) error {
 	return nil
 }
 
-// Len reports how many ids the store holds, expired ones included until the
-// next sweep.
+// Len reports how many ids the store holds, expired ones included until a
+// Claim sweeps them (each Claim a few, the earliest first).
 func (s *MemoryStore) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

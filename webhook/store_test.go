@@ -369,18 +369,50 @@ func TestSQLStoreSQLiteWithoutBusyTimeout(t *testing.T) {
 	}
 }
 
+// MemoryStore forgets expired ids a few at a time, oldest first, on each
+// Claim: it swept the whole map under its lock every sweepEvery claims, so
+// with a million ids retained the sweeping Claim, and every Claim,
+// Complete and Release waiting for the lock, stalled for the whole walk.
+// Here one Claim after 2047 ids expired removes at most sweepBatch of them,
+// and the following Claims remove the rest.
 func TestMemoryStoreSweeps(t *testing.T) {
 	ctx := context.Background()
 	clock := newFakeClock()
 	s := &MemoryStore{Now: clock.Now}
-	for i := range sweepEvery - 1 {
-		tok, _ := s.Claim(ctx, fmt.Sprintf("Webhook:%d", i), time.Minute)
-		s.Complete(ctx, fmt.Sprintf("Webhook:%d", i), tok, time.Hour)
+	const n = 4*1024 - 2 // with Webhook:live, the next Claim is the 4096th
+	for i := range n {
+		id := fmt.Sprintf("Webhook:%d", i)
+		tok, err := s.Claim(ctx, id, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			s.Complete(ctx, id, tok, time.Hour)
+		} else {
+			s.Release(ctx, id, tok)
+		}
 	}
+	s.Claim(ctx, "Webhook:live", 3*time.Hour)
 	clock.Advance(2 * time.Hour)
-	s.Claim(ctx, "Webhook:last", time.Minute) // the sweepEvery-th claim sweeps
-	if n := s.Len(); n != 1 {
-		t.Fatalf("after sweep %d entries, want 1", n)
+	held := s.Len()
+	s.Claim(ctx, "Webhook:first", 3*time.Hour)
+	if swept := held + 1 - s.Len(); swept > sweepBatch {
+		t.Fatalf("one Claim swept %d expired ids, want at most %d", swept, sweepBatch)
+	}
+	for i := 0; s.Len() > 2; i++ {
+		if i > n {
+			t.Fatalf("after %d claims still %d ids", i, s.Len())
+		}
+		if _, err := s.Claim(ctx, "Webhook:live", time.Minute); !errors.Is(err, ErrInProgress) {
+			t.Fatalf("live claim: %v", err)
+		}
+	}
+	// What is left are the live claims, and the queue is as short.
+	if _, err := s.Claim(ctx, "Webhook:first", time.Minute); !errors.Is(err, ErrInProgress) {
+		t.Fatalf("live claim swept: %v", err)
+	}
+	if q := s.queue.n; q > 2 {
+		t.Fatalf("expiry queue holds %d entries for 2 ids", q)
 	}
 }
 
