@@ -22,7 +22,11 @@ import (
 // the sender retries those, and a retry answered 409 would count as
 // delivered.
 //
-// ctx is the request's context: it ends when the sender hangs up.
+// ctx is the request's context: it ends when the sender hangs up, which
+// may be before the handler starts. The Handler's own bookkeeping (claiming
+// the id, marking it processed, releasing it) does not end with it, so the
+// event's outcome is recorded even so: what the handler does with a
+// cancelled ctx decides it.
 type EventHandler interface {
 	HandleEvent(ctx context.Context, ev Event) (Reply, error)
 }
@@ -141,6 +145,19 @@ const (
 	CodeInternal         = "INTERNAL_ERROR"
 )
 
+// bookkeepingTimeout bounds each Store call of a request (the claim, then
+// the completion or release), which the sender's hanging up does not cut
+// short.
+const bookkeepingTimeout = 10 * time.Second
+
+// bookkeeping is the context of one Store call for a request of context
+// ctx: its values, not its cancellation (a claim interrupted after the
+// database made it would hold the id for the whole lease, with no one to
+// release it), bounded by bookkeepingTimeout.
+func bookkeeping(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+}
+
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
@@ -192,7 +209,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	token, err := h.cfg.Store.Claim(r.Context(), id, h.cfg.Lease)
+	cctx, cancel := bookkeeping(r.Context())
+	token, err := h.cfg.Store.Claim(cctx, id, h.cfg.Lease)
+	cancel()
 	switch {
 	case errors.Is(err, ErrDuplicate):
 		writeError(w, http.StatusConflict, CodeDuplicate, "webhook "+id+" was already processed")
@@ -208,6 +227,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	reply, err := h.run(r.Context(), ev, id, token)
+	// Each bookkeeping step has its own bound, counted from its start: the
+	// platform handler may have run for longer than one.
+	bctx, cancel := bookkeeping(r.Context())
+	defer cancel()
 	if err != nil {
 		h.log.LogAttrs(r.Context(), slog.LevelError, "webhook handler failed", slog.String("webhook_id", id), slog.String("type", string(ev.Envelope().Type)), slog.String("error", err.Error()))
 		writeError(w, http.StatusInternalServerError, CodeInternal, "internal error")
@@ -220,7 +243,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A 1xx is no final answer: net/http sends it as an interim response
 	// and then a 200 the handler never chose.
 	if status < 200 || status > 599 {
-		h.release(context.WithoutCancel(r.Context()), id, token)
+		h.release(bctx, id, token)
 		h.log.LogAttrs(r.Context(), slog.LevelError, "webhook handler returned an invalid status", slog.String("webhook_id", id), slog.Int("status", status))
 		writeError(w, http.StatusInternalServerError, CodeInternal, "internal error")
 		return
@@ -230,15 +253,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if encoded, err = encodeReply(reply.Body); err != nil {
 			// Encode before marking the event processed: a reply that cannot
 			// be sent must not turn the sender's retry into a 409.
-			h.release(context.WithoutCancel(r.Context()), id, token)
+			h.release(bctx, id, token)
 			h.log.LogAttrs(r.Context(), slog.LevelError, "webhook reply body cannot be encoded", slog.String("webhook_id", id), slog.String("error", err.Error()))
 			writeError(w, http.StatusInternalServerError, CodeInternal, "internal error")
 			return
 		}
 	}
-	// Bookkeeping must not be cut short by the sender hanging up.
-	bctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
-	defer cancel()
 	if !handled(status) {
 		h.release(bctx, id, token)
 	} else if err := h.cfg.Store.Complete(bctx, id, token, h.cfg.Retention); err != nil {
@@ -295,7 +315,7 @@ func (h *Handler) run(ctx context.Context, ev Event, id, token string) (reply Re
 			err = fmt.Errorf("handler panic: %v", p)
 		}
 		if err != nil {
-			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			bctx, cancel := bookkeeping(ctx)
 			defer cancel()
 			h.release(bctx, id, token)
 		}

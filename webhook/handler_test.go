@@ -478,3 +478,47 @@ func TestHandlerRetryableRepliesRelease(t *testing.T) {
 		})
 	}
 }
+
+// A sender that hangs up once its request is in (the request's context
+// cancelled before the claim) leaves no half-done bookkeeping: the claim
+// does not depend on the request's context, whose cancellation could
+// interrupt a claim the database had made (leaving the id held for the
+// whole lease, every retry answered 429) or, as with every store here,
+// made the claim fail (500) for a request that was whole. The event is
+// processed and marked, so the sender's retry is answered 409; so is one
+// whose sender hangs up while the platform handler runs.
+func TestHandlerClaimOutlivesHangUp(t *testing.T) {
+	cases := []struct {
+		name string
+		open func(t *testing.T) Store
+	}{
+		{"memory", func(t *testing.T) Store { return &MemoryStore{} }},
+		{"store.DB sqlite", func(t *testing.T) Store { return openDBStore(t, storetest.SQLite(t), &fakeClock{t: time.Now()}) }},
+		{"store.DB postgres", func(t *testing.T) Store {
+			return openDBStore(t, storetest.Postgres(t), &fakeClock{t: time.Now()})
+		}},
+	}
+	for _, sc := range cases {
+		t.Run(sc.name, func(t *testing.T) {
+			var cancelRun context.CancelFunc
+			r := newReceiver(t, sc.open(t), func(ev Event) (Reply, error) {
+				if cancelRun != nil {
+					cancelRun() // the sender hangs up while the handler runs
+				}
+				return OK(), nil
+			})
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			r.serve(t, signed(t, vecTestID, vecTestBody).WithContext(ctx)).expect(t, http.StatusOK, "")
+			r.serve(t, signed(t, vecTestID, vecTestBody)).expect(t, http.StatusConflict, CodeDuplicate)
+
+			ctx, cancelRun = context.WithCancel(context.Background())
+			r.serve(t, signed(t, vecIncomingID, vecIncomingBody).WithContext(ctx)).expect(t, http.StatusOK, "")
+			cancelRun = nil
+			r.serve(t, signed(t, vecIncomingID, vecIncomingBody)).expect(t, http.StatusConflict, CodeDuplicate)
+			if n := r.calls.Load(); n != 2 {
+				t.Fatalf("handler ran %d times, want 2", n)
+			}
+		})
+	}
+}
