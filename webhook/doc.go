@@ -52,13 +52,19 @@
 //     X-UMAaas-Signature ([NewUMAaaSVerifier]), Lightspark's
 //     lightspark-signature ([NewLightsparkVerifier]) and Coinbase Commerce /
 //     LlamaPay's X-CC-Webhook-Signature ([NewCoinbaseCommerceVerifier]).
-//     These sign no timestamp, so replay protection is the Store's.
+//     These sign no timestamp, so a captured request verifies for as long
+//     as the secret is trusted, and replay protection is the Store's: it
+//     refuses the id for Retention (default 7 days) after processing it
+//     (a MemoryStore also forgets on restart), and a replay after that is
+//     processed again. For UMAaaS bodies set HandlerConfig.MaxEventAge
+//     (at most Retention - DefaultTolerance) to refuse events whose signed
+//     body timestamp is older than the Store remembers.
 //     The Handler decodes only vaspd and UMAaaS bodies (type, webhookId,
 //     timestamp), so a Lightspark or Coinbase Commerce webhook given to it
 //     is answered 400: call those verifiers' Verify from your own handler,
 //     on the raw body, and de-duplicate on the sender's event id.
 //   - [P256Verifier]: the ECDSA P-256 scheme of UMAaaS after 2025-05-30 and
-//     of Grid.
+//     of Grid. It signs no timestamp either: the same holds.
 //
 // Stores: [MemoryStore] (in process, entries expire), [SQLStore] on any
 // database/sql pool ([NewSQLStore], table from [CreateTableSQL]) or on

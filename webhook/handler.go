@@ -75,6 +75,23 @@ type HandlerConfig struct {
 	// Lease and Retention are passed to the Store; 0 means DefaultLease and
 	// DefaultRetention.
 	Lease, Retention time.Duration
+	// MaxEventAge, if set, refuses (400) an event whose body timestamp is
+	// older than this, or more than DefaultTolerance ahead of Now. It is
+	// the replay bound for verifiers that sign no timestamp
+	// ([BodyHMACVerifier]: X-UMAaas-Signature alone): without it a request
+	// captured once can be sent again, and is processed again, as soon as
+	// the Store has forgotten its id, Retention after it was processed. It
+	// must be at most Retention - DefaultTolerance, so that every event it
+	// lets in is still remembered whenever it could come again. The
+	// timestamp is the event's (the same on every retry), so a sender's
+	// retry or a manual replay of an event older than MaxEventAge is
+	// refused too: keep it above the sender's retry schedule (about three
+	// days for vaspd). 0 means no bound (the right choice with a
+	// [StandardVerifier], whose signed webhook-timestamp bounds replays to
+	// its tolerance).
+	MaxEventAge time.Duration
+	// Now returns the current time for MaxEventAge; nil means time.Now.
+	Now func() time.Time
 	// Logger receives one line per request refused for what it sent
 	// (401 signature, 400 payload, 413 size, 408 a body too slow, an
 	// unreadable body) and per handler or store failure, never key
@@ -90,8 +107,9 @@ type HandlerConfig struct {
 //     as one built by hand may) is read up to MaxBodyBytes (413)
 //     within BodyTimeout (408);
 //  2. the signature is verified against the raw bytes (401);
-//  3. the body is decoded into a typed [Event] (400 if malformed, or if a
-//     signed webhook-id header disagrees with the body's webhookId);
+//  3. the body is decoded into a typed [Event] (400 if malformed, if a
+//     signed webhook-id header disagrees with the body's webhookId, or if
+//     its timestamp is out of MaxEventAge when that is set);
 //  4. the webhookId is claimed in the Store: 409 if already processed, 429
 //     with Retry-After if a concurrent duplicate is being processed;
 //  5. the platform's EventHandler runs; when its reply says the event was
@@ -111,7 +129,7 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 	if cfg.Handler == nil {
 		return nil, errors.New("webhook: HandlerConfig.Handler is required")
 	}
-	if cfg.MaxBodyBytes < 0 || cfg.BodyTimeout < 0 || cfg.Lease < 0 || cfg.Retention < 0 {
+	if cfg.MaxBodyBytes < 0 || cfg.BodyTimeout < 0 || cfg.Lease < 0 || cfg.Retention < 0 || cfg.MaxEventAge < 0 {
 		return nil, errors.New("webhook: negative limit in HandlerConfig")
 	}
 	if cfg.Store == nil {
@@ -128,6 +146,13 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 	}
 	if cfg.Retention == 0 {
 		cfg.Retention = DefaultRetention
+	}
+	if cfg.MaxEventAge > cfg.Retention-DefaultTolerance {
+		return nil, fmt.Errorf("webhook: MaxEventAge %s is more than Retention %s less DefaultTolerance %s: the Store would forget events it still accepts",
+			cfg.MaxEventAge, cfg.Retention, DefaultTolerance)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -207,6 +232,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook rejected: webhook-id header differs from body webhookId", slog.String("webhook_id", id))
 		writeError(w, http.StatusBadRequest, CodeInvalidInput, "webhook-id header differs from webhookId")
 		return
+	}
+	if h.cfg.MaxEventAge > 0 {
+		// The timestamp is signed with the body; Parse requires it.
+		at, now := ev.Envelope().Timestamp, h.cfg.Now()
+		if at.Before(now.Add(-h.cfg.MaxEventAge)) || at.After(now.Add(DefaultTolerance)) {
+			h.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook rejected: event timestamp out of MaxEventAge", slog.String("webhook_id", id),
+				slog.Time("timestamp", at), slog.Duration("max_event_age", h.cfg.MaxEventAge))
+			writeError(w, http.StatusBadRequest, CodeInvalidInput, "event timestamp "+at.UTC().Format(time.RFC3339)+" is outside the accepted age")
+			return
+		}
 	}
 
 	cctx, cancel := bookkeeping(r.Context())

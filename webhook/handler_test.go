@@ -522,3 +522,61 @@ func TestHandlerClaimOutlivesHangUp(t *testing.T) {
 		})
 	}
 }
+
+// X-UMAaas-Signature signs no timestamp, so a captured request can be sent
+// again once the Store has forgotten its id (Retention after it was
+// processed) and is processed again. With MaxEventAge the Handler refuses
+// an event whose body timestamp (signed, unchanged on retries) is older
+// than that, or further ahead than DefaultTolerance: every event it
+// accepts is still remembered by the Store whenever it could come again.
+func TestHandlerMaxEventAge(t *testing.T) {
+	u, err := NewUMAaaSVerifier(vecSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := newFakeClock()
+	clock.t = vecAttempt // the TEST vector's event was 5 s earlier
+	const retention = 48 * time.Hour
+	var calls atomic.Int32
+	h, err := NewHandler(HandlerConfig{
+		Verifier:    u,
+		Store:       &MemoryStore{Now: clock.Now},
+		Retention:   retention,
+		MaxEventAge: 24 * time.Hour,
+		Now:         clock.Now,
+		Logger:      slog.New(slog.DiscardHandler),
+		Handler: EventHandlerFunc(func(context.Context, Event) (Reply, error) {
+			calls.Add(1)
+			return OK(), nil
+		}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &receiver{h: h}
+	send := func(body string) response {
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+		req.Header.Set(HeaderUMAaaSSignature, hexHMAC(vecSecret, body))
+		return r.serve(t, req)
+	}
+	send(vecTestBody).expect(t, http.StatusOK, "")
+	clock.Advance(23 * time.Hour)
+	send(vecTestBody).expect(t, http.StatusConflict, CodeDuplicate) // remembered
+	clock.Advance(retention)                                        // forgotten: the Store's retention is over
+	send(vecTestBody).expect(t, http.StatusBadRequest, CodeInvalidInput)
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("handler ran %d times, want 1: a replay after the retention was processed again", n)
+	}
+	// An event from the sender's future, past the tolerance, is refused too:
+	// it would stay young longer than the Store remembers it.
+	future := strings.Replace(vecTestBody, "2026-11-22T07:00:00Z", clock.Now().Add(DefaultTolerance+time.Minute).UTC().Format(time.RFC3339), 1)
+	future = strings.Replace(future, vecTestID, "Webhook:future", 1)
+	send(future).expect(t, http.StatusBadRequest, CodeInvalidInput)
+
+	// A bound the Store's retention cannot cover is refused at construction.
+	for _, age := range []time.Duration{-time.Hour, DefaultRetention, DefaultRetention - DefaultTolerance + time.Second} {
+		if _, err := NewHandler(HandlerConfig{Verifier: u, Handler: EventHandlerFunc(func(context.Context, Event) (Reply, error) { return OK(), nil }), MaxEventAge: age}); err == nil {
+			t.Errorf("MaxEventAge %s with the default retention accepted", age)
+		}
+	}
+}
