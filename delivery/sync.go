@@ -158,7 +158,7 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 		// every transaction that writes both (lockEndpoints).
 		//
 		// A 410 disables the endpoint, as it does for queued deliveries
-		// (complete.go): its waiting deliveries then wait for it to be
+		// (recordendpoints.go): its waiting deliveries then wait for it to be
 		// re-enabled. Only if it still has the URL that answered, and is
 		// still enabled (an operator's reason for disabling it stays).
 		disabled = false
