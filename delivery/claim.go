@@ -43,6 +43,25 @@ func (w *worker) claimRows(id string, limit int) int {
 	return max(limit, min(d, w.s.opt.ClaimBatch))
 }
 
+// reconcile sets the streak of t, just read, to the larger of this
+// worker's streak and the row's: the row may have been read before a
+// failure recorded here committed. But only while the endpoint is as it
+// was when that streak was known: a change since (re-enabling it, which
+// starts its streak over, by any process) makes the row's the streak, and
+// the worker forgets its own. A failure recorded here during that change
+// may go uncounted: one fewer, a shorter back-off, nothing lost. Called
+// with w.mu held, for every endpoint reading (claimFor, refreshReadings).
+func (w *worker) reconcile(t *target) {
+	if st, ok := w.streak[t.id]; ok {
+		if g, known := w.gens[t.id]; known && g == t.gen {
+			t.streak = max(t.streak, st)
+		} else {
+			delete(w.streak, t.id)
+		}
+	}
+	w.gens[t.id] = t.gen
+}
+
 // claim leases due deliveries for every endpoint that has room and starts
 // their attempts. full reports that some endpoint or the process is at its
 // concurrency limit, so the next claim should wait for a slot.
@@ -71,21 +90,7 @@ func (w *worker) claimFor(ctx context.Context, only string) (n int, full bool, e
 	w.mu.Lock()
 	active := len(w.busy)
 	for _, t := range targets {
-		// The larger of this worker's streak and the row's: the row may
-		// have been read before a failure recorded here committed. But
-		// only while the endpoint is as it was when that streak was
-		// known: a change since (re-enabling it, which starts its streak
-		// over, by any process) makes the row's the streak. A failure
-		// recorded here during that change may go uncounted: one fewer,
-		// a shorter back-off, nothing lost.
-		if st, ok := w.streak[t.id]; ok {
-			if g, known := w.gens[t.id]; known && g == t.gen {
-				t.streak = max(t.streak, st)
-			} else {
-				delete(w.streak, t.id)
-			}
-		}
-		w.gens[t.id] = t.gen
+		w.reconcile(t)
 		if w.busy[t.id] == 0 {
 			active++
 		}

@@ -43,7 +43,7 @@ const readingFresh = claimAhead
 // reading is what the worker last read about an endpoint, in a claim or in
 // an enqueueing transaction.
 type reading struct {
-	t   *target
+	t   *target   // nil: read as not attemptable (disabled, deleted or backed off): no handoff, read again once stale
 	at  time.Time // when (real time: what ages is the database row, not the fake clock of tests)
 	gen uint64    // Service.epGen before the read: this Service's endpoint changes since make it stale
 }
@@ -107,8 +107,11 @@ func (w *worker) planHandoff(ctx context.Context, tx *store.Tx, evs []bufferedEv
 		return nil, nil
 	}
 	for id := range count {
+		// A failure streak here is no reason not to read it: the endpoint
+		// may have been re-enabled since (by any process), which starts
+		// the streak over (refreshReadings reconciles it as a claim does).
 		r, ok := w.seen[id]
-		if ok && (r.gen != gen || wall.Sub(r.at) >= readingFresh) && w.canTake(id) {
+		if ok && (r.gen != gen || wall.Sub(r.at) >= readingFresh) && w.canRead(id) {
 			stale = append(stale, id)
 		}
 	}
@@ -123,7 +126,7 @@ func (w *worker) planHandoff(ctx context.Context, tx *store.Tx, evs []bufferedEv
 	defer w.mu.Unlock()
 	for id, n := range count {
 		r, ok := w.seen[id]
-		if !ok || r.gen != gen || wall.Sub(r.at) >= readingFresh || r.t.streak > 0 || !w.canTake(id) {
+		if !ok || r.t == nil || r.gen != gen || wall.Sub(r.at) >= readingFresh || r.t.streak > 0 || !w.canTake(id) {
 			continue
 		}
 		k := min(n, w.claimRows(id, w.limit(id))-w.busy[id]-len(w.queue[id]))
@@ -146,7 +149,14 @@ func (w *worker) planHandoff(ctx context.Context, tx *store.Tx, evs []bufferedEv
 // a claim, as far as its own state goes: running, room left, and the
 // endpoint not failing here. Called with w.mu held.
 func (w *worker) canTake(id string) bool {
-	return !w.stopped && w.total < w.s.opt.MaxInFlight && w.streak[id] == 0 && w.failing[id] == 0
+	return w.canRead(id) && w.streak[id] == 0
+}
+
+// canRead reports whether a stale reading of endpoint id is worth reading
+// again for a handoff: canTake but for a failure streak, which the reading
+// may end (the endpoint re-enabled). Called with w.mu held.
+func (w *worker) canRead(id string) bool {
+	return !w.stopped && w.total < w.s.opt.MaxInFlight && w.failing[id] == 0
 }
 
 // endpointReadingQuery reads what an attempt needs of endpoints that may be
@@ -158,9 +168,14 @@ const endpointReadingQuery = `SELECT e.id, e.url, e.timeout_ms, e.secret, e.prev
 	WHERE e.enabled AND e.deleted_at = 0 AND e.backoff_until <= `
 
 // refreshReadings reads endpoints ids again in tx, the enqueueing
-// transaction, for planHandoff (gen loaded before the read). One that is
-// disabled, deleted or backed off now is forgotten: its rows go the old way
-// until a claim reads it again.
+// transaction, for planHandoff (gen loaded before the read), reconciling
+// the worker's failure streaks with the rows as a claim does (reconcile).
+// One that is disabled, deleted or backed off now is remembered so (a
+// reading without a target): its rows go the old way, and an enqueue
+// reads it again once that reading is stale, so that one re-enabled by
+// another process is handed rows again without waiting for a claim to
+// read it. (It was forgotten, and only a claim read it again.) A deleted
+// one is forgotten when the worker forgets its endpoint (forget.go).
 func (w *worker) refreshReadings(ctx context.Context, tx *store.Tx, ids []string, gen uint64, wall time.Time, us int64) error {
 	p := newParams(tx.Driver())
 	q := endpointReadingQuery + p.next() + ` AND e.id IN (` + p.list(len(ids)) + `)`
@@ -184,7 +199,10 @@ func (w *worker) refreshReadings(ctx context.Context, tx *store.Tx, ids []string
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, id := range ids {
-		delete(w.seen, id)
+		w.seen[id] = reading{at: wall, gen: gen}
+	}
+	for _, t := range got {
+		w.reconcile(t)
 	}
 	w.remember(got, gen, wall)
 	return nil
