@@ -153,3 +153,7 @@ func (s *Service) ReconcileOnce(ctx context.Context) bool { return s.reconcileOn
 // SetAfterRecipientCheck sets a hook run in the transaction recording an
 // approved incoming payment, after the recipient was found live.
 func (s *Service) SetAfterRecipientCheck(f func(userID string)) { s.afterRecipientCheck = f }
+
+// SetBeforeIssue sets what runs as an approved incoming payment's invoice
+// is about to be issued (issueInvoice), before its transaction.
+func (s *Service) SetBeforeIssue(f func(txID string)) { s.beforeIssue = f }

@@ -145,6 +145,28 @@ func stillPayable(uuid string, exp int64, cancelled sql.NullInt64, now time.Time
 	return nil
 }
 
+// requestStillPayable, in the transaction that makes the approved
+// incoming payment id payable (issueInvoice), locks the row of the payment
+// request it pays, if any, and refuses the payment when the request was
+// cancelled, or expired, by now. CancelPaymentRequest updates the same row:
+// one of the two waits for the other (FOR UPDATE on PostgreSQL; SQLite has
+// one writer), so an invoice is never issued after a cancellation commits.
+func requestStillPayable(ctx context.Context, tx *store.Tx, id string, now time.Time) error {
+	var exp int64
+	var cancelled sql.NullInt64
+	var uuid string
+	err := tx.QueryRowContext(ctx, `SELECT r.expires_at, r.cancelled_at, r.invoice_uuid FROM payment_requests r
+		WHERE r.id = (SELECT payment_request_id FROM uma_transactions WHERE id = $1) `+tx.Driver().ForUpdate(), id).
+		Scan(&exp, &cancelled, &uuid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // not a payment of a payment request
+	}
+	if err != nil {
+		return fmt.Errorf("lock the payment request of %s: %w", id, err)
+	}
+	return stillPayable(uuid, exp, cancelled, now)
+}
+
 // approvedForRequest checks again, once the platform approved the
 // incoming payment id of payment request reqID, that the request can
 // still be paid. Asking the platform takes up to approval-timeout, and a

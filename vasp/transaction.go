@@ -464,14 +464,27 @@ func (s *Service) recordApproved(ctx context.Context, r Recipient, t Transaction
 // invoice first, and a payment that cannot be moved (decided otherwise in
 // between) never hands its invoice out.
 func (s *Service) issueInvoice(ctx context.Context, id string, r Recipient, req lightning.InvoiceRequest) (lightning.Invoice, error) {
+	if s.beforeIssue != nil {
+		s.beforeIssue(id)
+	}
 	// A recipient deleted meanwhile, or whose address was moved to
 	// someone else (perhaps by another process, while the platform
 	// approved), gets no invoice; the payment ends now.
+	// So does a payment of a payment request cancelled or expired since
+	// the approval's re-check (approvedForRequest): read again under the
+	// request's row lock in the transaction that makes the payment
+	// payable, which a cancellation takes too (CancelPaymentRequest), so
+	// that no invoice is issued once a cancellation committed.
 	gone := false
 	checkLive := func(tx *store.Tx) error {
 		err := s.checkRecipient(ctx, tx, r)
 		var ue *uma.Error
 		gone = errors.As(err, &ue) && ue.Code == uma.CodeUserNotFound
+		if err != nil {
+			return err
+		}
+		err = requestStillPayable(ctx, tx, id, s.clock.Now())
+		gone = errors.As(err, &ue) && (ue.Code == uma.CodeInvalidInvoice || ue.Code == uma.CodeInvoiceExpired)
 		return err
 	}
 	defer func() {

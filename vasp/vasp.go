@@ -243,6 +243,9 @@ type Service struct {
 	// records an approved incoming payment, after checkRecipient: where
 	// a concurrent delete of the recipient must wait or be seen.
 	afterRecipientCheck func(userID string)
+	// beforeIssue, if set (tests), runs as issueInvoice starts: after
+	// the approval and its re-check of a payment request.
+	beforeIssue func(txID string)
 }
 
 // New checks opts and returns a Service. Run its background work with Run.
