@@ -121,6 +121,10 @@ func (s *Service) takeReconcileTurn(ctx context.Context, now time.Time) (bool, e
 type reconcileResult struct {
 	FinishedAt int64          `json:"finishedAt"` // Unix seconds
 	Mismatches map[string]int `json:"mismatches"`
+	// Turn is when the run's turn was taken (Micros; the end of its
+	// window): a result is recorded only over an older turn's
+	// (recordReconcileResult). 0 in a result recorded before it was kept.
+	Turn int64 `json:"turn,omitempty"`
 }
 
 // showReconcileResult sets the gauges from the last run's result, as the
@@ -202,21 +206,53 @@ func (s *Service) reconcileOnce(ctx context.Context) bool {
 			}
 		}
 	}
+	recorded, err := s.recordReconcileResult(ctx, reconcileResult{FinishedAt: r.FinishedAt.Unix(), Mismatches: counts, Turn: store.Micros(until)})
+	if err != nil {
+		s.log.Warn("reconciliation with the Lightning node: its result not recorded for the other processes' metrics", "err", err)
+	}
 	for _, k := range MismatchKinds {
 		s.reconciles.mismatches.WithLabelValues(k).Set(float64(counts[k]))
 	}
 	s.reconciles.lastRun.Set(float64(r.FinishedAt.Unix()))
-	res, _ := json.Marshal(reconcileResult{FinishedAt: r.FinishedAt.Unix(), Mismatches: counts})
-	if err := s.db.InBackgroundTx(ctx, func(tx *store.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE settings SET value = $2 WHERE name = $1`, reconcileTurn, string(res))
-		return err
-	}); err != nil {
-		s.log.Warn("reconciliation with the Lightning node: its result not recorded for the other processes' metrics", "err", err)
+	if err == nil && !recorded {
+		// A later turn's run recorded its result first (this run was
+		// slow): that one is the last run, shown here too.
+		s.showReconcileResult(ctx)
 	}
 	if !r.Complete || r.Unchecked > 0 {
 		s.reconciles.errors.Inc()
 	}
 	return true
+}
+
+// recordReconcileResult records res as the last periodic run's result,
+// unless a run of a later turn recorded its own: a run may end after the
+// next turn's (a slow node, a run of a whole interval), and its result,
+// of an older window and an older state of the node, must not replace the
+// newer one. The row is read and written in one transaction, locked (FOR
+// UPDATE on PostgreSQL; SQLite has one writer). It reports whether res
+// was recorded.
+func (s *Service) recordReconcileResult(ctx context.Context, res reconcileResult) (bool, error) {
+	v, _ := json.Marshal(res)
+	recorded := false
+	err := s.db.InBackgroundTx(ctx, func(tx *store.Tx) error {
+		recorded = false
+		var cur string
+		err := tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = $1 `+tx.Driver().ForUpdate(), reconcileTurn).Scan(&cur)
+		if err != nil {
+			return err
+		}
+		var prev reconcileResult
+		if json.Unmarshal([]byte(cur), &prev) == nil && prev.Turn > res.Turn {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE settings SET value = $2 WHERE name = $1`, reconcileTurn, string(v)); err != nil {
+			return err
+		}
+		recorded = true
+		return nil
+	})
+	return recorded, err
 }
 
 // logReconciliation logs r's mismatches at ERROR, each once, and r's
