@@ -79,11 +79,16 @@ const (
 	// the node's word (not a refusal of the invoice), and the node does
 	// not know it: whether it was sent cannot be told.
 	MismatchRefundedUnknown = "REFUNDED_UNKNOWN_TO_NODE"
+	// MismatchUnreadable: vaspd's record of the payment cannot be read
+	// (its details do not parse, its payment hash or id is none): it is
+	// not checked against the node, and someone must look at it.
+	MismatchUnreadable = "UNREADABLE_RECORD"
 )
 
 // MismatchKinds are the kinds, in the order the metrics list them.
 var MismatchKinds = []string{MismatchNotSettledOnNode, MismatchSettledNotCredited, MismatchIncomingAmount,
-	MismatchNotSentOnNode, MismatchOutgoingAmount, MismatchRefundedButSent, MismatchRefundedInFlight, MismatchRefundedUnknown}
+	MismatchNotSentOnNode, MismatchOutgoingAmount, MismatchRefundedButSent, MismatchRefundedInFlight, MismatchRefundedUnknown,
+	MismatchUnreadable}
 
 // Checks: what Reconciliation.Checked counts, by what vaspd says.
 const (
@@ -161,6 +166,17 @@ func (r *Reconciliation) uncheck(row reconcileRow) {
 	}
 }
 
+// addMismatch counts m (nil: none) and lists it while the list has room.
+func (r *Reconciliation) addMismatch(m *Mismatch) {
+	if m == nil {
+		return
+	}
+	r.MismatchCounts[m.Kind]++
+	if len(r.Mismatches) < maxMismatchesListed {
+		r.Mismatches = append(r.Mismatches, *m)
+	}
+}
+
 // InFlight counts payments still on their way.
 type InFlight struct {
 	IncomingPending    int `json:"incomingPending"`
@@ -215,6 +231,17 @@ type reconcileRow struct {
 	// and a lookup may answer minutes later (a page of slow lookups),
 	// after a settlement vaspd credited meanwhile.
 	read time.Time
+	// unreadable says why the row cannot be checked ("" when it can):
+	// it is a finding of its own (MismatchUnreadable), not a reason to
+	// stop the run, which would leave every payment after it unchecked
+	// for good (the next run stops at it again).
+	unreadable string
+}
+
+// unreadableMismatch is the finding of a payment whose record cannot be read.
+func unreadableMismatch(row reconcileRow) *Mismatch {
+	return &Mismatch{TransactionID: row.id, PaymentHash: row.hash, Direction: row.direction, Kind: MismatchUnreadable,
+		Ours: OurSide{Status: row.status, Msats: row.msats, LedgerMsats: row.ledger.Int64}}
 }
 
 // ErrReconcileRunning is returned by Reconcile while another run of this
@@ -268,6 +295,9 @@ func (s *Service) reconcile(ctx context.Context, since, until time.Time, limit i
 		stop, cause := s.reconcilePage(ctx, &r, rows)
 		r.Transactions += len(rows)
 		r.ResumeSince = rows[len(rows)-1].at
+		if r.ResumeSince.IsZero() {
+			r.ResumeSince = since // a page of ids that tell no time
+		}
 		if stop != "" {
 			// Its payments checked concurrently, a page stopped short
 			// may leave any of them unchecked: the next run takes it
@@ -327,10 +357,13 @@ func (s *Service) reconcileRows(ctx context.Context, from, to, after string, n i
 			return nil, fmt.Errorf("reconcile: read payment: %w", err)
 		}
 		if err := json.Unmarshal([]byte(details), &r.details); err != nil {
-			return nil, fmt.Errorf("reconcile: transaction %s: details: %w", r.id, err)
+			r.unreadable = "details: " + err.Error()
 		}
 		if r.at, err = idTime(r.id); err != nil {
-			return nil, fmt.Errorf("reconcile: %w", err)
+			r.unreadable = err.Error()
+			if len(out) > 0 {
+				r.at = out[len(out)-1].at // where a resume takes it again
+			}
 		}
 		r.read = read
 		out = append(out, r)
@@ -362,6 +395,12 @@ func (s *Service) reconcilePage(ctx context.Context, r *Reconciliation, rows []r
 		}
 		if row.direction == Incoming && row.status == StatusCreated {
 			continue // no invoice yet
+		}
+		if row.unreadable != "" {
+			s.log.WarnContext(ctx, "reconciliation: a payment's record cannot be read; not checked against the node (a mismatch UNREADABLE_RECORD)",
+				"transaction", row.id, "why", row.unreadable)
+			r.addMismatch(unreadableMismatch(row))
+			continue
 		}
 		acquired := false
 		select {
@@ -396,15 +435,10 @@ func (s *Service) reconcilePage(ctx context.Context, r *Reconciliation, rows []r
 				}
 			case res.pending:
 				r.InFlight.IncomingPending++
-			default:
+			case res.check != "":
 				r.Checked[res.check]++
 			}
-			if res.mismatch != nil {
-				r.MismatchCounts[res.mismatch.Kind]++
-				if len(r.Mismatches) < maxMismatchesListed {
-					r.Mismatches = append(r.Mismatches, *res.mismatch)
-				}
-			}
+			r.addMismatch(res.mismatch)
 		}()
 	}
 	wg.Wait()

@@ -35,7 +35,10 @@ type paymentAuditor interface {
 func (s *Service) reconcileOne(ctx context.Context, row reconcileRow) checked {
 	hash, err := lightning.ParseHash(row.hash)
 	if err != nil {
-		return checked{err: fmt.Errorf("transaction %s: %w", row.id, err)}
+		// Asking again cannot help: a finding, not a failed lookup.
+		s.log.WarnContext(ctx, "reconciliation: a payment's record cannot be read; not checked against the node (a mismatch UNREADABLE_RECORD)",
+			"transaction", row.id, "why", "payment hash: "+err.Error())
+		return checked{mismatch: unreadableMismatch(row)}
 	}
 	ctx, cancel := context.WithTimeout(ctx, reconcileLookupTimeout)
 	defer cancel()
