@@ -16,7 +16,7 @@ import (
 //	                                                 commentCharsAllowed?, maxNumPayments?} → 201 PaymentRequest
 //	                                                 (invoice, link, status, delivery); idempotent (Idempotency-Key):
 //	                                                 a retry → 201, Idempotent-Replayed, not delivered again
-//	GET  /payment-requests?userId=&status= VIEW     newest first, cursor-paginated
+//	GET  /payment-requests?userId=&status=&sortOrder= VIEW  newest first (sortOrder=asc: oldest), cursor-paginated
 //	GET  /payment-requests/{id}           VIEW
 //	POST /payment-requests/{id}/cancel    TRANSACT  → 200; payreqs naming it are refused from then on
 //	POST /payment-requests/{id}/deliver   TRANSACT  → 200 with the new delivery outcome (a PENDING request
@@ -89,6 +89,9 @@ func (h *paymentHandlers) listPaymentRequests(w http.ResponseWriter, r *http.Req
 	}
 	if f.Status != "" && !vasp.ValidPaymentRequestStatus(f.Status) {
 		return vaspd.InvalidInput("status %q is not a payment request status (PENDING, PAID, EXPIRED, CANCELLED)", vaspd.Truncate(f.Status, 32))
+	}
+	if f.Ascending, err = QuerySortOrder(r); err != nil {
+		return err
 	}
 	rs, err := h.v.ListPaymentRequests(r.Context(), f, p.After, p.Limit+1)
 	if err != nil {

@@ -25,8 +25,9 @@ func (h *umaHandlers) requestPay(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("{}"))
 }
 
-// listUmaRequests is GET /uma-requests?userId=…&status=…: UMA requests
-// received for our users, newest first, cursor-paginated; status is one of
+// listUmaRequests is GET /uma-requests?userId=…&status=…&sortOrder=…: UMA
+// requests received for our users, newest first (sortOrder=asc: oldest
+// first), cursor-paginated; status is one of
 // the statuses an UMA request reads with (PENDING, PROCESSING, PAID,
 // EXPIRED).
 func (h *paymentHandlers) listUmaRequests(w http.ResponseWriter, r *http.Request) error {
@@ -40,6 +41,9 @@ func (h *paymentHandlers) listUmaRequests(w http.ResponseWriter, r *http.Request
 	}
 	if f.Status != "" && !vasp.ValidUmaRequestStatus(f.Status) {
 		return vaspd.InvalidInput("status %q is not an UMA request status (PENDING, PROCESSING, PAID, EXPIRED)", vaspd.Truncate(f.Status, 32))
+	}
+	if f.Ascending, err = QuerySortOrder(r); err != nil {
+		return err
 	}
 	rs, err := h.v.ListUmaRequests(r.Context(), f, p.After, p.Limit+1)
 	if err != nil {

@@ -426,12 +426,16 @@ func (s *Service) getPaymentRequest(ctx context.Context, q store.Querier, id str
 type PaymentRequestFilter struct {
 	UserID string
 	Status string // ValidPaymentRequestStatus
+	// Ascending lists oldest first (UMAaaS sortOrder=asc); newest first
+	// otherwise.
+	Ascending bool
 }
 
 // ListPaymentRequests returns the payment requests f selects, newest
-// first, after the id cursor (exclusive; "" = from the newest), at most limit.
+// first (oldest first with f.Ascending), after the id cursor (exclusive;
+// "" = from the first), at most limit.
 func (s *Service) ListPaymentRequests(ctx context.Context, f PaymentRequestFilter, cursor string, limit int) ([]PaymentRequest, error) {
-	return listRequests(ctx, s.db, "payment requests", selectPaymentRequests, scanPaymentRequest, f.UserID, f.Status, cursor, limit, s.clock.Now())
+	return listRequests(ctx, s.db, "payment requests", selectPaymentRequests, scanPaymentRequest, f.UserID, f.Status, f.Ascending, cursor, limit, s.clock.Now())
 }
 
 // CancelPaymentRequest cancels a PENDING payment request: payreqs naming

@@ -300,12 +300,16 @@ func (s *Service) GetUmaRequest(ctx context.Context, id string) (UmaRequest, err
 type UmaRequestFilter struct {
 	UserID string
 	Status string // one of the UMA request statuses (ValidUmaRequestStatus)
+	// Ascending lists oldest first (UMAaaS sortOrder=asc); newest first
+	// otherwise.
+	Ascending bool
 }
 
-// ListUmaRequests returns the UMA requests f selects, newest first, after
-// the id cursor (exclusive; "" = from the newest), at most limit.
+// ListUmaRequests returns the UMA requests f selects, newest first (oldest
+// first with f.Ascending), after the id cursor (exclusive; "" = from the
+// first), at most limit.
 func (s *Service) ListUmaRequests(ctx context.Context, f UmaRequestFilter, cursor string, limit int) ([]UmaRequest, error) {
-	return listRequests(ctx, s.db, "UMA requests", selectUmaRequests, scanUmaRequest, f.UserID, f.Status, cursor, limit, s.clock.Now())
+	return listRequests(ctx, s.db, "UMA requests", selectUmaRequests, scanUmaRequest, f.UserID, f.Status, f.Ascending, cursor, limit, s.clock.Now())
 }
 
 // checkUmaRequest checks that quote request in pays UMA request

@@ -11,11 +11,11 @@ import (
 // listRequests lists the rows of a request table whose status is derived
 // when read (UMA requests received: request.go; payment requests sent:
 // payment_request.go), of one user and one status when given, newest
-// first after the id cursor (exclusive; "" = from the newest), at most
-// limit. selectAt(n) is the table's SELECT, whose derived status reads
+// first (oldest first when ascending) after the id cursor (exclusive; "" =
+// from the first), at most limit. selectAt(n) is the table's SELECT, whose derived status reads
 // the time, now, from parameter $n; what names the rows in errors.
 func listRequests[T any](ctx context.Context, q store.Querier, what string, selectAt func(int) string,
-	scan func(interface{ Scan(...any) error }) (T, error), userID, status, cursor string, limit int, now time.Time) ([]T, error) {
+	scan func(interface{ Scan(...any) error }) (T, error), userID, status string, ascending bool, cursor string, limit int, now time.Time) ([]T, error) {
 	w := store.Where{}
 	if userID != "" {
 		w.Add("user_id = ?", userID)
@@ -23,11 +23,18 @@ func listRequests[T any](ctx context.Context, q store.Querier, what string, sele
 	if status != "" {
 		w.Add("status = ?", status)
 	}
-	if cursor != "" {
+	order := "DESC"
+	switch {
+	case ascending:
+		order = "ASC"
+		if cursor != "" {
+			w.Add("id > ?", cursor)
+		}
+	case cursor != "":
 		w.Add("id < ?", cursor)
 	}
 	rows, err := q.QueryContext(ctx, selectAt(w.Next()+1)+` WHERE `+w.String()+
-		fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, w.Next()), append(w.Args(), limit, store.Micros(now))...)
+		fmt.Sprintf(` ORDER BY id %s LIMIT $%d`, order, w.Next()), append(w.Args(), limit, store.Micros(now))...)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", what, err)
 	}
