@@ -88,7 +88,7 @@ func (h *paymentHandlers) listPaymentRequests(w http.ResponseWriter, r *http.Req
 		return err
 	}
 	if f.Status != "" && !vasp.ValidPaymentRequestStatus(f.Status) {
-		return vaspd.InvalidInput("status %q is not a payment request status (PENDING, PAID, EXPIRED, CANCELLED)", vaspd.Truncate(f.Status, 32))
+		return vaspd.InvalidInput("status %q is not a payment request status (PENDING, PROCESSING, PAID, EXPIRED, CANCELLED)", vaspd.Truncate(f.Status, 32))
 	}
 	if f.Ascending, err = QuerySortOrder(r); err != nil {
 		return err

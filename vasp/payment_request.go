@@ -76,13 +76,20 @@ type PaymentRequestDelivery struct {
 }
 
 // Payment request statuses, derived when read: PAID once MaxNumPayments
-// payments of it COMPLETED, else CANCELLED once cancelled, else EXPIRED from
-// ExpiresAt on, else PENDING (payable).
+// payments of it COMPLETED, else CANCELLED once cancelled, else from
+// ExpiresAt on PROCESSING while a Lightning invoice issued for it may
+// still be paid (a payment of it PENDING: no payreq is taken, and the
+// request ends PAID if the invoice settles) and EXPIRED once none may,
+// else PENDING (payable). An invoice that settles after its payment was
+// ended EXPIRED (paid after all: a node whose clock is behind ours) is
+// credited all the same, and counts: it can make an EXPIRED or CANCELLED
+// request PAID, and its PaymentCount exceed MaxNumPayments.
 const (
-	PaymentRequestPending   = "PENDING"
-	PaymentRequestPaid      = "PAID"
-	PaymentRequestExpired   = "EXPIRED"
-	PaymentRequestCancelled = "CANCELLED"
+	PaymentRequestPending    = "PENDING"
+	PaymentRequestPaid       = "PAID"
+	PaymentRequestExpired    = "EXPIRED"
+	PaymentRequestCancelled  = "CANCELLED"
+	PaymentRequestProcessing = "PROCESSING"
 )
 
 // Delivery statuses of a payment request.
@@ -96,7 +103,7 @@ const (
 // ValidPaymentRequestStatus reports whether s is a payment request status.
 func ValidPaymentRequestStatus(s string) bool {
 	switch s {
-	case PaymentRequestPending, PaymentRequestPaid, PaymentRequestExpired, PaymentRequestCancelled:
+	case PaymentRequestPending, PaymentRequestPaid, PaymentRequestExpired, PaymentRequestCancelled, PaymentRequestProcessing:
 		return true
 	}
 	return false
@@ -372,11 +379,14 @@ func selectPaymentRequests(nowParam int) string {
 	return fmt.Sprintf(`SELECT `+paymentRequestColumns+`, idempotency_key, status, payment_count FROM (
 		SELECT p.*, CASE WHEN payment_count >= max_num_payments THEN '%[2]s'
 				WHEN cancelled_at IS NOT NULL THEN '%[3]s'
+				WHEN expires_at <= $%[1]d AND EXISTS (SELECT 1 FROM uma_transactions t WHERE t.payment_request_id = p.id
+					AND t.status = '%[8]s') THEN '%[7]s'
 				WHEN expires_at <= $%[1]d THEN '%[4]s' ELSE '%[5]s' END AS status
 		FROM (SELECT r.*, (SELECT COUNT(*) FROM uma_transactions t WHERE t.payment_request_id = r.id
 				AND t.status = '%[6]s') AS payment_count
 			FROM payment_requests r) AS p) AS payment_requests_read`,
-		nowParam, PaymentRequestPaid, PaymentRequestCancelled, PaymentRequestExpired, PaymentRequestPending, StatusCompleted)
+		nowParam, PaymentRequestPaid, PaymentRequestCancelled, PaymentRequestExpired, PaymentRequestPending, StatusCompleted,
+		PaymentRequestProcessing, StatusPending)
 }
 
 func scanPaymentRequest(row interface{ Scan(...any) error }) (PaymentRequest, error) {
@@ -453,7 +463,7 @@ func (s *Service) CancelPaymentRequest(ctx context.Context, id string) (PaymentR
 		switch p.Status {
 		case PaymentRequestCancelled:
 			return nil
-		case PaymentRequestPaid, PaymentRequestExpired:
+		case PaymentRequestPaid, PaymentRequestExpired, PaymentRequestProcessing:
 			return vaspd.Conflict(vaspd.CodePaymentRequestNotPending, "payment request %s is %s: it cannot be cancelled", id, p.Status)
 		}
 		now := s.stamp()

@@ -60,7 +60,7 @@ func (s *Service) checkPaymentRequest(ctx context.Context, r Recipient, req *uma
 	switch p.Status {
 	case PaymentRequestCancelled:
 		return invalid("invoice %s was cancelled", id)
-	case PaymentRequestExpired:
+	case PaymentRequestExpired, PaymentRequestProcessing:
 		return PaymentRequest{}, uma.Errorf(uma.CodeInvoiceExpired, "invoice %s expired at %s", id, p.ExpiresAt.Format(time.RFC3339))
 	case PaymentRequestPaid:
 		return invalid("invoice %s is paid (maxNumPayments %d)", id, p.MaxNumPayments)
