@@ -18,7 +18,8 @@ import (
 //	                                                 a retry → 201, Idempotent-Replayed, not delivered again
 //	GET  /payment-requests?userId=&status=&sortOrder= VIEW  newest first (sortOrder=asc: oldest), cursor-paginated
 //	GET  /payment-requests/{id}           VIEW
-//	POST /payment-requests/{id}/cancel    TRANSACT  → 200; payreqs naming it are refused from then on
+//	POST /payment-requests/{id}/cancel    TRANSACT  → 200; payreqs naming it are refused from then on (409 while
+//	                                                 a Lightning invoice of it is out)
 //	POST /payment-requests/{id}/deliver   TRANSACT  → 200 with the new delivery outcome (a PENDING request
 //	                                                 naming a sender)
 func (s *Server) mountPaymentRequests(h *paymentHandlers) {

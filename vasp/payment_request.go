@@ -450,9 +450,12 @@ func (s *Service) ListPaymentRequests(ctx context.Context, f PaymentRequestFilte
 
 // CancelPaymentRequest cancels a PENDING payment request: payreqs naming
 // its invoice are refused from then on (claimPaymentRequest reads the
-// cancellation under the same row lock). An invoice already handed out
-// for it may still be paid, and counts. Cancelling a cancelled request
-// answers it again; a PAID or EXPIRED one is 409.
+// cancellation under the same row lock), and so is the invoice of a
+// payment still being approved (issueInvoice, requestStillPayable). One
+// with a Lightning invoice out (a payment of it PENDING) is 409: that
+// invoice may still be paid, and a cancelled request must not be; the
+// platform cancels once the payment ended. Cancelling a cancelled request
+// answers it again; a PAID, PROCESSING or EXPIRED one is 409.
 func (s *Service) CancelPaymentRequest(ctx context.Context, id string) (PaymentRequest, error) {
 	var p PaymentRequest
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
@@ -479,6 +482,18 @@ func (s *Service) CancelPaymentRequest(ctx context.Context, id string) (PaymentR
 		// the cancellation is undone with the transaction.
 		if p.Status != PaymentRequestCancelled {
 			return vaspd.Conflict(vaspd.CodePaymentRequestNotPending, "payment request %s is %s: it cannot be cancelled", id, p.Status)
+		}
+		// Read under the row lock the UPDATE took, which an invoice's
+		// issuance takes too: none is issued after this read.
+		var out string
+		err = tx.QueryRowContext(ctx, `SELECT id FROM uma_transactions WHERE payment_request_id = $1 AND status = $2 ORDER BY id LIMIT 1`,
+			p.ID, StatusPending).Scan(&out)
+		switch {
+		case err == nil:
+			return vaspd.Conflict(vaspd.CodePaymentRequestNotPending,
+				"payment request %s has a Lightning invoice out that may still be paid (transaction %s): cancel it once that payment ends", p.ID, out)
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("read the payments in flight of payment request %s: %w", p.ID, err)
 		}
 		return nil
 	})

@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/delivery"
+	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
 	"github.com/vaspd/vaspd/uma"
@@ -49,6 +51,44 @@ func TestPaymentRequestCancelBeforeIssue(t *testing.T) {
 		wantEndHooks(t, db, ts[0].ID, "REJECTED/PAY_REQUEST_FAILED")
 		if got, err := s.GetPaymentRequest(t.Context(), p.ID); err != nil || got.Status != vasp.PaymentRequestCancelled {
 			t.Fatalf("payment request %+v, %v", got, err)
+		}
+	})
+}
+
+// A payment request with a Lightning invoice of it out (a payment PENDING)
+// is not cancelled: 409, for the invoice may still be paid, and a
+// cancelled request must never be. The payment pays it; once its invoice
+// ended unpaid, the request cancels. A cancellation was taken, and the
+// invoice's settlement then made the CANCELLED request PAID.
+func TestPaymentRequestCancelWithInvoiceOut(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		runService(t, s)
+		p := newPaymentRequest(t, s, w, func(in *vasp.PaymentRequestInput) { in.MaxNumPayments = 2 })
+		resp, err := s.PayRequest(t.Context(), "bob", invoicePayReq(t, sender.Signing, w.clock.Now(), p.InvoiceUUID))
+		wantCode(t, err, "")
+		if _, err := s.CancelPaymentRequest(t.Context(), p.ID); vaspd.AsError(err).Code != vaspd.CodePaymentRequestNotPending {
+			t.Fatalf("cancel with an invoice out: %v", err)
+		}
+		if got, _ := s.GetPaymentRequest(t.Context(), p.ID); got.Status != vasp.PaymentRequestPending || got.CancelledAt != nil {
+			t.Fatalf("after a refused cancel: %+v", got)
+		}
+		if pay, err := w.node.Pay(t.Context(), lightning.PayRequest{Invoice: resp.PR, Timeout: 10 * time.Second}); err != nil || pay.Status != lightning.StatusSucceeded {
+			t.Fatalf("pay: %+v, %v", pay, err)
+		}
+		waitRequest(t, s, p.ID, func(p vasp.PaymentRequest) bool { return p.PaymentCount == 1 })
+		// The second payment's invoice expires unpaid: then it cancels.
+		_, err = s.PayRequest(t.Context(), "bob", invoicePayReq(t, sender.Signing, w.clock.Now(), p.InvoiceUUID))
+		wantCode(t, err, "")
+		if _, err := s.CancelPaymentRequest(t.Context(), p.ID); vaspd.AsError(err).Code != vaspd.CodePaymentRequestNotPending {
+			t.Fatalf("cancel with the second invoice out: %v", err)
+		}
+		w.clock.Advance(12 * time.Minute)
+		s.SweepPending(t.Context())
+		if got, err := s.CancelPaymentRequest(t.Context(), p.ID); err != nil || got.Status != vasp.PaymentRequestCancelled || got.PaymentCount != 1 {
+			t.Fatalf("cancel once no invoice is out: %+v, %v", got, err)
 		}
 	})
 }
