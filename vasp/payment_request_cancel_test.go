@@ -2,6 +2,7 @@ package vasp_test
 
 import (
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,6 +90,68 @@ func TestPaymentRequestCancelWithInvoiceOut(t *testing.T) {
 		s.SweepPending(t.Context())
 		if got, err := s.CancelPaymentRequest(t.Context(), p.ID); err != nil || got.Status != vasp.PaymentRequestCancelled || got.PaymentCount != 1 {
 			t.Fatalf("cancel once no invoice is out: %+v, %v", got, err)
+		}
+	})
+}
+
+// Payreqs for one request and its cancellation, made at once by several
+// processes (the platform approving each payment), never leave a cancelled
+// request with an invoice out: either the cancellation is refused, an
+// invoice having been issued first, or it went first and every payreq after
+// it is refused, its payment REJECTED without an invoice.
+func TestPaymentRequestCancelRacesPayreqs(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		srv := approvalHook(t, func(rw http.ResponseWriter, _ string) { rw.WriteHeader(http.StatusOK) })
+		hooks, err := delivery.New(db, delivery.Options{AllowNets: []string{"127.0.0.0/8"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, _, err := hooks.ConfigurePrimary(t.Context(), srv.URL); err != nil {
+			t.Fatal(err)
+		}
+		process := func() *vasp.Service {
+			return w.service(t, func(o *vasp.Options) { o.Webhooks = hooks; o.ApprovalTimeout = 5 * time.Second })
+		}
+		for round := range 4 {
+			p := newPaymentRequest(t, process(), w, func(in *vasp.PaymentRequestInput) { in.MaxNumPayments = 3 })
+			const n = 4
+			var wg sync.WaitGroup
+			var cancelErr error
+			for i := range n + 1 {
+				s := process()
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if i == round%n {
+						_, cancelErr = s.CancelPaymentRequest(t.Context(), p.ID)
+						return
+					}
+					_, _ = s.PayRequest(t.Context(), "bob", invoicePayReq(t, sender.Signing, w.clock.Now(), p.InvoiceUUID))
+				}()
+			}
+			wg.Wait()
+			ts, err := process().ListTransactions(t.Context(), vasp.TransactionFilter{PaymentRequestID: p.ID}, "", 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := 0
+			for _, tr := range ts {
+				if tr.Invoice != "" {
+					out++
+				}
+			}
+			got, err := process().GetPaymentRequest(t.Context(), p.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case cancelErr == nil && (got.Status != vasp.PaymentRequestCancelled || out != 0):
+				t.Fatalf("round %d: cancelled (%s), %d invoices out", round, got.Status, out)
+			case cancelErr != nil && (vaspd.AsError(cancelErr).Code != vaspd.CodePaymentRequestNotPending || out == 0 || got.CancelledAt != nil):
+				t.Fatalf("round %d: cancel %v with %d invoices out, request %+v", round, cancelErr, out, got)
+			}
 		}
 	})
 }
