@@ -248,9 +248,11 @@ func (t *Tokens) delete(ctx context.Context, q store.Querier, id string) error {
 // delete itself while another MANAGE token lives; the request doing so
 // completes, and the next one with it is refused. caller is the token
 // asking, a MANAGE one: if it is deleted by then (or meanwhile, in another
-// process), nothing is and the error is ErrCallerDeleted, as CreateBy's. The
-// CLI keeps Delete: it reaches the database, so it can always mint a token
-// again.
+// process), nothing is and the error is ErrCallerDeleted, as CreateBy's.
+// caller "" is no token: `vaspd token delete`, which refuses the last
+// manager alike unless --force (it reaches the database, so it could mint
+// a token again, but a platform locked out of its API until someone with
+// the server's database does is an outage).
 func (t *Tokens) DeleteKeepingManager(ctx context.Context, caller, id string) error {
 	return t.db.InTx(ctx, func(tx *store.Tx) error {
 		// Lock the live managers (in id order: concurrent deletes do not
@@ -282,7 +284,7 @@ func (t *Tokens) DeleteKeepingManager(ctx context.Context, caller, id string) er
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if !live {
+		if !live && caller != "" {
 			// The caller holds MANAGE, so it is among the rows locked
 			// unless it was deleted since its request was authenticated.
 			return ErrCallerDeleted

@@ -26,7 +26,7 @@ var tokenListPage = 1000
 // under a server): openLocalDB refuses a database that is not at exactly
 // this binary's migrations.
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const usage = "Usage: vaspd token create --name NAME --permissions VIEW,TRANSACT,MANAGE | token list | token delete --id Token:…"
+	const usage = "Usage: vaspd token create --name NAME --permissions VIEW,TRANSACT,MANAGE | token list | token delete --id Token:… [--force]"
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
 		return errUsage
@@ -45,6 +45,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errUsage
 	}
 	var name, perms, id string
+	var force bool
 	var p []vaspd.Permission
 	// The flags are checked before the database is opened: a bad one is a
 	// usage error (exit code 2), and a typo never reaches the database.
@@ -82,6 +83,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			fs.StringVar(&perms, "permissions", "", "comma-separated permissions: VIEW, TRANSACT, MANAGE (required)")
 		case "delete":
 			fs.StringVar(&id, "id", "", "token id, Token:… (required)")
+			fs.BoolVar(&force, "force", false, "delete the token even if it is the last one with MANAGE (the API then has none that can create a token)")
 		}
 	}, check)
 	if err != nil {
@@ -135,9 +137,20 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			after = toks[len(toks)-1].ID
 		}
 	case "delete":
+		// The last token with MANAGE is kept, as the API keeps it, unless
+		// --force: without one the platform cannot manage its API (nor
+		// create a token) until someone runs `vaspd token create` here.
 		err := audited(ctx, db, stderr, "vaspd token delete", map[string]string{"tokenId": id}, func() error {
-			return tokens.Delete(ctx, id)
+			if force {
+				return tokens.Delete(ctx, id)
+			}
+			return tokens.DeleteKeepingManager(ctx, "", id)
 		})
+		if ve := vaspd.AsError(err); err != nil && ve.Code == vaspd.CodeConflict {
+			return fmt.Errorf("nothing deleted: %s is the last token with the MANAGE permission, and without one the platform "+
+				"cannot manage its API or create a token; create another MANAGE token first (vaspd token create), or pass --force "+
+				"to delete it all the same", id)
+		}
 		if err != nil {
 			return err
 		}
