@@ -60,14 +60,21 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // setting's user:password and libpq's password parameter are dropped (the
 // password belongs in PGPASSWORD or ~/.pgpass, not in a shell's history),
 // and so is every parameter libpq does not take (pgx's pool_* and the like,
-// which pg_dump would refuse).
+// which pg_dump would refuse). libpq takes no search_path either, and the
+// schemas it names, where vaspd's tables are (the migrations create them
+// in current_schema()), are named with --schema instead: without them
+// pg_dump dumps every schema of the database, another deployment's too.
 func printPgDumpHint(w io.Writer, databaseURL, to string) {
 	if to == "" {
 		to = "vaspd.dump"
 	}
 	fmt.Fprintln(w, "vaspd backup copies SQLite databases; this deployment is on PostgreSQL: back it up with pg_dump")
 	fmt.Fprintln(w, "(or your provider's backups), for example:")
-	fmt.Fprintf(w, "  pg_dump --format=custom --file=%s %s\n", shellQuote(to), shellQuote(pgDumpURL(databaseURL)))
+	fmt.Fprintf(w, "  pg_dump --format=custom --file=%s ", shellQuote(to))
+	for _, s := range searchPath(databaseURL) {
+		fmt.Fprintf(w, "%s ", shellQuote("--schema="+s))
+	}
+	fmt.Fprintln(w, shellQuote(pgDumpURL(databaseURL)))
 	fmt.Fprintln(w, "pg_dump reads the password from PGPASSWORD or ~/.pgpass; restore with pg_restore.")
 }
 
@@ -102,6 +109,54 @@ func pgDumpURL(databaseURL string) string {
 	u.RawQuery = q.Encode()
 	u.Fragment = ""
 	return u.String()
+}
+
+// searchPath is the schemas the search_path parameter of databaseURL
+// names, as pg_dump's --schema takes them: a quoted name with its quotes
+// (a pattern in double quotes is matched exactly), "$user" left out.
+func searchPath(databaseURL string) []string {
+	u, err := url.Parse(databaseURL)
+	// As pgDumpURL: a URL whose password cannot be told from the rest
+	// (an '@' that ends no user info) shows none of its query.
+	if err != nil || u.Host == "" || (u.User == nil && strings.Contains(databaseURL, "@")) {
+		return nil
+	}
+	var out []string
+	var b strings.Builder
+	quoted := false
+	add := func() {
+		if s := strings.TrimSpace(b.String()); s != "" && s != "$user" && s != `"$user"` {
+			out = append(out, s)
+		}
+		b.Reset()
+	}
+	// Only a search_path written before any password: a password with an
+	// unescaped '&' reads as several pairs, the rest of it perhaps as a
+	// search_path (config.RedactURL shows nothing after one either).
+	var path string
+	for _, pair := range strings.Split(u.RawQuery, "&") {
+		k, v, _ := strings.Cut(pair, "=")
+		if k, err = url.QueryUnescape(k); err != nil || strings.Contains(strings.ToLower(k), "password") {
+			break
+		}
+		if k == "search_path" {
+			if path, err = url.QueryUnescape(v); err != nil {
+				return nil
+			}
+		}
+	}
+	for _, r := range path {
+		switch {
+		case r == '"':
+			quoted = !quoted
+		case r == ',' && !quoted:
+			add()
+			continue
+		}
+		b.WriteRune(r)
+	}
+	add()
+	return out
 }
 
 var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_./:@%+=,-]+$`)

@@ -19,13 +19,17 @@ func FuzzPgDumpURL(f *testing.F) {
 		"postgres://db.example/vaspd?Password=SECRET&password=x",
 		"postgres:vaspd:SECRET@db.example",
 		"postgres://h1:5432,h2:5432/vaspd?password=SECRET",
+		"postgres://db.example/vaspd?search_path=vaspd&password=SECRET",
+		"postgres://db.example/vaspd?password=a&search_path=SECRET",
 	} {
 		f.Add(s)
 	}
 	const secret = "hunter2Zq9xV7pw"
 	f.Fuzz(func(t *testing.T, v string) {
 		v = strings.ReplaceAll(v, "SECRET", secret)
-		out := pgDumpURL(v)
+		var b strings.Builder
+		printPgDumpHint(&b, v, "x.dump") // the URL and the --schema it names
+		out := b.String()
 		if !strings.Contains(out, secret) {
 			return
 		}

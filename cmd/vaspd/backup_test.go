@@ -254,3 +254,33 @@ func TestPgDumpURLPasswordCutBySlash(t *testing.T) {
 		}
 	}
 }
+
+// A deployment whose database URL sets search_path keeps its tables in
+// that schema (the migrations create them in current_schema()). libpq
+// takes no search_path parameter, so the URL in the pg_dump command drops
+// it, and the command dumped every schema of the database, another
+// deployment's included, not naming the one vaspd runs in: it names each
+// schema of the search path with --schema (quoted as the shell needs;
+// "$user" is no schema of vaspd's).
+func TestPgDumpHintKeepsTheSchema(t *testing.T) {
+	for _, c := range []struct{ searchPath, want string }{
+		{"vaspd_prod", " --schema=vaspd_prod "},
+		{"%22%24user%22,%20Vaspd", " --schema=Vaspd "},
+		{"a,b", " --schema=a --schema=b "},
+		{"%22My%20Schema%22", ` '--schema="My Schema"' `},
+	} {
+		u := "postgres://vaspd:s3cret@db.example.com:5432/vaspd?sslmode=require&search_path=" + c.searchPath
+		code, _, errs := runCmd("backup", "--database-url", u, "--to", "x.dump")
+		if code != 2 || !strings.Contains(errs, c.want) || strings.Contains(errs, "s3cret") || strings.Contains(errs, "$user") {
+			t.Errorf("search_path=%s: exit %d, stderr %q; want a pg_dump command with %q", c.searchPath, code, errs, c.want)
+		}
+	}
+	for _, u := range []string{"postgres://vaspd@db.example.com/vaspd",
+		"postgres://vaspd:5432?search_path=Zq9xV7@db.example.com/vaspd",   // a password cut by '?'
+		"postgres://db.example.com/vaspd?password=a&search_path=Zq9xV7"} { // a password holding '&'
+		code, _, errs := runCmd("backup", "--database-url", u, "--to", "x.dump")
+		if code != 2 || strings.Contains(errs, "--schema") || strings.Contains(errs, "Zq9xV7") {
+			t.Errorf("%s: exit %d, stderr %q; want no --schema", u, code, errs)
+		}
+	}
+}
