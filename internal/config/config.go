@@ -414,19 +414,18 @@ func readFile(path string) (map[string]*string, error) {
 		// file given by mistake may be a key.
 		return nil, fmt.Errorf("%s: want a mapping of setting names to values (key: value lines)", path)
 	}
-	raw := map[string]*yaml.Node{}
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		k := root.Content[i]
-		if k.Kind != yaml.ScalarNode {
-			return nil, fmt.Errorf("%s: line %d: a key must be a setting name", path, k.Line)
-		}
-		if _, dup := raw[k.Value]; dup {
-			return nil, fmt.Errorf("%s: line %d: %s is given twice", path, k.Line, k.Value)
-		}
-		raw[k.Value] = root.Content[i+1]
-	}
+	// In the file's order, so that of several mistakes the first is
+	// named, the same one every time.
 	out := map[string]*string{}
-	for k, n := range raw {
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		key, n := root.Content[i], root.Content[i+1]
+		if key.Kind != yaml.ScalarNode {
+			return nil, fmt.Errorf("%s: line %d: a key must be a setting name", path, key.Line)
+		}
+		k := key.Value
+		if _, dup := out[k]; dup {
+			return nil, fmt.Errorf("%s: line %d: %s is given twice", path, key.Line, k)
+		}
 		switch n.Kind {
 		case yaml.ScalarNode:
 			if n.ShortTag() == "!!null" {
