@@ -61,7 +61,7 @@ func TestBadConfigIsOneClearLine(t *testing.T) {
 		{[]string{"serve", "--config", filepath.Join(dir, "missing.yaml")}, "setting config"},
 		{[]string{"serve", "--uma-signing-key-file", filepath.Join(dir, "missing")}, "setting uma-signing-key-file"},
 		{[]string{"serve", "--data-dir", "/proc/vaspd-cannot-write-here", "--listen", "127.0.0.1:0"}, "setting data-dir"},
-		{[]string{"serve", "--webhook-retry-window", "-1h"}, "flag -webhook-retry-window"}, // refused as it is parsed
+		{[]string{"serve", "--webhook-retry-window", "-1h"}, "setting webhook-retry-window from --webhook-retry-window: want a duration"}, // refused as it is parsed
 		// Every attempt would time out, retried for 3 days. Refused
 		// before the database is opened (a data directory that cannot be
 		// made would be refused next: a server that took the value would

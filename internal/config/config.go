@@ -9,7 +9,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math"
 	"net/url"
 	"os"
@@ -19,7 +18,7 @@ import (
 	"time"
 	"unicode"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/vaspd/vaspd"
 )
 
 // Setting is one configurable value.
@@ -107,7 +106,7 @@ func (c *Set) Int64(p *int64, name string, def int64, help string) *Setting {
 		set: func(v string) error {
 			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 			if err != nil {
-				return fmt.Errorf("want an integer, got %q", v)
+				return fmt.Errorf("want an integer, got %s", quoteValue(v))
 			}
 			*p = n
 			return nil
@@ -124,7 +123,7 @@ func (c *Set) Int(p *int, name string, def int, help string) *Setting {
 		set: func(v string) error {
 			n, err := strconv.Atoi(strings.TrimSpace(v))
 			if err != nil {
-				return fmt.Errorf("want an integer, got %q", v)
+				return fmt.Errorf("want an integer, got %s", quoteValue(v))
 			}
 			*p = n
 			return nil
@@ -141,7 +140,7 @@ func (c *Set) Duration(p *time.Duration, name string, def time.Duration, help st
 		set: func(v string) error {
 			d, err := time.ParseDuration(strings.TrimSpace(v))
 			if err != nil || d < 0 {
-				return fmt.Errorf("want a duration such as 10s or 1h, got %q", v)
+				return fmt.Errorf("want a duration such as 10s or 1h, got %s", quoteValue(v))
 			}
 			*p = d
 			return nil
@@ -160,7 +159,7 @@ func (c *Set) Float64(p *float64, name string, def float64, help string) *Settin
 		set: func(v string) error {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-				return fmt.Errorf("want a number such as 0.25, got %q", v)
+				return fmt.Errorf("want a number such as 0.25, got %s", quoteValue(v))
 			}
 			*p = f
 			return nil
@@ -177,7 +176,7 @@ func (c *Set) Bool(p *bool, name string, def bool, help string) *Setting {
 		set: func(v string) error {
 			b, err := strconv.ParseBool(strings.TrimSpace(v))
 			if err != nil {
-				return fmt.Errorf("want true or false, got %q", v)
+				return fmt.Errorf("want true or false, got %s", quoteValue(v))
 			}
 			*p = b
 			return nil
@@ -186,6 +185,11 @@ func (c *Set) Bool(p *bool, name string, def bool, help string) *Setting {
 	c.add(s)
 	return s
 }
+
+// quoteValue is a bad value as its error quotes it: at most 80 bytes of
+// it, Go-quoted, as errors quote a bad text value (vaspd.Truncate of
+// strconv.Quote). A value from the file may be a megabyte long.
+func quoteValue(v string) string { return vaspd.Truncate(strconv.Quote(v), 80) }
 
 // Settings lists the declared settings in declaration order.
 func (c *Set) Settings() []*Setting { return c.list }
@@ -198,16 +202,40 @@ func (c *Set) Lookup(name string) *Setting { return c.by[name] }
 // declared and non-empty), its default. Errors name the setting and where
 // its bad value came from.
 func (c *Set) Parse(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	// A flag's bad value is refused as the variable's and the file's are
+	// (flagErr), never as the flag package words it, quoting the whole
+	// value.
+	var flagErr error
 	for _, s := range c.list {
 		s := s
 		fs.Func(s.Name, s.Help+" (env "+s.Env()+", default "+quoteDefault(s.Default)+")", func(v string) error {
-			return s.set(v)
+			if err := s.set(v); err != nil {
+				flagErr = fmt.Errorf("setting %s from --%s: %v", s.Name, s.Name, err)
+				return err
+			}
+			return nil
 		})
 	}
 	if err := flagWithoutValue(fs, args); err != nil {
 		return &UsageError{err}
 	}
-	if err := fs.Parse(args); err != nil {
+	// Of what the flag package prints for a bad value, its error (which
+	// quotes the whole value) is dropped and the usage kept: the value's
+	// error is flagErr, worded as a variable's or the file's.
+	out := fs.Output()
+	var held bytes.Buffer
+	fs.SetOutput(&held)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	if flagErr == nil {
+		_, _ = held.WriteTo(out)
+	} else if fs.Usage != nil {
+		fs.Usage()
+	}
+	if err != nil {
+		if flagErr != nil {
+			return flagErr
+		}
 		if commandLineMistake(err) {
 			return &UsageError{err}
 		}
@@ -361,106 +389,6 @@ func quoteDefault(d string) string {
 		return `""`
 	}
 	return d
-}
-
-// maxFileSize bounds the config file.
-const maxFileSize = 1 << 20
-
-// readFile reads a flat YAML mapping of setting names to scalar values. A
-// null value ("key: ~", "key: null", "key:") is a nil entry: the key is
-// there, the value is not (never the text "null").
-func readFile(path string) (map[string]*string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %v", path, errors.Unwrap(err))
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		// The cause alone: a read's *PathError names the path again
-		// (a directory: "read D: is a directory").
-		if u := errors.Unwrap(err); u != nil {
-			err = u
-		}
-		return nil, fmt.Errorf("cannot read %s: %v", path, err)
-	}
-	if len(b) > maxFileSize {
-		// Never parse a prefix: a cut can end a value half-way.
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxFileSize)
-	}
-	// One document, a mapping: a decoder, not yaml.Unmarshal, which reads
-	// the first document and silently drops any after it.
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return map[string]*string{}, nil // an empty file
-		}
-		return nil, fmt.Errorf("%s is not valid YAML: %v", path, yamlProblem(err))
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s holds more than one YAML document (---): put every setting in one", path)
-	}
-	root := &doc
-	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
-		root = root.Content[0]
-	}
-	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
-		return map[string]*string{}, nil // a document of only comments or "~"
-	}
-	if root.Kind != yaml.MappingNode {
-		// Never yaml's type error: it quotes the start of the value, and a
-		// file given by mistake may be a key.
-		return nil, fmt.Errorf("%s: want a mapping of setting names to values (key: value lines)", path)
-	}
-	// In the file's order, so that of several mistakes the first is
-	// named, the same one every time.
-	out := map[string]*string{}
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		key, n := root.Content[i], root.Content[i+1]
-		if key.Kind != yaml.ScalarNode {
-			return nil, fmt.Errorf("%s: line %d: a key must be a setting name", path, key.Line)
-		}
-		k := key.Value
-		if _, dup := out[k]; dup {
-			return nil, fmt.Errorf("%s: line %d: %s is given twice", path, key.Line, k)
-		}
-		switch n.Kind {
-		case yaml.ScalarNode:
-			if n.ShortTag() == "!!null" {
-				out[k] = nil
-				continue
-			}
-			v := n.Value
-			out[k] = &v
-		case yaml.SequenceNode:
-			var items []string
-			for _, it := range n.Content {
-				if it.Kind != yaml.ScalarNode || it.ShortTag() == "!!null" {
-					return nil, fmt.Errorf("%s: %s: list items must be plain values", path, k)
-				}
-				items = append(items, it.Value)
-			}
-			v := strings.Join(items, ",")
-			out[k] = &v
-		default:
-			return nil, fmt.Errorf("%s: %s: want a plain value or a list", path, k)
-		}
-	}
-	return out, nil
-}
-
-// yamlProblem is err, yaml's error for a file that does not parse, unless
-// it quotes the file: yaml names the anchor an alias refers to, and an
-// unquoted value that starts with "*" is an alias, so a secret written so
-// (database-url: *s3cret…) would be printed. Its other errors give a line
-// number and the problem, never the text.
-func yamlProblem(err error) string {
-	if msg := err.Error(); !strings.Contains(msg, "anchor '") {
-		return msg
-	}
-	return "a value starting with * is an alias to an anchor that is not there (the value is not echoed: it may be a secret); quote a value that starts with * or &"
 }
 
 // ParseURL checks a URL setting. Its errors show the value with any
