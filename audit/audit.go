@@ -95,6 +95,19 @@ const (
 // returns: call it before serving the request e describes, and serve the
 // request only if it returns nil.
 func (l *Log) Begin(ctx context.Context, e *Event) error {
+	return l.db.InTx(ctx, func(tx *store.Tx) error { return l.insert(ctx, tx, e, nil) })
+}
+
+// RecordTx records e, done with status, in tx: for a change made in that
+// transaction (the admin token a first start mints), which commits with
+// its event or not at all.
+func (l *Log) RecordTx(ctx context.Context, tx *store.Tx, e *Event, status int) error {
+	return l.insert(ctx, tx, e, &Outcome{Status: status})
+}
+
+// insert writes e, made storable, with outcome o if not nil (its time
+// that of the event).
+func (l *Log) insert(ctx context.Context, tx *store.Tx, e *Event, o *Outcome) error {
 	e.ID = vaspd.NewID(vaspd.IDAuditEvent)
 	e.CreatedAt = l.clock.Now().UTC().Truncate(time.Microsecond)
 	e.Route = clean(e.Route, maxRoute)
@@ -113,17 +126,22 @@ func (l *Log) Begin(ctx context.Context, e *Event) error {
 		return fmt.Errorf("audit: encode path parameters: %w", err)
 	}
 	e.Outcome = nil
-	return l.db.InTx(ctx, func(tx *store.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO audit_events (id, created_at, token_id, token_name, method, route,
-			path_params, resource_id, client_address, request_id, idempotency_key)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			e.ID, store.Micros(e.CreatedAt), e.TokenID, e.TokenName, e.Method, e.Route, string(pj),
-			nullText(e.ResourceID), e.ClientAddress, e.RequestID, nullText(e.IdempotencyKey))
-		if err != nil {
-			return fmt.Errorf("audit: record event: %w", err)
-		}
-		return nil
-	})
+	var status sql.NullInt64
+	var completed sql.NullInt64
+	if o != nil {
+		e.Outcome = &Outcome{Status: o.Status, CompletedAt: e.CreatedAt}
+		status = sql.NullInt64{Int64: int64(o.Status), Valid: true}
+		completed = sql.NullInt64{Int64: store.Micros(e.CreatedAt), Valid: true}
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO audit_events (id, created_at, token_id, token_name, method, route,
+		path_params, resource_id, client_address, request_id, idempotency_key, status, completed_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		e.ID, store.Micros(e.CreatedAt), e.TokenID, e.TokenName, e.Method, e.Route, string(pj),
+		nullText(e.ResourceID), e.ClientAddress, e.RequestID, nullText(e.IdempotencyKey), status, completed)
+	if err != nil {
+		return fmt.Errorf("audit: record event: %w", err)
+	}
+	return nil
 }
 
 // Finish adds the outcome of the request event id describes: the status it

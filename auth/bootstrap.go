@@ -15,7 +15,9 @@ const bootstrapSetting = "bootstrap.admin-token"
 
 // Bootstrap creates the first admin token (all permissions) if this
 // installation never had one, and returns it; ok is false on later starts.
-func (t *Tokens) Bootstrap(ctx context.Context) (tok CreatedToken, ok bool, err error) {
+// record, if not nil, is called in the transaction that creates it, with
+// its id: the token's audit event commits with it, or neither does.
+func (t *Tokens) Bootstrap(ctx context.Context, record func(tx *store.Tx, id string) error) (tok CreatedToken, ok bool, err error) {
 	err = t.db.InTx(ctx, func(tx *store.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value, updated_at) VALUES ($1, 'done', $2)`,
 			bootstrapSetting, store.Micros(t.clock.Now()))
@@ -25,8 +27,10 @@ func (t *Tokens) Bootstrap(ctx context.Context) (tok CreatedToken, ok bool, err 
 			}
 			return err
 		}
-		tok, err = t.CreateTx(ctx, tx, "admin", vaspd.AllPermissions)
-		return err
+		if tok, err = t.CreateTx(ctx, tx, "admin", vaspd.AllPermissions); err != nil || record == nil {
+			return err
+		}
+		return record(tx, tok.ClientID)
 	})
 	if errors.Is(err, errAlreadyBootstrapped) {
 		return CreatedToken{}, false, nil

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/user"
-	"strconv"
 	"time"
 
 	"github.com/vaspd/vaspd"
@@ -18,19 +15,14 @@ import (
 // audited runs change, a CLI command's change to the database, recorded in
 // the platform API's audit trail as an audited request is: the event is
 // committed before change runs (which does not run if it cannot be), and
-// its outcome after — 200, or the error's status and code. The event
-// names the command as its route ("vaspd token create"), its method CLI,
-// and who ran it where: the token audit.CLITokenID, named after the operating-system
-// user, from the machine's host name and the process id. A created
-// resource's id is not in its event (it does not exist when the event is
-// written), as for the API.
+// its outcome after — 200, or the error's status and code. The event is
+// audit.CLIEvent's: it names the command as its route ("vaspd token
+// create"), its method CLI, and who ran it where. A created resource's id
+// is not in its event (it does not exist when the event is written), as
+// for the API.
 func audited(ctx context.Context, db *store.DB, stderr io.Writer, command string, params map[string]string, change func() error) error {
 	log := audit.New(db, nil)
-	e := audit.Event{TokenID: audit.CLITokenID, TokenName: "cli:" + osUser(), Method: "CLI", Route: command,
-		PathParams: params, ClientAddress: "local:" + hostname(), RequestID: "pid " + strconv.Itoa(os.Getpid())}
-	for _, v := range params {
-		e.ResourceID = v // commands name one resource at most
-	}
+	e := audit.CLIEvent(command, params)
 	if err := log.Begin(ctx, &e); err != nil {
 		return fmt.Errorf("the audit trail could not be written, so nothing was changed: %w", err)
 	}
@@ -47,20 +39,4 @@ func audited(ctx context.Context, db *store.DB, stderr io.Writer, command string
 		fmt.Fprintf(stderr, "%s: audit event %s's outcome not recorded (it reads as unknown): %v\n", command, e.ID, ferr)
 	}
 	return err
-}
-
-// osUser names the operating-system user running the CLI: the login
-// name, else the uid.
-func osUser() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	return "uid " + strconv.Itoa(os.Getuid())
-}
-
-func hostname() string {
-	if h, err := os.Hostname(); err == nil && h != "" {
-		return h
-	}
-	return "unknown host"
 }

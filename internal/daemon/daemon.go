@@ -198,7 +198,13 @@ func (d *Daemon) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if tok, first, err := tokens.Bootstrap(ctx); err != nil {
+	// The admin token is in the audit trail, as the CLI's own changes are:
+	// the credential every other one descends from.
+	trail := audit.New(db, d.clock)
+	if tok, first, err := tokens.Bootstrap(ctx, func(tx *store.Tx, id string) error {
+		e := audit.CLIEvent("vaspd serve", map[string]string{"tokenId": id})
+		return trail.RecordTx(ctx, tx, &e, http.StatusOK)
+	}); err != nil {
 		return fmt.Errorf("create the first admin credential: %w", err)
 	} else if first {
 		fmt.Fprintf(d.out, "\nFirst start: created an admin API credential (all permissions). It is shown only once:\n"+
@@ -242,7 +248,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		Clock:    d.clock,
 		Ready:    d.ready,
 		Tokens:   tokens,
-		Audit:    audit.New(db, d.clock),
+		Audit:    trail,
 
 		PublicMetrics:         d.cfg.MetricsPublic,
 		TrustedOrigins:        d.cfg.trustedOrigins,
