@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/audit"
 	"github.com/vaspd/vaspd/auth"
+	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/sqlite"
 )
 
@@ -103,4 +106,110 @@ func TestServeBootstrapIsAudited(t *testing.T) {
 		e.ResourceID != toks[0].ID || e.PathParams["tokenId"] != toks[0].ID || e.Outcome == nil || e.Outcome.Status != 200 {
 		t.Errorf("vaspd serve's audit event %+v (outcome %+v); want the admin token %s's creation", e, e.Outcome, toks[0].ID)
 	}
+}
+
+// TestCLIReadsChangeNothing: the commands cliAudit calls reads change
+// nothing in the database (every table but audit_events compared, row by
+// row, before and after) and record no event, and those it says are
+// audited record theirs: a "read" that wrote would be an unaudited change.
+func TestCLIReadsChangeNothing(t *testing.T) {
+	eachCLIDatabase(t, func(t *testing.T, open func() (*store.DB, error), flags ...string) {
+		ctx := context.Background()
+		db, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		tokens, err := auth.NewTokens(ctx, db, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		viewer, err := tokens.Create(ctx, "viewer", []vaspd.Permission{vaspd.PermView})
+		if err != nil {
+			t.Fatal(err)
+		}
+		backup := filepath.Join(t.TempDir(), "copy.db")
+		for _, c := range []struct {
+			command string
+			args    []string
+		}{
+			{"token list", nil},
+			{"keys show", nil},
+			{"keys forget", nil}, // without --yes: says what it would do
+			{"ledger accounts", nil},
+			{"ledger check", nil},
+			{"backup", []string{"--to", backup}}, // SQLite only; on PostgreSQL the pg_dump hint
+			{"token create", []string{"--name", "x", "--permissions", "VIEW"}},
+			{"token delete", []string{"--id", viewer.ClientID}},
+			{"keys forget", []string{"--yes"}},
+		} {
+			before, events := snapshot(t, db)
+			code, _, errs := runCmd(append(append(strings.Fields(c.command), c.args...), flags...)...)
+			if code != 0 && !(c.command == "keys forget" && c.args == nil) && !(c.command == "backup" && db.Driver().Name() == "postgres") {
+				t.Errorf("%s %v: exit %d: %s", c.command, c.args, code, errs)
+			}
+			after, eventsAfter := snapshot(t, db)
+			changed := !slices.Equal(before, after)
+			d := cliAudit[c.command]
+			switch {
+			case changed && d.route == "":
+				t.Errorf("%s %v changed the database, unaudited (%s)", c.command, c.args, d.notAudited)
+			case d.route == "" && eventsAfter != events:
+				t.Errorf("%s %v recorded an audit event", c.command, c.args)
+			case changed && eventsAfter != events+1:
+				t.Errorf("%s %v changed the database with %d audit events", c.command, c.args, eventsAfter-events)
+			}
+		}
+	})
+}
+
+// snapshot is every row of every table of db but audit_events, as text,
+// sorted, and how many audit events there are.
+func snapshot(t *testing.T, db *store.DB) (rows []string, events int) {
+	t.Helper()
+	ctx := context.Background()
+	q := `SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`
+	if db.Driver().Name() == "postgres" {
+		q = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name`
+	}
+	var tables []string
+	r, err := db.QueryContext(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r.Next() {
+		var n string
+		if err := r.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, n)
+	}
+	r.Close()
+	for _, tb := range tables {
+		if tb == "audit_events" {
+			if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events`).Scan(&events); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		r, err := db.QueryContext(ctx, `SELECT * FROM `+tb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := r.Columns()
+		for r.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := r.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			rows = append(rows, fmt.Sprintf("%s %v", tb, vals))
+		}
+		r.Close()
+	}
+	slices.Sort(rows)
+	return rows, events
 }
