@@ -59,7 +59,8 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // a pg_dump command to start from. The URL in it has no password: the
 // setting's user:password and libpq's password parameter are dropped (the
 // password belongs in PGPASSWORD or ~/.pgpass, not in a shell's history),
-// and so is every parameter libpq does not take (pgx's pool_* and the like,
+// and so is every parameter written after a password (paramsBeforePassword)
+// and every parameter libpq does not take (pgx's pool_* and the like,
 // which pg_dump would refuse). libpq takes no search_path either, and the
 // schemas it names, where vaspd's tables are (the migrations create them
 // in current_schema()), are named with --schema instead: without them
@@ -100,10 +101,10 @@ func pgDumpURL(databaseURL string) string {
 	if u.User != nil {
 		u.User = url.User(u.User.Username())
 	}
-	q := u.Query()
-	for k := range q {
-		if !libpqParams[k] {
-			q.Del(k)
+	q := url.Values{}
+	for k, vs := range paramsBeforePassword(u.RawQuery) {
+		if libpqParams[k] {
+			q[k] = vs
 		}
 	}
 	u.RawQuery = q.Encode()
@@ -130,22 +131,7 @@ func searchPath(databaseURL string) []string {
 		}
 		b.Reset()
 	}
-	// Only a search_path written before any password: a password with an
-	// unescaped '&' reads as several pairs, the rest of it perhaps as a
-	// search_path (config.RedactURL shows nothing after one either).
-	var path string
-	for _, pair := range strings.Split(u.RawQuery, "&") {
-		k, v, _ := strings.Cut(pair, "=")
-		if k, err = url.QueryUnescape(k); err != nil || strings.Contains(strings.ToLower(k), "password") {
-			break
-		}
-		if k == "search_path" {
-			if path, err = url.QueryUnescape(v); err != nil {
-				return nil
-			}
-		}
-	}
-	for _, r := range path {
+	for _, r := range paramsBeforePassword(u.RawQuery).Get("search_path") {
 		switch {
 		case r == '"':
 			quoted = !quoted
@@ -156,6 +142,29 @@ func searchPath(databaseURL string) []string {
 		b.WriteRune(r)
 	}
 	add()
+	return out
+}
+
+// paramsBeforePassword are the parameters of rawQuery written before any
+// whose name holds "password" (password, sslpassword): a password with an
+// unescaped '&' reads as several pairs, the rest of it as the next ones
+// ("password=a&sslmode=b" may be the password "a&sslmode=b"), so nothing
+// after one is shown, as config.RedactURL shows nothing after one. A pair
+// that does not unescape ends them too.
+func paramsBeforePassword(rawQuery string) url.Values {
+	out := url.Values{}
+	if rawQuery == "" {
+		return out
+	}
+	for _, pair := range strings.Split(rawQuery, "&") {
+		k, v, _ := strings.Cut(pair, "=")
+		k, kerr := url.QueryUnescape(k)
+		v, verr := url.QueryUnescape(v)
+		if kerr != nil || verr != nil || strings.Contains(strings.ToLower(k), "password") {
+			break
+		}
+		out.Add(k, v)
+	}
 	return out
 }
 

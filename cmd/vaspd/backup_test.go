@@ -284,3 +284,22 @@ func TestPgDumpHintKeepsTheSchema(t *testing.T) {
 		}
 	}
 }
+
+// A password parameter holding an unescaped '&' reads as several pairs,
+// the rest of the password as the next one's ("password=Zq9&sslmode=xV7"
+// is the password "Zq9&sslmode=xV7" to whoever wrote it): the pg_dump
+// command kept a libpq parameter written after a password, and so printed
+// the end of the password. It keeps only those written before any, as
+// config.RedactURL shows nothing after one.
+func TestPgDumpURLNothingAfterAPassword(t *testing.T) {
+	for v, want := range map[string]string{
+		"postgres://db.example.com/vaspd?password=Zq9&sslmode=xV7":              "postgres://db.example.com/vaspd",
+		"postgres://db.example.com/vaspd?sslmode=require&password=Zq9&host=xV7": "postgres://db.example.com/vaspd?sslmode=require",
+		"postgres://db.example.com/vaspd?sslpassword=Zq9&connect_timeout=xV7":   "postgres://db.example.com/vaspd",
+		"postgres://db.example.com/vaspd?connect_timeout=5&sslmode=require&x=1": "postgres://db.example.com/vaspd?connect_timeout=5&sslmode=require",
+	} {
+		if got := pgDumpURL(v); got != want {
+			t.Errorf("%s: pg_dump URL %q, want %q", v, got, want)
+		}
+	}
+}
