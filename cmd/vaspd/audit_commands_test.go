@@ -13,7 +13,9 @@ import (
 	"github.com/vaspd/vaspd/audit"
 	"github.com/vaspd/vaspd/auth"
 	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/postgres"
 	"github.com/vaspd/vaspd/store/sqlite"
+	"github.com/vaspd/vaspd/store/storetest"
 )
 
 // cliAudit is every vaspd command and subcommand, and whether what it
@@ -75,13 +77,27 @@ func TestCLICommandsDecideAudit(t *testing.T) {
 // mints nothing and records nothing. The token a regulator saw acting
 // first had no record of where it came from.
 func TestServeBootstrapIsAudited(t *testing.T) {
-	dir := t.TempDir()
-	_, stop := serveInProcess(t, dir)
+	t.Run("sqlite", func(t *testing.T) {
+		dir := t.TempDir()
+		testServeBootstrapIsAudited(t, func() (*store.DB, error) {
+			return sqlite.Open(context.Background(), filepath.Join(dir, "vaspd.db"), nil)
+		}, "--data-dir", dir)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		u := storetest.PostgresURL(t)
+		testServeBootstrapIsAudited(t, func() (*store.DB, error) {
+			return postgres.Open(context.Background(), u, nil)
+		}, "--data-dir", t.TempDir(), "--database-url", u)
+	})
+}
+
+func testServeBootstrapIsAudited(t *testing.T, open func() (*store.DB, error), flags ...string) {
+	_, stop := serveWith(t, flags...)
 	stop()
-	_, stop = serveInProcess(t, dir)
+	_, stop = serveWith(t, flags...)
 	stop()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "vaspd.db"), nil)
+	db, err := open()
 	if err != nil {
 		t.Fatal(err)
 	}
