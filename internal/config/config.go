@@ -106,7 +106,7 @@ func (c *Set) Int64(p *int64, name string, def int64, help string) *Setting {
 		set: func(v string) error {
 			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 			if err != nil {
-				return fmt.Errorf("want an integer, got %s", quoteValue(v))
+				return fmt.Errorf("want an integer, got %s", QuoteValue(v))
 			}
 			*p = n
 			return nil
@@ -123,7 +123,7 @@ func (c *Set) Int(p *int, name string, def int, help string) *Setting {
 		set: func(v string) error {
 			n, err := strconv.Atoi(strings.TrimSpace(v))
 			if err != nil {
-				return fmt.Errorf("want an integer, got %s", quoteValue(v))
+				return fmt.Errorf("want an integer, got %s", QuoteValue(v))
 			}
 			*p = n
 			return nil
@@ -140,7 +140,7 @@ func (c *Set) Duration(p *time.Duration, name string, def time.Duration, help st
 		set: func(v string) error {
 			d, err := time.ParseDuration(strings.TrimSpace(v))
 			if err != nil || d < 0 {
-				return fmt.Errorf("want a duration such as 10s or 1h, got %s", quoteValue(v))
+				return fmt.Errorf("want a duration such as 10s or 1h, got %s", QuoteValue(v))
 			}
 			*p = d
 			return nil
@@ -159,7 +159,7 @@ func (c *Set) Float64(p *float64, name string, def float64, help string) *Settin
 		set: func(v string) error {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-				return fmt.Errorf("want a number such as 0.25, got %s", quoteValue(v))
+				return fmt.Errorf("want a number such as 0.25, got %s", QuoteValue(v))
 			}
 			*p = f
 			return nil
@@ -176,7 +176,7 @@ func (c *Set) Bool(p *bool, name string, def bool, help string) *Setting {
 		set: func(v string) error {
 			b, err := strconv.ParseBool(strings.TrimSpace(v))
 			if err != nil {
-				return fmt.Errorf("want true or false, got %s", quoteValue(v))
+				return fmt.Errorf("want true or false, got %s", QuoteValue(v))
 			}
 			*p = b
 			return nil
@@ -186,10 +186,10 @@ func (c *Set) Bool(p *bool, name string, def bool, help string) *Setting {
 	return s
 }
 
-// quoteValue is a bad value as its error quotes it: at most 80 bytes of
-// it, Go-quoted, as errors quote a bad text value (vaspd.Truncate of
-// strconv.Quote). A value from the file may be a megabyte long.
-func quoteValue(v string) string { return vaspd.Truncate(strconv.Quote(v), 80) }
+// QuoteValue is a bad value as its error quotes it: at most 80 bytes of
+// it, Go-quoted (vaspd.Truncate of strconv.Quote). A value from the file
+// may be a megabyte long. Every setting's error quotes a value with it.
+func QuoteValue(v string) string { return vaspd.Truncate(strconv.Quote(v), 80) }
 
 // Settings lists the declared settings in declaration order.
 func (c *Set) Settings() []*Setting { return c.list }
@@ -280,7 +280,7 @@ func (c *Set) Parse(fs *flag.FlagSet, args []string, getenv func(string) string)
 		for _, k := range keys {
 			s := c.by[k]
 			if s == nil || k == "config" {
-				return fmt.Errorf("setting config: %s: unknown key %q", cfg.get(), k)
+				return fmt.Errorf("setting config: %s: unknown key %s", cfg.get(), QuoteValue(k))
 			}
 			if !s.src.IsDefault() || values[k] == nil {
 				continue // given by a flag or the environment; a YAML null leaves the setting unset
@@ -398,7 +398,7 @@ func ParseURL(name, v string, schemes ...string) (*url.URL, error) {
 	u, err := url.Parse(v)
 	if err != nil || u.Host == "" {
 		if r := RedactURL(v); r != "" {
-			return nil, fmt.Errorf("setting %s: %q is not an absolute URL", name, r)
+			return nil, fmt.Errorf("setting %s: %s is not an absolute URL", name, QuoteValue(r))
 		}
 		return nil, fmt.Errorf("setting %s: not an absolute URL (the value is not echoed: it may hold a password)", name)
 	}

@@ -110,11 +110,11 @@ func (c *Config) Resolve() error {
 	switch c.LogFormat {
 	case "auto", "text", "json":
 	default:
-		return fmt.Errorf("setting log-format: want auto, text or json, got %q", c.LogFormat)
+		return fmt.Errorf("setting log-format: want auto, text or json, got %s", config.QuoteValue(c.LogFormat))
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return fmt.Errorf("setting log-level: want debug, info, warn or error, got %q", c.LogLevel)
+		return fmt.Errorf("setting log-level: want debug, info, warn or error, got %s", config.QuoteValue(c.LogLevel))
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("setting data-dir: must not be empty")
@@ -176,7 +176,7 @@ func (c *Config) Resolve() error {
 		// and our URLs are made of. (A domain derived from listen below
 		// may carry port 0, in tests.)
 		if err := uma.ValidateDomain(strings.ToLower(c.Domain)); err != nil {
-			return fmt.Errorf("setting domain: %q must be a DNS name or IPv4 address (letters, digits, - and .) with an optional :port", c.Domain)
+			return fmt.Errorf("setting domain: %s must be a DNS name or IPv4 address (letters, digits, - and .) with an optional :port", config.QuoteValue(c.Domain))
 		}
 	}
 	if c.Domain == "" {
@@ -194,7 +194,7 @@ func (c *Config) Resolve() error {
 	}
 	c.Domain = strings.ToLower(c.Domain)
 	if strings.ContainsAny(c.Domain, "/@$ ") {
-		return fmt.Errorf("setting domain: %q must be a host name with an optional port", c.Domain)
+		return fmt.Errorf("setting domain: %s must be a host name with an optional port", config.QuoteValue(c.Domain))
 	}
 	if c.BaseURL == "" {
 		c.BaseURL = SchemeFor(c.Domain) + "://" + c.Domain
@@ -271,11 +271,11 @@ func (c *Config) Resolve() error {
 func splitListen(listen string) (string, int, error) {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
-		return "", 0, fmt.Errorf("setting listen: %q is not host:port", listen)
+		return "", 0, fmt.Errorf("setting listen: %s is not host:port", config.QuoteValue(listen))
 	}
 	n, err := net.LookupPort("tcp", port)
 	if port == "" || err != nil {
-		return "", 0, fmt.Errorf("setting listen: %q has no valid port: want host:port, the port from 0 (any free one) to 65535", listen)
+		return "", 0, fmt.Errorf("setting listen: %s has no valid port: want host:port, the port from 0 (any free one) to 65535", config.QuoteValue(listen))
 	}
 	return host, n, nil
 }

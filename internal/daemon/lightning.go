@@ -108,7 +108,7 @@ func (c *LightningConfig) resolve() error {
 		switch c.Network {
 		case "regtest", "testnet", "signet", "simnet":
 		default:
-			return fmt.Errorf("setting lightning-network: want regtest, testnet, signet or simnet, got %q", c.Network)
+			return fmt.Errorf("setting lightning-network: want regtest, testnet, signet or simnet, got %s", config.QuoteValue(c.Network))
 		}
 		// embedded.Open's own bounds, checked here to name the setting
 		// before the database is opened.
@@ -165,7 +165,7 @@ func (c *LightningConfig) resolve() error {
 		switch c.Network {
 		case bolt11.Regtest, bolt11.Testnet, bolt11.Signet, bolt11.Simnet, bolt11.Mainnet:
 		default:
-			return fmt.Errorf("setting lightning-network: want mainnet, testnet, signet, regtest or simnet (lnd must be on it), got %q", c.Network)
+			return fmt.Errorf("setting lightning-network: want mainnet, testnet, signet, regtest or simnet (lnd must be on it), got %s", config.QuoteValue(c.Network))
 		}
 		u, err := config.ParseURL("lnd-rest-url", c.LNDRESTURL, "https")
 		if err != nil {
@@ -196,7 +196,7 @@ func (c *LightningConfig) resolve() error {
 			return fmt.Errorf("setting lnd-timeout: want 0 (the default, 30s) or at least %s, got %s", MinLNDTimeout, c.LNDTimeout)
 		}
 	default:
-		return fmt.Errorf("setting lightning: want embedded or lnd, got %q", c.Backend)
+		return fmt.Errorf("setting lightning: want embedded or lnd, got %s", config.QuoteValue(c.Backend))
 	}
 	return nil
 }
