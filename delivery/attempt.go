@@ -55,13 +55,24 @@ type target struct {
 	prevUntil time.Time
 	ed25519   bool
 	streak    int64
-	// gen is the row's updated_at, which every change to the endpoint
-	// (re-enabling it among them, in any process) moves: the worker's own
-	// streak holds only under the gen it was known at (claimFor).
-	gen int64
+	// gen is the row's updated_at and streak_resets, which every change to
+	// the endpoint (re-enabling it among them) and every end of its failure
+	// streak (a success after failures), in any process, move: the worker's
+	// own streak holds only under the gen it was known at (reconcile).
+	gen streakGen
 	// sig caches the default signer's parsed keys for this reading
 	// (signer.go); nil: none, sign from scratch.
 	sig *signerCache
+}
+
+// streakGen is the generation of an endpoint's failure streak: the row's
+// updated_at, moved by every change to the endpoint (re-enabling it starts
+// the streak over), and its streak_resets, counting the successes after
+// failures that ended a streak without changing the endpoint (updated_at,
+// the API's updatedAt, tells of configuration changes only).
+type streakGen struct {
+	updated int64
+	resets  int64
 }
 
 // secretsAt returns the secrets that sign an attempt made at now, current

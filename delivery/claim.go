@@ -45,12 +45,17 @@ func (w *worker) claimRows(id string, limit int) int {
 
 // reconcile sets the streak of t, just read, to the larger of this
 // worker's streak and the row's: the row may have been read before a
-// failure recorded here committed. But only while the endpoint is as it
-// was when that streak was known: a change since (re-enabling it, which
-// starts its streak over, by any process) makes the row's the streak, and
-// the worker forgets its own. A failure recorded here during that change
-// may go uncounted: one fewer, a shorter back-off, nothing lost. Called
-// with w.mu held, for every endpoint reading (claimFor, refreshReadings).
+// failure recorded here committed. But only while the endpoint's streak is
+// of the generation it was when this worker's was known (target.gen): an
+// end of it since, by any process — re-enabling the endpoint, or a success
+// after failures (streak_resets; updated_at does not move for one) — makes
+// the row's the streak, and the worker forgets its own. (It kept its own,
+// higher, streak over another process's success: it probed the recovered
+// endpoint one attempt at a time, took no handoffs for it, and wrote the
+// next failure's streak, and back-off, on top of its old one.) A failure
+// recorded here during that end may go uncounted: one fewer, a shorter
+// back-off, nothing lost. Called with w.mu held, for every endpoint
+// reading (claimFor, refreshReadings).
 func (w *worker) reconcile(t *target) {
 	if st, ok := w.streak[t.id]; ok {
 		if g, known := w.gens[t.id]; known && g == t.gen {
@@ -292,7 +297,7 @@ func claimQuery(d store.Driver, traced bool) string {
 }
 
 const dueEndpointsQuery = `SELECT e.id, e.url, e.timeout_ms, e.secret, e.prev_secret, e.prev_secret_until,
-		e.sign_ed25519, e.failure_streak, e.updated_at
+		e.sign_ed25519, e.failure_streak, e.updated_at, e.streak_resets
 	FROM webhook_endpoints e
 	WHERE e.enabled AND e.deleted_at = 0 AND e.backoff_until <= $1
 	  AND (SELECT 1 FROM webhook_deliveries d
@@ -340,7 +345,8 @@ func (s *Service) scanTarget(r scanner, nowUS int64) (*target, error) {
 	t := target{sig: &signerCache{}}
 	var timeoutMS, prevUntil int64
 	var secret, prev []byte
-	if err := r.Scan(&t.id, &t.url, &timeoutMS, &secret, &prev, &prevUntil, &t.ed25519, &t.streak, &t.gen); err != nil {
+	if err := r.Scan(&t.id, &t.url, &timeoutMS, &secret, &prev, &prevUntil, &t.ed25519, &t.streak, &t.gen.updated,
+		&t.gen.resets); err != nil {
 		return nil, err
 	}
 	t.timeout = s.opt.AttemptTimeout

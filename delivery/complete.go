@@ -108,7 +108,7 @@ func (w *worker) record(batch []finished) error {
 
 	// Endpoint state is computed in arrival order from what this process
 	// knows: each endpoint's streak before the batch, and the endpoint's
-	// gen (updated_at) it holds under.
+	// gen (updated_at, streak_resets) it holds under.
 	w.mu.Lock()
 	base := map[string]streakBase{}
 	for _, f := range batch {
@@ -140,6 +140,7 @@ func (w *worker) record(batch []finished) error {
 	slices.Sort(changed)
 
 	var outcomes []outcomeLabel
+	var wrote map[string]streakGen // the gens of the endpoint rows written
 	err := s.db.InBackgroundTx(ctx, func(tx *store.Tx) error {
 		outcomes = outcomes[:0]
 		// The attempt log; on PostgreSQL it is written by the deliveries'
@@ -151,10 +152,10 @@ func (w *worker) record(batch []finished) error {
 			}
 		}
 		// Endpoint rows before delivery rows, in id order: see
-		// lockEndpoints, which also reads their gens. An endpoint changed
-		// since its streak was known here — re-enabled, which starts the
-		// streak over, by any process, while these attempts were in
-		// flight — counts this batch's results on the row's streak.
+		// lockEndpoints, which also reads their gens. An endpoint whose
+		// streak ended since it was known here — re-enabled, or delivered
+		// to, by any process, while these attempts were in flight —
+		// counts this batch's results on the row's streak.
 		gens, err := lockEndpoints(ctx, tx, changed)
 		if err != nil {
 			return err
@@ -173,6 +174,11 @@ func (w *worker) record(batch []finished) error {
 		}
 		if cur != nil {
 			eps = s.endpointChanges(batch, cur)
+		}
+		wrote = make(map[string]streakGen, len(gens))
+		for id, g := range gens {
+			g.gen.resets += eps[id].resets()
+			wrote[id] = g.gen
 		}
 		// 410s disable their endpoints before the deliveries are updated:
 		// a delivery's last_error says whether its endpoint was disabled,
@@ -209,6 +215,12 @@ func (w *worker) record(batch []finished) error {
 	w.mu.Lock()
 	for id, ec := range eps {
 		w.streak[id] = ec.streak
+	}
+	for id, g := range wrote {
+		// The streak just written holds under the row's gen as written (a
+		// reset moved it): the next reading of the row, and this worker's
+		// failures, count on it.
+		w.gens[id] = g
 	}
 	for _, f := range batch {
 		if id := f.c.t.id; classify(f.res.status) != outcomeDelivered && w.failing[id] > 0 {

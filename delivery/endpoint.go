@@ -244,7 +244,8 @@ func (s *Service) updateEndpoint(ctx context.Context, tx *store.Tx, id string, i
 	if in.Enabled != nil {
 		add("enabled", *in.Enabled)
 		if *in.Enabled && !cur.Enabled {
-			set = append(set, "disabled_reason = ''", "failure_streak = 0", "backoff_until = 0")
+			set = append(set, "disabled_reason = ''", "failure_streak = 0", "backoff_until = 0",
+				"streak_resets = streak_resets + 1")
 		}
 		if !*in.Enabled && cur.Enabled {
 			add("disabled_reason", "disabled by an operator")
@@ -258,9 +259,9 @@ func (s *Service) updateEndpoint(ctx context.Context, tx *store.Tx, id string, i
 		// The streak starts over here as in the row: the worker takes the
 		// larger of its own and the row's (a claim may read the row before
 		// a failure it recorded commits), so its old one would outlive the
-		// reset. Every process's worker drops its own at its next claim,
-		// which reads the row's new updated_at (claimFor); this one's
-		// drops it at once.
+		// reset. Every process's worker drops its own at its next reading
+		// of the row, whose gen moved (reconcile); this one's drops it at
+		// once.
 		tx.AfterCommit(func() { s.streakReset(id) })
 		// The deliveries that waited resume now, with a fresh retry window:
 		// the time the endpoint was disabled does not count against them.

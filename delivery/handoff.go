@@ -163,7 +163,7 @@ func (w *worker) canRead(id string) bool {
 // attempted now: enabled, not deleted, not backed off (dueEndpoints' test,
 // without the due rows, which the caller is writing).
 const endpointReadingQuery = `SELECT e.id, e.url, e.timeout_ms, e.secret, e.prev_secret, e.prev_secret_until,
-		e.sign_ed25519, e.failure_streak, e.updated_at
+		e.sign_ed25519, e.failure_streak, e.updated_at, e.streak_resets
 	FROM webhook_endpoints e
 	WHERE e.enabled AND e.deleted_at = 0 AND e.backoff_until <= `
 

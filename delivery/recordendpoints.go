@@ -24,6 +24,9 @@ type endpointChange struct {
 	backoff    time.Time
 	disable    string
 	successful bool
+	// reset: a success ended a failure streak (streak_resets moves, so
+	// that every process's worker drops its own streak: reconcile).
+	reset bool
 	// goneURLs are the URLs that answered 410: the endpoint is disabled
 	// only if its URL is still one of them, not if the platform pointed it
 	// elsewhere while the attempt was in flight.
@@ -37,10 +40,10 @@ type endpointChange struct {
 }
 
 // streakBase is an endpoint's failure streak before a batch, and the gen
-// (the row's updated_at) it holds under.
+// (the row's updated_at and streak_resets) it holds under.
 type streakBase struct {
 	streak int64
-	gen    int64
+	gen    streakGen
 }
 
 // endpointChanges computes, in arrival order, what batch does to its
@@ -58,7 +61,7 @@ func (s *Service) endpointChanges(batch []finished, base map[string]streakBase) 
 		switch classify(f.res.status) {
 		case outcomeDelivered:
 			if ec.streak != 0 {
-				ec.changed = true
+				ec.changed, ec.reset = true, true
 			}
 			ec.streak = 0
 			ec.backoff = time.Time{}
@@ -88,7 +91,7 @@ func (s *Service) endpointChanges(batch []finished, base map[string]streakBase) 
 // lockEndpoints takes the row locks of endpoints ids (sorted), in that
 // order, before record writes any delivery row — on PostgreSQL; SQLite's
 // write transactions are exclusive and need no lock order — and returns
-// each one's streak and gen (updated_at) as committed.
+// each one's streak and gen (updated_at, streak_resets) as committed.
 //
 // Every other transaction that writes both tables locks the endpoint first:
 // UpdateEndpoint (the endpoint, then, re-enabling it, its waiting
@@ -106,8 +109,9 @@ func (s *Service) endpointChanges(batch []finished, base map[string]streakBase) 
 // plans), since the order in which one UPDATE … FROM VALUES locks its rows
 // is the plan's: two processes recording failures for the same endpoints
 // must not take them in opposite orders. Read under the lock, the gens
-// tell record whether an endpoint changed (was re-enabled, by any process)
-// since the streak it counts from was known (TestReenabledDuringAttemptStreakStartsOver).
+// tell record whether an endpoint's streak ended (it was re-enabled, or
+// delivered to, by any process) since the streak it counts from was known
+// (TestReenabledDuringAttemptStreakStartsOver, TestStreakResetElsewhereSeen).
 // That costs one statement, only in a batch whose results changed an
 // endpoint (failures, 410s, the first success after failures).
 func lockEndpoints(ctx context.Context, tx *store.Tx, ids []string) (map[string]streakBase, error) {
@@ -120,7 +124,7 @@ func lockEndpoints(ctx context.Context, tx *store.Tx, ids []string) (map[string]
 		// FOR NO KEY UPDATE is the lock the UPDATEs take anyway.
 		lock = " FOR NO KEY UPDATE"
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, failure_streak, updated_at FROM webhook_endpoints WHERE id IN (`+
+	rows, err := tx.QueryContext(ctx, `SELECT id, failure_streak, updated_at, streak_resets FROM webhook_endpoints WHERE id IN (`+
 		store.Placeholders(1, len(ids))+`) ORDER BY id`+lock, anys(ids)...)
 	if err != nil {
 		return nil, fmt.Errorf("lock endpoints: %w", err)
@@ -129,7 +133,7 @@ func lockEndpoints(ctx context.Context, tx *store.Tx, ids []string) (map[string]
 	for rows.Next() {
 		var id string
 		var b streakBase
-		if err := rows.Scan(&id, &b.streak, &b.gen); err != nil {
+		if err := rows.Scan(&id, &b.streak, &b.gen.updated, &b.gen.resets); err != nil {
 			return nil, fmt.Errorf("lock endpoints: %w", err)
 		}
 		out[id] = b
@@ -199,7 +203,9 @@ func disableGone(ctx context.Context, tx *store.Tx, s *Service, id string, ec *e
 }
 
 // updateStreaks writes the failure streak and back-off of the endpoints in
-// ids, many rows per statement.
+// ids, many rows per statement, and counts in streak_resets the streaks a
+// success ended (endpointChange.reset), which every process's worker reads
+// as the end of the streak it holds (reconcile).
 func updateStreaks(ctx context.Context, tx *store.Tx, ids []string, eps map[string]*endpointChange) error {
 	pg := tx.Driver().Name() == "postgres"
 	for start := 0; start < len(ids); start += 200 {
@@ -213,20 +219,22 @@ func updateStreaks(ctx context.Context, tx *store.Tx, ids []string, eps map[stri
 		// by another process. A failure recorded after it, with the short
 		// back-off of its streak, would otherwise end that wait early.
 		b.WriteString(`UPDATE webhook_endpoints SET failure_streak = v.column2,
+			streak_resets = webhook_endpoints.streak_resets + v.column4,
 			backoff_until = CASE WHEN v.column3 = 0 OR webhook_endpoints.backoff_until < v.column3
 				THEN v.column3 ELSE webhook_endpoints.backoff_until END FROM (VALUES `)
-		args := make([]any, 0, 3*(end-start))
+		args := make([]any, 0, 4*(end-start))
 		for i, id := range ids[start:end] {
 			if i > 0 {
 				b.WriteString(", ")
 			}
 			if pg {
-				b.WriteString("(CAST(" + p.next() + " AS TEXT), CAST(" + p.next() + " AS BIGINT), CAST(" + p.next() + " AS BIGINT))")
+				b.WriteString("(CAST(" + p.next() + " AS TEXT), CAST(" + p.next() + " AS BIGINT), CAST(" + p.next() +
+					" AS BIGINT), CAST(" + p.next() + " AS BIGINT))")
 			} else {
-				b.WriteString("(" + p.list(3) + ")")
+				b.WriteString("(" + p.list(4) + ")")
 			}
 			ec := eps[id]
-			args = append(args, id, ec.streak, store.Micros(ec.backoff))
+			args = append(args, id, ec.streak, store.Micros(ec.backoff), ec.resets())
 		}
 		b.WriteString(`) AS v WHERE webhook_endpoints.id = v.column1`)
 		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
@@ -234,4 +242,12 @@ func updateStreaks(ctx context.Context, tx *store.Tx, ids []string, eps map[stri
 		}
 	}
 	return nil
+}
+
+// resets is how much the batch adds to the endpoint's streak_resets.
+func (ec *endpointChange) resets() int64 {
+	if ec.reset {
+		return 1
+	}
+	return 0
 }

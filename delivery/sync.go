@@ -70,7 +70,7 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 	token := newToken()
 	findTarget := func(q store.Querier) (*target, error) {
 		const sel = `SELECT id, url, timeout_ms, secret, prev_secret, prev_secret_until, sign_ed25519, failure_streak,
-			updated_at, enabled, disabled_reason FROM webhook_endpoints WHERE deleted_at = 0 AND `
+			updated_at, streak_resets, enabled, disabled_reason FROM webhook_endpoints WHERE deleted_at = 0 AND `
 		var row *sql.Row
 		if opt.EndpointID == "" {
 			row = q.QueryRowContext(ctx, sel+`is_primary ORDER BY id LIMIT 1`)
@@ -153,6 +153,7 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 	health := syncHealth(ctx, res)
 	var streak int64
 	var streakChanged bool
+	var gen streakGen
 	err = s.db.InTx(rctx, func(tx *store.Tx) error {
 		// The endpoint row first, then the delivery's: the lock order of
 		// every transaction that writes both (lockEndpoints).
@@ -170,7 +171,7 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 			}
 		}
 		var err error
-		if streak, streakChanged, err = s.recordSyncHealth(rctx, tx, t.id, health, res); err != nil {
+		if streak, gen, streakChanged, err = s.recordSyncHealth(rctx, tx, t.id, health, res); err != nil {
 			return err
 		}
 		logMsg := msg
@@ -199,7 +200,10 @@ func (s *Service) Send(ctx context.Context, ev Event, opt SendOptions) (*Respons
 		if disabled {
 			s.opt.Log.Warn("webhook endpoint disabled", "endpoint", t.id, "reason", goneReason)
 		}
-		s.syncHealthSeen(t.id, t.gen, health, streak, streakChanged)
+		if !streakChanged {
+			gen = t.gen // the row's streak was 0 as read with the send
+		}
+		s.syncHealthSeen(t.id, gen, health, streak, streakChanged)
 	}
 	return resp, nil
 }
@@ -236,45 +240,53 @@ func syncHealth(ctx context.Context, res attemptResult) health {
 
 // recordSyncHealth writes what a synchronous attempt's result h means for
 // endpoint id's failure streak and back-off, in tx, as record does for
-// queued attempts, and returns the new streak and whether it wrote one.
+// queued attempts, and returns the new streak, the row's gen (updated_at,
+// streak_resets) it holds under, and whether it wrote one.
 //
 // A success resets the streak and ends the back-off (no write when there
-// is none). A failure adds one to the streak in the row itself — other
-// processes' workers, and other sync sends, may be recording failures of
-// the same endpoint at once — and moves backoff_until to the back-off that
+// is none), and counts the reset in streak_resets: every process's worker
+// then drops the streak it holds (reconcile). A failure adds one to the
+// streak in the row itself — other processes' workers, and other sync
+// sends, may be recording failures of the same endpoint at once — and
+// moves backoff_until to the back-off that
 // streak earns (endpointBackoffUntil: jittered, capped, counted from when
 // the failure was seen) or the receiver's Retry-After, already bounded by
 // MaxRetryAfter (attempt), whichever is later, never earlier than it was.
 // The queued deliveries to the endpoint are then not claimed before that
 // time: at least the Retry-After, as after a queued attempt's answer.
-func (s *Service) recordSyncHealth(ctx context.Context, tx *store.Tx, id string, h health, res attemptResult) (int64, bool, error) {
+func (s *Service) recordSyncHealth(ctx context.Context, tx *store.Tx, id string, h health, res attemptResult) (int64, streakGen, bool, error) {
+	var g streakGen
 	switch h {
 	case healthOK:
-		r, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET failure_streak = 0, backoff_until = 0
-			WHERE id = $1 AND (failure_streak <> 0 OR backoff_until <> 0)`, id)
-		if err != nil {
-			return 0, false, fmt.Errorf("reset endpoint streak: %w", err)
+		err := tx.QueryRowContext(ctx, `UPDATE webhook_endpoints SET failure_streak = 0, backoff_until = 0,
+				streak_resets = streak_resets + CASE WHEN failure_streak <> 0 THEN 1 ELSE 0 END
+			WHERE id = $1 AND (failure_streak <> 0 OR backoff_until <> 0)
+			RETURNING updated_at, streak_resets`, id).Scan(&g.updated, &g.resets)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, g, false, nil // nothing to reset
 		}
-		n, err := r.RowsAffected()
-		return 0, n > 0, err
+		if err != nil {
+			return 0, g, false, fmt.Errorf("reset endpoint streak: %w", err)
+		}
+		return 0, g, true, nil
 	case healthFailing:
 		var streak int64
 		err := tx.QueryRowContext(ctx, `UPDATE webhook_endpoints SET failure_streak = failure_streak + 1
-			WHERE id = $1 RETURNING failure_streak`, id).Scan(&streak)
+			WHERE id = $1 RETURNING failure_streak, updated_at, streak_resets`, id).Scan(&streak, &g.updated, &g.resets)
 		if errors.Is(err, sql.ErrNoRows) {
-			return 0, false, nil // cannot be (endpoints are deleted softly)
+			return 0, g, false, nil // cannot be (endpoints are deleted softly)
 		}
 		if err != nil {
-			return 0, false, fmt.Errorf("update endpoint streak: %w", err)
+			return 0, g, false, fmt.Errorf("update endpoint streak: %w", err)
 		}
 		until := store.Micros(endpointBackoffUntil(s.opt.Retry, streak, res.started.Add(res.latency), res.retryAfter, s.rnd))
 		if _, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET backoff_until = $2
 			WHERE id = $1 AND backoff_until < $2`, id, until); err != nil {
-			return 0, false, fmt.Errorf("update endpoint back-off: %w", err)
+			return 0, g, false, fmt.Errorf("update endpoint back-off: %w", err)
 		}
-		return streak, true, nil
+		return streak, g, true, nil
 	}
-	return 0, false, nil
+	return 0, g, false, nil
 }
 
 // syncHealthSeen tells this process, once the sync attempt's effect on
@@ -287,7 +299,7 @@ func (s *Service) recordSyncHealth(ctx context.Context, tx *store.Tx, id string,
 // started, which now wait for the back-off. A queued result being recorded
 // at the same moment may still write its streak from the older view:
 // one failure fewer counted, a shorter back-off, no delivery lost.
-func (s *Service) syncHealthSeen(id string, gen int64, h health, streak int64, changed bool) {
+func (s *Service) syncHealthSeen(id string, gen streakGen, h health, streak int64, changed bool) {
 	switch h {
 	case healthOK:
 		s.grow(id)
@@ -306,7 +318,7 @@ func (s *Service) syncHealthSeen(id string, gen int64, h health, streak int64, c
 	var dropped []claimed
 	w.mu.Lock()
 	w.streak[id] = streak
-	w.gens[id] = gen // the streak was the row's, as of the endpoint read with the send
+	w.gens[id] = gen // the streak is the row's, under the gen the send wrote it (or read it) with
 	if h == healthFailing && !w.stopped {
 		dropped = w.queue[id]
 		delete(w.queue, id)

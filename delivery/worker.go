@@ -47,7 +47,7 @@ type worker struct {
 	busy    map[string]int           // endpoint id → attempts in flight here
 	queue   map[string][]claimed     // endpoint id → claimed, not yet started
 	streak  map[string]int64         // endpoint id → consecutive failures, as last known here
-	gens    map[string]int64         // endpoint id → its gen (target.gen) under which streak holds (claimFor)
+	gens    map[string]streakGen     // endpoint id → its gen (target.gen) under which streak holds (reconcile)
 	share   int                      // fair share of MaxInFlight per active endpoint, from the last claim
 	lat     map[string]time.Duration // endpoint id → moving average of its successful attempts' latency
 	depth   map[string]int           // endpoint id → how many rows the last claim aimed to hold
@@ -70,7 +70,7 @@ func newWorker(s *Service) *worker {
 		busy:    map[string]int{},
 		queue:   map[string][]claimed{},
 		streak:  map[string]int64{},
-		gens:    map[string]int64{},
+		gens:    map[string]streakGen{},
 		lat:     map[string]time.Duration{},
 		depth:   map[string]int{},
 		drained: map[string]bool{},

@@ -1,0 +1,11 @@
+-- How many times a webhook endpoint's failure streak has been ended: by a
+-- success after failures (a queued attempt's or a synchronous send's, in
+-- any process) or by re-enabling it. Each process's worker holds its own
+-- reading of an endpoint's streak, and keeps the larger of its own and the
+-- row's (a claim may read the row before a failure it recorded commits),
+-- but only while the endpoint is as it was when that streak was known:
+-- updated_at told it of a re-enable, and now this column of a success
+-- elsewhere too, which changes the streak but no setting (updated_at, the
+-- API's updatedAt, stays: it tells of configuration changes). Package
+-- delivery, claim.go (reconcile).
+ALTER TABLE webhook_endpoints ADD COLUMN streak_resets BIGINT NOT NULL DEFAULT 0;
