@@ -92,6 +92,18 @@ type HandlerConfig struct {
 	MaxEventAge time.Duration
 	// Now returns the current time for MaxEventAge; nil means time.Now.
 	Now func() time.Time
+	// MarkFailed, if set, is called when an event the platform handler
+	// handled could not be marked processed: the Store's Complete failed
+	// completeAttempts (3) times within 10 s, or returned ErrClaimLost (the
+	// lease ran out while the handler ran, and another request may be
+	// running it now). The reply stands, but a retry of the event (the
+	// sender's, should the reply not reach it, or a replay) runs the
+	// handler again. For a metric or an alert (it is logged at ERROR
+	// anyway), or to record ev's id where the platform's own idempotency
+	// looks: it runs before the reply is written, so it must be quick. err
+	// is the last Complete's; ctx is the request's, without its
+	// cancellation.
+	MarkFailed func(ctx context.Context, ev Event, err error)
 	// Logger receives one line per request refused for what it sent
 	// (401 signature, 400 payload, 413 size, 408 a body too slow, an
 	// unreadable body) and per handler or store failure, never key
@@ -114,8 +126,9 @@ type HandlerConfig struct {
 //     with Retry-After if a concurrent duplicate is being processed;
 //  5. the platform's EventHandler runs; when its reply says the event was
 //     handled (2xx, 403, 409, 422) the id is marked processed before the
-//     reply is written; on an error, a panic or any other status it is
-//     released.
+//     reply is written (tried up to 3 times; still failing, the reply
+//     stands and MarkFailed is told); on an error, a panic or any other
+//     status it is released.
 type Handler struct {
 	cfg HandlerConfig
 	log *slog.Logger
@@ -296,10 +309,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !handled(status) {
 		h.release(bctx, id, token)
-	} else if err := h.cfg.Store.Complete(bctx, id, token, h.cfg.Retention); err != nil {
-		// The handler's work is done; the reply stands. The cost is that a
-		// retry may run the handler again, which handlers must tolerate.
-		h.log.LogAttrs(r.Context(), slog.LevelError, "webhook store complete failed", slog.String("webhook_id", id), slog.String("error", err.Error()))
+	} else {
+		h.complete(bctx, ev, id, token)
 	}
 	if encoded == nil {
 		w.WriteHeader(status)
@@ -369,6 +380,59 @@ func encodeReply(body any) (b []byte, err error) {
 		}
 	}()
 	return json.Marshal(body)
+}
+
+// completeAttempts bounds how often complete tries to mark an event
+// processed; completePause is the pause after the first failure, doubled
+// after each.
+const (
+	completeAttempts = 3
+	completePause    = 50 * time.Millisecond
+)
+
+// complete marks the handled event ev (id, claimed with token) processed.
+// A failure is tried again, up to completeAttempts times within ctx (the
+// bookkeeping bound, 10 s, for them all), unless the claim is lost: a
+// store that failed for a moment (a connection dropped, a database
+// restarting) would otherwise leave the id claimed until its lease ended
+// and then let the sender's retry run the handler again. Still failing, the
+// handler's work is done and the reply stands; the failure is logged and
+// passed to MarkFailed. A try that fails after an earlier one did reach the
+// store (its answer lost) may report ErrClaimLost for an id that is marked.
+func (h *Handler) complete(ctx context.Context, ev Event, id, token string) {
+	var err error
+	pause := completePause
+	for try := 1; ; try++ {
+		if err = h.cfg.Store.Complete(ctx, id, token, h.cfg.Retention); err == nil {
+			return
+		}
+		if try == completeAttempts || errors.Is(err, ErrClaimLost) || ctx.Err() != nil {
+			break
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		pause *= 2
+	}
+	h.log.LogAttrs(ctx, slog.LevelError, "webhook store complete failed; a retry of the event runs the handler again",
+		slog.String("webhook_id", id), slog.String("error", err.Error()))
+	if h.cfg.MarkFailed != nil {
+		h.markFailed(ctx, ev, id, err)
+	}
+}
+
+// markFailed calls MarkFailed; a panic in it is logged, not let through to
+// the server, which would drop the reply that the handled event earned.
+func (h *Handler) markFailed(ctx context.Context, ev Event, id string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			h.log.LogAttrs(ctx, slog.LevelError, "webhook MarkFailed panicked", slog.String("webhook_id", id), slog.String("panic", fmt.Sprint(p)))
+		}
+	}()
+	h.cfg.MarkFailed(context.WithoutCancel(ctx), ev, err)
 }
 
 func (h *Handler) release(ctx context.Context, id, token string) {

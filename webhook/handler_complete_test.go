@@ -1,0 +1,117 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vaspd/vaspd/store/storetest"
+)
+
+// completeFails is a real Store whose Complete fails, before reaching it,
+// the first fails times (a database restarting, a connection dropped):
+// with ErrClaimLost if lost is set, else with a transient error.
+type completeFails struct {
+	Store
+	fails atomic.Int32
+	calls atomic.Int32
+	lost  bool
+}
+
+var errTransient = errors.New("connection reset by peer")
+
+func (s *completeFails) Complete(ctx context.Context, id, token string, retain time.Duration) error {
+	s.calls.Add(1)
+	if s.fails.Add(-1) >= 0 {
+		if s.lost {
+			return ErrClaimLost
+		}
+		return errTransient
+	}
+	return s.Store.Complete(ctx, id, token, retain)
+}
+
+// completeStores are the real stores the tests below wrap.
+var completeStores = []struct {
+	name string
+	open func(t *testing.T) Store
+}{
+	{"memory", func(t *testing.T) Store { return &MemoryStore{} }},
+	{"store.DB sqlite", func(t *testing.T) Store { return openDBStore(t, storetest.SQLite(t), &fakeClock{t: time.Now()}) }},
+	{"store.DB postgres", func(t *testing.T) Store {
+		return openDBStore(t, storetest.Postgres(t), &fakeClock{t: time.Now()})
+	}},
+}
+
+// TestHandlerRetriesComplete: marking an event processed after the platform
+// handler succeeded is tried again when it fails once (a transient store
+// error), so the sender's retry of the event is answered 409 instead of
+// running the handler again. The failure was only logged: the id was left
+// claimed until its lease ended, and then processed once more.
+func TestHandlerRetriesComplete(t *testing.T) {
+	for _, sc := range completeStores {
+		t.Run(sc.name, func(t *testing.T) {
+			st := &completeFails{Store: sc.open(t)}
+			st.fails.Store(1)
+			r := newReceiver(t, st, approveAll)
+			r.serve(t, signed(t, vecTestID, vecTestBody)).expect(t, http.StatusOK, "")
+			if n := st.calls.Load(); n != 2 {
+				t.Errorf("Complete called %d times, want 2 (one failure, one retry)", n)
+			}
+			r.serve(t, signed(t, vecTestID, vecTestBody)).expect(t, http.StatusConflict, CodeDuplicate)
+			if n := r.calls.Load(); n != 1 {
+				t.Fatalf("handler ran %d times, want 1", n)
+			}
+		})
+	}
+}
+
+// TestHandlerMarkFailed: an event handled but not marked processed — the
+// Store's Complete failing at every try, or the claim lost (its lease ran
+// out while the handler ran) — keeps its reply and is passed to
+// HandlerConfig.MarkFailed, once, with the Store's error, for the
+// platform's metrics or alerts: it was only logged. A lost claim is not
+// tried again (no try can win it back), and a MarkFailed that panics
+// costs the sender nothing.
+func TestHandlerMarkFailed(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		lost  bool
+		panic bool
+		calls int32
+		want  error
+	}{
+		{"failing", false, false, completeAttempts, errTransient},
+		{"claim lost", true, false, 1, ErrClaimLost},
+		{"hook panics", false, true, completeAttempts, errTransient},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, sc := range completeStores {
+				t.Run(sc.name, func(t *testing.T) {
+					st := &completeFails{Store: sc.open(t), lost: c.lost}
+					st.fails.Store(1000)
+					r := newReceiver(t, st, approveAll)
+					var got []string
+					var gotErr error
+					r.h.cfg.MarkFailed = func(ctx context.Context, ev Event, err error) {
+						got = append(got, ev.Envelope().WebhookID)
+						gotErr = err
+						if c.panic {
+							panic("boom")
+						}
+					}
+					r.serve(t, signed(t, vecTestID, vecTestBody)).expect(t, http.StatusOK, "")
+					if n := st.calls.Load(); n != c.calls {
+						t.Errorf("Complete called %d times, want %d", n, c.calls)
+					}
+					if len(got) != 1 || got[0] != vecTestID || !errors.Is(gotErr, c.want) {
+						t.Errorf("MarkFailed got %v, %v; want [%s], %v", got, gotErr, vecTestID, c.want)
+					}
+				})
+			}
+		})
+	}
+}
