@@ -43,11 +43,11 @@ func (w *worker) claimRows(id string, limit int) int {
 	return max(limit, min(d, w.s.opt.ClaimBatch))
 }
 
-// reconcile sets the streak of t, just read, to the larger of this
-// worker's streak and the row's: the row may have been read before a
-// failure recorded here committed. But only while the endpoint's streak is
-// of the generation it was when this worker's was known (target.gen): an
-// end of it since, by any process — re-enabling the endpoint, or a success
+// reconcile sets the streak of t, just read, and this worker's, to the
+// larger of the two: the row may have been read before a failure recorded
+// here committed, or hold failures another process counted. But only while
+// the endpoint's streak is of the generation it was when this worker's was
+// known (target.gen): an end of it since, by any process — re-enabling the endpoint, or a success
 // after failures (streak_resets; updated_at does not move for one) — makes
 // the row's the streak, and the worker forgets its own. (It kept its own,
 // higher, streak over another process's success: it probed the recovered
@@ -59,7 +59,11 @@ func (w *worker) claimRows(id string, limit int) int {
 func (w *worker) reconcile(t *target) {
 	if st, ok := w.streak[t.id]; ok {
 		if g, known := w.gens[t.id]; known && g == t.gen {
+			// Kept here too: the row's may be larger, counted by another
+			// process, and this worker's next success must end it (record
+			// writes a streak only when it changes what the worker knew).
 			t.streak = max(t.streak, st)
+			w.streak[t.id] = t.streak
 		} else {
 			delete(w.streak, t.id)
 		}

@@ -96,3 +96,64 @@ func TestStreakResetElsewhereSeen(t *testing.T) {
 		})
 	}
 }
+
+// TestSuccessEndsStreakCountedElsewhere: a worker that reads an endpoint
+// failing in another process (a streak in the row, under the generation
+// this worker last knew) and then delivers to it ends that streak in the
+// row. It took the row's streak for the reading only (one attempt at a
+// time), while its own memory kept the 0 of its last success: its success
+// changed nothing it knew of, so nothing was written, and the row kept the
+// other process's streak — every reading of the recovered endpoint, by any
+// process, probed it one attempt at a time without handoffs until a
+// failure, or the process that counted the streak, wrote the row again.
+func TestSuccessEndsStreakCountedElsewhere(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := vaspd.NewFakeClock(t0)
+		s := newTestService(t, db, clock)
+		other := newTestService(t, db, clock)
+		rc := newReceiver(t)
+		ep, _ := mustEndpoint(t, s, rc.URL)
+		w := attach(t, s)
+		enqueue(t, s, Event{Type: TypeTest}) // no reading yet: written due
+		if n, _, err := w.claim(ctx); err != nil || n != 1 {
+			t.Fatalf("claim: %d %v", n, err)
+		}
+		finish(t, w) // delivered: this worker knows a streak of 0
+		w.results = make(chan finished, s.opt.MaxInFlight)
+
+		// The endpoint fails three times in the other process.
+		rc.status(500)
+		ow := newWorker(other)
+		enqueue(t, other, Event{Type: TypeTest})
+		for i := 0; i < 3; i++ {
+			if n, _, err := ow.claim(ctx); err != nil || n != 1 {
+				t.Fatalf("other process's claim: %d %v", n, err)
+			}
+			finish(t, ow)
+			ow.results = make(chan finished, other.opt.MaxInFlight)
+			clock.Advance(2 * time.Hour)
+		}
+		if e, err := s.GetEndpoint(ctx, ep.ID); err != nil || e.FailureStreak != 3 {
+			t.Fatalf("after three failures elsewhere: %+v %v", e, err)
+		}
+
+		// It recovers; this worker claims the failing delivery and delivers it.
+		rc.status(200)
+		if n, _, err := w.claim(ctx); err != nil || n != 1 {
+			t.Fatalf("claim: %d %v", n, err)
+		}
+		finish(t, w)
+		w.results = make(chan finished, s.opt.MaxInFlight)
+		if e, err := s.GetEndpoint(ctx, ep.ID); err != nil || e.FailureStreak != 0 {
+			t.Fatalf("after a success here: streak %d (%v), want 0", e.FailureStreak, err)
+		}
+		// And the next event is handed to this worker, as for any healthy endpoint.
+		ageReading(w, ep.ID)
+		id := enqueue(t, s, Event{Type: TypeTest})
+		if token, _, _ := deliveryRow(t, s, id); token != w.token {
+			t.Fatalf("the recovered endpoint's new delivery was written due (lease %q), not handed off", token)
+		}
+		finish(t, w)
+	})
+}
