@@ -219,7 +219,7 @@ func (s *Service) plainQuoteTerms(ctx context.Context, in QuoteRequest, l Lookup
 		}
 		q.ReceivingAmount, q.ReceiverFeeMsats = resp.Converted.Amount, resp.Converted.Fee
 	}
-	q.Invoice, q.PaymentHash, q.ExpiresAt = resp.PR, inv.PaymentHash.String(), inv.ExpiresAt()
+	q.Invoice, q.PaymentHash, q.ExpiresAt = resp.PR, inv.PaymentHash.String(), s.quoteExpiry(s.clock.Now(), inv.ExpiresAt())
 	if limit := termsAt.Add(maxQuoteLife); q.ExpiresAt.After(limit) {
 		q.ExpiresAt = limit
 	}

@@ -32,7 +32,7 @@ const (
 )
 
 // maxQuoteLife bounds how long a quote locks our rate. A quote expires
-// with the receiver's invoice, but the receiver chooses that invoice's
+// before the receiver's invoice (quoteExpiry), but the receiver chooses that invoice's
 // expiry (BOLT11 allows a year, and a timestamp in the future): past this
 // the platform refreshes the quote.
 const maxQuoteLife = time.Hour
@@ -400,7 +400,7 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 		return Quote{}, "", err
 	}
 	q.ReceivingAmount, q.ReceiverFeeMsats, q.Msats = conv.Amount, conv.Fee, inv.AmountMsat
-	q.Invoice, q.PaymentHash, q.ExpiresAt = resp.PR, inv.PaymentHash.String(), inv.ExpiresAt()
+	q.Invoice, q.PaymentHash, q.ExpiresAt = resp.PR, inv.PaymentHash.String(), s.quoteExpiry(s.clock.Now(), inv.ExpiresAt())
 	if limit := termsAt.Add(maxQuoteLife); q.ExpiresAt.After(limit) {
 		q.ExpiresAt = limit // the receiver chose the invoice's life, not our rate's
 	}

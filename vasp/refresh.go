@@ -21,15 +21,15 @@ import (
 // fee and expiry. POST /quotes/{id}/refresh, which makes a new quote, is
 // unchanged.
 //
-// When. A quote is due once its invoice has less than QuoteRefreshLead
-// (30 s) left, or less than half the life its terms were given, whichever
+// When. A quote is due once it has less than QuoteRefreshLead (30 s)
+// left before its expiry (QuoteExpiryMargin before its invoice's), or less than half the life its terms were given, whichever
 // comes later: a receiver issuing invoices shorter than twice the lead is
 // not sent a payreq on every pass. Refreshing stops QuoteRefreshMaxHold (1
 // h) after the quote was made; the quote then expires with its last
-// invoice, as any other, and a refresh at the platform's request is still
+// terms, as any other, and a refresh at the platform's request is still
 // there. Each payreq costs the receiver an approval webhook: a quote is
 // sent at most one per half-life of its terms, and one per pass
-// (QuoteRefreshEvery, 5 s) while it fails, until its invoice expires.
+// (QuoteRefreshEvery, 5 s) while it fails, until it expires.
 //
 // Who. Any process may refresh any quote: a round claims the quotes due
 // with one conditional UPDATE that moves refresh_next_at a lease ahead

@@ -85,10 +85,15 @@ func newRefresher(t *testing.T, db *store.DB, tune func(*vasp.Options)) *refresh
 }
 
 // service is another process of the sending VASP (the same database and
-// fake clock), refreshing with a 30 s lead, a 1 h hold and 5 s passes.
+// fake clock), refreshing with a 30 s lead, a 1 h hold and 5 s passes. Its
+// quotes expire a second before their minute-long invoices (the default
+// margin would take a quarter of the minute): the timings below are the
+// refresher's, about the quote's last 30 s, not the margin's
+// (quote_margin_test.go).
 func (r *refresher) service(t *testing.T, tune func(*vasp.Options)) *vasp.Service {
 	return r.w.service(t, func(o *vasp.Options) {
 		o.QuoteRefreshLead, o.QuoteRefreshMaxHold, o.QuoteRefreshEvery = 30*time.Second, time.Hour, 5*time.Second
+		o.QuoteExpiryMargin = time.Second
 		o.Registerer = r.reg
 		if tune != nil {
 			tune(o)

@@ -107,9 +107,13 @@ type Options struct {
 
 	// ApprovalTimeout bounds the INCOMING_PAYMENT approval (5 s).
 	ApprovalTimeout time.Duration
-	// InvoiceExpiry is the life of the invoices we issue (10 min); a quote
-	// expires with its invoice.
+	// InvoiceExpiry is the life of the invoices we issue (10 min); a
+	// sender's quote expires before its invoice.
 	InvoiceExpiry time.Duration
+	// QuoteExpiryMargin is how long before its receiver's invoice a quote
+	// of ours expires (30 s), at most a quarter of the invoice's life left
+	// when the quote is priced (quote.go, quoteExpiry).
+	QuoteExpiryMargin time.Duration
 	// MinSendableMsats and MaxSendableMsats bound incoming payments
 	// (1 sat .. 10 BTC by default). MaxSendableMsats is at most
 	// lightning.MaxAmountMsat (21M BTC, the most an invoice can ask):
@@ -124,7 +128,7 @@ type Options struct {
 
 	// QuoteRefreshLead, QuoteRefreshMaxHold and QuoteRefreshEvery tune
 	// the refresher of quotes asked to auto-refresh (refresh.go): it
-	// refreshes a quote whose invoice has less than the lead (30 s) or
+	// refreshes a quote with less than the lead (30 s) before its expiry or
 	// half its life left, until the maximum hold (1 h) from the quote's
 	// creation, looking every pass (5 s).
 	QuoteRefreshLead, QuoteRefreshMaxHold, QuoteRefreshEvery time.Duration
@@ -299,6 +303,7 @@ func New(opts Options) (*Service, error) {
 	def(&opts.ApprovalTimeout, 5*time.Second)
 	def(&opts.InvoiceExpiry, 10*time.Minute)
 	def(&opts.PayTimeout, 30*time.Second)
+	def(&opts.QuoteExpiryMargin, DefaultQuoteExpiryMargin)
 	def(&opts.QuoteRefreshLead, DefaultQuoteRefreshLead)
 	def(&opts.QuoteRefreshMaxHold, DefaultQuoteRefreshMaxHold)
 	def(&opts.QuoteRefreshEvery, DefaultQuoteRefreshEvery)

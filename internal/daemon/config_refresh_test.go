@@ -77,3 +77,39 @@ func TestQuoteRefreshMaxChangeSetting(t *testing.T) {
 		}
 	}
 }
+
+// quote-expiry-margin is how long before its receiver's invoice a quote
+// expires: 30 s by default, given as a flag or environment, 0 the default,
+// and out of range (under a second, over ten minutes, or negative) it
+// stops vaspd naming the setting and its bounds; it reaches the payments.
+func TestQuoteExpiryMarginSetting(t *testing.T) {
+	t.Parallel()
+	if c := parseConfig(t, []string{"--quote-expiry-margin=45s"}, nil); c.Payments.QuoteExpiryMargin != 45*time.Second {
+		t.Fatalf("flag: %s", c.Payments.QuoteExpiryMargin)
+	}
+	if c := parseConfig(t, nil, map[string]string{"VASPD_QUOTE_EXPIRY_MARGIN": "2m"}); c.Payments.QuoteExpiryMargin != 2*time.Minute {
+		t.Fatalf("environment: %s", c.Payments.QuoteExpiryMargin)
+	}
+	if d := parseConfig(t, nil, nil); d.Payments.QuoteExpiryMargin != 30*time.Second {
+		t.Fatalf("default: %s", d.Payments.QuoteExpiryMargin)
+	}
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{500 * time.Millisecond, "setting quote-expiry-margin: want 0 (the default, 30s) or from 1s to 10m0s, got 500ms"},
+		{10*time.Minute + time.Second, "setting quote-expiry-margin: want 0 (the default, 30s) or from 1s to 10m0s, got 10m1s"},
+		{-time.Second, "setting quote-expiry-margin"},
+	} {
+		cfg := baseConfig()
+		cfg.Payments.QuoteExpiryMargin = tc.d
+		resolveErr(t, cfg, tc.want, "")
+	}
+	for _, ok := range []time.Duration{0, time.Second, 10 * time.Minute} {
+		cfg := baseConfig()
+		cfg.Payments.QuoteExpiryMargin = ok
+		if err := cfg.Resolve(); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+}

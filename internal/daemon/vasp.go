@@ -50,6 +50,15 @@ const (
 	MaxQuoteRefreshMaxHold = 24 * time.Hour
 )
 
+// Bounds of quote-expiry-margin (but for 0, the default): under a second
+// no payment is sure to reach the receiver's node in it; past ten minutes
+// most receivers' invoices (1 to 15 minutes) would hand the quote only
+// the three quarters of their life the margin leaves at least.
+const (
+	MinQuoteExpiryMargin = time.Second
+	MaxQuoteExpiryMargin = 10 * time.Minute
+)
+
 // MaxQuoteRefreshMaxChangeBps bounds quote-refresh-max-change-bps (from 1,
 // but for 0, the default): a tolerance of half the price is no bound a
 // platform could show its user.
@@ -98,6 +107,9 @@ type PaymentConfig struct {
 	// quotes asked to auto-refresh (vasp.Options).
 	QuoteRefreshLead    time.Duration
 	QuoteRefreshMaxHold time.Duration
+	// QuoteExpiryMargin is how long before its receiver's invoice a quote
+	// expires (vasp.Options).
+	QuoteExpiryMargin time.Duration
 	// QuoteRefreshMaxChangeBps is how much worse for the sender, in basis
 	// points, an auto-refresh's terms may be than the quote's first ones
 	// (vasp.Options).
@@ -128,7 +140,8 @@ func (c *PaymentConfig) declare(s *config.Set) {
 	s.Duration(&c.InvoiceExpiry, "invoice-expiry", 10*time.Minute, "life of the invoices vaspd issues to senders")
 	s.Duration(&c.PayTimeout, "pay-timeout", 30*time.Second, "how long executing a quote waits for the payment before answering PROCESSING")
 	s.Duration(&c.CounterpartyTimeout, "counterparty-timeout", vasp.DefaultCounterpartyTimeout, "how long one call to another VASP (lookup, payreq, its keys) may take before the platform's request fails with a 424 (0 = the default)")
-	s.Duration(&c.QuoteRefreshLead, "quote-refresh-lead", vasp.DefaultQuoteRefreshLead, "a quote made with autoRefresh is refreshed once its invoice has less than this (or half its life) left (0 = the default)")
+	s.Duration(&c.QuoteExpiryMargin, "quote-expiry-margin", vasp.DefaultQuoteExpiryMargin, "a quote expires this long before its receiver's invoice, at most a quarter of the invoice's life left (0 = the default)")
+	s.Duration(&c.QuoteRefreshLead, "quote-refresh-lead", vasp.DefaultQuoteRefreshLead, "a quote made with autoRefresh is refreshed once it has less than this (or half its life) left before its expiresAt (0 = the default)")
 	s.Duration(&c.QuoteRefreshMaxHold, "quote-refresh-max-hold", vasp.DefaultQuoteRefreshMaxHold, "a quote made with autoRefresh is refreshed until this long after it was made; it then expires with its invoice (0 = the default)")
 	s.Int64(&c.QuoteRefreshMaxChangeBps, "quote-refresh-max-change-bps", vasp.DefaultQuoteRefreshMaxChangeBps, "an auto-refresh whose terms are worse for the sender than those the quote was made with by more than this, in basis points (200 = 2 %), is not written and the quote's auto-refresh stops (0 = the default)")
 	s.Duration(&c.LookupRetention, "lookup-retention", vasp.DefaultLookupRetention, "how long a receiver lookup no quote was made from is kept; older ones are deleted every hour (0 = the default)")
@@ -218,6 +231,7 @@ func (c *PaymentConfig) resolve() error {
 	}{
 		{"quote-refresh-lead", c.QuoteRefreshLead, vasp.DefaultQuoteRefreshLead, MinQuoteRefreshLead, MaxQuoteRefreshLead},
 		{"quote-refresh-max-hold", c.QuoteRefreshMaxHold, vasp.DefaultQuoteRefreshMaxHold, MinQuoteRefreshMaxHold, MaxQuoteRefreshMaxHold},
+		{"quote-expiry-margin", c.QuoteExpiryMargin, vasp.DefaultQuoteExpiryMargin, MinQuoteExpiryMargin, MaxQuoteExpiryMargin},
 	} {
 		if d.d != 0 && (d.d < d.lo || d.d > d.hi) {
 			return fmt.Errorf("setting %s: want 0 (the default, %s) or from %s to %s, got %s", d.name, d.def, d.lo, d.hi, d.d)
@@ -409,6 +423,7 @@ func openPayments(d paymentDeps) (*vasp.Service, *users.Service, *ledger.Ledger,
 		ApprovalTimeout: d.cfg.Payments.ApprovalTimeout, InvoiceExpiry: d.cfg.Payments.InvoiceExpiry,
 		PayTimeout: d.cfg.Payments.PayTimeout, CounterpartyTimeout: timeout,
 		QuoteRefreshLead: d.cfg.Payments.QuoteRefreshLead, QuoteRefreshMaxHold: d.cfg.Payments.QuoteRefreshMaxHold,
+		QuoteExpiryMargin:        d.cfg.Payments.QuoteExpiryMargin,
 		QuoteRefreshMaxChangeBps: d.cfg.Payments.QuoteRefreshMaxChangeBps, LookupRetention: d.cfg.Payments.LookupRetention,
 		UmaRequestRetention: d.cfg.Payments.UmaRequestRetention,
 		ReconcileInterval:   d.cfg.Payments.ReconcileInterval, ReconcileWindow: d.cfg.Payments.ReconcileWindow,

@@ -63,10 +63,12 @@ func TestReceiverReplaysSettlementsOnce(t *testing.T) {
 }
 
 func TestQuoteExpiryAndRefresh(t *testing.T) {
-	// An invoice's timestamp has second precision, so a quote lives between
-	// expiry-1s and expiry: the quote, and the refresh and execute below,
-	// have at least 2 s, a margin for -race on a loaded machine.
-	const expiry = 3 * time.Second
+	// An invoice's timestamp has second precision, so it has between
+	// expiry-1s and expiry left when quoted, and the quote three quarters
+	// of that (quote-expiry-margin takes at most a quarter): the quote,
+	// and the refresh and execute below, have at least 2 s, a margin for
+	// -race on a loaded machine.
+	const expiry = 4 * time.Second
 	a, b := twoVASPs(t, sqliteDB, func(c *daemon.Config) { c.Payments.InvoiceExpiry = expiry })
 	alice := a.user("alice", "USD", "Alice Sender")
 	bob := b.user("bob", "EUR", "Bob Receiver")

@@ -120,9 +120,11 @@ func moneyOps() int {
 // mmExpiry is the life of the invoices each VASP issues, so of the quotes
 // the other's users make: short at the first, for executes past and at
 // expiry; longer at the second, so that an auto-refreshed quote is due (its
-// invoice half spent, and less than quote-refresh-lead, 30 s, left) for
-// most of a round of the auto-refresh (every 5 s) before it expires.
-var mmExpiry = [2]time.Duration{3 * time.Second, 6 * time.Second}
+// life half spent, and less than quote-refresh-lead, 30 s, left) for most
+// of a round of the auto-refresh (every 5 s) before it expires: a quote
+// lives three quarters of its invoice at the least (quote-expiry-margin),
+// 6 s of 8.
+var mmExpiry = [2]time.Duration{3 * time.Second, 8 * time.Second}
 
 const (
 	mmWorkers = 6

@@ -17,13 +17,15 @@ type refreshedQuoteResp struct {
 }
 
 // TestAutoRefreshPays: a quote made with autoRefresh and held past its
-// first invoice's expiry (bob's VASP issues 12 s invoices) is refreshed by
+// first invoice's expiry (bob's VASP issues 16 s invoices, so the quote
+// lives 12 s: due for its last 6 s, more than a pass of the refresher,
+// every 5 s, whatever its phase) is refreshed by
 // alice's vaspd under the same id, bob's VASP asked again; executed once
 // the first invoice expired, it pays the new invoice, alice debited the
 // quote's terms as they are, bob credited once.
 func TestAutoRefreshPays(t *testing.T) {
 	each(t, func(t *testing.T, db dbKind) {
-		a, b := twoVASPs(t, db, func(c *daemon.Config) { c.Payments.InvoiceExpiry = 12 * time.Second })
+		a, b := twoVASPs(t, db, func(c *daemon.Config) { c.Payments.InvoiceExpiry = 16 * time.Second })
 		alice := a.user("alice", "USD", "Alice Sender")
 		bob := b.user("bob", "EUR", "Bob Receiver")
 		a.deposit(alice.ID, "USD", 100_00)
@@ -32,7 +34,7 @@ func TestAutoRefreshPays(t *testing.T) {
 			"lookupId": a.lookup(alice.ID, "$bob@"+b.domain), "sendingCurrencyCode": "USD", "receivingCurrencyCode": "EUR",
 			"lockedCurrencySide": "RECEIVING", "lockedCurrencyAmount": 5_00, "autoRefresh": true,
 		}, &q)
-		if !q.AutoRefresh || q.RefreshCount != 0 || q.LastRefreshedAt != nil || time.Until(q.ExpiresAt) > 12*time.Second {
+		if !q.AutoRefresh || q.RefreshCount != 0 || q.LastRefreshedAt != nil || time.Until(q.ExpiresAt) > 12*time.Second || time.Until(q.ExpiresAt) < 8*time.Second {
 			t.Fatalf("quote: %+v", q)
 		}
 		var got refreshedQuoteResp
@@ -47,7 +49,9 @@ func TestAutoRefreshPays(t *testing.T) {
 		if n := len(b.hooks.find("INCOMING_PAYMENT", "PENDING")); n != 2 {
 			t.Fatalf("bob's platform was asked %d times, want 2 (the quote and its refresh)", n)
 		}
-		time.Sleep(time.Until(q.ExpiresAt.Add(500 * time.Millisecond))) // the first invoice expired
+		// The first invoice expired: the quote's first terms ended at most
+		// 4 s (a quarter of the invoice) before it.
+		time.Sleep(time.Until(q.ExpiresAt.Add(4*time.Second + 500*time.Millisecond)))
 		var tx txResp
 		a.mustCall("POST", "/quotes/"+url.PathEscape(q.QuoteID)+"/execute", nil, &tx)
 		if tx.Status != "COMPLETED" || tx.SentAmount.Amount != got.TotalSendingAmount || tx.ReceivedAmount.Amount != 5_00 {

@@ -43,15 +43,17 @@ func kindOf(n int) string {
 }
 
 // Invoice and refresh settings of a run. The receiver issues invoices of
-// invoiceExpiry and the sender refreshes an auto-refresh quote once less
-// than refreshLead, and half its terms' life, is left: from 6 s of a
+// invoiceExpiry, a quote living three quarters of one (quote-expiry-margin
+// takes a quarter of a short invoice's life: 12 s), and the sender
+// refreshes an auto-refresh quote once less than refreshLead, and half its
+// terms' life, is left: from 6 s of a
 // quote's life, so that with the refresher's 5 s pass a quote is renewed
 // 6–11 s after its terms were made, again and again, while the kills go on.
 // Plain quotes, executed within a second or, across kills, a few seconds,
 // live long enough; one a long outage outlives is refused QUOTE_EXPIRED,
 // as documented.
 const (
-	invoiceExpiry = "12s"
+	invoiceExpiry = "16s"
 	refreshLead   = "10s"
 	// requestLife is an UMA request's expiry: longer than any run's
 	// payments, so a request ends PAID or PENDING; one in three lives
@@ -406,7 +408,7 @@ func (k *killer) awaitRefresh(ctx context.Context, limit time.Duration, midRefre
 	leased := func() int {
 		// A claim moves refresh_next_at into the future: to its end, at
 		// most halfway to the quote's expiry (vasp/refresh.go, claimEnd),
-		// which with 12 s invoices is as near as a failed attempt's hand
+		// which with 12 s quotes is as near as a failed attempt's hand
 		// back a pass (5 s) on, so the two are not told apart: a quote
 		// whose refresh failed less than a pass ago counts as leased too.
 		// (Told apart by a later bound before the claim was shortened, the
