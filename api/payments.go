@@ -132,9 +132,12 @@ func (h *paymentHandlers) lookup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	for i, c := range l.Response.Currencies {
+		// UMAaaS's min is > 0, a receiver's may be 0 (UMA: 0 <= min):
+		// one smallest unit is then the least a quote can be made for
+		// (lockedCurrencyAmount is positive), so that is the answer.
 		out.SupportedCurrencies = append(out.SupportedCurrencies, currencyPreference{
 			Currency:              paymentCurrency{Code: c.Code, Name: c.Name, Symbol: c.Symbol, Decimals: c.Decimals},
-			EstimatedExchangeRate: estimates[i], Min: c.Convertible.Min, Max: c.Convertible.Max,
+			EstimatedExchangeRate: estimates[i], Min: max(c.Convertible.Min, 1), Max: c.Convertible.Max,
 		})
 	}
 	for key, opt := range l.Response.PayerData {
