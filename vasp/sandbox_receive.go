@@ -126,6 +126,11 @@ func (s *Service) SandboxReceive(ctx context.Context, in SandboxReceive) (Transa
 		return Transaction{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidUMAAddress,
 			"sandbox sender %s is not one vaspd simulates: only $success[.currency]@%s is (docs/sandbox.md)", vaspd.Truncate(in.Sender, 100), SandboxDomain)
 	}
+	// One spelling of the sender, whichever it was given in ("…money.",
+	// "…money:443", upper case: the same domain, uma.NormalizeDomain):
+	// the payer's identifier, the transaction's senderUmaAddress and its
+	// webhooks name it as every other payment of the sandbox.
+	sender.Domain = SandboxDomain
 	r, err := s.sandboxRecipient(ctx, in)
 	if err != nil {
 		return Transaction{}, err
