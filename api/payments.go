@@ -1,7 +1,6 @@
 package api
 
 import (
-	"math/big"
 	"net/http"
 	"strings"
 	"time"
@@ -241,14 +240,9 @@ func quoteCurrency(code string, c rates.Currency) paymentCurrency {
 	return paymentCurrency{Code: c.Code, Name: c.Name, Symbol: c.Symbol, Decimals: c.Decimals}
 }
 
-// exchangeRate is sent per received unit, 0 if either is not positive.
-func exchangeRate(sent, received int64) float64 {
-	if sent <= 0 || received <= 0 {
-		return 0
-	}
-	f, _ := new(big.Rat).SetFrac64(sent, received).Float64()
-	return f
-}
+// exchangeRate is sent per received unit, 0 if either is not positive:
+// its OUTGOING transaction's too.
+func exchangeRate(sent, received int64) float64 { return vasp.ExchangeRate(sent, received) }
 
 func (h *paymentHandlers) createQuote(w http.ResponseWriter, r *http.Request) error {
 	var req createQuoteRequest

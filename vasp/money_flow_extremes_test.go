@@ -1,7 +1,9 @@
 package vasp_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"math/big"
 	"net/http"
 	"testing"
 	"time"
@@ -22,7 +24,7 @@ import (
 // the exchange desk takes the rest and gives the invoice's msats, which
 // leave the node (with the routing fee, paid by system:fees), and the
 // transaction shown (the webhook's sentAmount, fees and receivedAmount)
-// is what was posted and quoted.
+// is what was posted and quoted, its exchangeRate the quote's.
 func TestPaymentAmountsAtCurrencyExtremes(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		h := newHostile(t, db)
@@ -80,6 +82,12 @@ func TestPaymentAmountsAtCurrencyExtremes(t *testing.T) {
 					out.ReceivedAmount == nil || out.ReceivedAmount.Amount != q.ReceivingAmount || out.ReceivedAmount.Currency.Decimals != cur.Decimals {
 					t.Errorf("%s: shown %+v (fees %v, received %+v); quote sends %d, fee %d, receives %d", name, out, out.Fees, out.ReceivedAmount,
 						q.SendingAmount, q.Fee, q.ReceivingAmount)
+				}
+				// The quote's exchangeRate (api.renderQuote): sent, our
+				// fee excluded, per unit received, as a JSON number.
+				rate, _ := new(big.Rat).SetFrac64(q.SendingAmount-q.Fee, q.ReceivingAmount).Float64()
+				if want, _ := json.Marshal(rate); string(out.ExchangeRate) != string(want) {
+					t.Errorf("%s: transaction's exchangeRate %q, the quote's %s", name, out.ExchangeRate, want)
 				}
 				if tc.side == vasp.LockedReceiving && q.ReceivingAmount != tc.amount || tc.side == vasp.LockedSending && q.SendingAmount != tc.amount {
 					t.Errorf("%s: quote sends %d, receives %d", name, q.SendingAmount, q.ReceivingAmount)

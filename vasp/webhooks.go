@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"math/big"
 	"net/http"
 	"net/url"
 	"slices"
@@ -121,8 +122,25 @@ func (s *Service) outgoingWebhook(ctx context.Context, t Transaction) *webhook.O
 			c = webhook.Currency{Code: r.Code, Name: r.Name, Symbol: r.Symbol, Decimals: r.Decimals}
 		}
 		ot.ReceivedAmount = &webhook.CurrencyAmount{Amount: t.CounterAmount, Currency: c}
+		// The rate its quote showed (exchangeRate), of the amounts
+		// posted: sent, our fee excluded, per unit received.
+		if r := ExchangeRate(t.Amount-t.Fee, t.CounterAmount); r > 0 {
+			b, _ := json.Marshal(r) // finite: a ratio of two positive int64s
+			ot.ExchangeRate = json.Number(b)
+		}
 	}
 	return &webhook.OutgoingPaymentWebhook{Transaction: ot}
+}
+
+// ExchangeRate is a quote's and its OUTGOING transaction's exchangeRate:
+// sent smallest units (our fee excluded) per received smallest unit, 0
+// (left out) if either is not positive.
+func ExchangeRate(sent, received int64) float64 {
+	if sent <= 0 || received <= 0 {
+		return 0
+	}
+	f, _ := new(big.Rat).SetFrac64(sent, received).Float64()
+	return f
 }
 
 // incomingFailureReason is the stored reason of an incoming payment in the
