@@ -74,8 +74,10 @@ func (s *Server) declare(pattern string, perm vaspd.Permission, opts []RouteOpti
 // that no change h makes can commit unrecorded, and refuses the request
 // with 503 if the event cannot be written. Once h has returned it renders
 // h's error, if any, itself, so that the outcome it adds to the event is
-// the status and code answered. A handler that never returns (a panic, a
-// process that dies) leaves the event without an outcome: unknown.
+// the status and code answered, and, for a route with no resource of its
+// own, the id of what the request created (noteCreated). A handler that
+// never returns (a panic, a process that dies) leaves the event without
+// an outcome: unknown.
 func (s *Server) auditing(h HandlerFunc) HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		tok, _ := Caller(r.Context())
@@ -99,7 +101,11 @@ func (s *Server) auditing(h HandlerFunc) HandlerFunc {
 		// The answer is out: record it even if the client has gone.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 		defer cancel()
-		if err := s.opts.Audit.Finish(ctx, e.ID, cmp.Or(aw.status, http.StatusOK), n.code, n.idempotencyKey); err != nil {
+		res := audit.Result{Status: cmp.Or(aw.status, http.StatusOK), ErrorCode: n.code, IdempotencyKey: n.idempotencyKey}
+		if res.Status < 300 {
+			res.ResourceID = canonicalResource(n.created)
+		}
+		if err := s.opts.Audit.Finish(ctx, e.ID, res); err != nil {
 			s.log.ErrorContext(ctx, "audit event's outcome not recorded: it reads as unknown", "audit_event", e.ID,
 				"request_id", e.RequestID, "err", err)
 		}

@@ -345,8 +345,8 @@ func testAuditList(t *testing.T, a *auditFixture, all []map[string]any, ops auth
 	if n := count("tokenId=" + audit.CLITokenID); n != 0 { // the CLI's own: none here, but a filter it takes
 		t.Errorf("the CLI's events: %d, want 0", n)
 	}
-	if n := count("resourceId=" + url.QueryEscape(endpointID)); n != 3 { // PATCH, rotate, DELETE
-		t.Errorf("the endpoint's events: %d, want 3", n)
+	if n := count("resourceId=" + url.QueryEscape(endpointID)); n != 4 { // POST (its creation), PATCH, rotate, DELETE
+		t.Errorf("the endpoint's events: %d, want 4", n)
 	}
 	if n := count("route=" + url.QueryEscape("PATCH /config")); n != 1 {
 		t.Errorf("PATCH /config events: %d, want 1", n)

@@ -50,6 +50,7 @@ func (h *importHandlers) upload(w http.ResponseWriter, r *http.Request) error {
 		// operation declares 202 only. The job's status is today's.
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
+	noteCreated(r, j.ID)
 	WriteJSON(w, http.StatusAccepted, map[string]string{"jobId": j.ID, "status": j.Status})
 	return nil
 }

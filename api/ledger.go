@@ -170,6 +170,7 @@ func (h *ledgerHandlers) transfer(w http.ResponseWriter, r *http.Request) error 
 		status = http.StatusOK
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
+	noteCreated(r, m.ID)
 	WriteJSON(w, status, systemTransfer{ID: m.ID, Type: "KEEP", From: string(from), To: string(ledger.Fees),
 		Currency: h.currency(known, code), Amount: req.Amount, Reference: m.Reference, CreatedAt: m.CreatedAt})
 	return nil

@@ -35,6 +35,20 @@ type requestNote struct {
 	// idempotencyKey is the key a request's body gave (requestIdempotencyKey),
 	// for its audit event, which learns it only with the outcome.
 	idempotencyKey string
+	// created is the id of what the request created (noteCreated), for
+	// its audit event, which learns it only with the outcome.
+	created string
+}
+
+// noteCreated tells the audit trail the id of the resource a request
+// created (or, replayed, answered with): its event, written before the
+// handler ran, records it with the outcome as its resourceId if its route
+// names no resource of its own. Every audited route that creates
+// something calls it before it answers.
+func noteCreated(r *http.Request, id string) {
+	if n := noteOf(r.Context()); n != nil {
+		n.created = id
+	}
 }
 
 func noteOf(ctx context.Context) *requestNote {

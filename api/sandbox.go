@@ -53,6 +53,7 @@ func (h *paymentHandlers) sandboxSend(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
+	noteCreated(r, t.ID)
 	WriteJSON(w, http.StatusOK, h.v.Render(r.Context(), t))
 	return nil
 }
@@ -104,6 +105,7 @@ func (h *paymentHandlers) sandboxReceive(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return err
 	}
+	noteCreated(r, t.ID)
 	WriteJSON(w, http.StatusOK, h.v.Render(r.Context(), t))
 	return nil
 }

@@ -45,6 +45,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return callerDeleted(err)
 	}
+	noteCreated(r, tok.ClientID)
 	WriteJSON(w, http.StatusCreated, tok)
 	return nil
 }

@@ -129,6 +129,7 @@ func (h *userHandlers) create(w http.ResponseWriter, r *http.Request) error {
 		// (isDeleted) if it was since: the first request did create it.
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
+	noteCreated(r, u.ID)
 	WriteJSON(w, http.StatusCreated, h.render(u))
 	return nil
 }

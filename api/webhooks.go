@@ -77,6 +77,7 @@ func (h *webhookHandlers) createEndpoint(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return err
 	}
+	noteCreated(r, e.ID)
 	WriteJSON(w, http.StatusCreated, webhookCreatedEndpoint{Endpoint: e, Secret: secret})
 	return nil
 }
@@ -278,6 +279,7 @@ func (h *webhookHandlers) startReplay(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
+	noteCreated(r, job.ID)
 	WriteJSON(w, http.StatusAccepted, job)
 	return nil
 }

@@ -18,9 +18,11 @@
 // (a token's, a webhook endpoint's, a database URL in a configuration)
 // and personal data. What it holds is the route and its path parameters,
 // the token's id and name, the client address, the request id and the
-// Idempotency-Key. The table is append-only (triggers refuse a DELETE and
-// any UPDATE but the one adding an outcome), and events are kept forever:
-// nothing purges them.
+// Idempotency-Key, and, for a request that created something, the id of
+// what it created (added with the outcome: it did not exist before). The
+// table is append-only (triggers refuse a DELETE and any UPDATE but the
+// one adding an outcome), and events are kept forever: nothing purges
+// them.
 package audit
 
 import (
@@ -51,8 +53,9 @@ type Event struct {
 	Route string `json:"route"`
 	// PathParams are the values of the route's path parameters, by name.
 	PathParams map[string]string `json:"pathParams"`
-	// ResourceID is the path parameter's value ("" for a route without
-	// one), which the list filters on.
+	// ResourceID is the path parameter's value, or for a route without
+	// one the id of what the request created, recorded with its outcome
+	// ("" for neither); the list filters on it.
 	ResourceID     string `json:"resourceId,omitempty"`
 	ClientAddress  string `json:"clientAddress"`
 	RequestID      string `json:"requestId"`
@@ -144,21 +147,35 @@ func (l *Log) insert(ctx context.Context, tx *store.Tx, e *Event, o *Outcome) er
 	return nil
 }
 
-// Finish adds the outcome of the request event id describes: the status it
-// was answered with and code, its error code ("" for none). key is the
-// request's idempotency key as its body gave it ("" for none), recorded
-// if Begin had none: a key sent in the body (a deposit's idempotencyKey
-// field) is known only once the body has been read, after Begin.
-func (l *Log) Finish(ctx context.Context, id string, status int, code, key string) error {
+// Result is how an audited request ended, as Finish records it.
+type Result struct {
+	Status    int    // the HTTP status answered
+	ErrorCode string // its error code, "" for none
+	// IdempotencyKey is the request's idempotency key as its body gave
+	// it ("" for none), recorded if Begin had none: a key sent in the body
+	// (a deposit's idempotencyKey field) is known only once the body has
+	// been read, after Begin.
+	IdempotencyKey string
+	// ResourceID is the id of what the request created ("" for none),
+	// recorded if Begin had no resource: a created resource does not
+	// exist when its event is written, and its id is how the trail says
+	// which token created which user.
+	ResourceID string
+}
+
+// Finish adds the outcome of the request event id describes, once.
+func (l *Log) Finish(ctx context.Context, id string, res Result) error {
 	now := l.clock.Now().UTC()
 	return l.db.InTx(ctx, func(tx *store.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE audit_events SET status = $2, error_code = $3, completed_at = $4,
-			idempotency_key = COALESCE(idempotency_key, $5) WHERE id = $1 AND status IS NULL`,
-			id, status, nullText(clean(code, 64)), store.Micros(now), nullText(clean(key, maxValue)))
+		r, err := tx.ExecContext(ctx, `UPDATE audit_events SET status = $2, error_code = $3, completed_at = $4,
+			idempotency_key = COALESCE(idempotency_key, $5), resource_id = COALESCE(resource_id, $6)
+			WHERE id = $1 AND status IS NULL`,
+			id, res.Status, nullText(clean(res.ErrorCode, 64)), store.Micros(now), nullText(clean(res.IdempotencyKey, maxValue)),
+			nullText(clean(res.ResourceID, maxValue)))
 		if err != nil {
 			return fmt.Errorf("audit: record outcome: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
+		if n, _ := r.RowsAffected(); n != 1 {
 			return fmt.Errorf("audit: record outcome: no event %s without one", id)
 		}
 		return nil

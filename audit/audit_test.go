@@ -51,10 +51,10 @@ func TestLog(t *testing.T) {
 			got.IdempotencyKey != "key\uFFFD\uFFFD" || !got.CreatedAt.Equal(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) {
 			t.Fatalf("before its outcome: %+v", got)
 		}
-		if err := l.Finish(ctx, ids[0], 404, "USER_NOT_FOUND", "a body's key"); err != nil {
+		if err := l.Finish(ctx, ids[0], audit.Result{Status: 404, ErrorCode: "USER_NOT_FOUND", IdempotencyKey: "a body's key"}); err != nil {
 			t.Fatal(err)
 		}
-		if err := l.Finish(ctx, ids[0], 200, "", ""); err == nil {
+		if err := l.Finish(ctx, ids[0], audit.Result{Status: 200}); err == nil {
 			t.Fatal("a second outcome was recorded")
 		}
 		if got, _ = l.Get(ctx, ids[0]); got.Outcome == nil || got.Outcome.Status != 404 || got.Outcome.ErrorCode != "USER_NOT_FOUND" ||
@@ -104,7 +104,7 @@ func TestLog(t *testing.T) {
 		if err := l.Begin(ctx, &bodyKeyed); err != nil {
 			t.Fatal(err)
 		}
-		if err := l.Finish(ctx, bodyKeyed.ID, 200, "", "deposit-7"); err != nil {
+		if err := l.Finish(ctx, bodyKeyed.ID, audit.Result{Status: 200, IdempotencyKey: "deposit-7"}); err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := l.Get(ctx, bodyKeyed.ID); got.IdempotencyKey != "deposit-7" {

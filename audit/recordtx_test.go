@@ -44,7 +44,7 @@ func TestRecordTx(t *testing.T) {
 		if err != nil || e.Outcome == nil || e.Outcome.Status != 200 || e.ResourceID != "Token:2" || e.Method != "CLI" {
 			t.Fatalf("the event of a committed change: %+v (outcome %+v), %v", e, e.Outcome, err)
 		}
-		if err := l.Finish(ctx, kept.ID, 500, "X", ""); err == nil {
+		if err := l.Finish(ctx, kept.ID, audit.Result{Status: 500, ErrorCode: "X"}); err == nil {
 			t.Error("Finish changed the outcome RecordTx wrote")
 		}
 	})

@@ -52,7 +52,7 @@ func TestTokenCLIIsAudited(t *testing.T) {
 			status          int
 			code            string
 		}
-		wants := []want{{"vaspd token create", "", 200, ""}, {"vaspd token delete", id[1], 200, ""},
+		wants := []want{{"vaspd token create", id[1], 200, ""}, {"vaspd token delete", id[1], 200, ""},
 			{"vaspd token delete", missing, 404, "TOKEN_NOT_FOUND"}}
 		if len(events) != len(wants) {
 			t.Fatalf("%d CLI audit events, want %d: %+v", len(events), len(wants), events)

@@ -52,9 +52,9 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errUsage
 	}
 	var forgot []daemon.RecordedKey
-	err = audited(ctx, db, stderr, "vaspd keys forget", nil, func() (err error) {
+	err = audited(ctx, db, stderr, "vaspd keys forget", nil, func() (_ string, err error) {
 		forgot, err = daemon.ForgetKeys(ctx, cfg, db)
-		return err
+		return "", err
 	})
 	if err != nil {
 		return err

@@ -97,9 +97,10 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	switch sub {
 	case "create":
 		var tok auth.CreatedToken
-		err := audited(ctx, db, stderr, "vaspd token create", nil, func() (err error) {
+		err := audited(ctx, db, stderr, "vaspd token create", nil, func() (string, error) {
+			var err error
 			tok, err = tokens.Create(ctx, name, p)
-			return err
+			return tok.ClientID, err
 		})
 		if err != nil {
 			return err
@@ -140,11 +141,11 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// The last token with MANAGE is kept, as the API keeps it, unless
 		// --force: without one the platform cannot manage its API (nor
 		// create a token) until someone runs `vaspd token create` here.
-		err := audited(ctx, db, stderr, "vaspd token delete", map[string]string{"tokenId": id}, func() error {
+		err := audited(ctx, db, stderr, "vaspd token delete", map[string]string{"tokenId": id}, func() (string, error) {
 			if force {
-				return tokens.Delete(ctx, id)
+				return "", tokens.Delete(ctx, id)
 			}
-			return tokens.DeleteKeepingManager(ctx, "", id)
+			return "", tokens.DeleteKeepingManager(ctx, "", id)
 		})
 		if ve := vaspd.AsError(err); err != nil && ve.Code == vaspd.CodeConflict {
 			return fmt.Errorf("nothing deleted: %s is the last token with the MANAGE permission, and without one the platform "+

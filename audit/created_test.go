@@ -1,0 +1,95 @@
+package audit_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/audit"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+)
+
+// A request that creates something has no resource when its event is
+// written (before the handler runs): the id of what it created is added
+// with its outcome, once, to an event without a resource, and a filter
+// on it finds the event. The triggers still refuse everything else: a
+// resource named without an outcome, a resource changed or added after
+// the outcome, a path's resource replaced, any other column, a delete.
+func TestFinishNamesCreatedResource(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		l := audit.New(db, &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
+		begin := func(route, resource string) string {
+			t.Helper()
+			e := audit.Event{TokenID: vaspd.NewID(vaspd.IDToken), TokenName: "ops", Method: "POST", Route: route,
+				ResourceID: resource, ClientAddress: "198.51.100.7", RequestID: "req"}
+			if resource != "" {
+				e.PathParams = map[string]string{"userId": resource}
+			}
+			if err := l.Begin(ctx, &e); err != nil {
+				t.Fatal(err)
+			}
+			return e.ID
+		}
+		refused := func(q string, args ...any) {
+			t.Helper()
+			if _, err := db.ExecContext(ctx, q, args...); err == nil {
+				t.Errorf("%s %v: allowed", q, args)
+			}
+		}
+
+		user := vaspd.NewID(vaspd.IDUser)
+		created := begin("POST /users", "")
+		if err := l.Finish(ctx, created, audit.Result{Status: 201, ResourceID: user}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := l.Get(ctx, created)
+		if err != nil || got.ResourceID != user || got.Outcome == nil || got.Outcome.Status != 201 {
+			t.Fatalf("the created user's event: %+v %v", got, err)
+		}
+		evs, err := l.List(ctx, audit.Filter{ResourceID: user, Limit: 10})
+		if err != nil || len(evs) != 1 || evs[0].ID != created {
+			t.Fatalf("events of the created user: %+v %v", evs, err)
+		}
+		// Done: its resource is history.
+		refused(`UPDATE audit_events SET resource_id = 'User:forged' WHERE id = $1`, created)
+		refused(`UPDATE audit_events SET resource_id = NULL WHERE id = $1`, created)
+
+		// A path's resource stays the path's: Finish keeps it.
+		path := vaspd.NewID(vaspd.IDUser)
+		deposit := begin("POST /users/{userId}/deposits", path)
+		if err := l.Finish(ctx, deposit, audit.Result{Status: 201, ResourceID: "Transaction:1"}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := l.Get(ctx, deposit); got.ResourceID != path {
+			t.Fatalf("the path's resource became %q", got.ResourceID)
+		}
+
+		// Before the outcome: a resource comes only with it, and a path's
+		// is never replaced.
+		open := begin("POST /tokens", "")
+		refused(`UPDATE audit_events SET resource_id = 'Token:forged' WHERE id = $1`, open)
+		openPath := begin("POST /users/{userId}/deposits", path)
+		refused(`UPDATE audit_events SET resource_id = 'User:forged', status = 201 WHERE id = $1`, openPath)
+		refused(`UPDATE audit_events SET resource_id = NULL, status = 201 WHERE id = $1`, openPath)
+		refused(`UPDATE audit_events SET route = 'POST /forged', status = 201 WHERE id = $1`, open)
+		refused(`UPDATE audit_events SET token_id = 'Token:forged', resource_id = 'Token:1', status = 201 WHERE id = $1`, open)
+		refused(`DELETE FROM audit_events WHERE id = $1`, open)
+		// With its outcome, once: the one change allowed.
+		if _, err := db.ExecContext(ctx, `UPDATE audit_events SET resource_id = 'Token:1', status = 201 WHERE id = $1`, open); err != nil {
+			t.Fatalf("a created resource with its outcome: %v", err)
+		}
+		refused(`UPDATE audit_events SET resource_id = 'Token:2' WHERE id = $1`, open)
+		// An event finished without a resource gets none later.
+		none := begin("POST /tokens", "")
+		if err := l.Finish(ctx, none, audit.Result{Status: 400, ErrorCode: "INVALID_INPUT"}); err != nil {
+			t.Fatal(err)
+		}
+		refused(`UPDATE audit_events SET resource_id = 'Token:late' WHERE id = $1`, none)
+		if got, _ := l.Get(ctx, none); got.ResourceID != "" {
+			t.Fatalf("a refused create names %q", got.ResourceID)
+		}
+	})
+}
