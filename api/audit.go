@@ -74,7 +74,8 @@ func (s *Server) declare(pattern string, perm vaspd.Permission, opts []RouteOpti
 // that no change h makes can commit unrecorded, and refuses the request
 // with 503 if the event cannot be written. Once h has returned it renders
 // h's error, if any, itself, so that the outcome it adds to the event is
-// the status and code answered, and, for a route with no resource of its
+// the status and code answered, whether it was a replay (answered from an
+// earlier request's result: Idempotent-Replayed), and, for a route with no resource of its
 // own, the id of what the request created (noteCreated). A handler that
 // never returns (a panic, a process that dies) leaves the event without
 // an outcome: unknown.
@@ -104,6 +105,9 @@ func (s *Server) auditing(h HandlerFunc) HandlerFunc {
 		res := audit.Result{Status: cmp.Or(aw.status, http.StatusOK), ErrorCode: n.code, IdempotencyKey: n.idempotencyKey}
 		if res.Status < 300 {
 			res.ResourceID = canonicalResource(n.created)
+			// Answered from an earlier request's result, as the client
+			// was told: the trail must not show the change twice.
+			res.Replayed = aw.Header().Get("Idempotent-Replayed") == "true"
 		}
 		if err := s.opts.Audit.Finish(ctx, e.ID, res); err != nil {
 			s.log.ErrorContext(ctx, "audit event's outcome not recorded: it reads as unknown", "audit_event", e.ID,

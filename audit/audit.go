@@ -19,7 +19,9 @@
 // and personal data. What it holds is the route and its path parameters,
 // the token's id and name, the client address, the request id and the
 // Idempotency-Key, and, for a request that created something, the id of
-// what it created (added with the outcome: it did not exist before). The
+// what it created (added with the outcome: it did not exist before). An
+// outcome says whether the request was a replay: answered from what an
+// earlier one with its Idempotency-Key did, changing nothing. The
 // table is append-only (triggers refuse a DELETE and any UPDATE but the
 // one adding an outcome), and events are kept forever: nothing purges
 // them.
@@ -68,8 +70,13 @@ type Event struct {
 // Outcome is how an audited request ended: the status it was answered
 // with and, for an error, its code.
 type Outcome struct {
-	Status      int       `json:"status"`
-	ErrorCode   string    `json:"errorCode,omitempty"`
+	Status    int    `json:"status"`
+	ErrorCode string `json:"errorCode,omitempty"`
+	// Replayed says the request repeated an earlier one's Idempotency-Key
+	// and was answered from what that one did (Idempotent-Replayed:
+	// true): it changed nothing, and the first run's event is the
+	// change's.
+	Replayed    bool      `json:"replayed"`
 	CompletedAt time.Time `json:"completedAt"`
 }
 
@@ -131,16 +138,18 @@ func (l *Log) insert(ctx context.Context, tx *store.Tx, e *Event, o *Outcome) er
 	e.Outcome = nil
 	var status sql.NullInt64
 	var completed sql.NullInt64
+	var replayed sql.NullBool
 	if o != nil {
 		e.Outcome = &Outcome{Status: o.Status, CompletedAt: e.CreatedAt}
 		status = sql.NullInt64{Int64: int64(o.Status), Valid: true}
 		completed = sql.NullInt64{Int64: store.Micros(e.CreatedAt), Valid: true}
+		replayed = sql.NullBool{Valid: true}
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO audit_events (id, created_at, token_id, token_name, method, route,
-		path_params, resource_id, client_address, request_id, idempotency_key, status, completed_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		path_params, resource_id, client_address, request_id, idempotency_key, status, completed_at, replayed)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		e.ID, store.Micros(e.CreatedAt), e.TokenID, e.TokenName, e.Method, e.Route, string(pj),
-		nullText(e.ResourceID), e.ClientAddress, e.RequestID, nullText(e.IdempotencyKey), status, completed)
+		nullText(e.ResourceID), e.ClientAddress, e.RequestID, nullText(e.IdempotencyKey), status, completed, replayed)
 	if err != nil {
 		return fmt.Errorf("audit: record event: %w", err)
 	}
@@ -161,6 +170,8 @@ type Result struct {
 	// exist when its event is written, and its id is how the trail says
 	// which token created which user.
 	ResourceID string
+	// Replayed: answered from an earlier request's result (Outcome.Replayed).
+	Replayed bool
 }
 
 // Finish adds the outcome of the request event id describes, once.
@@ -168,10 +179,10 @@ func (l *Log) Finish(ctx context.Context, id string, res Result) error {
 	now := l.clock.Now().UTC()
 	return l.db.InTx(ctx, func(tx *store.Tx) error {
 		r, err := tx.ExecContext(ctx, `UPDATE audit_events SET status = $2, error_code = $3, completed_at = $4,
-			idempotency_key = COALESCE(idempotency_key, $5), resource_id = COALESCE(resource_id, $6)
+			idempotency_key = COALESCE(idempotency_key, $5), resource_id = COALESCE(resource_id, $6), replayed = $7
 			WHERE id = $1 AND status IS NULL`,
 			id, res.Status, nullText(clean(res.ErrorCode, 64)), store.Micros(now), nullText(clean(res.IdempotencyKey, maxValue)),
-			nullText(clean(res.ResourceID, maxValue)))
+			nullText(clean(res.ResourceID, maxValue)), res.Replayed)
 		if err != nil {
 			return fmt.Errorf("audit: record outcome: %w", err)
 		}
@@ -260,7 +271,7 @@ func (l *Log) Get(ctx context.Context, id string) (Event, error) {
 
 // eventColumns are the columns scan reads, in its order.
 const eventColumns = `id, created_at, token_id, token_name, method, route, path_params, resource_id,
-	client_address, request_id, idempotency_key, status, error_code, completed_at`
+	client_address, request_id, idempotency_key, status, error_code, completed_at, replayed`
 
 func scan(rows *sql.Rows) (Event, error) {
 	var (
@@ -269,9 +280,10 @@ func scan(rows *sql.Rows) (Event, error) {
 		params             string
 		resource, key, ecd sql.NullString
 		status, completed  sql.NullInt64
+		replayed           sql.NullBool
 	)
 	if err := rows.Scan(&e.ID, &created, &e.TokenID, &e.TokenName, &e.Method, &e.Route, &params, &resource,
-		&e.ClientAddress, &e.RequestID, &key, &status, &ecd, &completed); err != nil {
+		&e.ClientAddress, &e.RequestID, &key, &status, &ecd, &completed, &replayed); err != nil {
 		return Event{}, fmt.Errorf("audit: read event: %w", err)
 	}
 	e.CreatedAt = store.Time(created)
@@ -280,7 +292,8 @@ func scan(rows *sql.Rows) (Event, error) {
 		return Event{}, errors.Join(fmt.Errorf("audit: event %s: path parameters", e.ID), err)
 	}
 	if status.Valid {
-		e.Outcome = &Outcome{Status: int(status.Int64), ErrorCode: ecd.String, CompletedAt: store.Time(completed.Int64)}
+		e.Outcome = &Outcome{Status: int(status.Int64), ErrorCode: ecd.String, Replayed: replayed.Bool,
+			CompletedAt: store.Time(completed.Int64)}
 	}
 	return e, nil
 }

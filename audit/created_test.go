@@ -93,3 +93,57 @@ func TestFinishNamesCreatedResource(t *testing.T) {
 		}
 	})
 }
+
+// A replay (answered from an earlier request's result) is marked with its
+// outcome; an event that ran, or was written done (RecordTx), is not; the
+// mark is written with the outcome and never changed.
+func TestFinishMarksReplay(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		l := audit.New(db, &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
+		begin := func() string {
+			t.Helper()
+			e := audit.Event{TokenID: vaspd.NewID(vaspd.IDToken), TokenName: "ops", Method: "POST", Route: "POST /users",
+				ClientAddress: "198.51.100.7", RequestID: "req", IdempotencyKey: "k"}
+			if err := l.Begin(ctx, &e); err != nil {
+				t.Fatal(err)
+			}
+			return e.ID
+		}
+		refused := func(q, id string) {
+			t.Helper()
+			if _, err := db.ExecContext(ctx, q, id); err == nil {
+				t.Errorf("%s on %s: allowed", q, id)
+			}
+		}
+		ran, replay, open := begin(), begin(), begin()
+		if err := l.Finish(ctx, ran, audit.Result{Status: 201}); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Finish(ctx, replay, audit.Result{Status: 201, Replayed: true}); err != nil {
+			t.Fatal(err)
+		}
+		for id, want := range map[string]bool{ran: false, replay: true} {
+			if got, err := l.Get(ctx, id); err != nil || got.Outcome == nil || got.Outcome.Replayed != want {
+				t.Errorf("%s: %+v %v, want replayed %v", id, got.Outcome, err, want)
+			}
+		}
+		var done audit.Event
+		if err := db.InTx(ctx, func(tx *store.Tx) error {
+			done = audit.CLIEvent("vaspd serve", map[string]string{"tokenId": "Token:1"})
+			return l.RecordTx(ctx, tx, &done, 200)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := l.Get(ctx, done.ID); got.Outcome == nil || got.Outcome.Replayed {
+			t.Errorf("RecordTx's event: %+v", got.Outcome)
+		}
+		refused(`UPDATE audit_events SET replayed = TRUE WHERE id = $1`, ran)
+		refused(`UPDATE audit_events SET replayed = FALSE WHERE id = $1`, replay)
+		refused(`UPDATE audit_events SET replayed = TRUE WHERE id = $1`, open) // not without its outcome
+		if got, _ := l.Get(ctx, open); got.Outcome != nil {
+			t.Errorf("an open event: %+v", got.Outcome)
+		}
+	})
+}

@@ -5,6 +5,12 @@
 -- that adds the outcome; a resource already named (a path's) is never
 -- replaced, and the rest never changes (the outcome is still written
 -- once, nothing deleted).
+--
+-- A request repeated with its Idempotency-Key and answered from what the
+-- first did (Idempotent-Replayed: true) changes nothing: replayed says
+-- so, written with the outcome (false for a request that ran; NULL for
+-- events of before and those whose outcome is unknown).
+ALTER TABLE audit_events ADD COLUMN replayed BOOLEAN;
 CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
@@ -24,6 +30,9 @@ BEGIN
     END IF;
     IF NEW.resource_id IS DISTINCT FROM OLD.resource_id AND (OLD.resource_id IS NOT NULL OR NEW.status IS NULL) THEN
         RAISE EXCEPTION 'audit_events is append-only: a created resource is named once, with the outcome';
+    END IF;
+    IF NEW.replayed IS DISTINCT FROM OLD.replayed AND NEW.status IS NULL THEN
+        RAISE EXCEPTION 'audit_events is append-only: replayed is written with the outcome';
     END IF;
     RETURN NEW;
 END;
