@@ -245,7 +245,7 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 	if err != nil {
 		return Transaction{}, err
 	}
-	s.log.Info("outgoing payment started", "transaction", t.ID, "receiver", t.Counterparty, "msats", t.Msats)
+	s.log.Info("outgoing payment started", "transaction", t.ID, "counterparty", logDomain(t.Counterparty), "msats", t.Msats)
 	return s.pay(ctx, t)
 }
 

@@ -239,14 +239,14 @@ func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (
 		return Lookup{}, callbackNotAllowed(addr, err)
 	}
 	if _, err := s.verifier.VerifyLnurlpResponse(ctx, resp, addr); err != nil {
-		s.log.Warn("lookup answer does not verify", "receiver", addr.String(), "err", err)
+		s.log.Warn("lookup answer does not verify", "counterparty", vaspd.Truncate(addr.Domain, 100), "err", err)
 		return Lookup{}, lookupStep.unverified(err, s.opt.CounterpartyTimeout)
 	}
 	offered := len(resp.Currencies)
 	if resp.Currencies = usableCurrencies(resp.Currencies); len(resp.Currencies) == 0 {
 		return Lookup{}, lookupStep.failed("the receiver offers no valid currency")
 	} else if len(resp.Currencies) < offered {
-		s.log.Warn("lookup answer has invalid or repeated currencies; not offered", "receiver", addr.String(), "dropped", offered-len(resp.Currencies))
+		s.log.Warn("lookup answer has invalid or repeated currencies; not offered", "counterparty", vaspd.Truncate(addr.Domain, 100), "dropped", offered-len(resp.Currencies))
 	}
 	l := Lookup{ID: vaspd.NewID(vaspd.IDLookup), UserID: userID, Receiver: addr.String(), Response: resp, CreatedAt: s.clock.Now()}
 	if err := s.recordLookup(ctx, l); err != nil {

@@ -52,7 +52,7 @@ func (s *Service) deliverPaymentRequest(ctx context.Context, p PaymentRequest) P
 		// The code and reason may be the payer's VASP's bytes: kept as
 		// text a TEXT column takes (storableText).
 		d.Status, d.Code, d.Message = DeliveryFailed, storableText(string(e.Code), 64), storableText(e.Reason, maxDeliveryReason)
-		s.log.Warn("payment request not delivered", "paymentRequest", p.ID, "sender", p.SenderUMA, "code", d.Code, "reason", d.Message)
+		s.log.Warn("payment request not delivered", "paymentRequest", p.ID, "counterparty", logDomain(p.SenderUMA), "code", d.Code, "reason", d.Message)
 	}
 	s.payments.requestDeliveries.WithLabelValues(deliveryOutcome(d)).Inc()
 	now := s.stamp()

@@ -418,7 +418,7 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 			// Our post-transaction callback goes there: kept only when it is
 			// a URL we may call (an incoming payer's is checked alike).
 			if err := checkCounterpartyURL(cb); err != nil || len(cb) > maxCallbackURL {
-				s.log.Warn("receiver's utxoCallback not kept", "receiver", l.Receiver, "length", len(cb), "err", err)
+				s.log.Warn("receiver's utxoCallback not kept", "quote", q.ID, "lookup", l.ID, "counterparty", logDomain(l.Receiver), "length", len(cb), "err", err)
 			} else {
 				d.UtxoCallback = cb
 			}

@@ -158,7 +158,7 @@ func (s *Service) SandboxReceive(ctx context.Context, in SandboxReceive) (Transa
 		s.log.Error("sandbox payment: paying the invoice failed; the payment expires with it", "transaction", id, "err", err)
 		return Transaction{}, fmt.Errorf("sandbox payment %s: pay the invoice: %w", id, err)
 	}
-	s.log.Info("sandbox payment paid", "transaction", id, "sender", sender.String())
+	s.log.Info("sandbox payment paid", "transaction", id, "counterparty", vaspd.Truncate(sender.Domain, 100))
 	return s.GetTransaction(ctx, id)
 }
 

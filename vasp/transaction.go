@@ -370,7 +370,7 @@ func (s *Service) newIncoming(r Recipient, req *uma.PayRequest, q incomingQuote)
 			// it is a URL we may call, as a receiver's is (see quote.go).
 			if cb := c.UtxoCallback; cb != "" {
 				if err := checkCounterpartyURL(cb); err != nil || len(cb) > maxCallbackURL {
-					s.log.Warn("sender's utxoCallback not kept", "sender", vaspd.Truncate(req.PayerData.Identifier, 100), "length", len(cb), "err", err)
+					s.log.Warn("sender's utxoCallback not kept", "transaction", t.ID, "counterparty", logDomain(req.PayerData.Identifier), "length", len(cb), "err", err)
 				} else {
 					t.Details.UtxoCallback = cb
 				}
