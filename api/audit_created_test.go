@@ -8,13 +8,15 @@ import (
 
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/vasp"
 )
 
 // TestAuditNamesCreatedResource: an audited request that creates
 // something (its route names no resource) has the id of what it created
 // as its event's resourceId, recorded with its outcome, so that the trail
 // says which token created which token, user, bulk upload, webhook
-// endpoint, replay, ledger transfer or sandbox transaction, and
+// endpoint, replay, ledger transfer or sandbox transaction (sent or
+// received), and
 // ?resourceId= finds the event that created it. A refused create names
 // nothing; a route with a path parameter keeps it as its resource.
 func TestAuditNamesCreatedResource(t *testing.T) {
@@ -42,6 +44,9 @@ func TestAuditNamesCreatedResource(t *testing.T) {
 			return id
 		}
 		do("POST", "/tokens", `{"name":"ops","permissions":["VIEW"]}`, "clientId", 201)
+		// Before any webhook endpoint: approved without asking.
+		do("POST", "/sandbox/receive", `{"senderUmaAddress":"$success.eur@`+vasp.SandboxDomain+`","receiverUmaAddress":"$bob@`+a.domain+
+			`","receivingCurrencyCode":"EUR","receivingCurrencyAmount":250}`, "id", 200)
 		uid := do("POST", "/users", strings.ReplaceAll(auditUserJSON, "DOMAIN", a.domain), "id", 201, "Idempotency-Key", "user-dave")
 		do("POST", "/users/bulk/csv", "umaAddress,platformUserId,userType\n$erin,p-erin,INDIVIDUAL\n", "jobId", 202, "Content-Type", "text/csv")
 		ep := do("POST", "/webhooks/endpoints", `{"url":"`+rc.URL+`"}`, "id", 201)
