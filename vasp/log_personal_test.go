@@ -18,8 +18,9 @@ import (
 // never by a payer's or payee's UMA address, which is personal data: an
 // outgoing payment (lookup, quote with a receiver's utxoCallback we do
 // not keep, execute) and an incoming one whose sender's utxoCallback we
-// do not keep each log, at Debug and above, nothing with the address of
-// either user, while the warnings are still logged with the transaction.
+// do not keep, and a payment request its payer's VASP does not receive,
+// each log, at Debug and above, nothing with the address of either user,
+// while the warnings are still logged with the payment's id.
 func TestLogsNameNoPayerOrPayee(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		var logs syncBuffer
@@ -74,7 +75,14 @@ func TestLogsNameNoPayerOrPayee(t *testing.T) {
 			}
 		}
 
-		for _, personal := range []string{"$bob@", "bob@" + r.domain, "$alice@", "alice@" + ourDomain, "carol.payer"} {
+		// A payment request its payer's VASP never receives (nothing
+		// listens on port 1).
+		p := newPaymentRequest(t, s, w, func(in *vasp.PaymentRequestInput) { in.SenderUMA = "$dana.payer@localhost:1" })
+		if p.Delivery.Status != vasp.DeliveryFailed || logs.count(t, slog.LevelWarn, p.ID) != 1 {
+			t.Errorf("payment request %s: %+v, its warning not logged by its id:\n%s", p.ID, p.Delivery, logs.String())
+		}
+
+		for _, personal := range []string{"$bob@", "bob@" + r.domain, "$alice@", "alice@" + ourDomain, "carol.payer", "dana.payer"} {
 			if strings.Contains(logs.String(), personal) {
 				t.Errorf("the logs hold %q:\n%s", personal, logs.String())
 			}
