@@ -187,22 +187,27 @@ func (cc CurrencyConfig) rate(at time.Time) (Rate, error) {
 	if cc.Decimals < 0 || cc.Decimals > MaxDecimals {
 		return Rate{}, fmt.Errorf("currency %s: decimals must be 0..%d", cc.Code, MaxDecimals)
 	}
-	var per string
 	switch {
 	case (cc.BTCPrice == "") == (cc.MsatsPerUnit == ""):
 		return Rate{}, fmt.Errorf("currency %s: set exactly one of btcPrice and msatsPerUnit", cc.Code)
 	case cc.MsatsPerUnit != "":
-		per = cc.MsatsPerUnit
-	default:
-		price, err := parsePositiveRat(cc.BTCPrice)
-		if err != nil {
-			return Rate{}, fmt.Errorf("currency %s: btcPrice: %w", cc.Code, err)
-		}
-		// msats per smallest unit = 10^11 / (price × 10^decimals)
-		units := new(big.Rat).Mul(price, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(cc.Decimals)), nil)))
-		per = new(big.Rat).Quo(msatsPerBTC, units).RatString()
+		return NewRate(cur, cc.MsatsPerUnit, cc.SpreadBps, cc.FixedFee, cc.Min, cc.Max, at)
 	}
-	return NewRate(cur, per, cc.SpreadBps, cc.FixedFee, cc.Min, cc.Max, at)
+	price, err := parsePositiveRat(cc.BTCPrice)
+	if err != nil {
+		return Rate{}, fmt.Errorf("currency %s: btcPrice: %w", cc.Code, err)
+	}
+	// msats per smallest unit = 10^11 / (price × 10^decimals), exactly: a
+	// fraction that may be longer than an msatsPerUnit the file may hold
+	// (the operator wrote the price, which parsePositiveRat has bounded),
+	// so not parsed again as one.
+	units := new(big.Rat).Mul(price, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(cc.Decimals)), nil)))
+	r := Rate{Currency: cur, SpreadBps: cc.SpreadBps, FixedFee: cc.FixedFee, Min: cc.Min, Max: cc.Max, At: at,
+		mid: new(big.Rat).Quo(msatsPerBTC, units)}
+	if err := r.Validate(); err != nil {
+		return Rate{}, err
+	}
+	return r, nil
 }
 
 // ConfigProvider serves the rates of a Config: fixed ones

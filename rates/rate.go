@@ -279,13 +279,31 @@ func (r *Rate) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	nr, err := NewRate(j.Currency, j.MsatsPerUnit, j.SpreadBps, j.FixedFee, j.Min, j.Max, j.At)
-	if err != nil {
+	// A rate from a btcPrice (CurrencyConfig.rate) may be a longer
+	// fraction than an msatsPerUnit the rates file may hold: a stored one
+	// is read up to storedFractionRE.
+	mid, ok := new(big.Rat), storedFractionRE.MatchString(j.MsatsPerUnit)
+	if ok {
+		_, ok = mid.SetString(j.MsatsPerUnit)
+	}
+	if !ok {
+		var err error
+		if mid, err = parsePositiveRat(j.MsatsPerUnit); err != nil {
+			return fmt.Errorf("currency %s: msatsPerUnit: %w", j.Currency.Code, err)
+		}
+	}
+	nr := Rate{Currency: j.Currency, SpreadBps: j.SpreadBps, FixedFee: j.FixedFee, Min: j.Min, Max: j.Max, At: j.At, mid: mid}
+	if err := nr.Validate(); err != nil {
 		return err
 	}
 	*r = nr
 	return nil
 }
+
+// storedFractionRE bounds the msatsPerUnit of a stored rate: 10^11 over a
+// btcPrice of up to 40+40 digits times 10^MaxDecimals is at most 52 digits
+// over 80.
+var storedFractionRE = regexp.MustCompile(`^[0-9]{1,100}/[0-9]{1,100}$`)
 
 // String is a short human form, e.g. "USD 10000 msats/unit (spread 50bps, fee 0)".
 func (r Rate) String() string {

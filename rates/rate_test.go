@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/big"
 	"math/rand/v2"
@@ -306,4 +307,49 @@ func FuzzRounding(f *testing.F) {
 		}
 		checkNeverGivesAway(t, r, units, msats)
 	})
+}
+
+// A btcPrice of as many digits as the rates file allows (40 before the
+// point and 40 after) is a rate: the msats per unit it gives is a
+// fraction longer than an msatsPerUnit an operator may write, and was
+// refused in the name of msatsPerUnit, a setting the operator never wrote.
+func TestLongBTCPrice(t *testing.T) {
+	price := strings.Repeat("9", 40) + "." + strings.Repeat("7", 39) + "1"
+	for _, dec := range []int{0, 2, 8} {
+		doc := fmt.Sprintf("currencies:\n  - {code: USD, decimals: %d, btcPrice: '%s'}\n", dec, price)
+		c, err := ParseConfig([]byte(doc))
+		if err != nil {
+			t.Fatalf("decimals %d: %v", dec, err)
+		}
+		p, err := NewConfigProvider(c, nil)
+		if err != nil {
+			t.Fatalf("decimals %d: %v", dec, err)
+		}
+		r, err := p.Rate(context.Background(), "USD")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr, _ := new(big.Rat).SetString(price)
+		want := new(big.Rat).Quo(big.NewRat(100_000_000_000, 1), pr.Mul(pr, new(big.Rat).SetFloat64(math.Pow10(dec))))
+		if r.MsatsPerUnit().Cmp(want) != 0 {
+			t.Fatalf("decimals %d: rate %s, want %s", dec, r.MsatsPerUnit().RatString(), want.RatString())
+		}
+		// A quote stores the rate it locked and reads it back.
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Rate
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("decimals %d: stored rate not read back: %v", dec, err)
+		}
+		if back.MsatsPerUnit().Cmp(want) != 0 {
+			t.Fatalf("decimals %d: read back %s", dec, back.MsatsPerUnit().RatString())
+		}
+	}
+	// A btcPrice that is not a number is still refused, in its own name.
+	_, err := ParseConfig([]byte("currencies:\n  - {code: USD, decimals: 2, btcPrice: '1" + strings.Repeat("0", 41) + "'}\n"))
+	if err == nil || !strings.Contains(err.Error(), "btcPrice") || strings.Contains(err.Error(), "msatsPerUnit") {
+		t.Fatalf("err = %v, want btcPrice named", err)
+	}
 }
