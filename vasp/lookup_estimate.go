@@ -2,8 +2,11 @@ package vasp
 
 import (
 	"context"
+	"errors"
 	"math"
 	"math/big"
+
+	"github.com/vaspd/vaspd/rates"
 )
 
 // EstimatedExchangeRates are what a lookup tells the platform as the
@@ -15,9 +18,10 @@ import (
 // the offered one, our spread included and the fees not. That is the
 // receiver's multiplier (msats per unit it offers) over the msats one unit
 // of the sender's currency sends. Not locked: a quote prices afresh. Each
-// is 0 when it cannot be told (the sender's currency no longer in the
-// rates file, or past float64: a huge multiplier, or a tiny one rounding
-// to 0), which the API leaves out (UMAaaS's rate is > 0).
+// is 0 when it cannot be told (the rates stale, which a quote refuses:
+// rates.FreshRate; the sender's currency no longer in the rates file; or
+// past float64: a huge multiplier, or a tiny one rounding to 0), which
+// the API leaves out (UMAaaS's rate is > 0).
 func (s *Service) EstimatedExchangeRates(ctx context.Context, l Lookup) ([]float64, error) {
 	out := make([]float64, len(l.Response.Currencies))
 	u, err := s.opt.Users.ByID(ctx, l.UserID)
@@ -37,7 +41,12 @@ func (s *Service) EstimatedExchangeRates(ctx context.Context, l Lookup) ([]float
 		}
 		code = all[0].Code
 	}
-	rate, err := s.opt.Rates.Rate(ctx, code)
+	// The rate a quote would price with (quote.go): none while the rates
+	// are stale, when no quote is priced, so no estimate from stale ones.
+	rate, err := rates.FreshRate(ctx, s.opt.Rates, code)
+	if errors.Is(err, rates.ErrStale) {
+		return out, nil
+	}
 	if err != nil {
 		s.log.Warn("lookup: the sender's currency has no rate; no estimated exchange rate", "currency", code, "err", err)
 		return out, nil

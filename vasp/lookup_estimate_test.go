@@ -2,8 +2,12 @@ package vasp_test
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/rates"
@@ -43,6 +47,47 @@ func TestEstimatedExchangeRateHugeMultiplier(t *testing.T) {
 		}
 		if est[0] <= 0 || est[1] != 0 {
 			t.Fatalf("estimates %v, want EUR's and 0 for GBP", est)
+		}
+	})
+}
+
+// A lookup's estimatedExchangeRate is what a quote would use: with the
+// rates stale, which no quote prices with (rates.ErrStale), there is no
+// estimate (0, left out) rather than one from the stale rates.
+func TestEstimatedExchangeRateStaleRates(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		l := h.lookup(t)
+		path := filepath.Join(t.TempDir(), "rates.yaml")
+		if err := os.WriteFile(path, []byte("currencies:\n  - {code: USD, decimals: 2, btcPrice: '100000', spreadBps: 50, min: 1}\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clock := vaspd.NewFakeClock(fi.ModTime())
+		p, err := rates.NewFileProvider(rates.FileOptions{Path: path, Setting: "rates-file", MaxAge: time.Hour, Clock: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := h.w.service(t, func(o *vasp.Options) { o.Rates = p })
+		est, err := s.EstimatedExchangeRates(t.Context(), l)
+		if err != nil || len(est) == 0 || est[0] <= 0 {
+			t.Fatalf("fresh rates: estimates %v, %v", est, err)
+		}
+		clock.Advance(time.Hour + time.Second)
+		if _, err := rates.FreshRate(t.Context(), p, "USD"); !errors.Is(err, rates.ErrStale) {
+			t.Fatalf("FreshRate = %v, want stale", err)
+		}
+		est, err = s.EstimatedExchangeRates(t.Context(), l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, e := range est {
+			if e != 0 {
+				t.Fatalf("stale rates: estimate %d is %v, want none", i, e)
+			}
 		}
 	})
 }
