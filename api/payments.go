@@ -131,6 +131,12 @@ func (h *paymentHandlers) lookup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	for i, c := range l.Response.Currencies {
+		// A max below 1 (UMA: 0 <= min <= max, a bound, 0 one too) takes
+		// no amount a quote can be made for, and UMAaaS's max is > 0:
+		// the currency is not offered.
+		if c.Convertible.Max < 1 {
+			continue
+		}
 		// UMAaaS's min is > 0, a receiver's may be 0 (UMA: 0 <= min):
 		// one smallest unit is then the least a quote can be made for
 		// (lockedCurrencyAmount is positive), so that is the answer.

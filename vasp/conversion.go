@@ -82,7 +82,7 @@ func priceConversion(in QuoteRequest, rate rates.Rate, sendConv rates.Conversion
 		// The lookup's msats range holds for the invoice its conversion
 		// makes, as for the msats a sender-locked quote asks (quoteTerms,
 		// plainAmount): the receiver said it takes no other payment.
-		if lo, hi := lookup.MinSendable, lookup.MaxSendable; invMsats < lo || (hi > 0 && invMsats > hi) {
+		if lo, hi := lookup.MinSendable, lookup.MaxSendable; invMsats < lo || invMsats > hi {
 			return 0, 0, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
 				"%d %s is an invoice of %d msats; the receiver accepts %d to %d msats", in.Amount, theirs.Code, invMsats, lo, hi)
 		}

@@ -313,13 +313,13 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 			return Quote{}, "", err
 		}
 		pr.Amount = sendConv.Msats // sender-locked: msats, converted by the receiver
-		if min, max := l.Response.MinSendable, l.Response.MaxSendable; pr.Amount < min || (max > 0 && pr.Amount > max) {
+		if min, max := l.Response.MinSendable, l.Response.MaxSendable; pr.Amount < min || pr.Amount > max {
 			return Quote{}, "", vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
 				"%d %s is %d msats; the receiver accepts %d to %d msats", in.Amount, rate.Currency.Code, pr.Amount, min, max)
 		}
 	} else {
 		pr.Amount, pr.SendingCurrency = in.Amount, theirs.Code
-		if min, max := theirs.Convertible.Min, theirs.Convertible.Max; in.Amount < min || (max > 0 && in.Amount > max) {
+		if min, max := theirs.Convertible.Min, theirs.Convertible.Max; in.Amount < min || in.Amount > max {
 			return Quote{}, "", vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
 				"the receiver accepts %d to %d %s (smallest unit), not %d", min, max, theirs.Code, in.Amount)
 		}

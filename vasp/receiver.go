@@ -253,7 +253,7 @@ func (s *Service) priceIncoming(ctx context.Context, r Recipient, req *uma.PayRe
 		if req.SendingCurrency != code {
 			return incomingQuote{}, uma.Errorf(uma.CodeInvalidCurrency, "amount currency %q differs from convert %q", vaspd.Truncate(req.SendingCurrency, 16), code)
 		}
-		if !rate.InRange(req.Amount) {
+		if req.Amount < offered[i].Convertible.Min || req.Amount > offered[i].Convertible.Max {
 			return incomingQuote{}, uma.Errorf(uma.CodeAmountOutOfRange, "amount %d %s is outside [%d, %d]", req.Amount, code, offered[i].Convertible.Min, offered[i].Convertible.Max)
 		}
 		conv, err = rate.ReceiveForAmount(req.Amount)
@@ -264,8 +264,9 @@ func (s *Service) priceIncoming(ctx context.Context, r Recipient, req *uma.PayRe
 		return incomingQuote{}, uma.Errorf(uma.CodeAmountOutOfRange, "amount %d cannot be received: %v", req.Amount, err)
 	}
 	// The currency's range bounds what r is credited, also when the
-	// sender locked the msats.
-	if !rate.InRange(conv.Amount) {
+	// sender locked the msats: the range advertised (paymentBounds), so
+	// also without a max in the rates file.
+	if conv.Amount < offered[i].Convertible.Min || conv.Amount > offered[i].Convertible.Max {
 		return incomingQuote{}, uma.Errorf(uma.CodeAmountOutOfRange, "amount of %d msats converts to %d %s, outside [%d, %d]",
 			req.Amount, conv.Amount, code, offered[i].Convertible.Min, offered[i].Convertible.Max)
 	}
