@@ -69,7 +69,8 @@ type sandboxReceiveRequest struct {
 // sandboxReceive answers the incoming transaction once the platform has
 // decided on it and, approved, the sandbox sender has paid its invoice;
 // its crediting, and the COMPLETED webhook, follow through the normal
-// settlement path.
+// settlement path. With an Idempotency-Key, a retry is answered that
+// transaction, as it is then, and pays nothing.
 func (h *paymentHandlers) sandboxReceive(w http.ResponseWriter, r *http.Request) error {
 	if err := h.v.CheckSandbox(); err != nil {
 		return err // before the body: no request succeeds here
@@ -95,12 +96,16 @@ func (h *paymentHandlers) sandboxReceive(w http.ResponseWriter, r *http.Request)
 			return vaspd.InvalidInput("userId: %v", err)
 		}
 	}
+	key := r.Header.Get("Idempotency-Key")
+	if err := checkIdempotencyKey(key, idempotencyMaxKey); err != nil {
+		return err
+	}
 	// The platform's approval webhook, and a 202's later decision, are
 	// awaited: as long as a counterparty's payreq would wait.
 	answerWithin(w, h.v.ApprovalTimeout()+h.v.CounterpartyTimeout())
 	t, err := h.v.SandboxReceive(r.Context(), vasp.SandboxReceive{
 		Sender: req.SenderUmaAddress, Receiver: req.ReceiverUmaAddress, UserID: req.UserID,
-		Currency: strings.ToUpper(req.ReceivingCurrencyCode), Amount: req.ReceivingCurrencyAmount,
+		Currency: strings.ToUpper(req.ReceivingCurrencyCode), Amount: req.ReceivingCurrencyAmount, IdempotencyKey: key,
 	})
 	if err != nil {
 		return err

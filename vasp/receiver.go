@@ -313,13 +313,14 @@ func (s *Service) checkBalanceRoom(ctx context.Context, r Recipient, currency st
 // payment is recorded and again where its invoice is made payable
 // (checkRecipient): otherwise the payreq is refused USER_NOT_FOUND.
 func (s *Service) PayRequest(ctx context.Context, local string, req *uma.PayRequest) (*uma.PayReqResponse, error) {
-	return s.answerPayRequest(ctx, local, req, new(string))
+	return s.answerPayRequest(ctx, local, req, sandboxClaim{}, new(string))
 }
 
 // answerPayRequest is PayRequest; it sets *recorded to the incoming
 // transaction's id once the payment is recorded, so that a caller of our
-// own (the sandbox) can answer the transaction whatever came of it after.
-func (s *Service) answerPayRequest(ctx context.Context, local string, req *uma.PayRequest, recorded *string) (*uma.PayReqResponse, error) {
+// own (the sandbox) can answer the transaction whatever came of it after,
+// and records sandbox (its Idempotency-Key, if any) with the payment.
+func (s *Service) answerPayRequest(ctx context.Context, local string, req *uma.PayRequest, sandbox sandboxClaim, recorded *string) (*uma.PayReqResponse, error) {
 	r, err := s.recipient(ctx, local)
 	if err != nil {
 		return nil, err
@@ -384,6 +385,7 @@ func (s *Service) answerPayRequest(ctx context.Context, local string, req *uma.P
 		}
 	}
 	in := s.newIncoming(r, req, q)
+	in.sandbox = sandbox
 	invReq := lightning.InvoiceRequest{AmountMsat: q.msats, Expiry: s.opt.InvoiceExpiry}
 	metadata := s.metadata(r.Local)
 	if preq.ID != "" {

@@ -2,6 +2,7 @@ package vasp
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,6 +99,37 @@ type SandboxReceive struct {
 	UserID   string // our user's id (both: the same user)
 	Currency string // what the user receives, and how much
 	Amount   int64
+	// IdempotencyKey, if set, makes the call once: a retry with it is
+	// answered the transaction the first recorded (422
+	// IDEMPOTENCY_KEY_REUSED for another request), and is no payment.
+	IdempotencyKey string
+}
+
+// sandboxClaim is a sandbox payment's Idempotency-Key and the request it
+// was given for, recorded with the payment (sandbox_idempotency_key,
+// unique, and sandbox_request); empty for every other payment.
+type sandboxClaim struct {
+	key, request string
+}
+
+// replaySandboxReceive answers the transaction c.key recorded, if there is
+// one (done): 422 IDEMPOTENCY_KEY_REUSED when it was for another request.
+func (s *Service) replaySandboxReceive(ctx context.Context, c sandboxClaim) (Transaction, bool, error) {
+	var id, request string
+	err := s.db.QueryRowContext(ctx, `SELECT id, sandbox_request FROM uma_transactions WHERE sandbox_idempotency_key = $1`,
+		c.key).Scan(&id, &request)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Transaction{}, false, nil
+	}
+	if err != nil {
+		return Transaction{}, false, fmt.Errorf("read sandbox payment by idempotency key: %w", err)
+	}
+	if request != c.request {
+		return Transaction{}, true, vaspd.Errorf(http.StatusUnprocessableEntity, vaspd.CodeIdempotencyKeyReused,
+			"this Idempotency-Key was already used for another sandbox payment")
+	}
+	t, err := s.GetTransaction(ctx, id)
+	return t, true, err
 }
 
 // SandboxReceive has the sandbox sender pay in.Amount of in.Currency to
@@ -135,13 +167,32 @@ func (s *Service) SandboxReceive(ctx context.Context, in SandboxReceive) (Transa
 	if err != nil {
 		return Transaction{}, err
 	}
+	// With a key, the request is compared in the form it is recorded in:
+	// the sender as above, the user by id (by address or id), the
+	// currency upper-cased (the API's), the amount.
+	var claim sandboxClaim
+	if in.IdempotencyKey != "" {
+		claim = sandboxClaim{key: in.IdempotencyKey,
+			request: fmt.Sprintf("%s %s %s %d", strings.ToLower(sender.String()), r.UserID, strings.ToUpper(in.Currency), in.Amount)}
+		if t, done, err := s.replaySandboxReceive(ctx, claim); done || err != nil {
+			return t, err
+		}
+	}
 	pr, err := s.sandboxPayReq(sender, in)
 	if err != nil {
 		return Transaction{}, err
 	}
 	var id string
-	resp, err := s.answerPayRequest(ctx, r.Local, pr, &id)
+	resp, err := s.answerPayRequest(ctx, r.Local, pr, claim, &id)
 	if err != nil {
+		// A copy sent at once recorded its payment first: the key's
+		// unique index refused this one, which is answered that one
+		// (nothing of this one was recorded, nor will be paid).
+		if id == "" && claim.key != "" && s.db.Driver().IsUniqueViolation(err) {
+			if t, done, rerr := s.replaySandboxReceive(ctx, claim); done || rerr != nil {
+				return t, rerr
+			}
+		}
 		if id == "" {
 			return Transaction{}, sandboxRefusal(err)
 		}

@@ -69,6 +69,11 @@ type Transaction struct {
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
 	SettledAt        time.Time
+
+	// sandbox is, for a payment of POST /sandbox/receive given an
+	// Idempotency-Key, the key and the request (sandbox_receive.go),
+	// recorded with the payment; written only, never read into here.
+	sandbox sandboxClaim
 }
 
 // Details are kept whole as JSON: what the counterparty told us and how
@@ -169,12 +174,13 @@ func insertTransaction(ctx context.Context, q store.Querier, t Transaction, appr
 	}
 	_, err = q.ExecContext(ctx, `INSERT INTO uma_transactions (id, direction, status, user_id, platform_user_id,
 		our_address, counterparty, quote_id, payment_hash, invoice, currency, amount, msats, fee,
-		counter_currency, counter_amount, failure_reason, details, approval, created_at, updated_at, payment_request_id)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$20,$21)`,
+		counter_currency, counter_amount, failure_reason, details, approval, created_at, updated_at, payment_request_id,
+		sandbox_idempotency_key, sandbox_request)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$20,$21,$22,$23)`,
 		t.ID, t.Direction, t.Status, t.UserID, t.PlatformUserID, t.OurAddress, t.Counterparty,
 		nullable(t.QuoteID), nullable(t.PaymentHash), t.Invoice, t.Currency, t.Amount, t.Msats, t.Fee,
 		t.CounterCurrency, t.CounterAmount, t.FailureReason, string(details), approval,
-		store.Micros(t.CreatedAt), nullable(t.PaymentRequestID))
+		store.Micros(t.CreatedAt), nullable(t.PaymentRequestID), nullable(t.sandbox.key), nullable(t.sandbox.request))
 	if err != nil {
 		return fmt.Errorf("record transaction: %w", err)
 	}
