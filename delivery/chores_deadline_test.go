@@ -90,16 +90,32 @@ func TestMaintenanceChoresAreBounded(t *testing.T) {
 		}
 		// A watchdog: the bound is jobsTimeout, and handing the job
 		// back (releaseJob) may wait its own 5 s for the tables.
-		err := boundedWithin(t, "a replay job's run", 8*time.Second, func() { release() }, func() error { return s.runJobs(ctx) })
-		if err != nil {
-			t.Logf("run cut short: %v", err)
+		// A run whose 300 ms a loaded machine spent before its first
+		// chunk held nothing: the next one (the job handed back, or
+		// never claimed) goes on to it.
+		for try := 0; release == nil; try++ {
+			if try == 10 {
+				t.Fatal("10 runs of 300 ms ended before the job's first chunk")
+			}
+			err := boundedWithin(t, "a replay job's run", 8*time.Second, func() {
+				if release != nil {
+					release()
+				}
+			}, func() error { return s.runJobs(ctx) })
+			if err != nil {
+				t.Logf("run cut short: %v", err)
+			}
 		}
 		if err := boundedWithin(t, "pruning", 8*time.Second, release, func() error { _, err := s.Prune(ctx); return err }); err == nil {
 			t.Error("pruning with the tables held: no error")
 		}
 		release()
 		// The next runs do the work: the job, handed back or its lease
-		// ended, is resumed and completes; pruning succeeds.
+		// ended, is resumed and completes; pruning succeeds. They have
+		// the real bounds: what is checked here is that the work was
+		// left to be done, and a loaded machine may take longer than
+		// 300 ms over it (a run cut then hands the job back unfinished).
+		s.jobsTimeout, s.pruneStepTimeout = jobsTimeout, pruneStepTimeout
 		clock.Advance(2 * jobLease)
 		if err := s.runJobs(ctx); err != nil {
 			t.Fatal(err)
