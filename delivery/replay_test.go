@@ -231,15 +231,21 @@ func TestOverlappingReplayRefused(t *testing.T) {
 // a statement of its own after the chunk, on the run's context: cut short,
 // it failed and the job was handed back "running", to be taken again by
 // the next run (any process) only to find nothing more and complete.
+//
+// The run's context ends right after the chunk: canceled there, as its
+// time's being up or a stop ends it. (A 200 ms jobsTimeout slept past
+// there failed on a loaded machine, the run cut before the chunk
+// committed.)
 func TestReplayLastChunkCompletesTheJob(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		clock := vaspd.NewFakeClock(t0)
 		s := newTestService(t, db, clock)
 		_, _, job := replayFixture(t, s, clock)
-		s.jobsTimeout = 200 * time.Millisecond
-		s.jobChunkDone = func() { time.Sleep(400 * time.Millisecond) } // the run's time runs out here
-		if err := s.runJobs(ctx); err != nil {
+		run, cut := context.WithCancel(ctx)
+		defer cut()
+		s.jobChunkDone = cut // the run's time runs out here
+		if err := s.runJobs(run); err != nil {
 			t.Logf("runJobs: %v", err)
 		}
 		job, err := s.GetJob(ctx, job.ID)
