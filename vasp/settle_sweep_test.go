@@ -132,13 +132,9 @@ func TestSweepStopsWhileTheNodeIsUnreachable(t *testing.T) {
 
 		// The node is down: a sweep makes one lookup, not one per payment.
 		for i := range 2 {
-			start := time.Now()
 			s.SweepPending(t.Context())
 			if got := node.lookups(); !slices.Equal(got, hashesOf(ps[:1])) {
 				t.Fatalf("sweep %d with the node unreachable looked up %d invoices %v; want the first alone, %v", i+1, len(got), got, hashesOf(ps[:1]))
-			}
-			if d := time.Since(start); d > 10*node.delay {
-				t.Errorf("sweep %d with the node unreachable took %s", i+1, d)
 			}
 		}
 		if c := logs.count(t, slog.LevelWarn, "could not be reached"); c != 1 {
