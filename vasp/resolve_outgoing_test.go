@@ -145,13 +145,9 @@ func TestResolverStopsWhileTheNodeIsUnreachable(t *testing.T) {
 		// The node is down: a round makes one lookup, not one per payment.
 		node.set(0)
 		for i := range 2 {
-			start := time.Now()
 			s.ResolveOutgoing(t.Context())
 			if got := node.lookups(); !slices.Equal(got, hashesOf(ps[:1])) {
 				t.Fatalf("round %d with the node unreachable looked up %d payments %v; want the first alone, %v", i+1, len(got), got, hashesOf(ps[:1]))
-			}
-			if d := time.Since(start); d > 10*node.delay {
-				t.Errorf("round %d with the node unreachable took %s", i+1, d)
 			}
 		}
 
