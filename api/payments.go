@@ -222,7 +222,7 @@ func renderQuote(q vasp.Quote) quoteResponse {
 		LockedCurrencySide: q.LockedSide, TotalSendingAmount: q.SendingAmount, TotalReceivingAmount: q.ReceivingAmount,
 		FeesIncluded: q.Fee, InvoiceAmountMsats: q.Msats, ReceiverFeeMsats: q.ReceiverFeeMsats,
 		ExpiresAt: q.ExpiresAt.UTC(), CreatedAt: q.CreatedAt.UTC(), TransactionID: q.TransactionID, OriginalQuoteID: q.OriginalQuoteID,
-		ExchangeRate: exchangeRate(q.SendingAmount-q.Fee, q.ReceivingAmount),
+		ExchangeRate: vasp.ExchangeRate(q.SendingAmount-q.Fee, q.ReceivingAmount), // its OUTGOING transaction's too
 		AutoRefresh:  q.AutoRefresh, RefreshCount: q.RefreshCount, LastRefreshedAt: refreshedAt(q.RefreshedAt),
 		CounterpartyInformation: q.CounterpartyInformation(), AutoRefreshStopped: q.AutoRefreshStopped,
 	}
@@ -245,10 +245,6 @@ func quoteCurrency(code string, c rates.Currency) paymentCurrency {
 	}
 	return paymentCurrency{Code: c.Code, Name: c.Name, Symbol: c.Symbol, Decimals: c.Decimals}
 }
-
-// exchangeRate is sent per received unit, 0 if either is not positive:
-// its OUTGOING transaction's too.
-func exchangeRate(sent, received int64) float64 { return vasp.ExchangeRate(sent, received) }
 
 func (h *paymentHandlers) createQuote(w http.ResponseWriter, r *http.Request) error {
 	var req createQuoteRequest
