@@ -152,10 +152,17 @@ func (w *worker) record(batch []finished) error {
 			}
 		}
 		// Endpoint rows before delivery rows, in id order: see
-		// lockEndpoints, which also reads their gens. An endpoint whose
-		// streak ended since it was known here — re-enabled, or delivered
-		// to, by any process, while these attempts were in flight —
-		// counts this batch's results on the row's streak.
+		// lockEndpoints, which also reads their gens and streaks. An
+		// endpoint whose streak ended since it was known here — re-enabled,
+		// or delivered to, by any process, while these attempts were in
+		// flight — counts this batch's results on the row's streak. So does
+		// one whose streak grew in the row under the same gen: failures
+		// another process counted since (its worker's, its sync sends'),
+		// which move no gen. Counted on this worker's smaller streak, they
+		// were written over, and the back-off was a shorter streak's
+		// (TestFailureCountsOnStreakCountedElsewhere). Read under the row
+		// lock (on SQLite, in the exclusive write transaction), the row's
+		// streak is the one this batch's write replaces.
 		gens, err := lockEndpoints(ctx, tx, changed)
 		if err != nil {
 			return err
@@ -165,7 +172,7 @@ func (w *worker) record(batch []finished) error {
 		eps = known
 		var cur map[string]streakBase
 		for id, g := range gens {
-			if base[id].gen != g.gen {
+			if b := base[id]; b.gen != g.gen || g.streak > b.streak {
 				if cur == nil {
 					cur = maps.Clone(base)
 				}

@@ -111,7 +111,9 @@ func (s *Service) endpointChanges(batch []finished, base map[string]streakBase) 
 // must not take them in opposite orders. Read under the lock, the gens
 // tell record whether an endpoint's streak ended (it was re-enabled, or
 // delivered to, by any process) since the streak it counts from was known
-// (TestReenabledDuringAttemptStreakStartsOver, TestStreakResetElsewhereSeen).
+// (TestReenabledDuringAttemptStreakStartsOver, TestStreakResetElsewhereSeen),
+// and the streaks whether another process counted failures meanwhile
+// (TestFailureCountsOnStreakCountedElsewhere).
 // That costs one statement, only in a batch whose results changed an
 // endpoint (failures, 410s, the first success after failures).
 func lockEndpoints(ctx context.Context, tx *store.Tx, ids []string) (map[string]streakBase, error) {
