@@ -96,7 +96,8 @@ type HandlerConfig struct {
 	// handled could not be marked processed: the Store's Complete failed
 	// completeAttempts (3) times within 10 s, or returned ErrClaimLost (the
 	// lease ran out while the handler ran, and another request may be
-	// running it now). The reply stands, but a retry of the event (the
+	// running it now; not a try that finds the id done by an earlier one
+	// whose answer was lost). The reply stands, but a retry of the event (the
 	// sender's, should the reply not reach it, or a replay) runs the
 	// handler again. For a metric or an alert (it is logged at ERROR
 	// anyway), or to record ev's id where the platform's own idempotency
@@ -397,8 +398,9 @@ const (
 // restarting) would otherwise leave the id claimed until its lease ended
 // and then let the sender's retry run the handler again. Still failing, the
 // handler's work is done and the reply stands; the failure is logged and
-// passed to MarkFailed. A try that fails after an earlier one did reach the
-// store (its answer lost) may report ErrClaimLost for an id that is marked.
+// passed to MarkFailed. A try after an earlier one that did reach the store
+// (committed, its answer lost) finds the id done under its own token, which
+// the Store counts as success, not as ErrClaimLost.
 func (h *Handler) complete(ctx context.Context, ev Event, id, token string) {
 	var err error
 	pause := completePause

@@ -34,6 +34,24 @@ func (s *completeFails) Complete(ctx context.Context, id, token string, retain t
 	return s.Store.Complete(ctx, id, token, retain)
 }
 
+// answerLost is a real Store whose Complete reaches it, and commits, but
+// whose answer is lost the first lost times (a connection dropped after
+// the commit): it then reports a transient error.
+type answerLost struct {
+	Store
+	lost  atomic.Int32
+	calls atomic.Int32
+}
+
+func (s *answerLost) Complete(ctx context.Context, id, token string, retain time.Duration) error {
+	s.calls.Add(1)
+	err := s.Store.Complete(ctx, id, token, retain)
+	if err == nil && s.lost.Add(-1) >= 0 {
+		return errTransient
+	}
+	return err
+}
+
 // completeStores are the real stores the tests below wrap.
 var completeStores = []struct {
 	name string
@@ -111,6 +129,35 @@ func TestHandlerMarkFailed(t *testing.T) {
 						t.Errorf("MarkFailed got %v, %v; want [%s], %v", got, gotErr, vecTestID, c.want)
 					}
 				})
+			}
+		})
+	}
+}
+
+// TestHandlerCompleteAnswerLost: a completion that committed but whose
+// answer was lost is tried again, and the retry, finding the id done under
+// its own claim, counts as success: no false alarm through MarkFailed, no
+// ERROR line. The retry got ErrClaimLost (the store's UPDATE matched only a
+// claim still processing), and the handler told MarkFailed that an event
+// marked processed was not.
+func TestHandlerCompleteAnswerLost(t *testing.T) {
+	for _, sc := range completeStores {
+		t.Run(sc.name, func(t *testing.T) {
+			st := &answerLost{Store: sc.open(t)}
+			st.lost.Store(1)
+			r := newReceiver(t, st, approveAll)
+			var failed []error
+			r.h.cfg.MarkFailed = func(ctx context.Context, ev Event, err error) { failed = append(failed, err) }
+			r.serve(t, signed(t, vecTestID, vecTestBody)).expect(t, http.StatusOK, "")
+			if n := st.calls.Load(); n != 2 {
+				t.Errorf("Complete called %d times, want 2 (the answer lost, one retry)", n)
+			}
+			if len(failed) != 0 {
+				t.Errorf("MarkFailed called for a completion that committed: %v", failed)
+			}
+			r.serve(t, signed(t, vecTestID, vecTestBody)).expect(t, http.StatusConflict, CodeDuplicate)
+			if n := r.calls.Load(); n != 1 {
+				t.Fatalf("handler ran %d times, want 1", n)
 			}
 		})
 	}

@@ -27,7 +27,11 @@ type Store interface {
 	// ErrInProgress if another claim holds an unexpired lease.
 	Claim(ctx context.Context, id string, lease time.Duration) (token string, err error)
 	// Complete marks id done for retain. It returns ErrClaimLost if the
-	// token no longer holds the claim.
+	// token no longer holds the claim. Completing an id that the same
+	// token completed already returns nil and changes nothing: the
+	// Handler tries a failed Complete again, and the first may have
+	// committed with its answer lost (a connection dropped), which must
+	// not be reported as a lost claim.
 	Complete(ctx context.Context, id, token string, retain time.Duration) error
 	// Release forgets a claim that token still holds; releasing a lost
 	// claim is not an error.
@@ -207,8 +211,11 @@ func (s *MemoryStore) Complete(ctx context.Context, id, token string, retain tim
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.entries[id]
-	if !ok || e.done || e.token != token {
+	if !ok || e.token != token {
 		return ErrClaimLost
+	}
+	if e.done {
+		return nil // completed by this claim already: see Store
 	}
 	s.put(id, memEntry{done: true, token: token, expires: now.Add(retain)})
 	return nil

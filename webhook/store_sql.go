@@ -122,8 +122,12 @@ VALUES ($1, 'processing', $2, $3, $4)
 ON CONFLICT (webhook_id) DO UPDATE
 SET state = 'processing', token = excluded.token, expires_at = excluded.expires_at, updated_at = excluded.updated_at
 WHERE ` + table + `.expires_at <= excluded.updated_at`
-	s.complete = `UPDATE ` + table + ` SET state = 'done', expires_at = $3, updated_at = $4
-WHERE webhook_id = $1 AND token = $2 AND state = 'processing'`
+	// A row done under the same token is matched, and left as it is: a
+	// retry of a completion that committed, its answer lost (see Store).
+	s.complete = `UPDATE ` + table + ` SET state = 'done',
+expires_at = CASE WHEN state = 'done' THEN expires_at ELSE $3 END,
+updated_at = CASE WHEN state = 'done' THEN updated_at ELSE $4 END
+WHERE webhook_id = $1 AND token = $2`
 	s.release = `DELETE FROM ` + table + ` WHERE webhook_id = $1 AND token = $2 AND state = 'processing'`
 	s.state = `SELECT state, expires_at FROM ` + table + ` WHERE webhook_id = $1`
 	s.purge = `DELETE FROM ` + table + ` WHERE expires_at <= $1`

@@ -138,8 +138,16 @@ func TestStore(t *testing.T) {
 				if _, err := s.Claim(ctx, "Webhook:a", lease); !errors.Is(err, ErrDuplicate) {
 					t.Fatalf("claim after complete: %v, want ErrDuplicate", err)
 				}
-				if err := s.Complete(ctx, "Webhook:a", tok, retain); !errors.Is(err, ErrClaimLost) {
-					t.Fatalf("second complete: %v, want ErrClaimLost", err)
+				// Completing again with the same token (a retry of a
+				// completion whose answer was lost) succeeds and changes
+				// nothing: not the retention either.
+				clock.Advance(time.Second)
+				if err := s.Complete(ctx, "Webhook:a", tok, retain); err != nil {
+					t.Fatalf("second complete with the same token: %v, want nil", err)
+				}
+				clock.Advance(-time.Second)
+				if err := s.Complete(ctx, "Webhook:a", "wrong-token", retain); !errors.Is(err, ErrClaimLost) {
+					t.Fatalf("complete of a done id with another token: %v, want ErrClaimLost", err)
 				}
 				// Release of a done id changes nothing.
 				if err := s.Release(ctx, "Webhook:a", tok); err != nil {
@@ -190,6 +198,11 @@ func TestStore(t *testing.T) {
 				}
 				if err := s.Complete(ctx, "Webhook:l", fresh, retain); err != nil {
 					t.Fatal(err)
+				}
+				// Nor complete once the new holder has: its token is not
+				// the one the id was done under.
+				if err := s.Complete(ctx, "Webhook:l", stale, retain); !errors.Is(err, ErrClaimLost) {
+					t.Fatalf("stale complete after the new holder's: %v", err)
 				}
 			})
 			t.Run("concurrent claims", func(t *testing.T) {
