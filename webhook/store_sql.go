@@ -145,6 +145,12 @@ const createAttempts = 5
 // violation in its catalog), and SQLite may answer "database is locked", so
 // a failed statement is run again, a few times, before the error is
 // returned; once the winner has committed, IF NOT EXISTS succeeds.
+//
+// For a table name of more than 52 characters it then drops the index an
+// earlier CreateTable named <table>_expires_at (PostgreSQL truncated that
+// name to 63 characters; SQLite kept it whole), which the new one
+// replaces: both would be kept, two indexes on one column, each written by
+// every Claim, Complete and Purge.
 func (s *SQLStore) CreateTable(ctx context.Context) error {
 	// The index's name first, through a placeholder: the table's may
 	// contain DefaultTable.
@@ -156,26 +162,58 @@ func (s *SQLStore) CreateTable(ctx context.Context) error {
 		if strings.TrimSpace(stmt) == "" {
 			continue
 		}
-		var err error
-		for attempt := range createAttempts {
-			if attempt > 0 {
-				t := time.NewTimer(time.Duration(attempt) * 20 * time.Millisecond)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return fmt.Errorf("webhook: creating %s: %w (after %w)", s.table, ctx.Err(), err)
-				case <-t.C:
-				}
-			}
-			if _, err = s.db.ExecContext(ctx, stmt); err == nil {
-				break
-			}
+		if err := s.createExec(ctx, stmt); err != nil {
+			return err
 		}
-		if err != nil {
-			return fmt.Errorf("webhook: creating %s: %w", s.table, err)
+	}
+	if legacy := s.table + indexSuffix; legacy != s.index {
+		// PostgreSQL truncates the name as it did when it made the index.
+		// For a table of 63 characters that is the table's own name, which
+		// had no index of it (CREATE INDEX IF NOT EXISTS skipped it), and
+		// DROP INDEX refuses to name a table: that refusal is no error.
+		if err := s.createExec(ctx, "DROP INDEX IF EXISTS "+legacy); err != nil && !isWrongObjectType(err) {
+			return err
 		}
 	}
 	return nil
+}
+
+// createExec runs a statement of CreateTable, again after a failure, up
+// to createAttempts times.
+func (s *SQLStore) createExec(ctx context.Context, stmt string) error {
+	var err error
+	for attempt := range createAttempts {
+		if attempt > 0 {
+			if isWrongObjectType(err) {
+				break // it will not change
+			}
+			t := time.NewTimer(time.Duration(attempt) * 20 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("webhook: creating %s: %w (after %w)", s.table, ctx.Err(), err)
+			case <-t.C:
+			}
+		}
+		if _, err = s.db.ExecContext(ctx, stmt); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("webhook: creating %s: %w", s.table, err)
+}
+
+// isWrongObjectType recognises PostgreSQL's wrong_object_type (SQLSTATE
+// 42809: DROP INDEX naming a table), from pgx (an error with SQLState()
+// string) and, by its message, from other drivers.
+func isWrongObjectType(err error) bool {
+	if err == nil {
+		return false
+	}
+	var coded interface{ SQLState() string }
+	if errors.As(err, &coded) && coded.SQLState() == "42809" {
+		return true
+	}
+	return strings.Contains(err.Error(), "is not an index")
 }
 
 func (s *SQLStore) now() time.Time {
