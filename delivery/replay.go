@@ -378,13 +378,15 @@ func (s *Service) retryJob(ctx context.Context, id string, lease int64, cause er
 // releaseJob hands job id back on a graceful stop, so that any process
 // resumes it from its cursor at once rather than when lease ends. Only a
 // job still under lease (this process's claim, as last renewed) is
-// touched: one another process took over keeps its own. It runs on a short
-// context of its own, ctx having ended; if it fails, the lease ends as
-// after a crash. On PostgreSQL a chunk cut short may still be open on the
+// touched: one another process took over keeps its own. It runs on a
+// context of its own, ctx having ended, bounded by releaseTimeout as the
+// hand-back of claimed deliveries is: not by the job's lease (a minute),
+// which a stop would wait out; if it fails, the lease ends as after a
+// crash. On PostgreSQL a chunk cut short may still be open on the
 // server for a moment; it holds the job's row from its first statement, so
 // this UPDATE waits for it, and finds the lease renewed if it committed.
 func (s *Service) releaseJob(ctx context.Context, id string, lease int64) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
 	_, err := s.db.ExecContext(ctx, `UPDATE webhook_jobs SET lease_until = 0, updated_at = $2
 		WHERE id = $1 AND status = 'running' AND lease_until = $3`, id, store.Micros(s.opt.Clock.Now()), lease)

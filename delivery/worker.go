@@ -284,7 +284,8 @@ func (w *worker) run(c claimed) {
 }
 
 // releaseTimeout bounds one hand-back of claimed deliveries (release,
-// releaseNow): past it, their lease ends on its own.
+// releaseNow), and of a replay job on a stop (releaseJob): past it, their
+// lease ends on its own.
 const releaseTimeout = 5 * time.Second
 
 // release hands claimed deliveries that were never attempted back: due now,
