@@ -7,6 +7,7 @@ import (
 
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/vasp"
 )
 
 // TestAuditMarksReplays: a request answered from what an earlier one
@@ -66,6 +67,67 @@ func TestAuditMarksReplays(t *testing.T) {
 		evs := a.events(t, "resourceId="+url.QueryEscape(uid)+"&route="+url.QueryEscape("POST /users"))
 		if len(evs) != 2 {
 			t.Fatalf("POST /users events of %s: %v", uid, evs)
+		}
+	})
+}
+
+// TestAuditMarksSandboxReplays: POST /sandbox/send and /sandbox/receive
+// answer a retry from what the first request did (the quote's
+// transaction, funded once; the payment the key recorded, paid once), and
+// say so as the other idempotent routes do: Idempotent-Replayed: true,
+// and outcome.replayed in the audit trail. They did neither, so the trail
+// read as two sandbox transfers, and two payments received, where one was
+// made. A retry of /sandbox/send needs no key to be one: the quote is
+// funded and executed once, whatever key.
+func TestAuditMarksSandboxReplays(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := newAuditFixture(t, db)
+		type step struct {
+			s        sent
+			replayed bool
+		}
+		var steps []step
+		do := func(replayed bool, path, body string, headers ...string) sent {
+			t.Helper()
+			s := a.send(t, "POST", path, &a.admin, body, headers...)
+			if s.status != 200 {
+				t.Fatalf("POST %s: %d %v, want 200", path, s.status, s.body)
+			}
+			if got := s.header.Get("Idempotent-Replayed"); got != map[bool]string{true: "true"}[replayed] {
+				t.Errorf("POST %s (replayed %v): Idempotent-Replayed %q", path, replayed, got)
+			}
+			steps = append(steps, step{s, replayed})
+			return s
+		}
+		receive := `{"senderUmaAddress":"$success.eur@` + vasp.SandboxDomain + `","receiverUmaAddress":"$bob@` + a.domain +
+			`","receivingCurrencyCode":"EUR","receivingCurrencyAmount":250}`
+		first := do(false, "/sandbox/receive", receive, "Idempotency-Key", "receive-1")
+		if again := do(true, "/sandbox/receive", receive, "Idempotency-Key", "receive-1"); again.body["id"] != first.body["id"] {
+			t.Fatalf("the receive replay answered %v, the first %v", again.body["id"], first.body["id"])
+		}
+		do(false, "/sandbox/receive", receive, "Idempotency-Key", "receive-2") // another key: another payment
+
+		q := a.quote(t, 100)
+		_, _, quote := a.call(t, "GET", "/quotes/"+q, &a.admin, "")
+		send := sandboxSendBody(q, "USD", int64(quote["totalSendingAmount"].(float64)))
+		sent1 := do(false, "/sandbox/send", send, "Idempotency-Key", "send-1")
+		for _, h := range [][]string{{"Idempotency-Key", "send-1"}, nil} {
+			if again := do(true, "/sandbox/send", send, h...); again.body["id"] != sent1.body["id"] {
+				t.Fatalf("the send replay %v answered %v, the first %v", h, again.body["id"], sent1.body["id"])
+			}
+		}
+
+		byRequest := map[string]map[string]any{}
+		for _, e := range a.events(t, "") {
+			byRequest[e["requestId"].(string)] = e
+		}
+		for _, st := range steps {
+			e := byRequest[st.s.id]
+			o, _ := e["outcome"].(map[string]any)
+			if o == nil || o["status"] != float64(200) || o["replayed"] != st.replayed || e["resourceId"] != st.s.body["id"] {
+				t.Errorf("POST %s (replayed %v): event %v", st.s.path, st.replayed, e)
+			}
 		}
 	})
 }

@@ -71,6 +71,7 @@ type sent struct {
 	id, method, path, code string
 	status                 int
 	body                   map[string]any
+	header                 http.Header
 }
 
 // send sends a request with a fresh X-Request-Id.
@@ -78,12 +79,12 @@ func (a *auditFixture) send(t *testing.T, method, path string, tok *auth.Created
 	t.Helper()
 	a.n++
 	id := fmt.Sprintf("audit-%d", a.n)
-	st, _, m := a.call(t, method, path, tok, body, append(headers, "X-Request-Id", id)...)
+	st, _, m, h := a.callHeader(t, method, path, tok, body, append(headers, "X-Request-Id", id)...)
 	code, _ := m["code"].(string)
 	if st < 400 {
 		code = ""
 	}
-	return sent{id: id, method: method, path: path, status: st, code: code, body: m}
+	return sent{id: id, method: method, path: path, status: st, code: code, body: m, header: h}
 }
 
 // events lists audit events through GET /audit-events with query q,

@@ -352,8 +352,19 @@ func (h *paymentHandlers) executeQuote(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusOK, h.v.Render(r.Context(), t))
+	writeTransaction(w, r, h.v, t)
 	return nil
+}
+
+// writeTransaction answers t, the transaction an execute or a sandbox
+// transfer or payment made, with 200; marked Idempotent-Replayed when the
+// request made nothing but answered what an earlier one did (its audit
+// event, on an audited route, says so: auditing).
+func writeTransaction(w http.ResponseWriter, r *http.Request, v *vasp.Service, t vasp.Transaction) {
+	if t.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	WriteJSON(w, http.StatusOK, v.Render(r.Context(), t))
 }
 
 func (h *paymentHandlers) getTransaction(w http.ResponseWriter, r *http.Request) error {

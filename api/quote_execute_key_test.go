@@ -40,3 +40,38 @@ func TestExecuteKeyOfAnotherQuote(t *testing.T) {
 		}
 	})
 }
+
+// TestExecuteMarksReplays: an execute (or /fbo/confirm) of a quote
+// executed already pays nothing and answers its transaction, marked
+// Idempotent-Replayed: true as every idempotent route's retry is (with the
+// key or without: the quote is executed once); the execute that paid is
+// not marked.
+func TestExecuteMarksReplays(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newPayFixture(t, db)
+		q := f.quote(t, 100)
+		for i, c := range []struct {
+			path     string
+			key      string
+			replayed string
+		}{
+			{"/quotes/" + q + "/execute", "exec-1", ""},
+			{"/quotes/" + q + "/execute", "exec-1", "true"},
+			{"/quotes/" + q + "/execute", "", "true"},
+			{"/fbo/confirm/" + q, "exec-1", "true"},
+		} {
+			var h []string
+			if c.key != "" {
+				h = []string{"Idempotency-Key", c.key}
+			}
+			status, raw, _, header := f.callHeader(t, "POST", c.path, &f.admin, "", h...)
+			if status != 200 || header.Get("Idempotent-Replayed") != c.replayed {
+				t.Fatalf("call %d, POST %s: %d %s, Idempotent-Replayed %q, want %q", i, c.path, status, raw,
+					header.Get("Idempotent-Replayed"), c.replayed)
+			}
+		}
+		if n := f.outgoingPayments(t, q); n != 1 {
+			t.Fatalf("%d payments, want 1", n)
+		}
+	})
+}

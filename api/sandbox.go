@@ -26,7 +26,8 @@ type sandboxSendRequest struct {
 }
 
 // sandboxSend answers as POST /fbo/confirm/{quoteId} does: the quote's
-// transaction.
+// transaction, marked Idempotent-Replayed for a quote executed already (a
+// retry: nothing deposited, nothing paid).
 func (h *paymentHandlers) sandboxSend(w http.ResponseWriter, r *http.Request) error {
 	if err := h.v.CheckSandbox(); err != nil {
 		return err // before the body: no request succeeds here
@@ -54,7 +55,7 @@ func (h *paymentHandlers) sandboxSend(w http.ResponseWriter, r *http.Request) er
 		return err
 	}
 	noteCreated(r, t.ID)
-	WriteJSON(w, http.StatusOK, h.v.Render(r.Context(), t))
+	writeTransaction(w, r, h.v, t)
 	return nil
 }
 
@@ -70,7 +71,8 @@ type sandboxReceiveRequest struct {
 // decided on it and, approved, the sandbox sender has paid its invoice;
 // its crediting, and the COMPLETED webhook, follow through the normal
 // settlement path. With an Idempotency-Key, a retry is answered that
-// transaction, as it is then, and pays nothing.
+// transaction, as it is then, marked Idempotent-Replayed (and so in its
+// audit event), and pays nothing.
 func (h *paymentHandlers) sandboxReceive(w http.ResponseWriter, r *http.Request) error {
 	if err := h.v.CheckSandbox(); err != nil {
 		return err // before the body: no request succeeds here
@@ -111,6 +113,6 @@ func (h *paymentHandlers) sandboxReceive(w http.ResponseWriter, r *http.Request)
 		return err
 	}
 	noteCreated(r, t.ID)
-	WriteJSON(w, http.StatusOK, h.v.Render(r.Context(), t))
+	writeTransaction(w, r, h.v, t)
 	return nil
 }

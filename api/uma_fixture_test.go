@@ -186,6 +186,13 @@ func newPayFixtureMount(t testing.TB, db *store.DB, opt func(*vasp.Options), srv
 // and the body as a JSON object (nil when it is not one).
 func (f *payFixture) call(t testing.TB, method, path string, tok *auth.CreatedToken, body string, headers ...string) (int, []byte, map[string]any) {
 	t.Helper()
+	st, raw, m, _ := f.callHeader(t, method, path, tok, body, headers...)
+	return st, raw, m
+}
+
+// callHeader is call, also returning the answer's header.
+func (f *payFixture) callHeader(t testing.TB, method, path string, tok *auth.CreatedToken, body string, headers ...string) (int, []byte, map[string]any, http.Header) {
+	t.Helper()
 	r, err := http.NewRequest(method, f.base+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +218,7 @@ func (f *payFixture) call(t testing.TB, method, path string, tok *auth.CreatedTo
 	b, _ := io.ReadAll(resp.Body)
 	var m map[string]any
 	_ = json.Unmarshal(b, &m)
-	return resp.StatusCode, b, m
+	return resp.StatusCode, b, m, resp.Header
 }
 
 // wantUMAError checks UMA's error JSON {"status":"ERROR","reason","code"}.

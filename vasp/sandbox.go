@@ -134,7 +134,8 @@ func (f *sandboxFunding) matches(q Quote) error {
 // executed by one, else 409: it is not funded after the fact; and f must
 // be the transfer that funded it (its terms are the deposit's: an
 // auto-refresh may have moved the quote's before it was executed), else
-// it is refused as any other transfer is.
+// it is refused as any other transfer is. The transaction is Replayed:
+// this execute made nothing.
 func (s *Service) executed(ctx context.Context, q Quote, f *sandboxFunding) (Transaction, error) {
 	if f != nil {
 		dep, err := s.opt.Ledger.Get(ctx, s.db, sandboxDepositID(q.ID))
@@ -149,7 +150,9 @@ func (s *Service) executed(ctx context.Context, q Quote, f *sandboxFunding) (Tra
 			return Transaction{}, err
 		}
 	}
-	return s.GetTransaction(ctx, q.TransactionID)
+	t, err := s.GetTransaction(ctx, q.TransactionID)
+	t.Replayed = err == nil
+	return t, err
 }
 
 // deposit books f to q's user in tx, the transaction claiming q, before

@@ -129,6 +129,7 @@ func (s *Service) replaySandboxReceive(ctx context.Context, c sandboxClaim) (Tra
 			"this Idempotency-Key was already used for another sandbox payment")
 	}
 	t, err := s.GetTransaction(ctx, id)
+	t.Replayed = err == nil
 	return t, true, err
 }
 

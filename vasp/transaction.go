@@ -70,6 +70,13 @@ type Transaction struct {
 	UpdatedAt        time.Time
 	SettledAt        time.Time
 
+	// Replayed says the call that returned the transaction made nothing:
+	// it answered what an earlier one did (an execute, or a sandbox
+	// transfer, of a quote executed already; a sandbox payment's
+	// Idempotency-Key, recorded). Not stored: the API answers it
+	// Idempotent-Replayed.
+	Replayed bool
+
 	// sandbox is, for a payment of POST /sandbox/receive given an
 	// Idempotency-Key, the key and the request (sandbox_receive.go),
 	// recorded with the payment; written only, never read into here.
