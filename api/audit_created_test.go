@@ -78,9 +78,66 @@ func TestAuditNamesCreatedResource(t *testing.T) {
 			}
 		}
 		for _, e := range a.events(t, "route="+url.QueryEscape("POST /users/{userId}/deposits")) {
-			if e["requestId"] == dep.id && e["resourceId"] != uid {
-				t.Errorf("a deposit's event names %v, want its user %s", e["resourceId"], uid)
+			if e["requestId"] == dep.id && (e["resourceId"] != uid || e["idempotencyKey"] != "dep-1") {
+				t.Errorf("a deposit's event names %v, key %v, want its user %s, dep-1", e["resourceId"], e["idempotencyKey"], uid)
 			}
+		}
+		// ... which with its key names the movement made (README).
+		if dep.body["id"] != "deposit/"+uid+"/dep-1" {
+			t.Errorf("the deposit is %v, want deposit/%s/dep-1", dep.body["id"], uid)
+		}
+	})
+}
+
+// TestAuditNamesCreatedWebhooks: PATCH /config that creates the primary
+// webhook endpoint (answering its secret) names it, and POST
+// /webhooks/test names the delivery it made and sent (listed by GET
+// /webhooks/deliveries), as every other audited create names what it
+// created; neither route names a resource of its own, and both events
+// named nothing. A PATCH /config that creates nothing (the URL it has)
+// names nothing.
+func TestAuditNamesCreatedWebhooks(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := newAuditFixture(t, db)
+		rc := newWebhookReceiver(t)
+		resourceOf := func(s sent) any {
+			t.Helper()
+			for _, e := range a.events(t, "route="+url.QueryEscape(s.method+" /"+strings.SplitN(strings.TrimPrefix(s.path, "/"), "?", 2)[0])) {
+				if e["requestId"] == s.id {
+					return e["resourceId"]
+				}
+			}
+			t.Fatalf("%s %s: no event", s.method, s.path)
+			return nil
+		}
+		cfg := `{"webhookEndpoint":"` + rc.URL + `/primary"}`
+		created := a.send(t, "PATCH", "/config", &a.admin, cfg)
+		if created.status != 200 || created.body["webhookSecret"] == nil {
+			t.Fatalf("PATCH /config: %d %v", created.status, created.body)
+		}
+		if got := resourceOf(created); got != created.body["webhookEndpointId"] {
+			t.Errorf("PATCH /config created %v: its event names %v", created.body["webhookEndpointId"], got)
+		}
+		if same := a.send(t, "PATCH", "/config", &a.admin, cfg); same.status != 200 || resourceOf(same) != nil {
+			t.Errorf("PATCH /config of the URL it has: %d, its event names %v", same.status, resourceOf(same))
+		}
+
+		ep := a.send(t, "POST", "/webhooks/endpoints", &a.admin, `{"url":"`+rc.URL+`/other"}`)
+		if ep.status != 201 {
+			t.Fatalf("POST /webhooks/endpoints: %d %v", ep.status, ep.body)
+		}
+		test := a.send(t, "POST", "/webhooks/test", &a.admin, `{"endpointId":"`+ep.body["id"].(string)+`"}`)
+		if test.status != 200 {
+			t.Fatalf("POST /webhooks/test: %d %v", test.status, test.body)
+		}
+		_, raw, list := a.call(t, "GET", "/webhooks/deliveries?endpointId="+url.QueryEscape(ep.body["id"].(string)), &a.admin, "")
+		ds, _ := list["data"].([]any)
+		if len(ds) != 1 {
+			t.Fatalf("deliveries to the tested endpoint: %s", raw)
+		}
+		if id, got := ds[0].(map[string]any)["id"], resourceOf(test); got == nil || got != id {
+			t.Errorf("POST /webhooks/test made delivery %v: its event names %v", id, got)
 		}
 	})
 }

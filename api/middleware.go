@@ -43,8 +43,10 @@ type requestNote struct {
 // noteCreated tells the audit trail the id of the resource a request
 // created (or, replayed, answered with): its event, written before the
 // handler ran, records it with the outcome as its resourceId if its route
-// names no resource of its own. Every audited route that creates
-// something calls it before it answers.
+// names no resource of its own. Every audited route without a path
+// resource that creates something calls it before it answers (a deposit
+// or withdrawal names its user, the path's: the movement it made is
+// named by that user and the event's idempotency key).
 func noteCreated(r *http.Request, id string) {
 	if n := noteOf(r.Context()); n != nil {
 		n.created = id

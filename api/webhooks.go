@@ -335,6 +335,7 @@ func (h *webhookHandlers) sendTest(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	noteCreated(r, res.DeliveryID)
 	WriteJSON(w, http.StatusOK, res)
 	return nil
 }
@@ -486,6 +487,9 @@ func (h *webhookHandlers) patchConfig(w http.ResponseWriter, r *http.Request) er
 		e, secret, _, err := h.svc.ConfigurePrimary(r.Context(), *url)
 		if err != nil {
 			return err
+		}
+		if secret != "" { // created, not re-pointed
+			noteCreated(r, e.ID)
 		}
 		out := webhookConfig{WebhookSecret: secret}
 		if e.ID != "" {

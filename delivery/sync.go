@@ -380,6 +380,9 @@ type TestResult struct {
 	URL            string `json:"url"`
 	ResponseStatus int    `json:"response_status"`
 	ResponseBody   string `json:"response_body"`
+	// DeliveryID is the delivery the send made (GET /webhooks/deliveries
+	// lists it), for the audit trail; not part of UMAaaS's answer.
+	DeliveryID string `json:"-"`
 }
 
 // SendTest sends a TEST webhook synchronously (POST /webhooks/test) to the
@@ -395,7 +398,7 @@ func (s *Service) SendTest(ctx context.Context, endpointID string) (TestResult, 
 	if err != nil {
 		return TestResult{}, err
 	}
-	out := TestResult{URL: resp.URL, ResponseStatus: resp.Status, ResponseBody: string(resp.Body)}
+	out := TestResult{URL: resp.URL, ResponseStatus: resp.Status, ResponseBody: string(resp.Body), DeliveryID: resp.DeliveryID}
 	if len(out.ResponseBody) > MaxLoggedBody {
 		out.ResponseBody = out.ResponseBody[:MaxLoggedBody]
 	}
