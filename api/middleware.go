@@ -199,7 +199,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			if route == "GET /healthz" || route == "GET /readyz" || route == "GET /metrics" {
 				level = slog.LevelDebug
 			}
-			attrs := []any{"request_id", id, "method", vaspd.Truncate(r.Method, 20), "route", route, "path", vaspd.Truncate(r.URL.Path, 200),
+			attrs := []any{"request_id", id, "method", vaspd.Truncate(r.Method, 20), "route", route, "path", logPath(r.URL.Path),
 				"client", cl.String(), "status", status, "duration_ms", float64(d.Microseconds()) / 1000}
 			if note.tokenID != "" {
 				attrs = append(attrs, "token_id", note.tokenID) // the clientId; the secret is never logged

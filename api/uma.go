@@ -89,7 +89,8 @@ func (h *umaHandlers) umaError(w http.ResponseWriter, r *http.Request, err error
 func (h *umaHandlers) umaErrorStatus(w http.ResponseWriter, r *http.Request, status int, err error) {
 	e := uma.AsError(err)
 	if e.Code == uma.CodeInternalError {
-		h.log.Log(r.Context(), failureLevel(r, err), "UMA request failed", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
+		h.log.Log(r.Context(), failureLevel(r, err), "UMA request failed", "request_id", RequestID(r.Context()),
+			"route", r.Pattern, "path", logPath(r.URL.Path), "err", err)
 		e = uma.Errorf(uma.CodeInternalError, "internal error (request %s)", RequestID(r.Context()))
 	}
 	if status == 0 {
