@@ -61,8 +61,9 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // password belongs in PGPASSWORD or ~/.pgpass, not in a shell's history),
 // and so is every parameter written after a password (paramsBeforePassword)
 // and every parameter libpq does not take (pgx's pool_* and the like,
-// which pg_dump would refuse). libpq takes no search_path either, and the
-// schemas it names, where vaspd's tables are (the migrations create them
+// which pg_dump would refuse). libpq takes no search_path either (nor is
+// the options parameter kept: a free-form string), and the schemas it
+// names (searchPath), where vaspd's tables are (the migrations create them
 // in current_schema()), are named with --schema instead: without them
 // pg_dump dumps every schema of the database, another deployment's too.
 func printPgDumpHint(w io.Writer, databaseURL, to string) {
@@ -112,9 +113,12 @@ func pgDumpURL(databaseURL string) string {
 	return u.String()
 }
 
-// searchPath is the schemas the search_path parameter of databaseURL
-// names, as pg_dump's --schema takes them: a quoted name with its quotes
-// (a pattern in double quotes is matched exactly), "$user" left out.
+// searchPath is the schemas the search path of databaseURL names, as
+// pg_dump's --schema takes them: a quoted name with its quotes (a pattern
+// in double quotes is matched exactly), "$user" left out. The search path
+// is the search_path parameter's, else the one the options parameter sets
+// (optionsSearchPath): the server applies the options first, then the
+// other parameters.
 func searchPath(databaseURL string) []string {
 	u, err := url.Parse(databaseURL)
 	// As pgDumpURL: a URL whose password cannot be told from the rest
@@ -131,7 +135,12 @@ func searchPath(databaseURL string) []string {
 		}
 		b.Reset()
 	}
-	for _, r := range paramsBeforePassword(u.RawQuery).Get("search_path") {
+	params := paramsBeforePassword(u.RawQuery)
+	sp, ok := params["search_path"]
+	if !ok {
+		sp = []string{optionsSearchPath(params.Get("options"))}
+	}
+	for _, r := range sp[0] {
 		switch {
 		case r == '"':
 			quoted = !quoted
@@ -143,6 +152,59 @@ func searchPath(databaseURL string) []string {
 	}
 	add()
 	return out
+}
+
+// optionsSearchPath is the search_path options, the command-line options
+// libpq and pgx send the server (options=-c search_path=vaspd), set: the
+// last one's value, "" for none. They are split as the server splits them
+// (pg_split_opts: white space, a backslash taking the next character as
+// it is), a setting being "-c name=value", "-cname=value" or
+// "--name=value", its name in any case and with '-' for '_'.
+func optionsSearchPath(options string) string {
+	var args []string
+	var b strings.Builder
+	escaped, in := false, false
+	for _, r := range options {
+		switch {
+		case escaped:
+			b.WriteRune(r)
+			escaped, in = false, true
+		case r == '\\':
+			escaped, in = true, true
+		case strings.ContainsRune(" \t\n\r\v\f", r): // C's isspace
+			if in {
+				args = append(args, b.String())
+				b.Reset()
+				in = false
+			}
+		default:
+			b.WriteRune(r)
+			in = true
+		}
+	}
+	if in {
+		args = append(args, b.String())
+	}
+	sp := ""
+	for i := 0; i < len(args); i++ {
+		var setting string
+		switch a := args[i]; {
+		case a == "-c" && i+1 < len(args):
+			i++
+			setting = args[i]
+		case strings.HasPrefix(a, "--"):
+			setting = a[2:]
+		case strings.HasPrefix(a, "-c"):
+			setting = a[2:]
+		default:
+			continue
+		}
+		name, value, ok := strings.Cut(setting, "=")
+		if ok && strings.ReplaceAll(strings.ToLower(name), "-", "_") == "search_path" {
+			sp = value
+		}
+	}
+	return sp
 }
 
 // paramsBeforePassword are the parameters of rawQuery written before any

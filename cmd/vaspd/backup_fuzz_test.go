@@ -21,6 +21,8 @@ func FuzzPgDumpURL(f *testing.F) {
 		"postgres://h1:5432,h2:5432/vaspd?password=SECRET",
 		"postgres://db.example/vaspd?search_path=vaspd&password=SECRET",
 		"postgres://db.example/vaspd?password=a&search_path=SECRET",
+		"postgres://db.example/vaspd?password=a&options=-c%20search_path%3DSECRET",
+		"postgres://db.example/vaspd?options=-c%20search_path%3Dvaspd&password=SECRET",
 	} {
 		f.Add(s)
 	}

@@ -285,6 +285,48 @@ func TestPgDumpHintKeepsTheSchema(t *testing.T) {
 	}
 }
 
+// A search_path may also be given the way libpq and pgx take it, as a
+// server option in the options parameter (options=-c search_path=vaspd):
+// vaspd runs in that schema (pgx sends options to the server, which sets
+// it), but the pg_dump command named no --schema, so dumped every schema of
+// the database. It reads options as the server splits them (white space,
+// a backslash escaping the next character; -c name=value, -cname=value,
+// --name=value, '-' in a name as '_'; the last one set wins) and a
+// search_path parameter, which the server applies after them, before it.
+func TestPgDumpHintKeepsTheSchemaOfOptions(t *testing.T) {
+	for _, c := range []struct{ query, want, not string }{
+		{"options=-c%20search_path%3Dvaspd_prod", " --schema=vaspd_prod ", ""},
+		{"options=-csearch_path%3Dvaspd_prod", " --schema=vaspd_prod ", ""},
+		{"options=--search_path%3Dvaspd_prod", " --schema=vaspd_prod ", ""},
+		{"options=--search-path%3Dvaspd_prod", " --schema=vaspd_prod ", ""},
+		{"options=-c%20Search_Path%3Dvaspd_prod", " --schema=vaspd_prod ", ""},
+		{"options=-c%20statement_timeout%3D5s%20%20-c%20search_path%3Da%2Cb", " --schema=a --schema=b ", ""},
+		{"options=-c%20search_path%3D%22My%5C%20Schema%22", ` '--schema="My Schema"' `, ""},
+		{"options=-c%20search_path%3Dold%20-c%20search_path%3Dnew", " --schema=new ", "--schema=old"},
+		{"search_path=param&options=-c%20search_path%3Dopt", " --schema=param ", "--schema=opt"},
+		{"options=-c%20search_path%3Dopt&search_path=param", " --schema=param ", "--schema=opt"},
+		{"options=-c%20search_path%3D%22%24user%22%2Cpublic", " --schema=public ", "$user"},
+	} {
+		u := "postgres://vaspd:s3cret@db.example.com:5432/vaspd?sslmode=require&" + c.query
+		code, _, errs := runCmd("backup", "--database-url", u, "--to", "x.dump")
+		if code != 2 || !strings.Contains(errs, c.want) || (c.not != "" && strings.Contains(errs, c.not)) ||
+			strings.Contains(errs, "s3cret") || strings.Contains(errs, "options") {
+			t.Errorf("%s: exit %d, stderr %q; want a pg_dump command with %q", c.query, code, errs, c.want)
+		}
+	}
+	for _, q := range []string{
+		"options=-c%20statement_timeout%3D5s",
+		"options=-c",
+		"options=search_path%3Dx",                      // no switch: not a setting
+		"password=a&options=-c%20search_path%3DZq9xV7", // a password holding '&'
+	} {
+		code, _, errs := runCmd("backup", "--database-url", "postgres://db.example.com/vaspd?"+q, "--to", "x.dump")
+		if code != 2 || strings.Contains(errs, "--schema") || strings.Contains(errs, "Zq9xV7") {
+			t.Errorf("%s: exit %d, stderr %q; want no --schema", q, code, errs)
+		}
+	}
+}
+
 // A password parameter holding an unescaped '&' reads as several pairs,
 // the rest of the password as the next one's ("password=Zq9&sslmode=xV7"
 // is the password "Zq9&sslmode=xV7" to whoever wrote it): the pg_dump
