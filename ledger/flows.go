@@ -117,26 +117,38 @@ type Settle struct {
 	FeeAmount       int64  // our fixed fee, part of Amount
 	Msats           int64  // the invoice amount paid
 	RoutingFeeMsats int64  // what the node paid in routing fees
+	// PaidMsats is what the node reports it paid, fees apart, when that
+	// is not Msats (0: Msats). Nodes pay an invoice's amount exactly, so
+	// this is a node misreporting, or paying what it was not asked: the
+	// books follow the node all the same.
+	PaidMsats int64
 }
 
 // Movement builds the postings:
 //
 //	Currency: hold −Amount, fees +FeeAmount, fx +(Amount−FeeAmount)
-//	BTC:      fx −Msats, node +(Msats+RoutingFeeMsats), fees −RoutingFeeMsats
+//	BTC:      fx −Msats, node +(Paid+RoutingFeeMsats), fees −(RoutingFeeMsats+Paid−Msats)
 //
-// Routing fees are a cost to the fees account, not to the user, whose price
-// was locked by the quote.
+// where Paid is PaidMsats, or Msats when 0. Routing fees are a cost to the
+// fees account, not to the user, whose price was locked by the quote; so
+// is what the node paid beyond the invoice (and what it paid short of it
+// is the fees account's), so that system:node moves by what left the node.
 func (s Settle) Movement() Movement {
+	paid := s.Msats
+	if s.PaidMsats != 0 {
+		paid = s.PaidMsats
+	}
 	return build(s.ID, "settle", s.Reference).
 		require(s.Msats > 0 && s.Amount > 0, "msats and amount must be positive").
 		require(s.FeeAmount >= 0 && s.FeeAmount <= s.Amount, "fee must be 0 to amount").
 		require(s.RoutingFeeMsats >= 0, "routing fee must not be negative").
+		require(s.PaidMsats >= 0, "paid msats must not be negative").
 		add(HoldAccount(s.UserID), s.Currency, -s.Amount).
 		add(Fees, s.Currency, s.FeeAmount).
 		add(FX, s.Currency, s.Amount-s.FeeAmount).
 		add(FX, BTC, -s.Msats).
-		add(Node, BTC, s.Msats+s.RoutingFeeMsats).
-		add(Fees, BTC, -s.RoutingFeeMsats).
+		add(Node, BTC, paid+s.RoutingFeeMsats).
+		add(Fees, BTC, -s.RoutingFeeMsats-(paid-s.Msats)).
 		movement()
 }
 

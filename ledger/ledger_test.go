@@ -136,27 +136,28 @@ func TestValidation(t *testing.T) {
 		return ledger.Posting{Account: a, Currency: c, Amount: n}
 	}
 	bad := map[string]ledger.Movement{
-		"unbalanced":       {ID: "x", Kind: "test", Postings: []ledger.Posting{p(ledger.FX, "USD", 5), p(ledger.Fees, "USD", -4)}},
-		"cross-currency":   {ID: "x", Kind: "test", Postings: []ledger.Posting{p(ledger.FX, "USD", 5), p(ledger.Fees, "EUR", -5)}},
-		"one posting":      {ID: "x", Kind: "test", Postings: []ledger.Posting{p(ledger.FX, "USD", 0)}},
-		"zero amount":      {ID: "x", Kind: "test", Postings: []ledger.Posting{p(ledger.FX, "USD", 0), p(ledger.Fees, "USD", 0)}},
-		"min int":          {ID: "x", Kind: "test", Postings: []ledger.Posting{p(ledger.FX, "USD", math.MinInt64), p(ledger.Fees, "USD", math.MinInt64)}},
-		"overflow":         {ID: "x", Kind: "test", Postings: []ledger.Posting{p(ledger.FX, "USD", math.MaxInt64), p(ledger.Fees, "USD", math.MaxInt64), p(ledger.Node, "USD", 2)}},
-		"bad account":      {ID: "x", Kind: "test", Postings: []ledger.Posting{p("user:bob", "USD", 5), p(ledger.Fees, "USD", -5)}},
-		"bad system":       {ID: "x", Kind: "test", Postings: []ledger.Posting{p("system:Node!", "USD", 5), p(ledger.Fees, "USD", -5)}},
-		"bad kind":         {ID: "x", Kind: "Test", Postings: []ledger.Posting{p(ledger.FX, "USD", 5), p(ledger.Fees, "USD", -5)}},
-		"bad currency":     {ID: "x", Kind: "test", Postings: []ledger.Posting{p(ledger.FX, "usd", 5), p(ledger.Fees, "usd", -5)}},
-		"empty id":         {ID: "", Kind: "test", Postings: []ledger.Posting{p(ledger.FX, "USD", 5), p(ledger.Fees, "USD", -5)}},
-		"id with space":    {ID: "a b", Kind: "test", Postings: []ledger.Posting{p(ledger.FX, "USD", 5), p(ledger.Fees, "USD", -5)}},
-		"long id":          {ID: strings.Repeat("a", 201), Kind: "test", Postings: []ledger.Posting{p(ledger.FX, "USD", 5), p(ledger.Fees, "USD", -5)}},
-		"control ref":      {ID: "x", Kind: "test", Reference: "a\nb", Postings: []ledger.Posting{p(ledger.FX, "USD", 5), p(ledger.Fees, "USD", -5)}},
-		"negative deposit": ledger.Deposit("x", u, "USD", -5, ""),
-		"zero reserve":     ledger.Reserve("x", u, "USD", 0, ""),
-		"fee above msats":  ledger.Receive{ID: "x", UserID: u, Msats: 10, FeeMsats: 10, Currency: "USD", Amount: 1}.Movement(),
-		"paid below msats": ledger.Receive{ID: "x", UserID: u, Msats: 10, PaidMsats: 9, Currency: "USD", Amount: 1}.Movement(),
-		"negative paid":    ledger.Receive{ID: "x", UserID: u, Msats: 10, PaidMsats: -1, Currency: "USD", Amount: 1}.Movement(),
-		"negative routing": ledger.Settle{ID: "x", UserID: u, Currency: "USD", Amount: 5, Msats: 10, RoutingFeeMsats: -1}.Movement(),
-		"fee above amount": ledger.Settle{ID: "x", UserID: u, Currency: "USD", Amount: 5, FeeAmount: 6, Msats: 10}.Movement(),
+		"unbalanced":        {ID: "x", Kind: "test", Postings: []ledger.Posting{p(ledger.FX, "USD", 5), p(ledger.Fees, "USD", -4)}},
+		"cross-currency":    {ID: "x", Kind: "test", Postings: []ledger.Posting{p(ledger.FX, "USD", 5), p(ledger.Fees, "EUR", -5)}},
+		"one posting":       {ID: "x", Kind: "test", Postings: []ledger.Posting{p(ledger.FX, "USD", 0)}},
+		"zero amount":       {ID: "x", Kind: "test", Postings: []ledger.Posting{p(ledger.FX, "USD", 0), p(ledger.Fees, "USD", 0)}},
+		"min int":           {ID: "x", Kind: "test", Postings: []ledger.Posting{p(ledger.FX, "USD", math.MinInt64), p(ledger.Fees, "USD", math.MinInt64)}},
+		"overflow":          {ID: "x", Kind: "test", Postings: []ledger.Posting{p(ledger.FX, "USD", math.MaxInt64), p(ledger.Fees, "USD", math.MaxInt64), p(ledger.Node, "USD", 2)}},
+		"bad account":       {ID: "x", Kind: "test", Postings: []ledger.Posting{p("user:bob", "USD", 5), p(ledger.Fees, "USD", -5)}},
+		"bad system":        {ID: "x", Kind: "test", Postings: []ledger.Posting{p("system:Node!", "USD", 5), p(ledger.Fees, "USD", -5)}},
+		"bad kind":          {ID: "x", Kind: "Test", Postings: []ledger.Posting{p(ledger.FX, "USD", 5), p(ledger.Fees, "USD", -5)}},
+		"bad currency":      {ID: "x", Kind: "test", Postings: []ledger.Posting{p(ledger.FX, "usd", 5), p(ledger.Fees, "usd", -5)}},
+		"empty id":          {ID: "", Kind: "test", Postings: []ledger.Posting{p(ledger.FX, "USD", 5), p(ledger.Fees, "USD", -5)}},
+		"id with space":     {ID: "a b", Kind: "test", Postings: []ledger.Posting{p(ledger.FX, "USD", 5), p(ledger.Fees, "USD", -5)}},
+		"long id":           {ID: strings.Repeat("a", 201), Kind: "test", Postings: []ledger.Posting{p(ledger.FX, "USD", 5), p(ledger.Fees, "USD", -5)}},
+		"control ref":       {ID: "x", Kind: "test", Reference: "a\nb", Postings: []ledger.Posting{p(ledger.FX, "USD", 5), p(ledger.Fees, "USD", -5)}},
+		"negative deposit":  ledger.Deposit("x", u, "USD", -5, ""),
+		"zero reserve":      ledger.Reserve("x", u, "USD", 0, ""),
+		"fee above msats":   ledger.Receive{ID: "x", UserID: u, Msats: 10, FeeMsats: 10, Currency: "USD", Amount: 1}.Movement(),
+		"paid below msats":  ledger.Receive{ID: "x", UserID: u, Msats: 10, PaidMsats: 9, Currency: "USD", Amount: 1}.Movement(),
+		"negative paid":     ledger.Receive{ID: "x", UserID: u, Msats: 10, PaidMsats: -1, Currency: "USD", Amount: 1}.Movement(),
+		"negative routing":  ledger.Settle{ID: "x", UserID: u, Currency: "USD", Amount: 5, Msats: 10, RoutingFeeMsats: -1}.Movement(),
+		"fee above amount":  ledger.Settle{ID: "x", UserID: u, Currency: "USD", Amount: 5, FeeAmount: 6, Msats: 10}.Movement(),
+		"negative paid out": ledger.Settle{ID: "x", UserID: u, Currency: "USD", Amount: 5, Msats: 10, PaidMsats: -1}.Movement(),
 	}
 	for name, m := range bad {
 		if _, err := l.Post(ctx, m); !errors.Is(err, ledger.ErrInvalidMovement) {
@@ -164,6 +165,42 @@ func TestValidation(t *testing.T) {
 		}
 	}
 	audit(t, l, db)
+}
+
+// A settle whose node reports paying another amount than the invoice's
+// moves system:node by what the node paid, fee included, the difference
+// a cost (or, short, a gain) of system:fees as the routing fee is: the
+// books match the node, the user's debit and the FX desk's side are as
+// quoted.
+func TestSettleBooksWhatTheNodePaid(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		l := newLedger(t, db)
+		alice := vaspd.NewID(vaspd.IDUser)
+		for _, m := range []ledger.Movement{
+			ledger.Deposit("deposit/1", alice, "USD", 1000, ""),
+			ledger.Reserve("reserve/p1", alice, "USD", 500, "Transaction:1"),
+			ledger.Settle{ID: "settle/p1", Reference: "Transaction:1", UserID: alice, Currency: "USD",
+				Amount: 500, FeeAmount: 25, Msats: 4_000_000, RoutingFeeMsats: 1_000, PaidMsats: 4_000_700}.Movement(),
+			ledger.Reserve("reserve/p2", alice, "USD", 500, "Transaction:2"),
+			ledger.Settle{ID: "settle/p2", Reference: "Transaction:2", UserID: alice, Currency: "USD",
+				Amount: 500, FeeAmount: 25, Msats: 4_000_000, RoutingFeeMsats: 1_000, PaidMsats: 3_999_000}.Movement(),
+		} {
+			if _, err := l.Post(ctx, m); err != nil {
+				t.Fatalf("%s: %v", m.ID, err)
+			}
+			audit(t, l, db)
+		}
+		for acct, want := range map[ledger.Account]int64{
+			ledger.Node: 4_000_700 + 1_000 + 3_999_000 + 1_000,
+			ledger.Fees: -(1_000 + 700) - (1_000 - 1_000),
+			ledger.FX:   -8_000_000,
+		} {
+			if got := balance(t, l, db, acct, "BTC"); got != want {
+				t.Errorf("%s BTC = %d, want %d", acct, got, want)
+			}
+		}
+	})
 }
 
 // TestPaymentFlows runs the flows the VASP records and audits the ledger

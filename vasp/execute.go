@@ -478,9 +478,23 @@ func (s *Service) finish(ctx context.Context, t Transaction, p lightning.Payment
 		details, newDetails := t.Details, "" // "": the stored details stay
 		var m ledger.Movement
 		if status == StatusCompleted {
+			// What left the node is booked: the invoice's amount, which
+			// is all a node pays for an invoice with one (every quote's:
+			// amountless invoices are refused), and the routing fee. A
+			// node reporting another amount is wrong or paid what it was
+			// not asked; the books follow it (the difference a cost of
+			// system:fees, not of the user, whose debit was quoted),
+			// the payment says what was paid, and it is logged as an
+			// error: reconciliation reports it (OUTGOING_AMOUNT) too.
+			var paid int64
+			if p.AmountMsat > 0 && p.AmountMsat != t.Msats {
+				paid = p.AmountMsat
+				s.log.Error("outgoing payment: the node reports paying another amount than the invoice's; booked as the node paid it",
+					"transaction", t.ID, "payment_hash", t.PaymentHash, "invoice_msats", t.Msats, "paid_msats", paid, "fee_msats", p.FeeMsat)
+			}
 			m = ledger.Settle{ID: settleMovement + t.PaymentHash, Reference: t.ID, UserID: t.UserID, Currency: t.Currency,
-				Amount: t.Amount, FeeAmount: t.Fee, Msats: t.Msats, RoutingFeeMsats: p.FeeMsat}.Movement()
-			details.RoutingFeeMsats = p.FeeMsat
+				Amount: t.Amount, FeeAmount: t.Fee, Msats: t.Msats, RoutingFeeMsats: p.FeeMsat, PaidMsats: paid}.Movement()
+			details.RoutingFeeMsats, details.AmountPaidMsats = p.FeeMsat, paid
 			details.Preimage = p.Preimage.String()
 			d, _ := json.Marshal(details)
 			newDetails = string(d)

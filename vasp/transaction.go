@@ -104,8 +104,10 @@ type Details struct {
 	// another amount than its own, what the node received: more than
 	// Msats, which the user's Amount was priced for (the excess is booked
 	// to system:overpaid), or less (the payment FAILED, UNDERPAID, and
-	// what arrived is booked to system:unmatched). Absent when the invoice
-	// amount was paid.
+	// what arrived is booked to system:unmatched). For an outgoing one, it
+	// is what the node reported paying (fees apart) when that was not the
+	// invoice's amount, as booked (execute.go, finish). Absent when the
+	// invoice amount was paid.
 	AmountPaidMsats int64  `json:"amountPaidMsats,omitempty"`
 	Preimage        string `json:"preimage,omitempty"`
 	// RequiredReceiverUserInfo lists, for an incoming payment, the
