@@ -253,6 +253,14 @@ func plainAmount(in QuoteRequest, rate rates.Rate, theirs uma.Currency, r *uma.L
 			return plainAsk{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
 				"%d %s is %d msats; the receiver accepts %d to %d msats", in.Amount, rate.Currency.Code, conv.Msats, lo, hi)
 		}
+		// In SAT the receiver is shown the invoice's whole sats (rounded
+		// down): under 1000 msats, 0 SAT for a payment of some msats. An
+		// LNURL receiver may take such an amount (its range is in msats),
+		// but no quote can show it.
+		if theirs.Code == satCode && conv.Msats < 1000 {
+			return plainAsk{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
+				"%d %s is %d msats, less than 1 SAT, the least a receiver in SAT can be shown", in.Amount, rate.Currency.Code, conv.Msats)
+		}
 		return plainAsk{amount: fmt.Sprint(conv.Msats), msats: conv.Msats, conv: conv, sending: in.Amount, fee: conv.FeeAmount}, nil
 	}
 	if cmin, cmax := theirs.Convertible.Min, theirs.Convertible.Max; in.Amount < cmin || in.Amount > cmax {
