@@ -119,8 +119,10 @@ type Options struct {
 	// lightning.MaxAmountMsat (21M BTC, the most an invoice can ask):
 	// larger is taken as that.
 	MinSendableMsats, MaxSendableMsats int64
-	// MaxRoutingFeeMsats caps the routing fee of an outgoing payment, per
-	// payment: max(1000 msats, this fraction in ppm of the amount).
+	// MaxRoutingFeePPM caps the routing fee of an outgoing payment, per
+	// payment: max(1000 msats, this fraction in ppm of the invoice); 0
+	// means 5000 (0.5 %). The fee is the VASP's cost (system:fees), not
+	// the user's: a quote's debit is all the user pays (README).
 	MaxRoutingFeePPM int64
 	// PayTimeout is how long an execute waits for the payment (30 s);
 	// payments still in flight finish in the background.
