@@ -36,7 +36,12 @@ func priceConversion(in QuoteRequest, rate rates.Rate, sendConv rates.Conversion
 		return 0, 0, quoteStep.failed("the receiver's conversion has a negative amount (%d) or fee (%d)", conv.Amount, conv.Fee)
 	}
 	// The fee is part of the invoice (UMAD-05/06): one larger than the
-	// whole invoice is no conversion our platform could be shown.
+	// whole invoice is no conversion our platform could be shown. It is
+	// not bounded otherwise, unlike the multiplier (rateWithinLookup):
+	// the lookup states no fee to hold it to, and a fixed fee is rightly
+	// a large share of a small payment. It is the receiver's price, in
+	// the quote's totals and receiverFeeMsats before anything is paid
+	// (README, counterparty failures).
 	if conv.Fee > invMsats {
 		return 0, 0, quoteStep.failed("the receiver's fee of %d msats is more than its invoice of %d msats", conv.Fee, invMsats)
 	}
