@@ -24,7 +24,11 @@ import (
 // When. A quote is due once it has less than QuoteRefreshLead (30 s)
 // left before its expiry (QuoteExpiryMargin before its invoice's), or less than half the life its terms were given, whichever
 // comes later: a receiver issuing invoices shorter than twice the lead is
-// not sent a payreq on every pass. Refreshing stops QuoteRefreshMaxHold (1
+// not sent a payreq on every pass. It is due in any case once it has a
+// pass (QuoteRefreshEvery) or less left, so that one pass at least comes
+// while it is due: terms living less than two passes would otherwise be
+// due for less than one, and a quote whose terms live less than a pass
+// cannot be kept alive. Refreshing stops QuoteRefreshMaxHold (1
 // h) after the quote was made; the quote then expires with its last
 // terms, as any other, and a refresh at the platform's request is still
 // there. Each payreq costs the receiver an approval webhook: a quote is
@@ -159,17 +163,22 @@ func (s *Service) refreshRound(ctx context.Context) (int, error) {
 		due = due[:0] // InTx may run this again
 		// Due: unexecuted, unexpired, within the hold, not claimed (or a
 		// failed attempt a pass ago), and with less than the lead and
-		// less than half its terms' life left. 'PENDING' and TRUE are
-		// literals: the partial index (migration 0590) is built for them.
+		// less than half its terms' life left, or a pass or less: terms
+		// living under two passes would otherwise be due for less than
+		// one, which the passes may miss (one before, the next after the
+		// expiry). 'PENDING' and TRUE are literals: the partial index
+		// (migration 0590) is built for them.
 		rows, err := tx.QueryContext(ctx, `UPDATE uma_quotes SET refresh_next_at = `+claimEndSQL+`
 			WHERE id IN (SELECT id FROM uma_quotes
 				WHERE auto_refresh = TRUE AND status = 'PENDING' AND transaction_id IS NULL
-					AND expires_at > $2 AND expires_at - $3 <= $2
-					AND expires_at - (expires_at - COALESCE(refreshed_at, created_at)) / 2 <= $2
+					AND expires_at > $2
+					AND (expires_at - $3 <= $2 AND expires_at - (expires_at - COALESCE(refreshed_at, created_at)) / 2 <= $2
+						OR expires_at - $6 <= $2)
 					AND created_at > $4 AND refresh_next_at <= $2
 				ORDER BY expires_at LIMIT $5 `+tx.Driver().SkipLocked()+`)
 			RETURNING `+quoteColumns,
-			lease, store.Micros(now), s.opt.QuoteRefreshLead.Microseconds(), store.Micros(now.Add(-s.opt.QuoteRefreshMaxHold)), refreshBatch)
+			lease, store.Micros(now), s.opt.QuoteRefreshLead.Microseconds(), store.Micros(now.Add(-s.opt.QuoteRefreshMaxHold)), refreshBatch,
+			s.opt.QuoteRefreshEvery.Microseconds())
 		if err != nil {
 			return err
 		}
