@@ -489,8 +489,6 @@ func (s *Service) finish(ctx context.Context, t Transaction, p lightning.Payment
 			var paid int64
 			if p.AmountMsat > 0 && p.AmountMsat != t.Msats {
 				paid = p.AmountMsat
-				s.log.Error("outgoing payment: the node reports paying another amount than the invoice's; booked as the node paid it",
-					"transaction", t.ID, "payment_hash", t.PaymentHash, "invoice_msats", t.Msats, "paid_msats", paid, "fee_msats", p.FeeMsat)
 			}
 			m = ledger.Settle{ID: settleMovement + t.PaymentHash, Reference: t.ID, UserID: t.UserID, Currency: t.Currency,
 				Amount: t.Amount, FeeAmount: t.Fee, Msats: t.Msats, RoutingFeeMsats: p.FeeMsat, PaidMsats: paid}.Movement()
@@ -531,6 +529,11 @@ func (s *Service) finish(ctx context.Context, t Transaction, p lightning.Payment
 	if done {
 		s.opt.Webhooks.Wake()
 		s.log.Info("outgoing payment finished", "transaction", t.ID, "status", t.Status, "reason", t.FailureReason)
+		if paid := t.Details.AmountPaidMsats; t.Status == StatusCompleted && paid != 0 {
+			s.log.Error("outgoing payment: the node reports paying another amount than the invoice's; booked as the node paid it",
+				"transaction", t.ID, "payment_hash", t.PaymentHash, "invoice_msats", t.Msats, "paid_msats", paid,
+				"fee_msats", t.Details.RoutingFeeMsats)
+		}
 		if t.Status == StatusCompleted {
 			s.registerCompleted(ctx, t)
 			s.wakeCallbacks()
