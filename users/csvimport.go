@@ -223,8 +223,7 @@ func (f *csvFile) next() (row int, corr string, u User, rowErr, err error) {
 	}
 	// The correlation id is stored and echoed as text: an id that is not
 	// printable UTF-8 (the row fails for it anyway) is reported by number.
-	if id := get("platformUserId"); id != "" && utf8.ValidString(id) &&
-		!strings.ContainsFunc(id, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+	if id := get("platformUserId"); id != "" && utf8.ValidString(id) && printable(id) {
 		corr = truncate(id)
 	}
 	u, rowErr = csvUser(get, f.domain)

@@ -156,6 +156,9 @@ func (s *Service) Create(ctx context.Context, q store.Querier, u User) (User, er
 // it as a new user, under key and sum if key is not "". A unique violation
 // is a 409 UMA_ADDRESS_EXISTS without a key, errInsertConflict with one.
 func (s *Service) create(ctx context.Context, q store.Querier, u User, key, sum string) (User, error) {
+	if err := u.checkControls(nil); err != nil {
+		return User{}, err
+	}
 	if err := s.checkCurrencies(ctx, &u); err != nil {
 		return User{}, err
 	}
@@ -387,7 +390,7 @@ func (s *Service) Update(ctx context.Context, tx *store.Tx, id string, p Patch) 
 	if err != nil {
 		return User{}, err
 	}
-	old := u
+	old, oldText := u, u.textFields()
 	set := func(dst *string, v *string) {
 		if v != nil {
 			*dst = *v
@@ -443,6 +446,11 @@ func (s *Service) Update(ctx context.Context, tx *store.Tx, id string, p Patch) 
 	// Currencies are checked against the rates only when they change, so a
 	// currency dropped from the rates file does not block other edits.
 	if err := s.validate(ctx, &u, p.PreferredCurrencies != nil); err != nil {
+		return User{}, err
+	}
+	// Control characters text lets through, in the values this PATCH
+	// changes only (as birth dates below).
+	if err := u.checkControls(oldText); err != nil {
 		return User{}, err
 	}
 	// Checked only when it changes, as currencies are: a date stored
