@@ -14,7 +14,8 @@ import (
 // MountUserImports adds the bulk CSV user upload (UMAaaS):
 //
 //	POST /users/bulk/csv             MANAGE  multipart field "file" (or a text/csv body) → 202 {jobId, status};
-//	                                         idempotent (Idempotency-Key): a retry → 202, Idempotent-Replayed
+//	                                         idempotent (Idempotency-Key): a retry → the first answer (202,
+//	                                         PENDING), Idempotent-Replayed
 //	GET  /users/bulk/jobs/{jobId}    VIEW    BulkUserImportJob
 //
 // The file's header is checked at once (400 for a bad header, 413 for a file
@@ -45,13 +46,18 @@ func (h *importHandlers) upload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	status := j.Status
 	if j.Replayed {
-		// The first answer's status, as for invitations: the UMAaaS
-		// operation declares 202 only. The job's status is today's.
+		// The first answer, 202 and PENDING: the UMAaaS operation
+		// declares 202 only, with a status of PENDING or PROCESSING, and
+		// a client generated from it may refuse a finished job's
+		// COMPLETED or FAILED, failing every retry alike. The job's read
+		// (GET /users/bulk/jobs/{jobId}) has its status now.
 		w.Header().Set("Idempotent-Replayed", "true")
+		status = users.ImportPending
 	}
 	noteCreated(r, j.ID)
-	WriteJSON(w, http.StatusAccepted, map[string]string{"jobId": j.ID, "status": j.Status})
+	WriteJSON(w, http.StatusAccepted, map[string]string{"jobId": j.ID, "status": status})
 	return nil
 }
 

@@ -154,13 +154,21 @@ func TestBulkUserUploadIdempotencyKey(t *testing.T) {
 				if st != http.StatusAccepted || h.Get("Idempotent-Replayed") != "true" || got["jobId"] != first["jobId"] {
 					t.Fatalf("retry as text/csv: %d %v %v, want job %v", st, got, h, first["jobId"])
 				}
-				// Once the job ran, a retry answers it as it is now, and
-				// starts nothing.
+				// Once the job ran, a retry answers the first answer's
+				// 202, PENDING, and starts nothing: the 202's schema allows
+				// only PENDING and PROCESSING, and a client generated from
+				// it may refuse COMPLETED, failing each retry alike. The
+				// job's read has its status now.
 				if found, err := im.Step(context.Background()); !found || err != nil {
 					t.Fatalf("step %v %v", found, err)
 				}
-				if st, got, _ := upload(t, uploadCSV, "csv-1"); st != http.StatusAccepted || got["jobId"] != first["jobId"] || got["status"] != "COMPLETED" {
+				if st, got, h := upload(t, uploadCSV, "csv-1"); st != http.StatusAccepted || got["jobId"] != first["jobId"] ||
+					got["status"] != "PENDING" || h.Get("Idempotent-Replayed") != "true" {
 					t.Fatalf("retry after the job: %d %v", st, got)
+				}
+				if st, got := f.do(t, "GET", "/users/bulk/jobs/"+first["jobId"].(string), &f.admin, "", ""); st != http.StatusOK ||
+					got["status"] != "COMPLETED" {
+					t.Fatalf("the job after the retry: %d %v", st, got)
 				}
 				if found, err := im.Step(context.Background()); found || err != nil {
 					t.Fatalf("a retry left a job to run: %v %v", found, err)
