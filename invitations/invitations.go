@@ -359,9 +359,10 @@ func (s *Service) Get(ctx context.Context, code string) (Invitation, error) {
 // Claim records that inviteeUMA (any UMA address, usually on another VASP;
 // on this VASP's domain, however spelt, a live user's) accepted invitation code, and
 // announces it in the same transaction.
-// Claiming again with the same address answers the claimed invitation, so
-// a retried claim is harmless; any other claim of a claimed, cancelled or
-// expired invitation is a 400 saying which.
+// Claiming again with the same address (its domain however spelt)
+// answers the claimed invitation, so a retried claim is harmless; any
+// other claim of a claimed, cancelled or expired invitation is a 400
+// saying which.
 func (s *Service) Claim(ctx context.Context, code, inviteeUMA string) (Invitation, error) {
 	if strings.TrimSpace(inviteeUMA) == "" {
 		return Invitation{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidUMAAddress, "inviteeUma is required")
@@ -386,8 +387,8 @@ func (s *Service) Claim(ctx context.Context, code, inviteeUMA string) (Invitatio
 			return err
 		}
 		now := s.opt.Clock.Now().UTC().Truncate(time.Microsecond)
-		if st := i.StatusAt(now); st == Claimed && i.InviteeUMA == invitee {
-			out = i // a retried claim
+		if st := i.StatusAt(now); st == Claimed && sameAddress(i.InviteeUMA, invitee) {
+			out = i // a retried claim, however its domain is spelt
 			return nil
 		} else if st != Pending {
 			return notPending(i, st)
@@ -431,6 +432,15 @@ func (s *Service) Claim(ctx context.Context, code, inviteeUMA string) (Invitatio
 		return nil
 	})
 	return out, err
+}
+
+// sameAddress reports whether UMA addresses a and b name the same user on
+// the same server: one user part, domains alike in their normal form
+// (uma.NormalizeDomain: "x.example.", "x.example:443" are "x.example").
+func sameAddress(a, b string) bool {
+	x, errA := uma.ParseAddress(a)
+	y, errB := uma.ParseAddress(b)
+	return errA == nil && errB == nil && x.User == y.User && uma.SameDomain(x.Domain, y.Domain)
 }
 
 // Cancel withdraws a pending invitation; anything else is a 400 saying why.

@@ -511,3 +511,34 @@ func TestClaimByAnotherSpellingOfThisVASP(t *testing.T) {
 		}
 	})
 }
+
+// TestClaimRetriedUnderAnotherSpelling: a retried claim answers the claim,
+// and announces nothing, whichever spelling of the invitee's domain it
+// uses ("other.example.", "other.example:443" name the server
+// "other.example" does, as uma.NormalizeDomain has it): it was a 400
+// INVITATION_ALREADY_CLAIMED naming the very invitee retrying. Another
+// port, or another user, is still someone else.
+func TestClaimRetriedUnderAnotherSpelling(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s, _, c := setup(t, db)
+		inv, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "$alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := s.Claim(ctx, inv.Code, "$bob@other.example:443")
+		if err != nil || c.count() != 1 {
+			t.Fatalf("claim: %+v %v, %d announced", first, err, c.count())
+		}
+		for _, again := range []string{"$bob@other.example", "$BOB@Other.Example.", "$bob@other.example.:443"} {
+			got, err := s.Claim(ctx, inv.Code, again)
+			if err != nil || got.Status != invitations.Claimed || got.InviteeUMA != first.InviteeUMA || c.count() != 1 {
+				t.Fatalf("retried claim as %s: %+v %v, %d announced", again, got, err, c.count())
+			}
+		}
+		for _, other := range []string{"$bob@other.example:8443", "$bobby@other.example", "$bob@another.example"} {
+			_, err := s.Claim(ctx, inv.Code, other)
+			wantCode(t, err, 400, vaspd.CodeInvitationAlreadyClaimed)
+		}
+	})
+}
