@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -116,9 +118,15 @@ func asRowError(err error) (ImportErrorBody, bool) {
 type csvFile struct {
 	cr     *csv.Reader
 	col    map[string]int
+	names  []string // col's names in the header's order
 	row    int
 	domain string
 }
+
+// scientificRE is a number as a spreadsheet writes one it took a long
+// digit string for ("+14155550123" becomes 1.41556E+10): the digits past
+// the sixth are lost.
+var scientificRE = regexp.MustCompile(`^[0-9](\.[0-9]+)?[eE]\+[0-9]{1,3}$`)
 
 // saveAsUTF8 is what to do with a file in another encoding.
 const saveAsUTF8 = "save the file as CSV UTF-8 (a spreadsheet's plain CSV may be Windows-1252, its Unicode text UTF-16)"
@@ -174,7 +182,12 @@ func openCSV(r io.Reader, domain string) (*csvFile, error) {
 			return nil, invalid("the CSV header lacks the %s column", need)
 		}
 	}
-	return &csvFile{cr: cr, col: col, domain: domain}, nil
+	names := make([]string, 0, len(col))
+	for name := range col {
+		names = append(names, name)
+	}
+	slices.SortFunc(names, func(a, b string) int { return col[a] - col[b] })
+	return &csvFile{cr: cr, col: col, names: names, domain: domain}, nil
 }
 
 // next reads the next data row: its number (from 1), its correlation id
@@ -210,8 +223,8 @@ func (f *csvFile) next() (row int, corr string, u User, rowErr, err error) {
 	}
 	// Text in another encoding (Windows-1252's accented letters, most
 	// often) would fail as "not printable text", which hides the fix.
-	for name, i := range f.col {
-		if i < len(rec) && !utf8.ValidString(rec[i]) {
+	for _, name := range f.names {
+		if i := f.col[name]; i < len(rec) && !utf8.ValidString(rec[i]) {
 			return f.row, corr, User{}, invalid("%s is not UTF-8 text: %s", name, saveAsUTF8), nil
 		}
 	}
@@ -223,11 +236,28 @@ func (f *csvFile) next() (row int, corr string, u User, rowErr, err error) {
 	}
 	// The correlation id is stored and echoed as text: an id that is not
 	// printable UTF-8 (the row fails for it anyway) is reported by number.
-	if id := get("platformUserId"); id != "" && utf8.ValidString(id) && printable(id) {
-		corr = truncate(id)
+	corr = cmp.Or(printableID(get("platformUserId")), corr)
+	// A value a spreadsheet rewrote in scientific notation lost its
+	// digits, yet may pass for one (an UMA address's local part, an
+	// account number): it would be imported as nobody wrote it.
+	for _, name := range f.names {
+		if v := get(name); scientificRE.MatchString(v) {
+			return f.row, corr, User{}, invalid("%s %s is a number in scientific notation, its digits lost: "+
+				"format the column as text in the spreadsheet, enter the values again and export the file", name, v), nil
+		}
 	}
 	u, rowErr = csvUser(get, f.domain)
 	return f.row, corr, u, rowErr, nil
+}
+
+// printableID is id as a row's correlation id, "" if it is none: an id
+// that is not printable UTF-8 (the row fails for it anyway) is reported by
+// the row's number.
+func printableID(id string) string {
+	if id == "" || !utf8.ValidString(id) || !printable(id) {
+		return ""
+	}
+	return truncate(id)
 }
 
 // csvUser builds a user from one row; get returns a column's value.

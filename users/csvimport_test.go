@@ -245,3 +245,39 @@ func TestImportCSVAccountNumberRepeated(t *testing.T) {
 		t.Fatalf("accounts %+v %+v %+v", c, i, x)
 	}
 }
+
+// TestImportCSVScientificNotation: a spreadsheet writes a long number in
+// a column it took for numbers in scientific notation, its digits lost
+// ("+14155550123" or 14155550123 becomes 1.41556E+10, an account number
+// 123456789012 1.23457E+11). The row was imported all the same: such an
+// umaAddress lower-cased is a valid local part (1.41556e+10), an account
+// number is free text, so a user got an address or an account nobody
+// gave. The row fails naming the column and the fix; the others import.
+func TestImportCSVScientificNotation(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s, _ := newService(t, db)
+		im := users.NewImporter(s, users.ImporterOptions{})
+		const hdr = "umaAddress,platformUserId,userType,fullName,birthDate,addressLine1,city,state,postalCode,country,accountType,accountNumber,bankName,routingNumber,accountCategory\n"
+		row := func(addr, id, account string) string {
+			return addr + "," + id + ",INDIVIDUAL,John Doe,1990-01-15,1 Main St,SF,CA,94105,US,US_ACCOUNT," + account +
+				",Chase,222888888,CHECKING\n"
+		}
+		j := importFile(t, im, hdr+
+			row("1.41556E+10", "p1", "123456789")+
+			row("$ok1", "p2", "1.23457E+11")+
+			row("$ok2", "1.23457E+15", "123456789")+
+			row("$ok3", "p4", "12345678901"))
+		if j.Successful != 1 || j.Failed != 3 || len(j.Errors) != 3 {
+			t.Fatalf("job %+v", j)
+		}
+		for i, col := range []string{"umaAddress", "accountNumber", "platformUserId"} {
+			if m := j.Errors[i].Error.Message; !strings.Contains(m, col) || !strings.Contains(m, "scientific notation") {
+				t.Errorf("row %d: %q", j.Errors[i].Row, m)
+			}
+		}
+		if _, err := s.GetByUMALocal(ctx, db, "1.41556e+10"); err == nil {
+			t.Error("a user was created at the address a spreadsheet mangled")
+		}
+	})
+}
