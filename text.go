@@ -27,3 +27,18 @@ func Truncate(s string, n int) string {
 func Storable(s string) string {
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
+
+// IsBidiControl reports whether r is a bidirectional embedding, override
+// or isolate control (U+202A–U+202E, U+2066–U+2069). Each reorders the
+// text that follows it when displayed: "alice\u202Egnp.exe" reads as
+// "aliceexe.png". Names and other free text refuse them. The marks
+// U+200E, U+200F and U+061C are not among them: they only set the
+// direction of the neutral characters next to them, reorder nothing that
+// is not already there, and names written right to left need them to
+// display their punctuation and digits rightly.
+func IsBidiControl(r rune) bool {
+	return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069
+}
+
+// HasBidiControl reports whether s holds a character IsBidiControl names.
+func HasBidiControl(s string) bool { return strings.ContainsFunc(s, IsBidiControl) }

@@ -31,3 +31,21 @@ func TestStorable(t *testing.T) {
 		}
 	}
 }
+
+// TestIsBidiControl: the embedding, override and isolate controls, and
+// not the marks right-to-left text needs.
+func TestIsBidiControl(t *testing.T) {
+	for _, r := range []rune{0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2066, 0x2067, 0x2068, 0x2069} {
+		if !IsBidiControl(r) {
+			t.Errorf("U+%04X is not a bidi control", r)
+		}
+	}
+	for _, r := range []rune{0x200e, 0x200f, 0x061c, 0x200d, 0x2029, 0x202f, 0x2065, 0x206a, 'a', 0x05d0} {
+		if IsBidiControl(r) {
+			t.Errorf("U+%04X is a bidi control", r)
+		}
+	}
+	if !HasBidiControl("alice\u202egnp.exe") || HasBidiControl("\u05d3\u05d5\u05d3 \u200f(\u05db\u05d4\u05df)") {
+		t.Error("HasBidiControl")
+	}
+}

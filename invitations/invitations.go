@@ -162,9 +162,10 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Invitation, error
 	// fail because the inviter was deleted or the expiry passed meanwhile.
 	want := Invitation{InviterLocal: local, FirstName: strings.TrimSpace(in.FirstName), Status: Pending}
 	// Stored as text and shown to the invitee: PostgreSQL refuses a NUL
-	// and invalid UTF-8, and no control character belongs in a name.
+	// and invalid UTF-8, and no control character belongs in a name, nor
+	// a bidirectional override that shows it as another (as in users).
 	if !utf8.ValidString(want.FirstName) || utf8.RuneCountInString(want.FirstName) > MaxFirstName ||
-		strings.ContainsFunc(want.FirstName, unicode.IsControl) {
+		strings.ContainsFunc(want.FirstName, unicode.IsControl) || vaspd.HasBidiControl(want.FirstName) {
 		return Invitation{}, invalid("firstName must be at most %d characters of printable text on one line", MaxFirstName)
 	}
 	if in.AmountToSend != nil {

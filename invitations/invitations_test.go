@@ -216,17 +216,25 @@ func TestConcurrentClaims(t *testing.T) {
 // TestInvitationRefusesHostileInput: a firstName that is not printable
 // UTF-8 on one line, or longer than MaxFirstName characters, and an
 // amountToSend over ledger.MaxBalance are 400s on every database, never a
-// 500; the limit counts characters, not bytes.
+// 500; the limit counts characters, not bytes. A bidirectional embedding,
+// override or isolate control ("alice\u202Egnp.exe" shows as
+// "aliceexe.png" to the invitee) is refused as in a user's name; the marks
+// a name written right to left needs are not.
 func TestInvitationRefusesHostileInput(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s, _, _ := setup(t, db)
-		for _, name := range []string{"a\x00b", "a\tb", "a\x1bb", "a\x7fb", "a\u0085b", "a\xffb", "\xc3(", strings.Repeat("é", invitations.MaxFirstName+1)} {
+		for _, name := range []string{"a\x00b", "a\tb", "a\x1bb", "a\x7fb", "a\u0085b", "a\xffb", "\xc3(", strings.Repeat("é", invitations.MaxFirstName+1),
+			"alice\u202egnp.exe", "a\u202ab", "a\u2066b", "a\u2069"} {
 			_, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "$alice", FirstName: name})
 			wantCode(t, err, 400, vaspd.CodeInvalidInput)
 		}
 		long := strings.Repeat("é", invitations.MaxFirstName) // 200 bytes
 		if inv, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "$alice", FirstName: long}); err != nil || inv.FirstName != long {
 			t.Fatalf("a %d-character name: %v", invitations.MaxFirstName, err)
+		}
+		rtl := "\u05d3\u05d5\u05d3 \u200f(\u05db\u05d4\u05df)\u200e"
+		if inv, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "$alice", FirstName: rtl}); err != nil || inv.FirstName != rtl {
+			t.Fatalf("a name written right to left with its marks: %v", err)
 		}
 		over, max := int64(ledger.MaxBalance+1), int64(ledger.MaxBalance)
 		_, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "$alice", AmountToSend: &over})

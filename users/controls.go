@@ -3,6 +3,8 @@ package users
 import (
 	"strings"
 	"unicode"
+
+	"github.com/vaspd/vaspd"
 )
 
 // isC1 reports whether r is a C1 control character (U+0080 to U+009F):
@@ -42,10 +44,12 @@ func (u *User) textFields() []textField {
 	return f
 }
 
-// checkControls refuses a C1 control character in a free-text value of
-// u (normalised) that old, u's values as stored (nil for a new user), does
-// not hold already, with text's message: such a value is not printable
-// text either.
+// checkControls refuses a C1 control character, with text's message
+// (such a value is not printable text either), or a bidirectional
+// embedding, override or isolate control (vaspd.IsBidiControl: it makes
+// the value display as other text), in a free-text value of u (normalised)
+// that old, u's values as stored (nil for a new user), does not hold
+// already.
 func (u *User) checkControls(old []textField) error {
 	was := make(map[string]string, len(old))
 	for _, f := range old {
@@ -58,10 +62,16 @@ func (u *User) checkControls(old []textField) error {
 		if strings.ContainsFunc(f.v, isC1) {
 			return invalid("%s must be at most %d characters of printable text", f.name, maxText)
 		}
+		if vaspd.HasBidiControl(f.v) {
+			return invalid("%s must not contain a bidirectional embedding, override or isolate control "+
+				"(U+202A to U+202E, U+2066 to U+2069)", f.name)
+		}
 	}
 	return nil
 }
 
 // printable reports whether s, valid UTF-8, has no control character (C0,
-// DEL or C1).
-func printable(s string) bool { return !strings.ContainsFunc(s, unicode.IsControl) }
+// DEL or C1) and no bidirectional embedding, override or isolate control.
+func printable(s string) bool {
+	return !strings.ContainsFunc(s, unicode.IsControl) && !vaspd.HasBidiControl(s)
+}
