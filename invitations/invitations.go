@@ -373,10 +373,12 @@ func (s *Service) Claim(ctx context.Context, code, inviteeUMA string) (Invitatio
 		return Invitation{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidUMAAddress,
 			"inviteeUma %q is not an UMA address ($user@domain)", truncate(inviteeUMA))
 	}
-	invitee := addr.String()
+	// Recorded, answered and announced in normal form
+	// (uma.NormalizeDomain: "x.example.:443" is "x.example"), the
+	// address the platform will pay, not as the caller spelt it.
+	invitee := "$" + addr.User + "@" + uma.NormalizeDomain(addr.Domain)
 	// Ours however spelt ("vasp.example.", "vasp.example:443" name it
-	// too: uma.NormalizeDomain), and then recorded as we write it, the
-	// address the platform will pay.
+	// too), and then recorded as we write it.
 	ours := uma.SameDomain(addr.Domain, s.opt.Domain)
 	if ours {
 		invitee = "$" + addr.User + "@" + s.opt.Domain

@@ -550,3 +550,41 @@ func TestClaimRetriedUnderAnotherSpelling(t *testing.T) {
 		}
 	})
 }
+
+// TestClaimRecordsTheInviteeInNormalForm: an invitee at another VASP was
+// recorded, answered and sent in INVITATION_CLAIMED as the caller spelt
+// the domain ("other.example.:443"), not in the form UMA compares domains
+// in (uma.NormalizeDomain), so the platform was told to pay an address
+// spelt unlike the one every other message names. The claim, a read of it
+// and the webhook now name "$bob@other.example"; a port other than
+// https's default is part of the address and stays.
+func TestClaimRecordsTheInviteeInNormalForm(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s, _, c := setup(t, db)
+		for invitee, want := range map[string]string{
+			"$Bob@Other.Example.:443": "$bob@other.example",
+			"$bob@other.example.":     "$bob@other.example",
+			"$bob@other.example:8443": "$bob@other.example:8443",
+		} {
+			inv, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "$alice"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := c.count()
+			got, err := s.Claim(ctx, inv.Code, invitee)
+			if err != nil || got.InviteeUMA != want || c.count() != n+1 {
+				t.Fatalf("claim as %s: %+v %v, want %s", invitee, got, err, want)
+			}
+			if g, err := s.Get(ctx, inv.Code); err != nil || g.InviteeUMA != want {
+				t.Fatalf("claimed as %s, read: %+v %v, want %s", invitee, g, err, want)
+			}
+			c.mu.Lock()
+			sent := c.got[n].InviteeUma
+			c.mu.Unlock()
+			if sent != want {
+				t.Fatalf("claimed as %s, INVITATION_CLAIMED names %q, want %s", invitee, sent, want)
+			}
+		}
+	})
+}
