@@ -75,8 +75,9 @@ func (s *Server) declare(pattern string, perm vaspd.Permission, opts []RouteOpti
 // with 503 if the event cannot be written. Once h has returned it renders
 // h's error, if any, itself, so that the outcome it adds to the event is
 // the status and code answered, whether it was a replay (answered from an
-// earlier request's result: Idempotent-Replayed), and, for a route with no resource of its
-// own, the id of what the request created (noteCreated). A handler that
+// earlier request's result: Idempotent-Replayed), and the id of what the
+// request created (noteCreated): the outcome's createdId, and the event's
+// resource on a route with none of its own. A handler that
 // never returns (a panic, a process that dies) leaves the event without
 // an outcome: unknown.
 func (s *Server) auditing(h HandlerFunc) HandlerFunc {

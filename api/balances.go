@@ -288,6 +288,10 @@ func (h *userHandlers) ledgerTransfer(w http.ResponseWriter, r *http.Request, ki
 		status = http.StatusOK
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
+	// The event names the user (the path's): the movement is the
+	// outcome's createdId, the one place a movement keyed by its
+	// reference alone is named.
+	noteCreated(r, m.ID)
 	WriteJSON(w, status, ledgerTransfer{ID: m.ID, Type: strings.ToUpper(kind), UserID: id, Currency: cur,
 		Amount: req.Amount, Reference: m.Reference, CreatedAt: m.CreatedAt})
 	return nil

@@ -42,11 +42,11 @@ type requestNote struct {
 
 // noteCreated tells the audit trail the id of the resource a request
 // created (or, replayed, answered with): its event, written before the
-// handler ran, records it with the outcome as its resourceId if its route
-// names no resource of its own. Every audited route without a path
-// resource that creates something calls it before it answers (a deposit
-// or withdrawal names its user, the path's: the movement it made is
-// named by that user and the event's idempotency key).
+// handler ran, records it with the outcome as the outcome's createdId,
+// and as its resourceId if its route names no resource of its own. Every
+// audited route that creates something calls it before it answers (a
+// deposit or withdrawal, whose resource is its user, the path's, names
+// the movement it made this way only).
 func noteCreated(r *http.Request, id string) {
 	if n := noteOf(r.Context()); n != nil {
 		n.created = id

@@ -19,7 +19,9 @@
 // and personal data. What it holds is the route and its path parameters,
 // the token's id and name, the client address, the request id and the
 // Idempotency-Key, and, for a request that created something, the id of
-// what it created (added with the outcome: it did not exist before). An
+// what it created (added with the outcome, as the outcome's CreatedID and
+// as the event's resource if its route names none: it did not exist
+// before). An
 // outcome says whether the request was a replay: answered from what an
 // earlier one with its Idempotency-Key did, changing nothing. The
 // table is append-only (triggers refuse a DELETE and any UPDATE but the
@@ -76,7 +78,13 @@ type Outcome struct {
 	// and was answered from what that one did (Idempotent-Replayed:
 	// true): it changed nothing, and the first run's event is the
 	// change's.
-	Replayed    bool      `json:"replayed"`
+	Replayed bool `json:"replayed"`
+	// CreatedID is the id of what the request created or, replayed, was
+	// answered with ("" for none): also the event's ResourceID on a route
+	// without one, and on one with (a deposit or withdrawal, whose
+	// resource is its user) the only place it is named (the ledger
+	// movement made).
+	CreatedID   string    `json:"createdId,omitempty"`
 	CompletedAt time.Time `json:"completedAt"`
 }
 
@@ -166,9 +174,10 @@ type Result struct {
 	// been read, after Begin.
 	IdempotencyKey string
 	// ResourceID is the id of what the request created ("" for none),
-	// recorded if Begin had no resource: a created resource does not
-	// exist when its event is written, and its id is how the trail says
-	// which token created which user.
+	// recorded as the outcome's CreatedID, and as the event's resource if
+	// Begin had none: a created resource does not exist when its event is
+	// written, and its id is how the trail says which token created which
+	// user, or which movement a deposit made.
 	ResourceID string
 	// Replayed: answered from an earlier request's result (Outcome.Replayed).
 	Replayed bool
@@ -179,8 +188,8 @@ func (l *Log) Finish(ctx context.Context, id string, res Result) error {
 	now := l.clock.Now().UTC()
 	return l.db.InTx(ctx, func(tx *store.Tx) error {
 		r, err := tx.ExecContext(ctx, `UPDATE audit_events SET status = $2, error_code = $3, completed_at = $4,
-			idempotency_key = COALESCE(idempotency_key, $5), resource_id = COALESCE(resource_id, $6), replayed = $7
-			WHERE id = $1 AND status IS NULL`,
+			idempotency_key = COALESCE(idempotency_key, $5), resource_id = COALESCE(resource_id, $6), replayed = $7,
+			created_id = $6 WHERE id = $1 AND status IS NULL`,
 			id, res.Status, nullText(clean(res.ErrorCode, 64)), store.Micros(now), nullText(clean(res.IdempotencyKey, maxValue)),
 			nullText(clean(res.ResourceID, maxValue)), res.Replayed)
 		if err != nil {
@@ -271,7 +280,7 @@ func (l *Log) Get(ctx context.Context, id string) (Event, error) {
 
 // eventColumns are the columns scan reads, in its order.
 const eventColumns = `id, created_at, token_id, token_name, method, route, path_params, resource_id,
-	client_address, request_id, idempotency_key, status, error_code, completed_at, replayed`
+	client_address, request_id, idempotency_key, status, error_code, completed_at, replayed, created_id`
 
 func scan(rows *sql.Rows) (Event, error) {
 	var (
@@ -279,11 +288,12 @@ func scan(rows *sql.Rows) (Event, error) {
 		created            int64
 		params             string
 		resource, key, ecd sql.NullString
+		createdID          sql.NullString
 		status, completed  sql.NullInt64
 		replayed           sql.NullBool
 	)
 	if err := rows.Scan(&e.ID, &created, &e.TokenID, &e.TokenName, &e.Method, &e.Route, &params, &resource,
-		&e.ClientAddress, &e.RequestID, &key, &status, &ecd, &completed, &replayed); err != nil {
+		&e.ClientAddress, &e.RequestID, &key, &status, &ecd, &completed, &replayed, &createdID); err != nil {
 		return Event{}, fmt.Errorf("audit: read event: %w", err)
 	}
 	e.CreatedAt = store.Time(created)
@@ -293,7 +303,7 @@ func scan(rows *sql.Rows) (Event, error) {
 	}
 	if status.Valid {
 		e.Outcome = &Outcome{Status: int(status.Int64), ErrorCode: ecd.String, Replayed: replayed.Bool,
-			CompletedAt: store.Time(completed.Int64)}
+			CreatedID: createdID.String, CompletedAt: store.Time(completed.Int64)}
 	}
 	return e, nil
 }

@@ -147,3 +147,61 @@ func TestFinishMarksReplay(t *testing.T) {
 		}
 	})
 }
+
+// The id of what a request created is its outcome's CreatedID, on a route
+// naming a resource of its own too (a deposit's user, whose movement is
+// named nowhere else), where the resource stays the path's. It is written
+// with the outcome, once: the triggers refuse it before (alone) and after.
+func TestFinishRecordsCreatedID(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		l := audit.New(db, &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
+		user := vaspd.NewID(vaspd.IDUser)
+		begin := func() string {
+			t.Helper()
+			e := audit.Event{TokenID: vaspd.NewID(vaspd.IDToken), TokenName: "ops", Method: "POST",
+				Route: "POST /users/{userId}/deposits", PathParams: map[string]string{"userId": user}, ResourceID: user,
+				ClientAddress: "198.51.100.7", RequestID: "req"}
+			if err := l.Begin(ctx, &e); err != nil {
+				t.Fatal(err)
+			}
+			return e.ID
+		}
+		refused := func(q, id string) {
+			t.Helper()
+			if _, err := db.ExecContext(ctx, q, id); err == nil {
+				t.Errorf("%s on %s: allowed", q, id)
+			}
+		}
+		mid := "deposit/" + user + "/ref:00112233445566778899aabbccddeeff"
+		made, replay, none, open := begin(), begin(), begin(), begin()
+		if err := l.Finish(ctx, made, audit.Result{Status: 201, ResourceID: mid}); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Finish(ctx, replay, audit.Result{Status: 200, ResourceID: mid, Replayed: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Finish(ctx, none, audit.Result{Status: 400, ErrorCode: "INVALID_AMOUNT"}); err != nil {
+			t.Fatal(err)
+		}
+		for id, want := range map[string]audit.Outcome{made: {Status: 201, CreatedID: mid},
+			replay: {Status: 200, CreatedID: mid, Replayed: true}, none: {Status: 400, ErrorCode: "INVALID_AMOUNT"}} {
+			got, err := l.Get(ctx, id)
+			if err != nil || got.ResourceID != user || got.Outcome == nil {
+				t.Fatalf("%s: %+v %v", id, got, err)
+			}
+			if o := *got.Outcome; o.Status != want.Status || o.ErrorCode != want.ErrorCode || o.Replayed != want.Replayed || o.CreatedID != want.CreatedID {
+				t.Errorf("%s: outcome %+v, want %+v", id, o, want)
+			}
+		}
+		refused(`UPDATE audit_events SET created_id = 'deposit/forged' WHERE id = $1`, made)
+		refused(`UPDATE audit_events SET created_id = NULL WHERE id = $1`, made)
+		refused(`UPDATE audit_events SET created_id = 'deposit/late' WHERE id = $1`, none)
+		refused(`UPDATE audit_events SET created_id = 'deposit/early' WHERE id = $1`, open) // not without its outcome
+		if _, err := db.ExecContext(ctx, `UPDATE audit_events SET created_id = 'deposit/1', status = 201 WHERE id = $1`, open); err != nil {
+			t.Fatalf("a created id with its outcome: %v", err)
+		}
+		refused(`UPDATE audit_events SET created_id = 'deposit/2' WHERE id = $1`, open)
+	})
+}
