@@ -7,15 +7,17 @@ import (
 	"github.com/vaspd/vaspd"
 )
 
-// personalPaths are the paths whose rest names a person: a user's UMA name
-// (the UMA endpoints a counterparty calls for one of our users, and the
-// catch-alls under them) or a counterparty's UMA address (the platform's
-// lookup). UMA addresses stay out of logs: logPath writes the rest as
-// placeholder.
+// personalPaths are the paths whose rest names a person or holds a
+// secret: a user's UMA name (the UMA endpoints a counterparty calls for
+// one of our users, and the catch-alls under them), a counterparty's UMA
+// address (the platform's lookup), or an invitation's code (a bearer
+// secret: whoever has it may claim the invitation). UMA addresses and
+// secrets stay out of logs: logPath writes the rest as placeholder.
 var personalPaths = []struct{ prefix, placeholder string }{
 	{"/.well-known/lnurlp/", "{user}"},
 	{"/api/uma/payreq/", "{user}"},
 	{"/receiver/", "{receiver}"},
+	{"/invitations/", "{code}"},
 }
 
 // logPath is request path p as logged: p, cut to 200 bytes, or, under a
