@@ -101,9 +101,18 @@ func (s *Service) CappedNoted() int {
 	return len(s.capped.noted)
 }
 
-// RefreshRound runs one pass of the quote refresher, returning how many
-// quotes it refreshed.
-func (s *Service) RefreshRound(ctx context.Context) (int, error) { return s.refreshRound(ctx) }
+// RefreshRound runs one pass of the quote refresher and waits for its
+// attempts, returning how many quotes it refreshed.
+func (s *Service) RefreshRound(ctx context.Context) (int, error) {
+	run := newRefreshRun()
+	err := s.refreshPass(ctx, run)
+	run.wg.Wait()
+	return run.refreshed, err
+}
+
+// RefreshQuotes runs the quote refresher until ctx ends and its attempts
+// have stopped, as Run does.
+func (s *Service) RefreshQuotes(ctx context.Context) { s.refreshQuotes(ctx) }
 
 // SetBeforeClaim has ExecuteQuote run f between reading the quote and
 // claiming it. Call it before the service is used.

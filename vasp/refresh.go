@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,7 +41,9 @@ import (
 // Who. Any process may refresh any quote: a round claims the quotes due
 // with one conditional UPDATE that moves refresh_next_at a lease ahead
 // (FOR UPDATE SKIP LOCKED on PostgreSQL), so one process at a time holds
-// a quote. The payreq goes out with no transaction open; the new terms
+// a quote. Within a process each quote claimed is refreshed in its own
+// goroutine, refreshBatch at most at once, and a pass does not wait for
+// the attempts before it (refreshQuotes). The payreq goes out with no transaction open; the new terms
 // are written by one UPDATE conditional on the quote still being PENDING,
 // unexecuted, unexpired and holding the payment hash the refresh started
 // from.
@@ -65,8 +70,8 @@ const (
 	DefaultQuoteRefreshEvery   = 5 * time.Second
 )
 
-// refreshBatch bounds the quotes one round claims; they are refreshed at
-// once, each under its own lease.
+// refreshBatch bounds the refresh attempts a process runs at once, each
+// under its own lease: a pass claims as many quotes as are free.
 const refreshBatch = 16
 
 // Outcomes of a refresh attempt (vaspd_quote_refreshes_total).
@@ -111,12 +116,23 @@ func newRefreshMetrics(reg prometheus.Registerer) (*prometheus.CounterVec, error
 	return c, nil
 }
 
-// refreshQuotes runs refresh rounds, the first at once, then every
+// refreshQuotes runs refresh passes, the first at once, then every
 // QuoteRefreshEvery until ctx ends: a process starting (after a crash, an
-// upgrade) takes up the quotes due without waiting a pass.
+// upgrade) takes up the quotes due without waiting a pass. A pass does not
+// wait for the attempts of the passes before it: one receiver slow to
+// answer (up to CounterpartyTimeout, for each of its two calls) would
+// otherwise hold back the refresh of every other quote by as much, and
+// quotes due meanwhile could expire unrefreshed. A pass claims only as
+// many quotes as the process has attempts free (refreshBatch in all) and
+// leaves out the quotes whose attempt is still running here: a claim that
+// ended halfway to a quote's expiry (claimEnd) while its attempt runs
+// would otherwise have this process refresh it twice at once. Returns once
+// ctx ended and the attempts running have stopped.
 func (s *Service) refreshQuotes(ctx context.Context) {
+	run := newRefreshRun()
+	defer run.wg.Wait()
 	for first := true; first || vaspd.Sleep(ctx, s.opt.QuoteRefreshEvery); first = false {
-		if _, err := s.refreshRound(ctx); err != nil && ctx.Err() == nil {
+		if err := s.refreshPass(ctx, run); err != nil && ctx.Err() == nil {
 			level := slog.LevelDebug
 			if s.refreshNoted.due("find", s.clock.Now(), lookupLogEvery) {
 				level = slog.LevelWarn
@@ -124,6 +140,24 @@ func (s *Service) refreshQuotes(ctx context.Context) {
 			s.log.Log(ctx, level, "auto-refresh quotes: cannot claim the quotes due; tried again next pass", "err", err)
 		}
 	}
+}
+
+// refreshRun is the refresh attempts running in a process: their quotes,
+// how many got new terms, and a WaitGroup to wait for them.
+type refreshRun struct {
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	running   map[string]bool // quote ids
+	refreshed int
+}
+
+func newRefreshRun() *refreshRun { return &refreshRun{running: map[string]bool{}} }
+
+// busy is the quotes whose attempt is running.
+func (r *refreshRun) busy() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Collect(maps.Keys(r.running))
 }
 
 // refreshLease is how long a claim keeps other processes off a quote: an
@@ -153,11 +187,28 @@ func claimEnd(now, expires, lease int64) int64 {
 // end and $2 now.
 const claimEndSQL = `CASE WHEN $2 + (expires_at - $2) / 2 < $1 THEN $2 + (expires_at - $2) / 2 ELSE $1 END`
 
-// refreshRound claims the quotes due and refreshes them, each in its own
-// goroutine, returning how many got new terms.
-func (s *Service) refreshRound(ctx context.Context) (int, error) {
+// refreshPass claims the quotes due, up to the attempts run has free and
+// leaving out those it runs, and starts the refresh of each in its own
+// goroutine on run, without waiting for them.
+func (s *Service) refreshPass(ctx context.Context, run *refreshRun) error {
+	busy := run.busy()
+	limit := refreshBatch - len(busy)
+	if limit <= 0 {
+		return nil // as many attempts as allowed are running: next pass
+	}
 	now := s.clock.Now()
 	lease := store.Micros(now.Add(s.refreshLease()))
+	args := []any{lease, store.Micros(now), s.opt.QuoteRefreshLead.Microseconds(), store.Micros(now.Add(-s.opt.QuoteRefreshMaxHold)), limit,
+		s.opt.QuoteRefreshEvery.Microseconds()}
+	notBusy := ""
+	if len(busy) > 0 {
+		marks := make([]string, len(busy))
+		for i, id := range busy {
+			args = append(args, id)
+			marks[i] = fmt.Sprintf("$%d", len(args))
+		}
+		notBusy = "AND id NOT IN (" + strings.Join(marks, ", ") + ")"
+	}
 	var due []Quote
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		due = due[:0] // InTx may run this again
@@ -174,11 +225,9 @@ func (s *Service) refreshRound(ctx context.Context) (int, error) {
 					AND expires_at > $2
 					AND (expires_at - $3 <= $2 AND expires_at - (expires_at - COALESCE(refreshed_at, created_at)) / 2 <= $2
 						OR expires_at - $6 <= $2)
-					AND created_at > $4 AND refresh_next_at <= $2
+					AND created_at > $4 AND refresh_next_at <= $2 `+notBusy+`
 				ORDER BY expires_at LIMIT $5 `+tx.Driver().SkipLocked()+`)
-			RETURNING `+quoteColumns,
-			lease, store.Micros(now), s.opt.QuoteRefreshLead.Microseconds(), store.Micros(now.Add(-s.opt.QuoteRefreshMaxHold)), refreshBatch,
-			s.opt.QuoteRefreshEvery.Microseconds())
+			RETURNING `+quoteColumns, args...)
 		if err != nil {
 			return err
 		}
@@ -193,24 +242,23 @@ func (s *Service) refreshRound(ctx context.Context) (int, error) {
 		return rows.Err()
 	})
 	if err != nil {
-		return 0, fmt.Errorf("claim quotes to refresh: %w", err)
+		return fmt.Errorf("claim quotes to refresh: %w", err)
 	}
-	var (
-		wg        sync.WaitGroup
-		mu        sync.Mutex
-		refreshed int
-	)
+	run.mu.Lock()
+	defer run.mu.Unlock()
 	for _, q := range due {
-		wg.Go(func() {
-			if s.refreshQuote(ctx, q, now, claimEnd(store.Micros(now), store.Micros(q.ExpiresAt), lease)) {
-				mu.Lock()
-				refreshed++
-				mu.Unlock()
+		run.running[q.ID] = true
+		run.wg.Go(func() {
+			ok := s.refreshQuote(ctx, q, now, claimEnd(store.Micros(now), store.Micros(q.ExpiresAt), lease))
+			run.mu.Lock()
+			defer run.mu.Unlock()
+			delete(run.running, q.ID)
+			if ok {
+				run.refreshed++
 			}
 		})
 	}
-	wg.Wait()
-	return refreshed, nil
+	return nil
 }
 
 // refreshQuote gives q, claimed at claimed until lease (its claimEnd), new
