@@ -60,6 +60,17 @@ func priceConversion(in QuoteRequest, rate rates.Rate, sendConv rates.Conversion
 			return 0, 0, quoteStep.failed("the receiver's conversion cannot be checked: %v", uma.AsError(err).Reason)
 		}
 		if want <= 0 || conv.Amount <= 0 {
+			// Less than one unit at the receiver's own rate and fee,
+			// before rounding (a receiver flooring 0.9 unit credits
+			// nothing, as one rounding 0.4): the amount our user asked is
+			// too small for this receiver, not a fault of its answer
+			// (creditsSomething refuses the plain cases before it is
+			// asked). Nothing for a unit or more is the receiver's.
+			if float64(invMsats-conv.Fee) < conv.Multiplier {
+				return 0, 0, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
+					"%d %s is %d msats, which less the receiver's fee of %d msats buys less than 1 %s (smallest unit) at its rate of %v msats per unit: the payee would be credited nothing",
+					in.Amount, rate.Currency.Code, invMsats, conv.Fee, theirs.Code, conv.Multiplier)
+			}
 			return 0, 0, quoteStep.failed("the receiver credits the payee nothing for %d msats (fee %d msats)", invMsats, conv.Fee)
 		}
 		if d := conv.Amount - want; d > 1+want/1_000_000_000 || -d > 1+want/1_000_000_000 {
@@ -100,6 +111,26 @@ func priceConversion(in QuoteRequest, rate rates.Rate, sendConv rates.Conversion
 		}
 		return c.Amount, c.FeeAmount, nil
 	}
+}
+
+// creditsSomething refuses, before the receiver is asked, a sender-locked
+// amount of msats that buys less than one smallest unit of the receiver's
+// currency theirs at the multiplier its lookup advertised: the receiver
+// would credit the payee nothing (or answer what priceConversion refuses
+// alike), a payreq and its platform's approval spent for it. The
+// advertised multiplier is an estimate that moves with bitcoin's price:
+// the amount is refused only if it buys nothing at a rate better for our
+// user by MaxReceiverRateChangeBps too, so that one a move of the rate
+// could make enough is still quoted (and refused after the receiver's
+// answer if it is not).
+func creditsSomething(in QuoteRequest, rate rates.Rate, theirs uma.Currency, msats int64) error {
+	// theirs.Multiplier > 0 (usableCurrencies); in floats, as it is one.
+	if float64(msats)*(1+float64(MaxReceiverRateChangeBps)/bpsScale) >= theirs.Multiplier {
+		return nil
+	}
+	return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
+		"%d %s is %d msats, less than 1 %s (smallest unit) at the receiver's rate of %v msats per unit: the payee would be credited nothing",
+		in.Amount, rate.Currency.Code, msats, theirs.Code, theirs.Multiplier)
 }
 
 // sendingInRange applies our range for the sending currency (the rates

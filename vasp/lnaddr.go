@@ -261,6 +261,9 @@ func plainAmount(in QuoteRequest, rate rates.Rate, theirs uma.Currency, r *uma.L
 			return plainAsk{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
 				"%d %s is %d msats, less than 1 SAT, the least a receiver in SAT can be shown", in.Amount, rate.Currency.Code, conv.Msats)
 		}
+		if err := creditsSomething(in, rate, theirs, conv.Msats); theirs.Code != satCode && err != nil {
+			return plainAsk{}, err
+		}
 		return plainAsk{amount: fmt.Sprint(conv.Msats), msats: conv.Msats, conv: conv, sending: in.Amount, fee: conv.FeeAmount}, nil
 	}
 	if cmin, cmax := theirs.Convertible.Min, theirs.Convertible.Max; in.Amount < cmin || in.Amount > cmax {

@@ -317,6 +317,9 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 			return Quote{}, "", vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
 				"%d %s is %d msats; the receiver accepts %d to %d msats", in.Amount, rate.Currency.Code, pr.Amount, min, max)
 		}
+		if err := creditsSomething(in, rate, theirs, pr.Amount); err != nil {
+			return Quote{}, "", err
+		}
 	} else {
 		pr.Amount, pr.SendingCurrency = in.Amount, theirs.Code
 		if min, max := theirs.Convertible.Min, theirs.Convertible.Max; in.Amount < min || in.Amount > max {

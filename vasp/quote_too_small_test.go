@@ -1,0 +1,99 @@
+package vasp_test
+
+import (
+	"net/http"
+	"sync/atomic"
+	"testing"
+
+	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/store"
+	"github.com/vaspd/vaspd/store/storetest"
+	"github.com/vaspd/vaspd/uma"
+	"github.com/vaspd/vaspd/vasp"
+)
+
+// A sender-locked amount too small to buy one smallest unit of the
+// receiver's currency is our user's amount out of range (400
+// AMOUNT_OUT_OF_RANGE), not the receiver failing (424): refused before
+// the receiver is asked when its lookup's rate says so, and after its
+// answer when its own rate and fee leave the payee nothing. A receiver
+// crediting nothing where its own rate gives something is still its
+// failure.
+func TestQuoteSenderLockedBuysNothing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		var payreqs atomic.Int64
+		// The receiver converts at its lookup's multiplier, with fee msats
+		// of its own, honestly (round down); edit changes its answer.
+		var multiplier float64 = 1000
+		reply := func(fee int64, edit func(*uma.Converted)) {
+			h.payreq = h.reply(func(pr *uma.PayRequest, r *uma.PayReqResponse) {
+				payreqs.Add(1)
+				r.Converted.Multiplier, r.Converted.Fee = multiplier, fee
+				r.Converted.Amount = int64(float64(pr.Amount-fee) / multiplier)
+				if edit != nil {
+					edit(r.Converted)
+				}
+			})
+		}
+		reply(0, nil)
+		q, err := h.quote(t, h.lookup(t), vasp.LockedSending, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msats := q.Msats // what 1000 USD cents are
+
+		t.Run("at the lookup's rate", func(t *testing.T) {
+			// 1000 USD cents buy half a unit at the advertised rate, and
+			// less than one at a rate 10 % better.
+			multiplier = float64(2 * msats)
+			h.lnurlp = func(r *uma.LnurlpResponse) { r.Currencies[0].Multiplier = multiplier }
+			defer func() { h.lnurlp, multiplier = nil, 1000 }()
+			l := h.lookup(t)
+			reply(0, nil)
+			before := payreqs.Load()
+			_, err := h.quote(t, l, vasp.LockedSending, 1000)
+			wantStatus(t, err, http.StatusBadRequest, vaspd.CodeAmountOutOfRange)
+			if n := payreqs.Load() - before; n != 0 {
+				t.Fatalf("the receiver was sent %d payreqs", n)
+			}
+		})
+		t.Run("at the receiver's rate and fee", func(t *testing.T) {
+			// Its fee leaves less than a unit's msats of the invoice: 0.4
+			// unit (0 rounded, or floored), 0.999 (1 rounded, 0 floored),
+			// or nothing (the fee is the whole invoice).
+			for _, left := range []int64{400, 999, 0} {
+				reply(msats-left, nil)
+				_, err := h.quote(t, h.lookup(t), vasp.LockedSending, 1000)
+				wantStatus(t, err, http.StatusBadRequest, vaspd.CodeAmountOutOfRange)
+			}
+		})
+		t.Run("the receiver credits nothing for something", func(t *testing.T) {
+			reply(0, func(c *uma.Converted) { c.Amount = 0 })
+			_, err := h.quote(t, h.lookup(t), vasp.LockedSending, 1000)
+			wantStatus(t, err, http.StatusFailedDependency, vaspd.CodePayreqRequestFailed)
+		})
+	})
+}
+
+// So for a plain receiver quoted in a LUD-21 currency: a sender-locked
+// amount buying less than one unit at its advertised rate is 400
+// AMOUNT_OUT_OF_RANGE, its callback not asked.
+func TestLightningAddressSenderLockedBuysNothing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := newLnaddr(t, db, nil)
+		a.fund(t, 100_000)
+		a.edit(func(a *lnaddr) {
+			a.lnurlp["currencies"] = []any{map[string]any{"code": "EUR", "multiplier": 1e9, "decimals": 2,
+				"convertible": map[string]any{"min": 1, "max": 100_000}}}
+		})
+		l := a.lookupPlain(t)
+		asked := len(a.asked)
+		_, err := a.s.CreateQuote(t.Context(), vasp.QuoteRequest{LookupID: l.ID, SendingCurrency: "USD", ReceivingCurrency: "EUR",
+			LockedSide: vasp.LockedSending, Amount: 1000})
+		wantStatus(t, err, http.StatusBadRequest, vaspd.CodeAmountOutOfRange)
+		if n := len(a.asked) - asked; n != 0 {
+			t.Fatalf("the callback was asked %d times", n)
+		}
+	})
+}
