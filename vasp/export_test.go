@@ -146,10 +146,11 @@ func InsertTransactionIn(ctx context.Context, tx *store.Tx, t Transaction) error
 }
 
 // The queries of a payreq paying a payment request: its request by
-// invoiceUUID, and its payments counted.
+// invoiceUUID, its payments counted, and the payers of its unsettled ones.
 var (
 	PaymentRequestByInvoiceQuery = paymentRequestByInvoiceQuery
 	CountPaymentsQuery           = countPaymentsQuery
+	OpenPaymentsQuery            = openPaymentsQuery
 )
 
 // SetReconcilePage sets how many payments one reconciliation query reads.

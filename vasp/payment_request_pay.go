@@ -96,24 +96,33 @@ func payerIs(req *uma.PayRequest, want string) bool {
 // count against its maxNumPayments.
 const countPaymentsQuery = `SELECT COUNT(*) FROM uma_transactions WHERE payment_request_id = $1 AND status IN ` + payingStatuses
 
+// openPaymentsQuery reads the payers of the payments of payment request
+// $1 not settled yet (approved or waiting for approval, or invoiced):
+// each holds one of its payments until it is paid or ends.
+const openPaymentsQuery = `SELECT counterparty FROM uma_transactions WHERE payment_request_id = $1 AND status IN ('` +
+	StatusCreated + `', '` + StatusPending + `')`
+
 // paymentRequestByInvoiceQuery reads the payment request of invoice $1 at
 // time $2 (checkPaymentRequest).
 var paymentRequestByInvoiceQuery = selectPaymentRequests(2) + ` WHERE invoice_uuid = $1`
 
-// claimPaymentRequest, in the transaction that records an incoming
-// payment of payment request id at now, locks the request's row and
-// refuses the payment when the request is cancelled, expired, or has
-// maxNumPayments payments already counted (CREATED, PENDING or COMPLETED).
-// The lock (FOR UPDATE on PostgreSQL; SQLite has one writer) makes two
-// concurrent payreqs count one after the other, and a cancellation wait
-// for, or be seen by, a claim.
-func claimPaymentRequest(ctx context.Context, tx *store.Tx, id string, now time.Time) error {
+// claimPaymentRequest, in the transaction that records the incoming
+// payment t of payment request t.PaymentRequestID at now, locks the
+// request's row and refuses the payment when the request is cancelled,
+// expired, or has maxNumPayments payments already counted (CREATED,
+// PENDING or COMPLETED), or, naming no payer, when t's payer's VASP holds
+// one of them unsettled (oneOpenPerVASP). The lock (FOR UPDATE on
+// PostgreSQL; SQLite has one writer) makes two concurrent payreqs count
+// one after the other, and a cancellation wait for, or be seen by, a
+// claim.
+func claimPaymentRequest(ctx context.Context, tx *store.Tx, t Transaction, now time.Time) error {
+	id := t.PaymentRequestID
 	var maxPayments int
 	var exp int64
 	var cancelled sql.NullInt64
-	var uuid string
-	err := tx.QueryRowContext(ctx, `SELECT max_num_payments, expires_at, cancelled_at, invoice_uuid FROM payment_requests
-		WHERE id = $1 `+tx.Driver().ForUpdate(), id).Scan(&maxPayments, &exp, &cancelled, &uuid)
+	var uuid, sender string
+	err := tx.QueryRowContext(ctx, `SELECT max_num_payments, expires_at, cancelled_at, invoice_uuid, sender_uma FROM payment_requests
+		WHERE id = $1 `+tx.Driver().ForUpdate(), id).Scan(&maxPayments, &exp, &cancelled, &uuid, &sender)
 	if err != nil {
 		return fmt.Errorf("lock payment request %s: %w", id, err)
 	}
@@ -128,7 +137,58 @@ func claimPaymentRequest(ctx context.Context, tx *store.Tx, id string, now time.
 	if n >= maxPayments {
 		return uma.Errorf(uma.CodeInvalidInvoice, "invoice %s is paid, or being paid (maxNumPayments %d)", uuid, maxPayments)
 	}
+	if sender != "" {
+		// Only the payer it names may pay it (checkPaymentRequest):
+		// that payer holding its payments keeps out no one else.
+		return nil
+	}
+	return oneOpenPerVASP(ctx, tx, id, uuid, t.Counterparty)
+}
+
+// oneOpenPerVASP refuses a payment by payer of payment request id (of
+// invoice uuid, which names no payer) while a payment of it by a payer at
+// the same VASP (the domain of its verified identifier, however spelt:
+// uma.SameDomain) is unsettled, approved or invoiced. An unsettled
+// payment holds one of the request's maxNumPayments until it is paid or
+// ends (its invoice expires): without this, one payer's VASP sending
+// payreqs it never pays could hold every one, and keep every other payer
+// out for as long as it repeats them. With it, a VASP holds one at a
+// time; a VASP at many domains still holds one at each (README).
+func oneOpenPerVASP(ctx context.Context, tx *store.Tx, id, uuid, payer string) error {
+	domain := payerDomain(payer)
+	rows, err := tx.QueryContext(ctx, openPaymentsQuery, id)
+	if err != nil {
+		return fmt.Errorf("read the unsettled payments of payment request %s: %w", id, err)
+	}
+	defer rows.Close()
+	held := false
+	for rows.Next() {
+		var other string
+		if err := rows.Scan(&other); err != nil {
+			return fmt.Errorf("read the unsettled payments of payment request %s: %w", id, err)
+		}
+		held = held || payerDomain(other) == domain
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read the unsettled payments of payment request %s: %w", id, err)
+	}
+	if held {
+		return uma.Errorf(uma.CodeInvalidInvoice, "invoice %s has an unpaid payment from %s already, and takes one at a time from a payer's VASP: "+
+			"pay that one, or try again once it is paid or its Lightning invoice expired", uuid, vaspd.Truncate(domain, 100))
+	}
 	return nil
+}
+
+// payerDomain is the VASP of a payment's payer, as stored (counterparty):
+// its address's domain, normalized (uma.NormalizeDomain); "" for a payer
+// that is no address (none pays a payment request: checkPaymentRequest),
+// all such payers counted as one.
+func payerDomain(counterparty string) string {
+	a, err := uma.ParseAddress(counterparty)
+	if err != nil {
+		return ""
+	}
+	return uma.NormalizeDomain(a.Domain)
 }
 
 // stillPayable refuses a payment, at now, of the payment request of

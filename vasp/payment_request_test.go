@@ -283,12 +283,15 @@ func TestPaymentRequestPayreqRefused(t *testing.T) {
 
 // Payreqs for one request, made at once by several processes, get at most
 // maxNumPayments invoices: each is counted where it is recorded, under the
-// request's row lock.
+// request's row lock. (The request names its payer, whose VASP may then
+// hold every payment: TestPaymentRequestOnePaymentAtATimePerVASP.)
 func TestPaymentRequestConcurrentPayreqs(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db)
 		sender := w.counterparty(t, "vasp1.example")
-		p := newPaymentRequest(t, w.service(t, nil), w, func(in *vasp.PaymentRequestInput) { in.MaxNumPayments = 2 })
+		p := newPaymentRequest(t, w.service(t, nil), w, func(in *vasp.PaymentRequestInput) {
+			in.MaxNumPayments, in.SenderUMA = 2, "$alice@vasp1.example"
+		})
 		const n = 8
 		var wg sync.WaitGroup
 		errs := make([]error, n)

@@ -173,7 +173,7 @@ func insertTransaction(ctx context.Context, q store.Querier, t Transaction, appr
 		if !ok {
 			return fmt.Errorf("record transaction %s: a payment of payment request %s is recorded in a transaction", t.ID, t.PaymentRequestID)
 		}
-		if err := claimPaymentRequest(ctx, tx, t.PaymentRequestID, t.CreatedAt); err != nil {
+		if err := claimPaymentRequest(ctx, tx, t, t.CreatedAt); err != nil {
 			return err
 		}
 	}
