@@ -215,7 +215,9 @@ func (s *Service) executeTerms(ctx context.Context, quoteID, idempotencyKey stri
 			}
 			return err
 		}
-		if err := insertTransaction(ctx, tx, t, ""); err != nil {
+		// An outgoing payment pays no payment request of ours: the
+		// time of the claim is not read.
+		if err := insertTransaction(ctx, tx, t, "", t.CreatedAt); err != nil {
 			return err
 		}
 		if recordPayment != nil {

@@ -27,7 +27,7 @@ func ListTransactionsQuery(f TransactionFilter, cursor string, limit int) (strin
 
 // InsertTransaction records t as is.
 func (s *Service) InsertTransaction(ctx context.Context, t Transaction) error {
-	return insertTransaction(ctx, s.db, t, "")
+	return insertTransaction(ctx, s.db, t, "", s.clock.Now())
 }
 
 // CallbackState is t's callback state and attempts.
@@ -50,7 +50,7 @@ func (s *Service) InsertDecidedTransaction(ctx context.Context, t Transaction, a
 		b, _ := json.Marshal(decision{Decision: approval})
 		d = string(b)
 	}
-	return insertTransaction(ctx, s.db, t, d)
+	return insertTransaction(ctx, s.db, t, d, s.clock.Now())
 }
 
 // SweepCreated runs one sweep of the payments left CREATED.
@@ -140,9 +140,9 @@ const LiveUmaRequestsQuery = liveUmaRequestsQuery
 const PurgeUmaRequestsQuery = purgeUmaRequestsQuery
 
 // InsertTransactionIn records t as is in tx: a payment of a payment
-// request is counted against it first (claimPaymentRequest).
+// request is counted against it first (claimPaymentRequest), at t.CreatedAt.
 func InsertTransactionIn(ctx context.Context, tx *store.Tx, t Transaction) error {
-	return insertTransaction(ctx, tx, t, "")
+	return insertTransaction(ctx, tx, t, "", t.CreatedAt)
 }
 
 // The queries of a payreq paying a payment request: its request by

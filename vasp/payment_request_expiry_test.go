@@ -101,3 +101,26 @@ func TestPaymentRequestPaidAfterAllCounts(t *testing.T) {
 		wantCode(t, err, uma.CodeInvalidInvoice)
 	})
 }
+
+// A payment is claimed against its request when it is recorded, and the
+// request's expiry is read then: a request that expired between the
+// payreq's pricing (the payment's createdAt) and its recording, the
+// recording waiting (here: a clock moved past the expiry, as a wait for
+// the database's writer or the node would), gets no payment nor invoice.
+// The claim read the expiry at the payment's createdAt, recording a
+// PENDING payment whose invoice was handed out after the request expired.
+func TestPaymentRequestClaimedAtItsRecording(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		p := newPaymentRequest(t, s, w, func(in *vasp.PaymentRequestInput) { in.ExpiresAt = w.clock.Now().Add(2 * time.Minute) })
+		pr := invoicePayReq(t, sender.Signing, w.clock.Now(), p.InvoiceUUID)
+		s.SetAfterRecipientCheck(func(string) { w.clock.Advance(3 * time.Minute) })
+		_, err := s.PayRequest(t.Context(), "bob", pr)
+		wantCode(t, err, uma.CodeInvoiceExpired)
+		if n := countRows(t, db, "uma_transactions"); n != 0 {
+			t.Fatalf("%d payments recorded of a request expired before", n)
+		}
+	})
+}

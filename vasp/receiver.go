@@ -439,7 +439,7 @@ func (s *Service) answerPayRequest(ctx context.Context, local string, req *uma.P
 			if err := s.nonces.saveDeferred(ctx, tx, nonces); err != nil {
 				return err
 			}
-			return insertTransaction(ctx, tx, in, "")
+			return insertTransaction(ctx, tx, in, "", s.clock.Now())
 		}); err != nil {
 			return nil, err
 		}

@@ -162,18 +162,21 @@ func nullable(s string) any {
 	return s
 }
 
-// insertTransaction records t with the stored approval decision approval
-// (empty: none yet). A payment of a payment request (PaymentRequestID) is
-// first counted against the request, in q, which must then be a
-// transaction (claimPaymentRequest): it is refused when the request can no
-// longer be paid.
-func insertTransaction(ctx context.Context, q store.Querier, t Transaction, approval string) error {
+// insertTransaction records t at now with the stored approval decision
+// approval (empty: none yet). A payment of a payment request
+// (PaymentRequestID) is first counted against the request, in q, which
+// must then be a transaction (claimPaymentRequest): it is refused when the
+// request can no longer be paid now. Now, not t.CreatedAt: the payment
+// was priced then, and the request may have expired while it was
+// recorded (a wait for the database's writer, or for the node signing its
+// invoice).
+func insertTransaction(ctx context.Context, q store.Querier, t Transaction, approval string, now time.Time) error {
 	if t.PaymentRequestID != "" {
 		tx, ok := q.(*store.Tx)
 		if !ok {
 			return fmt.Errorf("record transaction %s: a payment of payment request %s is recorded in a transaction", t.ID, t.PaymentRequestID)
 		}
-		if err := claimPaymentRequest(ctx, tx, t, t.CreatedAt); err != nil {
+		if err := claimPaymentRequest(ctx, tx, t, now); err != nil {
 			return err
 		}
 	}
@@ -441,7 +444,7 @@ func (s *Service) recordApproved(ctx context.Context, r Recipient, t Transaction
 			if err := s.nonces.saveDeferred(ctx, tx, nonces); err != nil {
 				return err
 			}
-			return insertTransaction(ctx, tx, t, approvedDecision)
+			return insertTransaction(ctx, tx, t, approvedDecision, s.clock.Now())
 		}); err != nil {
 			return lightning.Invoice{}, err
 		}
@@ -462,7 +465,7 @@ func (s *Service) recordApproved(ctx context.Context, r Recipient, t Transaction
 		if err := s.nonces.saveDeferred(ctx, tx, nonces); err != nil {
 			return err
 		}
-		if err := insertTransaction(ctx, tx, t, approvedDecision); err != nil {
+		if err := insertTransaction(ctx, tx, t, approvedDecision, s.clock.Now()); err != nil {
 			return err
 		}
 		return n.SaveInvoice(ctx, tx, inv)
