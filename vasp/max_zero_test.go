@@ -91,3 +91,33 @@ func TestMaxZeroRateBoundsPayRequests(t *testing.T) {
 		}
 	})
 }
+
+// A payment request asks no more than a payreq for it may pay: with our
+// rates file's max of 0 (advertised as 2^53 smallest units), one for more
+// is refused AMOUNT_OUT_OF_RANGE, as its payreq would be, and nothing is
+// kept. It was made: its range was read from the rates file as unbounded,
+// and the msats it converts to (a currency of 8 decimals at a millionth of
+// a msat a unit) are within maxSendable.
+func TestMaxZeroRateBoundsPaymentRequests(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		cfg := rates.Config{Currencies: []rates.CurrencyConfig{{Code: "EUR", Decimals: 8, MsatsPerUnit: "1/1000000"}}}
+		p, err := rates.NewConfigProvider(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := w.service(t, func(o *vasp.Options) { o.Rates = p })
+		_, err = s.CreatePaymentRequest(t.Context(), vasp.PaymentRequestInput{UserID: w.bob.UserID, Amount: 1<<53 + 1, Currency: "EUR"})
+		if e := vaspd.AsError(err); err == nil || e.Status != http.StatusBadRequest || e.Code != vaspd.CodeAmountOutOfRange ||
+			!strings.Contains(e.Message, "1 to 9007199254740992") {
+			t.Fatalf("got %v, want 400 %s", err, vaspd.CodeAmountOutOfRange)
+		}
+		if n := countRows(t, db, "payment_requests"); n != 0 {
+			t.Fatalf("%d payment requests kept", n)
+		}
+		// The bound itself is asked.
+		if _, err := s.CreatePaymentRequest(t.Context(), vasp.PaymentRequestInput{UserID: w.bob.UserID, Amount: 1 << 53, Currency: "EUR"}); err != nil {
+			t.Fatalf("a request for the max advertised: %v", err)
+		}
+	})
+}

@@ -332,7 +332,9 @@ func (s *Service) newPaymentRequest(ctx context.Context, in PaymentRequestInput)
 }
 
 // requestCurrency is the invoice's currency code for amount: one user can
-// receive, priced now, amount within its range and the msats we accept.
+// receive, priced now, amount within the range its lookup advertises
+// (paymentBounds: a rates file's max of 0 is 2^53, as a payreq reads it)
+// and the msats we accept: what a payreq for it is refused otherwise.
 func (s *Service) requestCurrency(ctx context.Context, user Recipient, code string, amount int64) (uma.InvoiceCurrency, error) {
 	offered, rs, err := s.currencies(ctx, user)
 	if err != nil {
@@ -348,7 +350,7 @@ func (s *Service) requestCurrency(ctx context.Context, user Recipient, code stri
 	}
 	c, rate := offered[i], rs[i]
 	conv, err := rate.ReceiveForAmount(amount)
-	if !rate.InRange(amount) || err != nil || conv.Msats < s.opt.MinSendableMsats || conv.Msats > s.opt.MaxSendableMsats {
+	if amount < c.Convertible.Min || amount > c.Convertible.Max || err != nil || conv.Msats < s.opt.MinSendableMsats || conv.Msats > s.opt.MaxSendableMsats {
 		return uma.InvoiceCurrency{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
 			"%d %s is outside what the user can receive: %d to %d", amount, code, c.Convertible.Min, c.Convertible.Max)
 	}
