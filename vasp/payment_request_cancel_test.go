@@ -1,8 +1,12 @@
 package vasp_test
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,6 +156,50 @@ func TestPaymentRequestCancelRacesPayreqs(t *testing.T) {
 			case cancelErr != nil && (vaspd.AsError(cancelErr).Code != vaspd.CodePaymentRequestNotPending || out == 0 || got.CancelledAt != nil):
 				t.Fatalf("round %d: cancel %v with %d invoices out, request %+v", round, cancelErr, out, got)
 			}
+		}
+	})
+}
+
+// A redelivery answers the request as it is once delivered: cancelled
+// while the payer's VASP was called (the platform's cancel answered
+// first), it reads CANCELLED with the delivery made, not PENDING as read
+// before the call. (The payer's VASP holding a cancelled request is as if
+// the cancel had come after: its payreqs are refused.)
+func TestPaymentRequestRedeliveryAnswersItAsItIs(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		var host string
+		var s *vasp.Service
+		var cancelID atomic.Value
+		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case "/.well-known/uma-configuration":
+				io.WriteString(rw, `{"uma_request_endpoint":"http://`+host+`/uma-requests"}`)
+			case "/uma-requests":
+				id, _ := cancelID.Load().(string)
+				if id == "" {
+					rw.WriteHeader(http.StatusServiceUnavailable)
+					return
+				}
+				if _, err := s.CancelPaymentRequest(r.Context(), id); err != nil {
+					t.Errorf("cancel: %v", err)
+				}
+				io.WriteString(rw, `{}`)
+			default:
+				http.NotFound(rw, r)
+			}
+		}))
+		t.Cleanup(srv.Close)
+		host = "localhost:" + strings.TrimPrefix(srv.URL, "http://127.0.0.1:")
+		s = w.service(t, nil)
+		p, err := s.CreatePaymentRequest(t.Context(), vasp.PaymentRequestInput{UserID: w.bob.UserID, Amount: 5_00, Currency: "EUR", SenderUMA: "$alice@" + host})
+		if err != nil || p.Delivery.Status != vasp.DeliveryFailed {
+			t.Fatalf("made %+v, %v", p, err)
+		}
+		cancelID.Store(p.ID)
+		got, err := s.RedeliverPaymentRequest(t.Context(), p.ID)
+		if err != nil || got.Status != vasp.PaymentRequestCancelled || got.CancelledAt == nil || got.Delivery.Status != vasp.DeliveryDelivered {
+			t.Fatalf("redelivered: %s, cancelled at %v, delivery %+v; %v", got.Status, got.CancelledAt, got.Delivery, err)
 		}
 	})
 }

@@ -150,7 +150,18 @@ func (s *Service) callFailure(err error, status int) string {
 
 // RedeliverPaymentRequest delivers a PENDING payment request that names a
 // sender again (after a failed or interrupted delivery) and returns it
-// with the outcome. One without a sender, or no longer payable, is 409.
+// with the outcome, as it is once delivered. One without a sender, or no
+// longer payable, is 409.
+//
+// The request is read, not locked, before the call to the payer's VASP,
+// which takes up to counterparty-timeout twice: a row lock held so long
+// (SQLite's one writer) would stop every payment. So a cancellation, or
+// another delivery, may come meanwhile: the payer's VASP then holds a
+// cancelled request, as it would had the cancellation come just after
+// (its payreqs are refused: claimPaymentRequest), or is given it twice,
+// which it keeps as one (one request per invoice); the outcome last
+// recorded stands, a failure at worst prompting one more try. The answer
+// is the request read again, so that it says CANCELLED then.
 func (s *Service) RedeliverPaymentRequest(ctx context.Context, id string) (PaymentRequest, error) {
 	p, err := s.GetPaymentRequest(ctx, id)
 	if err != nil {
@@ -162,6 +173,12 @@ func (s *Service) RedeliverPaymentRequest(ctx context.Context, id string) (Payme
 	if p.Status != PaymentRequestPending {
 		return PaymentRequest{}, vaspd.Conflict(vaspd.CodePaymentRequestNotPending, "payment request %s is %s: it is not delivered again", id, p.Status)
 	}
-	p.Delivery = s.deliverPaymentRequest(ctx, p)
+	d := s.deliverPaymentRequest(ctx, p)
+	if now, err := s.getPaymentRequest(context.WithoutCancel(ctx), s.db, p.ID); err == nil {
+		p = now
+	} else {
+		s.log.Warn("read a payment request after its delivery", "paymentRequest", p.ID, "err", err)
+	}
+	p.Delivery = d
 	return p, nil
 }
