@@ -79,6 +79,14 @@ func (s *Service) checkPaymentRequest(ctx context.Context, r Recipient, req *uma
 			return PaymentRequest{}, uma.Errorf(uma.CodeInvalidInput, "comment is %d characters; the invoice allows %d", n, p.CommentCharsAllowed)
 		}
 	}
+	if p.SenderUMA == "" {
+		// Read without the lock here, so that a VASP holding one
+		// payment is refused before its payreq is priced (and takes no
+		// writer's lock); the claim reads it again under the lock.
+		if err := oneOpenPerVASP(ctx, s.db, p.ID, p.InvoiceUUID, req.PayerData.Identifier); err != nil {
+			return PaymentRequest{}, err
+		}
+	}
 	return p, nil
 }
 
@@ -154,9 +162,9 @@ func claimPaymentRequest(ctx context.Context, tx *store.Tx, t Transaction, now t
 // payreqs it never pays could hold every one, and keep every other payer
 // out for as long as it repeats them. With it, a VASP holds one at a
 // time; a VASP at many domains still holds one at each (README).
-func oneOpenPerVASP(ctx context.Context, tx *store.Tx, id, uuid, payer string) error {
-	domain := payerDomain(payer)
-	rows, err := tx.QueryContext(ctx, openPaymentsQuery, id)
+func oneOpenPerVASP(ctx context.Context, q store.Querier, id, uuid, payer string) error {
+	domain, uuid := payerDomain(payer), vaspd.Truncate(uuid, 40)
+	rows, err := q.QueryContext(ctx, openPaymentsQuery, id)
 	if err != nil {
 		return fmt.Errorf("read the unsettled payments of payment request %s: %w", id, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
 	"github.com/vaspd/vaspd/uma"
@@ -108,5 +109,26 @@ func TestPaymentRequestConcurrentPayreqsOneAVASP(t *testing.T) {
 		if ok[0] != 1 || ok[1] != 1 || countRows(t, db, "uma_transactions") != 2 {
 			t.Fatalf("answered %v a VASP, %d transactions; want one each", ok, countRows(t, db, "uma_transactions"))
 		}
+	})
+}
+
+// The claim that records a payment checks its VASP again under the
+// request's row lock, whatever the payreq's check found before: a payment
+// from a VASP whose other payment was recorded since is refused there.
+func TestPaymentRequestClaimOnePaymentAtATimePerVASP(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		s := w.service(t, nil)
+		p := newPaymentRequest(t, s, w, func(in *vasp.PaymentRequestInput) { in.MaxNumPayments = 3 })
+		record := func(payer string) error {
+			now := w.clock.Now()
+			tx := vasp.Transaction{ID: vaspd.NewID(vaspd.IDTransaction), Direction: vasp.Incoming, Status: vasp.StatusCreated,
+				UserID: w.bob.UserID, PlatformUserID: w.bob.PlatformUserID, Counterparty: payer, Currency: "EUR", Amount: 5_00,
+				Msats: 5_000_000, PaymentRequestID: p.ID, CreatedAt: now, UpdatedAt: now}
+			return db.InTx(t.Context(), func(q *store.Tx) error { return vasp.InsertTransactionIn(t.Context(), q, tx) })
+		}
+		wantCode(t, record("$alice@vasp1.example"), "")
+		wantCode(t, record("$carol@vasp1.example."), uma.CodeInvalidInvoice)
+		wantCode(t, record("$erin@vasp2.example"), "")
 	})
 }
