@@ -146,11 +146,11 @@ func InsertTransactionIn(ctx context.Context, tx *store.Tx, t Transaction) error
 }
 
 // The queries of a payreq paying a payment request: its request by
-// invoiceUUID, its payments counted, and the payers of its unsettled ones.
+// invoiceUUID, its payments counted, and its slots (statuses and payers).
 var (
 	PaymentRequestByInvoiceQuery = paymentRequestByInvoiceQuery
 	CountPaymentsQuery           = countPaymentsQuery
-	OpenPaymentsQuery            = openPaymentsQuery
+	SlotsQuery                   = slotsQuery
 )
 
 // SetReconcilePage sets how many payments one reconciliation query reads.

@@ -80,10 +80,11 @@ func (s *Service) checkPaymentRequest(ctx context.Context, r Recipient, req *uma
 		}
 	}
 	if p.SenderUMA == "" {
-		// Read without the lock here, so that a VASP holding one
-		// payment is refused before its payreq is priced (and takes no
-		// writer's lock); the claim reads it again under the lock.
-		if err := oneOpenPerVASP(ctx, s.db, p.ID, p.InvoiceUUID, req.PayerData.Identifier); err != nil {
+		// Read without the lock here, so that a payreq the claim would
+		// refuse (its VASP's payment waiting for approval, or no slot
+		// left) is refused before it is priced, taking no writer's
+		// lock; the claim reads them again under the lock.
+		if err := takeSlot(ctx, s.db, p.ID, p.InvoiceUUID, p.MaxNumPayments, req.PayerData.Identifier); err != nil {
 			return PaymentRequest{}, err
 		}
 	}
@@ -104,11 +105,9 @@ func payerIs(req *uma.PayRequest, want string) bool {
 // count against its maxNumPayments.
 const countPaymentsQuery = `SELECT COUNT(*) FROM uma_transactions WHERE payment_request_id = $1 AND status IN ` + payingStatuses
 
-// openPaymentsQuery reads the payers of the payments of payment request
-// $1 not settled yet (approved or waiting for approval, or invoiced):
-// each holds one of its payments until it is paid or ends.
-const openPaymentsQuery = `SELECT counterparty FROM uma_transactions WHERE payment_request_id = $1 AND status IN ('` +
-	StatusCreated + `', '` + StatusPending + `')`
+// slotsQuery reads the status and payer of the payments of payment
+// request $1 that count against its maxNumPayments (takeSlot).
+const slotsQuery = `SELECT status, counterparty FROM uma_transactions WHERE payment_request_id = $1 AND status IN ` + payingStatuses
 
 // paymentRequestByInvoiceQuery reads the payment request of invoice $1 at
 // time $2 (checkPaymentRequest).
@@ -117,9 +116,10 @@ var paymentRequestByInvoiceQuery = selectPaymentRequests(2) + ` WHERE invoice_uu
 // claimPaymentRequest, in the transaction that records the incoming
 // payment t of payment request t.PaymentRequestID at now, locks the
 // request's row and refuses the payment when the request is cancelled,
-// expired, or has maxNumPayments payments already counted (CREATED,
-// PENDING or COMPLETED), or, naming no payer, when t's payer's VASP holds
-// one of them unsettled (oneOpenPerVASP). The lock (FOR UPDATE on
+// expired, or has no payment left for it: a request naming its payer
+// counts each of its payments approved or waiting for approval (CREATED),
+// invoiced (PENDING) or COMPLETED against maxNumPayments; one naming no
+// payer counts a payer's VASP once (takeSlot). The lock (FOR UPDATE on
 // PostgreSQL; SQLite has one writer) makes two concurrent payreqs count
 // one after the other, and a cancellation wait for, or be seen by, a
 // claim.
@@ -137,52 +137,74 @@ func claimPaymentRequest(ctx context.Context, tx *store.Tx, t Transaction, now t
 	if err := stillPayable(uuid, exp, cancelled, now); err != nil {
 		return err
 	}
-	uuid = vaspd.Truncate(uuid, 40)
+	if sender == "" {
+		return takeSlot(ctx, tx, id, uuid, maxPayments, t.Counterparty)
+	}
+	// Only the payer it names may pay it (checkPaymentRequest): that
+	// payer holding all its payments keeps out no one else.
 	var n int
 	if err := tx.QueryRowContext(ctx, countPaymentsQuery, id).Scan(&n); err != nil {
 		return fmt.Errorf("count the payments of payment request %s: %w", id, err)
 	}
 	if n >= maxPayments {
-		return uma.Errorf(uma.CodeInvalidInvoice, "invoice %s is paid, or being paid (maxNumPayments %d)", uuid, maxPayments)
+		return uma.Errorf(uma.CodeInvalidInvoice, "invoice %s is paid, or being paid (maxNumPayments %d)", vaspd.Truncate(uuid, 40), maxPayments)
 	}
-	if sender != "" {
-		// Only the payer it names may pay it (checkPaymentRequest):
-		// that payer holding its payments keeps out no one else.
-		return nil
-	}
-	return oneOpenPerVASP(ctx, tx, id, uuid, t.Counterparty)
+	return nil
 }
 
-// oneOpenPerVASP refuses a payment by payer of payment request id (of
-// invoice uuid, which names no payer) while a payment of it by a payer at
-// the same VASP (the domain of its verified identifier, however spelt:
-// uma.SameDomain) is unsettled, approved or invoiced. An unsettled
-// payment holds one of the request's maxNumPayments until it is paid or
-// ends (its invoice expires): without this, one payer's VASP sending
-// payreqs it never pays could hold every one, and keep every other payer
-// out for as long as it repeats them. With it, a VASP holds one at a
-// time; a VASP at many domains still holds one at each (README).
-func oneOpenPerVASP(ctx context.Context, q store.Querier, id, uuid, payer string) error {
+// takeSlot refuses a payment by payer of payment request id (of invoice
+// uuid, which names no payer, allowing maxPayments) unless a slot is left
+// for it. A request's slots are taken by its COMPLETED payments, one
+// each, and by the payers' VASPs holding unsettled ones (approved or
+// waiting for approval, or invoiced and not yet paid), one a VASP however
+// many it holds: a VASP is the domain of its payer's verified identifier,
+// however spelt (payerDomain), of any of its users. A payer whose VASP
+// holds a slot takes no other: its payment is answered (a refreshed quote,
+// or a payreq retried whose answer was lost, while the earlier invoice is
+// out) unless its VASP has one waiting for approval (a payreq at a time
+// while approving, seconds), or the request's slots are over-taken
+// (payments settled past maxNumPayments). Without this, one VASP sending
+// payreqs it never pays could hold every slot and keep every other payer
+// out for as long as it repeats them; counting each of its unsettled
+// payments as one refused its own refreshes. A VASP whose invoices are
+// both paid is credited both (credit: an invoice settled is credited,
+// whatever the request's count), the request's paymentCount then past
+// maxNumPayments. A VASP at many domains holds one slot at each (README).
+func takeSlot(ctx context.Context, q store.Querier, id, uuid string, maxPayments int, payer string) error {
 	domain, uuid := payerDomain(payer), vaspd.Truncate(uuid, 40)
-	rows, err := q.QueryContext(ctx, openPaymentsQuery, id)
+	rows, err := q.QueryContext(ctx, slotsQuery, id)
 	if err != nil {
-		return fmt.Errorf("read the unsettled payments of payment request %s: %w", id, err)
+		return fmt.Errorf("read the payments of payment request %s: %w", id, err)
 	}
 	defer rows.Close()
-	held := false
+	completed := 0
+	approving := map[string]bool{} // VASPs holding a slot: one of their payments waiting for approval
 	for rows.Next() {
-		var other string
-		if err := rows.Scan(&other); err != nil {
-			return fmt.Errorf("read the unsettled payments of payment request %s: %w", id, err)
+		var status, other string
+		if err := rows.Scan(&status, &other); err != nil {
+			return fmt.Errorf("read the payments of payment request %s: %w", id, err)
 		}
-		held = held || payerDomain(other) == domain
+		if status == StatusCompleted {
+			completed++
+			continue
+		}
+		d := payerDomain(other)
+		approving[d] = approving[d] || status == StatusCreated
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read the unsettled payments of payment request %s: %w", id, err)
+		return fmt.Errorf("read the payments of payment request %s: %w", id, err)
 	}
-	if held {
-		return uma.Errorf(uma.CodeInvalidInvoice, "invoice %s has an unpaid payment from %s already, and takes one at a time from a payer's VASP: "+
-			"pay that one, or try again once it is paid or its Lightning invoice expired", uuid, vaspd.Truncate(domain, 100))
+	taken := completed + len(approving)
+	waiting, held := approving[domain]
+	if held && waiting {
+		return uma.Errorf(uma.CodeInvalidInvoice, "invoice %s has a payment from %s waiting for approval already, and takes one at a time from a payer's VASP: "+
+			"try again once it is answered", uuid, vaspd.Truncate(domain, 100))
+	}
+	if !held {
+		taken++
+	}
+	if taken > maxPayments {
+		return uma.Errorf(uma.CodeInvalidInvoice, "invoice %s is paid, or being paid (maxNumPayments %d)", uuid, maxPayments)
 	}
 	return nil
 }

@@ -43,7 +43,7 @@ func TestPaymentRequestPayreqUsesIndexes(t *testing.T) {
 			{"the request by invoiceUUID", vasp.PaymentRequestByInvoiceQuery, []any{"uuid-7", int64(1)},
 				[]string{"payment_requests_invoice", "uma_transactions_payment_request"}},
 			{"its payments counted", vasp.CountPaymentsQuery, []any{"PaymentRequest:p7"}, []string{"uma_transactions_payment_request"}},
-			{"its unsettled payments' payers", vasp.OpenPaymentsQuery, []any{"PaymentRequest:p7"}, []string{"uma_transactions_payment_request"}},
+			{"its slots: statuses and payers", vasp.SlotsQuery, []any{"PaymentRequest:p7"}, []string{"uma_transactions_payment_request"}},
 		} {
 			var plan string
 			if err := db.InTx(ctx, func(tx *store.Tx) error {

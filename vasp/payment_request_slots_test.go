@@ -7,48 +7,50 @@ import (
 	"time"
 
 	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/ledger"
+	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/store/storetest"
 	"github.com/vaspd/vaspd/uma"
 	"github.com/vaspd/vaspd/vasp"
 )
 
-// A payer's VASP holds at most one unsettled payment of a request naming
-// no payer: its payreqs never paid cannot hold every payment the request
-// allows, keeping every other payer out. Another of its payreqs, from any
-// of its users and however its domain is spelt, is refused INVALID_INVOICE
-// while the first is unsettled; another VASP's is answered; and once the
-// first's invoice expired unpaid, the VASP may pay it again. Before, the
-// request's three payments went to one VASP's three payreqs.
+// A payer's VASP holds at most one slot of a request naming no payer,
+// however many of its payments are invoiced and unpaid: its payreqs never
+// paid cannot hold every payment the request allows, keeping every other
+// payer out. Its payreqs from any of its users, however its domain is
+// spelt, are answered and take no other slot; another VASP's takes the
+// last one, a third VASP is refused INVALID_INVOICE (being paid); once
+// the first VASP's invoices expired unpaid, the third may pay it. Before
+// the one-a-VASP rule, the request's payments went to one VASP's payreqs.
 func TestPaymentRequestOnePaymentAtATimePerVASP(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db)
 		v1 := w.counterparty(t, "vasp1.example")
 		w.keys["vasp1.example:443"] = w.keys["vasp1.example"]
 		v2 := w.counterparty(t, "vasp2.example")
+		v3 := w.counterparty(t, "vasp3.example")
 		s := w.service(t, nil)
-		p := newPaymentRequest(t, s, w, func(in *vasp.PaymentRequestInput) { in.MaxNumPayments = 3 })
+		p := newPaymentRequest(t, s, w, func(in *vasp.PaymentRequestInput) { in.MaxNumPayments = 2 })
 		pay := func(key *uma.PrivateKey, payer string) error {
-			pr := payRequest(t, key, payer, w.clock.Now())
-			pr.InvoiceUUID = p.InvoiceUUID
-			_, err := s.PayRequest(t.Context(), "bob", pr)
+			_, err := s.PayRequest(t.Context(), "bob", payRequestFor(t, key, payer, w.clock.Now(), p.InvoiceUUID))
 			return err
 		}
-		wantCode(t, pay(v1.Signing, "$alice@vasp1.example"), "")
 		for _, payer := range []string{"$alice@vasp1.example", "$carol@vasp1.example", "$dave@VASP1.example:443"} {
-			err := pay(v1.Signing, payer)
-			wantCode(t, err, uma.CodeInvalidInvoice)
-			if !strings.Contains(err.Error(), "one at a time from a payer's VASP") {
-				t.Fatalf("%s: %v", payer, err)
-			}
+			wantCode(t, pay(v1.Signing, payer), "")
 		}
 		wantCode(t, pay(v2.Signing, "$erin@vasp2.example"), "")
-		if n := countRows(t, db, "uma_transactions"); n != 2 {
-			t.Fatalf("%d payments recorded, want 2 (one a VASP)", n)
+		err := pay(v3.Signing, "$frank@vasp3.example")
+		wantCode(t, err, uma.CodeInvalidInvoice)
+		if !strings.Contains(err.Error(), "being paid") {
+			t.Fatalf("vasp3: %v", err)
+		}
+		if n := countRows(t, db, "uma_transactions"); n != 4 {
+			t.Fatalf("%d payments recorded, want 4 (three of vasp1)", n)
 		}
 		w.clock.Advance(10*time.Minute + 2*time.Minute) // our invoices live 10 min (InvoiceExpiry)
 		s.SweepPending(t.Context())
-		wantCode(t, pay(v1.Signing, "$carol@vasp1.example"), "")
+		wantCode(t, pay(v3.Signing, "$frank@vasp3.example"), "")
 	})
 }
 
@@ -75,22 +77,26 @@ func TestPaymentRequestNamedPayerHoldsEveryPayment(t *testing.T) {
 }
 
 // Payreqs for a request naming no payer, made at once by several
-// processes from two VASPs, get one invoice each VASP: each is checked
-// where it is recorded, under the request's row lock, so two of one VASP
-// cannot both find none of its own unsettled.
+// processes from four VASPs, two payreqs each, for a request allowing two
+// payments: the payments recorded come from two VASPs exactly. Each is
+// checked where it is recorded, under the request's row lock, so a third
+// VASP cannot find a slot that another took meanwhile.
 func TestPaymentRequestConcurrentPayreqsOneAVASP(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db)
-		keys := map[string]*uma.Keys{"vasp1.example": w.counterparty(t, "vasp1.example"), "vasp2.example": w.counterparty(t, "vasp2.example")}
-		p := newPaymentRequest(t, w.service(t, nil), w, func(in *vasp.PaymentRequestInput) { in.MaxNumPayments = 10 })
+		domains := []string{"vasp1.example", "vasp2.example", "vasp3.example", "vasp4.example"}
+		keys := map[string]*uma.Keys{}
+		for _, d := range domains {
+			keys[d] = w.counterparty(t, d)
+		}
+		p := newPaymentRequest(t, w.service(t, nil), w, func(in *vasp.PaymentRequestInput) { in.MaxNumPayments = 2 })
 		const n = 8
 		var wg sync.WaitGroup
 		errs := make([]error, n)
 		for i := range n {
 			s := w.service(t, nil) // one process each
-			domain := []string{"vasp1.example", "vasp2.example"}[i%2]
-			pr := payRequest(t, keys[domain].Signing, "$u"+string(rune('a'+i))+"@"+domain, w.clock.Now())
-			pr.InvoiceUUID = p.InvoiceUUID
+			domain := domains[i%len(domains)]
+			pr := payRequestFor(t, keys[domain].Signing, "$u"+string(rune('a'+i))+"@"+domain, w.clock.Now(), p.InvoiceUUID)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -98,23 +104,26 @@ func TestPaymentRequestConcurrentPayreqsOneAVASP(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		ok := map[int]int{}
+		ok, answered := map[string]int{}, 0
 		for i, err := range errs {
 			if err == nil {
-				ok[i%2]++
+				ok[domains[i%len(domains)]]++
+				answered++
 			} else if uma.AsError(err).Code != uma.CodeInvalidInvoice {
 				t.Errorf("refused with %v", err)
 			}
 		}
-		if ok[0] != 1 || ok[1] != 1 || countRows(t, db, "uma_transactions") != 2 {
-			t.Fatalf("answered %v a VASP, %d transactions; want one each", ok, countRows(t, db, "uma_transactions"))
+		if len(ok) != 2 || countRows(t, db, "uma_transactions") != answered {
+			t.Fatalf("answered %v a VASP, %d transactions; want two VASPs", ok, countRows(t, db, "uma_transactions"))
 		}
 	})
 }
 
-// The claim that records a payment checks its VASP again under the
-// request's row lock, whatever the payreq's check found before: a payment
-// from a VASP whose other payment was recorded since is refused there.
+// The claim that records a payment checks its VASP and the request's
+// slots again under the request's row lock, whatever the payreq's check
+// found before: a payment from a VASP whose other payment, recorded since,
+// waits for approval is refused there, and so is one from a VASP holding
+// no slot once none is left.
 func TestPaymentRequestClaimOnePaymentAtATimePerVASP(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db)
@@ -130,5 +139,96 @@ func TestPaymentRequestClaimOnePaymentAtATimePerVASP(t *testing.T) {
 		wantCode(t, record("$alice@vasp1.example"), "")
 		wantCode(t, record("$carol@vasp1.example."), uma.CodeInvalidInvoice)
 		wantCode(t, record("$erin@vasp2.example"), "")
+		// vasp2's re-quote, its payment now invoiced, takes no other slot;
+		// a third VASP takes the last, a fourth none.
+		if _, err := db.ExecContext(t.Context(), `UPDATE uma_transactions SET status = $1`, vasp.StatusPending); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, record("$erin@VASP2.example"), "")
+		wantCode(t, record("$frank@vasp3.example"), "")
+		wantCode(t, record("$gina@vasp4.example"), uma.CodeInvalidInvoice)
+	})
+}
+
+// A VASP re-quoting a request naming no payer (a refresh of its quote, or
+// a payreq retried whose answer it lost) is answered while its earlier
+// invoice is still unpaid: all of one VASP's invoiced payments hold one
+// of the request's payments, not one each. With two allowed, vasp1's two
+// payreqs hold one and vasp2 takes the other; vasp3 is then refused
+// (paid, or being paid) while vasp1 may still re-quote. Before, vasp1's
+// second payreq was refused INVALID_INVOICE (one at a time from a payer's
+// VASP).
+func TestPaymentRequestRequoteKeepsOneSlot(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		keys := map[string]*uma.Keys{}
+		for _, d := range []string{"vasp1.example", "vasp2.example", "vasp3.example"} {
+			keys[d] = w.counterparty(t, d)
+		}
+		s := w.service(t, nil)
+		p := newPaymentRequest(t, s, w, func(in *vasp.PaymentRequestInput) { in.MaxNumPayments = 2 })
+		pay := func(payer, domain string) error {
+			_, err := s.PayRequest(t.Context(), "bob", payRequestFor(t, keys[domain].Signing, payer+"@"+domain, w.clock.Now(), p.InvoiceUUID))
+			return err
+		}
+		wantCode(t, pay("$alice", "vasp1.example"), "")
+		w.clock.Advance(time.Minute)
+		wantCode(t, pay("$alice", "vasp1.example"), "") // the refresh
+		wantCode(t, pay("$erin", "vasp2.example"), "")
+		err := pay("$frank", "vasp3.example")
+		wantCode(t, err, uma.CodeInvalidInvoice)
+		if !strings.Contains(err.Error(), "being paid") {
+			t.Fatalf("vasp3 refused with %v", err)
+		}
+		wantCode(t, pay("$alice", "vasp1.example"), "") // vasp1's slot is its own
+		if n := countRows(t, db, "uma_transactions"); n != 4 {
+			t.Fatalf("%d payments recorded, want 4 (three of vasp1)", n)
+		}
+	})
+}
+
+// payRequestFor is a signed payreq from payer, at at, paying invoiceUUID
+// (its amount, EUR 5.00 as newPaymentRequest asks, receiving-currency-locked).
+func payRequestFor(t *testing.T, key *uma.PrivateKey, payer string, at time.Time, invoiceUUID string) *uma.PayRequest {
+	t.Helper()
+	pr := payRequest(t, key, payer, at)
+	pr.InvoiceUUID = invoiceUUID
+	return pr
+}
+
+// A VASP that re-quoted and then pays both of its invoices is credited
+// both: an invoice settled is money that arrived (credit), whatever the
+// request's count. The request, for one payment, reads PAID with a
+// paymentCount of 2 (past maxNumPayments, as a payment settled after its
+// expiry makes it), and takes no payreq more.
+func TestPaymentRequestRequotedBothPaid(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sender := w.counterparty(t, "vasp1.example")
+		other := w.counterparty(t, "vasp2.example")
+		s := w.service(t, nil)
+		runService(t, s)
+		p := newPaymentRequest(t, s, w, nil)
+		first, err := s.PayRequest(t.Context(), "bob", invoicePayReq(t, sender.Signing, w.clock.Now(), p.InvoiceUUID))
+		wantCode(t, err, "")
+		second, err := s.PayRequest(t.Context(), "bob", invoicePayReq(t, sender.Signing, w.clock.Now(), p.InvoiceUUID))
+		wantCode(t, err, "")
+		_, err = s.PayRequest(t.Context(), "bob", payRequestFor(t, other.Signing, "$erin@vasp2.example", w.clock.Now(), p.InvoiceUUID))
+		wantCode(t, err, uma.CodeInvalidInvoice)
+		for _, pr := range []string{first.PR, second.PR} {
+			if pay, err := w.node.Pay(t.Context(), lightning.PayRequest{Invoice: pr, Timeout: 10 * time.Second}); err != nil || pay.Status != lightning.StatusSucceeded {
+				t.Fatalf("pay: %+v, %v", pay, err)
+			}
+		}
+		waitRequest(t, s, p.ID, func(p vasp.PaymentRequest) bool { return p.Status == vasp.PaymentRequestPaid && p.PaymentCount == 2 })
+		ts, err := s.ListTransactions(t.Context(), vasp.TransactionFilter{PaymentRequestID: p.ID}, "", 5)
+		if err != nil || len(ts) != 2 || ts[0].Status != vasp.StatusCompleted || ts[1].Status != vasp.StatusCompleted {
+			t.Fatalf("payments %+v, %v", ts, err)
+		}
+		if b := balance(t, db, ledger.UserAccount(w.bob.UserID), "EUR"); b != 2*5_00 {
+			t.Fatalf("bob's balance %d, want both payments credited", b)
+		}
+		_, err = s.PayRequest(t.Context(), "bob", invoicePayReq(t, sender.Signing, w.clock.Now(), p.InvoiceUUID))
+		wantCode(t, err, uma.CodeInvalidInvoice)
 	})
 }

@@ -187,8 +187,9 @@ func TestPaymentRequestPaid(t *testing.T) {
 		if err != nil || len(ts) != 1 || ts[0].PaymentRequestID != p.ID {
 			t.Fatalf("transactions %+v, %v", ts, err)
 		}
-		// Its invoice is out: a second payreq is refused already.
-		_, err = s.PayRequest(t.Context(), "bob", invoicePayReq(t, sender.Signing, w.clock.Now(), p.InvoiceUUID))
+		// Its invoice is out: another VASP's payreq is refused already.
+		other := w.counterparty(t, "vasp2.example")
+		_, err = s.PayRequest(t.Context(), "bob", payRequestFor(t, other.Signing, "$erin@vasp2.example", w.clock.Now(), p.InvoiceUUID))
 		wantCode(t, err, uma.CodeInvalidInvoice)
 		if pay, err := w.node.Pay(t.Context(), lightning.PayRequest{Invoice: resp.PR, Timeout: 10 * time.Second}); err != nil || pay.Status != lightning.StatusSucceeded {
 			t.Fatalf("pay: %+v, %v", pay, err)
@@ -429,20 +430,21 @@ func TestPaymentRequestIdempotencyKey(t *testing.T) {
 }
 
 // A payment of a request that ends unpaid gives its place back: the
-// invoice of a request for one payment expires unpaid, and another payreq
-// for it is then answered, where it was refused while the first invoice
-// could still be paid. Unpaid invoices hold a request for no longer than
-// they live.
+// invoice of a request for one payment expires unpaid, and another VASP's
+// payreq for it is then answered, where it was refused while the first
+// invoice could still be paid. Unpaid invoices hold a request for no
+// longer than they live.
 func TestPaymentRequestExpiredPaymentFreesIt(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db)
 		sender := w.counterparty(t, "vasp1.example")
+		other := w.counterparty(t, "vasp2.example")
 		s := w.service(t, nil)
 		p := newPaymentRequest(t, s, w, nil)
 		if _, err := s.PayRequest(t.Context(), "bob", invoicePayReq(t, sender.Signing, w.clock.Now(), p.InvoiceUUID)); err != nil {
 			t.Fatal(err)
 		}
-		_, err := s.PayRequest(t.Context(), "bob", invoicePayReq(t, sender.Signing, w.clock.Now(), p.InvoiceUUID))
+		_, err := s.PayRequest(t.Context(), "bob", payRequestFor(t, other.Signing, "$erin@vasp2.example", w.clock.Now(), p.InvoiceUUID))
 		wantCode(t, err, uma.CodeInvalidInvoice)
 		w.clock.Advance(10*time.Minute + 2*time.Minute) // our invoices live 10 min (InvoiceExpiry)
 		s.SweepPending(t.Context())
@@ -453,7 +455,7 @@ func TestPaymentRequestExpiredPaymentFreesIt(t *testing.T) {
 		if got, err := s.GetPaymentRequest(t.Context(), p.ID); err != nil || got.Status != vasp.PaymentRequestPending || got.PaymentCount != 0 {
 			t.Fatalf("payment request %+v, %v", got, err)
 		}
-		if _, err := s.PayRequest(t.Context(), "bob", invoicePayReq(t, sender.Signing, w.clock.Now(), p.InvoiceUUID)); err != nil {
+		if _, err := s.PayRequest(t.Context(), "bob", payRequestFor(t, other.Signing, "$erin@vasp2.example", w.clock.Now(), p.InvoiceUUID)); err != nil {
 			t.Fatalf("a payreq once the first invoice expired: %v", err)
 		}
 	})
