@@ -146,10 +146,9 @@ func InsertTransactionIn(ctx context.Context, tx *store.Tx, t Transaction) error
 }
 
 // The queries of a payreq paying a payment request: its request by
-// invoiceUUID, its payments counted, and its slots (statuses and payers).
+// invoiceUUID, and its slots (its payments' statuses and payers).
 var (
 	PaymentRequestByInvoiceQuery = paymentRequestByInvoiceQuery
-	CountPaymentsQuery           = countPaymentsQuery
 	SlotsQuery                   = slotsQuery
 )
 

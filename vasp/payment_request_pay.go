@@ -79,14 +79,12 @@ func (s *Service) checkPaymentRequest(ctx context.Context, r Recipient, req *uma
 			return PaymentRequest{}, uma.Errorf(uma.CodeInvalidInput, "comment is %d characters; the invoice allows %d", n, p.CommentCharsAllowed)
 		}
 	}
-	if p.SenderUMA == "" {
-		// Read without the lock here, so that a payreq the claim would
-		// refuse (its VASP's payment waiting for approval, or no slot
-		// left) is refused before it is priced, taking no writer's
-		// lock; the claim reads them again under the lock.
-		if err := takeSlot(ctx, s.db, p.ID, p.InvoiceUUID, p.MaxNumPayments, req.PayerData.Identifier); err != nil {
-			return PaymentRequest{}, err
-		}
+	// Read without the lock here, so that a payreq the claim would refuse
+	// (its VASP's payment waiting for approval, or no slot left) is
+	// refused before it is priced, taking no writer's lock; the claim
+	// reads them again under the lock.
+	if err := takeSlot(ctx, s.db, p.ID, p.InvoiceUUID, p.MaxNumPayments, req.PayerData.Identifier); err != nil {
+		return PaymentRequest{}, err
 	}
 	return p, nil
 }
@@ -101,10 +99,6 @@ func payerIs(req *uma.PayRequest, want string) bool {
 	return err == nil && strings.EqualFold(got.String(), want)
 }
 
-// countPaymentsQuery counts the payments of payment request $1 that
-// count against its maxNumPayments.
-const countPaymentsQuery = `SELECT COUNT(*) FROM uma_transactions WHERE payment_request_id = $1 AND status IN ` + payingStatuses
-
 // slotsQuery reads the status and payer of the payments of payment
 // request $1 that count against its maxNumPayments (takeSlot).
 const slotsQuery = `SELECT status, counterparty FROM uma_transactions WHERE payment_request_id = $1 AND status IN ` + payingStatuses
@@ -116,10 +110,7 @@ var paymentRequestByInvoiceQuery = selectPaymentRequests(2) + ` WHERE invoice_uu
 // claimPaymentRequest, in the transaction that records the incoming
 // payment t of payment request t.PaymentRequestID at now, locks the
 // request's row and refuses the payment when the request is cancelled,
-// expired, or has no payment left for it: a request naming its payer
-// counts each of its payments approved or waiting for approval (CREATED),
-// invoiced (PENDING) or COMPLETED against maxNumPayments; one naming no
-// payer counts a payer's VASP once (takeSlot). The lock (FOR UPDATE on
+// expired, or has no slot left for it (takeSlot). The lock (FOR UPDATE on
 // PostgreSQL; SQLite has one writer) makes two concurrent payreqs count
 // one after the other, and a cancellation wait for, or be seen by, a
 // claim.
@@ -128,34 +119,21 @@ func claimPaymentRequest(ctx context.Context, tx *store.Tx, t Transaction, now t
 	var maxPayments int
 	var exp int64
 	var cancelled sql.NullInt64
-	var uuid, sender string
-	err := tx.QueryRowContext(ctx, `SELECT max_num_payments, expires_at, cancelled_at, invoice_uuid, sender_uma FROM payment_requests
-		WHERE id = $1 `+tx.Driver().ForUpdate(), id).Scan(&maxPayments, &exp, &cancelled, &uuid, &sender)
+	var uuid string
+	err := tx.QueryRowContext(ctx, `SELECT max_num_payments, expires_at, cancelled_at, invoice_uuid FROM payment_requests
+		WHERE id = $1 `+tx.Driver().ForUpdate(), id).Scan(&maxPayments, &exp, &cancelled, &uuid)
 	if err != nil {
 		return fmt.Errorf("lock payment request %s: %w", id, err)
 	}
 	if err := stillPayable(uuid, exp, cancelled, now); err != nil {
 		return err
 	}
-	if sender == "" {
-		return takeSlot(ctx, tx, id, uuid, maxPayments, t.Counterparty)
-	}
-	// Only the payer it names may pay it (checkPaymentRequest): that
-	// payer holding all its payments keeps out no one else.
-	var n int
-	if err := tx.QueryRowContext(ctx, countPaymentsQuery, id).Scan(&n); err != nil {
-		return fmt.Errorf("count the payments of payment request %s: %w", id, err)
-	}
-	if n >= maxPayments {
-		return uma.Errorf(uma.CodeInvalidInvoice, "invoice %s is paid, or being paid (maxNumPayments %d)", vaspd.Truncate(uuid, 40), maxPayments)
-	}
-	return nil
+	return takeSlot(ctx, tx, id, uuid, maxPayments, t.Counterparty)
 }
 
 // takeSlot refuses a payment by payer of payment request id (of invoice
-// uuid, which names no payer, allowing maxPayments) unless a slot is left
-// for it. A request's slots are taken by its COMPLETED payments, one
-// each, and by the payers' VASPs holding unsettled ones (approved or
+// uuid, allowing maxPayments) unless a slot is left for it. A request's
+// slots are taken by its COMPLETED payments, one each, and by the payers' VASPs holding unsettled ones (approved or
 // waiting for approval, or invoiced and not yet paid), one a VASP however
 // many it holds: a VASP is the domain of its payer's verified identifier,
 // however spelt (payerDomain), of any of its users. A payer whose VASP
@@ -170,6 +148,10 @@ func claimPaymentRequest(ctx context.Context, tx *store.Tx, t Transaction, now t
 // both paid is credited both (credit: an invoice settled is credited,
 // whatever the request's count), the request's paymentCount then past
 // maxNumPayments. A VASP at many domains holds one slot at each (README).
+// A request naming its payer is counted alike: only that payer may pay it
+// (checkPaymentRequest), whose re-quote (vaspd's POST /quotes/{id}/refresh
+// of a quote paying an UMA request) is answered while its first invoice
+// is out.
 func takeSlot(ctx context.Context, q store.Querier, id, uuid string, maxPayments int, payer string) error {
 	domain, uuid := payerDomain(payer), vaspd.Truncate(uuid, 40)
 	rows, err := q.QueryContext(ctx, slotsQuery, id)

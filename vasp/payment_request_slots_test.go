@@ -54,23 +54,30 @@ func TestPaymentRequestOnePaymentAtATimePerVASP(t *testing.T) {
 	})
 }
 
-// A request naming its payer takes that payer's payreqs up to its
-// maxNumPayments at once: no one else may pay it, so its payer holding
-// them keeps no one out (a double click or a retried quote each get an
-// invoice, the payer's VASP paying once).
-func TestPaymentRequestNamedPayerHoldsEveryPayment(t *testing.T) {
+// A request naming its payer takes that payer's re-quotes (a double
+// click, a refreshed or retried quote) while its invoices are out, each
+// invoiced and all holding one slot: the payer's VASP pays one. Once
+// paid up, it takes no payreq more. Before, a request for one payment
+// refused its payer's refreshed quote while the first invoice was out.
+func TestPaymentRequestNamedPayerRequotes(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db)
 		sender := w.counterparty(t, "vasp1.example")
 		s := w.service(t, nil)
-		p := newPaymentRequest(t, s, w, func(in *vasp.PaymentRequestInput) {
-			in.MaxNumPayments, in.SenderUMA = 2, "$alice@vasp1.example"
-		})
-		for range 2 {
-			if _, err := s.PayRequest(t.Context(), "bob", invoicePayReq(t, sender.Signing, w.clock.Now(), p.InvoiceUUID)); err != nil {
+		runService(t, s)
+		p := newPaymentRequest(t, s, w, func(in *vasp.PaymentRequestInput) { in.SenderUMA = "$alice@vasp1.example" })
+		var last string
+		for range 3 {
+			resp, err := s.PayRequest(t.Context(), "bob", invoicePayReq(t, sender.Signing, w.clock.Now(), p.InvoiceUUID))
+			if err != nil {
 				t.Fatal(err)
 			}
+			last = resp.PR
 		}
+		if pay, err := w.node.Pay(t.Context(), lightning.PayRequest{Invoice: last, Timeout: 10 * time.Second}); err != nil || pay.Status != lightning.StatusSucceeded {
+			t.Fatalf("pay: %+v, %v", pay, err)
+		}
+		waitRequest(t, s, p.ID, func(p vasp.PaymentRequest) bool { return p.Status == vasp.PaymentRequestPaid && p.PaymentCount == 1 })
 		_, err := s.PayRequest(t.Context(), "bob", invoicePayReq(t, sender.Signing, w.clock.Now(), p.InvoiceUUID))
 		wantCode(t, err, uma.CodeInvalidInvoice)
 	})

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -278,44 +277,6 @@ func TestPaymentRequestPayreqRefused(t *testing.T) {
 		// Its payer, however the address is written, pays it.
 		if _, err := s.PayRequest(t.Context(), "bob", invoicePayReq(t, sender.Signing, w.clock.Now(), toAlice.InvoiceUUID)); err != nil {
 			t.Fatalf("the payer the invoice names: %v", err)
-		}
-	})
-}
-
-// Payreqs for one request, made at once by several processes, get at most
-// maxNumPayments invoices: each is counted where it is recorded, under the
-// request's row lock. (The request names its payer, whose VASP may then
-// hold every payment: TestPaymentRequestOnePaymentAtATimePerVASP.)
-func TestPaymentRequestConcurrentPayreqs(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		w := newWorld(t, db)
-		sender := w.counterparty(t, "vasp1.example")
-		p := newPaymentRequest(t, w.service(t, nil), w, func(in *vasp.PaymentRequestInput) {
-			in.MaxNumPayments, in.SenderUMA = 2, "$alice@vasp1.example"
-		})
-		const n = 8
-		var wg sync.WaitGroup
-		errs := make([]error, n)
-		for i := range n {
-			s := w.service(t, nil) // one process each
-			pr := invoicePayReq(t, sender.Signing, w.clock.Now(), p.InvoiceUUID)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, errs[i] = s.PayRequest(t.Context(), "bob", pr)
-			}()
-		}
-		wg.Wait()
-		ok := 0
-		for _, err := range errs {
-			if err == nil {
-				ok++
-			} else if uma.AsError(err).Code != uma.CodeInvalidInvoice {
-				t.Errorf("refused with %v", err)
-			}
-		}
-		if ok != 2 || countRows(t, db, "uma_transactions") != 2 {
-			t.Fatalf("%d payreqs answered, %d transactions; want 2 (maxNumPayments)", ok, countRows(t, db, "uma_transactions"))
 		}
 	})
 }
