@@ -133,25 +133,24 @@ func claimPaymentRequest(ctx context.Context, tx *store.Tx, t Transaction, now t
 
 // takeSlot refuses a payment by payer of payment request id (of invoice
 // uuid, allowing maxPayments) unless a slot is left for it. A request's
-// slots are taken by its COMPLETED payments, one each, and by the payers' VASPs holding unsettled ones (approved or
-// waiting for approval, or invoiced and not yet paid), one a VASP however
-// many it holds: a VASP is the domain of its payer's verified identifier,
-// however spelt (payerDomain), of any of its users. A payer whose VASP
-// holds a slot takes no other: its payment is answered (a refreshed quote,
-// or a payreq retried whose answer was lost, while the earlier invoice is
-// out) unless its VASP has one waiting for approval (a payreq at a time
-// while approving, seconds), or the request's slots are over-taken
-// (payments settled past maxNumPayments). Without this, one VASP sending
-// payreqs it never pays could hold every slot and keep every other payer
-// out for as long as it repeats them; counting each of its unsettled
-// payments as one refused its own refreshes. A VASP whose invoices are
-// both paid is credited both (credit: an invoice settled is credited,
-// whatever the request's count), the request's paymentCount then past
-// maxNumPayments. A VASP at many domains holds one slot at each (README).
-// A request naming its payer is counted alike: only that payer may pay it
-// (checkPaymentRequest), whose re-quote (vaspd's POST /quotes/{id}/refresh
-// of a quote paying an UMA request) is answered while its first invoice
-// is out.
+// slots are taken by its COMPLETED payments, one each, and by the VASPs
+// holding unsettled ones (waiting for approval, or invoiced and not yet
+// paid), one each however many it holds: a VASP is the domain of its
+// payer's verified identifier, however spelt (payerDomain), of any of its
+// users. So one VASP sending payreqs it never pays holds one slot, not
+// all of them, keeping others out no longer than its invoices live.
+//
+// A payer whose VASP holds a slot takes no other: its payment (a quote
+// refreshed, or a payreq retried whose answer was lost, while the earlier
+// invoice is out) is answered, unless its VASP has one waiting for
+// approval (one payreq at a time while approving, seconds) or the slots
+// are over-taken (payments settled past maxNumPayments). A VASP that pays
+// two of its invoices is credited both (credit books every settled
+// invoice, whatever the request's count), the request's paymentCount then
+// perhaps past maxNumPayments. A VASP at many domains holds one slot at
+// each (README). A request naming its payer is counted alike: only that
+// payer may pay it (checkPaymentRequest), and its re-quote (vaspd's POST
+// /quotes/{id}/refresh of a quote paying an UMA request) is answered.
 func takeSlot(ctx context.Context, q store.Querier, id, uuid string, maxPayments int, payer string) error {
 	domain, uuid := payerDomain(payer), vaspd.Truncate(uuid, 40)
 	rows, err := q.QueryContext(ctx, slotsQuery, id)
