@@ -151,7 +151,9 @@ func TestPaymentRequestsAPI(t *testing.T) {
 }
 
 // A payreq naming an invoice of ours is checked in its GET form too: an
-// amount other than the invoice's is refused.
+// amount other than the invoice's is refused, and so is another VASP's
+// payreq once the one payment is invoiced (the first VASP's re-quote is
+// answered).
 func TestPaymentRequestPayreqGET(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newPayFixture(t, db)
@@ -160,12 +162,18 @@ func TestPaymentRequestPayreqGET(t *testing.T) {
 			t.Fatalf("create: %d %s", status, raw)
 		}
 		domain, k := keyServer(t, func(d string) *uma.Keys { return newKeys(t, d) })
+		other, otherKeys := keyServer(t, func(d string) *uma.Keys { return newKeys(t, d) })
 		for _, c := range []struct {
 			amount int64
+			other  bool
 			status int
 			code   uma.ErrorCode
-		}{{999, 400, uma.CodeInvalidInvoice}, {1000, 200, ""}, {1000, 400, uma.CodeInvalidInvoice}} {
-			pr := f.payReq(t, c.amount, "EUR", "EUR", "$carol@"+domain, k.Signing, time.Now())
+		}{{999, false, 400, uma.CodeInvalidInvoice}, {1000, false, 200, ""}, {1000, false, 200, ""}, {1000, true, 400, uma.CodeInvalidInvoice}} {
+			payer, key := "$carol@"+domain, k.Signing
+			if c.other {
+				payer, key = "$dave@"+other, otherKeys.Signing
+			}
+			pr := f.payReq(t, c.amount, "EUR", "EUR", payer, key, time.Now())
 			pr.InvoiceUUID = m["invoiceUUID"].(string)
 			status, raw, _ := f.call(t, "GET", "/api/uma/payreq/bob?"+pr.Query(false).Encode(), nil, "")
 			if c.code == "" {
