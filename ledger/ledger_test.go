@@ -193,7 +193,9 @@ func TestSettleBooksWhatTheNodePaid(t *testing.T) {
 		}
 		for acct, want := range map[ledger.Account]int64{
 			ledger.Node: 4_000_700 + 1_000 + 3_999_000 + 1_000,
-			ledger.Fees: -(1_000 + 700) - (1_000 - 1_000),
+			// p1: its routing fee and the 700 paid over; p2: its routing
+			// fee less the 1 000 paid short, nothing.
+			ledger.Fees: -(1_000 + 700),
 			ledger.FX:   -8_000_000,
 		} {
 			if got := balance(t, l, db, acct, "BTC"); got != want {
