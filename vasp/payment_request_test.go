@@ -293,26 +293,29 @@ func mustJSON(t *testing.T, v any) string {
 // Two payments of one request recorded at once are counted one after the
 // other: the second waits for the first's transaction (the request's row
 // lock on PostgreSQL, the one writer on SQLite) and then counts it, so a
-// request for one payment is refused the second.
+// request for one payment is refused the second (from another VASP: one
+// VASP's payments hold one slot together, takeSlot).
 func TestPaymentRequestClaimWaitsForAnother(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db)
 		s := w.service(t, nil)
 		p := newPaymentRequest(t, s, w, nil)
-		payment := func() vasp.Transaction {
+		payment := func(payer string) vasp.Transaction {
 			now := w.clock.Now()
 			return vasp.Transaction{ID: vaspd.NewID(vaspd.IDTransaction), Direction: vasp.Incoming, Status: vasp.StatusCreated,
-				UserID: w.bob.UserID, PlatformUserID: w.bob.PlatformUserID, Currency: "EUR", Amount: 5_00, Msats: 5_000_000,
-				PaymentRequestID: p.ID, CreatedAt: now, UpdatedAt: now}
+				UserID: w.bob.UserID, PlatformUserID: w.bob.PlatformUserID, Counterparty: payer, Currency: "EUR", Amount: 5_00,
+				Msats: 5_000_000, PaymentRequestID: p.ID, CreatedAt: now, UpdatedAt: now}
 		}
 		claimed := make(chan struct{})
 		second := make(chan error, 1)
 		go func() {
 			<-claimed
-			second <- db.InTx(t.Context(), func(tx *store.Tx) error { return vasp.InsertTransactionIn(t.Context(), tx, payment()) })
+			second <- db.InTx(t.Context(), func(tx *store.Tx) error {
+				return vasp.InsertTransactionIn(t.Context(), tx, payment("$erin@vasp2.example"))
+			})
 		}()
 		err := db.InTx(t.Context(), func(tx *store.Tx) error {
-			if err := vasp.InsertTransactionIn(t.Context(), tx, payment()); err != nil {
+			if err := vasp.InsertTransactionIn(t.Context(), tx, payment("$alice@vasp1.example")); err != nil {
 				return err
 			}
 			close(claimed)
