@@ -10,6 +10,84 @@ import (
 	"github.com/vaspd/vaspd/users"
 )
 
+// refusedText is a class of characters free text refuses, as the users
+// service is checked for it by checkRefused: bad are its characters, one
+// per case; local prefixes the test users' UMA names; value builds a
+// free-text value around one of them.
+type refusedText struct {
+	bad    []string
+	local  string
+	value  func(c string) string
+	fields []func(*users.User, string)
+}
+
+// checkRefused checks that a value holding any of rt's characters is 400
+// INVALID_INPUT when a user or business is created with it in each field,
+// in a bulk-upload row (whose platformUserId holding one is reported by
+// the row's number), and in a PATCH that sets it; and that one stored
+// before the check blocks no other edit of the user, and is kept. It
+// returns the service, for the class's own checks.
+func checkRefused(t *testing.T, db *store.DB, rt refusedText) *users.Service {
+	t.Helper()
+	s, _ := newService(t, db)
+	for i, set := range rt.fields {
+		for _, c := range rt.bad {
+			u := alice()
+			u.UMALocal = rt.local + string(rune('a'+i))
+			set(&u, rt.value(c))
+			_, err := s.Create(ctx, db, u)
+			wantCode(t, err, 400, vaspd.CodeInvalidInput)
+		}
+	}
+	b := acme()
+	b.BusinessInfo.LegalName = "Acme" + rt.bad[0] + "Corp"
+	_, err := s.Create(ctx, db, b)
+	wantCode(t, err, 400, vaspd.CodeInvalidInput)
+
+	im := users.NewImporter(s, users.ImporterOptions{})
+	j := importFile(t, im, "umaAddress,platformUserId,userType,fullName\n"+
+		"$"+rt.local+"r1,p1,INDIVIDUAL,"+rt.value(rt.bad[0])+"\n"+
+		"$"+rt.local+"r2,p"+rt.bad[len(rt.bad)-1]+"2,INDIVIDUAL,Bob\n"+
+		"$"+rt.local+"r3,p3,INDIVIDUAL,Bob Smith\n")
+	if j.Successful != 1 || j.Failed != 2 || len(j.Errors) != 2 {
+		t.Fatalf("job %+v", j)
+	}
+	if c := j.Errors[1].CorrelationID; c != "row_2" {
+		t.Errorf("a platformUserId with %q reported as %q", rt.bad[len(rt.bad)-1], c)
+	}
+
+	a, err := s.Create(ctx, db, alice())
+	if err != nil {
+		t.Fatal(err)
+	}
+	update := func(p users.Patch) error {
+		return db.InTx(ctx, func(tx *store.Tx) error {
+			_, err := s.Update(ctx, tx, a.ID, p)
+			return err
+		})
+	}
+	bad := rt.value(rt.bad[0])
+	wantCode(t, update(users.Patch{FullName: &bad}), 400, vaspd.CodeInvalidInput)
+	wantCode(t, update(users.Patch{Address: &users.Address{Line1: bad, PostalCode: "1", Country: "US"}}), 400,
+		vaspd.CodeInvalidInput)
+	// Stored before the check: other edits pass, and keep it.
+	if _, err := db.ExecContext(ctx, `UPDATE users SET profile = $1 WHERE id = $2`,
+		`{"fullName":"`+bad+`","address":{"line1":"`+bad+`","postalCode":"1","country":"US"}}`, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	pending := users.KYCPending
+	if err := update(users.Patch{KYCStatus: &pending}); err != nil {
+		t.Fatalf("edit of a user whose stored name has %q: %v", rt.bad[0], err)
+	}
+	got, err := s.Get(ctx, db, a.ID)
+	if err != nil || got.FullName != bad || !strings.Contains(got.Address.Line1, rt.bad[0]) {
+		t.Fatalf("after the edit: %+v %v", got, err)
+	}
+	other := "Bob" + rt.bad[len(rt.bad)-1] + "x"
+	wantCode(t, update(users.Patch{FullName: &other}), 400, vaspd.CodeInvalidInput)
+	return s
+}
+
 // TestTextRefusesC1Controls: a free-text value is "printable text", yet
 // only C0 controls and DEL were refused: U+0085 (NEL, a line break to
 // many readers) or U+009B (CSI, the 8-bit terminal escape) was stored in
@@ -20,77 +98,28 @@ import (
 func TestTextRefusesC1Controls(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		s, _ := newService(t, db)
-		for i, set := range []func(*users.User, string){
-			func(u *users.User, v string) { u.FullName = v },
-			func(u *users.User, v string) { u.PlatformUserID = v },
-			func(u *users.User, v string) { u.Address.Line1 = v },
-			func(u *users.User, v string) { u.BankAccount.AccountHolderName = v },
-		} {
-			for _, c := range []string{"\u0085", "\u009b", "\u0080"} {
-				u := alice()
-				u.UMALocal = "c" + string(rune('a'+i))
-				set(&u, "Al"+c+"ice")
-				_, err := s.Create(ctx, db, u)
-				wantCode(t, err, 400, vaspd.CodeInvalidInput)
-			}
-		}
-		b := acme()
-		b.BusinessInfo.LegalName = "Acme\u0085Corp"
-		_, err := s.Create(ctx, db, b)
-		wantCode(t, err, 400, vaspd.CodeInvalidInput)
-
-		im := users.NewImporter(s, users.ImporterOptions{})
-		j := importFile(t, im, "umaAddress,platformUserId,userType,fullName\n"+
-			"$r1,p1,INDIVIDUAL,Bob\u0085Smith\n"+
-			"$r2,p\u009b2J,INDIVIDUAL,Bob\n"+
-			"$r3,p3,INDIVIDUAL,Bob Smith\n")
-		if j.Successful != 1 || j.Failed != 2 || len(j.Errors) != 2 {
-			t.Fatalf("job %+v", j)
-		}
-		if c := j.Errors[1].CorrelationID; c != "row_2" {
-			t.Errorf("a platformUserId with a control character reported as %q", c)
-		}
-
-		a, err := s.Create(ctx, db, alice())
-		if err != nil {
-			t.Fatal(err)
-		}
-		update := func(p users.Patch) error {
-			return db.InTx(ctx, func(tx *store.Tx) error {
-				_, err := s.Update(ctx, tx, a.ID, p)
-				return err
-			})
-		}
-		bad := "Alice\u0085Example"
-		wantCode(t, update(users.Patch{FullName: &bad}), 400, vaspd.CodeInvalidInput)
-		wantCode(t, update(users.Patch{Address: &users.Address{Line1: bad, PostalCode: "1", Country: "US"}}), 400,
-			vaspd.CodeInvalidInput)
-		// Stored before the check: other edits pass, and keep it.
-		if _, err := db.ExecContext(ctx, `UPDATE users SET profile = $1 WHERE id = $2`,
-			`{"fullName":"`+bad+`","address":{"line1":"`+bad+`","postalCode":"1","country":"US"}}`, a.ID); err != nil {
-			t.Fatal(err)
-		}
-		pending := users.KYCPending
-		if err := update(users.Patch{KYCStatus: &pending}); err != nil {
-			t.Fatalf("edit of a user whose stored name has a control character: %v", err)
-		}
-		got, err := s.Get(ctx, db, a.ID)
-		if err != nil || got.FullName != bad || !strings.Contains(got.Address.Line1, "\u0085") {
-			t.Fatalf("after the edit: %+v %v", got, err)
-		}
-		other := "Alice\u009bB"
-		wantCode(t, update(users.Patch{FullName: &other}), 400, vaspd.CodeInvalidInput)
+		s := checkRefused(t, db, refusedText{
+			bad:   []string{"\u0085", "\u0080", "\u009b"},
+			local: "c",
+			value: func(c string) string { return "Al" + c + "ice" },
+			fields: []func(*users.User, string){
+				func(u *users.User, v string) { u.FullName = v },
+				func(u *users.User, v string) { u.PlatformUserID = v },
+				func(u *users.User, v string) { u.Address.Line1 = v },
+				func(u *users.User, v string) { u.BankAccount.AccountHolderName = v },
+			},
+		})
 
 		// A business's stored legal name, its fullName too.
-		b = acme()
-		if b, err = s.Create(ctx, db, b); err != nil {
+		b, err := s.Create(ctx, db, acme())
+		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := db.ExecContext(ctx, `UPDATE users SET profile = $1 WHERE id = $2`,
 			`{"businessInfo":{"legalName":"Acme\u0085Corp"}}`, b.ID); err != nil {
 			t.Fatal(err)
 		}
+		pending := users.KYCPending
 		if err := db.InTx(ctx, func(tx *store.Tx) error {
 			_, err := s.Update(ctx, tx, b.ID, users.Patch{KYCStatus: &pending})
 			return err
@@ -112,26 +141,17 @@ func TestTextRefusesC1Controls(t *testing.T) {
 func TestTextRefusesBidiControls(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		s, _ := newService(t, db)
-		bidi := []string{"\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"}
-		for i, set := range []func(*users.User, string){
-			func(u *users.User, v string) { u.FullName = v },
-			func(u *users.User, v string) { u.PlatformUserID = v },
-			func(u *users.User, v string) { u.Address.City = v },
-			func(u *users.User, v string) { u.BankAccount.AccountHolderName = v },
-		} {
-			for _, c := range bidi {
-				u := alice()
-				u.UMALocal = "b" + string(rune('a'+i))
-				set(&u, "alice"+c+"gnp.exe")
-				_, err := s.Create(ctx, db, u)
-				wantCode(t, err, 400, vaspd.CodeInvalidInput)
-			}
-		}
-		b := acme()
-		b.BusinessInfo.LegalName = "Acme\u2067Corp"
-		_, err := s.Create(ctx, db, b)
-		wantCode(t, err, 400, vaspd.CodeInvalidInput)
+		s := checkRefused(t, db, refusedText{
+			bad:   []string{"\u202e", "\u202a", "\u202b", "\u202c", "\u202d", "\u2066", "\u2067", "\u2068", "\u2069"},
+			local: "b",
+			value: func(c string) string { return "alice" + c + "gnp.exe" },
+			fields: []func(*users.User, string){
+				func(u *users.User, v string) { u.FullName = v },
+				func(u *users.User, v string) { u.PlatformUserID = v },
+				func(u *users.User, v string) { u.Address.City = v },
+				func(u *users.User, v string) { u.BankAccount.AccountHolderName = v },
+			},
+		})
 
 		// Right-to-left names with their marks are names.
 		rtl := alice()
@@ -140,46 +160,5 @@ func TestTextRefusesBidiControls(t *testing.T) {
 		if got, err := s.Create(ctx, db, rtl); err != nil || got.FullName != rtl.FullName {
 			t.Fatalf("a name written right to left with its marks: %+v %v", got, err)
 		}
-
-		im := users.NewImporter(s, users.ImporterOptions{})
-		j := importFile(t, im, "umaAddress,platformUserId,userType,fullName\n"+
-			"$r1,p1,INDIVIDUAL,alice\u202egnp.exe\n"+
-			"$r2,p\u202e2,INDIVIDUAL,Bob\n"+
-			"$r3,p3,INDIVIDUAL,Bob Smith\n")
-		if j.Successful != 1 || j.Failed != 2 || len(j.Errors) != 2 {
-			t.Fatalf("job %+v", j)
-		}
-		if c := j.Errors[1].CorrelationID; c != "row_2" {
-			t.Errorf("a platformUserId with a bidi control reported as %q", c)
-		}
-
-		a, err := s.Create(ctx, db, alice())
-		if err != nil {
-			t.Fatal(err)
-		}
-		update := func(p users.Patch) error {
-			return db.InTx(ctx, func(tx *store.Tx) error {
-				_, err := s.Update(ctx, tx, a.ID, p)
-				return err
-			})
-		}
-		bad := "alice\u202egnp.exe"
-		wantCode(t, update(users.Patch{FullName: &bad}), 400, vaspd.CodeInvalidInput)
-		wantCode(t, update(users.Patch{Address: &users.Address{Line1: bad, PostalCode: "1", Country: "US"}}), 400,
-			vaspd.CodeInvalidInput)
-		// Stored before the check: other edits pass, and keep it.
-		if _, err := db.ExecContext(ctx, `UPDATE users SET profile = $1 WHERE id = $2`,
-			`{"fullName":"`+bad+`"}`, a.ID); err != nil {
-			t.Fatal(err)
-		}
-		pending := users.KYCPending
-		if err := update(users.Patch{KYCStatus: &pending}); err != nil {
-			t.Fatalf("edit of a user whose stored name has a bidi control: %v", err)
-		}
-		if got, err := s.Get(ctx, db, a.ID); err != nil || got.FullName != bad {
-			t.Fatalf("after the edit: %+v %v", got, err)
-		}
-		other := "bob\u2066x"
-		wantCode(t, update(users.Patch{FullName: &other}), 400, vaspd.CodeInvalidInput)
 	})
 }
