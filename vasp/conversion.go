@@ -115,18 +115,26 @@ func priceConversion(in QuoteRequest, rate rates.Rate, sendConv rates.Conversion
 
 // creditsSomething refuses, before the receiver is asked, a sender-locked
 // amount of msats that buys less than one smallest unit of the receiver's
-// currency theirs at the multiplier its lookup advertised: the receiver
-// would credit the payee nothing (or answer what priceConversion refuses
-// alike), a payreq and its platform's approval spent for it. The
-// advertised multiplier is an estimate that moves with bitcoin's price:
-// the amount is refused only if it buys nothing at a rate better for our
-// user by MaxReceiverRateChangeBps too, so that one a move of the rate
-// could make enough is still quoted (and refused after the receiver's
-// answer if it is not).
+// currency theirs at the multiplier its lookup advertised, or less than
+// the least it takes (convertible.min): the receiver would credit the
+// payee nothing, or refuse the payreq (a receiver applies its range to
+// what it credits, however the amount was locked), a payreq and its
+// platform's approval spent for it. The advertised multiplier is an
+// estimate that moves with bitcoin's price: the amount is refused only if
+// it buys too little at a rate better for our user by
+// MaxReceiverRateChangeBps too, so that one a move of the rate could make
+// enough is still quoted (and refused after the receiver's answer if it
+// is not).
 func creditsSomething(in QuoteRequest, rate rates.Rate, theirs uma.Currency, msats int64) error {
 	// theirs.Multiplier > 0 (usableCurrencies); in floats, as it is one.
-	if float64(msats)*(1+float64(MaxReceiverRateChangeBps)/bpsScale) >= theirs.Multiplier {
+	least := max(theirs.Convertible.Min, 1)
+	if float64(msats)*(1+float64(MaxReceiverRateChangeBps)/bpsScale) >= float64(least)*theirs.Multiplier {
 		return nil
+	}
+	if least > 1 {
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
+			"%d %s is %d msats, less than the %d %s (smallest unit) the receiver accepts at least, at its rate of %v msats per unit",
+			in.Amount, rate.Currency.Code, msats, least, theirs.Code, theirs.Multiplier)
 	}
 	return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
 		"%d %s is %d msats, less than 1 %s (smallest unit) at the receiver's rate of %v msats per unit: the payee would be credited nothing",

@@ -97,3 +97,54 @@ func TestLightningAddressSenderLockedBuysNothing(t *testing.T) {
 		}
 	})
 }
+
+// A sender-locked amount that buys less than the receiver's least
+// (convertible.min, advertised with its lookup) at the lookup's rate,
+// and at a rate better for our user by MaxReceiverRateChangeBps too, is
+// our user's amount out of range (400 AMOUNT_OUT_OF_RANGE), refused
+// before the receiver is asked: it would refuse it, a payreq and its
+// platform's approval spent. One that a move of the rate within that
+// could bring to the least is still asked.
+func TestQuoteSenderLockedBelowReceiverMin(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHostile(t, db)
+		var payreqs atomic.Int64
+		h.payreq = h.reply(func(pr *uma.PayRequest, r *uma.PayReqResponse) {
+			payreqs.Add(1)
+			r.Converted.Multiplier, r.Converted.Fee = 1000, 0
+			r.Converted.Amount = pr.Amount / 1000
+		})
+		q, err := h.quote(t, h.lookup(t), vasp.LockedSending, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		units := q.Msats / 1000 // what 1000 USD cents buy at 1000 msats per EUR cent
+		for _, tc := range []struct {
+			name  string
+			min   int64
+			asked bool
+		}{
+			{"far below", 2 * units, false},
+			{"below by more than the margin", units*(bpsScale+vasp.MaxReceiverRateChangeBps)/bpsScale + 2, false},
+			{"within the margin", units + 1, true},
+			{"at the least", units, true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				h.lnurlp = func(r *uma.LnurlpResponse) { r.Currencies[0].Convertible.Min = tc.min }
+				defer func() { h.lnurlp = nil }()
+				l := h.lookup(t)
+				before := payreqs.Load()
+				_, err := h.quote(t, l, vasp.LockedSending, 1000)
+				if n := payreqs.Load() - before; (n != 0) != tc.asked {
+					t.Fatalf("min %d, %d units: the receiver was sent %d payreqs (err %v)", tc.min, units, n, err)
+				}
+				if !tc.asked {
+					wantStatus(t, err, http.StatusBadRequest, vaspd.CodeAmountOutOfRange)
+				}
+			})
+		}
+	})
+}
+
+// bpsScale is one in basis points, as package vasp has it.
+const bpsScale = 10_000
