@@ -15,9 +15,10 @@ import (
 )
 
 // misreportingNode is a node whose successful payments report `extra`
-// msats more paid than the invoice's amount (less, negative): no backend
-// does (each pays an invoice's amount exactly), so it stands for one that
-// is wrong. Only the lightning.Node methods show.
+// msats more paid than the invoice's amount (less, negative), when paid
+// and when tracked: no backend does (each pays an invoice's amount
+// exactly), so it stands for one that is wrong. Only the lightning.Node
+// methods show.
 type misreportingNode struct {
 	lightning.Node
 	extra int64
@@ -25,6 +26,14 @@ type misreportingNode struct {
 
 func (n misreportingNode) Pay(ctx context.Context, req lightning.PayRequest) (lightning.Payment, error) {
 	p, err := n.Node.Pay(ctx, req)
+	if err == nil && p.Status == lightning.StatusSucceeded {
+		p.AmountMsat += n.extra
+	}
+	return p, err
+}
+
+func (n misreportingNode) TrackPayment(ctx context.Context, hash lightning.Hash) (lightning.Payment, error) {
+	p, err := n.Node.TrackPayment(ctx, hash)
 	if err == nil && p.Status == lightning.StatusSucceeded {
 		p.AmountMsat += n.extra
 	}
@@ -80,7 +89,17 @@ func TestExecuteBooksWhatTheNodePaid(t *testing.T) {
 					t.Fatal(err)
 				}
 				if len(rep.Mismatches) != 1 || rep.Mismatches[0].Kind != vasp.MismatchOutgoingAmount || rep.Mismatches[0].TransactionID != tr.ID {
-					t.Errorf("reconciliation mismatches %+v, want the payment's %s", rep.Mismatches, vasp.MismatchOutgoingAmount)
+					t.Fatalf("reconciliation mismatches %+v, want the payment's %s", rep.Mismatches, vasp.MismatchOutgoingAmount)
+				}
+				// It says what vaspd booked as paid (the node's word) and
+				// what the invoice asked, which the node did not pay.
+				if m := rep.Mismatches[0]; m.Ours.Msats != paid || m.Ours.InvoiceMsats != q.Msats || m.Node.Msats != paid ||
+					m.Ours.LedgerMsats != paid+fee || m.Ours.FeeMsats != fee {
+					t.Errorf("the mismatch says %+v; want vaspd's msats %d (booked as paid), invoiceMsats %d, ledger %d, fee %d",
+						m, paid, q.Msats, paid+fee, fee)
+				}
+				if n := logs.count(t, slog.LevelError, fmt.Sprintf(`"vaspd_msats":%d,"invoice_msats":%d`, paid, q.Msats)); n != 1 {
+					t.Errorf("%d mismatch lines naming vaspd's paid msats and the invoice's, want 1", n)
 				}
 			})
 		})

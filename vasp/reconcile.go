@@ -195,14 +195,17 @@ type Mismatch struct {
 
 // OurSide is what vaspd recorded: the transaction's status, the msats it
 // booked as having moved on the node (received for incoming; paid,
-// routing fee excluded, for outgoing) and the routing fee (outgoing).
-// LedgerMsats is the system:node posting of its movement, signed as the
-// node saw it (received positive, sent positive), 0 when there is none.
+// routing fee excluded, for outgoing: the node's word when it differed
+// from the invoice, Details.AmountPaidMsats), the invoice's own amount
+// (InvoiceMsats) and the routing fee (outgoing). LedgerMsats is the
+// system:node posting of its movement, signed as the node saw it
+// (received positive, sent positive), 0 when there is none.
 type OurSide struct {
-	Status      string `json:"status"`
-	Msats       int64  `json:"msats"`
-	FeeMsats    int64  `json:"feeMsats"`
-	LedgerMsats int64  `json:"ledgerMsats"`
+	Status       string `json:"status"`
+	Msats        int64  `json:"msats"`
+	InvoiceMsats int64  `json:"invoiceMsats"`
+	FeeMsats     int64  `json:"feeMsats"`
+	LedgerMsats  int64  `json:"ledgerMsats"`
 }
 
 // NodeSide is what the node answered: an invoice's state (OPEN, SETTLED,
@@ -241,7 +244,7 @@ type reconcileRow struct {
 // unreadableMismatch is the finding of a payment whose record cannot be read.
 func unreadableMismatch(row reconcileRow) *Mismatch {
 	return &Mismatch{TransactionID: row.id, PaymentHash: row.hash, Direction: row.direction, Kind: MismatchUnreadable,
-		Ours: OurSide{Status: row.status, Msats: row.msats, LedgerMsats: row.ledger.Int64}}
+		Ours: OurSide{Status: row.status, Msats: row.msats, InvoiceMsats: row.msats, LedgerMsats: row.ledger.Int64}}
 }
 
 // ErrReconcileRunning is returned by Reconcile while another run of this

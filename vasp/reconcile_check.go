@@ -60,9 +60,10 @@ func (s *Service) reconcileOne(ctx context.Context, row reconcileRow) checked {
 	return checkOutgoing(row, p, err == nil)
 }
 
-// booked is what vaspd booked as received for an incoming payment: what
-// the node reported paid if it differed from the invoice's amount, else
-// the invoice's amount (settle.go's credit and failUnmatched).
+// booked is what vaspd booked as moved on the node, fees apart: what the
+// node reported paid if it differed from the invoice's amount, else the
+// invoice's amount (settle.go's credit and failUnmatched for an incoming
+// payment, execute.go's finish for an outgoing one).
 func (row reconcileRow) booked() int64 {
 	if row.details.AmountPaidMsats != 0 {
 		return row.details.AmountPaidMsats
@@ -71,7 +72,7 @@ func (row reconcileRow) booked() int64 {
 }
 
 func (s *Service) checkIncoming(row reconcileRow, inv lightning.Invoice, found bool) checked {
-	ours := OurSide{Status: row.status, Msats: row.booked()}
+	ours := OurSide{Status: row.status, Msats: row.booked(), InvoiceMsats: row.msats}
 	if row.ledger.Valid {
 		ours.LedgerMsats = -row.ledger.Int64 // the node's account is debited by what it received
 	}
@@ -123,7 +124,9 @@ func (s *Service) checkIncoming(row reconcileRow, inv lightning.Invoice, found b
 }
 
 func checkOutgoing(row reconcileRow, p lightning.Payment, found bool) checked {
-	ours := OurSide{Status: row.status, Msats: row.msats, FeeMsats: row.details.RoutingFeeMsats}
+	// What was booked paid, the node's word when it was not the
+	// invoice's amount: the report shows it beside the invoice's.
+	ours := OurSide{Status: row.status, Msats: row.booked(), InvoiceMsats: row.msats, FeeMsats: row.details.RoutingFeeMsats}
 	if row.ledger.Valid {
 		ours.LedgerMsats = row.ledger.Int64 // the node's account is credited by what it sent, fee included
 	}
@@ -140,7 +143,11 @@ func checkOutgoing(row reconcileRow, p lightning.Payment, found bool) checked {
 		switch {
 		case !succeeded:
 			return checked{check: CheckOutgoingCompleted, mismatch: mismatch(MismatchNotSentOnNode)}
-		case p.AmountMsat != row.msats || p.FeeMsat != ours.FeeMsats || ours.LedgerMsats != p.AmountMsat+p.FeeMsat:
+		// A node paying another amount than the invoice asked is a
+		// finding even once booked as it paid (execute.go's finish logs
+		// it at ERROR): nothing does, but a node that is wrong.
+		case p.AmountMsat != ours.Msats || ours.Msats != row.msats || p.FeeMsat != ours.FeeMsats ||
+			ours.LedgerMsats != p.AmountMsat+p.FeeMsat:
 			return checked{check: CheckOutgoingCompleted, mismatch: mismatch(MismatchOutgoingAmount)}
 		}
 		return checked{check: CheckOutgoingCompleted}

@@ -262,7 +262,7 @@ func (s *Service) logReconciliation(ctx context.Context, r Reconciliation) {
 	for _, m := range r.Mismatches {
 		s.log.ErrorContext(ctx, "reconciliation mismatch: vaspd's books and the Lightning node disagree on a payment",
 			"kind", m.Kind, "transaction", m.TransactionID, "payment_hash", m.PaymentHash, "direction", m.Direction,
-			"vaspd_status", m.Ours.Status, "vaspd_msats", m.Ours.Msats, "vaspd_fee_msats", m.Ours.FeeMsats, "ledger_msats", m.Ours.LedgerMsats,
+			"vaspd_status", m.Ours.Status, "vaspd_msats", m.Ours.Msats, "invoice_msats", m.Ours.InvoiceMsats, "vaspd_fee_msats", m.Ours.FeeMsats, "ledger_msats", m.Ours.LedgerMsats,
 			"node_state", m.Node.State, "node_msats", m.Node.Msats, "node_fee_msats", m.Node.FeeMsats)
 	}
 	total := 0
