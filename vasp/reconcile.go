@@ -357,9 +357,12 @@ func (s *Service) reconcileRows(ctx context.Context, from, to, after string, n i
 		var r reconcileRow
 		var details string
 		if err := rows.Scan(&r.id, &r.direction, &r.status, &r.hash, &r.reason, &r.msats, &details, &r.ledger); err != nil {
-			return nil, fmt.Errorf("reconcile: read payment: %w", err)
-		}
-		if err := json.Unmarshal([]byte(details), &r.details); err != nil {
+			// A value its column's type does not hold (SQLite keeps
+			// what it is given: a hand's edit) is this payment's
+			// finding, not a failed read: failing the page, it would
+			// fail every run at it.
+			r = unscannableRow(rows, err)
+		} else if err := json.Unmarshal([]byte(details), &r.details); err != nil {
 			r.unreadable = "details: " + err.Error()
 		}
 		if r.at, err = idTime(r.id); err != nil {
@@ -375,6 +378,19 @@ func (s *Service) reconcileRows(ctx context.Context, from, to, after string, n i
 		return nil, fmt.Errorf("reconcile: read payments: %w", err)
 	}
 	return out, nil
+}
+
+// unscannableRow is the payment of the current row of rows, which did not
+// scan (err): what of it reads as text, unreadable. Its id always does:
+// the query compares it with text, which in SQLite only text passes.
+func unscannableRow(rows *sql.Rows, err error) reconcileRow {
+	r := reconcileRow{unreadable: "record: " + err.Error()}
+	var id, direction, status, hash sql.NullString
+	var rest [4]any
+	if err := rows.Scan(&id, &direction, &status, &hash, &rest[0], &rest[1], &rest[2], &rest[3]); err == nil {
+		r.id, r.direction, r.status, r.hash = id.String, direction.String, status.String, hash.String
+	}
+	return r
 }
 
 // reconcilePage checks rows, reconcileConcurrency lookups at a time,
