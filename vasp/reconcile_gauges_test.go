@@ -160,3 +160,36 @@ func refundedButSent(t *testing.T, reg *prometheus.Registry) float64 {
 	t.Helper()
 	return series(t, reg, "vaspd_reconciliation_mismatches")["kind="+vasp.MismatchRefundedButSent]
 }
+
+// An incomplete run whose last result it cannot read (a value it does not
+// parse: another version's, a hand's edit) still lowers no kind: it keeps
+// what its process last showed, and records that, not its partial counts
+// as if they were a whole run's. It published them: the gauges fell to
+// what it found among the nothing it checked, here and, recorded, in
+// every process.
+func TestReconcileIncompleteRunWithoutTheLastResultKeepsMismatches(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a, regA, b, regB, clock := refundedButSentRuns(t, db, func(n *embedded.Node) lightning.Node { return offNode{n} })
+		clock.Advance(30 * time.Minute)
+		if b.ReconcileOnce(t.Context()) || refundedButSent(t, regB) != 1 {
+			t.Fatalf("b, within a's interval: %v mismatches shown, want a's 1", refundedButSent(t, regB))
+		}
+		if _, err := db.ExecContext(t.Context(), `UPDATE settings SET value = $1 WHERE name = 'reconcile_turn'`, `{"finishedAt":"soon"}`); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Hour)
+		if !b.ReconcileOnce(t.Context()) {
+			t.Fatal("b did not take its turn")
+		}
+		if got := refundedButSent(t, regB); got != 1 {
+			t.Errorf("after a run that checked nothing, b shows %v mismatches, want the 1 it showed", got)
+		}
+		clock.Advance(30 * time.Minute)
+		if a.ReconcileOnce(t.Context()) {
+			t.Fatal("a ran within b's interval")
+		}
+		if got := refundedButSent(t, regA); got != 1 {
+			t.Errorf("a shows %v mismatches after b's run that checked nothing, want 1", got)
+		}
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,6 +40,26 @@ type reconcileMetrics struct {
 	mismatches *prometheus.GaugeVec
 	lastRun    prometheus.Gauge
 	errors     prometheus.Counter
+
+	mu    sync.Mutex
+	shown map[string]int // the counts the mismatch gauges show
+}
+
+// show sets the mismatch gauges to counts, and keeps them.
+func (m *reconcileMetrics) show(counts map[string]int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.shown = maps.Clone(counts)
+	for _, k := range MismatchKinds {
+		m.mismatches.WithLabelValues(k).Set(float64(counts[k]))
+	}
+}
+
+// showing is what the mismatch gauges show (nil: nothing yet).
+func (m *reconcileMetrics) showing() map[string]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.shown)
 }
 
 func newReconcileMetrics(reg prometheus.Registerer) (*reconcileMetrics, error) {
@@ -135,9 +156,7 @@ func (s *Service) showReconcileResult(ctx context.Context) {
 	if !ok {
 		return
 	}
-	for _, k := range MismatchKinds {
-		s.reconciles.mismatches.WithLabelValues(k).Set(float64(res.Mismatches[k]))
-	}
+	s.reconciles.show(res.Mismatches)
 	s.reconciles.lastRun.Set(float64(res.FinishedAt))
 }
 
@@ -198,21 +217,25 @@ func (s *Service) reconcileOnce(ctx context.Context) bool {
 		// lookup failed, out of time) found what it found among what it
 		// checked: its counts are a floor. The last run's stand where
 		// higher, or the node going down would clear the alert on a
-		// mismatch nobody has looked at again.
-		if prev, ok := s.lastReconcileResult(ctx); ok {
-			counts = maps.Clone(counts)
-			for k, n := range prev.Mismatches {
-				counts[k] = max(counts[k], n)
-			}
+		// mismatch nobody has looked at again. A last result that
+		// cannot be read (another version's, a hand's edit, the
+		// database failing) leaves what this process shows, the last
+		// it knew: the partial counts alone would be recorded and shown
+		// as a whole run's, lowering every kind it did not get to.
+		prev, ok := s.lastReconcileResult(ctx)
+		if !ok {
+			prev.Mismatches = s.reconciles.showing()
+		}
+		counts = maps.Clone(counts)
+		for k, n := range prev.Mismatches {
+			counts[k] = max(counts[k], n)
 		}
 	}
 	recorded, err := s.recordReconcileResult(ctx, reconcileResult{FinishedAt: r.FinishedAt.Unix(), Mismatches: counts, Turn: store.Micros(until)})
 	if err != nil {
 		s.log.Warn("reconciliation with the Lightning node: its result not recorded for the other processes' metrics", "err", err)
 	}
-	for _, k := range MismatchKinds {
-		s.reconciles.mismatches.WithLabelValues(k).Set(float64(counts[k]))
-	}
+	s.reconciles.show(counts)
 	s.reconciles.lastRun.Set(float64(r.FinishedAt.Unix()))
 	if err == nil && !recorded {
 		// A later turn's run recorded its result first (this run was
