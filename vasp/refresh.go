@@ -2,6 +2,7 @@ package vasp
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -42,7 +43,8 @@ import (
 // with one conditional UPDATE that moves refresh_next_at a lease ahead
 // (FOR UPDATE SKIP LOCKED on PostgreSQL), so one process at a time holds
 // a quote. Within a process each quote claimed is refreshed in its own
-// goroutine, refreshBatch at most at once, and a pass does not wait for
+// goroutine, refreshBatch at most at once (refreshPerCounterparty of
+// them to one receiver's domain), and a pass does not wait for
 // the attempts before it (refreshQuotes). The payreq goes out with no transaction open; the new terms
 // are written by one UPDATE conditional on the quote still being PENDING,
 // unexecuted, unexpired and holding the payment hash the refresh started
@@ -73,6 +75,14 @@ const (
 // refreshBatch bounds the refresh attempts a process runs at once, each
 // under its own lease: a pass claims as many quotes as are free.
 const refreshBatch = 16
+
+// refreshPerCounterparty bounds the attempts of refreshBatch that quotes
+// to one receiving VASP (its domain) hold at once. A receiver hanging on
+// each call (up to CounterpartyTimeout) with many quotes due, first by
+// expiry, would otherwise hold every attempt as long as it hangs, and
+// the quotes to every other receiver, held back, could expire
+// unrefreshed; so at least three quarters stay for the others.
+const refreshPerCounterparty = 4
 
 // Outcomes of a refresh attempt (vaspd_quote_refreshes_total).
 const (
@@ -142,23 +152,49 @@ func (s *Service) refreshQuotes(ctx context.Context) {
 	}
 }
 
-// refreshRun is the refresh attempts running in a process: their quotes,
-// how many got new terms, and a WaitGroup to wait for them.
+// refreshRun is the refresh attempts running in a process: their quotes
+// and receivers' domains, how many got new terms, and a WaitGroup to wait
+// for them.
 type refreshRun struct {
 	wg        sync.WaitGroup
 	mu        sync.Mutex
-	running   map[string]bool // quote ids
+	running   map[string]string // quote id: its receiver's domain
 	refreshed int
 }
 
-func newRefreshRun() *refreshRun { return &refreshRun{running: map[string]bool{}} }
+func newRefreshRun() *refreshRun { return &refreshRun{running: map[string]string{}} }
 
-// busy is the quotes whose attempt is running.
-func (r *refreshRun) busy() []string {
+// busy is the quotes whose attempt is running, and how many of them each
+// receiver's domain has.
+func (r *refreshRun) busy() ([]string, map[string]int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return slices.Collect(maps.Keys(r.running))
+	perDomain := map[string]int{}
+	for _, d := range r.running {
+		perDomain[d]++
+	}
+	return slices.Collect(maps.Keys(r.running)), perDomain
 }
+
+// refreshDomainSQL is the domain of the receiver of the quote quote (an
+// uma_quotes row, as the query names it), lower-cased, from its lookup's
+// address ("$bob@domain", or a plain Lightning Address): "" when the
+// lookup is gone.
+func refreshDomainSQL(d store.Driver, quote string) string {
+	at := "instr(l.receiver, '@')"
+	if d.Name() == "postgres" {
+		at = "strpos(l.receiver, '@')"
+	}
+	return `COALESCE((SELECT lower(substr(l.receiver, ` + at + ` + 1)) FROM uma_lookups l WHERE l.id = ` + quote + `.lookup_id), '')`
+}
+
+// claimsOf scans a claimed quote and its receiver's domain.
+type claimsOf struct {
+	rows   *sql.Rows
+	domain *string
+}
+
+func (c claimsOf) Scan(dest ...any) error { return c.rows.Scan(append(dest, c.domain)...) }
 
 // refreshLease is how long a claim keeps other processes off a quote: an
 // attempt's two counterparty calls (the receiver's keys, its payreq) and
@@ -191,7 +227,7 @@ const claimEndSQL = `CASE WHEN $2 + (expires_at - $2) / 2 < $1 THEN $2 + (expire
 // leaving out those it runs, and starts the refresh of each in its own
 // goroutine on run, without waiting for them.
 func (s *Service) refreshPass(ctx context.Context, run *refreshRun) error {
-	busy := run.busy()
+	busy, perDomain := run.busy()
 	limit := refreshBatch - len(busy)
 	if limit <= 0 {
 		return nil // as many attempts as allowed are running: next pass
@@ -199,17 +235,37 @@ func (s *Service) refreshPass(ctx context.Context, run *refreshRun) error {
 	now := s.clock.Now()
 	lease := store.Micros(now.Add(s.refreshLease()))
 	args := []any{lease, store.Micros(now), s.opt.QuoteRefreshLead.Microseconds(), store.Micros(now.Add(-s.opt.QuoteRefreshMaxHold)), limit,
-		s.opt.QuoteRefreshEvery.Microseconds()}
+		s.opt.QuoteRefreshEvery.Microseconds(), refreshPerCounterparty}
+	mark := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
 	notBusy := ""
 	if len(busy) > 0 {
 		marks := make([]string, len(busy))
 		for i, id := range busy {
-			args = append(args, id)
-			marks[i] = fmt.Sprintf("$%d", len(args))
+			marks[i] = mark(id)
 		}
-		notBusy = "AND id NOT IN (" + strings.Join(marks, ", ") + ")"
+		notBusy = "AND q.id NOT IN (" + strings.Join(marks, ", ") + ")"
 	}
-	var due []Quote
+	// What each receiver's domain may still take: refreshPerCounterparty
+	// less its attempts running here (0: none this pass).
+	// Typed: PostgreSQL reads an untyped parameter in a CASE as text.
+	free := "CAST($7 AS BIGINT)"
+	if len(perDomain) > 0 {
+		var b strings.Builder
+		b.WriteString("CASE domain")
+		for _, d := range slices.Sorted(maps.Keys(perDomain)) {
+			fmt.Fprintf(&b, " WHEN CAST(%s AS TEXT) THEN CAST(%s AS BIGINT)", mark(d), mark(max(refreshPerCounterparty-perDomain[d], 0)))
+		}
+		b.WriteString(" ELSE CAST($7 AS BIGINT) END")
+		free = b.String()
+	}
+	type claimed struct {
+		Quote
+		domain string
+	}
+	var due []claimed
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		due = due[:0] // InTx may run this again
 		// Due: unexecuted, unexpired, within the hold, not claimed (or a
@@ -218,26 +274,38 @@ func (s *Service) refreshPass(ctx context.Context, run *refreshRun) error {
 		// living under two passes would otherwise be due for less than
 		// one, which the passes may miss (one before, the next after the
 		// expiry). 'PENDING' and TRUE are literals: the partial index
-		// (migration 0590) is built for them.
+		// (migration 0590) is built for them. The first by expiry of
+		// each receiver's domain, as many as it may take (ranked), then
+		// the first of those; the rows taken are locked, skipping those
+		// another process claims (PostgreSQL: a window function's query
+		// cannot lock), and the UPDATE checks again that each is
+		// unclaimed: one another process claimed meanwhile is left to it.
+		domain := refreshDomainSQL(tx.Driver(), "q")
 		rows, err := tx.QueryContext(ctx, `UPDATE uma_quotes SET refresh_next_at = `+claimEndSQL+`
-			WHERE id IN (SELECT id FROM uma_quotes
-				WHERE auto_refresh = TRUE AND status = 'PENDING' AND transaction_id IS NULL
-					AND expires_at > $2
-					AND (expires_at - $3 <= $2 AND expires_at - (expires_at - COALESCE(refreshed_at, created_at)) / 2 <= $2
-						OR expires_at - $6 <= $2)
-					AND created_at > $4 AND refresh_next_at <= $2 `+notBusy+`
-				ORDER BY expires_at LIMIT $5 `+tx.Driver().SkipLocked()+`)
-			RETURNING `+quoteColumns, args...)
+			WHERE id IN (SELECT id FROM uma_quotes WHERE refresh_next_at <= $2 AND id IN (
+				SELECT id FROM (
+					SELECT id, expires_at, domain, ROW_NUMBER() OVER (PARTITION BY domain ORDER BY expires_at, id) AS nth FROM (
+						SELECT q.id, q.expires_at, `+domain+` AS domain FROM uma_quotes q
+						WHERE q.auto_refresh = TRUE AND q.status = 'PENDING' AND q.transaction_id IS NULL
+							AND q.expires_at > $2
+							AND (q.expires_at - $3 <= $2 AND q.expires_at - (q.expires_at - COALESCE(q.refreshed_at, q.created_at)) / 2 <= $2
+								OR q.expires_at - $6 <= $2)
+							AND q.created_at > $4 AND q.refresh_next_at <= $2 `+notBusy+`) due) ranked
+				WHERE nth <= `+free+`
+				ORDER BY expires_at LIMIT $5) `+tx.Driver().SkipLocked()+`)
+				AND status = 'PENDING' AND transaction_id IS NULL AND refresh_next_at <= $2
+			RETURNING `+quoteColumns+`, `+refreshDomainSQL(tx.Driver(), "uma_quotes"), args...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			q, err := scanQuote(rows)
-			if err != nil {
+			var c claimed
+			var err error
+			if c.Quote, err = scanQuote(claimsOf{rows, &c.domain}); err != nil {
 				return err
 			}
-			due = append(due, q)
+			due = append(due, c)
 		}
 		return rows.Err()
 	})
@@ -246,8 +314,9 @@ func (s *Service) refreshPass(ctx context.Context, run *refreshRun) error {
 	}
 	run.mu.Lock()
 	defer run.mu.Unlock()
-	for _, q := range due {
-		run.running[q.ID] = true
+	for _, c := range due {
+		q := c.Quote
+		run.running[q.ID] = c.domain
 		run.wg.Go(func() {
 			ok := s.refreshQuote(ctx, q, now, claimEnd(store.Micros(now), store.Micros(q.ExpiresAt), lease))
 			run.mu.Lock()

@@ -49,7 +49,15 @@ func newRefresher(t *testing.T, db *store.DB, tune func(*vasp.Options)) *refresh
 	t.Helper()
 	r := &refresher{hostile: newHostile(t, db), reg: prometheus.NewRegistry()}
 	r.s = r.service(t, tune)
-	r.payreq = func(rw http.ResponseWriter, pr *uma.PayRequest) {
+	r.payreq = r.answer(t, r.hostile)
+	return r
+}
+
+// answer is h's honest answer to a payreq, as the refresher's receiver
+// scripts it (counting it in r.payreqs): any receiver of r's world may
+// give it.
+func (r *refresher) answer(t *testing.T, h *hostile) func(rw http.ResponseWriter, pr *uma.PayRequest) {
+	return func(rw http.ResponseWriter, pr *uma.PayRequest) {
 		r.payreqs.Add(1)
 		if f := r.during.Load(); f != nil {
 			(*f)()
@@ -79,12 +87,11 @@ func newRefresher(t *testing.T, db *store.DB, tune func(*vasp.Options)) *refresh
 		}
 		resp := &uma.PayReqResponse{PR: inv.PaymentRequest,
 			Converted: &uma.Converted{Amount: amount, CurrencyCode: "EUR", Decimals: 2, Multiplier: 1000, Fee: fee},
-			PayeeData: &uma.PayeeData{Identifier: "$bob@" + r.domain, Compliance: &uma.CompliancePayeeData{NodePubKey: r.nodeKey}}}
-		_ = resp.Sign(r.keys.Signing, pr.PayerData.Identifier, time.Now())
+			PayeeData: &uma.PayeeData{Identifier: "$bob@" + h.domain, Compliance: &uma.CompliancePayeeData{NodePubKey: h.nodeKey}}}
+		_ = resp.Sign(h.keys.Signing, pr.PayerData.Identifier, time.Now())
 		b, _ := resp.MarshalJSON()
 		_, _ = rw.Write(b)
 	}
-	return r
 }
 
 // service is another process of the sending VASP (the same database and

@@ -44,7 +44,14 @@ type hostile struct {
 
 func newHostile(t testing.TB, db *store.DB) *hostile {
 	t.Helper()
-	h := &hostile{w: newWorld(t, db), fail: t.Errorf}
+	return hostileIn(t, newWorld(t, db))
+}
+
+// hostileIn is a scripted receiving VASP of its own domain in w, beside
+// any other.
+func hostileIn(t testing.TB, w *world) *hostile {
+	t.Helper()
+	h := &hostile{w: w, fail: t.Errorf}
 	h.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/.well-known/lnurlp/") {
 			resp := &uma.LnurlpResponse{Callback: h.srv.URL + "/cb", MinSendable: 1000, MaxSendable: 1e12,
