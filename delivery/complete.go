@@ -130,14 +130,18 @@ func (w *worker) record(batch []finished) error {
 	eps := known
 	// The endpoints whose rows this batch writes: every 410 is a change.
 	// In the common case (every attempt delivered, no streak to reset)
-	// there is none, and no endpoint row is read or written.
-	var changed []string
+	// there is none, and no endpoint row is written: the clean ones are
+	// only read, for a streak another process counted (lockEndpoints).
+	var changed, clean []string
 	for id, ec := range known {
 		if ec.changed {
 			changed = append(changed, id)
+		} else {
+			clean = append(clean, id)
 		}
 	}
 	slices.Sort(changed)
+	slices.Sort(clean)
 
 	var outcomes []outcomeLabel
 	var wrote map[string]streakGen // the gens of the endpoint rows written
@@ -163,9 +167,18 @@ func (w *worker) record(batch []finished) error {
 		// (TestFailureCountsOnStreakCountedElsewhere). Read under the row
 		// lock (on SQLite, in the exclusive write transaction), the row's
 		// streak is the one this batch's write replaces.
-		gens, err := lockEndpoints(ctx, tx, changed)
+		gens, err := lockEndpoints(ctx, tx, changed, clean)
 		if err != nil {
 			return err
+		}
+		// A clean endpoint read is one whose row holds a streak counted
+		// elsewhere: this batch's success ends it, so its row is written.
+		// (writes, not changed: InBackgroundTx may run this again.)
+		writes := changed
+		for _, id := range clean {
+			if _, ok := gens[id]; ok {
+				writes = append(slices.Clip(writes), id)
+			}
 		}
 		// base stays as read (InBackgroundTx may run this again): the
 		// moved readings go in a copy, made only when one moved.
@@ -190,12 +203,12 @@ func (w *worker) record(batch []finished) error {
 		// 410s disable their endpoints before the deliveries are updated:
 		// a delivery's last_error says whether its endpoint was disabled,
 		// which only this tells.
-		for _, id := range changed {
+		for _, id := range writes {
 			if err := disableGone(ctx, tx, s, id, eps[id], us); err != nil {
 				return err
 			}
 		}
-		if err := updateStreaks(ctx, tx, changed, eps); err != nil {
+		if err := updateStreaks(ctx, tx, writes, eps); err != nil {
 			return err
 		}
 		if pg {

@@ -114,20 +114,38 @@ func (s *Service) endpointChanges(batch []finished, base map[string]streakBase) 
 // (TestReenabledDuringAttemptStreakStartsOver, TestStreakResetElsewhereSeen),
 // and the streaks whether another process counted failures meanwhile
 // (TestFailureCountsOnStreakCountedElsewhere).
-// That costs one statement, only in a batch whose results changed an
-// endpoint (failures, 410s, the first success after failures).
-func lockEndpoints(ctx context.Context, tx *store.Tx, ids []string) (map[string]streakBase, error) {
+// That costs one statement per batch: a read of its endpoints, which locks
+// (writes) only the rows the batch changes (failures, 410s, the first
+// success after failures, here or elsewhere).
+//
+// clean are the endpoints whose results in the batch are all successes
+// after a streak of 0 as this worker knows it: nothing to write, unless
+// another process counted failures there while these attempts were in
+// flight. Those with a streak in the row are read (and locked) with ids, in
+// the same statement and id order; the others are neither locked nor
+// returned, so a batch of successes where no streak exists writes no
+// endpoint row (on PostgreSQL a row lock is a write) and costs one indexed
+// read of its few endpoints (TestInFlightSuccessEndsStreakCountedElsewhere).
+func lockEndpoints(ctx context.Context, tx *store.Tx, ids, clean []string) (map[string]streakBase, error) {
 	out := make(map[string]streakBase, len(ids))
-	if len(ids) == 0 {
+	if len(ids) == 0 && len(clean) == 0 {
 		return out, nil
 	}
 	lock := ""
 	if tx.Driver().Name() == "postgres" {
-		// FOR NO KEY UPDATE is the lock the UPDATEs take anyway.
+		// FOR NO KEY UPDATE is the lock the UPDATEs take anyway. It takes
+		// only the rows the WHERE keeps, rechecked under the lock.
 		lock = " FOR NO KEY UPDATE"
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, failure_streak, updated_at, streak_resets FROM webhook_endpoints WHERE id IN (`+
-		store.Placeholders(1, len(ids))+`) ORDER BY id`+lock, anys(ids)...)
+	var where []string
+	if len(ids) > 0 {
+		where = append(where, `id IN (`+store.Placeholders(1, len(ids))+`)`)
+	}
+	if len(clean) > 0 {
+		where = append(where, `(id IN (`+store.Placeholders(len(ids)+1, len(clean))+`) AND failure_streak > 0)`)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, failure_streak, updated_at, streak_resets FROM webhook_endpoints WHERE `+
+		strings.Join(where, " OR ")+` ORDER BY id`+lock, anys(append(slices.Clip(ids), clean...))...)
 	if err != nil {
 		return nil, fmt.Errorf("lock endpoints: %w", err)
 	}

@@ -95,3 +95,80 @@ func TestFailureCountsOnStreakCountedElsewhere(t *testing.T) {
 		})
 	}
 }
+
+// TestInFlightSuccessEndsStreakCountedElsewhere: a success recorded by a
+// worker whose streak for the endpoint is 0 — it read the endpoint healthy
+// when it claimed, and the attempt was in flight while another process
+// counted failures there — ends the streak the row holds. The worker's
+// success changed nothing it knew of, so record wrote no endpoint row and
+// the row kept the other process's streak and back-off (its metrics, and
+// every process's next reading, a failing endpoint) until that process
+// delivered there itself.
+func TestInFlightSuccessEndsStreakCountedElsewhere(t *testing.T) {
+	for _, how := range []string{"queued", "sync"} {
+		t.Run(how, func(t *testing.T) {
+			storetest.Each(t, func(t *testing.T, db *store.DB) {
+				ctx := context.Background()
+				clock := vaspd.NewFakeClock(t0)
+				// This process's lease outlasts the test's clock moves.
+				s := newTestService(t, db, clock, func(o *Options) { o.LeaseMargin = time.Hour })
+				other := newTestService(t, db, clock)
+				rc := newReceiver(t)
+				ep, _ := mustEndpoint(t, s, rc.URL)
+
+				// Claimed healthy, attempted and delivered; not yet recorded.
+				w := newWorker(s)
+				enqueue(t, s, Event{Type: TypeTest})
+				if n, _, err := w.claim(ctx); err != nil || n != 1 {
+					t.Fatalf("claim: %d %v", n, err)
+				}
+				w.wg.Wait()
+
+				// Meanwhile the other process counts three failures.
+				rc.status(500)
+				for i := 0; i < 3; i++ {
+					switch how {
+					case "queued":
+						ow := newWorker(other)
+						enqueue(t, other, Event{Type: TypeTest})
+						if n, _, err := ow.claim(ctx); err != nil || n != 1 {
+							t.Fatalf("other process's claim: %d %v", n, err)
+						}
+						finish(t, ow)
+						clock.Advance(10 * time.Second) // past its back-off so far
+					case "sync":
+						resp, err := other.Send(ctx, Event{Type: TypeTest}, SendOptions{EndpointID: ep.ID})
+						if err != nil || resp.Status != 500 {
+							t.Fatalf("other process's send: %+v %v", resp, err)
+						}
+					}
+				}
+				before, err := s.GetEndpoint(ctx, ep.ID)
+				if err != nil || before.FailureStreak != 3 {
+					t.Fatalf("after three failures elsewhere: streak %d (%v), want 3", before.FailureStreak, err)
+				}
+
+				// This worker's success is recorded last: the endpoint is healthy.
+				if n := finish(t, w); n != 1 {
+					t.Fatalf("%d results, want 1", n)
+				}
+				e, err := s.GetEndpoint(ctx, ep.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e.FailureStreak != 0 || !e.BackoffUntil.IsZero() {
+					t.Errorf("after a success recorded here: streak %d, backoff until %s, want 0 and none", e.FailureStreak, e.BackoffUntil)
+				}
+				// The reset moved the streak's generation: the other process's
+				// worker, holding its streak of 3, forgets it at its next reading.
+				var resets int64
+				if err := db.QueryRowContext(ctx, `SELECT streak_resets FROM webhook_endpoints WHERE id = $1`, ep.ID).Scan(&resets); err != nil {
+					t.Fatal(err)
+				}
+				if resets != 1 {
+					t.Errorf("streak_resets %d, want 1", resets)
+				}
+			})
+		})
+	}
+}
