@@ -95,8 +95,9 @@ type HandlerConfig struct {
 	// MarkFailed, if set, is called when an event the platform handler
 	// handled could not be marked processed: the Store's Complete failed
 	// completeAttempts (3) times within 10 s, or returned ErrClaimLost (the
-	// lease ran out while the handler ran, and another request may be
-	// running it now; not a try that finds the id done by an earlier one
+	// lease ran out while the handler ran and another request claimed the
+	// id, and may be running it now; not a claim merely forgotten after its
+	// lease, which is completed; not a try that finds the id done by an earlier one
 	// whose answer was lost). The reply stands, but a retry of the event (the
 	// sender's, should the reply not reach it, or a replay) runs the
 	// handler again. For a metric or an alert (it is logged at ERROR

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -154,6 +155,77 @@ func TestHandlerCompleteAnswerLost(t *testing.T) {
 			}
 			if len(failed) != 0 {
 				t.Errorf("MarkFailed called for a completion that committed: %v", failed)
+			}
+			r.serve(t, signed(t, vecTestID, vecTestBody)).expect(t, http.StatusConflict, CodeDuplicate)
+			if n := r.calls.Load(); n != 1 {
+				t.Fatalf("handler ran %d times, want 1", n)
+			}
+		})
+	}
+}
+
+// purgedMidway is a real Store whose claims expire and are forgotten while
+// the platform handler runs: before the first Complete the clock passes
+// the lease and the expired rows are deleted (SQLStore.Purge; a
+// MemoryStore forgets them at its next Claim).
+type purgedMidway struct {
+	Store
+	clock  *fakeClock
+	purged atomic.Bool
+}
+
+func (s *purgedMidway) Complete(ctx context.Context, id, token string, retain time.Duration) error {
+	if !s.purged.Swap(true) {
+		s.clock.Advance(DefaultLease + time.Second)
+		switch st := s.Store.(type) {
+		case *SQLStore:
+			if n, err := st.Purge(ctx); err != nil || n != 1 {
+				return fmt.Errorf("purge: %d rows, %v; want 1", n, err)
+			}
+		case *MemoryStore:
+			if _, err := st.Claim(ctx, "Webhook:sweeper", time.Second); err != nil {
+				return err
+			}
+			if n := st.Len(); n != 1 {
+				return fmt.Errorf("memory store holds %d ids after the sweep, want 1", n)
+			}
+		}
+	}
+	return s.Store.Complete(ctx, id, token, retain)
+}
+
+// TestHandlerCompleteAfterPurge: an event the platform handled while its
+// claim expired and was purged (a handler slower than the lease, an hourly
+// Purge in between) is marked processed all the same, since no other
+// request has claimed it meanwhile: a retry is answered 409, and
+// MarkFailed is not told. Complete found no row and returned ErrClaimLost,
+// so the id was left unrecorded: the handler logged an ERROR, told
+// MarkFailed, and the sender's retry (or a replay) ran the platform's
+// handler again for an event it had processed.
+func TestHandlerCompleteAfterPurge(t *testing.T) {
+	opens := []struct {
+		name string
+		open func(t *testing.T, clock *fakeClock) Store
+	}{
+		{"memory", func(t *testing.T, clock *fakeClock) Store { return &MemoryStore{Now: clock.Now} }},
+		{"store.DB sqlite", func(t *testing.T, clock *fakeClock) Store { return openDBStore(t, storetest.SQLite(t), clock) }},
+		{"store.DB postgres", func(t *testing.T, clock *fakeClock) Store {
+			return openDBStore(t, storetest.Postgres(t), clock)
+		}},
+	}
+	for _, sc := range opens {
+		t.Run(sc.name, func(t *testing.T) {
+			clock := &fakeClock{t: time.Now()}
+			st := &purgedMidway{Store: sc.open(t, clock), clock: clock}
+			r := newReceiver(t, st, approveAll)
+			var failed []error
+			r.h.cfg.MarkFailed = func(ctx context.Context, ev Event, err error) { failed = append(failed, err) }
+			r.serve(t, signed(t, vecTestID, vecTestBody)).expect(t, http.StatusOK, "")
+			if !st.purged.Load() {
+				t.Fatal("Complete was not called")
+			}
+			if len(failed) != 0 {
+				t.Errorf("MarkFailed called for an event marked processed: %v", failed)
 			}
 			r.serve(t, signed(t, vecTestID, vecTestBody)).expect(t, http.StatusConflict, CodeDuplicate)
 			if n := r.calls.Load(); n != 1 {

@@ -26,8 +26,11 @@ type Store interface {
 	// Claim reserves id for lease. It returns ErrDuplicate if id is done,
 	// ErrInProgress if another claim holds an unexpired lease.
 	Claim(ctx context.Context, id string, lease time.Duration) (token string, err error)
-	// Complete marks id done for retain. It returns ErrClaimLost if the
-	// token no longer holds the claim. Completing an id that the same
+	// Complete marks id done for retain. It returns ErrClaimLost if another
+	// claim holds the id (the lease of token ran out and a retry claimed it
+	// again). An id whose expired claim the store has forgotten, and no one
+	// has claimed since, is marked done under token: the handler processed
+	// the event, and a retry must be answered as a duplicate. Completing an id that the same
 	// token completed already returns nil and changes nothing: the
 	// Handler tries a failed Complete again, and the first may have
 	// committed with its answer lost (a connection dropped), which must
@@ -211,12 +214,14 @@ func (s *MemoryStore) Complete(ctx context.Context, id, token string, retain tim
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.entries[id]
-	if !ok || e.token != token {
+	if ok && e.token != token {
 		return ErrClaimLost
 	}
-	if e.done {
+	if ok && e.done {
 		return nil // completed by this claim already: see Store
 	}
+	// Held by this claim, or forgotten after its lease (a Claim's sweep)
+	// and claimed by no one since: see Store.
 	s.put(id, memEntry{done: true, token: token, expires: now.Add(retain)})
 	return nil
 }

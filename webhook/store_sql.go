@@ -63,8 +63,8 @@ type SQLStore struct {
 	// and retention are compared against it.
 	Now func() time.Time
 
-	claim, complete, release, state, purge string
-	index                                  string // the expiry index's name (indexName)
+	claim, complete, completeFree, release, state, purge string
+	index                                                string // the expiry index's name (indexName)
 }
 
 // maxIdentifier is PostgreSQL's identifier limit (NAMEDATALEN-1 bytes);
@@ -128,6 +128,10 @@ WHERE ` + table + `.expires_at <= excluded.updated_at`
 expires_at = CASE WHEN state = 'done' THEN expires_at ELSE $3 END,
 updated_at = CASE WHEN state = 'done' THEN updated_at ELSE $4 END
 WHERE webhook_id = $1 AND token = $2`
+	// A claim purged after its lease, the id claimed by no one since: the
+	// event was processed all the same, so it is recorded done.
+	s.completeFree = `INSERT INTO ` + table + ` (webhook_id, state, token, expires_at, updated_at)
+VALUES ($1, 'done', $2, $3, $4) ON CONFLICT (webhook_id) DO NOTHING`
 	s.release = `DELETE FROM ` + table + ` WHERE webhook_id = $1 AND token = $2 AND state = 'processing'`
 	s.state = `SELECT state, expires_at FROM ` + table + ` WHERE webhook_id = $1`
 	s.purge = `DELETE FROM ` + table + ` WHERE expires_at <= $1`
@@ -266,25 +270,31 @@ func (s *SQLStore) Claim(ctx context.Context, id string, lease time.Duration) (s
 	return "", ErrInProgress
 }
 
-// Complete implements [Store].
+// Complete implements [Store]. When the claim's row is gone — its lease
+// ran out while the handler ran and Purge deleted it — and no other request
+// has claimed the id since, the id is recorded done under token: the event
+// was processed, and a retry must be answered 409, not run again. Only a
+// row another claim holds makes it ErrClaimLost.
 func (s *SQLStore) Complete(ctx context.Context, id, token string, retain time.Duration) error {
-	var res sql.Result
-	err := s.busy(ctx, func() (err error) {
-		now := s.now()
-		res, err = s.db.ExecContext(ctx, s.complete, id, token, now.Add(retain).UnixMicro(), now.UnixMicro())
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("webhook: completing %s: %w", id, err)
+	for _, q := range []string{s.complete, s.completeFree} {
+		var res sql.Result
+		err := s.busy(ctx, func() (err error) {
+			now := s.now()
+			res, err = s.db.ExecContext(ctx, q, id, token, now.Add(retain).UnixMicro(), now.UnixMicro())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("webhook: completing %s: %w", id, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("webhook: completing %s: %w", id, err)
+		}
+		if n > 0 {
+			return nil
+		}
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("webhook: completing %s: %w", id, err)
-	}
-	if n == 0 {
-		return ErrClaimLost
-	}
-	return nil
+	return ErrClaimLost
 }
 
 // Release implements [Store].

@@ -205,6 +205,56 @@ func TestStore(t *testing.T) {
 					t.Fatalf("stale complete after the new holder's: %v", err)
 				}
 			})
+			t.Run("expired lease purged completes", func(t *testing.T) {
+				// A claim forgotten after its lease (Purge, or a MemoryStore's
+				// sweep) while its handler ran is completed all the same when
+				// no other request claimed the id meanwhile: the event was
+				// processed. One claimed again after the purge is lost.
+				clock := newFakeClock()
+				s := sc.open(t, clock)
+				forget := func() {
+					t.Helper()
+					clock.Advance(lease)
+					if sq, ok := s.(*SQLStore); ok {
+						if _, err := sq.Purge(ctx); err != nil {
+							t.Fatal(err)
+						}
+					} else if _, err := s.Claim(ctx, "Webhook:sweeper", time.Nanosecond); err != nil {
+						t.Fatal(err)
+					}
+				}
+				tok, _ := s.Claim(ctx, "Webhook:p", lease)
+				forget()
+				if err := s.Complete(ctx, "Webhook:p", tok, retain); err != nil {
+					t.Fatalf("complete of a purged claim: %v, want nil", err)
+				}
+				if _, err := s.Claim(ctx, "Webhook:p", lease); !errors.Is(err, ErrDuplicate) {
+					t.Fatalf("claim after it: %v, want ErrDuplicate", err)
+				}
+				// Again, as a retry of a completion whose answer was lost.
+				if err := s.Complete(ctx, "Webhook:p", tok, retain); err != nil {
+					t.Fatalf("second complete: %v, want nil", err)
+				}
+				if err := s.Complete(ctx, "Webhook:p", "wrong-token", retain); !errors.Is(err, ErrClaimLost) {
+					t.Fatalf("complete with another token: %v, want ErrClaimLost", err)
+				}
+
+				stale, _ := s.Claim(ctx, "Webhook:q", lease)
+				forget()
+				fresh, err := s.Claim(ctx, "Webhook:q", lease)
+				if err != nil {
+					t.Fatalf("claim after the purge: %v", err)
+				}
+				if err := s.Complete(ctx, "Webhook:q", stale, retain); !errors.Is(err, ErrClaimLost) {
+					t.Fatalf("complete of a purged claim taken over: %v, want ErrClaimLost", err)
+				}
+				if _, err := s.Claim(ctx, "Webhook:q", lease); !errors.Is(err, ErrInProgress) {
+					t.Fatalf("the stale complete ended the new claim: %v, want ErrInProgress", err)
+				}
+				if err := s.Complete(ctx, "Webhook:q", fresh, retain); err != nil {
+					t.Fatal(err)
+				}
+			})
 			t.Run("concurrent claims", func(t *testing.T) {
 				clock := newFakeClock()
 				s := sc.open(t, clock)
