@@ -77,7 +77,8 @@ func (s *Server) declare(pattern string, perm vaspd.Permission, opts []RouteOpti
 // the status and code answered, whether it was a replay (answered from an
 // earlier request's result: Idempotent-Replayed), and the id of what the
 // request created (noteCreated): the outcome's createdId, and the event's
-// resource on a route with none of its own. A handler that
+// resource on a route with none of its own, as is the existing resource it
+// changed there (noteSubject). A handler that
 // never returns (a panic, a process that dies) leaves the event without
 // an outcome: unknown.
 func (s *Server) auditing(h HandlerFunc) HandlerFunc {
@@ -103,9 +104,12 @@ func (s *Server) auditing(h HandlerFunc) HandlerFunc {
 		// The answer is out: record it even if the client has gone.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 		defer cancel()
-		res := audit.Result{Status: cmp.Or(aw.status, http.StatusOK), ErrorCode: n.code, IdempotencyKey: n.idempotencyKey}
+		// What the handler made is named whatever it answered: a handler
+		// notes only what it made, and POST /webhooks/test makes (and
+		// lists) its delivery when the receiver refuses it too.
+		res := audit.Result{Status: cmp.Or(aw.status, http.StatusOK), ErrorCode: n.code, IdempotencyKey: n.idempotencyKey,
+			ResourceID: canonicalResource(n.created), Subject: canonicalResource(n.subject)}
 		if res.Status < 300 {
-			res.ResourceID = canonicalResource(n.created)
 			// Answered from an earlier request's result, as the client
 			// was told: the trail must not show the change twice.
 			res.Replayed = aw.Header().Get("Idempotent-Replayed") == "true"

@@ -38,6 +38,9 @@ type requestNote struct {
 	// created is the id of what the request created (noteCreated), for
 	// its audit event, which learns it only with the outcome.
 	created string
+	// subject is the id of the existing resource a request on a route
+	// naming none changed (noteSubject), for its audit event's resource.
+	subject string
 }
 
 // noteCreated tells the audit trail the id of the resource a request
@@ -50,6 +53,16 @@ type requestNote struct {
 func noteCreated(r *http.Request, id string) {
 	if n := noteOf(r.Context()); n != nil {
 		n.created = id
+	}
+}
+
+// noteSubject tells the audit trail the id of an existing resource a
+// request changed or deleted on a route whose path names none (PATCH
+// /config re-pointing or deleting the primary webhook endpoint): its event
+// records it with the outcome as its resourceId, not as created.
+func noteSubject(r *http.Request, id string) {
+	if n := noteOf(r.Context()); n != nil {
+		n.subject = id
 	}
 }
 

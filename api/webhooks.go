@@ -332,10 +332,13 @@ func (h *webhookHandlers) sendTest(w http.ResponseWriter, r *http.Request) error
 	// which a PATCH of its timeout could change before the send.
 	answerWithin(w, h.svc.MaxAttemptTimeout())
 	res, err := h.svc.SendTest(r.Context(), req.EndpointID)
+	if res.DeliveryID != "" {
+		// Made and listed (failed) even when the receiver refused it.
+		noteCreated(r, res.DeliveryID)
+	}
 	if err != nil {
 		return err
 	}
-	noteCreated(r, res.DeliveryID)
 	WriteJSON(w, http.StatusOK, res)
 	return nil
 }
@@ -484,15 +487,18 @@ func (h *webhookHandlers) patchConfig(w http.ResponseWriter, r *http.Request) er
 		if url == nil {
 			url = new(string)
 		}
-		e, secret, _, err := h.svc.ConfigurePrimary(r.Context(), *url)
+		e, secret, changed, err := h.svc.ConfigurePrimary(r.Context(), *url)
 		if err != nil {
 			return err
 		}
-		if secret != "" { // created, not re-pointed
+		switch {
+		case secret != "": // created, not re-pointed
 			noteCreated(r, e.ID)
+		case changed: // re-pointed or deleted (e is the endpoint that went)
+			noteSubject(r, e.ID)
 		}
 		out := webhookConfig{WebhookSecret: secret}
-		if e.ID != "" {
+		if *url != "" && e.ID != "" {
 			out.WebhookEndpoint, out.WebhookEndpointID = &e.URL, e.ID
 		}
 		if err := h.platformConfig(r, &out); err != nil {

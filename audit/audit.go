@@ -21,7 +21,8 @@
 // Idempotency-Key, and, for a request that created something, the id of
 // what it created (added with the outcome, as the outcome's CreatedID and
 // as the event's resource if its route names none: it did not exist
-// before). An
+// before); on a route naming none, the resource a request changed or
+// deleted is its event's resource too (Result.Subject). An
 // outcome says whether the request was a replay: answered from what an
 // earlier one with its Idempotency-Key did, changing nothing. The
 // table is append-only (triggers refuse a DELETE and any UPDATE but the
@@ -179,6 +180,12 @@ type Result struct {
 	// written, and its id is how the trail says which token created which
 	// user, or which movement a deposit made.
 	ResourceID string
+	// Subject is the id of an existing resource the request changed or
+	// deleted ("" for none), recorded as the event's resource if Begin had
+	// none and the request created nothing: PATCH /config, whose route
+	// names no resource, re-pointing or deleting the primary webhook
+	// endpoint. It is no CreatedID.
+	Subject string
 	// Replayed: answered from an earlier request's result (Outcome.Replayed).
 	Replayed bool
 }
@@ -188,10 +195,10 @@ func (l *Log) Finish(ctx context.Context, id string, res Result) error {
 	now := l.clock.Now().UTC()
 	return l.db.InTx(ctx, func(tx *store.Tx) error {
 		r, err := tx.ExecContext(ctx, `UPDATE audit_events SET status = $2, error_code = $3, completed_at = $4,
-			idempotency_key = COALESCE(idempotency_key, $5), resource_id = COALESCE(resource_id, $6), replayed = $7,
+			idempotency_key = COALESCE(idempotency_key, $5), resource_id = COALESCE(resource_id, $6, $8), replayed = $7,
 			created_id = $6 WHERE id = $1 AND status IS NULL`,
 			id, res.Status, nullText(clean(res.ErrorCode, 64)), store.Micros(now), nullText(clean(res.IdempotencyKey, maxValue)),
-			nullText(clean(res.ResourceID, maxValue)), res.Replayed)
+			nullText(clean(res.ResourceID, maxValue)), res.Replayed, nullText(clean(res.Subject, maxValue)))
 		if err != nil {
 			return fmt.Errorf("audit: record outcome: %w", err)
 		}

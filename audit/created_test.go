@@ -205,3 +205,38 @@ func TestFinishRecordsCreatedID(t *testing.T) {
 		refused(`UPDATE audit_events SET created_id = 'deposit/2' WHERE id = $1`, open)
 	})
 }
+
+// A resource a request changed on a route naming none (PATCH /config
+// re-pointing the primary webhook endpoint) is its event's resource, not
+// a created id; on a route naming one the path's stays, and a created id
+// comes first.
+func TestFinishNamesSubject(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		l := audit.New(db, &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
+		begin := func(route, resource string) string {
+			t.Helper()
+			e := audit.Event{TokenID: vaspd.NewID(vaspd.IDToken), TokenName: "ops", Method: "PATCH", Route: route,
+				ResourceID: resource, ClientAddress: "198.51.100.7", RequestID: "req"}
+			if err := l.Begin(ctx, &e); err != nil {
+				t.Fatal(err)
+			}
+			return e.ID
+		}
+		ep, other := vaspd.NewID(vaspd.IDEndpoint), vaspd.NewID(vaspd.IDEndpoint)
+		moved, path, both := begin("PATCH /config", ""), begin("PATCH /webhooks/endpoints/{endpointId}", other), begin("PATCH /config", "")
+		for id, res := range map[string]audit.Result{moved: {Status: 200, Subject: ep}, path: {Status: 200, Subject: ep},
+			both: {Status: 200, ResourceID: other, Subject: ep}} {
+			if err := l.Finish(ctx, id, res); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for id, want := range map[string][2]string{moved: {ep, ""}, path: {other, ""}, both: {other, other}} {
+			got, err := l.Get(ctx, id)
+			if err != nil || got.Outcome == nil || got.ResourceID != want[0] || got.Outcome.CreatedID != want[1] {
+				t.Errorf("%s: resource %q, outcome %+v (%v); want resource %q, createdId %q", id, got.ResourceID, got.Outcome, err, want[0], want[1])
+			}
+		}
+	})
+}

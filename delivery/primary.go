@@ -24,7 +24,8 @@ func (s *Service) PrimaryEndpoint(ctx context.Context) (Endpoint, error) {
 // SetPrimaryURL maps UMAaaS `PATCH /config {webhookEndpoint}` onto the primary
 // endpoint, in the caller's transaction: it creates the endpoint (secret
 // returned, non-empty only then) or changes its URL, and when the URL changed
-// enqueues a TEST webhook to it. An empty url deletes the primary endpoint.
+// enqueues a TEST webhook to it. An empty url deletes the primary endpoint,
+// returned as it was (changed true), so the caller can say which went.
 //
 // A unique index keeps one live primary (migration 0440): when a concurrent
 // transaction creates it first, this one uses theirs, as if it had come
@@ -52,7 +53,10 @@ func (s *Service) SetPrimaryURL(ctx context.Context, tx *store.Tx, rawURL string
 		case rawURL == "":
 			// The platform no longer wants webhooks there: the endpoint goes, as
 			// with DeleteEndpoint (its pending deliveries become dead, visible).
-			return Endpoint{}, "", true, s.deleteEndpoint(ctx, tx, cur.ID)
+			if err := s.deleteEndpoint(ctx, tx, cur.ID); err != nil {
+				return Endpoint{}, "", false, err
+			}
+			return cur, "", true, nil
 		case exists && cur.URL == rawURL:
 			return cur, "", false, nil
 		case exists:
