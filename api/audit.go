@@ -175,6 +175,10 @@ func (s *Server) listAuditEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f.ResourceID = canonicalResource(f.ResourceID)
+	if f.CreatedID, err = QueryText(r, "createdId", 256); err != nil {
+		return err
+	}
+	f.CreatedID = canonicalResource(f.CreatedID)
 	if f.Route, err = QueryText(r, "route", 256); err != nil {
 		return err
 	}

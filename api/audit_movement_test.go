@@ -60,6 +60,11 @@ func TestAuditNamesDepositMovement(t *testing.T) {
 			if o := outcomeOf(again, route); o["createdId"] != mid || o["replayed"] != true {
 				t.Errorf("%s replayed %s: its outcome %v", path, mid, o)
 			}
+			// ?createdId= finds the two events naming the movement, and no other.
+			if evs := a.events(t, "createdId="+url.QueryEscape(mid)+"&limit=1"); len(evs) != 2 ||
+				evs[0]["requestId"] != again.id || evs[1]["requestId"] != first.id {
+				t.Errorf("?createdId=%s: %d events %v, want the replay's and the first's", mid, len(evs), evs)
+			}
 			bad := a.send(t, "POST", path, &a.admin, `{"currencyCode":"USD","amount":0,"reference":"r"}`)
 			if o := outcomeOf(bad, route); bad.status != 400 || o["createdId"] != nil {
 				t.Errorf("%s refused (%d): its outcome %v", path, bad.status, o)

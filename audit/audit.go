@@ -213,6 +213,7 @@ func (l *Log) Finish(ctx context.Context, id string, res Result) error {
 type Filter struct {
 	TokenID    string
 	ResourceID string
+	CreatedID  string // the outcome's created id (Outcome.CreatedID)
 	Route      string // a route pattern, exactly: "PATCH /config"
 	// Created between these times, both inclusive.
 	From, To  time.Time
@@ -243,7 +244,9 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Event, error) {
 
 // listQuery is List's query and arguments. Each filter is one comparison
 // an index serves (0614_audit_events): token_id, resource_id and route
-// with id, for the order; created_at alone.
+// with id, for the order; created_at alone. created_id has none yet: an
+// index (created_id, id) is wanted (TestListFiltersUseIndexes has no case
+// for it until then).
 func listQuery(f Filter) (string, []any) {
 	var w store.Where
 	if f.TokenID != "" {
@@ -251,6 +254,9 @@ func listQuery(f Filter) (string, []any) {
 	}
 	if f.ResourceID != "" {
 		w.Add("resource_id = ?", f.ResourceID)
+	}
+	if f.CreatedID != "" {
+		w.Add("created_id = ?", f.CreatedID)
 	}
 	if f.Route != "" {
 		w.Add("route = ?", f.Route)

@@ -1,6 +1,7 @@
 package audit_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -237,6 +238,71 @@ func TestFinishNamesSubject(t *testing.T) {
 			if err != nil || got.Outcome == nil || got.ResourceID != want[0] || got.Outcome.CreatedID != want[1] {
 				t.Errorf("%s: resource %q, outcome %+v (%v); want resource %q, createdId %q", id, got.ResourceID, got.Outcome, err, want[0], want[1])
 			}
+		}
+	})
+}
+
+// List filters on the outcome's created id, and pages through the events
+// it keeps, oldest or newest first: a deposit's movement is named only
+// there (its resource is its user), and only ?createdId= finds the event
+// that made it, or replayed it.
+func TestListFiltersCreatedID(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+		l := audit.New(db, c)
+		user := vaspd.NewID(vaspd.IDUser)
+		mid, other := "deposit/"+user+"/k1", "deposit/"+user+"/k2"
+		var want []string
+		for i, created := range []string{mid, other, mid, "", mid} {
+			e := audit.Event{TokenID: vaspd.NewID(vaspd.IDToken), TokenName: "ops", Method: "POST",
+				Route: "POST /users/{userId}/deposits", PathParams: map[string]string{"userId": user}, ResourceID: user,
+				ClientAddress: "198.51.100.7", RequestID: "req"}
+			if err := l.Begin(ctx, &e); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Finish(ctx, e.ID, audit.Result{Status: 201, ResourceID: created, Replayed: i > 0 && created == mid}); err != nil {
+				t.Fatal(err)
+			}
+			if created == mid {
+				want = append(want, e.ID)
+			}
+			c.t = c.t.Add(time.Minute)
+		}
+		for _, asc := range []bool{true, false} {
+			var got []string
+			after := ""
+			for {
+				page, err := l.List(ctx, audit.Filter{CreatedID: mid, Ascending: asc, After: after, Limit: 2})
+				if err != nil {
+					t.Fatal(err)
+				}
+				more := len(page) > 2
+				if more {
+					page = page[:2]
+				}
+				for _, e := range page {
+					if e.Outcome == nil || e.Outcome.CreatedID != mid {
+						t.Errorf("listed %s: outcome %+v", e.ID, e.Outcome)
+					}
+					got = append(got, e.ID)
+				}
+				if !more {
+					break
+				}
+				after = page[len(page)-1].ID
+			}
+			exp := slices.Clone(want)
+			if !asc {
+				slices.Reverse(exp)
+			}
+			if !slices.Equal(got, exp) {
+				t.Errorf("createdId %s, ascending %v: %v, want %v", mid, asc, got, exp)
+			}
+		}
+		if evs, err := l.List(ctx, audit.Filter{CreatedID: mid, ResourceID: vaspd.NewID(vaspd.IDUser), Limit: 10}); err != nil || len(evs) != 0 {
+			t.Errorf("createdId with another user's resourceId: %d events, %v", len(evs), err)
 		}
 	})
 }
