@@ -1,6 +1,7 @@
 package audit_test
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -11,6 +12,53 @@ import (
 	"github.com/vaspd/vaspd/store/storetest"
 )
 
+// trail is an audit log at a fixed time on db, with what the tests of
+// created and changed resources share.
+type trail struct {
+	t   *testing.T
+	db  *store.DB
+	ctx context.Context
+	l   *audit.Log
+}
+
+func newTrail(t *testing.T, db *store.DB) *trail {
+	return &trail{t: t, db: db, ctx: t.Context(), l: audit.New(db, &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})}
+}
+
+// begin records e, by a new token named "ops" from one client address
+// unless e says otherwise, and returns its id.
+func (tr *trail) begin(e audit.Event) string {
+	tr.t.Helper()
+	if e.TokenID == "" {
+		e.TokenID, e.TokenName = vaspd.NewID(vaspd.IDToken), "ops"
+	}
+	e.ClientAddress, e.RequestID = "198.51.100.7", "req"
+	if err := tr.l.Begin(tr.ctx, &e); err != nil {
+		tr.t.Fatal(err)
+	}
+	return e.ID
+}
+
+// deposit is the event of a deposit to user: its path's resource.
+func deposit(user string) audit.Event {
+	return audit.Event{Method: "POST", Route: "POST /users/{userId}/deposits", PathParams: map[string]string{"userId": user}, ResourceID: user}
+}
+
+func (tr *trail) finish(id string, res audit.Result) {
+	tr.t.Helper()
+	if err := tr.l.Finish(tr.ctx, id, res); err != nil {
+		tr.t.Fatal(err)
+	}
+}
+
+// refused fails the test if the database allows q.
+func (tr *trail) refused(q string, args ...any) {
+	tr.t.Helper()
+	if _, err := tr.db.ExecContext(tr.ctx, q, args...); err == nil {
+		tr.t.Errorf("%s %v: allowed", q, args)
+	}
+}
+
 // A request that creates something has no resource when its event is
 // written (before the handler runs): the id of what it created is added
 // with its outcome, once, to an event without a resource, and a filter
@@ -20,32 +68,20 @@ import (
 func TestFinishNamesCreatedResource(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := t.Context()
-		l := audit.New(db, &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
+		tr := newTrail(t, db)
+		ctx, l, refused := tr.ctx, tr.l, tr.refused
 		begin := func(route, resource string) string {
 			t.Helper()
-			e := audit.Event{TokenID: vaspd.NewID(vaspd.IDToken), TokenName: "ops", Method: "POST", Route: route,
-				ResourceID: resource, ClientAddress: "198.51.100.7", RequestID: "req"}
+			e := audit.Event{Method: "POST", Route: route, ResourceID: resource}
 			if resource != "" {
 				e.PathParams = map[string]string{"userId": resource}
 			}
-			if err := l.Begin(ctx, &e); err != nil {
-				t.Fatal(err)
-			}
-			return e.ID
-		}
-		refused := func(q string, args ...any) {
-			t.Helper()
-			if _, err := db.ExecContext(ctx, q, args...); err == nil {
-				t.Errorf("%s %v: allowed", q, args)
-			}
+			return tr.begin(e)
 		}
 
 		user := vaspd.NewID(vaspd.IDUser)
 		created := begin("POST /users", "")
-		if err := l.Finish(ctx, created, audit.Result{Status: 201, ResourceID: user}); err != nil {
-			t.Fatal(err)
-		}
+		tr.finish(created, audit.Result{Status: 201, ResourceID: user})
 		got, err := l.Get(ctx, created)
 		if err != nil || got.ResourceID != user || got.Outcome == nil || got.Outcome.Status != 201 {
 			t.Fatalf("the created user's event: %+v %v", got, err)
@@ -60,11 +96,9 @@ func TestFinishNamesCreatedResource(t *testing.T) {
 
 		// A path's resource stays the path's: Finish keeps it.
 		path := vaspd.NewID(vaspd.IDUser)
-		deposit := begin("POST /users/{userId}/deposits", path)
-		if err := l.Finish(ctx, deposit, audit.Result{Status: 201, ResourceID: "Transaction:1"}); err != nil {
-			t.Fatal(err)
-		}
-		if got, _ := l.Get(ctx, deposit); got.ResourceID != path {
+		dep := begin("POST /users/{userId}/deposits", path)
+		tr.finish(dep, audit.Result{Status: 201, ResourceID: "Transaction:1"})
+		if got, _ := l.Get(ctx, dep); got.ResourceID != path {
 			t.Fatalf("the path's resource became %q", got.ResourceID)
 		}
 
@@ -85,9 +119,7 @@ func TestFinishNamesCreatedResource(t *testing.T) {
 		refused(`UPDATE audit_events SET resource_id = 'Token:2' WHERE id = $1`, open)
 		// An event finished without a resource gets none later.
 		none := begin("POST /tokens", "")
-		if err := l.Finish(ctx, none, audit.Result{Status: 400, ErrorCode: "INVALID_INPUT"}); err != nil {
-			t.Fatal(err)
-		}
+		tr.finish(none, audit.Result{Status: 400, ErrorCode: "INVALID_INPUT"})
 		refused(`UPDATE audit_events SET resource_id = 'Token:late' WHERE id = $1`, none)
 		if got, _ := l.Get(ctx, none); got.ResourceID != "" {
 			t.Fatalf("a refused create names %q", got.ResourceID)
@@ -101,37 +133,22 @@ func TestFinishNamesCreatedResource(t *testing.T) {
 func TestFinishMarksReplay(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := t.Context()
-		l := audit.New(db, &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
+		tr := newTrail(t, db)
+		ctx, l, refused := tr.ctx, tr.l, tr.refused
 		begin := func() string {
 			t.Helper()
-			e := audit.Event{TokenID: vaspd.NewID(vaspd.IDToken), TokenName: "ops", Method: "POST", Route: "POST /users",
-				ClientAddress: "198.51.100.7", RequestID: "req", IdempotencyKey: "k"}
-			if err := l.Begin(ctx, &e); err != nil {
-				t.Fatal(err)
-			}
-			return e.ID
-		}
-		refused := func(q, id string) {
-			t.Helper()
-			if _, err := db.ExecContext(ctx, q, id); err == nil {
-				t.Errorf("%s on %s: allowed", q, id)
-			}
+			return tr.begin(audit.Event{Method: "POST", Route: "POST /users", IdempotencyKey: "k"})
 		}
 		ran, replay, open := begin(), begin(), begin()
-		if err := l.Finish(ctx, ran, audit.Result{Status: 201}); err != nil {
-			t.Fatal(err)
-		}
-		if err := l.Finish(ctx, replay, audit.Result{Status: 201, Replayed: true}); err != nil {
-			t.Fatal(err)
-		}
+		tr.finish(ran, audit.Result{Status: 201})
+		tr.finish(replay, audit.Result{Status: 201, Replayed: true})
 		for id, want := range map[string]bool{ran: false, replay: true} {
 			if got, err := l.Get(ctx, id); err != nil || got.Outcome == nil || got.Outcome.Replayed != want {
 				t.Errorf("%s: %+v %v, want replayed %v", id, got.Outcome, err, want)
 			}
 		}
 		var done audit.Event
-		if err := db.InTx(ctx, func(tx *store.Tx) error {
+		if err := tr.db.InTx(ctx, func(tx *store.Tx) error {
 			done = audit.CLIEvent("vaspd serve", map[string]string{"tokenId": "Token:1"})
 			return l.RecordTx(ctx, tx, &done, 200)
 		}); err != nil {
@@ -156,36 +173,15 @@ func TestFinishMarksReplay(t *testing.T) {
 func TestFinishRecordsCreatedID(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := t.Context()
-		l := audit.New(db, &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
+		tr := newTrail(t, db)
+		ctx, l, refused := tr.ctx, tr.l, tr.refused
 		user := vaspd.NewID(vaspd.IDUser)
-		begin := func() string {
-			t.Helper()
-			e := audit.Event{TokenID: vaspd.NewID(vaspd.IDToken), TokenName: "ops", Method: "POST",
-				Route: "POST /users/{userId}/deposits", PathParams: map[string]string{"userId": user}, ResourceID: user,
-				ClientAddress: "198.51.100.7", RequestID: "req"}
-			if err := l.Begin(ctx, &e); err != nil {
-				t.Fatal(err)
-			}
-			return e.ID
-		}
-		refused := func(q, id string) {
-			t.Helper()
-			if _, err := db.ExecContext(ctx, q, id); err == nil {
-				t.Errorf("%s on %s: allowed", q, id)
-			}
-		}
+		begin := func() string { t.Helper(); return tr.begin(deposit(user)) }
 		mid := "deposit/" + user + "/ref:00112233445566778899aabbccddeeff"
 		made, replay, none, open := begin(), begin(), begin(), begin()
-		if err := l.Finish(ctx, made, audit.Result{Status: 201, ResourceID: mid}); err != nil {
-			t.Fatal(err)
-		}
-		if err := l.Finish(ctx, replay, audit.Result{Status: 200, ResourceID: mid, Replayed: true}); err != nil {
-			t.Fatal(err)
-		}
-		if err := l.Finish(ctx, none, audit.Result{Status: 400, ErrorCode: "INVALID_AMOUNT"}); err != nil {
-			t.Fatal(err)
-		}
+		tr.finish(made, audit.Result{Status: 201, ResourceID: mid})
+		tr.finish(replay, audit.Result{Status: 200, ResourceID: mid, Replayed: true})
+		tr.finish(none, audit.Result{Status: 400, ErrorCode: "INVALID_AMOUNT"})
 		for id, want := range map[string]audit.Outcome{made: {Status: 201, CreatedID: mid},
 			replay: {Status: 200, CreatedID: mid, Replayed: true}, none: {Status: 400, ErrorCode: "INVALID_AMOUNT"}} {
 			got, err := l.Get(ctx, id)
@@ -200,7 +196,7 @@ func TestFinishRecordsCreatedID(t *testing.T) {
 		refused(`UPDATE audit_events SET created_id = NULL WHERE id = $1`, made)
 		refused(`UPDATE audit_events SET created_id = 'deposit/late' WHERE id = $1`, none)
 		refused(`UPDATE audit_events SET created_id = 'deposit/early' WHERE id = $1`, open) // not without its outcome
-		if _, err := db.ExecContext(ctx, `UPDATE audit_events SET created_id = 'deposit/1', status = 201 WHERE id = $1`, open); err != nil {
+		if _, err := tr.db.ExecContext(ctx, `UPDATE audit_events SET created_id = 'deposit/1', status = 201 WHERE id = $1`, open); err != nil {
 			t.Fatalf("a created id with its outcome: %v", err)
 		}
 		refused(`UPDATE audit_events SET created_id = 'deposit/2' WHERE id = $1`, open)
@@ -214,27 +210,19 @@ func TestFinishRecordsCreatedID(t *testing.T) {
 func TestFinishNamesSubject(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := t.Context()
-		l := audit.New(db, &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
+		tr := newTrail(t, db)
 		begin := func(route, resource string) string {
 			t.Helper()
-			e := audit.Event{TokenID: vaspd.NewID(vaspd.IDToken), TokenName: "ops", Method: "PATCH", Route: route,
-				ResourceID: resource, ClientAddress: "198.51.100.7", RequestID: "req"}
-			if err := l.Begin(ctx, &e); err != nil {
-				t.Fatal(err)
-			}
-			return e.ID
+			return tr.begin(audit.Event{Method: "PATCH", Route: route, ResourceID: resource})
 		}
 		ep, other := vaspd.NewID(vaspd.IDEndpoint), vaspd.NewID(vaspd.IDEndpoint)
 		moved, path, both := begin("PATCH /config", ""), begin("PATCH /webhooks/endpoints/{endpointId}", other), begin("PATCH /config", "")
 		for id, res := range map[string]audit.Result{moved: {Status: 200, Subject: ep}, path: {Status: 200, Subject: ep},
 			both: {Status: 200, ResourceID: other, Subject: ep}} {
-			if err := l.Finish(ctx, id, res); err != nil {
-				t.Fatal(err)
-			}
+			tr.finish(id, res)
 		}
 		for id, want := range map[string][2]string{moved: {ep, ""}, path: {other, ""}, both: {other, other}} {
-			got, err := l.Get(ctx, id)
+			got, err := tr.l.Get(tr.ctx, id)
 			if err != nil || got.Outcome == nil || got.ResourceID != want[0] || got.Outcome.CreatedID != want[1] {
 				t.Errorf("%s: resource %q, outcome %+v (%v); want resource %q, createdId %q", id, got.ResourceID, got.Outcome, err, want[0], want[1])
 			}
@@ -249,26 +237,17 @@ func TestFinishNamesSubject(t *testing.T) {
 func TestListFiltersCreatedID(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := t.Context()
-		c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-		l := audit.New(db, c)
+		tr := newTrail(t, db)
+		ctx, l := tr.ctx, tr.l
 		user := vaspd.NewID(vaspd.IDUser)
 		mid, other := "deposit/"+user+"/k1", "deposit/"+user+"/k2"
 		var want []string
 		for i, created := range []string{mid, other, mid, "", mid} {
-			e := audit.Event{TokenID: vaspd.NewID(vaspd.IDToken), TokenName: "ops", Method: "POST",
-				Route: "POST /users/{userId}/deposits", PathParams: map[string]string{"userId": user}, ResourceID: user,
-				ClientAddress: "198.51.100.7", RequestID: "req"}
-			if err := l.Begin(ctx, &e); err != nil {
-				t.Fatal(err)
-			}
-			if err := l.Finish(ctx, e.ID, audit.Result{Status: 201, ResourceID: created, Replayed: i > 0 && created == mid}); err != nil {
-				t.Fatal(err)
-			}
+			id := tr.begin(deposit(user))
+			tr.finish(id, audit.Result{Status: 201, ResourceID: created, Replayed: i > 0 && created == mid})
 			if created == mid {
-				want = append(want, e.ID)
+				want = append(want, id)
 			}
-			c.t = c.t.Add(time.Minute)
 		}
 		for _, asc := range []bool{true, false} {
 			var got []string
