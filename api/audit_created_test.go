@@ -101,16 +101,7 @@ func TestAuditNamesCreatedWebhooks(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		a := newAuditFixture(t, db)
 		rc := newWebhookReceiver(t)
-		resourceOf := func(s sent) any {
-			t.Helper()
-			for _, e := range a.events(t, "route="+url.QueryEscape(s.method+" /"+strings.SplitN(strings.TrimPrefix(s.path, "/"), "?", 2)[0])) {
-				if e["requestId"] == s.id {
-					return e["resourceId"]
-				}
-			}
-			t.Fatalf("%s %s: no event", s.method, s.path)
-			return nil
-		}
+		resourceOf := func(s sent) any { t.Helper(); return a.eventOf(t, s)["resourceId"] }
 		cfg := `{"webhookEndpoint":"` + rc.URL + `/primary"}`
 		created := a.send(t, "PATCH", "/config", &a.admin, cfg)
 		if created.status != 200 || created.body["webhookSecret"] == nil {
@@ -140,4 +131,17 @@ func TestAuditNamesCreatedWebhooks(t *testing.T) {
 			t.Errorf("POST /webhooks/test made delivery %v: its event names %v", id, got)
 		}
 	})
+}
+
+// eventOf is the audit event of request s (a route without path
+// parameters), found by its route and request id.
+func (a *auditFixture) eventOf(t *testing.T, s sent) map[string]any {
+	t.Helper()
+	for _, e := range a.events(t, "route="+url.QueryEscape(s.method+" /"+strings.SplitN(strings.TrimPrefix(s.path, "/"), "?", 2)[0])) {
+		if e["requestId"] == s.id {
+			return e
+		}
+	}
+	t.Fatalf("%s %s: no event", s.method, s.path)
+	return nil
 }

@@ -19,16 +19,7 @@ func TestAuditNamesWebhookChanges(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		a := newAuditFixture(t, db)
 		rc := newWebhookReceiver(t)
-		eventOf := func(s sent) map[string]any {
-			t.Helper()
-			for _, e := range a.events(t, "route="+url.QueryEscape(s.method+" "+s.path)) {
-				if e["requestId"] == s.id {
-					return e
-				}
-			}
-			t.Fatalf("%s %s: no event", s.method, s.path)
-			return nil
-		}
+		eventOf := func(s sent) map[string]any { t.Helper(); return a.eventOf(t, s) }
 		createdOf := func(e map[string]any) any {
 			o, _ := e["outcome"].(map[string]any)
 			return o["createdId"]
