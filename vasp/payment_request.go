@@ -136,8 +136,8 @@ type PaymentRequestInput struct {
 }
 
 // CreatePaymentRequest builds, signs and keeps an UMA invoice asking in's
-// amount for user in.UserID, and delivers it when it names a sender. A
-// failed delivery leaves the request kept and payable by its link; its
+// amount for user in.UserID, and delivers it when it names a sender,
+// answering it as it is once delivered (deliverAndRead). A failed delivery leaves the request kept and payable by its link; its
 // Delivery says why. A repeated Idempotency-Key answers the first request
 // (Replayed) as it is now, without delivering it again, before in is
 // checked: a retry made after the first expired, or once its currency's
@@ -210,8 +210,10 @@ func (s *Service) CreatePaymentRequest(ctx context.Context, in PaymentRequestInp
 	if p.Replayed || p.Delivery.Status != DeliveryPending {
 		return p, nil
 	}
-	p.Delivery = s.deliverPaymentRequest(ctx, p)
-	return p, nil
+	// The request is stored (and may be paid or cancelled) before the
+	// payer's VASP, which takes up to counterparty-timeout twice, answers:
+	// the answer is the request as it is then, as a redelivery's.
+	return s.deliverAndRead(ctx, p), nil
 }
 
 // replayPaymentRequest answers the payment request in.IdempotencyKey

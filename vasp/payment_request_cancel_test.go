@@ -203,3 +203,44 @@ func TestPaymentRequestRedeliveryAnswersItAsItIs(t *testing.T) {
 		}
 	})
 }
+
+// The answer to making a request that names a payer is the request as it
+// is once delivered, as a redelivery's is: cancelled by the platform while
+// the payer's VASP was called, it reads CANCELLED with the delivery made.
+// Before, it read PENDING, as read before the call, and the platform could
+// show its user a cancelled request as payable.
+func TestPaymentRequestCreateAnswersItAsDelivered(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		var host string
+		var s *vasp.Service
+		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case "/.well-known/uma-configuration":
+				io.WriteString(rw, `{"uma_request_endpoint":"http://`+host+`/uma-requests"}`)
+			case "/uma-requests":
+				// The request is stored before it is delivered: the
+				// platform may cancel it meanwhile.
+				ps, err := s.ListPaymentRequests(r.Context(), vasp.PaymentRequestFilter{UserID: w.bob.UserID}, "", 5)
+				if err != nil || len(ps) != 1 {
+					t.Errorf("requests while delivered: %+v, %v", ps, err)
+					return
+				}
+				if _, err := s.CancelPaymentRequest(r.Context(), ps[0].ID); err != nil {
+					t.Errorf("cancel: %v", err)
+				}
+				io.WriteString(rw, `{}`)
+			default:
+				http.NotFound(rw, r)
+			}
+		}))
+		t.Cleanup(srv.Close)
+		host = "localhost:" + strings.TrimPrefix(srv.URL, "http://127.0.0.1:")
+		s = w.service(t, nil)
+		p, err := s.CreatePaymentRequest(t.Context(), vasp.PaymentRequestInput{UserID: w.bob.UserID, Amount: 5_00, Currency: "EUR", SenderUMA: "$alice@" + host})
+		if err != nil || p.Status != vasp.PaymentRequestCancelled || p.CancelledAt == nil || p.Delivery.Status != vasp.DeliveryDelivered ||
+			p.Delivery.AttemptedAt == nil || p.InvoiceUUID == "" {
+			t.Fatalf("made: %s, cancelled at %v, delivery %+v; %v", p.Status, p.CancelledAt, p.Delivery, err)
+		}
+	})
+}

@@ -173,6 +173,14 @@ func (s *Service) RedeliverPaymentRequest(ctx context.Context, id string) (Payme
 	if p.Status != PaymentRequestPending {
 		return PaymentRequest{}, vaspd.Conflict(vaspd.CodePaymentRequestNotPending, "payment request %s is %s: it is not delivered again", id, p.Status)
 	}
+	return s.deliverAndRead(ctx, p), nil
+}
+
+// deliverAndRead delivers p and answers it read again once delivered, with
+// the delivery's outcome: a cancellation or a payment committed during the
+// call is in the answer (CANCELLED, PAID). A read that fails answers p as
+// it was, with the outcome: the delivery was made, and recorded.
+func (s *Service) deliverAndRead(ctx context.Context, p PaymentRequest) PaymentRequest {
 	d := s.deliverPaymentRequest(ctx, p)
 	if now, err := s.getPaymentRequest(context.WithoutCancel(ctx), s.db, p.ID); err == nil {
 		p = now
@@ -180,5 +188,5 @@ func (s *Service) RedeliverPaymentRequest(ctx context.Context, id string) (Payme
 		s.log.Warn("read a payment request after its delivery", "paymentRequest", p.ID, "err", err)
 	}
 	p.Delivery = d
-	return p, nil
+	return p
 }
