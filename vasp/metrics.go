@@ -39,6 +39,8 @@ type paymentMetrics struct {
 
 	// Payment requests delivered to the payer's VASP, by outcome.
 	requestDeliveries *prometheus.CounterVec
+	// Payments of payment requests credited past their maxNumPayments.
+	requestPastMax prometheus.Counter
 
 	// Executes refused, by error code: no payment was made, so ended
 	// never counts them.
@@ -152,6 +154,12 @@ func newPaymentMetrics(reg prometheus.Registerer) (*paymentMetrics, error) {
 		Name: "vaspd_payment_request_deliveries_total",
 		Help: "Deliveries of payment requests to the payer's VASP made by this process, by outcome: DELIVERED, or the UMA error code of the failure (OTHER for a code UMA does not define).",
 	}, []string{"outcome"})); err != nil {
+		return nil, err
+	}
+	if m.requestPastMax, err = register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vaspd_payment_request_payments_past_max_total",
+		Help: "Payments of payment requests credited by this process past the request's maxNumPayments (a VASP paying two of its invoices, an invoice paid after its request expired or was cancelled): the money arrived and is the user's.",
+	})); err != nil {
 		return nil, err
 	}
 	if m.executesRefused, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -266,3 +266,41 @@ func (s *Service) approvedForRequest(ctx context.Context, id, reqID string, expi
 	}
 	return expiry, nil
 }
+
+// requestCount is a payment request's COMPLETED payments and its limit.
+type requestCount struct{ count, max int }
+
+// paidPastMax, in the transaction that credits the incoming payment t,
+// reads t's payment request, if any, and returns its count when t took it
+// past maxNumPayments (nil otherwise). Such a payment is credited all the
+// same, the money having arrived (a VASP paying two of its invoices, one
+// re-quoted: takeSlot; an invoice paid after its request expired or was
+// cancelled); this read is so that it is told (a warning, a metric), the
+// request's paymentCount above its limit being all that said it before.
+// The count, in the credit's transaction, includes t; the request's row
+// is locked first (FOR UPDATE on PostgreSQL; SQLite has one writer) and
+// counted by the next statement, so two credits of one request count one
+// after the other: the second sees the first, and each payment past the
+// limit is told once.
+func paidPastMax(ctx context.Context, tx *store.Tx, t Transaction) (*requestCount, error) {
+	if t.PaymentRequestID == "" {
+		return nil, nil
+	}
+	var c requestCount
+	err := tx.QueryRowContext(ctx, `SELECT max_num_payments FROM payment_requests WHERE id = $1 `+tx.Driver().ForUpdate(),
+		t.PaymentRequestID).Scan(&c.max)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lock payment request %s: %w", t.PaymentRequestID, err)
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM uma_transactions WHERE payment_request_id = $1 AND status = $2`,
+		t.PaymentRequestID, StatusCompleted).Scan(&c.count); err != nil {
+		return nil, fmt.Errorf("count the payments of payment request %s: %w", t.PaymentRequestID, err)
+	}
+	if c.count <= c.max {
+		return nil, nil
+	}
+	return &c, nil
+}

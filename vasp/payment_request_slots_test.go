@@ -1,10 +1,13 @@
 package vasp_test
 
 import (
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/ledger"
@@ -211,13 +214,20 @@ func payRequestFor(t *testing.T, key *uma.PrivateKey, payer string, at time.Time
 // both: an invoice settled is money that arrived (credit), whatever the
 // request's count. The request, for one payment, reads PAID with a
 // paymentCount of 2 (past maxNumPayments, as a payment settled after its
-// expiry makes it), and takes no payreq more.
+// expiry makes it), and takes no payreq more. The payment past the limit
+// is told: a warning naming it and its request, and
+// vaspd_payment_request_payments_past_max_total; the first is not. Before,
+// nothing but the request's count told it.
 func TestPaymentRequestRequotedBothPaid(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db)
 		sender := w.counterparty(t, "vasp1.example")
 		other := w.counterparty(t, "vasp2.example")
-		s := w.service(t, nil)
+		reg := prometheus.NewRegistry()
+		var logs syncBuffer
+		s := w.service(t, func(o *vasp.Options) {
+			o.Registerer, o.Log = reg, slog.New(slog.NewJSONHandler(&logs, nil))
+		})
 		runService(t, s)
 		p := newPaymentRequest(t, s, w, nil)
 		first, err := s.PayRequest(t.Context(), "bob", invoicePayReq(t, sender.Signing, w.clock.Now(), p.InvoiceUUID))
@@ -238,6 +248,17 @@ func TestPaymentRequestRequotedBothPaid(t *testing.T) {
 		}
 		if b := balance(t, db, ledger.UserAccount(w.bob.UserID), "EUR"); b != 2*5_00 {
 			t.Fatalf("bob's balance %d, want both payments credited", b)
+		}
+		// Told once the credit committed: a moment after the request reads so.
+		past := func() float64 { return series(t, reg, "vaspd_payment_request_payments_past_max_total")[""] }
+		for end := time.Now().Add(5 * time.Second); past() == 0 && time.Now().Before(end); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := past(); n != 1 {
+			t.Fatalf("payments past max counted %v, want 1", n)
+		}
+		if n := logs.count(t, slog.LevelWarn, "past its maxNumPayments"); n != 1 || logs.count(t, slog.LevelWarn, p.ID) != 1 {
+			t.Fatalf("%d warnings of a payment past maxNumPayments naming %s, want 1", n, p.ID)
 		}
 		_, err = s.PayRequest(t.Context(), "bob", invoicePayReq(t, sender.Signing, w.clock.Now(), p.InvoiceUUID))
 		wantCode(t, err, uma.CodeInvalidInvoice)

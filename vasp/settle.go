@@ -177,8 +177,9 @@ const reasonUserDeleted = "USER_DELETED"
 func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance bool) error {
 	now := s.stamp()
 	var done, failed, orphaned *Transaction
+	var pastMax *requestCount // done's request, when done took it past maxNumPayments
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		done, failed, orphaned = nil, nil, nil
+		done, failed, orphaned, pastMax = nil, nil, nil, nil
 		if advance {
 			if err := advanceCursor(ctx, tx, inv.SettleIndex, now); err != nil {
 				return err
@@ -273,6 +274,9 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 		if err := s.announce(ctx, tx, t); err != nil {
 			return err
 		}
+		if pastMax, err = paidPastMax(ctx, tx, t); err != nil {
+			return err
+		}
 		done = &t
 		return nil
 	})
@@ -283,6 +287,12 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 			s.log.Info("incoming payment overpaid: the user was credited the quoted amount, the excess is booked to "+string(ledger.Overpaid),
 				"transaction", done.ID, "payment_hash", done.PaymentHash, "invoice_msats", done.Msats,
 				"paid_msats", paid, "excess_msats", paid-done.Msats)
+		}
+		if pastMax != nil {
+			s.payments.requestPastMax.Inc()
+			s.log.Warn("payment request paid past its maxNumPayments: the payment is credited (the money arrived), the request's paymentCount exceeds its limit",
+				"transaction", done.ID, "paymentRequest", done.PaymentRequestID, "paymentCount", pastMax.count,
+				"maxNumPayments", pastMax.max, "counterparty", logDomain(done.Counterparty))
 		}
 		s.opt.Webhooks.Wake()
 		s.registerCompleted(ctx, *done)
