@@ -146,10 +146,12 @@ func InsertTransactionIn(ctx context.Context, tx *store.Tx, t Transaction) error
 }
 
 // The queries of a payreq paying a payment request: its request by
-// invoiceUUID, and its slots (its payments' statuses and payers).
+// invoiceUUID, and its slots (its COMPLETED payments counted, the payers
+// of its unsettled ones).
 var (
 	PaymentRequestByInvoiceQuery = paymentRequestByInvoiceQuery
-	SlotsQuery                   = slotsQuery
+	CompletedQuery               = completedQuery
+	HoldersQuery                 = holdersQuery
 )
 
 // SetReconcilePage sets how many payments one reconciliation query reads.

@@ -99,9 +99,14 @@ func payerIs(req *uma.PayRequest, want string) bool {
 	return err == nil && strings.EqualFold(got.String(), want)
 }
 
-// slotsQuery reads the status and payer of the payments of payment
-// request $1 that count against its maxNumPayments (takeSlot).
-const slotsQuery = `SELECT status, counterparty FROM uma_transactions WHERE payment_request_id = $1 AND status IN ` + payingStatuses
+// completedQuery counts the COMPLETED payments of payment request $1, and
+// holdersQuery reads the payers of its unsettled ones (waiting for
+// approval, or invoiced), each once however many it holds (takeSlot).
+const (
+	completedQuery = `SELECT COUNT(*) FROM uma_transactions WHERE payment_request_id = $1 AND status = '` + StatusCompleted + `'`
+	holdersQuery   = `SELECT DISTINCT counterparty FROM uma_transactions WHERE payment_request_id = $1
+		AND status IN ('` + StatusCreated + `', '` + StatusPending + `')`
+)
 
 // paymentRequestByInvoiceQuery reads the payment request of invoice $1 at
 // time $2 (checkPaymentRequest).
@@ -149,42 +154,64 @@ func claimPaymentRequest(ctx context.Context, tx *store.Tx, t Transaction, now t
 // approval, stays CREATED until sweepCreated ends it, a minute after its
 // deadline, and its VASP's re-quotes would be refused as long (the payment
 // crash test's second quote of an UMA request was, until its run gave up).
-// A VASP that pays
-// two of its invoices is credited both (credit books every settled
-// invoice, whatever the request's count), the request's paymentCount then
-// perhaps past maxNumPayments. A VASP at many domains holds one slot at
-// each (README). A request naming its payer is counted alike: only that
-// payer may pay it (checkPaymentRequest), and its re-quote (vaspd's POST
+// A VASP that pays two of its invoices is credited both (credit books
+// every settled invoice, whatever the request's count; paidPastMax tells
+// it), the request's paymentCount then perhaps past maxNumPayments. A VASP
+// at many domains holds one slot at each (README). A request naming its
+// payer is counted alike: only that payer may pay it
+// (checkPaymentRequest), and its re-quote (vaspd's POST
 // /quotes/{id}/refresh of a quote paying an UMA request) is answered.
+//
+// A VASP that paid one payment and holds another invoice out holds two
+// slots: the paid one, and the invoice, which may still be paid. Its next
+// payreq takes no third: the invoice out and the new one are its one next
+// payment (the invoice out most likely the quote it made twice and paid
+// once), and refusing the new one would hold its next payment back until
+// that invoice expires. Paying both is paying two of its invoices, above.
+//
+// It runs under the request's row lock in every claim, so its cost is
+// bounded by what decides: the COMPLETED payments are counted in SQL (at
+// most maxPayments, MaxPaymentRequestPayments, and the few paid past it),
+// the unsettled ones read once a payer, and the read stops as soon as the
+// slots taken pass maxPayments. A domain is not stored: it is the payer's
+// identifier as parsed and normalized (payerDomain), which the SQL of
+// both SQLite and PostgreSQL cannot portably repeat.
 func takeSlot(ctx context.Context, q store.Querier, id, uuid string, maxPayments int, payer string) error {
 	domain, uuid := payerDomain(payer), vaspd.Truncate(uuid, 40)
-	rows, err := q.QueryContext(ctx, slotsQuery, id)
+	refuse := func() error {
+		return uma.Errorf(uma.CodeInvalidInvoice, "invoice %s is paid, or being paid (maxNumPayments %d)", uuid, maxPayments)
+	}
+	var completed int
+	if err := q.QueryRowContext(ctx, completedQuery, id).Scan(&completed); err != nil {
+		return fmt.Errorf("count the payments of payment request %s: %w", id, err)
+	}
+	// The payer's VASP takes a slot, its own or the one it holds: the
+	// slots taken are the COMPLETED payments and the VASPs holding
+	// unsettled ones, the payer's among them.
+	taken := completed + 1
+	if taken > maxPayments {
+		return refuse()
+	}
+	rows, err := q.QueryContext(ctx, holdersQuery, id)
 	if err != nil {
 		return fmt.Errorf("read the payments of payment request %s: %w", id, err)
 	}
 	defer rows.Close()
-	completed := 0
-	holders := map[string]bool{} // VASPs holding a slot: unsettled payments of theirs
+	holders := map[string]bool{domain: true}
 	for rows.Next() {
-		var status, other string
-		if err := rows.Scan(&status, &other); err != nil {
+		var other string
+		if err := rows.Scan(&other); err != nil {
 			return fmt.Errorf("read the payments of payment request %s: %w", id, err)
 		}
-		if status == StatusCompleted {
-			completed++
-			continue
+		if d := payerDomain(other); !holders[d] {
+			holders[d] = true
+			if taken++; taken > maxPayments {
+				return refuse()
+			}
 		}
-		holders[payerDomain(other)] = true
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read the payments of payment request %s: %w", id, err)
-	}
-	taken := completed + len(holders)
-	if !holders[domain] {
-		taken++
-	}
-	if taken > maxPayments {
-		return uma.Errorf(uma.CodeInvalidInvoice, "invoice %s is paid, or being paid (maxNumPayments %d)", uuid, maxPayments)
 	}
 	return nil
 }

@@ -12,8 +12,9 @@ import (
 // TestPaymentRequestPayreqUsesIndexes: a payreq naming an invoice finds
 // its payment request by invoiceUUID and counts its payments through
 // indexes, on both databases, however many requests and payments there
-// are: all are read for every such payreq, the statuses and payers of its
-// payments (its slots) under the request's row lock.
+// are: all are read for every such payreq, its COMPLETED payments counted
+// and the payers of its unsettled ones read (its slots) under the
+// request's row lock.
 func TestPaymentRequestPayreqUsesIndexes(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
@@ -42,7 +43,8 @@ func TestPaymentRequestPayreqUsesIndexes(t *testing.T) {
 		}{
 			{"the request by invoiceUUID", vasp.PaymentRequestByInvoiceQuery, []any{"uuid-7", int64(1)},
 				[]string{"payment_requests_invoice", "uma_transactions_payment_request"}},
-			{"its slots: statuses and payers", vasp.SlotsQuery, []any{"PaymentRequest:p7"}, []string{"uma_transactions_payment_request"}},
+			{"its slots: COMPLETED payments", vasp.CompletedQuery, []any{"PaymentRequest:p7"}, []string{"uma_transactions_payment_request"}},
+			{"its slots: payers of the unsettled", vasp.HoldersQuery, []any{"PaymentRequest:p7"}, []string{"uma_transactions_payment_request"}},
 		} {
 			var plan string
 			if err := db.InTx(ctx, func(tx *store.Tx) error {

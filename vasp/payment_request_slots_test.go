@@ -2,6 +2,7 @@ package vasp_test
 
 import (
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -262,5 +263,58 @@ func TestPaymentRequestRequotedBothPaid(t *testing.T) {
 		}
 		_, err = s.PayRequest(t.Context(), "bob", invoicePayReq(t, sender.Signing, w.clock.Now(), p.InvoiceUUID))
 		wantCode(t, err, uma.CodeInvalidInvoice)
+	})
+}
+
+// The slots of a request allowing the most payments
+// (MaxPaymentRequestPayments), all but one taken by COMPLETED payments and
+// the last held by one VASP with thousands of invoices out to as many of
+// its users: another VASP is refused (being paid), that VASP's re-quote
+// answered. Each claim reads the slots under the request's row lock, so
+// its cost is logged: counted in SQL (the COMPLETED payments) and cut short
+// once the slots are over-taken, it no longer reads every paying row.
+func TestPaymentRequestSlotsManyPayments(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		s := w.service(t, nil)
+		p := newPaymentRequest(t, s, w, func(in *vasp.PaymentRequestInput) { in.MaxNumPayments = vasp.MaxPaymentRequestPayments })
+		const completed, open = vasp.MaxPaymentRequestPayments - 1, 3000
+		payment := func(status, payer string) vasp.Transaction {
+			now := w.clock.Now()
+			return vasp.Transaction{ID: vaspd.NewID(vaspd.IDTransaction), Direction: vasp.Incoming, Status: status,
+				UserID: w.bob.UserID, PlatformUserID: w.bob.PlatformUserID, Counterparty: payer, Currency: "EUR", Amount: 5_00,
+				Msats: 5_000_000, CreatedAt: now, UpdatedAt: now}
+		}
+		// Recorded as no request's (no claim each), then made its.
+		err := db.InTx(t.Context(), func(q *store.Tx) error {
+			for i := range completed + open {
+				st, payer := vasp.StatusCompleted, "$u"+strconv.Itoa(i)+"@done"+strconv.Itoa(i)+".example"
+				if i >= completed {
+					st, payer = vasp.StatusPending, "$u"+strconv.Itoa(i)+"@vasp1.example"
+				}
+				if err := vasp.InsertTransactionIn(t.Context(), q, payment(st, payer)); err != nil {
+					return err
+				}
+			}
+			_, err := q.ExecContext(t.Context(), `UPDATE uma_transactions SET payment_request_id = $1`, p.ID)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		record := func(payer string) error {
+			tx := payment(vasp.StatusCreated, payer)
+			tx.PaymentRequestID = p.ID
+			start := time.Now()
+			defer func() { t.Logf("claim by %s: %s", payer, time.Since(start)) }()
+			return db.InTx(t.Context(), func(q *store.Tx) error { return vasp.InsertTransactionIn(t.Context(), q, tx) })
+		}
+		for range 3 {
+			wantCode(t, record("$erin@vasp2.example"), uma.CodeInvalidInvoice)
+		}
+		for range 3 {
+			wantCode(t, record("$alice@VASP1.example"), "")
+		}
+		wantCode(t, record("$frank@vasp3.example"), uma.CodeInvalidInvoice)
 	})
 }
