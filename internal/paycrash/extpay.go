@@ -63,8 +63,13 @@ const (
 	// refused QUOTE_EXPIRED).
 	requestLife      = 10 * time.Minute
 	shortRequestLife = 2 * time.Second
-	// maxPayments is the receiver's limit of payments of one request.
-	maxPayments = 10
+	// maxPayments is the receiver's limit of payments of one request:
+	// one, as a platform asking to be paid once sets it. The receiver
+	// invoices both quotes of a request all the same, the second a
+	// re-quote of the sender's VASP, which holds the request's one slot
+	// (vasp.takeSlot), even while the first awaits approval in a receiver
+	// killed meanwhile.
+	maxPayments = 1
 	// maxRefreshWait bounds the wait for a quote's refreshes.
 	maxRefreshWait = 30 * time.Second
 )
@@ -178,9 +183,11 @@ func (s *stream) awaitRefreshes(ctx context.Context, p *payment) {
 // two quotes for it, as a double click or a retried client would, and
 // executes both at once, each with its own key: one pays the request, the
 // other is refused 409 QUOTE_ALREADY_EXECUTED (or pays it if the first
-// payment failed). The receiver's request allows maxPayments payments, so
-// that it issues an invoice to each quote: what is checked here is the
-// sender's paying the request once, not the receiver's limit.
+// payment failed). The receiver's request allows maxPayments (one)
+// payment and issues an invoice to each quote, one VASP's re-quote taking
+// no other slot: what is checked here is the sender's paying the request
+// once (the receiver credits every invoice paid), and the receiver's
+// answering both quotes under kills.
 func (s *stream) payRequest(ctx context.Context, n int) {
 	amount := 100 + mrand.Int64N(900)
 	life := requestLife
