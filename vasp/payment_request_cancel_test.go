@@ -160,6 +160,31 @@ func TestPaymentRequestCancelRacesPayreqs(t *testing.T) {
 	})
 }
 
+// cancellingPayerVASP serves a payer's VASP on loopback and returns its
+// domain: its uma_request_endpoint, given a request, runs cancel first
+// (the platform cancelling the request while it is delivered) and takes
+// it, or answers 503 when cancel reports false.
+func cancellingPayerVASP(t *testing.T, cancel func(r *http.Request) bool) string {
+	var host string
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/.well-known/uma-configuration":
+			io.WriteString(rw, `{"uma_request_endpoint":"http://`+host+`/uma-requests"}`)
+		case "/uma-requests":
+			if !cancel(r) {
+				rw.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			io.WriteString(rw, `{}`)
+		default:
+			http.NotFound(rw, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	host = "localhost:" + strings.TrimPrefix(srv.URL, "http://127.0.0.1:")
+	return host
+}
+
 // A redelivery answers the request as it is once delivered: cancelled
 // while the payer's VASP was called (the platform's cancel answered
 // first), it reads CANCELLED with the delivery made, not PENDING as read
@@ -168,29 +193,18 @@ func TestPaymentRequestCancelRacesPayreqs(t *testing.T) {
 func TestPaymentRequestRedeliveryAnswersItAsItIs(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db)
-		var host string
 		var s *vasp.Service
 		var cancelID atomic.Value
-		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-			switch r.URL.Path {
-			case "/.well-known/uma-configuration":
-				io.WriteString(rw, `{"uma_request_endpoint":"http://`+host+`/uma-requests"}`)
-			case "/uma-requests":
-				id, _ := cancelID.Load().(string)
-				if id == "" {
-					rw.WriteHeader(http.StatusServiceUnavailable)
-					return
-				}
-				if _, err := s.CancelPaymentRequest(r.Context(), id); err != nil {
-					t.Errorf("cancel: %v", err)
-				}
-				io.WriteString(rw, `{}`)
-			default:
-				http.NotFound(rw, r)
+		host := cancellingPayerVASP(t, func(r *http.Request) bool {
+			id, _ := cancelID.Load().(string)
+			if id == "" {
+				return false
 			}
-		}))
-		t.Cleanup(srv.Close)
-		host = "localhost:" + strings.TrimPrefix(srv.URL, "http://127.0.0.1:")
+			if _, err := s.CancelPaymentRequest(r.Context(), id); err != nil {
+				t.Errorf("cancel: %v", err)
+			}
+			return true
+		})
 		s = w.service(t, nil)
 		p, err := s.CreatePaymentRequest(t.Context(), vasp.PaymentRequestInput{UserID: w.bob.UserID, Amount: 5_00, Currency: "EUR", SenderUMA: "$alice@" + host})
 		if err != nil || p.Delivery.Status != vasp.DeliveryFailed {
@@ -212,30 +226,20 @@ func TestPaymentRequestRedeliveryAnswersItAsItIs(t *testing.T) {
 func TestPaymentRequestCreateAnswersItAsDelivered(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db)
-		var host string
 		var s *vasp.Service
-		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-			switch r.URL.Path {
-			case "/.well-known/uma-configuration":
-				io.WriteString(rw, `{"uma_request_endpoint":"http://`+host+`/uma-requests"}`)
-			case "/uma-requests":
-				// The request is stored before it is delivered: the
-				// platform may cancel it meanwhile.
-				ps, err := s.ListPaymentRequests(r.Context(), vasp.PaymentRequestFilter{UserID: w.bob.UserID}, "", 5)
-				if err != nil || len(ps) != 1 {
-					t.Errorf("requests while delivered: %+v, %v", ps, err)
-					return
-				}
-				if _, err := s.CancelPaymentRequest(r.Context(), ps[0].ID); err != nil {
-					t.Errorf("cancel: %v", err)
-				}
-				io.WriteString(rw, `{}`)
-			default:
-				http.NotFound(rw, r)
+		host := cancellingPayerVASP(t, func(r *http.Request) bool {
+			// The request is stored before it is delivered: the
+			// platform may cancel it meanwhile.
+			ps, err := s.ListPaymentRequests(r.Context(), vasp.PaymentRequestFilter{UserID: w.bob.UserID}, "", 5)
+			if err != nil || len(ps) != 1 {
+				t.Errorf("requests while delivered: %+v, %v", ps, err)
+				return false
 			}
-		}))
-		t.Cleanup(srv.Close)
-		host = "localhost:" + strings.TrimPrefix(srv.URL, "http://127.0.0.1:")
+			if _, err := s.CancelPaymentRequest(r.Context(), ps[0].ID); err != nil {
+				t.Errorf("cancel: %v", err)
+			}
+			return true
+		})
 		s = w.service(t, nil)
 		p, err := s.CreatePaymentRequest(t.Context(), vasp.PaymentRequestInput{UserID: w.bob.UserID, Amount: 5_00, Currency: "EUR", SenderUMA: "$alice@" + host})
 		if err != nil || p.Status != vasp.PaymentRequestCancelled || p.CancelledAt == nil || p.Delivery.Status != vasp.DeliveryDelivered ||
