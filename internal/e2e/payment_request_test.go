@@ -11,6 +11,7 @@ import (
 
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/uma"
+	"github.com/vaspd/vaspd/users"
 )
 
 type paymentRequestResp struct {
@@ -27,6 +28,84 @@ type paymentRequestResp struct {
 	} `json:"delivery"`
 }
 
+// requestVASPs are the two VASPs of a payment request paid across them:
+// $alice on vasp1 (a, USD, $100 deposited) pays what $bob on vasp2 (b,
+// EUR) asks.
+type requestVASPs struct {
+	t                  *testing.T
+	a, b               *vaspProc
+	alice, bob         users.User
+	aliceAddr, bobAddr string
+}
+
+func newRequestVASPs(t *testing.T, db dbKind) *requestVASPs {
+	a, b := twoVASPs(t, db, nil)
+	r := &requestVASPs{t: t, a: a, b: b, alice: a.user("alice", "USD", "Alice Sender"), bob: b.user("bob", "EUR", "Bob Receiver"),
+		aliceAddr: "$alice@" + a.domain, bobAddr: "$bob@" + b.domain}
+	a.deposit(r.alice.ID, "USD", 100_00)
+	return r
+}
+
+// ask makes Bob's request of €10 from $alice with Idempotency-Key key:
+// PENDING, delivered to vasp1, its link its invoice's.
+func (r *requestVASPs) ask(key string) paymentRequestResp {
+	r.t.Helper()
+	var p paymentRequestResp
+	r.b.mustCall("POST", "/payment-requests", map[string]any{"userId": r.bob.ID, "amount": 10_00, "currency": "EUR",
+		"senderUmaAddress": r.aliceAddr}, &p, "Idempotency-Key", key)
+	if p.Status != "PENDING" || p.Delivery.Status != "DELIVERED" || p.Link != "uma://"+p.Invoice {
+		r.t.Fatalf("payment request %+v", p)
+	}
+	return p
+}
+
+// umaRequest waits for vasp1's platform to hear of p, the first request
+// asked (UMA_REQUEST), and returns vasp1's id of it, its only UMA request,
+// naming p's invoice and Bob.
+func (r *requestVASPs) umaRequest(p paymentRequestResp) string {
+	r.t.Helper()
+	eventually(r.t, "the UMA_REQUEST webhook at vasp1", func() bool { return r.a.hooks.count("UMA_REQUEST") == 1 })
+	var list struct {
+		Data []struct {
+			ID          string `json:"id"`
+			InvoiceUUID string `json:"invoiceUUID"`
+			Receiver    string `json:"receiverUmaAddress"`
+		} `json:"data"`
+	}
+	r.a.mustCall("GET", "/uma-requests?userId="+r.alice.ID, nil, &list)
+	if len(list.Data) != 1 || list.Data[0].InvoiceUUID != p.InvoiceUUID || list.Data[0].Receiver != r.bobAddr {
+		r.t.Fatalf("vasp1's UMA requests %+v", list.Data)
+	}
+	return list.Data[0].ID
+}
+
+// quote is vasp1's platform's receiver-locked quote paying its UMA
+// request umaReq (€10).
+func (r *requestVASPs) quote(umaReq string) quoteResp {
+	r.t.Helper()
+	var q quoteResp
+	r.a.mustCall("POST", "/quotes", map[string]any{"lookupId": r.a.lookup(r.alice.ID, r.bobAddr), "sendingCurrencyCode": "USD",
+		"receivingCurrencyCode": "EUR", "lockedCurrencySide": "RECEIVING", "lockedCurrencyAmount": 10_00, "umaRequestId": umaReq}, &q)
+	return q
+}
+
+// pay executes quote (Idempotency-Key key), which must answer COMPLETED,
+// and waits for Bob to be credited €10 and p to read PAID with one payment.
+func (r *requestVASPs) pay(p paymentRequestResp, quote, key string) {
+	r.t.Helper()
+	var tx txResp
+	r.a.mustCall("POST", "/quotes/"+quote+"/execute", nil, &tx, "Idempotency-Key", key)
+	if tx.Status != "COMPLETED" {
+		r.t.Fatalf("execute %+v", tx)
+	}
+	eventually(r.t, "bob credited", func() bool { return r.b.balance(r.bob.ID, "EUR") == 10_00 })
+	eventually(r.t, "the payment request PAID", func() bool {
+		var got paymentRequestResp
+		r.b.mustCall("GET", "/payment-requests/"+p.ID, nil, &got)
+		return got.Status == "PAID" && got.PaymentCount == 1
+	})
+}
+
 // TestPaymentRequestAcrossVASPs: Bob, on vasp2, asks $alice@vasp1 for
 // €10. vasp2 issues and signs the UMA invoice and delivers it to vasp1's
 // uma_request_endpoint; vasp1's platform hears of it (UMA_REQUEST) and pays
@@ -35,51 +114,14 @@ type paymentRequestResp struct {
 // again, and one for a request Bob cancelled, are refused by vasp2.
 func TestPaymentRequestAcrossVASPs(t *testing.T) {
 	each(t, func(t *testing.T, db dbKind) {
-		a, b := twoVASPs(t, db, nil)
-		alice := a.user("alice", "USD", "Alice Sender")
-		bob := b.user("bob", "EUR", "Bob Receiver")
-		a.deposit(alice.ID, "USD", 100_00)
-		aliceAddr, bobAddr := "$alice@"+a.domain, "$bob@"+b.domain
-
-		ask := func(key string) paymentRequestResp {
-			var p paymentRequestResp
-			b.mustCall("POST", "/payment-requests", map[string]any{"userId": bob.ID, "amount": 10_00, "currency": "EUR",
-				"senderUmaAddress": aliceAddr}, &p, "Idempotency-Key", key)
-			if p.Status != "PENDING" || p.Delivery.Status != "DELIVERED" || p.Link != "uma://"+p.Invoice {
-				t.Fatalf("payment request %+v", p)
-			}
-			return p
-		}
-		p := ask("ask-1")
-		eventually(t, "the UMA_REQUEST webhook at vasp1", func() bool { return a.hooks.count("UMA_REQUEST") == 1 })
-		var list struct {
-			Data []struct {
-				ID          string `json:"id"`
-				InvoiceUUID string `json:"invoiceUUID"`
-				Receiver    string `json:"receiverUmaAddress"`
-			} `json:"data"`
-		}
-		a.mustCall("GET", "/uma-requests?userId="+alice.ID, nil, &list)
-		if len(list.Data) != 1 || list.Data[0].InvoiceUUID != p.InvoiceUUID || list.Data[0].Receiver != bobAddr {
-			t.Fatalf("vasp1's UMA requests %+v", list.Data)
-		}
-		umaReq := list.Data[0].ID
+		r := newRequestVASPs(t, db)
+		a, b, alice, bob := r.a, r.b, r.alice, r.bob
+		p := r.ask("ask-1")
+		umaReq := r.umaRequest(p)
 
 		// vasp1's platform pays it.
-		var q quoteResp
-		a.mustCall("POST", "/quotes", map[string]any{"lookupId": a.lookup(alice.ID, bobAddr), "sendingCurrencyCode": "USD",
-			"receivingCurrencyCode": "EUR", "lockedCurrencySide": "RECEIVING", "lockedCurrencyAmount": 10_00, "umaRequestId": umaReq}, &q)
-		var tx txResp
-		a.mustCall("POST", "/quotes/"+q.QuoteID+"/execute", nil, &tx, "Idempotency-Key", "pay-"+umaReq)
-		if tx.Status != "COMPLETED" {
-			t.Fatalf("execute %+v", tx)
-		}
-		eventually(t, "bob credited", func() bool { return b.balance(bob.ID, "EUR") == 10_00 })
-		eventually(t, "the payment request PAID", func() bool {
-			var got paymentRequestResp
-			b.mustCall("GET", "/payment-requests/"+p.ID, nil, &got)
-			return got.Status == "PAID" && got.PaymentCount == 1
-		})
+		q := r.quote(umaReq)
+		r.pay(p, q.QuoteID, "pay-"+umaReq)
 		eventually(t, "INCOMING_PAYMENT COMPLETED naming the request", func() bool {
 			for _, m := range b.hooks.find("INCOMING_PAYMENT", "COMPLETED") {
 				if tx, _ := m["transaction"].(map[string]any); tx["paymentRequestId"] == p.ID {
@@ -106,18 +148,24 @@ func TestPaymentRequestAcrossVASPs(t *testing.T) {
 		}
 		// A request Bob cancels is refused to a quote naming it: the
 		// payreq fails at vasp2.
-		c := ask("ask-2")
+		c := r.ask("ask-2")
 		eventually(t, "the second UMA_REQUEST", func() bool { return a.hooks.count("UMA_REQUEST") == 2 })
 		var cancelled paymentRequestResp
 		b.mustCall("POST", "/payment-requests/"+c.ID+"/cancel", nil, &cancelled)
 		if cancelled.Status != "CANCELLED" {
 			t.Fatalf("cancel %+v", cancelled)
 		}
+		var list struct {
+			Data []struct {
+				ID          string `json:"id"`
+				InvoiceUUID string `json:"invoiceUUID"`
+			} `json:"data"`
+		}
 		a.mustCall("GET", "/uma-requests?userId="+alice.ID+"&status=PENDING", nil, &list)
 		if len(list.Data) != 1 || list.Data[0].InvoiceUUID != c.InvoiceUUID {
 			t.Fatalf("vasp1's pending UMA requests %+v", list.Data)
 		}
-		st, err := a.call("POST", "/quotes", map[string]any{"lookupId": a.lookup(alice.ID, bobAddr), "sendingCurrencyCode": "USD",
+		st, err := a.call("POST", "/quotes", map[string]any{"lookupId": a.lookup(alice.ID, r.bobAddr), "sendingCurrencyCode": "USD",
 			"receivingCurrencyCode": "EUR", "lockedCurrencySide": "RECEIVING", "lockedCurrencyAmount": 10_00, "umaRequestId": list.Data[0].ID}, nil)
 		ae := wantError(t, "a quote for a cancelled request", st, err, 424, "PAYREQ_REQUEST_FAILED")
 		if ae.Details["umaCode"] != "INVALID_INVOICE" {
