@@ -318,3 +318,30 @@ func TestPaymentRequestSlotsManyPayments(t *testing.T) {
 		wantCode(t, record("$frank@vasp3.example"), uma.CodeInvalidInvoice)
 	})
 }
+
+// A VASP that paid one payment of a request and still has an invoice of
+// it out holds two slots, the paid one and the invoice, which may still be
+// paid; its next payreq takes no third: the invoice out and the new one
+// are its one next payment (the invoice out most likely the quote it made
+// twice and paid once), and taking a third would refuse that payment, or
+// another VASP's, until the invoice expires. With three allowed, vasp1's
+// next payreq and vasp2's are answered, and vasp3 is refused.
+func TestPaymentRequestPaidVASPKeepsItsSlots(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		s := w.service(t, nil)
+		p := newPaymentRequest(t, s, w, func(in *vasp.PaymentRequestInput) { in.MaxNumPayments = 3 })
+		record := func(status, payer string) error {
+			now := w.clock.Now()
+			tx := vasp.Transaction{ID: vaspd.NewID(vaspd.IDTransaction), Direction: vasp.Incoming, Status: status,
+				UserID: w.bob.UserID, PlatformUserID: w.bob.PlatformUserID, Counterparty: payer, Currency: "EUR", Amount: 5_00,
+				Msats: 5_000_000, PaymentRequestID: p.ID, CreatedAt: now, UpdatedAt: now}
+			return db.InTx(t.Context(), func(q *store.Tx) error { return vasp.InsertTransactionIn(t.Context(), q, tx) })
+		}
+		wantCode(t, record(vasp.StatusCompleted, "$alice@vasp1.example"), "")
+		wantCode(t, record(vasp.StatusPending, "$alice@vasp1.example"), "")
+		wantCode(t, record(vasp.StatusCreated, "$alice@vasp1.example"), "")
+		wantCode(t, record(vasp.StatusCreated, "$erin@vasp2.example"), "")
+		wantCode(t, record(vasp.StatusCreated, "$frank@vasp3.example"), uma.CodeInvalidInvoice)
+	})
+}
