@@ -148,20 +148,24 @@ func ValidateDomain(domain string) error {
 
 // NormalizeDomain is the form in which domains are compared: lower case,
 // without a trailing dot on the host ("X.com.:8443" is "x.com:8443") and
-// without https's default port ("x.com:443" is "x.com"). ValidateDomain
-// accepts each of these spellings, and each names the same server: "is
-// this address ours?" and "is this VASP denied?" must not be answered
-// otherwise for one of them. Another port stays: x.com:8443 is not x.com.
+// without the default port of the scheme the domain is reached over
+// (Scheme): "x.com:443" is "x.com", and so is "localhost:80" "localhost",
+// a local domain being reached over plain http. ValidateDomain accepts
+// each of these spellings, and each names the same server: "is this
+// address ours?" and "is this VASP denied?" must not be answered otherwise
+// for one of them. Another port stays: x.com:8443 is not x.com, nor is
+// localhost:443 localhost.
 func NormalizeDomain(domain string) string {
 	d := strings.ToLower(domain)
 	host, port := d, ""
 	if i := strings.LastIndexByte(d, ':'); i >= 0 {
 		host, port = d[:i], d[i:]
 	}
-	if port == ":443" {
+	host = strings.TrimSuffix(host, ".")
+	if port == ":443" && Scheme(host) == "https" || port == ":80" && Scheme(host) == "http" {
 		port = ""
 	}
-	return strings.TrimSuffix(host, ".") + port
+	return host + port
 }
 
 // SameDomain reports whether a and b name the same domain
@@ -177,11 +181,16 @@ func splitHostPort(domain string) (host, port string) {
 
 // IsLocalDomain applies the rule every SDK uses to pick plain http: the host
 // (port stripped) is localhost or 127.0.0.1, or ends in .local or .internal.
+// A trailing dot on the host is no other host ("localhost." is localhost,
+// as NormalizeDomain has it): the SDKs keep it, and would reach
+// "localhost." over https, a server other than the one its normal form
+// names.
 func IsLocalDomain(domain string) bool {
 	host, _ := splitHostPort(strings.ToLower(domain))
 	if h, _, err := net.SplitHostPort(domain); err == nil {
 		host = strings.ToLower(h)
 	}
+	host = strings.TrimSuffix(host, ".")
 	return host == "localhost" || host == "127.0.0.1" ||
 		strings.HasSuffix(host, ".local") || strings.HasSuffix(host, ".internal")
 }

@@ -174,3 +174,43 @@ func TestNormalizeDomain(t *testing.T) {
 		t.Error("SameDomain")
 	}
 }
+
+// TestNormalizeDomainNamesOneServer: two spellings are the same domain
+// (SameDomain) exactly when they are reached at one origin (BaseURL's
+// scheme, host and port, a trailing dot aside). NormalizeDomain dropped
+// ":443" from every domain, yet a local one is reached over plain http
+// (Scheme), on port 80 without a port: "localhost:443" and "localhost"
+// were one domain though two servers, and "localhost:80" and "localhost"
+// two though one. "localhost." was reached over https, "localhost" over
+// http, yet both were one domain.
+func TestNormalizeDomainNamesOneServer(t *testing.T) {
+	origin := func(d string) string {
+		u, err := url.Parse(BaseURL(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		}
+		return u.Scheme + "://" + strings.TrimSuffix(strings.ToLower(u.Hostname()), ".") + ":" + port
+	}
+	ds := []string{"localhost", "localhost:443", "localhost:80", "LOCALHOST.", "localhost.:80", "localhost.:443",
+		"vasp.local", "vasp.local:443", "vasp.local:80", "vasp.internal.:80", "127.0.0.1", "127.0.0.1:80",
+		"127.0.0.1:443", "vasp.example", "vasp.example:443", "Vasp.Example.:443", "vasp.example:80", "vasp.example.:8443"}
+	for _, a := range ds {
+		for _, b := range ds {
+			if same, want := SameDomain(a, b), origin(a) == origin(b); same != want {
+				t.Errorf("SameDomain(%q, %q) = %v, but they are reached at %s and %s", a, b, same, origin(a), origin(b))
+			}
+		}
+	}
+	for in, want := range map[string]string{
+		"localhost:443": "localhost:443", "localhost:80": "localhost", "localhost.:80": "localhost",
+		"vasp.local:443": "vasp.local:443", "vasp.example:80": "vasp.example:80", "vasp.example.:443": "vasp.example",
+	} {
+		if got := NormalizeDomain(in); got != want {
+			t.Errorf("NormalizeDomain(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
