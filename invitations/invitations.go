@@ -374,15 +374,16 @@ func (s *Service) Claim(ctx context.Context, code, inviteeUMA string) (Invitatio
 			"inviteeUma %q is not an UMA address ($user@domain)", truncate(inviteeUMA))
 	}
 	// Recorded, answered and announced in normal form
-	// (uma.NormalizeDomain: "x.example.:443" is "x.example"), the
+	// (uma.Address.Normal: "x.example.:443" is "x.example"), the
 	// address the platform will pay, not as the caller spelt it.
-	invitee := "$" + addr.User + "@" + uma.NormalizeDomain(addr.Domain)
 	// Ours however spelt ("vasp.example.", "vasp.example:443" name it
 	// too), and then recorded as we write it.
+	norm := addr.Normal()
 	ours := uma.SameDomain(addr.Domain, s.opt.Domain)
 	if ours {
-		invitee = "$" + addr.User + "@" + s.opt.Domain
+		norm.Domain = s.opt.Domain
 	}
+	invitee := norm.String()
 	var out Invitation
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		i, err := s.get(ctx, tx, code, true)
@@ -438,12 +439,12 @@ func (s *Service) Claim(ctx context.Context, code, inviteeUMA string) (Invitatio
 }
 
 // sameAddress reports whether UMA addresses a and b name the same user on
-// the same server: one user part, domains alike in their normal form
-// (uma.NormalizeDomain: "x.example.", "x.example:443" are "x.example").
+// the same server: one normal form (uma.Address.Normal: "x.example.",
+// "x.example:443" are "x.example").
 func sameAddress(a, b string) bool {
 	x, errA := uma.ParseAddress(a)
 	y, errB := uma.ParseAddress(b)
-	return errA == nil && errB == nil && x.User == y.User && uma.SameDomain(x.Domain, y.Domain)
+	return errA == nil && errB == nil && x.Normal() == y.Normal()
 }
 
 // Cancel withdraws a pending invitation; anything else is a 400 saying why.

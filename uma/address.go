@@ -97,6 +97,15 @@ func (a Address) String() string {
 	return a.User + "@" + a.Domain
 }
 
+// Normal is a in the form addresses are recorded and compared in: its
+// domain in normal form (NormalizeDomain), so that "$bob@x.example.:443"
+// is "$bob@x.example". Two addresses name one user on one server when
+// their Normal forms are equal.
+func (a Address) Normal() Address {
+	a.Domain = NormalizeDomain(a.Domain)
+	return a
+}
+
 // PathSegment is the last segment of the LNURLP path: "$bob" or "bob".
 func (a Address) PathSegment() string {
 	if a.UMA {

@@ -214,3 +214,19 @@ func TestNormalizeDomainNamesOneServer(t *testing.T) {
 		}
 	}
 }
+
+func TestAddressNormal(t *testing.T) {
+	for in, want := range map[string]string{
+		"$Bob@Vasp.Example.:443": "$bob@vasp.example", "bob@vasp.example:443": "bob@vasp.example",
+		"$bob@vasp.example:8443": "$bob@vasp.example:8443", "$bob@localhost:443": "$bob@localhost:443",
+		"$bob@localhost.:80": "$bob@localhost", "$b.o+b@10.0.0.1.": "$b.o+b@10.0.0.1",
+	} {
+		a, err := ParseAddress(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := a.Normal(); got.String() != want || got.UMA != a.UMA || got.User != a.User {
+			t.Errorf("%q.Normal() = %+v, want %s", in, got, want)
+		}
+	}
+}

@@ -217,7 +217,7 @@ func takeSlot(ctx context.Context, q store.Querier, id, uuid string, maxPayments
 }
 
 // payerDomain is the VASP of a payment's payer, as stored (counterparty):
-// its address's domain, normalized (uma.NormalizeDomain); "" for a payer
+// its address's domain, normalized (uma.Address.Normal); "" for a payer
 // that is no address (none pays a payment request: checkPaymentRequest),
 // all such payers counted as one.
 func payerDomain(counterparty string) string {
@@ -225,7 +225,7 @@ func payerDomain(counterparty string) string {
 	if err != nil {
 		return ""
 	}
-	return uma.NormalizeDomain(a.Domain)
+	return a.Normal().Domain
 }
 
 // stillPayable refuses a payment, at now, of the payment request of
