@@ -447,8 +447,9 @@ func sameAddress(a, b string) bool {
 	return errA == nil && errB == nil && x.Normal() == y.Normal()
 }
 
-// Cancel withdraws a pending invitation; anything else is a 400 saying why.
-// Cancelling a cancelled invitation again answers it unchanged.
+// Cancel withdraws a pending invitation; anything else is a 400 saying why,
+// a cancelled one too (INVITATION_CANCELLED), as in UMAaaS: "only pending
+// invitations can be cancelled".
 func (s *Service) Cancel(ctx context.Context, code string) (Invitation, error) {
 	var out Invitation
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
@@ -457,10 +458,7 @@ func (s *Service) Cancel(ctx context.Context, code string) (Invitation, error) {
 			return err
 		}
 		now := s.opt.Clock.Now().UTC().Truncate(time.Microsecond)
-		if st := i.StatusAt(now); st == Cancelled {
-			out = i // cancelled already
-			return nil
-		} else if st != Pending {
+		if st := i.StatusAt(now); st != Pending {
 			return notPending(i, st)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE invitations SET status = $1, updated_at = $2 WHERE code = $3 AND status = $4`,
