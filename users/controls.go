@@ -14,34 +14,15 @@ import (
 // one stored before the check does not block the user's other edits.
 func isC1(r rune) bool { return r >= 0x80 && r <= 0x9f }
 
-// textField is one free-text value, named as text names it.
-type textField struct{ name, v string }
-
-// textFields are u's free-text values.
-func (u *User) textFields() []textField {
-	f := []textField{{"platformUserId", u.PlatformUserID}}
-	if b := u.BusinessInfo; b != nil {
-		f = append(f, textField{"businessInfo.legalName", b.LegalName},
-			textField{"businessInfo.registrationNumber", b.RegistrationNumber}, textField{"businessInfo.taxId", b.TaxID})
+// textValues are u's free-text values (textFields) by name, as they are
+// now: what checkControls compares a changed user with.
+func (u *User) textValues() map[string]string {
+	fs := u.textFields()
+	m := make(map[string]string, len(fs))
+	for _, f := range fs {
+		m[f.name] = *f.v
 	}
-	f = append(f, textField{"fullName", u.FullName}, textField{"email", u.Email})
-	if a := u.Address; a != nil {
-		f = append(f, textField{"address.line1", a.Line1}, textField{"address.line2", a.Line2},
-			textField{"address.town", a.Town}, textField{"address.city", a.City}, textField{"address.state", a.State},
-			textField{"address.postalCode", a.PostalCode}, textField{"address.country", a.Country})
-	}
-	if b := u.BankAccount; b != nil {
-		f = append(f, textField{"bankAccountInfo.platformAccountId", b.PlatformAccountID},
-			textField{"bankAccountInfo.accountHolderName", b.AccountHolderName},
-			textField{"bankAccountInfo.bankName", b.BankName}, textField{"bankAccountInfo.clabeNumber", b.ClabeNumber},
-			textField{"bankAccountInfo.accountNumber", b.AccountNumber},
-			textField{"bankAccountInfo.routingNumber", b.RoutingNumber},
-			textField{"bankAccountInfo.accountCategory", b.AccountCategory}, textField{"bankAccountInfo.pixKey", b.PixKey},
-			textField{"bankAccountInfo.pixKeyType", b.PixKeyType}, textField{"bankAccountInfo.iban", b.IBAN},
-			textField{"bankAccountInfo.swiftBic", b.SwiftBic}, textField{"bankAccountInfo.currencyCode", b.CurrencyCode},
-			textField{"bankAccountInfo.vpa", b.VPA})
-	}
-	return f
+	return m
 }
 
 // checkControls refuses a C1 control character, with text's message
@@ -50,19 +31,16 @@ func (u *User) textFields() []textField {
 // the value display as other text), in a free-text value of u (normalised)
 // that old, u's values as stored (nil for a new user), does not hold
 // already.
-func (u *User) checkControls(old []textField) error {
-	was := make(map[string]string, len(old))
-	for _, f := range old {
-		was[f.name] = f.v
-	}
+func (u *User) checkControls(old map[string]string) error {
 	for _, f := range u.textFields() {
-		if v, ok := was[f.name]; ok && v == f.v {
+		v := *f.v
+		if was, ok := old[f.name]; ok && was == v {
 			continue
 		}
-		if strings.ContainsFunc(f.v, isC1) {
+		if strings.ContainsFunc(v, isC1) {
 			return invalid("%s must be at most %d characters of printable text", f.name, maxText)
 		}
-		if vaspd.HasBidiControl(f.v) {
+		if vaspd.HasBidiControl(v) {
 			return invalid("%s must not contain a bidirectional embedding, override or isolate control "+
 				"(U+202A to U+202E, U+2066 to U+2069)", f.name)
 		}

@@ -390,7 +390,7 @@ func (s *Service) Update(ctx context.Context, tx *store.Tx, id string, p Patch) 
 	if err != nil {
 		return User{}, err
 	}
-	old, oldText := u, u.textFields()
+	old, oldText := u, u.textValues()
 	set := func(dst *string, v *string) {
 		if v != nil {
 			*dst = *v

@@ -149,14 +149,64 @@ func text(field, v string, required bool) (string, error) {
 	return v, nil
 }
 
+// field is one free-text value of a user, as a table of its struct lists
+// it (User.fields, BusinessInfo.fields, Address.fields,
+// BankAccountInfo.fields): normalize checks and trims each with text, and
+// checkControls refuses what text lets through, from the one table, so
+// that a field cannot be added to one and missed by the other.
+type field struct {
+	name     string  // as errors name it: "address.line1"
+	v        *string // the value, in the struct
+	required bool    // must be non-blank (text)
+}
+
+// normalizeText checks and trims each of fs with text, in order.
+func normalizeText(fs []field) error {
+	for _, f := range fs {
+		v, err := text(f.name, *f.v, f.required)
+		if err != nil {
+			return err
+		}
+		*f.v = v
+	}
+	return nil
+}
+
+// fields are u's own free-text values: an individual's name and e-mail
+// address are among them, a business's name being its
+// businessInfo.legalName (normalize copies it) and it having no e-mail.
+func (u *User) fields() []field {
+	f := []field{{"platformUserId", &u.PlatformUserID, true}}
+	if u.UserType == Individual {
+		f = append(f, field{"fullName", &u.FullName, false}, field{"email", &u.Email, false})
+	}
+	return f
+}
+
+// textFields are all of u's free-text values: its own, then those of its
+// business info, address and bank account.
+func (u *User) textFields() []field {
+	f := u.fields()
+	if b := u.BusinessInfo; b != nil {
+		f = append(f, b.fields()...)
+	}
+	if a := u.Address; a != nil {
+		f = append(f, a.fields()...)
+	}
+	if b := u.BankAccount; b != nil {
+		f = append(f, b.fields()...)
+	}
+	return f
+}
+
 // normalize validates u's fields and puts them in canonical form. It does
 // not check currencies against a rates provider or UMA address uniqueness;
 // the Service does.
 func (u *User) normalize() error {
-	var err error
-	if u.PlatformUserID, err = text("platformUserId", u.PlatformUserID, true); err != nil {
+	if err := normalizeText(u.fields()); err != nil {
 		return err
 	}
+	var err error
 	switch u.UserType {
 	case Individual, Business:
 	case "":
@@ -180,12 +230,7 @@ func (u *User) normalize() error {
 		if u.BusinessInfo != nil {
 			return invalid("businessInfo is only for BUSINESS users")
 		}
-		if u.FullName, err = text("fullName", u.FullName, false); err != nil {
-			return err
-		}
-		if u.Email, err = text("email", u.Email, false); err != nil {
-			return err
-		}
+		// fullName and email were checked with platformUserId (fields).
 		if u.Email != "" && (!strings.Contains(u.Email, "@") || strings.ContainsAny(u.Email, " ,;<>")) {
 			return invalid("email must be an e-mail address")
 		}
@@ -250,33 +295,27 @@ func normalizeCurrencies(cs []string) error {
 	return nil
 }
 
-func (b *BusinessInfo) normalize() error {
-	var err error
-	if b.LegalName, err = text("businessInfo.legalName", b.LegalName, true); err != nil {
-		return err
+func (b *BusinessInfo) fields() []field {
+	return []field{
+		{"businessInfo.legalName", &b.LegalName, true},
+		{"businessInfo.registrationNumber", &b.RegistrationNumber, false},
+		{"businessInfo.taxId", &b.TaxID, false},
 	}
-	if b.RegistrationNumber, err = text("businessInfo.registrationNumber", b.RegistrationNumber, false); err != nil {
-		return err
-	}
-	b.TaxID, err = text("businessInfo.taxId", b.TaxID, false)
-	return err
 }
 
-func (a *Address) normalize() error {
-	var err error
-	fields := []struct {
-		name     string
-		v        *string
-		required bool
-	}{
+func (b *BusinessInfo) normalize() error { return normalizeText(b.fields()) }
+
+func (a *Address) fields() []field {
+	return []field{
 		{"address.line1", &a.Line1, true}, {"address.line2", &a.Line2, false}, {"address.town", &a.Town, false},
 		{"address.city", &a.City, false}, {"address.state", &a.State, false},
 		{"address.postalCode", &a.PostalCode, true}, {"address.country", &a.Country, true},
 	}
-	for _, f := range fields {
-		if *f.v, err = text(f.name, *f.v, f.required); err != nil {
-			return err
-		}
+}
+
+func (a *Address) normalize() error {
+	if err := normalizeText(a.fields()); err != nil {
+		return err
 	}
 	a.Country = strings.ToUpper(a.Country)
 	if !countryRE.MatchString(a.Country) {
@@ -285,21 +324,22 @@ func (a *Address) normalize() error {
 	return nil
 }
 
+// fields are b's free-text values; accountType, one of a list, is not.
+func (b *BankAccountInfo) fields() []field {
+	const p = "bankAccountInfo."
+	return []field{
+		{p + "platformAccountId", &b.PlatformAccountID, false}, {p + "accountHolderName", &b.AccountHolderName, false},
+		{p + "bankName", &b.BankName, false}, {p + "clabeNumber", &b.ClabeNumber, false},
+		{p + "accountNumber", &b.AccountNumber, false}, {p + "routingNumber", &b.RoutingNumber, false},
+		{p + "accountCategory", &b.AccountCategory, false}, {p + "pixKey", &b.PixKey, false},
+		{p + "pixKeyType", &b.PixKeyType, false}, {p + "iban", &b.IBAN, false}, {p + "swiftBic", &b.SwiftBic, false},
+		{p + "currencyCode", &b.CurrencyCode, false}, {p + "vpa", &b.VPA, false},
+	}
+}
+
 func (b *BankAccountInfo) normalize() error {
-	var err error
-	for _, f := range []struct {
-		name string
-		v    *string
-	}{
-		{"platformAccountId", &b.PlatformAccountID}, {"accountHolderName", &b.AccountHolderName},
-		{"bankName", &b.BankName}, {"clabeNumber", &b.ClabeNumber}, {"accountNumber", &b.AccountNumber},
-		{"routingNumber", &b.RoutingNumber}, {"accountCategory", &b.AccountCategory}, {"pixKey", &b.PixKey},
-		{"pixKeyType", &b.PixKeyType}, {"iban", &b.IBAN}, {"swiftBic", &b.SwiftBic},
-		{"currencyCode", &b.CurrencyCode}, {"vpa", &b.VPA},
-	} {
-		if *f.v, err = text("bankAccountInfo."+f.name, *f.v, false); err != nil {
-			return err
-		}
+	if err := normalizeText(b.fields()); err != nil {
+		return err
 	}
 	// Only the fields of the account's type may be set, so that a typo in
 	// accountType does not silently keep the wrong details.
@@ -316,6 +356,7 @@ func (b *BankAccountInfo) normalize() error {
 			allowed[n] = true
 		}
 	}
+	may("platformAccountId") // the platform's own id, of any account
 	var errs []error
 	switch b.AccountType {
 	case AccountCLABE:
@@ -372,14 +413,9 @@ func (b *BankAccountInfo) normalize() error {
 			return e
 		}
 	}
-	for name, v := range map[string]string{
-		"accountHolderName": b.AccountHolderName, "bankName": b.BankName, "clabeNumber": b.ClabeNumber,
-		"accountNumber": b.AccountNumber, "routingNumber": b.RoutingNumber, "accountCategory": b.AccountCategory,
-		"pixKey": b.PixKey, "pixKeyType": b.PixKeyType, "iban": b.IBAN, "swiftBic": b.SwiftBic,
-		"currencyCode": b.CurrencyCode, "vpa": b.VPA,
-	} {
-		if v != "" && !allowed[name] {
-			return invalid("bankAccountInfo.%s does not apply to %s accounts", name, b.AccountType)
+	for _, f := range b.fields() {
+		if *f.v != "" && !allowed[strings.TrimPrefix(f.name, "bankAccountInfo.")] {
+			return invalid("%s does not apply to %s accounts", f.name, b.AccountType)
 		}
 	}
 	return nil
