@@ -2,6 +2,7 @@ package vaspd
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -42,3 +43,59 @@ func IsBidiControl(r rune) bool {
 
 // HasBidiControl reports whether s holds a character IsBidiControl names.
 func HasBidiControl(s string) bool { return strings.ContainsFunc(s, IsBidiControl) }
+
+// FormatChar returns the first invisible format character (Unicode
+// category Cf) in s, and whether there is one. An identifier (an id, an
+// e-mail address, an account number) holds none: "p\u200b1" (U+200B ZERO
+// WIDTH SPACE) reads as "p1" and is another value.
+func FormatChar(s string) (rune, bool) {
+	for _, r := range s {
+		if unicode.Is(unicode.Cf, r) {
+			return r, true
+		}
+	}
+	return 0, false
+}
+
+// InvisibleInName returns the first invisible format character (Unicode
+// category Cf) s, a name or other text shown to people, may not hold, and
+// whether there is one. A name keeps those its script needs: the
+// direction marks (U+200E, U+200F, U+061C; see IsBidiControl), ZERO WIDTH
+// NON-JOINER and ZERO WIDTH JOINER between two visible characters (Persian
+// and Indic words, emoji sequences; at either end, next to a space or
+// another invisible character, each only hides a difference), and the tags
+// of an emoji subdivision flag (U+1F3F4, tags, U+E007F CANCEL TAG). It
+// must show something: a name of direction marks only is refused (its
+// first character returned).
+func InvisibleInName(s string) (rune, bool) {
+	rs := []rune(s)
+	visible := func(i int) bool {
+		return i >= 0 && i < len(rs) && !unicode.Is(unicode.Cf, rs[i]) && !unicode.IsSpace(rs[i])
+	}
+	tag := func(i int) bool { return i >= 0 && i < len(rs) && rs[i] >= 0xe0020 && rs[i] <= 0xe007e }
+	shown := false
+	for i, r := range rs {
+		if !unicode.Is(unicode.Cf, r) {
+			shown = shown || !unicode.IsSpace(r)
+			continue
+		}
+		ok := false
+		switch {
+		case r == 0x200e || r == 0x200f || r == 0x061c:
+			ok = true
+		case r == 0x200c || r == 0x200d:
+			ok = visible(i-1) && visible(i+1)
+		case tag(i):
+			ok = (i > 0 && rs[i-1] == 0x1f3f4 || tag(i-1)) && (tag(i+1) || i+1 < len(rs) && rs[i+1] == 0xe007f)
+		case r == 0xe007f:
+			ok = tag(i - 1)
+		}
+		if !ok {
+			return r, true
+		}
+	}
+	if !shown && len(rs) > 0 {
+		return rs[0], true
+	}
+	return 0, false
+}

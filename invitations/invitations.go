@@ -168,6 +168,12 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Invitation, error
 		strings.ContainsFunc(want.FirstName, unicode.IsControl) || vaspd.HasBidiControl(want.FirstName) {
 		return Invitation{}, invalid("firstName must be at most %d characters of printable text on one line", MaxFirstName)
 	}
+	// Nor an invisible character that makes it a look-alike of another
+	// (users' rule for a name: vaspd.InvisibleInName).
+	if r, bad := vaspd.InvisibleInName(want.FirstName); bad {
+		return Invitation{}, invalid("firstName must not contain the invisible character %U here (a name keeps only "+
+			"a joiner between two visible characters, a direction mark, or an emoji flag's tags)", r)
+	}
 	if in.AmountToSend != nil {
 		if a := *in.AmountToSend; a <= 0 || a > ledger.MaxBalance {
 			return Invitation{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidAmount,

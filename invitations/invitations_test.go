@@ -237,6 +237,21 @@ func TestInvitationRefusesHostileInput(t *testing.T) {
 		if inv, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "$alice", FirstName: rtl}); err != nil || inv.FirstName != rtl {
 			t.Fatalf("a name written right to left with its marks: %v", err)
 		}
+		// Invisible format characters, as in a user's name: "Bob\u200b"
+		// was accepted, and showed as "Bob". The joiners Persian, Indic
+		// scripts and emoji need between two characters are kept.
+		for _, name := range []string{"Bob\u200b", "B\u2060ob", "\ufeffBob", "B\u00adob", "\u200dBob", "Bob\u200c", "\u200e"} {
+			_, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "$alice", FirstName: name})
+			wantCode(t, err, 400, vaspd.CodeInvalidInput)
+			if !strings.Contains(err.Error(), "firstName") {
+				t.Errorf("%+q: %v, which does not name the field", name, err)
+			}
+		}
+		for _, name := range []string{"\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "\U0001f468\u200d\U0001f469"} {
+			if inv, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "$alice", FirstName: name}); err != nil || inv.FirstName != name {
+				t.Fatalf("name %+q: %v", name, err)
+			}
+		}
 		over, max := int64(ledger.MaxBalance+1), int64(ledger.MaxBalance)
 		_, err := s.Create(ctx, invitations.CreateInput{InviterUMA: "$alice", AmountToSend: &over})
 		wantCode(t, err, 400, vaspd.CodeInvalidAmount)

@@ -26,11 +26,13 @@ func (u *User) textValues() map[string]string {
 }
 
 // checkControls refuses a C1 control character, with text's message
-// (such a value is not printable text either), or a bidirectional
+// (such a value is not printable text either), a bidirectional
 // embedding, override or isolate control (vaspd.IsBidiControl: it makes
-// the value display as other text), in a free-text value of u (normalised)
-// that old, u's values as stored (nil for a new user), does not hold
-// already.
+// the value display as other text), or an invisible format character (it
+// makes a look-alike: any in an identifier, those a name's script does not
+// need in text shown to people, as the field's kind says), in a free-text
+// value of u (normalised) that old, u's values as stored (nil for a new
+// user), does not hold already.
 func (u *User) checkControls(old map[string]string) error {
 	for _, f := range u.textFields() {
 		v := *f.v
@@ -44,12 +46,21 @@ func (u *User) checkControls(old map[string]string) error {
 			return invalid("%s must not contain a bidirectional embedding, override or isolate control "+
 				"(U+202A to U+202E, U+2066 to U+2069)", f.name)
 		}
+		if r, bad := vaspd.FormatChar(v); bad && f.kind == identifier {
+			return invalid("%s must not contain an invisible format character (%U)", f.name, r)
+		}
+		if r, bad := vaspd.InvisibleInName(v); bad && f.kind == shown {
+			return invalid("%s must not contain the invisible character %U here (a name keeps only a joiner "+
+				"between two visible characters, a direction mark, or an emoji flag's tags)", f.name, r)
+		}
 	}
 	return nil
 }
 
-// printable reports whether s, valid UTF-8, has no control character (C0,
-// DEL or C1) and no bidirectional embedding, override or isolate control.
+// printable reports whether s, valid UTF-8, an identifier, has no control
+// character (C0, DEL or C1) and no invisible format character (which
+// includes the bidirectional controls).
 func printable(s string) bool {
-	return !strings.ContainsFunc(s, unicode.IsControl) && !vaspd.HasBidiControl(s)
+	_, format := vaspd.FormatChar(s)
+	return !strings.ContainsFunc(s, unicode.IsControl) && !format
 }

@@ -158,7 +158,22 @@ type field struct {
 	name     string  // as errors name it: "address.line1"
 	v        *string // the value, in the struct
 	required bool    // must be non-blank (text)
+	kind     textKind
 }
+
+// textKind says which invisible characters a value may hold
+// (checkControls).
+type textKind uint8
+
+const (
+	// shown is text shown to people (names, address lines): it keeps
+	// the invisible characters its script needs (vaspd.InvisibleInName).
+	shown textKind = iota
+	// identifier is a value compared or looked up (ids, e-mail address,
+	// account numbers, codes): it holds no invisible format character
+	// (vaspd.FormatChar), which would make a look-alike of another.
+	identifier
+)
 
 // normalizeText checks and trims each of fs with text, in order.
 func normalizeText(fs []field) error {
@@ -176,9 +191,9 @@ func normalizeText(fs []field) error {
 // address are among them, a business's name being its
 // businessInfo.legalName (normalize copies it) and it having no e-mail.
 func (u *User) fields() []field {
-	f := []field{{"platformUserId", &u.PlatformUserID, true}}
+	f := []field{{"platformUserId", &u.PlatformUserID, true, identifier}}
 	if u.UserType == Individual {
-		f = append(f, field{"fullName", &u.FullName, false}, field{"email", &u.Email, false})
+		f = append(f, field{"fullName", &u.FullName, false, shown}, field{"email", &u.Email, false, identifier})
 	}
 	return f
 }
@@ -297,9 +312,9 @@ func normalizeCurrencies(cs []string) error {
 
 func (b *BusinessInfo) fields() []field {
 	return []field{
-		{"businessInfo.legalName", &b.LegalName, true},
-		{"businessInfo.registrationNumber", &b.RegistrationNumber, false},
-		{"businessInfo.taxId", &b.TaxID, false},
+		{"businessInfo.legalName", &b.LegalName, true, shown},
+		{"businessInfo.registrationNumber", &b.RegistrationNumber, false, identifier},
+		{"businessInfo.taxId", &b.TaxID, false, identifier},
 	}
 }
 
@@ -307,9 +322,9 @@ func (b *BusinessInfo) normalize() error { return normalizeText(b.fields()) }
 
 func (a *Address) fields() []field {
 	return []field{
-		{"address.line1", &a.Line1, true}, {"address.line2", &a.Line2, false}, {"address.town", &a.Town, false},
-		{"address.city", &a.City, false}, {"address.state", &a.State, false},
-		{"address.postalCode", &a.PostalCode, true}, {"address.country", &a.Country, true},
+		{"address.line1", &a.Line1, true, shown}, {"address.line2", &a.Line2, false, shown}, {"address.town", &a.Town, false, shown},
+		{"address.city", &a.City, false, shown}, {"address.state", &a.State, false, shown},
+		{"address.postalCode", &a.PostalCode, true, identifier}, {"address.country", &a.Country, true, identifier},
 	}
 }
 
@@ -328,12 +343,19 @@ func (a *Address) normalize() error {
 func (b *BankAccountInfo) fields() []field {
 	const p = "bankAccountInfo."
 	return []field{
-		{p + "platformAccountId", &b.PlatformAccountID, false}, {p + "accountHolderName", &b.AccountHolderName, false},
-		{p + "bankName", &b.BankName, false}, {p + "clabeNumber", &b.ClabeNumber, false},
-		{p + "accountNumber", &b.AccountNumber, false}, {p + "routingNumber", &b.RoutingNumber, false},
-		{p + "accountCategory", &b.AccountCategory, false}, {p + "pixKey", &b.PixKey, false},
-		{p + "pixKeyType", &b.PixKeyType, false}, {p + "iban", &b.IBAN, false}, {p + "swiftBic", &b.SwiftBic, false},
-		{p + "currencyCode", &b.CurrencyCode, false}, {p + "vpa", &b.VPA, false},
+		{p + "platformAccountId", &b.PlatformAccountID, false, identifier},
+		{p + "accountHolderName", &b.AccountHolderName, false, shown},
+		{p + "bankName", &b.BankName, false, shown},
+		{p + "clabeNumber", &b.ClabeNumber, false, identifier},
+		{p + "accountNumber", &b.AccountNumber, false, identifier},
+		{p + "routingNumber", &b.RoutingNumber, false, identifier},
+		{p + "accountCategory", &b.AccountCategory, false, identifier},
+		{p + "pixKey", &b.PixKey, false, identifier},
+		{p + "pixKeyType", &b.PixKeyType, false, identifier},
+		{p + "iban", &b.IBAN, false, identifier},
+		{p + "swiftBic", &b.SwiftBic, false, identifier},
+		{p + "currencyCode", &b.CurrencyCode, false, identifier},
+		{p + "vpa", &b.VPA, false, identifier},
 	}
 }
 
