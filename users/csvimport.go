@@ -196,6 +196,15 @@ func openCSV(r io.Reader, domain string) (*csvFile, error) {
 // problem with the file as a whole.
 func (f *csvFile) next() (row int, corr string, u User, rowErr, err error) {
 	rec, err := f.cr.Read()
+	// A row of empty fields (a spreadsheet's trailing ",,,," line, of the
+	// header's width or another) is no row, as a blank line is not one to
+	// the CSV reader: it is neither counted nor numbered.
+	for err == nil || errors.Is(err, csv.ErrFieldCount) {
+		if slices.ContainsFunc(rec, func(v string) bool { return strings.TrimSpace(v) != "" }) {
+			break
+		}
+		rec, err = f.cr.Read()
+	}
 	if errors.Is(err, io.EOF) {
 		return 0, "", User{}, nil, io.EOF
 	}

@@ -281,3 +281,40 @@ func TestImportCSVScientificNotation(t *testing.T) {
 		}
 	})
 }
+
+// TestImportCSVSkipsEmptyRows: a row whose every field is empty (a
+// spreadsheet's trailing ",,,," line, with the header's number of fields
+// or another) is no row, as a blank line is to the CSV reader: it was
+// counted and failed (umaAddress is required, or "wrong number of
+// fields"), so a file of two good rows reported failures. Skipped, it is
+// not counted, nor does it take a row number, in ImportCSV and the bulk
+// upload job alike.
+func TestImportCSVSkipsEmptyRows(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		file := "umaAddress,platformUserId,userType,fullName\n" +
+			",,,\n" +
+			"$ann,p1,INDIVIDUAL,Ann\n" +
+			" , ,\t, \n" +
+			",,\n" +
+			"$bad,p2,ROBOT,Bad\n" +
+			",,,,,,\n" +
+			"$cid,p3,INDIVIDUAL,Cid\n" +
+			",,,\n,,,\n"
+		s, _ := newService(t, db)
+		res, err := s.ImportCSV(ctx, strings.NewReader(file), "vasp.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Total != 3 || res.Successful != 2 || res.Failed != 1 || len(res.Errors) != 1 || res.Errors[0].Row != 2 {
+			t.Fatalf("ImportCSV: %+v", res)
+		}
+
+		s2, _ := newService(t, db)
+		im := users.NewImporter(s2, users.ImporterOptions{})
+		j := importFile(t, im, strings.NewReplacer("ann", "ann2", "cid", "cid2", "bad", "bad2").Replace(file))
+		if j.Total != 3 || j.Successful != 2 || j.Failed != 1 || len(j.Errors) != 1 || j.Errors[0].Row != 2 {
+			t.Fatalf("bulk upload job: %+v", j)
+		}
+	})
+}
