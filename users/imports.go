@@ -106,6 +106,10 @@ type ImporterOptions struct {
 	// its last processed row; a process that dies mid-job hands it on
 	// after that. Default 30 s.
 	Lease time.Duration
+	// ErrorRetention is how long after its job ended a row error is kept
+	// (DefaultImportErrorRetention, 30 days); older ones are deleted every
+	// hour by Run (PruneErrors).
+	ErrorRetention time.Duration
 }
 
 // Importer runs bulk CSV imports (UMAaaS POST /users/bulk/csv) as durable
@@ -132,6 +136,9 @@ func NewImporter(s *Service, opt ImporterOptions) *Importer {
 	}
 	if opt.Lease <= 0 {
 		opt.Lease = 30 * time.Second
+	}
+	if opt.ErrorRetention <= 0 {
+		opt.ErrorRetention = DefaultImportErrorRetention
 	}
 	return &Importer{users: s, opt: opt, wake: make(chan struct{}, 1)}
 }
@@ -289,6 +296,8 @@ func getImport(ctx context.Context, q store.Querier, id string) (ImportJob, erro
 func (im *Importer) Run(ctx context.Context) error {
 	t := time.NewTicker(im.opt.PollInterval)
 	defer t.Stop()
+	prune := time.NewTimer(time.Minute) // not at start: starts should be quick
+	defer prune.Stop()
 	for {
 		found, err := im.Step(ctx)
 		if ctx.Err() != nil {
@@ -305,6 +314,13 @@ func (im *Importer) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		case <-im.wake:
+		case <-prune.C:
+			if n, err := im.PruneErrors(ctx); err != nil && ctx.Err() == nil {
+				im.opt.Log.Error("prune bulk import row errors", "err", err)
+			} else if n > 0 {
+				im.opt.Log.Info("pruned old bulk import row errors", "rows", n)
+			}
+			prune.Reset(time.Hour)
 		}
 	}
 }

@@ -74,3 +74,29 @@ func TestUmaRequestRetentionSetting(t *testing.T) {
 		}
 	}
 }
+
+// bulk-upload-error-retention: as uma-request-retention.
+func TestBulkUploadErrorRetentionSetting(t *testing.T) {
+	t.Parallel()
+	if c := parseConfig(t, []string{"--bulk-upload-error-retention=48h"}, nil); c.Payments.BulkUploadErrorRetention != 48*time.Hour {
+		t.Fatalf("flag: %s", c.Payments.BulkUploadErrorRetention)
+	}
+	if c := parseConfig(t, nil, map[string]string{"VASPD_BULK_UPLOAD_ERROR_RETENTION": "2h"}); c.Payments.BulkUploadErrorRetention != 2*time.Hour {
+		t.Fatalf("environment: %s", c.Payments.BulkUploadErrorRetention)
+	}
+	if d := parseConfig(t, nil, nil); d.Payments.BulkUploadErrorRetention != 30*24*time.Hour {
+		t.Fatalf("default: %s", d.Payments.BulkUploadErrorRetention)
+	}
+	for _, d := range []time.Duration{59 * time.Minute, 87601 * time.Hour, -time.Hour} {
+		cfg := baseConfig()
+		cfg.Payments.BulkUploadErrorRetention = d
+		resolveErr(t, cfg, "setting bulk-upload-error-retention: want 0 (the default, 720h0m0s) or from 1h0m0s to 87600h0m0s, got "+d.String(), "")
+	}
+	for _, d := range []time.Duration{0, time.Hour, 87600 * time.Hour} {
+		cfg := baseConfig()
+		cfg.Payments.BulkUploadErrorRetention = d
+		if err := cfg.Resolve(); err != nil {
+			t.Error(err)
+		}
+	}
+}

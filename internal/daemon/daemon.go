@@ -239,6 +239,8 @@ func (d *Daemon) start(ctx context.Context) error {
 	imports := users.NewImporter(userSvc, users.ImporterOptions{
 		Log:       d.log.With("component", "user-imports"),
 		Announcer: importAnnouncer{webhooks},
+		// 0 is the default (users.NewImporter).
+		ErrorRetention: d.cfg.Payments.BulkUploadErrorRetention,
 	})
 	d.goWorker(ctx, "user-imports", imports.Run)
 

@@ -119,6 +119,9 @@ type PaymentConfig struct {
 	// UmaRequestRetention is how long after its expiry an UMA request
 	// received is kept.
 	UmaRequestRetention time.Duration
+	// BulkUploadErrorRetention is how long after its bulk upload job ended
+	// a row error is kept (users.ImporterOptions.ErrorRetention).
+	BulkUploadErrorRetention time.Duration
 	// ReconcileInterval is how often the payments of the last
 	// ReconcileWindow are reconciled with the Lightning node (0: never).
 	ReconcileInterval time.Duration
@@ -146,6 +149,7 @@ func (c *PaymentConfig) declare(s *config.Set) {
 	s.Int64(&c.QuoteRefreshMaxChangeBps, "quote-refresh-max-change-bps", vasp.DefaultQuoteRefreshMaxChangeBps, "an auto-refresh whose terms are worse for the sender than those the quote was made with by more than this, in basis points (200 = 2 %), is not written and the quote's auto-refresh stops (0 = the default)")
 	s.Duration(&c.LookupRetention, "lookup-retention", vasp.DefaultLookupRetention, "how long a receiver lookup no quote was made from is kept; older ones are deleted every hour (0 = the default)")
 	s.Duration(&c.UmaRequestRetention, "uma-request-retention", vasp.DefaultUmaRequestRetention, "how long after its expiry an UMA request received is kept, paid or not (one whose payment is in flight stays); older ones are deleted every hour (0 = the default)")
+	s.Duration(&c.BulkUploadErrorRetention, "bulk-upload-error-retention", users.DefaultImportErrorRetention, "how long after its bulk upload job (POST /users/bulk/csv) ended a row error is kept; older ones are deleted every hour (0 = the default)")
 	s.Duration(&c.ReconcileInterval, "reconcile-interval", time.Hour, "how often the payments of the last reconcile-window are reconciled with the Lightning node (0 = never)")
 	s.Duration(&c.ReconcileWindow, "reconcile-window", vasp.DefaultReconcileWindow, "the payments each periodic reconciliation checks: those created this long before it (0 = the default)")
 	s.String(&c.AllowDomains, "counterparty-allow", "", "comma-separated VASP domains (host[:port], as in $user@host[:port]) we transact with (empty: all not denied); a bad or empty entry is refused")
@@ -253,6 +257,10 @@ func (c *PaymentConfig) resolve() error {
 	if d := c.UmaRequestRetention; d != 0 && (d < MinUmaRequestRetention || d > MaxUmaRequestRetention) {
 		return fmt.Errorf("setting uma-request-retention: want 0 (the default, %s) or from %s to %s, got %s",
 			vasp.DefaultUmaRequestRetention, MinUmaRequestRetention, MaxUmaRequestRetention, d)
+	}
+	if d := c.BulkUploadErrorRetention; d != 0 && (d < MinLookupRetention || d > MaxLookupRetention) {
+		return fmt.Errorf("setting bulk-upload-error-retention: want 0 (the default, %s) or from %s to %s, got %s",
+			users.DefaultImportErrorRetention, MinLookupRetention, MaxLookupRetention, d)
 	}
 	if d := c.ReconcileInterval; d != 0 && (d < MinReconcileInterval || d > MaxReconcileInterval) {
 		return fmt.Errorf("setting reconcile-interval: want 0 (never) or from %s to %s, got %s", MinReconcileInterval, MaxReconcileInterval, d)
