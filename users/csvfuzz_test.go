@@ -54,6 +54,7 @@ func FuzzImportCSV(f *testing.F) {
 		"umaAddress,platformUserId,userType,preferredCurrencies\n$c,p,INDIVIDUAL,usd;eur usd\n",
 		"",
 		"umaAddress,platformUserId,userType,\n",
+		"umaAddress,platformUserId,userType\n,,\n$a,p,INDIVIDUAL\n , \n,,,,\n",
 		"\xff\xfeu\x00m\x00",
 	} {
 		f.Add(false, []byte(s))
@@ -191,8 +192,17 @@ func records(file []byte) (header []string, rows [][]string) {
 			}
 			continue
 		}
-		rows = append(rows, rec)
+		if !emptyRecord(rec, err) {
+			rows = append(rows, rec)
+		}
 	}
+}
+
+// emptyRecord reports whether rec, a data record read with err, is no row
+// to the importer: every field empty (a header's is refused instead).
+func emptyRecord(rec []string, err error) bool {
+	return (err == nil || errors.Is(err, csv.ErrFieldCount)) &&
+		!slices.ContainsFunc(rec, func(v string) bool { return strings.TrimSpace(v) != "" })
 }
 
 // userHolds reports whether u keeps v, the value of column name, as
@@ -285,10 +295,13 @@ func dataRecords(file []byte) int {
 	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(file, []byte("\ufeff"))))
 	n := -1
 	for {
-		_, err := r.Read()
+		rec, err := r.Read()
 		var perr *csv.ParseError
 		if errors.Is(err, io.EOF) || (err != nil && !errors.As(err, &perr)) {
 			return max(n, 0)
+		}
+		if n >= 0 && emptyRecord(rec, err) {
+			continue
 		}
 		n++
 	}
