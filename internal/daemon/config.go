@@ -392,20 +392,10 @@ func (c *Config) databaseSetting() string {
 	return "data-dir"
 }
 
-// SchemeFor is UMA's rule: plain http for local development hosts, https
-// for everything else.
-func SchemeFor(domain string) string {
-	host := domain
-	if h, _, err := net.SplitHostPort(domain); err == nil {
-		host = h
-	}
-	host = strings.ToLower(host)
-	if host == "localhost" || host == "127.0.0.1" || host == "::1" ||
-		strings.HasSuffix(host, ".local") || strings.HasSuffix(host, ".internal") || strings.HasSuffix(host, ".localhost") {
-		return "http"
-	}
-	return "https"
-}
+// SchemeFor is UMA's rule (uma.Scheme): plain http for local development
+// hosts, https for everything else. It is the rule counterparties follow
+// to reach the domain, so the base URL made from it is where they call.
+func SchemeFor(domain string) string { return uma.Scheme(domain) }
 
 func readKeyFile(setting, path string) ([]byte, error) {
 	if path == "" {

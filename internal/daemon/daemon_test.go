@@ -305,6 +305,10 @@ func TestDomainAndBaseURL(t *testing.T) {
 		// an UMA domain cannot be an IPv6 address.
 		{"[::1]:8080", "", "", "localhost:8080", "http://localhost:8080"},
 		{"[::]:8080", "", "", "localhost:8080", "http://localhost:8080"},
+		// UMA's scheme rule (uma.Scheme), which counterparties follow to
+		// reach the domain: a .localhost name is not one of its local hosts.
+		{":8080", "vasp.localhost:8080", "", "vasp.localhost:8080", "https://vasp.localhost:8080"},
+		{":8080", "localhost.:8080", "", "localhost.:8080", "http://localhost.:8080"},
 	} {
 		cfg := Config{DataDir: "d", Listen: c.listen, Domain: c.domain, BaseURL: c.base, LogFormat: "auto", LogLevel: "info"}
 		if err := cfg.Resolve(); err != nil {
