@@ -141,6 +141,26 @@ func creditsSomething(in QuoteRequest, rate rates.Rate, theirs uma.Currency, msa
 		in.Amount, rate.Currency.Code, msats, theirs.Code, theirs.Multiplier)
 }
 
+// buysAtMostMax refuses, before the receiver is asked, a sender-locked
+// amount of msats that buys more than the most the receiver takes of its
+// currency theirs (convertible.max; 0 a bound as any, UMA's 0 <= min <=
+// max) at the multiplier its lookup advertised: it would refuse the
+// payreq, as it would one buying less than its min (creditsSomething).
+// The margin points the other way: the amount is refused only if it buys
+// too much at a rate worse for our user by MaxReceiverRateChangeBps too
+// (the most a payreq answer may move it, rateWithinLookup), and a
+// receiver's fee only lowers what it buys.
+func buysAtMostMax(in QuoteRequest, rate rates.Rate, theirs uma.Currency, msats int64) error {
+	// theirs.Multiplier > 0 (usableCurrencies); in floats, as it is one.
+	most := theirs.Convertible.Max
+	if float64(msats) <= float64(most)*theirs.Multiplier*(1+float64(MaxReceiverRateChangeBps)/bpsScale) {
+		return nil
+	}
+	return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
+		"%d %s is %d msats, more than the %d %s (smallest unit) the receiver accepts at most, at its rate of %v msats per unit",
+		in.Amount, rate.Currency.Code, msats, most, theirs.Code, theirs.Multiplier)
+}
+
 // sendingInRange applies our range for the sending currency (the rates
 // file's min/max, as for what we receive) to what our user spends, fee
 // included.

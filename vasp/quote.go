@@ -320,6 +320,9 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 		if err := creditsSomething(in, rate, theirs, pr.Amount); err != nil {
 			return Quote{}, "", err
 		}
+		if err := buysAtMostMax(in, rate, theirs, pr.Amount); err != nil {
+			return Quote{}, "", err
+		}
 	} else {
 		pr.Amount, pr.SendingCurrency = in.Amount, theirs.Code
 		if min, max := theirs.Convertible.Min, theirs.Convertible.Max; in.Amount < min || in.Amount > max {

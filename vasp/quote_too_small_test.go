@@ -106,6 +106,50 @@ func TestLightningAddressSenderLockedBuysNothing(t *testing.T) {
 // platform's approval spent. One that a move of the rate within that
 // could bring to the least is still asked.
 func TestQuoteSenderLockedBelowReceiverMin(t *testing.T) {
+	senderLockedAgainstConvertible(t, func(c *uma.Currency, min int64) { c.Convertible.Min = min },
+		func(units int64) []convertibleCase {
+			return []convertibleCase{
+				{"far below", 2 * units, false},
+				{"below by more than the margin", units*(bpsScale+vasp.MaxReceiverRateChangeBps)/bpsScale + 2, false},
+				{"within the margin", units + 1, true},
+				{"at the least", units, true},
+			}
+		})
+}
+
+// So is one that buys more than the receiver's most (convertible.max) at
+// the lookup's rate, and at a rate worse for our user by
+// MaxReceiverRateChangeBps too: the receiver would refuse it. One a move
+// of the rate within that could bring to the most is still asked. A max
+// of 0 is a bound as any (TestMaxZeroIsABoundForTheSender).
+func TestQuoteSenderLockedAboveReceiverMax(t *testing.T) {
+	senderLockedAgainstConvertible(t, func(c *uma.Currency, max int64) {
+		c.Convertible.Min, c.Convertible.Max = min(c.Convertible.Min, max), max // 0 <= min <= max
+	},
+		func(units int64) []convertibleCase {
+			return []convertibleCase{
+				{"far above", units / 2, false},
+				{"above by more than the margin", units*bpsScale/(bpsScale+vasp.MaxReceiverRateChangeBps) - 2, false},
+				{"within the margin", units - 1, true},
+				{"at the most", units, true},
+				{"max 0", 0, false},
+			}
+		})
+}
+
+// convertibleCase is a bound of the receiver's convertible range and
+// whether a sender-locked amount buying some units against it is asked.
+type convertibleCase struct {
+	name  string
+	bound int64
+	asked bool
+}
+
+// senderLockedAgainstConvertible quotes 1000 USD cents to a receiver
+// whose lookup's EUR range is set (the bound) by each case of cases,
+// given the EUR cents the amount buys at its rate: one not asked is 400
+// AMOUNT_OUT_OF_RANGE, no payreq sent.
+func senderLockedAgainstConvertible(t *testing.T, set func(c *uma.Currency, bound int64), cases func(units int64) []convertibleCase) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		h := newHostile(t, db)
 		var payreqs atomic.Int64
@@ -119,24 +163,15 @@ func TestQuoteSenderLockedBelowReceiverMin(t *testing.T) {
 			t.Fatal(err)
 		}
 		units := q.Msats / 1000 // what 1000 USD cents buy at 1000 msats per EUR cent
-		for _, tc := range []struct {
-			name  string
-			min   int64
-			asked bool
-		}{
-			{"far below", 2 * units, false},
-			{"below by more than the margin", units*(bpsScale+vasp.MaxReceiverRateChangeBps)/bpsScale + 2, false},
-			{"within the margin", units + 1, true},
-			{"at the least", units, true},
-		} {
+		for _, tc := range cases(units) {
 			t.Run(tc.name, func(t *testing.T) {
-				h.lnurlp = func(r *uma.LnurlpResponse) { r.Currencies[0].Convertible.Min = tc.min }
+				h.lnurlp = func(r *uma.LnurlpResponse) { set(&r.Currencies[0], tc.bound) }
 				defer func() { h.lnurlp = nil }()
 				l := h.lookup(t)
 				before := payreqs.Load()
 				_, err := h.quote(t, l, vasp.LockedSending, 1000)
 				if n := payreqs.Load() - before; (n != 0) != tc.asked {
-					t.Fatalf("min %d, %d units: the receiver was sent %d payreqs (err %v)", tc.min, units, n, err)
+					t.Fatalf("bound %d, %d units: the receiver was sent %d payreqs (err %v)", tc.bound, units, n, err)
 				}
 				if !tc.asked {
 					wantStatus(t, err, http.StatusBadRequest, vaspd.CodeAmountOutOfRange)
