@@ -35,6 +35,8 @@ type Node struct {
 	info    lightning.NodeInfo               // cached once lnd answered
 	open    map[lightning.Hash]time.Time     // invoices created here, still open: hash → expiry
 	pollers map[chan lightning.Hash]struct{} // SubscribeSettled loops to nudge
+	// feeLogged: payments whose fee above their limit was logged (noteFeeAboveLimit).
+	feeLogged map[lightning.Hash]bool
 }
 
 var _ lightning.Node = (*Node)(nil)
@@ -71,8 +73,9 @@ func New(opts Options) (*Node, error) {
 	}
 	n := &Node{
 		rest: c, opts: opts, db: opts.DB, clock: opts.Clock, log: opts.Logger,
-		open:    map[lightning.Hash]time.Time{},
-		pollers: map[chan lightning.Hash]struct{}{},
+		open:      map[lightning.Hash]time.Time{},
+		pollers:   map[chan lightning.Hash]struct{}{},
+		feeLogged: map[lightning.Hash]bool{},
 	}
 	n.opts.Macaroon = nil // the client holds it; keep no second copy around
 	return n, nil

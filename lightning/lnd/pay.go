@@ -404,6 +404,7 @@ func (n *Node) finish(ctx context.Context, node string, rec record, w wirePaymen
 func (n *Node) convert(rec record, w wirePayment) (lightning.Payment, error) {
 	p, err := n.convertChecked(rec, w)
 	if err != nil {
+		n.noteFeeAboveLimit(err)
 		return rec.Payment, err
 	}
 	return p, nil
@@ -459,7 +460,7 @@ func (n *Node) convertChecked(rec record, w wirePayment) (lightning.Payment, err
 	if rec.MaxFeeMsat > 0 && p.FeeMsat > rec.MaxFeeMsat {
 		// lnd was told fee_limit_msat: it pays no more (a payment
 		// vaspd never sent, found by TrackPayment, has no limit).
-		return p, fmt.Errorf("lnd: field fee_msat: %d msat above the limit of %d msat the payment was sent with", p.FeeMsat, rec.MaxFeeMsat)
+		return p, &feeAboveLimit{hash: rec.PaymentHash, status: status, fee: p.FeeMsat, limit: rec.MaxFeeMsat}
 	}
 	if created, err := num("creation_time_ns", w.CreationTimeNs); err == nil && p.CreatedAt.IsZero() {
 		p.CreatedAt = unixNanos(created)
