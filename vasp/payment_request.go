@@ -370,11 +370,6 @@ const paymentRequestColumns = `id, user_id, receiver_uma, sender_uma, invoice_uu
 	max_num_payments, comment_chars_allowed, delivery_status, delivery_code, delivery_message, delivery_attempted_at,
 	expires_at, cancelled_at, created_at`
 
-// payingStatuses are the statuses of the incoming payments a request
-// counts against maxNumPayments: approved or waiting for approval, invoice
-// issued, or settled. REJECTED, EXPIRED and FAILED ones took nothing.
-const payingStatuses = `('` + StatusCreated + `', '` + StatusPending + `', '` + StatusCompleted + `')`
-
 // selectPaymentRequests selects payment requests with their derived
 // status and count of COMPLETED payments (scanPaymentRequest); conditions
 // follow as a WHERE (on the stored columns, status or payment_count);
