@@ -243,10 +243,9 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Event, error) {
 }
 
 // listQuery is List's query and arguments. Each filter is one comparison
-// an index serves (0614_audit_events): token_id, resource_id and route
-// with id, for the order; created_at alone. created_id has none yet: an
-// index (created_id, id) is wanted (TestListFiltersUseIndexes has no case
-// for it until then).
+// an index serves (0614_audit_events, 0633 for created_id): token_id,
+// resource_id, created_id and route with id, for the order; created_at
+// alone (TestListFiltersUseIndexes).
 func listQuery(f Filter) (string, []any) {
 	var w store.Where
 	if f.TokenID != "" {
