@@ -137,6 +137,17 @@ func overpaidIncomingPayment(t *testing.T, db *store.DB, sweep bool) {
 		if n := overpaid(); n != 1 {
 			t.Errorf("%s: the overpayment was logged %d times at info level, want once", when, n)
 		}
+		// The reconciliation finds the node and the books agreeing: the
+		// node received paid, system:node moved by paid, the user was
+		// credited the quote.
+		now := w.clock.Now()
+		rep, err := s.Reconcile(t.Context(), now.Add(-time.Hour), now.Add(time.Hour), 100)
+		if err != nil {
+			t.Fatalf("%s: reconcile: %v", when, err)
+		}
+		if len(rep.Mismatches) != 0 || rep.Checked[vasp.CheckIncomingCompleted] < 1 {
+			t.Errorf("%s: reconciliation checked %v, mismatches %+v; want the overpaid payment checked, no mismatch", when, rep.Checked, rep.Mismatches)
+		}
 	}
 	check("credited")
 
