@@ -261,8 +261,17 @@ func plainAmount(in QuoteRequest, rate rates.Rate, theirs uma.Currency, r *uma.L
 			return plainAsk{}, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeAmountOutOfRange,
 				"%d %s is %d msats, less than 1 SAT, the least a receiver in SAT can be shown", in.Amount, rate.Currency.Code, conv.Msats)
 		}
-		if err := creditsSomething(in, rate, theirs, conv.Msats); theirs.Code != satCode && err != nil {
-			return plainAsk{}, err
+		// In another currency, the receiver converts what arrives at its
+		// rate: it must buy between the convertible.min and .max it
+		// advertised, as for an UMA receiver (in SAT, min/maxSendable
+		// are that range already).
+		if theirs.Code != satCode {
+			if err := creditsSomething(in, rate, theirs, conv.Msats); err != nil {
+				return plainAsk{}, err
+			}
+			if err := buysAtMostMax(in, rate, theirs, conv.Msats); err != nil {
+				return plainAsk{}, err
+			}
 		}
 		return plainAsk{amount: fmt.Sprint(conv.Msats), msats: conv.Msats, conv: conv, sending: in.Amount, fee: conv.FeeAmount}, nil
 	}

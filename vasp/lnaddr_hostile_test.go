@@ -305,6 +305,16 @@ func TestLightningAddressCurrencies(t *testing.T) {
 		a.edit(func(a *lnaddr) { a.converted = nil })
 		_, err = quote(vasp.LockedReceiving, 100_001)
 		wantStatus(t, err, 400, vaspd.CodeAmountOutOfRange)
+		// Sender-locked, an amount buying more than its convertible.max
+		// (100 000 cents at 1000 msats a cent: 1e8 msats, within
+		// maxSendable) is refused before the receiver is asked, as an
+		// UMA receiver's is (buysAtMostMax).
+		asked := len(a.asked)
+		_, err = quote(vasp.LockedSending, 3e8*1000/sq.Msats)
+		wantStatus(t, err, 400, vaspd.CodeAmountOutOfRange)
+		if !strings.Contains(err.Error(), "at most") || len(a.asked) != asked {
+			t.Errorf("sender-locked past convertible.max: %v, the receiver asked %d times", err, len(a.asked)-asked)
+		}
 		if err := ledger.New(db, nil).Check(t.Context(), db); err != nil {
 			t.Fatal(err)
 		}
