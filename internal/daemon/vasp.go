@@ -77,6 +77,14 @@ const (
 	MaxUmaRequestRetention = MaxLookupRetention
 )
 
+// Bounds of bulk-upload-error-retention (but for 0, the default): as
+// lookup-retention's. Under an hour a platform polling a job's errors
+// could find them gone before it read them.
+const (
+	MinBulkUploadErrorRetention = MinLookupRetention
+	MaxBulkUploadErrorRetention = MaxLookupRetention
+)
+
 // Bounds of reconcile-interval (but for 0, off) and reconcile-window.
 // Under a minute, runs would follow each other with the node answering
 // little else (each looks up every payment of the window); a day is the
@@ -258,9 +266,9 @@ func (c *PaymentConfig) resolve() error {
 		return fmt.Errorf("setting uma-request-retention: want 0 (the default, %s) or from %s to %s, got %s",
 			vasp.DefaultUmaRequestRetention, MinUmaRequestRetention, MaxUmaRequestRetention, d)
 	}
-	if d := c.BulkUploadErrorRetention; d != 0 && (d < MinLookupRetention || d > MaxLookupRetention) {
+	if d := c.BulkUploadErrorRetention; d != 0 && (d < MinBulkUploadErrorRetention || d > MaxBulkUploadErrorRetention) {
 		return fmt.Errorf("setting bulk-upload-error-retention: want 0 (the default, %s) or from %s to %s, got %s",
-			users.DefaultImportErrorRetention, MinLookupRetention, MaxLookupRetention, d)
+			users.DefaultImportErrorRetention, MinBulkUploadErrorRetention, MaxBulkUploadErrorRetention, d)
 	}
 	if d := c.ReconcileInterval; d != 0 && (d < MinReconcileInterval || d > MaxReconcileInterval) {
 		return fmt.Errorf("setting reconcile-interval: want 0 (never) or from %s to %s, got %s", MinReconcileInterval, MaxReconcileInterval, d)
