@@ -149,8 +149,8 @@ func lnurlpUser(path string) (string, error) {
 // receiver address.
 //
 // Order of checks (as in the SDKs): an unsupported umaVersion yields the
-// UNSUPPORTED_UMA_VERSION error (412) before anything else; a bad path or
-// user is PARSE_LNURLP_REQUEST_ERROR; some but not all UMA parameters is
+// UNSUPPORTED_UMA_VERSION error (412) before anything else; an UMA parameter
+// given twice, a bad path or user is PARSE_LNURLP_REQUEST_ERROR; some but not all UMA parameters is
 // MISSING_REQUIRED_UMA_PARAMETERS; none is a plain LNURL request (IsUMA false).
 func ParseLnurlpRequest(u *url.URL) (*LnurlpRequest, error) {
 	if u == nil {
@@ -165,6 +165,9 @@ func ParseLnurlpRequest(u *url.URL) (*LnurlpRequest, error) {
 		if _, err := NegotiateVersion(version); err != nil {
 			return nil, err
 		}
+	}
+	if err := onceEach(q, CodeParseLnurlpRequestError, umaQueryParams[:]...); err != nil {
+		return nil, err
 	}
 	user, err := lnurlpUser(u.Path)
 	if err != nil {

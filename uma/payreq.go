@@ -250,11 +250,33 @@ func ParsePayRequest(body []byte) (*PayRequest, error) {
 	return &r, nil
 }
 
+// payRequestQueryParams are the parameters ParsePayRequestQuery reads.
+var payRequestQueryParams = [...]string{"amount", "convert", "comment", "invoiceUUID", "payerData", "payerdata", "payeeData", "settlement"}
+
+// onceEach refuses, with code, a query giving any of names more than once:
+// which of two amounts, or signatures, was meant cannot be told, and
+// reading the first would answer what the sender may not have asked (a
+// proxy or a signed-URL check reading the last would see another request).
+func onceEach(q url.Values, code ErrorCode, names ...string) error {
+	for _, name := range names {
+		if n := len(q[name]); n > 1 {
+			return Errorf(code, "query parameter %s is given %d times; it goes once", name, n)
+		}
+	}
+	return nil
+}
+
 // ParsePayRequestQuery parses a GET callback query: the plain LNURL form
 // (amount in msats, comment, payerdata — LUD-06/12/18) and the UMA SDKs'
 // query form (amount N[.CODE], convert, payerData, payeeData, invoiceUUID,
 // settlement as JSON).
 func ParsePayRequestQuery(q url.Values) (*PayRequest, error) {
+	if err := onceEach(q, CodeParsePayreqRequestError, payRequestQueryParams[:]...); err != nil {
+		return nil, err
+	}
+	if q.Has("payerData") && q.Has("payerdata") {
+		return nil, Errorf(CodeParsePayreqRequestError, "payer data goes once: as payerData or as payerdata, not both")
+	}
 	amount, code, err := parseAmountString(q.Get("amount"))
 	if err != nil {
 		return nil, err
