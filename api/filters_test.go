@@ -194,3 +194,27 @@ func TestTransactionListFilters(t *testing.T) {
 		}
 	})
 }
+
+// TestQueryParameterGivenTwice: a platform request naming a query
+// parameter twice is 400 INVALID_INPUT naming it, on every route (which
+// limit, which status filter was meant cannot be told), never the first
+// value read; after authentication, as every input error is.
+func TestQueryParameterGivenTwice(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newUserFixture(t, db)
+		for _, path := range []string{"/users?limit=5&limit=50", "/tokens?name=a&name=b", "/users?createdAfter=2025-01-01T00:00:00Z&createdAfter=2026-01-01T00:00:00Z"} {
+			st, m, _ := f.req(t, "GET", path, &f.admin, "")
+			wantError(t, st, m, http.StatusBadRequest, vaspd.CodeInvalidInput)
+			if msg, _ := m["message"].(string); !strings.Contains(msg, "once") {
+				t.Errorf("%s: message %q, want it to say the parameter goes once", path, msg)
+			}
+		}
+		if st, _, _ := f.req(t, "GET", "/users?limit=5&limit=50", nil, ""); st != http.StatusUnauthorized {
+			t.Errorf("unauthenticated: %d, want 401 first", st)
+		}
+		if st, m, _ := f.req(t, "GET", "/users?limit=5", &f.admin, ""); st != http.StatusOK {
+			t.Errorf("once: %d %v", st, m)
+		}
+	})
+}

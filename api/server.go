@@ -187,6 +187,7 @@ func (s *Server) Logger() *slog.Logger { return s.log }
 // cross-origin request that could change something is refused before
 // authentication (crossOrigin).
 func (s *Server) Handle(pattern string, perm vaspd.Permission, h HandlerFunc, opts ...RouteOption) {
+	h = queryOnce(h)
 	if s.declare(pattern, perm, opts).Audited {
 		h = s.auditing(h)
 	}
@@ -195,6 +196,25 @@ func (s *Server) Handle(pattern string, perm vaspd.Permission, h HandlerFunc, op
 		w.Header().Set("Cache-Control", "no-store")
 		inner.ServeHTTP(w, r)
 	}))
+}
+
+// queryOnce refuses a request naming a query parameter more than once
+// (400): no list filter or option of the platform API takes several
+// values (the UMAaaS document declares none), and which one was meant
+// cannot be told; reading the first would answer another question than
+// the platform asked. It runs after authentication, as the handler's own
+// input checks do.
+func queryOnce(h HandlerFunc) HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if r.URL.RawQuery != "" {
+			for name, vs := range r.URL.Query() {
+				if len(vs) > 1 {
+					return vaspd.InvalidInput("query parameter %q is given %d times; it goes once", vaspd.Truncate(name, 50), len(vs))
+				}
+			}
+		}
+		return h(w, r)
+	}
 }
 
 // HandlePublic registers an unauthenticated route (UMA endpoints, devnet).

@@ -226,7 +226,7 @@ func TestUsersList(t *testing.T) {
 					}
 					return out
 				}
-				path = "/users?limit=2&" + query + "&cursor=" + m["nextCursor"].(string)
+				path = "/users?" + query + "&cursor=" + m["nextCursor"].(string)
 			}
 		}
 		eq := func(got []string, want string) {
