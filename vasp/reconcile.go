@@ -14,6 +14,7 @@ import (
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/ledger"
 	"github.com/vaspd/vaspd/lightning"
+	"github.com/vaspd/vaspd/store"
 )
 
 // Reconciling vaspd's books with the Lightning node. ledger.Check audits
@@ -40,8 +41,17 @@ import (
 //     IN_FLIGHT, which may yet succeed. A node that does not know it is
 //     fine only when vaspd's own reason says nothing was sent (the node
 //     refused the invoice);
-//   - outgoing payments in flight (PROCESSING) are counted, not looked up:
-//     the resolver owns them.
+//   - an outgoing payment in flight (PROCESSING) is the resolver's, and
+//     counted, not looked up, until it should have been finished: the
+//     resolver books one a pay timeout and resolveMargin after its last
+//     update (updated_at), within a round or two (every 2 s). One older
+//     than that and reconcileGrace when its status was read is looked up:
+//     final on the node (SUCCEEDED or FAILED), vaspd's books lag the node
+//     (the resolver failing at it, or a bug), the user's money reserved
+//     for a payment that is over. One the node still pays, or does not
+//     know (the resolver sends those), stays in flight: the resolver is
+//     at it. A resolver that booked it between the read and the lookup
+//     was itself later than the grace.
 //
 // The window is of the payments' creation as their ids tell (uuidv7:
 // "ids sort by creation time"), so the walk is a range of the primary
@@ -83,12 +93,18 @@ const (
 	// (its details do not parse, its payment hash or id is none): it is
 	// not checked against the node, and someone must look at it.
 	MismatchUnreadable = "UNREADABLE_RECORD"
+	// MismatchFinalOnNodeNotBooked: vaspd's books say an outgoing payment
+	// is still PROCESSING, past the time the resolver should have booked
+	// it (processingOverdue), and the node has finished it
+	// (SUCCEEDED or FAILED): the books lag the node, the user's money
+	// still reserved for a payment that was paid or failed.
+	MismatchFinalOnNodeNotBooked = "FINAL_ON_NODE_NOT_BOOKED"
 )
 
 // MismatchKinds are the kinds, in the order the metrics list them.
 var MismatchKinds = []string{MismatchNotSettledOnNode, MismatchSettledNotCredited, MismatchIncomingAmount,
 	MismatchNotSentOnNode, MismatchOutgoingAmount, MismatchRefundedButSent, MismatchRefundedInFlight, MismatchRefundedUnknown,
-	MismatchUnreadable}
+	MismatchUnreadable, MismatchFinalOnNodeNotBooked}
 
 // Checks: what Reconciliation.Checked counts, by what vaspd says.
 const (
@@ -97,12 +113,19 @@ const (
 	CheckIncomingNotPaid   = "INCOMING_NOT_PAID"  // PENDING, EXPIRED, REJECTED: not settled on the node
 	CheckOutgoingCompleted = "OUTGOING_COMPLETED" // SUCCEEDED on the node
 	CheckOutgoingFailed    = "OUTGOING_FAILED"    // refunded: not SUCCEEDED on the node
+	// PROCESSING past the resolver's time, and final on the node: each a
+	// MismatchFinalOnNodeNotBooked. Those the node still pays, or does
+	// not know, are counted in flight, as are younger ones.
+	CheckOutgoingProcessing = "OUTGOING_PROCESSING"
 )
 
 // reconcileGrace is how long an invoice may have been settled on the node,
 // when vaspd's status was read, before a payment not credited is a
 // mismatch: the settlement stream credits within moments, the sweep within
-// 15 s.
+// 15 s. So, beyond the resolver's own time (processingOverdue), for an
+// outgoing payment PROCESSING: the resolver looks at each every round
+// (2 s), a batch of 100 at a time, and a round may stop at a lookup that
+// failed.
 const reconcileGrace = time.Minute
 
 // reconcileConcurrency is how many node lookups one run makes at once:
@@ -139,9 +162,10 @@ type Reconciliation struct {
 	Transactions int `json:"transactions"`
 	// Checked counts the payments checked against the node, by check.
 	Checked map[string]int `json:"checked"`
-	// InFlight counts payments not yet final: outgoing PROCESSING, and
-	// incoming PENDING whose invoice is not settled or was settled within
-	// the grace.
+	// InFlight counts payments not yet final: outgoing PROCESSING not
+	// yet overdue for the resolver, or that the node still pays or does
+	// not know, and incoming PENDING whose invoice is not settled or was
+	// settled within the grace.
 	InFlight InFlight `json:"inFlight"`
 	// Unchecked counts payments whose node lookup failed (an error, the
 	// node unreachable) or was never made (the run stopped).
@@ -234,6 +258,10 @@ type reconcileRow struct {
 	// and a lookup may answer minutes later (a page of slow lookups),
 	// after a settlement vaspd credited meanwhile.
 	read time.Time
+	// updatedAt is the payment's last update (updated_at), from which
+	// the resolver counts a PROCESSING payment's time; zero when the
+	// row did not scan.
+	updatedAt time.Time
 	// unreadable says why the row cannot be checked ("" when it can):
 	// it is a finding of its own (MismatchUnreadable), not a reason to
 	// stop the run, which would leave every payment after it unchecked
@@ -268,7 +296,8 @@ func (s *Service) Reconcile(ctx context.Context, since, until time.Time, limit i
 func (s *Service) reconcile(ctx context.Context, since, until time.Time, limit int) (Reconciliation, error) {
 	r := Reconciliation{Since: since, Until: until, StartedAt: s.clock.Now(),
 		Checked: map[string]int{}, MismatchCounts: map[string]int{}, Mismatches: []Mismatch{}}
-	for _, c := range []string{CheckIncomingCompleted, CheckIncomingUnderpaid, CheckIncomingNotPaid, CheckOutgoingCompleted, CheckOutgoingFailed} {
+	for _, c := range []string{CheckIncomingCompleted, CheckIncomingUnderpaid, CheckIncomingNotPaid, CheckOutgoingCompleted, CheckOutgoingFailed,
+		CheckOutgoingProcessing} {
 		r.Checked[c] = 0
 	}
 	for _, k := range MismatchKinds {
@@ -343,7 +372,7 @@ func (s *Service) reconcileRows(ctx context.Context, from, to, after string, n i
 	// builders net them), read through ledger_postings' primary key.
 	read := s.clock.Now()
 	rows, err := s.db.QueryContext(ctx, `SELECT t.id, t.direction, t.status, t.payment_hash, t.failure_reason, t.msats,
-		t.details,
+		t.details, t.updated_at,
 		(SELECT p.amount FROM ledger_postings p WHERE p.movement_id = (CASE WHEN t.direction = $1 THEN $8 ELSE $9 END) || t.payment_hash
 			AND p.account = $2 AND p.currency = $3 LIMIT 1)
 		FROM uma_transactions t WHERE t.id >= $4 AND t.id > $5 AND t.id < $6 AND t.payment_hash IS NOT NULL
@@ -356,14 +385,18 @@ func (s *Service) reconcileRows(ctx context.Context, from, to, after string, n i
 	for rows.Next() {
 		var r reconcileRow
 		var details string
-		if err := rows.Scan(&r.id, &r.direction, &r.status, &r.hash, &r.reason, &r.msats, &details, &r.ledger); err != nil {
+		var updated int64
+		if err := rows.Scan(&r.id, &r.direction, &r.status, &r.hash, &r.reason, &r.msats, &details, &updated, &r.ledger); err != nil {
 			// A value its column's type does not hold (SQLite keeps
 			// what it is given: a hand's edit) is this payment's
 			// finding, not a failed read: failing the page, it would
 			// fail every run at it.
 			r = unscannableRow(rows, err)
-		} else if err := json.Unmarshal([]byte(details), &r.details); err != nil {
-			r.unreadable = "details: " + err.Error()
+		} else {
+			r.updatedAt = store.Time(updated)
+			if err := json.Unmarshal([]byte(details), &r.details); err != nil {
+				r.unreadable = "details: " + err.Error()
+			}
 		}
 		if r.at, err = idTime(r.id); err != nil {
 			r.unreadable = err.Error()
@@ -386,8 +419,8 @@ func (s *Service) reconcileRows(ctx context.Context, from, to, after string, n i
 func unscannableRow(rows *sql.Rows, err error) reconcileRow {
 	r := reconcileRow{unreadable: "record: " + err.Error()}
 	var id, direction, status, hash sql.NullString
-	var rest [4]any
-	if err := rows.Scan(&id, &direction, &status, &hash, &rest[0], &rest[1], &rest[2], &rest[3]); err == nil {
+	var rest [5]any
+	if err := rows.Scan(&id, &direction, &status, &hash, &rest[0], &rest[1], &rest[2], &rest[3], &rest[4]); err == nil {
 		r.id, r.direction, r.status, r.hash = id.String, direction.String, status.String, hash.String
 	}
 	return r
@@ -408,7 +441,7 @@ func (s *Service) reconcilePage(ctx context.Context, r *Reconciliation, rows []r
 	)
 	sem := make(chan struct{}, reconcileConcurrency)
 	for _, row := range rows {
-		if row.direction == Outgoing && row.status == StatusProcessing {
+		if row.direction == Outgoing && row.status == StatusProcessing && !s.processingOverdue(row) {
 			r.InFlight.OutgoingProcessing++
 			continue
 		}
@@ -452,8 +485,10 @@ func (s *Service) reconcilePage(ctx context.Context, r *Reconciliation, rows []r
 				} else if cause == nil {
 					cause = res.err // a lookup that failed alone: the run goes on
 				}
-			case res.pending:
+			case res.pending && row.direction == Incoming:
 				r.InFlight.IncomingPending++
+			case res.pending:
+				r.InFlight.OutgoingProcessing++
 			case res.check != "":
 				r.Checked[res.check]++
 			}
@@ -468,6 +503,17 @@ func (s *Service) reconcilePage(ctx context.Context, r *Reconciliation, rows []r
 		r.cause = cause
 	}
 	return stopped, cause
+}
+
+// processingOverdue reports whether row, an outgoing payment PROCESSING,
+// should have been finished by the resolver when its status was read: it
+// books one PayTimeout + resolveMargin after its last update
+// (resolveOutgoingRound), and reconcileGrace allows for its rounds. A row
+// that did not scan tells no age, and is overdue: the resolver cannot
+// read it either (scanTransaction), so it will never finish it, and it is
+// found UNREADABLE_RECORD.
+func (s *Service) processingOverdue(row reconcileRow) bool {
+	return row.updatedAt.IsZero() || row.read.Sub(row.updatedAt) > s.opt.PayTimeout+resolveMargin+reconcileGrace
 }
 
 // idTime is the time transaction id was made at, to the millisecond, as

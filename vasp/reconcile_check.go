@@ -11,8 +11,9 @@ import (
 // The rules of Reconcile, one payment at a time (reconcile.go says them).
 
 // checked is one payment's outcome: the check it passed or failed
-// (mismatch), pending for an incoming payment still on its way, or err
-// when the node could not be asked.
+// (mismatch), pending for a payment still on its way (an incoming one's
+// settlement within the grace, an outgoing one the node still pays or
+// does not know), or err when the node could not be asked.
 type checked struct {
 	check    string
 	pending  bool
@@ -161,7 +162,15 @@ func checkOutgoing(row reconcileRow, p lightning.Payment, found bool) checked {
 			return checked{check: CheckOutgoingFailed, mismatch: mismatch(MismatchRefundedUnknown)}
 		}
 		return checked{check: CheckOutgoingFailed}
+	case StatusProcessing:
+		// Overdue for the resolver (reconcilePage looks up no other).
+		if found && (p.Status == lightning.StatusSucceeded || p.Status == lightning.StatusFailed) {
+			return checked{check: CheckOutgoingProcessing, mismatch: mismatch(MismatchFinalOnNodeNotBooked)}
+		}
+		// IN_FLIGHT, or unknown (the resolver sends it): still the
+		// resolver's.
+		return checked{pending: true}
 	}
-	// No other status ends an outgoing payment; PROCESSING is not looked up.
+	// No other status is an outgoing payment's.
 	return checked{err: fmt.Errorf("transaction %s: outgoing payment in status %q", row.id, row.status)}
 }

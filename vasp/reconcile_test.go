@@ -162,7 +162,7 @@ func TestReconcile(t *testing.T) {
 		rep = r.reconcile(t)
 		wantMismatches(t, rep, map[string]string{})
 		want := map[string]int{vasp.CheckOutgoingCompleted: 3, vasp.CheckOutgoingFailed: 2, vasp.CheckIncomingCompleted: 2,
-			vasp.CheckIncomingUnderpaid: 0, vasp.CheckIncomingNotPaid: 0}
+			vasp.CheckIncomingUnderpaid: 0, vasp.CheckIncomingNotPaid: 0, vasp.CheckOutgoingProcessing: 0}
 		if !maps.Equal(rep.Checked, want) || rep.InFlight.IncomingPending != 1 {
 			t.Fatalf("checked %v, in flight %+v; want %v and one incoming pending", rep.Checked, rep.InFlight, want)
 		}
@@ -307,9 +307,13 @@ func (s *syncBuffer) text() string {
 type auditNode struct {
 	*embedded.Node
 	audited map[lightning.Hash]lightning.Payment
+	failing map[lightning.Hash]bool // their lookups fail (not the node unreachable)
 }
 
 func (n auditNode) AuditPayment(ctx context.Context, h lightning.Hash) (lightning.Payment, error) {
+	if n.failing[h] {
+		return lightning.Payment{}, errors.New("lnd trackpaymentv2: 500 internal error")
+	}
 	if p, ok := n.audited[h]; ok {
 		return p, nil
 	}

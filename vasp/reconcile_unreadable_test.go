@@ -41,14 +41,22 @@ func TestReconcileUnscannableRowIsAFinding(t *testing.T) {
 		r := newReconciler(t, db)
 		bad := r.incoming(t, false)
 		fine := r.incoming(t, false)
+		// An outgoing payment PROCESSING whose row does not scan tells no
+		// age: it is a finding at once, the resolver unable to read it
+		// either (it would be in flight for good).
+		out := r.execute(t, vasp.StatusCompleted)
 		r.exec(t, `UPDATE uma_transactions SET msats = 'lots' WHERE id = $1`, bad.ID)
+		r.exec(t, `UPDATE uma_transactions SET msats = 'lots', status = 'PROCESSING' WHERE id = $1`, out.ID)
 		rep := r.reconcile(t)
-		wantMismatches(t, rep, map[string]string{bad.ID: vasp.MismatchUnreadable})
-		if !rep.Complete || rep.Transactions != 2 || rep.InFlight.IncomingPending != 1 {
-			t.Fatalf("report %+v: want complete, 2 payments read, %s pending", rep, fine.ID)
+		wantMismatches(t, rep, map[string]string{bad.ID: vasp.MismatchUnreadable, out.ID: vasp.MismatchUnreadable})
+		if !rep.Complete || rep.Transactions != 3 || rep.InFlight.IncomingPending != 1 || rep.InFlight.OutgoingProcessing != 0 {
+			t.Fatalf("report %+v: want complete, 3 payments read, %s pending, none processing", rep, fine.ID)
 		}
-		if m := rep.Mismatches[0]; m.Direction != vasp.Incoming || m.PaymentHash != bad.PaymentHash || m.Ours.Status != bad.Status {
-			t.Fatalf("the finding says %+v; want what of the record reads", m)
+		for _, m := range rep.Mismatches {
+			want := map[string]vasp.Transaction{bad.ID: bad, out.ID: {Direction: vasp.Outgoing, PaymentHash: out.PaymentHash, Status: vasp.StatusProcessing}}[m.TransactionID]
+			if m.Direction != want.Direction || m.PaymentHash != want.PaymentHash || m.Ours.Status != want.Status {
+				t.Fatalf("the finding says %+v; want what of the record reads", m)
+			}
 		}
 	})
 }
