@@ -12,9 +12,9 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
-	"unicode"
 
 	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/internal/jsonkeys"
 )
 
 // MaxBodyBytes bounds every request body unless a route says otherwise.
@@ -122,51 +122,15 @@ func decodeJSONBody(r *http.Request, v any, strict bool) ([]byte, error) {
 // {"amount":1,"Amount":9} would be read as 9 here and perhaps as 1 by
 // whatever checked the request before us. data is known to be valid JSON.
 func duplicateKeys(data []byte) error {
-	type frame struct {
-		keys    map[string]struct{} // folded keys; nil for an array
-		wantKey bool
+	if key, dup := jsonkeys.Duplicate(data); dup {
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat,
+			"key %q appears twice in one JSON object (keys are matched case-insensitively)", vaspd.Truncate(key, 64))
 	}
-	var stack []frame
-	dec := json.NewDecoder(bytes.NewReader(data))
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil // io.EOF: the value is complete
-		}
-		top := len(stack) - 1
-		if top >= 0 && stack[top].keys != nil && stack[top].wantKey {
-			if key, ok := tok.(string); ok {
-				f := foldKey(key)
-				if _, dup := stack[top].keys[f]; dup {
-					return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat,
-						"key %q appears twice in one JSON object (keys are matched case-insensitively)", vaspd.Truncate(key, 64))
-				}
-				stack[top].keys[f] = struct{}{}
-				stack[top].wantKey = false
-				continue
-			}
-		}
-		switch tok {
-		case json.Delim('{'):
-			stack = append(stack, frame{keys: map[string]struct{}{}, wantKey: true})
-			continue
-		case json.Delim('['):
-			stack = append(stack, frame{})
-			continue
-		case json.Delim('}'), json.Delim(']'):
-			stack = stack[:len(stack)-1]
-		}
-		// A value ended: its object, if any, expects a key next.
-		if top := len(stack) - 1; top >= 0 && stack[top].keys != nil {
-			stack[top].wantKey = true
-		}
-	}
+	return nil
 }
 
 // foldKey folds s as encoding/json does when it matches a key to a field.
-func foldKey(s string) string {
-	return strings.Map(func(r rune) rune { return unicode.ToUpper(unicode.ToLower(r)) }, s)
-}
+func foldKey(s string) string { return jsonkeys.Fold(s) }
 
 func jsonError(err error) error {
 	var (

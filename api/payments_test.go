@@ -105,6 +105,8 @@ func TestPaymentsQuoteErrors(t *testing.T) {
 			{"malformed JSON", `{"lookupId":`, 400, vaspd.CodeInvalidRequestFormat},
 			{"array", `[]`, 400, vaspd.CodeInvalidInput},
 			{"two values", body(lookup, "USD", "EUR", "SENDING", 100) + `{}`, 400, vaspd.CodeInvalidRequestFormat},
+			{"amount named twice, in another case", strings.TrimSuffix(body(lookup, "USD", "EUR", "SENDING", 100), "}") + `,"LockedCurrencyAmount":1}`,
+				400, vaspd.CodeInvalidRequestFormat},
 			{"oversized", `{"description":"` + strings.Repeat("x", 2<<20) + `"}`, 413, vaspd.CodeRequestTooLarge},
 			{"description over 255 characters", strings.TrimSuffix(body(lookup, "USD", "EUR", "SENDING", 100), "}") +
 				`,"description":"` + strings.Repeat("é", vasp.MaxDescriptionLen+1) + `"}`, 400, vaspd.CodeInvalidInput},

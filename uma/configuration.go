@@ -38,6 +38,9 @@ func ParseConfiguration(body []byte) (*Configuration, error) {
 	if err := json.Unmarshal(body, &c); err != nil {
 		return nil, wrapErr(CodeUMAConfigurationFetchError, err, "invalid uma-configuration document")
 	}
+	if err := repeatedKey(body, CodeUMAConfigurationFetchError, "uma-configuration document"); err != nil {
+		return nil, err
+	}
 	return &c, nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/vaspd/vaspd/internal/jsonkeys"
 )
 
 // Helpers for reading numbers liberally: peers send integers as JSON numbers,
@@ -174,4 +176,16 @@ func marshalNoEscape(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// repeatedKey refuses, with code, a counterparty's JSON naming a key twice
+// in one object: encoding/json reads the last of the two, and matches
+// names case-insensitively, where the counterparty's signer, or whoever
+// reads what we keep of it, may read the first (jsonkeys). body must be
+// valid JSON: it is checked after it decoded.
+func repeatedKey(body []byte, code ErrorCode, what string) error {
+	if key, dup := jsonkeys.Duplicate(body); dup {
+		return Errorf(code, "%s names %q twice in one object (names are matched case-insensitively)", what, truncate(key))
+	}
+	return nil
 }

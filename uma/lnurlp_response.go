@@ -225,6 +225,9 @@ func ParseLnurlpResponse(body []byte) (*LnurlpResponse, error) {
 	if err := json.Unmarshal(body, &r); err != nil {
 		return nil, wrapErr(CodeParseLnurlpResponseError, err, "invalid lnurlp response")
 	}
+	if err := repeatedKey(body, CodeParseLnurlpResponseError, "lnurlp response"); err != nil {
+		return nil, err
+	}
 	if r.Callback == "" {
 		return nil, Errorf(CodeParseLnurlpResponseError, "lnurlp response has no callback")
 	}

@@ -247,6 +247,9 @@ func ParsePayRequest(body []byte) (*PayRequest, error) {
 	if err := r.UnmarshalJSON(body); err != nil {
 		return nil, wrapErr(CodeParsePayreqRequestError, err, "invalid pay request")
 	}
+	if err := repeatedKey(body, CodeParsePayreqRequestError, "pay request"); err != nil {
+		return nil, err
+	}
 	return &r, nil
 }
 
@@ -295,17 +298,26 @@ func ParsePayRequestQuery(q url.Values) (*PayRequest, error) {
 		if err := json.Unmarshal([]byte(pd), r.PayerData); err != nil {
 			return nil, wrapErr(CodeParsePayreqRequestError, err, "invalid payerData")
 		}
+		if err := repeatedKey([]byte(pd), CodeParsePayreqRequestError, "payerData"); err != nil {
+			return nil, err
+		}
 		r.rawPayerData = json.RawMessage(pd)
 	}
 	if s := q.Get("payeeData"); s != "" {
 		if err := json.Unmarshal([]byte(s), &r.PayeeData); err != nil {
 			return nil, wrapErr(CodeParsePayreqRequestError, err, "invalid payeeData")
 		}
+		if err := repeatedKey([]byte(s), CodeParsePayreqRequestError, "payeeData"); err != nil {
+			return nil, err
+		}
 	}
 	if s := q.Get("settlement"); s != "" {
 		r.Settlement = new(SettlementInfo)
 		if err := json.Unmarshal([]byte(s), r.Settlement); err != nil {
 			return nil, wrapErr(CodeParsePayreqRequestError, err, "invalid settlement")
+		}
+		if err := repeatedKey([]byte(s), CodeParsePayreqRequestError, "settlement"); err != nil {
+			return nil, err
 		}
 	}
 	return r, nil

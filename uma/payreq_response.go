@@ -223,6 +223,9 @@ func ParsePayReqResponse(body []byte) (*PayReqResponse, error) {
 	if err := json.Unmarshal(body, &r); err != nil {
 		return nil, wrapErr(CodeParsePayreqResponseError, err, "invalid payreq response")
 	}
+	if err := repeatedKey(body, CodeParsePayreqResponseError, "payreq response"); err != nil {
+		return nil, err
+	}
 	if r.PR == "" {
 		return nil, Errorf(CodeParsePayreqResponseError, "payreq response has no pr")
 	}

@@ -118,6 +118,9 @@ func ParsePostTransactionCallback(body []byte) (*PostTransactionCallback, error)
 	if err := json.Unmarshal(body, &c); err != nil {
 		return nil, wrapErr(CodeParseUTXOCallbackError, err, "invalid post-transaction callback")
 	}
+	if err := repeatedKey(body, CodeParseUTXOCallbackError, "post-transaction callback"); err != nil {
+		return nil, err
+	}
 	if c.VaspDomain != "" {
 		if err := ValidateDomain(c.VaspDomain); err != nil {
 			return nil, Errorf(CodeParseUTXOCallbackError, "invalid vaspDomain")

@@ -47,6 +47,9 @@ func ParsePubKeyResponse(body []byte) (*PubKeyResponse, error) {
 	if err := json.Unmarshal(body, &w); err != nil {
 		return nil, wrapErr(CodeInvalidPubkeyFormat, err, "invalid pubkey response JSON")
 	}
+	if err := repeatedKey(body, CodeInvalidPubkeyFormat, "pubkey response"); err != nil {
+		return nil, err
+	}
 	r := &PubKeyResponse{
 		SigningCertChain:    w.SigningCertChain,
 		EncryptionCertChain: w.EncryptionCertChain,
