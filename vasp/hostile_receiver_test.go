@@ -501,3 +501,33 @@ func TestPayRequestExtremeAmounts(t *testing.T) {
 		}
 	})
 }
+
+// An UMA request body naming its invoice twice (in any case: encoding/json
+// matches names so) is refused: which invoice was sent cannot be told,
+// however well each is signed. The body with one of them is taken.
+func TestUmaRequestInvoiceNamedTwice(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		carols := w.counterparty(t, "vasp1.example")
+		s := w.service(t, nil)
+		body := func(uuid string) []byte {
+			return umaRequestBody(t, carols.Signing, &uma.Invoice{
+				ReceiverUMA: "$carol@vasp1.example", InvoiceUUID: uuid, Amount: 1250,
+				ReceivingCurrency: uma.InvoiceCurrency{Code: "USD", Name: "US Dollar", Symbol: "$", Decimals: 2},
+				Expiration:        w.clock.Now().Add(time.Hour).Unix(), IsSubjectToTravelRule: true,
+				UmaVersions: uma.Version1.String(), SenderUMA: "$alice@" + ourDomain,
+				Callback: "https://vasp1.example/api/uma/payreq/carol",
+			})
+		}
+		one, two := body("c7c07fec-cf00-431c-916f-6c13fc4b69f9"), body("d7c07fec-cf00-431c-916f-6c13fc4b69f9")
+		twice := append(bytes.TrimSuffix(one, []byte("}")), append([]byte(`,"Invoice":`), bytes.TrimPrefix(two, []byte(`{"invoice":`))...)...)
+		_, err := s.ReceiveUmaRequest(t.Context(), twice)
+		wantCode(t, err, uma.CodeInvalidRequestFormat)
+		if n := countRows(t, db, "uma_requests"); n != 0 {
+			t.Fatalf("%d UMA requests kept of a body naming its invoice twice", n)
+		}
+		if _, err := s.ReceiveUmaRequest(t.Context(), one); err != nil {
+			t.Fatalf("the body naming it once: %v", err)
+		}
+	})
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/delivery"
+	"github.com/vaspd/vaspd/internal/jsonkeys"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/uma"
 	"github.com/vaspd/vaspd/webhook"
@@ -112,6 +113,12 @@ func (s *Service) ReceiveUmaRequest(ctx context.Context, body []byte) (UmaReques
 	var req uma.UmaRequest
 	if err := json.Unmarshal(body, &req); err != nil || req.Invoice == "" {
 		return UmaRequest{}, uma.Errorf(uma.CodeInvalidRequestFormat, `UMA request body must be {"invoice": "uma1…"}`)
+	}
+	// Which of two invoices was sent cannot be told (encoding/json read
+	// the last, matching names in any case): as uma's parsers do.
+	if key, dup := jsonkeys.Duplicate(body); dup {
+		return UmaRequest{}, uma.Errorf(uma.CodeInvalidRequestFormat, "UMA request body names %q twice (names are matched case-insensitively)",
+			vaspd.Truncate(key, 64))
 	}
 	inv, err := uma.DecodeInvoice(req.Invoice)
 	if err != nil {
