@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every fuzz target of the uma package and of its bech32 decoder for a
-# short, bounded time (default 3 s each, 16 targets: about a minute of
+# Runs every fuzz target of the uma package, of its bech32 decoder and of
+# the JSON duplicate-key scan (internal/jsonkeys) for a
+# short, bounded time (default 3 s each, 17 targets: about a minute of
 # fuzzing after the build). A crasher makes the script fail and is saved to
 # uma/testdata/fuzz/<Target>/ (or uma/internal/bech32/testdata/...): check it
 # in with the fix, it then runs as a regression test in `go test`.
@@ -42,4 +43,6 @@ fuzz_pkg() {
 
 fuzz_pkg uma uma
 fuzz_pkg uma/internal/bech32 bech32
+# The duplicate-key scan every uma parser runs, against a json.Decoder walk.
+fuzz_pkg internal/jsonkeys jsonkeys
 echo "uma-fuzz: ok"
