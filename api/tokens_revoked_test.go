@@ -50,7 +50,7 @@ func TestCreateTokenByRevokedToken(t *testing.T) {
 				time.Sleep(500 * time.Millisecond) // authenticated (a read, which the write lock lets pass), now waiting to write
 				return nil
 			}
-			return waitForLockWaiter(t, ctx, db, done)
+			return waitForLockWaiter(t, ctx, db, tx, done)
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -100,7 +100,7 @@ func TestDeleteTokenByRevokedToken(t *testing.T) {
 				time.Sleep(500 * time.Millisecond) // authenticated (a read), now waiting to write
 				return nil
 			}
-			return waitForLockWaiter(t, ctx, db, done)
+			return waitForLockWaiter(t, ctx, db, tx, done)
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -114,15 +114,21 @@ func TestDeleteTokenByRevokedToken(t *testing.T) {
 }
 
 // waitForLockWaiter returns once a session of db's PostgreSQL database
-// waits for a lock on api_tokens (the request, for the test's
-// transaction; other tests share the database), failing t if
-// the request answers first (done) or none waits within 10 s.
-func waitForLockWaiter[A any](t *testing.T, ctx context.Context, db *store.DB, done <-chan A) error {
+// waits for a lock on api_tokens that tx holds (the request, for the
+// test's transaction: other tests share the database, each in its schema,
+// and one's waiter on its own api_tokens must not end another's wait),
+// failing t if the request answers first (done) or none waits within 10 s.
+func waitForLockWaiter[A any](t *testing.T, ctx context.Context, db *store.DB, tx *store.Tx, done <-chan A) error {
 	t.Helper()
+	var holder int
+	if err := tx.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&holder); err != nil {
+		return err
+	}
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		var waiting int
 		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%api_tokens%'`).Scan(&waiting); err != nil {
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%api_tokens%'
+				AND $1 = ANY(pg_blocking_pids(pid))`, holder).Scan(&waiting); err != nil {
 			return err
 		}
 		if waiting > 0 {
