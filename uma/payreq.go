@@ -202,6 +202,11 @@ func (r *PayRequest) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return wrapErr(CodeParsePayreqRequestError, err, "invalid pay request")
 	}
+	// Here, not in ParsePayRequest: json.Unmarshal into a PayRequest must
+	// refuse what ParsePayRequest does (b is valid JSON now).
+	if err := repeatedKey(b, CodeParsePayreqRequestError, "pay request"); err != nil {
+		return err
+	}
 	amount, code, err := parseAmount(w.Amount)
 	if err != nil {
 		return err
@@ -246,9 +251,6 @@ func ParsePayRequest(body []byte) (*PayRequest, error) {
 	var r PayRequest
 	if err := r.UnmarshalJSON(body); err != nil {
 		return nil, wrapErr(CodeParsePayreqRequestError, err, "invalid pay request")
-	}
-	if err := repeatedKey(body, CodeParsePayreqRequestError, "pay request"); err != nil {
-		return nil, err
 	}
 	return &r, nil
 }
