@@ -58,7 +58,7 @@ func decodeJSON(r *http.Request, v any, strict bool) error {
 // can hold: a member sent as null asks for the field to be removed (JSON
 // merge patch, RFC 7396), where a pointer field of v reads null as absent.
 // It returns the names of the top-level members that are null, folded as
-// encoding/json matches them to fields: look one up with foldKey(name).
+// encoding/json matches them to fields: look one up with jsonkeys.Fold(name).
 func decodeJSONPatch(r *http.Request, v any) (nulls map[string]bool, err error) {
 	body, err := decodeJSONBody(r, v, true)
 	if err != nil {
@@ -76,7 +76,7 @@ func decodeJSONPatch(r *http.Request, v any) (nulls map[string]bool, err error) 
 	nulls = map[string]bool{}
 	for k, raw := range members {
 		if string(bytes.TrimSpace(raw)) == "null" {
-			nulls[foldKey(k)] = true
+			nulls[jsonkeys.Fold(k)] = true
 		}
 	}
 	return nulls, nil
@@ -128,9 +128,6 @@ func duplicateKeys(data []byte) error {
 	}
 	return nil
 }
-
-// foldKey folds s as encoding/json does when it matches a key to a field.
-func foldKey(s string) string { return jsonkeys.Fold(s) }
 
 func jsonError(err error) error {
 	var (

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/internal/jsonkeys"
 	"github.com/vaspd/vaspd/ledger"
 	"github.com/vaspd/vaspd/rates"
 	"github.com/vaspd/vaspd/store"
@@ -231,13 +232,13 @@ func (h *userHandlers) update(w http.ResponseWriter, r *http.Request) error {
 	// user has cannot be removed, and reading its null as "unchanged", as
 	// the pointer fields would, would hide the platform's mistake.
 	for _, f := range []string{"umaAddress", "platformUserId", "userType", "kycStatus", "preferredCurrencies"} {
-		if nulls[foldKey(f)] {
+		if nulls[jsonkeys.Fold(f)] {
 			return vaspd.InvalidInput("%s cannot be null: every user has one (leave it out to keep it)", f).
 				WithDetails(map[string]any{"field": f})
 		}
 	}
 	cleared := func(name string, v *string) *string {
-		if nulls[foldKey(name)] {
+		if nulls[jsonkeys.Fold(name)] {
 			return new(string) // "": no value, as a user created without it
 		}
 		return v
@@ -246,8 +247,8 @@ func (h *userHandlers) update(w http.ResponseWriter, r *http.Request) error {
 		PreferredCurrencies: req.PreferredCurrencies, FullName: cleared("fullName", req.FullName),
 		BirthDate: cleared("birthDate", req.BirthDate), Nationality: cleared("nationality", req.Nationality),
 		Email: cleared("email", req.Email), Address: req.Address, BankAccount: req.BankAccountInfo,
-		BusinessInfo: req.BusinessInfo, ClearAddress: nulls[foldKey("address")],
-		ClearBankAccount: nulls[foldKey("bankAccountInfo")], ClearBusinessInfo: nulls[foldKey("businessInfo")]}
+		BusinessInfo: req.BusinessInfo, ClearAddress: nulls[jsonkeys.Fold("address")],
+		ClearBankAccount: nulls[jsonkeys.Fold("bankAccountInfo")], ClearBusinessInfo: nulls[jsonkeys.Fold("businessInfo")]}
 	if req.UMAAddress != nil {
 		local, err := users.ParseAddress(*req.UMAAddress, h.domain)
 		if err != nil {

@@ -48,3 +48,17 @@ func ParseConfiguration(body []byte) (*Configuration, error) {
 type UmaRequest struct {
 	Invoice string `json:"invoice"`
 }
+
+// ParseUmaRequest parses a body POSTed to an uma_request_endpoint. Errors
+// are INVALID_REQUEST_FORMAT: not {"invoice": "…"} with an invoice, or
+// naming it twice (which invoice was sent cannot be told).
+func ParseUmaRequest(body []byte) (*UmaRequest, error) {
+	var r UmaRequest
+	if err := json.Unmarshal(body, &r); err != nil || r.Invoice == "" {
+		return nil, Errorf(CodeInvalidRequestFormat, `UMA request body must be {"invoice": "uma1…"}`)
+	}
+	if err := repeatedKey(body, CodeInvalidRequestFormat, "UMA request body"); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}

@@ -3,7 +3,6 @@ package vasp
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/delivery"
-	"github.com/vaspd/vaspd/internal/jsonkeys"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/uma"
 	"github.com/vaspd/vaspd/webhook"
@@ -110,15 +108,9 @@ func (s *Service) ReceiveUmaRequest(ctx context.Context, body []byte) (UmaReques
 	if len(body) > MaxUmaRequestBody {
 		return UmaRequest{}, uma.Errorf(uma.CodeInvalidRequestFormat, "UMA request body is larger than %d bytes", MaxUmaRequestBody)
 	}
-	var req uma.UmaRequest
-	if err := json.Unmarshal(body, &req); err != nil || req.Invoice == "" {
-		return UmaRequest{}, uma.Errorf(uma.CodeInvalidRequestFormat, `UMA request body must be {"invoice": "uma1…"}`)
-	}
-	// Which of two invoices was sent cannot be told (encoding/json read
-	// the last, matching names in any case): as uma's parsers do.
-	if key, dup := jsonkeys.Duplicate(body); dup {
-		return UmaRequest{}, uma.Errorf(uma.CodeInvalidRequestFormat, "UMA request body names %q twice (names are matched case-insensitively)",
-			vaspd.Truncate(key, 64))
+	req, err := uma.ParseUmaRequest(body)
+	if err != nil {
+		return UmaRequest{}, err
 	}
 	inv, err := uma.DecodeInvoice(req.Invoice)
 	if err != nil {
