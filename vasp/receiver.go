@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"slices"
 	"time"
@@ -156,9 +157,12 @@ func (s *Service) Lnurlp(ctx context.Context, u *url.URL, local string) (*uma.Ln
 		// rather than msats credited in r's default currency. With
 		// stale rates a payment cannot be priced: refused now, as the
 		// payreq would be.
-		if resp.Currencies, _, err = s.currencies(ctx, r); err != nil {
+		var rs []rates.Rate
+		if resp.Currencies, rs, err = s.currencies(ctx, r); err != nil {
 			return nil, err
 		}
+		// A plain payment is credited in r's default currency.
+		resp.MinSendable, resp.MaxSendable = s.sendable(resp.Currencies[:1], rs[:1])
 		return resp, nil
 	}
 	if err := s.opt.Compliance.CounterpartyAllowed(ctx, req.VaspDomain); err != nil {
@@ -171,9 +175,11 @@ func (s *Service) Lnurlp(ctx context.Context, u *url.URL, local string) (*uma.Ln
 	if err != nil {
 		return nil, err
 	}
-	if resp.Currencies, _, err = s.currencies(ctx, r); err != nil {
+	var rs []rates.Rate
+	if resp.Currencies, rs, err = s.currencies(ctx, r); err != nil {
 		return nil, err
 	}
+	resp.MinSendable, resp.MaxSendable = s.sendable(resp.Currencies, rs)
 	kyc := r.kycStatus()
 	resp.PayerData = s.payerData
 	resp.Compliance = &uma.LnurlComplianceResponse{KycStatus: kyc, IsSubjectToTravelRule: true, ReceiverIdentifier: s.address(r.Local)}
@@ -191,6 +197,43 @@ func (s *Service) Lnurlp(ctx context.Context, u *url.URL, local string) (*uma.Ln
 		return nil, fmt.Errorf("record our lnurlp answer's nonce: %w", err)
 	}
 	return resp, nil
+}
+
+// sendable is the range of msats a payreq may carry (minSendable and
+// maxSendable, LUD-06) to be credited in one of the currencies cs, priced
+// by rs: from the least that credits a currency's convertible min to the
+// most that credits at most its max, at today's rates and within the
+// configured bounds, which priceIncoming all enforces. Advertising the
+// configured bounds alone would offer a wallet's user amounts (1 sat,
+// which credits no euro cent) the payreq then refuses. Several currencies
+// give the range that covers them all. The rates move, so an amount at
+// an edge may be refused a little later: the sender is told
+// AMOUNT_OUT_OF_RANGE, as for any amount outside.
+func (s *Service) sendable(cs []uma.Currency, rs []rates.Rate) (lo, hi int64) {
+	lo, hi = math.MaxInt64, 0
+	for i, c := range cs {
+		least, err := rs[i].ReceiveForAmount(c.Convertible.Min)
+		if err != nil {
+			continue // its min costs more msats than exist
+		}
+		most := int64(math.MaxInt64)
+		if c.Convertible.Max < math.MaxInt64 {
+			if past, err := rs[i].ReceiveForAmount(c.Convertible.Max + 1); err == nil {
+				most = past.Msats - 1
+			}
+		}
+		cLo, cHi := max(least.Msats, s.opt.MinSendableMsats), min(most, s.opt.MaxSendableMsats)
+		if cLo > cHi {
+			continue
+		}
+		lo, hi = min(lo, cLo), max(hi, cHi)
+	}
+	if lo > hi {
+		// No currency can be credited in the configured range: every
+		// payreq is refused, whatever is advertised.
+		return s.opt.MinSendableMsats, s.opt.MaxSendableMsats
+	}
+	return lo, hi
 }
 
 // ourAnswers is the scope in uma_nonces of the nonces of our lnurlp
