@@ -94,17 +94,32 @@ func TestLnurlpSendableRange(t *testing.T) {
 }
 
 // Within the configured bounds: a currency whose range reaches past them
-// is advertised up to them only (the payreq refuses the rest).
+// is advertised up to them only (the payreq refuses the rest). At the
+// bottom, the currency's min becomes the fewest cents costing at least
+// the configured min (5: 4 cost 43 696 msats), and minSendable what they
+// cost.
 func TestLnurlpSendableConfiguredBounds(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db)
 		s := w.service(t, func(o *vasp.Options) { o.MinSendableMsats, o.MaxSendableMsats = 50_000, 2_000_000 })
+		p, err := rates.NewConfigProvider(rates.DefaultConfig(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eur, err := p.Rate(t.Context(), "EUR")
+		if err != nil {
+			t.Fatal(err)
+		}
+		five, err := eur.ReceiveForAmount(5)
+		if err != nil {
+			t.Fatal(err)
+		}
 		resp, err := s.Lnurlp(t.Context(), lnurlpPlainURL(t, "bob"), "bob")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp.MinSendable != 50_000 || resp.MaxSendable != 2_000_000 {
-			t.Fatalf("plain lnurlp: [%d, %d] msats, want the configured [50000, 2000000]", resp.MinSendable, resp.MaxSendable)
+		if resp.MinSendable != five.Msats || resp.MaxSendable != 2_000_000 {
+			t.Fatalf("plain lnurlp: [%d, %d] msats, want [%d (5 cents), 2000000]", resp.MinSendable, resp.MaxSendable, five.Msats)
 		}
 	})
 }
@@ -114,4 +129,61 @@ func TestLnurlpSendableConfiguredBounds(t *testing.T) {
 func lnurlpPlainURL(t *testing.T, local string) *url.URL {
 	t.Helper()
 	return &url.URL{Scheme: "https", Host: ourDomain, Path: "/.well-known/lnurlp/" + local}
+}
+
+// A currency's convertible range is narrowed to the amounts whose msats
+// are within the configured bounds: the rates file's €1M max costs more
+// than the 10 BTC a payreq may carry, so an UMA sender shown €1M as the
+// max would be refused the top of it.
+func TestLnurlpConvertibleWithinSendable(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		s := w.service(t, func(o *vasp.Options) { o.MinSendableMsats = 50_000 })
+		p, err := rates.NewConfigProvider(rates.DefaultConfig(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eur, err := p.Rate(t.Context(), "EUR")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := s.Lnurlp(t.Context(), lnurlpPlainURL(t, "bob"), "bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := resp.Currencies[0]
+		if c.Code != "EUR" {
+			t.Fatalf("currencies %+v, want EUR first", resp.Currencies)
+		}
+		lo, hi := c.Convertible.Min, c.Convertible.Max
+		if lo <= 1 || hi >= 100_000_000 {
+			t.Fatalf("EUR range [%d, %d], want inside the rates file's [1, 100000000]", lo, hi)
+		}
+		cost := func(units int64) int64 {
+			conv, err := eur.ReceiveForAmount(units)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return conv.Msats
+		}
+		// Exactly the amounts within 50 000 msats .. 10 BTC.
+		if cost(lo) < 50_000 || cost(lo-1) >= 50_000 || cost(hi) > 1_000_000_000_000 || cost(hi+1) <= 1_000_000_000_000 {
+			t.Errorf("EUR range [%d, %d] costs %d..%d msats, the amounts outside it %d and %d", lo, hi, cost(lo), cost(hi), cost(lo-1), cost(hi+1))
+		}
+		pay := func(amount int64) error {
+			_, err := s.PayRequest(t.Context(), "bob", &uma.PayRequest{Amount: amount, SendingCurrency: "EUR", ReceivingCurrency: "EUR"})
+			return err
+		}
+		for _, a := range []int64{lo, hi} {
+			if err := pay(a); err != nil {
+				t.Errorf("payreq of %d EUR cents, inside the range advertised: %v", a, err)
+			}
+		}
+		for _, a := range []int64{lo - 1, hi + 1} {
+			err := pay(a)
+			if e := uma.AsError(err); err == nil || e.Code != uma.CodeAmountOutOfRange {
+				t.Errorf("payreq of %d EUR cents, outside the range advertised: %v, want %s", a, err, uma.CodeAmountOutOfRange)
+			}
+		}
+	})
 }

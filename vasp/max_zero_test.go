@@ -56,6 +56,8 @@ func TestMaxZeroIsABoundForTheSender(t *testing.T) {
 // Our rates file's max of 0 (no bound of ours) is advertised as 2^53
 // smallest units, what a JSON number holds exactly: a payreq above what
 // we advertised is refused, in the currency or in msats converting past it.
+// (The min advertised is 10^9 units, the 1 sat a payment carries at least:
+// a unit costs a millionth of a msat.)
 func TestMaxZeroRateBoundsPayRequests(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db)
@@ -84,7 +86,7 @@ func TestMaxZeroRateBoundsPayRequests(t *testing.T) {
 				wantCode(t, err, uma.CodeAmountOutOfRange)
 				// Refused for the range advertised, not only for what
 				// the payee's balance may hold.
-				if want := "outside [1, 9007199254740992]"; !strings.Contains(err.Error(), want) {
+				if want := "outside [1000000000, 9007199254740992]"; !strings.Contains(err.Error(), want) {
 					t.Fatalf("got %v, want %q", err, want)
 				}
 			})
@@ -109,7 +111,7 @@ func TestMaxZeroRateBoundsPaymentRequests(t *testing.T) {
 		s := w.service(t, func(o *vasp.Options) { o.Rates = p })
 		_, err = s.CreatePaymentRequest(t.Context(), vasp.PaymentRequestInput{UserID: w.bob.UserID, Amount: 1<<53 + 1, Currency: "EUR"})
 		if e := vaspd.AsError(err); err == nil || e.Status != http.StatusBadRequest || e.Code != vaspd.CodeAmountOutOfRange ||
-			!strings.Contains(e.Message, "1 to 9007199254740992") {
+			!strings.Contains(e.Message, "1000000000 to 9007199254740992") {
 			t.Fatalf("got %v, want 400 %s", err, vaspd.CodeAmountOutOfRange)
 		}
 		if n := countRows(t, db, "payment_requests"); n != 0 {

@@ -335,8 +335,9 @@ func (s *Service) newPaymentRequest(ctx context.Context, in PaymentRequestInput)
 
 // requestCurrency is the invoice's currency code for amount: one user can
 // receive, priced now, amount within the range its lookup advertises
-// (paymentBounds: a rates file's max of 0 is 2^53, as a payreq reads it)
-// and the msats we accept: what a payreq for it is refused otherwise.
+// (receivable: a rates file's max of 0 is 2^53, as a payreq reads it,
+// narrowed to the msats we accept): what a payreq for it is refused
+// otherwise.
 func (s *Service) requestCurrency(ctx context.Context, user Recipient, code string, amount int64) (uma.InvoiceCurrency, error) {
 	offered, rs, err := s.currencies(ctx, user)
 	if err != nil {

@@ -22,7 +22,9 @@ type PlatformConfig struct {
 type PlatformCurrency struct {
 	Code string
 	// Min and Max bound one payment, in the currency's smallest unit, as
-	// our lnurlp answers give them (paymentBounds).
+	// the rates file gives them (paymentBounds); our lnurlp answers
+	// narrow them to the msats a payment may carry at the current rate
+	// (receivable), which moves.
 	Min, Max int64
 	// RequiredCounterpartyFields is what a sender must tell about its
 	// user (required-counterparty-fields), by UMAaaS field name, sorted.

@@ -95,7 +95,10 @@ func (s *Service) currencies(ctx context.Context, r Recipient) ([]uma.Currency, 
 			s.log.Log(ctx, level, "currency without a rate skipped: users naming it cannot receive it", "currency", code, "err", err)
 			continue
 		}
-		min, max := paymentBounds(rate)
+		min, max, ok := s.receivable(rate)
+		if !ok {
+			continue // no amount of it is within the msats we accept
+		}
 		out = append(out, uma.Currency{
 			Code: rate.Currency.Code, Name: rate.Currency.Name, Symbol: rate.Currency.Symbol,
 			Multiplier: rate.UMAMultiplier(), Decimals: rate.Currency.Decimals,
@@ -107,6 +110,36 @@ func (s *Service) currencies(ctx context.Context, r Recipient) ([]uma.Currency, 
 		return nil, nil, uma.Errorf(uma.CodeUserNotReady, "the user cannot receive any currency now")
 	}
 	return out, rs, nil
+}
+
+// receivable is the range of one incoming payment in rate's currency,
+// smallest units: paymentBounds narrowed to the amounts whose msats at
+// rate are within MinSendableMsats..MaxSendableMsats, which priceIncoming
+// also enforces. Without it, at the default bounds (10 BTC), a $1M max
+// advertised a dollar range a payreq was refused the top of. ok is false
+// when no amount is within both.
+func (s *Service) receivable(rate rates.Rate) (lo, hi int64, ok bool) {
+	lo, hi = paymentBounds(rate)
+	// The most units MaxSendableMsats pays for (floor); ErrOverflow
+	// (more units than an int64 holds) leaves hi as it is.
+	c, err := rate.ReceiveForMsats(s.opt.MaxSendableMsats)
+	switch {
+	case errors.Is(err, rates.ErrAmountTooSmall):
+		return 0, 0, false
+	case err == nil:
+		hi = min(hi, c.Amount)
+	}
+	// The fewest units whose msats reach MinSendableMsats: the most it
+	// pays for, or one more when those cost less. ErrAmountTooSmall:
+	// one unit costs more than it already.
+	if c, err := rate.ReceiveForMsats(s.opt.MinSendableMsats); err == nil {
+		u := c.Amount
+		if at, err := rate.ReceiveForAmount(u); err == nil && at.Msats < s.opt.MinSendableMsats {
+			u++
+		}
+		lo = max(lo, u)
+	}
+	return lo, hi, lo <= hi
 }
 
 func max64(a, b int64) int64 {
@@ -307,7 +340,7 @@ func (s *Service) priceIncoming(ctx context.Context, r Recipient, req *uma.PayRe
 		return incomingQuote{}, uma.Errorf(uma.CodeAmountOutOfRange, "amount %d cannot be received: %v", req.Amount, err)
 	}
 	// The currency's range bounds what r is credited, also when the
-	// sender locked the msats: the range advertised (paymentBounds), so
+	// sender locked the msats: the range advertised (receivable), so
 	// also without a max in the rates file.
 	if conv.Amount < offered[i].Convertible.Min || conv.Amount > offered[i].Convertible.Max {
 		return incomingQuote{}, uma.Errorf(uma.CodeAmountOutOfRange, "amount of %d msats converts to %d %s, outside [%d, %d]",
