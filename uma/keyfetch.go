@@ -150,15 +150,6 @@ func (f *KeyFetcher) fetched(domain string, now time.Time) bool {
 	return true
 }
 
-// Invalidate drops domain from the cache, e.g. after a signature failure
-// that may be due to a key rotation. Only works with the private cache or a
-// cache that implements Delete(domain string).
-func (f *KeyFetcher) Invalidate(domain string) {
-	if d, ok := f.cache().(interface{ Delete(string) }); ok {
-		d.Delete(domain)
-	}
-}
-
 func (f *KeyFetcher) fetch(ctx context.Context, domain string) (*PublicKeys, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, PubKeyURL(domain), nil)
 	if err != nil {
