@@ -63,21 +63,10 @@ func TestLnurlpSendableRange(t *testing.T) {
 		if plain.MinSendable != lo || plain.MaxSendable != hi {
 			t.Fatalf("plain lnurlp: [%d, %d] msats, want [%d, %d]", plain.MinSendable, plain.MaxSendable, lo, hi)
 		}
-		pay := func(amount int64) error {
+		wantPayable(t, lo, hi, "msats", func(amount int64) error {
 			_, err := s.PayRequest(t.Context(), "bob", &uma.PayRequest{Amount: amount})
 			return err
-		}
-		for _, a := range []int64{lo, hi} {
-			if err := pay(a); err != nil {
-				t.Errorf("payreq of %d msats, inside the range advertised: %v", a, err)
-			}
-		}
-		for _, a := range []int64{lo - 1, hi + 1} {
-			err := pay(a)
-			if e := uma.AsError(err); err == nil || e.Code != uma.CodeAmountOutOfRange {
-				t.Errorf("payreq of %d msats, outside the range advertised: %v, want %s", a, err, uma.CodeAmountOutOfRange)
-			}
-		}
+		})
 
 		// An UMA sender may have either currency credited: the range is
 		// the union, GBP's min being the lower and its max the higher.
@@ -102,14 +91,7 @@ func TestLnurlpSendableConfiguredBounds(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db)
 		s := w.service(t, func(o *vasp.Options) { o.MinSendableMsats, o.MaxSendableMsats = 50_000, 2_000_000 })
-		p, err := rates.NewConfigProvider(rates.DefaultConfig(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		eur, err := p.Rate(t.Context(), "EUR")
-		if err != nil {
-			t.Fatal(err)
-		}
+		eur := defaultRate(t, "EUR")
 		five, err := eur.ReceiveForAmount(5)
 		if err != nil {
 			t.Fatal(err)
@@ -139,14 +121,7 @@ func TestLnurlpConvertibleWithinSendable(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db)
 		s := w.service(t, func(o *vasp.Options) { o.MinSendableMsats = 50_000 })
-		p, err := rates.NewConfigProvider(rates.DefaultConfig(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		eur, err := p.Rate(t.Context(), "EUR")
-		if err != nil {
-			t.Fatal(err)
-		}
+		eur := defaultRate(t, "EUR")
 		resp, err := s.Lnurlp(t.Context(), lnurlpPlainURL(t, "bob"), "bob")
 		if err != nil {
 			t.Fatal(err)
@@ -170,20 +145,42 @@ func TestLnurlpConvertibleWithinSendable(t *testing.T) {
 		if cost(lo) < 50_000 || cost(lo-1) >= 50_000 || cost(hi) > 1_000_000_000_000 || cost(hi+1) <= 1_000_000_000_000 {
 			t.Errorf("EUR range [%d, %d] costs %d..%d msats, the amounts outside it %d and %d", lo, hi, cost(lo), cost(hi), cost(lo-1), cost(hi+1))
 		}
-		pay := func(amount int64) error {
+		wantPayable(t, lo, hi, "EUR cents", func(amount int64) error {
 			_, err := s.PayRequest(t.Context(), "bob", &uma.PayRequest{Amount: amount, SendingCurrency: "EUR", ReceivingCurrency: "EUR"})
 			return err
-		}
-		for _, a := range []int64{lo, hi} {
-			if err := pay(a); err != nil {
-				t.Errorf("payreq of %d EUR cents, inside the range advertised: %v", a, err)
-			}
-		}
-		for _, a := range []int64{lo - 1, hi + 1} {
-			err := pay(a)
-			if e := uma.AsError(err); err == nil || e.Code != uma.CodeAmountOutOfRange {
-				t.Errorf("payreq of %d EUR cents, outside the range advertised: %v, want %s", a, err, uma.CodeAmountOutOfRange)
-			}
-		}
+		})
 	})
+}
+
+// wantPayable checks that pay, a payreq of an amount in unit, accepts the
+// edges of the range [lo, hi] advertised and refuses the amounts just
+// outside it, AMOUNT_OUT_OF_RANGE.
+func wantPayable(t *testing.T, lo, hi int64, unit string, pay func(amount int64) error) {
+	t.Helper()
+	for _, a := range []int64{lo, hi} {
+		if err := pay(a); err != nil {
+			t.Errorf("payreq of %d %s, inside the range advertised: %v", a, unit, err)
+		}
+	}
+	for _, a := range []int64{lo - 1, hi + 1} {
+		err := pay(a)
+		if e := uma.AsError(err); err == nil || e.Code != uma.CodeAmountOutOfRange {
+			t.Errorf("payreq of %d %s, outside the range advertised: %v, want %s", a, unit, err, uma.CodeAmountOutOfRange)
+		}
+	}
+}
+
+// defaultRate is code's rate in the default rates file, which newWorld's
+// services price with.
+func defaultRate(t *testing.T, code string) rates.Rate {
+	t.Helper()
+	p, err := rates.NewConfigProvider(rates.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.Rate(t.Context(), code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
