@@ -52,11 +52,11 @@ func (s *Service) recipient(ctx context.Context, local string) (Recipient, error
 // paymentBounds is the range of one payment in rate's currency, smallest
 // units: the rates file's min (at least 1) and max (0 there, no bound,
 // is 2^53, what a JSON number holds exactly).
-func paymentBounds(rate rates.Rate) (min, max int64) {
-	if max = rate.Max; max <= 0 {
-		max = 1 << 53
+func paymentBounds(rate rates.Rate) (lo, hi int64) {
+	if hi = rate.Max; hi <= 0 {
+		hi = 1 << 53
 	}
-	return max64(rate.Min, 1), max
+	return max(rate.Min, 1), hi
 }
 
 // currencies are the currencies r can receive, priced now, with the
@@ -140,13 +140,6 @@ func (s *Service) receivable(rate rates.Rate) (lo, hi int64, ok bool) {
 		lo = max(lo, u)
 	}
 	return lo, hi, lo <= hi
-}
-
-func max64(a, b int64) int64 {
-	if a > b {
-		return a
-	}
-	return b
 }
 
 // Lnurlp answers GET /.well-known/lnurlp/{local}. u is the request's URL;
@@ -243,27 +236,24 @@ func (s *Service) Lnurlp(ctx context.Context, u *url.URL, local string) (*uma.Ln
 // an edge may be refused a little later: the sender is told
 // AMOUNT_OUT_OF_RANGE, as for any amount outside.
 func (s *Service) sendable(cs []uma.Currency, rs []rates.Rate) (lo, hi int64) {
+	// cs's ranges were narrowed by receivable: its min costs from
+	// MinSendableMsats to MaxSendableMsats, so only the top is clamped.
 	lo, hi = math.MaxInt64, 0
 	for i, c := range cs {
 		least, err := rs[i].ReceiveForAmount(c.Convertible.Min)
 		if err != nil {
-			continue // its min costs more msats than exist
+			continue // not narrowed by receivable: advertise none of it
 		}
-		most := int64(math.MaxInt64)
+		most := s.opt.MaxSendableMsats
 		if c.Convertible.Max < math.MaxInt64 {
 			if past, err := rs[i].ReceiveForAmount(c.Convertible.Max + 1); err == nil {
-				most = past.Msats - 1
+				most = min(most, past.Msats-1)
 			}
 		}
-		cLo, cHi := max(least.Msats, s.opt.MinSendableMsats), min(most, s.opt.MaxSendableMsats)
-		if cLo > cHi {
-			continue
-		}
-		lo, hi = min(lo, cLo), max(hi, cHi)
+		lo, hi = min(lo, least.Msats), max(hi, most)
 	}
 	if lo > hi {
-		// No currency can be credited in the configured range: every
-		// payreq is refused, whatever is advertised.
+		// No currency (currencies offers at least one): the bounds.
 		return s.opt.MinSendableMsats, s.opt.MaxSendableMsats
 	}
 	return lo, hi
