@@ -107,6 +107,13 @@ type NodeInfo struct {
 	PubKey  string // 33-byte compressed public key, hex
 	Network string // "regtest", "testnet", "signet", "simnet" or "mainnet"
 	Alias   string
+	// PaysOwnInvoices reports whether Pay can pay an invoice this node
+	// issued, as a payment from one of the VASP's users to another is:
+	// the embedded node settles it itself; lnd refuses self-payments
+	// (vaspd does not ask it for one: a circular route through its own
+	// channels, routing fees paid to move money between two of its own
+	// users), failing the payment with FailureNoRoute.
+	PaysOwnInvoices bool
 }
 
 // MaxAmountMsat is 21 million bitcoin in millisatoshi. No amount a backend

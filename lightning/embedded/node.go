@@ -250,7 +250,7 @@ func (n *Node) PubKey() string { return n.pubkey }
 
 // Info returns the node's identity.
 func (n *Node) Info(ctx context.Context) (lightning.NodeInfo, error) {
-	return lightning.NodeInfo{PubKey: n.pubkey, Network: n.opts.Network, Alias: n.opts.Alias}, nil
+	return lightning.NodeInfo{PubKey: n.pubkey, Network: n.opts.Network, Alias: n.opts.Alias, PaysOwnInvoices: true}, nil
 }
 
 func (n *Node) now() time.Time { return n.opts.Clock.Now() }

@@ -109,6 +109,7 @@ func Run(t *testing.T, h Harness) {
 		{"Info", s.testInfo},
 		{"Validation", s.testValidation},
 		{"CreateDecodePaySettle", s.testCreateDecodePaySettle},
+		{"OwnInvoice", s.testOwnInvoice},
 		{"ZeroAmountInvoice", s.testZeroAmount},
 		{"AmountMismatch", s.testAmountMismatch},
 		{"Expiry", s.testExpiry},

@@ -126,7 +126,9 @@ func (n *Node) Info(ctx context.Context) (_ lightning.NodeInfo, err error) {
 	if network != n.opts.Network {
 		return lightning.NodeInfo{}, fmt.Errorf("%w: lnd is on %s, vaspd is configured for %s", ErrOtherNetwork, network, n.opts.Network)
 	}
-	info = lightning.NodeInfo{PubKey: r.IdentityPubkey, Network: network, Alias: r.Alias}
+	// Pay never sets allow_self_payment: lnd refuses an invoice of its own
+	// (sendRefusal: FailureNoRoute).
+	info = lightning.NodeInfo{PubKey: r.IdentityPubkey, Network: network, Alias: r.Alias, PaysOwnInvoices: false}
 	n.mu.Lock()
 	n.info = info
 	n.mu.Unlock()
