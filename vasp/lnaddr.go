@@ -58,6 +58,9 @@ func (s *Service) lookupLightningAddress(ctx context.Context, userID string, add
 	if err := s.notSelf(ctx, userID, addr); err != nil {
 		return Lookup{}, err
 	}
+	if err := s.payableHere(ctx, addr); err != nil {
+		return Lookup{}, err
+	}
 	if err := s.opt.Compliance.CounterpartyAllowed(ctx, addr.Domain); err != nil {
 		return Lookup{}, vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s", uma.AsError(err).Reason)
 	}
