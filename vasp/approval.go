@@ -12,6 +12,7 @@ import (
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/delivery"
+	"github.com/vaspd/vaspd/internal/jsonkeys"
 	"github.com/vaspd/vaspd/store"
 	"github.com/vaspd/vaspd/uma"
 	"github.com/vaspd/vaspd/webhook"
@@ -109,8 +110,17 @@ func (s *Service) approve(ctx context.Context, t Transaction, req *uma.PayReques
 		return s.awaitDecision(ctx, t.ID)
 	case resp.Status >= 200 && resp.Status < 300:
 		var body webhook.IncomingPaymentWebhookResponse
-		if len(resp.Body) > 0 {
-			_ = json.Unmarshal(resp.Body, &body) // an empty or non-JSON 200 approves with no info
+		if len(resp.Body) > 0 && json.Unmarshal(resp.Body, &body) == nil {
+			// An empty or non-JSON 200 approves with no info; a JSON one
+			// naming a field twice (receiverUserInfo, or an EMAIL in it) is
+			// the platform's approval with two answers for the payee data,
+			// of which encoding/json keeps the last and the platform may
+			// have meant the first: refused, as the platform's API refuses
+			// such a request, rather than one of them sent to the sender.
+			if key, dup := jsonkeys.Duplicate(resp.Body); dup {
+				return s.reject(ctx, t.ID, reasonApprovalWebhookError, true, uma.Errorf(uma.CodeSenderNotAccepted,
+					"the receiver could not approve the payment"), fmt.Errorf("the approval webhook's 200 names %q twice", vaspd.Truncate(key, 64)))
+			}
 		}
 		if missing := missingReceiverUserInfo(t.Details.RequiredReceiverUserInfo, body.ReceiverUserInfo); len(missing) > 0 {
 			// Approving would hand the sender an answer without payee

@@ -332,6 +332,37 @@ func TestApprovalMandatoryReceiverUserInfo(t *testing.T) {
 			}
 		})
 
+		// A 200 naming a field twice gives two answers for the payee data:
+		// encoding/json kept the last, and sent it to the sender as the
+		// platform's, which may have meant the first. Refused, as the
+		// platform API refuses such a request.
+		for _, body := range []string{
+			`{"receiverUserInfo":{"EMAIL":"first@example.com"},"receiverUserInfo":{"EMAIL":"last@example.com"}}`,
+			`{"receiverUserInfo":{"EMAIL":"first@example.com","email":"last@example.com"}}`,
+		} {
+			t.Run("200 naming a field twice: "+body, func(t *testing.T) {
+				reply.Store(func(rw http.ResponseWriter) {
+					rw.Header().Set("Content-Type", "application/json")
+					rw.WriteHeader(200)
+					_, _ = rw.Write([]byte(body))
+				})
+				resp, err := a.PayRequest(t.Context(), "bob", payRequestAsking(t, sender.Signing, emailAsked))
+				q := <-asks
+				wantCode(t, err, uma.CodeSenderNotAccepted)
+				if resp != nil && resp.PayeeData != nil {
+					t.Fatalf("answered with payee data %+v", resp.PayeeData)
+				}
+				tr, gerr := a.GetTransaction(t.Context(), q.ID)
+				if gerr != nil {
+					t.Fatal(gerr)
+				}
+				if tr.Status != vasp.StatusRejected || tr.FailureReason != "PAYMENT_APPROVAL_WEBHOOK_ERROR" {
+					t.Fatalf("transaction is %s (%s)", tr.Status, tr.FailureReason)
+				}
+				wantEndHooks(t, db, q.ID, "REJECTED/PAYMENT_APPROVAL_WEBHOOK_ERROR")
+			})
+		}
+
 		t.Run("200 without the name, which Bob has", func(t *testing.T) {
 			reply.Store(func(rw http.ResponseWriter) { rw.WriteHeader(200) })
 			nameAsked := uma.CounterpartyDataOptions{uma.DataIdentifier: {Mandatory: true}, uma.DataCompliance: {Mandatory: true}, uma.DataName: {Mandatory: true}}
