@@ -318,6 +318,9 @@ func (s *Service) checkPlainInvoice(ctx context.Context, pr string, msats int64,
 	if inv.Expired(s.clock.Now()) {
 		return inv, quoteStep.failed("the receiver's invoice is expired")
 	}
+	if err := notOwnInvoice(info, inv); err != nil {
+		return inv, err
+	}
 	if inv.AmountMsat <= 0 || (msats != 0 && inv.AmountMsat != msats) {
 		return inv, quoteStep.failed("the receiver's invoice is for %d msats, not the %d asked", inv.AmountMsat, msats)
 	}

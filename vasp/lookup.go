@@ -334,30 +334,6 @@ func (s *Service) getLookup(ctx context.Context, id, userID string) (Lookup, err
 	return l, nil
 }
 
-// payableHere refuses a receiver who is one of our own users when our
-// Lightning node cannot pay an invoice it issued itself
-// (lightning.NodeInfo.PaysOwnInvoices: lnd refuses self-payments). Such a
-// payment was looked up and quoted, the receiving user's platform asked
-// to approve it, and then failed at execute (NO_ROUTE), its money given
-// back: it is refused here, before anyone is asked, saying why. Moving
-// money between two users of one VASP by its books alone, without
-// Lightning, is not implemented.
-func (s *Service) payableHere(ctx context.Context, addr uma.Address) error {
-	if !uma.SameDomain(addr.Domain, s.opt.Domain) {
-		return nil
-	}
-	info, err := s.opt.Node.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("node info: %w", err)
-	}
-	if info.PaysOwnInvoices {
-		return nil
-	}
-	return vaspd.Errorf(http.StatusNotImplemented, vaspd.CodeNotImplemented,
-		"%s is a user of this VASP, whose Lightning node does not pay its own invoices (lnd refuses self-payments): payments between two users of one vaspd need the embedded node", addr.String()).
-		WithDetails(map[string]any{"receiverUmaAddress": addr.String()})
-}
-
 // notSelf checks that userID is a live user (404 otherwise) who is not
 // addr: paying one's own address would cost the user our spread and fees
 // for nothing moving, so it is refused 400 SELF_PAYMENT, UMAaaS's code for

@@ -82,3 +82,63 @@ func TestLookupOfOurUserWhenNodeCannotPayItself(t *testing.T) {
 		}
 	})
 }
+
+// With a node that cannot pay its own invoices, another VASP answering our
+// payreq with an invoice of our own node is refused at the quote (424
+// PAYREQ_REQUEST_FAILED, nothing recorded), not quoted to fail at execute
+// with NO_ROUTE. The embedded node pays it (the hostile receivers of these
+// tests answer with its invoices).
+func TestQuoteOfOurOwnNodesInvoiceWhenNodeCannotPayItself(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		other := hostileIn(t, w)
+		for _, tc := range []struct {
+			name   string
+			node   lightning.Node
+			refuse bool
+		}{
+			{"node that cannot pay itself", noSelfPay{w.node}, true},
+			{"embedded node", w.node, false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s := w.service(t, func(o *vasp.Options) { o.Node, o.Clock = tc.node, vaspd.SystemClock{} })
+				l, err := s.LookupReceiver(t.Context(), w.alice.UserID, "$bob@"+other.domain)
+				if err != nil {
+					t.Fatal(err)
+				}
+				before := countRows(t, db, "uma_quotes")
+				_, err = s.CreateQuote(t.Context(), vasp.QuoteRequest{LookupID: l.ID, SendingCurrency: "USD",
+					ReceivingCurrency: "EUR", LockedSide: vasp.LockedReceiving, Amount: 900})
+				if !tc.refuse {
+					if err != nil {
+						t.Fatalf("quote: %v", err)
+					}
+					return
+				}
+				e := vaspd.AsError(err)
+				if err == nil || e.Code != vaspd.CodePayreqRequestFailed || !strings.Contains(e.Message, "our own Lightning node") {
+					t.Fatalf("quote answered with our own node's invoice: %v; want %s naming our own node", err, vaspd.CodePayreqRequestFailed)
+				}
+				if n := countRows(t, db, "uma_quotes"); n != before {
+					t.Fatalf("refused quote recorded: %d quotes, were %d", n, before)
+				}
+			})
+		}
+	})
+}
+
+// So is a plain Lightning Address service answering with one of our own
+// node's invoices.
+func TestPlainQuoteOfOurOwnNodesInvoiceWhenNodeCannotPayItself(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := newLnaddr(t, db, func(o *vasp.Options) { o.Node = noSelfPay{o.Node.(*embedded.Node)} })
+		_, err := a.quotePlain(t, a.lookupPlain(t), vasp.LockedReceiving, 1000)
+		e := vaspd.AsError(err)
+		if err == nil || e.Code != vaspd.CodePayreqRequestFailed || !strings.Contains(e.Message, "our own Lightning node") {
+			t.Fatalf("plain quote answered with our own node's invoice: %v; want %s naming our own node", err, vaspd.CodePayreqRequestFailed)
+		}
+		if n := countRows(t, db, "uma_quotes"); n != 0 {
+			t.Fatalf("refused quote recorded: %d quotes", n)
+		}
+	})
+}
