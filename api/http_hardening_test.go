@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -195,5 +197,72 @@ func TestPanicAfterTheAnswerBegan(t *testing.T) {
 	resp.Body.Close()
 	if err == nil {
 		t.Fatalf("a panic mid-answer gave a complete-looking answer: %d %q", resp.StatusCode, b)
+	}
+}
+
+// blockingCollector holds every Collect until release is closed, counting
+// those that entered.
+type blockingCollector struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (c blockingCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (c blockingCollector) Collect(chan<- prometheus.Metric) {
+	c.entered <- struct{}{}
+	<-c.release
+}
+
+// TestMetricsScrapesBounded: /metrics serves at most a few scrapes at once
+// and answers the next 503 at once, rather than gathering and encoding
+// every series for however many requests arrive: with metrics-public the
+// route is open to anyone, unthrottled.
+func TestMetricsScrapesBounded(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	c := blockingCollector{entered: make(chan struct{}, 100), release: make(chan struct{})}
+	reg.MustRegister(c)
+	srv := httptest.NewServer(api.New(api.Options{PublicMetrics: true, Registry: reg}).Handler())
+	t.Cleanup(srv.Close)
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(c.release) }) }
+	t.Cleanup(release) // before srv.Close, which waits for the held scrapes
+	// A scrape that would wait for the held ones is cut short (a status
+	// of 0, the test failing) rather than hanging the test.
+	client := &http.Client{Timeout: 10 * time.Second}
+	scrape := func() int {
+		resp, err := client.Get(srv.URL + "/metrics")
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	const held = 4
+	statuses := make(chan int, held)
+	for range held {
+		go func() { statuses <- scrape() }()
+	}
+	for range held {
+		select {
+		case <-c.entered:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the scrapes did not all start")
+		}
+	}
+	if st := scrape(); st != http.StatusServiceUnavailable {
+		t.Errorf("a scrape beyond %d at once: %d, want 503", held, st)
+	}
+	release()
+	for range held {
+		if st := <-statuses; st != http.StatusOK {
+			t.Errorf("a held scrape: %d, want 200", st)
+		}
+	}
+	if st := scrape(); st != http.StatusOK {
+		t.Errorf("a scrape once the others ended: %d, want 200", st)
 	}
 }

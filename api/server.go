@@ -138,7 +138,7 @@ func New(opts Options) *Server {
 		proxies:   newTrustedProxies(opts.TrustedProxies)}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	metrics := promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry})
+	metrics := promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry, MaxRequestsInFlight: maxScrapes})
 	if opts.PublicMetrics {
 		s.mux.Handle("GET /metrics", metrics)
 	} else {
@@ -259,6 +259,12 @@ func (s *Server) allowedMethods(r *http.Request) []string {
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
+
+// maxScrapes bounds the /metrics requests served at once; more are
+// answered 503 at once. Prometheus scrapes a target one request at a time
+// (two with a replicated pair); with metrics-public the route is open to
+// anyone, and each scrape gathers and encodes every series.
+const maxScrapes = 4
 
 // readyFor is how long a readiness check's result answers /readyz. The
 // route is public and unthrottled (load balancers) and the check asks the
