@@ -5,8 +5,9 @@
 // "Amount":9} decodes as 9 where another parser (the counterparty's
 // signer, a compliance tool reading the stored bytes, whatever checked
 // the request before us) may read 1. vaspd refuses such documents from
-// every outside party: the platform's requests (api) and the other VASPs'
-// messages (uma).
+// every outside party: the platform's requests (api), its webhook
+// receiver's answer approving an incoming payment (vasp) and the other
+// VASPs' messages (uma).
 //
 // Duplicate scans the bytes once, without decoding values: a receiving
 // VASP checks every payreq, and a json.Decoder walk of its tokens costs
