@@ -112,7 +112,10 @@ type NodeInfo struct {
 	// the embedded node settles it itself; lnd refuses self-payments
 	// (vaspd does not ask it for one: a circular route through its own
 	// channels, routing fees paid to move money between two of its own
-	// users), failing the payment with FailureNoRoute.
+	// users), failing the payment with FailureNoRoute. vaspd then pays
+	// such a payment by its books alone, never asking the node, and gives
+	// the payer the preimage LookupInvoice tells as its proof of payment:
+	// a node that does not pay its own invoices must tell theirs.
 	PaysOwnInvoices bool
 }
 

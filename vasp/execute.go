@@ -347,6 +347,12 @@ func (s *Service) pay(ctx context.Context, t Transaction) (Transaction, error) {
 		record func(context.Context, *store.Tx) error
 		err    error
 	)
+	if here, err := s.ourOwnInvoice(ctx, t); err != nil {
+		s.noteOutgoing(ctx, "send", t, "payment outcome unknown; left to the resolver", err)
+		return t, nil
+	} else if here {
+		return s.payHere(ctx, t)
+	}
 	pctx, cancel := s.sendContext(ctx, t)
 	pctx, span := s.startSpan(pctx, "lightning pay", t.ID)
 	if n, ok := s.opt.Node.(successRecorder); ok && n.DB() == s.db {
@@ -464,83 +470,95 @@ func (s *Service) finish(ctx context.Context, t Transaction, p lightning.Payment
 	ctx = context.WithoutCancel(ctx)
 	now := s.stamp()
 	done := false
-	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		done = false
+	err := s.db.InTx(ctx, func(tx *store.Tx) (err error) {
 		if nodeRecord != nil {
 			if err := nodeRecord(ctx, tx); err != nil {
 				return err
 			}
 		}
-		status, quoteStatus := StatusCompleted, QuoteCompleted
-		if p.Status == lightning.StatusFailed {
-			status, quoteStatus = StatusFailed, QuoteFailed
-		}
-		// A success also stores the routing fee and the preimage in the
-		// details, in the same UPDATE.
-		details, newDetails := t.Details, "" // "": the stored details stay
-		var m ledger.Movement
-		if status == StatusCompleted {
-			// What left the node is booked: the invoice's amount, which
-			// is all a node pays for an invoice with one (every quote's:
-			// amountless invoices are refused), and the routing fee. A
-			// node reporting another amount is wrong or paid what it was
-			// not asked; the books follow it (the difference a cost of
-			// system:fees, not of the user, whose debit was quoted),
-			// the payment says what was paid, and it is logged as an
-			// error: reconciliation reports it (OUTGOING_AMOUNT) too.
-			var paid int64
-			if p.AmountMsat > 0 && p.AmountMsat != t.Msats {
-				paid = p.AmountMsat
-			}
-			m = ledger.Settle{ID: settleMovement + t.PaymentHash, Reference: t.ID, UserID: t.UserID, Currency: t.Currency,
-				Amount: t.Amount, FeeAmount: t.Fee, Msats: t.Msats, RoutingFeeMsats: p.FeeMsat, PaidMsats: paid}.Movement()
-			details.RoutingFeeMsats, details.AmountPaidMsats = p.FeeMsat, paid
-			details.Preimage = p.Preimage.String()
-			d, _ := json.Marshal(details)
-			newDetails = string(d)
-		} else {
-			m = ledger.Release("release/"+t.PaymentHash, t.UserID, t.Currency, t.Amount, t.ID)
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, failure_reason = $2, settled_at = $3, updated_at = $3,
-			details = CASE WHEN $6 = '' THEN details ELSE $6 END, register_state = $7
-			WHERE id = $4 AND status = $5`, status, string(p.FailureReason), store.Micros(now), t.ID, StatusProcessing, newDetails,
-			s.registerState())
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil // booked already
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE uma_quotes SET status = $1, updated_at = $2 WHERE id = $3`, quoteStatus, store.Micros(now), t.QuoteID); err != nil {
-			return err
-		}
-		// An error rolls everything back; the conditional UPDATE above
-		// keeps a concurrent finish of t out: no savepoint needed.
-		if _, err := s.opt.Ledger.TransferNoSavepoint(ctx, tx, m); err != nil {
-			return fmt.Errorf("post %s: %w", m.Kind, err)
-		}
-		t.Status, t.FailureReason, t.SettledAt, t.UpdatedAt = status, string(p.FailureReason), now, now
-		t.Details = details
-		done = true
-		s.payments.endedIn(tx, t)
-		return s.announce(ctx, tx, t)
+		done, err = s.finishIn(ctx, tx, &t, p, now)
+		return err
 	})
 	if err != nil {
 		return t, err
 	}
 	if done {
-		s.opt.Webhooks.Wake()
-		s.log.Info("outgoing payment finished", "transaction", t.ID, "status", t.Status, "reason", t.FailureReason)
-		if paid := t.Details.AmountPaidMsats; t.Status == StatusCompleted && paid != 0 {
-			s.log.Error("outgoing payment: the node reports paying another amount than the invoice's; booked as the node paid it",
-				"transaction", t.ID, "payment_hash", t.PaymentHash, "invoice_msats", t.Msats, "paid_msats", paid,
-				"fee_msats", t.Details.RoutingFeeMsats)
-		}
-		if t.Status == StatusCompleted {
-			s.registerCompleted(ctx, t)
-			s.wakeCallbacks()
-		}
+		s.finished(ctx, t)
 		return t, nil
 	}
 	return s.GetTransaction(ctx, t.ID)
+}
+
+// finished logs, and wakes the webhooks and callbacks for, the outgoing
+// payment t a committed finishIn booked.
+func (s *Service) finished(ctx context.Context, t Transaction) {
+	s.opt.Webhooks.Wake()
+	s.log.Info("outgoing payment finished", "transaction", t.ID, "status", t.Status, "reason", t.FailureReason)
+	if paid := t.Details.AmountPaidMsats; t.Status == StatusCompleted && paid != 0 {
+		s.log.Error("outgoing payment: the node reports paying another amount than the invoice's; booked as the node paid it",
+			"transaction", t.ID, "payment_hash", t.PaymentHash, "invoice_msats", t.Msats, "paid_msats", paid,
+			"fee_msats", t.Details.RoutingFeeMsats)
+	}
+	if t.Status == StatusCompleted {
+		s.registerCompleted(ctx, t)
+		s.wakeCallbacks()
+	}
+}
+
+// finishIn books inside tx the final result p of the outgoing payment t,
+// once: it reports whether it did (false: booked already), and leaves t
+// as booked.
+func (s *Service) finishIn(ctx context.Context, tx *store.Tx, t *Transaction, p lightning.Payment, now time.Time) (bool, error) {
+	status, quoteStatus := StatusCompleted, QuoteCompleted
+	if p.Status == lightning.StatusFailed {
+		status, quoteStatus = StatusFailed, QuoteFailed
+	}
+	// A success also stores the routing fee and the preimage in the
+	// details, in the same UPDATE.
+	details, newDetails := t.Details, "" // "": the stored details stay
+	var m ledger.Movement
+	if status == StatusCompleted {
+		// What left the node is booked: the invoice's amount, which
+		// is all a node pays for an invoice with one (every quote's:
+		// amountless invoices are refused), and the routing fee. A
+		// node reporting another amount is wrong or paid what it was
+		// not asked; the books follow it (the difference a cost of
+		// system:fees, not of the user, whose debit was quoted),
+		// the payment says what was paid, and it is logged as an
+		// error: reconciliation reports it (OUTGOING_AMOUNT) too.
+		var paid int64
+		if p.AmountMsat > 0 && p.AmountMsat != t.Msats {
+			paid = p.AmountMsat
+		}
+		m = ledger.Settle{ID: settleMovement + t.PaymentHash, Reference: t.ID, UserID: t.UserID, Currency: t.Currency,
+			Amount: t.Amount, FeeAmount: t.Fee, Msats: t.Msats, RoutingFeeMsats: p.FeeMsat, PaidMsats: paid}.Movement()
+		details.RoutingFeeMsats, details.AmountPaidMsats = p.FeeMsat, paid
+		details.Preimage = p.Preimage.String()
+		d, _ := json.Marshal(details)
+		newDetails = string(d)
+	} else {
+		m = ledger.Release("release/"+t.PaymentHash, t.UserID, t.Currency, t.Amount, t.ID)
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, failure_reason = $2, settled_at = $3, updated_at = $3,
+		details = CASE WHEN $6 = '' THEN details ELSE $6 END, register_state = $7
+		WHERE id = $4 AND status = $5`, status, string(p.FailureReason), store.Micros(now), t.ID, StatusProcessing, newDetails,
+		s.registerState())
+	if err != nil {
+		return false, err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, nil // booked already
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE uma_quotes SET status = $1, updated_at = $2 WHERE id = $3`, quoteStatus, store.Micros(now), t.QuoteID); err != nil {
+		return false, err
+	}
+	// An error rolls everything back; the conditional UPDATE above
+	// keeps a concurrent finish of t out: no savepoint needed.
+	if _, err := s.opt.Ledger.TransferNoSavepoint(ctx, tx, m); err != nil {
+		return false, fmt.Errorf("post %s: %w", m.Kind, err)
+	}
+	t.Status, t.FailureReason, t.SettledAt, t.UpdatedAt = status, string(p.FailureReason), now, now
+	t.Details = details
+	s.payments.endedIn(tx, *t)
+	return true, s.announce(ctx, tx, *t)
 }

@@ -168,3 +168,9 @@ func (s *Service) SetAfterRecipientCheck(f func(userID string)) { s.afterRecipie
 // SetBeforeIssue sets what runs as an approved incoming payment's invoice
 // is about to be issued (issueInvoice), before its transaction.
 func (s *Service) SetBeforeIssue(f func(txID string)) { s.beforeIssue = f }
+
+// PayHere pays t, an outgoing payment of an invoice of our own node, by
+// the books (payHere).
+func (s *Service) PayHere(ctx context.Context, t Transaction) (Transaction, error) {
+	return s.payHere(ctx, t)
+}

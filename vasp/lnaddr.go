@@ -58,9 +58,6 @@ func (s *Service) lookupLightningAddress(ctx context.Context, userID string, add
 	if err := s.notSelf(ctx, userID, addr); err != nil {
 		return Lookup{}, err
 	}
-	if err := s.payableHere(ctx, addr); err != nil {
-		return Lookup{}, err
-	}
 	if err := s.opt.Compliance.CounterpartyAllowed(ctx, addr.Domain); err != nil {
 		return Lookup{}, vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s", uma.AsError(err).Reason)
 	}
@@ -318,7 +315,7 @@ func (s *Service) checkPlainInvoice(ctx context.Context, pr string, msats int64,
 	if inv.Expired(s.clock.Now()) {
 		return inv, quoteStep.failed("the receiver's invoice is expired")
 	}
-	if err := notOwnInvoice(info, inv); err != nil {
+	if err := s.notOwnInvoice(ctx, info, inv); err != nil {
 		return inv, err
 	}
 	if inv.AmountMsat <= 0 || (msats != 0 && inv.AmountMsat != msats) {

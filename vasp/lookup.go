@@ -177,9 +177,6 @@ func (s *Service) LookupReceiver(ctx context.Context, userID, receiver string) (
 	if err := s.notSelf(ctx, userID, addr); err != nil {
 		return Lookup{}, err
 	}
-	if err := s.payableHere(ctx, addr); err != nil {
-		return Lookup{}, err
-	}
 	if err := s.opt.Compliance.CounterpartyAllowed(ctx, addr.Domain); err != nil {
 		return Lookup{}, vaspd.Errorf(http.StatusForbidden, vaspd.CodeCounterpartyNotAllowed, "%s", uma.AsError(err).Reason)
 	}

@@ -2,55 +2,158 @@ package vasp
 
 import (
 	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 
-	"github.com/vaspd/vaspd"
+	"github.com/vaspd/vaspd/ledger"
 	"github.com/vaspd/vaspd/lightning"
 	"github.com/vaspd/vaspd/lightning/bolt11"
-	"github.com/vaspd/vaspd/uma"
+	"github.com/vaspd/vaspd/store"
 )
 
-// Payments that would have our Lightning node pay an invoice it issued
-// itself: one of our users paying another, or another VASP answering a
-// payreq with one of our node's invoices. The embedded node settles those
-// itself; lnd refuses self-payments (lightning.NodeInfo.PaysOwnInvoices),
-// so with lnd they are refused when they can first be told, saying why,
-// instead of failing at execute with NO_ROUTE.
+// Payments of an invoice our own Lightning node issued: one of our users
+// paying another ($alice@pay.example paying $bob@pay.example), the lookup,
+// payreq and quote going through our own UMA endpoints as with any VASP.
+// The embedded node settles its own invoices. lnd refuses self-payments
+// (lightning.NodeInfo.PaysOwnInvoices), and making it pay them
+// (allow_self_payment) would only route the money in a circle through the
+// node's channels, paying routing fees both ways. With such a node the
+// payment is made by the books alone (payHere): the payer's settlement and
+// the payee's credit in one database transaction, no bitcoin moving, the
+// node's invoice left unpaid to expire.
 
-// payableHere refuses a receiver who is one of our own users when our
-// Lightning node cannot pay an invoice it issued itself
-// (lightning.NodeInfo.PaysOwnInvoices: lnd refuses self-payments). Such a
-// payment was looked up and quoted, the receiving user's platform asked
-// to approve it, and then failed at execute (NO_ROUTE), its money given
-// back: it is refused here, before anyone is asked, saying why. Moving
-// money between two users of one VASP by its books alone, without
-// Lightning, is not implemented.
-func (s *Service) payableHere(ctx context.Context, addr uma.Address) error {
-	if !uma.SameDomain(addr.Domain, s.opt.Domain) {
-		return nil
-	}
+// errBookedAlready says payHere found the outgoing payment booked by
+// another while its incoming side was still waiting: rolled back, the
+// payment is read as booked.
+var errBookedAlready = errors.New("the outgoing payment was booked by another")
+
+// ourOwnInvoice reports whether t pays an invoice of our own node, which
+// cannot pay its own invoices: payHere pays it.
+func (s *Service) ourOwnInvoice(ctx context.Context, t Transaction) (bool, error) {
 	info, err := s.opt.Node.Info(ctx)
 	if err != nil {
-		return fmt.Errorf("node info: %w", err)
+		return false, fmt.Errorf("node info: %w", err)
 	}
 	if info.PaysOwnInvoices {
-		return nil
+		return false, nil
 	}
-	return vaspd.Errorf(http.StatusNotImplemented, vaspd.CodeNotImplemented,
-		"%s is a user of this VASP, whose Lightning node does not pay its own invoices (lnd refuses self-payments): payments between two users of one vaspd need the embedded node", addr.String()).
-		WithDetails(map[string]any{"receiverUmaAddress": addr.String()})
+	inv, err := bolt11.Decode(t.Invoice, info.Network)
+	if err != nil {
+		return false, nil // the node refuses it, as ever
+	}
+	return strings.EqualFold(inv.Destination, info.PubKey), nil
 }
 
-// notOwnInvoice refuses a receiver's invoice that our own node issued
-// when the node cannot pay its own invoices (payableHere): another VASP
-// answering with one of ours (an invoice we issued to it for a payment it
-// makes to one of our users, or one of a node it shares with us) would be
-// quoted, and its execute fail with NO_ROUTE.
-func notOwnInvoice(info lightning.NodeInfo, inv bolt11.Invoice) error {
+// payHere pays the outgoing payment t, whose invoice our own node issued
+// for an incoming payment of ours, by the books alone: in one database
+// transaction the incoming payment is credited to its payee (creditIn)
+// and t is settled (finishIn), each with its webhook, both marked
+// Details.BookTransfer. system:node is credited what t pays and debited
+// what the payee receives, the same msats, no routing fee: the node's
+// balance does not move, and neither do the books' of it.
+//
+// It is as crash-safe as a Lightning payment: until that transaction
+// commits, t is PROCESSING and its money reserved; a process that dies
+// before leaves it to the resolver, whose node does not know the payment
+// (it was never sent) and so sends it again, here. Two processes paying t
+// at once credit the payee once: the incoming payment's conditional
+// UPDATE lets one through, and the other, rolled back, finds t booked.
+//
+// What cannot be credited fails t, its money given back, as a node
+// refusing the invoice would: the invoice unknown to the node, paid
+// already (by someone else: the stream credited its payee), expired or
+// canceled, or its incoming payment not waiting for it (expired,
+// refused) or its payee deleted or at their balance cap.
+//
+// The node's invoice stays open until it expires: the Node interface has
+// no way to cancel it. Paid by someone else before then, its money would
+// arrive for a payment credited already: booked to no one, and reported by
+// the reconciliation (SETTLED_NOT_CREDITED).
+func (s *Service) payHere(ctx context.Context, t Transaction) (Transaction, error) {
+	ctx = context.WithoutCancel(ctx) // as finish: once started, booked
+	refuse := func(reason lightning.FailureReason, why string, attrs ...any) (Transaction, error) {
+		s.log.Warn("outgoing payment to our own node's invoice refused: "+why, append([]any{"transaction", t.ID, "reason", reason}, attrs...)...)
+		return s.finish(ctx, t, lightning.Payment{Status: lightning.StatusFailed, FailureReason: reason}, nil)
+	}
+	hash, err := lightning.ParseHash(t.PaymentHash)
+	if err != nil {
+		return refuse(reasonPaymentRefused, "its payment hash does not read", "err", err)
+	}
+	lctx, cancel := s.sendContext(ctx, t)
+	inv, err := s.opt.Node.LookupInvoice(lctx, hash)
+	cancel()
+	switch {
+	case errors.Is(err, lightning.ErrNotFound):
+		return refuse(reasonPaymentRefused, "the node does not know the invoice")
+	case err != nil:
+		s.noteOutgoing(ctx, "send", t, "look up our own node's invoice to pay it by the books; left to the resolver", err)
+		return t, nil
+	case inv.State != lightning.InvoiceOpen:
+		return refuse(reasonPaymentRefused, "the invoice is not open", "state", inv.State)
+	case !s.clock.Now().Before(inv.ExpiresAt):
+		return refuse(reasonInvoiceExpired, "the invoice expired")
+	case inv.AmountMsat != t.Msats:
+		return refuse(reasonPaymentRefused, "the invoice is for another amount", "invoice_msats", inv.AmountMsat, "msats", t.Msats)
+	case sha256.Sum256(inv.Preimage[:]) != [32]byte(hash):
+		// The preimage is the payer's proof of payment: a backend that
+		// hides it leaves the payer none.
+		return refuse(reasonPaymentRefused, "the node does not tell the invoice's preimage")
+	}
+	now := s.stamp()
+	var (
+		c    creditOutcome
+		paid Transaction
+	)
+	err = s.db.InTx(ctx, func(tx *store.Tx) (err error) {
+		if c, err = s.creditIn(ctx, tx, lightning.Invoice{PaymentHash: hash, AmountMsat: t.Msats, AmountPaidMsat: t.Msats}, now, true); err != nil {
+			return err
+		}
+		paid = t // afresh on each attempt: finishIn changes it
+		paid.Details.BookTransfer = true
+		done, err := s.finishIn(ctx, tx, &paid, lightning.Payment{PaymentHash: hash, Status: lightning.StatusSucceeded,
+			AmountMsat: t.Msats, Preimage: inv.Preimage}, now)
+		if err == nil && !done {
+			return errBookedAlready
+		}
+		return err
+	})
+	switch {
+	case errors.Is(err, errBookedAlready):
+		return s.GetTransaction(ctx, t.ID)
+	case errors.Is(err, errNotCreditedHere):
+		return refuse(reasonPaymentRefused, "its payee cannot be credited", "err", err)
+	case errors.Is(err, ledger.ErrOverflow):
+		return refuse(reasonPaymentRefused, "the payee's balance would exceed its cap", "err", err)
+	case err != nil:
+		s.noteOutgoing(ctx, "book", t, "pay our own node's invoice by the books; left PROCESSING, tried again by the resolver", err)
+		return t, nil
+	}
+	s.credited(ctx, c)
+	s.finished(ctx, paid)
+	return paid, nil
+}
+
+// notOwnInvoice refuses, at the quote, a receiver's invoice that our own
+// node issued and that payHere could not pay, when the node cannot pay its
+// own invoices: one no incoming payment of ours is waiting for (another
+// VASP answering with an invoice of a node it shares with us, or with one
+// of ours it was not given for this). It would be quoted, and fail at
+// execute.
+func (s *Service) notOwnInvoice(ctx context.Context, info lightning.NodeInfo, inv bolt11.Invoice) error {
 	if info.PaysOwnInvoices || !strings.EqualFold(inv.Destination, info.PubKey) {
 		return nil
 	}
-	return quoteStep.failed("the receiver's invoice pays our own Lightning node, which does not pay its own invoices")
+	var one int
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM uma_transactions WHERE direction = $1 AND payment_hash = $2 AND status = $3`,
+		Incoming, inv.PaymentHash.String(), StatusPending).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return quoteStep.failed("the receiver's invoice pays our own Lightning node, which does not pay its own invoices, and no payment of ours waits for it")
+	}
+	if err != nil {
+		return fmt.Errorf("read the payment of our own node's invoice: %w", err)
+	}
+	return nil
 }

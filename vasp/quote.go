@@ -377,7 +377,7 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 	if inv.Expired(s.clock.Now()) || inv.AmountMsat <= 0 {
 		return Quote{}, "", quoteStep.failed("the receiver's invoice is expired or has no amount")
 	}
-	if err := notOwnInvoice(info, inv); err != nil {
+	if err := s.notOwnInvoice(ctx, info, inv); err != nil {
 		return Quote{}, "", err
 	}
 	// The node the receiver names (payeeData.compliance.nodePubKey) is

@@ -51,7 +51,13 @@ import (
 //     for a payment that is over. One the node still pays, or does not
 //     know (the resolver sends those), stays in flight: the resolver is
 //     at it. A resolver that booked it between the read and the lookup
-//     was itself later than the grace.
+//     was itself later than the grace;
+//   - a payment between two of our users paid by the books alone
+//     (Details.BookTransfer: payHere), both sides COMPLETED in one
+//     transaction, must have moved system:node by the invoice's amount
+//     (no fee), and not on the node: an outgoing one SUCCEEDED there
+//     (OUTGOING_AMOUNT), an incoming one whose invoice the node settled
+//     (SETTLED_NOT_CREDITED: paid by someone else after all).
 //
 // The window is of the payments' creation as their ids tell (uuidv7:
 // "ids sort by creation time"), so the walk is a range of the primary

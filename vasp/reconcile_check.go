@@ -100,6 +100,16 @@ func (s *Service) checkIncoming(row reconcileRow, inv lightning.Invoice, found b
 			check = CheckIncomingUnderpaid
 		}
 		switch {
+		case row.details.BookTransfer && settled:
+			// Paid by our books alone (payHere), its invoice left open:
+			// the node received money for it all the same, which no
+			// one was credited.
+			return checked{check: check, mismatch: mismatch(MismatchSettledNotCredited)}
+		case row.details.BookTransfer:
+			if ours.LedgerMsats != ours.Msats {
+				return checked{check: check, mismatch: mismatch(MismatchIncomingAmount)}
+			}
+			return checked{check: check}
 		case !settled:
 			return checked{check: check, mismatch: mismatch(MismatchNotSettledOnNode)}
 		case node.Msats != ours.Msats || ours.LedgerMsats != ours.Msats:
@@ -142,6 +152,14 @@ func checkOutgoing(row reconcileRow, p lightning.Payment, found bool) checked {
 	switch row.status {
 	case StatusCompleted:
 		switch {
+		// Paid by our books alone (payHere): the node sent nothing, and
+		// system:node was credited the invoice's amount, no fee (and
+		// debited as much by the payee's credit). A node that paid it
+		// all the same paid out what the books say it kept.
+		case row.details.BookTransfer && (succeeded || ours.LedgerMsats != row.msats || ours.Msats != row.msats):
+			return checked{check: CheckOutgoingCompleted, mismatch: mismatch(MismatchOutgoingAmount)}
+		case row.details.BookTransfer:
+			return checked{check: CheckOutgoingCompleted}
 		case !succeeded:
 			return checked{check: CheckOutgoingCompleted, mismatch: mismatch(MismatchNotSentOnNode)}
 		// A node paying another amount than the invoice asked is a

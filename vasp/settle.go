@@ -176,111 +176,159 @@ const reasonUserDeleted = "USER_DELETED"
 // be retried, which would hold up every settlement behind it for good.
 func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance bool) error {
 	now := s.stamp()
-	var done, failed, orphaned *Transaction
-	var pastMax *requestCount // done's request, when done took it past maxNumPayments
-	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		done, failed, orphaned, pastMax = nil, nil, nil, nil
+	var c creditOutcome
+	err := s.db.InTx(ctx, func(tx *store.Tx) (err error) {
 		if advance {
 			if err := advanceCursor(ctx, tx, inv.SettleIndex, now); err != nil {
 				return err
 			}
 		}
-		t, err := scanTransaction(tx.QueryRowContext(ctx, `SELECT `+txColumns+` FROM uma_transactions
-			WHERE direction = $1 AND payment_hash = $2`, Incoming, inv.PaymentHash.String()))
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil // not an UMA payment of ours
-		}
-		if err != nil {
-			return err
-		}
-		// The travel-rule data left encrypted by the payreq is decrypted
-		// now and stored with the settlement, so every paid payment
-		// keeps it in the clear (and the compliance hook and webhook
-		// below see it).
-		details := ""
-		revealed, err := s.revealTravelRule(&t)
-		if err != nil {
-			s.log.Warn("travel-rule info does not decrypt; kept as received", "transaction", t.ID, "err", err)
-		}
-		// An overpaid or underpaid invoice: what the node received is
-		// kept with the payment, beside Msats (what the user's amount
-		// was priced for).
-		paid := t.Msats // a backend that tells no amount paid: the invoice's
-		if inv.AmountPaidMsat > 0 {
-			paid = inv.AmountPaidMsat
-		}
-		underpaid := paid < t.Msats
-		if paid != t.Msats {
-			t.Details.AmountPaidMsats = paid
-		}
-		if revealed || paid != t.Msats {
-			b, err := json.Marshal(t.Details)
-			if err != nil {
-				return fmt.Errorf("encode details: %w", err)
-			}
-			details = string(b)
-		}
-		if underpaid {
-			ok, err := s.failUnmatched(ctx, tx, &t, reasonUnderpaid, t.Details.AmountPaidMsats, details, now)
-			if ok {
-				failed = &t
-			}
-			return err
-		}
-		// A user deleted since the invoice was issued (before deletes
-		// waited for open invoices: BeforeUserDelete; or an invoice paid
-		// past its expiry) is credited nothing: no API reaches a deleted
-		// user, and a balance there would be money nobody can move.
-		// What arrived goes to system:unmatched for the operator to
-		// refund, logged below. The check share-locks the user's row, so
-		// a delete concurrent with this credit either waits and then
-		// sees the balance (and is refused), or is seen here.
-		if err := s.checkLive(ctx, tx, t.UserID, ""); err != nil {
-			if vaspd.AsError(err).Status != http.StatusNotFound {
-				return err
-			}
-			ok, err := s.failUnmatched(ctx, tx, &t, reasonUserDeleted, paid, details, now)
-			if ok {
-				orphaned = &t
-			}
-			return err
-		}
-		// A payment expired (INVOICE_EXPIRED) and paid after all is
-		// completed: the reason of its failure goes with it.
-		res, err := tx.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, settled_at = $2, updated_at = $2,
-			failure_reason = '', details = CASE WHEN $6 = '' THEN details ELSE $6 END, register_state = $7
-			WHERE id = $3 AND status IN ($4, $5)`, StatusCompleted, store.Micros(now), t.ID, StatusPending, StatusExpired, details,
-			s.registerState())
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil // credited already (by us or another process)
-		}
-		// An error rolls everything back; the conditional UPDATE above
-		// keeps a concurrent credit of t out: no savepoint needed. The
-		// user gets the quoted Amount whatever was paid (the rate was
-		// locked for the invoice amount); an overpayment's excess goes
-		// to system:overpaid in the same movement, so system:node moves
-		// by what the node received.
-		if _, err := s.opt.Ledger.TransferNoSavepoint(ctx, tx, ledger.Receive{
-			ID: receiveMovement + t.PaymentHash, Reference: t.ID, UserID: t.UserID,
-			Msats: t.Msats, PaidMsats: paid, FeeMsats: t.Fee, Currency: t.Currency, Amount: t.Amount,
-		}.Movement()); err != nil {
-			return fmt.Errorf("post receive: %w", err)
-		}
-		t.Status, t.FailureReason, t.SettledAt, t.UpdatedAt = StatusCompleted, "", now, now
-		s.payments.endedIn(tx, t)
-		if err := s.announce(ctx, tx, t); err != nil {
-			return err
-		}
-		if pastMax, err = paidPastMax(ctx, tx, t); err != nil {
-			return err
-		}
-		done = &t
-		return nil
+		c, err = s.creditIn(ctx, tx, inv, now, false)
+		return err
 	})
-	if err == nil && done != nil {
+	if err == nil {
+		s.credited(ctx, c)
+	}
+	return err
+}
+
+// creditOutcome is what creditIn did: credited done (pastMax its payment
+// request, when done took it past maxNumPayments), or failed it, for
+// having been underpaid, or orphaned it, its user deleted. All nil: the
+// invoice is no UMA payment of ours, or was booked already.
+type creditOutcome struct {
+	done, failed, orphaned *Transaction
+	pastMax                *requestCount
+}
+
+// errNotCreditedHere is creditIn's answer, for a payment settled by our
+// books alone (book), that it cannot credit: its payment is not waiting
+// for its money (paid, expired, refused), or its user was deleted. The
+// caller rolls back and refuses the payment paying it (payHere).
+var errNotCreditedHere = errors.New("the incoming payment cannot be credited")
+
+// creditIn books inside tx the settled invoice inv of an incoming payment,
+// once (credit). book says its payer is one of our users, paid by our
+// books alone (payHere): then what cannot be credited (see
+// errNotCreditedHere) is an error, for the payer not to pay it, instead
+// of money that arrived and is booked to system:unmatched.
+func (s *Service) creditIn(ctx context.Context, tx *store.Tx, inv lightning.Invoice, now time.Time, book bool) (creditOutcome, error) {
+	var out creditOutcome
+	t, err := scanTransaction(tx.QueryRowContext(ctx, `SELECT `+txColumns+` FROM uma_transactions
+		WHERE direction = $1 AND payment_hash = $2`, Incoming, inv.PaymentHash.String()))
+	if errors.Is(err, sql.ErrNoRows) {
+		if book {
+			return out, fmt.Errorf("%w: no incoming payment has its invoice", errNotCreditedHere)
+		}
+		return out, nil // not an UMA payment of ours
+	}
+	if err != nil {
+		return out, err
+	}
+	// The travel-rule data left encrypted by the payreq is decrypted
+	// now and stored with the settlement, so every paid payment
+	// keeps it in the clear (and the compliance hook and webhook
+	// below see it).
+	details := ""
+	revealed, err := s.revealTravelRule(&t)
+	if err != nil {
+		s.log.Warn("travel-rule info does not decrypt; kept as received", "transaction", t.ID, "err", err)
+	}
+	// An overpaid or underpaid invoice: what the node received is
+	// kept with the payment, beside Msats (what the user's amount
+	// was priced for).
+	paid := t.Msats // a backend that tells no amount paid: the invoice's
+	if inv.AmountPaidMsat > 0 {
+		paid = inv.AmountPaidMsat
+	}
+	underpaid := paid < t.Msats
+	if paid != t.Msats {
+		t.Details.AmountPaidMsats = paid
+	}
+	if book {
+		t.Details.BookTransfer = true
+	}
+	if revealed || paid != t.Msats || book {
+		b, err := json.Marshal(t.Details)
+		if err != nil {
+			return out, fmt.Errorf("encode details: %w", err)
+		}
+		details = string(b)
+	}
+	if underpaid {
+		if book {
+			return out, fmt.Errorf("%w: paid %d msats of its %d", errNotCreditedHere, paid, t.Msats)
+		}
+		ok, err := s.failUnmatched(ctx, tx, &t, reasonUnderpaid, t.Details.AmountPaidMsats, details, now)
+		if ok {
+			out.failed = &t
+		}
+		return out, err
+	}
+	// A user deleted since the invoice was issued (before deletes
+	// waited for open invoices: BeforeUserDelete; or an invoice paid
+	// past its expiry) is credited nothing: no API reaches a deleted
+	// user, and a balance there would be money nobody can move.
+	// What arrived goes to system:unmatched for the operator to
+	// refund, logged below. The check share-locks the user's row, so
+	// a delete concurrent with this credit either waits and then
+	// sees the balance (and is refused), or is seen here.
+	if err := s.checkLive(ctx, tx, t.UserID, ""); err != nil {
+		if vaspd.AsError(err).Status != http.StatusNotFound {
+			return out, err
+		}
+		if book {
+			return out, fmt.Errorf("%w: its user was deleted", errNotCreditedHere)
+		}
+		ok, err := s.failUnmatched(ctx, tx, &t, reasonUserDeleted, paid, details, now)
+		if ok {
+			out.orphaned = &t
+		}
+		return out, err
+	}
+	// A payment expired (INVOICE_EXPIRED) and paid after all is
+	// completed: the reason of its failure goes with it.
+	res, err := tx.ExecContext(ctx, `UPDATE uma_transactions SET status = $1, settled_at = $2, updated_at = $2,
+		failure_reason = '', details = CASE WHEN $6 = '' THEN details ELSE $6 END, register_state = $7
+		WHERE id = $3 AND status IN ($4, $5)`, StatusCompleted, store.Micros(now), t.ID, StatusPending, StatusExpired, details,
+		s.registerState())
+	if err != nil {
+		return out, err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if book {
+			return out, fmt.Errorf("%w: it is %s", errNotCreditedHere, t.Status)
+		}
+		return out, nil // credited already (by us or another process)
+	}
+	// An error rolls everything back; the conditional UPDATE above
+	// keeps a concurrent credit of t out: no savepoint needed. The
+	// user gets the quoted Amount whatever was paid (the rate was
+	// locked for the invoice amount); an overpayment's excess goes
+	// to system:overpaid in the same movement, so system:node moves
+	// by what the node received.
+	if _, err := s.opt.Ledger.TransferNoSavepoint(ctx, tx, ledger.Receive{
+		ID: receiveMovement + t.PaymentHash, Reference: t.ID, UserID: t.UserID,
+		Msats: t.Msats, PaidMsats: paid, FeeMsats: t.Fee, Currency: t.Currency, Amount: t.Amount,
+	}.Movement()); err != nil {
+		return out, fmt.Errorf("post receive: %w", err)
+	}
+	t.Status, t.FailureReason, t.SettledAt, t.UpdatedAt = StatusCompleted, "", now, now
+	s.payments.endedIn(tx, t)
+	if err := s.announce(ctx, tx, t); err != nil {
+		return out, err
+	}
+	if out.pastMax, err = paidPastMax(ctx, tx, t); err != nil {
+		return out, err
+	}
+	out.done = &t
+	return out, nil
+}
+
+// credited logs, and wakes the webhooks and callbacks for, what a
+// committed creditIn did.
+func (s *Service) credited(ctx context.Context, c creditOutcome) {
+	if done := c.done; done != nil {
 		s.log.Info("incoming payment completed", "transaction", done.ID, "user", done.UserID,
 			"amount", done.Amount, "currency", done.Currency, "msats", done.Msats)
 		if paid := done.Details.AmountPaidMsats; paid > done.Msats {
@@ -288,7 +336,7 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 				"transaction", done.ID, "payment_hash", done.PaymentHash, "invoice_msats", done.Msats,
 				"paid_msats", paid, "excess_msats", paid-done.Msats)
 		}
-		if pastMax != nil {
+		if pastMax := c.pastMax; pastMax != nil {
 			s.payments.requestPastMax.Inc()
 			s.log.Warn("payment request paid past its maxNumPayments: the payment is credited (the money arrived), the request's paymentCount exceeds its limit",
 				"transaction", done.ID, "paymentRequest", done.PaymentRequestID, "paymentCount", pastMax.count,
@@ -298,20 +346,19 @@ func (s *Service) credit(ctx context.Context, inv lightning.Invoice, advance boo
 		s.registerCompleted(ctx, *done)
 		s.wakeCallbacks()
 	}
-	if err == nil && orphaned != nil {
+	if orphaned := c.orphaned; orphaned != nil {
 		s.log.Error("incoming payment settled for a deleted user: FAILED, nobody credited, what the node received booked to "+string(ledger.Unmatched)+" (for the operator to refund the sender)",
 			"transaction", orphaned.ID, "user", orphaned.UserID, "payment_hash", orphaned.PaymentHash,
 			"amount", orphaned.Amount, "currency", orphaned.Currency, "paid_msats", max(orphaned.Msats, orphaned.Details.AmountPaidMsats))
 		s.opt.Webhooks.Wake()
 	}
-	if err == nil && failed != nil {
+	if failed := c.failed; failed != nil {
 		s.log.Error("incoming payment settled for less than its invoice amount: FAILED, the user credited nothing, what the node received booked to "+string(ledger.Unmatched)+" (for the platform to refund)",
 			"transaction", failed.ID, "user", failed.UserID, "payment_hash", failed.PaymentHash,
 			"invoice_msats", failed.Msats, "paid_msats", failed.Details.AmountPaidMsats,
 			"shortfall_msats", failed.Msats-failed.Details.AmountPaidMsats)
 		s.opt.Webhooks.Wake()
 	}
-	return err
 }
 
 // failUnmatched ends, inside tx, the settled incoming payment t that

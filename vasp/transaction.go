@@ -125,6 +125,12 @@ type Details struct {
 	// payments made before it was kept: then our rates file's, or only
 	// the code.
 	ReceivingCurrency *rates.Currency `json:"receivingCurrency,omitempty"`
+	// BookTransfer says the payment was made by our books alone, in one
+	// database transaction with its other side: its payer and payee both
+	// users of this vaspd, whose Lightning node does not pay its own
+	// invoices (payHere). The node neither sent nor received it; the
+	// reconciliation knows.
+	BookTransfer bool `json:"bookTransfer,omitempty"`
 }
 
 const txColumns = `id, direction, status, user_id, platform_user_id, our_address, counterparty,

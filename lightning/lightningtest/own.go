@@ -1,6 +1,7 @@
 package lightningtest
 
 import (
+	"crypto/sha256"
 	"testing"
 
 	"github.com/vaspd/vaspd/lightning"
@@ -10,9 +11,11 @@ import (
 // VASP's users paying another) does what its Info says. One that
 // PaysOwnInvoices settles it, with a proof of payment, and its balance
 // moves by the fee alone; one that does not fails the payment
-// (FailureNoRoute), sends nothing and leaves the invoice open. The VASP
-// refuses such payments up front on the strength of PaysOwnInvoices, so
-// a backend must not say it can when it cannot, nor the reverse.
+// (FailureNoRoute), sends nothing and leaves the invoice open, and tells
+// the invoice's preimage to LookupInvoice. The VASP pays such payments by
+// its books alone on the strength of PaysOwnInvoices, giving the payer the
+// preimage as its proof of payment, so a backend must not say it can when
+// it cannot, nor the reverse.
 func (s *suite) testOwnInvoice(t *testing.T) {
 	alice, _ := s.h.Nodes(t)
 	ctx := s.ctx(t)
@@ -51,6 +54,9 @@ func (s *suite) testOwnInvoice(t *testing.T) {
 	}
 	if got.State != lightning.InvoiceOpen || got.AmountPaidMsat != 0 {
 		t.Fatalf("own invoice after the refused payment: %s, %d msat paid; want open, unpaid", got.State, got.AmountPaidMsat)
+	}
+	if sha256.Sum256(got.Preimage[:]) != inv.PaymentHash {
+		t.Fatalf("own invoice's preimage %s, as LookupInvoice tells it, does not hash to its payment hash: the books cannot pay it", got.Preimage)
 	}
 	if haveBalances {
 		if after := s.mustBalance(t, alice); after != before {
