@@ -10,7 +10,8 @@ import (
 
 // TestPaymentOverLND is TestPaymentAcrossCurrencies with each VASP on its
 // own lnd of a real regtest network (btcd + two lnd with a channel), as in
-// production. It needs the binaries scripts/ci/lnd.sh builds and skips
+// production, then a payment between two users of one of them (by its
+// books: lnd does not pay its own invoices). It needs the binaries scripts/ci/lnd.sh builds and skips
 // with one line without them.
 func TestPaymentOverLND(t *testing.T) {
 	net := regtest.StartT(t, regtest.Options{})
@@ -50,4 +51,23 @@ func TestPaymentOverLND(t *testing.T) {
 	})
 	a.checkBooks()
 	b.checkBooks()
+
+	// Alice pays Carol, another user of her own VASP. lnd does not pay
+	// its own invoices: the payment is made by vasp1's books alone, and
+	// its reconciliation with lnd finds both sides right.
+	carol := a.user("carol", "EUR", "Carol Receiver")
+	q = quote(t, a, alice.ID, "$carol@"+a.domain, "RECEIVING", 5_00)
+	a.mustCall("POST", "/quotes/"+q.QuoteID+"/execute", nil, &tx)
+	if tx.Status != "COMPLETED" {
+		t.Fatalf("execute of a payment between two users of one vaspd over lnd: %+v", tx)
+	}
+	if got := a.balance(carol.ID, "EUR"); got != 5_00 {
+		t.Fatalf("carol's balance %d, want 500", got)
+	}
+	var r reconcileResp
+	a.mustCall("GET", "/ledger/reconciliation", nil, &r)
+	if !r.Complete || len(r.Mismatches) != 0 || r.Checked["OUTGOING_COMPLETED"] != 2 || r.Checked["INCOMING_COMPLETED"] != 1 {
+		t.Fatalf("vasp1's reconciliation with lnd after a payment by its books: %+v", r)
+	}
+	a.checkBooks()
 }
