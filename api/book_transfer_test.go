@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -234,4 +235,35 @@ func balanceOf(t *testing.T, f *payFixture, acct ledger.Account, currency string
 		t.Fatal(err)
 	}
 	return b
+}
+
+// So is a payment to another of our users' plain Lightning Address (with
+// pay-lightning-addresses on): the payee's plain LNURL-pay payment is
+// credited by the books as an UMA one.
+func TestPlainPaymentBetweenOurUsersWithANodeThatCannotPayItself(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f, node := bookTransferFixture(t, db, func(o *vasp.Options) { o.PayLightningAddresses = true })
+		status, raw, m := f.call(t, "GET", "/receiver/"+url.PathEscape("bob@"+f.domain)+"?userId="+f.alice.UserID, &f.admin, "")
+		if status != 200 {
+			t.Fatalf("lookup: %d %s", status, raw)
+		}
+		body := fmt.Sprintf(`{"lookupId":%q,"sendingCurrencyCode":"USD","receivingCurrencyCode":"EUR","lockedCurrencySide":"RECEIVING","lockedCurrencyAmount":1000}`, m["lookupId"])
+		status, raw, m = f.call(t, "POST", "/quotes", &f.admin, body)
+		if status != 201 {
+			t.Fatalf("quote: %d %s", status, raw)
+		}
+		status, raw, m = f.call(t, "POST", "/quotes/"+m["quoteId"].(string)+"/execute", &f.admin, "")
+		if status != 200 || m["status"] != "COMPLETED" {
+			t.Fatalf("execute: %d %s; want 200 COMPLETED", status, raw)
+		}
+		if n := node.pays.Load(); n != 0 {
+			t.Errorf("the node was asked to pay %d times", n)
+		}
+		if out, in := paymentsOf(t, db, m["id"].(string)); in[0] != "COMPLETED" || !strings.Contains(in[2], `"bookTransfer":true`) {
+			t.Fatalf("outgoing %v, incoming %v: want both COMPLETED by the books", out, in)
+		}
+		if got := balanceOf(t, f, ledger.UserAccount(f.bob.UserID), "EUR"); got != 1000 {
+			t.Errorf("bob's balance %d, want 1000", got)
+		}
+	})
 }
