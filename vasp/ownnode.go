@@ -75,8 +75,13 @@ func (s *Service) ourOwnInvoice(ctx context.Context, t Transaction) (bool, error
 func (s *Service) payHere(ctx context.Context, t Transaction) (Transaction, error) {
 	ctx = context.WithoutCancel(ctx) // as finish: once started, booked
 	refuse := func(reason lightning.FailureReason, why string, attrs ...any) (Transaction, error) {
-		s.log.Warn("outgoing payment to our own node's invoice refused: "+why, append([]any{"transaction", t.ID, "reason", reason}, attrs...)...)
-		return s.finish(ctx, t, lightning.Payment{Status: lightning.StatusFailed, FailureReason: reason}, nil)
+		r, err := s.finish(ctx, t, lightning.Payment{Status: lightning.StatusFailed, FailureReason: reason}, nil)
+		if err == nil && r.Status == StatusFailed && r.FailureReason == string(reason) {
+			// Not when another process booked it first (its payee's
+			// credit, seen here, its own).
+			s.log.Warn("outgoing payment to our own node's invoice refused: "+why, append([]any{"transaction", t.ID, "reason", reason}, attrs...)...)
+		}
+		return r, err
 	}
 	hash, err := lightning.ParseHash(t.PaymentHash)
 	if err != nil {
