@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/ledger"
 	"github.com/vaspd/vaspd/lightning"
@@ -46,7 +47,8 @@ func TestBookTransferPaysOnce(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		s := w.service(t, func(o *vasp.Options) { o.Node = noSelfPay{w.node} })
+		reg := prometheus.NewRegistry() // the processes' metrics, summed
+		s := w.service(t, func(o *vasp.Options) { o.Node, o.Registerer = noSelfPay{w.node}, reg })
 		for _, tr := range []vasp.Transaction{in, out} {
 			if err := s.InsertTransaction(ctx, tr); err != nil {
 				t.Fatal(err)
@@ -57,7 +59,7 @@ func TestBookTransferPaysOnce(t *testing.T) {
 		got := make([]vasp.Transaction, n)
 		errs := make([]error, n)
 		for i := range n {
-			p := w.service(t, func(o *vasp.Options) { o.Node = noSelfPay{w.node} }) // a process of its own
+			p := w.service(t, func(o *vasp.Options) { o.Node, o.Registerer = noSelfPay{w.node}, reg }) // a process of its own
 			wg.Go(func() { got[i], errs[i] = p.PayHere(ctx, out) })
 		}
 		wg.Wait()
@@ -82,6 +84,9 @@ func TestBookTransferPaysOnce(t *testing.T) {
 			if b := balance(t, db, c.acct, c.currency); b != c.want {
 				t.Errorf("%s: %d %s, want %d", c.acct, b, c.currency, c.want)
 			}
+		}
+		if got := series(t, reg, "vaspd_payments_by_books_total")[""]; got != 1 {
+			t.Errorf("vaspd_payments_by_books_total %v, want 1", got)
 		}
 		if err := l.Check(ctx, db); err != nil {
 			t.Errorf("ledger check: %v", err)

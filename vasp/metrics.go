@@ -41,6 +41,9 @@ type paymentMetrics struct {
 	requestDeliveries *prometheus.CounterVec
 	// Payments of payment requests credited past their maxNumPayments.
 	requestPastMax prometheus.Counter
+	// Payments between two of our users completed by the books alone
+	// (payHere).
+	byBooks prometheus.Counter
 
 	// Executes refused, by error code: no payment was made, so ended
 	// never counts them.
@@ -159,6 +162,12 @@ func newPaymentMetrics(reg prometheus.Registerer) (*paymentMetrics, error) {
 	if m.requestPastMax, err = register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "vaspd_payment_request_payments_past_max_total",
 		Help: "Payments of payment requests credited by this process past the request's maxNumPayments (a VASP paying two of its invoices, an invoice paid after its request expired or was cancelled): the money arrived and is the user's.",
+	})); err != nil {
+		return nil, err
+	}
+	if m.byBooks, err = register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vaspd_payments_by_books_total",
+		Help: "Payments between two users of this vaspd that this process completed by its books alone, its Lightning node not paying its own invoices (lnd): each counted once, also in vaspd_payments_ended_total for each side.",
 	})); err != nil {
 		return nil, err
 	}

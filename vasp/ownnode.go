@@ -123,6 +123,9 @@ func (s *Service) payHere(ctx context.Context, t Transaction) (Transaction, erro
 		if err == nil && !done {
 			return errBookedAlready
 		}
+		if err == nil {
+			tx.AfterCommit(s.payments.byBooks.Inc)
+		}
 		return err
 	})
 	switch {
