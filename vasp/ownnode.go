@@ -38,13 +38,19 @@ func (s *Service) ourOwnInvoice(ctx context.Context, t Transaction) (bool, error
 		return false, fmt.Errorf("node info: %w", err)
 	}
 	if info.PaysOwnInvoices {
-		return false, nil
+		return false, nil // before the decode: the embedded node's every payment
 	}
 	inv, err := bolt11.Decode(t.Invoice, info.Network)
 	if err != nil {
 		return false, nil // the node refuses it, as ever
 	}
-	return strings.EqualFold(inv.Destination, info.PubKey), nil
+	return byBooksOnly(info, inv), nil
+}
+
+// byBooksOnly reports whether inv is an invoice of our own node, described
+// by info, that the node cannot pay: only payHere can.
+func byBooksOnly(info lightning.NodeInfo, inv bolt11.Invoice) bool {
+	return !info.PaysOwnInvoices && strings.EqualFold(inv.Destination, info.PubKey)
 }
 
 // payHere pays the outgoing payment t, whose invoice our own node issued
@@ -151,7 +157,7 @@ func (s *Service) payHere(ctx context.Context, t Transaction) (Transaction, erro
 // of ours it was not given for this). It would be quoted, and fail at
 // execute.
 func (s *Service) notOwnInvoice(ctx context.Context, info lightning.NodeInfo, inv bolt11.Invoice) error {
-	if info.PaysOwnInvoices || !strings.EqualFold(inv.Destination, info.PubKey) {
+	if !byBooksOnly(info, inv) {
 		return nil
 	}
 	var one int

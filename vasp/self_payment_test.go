@@ -52,8 +52,9 @@ func (n noSelfPay) Info(ctx context.Context) (lightning.NodeInfo, error) {
 // payreq with an invoice of our own node that no payment of ours waits
 // for is refused at the quote (424 PAYREQ_REQUEST_FAILED, nothing
 // recorded), not quoted to fail at execute with NO_ROUTE: the books pay
-// our own node's invoices only into the payment they were issued for. The embedded node pays it (the hostile receivers of these
-// tests answer with its invoices).
+// our own node's invoices only into the payment they were issued for. The
+// embedded node pays it (the hostile receivers of these tests answer with
+// its invoices).
 func TestQuoteOfOurOwnNodesInvoiceWhenNodeCannotPayItself(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db)

@@ -11,8 +11,8 @@ import (
 // TestPaymentOverLND is TestPaymentAcrossCurrencies with each VASP on its
 // own lnd of a real regtest network (btcd + two lnd with a channel), as in
 // production, then a payment between two users of one of them (by its
-// books: lnd does not pay its own invoices). It needs the binaries scripts/ci/lnd.sh builds and skips
-// with one line without them.
+// books: lnd does not pay its own invoices). It needs the binaries
+// scripts/ci/lnd.sh builds and skips with one line without them.
 func TestPaymentOverLND(t *testing.T) {
 	net := regtest.StartT(t, regtest.Options{})
 	nodes := map[string]*regtest.LND{}
