@@ -64,6 +64,22 @@ type Node interface {
 	UTXOs(ctx context.Context, paymentHash Hash) ([]UTXO, error)
 }
 
+// InvoiceCanceler is a Node that can cancel an invoice it issued, so that
+// no one can pay it any more. vaspd cancels the node's invoice of a payment
+// it made by its books alone (NodeInfo.PaysOwnInvoices): the payee is
+// credited, and the invoice, still open, would take a second payment that
+// nothing waits for.
+type InvoiceCanceler interface {
+	// CancelInvoice cancels the open invoice with paymentHash: it can no
+	// longer be paid, and LookupInvoice reports it InvoiceCanceled.
+	// Canceling a canceled invoice does nothing. ErrNotFound if this node
+	// did not issue it; ErrAlreadyPaid if it was settled (it stays
+	// settled). An error wrapping errors.ErrUnsupported says the node
+	// cannot cancel invoices at all (lnd built without its invoices
+	// sub-server), now or on any later call.
+	CancelInvoice(ctx context.Context, paymentHash Hash) error
+}
+
 // Hash is a 32-byte payment hash or preimage.
 type Hash [32]byte
 

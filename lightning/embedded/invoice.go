@@ -161,6 +161,36 @@ func (n *Node) LookupInvoice(ctx context.Context, paymentHash lightning.Hash) (l
 	return inv, nil
 }
 
+// CancelInvoice cancels the open invoice with paymentHash
+// (lightning.InvoiceCanceler): its settlement (accept) moves an invoice
+// only from OPEN, so a payment arriving after this is refused, and one
+// settling it first leaves it settled (ErrAlreadyPaid).
+func (n *Node) CancelInvoice(ctx context.Context, paymentHash lightning.Hash) error {
+	res, err := n.db.ExecContext(ctx, `UPDATE ln_embedded_invoices SET state = $3
+		WHERE node_pubkey = $1 AND payment_hash = $2 AND state = $4`,
+		n.pubkey, hexHash(paymentHash), string(lightning.InvoiceCanceled), string(lightning.InvoiceOpen))
+	if err != nil {
+		return fmt.Errorf("embedded: cancel invoice: %w", err)
+	}
+	if k, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("embedded: cancel invoice: %w", err)
+	} else if k == 1 {
+		return nil
+	}
+	var state string
+	err = n.db.QueryRowContext(ctx, `SELECT state FROM ln_embedded_invoices WHERE node_pubkey = $1 AND payment_hash = $2`,
+		n.pubkey, hexHash(paymentHash)).Scan(&state)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("embedded: invoice %s: %w", paymentHash, lightning.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("embedded: cancel invoice: %w", err)
+	case state == string(lightning.InvoiceSettled):
+		return fmt.Errorf("embedded: invoice %s: %w", paymentHash, lightning.ErrAlreadyPaid)
+	}
+	return nil // canceled already
+}
+
 // SubscribeSettled streams invoices settled after afterSettleIndex, in
 // settle-index order. Settlements made by this process arrive at once;
 // those made by other processes sharing the database within PollInterval.

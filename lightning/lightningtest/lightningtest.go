@@ -18,6 +18,8 @@
 //   - The payment hash is the idempotency key: paying an invoice again,
 //     sequentially or concurrently, returns the same payment and moves
 //     money once.
+//   - A backend that cancels invoices (lightning.InvoiceCanceler) cancels
+//     an open one for good: it reads CANCELED and a payment of it fails.
 //   - Invoices, payments and the settle-index cursor survive a restart, and
 //     a payment in flight at the restart reaches a final state after it.
 //
@@ -110,6 +112,7 @@ func Run(t *testing.T, h Harness) {
 		{"Validation", s.testValidation},
 		{"CreateDecodePaySettle", s.testCreateDecodePaySettle},
 		{"OwnInvoice", s.testOwnInvoice},
+		{"CancelInvoice", s.testCancelInvoice},
 		{"ZeroAmountInvoice", s.testZeroAmount},
 		{"AmountMismatch", s.testAmountMismatch},
 		{"Expiry", s.testExpiry},

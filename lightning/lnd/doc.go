@@ -68,6 +68,14 @@
 // (lightning.ErrInvalidInvoice, ErrWrongNetwork, ErrInvoiceExpired,
 // ErrAmountMismatch) and leaves no record.
 //
+// # Canceling invoices
+//
+// CancelInvoice (lightning.InvoiceCanceler) is the invoices sub-server's,
+// in an lnd built with the invoicesrpc tag, as its release binaries are;
+// without it the call is refused as errors.ErrUnsupported. CreateInvoice
+// cancels an invoice lnd issued other than asked, and vaspd the invoice of
+// a payment it made by its books (docs/lightning-lnd.md).
+//
 // # Tests
 //
 // Unit tests drive the backend against an httptest server speaking lnd's

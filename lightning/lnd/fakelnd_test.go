@@ -116,6 +116,9 @@ type fakeLND struct {
 	// stream), while the fake goes by its own: lnd's message for the
 	// invoice garbled on its way.
 	answerAs map[string]map[string]any
+	// noInvoicesRPC answers CancelInvoice as an lnd built without the
+	// invoicesrpc tag does: the gateway has no such route.
+	noInvoicesRPC bool
 }
 
 func newFakeLND(t *testing.T) *fakeLND {
@@ -423,6 +426,8 @@ func (f *fakeLND) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, dec)
 	case r.Method == http.MethodPost && p == "/v2/router/send":
 		f.send(w, r)
+	case r.Method == http.MethodPost && p == "/v2/invoices/cancel":
+		f.cancel(w, r)
 	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v2/router/track/"):
 		raw, err := base64.URLEncoding.DecodeString(strings.TrimPrefix(p, "/v2/router/track/"))
 		if err != nil {
@@ -468,6 +473,39 @@ func (f *fakeLND) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		grpcError(w, 404, 5, "Not Found")
 	}
+}
+
+// cancel is the invoices sub-server's CancelInvoice, with lnd's answers:
+// its refusals are plain errors (gRPC Unknown, HTTP 500).
+func (f *fakeLND) cancel(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.noInvoicesRPC {
+		grpcError(w, 404, 5, "Not Found")
+		return
+	}
+	var req struct {
+		PaymentHash string `json:"payment_hash"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		grpcError(w, 400, 3, err.Error())
+		return
+	}
+	for _, inv := range f.invoices {
+		if inv["r_hash"] != req.PaymentHash {
+			continue
+		}
+		switch inv["state"] {
+		case "SETTLED":
+			grpcError(w, 500, 2, "invoice already settled")
+		default:
+			inv["state"] = "CANCELED"
+			f.notify()
+			writeJSON(w, 200, map[string]any{})
+		}
+		return
+	}
+	grpcError(w, 500, 2, "unable to locate invoice")
 }
 
 func (f *fakeLND) subscribe(w http.ResponseWriter, r *http.Request) {

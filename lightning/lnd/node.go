@@ -206,10 +206,12 @@ func (n *Node) CreateInvoice(ctx context.Context, req lightning.InvoiceRequest) 
 	// The invoice handed out must be the one asked for: the payer pays
 	// its amount, and UMA's payer checks its description hash (LUD-18).
 	if inv.AmountMsat != req.AmountMsat || inv.DescriptionHash != req.DescriptionHash || inv.State != lightning.InvoiceOpen {
+		n.cancelRefused(ctx, hash)
 		return lightning.Invoice{}, fmt.Errorf("lnd addinvoice: asked for an open invoice of %d msat for description hash %s, lnd has %s one of %d msat for %s",
 			req.AmountMsat, req.DescriptionHash, inv.State, inv.AmountMsat, inv.DescriptionHash)
 	}
 	if err := checkIssued(inv, req, secs, info); err != nil {
+		n.cancelRefused(ctx, hash)
 		return lightning.Invoice{}, fmt.Errorf("lnd addinvoice: %w", err)
 	}
 	n.mu.Lock()

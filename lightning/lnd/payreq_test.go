@@ -20,7 +20,7 @@ import (
 // it), and the expiry asked, issued when lnd's record says. An invoice
 // that pays another node, credits another hash (no one), asks another
 // amount or expires later than asked (a payment at a stale price) is an
-// error, never handed out.
+// error, never handed out, and lnd's invoice is canceled.
 func TestCreateInvoiceChecksPaymentRequest(t *testing.T) {
 	other, err := secp256k1.GeneratePrivateKey()
 	if err != nil {
@@ -66,6 +66,14 @@ func TestCreateInvoiceChecksPaymentRequest(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), "payment_request") {
 				t.Fatalf("%v: does not name payment_request", err)
+			}
+			// Handed out to no one, lnd's invoice is canceled: no one
+			// who learns it pays it for nothing waiting.
+			f.mu.Lock()
+			state := f.invoices[len(f.invoices)-1]["state"]
+			f.mu.Unlock()
+			if state != "CANCELED" {
+				t.Fatalf("lnd's invoice after the refusal: %v, want CANCELED", state)
 			}
 			if testing.Verbose() {
 				t.Log(err)

@@ -7,7 +7,11 @@
 #    right versions is reused as is; anything else is rebuilt.
 #    lnd cannot be built with `go install pkg@version` (its go.mod has replace
 #    directives), so it is built inside its downloaded module directory
-#    (../shared/docs/lightning.md §1.3, recipe A).
+#    (../shared/docs/lightning.md §1.3, recipe A), with the build tag
+#    invoicesrpc, as lnd's release binaries are: vaspd cancels, through the
+#    invoices sub-server, the invoice of a payment it made by its books
+#    (docs/lightning-lnd.md). The tags are recorded in $BIN/BUILD_TAGS: a
+#    cache built with others is rebuilt.
 # 2. Runs the tests that need those binaries (lightning/regtest and the LND
 #    backend's contract-suite run in lightning/lnd) with VASPD_LN_BIN set.
 #
@@ -22,6 +26,7 @@ cd "$(dirname "$0")/../.."
 
 BTCD_VERSION=v0.24.2
 LND_VERSION=v0.20.0-beta
+LND_TAGS="invoicesrpc"
 BIN="${VASPD_LN_BIN:-$HOME/.cache/vaspd-lnbin}"
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 
@@ -30,6 +35,7 @@ have_versions() {
   "$BIN/btcd" --version 2>/dev/null | grep -q "version ${BTCD_VERSION#v}" || return 1
   "$BIN/lnd" --version 2>/dev/null | grep -q "version ${LND_VERSION#v}" || return 1
   "$BIN/lncli" --version 2>/dev/null | grep -q "version ${LND_VERSION#v}" || return 1
+  [ "$(cat "$BIN/BUILD_TAGS" 2>/dev/null)" = "$LND_TAGS" ] || return 1
 }
 
 TMP=""
@@ -41,7 +47,7 @@ build() {
   mkdir -p "$(dirname "$BIN")"
   tmp=$(mktemp -d "$BIN.build.XXXXXX")
   TMP=$tmp
-  echo "building btcd $BTCD_VERSION and lnd $LND_VERSION into $BIN"
+  echo "building btcd $BTCD_VERSION and lnd $LND_VERSION (tags: $LND_TAGS) into $BIN"
   GOBIN="$tmp" timeout 600 go install -ldflags "-s -w" \
     "github.com/btcsuite/btcd@$BTCD_VERSION" "github.com/btcsuite/btcd/cmd/btcctl@$BTCD_VERSION"
   local dir
@@ -49,7 +55,8 @@ build() {
   dir=$(cd "$tmp" && GOFLAGS= timeout 600 go mod download -json "github.com/lightningnetwork/lnd@$LND_VERSION" |
     sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
   [ -d "$dir" ] || { echo "lnd $LND_VERSION: module download failed"; return 1; }
-  (cd "$dir" && GOFLAGS=-buildvcs=false timeout 1500 go build -ldflags "-s -w" -o "$tmp/" ./cmd/lnd ./cmd/lncli)
+  (cd "$dir" && GOFLAGS=-buildvcs=false timeout 1500 go build -tags "$LND_TAGS" -ldflags "-s -w" -o "$tmp/" ./cmd/lnd ./cmd/lncli)
+  echo "$LND_TAGS" > "$tmp/BUILD_TAGS"
   rm -rf "$BIN"
   mv "$tmp" "$BIN"
   TMP=""
@@ -57,7 +64,7 @@ build() {
 }
 
 if have_versions; then
-  echo "reusing btcd $BTCD_VERSION / lnd $LND_VERSION in $BIN"
+  echo "reusing btcd $BTCD_VERSION / lnd $LND_VERSION (tags: $LND_TAGS) in $BIN"
 else
   build
   have_versions || { echo "built binaries do not report the pinned versions"; exit 1; }
