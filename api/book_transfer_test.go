@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -24,11 +25,21 @@ import (
 // lightning.Node methods show (no recording in vaspd's transactions), it
 // says it cannot pay its own invoices, and it refuses them as lnd does
 // (NO_ROUTE). It counts what it is asked to pay; lookupsDown makes that
-// many invoice lookups fail as an unreachable node's do.
+// many invoice lookups fail as an unreachable node's do. It cancels
+// invoices as lnd with its invoices sub-server does, or, with
+// noInvoicesRPC, answers as lnd built without it.
 type lndLikeNode struct {
 	lightning.Node
-	pays        atomic.Int32
-	lookupsDown atomic.Int32
+	pays          atomic.Int32
+	lookupsDown   atomic.Int32
+	noInvoicesRPC atomic.Bool
+}
+
+func (n *lndLikeNode) CancelInvoice(ctx context.Context, h lightning.Hash) error {
+	if n.noInvoicesRPC.Load() {
+		return fmt.Errorf("lnd cancelinvoice: %w: Not Found (grpc code 5, http 404)", errors.ErrUnsupported)
+	}
+	return n.Node.(lightning.InvoiceCanceler).CancelInvoice(ctx, h)
 }
 
 func (n *lndLikeNode) Info(ctx context.Context) (lightning.NodeInfo, error) {
@@ -133,10 +144,10 @@ func TestPaymentBetweenOurUsersWithANodeThatCannotPayItself(t *testing.T) {
 		if got := balanceOf(t, f, ledger.Node, ledger.BTC); got != nodeBefore {
 			t.Errorf("system:node moved from %d to %d: no bitcoin moved", nodeBefore, got)
 		}
-		// The node's invoice is left open, unpaid.
+		// The node's invoice is canceled: no one can pay it again.
 		h, _ := lightning.ParseHash(hash)
-		if inv, err := f.node.LookupInvoice(t.Context(), h); err != nil || inv.State != lightning.InvoiceOpen {
-			t.Errorf("the node's invoice: %v, %v; want OPEN", inv.State, err)
+		if inv, err := f.node.LookupInvoice(t.Context(), h); err != nil || inv.State != lightning.InvoiceCanceled {
+			t.Errorf("the node's invoice: %v, %v; want CANCELED", inv.State, err)
 		}
 		// Executing again answers the same payment; nothing moves twice.
 		status, raw, m2 := f.call(t, "POST", "/quotes/"+q+"/execute", &f.admin, "")
@@ -264,6 +275,37 @@ func TestPlainPaymentBetweenOurUsersWithANodeThatCannotPayItself(t *testing.T) {
 		}
 		if got := balanceOf(t, f, ledger.UserAccount(f.bob.UserID), "EUR"); got != 1000 {
 			t.Errorf("bob's balance %d, want 1000", got)
+		}
+	})
+}
+
+// A node that cannot cancel invoices (lnd built without its invoices
+// sub-server) does not stop a payment between our users: it is made by the
+// books all the same, and the node's invoice is left open to expire.
+func TestBookTransferWithANodeThatCannotCancelInvoices(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f, node := bookTransferFixture(t, db, nil)
+		node.noInvoicesRPC.Store(true)
+		var credited int64
+		for i := range 2 { // the second time, the node's answer is known: logged once
+			q := f.quote(t, 1000)
+			var hash string
+			var credit int64
+			if err := db.QueryRowContext(t.Context(), `SELECT payment_hash, receiving_amount FROM uma_quotes WHERE id = $1`, q).Scan(&hash, &credit); err != nil {
+				t.Fatal(err)
+			}
+			credited += credit
+			status, raw, m := f.call(t, "POST", "/quotes/"+q+"/execute", &f.admin, "")
+			if status != 200 || m["status"] != "COMPLETED" {
+				t.Fatalf("execute %d: %d %s; want 200 COMPLETED", i, status, raw)
+			}
+			h, _ := lightning.ParseHash(hash)
+			if inv, err := f.node.LookupInvoice(t.Context(), h); err != nil || inv.State != lightning.InvoiceOpen {
+				t.Errorf("payment %d: the node's invoice: %v, %v; want OPEN (it could not be canceled)", i, inv.State, err)
+			}
+		}
+		if got := balanceOf(t, f, ledger.UserAccount(f.bob.UserID), "EUR"); got != credited {
+			t.Errorf("bob's balance %d, want the %d of both payments", got, credited)
 		}
 	})
 }

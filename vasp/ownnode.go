@@ -74,10 +74,12 @@ func byBooksOnly(info lightning.NodeInfo, inv bolt11.Invoice) bool {
 // canceled, or its incoming payment not waiting for it (expired,
 // refused) or its payee deleted or at their balance cap.
 //
-// The node's invoice stays open until it expires: the Node interface has
-// no way to cancel it. Paid by someone else before then, its money would
-// arrive for a payment credited already: booked to no one, and reported by
-// the reconciliation (SETTLED_NOT_CREDITED).
+// Once booked, the node's invoice is canceled (cancelBooked), so that no
+// one pays it a second time. A node that cannot cancel it, or a process
+// that dies first, leaves it open until it expires: paid by someone else
+// before then, its money would arrive for a payment credited already,
+// booked to no one, and reported by the reconciliation
+// (SETTLED_NOT_CREDITED).
 func (s *Service) payHere(ctx context.Context, t Transaction) (Transaction, error) {
 	ctx = context.WithoutCancel(ctx) // as finish: once started, booked
 	refuse := func(reason lightning.FailureReason, why string, attrs ...any) (Transaction, error) {
@@ -147,7 +149,46 @@ func (s *Service) payHere(ctx context.Context, t Transaction) (Transaction, erro
 	}
 	s.credited(ctx, c)
 	s.finished(ctx, paid)
+	s.cancelBooked(ctx, hash)
 	return paid, nil
+}
+
+// cancelBooked cancels our node's invoice with payment hash hash, which
+// payHere has paid by the books: the payee was credited, and the
+// invoice, still open, would take a second payment nothing waits for.
+// It is hygiene, not part of the payment: a node that cannot cancel
+// invoices (lightning.InvoiceCanceler; lnd without its invoices
+// sub-server) or does not answer leaves the invoice to expire, and is
+// only logged.
+func (s *Service) cancelBooked(ctx context.Context, hash lightning.Hash) {
+	c, ok := s.opt.Node.(lightning.InvoiceCanceler)
+	if !ok {
+		s.noteCancelUnsupported(fmt.Errorf("%T is not a lightning.InvoiceCanceler", s.opt.Node))
+		return
+	}
+	err := c.CancelInvoice(ctx, hash)
+	switch {
+	case err == nil, errors.Is(err, lightning.ErrNotFound):
+		// Unknown: payHere read it a moment ago, from another node
+		// behind the same name since, or pruned; nothing to pay.
+	case errors.Is(err, errors.ErrUnsupported):
+		s.noteCancelUnsupported(err)
+	case errors.Is(err, lightning.ErrAlreadyPaid):
+		s.log.Error("the invoice of a payment made by the books was paid on the node as well: its money is booked to no one",
+			"payment_hash", hash.String(), "err", err)
+	default:
+		s.log.Warn("cancel the invoice of a payment made by the books; it stays open until it expires",
+			"payment_hash", hash.String(), "err", err)
+	}
+}
+
+// noteCancelUnsupported logs, once per process, that the node cannot
+// cancel the invoices of payments made by the books.
+func (s *Service) noteCancelUnsupported(err error) {
+	if s.cancelUnsupported.CompareAndSwap(false, true) {
+		s.log.Warn("the Lightning node cannot cancel invoices: the invoices of payments between our own users, made by the books, stay open until they expire",
+			"err", err)
+	}
 }
 
 // notOwnInvoice refuses, at the quote, a receiver's invoice that our own

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -234,6 +235,9 @@ type Service struct {
 	ratesNoted noteLog
 	// payments are the payment metrics (metrics.go).
 	payments *paymentMetrics
+	// cancelUnsupported is set once the node said it cannot cancel
+	// invoices (cancelBooked): that is logged once, not per payment.
+	cancelUnsupported atomic.Bool
 	// reconcileMu keeps Reconcile to one run at a time (reconcile.go),
 	// and reconciles are the periodic runs' metrics.
 	reconcileMu       sync.Mutex

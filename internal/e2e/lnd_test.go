@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/vaspd/vaspd/internal/daemon"
@@ -51,6 +52,7 @@ func TestPaymentOverLND(t *testing.T) {
 	})
 	a.checkBooks()
 	b.checkBooks()
+	bobMsats := q.InvoiceAmountMsats
 
 	// Alice pays Carol, another user of her own VASP. lnd does not pay
 	// its own invoices: the payment is made by vasp1's books alone, and
@@ -63,6 +65,28 @@ func TestPaymentOverLND(t *testing.T) {
 	}
 	if got := a.balance(carol.ID, "EUR"); got != 5_00 {
 		t.Fatalf("carol's balance %d, want 500", got)
+	}
+	// Booked, its invoice is canceled on lnd (invoicesrpc), so that no
+	// one pays it again: Bob's invoice is settled and Carol's canceled
+	// (beside them, the network's probes).
+	states := map[string]string{}
+	for _, n := range nodes {
+		var list struct {
+			Invoices []struct {
+				State     string `json:"state"`
+				ValueMsat string `json:"value_msat"`
+			} `json:"invoices"`
+		}
+		if err := n.CLIJSON(t.Context(), &list, "listinvoices"); err != nil {
+			t.Fatalf("%s: listinvoices: %v", n.Name, err)
+		}
+		for _, inv := range list.Invoices {
+			states[inv.ValueMsat] += inv.State
+		}
+	}
+	if states[strconv.FormatInt(q.InvoiceAmountMsats, 10)] != "CANCELED" || states[strconv.FormatInt(bobMsats, 10)] != "SETTLED" {
+		t.Fatalf("lnd's invoices, states by amount in msat: %v; want carol's (%d msat) CANCELED, bob's (%d msat) SETTLED",
+			states, q.InvoiceAmountMsats, bobMsats)
 	}
 	var r reconcileResp
 	a.mustCall("GET", "/ledger/reconciliation", nil, &r)
