@@ -136,6 +136,10 @@ func TestUsersCRUD(t *testing.T) {
 		wantError(t, st, m, 400, vaspd.CodeInvalidUMAAddress)
 		st, m, _ = f.req(t, "POST", "/users", &f.admin, `{"platformUserId":"p","userType":"INDIVIDUAL"}`)
 		wantError(t, st, m, 400, vaspd.CodeInvalidUMAAddress)
+		for _, dots := range []string{"$.", "$..", "$..@vasp.example"} { // no URL names them: never payable
+			st, m, _ = f.req(t, "POST", "/users", &f.admin, `{"umaAddress":"`+dots+`","platformUserId":"p","userType":"INDIVIDUAL"}`)
+			wantError(t, st, m, 400, vaspd.CodeInvalidUMAAddress)
+		}
 		st, m, _ = f.req(t, "POST", "/users", &f.admin, `{"umaAddress":"$bob","platformUserId":"p","userType":"INDIVIDUAL","preferredCurrencies":["XYZ"]}`)
 		wantError(t, st, m, 400, vaspd.CodeInvalidCurrency)
 		st, m, _ = f.req(t, "POST", "/users", &f.admin, `{"umaAddress":"$bob","platformUserId":"p","userType":"INDIVIDUAL","isAdmin":true}`)

@@ -26,7 +26,18 @@ func NormalizeLocal(local string) (string, error) {
 	if err != nil {
 		return "", invalidAddress("invalid UMA address: the part after $ must be 1 to 64 of a-z 0-9 - _ . +")
 	}
-	return a.User, nil
+	return servable(a.User)
+}
+
+// servable refuses the local parts "." and "..". UMA's syntax allows them
+// (the SDKs' own tests list "$.@vasp-domain.com" as valid), but no URL can
+// name them: /.well-known/lnurlp/.. is /.well-known, for vaspd's router and
+// for any other, so such a user could never be looked up or paid.
+func servable(local string) (string, error) {
+	if local == "." || local == ".." {
+		return "", invalidAddress("invalid UMA address: the part after $ must not be %q, which no URL can name", local)
+	}
+	return local, nil
 }
 
 // ParseAddress reads an UMA address of a user of this VASP, whose domain is
@@ -47,7 +58,7 @@ func ParseAddress(s, domain string) (string, error) {
 	if !uma.SameDomain(a.Domain, domain) {
 		return "", invalidAddress("UMA address %q is not on this VASP's domain %s", truncate(s), domain)
 	}
-	return a.User, nil
+	return servable(a.User)
 }
 
 // UMAAddress is the user's full UMA address on domain: "$alice@domain".

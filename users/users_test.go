@@ -122,6 +122,8 @@ func TestValidation(t *testing.T) {
 		{"bad address", func(u *users.User) { u.UMALocal = "al ice" }, vaspd.CodeInvalidUMAAddress},
 		{"address with domain", func(u *users.User) { u.UMALocal = "alice@x.com" }, vaspd.CodeInvalidUMAAddress},
 		{"long address", func(u *users.User) { u.UMALocal = string(make([]byte, 65)) }, vaspd.CodeInvalidUMAAddress},
+		{"dot address", func(u *users.User) { u.UMALocal = "." }, vaspd.CodeInvalidUMAAddress},
+		{"dot-dot address", func(u *users.User) { u.UMALocal = "$.." }, vaspd.CodeInvalidUMAAddress},
 		{"kyc", func(u *users.User) { u.KYCStatus = "MAYBE" }, vaspd.CodeInvalidInput},
 		{"unknown currency", func(u *users.User) { u.PreferredCurrencies = []string{"XYZ"} }, vaspd.CodeInvalidCurrency},
 		{"malformed currency", func(u *users.User) { u.PreferredCurrencies = []string{"$"} }, vaspd.CodeInvalidCurrency},
@@ -354,14 +356,17 @@ func TestParseAddress(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
 		"$Alice@VASP.example": "alice", "alice@vasp.example": "alice", "$bob": "bob", "carol": "carol",
-		" $d.e-f_g+h@vasp.example ": "d.e-f_g+h",
+		" $d.e-f_g+h@vasp.example ": "d.e-f_g+h", "$...@vasp.example": "...", ".a": ".a",
 	} {
 		got, err := users.ParseAddress(in, "vasp.example")
 		if err != nil || got != want {
 			t.Errorf("ParseAddress(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"$alice@other.example", "$al ice@vasp.example", "$@vasp.example", "", "$a@b@vasp.example"} {
+	// "." and ".." are UMA syntax, but no URL names them (a path's dot
+	// segments): such a user could never be looked up or paid.
+	for _, in := range []string{"$alice@other.example", "$al ice@vasp.example", "$@vasp.example", "", "$a@b@vasp.example",
+		"$.@vasp.example", "$..@vasp.example", "$.", "..", " $.. "} {
 		_, err := users.ParseAddress(in, "vasp.example")
 		wantCode(t, err, 400, vaspd.CodeInvalidUMAAddress)
 	}
