@@ -88,8 +88,18 @@ func TestLogPath(t *testing.T) {
 		"/.well-known/lnurlpubkey":         "/.well-known/lnurlpubkey",
 		"/users/User:1":                    "/users/User:1",
 		"/receivers/x":                     "/receivers/x",
-		"":                                 "",
-		"/" + strings.Repeat("a", 300):     vaspd.Truncate("/"+strings.Repeat("a", 300), 200),
+		// Dot segments after the name: cleaned, the prefix would go.
+		"/.well-known/lnurlp/alice/..":                    "/.well-known/lnurlp/{user}",
+		"/receiver/$secretperson@other.example/../..":     "/receiver/{receiver}",
+		"/invitations/2b158e7872ff/..":                    "/invitations/{code}",
+		"/x/../invitations/2b158e7872ff/../../../etc":     "/x/../invitations/{code}",
+		"/i/2b158e7872ff":                                 "/i/{code}",
+		"/I/2b158e7872ff/..":                              "/I/{code}",
+		"/\u0130/receiver/x":                              "/\u0130/receiver/{receiver}",
+		"/api/uma/payreq/bob/" + strings.Repeat("a", 300): "/api/uma/payreq/{user}",
+		"/i/":                          "/i/",
+		"":                             "",
+		"/" + strings.Repeat("a", 300): vaspd.Truncate("/"+strings.Repeat("a", 300), 200),
 	} {
 		if got := logPath(in); got != want {
 			t.Errorf("logPath(%q) = %q, want %q", in, got, want)
