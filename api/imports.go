@@ -4,7 +4,9 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/vaspd/vaspd"
@@ -168,10 +170,12 @@ func readLimited(r io.Reader) ([]byte, error) {
 }
 
 func uploadError(err error) error {
-	var maxErr *http.MaxBytesError
-	if errors.As(err, &maxErr) {
-		return vaspd.Errorf(http.StatusRequestEntityTooLarge, vaspd.CodeRequestTooLarge,
-			"request body is larger than %d bytes", maxErr.Limit)
+	var (
+		maxErr *http.MaxBytesError
+		netErr *net.OpError
+	)
+	if errors.As(err, &maxErr) || errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &netErr) {
+		return bodyReadError(err)
 	}
 	return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "malformed upload: %s", vaspd.Truncate(err.Error(), 200))
 }

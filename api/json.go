@@ -9,9 +9,12 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"os"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/vaspd/vaspd"
 	"github.com/vaspd/vaspd/internal/jsonkeys"
@@ -96,7 +99,13 @@ func decodeJSONBody(r *http.Request, v any, strict bool) ([]byte, error) {
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
 	if err != nil {
-		return nil, jsonError(err)
+		return nil, bodyReadError(err)
+	}
+	if !utf8.Valid(body) {
+		// encoding/json would read each invalid byte as U+FFFD, and
+		// store and pass on a name other than the one sent (RFC 8259:
+		// JSON text exchanged between systems is UTF-8).
+		return nil, vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "request body is not UTF-8 text")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if strict {
@@ -127,6 +136,29 @@ func duplicateKeys(data []byte) error {
 			"key %q appears twice in one JSON object (keys are matched case-insensitively)", vaspd.Truncate(key, 64))
 	}
 	return nil
+}
+
+// bodyReadError answers a request body that could not be read whole: one
+// over its limit (413), one that did not arrive before the server's read
+// timeout (408: a client that sent less than its Content-Length, or
+// stalled), or a connection that broke. The network's own words (its
+// addresses, ports) are not a client's business.
+func bodyReadError(err error) error {
+	var (
+		maxErr *http.MaxBytesError
+		netErr *net.OpError
+	)
+	switch {
+	case errors.As(err, &maxErr):
+		return vaspd.Errorf(http.StatusRequestEntityTooLarge, vaspd.CodeRequestTooLarge,
+			"request body is larger than %d bytes", maxErr.Limit)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return vaspd.Errorf(http.StatusRequestTimeout, vaspd.CodeInvalidRequestFormat,
+			"the request body did not arrive in time (is Content-Length the body's length?)")
+	case errors.As(err, &netErr), errors.Is(err, io.ErrUnexpectedEOF):
+		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "the request body ended before it was whole")
+	}
+	return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "the request body could not be read: %s", vaspd.Truncate(err.Error(), 200))
 }
 
 func jsonError(err error) error {
