@@ -154,7 +154,10 @@ func (t *Tokens) Authenticate(ctx context.Context, clientID, secret string) (Tok
 	}
 	// Only a well-formed token id can exist; anything else (NUL, invalid
 	// UTF-8, which PostgreSQL refuses as text) never reaches the database.
-	if _, err := vaspd.ParseID(vaspd.IDToken, clientID); err != nil {
+	// Its UUID in either case (RFC 9562), as every id vaspd reads: looked
+	// up as stored, in lower case.
+	clientID, err := vaspd.CanonicalID(vaspd.IDToken, clientID)
+	if err != nil {
 		hmac.Equal(t.hash(secret), make([]byte, sha256.Size))
 		return Token{}, ErrInvalidCredentials
 	}
@@ -164,7 +167,7 @@ func (t *Tokens) Authenticate(ctx context.Context, clientID, secret string) (Tok
 		hash  []byte
 		c, u  int64
 	)
-	err := t.db.QueryRowContext(ctx, `SELECT id, name, permissions, secret_hash, created_at, updated_at
+	err = t.db.QueryRowContext(ctx, `SELECT id, name, permissions, secret_hash, created_at, updated_at
 		FROM api_tokens WHERE id = $1 AND deleted_at IS NULL`, clientID).Scan(&tok.ID, &tok.Name, &perms, &hash, &c, &u)
 	if errors.Is(err, sql.ErrNoRows) {
 		// Spend the same HMAC work as a hit, so timing does not reveal which ids exist.

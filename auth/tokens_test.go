@@ -2,6 +2,8 @@ package auth_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +34,35 @@ func TestCreatedTokenAsStored(t *testing.T) {
 		}
 		if !created.CreatedAt.Equal(got.CreatedAt) || !created.UpdatedAt.Equal(got.UpdatedAt) {
 			t.Errorf("created at %v / %v, stored %v / %v", created.CreatedAt, created.UpdatedAt, got.CreatedAt, got.UpdatedAt)
+		}
+	})
+}
+
+// A clientId names its token with the UUID in either case (RFC 9562), as
+// every id vaspd reads does; one in upper case was refused as invalid
+// credentials, and counted as a failed authentication. The secret is
+// still checked.
+func TestAuthenticateUUIDInEitherCase(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		tokens, err := auth.NewTokens(ctx, db, vaspd.NewFakeClock(time.Date(2026, 12, 7, 23, 0, 0, 0, time.UTC)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		created, err := tokens.Create(ctx, "ops", []vaspd.Permission{vaspd.PermView})
+		if err != nil {
+			t.Fatal(err)
+		}
+		upper := "Token:" + strings.ToUpper(strings.TrimPrefix(created.ClientID, "Token:"))
+		if upper == created.ClientID {
+			t.Fatalf("clientId %s has no letters to upper-case", created.ClientID)
+		}
+		tok, err := tokens.Authenticate(ctx, upper, created.ClientSecret)
+		if err != nil || tok.ID != created.ID {
+			t.Fatalf("Authenticate(%s): %+v, %v; want token %s", upper, tok, err, created.ID)
+		}
+		if _, err := tokens.Authenticate(ctx, upper, created.ClientSecret+"x"); !errors.Is(err, auth.ErrInvalidCredentials) {
+			t.Fatalf("a wrong secret with the upper-case id: %v, want ErrInvalidCredentials", err)
 		}
 	})
 }
