@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 )
 
@@ -44,9 +45,29 @@ func wrapErr(code ErrorCode, err error, reason string) *Error {
 		return ue
 	}
 	if err != nil {
-		reason = reason + ": " + err.Error()
+		reason = reason + ": " + causeText(err)
 	}
 	return &Error{Code: code, Reason: reason, Err: err}
+}
+
+// causeText is err's text as a counterparty may read it. encoding/json's
+// type errors name the Go type the value did not fit ("cannot unmarshal
+// array into Go value of type struct { Amount json.RawMessage …"): that
+// tells the sender nothing it can act on, and says how we are built. They
+// are told in JSON's words; the whole error stays in Err, for logs.
+func causeText(err error) string {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		return err.Error()
+	}
+	value, _, _ := strings.Cut(te.Value, " ") // "number -5": the kind alone
+	if te.Field == "" && te.Type != nil && (te.Type.Kind() == reflect.Struct || te.Type.Kind() == reflect.Map) {
+		return fmt.Sprintf("a JSON %s where an object was expected", value)
+	}
+	if te.Field == "" {
+		return fmt.Sprintf("a JSON %s is not the value expected", value)
+	}
+	return fmt.Sprintf("field %q cannot be a JSON %s", te.Field, value)
 }
 
 func (e *Error) Error() string {
