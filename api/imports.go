@@ -79,6 +79,9 @@ func (h *importHandlers) get(w http.ResponseWriter, r *http.Request) error {
 // readCSVUpload returns the uploaded file: the "file" part of a
 // multipart/form-data body, as UMAaaS specifies, or a text/csv body.
 func readCSVUpload(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if err := uncompressed(r); err != nil {
+		return nil, err
+	}
 	const slack = 64 << 10 // multipart headers and boundaries
 	body := &overLimit{ReadCloser: http.MaxBytesReader(w, r.Body, users.MaxImportBytes+slack)}
 	r.Body = body

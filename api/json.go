@@ -97,6 +97,9 @@ func decodeJSONBody(r *http.Request, v any, strict bool) ([]byte, error) {
 		return nil, vaspd.Errorf(http.StatusUnsupportedMediaType, vaspd.CodeUnsupportedMediaType,
 			"Content-Type must be application/json")
 	}
+	if err := uncompressed(r); err != nil {
+		return nil, err
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
 	if err != nil {
 		return nil, bodyReadError(err)
@@ -134,6 +137,21 @@ func duplicateKeys(data []byte) error {
 	if key, dup := jsonkeys.Duplicate(data); dup {
 		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat,
 			"key %q appears twice in one JSON object (keys are matched case-insensitively)", vaspd.Truncate(key, 64))
+	}
+	return nil
+}
+
+// uncompressed refuses a body sent with a content coding (415, RFC 9110
+// §15.5.16): vaspd decodes none, and would read a compressed body's bytes
+// as if they were the JSON or CSV itself.
+func uncompressed(r *http.Request) error {
+	for _, v := range r.Header.Values("Content-Encoding") {
+		for c := range strings.SplitSeq(v, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				return vaspd.Errorf(http.StatusUnsupportedMediaType, vaspd.CodeUnsupportedMediaType,
+					"Content-Encoding %q is not supported: send the body uncompressed", vaspd.Truncate(c, 30))
+			}
+		}
 	}
 	return nil
 }

@@ -110,6 +110,12 @@ func TestPaymentsQuoteErrors(t *testing.T) {
 			{"oversized", `{"description":"` + strings.Repeat("x", 2<<20) + `"}`, 413, vaspd.CodeRequestTooLarge},
 			{"description over 255 characters", strings.TrimSuffix(body(lookup, "USD", "EUR", "SENDING", 100), "}") +
 				`,"description":"` + strings.Repeat("é", vasp.MaxDescriptionLen+1) + `"}`, 400, vaspd.CodeInvalidInput},
+			{"description with NUL", strings.TrimSuffix(body(lookup, "USD", "EUR", "SENDING", 100), "}") +
+				`,"description":"a\u0000b"}`, 400, vaspd.CodeInvalidInput},
+			{"description with ESC", strings.TrimSuffix(body(lookup, "USD", "EUR", "SENDING", 100), "}") +
+				`,"description":"\u001b[31mred"}`, 400, vaspd.CodeInvalidInput},
+			{"description with a bidi override", strings.TrimSuffix(body(lookup, "USD", "EUR", "SENDING", 100), "}") +
+				`,"description":"rent \u202eexe.png"}`, 400, vaspd.CodeInvalidInput},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -129,7 +135,7 @@ func TestPaymentsQuoteErrors(t *testing.T) {
 func TestPaymentsQuoteDescription(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newPayFixture(t, db)
-		desc := strings.Repeat("é", vasp.MaxDescriptionLen) // 510 bytes
+		desc := "rent\tDecember\n" + strings.Repeat("é", vasp.MaxDescriptionLen-14) // 500 bytes and more; a tab and a line break are text
 		body := fmt.Sprintf(`{"lookupId":%q,"sendingCurrencyCode":"USD","receivingCurrencyCode":"EUR","lockedCurrencySide":"RECEIVING","lockedCurrencyAmount":100,"description":%q}`,
 			f.lookupBob(t), desc)
 		if status, raw, _ := f.call(t, "POST", "/quotes", &f.admin, body); status != 201 {

@@ -202,10 +202,15 @@ func (s *Server) Handle(pattern string, perm vaspd.Permission, h HandlerFunc, op
 // (400): no list filter or option of the platform API takes several
 // values (the UMAaaS document declares none), and which one was meant
 // cannot be told; reading the first would answer another question than
-// the platform asked. It runs after authentication, as the handler's own
-// input checks do.
+// the platform asked. So is one with several Idempotency-Key headers: a
+// proxy in front that reads another than the first would take the retry
+// for another request than we do. It runs after authentication, as the
+// handler's own input checks do.
 func queryOnce(h HandlerFunc) HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		if n := len(r.Header.Values("Idempotency-Key")); n > 1 {
+			return vaspd.InvalidInput("send one Idempotency-Key header: this request has %d", n)
+		}
 		if r.URL.RawQuery != "" {
 			for name, vs := range r.URL.Query() {
 				if len(vs) > 1 {

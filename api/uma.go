@@ -117,6 +117,10 @@ func (h *umaHandlers) panicked(w http.ResponseWriter, r *http.Request) {
 // answered with code, and one over the limit with 413 (UMA has no code for
 // it), without reading the rest; ok is false then.
 func (h *umaHandlers) readBody(w http.ResponseWriter, r *http.Request, limit int64, code uma.ErrorCode) (body []byte, ok bool) {
+	if err := uncompressed(r); err != nil {
+		h.umaErrorStatus(w, r, http.StatusUnsupportedMediaType, uma.Errorf(code, "%s", vaspd.AsError(err).Message))
+		return nil, false
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooLarge *http.MaxBytesError
 	switch {

@@ -262,3 +262,30 @@ func TestSlowExecuteOutlivesTheWriteTimeout(t *testing.T) {
 		t.Fatalf("execute: %d %s", status, raw)
 	}
 }
+
+// TestUMACompressedBody: a body sent with a content coding is refused with
+// 415 and UMA's error JSON: vaspd decodes none, and would read the
+// compressed bytes as the JSON itself.
+func TestUMACompressedBody(t *testing.T) {
+	t.Parallel()
+	f := newPayFixture(t, storetest.SQLite(t))
+	for _, c := range []struct {
+		path string
+		code uma.ErrorCode
+	}{
+		{"/api/uma/payreq/bob", uma.CodeParsePayreqRequestError},
+		{"/api/uma/utxoCallback?txid=x", uma.CodeParseUTXOCallbackError},
+		{"/api/uma/request_pay", uma.CodeInvalidRequestFormat},
+	} {
+		req, _ := http.NewRequest("POST", f.base+c.path, strings.NewReader(`{}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Encoding", "gzip")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", c.path, err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		wantUMAError(t, resp.StatusCode, raw, 415, c.code)
+	}
+}

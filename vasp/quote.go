@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/vaspd/vaspd"
@@ -239,6 +240,16 @@ func (s *Service) quoteTerms(ctx context.Context, in QuoteRequest, id string, cr
 	}
 	if !utf8.ValidString(in.Description) || utf8.RuneCountInString(in.Description) > MaxDescriptionLen {
 		return Quote{}, "", quoteInput("description must be at most %d characters of UTF-8 text", MaxDescriptionLen)
+	}
+	// It is shown to the receiver and its user (the payreq's comment) and
+	// to ours: no control character but a line break or tab (NUL, ESC
+	// and its terminal sequences), no bidi control reordering what
+	// follows it.
+	if i := strings.IndexFunc(in.Description, func(r rune) bool {
+		return unicode.IsControl(r) && r != '\n' && r != '\t' || vaspd.IsBidiControl(r)
+	}); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(in.Description[i:])
+		return Quote{}, "", quoteInput("description holds the control character %U at byte %d: only printable text, line breaks and tabs", r, i)
 	}
 	if in.OriginalQuoteID != "" {
 		// A retry (or a refresh of one, manual or auto) of a payment
