@@ -457,7 +457,9 @@ type webhookConfigPatch struct {
 
 func (h *webhookHandlers) patchConfig(w http.ResponseWriter, r *http.Request) error {
 	var req webhookConfigPatch
-	if err := DecodeJSON(r, &req); err != nil {
+	// As every PATCH: a body of null, which would replace the whole
+	// config as a merge patch, is refused, not read as {}.
+	if _, err := decodeJSONPatch(r, &req); err != nil {
 		return err
 	}
 	if req.UmaDomain != nil {

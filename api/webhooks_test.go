@@ -189,7 +189,9 @@ func TestWebhookConfigAndTest(t *testing.T) {
 		}
 		st, body = f.do(t, "PATCH", "/config", &f.viewer, jsonCT, `{"webhookEndpoint":"`+rc.URL+`"}`)
 		wantError(t, st, body, 403, "FORBIDDEN")
-		for _, bad := range []string{`{"webhookEndpoint":"http://192.168.1.1/"}`, `{"webhookEndpoint":7}`, `{"umaDomain":"x"}`} {
+		// null, as a merge patch, would replace the whole config: refused
+		// as every PATCH refuses it.
+		for _, bad := range []string{`{"webhookEndpoint":"http://192.168.1.1/"}`, `{"webhookEndpoint":7}`, `{"umaDomain":"x"}`, `null`} {
 			st, body = f.do(t, "PATCH", "/config", &f.admin, jsonCT, bad)
 			wantError(t, st, body, 400, "INVALID_INPUT")
 		}
