@@ -179,16 +179,14 @@ func bodyReadError(err error) error {
 	return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "the request body could not be read: %s", vaspd.Truncate(err.Error(), 200))
 }
 
+// jsonError answers a body, read whole (bodyReadError answers one that
+// was not), that does not decode.
 func jsonError(err error) error {
 	var (
-		maxErr    *http.MaxBytesError
 		syntaxErr *json.SyntaxError
 		typeErr   *json.UnmarshalTypeError
 	)
 	switch {
-	case errors.As(err, &maxErr):
-		return vaspd.Errorf(http.StatusRequestEntityTooLarge, vaspd.CodeRequestTooLarge,
-			"request body is larger than %d bytes", maxErr.Limit)
 	case errors.Is(err, io.EOF):
 		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "request body is empty")
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -79,20 +79,24 @@ func (z *zeros) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// umaBodyEndpoints are the UMA endpoints that take a body, each with the
+// code its refusals of one carry.
+var umaBodyEndpoints = []struct {
+	path string
+	code uma.ErrorCode
+}{
+	{"/api/uma/payreq/bob", uma.CodeParsePayreqRequestError},
+	{"/api/uma/utxoCallback?txid=x", uma.CodeParseUTXOCallbackError},
+	{"/api/uma/request_pay", uma.CodeInvalidRequestFormat},
+}
+
 // TestUMABodyTooLarge: a body over an UMA endpoint's limit is a 413 (the
 // request was refused for its size, not for its content) with UMA's error
 // JSON, answered without reading the rest of a 100 MB body.
 func TestUMABodyTooLarge(t *testing.T) {
 	t.Parallel()
 	f := newPayFixture(t, storetest.SQLite(t))
-	for _, c := range []struct {
-		path string
-		code uma.ErrorCode
-	}{
-		{"/api/uma/payreq/bob", uma.CodeParsePayreqRequestError},
-		{"/api/uma/utxoCallback?txid=x", uma.CodeParseUTXOCallbackError},
-		{"/api/uma/request_pay", uma.CodeInvalidRequestFormat},
-	} {
+	for _, c := range umaBodyEndpoints {
 		body := &zeros{}
 		req, _ := http.NewRequest("POST", f.base+c.path, io.MultiReader(strings.NewReader(`{"a":"`), body))
 		req.Header.Set("Content-Type", "application/json")
@@ -269,14 +273,7 @@ func TestSlowExecuteOutlivesTheWriteTimeout(t *testing.T) {
 func TestUMACompressedBody(t *testing.T) {
 	t.Parallel()
 	f := newPayFixture(t, storetest.SQLite(t))
-	for _, c := range []struct {
-		path string
-		code uma.ErrorCode
-	}{
-		{"/api/uma/payreq/bob", uma.CodeParsePayreqRequestError},
-		{"/api/uma/utxoCallback?txid=x", uma.CodeParseUTXOCallbackError},
-		{"/api/uma/request_pay", uma.CodeInvalidRequestFormat},
-	} {
+	for _, c := range umaBodyEndpoints {
 		req, _ := http.NewRequest("POST", f.base+c.path, strings.NewReader(`{}`))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Content-Encoding", "gzip")
