@@ -127,6 +127,11 @@ func (g *Guard) Check(ip netip.Addr) error {
 	return nil
 }
 
+// ipv4Translated is SIIT's IPv4-translated range (RFC 2765), ::ffff:0:a.b.c.d:
+// not the IPv4-mapped ::ffff:a.b.c.d, which Check unmaps, but as much an
+// IPv4 address in IPv6 form.
+var ipv4Translated = netip.MustParsePrefix("::ffff:0:0:0/96")
+
 func blockedReason(ip netip.Addr) string {
 	if !ip.IsValid() {
 		return "not an IP address"
@@ -144,6 +149,11 @@ func blockedReason(ip netip.Addr) string {
 			v4 := netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
 			if r := blockedReason(v4); r != "" {
 				return "a NAT64 address embedding " + v4.String() + " (" + r + ")"
+			}
+		case ipv4Translated.Contains(ip): // SIIT (RFC 2765): the translator delivers it to the IPv4
+			v4 := netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
+			if r := blockedReason(v4); r != "" {
+				return "an IPv4-translated address embedding " + v4.String() + " (" + r + ")"
 			}
 		case netip.MustParsePrefix("::/96").Contains(ip): // deprecated IPv4-compatible
 			return "an IPv4-compatible IPv6 address"

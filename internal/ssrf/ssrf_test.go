@@ -16,13 +16,14 @@ func TestCheck(t *testing.T) {
 		"100.64.0.1", "100.127.255.254", "169.254.169.254", "fe80::1", "fc00::1", "fd00:ec2::254",
 		"0.0.0.0", "::", "224.0.0.1", "255.255.255.255", "::ffff:127.0.0.1", "::ffff:10.0.0.1",
 		"2002:7f00:1::", "64:ff9b::a00:1", "::127.0.0.1", "198.18.0.1",
+		"::ffff:0:127.0.0.1", "::ffff:0:a9fe:a9fe", "::ffff:0:10.0.0.1", // IPv4-translated (SIIT)
 	}
 	for _, s := range refused {
 		if err := g.Check(netip.MustParseAddr(s)); !errors.Is(err, ErrRefused) {
 			t.Errorf("%s: want refusal, got %v", s, err)
 		}
 	}
-	allowed := []string{"8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "172.32.0.1", "100.128.0.1", "64:ff9b::808:808"}
+	allowed := []string{"8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "172.32.0.1", "100.128.0.1", "64:ff9b::808:808", "::ffff:0:8.8.8.8"}
 	for _, s := range allowed {
 		if err := g.Check(netip.MustParseAddr(s)); err != nil {
 			t.Errorf("%s: want allowed, got %v", s, err)
