@@ -200,20 +200,28 @@ func TestPaymentRequestDeliveryFailures(t *testing.T) {
 			config func(string) (int, string)
 			answer func(http.ResponseWriter)
 			code   string
+			says   string // in the delivery's message, when set
 		}{
-			{"no configuration document", func(string) (int, string) { return 404, "" }, nil, "UMA_CONFIGURATION_FETCH_ERROR"},
-			{"no uma_request_endpoint", func(string) (int, string) { return 200, `{"uma_major_versions":[1]}` }, nil, "UMA_CONFIGURATION_FETCH_ERROR"},
-			{"a configuration that is no JSON", func(string) (int, string) { return 200, "<html>" }, nil, "UMA_CONFIGURATION_FETCH_ERROR"},
-			{"an oversized configuration", func(string) (int, string) { return 200, huge }, nil, "UMA_CONFIGURATION_FETCH_ERROR"},
+			{"no configuration document", func(string) (int, string) { return 404, "" }, nil, "UMA_CONFIGURATION_FETCH_ERROR", ""},
+			{"no uma_request_endpoint", func(string) (int, string) { return 200, `{"uma_major_versions":[1]}` }, nil, "UMA_CONFIGURATION_FETCH_ERROR", ""},
+			{"a configuration that is no JSON", func(string) (int, string) { return 200, "<html>" }, nil, "UMA_CONFIGURATION_FETCH_ERROR", ""},
+			{"an oversized configuration", func(string) (int, string) { return 200, huge }, nil, "UMA_CONFIGURATION_FETCH_ERROR", ""},
 			{"an endpoint we do not call", func(string) (int, string) {
 				return 200, `{"uma_major_versions":[1],"uma_request_endpoint":"ftp://x/y"}`
-			}, nil, "UMA_CONFIGURATION_FETCH_ERROR"},
-			{"the endpoint refusing without a code", nil, func(w http.ResponseWriter) { w.WriteHeader(500) }, "UMA_REQUEST_FAILED"},
+			}, nil, "UMA_CONFIGURATION_FETCH_ERROR", ""},
+			{"the endpoint refusing without a code", nil, func(w http.ResponseWriter) { w.WriteHeader(500) }, "UMA_REQUEST_FAILED", ""},
 			{"the endpoint refusing in UMA's words", nil, func(w http.ResponseWriter) {
 				w.WriteHeader(404)
 				_, _ = io.WriteString(w, `{"status":"ERROR","reason":"no such user","code":"USER_NOT_FOUND"}`)
-			}, "USER_NOT_FOUND"},
-			{"the endpoint too slow", nil, func(w http.ResponseWriter) { time.Sleep(time.Second) }, "UMA_REQUEST_FAILED"},
+			}, "USER_NOT_FOUND", ""},
+			{"the endpoint too slow", nil, func(w http.ResponseWriter) { time.Sleep(time.Second) }, "UMA_REQUEST_FAILED", "no answer within"},
+			{"the endpoint's answer too slow", nil, func(w http.ResponseWriter) {
+				w.Header().Set("Content-Length", "100")
+				w.WriteHeader(200)
+				_, _ = io.WriteString(w, "{")
+				w.(http.Flusher).Flush()
+				time.Sleep(time.Second)
+			}, "UMA_REQUEST_FAILED", "did not send its whole answer within"},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				sender.set(c.config, c.answer)
@@ -222,6 +230,9 @@ func TestPaymentRequestDeliveryFailures(t *testing.T) {
 				d, _ := m["delivery"].(map[string]any)
 				if status != 201 || d["status"] != "FAILED" || d["code"] != c.code || d["message"] == "" || m["status"] != "PENDING" {
 					t.Fatalf("create: %d %s", status, raw)
+				}
+				if msg, _ := d["message"].(string); !strings.Contains(msg, c.says) {
+					t.Fatalf("delivery message %q, want it to say %q", msg, c.says)
 				}
 				_, _, got := f.call(t, "GET", "/payment-requests/"+m["id"].(string), &f.viewer, "")
 				if g, _ := got["delivery"].(map[string]any); g["status"] != "FAILED" || g["code"] != c.code || g["attemptedAt"] == nil {

@@ -138,6 +138,8 @@ func (s *Service) postPaymentRequest(ctx context.Context, p PaymentRequest) erro
 // it answered), without the URL's internals.
 func (s *Service) callFailure(err error, status int) string {
 	switch {
+	case status != 0 && timedOut(err):
+		return fmt.Sprintf("answered HTTP %d but did not send its whole answer within %s (counterparty-timeout)", status, s.opt.CounterpartyTimeout)
 	case status != 0:
 		return fmt.Sprintf("answered HTTP %d with an unreadable or oversized body", status)
 	case errors.Is(err, ssrf.ErrRefused):
