@@ -37,12 +37,16 @@ func (st step) failed(format string, args ...any) *vaspd.Error {
 }
 
 // unverified is the step's answer failing verification; keys we could not
-// fetch are COUNTERPARTY_PUBKEY_FETCH_ERROR, the more specific code, and
-// keys not served within limit say so.
+// fetch, or could not read (a public-keys answer that is no JSON, too
+// large, or holds a key or certificate that does not parse: only the
+// keys' document gives keys and certificates), are
+// COUNTERPARTY_PUBKEY_FETCH_ERROR, the more specific code, and keys not
+// served within limit say so.
 func (st step) unverified(err error, limit time.Duration) *vaspd.Error {
 	e := uma.AsError(err)
 	code := st.code
-	if e.Code == uma.CodeCounterpartyPubkeyFetchError {
+	switch e.Code {
+	case uma.CodeCounterpartyPubkeyFetchError, uma.CodeInvalidPubkeyFormat, uma.CodeCertChainInvalid:
 		code = vaspd.CodeCounterpartyPubkeyFetch
 		if timedOut(err) {
 			return vaspd.FailedDependency(code, "%s: the receiver's VASP did not serve its public keys within %s (counterparty-timeout)", st.name, limit).
