@@ -50,7 +50,8 @@ func newUserFixture(t *testing.T, db *store.DB) *userFixture {
 	return uf
 }
 
-// req sends a JSON request with optional extra headers (name, value pairs).
+// req sends a JSON request with optional extra headers (name, value pairs;
+// a name given twice is sent twice).
 func (f *userFixture) req(t *testing.T, method, path string, tok *auth.CreatedToken, body string, headers ...string) (int, map[string]any, http.Header) {
 	t.Helper()
 	r, _ := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
@@ -61,7 +62,7 @@ func (f *userFixture) req(t *testing.T, method, path string, tok *auth.CreatedTo
 		r.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
-		r.Header.Set(headers[i], headers[i+1])
+		r.Header.Add(headers[i], headers[i+1])
 	}
 	resp, err := http.DefaultClient.Do(r)
 	if err != nil {
