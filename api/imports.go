@@ -4,9 +4,7 @@ import (
 	"errors"
 	"io"
 	"mime"
-	"net"
 	"net/http"
-	"os"
 	"strings"
 
 	"github.com/vaspd/vaspd"
@@ -173,11 +171,7 @@ func readLimited(r io.Reader) ([]byte, error) {
 }
 
 func uploadError(err error) error {
-	var (
-		maxErr *http.MaxBytesError
-		netErr *net.OpError
-	)
-	if errors.As(err, &maxErr) || errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &netErr) {
+	if readFailed(err) {
 		return bodyReadError(err)
 	}
 	return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "malformed upload: %s", vaspd.Truncate(err.Error(), 200))

@@ -162,10 +162,7 @@ func uncompressed(r *http.Request) error {
 // stalled), or a connection that broke. The network's own words (its
 // addresses, ports) are not a client's business.
 func bodyReadError(err error) error {
-	var (
-		maxErr *http.MaxBytesError
-		netErr *net.OpError
-	)
+	var maxErr *http.MaxBytesError
 	switch {
 	case errors.As(err, &maxErr):
 		return vaspd.Errorf(http.StatusRequestEntityTooLarge, vaspd.CodeRequestTooLarge,
@@ -173,10 +170,25 @@ func bodyReadError(err error) error {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return vaspd.Errorf(http.StatusRequestTimeout, vaspd.CodeInvalidRequestFormat,
 			"the request body did not arrive in time (is Content-Length the body's length?)")
-	case errors.As(err, &netErr), errors.Is(err, io.ErrUnexpectedEOF):
+	case connectionBroke(err), errors.Is(err, io.ErrUnexpectedEOF):
 		return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "the request body ended before it was whole")
 	}
 	return vaspd.Errorf(http.StatusBadRequest, vaspd.CodeInvalidRequestFormat, "the request body could not be read: %s", vaspd.Truncate(err.Error(), 200))
+}
+
+// readFailed reports whether err, from a reader of the request body that
+// also parses it (the CSV upload's multipart reader), is the body's read
+// failing — over its limit, not in time, the connection broken — which
+// bodyReadError answers, rather than what was read not parsing.
+func readFailed(err error) bool {
+	var maxErr *http.MaxBytesError
+	return errors.As(err, &maxErr) || errors.Is(err, os.ErrDeadlineExceeded) || connectionBroke(err)
+}
+
+// connectionBroke reports whether err is the network's (*net.OpError).
+func connectionBroke(err error) bool {
+	var netErr *net.OpError
+	return errors.As(err, &netErr)
 }
 
 // jsonError answers a body, read whole (bodyReadError answers one that

@@ -127,10 +127,15 @@ func (g *Guard) Check(ip netip.Addr) error {
 	return nil
 }
 
-// ipv4Translated is SIIT's IPv4-translated range (RFC 2765), ::ffff:0:a.b.c.d:
-// not the IPv4-mapped ::ffff:a.b.c.d, which Check unmaps, but as much an
-// IPv4 address in IPv6 form.
-var ipv4Translated = netip.MustParsePrefix("::ffff:0:0:0/96")
+// The IPv6 ranges whose addresses embed an IPv4 address in their last 32
+// bits. ipv4Translated is SIIT's (RFC 2765), ::ffff:0:a.b.c.d: not the
+// IPv4-mapped ::ffff:a.b.c.d, which Check unmaps, but as much an IPv4
+// address in IPv6 form.
+var (
+	nat64          = netip.MustParsePrefix("64:ff9b::/96")
+	ipv4Translated = netip.MustParsePrefix("::ffff:0:0:0/96")
+	ipv4Compatible = netip.MustParsePrefix("::/96")
+)
 
 func blockedReason(ip netip.Addr) string {
 	if !ip.IsValid() {
@@ -145,7 +150,7 @@ func blockedReason(ip netip.Addr) string {
 			if r := blockedReason(v4); r != "" {
 				return "a 6to4 address embedding " + v4.String() + " (" + r + ")"
 			}
-		case netip.MustParsePrefix("64:ff9b::/96").Contains(ip): // NAT64
+		case nat64.Contains(ip): // NAT64
 			v4 := netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
 			if r := blockedReason(v4); r != "" {
 				return "a NAT64 address embedding " + v4.String() + " (" + r + ")"
@@ -155,7 +160,7 @@ func blockedReason(ip netip.Addr) string {
 			if r := blockedReason(v4); r != "" {
 				return "an IPv4-translated address embedding " + v4.String() + " (" + r + ")"
 			}
-		case netip.MustParsePrefix("::/96").Contains(ip): // deprecated IPv4-compatible
+		case ipv4Compatible.Contains(ip): // deprecated IPv4-compatible
 			return "an IPv4-compatible IPv6 address"
 		}
 	}
